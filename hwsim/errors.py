@@ -1,0 +1,20 @@
+"""The one user-error type.
+
+A `UserError` is a mistake in what the user gave us (a YAML file, a flag, a data
+folder). The CLI prints it as a single line ``error: WHERE: WHAT`` and exits 2.
+Anything else that escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad user input. ``where`` names the file:line, YAML path, field or flag."""
+
+    def __init__(self, where: str, what: str):
+        self.where = str(where)
+        self.what = str(what).replace("\n", " ").strip()
+        super().__init__(f"{self.where}: {self.what}")
+
+    def one_line(self) -> str:
+        return f"error: {self.where}: {self.what}"

@@ -1,0 +1,208 @@
+"""Number formats, training phases and the one rule table that names MAC types.
+
+Operand values cannot tell what hardware would run (a binarized weight is still a
+float tensor), so every quantized layer *declares* the formats of its GEMM
+operands per phase (see :class:`LayerPrecision`). Counting, the energy model and
+the accelerator bridge all derive MAC types through :func:`mac_type` and nothing
+else. Torch-free on purpose.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from hwsim.errors import UserError
+
+# Kinds of number format.
+#   float    IEEE float (32, 16 bits)
+#   int      uniform fixed point / integer (Graham's U4/U5/U8, k-bit schemes)
+#   binary   +-1 (optionally times one scale per channel/layer)
+#   ternary  {-a, 0, +b}
+#   log      sign + exponent, value +-2^k (Graham's L2..L5, log gradients)
+#   lq       LQ-Nets: K-bit code over a learned basis, sum_k v_k b_k with b_k in {-1,+1}
+#   codebook K-bit index into a non-uniform table (Graham's O4); decoded to float to multiply
+KINDS = ("float", "int", "binary", "ternary", "log", "lq", "codebook")
+
+FORWARD = "forward"
+BACKWARD_DATA = "backward_data"
+BACKWARD_WEIGHT = "backward_weight"
+UPDATE = "update"
+INFERENCE = "inference"
+TRAIN_PHASES = (FORWARD, BACKWARD_DATA, BACKWARD_WEIGHT, UPDATE)
+PHASES = TRAIN_PHASES + (INFERENCE,)
+
+# Tensor classes for memory traffic (bytes at the width each is stored).
+TENSOR_CLASSES = (
+    "weight",           # weights as the GEMM reads them (quantized width)
+    "weight_master",    # full-precision master copy read/written by the update
+    "input",            # layer inputs read by forward GEMMs
+    "output",           # layer outputs written
+    "stash_write",      # saved-for-backward tensors written in forward
+    "stash_read",       # ... and read back in backward
+    "grad_output",      # activation gradients read
+    "grad_input",       # activation gradients written
+    "grad_weight",      # weight gradients written / read by the update
+    "optimizer_state",  # momentum etc.
+)
+
+# MAC types: every name the counter can emit. intAxB and lqKxJ are families.
+MAC_TYPES_FIXED = ("fp32", "fp16", "xnor_popcount", "sign_add", "ternary", "shift_add")
+
+_FMT_RE = re.compile(r"^\s*(float|fp|int|uint|binary|ternary|log|lq|codebook)\s*[_-]?(\d+)?\s*$", re.I)
+
+
+@dataclass(frozen=True, order=True)
+class Format:
+    """A number format: kind + bits (``float32``, ``int4``, ``binary1``, ``ternary2``, ``log4``)."""
+
+    kind: str = "float"
+    bits: int = 32
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise UserError("format", f"unknown format kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if not isinstance(self.bits, int) or not 1 <= self.bits <= 64:
+            raise UserError("format", f"bits must be an integer in 1..64, got {self.bits!r}")
+        if self.kind == "binary" and self.bits != 1:
+            raise UserError("format", "binary format has exactly 1 bit")
+        if self.kind == "ternary" and self.bits != 2:
+            raise UserError("format", "ternary format has exactly 2 bits")
+
+    def __str__(self) -> str:
+        return f"{self.kind}{self.bits}"
+
+    @property
+    def is_full(self) -> bool:
+        return self.kind == "float" and self.bits >= 32
+
+    @classmethod
+    def parse(cls, text: str | Format, where: str = "format") -> Format:
+        """``"int4"``, ``"binary"``, ``"log 8"``, ``"fp16"`` -> Format."""
+        if isinstance(text, Format):
+            return text
+        m = _FMT_RE.match(str(text))
+        if not m:
+            raise UserError(where, f"cannot read format {text!r}; expected e.g. float32, int4, binary, ternary, log4")
+        kind = m.group(1).lower()
+        kind = {"fp": "float", "uint": "int"}.get(kind, kind)
+        default_bits = {"float": 32, "binary": 1, "ternary": 2}.get(kind)
+        bits = int(m.group(2)) if m.group(2) else default_bits
+        if bits is None:
+            raise UserError(where, f"format {text!r} needs a bit width, e.g. {kind}4")
+        return cls(kind, bits)
+
+
+FP32 = Format("float", 32)
+FP16 = Format("float", 16)
+BINARY = Format("binary", 1)
+TERNARY = Format("ternary", 2)
+
+
+def mac_type(a: Format, b: Format) -> str:
+    """The MAC type hardware would execute for operands ``a`` x ``b`` (order-free).
+
+    Rules, first match wins:
+      binary x binary   -> xnor_popcount (XNOR + popcount)
+      ternary x any     -> ternary (add, subtract or skip)
+      binary x any      -> sign_add (add or subtract the other operand)
+      log x any         -> shift_add (shift by the exponent, then add)
+      lqK x lqJ/binary  -> lq{K}x{J}  (K*J XNOR-popcount passes over the basis bits)
+      lqK x other       -> lq{K}x{bits} (K sign-adds of the other operand)
+      intA x intB       -> int{min}x{max} (narrower first, as FINN names them)
+      anything else     -> fp32, or fp16 when both operands are at most 16-bit floats/ints
+    Codebook formats (O4) are decoded to float before multiplying.
+    """
+    kinds = {a.kind, b.kind}
+    if kinds == {"binary"}:
+        return "xnor_popcount"
+    if "ternary" in kinds:
+        return "ternary"
+    if "binary" in kinds:
+        return "sign_add"
+    if "log" in kinds:
+        return "shift_add"
+    if "lq" in kinds:
+        lq, other = (a, b) if a.kind == "lq" else (b, a)
+        if other.kind == "lq":
+            lo, hi = sorted((a.bits, b.bits))
+            return f"lq{lo}x{hi}"
+        return f"lq{lq.bits}x{other.bits}"
+    if kinds == {"int"}:
+        lo, hi = sorted((a.bits, b.bits))
+        return f"int{lo}x{hi}"
+    widths = [f.bits if f.kind in ("float", "int") else 32 for f in (a, b)]
+    return "fp16" if max(widths) <= 16 else "fp32"
+
+
+@dataclass(frozen=True)
+class LayerPrecision:
+    """What a layer feeds its GEMMs per phase, and what it stashes for backward.
+
+    forward          weight x input
+    backward_data    grad x weight (the weight as used in forward)
+    backward_weight  grad x stash  (the input at its *stored* precision)
+    inference        weight_infer x input_infer (defaults: the training formats)
+
+    ``stash`` is also the width at which the layer's saved input is held in memory.
+    ``weight_store`` is the width weights are kept in for deployment (model size).
+    """
+
+    weight: Format = FP32
+    input: Format = FP32
+    stash: Format = FP32
+    grad: Format = FP32
+    weight_infer: Format | None = None
+    input_infer: Format | None = None
+    weight_store: Format | None = None
+    master: Format = FP32
+    note: str = ""
+
+    def operands(self, phase: str) -> tuple[Format, Format]:
+        if phase == FORWARD:
+            return self.weight, self.input
+        if phase == BACKWARD_DATA:
+            return self.grad, self.weight
+        if phase == BACKWARD_WEIGHT:
+            return self.grad, self.stash
+        if phase == INFERENCE:
+            return self.weight_infer or self.weight, self.input_infer or self.input
+        raise ValueError(f"phase {phase!r} has no GEMM operands")
+
+    def mac_type(self, phase: str) -> str:
+        return mac_type(*self.operands(phase))
+
+    @property
+    def deployed_weight(self) -> Format:
+        return self.weight_store or self.weight_infer or self.weight
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: (str(Format(**v)) if isinstance(v, dict) else v) for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LayerPrecision:
+        kw = {}
+        for k, v in d.items():
+            if k == "note":
+                kw[k] = v
+            elif v is not None:
+                kw[k] = Format.parse(v, where=f"precision.{k}")
+        return cls(**kw)
+
+
+FULL_PRECISION = LayerPrecision()
+
+
+@dataclass
+class NormPrecision:
+    """Batch-norm declaration (Graham): the format N(x) is stored in for backward."""
+
+    stash: Format = FP32
+    grad: Format = FP32
+    extra: dict = field(default_factory=dict)
+
+
+def bytes_for(numel: int, fmt: Format) -> int:
+    """Bytes to hold ``numel`` values packed at ``fmt.bits`` (rounded up to whole bytes)."""
+    return (numel * fmt.bits + 7) // 8

@@ -1,0 +1,70 @@
+"""Built-in networks, plain torch, registered by name (``model: resnet20``).
+
+``build_model(name, num_classes=..., in_shape=(C, H, W), **kwargs)`` returns an
+``nn.Module``. Each entry carries the seed it comes from and its default input shape.
+Network modules are imported lazily by :func:`load_all` so that importing this
+package does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hwsim.errors import UserError
+from hwsim.registry import Registry
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    builder: Callable[..., Any]
+    description: str
+    seed: str
+    default_input: tuple[int, int, int]     # (C, H, W) the paper used
+    default_classes: int
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def register_model(name: str, description: str, seed: str, default_input: tuple[int, int, int],
+                   default_classes: int = 10):
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        MODELS.add(name, ModelSpec(name, fn, description, seed, tuple(default_input), default_classes))
+        return fn
+
+    return deco
+
+
+_loaded = False
+
+
+def load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    import hwsim.models as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if not m.name.startswith("_"):
+            importlib.import_module(f"hwsim.models.{m.name}")
+    _loaded = True
+
+
+def build_model(name: str, num_classes: int | None = None, in_shape: tuple[int, int, int] | None = None,
+                where: str = "model", **kwargs: Any):
+    """Build a registered network. Unknown names and arguments are one-line user errors."""
+    load_all()
+    spec = MODELS.get(name, where=where)
+    sig = inspect.signature(spec.builder)
+    for k in kwargs:
+        if k not in sig.parameters:
+            raise UserError(f"{where}.{k}", f"model {name!r} takes no argument {k!r}; "
+                            f"it takes {', '.join(p for p in sig.parameters if p not in ('num_classes', 'in_shape'))}")
+    return spec.builder(num_classes=num_classes or spec.default_classes,
+                        in_shape=tuple(in_shape or spec.default_input), **kwargs)

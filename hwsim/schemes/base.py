@@ -1,0 +1,111 @@
+"""What a precision scheme is: hyper-parameters (a pydantic model) plus a function that converts a model.
+
+A scheme subclasses :class:`Scheme`, declares its metadata as class variables, and is
+registered by name with :func:`register_scheme` so YAML can say ``scheme: twn``.
+
+Contract (every scheme keeps it):
+  * ``convert(model)`` returns the model with its layers replaced or wrapped; every
+    weight layer (Conv2d/Linear or subclass) carries ``hwsim_precision`` (a
+    :class:`hwsim.formats.LayerPrecision`) and every batch-norm that stores a reduced
+    N(x) carries ``hwsim_norm_precision`` (:class:`hwsim.formats.NormPrecision`).
+  * ``on_step_end(model, step)`` / ``on_epoch_end(model, epoch)``: training-time hooks
+    (weight clipping, pruning schedules, basis updates).
+  * ``for_inference(model)``: the model as deployed (e.g. McDonnell's 1-bit test weights).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hwsim.errors import UserError
+from hwsim.registry import Registry
+
+
+class Scheme(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""        # fp32 | binary | ternary | lq | stochastic | graham | pruning | mixed
+    seed: ClassVar[str] = ""          # the publication, as cited in the seed documents
+    quantizes: ClassVar[str] = ""     # what is quantized in forward
+    bits: ClassVar[str] = ""          # e.g. "W1 A32 stash32"
+    stash: ClassVar[str] = ""         # what is stored for backward and at how many bits
+    gradient: ClassVar[str] = ""      # how gradients pass (STE, clipping)
+
+    def convert(self, model: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_step_end(self, model: Any, step: int) -> None:
+        return None
+
+    def on_epoch_end(self, model: Any, epoch: int) -> None:
+        return None
+
+    def for_inference(self, model: Any) -> Any:
+        return model
+
+    def spec(self) -> dict[str, Any]:
+        """The resolved spec, as YAML would write it."""
+        return {"name": self.name, **self.model_dump(mode="json")}
+
+    def weight_bits(self) -> int:
+        """Bits of the deployed weights (for filtering in the dashboard)."""
+        return 32
+
+    def act_bits(self) -> int:
+        return 32
+
+
+SCHEMES: Registry[type[Scheme]] = Registry("scheme")
+
+
+def register_scheme(name: str):
+    def deco(cls: type[Scheme]) -> type[Scheme]:
+        cls.name = name
+        SCHEMES.add(name, cls)
+        return cls
+
+    return deco
+
+
+_loaded = False
+
+
+def load_all() -> None:
+    """Import every module of ``hwsim.schemes`` so their ``@register_scheme`` lines run."""
+    global _loaded
+    if _loaded:
+        return
+    import hwsim.schemes as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if m.name not in ("base", "registry"):
+            importlib.import_module(f"hwsim.schemes.{m.name}")
+    _loaded = True
+
+
+def build_scheme(spec: str | dict[str, Any] | Scheme, where: str = "scheme") -> Scheme:
+    """``"twn"`` or ``{"name": "twn", "delta_factor": 0.7}`` -> a validated scheme instance."""
+    if isinstance(spec, Scheme):
+        return spec
+    load_all()
+    if isinstance(spec, str):
+        name, params = spec, {}
+    elif isinstance(spec, dict):
+        params = dict(spec)
+        name = params.pop("name", None)
+        if name is None:
+            raise UserError(where, "scheme needs a 'name'")
+    else:
+        raise UserError(where, f"a scheme is a name or a mapping, got {type(spec).__name__}")
+    cls = SCHEMES.get(str(name), where=f"{where}.name" if isinstance(spec, dict) else where)
+    try:
+        return cls(**params)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise UserError(f"{where}.{loc}" if loc else where, f"{name}: {err['msg']}") from None

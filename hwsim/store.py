@@ -1,0 +1,302 @@
+"""The embedded results store: one SQLite file in WAL mode.
+
+Tables
+  points          one row per design point, keyed by the hash of its resolved config
+  metrics         (point, name, value): the totals Pareto fronts and the dashboard use
+  layers          (point, layer, phase, name, value): per-layer figures, long format
+  curves          (point, epoch, metric, value): training curves, sparsity timelines
+  blobs           (point, name, json): full documents (trace, energy, cycles, assumptions)
+  schema_version  one row
+
+Names in ``layers.name`` (long format, one value each; readers pivot with pandas):
+  shape.<k>                  layer shape fields (N, C, H, W, K, R, S, stride, ...)
+  macs.<mac_type>            MACs issued, effectual_macs.<mac_type> after zero-skipping
+  elementwise.<op>           element operations
+  traffic_bytes.<class>      bytes by tensor class (hwsim.formats.TENSOR_CLASSES)
+  energy_pj.<component>      compute.<mac_type> | elementwise | rf | sram | dram
+  cycles, compute_cycles, stall_cycles, utilization, mapping_efficiency
+  sram_reads.<operand>, sram_writes.<operand>, dram_reads.<operand>, dram_writes.<operand>
+``phase`` is one of hwsim.formats.PHASES.
+
+A finished point is written in one transaction, so a kill loses only the point in
+flight. Readers (webapp, reports, pareto) open the file read-only and never block the
+writer (WAL). Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwsim.errors import UserError
+
+SCHEMA_VERSION = 1
+
+# Canonical metric names: unit in the name, and which way is better.
+METRICS: dict[str, dict[str, str]] = {
+    "accuracy": {"label": "Accuracy", "unit": "fraction", "better": "max"},
+    "error": {"label": "Error", "unit": "fraction", "better": "min"},
+    "train_energy_pj_per_step": {"label": "Training energy per step", "unit": "pJ", "better": "min"},
+    "train_energy_pj_per_epoch": {"label": "Training energy per epoch", "unit": "pJ", "better": "min"},
+    "infer_energy_pj": {"label": "Inference energy per sample", "unit": "pJ", "better": "min"},
+    "train_memory_bytes": {"label": "Training memory", "unit": "bytes", "better": "min"},
+    "stash_bytes": {"label": "Stash (saved for backward)", "unit": "bytes", "better": "min"},
+    "model_size_bytes": {"label": "Model size", "unit": "bytes", "better": "min"},
+    "latency_cycles": {"label": "Inference latency per sample", "unit": "cycles", "better": "min"},
+    "train_step_cycles": {"label": "Training step", "unit": "cycles", "better": "min"},
+    "dram_bytes_per_step": {"label": "DRAM traffic per training step", "unit": "bytes", "better": "min"},
+    "dram_bytes_infer": {"label": "DRAM traffic per inference", "unit": "bytes", "better": "min"},
+    "macs_train_step": {"label": "MACs per training step", "unit": "MACs", "better": "min"},
+    "macs_infer": {"label": "MACs per inference", "unit": "MACs", "better": "min"},
+    "utilization": {"label": "Array utilization", "unit": "fraction", "better": "max"},
+}
+
+# Columns of `points` copied out of the config for filtering without JSON parsing.
+POINT_COLUMNS = (
+    "model", "dataset", "scheme", "family", "bits_w", "bits_a", "tech", "accelerator",
+    "accuracy_source",
+)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS points (
+    id TEXT PRIMARY KEY,
+    sweep TEXT,
+    label TEXT,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    model TEXT, dataset TEXT, scheme TEXT, family TEXT,
+    bits_w INTEGER, bits_a INTEGER, tech TEXT, accelerator TEXT,
+    accuracy_source TEXT,
+    versions TEXT,
+    started REAL, finished REAL, wall_s REAL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    point TEXT NOT NULL REFERENCES points(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, value REAL,
+    PRIMARY KEY (point, name)
+);
+CREATE TABLE IF NOT EXISTS layers (
+    point TEXT NOT NULL REFERENCES points(id) ON DELETE CASCADE,
+    layer TEXT NOT NULL, phase TEXT NOT NULL, name TEXT NOT NULL, value REAL,
+    PRIMARY KEY (point, layer, phase, name)
+);
+CREATE TABLE IF NOT EXISTS curves (
+    point TEXT NOT NULL REFERENCES points(id) ON DELETE CASCADE,
+    epoch REAL NOT NULL, metric TEXT NOT NULL, value REAL,
+    PRIMARY KEY (point, epoch, metric)
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    point TEXT NOT NULL REFERENCES points(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, json TEXT NOT NULL,
+    PRIMARY KEY (point, name)
+);
+CREATE INDEX IF NOT EXISTS layers_point ON layers(point);
+CREATE INDEX IF NOT EXISTS curves_point ON curves(point);
+"""
+
+
+@dataclass
+class PointResult:
+    """Everything one finished (or failed) design point writes, in one transaction."""
+
+    id: str
+    config: dict[str, Any]
+    status: str = "done"                       # done | failed
+    error: str | None = None
+    sweep: str | None = None
+    label: str | None = None
+    columns: dict[str, Any] = field(default_factory=dict)       # POINT_COLUMNS values
+    metrics: dict[str, float] = field(default_factory=dict)
+    layers: list[tuple[str, str, str, float]] = field(default_factory=list)   # (layer, phase, name, value)
+    curves: list[tuple[float, str, float]] = field(default_factory=list)      # (epoch, metric, value)
+    blobs: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    started: float | None = None
+    finished: float | None = None
+
+
+class Store:
+    """A results store file. ``Store(path)`` creates it; ``Store(path, readonly=True)`` only reads."""
+
+    def __init__(self, path: str | Path, readonly: bool = False, timeout: float = 30.0):
+        self.path = Path(path)
+        self.readonly = readonly
+        try:
+            self._open(timeout)
+            self._check_schema()
+        except sqlite3.DatabaseError as e:
+            raise UserError(str(self.path), f"not a hwsim results store ({e})") from None
+
+    def _open(self, timeout: float) -> None:
+        readonly = self.readonly
+        if readonly:
+            if not self.path.exists():
+                raise UserError(str(self.path), "results store not found; create one with `hwsim sweep FILE --db PATH`")
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            self.conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+        else:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+
+    def _check_schema(self) -> None:
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "schema_version" not in tables:
+            if self.readonly:
+                raise UserError(str(self.path), "not a hwsim results store (no schema_version table)")
+            with self.conn:
+                self.conn.executescript(_DDL)
+                self.conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            return
+        (v,) = self.conn.execute("SELECT version FROM schema_version").fetchone()
+        if v != SCHEMA_VERSION:
+            raise UserError(str(self.path), f"store schema version {v}, this hwsim reads {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------
+    def has(self, point_id: str, status: str = "done") -> bool:
+        row = self.conn.execute("SELECT status FROM points WHERE id=?", (point_id,)).fetchone()
+        return row is not None and row[0] == status
+
+    def status_of(self, point_id: str) -> str | None:
+        row = self.conn.execute("SELECT status FROM points WHERE id=?", (point_id,)).fetchone()
+        return row[0] if row else None
+
+    def mark_running(self, point_id: str, config: dict[str, Any], sweep: str | None = None) -> None:
+        """Record that a point started (so the dashboard shows progress); replaced when it ends."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO points(id, sweep, config, status, started) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET status='running', started=excluded.started "
+                "WHERE points.status != 'done'",
+                (point_id, sweep, json.dumps(config, sort_keys=True), "running", time.time()),
+            )
+
+    def write(self, r: PointResult) -> None:
+        """Write a finished or failed point atomically (one transaction)."""
+        cols = {k: r.columns.get(k) for k in POINT_COLUMNS}
+        finished = r.finished or time.time()
+        wall = (finished - r.started) if r.started else None
+        with self.conn:
+            self.conn.execute("DELETE FROM points WHERE id=?", (r.id,))
+            self.conn.execute(
+                f"INSERT INTO points(id, sweep, label, config, status, error, {', '.join(POINT_COLUMNS)}, "
+                f"versions, started, finished, wall_s) VALUES ({', '.join('?' * (10 + len(POINT_COLUMNS)))})",
+                (r.id, r.sweep, r.label, json.dumps(r.config, sort_keys=True), r.status, r.error,
+                 *cols.values(), json.dumps(r.versions, sort_keys=True), r.started, finished, wall),
+            )
+            self.conn.executemany(
+                "INSERT INTO metrics VALUES (?,?,?)", [(r.id, k, _num(v)) for k, v in r.metrics.items()]
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO layers VALUES (?,?,?,?,?)",
+                [(r.id, la, ph, n, _num(v)) for la, ph, n, v in r.layers],
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO curves VALUES (?,?,?,?)", [(r.id, e, m, _num(v)) for e, m, v in r.curves]
+            )
+            self.conn.executemany(
+                "INSERT INTO blobs VALUES (?,?,?)",
+                [(r.id, k, json.dumps(v, sort_keys=True, default=str)) for k, v in r.blobs.items()],
+            )
+
+    # -- reading -------------------------------------------------------------
+    def point_ids(self, status: str | None = "done") -> list[str]:
+        q = "SELECT id FROM points" + (" WHERE status=?" if status else "") + " ORDER BY id"
+        return [r[0] for r in self.conn.execute(q, (status,) if status else ())]
+
+    def points(self, status: str | None = None):
+        """All points with their metrics pivoted to columns (a pandas DataFrame)."""
+        import pandas as pd
+
+        q = "SELECT * FROM points" + (" WHERE status=?" if status else "")
+        pts = pd.read_sql_query(q, self.conn, params=(status,) if status else None)
+        m = pd.read_sql_query("SELECT point, name, value FROM metrics", self.conn)
+        if not m.empty:
+            wide = m.pivot_table(index="point", columns="name", values="value", aggfunc="first")
+            pts = pts.merge(wide, left_on="id", right_index=True, how="left")
+        return pts
+
+    def point(self, point_id: str) -> dict[str, Any]:
+        row = self.conn.execute("SELECT * FROM points WHERE id=?", (point_id,)).fetchone()
+        if row is None:
+            raise UserError(f"point {point_id}", f"no such point in {self.path}")
+        names = [d[0] for d in self.conn.execute("SELECT * FROM points LIMIT 0").description]
+        d = dict(zip(names, row))
+        d["config"] = json.loads(d["config"])
+        d["versions"] = json.loads(d["versions"]) if d.get("versions") else {}
+        d["metrics"] = dict(self.conn.execute("SELECT name, value FROM metrics WHERE point=?", (point_id,)).fetchall())
+        return d
+
+    def resolve(self, prefix: str) -> str:
+        """A full point id from a unique prefix (ids are hex hashes)."""
+        rows = [r[0] for r in self.conn.execute("SELECT id FROM points WHERE id LIKE ?", (prefix + "%",))]
+        if len(rows) == 1:
+            return rows[0]
+        if not rows:
+            raise UserError(f"point {prefix}", f"no such point in {self.path}")
+        raise UserError(f"point {prefix}", f"ambiguous prefix, matches {len(rows)} points")
+
+    def layers(self, point_id: str):
+        import pandas as pd
+
+        return pd.read_sql_query(
+            "SELECT layer, phase, name, value FROM layers WHERE point=?", self.conn, params=(point_id,)
+        )
+
+    def curves(self, point_id: str):
+        import pandas as pd
+
+        return pd.read_sql_query(
+            "SELECT epoch, metric, value FROM curves WHERE point=? ORDER BY epoch", self.conn, params=(point_id,)
+        )
+
+    def blob(self, point_id: str, name: str) -> Any:
+        row = self.conn.execute("SELECT json FROM blobs WHERE point=? AND name=?", (point_id, name)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def blob_names(self, point_id: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM blobs WHERE point=?", (point_id,))]
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT status, COUNT(*) FROM points GROUP BY status").fetchall())
+
+    def iter_rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple]:
+        yield from self.conn.execute(sql, tuple(params))
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+@contextmanager
+def open_store(path: str | Path, readonly: bool = False) -> Iterator[Store]:
+    s = Store(path, readonly=readonly)
+    try:
+        yield s
+    finally:
+        s.close()

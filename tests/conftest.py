@@ -1,0 +1,64 @@
+"""Shared pytest set-up.
+
+Browser tests (dash_duo, Playwright) run Debian's headless chromium; under
+pytest-xdist each worker gets its own port range so servers never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--window-size=1400,1000",
+]
+
+
+def pytest_setup_options():
+    """Selenium options for dash[testing]'s dash_duo: headless Debian chromium."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for f in CHROMIUM_FLAGS:
+        options.add_argument(f)
+    return options
+
+
+def worker_index() -> int:
+    wid = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(wid[2:]) if wid.startswith("gw") and wid[2:].isdigit() else 0
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, from a range of this xdist worker's own."""
+    import socket
+
+    base = 18000 + 200 * worker_index()
+    for port in range(base, base + 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def pytest_configure(config):
+    # dash_duo picks its server port from this variable; one range per xdist worker.
+    os.environ.setdefault("DASH_TESTING_PORT", str(8050 + 10 * worker_index()))
+
+
+# Browser tests skip only on a developer machine without chromium; scripts/test.sh (and so
+# CI) sets HWSIM_REQUIRE_BROWSER=1, where a missing browser fails instead of skipping.
+requires_chromium = pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and shutil.which("chromedriver")) and not os.environ.get("HWSIM_REQUIRE_BROWSER"),
+    reason="chromium/chromedriver not installed",
+)
