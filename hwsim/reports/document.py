@@ -1,0 +1,147 @@
+"""The report document: everything a cost report says about one or more design points.
+
+Built once from the results store; every writer (CSV, JSON, XLSX, HTML) renders this same
+document, so the four formats cannot disagree. Torch-free.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwsim import __version__
+from hwsim.store import METRICS, POINT_COLUMNS, Store
+
+REPORT_SCHEMA_VERSION = "1.0"
+
+# Groups of per-layer columns, by the prefix of their store name (see hwsim.store).
+GROUPS = {
+    "shape": "shape.",
+    "macs": "macs.",
+    "effectual_macs": "effectual_macs.",
+    "elementwise": "elementwise.",
+    "traffic": "traffic_bytes.",
+    "energy": "energy_pj.",
+    "sram": "sram_",
+    "dram": "dram_",
+}
+CYCLE_COLUMNS = ("cycles", "compute_cycles", "stall_cycles", "utilization", "mapping_efficiency")
+
+
+@dataclass
+class PointReport:
+    id: str
+    label: str
+    status: str
+    columns: dict[str, Any]              # model, dataset, scheme, ... (hwsim.store.POINT_COLUMNS)
+    config: dict[str, Any]
+    metrics: dict[str, float]
+    layers: list[dict[str, Any]]         # one row per (layer, phase): layer, phase, then figures
+    curves: list[dict[str, Any]]
+    assumptions: dict[str, Any]
+    versions: dict[str, str]
+
+
+@dataclass
+class ReportDocument:
+    points: list[PointReport]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def layer_columns(self) -> list[str]:
+        """Every figure column present in any point, in a stable, grouped order."""
+        names: set[str] = set()
+        for p in self.points:
+            for row in p.layers:
+                names.update(k for k in row if k not in ("layer", "phase"))
+        return sorted(names, key=_column_order)
+
+    @property
+    def metric_names(self) -> list[str]:
+        names: set[str] = set()
+        for p in self.points:
+            names.update(p.metrics)
+        known = [m for m in METRICS if m in names]
+        return known + sorted(names - set(known))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (validated against report.schema.json)."""
+        return {
+            "schema": "hwsim-cost-report",
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "provenance": self.provenance,
+            "metric_definitions": {m: METRICS[m] for m in self.metric_names if m in METRICS},
+            "points": [
+                {
+                    "id": p.id, "label": p.label, "status": p.status, "columns": p.columns,
+                    "config": p.config, "metrics": p.metrics, "layers": p.layers,
+                    "curves": p.curves, "assumptions": p.assumptions, "versions": p.versions,
+                }
+                for p in self.points
+            ],
+        }
+
+
+def _column_order(name: str) -> tuple[int, str]:
+    for i, prefix in enumerate(GROUPS.values()):
+        if name.startswith(prefix):
+            return (i, name)
+    if name in CYCLE_COLUMNS:
+        return (len(GROUPS), f"{CYCLE_COLUMNS.index(name):02d}")
+    return (len(GROUPS) + 1, name)
+
+
+def _clean(v: Any) -> Any:
+    """Store values are REAL; give integers back as int so counts read as counts."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
+def point_report(store: Store, point_id: str) -> PointReport:
+    p = store.point(point_id)
+    layers_long = store.layers(point_id)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    order: list[tuple[str, str]] = []
+    for la, ph, name, value in layers_long.itertuples(index=False):
+        key = (la, ph)
+        if key not in rows:
+            rows[key] = {"layer": la, "phase": ph}
+            order.append(key)
+        rows[key][name] = _clean(value)
+    curves = [
+        {"epoch": _clean(e), "metric": m, "value": v}
+        for e, m, v in store.curves(point_id).itertuples(index=False)
+    ]
+    assumptions = store.blob(point_id, "assumptions") or {}
+    cfg = p["config"]
+    label = p.get("label") or " / ".join(str(p.get(c)) for c in ("model", "scheme", "accelerator") if p.get(c))
+    return PointReport(
+        id=p["id"], label=label or p["id"][:12], status=p["status"],
+        columns={c: p.get(c) for c in POINT_COLUMNS},
+        config=cfg,
+        metrics={k: _clean(v) for k, v in p["metrics"].items()},
+        layers=[rows[k] for k in order],
+        curves=curves,
+        assumptions=assumptions,
+        versions=p.get("versions") or {},
+    )
+
+
+def build_document(store_path: str | Path, point_ids: list[str], command: str | None = None) -> ReportDocument:
+    """Read the named points (ids or unique prefixes) from the store into one document."""
+    with Store(store_path, readonly=True) as store:
+        ids = [store.resolve(i) for i in point_ids]
+        points = [point_report(store, i) for i in ids]
+    provenance = {
+        "hwsim_version": __version__,
+        "generated_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "command": command if command is not None else "hwsim.reports.export (Python API)",
+        "store": str(Path(store_path).resolve()),
+        "config_hashes": [p.id for p in points],
+        "python": platform.python_version(),
+    }
+    return ReportDocument(points=points, provenance=provenance)
