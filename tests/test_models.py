@@ -1,0 +1,131 @@
+"""Built-in networks: build, forward+backward on their paper input and on 1x8x8 digits, on meta;
+MAC counts against torch.utils.flop_counter and exact parameter counts of well-known nets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from hwsim.errors import UserError
+from hwsim.models import MODELS, build_model, load_all
+
+load_all()
+ALL = MODELS.names()
+# Paper-size forward+backward of the big ImageNet/wide nets is done on meta tensors only (CPU time).
+HEAVY = {"resnet50", "wrn20_10", "wrn28_10", "densenet100", "wrn40_4", "wrn"}
+
+
+def n_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def fwd_bwd(m: nn.Module, x: torch.Tensor, classes: int) -> None:
+    m.train()
+    out = m(x)
+    assert out.shape == (x.shape[0], classes)
+    out.float().sum().backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None, f"no gradient for {name}"
+
+
+def test_expected_models_registered():
+    expected = {"lenet300", "lenet5", "graham_fc", "vgg_bnn", "vgg7", "vgg_graham", "resnet20", "resnet44",
+                "resnet56", "wrn", "wrn20_4", "wrn20_10", "wrn28_10", "wrn40_4", "resnet18", "resnet50",
+                "densenet40", "densenet100"}
+    assert expected <= set(ALL), expected - set(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_digits_input_forward_backward(name):
+    torch.manual_seed(0)
+    m = build_model(name, num_classes=10, in_shape=(1, 8, 8))
+    fwd_bwd(m, torch.randn(2, 1, 8, 8), 10)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_default_input_forward_backward(name):
+    spec = MODELS.get(name)
+    if name in HEAVY:
+        with torch.device("meta"):
+            m = build_model(name)
+            fwd_bwd(m, torch.empty(2, *spec.default_input), spec.default_classes)
+        return
+    torch.manual_seed(0)
+    m = build_model(name)
+    fwd_bwd(m, torch.randn(2, *spec.default_input), spec.default_classes)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_meta_build_and_conventions(name):
+    spec = MODELS.get(name)
+    with torch.device("meta"):
+        m = build_model(name)
+        out = m(torch.empty(2, *spec.default_input))
+    assert out.device.type == "meta" and out.shape == (2, spec.default_classes)
+    names = [n for n, _ in m.named_modules()]
+    assert len(names) == len(set(names))
+    for n, mod in m.named_modules():
+        if isinstance(mod, (nn.ReLU, nn.Hardtanh)):
+            assert not mod.inplace, f"{name}.{n} is in-place"
+    # every leaf module is called exactly once per forward pass, in registration order
+    calls: list[str] = []
+    hooks = [mod.register_forward_hook(lambda mod, i, o, n=n: calls.append(n))
+             for n, mod in m.named_modules() if not list(mod.children())]
+    with torch.device("meta"):
+        m(torch.empty(2, *spec.default_input))
+    for h in hooks:
+        h.remove()
+    leaves = [n for n, mod in m.named_modules() if not list(mod.children())]
+    assert sorted(calls) == sorted(leaves) and len(calls) == len(set(calls))
+    assert calls == leaves, "modules are not registered in forward order"
+
+
+def macs(name: str, shape=(1, 3, 224, 224)) -> int:
+    with torch.device("meta"):
+        m = build_model(name)
+        x = torch.empty(*shape)
+    with FlopCounterMode(display=False) as fc:
+        m(x)
+    return fc.get_total_flops() // 2
+
+
+def test_imagenet_resnet_macs_match_flop_counter_anchor():
+    # anchors.md: torchvision ResNet-18 at 1x3x224x224 has 1,814,073,344 forward MACs.
+    assert macs("resnet18") == 1_814_073_344
+    assert macs("resnet50") == 4_089_184_256
+
+
+@pytest.mark.parametrize("name,classes,shape,params", [
+    ("resnet18", 1000, (3, 224, 224), 11_689_512),     # torchvision
+    ("resnet50", 1000, (3, 224, 224), 25_557_032),     # torchvision
+    ("lenet300", 10, (1, 28, 28), 266_610),             # Han et al.: 267K
+    ("lenet5", 10, (1, 28, 28), 431_080),               # Han et al.: 431K
+    ("resnet20", 10, (3, 32, 32), 272_282),             # He et al.: 0.27M (+1x1 projections)
+])
+def test_parameter_counts(name, classes, shape, params):
+    with torch.device("meta"):
+        m = build_model(name, num_classes=classes, in_shape=shape)
+    assert n_params(m) == params
+
+
+def test_torchvision_state_dict_names():
+    with torch.device("meta"):
+        m = build_model("resnet18")
+    keys = set(m.state_dict())
+    assert {"conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
+            "layer2.0.downsample.1.weight", "layer4.1.bn2.bias", "fc.weight", "fc.bias"} <= keys
+
+
+def test_bad_arguments_are_user_errors():
+    with pytest.raises(UserError, match="unknown model"):
+        build_model("resnet21")
+    with pytest.raises(UserError, match="takes no argument 'depth'"):
+        build_model("resnet20", depth=3)
+    with pytest.raises(UserError, match="in_shape"):
+        build_model("lenet5", in_shape=(1, 2, 2))
+    with pytest.raises(UserError, match="width"):
+        build_model("resnet20", width=0)
+    with pytest.raises(UserError, match="graham_fc.n"):
+        build_model("graham_fc", n=40)
