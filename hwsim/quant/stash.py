@@ -1,0 +1,627 @@
+"""The stash: tensors saved for backward, really held at low precision.
+
+A *codec* turns a float tensor into a bit-packed uint8 buffer plus small side tensors
+(scales, per-channel tables) and back. The weight layers' autograd functions
+:func:`stashed_conv2d` / :func:`stashed_linear` compute the forward exactly as ``F.conv2d`` /
+``F.linear`` on the float input, but save ONLY the encoded input and the weight; backward
+decodes the input and computes
+
+    grad_weight = conv2d_weight(decode(stash), grad_out)    (aten.convolution_backward)
+    grad_input  = conv2d_input(weight, grad_out)             (needs no stash)
+
+so the weight gradient sees the input at its stored precision (the ``backward_weight`` MAC
+type ``grad x stash`` of :class:`hwsim.formats.LayerPrecision`).
+
+Tensors produced by Graham's batch-norm (:mod:`hwsim.schemes.graham`) carry a *tag*: the
+packed code of Q(N(x)) and the per-channel affine. :class:`StashReLU` and
+:class:`CodebookCodec` read the tag and store a reference to that same packed buffer instead
+of a float copy (the Affine-ReLU is recomputed in backward, Graham Section 1.4).
+
+:func:`measure_saved` counts what autograd really keeps, with
+``torch.autograd.graph.saved_tensors_hooks``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hwsim.formats import BINARY, FP32, Format
+from hwsim.quant.pack import pack, packed_nbytes, unpack
+
+# ---------------------------------------------------------------------------------------------
+# Encoded tensors and tags
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Packed:
+    """An encoded tensor: ``tensors`` are what autograd saves (packed codes first, then side
+    tensors); ``meta`` is plain data (shape, dtype, flags)."""
+
+    tensors: tuple[torch.Tensor, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors)
+
+
+AFFINE_TAG = "_hwsim_affine"      # z = a * Q(N(x)) + b, set by Graham's batch-norm
+CODEBOOK_TAG = "_hwsim_codebook"  # y = table[c, code], set by StashReLU on a tagged input
+
+
+@dataclass
+class AffineTag:
+    """``z[n, c, ...] = levels[code] * a[c] + b[c]`` with ``code`` packed at ``bits``."""
+
+    packed: torch.Tensor
+    levels: torch.Tensor
+    bits: int
+    weight: torch.Tensor
+    bias: torch.Tensor
+    version: int
+
+
+@dataclass
+class CodebookTag:
+    """``y[n, c, ...] = table[c, code]`` with ``code`` packed at ``bits`` (table: C x 2^bits)."""
+
+    packed: torch.Tensor
+    table: torch.Tensor
+    bits: int
+    version: int
+
+
+def set_tag(t: torch.Tensor, name: str, tag: Any) -> None:
+    setattr(t, name, tag)
+
+
+def get_tag(t: torch.Tensor, name: str) -> Any:
+    """The tag if present and the tensor was not modified in place since (version counter)."""
+    tag = getattr(t, name, None)
+    if tag is None or tag.version != t._version:
+        return None
+    return tag
+
+
+def _channel_index(shape: torch.Size, device: torch.device) -> torch.Tensor:
+    c = shape[1]
+    view = [1] * len(shape)
+    view[1] = c
+    return torch.arange(c, device=device).view(view).expand(shape)
+
+
+def decode_table(packed: torch.Tensor, table: torch.Tensor, bits: int, shape: torch.Size) -> torch.Tensor:
+    """``table[c, code]`` for a tensor of ``shape`` whose channel axis is dim 1."""
+    codes = unpack(packed, bits, shape.numel()).view(shape)
+    k = table.shape[1]
+    idx = _channel_index(shape, packed.device) * k + codes
+    return table.reshape(-1)[idx]
+
+
+# ---------------------------------------------------------------------------------------------
+# Codecs
+# ---------------------------------------------------------------------------------------------
+
+
+class Codec:
+    """Base: ``encode(x) -> Packed``; ``decode(Packed) -> tensor of x's shape and dtype``."""
+
+    bits: int = 32
+    fmt: Format = FP32
+
+    def encode(self, x: torch.Tensor) -> Packed:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decode(self, p: Packed) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def roundtrip(self, x: torch.Tensor) -> torch.Tensor:
+        """What backward will see in place of ``x``."""
+        return self.decode(self.encode(x))
+
+    def _meta(self, x: torch.Tensor, **kw: Any) -> dict[str, Any]:
+        return {"shape": x.shape, "dtype": x.dtype, **kw}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.fmt})"
+
+
+class FloatCodec(Codec):
+    """No compression: saves the tensor itself (the fp32 reference)."""
+
+    def encode(self, x: torch.Tensor) -> Packed:
+        return Packed((x,), self._meta(x, raw=True))
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        return p.tensors[0]
+
+
+class SignCodec(Codec):
+    """Exact for +-1 tensors (BNN activations): 1 bit, code = (x >= 0), value = 2 code - 1."""
+
+    bits = 1
+    fmt = BINARY
+
+    def encode(self, x: torch.Tensor) -> Packed:
+        return Packed((pack(x >= 0, 1),), self._meta(x))
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        codes = unpack(p.tensors[0], 1, shape.numel()).view(shape)
+        return (2 * codes - 1).to(dtype)
+
+
+class StochasticBinaryCodec(Codec):
+    """McDonnell et al.: ``A_q = I(A + noise > 1)`` for ReLU activations A, 1 bit per value.
+
+    noise ~ Uniform[0, 1) (our choice; the seed does not name the distribution), so
+    ``P(A_q = 1) = clamp(A, 0, 1)``: A_q is an unbiased stochastic rounding of the
+    hard-clipped activation, and exact for A in {0, 1}. ``stochastic=False`` replaces the noise
+    by its mean 1/2, i.e. the deterministic threshold ``A_q = I(A > 1/2)`` (the paper's
+    ablation "without stochastic binarization").
+
+    Backward uses ``A_q`` in {0, 1} itself (the seed's formula). With ``rescale=True`` it uses
+    ``s * A_q`` with one fp32 scale per tensor ``s = sum(A) / max(sum(A_q), 1)`` (keeps the
+    tensor's sum), stored beside the bits.
+    """
+
+    bits = 1
+    fmt = BINARY
+
+    def __init__(self, stochastic: bool = True, rescale: bool = False):
+        self.stochastic = stochastic
+        self.rescale = rescale
+
+    def binarize(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stochastic:
+            return x + torch.rand_like(x) > 1.0
+        return x > 0.5
+
+    def encode(self, x: torch.Tensor) -> Packed:
+        q = self.binarize(x)
+        side: tuple[torch.Tensor, ...] = ()
+        if self.rescale:
+            s = x.sum(dtype=torch.float32) / q.sum().clamp(min=1).to(torch.float32)
+            side = (s.reshape(1),)
+        return Packed((pack(q, 1), *side), self._meta(x))
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        out = unpack(p.tensors[0], 1, shape.numel()).view(shape).to(dtype)
+        if self.rescale:
+            out = out * p.tensors[1].to(dtype)
+        return out
+
+    def __repr__(self) -> str:
+        return f"StochasticBinaryCodec(stochastic={self.stochastic}, rescale={self.rescale})"
+
+
+class KBitCodec(Codec):
+    """Uniform b-bit: ``code = round((x - lo) / s)``, ``s = (hi - lo) / (2^b - 1)``, value ``lo + code s``.
+
+    lo/hi are the min/max of the tensor (``per_channel=True``: of each channel, dim 1); side
+    tensors are lo and s in fp32. Round to nearest; exact (to float rounding) for tensors that
+    already lie on such a grid, e.g. the output of a k-bit activation quantizer.
+    """
+
+    def __init__(self, bits: int, per_channel: bool = False):
+        if not 1 <= int(bits) <= 8:
+            raise ValueError(f"KBitCodec bits must be 1..8, got {bits}")
+        self.bits = int(bits)
+        self.fmt = Format("int", self.bits)
+        self.per_channel = per_channel
+
+    def _range(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.per_channel and x.dim() >= 2:
+            dims = [d for d in range(x.dim()) if d != 1]
+            return torch.amin(x, dim=dims, keepdim=True), torch.amax(x, dim=dims, keepdim=True)
+        return x.min().reshape(1), x.max().reshape(1)
+
+    def encode(self, x: torch.Tensor) -> Packed:
+        lo, hi = self._range(x.detach().float())
+        levels = (1 << self.bits) - 1
+        s = (hi - lo) / levels
+        s = torch.where(s > 0, s, torch.ones_like(s))
+        codes = torch.clamp(torch.round((x.float() - lo) / s), 0, levels).to(torch.int32)
+        return Packed((pack(codes, self.bits), lo, s), self._meta(x))
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape)
+        lo, s = p.tensors[1], p.tensors[2]
+        return (lo + codes.to(torch.float32) * s).to(dtype)
+
+    def __repr__(self) -> str:
+        return f"KBitCodec({self.bits}, per_channel={self.per_channel})"
+
+
+class LevelsCodec(Codec):
+    """A fixed table of 2^b levels shared by all values: code = index of the nearest level.
+
+    Exact for tensors whose values are levels of the table (the output of a quantizer).
+    """
+
+    def __init__(self, levels: torch.Tensor, fmt: Format):
+        lv = torch.as_tensor(levels).flatten()
+        if lv.numel() > 256 or lv.numel() > (1 << fmt.bits):
+            raise ValueError(f"{lv.numel()} levels do not fit {fmt}")
+        self.levels = torch.sort(lv).values
+        self.fmt = fmt
+        self.bits = fmt.bits
+
+    def _codes(self, x: torch.Tensor) -> torch.Tensor:
+        lv = self.levels.to(device=x.device, dtype=x.dtype)
+        mids = (lv[1:] + lv[:-1]) / 2
+        return torch.bucketize(x, mids)
+
+    def encode(self, x: torch.Tensor) -> Packed:
+        return Packed((pack(self._codes(x), self.bits),), self._meta(x))
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape)
+        return self.levels.to(device=codes.device, dtype=dtype)[codes]
+
+
+class GrahamCodec(LevelsCodec):
+    """The b-bit code of one Table 1 quantizer (L2..L5, U4, U5, U8, O4); exact for its outputs."""
+
+    def __init__(self, quantizer: str):
+        from hwsim.quant.graham import QUANTIZERS
+
+        q = QUANTIZERS[quantizer]
+        super().__init__(q.levels(torch.float64), q.fmt)
+        self.quantizer = quantizer
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        # Levels are exact per dtype only when computed in that dtype (float32 vs float64).
+        from hwsim.quant.graham import QUANTIZERS
+
+        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape)
+        return QUANTIZERS[self.quantizer].levels(dtype, codes.device)[codes]
+
+    def __repr__(self) -> str:
+        return f"GrahamCodec({self.quantizer!r})"
+
+
+class CodebookCodec(Codec):
+    """Per-channel codebook: ``y[n, c, ...] = table[c, code]``, at most 2^b values per channel.
+
+    Exact for e.g. ReLU(a * L4(N(x)) + b) after Graham's batch-norm. If the input carries the
+    tag written by :class:`StashReLU` the codec stores a reference to that same packed buffer
+    (nothing new is allocated). Otherwise it builds the table from the channel's distinct
+    values; a channel with more than 2^b distinct values cannot be coded exactly, and then
+    ``fallback="float"`` keeps the tensor itself (measured as fp32 bytes) while
+    ``fallback="error"`` raises.
+    """
+
+    def __init__(self, bits: int, fmt: Format | None = None, fallback: str = "float"):
+        if not 1 <= int(bits) <= 8:
+            raise ValueError(f"CodebookCodec bits must be 1..8, got {bits}")
+        if fallback not in ("float", "error"):
+            raise ValueError("fallback is 'float' or 'error'")
+        self.bits = int(bits)
+        self.fmt = fmt or Format("codebook", self.bits)
+        self.fallback = fallback
+
+    def encode(self, x: torch.Tensor) -> Packed:
+        tag = get_tag(x, CODEBOOK_TAG)
+        if tag is not None and tag.bits == self.bits:
+            return Packed((tag.packed, tag.table), self._meta(x, shared=True))
+        if x.dim() < 2:
+            return self._fallback(x, "needs a channel axis (dim 1)")
+        k = 1 << self.bits
+        c = x.shape[1]
+        if x.device.type == "meta":
+            # Shape only: the sizes a coded tensor would have.
+            packed = torch.empty(packed_nbytes(x.numel(), self.bits), dtype=torch.uint8, device="meta")
+            return Packed((packed, x.new_empty(c, k)), self._meta(x))
+        per_c = x.detach().transpose(0, 1).reshape(c, -1)
+        table = x.new_zeros(c, k)
+        codes = torch.empty_like(per_c, dtype=torch.int64)
+        for ch in range(c):
+            vals, inv = torch.unique(per_c[ch], return_inverse=True)
+            if vals.numel() > k:
+                return self._fallback(x, f"channel {ch} has {vals.numel()} distinct values > 2^{self.bits}")
+            table[ch, : vals.numel()] = vals
+            codes[ch] = inv
+        codes = codes.view(c, x.shape[0], *x.shape[2:]).transpose(0, 1)
+        return Packed((pack(codes, self.bits), table), self._meta(x))
+
+    def _fallback(self, x: torch.Tensor, why: str) -> Packed:
+        if self.fallback == "error":
+            raise ValueError(f"CodebookCodec: {why}")
+        return Packed((x,), self._meta(x, raw=True))
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        if p.meta.get("raw"):
+            return p.tensors[0]
+        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        return decode_table(p.tensors[0], p.tensors[1], self.bits, shape).to(dtype)
+
+    def __repr__(self) -> str:
+        return f"CodebookCodec({self.bits}, fmt={self.fmt})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight layers that save the encoded input
+# ---------------------------------------------------------------------------------------------
+
+
+def _pair(v: Any) -> list[int]:
+    return [int(v), int(v)] if isinstance(v, int) else [int(t) for t in v]
+
+
+def _int_padding(padding: Any, weight: torch.Tensor, dilation: list[int]) -> list[int]:
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [0, 0]
+        total = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
+        if any(t % 2 for t in total):
+            raise NotImplementedError("padding='same' with an even effective kernel is not supported")
+        return [t // 2 for t in total]
+    return _pair(padding)
+
+
+class _StashedConv2d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, codec):
+        stride, dilation = _pair(stride), _pair(dilation)
+        padding = _int_padding(padding, weight, dilation)
+        out = F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+        enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        ctx.save_for_backward(weight, *enc.tensors)
+        ctx.enc_meta, ctx.codec = enc.meta, codec
+        ctx.conf = (stride, padding, dilation, groups, bias is not None, x.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        weight, *saved = ctx.saved_tensors
+        stride, padding, dilation, groups, has_bias, x_shape = ctx.conf
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_b = has_bias and ctx.needs_input_grad[2]
+        if need_w:
+            x_hat = ctx.codec.decode(Packed(tuple(saved), ctx.enc_meta))
+        else:  # only the shape matters for grad_input: an expanded scalar, no memory
+            x_hat = grad_out.new_zeros(()).expand(x_shape)
+        gi, gw, gb = torch.ops.aten.convolution_backward(
+            grad_out, x_hat, weight, [weight.shape[0]] if has_bias else None, stride, padding, dilation,
+            False, [0, 0], groups, [need_x, need_w, need_b],
+        )
+        return gi, gw, gb, None, None, None, None, None
+
+
+class _StashedLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, codec):
+        out = F.linear(x, weight, bias)
+        enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        ctx.save_for_backward(weight, *enc.tensors)
+        ctx.enc_meta, ctx.codec, ctx.has_bias = enc.meta, codec, bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        weight, *saved = ctx.saved_tensors
+        g2 = grad_out.reshape(-1, grad_out.shape[-1])
+        gi = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gi = grad_out.matmul(weight)
+        if ctx.needs_input_grad[1]:
+            x_hat = ctx.codec.decode(Packed(tuple(saved), ctx.enc_meta))
+            gw = g2.t().mm(x_hat.reshape(-1, x_hat.shape[-1]).to(g2.dtype))
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = g2.sum(0)
+        return gi, gw, gb, None
+
+
+def _wants_grad(*ts: torch.Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in ts)
+
+
+def stashed_conv2d(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, stride: Any = 1,
+                   padding: Any = 0, dilation: Any = 1, groups: int = 1, codec: Codec | None = None) -> torch.Tensor:
+    """``F.conv2d`` whose saved input is ``codec.encode(x)`` (the weight is saved as is).
+
+    Backward: grad_input from the weight; grad_weight from ``codec.decode`` of the stash
+    (``aten.convolution_backward``); grad_bias = sum of grad_out.
+    """
+    if codec is None or not _wants_grad(x, w, bias):
+        return F.conv2d(x, w, bias, stride, padding, dilation, groups)
+    return _StashedConv2d.apply(x, w, bias, stride, padding, dilation, groups, codec)
+
+
+def stashed_linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None,
+                   codec: Codec | None = None) -> torch.Tensor:
+    """``F.linear`` whose saved input is ``codec.encode(x)``; grad_weight = grad_out^T decode(stash)."""
+    if codec is None or not _wants_grad(x, w, bias):
+        return F.linear(x, w, bias)
+    return _StashedLinear.apply(x, w, bias, codec)
+
+
+# ---------------------------------------------------------------------------------------------
+# ReLU that keeps 1 bit (its mask), or nothing new after Graham's batch-norm
+# ---------------------------------------------------------------------------------------------
+
+
+class _MaskReLU(torch.autograd.Function):
+    """ReLU saving the packed 1-bit mask ``x > 0`` instead of its float output."""
+
+    @staticmethod
+    def forward(ctx, x):
+        mask = x > 0
+        ctx.save_for_backward(pack(mask, 1))
+        ctx.shape = x.shape
+        return torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+    @staticmethod
+    def backward(ctx, g):
+        (packed,) = ctx.saved_tensors
+        mask = unpack(packed, 1, ctx.shape.numel()).view(ctx.shape).bool()
+        return torch.where(mask, g, torch.zeros((), dtype=g.dtype, device=g.device))
+
+
+def affine_values(levels: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, ndim: int) -> torch.Tensor:
+    """Per-channel table ``a[c] * level[k] + b[c]`` computed with the same float ops as
+    :func:`affine_apply`, so a decoded value equals the forward value bit for bit."""
+    return levels.view(1, -1) * weight.view(-1, 1) + bias.view(-1, 1)
+
+
+def affine_apply(q: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``a * q + b`` per channel (dim 1)."""
+    view = [1] * q.dim()
+    view[1] = -1
+    return q * weight.view(view) + bias.view(view)
+
+
+class _AffineReLU(torch.autograd.Function):
+    """relu(z) for z = a * Q(N(x)) + b tagged by Graham's batch-norm: saves nothing new.
+
+    The mask ``z > 0`` is recomputed in backward from the packed code and (a, b) (Graham 1.4:
+    "recalculating the Affine-ReLU transformation as needed, rather than saving the result").
+    """
+
+    @staticmethod
+    def forward(ctx, z, packed, levels, weight, bias, bits):
+        ctx.save_for_backward(packed, levels, weight, bias)
+        ctx.bits, ctx.shape = bits, z.shape
+        return torch.relu(z)
+
+    @staticmethod
+    def backward(ctx, g):
+        packed, levels, weight, bias = ctx.saved_tensors
+        z = decode_table(packed, affine_values(levels.to(g.dtype), weight.detach(), bias.detach(), len(ctx.shape)),
+                         ctx.bits, ctx.shape)
+        return torch.where(z > 0, g, torch.zeros((), dtype=g.dtype, device=g.device)), None, None, None, None, None
+
+
+def stash_relu(x: torch.Tensor) -> torch.Tensor:
+    """ReLU for training with a small stash.
+
+    * input tagged by Graham's batch-norm: nothing new is saved (recomputed from the code);
+      the output is tagged with its per-channel codebook ``relu(a * level + b)`` so a following
+      :class:`CodebookCodec` stores the same packed buffer;
+    * otherwise: the 1-bit packed mask.
+    """
+    if not _wants_grad(x):
+        return torch.relu(x)
+    tag = get_tag(x, AFFINE_TAG)
+    if tag is None:
+        return _MaskReLU.apply(x)
+    y = _AffineReLU.apply(x, tag.packed, tag.levels, tag.weight, tag.bias, tag.bits)
+    with torch.no_grad():
+        table = torch.relu(affine_values(tag.levels.to(x.dtype), tag.weight, tag.bias, x.dim()))
+    set_tag(y, CODEBOOK_TAG, CodebookTag(tag.packed, table, tag.bits, y._version))
+    return y
+
+
+class StashReLU(nn.ReLU):
+    """Drop-in ``nn.ReLU`` using :func:`stash_relu` (``inplace`` is ignored: the output is new)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return stash_relu(x)
+
+
+def replace_relus(model: nn.Module) -> int:
+    """Replace every ``nn.ReLU`` module by :class:`StashReLU`; returns how many were replaced.
+
+    Functional ``F.relu`` calls in a model's forward cannot be reached this way; they keep
+    their float output (PyTorch's relu saves its result).
+    """
+    n = 0
+    for name, child in list(model.named_children()):
+        if type(child) is nn.ReLU:
+            setattr(model, name, StashReLU())
+            n += 1
+        else:
+            n += replace_relus(child)
+    return n
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring what autograd keeps
+# ---------------------------------------------------------------------------------------------
+
+
+def _storage_key(t: torch.Tensor) -> int:
+    return t.untyped_storage()._cdata
+
+
+@dataclass
+class SavedBytes:
+    """Bytes of the tensors autograd saved during a forward pass.
+
+    ``total``      all saved tensors except the model's parameters and buffers, each storage
+                   region counted once (the real stash of the step);
+    ``params``     saved tensors that are parameters/buffers (held anyway; not stash);
+    ``by_module``  per innermost module that was running when the tensor was saved, de-duplicated
+                   within the module only (so a conv whose input a ReLU also saved still shows it);
+    ``tensors``    (module, shape, dtype, nbytes) of every distinct saved tensor.
+    """
+
+    total: int = 0
+    params: int = 0
+    by_module: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tensors: list[tuple[str, tuple[int, ...], str, int]] = field(default_factory=list)
+
+    def modules(self, names: Iterator[str] | list[str]) -> int:
+        """Sum of ``by_module`` over ``names``."""
+        return sum(self.by_module.get(n, 0) for n in names)
+
+
+@contextlib.contextmanager
+def measure_saved(model: nn.Module | None = None) -> Iterator[SavedBytes]:
+    """Count the bytes of every tensor saved for backward inside the ``with`` block.
+
+    The pack hook records ``numel * element_size`` of each saved tensor (the packed uint8
+    buffers of a low-precision stash are what gets saved, so they are what is counted),
+    de-duplicating by (storage, offset, numel) and leaving out ``model``'s parameters and
+    buffers. It returns the tensor unchanged, so training is unaffected.
+    """
+    res = SavedBytes()
+    param_keys: set[int] = set()
+    stack: list[str] = []
+    handles = []
+    if model is not None:
+        param_keys = {_storage_key(p) for p in list(model.parameters()) + list(model.buffers())}
+        for name, mod in model.named_modules():
+            handles.append(mod.register_forward_pre_hook(lambda m, a, n=name or "<root>": stack.append(n)))
+            handles.append(mod.register_forward_hook(lambda m, a, o: stack.pop()))
+    seen: set[tuple[int, int, int]] = set()
+    seen_mod: set[tuple[str, int, int, int]] = set()
+
+    def pack_hook(t: torch.Tensor) -> torch.Tensor:
+        key = (_storage_key(t), t.storage_offset(), t.numel())
+        nbytes = t.numel() * t.element_size()
+        if key[0] in param_keys:
+            if key not in seen:
+                res.params += nbytes
+                seen.add(key)
+            return t
+        mod = stack[-1] if stack else "<none>"
+        if (mod, *key) not in seen_mod:
+            seen_mod.add((mod, *key))
+            res.by_module[mod] += nbytes
+        if key not in seen:
+            seen.add(key)
+            res.total += nbytes
+            res.tensors.append((mod, tuple(t.shape), str(t.dtype).replace("torch.", ""), nbytes))
+        return t
+
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack_hook, lambda t: t):
+            yield res
+    finally:
+        for h in handles:
+            h.remove()
