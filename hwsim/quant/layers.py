@@ -1,0 +1,442 @@
+"""Generic quantized layers, the quantizer modules they hold, and the one way schemes convert a model.
+
+Layers
+------
+:class:`QConv2d` and :class:`QLinear` subclass ``nn.Conv2d`` / ``nn.Linear`` (so counting sees the
+ordinary aten convolution / mm ops) and add four slots plus a declaration:
+
+``weight_quantizer``  nn.Module or None: ``w = weight_quantizer(weight)`` before the GEMM
+``input_quantizer``   nn.Module or None: ``x = input_quantizer(x)`` before the GEMM
+``output_scale``      nn.Module or None: ``out = gemm(x, w) * output_scale(x_raw, layer) + bias``
+                      (XNOR-Net's K; computed from the layer's un-quantized input)
+``stash_codec``       None, or a codec of :mod:`hwsim.quant.stash` (helper H2's module): the GEMM
+                      then runs through ``stashed_conv2d`` / ``stashed_linear``, which hold the
+                      saved input packed by the codec instead of as float32
+``hwsim_precision``   a :class:`hwsim.formats.LayerPrecision`, what the hardware would feed each
+                      GEMM per phase; the counter, energy model and accelerator read only this
+
+Converting: the composable contract
+-----------------------------------
+``convert_layers(model, plan)`` walks ``model.named_modules()`` in registration order (= forward
+order for hwsim's built-in models), numbers the weight layers (Conv2d/Linear and subclasses) by
+depth ``0 .. n_layers-1`` and calls ``plan(name, module, depth, n_layers)`` for each:
+
+* ``None``: the layer is left as it is (a plain layer without a declaration gets
+  ``FULL_PRECISION`` so that every weight layer carries ``hwsim_precision``);
+* a :class:`LayerPlan`: a plain ``nn.Conv2d`` / ``nn.Linear`` is replaced by a
+  ``QConv2d`` / ``QLinear`` that shares its weight and bias Parameters; a layer that already is a
+  ``QConv2d`` / ``QLinear`` is kept, and only the slots the plan sets (those not :data:`UNSET`)
+  change. The declaration becomes ``dataclasses.replace(old_precision, **plan.precision)``: a
+  scheme names only the LayerPrecision fields it owns.
+
+So schemes compose by applying their converts in sequence (e.g. TWN weights, then a scheme that
+sets the input quantizer and stash codec): each one changes only its own slots and fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hwsim.formats import FULL_PRECISION, Format, LayerPrecision
+from hwsim.quant import functions as qf
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+SLOTS = ("weight_quantizer", "input_quantizer", "output_scale", "stash_codec")
+
+
+@dataclass
+class LayerPlan:
+    """What one scheme sets on one layer: slots (``UNSET`` = leave alone) and owned precision fields."""
+
+    weight_quantizer: Any = UNSET
+    input_quantizer: Any = UNSET
+    output_scale: Any = UNSET
+    stash_codec: Any = UNSET
+    precision: dict[str, Format | str] = field(default_factory=dict)
+
+
+class _QMixin:
+    """Slots shared by QConv2d and QLinear."""
+
+    def _init_slots(self) -> None:
+        self.weight_quantizer: nn.Module | None = None
+        self.input_quantizer: nn.Module | None = None
+        self.output_scale: nn.Module | None = None
+        self.stash_codec: Any = None
+        self.hwsim_precision: LayerPrecision = FULL_PRECISION
+
+    def _operands(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        w = self.weight_quantizer(self.weight) if self.weight_quantizer is not None else self.weight
+        xq = self.input_quantizer(x) if self.input_quantizer is not None else x
+        return xq, w
+
+    def _finish(self, out: Tensor, x_raw: Tensor, bias: Tensor | None) -> Tensor:
+        if self.output_scale is not None:
+            out = out * self.output_scale(x_raw, self)
+        if bias is not None:
+            shape = (1, -1) + (1,) * (out.dim() - 2)
+            out = out + bias.reshape(shape)
+        return out
+
+    def extra_repr(self) -> str:  # pragma: no cover - cosmetic
+        base = super().extra_repr()
+        p = self.hwsim_precision
+        return f"{base}, W={p.weight}, A={p.input}, stash={p.stash}"
+
+
+class QConv2d(_QMixin, nn.Conv2d):
+    """``nn.Conv2d`` with quantizer slots and a precision declaration (see module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._init_slots()
+
+    @classmethod
+    def from_float(cls, m: nn.Conv2d) -> QConv2d:
+        q = cls(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=m.padding,
+                dilation=m.dilation, groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode,
+                device="meta", dtype=m.weight.dtype)
+        q.weight = m.weight
+        if m.bias is not None:
+            q.bias = m.bias
+        q.train(m.training)
+        if hasattr(m, "hwsim_precision"):
+            q.hwsim_precision = m.hwsim_precision
+        return q
+
+    def forward(self, x: Tensor) -> Tensor:
+        x_raw = x
+        xq, w = self._operands(x)
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            xq = F.pad(xq, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = 0
+        split_bias = self.output_scale is not None
+        bias = None if split_bias else self.bias
+        if self.stash_codec is None:
+            out = F.conv2d(xq, w, bias, self.stride, padding, self.dilation, self.groups)
+        else:
+            from hwsim.quant.stash import stashed_conv2d  # helper H2's module
+
+            out = stashed_conv2d(xq, w, bias, self.stride, padding, self.dilation, self.groups, self.stash_codec)
+        return self._finish(out, x_raw, self.bias if split_bias else None)
+
+
+class QLinear(_QMixin, nn.Linear):
+    """``nn.Linear`` with quantizer slots and a precision declaration (see module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._init_slots()
+
+    @classmethod
+    def from_float(cls, m: nn.Linear) -> QLinear:
+        q = cls(m.in_features, m.out_features, bias=m.bias is not None, device="meta", dtype=m.weight.dtype)
+        q.weight = m.weight
+        if m.bias is not None:
+            q.bias = m.bias
+        q.train(m.training)
+        if hasattr(m, "hwsim_precision"):
+            q.hwsim_precision = m.hwsim_precision
+        return q
+
+    def forward(self, x: Tensor) -> Tensor:
+        x_raw = x
+        xq, w = self._operands(x)
+        split_bias = self.output_scale is not None
+        bias = None if split_bias else self.bias
+        if self.stash_codec is None:
+            out = F.linear(xq, w, bias)
+        else:
+            from hwsim.quant.stash import stashed_linear  # helper H2's module
+
+            out = stashed_linear(xq, w, bias, self.stash_codec)
+        return self._finish(out, x_raw, self.bias if split_bias else None)
+
+
+QLAYERS = (QConv2d, QLinear)
+Plan = Callable[[str, nn.Module, int, int], "LayerPlan | None"]
+
+
+def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` of every Conv2d/Linear (or subclass) in registration order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def _to_q(m: nn.Module, name: str) -> nn.Module:
+    if isinstance(m, QLAYERS):
+        return m
+    if type(m) is nn.Conv2d:
+        return QConv2d.from_float(m)
+    if type(m) is nn.Linear:
+        return QLinear.from_float(m)
+    raise TypeError(f"{name}: cannot quantize {type(m).__name__}; only nn.Conv2d, nn.Linear or QConv2d/QLinear")
+
+
+def _precision(old: LayerPrecision, fields: dict[str, Format | str]) -> LayerPrecision:
+    kw = {k: (v if k == "note" or v is None else Format.parse(v, where=f"precision.{k}")) for k, v in fields.items()}
+    return dataclasses.replace(old, **kw)
+
+
+def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
+    """Apply ``plan`` to every weight layer (see the module docstring); returns the (possibly new) model."""
+    layers = weight_layers(model)
+    n = len(layers)
+    for depth, (name, m) in enumerate(layers):
+        cfg = plan(name, m, depth, n)
+        if cfg is None:
+            if not hasattr(m, "hwsim_precision"):
+                m.hwsim_precision = FULL_PRECISION
+            continue
+        q = _to_q(m, name)
+        for slot in SLOTS:
+            value = getattr(cfg, slot)
+            if value is not UNSET:
+                setattr(q, slot, value)
+        q.hwsim_precision = _precision(getattr(q, "hwsim_precision", FULL_PRECISION), cfg.precision)
+        if q is not m:
+            if name == "":
+                model = q
+            else:
+                _set_submodule(model, name, q)
+    return model
+
+
+def replace_modules(model: nn.Module, kind: type[nn.Module], factory: Callable[[nn.Module], nn.Module]) -> int:
+    """Replace every submodule of type ``kind`` by ``factory(old)``; returns how many were replaced.
+
+    Only registered modules can be replaced: an activation called functionally (``F.relu``) stays.
+    """
+    names = [n for n, m in model.named_modules() if n and type(m) is kind]
+    for n in names:
+        _set_submodule(model, n, factory(model.get_submodule(n)))
+    return len(names)
+
+
+def quantized_layers(model: nn.Module, quantizer_type: type[nn.Module] | tuple[type, ...]):
+    """QConv2d/QLinear whose ``weight_quantizer`` is of ``quantizer_type`` (the layers a scheme owns)."""
+    return [m for m in model.modules()
+            if isinstance(m, QLAYERS) and isinstance(m.weight_quantizer, quantizer_type)]
+
+
+@torch.no_grad()
+def clip_weights_(layers, clip: float) -> None:
+    """Clip real-valued (latent) weights to ``[-clip, clip]`` in place (BinaryConnect/BNN update rule)."""
+    for m in layers:
+        m.weight.clamp_(-clip, clip)
+
+
+# ----------------------------------------------------------------------------------------------
+# Quantizer modules: thin, stateful wrappers around hwsim.quant.functions
+# ----------------------------------------------------------------------------------------------
+
+
+class Binarize(nn.Module):
+    """``sign`` with a straight-through gradient: ``ste="htanh"`` (BNN, g 1_{|x|<=1}) or ``"identity"``
+    (BinaryConnect). ``stochastic=True`` draws +1 with probability hard_sigmoid(x) in training; in
+    evaluation it gives ``sign(x)``, or ``x`` itself with ``eval_real=True`` (BinaryConnect's
+    stochastic runs were tested with the real-valued weights, the paper's "second method")."""
+
+    def __init__(self, ste: str = "htanh", stochastic: bool = False, eval_real: bool = False):
+        super().__init__()
+        if ste not in ("htanh", "identity"):
+            raise ValueError(f"ste must be htanh or identity, got {ste!r}")
+        self.ste = ste
+        self.stochastic = stochastic
+        self.eval_real = eval_real
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stochastic and self.training:
+            return qf.binarize_stochastic(x)
+        if self.eval_real and not self.training:
+            return x
+        return qf.binarize_htanh(x) if self.ste == "htanh" else qf.binarize_identity(x)
+
+    def extra_repr(self) -> str:
+        return f"ste={self.ste}, stochastic={self.stochastic}, eval_real={self.eval_real}"
+
+
+class BWNWeight(nn.Module):
+    """BWN / XNOR-Net weights: ``alpha * sign(W)``, alpha = mean|W| per output channel."""
+
+    def forward(self, w: Tensor) -> Tensor:
+        return qf.bwn_quantize(w)
+
+
+class XNORScale(nn.Module):
+    """XNOR-Net's K: mean over channels of |I|, averaged over each k x k window (beta per position)."""
+
+    def forward(self, x: Tensor, layer: nn.Module) -> Tensor:
+        if isinstance(layer, nn.Conv2d):
+            return qf.xnor_input_scale(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+        return qf.xnor_input_scale(x, 1)
+
+
+class TWNWeight(nn.Module):
+    """TWN ternary weights ``{-alpha, 0, +alpha}``, Delta = delta_factor * mean|W|."""
+
+    def __init__(self, delta_factor: float = 0.7):
+        super().__init__()
+        self.delta_factor = delta_factor
+
+    def forward(self, w: Tensor) -> Tensor:
+        return qf.twn_quantize(w, self.delta_factor)
+
+    def extra_repr(self) -> str:
+        return f"delta_factor={self.delta_factor}"
+
+
+class TTQWeight(nn.Module):
+    """TTQ ternary weights ``{-W^n, 0, +W^p}`` with learned scales (nn.Parameters of shape (1,)).
+
+    Scales start at the mean |W| of each side of the threshold (meta-safe: tensor ops only).
+    """
+
+    def __init__(self, weight: Tensor, threshold: float = 0.05):
+        super().__init__()
+        self.threshold = threshold
+        with torch.no_grad():
+            w = weight.detach()
+            code = qf.ttq_code(w, threshold)
+            pos = (code > 0).to(w.dtype)
+            neg = (code < 0).to(w.dtype)
+            wp = (w * pos).sum() / pos.sum().clamp_min(1)
+            wn = -(w * neg).sum() / neg.sum().clamp_min(1)
+        self.wp = nn.Parameter(wp.reshape(1).clone())
+        self.wn = nn.Parameter(wn.reshape(1).clone())
+
+    def forward(self, w: Tensor) -> Tensor:
+        return qf.ttq_quantize(w, self.wp, self.wn, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}"
+
+
+class LQQuantizer(nn.Module):
+    """LQ-Nets quantizer with a learned basis ``v`` (buffer ``basis``: (C, K) or (1, K)).
+
+    ``channel_dim=0`` for weights (one basis per output channel), ``None`` for activations (one per
+    layer). ``encoding="pm1"`` codes in {-1,+1}^K (weights, the seed's B); ``"01"`` codes in {0,1}^K,
+    which the LQ-Nets code uses for non-negative (post-ReLU) activations. In training, an activation
+    quantizer records ``B B^T`` and ``B x`` of its last batch; :meth:`qem_update` (called from the
+    scheme's ``on_step_end``) turns them, or the current weights, into the QEM basis step.
+    """
+
+    def __init__(self, bits: int, basis: Tensor, channel_dim: int | None, encoding: str = "pm1",
+                 momentum: float = 0.9):
+        super().__init__()
+        if encoding not in ("pm1", "01"):
+            raise ValueError(f"encoding must be pm1 or 01, got {encoding!r}")
+        self.bits = bits
+        self.channel_dim = channel_dim
+        self.encoding = encoding
+        self.momentum = momentum
+        self.register_buffer("basis", basis.detach().clone())
+        self.register_buffer("codes", qf.lq_codes(bits, encoding, basis.dtype, basis.device), persistent=False)
+        c = basis.shape[0]
+        self.register_buffer("_bbt", torch.zeros(c, bits, bits, dtype=basis.dtype, device=basis.device),
+                             persistent=False)
+        self.register_buffer("_bx", torch.zeros(c, bits, dtype=basis.dtype, device=basis.device), persistent=False)
+        self._have_stats = False
+
+    @classmethod
+    def for_weight(cls, weight: Tensor, bits: int, momentum: float = 0.9) -> LQQuantizer:
+        w = weight.detach().reshape(weight.shape[0], -1)
+        return cls(bits, qf.lq_init_basis(bits, w.std(dim=1, keepdim=True)), 0, "pm1", momentum)
+
+    @classmethod
+    def for_activation(cls, bits: int, scale: float = 1.0, momentum: float = 0.9, device=None) -> LQQuantizer:
+        # {0,1} codes: levels 0 .. sum(v); start uniform over [0, 2 * 0.6745 * 2 * scale] like the LQ-Nets code.
+        basis = qf.lq_init_basis(bits, torch.full((1, 1), 2.0 * scale, device=device))
+        return cls(bits, basis, None, "01", momentum)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and self.channel_dim is None and torch.is_grad_enabled():
+            with torch.no_grad():
+                bbt, bx = qf.lq_normal_equations(x.detach(), self.basis, self.codes, None)
+                self._bbt.copy_(bbt)
+                self._bx.copy_(bx)
+                self._have_stats = True
+        return qf.lq_quantize(x, self.basis, self.codes, self.channel_dim)
+
+    @torch.no_grad()
+    def qem_update(self, weight: Tensor | None = None) -> None:
+        """One QEM step with moving average: from ``weight`` (weight quantizers) or the last batch."""
+        if self.channel_dim is not None:
+            if weight is None:
+                raise ValueError("a weight quantizer needs the weight for its QEM step")
+            self.basis.copy_(qf.lq_qem_step(weight.detach(), self.basis, self.codes, self.channel_dim,
+                                            self.momentum))
+        elif self._have_stats:
+            v_new = qf.lq_solve_basis(self._bbt, self._bx)
+            self.basis.mul_(self.momentum).add_((1 - self.momentum) * v_new)
+            self._have_stats = False
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, encoding={self.encoding}, per_channel={self.channel_dim is not None}"
+
+
+class UniformWeight(nn.Module):
+    """Symmetric per-output-channel k-bit weights (STE)."""
+
+    def __init__(self, bits: int):
+        super().__init__()
+        self.bits = bits
+
+    def forward(self, w: Tensor) -> Tensor:
+        return qf.uniform_weight(w, self.bits)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}"
+
+
+class UniformActivation(nn.Module):
+    """DoReFa k-bit activations on ``[0, clip]`` (STE through round, clip gradient outside)."""
+
+    def __init__(self, bits: int, clip: float = 1.0):
+        super().__init__()
+        self.bits = bits
+        self.clip = clip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return qf.uniform_activation(x, self.bits, self.clip)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, clip={self.clip}"
+
+
+def optional_codec(name: str, *args: Any, **kwargs: Any) -> Any:
+    """``hwsim.quant.stash.<name>(*args, **kwargs)`` if helper H2's stash module provides it, else None.
+
+    Schemes use it to hold their stash packed (SignCodec for BNN/XNOR, KBitCodec for kbit); without
+    the codec the layer still *declares* its stash format, but the buffer kept is float32.
+    """
+    import importlib
+
+    try:
+        mod = importlib.import_module("hwsim.quant.stash")
+    except ModuleNotFoundError as e:
+        if e.name != "hwsim.quant.stash":
+            raise
+        return None
+    cls = getattr(mod, name, None)
+    return None if cls is None else cls(*args, **kwargs)

@@ -1,0 +1,84 @@
+"""``kbit``: uniform k-bit weights and activations (DoReFa-Net style; Zhou et al. 2016, in seed 002's table).
+
+Weights: symmetric per output channel, ``s = max|W_c| / (2^(k-1) - 1)``, ``w_q = s round(W / s)``.
+Activations: clipped to ``[0, act_clip]`` and rounded to ``2^k - 1`` steps. Straight-through
+gradients. The first and last layers stay float by default (DoReFa's convention). The stash is
+the quantized input, held at ``stash_bits`` (default: ``act_bits``) by helper H2's KBitCodec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+
+from hwsim.errors import UserError
+from hwsim.formats import FP32, Format
+from hwsim.schemes.base import Scheme, register_scheme
+
+
+@register_scheme("kbit")
+class KBit(Scheme):
+    """Uniform integer weights (int{k}) and activations (int{j}) with a straight-through estimator."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+    family = "int"
+    seed = "DoReFa-Net, Zhou et al. 2016 (cited in seed 002's LQ-Nets table)"
+    quantizes = "weights (symmetric per channel, k bits), inputs (clip [0, act_clip], j bits); first/last float"
+    bits = "Wk Aj stash=j"
+    stash = "layer inputs as j-bit integers (or stash_bits)"
+    gradient = "STE through round; zero gradient outside [0, act_clip]"
+
+    w_bits: int = Field(8, ge=2, le=16, alias="weight_bits")
+    a_bits: int = Field(8, ge=2, le=32, alias="act_bits")
+    stash_bits: int | None = Field(None, ge=1, le=32)
+    act_clip: float = Field(1.0, gt=0)
+    keep_first_last: bool = True
+
+    @field_validator("stash_bits")
+    @classmethod
+    def _stash(cls, v: int | None, info: ValidationInfo) -> int | None:
+        a = info.data.get("a_bits")
+        if v is not None and a is not None and v > a:
+            raise ValueError(f"stash_bits ({v}) cannot exceed act_bits ({a})")
+        return v
+
+    def _stash_bits(self) -> int:
+        return self.a_bits if self.stash_bits is None else self.stash_bits
+
+    def convert(self, model: Any) -> Any:
+        from hwsim.quant.layers import (
+            LayerPlan,
+            UniformActivation,
+            UniformWeight,
+            convert_layers,
+            optional_codec,
+        )
+
+        s = self._stash_bits()
+        codec = None
+        if self.a_bits < 32 and s <= 8:
+            codec = optional_codec("KBitCodec", s)
+        if s < self.a_bits and codec is None:
+            # The declaration would claim a stash the buffers do not hold.
+            raise UserError("scheme.stash_bits", "a stash narrower than act_bits needs hwsim.quant.stash.KBitCodec")
+
+        def plan(name, module, depth, n):
+            if self.keep_first_last and depth in (0, n - 1):
+                return None
+            wq = UniformWeight(self.w_bits)
+            prec: dict[str, Any] = {"weight": Format("int", self.w_bits), "note": self.name}
+            if self.a_bits == 32 or depth == 0:   # the first layer's input (the image) stays float
+                return LayerPlan(weight_quantizer=wq, precision=prec | {"input": FP32, "stash": FP32})
+            prec |= {"input": Format("int", self.a_bits), "stash": Format("int", s)}
+            return LayerPlan(weight_quantizer=wq, input_quantizer=UniformActivation(self.a_bits, self.act_clip),
+                             stash_codec=codec, precision=prec)
+
+        return convert_layers(model, plan)
+
+    def weight_bits(self) -> int:
+        return self.w_bits
+
+    def act_bits(self) -> int:
+        return self.a_bits
