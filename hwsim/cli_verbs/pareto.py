@@ -1,0 +1,60 @@
+"""``hwsim pareto DB --x energy --y accuracy [--also memory latency]``: non-dominated points and hypervolume.
+
+Torch-free (reads the store with sqlite3 and pandas, computes with numpy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("pareto")
+    def pareto(
+        db: Path = typer.Argument(..., help="Results store (SQLite file)."),
+        more: list[str] = typer.Argument(None, help="More objectives (same as --also)."),
+        x: str = typer.Option("energy", "--x", help="First objective (metric name or alias)."),
+        y: str = typer.Option("accuracy", "--y", help="Second objective."),
+        also: list[str] = typer.Option(None, "--also", help="More objectives; repeat or comma-separate."),
+        sweep: str = typer.Option(None, "--sweep", help="Only points of this sweep."),
+        source: str = typer.Option(None, "--source", help="Only points whose accuracy_source is this (train | literature)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Print the non-dominated points for a pair or set of objectives, with the normalised hypervolume."""
+        from hwsim.errors import UserError
+        from hwsim.store import METRICS, Store
+        from hwsim.sweep.pareto import ALIASES, REF, front, metric_name
+
+        from ._common import print_json, print_table
+
+        names = [x, y] + [a for s in (also or []) for a in s.split(",") if a] + list(more or [])
+        objs = []
+        for i, n in enumerate(names):
+            flag = "--x" if i == 0 else "--y" if i == 1 else "--also"
+            m = metric_name(n.strip(), where=flag)
+            if m in objs:
+                raise UserError(flag, f"objective {m!r} given twice")
+            objs.append(m)
+        with Store(db, readonly=True) as s:
+            df = s.points(status="done")
+        if sweep:
+            df = df[df["sweep"] == sweep]
+        if source:
+            df = df[df["accuracy_source"] == source]
+        if df.empty:
+            raise UserError(str(db), "no finished points" + (f" in sweep {sweep!r}" if sweep else ""))
+        fr, hv, n = front(df, objs)
+        rows = [{"id": r["id"], "label": r["label"], **{o: r[o] for o in objs}} for _, r in fr.iterrows()]
+        out = {"objectives": objs, "better": {o: METRICS[o]["better"] for o in objs}, "candidates": n,
+               "front": rows, "hypervolume": hv, "reference": REF,
+               "aliases": {k: v for k, v in ALIASES.items() if v in objs}}
+        if as_json:
+            print_json(out)
+            return
+        print_table(f"Pareto front of {n} points: " + ", ".join(f"{o} ({METRICS[o]['better']})" for o in objs),
+                    ["id", "point"] + objs,
+                    [[r["id"][:10], r["label"]] + [f"{r[o]:.6g}" for o in objs] for r in rows])
+        typer.echo(f"{len(rows)} non-dominated of {n}; normalised hypervolume {hv:.6g} "
+                   f"(objectives scaled to [0,1] over these points, reference {REF} each)")

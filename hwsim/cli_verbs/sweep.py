@@ -1,0 +1,93 @@
+"""``hwsim sweep FILE``: validate a sweep file, then run (or resume) it into a results store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sweep")
+    def sweep(
+        file: Path = typer.Argument(..., help="Sweep file (configs/sweeps/*.yaml)."),
+        db: Path = typer.Option(None, "--db", help="Results store; default: the file's 'store:' or results/<name>.db."),
+        workers: int = typer.Option(None, "--workers", "-w", help="Parallel workers (default: CPU count; 0: in this process)."),
+        backend: str = typer.Option("local", "--backend", help="local | ray"),
+        address: str = typer.Option(None, "--address", help="Ray cluster address (with --backend ray)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the points; run nothing."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="Evaluate failed points again."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        budget: int = typer.Option(None, "--budget", help="Override search.budget."),
+        evaluator: str = typer.Option(None, "--evaluator", hidden=True, help="module:function (tests)."),
+    ) -> None:
+        """Run every design point of FILE not yet in the store (a killed sweep resumes), then print a summary."""
+        import sys
+
+        from hwsim.errors import UserError
+        from hwsim.sweep.expand import load_points
+        from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points, summary_rows
+
+        from ._common import print_json, print_table
+
+        if backend not in ("local", "ray"):
+            raise UserError("--backend", f"unknown backend {backend!r}; expected local or ray")
+        if workers is not None and workers < 0:
+            raise UserError("--workers", f"must be 0 or more, got {workers}")
+        if address and backend != "ray":
+            raise UserError("--address", "only with --backend ray")
+        if evaluator is not None and ":" not in evaluator:
+            raise UserError("--evaluator", "expected module:function")
+        sw, points = load_points(file)
+        path = db or Path(sw.store or f"results/{sw.name}.db")
+        nw = default_workers() if workers is None else workers
+        progress = not no_progress and not as_json and sys.stderr.isatty()
+        if dry_run:
+            rows = [{"id": p.id, "label": p.label} for p in points]
+            if as_json:
+                print_json({"sweep": sw.name, "points": rows, "search": sw.search is not None})
+            else:
+                print_table(f"sweep {sw.name}: {len(points)} points", ["id", "label"],
+                            [[r["id"], r["label"]] for r in rows])
+            return
+        if sw.search is not None:
+            from hwsim.sweep.pareto import normalised_hypervolume, signs
+            from hwsim.sweep.search import run_search, store_objectives
+
+            res, ids = run_search(file, path, workers=nw, backend=backend, address=address, progress=progress,
+                                  evaluator=evaluator, budget=budget)
+            objs = sw.search.objectives
+            F = store_objectives(path, ids, objs)
+            import numpy as np
+
+            hv = normalised_hypervolume(np.array(F) * signs(objs)) if F else 0.0
+            total = len(points)
+            info = {"sweep": sw.name, "store": str(path), "evaluated": res.n_evaluated, "trials": res.trials,
+                    "grid_points": total, "objectives": objs, "hypervolume_of_evaluated": hv}
+            ids = list(dict.fromkeys(ids))
+        else:
+            s = run_points(points, path, workers=nw, backend=backend, address=address, progress=progress,
+                           retry_failed=retry_failed, evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name)
+            info = {"sweep": sw.name, "store": str(path), **s.to_dict()}
+            info.pop("ran")
+            ids = [p.id for p in points]
+        rows = summary_rows(path, ids)
+        if as_json:
+            print_json({**info, "points": rows})
+            return
+        print_table(f"sweep {sw.name} -> {path}", ["id", "point", "status", "accuracy", "train pJ/step",
+                                                   "infer pJ", "latency cyc", "error"],
+                    [[r["id"][:10], r["label"], r["status"], _f(r["accuracy"], ".4f"),
+                      _f(r["train_energy_pj_per_step"], ".4g"), _f(r["infer_energy_pj"], ".4g"),
+                      _f(r["latency_cycles"], ".4g"), (r["error"] or "")[:80]] for r in rows])
+        typer.echo(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()))
+
+
+def _f(v, spec: str) -> str:
+    return "" if v is None else format(v, spec)

@@ -1,0 +1,394 @@
+"""Evaluate design points: train (or take the paper's accuracy), count, price, simulate -> PointResult.
+
+One call evaluates a *group*: the points of a sweep that share model, data set, scheme and
+recipe and differ only in technology table, accelerator or pricing. The network is trained
+once for the group (seeded, so a rerun gives the same numbers) and each point is then priced
+on its own technology and accelerator.
+
+Per point, in order (each stage is another helper's module, called through its public API):
+  1. accuracy  ``accuracy_source == "train"``: ``hwsim.train.train`` on the data set under the
+               scheme, with ``hwsim.count.CountingCallback``; ``"literature"``: the cited
+               table row's figure; ``"none"``: no accuracy, costs only.
+  2. trace     ``hwsim.count.trace`` of one training step (batch = ``pricing.batch``) and of
+               inference (batch = ``pricing.infer_batch``), on meta tensors.
+  3. energy    ``hwsim.energy.price`` with the technology table and memory hierarchy.
+  4. cycles    ``hwsim.hardware.simulate_trace`` on the accelerator YAML.
+A failure (divergence, NaN loss, bad shapes, any exception) is recorded on the point with
+its reason; the sweep goes on.
+
+Training memory (``train_memory_bytes``) = master weights + weight gradients + optimizer state
+(all fp32: 4 bytes per parameter each; momentum SGD keeps 1 state tensor, Adam 2, plain SGD 0)
++ the stash (``Trace.stash_bytes``: what the step keeps for backward, at stored width).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from hwsim.store import PointResult
+
+# A worker sets this to forward (group_key, stage, done, total) to the parent's progress bars.
+_progress_hook: Callable[[str, str, int, int], None] | None = None
+
+# Training-set sizes for pricing an epoch of a paper-scale (literature) point.
+TRAIN_SET_SIZE = {"digits": 1347, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000,
+                  "cifar100": 50000, "svhn": 73257, "imagenet": 1281167}
+
+
+def set_progress_hook(fn: Callable[[str, str, int, int], None] | None) -> None:
+    global _progress_hook
+    _progress_hook = fn
+
+
+def _report(key: str, stage: str, done: int, total: int) -> None:
+    if _progress_hook is not None:
+        try:
+            _progress_hook(key, stage, done, total)
+        except Exception:  # progress is best-effort; never fail a point for it
+            pass
+
+
+def versions() -> dict[str, str]:
+    import numpy
+
+    import hwsim
+
+    v = {"hwsim": hwsim.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
+    try:
+        import torch
+
+        v["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return v
+
+
+def _reason(e: BaseException) -> str:
+    """One line: exception type, message, and the innermost frame (file:line) for bugs."""
+    from hwsim.errors import UserError
+
+    if isinstance(e, UserError):
+        return f"{e.where}: {e.what}"
+    msg = str(e).replace("\n", " ").strip()
+    tb = traceback.extract_tb(e.__traceback__)
+    at = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+    return f"{type(e).__name__}: {msg}{at}"[:500]
+
+
+def _failed(p: dict[str, Any], reason: str, started: float, vers: dict[str, str],
+            curves: list | None = None) -> PointResult:
+    return PointResult(id=p["id"], config=p["config"], status="failed", error=reason, sweep=p.get("sweep"),
+                       label=p.get("label"), columns=columns(p["config"]), curves=list(curves or []),
+                       versions=vers, started=started, finished=time.time())
+
+
+def columns(config: dict[str, Any]) -> dict[str, Any]:
+    from hwsim.schemes import build_scheme
+
+    c = {"model": config["model"]["name"], "dataset": config["dataset"], "scheme": config["scheme"]["name"],
+         "tech": config["tech"], "accelerator": config["accelerator"],
+         "accuracy_source": config["accuracy_source"]}
+    try:
+        s = build_scheme(dict(config["scheme"]))
+        c["family"] = s.family
+        c["bits_w"] = int(s.weight_bits())
+        c["bits_a"] = int(s.act_bits())
+    except Exception:  # columns are for filtering only
+        pass
+    return c
+
+
+def build(config: dict[str, Any]):
+    """(model converted by the scheme, scheme) for a resolved config."""
+    from hwsim.models import build_model
+    from hwsim.schemes import build_scheme
+
+    scheme = build_scheme(dict(config["scheme"]))
+    model = build_model(config["model"]["name"], num_classes=config["num_classes"],
+                        in_shape=tuple(config["input_shape"]), **config["model"].get("args", {}))
+    model = scheme.convert(model)
+    return model, scheme
+
+
+def _train_recipe(rec: dict[str, Any]):
+    """hwsim.train.TrainRecipe from the sweep's recipe (fields TrainRecipe does not have are dropped)."""
+    import dataclasses
+
+    from hwsim.train import TrainRecipe
+
+    if dataclasses.is_dataclass(TrainRecipe):
+        names = {f.name for f in dataclasses.fields(TrainRecipe)}
+    else:  # a pydantic model
+        names = set(getattr(TrainRecipe, "model_fields", {}))
+    return TrainRecipe(**{k: v for k, v in rec.items() if k in names})
+
+
+def train_point(config: dict[str, Any], key: str = "") -> tuple[Any, Any, float, list[tuple[float, str, float]], int]:
+    """Train the group's network. Returns (model, scheme, final test accuracy, curves, steps per epoch)."""
+    import torch
+
+    from hwsim.count import CountingCallback
+    from hwsim.data import load_dataset
+    from hwsim.train import train
+
+    rec = config["recipe"]
+    torch.manual_seed(rec["seed"])
+    ds = load_dataset(config["dataset"], seed=rec["seed"], limit=rec.get("limit"))
+    model, scheme = build(config)
+    recipe = _train_recipe(rec)
+    cbs: list[Any] = []
+    try:
+        cbs.append(CountingCallback())
+    except TypeError:  # a callback that needs arguments we do not know: train without it
+        pass
+    _report(key, "train", 0, rec["epochs"])
+    res = train(model, scheme, ds, recipe, callbacks=tuple(cbs), progress=False)
+    curves = []
+    for row in getattr(res, "curves", []) or []:
+        ep = float(row.get("epoch", 0))
+        for k, v in row.items():
+            if k != "epoch" and isinstance(v, (int, float)) and v is not None:
+                curves.append((ep, k, float(v)))
+    steps = math.ceil(ds.n_train / rec["batch"])
+    acc = float(res.final_test_acc)
+    if not math.isfinite(acc):
+        raise FloatingPointError(f"final test accuracy is {acc}")
+    return model, scheme, acc, curves, steps
+
+
+def evaluate_group(points: list[dict[str, Any]], key: str = "") -> list[PointResult]:
+    """Evaluate points ``[{id, config, sweep, label}]`` that share one training run."""
+    started = time.time()
+    vers = versions()
+    first = points[0]["config"]
+    src = first["accuracy_source"]
+    curves: list[tuple[float, str, float]] = []
+    try:
+        if src == "train":
+            model, scheme, acc, curves, steps = train_point(first, key)
+        else:
+            model, scheme = build(first)
+            acc = first["literature"]["accuracy"] if src == "literature" else None
+            steps = math.ceil(TRAIN_SET_SIZE.get(first["dataset"], 50000) / first["pricing"]["batch"])
+    except Exception as e:
+        from hwsim.train import TrainingDiverged
+
+        reason = ("diverged: " if isinstance(e, TrainingDiverged) else "") + _reason(e)
+        return [_failed(p, reason, started, vers, curves) for p in points]
+
+    out = []
+    traces: dict[tuple, Any] = {}
+    for i, p in enumerate(points):
+        _report(key, "price", i, len(points))
+        try:
+            out.append(price_point(p, model, scheme, acc, curves, steps, traces, started, vers))
+        except Exception as e:
+            out.append(_failed(p, _reason(e), started, vers, curves))
+        started = time.time()
+    _report(key, "done", len(points), len(points))
+    return out
+
+
+def _traces(model: Any, scheme: Any, config: dict[str, Any], cache: dict[tuple, Any]):
+    from hwsim.count import trace
+
+    pr = config["pricing"]
+    shape = list(config["input_shape"])
+    k = (pr["batch"], pr["infer_batch"])
+    if k not in cache:
+        tr = trace(model, scheme, batch=pr["batch"], input_shape=shape, mode="train", device="meta")
+        inf_model = scheme.for_inference(model)
+        ti = trace(inf_model, scheme, batch=pr["infer_batch"], input_shape=shape, mode="infer", device="meta")
+        cache[k] = (tr, ti)
+    return cache[k]
+
+
+def _total(report: Any, *names: str) -> float | None:
+    tot = getattr(report, "totals", None) or {}
+    for n in names:
+        if n in tot and tot[n] is not None:
+            return float(tot[n])
+    return None
+
+
+def price_point(p: dict[str, Any], model: Any, scheme: Any, acc: float | None,
+                curves: list[tuple[float, str, float]], steps: int, cache: dict[tuple, Any],
+                started: float, vers: dict[str, str]) -> PointResult:
+    from hwsim.energy import load_hierarchy, load_tech, price
+    from hwsim.hardware import simulate_trace
+    from hwsim.sweep.expand import resolve_file
+
+    config = p["config"]
+    pr = config["pricing"]
+    tr, ti = _traces(model, scheme, config, cache)
+    tr.steps_per_epoch = steps
+    tech = load_tech(config["tech"])
+    hier = load_hierarchy(pr["hierarchy"]) if pr.get("hierarchy") else load_hierarchy()
+    e_train = price(tr, tech, hierarchy=hier, steps_per_epoch=steps)
+    e_inf = price(ti, tech, hierarchy=hier)
+    accel = resolve_file("accelerators", config["accelerator"], "accelerator")
+    c_train = simulate_trace(tr, str(accel))
+    c_inf = simulate_trace(ti, str(accel))
+
+    tt, it = tr.totals(), ti.totals()
+    nb = max(1, pr["infer_batch"])
+    params = int(tr.param_count)
+    opt_states = 0
+    rec = config.get("recipe") or {}
+    if rec:
+        opt_states = 2 if rec.get("optimizer") == "adam" else (1 if rec.get("momentum", 0) > 0 else 0)
+    m: dict[str, float] = {
+        "train_energy_pj_per_step": float(e_train.train_step_pj),
+        "train_energy_pj_per_epoch": float(e_train.train_epoch_pj),
+        "infer_energy_pj": float(e_inf.infer_pj_per_sample),
+        "stash_bytes": float(tr.stash_bytes),
+        "model_size_bytes": float(tr.model_size_bytes),
+        "train_memory_bytes": float(4 * params * (2 + opt_states) + tr.stash_bytes),
+        "macs_train_step": float(sum(tt["macs"].values())),
+        "macs_infer": float(sum(it["macs"].values())) / nb,
+    }
+    if acc is not None:
+        m["accuracy"] = float(acc)
+        m["error"] = 1.0 - float(acc)
+    lat = _total(c_inf, "total_cycles", "cycles")
+    if lat is not None:
+        m["latency_cycles"] = lat / nb
+    step = _total(c_train, "total_cycles", "cycles")
+    if step is not None:
+        m["train_step_cycles"] = step
+    util = _total(c_train, "utilization")
+    if util is not None:
+        m["utilization"] = util
+    m["dram_bytes_per_step"] = float(_dram(c_train, e_train, tt))
+    m["dram_bytes_infer"] = float(_dram(c_inf, e_inf, it)) / nb
+
+    layers = trace_layer_rows(tr) + trace_layer_rows(ti)
+    layers += energy_layer_rows(e_train) + energy_layer_rows(e_inf, phase_override="inference")
+    layers += cycle_layer_rows(c_train) + cycle_layer_rows(c_inf, phase_override="inference")
+    blobs = {
+        "config": config,
+        "trace": {"train": tr.to_dict(), "infer": ti.to_dict()},
+        "energy": {"train": _to_dict(e_train), "infer": _to_dict(e_inf)},
+        "cycles": {"train": _to_dict(c_train), "infer": _to_dict(c_inf)},
+        "assumptions": {"energy": getattr(e_train, "assumptions", None),
+                        "train_memory_bytes": "4 B x params x (master + grad + optimizer states) + stash",
+                        "trace_device": "meta", "pricing": pr},
+    }
+    if config.get("literature"):
+        blobs["literature"] = config["literature"]
+    return PointResult(id=p["id"], config=config, status="done", sweep=p.get("sweep"), label=p.get("label"),
+                       columns=columns(config), metrics=m, layers=_dedupe(layers), curves=list(curves),
+                       blobs=blobs, versions=vers, started=started, finished=time.time())
+
+
+def _to_dict(r: Any) -> Any:
+    return r.to_dict() if hasattr(r, "to_dict") else r
+
+
+def _dram(cyc: Any, energy: Any, totals: dict[str, dict[str, int]]) -> float:
+    """DRAM bytes: the accelerator's count if it reports one, else the energy model's, else all traffic."""
+    for rep in (cyc, energy):
+        tot = getattr(rep, "totals", None) or {}
+        parts = [v for k, v in tot.items() if isinstance(v, (int, float)) and k.startswith(("dram_reads", "dram_writes"))]
+        if parts:
+            return float(sum(parts))
+        if "dram_bytes" in tot:
+            return float(tot["dram_bytes"])
+    return float(sum(totals["traffic_bytes"].values()))
+
+
+def _dedupe(rows: list[tuple[str, str, str, float]]) -> list[tuple[str, str, str, float]]:
+    """Sum repeated (layer, phase, name) rows, except ratios, where the last one stands."""
+    acc: dict[tuple[str, str, str], float] = {}
+    for la, ph, n, v in rows:
+        if v is None:
+            continue
+        k = (la, ph, n)
+        acc[k] = float(v) if n in ("utilization", "mapping_efficiency") else acc.get(k, 0.0) + float(v)
+    return [(la, ph, n, v) for (la, ph, n), v in acc.items()]
+
+
+def trace_layer_rows(tr: Any) -> list[tuple[str, str, str, float]]:
+    """layers rows from a Trace: shape.<k> (under forward / inference), macs.*, effectual_macs.*, ..."""
+    rows: list[tuple[str, str, str, float]] = []
+    shape_phase = "forward" if tr.mode == "train" else "inference"
+    for li in tr.layers:
+        for k, v in li.shape.items():
+            if isinstance(v, (int, float)):
+                rows.append((li.name, shape_phase, f"shape.{k}", v))
+    for r in tr.records:
+        for group in ("macs", "effectual_macs", "elementwise", "traffic_bytes"):
+            for k, v in getattr(r, group).items():
+                rows.append((r.layer, r.phase, f"{group}.{k}", v))
+    return rows
+
+
+def _rows_of(report: Any) -> list[Any]:
+    rows = getattr(report, "rows", None)
+    if rows is None and isinstance(report, dict):
+        rows = report.get("rows")
+    return list(rows or [])
+
+
+def _get(row: Any, k: str) -> Any:
+    return row.get(k) if isinstance(row, dict) else getattr(row, k, None)
+
+
+def energy_layer_rows(rep: Any, phase_override: str | None = None) -> list[tuple[str, str, str, float]]:
+    """energy_pj.<component> rows from an EnergyReport (flat ``energy_pj.*`` keys or an ``energy_pj`` dict)."""
+    out = []
+    for row in _rows_of(rep):
+        la, ph = _get(row, "layer"), phase_override or _get(row, "phase")
+        if la is None or ph is None:
+            continue
+        d = row if isinstance(row, dict) else getattr(row, "__dict__", {})
+        for k, v in d.items():
+            if k.startswith("energy_pj.") and isinstance(v, (int, float)):
+                out.append((la, ph, k, v))
+            elif k == "energy_pj" and isinstance(v, dict):
+                out += [(la, ph, f"energy_pj.{c}", x) for c, x in _flat(v) if isinstance(x, (int, float))]
+        comp = _get(row, "component")
+        val = _get(row, "energy_pj")
+        if comp is not None and isinstance(val, (int, float)):
+            out.append((la, ph, f"energy_pj.{comp}", val))
+    return out
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += _flat(v, name + ".")
+        else:
+            out.append((name, v))
+    return out
+
+
+CYCLE_FIELDS = ("cycles", "total_cycles", "compute_cycles", "stall_cycles", "utilization", "mapping_efficiency")
+
+
+def cycle_layer_rows(rep: Any, phase_override: str | None = None) -> list[tuple[str, str, str, float]]:
+    """cycles, compute_cycles, stall_cycles, utilization, sram_/dram_ reads/writes.<operand> rows."""
+    out = []
+    for row in _rows_of(rep):
+        la, ph = _get(row, "layer"), phase_override or _get(row, "phase")
+        if la is None or ph is None:
+            continue
+        has_total = isinstance(_get(row, "total_cycles"), (int, float))
+        for f in CYCLE_FIELDS:
+            v = _get(row, f)
+            if isinstance(v, (int, float)) and not (f == "cycles" and has_total):
+                out.append((la, ph, "cycles" if f == "total_cycles" else f, v))
+        for f in ("sram_reads", "sram_writes", "dram_reads", "dram_writes"):
+            v = _get(row, f)
+            if isinstance(v, dict):
+                out += [(la, ph, f"{f}.{k}", x) for k, x in v.items() if isinstance(x, (int, float))]
+            elif isinstance(v, (int, float)):
+                out.append((la, ph, f"{f}.all", v))
+    return out

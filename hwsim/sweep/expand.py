@@ -1,0 +1,294 @@
+"""Sweep file -> resolved design points, each keyed by a stable hash of its resolved config.
+
+Combination rules
+  grid   every combination of models x datasets x schemes x recipes x tech x accelerators
+  zip    the i-th entries go together; an axis of length 1 is repeated (broadcast), any other
+         length must equal the longest
+  list   the explicit ``points``; an axis a point leaves out takes the sweep's single value
+Then, whatever ``combine`` says: every row of each ``literature`` file x tech x accelerators
+(accuracy from the paper, priced at paper scale), and the points of every ``include`` file
+(paths relative to the including file; cycles are errors). Points with the same id are kept once.
+
+A scheme entry's ``vary: {param: [v1, v2]}`` expands to one scheme per combination of values.
+
+The point id is ``sha256(canonical JSON of the resolved config)[:16]``: names resolved,
+defaults filled in (scheme hyper-parameters included), keys sorted. The sweep's name and
+labels are not part of it, so the same point in two sweeps is evaluated once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwsim.errors import UserError
+from hwsim.sweep.schema import (
+    PAPER_DATASETS,
+    LineMap,
+    ModelEntry,
+    Recipe,
+    SchemeEntry,
+    SweepFile,
+    load_literature,
+    load_sweep,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO_ROOT / "configs"
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    """One resolved point: everything needed to evaluate it, as plain JSON-able values."""
+
+    config: dict[str, Any]
+    sweep: str = ""
+    label: str = ""
+    id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", config_hash(self.config))
+
+    @property
+    def train_key(self) -> str:
+        """Points that differ only in pricing (tech, accelerator) share one training run."""
+        c = {k: v for k, v in self.config.items() if k not in ("tech", "accelerator", "pricing")}
+        return config_hash(c)
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        c = self.config
+        return {"model": c["model"]["name"], "dataset": c["dataset"], "scheme": c["scheme"]["name"],
+                "tech": c["tech"], "accelerator": c["accelerator"], "accuracy_source": c["accuracy_source"]}
+
+
+# -- name resolution ------------------------------------------------------------------
+def resolve_file(kind: str, name: str, where: str, base: Path | None = None) -> Path:
+    """A technology table or accelerator: a name under configs/<kind>/ or a path to a YAML file."""
+    cand = []
+    if name.endswith((".yaml", ".yml")):
+        cand += [Path(name)] + ([base / name] if base else [])
+    else:
+        cand.append(CONFIG_DIR / kind / f"{name}.yaml")
+    for c in cand:
+        if c.is_file():
+            return c.resolve()
+    known = sorted(p.stem for p in (CONFIG_DIR / kind).glob("*.yaml"))
+    raise UserError(where, f"unknown {kind[:-1] if kind.endswith('s') else kind} {name!r}; known: "
+                    f"{', '.join(known) or '(none)'} (or a path to a .yaml file)")
+
+
+def dataset_shape(name: str, where: str) -> tuple[list[int], int]:
+    from hwsim.data import DATASETS, load_all
+
+    load_all()
+    if name in DATASETS:
+        spec = DATASETS.get(name)
+        return list(spec.in_shape), int(spec.num_classes)
+    if name in PAPER_DATASETS:
+        shape, n = PAPER_DATASETS[name]
+        return list(shape), n
+    known = sorted(list(DATASETS.names()) + list(PAPER_DATASETS))
+    raise UserError(where, f"unknown dataset {name!r}; known: {', '.join(known)}")
+
+
+def resolve_model(entry: str | ModelEntry | dict, where: str) -> dict[str, Any]:
+    from hwsim.models import MODELS, load_all
+
+    if isinstance(entry, str):
+        entry = ModelEntry(name=entry)
+    elif isinstance(entry, dict):
+        entry = ModelEntry(**entry)
+    load_all()
+    spec = MODELS.get(entry.name, where=where)
+    params = inspect.signature(spec.builder).parameters
+    for k in entry.args:
+        if k not in params or k in ("num_classes", "in_shape"):
+            takes = [p for p in params if p not in ("num_classes", "in_shape")]
+            raise UserError(f"{where}.args.{k}", f"model {entry.name!r} takes no argument {k!r}; "
+                            f"it takes {', '.join(takes) or 'none'}")
+    return {"name": entry.name, "args": dict(sorted(entry.args.items()))}
+
+
+def resolve_scheme(spec: str | dict[str, Any], where: str) -> dict[str, Any]:
+    from hwsim.schemes import build_scheme
+
+    return build_scheme(spec, where=where).spec()
+
+
+def expand_scheme_entry(entry: str | SchemeEntry, where: str) -> list[dict[str, Any]]:
+    if isinstance(entry, str):
+        return [resolve_scheme(entry, where)]
+    out = []
+    keys = list(entry.vary)
+    for combo in itertools.product(*(entry.vary[k] for k in keys)):
+        spec = {"name": entry.name, **entry.params, **dict(zip(keys, combo))}
+        out.append(resolve_scheme(spec, where))
+    return out
+
+
+def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -> str:
+    """``graham(quantizer=L4)``: the name plus the parameters that differ from the scheme's defaults."""
+    name = spec["name"]
+    if defaults is None:
+        try:
+            from hwsim.schemes import build_scheme
+
+            defaults = build_scheme(name).spec()
+        except UserError:
+            defaults = {}
+    diff = {k: v for k, v in spec.items() if k != "name" and defaults.get(k) != v}
+    return name + ("(" + ",".join(f"{k}={v}" for k, v in sorted(diff.items())) + ")" if diff else "")
+
+
+# -- expansion ------------------------------------------------------------------------
+def _point(sw: SweepFile, model: dict, dataset: str, shape: tuple[list[int], int], scheme: dict,
+           recipe: Recipe | None, tech: str, accel: str, source: str,
+           literature: dict[str, Any] | None = None) -> DesignPoint:
+    rec = recipe.model_dump() if recipe is not None else None
+    pricing = sw.pricing.model_dump()
+    if pricing["batch"] is None:
+        pricing["batch"] = (literature or {}).get("batch") or (rec["batch"] if rec else 128)
+    config = {
+        "model": model, "dataset": dataset, "input_shape": shape[0], "num_classes": shape[1],
+        "scheme": scheme, "recipe": rec if source == "train" else None,
+        "tech": tech, "accelerator": accel, "accuracy_source": source,
+        "literature": literature, "pricing": pricing,
+    }
+    label = f"{model['name']}/{dataset}/{scheme_label(scheme)}/{accel}"
+    if literature:
+        label = f"[{literature['id']}] " + label
+    return DesignPoint(config=config, sweep=sw.name, label=label)
+
+
+def _axis_values(sw: SweepFile, lm: LineMap, base: Path) -> dict[str, list[Any]]:
+    models = [resolve_model(m, lm.where(("models", i))) for i, m in enumerate(sw.models)]
+    datasets = [(d, dataset_shape(d, lm.where(("datasets", i)))) for i, d in enumerate(sw.datasets)]
+    schemes: list[dict] = []
+    for i, s in enumerate(sw.schemes):
+        schemes += expand_scheme_entry(s, lm.where(("schemes", i)))
+    for i, t in enumerate(sw.tech):
+        resolve_file("tech", t, lm.where(("tech", i)), base)
+    for i, a in enumerate(sw.accelerators):
+        resolve_file("accelerators", a, lm.where(("accelerators", i)), base)
+    return {"models": models, "datasets": datasets, "schemes": schemes, "recipes": list(sw.recipes),
+            "tech": list(sw.tech), "accelerators": list(sw.accelerators)}
+
+
+def _single(sw_axis: list[Any], axis: str, lm: LineMap, where_point: tuple) -> Any:
+    if len(sw_axis) != 1:
+        raise UserError(lm.where(where_point), f"point leaves out {axis!r} but the sweep lists "
+                        f"{len(sw_axis)} values for it; name one in the point")
+    return sw_axis[0]
+
+
+def expand_sweep(sw: SweepFile, lm: LineMap, base: Path, _seen: tuple[Path, ...] = ()) -> list[DesignPoint]:
+    """All design points of a validated sweep file (names resolved; errors carry file:line)."""
+    ax = _axis_values(sw, lm, base)
+    source = sw.accuracy
+    pts: list[DesignPoint] = []
+    if sw.combine == "grid" and ax["models"]:
+        for m, (d, shp), s, r, t, a in itertools.product(ax["models"], ax["datasets"], ax["schemes"],
+                                                         ax["recipes"], ax["tech"], ax["accelerators"]):
+            pts.append(_point(sw, m, d, shp, s, r, t, a, source))
+    elif sw.combine == "zip" and ax["models"]:
+        lens = {k: len(v) for k, v in ax.items()}
+        n = max(lens.values())
+        for k, ln in lens.items():
+            if ln not in (1, n):
+                raise UserError(lm.where((k,)), f"combine: zip needs every axis to have 1 or {n} entries "
+                                f"(after expanding 'vary'); {k} has {ln}")
+        pick = {k: (v * n if len(v) == 1 else v) for k, v in ax.items()}
+        for i in range(n):
+            d, shp = pick["datasets"][i]
+            pts.append(_point(sw, pick["models"][i], d, shp, pick["schemes"][i], pick["recipes"][i],
+                              pick["tech"][i], pick["accelerators"][i], source))
+    elif sw.combine == "list":
+        for i, p in enumerate(sw.points):
+            w = ("points", i)
+            model = resolve_model(p.model, lm.where(w + ("model",))) if p.model else _single(ax["models"], "model", lm, w)
+            if p.dataset:
+                ds = (p.dataset, dataset_shape(p.dataset, lm.where(w + ("dataset",))))
+            else:
+                ds = _single(ax["datasets"], "dataset", lm, w)
+            if p.scheme is not None:
+                sch = resolve_scheme(p.scheme, lm.where(w + ("scheme",)))
+            else:
+                sch = _single(ax["schemes"], "scheme", lm, w)
+            rec = p.recipe or _single(ax["recipes"], "recipe", lm, w)
+            tech = p.tech or _single(ax["tech"], "tech", lm, w)
+            if p.tech:
+                resolve_file("tech", p.tech, lm.where(w + ("tech",)), base)
+            acc = p.accelerator or _single(ax["accelerators"], "accelerator", lm, w)
+            if p.accelerator:
+                resolve_file("accelerators", p.accelerator, lm.where(w + ("accelerator",)), base)
+            pts.append(_point(sw, model, ds[0], ds[1], sch, rec, tech, acc, source))
+    for i, lit in enumerate(sw.literature):
+        path = _rel(lit, base, lm.where(("literature", i)))
+        pts += literature_points(sw, path, ax["tech"], ax["accelerators"])
+    for i, inc in enumerate(sw.include):
+        path = _rel(inc, base, lm.where(("include", i)))
+        if path in _seen:
+            raise UserError(lm.where(("include", i)), f"include cycle: {path.name} includes itself")
+        sub, sub_lm = load_sweep(path)
+        pts += expand_sweep(sub, sub_lm, path.parent, _seen + (path,))
+    out: dict[str, DesignPoint] = {}
+    for p in pts:
+        out.setdefault(p.id, p)
+    return list(out.values())
+
+
+def _rel(name: str, base: Path, where: str) -> Path:
+    for c in (base / name, Path(name)):
+        if c.is_file():
+            return c.resolve()
+    raise UserError(where, f"file not found: {name} (paths are relative to the sweep file)")
+
+
+def literature_points(sw: SweepFile, path: Path, techs: list[str], accels: list[str]) -> list[DesignPoint]:
+    lf, lm = load_literature(path)
+    pts = []
+    for i, row in enumerate(lf.rows):
+        w = ("rows", i)
+        model = resolve_model(row.model, lm.where(w + ("model",)))
+        shape = dataset_shape(row.dataset, lm.where(w + ("dataset",)))
+        sch = resolve_scheme(row.scheme, lm.where(w + ("scheme",)))
+        lit = {"id": row.id, "table": row.table, "citation": lf.source.citation, "accuracy": row.acc,
+               "metric": row.metric, "batch": row.batch, "epochs": row.epochs, "note": row.note,
+               "file": path.name}
+        for t, a in itertools.product(techs, accels):
+            pts.append(_point(sw, model, row.dataset, shape, sch, None, t, a, "literature", lit))
+    return pts
+
+
+def load_points(path: str | Path) -> tuple[SweepFile, list[DesignPoint]]:
+    """Validate a sweep file and expand it; the one entry point the CLI uses."""
+    p = Path(path)
+    sw, lm = load_sweep(p)
+    pts = expand_sweep(sw, lm, p.resolve().parent, (p.resolve(),))
+    if not pts:
+        raise UserError(str(p), "the sweep expands to no points")
+    return sw, pts
+
+
+def grid_axes(sw: SweepFile, lm: LineMap, base: Path) -> dict[str, list[Any]]:
+    """The grid's axes as lists of resolved values (search picks one index per axis)."""
+    return _axis_values(sw, lm, base)
+
+
+def point_from_axes(sw: SweepFile, ax: dict[str, list[Any]], idx: dict[str, int]) -> DesignPoint:
+    d, shp = ax["datasets"][idx["datasets"]]
+    return _point(sw, ax["models"][idx["models"]], d, shp, ax["schemes"][idx["schemes"]],
+                  ax["recipes"][idx["recipes"]], ax["tech"][idx["tech"]],
+                  ax["accelerators"][idx["accelerators"]], sw.accuracy)

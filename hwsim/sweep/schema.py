@@ -1,0 +1,372 @@
+"""The sweep file: pydantic models (unknown keys are errors) and a YAML loader that keeps line numbers.
+
+A sweep file names the axes of a design space and how to combine them::
+
+    name: quickstart
+    combine: grid                 # grid | zip | list
+    models: [lenet300, {name: resnet20, args: {width: 4}}]
+    datasets: [digits]
+    schemes: [fp32, twn, {name: graham, vary: {quantizer: [L2, L4]}}]
+    recipes: [{epochs: 3, batch: 64, lr: 0.05}]
+    tech: [45nm]
+    accelerators: [tpu_like, eyeriss_like]
+    literature: [../literature/graham2017.yaml]   # rows priced at paper scale
+    include: [other_sweep.yaml]
+    search: {objectives: [accuracy, train_energy_pj_per_step], budget: 20}
+
+Validation happens before anything runs. Every problem is a :class:`hwsim.errors.UserError`
+whose ``where`` is ``FILE:LINE: yaml.path`` and whose ``what`` says what was expected.
+Only ``yaml.safe_load`` semantics are used (SafeLoader composes the node tree, from which we
+read both the values and the line of every key and item).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hwsim.errors import UserError
+from hwsim.store import METRICS
+
+Loc = tuple[Any, ...]
+
+# Paper-scale input shapes for data sets that have no loader here (literature rows only).
+PAPER_DATASETS: dict[str, tuple[tuple[int, int, int], int]] = {
+    "imagenet": ((3, 224, 224), 1000),
+    "svhn": ((3, 32, 32), 10),
+}
+
+
+# -- YAML with line numbers -------------------------------------------------------------
+class LineMap:
+    """YAML path (tuple of keys / indices) -> 1-based line of that node in the file."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.lines: dict[Loc, int] = {}
+
+    def line(self, loc: Loc) -> int | None:
+        loc = tuple(loc)
+        while True:
+            if loc in self.lines:
+                return self.lines[loc]
+            if not loc:
+                return None
+            loc = loc[:-1]
+
+    def where(self, loc: Loc) -> str:
+        line = self.line(loc)
+        path = dotted(loc)
+        head = f"{self.file}:{line}" if line else self.file
+        return f"{head}: {path}" if path else head
+
+
+def dotted(loc: Loc) -> str:
+    out = ""
+    for k in loc:
+        if isinstance(k, int):
+            out += f"[{k}]"
+        else:
+            out += ("." if out else "") + str(k)
+    return out
+
+
+def _walk(node: yaml.Node, loc: Loc, lm: LineMap) -> None:
+    lm.lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
+            lm.lines[loc + (key,)] = k.start_mark.line + 1
+            _walk(v, loc + (key,), lm)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            lm.lines[loc + (i,)] = v.start_mark.line + 1
+            _walk(v, loc + (i,), lm)
+
+
+def load_yaml(path: str | Path) -> tuple[Any, LineMap]:
+    """Read a YAML file with SafeLoader; return (data, line map). Syntax errors are UserErrors."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(str(p), "sweep file not found" if not p.exists() else "not a file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(str(p), f"cannot read file ({e.__class__.__name__})") from None
+    return parse_yaml(text, str(p))
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
+    lm = LineMap(file)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise UserError(f"{file}:1", "empty file; expected a mapping with at least 'name' and the axes to sweep")
+        _walk(node, (), lm)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{file}{line}", f"YAML syntax error: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise UserError(file, f"YAML error: {e}") from None
+    finally:
+        loader.dispose()
+    return data, lm
+
+
+# -- entries --------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class ModelEntry(_Strict):
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class SchemeEntry(_Strict):
+    """A scheme name plus hyper-parameters; ``vary`` maps a parameter to the list of values to sweep."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    vary: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("vary")
+    @classmethod
+    def _nonempty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for k, vals in v.items():
+            if not vals:
+                raise ValueError(f"vary.{k} is an empty list; give at least one value")
+        return v
+
+
+class Recipe(_Strict):
+    """A training recipe. ``limit`` caps the training examples (None: all)."""
+
+    epochs: int = Field(3, ge=1, le=10_000)
+    batch: int = Field(64, ge=1, le=1_000_000)
+    lr: float = Field(0.05, gt=0, le=100)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    seed: int = Field(0, ge=0)
+    limit: int | None = Field(None, ge=1)
+
+
+class Pricing(_Strict):
+    """How points are priced: training-step batch (default: the recipe's), inference batch."""
+
+    batch: int | None = Field(None, ge=1, le=1_000_000)
+    infer_batch: int = Field(1, ge=1, le=1_000_000)
+    hierarchy: str | None = None
+
+
+class PointEntry(_Strict):
+    """One explicit point (``combine: list``); axes left out take the sweep's single value."""
+
+    model: str | ModelEntry | None = None
+    dataset: str | None = None
+    scheme: str | dict[str, Any] | None = None
+    recipe: Recipe | None = None
+    tech: str | None = None
+    accelerator: str | None = None
+
+
+class SearchSection(_Strict):
+    """Multi-objective search (optuna NSGA-II) over the grid's axes instead of running all of it."""
+
+    objectives: list[str] = Field(min_length=2)
+    budget: int = Field(ge=1, le=100_000)
+    population: int = Field(8, ge=2, le=10_000)
+    seed: int = Field(0, ge=0)
+    sampler: Literal["nsga2", "random"] = "nsga2"
+
+    @field_validator("objectives")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in METRICS:
+                close = difflib.get_close_matches(name, METRICS, n=2)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ValueError(f"unknown objective {name!r}{hint}; expected one of {', '.join(METRICS)}")
+        if len(set(v)) != len(v):
+            raise ValueError("objectives repeat a name")
+        return v
+
+
+class SweepFile(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    store: str | None = None
+    combine: Literal["grid", "zip", "list"] = "grid"
+    include: list[str] = Field(default_factory=list)
+    models: list[str | ModelEntry] = Field(default_factory=list)
+    datasets: list[str] = Field(default_factory=list)
+    schemes: list[str | SchemeEntry] = Field(default_factory=list)
+    recipes: list[Recipe] = Field(default_factory=lambda: [Recipe()])
+    tech: list[str] = Field(default_factory=lambda: ["45nm"], min_length=1)
+    accelerators: list[str] = Field(default_factory=list)
+    points: list[PointEntry] = Field(default_factory=list)
+    literature: list[str] = Field(default_factory=list)
+    accuracy: Literal["train", "none"] = "train"
+    pricing: Pricing = Field(default_factory=Pricing)
+    search: SearchSection | None = None
+
+    @field_validator("recipes")
+    @classmethod
+    def _recipes(cls, v: list[Recipe]) -> list[Recipe]:
+        if not v:
+            raise ValueError("give at least one recipe (or leave the key out for the default)")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> SweepFile:
+        axes = {"models": self.models, "datasets": self.datasets, "schemes": self.schemes}
+        if self.combine in ("grid", "zip"):
+            given = [k for k, v in axes.items() if v]
+            if given and len(given) < 3:
+                missing = [k for k in axes if k not in given]
+                raise ValueError(f"combine: {self.combine} needs models, datasets and schemes; missing {', '.join(missing)}")
+            if given and not self.accelerators:
+                raise ValueError("give at least one accelerator (accelerators: [tpu_like])")
+            if self.points:
+                raise ValueError(f"'points' is only read with combine: list (this file says combine: {self.combine})")
+        if self.combine == "list" and not self.points and not self.literature and not self.include:
+            raise ValueError("combine: list needs a 'points' list")
+        if not (any(axes.values()) or self.points or self.literature or self.include):
+            raise ValueError("the sweep names no points: give models/datasets/schemes, points, literature or include")
+        if self.literature and not self.accelerators:
+            raise ValueError("literature rows are priced on accelerators: give at least one")
+        if self.search is not None and self.combine != "grid":
+            raise ValueError("search: runs over the axes of a grid; use combine: grid")
+        return self
+
+
+# -- literature tables ----------------------------------------------------------------
+class LiteratureSource(_Strict):
+    citation: str = Field(min_length=1)
+    seed: str = ""
+    url: str = ""
+
+
+class LiteratureRow(_Strict):
+    id: str = Field(min_length=1)
+    table: str = Field(min_length=1)
+    model: str | ModelEntry
+    dataset: str
+    scheme: str | dict[str, Any]
+    accuracy: float | None = Field(None, ge=0, le=1)
+    error: float | None = Field(None, ge=0, le=1)
+    metric: str = "top1"
+    batch: int = Field(128, ge=1)
+    epochs: int | None = Field(None, ge=1)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _one_figure(self) -> LiteratureRow:
+        if (self.accuracy is None) == (self.error is None):
+            raise ValueError("give exactly one of accuracy or error (fractions in [0, 1])")
+        return self
+
+    @property
+    def acc(self) -> float:
+        return self.accuracy if self.accuracy is not None else 1.0 - float(self.error)
+
+
+class LiteratureFile(_Strict):
+    source: LiteratureSource
+    rows: list[LiteratureRow] = Field(min_length=1)
+
+
+# -- validation with locations ----------------------------------------------------------
+def _pydantic_error(e: ValidationError, lm: LineMap, prefix: Loc = ()) -> UserError:
+    err = e.errors()[0]
+    loc: list[Any] = list(prefix)
+    for part in err["loc"]:
+        # str | Model unions add the member's name to the path; it is not a YAML key
+        if isinstance(part, str) and (part in ("str", "int", "float", "list[any]", "dict[str,any]")
+                                      or part[:1].isupper() or "[" in part or part.startswith("function-")):
+            continue
+        loc.append(part)
+    msg = err["msg"]
+    typ = err.get("type", "")
+    if typ == "extra_forbidden":
+        msg = "unknown key"
+        parent = tuple(loc[:-1])
+        model = _model_at(parent, prefix)
+        if model is not None:
+            msg += f"; expected one of {', '.join(model.model_fields)}"
+    elif typ == "missing":
+        msg = "required key missing"
+    elif "input" in err and typ not in ("value_error", "assertion_error"):
+        msg += f", got {_short(err['input'])}"
+    msg = msg.removeprefix("Value error, ")
+    return UserError(lm.where(tuple(loc)), msg)
+
+
+def _short(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+_MODELS_BY_KEY = {
+    "recipes": Recipe, "pricing": Pricing, "search": SearchSection, "points": PointEntry,
+    "schemes": SchemeEntry, "models": ModelEntry, "source": LiteratureSource, "rows": LiteratureRow,
+}
+
+
+def _model_at(parent: Loc, prefix: Loc) -> type[BaseModel] | None:
+    keys = [k for k in parent[len(prefix):] if isinstance(k, str)]
+    if not keys:
+        return SweepFile if not prefix else None
+    if keys[-1] == "recipe":
+        return Recipe
+    return _MODELS_BY_KEY.get(keys[-1])
+
+
+def _normalise_entries(data: dict[str, Any]) -> dict[str, Any]:
+    """Scheme mappings carry their hyper-parameters inline: {name, vary, k: v} -> {name, vary, params}."""
+    out = dict(data)
+    if isinstance(out.get("schemes"), list):
+        ents = []
+        for s in out["schemes"]:
+            if isinstance(s, dict) and "params" not in s:
+                s = dict(s)
+                params = {k: s.pop(k) for k in list(s) if k not in ("name", "vary")}
+                s["params"] = params
+            ents.append(s)
+        out["schemes"] = ents
+    return out
+
+
+def validate_sweep(data: Any, lm: LineMap) -> SweepFile:
+    if not isinstance(data, dict):
+        raise UserError(lm.where(()), f"a sweep file is a mapping of keys, got {type(data).__name__}")
+    for k in data:
+        if not isinstance(k, str):
+            raise UserError(lm.where(()), f"keys must be strings, got {k!r}")
+    try:
+        return SweepFile.model_validate(_normalise_entries(data))
+    except ValidationError as e:
+        raise _pydantic_error(e, lm) from None
+
+
+def load_sweep(path: str | Path) -> tuple[SweepFile, LineMap]:
+    data, lm = load_yaml(path)
+    return validate_sweep(data, lm), lm
+
+
+def load_literature(path: str | Path) -> tuple[LiteratureFile, LineMap]:
+    data, lm = load_yaml(path)
+    if not isinstance(data, dict):
+        raise UserError(lm.where(()), "a literature file is a mapping with 'source' and 'rows'")
+    try:
+        return LiteratureFile.model_validate(data), lm
+    except ValidationError as e:
+        raise _pydantic_error(e, lm) from None

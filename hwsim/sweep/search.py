@@ -1,0 +1,125 @@
+"""Multi-objective search over a sweep's grid with optuna's NSGA-II, instead of running all of it.
+
+Each grid axis with more than one value (models, datasets, schemes after ``vary``, recipes,
+tech, accelerators) is one categorical parameter. Trials are asked in batches of ``workers``;
+the distinct new points of a batch are evaluated together (by the sweep runner, so they land
+in the store and a rerun resumes), then every trial is told its objective values. A trial that
+lands on a point already evaluated is told the stored values and does not count against the
+budget; the budget is the number of distinct points evaluated. Failed points are told as
+failed trials. ``sampler: random`` is there as a baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwsim.store import METRICS, Store
+
+Index = dict[str, int]
+
+
+@dataclass
+class SearchResult:
+    evaluated: list[tuple[Index, dict[str, float] | None]] = field(default_factory=list)
+    trials: int = 0
+
+    @property
+    def n_evaluated(self) -> int:
+        return len(self.evaluated)
+
+
+def _key(idx: Index) -> tuple:
+    return tuple(sorted(idx.items()))
+
+
+def nsga2_search(sizes: dict[str, int], objectives: list[str], budget: int,
+                 evaluate: Callable[[list[Index]], list[dict[str, float] | None]], *,
+                 population: int = 8, seed: int = 0, batch: int = 1, sampler: str = "nsga2",
+                 max_trials_factor: int = 20) -> SearchResult:
+    """Search the index space ``sizes`` (axis -> number of values); ``evaluate`` maps indices to metrics."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    directions = ["maximize" if METRICS[o]["better"] == "max" else "minimize" for o in objectives]
+    if sampler == "random":
+        smp = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        smp = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+    study = optuna.create_study(directions=directions, sampler=smp)
+    total = 1
+    for n in sizes.values():
+        total *= n
+    budget = min(budget, total)
+    cache: dict[tuple, dict[str, float] | None] = {}
+    res = SearchResult()
+    while len(cache) < budget and res.trials < max_trials_factor * budget:
+        asked = []
+        new: list[Index] = []
+        while len(asked) < max(1, batch) and len(cache) + len(new) < budget:
+            t = study.ask()
+            idx = {a: (t.suggest_categorical(a, list(range(n))) if n > 1 else 0) for a, n in sizes.items()}
+            asked.append((t, idx))
+            if _key(idx) not in cache and all(_key(idx) != _key(x) for x in new):
+                new.append(idx)
+            res.trials += 1
+        if new:
+            for idx, vals in zip(new, evaluate(new)):
+                cache[_key(idx)] = vals
+                res.evaluated.append((idx, vals))
+        for t, idx in asked:
+            vals = cache.get(_key(idx))
+            if vals is None or any(vals.get(o) is None for o in objectives):
+                study.tell(t, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(t, [float(vals[o]) for o in objectives])
+    return res
+
+
+def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, backend: str = "local",
+               address: str | None = None, progress: bool = False, evaluator: str | None = None,
+               budget: int | None = None) -> tuple[SearchResult, list[str]]:
+    """Run the ``search:`` section of a sweep file. Returns the result and the ids evaluated."""
+    from hwsim.sweep.expand import grid_axes, point_from_axes
+    from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points
+    from hwsim.sweep.schema import load_sweep
+
+    p = Path(sweep_path)
+    sw, lm = load_sweep(p)
+    assert sw.search is not None
+    ax = grid_axes(sw, lm, p.resolve().parent)
+    sizes = {a: len(v) for a, v in ax.items()}
+    ids: list[str] = []
+
+    def evaluate(batch: list[Index]) -> list[dict[str, float] | None]:
+        pts = [point_from_axes(sw, ax, i) for i in batch]
+        run_points(pts, db, workers=workers, backend=backend, address=address, progress=progress,
+                   evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name)
+        out = []
+        with Store(db, readonly=True) as s:
+            for pt in pts:
+                ids.append(pt.id)
+                d = s.point(pt.id)
+                out.append(d["metrics"] if d["status"] == "done" else None)
+        return out
+
+    sec = sw.search
+    res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
+                       seed=sec.seed, batch=max(1, workers), sampler=sec.sampler)
+    return res, ids
+
+
+def store_objectives(db: str | Path, ids: list[str], objectives: list[str]) -> list[list[float]]:
+    with Store(db, readonly=True) as s:
+        rows = []
+        for pid in ids:
+            m = s.point(pid)["metrics"]
+            if all(m.get(o) is not None for o in objectives):
+                rows.append([m[o] for o in objectives])
+        return rows
+
+
+def describe(ax: dict[str, list[Any]], idx: Index) -> dict[str, Any]:
+    return {a: ax[a][i] for a, i in idx.items()}

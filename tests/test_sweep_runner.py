@@ -1,0 +1,163 @@
+"""Runner: resume, failure capture, grouping, store contents; pareto and search on a fake evaluator.
+
+The fake evaluator (module-level, so spawn workers can import it) derives metrics from the
+config deterministically; the real pipeline is exercised in tests/test_sweep_resume.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.store import PointResult, Store
+from hwsim.sweep.expand import load_points
+from hwsim.sweep.runner import groups_of, run_points
+
+CALLS: list[str] = []
+
+
+def fake_evaluate(points, key=""):
+    """Deterministic stand-in for hwsim.pipeline.evaluate_group; 'ttq' points fail like a divergence."""
+    out = []
+    for p in points:
+        c = p["config"]
+        CALLS.append(p["id"])
+        if c["scheme"]["name"] == "ttq":
+            out.append(PointResult(id=p["id"], config=c, status="failed", error="diverged: loss is nan at epoch 1",
+                                   sweep=p["sweep"], label=p["label"]))
+            continue
+        bits = c["scheme"].get("weight_bits", 32) if c["scheme"]["name"] == "kbit" else \
+            {"fp32": 32, "bnn": 1, "xnor": 1, "twn": 2, "bwn": 1}.get(c["scheme"]["name"], 16)
+        acc = 0.9 - 0.2 / bits - (0.01 if c["accelerator"].endswith("b.yaml") else 0)
+        energy = 100.0 * bits + (7 if c["accelerator"].endswith("b.yaml") else 0)
+        out.append(PointResult(
+            id=p["id"], config=c, sweep=p["sweep"], label=p["label"],
+            columns={"model": c["model"]["name"], "scheme": c["scheme"]["name"]},
+            metrics={"accuracy": acc, "train_energy_pj_per_step": energy, "train_memory_bytes": 50.0 * bits + 3,
+                     "latency_cycles": 1000.0 / bits},
+            layers=[("fc1", "forward", "macs.fp32", 10.0)], curves=[(1.0, "test_acc", acc)],
+            blobs={"config": c}, versions={"hwsim": "test"}))
+    return out
+
+
+@pytest.fixture
+def sweep_file(tmp_path: Path) -> Path:
+    for n in ("a", "b"):
+        (tmp_path / f"acc_{n}.yaml").write_text("name: x\n")
+    f = tmp_path / "s.yaml"
+    f.write_text(f"""\
+name: fake
+models: [lenet300]
+datasets: [digits]
+schemes:
+  - fp32
+  - twn
+  - ttq
+  - {{name: kbit, vary: {{weight_bits: [2, 4, 8]}}}}
+recipes: [{{epochs: 1, batch: 32}}]
+accelerators: [{tmp_path}/acc_a.yaml, {tmp_path}/acc_b.yaml]
+""")
+    return f
+
+
+def dump(db: Path) -> dict:
+    """Store contents without timings: what must be equal between two runs."""
+    with Store(db, readonly=True) as s:
+        c = s.conn
+        return {
+            "points": sorted(c.execute("SELECT id, sweep, label, config, status, error FROM points").fetchall()),
+            "metrics": sorted(c.execute("SELECT * FROM metrics").fetchall()),
+            "layers": sorted(c.execute("SELECT * FROM layers").fetchall()),
+            "curves": sorted(c.execute("SELECT * FROM curves").fetchall()),
+            "blobs": sorted(c.execute("SELECT * FROM blobs").fetchall()),
+        }
+
+
+def test_expand_groups_and_hash(sweep_file: Path):
+    sw, pts = load_points(sweep_file)
+    assert len(pts) == 6 * 2
+    assert len({p.id for p in pts}) == 12
+    groups = groups_of(pts)
+    assert len(groups) == 6 and all(len(g) == 2 for _, g in groups)
+    # the hash is of the resolved config: defaults filled in, order-free, stable across loads
+    _, again = load_points(sweep_file)
+    assert [p.id for p in pts] == [p.id for p in again]
+    kb = [p for p in pts if p.config["scheme"]["name"] == "kbit"]
+    assert {p.config["scheme"]["weight_bits"] for p in kb} == {2, 4, 8}
+    assert "act_bits" in kb[0].config["scheme"]
+
+
+def test_inline_run_resume_and_failures(sweep_file: Path, tmp_path: Path):
+    _, pts = load_points(sweep_file)
+    db = tmp_path / "r.db"
+    CALLS.clear()
+    s = run_points(pts, db, workers=0, evaluator="test_sweep_runner:fake_evaluate", sweep="fake")
+    assert (s.done, s.failed, s.skipped) == (10, 2, 0)
+    with Store(db, readonly=True) as st:
+        assert st.counts() == {"done": 10, "failed": 2}
+        failed = [st.point(i) for i in st.point_ids("failed")]
+        assert all("diverged" in f["error"] for f in failed)
+    before = dump(db)
+    CALLS.clear()
+    s2 = run_points(pts, db, workers=0, evaluator="test_sweep_runner:fake_evaluate", sweep="fake")
+    assert CALLS == [] and s2.skipped == 12 and s2.done == 0
+    assert dump(db) == before
+    # --retry-failed reruns only the failed ones
+    s3 = run_points(pts, db, workers=0, evaluator="test_sweep_runner:fake_evaluate", retry_failed=True)
+    assert sorted(CALLS) == sorted(f["id"] for f in failed) and s3.failed == 2
+
+
+def test_running_points_are_rerun(sweep_file: Path, tmp_path: Path):
+    _, pts = load_points(sweep_file)
+    db = tmp_path / "r.db"
+    with Store(db) as st:      # a run killed while this point was in flight
+        st.mark_running(pts[0].id, pts[0].config, sweep="fake")
+    CALLS.clear()
+    run_points(pts[:2], db, workers=0, evaluator="test_sweep_runner:fake_evaluate")
+    assert pts[0].id in CALLS
+    with Store(db, readonly=True) as st:
+        assert st.status_of(pts[0].id) == "done"
+
+
+def test_pool_equals_inline(sweep_file: Path, tmp_path: Path):
+    _, pts = load_points(sweep_file)
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    run_points(pts, a, workers=0, evaluator="test_sweep_runner:fake_evaluate", sweep="fake")
+    t = time.time()
+    run_points(pts, b, workers=2, evaluator="test_sweep_runner:fake_evaluate", sweep="fake")
+    assert time.time() - t < 60
+    assert dump(a) == dump(b)
+
+
+def test_cli_sweep_then_pareto(sweep_file: Path, tmp_path: Path, capsys):
+    from hwsim.cli import main
+
+    db = tmp_path / "c.db"
+    rc = main(["sweep", str(sweep_file), "--db", str(db), "--workers", "0", "--json",
+               "--evaluator", "test_sweep_runner:fake_evaluate"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["done"] == 10 and out["failed"] == 2 and len(out["points"]) == 12
+    rc = main(["pareto", str(db), "--x", "energy", "--y", "accuracy", "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["objectives"] == ["train_energy_pj_per_step", "accuracy"]
+    F = np.array([[r["train_energy_pj_per_step"], -r["accuracy"]] for r in res["front"]])
+    # every front point is non-dominated among the candidates
+    with Store(db, readonly=True) as st:
+        df = st.points(status="done")
+    allF = df[["train_energy_pj_per_step", "accuracy"]].to_numpy() * [1, -1]
+    for f in F:
+        assert not any(np.all(g <= f) and np.any(g < f) for g in allF)
+    assert len(res["front"]) >= 2 and 0 < res["hypervolume"] <= 1.21
+    # three objectives, issue syntax: --also memory latency
+    rc = main(["pareto", str(db), "--x", "energy", "--y", "accuracy", "--also", "memory", "latency", "--json"])
+    assert rc == 0
+    res3 = json.loads(capsys.readouterr().out)
+    assert res3["objectives"][2:] == ["train_memory_bytes", "latency_cycles"]
+    rc = main(["pareto", str(db), "--x", "joules"])
+    assert rc == 2 and "error: --x: unknown objective 'joules'" in capsys.readouterr().err
