@@ -1,0 +1,128 @@
+"""``hwsim cost``: energy of a model under a scheme on a technology table, by phase and component."""
+
+from __future__ import annotations
+
+import typer
+
+
+def _parse_shape(text: str | None) -> tuple[int, ...] | None:
+    from hwsim.errors import UserError
+
+    if not text:
+        return None
+    try:
+        shape = tuple(int(x) for x in text.replace("x", ",").split(",") if x.strip())
+    except ValueError:
+        raise UserError("--input-shape", f"expected e.g. 3,32,32, got {text!r}") from None
+    if not shape or any(s <= 0 for s in shape):
+        raise UserError("--input-shape", f"expected positive sizes, got {text!r}")
+    return shape
+
+
+def load_trace(model: str, scheme: str | None, batch: int, input_shape: str | None, infer: bool):
+    """A Trace from a JSON file (``hwsim count --json`` output) or by counting ``model`` under ``scheme``."""
+    import json
+    from pathlib import Path
+
+    from hwsim.errors import UserError
+    from hwsim.trace import Trace
+
+    if model.endswith(".json"):
+        p = Path(model)
+        if not p.exists():
+            raise UserError(model, "trace file not found")
+        try:
+            data = json.loads(p.read_text())
+            return Trace.from_dict(data.get("trace", data) if isinstance(data, dict) else data)
+        except (json.JSONDecodeError, TypeError, AttributeError) as e:
+            raise UserError(model, f"not a hwsim trace JSON ({e})") from None
+    if not scheme:
+        raise UserError("--scheme", "a scheme name is needed to count a model (see `hwsim schemes`)")
+    try:
+        from hwsim.count import trace as count_trace
+    except ImportError:
+        raise UserError("hwsim cost", "counting (hwsim.count.trace) is not available in this build; "
+                                      "pass a trace JSON file instead of a model name") from None
+    kw = {"batch": batch}
+    shape = _parse_shape(input_shape)
+    if shape is not None:
+        kw["input_shape"] = shape
+    if infer:
+        kw["mode"] = "infer"
+    return count_trace(model, scheme, **kw)
+
+
+def _fmt(pj: float) -> str:
+    for unit, f in (("J", 1e12), ("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(pj) >= f:
+            return f"{pj / f:.4g} {unit}"
+    return f"{pj:.4g} pJ"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("cost")
+    def cost(
+        model: str = typer.Argument(..., help="Built-in model name, or a trace JSON file."),
+        scheme: str = typer.Option(None, "--scheme", help="Precision scheme (see `hwsim schemes`)."),
+        tech: str = typer.Option("45nm", "--tech", help="Technology table: configs/tech/<name>.yaml or a path."),
+        node: str = typer.Option(None, "--node", help="Scale the table to this node (e.g. 7nm)."),
+        hierarchy: str = typer.Option(None, "--hierarchy", help="Memory hierarchy YAML (default: configs/hierarchy/default.yaml)."),
+        batch: int = typer.Option(128, "--batch", min=1, help="Batch size when counting a model."),
+        input_shape: str = typer.Option(None, "--input-shape", help="Input C,H,W when counting a model."),
+        infer: bool = typer.Option(False, "--infer", help="Count inference only."),
+        steps_per_epoch: int = typer.Option(None, "--steps-per-epoch", min=1, help="Training steps per epoch."),
+        rate: float = typer.Option(None, "--rate", min=0.0, help="Rate in Hz (steps, or inferences for --infer) for average power."),
+        layers: bool = typer.Option(False, "--layers", help="Also print energy per layer."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Energy per layer, phase and component (compute by MAC type, element-wise, RF, SRAM, DRAM)."""
+        from hwsim.energy import load_hierarchy, load_tech, price
+
+        from ._common import print_json, print_table
+
+        table = load_tech(tech, node=node)
+        hier = load_hierarchy(hierarchy)
+        tr = load_trace(model, scheme, batch, input_shape, infer)
+        rep = price(tr, table, hierarchy=hier, steps_per_epoch=steps_per_epoch, rate_hz=rate)
+        if as_json:
+            print_json(rep.to_dict())
+            return
+        comps = sorted({c for v in rep.by_phase.values() for c in v})
+        phases = [p for p in ("forward", "backward_data", "backward_weight", "update", "inference") if p in rep.by_phase]
+        rows = [[p] + [_fmt(rep.by_phase[p].get(c, 0.0)) for c in comps] + [_fmt(sum(rep.by_phase[p].values()))]
+                for p in phases]
+        print_table(f"{rep.model} / {rep.scheme} on {rep.tech} (batch {rep.batch}): energy by phase and component",
+                    ["phase"] + comps + ["total"], rows)
+        if layers:
+            bl = rep.by_layer()
+            lc = sorted({c for v in bl.values() for c in v})
+            print_table("energy per layer (" + ("training step" if rep.train_step_pj else "inference batch") + ")",
+                        ["layer"] + lc + ["total"],
+                        [[name] + [_fmt(v.get(c, 0.0)) for c in lc] + [_fmt(sum(v.values()))] for name, v in bl.items()])
+        summary = []
+        if rep.train_step_pj:
+            summary.append(["training step", _fmt(rep.train_step_pj)])
+            if rep.train_epoch_pj is not None:
+                summary.append([f"training epoch ({rep.steps_per_epoch} steps)", _fmt(rep.train_epoch_pj)])
+        summary.append(["inference per sample", _fmt(rep.infer_pj_per_sample)])
+        if rate is not None:
+            summary.append([f"average power at {rate:g} Hz", f"{rep.avg_power_w():.4g} W"])
+        print_table("totals", ["quantity", "energy"], summary)
+        a = rep.assumptions
+        print_table("rules used (pJ per MAC)", ["MAC type", "pJ/MAC", "rule", "source"],
+                    [[m, f"{v['min']:.4g}" + ("" if v["max"] == v["min"] else f"..{v['max']:.4g}"),
+                      next(r["text"] for r in a["rules"].values() if m in r["mac_types"]),
+                      next(r["citation"] for r in a["rules"].values() if m in r["mac_types"])]
+                     for m, v in a["pj_per_mac"].items()])
+        mem = a["memory"]
+        print_table("memory", ["level", "pJ/bit", "rule", "source"], [
+            ["rf", f"{mem['rf']['pj_per_bit']:.4g}", mem["rf"]["rule"], mem["rf"]["citation"]],
+            [f"sram {a['hierarchy']['sram_bytes']:,} B", f"{mem['sram']['pj_per_bit']:.4g}", mem["sram"]["rule"],
+             mem["sram"]["citation"]],
+            [f"dram ({mem['dram']['preset']})", f"{mem['dram']['pj_per_bit']:.4g}", mem["dram"]["rule"],
+             mem["dram"]["citation"]],
+        ])
+        print_table("placement", ["tensor class", "footprint bytes", "level"],
+                    [[c, a["placement"]["footprint_bytes"].get(c, 0), lvl] for c, lvl in a["placement"]["levels"].items()])
+        for n in a["notes"]:
+            typer.echo(f"note: {n}")
