@@ -182,3 +182,150 @@ def log_grad8(g: torch.Tensor) -> torch.Tensor:
     k = torch.clamp(torch.round(2.0 * torch.log2(mag.double())), -127, 0)
     q = torch.sign(g) * torch.pow(2.0, k / 2.0).to(g.dtype)
     return torch.where(mag > 0, q, torch.zeros_like(g))
+
+
+# ---------------------------------------------------------------------------------------------
+# Graham's batch-norm: a * Q(N(x)) + b, storing only Q(N(x)) packed at b bits
+# ---------------------------------------------------------------------------------------------
+
+
+class _GrahamBNFn(torch.autograd.Function):
+    """z = a * q + b with q = Q(N(x)) computed by the module; saves the packed code of q,
+    1/sqrt(var + eps) per channel, the level table and a. Backward is Graham's eq. (2) with q
+    in place of N(x) (straight-through Q):
+
+        grad_N = a * grad_z
+        grad_x = (grad_N - mean(grad_N) - q * mean(q * grad_N)) / sqrt(Var(x) + eps)
+        grad_a = sum(grad_z * q),  grad_b = sum(grad_z)      (means/sums over all but dim 1)
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, q, packed, invstd, levels, bits):
+        from hwsim.quant.stash import affine_apply
+
+        ctx.save_for_backward(packed, invstd, levels, weight)
+        ctx.bits, ctx.shape = bits, x.shape
+        return affine_apply(q, weight, bias)
+
+    @staticmethod
+    def backward(ctx, gz):
+        from hwsim.quant.pack import unpack
+
+        packed, invstd, levels, weight = ctx.saved_tensors
+        shape = ctx.shape
+        q = levels.to(gz.dtype)[unpack(packed, ctx.bits, shape.numel()).view(shape)]
+        dims = [0] + list(range(2, len(shape)))
+        view = [1] * len(shape)
+        view[1] = -1
+        g_n = gz * weight.view(view)
+        gx = (g_n - g_n.mean(dims, keepdim=True) - q * (q * g_n).mean(dims, keepdim=True)) * invstd.view(view)
+        ga = (gz * q).sum(dims) if ctx.needs_input_grad[1] else None
+        gb = gz.sum(dims) if ctx.needs_input_grad[2] else None
+        return gx, ga, gb, None, None, None, None, None
+
+
+class GrahamBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """Batch-norm split as A_{a,b}(Q(N(x))) (Graham Section 1.3) with Q a Table 1 quantizer.
+
+    Forward: N(x) = (x - mean) / sqrt(Var(x) + eps) over all dims but the channel (dim 1; batch
+    statistics in training, running statistics in eval), then z = a * Q(N(x)) + b. For backward
+    only the b-bit packed code of Q(N(x)), 1/sqrt(Var + eps) per channel and a are kept.
+
+    The output carries the tag :data:`hwsim.quant.stash.AFFINE_TAG`, from which
+    :class:`hwsim.quant.stash.StashReLU` recomputes the Affine-ReLU in backward and a
+    following layer's :class:`hwsim.quant.stash.CodebookCodec` stores the same packed code.
+    Running statistics are updated as ``torch.nn.BatchNorm`` does (unbiased variance).
+    Works for (N, C), (N, C, L), (N, C, H, W) inputs.
+    """
+
+    def __init__(self, num_features: int, quantizer: str = "L4", eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device=device, dtype=dtype)
+        if quantizer not in QUANTIZERS:
+            raise ValueError(f"unknown Graham quantizer {quantizer!r}")
+        self.quantizer = quantizer
+        self._levels: dict[tuple, torch.Tensor] = {}
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    @classmethod
+    def from_bn(cls, bn: torch.nn.modules.batchnorm._BatchNorm, quantizer: str) -> GrahamBatchNorm:
+        """A Graham BN sharing ``bn``'s parameters and running statistics."""
+        g = cls(bn.num_features, quantizer, bn.eps, bn.momentum, bn.affine, bn.track_running_stats,
+                device="meta", dtype=bn.weight.dtype if bn.weight is not None else None)
+        if bn.affine:
+            g.weight, g.bias = bn.weight, bn.bias
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            setattr(g, name, getattr(bn, name))
+        g.train(bn.training)
+        return g
+
+    def levels(self, like: torch.Tensor) -> torch.Tensor:
+        key = (like.dtype, like.device)
+        if key not in self._levels:
+            self._levels[key] = QUANTIZERS[self.quantizer].levels(like.dtype).to(like.device)
+        return self._levels[key]
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, quantizer={self.quantizer}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from hwsim.quant.pack import pack
+        from hwsim.quant.stash import AFFINE_TAG, AffineTag, affine_apply, set_tag
+
+        self._check_input_dim(x)
+        quant = QUANTIZERS[self.quantizer]
+        dims = [0] + list(range(2, x.dim()))
+        view = [1] * x.dim()
+        view[1] = -1
+        c = x.shape[1]
+        weight = self.weight if self.weight is not None else x.new_ones(c)
+        bias = self.bias if self.bias is not None else x.new_zeros(c)
+        use_batch = self.training or not self.track_running_stats
+        if not use_batch:
+            n = (x - self.running_mean.view(view)) * torch.rsqrt(self.running_var.view(view) + self.eps)
+            return affine_apply(quant(n), weight, bias)
+        with torch.no_grad():
+            xd = x.detach()
+            mean = xd.mean(dims)
+            var = xd.var(dims, unbiased=False)
+            invstd = torch.rsqrt(var + self.eps)
+            q = quant((xd - mean.view(view)) * invstd.view(view))
+            if self.training and self.track_running_stats:
+                self.num_batches_tracked.add_(1)
+                m = (1.0 / float(self.num_batches_tracked)) if self.momentum is None else self.momentum
+                cnt = x.numel() // c
+                self.running_mean.mul_(1 - m).add_(mean, alpha=m)
+                self.running_var.mul_(1 - m).add_(var * (cnt / max(cnt - 1, 1)), alpha=m)
+        if not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
+            return affine_apply(q, weight, bias)
+        lv = self.levels(x)
+        packed = pack(torch.bucketize(q, (lv[1:] + lv[:-1]) / 2), quant.bits)
+        z = _GrahamBNFn.apply(x, weight, bias, q, packed, invstd, lv, quant.bits)
+        set_tag(z, AFFINE_TAG, AffineTag(packed, lv, quant.bits, weight, bias, z._version))
+        return z
+
+
+class _LogGradFn(torch.autograd.Function):
+    """Identity in forward; in backward the incoming gradient is rounded by :func:`log_grad8`."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return log_grad8(g)
+
+
+def quantize_grad_log8(x: torch.Tensor) -> torch.Tensor:
+    """``x`` unchanged; the gradient flowing back through it becomes 8-bit log (Graham 2.5).
+
+    Applied to a weight layer's output, the layer's backward (grad_input and grad_weight) sees
+    the quantized gradient: "quantized immediately before being applied to each convolution".
+    """
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return x
+    return _LogGradFn.apply(x)

@@ -208,19 +208,26 @@ class StochasticBinaryCodec(Codec):
 class KBitCodec(Codec):
     """Uniform b-bit: ``code = round((x - lo) / s)``, ``s = (hi - lo) / (2^b - 1)``, value ``lo + code s``.
 
-    lo/hi are the min/max of the tensor (``per_channel=True``: of each channel, dim 1); side
-    tensors are lo and s in fp32. Round to nearest; exact (to float rounding) for tensors that
-    already lie on such a grid, e.g. the output of a k-bit activation quantizer.
+    lo/hi are the min/max of the tensor (``per_channel=True``: of each channel, dim 1) unless a
+    fixed range ``lo``/``hi`` is given; side tensors are lo and s in fp32. Round to nearest.
+    With the fixed range of a k-bit activation quantizer (e.g. ``lo=0, hi=clip`` for DoReFa's
+    ``round(x (2^k-1) / clip) clip / (2^k-1)``) the code is exact for its outputs; with the
+    min/max range it is exact only when min and max are themselves grid end points.
     """
 
-    def __init__(self, bits: int, per_channel: bool = False):
+    def __init__(self, bits: int, per_channel: bool = False, lo: float | None = None, hi: float | None = None):
         if not 1 <= int(bits) <= 8:
             raise ValueError(f"KBitCodec bits must be 1..8, got {bits}")
+        if (lo is None) != (hi is None) or (lo is not None and not hi > lo):
+            raise ValueError("KBitCodec: give both lo < hi, or neither")
         self.bits = int(bits)
         self.fmt = Format("int", self.bits)
         self.per_channel = per_channel
+        self.lo, self.hi = lo, hi
 
     def _range(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.lo is not None:
+            return (torch.full((1,), float(self.lo), device=x.device), torch.full((1,), float(self.hi), device=x.device))
         if self.per_channel and x.dim() >= 2:
             dims = [d for d in range(x.dim()) if d != 1]
             return torch.amin(x, dim=dims, keepdim=True), torch.amax(x, dim=dims, keepdim=True)
@@ -231,7 +238,7 @@ class KBitCodec(Codec):
         levels = (1 << self.bits) - 1
         s = (hi - lo) / levels
         s = torch.where(s > 0, s, torch.ones_like(s))
-        codes = torch.clamp(torch.round((x.float() - lo) / s), 0, levels).to(torch.int32)
+        codes = torch.clamp(torch.round((x.detach().float() - lo) / s), 0, levels).to(torch.int32)
         return Packed((pack(codes, self.bits), lo, s), self._meta(x))
 
     def decode(self, p: Packed) -> torch.Tensor:
@@ -241,7 +248,8 @@ class KBitCodec(Codec):
         return (lo + codes.to(torch.float32) * s).to(dtype)
 
     def __repr__(self) -> str:
-        return f"KBitCodec({self.bits}, per_channel={self.per_channel})"
+        rng = "" if self.lo is None else f", lo={self.lo}, hi={self.hi}"
+        return f"KBitCodec({self.bits}, per_channel={self.per_channel}{rng})"
 
 
 class LevelsCodec(Codec):
@@ -318,6 +326,11 @@ class CodebookCodec(Codec):
         tag = get_tag(x, CODEBOOK_TAG)
         if tag is not None and tag.bits == self.bits:
             return Packed((tag.packed, tag.table), self._meta(x, shared=True))
+        atag = get_tag(x, AFFINE_TAG)
+        if atag is not None and atag.bits == self.bits:   # a layer right after the BN, no ReLU between
+            with torch.no_grad():
+                table = affine_values(atag.levels.to(x.dtype), atag.weight, atag.bias, x.dim())
+            return Packed((atag.packed, table), self._meta(x, shared=True))
         if x.dim() < 2:
             return self._fallback(x, "needs a channel axis (dim 1)")
         k = 1 << self.bits
@@ -506,19 +519,19 @@ class _AffineReLU(torch.autograd.Function):
         return torch.where(z > 0, g, torch.zeros((), dtype=g.dtype, device=g.device)), None, None, None, None, None
 
 
-def stash_relu(x: torch.Tensor) -> torch.Tensor:
+def stash_relu(x: torch.Tensor, pack_mask: bool = True) -> torch.Tensor:
     """ReLU for training with a small stash.
 
     * input tagged by Graham's batch-norm: nothing new is saved (recomputed from the code);
       the output is tagged with its per-channel codebook ``relu(a * level + b)`` so a following
       :class:`CodebookCodec` stores the same packed buffer;
-    * otherwise: the 1-bit packed mask.
+    * otherwise: the 1-bit packed mask (``pack_mask=True``) or plain ``torch.relu``.
     """
     if not _wants_grad(x):
         return torch.relu(x)
     tag = get_tag(x, AFFINE_TAG)
     if tag is None:
-        return _MaskReLU.apply(x)
+        return _MaskReLU.apply(x) if pack_mask else torch.relu(x)
     y = _AffineReLU.apply(x, tag.packed, tag.levels, tag.weight, tag.bias, tag.bits)
     with torch.no_grad():
         table = torch.relu(affine_values(tag.levels.to(x.dtype), tag.weight, tag.bias, x.dim()))
@@ -529,11 +542,18 @@ def stash_relu(x: torch.Tensor) -> torch.Tensor:
 class StashReLU(nn.ReLU):
     """Drop-in ``nn.ReLU`` using :func:`stash_relu` (``inplace`` is ignored: the output is new)."""
 
+    def __init__(self, pack_mask: bool = True):
+        super().__init__()
+        self.pack_mask = pack_mask
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return stash_relu(x)
+        return stash_relu(x, self.pack_mask)
+
+    def extra_repr(self) -> str:
+        return f"pack_mask={self.pack_mask}"
 
 
-def replace_relus(model: nn.Module) -> int:
+def replace_relus(model: nn.Module, pack_mask: bool = True) -> int:
     """Replace every ``nn.ReLU`` module by :class:`StashReLU`; returns how many were replaced.
 
     Functional ``F.relu`` calls in a model's forward cannot be reached this way; they keep
@@ -542,10 +562,10 @@ def replace_relus(model: nn.Module) -> int:
     n = 0
     for name, child in list(model.named_children()):
         if type(child) is nn.ReLU:
-            setattr(model, name, StashReLU())
+            setattr(model, name, StashReLU(pack_mask))
             n += 1
         else:
-            n += replace_relus(child)
+            n += replace_relus(child, pack_mask)
     return n
 
 
@@ -597,7 +617,7 @@ def measure_saved(model: nn.Module | None = None) -> Iterator[SavedBytes]:
         param_keys = {_storage_key(p) for p in list(model.parameters()) + list(model.buffers())}
         for name, mod in model.named_modules():
             handles.append(mod.register_forward_pre_hook(lambda m, a, n=name or "<root>": stack.append(n)))
-            handles.append(mod.register_forward_hook(lambda m, a, o: stack.pop()))
+            handles.append(mod.register_forward_hook(lambda m, a, o: stack.pop() and None))
     seen: set[tuple[int, int, int]] = set()
     seen_mod: set[tuple[str, int, int, int]] = set()
 

@@ -1,0 +1,167 @@
+"""``graham``: low-precision batch-normalized activations (Graham 2017, seed 004).
+
+Every ``nn.BatchNorm1d/2d`` (optionally all but the first, ``skip_first_bn``, as in Graham's
+ImageNet runs, Table 4) becomes :class:`hwsim.quant.graham.GrahamBatchNorm`:
+``BN(x) = a * Q(N(x)) + b`` with Q one row of Table 1. For backward the network keeps only:
+
+* the BN: the b-bit packed code of Q(N(x)) and 1/sqrt(Var(x) + eps) per channel, used in
+  eq. (2) with Q(N(x)) in place of N(x);
+* the ReLU after it: nothing. ``nn.ReLU`` modules become :class:`hwsim.quant.stash.StashReLU`,
+  which recomputes the Affine-ReLU mask ``a q + b > 0`` from the BN's packed code in backward
+  (Section 1.4, "recalculating the Affine-ReLU transformation as needed");
+* the weight layer after it: a :class:`hwsim.quant.stash.CodebookCodec` stores a reference to
+  the same packed code with the per-channel table ``relu(a level + b)`` (2^b entries per
+  channel), so the layer's input costs no new bytes either.
+
+A ReLU called functionally (``F.relu``) cannot be replaced and keeps its float output; a layer
+whose input is not exactly coded (e.g. after average pooling) keeps a float copy (the codec's
+fallback), and its declaration says so: the layers fed by a quantized BN are found by tracing
+the model with ``torch.fx`` (through ReLU and max-pooling, which keep the values in the
+per-channel codebook).
+
+Declarations: such a layer has ``input`` and ``stash`` ``log{b}`` (L2..L5: the forward becomes
+shift-and-add, Section 1.5.1: ReLU(BN(x)) w = (aw) L(N(x)) + bw), ``int{b}`` (U4, U5, U8) or
+``codebook4`` (O4); each quantized BN carries ``hwsim_norm_precision = NormPrecision(stash=...)``.
+With ``log_gradients`` the gradient reaching every weight layer's output is rounded to
+{+-2^(k/2): k = -127..0} (Section 2.5) and the layers declare ``grad = log8``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hwsim.formats import Format, NormPrecision
+from hwsim.schemes.base import Scheme, register_scheme
+
+LOG8 = Format("log", 8)
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
+_PASS_MODULES = (nn.ReLU, nn.MaxPool1d, nn.MaxPool2d, nn.Identity)
+_PASS_FUNCTIONS = (F.relu, torch.relu, F.max_pool1d, F.max_pool2d, torch.max_pool1d, torch.max_pool2d)
+
+
+class _LeafTracer(torch.fx.Tracer):
+    """Keeps weight layers, norms and activations as leaves (quantized subclasses included)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if isinstance(m, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm) + _PASS_MODULES):
+            return True
+        return super().is_leaf_module(m, qualname)
+
+
+def layers_fed_by_bn(model: nn.Module) -> dict[str, str | None] | None:
+    """weight-layer name -> the BN whose (ReLU'd, max-pooled) output it reads, or None.
+
+    Traced with torch.fx; returns None when the model cannot be traced.
+    """
+    try:
+        graph = _LeafTracer().trace(model)
+    except Exception:  # noqa: BLE001 - any tracing failure means "unknown"
+        return None
+    out: dict[str, str | None] = {}
+    for node in graph.nodes:
+        if node.op != "call_module":
+            continue
+        mod = model.get_submodule(node.target)
+        if not isinstance(mod, (nn.Conv2d, nn.Linear)):
+            continue
+        src, found = node.args[0] if node.args else None, None
+        while isinstance(src, torch.fx.Node):
+            if src.op == "call_module":
+                sm = model.get_submodule(src.target)
+                if isinstance(sm, nn.modules.batchnorm._BatchNorm):
+                    found = src.target
+                    break
+                if isinstance(sm, _PASS_MODULES):
+                    src = src.args[0]
+                    continue
+            elif src.op == "call_function" and src.target in _PASS_FUNCTIONS:
+                src = src.args[0]
+                continue
+            elif src.op == "call_method" and src.target in ("relu", "relu_"):
+                src = src.args[0]
+                continue
+            break
+        out[node.target] = found
+    return out
+
+
+def _set(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, new)
+
+
+@register_scheme("graham")
+class Graham(Scheme):
+    family = "graham"
+    seed = "Graham 2017, Low-precision batch-normalized activations (seed 004)"
+    quantizes = "batch-normalized activations Q(N(x)) (Table 1), inside every BN but optionally the first"
+    bits = "W32 A{b} (log/uniform/other) stash{b}"
+    stash = "Q(N(x)) packed at b bits + 1/sqrt(var+eps) per channel; ReLU and next layer share it"
+    gradient = "eq. (2) with Q(N(x)) for N(x) (straight through Q); optional 8-bit log gradients"
+
+    quantizer: Literal["L2", "L3", "L4", "L5", "U4", "U5", "U8", "O4"] = "L4"
+    skip_first_bn: bool = True
+    log_gradients: bool = False
+
+    def fmt(self) -> Format:
+        from hwsim.quant.graham import QUANTIZERS
+
+        return QUANTIZERS[self.quantizer].fmt
+
+    def convert(self, model: Any) -> Any:
+        from hwsim.quant.graham import GrahamBatchNorm
+        from hwsim.quant.layers import LayerPlan, convert_layers
+        from hwsim.quant.stash import CodebookCodec, replace_relus
+
+        fmt = self.fmt()
+        feeds = layers_fed_by_bn(model)
+        bns = [(n, m) for n, m in model.named_modules()
+               if isinstance(m, _BN) and not isinstance(m, GrahamBatchNorm)]
+        quantized = set()
+        for i, (name, bn) in enumerate(bns):
+            if i == 0 and self.skip_first_bn:
+                bn.hwsim_norm_precision = NormPrecision()
+                continue
+            g = GrahamBatchNorm.from_bn(bn, self.quantizer)
+            g.hwsim_norm_precision = NormPrecision(stash=fmt, extra={"quantizer": self.quantizer})
+            _set(model, name, g)
+            quantized.add(name)
+        replace_relus(model, pack_mask=False)
+
+        def plan(name: str, module: nn.Module, depth: int, n: int) -> LayerPlan | None:
+            if feeds is None:            # untraceable: assume a cromulent net (all but the first layer)
+                fed = depth > 0
+            else:
+                fed = feeds.get(name) in quantized
+            prec: dict[str, Any] = {}
+            lp = LayerPlan(precision=prec)
+            if fed:
+                lp.stash_codec = CodebookCodec(fmt.bits, fmt)
+                prec.update(input=fmt, stash=fmt)
+            if self.log_gradients:
+                prec["grad"] = LOG8
+            if not prec:
+                return None
+            prec["note"] = f"graham {self.quantizer}"
+            return lp
+
+        model = convert_layers(model, plan)
+        if self.log_gradients:
+            from hwsim.quant.layers import weight_layers
+
+            for _, m in weight_layers(model):
+                m.register_forward_hook(_log_grad_hook)
+        return model
+
+    def act_bits(self) -> int:
+        return self.fmt().bits
+
+
+def _log_grad_hook(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+    from hwsim.quant.graham import quantize_grad_log8
+
+    return quantize_grad_log8(output)

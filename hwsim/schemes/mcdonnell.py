@@ -1,0 +1,111 @@
+"""``mcdonnell``: stochastic binary quantization of the activations stored for backward.
+
+McDonnell, Wang & van Schaik, "Reduced-memory training and deployment of deep residual
+networks by stochastic binary quantization" (seeds 000, 001):
+
+* "Forward propagation remains unchanged"; "we keep ReLU activations, A, for forward pass";
+  "we convert to a single bit, A_q, only for use in the backward pass":
+  ``A_q = I(A + noise > 1)``. Here noise ~ Uniform[0, 1), so P(A_q = 1) = clamp(A, 0, 1)
+  (see :class:`hwsim.quant.stash.StochasticBinaryCodec`); backward uses A_q in {0, 1}.
+* Every weight layer's saved input is held packed at 1 bit; the weight gradient is computed
+  from it (inexact, in the spirit of feedback alignment); the input gradient is exact.
+* Binary weights ("model compression"): "use the sign of weights for FP and BP, use
+  full-precision weights for updates", "no need to normalise": sign(W) times a *fixed*
+  per-layer scale, here He et al.'s init std sqrt(2 / fan_in).
+
+Hyper-parameters beyond the brief: ``binarize_first_layer`` (default False: the first layer's
+input is the data, not a hidden-unit activation, so it stays fp32), ``rescale`` (one fp32 scale
+per stash keeping the tensor's sum) and ``relu_mask_1bit`` (ReLU modules keep a 1-bit mask
+instead of their float output; exact, a pure memory saving).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from hwsim.formats import BINARY
+from hwsim.schemes.base import Scheme, register_scheme
+
+
+def fixed_scale(weight: torch.Tensor) -> float:
+    """He et al. init std ``sqrt(2 / fan_in)`` of a conv/linear weight: the fixed per-layer scale."""
+    fan_in = math.prod(weight.shape[1:])
+    return math.sqrt(2.0 / max(fan_in, 1))
+
+
+class FixedScaleSign(nn.Module):
+    """``w_b = scale * sign(W)`` (sign(0) = +1), identity straight-through gradient to the float W."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = float(scale)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        from hwsim.quant import functions as qf
+
+        return qf.binarize_identity(w) * self.scale
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale:.4g}"
+
+
+@register_scheme("mcdonnell")
+class McDonnell(Scheme):
+    family = "stochastic"
+    seed = "McDonnell, Wang & van Schaik 2017, stochastic binary quantization (seeds 000, 001)"
+    quantizes = "nothing in forward (optionally weights: fixed-scale sign)"
+    bits = "W32 (W1 with binary_weights) A32 stash1"
+    stash = "weight-layer inputs as A_q = I(A + noise > 1), 1 bit packed"
+    gradient = "weight gradient from the 1-bit stash; input gradient exact; sign weights: identity STE"
+
+    binary_weights: bool = False
+    binary_weights_at_test: bool = False
+    stochastic: bool = True
+    rescale: bool = False
+    binarize_first_layer: bool = False
+    relu_mask_1bit: bool = True
+
+    def convert(self, model: Any) -> Any:
+        from hwsim.quant.layers import LayerPlan, convert_layers
+        from hwsim.quant.stash import StochasticBinaryCodec, replace_relus
+
+        def plan(name: str, module: nn.Module, depth: int, n: int) -> LayerPlan:
+            lp = LayerPlan(precision={"note": self.name})
+            if depth > 0 or self.binarize_first_layer:
+                lp.stash_codec = StochasticBinaryCodec(self.stochastic, self.rescale)
+                lp.precision["stash"] = BINARY
+            if self.binary_weights:
+                lp.weight_quantizer = FixedScaleSign(fixed_scale(module.weight))
+                lp.precision["weight"] = BINARY
+            if self.binary_weights or self.binary_weights_at_test:
+                lp.precision["weight_infer"] = BINARY
+                lp.precision["weight_store"] = BINARY
+            return lp
+
+        model = convert_layers(model, plan)
+        if self.relu_mask_1bit:
+            replace_relus(model, pack_mask=True)
+        return model
+
+    def for_inference(self, model: Any) -> Any:
+        """With ``binary_weights_at_test``: a copy whose weights are sign(W) times the fixed scale."""
+        if not self.binary_weights_at_test:
+            return model
+        from hwsim.quant import functions as qf
+        from hwsim.quant.layers import weight_layers
+
+        out = copy.deepcopy(model)
+        with torch.no_grad():
+            for _, m in weight_layers(out):
+                m.weight.copy_(qf.sign(m.weight) * fixed_scale(m.weight))
+                if getattr(m, "weight_quantizer", None) is not None and isinstance(m.weight_quantizer, FixedScaleSign):
+                    m.weight_quantizer = None      # already binarized
+        return out
+
+    def weight_bits(self) -> int:
+        return 1 if (self.binary_weights or self.binary_weights_at_test) else 32
