@@ -127,9 +127,7 @@ def resolve_scheme(spec: str | dict[str, Any], where: str) -> dict[str, Any]:
     return build_scheme(spec, where=where).spec()
 
 
-def expand_scheme_entry(entry: str | SchemeEntry, where: str) -> list[dict[str, Any]]:
-    if isinstance(entry, str):
-        return [resolve_scheme(entry, where)]
+def expand_scheme_entry(entry: SchemeEntry, where: str) -> list[dict[str, Any]]:
     out = []
     keys = list(entry.vary)
     for combo in itertools.product(*(entry.vary[k] for k in keys)):

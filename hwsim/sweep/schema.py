@@ -125,9 +125,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+def _named(v: Any) -> Any:
+    """``lenet300`` is short for ``{name: lenet300}``."""
+    return {"name": v} if isinstance(v, str) else v
+
+
 class ModelEntry(_Strict):
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        return _named(v)
 
 
 class SchemeEntry(_Strict):
@@ -136,6 +146,16 @@ class SchemeEntry(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
     vary: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline(cls, v: Any) -> Any:
+        """Hyper-parameters are written inline: {name, vary, k: v} -> {name, vary, params: {k: v}}."""
+        v = _named(v)
+        if isinstance(v, dict) and "params" not in v:
+            v = dict(v)
+            v["params"] = {k: v.pop(k) for k in list(v) if k not in ("name", "vary")}
+        return v
 
     @field_validator("vary")
     @classmethod
@@ -170,7 +190,7 @@ class Pricing(_Strict):
 class PointEntry(_Strict):
     """One explicit point (``combine: list``); axes left out take the sweep's single value."""
 
-    model: str | ModelEntry | None = None
+    model: ModelEntry | None = None
     dataset: str | None = None
     scheme: str | dict[str, Any] | None = None
     recipe: Recipe | None = None
@@ -206,9 +226,9 @@ class SweepFile(_Strict):
     store: str | None = None
     combine: Literal["grid", "zip", "list"] = "grid"
     include: list[str] = Field(default_factory=list)
-    models: list[str | ModelEntry] = Field(default_factory=list)
+    models: list[ModelEntry] = Field(default_factory=list)
     datasets: list[str] = Field(default_factory=list)
-    schemes: list[str | SchemeEntry] = Field(default_factory=list)
+    schemes: list[SchemeEntry] = Field(default_factory=list)
     recipes: list[Recipe] = Field(default_factory=lambda: [Recipe()])
     tech: list[str] = Field(default_factory=lambda: ["45nm"], min_length=1)
     accelerators: list[str] = Field(default_factory=list)
@@ -258,7 +278,7 @@ class LiteratureSource(_Strict):
 class LiteratureRow(_Strict):
     id: str = Field(min_length=1)
     table: str = Field(min_length=1)
-    model: str | ModelEntry
+    model: ModelEntry
     dataset: str
     scheme: str | dict[str, Any]
     accuracy: float | None = Field(None, ge=0, le=1)
@@ -330,21 +350,6 @@ def _model_at(parent: Loc, prefix: Loc) -> type[BaseModel] | None:
     return _MODELS_BY_KEY.get(keys[-1])
 
 
-def _normalise_entries(data: dict[str, Any]) -> dict[str, Any]:
-    """Scheme mappings carry their hyper-parameters inline: {name, vary, k: v} -> {name, vary, params}."""
-    out = dict(data)
-    if isinstance(out.get("schemes"), list):
-        ents = []
-        for s in out["schemes"]:
-            if isinstance(s, dict) and "params" not in s:
-                s = dict(s)
-                params = {k: s.pop(k) for k in list(s) if k not in ("name", "vary")}
-                s["params"] = params
-            ents.append(s)
-        out["schemes"] = ents
-    return out
-
-
 def validate_sweep(data: Any, lm: LineMap) -> SweepFile:
     if not isinstance(data, dict):
         raise UserError(lm.where(()), f"a sweep file is a mapping of keys, got {type(data).__name__}")
@@ -352,7 +357,7 @@ def validate_sweep(data: Any, lm: LineMap) -> SweepFile:
         if not isinstance(k, str):
             raise UserError(lm.where(()), f"keys must be strings, got {k!r}")
     try:
-        return SweepFile.model_validate(_normalise_entries(data))
+        return SweepFile.model_validate(data)
     except ValidationError as e:
         raise _pydantic_error(e, lm) from None
 
