@@ -1,0 +1,343 @@
+"""``trace()``: count one training step (or one inference pass) of a model under a scheme.
+
+The same code runs on real tensors (``device="cpu"``: real sparsity, real stash buffers) and
+on meta tensors (``device="meta"``: shapes only, paper-scale networks in a second).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import Counter
+from typing import Any
+
+import torch
+from torch import nn
+
+from hwsim.count.mode import LOSS, OPTIMIZER, CountingMode, LayerTally, is_weight_layer, layer_precision
+from hwsim.count.stash import StashMeter, storage_key
+from hwsim.count.traffic import per_epoch, update_traffic
+from hwsim.errors import UserError
+from hwsim.formats import (
+    BACKWARD_DATA,
+    BACKWARD_WEIGHT,
+    FORWARD,
+    INFERENCE,
+    PHASES,
+    UPDATE,
+    NormPrecision,
+    bytes_for,
+)
+from hwsim.formats import BINARY as _ONE_BIT
+from hwsim.trace import LayerInfo, LayerRecord, Trace
+
+OPTIMIZERS = ("sgd", "sgd_momentum", "adam")
+# zero fractions kept per layer: GEMM operand role -> sparsity key
+_SPARSITY_KEYS = {"forward:weight": "weight", "forward:input": "input", "backward_data:grad_output": "grad_output",
+                  "backward_weight:grad_output": "grad_output", "backward_weight:stash": "stash"}
+
+
+def make_optimizer(name: str, params: Any) -> torch.optim.Optimizer:
+    """``sgd`` (lr 0.01), ``sgd_momentum`` (lr 0.1, momentum 0.9, weight decay 5e-4), ``adam`` (lr 1e-3)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=0.01)
+    if name == "sgd_momentum":
+        return torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=1e-3)
+    raise UserError("optimizer", f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+
+
+def parse_input_shape(text: str | tuple | list | None, where: str = "--input") -> tuple[int, ...] | None:
+    """``"3x224x224"`` or ``(3, 224, 224)`` -> (3, 224, 224)."""
+    if text is None:
+        return None
+    if isinstance(text, str):
+        parts = text.lower().replace(",", "x").split("x")
+    else:
+        parts = list(text)
+    try:
+        shape = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise UserError(where, f"cannot read input shape {text!r}; expected e.g. 3x32x32") from None
+    if not shape or any(s <= 0 for s in shape):
+        raise UserError(where, f"input shape {text!r} must be positive integers, e.g. 3x32x32")
+    return shape
+
+
+def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classes, model_name):
+    """-> (net on device, scheme instance or None, model name, input shape, notes)."""
+    from hwsim.schemes import build_scheme
+
+    sch = build_scheme(scheme) if scheme is not None else None
+    notes: list[str] = []
+    spec = None
+    if isinstance(model, str):
+        from hwsim.models import MODELS, build_model, load_all
+
+        load_all()
+        spec = MODELS.get(model, where="model")
+        model_name = model
+        input_shape = tuple(input_shape or spec.default_input)
+
+        def make(dev: str) -> nn.Module:
+            with torch.device(dev):
+                net = build_model(model, num_classes=num_classes, in_shape=input_shape[-3:] if len(input_shape) >= 3
+                                  else input_shape)
+                return sch.convert(net) if sch is not None else net
+    else:
+        if not isinstance(model, nn.Module):
+            raise UserError("model", f"expected a model name or an nn.Module, got {type(model).__name__}")
+        if input_shape is None:
+            raise UserError("input_shape", "give the input shape (C, H, W) when tracing a module")
+        model_name = model_name or type(model).__name__
+        src = model
+
+        def make(dev: str) -> nn.Module:
+            net = copy.deepcopy(src)
+            if sch is not None:
+                if dev == "meta":
+                    with torch.device("meta"):
+                        net = sch.convert(net.to("meta"))
+                else:
+                    net = sch.convert(net)
+            return net
+
+    if device == "meta":
+        try:
+            net = make("meta").to("meta")
+        except (RuntimeError, NotImplementedError, TypeError) as e:
+            # a scheme whose conversion needs values (e.g. a scale from the weights) converts on CPU
+            notes.append(f"converted on cpu, then moved to meta ({type(e).__name__}: {str(e)[:120]})")
+            net = make("cpu").to("meta")
+    else:
+        net = make("cpu").to(device)
+    return net, sch, model_name, tuple(input_shape), notes
+
+
+def _module_op(m: nn.Module | None, lt: LayerTally) -> str:
+    if lt.op:
+        return lt.op
+    if lt.name == LOSS:
+        return "loss"
+    if lt.name == OPTIMIZER:
+        return "optimizer"
+    if isinstance(m, nn.modules.batchnorm._NormBase) or hasattr(m, "hwsim_norm_precision"):
+        return "batchnorm"
+    if isinstance(m, nn.ReLU):
+        return "relu"
+    if isinstance(m, (nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU)):
+        return "activation"
+    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.MaxPool1d)):
+        return "pool"
+    ew: Counter = Counter()
+    for ph, c in lt.elementwise.items():
+        if ph != UPDATE:
+            ew.update(c)
+    return ew.most_common(1)[0][0] if ew else "none"
+
+
+def _norm_precision(m: nn.Module | None) -> NormPrecision | None:
+    p = getattr(m, "hwsim_norm_precision", None)
+    return p if isinstance(p, NormPrecision) else None
+
+
+def _stash_bits(cm: CountingMode):
+    def bits(owner: str) -> int | None:
+        lt = cm.layers.get(owner)
+        if lt is None:
+            return None
+        if lt.is_weight:
+            return lt.precision.stash.bits
+        npr = _norm_precision(lt.module)
+        return npr.stash.bits if npr else None
+    return bits
+
+
+def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = None,
+          num_classes: int | None = None, mode: str = "train", device: str = "meta",
+          data: tuple[torch.Tensor, torch.Tensor] | None = None, optimizer: str = "sgd_momentum",
+          model_name: str | None = None, steps_per_epoch: int = 0) -> Trace:
+    """Count one training step (``mode="train"``: forward, backward_data, backward_weight, update)
+    or one inference pass (``mode="infer"``) of ``model`` under ``scheme``.
+
+    ``device="meta"`` prices shapes without data; ``"cpu"`` runs a real step on ``data`` (x, y)
+    or on random data, measuring operand sparsity (effectual MACs) and the real stash buffers.
+    """
+    t0 = time.perf_counter()
+    if mode not in ("train", "infer"):
+        raise UserError("mode", f"expected 'train' or 'infer', got {mode!r}")
+    if optimizer not in OPTIMIZERS:
+        raise UserError("optimizer", f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
+    if not isinstance(batch, int) or batch < 1:
+        raise UserError("batch", f"batch must be a positive integer, got {batch!r}")
+    dev = str(device)
+    if data is not None:
+        batch = int(data[0].shape[0])
+        input_shape = input_shape or tuple(data[0].shape[1:])
+    input_shape = parse_input_shape(input_shape, where="input_shape")
+    net, sch, model_name, input_shape, notes = _resolve_model(model, scheme, dev, input_shape, num_classes,
+                                                              model_name)
+    if mode == "infer" and sch is not None:
+        net = sch.for_inference(net)
+    if data is not None:
+        x = data[0].to(dev)
+        y = data[1].to(dev)
+    else:
+        gen = None if dev == "meta" else torch.Generator(device=dev).manual_seed(0)
+        x = torch.randn((batch, *input_shape), device=dev, generator=gen)
+        y = None
+    probe = dev != "meta"
+    cm = CountingMode(net, probe=probe)
+    params = {storage_key(p) for p in net.parameters()}
+    opt = None
+    loss_value = None
+    meter = StashMeter(cm.current, exclude=params)
+    cm.attach()
+    try:
+        if mode == "train":
+            net.train()
+            opt = make_optimizer(optimizer, net.parameters())
+            opt.zero_grad(set_to_none=True)
+            with cm:
+                cm.phase = FORWARD
+                with meter:
+                    out = net(x)
+                    if y is None:
+                        k = num_classes or int(out.shape[-1])
+                        y = torch.randint(0, k, (batch,), device=dev, generator=gen) if dev != "meta" else \
+                            torch.zeros(batch, dtype=torch.long, device=dev)
+                    loss = nn.functional.cross_entropy(out, y)
+                cm.stash_keys = set(meter.saved)
+                cm.phase = "backward"
+                loss.backward()
+                del loss, out
+                cm.phase = UPDATE
+                cm.own_parameters(opt)
+                opt.step()
+                if sch is not None:
+                    try:
+                        sch.on_step_end(net, 0)
+                    except (RuntimeError, NotImplementedError) as e:
+                        if dev != "meta":
+                            raise
+                        notes.append(f"on_step_end skipped on meta ({type(e).__name__})")
+            if probe:
+                with torch.no_grad():
+                    loss_value = float(nn.functional.cross_entropy(net(x), y))
+        else:
+            net.eval()
+            with torch.no_grad(), cm:
+                cm.phase = INFERENCE
+                net(x)
+    finally:
+        cm.detach()
+
+    # update-phase traffic from the parameters and the optimizer state they now have
+    if opt is not None:
+        for mname, m in net.named_modules():
+            own = list(m.parameters(recurse=False))
+            if not own:
+                continue
+            lt = cm.layer(mname or "model")
+            for p in own:
+                st = opt.state.get(p, {})
+                state_bytes = sum(v.numel() * v.element_size() for v in st.values() if isinstance(v, torch.Tensor))
+                is_w = lt.is_weight and p is getattr(m, "weight", None)
+                lt._c(lt.traffic, UPDATE).update(update_traffic(p.numel(), lt.precision, state_bytes, is_w))
+
+    # stash per layer
+    for owner, nbytes in meter.by_layer(lambda n: n in cm.layers and cm.layers[n].is_weight).items():
+        lt = cm.layer(owner)
+        lt._c(lt.traffic, FORWARD)["stash_write"] += nbytes
+        lt._c(lt.traffic, BACKWARD_WEIGHT if lt.is_weight else BACKWARD_DATA)["stash_read"] += nbytes
+    stash_bytes = meter.total_bytes
+    stash_fp32 = meter.fp32_bytes(_stash_bits(cm))
+    meter.release()
+
+    # the inputs of the weight layers (McDonnell's figure), at the widths each layer declares for its stash
+    seen: dict[Any, tuple[int, Any]] = {}
+    for lt in cm.layers.values():
+        if lt.is_weight and lt.input_key is not None and lt.input_key not in seen:
+            seen[lt.input_key] = (lt.input_numel, lt.precision.stash)
+    wi_values = sum(n for n, _ in seen.values())
+
+    tr = Trace(model=model_name or "model", scheme=(sch.name if sch is not None else "fp32"), batch=batch,
+               input_shape=list(input_shape), mode=mode, steps_per_epoch=int(steps_per_epoch))
+    depth = 0
+    order = [FORWARD, BACKWARD_DATA, BACKWARD_WEIGHT, UPDATE, INFERENCE]
+    for lt in sorted(cm.layers.values(), key=lambda t: t.order):
+        m = lt.module
+        nparams = sum(p.numel() for p in m.parameters(recurse=False)) if m is not None else 0
+        prec: dict[str, str] = {}
+        d = -1
+        if lt.is_weight:
+            prec = lt.precision.to_dict()
+            d, depth = depth, depth + 1
+        elif (npr := _norm_precision(m)) is not None:
+            prec = {"stash": str(npr.stash), "grad": str(npr.grad)}
+        tr.layers.append(LayerInfo(name=lt.name, op=_module_op(m, lt), shape=dict(lt.shape), precision=prec,
+                                   params=int(nparams), depth=d))
+        for ph in order:
+            if ph not in lt.macs and ph not in lt.elementwise and ph not in lt.traffic:
+                continue
+            tr.records.append(LayerRecord(
+                layer=lt.name, phase=ph,
+                macs={k: int(v) for k, v in lt.macs.get(ph, {}).items()},
+                effectual_macs={k: int(v) for k, v in lt.effectual.get(ph, {}).items()},
+                elementwise={k: int(v) for k, v in lt.elementwise.get(ph, {}).items()},
+                traffic_bytes={k: int(v) for k, v in lt.traffic.get(ph, {}).items()}))
+        if lt.zero_frac:
+            sp: dict[str, list[float]] = {}
+            for role_key, vals in lt.zero_frac.items():
+                key = _SPARSITY_KEYS.get(role_key)
+                if key:
+                    sp.setdefault(key, []).extend(vals)
+            tr.sparsity[lt.name] = {k: sum(v) / len(v) for k, v in sp.items()}
+    tr.stash_bytes = int(stash_bytes)
+    tr.stash_bytes_fp32 = int(stash_fp32)
+    tr.param_count = int(sum(p.numel() for p in net.parameters()))
+    size = 0
+    for m in net.modules():
+        w = getattr(m, "weight", None)
+        for p in m.parameters(recurse=False):
+            if is_weight_layer(m) and p is w:
+                size += bytes_for(p.numel(), layer_precision(m).deployed_weight)
+            else:
+                size += p.numel() * 4
+    tr.model_size_bytes = int(size)
+    tr.meta = {
+        "device": dev, "optimizer": optimizer if mode == "train" else None,
+        "unsupported_ops": dict(cm.unsupported), "notes": notes,
+        "weight_input_values": int(wi_values),
+        "weight_input_values_per_sample": int(wi_values // batch),
+        "weight_input_bytes_fp32": int(wi_values * 4),
+        "weight_input_bytes_1bit": int(bytes_for(wi_values, _ONE_BIT)),
+        "weight_input_stash_bytes": int(sum(bytes_for(n, f) for n, f in seen.values())),
+        "sparsity_source": "measured on this step" if probe else "none (meta tensors: effectual = issued)",
+        "loss": loss_value,
+        "seconds": round(time.perf_counter() - t0, 4),
+        "phases": [p for p in PHASES if any(r.phase == p for r in tr.records)],
+    }
+    if steps_per_epoch:
+        tr.meta["per_epoch"] = per_epoch(tr.totals(), int(steps_per_epoch))
+    return tr
+
+
+def summary(tr: Trace) -> dict[str, Any]:
+    """Plain totals for printing: MACs by phase and type, element-wise ops, traffic, stash."""
+    bp = tr.by_phase()
+    return {
+        "model": tr.model, "scheme": tr.scheme, "batch": tr.batch, "input_shape": tr.input_shape, "mode": tr.mode,
+        "macs_by_phase": {p: dict(d["macs"]) for p, d in bp.items()},
+        "effectual_macs_by_phase": {p: dict(d["effectual_macs"]) for p, d in bp.items()},
+        "elementwise_by_phase": {p: dict(d["elementwise"]) for p, d in bp.items()},
+        "traffic_bytes_by_phase": {p: dict(d["traffic_bytes"]) for p, d in bp.items()},
+        "totals": tr.totals(),
+        "stash_bytes": tr.stash_bytes, "stash_bytes_fp32": tr.stash_bytes_fp32,
+        "param_count": tr.param_count, "model_size_bytes": tr.model_size_bytes,
+        "weight_input_values_per_sample": tr.meta.get("weight_input_values_per_sample"),
+        "weight_input_bytes_fp32": tr.meta.get("weight_input_bytes_fp32"),
+        "weight_input_bytes_1bit": tr.meta.get("weight_input_bytes_1bit"),
+        "weight_input_stash_bytes": tr.meta.get("weight_input_stash_bytes"),
+    }

@@ -1,0 +1,291 @@
+"""Per-aten-op counting formulas, in a registry keyed by op (the pattern of ``torch.utils.flop_counter``).
+
+Each formula is a small pure function of the op's arguments' *shapes* (and, for the
+backward of a linear layer, of which operand is the layer's weight) that returns a list
+of :class:`Work` items: GEMM work (MACs, with the roles of the operands so the caller
+can price them at the layer's declared widths) or element-wise work (operations and
+bytes at the tensors' real dtype widths).
+
+MAC formulas (one MAC = one multiply-accumulate = two flop_counter FLOPs):
+  mm(a[M,K], b[K,N])                    M*K*N
+  addmm(c, a, b) / bmm / baddbmm        as mm (the bias add is not a MAC, as in flop_counter)
+  convolution(x[N,C,H,W], w[K,C/g,R,S]) N*K*P*Q*(C/g)*R*S   (P, Q: output size; transposed: H, W)
+  convolution_backward                  grad_input (output_mask[0]) and grad_weight (output_mask[1])
+                                        each cost exactly the forward MACs
+Element-wise rule: one operation per element of the larger of the first tensor operand and
+the first result (a reduction costs its input, a broadcast its output). Views, copies and
+tensor creation do no arithmetic and count nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+import torch
+
+aten = torch.ops.aten
+
+# Roles of GEMM operands; the traffic model maps them to tensor classes per phase.
+GEMM_FWD = "forward"
+GEMM_DATA = "backward_data"
+GEMM_WEIGHT = "backward_weight"
+
+
+@dataclass
+class Work:
+    """What one aten op did.
+
+    GEMM work: ``gemm`` is forward | backward_data | backward_weight, ``macs`` the MACs and
+    ``operands`` the element counts by role (weight, input, output, grad_output, grad_input,
+    grad_weight, stash). Element-wise work: ``elementwise`` names the op class,
+    ``elems`` the operations, ``read_bytes`` / ``write_bytes`` what it moved at dtype width.
+    """
+
+    gemm: str | None = None
+    macs: int = 0
+    operands: dict[str, int] = field(default_factory=dict)
+    elementwise: str | None = None
+    elems: int = 0
+    read_bytes: int = 0
+    write_bytes: int = 0
+    # tensors a sparsity probe may look at: role -> tensor (real runs only)
+    tensors: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OpContext:
+    """What a formula may know besides the op: phase and the issuing layer's weight operand."""
+
+    phase: str
+    weight_key: Any = None            # storage key of the weight operand seen in forward
+    weight_shape: tuple[int, ...] | None = None
+    storage_key: Callable[[Any], Any] | None = None
+
+
+Formula = Callable[[OpContext, tuple, dict, Any], list[Work]]
+FORMULAS: dict[Any, Formula] = {}
+
+
+def register_formula(*targets: Any) -> Callable[[Formula], Formula]:
+    """Register ``fn`` for aten op packets (``aten.mm``); a packet may be registered once."""
+
+    def deco(fn: Formula) -> Formula:
+        for t in targets:
+            if t in FORMULAS:
+                raise RuntimeError(f"duplicate counting formula for {t}")
+            FORMULAS[t] = fn
+        return fn
+
+    return deco
+
+
+def _numel(t: Any) -> int:
+    return int(t.numel()) if isinstance(t, torch.Tensor) else 0
+
+
+def _nbytes(t: Any) -> int:
+    return int(t.numel()) * t.element_size() if isinstance(t, torch.Tensor) else 0
+
+
+# -- GEMMs -------------------------------------------------------------------------
+
+
+def mm_macs(a_shape, b_shape) -> int:
+    m, k = a_shape
+    k2, n = b_shape
+    assert k == k2, f"mm: inner dimensions differ ({k} vs {k2})"
+    return m * k * n
+
+
+def _mm_work(ctx: OpContext, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> list[Work]:
+    macs = mm_macs(a.shape, b.shape)
+    if ctx.phase in ("forward", "inference"):
+        # F.linear: x @ W^T, the weight is the second operand
+        return [Work(gemm=GEMM_FWD, macs=macs, operands={"input": a.numel(), "weight": b.numel(),
+                                                          "output": out.numel()},
+                     tensors={"input": a, "weight": b})]
+    if ctx.phase == "update":
+        return [Work(elementwise="update", elems=macs, read_bytes=_nbytes(a) + _nbytes(b),
+                     write_bytes=_nbytes(out))]
+    # backward: the product that reads the layer's weight is backward-data; the one that
+    # yields a weight-shaped result without reading the weight is backward-weight.
+    ws = tuple(ctx.weight_shape or ())
+    key_a = key_b = None
+    if ctx.weight_key is not None and ctx.storage_key is not None:
+        key_a, key_b = ctx.storage_key(a), ctx.storage_key(b)
+    if key_a is not None and ctx.weight_key in (key_a, key_b):
+        is_data = True
+    elif key_a is not None:
+        is_data = False
+    else:
+        is_data = not (ws and tuple(out.shape) in (ws, ws[::-1]))
+    if is_data:
+        grad, weight = (b, a) if key_a is not None and key_a == ctx.weight_key else (a, b)
+        return [Work(gemm=GEMM_DATA, macs=macs, operands={"grad_output": grad.numel(), "weight": weight.numel(),
+                                                           "grad_input": out.numel()},
+                     tensors={"grad_output": grad, "weight": weight})]
+    # grad_weight = g^T @ x  (result shaped like W)  or  x^T @ g  (result shaped like W^T)
+    grad, stash = (a, b) if ws and tuple(out.shape) == ws else (b, a)
+    return [Work(gemm=GEMM_WEIGHT, macs=macs, operands={"grad_output": grad.numel(), "stash": stash.numel(),
+                                                         "grad_weight": out.numel()},
+                 tensors={"grad_output": grad, "stash": stash})]
+
+
+@register_formula(aten.mm)
+def mm_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    return _mm_work(ctx, args[0], args[1], out)
+
+
+@register_formula(aten.addmm)
+def addmm_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    return _mm_work(ctx, args[1], args[2], out)
+
+
+def _bmm_work(ctx: OpContext, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> list[Work]:
+    bs, m, k = a.shape
+    n = b.shape[2]
+    # activation x activation products (attention): both operands are inputs
+    return [Work(gemm=GEMM_FWD if ctx.phase in ("forward", "inference") else GEMM_DATA, macs=bs * m * k * n,
+                 operands={"input": a.numel() + b.numel(), "output": out.numel()})]
+
+
+@register_formula(aten.bmm)
+def bmm_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    return _bmm_work(ctx, args[0], args[1], out)
+
+
+@register_formula(aten.baddbmm)
+def baddbmm_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    return _bmm_work(ctx, args[1], args[2], out)
+
+
+def conv_macs(x_shape, w_shape, out_shape, transposed: bool = False) -> int:
+    """N * K * P * Q * (C/g) * R * S; for a transposed conv the spatial size is the input's."""
+    n = x_shape[0]
+    spatial = (x_shape if transposed else out_shape)[2:]
+    c_out, c_in_per_group, *kernel = w_shape
+    return n * prod(spatial) * prod(kernel) * c_out * c_in_per_group
+
+
+@register_formula(aten.convolution, aten._convolution, aten._slow_conv2d_forward, aten.convolution_overrideable)
+def conv_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    x, w = args[0], args[1]
+    transposed = bool(args[6]) if len(args) > 6 else False
+    macs = conv_macs(x.shape, w.shape, out.shape, transposed)
+    return [Work(gemm=GEMM_FWD, macs=macs, operands={"input": x.numel(), "weight": w.numel(), "output": out.numel()},
+                 tensors={"input": x, "weight": w})]
+
+
+@register_formula(aten.convolution_backward)
+def conv_backward_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    grad_out, x, w = args[0], args[1], args[2]
+    transposed = bool(args[7])
+    output_mask = args[10]
+    macs = conv_macs(x.shape, w.shape, grad_out.shape, transposed)
+    work = []
+    if output_mask[0]:
+        work.append(Work(gemm=GEMM_DATA, macs=macs,
+                         operands={"grad_output": grad_out.numel(), "weight": w.numel(), "grad_input": x.numel()},
+                         tensors={"grad_output": grad_out, "weight": w}))
+    if output_mask[1]:
+        work.append(Work(gemm=GEMM_WEIGHT, macs=macs,
+                         operands={"grad_output": grad_out.numel(), "stash": x.numel(), "grad_weight": w.numel()},
+                         tensors={"grad_output": grad_out, "stash": x}))
+    if len(output_mask) > 2 and output_mask[2]:
+        work.append(Work(elementwise="bias_grad", elems=grad_out.numel(), read_bytes=_nbytes(grad_out),
+                         write_bytes=_nbytes(out[2])))
+    return work
+
+
+# -- element-wise work ---------------------------------------------------------------
+
+# Ops that do no arithmetic: views, metadata, copies, creation.
+NO_WORK = {
+    getattr(aten, n) for n in (
+        "view", "_unsafe_view", "reshape", "_reshape_alias", "t", "transpose", "permute", "expand", "alias",
+        "detach", "as_strided", "slice", "select", "squeeze", "unsqueeze", "unbind", "split", "split_with_sizes",
+        "chunk", "flatten", "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like",
+        "full", "full_like", "new_empty", "new_zeros", "new_ones", "new_full", "new_empty_strided",
+        "scalar_tensor", "lift_fresh", "lift_fresh_copy", "_to_copy", "copy_", "copy", "clone", "contiguous",
+        "fill_", "fill", "zero_", "set_", "resize_", "_local_scalar_dense", "item", "arange", "lift",
+        "randn", "rand", "randint", "normal_", "uniform_", "_has_compatible_shallow_copy_type", "cat", "stack",
+        "pad", "constant_pad_nd", "index_select", "gather", "unfold", "view_as", "expand_as", "flip", "roll",
+        "index", "index_put_", "index_put", "masked_fill_", "slice_backward", "select_backward", "to",
+    ) if hasattr(aten, n)
+}
+
+# aten op name -> element-wise class reported in records (the op's own name otherwise).
+_CLASSES: dict[str, tuple[str, ...]] = {
+    "batchnorm": ("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_functional",
+                  "_native_batch_norm_legit_no_training", "native_batch_norm_backward", "batch_norm_backward",
+                  "_batch_norm_with_update", "_batch_norm_no_update", "cudnn_batch_norm",
+                  "cudnn_batch_norm_backward", "native_layer_norm", "native_layer_norm_backward",
+                  "native_group_norm", "native_group_norm_backward"),
+    "activation": ("relu", "relu_", "threshold_backward", "hardtanh", "hardtanh_", "hardtanh_backward",
+                   "leaky_relu", "leaky_relu_backward", "gelu", "gelu_backward", "sigmoid", "sigmoid_backward",
+                   "tanh", "tanh_backward", "silu", "silu_backward", "elu", "elu_backward", "softplus",
+                   "softplus_backward"),
+    "pool": ("max_pool2d_with_indices", "max_pool2d_with_indices_backward", "avg_pool2d", "avg_pool2d_backward",
+             "_adaptive_avg_pool2d", "_adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
+             "adaptive_max_pool2d_backward", "max_pool1d", "avg_pool1d", "max_pool2d"),
+    "quantize": ("sign", "sgn", "round", "floor", "ceil", "trunc", "frac", "clamp", "clamp_", "clamp_min",
+                 "clamp_max", "clamp_min_", "clamp_max_", "where", "ge", "gt", "le", "lt", "eq", "ne", "abs",
+                 "log2", "exp2", "pow", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+                 "bitwise_left_shift", "bitwise_right_shift", "__lshift__", "__rshift__", "bernoulli",
+                 "bernoulli_", "logical_and", "logical_or", "logical_not", "heaviside", "remainder", "fmod"),
+    "loss": ("_log_softmax", "_log_softmax_backward_data", "nll_loss_forward", "nll_loss_backward",
+             "_softmax", "_softmax_backward_data", "nll_loss2d_forward", "nll_loss2d_backward",
+             "mse_loss", "mse_loss_backward"),
+    "add": ("add", "add_", "sub", "sub_", "rsub", "sum", "mean", "cumsum"),
+    "mul": ("mul", "mul_", "div", "div_", "reciprocal", "addcmul", "addcmul_", "addcdiv", "addcdiv_",
+            "lerp", "lerp_", "sqrt", "rsqrt", "exp", "log", "max", "min", "maximum", "minimum", "amax", "amin",
+            "var", "std", "var_mean", "norm", "linalg_vector_norm"),
+}
+OP_CLASS: dict[str, str] = {name: cls for cls, names in _CLASSES.items() for name in names}
+
+
+def op_class(func_packet: Any) -> str:
+    name = getattr(func_packet, "__name__", str(func_packet)).split(".")[-1]
+    return OP_CLASS.get(name, name)
+
+
+def _tensors(tree: Any) -> list[torch.Tensor]:
+    out: list[torch.Tensor] = []
+    stack = [tree]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, torch.Tensor):
+            out.append(x)
+        elif isinstance(x, (list, tuple)):
+            stack.extend(reversed(x))
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+    return out
+
+
+def elementwise_work(cls: str, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    """Generic element-wise formula: ops = max(numel(first operand), numel(first result))."""
+    ins = _tensors(args) + _tensors(kwargs)
+    outs = _tensors(out)
+    first_in = ins[0].numel() if ins else 0
+    first_out = outs[0].numel() if outs else 0
+    elems = max(first_in, first_out)
+    if elems == 0:
+        return []
+    return [Work(elementwise=cls, elems=int(elems), read_bytes=sum(_nbytes(t) for t in ins),
+                 write_bytes=sum(_nbytes(t) for t in outs[:1]), tensors={"reads": ins})]
+
+
+def count_op(ctx: OpContext, func: Any, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    """Work of one aten op: its registered formula, nothing for views/copies, else element-wise."""
+    packet = func._overloadpacket
+    formula = FORMULAS.get(packet)
+    if formula is not None:
+        return formula(ctx, args, kwargs, out)
+    if packet in NO_WORK:
+        return []
+    cls = "update" if ctx.phase == "update" else op_class(packet)
+    return elementwise_work(cls, args, kwargs, out)

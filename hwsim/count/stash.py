@@ -1,0 +1,119 @@
+"""Bytes held for backward ("the stash"), measured with ``saved_tensors_hooks``.
+
+Every tensor autograd saves in forward passes through the pack hook. We record its storage
+once (a ReLU output that the next convolution also saves is one buffer), skip the
+parameters (they are held anyway, not stashed), and attribute it to the layer that saved
+it, preferring a weight layer when several save the same buffer. What a scheme packs to
+uint8 is counted at its packed size: the bytes of the real buffer, on CPU or meta alike.
+
+``stash_bytes``       sum of storage bytes of unique saved non-parameter buffers
+``stash_bytes_fp32``  the same buffers at 32 bits per value: float buffers at 4 bytes per
+                      element; integer buffers of a layer that declares a stash width b < 32
+                      (packed codes) at nbytes * 32 / b; other integer buffers (pooling
+                      indices, masks) as they are, since a 32-bit step keeps them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+def storage_key(t: Any) -> Any:
+    """Identity of a tensor's storage (views share it); works on meta tensors too."""
+    try:
+        return t.untyped_storage()._cdata
+    except (RuntimeError, NotImplementedError, AttributeError):
+        return ("id", id(t))
+
+
+def storage_nbytes(t: torch.Tensor) -> int:
+    try:
+        return int(t.untyped_storage().nbytes())
+    except (RuntimeError, NotImplementedError, AttributeError):
+        return int(t.numel()) * t.element_size()
+
+
+@dataclass
+class Saved:
+    nbytes: int
+    dtype: torch.dtype
+    owners: list[str] = field(default_factory=list)
+    ref: Any = None          # keeps the storage alive so its key is not reused while we count
+
+
+class StashMeter:
+    """Context manager: record every saved tensor's storage with the layer that saved it.
+
+    ``where()`` names the layer running now (the counting mode's innermost module).
+    """
+
+    def __init__(self, where: Callable[[], str], exclude: set[Any] | None = None):
+        self.where = where
+        self.exclude = exclude or set()
+        self.saved: dict[Any, Saved] = {}
+        self._hooks: Any = None
+
+    def _pack(self, t: torch.Tensor) -> torch.Tensor:
+        key = storage_key(t)
+        if key in self.exclude:
+            return t
+        rec = self.saved.get(key)
+        if rec is None:
+            rec = self.saved[key] = Saved(storage_nbytes(t), t.dtype, ref=t.untyped_storage())
+        rec.owners.append(self.where())
+        return t
+
+    @staticmethod
+    def _unpack(t: torch.Tensor) -> torch.Tensor:
+        return t
+
+    def __enter__(self) -> StashMeter:
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._hooks.__exit__(*exc)
+        self._hooks = None
+
+    def release(self) -> None:
+        for rec in self.saved.values():
+            rec.ref = None
+
+    # -- results -----------------------------------------------------------------
+    @property
+    def total_bytes(self) -> int:
+        return sum(r.nbytes for r in self.saved.values())
+
+    def by_layer(self, prefer: Callable[[str], bool]) -> dict[str, int]:
+        """Bytes per owning layer: the first weight layer (``prefer``) that saved it, else the first saver."""
+        out: dict[str, int] = {}
+        for rec in self.saved.values():
+            owner = next((o for o in rec.owners if prefer(o)), rec.owners[0])
+            out[owner] = out.get(owner, 0) + rec.nbytes
+        return out
+
+    def fp32_bytes(self, stash_bits: Callable[[str], int | None]) -> int:
+        total = 0
+        for rec in self.saved.values():
+            if rec.dtype.is_floating_point:
+                esize = torch.empty((), dtype=rec.dtype).element_size()
+                total += rec.nbytes // esize * 4
+                continue
+            bits = next((b for b in (stash_bits(o) for o in rec.owners) if b and b < 32), None)
+            total += rec.nbytes * 32 // bits if bits else rec.nbytes
+        return total
+
+
+def measure_saved_bytes(fn: Callable[[], Any], exclude: set[Any] | None = None) -> int:
+    """Run ``fn`` (a forward pass) and return the bytes of unique saved non-excluded storages."""
+    meter = StashMeter(lambda: "", exclude)
+    with meter:
+        fn()
+    total = meter.total_bytes
+    meter.release()
+    return total
