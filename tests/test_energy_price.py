@@ -1,0 +1,276 @@
+"""price(): hand-built traces become pJ per layer, phase and component, by the stated rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hwsim.cli import main as cli_main
+from hwsim.energy import load_hierarchy, load_tech, price
+from hwsim.energy.memory import dram_pj_per_bit, rf_pj_per_bit, sram_pj_per_bit
+from hwsim.energy.ops import mac_energy, xnor_popcount_pj
+from hwsim.errors import UserError
+from hwsim.formats import TRAIN_PHASES, Format, LayerPrecision, bytes_for
+from hwsim.trace import LayerInfo, LayerRecord, Trace
+
+SCHEMES = {
+    "fp32": LayerPrecision(),
+    "binaryconnect": LayerPrecision(weight=Format("binary", 1)),
+    "bnn": LayerPrecision(weight=Format("binary", 1), input=Format("binary", 1), stash=Format("binary", 1)),
+}
+N = 4
+
+
+def _layers():
+    conv = LayerInfo("conv", "conv2d", dict(N=N, C=16, H=8, W=8, K=16, R=3, S=3, stride=1, padding=1, groups=1,
+                                            P=8, Q=8), params=16 * 16 * 9, depth=0)
+    fc = LayerInfo("fc", "linear", dict(N=N, C=1024, K=10), params=10240, depth=1)
+    return [conv, fc]
+
+
+def make_trace(scheme: str = "fp32", batch: int = N, weight_scale: int = 1) -> Trace:
+    """A two-layer network, every phase, counts by hand from the shapes and declared formats."""
+    prec = SCHEMES[scheme]
+    layers = _layers()
+    records = []
+    stash = 0
+    for li in layers:
+        li.precision = prec.to_dict()
+        s = li.shape
+        if li.op == "conv2d":
+            macs = s["N"] * s["K"] * s["P"] * s["Q"] * s["C"] * s["R"] * s["S"]
+            n_in, n_out = s["N"] * s["C"] * s["H"] * s["W"], s["N"] * s["K"] * s["P"] * s["Q"]
+        else:
+            macs = s["N"] * s["C"] * s["K"]
+            n_in, n_out = s["N"] * s["C"], s["N"] * s["K"]
+        n_w = li.params * weight_scale
+        w_b, in_b = bytes_for(n_w, prec.weight), bytes_for(n_in, prec.input)
+        st_b = bytes_for(n_in, prec.stash)
+        stash += st_b
+        f32 = Format("float", 32)
+        records += [
+            LayerRecord(li.name, "forward", {prec.mac_type("forward"): macs}, {}, {"activation": n_out},
+                        {"weight": w_b, "input": in_b, "output": bytes_for(n_out, f32), "stash_write": st_b}),
+            LayerRecord(li.name, "backward_data", {prec.mac_type("backward_data"): macs}, {}, {},
+                        {"weight": w_b, "grad_output": bytes_for(n_out, f32), "grad_input": bytes_for(n_in, f32)}),
+            LayerRecord(li.name, "backward_weight", {prec.mac_type("backward_weight"): macs}, {}, {},
+                        {"stash_read": st_b, "grad_output": bytes_for(n_out, f32),
+                         "grad_weight": bytes_for(n_w, f32)}),
+            LayerRecord(li.name, "update", {}, {}, {"update": 2 * n_w},
+                        {"weight_master": 2 * bytes_for(n_w, f32), "grad_weight": bytes_for(n_w, f32),
+                         "optimizer_state": 2 * bytes_for(n_w, f32)}),
+        ]
+    return Trace(model="toy", scheme=scheme, batch=batch, input_shape=[16, 8, 8], layers=layers,
+                 records=records, stash_bytes=stash, param_count=sum(li.params for li in layers))
+
+
+@pytest.fixture(scope="module")
+def t45():
+    return load_tech("45nm")
+
+
+def _sum(rows, **kw):
+    return sum(r["energy_pj"] for r in rows if all(r[k] == v for k, v in kw.items()))
+
+
+def test_report_shape_and_consistency(t45):
+    tr = make_trace("fp32")
+    rep = price(tr, t45, steps_per_epoch=100, rate_hz=10)
+    assert {r["phase"] for r in rep.rows} == set(TRAIN_PHASES) | {"inference"}
+    comps = {r["component"] for r in rep.rows}
+    assert comps == {"compute.fp32", "elementwise", "rf", "sram", "dram"}
+    assert rep.train_step_pj == pytest.approx(sum(rep.totals.values()))
+    assert rep.train_step_pj == pytest.approx(sum(_sum(rep.rows, phase=p) for p in TRAIN_PHASES))
+    assert rep.train_epoch_pj == pytest.approx(100 * rep.train_step_pj)
+    assert rep.infer_pj_per_sample == pytest.approx(_sum(rep.rows, phase="inference") / tr.batch)
+    assert rep.avg_power_w() == pytest.approx(rep.train_step_pj * 1e-12 * 10)
+    assert rep.avg_power_w(5, per="inference") == pytest.approx(rep.infer_pj_per_sample * 1e-12 * 5)
+    for ph, comps in rep.by_phase.items():
+        for c, v in comps.items():
+            assert v == pytest.approx(_sum(rep.rows, phase=ph, component=c))
+    d = json.loads(json.dumps(rep.to_dict(), default=str))
+    assert d["avg_power_w"] == pytest.approx(rep.avg_power_w())
+    assert rep.metrics()["train_energy_pj_per_step"] == rep.train_step_pj
+    assert all(name.startswith("energy_pj.") for _, _, name, _ in rep.store_layers())
+    a = rep.assumptions
+    assert a["rules"]["fp32"]["citation"].startswith("M. Horowitz")
+    assert a["tech"]["name"] == "45nm" and a["memory"]["dram"]["preset"] == "han"
+    assert any("no inference records" in n for n in a["notes"])
+
+
+def test_compute_energy_is_macs_times_rule(t45):
+    tr = make_trace("fp32")
+    rep = price(tr, t45)
+    for r in tr.records:
+        for mac, n in r.macs.items():
+            assert _sum(rep.rows, layer=r.layer, phase=r.phase, component=f"compute.{mac}") == pytest.approx(n * 4.6)
+    # element-wise: forward activation = n_out fp32 adds; update = 2 * params fp32 mult+add
+    fc = tr.layer("fc")
+    assert _sum(rep.rows, layer="fc", phase="update", component="elementwise") == pytest.approx(
+        2 * fc.params * (3.7 + 0.9))
+
+
+def test_scheme_compute_ratios(t45):
+    """fp32 vs BinaryConnect vs BNN on the same network: forward compute ratios are the table's."""
+    reps = {s: price(make_trace(s), t45) for s in SCHEMES}
+    fwd = {s: sum(v for k, v in r.by_phase["forward"].items() if k.startswith("compute.")) for s, r in reps.items()}
+    assert fwd["fp32"] / fwd["binaryconnect"] == pytest.approx(4.6 / 0.9)
+    conv_macs = N * 16 * 64 * 16 * 9
+    fc_macs = N * 1024 * 10
+    bnn = conv_macs * xnor_popcount_pj(t45, 16 * 9) + fc_macs * xnor_popcount_pj(t45, 1024)
+    assert fwd["bnn"] == pytest.approx(bnn)
+    assert set(reps["bnn"].by_phase["forward"]) >= {"compute.xnor_popcount"}
+    assert "compute.sign_add" in reps["bnn"].by_phase["backward_data"]
+    assert reps["fp32"].train_step_pj > reps["binaryconnect"].train_step_pj > reps["bnn"].train_step_pj
+
+
+def test_placement_weights_fit_sram_fetched_once(t45):
+    tr = make_trace("fp32")
+    hier = load_hierarchy({"rf_bytes": 0, "sram_bytes": 1 << 20, "rf_operand_reads_per_mac": 0})
+    rep = price(tr, t45, hierarchy=hier)
+    lv = rep.assumptions["placement"]["levels"]
+    assert lv["weight"] == "sram" and lv["stash"] == "sram"
+    sram_bit, dram_bit = sram_pj_per_bit(t45, 1 << 20), dram_pj_per_bit(t45)
+    w = 4 * tr.layer("fc").params
+    # fc forward: weight fetched from DRAM once, every traffic byte read at SRAM
+    fwd = next(r for r in tr.records if r.layer == "fc" and r.phase == "forward")
+    assert _sum(rep.rows, layer="fc", phase="forward", component="dram") == pytest.approx(w * 8 * dram_bit)
+    assert _sum(rep.rows, layer="fc", phase="forward", component="sram") == pytest.approx(
+        sum(fwd.traffic_bytes.values()) * 8 * sram_bit)
+    # master weights and optimizer state are also on chip: fetched and written back once per step
+    upd_dram = _sum(rep.rows, layer="fc", phase="update", component="dram")
+    assert upd_dram == pytest.approx(2 * (2 * w + 2 * w) * 8 * dram_bit)
+
+
+def test_placement_stash_goes_to_dram_when_it_does_not_fit(t45):
+    tr = make_trace("fp32")
+    w_total = sum(4 * li.params for li in tr.layers)
+    hier = {"rf_bytes": 0, "sram_bytes": w_total + tr.stash_bytes - 1, "rf_operand_reads_per_mac": 0}
+    rep = price(tr, t45, hierarchy=hier)
+    lv = rep.assumptions["placement"]["levels"]
+    assert lv["weight"] == "sram" and lv["stash"] == "dram"
+    assert lv["grad_weight"] == "dram"          # nor does what follows it in sram_priority
+    bw = next(r for r in tr.records if r.layer == "conv" and r.phase == "backward_weight")
+    to_dram = bw.traffic_bytes["stash_read"] + bw.traffic_bytes["grad_weight"]
+    assert _sum(rep.rows, layer="conv", phase="backward_weight", component="dram") == pytest.approx(
+        to_dram * 8 * dram_pj_per_bit(t45))
+    # BNN stashes 1-bit inputs: 32x smaller, so the same SRAM now holds it
+    bnn = make_trace("bnn")
+    w_bnn = sum((li.params + 7) // 8 for li in bnn.layers)
+    rep = price(bnn, t45, hierarchy={**hier, "sram_bytes": w_bnn + bnn.stash_bytes})
+    assert rep.assumptions["placement"]["levels"]["stash"] == "sram"
+
+
+def test_rf_operand_reads(t45):
+    tr = make_trace("fp32")
+    rep = price(tr, t45, hierarchy={"rf_bytes": 0, "sram_bytes": 1 << 20, "rf_operand_reads_per_mac": 2})
+    macs = sum(r.total_macs for r in tr.records if r.phase == "forward")
+    assert rep.by_phase["forward"]["rf"] == pytest.approx(macs * 64 * rf_pj_per_bit(t45))
+    bnn = price(make_trace("bnn"), t45, hierarchy={"rf_bytes": 0, "sram_bytes": 1 << 20})
+    assert bnn.by_phase["forward"]["rf"] == pytest.approx(macs * 2 * rf_pj_per_bit(t45))
+
+
+def test_han_example_12_8_watts(t45):
+    """1e9 32-bit parameters fetched from DRAM 20 times a second cost 12.8 W."""
+    layer = LayerInfo("fc", "linear", {"N": 1, "C": 1, "K": 1}, params=10 ** 9)
+    rec = LayerRecord("fc", "inference", {}, {}, {}, {"weight": 4 * 10 ** 9})
+    tr = Trace("han", "fp32", 1, [1], mode="infer", layers=[layer], records=[rec])
+    rep = price(tr, t45, hierarchy={"rf_bytes": 0, "sram_bytes": 1 << 20, "dram": "han"})
+    assert rep.assumptions["placement"]["levels"]["weight"] == "dram"
+    assert rep.avg_power_w(20) == pytest.approx(12.8, rel=1e-12)
+    assert rep.totals == {"dram": pytest.approx(640e9)}
+
+
+def test_zero_skipping_ternary(t45):
+    tr = make_trace("fp32")
+    for r in tr.records:
+        if r.macs:
+            (mac, n), = r.macs.items()
+            r.macs, r.effectual_macs = {"ternary": n}, {"ternary": n // 4}
+    on = price(tr, t45, hierarchy={"rf_bytes": 0, "sram_bytes": 1 << 20, "zero_skipping": True})
+    off = price(tr, t45, hierarchy={"rf_bytes": 0, "sram_bytes": 1 << 20, "zero_skipping": False})
+    c_on, c_off = on.totals["compute.ternary"], off.totals["compute.ternary"]
+    assert c_off == pytest.approx(sum(r.macs.get("ternary", 0) for r in tr.records if r.phase != "inference")
+                                  * mac_energy(t45, "ternary")[0])
+    assert c_on == pytest.approx(c_off / 4, rel=1e-3)
+
+
+def test_accelerator_accesses_replace_placement(t45):
+    tr = make_trace("fp32")
+    hier = {"rf_bytes": 0, "sram_bytes": 1 << 20}
+    base = price(tr, t45, hierarchy=hier)
+    acc = {("conv", "forward"): {"sram_read_bytes.input": 1000, "sram_read_bytes.weight": 24,
+                                 "dram_read_bytes": 64, "dram_write_bytes": 0},
+           "fc": {"backward_data": {"sram_write_bytes": 8, "rf_read_bytes": 16}}}
+    rep = price(tr, t45, hierarchy=hier, accesses=acc)
+    sb, db, rb = sram_pj_per_bit(t45, 1 << 20), dram_pj_per_bit(t45), rf_pj_per_bit(t45)
+    assert _sum(rep.rows, layer="conv", phase="forward", component="sram") == pytest.approx(1024 * 8 * sb)
+    assert _sum(rep.rows, layer="conv", phase="forward", component="dram") == pytest.approx(64 * 8 * db)
+    assert _sum(rep.rows, layer="fc", phase="backward_data", component="rf") == pytest.approx(16 * 8 * rb)
+    assert _sum(rep.rows, layer="fc", phase="backward_data", component="dram") == 0
+    # untouched pairs and compute are priced as before
+    for ph in ("backward_weight", "update"):
+        assert _sum(rep.rows, layer="conv", phase=ph) == pytest.approx(_sum(base.rows, layer="conv", phase=ph))
+    assert rep.totals["compute.fp32"] == pytest.approx(base.totals["compute.fp32"])
+    assert rep.assumptions["memory_source"]["records_priced_by"]["accelerator"] == 2
+    with pytest.raises(UserError, match="unknown key 'sram_reads'"):
+        price(tr, t45, accesses={("conv", "forward"): {"sram_reads": 3}})
+    with pytest.raises(UserError, match="unknown phase"):
+        price(tr, t45, accesses={("conv", "fwd"): {"sram_read_bytes": 3}})
+
+
+def test_hierarchy_errors(tmp_path):
+    assert load_hierarchy(None).sram_bytes == 1 << 20
+    with pytest.raises(UserError, match="missing entry sram_bytes"):
+        load_hierarchy({"rf_bytes": 0})
+    with pytest.raises(UserError, match="unknown hierarchy"):
+        load_hierarchy("nope")
+    p = tmp_path / "h.yaml"
+    p.write_text("rf_bytes: 64\nsram_bytes: 1024\nsram_priority: [weight, cache]\n")
+    with pytest.raises(UserError, match="unknown tensor class 'cache'"):
+        load_hierarchy(str(p))
+    with pytest.raises(UserError, match="unknown DRAM preset 'ddr9'"):
+        price(make_trace(), load_tech("45nm"), hierarchy={"rf_bytes": 0, "sram_bytes": 1024, "dram": "ddr9"})
+
+
+def test_node_scaling_lowers_on_chip_not_dram():
+    tr = make_trace("fp32")
+    hier = {"rf_bytes": 0, "sram_bytes": 1 << 20}
+    r45, r7 = price(tr, "45nm", hierarchy=hier), price(tr, load_tech("45nm", node="7nm"), hierarchy=hier)
+    f = r7.assumptions["tech"]["scaling"]["factor"]
+    assert r7.totals["compute.fp32"] == pytest.approx(f * r45.totals["compute.fp32"])
+    assert r7.totals["dram"] == pytest.approx(r45.totals["dram"])
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def test_cli_prices_a_trace_file(tmp_path, capsys):
+    p = tmp_path / "trace.json"
+    p.write_text(json.dumps(make_trace("bnn").to_dict()))
+    assert cli_main(["cost", str(p), "--json", "--steps-per-epoch", "10", "--rate", "2"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["train_epoch_pj"] == pytest.approx(10 * d["train_step_pj"])
+    assert d["avg_power_w"] == pytest.approx(2 * d["train_step_pj"] * 1e-12)
+    assert "xnor_popcount" in d["assumptions"]["rules"]
+    assert cli_main(["cost", str(p), "--layers", "--node", "7nm"]) == 0
+    out = capsys.readouterr().out
+    assert "xnor_popcount" in out and "training step" in out and "Stillmaker" not in out.split("rules used")[0]
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    p = tmp_path / "trace.json"
+    p.write_text(json.dumps(make_trace().to_dict()))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    for args, needle in ([["--tech", "28nm"], "unknown technology '28nm'"],
+                         [["--tech", str(bad)], "missing entry"],
+                         [["--node", "22nm"], "unknown node '22nm'"]):
+        r = subprocess.run([sys.executable, "-m", "hwsim.cli", "cost", str(p), *args],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.stderr
