@@ -103,7 +103,7 @@ class McDonnell(Scheme):
         with torch.no_grad():
             for _, m in weight_layers(out):
                 m.weight.copy_(qf.sign(m.weight) * fixed_scale(m.weight))
-                if getattr(m, "weight_quantizer", None) is not None and isinstance(m.weight_quantizer, FixedScaleSign):
+                if isinstance(getattr(m, "weight_quantizer", None), FixedScaleSign):
                     m.weight_quantizer = None      # already binarized
         return out
 

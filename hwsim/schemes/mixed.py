@@ -1,0 +1,217 @@
+"""``mixed``: several schemes in one model: composition, per-layer overrides, bits falling with depth.
+
+Order of application:
+
+1. ``base`` then each of ``compose`` in order, each on the whole model. Schemes compose through
+   :func:`hwsim.quant.layers.convert_layers`: each sets only the slots and precision fields it
+   owns, so ``compose: [twn, {name: graham, quantizer: L4}]`` gives ternary weights with
+   Graham's L4 inputs and stash.
+2. ``bits_by_depth: [8, 6, 4, ...]``: weight layer at depth d gets the ``kbit`` scheme with
+   weight and activation bits ``bits_by_depth[min(d, len - 1)]`` ("precision decreases with
+   depth", seed 002, Sakr ICASSP'18).
+3. ``overrides`` in order (later ones win): ``layers`` selects weight layers by ``first``,
+   ``last``, a depth ``3`` or inclusive depth range ``2-5``, or a glob on the layer name
+   (``layer3.*``); those layers are taken as the override ``scheme`` makes them (e.g. ``fp32``
+   keeps the first and last layers at full precision).
+
+Steps 2 and 3 convert a copy of the model *as it was before step 1* with the per-layer scheme
+and transplant the selected weight layers (with their slots, declaration and parameters); only
+weight layers are transplanted, so an override's module changes elsewhere (Graham's BN, ReLU
+replacements) apply only through ``base`` / ``compose``. Training hooks (``on_step_end``,
+``on_epoch_end``) and ``for_inference`` run every sub-scheme in the same order.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
+from torch import nn
+
+from hwsim.errors import UserError
+from hwsim.schemes.base import Scheme, build_scheme, register_scheme
+
+Spec = str | dict[str, Any]
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
+
+
+def _build(spec: Any) -> Scheme:
+    """Build a sub-scheme; its error becomes a ValueError naming the sub-field (pydantic adds the path)."""
+    try:
+        return build_scheme(spec, where="@")
+    except UserError as e:
+        sub = e.where[2:] if e.where.startswith("@.") else ""
+        raise ValueError(f"{sub + ': ' if sub else ''}{e.what}") from None
+
+
+class Override(BaseModel):
+    """``{layers: first | last | 3 | 2-5 | glob, scheme: spec}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layers: str | int
+    scheme: Spec
+
+    @field_validator("layers")
+    @classmethod
+    def _layers(cls, v: str | int) -> str:
+        v = str(v).strip()
+        if not v:
+            raise ValueError("empty layer selector")
+        m = _RANGE.match(v)
+        if m and m.group(2) is not None and int(m.group(2)) < int(m.group(1)):
+            raise ValueError(f"depth range {v!r} is empty (end before start)")
+        return v
+
+    @field_validator("scheme")
+    @classmethod
+    def _scheme(cls, v: Spec) -> Spec:
+        s = _build(v)
+        if s.name == "mixed":
+            raise ValueError("an override cannot itself be 'mixed'")
+        return v
+
+    def selects(self, name: str, depth: int, n: int) -> bool:
+        sel = str(self.layers)
+        if sel == "first":
+            return depth == 0
+        if sel == "last":
+            return depth == n - 1
+        m = _RANGE.match(sel)
+        if m:
+            lo = int(m.group(1))
+            hi = int(m.group(2)) if m.group(2) is not None else lo
+            return lo <= depth <= hi
+        return fnmatch.fnmatchcase(name, sel)
+
+
+@register_scheme("mixed")
+class Mixed(Scheme):
+    family = "mixed"
+    seed = "composition of the other schemes; bits by depth: seed 002 'precision decreases with depth'"
+    quantizes = "per layer, as the sub-schemes say"
+    bits = "per layer"
+    stash = "per layer, as the sub-schemes say"
+    gradient = "per layer, as the sub-schemes say"
+
+    base: Spec | None = None
+    compose: list[Spec] = []
+    bits_by_depth: list[int] | None = None
+    overrides: list[Override] = []
+
+    _subs: list[Scheme] = PrivateAttr(default_factory=list)
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, v: Spec | None) -> Spec | None:
+        if v is not None:
+            _build(v)
+        return v
+
+    @field_validator("compose")
+    @classmethod
+    def _compose(cls, v: list[Spec]) -> list[Spec]:
+        for i, s in enumerate(v):
+            try:
+                _build(s)
+            except ValueError as e:
+                raise ValueError(f"[{i}] {e}") from None
+        return v
+
+    @field_validator("bits_by_depth")
+    @classmethod
+    def _bits(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("bits_by_depth is empty")
+            for i, b in enumerate(v):
+                if not 2 <= b <= 16:
+                    raise ValueError(f"[{i}] bits must be in 2..16, got {b}")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> Mixed:
+        if self.base is None and not self.compose and self.bits_by_depth is None and not self.overrides:
+            raise ValueError("give at least one of base, compose, bits_by_depth, overrides")
+        return self
+
+    # ------------------------------------------------------------------------------------------
+    def _kbit(self, bits: int) -> Scheme:
+        return build_scheme({"name": "kbit", "weight_bits": bits, "act_bits": bits, "keep_first_last": False})
+
+    def convert(self, model: Any) -> Any:
+        from hwsim.quant.layers import _set_submodule, weight_layers
+
+        pristine = copy.deepcopy(model) if (self.bits_by_depth or self.overrides) else None
+        self._subs = []
+        for spec in ([self.base] if self.base is not None else []) + list(self.compose):
+            s = build_scheme(spec)
+            model = s.convert(model)
+            self._subs.append(s)
+
+        layers = weight_layers(model)
+        n = len(layers)
+        per_layer: list[tuple[Scheme, list[str]]] = []
+        if self.bits_by_depth:
+            by_bits: dict[int, list[str]] = {}
+            for d, (name, _) in enumerate(layers):
+                by_bits.setdefault(self.bits_by_depth[min(d, len(self.bits_by_depth) - 1)], []).append(name)
+            per_layer += [(self._kbit(b), names) for b, names in by_bits.items()]
+        for ov in self.overrides:
+            names = [name for d, (name, _) in enumerate(layers) if ov.selects(name, d, n)]
+            per_layer.append((build_scheme(ov.scheme), names))
+        for sub, names in per_layer:
+            if not names:
+                continue
+            converted = dict(weight_layers(sub.convert(copy.deepcopy(pristine))))
+            for name in names:
+                new = converted[name]
+                if name == "":
+                    model = new
+                else:
+                    _set_submodule(model, name, new)
+            self._subs.append(sub)
+        return model
+
+    def on_step_end(self, model: Any, step: int) -> None:
+        for s in self._subs:
+            s.on_step_end(model, step)
+
+    def on_epoch_end(self, model: Any, epoch: int) -> None:
+        for s in self._subs:
+            s.on_epoch_end(model, epoch)
+
+    def for_inference(self, model: Any) -> Any:
+        for s in self._subs:
+            model = s.for_inference(model)
+        return model
+
+    def lr_scale(self, epoch: int) -> float:
+        out = 1.0
+        for s in self._subs:
+            f = getattr(s, "lr_scale", None)
+            if f is not None:
+                out = min(out, f(epoch))
+        return out
+
+    def _all(self) -> list[Scheme]:
+        specs = ([self.base] if self.base is not None else []) + list(self.compose)
+        subs = [build_scheme(s) for s in specs]
+        subs += [self._kbit(b) for b in sorted(set(self.bits_by_depth or []))]
+        return subs + [build_scheme(o.scheme) for o in self.overrides]
+
+    def weight_bits(self) -> int:
+        return min([s.weight_bits() for s in self._all()] or [32])
+
+    def act_bits(self) -> int:
+        return min([s.act_bits() for s in self._all()] or [32])
+
+
+def precisions(model: nn.Module) -> dict[str, Any]:
+    """layer name -> its ``hwsim_precision`` (for checks and reports)."""
+    from hwsim.quant.layers import weight_layers
+
+    return {n: getattr(m, "hwsim_precision", None) for n, m in weight_layers(model)}

@@ -1,0 +1,174 @@
+"""``pruning``: magnitude pruning with a kept mask (Han et al., seed 002: "prune low-weight
+connections", then "re-train sparse network"; the schedule is Zhu & Gupta's gradual one).
+
+Each weight layer gets a buffer ``hwsim_prune_mask`` (1 = kept). At each pruning event the
+``s`` fraction of the layer's weights with the smallest magnitude (ties broken by index) is
+masked, ``s`` being the layer's current target; masks only grow (a pruned weight stays pruned).
+The mask is kept through training: the weight's gradient is multiplied by it (a tensor hook)
+and ``on_step_end`` re-zeroes the masked weights after every optimizer update (momentum or
+weight decay cannot bring them back).
+
+Schedule (events at the *start* of epochs, via ``convert`` for epoch 0 and ``on_epoch_end(e-1)``
+for epoch e): events at ``t_k = start_epoch + k * frequency`` for k = 0..K,
+``K = floor((end_epoch - start_epoch) / frequency)``;
+
+    gradual:  s_k = s_f * (1 - (1 - (k + 1) / (K + 1))^3)     (Zhu & Gupta 2017, cubic; s_K = s_f)
+    one_shot: s_0 = s_f at start_epoch.
+
+``lr_scale(epoch)`` is ``retrain_lr_scale`` from the first event on (Han: re-train with 1/10 of
+the original learning rate), 1 before; a training loop multiplies its learning rate by it.
+Precision stays fp32; zero-skipping is measured by the counter from the real (zeroed) weights.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, ValidationInfo, field_validator
+from torch import nn
+
+from hwsim.schemes.base import Scheme, register_scheme
+
+MASK = "hwsim_prune_mask"
+
+
+def _check_fraction(v: float, where: str) -> float:
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= float(v) < 1.0:
+        raise ValueError(f"{where}sparsity must be a number in [0, 1), got {v!r}")
+    return float(v)
+
+
+def magnitude_mask(weight: torch.Tensor, sparsity: float, old: torch.Tensor | None = None) -> torch.Tensor:
+    """Mask keeping the ``1 - sparsity`` largest-magnitude weights (already pruned ones stay pruned)."""
+    n = weight.numel()
+    k = int(round(sparsity * n))
+    mag = weight.detach().abs().flatten().clone()
+    if old is not None:
+        mag[~old.flatten().bool()] = -1.0       # pruned first, so masks only grow
+    mask = torch.ones(n, dtype=weight.dtype, device=weight.device)
+    if k > 0:
+        idx = torch.argsort(mag, stable=True)[:k]
+        mask[idx] = 0
+    return mask.view_as(weight)
+
+
+@register_scheme("pruning")
+class Pruning(Scheme):
+    family = "pruning"
+    seed = "Han et al. 2015/2016 (seed 002: prune low-weight connections, re-train); Zhu & Gupta 2017"
+    quantizes = "nothing: a fraction of weights is set to zero and kept at zero"
+    bits = "W32 A32 stash32 (sparse weights)"
+    stash = "layer inputs at float32"
+    gradient = "masked: pruned weights receive no gradient"
+
+    sparsity: float | dict[str, float] = 0.9
+    schedule: Literal["gradual", "one_shot"] = "gradual"
+    start_epoch: int = Field(0, ge=0)
+    end_epoch: int = Field(10, ge=0)
+    frequency: int = Field(1, ge=1)
+    retrain_lr_scale: float = Field(0.1, gt=0, le=1)
+
+    @field_validator("sparsity")
+    @classmethod
+    def _sparsity(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            if not v:
+                raise ValueError("sparsity mapping is empty")
+            return {str(k): _check_fraction(x, f"sparsity[{k!r}]: ") for k, x in v.items()}
+        return _check_fraction(v, "")
+
+    @field_validator("end_epoch")
+    @classmethod
+    def _epochs(cls, v: int, info: ValidationInfo) -> int:
+        start = info.data.get("start_epoch")
+        if start is not None and v < start:
+            raise ValueError(f"end_epoch ({v}) must be >= start_epoch ({start})")
+        return v
+
+    # -- targets -----------------------------------------------------------------------------
+    def layer_target(self, name: str, module: nn.Module) -> float:
+        """Final sparsity of one layer: the number, or the first matching mapping key
+        (exact name, then ``conv`` / ``fc`` groups, then globs); unmatched layers are not pruned."""
+        if not isinstance(self.sparsity, dict):
+            return self.sparsity
+        if name in self.sparsity:
+            return self.sparsity[name]
+        group = "conv" if isinstance(module, nn.Conv2d) else "fc"
+        if group in self.sparsity:
+            return self.sparsity[group]
+        for pat, s in self.sparsity.items():
+            if fnmatch.fnmatchcase(name, pat):
+                return s
+        return 0.0
+
+    def events(self) -> list[int]:
+        if self.schedule == "one_shot":
+            return [self.start_epoch]
+        k_max = (self.end_epoch - self.start_epoch) // self.frequency
+        return [self.start_epoch + k * self.frequency for k in range(k_max + 1)]
+
+    def fraction_at(self, epoch: int) -> float | None:
+        """Fraction of the final sparsity reached at the event at the start of ``epoch`` (None: no event)."""
+        ev = self.events()
+        if epoch not in ev:
+            return None
+        k, n = ev.index(epoch), len(ev)
+        return 1.0 if self.schedule == "one_shot" else 1.0 - (1.0 - (k + 1) / n) ** 3
+
+    def lr_scale(self, epoch: int) -> float:
+        return self.retrain_lr_scale if epoch >= self.start_epoch else 1.0
+
+    # -- scheme hooks -------------------------------------------------------------------------
+    def convert(self, model: Any) -> Any:
+        from hwsim.quant.layers import convert_layers, weight_layers
+
+        model = convert_layers(model, lambda name, module, depth, n: None)
+        for name, m in weight_layers(model):
+            target = self.layer_target(name, m)
+            if target <= 0 or hasattr(m, MASK):
+                continue
+            m.register_buffer(MASK, torch.ones_like(m.weight, requires_grad=False))
+            m.hwsim_prune_target = target
+            m.weight.register_hook(_grad_mask_hook(m))
+        self.prune(model, 0)
+        return model
+
+    @torch.no_grad()
+    def prune(self, model: nn.Module, epoch: int) -> bool:
+        """Run the pruning event of ``epoch`` if there is one; returns whether it ran."""
+        frac = self.fraction_at(epoch)
+        if frac is None:
+            return False
+        for m in model.modules():
+            mask = getattr(m, MASK, None)
+            if mask is None or m.weight.device.type == "meta":
+                continue
+            mask.copy_(magnitude_mask(m.weight, m.hwsim_prune_target * frac, mask))
+            m.weight.mul_(mask)
+        return True
+
+    @torch.no_grad()
+    def on_step_end(self, model: Any, step: int) -> None:
+        for m in model.modules():
+            mask = getattr(m, MASK, None)
+            if mask is not None:
+                m.weight.mul_(mask)
+
+    def on_epoch_end(self, model: Any, epoch: int) -> None:
+        self.prune(model, epoch + 1)
+
+
+def _grad_mask_hook(module: nn.Module):
+    def hook(g: torch.Tensor) -> torch.Tensor:
+        return g * getattr(module, MASK)
+
+    return hook
+
+
+def sparsity_of(model: nn.Module) -> dict[str, float]:
+    """Measured fraction of exactly-zero weights per weight layer."""
+    from hwsim.quant.layers import weight_layers
+
+    return {n: float((m.weight == 0).float().mean()) for n, m in weight_layers(model)}
