@@ -97,6 +97,25 @@ def test_imagenet_resnet_macs_match_flop_counter_anchor():
     assert macs("resnet50") == 4_089_184_256
 
 
+def test_han_lenet_tables():
+    """Seed 002 (Han et al. deep compression table): weights per layer and FLOPs (= 2 x MACs)."""
+    assert macs("lenet5", (1, 1, 28, 28)) * 2 == 4_586_000          # "Total 4586K"
+    assert macs("lenet300", (1, 1, 28, 28)) * 2 == 532_400          # "Total 532K"
+    with torch.device("meta"):
+        m = build_model("lenet5")
+    weights = {n: mod.weight.numel() for n, mod in m.named_modules() if hasattr(mod, "weight")}
+    assert weights == {"conv1": 500, "conv2": 25_000, "fc1": 400_000, "fc2": 5_000}
+
+
+def test_seed_parameter_figures():
+    """Seeds 000 and 004 quote WRN sizes: WRN-28-10 36.5M, WRN-20-4 4.3M, WRN-20-10 26.8M; Huang's DenseNets."""
+    figures = {"wrn28_10": 36.5e6, "wrn20_4": 4.3e6, "wrn20_10": 26.8e6, "densenet40": 1.0e6, "densenet100": 7.0e6}
+    for name, fig in figures.items():
+        with torch.device("meta"):
+            m = build_model(name)
+        assert round(n_params(m) / 1e5) == round(fig / 1e5), name
+
+
 @pytest.mark.parametrize("name,classes,shape,params", [
     ("resnet18", 1000, (3, 224, 224), 11_689_512),     # torchvision
     ("resnet50", 1000, (3, 224, 224), 25_557_032),     # torchvision
