@@ -258,7 +258,8 @@ def test_cli_prices_a_trace_file(tmp_path, capsys):
     assert "xnor_popcount" in d["assumptions"]["rules"]
     assert cli_main(["cost", str(p), "--layers", "--node", "7nm"]) == 0
     out = capsys.readouterr().out
-    assert "xnor_popcount" in out and "training step" in out and "Stillmaker" not in out.split("rules used")[0]
+    assert "xnor_popcount" in out and "training step" in out and "45nm->7nm" in out
+    assert "node scaling: x" in out and "Stillmaker" in out
 
 
 def test_cli_errors_are_one_line(tmp_path):

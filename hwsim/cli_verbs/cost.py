@@ -87,12 +87,21 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(rep.to_dict())
             return
+        train_phases = [p for p in ("forward", "backward_data", "backward_weight", "update") if p in rep.by_phase]
+        cols = train_phases + (["train step"] if train_phases else []) + (
+            ["inference batch"] if "inference" in rep.by_phase else [])
         comps = sorted({c for v in rep.by_phase.values() for c in v})
-        phases = [p for p in ("forward", "backward_data", "backward_weight", "update", "inference") if p in rep.by_phase]
-        rows = [[p] + [_fmt(rep.by_phase[p].get(c, 0.0)) for c in comps] + [_fmt(sum(rep.by_phase[p].values()))]
-                for p in phases]
-        print_table(f"{rep.model} / {rep.scheme} on {rep.tech} (batch {rep.batch}): energy by phase and component",
-                    ["phase"] + comps + ["total"], rows)
+
+        def cell(col: str, comp: str | None) -> str:
+            if col == "train step":
+                src = rep.totals if rep.train_step_pj else {}
+            else:
+                src = rep.by_phase.get("inference" if col == "inference batch" else col, {})
+            return _fmt(src.get(comp, 0.0) if comp else sum(src.values()))
+
+        print_table(f"{rep.model} / {rep.scheme} on {rep.tech} (batch {rep.batch}): energy by component and phase",
+                    ["component"] + cols, [[c] + [cell(col, c) for col in cols] for c in comps]
+                    + [["total"] + [cell(col, None) for col in cols]])
         if layers:
             bl = rep.by_layer()
             lc = sorted({c for v in bl.values() for c in v})
@@ -109,20 +118,31 @@ def register(app: typer.Typer) -> None:
             summary.append([f"average power at {rate:g} Hz", f"{rep.avg_power_w():.4g} W"])
         print_table("totals", ["quantity", "energy"], summary)
         a = rep.assumptions
-        print_table("rules used (pJ per MAC)", ["MAC type", "pJ/MAC", "rule", "source"],
+        print_table("compute rules", ["MAC type", "pJ/MAC", "rule", "source"],
                     [[m, f"{v['min']:.4g}" + ("" if v["max"] == v["min"] else f"..{v['max']:.4g}"),
-                      next(r["text"] for r in a["rules"].values() if m in r["mac_types"]),
-                      next(r["citation"] for r in a["rules"].values() if m in r["mac_types"])]
+                      next(n for n, r in a["rules"].items() if m in r["mac_types"]),
+                      next(r["source"] for r in a["rules"].values() if m in r["mac_types"])]
                      for m, v in a["pj_per_mac"].items()])
         mem = a["memory"]
-        print_table("memory", ["level", "pJ/bit", "rule", "source"], [
-            ["rf", f"{mem['rf']['pj_per_bit']:.4g}", mem["rf"]["rule"], mem["rf"]["citation"]],
-            [f"sram {a['hierarchy']['sram_bytes']:,} B", f"{mem['sram']['pj_per_bit']:.4g}", mem["sram"]["rule"],
-             mem["sram"]["citation"]],
-            [f"dram ({mem['dram']['preset']})", f"{mem['dram']['pj_per_bit']:.4g}", mem["dram"]["rule"],
-             mem["dram"]["citation"]],
+        print_table("memory", ["level", "pJ/bit", "pJ/64 bits"], [
+            ["rf", f"{mem['rf']['pj_per_bit']:.4g}", f"{64 * mem['rf']['pj_per_bit']:.4g}"],
+            [f"sram {a['hierarchy']['sram_bytes']:,} B", f"{mem['sram']['pj_per_bit']:.4g}",
+             f"{mem['sram']['pj_per_64b']:.4g}"],
+            [f"dram ({mem['dram']['preset']})", f"{mem['dram']['pj_per_bit']:.4g}",
+             f"{64 * mem['dram']['pj_per_bit']:.4g}"],
         ])
         print_table("placement", ["tensor class", "footprint bytes", "level"],
                     [[c, a["placement"]["footprint_bytes"].get(c, 0), lvl] for c, lvl in a["placement"]["levels"].items()])
+        typer.echo("rules:")
+        for name, r in a["rules"].items():
+            typer.echo(f"  {name}: {r['text']} [{r['citation']}]")
+        typer.echo(f"  element-wise: {a['elementwise']['rule']}; defaulted: "
+                   + (", ".join(op for op, v in a["elementwise"]["ops"].items() if v["default"]) or "none"))
+        for level in ("rf", "sram", "dram"):
+            typer.echo(f"  {level}: {mem[level]['rule']} [{mem[level]['citation']}]")
+        typer.echo(f"  placement: {a['placement']['rule']}")
+        if a["tech"]["scaling"]:
+            sc = a["tech"]["scaling"]
+            typer.echo(f"  node scaling: x{sc['factor']:.4g} ({sc['rule']}) [{sc['source']}]")
         for n in a["notes"]:
             typer.echo(f"note: {n}")
