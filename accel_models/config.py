@@ -1,0 +1,323 @@
+"""Readers: accelerator YAML (validated, errors name file:line and field), SCALE-Sim .cfg, topology CSV.
+
+Accelerator YAML (configs/accelerators/*.yaml)::
+
+    name: tpu_like
+    clock_mhz: 700
+    array: {rows: 128, cols: 128, dataflow: ws}       # ws | os | is | bitfusion
+    pe: {kind: int, bits: 8}                           # see accel_models.pe
+    sram: {ifmap_kb: 8192, filter_kb: 4096, ofmap_kb: 4096}
+    dram: {bandwidth_bytes_per_cycle: 32}              # null: unlimited (no stalls)
+    vector_unit: {lanes: 128}                          # element ops per cycle
+    operands: {ifmap_bits: 8, filter_bits: 8, psum_bits: 32}   # defaults for topology layers
+
+SCALE-Sim v3 ``.cfg`` files map onto the same fields (1-byte words, an int8 PE; ``Bandwidth`` in
+words per cycle when ``InterfaceBandwidth: USER``, unlimited for ``CALC``). Topology CSVs are
+SCALE-Sim's: conv ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
+Num Filter, Strides,`` (a name containing ``DP`` is depthwise) or GEMM ``Layer, M, N, K,``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from accel_models.errors import ConfigError
+from accel_models.layers import ConvLayer, GemmLayer
+from accel_models.memory import Memory
+from accel_models.pe import PE, build_pe
+from accel_models.systolic import DATAFLOWS
+
+
+@dataclass
+class Accelerator:
+    """One accelerator: array, PE kind, SRAMs, DRAM bandwidth, vector unit, default operand widths."""
+
+    name: str
+    rows: int
+    cols: int
+    dataflow: str
+    pe: PE
+    ifmap_sram_bytes: int
+    filter_sram_bytes: int
+    ofmap_sram_bytes: int
+    dram_bw_bytes_per_cycle: float | None = None
+    clock_mhz: float = 1000.0
+    vector_lanes: int = 64
+    ifmap_bits: int = 8
+    filter_bits: int = 8
+    psum_bits: int = 32
+    description: str = ""
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def memory(self) -> Memory:
+        bw = self.dram_bw_bytes_per_cycle if self.dram_bw_bytes_per_cycle else math.inf
+        return Memory(self.ifmap_sram_bytes, self.filter_sram_bytes, self.ofmap_sram_bytes, bw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "description": self.description, "clock_mhz": self.clock_mhz,
+            "array": {"rows": self.rows, "cols": self.cols, "dataflow": self.dataflow},
+            "pe": self.pe.to_dict(),
+            "sram": {"ifmap_kb": self.ifmap_sram_bytes / 1024, "filter_kb": self.filter_sram_bytes / 1024,
+                     "ofmap_kb": self.ofmap_sram_bytes / 1024},
+            "dram": {"bandwidth_bytes_per_cycle": self.dram_bw_bytes_per_cycle},
+            "vector_unit": {"lanes": self.vector_lanes},
+            "operands": {"ifmap_bits": self.ifmap_bits, "filter_bits": self.filter_bits,
+                         "psum_bits": self.psum_bits},
+        }
+
+
+# --------------------------------------------------------------------------- YAML with line numbers
+def _lines(node: yaml.Node, prefix: str, out: dict[str, int]) -> None:
+    out.setdefault(prefix, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = f"{prefix}.{k.value}" if prefix else str(k.value)
+            out[key] = v.start_mark.line + 1
+            _lines(v, key, out)
+
+
+class _Fields:
+    """Reads typed fields out of the loaded mapping; every error says file:line and the field path."""
+
+    def __init__(self, data: dict, lines: dict[str, int], source: str):
+        self.data, self.lines, self.source = data, lines, source
+
+    def where(self, path: str) -> str:
+        line = self.lines.get(path)
+        while line is None and "." in path:
+            path = path.rsplit(".", 1)[0]
+            line = self.lines.get(path)
+        line = line or self.lines.get("", 1)
+        return f"{self.source}:{line}" if self.source else f"line {line}"
+
+    def get(self, path: str, default: Any = KeyError) -> Any:
+        cur: Any = self.data
+        for part in path.split("."):
+            if not isinstance(cur, dict) or part not in cur:
+                if default is KeyError:
+                    raise ConfigError(self.where(path), f"missing field {path!r}")
+                return default
+            cur = cur[part]
+        return cur
+
+    def posint(self, path: str, default: Any = KeyError) -> int:
+        v = self.get(path, default)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"{self.where(path)}: {path}", f"expected a positive integer, got {v!r}")
+        return v
+
+    def posnum(self, path: str, default: Any = KeyError, allow_none: bool = False) -> float | None:
+        v = self.get(path, default)
+        if v is None and allow_none:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v != v:
+            raise ConfigError(f"{self.where(path)}: {path}", f"expected a positive number, got {v!r}")
+        return v
+
+    def mapping(self, path: str, required: bool = True) -> dict:
+        v = self.get(path, KeyError if required else {})
+        if not isinstance(v, dict):
+            raise ConfigError(f"{self.where(path)}: {path}", f"expected a mapping, got {v!r}")
+        return v
+
+
+_TOP = {"name", "description", "clock_mhz", "array", "pe", "sram", "dram", "vector_unit", "operands", "notes",
+        "source"}
+_SUB = {"array": {"rows", "cols", "dataflow"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb"},
+        "dram": {"bandwidth_bytes_per_cycle"}, "vector_unit": {"lanes"},
+        "operands": {"ifmap_bits", "filter_bits", "psum_bits"}}
+
+
+def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerator:
+    """An accelerator from a YAML path, a YAML string, a dict or an Accelerator (returned as is)."""
+    if isinstance(spec, Accelerator):
+        return spec
+    lines: dict[str, int] = {}
+    source = ""
+    if isinstance(spec, dict):
+        data = spec
+    else:
+        text = str(spec)
+        if isinstance(spec, os.PathLike) or (("\n" not in text) and (text.endswith((".yaml", ".yml"))
+                                                                     or os.path.exists(text))):
+            source = str(spec)
+            try:
+                text = Path(spec).read_text()
+            except OSError as e:
+                raise ConfigError(source, f"cannot read accelerator file: {e.strerror}") from None
+        try:
+            node = yaml.compose(text)
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{source or 'yaml'}:{mark.line + 1}" if mark else (source or "yaml")
+            raise ConfigError(where, f"malformed YAML: {getattr(e, 'problem', e)}") from None
+        if node is not None:
+            _lines(node, "", lines)
+    if not isinstance(data, dict):
+        raise ConfigError(source or "accelerator", "expected a mapping with array, pe, sram, dram")
+    f = _Fields(data, lines, source)
+    for k in data:
+        if k not in _TOP:
+            raise ConfigError(f"{f.where(str(k))}: {k}", f"unknown field; expected one of {', '.join(sorted(_TOP))}")
+    for sec, keys in _SUB.items():
+        if sec in data:
+            for k in f.mapping(sec):
+                if k not in keys:
+                    raise ConfigError(f"{f.where(f'{sec}.{k}')}: {sec}.{k}",
+                                      f"unknown field; expected one of {', '.join(sorted(keys))}")
+    f.mapping("array")
+    dataflow = f.get("array.dataflow", "ws")
+    if dataflow not in DATAFLOWS:
+        raise ConfigError(f"{f.where('array.dataflow')}: array.dataflow",
+                          f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}")
+    pe_spec = f.mapping("pe", required=False) or {"kind": "fp32"}
+    try:
+        pe = build_pe(pe_spec)
+    except ConfigError as e:
+        key = e.where if e.where.startswith("pe") else "pe"
+        raise ConfigError(f"{f.where(key)}: {key}", e.what) from None
+    f.mapping("sram")
+    kb = {k: f.posnum(f"sram.{k}_kb") for k in ("ifmap", "filter", "ofmap")}
+    bw = f.posnum("dram.bandwidth_bytes_per_cycle", None, allow_none=True)
+    name = f.get("name", Path(source).stem if source else "accelerator")
+    return Accelerator(
+        name=str(name), rows=f.posint("array.rows"), cols=f.posint("array.cols"), dataflow=dataflow, pe=pe,
+        ifmap_sram_bytes=int(kb["ifmap"] * 1024), filter_sram_bytes=int(kb["filter"] * 1024),
+        ofmap_sram_bytes=int(kb["ofmap"] * 1024), dram_bw_bytes_per_cycle=bw,
+        clock_mhz=float(f.posnum("clock_mhz", 1000)), vector_lanes=f.posint("vector_unit.lanes", 64),
+        ifmap_bits=f.posint("operands.ifmap_bits", 8), filter_bits=f.posint("operands.filter_bits", 8),
+        psum_bits=f.posint("operands.psum_bits", 32), description=str(f.get("description", "")),
+        source=source,
+    )
+
+
+# --------------------------------------------------------------------------- SCALE-Sim .cfg
+def read_scalesim_cfg(path: str | os.PathLike) -> Accelerator:
+    """A SCALE-Sim v3 config file -> Accelerator (1-byte words on an int8 PE, SCALE-Sim's model)."""
+    path = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise ConfigError(path, f"cannot read SCALE-Sim config: {e.strerror}") from None
+    cp = configparser.ConfigParser()
+    try:
+        cp.read_string(text)
+    except configparser.Error as e:
+        raise ConfigError(path, f"malformed SCALE-Sim config: {e}".splitlines()[0]) from None
+
+    def line_of(key: str) -> str:
+        for i, ln in enumerate(text.splitlines(), 1):
+            if ln.strip().lower().startswith(key.lower()):
+                return f"{path}:{i}"
+        return path
+
+    def get(section: str, key: str) -> str:
+        if not cp.has_option(section, key):
+            raise ConfigError(f"{path}: [{section}] {key}", "missing field")
+        return cp.get(section, key).strip()
+
+    def posint(section: str, key: str) -> int:
+        v = get(section, key)
+        try:
+            n = int(v)
+        except ValueError:
+            n = 0
+        if n < 1 and not (key.endswith("Offset") and v == "0"):
+            raise ConfigError(f"{line_of(key)}: {key}", f"expected a positive integer, got {v!r}")
+        return n
+
+    rows, cols = posint("architecture_presets", "ArrayHeight"), posint("architecture_presets", "ArrayWidth")
+    df = get("architecture_presets", "Dataflow").lower()
+    if df not in ("ws", "os", "is"):
+        raise ConfigError(f"{line_of('Dataflow')}: Dataflow", f"expected ws, os or is, got {df!r}")
+    sizes = [posint("architecture_presets", k) for k in ("IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB")]
+    mode = get("run_presets", "InterfaceBandwidth").upper() if cp.has_section("run_presets") else "CALC"
+    bw = None
+    if mode == "USER":
+        raw = get("architecture_presets", "Bandwidth").split(",")[0].strip()
+        try:
+            bw = float(int(raw))
+        except ValueError:
+            raise ConfigError(f"{line_of('Bandwidth')}: Bandwidth", f"expected an integer, got {raw!r}") from None
+    elif mode != "CALC":
+        raise ConfigError(f"{line_of('InterfaceBandwidth')}: InterfaceBandwidth", f"expected USER or CALC, got {mode!r}")
+    name = cp.get("general", "run_name", fallback=Path(path).stem).strip()
+    return Accelerator(name=name, rows=rows, cols=cols, dataflow=df, pe=build_pe({"kind": "int", "bits": 8}),
+                       ifmap_sram_bytes=sizes[0] * 1024, filter_sram_bytes=sizes[1] * 1024,
+                       ofmap_sram_bytes=sizes[2] * 1024, dram_bw_bytes_per_cycle=bw,
+                       ifmap_bits=8, filter_bits=8, psum_bits=8, source=path,
+                       description=f"SCALE-Sim config ({mode} bandwidth)")
+
+
+# --------------------------------------------------------------------------- topology CSV
+_CONV_COLS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels", "Num Filter", "Strides")
+_GEMM_COLS = ("M", "N", "K")
+
+
+def read_topology(path: str | os.PathLike, kind: str = "auto", text: str | None = None) -> list[ConvLayer | GemmLayer]:
+    """A SCALE-Sim topology CSV (conv or GEMM, ``kind`` auto-detected from the header) -> layers."""
+    path = str(path)
+    if text is None:
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise ConfigError(path, f"cannot read topology: {e.strerror}") from None
+    rows = [(i, [c.strip() for c in r]) for i, r in enumerate(csv.reader(io.StringIO(text)), 1)]
+    rows = [(i, r[:-1] if r and r[-1] == "" else r) for i, r in rows if any(c for c in r)]
+    if not rows:
+        raise ConfigError(path, "empty topology file")
+    (hline, header), body = rows[0], rows[1:]
+    if kind == "auto":
+        hdr = [h.lower() for h in header]
+        kind = "gemm" if len(header) <= 5 and hdr[1:4] == ["m", "n", "k"] else "conv"
+    if kind not in ("conv", "gemm"):
+        raise ConfigError(path, f"unknown topology kind {kind!r}; expected conv or gemm")
+    cols = _CONV_COLS if kind == "conv" else _GEMM_COLS
+    if not body:
+        raise ConfigError(f"{path}:{hline}", "no layers after the header")
+    layers: list[ConvLayer | GemmLayer] = []
+    for ln, r in body:
+        if len(r) < 1 + len(cols):
+            missing = cols[len(r) - 1] if len(r) >= 1 else "Layer name"
+            raise ConfigError(f"{path}:{ln}: {missing}", f"missing column; a {kind} row has "
+                                                         f"{1 + len(cols)} fields (name, {', '.join(cols)})")
+        name = r[0] or f"layer{len(layers)}"
+        vals = []
+        for col, v in zip(cols, r[1:1 + len(cols)]):
+            try:
+                n = int(v)
+            except ValueError:
+                n = 0
+            if n < 1:
+                raise ConfigError(f"{path}:{ln}: {col}", f"expected a positive integer, got {v!r}")
+            vals.append(n)
+        try:
+            if kind == "gemm":
+                M, N, K = vals
+                layers.append(GemmLayer(name=name, M=M, N=N, K=K))
+            else:
+                h, w, fh, fw, ch, nf, s = vals
+                if fh > h or fw > w:
+                    raise ConfigError(f"{path}:{ln}: Filter Height", "filter larger than the ifmap")
+                if "DP" in name:   # SCALE-Sim: one layer per channel, each with nf filters
+                    layers.append(ConvLayer(name, h, w, fh, fw, ch, ch * nf, s, s, groups=ch))
+                else:
+                    layers.append(ConvLayer(name, h, w, fh, fw, ch, nf, s, s))
+        except ConfigError as e:
+            if e.where.startswith(path):
+                raise
+            raise ConfigError(f"{path}:{ln}", e.what) from None
+    return layers

@@ -1,0 +1,99 @@
+"""Double-buffered SRAMs in front of DRAM: DRAM traffic per operand and bandwidth stalls.
+
+An analytical model, not SCALE-Sim's trace replay (see docs/accelerators.md for the comparison).
+Each of the ifmap, filter and ofmap SRAMs is split in two halves (double buffering): one half feeds
+the array while the other is refilled, so an operand is *resident* when its distinct elements, at
+their bit width, fit in half its SRAM. Narrower operands therefore fit more often: precision changes
+the footprint as well as the PE rate.
+
+DRAM reads/writes per operand (elements), with cf = column folds, rf = row folds of the array run:
+
+    ws  (fold loop: columns outer, rows inner; weights used once per fold)
+        ifmap   U_in           if resident, else U_in * cf    (re-streamed for every column fold)
+        filter  K*N
+        ofmap   M*N writes     if one column of partial sums (M x C at psum width) fits half the
+                               ofmap SRAM, else M*N*rf writes + M*N*(rf-1) reads (spilled psums)
+    os  ifmap   U_in if resident, else U_in * cf
+        filter  K*N if resident, else K*N*rf
+        ofmap   M*N writes (finished outputs)
+    is  ifmap   U_in           (each input tile is stationary once)
+        filter  K*N if resident, else K*N*cf
+        ofmap   as ws, with a fold's partial sums C x N
+    bitfusion   as ws.
+
+U_in is the number of distinct ifmap elements (a conv's batch x C x H x W; M x K for a GEMM).
+
+Time: the DRAM moves ``bytes / bandwidth`` cycles of data; double buffering overlaps it with
+compute, so stall_cycles = max(0, ceil(dram_bytes / bw) - compute_cycles) (a per-layer roofline).
+SCALE-Sim instead replays every address through its buffers; its stalls depend on its prefetch
+heuristics and differ by design.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from accel_models.systolic import ArrayRun
+
+
+@dataclass(frozen=True)
+class Memory:
+    ifmap_sram_bytes: int
+    filter_sram_bytes: int
+    ofmap_sram_bytes: int
+    dram_bw_bytes_per_cycle: float
+
+
+@dataclass(frozen=True)
+class DramTraffic:
+    """DRAM accesses in elements per operand, and the stall they cause."""
+
+    reads_ifmap: int
+    reads_filter: int
+    reads_ofmap: int
+    writes_ofmap: int
+    read_bytes: int
+    write_bytes: int
+    stall_cycles: int
+
+
+def _bytes(elems: int, bits: int) -> int:
+    return (elems * bits + 7) // 8
+
+
+def _fits(elems: int, bits: int, sram_bytes: int) -> bool:
+    return _bytes(elems, bits) <= sram_bytes // 2
+
+
+def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique: int | None,
+                 ifmap_bits: int, filter_bits: int, ofmap_bits: int, mem: Memory,
+                 cols: int) -> DramTraffic:
+    """DRAM traffic and stalls of one GEMM (all groups) under the double-buffered SRAM model."""
+    u_in = ifmap_unique if ifmap_unique is not None else M * K
+    rf, cf = run.row_folds, run.col_folds
+    df = run.dataflow
+    in_res = _fits(groups * u_in, ifmap_bits, mem.ifmap_sram_bytes)
+    w_res = _fits(groups * K * N, filter_bits, mem.filter_sram_bytes)
+    ifm = u_in if (in_res or df == "is") else u_in * cf
+    if df == "os":
+        fil = K * N if w_res else K * N * rf
+    elif df == "is":
+        fil = K * N if w_res else K * N * cf
+    else:
+        fil = K * N
+    if df == "os" or rf == 1:
+        ofw, ofr = M * N, 0
+    else:
+        tile = M * min(cols, N) if df in ("ws", "bitfusion") else min(cols, M) * N
+        if _fits(tile, ofmap_bits, mem.ofmap_sram_bytes):
+            ofw, ofr = M * N, 0
+        else:
+            ofw, ofr = M * N * rf, M * N * (rf - 1)
+    g = groups
+    ifm, fil, ofw, ofr = g * ifm, g * fil, g * ofw, g * ofr
+    rb = _bytes(ifm, ifmap_bits) + _bytes(fil, filter_bits) + _bytes(ofr, ofmap_bits)
+    wb = _bytes(ofw, ofmap_bits)
+    dram_cycles = math.ceil((rb + wb) / mem.dram_bw_bytes_per_cycle)
+    stall = max(0, dram_cycles - run.compute_cycles)
+    return DramTraffic(ifm, fil, ofr, ofw, rb, wb, stall)

@@ -1,0 +1,87 @@
+"""simulate(layers, accelerator) -> CycleReport: the array for GEMM work, the vector unit for the rest."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from accel_models.config import Accelerator, load_accelerator
+from accel_models.errors import ConfigError
+from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
+from accel_models.memory import dram_traffic
+from accel_models.pe import derive_mac_type, width
+from accel_models.report import CycleReport
+from accel_models.systolic import run_gemm
+
+
+def default_operands(acc: Accelerator) -> Operands:
+    return Operands("int", acc.ifmap_bits, "int", acc.filter_bits, acc.psum_bits)
+
+
+def _bytes(elems: int, bits: int) -> int:
+    return (elems * bits + 7) // 8
+
+
+def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator) -> dict[str, Any]:
+    """One row of the report (see :mod:`accel_models.report` for the columns and units)."""
+    mem = acc.memory
+    if isinstance(layer, VectorOp):
+        compute = math.ceil(layer.ops / acc.vector_lanes)
+        dram_b = layer.bytes_in + layer.bytes_out
+        stall = max(0, math.ceil(dram_b / mem.dram_bw_bytes_per_cycle) - compute) if dram_b else 0
+        total = compute + stall
+        row = {c: 0 for c in ("M", "N", "K", "groups", "macs", "ifmap_bits", "filter_bits", "ofmap_bits",
+                              "row_folds", "col_folds", "sram_reads_ifmap", "sram_reads_filter",
+                              "sram_reads_ofmap", "sram_writes_ofmap", "scalesim_sram_writes_ofmap",
+                              "dram_reads_ifmap", "dram_reads_filter", "dram_reads_ofmap", "dram_writes_ofmap",
+                              "sram_read_bytes", "sram_write_bytes")}
+        row.update(layer=layer.name, phase=layer.phase, unit="vector", dataflow="vector", mac_type=layer.kind,
+                   pe_rate=float(acc.vector_lanes), compute_cycles=compute, stall_cycles=stall,
+                   total_cycles=total, mapping_efficiency=1.0,
+                   utilization=layer.ops / (compute * acc.vector_lanes) if compute else 0.0,
+                   overall_utilization=layer.ops / (total * acc.vector_lanes) if total else 0.0,
+                   dram_read_bytes=layer.bytes_in, dram_write_bytes=layer.bytes_out,
+                   avg_dram_bw=dram_b / total if total else 0.0, vector_ops=layer.ops,
+                   time_us=total / acc.clock_mhz)
+        return row
+    g = layer.to_gemm()
+    ops = g.operands or default_operands(acc)
+    try:
+        rate = acc.pe.rate(ops)
+    except ConfigError as e:
+        raise ConfigError(f"layer {g.name} ({g.phase})", e.what) from None
+    run = run_gemm(g.M, g.N, g.K, acc.rows, acc.cols, acc.dataflow, g.groups, rate, g.kernel)
+    # Storage widths: binary/ternary operands are stored packed at 1/2 bits.
+    ib, fb, ob = width(ops.ifmap_kind, ops.ifmap_bits), width(ops.filter_kind, ops.filter_bits), ops.ofmap_bits
+    tr = dram_traffic(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, ob, mem, acc.cols)
+    total = run.compute_cycles + tr.stall_cycles
+    macs = g.macs
+    pe_slots = acc.rows * acc.cols * float(rate)
+    return {
+        "layer": g.name, "phase": g.phase, "unit": "array", "dataflow": acc.dataflow,
+        "M": g.M, "N": g.N, "K": g.K, "groups": g.groups, "macs": macs,
+        "mac_type": ops.mac_type or derive_mac_type(ops), "ifmap_bits": ib, "filter_bits": fb, "ofmap_bits": ob,
+        "pe_rate": float(rate), "row_folds": run.row_folds, "col_folds": run.col_folds,
+        "compute_cycles": run.compute_cycles, "stall_cycles": tr.stall_cycles, "total_cycles": total,
+        "mapping_efficiency": run.mapping_efficiency, "utilization": run.compute_utilization,
+        # SCALE-Sim's "Overall Util": MACs / (total cycles x PEs), PEs counted at their product rate
+        "overall_utilization": macs / (total * pe_slots) if total else 0.0,
+        "sram_reads_ifmap": run.sram_reads_ifmap, "sram_reads_filter": run.sram_reads_filter,
+        "sram_reads_ofmap": run.sram_reads_ofmap, "sram_writes_ofmap": run.sram_writes_ofmap,
+        "scalesim_sram_writes_ofmap": run.scalesim_sram_writes_ofmap,
+        "dram_reads_ifmap": tr.reads_ifmap, "dram_reads_filter": tr.reads_filter,
+        "dram_reads_ofmap": tr.reads_ofmap, "dram_writes_ofmap": tr.writes_ofmap,
+        "sram_read_bytes": _bytes(run.sram_reads_ifmap, ib) + _bytes(run.sram_reads_filter, fb)
+        + _bytes(run.sram_reads_ofmap, ob),
+        "sram_write_bytes": _bytes(run.sram_writes_ofmap, ob),
+        "dram_read_bytes": tr.read_bytes, "dram_write_bytes": tr.write_bytes,
+        "avg_dram_bw": (tr.read_bytes + tr.write_bytes) / total if total else 0.0,
+        "vector_ops": 0, "time_us": total / acc.clock_mhz,
+    }
+
+
+def simulate(layers: Iterable[ConvLayer | GemmLayer | VectorOp], accelerator: Any) -> CycleReport:
+    """Simulate each work item on the accelerator (a path, dict or Accelerator); one row per item."""
+    acc = load_accelerator(accelerator)
+    return CycleReport(accelerator=acc.to_dict(), rows=[simulate_layer(layer, acc) for layer in layers])
