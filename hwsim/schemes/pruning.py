@@ -8,8 +8,9 @@ The mask is kept through training: the weight's gradient is multiplied by it (a 
 and ``on_step_end`` re-zeroes the masked weights after every optimizer update (momentum or
 weight decay cannot bring them back).
 
-Schedule (events at the *start* of epochs, via ``convert`` for epoch 0 and ``on_epoch_end(e-1)``
-for epoch e): events at ``t_k = start_epoch + k * frequency`` for k = 0..K,
+Schedule (events at the *start* of 0-based epoch e, i.e. after e epochs are done: ``convert``
+runs e = 0, and ``on_epoch_end(model, e)``, called by :func:`hwsim.train.train` with e = epochs
+done, runs e): events at ``t_k = start_epoch + k * frequency`` for k = 0..K,
 ``K = floor((end_epoch - start_epoch) / frequency)``;
 
     gradual:  s_k = s_f * (1 - (1 - (k + 1) / (K + 1))^3)     (Zhu & Gupta 2017, cubic; s_K = s_f)
@@ -157,7 +158,8 @@ class Pruning(Scheme):
                 m.weight.mul_(mask)
 
     def on_epoch_end(self, model: Any, epoch: int) -> None:
-        self.prune(model, epoch + 1)
+        """``epoch`` = epochs done (hwsim.train's convention): the event, if any, before the next one."""
+        self.prune(model, epoch)
 
 
 def _grad_mask_hook(module: nn.Module):
