@@ -67,3 +67,13 @@ def test_reports_are_complete(reports):
         assert {"dram", "sram", "rf", "elementwise"} <= set(rep.totals)
         layers = {li.name for li in tr.layers}
         assert {r["layer"] for r in rep.rows} <= layers | {r.layer for r in tr.records}
+
+
+def test_compare_table():
+    from hwsim.energy.compare import compare_schemes, to_markdown
+
+    rows = compare_schemes("resnet20", ["fp32", "binaryconnect"], batch=1, input_shape=(3, 32, 32))
+    assert rows[0]["forward_compute_ratio"] == 1
+    assert rows[1]["forward_compute_ratio"] == pytest.approx(4.6 / 0.9)
+    md = to_markdown(rows)
+    assert md.count("\n") == 3 and "| binaryconnect | sign_add 0.9, fp32 4.6 |" in md

@@ -1,0 +1,95 @@
+"""Compare schemes on one network: compute and memory energy side by side (the table in docs/energy.md).
+
+    python -m hwsim.energy.compare resnet20 fp32 binaryconnect bnn --batch 128 --input-shape 3,32,32
+
+Each scheme is counted with :func:`hwsim.count.trace` and priced with :func:`price` on the same
+tech table and hierarchy; ratios are relative to the first scheme.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hwsim.energy.price import price
+from hwsim.energy.tech import load_tech
+
+
+def compare_schemes(model: str, schemes: list[str], batch: int = 128, input_shape: tuple[int, ...] | None = None,
+                    tech: str = "45nm", hierarchy: Any = None) -> list[dict[str, Any]]:
+    """Per scheme: pJ per MAC by MAC type, forward/step compute, memory and total energy, ratios to the first."""
+    from hwsim.count import trace
+
+    table = load_tech(tech)
+    out: list[dict[str, Any]] = []
+    for s in schemes:
+        kw = {"batch": batch}
+        if input_shape:
+            kw["input_shape"] = input_shape
+        rep = price(trace(model, s, **kw), table, hierarchy=hierarchy)
+
+        def compute(d: dict[str, float]) -> float:
+            return sum(v for k, v in d.items() if k.startswith("compute."))
+
+        row = {
+            "scheme": s,
+            "pj_per_mac": {m: v["max"] if v["min"] == v["max"] else (v["min"], v["max"])
+                           for m, v in rep.assumptions["pj_per_mac"].items()},
+            "forward_compute_pj": compute(rep.by_phase.get("forward", {})),
+            "step_compute_pj": compute(rep.totals),
+            "step_memory_pj": sum(rep.totals.get(c, 0.0) for c in ("rf", "sram", "dram")),
+            "step_elementwise_pj": rep.totals.get("elementwise", 0.0),
+            "train_step_pj": rep.train_step_pj,
+            "infer_pj_per_sample": rep.infer_pj_per_sample,
+        }
+        out.append(row)
+    base = out[0]
+    for row in out:
+        for k in ("forward_compute_pj", "step_compute_pj", "train_step_pj"):
+            row[k.replace("_pj", "_ratio")] = base[k] / row[k] if row[k] else float("inf")
+    return out
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    def uj(x: float) -> str:
+        return f"{x / 1e6:,.1f}"
+
+    def macs(d: dict[str, Any]) -> str:
+        return ", ".join(f"{m} {v:.3g}" if not isinstance(v, tuple) else f"{m} {v[0]:.3g}-{v[1]:.3g}"
+                         for m, v in d.items())
+
+    lines = ["| scheme | pJ per MAC | forward compute (uJ) | vs first | step compute (uJ) | vs first "
+             "| step RF+SRAM+DRAM (uJ) | step element-wise (uJ) | training step (uJ) | inference / sample (uJ) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['scheme']} | {macs(r['pj_per_mac'])} | {uj(r['forward_compute_pj'])} | "
+                     f"{r['forward_compute_ratio']:.3g}x | {uj(r['step_compute_pj'])} | {r['step_compute_ratio']:.3g}x | "
+                     f"{uj(r['step_memory_pj'])} | {uj(r['step_elementwise_pj'])} | {uj(r['train_step_pj'])} | "
+                     f"{uj(r['infer_pj_per_sample'])} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hwsim.errors import UserError
+
+    ap = argparse.ArgumentParser(prog="python -m hwsim.energy.compare", description=__doc__.splitlines()[0])
+    ap.add_argument("model")
+    ap.add_argument("schemes", nargs="+")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--input-shape", default=None)
+    ap.add_argument("--tech", default="45nm")
+    ap.add_argument("--hierarchy", default=None)
+    a = ap.parse_args(argv)
+    shape = tuple(int(x) for x in a.input_shape.replace("x", ",").split(",")) if a.input_shape else None
+    try:
+        rows = compare_schemes(a.model, a.schemes, a.batch, shape, a.tech, a.hierarchy)
+    except UserError as e:
+        print(e.one_line(), file=sys.stderr)
+        return 2
+    print(to_markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
