@@ -65,11 +65,24 @@ def parse_input_shape(text: str | tuple | list | None, where: str = "--input") -
     return shape
 
 
-def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classes, model_name):
+def _import_quant() -> None:
+    """Import the quantizer modules before any ``torch.device("meta")`` block: module-level
+    tensors (level tables) created inside one would land on meta."""
+    import importlib
+    import pkgutil
+
+    import hwsim.quant as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"hwsim.quant.{m.name}")
+
+
+def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classes, model_name, convert=True):
     """-> (net on device, scheme instance or None, model name, input shape, notes)."""
     from hwsim.schemes import build_scheme
 
     sch = build_scheme(scheme) if scheme is not None else None
+    _import_quant()
     notes: list[str] = []
     spec = None
     if isinstance(model, str):
@@ -95,7 +108,7 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
 
         def make(dev: str) -> nn.Module:
             net = copy.deepcopy(src)
-            if sch is not None:
+            if sch is not None and convert:
                 if dev == "meta":
                     with torch.device("meta"):
                         net = sch.convert(net.to("meta"))
@@ -157,12 +170,14 @@ def _stash_bits(cm: CountingMode):
 def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = None,
           num_classes: int | None = None, mode: str = "train", device: str = "meta",
           data: tuple[torch.Tensor, torch.Tensor] | None = None, optimizer: str = "sgd_momentum",
-          model_name: str | None = None, steps_per_epoch: int = 0) -> Trace:
+          model_name: str | None = None, steps_per_epoch: int = 0, convert: bool = True) -> Trace:
     """Count one training step (``mode="train"``: forward, backward_data, backward_weight, update)
     or one inference pass (``mode="infer"``) of ``model`` under ``scheme``.
 
     ``device="meta"`` prices shapes without data; ``"cpu"`` runs a real step on ``data`` (x, y)
     or on random data, measuring operand sparsity (effectual MACs) and the real stash buffers.
+    ``convert=False``: ``model`` is already converted by ``scheme`` (the scheme still names the
+    trace and its ``on_step_end`` runs in the update phase).
     """
     t0 = time.perf_counter()
     if mode not in ("train", "infer"):
@@ -177,19 +192,19 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
         input_shape = input_shape or tuple(data[0].shape[1:])
     input_shape = parse_input_shape(input_shape, where="input_shape")
     net, sch, model_name, input_shape, notes = _resolve_model(model, scheme, dev, input_shape, num_classes,
-                                                              model_name)
+                                                              model_name, convert)
     if mode == "infer" and sch is not None:
         net = sch.for_inference(net)
+    gen = None if dev == "meta" else torch.Generator(device=dev).manual_seed(0)
     if data is not None:
         x = data[0].to(dev)
-        y = data[1].to(dev)
+        y = data[1].to(dev) if data[1] is not None else None
     else:
-        gen = None if dev == "meta" else torch.Generator(device=dev).manual_seed(0)
         x = torch.randn((batch, *input_shape), device=dev, generator=gen)
         y = None
     probe = dev != "meta"
     cm = CountingMode(net, probe=probe)
-    params = {storage_key(p) for p in net.parameters()}
+    params = {storage_key(p) for p in [*net.parameters(), *net.buffers()]}
     opt = None
     loss_value = None
     meter = StashMeter(cm.current, exclude=params)
@@ -208,7 +223,7 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
                         y = torch.randint(0, k, (batch,), device=dev, generator=gen) if dev != "meta" else \
                             torch.zeros(batch, dtype=torch.long, device=dev)
                     loss = nn.functional.cross_entropy(out, y)
-                cm.stash_keys = set(meter.saved)
+                cm.stash_keys = {k[0] for k in meter.saved}
                 cm.phase = "backward"
                 loss.backward()
                 del loss, out

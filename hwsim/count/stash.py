@@ -1,12 +1,12 @@
 """Bytes held for backward ("the stash"), measured with ``saved_tensors_hooks``.
 
-Every tensor autograd saves in forward passes through the pack hook. We record its storage
-once (a ReLU output that the next convolution also saves is one buffer), skip the
-parameters (they are held anyway, not stashed), and attribute it to the layer that saved
+Every tensor autograd saves in forward passes through the pack hook. We record each buffer
+once, keyed by (storage, offset, numel) (a ReLU output that the next convolution also saves
+is one buffer), skip the parameters and buffers of the model (held anyway, not stashed), and attribute it to the layer that saved
 it, preferring a weight layer when several save the same buffer. What a scheme packs to
 uint8 is counted at its packed size: the bytes of the real buffer, on CPU or meta alike.
 
-``stash_bytes``       sum of storage bytes of unique saved non-parameter buffers
+``stash_bytes``       sum of numel x element size of the unique saved buffers
 ``stash_bytes_fp32``  the same buffers at 32 bits per value: float buffers at 4 bytes per
                       element; integer buffers of a layer that declares a stash width b < 32
                       (packed codes) at nbytes * 32 / b; other integer buffers (pooling
@@ -28,6 +28,11 @@ def storage_key(t: Any) -> Any:
         return t.untyped_storage()._cdata
     except (RuntimeError, NotImplementedError, AttributeError):
         return ("id", id(t))
+
+
+def view_key(t: torch.Tensor) -> tuple[Any, int, int]:
+    """(storage, offset, numel): one saved buffer, however many ops save it."""
+    return storage_key(t), int(t.storage_offset()), int(t.numel())
 
 
 def storage_nbytes(t: torch.Tensor) -> int:
@@ -58,12 +63,13 @@ class StashMeter:
         self._hooks: Any = None
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
-        key = storage_key(t)
-        if key in self.exclude:
+        skey = storage_key(t)
+        if skey in self.exclude:
             return t
+        key = (skey, int(t.storage_offset()), int(t.numel()))
         rec = self.saved.get(key)
         if rec is None:
-            rec = self.saved[key] = Saved(storage_nbytes(t), t.dtype, ref=t.untyped_storage())
+            rec = self.saved[key] = Saved(int(t.numel()) * t.element_size(), t.dtype, ref=t.untyped_storage())
         rec.owners.append(self.where())
         return t
 
@@ -110,7 +116,7 @@ class StashMeter:
 
 
 def measure_saved_bytes(fn: Callable[[], Any], exclude: set[Any] | None = None) -> int:
-    """Run ``fn`` (a forward pass) and return the bytes of unique saved non-excluded storages."""
+    """Run ``fn`` (a forward pass) and return the bytes of the unique saved non-excluded buffers."""
     meter = StashMeter(lambda: "", exclude)
     with meter:
         fn()
