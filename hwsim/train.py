@@ -19,6 +19,7 @@ Determinism: ``torch.manual_seed(recipe.seed)`` at the start, and the order of t
 training examples comes from a ``torch.Generator`` seeded with ``recipe.seed`` (random
 permutations of tensor indices, no DataLoader). Seed the model's initialisation yourself
 before building it. A last batch of a single example is dropped (batch-norm cannot train on it).
+``augment="crop_flip"`` applies the seeds' CIFAR augmentation (:func:`crop_flip`) to each batch.
 
 A NaN or infinite loss stops training with :class:`TrainingDiverged`, a ``UserError`` whose
 ``where`` is ``train: epoch E step S`` and which carries the partial :class:`TrainResult`.
@@ -57,6 +58,8 @@ class TrainRecipe(BaseModel):
     device: str = "auto"                            # "auto" (cuda if available), "cpu", "cuda", "cuda:N"
     max_steps: int | None = Field(None, ge=1)       # cap on optimizer steps (ends mid-epoch)
     eval_every: int = Field(1, ge=1)                # evaluate the test set every N epochs (and at the end)
+    augment: Literal["none", "crop_flip"] = "none"  # crop_flip: random crops after zero padding + h-flips
+    augment_pad: int = Field(4, ge=0)               # padding of the random crops (the seeds' CIFAR recipe: 4)
 
     @model_validator(mode="after")
     def _check(self) -> TrainRecipe:
@@ -150,6 +153,24 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int = 512) -> float:
     return correct / max(len(x), 1)
 
 
+def crop_flip(x: Any, pad: int, gen: Any) -> Any:
+    """The seeds' "light" augmentation (Graham sec. 2.2, McDonnell): per image, a random HxW crop of the
+    input zero-padded by ``pad`` pixels, then a horizontal flip with probability 1/2. Randomness from ``gen``."""
+    import torch
+    import torch.nn.functional as F
+
+    n, _, h, w = x.shape
+    oy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
+    ox = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
+    flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+    xp = F.pad(x, (pad, pad, pad, pad)) if pad else x
+    rows = oy[:, None] + torch.arange(h, device=x.device)[None, :]          # (n, h)
+    cols = ox[:, None] + torch.arange(w, device=x.device)[None, :]          # (n, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    out = xp[torch.arange(n, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2).contiguous()                              # (n, h, w, c) -> (n, c, h, w)
+
+
 def _call(callbacks: Sequence[Any], method: str, *args: Any) -> None:
     for cb in callbacks:
         fn = getattr(cb, method, None)
@@ -227,6 +248,8 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
                     break
                 idx = perm[i:i + bs]
                 xb, yb = tr_x[idx], tr_y[idx]
+                if recipe.augment == "crop_flip":
+                    xb = crop_flip(xb, recipe.augment_pad, gen)
                 lr = recipe.lr_at(epoch, step, total_steps)
                 for g in optimizer.param_groups:
                     g["lr"] = lr

@@ -11,7 +11,7 @@ from hwsim.data import load_dataset
 from hwsim.errors import UserError
 from hwsim.models import build_model
 from hwsim.schemes.base import Scheme
-from hwsim.train import TrainingDiverged, TrainRecipe, evaluate, train
+from hwsim.train import TrainingDiverged, TrainRecipe, crop_flip, evaluate, train
 
 
 @pytest.fixture(autouse=True)
@@ -174,3 +174,29 @@ def test_progress_bar_runs(digits, capsys):
                                                         "device": "cpu"}, progress=True)
     assert r.epochs_run == 1
     assert "test_acc" in capsys.readouterr().err
+
+
+def test_crop_flip_windows_of_the_padded_image():
+    g = torch.Generator().manual_seed(0)
+    x = torch.arange(2 * 3 * 5 * 6, dtype=torch.float32).reshape(2, 3, 5, 6) + 1
+    pad = 2
+    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    seen = set()
+    for _ in range(20):
+        out = crop_flip(x, pad, g)
+        assert out.shape == x.shape
+        for i in range(2):
+            hits = [(dy, dx, f) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1) for f in (0, 1)
+                    if torch.equal(out[i], (lambda w: w.flip(2) if f else w)(xp[i, :, dy:dy + 5, dx:dx + 6]))]
+            assert hits, "not a window of the padded image"
+            seen.add(hits[0])
+    assert len(seen) > 10                     # offsets and flips vary
+    assert torch.equal(crop_flip(x, 0, g).abs().sum((1, 2, 3)), x.abs().sum((1, 2, 3)))
+
+
+def test_augmented_training_is_deterministic(digits):
+    rec = {"epochs": 1, "batch_size": 64, "lr": 0.05, "device": "cpu", "augment": "crop_flip", "augment_pad": 1}
+    a = train(fresh("lenet5", digits), None, digits, rec)
+    b = train(fresh("lenet5", digits), None, digits, rec)
+    plain = train(fresh("lenet5", digits), None, digits, {**rec, "augment": "none"})
+    assert a.curves == b.curves and a.curves[0]["train_loss"] != plain.curves[0]["train_loss"]
