@@ -1,0 +1,203 @@
+"""The dashboard in real headless Chromium (dash_duo + selenium; options from conftest.py).
+
+One server per test; each test walks a user path and writes a screenshot of what it saw to
+``artifacts/screenshots/`` (git-ignored; ``docs/img/`` holds a committed copy).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+
+from hwsim.store import Store
+from tests.conftest import requires_chromium
+from tests.webapp_fixtures import all_points, build_store
+from webapp.app import create_app
+
+pytestmark = [pytest.mark.browser, requires_chromium]
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "artifacts" / "screenshots"
+POINTS = ".js-plotly-plot .scatterlayer .trace .points path.point"
+
+
+def shot(dash_duo, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    time.sleep(0.3)  # let plotly finish its transitions
+    dash_duo.driver.save_screenshot(str(path))
+    return path
+
+
+def severe(dash_duo) -> list:
+    return [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]
+
+
+def wait_points(dash_duo, n: int, timeout: float = 10) -> list:
+    t0 = time.time()
+    while True:
+        pts = dash_duo.find_elements(f"#ex-pareto {POINTS}")
+        if len(pts) == n or time.time() - t0 > timeout:
+            return pts
+        time.sleep(0.1)
+
+
+def wait_until(cond, timeout: float = 10, what: str = "condition"):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def click(dash_duo, el) -> None:
+    """Scroll an element to the middle of the window, then click it like a user."""
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
+    time.sleep(0.1)
+    el.click()
+
+
+def start(dash_duo, db: Path, **kw):
+    app = create_app(db, **kw)
+    dash_duo.start_server(app)
+    # Chromium's new headless mode saves downloads only once told where.
+    dash_duo.driver.execute_cdp_cmd("Page.setDownloadBehavior",
+                                    {"behavior": "allow", "downloadPath": dash_duo.download_path})
+    return app
+
+
+def test_explore_click_compare_export(dash_duo, tmp_path):
+    db = tmp_path / "results.db"
+    ids = build_store(db)
+    start(dash_duo, db)
+    dash_duo.wait_for_element("#ex-pareto .scatterlayer")
+    # Every finished point is a marker (the failed and the running one are not).
+    assert len(wait_points(dash_duo, len(ids))) == len(ids)
+    dash_duo.wait_for_contains_text("#ex-count", f"{len(ids)} of {len(ids)} design points shown")
+    dash_duo.wait_for_contains_text("#status-badge", "12 done")
+    assert severe(dash_duo) == []
+    shot(dash_duo, "explore")
+
+    # A filter changes the plot: only the mlp model's 6 points stay.
+    dash_duo.select_dcc_dropdown("#ex-f-model", value="mlp")
+    assert len(wait_points(dash_duo, 6)) == 6
+    dash_duo.wait_for_contains_text("#ex-count", "6 of 12 design points shown")
+    rows = wait_until(lambda: dash_duo.find_elements("#ex-grid .ag-center-cols-container .ag-row"), what="grid rows")
+    assert len(rows) == 6
+
+    # Clicking a marker opens its drill-down.
+    target = wait_points(dash_duo, 6)[0]
+    ActionChains(dash_duo.driver).move_to_element(target).click().perform()
+    dash_duo.wait_for_style_to_equal("#page-point", "display", "block")
+    title = wait_until(lambda: dash_duo.find_element("#pt-title").text, what="drill-down title")
+    assert title.startswith("mlp ")
+    wait_until(lambda: dash_duo.find_elements("#pt-energy .barlayer .trace"), what="energy bars")
+    # Stacked energy bars: one trace per component, one bar per layer (mlp has 3 layers).
+    bars = dash_duo.find_elements("#pt-energy .barlayer .trace")
+    assert len(bars) >= 4
+    assert len(dash_duo.find_elements("#pt-energy .barlayer .trace:first-child path")) == 3
+    assert "Horowitz" in dash_duo.find_element("#pt-assumptions").text
+    assert severe(dash_duo) == []
+    shot(dash_duo, "design_point")
+
+    # Back to Explore: tick two rows, compare them.
+    click(dash_duo, dash_duo.find_element("#tabs .nav-item:first-child .nav-link"))
+    dash_duo.wait_for_style_to_equal("#page-explore", "display", "block")
+    boxes = wait_until(lambda: dash_duo.find_elements("#ex-grid .ag-center-cols-container .ag-row") and
+                       dash_duo.find_elements("#ex-grid .ag-body .ag-row .ag-selection-checkbox input"),
+                       what="row checkboxes")
+    click(dash_duo, boxes[0])
+    click(dash_duo, boxes[1])
+    click(dash_duo, dash_duo.find_element("#ex-compare-btn"))
+    dash_duo.wait_for_style_to_equal("#page-compare", "display", "block")
+    wait_until(lambda: len(dash_duo.find_elements("#cmp-metrics .ag-center-cols-container .ag-row")) > 5,
+               what="compare table")
+    header = dash_duo.find_element("#cmp-metrics .ag-header").text
+    assert " vs " in header  # the difference column
+    wait_until(lambda: dash_duo.find_elements("#cmp-layers .barlayer .trace"), what="per-layer bars")
+    assert len(dash_duo.find_elements("#cmp-layers .barlayer .trace")) == 2
+    assert severe(dash_duo) == []
+    shot(dash_duo, "compare")
+
+    # Export the ticked points' cost report as CSV; its numbers are the store's.
+    click(dash_duo, dash_duo.find_element("#tabs .nav-item:first-child .nav-link"))
+    dash_duo.wait_for_style_to_equal("#page-explore", "display", "block")
+    click(dash_duo, dash_duo.find_element("#ex-report-btn"))
+    dl = Path(dash_duo.download_path)
+    files = wait_until(lambda: [p for p in dl.glob("*.csv")], timeout=15, what="downloaded csv")
+    with files[0].open() as f:
+        table = list(csv.DictReader(f))
+    exported = {r["point"] for r in table}
+    assert len(exported) == 2
+    with Store(db, readonly=True) as s:
+        for pid in exported:
+            lay = s.layers(pid)
+            want = lay[lay["name"] == "energy_pj.dram"].set_index(["layer", "phase"])["value"]
+            got = {(r["layer"], r["phase"]): float(r["energy_pj.dram"]) for r in table if r["point"] == pid}
+            assert len(got) == len(want)
+            for key, v in want.items():
+                assert got[key] == pytest.approx(v, rel=1e-9)
+
+
+def test_status_live_while_sweep_writes(dash_duo, tmp_path):
+    """A writer keeps committing points; pages refresh by themselves and callbacks stay quick."""
+    db = tmp_path / "live.db"
+    build_store(db, n=4)
+    start(dash_duo, db, refresh_ms=400)
+    dash_duo.wait_for_contains_text("#status-badge", "4 done")
+    click(dash_duo, dash_duo.find_element("#tabs .nav-item:last-child .nav-link"))
+    dash_duo.wait_for_style_to_equal("#page-status", "display", "block")
+    dash_duo.wait_for_text_to_equal("#st-count-done", "4 done")
+    dash_duo.wait_for_contains_text("#st-failed", "UserError: scheme lq")
+
+    stop = threading.Event()
+    written: list[float] = []
+
+    def writer():
+        with Store(db) as s:
+            for p in all_points()[4:]:
+                if stop.is_set():
+                    return
+                s.write(p)
+                written.append(time.time())
+                time.sleep(0.25)
+
+    th = threading.Thread(target=writer, daemon=True)
+    th.start()
+    try:
+        # Progress shows up without a reload, within a bound of the last commit.
+        dash_duo.wait_for_text_to_equal("#st-count-done", "12 done", timeout=15)
+        lag = time.time() - written[-1]
+        assert lag < 5, f"status page lagged {lag:.1f}s behind the writer"
+    finally:
+        stop.set()
+        th.join(5)
+    assert severe(dash_duo) == []
+    shot(dash_duo, "sweep_status")
+    click(dash_duo, dash_duo.find_element("#tabs .nav-item:first-child .nav-link"))
+    assert len(wait_points(dash_duo, 12)) == 12
+
+
+def test_missing_store_shows_how_to_create(dash_duo, tmp_path):
+    db = tmp_path / "nothing-here.db"
+    start(dash_duo, db)
+    dash_duo.wait_for_element("#store-message")
+    text = dash_duo.find_element("#store-message").text
+    assert "No results store" in text and "hwsim sweep" in text
+    assert severe(dash_duo) == []
+    shot(dash_duo, "missing_store")
+
+
+def copy_screenshots_to_docs() -> None:  # pragma: no cover - run by hand, see docs/dashboard.md
+    dst = ROOT / "docs" / "img"
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in SHOTS.glob("*.png"):
+        shutil.copy(p, dst / f"dashboard_{p.name}")

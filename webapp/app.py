@@ -1,0 +1,110 @@
+"""The hwsim dashboard: ``create_app(db_path) -> dash.Dash``.
+
+Four pages behind one navbar: Explore (Pareto explorer, points table, export), Design point
+(per-layer drill-down), Compare (two or more points side by side) and Sweep status (live
+progress). Every page stays in the layout and tabs only show or hide them, so control
+values survive switching pages. A ``dcc.Interval`` polls the store's version (two file
+stats); pages re-read only when a writer has committed. Never trains, never imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html
+
+from hwsim import __version__
+
+from .data import StoreData
+from .pages import compare, explore, point, status
+
+ASSETS = Path(__file__).with_name("assets")
+PAGES = (
+    ("explore", "Explore", explore),
+    ("point", "Design point", point),
+    ("compare", "Compare", compare),
+    ("status", "Sweep status", status),
+)
+
+
+def create_app(db_path: str | Path, refresh_ms: int = 2000) -> dash.Dash:
+    """Build the dashboard for the results store at ``db_path`` (which may not exist yet)."""
+    data = StoreData(db_path)
+    app = dash.Dash(
+        __name__,
+        title="hwsim dashboard",
+        assets_folder=str(ASSETS),
+        # Bootstrap (Bootswatch Flatly) is served from assets/: no CDN, works offline.
+        external_stylesheets=[],
+        serve_locally=True,
+        update_title=None,
+    )
+    app.layout = lambda: _layout(data, refresh_ms)  # a function: every page load reads afresh
+    _register(app, data)
+    for _, _, page in PAGES:
+        page.register(app, data)
+    app.hwsim_data = data  # for tests and the serve verb
+    return app
+
+
+def _layout(data: StoreData, refresh_ms: int):
+    navbar = dbc.Navbar(
+        dbc.Container([
+            dbc.NavbarBrand([html.Span("hwsim", className="fw-bold"), html.Span(" dashboard", className="fw-light")],
+                            className="me-3"),
+            dbc.Tabs([dbc.Tab(label=label, tab_id=f"tab-{key}") for key, label, _ in PAGES],
+                     id="tabs", active_tab="tab-explore", class_name="hwsim-tabs border-0 flex-grow-1"),
+            html.Div([
+                html.Span(str(data.path), id="store-path", className="text-white-50 small me-2 d-none d-lg-inline",
+                          title="results store"),
+                dbc.Badge("...", id="status-badge", color="light", pill=True, class_name="fs-6"),
+            ], className="d-flex align-items-center"),
+        ], fluid=True),
+        color="primary", dark=True, sticky="top", class_name="mb-3 py-1",
+    )
+    pages = [html.Div(page.layout(), id=f"page-{key}", style={"display": "block" if key == "explore" else "none"})
+             for key, _, page in PAGES]
+    return html.Div([
+        dcc.Interval(id="interval", interval=refresh_ms, n_intervals=0),
+        dcc.Store(id="store-version", data=repr(data.version())),
+        navbar,
+        dbc.Container([html.Div(id="store-alert"), *pages,
+                       html.Footer(f"hwsim {__version__}: results store {data.path}",
+                                   className="text-muted small mt-4 mb-2")],
+                      fluid=True, class_name="px-4"),
+    ])
+
+
+def _register(app: dash.Dash, data: StoreData) -> None:
+    @app.callback(Output("store-version", "data"), Input("interval", "n_intervals"), State("store-version", "data"))
+    def poll(n, current):
+        # Always answer the initial call: the pages' first render hangs on this output.
+        v = repr(data.version())
+        return dash.no_update if (n and v == current) else v
+
+    @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
+                  Output("store-alert", "children"), Input("store-version", "data"))
+    def store_state(_v):
+        st = data.state()
+        if not st.ok:
+            hint = st.message.split(" with: ", 1)
+            alert = dbc.Alert([
+                html.H5("No results to show yet" if st.kind != "invalid" else "Cannot read the results store",
+                        className="alert-heading"),
+                html.P(hint[0] + ("." if len(hint) > 1 else "")),
+                *([html.P(["Create one with ", html.Code(hint[1], id="create-hint"), " and reload, or start "
+                           "the sweep now: this page refreshes itself."])] if len(hint) > 1 else []),
+            ], color="warning" if st.kind != "invalid" else "danger", id="store-message")
+        else:
+            alert = None
+        c = st.counts
+        text = f"{c.get('done', 0)} done" + (f", {c['running']} running" if c.get("running") else "") + (
+            f", {c['failed']} failed" if c.get("failed") else "")
+        color = "danger" if c.get("failed") else ("info" if c.get("running") else "success")
+        return text, color, alert
+
+    @app.callback([Output(f"page-{key}", "style") for key, _, _ in PAGES], Input("tabs", "active_tab"))
+    def show_page(active):
+        return [{"display": "block" if active == f"tab-{key}" else "none"} for key, _, _ in PAGES]

@@ -1,0 +1,75 @@
+"""Small UI pieces shared by the pages: AG Grid tables, labelled controls, figure downloads."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from hwsim.store import METRICS
+
+from .data import metric_label
+
+# Numbers in grids: 4 significant digits, thousands separators for big ones (JS, runs in AG Grid).
+NUMBER_FORMAT = {"function": "params.value == null ? '' : (Math.abs(params.value) >= 1e4 || "
+                             "(Math.abs(params.value) < 1e-3 && params.value != 0) ? "
+                             "d3.format('.4~s')(params.value) : d3.format(',.4~g')(params.value))"}
+
+
+def grid(grid_id: str, column_defs: list[dict], row_data: list[dict] | None = None, height: int = 360,
+         selectable: bool = False, size: str = "responsiveSizeToFit", **kw: Any) -> dag.AgGrid:
+    """A sortable, filterable AG Grid; ``selectable`` adds row checkboxes (multi-row selection)."""
+    options: dict[str, Any] = {"animateRows": False, "enableCellTextSelection": True, "ensureDomOrder": True,
+                               "tooltipShowDelay": 300,
+                               "suppressColumnVirtualisation": True}
+    if selectable:
+        options["rowSelection"] = {"mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
+                                   "enableClickSelection": False}
+    return dag.AgGrid(
+        id=grid_id, columnDefs=column_defs, rowData=row_data or [], columnSize=size,
+        defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": False,
+                       "minWidth": 80},
+        dashGridOptions=options, style={"height": f"{height}px", "width": "100%"},
+        getRowId="params.data.id" if selectable else None, **kw,
+    )
+
+
+def metric_column(name: str, header: str | None = None) -> dict:
+    return {"field": name, "headerName": header or metric_label(name), "type": "rightAligned",
+            "filter": "agNumberColumnFilter", "valueFormatter": NUMBER_FORMAT,
+            "headerTooltip": METRICS.get(name, {}).get("label", name)}
+
+
+def records(df, columns: list[str]) -> list[dict]:
+    """DataFrame rows as JSON-safe dicts (NaN -> None)."""
+    out = []
+    for row in df[columns].to_dict("records"):
+        out.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+    return out
+
+
+def labelled(label: str, control, help_text: str | None = None) -> html.Div:
+    return html.Div([dbc.Label(label, class_name="small fw-semibold mb-1"), control,
+                     *([dbc.FormText(help_text)] if help_text else [])], className="mb-2")
+
+
+def dropdown(id_: str, options: list, value=None, multi: bool = False, clearable: bool = False,
+             placeholder: str | None = None) -> dcc.Dropdown:
+    return dcc.Dropdown(id=id_, options=options, value=value, multi=multi, clearable=clearable,
+                        placeholder=placeholder, className="hwsim-dropdown")
+
+
+def download_bar(prefix: str, what: str, formats=("png", "svg", "html")) -> html.Div:
+    """Format picker + button + dcc.Download; ids ``{prefix}-fmt``, ``{prefix}-btn``, ``{prefix}-download``."""
+    return html.Div([
+        dbc.InputGroup([
+            dbc.InputGroupText(what),
+            dbc.Select(id=f"{prefix}-fmt", options=[{"label": f.upper(), "value": f} for f in formats],
+                       value=formats[0], style={"maxWidth": "6rem"}),
+            dbc.Button("Download", id=f"{prefix}-btn", color="secondary", outline=True),
+        ], size="sm"),
+        dcc.Download(id=f"{prefix}-download"),
+    ], className="d-inline-block me-2 mb-2")

@@ -1,0 +1,261 @@
+"""The one module of the dashboard that reads the results store.
+
+Reads go through a read-only :class:`hwsim.store.Store` (SQLite WAL: readers never block
+the sweep that writes). Results are cached per *store version*: the (inode, mtime, size)
+of the database file and of its ``-wal`` file. A commit by a writer changes the WAL
+file, so the next read sees it; between commits every callback is served from memory.
+
+A missing or empty store is not an error here: :meth:`StoreData.state` says which, and
+the pages show how to create one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hwsim.errors import UserError
+from hwsim.formats import PHASES, TRAIN_PHASES
+from hwsim.store import METRICS, POINT_COLUMNS, Store
+
+CREATE_HINT = "hwsim sweep configs/sweeps/quickstart.yaml --db {path}"
+
+# Cost axes offered per view; "train" shows training costs, "inference" deployment costs.
+TRAIN_AXES = ("train_energy_pj_per_step", "train_energy_pj_per_epoch", "train_memory_bytes", "stash_bytes",
+              "train_step_cycles", "dram_bytes_per_step", "macs_train_step")
+INFER_AXES = ("infer_energy_pj", "model_size_bytes", "latency_cycles", "dram_bytes_infer", "macs_infer")
+QUALITY_AXES = ("accuracy", "error")
+
+
+@dataclass(frozen=True)
+class StoreState:
+    """What the store looks like right now: ``missing``, ``invalid``, ``empty`` or ``ok``."""
+
+    kind: str
+    message: str
+    counts: dict[str, int]
+    version: tuple
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+def _stat(p: Path) -> tuple:
+    try:
+        st = p.stat()
+    except OSError:
+        return (0, 0, 0)
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class StoreData:
+    """Cached, thread-safe, read-only access to one results store for the dashboard."""
+
+    def __init__(self, path: str | Path, max_points_cached: int = 64):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._store: Store | None = None
+        self._store_ino: int | None = None
+        self._version: tuple | None = None
+        self._cache: dict[str, Any] = {}
+        self._point_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._max_points = max_points_cached
+
+    # -- versioning ---------------------------------------------------------
+    def version(self) -> tuple:
+        """Changes whenever a writer commits (WAL file) or the database file changes."""
+        return _stat(self.path) + _stat(self.path.with_name(self.path.name + "-wal"))
+
+    def _sync(self) -> Store | None:
+        """Open (or reopen) the store and drop caches if its version moved. Caller holds the lock."""
+        v = self.version()
+        if v != self._version:
+            self._cache.clear()
+            self._point_cache.clear()
+            self._version = v
+        if not self.path.exists():
+            self._close()
+            return None
+        ino = v[0]
+        if self._store is None or ino != self._store_ino:
+            self._close()
+            self._store = Store(self.path, readonly=True)
+            self._store_ino = ino
+        return self._store
+
+    def _close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._store = None
+        self._store_ino = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _cached(self, key: str, fn):
+        with self._lock:
+            store = self._sync()
+            if key not in self._cache:
+                self._cache[key] = fn(store)
+            return self._cache[key]
+
+    def _point_cached(self, pid: str, key: str, fn):
+        with self._lock:
+            store = self._sync()
+            k = (pid, key)
+            if k in self._point_cache:
+                self._point_cache.move_to_end(k)
+                return self._point_cache[k]
+            val = fn(store)
+            self._point_cache[k] = val
+            while len(self._point_cache) > self._max_points * 4:
+                self._point_cache.popitem(last=False)
+            return val
+
+    # -- store-level reads ---------------------------------------------------
+    def state(self) -> StoreState:
+        def load(store: Store | None) -> StoreState:
+            hint = CREATE_HINT.format(path=self.path)
+            if store is None:
+                return StoreState("missing", f"No results store at {self.path}. Create one with: {hint}", {}, ())
+            counts = store.counts()
+            if not counts.get("done"):
+                what = "is empty" if not counts else "has no finished design points yet"
+                return StoreState("empty", f"The results store {self.path} {what}. Create results with: {hint}",
+                                  counts, ())
+            return StoreState("ok", "", counts, ())
+
+        try:
+            st = self._cached("state", load)
+        except UserError as e:
+            return StoreState("invalid", f"{e.where}: {e.what}", {}, self.version())
+        return StoreState(st.kind, st.message, st.counts, self.version())
+
+    def points(self) -> pd.DataFrame:
+        """Every point (any status) with metric columns, plus ``label`` filled and ``bits``."""
+
+        def load(store: Store | None) -> pd.DataFrame:
+            if store is None:
+                return _empty_points()
+            df = store.points()
+            # points.error (why a point failed) and the metric "error" (1 - accuracy) share a name;
+            # pandas' merge in Store.points() then makes error_x / error_y. Keep them apart.
+            reasons = dict(store.iter_rows("SELECT id, error FROM points"))
+            df = df.drop(columns=[c for c in ("error", "error_x") if c in df.columns])
+            if "error_y" in df.columns:
+                df = df.rename(columns={"error_y": "error"})
+            df["fail_reason"] = df["id"].map(reasons)
+            for m in METRICS:
+                if m not in df.columns:
+                    df[m] = float("nan")
+            if df.empty:
+                return df
+            df["label"] = [lab if isinstance(lab, str) and lab else _default_label(r)
+                           for lab, (_, r) in zip(df["label"], df.iterrows())]
+            df["bits"] = [_bits_text(w, a) for w, a in zip(df["bits_w"], df["bits_a"])]
+            return df.sort_values(["status", "label"], kind="stable").reset_index(drop=True)
+
+        try:
+            return self._cached("points", load)
+        except UserError:
+            return _empty_points()
+
+    def done_points(self) -> pd.DataFrame:
+        df = self.points()
+        return df[df["status"] == "done"].reset_index(drop=True) if not df.empty else df
+
+    def point(self, pid: str) -> dict[str, Any] | None:
+        def load(store: Store | None):
+            if store is None:
+                return None
+            try:
+                return store.point(pid)
+            except UserError:
+                return None
+
+        return self._point_cached(pid, "point", load)
+
+    def layers(self, pid: str) -> pd.DataFrame:
+        return self._point_cached(pid, "layers", lambda s: s.layers(pid) if s else _empty_layers())
+
+    def curves(self, pid: str) -> pd.DataFrame:
+        return self._point_cached(
+            pid, "curves", lambda s: s.curves(pid) if s else pd.DataFrame(columns=["epoch", "metric", "value"]))
+
+    def blob(self, pid: str, name: str) -> Any:
+        return self._point_cached(pid, f"blob:{name}", lambda s: s.blob(pid, name) if s else None)
+
+    def blob_names(self, pid: str) -> list[str]:
+        return self._point_cached(pid, "blob_names", lambda s: s.blob_names(pid) if s else [])
+
+
+# -- helpers shared by pages ---------------------------------------------------------------
+def _empty_points() -> pd.DataFrame:
+    cols = ["id", "sweep", "label", "config", "status", "fail_reason", *POINT_COLUMNS, "versions", "started",
+            "finished", "wall_s", *METRICS, "bits"]
+    return pd.DataFrame(columns=cols)
+
+
+def _empty_layers() -> pd.DataFrame:
+    return pd.DataFrame(columns=["layer", "phase", "name", "value"])
+
+
+def _bits_text(w: Any, a: Any) -> str:
+    def one(x: Any) -> str:
+        return "?" if x is None or (isinstance(x, float) and pd.isna(x)) else str(int(x))
+
+    return f"W{one(w)}/A{one(a)}"
+
+
+def _default_label(r: pd.Series) -> str:
+    parts = [r.get(k) for k in ("model", "scheme", "accelerator")]
+    parts = [str(p) for p in parts if isinstance(p, str) and p]
+    return " ".join(parts) if parts else str(r.get("id", ""))[:12]
+
+
+def phase_filter(df: pd.DataFrame, phase: str) -> pd.DataFrame:
+    """Rows of one phase; ``train`` means the four training phases summed later by the caller."""
+    if phase == "train":
+        return df[df["phase"].isin(TRAIN_PHASES)]
+    if phase in PHASES:
+        return df[df["phase"] == phase]
+    return df
+
+
+def per_layer(df: pd.DataFrame, prefix: str, phase: str) -> pd.DataFrame:
+    """Wide table layer x <suffix> of the ``layers`` rows named ``prefix.<suffix>`` in ``phase``.
+
+    Layers keep their first-seen order (the network's order, as the trace records it).
+    """
+    sub = phase_filter(df, phase)
+    sub = sub[sub["name"].str.startswith(prefix + ".")]
+    order = list(dict.fromkeys(df["layer"]))
+    if sub.empty:
+        return pd.DataFrame(index=pd.Index(order, name="layer"))
+    sub = sub.assign(key=sub["name"].str.slice(len(prefix) + 1))
+    wide = sub.pivot_table(index="layer", columns="key", values="value", aggfunc="sum", fill_value=0.0)
+    return wide.reindex([o for o in order if o in wide.index])
+
+
+def per_layer_value(df: pd.DataFrame, name: str, phase: str, how: str = "sum") -> pd.Series:
+    """One named quantity per layer (``cycles``, ``utilization``) in ``phase``; summed or averaged."""
+    sub = phase_filter(df, phase)
+    sub = sub[sub["name"] == name]
+    order = list(dict.fromkeys(df["layer"]))
+    s = sub.groupby("layer")["value"].agg(how)
+    return s.reindex([o for o in order if o in s.index])
+
+
+def metric_label(name: str) -> str:
+    m = METRICS.get(name)
+    if not m:
+        return name
+    unit = m["unit"]
+    return f"{m['label']} ({unit})" if unit not in ("fraction",) else m["label"]

@@ -1,0 +1,133 @@
+"""Compare: two or more design points side by side, totals and layer by layer, with differences."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, dcc, html
+
+from hwsim.store import METRICS
+
+from .. import figures
+from ..components import NUMBER_FORMAT, dropdown, grid
+from ..data import StoreData, per_layer, per_layer_value
+
+QUANTITIES = {
+    "energy_pj": ("Energy (pJ)", "prefix"),
+    "macs": ("MACs", "prefix"),
+    "traffic_bytes": ("Traffic (bytes)", "prefix"),
+    "cycles": ("Cycles", "value"),
+}
+PHASE_OPTIONS = [{"label": "Training step", "value": "train"}, {"label": "Inference", "value": "inference"},
+                 {"label": "forward", "value": "forward"}, {"label": "backward data", "value": "backward_data"},
+                 {"label": "backward weight", "value": "backward_weight"}, {"label": "update", "value": "update"}]
+
+
+def layout():
+    return html.Div([
+        dbc.Card(dbc.CardBody(dbc.Row([
+            dbc.Col([dbc.Label("Design points (the first is the baseline)", class_name="small fw-semibold mb-1"),
+                     dropdown("cmp-select", [], [], multi=True, clearable=True,
+                              placeholder="pick two or more, or tick rows on Explore")], xs=12, lg=6),
+            dbc.Col([dbc.Label("Per-layer quantity", class_name="small fw-semibold mb-1"),
+                     dropdown("cmp-quantity", [{"label": v[0], "value": k} for k, v in QUANTITIES.items()],
+                              "energy_pj")], xs=6, lg=2),
+            dbc.Col([dbc.Label("Phase", class_name="small fw-semibold mb-1"),
+                     dropdown("cmp-phase", PHASE_OPTIONS, "train")], xs=6, lg=2),
+            dbc.Col(dbc.Button("Open first in drill-down", id="cmp-open", color="secondary", outline=True,
+                               size="sm", class_name="mt-4"), xs=12, lg=2),
+        ])), class_name="shadow-sm mb-3"),
+        dbc.Row([
+            dbc.Col(dbc.Card([dbc.CardHeader("Totals side by side", class_name="fw-semibold small"),
+                              dbc.CardBody(grid("cmp-metrics", [], height=430))], class_name="shadow-sm mb-3"),
+                    xs=12, xl=6),
+            dbc.Col(dbc.Card([dbc.CardHeader("Ratio to the baseline", class_name="fw-semibold small"),
+                              dbc.CardBody(dcc.Graph(id="cmp-ratio", config={"displaylogo": False},
+                                                     figure=figures.empty_figure("Pick two or more points")),
+                                           class_name="p-1")], class_name="shadow-sm mb-3"), xs=12, xl=6),
+        ]),
+        dbc.Card([dbc.CardHeader("Layer by layer", class_name="fw-semibold small"),
+                  dbc.CardBody([dcc.Graph(id="cmp-layers", config={"displaylogo": False},
+                                          figure=figures.empty_figure("Pick two or more points")),
+                                grid("cmp-layer-grid", [], height=300)])], class_name="shadow-sm mb-3"),
+    ])
+
+
+def metrics_table(df: pd.DataFrame) -> tuple[list[dict], list[dict]]:
+    """Rows = metrics; one column per point, then the difference of each later point to the first, in %."""
+    keys = [f"p{i}" for i in range(len(df))]
+    rows = []
+    for m, meta in METRICS.items():
+        vals = [r.get(m) for _, r in df.iterrows()]
+        if all(v is None or pd.isna(v) for v in vals):
+            continue
+        row = {"metric": meta["label"], "unit": meta["unit"], "better": meta["better"]}
+        for k, v in zip(keys, vals):
+            row[k] = None if v is None or pd.isna(v) else float(v)
+        base = row[keys[0]]
+        for k in keys[1:]:
+            row[f"{k}_diff"] = (100.0 * (row[k] - base) / abs(base)) if row[k] is not None and base else None
+        rows.append(row)
+    labels = list(df["label"])
+    pct = {"function": "params.value == null ? '' : d3.format('+.1f')(params.value) + ' %'"}
+    cols = [{"field": "metric", "pinned": "left", "minWidth": 200}, {"field": "unit", "maxWidth": 90}]
+    cols += [{"field": k, "headerName": lab, "valueFormatter": NUMBER_FORMAT, "type": "rightAligned"}
+             for k, lab in zip(keys, labels)]
+    cols += [{"field": f"{k}_diff", "headerName": f"{lab} vs {labels[0]}", "valueFormatter": pct,
+              "type": "rightAligned", "cellClassRules": {"text-success": "params.value < 0 && params.data.better == 'min'"
+                                                         " || params.value > 0 && params.data.better == 'max'",
+                                                         "text-danger": "params.value > 0 && params.data.better == 'min'"
+                                                         " || params.value < 0 && params.data.better == 'max'"}}
+             for k, lab in zip(keys[1:], labels[1:])]
+    return rows, cols
+
+
+def layer_series(data: StoreData, pid: str, quantity: str, phase: str) -> pd.Series:
+    lay = data.layers(pid)
+    if QUANTITIES[quantity][1] == "prefix":
+        wide = per_layer(lay, quantity, phase)
+        return wide.sum(axis=1) if wide.shape[1] else pd.Series(dtype=float)
+    return per_layer_value(lay, quantity, phase)
+
+
+def register(app: dash.Dash, data: StoreData) -> None:
+    @app.callback(Output("cmp-select", "options"), Input("store-version", "data"))
+    def options(_v):
+        df = data.done_points()
+        return [{"label": f"{r.label} ({r.id[:8]})", "value": r.id} for r in df.itertuples()] if not df.empty else []
+
+    @app.callback(Output("cmp-metrics", "rowData"), Output("cmp-metrics", "columnDefs"), Output("cmp-ratio", "figure"),
+                  Output("cmp-layers", "figure"), Output("cmp-layer-grid", "rowData"),
+                  Output("cmp-layer-grid", "columnDefs"),
+                  Input("cmp-select", "value"), Input("cmp-quantity", "value"), Input("cmp-phase", "value"),
+                  Input("store-version", "data"))
+    def update(ids, quantity, phase, _v):
+        ids = list(ids or [])
+        df = data.done_points()
+        df = df.set_index("id").reindex([i for i in ids if i in set(df["id"])]).reset_index() if not df.empty else df
+        if len(df) < 1:
+            empty = figures.empty_figure("Pick two or more design points to compare")
+            return [], [], empty, empty, [], []
+        rows, cols = metrics_table(df)
+        ratio = figures.compare_metrics_figure(df, [m for m in METRICS if df[m].notna().all()])
+        labels = [f"{lab} ({pid[:6]})" for lab, pid in zip(df["label"], df["id"])]
+        series = {lab: layer_series(data, pid, quantity, phase) for lab, pid in zip(labels, df["id"])}
+        qlabel = QUANTITIES[quantity][0]
+        where = "training step" if phase == "train" else phase.replace("_", " ")
+        lfig = figures.compare_layers_figure(series, f"{qlabel} per layer, {where}", qlabel)
+        table = pd.DataFrame(series)
+        lrows, lcols = [], [{"field": "layer", "pinned": "left"}]
+        if not table.empty:
+            keys = [f"p{i}" for i in range(len(labels))]
+            for layer, r in table.iterrows():
+                row = {"layer": layer, **{k: (None if pd.isna(v) else float(v)) for k, v in zip(keys, r)}}
+                for k in keys[1:]:
+                    b = row[keys[0]]
+                    row[f"{k}_diff"] = (row[k] - b) if row[k] is not None and b is not None else None
+                lrows.append(row)
+            lcols += [{"field": k, "headerName": lab, "valueFormatter": NUMBER_FORMAT, "type": "rightAligned"}
+                      for k, lab in zip(keys, labels)]
+            lcols += [{"field": f"{k}_diff", "headerName": f"{lab} minus baseline", "valueFormatter": NUMBER_FORMAT,
+                       "type": "rightAligned"} for k, lab in zip(keys[1:], labels[1:])]
+        return rows, cols, ratio, lfig, lrows, lcols

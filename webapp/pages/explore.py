@@ -1,0 +1,203 @@
+"""Explore: accuracy (or error) against a cost axis, Pareto front, filters, points table, export.
+
+Clicking a marker (or a label in the table) opens that point on the Design point page;
+ticking rows in the table selects points for Compare and for the report export.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, ctx, dcc, html
+
+from hwsim.errors import UserError
+from hwsim.store import METRICS
+
+from .. import figures
+from ..components import download_bar, dropdown, grid, labelled, metric_column, records
+from ..data import INFER_AXES, QUALITY_AXES, TRAIN_AXES, StoreData, metric_label
+
+# (control id, points column, label)
+FILTERS = (
+    ("ex-f-model", "model", "Model"),
+    ("ex-f-dataset", "dataset", "Dataset"),
+    ("ex-f-family", "family", "Scheme family"),
+    ("ex-f-bits", "bits", "Bits (weights/activations)"),
+    ("ex-f-tech", "tech", "Technology"),
+    ("ex-f-accel", "accelerator", "Accelerator"),
+    ("ex-f-source", "accuracy_source", "Accuracy source"),
+)
+GROUPINGS = [{"label": c, "value": c} for c in ("scheme", "family", "model", "dataset", "bits", "accelerator",
+                                                 "tech", "accuracy_source")]
+ID_COLUMNS = ["label", "model", "dataset", "scheme", "family", "bits", "tech", "accelerator", "accuracy_source"]
+REPORT_FORMATS = ("csv", "json", "xlsx", "html")
+
+
+def _axis_options(view: str) -> list[dict]:
+    names = TRAIN_AXES if view == "train" else INFER_AXES
+    return [{"label": metric_label(n), "value": n} for n in names]
+
+
+def layout():
+    controls = dbc.Card(dbc.CardBody([
+        labelled("View", dbc.RadioItems(id="ex-view", options=[{"label": "Training", "value": "train"},
+                                                                {"label": "Inference", "value": "inference"}],
+                                        value="train", inline=True)),
+        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train"), "train_energy_pj_per_step")),
+        labelled("Quality axis (y)", dropdown("ex-y", [{"label": metric_label(n), "value": n} for n in QUALITY_AXES],
+                                              "accuracy")),
+        dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=True)),
+                 dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=False))], class_name="mb-2"),
+        labelled("Colour by", dropdown("ex-color", GROUPINGS, "scheme")),
+        labelled("Symbol by", dropdown("ex-symbol", GROUPINGS, "model")),
+        labelled("Size by", dropdown("ex-size", [{"label": metric_label(n), "value": n} for n in METRICS],
+                                     None, clearable=True, placeholder="(same size)")),
+        html.Hr(className="my-2"),
+        html.Div("Filters (empty = all)", className="small text-muted mb-1"),
+        *[labelled(label, dropdown(cid, [], [], multi=True, clearable=True, placeholder="all"))
+          for cid, _, label in FILTERS],
+    ]), class_name="shadow-sm")
+    plot = dbc.Card([
+        dbc.CardHeader(html.Div([html.Span("Pareto explorer", className="fw-semibold"),
+                                 html.Span(id="ex-count", className="text-muted small ms-2")])),
+        dbc.CardBody(dcc.Loading(dcc.Graph(id="ex-pareto", config={"displaylogo": False, "responsive": True},
+                                           figure=figures.empty_figure("Loading..."),
+                                           style={"height": "520px"}), delay_show=400)),
+        dbc.CardFooter(download_bar("ex-fig", "Figure")),
+    ], class_name="shadow-sm mb-3")
+    table = dbc.Card([
+        dbc.CardHeader(html.Div([
+            html.Span("Design points", className="fw-semibold"),
+            html.Span(" tick rows to compare or export them; click a label to open it", className="text-muted small"),
+        ])),
+        dbc.CardBody(grid("ex-grid", [], height=340, selectable=True, size="autoSize")),
+        dbc.CardFooter(html.Div([
+            download_bar("ex-report", "Cost report of ticked points", REPORT_FORMATS),
+            dbc.Button("Compare ticked points", id="ex-compare-btn", color="primary", size="sm",
+                       class_name="mb-2 me-2"),
+            html.Span(id="ex-export-msg", className="small text-muted"),
+        ])),
+    ], class_name="shadow-sm")
+    return dbc.Row([dbc.Col(controls, xs=12, lg=3, class_name="mb-3"),
+                    dbc.Col([plot, table], xs=12, lg=9)])
+
+
+def filtered(df: pd.DataFrame, filters: dict[str, list]) -> pd.DataFrame:
+    """Keep rows whose column value is in each non-empty filter list."""
+    for col, values in filters.items():
+        if values:
+            df = df[df[col].astype(str).isin([str(v) for v in values])]
+    return df
+
+
+def register(app: dash.Dash, data: StoreData) -> None:
+    @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Input("ex-view", "value"),
+                  State("ex-x", "value"))
+    def view_axes(view, current):
+        opts = _axis_options(view)
+        values = [o["value"] for o in opts]
+        return opts, current if current in values else values[0]
+
+    @app.callback([Output(cid, "options") for cid, _, _ in FILTERS], Input("store-version", "data"))
+    def filter_options(_v):
+        df = data.done_points()
+        out = []
+        for _, col, _ in FILTERS:
+            vals = sorted({str(v) for v in df[col].dropna()}) if not df.empty else []
+            out.append([{"label": v, "value": v} for v in vals])
+        return out
+
+    @app.callback(
+        Output("ex-pareto", "figure"), Output("ex-grid", "rowData"), Output("ex-grid", "columnDefs"),
+        Output("ex-count", "children"),
+        Input("store-version", "data"), Input("ex-x", "value"), Input("ex-y", "value"),
+        Input("ex-logx", "value"), Input("ex-logy", "value"), Input("ex-color", "value"),
+        Input("ex-symbol", "value"), Input("ex-size", "value"), Input("ex-grid", "selectedRows"),
+        *[Input(cid, "value") for cid, _, _ in FILTERS],
+    )
+    def update(_v, x, y, logx, logy, color, symbol, size, selected_rows, *filter_values):
+        df = data.done_points()
+        total = len(df)
+        if total == 0:
+            fig = figures.empty_figure("No finished design points in the store yet.")
+            return fig, [], [], ""
+        df = filtered(df, {col: vals for (_, col, _), vals in zip(FILTERS, filter_values)})
+        selected = [r["id"] for r in (selected_rows or [])]
+        fig = figures.pareto_figure(df, x, y, color=color, symbol=symbol, size=size, logx=bool(logx),
+                                    logy=bool(logy), selected=selected)
+        shown = int(df[[x, y]].notna().all(axis=1).sum()) if not df.empty else 0
+        cols = [{"field": "label", "headerName": "Design point", "minWidth": 200,
+                 "cellClass": "hwsim-link", "tooltipField": "id"},
+                *[{"field": c, "headerName": c.replace("_", " ")} for c in ID_COLUMNS[1:]],
+                metric_column(y), metric_column(x),
+                *[metric_column(m) for m in METRICS if m not in (x, y) and m in df.columns and df[m].notna().any()],
+                {"field": "id", "headerName": "id", "maxWidth": 160}]
+        rows = records(df, ["id", *ID_COLUMNS, *[m for m in METRICS if m in df.columns]])
+        return fig, rows, cols, f"{shown} of {total} design points shown"
+
+    @app.callback(Output("pt-select", "value"), Output("tabs", "active_tab"),
+                  Input("ex-pareto", "clickData"), Input("ex-grid", "cellClicked"),
+                  Input("cmp-open", "n_clicks"), State("cmp-select", "value"), prevent_initial_call=True)
+    def open_point(click, cell, _open, cmp_values):
+        trig = ctx.triggered_id
+        if trig == "ex-pareto" and click and click.get("points"):
+            cd = click["points"][0].get("customdata")
+            if cd:
+                return cd[0], "tab-point"
+        if trig == "ex-grid" and cell and cell.get("colId") == "label" and cell.get("rowId"):
+            return cell["rowId"], "tab-point"
+        if trig == "cmp-open" and cmp_values:
+            return cmp_values[0], "tab-point"
+        return dash.no_update, dash.no_update
+
+    @app.callback(Output("cmp-select", "value"), Output("tabs", "active_tab", allow_duplicate=True),
+                  Input("ex-compare-btn", "n_clicks"), State("ex-grid", "selectedRows"), prevent_initial_call=True)
+    def to_compare(_n, rows):
+        ids = [r["id"] for r in rows or []]
+        if not ids:
+            return dash.no_update, dash.no_update
+        return ids, "tab-compare"
+
+    @app.callback(Output("ex-report-download", "data"), Output("ex-export-msg", "children"),
+                  Input("ex-report-btn", "n_clicks"), State("ex-report-fmt", "value"),
+                  State("ex-grid", "selectedRows"), State("ex-grid", "virtualRowData"), prevent_initial_call=True)
+    def export_report(_n, fmt, rows, visible):
+        ids = [r["id"] for r in rows or []]
+        note = ""
+        if not ids:
+            ids = [r["id"] for r in visible or []]
+            note = f"No rows ticked: exported the {len(ids)} points shown. "
+        if not ids:
+            return dash.no_update, "Nothing to export: no design point matches the filters."
+        return report_download(data, ids, fmt), note + f"Cost report of {len(ids)} point(s) as {fmt.upper()}."
+
+    @app.callback(Output("ex-fig-download", "data"), Input("ex-fig-btn", "n_clicks"), State("ex-fig-fmt", "value"),
+                  State("ex-pareto", "figure"), prevent_initial_call=True)
+    def export_figure(_n, fmt, fig):
+        return figure_download(fig, fmt, "hwsim-pareto")
+
+
+def report_download(data: StoreData, ids: list[str], fmt: str) -> dict:
+    """Write the cost report with :func:`hwsim.reports.export` into a temporary folder; send its bytes."""
+    from hwsim.reports import export
+
+    with tempfile.TemporaryDirectory(prefix="hwsim-report-") as tmp:
+        try:
+            path = export(data.path, ids, fmt, tmp, command="hwsim serve (dashboard export)")
+        except UserError as e:
+            raise dash.exceptions.PreventUpdate from e
+        return dcc.send_bytes(Path(path).read_bytes(), Path(path).name)
+
+
+def figure_download(fig_json: dict | None, fmt: str, stem: str) -> dict:
+    """A figure (as the browser holds it) as PNG/SVG (kaleido + system chromium) or standalone HTML."""
+    import plotly.graph_objects as go
+
+    if not fig_json:
+        raise dash.exceptions.PreventUpdate
+    fig = go.Figure(fig_json)
+    return dcc.send_bytes(figures.figure_bytes(fig, fmt), f"{stem}.{fmt}")

@@ -1,0 +1,224 @@
+"""Design point: one point's per-layer energy, MAC mix, traffic, cycles, curves, assumptions."""
+
+from __future__ import annotations
+
+import json
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, dcc, html
+
+from hwsim.formats import PHASES
+from hwsim.store import METRICS, POINT_COLUMNS
+
+from .. import figures
+from ..components import download_bar, dropdown, grid, metric_column
+from ..data import StoreData, per_layer, per_layer_value
+from .explore import figure_download, report_download
+
+PHASE_OPTIONS = [{"label": "Training step (all phases)", "value": "train"}] + [
+    {"label": p.replace("_", " "), "value": p} for p in PHASES]
+GRAPHS = (
+    ("pt-energy", "Energy by component"),
+    ("pt-macs", "MAC-type mix"),
+    ("pt-traffic", "Traffic by tensor class"),
+    ("pt-cycles", "Cycles and utilization"),
+    ("pt-curve", "Training curve"),
+    ("pt-sparsity", "Sparsity"),
+)
+
+
+def _graph(gid: str) -> dcc.Graph:
+    return dcc.Graph(id=gid, config={"displaylogo": False, "responsive": True}, style={"height": "360px"},
+                     figure=figures.empty_figure("Pick a design point", 360))
+
+
+def layout():
+    head = dbc.Card(dbc.CardBody(dbc.Row([
+        dbc.Col([dbc.Label("Design point", class_name="small fw-semibold mb-1"),
+                 dropdown("pt-select", [], None, placeholder="click a point on Explore, or pick one here")],
+                xs=12, md=6),
+        dbc.Col([dbc.Label("Phase", class_name="small fw-semibold mb-1"),
+                 dropdown("pt-phase", PHASE_OPTIONS, "train")], xs=12, md=3),
+        dbc.Col(html.Div([download_bar("pt-report", "Report", ("csv", "json", "xlsx", "html"))],
+                         className="pt-4"), xs=12, md=3),
+    ])), class_name="shadow-sm mb-3")
+
+    def card(gid, title):
+        return dbc.Col(dbc.Card([dbc.CardHeader(title, class_name="fw-semibold small"),
+                                 dbc.CardBody(_graph(gid), class_name="p-1")], class_name="shadow-sm mb-3"),
+                       xs=12, xl=6)
+
+    return html.Div([
+        head,
+        html.Div(id="pt-summary"),
+        dbc.Row([card(g, t) for g, t in GRAPHS]),
+        html.Div(download_bar("pt-fig", "Figure", ("png", "svg", "html")), className="mb-2"),
+        dbc.Row([dbc.Col(dropdown("pt-fig-which", [{"label": t, "value": g} for g, t in GRAPHS], "pt-energy"),
+                         xs=12, md=4)], class_name="mb-3"),
+        dbc.Row([
+            dbc.Col(dbc.Card([dbc.CardHeader("Assumptions", class_name="fw-semibold small"),
+                              dbc.CardBody(grid("pt-assumptions", [{"field": "key", "minWidth": 220},
+                                                                   {"field": "value", "flex": 1, "wrapText": True,
+                                                                    "autoHeight": True, "cellDataType": False}], height=320))],
+                             class_name="shadow-sm mb-3"), xs=12, xl=6),
+            dbc.Col(dbc.Card([dbc.CardHeader("Per-layer figures (this phase)", class_name="fw-semibold small"),
+                              dbc.CardBody(grid("pt-layers", [], height=320))], class_name="shadow-sm mb-3"),
+                    xs=12, xl=6),
+        ]),
+        dbc.Card([dbc.CardHeader("Resolved configuration", class_name="fw-semibold small"),
+                  dbc.CardBody(html.Pre(id="pt-config", className="small mb-0", style={"maxHeight": "300px"}))],
+                 class_name="shadow-sm mb-3"),
+    ])
+
+
+def flatten(d, prefix: str = "") -> dict:
+    """Nested dicts -> {"a.b": value}; lists of scalars are shown as JSON."""
+    out: dict = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+    elif isinstance(d, list) and d and all(isinstance(x, dict) for x in d):
+        for i, v in enumerate(d):
+            out.update(flatten(v, f"{prefix}{i}."))
+    else:
+        out[prefix[:-1] or "value"] = d if isinstance(d, (str, int, float, bool)) or d is None else json.dumps(d)
+    return out
+
+
+def summary(p: dict) -> dbc.Card:
+    cols = [html.Span([html.Span(f"{c.replace('_', ' ')}: ", className="text-muted"), html.B(str(p.get(c)))],
+                      className="me-3") for c in POINT_COLUMNS if p.get(c) is not None]
+    metrics = p.get("metrics", {})
+    tiles = []
+    for m in ("accuracy", "train_energy_pj_per_step", "infer_energy_pj", "train_memory_bytes", "model_size_bytes",
+              "latency_cycles", "dram_bytes_per_step"):
+        if metrics.get(m) is not None:
+            tiles.append(dbc.Col(html.Div([html.Div(METRICS[m]["label"], className="small text-muted"),
+                                           html.Div(fmt(metrics[m], METRICS[m]["unit"]), className="fs-5 fw-semibold")],
+                                          className="hwsim-tile"), xs=6, md=3, lg=True))
+    status = p.get("status")
+    return dbc.Card(dbc.CardBody([
+        html.H5([p.get("label") or p["id"][:12], dbc.Badge(status, color="success" if status == "done" else "danger",
+                                                           class_name="ms-2 align-middle")], id="pt-title"),
+        html.Div([html.Span("id ", className="text-muted"), html.Code(p["id"])], className="small mb-1"),
+        html.Div(cols, className="small mb-2"),
+        *([dbc.Alert(p["error"], color="danger", class_name="py-2")] if p.get("error") else []),
+        dbc.Row(tiles, class_name="g-2"),
+    ]), class_name="shadow-sm mb-3")
+
+
+def fmt(v: float, unit: str) -> str:
+    """A value with an SI prefix: 2.13 kB, 77.9 MpJ is written 77.9 µJ."""
+    if unit == "fraction":
+        return f"{100 * v:.2f} %"
+    if unit == "pJ":
+        for scale, u in ((1e12, "J"), (1e9, "mJ"), (1e6, "µJ"), (1e3, "nJ")):
+            if abs(v) >= scale:
+                return f"{v / scale:.3g} {u}"
+        return f"{v:.3g} pJ"
+    unit = {"bytes": "B"}.get(unit, unit)
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g} {prefix}{unit}"
+    return f"{v:.3g} {unit}"
+
+
+def point_figures(data: StoreData, pid: str, phase: str) -> dict[str, object]:
+    """All drill-down figures of one point for one phase (``train`` = the four training phases summed)."""
+    lay = data.layers(pid)
+    cur = data.curves(pid)
+    where = "training step" if phase == "train" else phase.replace("_", " ")
+    energy = per_layer(lay, "energy_pj", phase)
+    macs = per_layer(lay, "macs", phase)
+    traffic = per_layer(lay, "traffic_bytes", phase)
+    # Utilization over several phases: the cycle-weighted mean, so long phases count more.
+    cyc = per_layer_value(lay, "cycles", phase)
+    stall = per_layer_value(lay, "stall_cycles", phase)
+    util_rows = lay[(lay["name"] == "utilization")]
+    if phase != "train":
+        util = per_layer_value(lay, "utilization", phase, how="mean")
+    else:
+        u = util_rows.merge(lay[lay["name"] == "cycles"], on=["layer", "phase"], suffixes=("_u", "_c"))
+        u = u[u["phase"] != "inference"]
+        util = (u.assign(w=u["value_u"] * u["value_c"]).groupby("layer")[["w", "value_c"]].sum()
+                .pipe(lambda t: t["w"] / t["value_c"].where(t["value_c"] > 0)))
+        util = util.reindex([la for la in cyc.index if la in util.index])
+    return {
+        "pt-energy": figures.energy_figure(energy, f"Energy by component per layer, {where}"),
+        "pt-macs": figures.stacked_layers_figure(macs, f"MACs by MAC type per layer, {where}", "MACs"),
+        "pt-traffic": figures.stacked_layers_figure(traffic, f"Traffic by tensor class per layer, {where}", "bytes"),
+        "pt-cycles": figures.cycles_figure(cyc, util, stall if not stall.empty else None,
+                                           f"Cycles and utilization per layer, {where}"),
+        "pt-curve": figures.curves_figure(cur),
+        "pt-sparsity": figures.sparsity_figure(cur),
+    }
+
+
+def layer_table(data: StoreData, pid: str, phase: str) -> tuple[list[dict], list[dict]]:
+    """Per-layer figures of one phase as grid rows: layer, then every ``layers.name`` but shapes."""
+    lay = data.layers(pid)
+    sub = lay if phase == "train" else lay[lay["phase"] == phase]
+    if phase == "train":
+        sub = sub[sub["phase"] != "inference"]
+    sub = sub[~sub["name"].str.startswith("shape.")]
+    if sub.empty:
+        return [], [{"field": "layer"}]
+    # Ratios are averaged over phases, counts summed.
+    means = {"utilization", "mapping_efficiency"}
+    wide = sub.pivot_table(index="layer", columns="name", values="value", aggfunc="sum")
+    for m in means & set(wide.columns):
+        wide[m] = sub[sub["name"] == m].groupby("layer")["value"].mean()
+    order = [la for la in dict.fromkeys(lay["layer"]) if la in wide.index]
+    wide = wide.reindex(order)
+    energy_cols = [c for c in wide.columns if c.startswith("energy_pj.")]
+    if energy_cols:
+        wide.insert(0, "energy_pj.total", wide[energy_cols].sum(axis=1))
+    cols = [{"field": "layer", "pinned": "left"}] + [metric_column(c, c) for c in wide.columns]
+    rows = [{"layer": la, **{c: (None if pd.isna(v) else float(v)) for c, v in r.items()}}
+            for la, r in wide.iterrows()]
+    return rows, cols
+
+
+def register(app: dash.Dash, data: StoreData) -> None:
+    @app.callback(Output("pt-select", "options"), Input("store-version", "data"))
+    def options(_v):
+        df = data.points()
+        if df.empty:
+            return []
+        df = df[df["status"].isin(["done", "failed"])]
+        return [{"label": f"{r.label}  ({r.id[:8]})" + ("  [failed]" if r.status == "failed" else ""),
+                 "value": r.id} for r in df.itertuples()]
+
+    @app.callback(Output("pt-summary", "children"), *[Output(g, "figure") for g, _ in GRAPHS],
+                  Output("pt-assumptions", "rowData"), Output("pt-layers", "rowData"), Output("pt-layers", "columnDefs"),
+                  Output("pt-config", "children"),
+                  Input("pt-select", "value"), Input("pt-phase", "value"), Input("store-version", "data"))
+    def show(pid, phase, _v):
+        p = data.point(pid) if pid else None
+        if not p:
+            msg = "Pick a design point: click one on Explore, or choose it above."
+            empty = figures.empty_figure(msg, 360)
+            return (dbc.Alert(msg, color="info"), *[empty] * len(GRAPHS), [], [], [{"field": "layer"}], "")
+        figs = point_figures(data, pid, phase)
+        assumptions = data.blob(pid, "assumptions")
+        arows = [{"key": k, "value": f"{v:.6g}" if isinstance(v, float) else str(v)}
+                 for k, v in flatten(assumptions).items()] if assumptions is not None else [
+            {"key": "(none)", "value": "this point stored no assumptions blob"}]
+        lrows, lcols = layer_table(data, pid, phase)
+        return (summary(p), *[figs[g] for g, _ in GRAPHS], arows, lrows, lcols,
+                json.dumps(p.get("config"), indent=2, sort_keys=True))
+
+    @app.callback(Output("pt-fig-download", "data"), Input("pt-fig-btn", "n_clicks"), State("pt-fig-fmt", "value"),
+                  State("pt-fig-which", "value"), *[State(g, "figure") for g, _ in GRAPHS], prevent_initial_call=True)
+    def export_figure(_n, fmt, which, *figs):
+        fig = dict(zip([g for g, _ in GRAPHS], figs)).get(which)
+        return figure_download(fig, fmt, f"hwsim-{which.removeprefix('pt-')}")
+
+    @app.callback(Output("pt-report-download", "data"), Input("pt-report-btn", "n_clicks"),
+                  State("pt-report-fmt", "value"), State("pt-select", "value"), prevent_initial_call=True)
+    def export_report(_n, fmt, pid):
+        if not pid:
+            raise dash.exceptions.PreventUpdate
+        return report_download(data, [pid], fmt)

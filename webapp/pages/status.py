@@ -1,0 +1,90 @@
+"""Sweep status: live progress while a sweep writes to the store; failed points with reasons.
+
+Refreshes without a reload: the app's ``dcc.Interval`` bumps ``store-version`` when a
+writer commits, and this page re-reads the ``points`` table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, html
+
+from ..components import grid
+from ..data import StoreData
+
+STATUS_COLORS = {"done": "success", "running": "info", "failed": "danger"}
+
+
+def layout():
+    def card(title, body):
+        return dbc.Card([dbc.CardHeader(title, class_name="fw-semibold small"), dbc.CardBody(body)],
+                        class_name="shadow-sm mb-3")
+
+    return html.Div([
+        card("Progress", html.Div(id="st-summary")),
+        card("Failed points", grid("st-failed", [
+            {"field": "id", "maxWidth": 150}, {"field": "label", "headerName": "design point", "minWidth": 180},
+            {"field": "sweep", "maxWidth": 160}, {"field": "error", "headerName": "reason", "flex": 1,
+                                                  "wrapText": True, "autoHeight": True, "minWidth": 300}],
+            height=220)),
+        card("Running now", grid("st-running", [
+            {"field": "id", "maxWidth": 150}, {"field": "label", "headerName": "design point", "flex": 1},
+            {"field": "sweep"}, {"field": "started"}], height=180)),
+        card("Latest finished", grid("st-recent", [
+            {"field": "id", "maxWidth": 150}, {"field": "label", "headerName": "design point", "flex": 1},
+            {"field": "sweep"}, {"field": "finished"},
+            {"field": "wall_s", "headerName": "wall (s)", "type": "rightAligned",
+             "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3~f')(params.value)"}}],
+            height=260)),
+    ])
+
+
+def _when(t) -> str | None:
+    if t is None or t != t:  # NaN
+        return None
+    return dt.datetime.fromtimestamp(float(t), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _label(r) -> str:
+    if isinstance(r.get("label"), str) and r.get("label"):
+        return r["label"]
+    cfg = r.get("config")
+    return cfg[:120] if isinstance(cfg, str) else str(r.get("id"))[:12]
+
+
+def register(app: dash.Dash, data: StoreData) -> None:
+    @app.callback(Output("st-summary", "children"), Output("st-failed", "rowData"), Output("st-running", "rowData"),
+                  Output("st-recent", "rowData"), Input("store-version", "data"))
+    def update(_v):
+        st = data.state()
+        df = data.points()
+        counts = st.counts
+        total = sum(counts.values())
+        finished = counts.get("done", 0) + counts.get("failed", 0)
+        badges = [dbc.Badge(f"{n} {s}", color=STATUS_COLORS.get(s, "secondary"), class_name="me-2 fs-6",
+                            id=f"st-count-{s}") for s, n in sorted(counts.items())]
+        bars = [dbc.Progress(value=100 * counts.get(s, 0) / total, color=STATUS_COLORS[s], bar=True,
+                             label=str(counts.get(s, 0)) if counts.get(s) else "")
+                for s in ("done", "failed", "running") if total]
+        summary = html.Div([
+            html.Div(badges or [html.Span(st.message or "The store has no points yet.", className="text-muted")],
+                     className="mb-2"),
+            *([dbc.Progress(bars, style={"height": "1.4rem"}, class_name="mb-2")] if total else []),
+            html.Div(f"{finished} of {total} recorded points finished ({total - finished} running). "
+                     "Points appear here when the sweep starts them; this page updates by itself.",
+                     className="small text-muted", id="st-text"),
+        ])
+        if df.empty:
+            return summary, [], [], []
+        rows = df.to_dict("records")
+        failed = [{"id": r["id"][:12], "label": _label(r), "sweep": r.get("sweep"), "error": r.get("fail_reason")}
+                  for r in rows if r["status"] == "failed"]
+        running = [{"id": r["id"][:12], "label": _label(r), "sweep": r.get("sweep"), "started": _when(r.get("started"))}
+                   for r in rows if r["status"] == "running"]
+        done = sorted((r for r in rows if r["status"] == "done"), key=lambda r: -(r.get("finished") or 0))[:20]
+        recent = [{"id": r["id"][:12], "label": _label(r), "sweep": r.get("sweep"), "finished": _when(r.get("finished")),
+                   "wall_s": r.get("wall_s") if r.get("wall_s") == r.get("wall_s") else None} for r in done]
+        return summary, failed, running, recent
