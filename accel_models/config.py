@@ -107,7 +107,7 @@ class _Fields:
         for part in path.split("."):
             if not isinstance(cur, dict) or part not in cur:
                 if default is KeyError:
-                    raise ConfigError(self.where(path), f"missing field {path!r}")
+                    raise ConfigError(f"{self.where(path)}: {path}", "missing field")
                 return default
             cur = cur[part]
         return cur

@@ -10,15 +10,17 @@ DRAM reads/writes per operand (elements), with cf = column folds, rf = row folds
 
     ws  (fold loop: columns outer, rows inner; weights used once per fold)
         ifmap   U_in           if resident, else U_in * cf    (re-streamed for every column fold)
-        filter  K*N
-        ofmap   M*N writes     if one column of partial sums (M x C at psum width) fits half the
-                               ofmap SRAM, else M*N*rf writes + M*N*(rf-1) reads (spilled psums)
+        filter  K*N            if one column of partial sums (M x C at psum width) fits half the
+                               ofmap SRAM or the filter is resident; otherwise the M rows are tiled
+                               into t = ceil(psum bytes / half ofmap SRAM) chunks that do fit and the
+                               filter is re-read per chunk: K*N*t
+        ofmap   M*N writes     (partial sums stay on chip: one write of each final output)
     os  ifmap   U_in if resident, else U_in * cf
         filter  K*N if resident, else K*N*rf
-        ofmap   M*N writes (finished outputs)
+        ofmap   M*N writes
     is  ifmap   U_in           (each input tile is stationary once)
-        filter  K*N if resident, else K*N*cf
-        ofmap   as ws, with a fold's partial sums C x N
+        filter  K*N if resident, else K*N*cf (times the chunk count t of the C x N psum tile, as ws)
+        ofmap   M*N writes
     bitfusion   as ws.
 
 U_in is the number of distinct ifmap elements (a conv's batch x C x H x W; M x K for a GEMM).
@@ -76,20 +78,17 @@ def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_uniqu
     in_res = _fits(groups * u_in, ifmap_bits, mem.ifmap_sram_bytes)
     w_res = _fits(groups * K * N, filter_bits, mem.filter_sram_bytes)
     ifm = u_in if (in_res or df == "is") else u_in * cf
+    chunks = 1
+    if df != "os" and rf > 1:
+        tile = M * min(cols, N) if df in ("ws", "bitfusion") else min(cols, M) * N
+        chunks = max(1, math.ceil(_bytes(tile, ofmap_bits) / max(1, mem.ofmap_sram_bytes // 2)))
     if df == "os":
         fil = K * N if w_res else K * N * rf
     elif df == "is":
-        fil = K * N if w_res else K * N * cf
+        fil = K * N if w_res else K * N * cf * chunks
     else:
-        fil = K * N
-    if df == "os" or rf == 1:
-        ofw, ofr = M * N, 0
-    else:
-        tile = M * min(cols, N) if df in ("ws", "bitfusion") else min(cols, M) * N
-        if _fits(tile, ofmap_bits, mem.ofmap_sram_bytes):
-            ofw, ofr = M * N, 0
-        else:
-            ofw, ofr = M * N * rf, M * N * (rf - 1)
+        fil = K * N if w_res else K * N * chunks
+    ofw, ofr = M * N, 0
     g = groups
     ifm, fil, ofw, ofr = g * ifm, g * fil, g * ofw, g * ofr
     rb = _bytes(ifm, ifmap_bits) + _bytes(fil, filter_bits) + _bytes(ofr, ofmap_bits)

@@ -1,0 +1,91 @@
+"""``hwsim simulate``: cycles, utilization and SRAM/DRAM accesses on an accelerator model.
+
+    hwsim simulate --accelerator configs/accelerators/tpu_like.yaml --topology net.csv [--format csv]
+    hwsim simulate --cfg scale.cfg --topology net.csv            # a SCALE-Sim run, in milliseconds
+    hwsim simulate resnet20 --scheme bnn --accelerator configs/accelerators/bitfusion.yaml
+
+The topology path never imports torch; a model name counts it first (hwsim.count.trace, torch).
+"""
+
+from __future__ import annotations
+
+import typer
+
+_TABLE_COLS = ("layer", "phase", "unit", "mac_type", "compute_cycles", "stall_cycles", "total_cycles",
+               "mapping_efficiency", "utilization", "sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
+               "dram_write_bytes", "avg_dram_bw")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("simulate")
+    def simulate(
+        model: str = typer.Argument(None, help="Built-in model name or trace JSON (omit with --topology)."),
+        accelerator: str = typer.Option(None, "--accelerator", "-a", help="Accelerator YAML (configs/accelerators/)."),
+        topology: str = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV (conv or GEMM)."),
+        cfg: str = typer.Option(None, "--cfg", help="SCALE-Sim .cfg: the accelerator, unless --accelerator is given."),
+        topology_kind: str = typer.Option("auto", "--topology-kind", help="auto, conv or gemm."),
+        scheme: str = typer.Option(None, "--scheme", help="Precision scheme when simulating a model."),
+        batch: int = typer.Option(1, "--batch", min=1, help="Batch size when counting a model."),
+        input_shape: str = typer.Option(None, "--input-shape", help="Input C,H,W when counting a model."),
+        infer: bool = typer.Option(False, "--infer", help="Inference only (default: one training step)."),
+        fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+        as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+    ) -> None:
+        """Per-layer (and per-phase) cycles, stalls, utilization and SRAM/DRAM accesses."""
+        import sys
+
+        import accel_models as am
+        from hwsim.errors import UserError
+        from hwsim.hardware import load_accelerator
+
+        fmt = "json" if as_json else fmt
+        if fmt not in ("table", "csv", "json"):
+            raise UserError("--format", f"expected table, csv or json, got {fmt!r}")
+        if not accelerator and not cfg:
+            raise UserError("--accelerator", "give an accelerator YAML (or a SCALE-Sim --cfg)")
+        acc = load_accelerator(accelerator or cfg)
+        if topology:
+            if model:
+                raise UserError("--topology", "give either a model or a topology, not both")
+            if topology_kind not in ("auto", "conv", "gemm"):
+                raise UserError("--topology-kind", f"expected auto, conv or gemm, got {topology_kind!r}")
+            try:
+                rep = am.simulate(am.read_topology(topology, kind=topology_kind), acc)
+            except am.ConfigError as e:
+                raise UserError(e.where, e.what) from None
+            title = f"{topology} on {acc.name}"
+        elif model:
+            from hwsim.cli_verbs.cost import load_trace
+            from hwsim.hardware import simulate_trace
+
+            tr = load_trace(model, scheme, batch, input_shape, infer)
+            rep = simulate_trace(tr, acc)
+            title = f"{tr.model} / {tr.scheme} (batch {tr.batch}, {tr.mode}) on {acc.name}"
+        else:
+            raise UserError("hwsim simulate", "give a model name (with --scheme) or --topology FILE.csv")
+
+        if fmt == "json":
+            sys.stdout.write(rep.to_json() + "\n")
+            return
+        if fmt == "csv":
+            sys.stdout.write(rep.to_csv())
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=f"{title}: {acc.rows}x{acc.cols} {acc.dataflow}, PE {acc.pe.kind}", show_lines=False)
+        for c in _TABLE_COLS:
+            t.add_column(c, justify="left" if c in ("layer", "phase", "unit", "mac_type") else "right")
+        for r in rep.rows:
+            t.add_row(*[_fmt(r[c]) for c in _TABLE_COLS])
+        tot = rep.totals
+        t.add_row("TOTAL", "", "", "", *[_fmt(tot.get(c, "")) for c in _TABLE_COLS[4:]], style="bold")
+        Console().print(t)
+        print(f"total {tot['total_cycles']:,} cycles = {tot['time_us']:,.1f} us at {acc.clock_mhz:g} MHz; "
+              f"access counts in bytes at operand widths")

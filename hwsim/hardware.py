@@ -1,0 +1,139 @@
+"""The bridge from a counted Trace to the accelerator model (accel_models), per layer and phase.
+
+Each weight layer's :class:`~hwsim.trace.LayerInfo` (conv2d: N, C, H, W, K, R, S, stride, padding,
+groups, P, Q; linear: N, C, K) and its declared precision become accel_models work items:
+
+    forward           GEMM (M, N, K) = (N*P*Q, K/g, C/g*R*S); ifmap = input,  filter = weight
+    backward_data     GEMM (M, K, N) + col2im adds;           ifmap = grad,   filter = weight
+    backward_weight   GEMM (K, N, M);                         ifmap = stash,  filter = grad
+    inference         the forward GEMM at weight_infer x input_infer
+
+(:func:`accel_models.training.phase_gemms`). The MAC type of each GEMM comes from
+:meth:`hwsim.formats.LayerPrecision.mac_type`, the same rule table counting and energy use. Phases
+are the ones the trace recorded MACs for (so the first layer, which computes no input gradient, has
+no backward_data GEMM). Element-wise work recorded in the trace (batch-norm, activations, pooling,
+quantizers, the weight update) runs on the accelerator's vector unit, one row per (layer, phase).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import accel_models as am
+from hwsim.errors import UserError
+from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD, INFERENCE, UPDATE, LayerPrecision
+from hwsim.trace import LayerInfo, LayerRecord, Trace
+
+GEMM_OPS = ("conv2d", "linear")
+_WRITE_CLASSES = {"output", "stash_write", "grad_input", "grad_weight", "weight_master", "optimizer_state"}
+
+
+def load_accelerator(spec: Any) -> am.Accelerator:
+    """accel_models.load_accelerator with errors as :class:`UserError` (a .cfg is read as SCALE-Sim's)."""
+    try:
+        if isinstance(spec, str) and spec.endswith(".cfg"):
+            return am.read_scalesim_cfg(spec)
+        return am.load_accelerator(spec)
+    except am.ConfigError as e:
+        raise UserError(e.where, e.what) from None
+
+
+def _int(v: Any) -> int:
+    return int(v[0]) if isinstance(v, (list, tuple)) else int(v)
+
+
+def layer_to_model(li: LayerInfo) -> am.ConvLayer | am.GemmLayer:
+    """A LayerInfo's shape as an accel_models layer (PyTorch's exact output size P, Q)."""
+    s = li.shape
+    try:
+        if li.op == "conv2d":
+            stride, pad = s.get("stride", 1), s.get("padding", 0)
+            sh = _int(stride)
+            sw = int(stride[1]) if isinstance(stride, (list, tuple)) and len(stride) > 1 else sh
+            return am.ConvLayer(li.name, int(s["H"]), int(s["W"]), int(s["R"]), int(s["S"]), int(s["C"]),
+                                int(s["K"]), sh, sw, padding=_int(pad), groups=int(s.get("groups", 1)),
+                                batch=int(s["N"]), ofmap_h=int(s["P"]), ofmap_w=int(s["Q"]))
+        if li.op == "linear":
+            return am.GemmLayer(li.name, M=int(s["N"]), N=int(s["K"]), K=int(s["C"]))
+    except KeyError as e:
+        raise UserError(f"trace layer {li.name}", f"{li.op} shape lacks {e.args[0]!r}") from None
+    except am.ConfigError as e:
+        raise UserError(e.where, e.what) from None
+    raise UserError(f"trace layer {li.name}", f"op {li.op!r} is not a GEMM layer")
+
+
+def _precision_strings(prec: LayerPrecision, phase: str) -> dict[str, str]:
+    if phase == INFERENCE:
+        w, x = prec.operands(INFERENCE)
+        return {"weight": str(w), "input": str(x), "stash": str(x), "grad": str(prec.grad)}
+    return {"weight": str(prec.weight), "input": str(prec.input), "stash": str(prec.stash), "grad": str(prec.grad)}
+
+
+def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.VectorOp]:
+    """All work items of a trace in layer order: GEMMs per phase, then vector-unit rows."""
+    recs: dict[str, list[LayerRecord]] = {}
+    for r in trace.records:
+        recs.setdefault(r.layer, []).append(r)
+    have_records = bool(trace.records)
+    work: list[am.GemmLayer | am.VectorOp] = []
+    for li in trace.layers:
+        lrecs = recs.get(li.name, [])
+        if li.op in GEMM_OPS and li.shape:
+            prec = LayerPrecision.from_dict({k: v for k, v in (li.precision or {}).items() if k != "note" and v})
+            model = layer_to_model(li)
+            if have_records:
+                phases = {r.phase for r in lrecs if r.total_macs > 0}
+            elif trace.mode == "infer":
+                phases = {INFERENCE}
+            else:
+                phases = {FORWARD, BACKWARD_WEIGHT} | ({BACKWARD_DATA} if li.depth != 0 else set())
+            if INFERENCE in phases:
+                g = model.to_gemm()
+                ops = am.operands(*[str(f) for f in (prec.operands(INFERENCE)[1], prec.operands(INFERENCE)[0])],
+                                  psum_bits, prec.mac_type(INFERENCE))
+                work.append(g.with_(phase=INFERENCE, operands=ops))
+            if phases & {FORWARD, BACKWARD_DATA, BACKWARD_WEIGHT}:
+                mts = {ph: prec.mac_type(ph) for ph in (FORWARD, BACKWARD_DATA, BACKWARD_WEIGHT)}
+                items = am.phase_gemms(model, _precision_strings(prec, FORWARD),
+                                       first_layer=BACKWARD_DATA not in phases, psum_bits=psum_bits, mac_types=mts)
+                work += [w for w in items if w.phase in phases]
+            if not have_records and trace.mode != "infer" and li.params:
+                work.append(am.update_op(li.name, li.params))
+        for r in lrecs:
+            ops = sum(r.elementwise.values())
+            if ops <= 0:
+                continue
+            kind = Counter(r.elementwise).most_common(1)[0][0]
+            b_in = b_out = 0
+            if r.total_macs == 0:   # the GEMM rows already carry a weight layer's operand traffic
+                for cls, b in r.traffic_bytes.items():
+                    if cls in _WRITE_CLASSES:
+                        b_out += b
+                    else:
+                        b_in += b
+            work.append(am.VectorOp(r.layer, r.phase, ops=int(ops), kind=kind, bytes_in=int(b_in),
+                                    bytes_out=int(b_out), detail=dict(r.elementwise)))
+    return work
+
+
+_PHASE_ORDER = {FORWARD: 0, INFERENCE: 0, BACKWARD_DATA: 1, BACKWARD_WEIGHT: 2, UPDATE: 3}
+
+
+def simulate_trace(trace: Trace, accelerator: Any) -> am.CycleReport:
+    """Cycles, utilization and SRAM/DRAM accesses of every (layer, phase) of ``trace`` on ``accelerator``.
+
+    ``accelerator`` is a YAML path (configs/accelerators/*.yaml), a SCALE-Sim ``.cfg`` path, a dict
+    or an :class:`accel_models.Accelerator`. Rows come in phase order (forward, backward_data,
+    backward_weight, update), layers in trace order within a phase.
+    """
+    acc = load_accelerator(accelerator)
+    work = trace_work(trace, psum_bits=acc.psum_bits)
+    work.sort(key=lambda w: _PHASE_ORDER.get(w.phase, 9))   # stable: keeps layer order inside a phase
+    try:
+        rep = am.simulate(work, acc)
+    except am.ConfigError as e:
+        raise UserError(f"{acc.name}: {e.where}", e.what) from None
+    rep.accelerator["trace"] = {"model": trace.model, "scheme": trace.scheme, "batch": trace.batch,
+                                "mode": trace.mode}
+    return rep
