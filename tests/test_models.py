@@ -14,7 +14,7 @@ from hwsim.models import MODELS, build_model, load_all
 load_all()
 ALL = MODELS.names()
 # Paper-size forward+backward of the big ImageNet/wide nets is done on meta tensors only (CPU time).
-HEAVY = {"resnet50", "wrn20_10", "wrn28_10", "densenet100", "wrn40_4", "wrn"}
+HEAVY = {"resnet50", "wrn18_2", "wrn20_10", "wrn28_10", "densenet100", "wrn40_4", "wrn"}
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,7 @@ def fwd_bwd(m: nn.Module, x: torch.Tensor, classes: int) -> None:
 def test_expected_models_registered():
     expected = {"lenet300", "lenet5", "graham_fc", "vgg_bnn", "vgg7", "vgg_graham", "resnet20", "resnet44",
                 "resnet56", "wrn", "wrn20_4", "wrn20_10", "wrn28_10", "wrn40_4", "resnet18", "resnet50",
-                "densenet40", "densenet100"}
+                "densenet40", "densenet100", "wrn18_2"}
     assert expected <= set(ALL), expected - set(ALL)
 
 

@@ -7,6 +7,10 @@ conv1x1/stride + BN. Parameter names match torchvision's, so its state dicts loa
 Differences from torchvision: each ReLU is its own module (relu1, relu2, ...) because a
 shared module would be called several times per forward pass.
 
+``width`` multiplies the channels of every layer after the 64-channel stem convolution:
+``resnet18`` with ``width=2`` (preset ``wrn18_2``) is Graham's WideResNet-(2,18) (seed 004,
+Table 4: "all layers after the initial convolution have double the width of a regular ResNet-18").
+
 Checks (tests/test_models.py, torch.utils.flop_counter at 1x3x224x224): ResNet-18
 1,814,073,344 forward MACs and 11,689,512 parameters; ResNet-50 4,089,184,256 MACs and
 25,557,032 parameters. Graham (seed 004, Table 4) and McDonnell (seed 000) use these nets.
@@ -74,7 +78,7 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     def __init__(self, block, layers: list[int], num_classes: int, in_ch: int, width: float = 1.0):
         super().__init__()
-        stem = scaled(64, width)
+        stem = 64  # Graham's WideResNet-(2,18): "all layers after the initial convolution" are widened
         self.conv1 = nn.Conv2d(in_ch, stem, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)
         self.relu = nn.ReLU(inplace=False)
@@ -111,10 +115,16 @@ def _build(name, block, layers, num_classes, in_shape, width):
     return ResNet(block, layers, num_classes, c, width)
 
 
-@register_model("resnet18", "ResNet-18 for 224x224 (torchvision layout, BasicBlock x [2,2,2,2]); width = widening factor",
+@register_model("resnet18", "ResNet-18 for 224x224 (torchvision layout, BasicBlock x [2,2,2,2]); width widens all but the stem",
                 _SEED, (3, 224, 224), 1000)
 def resnet18(num_classes: int = 1000, in_shape=(3, 224, 224), width: float = 1.0):
     return _build("resnet18", BasicBlock, [2, 2, 2, 2], num_classes, in_shape, width)
+
+
+@register_model("wrn18_2", "Graham's WideResNet-(2,18): ResNet-18 with every layer after the stem twice as wide",
+                "Graham 2017, Table 4 (seed 004)", (3, 224, 224), 1000)
+def wrn18_2(num_classes: int = 1000, in_shape=(3, 224, 224)):
+    return _build("wrn18_2", BasicBlock, [2, 2, 2, 2], num_classes, in_shape, 2.0)
 
 
 @register_model("resnet50", "ResNet-50 v1.5 for 224x224 (torchvision layout, Bottleneck x [3,4,6,3])",
