@@ -440,3 +440,40 @@ def optional_codec(name: str, *args: Any, **kwargs: Any) -> Any:
         return None
     cls = getattr(mod, name, None)
     return None if cls is None else cls(*args, **kwargs)
+
+
+class LQStashCodec:
+    """Stash codec for an LQ-Nets activation quantizer's output: the J-bit level index, bit-packed.
+
+    The levels are read from the quantizer's current basis at encode time and saved beside the
+    codes (2^J floats), so decoding is exact even after the basis moves. Duck-types helper H2's
+    :class:`hwsim.quant.stash.Codec` (``encode -> Packed``, ``decode``).
+    """
+
+    def __init__(self, quantizer: LQQuantizer):
+        from hwsim.formats import Format
+
+        self.quantizer = quantizer
+        self.bits = quantizer.bits
+        self.fmt = Format("lq", quantizer.bits)
+
+    def encode(self, x: Tensor):
+        from hwsim.quant.pack import pack
+        from hwsim.quant.stash import Packed
+
+        levels, _ = qf.lq_levels(self.quantizer.basis.detach(), self.quantizer.codes)   # (1, L)
+        idx = qf.lq_assign(x.detach().reshape(1, -1), levels)
+        return Packed((pack(idx, self.bits), levels.reshape(-1).to(x.dtype)), {"shape": x.shape, "dtype": x.dtype})
+
+    def decode(self, p) -> Tensor:
+        from hwsim.quant.pack import unpack
+
+        shape = p.meta["shape"]
+        codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape)
+        return p.tensors[1][codes.long()].to(p.meta["dtype"])
+
+    def roundtrip(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    def __repr__(self) -> str:
+        return f"LQStashCodec({self.bits})"

@@ -3,7 +3,7 @@
 Weights: symmetric per output channel, ``s = max|W_c| / (2^(k-1) - 1)``, ``w_q = s round(W / s)``.
 Activations: clipped to ``[0, act_clip]`` and rounded to ``2^k - 1`` steps. Straight-through
 gradients. The first and last layers stay float by default (DoReFa's convention). The stash is
-the quantized input, held at ``stash_bits`` (default: ``act_bits``) by helper H2's KBitCodec.
+the quantized input, held at ``stash_bits`` (default: ``act_bits``) by helper H2's LevelsCodec.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ class KBit(Scheme):
         return self.a_bits if self.stash_bits is None else self.stash_bits
 
     def convert(self, model: Any) -> Any:
+        import torch
+
         from hwsim.quant.layers import (
             LayerPlan,
             UniformActivation,
@@ -59,10 +61,13 @@ class KBit(Scheme):
         s = self._stash_bits()
         codec = None
         if self.a_bits < 32 and s <= 8:
-            codec = optional_codec("KBitCodec", s)
+            # The quantized input lies on the grid k * act_clip / (2^j - 1): a fixed table of
+            # 2^s levels on [0, act_clip] holds it exactly when s == j (helper H2's LevelsCodec).
+            codec = optional_codec("LevelsCodec", torch.linspace(0, self.act_clip, 2**s), Format("int", s))
         if s < self.a_bits and codec is None:
             # The declaration would claim a stash the buffers do not hold.
-            raise UserError("scheme.stash_bits", "a stash narrower than act_bits needs hwsim.quant.stash.KBitCodec")
+            raise UserError("scheme.stash_bits", "a stash narrower than act_bits needs at most 8 bits "
+                            "and hwsim.quant.stash.LevelsCodec")
 
         def plan(name, module, depth, n):
             if self.keep_first_last and depth in (0, n - 1):

@@ -4,7 +4,8 @@ A K-bit value is ``v^T b`` with ``b`` in {-1,+1}^K (weights; {0,1}^K for the non
 activations, as in the LQ-Nets code); values go to the nearest level (thresholds = midpoints of
 adjacent levels), gradients pass straight through, and after every optimizer step the basis takes
 one QEM step ``v = (B B^T)^-1 B x`` averaged with momentum (per output channel for weights, per
-layer for activations, from the layer's last batch). A product of a K-bit and a J-bit LQ operand
+layer for activations, from the layer's last batch). A quantized input is stashed as its J-bit
+level index (:class:`hwsim.quant.layers.LQStashCodec`). A product of a K-bit and a J-bit LQ operand
 is K*J bit-plane XNOR-popcounts (MAC type ``lq{K}x{J}``; with float inputs ``lq{K}x32``).
 """
 
@@ -46,7 +47,7 @@ class LQNets(Scheme):
         return v
 
     def convert(self, model: Any) -> Any:
-        from hwsim.quant.layers import LayerPlan, LQQuantizer, convert_layers
+        from hwsim.quant.layers import LayerPlan, LQQuantizer, LQStashCodec, convert_layers
 
         quant_acts = self.a_bits != 32
 
@@ -59,7 +60,7 @@ class LQNets(Scheme):
                                                                  "note": self.name})
             aq = LQQuantizer.for_activation(self.a_bits, momentum=self.momentum, device=module.weight.device)
             j = Format("lq", self.a_bits)
-            return LayerPlan(weight_quantizer=wq, input_quantizer=aq,
+            return LayerPlan(weight_quantizer=wq, input_quantizer=aq, stash_codec=LQStashCodec(aq),
                              precision={"weight": Format("lq", self.w_bits), "input": j, "stash": j,
                                         "note": self.name})
 
