@@ -106,6 +106,20 @@ def test_imagenet_resnet_macs_match_flop_counter_anchor():
     assert macs("resnet50") == 4_089_184_256
 
 
+def test_resnet18_weight_layer_inputs_anchor():
+    """anchors.md: the inputs of ResNet-18's weight layers are 1,831,936 values per 224x224 image
+    (each distinct tensor once: a block's conv1 and its downsample conv read the same input)."""
+    with torch.device("meta"):
+        m = build_model("resnet18").eval()
+        seen: dict[int, int] = {}
+        keep = []
+        for mod in m.modules():
+            if isinstance(mod, (nn.Conv2d, nn.Linear)):
+                mod.register_forward_hook(lambda mm, i, o: (keep.append(i[0]), seen.setdefault(id(i[0]), i[0].numel())))
+        m(torch.empty(1, 3, 224, 224))
+    assert sum(seen.values()) == 1_831_936
+
+
 def test_han_lenet_tables():
     """Seed 002 (Han et al. deep compression table): weights per layer and FLOPs (= 2 x MACs)."""
     assert macs("lenet5", (1, 1, 28, 28)) * 2 == 4_586_000          # "Total 4586K"
