@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import typer
 
-_TABLE_COLS = ("layer", "phase", "unit", "mac_type", "compute_cycles", "stall_cycles", "total_cycles",
-               "mapping_efficiency", "utilization", "sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
-               "dram_write_bytes", "avg_dram_bw")
+_TABLE_COLS = ("layer", "phase", "mac_type", "compute_cycles", "stall_cycles", "total_cycles",
+               "mapping_efficiency", "utilization", "sram_bytes", "dram_bytes")
+_HEADERS = ("layer", "phase", "MAC", "compute", "stall", "total", "map.eff", "util", "SRAM B", "DRAM B")
 
 
 def _fmt(v) -> str:
@@ -80,12 +80,18 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         t = Table(title=f"{title}: {acc.rows}x{acc.cols} {acc.dataflow}, PE {acc.pe.kind}", show_lines=False)
-        for c in _TABLE_COLS:
-            t.add_column(c, justify="left" if c in ("layer", "phase", "unit", "mac_type") else "right")
+        for c, h in zip(_TABLE_COLS, _HEADERS):
+            t.add_column(h, justify="left" if c in ("layer", "phase", "mac_type") else "right")
+
+        def cells(r: dict) -> list[str]:
+            r = {**r, "sram_bytes": r["sram_read_bytes"] + r["sram_write_bytes"],
+                 "dram_bytes": r["dram_read_bytes"] + r["dram_write_bytes"]}
+            return [_fmt(r.get(c, "")) for c in _TABLE_COLS]
+
         for r in rep.rows:
-            t.add_row(*[_fmt(r[c]) for c in _TABLE_COLS])
+            t.add_row(*cells(r))
         tot = rep.totals
-        t.add_row("TOTAL", "", "", "", *[_fmt(tot.get(c, "")) for c in _TABLE_COLS[4:]], style="bold")
+        t.add_row(*(["TOTAL", "", ""] + cells(tot)[3:]), style="bold")
         Console().print(t)
         print(f"total {tot['total_cycles']:,} cycles = {tot['time_us']:,.1f} us at {acc.clock_mhz:g} MHz; "
               f"access counts in bytes at operand widths")
