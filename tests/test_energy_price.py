@@ -215,7 +215,8 @@ def test_accelerator_accesses_replace_placement(t45):
     for ph in ("backward_weight", "update"):
         assert _sum(rep.rows, layer="conv", phase=ph) == pytest.approx(_sum(base.rows, layer="conv", phase=ph))
     assert rep.totals["compute.fp32"] == pytest.approx(base.totals["compute.fp32"])
-    assert rep.assumptions["memory_source"]["records_priced_by"]["accelerator"] == 2
+    # the two given pairs, plus conv's inference, which borrows conv's forward counts
+    assert rep.assumptions["memory_source"]["records_priced_by"]["accelerator"] == 3
     with pytest.raises(UserError, match="unknown key 'sram_reads'"):
         price(tr, t45, accesses={("conv", "forward"): {"sram_reads": 3}})
     with pytest.raises(UserError, match="unknown phase"):
@@ -275,3 +276,52 @@ def test_cli_errors_are_one_line(tmp_path):
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.stderr
+
+
+def test_accesses_from_cycle_report_rows(t45):
+    from hwsim.energy import accesses_from_cycles, hierarchy_for_accelerator
+
+    rows = [
+        {"layer": "conv", "phase": "forward", "unit": "array", "ifmap_bits": 32, "filter_bits": 1, "ofmap_bits": 32,
+         "sram_reads_ifmap": 100, "sram_reads_filter": 80, "sram_reads_ofmap": 10, "sram_writes_ofmap": 20,
+         "dram_reads_ifmap": 4, "dram_reads_filter": 8, "dram_reads_ofmap": 0, "dram_writes_ofmap": 2,
+         "sram_read_bytes": 400 + 10 + 40, "sram_write_bytes": 80, "dram_read_bytes": 17, "dram_write_bytes": 8},
+        {"layer": "conv", "phase": "forward", "unit": "vector", "ifmap_bits": 0, "filter_bits": 0, "ofmap_bits": 0,
+         "sram_read_bytes": 0, "sram_write_bytes": 0, "dram_read_bytes": 64, "dram_write_bytes": 32},
+    ]
+    acc = accesses_from_cycles(rows)
+    assert acc[("conv", "forward")] == {
+        "sram_read_bytes.ifmap": 400, "sram_read_bytes.filter": 10, "sram_read_bytes.ofmap": 40,
+        "sram_write_bytes.ofmap": 80, "dram_read_bytes.ifmap": 16, "dram_read_bytes.filter": 1,
+        "dram_write_bytes.ofmap": 8, "dram_read_bytes": 64, "dram_write_bytes": 32}
+    hier = hierarchy_for_accelerator({"sram": {"ifmap_kb": 32, "filter_kb": 64, "ofmap_kb": 16}}, None)
+    assert hier.sram_buffers == {"ifmap": 32768, "filter": 65536, "ofmap": 16384}
+    rep = price(make_trace("bnn"), t45, hierarchy=hier, accesses=rows)
+    sram = (400 * 8 * sram_pj_per_bit(t45, 32768) + 10 * 8 * sram_pj_per_bit(t45, 65536)
+            + 120 * 8 * sram_pj_per_bit(t45, 16384))
+    assert _sum(rep.rows, layer="conv", phase="forward", component="sram") == pytest.approx(sram)
+    assert _sum(rep.rows, layer="conv", phase="forward", component="dram") == pytest.approx(
+        (17 + 8 + 96) * 8 * dram_pj_per_bit(t45))
+    # inference (synthesised from forward) borrows the forward counts
+    assert _sum(rep.rows, layer="conv", phase="inference", component="sram") == pytest.approx(sram)
+    assert any("accelerator's forward access counts" in n for n in rep.assumptions["notes"])
+
+
+def test_price_with_the_accelerator_model(t45):
+    pytest.importorskip("accel_models")
+    from hwsim.energy import hierarchy_for_accelerator
+    from hwsim.energy.tech import CONFIG_DIR
+    from hwsim.hardware import simulate_trace
+
+    tr = make_trace("fp32")
+    cycles = simulate_trace(tr, str(CONFIG_DIR / "accelerators" / "fp32_training.yaml"))
+    hier = hierarchy_for_accelerator(cycles.accelerator)
+    rep = price(tr, t45, hierarchy=hier, accesses=cycles)
+    by = rep.assumptions["memory_source"]["records_priced_by"]
+    assert by["accelerator"] > 0
+    dram_bytes = sum(r.get("dram_read_bytes", 0) + r.get("dram_write_bytes", 0) for r in cycles.rows)
+    train_dram = sum(v.get("dram", 0.0) for p, v in rep.by_phase.items() if p != "inference")
+    placed = [(r.layer, r.phase) for r in tr.records if (r.layer, r.phase) not in
+              {(x["layer"], x["phase"]) for x in cycles.rows}]
+    assert placed == []                     # every record has its accelerator rows
+    assert train_dram == pytest.approx(dram_bytes * 8 * dram_pj_per_bit(t45))

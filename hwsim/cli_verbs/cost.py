@@ -67,6 +67,8 @@ def register(app: typer.Typer) -> None:
         tech: str = typer.Option("45nm", "--tech", help="Technology table: configs/tech/<name>.yaml or a path."),
         node: str = typer.Option(None, "--node", help="Scale the table to this node (e.g. 7nm)."),
         hierarchy: str = typer.Option(None, "--hierarchy", help="Memory hierarchy YAML (default: configs/hierarchy/default.yaml)."),
+        accelerator: str = typer.Option(None, "--accelerator", help="Take SRAM/DRAM accesses from this accelerator "
+                                        "(configs/accelerators/<name>.yaml, a path, or a SCALE-Sim .cfg)."),
         batch: int = typer.Option(128, "--batch", min=1, help="Batch size when counting a model."),
         input_shape: str = typer.Option(None, "--input-shape", help="Input C,H,W when counting a model."),
         infer: bool = typer.Option(False, "--infer", help="Count inference only."),
@@ -83,7 +85,24 @@ def register(app: typer.Typer) -> None:
         table = load_tech(tech, node=node)
         hier = load_hierarchy(hierarchy)
         tr = load_trace(model, scheme, batch, input_shape, infer)
-        rep = price(tr, table, hierarchy=hier, steps_per_epoch=steps_per_epoch, rate_hz=rate)
+        accesses = None
+        if accelerator:
+            from hwsim.energy import hierarchy_for_accelerator
+            from hwsim.energy.tech import CONFIG_DIR
+            from hwsim.errors import UserError
+            from hwsim.hardware import simulate_trace
+
+            spec = accelerator
+            if not spec.endswith((".yaml", ".yml", ".cfg")):
+                named = CONFIG_DIR / "accelerators" / f"{spec}.yaml"
+                if not named.exists():
+                    known = ", ".join(sorted(p.stem for p in (CONFIG_DIR / "accelerators").glob("*.yaml")))
+                    raise UserError("--accelerator", f"unknown accelerator {spec!r}; known: {known}")
+                spec = str(named)
+            cycles = simulate_trace(tr, spec)
+            accesses = cycles
+            hier = hierarchy_for_accelerator(cycles.accelerator, hier)
+        rep = price(tr, table, hierarchy=hier, accesses=accesses, steps_per_epoch=steps_per_epoch, rate_hz=rate)
         if as_json:
             print_json(rep.to_dict())
             return

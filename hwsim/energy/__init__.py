@@ -9,8 +9,8 @@ every rule that extends the table is returned in ``rep.assumptions`` (see docs/e
 
 from hwsim.energy.hierarchy import Hierarchy, load_hierarchy, place
 from hwsim.energy.ops import RULES, mac_energy
-from hwsim.energy.price import EnergyReport, price
+from hwsim.energy.price import EnergyReport, accesses_from_cycles, hierarchy_for_accelerator, price
 from hwsim.energy.tech import TechTable, load_tech, node_factor
 
-__all__ = ["EnergyReport", "Hierarchy", "RULES", "TechTable", "load_hierarchy", "load_tech", "mac_energy",
-           "node_factor", "place", "price"]
+__all__ = ["EnergyReport", "Hierarchy", "RULES", "TechTable", "accesses_from_cycles", "hierarchy_for_accelerator",
+           "load_hierarchy", "load_tech", "mac_energy", "node_factor", "place", "price"]

@@ -51,6 +51,9 @@ class Hierarchy(BaseModel):
     rf_operand_reads_per_mac: float = Field(default=2, ge=0)
     zero_skipping: bool = False
     sram_priority: list[str] = Field(default_factory=lambda: list(LONG_LIVED))
+    # Separate on-chip buffers (name -> bytes) for accelerator access counts with that operand suffix
+    # (ifmap, filter, ofmap); accesses without a matching buffer are priced at sram_bytes.
+    sram_buffers: dict[str, int] = Field(default_factory=dict)
     path: str = ""
 
     @field_validator("sram_priority")
@@ -59,6 +62,15 @@ class Hierarchy(BaseModel):
         for c in v:
             if c not in LONG_LIVED:
                 raise ValueError(f"unknown tensor class {c!r}; expected some of {', '.join(LONG_LIVED)}")
+        return v
+
+
+    @field_validator("sram_buffers")
+    @classmethod
+    def _buffers(cls, v: dict[str, int]) -> dict[str, int]:
+        for k, b in v.items():
+            if b <= 0:
+                raise ValueError(f"buffer {k!r} must have a positive size in bytes, got {b}")
         return v
 
 

@@ -173,10 +173,15 @@ def operand_bits(mac: str, ops: tuple[Format, Format] | None) -> int:
     return {"fp32": 64, "fp16": 32, "xnor_popcount": 2, "sign_add": 33, "ternary": 34, "shift_add": 36}.get(mac, 64)
 
 
-def _normalise_accesses(accesses: dict | None) -> dict[tuple[str, str], dict[str, float]]:
-    if not accesses:
+def _normalise_accesses(accesses: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """-> {(layer, phase): {"rf": bytes, "dram": bytes, "sram": {operand or "": bytes}}}."""
+    if accesses is None:
         return {}
-    out: dict[tuple[str, str], dict[str, float]] = {}
+    if hasattr(accesses, "rows") or isinstance(accesses, list):
+        accesses = accesses_from_cycles(accesses)
+    if not isinstance(accesses, dict):
+        raise UserError("accesses", "expected {(layer, phase): counts}, {layer: {phase: counts}} or a CycleReport")
+    out: dict[tuple[str, str], dict[str, Any]] = {}
 
     def put(layer: str, phase: str, counts: Any) -> None:
         where = f"accesses[{layer}, {phase}]"
@@ -184,15 +189,18 @@ def _normalise_accesses(accesses: dict | None) -> dict[tuple[str, str], dict[str
             raise UserError(where, f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
         if not isinstance(counts, dict):
             raise UserError(where, "expected a mapping of access counts in bytes")
-        acc: dict[str, float] = defaultdict(float)
+        acc: dict[str, Any] = out.setdefault((layer, phase), {"sram": defaultdict(float)})
         for k, v in counts.items():
             m = _ACCESS_KEY.match(str(k))
             if not m:
                 raise UserError(where, f"unknown key {k!r}; expected {{rf,sram,dram}}_{{read,write}}_bytes[.operand]")
             if not isinstance(v, (int, float)) or v < 0:
                 raise UserError(where, f"{k}: expected a non-negative byte count, got {v!r}")
-            acc[m.group(1)] += float(v)
-        out[(layer, phase)] = dict(acc)
+            level, operand = m.group(1), (m.group(3) or ".")[1:]
+            if level == "sram":
+                acc["sram"][operand] += float(v)
+            else:
+                acc[level] = acc.get(level, 0.0) + float(v)
 
     for key, val in accesses.items():
         if isinstance(key, tuple) and len(key) == 2:
@@ -203,6 +211,44 @@ def _normalise_accesses(accesses: dict | None) -> dict[tuple[str, str], dict[str
         else:
             raise UserError("accesses", f"key {key!r}: expected (layer, phase) or {{layer: {{phase: counts}}}}")
     return out
+
+
+_BUFFERS = ("ifmap", "filter", "ofmap")
+
+
+def accesses_from_cycles(report: Any) -> dict[tuple[str, str], dict[str, float]]:
+    """The accelerator model's CycleReport (or its rows) as ``accesses``: bytes per buffer, per (layer, phase).
+
+    Per row, ``sram_reads_<buf>`` / ``sram_writes_ofmap`` / ``dram_reads_<buf>`` / ``dram_writes_ofmap``
+    (elements) x ``<buf>_bits`` / 8 give ``sram_read_bytes.<buf>`` etc.; whatever the row's
+    ``*_bytes`` totals hold beyond those (vector-unit rows) is added without a buffer suffix.
+    """
+    rows = report.rows if hasattr(report, "rows") else report
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for r in rows:
+        d = out.setdefault((str(r["layer"]), str(r["phase"])), defaultdict(float))
+        for level in ("sram", "dram"):
+            for rw, verb, bufs in (("read", "reads", _BUFFERS), ("write", "writes", ("ofmap",))):
+                split = 0.0
+                for b in bufs:
+                    n = (r.get(f"{level}_{verb}_{b}") or 0) * (r.get(f"{b}_bits") or 0) / 8
+                    if n:
+                        d[f"{level}_{rw}_bytes.{b}"] += n
+                        split += n
+                rest = (r.get(f"{level}_{rw}_bytes") or 0) - split
+                if rest > 0.5:
+                    d[f"{level}_{rw}_bytes"] += rest
+    return {k: dict(v) for k, v in out.items()}
+
+
+def hierarchy_for_accelerator(accelerator: dict[str, Any], base: Any = None) -> Hierarchy:
+    """The hierarchy with the accelerator's SRAM buffers (``CycleReport.accelerator["sram"]`` in KB)."""
+    h = load_hierarchy(base)
+    kb = (accelerator or {}).get("sram") or {}
+    buffers = {b: int(round(float(kb[f"{b}_kb"]) * 1024)) for b in _BUFFERS if kb.get(f"{b}_kb")}
+    if not buffers:
+        return h
+    return h.model_copy(update={"sram_buffers": buffers, "sram_bytes": sum(buffers.values())})
 
 
 def _inference_from_forward(trace: Trace) -> list[LayerRecord]:
@@ -218,7 +264,7 @@ def _inference_from_forward(trace: Trace) -> list[LayerRecord]:
 # ---------------------------------------------------------------------------- price
 
 
-def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = None, accesses: dict | None = None,
+def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = None, accesses: Any = None,
           steps_per_epoch: int | None = None, rate_hz: float | None = None) -> EnergyReport:
     """Energy of ``trace`` on ``tech`` with ``hierarchy`` (or an accelerator's ``accesses``)."""
     tech = tech if isinstance(tech, TechTable) else load_tech(tech or "45nm")
@@ -233,6 +279,11 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
         records += _inference_from_forward(trace)
         notes.append("the trace has no inference records: inference is priced as the forward records "
                      "without their stash and master-weight traffic")
+        borrowed = [k for k in acc if k[1] == FORWARD and (k[0], INFERENCE) not in acc]
+        for layer, _ in borrowed:
+            acc[(layer, INFERENCE)] = acc[(layer, FORWARD)]
+        if borrowed:
+            notes.append("inference memory energy uses the accelerator's forward access counts")
 
     placement = place(trace, hier)
     sram_bit = sram_pj_per_bit(tech, hier.sram_bytes)
@@ -280,7 +331,9 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
         if key in acc:
             mem_source["accelerator"] += 1
             a = acc[key]
-            energy[(r.layer, r.phase, "sram")] += a.get("sram", 0.0) * 8 * sram_bit
+            for operand, b in a["sram"].items():
+                cap = hier.sram_buffers.get(operand, hier.sram_bytes)
+                energy[(r.layer, r.phase, "sram")] += b * 8 * sram_pj_per_bit(tech, cap)
             energy[(r.layer, r.phase, "dram")] += a.get("dram", 0.0) * 8 * dram_bit
             energy[(r.layer, r.phase, "rf")] += a["rf"] * 8 * rf_bit if "rf" in a else rf_operand_pj
             continue
@@ -361,6 +414,8 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
                         "rule": "each counted element op = the listed fp32 primitives; ops not listed use 'default'"},
         "memory": {
             "sram": {"capacity_bytes": hier.sram_bytes, "pj_per_64b": sram_pj_per_64b(tech, hier.sram_bytes),
+                     "buffers": {b: {"bytes": c, "pj_per_64b": sram_pj_per_64b(tech, c)}
+                                 for b, c in hier.sram_buffers.items()},
                      "pj_per_bit": sram_bit, "points": tech.sram_pj_per_64b.points,
                      "citation": tech.cite(tech.sram_pj_per_64b.source),
                      "rule": "power law in capacity between table points (linear in log E vs log2 C), end "
