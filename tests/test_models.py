@@ -111,13 +111,16 @@ def test_resnet18_weight_layer_inputs_anchor():
     (each distinct tensor once: a block's conv1 and its downsample conv read the same input)."""
     with torch.device("meta"):
         m = build_model("resnet18").eval()
-        seen: dict[int, int] = {}
-        keep = []
+        seen: dict[int, torch.Tensor] = {}   # id -> tensor (kept alive so ids stay unique)
+
+        def note(mod, inputs, out):
+            seen.setdefault(id(inputs[0]), inputs[0])
+
         for mod in m.modules():
             if isinstance(mod, (nn.Conv2d, nn.Linear)):
-                mod.register_forward_hook(lambda mm, i, o: (keep.append(i[0]), seen.setdefault(id(i[0]), i[0].numel())))
+                mod.register_forward_hook(note)
         m(torch.empty(1, 3, 224, 224))
-    assert sum(seen.values()) == 1_831_936
+    assert sum(t.numel() for t in seen.values()) == 1_831_936
 
 
 def test_han_lenet_tables():
