@@ -84,8 +84,8 @@ def find_folder(name: str, root: str | os.PathLike | None, required: tuple[str, 
     spec = DATASETS.get(name, where=where)
     base = Path(root) if root is not None else default_root()
     if not base.is_dir():
-        raise UserError(f"{where}.root", f"data folder {str(base)!r} does not exist "
-                        f"(dataset {name!r} needs {', '.join(required)})")
+        raise UserError(str(base), f"data folder does not exist; dataset {name!r} needs "
+                        f"{', '.join(required)} there (pass root / --data-root, or set HWSIM_DATA)")
     candidates = [base, base / name, *(base / f for f in spec.folders)]
 
     def has_all(d: Path) -> bool:
