@@ -127,7 +127,7 @@ def test_missing_nested_and_bad_values(tmp_path):
         load_tech(_write(tmp_path, "- 1\n- 2\n"))
 
 
-@pytest.mark.parametrize("name", ["28nm", "tsmc45", "45NM", "horowitz"])
+@pytest.mark.parametrize("name", ["28nm", "tsmc45", "45NM", "horowitz", "node_scaling"])
 def test_unknown_technology_refused(name):
     with pytest.raises(UserError, match="unknown technology"):
         load_tech(name)

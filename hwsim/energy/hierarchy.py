@@ -8,7 +8,8 @@ Placement model (every rule is printed in the report's assumptions):
      bytes any one phase moves of that class, summed over layers; stash = the trace's
      ``stash_bytes`` (peak saved for backward), else the sum of ``stash_write``.
   3. Transient classes (input, output, grad_output, grad_input) of one (layer, phase) stay on chip
-     when their bytes fit the SRAM left after step 1, else go to DRAM.
+     when the largest of them fits the SRAM left after step 1, else go to DRAM (the largest
+     stream, not the sum: a record's traffic counts every pass of its ops over the same tensor).
   4. Any tensor of one layer no larger than ``rf_bytes`` lives in the register file.
   5. Every byte a trace record moves of a class is priced at its level. A persistent class
      (weight, weight_master, optimizer_state) placed in SRAM is also fetched from DRAM once per

@@ -339,7 +339,8 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
             continue
         mem_source["placement"] += 1
         energy[(r.layer, r.phase, "rf")] += rf_operand_pj
-        transient = sum(int(b) for c, b in r.traffic_bytes.items() if c in TRANSIENT)
+        # the record's largest activation/gradient stream must fit the SRAM left to stay on chip
+        transient = max((int(b) for c, b in r.traffic_bytes.items() if c in TRANSIENT), default=0)
         for cls, b in r.traffic_bytes.items():
             if not b:
                 continue
@@ -433,7 +434,7 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
                       "bytes_by_level": {c: dict(v) for c, v in level_bytes.items()},
                       "dram_fetch_once_bytes": dict(fetched),
                       "rule": "long-lived classes claim SRAM in sram_priority order, else DRAM; transients of a "
-                              "(layer, phase) stay on chip if they fit what is left; tensors <= rf_bytes in RF; "
+                              "(layer, phase) stay on chip if their largest class fits what is left; tensors <= rf_bytes in RF; "
                               "on-chip persistent classes are fetched from DRAM once per step (weight_master and "
                               "optimizer_state also written back) and weights once per inference batch"},
         "memory_source": {"records_priced_by": mem_source,

@@ -255,7 +255,7 @@ def load_tech(name: str | Path | dict = "45nm", node: str | None = None) -> Tech
                 raise UserError("--tech", f"technology file {text} not found")
         else:
             path = TECH_DIR / f"{text}.yaml"
-            if not path.exists():
+            if not path.exists() or text == SCALING_FILE.stem:
                 data = _load_scaling()
                 if text in data["nodes"] and node is None:
                     return load_tech(data["base"], node=text)
