@@ -77,3 +77,13 @@ def test_compare_table():
     assert rows[1]["forward_compute_ratio"] == pytest.approx(4.6 / 0.9)
     md = to_markdown(rows)
     assert md.count("\n") == 3 and "| binaryconnect | sign_add 0.9, fp32 4.6 |" in md
+
+
+def test_mac_table():
+    from hwsim.energy.compare import MAC_CASES, mac_table, main
+
+    md = mac_table("45nm", 576)
+    assert md.count("\n") == len(MAC_CASES) + 1
+    assert "| fp32 | float32 x float32 | 4.6 | 1x | fp32 |" in md
+    assert "| sign_add | binary x float32 | 0.9 | 5.11x | sign_add |" in md
+    assert main(["macs", "--tech", "nope"]) == 2

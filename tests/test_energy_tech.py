@@ -173,3 +173,12 @@ def test_node_scaling_follows_yaml(t45):
     # a bare node name means 45nm scaled to it
     assert fp_add_pj(load_tech("7nm"), 32) == pytest.approx(0.9 * node_factor("7nm"))
     assert load_tech("45nm", node="45nm").fp_add_pj.points[32] == 0.9
+
+
+def test_energy_package_is_torch_free():
+    import subprocess
+    import sys
+
+    code = "import sys, hwsim.energy, hwsim.energy.compare; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr

@@ -1,6 +1,7 @@
 """Compare schemes on one network: compute and memory energy side by side (the table in docs/energy.md).
 
     python -m hwsim.energy.compare resnet20 fp32 binaryconnect bnn --batch 128 --input-shape 3,32,32
+    python -m hwsim.energy.compare macs --tech 45nm --fan-in 576      # pJ per MAC of every MAC type
 
 Each scheme is counted with :func:`hwsim.count.trace` and priced with :func:`price` on the same
 tech table and hierarchy; ratios are relative to the first scheme.
@@ -70,8 +71,42 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+MAC_CASES = (("float32", "float32"), ("float16", "float16"), ("int8", "int8"), ("int4", "int4"), ("int2", "int2"),
+             ("binary", "float32"), ("binary", "int8"), ("ternary", "float32"), ("ternary", "int8"),
+             ("binary", "binary"), ("log4", "float32"), ("log4", "int8"), ("lq2", "lq2"), ("lq2", "float32"))
+
+
+def mac_table(tech: str = "45nm", fan_in: int = 576) -> str:
+    """pJ per MAC of every MAC type for typical operand pairs, as a markdown table (ratios to fp32)."""
+    from hwsim.energy.ops import mac_energy
+    from hwsim.formats import Format, mac_type
+
+    table = load_tech(tech)
+    fp32 = mac_energy(table, "fp32")[0]
+    lines = [f"| MAC type | operands | pJ per MAC (fan-in {fan_in}) | fp32 / this | rule |", "|---|---|---:|---:|---|"]
+    for a, b in MAC_CASES:
+        fa, fb = Format.parse(a), Format.parse(b)
+        m = mac_type(fa, fb)
+        e, rule = mac_energy(table, m, (fa, fb), fan_in)
+        lines.append(f"| {m} | {a} x {b} | {e:.4g} | {fp32 / e:.3g}x | {rule.name} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from hwsim.errors import UserError
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["macs"]:
+        ap = argparse.ArgumentParser(prog="python -m hwsim.energy.compare macs")
+        ap.add_argument("--tech", default="45nm")
+        ap.add_argument("--fan-in", type=int, default=576)
+        a = ap.parse_args(argv[1:])
+        try:
+            print(mac_table(a.tech, a.fan_in))
+        except UserError as e:
+            print(e.one_line(), file=sys.stderr)
+            return 2
+        return 0
 
     ap = argparse.ArgumentParser(prog="python -m hwsim.energy.compare", description=__doc__.splitlines()[0])
     ap.add_argument("model")
