@@ -27,18 +27,29 @@ def test_htanh_ste_gradient_is_mask_abs_le_1():
     assert x.grad.tolist() == [0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0]
 
 
-def test_htanh_ste_saves_only_a_bool_mask():
+@pytest.mark.parametrize("fn", [qf.binarize_htanh, qf.htanh])
+def test_htanh_ste_saves_only_a_packed_one_bit_mask(fn):
+    from hwsim.quant.pack import unpack
+
     saved = []
 
-    def pack(t):
+    def keep(t):
         saved.append(t)
         return t
 
-    x = torch.randn(50, requires_grad=True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        qf.binarize_htanh(x)
-    assert [t.dtype for t in saved] == [torch.bool]
-    assert torch.equal(saved[0], x.detach().abs() <= 1)
+    x = (torch.randn(50) * 1.5).requires_grad_()
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        y = fn(x)
+    assert [(t.dtype, t.numel()) for t in saved] == [(torch.uint8, 7)]       # ceil(50 / 8) bytes
+    assert torch.equal(unpack(saved[0], 1, 50).bool(), x.detach().abs() <= 1)
+    g = torch.randn(50)
+    y.backward(g)
+    assert torch.equal(x.grad, g * (x.detach().abs() <= 1))
+
+
+def test_htanh_values_match_hardtanh():
+    x = torch.tensor([-3.0, -1.0, -0.2, 0.0, 0.7, 1.0, 2.0])
+    assert torch.equal(qf.htanh(x), F.hardtanh(x))
 
 
 def test_identity_ste():
@@ -322,7 +333,7 @@ def test_every_function_runs_forward_and_backward_on_meta():
         qf.binarize_htanh(x), qf.binarize_identity(w), qf.binarize_stochastic(w), qf.bwn_quantize(w),
         qf.twn_quantize(w), qf.ttq_quantize(w, wp, wn), qf.lq_quantize(w, v, codes, 0),
         qf.lq_quantize(x, v[:1], codes, None), qf.uniform_weight(w, 4), qf.uniform_activation(x, 4),
-        qf.xnor_input_scale(x, 3, 1, 1),
+        qf.xnor_input_scale(x, 3, 1, 1), qf.htanh(x),
     ]
     for o in outs:
         assert o.device.type == "meta"

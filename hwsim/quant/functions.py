@@ -2,8 +2,9 @@
 
 Every function here is a pure tensor function: no ``.item()`` and no Python branch on tensor
 values, so it runs on ``device="meta"`` tensors, which is how the counter prices paper-scale
-networks. Each autograd Function saves only what its backward needs (a 1-bit mask as ``bool``,
-a 2-bit ternary code as ``int8``), so the saved-tensor hooks see the true stash of the quantizer.
+networks. Each autograd Function saves only what its backward needs (a 1-bit mask bit-packed
+with :func:`hwsim.quant.pack.pack`, a 2-bit ternary code as ``int8``), so the saved-tensor hooks
+see the true stash of the quantizer.
 
 Sources (seed documents under ``/work/shared/seeds``):
   002  BinaryConnect (Courbariaux et al. 2015), BNN (Hubara et al. 2016), XNOR-Net / BWN
@@ -19,6 +20,8 @@ import itertools
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from hwsim.quant.pack import pack, unpack
 
 # ----------------------------------------------------------------------------------------------
 # Binary
@@ -37,18 +40,44 @@ class _SignHtanhSTE(torch.autograd.Function):
     """Forward ``sign(x)``; backward the gradient of Htanh(x) = clip(x, -1, 1): ``g * 1_{|x|<=1}``.
 
     Seed 003: "g_{a_k} = g_{a_k^b} 1_{|a_k| <= 1}  (STE) ... STE = the gradient on Htanh(x)".
-    Saves only the 1-bit mask.
+    Saves only the 1-bit mask, packed 8 per byte.
     """
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x.abs() <= 1)
+        ctx.save_for_backward(pack(x.abs() <= 1, 1))
+        ctx.shape = x.shape
         return sign(x)
 
     @staticmethod
     def backward(ctx, g: Tensor) -> Tensor:
-        (mask,) = ctx.saved_tensors
-        return g * mask.to(g.dtype)
+        return g * _unpack_mask(ctx).to(g.dtype)
+
+
+def _unpack_mask(ctx) -> Tensor:
+    (packed,) = ctx.saved_tensors
+    return unpack(packed, 1, ctx.shape.numel()).view(ctx.shape).bool()
+
+
+class _Htanh(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.save_for_backward(pack(x.abs() <= 1, 1))
+        ctx.shape = x.shape
+        return x.clamp(-1, 1)
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> Tensor:
+        return g * _unpack_mask(ctx).to(g.dtype)
+
+
+def htanh(x: Tensor) -> Tensor:
+    """BNN's activation ``Htanh(x) = clip(x, -1, 1)`` (seed 003), gradient ``g * 1_{|x|<=1}``.
+
+    Same values as ``F.hardtanh``, but what it keeps for backward is the 1-bit packed mask, not
+    the float32 input (which is all the hardware needs).
+    """
+    return _Htanh.apply(x)
 
 
 def binarize_htanh(x: Tensor) -> Tensor:
@@ -132,6 +161,7 @@ def xnor_input_scale(x: Tensor, kernel_size, stride=1, padding=0, dilation=1) ->
     has the output's spatial shape: ``(N, 1, H_out, W_out)``. For a linear layer (2-D input) K is
     the per-sample mean ``|I|``: ``(N, 1)``. The averaging is done as ``avg_pool2d`` (zero padding
     counted, = convolution with the constant filter) so the counter does not see an extra GEMM.
+    Differentiable; :class:`hwsim.quant.layers.XNORScale` detaches it (K is a constant in backward).
     """
     a = x.abs().mean(dim=1, keepdim=True)
     if x.dim() == 2:

@@ -275,6 +275,21 @@ class Binarize(nn.Module):
         return f"ste={self.ste}, stochastic={self.stochastic}, eval_real={self.eval_real}"
 
 
+class Htanh(nn.Hardtanh):
+    """``nn.Hardtanh(-1, 1)`` that keeps a 1-bit packed mask for backward instead of its float input.
+
+    BNN's activation (seed 003: "we use Htanh(x) as our activation function").
+    """
+
+    def __init__(self):
+        super().__init__(-1.0, 1.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return qf.htanh(x)
+        return F.hardtanh(x)
+
+
 class BWNWeight(nn.Module):
     """BWN / XNOR-Net weights: ``alpha * sign(W)``, alpha = mean|W| per output channel."""
 
@@ -283,9 +298,14 @@ class BWNWeight(nn.Module):
 
 
 class XNORScale(nn.Module):
-    """XNOR-Net's K: mean over channels of |I|, averaged over each k x k window (beta per position)."""
+    """XNOR-Net's K: mean over channels of |I|, averaged over each k x k window (beta per position).
+
+    K is treated as a constant in backward (computed from the detached input), so it adds nothing
+    to the stash; the input gradient flows through sign(I) by the Htanh STE.
+    """
 
     def forward(self, x: Tensor, layer: nn.Module) -> Tensor:
+        x = x.detach()
         if isinstance(layer, nn.Conv2d):
             return qf.xnor_input_scale(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
         return qf.xnor_input_scale(x, 1)

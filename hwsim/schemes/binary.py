@@ -12,8 +12,9 @@ xnor               mean|W_c| sign(W)      sign(x) * K, not 0  1 bit (layer 0: 32
 
 BNN and XNOR-Net binarize activations with sign, so a ReLU in front of a binarized layer would make
 every input +1 (sign(0) = +1); as the BNN seed says ("we use Htanh(x) as our activation
-function"), both replace every ``nn.ReLU`` module by ``nn.Hardtanh`` (a ReLU called functionally
-cannot be replaced; hwsim's built-in models register every ReLU as a module).
+function"), both replace every ``nn.ReLU`` module by :class:`hwsim.quant.layers.Htanh` (an
+``nn.Hardtanh`` that stashes a 1-bit mask; a ReLU called functionally cannot be replaced, and
+hwsim's built-in models register every ReLU as a module).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class BNN(Scheme):
     quantizes = ("weights of every layer (sign), inputs of every layer but the first (sign); "
                  "ReLU modules replaced by Htanh")
     bits = "W1 A1 stash1 (first layer A32)"
-    stash = "the binarized layer input at 1 bit (first layer: the float32 image); Htanh keeps its input"
+    stash = "the binarized layer input at 1 bit (first layer: the float32 image); 1-bit STE masks"
     gradient = "Htanh STE g*1_{|x|<=1} for activations and weights; weights clipped to [-clip, clip]"
 
     clip: float = Field(1.0, gt=0)
@@ -136,8 +137,8 @@ class XNOR(Scheme):
     quantizes = ("weights of every layer (alpha_c sign W), inputs of every layer but the first "
                  "(sign I, output scaled by K = mean_c|I| * k); ReLU modules replaced by Htanh")
     bits = "W1 A1 stash1 (first layer A32)"
-    stash = "the binarized layer input at 1 bit (first layer: float32); K is recomputed from it"
-    gradient = "Htanh STE for sign(I) and sign(W); exact gradients through alpha and K"
+    stash = "the binarized layer input at 1 bit (first layer: float32), 1-bit STE masks, K (1/C of the input)"
+    gradient = "Htanh STE for sign(I) and sign(W); exact gradient through alpha; K constant in backward"
 
     def convert(self, model: Any) -> Any:
         return _convert_binary_acts(model, self.name, xnor=True)
@@ -156,6 +157,7 @@ def _convert_binary_acts(model: Any, note: str, xnor: bool) -> Any:
     from hwsim.quant.layers import (
         Binarize,
         BWNWeight,
+        Htanh,
         LayerPlan,
         XNORScale,
         convert_layers,
@@ -163,7 +165,7 @@ def _convert_binary_acts(model: Any, note: str, xnor: bool) -> Any:
         replace_modules,
     )
 
-    replace_modules(model, nn.ReLU, lambda old: nn.Hardtanh())
+    replace_modules(model, nn.ReLU, lambda old: Htanh())
 
     def plan(name, module, depth, n):
         wq = BWNWeight() if xnor else Binarize("htanh")
