@@ -196,6 +196,11 @@ def test_zero_skipping_ternary(t45):
     assert c_off == pytest.approx(sum(r.macs.get("ternary", 0) for r in tr.records if r.phase != "inference")
                                   * mac_energy(t45, "ternary")[0])
     assert c_on == pytest.approx(c_off / 4, rel=1e-3)
+    for r in tr.records:
+        r.effectual_macs = {}
+    unmeasured = price(tr, t45, hierarchy={"rf_bytes": 0, "sram_bytes": 1 << 20, "zero_skipping": True})
+    assert unmeasured.totals["compute.ternary"] == pytest.approx(c_off)
+    assert any("no effectual ternary MAC count" in n for n in unmeasured.assumptions["notes"])
 
 
 def test_accelerator_accesses_replace_placement(t45):

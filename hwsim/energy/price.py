@@ -297,6 +297,7 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
     ew_used: dict[str, dict[str, Any]] = {}
     mem_source = {"placement": 0, "accelerator": 0}
     level_bytes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    no_effectual: set[str] = set()
 
     for r in records:
         info = infos.get(r.layer)
@@ -310,8 +311,11 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
             fi = fan_in(info, r.phase)
             e, rule = mac_energy(tech, mac, ops, fi)
             count = n
-            if hier.zero_skipping and mac == "ternary" and mac in r.effectual_macs:
-                count = r.effectual_macs[mac]
+            if hier.zero_skipping and mac == "ternary":
+                if mac in r.effectual_macs:
+                    count = r.effectual_macs[mac]
+                else:
+                    no_effectual.add(r.layer)
             energy[(r.layer, r.phase, f"compute.{mac}")] += count * e
             rf_operand_pj += count * operand_bits(mac, ops) * rf_bit * hier.rf_operand_reads_per_mac / 2
             d = rules_used.setdefault(rule.name, {**rule.describe(), "citation": tech.cite(rule.source),
@@ -372,6 +376,9 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
                 energy[(layer, phase, "dram")] += times * size * 8 * dram_bit
                 fetched[f"{cls}.{'train_step' if slot == 'train' else 'inference_batch'}"] += times * size
 
+    if no_effectual:
+        notes.append(f"zero_skipping is on but {len(no_effectual)} layer(s) have no effectual ternary MAC count "
+                     "(a meta-device trace measures no sparsity): all their ternary MACs are priced")
     rows = [{"layer": lay, "phase": ph, "component": comp, "energy_pj": v}
             for (lay, ph, comp), v in energy.items() if v]
     by_phase: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
