@@ -6,6 +6,8 @@ import itertools
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwsim.energy import load_tech, mac_energy
 from hwsim.energy.ops import (
@@ -135,3 +137,24 @@ def test_elementwise(t):
     assert e == pytest.approx(2 * 0.9 + 2 * 3.7) and not default
     e, prims, default = elementwise_pj(t, "some_new_op")
     assert e == 0.9 and default and prims == ["fp32_add"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=st.integers(1, 64), b=st.integers(1, 64))
+def test_widths_monotone(a, b):
+    t = load_tech("45nm")
+    lo, hi = sorted((a, b))
+    assert int_add_pj(t, lo) <= int_add_pj(t, hi)
+    assert int_mult_pj(t, lo, lo) <= int_mult_pj(t, hi, hi)
+    assert int_mult_pj(t, a, b) == pytest.approx(int_mult_pj(t, b, a))
+    assert accumulator_bits(t, lo, 1 << (hi % 20)) <= 32
+
+
+@settings(max_examples=60, deadline=None)
+@given(c1=st.integers(256, 1 << 28), c2=st.integers(256, 1 << 28))
+def test_sram_monotone_in_capacity(c1, c2):
+    from hwsim.energy.memory import sram_pj_per_64b
+
+    t = load_tech("45nm")
+    lo, hi = sorted((c1, c2))
+    assert 0 < sram_pj_per_64b(t, lo) <= sram_pj_per_64b(t, hi)
