@@ -21,4 +21,5 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in r])
-    Console().print(t)
+    # piped output is not squeezed to 80 columns; a terminal keeps its own width
+    Console(width=None if sys.stdout.isatty() else 200).print(t)

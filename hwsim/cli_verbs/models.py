@@ -11,6 +11,8 @@ def register(app: typer.Typer) -> None:
         """List built-in networks with their seed, default input and parameter count."""
         import inspect
 
+        import torch
+
         from hwsim.models import MODELS, build_model, load_all
 
         from ._common import print_json, print_table
@@ -18,7 +20,8 @@ def register(app: typer.Typer) -> None:
         load_all()
         rows = []
         for name, spec in MODELS.items():
-            m = build_model(name)
+            with torch.device("meta"):  # parameter counts need shapes only: instant, no memory
+                m = build_model(name)
             params = sum(p.numel() for p in m.parameters())
             args = {k: p.default for k, p in inspect.signature(spec.builder).parameters.items()
                     if k not in ("num_classes", "in_shape") and p.default is not inspect.Parameter.empty}
