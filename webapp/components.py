@@ -31,14 +31,14 @@ def grid(grid_id: str, column_defs: list[dict], row_data: list[dict] | None = No
     return dag.AgGrid(
         id=grid_id, columnDefs=column_defs, rowData=row_data or [], columnSize=size,
         defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": False,
-                       "minWidth": 80},
+                       "minWidth": 80, "wrapHeaderText": True, "autoHeaderHeight": True},
         dashGridOptions=options, style={"height": f"{height}px", "width": "100%"},
         getRowId="params.data.id" if selectable else None, **kw,
     )
 
 
 def metric_column(name: str, header: str | None = None) -> dict:
-    return {"field": name, "headerName": header or metric_label(name), "type": "rightAligned",
+    return {"field": name, "headerName": header or metric_label(name), "type": "rightAligned", "minWidth": 120,
             "filter": "agNumberColumnFilter", "valueFormatter": NUMBER_FORMAT,
             "headerTooltip": METRICS.get(name, {}).get("label", name)}
 

@@ -177,7 +177,7 @@ def cycles_figure(cycles: pd.Series, util: pd.Series, stall: pd.Series | None = 
         fig.add_trace(go.Scatter(x=list(util.index), y=util, name="utilization", yaxis="y2", mode="lines+markers",
                                  marker_color=COLORS[2]))
         fig.update_layout(yaxis2=dict(title="utilization", overlaying="y", side="right", range=[0, 1.05],
-                                      showgrid=False))
+                                      tickformat=".0%", showgrid=False))
     fig.update_yaxes(title_text="cycles", selector=dict(anchor="x"))
     return _layout(fig, title)
 
@@ -189,10 +189,13 @@ def curves_figure(curves: pd.DataFrame, title: str = "Training curve") -> go.Fig
         return empty_figure(f"{title}: this point has no training curve (literature accuracy or not trained)")
     fig = go.Figure()
     for i, (m, g) in enumerate(c.groupby("metric", sort=True)):
-        on_right = "loss" not in m
+        # Losses on the left axis, accuracies on the right; anything else (learning rate, ...)
+        # is listed in the legend but hidden until clicked, since it has neither axis's unit.
+        is_loss, is_acc = "loss" in m, "acc" in m
         fig.add_trace(go.Scatter(x=g["epoch"], y=g["value"], name=m, mode="lines+markers",
-                                 yaxis="y2" if on_right else "y", marker_color=COLORS[i % len(COLORS)],
-                                 line=dict(dash="solid" if on_right else "dash")))
+                                 yaxis="y" if is_loss else "y2", marker_color=COLORS[i % len(COLORS)],
+                                 line=dict(dash="dash" if is_loss else "solid"),
+                                 visible=True if (is_loss or is_acc) else "legendonly"))
     fig.update_layout(xaxis=dict(title="epoch"), yaxis=dict(title="loss"),
                       yaxis2=dict(title="accuracy", overlaying="y", side="right", showgrid=False))
     return _layout(fig, title)

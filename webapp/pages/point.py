@@ -64,7 +64,7 @@ def layout():
                                                                     "autoHeight": True, "cellDataType": False}], height=320))],
                              class_name="shadow-sm mb-3"), xs=12, xl=6),
             dbc.Col(dbc.Card([dbc.CardHeader("Per-layer figures (this phase)", class_name="fw-semibold small"),
-                              dbc.CardBody(grid("pt-layers", [], height=320))], class_name="shadow-sm mb-3"),
+                              dbc.CardBody(grid("pt-layers", [], height=320, size=None))], class_name="shadow-sm mb-3"),
                     xs=12, xl=6),
         ]),
         dbc.Card([dbc.CardHeader("Resolved configuration", class_name="fw-semibold small"),
