@@ -8,5 +8,12 @@ if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import scalesim" >/dev/nu
     exit 0
 fi
 PY=${PYTHON:-python3}
-"$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check "numpy<2.4" "scalesim==3.0.0"
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+# pip's index warnings go to the log; it is shown only when the install fails.
+if ! { "$PY" -m venv "$VENV" && "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "numpy<2.4" "scalesim==3.0.0"; } >"$LOG" 2>&1; then
+    cat "$LOG" >&2
+    echo "setup_scalesim.sh: could not install scalesim==3.0.0 into $VENV" >&2
+    exit 1
+fi

@@ -156,3 +156,12 @@ def test_simulate_topology_does_not_import_torch():
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_cli_model_path_from_trace_json(tmp_path, capsys):
+    p = tmp_path / "trace.json"
+    p.write_text(json.dumps(hand_trace().to_dict()))
+    assert main(["simulate", str(p), "-a", str(ACC / "fp32_training.yaml"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert set(d["by_phase"]) == {"forward", "backward_data", "backward_weight", "update"}
+    assert d["accelerator"]["trace"]["model"] == "hand"
