@@ -276,6 +276,8 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
         if lt.is_weight and lt.input_key is not None and lt.input_key not in seen:
             seen[lt.input_key] = (lt.input_numel, lt.precision.stash)
     wi_values = sum(n for n, _ in seen.values())
+    for lt in cm.layers.values():
+        lt.input_ref = None
 
     tr = Trace(model=model_name or "model", scheme=(sch.name if sch is not None else "fp32"), batch=batch,
                input_shape=list(input_shape), mode=mode, steps_per_epoch=int(steps_per_epoch))

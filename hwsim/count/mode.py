@@ -51,6 +51,14 @@ def is_weight_layer(m: nn.Module) -> bool:
     return isinstance(m, _WEIGHT_TYPES) or hasattr(m, "hwsim_precision")
 
 
+def is_quantizer(name: str, m: nn.Module) -> bool:
+    """A module that only quantizes: named ``*quantizer`` or defined in :mod:`hwsim.quant`, not a
+    weight layer, a norm or an activation module."""
+    if is_weight_layer(m) or isinstance(m, (nn.modules.batchnorm._NormBase, nn.ReLU)):
+        return False
+    return name.endswith("quantizer") or type(m).__module__.startswith("hwsim.quant.layers")
+
+
 def layer_precision(m: nn.Module | None) -> LayerPrecision:
     p = getattr(m, "hwsim_precision", None) if m is not None else None
     return p if isinstance(p, LayerPrecision) else FULL_PRECISION
@@ -76,6 +84,8 @@ class LayerTally:
     zero_frac: dict[str, list[float]] = field(default_factory=dict)  # role -> samples
     input_numel: int = 0
     input_key: Any = None
+    input_ref: Any = None        # keeps the input's storage alive so its key is not reused
+    quantizer: bool = False      # a quantizer module: all its element-wise work is "quantize"
 
     def _c(self, d: dict[str, Counter], phase: str) -> Counter:
         c = d.get(phase)
@@ -149,6 +159,8 @@ class CountingMode(TorchDispatchMode):
         if lt is None:
             m = self.modules.get(name)
             lt = self.layers[name] = LayerTally(name, m, len(self.layers))
+            if m is not None and is_quantizer(name, m):
+                lt.quantizer = True
             if m is not None and is_weight_layer(m):
                 lt.is_weight = True
                 lt.precision = layer_precision(m)
@@ -169,7 +181,7 @@ class CountingMode(TorchDispatchMode):
             flat, _ = tree_flatten(inputs)
             x = next((t for t in flat if isinstance(t, torch.Tensor)), None)
             if x is not None and lt.input_key is None:
-                lt.input_numel, lt.input_key = int(x.numel()), storage_key(x)
+                lt.input_numel, lt.input_key, lt.input_ref = int(x.numel()), storage_key(x), x.untyped_storage()
 
     def _post(self, module: nn.Module, inputs: Any, output: Any) -> None:
         name = self.names[id(module)]
@@ -334,6 +346,8 @@ class CountingMode(TorchDispatchMode):
     def _elementwise(self, lt: LayerTally, w: F.Work, out) -> None:
         phase = self.phase
         cls = w.elementwise
+        if lt.quantizer and phase != "update":
+            cls = "quantize"
         if phase == "backward":
             phase = "backward_data"
             if lt.is_weight and (cls == "bias_grad" or self._is_param_grad(lt, out)):

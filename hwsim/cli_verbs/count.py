@@ -1,0 +1,158 @@
+"""``hwsim count``: MACs by operand type, element-wise work, traffic and stash, per layer and phase."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+_PHASE_SHORT = {"forward": "fwd", "backward_data": "bwd data", "backward_weight": "bwd weight",
+                "update": "update", "inference": "infer"}
+
+
+def _si(n: float) -> str:
+    for unit, f in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= f:
+            return f"{n / f:.3g}{unit}"
+    return f"{n:.3g}" if isinstance(n, float) else str(n)
+
+
+def _bytes(n: float) -> str:
+    for unit, f in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= f:
+            return f"{n / f:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def _shape_text(op: str, s: dict[str, int]) -> str:
+    if op == "conv2d" and s:
+        g = f" g{s['groups']}" if s.get("groups", 1) != 1 else ""
+        return f"{s['C']}x{s['H']}x{s['W']} -> {s['K']}x{s['P']}x{s['Q']} k{s['R']} s{s['stride']}{g}"
+    if op == "linear" and s:
+        return f"{s['C']} -> {s['K']}"
+    return ""
+
+
+def _macs_text(d: dict[str, int]) -> str:
+    return " + ".join(f"{_si(v)} {k}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v) or "-"
+
+
+def trace_json(tr: Any) -> dict[str, Any]:
+    """The trace with its totals, for ``--json``."""
+    from hwsim.count import summary
+
+    return {"trace": tr.to_dict(), "summary": summary(tr)}
+
+
+def print_trace(tr: Any) -> None:
+    """A per-layer table (MACs by type per phase, stash written, traffic) and the totals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    phases = ["inference"] if tr.mode == "infer" else ["forward", "backward_data", "backward_weight"]
+    recs: dict[tuple[str, str], Any] = {(r.layer, r.phase): r for r in tr.records}
+    t = Table(title=f"{tr.model} / {tr.scheme}: batch {tr.batch}, input {'x'.join(map(str, tr.input_shape))}, "
+                    f"{'one training step' if tr.mode == 'train' else 'inference'}")
+    for c in ["layer", "op", "shape", *[f"MACs {_PHASE_SHORT[p]}" for p in phases], "elementwise", "stash",
+              "traffic"]:
+        t.add_column(c, overflow="fold", justify="left" if c in ("layer", "op", "shape") else "right")
+    for li in tr.layers:
+        rs = [r for (n, _), r in recs.items() if n == li.name]
+        if not rs:
+            continue
+        macs = [_macs_text(recs[(li.name, p)].macs) if (li.name, p) in recs else "-" for p in phases]
+        ew = sum(sum(r.elementwise.values()) for r in rs)
+        stash = sum(r.traffic_bytes.get("stash_write", 0) for r in rs)
+        traffic = sum(sum(r.traffic_bytes.values()) for r in rs)
+        t.add_row(li.name, li.op, _shape_text(li.op, li.shape), *macs, _si(ew) if ew else "-",
+                  _bytes(stash) if stash else "-", _bytes(traffic))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(t)
+
+    tot = Table(title="totals per phase")
+    for c in ["phase", "MACs by type", "effectual MACs", "element-wise ops", "traffic by tensor class"]:
+        tot.add_column(c, overflow="fold")
+    for p, d in sorted(tr.by_phase().items(), key=lambda kv: list(_PHASE_SHORT).index(kv[0])):
+        tot.add_row(p, _macs_text(d["macs"]), _macs_text(d["effectual_macs"]),
+                    ", ".join(f"{k} {_si(v)}" for k, v in sorted(d["elementwise"].items(), key=lambda kv: -kv[1])),
+                    ", ".join(f"{k} {_bytes(v)}" for k, v in sorted(d["traffic_bytes"].items(),
+                                                                   key=lambda kv: -kv[1])))
+    console.print(tot)
+    m = tr.meta
+    lines = [
+        f"stash (held for backward): {tr.stash_bytes:,} B ({_bytes(tr.stash_bytes)}); "
+        f"same buffers at 32 bits: {tr.stash_bytes_fp32:,} B",
+        f"parameters: {tr.param_count:,}; deployed model size: {tr.model_size_bytes:,} B",
+    ]
+    if m.get("weight_input_values"):
+        lines.append(
+            f"inputs of the weight layers: {m['weight_input_values_per_sample']:,} values per sample; "
+            f"{m['weight_input_bytes_fp32']:,} B at 32 bits ({m['weight_input_bytes_fp32']:.4g}), "
+            f"{m['weight_input_bytes_1bit']:,} B at 1 bit ({m['weight_input_bytes_1bit']:.4g}), "
+            f"{m['weight_input_stash_bytes']:,} B at the widths this scheme stashes them")
+    if tr.steps_per_epoch:
+        lines.append(f"steps per epoch: {tr.steps_per_epoch:,}")
+    if m.get("unsupported_ops"):
+        lines.append(f"ops whose formula failed (not counted): {m['unsupported_ops']}")
+    for n in m.get("notes", []):
+        lines.append(f"note: {n}")
+    for line in lines:
+        console.print(line, highlight=False)
+
+
+def parse_scheme(text: str) -> Any:
+    """``bnn`` -> "bnn"; ``{name: twn, delta_factor: 0.5}`` -> a mapping (yaml.safe_load)."""
+    from hwsim.errors import UserError
+
+    if not text.strip().startswith("{"):
+        return text
+    import yaml
+
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UserError("--scheme", f"cannot read the mapping: {str(e).splitlines()[0]}") from None
+    if not isinstance(spec, dict):
+        raise UserError("--scheme", "expected a scheme name or a mapping with a 'name'")
+    return spec
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("count")
+    def count(
+        model: str = typer.Argument(..., help="Built-in model name (see `hwsim models`)."),
+        scheme: str = typer.Option("fp32", "--scheme", "-s",
+                                   help="Precision scheme name (see `hwsim schemes`) or a YAML/JSON mapping, "
+                                        "e.g. '{name: mcdonnell, binarize_first_layer: true}'."),
+        batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
+        input_shape: str = typer.Option(None, "--input", help="Input CxHxW (default: the model's)."),
+        phase: str = typer.Option("train", "--phase", help="train (all four phases) or infer."),
+        device: str = typer.Option("meta", "--device", help="meta (shapes only) or cpu (a real step: sparsity)."),
+        num_classes: int = typer.Option(None, "--classes", help="Number of classes (default: the model's)."),
+        optimizer: str = typer.Option("sgd_momentum", "--optimizer", help="sgd, sgd_momentum or adam."),
+        steps_per_epoch: int = typer.Option(0, "--steps-per-epoch", help="Also give totals per epoch."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON: per-layer records and totals."),
+    ) -> None:
+        """Count one training step (or inference pass): MACs by type per phase, element-wise ops, traffic, stash."""
+        from hwsim.errors import UserError
+
+        if phase not in ("train", "infer"):
+            raise UserError("--phase", f"expected train or infer, got {phase!r}")
+        if device not in ("meta", "cpu"):
+            raise UserError("--device", f"expected meta or cpu, got {device!r}")
+        if batch < 1:
+            raise UserError("--batch", f"must be a positive integer, got {batch}")
+        from hwsim.count import trace
+        from hwsim.count.api import parse_input_shape
+
+        from ._common import print_json
+
+        shape = parse_input_shape(input_shape, where="--input")
+        tr = trace(model, parse_scheme(scheme),  batch=batch, input_shape=shape, num_classes=num_classes, mode=phase,
+                   device=device, optimizer=optimizer, steps_per_epoch=steps_per_epoch)
+        if as_json:
+            print_json(trace_json(tr))
+        else:
+            print_trace(tr)
