@@ -37,15 +37,17 @@ def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
     dev = flat.device
     if bits == 8:
         return flat.to(torch.uint8).clone() if flat.dtype == torch.uint8 else flat.to(torch.uint8)
-    c = flat.to(torch.int32) & ((1 << bits) - 1)
     if 8 % bits == 0:
-        # b divides 8: each byte holds 8/b whole codes; one shift-and-sum per position.
+        # b divides 8: each byte holds 8/b whole codes; one shift-and-sum per position (in uint8:
+        # the shifted codes occupy disjoint bits, so the sum cannot overflow).
+        c = flat.to(torch.uint8) & ((1 << bits) - 1)
         per = 8 // bits
         pad = nbytes * per - numel
         if pad:
             c = torch.cat([c, c.new_zeros(pad)])
-        shifts = torch.arange(per, device=dev, dtype=torch.int32) * bits
-        return (c.view(nbytes, per) << shifts).sum(dim=1).to(torch.uint8)
+        shifts = torch.arange(per, device=dev, dtype=torch.uint8) * bits
+        return (c.view(nbytes, per) << shifts).sum(dim=1, dtype=torch.uint8)
+    c = flat.to(torch.int32) & ((1 << bits) - 1)
     # General b (3, 5, 6, 7): expand to a bit stream, then group bits by 8.
     bit_idx = torch.arange(bits, device=dev, dtype=torch.int32)
     stream = ((c.unsqueeze(1) >> bit_idx) & 1).reshape(-1)
@@ -66,12 +68,12 @@ def unpack(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
     dev = p.device
     if bits == 8:
         return p.to(torch.int64)
-    b = p.to(torch.int32)
     if 8 % bits == 0:
         per = 8 // bits
-        shifts = torch.arange(per, device=dev, dtype=torch.int32) * bits
-        codes = (b.unsqueeze(1) >> shifts) & ((1 << bits) - 1)
+        shifts = torch.arange(per, device=dev, dtype=torch.uint8) * bits
+        codes = (p.unsqueeze(1) >> shifts) & ((1 << bits) - 1)
         return codes.reshape(-1)[:numel].to(torch.int64)
+    b = p.to(torch.int32)
     stream = ((b.unsqueeze(1) >> torch.arange(8, device=dev, dtype=torch.int32)) & 1).reshape(-1)
     stream = stream[: numel * bits].view(numel, bits)
     weights = torch.arange(bits, device=dev, dtype=torch.int32)
