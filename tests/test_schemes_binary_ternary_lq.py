@@ -181,6 +181,7 @@ def test_training_on_digits_beats_chance(key, lr, floor, one_thread):
     model.eval()
     with torch.no_grad():
         acc = (model(ds.test_x).argmax(1) == ds.test_y).float().mean().item()
+    print(f"digits test accuracy {key}: {acc:.3f}")        # docs/schemes.md quotes these (pytest -s)
     assert acc > floor, f"{key}: test accuracy {acc:.3f}"
 
 
@@ -346,3 +347,16 @@ def test_bad_scheme_specs_are_user_errors(spec, where):
     assert e.value.where == where
     if spec == "binarycnnect":
         assert "did you mean binaryconnect" in e.value.what
+
+
+@pytest.mark.parametrize("key", ["bnn", "lqnets_a2"])
+def test_hwsim_train_loop_runs_scheme_hooks(key, one_thread):
+    from hwsim.train import train
+
+    scheme = build_scheme(spec_of(key))
+    model = scheme.convert(small_net())
+    res = train(model, scheme, _digits(), {"epochs": 3, "batch_size": 64, "lr": 0.01, "optimizer": "adam",
+                                           "device": "cpu", "seed": 0})
+    assert res.final_test_acc > 0.7
+    if key == "bnn":      # clipped by on_step_end after every step
+        assert all(m.weight.abs().max() <= 1 for _, m in weight_layers(model))
