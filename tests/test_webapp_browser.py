@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.support.ui import Select
 
 from hwsim.store import Store
 from tests.conftest import requires_chromium
@@ -150,6 +151,11 @@ def test_explore_click_compare_export(dash_duo, tmp_path):
     dash_duo.wait_for_style_to_equal("#page-explore", "display", "block")
     click(dash_duo, dash_duo.find_element("#ex-report-btn"))
     dl = Path(dash_duo.download_path)
+    # ... and the Pareto figure as a standalone HTML file (plotly.js inlined).
+    Select(dash_duo.find_element("#ex-fig-fmt")).select_by_value("html")
+    click(dash_duo, dash_duo.find_element("#ex-fig-btn"))
+    page = wait_until(lambda: [p for p in dl.glob("hwsim-pareto.html")], timeout=15, what="figure html")[0]
+    wait_until(lambda: "Pareto front" in page.read_text(errors="ignore"), what="complete html")
     files = wait_until(lambda: [p for p in dl.glob("*.csv")], timeout=15, what="downloaded csv")
     with files[0].open() as f:
         table = list(csv.DictReader(f))

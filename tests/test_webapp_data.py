@@ -64,7 +64,7 @@ def test_pareto_mask_matches_brute_force(seed):
 # -- reading the store ----------------------------------------------------------------------------
 def test_state_missing_invalid_empty_ok(tmp_path, db):
     st = StoreData(tmp_path / "nope.db").state()
-    assert st.kind == "missing" and "hwsim sweep" in st.message
+    assert st.kind == "missing" and "No results store" in st.message and "hwsim sweep" in st.hint
     junk = tmp_path / "junk.db"
     junk.write_text("not sqlite")
     assert StoreData(junk).state().kind == "invalid"

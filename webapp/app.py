@@ -89,13 +89,13 @@ def _register(app: dash.Dash, data: StoreData) -> None:
     def store_state(_v):
         st = data.state()
         if not st.ok:
-            hint = st.message.split(" with: ", 1)
             alert = dbc.Alert([
                 html.H5("No results to show yet" if st.kind != "invalid" else "Cannot read the results store",
                         className="alert-heading"),
-                html.P(hint[0] + ("." if len(hint) > 1 else "")),
-                *([html.P(["Create one with ", html.Code(hint[1], id="create-hint"), " and reload, or start "
-                           "the sweep now: this page refreshes itself."])] if len(hint) > 1 else []),
+                html.P(st.message),
+                *([html.P(["Create results with ", html.Code(st.hint, id="create-hint"),
+                           " (the quickstart sweep). This page refreshes by itself "
+                           "while the sweep writes."], className="mb-0")] if st.hint else []),
             ], color="warning" if st.kind != "invalid" else "danger", id="store-message")
         else:
             alert = None

@@ -40,6 +40,7 @@ class StoreState:
     message: str
     counts: dict[str, int]
     version: tuple
+    hint: str = ""          # the command that creates results, when there are none
 
     @property
     def ok(self) -> bool:
@@ -124,19 +125,18 @@ class StoreData:
         def load(store: Store | None) -> StoreState:
             hint = CREATE_HINT.format(path=self.path)
             if store is None:
-                return StoreState("missing", f"No results store at {self.path}. Create one with: {hint}", {}, ())
+                return StoreState("missing", f"No results store at {self.path}.", {}, (), hint)
             counts = store.counts()
             if not counts.get("done"):
                 what = "is empty" if not counts else "has no finished design points yet"
-                return StoreState("empty", f"The results store {self.path} {what}. Create results with: {hint}",
-                                  counts, ())
+                return StoreState("empty", f"The results store {self.path} {what}.", counts, (), hint)
             return StoreState("ok", "", counts, ())
 
         try:
             st = self._cached("state", load)
         except UserError as e:
             return StoreState("invalid", f"{e.where}: {e.what}", {}, self.version())
-        return StoreState(st.kind, st.message, st.counts, self.version())
+        return StoreState(st.kind, st.message, st.counts, self.version(), st.hint)
 
     def points(self) -> pd.DataFrame:
         """Every point (any status) with metric columns, plus ``label`` filled and ``bits``."""

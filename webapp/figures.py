@@ -6,7 +6,10 @@ build the same figures without a browser and export them (PNG/SVG via kaleido, H
 
 from __future__ import annotations
 
+import atexit
 import math
+import threading
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -246,10 +249,33 @@ def compare_metrics_figure(df: pd.DataFrame, metrics: Sequence[str], title: str 
     return _layout(fig, title, height=400)
 
 
+_KALEIDO_LOCK = threading.Lock()
+_kaleido_started = False
+
+
+def _kaleido_server() -> None:
+    """Keep one headless chromium for static exports: ~0.2 s per image instead of ~4 s."""
+    global _kaleido_started
+    if _kaleido_started:
+        return
+    import kaleido
+
+    kaleido.start_sync_server(silence_warnings=True)
+    atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+    _kaleido_started = True
+
+
 def figure_bytes(fig: go.Figure, fmt: str) -> bytes:
     """A figure as ``png`` / ``svg`` (kaleido drives the system chromium) or self-contained ``html``."""
     if fmt == "html":
         return fig.to_html(include_plotlyjs=True, full_html=True).encode()
     if fmt in ("png", "svg"):
-        return fig.to_image(format=fmt, width=1200, height=fig.layout.height or 600, scale=1 if fmt == "svg" else 2)
+        with _KALEIDO_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "kopts ignored when using a server"
+            try:
+                _kaleido_server()
+            except Exception:  # no persistent server: plotly starts a browser per image
+                pass
+            return fig.to_image(format=fmt, width=1200, height=fig.layout.height or 600,
+                                scale=1 if fmt == "svg" else 2)
     raise ValueError(f"unknown figure format {fmt!r}")
