@@ -103,36 +103,44 @@ def columns(config: dict[str, Any]) -> dict[str, Any]:
     return c
 
 
+def build_raw(config: dict[str, Any]):
+    """The point's network as built, before the scheme converts it."""
+    from hwsim.models import build_model
+
+    return build_model(config["model"]["name"], num_classes=config["num_classes"],
+                       in_shape=tuple(config["input_shape"]), **config["model"].get("args", {}))
+
+
 def build(config: dict[str, Any]):
     """(model converted by the scheme, scheme) for a resolved config."""
-    from hwsim.models import build_model
     from hwsim.schemes import build_scheme
 
     scheme = build_scheme(dict(config["scheme"]))
-    model = build_model(config["model"]["name"], num_classes=config["num_classes"],
-                        in_shape=tuple(config["input_shape"]), **config["model"].get("args", {}))
-    model = scheme.convert(model)
-    return model, scheme
+    return scheme.convert(build_raw(config)), scheme
 
 
 def _train_recipe(rec: dict[str, Any]):
-    """hwsim.train.TrainRecipe from the sweep's recipe (fields TrainRecipe does not have are dropped)."""
-    import dataclasses
-
+    """hwsim.train.TrainRecipe from the sweep's recipe: ``batch`` -> ``batch_size``, CPU, no data-set cap."""
     from hwsim.train import TrainRecipe
 
-    if dataclasses.is_dataclass(TrainRecipe):
-        names = {f.name for f in dataclasses.fields(TrainRecipe)}
-    else:  # a pydantic model
-        names = set(getattr(TrainRecipe, "model_fields", {}))
-    return TrainRecipe(**{k: v for k, v in rec.items() if k in names})
+    kw = {k: v for k, v in rec.items() if k not in ("batch", "limit")}
+    return TrainRecipe(batch_size=rec["batch"], device="cpu", **kw)
+
+
+class _EpochProgress:
+    """A train() callback that forwards each finished epoch to the progress bars."""
+
+    def __init__(self, key: str, epochs: int):
+        self.key, self.epochs = key, epochs
+
+    def on_epoch_end(self, model: Any, epoch: int, row: dict[str, Any]) -> None:
+        _report(self.key, "train", epoch, self.epochs)
 
 
 def train_point(config: dict[str, Any], key: str = "") -> tuple[Any, Any, float, list[tuple[float, str, float]], int]:
     """Train the group's network. Returns (model, scheme, final test accuracy, curves, steps per epoch)."""
     import torch
 
-    from hwsim.count import CountingCallback
     from hwsim.data import load_dataset
     from hwsim.train import train
 
@@ -141,11 +149,7 @@ def train_point(config: dict[str, Any], key: str = "") -> tuple[Any, Any, float,
     ds = load_dataset(config["dataset"], seed=rec["seed"], limit=rec.get("limit"))
     model, scheme = build(config)
     recipe = _train_recipe(rec)
-    cbs: list[Any] = []
-    try:
-        cbs.append(CountingCallback())
-    except TypeError:  # a callback that needs arguments we do not know: train without it
-        pass
+    cbs: list[Any] = [_EpochProgress(key, rec["epochs"])]
     _report(key, "train", 0, rec["epochs"])
     res = train(model, scheme, ds, recipe, callbacks=tuple(cbs), progress=False)
     curves = []
@@ -170,9 +174,11 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "") -> list[PointRes
     curves: list[tuple[float, str, float]] = []
     try:
         if src == "train":
-            model, scheme, acc, curves, steps = train_point(first, key)
+            _, scheme, acc, curves, steps = train_point(first, key)
         else:
-            model, scheme = build(first)
+            from hwsim.schemes import build_scheme
+
+            scheme = build_scheme(dict(first["scheme"]))
             acc = first["literature"]["accuracy"] if src == "literature" else None
             steps = math.ceil(TRAIN_SET_SIZE.get(first["dataset"], 50000) / first["pricing"]["batch"])
     except Exception as e:
@@ -186,7 +192,7 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "") -> list[PointRes
     for i, p in enumerate(points):
         _report(key, "price", i, len(points))
         try:
-            out.append(price_point(p, model, scheme, acc, curves, steps, traces, started, vers))
+            out.append(price_point(p, scheme, acc, curves, steps, traces, started, vers))
         except Exception as e:
             out.append(_failed(p, _reason(e), started, vers, curves))
         started = time.time()
@@ -194,16 +200,31 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "") -> list[PointRes
     return out
 
 
-def _traces(model: Any, scheme: Any, config: dict[str, Any], cache: dict[tuple, Any]):
+def optimizer_name(config: dict[str, Any]) -> str:
+    """The optimizer the trace prices the update with (hwsim.count OPTIMIZERS)."""
+    rec = config.get("recipe") or {}
+    if rec.get("optimizer") == "adam":
+        return "adam"
+    return "sgd_momentum" if rec.get("momentum", 0.9) > 0 else "sgd"
+
+
+def _traces(scheme: Any, config: dict[str, Any], steps: int, cache: dict[tuple, Any]):
+    """Training-step and inference traces on meta tensors (shapes only), cached per pricing batch.
+
+    ``trace`` converts a copy of the network it is given, so it gets the network as built."""
     from hwsim.count import trace
 
     pr = config["pricing"]
-    shape = list(config["input_shape"])
+    shape = tuple(config["input_shape"])
     k = (pr["batch"], pr["infer_batch"])
     if k not in cache:
-        tr = trace(model, scheme, batch=pr["batch"], input_shape=shape, mode="train", device="meta")
-        inf_model = scheme.for_inference(model)
-        ti = trace(inf_model, scheme, batch=pr["infer_batch"], input_shape=shape, mode="infer", device="meta")
+        raw = build_raw(config)
+        name = config["model"]["name"]
+        tr = trace(raw, scheme, batch=pr["batch"], input_shape=shape, num_classes=config["num_classes"],
+                   mode="train", device="meta", optimizer=optimizer_name(config), model_name=name,
+                   steps_per_epoch=steps)
+        ti = trace(raw, scheme, batch=pr["infer_batch"], input_shape=shape, num_classes=config["num_classes"],
+                   mode="infer", device="meta", model_name=name)
         cache[k] = (tr, ti)
     return cache[k]
 
@@ -216,7 +237,7 @@ def _total(report: Any, *names: str) -> float | None:
     return None
 
 
-def price_point(p: dict[str, Any], model: Any, scheme: Any, acc: float | None,
+def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
                 curves: list[tuple[float, str, float]], steps: int, cache: dict[tuple, Any],
                 started: float, vers: dict[str, str]) -> PointResult:
     from hwsim.energy import load_hierarchy, load_tech, price
@@ -225,8 +246,7 @@ def price_point(p: dict[str, Any], model: Any, scheme: Any, acc: float | None,
 
     config = p["config"]
     pr = config["pricing"]
-    tr, ti = _traces(model, scheme, config, cache)
-    tr.steps_per_epoch = steps
+    tr, ti = _traces(scheme, config, steps, cache)
     tech = load_tech(config["tech"])
     hier = load_hierarchy(pr["hierarchy"]) if pr.get("hierarchy") else load_hierarchy()
     e_train = price(tr, tech, hierarchy=hier, steps_per_epoch=steps)
@@ -264,15 +284,15 @@ def price_point(p: dict[str, Any], model: Any, scheme: Any, acc: float | None,
     util = _total(c_train, "utilization")
     if util is not None:
         m["utilization"] = util
-    m["dram_bytes_per_step"] = float(_dram(c_train, e_train, tt))
-    m["dram_bytes_infer"] = float(_dram(c_inf, e_inf, it)) / nb
+    m["dram_bytes_per_step"] = _dram(c_train)
+    m["dram_bytes_infer"] = _dram(c_inf) / nb
 
     layers = trace_layer_rows(tr) + trace_layer_rows(ti)
-    layers += energy_layer_rows(e_train) + energy_layer_rows(e_inf, phase_override="inference")
+    layers += energy_layer_rows(e_train, skip_phase="inference") + energy_layer_rows(e_inf)
     layers += cycle_layer_rows(c_train) + cycle_layer_rows(c_inf, phase_override="inference")
     blobs = {
         "config": config,
-        "trace": {"train": tr.to_dict(), "infer": ti.to_dict()},
+        "trace": {"train": _trace_blob(tr), "infer": _trace_blob(ti)},
         "energy": {"train": _to_dict(e_train), "infer": _to_dict(e_inf)},
         "cycles": {"train": _to_dict(c_train), "infer": _to_dict(c_inf)},
         "assumptions": {"energy": getattr(e_train, "assumptions", None),
@@ -286,20 +306,22 @@ def price_point(p: dict[str, Any], model: Any, scheme: Any, acc: float | None,
                        blobs=blobs, versions=vers, started=started, finished=time.time())
 
 
+def _trace_blob(tr: Any) -> dict[str, Any]:
+    """The trace as stored: without its wall-clock time, so a rerun stores identical blobs
+    (timings live in the points table: started, finished, wall_s)."""
+    d = tr.to_dict()
+    d["meta"] = {k: v for k, v in d.get("meta", {}).items() if k != "seconds"}
+    return d
+
+
 def _to_dict(r: Any) -> Any:
     return r.to_dict() if hasattr(r, "to_dict") else r
 
 
-def _dram(cyc: Any, energy: Any, totals: dict[str, dict[str, int]]) -> float:
-    """DRAM bytes: the accelerator's count if it reports one, else the energy model's, else all traffic."""
-    for rep in (cyc, energy):
-        tot = getattr(rep, "totals", None) or {}
-        parts = [v for k, v in tot.items() if isinstance(v, (int, float)) and k.startswith(("dram_reads", "dram_writes"))]
-        if parts:
-            return float(sum(parts))
-        if "dram_bytes" in tot:
-            return float(tot["dram_bytes"])
-    return float(sum(totals["traffic_bytes"].values()))
+def _dram(cyc: Any) -> float:
+    """DRAM bytes read + written, as the accelerator model moves them (double-buffered tiles)."""
+    tot = cyc.totals
+    return float(tot.get("dram_read_bytes", 0) + tot.get("dram_write_bytes", 0))
 
 
 def _dedupe(rows: list[tuple[str, str, str, float]]) -> list[tuple[str, str, str, float]]:
@@ -339,56 +361,31 @@ def _get(row: Any, k: str) -> Any:
     return row.get(k) if isinstance(row, dict) else getattr(row, k, None)
 
 
-def energy_layer_rows(rep: Any, phase_override: str | None = None) -> list[tuple[str, str, str, float]]:
-    """energy_pj.<component> rows from an EnergyReport (flat ``energy_pj.*`` keys or an ``energy_pj`` dict)."""
-    out = []
-    for row in _rows_of(rep):
-        la, ph = _get(row, "layer"), phase_override or _get(row, "phase")
-        if la is None or ph is None:
-            continue
-        d = row if isinstance(row, dict) else getattr(row, "__dict__", {})
-        for k, v in d.items():
-            if k.startswith("energy_pj.") and isinstance(v, (int, float)):
-                out.append((la, ph, k, v))
-            elif k == "energy_pj" and isinstance(v, dict):
-                out += [(la, ph, f"energy_pj.{c}", x) for c, x in _flat(v) if isinstance(x, (int, float))]
-        comp = _get(row, "component")
-        val = _get(row, "energy_pj")
-        if comp is not None and isinstance(val, (int, float)):
-            out.append((la, ph, f"energy_pj.{comp}", val))
-    return out
+def energy_layer_rows(rep: Any, skip_phase: str | None = None) -> list[tuple[str, str, str, float]]:
+    """``energy_pj.<component>`` rows (EnergyReport.store_layers), without ``skip_phase``.
 
-
-def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out = []
-    for k, v in d.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out += _flat(v, name + ".")
-        else:
-            out.append((name, v))
-    return out
-
-
-CYCLE_FIELDS = ("cycles", "total_cycles", "compute_cycles", "stall_cycles", "utilization", "mapping_efficiency")
+    The training-step report also prices inference from its forward records; the point's
+    inference rows come from its own inference trace instead, so they are skipped there."""
+    return [r for r in rep.store_layers() if r[1] != skip_phase]
 
 
 def cycle_layer_rows(rep: Any, phase_override: str | None = None) -> list[tuple[str, str, str, float]]:
-    """cycles, compute_cycles, stall_cycles, utilization, sram_/dram_ reads/writes.<operand> rows."""
+    """Rows from a CycleReport (accel_models): cycles, compute_cycles, stall_cycles (summed over the
+    array and vector-unit rows of a layer and phase), utilization and mapping_efficiency (array rows),
+    and ``sram_reads.<operand>`` ... ``dram_writes.<operand>`` in operand elements, as the report counts."""
     out = []
     for row in _rows_of(rep):
-        la, ph = _get(row, "layer"), phase_override or _get(row, "phase")
+        la, ph = row.get("layer"), phase_override or row.get("phase")
         if la is None or ph is None:
             continue
-        has_total = isinstance(_get(row, "total_cycles"), (int, float))
-        for f in CYCLE_FIELDS:
-            v = _get(row, f)
-            if isinstance(v, (int, float)) and not (f == "cycles" and has_total):
-                out.append((la, ph, "cycles" if f == "total_cycles" else f, v))
-        for f in ("sram_reads", "sram_writes", "dram_reads", "dram_writes"):
-            v = _get(row, f)
-            if isinstance(v, dict):
-                out += [(la, ph, f"{f}.{k}", x) for k, x in v.items() if isinstance(x, (int, float))]
-            elif isinstance(v, (int, float)):
-                out.append((la, ph, f"{f}.all", v))
+        out.append((la, ph, "cycles", row.get("total_cycles", 0)))
+        out.append((la, ph, "compute_cycles", row.get("compute_cycles", 0)))
+        out.append((la, ph, "stall_cycles", row.get("stall_cycles", 0)))
+        if row.get("unit") == "array":
+            out.append((la, ph, "utilization", row.get("utilization")))
+            out.append((la, ph, "mapping_efficiency", row.get("mapping_efficiency")))
+        for k, v in row.items():
+            for pre in ("sram_reads_", "sram_writes_", "dram_reads_", "dram_writes_"):
+                if k.startswith(pre) and isinstance(v, (int, float)):
+                    out.append((la, ph, f"{pre[:-1]}.{k[len(pre):]}", v))
     return out

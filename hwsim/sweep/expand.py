@@ -164,7 +164,8 @@ def _point(sw: SweepFile, model: dict, dataset: str, shape: tuple[list[int], int
         "tech": tech, "accelerator": accel, "accuracy_source": source,
         "literature": literature, "pricing": pricing,
     }
-    label = f"{model['name']}/{dataset}/{scheme_label(scheme)}/{accel}"
+    margs = ",".join(f"{k}={v}" for k, v in model["args"].items())
+    label = f"{model['name']}{f'({margs})' if margs else ''}/{dataset}/{scheme_label(scheme)}/{accel}"
     if literature:
         label = f"[{literature['id']}] " + label
     return DesignPoint(config=config, sweep=sw.name, label=label)

@@ -167,7 +167,11 @@ class SchemeEntry(_Strict):
 
 
 class Recipe(_Strict):
-    """A training recipe. ``limit`` caps the training examples (None: all)."""
+    """A training recipe (passed to ``hwsim.train.TrainRecipe``; ``batch`` is its ``batch_size``).
+
+    ``limit`` caps the examples loaded from the data set (None: all); ``max_steps`` caps the
+    optimizer steps. Training always runs on the CPU with one thread per worker (deterministic).
+    """
 
     epochs: int = Field(3, ge=1, le=10_000)
     batch: int = Field(64, ge=1, le=1_000_000)
@@ -175,8 +179,10 @@ class Recipe(_Strict):
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0, le=1)
+    schedule: Literal["constant", "cosine"] = "constant"
     seed: int = Field(0, ge=0)
-    limit: int | None = Field(None, ge=1)
+    limit: int | None = Field(None, ge=2)
+    max_steps: int | None = Field(None, ge=1)
 
 
 class Pricing(_Strict):
