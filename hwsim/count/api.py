@@ -128,6 +128,13 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
     return net, sch, model_name, tuple(input_shape), notes
 
 
+def _loss(out: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy for a classifier's (N, classes) output; the mean square of any other output."""
+    if out.dim() == 2 and y is not None:
+        return nn.functional.cross_entropy(out, y)
+    return out.float().square().mean()
+
+
 def _module_op(m: nn.Module | None, lt: LayerTally) -> str:
     if lt.op:
         return lt.op
@@ -218,11 +225,11 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
                 cm.phase = FORWARD
                 with meter:
                     out = net(x)
-                    if y is None:
+                    if y is None and out.dim() == 2:
                         k = num_classes or int(out.shape[-1])
                         y = torch.randint(0, k, (batch,), device=dev, generator=gen) if dev != "meta" else \
                             torch.zeros(batch, dtype=torch.long, device=dev)
-                    loss = nn.functional.cross_entropy(out, y)
+                    loss = _loss(out, y)
                 cm.stash_keys = {k[0] for k in meter.saved}
                 cm.phase = "backward"
                 loss.backward()
@@ -239,7 +246,7 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
                         notes.append(f"on_step_end skipped on meta ({type(e).__name__})")
             if probe:
                 with torch.no_grad():
-                    loss_value = float(nn.functional.cross_entropy(net(x), y))
+                    loss_value = float(_loss(net(x), y))
         else:
             net.eval()
             with torch.no_grad(), cm:
