@@ -18,6 +18,7 @@ quantizers, the weight update) runs on the accelerator's vector unit, one row pe
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import accel_models as am
@@ -29,10 +30,23 @@ GEMM_OPS = ("conv2d", "linear")
 _WRITE_CLASSES = {"output", "stash_write", "grad_input", "grad_weight", "weight_master", "optimizer_state"}
 
 
+ACCEL_DIR = Path(__file__).resolve().parents[1] / "configs" / "accelerators"
+
+
 def load_accelerator(spec: Any) -> am.Accelerator:
-    """accel_models.load_accelerator with errors as :class:`UserError` (a .cfg is read as SCALE-Sim's)."""
+    """accel_models.load_accelerator with errors as :class:`UserError`.
+
+    ``spec``: a YAML path, a bare name from configs/accelerators (``tpu_like``), a SCALE-Sim ``.cfg``
+    path, a dict or an Accelerator.
+    """
+    if isinstance(spec, str) and "/" not in spec and not spec.endswith((".yaml", ".yml", ".cfg")):
+        named = ACCEL_DIR / f"{spec}.yaml"
+        if not named.exists():
+            known = ", ".join(sorted(p.stem for p in ACCEL_DIR.glob("*.yaml")))
+            raise UserError("--accelerator", f"unknown accelerator {spec!r}; known: {known}")
+        spec = str(named)
     try:
-        if isinstance(spec, str) and spec.endswith(".cfg"):
+        if isinstance(spec, (str, Path)) and str(spec).endswith(".cfg"):
             return am.read_scalesim_cfg(spec)
         return am.load_accelerator(spec)
     except am.ConfigError as e:

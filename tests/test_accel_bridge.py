@@ -125,7 +125,7 @@ def test_cli_topology_formats(capsys):
                  "-t", str(TOPO / "gemm.csv"), "--format", "csv"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("layer,phase") and out[-1].startswith("TOTAL") and len(out) == 7
-    assert main(["simulate", "-a", str(ACC / "bitfusion.yaml"), "-t", str(TOPO / "tiny.csv")]) == 0
+    assert main(["simulate", "-a", "bitfusion", "-t", str(TOPO / "tiny.csv")]) == 0
     assert "total 1,415 cycles" in capsys.readouterr().out
 
 
@@ -134,6 +134,7 @@ def test_cli_topology_formats(capsys):
     (["simulate", "-t", "x.csv"], "--accelerator"),
     (["simulate", "-a", "ACC", "-t", "TOPO", "-f", "xml"], "--format"),
     (["simulate", "-a", "ACC"], "hwsim simulate"),
+    (["simulate", "-a", "warp_drive", "-t", "TOPO"], "unknown accelerator 'warp_drive'; known: bitfusion"),
 ])
 def test_cli_errors_one_line(capsys, args, where):
     args = [a.replace("ACC", str(ACC / "tpu_like.yaml")).replace("TOPO", str(TOPO / "gemm.csv")) for a in args]

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate(
         model: str = typer.Argument(None, help="Built-in model name or trace JSON (omit with --topology)."),
-        accelerator: str = typer.Option(None, "--accelerator", "-a", help="Accelerator YAML (configs/accelerators/)."),
+        accelerator: str = typer.Option(None, "--accelerator", "-a", help="Accelerator YAML, or a name in configs/accelerators/."),
         topology: str = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV (conv or GEMM)."),
         cfg: str = typer.Option(None, "--cfg", help="SCALE-Sim .cfg: the accelerator, unless --accelerator is given."),
         topology_kind: str = typer.Option("auto", "--topology-kind", help="auto, conv or gemm."),
