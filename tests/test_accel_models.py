@@ -287,3 +287,30 @@ def test_accel_models_never_imports_torch_or_hwsim():
             "bad = [m for m in sys.modules if m == 'torch' or m.startswith('hwsim')]; print(bad); "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+# --------------------------------------------------------------------------- properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+dims = st.integers(min_value=1, max_value=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(M=dims, N=dims, K=dims, R=st.integers(1, 64), C=st.integers(1, 64), df=st.sampled_from(["ws", "os", "is"]),
+       kb=st.integers(1, 512), bw=st.integers(1, 64))
+def test_more_sram_or_bandwidth_never_costs_more(M, N, K, R, C, df, kb, bw):
+    def row(kb_, bw_):
+        acc = _acc_dict(array={"rows": R, "cols": C, "dataflow": df},
+                        sram={"ifmap_kb": kb_, "filter_kb": kb_, "ofmap_kb": kb_},
+                        dram={"bandwidth_bytes_per_cycle": bw_})
+        return am.simulate([am.GemmLayer("g", M=M, N=N, K=K)], acc).rows[0]
+    base, big, fast = row(kb, bw), row(2 * kb, bw), row(kb, 2 * bw)
+    assert big["dram_read_bytes"] + big["dram_write_bytes"] <= base["dram_read_bytes"] + base["dram_write_bytes"]
+    assert fast["stall_cycles"] <= base["stall_cycles"] and big["stall_cycles"] <= base["stall_cycles"]
+    assert base["compute_cycles"] == big["compute_cycles"] == fast["compute_cycles"]
+    # every operand element reaches the array at least once, and DRAM sees each distinct element once at least
+    assert base["sram_reads_ifmap"] >= M * K and base["sram_reads_filter"] >= K * N
+    assert base["dram_reads_ifmap"] >= M * K and base["dram_reads_filter"] >= K * N
+    assert base["dram_writes_ofmap"] == M * N
+    assert 0 < base["mapping_efficiency"] <= 1 and 0 < base["utilization"] <= 1
