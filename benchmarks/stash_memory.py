@@ -7,7 +7,9 @@ that ``torch.autograd.graph.saved_tensors_hooks`` sees saved (via
 
 * ``compressed``: the tensors the scheme compresses, fp32 run versus scheme run, same modules:
   the saved inputs of the weight layers whose declared stash is below 32 bits (McDonnell, BNN,
-  k-bit), or the batch-norms that store Q(N(x)) (Graham; fp32 BN keeps its float input);
+  k-bit; a quantized weight copy the layer also saves is booked apart, see
+  ``SavedBytes.weight_copies``), or the batch-norms that store Q(N(x)) (Graham; fp32 BN keeps
+  its float input, Graham's BN its b-bit code, 1/sqrt(var+eps) and its 2^b levels);
 * ``step``: everything autograd kept for the whole step (parameters excluded), each storage once.
 
 The ratio for a b-bit stash must be at least 0.875 x 32 / b (28x for 1 bit, 7x for 4 bits).
@@ -57,12 +59,12 @@ def one_step(model_name: str, spec: object, batch: int, seed: int = 0):
     return model, sb, time.perf_counter() - t0
 
 
-def compressed_modules(model) -> list[str]:
-    """Weight layers with a stash below 32 bits, and Graham batch-norms."""
-    names = [n for n, m in weight_layers(model) if getattr(m, "hwsim_precision", None) is not None
-             and m.hwsim_precision.stash.bits < 32]
-    names += [n for n, m in model.named_modules() if isinstance(m, GrahamBatchNorm)]
-    return names
+def compressed_modules(model, label: str) -> list[str]:
+    """Graham: the batch-norms that store Q(N(x)); others: weight layers with a stash below 32 bits."""
+    if label.startswith("graham"):
+        return [n for n, m in model.named_modules() if isinstance(m, GrahamBatchNorm)]
+    return [n for n, m in weight_layers(model) if getattr(m, "hwsim_precision", None) is not None
+            and m.hwsim_precision.stash.bits < 32]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for label, spec, bits in SCHEMES:
         model, sb, secs = one_step(args.model, spec, args.batch)
-        names = compressed_modules(model)
+        names = compressed_modules(model, label)
         what = ("BN N(x)" if label.startswith("graham") else "weight-layer inputs") + f" ({len(names)})"
         c_ref, c_new = ref.modules(names), sb.modules(names)
         ratio = c_ref / c_new if c_new else float("nan")

@@ -386,6 +386,16 @@ def _int_padding(padding: Any, weight: torch.Tensor, dilation: list[int]) -> lis
     return _pair(padding)
 
 
+WEIGHT_ROLE = "_hwsim_saved_weight"
+
+
+def _mark_weight(w: torch.Tensor) -> None:
+    """Flag the weight operand so :func:`measure_saved` books a quantized weight copy (a new
+    tensor, not a Parameter) as a weight, apart from the activation stash."""
+    if not isinstance(w, nn.Parameter):
+        setattr(w, WEIGHT_ROLE, True)
+
+
 class _StashedConv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups, codec):
@@ -393,6 +403,7 @@ class _StashedConv2d(torch.autograd.Function):
         padding = _int_padding(padding, weight, dilation)
         out = F.conv2d(x, weight, bias, stride, padding, dilation, groups)
         enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        _mark_weight(weight)
         ctx.save_for_backward(weight, *enc.tensors)
         ctx.enc_meta, ctx.codec = enc.meta, codec
         ctx.conf = (stride, padding, dilation, groups, bias is not None, x.shape)
@@ -420,6 +431,7 @@ class _StashedLinear(torch.autograd.Function):
     def forward(ctx, x, weight, bias, codec):
         out = F.linear(x, weight, bias)
         enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        _mark_weight(weight)
         ctx.save_for_backward(weight, *enc.tensors)
         ctx.enc_meta, ctx.codec, ctx.has_bias = enc.meta, codec, bias is not None
         return out
@@ -585,6 +597,8 @@ class SavedBytes:
     ``total``      all saved tensors except the model's parameters and buffers, each storage
                    region counted once (the real stash of the step);
     ``params``     saved tensors that are parameters/buffers (held anyway; not stash);
+    ``weight_copies`` per module, saved weight operands that are not Parameters (a quantized
+                   weight such as sign(W) computed in forward); in ``total``, not in ``by_module``;
     ``by_module``  per innermost module that was running when the tensor was saved, de-duplicated
                    within the module only (so a conv whose input a ReLU also saved still shows it);
     ``tensors``    (module, shape, dtype, nbytes) of every distinct saved tensor.
@@ -593,6 +607,7 @@ class SavedBytes:
     total: int = 0
     params: int = 0
     by_module: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    weight_copies: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     tensors: list[tuple[str, tuple[int, ...], str, int]] = field(default_factory=list)
 
     def modules(self, names: Iterator[str] | list[str]) -> int:
@@ -632,7 +647,10 @@ def measure_saved(model: nn.Module | None = None) -> Iterator[SavedBytes]:
         mod = stack[-1] if stack else "<none>"
         if (mod, *key) not in seen_mod:
             seen_mod.add((mod, *key))
-            res.by_module[mod] += nbytes
+            if getattr(t, WEIGHT_ROLE, False):
+                res.weight_copies[mod] += nbytes
+            else:
+                res.by_module[mod] += nbytes
         if key not in seen:
             seen.add(key)
             res.total += nbytes
