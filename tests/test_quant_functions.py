@@ -115,6 +115,14 @@ def test_bwn_gradient_chain_rule_with_htanh_ste():
     assert torch.allclose(w.grad, expected, atol=1e-6)
 
 
+def test_bwn_keeps_two_bits_per_weight_for_backward():
+    saved = []
+    w = torch.randn(8, 4, 3, 3, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        qf.bwn_quantize(w)
+    assert [(t.dtype, t.numel()) for t in saved] == [(torch.uint8, 36), (torch.uint8, 36), (torch.float32, 8)]
+
+
 @pytest.mark.parametrize("k,stride,padding,dilation", [(3, 1, 1, 1), (3, 2, 0, 1), (5, 1, 2, 1), (3, 1, 2, 2)])
 def test_xnor_k_is_channel_mean_abs_convolved_with_box_filter(k, stride, padding, dilation):
     torch.manual_seed(2)

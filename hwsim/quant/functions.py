@@ -144,13 +144,36 @@ def bwn_alpha(w: Tensor) -> Tensor:
     return w.abs().mean(dim=dims, keepdim=True) if dims else w.abs()
 
 
+class _BWN(torch.autograd.Function):
+    """``alpha * sign(W)``; saves the packed sign bits, the packed Htanh mask and alpha (2 bits per weight)."""
+
+    @staticmethod
+    def forward(ctx, w: Tensor) -> Tensor:
+        alpha = bwn_alpha(w)
+        ctx.save_for_backward(pack(w >= 0, 1), pack(w.abs() <= 1, 1), alpha)
+        ctx.shape = w.shape
+        return alpha * sign(w)
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> Tensor:
+        sbits, mbits, alpha = ctx.saved_tensors
+        n = ctx.shape.numel()
+        s = unpack(sbits, 1, n).view(ctx.shape).to(g.dtype) * 2 - 1
+        m = unpack(mbits, 1, n).view(ctx.shape).to(g.dtype)
+        dims = tuple(range(1, g.dim()))
+        per_channel = n // ctx.shape[0] if dims else 1
+        gs = (g * s).sum(dim=dims, keepdim=True) if dims else g * s
+        return g * alpha * m + s * gs / per_channel
+
+
 def bwn_quantize(w: Tensor) -> Tensor:
     """BWN: ``W ~ alpha * B`` with ``B* = sign(W)``, ``alpha* = ||W||_1 / n`` per output channel.
 
-    Gradient: the chain rule of ``mean|W| * sign(W)`` with the Htanh STE for sign (XNOR-Net eq. for
-    dC/dW: ``g * (1/n + alpha * 1_{|W|<=1})`` in the paper's simplified form).
+    Gradient: the chain rule of ``mean|W| * sign(W)`` with the Htanh STE for sign:
+    ``dC/dW_i = g_i alpha 1_{|W_i|<=1} + sign(W_i) / n * sum_j g_j sign(W_j)`` (XNOR-Net writes the
+    simplified ``g (1/n + alpha 1_{|W|<=1})``). Keeps 2 bits per weight for backward.
     """
-    return bwn_alpha(w) * binarize_htanh(w)
+    return _BWN.apply(w)
 
 
 def xnor_input_scale(x: Tensor, kernel_size, stride=1, padding=0, dilation=1) -> Tensor:

@@ -226,11 +226,11 @@ def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
 
 
 def replace_modules(model: nn.Module, kind: type[nn.Module], factory: Callable[[nn.Module], nn.Module]) -> int:
-    """Replace every submodule of type ``kind`` by ``factory(old)``; returns how many were replaced.
+    """Replace every submodule that is a ``kind`` (subclasses too) by ``factory(old)``; returns the count.
 
     Only registered modules can be replaced: an activation called functionally (``F.relu``) stays.
     """
-    names = [n for n, m in model.named_modules() if n and type(m) is kind]
+    names = [n for n, m in model.named_modules() if n and isinstance(m, kind)]
     for n in names:
         _set_submodule(model, n, factory(model.get_submodule(n)))
     return len(names)
