@@ -200,7 +200,10 @@ def test_ttq_forward_and_gradients_match_zhu_et_al():
     wp = torch.tensor([0.8], requires_grad=True)
     wn = torch.tensor([1.3], requires_grad=True)
     g = torch.randn(200)
-    y = qf.ttq_quantize(w, wp, wn, 0.05)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = qf.ttq_quantize(w, wp, wn, 0.05)
+    assert [(t.dtype, t.numel()) for t in saved] == [(torch.uint8, 50), (torch.float32, 1), (torch.float32, 1)]
     code = qf.ttq_code(w.detach(), 0.05)
     pos, neg, zero = code > 0, code < 0, code == 0
     assert torch.all(y[pos] == 0.8) and torch.all(y[neg] == -1.3) and torch.all(y[zero] == 0)

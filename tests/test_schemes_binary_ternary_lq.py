@@ -221,19 +221,22 @@ def test_bnn_replaces_relu_clips_weights_and_binarizes_inputs():
     assert set(xq.unique().tolist()) <= {-1.0, 1.0}
 
 
-def test_bnn_stash_is_exact_and_one_bit_when_codec_present():
+@pytest.mark.parametrize("name", ["bnn", "xnor"])
+def test_binary_stash_is_exact_and_one_bit_when_codec_present(name):
     stash = pytest.importorskip("hwsim.quant.stash")
     torch.manual_seed(1)
-    model = build_scheme("bnn").convert(small_net())
+    model = build_scheme(name).convert(small_net())
     layers = [m for _, m in weight_layers(model)]
     assert layers[0].stash_codec is None
     assert all(isinstance(m.stash_codec, stash.SignCodec) for m in layers[1:])
-    ref = build_scheme("bnn").convert(small_net())
+    ref = build_scheme(name).convert(small_net())
     ref.load_state_dict(model.state_dict())
     for m in weight_layers(ref):
         m[1].stash_codec = None
     x = torch.randn(8, 1, 8, 8)
-    model(x).sum().backward()
+    out = model(x)
+    assert torch.allclose(out, ref(x), atol=1e-5)
+    out.sum().backward()
     ref(x).sum().backward()
     for (n, a), (_, b) in zip(model.named_parameters(), ref.named_parameters()):
         assert torch.allclose(a.grad, b.grad, atol=1e-5), n

@@ -2,9 +2,9 @@
 
 Every function here is a pure tensor function: no ``.item()`` and no Python branch on tensor
 values, so it runs on ``device="meta"`` tensors, which is how the counter prices paper-scale
-networks. Each autograd Function saves only what its backward needs (a 1-bit mask bit-packed
-with :func:`hwsim.quant.pack.pack`, a 2-bit ternary code as ``int8``), so the saved-tensor hooks
-see the true stash of the quantizer.
+networks. Each autograd Function saves only what its backward needs (a 1-bit mask or a 2-bit
+ternary code, bit-packed with :func:`hwsim.quant.pack.pack`), so the saved-tensor hooks see the
+true stash of the quantizer.
 
 Sources (seed documents under ``/work/shared/seeds``):
   002  BinaryConnect (Courbariaux et al. 2015), BNN (Hubara et al. 2016), XNOR-Net / BWN
@@ -241,14 +241,16 @@ class _TTQ(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w: Tensor, wp: Tensor, wn: Tensor, threshold: float) -> Tensor:
         code = ttq_code(w, threshold)
-        ctx.save_for_backward(code, wp, wn)
+        ctx.save_for_backward(pack(code + 1, 2), wp, wn)      # the ternary code at 2 bits
+        ctx.shape = w.shape
         pos = (code > 0).to(w.dtype)
         neg = (code < 0).to(w.dtype)
         return wp * pos - wn * neg
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        code, wp, wn = ctx.saved_tensors
+        packed, wp, wn = ctx.saved_tensors
+        code = unpack(packed, 2, ctx.shape.numel()).view(ctx.shape) - 1
         pos = (code > 0).to(g.dtype)
         neg = (code < 0).to(g.dtype)
         zero = 1 - pos - neg
