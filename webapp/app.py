@@ -50,12 +50,13 @@ def create_app(db_path: str | Path, refresh_ms: int = 2000) -> dash.Dash:
 
 
 def _layout(data: StoreData, refresh_ms: int):
+    active = "tab-explore"
     navbar = dbc.Navbar(
         dbc.Container([
             dbc.NavbarBrand([html.Span("hwsim", className="fw-bold"), html.Span(" dashboard", className="fw-light")],
                             className="me-3"),
             dbc.Tabs([dbc.Tab(label=label, tab_id=f"tab-{key}") for key, label, _ in PAGES],
-                     id="tabs", active_tab="tab-explore", class_name="hwsim-tabs border-0 flex-grow-1"),
+                     id="tabs", active_tab=active, class_name="hwsim-tabs border-0 flex-grow-1"),
             html.Div([
                 html.Span(str(data.path), id="store-path", className="text-white-50 small me-2 d-none d-lg-inline",
                           title="results store"),
@@ -64,9 +65,11 @@ def _layout(data: StoreData, refresh_ms: int):
         ], fluid=True),
         color="primary", dark=True, sticky="top", class_name="mb-3 py-1",
     )
-    pages = [html.Div(page.layout(), id=f"page-{key}", style={"display": "block" if key == "explore" else "none"})
+    pages = [html.Div(page.layout(), id=f"page-{key}",
+                      style={"display": "block" if active == f"tab-{key}" else "none"})
              for key, _, page in PAGES]
     return html.Div([
+        dcc.Location(id="url", refresh=False),
         dcc.Interval(id="interval", interval=refresh_ms, n_intervals=0),
         dcc.Store(id="store-version", data=repr(data.version())),
         navbar,

@@ -69,7 +69,7 @@ def download_bar(prefix: str, what: str, formats=("png", "svg", "html")) -> html
             dbc.InputGroupText(what),
             dbc.Select(id=f"{prefix}-fmt", options=[{"label": f.upper(), "value": f} for f in formats],
                        value=formats[0], style={"maxWidth": "6rem"}),
-            dbc.Button("Download", id=f"{prefix}-btn", color="secondary", outline=True),
+            dbc.Button("Download", id=f"{prefix}-btn", color="primary", outline=True),
         ], size="sm"),
         dcc.Download(id=f"{prefix}-download"),
     ], className="d-inline-block me-2 mb-2")

@@ -234,19 +234,22 @@ def compare_layers_figure(series: dict[str, pd.Series], title: str, yaxis: str, 
 
 
 def compare_metrics_figure(df: pd.DataFrame, metrics: Sequence[str], title: str = "Relative to the first point"):
-    """Each metric of each point divided by the first point's (1.0 = same)."""
+    """Each metric of each later point divided by the first point's (1.0 = same), as horizontal bars."""
     if df.empty or len(df) < 2:
         return empty_figure("Pick two or more design points to compare")
     base = df.iloc[0]
     fig = go.Figure()
     names = [METRICS.get(m, {}).get("label", m) for m in metrics]
-    for i, (_, r) in enumerate(df.iterrows()):
+    for i, (_, r) in enumerate(df.iloc[1:].iterrows(), start=1):
         ratios = [(r[m] / base[m]) if pd.notna(r[m]) and pd.notna(base[m]) and base[m] else None for m in metrics]
-        fig.add_trace(go.Bar(x=names, y=ratios, name=r["label"], marker_color=COLORS[i % len(COLORS)],
-                             hovertemplate="%{x}: %{y:.3g}x<extra>" + str(r["label"]) + "</extra>"))
+        fig.add_trace(go.Bar(y=names, x=ratios, name=str(r["label"]), orientation="h",
+                             marker_color=COLORS[i % len(COLORS)],
+                             hovertemplate="%{y}: %{x:.3g}x<extra>" + str(r["label"]) + "</extra>"))
+    fig.add_vline(x=1, line=dict(color="#444", width=1, dash="dot"))
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title="x first point", type="log")
-    return _layout(fig, title, height=400)
+    fig.update_xaxes(title=f"x {base['label']}", type="log")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, height=430)
 
 
 _KALEIDO_LOCK = threading.Lock()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import dash
 import dash_bootstrap_components as dbc
@@ -139,11 +140,28 @@ def register(app: dash.Dash, data: StoreData) -> None:
         rows = records(df, ["id", *ID_COLUMNS, *[m for m in METRICS if m in df.columns]])
         return fig, rows, cols, f"{shown} of {total} design points shown"
 
-    @app.callback(Output("pt-select", "value"), Output("tabs", "active_tab"),
-                  Input("ex-pareto", "clickData"), Input("ex-grid", "cellClicked"),
-                  Input("cmp-open", "n_clicks"), State("cmp-select", "value"), prevent_initial_call=True)
-    def open_point(click, cell, _open, cmp_values):
-        trig = ctx.triggered_id
+    # One callback owns the design-point picker (options and value): a value must never
+    # arrive before the options that hold it.
+    @app.callback(Output("pt-select", "options"), Output("pt-select", "value"), Output("tabs", "active_tab"),
+                  Input("store-version", "data"), Input("ex-pareto", "clickData"), Input("ex-grid", "cellClicked"),
+                  Input("cmp-open", "n_clicks"), Input("url", "search"), State("cmp-select", "value"),
+                  State("pt-select", "value"))
+    def open_point(_v, click, cell, _open, search, cmp_values, current):
+        from .point import select_options
+
+        options = select_options(data)
+        pid, tab = _target(ctx.triggered_id, click, cell, search, cmp_values, current)
+        return options, pid, tab
+
+    def _target(trig, click, cell, search, cmp_values, current):
+        # The URL counts when it changes, and on the first render (no point picked yet).
+        if trig == "url" or (trig in (None, "store-version") and not current):
+            # /?point=<id or unique prefix> opens that design point (links from reports, the CLI).
+            want = parse_qs((search or "").lstrip("?")).get("point", [""])[0].strip()
+            ids = [i for i in data.points()["id"] if isinstance(i, str) and i.startswith(want)] if want else []
+            if len(ids) == 1:
+                return ids[0], "tab-point"
+            return dash.no_update, dash.no_update
         if trig == "ex-pareto" and click and click.get("points"):
             cd = click["points"][0].get("customdata")
             if cd:

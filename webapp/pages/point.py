@@ -181,16 +181,17 @@ def layer_table(data: StoreData, pid: str, phase: str) -> tuple[list[dict], list
     return rows, cols
 
 
-def register(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("pt-select", "options"), Input("store-version", "data"))
-    def options(_v):
-        df = data.points()
-        if df.empty:
-            return []
-        df = df[df["status"].isin(["done", "failed"])]
-        return [{"label": f"{r.label}  ({r.id[:8]})" + ("  [failed]" if r.status == "failed" else ""),
-                 "value": r.id} for r in df.itertuples()]
+def select_options(data: StoreData) -> list[dict]:
+    """The design-point picker: finished and failed points (a failed one shows its reason)."""
+    df = data.points()
+    if df.empty:
+        return []
+    df = df[df["status"].isin(["done", "failed"])]
+    return [{"label": f"{r.label}  ({r.id[:8]})" + ("  [failed]" if r.status == "failed" else ""), "value": r.id}
+            for r in df.itertuples()]
 
+
+def register(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("pt-summary", "children"), *[Output(g, "figure") for g, _ in GRAPHS],
                   Output("pt-assumptions", "rowData"), Output("pt-layers", "rowData"), Output("pt-layers", "columnDefs"),
                   Output("pt-config", "children"),
