@@ -289,9 +289,11 @@ def test_lq_qem_steps_decrease_quantization_error(bits):
     assert torch.allclose(qf.lq_qem_step(w, v0, codes, 0, momentum=0.9), 0.9 * v0 + 0.1 * v_full, atol=1e-6)
 
 
-def test_lq_activation_quantizer_records_stats_and_updates_basis():
+@pytest.mark.parametrize("encoding", ["01", "pm1"])
+def test_lq_activation_quantizer_records_stats_and_updates_basis(encoding):
     torch.manual_seed(10)
-    q = LQQuantizer.for_activation(2, momentum=0.0)
+    q = LQQuantizer.for_activation(2, momentum=0.0, encoding=encoding)
+    assert q.codes.min().item() == (0.0 if encoding == "01" else -1.0)
     x = torch.relu(torch.randn(4000)) * 3
     before = ((q(x) - x) ** 2).sum()      # training mode: records B B^T, B x of this batch
     q.qem_update()

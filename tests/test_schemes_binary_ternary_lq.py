@@ -54,10 +54,12 @@ EXPECTED = {
     "ttq": [FP, (T2, F32, F32), (T2, F32, F32), FP],
     "lqnets": [FP, ("lq2", F32, F32), ("lq2", F32, F32), FP],
     "lqnets_a2": [FP, ("lq3", "lq2", "lq2"), ("lq3", "lq2", "lq2"), FP],
+    "lqnets_pm1": [("lq2", F32, F32)] + [("lq2", "lq2", "lq2")] * 3,
     "kbit": [FP, ("int4", "int4", "int4"), ("int4", "int4", "int4"), FP],
 }
 SPECS = {
     "lqnets_a2": {"name": "lqnets", "weight_bits": 3, "act_bits": 2},
+    "lqnets_pm1": {"name": "lqnets", "weight_bits": 2, "act_bits": 2, "act_codes": "pm1", "keep_first_last": False},
     "kbit": {"name": "kbit", "weight_bits": 4, "act_bits": 4},
 }
 FORWARD_MAC = {
@@ -341,6 +343,7 @@ def test_spec_round_trip():
     ({"name": "binaryconnect", "clip": -1}, "scheme.clip"),
     ({"name": "lqnets", "weight_bits": 5}, "scheme.weight_bits"),
     ({"name": "lqnets", "act_bits": 8}, "scheme.act_bits"),
+    ({"name": "lqnets", "act_codes": "pm2"}, "scheme.act_codes"),
     ({"name": "kbit", "act_bits": 4, "stash_bits": 6}, "scheme.stash_bits"),
     ({"name": "bnn", "delta_factor": 0.7}, "scheme.delta_factor"),
 ])

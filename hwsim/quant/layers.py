@@ -388,10 +388,13 @@ class LQQuantizer(nn.Module):
         return cls(bits, qf.lq_init_basis(bits, w.std(dim=1, keepdim=True)), 0, "pm1", momentum)
 
     @classmethod
-    def for_activation(cls, bits: int, scale: float = 1.0, momentum: float = 0.9, device=None) -> LQQuantizer:
-        # {0,1} codes: levels 0 .. sum(v); start uniform over [0, 2 * 0.6745 * 2 * scale] like the LQ-Nets code.
-        basis = qf.lq_init_basis(bits, torch.full((1, 1), 2.0 * scale, device=device))
-        return cls(bits, basis, None, "01", momentum)
+    def for_activation(cls, bits: int, scale: float = 1.0, momentum: float = 0.9, device=None,
+                       encoding: str = "01") -> LQQuantizer:
+        """One basis per layer. ``"01"``: levels ``0 .. sum(v)``, starting uniform on
+        ``[0, 4 * 0.6745 * scale]``; ``"pm1"``: symmetric levels, top level ``2 * 0.6745 * scale``."""
+        s = 2.0 * scale if encoding == "01" else scale
+        basis = qf.lq_init_basis(bits, torch.full((1, 1), s, device=device))
+        return cls(bits, basis, None, encoding, momentum)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.training and self.channel_dim is None and torch.is_grad_enabled():

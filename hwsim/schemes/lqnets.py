@@ -11,7 +11,7 @@ is K*J bit-plane XNOR-popcounts (MAC type ``lq{K}x{J}``; with float inputs ``lq{
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -38,6 +38,8 @@ class LQNets(Scheme):
     a_bits: int = Field(32, alias="act_bits")
     momentum: float = Field(0.9, ge=0, lt=1)
     keep_first_last: bool = True
+    # Activation codes: {0,1}^J (LQ-Nets code, for non-negative inputs) or the seed's {-1,+1}^J.
+    act_codes: Literal["01", "pm1"] = "01"
 
     @field_validator("a_bits")
     @classmethod
@@ -58,7 +60,8 @@ class LQNets(Scheme):
             if not quant_acts or depth == 0:      # the first layer's input (the image) stays float
                 return LayerPlan(weight_quantizer=wq, precision={"weight": Format("lq", self.w_bits),
                                                                  "note": self.name})
-            aq = LQQuantizer.for_activation(self.a_bits, momentum=self.momentum, device=module.weight.device)
+            aq = LQQuantizer.for_activation(self.a_bits, momentum=self.momentum, device=module.weight.device,
+                                            encoding=self.act_codes)
             j = Format("lq", self.a_bits)
             return LayerPlan(weight_quantizer=wq, input_quantizer=aq, stash_codec=LQStashCodec(aq),
                              precision={"weight": Format("lq", self.w_bits), "input": j, "stash": j,
