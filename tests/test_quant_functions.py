@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from hwsim.quant import functions as qf
-from hwsim.quant.layers import LQQuantizer, QConv2d, TTQWeight, XNORScale
+from hwsim.quant.layers import LQQuantizer, QConv2d, QLinear, TTQWeight, XNORScale
 
 # ------------------------------------------------------------------------------------------- sign
 
@@ -353,3 +353,15 @@ def test_every_function_runs_forward_and_backward_on_meta():
     sum(o.sum() for o in outs).backward()
     assert w.grad is not None and w.grad.device.type == "meta" and wp.grad.shape == (1,)
     assert qf.lq_qem_step(w, v, codes, 0).shape == (8, 3)
+
+
+def test_xnor_linear_on_3d_input_scales_per_vector_and_adds_bias_on_features():
+    from hwsim.quant.layers import Binarize, BWNWeight
+
+    torch.manual_seed(12)
+    lin = QLinear(6, 4)
+    lin.weight_quantizer, lin.input_quantizer, lin.output_scale = BWNWeight(), Binarize(), XNORScale()
+    x = torch.randn(2, 3, 6)
+    w = qf.bwn_quantize(lin.weight.detach())
+    ref = F.linear(qf.sign(x), w) * x.abs().mean(-1, keepdim=True) + lin.bias.detach()
+    assert torch.allclose(lin(x), ref, atol=1e-5)

@@ -87,8 +87,8 @@ class _QMixin:
         if self.output_scale is not None:
             out = out * self.output_scale(x_raw, self)
         if bias is not None:
-            shape = (1, -1) + (1,) * (out.dim() - 2)
-            out = out + bias.reshape(shape)
+            # channels: dim 1 of a convolution's output, the last dim of a linear layer's
+            out = out + (bias.reshape((1, -1) + (1,) * (out.dim() - 2)) if isinstance(self, nn.Conv2d) else bias)
         return out
 
     def extra_repr(self) -> str:  # pragma: no cover - cosmetic
@@ -312,7 +312,7 @@ class XNORScale(nn.Module):
         x = x.detach()
         if isinstance(layer, nn.Conv2d):
             return qf.xnor_input_scale(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
-        return qf.xnor_input_scale(x, 1)
+        return x.abs().mean(dim=-1, keepdim=True)       # linear: one K per input vector
 
 
 class TWNWeight(nn.Module):
