@@ -45,6 +45,23 @@ def main() -> None:
         n = len(rep.rows)
         print(f"| {run.name} | {n} | {cc}/{n} | {sram}/{n} | {eff}/{n} | {ss_stall:,} | {rep.totals['stall_cycles']:,} "
               f"| {ss_dram:,} | {hw_dram:,} | {info.get('wall_s', '?')} |")
+    compute_runs = sorted(p for p in FIX.iterdir() if (p / "COMPUTE_ONLY.csv").exists())
+    if compute_runs:
+        print("\nSCALE-Sim compute model only (benchmarks/scalesim_compute_only.py):\n")
+        print("| run | layers | compute cycles equal | SRAM reads/writes equal | map.eff / util equal | wall s |")
+        print("|---|---|---|---|---|---|")
+    for run in compute_runs:
+        info = dict(ln.split("=", 1) for ln in (run / "run.txt").read_text().splitlines() if "=" in ln)
+        acc = am.read_scalesim_cfg(run / "scale.cfg")
+        rep = am.simulate(am.read_topology(FIX / "topologies" / info["topology"], kind=info["input_type"]), acc)
+        ref = _rows(run / "COMPUTE_ONLY.csv")
+        n = len(rep.rows)
+        cc = sum(r["compute_cycles"] == int(c[1]) for r, c in zip(rep.rows, ref))
+        sram = sum((r["sram_reads_ifmap"], r["sram_reads_filter"], r["scalesim_sram_writes_ofmap"])
+                   == tuple(int(float(x)) for x in c[2:5]) for r, c in zip(rep.rows, ref))
+        eff = sum(abs(100 * r["mapping_efficiency"] - float(c[5])) < 1e-6 and abs(100 * r["utilization"] - float(c[6])) < 1e-6
+                  for r, c in zip(rep.rows, ref))
+        print(f"| {run.name} | {n} | {cc}/{n} | {sram}/{n} | {eff}/{n} | {info.get('wall_s', '?')} |")
 
 
 if __name__ == "__main__":

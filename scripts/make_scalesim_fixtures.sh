@@ -4,11 +4,14 @@
 # (.venv-scalesim, made by scripts/setup_scalesim.sh), one run per (topology, array, dataflow, mode).
 #
 #   bash scripts/make_scalesim_fixtures.sh small    # tiny conv + GEMM topologies (about a minute)
-#   bash scripts/make_scalesim_fixtures.sh resnet   # ResNet-18 runs (tens of minutes, ~6 GB each)
+#   bash scripts/make_scalesim_fixtures.sh resnet   # full ResNet-18 runs, 32x32 ws/os/is (~15 min, ~6 GB each)
+#   bash scripts/make_scalesim_fixtures.sh compute  # SCALE-Sim's compute model only, ResNet-18 on 64x64, 128x32
 #   bash scripts/make_scalesim_fixtures.sh all
 #
-# Each run directory keeps the exact scale.cfg, the three SCALE-Sim reports, and run.txt with the
-# command line, the wall time in seconds and the peak memory (KiB) measured by /usr/bin/time.
+# Each run directory keeps the exact scale.cfg, the three SCALE-Sim reports (or, for "compute",
+# COMPUTE_ONLY.csv from benchmarks/scalesim_compute_only.py, which runs SCALE-Sim's own operand and
+# demand-matrix code without its slow memory replay), and run.txt with the command line, the wall
+# time in seconds and the peak memory (KiB) measured by /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_scalesim.sh
@@ -82,6 +85,26 @@ run() {
         "$wall" "$rss" > "$out/run.txt"
 }
 
+# compute_only TOPOLOGY INPUT_TYPE ROWS COLS DATAFLOW
+compute_only() {
+    local topo=$1 itype=$2 rows=$3 cols=$4 df=$5
+    local name="${topo}_${rows}x${cols}_${df}_compute"
+    local out="$FIX/$name"
+    write_cfg "$name" "$rows" "$cols" "$df" CALC 10 256
+    echo "scalesim compute model: $name" >&2
+    (cd "$WORK" && /usr/bin/time -f "%e %M" -o "$WORK/time.txt" nice -n 19 "$PY" "$ROOT_DIR/benchmarks/scalesim_compute_only.py" \
+        "$name.cfg" "$TOPO/$topo.csv" "$itype" > "$WORK/$name.csv" 2> "$WORK/$name.log") \
+        || { echo "FAILED: $name" >&2; tail -5 "$WORK/$name.log" >&2; return 1; }
+    mkdir -p "$out"
+    cp "$WORK/$name.cfg" "$out/scale.cfg"
+    cp "$WORK/$name.csv" "$out/COMPUTE_ONLY.csv"
+    read -r wall rss < "$WORK/time.txt"
+    printf 'topology=%s\ninput_type=%s\ncommand=%s\nwall_s=%s\nmax_rss_kib=%s\n' \
+        "$topo.csv" "$itype" "python benchmarks/scalesim_compute_only.py scale.cfg $topo.csv $itype" \
+        "$wall" "$rss" > "$out/run.txt"
+}
+ROOT_DIR=$PWD
+
 what=${1:-small}
 if [ "$what" = small ] || [ "$what" = all ]; then
     for df in ws os is; do
@@ -101,8 +124,12 @@ if [ "$what" = resnet ] || [ "$what" = all ]; then
     for df in ws os is; do
         run resnet18 conv 32 32 "$df" CALC 10 256
     done
-    run resnet18 conv 32 32 ws USER 10 256
-    for df in ws os is; do
-        run resnet18 conv 16 64 "$df" CALC 10 256
+fi
+if [ "$what" = compute ] || [ "$what" = all ]; then
+    for shape in "64 64" "128 32"; do
+        set -- $shape
+        for df in ws os is; do
+            compute_only resnet18 conv "$1" "$2" "$df"
+        done
     done
 fi

@@ -22,6 +22,7 @@ import accel_models as am
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests" / "fixtures" / "scalesim"
 RUNS = sorted(p for p in FIX.iterdir() if (p / "COMPUTE_REPORT.csv").exists())
+COMPUTE_RUNS = sorted(p for p in FIX.iterdir() if (p / "COMPUTE_ONLY.csv").exists())
 SCALESIM_PY = ROOT / ".venv-scalesim" / "bin" / "python"
 
 
@@ -65,6 +66,23 @@ def test_matches_cached_scalesim(run_dir: Path):
     acc = am.read_scalesim_cfg(run_dir / "scale.cfg")
     layers = am.read_topology(FIX / "topologies" / info["topology"], kind=info["input_type"])
     assert compare(run_dir, layers, acc) == len(layers)
+
+
+@pytest.mark.parametrize("run_dir", COMPUTE_RUNS, ids=[p.name for p in COMPUTE_RUNS])
+def test_matches_scalesim_compute_model(run_dir: Path):
+    """Runs of SCALE-Sim's own compute model only (benchmarks/scalesim_compute_only.py), more array shapes."""
+    info = _info(run_dir)
+    acc = am.read_scalesim_cfg(run_dir / "scale.cfg")
+    layers = am.read_topology(FIX / "topologies" / info["topology"], kind=info["input_type"])
+    rep = am.simulate(layers, acc)
+    ref = _report(run_dir / "COMPUTE_ONLY.csv")
+    assert len(ref) == len(rep.rows) == len(layers)
+    for r, c in zip(rep.rows, ref):
+        where = f"{run_dir.name} layer {r['layer']}"
+        assert (r["compute_cycles"], r["sram_reads_ifmap"], r["sram_reads_filter"], r["scalesim_sram_writes_ofmap"]) \
+            == tuple(int(float(x)) for x in c[1:5]), where
+        assert 100 * r["mapping_efficiency"] == pytest.approx(float(c[5]), rel=1e-9, abs=1e-9), where
+        assert 100 * r["utilization"] == pytest.approx(float(c[6]), rel=1e-9, abs=1e-9), where
 
 
 def test_scalesim_stalls_are_recorded_for_user_bandwidth():
