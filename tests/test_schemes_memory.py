@@ -241,6 +241,14 @@ def test_mixed_bits_by_depth_and_depth_ranges():
     base = precisions(_resnet({"name": "mixed", "base": {"name": "graham", "quantizer": "U4"},
                                "overrides": [{"layers": 3, "scheme": "fp32"}]}))
     assert list(base.values())[3].input == Format() and list(base.values())[4].input == Format("int", 4)
+    # k-bit by depth composes on top of the base (pruning masks stay); an override replaces it
+    pr = _resnet({"name": "mixed", "base": {"name": "pruning", "sparsity": 0.5, "schedule": "one_shot"},
+                  "bits_by_depth": [8, 4], "overrides": [{"layers": "last", "scheme": "fp32"}]}, width=0.5)
+    conv = pr.layer2[1].conv1
+    assert conv.hwsim_precision.weight == Format("int", 4) and hasattr(conv, "hwsim_prune_mask")
+    assert (conv.weight == 0).float().mean().item() == pytest.approx(0.5, abs=0.01)
+    assert not hasattr(pr.fc, "hwsim_prune_mask") and pr.fc.hwsim_precision.weight == Format()
+    _step(pr, "meta")
 
 
 @pytest.mark.parametrize("spec,where", [

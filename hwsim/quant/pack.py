@@ -47,15 +47,15 @@ def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
             c = torch.cat([c, c.new_zeros(pad)])
         shifts = torch.arange(per, device=dev, dtype=torch.uint8) * bits
         return (c.view(nbytes, per) << shifts).sum(dim=1, dtype=torch.uint8)
-    c = flat.to(torch.int32) & ((1 << bits) - 1)
-    # General b (3, 5, 6, 7): expand to a bit stream, then group bits by 8.
-    bit_idx = torch.arange(bits, device=dev, dtype=torch.int32)
-    stream = ((c.unsqueeze(1) >> bit_idx) & 1).reshape(-1)
-    pad = nbytes * 8 - stream.numel()
-    if pad:
-        stream = torch.cat([stream, stream.new_zeros(pad)])
-    weights = torch.arange(8, device=dev, dtype=torch.int32)
-    return (stream.view(nbytes, 8) << weights).sum(dim=1).to(torch.uint8)
+    # General b (3, 5, 6, 7): 8 codes make exactly b bytes; gather each group of 8 codes into
+    # one int64 (8 b <= 56 bits), then cut it into b bytes.
+    c = flat.to(torch.int64) & ((1 << bits) - 1)
+    groups = (numel + 7) // 8
+    if groups * 8 - numel:
+        c = torch.cat([c, c.new_zeros(groups * 8 - numel)])
+    word = (c.view(groups, 8) << (torch.arange(8, device=dev, dtype=torch.int64) * bits)).sum(dim=1)
+    out = (word.unsqueeze(1) >> (torch.arange(bits, device=dev, dtype=torch.int64) * 8)) & 0xFF
+    return out.reshape(-1)[:nbytes].to(torch.uint8)
 
 
 def unpack(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
@@ -73,8 +73,10 @@ def unpack(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
         shifts = torch.arange(per, device=dev, dtype=torch.uint8) * bits
         codes = (p.unsqueeze(1) >> shifts) & ((1 << bits) - 1)
         return codes.reshape(-1)[:numel].to(torch.int64)
-    b = p.to(torch.int32)
-    stream = ((b.unsqueeze(1) >> torch.arange(8, device=dev, dtype=torch.int32)) & 1).reshape(-1)
-    stream = stream[: numel * bits].view(numel, bits)
-    weights = torch.arange(bits, device=dev, dtype=torch.int32)
-    return (stream << weights).sum(dim=1).to(torch.int64)
+    groups = (numel + 7) // 8
+    b = p.to(torch.int64)
+    if groups * bits - b.numel():
+        b = torch.cat([b, b.new_zeros(groups * bits - b.numel())])
+    word = (b.view(groups, bits) << (torch.arange(bits, device=dev, dtype=torch.int64) * 8)).sum(dim=1)
+    codes = (word.unsqueeze(1) >> (torch.arange(8, device=dev, dtype=torch.int64) * bits)) & ((1 << bits) - 1)
+    return codes.reshape(-1)[:numel]

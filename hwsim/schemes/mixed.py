@@ -14,10 +14,12 @@ Order of application:
    (``layer3.*``); those layers are taken as the override ``scheme`` makes them (e.g. ``fp32``
    keeps the first and last layers at full precision).
 
-Steps 2 and 3 convert a copy of the model *as it was before step 1* with the per-layer scheme
-and transplant the selected weight layers (with their slots, declaration and parameters); only
-weight layers are transplanted, so an override's module changes elsewhere (Graham's BN, ReLU
-replacements) apply only through ``base`` / ``compose``. Training hooks (``on_step_end``,
+Steps 2 and 3 convert a copy of the model with the per-layer scheme and transplant the selected
+weight layers (with their slots, declaration and parameters). Step 2 starts from the model as
+steps 1 left it, so k-bit composes with the base (e.g. pruning masks stay; slots k-bit sets win);
+step 3 starts from the model *as it was given*, so an override replaces the base on its layers
+(``fp32`` really restores full precision). Only weight layers are transplanted, so an override's
+module changes elsewhere (Graham's BN, ReLU replacements) apply only through ``base``/``compose``. Training hooks (``on_step_end``,
 ``on_epoch_end``) and ``for_inference`` run every sub-scheme in the same order.
 """
 
@@ -145,7 +147,7 @@ class Mixed(Scheme):
     def convert(self, model: Any) -> Any:
         from hwsim.quant.layers import _set_submodule, weight_layers
 
-        pristine = copy.deepcopy(model) if (self.bits_by_depth or self.overrides) else None
+        pristine = copy.deepcopy(model) if self.overrides else None
         self._subs = []
         for spec in ([self.base] if self.base is not None else []) + list(self.compose):
             s = build_scheme(spec)
@@ -154,19 +156,22 @@ class Mixed(Scheme):
 
         layers = weight_layers(model)
         n = len(layers)
-        per_layer: list[tuple[Scheme, list[str]]] = []
+        # bits_by_depth composes on top of base/compose (a copy of the model as converted so far);
+        # overrides replace (a copy of the model as it was given).
+        per_layer: list[tuple[Scheme, list[str], Any]] = []
         if self.bits_by_depth:
+            staged = copy.deepcopy(model)
             by_bits: dict[int, list[str]] = {}
             for d, (name, _) in enumerate(layers):
                 by_bits.setdefault(self.bits_by_depth[min(d, len(self.bits_by_depth) - 1)], []).append(name)
-            per_layer += [(self._kbit(b), names) for b, names in by_bits.items()]
+            per_layer += [(self._kbit(b), names, staged) for b, names in by_bits.items()]
         for ov in self.overrides:
             names = [name for d, (name, _) in enumerate(layers) if ov.selects(name, d, n)]
-            per_layer.append((build_scheme(ov.scheme), names))
-        for sub, names in per_layer:
+            per_layer.append((build_scheme(ov.scheme), names, pristine))
+        for sub, names, source in per_layer:
             if not names:
                 continue
-            converted = dict(weight_layers(sub.convert(copy.deepcopy(pristine))))
+            converted = dict(weight_layers(sub.convert(copy.deepcopy(source))))
             for name in names:
                 new = converted[name]
                 if name == "":

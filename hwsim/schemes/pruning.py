@@ -123,16 +123,21 @@ class Pruning(Scheme):
 
     # -- scheme hooks -------------------------------------------------------------------------
     def convert(self, model: Any) -> Any:
-        from hwsim.quant.layers import convert_layers, weight_layers
+        from hwsim.quant.layers import LayerPlan, convert_layers, weight_layers
 
-        model = convert_layers(model, lambda name, module, depth, n: None)
+        # Pruned layers become QConv2d/QLinear (no slot set, fp32 declaration) so that a scheme
+        # composed after this one keeps the same module object, and with it the mask buffer.
+        def plan(name: str, module: nn.Module, depth: int, n: int) -> LayerPlan | None:
+            return LayerPlan() if self.layer_target(name, module) > 0 else None
+
+        model = convert_layers(model, plan)
         for name, m in weight_layers(model):
             target = self.layer_target(name, m)
             if target <= 0 or hasattr(m, MASK):
                 continue
             m.register_buffer(MASK, torch.ones_like(m.weight, requires_grad=False))
             m.hwsim_prune_target = target
-            m.weight.register_hook(_grad_mask_hook(m))
+            m.register_forward_pre_hook(_ensure_grad_mask)
         self.prune(model, 0)
         return model
 
@@ -162,11 +167,24 @@ class Pruning(Scheme):
         self.prune(model, epoch)
 
 
-def _grad_mask_hook(module: nn.Module):
-    def hook(g: torch.Tensor) -> torch.Tensor:
-        return g * getattr(module, MASK)
+class _MaskGrad:
+    """Tensor hook: the weight's gradient times the module's current mask."""
 
-    return hook
+    def __init__(self, module: nn.Module):
+        self.module = module
+
+    def __call__(self, g: torch.Tensor) -> torch.Tensor:
+        return g * getattr(self.module, MASK)
+
+
+def _ensure_grad_mask(module: nn.Module, args: Any) -> None:
+    """Forward pre-hook: (re)attach the gradient mask to the weight Parameter. Done at forward
+    time because ``copy.deepcopy`` of a Parameter drops its tensor hooks, and schemes such as
+    ``mixed`` (and the training loop's deployed copy) copy models."""
+    w = module.weight
+    if w.requires_grad and getattr(w, "_hwsim_mask_owner", None) is not module:
+        w.register_hook(_MaskGrad(module))
+        w._hwsim_mask_owner = module
 
 
 def sparsity_of(model: nn.Module) -> dict[str, float]:
