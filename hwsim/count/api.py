@@ -230,6 +230,8 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
                         y = torch.randint(0, k, (batch,), device=dev, generator=gen) if dev != "meta" else \
                             torch.zeros(batch, dtype=torch.long, device=dev)
                     loss = _loss(out, y)
+                if probe:
+                    loss_value = float(loss.detach())
                 cm.stash_keys = {k[0] for k in meter.saved}
                 cm.phase = "backward"
                 loss.backward()
@@ -244,9 +246,6 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
                         if dev != "meta":
                             raise
                         notes.append(f"on_step_end skipped on meta ({type(e).__name__})")
-            if probe:
-                with torch.no_grad():
-                    loss_value = float(_loss(net(x), y))
         else:
             net.eval()
             with torch.no_grad(), cm:
