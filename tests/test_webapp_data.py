@@ -268,3 +268,56 @@ def test_per_layer_order_and_empty_phase():
     assert list(wide.index) == ["b", "a"] and wide.loc["b", "int4x4"] == 1.0 and wide.loc["a", "int4x4"] == 0.0
     assert per_layer(lay, "macs", "inference").shape[1] == 0
     assert figures.stacked_layers_figure(per_layer(lay, "macs", "inference"), "x", "y").layout.annotations
+
+
+# -- callbacks over HTTP (what the browser posts), without a browser --------------------------------
+def post_callback(client, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]],
+                  state: list[tuple[str, str, object]] = (), triggered: str | None = None) -> dict:
+    """POST one callback request the way dash-renderer does; return {id: {prop: value}}."""
+    out_key = "...".join(f"{i}.{p}" for i, p in outputs)
+    payload = {
+        "output": f"..{out_key}.." if len(outputs) > 1 else out_key,
+        "outputs": [{"id": i, "property": p} for i, p in outputs] if len(outputs) > 1
+        else {"id": outputs[0][0], "property": outputs[0][1]},
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+        "changedPropIds": [triggered] if triggered else [],
+    }
+    r = client.post("/_dash-update-component", json=payload)
+    assert r.status_code == 200, r.data[:500]
+    return r.get_json()["response"]
+
+
+def test_callbacks_answer_over_http(db):
+    from webapp.app import create_app
+    from webapp.pages.explore import FILTERS
+
+    app = create_app(db)
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    # Status page: counts and the failure reason.
+    res = post_callback(client, [("st-summary", "children"), ("st-failed", "rowData"), ("st-running", "rowData"),
+                                 ("st-recent", "rowData")], [("store-version", "data", "v")])
+    assert [r["error"] for r in res["st-failed"]["rowData"]] == [FAILED_ERROR]
+    assert res["st-running"]["rowData"][0]["label"] == "mlp/lq"
+    assert len(res["st-recent"]["rowData"]) == 12
+    # Explore: 12 markers, 6 with the model filter.
+    outputs = [("ex-pareto", "figure"), ("ex-grid", "rowData"), ("ex-grid", "columnDefs"), ("ex-count", "children")]
+    base = [("store-version", "data", "v"), ("ex-x", "value", "infer_energy_pj"), ("ex-y", "value", "error"),
+            ("ex-logx", "value", True), ("ex-logy", "value", False), ("ex-color", "value", "family"),
+            ("ex-symbol", "value", "accelerator"), ("ex-size", "value", "model_size_bytes"),
+            ("ex-grid", "selectedRows", None)]
+
+    def markers(filters: dict) -> int:
+        res = post_callback(client, outputs, base + [(cid, "value", filters.get(cid, [])) for cid, _, _ in FILTERS])
+        fig = res["ex-pareto"]["figure"]
+        return sum(len(t["customdata"]) for t in fig["data"] if t.get("mode") == "markers" and "customdata" in t)
+
+    assert markers({}) == 12
+    assert markers({"ex-f-model": ["mlp"]}) == 6
+    assert markers({"ex-f-model": ["mlp"], "ex-f-accel": ["tpu_like"], "ex-f-family": ["binary"]}) == 1
+    # Missing store: a message with the command, not an error.
+    app2 = create_app(db.parent / "missing.db")
+    res = post_callback(app2.server.test_client(), [("status-badge", "children"), ("status-badge", "color"),
+                                                     ("store-alert", "children")], [("store-version", "data", "v")])
+    assert "hwsim sweep" in str(res["store-alert"]["children"])

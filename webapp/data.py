@@ -11,6 +11,7 @@ the pages show how to create one.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -215,9 +216,19 @@ def _bits_text(w: Any, a: Any) -> str:
 
 
 def _default_label(r: pd.Series) -> str:
-    parts = [r.get(k) for k in ("model", "scheme", "accelerator")]
+    """model/dataset/scheme/accelerator from the point's columns, else from its config (a point
+    only marked running has no columns yet), else the id's first 12 characters."""
+    parts = [r.get(k) for k in ("model", "dataset", "scheme", "accelerator")]
+    if not any(isinstance(p, str) and p for p in parts):
+        try:
+            cfg = json.loads(r.get("config") or "{}")
+        except (TypeError, ValueError):
+            cfg = {}
+        cfg = cfg if isinstance(cfg, dict) else {}
+        parts = [cfg.get(k) for k in ("model", "dataset", "scheme", "accelerator")]
+        parts = [p.get("name") if isinstance(p, dict) else p for p in parts]
     parts = [str(p) for p in parts if isinstance(p, str) and p]
-    return " ".join(parts) if parts else str(r.get("id", ""))[:12]
+    return "/".join(parts) if parts else str(r.get("id", ""))[:12]
 
 
 def phase_filter(df: pd.DataFrame, phase: str) -> pd.DataFrame:

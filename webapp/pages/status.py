@@ -49,10 +49,7 @@ def _when(t) -> str | None:
 
 
 def _label(r) -> str:
-    if isinstance(r.get("label"), str) and r.get("label"):
-        return r["label"]
-    cfg = r.get("config")
-    return cfg[:120] if isinstance(cfg, str) else str(r.get("id"))[:12]
+    return r["label"] if isinstance(r.get("label"), str) and r.get("label") else str(r.get("id"))[:12]
 
 
 def register(app: dash.Dash, data: StoreData) -> None:
