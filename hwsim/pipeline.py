@@ -11,8 +11,11 @@ Per point, in order (each stage is another helper's module, called through its p
                table row's figure; ``"none"``: no accuracy, costs only.
   2. trace     ``hwsim.count.trace`` of one training step (batch = ``pricing.batch``) and of
                inference (batch = ``pricing.infer_batch``), on meta tensors.
-  3. energy    ``hwsim.energy.price`` with the technology table and memory hierarchy.
-  4. cycles    ``hwsim.hardware.simulate_trace`` on the accelerator YAML.
+  3. cycles    ``hwsim.hardware.simulate_trace`` on the accelerator YAML.
+  4. energy    ``hwsim.energy.price`` with the technology table; memory energy from the accelerator's
+               SRAM/DRAM accesses and buffer sizes (``pricing.memory: accelerator``, the default, as
+               ``hwsim cost --accelerator`` does) or from hwsim.energy's placement model
+               (``pricing.memory: hierarchy``).
 A failure (divergence, NaN loss, bad shapes, any exception) is recorded on the point with
 its reason; the sweep goes on.
 
@@ -240,7 +243,7 @@ def _total(report: Any, *names: str) -> float | None:
 def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
                 curves: list[tuple[float, str, float]], steps: int, cache: dict[tuple, Any],
                 started: float, vers: dict[str, str]) -> PointResult:
-    from hwsim.energy import load_hierarchy, load_tech, price
+    from hwsim.energy import hierarchy_for_accelerator, load_hierarchy, load_tech, price
     from hwsim.hardware import simulate_trace
     from hwsim.sweep.expand import resolve_file
 
@@ -248,12 +251,18 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
     pr = config["pricing"]
     tr, ti = _traces(scheme, config, steps, cache)
     tech = load_tech(config["tech"])
-    hier = load_hierarchy(pr["hierarchy"]) if pr.get("hierarchy") else load_hierarchy()
-    e_train = price(tr, tech, hierarchy=hier, steps_per_epoch=steps)
-    e_inf = price(ti, tech, hierarchy=hier)
-    accel = resolve_file("accelerators", config["accelerator"], "accelerator")
-    c_train = simulate_trace(tr, str(accel))
-    c_inf = simulate_trace(ti, str(accel))
+    hier = load_hierarchy(pr.get("hierarchy"))
+    accel = str(resolve_file("accelerators", config["accelerator"], "accelerator"))
+    c_train = simulate_trace(tr, accel)
+    c_inf = simulate_trace(ti, accel)
+    if pr.get("memory", "accelerator") == "accelerator":
+        # memory energy from the accelerator's own SRAM/DRAM accesses and buffer sizes
+        e_train = price(tr, tech, hierarchy=hierarchy_for_accelerator(c_train.accelerator, hier), accesses=c_train,
+                        steps_per_epoch=steps)
+        e_inf = price(ti, tech, hierarchy=hierarchy_for_accelerator(c_inf.accelerator, hier), accesses=c_inf)
+    else:
+        e_train = price(tr, tech, hierarchy=hier, steps_per_epoch=steps)
+        e_inf = price(ti, tech, hierarchy=hier)
 
     tt, it = tr.totals(), ti.totals()
     nb = max(1, pr["infer_batch"])

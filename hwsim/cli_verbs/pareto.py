@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         also: list[str] = typer.Option(None, "--also", help="More objectives; repeat or comma-separate."),
         sweep: str = typer.Option(None, "--sweep", help="Only points of this sweep."),
         source: str = typer.Option(None, "--source", help="Only points whose accuracy_source is this (train | literature)."),
+        log: bool = typer.Option(False, "--log", help="Hypervolume on log10 of the costs (energy, bytes, cycles)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Print the non-dominated points for a pair or set of objectives, with the normalised hypervolume."""
@@ -45,10 +46,10 @@ def register(app: typer.Typer) -> None:
             df = df[df["accuracy_source"] == source]
         if df.empty:
             raise UserError(str(db), "no finished points" + (f" in sweep {sweep!r}" if sweep else ""))
-        fr, hv, n = front(df, objs)
+        fr, hv, n = front(df, objs, log=log)
         rows = [{"id": r["id"], "label": r["label"], **{o: r[o] for o in objs}} for _, r in fr.iterrows()]
         out = {"objectives": objs, "better": {o: METRICS[o]["better"] for o in objs}, "candidates": n,
-               "front": rows, "hypervolume": hv, "reference": REF,
+               "front": rows, "hypervolume": hv, "reference": REF, "log_costs": log,
                "aliases": {k: v for k, v in ALIASES.items() if v in objs}}
         if as_json:
             print_json(out)
@@ -56,5 +57,6 @@ def register(app: typer.Typer) -> None:
         print_table(f"Pareto front of {n} points: " + ", ".join(f"{o} ({METRICS[o]['better']})" for o in objs),
                     ["id", "point"] + objs,
                     [[r["id"][:10], r["label"]] + [f"{r[o]:.6g}" for o in objs] for r in rows])
+        scale = "log10 of costs, then " if log else ""
         typer.echo(f"{len(rows)} non-dominated of {n}; normalised hypervolume {hv:.6g} "
-                   f"(objectives scaled to [0,1] over these points, reference {REF} each)")
+                   f"({scale}objectives scaled to [0,1] over these points, reference {REF} each)")

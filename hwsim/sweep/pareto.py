@@ -7,6 +7,8 @@ Definitions (every objective first turned into one to minimise: a metric whose
   * The hypervolume of a set with respect to a reference point ``r`` is the Lebesgue measure
     of the region dominated by the set and bounded by ``r``: vol(U_p [p_1, r_1] x ... x [p_d, r_d]).
   * hwsim reports it *normalised*: each objective is mapped to [0, 1] by ``(v - lo) / (hi - lo)``
+    (with ``log=True``, costs, i.e. metrics whose unit is not a fraction, are first replaced by
+    log10 of their value, since energies and bytes span orders of magnitude)
     with ``lo, hi`` the best and worst values over the reference set (by default the points
     given; a search is scored on its grid's bounds), and ``r = (1.1, ..., 1.1)``. The
     hypervolume of a single ideal point is then 1.1^d; of the worst corner, 0.1^d.
@@ -118,6 +120,15 @@ def _hv(F: np.ndarray, ref: np.ndarray) -> float:
     return vol
 
 
+def log_costs(F: np.ndarray, objectives: Sequence[str]) -> np.ndarray:
+    """log10 of the cost columns (units other than fraction) of a minimisation matrix (costs > 0)."""
+    F = np.array(F, dtype=float)
+    for j, o in enumerate(objectives):
+        if METRICS[o]["unit"] != "fraction":
+            F[:, j] = np.log10(np.maximum(F[:, j], 1e-300))
+    return F
+
+
 def normalise(F: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     span = np.where(hi > lo, hi - lo, 1.0)
     return (F - lo) / span
@@ -148,12 +159,12 @@ def objective_matrix(df, objectives: Sequence[str]) -> tuple[np.ndarray, object]
     return F, sub
 
 
-def front(df, objectives: Sequence[str]):
+def front(df, objectives: Sequence[str], log: bool = False):
     """(front rows sorted by the first objective, normalised hypervolume of the set, number of candidates)."""
     F, sub = objective_matrix(df, objectives)
     if len(F) == 0:
         return sub, 0.0, 0
     mask = non_dominated(F)
-    hv = normalised_hypervolume(F)
+    hv = normalised_hypervolume(log_costs(F, objectives) if log else F)
     fr = sub[mask].sort_values(list(objectives)[0])
     return fr, hv, len(F)

@@ -186,11 +186,14 @@ class Recipe(_Strict):
 
 
 class Pricing(_Strict):
-    """How points are priced: training-step batch (default: the recipe's), inference batch."""
+    """How points are priced: training-step batch (default: the recipe's), inference batch, and where
+    memory accesses come from: ``accelerator`` (the accelerator model's SRAM/DRAM accesses and its
+    buffer sizes, as ``hwsim cost --accelerator``) or ``hierarchy`` (hwsim.energy's placement model)."""
 
     batch: int | None = Field(None, ge=1, le=1_000_000)
     infer_batch: int = Field(1, ge=1, le=1_000_000)
     hierarchy: str | None = None
+    memory: Literal["accelerator", "hierarchy"] = "accelerator"
 
 
 class PointEntry(_Strict):
@@ -211,7 +214,7 @@ class SearchSection(_Strict):
     budget: int = Field(ge=1, le=100_000)
     population: int = Field(8, ge=2, le=10_000)
     seed: int = Field(0, ge=0)
-    sampler: Literal["nsga2", "random"] = "nsga2"
+    sampler: Literal["nsga2", "tpe", "random"] = "nsga2"
 
     @field_validator("objectives")
     @classmethod

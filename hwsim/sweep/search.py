@@ -46,6 +46,8 @@ def nsga2_search(sizes: dict[str, int], objectives: list[str], budget: int,
     directions = ["maximize" if METRICS[o]["better"] == "max" else "minimize" for o in objectives]
     if sampler == "random":
         smp = optuna.samplers.RandomSampler(seed=seed)
+    elif sampler == "tpe":
+        smp = optuna.samplers.TPESampler(seed=seed, n_startup_trials=population)
     else:
         smp = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     study = optuna.create_study(directions=directions, sampler=smp)
