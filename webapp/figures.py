@@ -7,7 +7,6 @@ build the same figures without a browser and export them (PNG/SVG via kaleido, H
 from __future__ import annotations
 
 import atexit
-import math
 import threading
 import warnings
 from collections.abc import Sequence
@@ -50,20 +49,17 @@ def empty_figure(message: str, height: int = 300) -> go.Figure:
 def pareto_mask(x: Sequence[float], y: Sequence[float], x_better: str = "min", y_better: str = "max") -> np.ndarray:
     """True for points no other point dominates (at least as good on both axes, better on one).
 
-    Both axes are turned into minimisation (negate a ``max`` axis), points sorted by
-    (x, y); a point is on the front when its y beats every point before it. Points with
-    a missing coordinate are never on the front. O(n log n).
+    The same rule as ``hwsim pareto``: :func:`hwsim.sweep.pareto.non_dominated` after turning
+    a ``max`` axis into minimisation. Points with a missing coordinate are never on the front.
     """
+    from hwsim.sweep.pareto import non_dominated
+
     xs = np.asarray(x, dtype=float) * (1 if x_better == "min" else -1)
     ys = np.asarray(y, dtype=float) * (1 if y_better == "min" else -1)
     mask = np.zeros(len(xs), dtype=bool)
-    ok = np.flatnonzero(~(np.isnan(xs) | np.isnan(ys)))
-    order = ok[np.lexsort((ys[ok], xs[ok]))]
-    best = math.inf
-    for i in order:
-        if ys[i] < best:
-            mask[i] = True
-            best = ys[i]
+    ok = ~(np.isnan(xs) | np.isnan(ys))
+    if ok.any():
+        mask[ok] = non_dominated(np.column_stack([xs[ok], ys[ok]]))
     return mask
 
 

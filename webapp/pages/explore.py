@@ -131,6 +131,7 @@ def register(app: dash.Dash, data: StoreData) -> None:
         fig = figures.pareto_figure(df, x, y, color=color, symbol=symbol, size=size, logx=bool(logx),
                                     logy=bool(logy), selected=selected)
         shown = int(df[[x, y]].notna().all(axis=1).sum()) if not df.empty else 0
+        on_front = int(figures.pareto_mask(df[x], df[y], METRICS[x]["better"], METRICS[y]["better"]).sum())
         cols = [{"field": "label", "headerName": "Design point", "minWidth": 200,
                  "cellClass": "hwsim-link", "tooltipField": "id"},
                 *[{"field": c, "headerName": c.replace("_", " ")} for c in ID_COLUMNS[1:]],
@@ -138,7 +139,7 @@ def register(app: dash.Dash, data: StoreData) -> None:
                 *[metric_column(m) for m in METRICS if m not in (x, y) and m in df.columns and df[m].notna().any()],
                 {"field": "id", "headerName": "id", "maxWidth": 160}]
         rows = records(df, ["id", *ID_COLUMNS, *[m for m in METRICS if m in df.columns]])
-        return fig, rows, cols, f"{shown} of {total} design points shown"
+        return fig, rows, cols, f"{shown} of {total} design points shown, {on_front} on the Pareto front"
 
     # One callback owns the design-point picker (options and value): a value must never
     # arrive before the options that hold it.
