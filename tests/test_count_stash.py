@@ -36,8 +36,8 @@ def _real_step_saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_stash_meta_trace_matches_real_step(scheme):
-    # residual nets where a scheme's stash meets shortcuts; a plain VGG for the rest (fewer ops, faster)
-    model = {"graham": "vgg_graham", "fp32": "resnet20", "mcdonnell": "resnet20", "bnn": "resnet20"}.get(scheme, "vgg7")
+    # a residual net, where a scheme's stash meets shortcuts (Graham's scheme: his VGG)
+    model = "vgg_graham" if scheme == "graham" else "resnet20"
     tr = trace(model, scheme, batch=2, input_shape=(3, 16, 16), device="meta")
     torch.manual_seed(0)
     net = build_scheme(scheme).convert(build_model(model, in_shape=tuple(tr.input_shape)))
