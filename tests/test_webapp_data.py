@@ -216,6 +216,10 @@ def test_report_download_matches_store(db, tmp_path):
     got = {p["id"]: p["metrics"]["train_energy_pj_per_step"] for p in doc["points"]}
     df = data.points().set_index("id")
     assert got == {i: pytest.approx(df.loc[i, "train_energy_pj_per_step"]) for i in ids}
+    from hwsim.errors import UserError
+
+    with pytest.raises(UserError, match="no such point"):
+        report_download(data, ["0000nosuchpoint"], "csv")
 
 
 # -- hwsim serve -------------------------------------------------------------------------------------

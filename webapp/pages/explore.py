@@ -192,7 +192,11 @@ def register(app: dash.Dash, data: StoreData) -> None:
             note = f"No rows ticked: exported the {len(ids)} points shown. "
         if not ids:
             return dash.no_update, "Nothing to export: no design point matches the filters."
-        return report_download(data, ids, fmt), note + f"Cost report of {len(ids)} point(s) as {fmt.upper()}."
+        try:
+            sent = report_download(data, ids, fmt)
+        except UserError as e:  # e.g. a point vanished from a store that was replaced meanwhile
+            return dash.no_update, f"Export failed: {e.where}: {e.what}"
+        return sent, note + f"Cost report of {len(ids)} point(s) as {fmt.upper()}."
 
     @app.callback(Output("ex-fig-download", "data"), Input("ex-fig-btn", "n_clicks"), State("ex-fig-fmt", "value"),
                   State("ex-pareto", "figure"), prevent_initial_call=True)
@@ -201,14 +205,13 @@ def register(app: dash.Dash, data: StoreData) -> None:
 
 
 def report_download(data: StoreData, ids: list[str], fmt: str) -> dict:
-    """Write the cost report with :func:`hwsim.reports.export` into a temporary folder; send its bytes."""
+    """Write the cost report with :func:`hwsim.reports.export` into a temporary folder; send its bytes.
+
+    Raises :class:`hwsim.errors.UserError` (unknown point, unknown format) for the caller to show."""
     from hwsim.reports import export
 
     with tempfile.TemporaryDirectory(prefix="hwsim-report-") as tmp:
-        try:
-            path = export(data.path, ids, fmt, tmp, command="hwsim serve (dashboard export)")
-        except UserError as e:
-            raise dash.exceptions.PreventUpdate from e
+        path = export(data.path, ids, fmt, tmp, command="hwsim serve (dashboard export)")
         return dcc.send_bytes(Path(path).read_bytes(), Path(path).name)
 
 

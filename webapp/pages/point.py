@@ -9,6 +9,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
+from hwsim.errors import UserError
 from hwsim.formats import PHASES
 from hwsim.store import METRICS, POINT_COLUMNS
 
@@ -222,4 +223,7 @@ def register(app: dash.Dash, data: StoreData) -> None:
     def export_report(_n, fmt, pid):
         if not pid:
             raise dash.exceptions.PreventUpdate
-        return report_download(data, [pid], fmt)
+        try:
+            return report_download(data, [pid], fmt)
+        except UserError as e:
+            raise dash.exceptions.PreventUpdate from e
