@@ -325,3 +325,4 @@ def test_callbacks_answer_over_http(db):
     res = post_callback(app2.server.test_client(), [("status-badge", "children"), ("status-badge", "color"),
                                                      ("store-alert", "children")], [("store-version", "data", "v")])
     assert "hwsim sweep" in str(res["store-alert"]["children"])
+    assert res["status-badge"]["children"] == "no store"

@@ -103,6 +103,8 @@ def _register(app: dash.Dash, data: StoreData) -> None:
         else:
             alert = None
         c = st.counts
+        if st.kind in ("missing", "invalid"):
+            return ("no store" if st.kind == "missing" else "unreadable store"), "secondary", alert
         text = f"{c.get('done', 0)} done" + (f", {c['running']} running" if c.get("running") else "") + (
             f", {c['failed']} failed" if c.get("failed") else "")
         color = "danger" if c.get("failed") else ("info" if c.get("running") else "success")
