@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         load_all()
         rows = []
         for name, cls in SCHEMES.items():
-            params = {k: f.default for k, f in cls.model_fields.items()}
+            params = {(f.alias or k): f.default for k, f in cls.model_fields.items()}
             rows.append({
                 "name": name, "family": cls.family, "seed": cls.seed, "quantizes": cls.quantizes,
                 "bits": cls.bits, "stash": cls.stash, "gradient": cls.gradient, "params": params,
