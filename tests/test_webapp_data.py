@@ -310,7 +310,7 @@ def test_callbacks_answer_over_http(db):
     base = [("store-version", "data", "v"), ("ex-x", "value", "infer_energy_pj"), ("ex-y", "value", "error"),
             ("ex-logx", "value", True), ("ex-logy", "value", False), ("ex-color", "value", "family"),
             ("ex-symbol", "value", "accelerator"), ("ex-size", "value", "model_size_bytes"),
-            ("ex-grid", "selectedRows", None)]
+            ("ex-grid", "selectedRows", None), ("ex-front-only", "value", False)]
 
     def markers(filters: dict) -> int:
         res = post_callback(client, outputs, base + [(cid, "value", filters.get(cid, [])) for cid, _, _ in FILTERS])
@@ -320,6 +320,15 @@ def test_callbacks_answer_over_http(db):
     assert markers({}) == 12
     assert markers({"ex-f-model": ["mlp"]}) == 6
     assert markers({"ex-f-model": ["mlp"], "ex-f-accel": ["tpu_like"], "ex-f-family": ["binary"]}) == 1
+    # "Pareto front only" keeps exactly the starred rows.
+    base[-1] = ("ex-front-only", "value", True)
+    res = post_callback(client, outputs, base + [(cid, "value", []) for cid, _, _ in FILTERS])
+    rows = res["ex-grid"]["rowData"]
+    df = StoreData(db).done_points()
+    want = figures.pareto_mask(df["infer_energy_pj"], df["error"], "min", "min")
+    assert sorted(r["id"] for r in rows) == sorted(df["id"][want]) and all(r["front"] for r in rows)
+    assert markers({}) == int(want.sum())
+    base[-1] = ("ex-front-only", "value", False)
     # Missing store: a message with the command, not an error.
     app2 = create_app(db.parent / "missing.db")
     res = post_callback(app2.server.test_client(), [("status-badge", "children"), ("status-badge", "color"),

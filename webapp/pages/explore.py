@@ -52,7 +52,8 @@ def layout():
         labelled("Quality axis (y)", dropdown("ex-y", [{"label": metric_label(n), "value": n} for n in QUALITY_AXES],
                                               "accuracy")),
         dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=True)),
-                 dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=False))], class_name="mb-2"),
+                 dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=False))], class_name="mb-1"),
+        dbc.Switch(id="ex-front-only", label="Pareto front only", value=False, class_name="mb-2"),
         labelled("Colour by", dropdown("ex-color", GROUPINGS, "scheme")),
         labelled("Symbol by", dropdown("ex-symbol", GROUPINGS, "model")),
         labelled("Size by", dropdown("ex-size", [{"label": metric_label(n), "value": n} for n in METRICS],
@@ -118,27 +119,32 @@ def register(app: dash.Dash, data: StoreData) -> None:
         Input("store-version", "data"), Input("ex-x", "value"), Input("ex-y", "value"),
         Input("ex-logx", "value"), Input("ex-logy", "value"), Input("ex-color", "value"),
         Input("ex-symbol", "value"), Input("ex-size", "value"), Input("ex-grid", "selectedRows"),
-        *[Input(cid, "value") for cid, _, _ in FILTERS],
+        Input("ex-front-only", "value"), *[Input(cid, "value") for cid, _, _ in FILTERS],
     )
-    def update(_v, x, y, logx, logy, color, symbol, size, selected_rows, *filter_values):
+    def update(_v, x, y, logx, logy, color, symbol, size, selected_rows, front_only, *filter_values):
         df = data.done_points()
         total = len(df)
         if total == 0:
             fig = figures.empty_figure("No finished design points in the store yet.")
             return fig, [], [], ""
         df = filtered(df, {col: vals for (_, col, _), vals in zip(FILTERS, filter_values)})
+        front = figures.pareto_mask(df[x], df[y], METRICS[x]["better"], METRICS[y]["better"]) if len(df) else []
+        df = df.assign(front=["★" if f else "" for f in front])
+        if front_only:
+            df = df[df["front"] != ""]
         selected = [r["id"] for r in (selected_rows or [])]
         fig = figures.pareto_figure(df, x, y, color=color, symbol=symbol, size=size, logx=bool(logx),
                                     logy=bool(logy), selected=selected)
         shown = int(df[[x, y]].notna().all(axis=1).sum()) if not df.empty else 0
-        on_front = int(figures.pareto_mask(df[x], df[y], METRICS[x]["better"], METRICS[y]["better"]).sum())
+        on_front = int((df["front"] != "").sum())
         cols = [{"field": "label", "headerName": "Design point", "minWidth": 200,
                  "cellClass": "hwsim-link", "tooltipField": "id"},
+                {"field": "front", "headerName": "front", "maxWidth": 90, "headerTooltip": "on the Pareto front"},
                 *[{"field": c, "headerName": c.replace("_", " ")} for c in ID_COLUMNS[1:]],
                 metric_column(y), metric_column(x),
                 *[metric_column(m) for m in METRICS if m not in (x, y) and m in df.columns and df[m].notna().any()],
                 {"field": "id", "headerName": "id", "maxWidth": 160}]
-        rows = records(df, ["id", *ID_COLUMNS, *[m for m in METRICS if m in df.columns]])
+        rows = records(df, ["id", "front", *ID_COLUMNS, *[m for m in METRICS if m in df.columns]])
         return fig, rows, cols, f"{shown} of {total} design points shown, {on_front} on the Pareto front"
 
     # One callback owns the design-point picker (options and value): a value must never
