@@ -33,9 +33,23 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
+    import hwsim.count.sparsity as sparsity
     from hwsim.count import CountingCallback
     from hwsim.models import MODELS, build_model, load_all
     from hwsim.schemes import build_scheme
+
+    # the callback's own time, measured directly (robust to machine load, unlike the ratio)
+    own = {"on_step": 0.0, "note_batch": 0.0, "sample": 0.0}
+    sample_fn = sparsity.layer_sample
+
+    def timed_sample(*args, **kw):
+        t = time.perf_counter()
+        try:
+            return sample_fn(*args, **kw)
+        finally:
+            own["sample"] += time.perf_counter() - t
+
+    sparsity.layer_sample = timed_sample
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -47,6 +61,19 @@ def main() -> None:
     inst = copy.deepcopy(plain)
     opts = [torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for m in (plain, inst)]
     cb = CountingCallback(sch_b, sample_every=a.sample_every, model_name=a.model)
+    note_batch, on_step = cb._note_batch, cb.on_step
+
+    def timed_note(*args):
+        t = time.perf_counter()
+        note_batch(*args)
+        own["note_batch"] += time.perf_counter() - t
+
+    def timed_on_step(*args):
+        t = time.perf_counter()
+        on_step(*args)
+        own["on_step"] += time.perf_counter() - t
+
+    cb._note_batch, cb.on_step = timed_note, timed_on_step
     cb.on_train_begin(inst, opts[1])
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.randn(a.batch, *spec.default_input, generator=gen),
@@ -91,6 +118,10 @@ def main() -> None:
     print(f"instrumented step:   mean {mean_b * 1e3:.1f} ms, median {med_b * 1e3:.1f} ms")
     print(f"ratio instrumented / uninstrumented: mean {mean_b / mean_a:.3f}, median {med_b / med_a:.3f} "
           f"(target <= 1.05)")
+    per_step = (own["on_step"] + own["note_batch"] + own["sample"]) / a.steps
+    print(f"callback's own time: {per_step * 1e3:.2f} ms per step on average ({own['sample'] * 1e3:.1f} ms in "
+          f"sparsity sampling, {(own['on_step'] + own['note_batch']) / a.steps * 1e6:.0f} us/step in hooks) = "
+          f"{per_step / mean_a:.4f} of an uninstrumented step")
     print(f"one-off: shape trace of the step signature at epoch end {t_epoch:.2f} s; "
           f"real-step trace at the end of training {t_end:.2f} s")
 

@@ -110,8 +110,9 @@ def _exact_effectual_conv(x: torch.Tensor, w: torch.Tensor, args: tuple) -> int 
     k = w.shape[0]
     wi = (w != 0).to(torch.float32)
     wsum = wi.reshape(groups, k // groups, *w.shape[1:]).sum(1)
-    xi = (x != 0).to(torch.float32)
-    return int(torch.nn.functional.conv2d(xi, wsum, None, stride, padding, dilation, groups).sum().item())
+    xi = (x != 0).to(torch.float32).sum(0, keepdim=True)    # conv is linear: sum the batch first
+    return int(round(torch.nn.functional.conv2d(xi, wsum, None, stride, padding, dilation, groups)
+                     .to(torch.float64).sum().item()))
 
 
 def _exact_effectual_mm(a: torch.Tensor, b: torch.Tensor) -> int:

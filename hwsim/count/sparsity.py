@@ -8,7 +8,8 @@ the input (after its quantizer: ReLU zeros count). It records
   input              fraction of zero inputs
   effectual_fraction MACs with both operands non-zero / MACs issued, exact: for a conv,
                      one convolution of the two zero-indicators with the kernel summed over
-                     output channels (so zero padding counts as a zero operand); for a
+                     output channels, on the batch-summed indicator (so zero padding counts
+                     as a zero operand); for a
                      linear layer, sum_c nnz(x[:, c]) * nnz(W[:, c]).
 
 The hook is installed for one forward pass every ``every`` steps and removes itself, so the
@@ -34,7 +35,9 @@ def zero_fraction(t: torch.Tensor) -> float:
 def effectual_fraction_conv(x: torch.Tensor, w: torch.Tensor, m: nn.Conv2d) -> float:
     k, g = w.shape[0], m.groups
     wsum = (w != 0).to(x.dtype).reshape(g, k // g, *w.shape[1:]).sum(1)
-    eff = F.conv2d((x != 0).to(x.dtype), wsum, None, m.stride, m.padding, m.dilation, g).sum()
+    # the conv is linear in its input, so the batch can be summed first: one image's worth of work
+    xsum = (x != 0).to(x.dtype).sum(0, keepdim=True)
+    eff = F.conv2d(xsum, wsum, None, m.stride, m.padding, m.dilation, g).sum()
     n, _, h, wd = x.shape
     p, q = _out_hw(h, wd, m, m.padding)
     issued = n * k * p * q * w.shape[1] * w.shape[2] * w.shape[3]
