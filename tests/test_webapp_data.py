@@ -335,3 +335,25 @@ def test_callbacks_answer_over_http(db):
                                                      ("store-alert", "children")], [("store-version", "data", "v")])
     assert "hwsim sweep" in str(res["store-alert"]["children"])
     assert res["status-badge"]["children"] == "no store"
+
+
+def test_small_layers_grouped_as_other_keep_totals(db):
+    """A deep net's batch norms/activations go into one "other (n)" bar; every total is unchanged."""
+    data = StoreData(db)
+    pid = data.done_points()["id"].iloc[0]
+    lay = data.layers(pid)
+    extra = pd.DataFrame([(f"bn{i}", ph, n, 10.0 * (i + 1)) for i in range(3) for ph in ("forward", "backward_data")
+                          for n in ("energy_pj.elementwise", "traffic_bytes.output", "cycles")],
+                         columns=["layer", "phase", "name", "value"])
+    big = pd.concat([lay, extra], ignore_index=True)
+    data.layers = lambda _pid: big  # what a store with these rows would return
+    for view, n_bars in (("macs", 5), ("all", 7)):
+        figs = point_figures(data, pid, "train", view)
+        xs = list(figs["pt-energy"].data[0].x)
+        assert len(xs) == n_bars
+        assert sum(float(np.nansum(t.y)) for t in figs["pt-energy"].data) == pytest.approx(
+            big[big["name"].str.startswith("energy_pj.") & (big["phase"] != "inference")]["value"].sum())
+        cyc = [t for t in figs["pt-cycles"].data if t.type == "bar"]
+        assert sum(float(np.nansum(t.y)) for t in cyc) == pytest.approx(
+            big[(big["name"] == "cycles") & (big["phase"] != "inference")]["value"].sum())
+    assert xs[-1] == "bn2" and list(point_figures(data, pid, "train", "macs")["pt-energy"].data[0].x)[-1] == "other (3)"

@@ -41,9 +41,11 @@ def layout():
                  dropdown("pt-select", [], None, placeholder="click a point on Explore, or pick one here")],
                 xs=12, md=6),
         dbc.Col([dbc.Label("Phase", class_name="small fw-semibold mb-1"),
-                 dropdown("pt-phase", PHASE_OPTIONS, "train")], xs=12, md=3),
+                 dropdown("pt-phase", PHASE_OPTIONS, "train")], xs=12, md=2),
+        dbc.Col([dbc.Label("Layers", class_name="small fw-semibold mb-1"),
+                 dropdown("pt-layer-view", LAYER_VIEWS, "macs")], xs=12, md=2),
         dbc.Col(html.Div([download_bar("pt-report", "Report", ("csv", "json", "xlsx", "html"))],
-                         className="pt-4"), xs=12, md=3),
+                         className="pt-4"), xs=12, md=2),
     ])), class_name="shadow-sm mb-3")
 
     def card(gid, title):
@@ -126,26 +128,64 @@ def fmt(v: float, unit: str) -> str:
     return f"{v:.3g} {unit}"
 
 
-def point_figures(data: StoreData, pid: str, phase: str) -> dict[str, object]:
+LAYER_VIEWS = [{"label": "With MACs + other", "value": "macs"},
+               {"label": "Top 15 by energy + other", "value": "top15"},
+               {"label": "All layers", "value": "all"}]
+
+
+def keep_layers(lay, phase: str, view: str) -> list[str] | None:
+    """Layers drawn one bar each; ``None`` = all. The others are summed into one "other" bar,
+    so every figure's total stays the point's total (deep nets have ~100 small layers:
+    batch norms, activations, quantizers)."""
+    if view == "all":
+        return None
+    if view == "top15":
+        e = per_layer(lay, "energy_pj", phase)
+        if e.shape[0] <= 16:
+            return None
+        return list(e.sum(axis=1).sort_values(ascending=False).index[:15])
+    sub = lay[lay["name"].str.startswith("macs.") & (lay["value"] > 0)]
+    keep = list(dict.fromkeys(sub["layer"]))
+    return keep if keep and len(keep) < lay["layer"].nunique() else None
+
+
+def group_other(obj, keep: list[str] | None):
+    """Rows of ``obj`` (DataFrame or Series indexed by layer) not in ``keep`` summed into "other (n)"."""
+    if keep is None or obj is None or len(obj) == 0:
+        return obj
+    rest = [la for la in obj.index if la not in keep]
+    kept = obj.loc[[la for la in obj.index if la in keep]]
+    if not rest:
+        return kept
+    other = obj.loc[rest].sum()
+    label = f"other ({len(rest)})"
+    if isinstance(obj, pd.DataFrame):
+        return pd.concat([kept, other.to_frame(label).T])
+    return pd.concat([kept, pd.Series({label: other})])
+
+
+def point_figures(data: StoreData, pid: str, phase: str, view: str = "macs") -> dict[str, object]:
     """All drill-down figures of one point for one phase (``train`` = the four training phases summed)."""
     lay = data.layers(pid)
     cur = data.curves(pid)
     where = "training step" if phase == "train" else phase.replace("_", " ")
-    energy = per_layer(lay, "energy_pj", phase)
-    macs = per_layer(lay, "macs", phase)
-    traffic = per_layer(lay, "traffic_bytes", phase)
-    # Utilization over several phases: the cycle-weighted mean, so long phases count more.
+    keep = keep_layers(lay, phase, view)
+    energy = group_other(per_layer(lay, "energy_pj", phase), keep)
+    macs = group_other(per_layer(lay, "macs", phase), keep)
+    traffic = group_other(per_layer(lay, "traffic_bytes", phase), keep)
     cyc = per_layer_value(lay, "cycles", phase)
     stall = per_layer_value(lay, "stall_cycles", phase)
-    util_rows = lay[(lay["name"] == "utilization")]
-    if phase != "train":
-        util = per_layer_value(lay, "utilization", phase, how="mean")
-    else:
-        u = util_rows.merge(lay[lay["name"] == "cycles"], on=["layer", "phase"], suffixes=("_u", "_c"))
-        u = u[u["phase"] != "inference"]
-        util = (u.assign(w=u["value_u"] * u["value_c"]).groupby("layer")[["w", "value_c"]].sum()
-                .pipe(lambda t: t["w"] / t["value_c"].where(t["value_c"] > 0)))
-        util = util.reindex([la for la in cyc.index if la in util.index])
+    # Utilization over several phases: the cycle-weighted mean, so long phases count more.
+    u = lay[lay["name"] == "utilization"].merge(lay[lay["name"] == "cycles"], on=["layer", "phase"],
+                                                 suffixes=("_u", "_c"))
+    u = u[u["phase"] != "inference"] if phase == "train" else u[u["phase"] == phase]
+    if keep is not None:
+        u = u.assign(layer=[la if la in keep else "other" for la in u["layer"]])
+    util = (u.assign(w=u["value_u"] * u["value_c"]).groupby("layer")[["w", "value_c"]].sum()
+            .pipe(lambda t: t["w"] / t["value_c"].where(t["value_c"] > 0)))
+    cyc, stall = group_other(cyc, keep), group_other(stall, keep)
+    util = util.rename(index={"other": next((la for la in cyc.index if str(la).startswith("other (")), "other")})
+    util = util.reindex([la for la in cyc.index if la in util.index])
     return {
         "pt-energy": figures.energy_figure(energy, f"Energy by component per layer, {where}"),
         "pt-macs": figures.stacked_layers_figure(macs, f"MACs by MAC type per layer, {where}", "MACs"),
@@ -196,14 +236,15 @@ def register(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("pt-summary", "children"), *[Output(g, "figure") for g, _ in GRAPHS],
                   Output("pt-assumptions", "rowData"), Output("pt-layers", "rowData"), Output("pt-layers", "columnDefs"),
                   Output("pt-config", "children"),
-                  Input("pt-select", "value"), Input("pt-phase", "value"), Input("store-version", "data"))
-    def show(pid, phase, _v):
+                  Input("pt-select", "value"), Input("pt-phase", "value"), Input("pt-layer-view", "value"),
+                  Input("store-version", "data"))
+    def show(pid, phase, view, _v):
         p = data.point(pid) if pid else None
         if not p:
             msg = "Pick a design point: click one on Explore, or choose it above."
             empty = figures.empty_figure(msg, 360)
             return (dbc.Alert(msg, color="info"), *[empty] * len(GRAPHS), [], [], [{"field": "layer"}], "")
-        figs = point_figures(data, pid, phase)
+        figs = point_figures(data, pid, phase, view)
         assumptions = data.blob(pid, "assumptions")
         arows = [{"key": k, "value": f"{v:.6g}" if isinstance(v, float) else str(v)}
                  for k, v in flatten(assumptions).items()] if assumptions is not None else [
