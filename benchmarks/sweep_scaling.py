@@ -6,13 +6,17 @@ Runs the whole sweep twice into fresh temporary stores, first with 1 worker proc
 N, side by side in one run, and prints both wall times and their ratio. Both runs use the same
 runner (spawn process pool, torch limited to 1 thread per worker), so the ratio measures the
 parallel runner, not thread settings. It also checks that both stores hold the same metrics.
-The machine's load average is printed: other processes on the cores lower the ratio.
+The machine's load average and the CPU the workers got (CPU seconds of the worker processes per
+wall second) are printed: on a machine other processes keep busy, Linux's autogroup scheduler
+gives this command's session one share however many workers it starts, and the ratio says
+nothing about the runner; it needs idle cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import tempfile
 import time
@@ -41,11 +45,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         for n in (1, args.workers):
             db = Path(d) / f"w{n}.db"
+            cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             s = run_points(points, db, workers=n, sweep=sw.name)
             times[n] = time.perf_counter() - t0
-            print(f"workers={n}: {times[n]:.1f} s  (done {s.done}, failed {s.failed}; "
-                  f"load average now {os.getloadavg()[0]:.2f})")
+            cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+            print(f"workers={n}: {times[n]:.1f} s  (done {s.done}, failed {s.failed}; workers got "
+                  f"{cpu / times[n]:.2f} CPUs on average; load average now {os.getloadavg()[0]:.2f})")
         same = metrics(Path(d) / "w1.db") == metrics(Path(d) / f"w{args.workers}.db")
     print(f"identical metrics in both stores: {same}")
     print(f"speed-up of {args.workers} workers over 1: {times[1] / times[args.workers]:.2f}")

@@ -142,3 +142,23 @@ def test_ray_backend_equals_local(tiny, tmp_path: Path):
                        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
     assert r.returncode == 0, r.stderr[-3000:]
     assert dump(db) == dump(ref)
+
+
+@pytest.mark.slow
+def test_diverging_point_is_stored_as_failed(tmp_path: Path):
+    """A real point whose training diverges (huge learning rate) is stored as failed with its reason."""
+    from hwsim.store import Store
+    from hwsim.sweep.expand import load_points
+    from hwsim.sweep.runner import run_points
+
+    f = tmp_path / "div.yaml"
+    f.write_text(TINY.replace("schemes: [fp32, twn, bwn, binaryconnect, xnor, mcdonnell, {name: graham, vary: "
+                              "{quantizer: [L4, U8]}}]", "schemes: [fp32]")
+                 .replace("lr: 0.05", "lr: 100")
+                 .replace("models: [{name: lenet300, args: {hidden1: 24, hidden2: 12}}]", "models: [lenet5]"))
+    _, pts = load_points(f)
+    s = run_points(pts, tmp_path / "d.db", workers=0)
+    assert s.failed == 1
+    with Store(tmp_path / "d.db", readonly=True) as st:
+        p = st.point(pts[0].id)
+    assert p["status"] == "failed" and p["error"].startswith("diverged: train: epoch"), p["error"]

@@ -161,3 +161,73 @@ def test_cli_sweep_then_pareto(sweep_file: Path, tmp_path: Path, capsys):
     assert res3["objectives"][2:] == ["train_memory_bytes", "latency_cycles"]
     rc = main(["pareto", str(db), "--x", "joules"])
     assert rc == 2 and "error: --x: unknown objective 'joules'" in capsys.readouterr().err
+
+
+def test_zip_list_include_and_dedupe(tmp_path: Path):
+    acc = tmp_path / "acc.yaml"
+    acc.write_text("name: x\n")
+    (tmp_path / "zip.yaml").write_text(f"""\
+name: z
+combine: zip
+models: [lenet300, lenet5]
+datasets: [digits]
+schemes: [fp32, twn]
+accelerators: [{acc}]
+""")
+    (tmp_path / "list.yaml").write_text(f"""\
+name: l
+combine: list
+models: [lenet300]
+datasets: [digits]
+accelerators: [{acc}]
+points:
+  - {{scheme: bnn}}
+  - {{model: lenet5, scheme: {{name: kbit, weight_bits: 3}}}}
+include: [zip.yaml]
+""")
+    _, z = load_points(tmp_path / "zip.yaml")
+    assert [(p.config["model"]["name"], p.config["scheme"]["name"]) for p in z] == [("lenet300", "fp32"),
+                                                                                     ("lenet5", "twn")]
+    _, pts = load_points(tmp_path / "list.yaml")
+    got = [(p.config["model"]["name"], p.config["scheme"]["name"]) for p in pts]
+    assert got == [("lenet300", "bnn"), ("lenet5", "kbit"), ("lenet300", "fp32"), ("lenet5", "twn")]
+    # included points keep their identity (same hash as when run on their own)
+    assert {p.id for p in z} <= {p.id for p in pts}
+
+
+def test_literature_files_validate_and_cite():
+    from hwsim.sweep.expand import CONFIG_DIR
+
+    _, pts = load_points(CONFIG_DIR / "sweeps" / "paper_scale.yaml")
+    rows = {p.config["literature"]["id"]: p.config["literature"] for p in pts}
+    assert len(rows) >= 100
+    assert all(r["citation"] and r["table"] and 0 < r["accuracy"] <= 1 for r in rows.values())
+    # spot checks against the seeds: Graham Table 3 ResNet-20 L4 9.52% error; LQ-Nets 2/32 68.0% top-1
+    assert rows["graham-t3-resnet-20-L4"]["accuracy"] == pytest.approx(1 - 0.0952)
+    assert rows["lq-r18-w2a32"]["accuracy"] == pytest.approx(0.68)
+    assert all(p.config["accuracy_source"] == "literature" and p.config["recipe"] is None for p in pts)
+    r18 = next(p for p in pts if p.config["literature"]["id"] == "lq-r18-w2a32")
+    assert r18.config["input_shape"] == [3, 224, 224] and r18.config["pricing"]["batch"] == 256
+
+
+def test_search_section_via_cli(sweep_file: Path, tmp_path: Path, capsys):
+    from hwsim.cli import main
+
+    f = tmp_path / "search.yaml"
+    f.write_text(sweep_file.read_text().replace("name: fake", "name: fake_search") +
+                 "search: {objectives: [accuracy, train_energy_pj_per_step], budget: 5, population: 4}\n")
+    db = tmp_path / "s.db"
+    CALLS.clear()
+    rc = main(["sweep", str(f), "--db", str(db), "--workers", "0", "--json",
+               "--evaluator", "test_sweep_runner:fake_evaluate"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["evaluated"] == 5 and out["grid_points"] == 12 and len(set(CALLS)) == 5
+    with Store(db, readonly=True) as st:
+        assert sum(st.counts().values()) == 5
+    # a rerun finds every point it asks for in the store: nothing is evaluated again
+    CALLS.clear()
+    assert main(["sweep", str(f), "--db", str(db), "--workers", "0", "--json",
+                 "--evaluator", "test_sweep_runner:fake_evaluate"]) == 0
+    capsys.readouterr()
+    assert CALLS == []
