@@ -120,12 +120,14 @@ class _Bars:
 
     def start(self, key: str, label: str, n: int) -> None:
         if self.enabled and key not in self.tasks:
-            self.tasks[key] = self.progress.add_task(f"  {label}", total=None)
-            self.labels[key] = label
+            from rich.markup import escape
+
+            self.labels[key] = escape(label)
+            self.tasks[key] = self.progress.add_task(f"  {self.labels[key]}", total=None)
 
     def stage(self, key: str, stage: str, done: int, total: int) -> None:
         if self.enabled and key in self.tasks:
-            self.progress.update(self.tasks[key], description=f"  {self.labels[key]} [{stage}]",
+            self.progress.update(self.tasks[key], description=f"  {self.labels[key]}: {stage}",
                                  completed=done, total=total or None)
 
     def finish(self, key: str, n: int) -> None:
