@@ -20,10 +20,13 @@ def register(app: typer.Typer) -> None:
         also: list[str] = typer.Option(None, "--also", help="More objectives; repeat or comma-separate."),
         sweep: str = typer.Option(None, "--sweep", help="Only points of this sweep."),
         source: str = typer.Option(None, "--source", help="Only points whose accuracy_source is this (train | literature)."),
+        dataset: str = typer.Option(None, "--dataset", help="Only points on this data set."),
         log: bool = typer.Option(False, "--log", help="Hypervolume on log10 of the costs (energy, bytes, cycles)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Print the non-dominated points for a pair or set of objectives, with the normalised hypervolume."""
+        from rich.markup import escape
+
         from hwsim.errors import UserError
         from hwsim.store import METRICS, Store
         from hwsim.sweep.pareto import ALIASES, REF, front, metric_name
@@ -44,8 +47,11 @@ def register(app: typer.Typer) -> None:
             df = df[df["sweep"] == sweep]
         if source:
             df = df[df["accuracy_source"] == source]
+        if dataset:
+            df = df[df["dataset"] == dataset]
         if df.empty:
-            raise UserError(str(db), "no finished points" + (f" in sweep {sweep!r}" if sweep else ""))
+            raise UserError(str(db), "no finished points match" + "".join(
+                f" {k}={v!r}" for k, v in (("sweep", sweep), ("source", source), ("dataset", dataset)) if v))
         fr, hv, n = front(df, objs, log=log)
         rows = [{"id": r["id"], "label": r["label"], **{o: r[o] for o in objs}} for _, r in fr.iterrows()]
         out = {"objectives": objs, "better": {o: METRICS[o]["better"] for o in objs}, "candidates": n,
@@ -56,7 +62,7 @@ def register(app: typer.Typer) -> None:
             return
         print_table(f"Pareto front of {n} points: " + ", ".join(f"{o} ({METRICS[o]['better']})" for o in objs),
                     ["id", "point"] + objs,
-                    [[r["id"][:10], r["label"]] + [f"{r[o]:.6g}" for o in objs] for r in rows])
+                    [[r["id"][:10], escape(r["label"] or "")] + [f"{r[o]:.6g}" for o in objs] for r in rows])
         scale = "log10 of costs, then " if log else ""
         typer.echo(f"{len(rows)} non-dominated of {n}; normalised hypervolume {hv:.6g} "
                    f"({scale}objectives scaled to [0,1] over these points, reference {REF} each)")

@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
         """Run every design point of FILE not yet in the store (a killed sweep resumes), then print a summary."""
         import sys
 
+        from rich.markup import escape
+
         from hwsim.errors import UserError
         from hwsim.sweep.expand import load_points
         from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points, summary_rows
@@ -54,7 +56,7 @@ def register(app: typer.Typer) -> None:
                 print_json({"sweep": sw.name, "points": rows, "search": sw.search is not None})
             else:
                 print_table(f"sweep {sw.name}: {len(points)} points", ["id", "label"],
-                            [[r["id"], r["label"]] for r in rows])
+                            [[r["id"], escape(r["label"])] for r in rows])
             return
         if sw.search is not None:
             from hwsim.sweep.pareto import normalised_hypervolume, signs
@@ -83,9 +85,9 @@ def register(app: typer.Typer) -> None:
             return
         print_table(f"sweep {sw.name} -> {path}", ["id", "point", "status", "accuracy", "train pJ/step",
                                                    "infer pJ", "latency cyc", "error"],
-                    [[r["id"][:10], r["label"], r["status"], _f(r["accuracy"], ".4f"),
+                    [[r["id"][:10], escape(r["label"]), r["status"], _f(r["accuracy"], ".4f"),
                       _f(r["train_energy_pj_per_step"], ".4g"), _f(r["infer_energy_pj"], ".4g"),
-                      _f(r["latency_cycles"], ".4g"), (r["error"] or "")[:80]] for r in rows])
+                      _f(r["latency_cycles"], ".4g"), escape((r["error"] or "")[:80])] for r in rows])
         typer.echo(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()))
 
 
