@@ -232,3 +232,34 @@ def test_missing_store_shows_how_to_create(dash_duo, tmp_path):
     assert "No results store" in text and "hwsim sweep" in text
     assert severe(dash_duo) == []
     shot(dash_duo, "missing_store")
+
+
+def test_box_select_ticks_the_cheapest_points(dash_duo, tmp_path):
+    """Box-selecting the left half of the (log x) Pareto plot ticks exactly the cheaper points."""
+    db = tmp_path / "results.db"
+    build_store(db)
+    start(dash_duo, db)
+    assert len(wait_points(dash_duo, 12)) == 12
+    drag = dash_duo.find_element("#ex-pareto .nsewdrag")
+    # The modebar shows on hover; pick its "Box Select" tool like a user.
+    ActionChains(dash_duo.driver).move_to_element(drag).perform()
+    button = dash_duo.find_element('#ex-pareto .modebar-btn[data-val="select"]')
+    wait_until(lambda: button.is_displayed(), what="modebar")
+    button.click()
+    wait_until(lambda: "select" in (dash_duo.driver.execute_script(
+        "return document.querySelector('#ex-pareto .js-plotly-plot')._fullLayout.dragmode;") or ""),
+        what="box-select mode")
+    w, h = drag.size["width"], drag.size["height"]
+    # From the plot's centre (the same in every selenium version) to its top-left corner, then a box
+    # over the left half, full height.
+    ActionChains(dash_duo.driver).move_to_element(drag).move_by_offset(-int(w * 0.49), -int(h * 0.49)) \
+        .click_and_hold().move_by_offset(int(w * 0.47), int(h * 0.97)).release().perform()
+    ticked = wait_until(lambda: dash_duo.find_elements("#ex-grid .ag-center-cols-container .ag-row-selected"),
+                        what="ticked rows")
+    ticked_ids = {r.get_attribute("row-id") for r in ticked}
+    with Store(db, readonly=True) as s:
+        df = s.points("done").set_index("id")
+    energy = df["train_energy_pj_per_step"]
+    assert 0 < len(ticked_ids) < 12
+    assert energy[list(ticked_ids)].max() < energy.drop(list(ticked_ids)).min()
+    assert severe(dash_duo) == []

@@ -357,3 +357,16 @@ def test_small_layers_grouped_as_other_keep_totals(db):
         assert sum(float(np.nansum(t.y)) for t in cyc) == pytest.approx(
             big[(big["name"] == "cycles") & (big["phase"] != "inference")]["value"].sum())
     assert xs[-1] == "bn2" and list(point_figures(data, pid, "train", "macs")["pt-energy"].data[0].x)[-1] == "other (3)"
+
+
+def test_box_select_on_plot_ticks_rows(db):
+    from webapp.app import create_app
+
+    client = create_app(db).server.test_client()
+    df = StoreData(db).done_points()
+    rows = [{"id": i, "label": lab} for i, lab in zip(df["id"], df["label"])]
+    picked = list(df["id"][[1, 4]])
+    sel = {"points": [{"customdata": [i], "x": 1, "y": 2} for i in picked]}
+    res = post_callback(client, [("ex-grid", "selectedRows")], [("ex-pareto", "selectedData", sel)],
+                        [("ex-grid", "rowData", rows)], triggered="ex-pareto.selectedData")
+    assert [r["id"] for r in res["ex-grid"]["selectedRows"]] == picked

@@ -74,7 +74,8 @@ def layout():
     table = dbc.Card([
         dbc.CardHeader(html.Div([
             html.Span("Design points", className="fw-semibold"),
-            html.Span(" tick rows to compare or export them; click a label to open it", className="text-muted small"),
+            html.Span(" tick rows (or box-select points on the plot) to compare or export them; click a label to "
+                      "open it", className="text-muted small"),
         ])),
         dbc.CardBody(grid("ex-grid", [], height=340, selectable=True, size="autoSize")),
         dbc.CardFooter(html.Div([
@@ -178,6 +179,15 @@ def register(app: dash.Dash, data: StoreData) -> None:
         if trig == "cmp-open" and cmp_values:
             return cmp_values[0], "tab-point"
         return dash.no_update, dash.no_update
+
+    @app.callback(Output("ex-grid", "selectedRows"), Input("ex-pareto", "selectedData"), State("ex-grid", "rowData"),
+                  prevent_initial_call=True)
+    def tick_from_plot(sel, rows):
+        """Box or lasso select on the plot ticks those points in the table (for Compare and export)."""
+        ids = {p["customdata"][0] for p in (sel or {}).get("points", []) if p.get("customdata")}
+        if not ids:
+            raise dash.exceptions.PreventUpdate  # a redraw clears plotly's selection; keep the ticks
+        return [r for r in rows or [] if r.get("id") in ids]
 
     @app.callback(Output("cmp-select", "value"), Output("tabs", "active_tab", allow_duplicate=True),
                   Input("ex-compare-btn", "n_clicks"), State("ex-grid", "selectedRows"), prevent_initial_call=True)
