@@ -46,13 +46,17 @@ def main() -> None:
         for n in (1, args.workers):
             db = Path(d) / f"w{n}.db"
             cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            me0 = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.perf_counter()
             s = run_points(points, db, workers=n, sweep=sw.name)
             times[n] = time.perf_counter() - t0
             cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            me1 = resource.getrusage(resource.RUSAGE_SELF)
             cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+            me = (me1.ru_utime - me0.ru_utime) + (me1.ru_stime - me0.ru_stime)
             print(f"workers={n}: {times[n]:.1f} s  (done {s.done}, failed {s.failed}; workers got "
-                  f"{cpu / times[n]:.2f} CPUs on average; load average now {os.getloadavg()[0]:.2f})")
+                  f"{cpu / times[n]:.2f} CPUs on average, this process {me / times[n]:.2f}; "
+                  f"load average now {os.getloadavg()[0]:.2f})")
         same = metrics(Path(d) / "w1.db") == metrics(Path(d) / f"w{args.workers}.db")
     print(f"identical metrics in both stores: {same}")
     print(f"speed-up of {args.workers} workers over 1: {times[1] / times[args.workers]:.2f}")
