@@ -16,7 +16,7 @@ DRAM reads/writes per operand (elements), with cf = column folds, rf = row folds
                                filter is re-read per chunk: K*N*t
         ofmap   M*N writes     (partial sums stay on chip: one write of each final output)
     os  ifmap   U_in if resident, else U_in * cf
-        filter  K*N if resident, else K*N*rf
+        filter  K*N if resident or one column block (K x C) is, else K*N*rf
         ofmap   M*N writes
     is  ifmap   U_in           (each input tile is stationary once)
         filter  K*N if resident, else K*N*cf (times the chunk count t of the C x N psum tile, as ws)
@@ -83,7 +83,9 @@ def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_uniqu
         tile = M * min(cols, N) if df in ("ws", "bitfusion") else min(cols, M) * N
         chunks = max(1, math.ceil(_bytes(tile, ofmap_bits) / max(1, mem.ofmap_sram_bytes // 2)))
     if df == "os":
-        fil = K * N if w_res else K * N * rf
+        # columns outer, rows inner: a column block K x C is reused by every row fold if it fits
+        blk_res = w_res or _fits(groups * K * min(cols, N), filter_bits, mem.filter_sram_bytes)
+        fil = K * N if blk_res else K * N * rf
     elif df == "is":
         fil = K * N if w_res else K * N * cf * chunks
     else:
