@@ -265,12 +265,23 @@ def test_binaryconnect_stochastic_train_vs_eval():
     torch.manual_seed(3)
     model = build_scheme("binaryconnect_stoch").convert(small_net())
     conv = model[0]
+    h = conv.weight_quantizer.scale                     # BinaryConnect's H = sqrt(1.5 / (fan_in + fan_out))
+    fan_in, fan_out = conv.weight[0].numel(), conv.weight.shape[0] * conv.weight[0, 0].numel()
+    assert h == pytest.approx((1.5 / (fan_in + fan_out)) ** 0.5)
     w1, w2 = conv.weight_quantizer(conv.weight), conv.weight_quantizer(conv.weight)
-    assert set(w1.unique().tolist()) == {-1.0, 1.0} and not torch.equal(w1, w2)
+    assert torch.allclose(w1.abs(), torch.full_like(w1, h)) and not torch.equal(w1, w2)
+    # p(+H) = hard_sigmoid(w / H): a weight at +H is always +H, at -H always -H
+    with torch.no_grad():
+        conv.weight[0] = h
+        conv.weight[1] = -h
+    w3 = conv.weight_quantizer(conv.weight)
+    assert (w3[0] == h).all() and (w3[1] == -h).all()
     model.eval()
     assert torch.equal(conv.weight_quantizer(conv.weight), conv.weight)      # tested with real weights
     det = build_scheme("binaryconnect").convert(small_net()).eval()
-    assert torch.equal(det[0].weight_quantizer(det[0].weight), qf.sign(det[0].weight))
+    assert torch.allclose(det[0].weight_quantizer(det[0].weight), qf.sign(det[0].weight) * det[0].weight_quantizer.scale)
+    lit = build_scheme({"name": "binaryconnect", "glorot_scale": False}).convert(small_net()).eval()
+    assert torch.equal(lit[0].weight_quantizer(lit[0].weight), qf.sign(lit[0].weight))
 
 
 def test_lqnets_on_step_end_moves_bases_towards_lower_error():

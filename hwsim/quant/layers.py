@@ -244,9 +244,13 @@ def quantized_layers(model: nn.Module, quantizer_type: type[nn.Module] | tuple[t
 
 @torch.no_grad()
 def clip_weights_(layers, clip: float) -> None:
-    """Clip real-valued (latent) weights to ``[-clip, clip]`` in place (BinaryConnect/BNN update rule)."""
+    """Clip real-valued (latent) weights to ``[-clip, clip]`` in place (BinaryConnect/BNN update rule).
+
+    A layer whose quantizer has a ``scale`` H is clipped to ``[-clip H, clip H]``.
+    """
     for m in layers:
-        m.weight.clamp_(-clip, clip)
+        h = getattr(m.weight_quantizer, "scale", None) or 1.0
+        m.weight.clamp_(-clip * h, clip * h)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -260,23 +264,32 @@ class Binarize(nn.Module):
     evaluation it gives ``sign(x)``, or ``x`` itself with ``eval_real=True`` (BinaryConnect's
     stochastic runs were tested with the real-valued weights, the paper's "second method")."""
 
-    def __init__(self, ste: str = "htanh", stochastic: bool = False, eval_real: bool = False):
+    def __init__(self, ste: str = "htanh", stochastic: bool = False, eval_real: bool = False,
+                 scale: float | None = None):
         super().__init__()
         if ste not in ("htanh", "identity"):
             raise ValueError(f"ste must be htanh or identity, got {ste!r}")
         self.ste = ste
         self.stochastic = stochastic
         self.eval_real = eval_real
+        # BinaryConnect's binary values are +-H, H the layer's Glorot bound, and hard_sigmoid acts on
+        # w / H (the reference code's ``hard_sigmoid(W / H)``): the seed's formulas in units of H.
+        self.scale = scale
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.stochastic and self.training:
-            return qf.binarize_stochastic(x)
         if self.eval_real and not self.training:
             return x
-        return qf.binarize_htanh(x) if self.ste == "htanh" else qf.binarize_identity(x)
+        h = self.scale
+        if h is not None:
+            x = x / h
+        if self.stochastic and self.training:
+            y = qf.binarize_stochastic(x)
+        else:
+            y = qf.binarize_htanh(x) if self.ste == "htanh" else qf.binarize_identity(x)
+        return y * h if h is not None else y
 
     def extra_repr(self) -> str:
-        return f"ste={self.ste}, stochastic={self.stochastic}, eval_real={self.eval_real}"
+        return f"ste={self.ste}, stochastic={self.stochastic}, eval_real={self.eval_real}, scale={self.scale}"
 
 
 class Htanh(nn.Hardtanh):

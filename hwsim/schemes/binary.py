@@ -43,6 +43,10 @@ class BinaryConnect(Scheme):
     # Test-time weights: the paper tested deterministic runs with sign(w) and stochastic runs with
     # the real-valued w ("method 2"); None picks that, True/False forces real/binary.
     eval_real: bool | None = None
+    # Binary values +-H with H = sqrt(1.5 / (fan_in + fan_out)) per layer, hard_sigmoid(w / H), w clipped to
+    # [-clip H, clip H], as BinaryConnect's reference code does. False: +-1 and hard_sigmoid(w) literally,
+    # which leaves p ~ 0.5 for typically initialised weights (the stochastic variant then cannot learn).
+    glorot_scale: bool = True
 
     def _eval_real(self) -> bool:
         return self.stochastic if self.eval_real is None else self.eval_real
@@ -54,7 +58,9 @@ class BinaryConnect(Scheme):
         prec = {"weight": BINARY, "weight_infer": FP32 if real else None, "note": self.name}
 
         def plan(name, module, depth, n):
-            return LayerPlan(weight_quantizer=Binarize("identity", stochastic=self.stochastic, eval_real=real),
+            scale = glorot_bound(module.weight) if self.glorot_scale else None
+            return LayerPlan(weight_quantizer=Binarize("identity", stochastic=self.stochastic, eval_real=real,
+                                                       scale=scale),
                              precision=prec)
 
         return convert_layers(model, plan)
@@ -66,6 +72,15 @@ class BinaryConnect(Scheme):
 
     def weight_bits(self) -> int:
         return 32 if self._eval_real() else 1
+
+
+def glorot_bound(w) -> float:
+    """BinaryConnect's per-layer H = sqrt(1.5 / (fan_in + fan_out)) (its reference code, ``H="Glorot"``)."""
+    rf = 1
+    for d in w.shape[2:]:
+        rf *= int(d)
+    fan_in, fan_out = int(w.shape[1]) * rf, int(w.shape[0]) * rf
+    return (1.5 / (fan_in + fan_out)) ** 0.5
 
 
 @register_scheme("binaryconnect_stoch")
