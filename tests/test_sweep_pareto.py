@@ -96,3 +96,12 @@ def test_pareto_verb_does_not_import_torch(tmp_path):
             "assert rc == 0; assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "ok" in r.stdout, r.stderr
+
+
+def test_autoqkeras_score():
+    from hwsim.sweep.search import autoqkeras_score
+
+    assert autoqkeras_score(0.9, 50.0, 100.0) == pytest.approx(0.9 * 1.08)      # half the cost: +8%
+    assert autoqkeras_score(0.9, 25.0, 100.0) == pytest.approx(0.9 * 1.16)      # a quarter: +16%
+    assert autoqkeras_score(0.9, 200.0, 100.0, delta_n=0.1) == pytest.approx(0.9 * 0.9)
+    assert autoqkeras_score(0.9, 100.0, 100.0) == pytest.approx(0.9)

@@ -80,6 +80,50 @@ def nsga2_search(sizes: dict[str, int], objectives: list[str], budget: int,
     return res
 
 
+def autoqkeras_score(accuracy: float, cost: float, ref_cost: float, delta_p: float = 0.08, delta_n: float = 0.08,
+                     rate: float = 2.0) -> float:
+    """AutoQKeras' single-number score (anchors.md): ``accuracy x (1 + delta)``.
+
+    ``delta = delta_p x ln(ref/trial) / ln(rate)`` when the trial costs less than the reference
+    (the float model), ``delta_n x ln(ref/trial) / ln(rate)`` otherwise (then negative). Defaults
+    8%, 8%, rate 2: halving the cost is worth 8% of accuracy. A baseline for hwsim's search, which
+    keeps the whole front instead of one scalar."""
+    import math
+
+    d = delta_p if cost < ref_cost else delta_n
+    return accuracy * (1.0 + d * math.log(ref_cost / cost) / math.log(rate))
+
+
+def scalar_search(sizes: dict[str, int], score: Callable[[Index, dict[str, float]], float], budget: int,
+                  evaluate: Callable[[list[Index]], list[dict[str, float] | None]], *, seed: int = 0,
+                  batch: int = 1, max_trials_factor: int = 20) -> SearchResult:
+    """Single-objective search (optuna TPE) maximising ``score(index, metrics)``, same budget rules."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    total = 1
+    for n in sizes.values():
+        total *= n
+    budget = min(budget, total)
+    cache: dict[tuple, dict[str, float] | None] = {}
+    res = SearchResult()
+    while len(cache) < budget and res.trials < max_trials_factor * budget:
+        t = study.ask()
+        idx = {a: (t.suggest_categorical(a, list(range(n))) if n > 1 else 0) for a, n in sizes.items()}
+        res.trials += 1
+        if _key(idx) not in cache:
+            vals = evaluate([idx])[0]
+            cache[_key(idx)] = vals
+            res.evaluated.append((idx, vals))
+        vals = cache[_key(idx)]
+        if vals is None:
+            study.tell(t, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(t, score(idx, vals))
+    return res
+
+
 def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, backend: str = "local",
                address: str | None = None, progress: bool = False, evaluator: str | None = None,
                budget: int | None = None) -> tuple[SearchResult, list[str]]:
