@@ -54,9 +54,15 @@ def is_weight_layer(m: nn.Module) -> bool:
 def is_quantizer(name: str, m: nn.Module) -> bool:
     """A module that only quantizes: named ``*quantizer`` or defined in :mod:`hwsim.quant`, not a
     weight layer, a norm or an activation module."""
-    if is_weight_layer(m) or isinstance(m, (nn.modules.batchnorm._NormBase, nn.ReLU)):
+    if is_weight_layer(m) or isinstance(m, (nn.modules.batchnorm._NormBase, nn.ReLU, nn.Hardtanh)):
         return False
     return name.endswith("quantizer") or type(m).__module__.startswith("hwsim.quant.layers")
+
+
+def _is_quantized_layer(m: nn.Module | None) -> bool:
+    """A QConv2d/QLinear: every element-wise op it issues itself (quantizers run as submodules,
+    stash packing inside its autograd function) is quantization work."""
+    return m is not None and is_weight_layer(m) and type(m).__module__.startswith("hwsim.quant")
 
 
 def layer_precision(m: nn.Module | None) -> LayerPrecision:
@@ -353,6 +359,12 @@ class CountingMode(TorchDispatchMode):
             phase = "backward_data"
             if lt.is_weight and (cls == "bias_grad" or self._is_param_grad(lt, out)):
                 phase, cls = "backward_weight", "bias_grad" if cls in ("add", "bias_grad") else cls
+        if cls != "bias_grad" and phase != "update" and (lt.quantizer or _is_quantized_layer(lt.module)):
+            # Quantizer and stash-codec work is fused into the operand fetch of the GEMM it feeds
+            # (or into the stash write/read): its element operations count, its memory traffic does
+            # not, because the GEMM already reads that operand at its quantized width.
+            lt._c(lt.elementwise, phase)["quantize"] += w.elems
+            return
         lt._c(lt.elementwise, phase)[cls] += w.elems
         tr = elementwise_traffic(w, phase)
         if cls == "bias_grad":  # the bias gradient is a weight gradient
