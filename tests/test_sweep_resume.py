@@ -162,3 +162,22 @@ def test_diverging_point_is_stored_as_failed(tmp_path: Path):
     with Store(tmp_path / "d.db", readonly=True) as st:
         p = st.point(pts[0].id)
     assert p["status"] == "failed" and p["error"].startswith("diverged: train: epoch"), p["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_ray_backend_with_address(tiny, tmp_path: Path):
+    """``--address``: a local Ray instance started here (ray.init(num_cpus=2)); the CLI connects to it."""
+    ray = pytest.importorskip("ray")
+    f, ref = tiny
+    db = tmp_path / "ray_addr.db"
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ctx = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        r = subprocess.run([sys.executable, "-m", "hwsim.cli", "sweep", str(f), "--db", str(db), "--backend", "ray",
+                            "--address", ctx.address_info["gcs_address"], "--no-progress"],
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        ray.shutdown()
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert dump(db) == dump(ref)
