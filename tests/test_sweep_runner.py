@@ -231,3 +231,27 @@ def test_search_section_via_cli(sweep_file: Path, tmp_path: Path, capsys):
                  "--evaluator", "test_sweep_runner:fake_evaluate"]) == 0
     capsys.readouterr()
     assert CALLS == []
+
+
+def crashing_evaluate(points, key=""):
+    """Like fake_evaluate, but the worker process dies outright on 'twn' (as on a segfault or OOM kill)."""
+    import os
+
+    if points[0]["config"]["scheme"]["name"] == "twn":
+        os._exit(3)
+    return fake_evaluate(points, key)
+
+
+def test_dead_worker_fails_its_group_and_the_sweep_goes_on(sweep_file: Path, tmp_path: Path):
+    _, pts = load_points(sweep_file)
+    db = tmp_path / "crash.db"
+    s = run_points(pts, db, workers=1, evaluator="test_sweep_runner:crashing_evaluate")
+    twn = {p.id for p in pts if p.config["scheme"]["name"] == "twn"}
+    with Store(db, readonly=True) as st:
+        for p in pts:
+            d = st.point(p.id)
+            if p.id in twn:
+                assert d["status"] == "failed" and "worker process died" in d["error"]
+            elif p.config["scheme"]["name"] != "ttq":
+                assert d["status"] == "done"
+    assert s.done == 8 and s.failed == 4

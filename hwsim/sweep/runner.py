@@ -206,18 +206,28 @@ def _run_inline(groups, evaluator, started, finished, bars) -> None:
 
 
 def _run_pool(groups, evaluator, workers, started, finished, bars) -> None:
+    """Groups on a spawn pool. A worker that dies (segfault, OOM kill) breaks the pool: the groups it
+    and its siblings had started are stored as failed, the rest go to a fresh pool."""
     ctx = mp.get_context("spawn")
+    todo = list(groups)
+    by_key = dict(groups)
+    while todo:
+        todo = _pool_round(todo, ctx, evaluator, workers, started, finished, bars, by_key)
+
+
+def _pool_round(groups, ctx, evaluator, workers, started, finished, bars, by_key) -> list:
     q = ctx.Queue()
     n = min(workers, len(groups))
     ex = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init, initargs=(q,))
     futs = {ex.submit(_run_group, evaluator, key, pts): key for key, pts in groups}
     seen: set[str] = set()
+    ended: set[str] = set()
 
     def drain() -> None:
         while True:
             try:
                 key, stage, done, total = q.get_nowait()
-            except queue_mod.Empty:
+            except (queue_mod.Empty, OSError, EOFError):
                 return
             if key not in seen:
                 seen.add(key)
@@ -231,15 +241,28 @@ def _run_pool(groups, evaluator, workers, started, finished, bars) -> None:
             drain()
             for f in done:
                 key = futs[f]
+                try:
+                    results = f.result()
+                except BrokenProcessPool:
+                    drain()
+                    ex.shutdown(wait=False, cancel_futures=True)
+                    crashed = [k for k in futs.values() if k in seen and k not in ended]
+                    if not crashed:   # the start message was lost with the worker: tasks run in order
+                        crashed = [k for k in futs.values() if k not in ended][:n]
+                    reason = (f"a worker process died while this group was in flight ({len(crashed)} in flight; "
+                              "killed or crashed, e.g. out of memory); rerun with --retry-failed")
+                    for k in crashed:
+                        finished(k, [PointResult(id=p["id"], config=p["config"], status="failed", error=reason,
+                                                 sweep=p["sweep"], label=p["label"]) for p in by_key[k]])
+                        ended.add(k)
+                    return [(k, by_key[k]) for k in futs.values() if k not in ended]
                 if key not in seen:
                     seen.add(key)
                     started(key)
-                try:
-                    results = f.result()
-                except BrokenProcessPool as e:
-                    raise RuntimeError("a sweep worker process died; rerun the sweep to resume") from e
                 finished(key, results)
+                ended.add(key)
         ex.shutdown(wait=True)
+        return []
     except BaseException:
         ex.shutdown(wait=False, cancel_futures=True)
         raise
