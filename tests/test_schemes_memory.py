@@ -295,3 +295,36 @@ def test_quick_digits_run_above_chance(model, spec):
     net = scheme.convert(build_model(model, num_classes=10, in_shape=(1, 8, 8), **kw))
     res = train(net, scheme, data, {"epochs": 1, "batch_size": 32, "lr": 0.1, "device": "cpu"})
     assert res.final_test_acc > 0.5          # chance is 0.1
+
+
+class _Untraceable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.conv1 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        if x.sum() > 1e9:              # data-dependent control flow: torch.fx cannot trace this
+            x = x * 0
+        return self.conv1(self.pool(self.relu(self.bn(self.conv0(x)))))
+
+
+def test_graham_through_maxpool_and_untraceable_fallback():
+    from hwsim.schemes.graham import layers_fed_by_bn
+
+    m = _Untraceable()
+    assert layers_fed_by_bn(m) is None
+    m = build_scheme({"name": "graham", "quantizer": "L3", "skip_first_bn": False}).convert(m)
+    p = precisions(m)
+    assert p["conv0"].input == Format() and p["conv1"].input == Format("log", 3)   # fallback: all but the first
+    x = torch.randn(4, 3, 8, 8)
+    with measure_saved(m) as sb:
+        y = m(x)
+    y.sum().backward()
+    # after max-pooling the tag is gone; the codec rebuilds the per-channel table, still 3 bits
+    assert sb.by_module["conv1"] == (4 * 4 * 4 * 4 * 3 + 7) // 8 + 4 * 8 * 4
+    vgg = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3))
+    assert layers_fed_by_bn(vgg) == {"0": None, "4": "1"}
