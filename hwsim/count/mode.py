@@ -54,7 +54,7 @@ def is_weight_layer(m: nn.Module) -> bool:
 def is_quantizer(name: str, m: nn.Module) -> bool:
     """A module that only quantizes: named ``*quantizer`` or defined in :mod:`hwsim.quant`, not a
     weight layer, a norm or an activation module."""
-    if is_weight_layer(m) or isinstance(m, (nn.modules.batchnorm._NormBase, nn.ReLU, nn.Hardtanh)):
+    if is_weight_layer(m) or isinstance(m, (nn.modules.batchnorm._NormBase, nn.ReLU)):
         return False
     return name.endswith("quantizer") or type(m).__module__.startswith("hwsim.quant.layers")
 
@@ -353,13 +353,17 @@ class CountingMode(TorchDispatchMode):
     def _elementwise(self, lt: LayerTally, w: F.Work, out) -> None:
         phase = self.phase
         cls = w.elementwise
-        if lt.quantizer and phase != "update":
+        # An activation module of hwsim.quant (BNN's Htanh) keeps its activation op as such; the
+        # rest of its work (packing its 1-bit STE mask) is quantization.
+        own_act = cls == "activation" and isinstance(lt.module, nn.Hardtanh)
+        if lt.quantizer and phase != "update" and not own_act:
             cls = "quantize"
         if phase == "backward":
             phase = "backward_data"
             if lt.is_weight and (cls == "bias_grad" or self._is_param_grad(lt, out)):
                 phase, cls = "backward_weight", "bias_grad" if cls in ("add", "bias_grad") else cls
-        if cls != "bias_grad" and phase != "update" and (lt.quantizer or _is_quantized_layer(lt.module)):
+        if cls != "bias_grad" and phase != "update" and not own_act and (
+                lt.quantizer or _is_quantized_layer(lt.module)):
             # Quantizer and stash-codec work is fused into the operand fetch of the GEMM it feeds
             # (or into the stash write/read): its element operations count, its memory traffic does
             # not, because the GEMM already reads that operand at its quantized width.
