@@ -241,7 +241,10 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
             model.train()
             perm = torch.randperm(n, generator=gen).to(device)
             loss_sum, correct, seen = 0.0, 0, 0
-            epoch_lr = recipe.lr_at(epoch, step, total_steps)
+            # a scheme may scale the rate (Han et al. retrain pruned nets at 1/10 of it); it is told the
+            # number of completed epochs, as on_epoch_end is
+            lr_mult = float(scheme.lr_scale(epoch - 1)) if hasattr(scheme, "lr_scale") else 1.0
+            epoch_lr = recipe.lr_at(epoch, step, total_steps) * lr_mult
             result.epochs_run = epoch
             for i in starts:
                 if step >= total_steps:
@@ -250,7 +253,7 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
                 xb, yb = tr_x[idx], tr_y[idx]
                 if recipe.augment == "crop_flip":
                     xb = crop_flip(xb, recipe.augment_pad, gen)
-                lr = recipe.lr_at(epoch, step, total_steps)
+                lr = recipe.lr_at(epoch, step, total_steps) * lr_mult
                 for g in optimizer.param_groups:
                     g["lr"] = lr
                 out = model(xb)

@@ -200,3 +200,16 @@ def test_augmented_training_is_deterministic(digits):
     b = train(fresh("lenet5", digits), None, digits, rec)
     plain = train(fresh("lenet5", digits), None, digits, {**rec, "augment": "none"})
     assert a.curves == b.curves and a.curves[0]["train_loss"] != plain.curves[0]["train_loss"]
+
+
+def test_scheme_lr_scale_is_applied():
+    """Han et al. retrain pruned networks at a fraction of the rate: the loop applies scheme.lr_scale."""
+    from hwsim.schemes import build_scheme
+
+    data = load_dataset("digits", limit=200)
+    scheme = build_scheme({"name": "pruning", "sparsity": 0.5, "start_epoch": 1, "end_epoch": 2,
+                           "retrain_lr_scale": 0.1})
+    model = scheme.convert(build_model("lenet300", num_classes=10, in_shape=data.in_shape))
+    res = train(model, scheme, data, TrainRecipe(epochs=3, batch_size=64, lr=0.05, device="cpu"))
+    lrs = [row["lr"] for row in res.curves]
+    assert lrs[0] == pytest.approx(0.05) and lrs[1] == pytest.approx(0.005) and lrs[2] == pytest.approx(0.005)
