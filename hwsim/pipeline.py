@@ -9,8 +9,10 @@ Per point, in order (each stage is another helper's module, called through its p
   1. accuracy  ``accuracy_source == "train"``: ``hwsim.train.train`` on the data set under the
                scheme, with ``hwsim.count.CountingCallback``; ``"literature"``: the cited
                table row's figure; ``"none"``: no accuracy, costs only.
-  2. trace     ``hwsim.count.trace`` of one training step (batch = ``pricing.batch``) and of
-               inference (batch = ``pricing.infer_batch``), on meta tensors.
+  2. trace     one training step: for trained points the real step CountingCallback traced
+               after training (measured sparsity and stash) when ``pricing.batch`` is the recipe's
+               batch, else ``hwsim.count.trace`` on meta tensors; inference (batch
+               ``pricing.infer_batch``) on meta tensors.
   3. cycles    ``hwsim.hardware.simulate_trace`` on the accelerator YAML.
   4. energy    ``hwsim.energy.price`` with the technology table; memory energy from the accelerator's
                SRAM/DRAM accesses and buffer sizes (``pricing.memory: accelerator``, the default, as
@@ -140,10 +142,14 @@ class _EpochProgress:
         _report(self.key, "train", epoch, self.epochs)
 
 
-def train_point(config: dict[str, Any], key: str = "") -> tuple[Any, Any, float, list[tuple[float, str, float]], int]:
-    """Train the group's network. Returns (model, scheme, final test accuracy, curves, steps per epoch)."""
+def train_point(config: dict[str, Any], key: str = "") -> tuple[Any, Any, float, list[tuple[float, str, float]], int, Any]:
+    """Train the group's network with ``hwsim.count.CountingCallback`` attached.
+
+    Returns (model, scheme, final test accuracy, curves, steps per epoch, the callback's trace of a
+    real training step after training: measured stash and operand sparsity)."""
     import torch
 
+    from hwsim.count import CountingCallback
     from hwsim.data import load_dataset
     from hwsim.train import train
 
@@ -152,7 +158,8 @@ def train_point(config: dict[str, Any], key: str = "") -> tuple[Any, Any, float,
     ds = load_dataset(config["dataset"], seed=rec["seed"], limit=rec.get("limit"))
     model, scheme = build(config)
     recipe = _train_recipe(rec)
-    cbs: list[Any] = [_EpochProgress(key, rec["epochs"])]
+    counting = CountingCallback(scheme, model_name=config["model"]["name"], optimizer=optimizer_name(config))
+    cbs: list[Any] = [_EpochProgress(key, rec["epochs"]), counting]
     _report(key, "train", 0, rec["epochs"])
     res = train(model, scheme, ds, recipe, callbacks=tuple(cbs), progress=False)
     curves = []
@@ -165,7 +172,7 @@ def train_point(config: dict[str, Any], key: str = "") -> tuple[Any, Any, float,
     acc = float(res.final_test_acc)
     if not math.isfinite(acc):
         raise FloatingPointError(f"final test accuracy is {acc}")
-    return model, scheme, acc, curves, steps
+    return model, scheme, acc, curves, steps, counting.trace
 
 
 def evaluate_group(points: list[dict[str, Any]], key: str = "") -> list[PointResult]:
@@ -175,9 +182,10 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "") -> list[PointRes
     first = points[0]["config"]
     src = first["accuracy_source"]
     curves: list[tuple[float, str, float]] = []
+    real = None
     try:
         if src == "train":
-            _, scheme, acc, curves, steps = train_point(first, key)
+            _, scheme, acc, curves, steps, real = train_point(first, key)
         else:
             from hwsim.schemes import build_scheme
 
@@ -191,7 +199,7 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "") -> list[PointRes
         return [_failed(p, reason, started, vers, curves) for p in points]
 
     out = []
-    traces: dict[tuple, Any] = {}
+    traces: dict[tuple, Any] = {"real": real}
     for i, p in enumerate(points):
         _report(key, "price", i, len(points))
         try:
@@ -211,10 +219,12 @@ def optimizer_name(config: dict[str, Any]) -> str:
     return "sgd_momentum" if rec.get("momentum", 0.9) > 0 else "sgd"
 
 
-def _traces(scheme: Any, config: dict[str, Any], steps: int, cache: dict[tuple, Any]):
-    """Training-step and inference traces on meta tensors (shapes only), cached per pricing batch.
+def _traces(scheme: Any, config: dict[str, Any], steps: int, cache: dict[Any, Any]):
+    """(training-step trace, inference trace), cached per pricing batch.
 
-    ``trace`` converts a copy of the network it is given, so it gets the network as built."""
+    The training step is the real step CountingCallback traced after training (measured sparsity
+    and stash) when there is one at the priced batch, else a meta-tensor trace of the network as
+    built (``trace`` converts a copy with the scheme). Inference is always traced on meta tensors."""
     from hwsim.count import trace
 
     pr = config["pricing"]
@@ -223,9 +233,14 @@ def _traces(scheme: Any, config: dict[str, Any], steps: int, cache: dict[tuple, 
     if k not in cache:
         raw = build_raw(config)
         name = config["model"]["name"]
-        tr = trace(raw, scheme, batch=pr["batch"], input_shape=shape, num_classes=config["num_classes"],
-                   mode="train", device="meta", optimizer=optimizer_name(config), model_name=name,
-                   steps_per_epoch=steps)
+        real = cache.get("real")
+        if real is not None and real.batch == pr["batch"]:
+            tr = real
+            tr.steps_per_epoch = steps
+        else:
+            tr = trace(raw, scheme, batch=pr["batch"], input_shape=shape, num_classes=config["num_classes"],
+                       mode="train", device="meta", optimizer=optimizer_name(config), model_name=name,
+                       steps_per_epoch=steps)
         ti = trace(raw, scheme, batch=pr["infer_batch"], input_shape=shape, num_classes=config["num_classes"],
                    mode="infer", device="meta", model_name=name)
         cache[k] = (tr, ti)
@@ -306,7 +321,8 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
         "cycles": {"train": _to_dict(c_train), "infer": _to_dict(c_inf)},
         "assumptions": {"energy": getattr(e_train, "assumptions", None),
                         "train_memory_bytes": "4 B x params x (master + grad + optimizer states) + stash",
-                        "trace_device": "meta", "pricing": pr},
+                        "trace_device": {"train": tr.meta.get("device"), "infer": ti.meta.get("device")},
+                        "sparsity_source": tr.meta.get("sparsity_source"), "pricing": pr},
     }
     if config.get("literature"):
         blobs["literature"] = config["literature"]
