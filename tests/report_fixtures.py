@@ -52,8 +52,12 @@ def make_store(path: Path) -> tuple[Path, list[str]]:
                 curves=[(e, "test_acc", acc - 0.1 / e) for e in (1, 2, 3)],
                 blobs={"assumptions": {"tech": {"name": "45nm", "source": "Horowitz ISSCC 2014",
                                                 "fp32_mult_pj": 3.7},
-                                       "accelerator": {"name": "tpu_like", "rows": 32, "cols": 32},
-                                       "rules": [{"mac_type": mt, "rule": "mult + add", "source": "Horowitz"}]}},
+                                       **({"accelerator": {"name": "tpu_like", "rows": 32, "cols": 32}}
+                                          if scheme == "fp32" else {}),
+                                       "rules": [{"mac_type": mt, "rule": "mult + add", "source": "Horowitz"}]},
+                       # the bnn point names its accelerator only where the pipeline puts it: with the cycles
+                       "cycles": {"train": {"accelerator": {"name": "tpu_like", "array": {"rows": 32, "cols": 32},
+                                                            "trace": {"model": "resnet20"}}}}},
                 versions={"hwsim": "0.1.0", "torch": "2.13.0"},
             ))
         s.write(PointResult(id="0badbad0badbad0badbad0b", config={"model": "lenet5", "scheme": {"name": "ttq"}},

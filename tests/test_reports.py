@@ -124,6 +124,8 @@ def test_json_matches_schema_and_schema_can_fail(store, tmp_path):
     jsonschema.validate(doc, schema)
     assert doc["provenance"]["config_hashes"] == ids[:1]
     assert doc["points"][0]["assumptions"]["tech"]["source"] == "Horowitz ISSCC 2014"
+    doc2 = json.loads(export(db, ids[1:], "json", tmp_path).read_text())
+    assert doc2["points"][0]["assumptions"]["accelerator"] == {"name": "tpu_like", "array": {"rows": 32, "cols": 32}}
     bad = json.loads(json.dumps(doc))
     bad["points"][0]["layers"][0]["phase"] = "sideways"
     with pytest.raises(jsonschema.ValidationError):

@@ -116,7 +116,13 @@ def point_report(store: Store, point_id: str) -> PointReport:
         {"epoch": _clean(e), "metric": m, "value": v}
         for e, m, v in store.curves(point_id).itertuples(index=False)
     ]
-    assumptions = store.blob(point_id, "assumptions") or {}
+    assumptions = dict(store.blob(point_id, "assumptions") or {})
+    # the accelerator as simulated (array, dataflow, PEs, buffers, DRAM bandwidth) travels with the cycles
+    cycles = store.blob(point_id, "cycles") or {}
+    for part in ("train", "infer"):
+        acc = cycles.get(part, {}).get("accelerator") if isinstance(cycles.get(part), dict) else None
+        if acc and "accelerator" not in assumptions:
+            assumptions["accelerator"] = {k: v for k, v in acc.items() if k != "trace"}
     cfg = p["config"]
     label = p.get("label") or " / ".join(str(p.get(c)) for c in ("model", "scheme", "accelerator") if p.get(c))
     return PointReport(
