@@ -11,6 +11,9 @@ import shutil
 
 import pytest
 
+# One OpenMP thread per test process (pytest -n 2 already fills both cores); set before torch loads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
