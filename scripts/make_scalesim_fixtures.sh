@@ -4,7 +4,7 @@
 # (.venv-scalesim, made by scripts/setup_scalesim.sh), one run per (topology, array, dataflow, mode).
 #
 #   bash scripts/make_scalesim_fixtures.sh small    # tiny conv + GEMM topologies (about a minute)
-#   bash scripts/make_scalesim_fixtures.sh resnet   # full ResNet-18 runs, 32x32 ws/os/is (~15 min, ~6 GB each)
+#   bash scripts/make_scalesim_fixtures.sh resnet   # full ResNet-18 runs: 32x32 and 16x64 (5-15 min, 4-11 GB each)
 #   bash scripts/make_scalesim_fixtures.sh compute  # SCALE-Sim's compute model only, ResNet-18 on 64x64, 128x32
 #   bash scripts/make_scalesim_fixtures.sh all
 #
@@ -123,6 +123,10 @@ fi
 if [ "$what" = resnet ] || [ "$what" = all ]; then
     for df in ws os is; do
         run resnet18 conv 32 32 "$df" CALC 10 256
+    done
+    run resnet18 conv 32 32 ws USER 10 256      # stalls: ~11 GB peak
+    for df in ws os is; do
+        run resnet18 conv 16 64 "$df" CALC 10 256
     done
 fi
 if [ "$what" = compute ] || [ "$what" = all ]; then
