@@ -119,7 +119,10 @@ class Pruning(Scheme):
         return 1.0 if self.schedule == "one_shot" else 1.0 - (1.0 - (k + 1) / n) ** 3
 
     def lr_scale(self, epoch: int) -> float:
-        return self.retrain_lr_scale if epoch >= self.start_epoch else 1.0
+        """Han et al. retrain a trained network after pruning at a fraction of the rate: from
+        ``start_epoch`` on, when dense epochs came first. Pruning from scratch (start_epoch 0) has no
+        retraining phase and keeps the recipe's rate."""
+        return self.retrain_lr_scale if 0 < self.start_epoch <= epoch else 1.0
 
     # -- scheme hooks -------------------------------------------------------------------------
     def convert(self, model: Any) -> Any:
