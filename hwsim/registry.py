@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -52,3 +54,12 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+
+def import_submodules(package: str, skip: tuple[str, ...] = ()) -> None:
+    """Import every module of ``package`` (but ``skip`` and ``_private`` ones) so that the
+    ``@register...`` lines in them run; how schemes, models and data sets fill their registries."""
+    pkg = importlib.import_module(package)
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if not m.name.startswith("_") and m.name not in skip:
+            importlib.import_module(f"{package}.{m.name}")

@@ -154,17 +154,11 @@ _loaded = False
 
 def load_all() -> None:
     global _loaded
-    if _loaded:
-        return
-    import importlib
-    import pkgutil
+    if not _loaded:
+        from hwsim.registry import import_submodules
 
-    import hwsim.data as pkg
-
-    for m in pkgutil.iter_modules(pkg.__path__):
-        if not m.name.startswith("_"):
-            importlib.import_module(f"hwsim.data.{m.name}")
-    _loaded = True
+        import_submodules("hwsim.data")
+        _loaded = True
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *, seed: int = 0,

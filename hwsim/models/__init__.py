@@ -8,15 +8,13 @@ package does not import torch.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hwsim.errors import UserError
-from hwsim.registry import Registry
+from hwsim.registry import Registry, import_submodules
 
 
 @dataclass
@@ -46,14 +44,9 @@ _loaded = False
 
 def load_all() -> None:
     global _loaded
-    if _loaded:
-        return
-    import hwsim.models as pkg
-
-    for m in pkgutil.iter_modules(pkg.__path__):
-        if not m.name.startswith("_"):
-            importlib.import_module(f"hwsim.models.{m.name}")
-    _loaded = True
+    if not _loaded:
+        import_submodules("hwsim.models")
+        _loaded = True
 
 
 def build_model(name: str, num_classes: int | None = None, in_shape: tuple[int, int, int] | None = None,

@@ -15,14 +15,12 @@ Contract (every scheme keeps it):
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hwsim.errors import UserError
-from hwsim.registry import Registry
+from hwsim.registry import Registry, import_submodules
 
 
 class Scheme(BaseModel):
@@ -78,14 +76,9 @@ _loaded = False
 def load_all() -> None:
     """Import every module of ``hwsim.schemes`` so their ``@register_scheme`` lines run."""
     global _loaded
-    if _loaded:
-        return
-    import hwsim.schemes as pkg
-
-    for m in pkgutil.iter_modules(pkg.__path__):
-        if m.name not in ("base", "registry"):
-            importlib.import_module(f"hwsim.schemes.{m.name}")
-    _loaded = True
+    if not _loaded:
+        import_submodules("hwsim.schemes", skip=("base", "registry"))
+        _loaded = True
 
 
 def build_scheme(spec: str | dict[str, Any] | Scheme, where: str = "scheme") -> Scheme:
