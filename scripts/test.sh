@@ -9,8 +9,8 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 bash scripts/install.sh
-[ -f scripts/setup_scalesim.sh ] && bash scripts/setup_scalesim.sh
+bash scripts/setup_scalesim.sh
 . .venv/bin/activate
-export HWSIM_REQUIRE_BROWSER=1
+export HWSIM_REQUIRE_BROWSER=1 HWSIM_REQUIRE_SCALESIM=1
 ruff check .
 python -m pytest -n 2 -q --durations=15 "$@"

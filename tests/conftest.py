@@ -55,8 +55,14 @@ def free_port() -> int:
 
 
 def pytest_configure(config):
-    # dash_duo picks its server port from this variable; one range per xdist worker.
-    os.environ.setdefault("DASH_TESTING_PORT", str(8050 + 10 * worker_index()))
+    # dash_duo numbers its servers' ports from a class counter that starts at 58050 in every process:
+    # under xdist two workers would collide, and 58050+ lies in the kernel's ephemeral range where
+    # chromedriver's own port can land. Give each worker its own range below the ephemeral ports.
+    try:
+        from dash.testing.application_runners import BaseDashRunner
+    except ImportError:
+        return
+    BaseDashRunner._next_port = 20000 + 500 * worker_index()
 
 
 # Browser tests skip only on a developer machine without chromium; scripts/test.sh (and so

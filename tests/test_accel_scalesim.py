@@ -96,7 +96,10 @@ def test_scalesim_stalls_are_recorded_for_user_bandwidth():
 
 
 @pytest.mark.scalesim
-@pytest.mark.skipif(not SCALESIM_PY.exists(), reason="run scripts/setup_scalesim.sh to create .venv-scalesim")
+# skipped only on a developer machine without the venv; scripts/test.sh (and so CI) sets
+# HWSIM_REQUIRE_SCALESIM=1, where a missing SCALE-Sim fails instead
+@pytest.mark.skipif(not SCALESIM_PY.exists() and not os.environ.get("HWSIM_REQUIRE_SCALESIM"),
+                    reason="run scripts/setup_scalesim.sh to create .venv-scalesim")
 @pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
 def test_live_scalesim_tiny(tmp_path: Path, dataflow: str):
     """Runs SCALE-Sim itself on three small conv layers (incl. a partial stride window) on a 6x5 array."""
