@@ -205,11 +205,40 @@ def _run_inline(groups, evaluator, started, finished, bars) -> None:
         pipeline.set_progress_hook(None)
 
 
+def _cost_estimate(pts: list[dict[str, Any]]) -> float:
+    """A group's relative cost, for longest-first scheduling: forward MACs per sample (meta
+    tensors, no data) x epochs for trained points; literature points are cheap and equal."""
+    cfg = pts[0]["config"]
+    if cfg.get("accuracy_source") != "train":
+        return 0.0
+    try:
+        import torch
+
+        from hwsim.models import build_model
+
+        with torch.device("meta"):
+            model = build_model(cfg["model"]["name"], num_classes=cfg.get("num_classes"),
+                                in_shape=tuple(cfg["input_shape"]), **cfg["model"].get("args", {}))
+        macs = _forward_macs(model.eval(), torch.empty(1, *cfg["input_shape"], device="meta"))
+        return float(macs) * float(cfg["recipe"].get("epochs", 1))
+    except Exception:  # an estimate only: never let it stop a sweep
+        return 0.0
+
+
+def _forward_macs(model: Any, x: Any) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc:
+        model(x)
+    return fc.get_total_flops() // 2
+
+
 def _run_pool(groups, evaluator, workers, started, finished, bars) -> None:
-    """Groups on a spawn pool. A worker that dies (segfault, OOM kill) breaks the pool: the groups it
-    and its siblings had started are stored as failed, the rest go to a fresh pool."""
+    """Groups on a spawn pool, longest first (so no long group starts last and runs alone). A
+    worker that dies (segfault, OOM kill) breaks the pool: the groups it and its siblings had
+    started are stored as failed, the rest go to a fresh pool."""
     ctx = mp.get_context("spawn")
-    todo = list(groups)
+    todo = sorted(groups, key=lambda g: -_cost_estimate(g[1]))
     by_key = dict(groups)
     while todo:
         todo = _pool_round(todo, ctx, evaluator, workers, started, finished, bars, by_key)
