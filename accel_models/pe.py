@@ -51,9 +51,16 @@ def width(kind: str, bits: int) -> int:
     return {"binary": 1, "ternary": 2}.get(kind, int(bits))
 
 
-def derive_mac_type(op: Operands) -> str:
-    """The hwsim.formats.mac_type rule table, on (kind, bits) pairs (first match wins)."""
-    a, b = (op.ifmap_kind, op.ifmap_bits), (op.filter_kind, op.filter_bits)
+def mac_type_of(a: tuple[str, int], b: tuple[str, int]) -> str:
+    """THE MAC-type rule table, on (kind, bits) operand pairs, first match wins; order-free.
+
+    hwsim.formats.mac_type delegates here, so counting, energy and this model share one table
+    (it lives in accel_models because accel_models must not import hwsim).
+      binary x binary -> xnor_popcount; ternary x any -> ternary; binary x any -> sign_add;
+      log x any -> shift_add; lqK x lqJ -> lq{lo}x{hi}; lqK x other -> lq{K}x{bits};
+      intA x intB -> int{lo}x{hi}; else fp16 when both are at most 16-bit floats/ints, fp32 otherwise
+      (codebook formats are decoded to float).
+    """
     kinds = {a[0], b[0]}
     if kinds == {"binary"}:
         return "xnor_popcount"
@@ -74,6 +81,11 @@ def derive_mac_type(op: Operands) -> str:
         return f"int{lo}x{hi}"
     widths = [x[1] if x[0] in ("float", "int") else 32 for x in (a, b)]
     return "fp16" if max(widths) <= 16 else "fp32"
+
+
+def derive_mac_type(op: Operands) -> str:
+    """The MAC type of a layer's operands (:func:`mac_type_of`)."""
+    return mac_type_of((op.ifmap_kind, op.ifmap_bits), (op.filter_kind, op.filter_bits))
 
 
 class PE:

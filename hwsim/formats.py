@@ -113,26 +113,11 @@ def mac_type(a: Format, b: Format) -> str:
       anything else     -> fp32, or fp16 when both operands are at most 16-bit floats/ints
     Codebook formats (O4) are decoded to float before multiplying.
     """
-    kinds = {a.kind, b.kind}
-    if kinds == {"binary"}:
-        return "xnor_popcount"
-    if "ternary" in kinds:
-        return "ternary"
-    if "binary" in kinds:
-        return "sign_add"
-    if "log" in kinds:
-        return "shift_add"
-    if "lq" in kinds:
-        lq, other = (a, b) if a.kind == "lq" else (b, a)
-        if other.kind == "lq":
-            lo, hi = sorted((a.bits, b.bits))
-            return f"lq{lo}x{hi}"
-        return f"lq{lq.bits}x{other.bits}"
-    if kinds == {"int"}:
-        lo, hi = sorted((a.bits, b.bits))
-        return f"int{lo}x{hi}"
-    widths = [f.bits if f.kind in ("float", "int") else 32 for f in (a, b)]
-    return "fp16" if max(widths) <= 16 else "fp32"
+    # One rule table for counting, energy and the accelerator model: accel_models holds it because
+    # accel_models must stay usable without hwsim (and without torch).
+    from accel_models.pe import mac_type_of
+
+    return mac_type_of((a.kind, a.bits), (b.kind, b.bits))
 
 
 @dataclass(frozen=True)
