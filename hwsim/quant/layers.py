@@ -71,6 +71,17 @@ class LayerPlan:
 class _QMixin:
     """Slots shared by QConv2d and QLinear."""
 
+    def _adopt(self, m: nn.Module):
+        """Take over ``m``'s Parameters (shared, not copied), train mode and precision declaration:
+        the layer was built on meta, so it holds no memory of its own until here."""
+        self.weight = m.weight
+        if m.bias is not None:
+            self.bias = m.bias
+        self.train(m.training)
+        if hasattr(m, "hwsim_precision"):
+            self.hwsim_precision = m.hwsim_precision
+        return self
+
     def _init_slots(self) -> None:
         self.weight_quantizer: nn.Module | None = None
         self.input_quantizer: nn.Module | None = None
@@ -109,13 +120,7 @@ class QConv2d(_QMixin, nn.Conv2d):
         q = cls(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=m.padding,
                 dilation=m.dilation, groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode,
                 device="meta", dtype=m.weight.dtype)
-        q.weight = m.weight
-        if m.bias is not None:
-            q.bias = m.bias
-        q.train(m.training)
-        if hasattr(m, "hwsim_precision"):
-            q.hwsim_precision = m.hwsim_precision
-        return q
+        return q._adopt(m)
 
     def forward(self, x: Tensor) -> Tensor:
         x_raw = x
@@ -145,13 +150,7 @@ class QLinear(_QMixin, nn.Linear):
     @classmethod
     def from_float(cls, m: nn.Linear) -> QLinear:
         q = cls(m.in_features, m.out_features, bias=m.bias is not None, device="meta", dtype=m.weight.dtype)
-        q.weight = m.weight
-        if m.bias is not None:
-            q.bias = m.bias
-        q.train(m.training)
-        if hasattr(m, "hwsim_precision"):
-            q.hwsim_precision = m.hwsim_precision
-        return q
+        return q._adopt(m)
 
     def forward(self, x: Tensor) -> Tensor:
         x_raw = x
