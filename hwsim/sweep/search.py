@@ -11,6 +11,7 @@ failed trials. ``sampler: random`` is there as a baseline.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,10 +52,7 @@ def nsga2_search(sizes: dict[str, int], objectives: list[str], budget: int,
     else:
         smp = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     study = optuna.create_study(directions=directions, sampler=smp)
-    total = 1
-    for n in sizes.values():
-        total *= n
-    budget = min(budget, total)
+    budget = min(budget, math.prod(sizes.values()))
     cache: dict[tuple, dict[str, float] | None] = {}
     res = SearchResult()
     while len(cache) < budget and res.trials < max_trials_factor * budget:
@@ -88,8 +86,6 @@ def autoqkeras_score(accuracy: float, cost: float, ref_cost: float, delta_p: flo
     (the float model), ``delta_n x ln(ref/trial) / ln(rate)`` otherwise (then negative). Defaults
     8%, 8%, rate 2: halving the cost is worth 8% of accuracy. A baseline for hwsim's search, which
     keeps the whole front instead of one scalar."""
-    import math
-
     d = delta_p if cost < ref_cost else delta_n
     return accuracy * (1.0 + d * math.log(ref_cost / cost) / math.log(rate))
 
@@ -102,10 +98,7 @@ def scalar_search(sizes: dict[str, int], score: Callable[[Index, dict[str, float
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    total = 1
-    for n in sizes.values():
-        total *= n
-    budget = min(budget, total)
+    budget = min(budget, math.prod(sizes.values()))
     cache: dict[tuple, dict[str, float] | None] = {}
     res = SearchResult()
     while len(cache) < budget and res.trials < max_trials_factor * budget:
