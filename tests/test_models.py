@@ -17,14 +17,6 @@ ALL = MODELS.names()
 HEAVY = {"resnet50", "wrn18_2", "wrn20_10", "wrn28_10", "densenet100", "wrn40_4", "wrn"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # small batches: intra-op threads only add contention on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())

@@ -150,17 +150,9 @@ TRAIN = [
 ]
 
 
-@pytest.fixture
-def one_thread():
-    # Tiny tensors: intra-op threads only add contention on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.mark.parametrize("key,lr,floor", TRAIN, ids=[t[0] for t in TRAIN])
-def test_training_on_digits_beats_chance(key, lr, floor, one_thread):
+def test_training_on_digits_beats_chance(key, lr, floor):
     torch.manual_seed(0)
     ds = _digits()
     scheme = build_scheme(spec_of(key))
@@ -367,7 +359,7 @@ def test_bad_scheme_specs_are_user_errors(spec, where):
 
 
 @pytest.mark.parametrize("key", ["bnn", "lqnets_a2"])
-def test_hwsim_train_loop_runs_scheme_hooks(key, one_thread):
+def test_hwsim_train_loop_runs_scheme_hooks(key):
     from hwsim.train import train
 
     scheme = build_scheme(spec_of(key))

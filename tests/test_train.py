@@ -14,15 +14,6 @@ from hwsim.schemes.base import Scheme
 from hwsim.train import TrainingDiverged, TrainRecipe, crop_flip, evaluate, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny nets: intra-op threads only add contention on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits")
