@@ -17,7 +17,9 @@ Backends
 
 from __future__ import annotations
 
+import functools
 import importlib
+import json
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -212,24 +214,25 @@ def _cost_estimate(pts: list[dict[str, Any]]) -> float:
     if cfg.get("accuracy_source") != "train":
         return 0.0
     try:
-        import torch
-
-        from hwsim.models import build_model
-
-        with torch.device("meta"):
-            model = build_model(cfg["model"]["name"], num_classes=cfg.get("num_classes"),
-                                in_shape=tuple(cfg["input_shape"]), **cfg["model"].get("args", {}))
-        macs = _forward_macs(model.eval(), torch.empty(1, *cfg["input_shape"], device="meta"))
+        macs = _model_macs(cfg["model"]["name"], json.dumps(cfg["model"].get("args", {}), sort_keys=True),
+                           cfg.get("num_classes"), tuple(cfg["input_shape"]))
         return float(macs) * float(cfg["recipe"].get("epochs", 1))
     except Exception:  # an estimate only: never let it stop a sweep
         return 0.0
 
 
-def _forward_macs(model: Any, x: Any) -> int:
+@functools.cache
+def _model_macs(name: str, args_json: str, num_classes: int | None, input_shape: tuple[int, ...]) -> int:
+    """Forward MACs of one sample, once per distinct network (many groups share one)."""
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from hwsim.models import build_model
+
+    with torch.device("meta"):
+        model = build_model(name, num_classes=num_classes, in_shape=input_shape, **json.loads(args_json))
     with FlopCounterMode(display=False) as fc:
-        model(x)
+        model.eval()(torch.empty(1, *input_shape, device="meta"))
     return fc.get_total_flops() // 2
 
 
