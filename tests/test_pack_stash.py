@@ -11,12 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from hwsim.quant.graham import QUANTIZERS
+from hwsim.quant.graham import QUANTIZERS, GrahamCodec
 from hwsim.quant.pack import pack, packed_nbytes, unpack
 from hwsim.quant.stash import (
     CodebookCodec,
     FloatCodec,
-    GrahamCodec,
     KBitCodec,
     SignCodec,
     StashReLU,

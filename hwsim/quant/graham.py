@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import torch
 
 from hwsim.formats import Format
+from hwsim.quant.pack import pack, unpack
+from hwsim.quant.stash import AFFINE_TAG, AffineTag, LevelsCodec, Packed, affine_apply, set_tag
 
 SQRT2 = math.sqrt(2.0)
 O4_ALPHA = 1.29
@@ -172,6 +174,24 @@ QUANTIZERS: dict[str, GrahamQuantizer] = {
 _LEVEL_PROBES = {name: _probes(name) for name in QUANTIZERS}
 
 
+class GrahamCodec(LevelsCodec):
+    """The b-bit code of one Table 1 quantizer (L2..L5, U4, U5, U8, O4); exact for its outputs."""
+
+    def __init__(self, quantizer: str):
+        q = QUANTIZERS[quantizer]
+        super().__init__(q.levels(torch.float64), q.fmt)
+        self.quantizer = quantizer
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        # Levels are exact per dtype only when computed in that dtype (float32 vs float64).
+        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape)
+        return QUANTIZERS[self.quantizer].levels(dtype, codes.device)[codes]
+
+    def __repr__(self) -> str:
+        return f"GrahamCodec({self.quantizer!r})"
+
+
 def log_grad8(g: torch.Tensor) -> torch.Tensor:
     """Graham Section 2.5: 8-bit log gradients in {+-2^(k/2) : k = -127, ..., -1, 0}.
 
@@ -201,16 +221,12 @@ class _GrahamBNFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, q, packed, invstd, levels, bits):
-        from hwsim.quant.stash import affine_apply
-
         ctx.save_for_backward(packed, invstd, levels, weight)
         ctx.bits, ctx.shape = bits, x.shape
         return affine_apply(q, weight, bias)
 
     @staticmethod
     def backward(ctx, gz):
-        from hwsim.quant.pack import unpack
-
         packed, invstd, levels, weight = ctx.saved_tensors
         shape = ctx.shape
         q = levels.to(gz.dtype)[unpack(packed, ctx.bits, shape.numel()).view(shape)]
@@ -272,9 +288,6 @@ class GrahamBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
         return f"{super().extra_repr()}, quantizer={self.quantizer}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from hwsim.quant.pack import pack
-        from hwsim.quant.stash import AFFINE_TAG, AffineTag, affine_apply, set_tag
-
         self._check_input_dim(x)
         quant = QUANTIZERS[self.quantizer]
         dims = [0] + list(range(2, x.dim()))

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hwsim.formats import FULL_PRECISION, Format, LayerPrecision
+from hwsim.formats import BINARY, FULL_PRECISION, TERNARY, Format, LayerPrecision
 from hwsim.quant import functions as qf
 
 
@@ -195,8 +195,22 @@ def _to_q(m: nn.Module, name: str) -> nn.Module:
     raise TypeError(f"{name}: cannot quantize {type(m).__name__}; only nn.Conv2d, nn.Linear or QConv2d/QLinear")
 
 
-def _precision(old: LayerPrecision, fields: dict[str, Format | str]) -> LayerPrecision:
+# Which precision field each slot's object produces: a quantizer (or codec) carries its own
+# ``fmt``, so a layer's declaration is taken from it and cannot drift from it.
+_SLOT_FIELD = {"weight_quantizer": "weight", "input_quantizer": "input", "stash_codec": "stash"}
+
+
+def _precision(old: LayerPrecision, fields: dict[str, Format | str], cfg: LayerPlan | None = None,
+               where: str = "") -> LayerPrecision:
     kw = {k: (v if k == "note" or v is None else Format.parse(v, where=f"precision.{k}")) for k, v in fields.items()}
+    for slot, fld in _SLOT_FIELD.items():
+        obj = getattr(cfg, slot, UNSET) if cfg is not None else UNSET
+        fmt = getattr(obj, "fmt", None) if obj is not UNSET and obj is not None else None
+        if not isinstance(fmt, Format):
+            continue
+        if fld in kw and kw[fld] != fmt:
+            raise ValueError(f"{where}: precision.{fld} is declared {kw[fld]} but its {slot} produces {fmt}")
+        kw[fld] = fmt
     return dataclasses.replace(old, **kw)
 
 
@@ -215,7 +229,7 @@ def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
             value = getattr(cfg, slot)
             if value is not UNSET:
                 setattr(q, slot, value)
-        q.hwsim_precision = _precision(getattr(q, "hwsim_precision", FULL_PRECISION), cfg.precision)
+        q.hwsim_precision = _precision(getattr(q, "hwsim_precision", FULL_PRECISION), cfg.precision, cfg, name)
         if q is not m:
             if name == "":
                 model = q
@@ -275,6 +289,8 @@ class Binarize(nn.Module):
         # w / H (the reference code's ``hard_sigmoid(W / H)``): the seed's formulas in units of H.
         self.scale = scale
 
+    fmt = BINARY
+
     def forward(self, x: Tensor) -> Tensor:
         if self.eval_real and not self.training:
             return x
@@ -309,6 +325,8 @@ class Htanh(nn.Hardtanh):
 class BWNWeight(nn.Module):
     """BWN / XNOR-Net weights: ``alpha * sign(W)``, alpha = mean|W| per output channel."""
 
+    fmt = BINARY
+
     def forward(self, w: Tensor) -> Tensor:
         return qf.bwn_quantize(w)
 
@@ -330,6 +348,8 @@ class XNORScale(nn.Module):
 class TWNWeight(nn.Module):
     """TWN ternary weights ``{-alpha, 0, +alpha}``, Delta = delta_factor * mean|W|."""
 
+    fmt = TERNARY
+
     def __init__(self, delta_factor: float = 0.7):
         super().__init__()
         self.delta_factor = delta_factor
@@ -346,6 +366,8 @@ class TTQWeight(nn.Module):
 
     Scales start at the mean |W| of each side of the threshold (meta-safe: tensor ops only).
     """
+
+    fmt = TERNARY
 
     def __init__(self, weight: Tensor, threshold: float = 0.05):
         super().__init__()
@@ -383,6 +405,7 @@ class LQQuantizer(nn.Module):
         if encoding not in ("pm1", "01"):
             raise ValueError(f"encoding must be pm1 or 01, got {encoding!r}")
         self.bits = bits
+        self.fmt = Format("lq", bits)
         self.channel_dim = channel_dim
         self.encoding = encoding
         self.momentum = momentum
@@ -440,6 +463,7 @@ class UniformWeight(nn.Module):
     def __init__(self, bits: int):
         super().__init__()
         self.bits = bits
+        self.fmt = Format("int", bits)
 
     def forward(self, w: Tensor) -> Tensor:
         return qf.uniform_weight(w, self.bits)
@@ -455,6 +479,7 @@ class UniformActivation(nn.Module):
         super().__init__()
         self.bits = bits
         self.clip = clip
+        self.fmt = Format("int", bits)
 
     def forward(self, x: Tensor) -> Tensor:
         return qf.uniform_activation(x, self.bits, self.clip)

@@ -280,28 +280,6 @@ class LevelsCodec(Codec):
         return self.levels.to(device=codes.device, dtype=dtype)[codes]
 
 
-class GrahamCodec(LevelsCodec):
-    """The b-bit code of one Table 1 quantizer (L2..L5, U4, U5, U8, O4); exact for its outputs."""
-
-    def __init__(self, quantizer: str):
-        from hwsim.quant.graham import QUANTIZERS
-
-        q = QUANTIZERS[quantizer]
-        super().__init__(q.levels(torch.float64), q.fmt)
-        self.quantizer = quantizer
-
-    def decode(self, p: Packed) -> torch.Tensor:
-        # Levels are exact per dtype only when computed in that dtype (float32 vs float64).
-        from hwsim.quant.graham import QUANTIZERS
-
-        shape, dtype = p.meta["shape"], p.meta["dtype"]
-        codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape)
-        return QUANTIZERS[self.quantizer].levels(dtype, codes.device)[codes]
-
-    def __repr__(self) -> str:
-        return f"GrahamCodec({self.quantizer!r})"
-
-
 class CodebookCodec(Codec):
     """Per-channel codebook: ``y[n, c, ...] = table[c, code]``, at most 2^b values per channel.
 

@@ -41,6 +41,8 @@ def fixed_scale(weight: torch.Tensor) -> float:
 class FixedScaleSign(nn.Module):
     """``w_b = scale * sign(W)`` (sign(0) = +1), identity straight-through gradient to the float W."""
 
+    fmt = BINARY
+
     def __init__(self, scale: float):
         super().__init__()
         self.scale = float(scale)
