@@ -59,7 +59,7 @@ for _verb in VERBS:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)   # a typer.Exit(code) comes back as the return value
     except UserError as e:
         print(e.one_line(), file=sys.stderr)
         return 2
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {getattr(e, 'ctx', None) and e.ctx.command_path or 'hwsim'}: {msg}", file=sys.stderr)
             return 2
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -37,23 +37,18 @@ from typing import Any
 
 from hwsim.store import PointResult
 
-# A worker sets this to forward (group_key, stage, done, total) to the parent's progress bars.
-_progress_hook: Callable[[str, str, int, int], None] | None = None
-
 # Training-set sizes for pricing an epoch of a paper-scale (literature) point.
 TRAIN_SET_SIZE = {"digits": 1347, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000,
                   "cifar100": 50000, "svhn": 73257, "imagenet": 1281167}
 
-
-def set_progress_hook(fn: Callable[[str, str, int, int], None] | None) -> None:
-    global _progress_hook
-    _progress_hook = fn
+# progress(group_key, stage, done, total): how a caller (the sweep runner) follows a group.
+Progress = Callable[[str, str, int, int], None]
 
 
-def _report(key: str, stage: str, done: int, total: int) -> None:
-    if _progress_hook is not None:
+def _report(progress: Progress | None, key: str, stage: str, done: int, total: int) -> None:
+    if progress is not None:
         try:
-            _progress_hook(key, stage, done, total)
+            progress(key, stage, done, total)
         except Exception:  # progress is best-effort; never fail a point for it
             pass
 
@@ -135,14 +130,14 @@ def _train_recipe(rec: dict[str, Any]):
 class _EpochProgress:
     """A train() callback that forwards each finished epoch to the progress bars."""
 
-    def __init__(self, key: str, epochs: int):
-        self.key, self.epochs = key, epochs
+    def __init__(self, key: str, epochs: int, progress: Progress | None):
+        self.key, self.epochs, self.progress = key, epochs, progress
 
     def on_epoch_end(self, model: Any, epoch: int, row: dict[str, Any]) -> None:
-        _report(self.key, "train", epoch, self.epochs)
+        _report(self.progress, self.key, "train", epoch, self.epochs)
 
 
-def train_point(config: dict[str, Any], key: str = "") -> tuple[Any, Any, float, list[tuple[float, str, float]], int, Any]:
+def train_point(config: dict[str, Any], key: str = "", progress: Progress | None = None) -> tuple[Any, Any, float, list[tuple[float, str, float]], int, Any]:
     """Train the group's network with ``hwsim.count.CountingCallback`` attached.
 
     Returns (model, scheme, final test accuracy, curves, steps per epoch, the callback's trace of a
@@ -159,8 +154,8 @@ def train_point(config: dict[str, Any], key: str = "") -> tuple[Any, Any, float,
     model, scheme = build(config)
     recipe = _train_recipe(rec)
     counting = CountingCallback(scheme, model_name=config["model"]["name"], optimizer=optimizer_name(config))
-    cbs: list[Any] = [_EpochProgress(key, rec["epochs"]), counting]
-    _report(key, "train", 0, rec["epochs"])
+    cbs: list[Any] = [_EpochProgress(key, rec["epochs"], progress), counting]
+    _report(progress, key, "train", 0, rec["epochs"])
     res = train(model, scheme, ds, recipe, callbacks=tuple(cbs), progress=False)
     curves = []
     for row in getattr(res, "curves", []) or []:
@@ -175,8 +170,10 @@ def train_point(config: dict[str, Any], key: str = "") -> tuple[Any, Any, float,
     return model, scheme, acc, curves, steps, counting.trace
 
 
-def evaluate_group(points: list[dict[str, Any]], key: str = "") -> list[PointResult]:
-    """Evaluate points ``[{id, config, sweep, label}]`` that share one training run."""
+def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progress | None = None,
+                   ) -> list[PointResult]:
+    """Evaluate points ``[{id, config, sweep, label}]`` that share one training run; ``progress``
+    is told each stage."""
     started = time.time()
     vers = versions()
     first = points[0]["config"]
@@ -185,7 +182,7 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "") -> list[PointRes
     real = None
     try:
         if src == "train":
-            _, scheme, acc, curves, steps, real = train_point(first, key)
+            _, scheme, acc, curves, steps, real = train_point(first, key, progress)
         else:
             from hwsim.schemes import build_scheme
 
@@ -201,13 +198,13 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "") -> list[PointRes
     out = []
     traces: dict[tuple, Any] = {"real": real}
     for i, p in enumerate(points):
-        _report(key, "price", i, len(points))
+        _report(progress, key, "price", i, len(points))
         try:
             out.append(price_point(p, scheme, acc, curves, steps, traces, started, vers))
         except Exception as e:
             out.append(_failed(p, _reason(e), started, vers, curves))
         started = time.time()
-    _report(key, "done", len(points), len(points))
+    _report(progress, key, "done", len(points), len(points))
     return out
 
 

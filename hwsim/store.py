@@ -6,6 +6,8 @@ Tables
   layers          (point, layer, phase, name, value): per-layer figures, long format
   curves          (point, epoch, metric, value): training curves, sparsity timelines
   blobs           (point, name, json): full documents (trace, energy, cycles, assumptions)
+  claims          (point, owner, expires, lost): which run is computing a point (a lease), and how many
+                  times a worker died on it
   schema_version  one row
 
 Names in ``layers.name`` (long format, one value each; readers pivot with pandas):
@@ -18,14 +20,20 @@ Names in ``layers.name`` (long format, one value each; readers pivot with pandas
   sram_reads.<operand>, sram_writes.<operand>, dram_reads.<operand>, dram_writes.<operand>
 ``phase`` is one of hwsim.formats.PHASES.
 
-A finished point is written in one transaction, so a kill loses only the point in
-flight. Readers (webapp, reports, pareto) open the file read-only and never block the
+Point status: ``queued`` (planned by a run, or handed back after its worker died), ``running``,
+``done``, ``failed``. A finished point is written in one transaction, so a kill loses only the
+points in flight, and a ``done`` point is never overwritten. Several runs may share one store:
+a run claims a point (a lease in ``claims`` that it renews while it works) before computing it,
+and a claim whose owner died (lease expired, or its process gone on this host) is free again. Readers (webapp, reports, pareto) open the file read-only and never block the
 writer (WAL). Torch-free.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -98,6 +106,11 @@ CREATE TABLE IF NOT EXISTS blobs (
     name TEXT NOT NULL, json TEXT NOT NULL,
     PRIMARY KEY (point, name)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    point TEXT PRIMARY KEY,
+    owner TEXT, expires REAL,
+    lost INTEGER NOT NULL DEFAULT 0
+);
 CREATE INDEX IF NOT EXISTS layers_point ON layers(point);
 CREATE INDEX IF NOT EXISTS curves_point ON curves(point);
 """
@@ -162,6 +175,9 @@ class Store:
         (v,) = self.conn.execute("SELECT version FROM schema_version").fetchone()
         if v != SCHEMA_VERSION:
             raise UserError(str(self.path), f"store schema version {v}, this hwsim reads {SCHEMA_VERSION}")
+        if not self.readonly and "claims" not in tables:   # a store written before claims existed
+            with self.conn:
+                self.conn.executescript(_DDL)
 
     def close(self) -> None:
         self.conn.close()
@@ -181,6 +197,63 @@ class Store:
         row = self.conn.execute("SELECT status FROM points WHERE id=?", (point_id,)).fetchone()
         return row[0] if row else None
 
+    def enqueue(self, points: Iterable[tuple[str, dict[str, Any], str | None, str | None]]) -> None:
+        """Record planned points ``(id, config, sweep, label)`` as ``queued`` (known ones are left alone),
+        so readers see a sweep's whole size before it finishes."""
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO points(id, sweep, label, config, status) VALUES (?,?,?,?,'queued')",
+                [(pid, sw, label, json.dumps(cfg, sort_keys=True)) for pid, cfg, sw, label in points],
+            )
+
+    def claim(self, ids: list[str], owner: str, lease_s: float, skip: tuple[str, ...] = ("done", "failed"),
+              ) -> list[str] | None:
+        """Claim, all or nothing, the points of ``ids`` whose status is not in ``skip``.
+
+        Returns the ids now owned by ``owner`` (empty when every one is finished), or None when a live
+        claim of another run holds any of them. One IMMEDIATE transaction, so two runs never both win."""
+        now = time.time()
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            marks = ",".join("?" * len(ids))
+            status = dict(c.execute(f"SELECT id, status FROM points WHERE id IN ({marks})", ids).fetchall())
+            todo = [i for i in ids if status.get(i) not in skip]
+            held = c.execute(f"SELECT owner, expires FROM claims WHERE point IN ({','.join('?' * len(todo))}) "
+                             "AND owner IS NOT NULL AND owner != ?", (*todo, owner)).fetchall() if todo else []
+            if any(not claim_is_stale(o, e, now) for o, e in held):
+                c.execute("COMMIT")
+                return None
+            c.executemany("INSERT INTO claims(point, owner, expires) VALUES (?,?,?) "
+                          "ON CONFLICT(point) DO UPDATE SET owner=excluded.owner, expires=excluded.expires",
+                          [(i, owner, now + lease_s) for i in todo])
+            c.execute("COMMIT")
+            return todo
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def renew(self, owner: str, lease_s: float) -> None:
+        """Extend every claim ``owner`` holds (a heartbeat while it works)."""
+        with self.conn:
+            self.conn.execute("UPDATE claims SET expires=? WHERE owner=?", (time.time() + lease_s, owner))
+
+    def release(self, ids: list[str], owner: str, reason: str | None = None) -> None:
+        """Hand points back unfinished (their worker died, or the run was interrupted): they become
+        ``queued`` again, so a plain rerun or another run computes them; ``reason`` counts a lost try."""
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        with self.conn:
+            self.conn.execute(f"UPDATE claims SET owner=NULL, lost=lost+? WHERE owner=? AND point IN ({marks})",
+                              (1 if reason else 0, owner, *ids))
+            self.conn.execute(f"UPDATE points SET status='queued', error=? WHERE status='running' AND id IN ({marks})",
+                              (reason, *ids))
+
+    def lost_count(self, point_id: str) -> int:
+        row = self.conn.execute("SELECT lost FROM claims WHERE point=?", (point_id,)).fetchone()
+        return int(row[0]) if row else 0
+
     def mark_running(self, point_id: str, config: dict[str, Any], sweep: str | None = None) -> None:
         """Record that a point started (so the dashboard shows progress); replaced when it ends."""
         with self.conn:
@@ -191,12 +264,17 @@ class Store:
                 (point_id, sweep, json.dumps(config, sort_keys=True), "running", time.time()),
             )
 
-    def write(self, r: PointResult) -> None:
-        """Write a finished or failed point atomically (one transaction)."""
+    def write(self, r: PointResult) -> bool:
+        """Write a finished or failed point atomically (one transaction) and drop its claim. A point
+        already ``done`` is never overwritten (another run finished it first): returns False then."""
         cols = {k: r.columns.get(k) for k in POINT_COLUMNS}
         finished = r.finished or time.time()
         wall = (finished - r.started) if r.started else None
         with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            if self.has(r.id, "done"):
+                return False
+            self.conn.execute("DELETE FROM claims WHERE point=?", (r.id,))
             self.conn.execute("DELETE FROM points WHERE id=?", (r.id,))
             self.conn.execute(
                 f"INSERT INTO points(id, sweep, label, config, status, error, {', '.join(POINT_COLUMNS)}, "
@@ -218,6 +296,7 @@ class Store:
                 "INSERT INTO blobs VALUES (?,?,?)",
                 [(r.id, k, json.dumps(v, sort_keys=True, default=str)) for k, v in r.blobs.items()],
             )
+        return True
 
     # -- reading -------------------------------------------------------------
     def point_ids(self, status: str | None = "done") -> list[str]:
@@ -282,6 +361,37 @@ class Store:
 
     def iter_rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple]:
         yield from self.conn.execute(sql, tuple(params))
+
+
+def owner_id() -> str:
+    """Who holds a claim: ``host:pid:nonce`` (the nonce tells apart a reused pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def claim_is_stale(owner: str, expires: float | None, now: float) -> bool:
+    """A claim is free once its lease ran out, or at once when its owner's process is gone from this
+    host (a killed run's points are resumed without waiting for the lease)."""
+    if expires is None or expires < now:
+        return True
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return not _process_alive(int(pid))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # alive, another user's
+        return True
+    try:   # a killed process its parent has not reaped yet is a zombie: dead for our purpose
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _num(v: Any) -> float | None:

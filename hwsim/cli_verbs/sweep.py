@@ -49,7 +49,8 @@ def register(app: typer.Typer) -> None:
         sw, points = load_points(file)
         path = db or Path(sw.store or f"results/{sw.name}.db")
         nw = default_workers() if workers is None else workers
-        progress = not no_progress and not as_json and sys.stderr.isatty()
+        # A terminal gets live bars; a log (CI, nohup, a pipe) a progress line at least every 10 s.
+        progress = False if no_progress else ("bars" if sys.stderr.isatty() and not as_json else "lines")
         if dry_run:
             rows = [{"id": p.id, "label": p.label} for p in points]
             if as_json:
@@ -76,19 +77,34 @@ def register(app: typer.Typer) -> None:
         else:
             s = run_points(points, path, workers=nw, backend=backend, address=address, progress=progress,
                            retry_failed=retry_failed, evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name)
+            ran = set(s.ran)
             info = {"sweep": sw.name, "store": str(path), **s.to_dict()}
             info.pop("ran")
             ids = [p.id for p in points]
         rows = summary_rows(path, ids)
+        if sw.search is None:
+            for r in rows:   # a resumed sweep: say which rows this run computed
+                r["this_run"] = "computed" if r["id"] in ran else ("skipped" if r["status"] in ("done", "failed")
+                                                                   else "not computed")
         if as_json:
             print_json({**info, "points": rows})
-            return
-        print_table(f"sweep {sw.name} -> {path}", ["id", "point", "status", "accuracy", "train pJ/step",
-                                                   "infer pJ", "latency cyc", "error"],
-                    [[r["id"][:10], escape(r["label"]), r["status"], _f(r["accuracy"], ".4f"),
-                      _f(r["train_energy_pj_per_step"], ".4g"), _f(r["infer_energy_pj"], ".4g"),
-                      _f(r["latency_cycles"], ".4g"), escape((r["error"] or "")[:80])] for r in rows])
-        typer.echo(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()))
+        else:
+            print_table(f"sweep {sw.name} -> {path}", ["id", "point", "status", "this run", "accuracy",
+                                                       "train pJ/step", "infer pJ", "latency cyc", "error"],
+                        [[r["id"][:10], escape(r["label"]), r["status"], r.get("this_run", ""),
+                          _f(r["accuracy"], ".4f"), _f(r["train_energy_pj_per_step"], ".4g"),
+                          _f(r["infer_energy_pj"], ".4g"), _f(r["latency_cycles"], ".4g"),
+                          escape((r["error"] or "")[:80])] for r in rows])
+            typer.echo(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()))
+        failed = sum(r["status"] == "failed" for r in rows)
+        unfinished = sum(r["status"] not in ("done", "failed") for r in rows)
+        if failed or unfinished:
+            what = ", ".join(x for x in (f"{failed} failed" if failed else "",
+                                         f"{unfinished} not finished (a worker died; rerun to redo them)"
+                                         if unfinished else "") if x)
+            typer.echo(f"error: sweep {sw.name}: {what} of {len(rows)} points; the error column above (or "
+                       f"--json) gives each reason, `hwsim report {path} --point ID` the details", err=True)
+            raise typer.Exit(3)
 
 
 def _f(v, spec: str) -> str:

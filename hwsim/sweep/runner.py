@@ -1,16 +1,25 @@
 """Run design points into a results store: local worker processes or a Ray cluster; resumable.
 
 Resume rule: a point whose id is in the store with status ``done`` (or ``failed``, unless
-``retry_failed``) is never evaluated again; everything else (new, or ``running`` left by a
-killed run) is. Each finished point is written by this (parent) process in one SQLite
-transaction (:meth:`hwsim.store.Store.write`), so ``kill -9`` loses only points in flight.
+``retry_failed``) is never evaluated again; everything else (new, ``queued``, or ``running``
+left by a killed run) is. Each finished point is written by this (parent) process in one
+SQLite transaction (:meth:`hwsim.store.Store.write`), so ``kill -9`` loses only points in flight.
 
 Work unit: the points sharing one training run (:attr:`DesignPoint.train_key`) go to one
 worker, which trains once and prices each point (see :mod:`hwsim.pipeline`).
 
+Faults (docs/reliability.md)
+  * A group is claimed in the store before it is computed (a lease renewed by a heartbeat), so
+    two runs on one store share the work; a run waits for groups another live run holds, and
+    takes them over if that run dies.
+  * Each local worker is its own process with its own pipe: when one dies (killed, out of
+    memory, a crash in native code) only its group is handed back (``queued``, redone by a plain
+    rerun, or marked failed after ``MAX_LOST`` deaths on it); the other groups go on.
+  * Workers watch their parent and exit when it dies, so ``kill -9`` of a run leaves no orphans.
+
 Backends
-  local  a ``spawn`` process pool of ``workers`` processes, torch limited to 1 thread each
-         (so N workers use N cores); ``workers=0`` evaluates in this process (debugging).
+  local  ``workers`` ``spawn`` processes, torch limited to 1 thread each (so N workers use N
+         cores); ``workers=0`` evaluates in this process (debugging).
   ray    ``ray.init(address)`` when an address is given, else a local instance with
          ``num_cpus=workers``; one task (1 CPU) per group.
 """
@@ -22,28 +31,34 @@ import importlib
 import json
 import multiprocessing as mp
 import os
-import queue as queue_mod
+import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 from typing import Any
 
 from hwsim.errors import UserError
-from hwsim.store import PointResult, Store
+from hwsim.store import PointResult, Store, owner_id
 from hwsim.sweep.expand import DesignPoint
 
 DEFAULT_EVALUATOR = "hwsim.pipeline:evaluate_group"
+LEASE_S = 60.0            # a claim lives this long without a heartbeat
+HEARTBEAT_S = 10.0        # how often a run renews its claims
+PROGRESS_EVERY_S = 10.0   # progress lines when stderr is not a terminal
+MAX_LOST = 3              # worker deaths on one group before its points are marked failed
 
 
 @dataclass
 class RunSummary:
     total: int = 0
-    skipped: int = 0
+    skipped: int = 0          # finished before this run (or by another run during it)
     done: int = 0
     failed: int = 0
+    lost: int = 0             # handed back unfinished: a worker died; a plain rerun redoes them
     wall_s: float = 0.0
     ran: list[str] = field(default_factory=list)
 
@@ -57,9 +72,6 @@ def _load_evaluator(spec: str) -> Callable[..., list[PointResult]]:
 
 
 # -- worker side --------------------------------------------------------------------------
-_queue: Any = None
-
-
 def _limit_threads() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -70,24 +82,57 @@ def _limit_threads() -> None:
         pass
 
 
-def _worker_init(q: Any) -> None:
-    global _queue
-    _queue = q
+def _exit_with_parent(parent: int) -> None:
+    """Die when the parent run dies (even by SIGKILL): a watchdog thread, since a worker may sit in
+    a long native call; and PR_SET_PDEATHSIG on Linux for the common case."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="hwsim-parent-watch", daemon=True).start()
+    if os.getppid() != parent:   # died before the thread started
+        os._exit(1)
+
+
+def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
+    """A local worker: take (key, points) from the pipe, send progress and results back."""
+    _exit_with_parent(parent)
     _limit_threads()
-    from hwsim import pipeline
+    fn = _load_evaluator(evaluator)
 
-    pipeline.set_progress_hook(lambda key, stage, done, total: q.put((key, stage, done, total)))
+    def progress(key: str, stage: str, done: int, total: int) -> None:
+        conn.send(("stage", key, stage, done, total))
 
-
-def _run_group(evaluator: str, key: str, pts: list[dict[str, Any]]) -> list[PointResult]:
-    if _queue is not None:
-        _queue.put((key, "start", 0, len(pts)))
-    return _load_evaluator(evaluator)(pts, key=key)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        key, pts = msg
+        try:
+            conn.send(("result", key, fn(pts, key=key, progress=progress)))
+        except Exception as e:   # a bug in the evaluator: its group fails with the reason
+            tb = traceback.extract_tb(e.__traceback__)
+            at = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+            conn.send(("error", key, f"{type(e).__name__}: {e}{at}"[:500]))
 
 
 def _run_group_ray(evaluator: str, key: str, pts: list[dict[str, Any]]) -> list[PointResult]:
     _limit_threads()
-    return _load_evaluator(evaluator)(pts, key=key)
+    return _load_evaluator(evaluator)(pts, key=key, progress=None)
 
 
 # -- parent side ----------------------------------------------------------------------------
@@ -104,107 +149,247 @@ def groups_of(points: list[DesignPoint]) -> list[tuple[str, list[dict[str, Any]]
 
 
 class _Bars:
-    """One bar for the sweep, one per group in flight (rich); silent when progress is off."""
+    """One bar for the sweep, one per group in flight (rich, on a terminal); otherwise a plain
+    progress line on stderr at least every PROGRESS_EVERY_S seconds; silent when progress is off."""
 
-    def __init__(self, enabled: bool, total: int, title: str):
-        self.enabled = enabled
+    def __init__(self, mode: str, total: int, title: str):
+        self.mode = mode                  # "bars" | "lines" | "off"
+        self.total, self.title = total, title
+        self.done = self.failed = self.lost = 0
+        self.running: set[str] = set()
+        self.waiting = 0
+        self.t0 = time.time()
         self.tasks: dict[str, Any] = {}
         self.labels: dict[str, str] = {}
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        self._stop = threading.Event()
+        if mode == "bars":
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=Console(stderr=True), transient=False)
-        self.progress.start()
-        self.sweep = self.progress.add_task(f"sweep {title}", total=total)
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+            self.progress.start()
+            self.sweep = self.progress.add_task(f"sweep {title}", total=total)
+        elif mode == "lines":
+            self.line()
+            self._thread = threading.Thread(target=self._tick, name="hwsim-progress", daemon=True)
+            self._thread.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(PROGRESS_EVERY_S):
+            self.line()
+
+    def line(self) -> None:
+        n = self.done + self.failed
+        dt = time.time() - self.t0
+        rate = n / dt if dt > 0 else 0.0
+        left = self.total - n - self.lost
+        eta = f"{_hms(left / rate)}" if rate > 0 and left > 0 else ("0s" if left <= 0 else "?")
+        extra = f", {self.waiting} held by another run" if self.waiting else ""
+        print(f"sweep {self.title}: {n}/{self.total} points ({self.failed} failed, {self.lost} lost, "
+              f"{len(self.running)} groups running{extra}); {rate * 60:.3g} points/min; "
+              f"elapsed {_hms(dt)}, ETA {eta}", file=sys.stderr, flush=True)
 
     def start(self, key: str, label: str, n: int) -> None:
-        if self.enabled and key not in self.tasks:
+        self.running.add(key)
+        if self.mode == "bars" and key not in self.tasks:
             from rich.markup import escape
 
             self.labels[key] = escape(label)
             self.tasks[key] = self.progress.add_task(f"  {self.labels[key]}", total=None)
 
     def stage(self, key: str, stage: str, done: int, total: int) -> None:
-        if self.enabled and key in self.tasks:
+        if self.mode == "bars" and key in self.tasks:
             self.progress.update(self.tasks[key], description=f"  {self.labels[key]}: {stage}",
                                  completed=done, total=total or None)
 
-    def finish(self, key: str, n: int) -> None:
-        if not self.enabled:
-            return
-        if key in self.tasks:
-            self.progress.remove_task(self.tasks.pop(key))
-        self.progress.advance(self.sweep, n)
+    def finish(self, key: str, done: int, failed: int, lost: int) -> None:
+        self.running.discard(key)
+        self.done += done
+        self.failed += failed
+        self.lost += lost
+        if self.mode == "bars":
+            if key in self.tasks:
+                self.progress.remove_task(self.tasks.pop(key))
+            self.progress.advance(self.sweep, done + failed + lost)
 
     def close(self) -> None:
-        if self.enabled:
+        self._stop.set()
+        if self.mode == "bars":
             self.progress.stop()
+        elif self.mode == "lines":
+            self.line()
+
+
+def _hms(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+
+
+class _Heartbeat:
+    """Renews this run's claims every HEARTBEAT_S seconds, on its own connection (the main thread may
+    be busy evaluating a group for minutes)."""
+
+    def __init__(self, db: str | Path, owner: str):
+        self.db, self.owner = db, owner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hwsim-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        store = Store(self.db)
+        try:
+            while not self._stop.wait(HEARTBEAT_S):
+                try:
+                    store.renew(self.owner, LEASE_S)
+                except Exception:  # a busy store: the next beat retries well within the lease
+                    pass
+        finally:
+            store.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _Run:
+    """The parent's bookkeeping for one call of :func:`run_points`: claims, writes, the summary."""
+
+    def __init__(self, store: Store, groups: list[tuple[str, list[dict[str, Any]]]], retry_failed: bool,
+                 summary: RunSummary, bars: _Bars, owner: str):
+        self.store, self.summary, self.bars, self.owner = store, summary, bars, owner
+        self.skip = ("done",) if retry_failed else ("done", "failed")
+        self.queue = list(groups)           # not yet claimed by this run
+        self.by_key = dict(groups)
+        self.flight: dict[str, list[dict[str, Any]]] = {}   # claimed, being computed: key -> points
+        self.labels = {k: pts[0]["label"].rsplit("/", 1)[0] for k, pts in groups}
+
+    def take(self) -> tuple[str, list[dict[str, Any]]] | None:
+        """The next group this run may compute, claimed; None when every remaining one is held by
+        another live run (or none remain)."""
+        waiting = 0
+        for i, (key, pts) in enumerate(self.queue):
+            ids = self.store.claim([p["id"] for p in pts], self.owner, LEASE_S, self.skip)
+            if ids is None:
+                waiting += len(pts)
+                continue
+            del self.queue[i]
+            mine = [p for p in pts if p["id"] in set(ids)]
+            self.summary.skipped += len(pts) - len(mine)
+            self.bars.finish(key, len(pts) - len(mine), 0, 0)
+            if not mine:
+                return self.take()
+            for p in mine:
+                self.store.mark_running(p["id"], p["config"], sweep=p["sweep"])
+            self.flight[key] = mine
+            self.bars.start(key, self.labels[key], len(mine))
+            self.bars.waiting = waiting
+            return key, mine
+        self.bars.waiting = waiting
+        return None
+
+    def finished(self, key: str, results: list[PointResult]) -> None:
+        pts = self.flight.pop(key)
+        done = failed = 0
+        for r in results:
+            if not self.store.write(r):   # another run finished it first
+                self.summary.skipped += 1
+                continue
+            self.summary.ran.append(r.id)
+            if r.status == "done":
+                done += 1
+            else:
+                failed += 1
+        self.summary.done += done
+        self.summary.failed += failed
+        self.bars.finish(key, done, failed, len(pts) - len(results))
+
+    def failed_group(self, key: str, reason: str) -> None:
+        pts = self.flight[key]
+        self.finished(key, [PointResult(id=p["id"], config=p["config"], status="failed", error=reason,
+                                        sweep=p["sweep"], label=p["label"]) for p in pts])
+
+    def lost(self, key: str, reason: str) -> None:
+        """A worker died with this group: hand its points back (redone by a rerun), or fail them
+        after MAX_LOST deaths (a group that always kills its worker must not loop forever)."""
+        pts = self.flight[key]
+        ids = [p["id"] for p in pts]
+        self.store.release(ids, self.owner, reason)
+        if max(self.store.lost_count(i) for i in ids) >= MAX_LOST:
+            self.failed_group(key, f"{reason}; {MAX_LOST} times on this group, so it is marked failed")
+            return
+        self.flight.pop(key)
+        self.summary.lost += len(pts)
+        self.bars.finish(key, 0, 0, len(pts))
+
+    def give_back(self, key: str) -> None:
+        """Return a claimed group to this run's queue, unpenalised (its worker died before starting it)."""
+        pts = self.flight.pop(key)
+        self.store.release([p["id"] for p in pts], self.owner)
+        self.bars.running.discard(key)
+        self.queue.insert(0, (key, self.by_key[key]))
+
+    def interrupted(self) -> None:
+        """The run stops early (Ctrl-C, an error): hand every group in flight back, unpenalised."""
+        for key, pts in list(self.flight.items()):
+            self.store.release([p["id"] for p in pts], self.owner)
+            self.flight.pop(key)
 
 
 def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, backend: str = "local",
-               address: str | None = None, progress: bool = False, retry_failed: bool = False,
+               address: str | None = None, progress: bool | str = False, retry_failed: bool = False,
                evaluator: str = DEFAULT_EVALUATOR, sweep: str = "") -> RunSummary:
-    """Evaluate every point not yet in the store ``db``; write each as it finishes."""
+    """Evaluate every point not yet in the store ``db``; write each as it finishes.
+
+    ``progress``: True or "bars" (rich bars), "lines" (a line at least every 10 s, for logs), False."""
     t0 = time.time()
     if backend not in ("local", "ray"):
         raise UserError("--backend", f"unknown backend {backend!r}; expected local or ray")
     if workers < 0:
         raise UserError("--workers", "must be >= 0")
     store = Store(db)
+    owner = owner_id()
+    beat = None
     try:
         todo = pending(points, store, retry_failed)
         summary = RunSummary(total=len(points), skipped=len(points) - len(todo))
+        store.enqueue((p.id, p.config, p.sweep, p.label) for p in todo)
         groups = groups_of(todo)
-        bars = _Bars(progress and bool(todo), len(todo), sweep)
-        labels = {k: pts[0]["label"].rsplit("/", 1)[0] for k, pts in groups}
-        by_key = dict(groups)
-
-        def started(key: str) -> None:
-            for p in by_key[key]:
-                store.mark_running(p["id"], p["config"], sweep=p["sweep"])
-            bars.start(key, labels[key], len(by_key[key]))
-
-        def finished(key: str, results: list[PointResult]) -> None:
-            for r in results:
-                store.write(r)
-                summary.ran.append(r.id)
-                if r.status == "done":
-                    summary.done += 1
-                else:
-                    summary.failed += 1
-            bars.finish(key, len(by_key[key]))
-
+        mode = ("bars" if progress in (True, "bars") else "lines" if progress == "lines" else "off") if todo else "off"
+        bars = _Bars(mode, len(todo), sweep)
+        run = _Run(store, groups, retry_failed, summary, bars, owner)
+        beat = _Heartbeat(db, owner)
         try:
             if not groups:
                 pass
             elif backend == "ray":
-                _run_ray(groups, evaluator, workers, address, started, finished)
+                _run_ray(run, evaluator, workers, address)
             elif workers == 0:
-                _run_inline(groups, evaluator, started, finished, bars)
+                _run_inline(run, evaluator)
             else:
-                _run_pool(groups, evaluator, workers, started, finished, bars)
+                _run_pool(run, evaluator, workers)
+        except BaseException:
+            run.interrupted()
+            raise
         finally:
             bars.close()
         summary.wall_s = time.time() - t0
         return summary
     finally:
+        if beat is not None:
+            beat.stop()
         store.close()
 
 
-def _run_inline(groups, evaluator, started, finished, bars) -> None:
-    from hwsim import pipeline
-
-    pipeline.set_progress_hook(bars.stage)
-    try:
-        fn = _load_evaluator(evaluator)
-        for key, pts in groups:
-            started(key)
-            finished(key, fn(pts, key=key))
-    finally:
-        pipeline.set_progress_hook(None)
+def _run_inline(run: _Run, evaluator: str) -> None:
+    fn = _load_evaluator(evaluator)
+    while run.queue:
+        g = run.take()
+        if g is None:              # every remaining group is held by another run: wait for it
+            time.sleep(1.0)
+            continue
+        key, pts = g
+        run.finished(key, fn(pts, key=key, progress=run.bars.stage))
 
 
 def _cost_estimate(pts: list[dict[str, Any]]) -> float:
@@ -236,73 +421,93 @@ def _model_macs(name: str, args_json: str, num_classes: int | None, input_shape:
     return fc.get_total_flops() // 2
 
 
-def _run_pool(groups, evaluator, workers, started, finished, bars) -> None:
-    """Groups on a spawn pool, longest first (so no long group starts last and runs alone). A
-    worker that dies (segfault, OOM kill) breaks the pool: the groups it and its siblings had
-    started are stored as failed, the rest go to a fresh pool."""
+class _Worker:
+    def __init__(self, ctx: Any, evaluator: str):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid(), evaluator), daemon=True)
+        self.proc.start()
+        child.close()
+        self.key: str | None = None
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, BrokenPipeError):
+            pass
+
+
+def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
+    """Groups on ``workers`` spawn processes, longest first (so no long group starts last and runs
+    alone). Each worker has its own pipe, so a dead one costs only its own group; a fresh worker
+    takes its place while work remains."""
     ctx = mp.get_context("spawn")
-    todo = sorted(groups, key=lambda g: -_cost_estimate(g[1]))
-    by_key = dict(groups)
-    while todo:
-        todo = _pool_round(todo, ctx, evaluator, workers, started, finished, bars, by_key)
-
-
-def _pool_round(groups, ctx, evaluator, workers, started, finished, bars, by_key) -> list:
-    q = ctx.Queue()
-    n = min(workers, len(groups))
-    ex = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init, initargs=(q,))
-    futs = {ex.submit(_run_group, evaluator, key, pts): key for key, pts in groups}
-    seen: set[str] = set()
-    ended: set[str] = set()
-
-    def drain() -> None:
-        while True:
-            try:
-                key, stage, done, total = q.get_nowait()
-            except (queue_mod.Empty, OSError, EOFError):
-                return
-            if key not in seen:
-                seen.add(key)
-                started(key)
-            bars.stage(key, stage, done, total)
-
+    run.queue.sort(key=lambda g: -_cost_estimate(g[1]))
+    pool: list[_Worker] = []
     try:
-        left = set(futs)
-        while left:
-            done, left = wait(left, timeout=0.2, return_when=FIRST_COMPLETED)
-            drain()
-            for f in done:
-                key = futs[f]
+        while run.queue or run.flight:
+            while run.queue:      # hand work to idle workers, starting new ones up to `workers`
+                w = next((w for w in pool if w.key is None), None)
+                if w is None and len(pool) >= workers:
+                    break
+                g = run.take()
+                if g is None:
+                    break
+                if w is None:
+                    w = _Worker(ctx, evaluator)
+                    pool.append(w)
                 try:
-                    results = f.result()
-                except BrokenProcessPool:
-                    drain()
-                    ex.shutdown(wait=False, cancel_futures=True)
-                    crashed = [k for k in futs.values() if k in seen and k not in ended]
-                    if not crashed:   # the start message was lost with the worker: tasks run in order
-                        crashed = [k for k in futs.values() if k not in ended][:n]
-                    reason = (f"a worker process died while this group was in flight ({len(crashed)} in flight; "
-                              "killed or crashed, e.g. out of memory); rerun with --retry-failed")
-                    for k in crashed:
-                        finished(k, [PointResult(id=p["id"], config=p["config"], status="failed", error=reason,
-                                                 sweep=p["sweep"], label=p["label"]) for p in by_key[k]])
-                        ended.add(k)
-                    return [(k, by_key[k]) for k in futs.values() if k not in ended]
-                if key not in seen:
-                    seen.add(key)
-                    started(key)
-                finished(key, results)
-                ended.add(key)
-        ex.shutdown(wait=True)
-        return []
-    except BaseException:
-        ex.shutdown(wait=False, cancel_futures=True)
-        raise
+                    w.conn.send(g)
+                    w.key = g[0]
+                except OSError:   # it died idle: the group goes back, unpenalised
+                    run.give_back(g[0])
+                    pool.remove(w)
+            if not run.flight:    # every remaining group is held by another live run: wait for it
+                time.sleep(1.0)
+                continue
+            busy = [w for w in pool if w.key is not None]
+            ready = set(mp_wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=0.5))
+            for w in busy:
+                if w.conn in ready or w.proc.sentinel in ready:
+                    _serve(run, w)
+            pool = [w for w in pool if w.proc.is_alive()]
     finally:
-        q.close()
+        for w in pool:
+            w.stop()
+        for w in pool:
+            w.proc.join(timeout=2)
+            if w.proc.is_alive():
+                w.proc.kill()
 
 
-def _run_ray(groups, evaluator, workers, address, started, finished) -> None:
+def _serve(run: _Run, w: _Worker) -> None:
+    """Read what a worker sent; if it died, hand its group back."""
+    while w.key is not None:
+        try:
+            if not w.conn.poll():
+                if w.proc.is_alive():
+                    return
+                raise EOFError
+            msg = w.conn.recv()
+        except (EOFError, OSError):
+            w.proc.join(timeout=1)
+            code = w.proc.exitcode
+            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+            run.lost(w.key, f"lost: its worker process died ({how}; killed, out of memory or a crash); "
+                            "rerun the sweep to redo it")
+            w.key = None
+            return
+        kind, key = msg[0], msg[1]
+        if kind == "stage":
+            run.bars.stage(key, *msg[2:])
+        elif kind == "result":
+            run.finished(key, msg[2])
+            w.key = None
+        elif kind == "error":
+            run.failed_group(key, msg[2])
+            w.key = None
+
+
+def _run_ray(run: _Run, evaluator: str, workers: int, address: str | None) -> None:
     try:
         import ray
     except ImportError:
@@ -316,15 +521,25 @@ def _run_ray(groups, evaluator, workers, address, started, finished) -> None:
                      log_to_driver=False)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(_run_group_ray)
-        refs = {}
-        for key, pts in groups:
-            started(key)
-            refs[remote.remote(evaluator, key, pts)] = key
-        while refs:
+        refs: dict[Any, str] = {}
+        while run.queue or refs:
+            while run.queue:
+                g = run.take()
+                if g is None:
+                    break
+                refs[remote.remote(evaluator, *g)] = g[0]
+            if not refs:
+                time.sleep(1.0)   # held by another run
+                continue
             done, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
             for r in done:
                 key = refs.pop(r)
-                finished(key, ray.get(r))
+                try:
+                    results = ray.get(r)
+                except Exception as e:   # the task's worker died or the task raised
+                    run.lost(key, f"lost: its Ray task failed ({type(e).__name__}); rerun the sweep to redo it")
+                    continue
+                run.finished(key, results)
     finally:
         if own:
             ray.shutdown()
