@@ -144,6 +144,7 @@ def test_cli_sweep_then_pareto(sweep_file: Path, tmp_path: Path, capsys):
     out = json.loads(cap.out)
     assert out["done"] == 10 and out["failed"] == 2 and len(out["points"]) == 12
     assert "2 failed of 12 points" in cap.err
+    assert "sweep fake: 12/12 points (2 failed, 0 lost" in cap.err     # progress lines when not a terminal
     rc = main(["pareto", str(db), "--x", "energy", "--y", "accuracy", "--json"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
@@ -268,3 +269,30 @@ def test_dead_worker_hands_back_only_its_group(sweep_file: Path, tmp_path: Path)
             assert s.done == 0 and s.lost == 2 and s.skipped == 10
         else:
             assert s.failed == 2 and s.lost == 0
+
+
+def test_store_claims_and_never_overwrites_done(tmp_path: Path):
+    """Claims are all-or-nothing and exclusive while their owner lives; a dead owner's claim is free at
+    once; a done point is never overwritten."""
+    import subprocess
+    import sys
+
+    from hwsim.store import owner_id
+
+    db = tmp_path / "c.db"
+    with Store(db) as s:
+        s.enqueue([("a", {}, "x", "a"), ("b", {}, "x", "b")])
+        me, other = owner_id(), owner_id()
+        assert s.claim(["a", "b"], me, 60) == ["a", "b"]
+        assert s.claim(["b"], other, 60) is None                      # held by a live run (this process)
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip()
+        ghost = me.split(":")[0] + f":{dead}:0"
+        s.conn.execute("UPDATE claims SET owner=? WHERE point='b'", (ghost,))
+        s.conn.commit()
+        assert s.claim(["b"], other, 60) == ["b"]                     # its owner is gone: free at once
+        assert s.write(PointResult(id="a", config={}, metrics={"accuracy": 0.5}))
+        assert not s.write(PointResult(id="a", config={}, metrics={"accuracy": 0.9}))
+        assert s.point("a")["metrics"] == {"accuracy": 0.5}
+        assert s.claim(["a", "b"], me, 60) is None                    # b is other's; a is done
+        assert s.claim(["a"], me, 60) == []                           # nothing left to compute
