@@ -84,19 +84,25 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
     sch = build_scheme(scheme) if scheme is not None else None
     _import_quant()
     notes: list[str] = []
-    spec = None
     if isinstance(model, str):
-        from hwsim.models import MODELS, build_model, load_all
+        from hwsim.models import build_model
+        from hwsim.models import spec as specs
 
-        load_all()
-        spec = MODELS.get(model, where="model")
-        model_name = model
-        input_shape = tuple(input_shape or spec.default_input)
+        src = specs.resolve(model, where="model")
+        builtin = src.kind == specs.BUILTIN
+        model_name = model if builtin else src.label
+        input_shape = tuple(input_shape or specs.default_input(src) or ())
+        if not input_shape:
+            raise UserError("input_shape", f"{src.label} declares no input shape; give one (--input)")
 
         def make(dev: str) -> nn.Module:
             with torch.device(dev):
-                net = build_model(model, num_classes=num_classes, in_shape=input_shape[-3:] if len(input_shape) >= 3
-                                  else input_shape)
+                if builtin:
+                    net = build_model(model, num_classes=num_classes,
+                                      in_shape=input_shape[-3:] if len(input_shape) >= 3 else input_shape)
+                else:
+                    net = specs.build(src, num_classes=num_classes, in_shape=input_shape)
+                    specs.check_input(net, input_shape, where="input_shape")
                 return sch.convert(net) if sch is not None else net
     else:
         if not isinstance(model, nn.Module):
@@ -105,6 +111,9 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
             raise UserError("input_shape", "give the input shape (C, H, W) when tracing a module")
         model_name = model_name or type(model).__name__
         src = model
+        from hwsim.models.spec import check_input
+
+        check_input(src, tuple(input_shape), where="input_shape")
 
         def make(dev: str) -> nn.Module:
             net = copy.deepcopy(src)

@@ -1,7 +1,9 @@
-"""Built-in networks, plain torch, registered by name (``model: resnet20``).
+"""Built-in networks, plain torch, registered by name (``model: resnet20``), and user networks.
 
-``build_model(name, num_classes=..., in_shape=(C, H, W), **kwargs)`` returns an
-``nn.Module``. Each entry carries the seed it comes from and its default input shape.
+``build_model(spec, num_classes=..., in_shape=(C, H, W), **kwargs)`` returns an ``nn.Module``:
+``spec`` is a built-in name or a model spec (``file.py:factory``, ``package.module:factory``,
+``model.onnx``, ``model.pt2``; resolved by :mod:`hwsim.models.spec`). Each built-in entry
+carries the seed it comes from and its default input shape.
 Network modules are imported lazily by :func:`load_all` so that importing this
 package does not import torch.
 """
@@ -45,12 +47,21 @@ _loaded = False
 def load_all() -> None:
     global _loaded
     if not _loaded:
-        import_submodules("hwsim.models")
+        import_submodules("hwsim.models", skip=("spec",))
         _loaded = True
 
 
-def build_model(name: str, num_classes: int | None = None, in_shape: tuple[int, int, int] | None = None,
-                where: str = "model", **kwargs: Any):
+def build_model(spec: str, num_classes: int | None = None, in_shape: tuple[int, ...] | None = None,
+                where: str = "model", base: Any = None, **kwargs: Any):
+    """Build a network from a built-in name or a model spec (``base``: the folder a relative file
+    path is resolved against; default the working directory). Mistakes are one-line user errors."""
+    from hwsim.models import spec as specs
+
+    return specs.build(spec, num_classes=num_classes, in_shape=in_shape, base=base, where=where, **kwargs)
+
+
+def build_builtin(name: str, num_classes: int | None = None, in_shape: tuple[int, ...] | None = None,
+                  where: str = "model", **kwargs: Any):
     """Build a registered network. Unknown names and arguments are one-line user errors."""
     load_all()
     spec = MODELS.get(name, where=where)

@@ -103,14 +103,25 @@ def dataset_shape(name: str, where: str) -> tuple[list[int], int]:
     raise UserError(where, f"unknown dataset {name!r}; known: {', '.join(known)}")
 
 
-def resolve_model(entry: str | ModelEntry | dict, where: str) -> dict[str, Any]:
-    from hwsim.models import MODELS, load_all
+def resolve_model(entry: str | ModelEntry | dict, where: str, base: Path | None = None) -> dict[str, Any]:
+    """A model entry -> ``{"name", "args"}``; a model spec's file path is made absolute (relative to
+    ``base``, the sweep file's folder) and its content hash and declared input shape are added."""
+    from hwsim.models import MODELS
+    from hwsim.models import spec as specs
 
     if isinstance(entry, str):
         entry = ModelEntry(name=entry)
     elif isinstance(entry, dict):
         entry = ModelEntry(**entry)
-    load_all()
+    src = specs.resolve(entry.name, base=base, where=where)
+    if src.kind != specs.BUILTIN:
+        out: dict[str, Any] = {"name": src.canonical, "args": dict(sorted(entry.args.items()))}
+        if src.path is not None:
+            out["sha256"] = src.digest()
+        shape = specs.default_input(src, where=where, **entry.args)
+        if shape is not None:
+            out["input_shape"] = list(shape)
+        return out
     spec = MODELS.get(entry.name, where=where)
     params = inspect.signature(spec.builder).parameters
     for k in entry.args:
@@ -159,20 +170,29 @@ def _point(sw: SweepFile, model: dict, dataset: str, shape: tuple[list[int], int
     if pricing["batch"] is None:
         pricing["batch"] = (literature or {}).get("batch") or (rec["batch"] if rec else 128)
     config = {
-        "model": model, "dataset": dataset, "input_shape": shape[0], "num_classes": shape[1],
+        "model": model, "dataset": dataset, "input_shape": model.get("input_shape") or shape[0],
+        "num_classes": shape[1],
         "scheme": scheme, "recipe": rec if source == "train" else None,
         "tech": tech, "accelerator": accel, "accuracy_source": source,
         "literature": literature, "pricing": pricing,
     }
     margs = ",".join(f"{k}={v}" for k, v in model["args"].items())
-    label = f"{model['name']}{f'({margs})' if margs else ''}/{dataset}/{scheme_label(scheme)}/{accel}"
+    label = f"{_model_label(model['name'])}{f'({margs})' if margs else ''}/{dataset}/{scheme_label(scheme)}/{accel}"
     if literature:
         label = f"[{literature['id']}] " + label
     return DesignPoint(config=config, sweep=sw.name, label=label)
 
 
+def _model_label(name: str) -> str:
+    """``/abs/path/net.py:make`` -> ``net.py:make``, ``/abs/net.onnx`` -> ``net.onnx``; names as they are."""
+    head, sep, factory = name.rpartition(":")
+    if sep and factory.isidentifier() and "/" in head:
+        return f"{Path(head).name}:{factory}"
+    return Path(name).name if "/" in name else name
+
+
 def _axis_values(sw: SweepFile, lm: LineMap, base: Path) -> dict[str, list[Any]]:
-    models = [resolve_model(m, lm.where(("models", i))) for i, m in enumerate(sw.models)]
+    models = [resolve_model(m, lm.where(("models", i)), base) for i, m in enumerate(sw.models)]
     datasets = [(d, dataset_shape(d, lm.where(("datasets", i)))) for i, d in enumerate(sw.datasets)]
     schemes: list[dict] = []
     for i, s in enumerate(sw.schemes):
@@ -216,7 +236,7 @@ def expand_sweep(sw: SweepFile, lm: LineMap, base: Path, _seen: tuple[Path, ...]
     elif sw.combine == "list":
         for i, p in enumerate(sw.points):
             w = ("points", i)
-            model = resolve_model(p.model, lm.where(w + ("model",))) if p.model else _single(ax["models"], "model", lm, w)
+            model = resolve_model(p.model, lm.where(w + ("model",)), base) if p.model else _single(ax["models"], "model", lm, w)
             if p.dataset:
                 ds = (p.dataset, dataset_shape(p.dataset, lm.where(w + ("dataset",))))
             else:
@@ -260,7 +280,7 @@ def literature_points(sw: SweepFile, path: Path, techs: list[str], accels: list[
     pts = []
     for i, row in enumerate(lf.rows):
         w = ("rows", i)
-        model = resolve_model(row.model, lm.where(w + ("model",)))
+        model = resolve_model(row.model, lm.where(w + ("model",)), path.parent)
         shape = dataset_shape(row.dataset, lm.where(w + ("dataset",)))
         sch = resolve_scheme(row.scheme, lm.where(w + ("scheme",)))
         lit = {"id": row.id, "table": row.table, "citation": lf.source.citation, "accuracy": row.acc,
