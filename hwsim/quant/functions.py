@@ -447,6 +447,21 @@ def uniform_activation(x: Tensor, bits: int, clip: float = 1.0) -> Tensor:
 
     Gradient: STE through round, and ``1_{0 <= x <= c}`` through the clip (PyTorch's clamp gradient).
     """
-    n = 2**bits - 1
-    a = x.clamp(0, clip)
-    return round_ste(a * (n / clip)) * (clip / n)
+    return _UniformActivation.apply(x, int(bits), float(clip))
+
+
+class _UniformActivation(torch.autograd.Function):
+    """The DoReFa activation as one function: the same values as ``round(clamp(x) n/c) c/n`` and
+    the same gradient as clamp's, but what it keeps for backward is the 1-bit packed mask
+    ``0 <= x <= c``, not the float input."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, bits: int, clip: float) -> Tensor:
+        n = 2**bits - 1
+        ctx.save_for_backward(pack((x >= 0) & (x <= clip), 1))
+        ctx.shape = x.shape
+        return torch.round(x.clamp(0, clip) * (n / clip)) * (clip / n)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        return g * _unpack_mask(ctx).to(g.dtype), None, None

@@ -94,6 +94,19 @@ class _QMixin:
         xq = self.input_quantizer(x) if self.input_quantizer is not None else x
         return xq, w
 
+    def _saved(self) -> tuple[Any, Any]:
+        """(codec of the saved input, weight recompute): a convolution's deterministic weight
+        quantizer output is recomputed in backward from the Parameters rather than kept as a float
+        copy; a layer with such a quantizer and no codec keeps its input as is (FloatCodec).
+        A linear layer keeps its quantized weight: the counter tells its two backward products
+        apart by the weight operand's identity, which a recomputed weight would not have."""
+        from hwsim.quant.stash import FloatCodec
+
+        q = self.weight_quantizer
+        if q is None or getattr(q, "stochastic", False) or not isinstance(self, nn.Conv2d):
+            return self.stash_codec, None
+        return self.stash_codec or FloatCodec(), lambda: q(self.weight)
+
     def _finish(self, out: Tensor, x_raw: Tensor, bias: Tensor | None) -> Tensor:
         if self.output_scale is not None:
             out = out * self.output_scale(x_raw, self)
@@ -131,12 +144,13 @@ class QConv2d(_QMixin, nn.Conv2d):
             padding = 0
         split_bias = self.output_scale is not None
         bias = None if split_bias else self.bias
-        if self.stash_codec is None:
+        codec, weight_fn = self._saved()
+        if codec is None:
             out = F.conv2d(xq, w, bias, self.stride, padding, self.dilation, self.groups)
         else:
-            from hwsim.quant.stash import stashed_conv2d  # helper H2's module
+            from hwsim.quant.stash import stashed_conv2d
 
-            out = stashed_conv2d(xq, w, bias, self.stride, padding, self.dilation, self.groups, self.stash_codec)
+            out = stashed_conv2d(xq, w, bias, self.stride, padding, self.dilation, self.groups, codec, weight_fn)
         return self._finish(out, x_raw, self.bias if split_bias else None)
 
 
@@ -157,12 +171,13 @@ class QLinear(_QMixin, nn.Linear):
         xq, w = self._operands(x)
         split_bias = self.output_scale is not None
         bias = None if split_bias else self.bias
-        if self.stash_codec is None:
+        codec, weight_fn = self._saved()
+        if codec is None:
             out = F.linear(xq, w, bias)
         else:
-            from hwsim.quant.stash import stashed_linear  # helper H2's module
+            from hwsim.quant.stash import stashed_linear
 
-            out = stashed_linear(xq, w, bias, self.stash_codec)
+            out = stashed_linear(xq, w, bias, codec, weight_fn)
         return self._finish(out, x_raw, self.bias if split_bias else None)
 
 

@@ -252,6 +252,58 @@ class KBitCodec(Codec):
         return f"KBitCodec({self.bits}, per_channel={self.per_channel}{rng})"
 
 
+class GroupCodec(Codec):
+    """ActNN-style compression of any float tensor: per group of ``group`` consecutive values of
+    one sample, ``b``-bit codes on ``[min, max]`` of the group with stochastic rounding.
+
+    ``code = floor((x - lo) / s + u)``, u ~ U[0, 1) (``stochastic=False``: u = 1/2, nearest),
+    ``s = (hi - lo) / (2^b - 1)``; decoded ``lo + code s``: unbiased (E = x) with noise. Side
+    tensors: lo and s per group in fp32 (8 bytes per group; 0.25 bit per value at group 256).
+    Chen et al., ActNN (ICML 2021) also give each sample its own range; they use 2 bits.
+    """
+
+    def __init__(self, bits: int, group: int = 256, stochastic: bool = True):
+        if not 1 <= int(bits) <= 8:
+            raise ValueError(f"GroupCodec bits must be 1..8, got {bits}")
+        if int(group) < 1:
+            raise ValueError(f"GroupCodec group must be positive, got {group}")
+        self.bits = int(bits)
+        self.group = int(group)
+        self.stochastic = stochastic
+        self.fmt = Format("int", self.bits)
+
+    def _groups(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.detach().float().reshape(-1)
+        pad = (-flat.numel()) % self.group
+        if pad:
+            flat = F.pad(flat, (0, pad))
+        return flat.view(-1, self.group)
+
+    def encode(self, x: torch.Tensor) -> Packed:
+        g = self._groups(x)
+        lo = g.amin(dim=1, keepdim=True)
+        levels = (1 << self.bits) - 1
+        s = (g.amax(dim=1, keepdim=True) - lo) / levels
+        s = torch.where(s > 0, s, torch.ones_like(s))
+        noise = torch.rand_like(g) if self.stochastic else 0.5
+        codes = torch.clamp(torch.floor((g - lo) / s + noise), 0, levels).to(torch.uint8)
+        return Packed((pack(codes.reshape(-1)[: x.numel()], self.bits), lo.reshape(-1), s.reshape(-1)),
+                      self._meta(x))
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        n = shape.numel()
+        codes = unpack(p.tensors[0], self.bits, n).to(torch.float32)
+        pad = (-n) % self.group
+        if pad:
+            codes = F.pad(codes, (0, pad))
+        g = p.tensors[1].view(-1, 1) + codes.view(-1, self.group) * p.tensors[2].view(-1, 1)
+        return g.reshape(-1)[:n].view(shape).to(dtype)
+
+    def __repr__(self) -> str:
+        return f"GroupCodec({self.bits}, group={self.group}, stochastic={self.stochastic})"
+
+
 class LevelsCodec(Codec):
     """A fixed table of 2^b levels shared by all values: code = index of the nearest level.
 
@@ -374,22 +426,40 @@ def _mark_weight(w: torch.Tensor) -> None:
         setattr(w, WEIGHT_ROLE, True)
 
 
+def _weight_saved(ctx, weight: torch.Tensor, weight_fn: Any) -> tuple[torch.Tensor, ...]:
+    """What a weight layer keeps of its weight operand: the Parameter itself (held anyway), or
+    nothing when ``weight_fn`` recomputes a quantized weight from the Parameters in backward
+    (a deterministic quantizer: the same values, and no float copy of what is a code)."""
+    ctx.weight_fn = weight_fn if weight_fn is not None and not isinstance(weight, nn.Parameter) else None
+    if ctx.weight_fn is not None:
+        return ()
+    _mark_weight(weight)
+    return (weight,)
+
+
+def _weight_and_saved(ctx) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    saved = list(ctx.saved_tensors)
+    if ctx.weight_fn is None:
+        return saved[0], saved[1:]
+    with torch.no_grad():
+        return ctx.weight_fn(), saved
+
+
 class _StashedConv2d(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, codec):
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, codec, weight_fn):
         stride, dilation = _pair(stride), _pair(dilation)
         padding = _int_padding(padding, weight, dilation)
         out = F.conv2d(x, weight, bias, stride, padding, dilation, groups)
         enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
-        _mark_weight(weight)
-        ctx.save_for_backward(weight, *enc.tensors)
+        ctx.save_for_backward(*_weight_saved(ctx, weight, weight_fn), *enc.tensors)
         ctx.enc_meta, ctx.codec = enc.meta, codec
         ctx.conf = (stride, padding, dilation, groups, bias is not None, x.shape)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        weight, *saved = ctx.saved_tensors
+        weight, saved = _weight_and_saved(ctx)
         stride, padding, dilation, groups, has_bias, x_shape = ctx.conf
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_b = has_bias and ctx.needs_input_grad[2]
@@ -401,22 +471,21 @@ class _StashedConv2d(torch.autograd.Function):
             grad_out, x_hat, weight, [weight.shape[0]] if has_bias else None, stride, padding, dilation,
             False, [0, 0], groups, [need_x, need_w, need_b],
         )
-        return gi, gw, gb, None, None, None, None, None
+        return gi, gw, gb, None, None, None, None, None, None
 
 
 class _StashedLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, codec):
+    def forward(ctx, x, weight, bias, codec, weight_fn):
         out = F.linear(x, weight, bias)
         enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
-        _mark_weight(weight)
-        ctx.save_for_backward(weight, *enc.tensors)
+        ctx.save_for_backward(*_weight_saved(ctx, weight, weight_fn), *enc.tensors)
         ctx.enc_meta, ctx.codec, ctx.has_bias = enc.meta, codec, bias is not None
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        weight, *saved = ctx.saved_tensors
+        weight, saved = _weight_and_saved(ctx)
         g2 = grad_out.reshape(-1, grad_out.shape[-1])
         gi = gw = gb = None
         if ctx.needs_input_grad[0]:
@@ -426,7 +495,7 @@ class _StashedLinear(torch.autograd.Function):
             gw = g2.t().mm(x_hat.reshape(-1, x_hat.shape[-1]).to(g2.dtype))
         if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = g2.sum(0)
-        return gi, gw, gb, None
+        return gi, gw, gb, None, None
 
 
 def _wants_grad(*ts: torch.Tensor | None) -> bool:
@@ -434,23 +503,26 @@ def _wants_grad(*ts: torch.Tensor | None) -> bool:
 
 
 def stashed_conv2d(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, stride: Any = 1,
-                   padding: Any = 0, dilation: Any = 1, groups: int = 1, codec: Codec | None = None) -> torch.Tensor:
-    """``F.conv2d`` whose saved input is ``codec.encode(x)`` (the weight is saved as is).
+                   padding: Any = 0, dilation: Any = 1, groups: int = 1, codec: Codec | None = None,
+                   weight_fn: Any = None) -> torch.Tensor:
+    """``F.conv2d`` whose saved input is ``codec.encode(x)``; the weight is saved as is, or, with
+    ``weight_fn`` (a no-argument callable returning ``w`` again), recomputed in backward.
 
     Backward: grad_input from the weight; grad_weight from ``codec.decode`` of the stash
     (``aten.convolution_backward``); grad_bias = sum of grad_out.
     """
     if codec is None or not _wants_grad(x, w, bias):
         return F.conv2d(x, w, bias, stride, padding, dilation, groups)
-    return _StashedConv2d.apply(x, w, bias, stride, padding, dilation, groups, codec)
+    return _StashedConv2d.apply(x, w, bias, stride, padding, dilation, groups, codec, weight_fn)
 
 
 def stashed_linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None,
-                   codec: Codec | None = None) -> torch.Tensor:
-    """``F.linear`` whose saved input is ``codec.encode(x)``; grad_weight = grad_out^T decode(stash)."""
+                   codec: Codec | None = None, weight_fn: Any = None) -> torch.Tensor:
+    """``F.linear`` whose saved input is ``codec.encode(x)``; grad_weight = grad_out^T decode(stash).
+    ``weight_fn`` as for :func:`stashed_conv2d`."""
     if codec is None or not _wants_grad(x, w, bias):
         return F.linear(x, w, bias)
-    return _StashedLinear.apply(x, w, bias, codec)
+    return _StashedLinear.apply(x, w, bias, codec, weight_fn)
 
 
 # ---------------------------------------------------------------------------------------------

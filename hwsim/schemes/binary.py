@@ -19,7 +19,7 @@ hwsim's built-in models register every ReLU as a module).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -104,9 +104,11 @@ class BNN(Scheme):
     gradient = "Htanh STE g*1_{|x|<=1} for activations and weights; weights clipped to [-clip, clip]"
 
     clip: float = Field(1.0, gt=0)
+    # The batch-norm input kept for backward: exact (float), or B-bit codes (changes the gradient).
+    bn_stash: Literal["float", "int8", "int4", "int2"] = "float"
 
     def convert(self, model: Any) -> Any:
-        return _convert_binary_acts(model, self.name, xnor=False)
+        return _convert_binary_acts(model, self.name, xnor=False, bn_stash=self.bn_stash)
 
     def on_step_end(self, model: Any, step: int) -> None:
         from hwsim.quant.layers import Binarize, clip_weights_, quantized_layers
@@ -165,7 +167,7 @@ class XNOR(Scheme):
         return 1
 
 
-def _convert_binary_acts(model: Any, note: str, xnor: bool) -> Any:
+def _convert_binary_acts(model: Any, note: str, xnor: bool, bn_stash: str = "float") -> Any:
     """BNN / XNOR-Net: binary weights everywhere, binary inputs except for the first layer."""
     from torch import nn
 
@@ -191,9 +193,12 @@ def _convert_binary_acts(model: Any, note: str, xnor: bool) -> Any:
             weight_quantizer=wq,
             input_quantizer=Binarize("htanh"),
             output_scale=XNORScale() if xnor else None,
-            # helper H2's SignCodec holds the +-1 input packed at 1 bit per value, when present.
+            # SignCodec holds the +-1 input packed at 1 bit per value
             stash_codec=optional_codec("SignCodec"),
             precision={"weight": BINARY, "input": BINARY, "stash": BINARY, "note": note},
         )
 
-    return convert_layers(model, plan)
+    from hwsim.quant.saved_layers import bn_stash_codec, compress_saved
+
+    # pools without float copies (exact); the Htanh modules already keep 1-bit masks
+    return compress_saved(convert_layers(model, plan), bn_codec=bn_stash_codec(bn_stash), relu=False)

@@ -3,12 +3,14 @@
 Weights: symmetric per output channel, ``s = max|W_c| / (2^(k-1) - 1)``, ``w_q = s round(W / s)``.
 Activations: clipped to ``[0, act_clip]`` and rounded to ``2^k - 1`` steps. Straight-through
 gradients. The first and last layers stay float by default (DoReFa's convention). The stash is
-the quantized input, held at ``stash_bits`` (default: ``act_bits``) by helper H2's LevelsCodec.
+the quantized input, held at ``stash_bits`` (default: ``act_bits``) by a LevelsCodec; the
+activation quantizer and the ReLUs keep 1-bit masks, pools keep no float copy, quantized
+weights are recomputed in backward, and ``bn_stash`` picks how batch-norm inputs are kept.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
@@ -35,6 +37,8 @@ class KBit(Scheme):
     stash_bits: int | None = Field(None, ge=1, le=32)
     act_clip: float = Field(1.0, gt=0)
     keep_first_last: bool = True
+    # The batch-norm input kept for backward: exact (float), or B-bit codes (changes the gradient).
+    bn_stash: Literal["float", "int8", "int4", "int2"] = "float"
 
     @field_validator("stash_bits")
     @classmethod
@@ -62,7 +66,7 @@ class KBit(Scheme):
         codec = None
         if self.a_bits < 32 and s <= 8:
             # The quantized input lies on the grid k * act_clip / (2^j - 1): a fixed table of
-            # 2^s levels on [0, act_clip] holds it exactly when s == j (helper H2's LevelsCodec).
+            # 2^s levels on [0, act_clip] holds it exactly when s == j.
             codec = optional_codec("LevelsCodec", torch.linspace(0, self.act_clip, 2**s), Format("int", s))
         if s < self.a_bits and codec is None:
             # The declaration would claim a stash the buffers do not hold.
@@ -80,7 +84,10 @@ class KBit(Scheme):
             return LayerPlan(weight_quantizer=wq, input_quantizer=UniformActivation(self.a_bits, self.act_clip),
                              stash_codec=codec, precision=prec)
 
-        return convert_layers(model, plan)
+        from hwsim.quant.saved_layers import bn_stash_codec, compress_saved
+
+        # ReLU masks at 1 bit and pools without float copies: exact, only memory changes
+        return compress_saved(convert_layers(model, plan), bn_codec=bn_stash_codec(self.bn_stash))
 
     def weight_bits(self) -> int:
         return self.w_bits

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -71,6 +71,9 @@ class McDonnell(Scheme):
     rescale: bool = False
     binarize_first_layer: bool = False
     relu_mask_1bit: bool = True
+    # The batch-norm input kept for backward: exact (float, McDonnell's method leaves batch-norm
+    # alone), or B-bit codes (changes the gradient).
+    bn_stash: Literal["float", "int8", "int4", "int2"] = "float"
 
     def convert(self, model: Any) -> Any:
         from hwsim.quant.layers import LayerPlan, convert_layers
@@ -89,10 +92,14 @@ class McDonnell(Scheme):
                 lp.precision["weight_store"] = BINARY
             return lp
 
+        from hwsim.quant.saved_layers import bn_stash_codec, compress_saved
+
         model = convert_layers(model, plan)
         if self.relu_mask_1bit:
             replace_relus(model, pack_mask=True)
-        return model
+            # with the ReLU keeping only its mask, a max-pool after it would keep a float copy
+            compress_saved(model, relu=False, pools=True)
+        return compress_saved(model, bn_codec=bn_stash_codec(self.bn_stash), relu=False, pools=False)
 
     def for_inference(self, model: Any) -> Any:
         """With ``binary_weights_at_test``: a copy whose weights are sign(W) times the fixed scale."""
