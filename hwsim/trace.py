@@ -25,6 +25,7 @@ class LayerInfo:
     ``shape`` for conv2d: N, C, H, W, K (out channels), R, S (kernel), stride, padding,
     groups, P, Q (output size); for linear: N (batch rows), C (in features), K (out features).
     ``precision`` is :meth:`hwsim.formats.LayerPrecision.to_dict` (weight layers only).
+    ``stays_float``: the reason a scheme could not apply to this layer (it then runs in float32).
     """
 
     name: str
@@ -33,6 +34,7 @@ class LayerInfo:
     precision: dict[str, str] = field(default_factory=dict)
     params: int = 0                 # learnable parameters of this layer
     depth: int = -1                 # index among weight layers (0 = first)
+    stays_float: str = ""           # why the scheme left this weight layer float ("" = it applied, or fp32)
 
 
 @dataclass

@@ -7,6 +7,15 @@ import sys
 from typing import Any
 
 
+def check_strict(stays_float: dict[str, str], scheme: str, strict: bool) -> None:
+    """With ``--strict``, layers a scheme left float are an error (one line naming each)."""
+    if strict and stays_float:
+        from hwsim.errors import UserError
+
+        raise UserError("--strict", f"{len(stays_float)} layer(s) stay float under {scheme}: "
+                        + "; ".join(f"{n or 'model'} ({why})" for n, why in stays_float.items()))
+
+
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")

@@ -19,7 +19,8 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
-def load_trace(model: str, scheme: str | None, batch: int, input_shape: str | None, infer: bool):
+def load_trace(model: str, scheme: str | None, batch: int, input_shape: str | None, infer: bool,
+               strict: bool = False):
     """A Trace from a JSON file (``hwsim count --json`` output) or by counting ``model`` under ``scheme``."""
     import json
     from pathlib import Path
@@ -49,7 +50,11 @@ def load_trace(model: str, scheme: str | None, batch: int, input_shape: str | No
         kw["input_shape"] = shape
     if infer:
         kw["mode"] = "infer"
-    return count_trace(model, scheme, **kw)
+    from ._common import check_strict
+
+    tr = count_trace(model, scheme, **kw)
+    check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict)
+    return tr
 
 
 def _fmt(pj: float) -> str:
@@ -62,7 +67,8 @@ def _fmt(pj: float) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("cost")
     def cost(
-        model: str = typer.Argument(..., help="Built-in model name, or a trace JSON file."),
+        model: str = typer.Argument(..., help="Built-in model name, a model spec (file.py:factory, "
+                                    "package.module:factory, model.onnx, model.pt2) or a trace JSON file."),
         scheme: str = typer.Option(None, "--scheme", help="Precision scheme (see `hwsim schemes`)."),
         tech: str = typer.Option("45nm", "--tech", help="Technology table: configs/tech/<name>.yaml or a path."),
         node: str = typer.Option(None, "--node", help="Scale the table to this node (e.g. 7nm)."),
@@ -76,6 +82,8 @@ def register(app: typer.Typer) -> None:
         rate: float = typer.Option(None, "--rate", min=0.0, help="Rate in Hz (steps, or inferences for --infer) for average power."),
         layers: bool = typer.Option(False, "--layers", help="Also print energy per layer."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
+                                    "weight layer, instead of leaving it float."),
     ) -> None:
         """Energy per layer, phase and component (compute by MAC type, element-wise, RF, SRAM, DRAM)."""
         from hwsim.energy import load_hierarchy, load_tech, price
@@ -84,7 +92,7 @@ def register(app: typer.Typer) -> None:
 
         table = load_tech(tech, node=node)
         hier = load_hierarchy(hierarchy)
-        tr = load_trace(model, scheme, batch, input_shape, infer)
+        tr = load_trace(model, scheme, batch, input_shape, infer, strict)
         accesses = None
         if accelerator:
             from hwsim.energy import hierarchy_for_accelerator

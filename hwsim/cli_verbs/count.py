@@ -64,7 +64,7 @@ def print_trace(tr: Any) -> None:
         ew = sum(sum(r.elementwise.values()) for r in rs)
         stash = sum(r.traffic_bytes.get("stash_write", 0) for r in rs)
         traffic = sum(sum(r.traffic_bytes.values()) for r in rs)
-        t.add_row(li.name, li.op, _shape_text(li.op, li.shape), *macs, _si(ew) if ew else "-",
+        t.add_row(li.name, f"{li.op} (stays float)" if li.stays_float else li.op, _shape_text(li.op, li.shape), *macs, _si(ew) if ew else "-",
                   _bytes(stash) if stash else "-", _bytes(traffic))
     console = Console()
     if not console.is_terminal:
@@ -96,6 +96,8 @@ def print_trace(tr: Any) -> None:
         lines.append(f"steps per epoch: {tr.steps_per_epoch:,}")
     if m.get("unsupported_ops"):
         lines.append(f"ops whose formula failed (not counted): {m['unsupported_ops']}")
+    for n, why in (m.get("stays_float") or {}).items():
+        lines.append(f"stays float under {tr.scheme}: {n or 'model'}: {why}")
     for n in m.get("notes", []):
         lines.append(f"note: {n}")
     for line in lines:
@@ -122,7 +124,8 @@ def parse_scheme(text: str) -> Any:
 def register(app: typer.Typer) -> None:
     @app.command("count")
     def count(
-        model: str = typer.Argument(..., help="Built-in model name (see `hwsim models`)."),
+        model: str = typer.Argument(..., help="Built-in model name (see `hwsim models`) or a model spec: "
+                                    "file.py:factory, package.module:factory, model.onnx, model.pt2."),
         scheme: str = typer.Option("fp32", "--scheme", "-s",
                                    help="Precision scheme name (see `hwsim schemes`) or a YAML/JSON mapping, "
                                         "e.g. '{name: mcdonnell, binarize_first_layer: true}'."),
@@ -134,6 +137,8 @@ def register(app: typer.Typer) -> None:
         optimizer: str = typer.Option("sgd_momentum", "--optimizer", help="sgd, sgd_momentum or adam."),
         steps_per_epoch: int = typer.Option(0, "--steps-per-epoch", help="Also give totals per epoch."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON: per-layer records and totals."),
+        strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
+                                    "weight layer, instead of leaving it float."),
     ) -> None:
         """Count one training step (or inference pass): MACs by type per phase, element-wise ops, traffic, stash."""
         from hwsim.errors import UserError
@@ -147,11 +152,12 @@ def register(app: typer.Typer) -> None:
         from hwsim.count import trace
         from hwsim.count.api import parse_input_shape
 
-        from ._common import print_json
+        from ._common import check_strict, print_json
 
         shape = parse_input_shape(input_shape, where="--input")
         tr = trace(model, parse_scheme(scheme),  batch=batch, input_shape=shape, num_classes=num_classes, mode=phase,
                    device=device, optimizer=optimizer, steps_per_epoch=steps_per_epoch)
+        check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict)
         if as_json:
             print_json(trace_json(tr))
         else:

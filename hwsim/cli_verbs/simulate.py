@@ -36,6 +36,8 @@ def register(app: typer.Typer) -> None:
         infer: bool = typer.Option(False, "--infer", help="Inference only (default: one training step)."),
         fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
         as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+        strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
+                                    "weight layer, instead of leaving it float."),
     ) -> None:
         """Per-layer (and per-phase) cycles, stalls, utilization and SRAM/DRAM accesses."""
         import sys
@@ -64,7 +66,7 @@ def register(app: typer.Typer) -> None:
             from hwsim.cli_verbs.cost import load_trace
             from hwsim.hardware import simulate_trace
 
-            tr = load_trace(model, scheme, batch, input_shape, infer)
+            tr = load_trace(model, scheme, batch, input_shape, infer, strict)
             rep = simulate_trace(tr, acc)
             title = f"{tr.model} / {tr.scheme} (batch {tr.batch}, {tr.mode}) on {acc.name}"
         else:

@@ -10,7 +10,8 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
-        model: str = typer.Argument("lenet5", help="Built-in model name (see `hwsim models`)."),
+        model: str = typer.Argument("lenet5", help="Built-in model name (see `hwsim models`) or a model spec: "
+                                    "file.py:factory, package.module:factory, model.onnx, model.pt2."),
         scheme: str = typer.Option("fp32", "--scheme", "-s", help="Precision scheme name or YAML mapping."),
         dataset: str = typer.Option("digits", "--dataset", "-d", help="Data set (digits needs no download)."),
         data_root: str = typer.Option(None, "--data-root", help="Folder holding IDX/CIFAR files."),
@@ -25,6 +26,8 @@ def register(app: typer.Typer) -> None:
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON: accuracy, curves, trace totals."),
         out: Path = typer.Option(None, "--out", help="Write the trace of a real step (JSON) to this file."),
+        strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
+                                    "weight layer, instead of leaving it float."),
     ) -> None:
         """Train with instrumentation: accuracy, then MACs by type per phase, stash and sparsity per layer."""
         import json
@@ -49,6 +52,11 @@ def register(app: typer.Typer) -> None:
         ds = load_dataset(dataset, root=data_root, seed=seed, limit=limit, where="--dataset")
         torch.manual_seed(seed)
         net = sch.convert(build_model(model, num_classes=ds.num_classes, in_shape=ds.in_shape))
+        from hwsim.quant.layers import stays_float
+
+        from ._common import check_strict
+
+        check_strict(stays_float(net), sch.name, strict)
         cb = CountingCallback(sch, sample_every=sample_every, model_name=model,
                               optimizer="adam" if optimizer == "adam" else "sgd_momentum")
         result = train(net, sch, ds, recipe, callbacks=[cb], progress=not no_progress and not as_json)

@@ -309,7 +309,8 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
         elif (npr := _norm_precision(m)) is not None:
             prec = {"stash": str(npr.stash), "grad": str(npr.grad)}
         tr.layers.append(LayerInfo(name=lt.name, op=_module_op(m, lt), shape=dict(lt.shape), precision=prec,
-                                   params=int(nparams), depth=d))
+                                   params=int(nparams), depth=d,
+                                   stays_float=str(getattr(m, "hwsim_stays_float", "") or "")))
         for ph in order:
             if ph not in lt.macs and ph not in lt.elementwise and ph not in lt.traffic:
                 continue
@@ -341,6 +342,8 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
     tr.meta = {
         "device": dev, "optimizer": optimizer if mode == "train" else None,
         "unsupported_ops": dict(cm.unsupported), "notes": notes,
+        "stays_float": {n: str(m.hwsim_stays_float) for n, m in net.named_modules()
+                        if getattr(m, "hwsim_stays_float", None)},
         "weight_input_values": int(wi_values),
         "weight_input_values_per_sample": int(wi_values // batch),
         "weight_input_bytes_fp32": int(wi_values * 4),

@@ -36,6 +36,7 @@ sets the input quantizer and stash codec): each one changes only its own slots a
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,7 +113,8 @@ class _QMixin:
             out = out * self.output_scale(x_raw, self)
         if bias is not None:
             # channels: dim 1 of a convolution's output, the last dim of a linear layer's
-            out = out + (bias.reshape((1, -1) + (1,) * (out.dim() - 2)) if isinstance(self, nn.Conv2d) else bias)
+            conv = isinstance(self, nn.modules.conv._ConvNd)
+            out = out + (bias.reshape((1, -1) + (1,) * (out.dim() - 2)) if conv else bias)
         return out
 
     def extra_repr(self) -> str:  # pragma: no cover - cosmetic
@@ -181,13 +183,125 @@ class QLinear(_QMixin, nn.Linear):
         return self._finish(out, x_raw, self.bias if split_bias else None)
 
 
-QLAYERS = (QConv2d, QLinear)
+class _QConvNd(_QMixin):
+    """Conv1d/Conv3d and transposed convolutions with the same slots as QConv2d."""
+
+    _float: type[nn.Module]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._init_slots()
+
+    @classmethod
+    def from_float(cls, m: nn.Module) -> nn.Module:
+        kw = dict(stride=m.stride, padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None,
+                  padding_mode=m.padding_mode, device="meta", dtype=m.weight.dtype)
+        if m.transposed:
+            kw["output_padding"] = m.output_padding
+        return cls(m.in_channels, m.out_channels, m.kernel_size, **kw)._adopt(m)
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        x_raw = x
+        xq, w = self._operands(x)
+        split_bias = self.output_scale is not None
+        bias = None if split_bias else self.bias
+        n = len(self.kernel_size)
+        padding: Any = self.padding
+        if self.transposed:
+            out_pad = self._output_padding(xq, output_size, self.stride, self.padding, self.kernel_size, n,
+                                           self.dilation)
+        else:
+            out_pad = (0,) * n
+            if self.padding_mode != "zeros":
+                xq = F.pad(xq, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+                padding = (0,) * n
+        if self.stash_codec is not None:
+            from hwsim.quant.stash import stashed_convolution
+
+            out = stashed_convolution(xq, w, bias, self.stride, padding, self.dilation, self.transposed, out_pad,
+                                      self.groups, self.stash_codec)
+        elif self.transposed:
+            fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n - 1]
+            out = fn(xq, w, bias, self.stride, padding, out_pad, self.groups, self.dilation)
+        else:
+            fn = (F.conv1d, F.conv2d, F.conv3d)[n - 1]
+            out = fn(xq, w, bias, self.stride, padding, self.dilation, self.groups)
+        return self._finish(out, x_raw, self.bias if split_bias else None)
+
+
+class QConv1d(_QConvNd, nn.Conv1d):
+    pass
+
+
+class QConv3d(_QConvNd, nn.Conv3d):
+    pass
+
+
+class QConvTranspose1d(_QConvNd, nn.ConvTranspose1d):
+    pass
+
+
+class QConvTranspose2d(_QConvNd, nn.ConvTranspose2d):
+    pass
+
+
+class QConvTranspose3d(_QConvNd, nn.ConvTranspose3d):
+    pass
+
+
+QLAYERS = (QConv2d, QLinear, QConv1d, QConv3d, QConvTranspose1d, QConvTranspose2d, QConvTranspose3d)
+# the float layer types schemes take over -> their quantized counterpart
+SWAPS: dict[type[nn.Module], type[nn.Module]] = {
+    nn.Linear: QLinear, nn.modules.linear.NonDynamicallyQuantizableLinear: QLinear,
+    nn.Conv1d: QConv1d, nn.Conv2d: QConv2d, nn.Conv3d: QConv3d,
+    nn.ConvTranspose1d: QConvTranspose1d, nn.ConvTranspose2d: QConvTranspose2d, nn.ConvTranspose3d: QConvTranspose3d,
+}
+WEIGHT_LAYER_TYPES = (nn.Linear, nn.modules.conv._ConvNd)
 Plan = Callable[[str, nn.Module, int, int], "LayerPlan | None"]
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(name, module)`` of every Conv2d/Linear (or subclass) in registration order."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    """``(name, module)`` of every Linear, Conv1d/2d/3d and ConvTranspose layer (or subclass), in the
+    order the forward pass calls them (traced with torch.fx; registration order where the model
+    cannot be traced, and for layers the forward never calls)."""
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, WEIGHT_LAYER_TYPES)]
+    order = forward_order(model)
+    if not order or len(layers) < 2:
+        return layers
+    rank: dict[str, int] = {}
+    for i, target in enumerate(order):
+        rank.setdefault(target, i)
+
+    def position(name: str) -> int:
+        # a layer inside a leaf module (attention projections) takes its parent's place
+        while name:
+            if name in rank:
+                return rank[name]
+            name = name.rpartition(".")[0]
+        return len(order)
+
+    return [lay for _, lay in sorted(enumerate(layers), key=lambda il: (position(il[1][0]), il[0]))]
+
+
+class _OrderTracer(torch.fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        from hwsim.quant.attention import LinearMultiheadAttention
+
+        if isinstance(m, (*WEIGHT_LAYER_TYPES, nn.MultiheadAttention, LinearMultiheadAttention)):
+            return True
+        return super().is_leaf_module(m, qualname)
+
+
+def forward_order(model: nn.Module) -> list[str] | None:
+    """Module names in the order the forward pass calls them (torch.fx), or None if untraceable."""
+    if isinstance(model, torch.fx.GraphModule):
+        graph = model.graph
+    else:
+        try:
+            graph = _OrderTracer().trace(model)
+        except Exception:  # noqa: BLE001 - data-dependent control flow etc.: fall back to registration
+            return None
+    return [str(n.target) for n in graph.nodes if n.op == "call_module"]
 
 
 def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
@@ -200,14 +314,58 @@ def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
 _set_submodule = set_submodule   # the name helper H2's mixed scheme imports
 
 
-def _to_q(m: nn.Module, name: str) -> nn.Module:
+def _to_q(m: nn.Module) -> nn.Module:
     if isinstance(m, QLAYERS):
         return m
-    if type(m) is nn.Conv2d:
-        return QConv2d.from_float(m)
-    if type(m) is nn.Linear:
-        return QLinear.from_float(m)
-    raise TypeError(f"{name}: cannot quantize {type(m).__name__}; only nn.Conv2d, nn.Linear or QConv2d/QLinear")
+    return SWAPS[type(m)].from_float(m)
+
+
+def _cannot_apply(m: nn.Module, cfg: LayerPlan) -> str | None:
+    """Why ``cfg`` cannot run on layer ``m`` (the layer then stays float), or None."""
+    if type(m) not in SWAPS and not isinstance(m, QLAYERS):
+        return f"{type(m).__name__} is a subclass of a weight layer with its own forward; schemes swap only " \
+               "the torch.nn layer types"
+    if isinstance(cfg.output_scale, XNORScale) and isinstance(m, nn.modules.conv._ConvNd):
+        if m.transposed:
+            return "XNOR-Net's input scale K has no transposed-convolution form"
+        if isinstance(m.padding, str):
+            return f"XNOR-Net's input scale K needs numeric padding, not padding={m.padding!r}"
+    return None
+
+
+# weight-bearing modules no scheme swaps (their Parameters stay float whatever the scheme says)
+_NOT_WEIGHT_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.Embedding, nn.EmbeddingBag,
+                      *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))
+
+
+def _other_weight_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Modules that hold a matrix (or larger) Parameter of their own but are no layer a scheme
+    swaps: recurrent layers, ``nn.Bilinear``, custom layers calling ``F.linear`` on their own weight."""
+    from hwsim.quant.attention import LinearMultiheadAttention
+
+    skip = (*WEIGHT_LAYER_TYPES, *_NOT_WEIGHT_LAYERS, nn.MultiheadAttention, LinearMultiheadAttention)
+    out = []
+    for name, m in model.named_modules():
+        if isinstance(m, skip) or type(m).__module__.startswith("hwsim.quant"):
+            continue
+        if any(p.dim() >= 2 for p in m.parameters(recurse=False)):
+            out.append((name, m))
+    return out
+
+
+def stays_float(model: nn.Module) -> dict[str, str]:
+    """layer name -> why the scheme left it float (set by :func:`convert_layers`)."""
+    return {n: m.hwsim_stays_float for n, m in model.named_modules() if getattr(m, "hwsim_stays_float", None)}
+
+
+def _swap_attention(model: nn.Module) -> dict[str, nn.MultiheadAttention]:
+    """Replace every ``nn.MultiheadAttention`` by its linear-layer equivalent; returns the originals."""
+    from hwsim.quant.attention import LinearMultiheadAttention
+
+    old = {n: m for n, m in model.named_modules() if n and isinstance(m, nn.MultiheadAttention)}
+    for n, m in old.items():
+        set_submodule(model, n, LinearMultiheadAttention(m))
+    return old
 
 
 # Which precision field each slot's object produces: a quantizer (or codec) carries its own
@@ -230,16 +388,31 @@ def _precision(old: LayerPrecision, fields: dict[str, Format | str], cfg: LayerP
 
 
 def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
-    """Apply ``plan`` to every weight layer (see the module docstring); returns the (possibly new) model."""
+    """Apply ``plan`` to every weight layer (see the module docstring); returns the (possibly new) model.
+
+    ``nn.MultiheadAttention`` becomes :class:`hwsim.quant.attention.LinearMultiheadAttention` when
+    the plan quantizes one of its projections. A layer the plan cannot apply to stays float, with
+    the reason in its ``hwsim_stays_float`` (read by :func:`stays_float`, the trace and the CLI).
+    """
+    attention = _swap_attention(model)
     layers = weight_layers(model)
     n = len(layers)
+    touched: set[str] = set()
     for depth, (name, m) in enumerate(layers):
-        cfg = plan(name, m, depth, n)
+        try:
+            cfg = plan(name, m, depth, n)
+            why = _cannot_apply(m, cfg) if cfg is not None else None
+        except (TypeError, ValueError, NotImplementedError) as e:    # the scheme's own limits
+            cfg, why = None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        if why is not None:
+            cfg = None
+            m.hwsim_stays_float = why
         if cfg is None:
             if not hasattr(m, "hwsim_precision"):
                 m.hwsim_precision = FULL_PRECISION
             continue
-        q = _to_q(m, name)
+        touched.add(name)
+        q = _to_q(m)
         for slot in SLOTS:
             value = getattr(cfg, slot)
             if value is not UNSET:
@@ -250,6 +423,13 @@ def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
                 model = q
             else:
                 _set_submodule(model, name, q)
+    for parent, mha in attention.items():   # attention none of whose projections changed: as it was
+        if not any(t.startswith(parent + ".") for t in touched):
+            set_submodule(model, parent, mha)
+    if touched:
+        for _name, m in _other_weight_modules(model):
+            m.hwsim_stays_float = f"{type(m).__name__} is not a layer type schemes swap (Linear, Conv1d/2d/3d, " \
+                                  "ConvTranspose1d/2d/3d, MultiheadAttention)"
     return model
 
 
@@ -357,6 +537,18 @@ class XNORScale(nn.Module):
         x = x.detach()
         if isinstance(layer, nn.Conv2d):
             return qf.xnor_input_scale(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+        if isinstance(layer, nn.modules.conv._ConvNd):      # Conv1d / Conv3d: the same K, one rank down/up
+            a = x.abs().mean(dim=1, keepdim=True)
+            n = len(layer.kernel_size)
+            fits = all(s >= k for s, k in zip(a.shape[2:], layer.kernel_size))
+            if fits and all(d == 1 for d in layer.dilation) and all(2 * p <= k for p, k in zip(layer.padding,
+                                                                                               layer.kernel_size)):
+                # averaging as a pool, not a convolution, so the counter sees no extra GEMM
+                pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[n - 1]
+                return pool(a, layer.kernel_size, layer.stride, layer.padding, count_include_pad=True)
+            k = torch.full((1, 1, *layer.kernel_size), 1.0 / math.prod(layer.kernel_size), dtype=x.dtype,
+                           device=x.device)
+            return (F.conv1d, F.conv2d, F.conv3d)[n - 1](a, k, None, layer.stride, layer.padding, layer.dilation)
         return x.abs().mean(dim=-1, keepdim=True)       # linear: one K per input vector
 
 

@@ -525,6 +525,63 @@ def stashed_linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None =
     return _StashedLinear.apply(x, w, bias, codec, weight_fn)
 
 
+class _StashedConvolution(torch.autograd.Function):
+    """Any convolution (1-3 spatial dims, transposed or not) whose saved input is ``codec.encode(x)``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, transposed, output_padding, groups, codec):
+        out = torch.ops.aten.convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding,
+                                         groups)
+        enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        _mark_weight(weight)
+        ctx.save_for_backward(weight, *enc.tensors)
+        ctx.enc_meta, ctx.codec = enc.meta, codec
+        ctx.conf = (stride, padding, dilation, transposed, output_padding, groups, bias is not None, x.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        weight, *saved = ctx.saved_tensors
+        stride, padding, dilation, transposed, output_padding, groups, has_bias, x_shape = ctx.conf
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_b = has_bias and ctx.needs_input_grad[2]
+        if need_w:
+            x_hat = ctx.codec.decode(Packed(tuple(saved), ctx.enc_meta))
+        else:
+            x_hat = grad_out.new_zeros(()).expand(x_shape)
+        bias_sizes = [weight.shape[1] * groups if transposed else weight.shape[0]] if has_bias else None
+        gi, gw, gb = torch.ops.aten.convolution_backward(
+            grad_out, x_hat, weight, bias_sizes, stride, padding, dilation, transposed, output_padding, groups,
+            [need_x, need_w, need_b])
+        return gi, gw, gb, None, None, None, None, None, None, None
+
+
+def _nd(v: Any, n: int) -> list[int]:
+    return [int(v)] * n if isinstance(v, int) else [int(t) for t in v]
+
+
+def stashed_convolution(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, stride: Any, padding: Any,
+                        dilation: Any, transposed: bool, output_padding: Any, groups: int,
+                        codec: Codec | None = None) -> torch.Tensor:
+    """Conv1d/2d/3d or a transposed convolution (``aten.convolution``) whose saved input is
+    ``codec.encode(x)``; backward as :func:`stashed_conv2d`."""
+    n = w.dim() - 2
+    stride, dilation, output_padding = _nd(stride, n), _nd(dilation, n), _nd(output_padding, n)
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = [0] * n
+        else:
+            total = [d * (k - 1) for d, k in zip(dilation, w.shape[2:])]
+            if any(t % 2 for t in total):
+                raise NotImplementedError("padding='same' with an even effective kernel is not supported")
+            padding = [t // 2 for t in total]
+    padding = _nd(padding, n)
+    if codec is None or not _wants_grad(x, w, bias):
+        return torch.ops.aten.convolution(x, w, bias, stride, padding, dilation, transposed, output_padding, groups)
+    return _StashedConvolution.apply(x, w, bias, stride, padding, dilation, transposed, output_padding, groups,
+                                     codec)
+
+
 # ---------------------------------------------------------------------------------------------
 # ReLU that keeps 1 bit (its mask), or nothing new after Graham's batch-norm
 # ---------------------------------------------------------------------------------------------
