@@ -358,13 +358,16 @@ def _dedupe(rows: list[tuple[str, str, str, float]]) -> list[tuple[str, str, str
 
 
 def trace_layer_rows(tr: Any) -> list[tuple[str, str, str, float]]:
-    """layers rows from a Trace: shape.<k> (under forward / inference), macs.*, effectual_macs.*, ..."""
+    """layers rows from a Trace: shape.<k> (under forward / inference), stays_float (1 where the
+    scheme left the layer float; the reason is in the stored trace), macs.*, effectual_macs.*, ..."""
     rows: list[tuple[str, str, str, float]] = []
     shape_phase = "forward" if tr.mode == "train" else "inference"
     for li in tr.layers:
         for k, v in li.shape.items():
             if isinstance(v, (int, float)):
                 rows.append((li.name, shape_phase, f"shape.{k}", v))
+        if getattr(li, "stays_float", ""):      # the scheme could not apply: the layer ran in float32
+            rows.append((li.name, shape_phase, "stays_float", 1.0))
     for r in tr.records:
         for group in ("macs", "effectual_macs", "elementwise", "traffic_bytes"):
             for k, v in getattr(r, group).items():

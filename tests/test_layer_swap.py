@@ -261,3 +261,13 @@ def test_cli_table_and_strict(tmp_path):
     lines = strict.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --strict: 1 layer(s) stay float under xnor: 2 (")
     assert _cli("count", f"{f}:make", "--scheme", "bnn", "--strict").returncode == 0
+
+
+def test_store_rows_mark_layers_that_stay_float():
+    from hwsim.pipeline import trace_layer_rows
+
+    rows = trace_layer_rows(trace(_Odd(), "xnor", input_shape=(3, 6), batch=2))
+    flagged = {la for la, ph, name, v in rows if name == "stays_float" and v == 1.0}
+    assert flagged == {"up", "rnn"}
+    assert not [r for r in trace_layer_rows(trace(_Odd(), "bnn", input_shape=(3, 6))) if r[2] == "stays_float"
+                and r[0] != "rnn"]
