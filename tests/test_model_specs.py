@@ -268,3 +268,58 @@ def test_sweep_models_take_specs_relative_to_the_sweep_file(tmp_path):
     with pytest.raises(UserError) as e:
         load_points(d / "bad.yaml")
     assert "bad.yaml:" in e.value.where and "model file not found" in e.value.what
+
+
+LM = """
+from torch import nn
+
+
+class TinyLM(nn.Module):
+    def __init__(self, vocab=100, dim=16):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+        self.mix = nn.Linear(dim, dim)
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, ids):
+        return self.head(self.mix(self.emb(ids)).relu())
+
+
+def make(vocab: int = 100):
+    return TinyLM(vocab)
+
+
+make.input_shape = "tokens:8"
+"""
+
+
+def test_token_inputs(tmp_path):
+    from hwsim.count.api import parse_input_shape
+
+    assert parse_input_shape("tokens:2048") == (2048,) and str(parse_input_shape("tokens:2048")) == "tokens:2048"
+    assert parse_input_shape("50x192") == (50, 192) and parse_input_shape("4x64") == (4, 64)
+    for bad in ("tokens:x", "tokens:0", "tokens:"):
+        with pytest.raises(UserError, match="tokens"):
+            parse_input_shape(bad)
+    f = tmp_path / "lm.py"
+    f.write_text(LM)
+    for device in ("meta", "cpu"):
+        tr = trace(f"{f}:make", batch=2, device=device)            # tokens:8 declared by the factory
+        assert tr.meta["input"] == "tokens:8" and tr.input_shape == [8]
+        fwd = summary(tr)["macs_by_phase"]["forward"]
+        assert fwd == {"fp32": 2 * 8 * (16 * 16 + 16 * 100)}        # the embedding is a lookup: no MACs
+    tr = trace(f"{f}:make", input_shape="tokens:32", mode="infer")
+    assert sum(summary(tr)["macs_by_phase"]["inference"].values()) == 32 * (16 * 16 + 16 * 100)
+    with pytest.raises(UserError, match="first nn.Embedding; this model has none"):
+        trace(f"{EXAMPLE}:make", input_shape="tokens:8")
+
+
+def test_pt2_with_integer_input_is_a_token_input(tmp_path):
+    ns: dict = {}
+    exec(LM, ns)
+    ep = torch.export.export(ns["make"](), (torch.zeros(2, 8, dtype=torch.long),),
+                             dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(ep, str(tmp_path / "lm.pt2"))
+    tr = trace(str(tmp_path / "lm.pt2"), batch=2)
+    assert tr.meta["input"] == "tokens:8"
+    assert summary(tr)["macs_by_phase"]["forward"] == {"fp32": 2 * 8 * (16 * 16 + 16 * 100)}

@@ -6,17 +6,9 @@ import typer
 
 
 def _parse_shape(text: str | None) -> tuple[int, ...] | None:
-    from hwsim.errors import UserError
+    from hwsim.count.api import parse_input_shape
 
-    if not text:
-        return None
-    try:
-        shape = tuple(int(x) for x in text.replace("x", ",").split(",") if x.strip())
-    except ValueError:
-        raise UserError("--input-shape", f"expected e.g. 3,32,32, got {text!r}") from None
-    if not shape or any(s <= 0 for s in shape):
-        raise UserError("--input-shape", f"expected positive sizes, got {text!r}")
-    return shape
+    return parse_input_shape(text or None, where="--input-shape")
 
 
 def load_trace(model: str, scheme: str | None, batch: int, input_shape: str | None, infer: bool,

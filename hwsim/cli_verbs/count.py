@@ -51,7 +51,8 @@ def print_trace(tr: Any) -> None:
 
     phases = ["inference"] if tr.mode == "infer" else ["forward", "backward_data", "backward_weight"]
     recs: dict[tuple[str, str], Any] = {(r.layer, r.phase): r for r in tr.records}
-    t = Table(title=f"{tr.model} / {tr.scheme}: batch {tr.batch}, input {'x'.join(map(str, tr.input_shape))}, "
+    t = Table(title=f"{tr.model} / {tr.scheme}: batch {tr.batch}, "
+                    f"input {tr.meta.get('input') or 'x'.join(map(str, tr.input_shape))}, "
                     f"{'one training step' if tr.mode == 'train' else 'inference'}")
     for c in ["layer", "op", "shape", *[f"MACs {_PHASE_SHORT[p]}" for p in phases], "elementwise", "stash",
               "traffic"]:
@@ -130,7 +131,8 @@ def register(app: typer.Typer) -> None:
                                    help="Precision scheme name (see `hwsim schemes`) or a YAML/JSON mapping, "
                                         "e.g. '{name: mcdonnell, binarize_first_layer: true}'."),
         batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
-        input_shape: str = typer.Option(None, "--input", help="Input CxHxW (default: the model's)."),
+        input_shape: str = typer.Option(None, "--input", help="Input without the batch, any rank (3x224x224, "
+                                        "50x192) or token ids (tokens:2048); default: the model's."),
         phase: str = typer.Option("train", "--phase", help="train (all four phases) or infer."),
         device: str = typer.Option("meta", "--device", help="meta (shapes only) or cpu (a real step: sparsity)."),
         num_classes: int = typer.Option(None, "--classes", help="Number of classes (default: the model's)."),

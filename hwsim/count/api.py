@@ -29,6 +29,7 @@ from hwsim.formats import (
     bytes_for,
 )
 from hwsim.formats import BINARY as _ONE_BIT
+from hwsim.models.spec import Tokens, token_vocab
 from hwsim.trace import LayerInfo, LayerRecord, Trace
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "adam")
@@ -49,9 +50,21 @@ def make_optimizer(name: str, params: Any) -> torch.optim.Optimizer:
 
 
 def parse_input_shape(text: str | tuple | list | None, where: str = "--input") -> tuple[int, ...] | None:
-    """``"3x224x224"`` or ``(3, 224, 224)`` -> (3, 224, 224)."""
-    if text is None:
-        return None
+    """``"3x224x224"`` or ``(3, 224, 224)`` -> (3, 224, 224), any rank, without the batch;
+    ``"tokens:2048"`` -> ``Tokens((2048,))``, integer token ids (see :class:`hwsim.models.spec.Tokens`)."""
+    from hwsim.models.spec import Tokens
+
+    if text is None or isinstance(text, Tokens):
+        return text
+    if isinstance(text, str) and text.strip().lower().startswith("tokens:"):
+        body = text.strip()[len("tokens:"):]
+        try:
+            n = tuple(int(p) for p in body.lower().split("x"))
+        except ValueError:
+            raise UserError(where, f"cannot read {text!r}; expected tokens:N, e.g. tokens:2048") from None
+        if not n or any(v <= 0 for v in n):
+            raise UserError(where, f"{text!r}: the number of tokens must be positive")
+        return Tokens(n)
     if isinstance(text, str):
         parts = text.lower().replace(",", "x").split("x")
     else:
@@ -91,7 +104,7 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
         src = specs.resolve(model, where="model")
         builtin = src.kind == specs.BUILTIN
         model_name = model if builtin else src.label
-        input_shape = tuple(input_shape or specs.default_input(src) or ())
+        input_shape = _shape(input_shape or specs.default_input(src) or ())
         if not input_shape:
             raise UserError("input_shape", f"{src.label} declares no input shape; give one (--input)")
 
@@ -113,7 +126,7 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
         src = model
         from hwsim.models.spec import check_input
 
-        check_input(src, tuple(input_shape), where="input_shape")
+        check_input(src, _shape(input_shape), where="input_shape")
 
         def make(dev: str) -> nn.Module:
             net = copy.deepcopy(src)
@@ -134,7 +147,14 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
             net = make("cpu").to("meta")
     else:
         net = make("cpu").to(device)
-    return net, sch, model_name, tuple(input_shape), notes
+    return net, sch, model_name, _shape(input_shape), notes
+
+
+def _shape(shape: Any) -> tuple[int, ...]:
+    """A tuple, keeping the token-input marker."""
+    from hwsim.models.spec import Tokens
+
+    return shape if isinstance(shape, Tokens) else tuple(shape)
 
 
 def _loss(out: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -215,6 +235,11 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
     if data is not None:
         x = data[0].to(dev)
         y = data[1].to(dev) if data[1] is not None else None
+    elif isinstance(input_shape, Tokens):
+        vocab = token_vocab(net, where="input_shape")
+        x = torch.randint(0, vocab, (batch, *input_shape), device=dev, generator=gen) if dev != "meta" else \
+            torch.zeros((batch, *input_shape), dtype=torch.long, device=dev)
+        y = None
     else:
         x = torch.randn((batch, *input_shape), device=dev, generator=gen)
         y = None
@@ -352,6 +377,7 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
         "sparsity_source": "measured on this step" if probe else "none (meta tensors: effectual = issued)",
         "loss": loss_value,
         "seconds": round(time.perf_counter() - t0, 4),
+        "input": str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape)),
         "phases": [p for p in PHASES if any(r.phase == p for r in tr.records)],
     }
     if steps_per_epoch:

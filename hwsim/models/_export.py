@@ -2,7 +2,7 @@
 
 ``torch.export`` flattens a network into aten calls (``aten.linear(x, fc.weight, fc.bias)``);
 ``ExportedProgram.module()`` keeps the parameters at their original paths but no layer modules.
-Schemes swap layer modules and the counter attributes work to modules, so each linear,
+Schemes swap layer modules and the counter attributes work to modules, so each linear, embedding,
 convolution, transposed convolution and batch-norm call on the program's own parameters becomes
 a call of the ``torch.nn`` layer it came from, at the original path (``conv``, ``fc``), holding
 the same Parameters. Numerics are unchanged.
@@ -77,6 +77,19 @@ def _layer_for(gm: nn.Module, node: fx.Node) -> tuple[nn.Module, list[Any]] | No
     return m, [x]
 
 
+def _embedding_for(gm: nn.Module, node: fx.Node) -> tuple[nn.Module, list[Any]] | None:
+    """``aten.embedding(weight, ids, padding_idx, ...)``: the weight comes first."""
+    if node.target is not aten.embedding.default:
+        return None
+    w = _param(gm, node.args[0])
+    if w is None:
+        return None
+    pad = _arg(node, 2, "padding_idx", -1)
+    m = nn.Embedding(w.shape[0], w.shape[1], padding_idx=None if pad == -1 else pad, device="meta")
+    m.weight = w
+    return m, [node.args[1]]
+
+
 def _batch_norm_for(gm: nn.Module, node: fx.Node) -> tuple[nn.Module, list[Any]] | None:
     if node.target is not aten.batch_norm.default:
         return None
@@ -128,7 +141,7 @@ def modules_from_export(ep: Any) -> nn.Module:
     for node in list(g.nodes):
         if node.op != "call_function":
             continue
-        made = _layer_for(gm, node) or _batch_norm_for(gm, node) or _act_for(node)
+        made = _layer_for(gm, node) or _embedding_for(gm, node) or _batch_norm_for(gm, node) or _act_for(node)
         if made is None:
             continue
         layer, args = made

@@ -34,6 +34,29 @@ from hwsim.errors import UserError
 BUILTIN, FILE, MODULE, ONNX, PT2 = "builtin", "file", "module", "onnx", "pt2"
 
 
+class Tokens(tuple):
+    """An input of integer token ids, written ``tokens:N`` (sequence length N, without the batch).
+
+    A tuple like any input shape; the ids are drawn below the vocabulary of the model's first
+    ``nn.Embedding`` (:func:`token_vocab`)."""
+
+    def __repr__(self) -> str:
+        return "tokens:" + "x".join(map(str, self))
+
+    __str__ = __repr__
+
+
+def token_vocab(net: Any, where: str = "--input") -> int:
+    """The vocabulary of ``net``'s first ``nn.Embedding``: where ``tokens:N`` ids are drawn from."""
+    from torch import nn
+
+    for m in net.modules():
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
+            return int(m.num_embeddings)
+    raise UserError(where, "tokens:N feeds token ids to the model's first nn.Embedding; this model has none "
+                           "(give a float shape such as 3x224x224)")
+
+
 @dataclass(frozen=True)
 class Source:
     """A resolved spec: what kind, the text as given, and (for files) the absolute path."""
@@ -213,7 +236,7 @@ def default_input(spec: str | Source, base: str | Path | None = None, where: str
     if src.kind == ONNX:
         return onnx_input_shape(src.path, where)
     if src.kind == PT2:
-        return tuple(getattr(load_pt2(src.path, where), "input_shape", ())) or None
+        return getattr(load_pt2(src.path, where), "input_shape", None) or None
     fn = factory_of(src, where)
     shape = getattr(fn, "input_shape", None)
     if shape is None:
@@ -221,7 +244,11 @@ def default_input(spec: str | Source, base: str | Path | None = None, where: str
 
         with torch.device("meta"):
             shape = getattr(_call_factory(src, fn, args, None, None, where), "input_shape", None)
-    return tuple(int(s) for s in shape) if shape is not None else None
+    if shape is None:
+        return None
+    if isinstance(shape, Tokens) or (isinstance(shape, str) and shape.strip().lower().startswith("tokens:")):
+        return Tokens(int(s) for s in str(shape).split(":", 1)[1].split("x"))
+    return tuple(int(s) for s in shape)
 
 
 def default_classes(spec: str | Source, base: str | Path | None = None, where: str = "model") -> int | None:
@@ -285,11 +312,14 @@ def onnx_input_shape(path: Path, where: str = "model") -> tuple[int, ...] | None
     inputs = [i for i in proto.graph.input if i.name not in inits]
     if not inputs:
         raise UserError(where, f"{path.name} declares no graph input")
-    dims = inputs[0].type.tensor_type.shape.dim
-    shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    ttype = inputs[0].type.tensor_type
+    shape = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
     if len(shape) < 2 or any(s is None for s in shape[1:]):
         return None
-    return tuple(int(s) for s in shape[1:])
+    out = tuple(int(s) for s in shape[1:])
+    onnx, _ = _onnx_modules(where)
+    integer = ttype.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+    return Tokens(out) if integer else out
 
 
 def load_onnx(path: Path, where: str = "model") -> Any:
@@ -347,6 +377,8 @@ def load_pt2(path: Path, where: str = "model") -> Any:
             val = node.meta.get("val") if node is not None else None
             if val is not None and len(val.shape) >= 2:
                 shape = tuple(int(s) for s in val.shape[1:])
+                if not val.dtype.is_floating_point:
+                    shape = Tokens(shape)
             break
     if shape is not None:
         net.input_shape = shape
@@ -369,7 +401,10 @@ def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", 
             probe = copy.deepcopy(net).to("meta")
     except Exception:   # a module that cannot move to meta is checked by the real step instead
         return
-    if dtype is not None and not dtype.is_floating_point:
+    if isinstance(input_shape, Tokens):
+        token_vocab(probe, where)
+        x = torch.zeros((1, *input_shape), dtype=torch.long, device="meta")
+    elif dtype is not None and not dtype.is_floating_point:
         x = torch.zeros((1, *input_shape), dtype=dtype, device="meta")
     else:
         x = torch.empty((1, *input_shape), device="meta")
@@ -379,7 +414,7 @@ def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", 
     except (RuntimeError, ValueError, TypeError, IndexError, AssertionError, NotImplementedError) as e:
         if "meta" in str(e).lower():   # the network needs values (.item(), data-dependent shapes): not a shape fault
             return
-        shape = "x".join(map(str, input_shape))
+        shape = str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape))
         raise UserError(where, f"the model rejects input {shape}: {_short(e)}") from None
 
 
