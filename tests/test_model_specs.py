@@ -244,7 +244,7 @@ def test_sweep_models_take_specs_relative_to_the_sweep_file(tmp_path):
     (d / "nets").mkdir(parents=True)
     (d / "nets" / "tiny_net.py").write_text(EXAMPLE.read_text())
     sweep = (ROOT / "examples" / "user_model" / "sweep.yaml").read_text()
-    sweep = sweep.replace("tiny_net.py:make", "nets/tiny_net.py:make").replace("../../results/user_model.db", "u.db")
+    sweep = sweep.replace("tiny_net.py:make", "nets/tiny_net.py:make").replace("results/user_model.db", str(d / "u.db"))
     sweep = sweep.replace("schemes: [fp32, bnn, xnor, twn, {name: kbit, weight_bits: 4, act_bits: 4}]",
                           "schemes: [fp32, bnn]")
     (d / "sweep.yaml").write_text(sweep)
