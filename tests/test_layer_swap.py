@@ -162,13 +162,41 @@ def test_schemes_quantize_attention_projections():
     assert fwd["xnor_popcount"] == 10 * 4 * 64 + 2 * 24
 
 
-def test_fp32_leaves_attention_as_it_was_and_counts_the_same():
+def test_attention_swap_counts_what_multihead_attention_counts():
     net = build_scheme("fp32").convert(_Block())
-    assert type(net.att) is nn.MultiheadAttention
-    a = summary(trace(_Block(), "fp32", input_shape=(5, 6), batch=2))
-    b = summary(trace(_Block(), {"name": "twn", "delta_factor": 0.7}, input_shape=(5, 6), batch=2))
-    assert sum(a["macs_by_phase"]["forward"].values()) == sum(b["macs_by_phase"]["forward"].values())
-    assert sum(a["macs_by_phase"]["forward"].values()) >= 10 * (48 + 4 * 64) + 2 * 24
+    assert isinstance(net.att, LinearMultiheadAttention)
+    assert all(m.hwsim_precision.weight == FP32 for _, m in weight_layers(net))
+    plain = summary(trace(_Block(), None, input_shape=(5, 6), batch=2))          # nn.MultiheadAttention as is
+    fp32 = summary(trace(_Block(), "fp32", input_shape=(5, 6), batch=2))         # on four linear layers
+    def total(s, *phases):
+        return sum(sum(s["macs_by_phase"].get(p, {}).values()) for p in phases)
+
+    assert total(plain, "forward") == total(fp32, "forward")
+    assert total(plain, "backward_data", "backward_weight") == total(fp32, "backward_data", "backward_weight")
+    # 10 tokens: projections 4 x 8x8, attention QK^T and AV 2 x (2 heads x 5 x 5 x 4), head 2 rows x 8x3
+    proj, attn, head, inp = 10 * 4 * 64, 2 * (2 * 2 * 5 * 5 * 4), 2 * 24, 10 * 48
+    assert total(fp32, "forward") == inp + proj + attn + head
+    # the projections' weight gradients are backward-weight work; the attention products' are not
+    assert total(fp32, "backward_weight") == inp + proj + head
+    assert total(fp32, "backward_data") == proj + 2 * attn + head
+
+
+@pytest.mark.parametrize("spec", [
+    {"name": "mixed", "base": "bnn", "overrides": [{"layers": "att.*", "scheme": "fp32"}]},
+    {"name": "mixed", "base": "fp32", "overrides": [{"layers": "att.q_proj", "scheme": "twn"}]},
+    {"name": "mixed", "bits_by_depth": [8, 4, 2]},
+])
+def test_mixed_selects_attention_projections(spec):
+    net = build_scheme(spec).convert(_Block())
+    prec = {n: m.hwsim_precision.weight for n, m in weight_layers(net)}
+    assert list(prec) == ["inp", "att.q_proj", "att.k_proj", "att.v_proj", "att.out_proj", "head"]
+    if spec.get("base") == "bnn":
+        assert prec["inp"] == BINARY and prec["att.k_proj"] == FP32 and prec["head"] == BINARY
+    elif spec.get("base") == "fp32":
+        assert prec["att.q_proj"] == TERNARY and prec["att.k_proj"] == FP32
+    else:
+        assert [f.bits for f in prec.values()] == [8, 4, 2, 2, 2, 2]
+    net(torch.randn(2, 5, 6)).sum().backward()
 
 
 # -- position in the graph ---------------------------------------------------------------------

@@ -358,7 +358,7 @@ def stays_float(model: nn.Module) -> dict[str, str]:
     return {n: m.hwsim_stays_float for n, m in model.named_modules() if getattr(m, "hwsim_stays_float", None)}
 
 
-def _swap_attention(model: nn.Module) -> dict[str, nn.MultiheadAttention]:
+def swap_attention(model: nn.Module) -> dict[str, nn.MultiheadAttention]:
     """Replace every ``nn.MultiheadAttention`` by its linear-layer equivalent; returns the originals."""
     from hwsim.quant.attention import LinearMultiheadAttention
 
@@ -390,11 +390,12 @@ def _precision(old: LayerPrecision, fields: dict[str, Format | str], cfg: LayerP
 def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
     """Apply ``plan`` to every weight layer (see the module docstring); returns the (possibly new) model.
 
-    ``nn.MultiheadAttention`` becomes :class:`hwsim.quant.attention.LinearMultiheadAttention` when
-    the plan quantizes one of its projections. A layer the plan cannot apply to stays float, with
-    the reason in its ``hwsim_stays_float`` (read by :func:`stays_float`, the trace and the CLI).
+    Every ``nn.MultiheadAttention`` first becomes :class:`hwsim.quant.attention.LinearMultiheadAttention`
+    (equal outputs; its projections are layers every scheme, and every later scheme composed
+    with it, sees by the same names). A layer the plan cannot apply to stays float, with the
+    reason in its ``hwsim_stays_float`` (read by :func:`stays_float`, the trace and the CLI).
     """
-    attention = _swap_attention(model)
+    swap_attention(model)
     layers = weight_layers(model)
     n = len(layers)
     touched: set[str] = set()
@@ -423,9 +424,6 @@ def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
                 model = q
             else:
                 _set_submodule(model, name, q)
-    for parent, mha in attention.items():   # attention none of whose projections changed: as it was
-        if not any(t.startswith(parent + ".") for t in touched):
-            set_submodule(model, parent, mha)
     if touched:
         for _name, m in _other_weight_modules(model):
             m.hwsim_stays_float = f"{type(m).__name__} is not a layer type schemes swap (Linear, Conv1d/2d/3d, " \

@@ -145,8 +145,9 @@ class Mixed(Scheme):
         return build_scheme({"name": "kbit", "weight_bits": bits, "act_bits": bits, "keep_first_last": False})
 
     def convert(self, model: Any) -> Any:
-        from hwsim.quant.layers import _set_submodule, weight_layers
+        from hwsim.quant.layers import _set_submodule, swap_attention, weight_layers
 
+        swap_attention(model)     # the per-layer selections below name attention projections
         pristine = copy.deepcopy(model) if self.overrides else None
         self._subs = []
         for spec in ([self.base] if self.base is not None else []) + list(self.compose):
