@@ -12,7 +12,16 @@ traffic and stalls come from an analytical double-buffer model (:mod:`accel_mode
 training phases map to transposed GEMMs and a vector unit (:mod:`accel_models.training`).
 """
 
-from accel_models.config import Accelerator, load_accelerator, read_scalesim_cfg, read_topology
+from accel_models.area import AreaReport, accelerator_area, load_area_table
+from accel_models.config import (
+    Accelerator,
+    apply_overrides,
+    flatten_overrides,
+    load_accelerator,
+    overridable_fields,
+    read_scalesim_cfg,
+    read_topology,
+)
 from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
 from accel_models.pe import PE, PE_KINDS, build_pe, derive_mac_type, register_pe
@@ -22,7 +31,8 @@ from accel_models.systolic import DATAFLOWS, ArrayRun, run_gemm
 from accel_models.training import operands, parse_format, phase_gemms, training_step, update_op
 
 __all__ = [
-    "Accelerator", "ArrayRun", "COLUMNS", "ConfigError", "ConvLayer", "CycleReport", "DATAFLOWS", "GemmLayer",
+    "Accelerator", "AreaReport", "ArrayRun", "accelerator_area", "apply_overrides", "flatten_overrides",
+    "load_area_table", "overridable_fields", "COLUMNS", "ConfigError", "ConvLayer", "CycleReport", "DATAFLOWS", "GemmLayer",
     "Operands", "PE", "PE_KINDS", "VectorOp", "build_pe", "derive_mac_type", "load_accelerator", "operands",
     "parse_format", "phase_gemms", "read_scalesim_cfg", "read_topology", "register_pe", "run_gemm", "simulate",
     "simulate_layer", "training_step", "update_op",

@@ -140,6 +140,72 @@ _SUB = {"array": {"rows", "cols", "dataflow"}, "sram": {"ifmap_kb", "filter_kb",
         "operands": {"ifmap_bits", "filter_bits", "psum_bits"}}
 
 
+def overridable_fields() -> list[str]:
+    """Every dotted path an override may set (``array.rows``, ``pe.kind``, ``pe.bits``, ``clock_mhz``, ...)."""
+    from accel_models.pe import PE_KINDS
+
+    out = ["description", "clock_mhz"] + [f"{s}.{k}" for s, keys in _SUB.items() for k in sorted(keys)]
+    out += ["pe.kind"] + sorted({f"pe.{f}" for cls in PE_KINDS.values() for f in cls.fields})
+    return out
+
+
+def flatten_overrides(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{array: {rows: 8}, clock_mhz: 500}`` -> ``{"array.rows": 8, "clock_mhz": 500}``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict):
+            out.update(flatten_overrides(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of accelerator ``data`` (a YAML mapping) with dotted-path ``overrides`` applied.
+
+    An unknown path is a :class:`ConfigError` naming it. Changing ``pe.kind`` drops the old kind's
+    parameters (a new kind starts from its own defaults plus the overrides given for it)."""
+    import copy
+
+    from accel_models.pe import PE_KINDS
+
+    out = copy.deepcopy(data)
+    known = set(overridable_fields())
+    for path, value in overrides.items():
+        if path not in known:
+            close = [k for k in sorted(known) if k.split(".")[-1] == path.split(".")[-1]]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(path, f"unknown accelerator field{hint}; expected one of {', '.join(sorted(known))}")
+        if path == "pe.kind":
+            kind = value
+            pe = out.get("pe") if isinstance(out.get("pe"), dict) else {}
+            if kind in PE_KINDS and pe.get("kind") != kind:
+                out["pe"] = {"kind": kind}
+            else:
+                out.setdefault("pe", {})["kind"] = kind
+            continue
+    for path, value in overrides.items():
+        if path == "pe.kind":
+            continue
+        head, _, tail = path.partition(".")
+        if tail:
+            sec = out.get(head)
+            if not isinstance(sec, dict):
+                sec = {}
+                out[head] = sec
+            sec[tail] = value
+        else:
+            out[head] = value
+    if isinstance(out.get("pe"), dict):
+        kind = out["pe"].get("kind", "fp32")
+        if kind in PE_KINDS:
+            for k in list(out["pe"]):
+                if k != "kind" and k not in PE_KINDS[kind].fields and f"pe.{k}" not in overrides:
+                    del out["pe"][k]    # a parameter of the base's PE kind, not of the new one
+    return out
+
+
 def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerator:
     """An accelerator from a YAML path, a YAML string, a dict or an Accelerator (returned as is)."""
     if isinstance(spec, Accelerator):

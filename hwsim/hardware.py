@@ -53,6 +53,91 @@ def load_accelerator(spec: Any) -> am.Accelerator:
         raise UserError(e.where, e.what) from None
 
 
+def accelerator_file(spec: str, where: str = "--accelerator") -> Path:
+    """A bare name in configs/accelerators (``tpu_like``) or a YAML path -> the file."""
+    if "/" not in spec and not spec.endswith((".yaml", ".yml")):
+        named = ACCEL_DIR / f"{spec}.yaml"
+        if not named.exists():
+            known = ", ".join(sorted(p.stem for p in ACCEL_DIR.glob("*.yaml")))
+            raise UserError(where, f"unknown accelerator {spec!r}; known: {known}")
+        return named
+    p = Path(spec)
+    if not p.is_file():
+        raise UserError(where, f"accelerator file not found: {spec}")
+    return p
+
+
+def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Any]:
+    """``["array.rows=64", "pe.kind=xnor"]`` -> ``{"array.rows": 64, "pe.kind": "xnor"}`` (values read as YAML
+    scalars, so 64 is an int and null is None)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(where, f"expected FIELD=VALUE (e.g. array.rows=64), got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise UserError(f"{where} {key.strip()}", f"cannot read value {raw!r}") from None
+    return out
+
+
+def resolve_hardware(spec: str | Path | dict, overrides: dict[str, Any] | None = None,
+                     where: str = "--accelerator", where_field: Any = None) -> dict[str, Any]:
+    """The resolved accelerator (every field, as :meth:`accel_models.Accelerator.to_dict`) of a name,
+    YAML path or mapping with dotted-path ``overrides`` applied. Errors name ``where`` and the field;
+    ``where_field(path)`` locates an overridden field (its YAML line); default ``WHERE: path``."""
+    import yaml
+
+    if isinstance(spec, dict):
+        data, name = dict(spec), str(spec.get("name", "accelerator"))
+    else:
+        path = accelerator_file(str(spec), where)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise UserError(str(path), f"cannot read accelerator YAML ({type(e).__name__})") from None
+        if not isinstance(data, dict):
+            raise UserError(str(path), "expected a mapping with array, pe, sram, dram")
+        name = str(data.get("name", path.stem))
+    overrides = dict(overrides or {})
+    at = where_field or (lambda k: f"{where}: {k}")
+    try:
+        merged = am.apply_overrides(data, overrides)
+    except am.ConfigError as e:
+        raise UserError(at(e.where), e.what) from None
+    merged["name"] = name
+    try:
+        acc = am.load_accelerator(merged)
+    except am.ConfigError as e:
+        field_path = e.where.split(": ", 1)[-1]
+        over = next((k for k in overrides if field_path == k or field_path.startswith(k + ".")
+                     or k.startswith(field_path + ".")), None)
+        if over is not None:
+            raise UserError(at(over), f"{e.what} (field {field_path} of {name})") from None
+        raise UserError(f"{where}: {name}: {field_path}", e.what) from None
+    return acc.to_dict()
+
+
+def hardware_label(name: str, overrides: dict[str, Any]) -> str:
+    """``tpu_like(array.cols=16,array.rows=8)``: the base name plus the fields set on it."""
+    if not overrides:
+        return name
+    return name + "(" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) + ")"
+
+
+def load_accelerator_set(spec: Any, sets: list[str] | None = None) -> am.Accelerator:
+    """:func:`load_accelerator` with the CLI's ``--set FIELD=VALUE`` overrides applied (same paths and
+    checks as a sweep file's accelerator overrides)."""
+    acc = load_accelerator(spec)
+    if not sets:
+        return acc
+    hw = resolve_hardware(acc.to_dict(), parse_set(sets), where="--set", where_field=lambda k: f"--set {k}")
+    return am.load_accelerator(hw)
+
+
 def _int(v: Any) -> int:
     return int(v[0]) if isinstance(v, (list, tuple)) else int(v)
 

@@ -89,10 +89,11 @@ def _failed(p: dict[str, Any], reason: str, started: float, vers: dict[str, str]
 
 def columns(config: dict[str, Any]) -> dict[str, Any]:
     from hwsim.schemes import build_scheme
+    from hwsim.store import hardware_columns
 
     c = {"model": config["model"]["name"], "dataset": config["dataset"], "scheme": config["scheme"]["name"],
          "tech": config["tech"], "accelerator": config["accelerator"],
-         "accuracy_source": config["accuracy_source"]}
+         "accuracy_source": config["accuracy_source"], **hardware_columns(config.get("hardware"))}
     try:
         s = build_scheme(dict(config["scheme"]))
         c["family"] = s.family
@@ -255,8 +256,9 @@ def _total(report: Any, *names: str) -> float | None:
 def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
                 curves: list[tuple[float, str, float]], steps: int, cache: dict[tuple, Any],
                 started: float, vers: dict[str, str]) -> PointResult:
+    from accel_models.area import accelerator_area
     from hwsim.energy import hierarchy_for_accelerator, load_hierarchy, load_tech, price
-    from hwsim.hardware import simulate_trace
+    from hwsim.hardware import load_accelerator, simulate_trace
     from hwsim.sweep.expand import resolve_file
 
     config = p["config"]
@@ -264,9 +266,11 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
     tr, ti = _traces(scheme, config, steps, cache)
     tech = load_tech(config["tech"])
     hier = load_hierarchy(pr.get("hierarchy"))
-    accel = str(resolve_file("accelerators", config["accelerator"], "accelerator"))
+    hw = config.get("hardware") or str(resolve_file("accelerators", config["accelerator"], "accelerator"))
+    accel = load_accelerator(hw)
     c_train = simulate_trace(tr, accel)
     c_inf = simulate_trace(ti, accel)
+    area = accelerator_area(accel, node_nm=tech.node_nm)
     if pr.get("memory", "accelerator") == "accelerator":
         # memory energy from the accelerator's own SRAM/DRAM accesses and buffer sizes
         e_train = price(tr, tech, hierarchy=hierarchy_for_accelerator(c_train.accelerator, hier), accesses=c_train,
@@ -307,6 +311,10 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
         m["utilization"] = util
     m["dram_bytes_per_step"] = _dram(c_train)
     m["dram_bytes_infer"] = _dram(c_inf) / nb
+    m.update(hardware_metrics(area.total_mm2, accel.clock_mhz, accel.rows * accel.cols,
+                              macs=float(sum(it["macs"].values())), energy_pj=float(e_inf.infer_pj_per_sample) * nb,
+                              cycles=lat * nb if lat is not None else None, batch=nb,
+                              train_energy_pj=float(e_train.train_step_pj), train_cycles=step))
 
     layers = trace_layer_rows(tr) + trace_layer_rows(ti)
     layers += energy_layer_rows(e_train, skip_phase="inference") + energy_layer_rows(e_inf)
@@ -316,6 +324,8 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
         "trace": {"train": _trace_blob(tr), "infer": _trace_blob(ti)},
         "energy": {"train": _to_dict(e_train), "infer": _to_dict(e_inf)},
         "cycles": {"train": _to_dict(c_train), "infer": _to_dict(c_inf)},
+        "hardware": accel.to_dict(),
+        "area": area.to_dict(),
         "assumptions": {"energy": getattr(e_train, "assumptions", None),
                         "train_memory_bytes": "4 B x params x (master + grad + optimizer states) + stash",
                         "trace_device": {"train": tr.meta.get("device"), "infer": ti.meta.get("device")},
@@ -326,6 +336,30 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
     return PointResult(id=p["id"], config=config, status="done", sweep=p.get("sweep"), label=p.get("label"),
                        columns=columns(config), metrics=m, layers=_dedupe(layers), curves=list(curves),
                        blobs=blobs, versions=vers, started=started, finished=time.time())
+
+
+def hardware_metrics(area_mm2: float, clock_mhz: float, pes: int, *, macs: float, energy_pj: float,
+                     cycles: float | None, batch: int = 1, train_energy_pj: float | None = None,
+                     train_cycles: float | None = None) -> dict[str, float]:
+    """Area, time, power and efficiency of one inference batch of ``batch`` samples (``macs``, ``energy_pj``,
+    ``cycles`` for the batch) at the accelerator's clock and the utilization the simulation measured
+    (ops = 2 x MACs): area_mm2, latency_us (per sample), edp_pj_s (energy x latency per sample), power_w,
+    tops (achieved),
+    peak_tops (2 x PEs x clock), tops_per_w = 2 MACs / energy, tops_per_mm2; train_power_w for a
+    training step."""
+    m = {"area_mm2": area_mm2, "peak_tops": 2.0 * pes * clock_mhz * 1e6 / 1e12}
+    if energy_pj > 0:
+        m["tops_per_w"] = 2.0 * macs / energy_pj          # (2 MACs / (E pJ x 1e-12)) / 1e12
+    if cycles:
+        t_s = cycles / (clock_mhz * 1e6)
+        m["latency_us"] = t_s * 1e6 / batch
+        m["edp_pj_s"] = (energy_pj / batch) * (t_s / batch)
+        m["power_w"] = energy_pj * 1e-12 / t_s
+        m["tops"] = 2.0 * macs / t_s / 1e12
+        m["tops_per_mm2"] = m["tops"] / area_mm2 if area_mm2 > 0 else 0.0
+    if train_energy_pj and train_cycles:
+        m["train_power_w"] = train_energy_pj * 1e-12 / (train_cycles / (clock_mhz * 1e6))
+    return m
 
 
 def _trace_blob(tr: Any) -> dict[str, Any]:

@@ -63,13 +63,37 @@ METRICS: dict[str, dict[str, str]] = {
     "macs_train_step": {"label": "MACs per training step", "unit": "MACs", "better": "min"},
     "macs_infer": {"label": "MACs per inference", "unit": "MACs", "better": "min"},
     "utilization": {"label": "Array utilization", "unit": "fraction", "better": "max"},
+    "area_mm2": {"label": "Accelerator area", "unit": "mm2", "better": "min"},
+    "latency_us": {"label": "Inference latency per sample", "unit": "us", "better": "min"},
+    "edp_pj_s": {"label": "Energy-delay product per inference", "unit": "pJ s", "better": "min"},
+    "power_w": {"label": "Inference power", "unit": "W", "better": "min"},
+    "train_power_w": {"label": "Training power", "unit": "W", "better": "min"},
+    "tops": {"label": "Achieved throughput (inference)", "unit": "TOPS", "better": "max"},
+    "peak_tops": {"label": "Peak throughput", "unit": "TOPS", "better": "max"},
+    "tops_per_w": {"label": "Energy efficiency", "unit": "TOPS/W", "better": "max"},
+    "tops_per_mm2": {"label": "Area efficiency", "unit": "TOPS/mm2", "better": "max"},
 }
 
 # Columns of `points` copied out of the config for filtering without JSON parsing.
 POINT_COLUMNS = (
     "model", "dataset", "scheme", "family", "bits_w", "bits_a", "tech", "accelerator",
     "accuracy_source",
-)
+) + ("array_rows", "array_cols", "dataflow", "pe_kind", "clock_mhz", "sram_kb", "dram_bw")
+# The resolved accelerator's main fields (config["hardware"]), as columns for filters and axes; the
+# full set of fields is in the point's config. Added to older stores on open.
+HARDWARE_COLUMNS = {"array_rows": "INTEGER", "array_cols": "INTEGER", "dataflow": "TEXT", "pe_kind": "TEXT",
+                    "clock_mhz": "REAL", "sram_kb": "REAL", "dram_bw": "REAL"}
+
+
+def hardware_columns(hw: dict[str, Any] | None) -> dict[str, Any]:
+    """POINT_COLUMNS values of a resolved accelerator (``Accelerator.to_dict()``)."""
+    if not hw:
+        return {}
+    sram = hw.get("sram") or {}
+    return {"array_rows": hw["array"]["rows"], "array_cols": hw["array"]["cols"],
+            "dataflow": hw["array"]["dataflow"], "pe_kind": hw["pe"]["kind"], "clock_mhz": hw.get("clock_mhz"),
+            "sram_kb": sum(float(v) for v in sram.values()),
+            "dram_bw": (hw.get("dram") or {}).get("bandwidth_bytes_per_cycle")}
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -83,6 +107,8 @@ CREATE TABLE IF NOT EXISTS points (
     model TEXT, dataset TEXT, scheme TEXT, family TEXT,
     bits_w INTEGER, bits_a INTEGER, tech TEXT, accelerator TEXT,
     accuracy_source TEXT,
+    array_rows INTEGER, array_cols INTEGER, dataflow TEXT, pe_kind TEXT, clock_mhz REAL, sram_kb REAL,
+    dram_bw REAL,
     versions TEXT,
     started REAL, finished REAL, wall_s REAL
 );
@@ -178,6 +204,12 @@ class Store:
         if not self.readonly and "claims" not in tables:   # a store written before claims existed
             with self.conn:
                 self.conn.executescript(_DDL)
+        if not self.readonly:   # a store written before the hardware columns existed
+            have = {r[1] for r in self.conn.execute("PRAGMA table_info(points)")}
+            with self.conn:
+                for col, typ in HARDWARE_COLUMNS.items():
+                    if col not in have:
+                        self.conn.execute(f"ALTER TABLE points ADD COLUMN {col} {typ}")
 
     def close(self) -> None:
         self.conn.close()

@@ -56,7 +56,7 @@ def slow_evaluate(points, key="", progress=None):
 @pytest.fixture
 def sweep(tmp_path: Path) -> Path:
     for n in ("a", "b"):
-        (tmp_path / f"acc_{n}.yaml").write_text("name: x\n")
+        (tmp_path / f"acc_{n}.yaml").write_text("name: x\narray: {rows: 4, cols: 4}\nsram: {ifmap_kb: 8, filter_kb: 8, ofmap_kb: 8}\n")
     f = tmp_path / "faults.yaml"
     f.write_text(SWEEP.format(d=tmp_path))
     return f

@@ -47,7 +47,7 @@ def fake_evaluate(points, key="", progress=None):
 @pytest.fixture
 def sweep_file(tmp_path: Path) -> Path:
     for n in ("a", "b"):
-        (tmp_path / f"acc_{n}.yaml").write_text("name: x\n")
+        (tmp_path / f"acc_{n}.yaml").write_text("name: x\narray: {rows: 4, cols: 4}\nsram: {ifmap_kb: 8, filter_kb: 8, ofmap_kb: 8}\n")
     f = tmp_path / "s.yaml"
     f.write_text(f"""\
 name: fake
@@ -168,7 +168,7 @@ def test_cli_sweep_then_pareto(sweep_file: Path, tmp_path: Path, capsys):
 
 def test_zip_list_include_and_dedupe(tmp_path: Path):
     acc = tmp_path / "acc.yaml"
-    acc.write_text("name: x\n")
+    acc.write_text("name: x\narray: {rows: 4, cols: 4}\nsram: {ifmap_kb: 8, filter_kb: 8, ofmap_kb: 8}\n")
     (tmp_path / "zip.yaml").write_text(f"""\
 name: z
 combine: zip

@@ -133,7 +133,7 @@ CASES = [
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "acc.yaml").write_text("name: acc\n")
+    (tmp_path / "acc.yaml").write_text("name: acc\narray: {rows: 4, cols: 4}\nsram: {ifmap_kb: 8, filter_kb: 8, ofmap_kb: 8}\n")
     (tmp_path / "lit_nofig.yaml").write_text(LIT_OK.replace(", error: 0.05", ""))
     (tmp_path / "lit_both.yaml").write_text(LIT_OK.replace("error: 0.05", "error: 0.05, accuracy: 0.95"))
     (tmp_path / "lit_range.yaml").write_text(LIT_OK.replace("error: 0.05", "accuracy: 95"))

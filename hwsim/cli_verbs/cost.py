@@ -67,6 +67,8 @@ def register(app: typer.Typer) -> None:
         hierarchy: str = typer.Option(None, "--hierarchy", help="Memory hierarchy YAML (default: configs/hierarchy/default.yaml)."),
         accelerator: str = typer.Option(None, "--accelerator", help="Take SRAM/DRAM accesses from this accelerator "
                                         "(configs/accelerators/<name>.yaml, a path, or a SCALE-Sim .cfg)."),
+        sets: list[str] = typer.Option(None, "--set", help="Override an accelerator field, e.g. --set array.rows=64 "
+                                       "(repeatable; needs --accelerator)."),
         batch: int = typer.Option(128, "--batch", min=1, help="Batch size when counting a model."),
         input_shape: str = typer.Option(None, "--input-shape", help="Input C,H,W when counting a model."),
         infer: bool = typer.Option(False, "--infer", help="Count inference only."),
@@ -86,6 +88,10 @@ def register(app: typer.Typer) -> None:
         hier = load_hierarchy(hierarchy)
         tr = load_trace(model, scheme, batch, input_shape, infer, strict)
         accesses = None
+        if sets and not accelerator:
+            from hwsim.errors import UserError
+
+            raise UserError("--set", "overrides accelerator fields: give --accelerator too")
         if accelerator:
             from hwsim.energy import hierarchy_for_accelerator
             from hwsim.energy.tech import CONFIG_DIR
@@ -99,7 +105,9 @@ def register(app: typer.Typer) -> None:
                     known = ", ".join(sorted(p.stem for p in (CONFIG_DIR / "accelerators").glob("*.yaml")))
                     raise UserError("--accelerator", f"unknown accelerator {spec!r}; known: {known}")
                 spec = str(named)
-            cycles = simulate_trace(tr, spec)
+            from hwsim.hardware import load_accelerator_set
+
+            cycles = simulate_trace(tr, load_accelerator_set(spec, sets))
             accesses = cycles
             hier = hierarchy_for_accelerator(cycles.accelerator, hier)
         rep = price(tr, table, hierarchy=hier, accesses=accesses, steps_per_epoch=steps_per_epoch, rate_hz=rate)

@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
         accelerator: str = typer.Option(None, "--accelerator", "-a", help="Accelerator YAML, or a name in configs/accelerators/."),
         topology: str = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV (conv or GEMM)."),
         cfg: str = typer.Option(None, "--cfg", help="SCALE-Sim .cfg: the accelerator, unless --accelerator is given."),
+        sets: list[str] = typer.Option(None, "--set", help="Override an accelerator field, e.g. --set array.rows=64 "
+                                       "(repeatable; any field of the accelerator YAML, as dotted paths)."),
         topology_kind: str = typer.Option("auto", "--topology-kind", help="auto, conv or gemm."),
         scheme: str = typer.Option(None, "--scheme", help="Precision scheme when simulating a model."),
         batch: int = typer.Option(1, "--batch", min=1, help="Batch size when counting a model."),
@@ -44,14 +46,14 @@ def register(app: typer.Typer) -> None:
 
         import accel_models as am
         from hwsim.errors import UserError
-        from hwsim.hardware import load_accelerator
+        from hwsim.hardware import load_accelerator_set
 
         fmt = "json" if as_json else fmt
         if fmt not in ("table", "csv", "json"):
             raise UserError("--format", f"expected table, csv or json, got {fmt!r}")
         if not accelerator and not cfg:
             raise UserError("--accelerator", "give an accelerator YAML (or a SCALE-Sim --cfg)")
-        acc = load_accelerator(accelerator or cfg)
+        acc = load_accelerator_set(accelerator or cfg, sets)
         if topology:
             if model:
                 raise UserError("--topology", "give either a model or a topology, not both")
@@ -72,8 +74,13 @@ def register(app: typer.Typer) -> None:
         else:
             raise UserError("hwsim simulate", "give a model name (with --scheme) or --topology FILE.csv")
 
+        area = am.accelerator_area(acc)
         if fmt == "json":
-            sys.stdout.write(rep.to_json() + "\n")
+            d = rep.to_dict()
+            d["area"] = area.to_dict()
+            import json
+
+            sys.stdout.write(json.dumps(d, indent=2, sort_keys=True, default=str) + "\n")
             return
         if fmt == "csv":
             sys.stdout.write(rep.to_csv())
@@ -97,3 +104,5 @@ def register(app: typer.Typer) -> None:
         Console().print(t)
         print(f"total {tot['total_cycles']:,} cycles = {tot['time_us']:,.1f} us at {acc.clock_mhz:g} MHz; "
               f"access counts in bytes at operand widths")
+        parts = ", ".join(f"{k} {v:.3g}" for k, v in area.breakdown.items())
+        print(f"area {area.total_mm2:.4g} mm2 at 45 nm ({parts}); rules: hwsim simulate --format json | area")

@@ -9,7 +9,9 @@ Then, whatever ``combine`` says: every row of each ``literature`` file x tech x 
 (accuracy from the paper, priced at paper scale), and the points of every ``include`` file
 (paths relative to the including file; cycles are errors). Points with the same id are kept once.
 
-A scheme entry's ``vary: {param: [v1, v2]}`` expands to one scheme per combination of values.
+A scheme entry's ``vary: {param: [v1, v2]}`` expands to one scheme per combination of values; an
+accelerator entry's ``vary: {array.rows: [8, 16]}`` likewise, to one resolved accelerator (every field
+of the accelerator schema, in ``config["hardware"]``) per combination, its overrides applied.
 
 The point id is ``sha256(canonical JSON of the resolved config)[:16]``: names resolved,
 defaults filled in (scheme hyper-parameters included), keys sorted. The sweep's name and
@@ -29,6 +31,7 @@ from typing import Any
 from hwsim.errors import UserError
 from hwsim.sweep.schema import (
     PAPER_DATASETS,
+    AcceleratorEntry,
     LineMap,
     ModelEntry,
     Recipe,
@@ -62,8 +65,8 @@ class DesignPoint:
 
     @property
     def train_key(self) -> str:
-        """Points that differ only in pricing (tech, accelerator) share one training run."""
-        c = {k: v for k, v in self.config.items() if k not in ("tech", "accelerator", "pricing")}
+        """Points that differ only in pricing (tech, accelerator and its fields) share one training run."""
+        c = {k: v for k, v in self.config.items() if k not in ("tech", "accelerator", "hardware", "pricing")}
         return config_hash(c)
 
     @property
@@ -71,6 +74,47 @@ class DesignPoint:
         c = self.config
         return {"model": c["model"]["name"], "dataset": c["dataset"], "scheme": c["scheme"]["name"],
                 "tech": c["tech"], "accelerator": c["accelerator"], "accuracy_source": c["accuracy_source"]}
+
+
+@dataclass(frozen=True)
+class HardwareChoice:
+    """One resolved accelerator of a sweep: the name as written, its fields, and a label."""
+
+    name: str
+    hardware: dict[str, Any]
+    label: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _entry_line(lm: LineMap, loc: tuple, path: str, entry: AcceleratorEntry) -> str:
+    """Where an overridden accelerator field is written: ``vary: {path: ...}``, ``path: v`` or nested."""
+    if path in entry.vary:
+        return lm.where(loc + ("vary", path))
+    if loc + (path,) in lm.lines:
+        return lm.where(loc + (path,))
+    parts = tuple(path.split("."))
+    return lm.where(loc + parts)
+
+
+def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, loc: tuple,
+                             base: Path | None = None) -> list[HardwareChoice]:
+    """An accelerator entry -> one resolved accelerator per combination of its ``vary`` values."""
+    import accel_models as am
+    from hwsim.hardware import hardware_label, resolve_hardware
+
+    if isinstance(entry, str):
+        entry = AcceleratorEntry(name=entry)
+    where = lm.where(loc) if lm else "accelerator"
+    path = resolve_file("accelerators", entry.name, where, base)
+    fixed = am.flatten_overrides(entry.overrides)
+    keys = list(entry.vary)
+    out = []
+    for combo in itertools.product(*(entry.vary[k] for k in keys)):
+        ov = {**fixed, **dict(zip(keys, combo))}
+        hw = resolve_hardware(str(path), ov, where=where,
+                              where_field=(lambda k: _entry_line(lm, loc, k, entry)) if lm else None)
+        out.append(HardwareChoice(entry.name, hw, hardware_label(entry.name, ov), ov))
+    return out
 
 
 # -- name resolution ------------------------------------------------------------------
@@ -163,7 +207,7 @@ def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -
 
 # -- expansion ------------------------------------------------------------------------
 def _point(sw: SweepFile, model: dict, dataset: str, shape: tuple[list[int], int], scheme: dict,
-           recipe: Recipe | None, tech: str, accel: str, source: str,
+           recipe: Recipe | None, tech: str, accel: HardwareChoice, source: str,
            literature: dict[str, Any] | None = None) -> DesignPoint:
     rec = recipe.model_dump() if recipe is not None else None
     pricing = sw.pricing.model_dump()
@@ -173,11 +217,11 @@ def _point(sw: SweepFile, model: dict, dataset: str, shape: tuple[list[int], int
         "model": model, "dataset": dataset, "input_shape": model.get("input_shape") or shape[0],
         "num_classes": shape[1],
         "scheme": scheme, "recipe": rec if source == "train" else None,
-        "tech": tech, "accelerator": accel, "accuracy_source": source,
+        "tech": tech, "accelerator": accel.name, "hardware": accel.hardware, "accuracy_source": source,
         "literature": literature, "pricing": pricing,
     }
     margs = ",".join(f"{k}={v}" for k, v in model["args"].items())
-    label = f"{_model_label(model['name'])}{f'({margs})' if margs else ''}/{dataset}/{scheme_label(scheme)}/{accel}"
+    label = f"{_model_label(model['name'])}{f'({margs})' if margs else ''}/{dataset}/{scheme_label(scheme)}/{accel.label}"
     if literature:
         label = f"[{literature['id']}] " + label
     return DesignPoint(config=config, sweep=sw.name, label=label)
@@ -199,10 +243,11 @@ def _axis_values(sw: SweepFile, lm: LineMap, base: Path) -> dict[str, list[Any]]
         schemes += expand_scheme_entry(s, lm.where(("schemes", i)))
     for i, t in enumerate(sw.tech):
         resolve_file("tech", t, lm.where(("tech", i)), base)
+    accels: list[HardwareChoice] = []
     for i, a in enumerate(sw.accelerators):
-        resolve_file("accelerators", a, lm.where(("accelerators", i)), base)
+        accels += expand_accelerator_entry(a, lm, ("accelerators", i), base)
     return {"models": models, "datasets": datasets, "schemes": schemes, "recipes": list(sw.recipes),
-            "tech": list(sw.tech), "accelerators": list(sw.accelerators)}
+            "tech": list(sw.tech), "accelerators": accels}
 
 
 def _single(sw_axis: list[Any], axis: str, lm: LineMap, where_point: tuple) -> Any:
@@ -249,10 +294,12 @@ def expand_sweep(sw: SweepFile, lm: LineMap, base: Path, _seen: tuple[Path, ...]
             tech = p.tech or _single(ax["tech"], "tech", lm, w)
             if p.tech:
                 resolve_file("tech", p.tech, lm.where(w + ("tech",)), base)
-            acc = p.accelerator or _single(ax["accelerators"], "accelerator", lm, w)
             if p.accelerator:
-                resolve_file("accelerators", p.accelerator, lm.where(w + ("accelerator",)), base)
-            pts.append(_point(sw, model, ds[0], ds[1], sch, rec, tech, acc, source))
+                for acc in expand_accelerator_entry(p.accelerator, lm, w + ("accelerator",), base):
+                    pts.append(_point(sw, model, ds[0], ds[1], sch, rec, tech, acc, source))
+            else:
+                acc = _single(ax["accelerators"], "accelerator", lm, w)
+                pts.append(_point(sw, model, ds[0], ds[1], sch, rec, tech, acc, source))
     for i, lit in enumerate(sw.literature):
         path = _rel(lit, base, lm.where(("literature", i)))
         pts += literature_points(sw, path, ax["tech"], ax["accelerators"])
@@ -275,7 +322,7 @@ def _rel(name: str, base: Path, where: str) -> Path:
     raise UserError(where, f"file not found: {name} (paths are relative to the sweep file)")
 
 
-def literature_points(sw: SweepFile, path: Path, techs: list[str], accels: list[str]) -> list[DesignPoint]:
+def literature_points(sw: SweepFile, path: Path, techs: list[str], accels: list[HardwareChoice]) -> list[DesignPoint]:
     lf, lm = load_literature(path)
     pts = []
     for i, row in enumerate(lf.rows):

@@ -9,7 +9,7 @@ A sweep file names the axes of a design space and how to combine them::
     schemes: [fp32, twn, {name: graham, vary: {quantizer: [L2, L4]}}]
     recipes: [{epochs: 3, batch: 64, lr: 0.05}]
     tech: [45nm]
-    accelerators: [tpu_like, eyeriss_like]
+    accelerators: [eyeriss, {name: tpu_like, clock_mhz: 500, vary: {array.rows: [8, 16], array.dataflow: [ws, os]}}]
     literature: [../literature/graham2017.yaml]   # rows priced at paper scale
     include: [other_sweep.yaml]
     search: {objectives: [accuracy, train_energy_pj_per_step], budget: 20}
@@ -166,6 +166,33 @@ class SchemeEntry(_Strict):
         return v
 
 
+class AcceleratorEntry(_Strict):
+    """An accelerator (a name in configs/accelerators or a YAML path) with field overrides, written
+    inline as dotted paths or nested mappings (``clock_mhz: 500``, ``array.rows: 64``,
+    ``array: {rows: 64}``), and ``vary: {dotted.path: [values]}``: one accelerator per combination."""
+
+    name: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    vary: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline(cls, v: Any) -> Any:
+        v = _named(v)
+        if isinstance(v, dict) and "overrides" not in v:
+            v = dict(v)
+            v["overrides"] = {k: v.pop(k) for k in list(v) if k not in ("name", "vary")}
+        return v
+
+    @field_validator("vary")
+    @classmethod
+    def _nonempty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for k, vals in v.items():
+            if not vals:
+                raise ValueError(f"vary.{k} is an empty list; give at least one value")
+        return v
+
+
 class Recipe(_Strict):
     """A training recipe (passed to ``hwsim.train.TrainRecipe``; ``batch`` is its ``batch_size``).
 
@@ -204,7 +231,7 @@ class PointEntry(_Strict):
     scheme: str | dict[str, Any] | None = None
     recipe: Recipe | None = None
     tech: str | None = None
-    accelerator: str | None = None
+    accelerator: AcceleratorEntry | None = None
 
 
 class SearchSection(_Strict):
@@ -240,7 +267,7 @@ class SweepFile(_Strict):
     schemes: list[SchemeEntry] = Field(default_factory=list)
     recipes: list[Recipe] = Field(default_factory=lambda: [Recipe()])
     tech: list[str] = Field(default_factory=lambda: ["45nm"], min_length=1)
-    accelerators: list[str] = Field(default_factory=list)
+    accelerators: list[AcceleratorEntry] = Field(default_factory=list)
     points: list[PointEntry] = Field(default_factory=list)
     literature: list[str] = Field(default_factory=list)
     accuracy: Literal["train", "none"] = "train"
@@ -346,7 +373,7 @@ def _short(v: Any) -> str:
 
 _MODELS_BY_KEY = {
     "recipes": Recipe, "pricing": Pricing, "search": SearchSection, "points": PointEntry,
-    "schemes": SchemeEntry, "models": ModelEntry, "source": LiteratureSource, "rows": LiteratureRow,
+    "schemes": SchemeEntry, "models": ModelEntry, "accelerators": AcceleratorEntry, "accelerator": AcceleratorEntry, "source": LiteratureSource, "rows": LiteratureRow,
 }
 
 

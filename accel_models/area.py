@@ -1,0 +1,236 @@
+"""Silicon area of an accelerator: PE array, SRAM buffers, vector unit, wiring/control overhead.
+
+Every figure comes from an area table (``configs/area/45nm.yaml``: published numbers, each with its
+source); the rules below build components from them and are returned with each result
+(:attr:`AreaReport.rules`), so a report can print how every number was made.
+
+Rules (um2 at 45 nm)
+  adder(b), multiplier(b)  Horowitz ISSCC 2014 area column. Adders: piecewise linear through
+                           8/16/32 bits, proportional to b outside. Multipliers: a b^2 + c b through
+                           8b and 32b (the form QKeras uses for multiplier energy).
+  fp adder/multiplier      Horowitz fp16/fp32 figures; fp32 for wider than 16 bits.
+  PE registers             ifmap + filter + psum bits of flip-flops (the PE's operand and partial-sum
+                           registers: its register file), NanGate45 DFF_X1.
+  PE kinds (accel_models.pe)
+    fp32 / fp16            fp multiplier + fp adder of that width.
+    int(bits)              int multiplier(bits) + int adder(psum_bits).
+    bitfusion(pmax, pmin)  (pmax/pmin)^2 BitBricks, each a pmin-bit multiplier and a 2 pmax-bit
+                           shift-add adder, + an int adder(psum_bits) accumulator.
+    xnor(width)            width XNOR2 gates + a popcount tree of (width - 1) full adders + an int
+                           adder(psum_bits); registers hold width-bit operands.
+    sign_add(bits, lanes)  per lane: bits XNOR2 (conditional negate) + an int adder(psum_bits).
+    shift_add(bits, lanes) per lane: a barrel shifter of bits x log2(bits) MUX2 + an int adder(psum_bits).
+  SRAM(bytes)              8 x bytes x (lambda2_per_bit x (45 nm)^2): effective area per bit with
+                           periphery (CACTI rule of thumb), for each of ifmap, filter, ofmap buffers.
+  vector unit              lanes x (fp32 adder + fp32 multiplier) (element ops are priced as fp32).
+  overhead                 logic (PE array + vector unit) / logic_utilization - logic.
+  node                     every area x (node_nm / 45)^2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from accel_models.config import Accelerator
+from accel_models.errors import ConfigError
+
+AREA_TABLE = Path(__file__).resolve().parents[1] / "configs" / "area" / "45nm.yaml"
+_REQUIRED = ("node_nm", "sources", "int_add_um2", "int_mult_um2", "fp_add_um2", "fp_mult_um2", "gates_um2",
+             "sram", "overhead", "scaling")
+
+
+@dataclass
+class AreaTable:
+    """A validated area table (see ``configs/area/45nm.yaml``)."""
+
+    data: dict[str, Any]
+    path: str = ""
+
+    def points(self, key: str) -> dict[int, float]:
+        return {int(k): float(v) for k, v in self.data[key]["points"].items()}
+
+    def gate(self, name: str) -> float:
+        return float(self.data["gates_um2"][name])
+
+    def cite(self, key: str) -> str:
+        src = self.data[key]["source"] if isinstance(self.data.get(key), dict) else key
+        return self.data["sources"].get(src, src)
+
+    @property
+    def node_nm(self) -> float:
+        return float(self.data["node_nm"])
+
+
+def load_area_table(spec: str | Path | dict | AreaTable | None = None) -> AreaTable:
+    """The area table at ``spec`` (a path or a dict; None: configs/area/45nm.yaml), validated."""
+    if isinstance(spec, AreaTable):
+        return spec
+    path = ""
+    if spec is None or not isinstance(spec, dict):
+        path = str(spec or AREA_TABLE)
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except OSError as e:
+            raise ConfigError(path, f"cannot read area table: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(path, f"malformed YAML: {e}".splitlines()[0]) from None
+    else:
+        data = spec
+    where = path or "area table"
+    if not isinstance(data, dict):
+        raise ConfigError(where, "expected a mapping")
+    for k in _REQUIRED:
+        if k not in data:
+            raise ConfigError(f"{where}: {k}", "missing entry")
+    for k in ("int_add_um2", "int_mult_um2", "fp_add_um2", "fp_mult_um2"):
+        pts = data[k].get("points") if isinstance(data[k], dict) else None
+        if not isinstance(pts, dict) or not pts or not all(
+                isinstance(v, (int, float)) and v > 0 and int(b) > 0 for b, v in pts.items()):
+            raise ConfigError(f"{where}: {k}.points", "expected {bits: positive um2, ...}")
+        if data[k].get("source") not in data["sources"]:
+            raise ConfigError(f"{where}: {k}.source", f"unknown source {data[k].get('source')!r}")
+    if len(data["int_mult_um2"]["points"]) < 2:
+        raise ConfigError(f"{where}: int_mult_um2.points", "needs two widths (the a b^2 + c b fit)")
+    for g in ("xnor2", "mux2", "full_adder", "dff"):
+        v = data["gates_um2"].get(g)
+        if not isinstance(v, (int, float)) or v <= 0:
+            raise ConfigError(f"{where}: gates_um2.{g}", f"expected a positive area in um2, got {v!r}")
+    u = data["overhead"].get("logic_utilization")
+    if not isinstance(u, (int, float)) or not 0 < u <= 1:
+        raise ConfigError(f"{where}: overhead.logic_utilization", f"expected a fraction in (0, 1], got {u!r}")
+    lp = data["sram"].get("lambda2_per_bit")
+    if not isinstance(lp, (int, float)) or lp <= 0:
+        raise ConfigError(f"{where}: sram.lambda2_per_bit", f"expected a positive number, got {lp!r}")
+    return AreaTable(data=data, path=path)
+
+
+# --------------------------------------------------------------------------- primitives
+def _linear(points: dict[int, float], bits: float) -> float:
+    """Piecewise linear through the published widths, proportional to bits outside them."""
+    ks = sorted(points)
+    if bits <= ks[0]:
+        return points[ks[0]] * bits / ks[0]
+    if bits >= ks[-1]:
+        return points[ks[-1]] * bits / ks[-1]
+    for lo, hi in zip(ks, ks[1:]):
+        if lo <= bits <= hi:
+            return points[lo] + (points[hi] - points[lo]) * (bits - lo) / (hi - lo)
+    raise AssertionError  # pragma: no cover
+
+
+def int_add_um2(t: AreaTable, bits: float) -> float:
+    return _linear(t.points("int_add_um2"), bits)
+
+
+def int_mult_um2(t: AreaTable, bits: float) -> float:
+    """a b^2 + c b through the two widest published multipliers (8b 282, 32b 3495 um2 at 45 nm)."""
+    pts = t.points("int_mult_um2")
+    (b1, a1), (b2, a2) = sorted(pts.items())[-2:]
+    a = (a2 / b2 - a1 / b1) / (b2 - b1)
+    c = a1 / b1 - a * b1
+    return a * bits * bits + c * bits
+
+
+def fp_um2(t: AreaTable, op: str, bits: int) -> float:
+    pts = t.points(f"fp_{op}_um2")
+    return pts[16] if bits <= 16 and 16 in pts else pts[max(pts)]
+
+
+# --------------------------------------------------------------------------- PEs
+def pe_area_um2(acc: Accelerator, t: AreaTable) -> dict[str, float]:
+    """One PE's area at 45 nm, split into ``compute`` (arithmetic) and ``registers``."""
+    kind, p = acc.pe.kind, acc.pe.params
+    psum = acc.psum_bits
+    regs_bits = acc.ifmap_bits + acc.filter_bits + psum
+    if kind == "fp32":
+        compute = fp_um2(t, "mult", 32) + fp_um2(t, "add", 32)
+    elif kind == "fp16":
+        compute = fp_um2(t, "mult", 16) + fp_um2(t, "add", 16)
+    elif kind == "int":
+        compute = int_mult_um2(t, p["bits"]) + int_add_um2(t, psum)
+    elif kind == "bitfusion":
+        bricks = (p["pmax"] // p["pmin"]) ** 2
+        compute = bricks * (int_mult_um2(t, p["pmin"]) + int_add_um2(t, 2 * p["pmax"])) + int_add_um2(t, psum)
+        regs_bits = 2 * p["pmax"] + psum
+    elif kind == "xnor":
+        w = p["width"]
+        compute = w * t.gate("xnor2") + (w - 1) * t.gate("full_adder") + int_add_um2(t, psum)
+        regs_bits = 2 * w + psum
+    elif kind == "sign_add":
+        lanes, b = p["lanes"], p["bits"]
+        compute = lanes * (b * t.gate("xnor2") + int_add_um2(t, psum))
+        regs_bits = lanes * (b + 1 + psum)
+    elif kind == "shift_add":
+        lanes, b = p["lanes"], p["bits"]
+        compute = lanes * (b * max(1, math.ceil(math.log2(b))) * t.gate("mux2") + int_add_um2(t, psum))
+        regs_bits = lanes * (2 * b + psum)
+    else:
+        raise ConfigError("pe.kind", f"no area rule for PE kind {kind!r}")
+    return {"compute": compute, "registers": regs_bits * t.gate("dff")}
+
+
+def sram_um2_per_bit(t: AreaTable) -> float:
+    lam_um = 45e-3   # the table's feature size (45 nm) in um
+    return float(t.data["sram"]["lambda2_per_bit"]) * lam_um * lam_um
+
+
+# --------------------------------------------------------------------------- accelerator
+@dataclass
+class AreaReport:
+    """Area of one accelerator: ``breakdown`` in mm2 at ``node_nm`` (components sum to ``total_mm2``)."""
+
+    accelerator: str
+    node_nm: float
+    breakdown: dict[str, float]
+    rules: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    per_pe_um2: float = 0.0
+
+    @property
+    def total_mm2(self) -> float:
+        return sum(self.breakdown.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accelerator": self.accelerator, "node_nm": self.node_nm, "total_mm2": self.total_mm2,
+                "breakdown_mm2": dict(self.breakdown), "per_pe_um2_45nm": self.per_pe_um2,
+                "rules": dict(self.rules), "sources": dict(self.sources)}
+
+
+def accelerator_area(acc: Accelerator, node_nm: float = 45.0, table: Any = None) -> AreaReport:
+    """The area of ``acc`` at ``node_nm`` (mm2), by component, with the rules and sources used."""
+    if not (isinstance(node_nm, (int, float)) and node_nm > 0):
+        raise ConfigError("node_nm", f"expected a positive feature size in nm, got {node_nm!r}")
+    t = load_area_table(table)
+    scale = (float(node_nm) / t.node_nm) ** float(t.data["scaling"].get("exponent", 2))
+    pe = pe_area_um2(acc, t)
+    n_pe = acc.rows * acc.cols
+    per_bit = sram_um2_per_bit(t)
+    um2 = {
+        "pe_compute": n_pe * pe["compute"],
+        "pe_registers": n_pe * pe["registers"],
+        "sram_ifmap": 8 * acc.ifmap_sram_bytes * per_bit,
+        "sram_filter": 8 * acc.filter_sram_bytes * per_bit,
+        "sram_ofmap": 8 * acc.ofmap_sram_bytes * per_bit,
+        "vector_unit": acc.vector_lanes * (fp_um2(t, "add", 32) + fp_um2(t, "mult", 32)),
+    }
+    logic = um2["pe_compute"] + um2["pe_registers"] + um2["vector_unit"]
+    um2["overhead"] = logic / float(t.data["overhead"]["logic_utilization"]) - logic
+    rules = {
+        "pe_compute": f"{n_pe} PEs x {pe['compute']:.1f} um2 ({acc.pe.kind} {acc.pe.params or ''}: "
+                      f"arithmetic from {t.cite('int_add_um2')} and {t.cite('gates_um2')})",
+        "pe_registers": f"{n_pe} PEs x {pe['registers']:.1f} um2 of DFF_X1 ({t.cite('gates_um2')})",
+        "sram": f"{per_bit:.3f} um2 per bit ({t.data['sram']['lambda2_per_bit']} lambda^2, {t.cite('sram')})",
+        "vector_unit": f"{acc.vector_lanes} lanes x (fp32 adder + fp32 multiplier) ({t.cite('fp_add_um2')})",
+        "overhead": f"logic / {t.data['overhead']['logic_utilization']} placement utilization - logic "
+                    f"({t.cite('overhead')})",
+        "node": f"x ({node_nm:g}/{t.node_nm:g})^{t.data['scaling'].get('exponent', 2)} = {scale:.4g} "
+                f"({t.cite('scaling')})",
+    }
+    return AreaReport(accelerator=acc.name, node_nm=float(node_nm),
+                      breakdown={k: v * scale / 1e6 for k, v in um2.items()}, rules=rules,
+                      sources=dict(t.data["sources"]), per_pe_um2=pe["compute"] + pe["registers"])

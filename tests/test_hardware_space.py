@@ -1,0 +1,152 @@
+"""Hardware as a design space: the area model, accelerator overrides/vary in sweep files, `--set`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import accel_models as am
+from accel_models.area import int_add_um2, int_mult_um2, load_area_table, pe_area_um2
+from hwsim.cli import main
+from hwsim.errors import UserError
+from hwsim.hardware import resolve_hardware
+
+ACC = Path(__file__).resolve().parents[1] / "configs" / "accelerators"
+
+
+def tpu(**over) -> am.Accelerator:
+    return am.load_accelerator(resolve_hardware("tpu_like", over))
+
+
+# -- area model ---------------------------------------------------------------------------
+def test_area_primitives_hit_horowitz_figures():
+    t = load_area_table()
+    for bits, um2 in ((8, 36), (16, 67), (32, 137)):
+        assert int_add_um2(t, bits) == pytest.approx(um2)
+    for bits, um2 in ((8, 282), (32, 3495)):
+        assert int_mult_um2(t, bits) == pytest.approx(um2)
+    assert int_mult_um2(t, 8) < int_mult_um2(t, 16) < int_mult_um2(t, 32)
+    # an int8 PE with 32-bit partial sums: 8b multiplier + 32b adder
+    assert pe_area_um2(tpu(), t)["compute"] == pytest.approx(282 + 137)
+    fp = am.load_accelerator(ACC / "fp32_training.yaml")
+    assert pe_area_um2(fp, t)["compute"] == pytest.approx(7700 + 4184)
+
+
+def test_area_grows_with_array_and_buffers_and_scales_with_node():
+    small, big = am.accelerator_area(tpu(**{"array.rows": 8})), am.accelerator_area(tpu(**{"array.rows": 64}))
+    assert big.breakdown["pe_compute"] == pytest.approx(8 * small.breakdown["pe_compute"])
+    assert big.total_mm2 > small.total_mm2
+    more = am.accelerator_area(tpu(**{"sram.ifmap_kb": 2 * 12288}))
+    base = am.accelerator_area(tpu())
+    assert more.breakdown["sram_ifmap"] == pytest.approx(2 * base.breakdown["sram_ifmap"])
+    assert am.accelerator_area(tpu(), node_nm=90).total_mm2 == pytest.approx(4 * base.total_mm2)
+    assert base.total_mm2 == pytest.approx(sum(base.breakdown.values()))
+    # every rule says where its number comes from
+    assert "Horowitz" in base.rules["pe_compute"] and "NanGate" in base.rules["pe_registers"]
+    assert "lambda" in base.rules["sram"] and "utilization" in base.rules["overhead"]
+
+
+def test_binary_pes_are_smaller_than_int8():
+    t = load_area_table()
+    xnor = am.load_accelerator(resolve_hardware("tpu_like", {"pe.kind": "xnor", "pe.width": 1}))
+    sign = am.load_accelerator(resolve_hardware("tpu_like", {"pe.kind": "sign_add", "pe.bits": 8}))
+    int8 = pe_area_um2(tpu(), t)["compute"]
+    assert pe_area_um2(xnor, t)["compute"] < int8 and pe_area_um2(sign, t)["compute"] < int8
+
+
+def test_area_table_errors_name_the_entry(tmp_path):
+    bad = tmp_path / "a.yaml"
+    bad.write_text((ACC.parents[0] / "area" / "45nm.yaml").read_text().replace("logic_utilization: 0.7",
+                                                                                "logic_utilization: 7"))
+    with pytest.raises(am.ConfigError, match="overhead.logic_utilization"):
+        load_area_table(bad)
+    with pytest.raises(am.ConfigError, match="int_add_um2"):
+        load_area_table({"node_nm": 45, "sources": {}, "int_add_um2": {}, "int_mult_um2": {}, "fp_add_um2": {},
+                         "fp_mult_um2": {}, "gates_um2": {}, "sram": {}, "overhead": {}, "scaling": {}})
+
+
+# -- overrides ------------------------------------------------------------------------------
+def test_overrides_reach_every_field_and_pe_kind_change_drops_old_params():
+    hw = resolve_hardware("tpu_like", {"array.rows": 8, "array.dataflow": "os", "clock_mhz": 500,
+                                       "sram.ifmap_kb": 64, "dram.bandwidth_bytes_per_cycle": 16,
+                                       "vector_unit.lanes": 32, "operands.psum_bits": 24,
+                                       "pe.kind": "bitfusion", "pe.pmax": 8})
+    assert hw["array"] == {"rows": 8, "cols": 256, "dataflow": "os"} and hw["clock_mhz"] == 500
+    assert hw["sram"]["ifmap_kb"] == 64 and hw["dram"]["bandwidth_bytes_per_cycle"] == 16
+    assert hw["vector_unit"]["lanes"] == 32 and hw["operands"]["psum_bits"] == 24
+    assert hw["pe"] == {"kind": "bitfusion", "pmax": 8, "pmin": 2}
+    with pytest.raises(UserError, match="array.rowz"):
+        resolve_hardware("tpu_like", {"array.rowz": 8})
+    with pytest.raises(UserError, match="array.rows.*positive integer"):
+        resolve_hardware("tpu_like", {"array.rows": 0})
+
+
+SWEEP = """\
+name: hwspace
+models: [resnet18]
+datasets: [imagenet]
+schemes: [fp32, bnn]
+accuracy: none
+accelerators:
+  - name: tpu_like
+    clock_mhz: 500
+    vary:
+      array.rows: ROWS
+      array.cols: COLS
+      array.dataflow: [ws, os, is]
+"""
+
+
+def test_vary_expands_and_errors_name_the_yaml_line(tmp_path):
+    from hwsim.sweep.expand import load_points
+
+    f = tmp_path / "s.yaml"
+    f.write_text(SWEEP.replace("ROWS", "[8, 16, 32, 64]").replace("COLS", "[8, 16, 32, 64]"))
+    _, pts = load_points(f)
+    assert len(pts) == 4 * 4 * 3 * 2 and len({p.id for p in pts}) == 96
+    assert len({p.train_key for p in pts}) == 2          # hardware points share one trace per scheme
+    hw = pts[0].config["hardware"]
+    assert hw["clock_mhz"] == 500 and set(hw) >= {"array", "pe", "sram", "dram", "vector_unit", "operands"}
+    assert "array.rows=" in pts[0].label
+    f.write_text(SWEEP.replace("ROWS", "[8, -1]").replace("COLS", "[8]"))
+    with pytest.raises(UserError) as e:
+        load_points(f)
+    assert e.value.where.endswith(":10: accelerators[0].vary.array.rows") and "positive integer" in e.value.what
+    f.write_text(SWEEP.replace("ROWS", "[8]").replace("COLS", "[8]").replace("clock_mhz: 500", "clok_mhz: 500"))
+    with pytest.raises(UserError) as e:
+        load_points(f)
+    assert e.value.where.endswith(":8: accelerators[0].clok_mhz") and "unknown accelerator field" in e.value.what
+
+
+def test_hardware_sweep_points_have_area_and_scale(tmp_path):
+    from hwsim.store import Store
+
+    f = tmp_path / "s.yaml"
+    f.write_text(SWEEP.replace("ROWS", "[8, 32]").replace("COLS", "[8, 32]").replace("[ws, os, is]", "[ws, os]"))
+    db = tmp_path / "r.db"
+    assert main(["sweep", str(f), "--db", str(db), "--workers", "0"]) == 0
+    with Store(db, readonly=True) as s:
+        df = s.points()
+    assert len(df) == 16 and (df.status == "done").all() and df.area_mm2.notna().all()
+    assert set(df.array_rows) == {8, 32} and set(df.dataflow) == {"ws", "os"}
+    for _, g in df.groupby(["scheme", "dataflow"]):
+        small = g[(g.array_rows == 8) & (g.array_cols == 8)].iloc[0]
+        large = g[(g.array_rows == 32) & (g.array_cols == 32)].iloc[0]
+        assert large.latency_cycles < small.latency_cycles and large.train_step_cycles < small.train_step_cycles
+        assert large.area_mm2 > small.area_mm2
+        assert large.tops > small.tops and large.tops_per_w > 0 and large.edp_pj_s > 0
+    cfg = json.loads(df.config.iloc[0])
+    assert cfg["hardware"]["array"]["rows"] in (8, 32)
+
+
+def test_cli_set_overrides(capsys, tmp_path):
+    topo = tmp_path / "t.csv"
+    topo.write_text("Layer, M, N, K,\nfc1, 64, 128, 256,\n")
+    args = ["simulate", "--accelerator", "tpu_like", "--topology", str(topo), "--format", "json"]
+    assert main(args + ["--set", "array.rows=16", "--set", "array.cols=16"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["accelerator"]["array"]["rows"] == 16 and d["area"]["total_mm2"] > 0
+    assert main(args + ["--set", "array.rows=0"]) == 2
+    assert "--set array.rows" in capsys.readouterr().err
