@@ -316,25 +316,39 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
                               cycles=lat * nb if lat is not None else None, batch=nb,
                               train_energy_pj=float(e_train.train_step_pj), train_cycles=step))
 
-    layers = trace_layer_rows(tr) + trace_layer_rows(ti)
-    layers += energy_layer_rows(e_train, skip_phase="inference") + energy_layer_rows(e_inf)
-    layers += cycle_layer_rows(c_train) + cycle_layer_rows(c_inf, phase_override="inference")
-    blobs = {
-        "config": config,
-        "trace": {"train": _trace_blob(tr), "infer": _trace_blob(ti)},
-        "energy": {"train": _to_dict(e_train), "infer": _to_dict(e_inf)},
-        "cycles": {"train": _to_dict(c_train), "infer": _to_dict(c_inf)},
-        "hardware": accel.to_dict(),
-        "area": area.to_dict(),
-        "assumptions": {"energy": getattr(e_train, "assumptions", None),
-                        "train_memory_bytes": "4 B x params x (master + grad + optimizer states) + stash",
-                        "trace_device": {"train": tr.meta.get("device"), "infer": ti.meta.get("device")},
-                        "sparsity_source": tr.meta.get("sparsity_source"), "pricing": pr},
-    }
+    assumptions = {"energy": getattr(e_train, "assumptions", None),
+                   "train_memory_bytes": "4 B x params x (master + grad + optimizer states) + stash",
+                   "trace_device": {"train": tr.meta.get("device"), "infer": ti.meta.get("device")},
+                   "sparsity_source": tr.meta.get("sparsity_source"), "pricing": pr}
+    if pr.get("detail", "full") == "summary":
+        # a hardware point of a large sweep: totals only (the trace is the group's, the same for all)
+        layers: list[tuple[str, str, str, float]] = []
+        blobs: dict[str, Any] = {
+            "config": config,
+            "energy": {"train": {"totals": e_train.totals, "by_phase": e_train.by_phase},
+                       "infer": {"totals": e_inf.totals, "by_phase": e_inf.by_phase}},
+            "cycles": {"train": {"totals": c_train.totals, "by_phase": c_train.by_phase()},
+                       "infer": {"totals": c_inf.totals, "by_phase": c_inf.by_phase()}},
+            "hardware": accel.to_dict(), "area": area.to_dict(), "assumptions": assumptions,
+        }
+    else:
+        layers = trace_layer_rows(tr) + trace_layer_rows(ti)
+        layers += energy_layer_rows(e_train, skip_phase="inference") + energy_layer_rows(e_inf)
+        layers += cycle_layer_rows(c_train) + cycle_layer_rows(c_inf, phase_override="inference")
+        layers = _dedupe(layers)
+        blobs = {
+            "config": config,
+            "trace": {"train": _trace_blob(tr), "infer": _trace_blob(ti)},
+            "energy": {"train": _to_dict(e_train), "infer": _to_dict(e_inf)},
+            "cycles": {"train": _to_dict(c_train), "infer": _to_dict(c_inf)},
+            "hardware": accel.to_dict(),
+            "area": area.to_dict(),
+            "assumptions": assumptions,
+        }
     if config.get("literature"):
         blobs["literature"] = config["literature"]
     return PointResult(id=p["id"], config=config, status="done", sweep=p.get("sweep"), label=p.get("label"),
-                       columns=columns(config), metrics=m, layers=_dedupe(layers), curves=list(curves),
+                       columns=columns(config), metrics=m, layers=layers, curves=list(curves),
                        blobs=blobs, versions=vers, started=started, finished=time.time())
 
 

@@ -215,12 +215,15 @@ class Recipe(_Strict):
 class Pricing(_Strict):
     """How points are priced: training-step batch (default: the recipe's), inference batch, and where
     memory accesses come from: ``accelerator`` (the accelerator model's SRAM/DRAM accesses and its
-    buffer sizes, as ``hwsim cost --accelerator``) or ``hierarchy`` (hwsim.energy's placement model)."""
+    buffer sizes, as ``hwsim cost --accelerator``) or ``hierarchy`` (hwsim.energy's placement model).
+    ``detail: summary`` stores metrics, energy by phase and component, cycle totals, the hardware and its
+    area, but no per-layer rows or full trace/energy/cycle documents: for large hardware sweeps."""
 
     batch: int | None = Field(None, ge=1, le=1_000_000)
     infer_batch: int = Field(1, ge=1, le=1_000_000)
     hierarchy: str | None = None
     memory: Literal["accelerator", "hierarchy"] = "accelerator"
+    detail: Literal["full", "summary"] = "full"
 
 
 class PointEntry(_Strict):
