@@ -150,3 +150,40 @@ def test_cli_set_overrides(capsys, tmp_path):
     assert d["accelerator"]["array"]["rows"] == 16 and d["area"]["total_mm2"] > 0
     assert main(args + ["--set", "array.rows=0"]) == 2
     assert "--set array.rows" in capsys.readouterr().err
+
+
+def test_constraints_and_factorised_hardware_axes(tmp_path):
+    from hwsim.sweep.expand import grid_axes, point_from_axes
+    from hwsim.sweep.schema import load_sweep
+    from hwsim.sweep.search import factor_axes, feasible, nsga2_search, parse_constraint
+
+    assert parse_constraint("area_mm2 <= 2") == ("area_mm2", "<=", 2.0)
+    for bad in ("area <= 2", "area_mm2 < 2", "area_mm2 <= x"):
+        with pytest.raises(ValueError):
+            parse_constraint(bad)
+    assert feasible({"area_mm2": 1.5}, [("area_mm2", "<=", 2.0)])
+    assert not feasible({"area_mm2": 2.5}, [("area_mm2", "<=", 2.0)]) and not feasible({}, [("power_w", "<=", 1)])
+    f = tmp_path / "s.yaml"
+    f.write_text(SWEEP.replace("ROWS", "[8, 16]").replace("COLS", "[8, 16, 32]")
+                 + "search: {objectives: [infer_energy_pj, area_mm2], budget: 6, constraints: ['area_mm2 <= 200']}\n")
+    sw, lm = load_sweep(f)
+    ax = grid_axes(sw, lm, tmp_path)
+    sizes, to_grid = factor_axes(sw, ax)
+    assert sizes["hw.array.rows"] == 2 and sizes["hw.array.cols"] == 3 and "accelerators" not in sizes
+    idx = {a: 0 for a in sizes} | {"hw.array.rows": 1, "hw.array.cols": 2, "hw.array.dataflow": 1}
+    hw = point_from_axes(sw, ax, to_grid(idx)).config["hardware"]
+    assert (hw["array"]["rows"], hw["array"]["cols"], hw["array"]["dataflow"]) == (16, 32, "os")
+    # constraints steer nothing away from the budget rules: infeasible trials are still evaluated and told
+    seen = []
+
+    def ev(batch):
+        seen.extend(batch)
+        return [{"infer_energy_pj": 1.0 + i["hw.array.rows"], "area_mm2": 100.0 * (1 + i["hw.array.cols"])}
+                for i in batch]
+
+    res = nsga2_search(sizes, ["infer_energy_pj", "area_mm2"], 6, ev, population=4,
+                       constraints=[("area_mm2", "<=", 200.0)])
+    assert res.n_evaluated == 6 == len(seen)
+    f.write_text(f.read_text().replace("area_mm2 <= 200", "area_sq <= 200"))
+    with pytest.raises(UserError, match="unknown metric 'area_sq'"):
+        load_sweep(f)

@@ -12,7 +12,7 @@ A sweep file names the axes of a design space and how to combine them::
     accelerators: [eyeriss, {name: tpu_like, clock_mhz: 500, vary: {array.rows: [8, 16], array.dataflow: [ws, os]}}]
     literature: [../literature/graham2017.yaml]   # rows priced at paper scale
     include: [other_sweep.yaml]
-    search: {objectives: [accuracy, train_energy_pj_per_step], budget: 20}
+    search: {objectives: [accuracy, train_energy_pj_per_step], budget: 20, constraints: ["area_mm2 <= 2"]}
 
 Validation happens before anything runs. Every problem is a :class:`hwsim.errors.UserError`
 whose ``where`` is ``FILE:LINE: yaml.path`` and whose ``what`` says what was expected.
@@ -245,6 +245,16 @@ class SearchSection(_Strict):
     population: int = Field(8, ge=2, le=10_000)
     seed: int = Field(0, ge=0)
     sampler: Literal["nsga2", "tpe", "random"] = "nsga2"
+    constraints: list[str] = Field(default_factory=list)
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, v: list[str]) -> list[str]:
+        from hwsim.sweep.search import parse_constraint
+
+        for c in v:
+            parse_constraint(c)
+        return v
 
     @field_validator("objectives")
     @classmethod

@@ -20,6 +20,66 @@ from typing import Any
 from hwsim.store import METRICS, Store
 
 Index = dict[str, int]
+Constraint = tuple[str, str, float]          # (metric, "<=" | ">=", bound)
+_OPS = ("<=", ">=")
+
+
+def parse_constraint(text: str) -> Constraint:
+    """``"area_mm2 <= 2"`` -> ``("area_mm2", "<=", 2.0)``; a ValueError names what is wrong."""
+    for op in _OPS:
+        if op in text:
+            name, _, raw = (x.strip() for x in text.partition(op))
+            break
+    else:
+        raise ValueError(f"constraint {text!r}: expected METRIC <= VALUE or METRIC >= VALUE")
+    if name not in METRICS:
+        raise ValueError(f"constraint {text!r}: unknown metric {name!r}; expected one of {', '.join(METRICS)}")
+    try:
+        bound = float(raw)
+    except ValueError:
+        raise ValueError(f"constraint {text!r}: {raw!r} is not a number") from None
+    return name, op, bound
+
+
+def violation(metrics: dict[str, float] | None, constraints: list[Constraint]) -> list[float]:
+    """optuna's convention: one value per constraint, <= 0 when it holds (a missing metric violates)."""
+    out = []
+    for name, op, bound in constraints:
+        v = (metrics or {}).get(name)
+        if v is None:
+            out.append(1.0)
+        else:
+            out.append(float(v) - bound if op == "<=" else bound - float(v))
+    return out
+
+
+def feasible(metrics: dict[str, float] | None, constraints: list[Constraint]) -> bool:
+    return all(v <= 0 for v in violation(metrics, constraints))
+
+
+def factor_axes(sw: Any, ax: dict[str, list[Any]]) -> tuple[dict[str, int], Callable[[Index], Index]]:
+    """Search axes with the accelerator split into its varied fields: a single accelerator entry with
+    ``vary`` becomes one categorical axis per field (``hw.array.rows`` ...), so the sampler can learn
+    per field; returns (sizes, a map from a search index to the grid index)."""
+    sizes = {a: len(v) for a, v in ax.items()}
+    entries = getattr(sw, "accelerators", [])
+    if len(entries) != 1 or not entries[0].vary:
+        return sizes, lambda idx: idx
+    keys = list(entries[0].vary)
+    lens = [len(entries[0].vary[k]) for k in keys]
+    del sizes["accelerators"]
+    for k, n in zip(keys, lens):
+        sizes[f"hw.{k}"] = n
+
+    def to_grid(idx: Index) -> Index:
+        flat = 0
+        for k, n in zip(keys, lens):      # itertools.product order: the last key varies fastest
+            flat = flat * n + idx[f"hw.{k}"]
+        out = {a: i for a, i in idx.items() if not a.startswith("hw.")}
+        out["accelerators"] = flat
+        return out
+
+    return sizes, to_grid
 
 
 @dataclass
@@ -39,8 +99,12 @@ def _key(idx: Index) -> tuple:
 def nsga2_search(sizes: dict[str, int], objectives: list[str], budget: int,
                  evaluate: Callable[[list[Index]], list[dict[str, float] | None]], *,
                  population: int = 8, seed: int = 0, batch: int = 1, sampler: str = "nsga2",
-                 max_trials_factor: int = 20) -> SearchResult:
-    """Search the index space ``sizes`` (axis -> number of values); ``evaluate`` maps indices to metrics."""
+                 max_trials_factor: int = 20, constraints: list[Constraint] | None = None) -> SearchResult:
+    """Search the index space ``sizes`` (axis -> number of values); ``evaluate`` maps indices to metrics.
+
+    ``constraints`` (``[("area_mm2", "<=", 2.0)]``) are feasibility, not objectives: NSGA-II ranks
+    feasible trials first and infeasible ones by their total violation (optuna's constraints)."""
+    constraints = list(constraints or [])
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -50,7 +114,10 @@ def nsga2_search(sizes: dict[str, int], objectives: list[str], budget: int,
     elif sampler == "tpe":
         smp = optuna.samplers.TPESampler(seed=seed, n_startup_trials=population)
     else:
-        smp = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+        kw: dict[str, Any] = {}
+        if constraints and not hasattr(optuna.trial.Trial, "set_constraint"):   # optuna < 5
+            kw["constraints_func"] = lambda t: t.user_attrs["constraints"]
+        smp = optuna.samplers.NSGAIISampler(population_size=population, seed=seed, **kw)
     study = optuna.create_study(directions=directions, sampler=smp)
     budget = min(budget, math.prod(sizes.values()))
     cache: dict[tuple, dict[str, float] | None] = {}
@@ -74,6 +141,12 @@ def nsga2_search(sizes: dict[str, int], objectives: list[str], budget: int,
             if vals is None or any(vals.get(o) is None for o in objectives):
                 study.tell(t, state=optuna.trial.TrialState.FAIL)
             else:
+                if constraints:
+                    viol = violation(vals, constraints)
+                    t.set_user_attr("constraints", viol)
+                    if hasattr(t, "set_constraint"):
+                        for (name, op, bound), v in zip(constraints, viol):
+                            t.set_constraint(f"{name} {op} {bound:g}", v)
                 study.tell(t, [float(vals[o]) for o in objectives])
     return res
 
@@ -129,11 +202,11 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     sw, lm = load_sweep(p)
     assert sw.search is not None
     ax = grid_axes(sw, lm, p.resolve().parent)
-    sizes = {a: len(v) for a, v in ax.items()}
+    sizes, to_grid = factor_axes(sw, ax)
     ids: list[str] = []
 
     def evaluate(batch: list[Index]) -> list[dict[str, float] | None]:
-        pts = [point_from_axes(sw, ax, i) for i in batch]
+        pts = [point_from_axes(sw, ax, to_grid(i)) for i in batch]
         run_points(pts, db, workers=workers, backend=backend, address=address, progress=progress,
                    evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name)
         out = []
@@ -146,7 +219,8 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
 
     sec = sw.search
     res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
-                       seed=sec.seed, batch=max(1, workers), sampler=sec.sampler)
+                       seed=sec.seed, batch=max(1, workers), sampler=sec.sampler,
+                       constraints=[parse_constraint(c) for c in sec.constraints])
     return res, ids
 
 
