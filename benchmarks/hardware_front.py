@@ -44,7 +44,8 @@ def main() -> None:
                                                               "colorbar": {"title": "area mm2"}}))
     fig.update_layout(title="ResNet-18 inference on tpu_like variants: Pareto front over energy, latency, area",
                       xaxis={"title": "latency per image (us)", "type": "log"},
-                      yaxis={"title": "energy per image (uJ)", "type": "log"}, width=1000, height=620)
+                      yaxis={"title": "energy per image (uJ)", "type": "log"}, width=1000, height=650,
+                      legend={"orientation": "h", "y": -0.15})
     fig.write_image(args.out)
     print(f"wrote {args.out}")
     assert np.isfinite(df[objs].to_numpy(float)).all()
