@@ -139,6 +139,17 @@ def test_hardware_sweep_points_have_area_and_scale(tmp_path):
         assert large.tops > small.tops and large.tops_per_w > 0 and large.edp_pj_s > 0
     cfg = json.loads(df.config.iloc[0])
     assert cfg["hardware"]["array"]["rows"] in (8, 32)
+    # reports list the resolved hardware and the area breakdown with its rules
+    from hwsim.reports.document import build_document
+    from hwsim.reports.writers import hardware_frame
+
+    pid = df.id.iloc[0]
+    hw = hardware_frame(build_document(db, [pid]))
+    items = dict(zip(hw["item"], hw["value"]))
+    assert items["array.rows"] == cfg["hardware"]["array"]["rows"] and items["pe.kind"] == "int"
+    assert items["total_mm2"] == pytest.approx(df.area_mm2.iloc[0])
+    assert {"pe_compute_mm2", "sram_ifmap_mm2", "overhead_mm2"} <= set(items)
+    assert all(hw[hw.section == "area"]["rule"].str.len() > 0)
 
 
 def test_cli_set_overrides(capsys, tmp_path):

@@ -135,7 +135,7 @@ def test_json_matches_schema_and_schema_can_fail(store, tmp_path):
 def test_xlsx_has_every_sheet(store, tmp_path):
     db, ids = store
     wb = openpyxl.load_workbook(export(db, ids, "xlsx", tmp_path))
-    assert wb.sheetnames == ["Summary", "Layers", "MAC types", "Traffic", "Energy", "Cycles", "Assumptions",
+    assert wb.sheetnames == ["Summary", "Layers", "MAC types", "Traffic", "Energy", "Cycles", "Hardware", "Assumptions",
                              "Comparison", "Provenance"]
     keys = {r[2] for r in wb["Assumptions"].iter_rows(values_only=True)}
     assert {"tech.fp32_mult_pj", "accelerator.rows", "scheme.name", "recipe.lr"} <= keys

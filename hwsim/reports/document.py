@@ -118,6 +118,13 @@ def point_report(store: Store, point_id: str) -> PointReport:
     ]
     assumptions = dict(store.blob(point_id, "assumptions") or {})
     # the accelerator as simulated (array, dataflow, PEs, buffers, DRAM bandwidth) travels with the cycles
+    # the resolved accelerator (every field) and its area with the rules used, when the point has them
+    hardware = store.blob(point_id, "hardware")
+    if hardware:
+        assumptions["accelerator"] = hardware
+    area = store.blob(point_id, "area")
+    if area:
+        assumptions["area"] = area
     cycles = store.blob(point_id, "cycles") or {}
     for part in ("train", "infer"):
         acc = cycles.get(part, {}).get("accelerator") if isinstance(cycles.get(part), dict) else None

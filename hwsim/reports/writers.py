@@ -90,6 +90,27 @@ def assumptions_frame(doc: ReportDocument):
     return pd.DataFrame(recs, columns=["point", "section", "key", "value"])
 
 
+def hardware_frame(doc: ReportDocument):
+    """The resolved accelerator (every field) and its area breakdown, one row per item and point:
+    section ``hardware`` (field, value) or ``area`` (component, mm2, the rule that made it)."""
+    import pandas as pd
+
+    recs = []
+    for p in doc.points:
+        hw = p.assumptions.get("accelerator") or {}
+        for k, v in flatten({k: v for k, v in hw.items() if k != "trace"}).items():
+            recs.append({"point": p.id, "section": "hardware", "item": k, "value": v, "rule": ""})
+        area = p.assumptions.get("area") or {}
+        rules = area.get("rules", {})
+        for comp, mm2 in (area.get("breakdown_mm2") or {}).items():
+            rule = rules.get(comp) or rules.get(comp.split("_")[0] if comp.startswith("sram") else comp, "")
+            recs.append({"point": p.id, "section": "area", "item": f"{comp}_mm2", "value": mm2, "rule": rule})
+        if area:
+            recs.append({"point": p.id, "section": "area", "item": "total_mm2", "value": area.get("total_mm2"),
+                         "rule": f"at {area.get('node_nm'):g} nm; {rules.get('node', '')}"})
+    return pd.DataFrame(recs, columns=["point", "section", "item", "value", "rule"])
+
+
 @WRITERS.register("csv")
 def write_csv(doc: ReportDocument, path: Path) -> None:
     layer_frame(doc).to_csv(path, index=False)
@@ -122,6 +143,7 @@ def write_xlsx(doc: ReportDocument, path: Path) -> None:
         "Energy": pick(GROUPS["energy"]),
         "Cycles": pick(GROUPS["sram"], GROUPS["dram"],
                        names=("cycles", "compute_cycles", "stall_cycles", "utilization", "mapping_efficiency")),
+        "Hardware": hardware_frame(doc),
         "Assumptions": assumptions_frame(doc),
         "Comparison": comparison_frame(doc),
         "Provenance": provenance,
@@ -242,6 +264,9 @@ def write_html(doc: ReportDocument, path: Path) -> None:
         parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=True if first else False,
                                  div_id=f"fig-{fid}", config={"displaylogo": False}))
         first = False
+    hw = hardware_frame(doc)
+    if len(hw):
+        parts += ["<h2>Hardware and area</h2>", _table(hw, "hardware")]
     parts += ["<h2>Per-layer figures</h2>", _table(layer_frame(doc), "layers")]
     parts += ["<h2>Assumptions</h2>", _table(assumptions_frame(doc), "assumptions")]
     parts.append(
