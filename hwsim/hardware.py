@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import accel_models as am
+from hwsim.configs import resolve
 from hwsim.errors import UserError
 from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD, INFERENCE, UPDATE, LayerPrecision
 from hwsim.trace import LayerInfo, LayerRecord, Trace
@@ -30,41 +31,25 @@ GEMM_OPS = ("conv2d", "linear")
 _WRITE_CLASSES = {"output", "stash_write", "grad_input", "grad_weight", "weight_master", "optimizer_state"}
 
 
-ACCEL_DIR = Path(__file__).resolve().parents[1] / "configs" / "accelerators"
-
-
 def load_accelerator(spec: Any) -> am.Accelerator:
     """accel_models.load_accelerator with errors as :class:`UserError`.
 
-    ``spec``: a YAML path, a bare name from configs/accelerators (``tpu_like``), a SCALE-Sim ``.cfg``
-    path, a dict or an Accelerator.
+    ``spec``: a bare name from configs/accelerators (``tpu_like``), a YAML or SCALE-Sim ``.cfg`` path
+    (both resolved by :func:`hwsim.configs.resolve`), a dict or an Accelerator.
     """
-    if isinstance(spec, str) and "/" not in spec and not spec.endswith((".yaml", ".yml", ".cfg")):
-        named = ACCEL_DIR / f"{spec}.yaml"
-        if not named.exists():
-            known = ", ".join(sorted(p.stem for p in ACCEL_DIR.glob("*.yaml")))
-            raise UserError("--accelerator", f"unknown accelerator {spec!r}; known: {known}")
-        spec = str(named)
+    if isinstance(spec, (str, Path)):
+        spec = accelerator_file(str(spec))
     try:
-        if isinstance(spec, (str, Path)) and str(spec).endswith(".cfg"):
+        if isinstance(spec, Path) and spec.suffix == ".cfg":
             return am.read_scalesim_cfg(spec)
-        return am.load_accelerator(spec)
+        return am.load_accelerator(str(spec) if isinstance(spec, Path) else spec)
     except am.ConfigError as e:
         raise UserError(e.where, e.what) from None
 
 
 def accelerator_file(spec: str, where: str = "--accelerator") -> Path:
     """A bare name in configs/accelerators (``tpu_like``) or a YAML path -> the file."""
-    if "/" not in spec and not spec.endswith((".yaml", ".yml")):
-        named = ACCEL_DIR / f"{spec}.yaml"
-        if not named.exists():
-            known = ", ".join(sorted(p.stem for p in ACCEL_DIR.glob("*.yaml")))
-            raise UserError(where, f"unknown accelerator {spec!r}; known: {known}")
-        return named
-    p = Path(spec)
-    if not p.is_file():
-        raise UserError(where, f"accelerator file not found: {spec}")
-    return p
+    return resolve("accelerators", spec, where)
 
 
 def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hwsim.configs import resolve
 from hwsim.energy.tech import CONFIG_DIR, _first_error, _read_yaml
 from hwsim.errors import UserError
 from hwsim.formats import TENSOR_CLASSES
@@ -86,14 +87,7 @@ def load_hierarchy(spec: None | str | Path | dict | Hierarchy = None) -> Hierarc
         raw: Any = spec
     else:
         text = str(spec)
-        path = Path(text)
-        if not (text.endswith((".yaml", ".yml")) or path.parent != Path(".")):
-            path = HIERARCHY_DIR / f"{text}.yaml"
-            if not path.exists():
-                known = ", ".join(sorted(p.stem for p in HIERARCHY_DIR.glob("*.yaml")))
-                raise UserError("--hierarchy", f"unknown hierarchy {text!r}; known: {known}")
-        elif not path.exists():
-            raise UserError("--hierarchy", f"hierarchy file {text} not found")
+        path = resolve("hierarchy", text, "--hierarchy")
         raw = _read_yaml(path)
         where = str(path)
         if not isinstance(raw, dict):

@@ -21,9 +21,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hwsim.configs import CONFIG_DIR, is_path, resolve
 from hwsim.errors import UserError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 TECH_DIR = CONFIG_DIR / "tech"
 SCALING_FILE = TECH_DIR / "node_scaling.yaml"
 FP_PRIMITIVES = ("fp32_add", "fp32_mult", "fp16_add", "fp16_mult")
@@ -249,10 +249,8 @@ def load_tech(name: str | Path | dict = "45nm", node: str | None = None) -> Tech
             raise _first_error("tech", e) from None
     else:
         text = str(name)
-        path = Path(text)
-        if text.endswith((".yaml", ".yml")) or path.parent != Path("."):
-            if not path.exists():
-                raise UserError("--tech", f"technology file {text} not found")
+        if is_path("tech", text):
+            path = resolve("tech", text, "--tech")
         else:
             path = TECH_DIR / f"{text}.yaml"
             if not path.exists() or text == SCALING_FILE.stem:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hwsim.configs import CONFIG_DIR, resolve
 from hwsim.errors import UserError
 from hwsim.sweep.schema import (
     PAPER_DATASETS,
@@ -41,8 +42,7 @@ from hwsim.sweep.schema import (
     load_sweep,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = REPO_ROOT / "configs"
+REPO_ROOT = CONFIG_DIR.parent
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -119,18 +119,9 @@ def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, 
 
 # -- name resolution ------------------------------------------------------------------
 def resolve_file(kind: str, name: str, where: str, base: Path | None = None) -> Path:
-    """A technology table or accelerator: a name under configs/<kind>/ or a path to a YAML file."""
-    cand = []
-    if name.endswith((".yaml", ".yml")):
-        cand += [Path(name)] + ([base / name] if base else [])
-    else:
-        cand.append(CONFIG_DIR / kind / f"{name}.yaml")
-    for c in cand:
-        if c.is_file():
-            return c.resolve()
-    known = sorted(p.stem for p in (CONFIG_DIR / kind).glob("*.yaml"))
-    raise UserError(where, f"unknown {kind[:-1] if kind.endswith('s') else kind} {name!r}; known: "
-                    f"{', '.join(known) or '(none)'} (or a path to a .yaml file)")
+    """A technology table or accelerator of a sweep file (:func:`hwsim.configs.resolve`, paths relative
+    to the sweep file's folder ``base``)."""
+    return resolve(kind, name, where, base)
 
 
 def dataset_shape(name: str, where: str) -> tuple[list[int], int]:
