@@ -28,7 +28,6 @@ VERBS = ("schemes", "models", "train", "count", "cost", "simulate", "sweep", "pa
 app = typer.Typer(
     name="hwsim",
     help="Hardware cost of low-precision neural-network training and inference.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -47,19 +46,44 @@ def _root(
     """hwsim: schemes, counting, energy, cycles, sweeps, Pareto fronts, reports and a dashboard."""
 
 
+# A verb module that fails to import is a bug in the install: fail loudly rather than hide the verb.
 for _verb in VERBS:
-    try:
-        _mod = importlib.import_module(f"hwsim.cli_verbs.{_verb}")
-    except ModuleNotFoundError as _e:  # a verb not written yet must not break the others
-        if _e.name != f"hwsim.cli_verbs.{_verb}":
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(f"hwsim.cli_verbs.{_verb}").register(app)
+
+
+def _click_base(name: str) -> type[BaseException]:
+    """typer's usage-error classes found through its public ``typer.BadParameter``: typer 0.29 vendors
+    click as ``typer._click`` (a core install has no ``click``), older typers re-export click's own."""
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == name:
+            return cls
+    raise RuntimeError(f"typer {typer.__version__} has no {name} above BadParameter")  # pragma: no cover
+
+
+_ClickException = _click_base("ClickException")
+_UsageError = _click_base("UsageError")
+
+
+def _usage_line(e: BaseException) -> str:
+    """``error: WHERE: WHAT`` for a usage error: WHERE is the command path and the parameter."""
+    ctx = getattr(e, "ctx", None)
+    where = ctx.command_path if ctx is not None and ctx.command_path else "hwsim"
+    param = getattr(e, "param", None)
+    missing = type(e).__name__ == "MissingParameter"
+    if param is None:
+        return UserError(where, e.format_message()).one_line()
+    is_arg = getattr(param, "param_type_name", "") == "argument"
+    hint = str(param.name).upper() if is_arg else "/".join(getattr(param, "opts", []) or [str(param.name)])
+    msg = f"required {'argument' if is_arg else 'option'} missing" if missing else str(e.message)
+    return UserError(f"{where} {hint}", msg).one_line()
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:  # a bare `hwsim` is a request for help, not a mistake
+        args = ["--help"]
     try:
-        rc = app(args=argv, standalone_mode=False)   # a typer.Exit(code) comes back as the return value
+        rc = app(args=args, prog_name="hwsim", standalone_mode=False)
     except UserError as e:
         print(e.one_line(), file=sys.stderr)
         return 2
@@ -71,14 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # click usage errors are user errors too
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            msg = e.format_message().replace("\n", " ")
-            print(f"error: {getattr(e, 'ctx', None) and e.ctx.command_path or 'hwsim'}: {msg}", file=sys.stderr)
-            return 2
-        raise
+    except _UsageError as e:
+        print(_usage_line(e), file=sys.stderr)
+        return 2
+    except _ClickException as e:  # e.g. a file typer could not open: still the user's input
+        print(UserError("hwsim", e.format_message()).one_line(), file=sys.stderr)
+        return 2
     return rc if isinstance(rc, int) else 0
 
 

@@ -12,9 +12,16 @@ class UserError(Exception):
     """Bad user input. ``where`` names the file:line, YAML path, field or flag."""
 
     def __init__(self, where: str, what: str):
-        self.where = str(where)
-        self.what = str(what).replace("\n", " ").strip()
+        self.where = _printable(str(where))
+        self.what = _printable(str(what)).strip()
         super().__init__(f"{self.where}: {self.what}")
 
     def one_line(self) -> str:
         return f"error: {self.where}: {self.what}"
+
+
+def _printable(s: str) -> str:
+    """One line, no terminal control sequences: newlines become spaces, other control characters
+    (from a file name or a value the user typed) are shown escaped."""
+    s = s.replace("\r\n", " ").replace("\n", " ")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in s)

@@ -5,7 +5,7 @@ recipe and differ only in technology table, accelerator or pricing. The network 
 once for the group (seeded, so a rerun gives the same numbers) and each point is then priced
 on its own technology and accelerator.
 
-Per point, in order (each stage is another helper's module, called through its public API):
+Per point, in order (each stage is its own module, called through its public API):
   1. accuracy  ``accuracy_source == "train"``: ``hwsim.train.train`` on the data set under the
                scheme, with ``hwsim.count.CountingCallback``; ``"literature"``: the cited
                table row's figure; ``"none"``: no accuracy, costs only.

@@ -9,7 +9,7 @@ ordinary aten convolution / mm ops) and add four slots plus a declaration:
 ``input_quantizer``   nn.Module or None: ``x = input_quantizer(x)`` before the GEMM
 ``output_scale``      nn.Module or None: ``out = gemm(x, w) * output_scale(x_raw, layer) + bias``
                       (XNOR-Net's K; computed from the layer's un-quantized input)
-``stash_codec``       None, or a codec of :mod:`hwsim.quant.stash` (helper H2's module): the GEMM
+``stash_codec``       None, or a codec of :mod:`hwsim.quant.stash`: the GEMM
                       then runs through ``stashed_conv2d`` / ``stashed_linear``, which hold the
                       saved input packed by the codec instead of as float32
 ``hwsim_precision``   a :class:`hwsim.formats.LayerPrecision`, what the hardware would feed each
@@ -311,7 +311,6 @@ def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(parent, child, new)
 
 
-_set_submodule = set_submodule   # the name helper H2's mixed scheme imports
 
 
 def _to_q(m: nn.Module) -> nn.Module:
@@ -423,7 +422,7 @@ def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
             if name == "":
                 model = q
             else:
-                _set_submodule(model, name, q)
+                set_submodule(model, name, q)
     if touched:
         for _name, m in _other_weight_modules(model):
             m.hwsim_stays_float = f"{type(m).__name__} is not a layer type schemes swap (Linear, Conv1d/2d/3d, " \
@@ -438,7 +437,7 @@ def replace_modules(model: nn.Module, kind: type[nn.Module], factory: Callable[[
     """
     names = [n for n, m in model.named_modules() if n and isinstance(m, kind)]
     for n in names:
-        _set_submodule(model, n, factory(model.get_submodule(n)))
+        set_submodule(model, n, factory(model.get_submodule(n)))
     return len(names)
 
 
@@ -694,7 +693,7 @@ class UniformActivation(nn.Module):
 
 
 def optional_codec(name: str, *args: Any, **kwargs: Any) -> Any:
-    """``hwsim.quant.stash.<name>(*args, **kwargs)`` if helper H2's stash module provides it, else None.
+    """``hwsim.quant.stash.<name>(*args, **kwargs)`` if the stash module provides it, else None.
 
     Schemes use it to hold their stash packed (SignCodec for BNN/XNOR, KBitCodec for kbit); without
     the codec the layer still *declares* its stash format, but the buffer kept is float32.
@@ -715,7 +714,7 @@ class LQStashCodec:
     """Stash codec for an LQ-Nets activation quantizer's output: the J-bit level index, bit-packed.
 
     The levels are read from the quantizer's current basis at encode time and saved beside the
-    codes (2^J floats), so decoding is exact even after the basis moves. Duck-types helper H2's
+    codes (2^J floats), so decoding is exact even after the basis moves. Duck-types
     :class:`hwsim.quant.stash.Codec` (``encode -> Packed``, ``decode``).
     """
 

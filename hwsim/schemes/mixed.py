@@ -145,7 +145,7 @@ class Mixed(Scheme):
         return build_scheme({"name": "kbit", "weight_bits": bits, "act_bits": bits, "keep_first_last": False})
 
     def convert(self, model: Any) -> Any:
-        from hwsim.quant.layers import _set_submodule, swap_attention, weight_layers
+        from hwsim.quant.layers import set_submodule, swap_attention, weight_layers
 
         swap_attention(model)     # the per-layer selections below name attention projections
         pristine = copy.deepcopy(model) if self.overrides else None
@@ -178,7 +178,7 @@ class Mixed(Scheme):
                 if name == "":
                     model = new
                 else:
-                    _set_submodule(model, name, new)
+                    set_submodule(model, name, new)
             self._subs.append(sub)
         return model
 
