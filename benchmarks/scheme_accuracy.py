@@ -43,6 +43,15 @@ SCHEMES: list[tuple] = [
     ("pruning 80%", {"name": "pruning", "sparsity": 0.8, "start_epoch": 5, "end_epoch": 10}),
     ("mixed: TWN + Graham L4", {"name": "mixed", "compose": ["twn", {"name": "graham", "quantizer": "L4"}]}),
     ("mixed: k-bit 8/6/4 by depth", {"name": "mixed", "bits_by_depth": [8, 6, 4]}),
+    # ActNN-style compressed saved activations, alone and composed (docs/schemes_memory.md)
+    ("actnn 2", {"name": "actnn", "bits": 2}),
+    ("actnn 4", {"name": "actnn", "bits": 4}),
+    ("kbit W4/A4, bn_stash int8", {"name": "kbit", "weight_bits": 4, "act_bits": 4, "bn_stash": "int8"}),
+    ("mixed: kbit W4/A4 + actnn 4",
+     {"name": "mixed", "compose": [{"name": "kbit", "weight_bits": 4, "act_bits": 4}, {"name": "actnn", "bits": 4}]}),
+    ("mixed: bnn + actnn 2", {"name": "mixed", "compose": ["bnn", {"name": "actnn", "bits": 2}]},
+     {"optimizer": "adam", "lr": 0.005}),
+    ("mixed: mcdonnell + actnn 2", {"name": "mixed", "compose": ["mcdonnell", {"name": "actnn", "bits": 2}]}),
 ]
 
 

@@ -82,17 +82,20 @@ def print_trace(tr: Any) -> None:
                                                                    key=lambda kv: -kv[1])))
     console.print(tot)
     m = tr.meta
+    ratio = f" ({tr.stash_bytes_fp32 / tr.stash_bytes:.2f}x smaller kept as is)" if tr.stash_bytes else ""
     lines = [
-        f"stash (held for backward): {tr.stash_bytes:,} B ({_bytes(tr.stash_bytes)}); "
-        f"same buffers at 32 bits: {tr.stash_bytes_fp32:,} B",
-        f"parameters: {tr.param_count:,}; deployed model size: {tr.model_size_bytes:,} B",
+        f"stash, whole step (all saved for backward): {tr.stash_bytes:,} B ({_bytes(tr.stash_bytes)}); "
+        f"the same buffers at 32 bits: {tr.stash_bytes_fp32:,} B{ratio}",
     ]
     if m.get("weight_input_values"):
+        wi, wf = m["weight_input_stash_bytes"], m["weight_input_bytes_fp32"]
         lines.append(
-            f"inputs of the weight layers: {m['weight_input_values_per_sample']:,} values per sample; "
-            f"{m['weight_input_bytes_fp32']:,} B at 32 bits ({m['weight_input_bytes_fp32']:.4g}), "
-            f"{m['weight_input_bytes_1bit']:,} B at 1 bit ({m['weight_input_bytes_1bit']:.4g}), "
-            f"{m['weight_input_stash_bytes']:,} B at the widths this scheme stashes them")
+            f"stash, weight-layer inputs: {wi:,} B ({_bytes(wi)}) at the widths this scheme keeps them; "
+            f"{wf:,} B at 32 bits ({wf / max(wi, 1):.2f}x), {m['weight_input_bytes_1bit']:,} B at 1 bit; "
+            f"{m['weight_input_values_per_sample']:,} values per sample")
+    lines.append(f"parameters: {tr.param_count:,}; deployed model size: {tr.model_size_bytes:,} B")
+    if m.get("scheme_noop"):
+        lines.append(f"note: scheme {tr.scheme} changes nothing on {tr.model}: this is the fp32 design")
     if tr.steps_per_epoch:
         lines.append(f"steps per epoch: {tr.steps_per_epoch:,}")
     if m.get("unsupported_ops"):

@@ -229,6 +229,9 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
     input_shape = parse_input_shape(input_shape, where="input_shape")
     net, sch, model_name, input_shape, notes = _resolve_model(model, scheme, dev, input_shape, num_classes,
                                                               model_name, convert)
+    from hwsim.quant.layers import changed_modules
+
+    changed = changed_modules(net)
     if mode == "infer" and sch is not None:
         net = sch.for_inference(net)
     gen = None if dev == "meta" else torch.Generator(device=dev).manual_seed(0)
@@ -376,6 +379,9 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
         "weight_input_stash_bytes": int(sum(bytes_for(n, f) for n, f in seen.values())),
         "sparsity_source": "measured on this step" if probe else "none (meta tensors: effectual = issued)",
         "loss": loss_value,
+        # modules the scheme changed; none (and not fp32 itself): priced, but the same design as fp32
+        "scheme_changes": len(changed),
+        "scheme_noop": bool(sch is not None and sch.name != "fp32" and not changed),
         "seconds": round(time.perf_counter() - t0, 4),
         "input": str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape)),
         "phases": [p for p in PHASES if any(r.phase == p for r in tr.records)],
@@ -401,4 +407,5 @@ def summary(tr: Trace) -> dict[str, Any]:
         "weight_input_bytes_fp32": tr.meta.get("weight_input_bytes_fp32"),
         "weight_input_bytes_1bit": tr.meta.get("weight_input_bytes_1bit"),
         "weight_input_stash_bytes": tr.meta.get("weight_input_stash_bytes"),
+        "scheme_noop": tr.meta.get("scheme_noop", False),
     }

@@ -59,6 +59,12 @@ def is_quantizer(name: str, m: nn.Module) -> bool:
     return name.endswith("quantizer") or type(m).__module__.startswith("hwsim.quant.layers")
 
 
+def is_fused(m: nn.Module | None) -> bool:
+    """A scheme's own module run as one kernel (class attribute ``hwsim_fused``): Graham's
+    batch-norm, the stash-keeping batch-norm, ReLU and pools of :mod:`hwsim.quant`."""
+    return m is not None and bool(getattr(type(m), "hwsim_fused", False))
+
+
 def _is_quantized_layer(m: nn.Module | None) -> bool:
     """A QConv2d/QLinear: every element-wise op it issues itself (quantizers run as submodules,
     stash packing inside its autograd function) is quantization work."""
@@ -192,6 +198,8 @@ class CountingMode(TorchDispatchMode):
 
     def _post(self, module: nn.Module, inputs: Any, output: Any) -> None:
         name = self.names[id(module)]
+        if is_fused(module):
+            self._fused_traffic(self.layer(name), inputs, output)
         if self._stack and self._stack[-1] == name:
             self._stack.pop()
         elif name in self._stack:
@@ -212,6 +220,19 @@ class CountingMode(TorchDispatchMode):
                 self._node_tags[node] = name
                 self._handles.append(node.register_prehook(self._bw_enter(name)))
             todo.extend(n for n, _ in node.next_functions if n is not None)
+
+    def _fused_traffic(self, lt: LayerTally, inputs: Any, output: Any) -> None:
+        """A fused module's memory traffic, as one kernel: it reads its input and writes its output;
+        its backward reads the output gradient and writes the input gradient (what it saved is
+        stash, counted apart). Its element-wise ops count, their intermediates do not move."""
+        x = next((t for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor)), None)
+        y = next((t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)), None)
+        if x is None or y is None:
+            return
+        nx, ny = x.numel() * x.element_size(), y.numel() * y.element_size()
+        lt._c(lt.traffic, self.phase).update({"input": nx, "output": ny})
+        if self.phase != INFERENCE and torch.is_grad_enabled() and y.requires_grad:
+            lt._c(lt.traffic, "backward_data").update({"grad_output": ny, "grad_input": nx if x.requires_grad else 0})
 
     def _bw_enter(self, name: str):
         def hook(grad_outputs: Any) -> None:
@@ -353,6 +374,10 @@ class CountingMode(TorchDispatchMode):
     def _elementwise(self, lt: LayerTally, w: F.Work, out) -> None:
         phase = self.phase
         cls = w.elementwise
+        if phase != "update" and is_fused(lt.module):
+            # one fused kernel: its traffic is booked once per call (_fused_traffic)
+            lt._c(lt.elementwise, "backward_data" if phase == "backward" else phase)[cls] += w.elems
+            return
         # An activation module of hwsim.quant (BNN's Htanh) keeps its activation op as such; the
         # rest of its work (packing its 1-bit STE mask) is quantization.
         own_act = cls == "activation" and isinstance(lt.module, nn.Hardtanh)

@@ -254,6 +254,8 @@ class GrahamBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
     Works for (N, C), (N, C, L), (N, C, H, W) inputs.
     """
 
+    hwsim_fused = True   # priced as one kernel (hwsim.count.mode.is_fused)
+
     def __init__(self, num_features: int, quantizer: str = "L4", eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device=None, dtype=None):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device=device, dtype=dtype)

@@ -430,6 +430,26 @@ def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
     return model
 
 
+def changed_modules(model: nn.Module) -> list[str]:
+    """Names of the modules a scheme changed: a weight layer declaring other than full precision
+    or holding a quantizer/codec, a batch-norm declaring a reduced stash, a pruning mask, or a
+    module of hwsim's own (unless its ``hwsim_changed()`` says it behaves as the original).
+    Empty: the scheme leaves this model as fp32 would train it."""
+    out = []
+    full = dataclasses.replace(FULL_PRECISION, note="")
+    for name, m in model.named_modules():
+        p = getattr(m, "hwsim_precision", None)
+        npr = getattr(m, "hwsim_norm_precision", None)
+        own = type(m).__module__.startswith(("hwsim.quant.", "hwsim.schemes.")) and not isinstance(m, QLAYERS)
+        if (isinstance(p, LayerPrecision) and dataclasses.replace(p, note="") != full) \
+                or any(getattr(m, slot, None) is not None for slot in SLOTS) \
+                or (npr is not None and not (npr.stash.is_full and npr.grad.is_full)) \
+                or "hwsim_prune_mask" in dict(m.named_buffers(recurse=False)) \
+                or (own and getattr(m, "hwsim_changed", lambda: True)()):
+            out.append(name or "<root>")
+    return out
+
+
 def replace_modules(model: nn.Module, kind: type[nn.Module], factory: Callable[[nn.Module], nn.Module]) -> int:
     """Replace every submodule that is a ``kind`` (subclasses too) by ``factory(old)``; returns the count.
 

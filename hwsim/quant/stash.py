@@ -661,12 +661,19 @@ def stash_relu(x: torch.Tensor, pack_mask: bool = True) -> torch.Tensor:
 class StashReLU(nn.ReLU):
     """Drop-in ``nn.ReLU`` using :func:`stash_relu` (``inplace`` is ignored: the output is new)."""
 
+    hwsim_fused = True   # priced as one kernel (hwsim.count.mode.is_fused)
+
     def __init__(self, pack_mask: bool = True):
         super().__init__()
         self.pack_mask = pack_mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return stash_relu(x, self.pack_mask)
+
+    def hwsim_changed(self) -> bool:
+        """Unpacked and untagged it is ``torch.relu``; it changes what is kept only with a mask
+        (a tagged input only comes from a batch-norm that is itself changed)."""
+        return self.pack_mask
 
     def extra_repr(self) -> str:
         return f"pack_mask={self.pack_mask}"
