@@ -25,6 +25,8 @@ def register(app: typer.Typer) -> None:
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
         budget: int = typer.Option(None, "--budget", help="Override search.budget."),
+        max_points: int = typer.Option(100_000, "--max-points", min=1,
+                                       help="Refuse a sweep that expands to more points than this."),
         evaluator: str = typer.Option(None, "--evaluator", hidden=True, help="module:function (tests)."),
     ) -> None:
         """Run every design point of FILE not yet in the store (a killed sweep resumes), then print a summary."""
@@ -46,7 +48,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("--address", "only with --backend ray")
         if evaluator is not None and ":" not in evaluator:
             raise UserError("--evaluator", "expected module:function")
-        sw, points = load_points(file)
+        sw, points = load_points(file, max_points=max_points)
         path = db or Path(sw.store or f"results/{sw.name}.db")
         nw = default_workers() if workers is None else workers
         # A terminal gets live bars; a log (CI, nohup, a pipe) a progress line at least every 10 s.

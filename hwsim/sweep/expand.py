@@ -24,6 +24,7 @@ import hashlib
 import inspect
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,10 +330,47 @@ def literature_points(sw: SweepFile, path: Path, techs: list[str], accels: list[
     return pts
 
 
-def load_points(path: str | Path) -> tuple[SweepFile, list[DesignPoint]]:
-    """Validate a sweep file and expand it; the one entry point the CLI uses."""
+MAX_POINTS = 100_000
+
+
+def _vary_count(vary: dict[str, list[Any]]) -> int:
+    return math.prod(len(v) for v in vary.values())
+
+
+def count_points(sw: SweepFile, lm: LineMap, base: Path, _seen: tuple[Path, ...] = ()) -> int:
+    """How many points the file would expand to (before duplicates are merged), from the validated
+    file alone: nothing is resolved or built, so an absurd grid is refused in microseconds."""
+    schemes = sum(_vary_count(s.vary) for s in sw.schemes)
+    accels = sum(_vary_count(a.vary) for a in sw.accelerators)
+    axes = [len(sw.models), len(sw.datasets), schemes, len(sw.recipes), len(sw.tech), accels]
+    n = 0
+    if sw.combine == "grid" and sw.models:
+        n = math.prod(axes)
+    elif sw.combine == "zip" and sw.models:
+        n = max(axes)
+    elif sw.combine == "list":
+        n = sum(_vary_count(p.accelerator.vary) if p.accelerator else 1 for p in sw.points)
+    for i, lit in enumerate(sw.literature):
+        lf, _ = load_literature(_rel(lit, base, lm.where(("literature", i))))
+        n += len(lf.rows) * len(sw.tech) * accels
+    for i, inc in enumerate(sw.include):
+        path = _rel(inc, base, lm.where(("include", i)))
+        if path in _seen:
+            raise UserError(lm.where(("include", i)), f"include cycle: {path.name} includes itself")
+        sub, sub_lm = load_sweep(path)
+        n += count_points(sub, sub_lm, path.parent, _seen + (path,))
+    return n
+
+
+def load_points(path: str | Path, max_points: int = MAX_POINTS) -> tuple[SweepFile, list[DesignPoint]]:
+    """Validate a sweep file and expand it; the one entry point the CLI uses. A file that would expand
+    to more than ``max_points`` points is refused before anything is expanded."""
     p = Path(path)
     sw, lm = load_sweep(p)
+    n = count_points(sw, lm, p.resolve().parent, (p.resolve(),))
+    if n > max_points:
+        raise UserError(str(p), f"the sweep expands to {n:,} points, more than the limit of {max_points:,}; "
+                                f"narrow it, use search:, or raise the limit with --max-points")
     pts = expand_sweep(sw, lm, p.resolve().parent, (p.resolve(),))
     if not pts:
         raise UserError(str(p), "the sweep expands to no points")

@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hwsim.errors import UserError
 from hwsim.store import METRICS
@@ -75,6 +83,82 @@ def dotted(loc: Loc) -> str:
     return out
 
 
+# Limits on what a YAML file may build: far above any real sweep, far below what hurts. They are
+# checked on the composed node graph, before any value is constructed, so an alias bomb or a
+# self-referencing alias costs microseconds, not gigabytes.
+MAX_DEPTH = 64             # nesting, counted along alias expansions
+MAX_NODES = 200_000        # nodes after expanding aliases (what pydantic and the expansion will visit)
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, over-long integers, nesting deeper than MAX_DEPTH
+    and documents whose aliases expand past MAX_NODES (or into themselves)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer with {len(node.value)} characters is too long", node.start_mark) from None
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
+
+
+def check_graph(node: yaml.Node) -> None:
+    """Duplicate keys, depth and expanded size of a composed document; a MarkedYAMLError when over."""
+    size: dict[int, int] = {}
+    stack: list[int] = []
+
+    def expanded(n: yaml.Node) -> int:
+        key = id(n)
+        if key in size:
+            return size[key]
+        if key in stack:
+            raise yaml.composer.ComposerError(None, None, "an alias refers to the node that contains it",
+                                              n.start_mark)
+        if len(stack) >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels "
+                                              "(aliases expanded)", n.start_mark)
+        stack.append(key)
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                    if (k.tag, k.value) in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {k.value!r} (first at line "
+                            f"{seen[(k.tag, k.value)].start_mark.line + 1})", k.start_mark)
+                    seen[(k.tag, k.value)] = k
+                total += expanded(k) + expanded(v)
+        elif isinstance(n, yaml.SequenceNode):
+            for v in n.value:
+                total += expanded(v)
+        stack.pop()
+        if total > MAX_NODES:
+            raise yaml.composer.ComposerError(None, None, f"the document expands to more than {MAX_NODES:,} "
+                                              "nodes (aliases expanded)", n.start_mark)
+        size[key] = total
+        return total
+
+    expanded(node)
+
+
 def _walk(node: yaml.Node, loc: Loc, lm: LineMap) -> None:
     lm.lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -89,24 +173,35 @@ def _walk(node: yaml.Node, loc: Loc, lm: LineMap) -> None:
 
 
 def load_yaml(path: str | Path) -> tuple[Any, LineMap]:
-    """Read a YAML file with SafeLoader; return (data, line map). Syntax errors are UserErrors."""
+    """Read a YAML file with StrictLoader; return (data, line map). Syntax errors are UserErrors."""
     p = Path(path)
+    if "\x00" in str(p):
+        raise UserError(repr(str(p)), "a file name cannot contain a NUL byte")
     if not p.is_file():
         raise UserError(str(p), "sweep file not found" if not p.exists() else "not a file")
     try:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise UserError(str(p), f"file is larger than {MAX_FILE_BYTES // 2**20} MiB; a sweep file is a few KiB")
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(str(p), f"cannot read file ({e.__class__.__name__})") from None
     return parse_yaml(text, str(p))
 
 
+MAX_FILE_BYTES = 8 * 2**20
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
     lm = LineMap(file)
-    loader = yaml.SafeLoader(text)
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise UserError(f"{file}:{line}", "NUL byte in the file; a sweep file is text")
+    loader = StrictLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             raise UserError(f"{file}:1", "empty file; expected a mapping with at least 'name' and the axes to sweep")
+        check_graph(node)
         _walk(node, (), lm)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
@@ -115,9 +210,22 @@ def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
         raise UserError(f"{file}{line}", f"YAML syntax error: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise UserError(file, f"YAML error: {e}") from None
+    except RecursionError:  # belt and braces: the limits above should stop this first
+        raise UserError(file, f"YAML error: nested too deeply (limit {MAX_DEPTH})") from None
     finally:
         loader.dispose()
     return data, lm
+
+
+def safe_load(text: str, file: str = "<string>") -> Any:
+    """yaml.safe_load with the same limits as sweep files (duplicate keys, depth, aliases, long
+    integers), errors as one-line UserErrors: for every YAML a user hands hwsim."""
+    return parse_yaml(text, file)[0] if text.strip() else None
+
+
+# Integer fields are strict: YAML gives real types, so `epochs: true`, `epochs: 2.5` or `batch: "64"` is
+# a mistake rather than 1, 2 or 64.
+Int = StrictInt
 
 
 # -- entries --------------------------------------------------------------------------
@@ -200,16 +308,16 @@ class Recipe(_Strict):
     optimizer steps. Training always runs on the CPU with one thread per worker (deterministic).
     """
 
-    epochs: int = Field(3, ge=1, le=10_000)
-    batch: int = Field(64, ge=1, le=1_000_000)
+    epochs: Int = Field(3, ge=1, le=10_000)
+    batch: Int = Field(64, ge=1, le=1_000_000)
     lr: float = Field(0.05, gt=0, le=100)
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0, le=1)
     schedule: Literal["constant", "cosine"] = "constant"
-    seed: int = Field(0, ge=0)
-    limit: int | None = Field(None, ge=2)
-    max_steps: int | None = Field(None, ge=1)
+    seed: Int = Field(0, ge=0)
+    limit: Int | None = Field(None, ge=2)
+    max_steps: Int | None = Field(None, ge=1)
 
 
 class Pricing(_Strict):
@@ -219,8 +327,8 @@ class Pricing(_Strict):
     ``detail: summary`` stores metrics, energy by phase and component, cycle totals, the hardware and its
     area, but no per-layer rows or full trace/energy/cycle documents: for large hardware sweeps."""
 
-    batch: int | None = Field(None, ge=1, le=1_000_000)
-    infer_batch: int = Field(1, ge=1, le=1_000_000)
+    batch: Int | None = Field(None, ge=1, le=1_000_000)
+    infer_batch: Int = Field(1, ge=1, le=1_000_000)
     hierarchy: str | None = None
     memory: Literal["accelerator", "hierarchy"] = "accelerator"
     detail: Literal["full", "summary"] = "full"
@@ -241,9 +349,9 @@ class SearchSection(_Strict):
     """Multi-objective search (optuna NSGA-II) over the grid's axes instead of running all of it."""
 
     objectives: list[str] = Field(min_length=2)
-    budget: int = Field(ge=1, le=100_000)
-    population: int = Field(8, ge=2, le=10_000)
-    seed: int = Field(0, ge=0)
+    budget: Int = Field(ge=1, le=100_000)
+    population: Int = Field(8, ge=2, le=10_000)
+    seed: Int = Field(0, ge=0)
     sampler: Literal["nsga2", "tpe", "random"] = "nsga2"
     constraints: list[str] = Field(default_factory=list)
 
@@ -333,8 +441,8 @@ class LiteratureRow(_Strict):
     accuracy: float | None = Field(None, ge=0, le=1)
     error: float | None = Field(None, ge=0, le=1)
     metric: str = "top1"
-    batch: int = Field(128, ge=1)
-    epochs: int | None = Field(None, ge=1)
+    batch: Int = Field(128, ge=1)
+    epochs: Int | None = Field(None, ge=1)
     note: str = ""
 
     @model_validator(mode="after")
