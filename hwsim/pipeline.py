@@ -172,9 +172,10 @@ def train_point(config: dict[str, Any], key: str = "", progress: Progress | None
 
 
 def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progress | None = None,
-                   ) -> list[PointResult]:
+                   emit: Callable[[PointResult], None] | None = None) -> list[PointResult]:
     """Evaluate points ``[{id, config, sweep, label}]`` that share one training run; ``progress``
-    is told each stage."""
+    is told each stage. With ``emit``, each priced point is handed to it as soon as it is finished
+    (the runner writes it to the store then) and left out of the returned list."""
     started = time.time()
     vers = versions()
     first = points[0]["config"]
@@ -201,9 +202,13 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progre
     for i, p in enumerate(points):
         _report(progress, key, "price", i, len(points))
         try:
-            out.append(price_point(p, scheme, acc, curves, steps, traces, started, vers))
+            r = price_point(p, scheme, acc, curves, steps, traces, started, vers)
         except Exception as e:
-            out.append(_failed(p, _reason(e), started, vers, curves))
+            r = _failed(p, _reason(e), started, vers, curves)
+        if emit is not None:
+            emit(r)
+        else:
+            out.append(r)
         started = time.time()
     _report(progress, key, "done", len(points), len(points))
     return out

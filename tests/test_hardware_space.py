@@ -198,3 +198,60 @@ def test_constraints_and_factorised_hardware_axes(tmp_path):
     f.write_text(f.read_text().replace("area_mm2 <= 200", "area_sq <= 200"))
     with pytest.raises(UserError, match="unknown metric 'area_sq'"):
         load_sweep(f)
+
+
+# -- streaming: points of a group land in the store one by one -----------------------------
+STREAM_DB: list[str] = []
+
+
+def streaming_evaluate(points, key="", progress=None, emit=None):
+    """Emits each point as it is finished; checks the first is in the store before the group ends;
+    with sweep 'die', the worker process dies after emitting three points (the third after the
+    runner's streaming interval, so all three are sent)."""
+    import os
+    import time
+
+    from hwsim.store import PointResult, Store
+    from hwsim.sweep.runner import STREAM_EVERY_S
+
+    for i, p in enumerate(points):
+        emit(PointResult(id=p["id"], config=p["config"], sweep=p["sweep"], label=p["label"],
+                         metrics={"area_mm2": float(i)}))
+        if i == 0 and STREAM_DB:
+            with Store(STREAM_DB[0], readonly=True) as s:
+                assert s.status_of(p["id"]) == "done", "an emitted point is written before its group ends"
+        if i == 1 and p["sweep"] == "die":
+            time.sleep(STREAM_EVERY_S + 0.1)
+        if i == 2 and p["sweep"] == "die":
+            os._exit(3)
+    return []
+
+
+def _hw_points(tmp_path, n_rows=4):
+    from hwsim.sweep.expand import load_points
+
+    f = tmp_path / "s.yaml"
+    f.write_text(SWEEP.replace("ROWS", str([8 * (i + 1) for i in range(n_rows)])).replace("COLS", "[8]")
+                 .replace("[ws, os, is]", "[ws]").replace("schemes: [fp32, bnn]", "schemes: [fp32]"))
+    return load_points(f)[1]
+
+
+def test_streaming_evaluator_writes_each_point_as_it_finishes(tmp_path):
+    from hwsim.store import Store
+    from hwsim.sweep.runner import run_points
+
+    pts = _hw_points(tmp_path)
+    db = tmp_path / "r.db"
+    STREAM_DB[:] = [str(db)]
+    try:
+        s = run_points(pts, db, workers=0, evaluator="test_hardware_space:streaming_evaluate", sweep="ok")
+    finally:
+        STREAM_DB.clear()
+    assert (s.done, s.failed, s.lost) == (4, 0, 0)
+    # a worker process that dies mid-group keeps what it emitted; the rest is handed back
+    db2 = tmp_path / "r2.db"
+    pts = [type(p)(config=p.config, sweep="die", label=p.label) for p in pts]
+    s = run_points(pts, db2, workers=1, evaluator="test_hardware_space:streaming_evaluate", sweep="die")
+    assert (s.done, s.lost) == (3, 1)
+    with Store(db2, readonly=True) as st:
+        assert sorted(st.status_of(p.id) for p in pts) == ["done", "done", "done", "queued"]

@@ -49,6 +49,7 @@ DEFAULT_EVALUATOR = "hwsim.pipeline:evaluate_group"
 LEASE_S = 60.0            # a claim lives this long without a heartbeat
 HEARTBEAT_S = 10.0        # how often a run renews its claims
 PROGRESS_EVERY_S = 10.0   # progress lines when stderr is not a terminal
+STREAM_EVERY_S = 0.5      # a worker sends the points it finished at most this often
 MAX_LOST = 3              # worker deaths on one group before its points are marked failed
 
 
@@ -69,6 +70,17 @@ class RunSummary:
 def _load_evaluator(spec: str) -> Callable[..., list[PointResult]]:
     mod, _, fn = spec.partition(":")
     return getattr(importlib.import_module(mod), fn)
+
+
+def _takes_emit(fn: Callable[..., Any]) -> bool:
+    """Whether an evaluator streams: it accepts ``emit(result)`` and calls it for each point it finishes
+    (those are then not in its return value), so points land in the store one by one."""
+    import inspect
+
+    try:
+        return "emit" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
 
 
 # -- worker side --------------------------------------------------------------------------
@@ -105,11 +117,33 @@ def _exit_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+class _Streamer:
+    """A worker's ``emit``: finished points go to the parent in batches, one message per
+    STREAM_EVERY_S at most (a message per point would cost more than pricing a hardware point)."""
+
+    def __init__(self, conn: Any, key: str):
+        self.conn, self.key = conn, key
+        self.buf: list[PointResult] = []
+        self.last = time.time()
+
+    def emit(self, r: PointResult) -> None:
+        self.buf.append(r)
+        if time.time() - self.last >= STREAM_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            self.conn.send(("points", self.key, self.buf))
+            self.buf = []
+        self.last = time.time()
+
+
 def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
     """A local worker: take (key, points) from the pipe, send progress and results back."""
     _exit_with_parent(parent)
     _limit_threads()
     fn = _load_evaluator(evaluator)
+    streams = _takes_emit(fn)
 
     def progress(key: str, stage: str, done: int, total: int) -> None:
         conn.send(("stage", key, stage, done, total))
@@ -122,9 +156,14 @@ def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
         if msg is None:
             return
         key, pts = msg
+        out_stream = _Streamer(conn, key)
+        kw: dict[str, Any] = {"emit": out_stream.emit} if streams else {}
         try:
-            conn.send(("result", key, fn(pts, key=key, progress=progress)))
+            out = fn(pts, key=key, progress=progress, **kw)
+            out_stream.flush()
+            conn.send(("result", key, out))
         except Exception as e:   # a bug in the evaluator: its group fails with the reason
+            out_stream.flush()   # the points it finished before that are kept
             tb = traceback.extract_tb(e.__traceback__)
             at = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
             conn.send(("error", key, f"{type(e).__name__}: {e}{at}"[:500]))
@@ -203,6 +242,13 @@ class _Bars:
             self.progress.update(self.tasks[key], description=f"  {self.labels[key]}: {stage}",
                                  completed=done, total=total or None)
 
+    def point(self, done: int, failed: int) -> None:
+        """A point of a group in flight finished (streamed before its group ends)."""
+        self.done += done
+        self.failed += failed
+        if self.mode == "bars":
+            self.progress.advance(self.sweep, done + failed)
+
     def finish(self, key: str, done: int, failed: int, lost: int) -> None:
         self.running.discard(key)
         self.done += done
@@ -262,6 +308,7 @@ class _Run:
         self.queue = list(groups)           # not yet claimed by this run
         self.by_key = dict(groups)
         self.flight: dict[str, list[dict[str, Any]]] = {}   # claimed, being computed: key -> points
+        self.streamed: dict[str, set[str]] = {}             # key -> ids already written while in flight
         self.labels = {k: pts[0]["label"].rsplit("/", 1)[0] for k, pts in groups}
 
     def take(self) -> tuple[str, list[dict[str, Any]]] | None:
@@ -288,8 +335,7 @@ class _Run:
         self.bars.waiting = waiting
         return None
 
-    def finished(self, key: str, results: list[PointResult]) -> None:
-        pts = self.flight.pop(key)
+    def _write(self, results: list[PointResult]) -> tuple[int, int]:
         done = failed = 0
         for r in results:
             if not self.store.write(r):   # another run finished it first
@@ -302,23 +348,52 @@ class _Run:
                 failed += 1
         self.summary.done += done
         self.summary.failed += failed
-        self.bars.finish(key, done, failed, len(pts) - len(results))
+        return done, failed
+
+    def point(self, key: str, result: PointResult) -> None:
+        """One point of a group in flight, written as soon as it is finished (streaming evaluators)."""
+        if key not in self.flight:
+            return
+        self.streamed.setdefault(key, set()).add(result.id)
+        self.bars.point(*self._write([result]))
+
+    def finished(self, key: str, results: list[PointResult]) -> None:
+        pts = self.flight.pop(key)
+        streamed = self.streamed.pop(key, set())
+        results = [r for r in results if r.id not in streamed]
+        done = failed = 0
+        for r in results:
+            if not self.store.write(r):   # another run finished it first
+                self.summary.skipped += 1
+                continue
+            self.summary.ran.append(r.id)
+            if r.status == "done":
+                done += 1
+            else:
+                failed += 1
+        self.summary.done += done
+        self.summary.failed += failed
+        self.bars.finish(key, done, failed, len(pts) - len(results) - len(streamed))
 
     def failed_group(self, key: str, reason: str) -> None:
-        pts = self.flight[key]
+        pts = [p for p in self.flight[key] if p["id"] not in self.streamed.get(key, set())]
         self.finished(key, [PointResult(id=p["id"], config=p["config"], status="failed", error=reason,
                                         sweep=p["sweep"], label=p["label"]) for p in pts])
 
     def lost(self, key: str, reason: str) -> None:
         """A worker died with this group: hand its points back (redone by a rerun), or fail them
         after MAX_LOST deaths (a group that always kills its worker must not loop forever)."""
-        pts = self.flight[key]
+        pts = [p for p in self.flight[key] if p["id"] not in self.streamed.get(key, set())]
         ids = [p["id"] for p in pts]
+        if not ids:   # every point was written before the worker died
+            self.finished(key, [])
+            return
         self.store.release(ids, self.owner, reason)
         if max(self.store.lost_count(i) for i in ids) >= MAX_LOST:
             self.failed_group(key, f"{reason}; {MAX_LOST} times on this group, so it is marked failed")
             return
         self.flight.pop(key)
+        self.streamed.pop(key, None)
         self.summary.lost += len(pts)
         self.bars.finish(key, 0, 0, len(pts))
 
@@ -389,7 +464,8 @@ def _run_inline(run: _Run, evaluator: str) -> None:
             time.sleep(1.0)
             continue
         key, pts = g
-        run.finished(key, fn(pts, key=key, progress=run.bars.stage))
+        kw: dict[str, Any] = {"emit": lambda r, key=key: run.point(key, r)} if _takes_emit(fn) else {}
+        run.finished(key, fn(pts, key=key, progress=run.bars.stage, **kw))
 
 
 def _cost_estimate(pts: list[dict[str, Any]]) -> float:
@@ -499,6 +575,9 @@ def _serve(run: _Run, w: _Worker) -> None:
         kind, key = msg[0], msg[1]
         if kind == "stage":
             run.bars.stage(key, *msg[2:])
+        elif kind == "points":
+            for r in msg[2]:
+                run.point(key, r)
         elif kind == "result":
             run.finished(key, msg[2])
             w.key = None
