@@ -142,23 +142,25 @@ def _digits():
     return load_dataset("digits")
 
 
-# (spec key, Adam learning rate, accuracy that must be beaten; chance = 0.1)
+# (spec key, Adam learning rate, accuracy that must be beaten; chance = 0.1). Each floor sits well below
+# the lowest of 6 seeds (benchmarks/accuracy_spread.py: e.g. ttq 0.587-0.980, binaryconnect_stoch
+# 0.444-0.702), since another CPU moves a run as much as another seed: they prove learning.
 TRAIN = [
-    ("fp32", 1e-2, 0.9), ("binaryconnect", 1e-2, 0.8), ("binaryconnect_stoch", 1e-1, 0.6), ("bnn", 1e-2, 0.75),
-    ("bwn", 1e-2, 0.85), ("xnor", 1e-2, 0.75), ("twn", 1e-2, 0.85), ("ttq", 1e-2, 0.85),
+    ("fp32", 1e-2, 0.85), ("binaryconnect", 1e-2, 0.8), ("binaryconnect_stoch", 1e-1, 0.3), ("bnn", 1e-2, 0.75),
+    ("bwn", 1e-2, 0.8), ("xnor", 1e-2, 0.75), ("twn", 1e-2, 0.85), ("ttq", 1e-2, 0.4),
     ("lqnets_a2", 1e-2, 0.85), ("kbit", 1e-2, 0.85),
 ]
 
 
 
-@pytest.mark.parametrize("key,lr,floor", TRAIN, ids=[t[0] for t in TRAIN])
-def test_training_on_digits_beats_chance(key, lr, floor):
-    torch.manual_seed(0)
+def digits_accuracy(key: str, lr: float, seed: int = 0) -> float:
+    """Test accuracy of small_net under scheme ``key`` after 5 epochs of Adam on digits."""
+    torch.manual_seed(seed)
     ds = _digits()
     scheme = build_scheme(spec_of(key))
     model = scheme.convert(small_net())
     opt = torch.optim.Adam(model.parameters(), lr=lr)      # after convert: TTQ scales are parameters
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(seed)
     step = 0
     for epoch in range(5):
         model.train()
@@ -174,7 +176,12 @@ def test_training_on_digits_beats_chance(key, lr, floor):
         scheme.on_epoch_end(model, epoch)
     model.eval()
     with torch.no_grad():
-        acc = (model(ds.test_x).argmax(1) == ds.test_y).float().mean().item()
+        return (model(ds.test_x).argmax(1) == ds.test_y).float().mean().item()
+
+
+@pytest.mark.parametrize("key,lr,floor", TRAIN, ids=[t[0] for t in TRAIN])
+def test_training_on_digits_beats_chance(key, lr, floor):
+    acc = digits_accuracy(key, lr)
     print(f"digits test accuracy {key}: {acc:.3f}")        # docs/schemes.md quotes these (pytest -s)
     assert acc > floor, f"{key}: test accuracy {acc:.3f}"
 

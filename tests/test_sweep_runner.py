@@ -7,7 +7,6 @@ config deterministically; the real pipeline is exercised in tests/test_sweep_res
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -127,9 +126,7 @@ def test_pool_equals_inline(sweep_file: Path, tmp_path: Path):
     _, pts = load_points(sweep_file)
     a, b = tmp_path / "a.db", tmp_path / "b.db"
     run_points(pts, a, workers=0, evaluator="test_sweep_runner:fake_evaluate", sweep="fake")
-    t = time.time()
     run_points(pts, b, workers=2, evaluator="test_sweep_runner:fake_evaluate", sweep="fake")
-    assert time.time() - t < 60
     assert dump(a) == dump(b)
 
 

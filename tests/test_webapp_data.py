@@ -188,7 +188,9 @@ def test_reads_stay_fast_while_a_sweep_writes(tmp_path):
     th.join(10)
     assert not errors
     assert seen[-1] > seen[0] + 5, "reader did not see the writer's commits"
-    assert worst < 2.0, f"a read took {worst:.2f}s while the writer was busy"
+    # Not a speed target (those live in benchmarks/): a reader blocked by the writer would wait out
+    # SQLite's 30 s busy timeout; a busy CI machine stays far below that.
+    assert worst < 15.0, f"a read took {worst:.2f}s while the writer was busy: blocked by the writer?"
 
 
 # -- export ----------------------------------------------------------------------------------------

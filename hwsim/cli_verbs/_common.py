@@ -22,7 +22,6 @@ def print_json(obj: Any) -> None:
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=title, show_lines=False)
@@ -30,5 +29,12 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in r])
-    # piped output is not squeezed to 80 columns; a terminal keeps its own width
-    Console(width=None if sys.stdout.isatty() else 200).print(t)
+    console().print(t)
+
+
+def console():
+    """A rich console for tables: a terminal keeps its own width; piped or redirected output is never
+    squeezed (rich would fold it to 80 columns), so logs and files get whole rows."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=100_000)

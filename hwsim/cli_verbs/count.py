@@ -46,8 +46,9 @@ def trace_json(tr: Any) -> dict[str, Any]:
 
 def print_trace(tr: Any) -> None:
     """A per-layer table (MACs by type per phase, stash written, traffic) and the totals."""
-    from rich.console import Console
     from rich.table import Table
+
+    from ._common import console as terminal_console
 
     phases = ["inference"] if tr.mode == "infer" else ["forward", "backward_data", "backward_weight"]
     recs: dict[tuple[str, str], Any] = {(r.layer, r.phase): r for r in tr.records}
@@ -67,9 +68,7 @@ def print_trace(tr: Any) -> None:
         traffic = sum(sum(r.traffic_bytes.values()) for r in rs)
         t.add_row(li.name, f"{li.op} (stays float)" if li.stays_float else li.op, _shape_text(li.op, li.shape), *macs, _si(ew) if ew else "-",
                   _bytes(stash) if stash else "-", _bytes(traffic))
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
+    console = terminal_console()
     console.print(t)
 
     tot = Table(title="totals per phase")
@@ -133,14 +132,14 @@ def register(app: typer.Typer) -> None:
         scheme: str = typer.Option("fp32", "--scheme", "-s",
                                    help="Precision scheme name (see `hwsim schemes`) or a YAML/JSON mapping, "
                                         "e.g. '{name: mcdonnell, binarize_first_layer: true}'."),
-        batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
+        batch: int = typer.Option(1, "--batch", "-b", min=1, max=2**31 - 1, help="Batch size."),
         input_shape: str = typer.Option(None, "--input", help="Input without the batch, any rank (3x224x224, "
                                         "50x192) or token ids (tokens:2048); default: the model's."),
         phase: str = typer.Option("train", "--phase", help="train (all four phases) or infer."),
         device: str = typer.Option("meta", "--device", help="meta (shapes only) or cpu (a real step: sparsity)."),
-        num_classes: int = typer.Option(None, "--classes", help="Number of classes (default: the model's)."),
+        num_classes: int = typer.Option(None, "--classes", min=1, help="Number of classes (default: the model's)."),
         optimizer: str = typer.Option("sgd_momentum", "--optimizer", help="sgd, sgd_momentum or adam."),
-        steps_per_epoch: int = typer.Option(0, "--steps-per-epoch", help="Also give totals per epoch."),
+        steps_per_epoch: int = typer.Option(0, "--steps-per-epoch", min=0, help="Also give totals per epoch."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON: per-layer records and totals."),
         strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
                                     "weight layer, instead of leaving it float."),

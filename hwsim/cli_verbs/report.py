@@ -17,14 +17,20 @@ def register(app: typer.Typer) -> None:
                                  help="Output file (its folder is the export folder) or an existing folder."),
         out_dir: Path = typer.Option(None, "--out-dir", help="Export folder; the report is written inside it."),
         name: str = typer.Option(None, "--name", help="File name inside the export folder."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing report file."),
     ) -> None:
         """Write a cost report of one or more design points, with assumptions and provenance."""
         import shlex
         import sys
 
         from hwsim.errors import UserError
+        from hwsim.extras import require
         from hwsim.reports import export
 
+        if fmt == "xlsx":
+            require("reports", "--format xlsx", ("openpyxl",))
+        elif fmt == "html":
+            require("reports", "--format html", ("plotly",))
         if out is not None and out_dir is not None:
             raise UserError("--out", "give --out or --out-dir, not both")
         if out is not None:
@@ -37,5 +43,5 @@ def register(app: typer.Typer) -> None:
         else:
             folder, fname = (out_dir or Path("reports")), name
         command = "hwsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        path = export(db, point, fmt, folder, name=fname, command=command)
-        typer.echo(str(path))
+        path = export(db, point, fmt, folder, name=fname, command=command, force=force)
+        typer.echo(str(path))   # the resolved path written

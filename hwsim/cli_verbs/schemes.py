@@ -17,9 +17,12 @@ def register(app: typer.Typer) -> None:
         rows = []
         for name, cls in SCHEMES.items():
             params = {(f.alias or k): f.default for k, f in cls.model_fields.items()}
+            allowed = {(f.alias or k): choices for k, f in cls.model_fields.items()
+                       if (choices := _choices(f.annotation))}
             rows.append({
                 "name": name, "family": cls.family, "seed": cls.seed, "quantizes": cls.quantizes,
                 "bits": cls.bits, "stash": cls.stash, "gradient": cls.gradient, "params": params,
+                "allowed": allowed,
             })
         if as_json:
             print_json(rows)
@@ -28,5 +31,17 @@ def register(app: typer.Typer) -> None:
             "hwsim precision schemes",
             ["name", "family", "seed", "quantizes", "bits", "stash", "hyper-parameters"],
             [[r["name"], r["family"], r["seed"], r["quantizes"], r["bits"], r["stash"],
-              ", ".join(f"{k}={v}" for k, v in r["params"].items())] for r in rows],
+              ", ".join(f"{k}={v}" + (f" ({' | '.join(map(str, r['allowed'][k]))})" if k in r["allowed"] else "")
+                        for k, v in r["params"].items())] for r in rows],
         )
+
+
+def _choices(annotation: object) -> list[object]:
+    """The allowed values of an enumerated hyper-parameter (``Literal[...]``, possibly ``| None``)."""
+    from typing import Literal, Union, get_args, get_origin
+
+    if get_origin(annotation) is Literal:
+        return list(get_args(annotation))
+    if get_origin(annotation) is Union:
+        return [c for a in get_args(annotation) for c in _choices(a)]
+    return []

@@ -25,13 +25,18 @@ def register(app: typer.Typer) -> None:
         import sys
 
         from hwsim.errors import UserError
+        from hwsim.extras import require
 
+        require("web", "hwsim serve")
         check_store(db, wait)
         from webapp.app import create_app
 
         if host not in LOOPBACK:
             print(f"warning: --host {host} exposes the dashboard beyond this machine; it has no authentication",
                   file=sys.stderr)
+        if debug:
+            print("warning: --debug turns on Dash's dev tools (tracebacks, reload on code change) for anyone who "
+                  "can reach the server; use it on a trusted machine only", file=sys.stderr)
         dash_app = create_app(db, refresh_ms=refresh_ms)
         shown = f"[{host}]" if ":" in host else host
         print(f"hwsim dashboard for {db} on http://{shown}:{port}/  (Ctrl+C to stop)", flush=True)

@@ -85,8 +85,9 @@ def register(app: typer.Typer) -> None:
         if fmt == "csv":
             sys.stdout.write(rep.to_csv())
             return
-        from rich.console import Console
         from rich.table import Table
+
+        from ._common import console
 
         t = Table(title=f"{title}: {acc.rows}x{acc.cols} {acc.dataflow}, PE {acc.pe.kind}", show_lines=False)
         for c, h in zip(_TABLE_COLS, _HEADERS):
@@ -101,7 +102,7 @@ def register(app: typer.Typer) -> None:
             t.add_row(*cells(r))
         tot = rep.totals
         t.add_row(*(["TOTAL", "", ""] + cells(tot)[3:]), style="bold")
-        Console().print(t)
+        console().print(t)
         print(f"total {tot['total_cycles']:,} cycles = {tot['time_us']:,.1f} us at {acc.clock_mhz:g} MHz; "
               f"access counts in bytes at operand widths")
         parts = ", ".join(f"{k} {v:.3g}" for k, v in area.breakdown.items())

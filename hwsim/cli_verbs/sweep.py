@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
 
         from hwsim.errors import UserError
+        from hwsim.extras import require
         from hwsim.sweep.expand import load_points
         from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points, summary_rows
 
@@ -49,6 +50,10 @@ def register(app: typer.Typer) -> None:
         if evaluator is not None and ":" not in evaluator:
             raise UserError("--evaluator", "expected module:function")
         sw, points = load_points(file, max_points=max_points)
+        if backend == "ray":
+            require("ray", "--backend ray")
+        if sw.search is not None and not dry_run:
+            require("search", f"{file}: search")
         path = db or Path(sw.store or f"results/{sw.name}.db")
         nw = default_workers() if workers is None else workers
         # A terminal gets live bars; a log (CI, nohup, a pipe) a progress line at least every 10 s.

@@ -25,11 +25,14 @@ def default_name(point_ids: list[str], fmt: str) -> str:
 
 
 def export(store_path: str | Path, point_ids: list[str], fmt: str, out_dir: str | Path,
-           name: str | None = None, command: str | None = None) -> Path:
-    """Write a report of ``point_ids`` in format ``fmt`` to ``out_dir/name`` atomically."""
+           name: str | None = None, command: str | None = None, force: bool = False) -> Path:
+    """Write a report of ``point_ids`` in format ``fmt`` to ``out_dir/name`` atomically; an existing
+    file is overwritten only with ``force``."""
     writer = WRITERS.get(fmt, where="--format")
     if not point_ids:
         raise UserError("--point", "name at least one design point")
     doc = build_document(store_path, list(point_ids), command=command)
     target = resolve_inside(out_dir, name or default_name([p.id for p in doc.points], fmt))
+    if target.exists() and not force:
+        raise UserError(str(target), "exists; pass --force to overwrite it")
     return atomic_write(target, lambda tmp: writer(doc, tmp))

@@ -17,6 +17,9 @@ from hwsim.errors import UserError
 
 def resolve_inside(folder: str | Path, name: str) -> Path:
     """``folder/name`` resolved, or a UserError when it would land outside ``folder``."""
+    for text in (str(folder), name):
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+            raise UserError(repr(text), "control characters are not allowed in an export path")
     root = Path(folder).expanduser()
     if root.exists() and not root.is_dir():
         raise UserError(str(root), "export folder is a file, not a folder")

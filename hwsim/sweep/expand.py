@@ -25,6 +25,7 @@ import inspect
 import itertools
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,14 +228,75 @@ def _model_label(name: str) -> str:
     return Path(name).name if "/" in name else name
 
 
+def machine_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_model(model: dict[str, Any], shape: tuple[list[int], int], where: str, base: Path | None,
+                train_batch: int | None) -> None:
+    """Build the network on meta tensors before anything runs: a bad argument (``width: -1``) is the
+    user's error, told with the model's message; a point that trains must fit in this machine's memory
+    (weights, gradients and Adam state at 4 bytes each, plus the activations of a batch, held twice)."""
+    import torch
+
+    from hwsim.models import build_model
+
+    in_shape = model.get("input_shape") or shape[0]
+    try:
+        with torch.device("meta"):
+            net = build_model(model["name"], num_classes=shape[1], in_shape=tuple(in_shape)
+                              if isinstance(in_shape, list) else in_shape, base=base, where=where,
+                              **model.get("args", {}))
+    except UserError as e:
+        if e.where.startswith(where):
+            raise
+        raise UserError(f"{where}.args", f"{e.where}: {e.what}") from None
+    except Exception as e:   # the builder's own complaint about its arguments
+        msg = " ".join(str(e).split())[:200] or type(e).__name__
+        raise UserError(f"{where}.args", f"model {model['name']!r} cannot be built with these arguments: {msg}") from None
+    if not train_batch:
+        return
+    params = sum(p.numel() for p in net.parameters())
+    acts = 0
+
+    def count(_m: Any, _i: Any, out: Any) -> None:
+        nonlocal acts
+        if isinstance(out, torch.Tensor):
+            acts += out.numel()
+
+    leaves = [m.register_forward_hook(count) for m in net.modules() if not list(m.children())]
+    try:
+        if isinstance(in_shape, list):
+            with torch.no_grad():
+                net.eval()(torch.empty((1, *in_shape), device="meta"))
+    except Exception:   # the shape check proper belongs to the trace; here only the size matters
+        acts = 0
+    finally:
+        for h in leaves:
+            h.remove()
+    need = 16 * params + 2 * 4 * acts * train_batch
+    have = machine_memory_bytes()
+    if need > have:
+        raise UserError(f"{where}", f"training {model['name']!r} at batch {train_batch} needs about "
+                        f"{need / 2**30:,.1f} GiB ({params:,} parameters, {acts:,} activations a sample), "
+                        f"more than this machine's {have / 2**30:,.1f} GiB; use costs only (accuracy: none) "
+                        "or a smaller model or batch")
+
+
 def _axis_values(sw: SweepFile, lm: LineMap, base: Path) -> dict[str, list[Any]]:
     models = [resolve_model(m, lm.where(("models", i)), base) for i, m in enumerate(sw.models)]
     datasets = [(d, dataset_shape(d, lm.where(("datasets", i)))) for i, d in enumerate(sw.datasets)]
+    batch = max((r.batch for r in sw.recipes), default=None) if sw.accuracy == "train" else None
+    for i, m in enumerate(models):
+        for d in datasets:
+            check_model(m, d[1], lm.where(("models", i)), base, batch)
     schemes: list[dict] = []
     for i, s in enumerate(sw.schemes):
         schemes += expand_scheme_entry(s, lm.where(("schemes", i)))
     for i, t in enumerate(sw.tech):
         resolve_file("tech", t, lm.where(("tech", i)), base)
+    if sw.pricing.hierarchy:
+        resolve_file("hierarchy", sw.pricing.hierarchy, lm.where(("pricing", "hierarchy")), base)
     accels: list[HardwareChoice] = []
     for i, a in enumerate(sw.accelerators):
         accels += expand_accelerator_entry(a, lm, ("accelerators", i), base)

@@ -119,6 +119,11 @@ class StrictLoader(yaml.SafeLoader):
 StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
 
 
+MAX_SCALAR = 10_000          # characters in one value
+PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge",
+                                                 "timestamp")}
+
+
 def check_graph(node: yaml.Node) -> None:
     """Duplicate keys, depth and expanded size of a composed document; a MarkedYAMLError when over."""
     size: dict[int, int] = {}
@@ -134,6 +139,13 @@ def check_graph(node: yaml.Node) -> None:
         if len(stack) >= MAX_DEPTH:
             raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels "
                                               "(aliases expanded)", n.start_mark)
+        if n.tag not in PLAIN_TAGS:   # !!python/..., !!set, !!binary, custom tags: not data a sweep file holds
+            raise yaml.constructor.ConstructorError(None, None, f"YAML tag {n.tag!r} is not allowed in a sweep file "
+                                                    "(plain mappings, lists, strings, numbers, booleans, null)",
+                                                    n.start_mark)
+        if isinstance(n, yaml.ScalarNode) and len(n.value) > MAX_SCALAR:
+            raise yaml.constructor.ConstructorError(None, None, f"a value of {len(n.value):,} characters "
+                                                    f"(limit {MAX_SCALAR:,})", n.start_mark)
         stack.append(key)
         total = 1
         if isinstance(n, yaml.MappingNode):
