@@ -34,6 +34,7 @@ from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer
 from accel_models.memory import Memory
 from accel_models.pe import PE, build_pe
+from accel_models.sparsity import SparsitySupport
 from accel_models.systolic import DATAFLOWS
 
 
@@ -57,6 +58,7 @@ class Accelerator:
     psum_bits: int = 32
     description: str = ""
     source: str = ""
+    sparsity: SparsitySupport = field(default_factory=SparsitySupport)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -75,6 +77,7 @@ class Accelerator:
             "vector_unit": {"lanes": self.vector_lanes},
             "operands": {"ifmap_bits": self.ifmap_bits, "filter_bits": self.filter_bits,
                          "psum_bits": self.psum_bits},
+            "sparsity": self.sparsity.to_dict(),
         }
 
 
@@ -134,10 +137,11 @@ class _Fields:
 
 
 _TOP = {"name", "description", "clock_mhz", "array", "pe", "sram", "dram", "vector_unit", "operands", "notes",
-        "source"}
+        "source", "sparsity"}
 _SUB = {"array": {"rows", "cols", "dataflow"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb"},
         "dram": {"bandwidth_bytes_per_cycle"}, "vector_unit": {"lanes"},
-        "operands": {"ifmap_bits", "filter_bits", "psum_bits"}}
+        "operands": {"ifmap_bits", "filter_bits", "psum_bits"},
+        "sparsity": {"weights", "activations", "load_balance"}}
 
 
 def overridable_fields() -> list[str]:
@@ -259,6 +263,11 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
     kb = {k: f.posnum(f"sram.{k}_kb") for k in ("ifmap", "filter", "ofmap")}
     bw = f.posnum("dram.bandwidth_bytes_per_cycle", None, allow_none=True)
     name = f.get("name", Path(source).stem if source else "accelerator")
+    sp = f.mapping("sparsity", required=False) if "sparsity" in data else {}
+    try:
+        sparsity = SparsitySupport(**sp)
+    except ConfigError as e:
+        raise ConfigError(f"{f.where(e.where)}: {e.where}", e.what) from None
     return Accelerator(
         name=str(name), rows=f.posint("array.rows"), cols=f.posint("array.cols"), dataflow=dataflow, pe=pe,
         ifmap_sram_bytes=int(kb["ifmap"] * 1024), filter_sram_bytes=int(kb["filter"] * 1024),
@@ -266,7 +275,7 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
         clock_mhz=float(f.posnum("clock_mhz", 1000)), vector_lanes=f.posint("vector_unit.lanes", 64),
         ifmap_bits=f.posint("operands.ifmap_bits", 8), filter_bits=f.posint("operands.filter_bits", 8),
         psum_bits=f.posint("operands.psum_bits", 32), description=str(f.get("description", "")),
-        source=source,
+        source=source, sparsity=sparsity,
     )
 
 

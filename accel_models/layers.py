@@ -56,6 +56,12 @@ class GemmLayer:
     operands: Operands | None = None
     ifmap_unique: int | None = None   # distinct ifmap elements per group (a conv's C x H x W, not M x K)
     kernel: int = 1                   # filter window R x S folded into K (K = kernel x in-channels)
+    # operand sparsity (accel_models.sparsity): non-zero fractions, N:M weight structure, and the
+    # stored / dense bytes of the filter (a pruned layer kept in a sparse format)
+    weight_density: float = 1.0
+    input_density: float = 1.0
+    weight_nm: tuple[int, int] | None = None
+    filter_storage_ratio: float = 1.0
 
     def __post_init__(self) -> None:
         for f in ("M", "N", "K", "groups"):

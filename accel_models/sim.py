@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from accel_models.config import Accelerator, load_accelerator
 from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
-from accel_models.memory import dram_traffic
+from accel_models.memory import DramTraffic, dram_traffic
 from accel_models.pe import derive_mac_type, width
 from accel_models.report import CycleReport
+from accel_models.sparsity import skip_factor
 from accel_models.systolic import run_gemm
 
 
@@ -21,6 +23,15 @@ def default_operands(acc: Accelerator) -> Operands:
 
 def _bytes(elems: int, bits: int) -> int:
     return (elems * bits + 7) // 8
+
+
+def _stored_filter(tr: DramTraffic, ratio: float, fb: int, bw: float, compute: int) -> DramTraffic:
+    """Filter DRAM reads of a weight stored in a sparse format: ``ratio`` x the dense bytes (the
+    element count becomes dense-element equivalents, so elements x filter bits stay its bytes)."""
+    fil = int(round(tr.reads_filter * ratio))
+    rb = tr.read_bytes - _bytes(tr.reads_filter, fb) + _bytes(fil, fb)
+    stall = max(0, math.ceil((rb + tr.write_bytes) / bw) - compute)
+    return replace(tr, reads_filter=fil, read_bytes=rb, stall_cycles=stall)
 
 
 def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator) -> dict[str, Any]:
@@ -52,9 +63,14 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator) ->
     except ConfigError as e:
         raise ConfigError(f"layer {g.name} ({g.phase})", e.what) from None
     run = run_gemm(g.M, g.N, g.K, acc.rows, acc.cols, acc.dataflow, g.groups, rate, g.kernel)
+    f = skip_factor(acc.sparsity, acc.rows, acc.cols, g.weight_density, g.input_density, g.weight_nm)
+    if f < 1.0:
+        run = replace(run, compute_cycles=max(1, math.ceil(run.compute_cycles * f)))
     # Storage widths: binary/ternary operands are stored packed at 1/2 bits.
     ib, fb, ob = width(ops.ifmap_kind, ops.ifmap_bits), width(ops.filter_kind, ops.filter_bits), ops.ofmap_bits
     tr = dram_traffic(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, ob, mem, acc.cols)
+    if g.filter_storage_ratio != 1.0:
+        tr = _stored_filter(tr, g.filter_storage_ratio, fb, mem.dram_bw_bytes_per_cycle, run.compute_cycles)
     total = run.compute_cycles + tr.stall_cycles
     macs = g.macs
     pe_slots = acc.rows * acc.cols * float(rate)

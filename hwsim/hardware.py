@@ -154,6 +154,27 @@ def _precision_strings(prec: LayerPrecision, phase: str) -> dict[str, str]:
     return {"weight": str(prec.weight), "input": str(prec.input), "stash": str(prec.stash), "grad": str(prec.grad)}
 
 
+def _with_sparsity(g: am.GemmLayer, trace: Trace) -> am.GemmLayer:
+    """A GEMM with its operands' non-zero fractions and the weight's stored/dense bytes.
+
+    The weight is the filter operand of forward, inference and backward_data (its density: measured
+    on the step, else the pruning target of a sparse-stored layer); the layer input is the ifmap of
+    forward and inference and, stashed, of backward_weight (measured density only)."""
+    sp = trace.sparsity.get(g.name, {})
+    st = (trace.meta.get("weight_storage") or {}).get(g.name)
+    kw: dict[str, Any] = {}
+    if g.phase in (FORWARD, INFERENCE, BACKWARD_DATA):
+        if "weight" in sp:
+            kw["weight_density"] = 1.0 - float(sp["weight"])
+        elif st and "density" in st:
+            kw["weight_density"] = float(st["density"])
+        if st and st.get("dense_bytes"):
+            kw["filter_storage_ratio"] = st["bytes"] / st["dense_bytes"]
+    if g.phase in (FORWARD, INFERENCE, BACKWARD_WEIGHT) and "input" in sp:
+        kw["input_density"] = 1.0 - float(sp["input"])
+    return g.with_(**kw) if kw else g
+
+
 def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.VectorOp]:
     """All work items of a trace in layer order: GEMMs per phase, then vector-unit rows."""
     recs: dict[str, list[LayerRecord]] = {}
@@ -166,6 +187,7 @@ def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.Vect
         if li.op in GEMM_OPS and li.shape:
             prec = LayerPrecision.from_dict({k: v for k, v in (li.precision or {}).items() if k != "note" and v})
             model = layer_to_model(li)
+            start = len(work)
             if have_records:
                 phases = {r.phase for r in lrecs if r.total_macs > 0}
             elif trace.mode == "infer":
@@ -182,6 +204,7 @@ def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.Vect
                 items = am.phase_gemms(model, _precision_strings(prec, FORWARD),
                                        first_layer=BACKWARD_DATA not in phases, psum_bits=psum_bits, mac_types=mts)
                 work += [w for w in items if w.phase in phases]
+            work[start:] = [_with_sparsity(w, trace) if isinstance(w, am.GemmLayer) else w for w in work[start:]]
             if not have_records and trace.mode != "infer" and li.params:
                 work.append(am.update_op(li.name, li.params))
         for r in lrecs:

@@ -276,14 +276,16 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
     c_train = simulate_trace(tr, accel)
     c_inf = simulate_trace(ti, accel)
     area = accelerator_area(accel, node_nm=tech.node_nm)
+    support = c_train.accelerator.get("sparsity")    # what the accelerator does with zero operands
     if pr.get("memory", "accelerator") == "accelerator":
         # memory energy from the accelerator's own SRAM/DRAM accesses and buffer sizes
         e_train = price(tr, tech, hierarchy=hierarchy_for_accelerator(c_train.accelerator, hier), accesses=c_train,
-                        steps_per_epoch=steps)
-        e_inf = price(ti, tech, hierarchy=hierarchy_for_accelerator(c_inf.accelerator, hier), accesses=c_inf)
+                        steps_per_epoch=steps, sparsity=support)
+        e_inf = price(ti, tech, hierarchy=hierarchy_for_accelerator(c_inf.accelerator, hier), accesses=c_inf,
+                      sparsity=support)
     else:
-        e_train = price(tr, tech, hierarchy=hier, steps_per_epoch=steps)
-        e_inf = price(ti, tech, hierarchy=hier)
+        e_train = price(tr, tech, hierarchy=hier, steps_per_epoch=steps, sparsity=support)
+        e_inf = price(ti, tech, hierarchy=hier, sparsity=support)
 
     tt, it = tr.totals(), ti.totals()
     nb = max(1, pr["infer_batch"])

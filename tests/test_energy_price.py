@@ -200,7 +200,7 @@ def test_zero_skipping_ternary(t45):
         r.effectual_macs = {}
     unmeasured = price(tr, t45, hierarchy={"rf_bytes": 0, "sram_bytes": 1 << 20, "zero_skipping": True})
     assert unmeasured.totals["compute.ternary"] == pytest.approx(c_off)
-    assert any("no effectual ternary MAC count" in n for n in unmeasured.assumptions["notes"])
+    assert any("no measured sparsity" in n for n in unmeasured.assumptions["notes"])
 
 
 def test_accelerator_accesses_replace_placement(t45):

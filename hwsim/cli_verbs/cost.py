@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
         table = load_tech(tech, node=node)
         hier = load_hierarchy(hierarchy)
         tr = load_trace(model, scheme, batch, input_shape, infer, strict)
-        accesses = None
+        accesses, support = None, None
         if sets and not accelerator:
             from hwsim.errors import UserError
 
@@ -110,7 +110,9 @@ def register(app: typer.Typer) -> None:
             cycles = simulate_trace(tr, load_accelerator_set(spec, sets))
             accesses = cycles
             hier = hierarchy_for_accelerator(cycles.accelerator, hier)
-        rep = price(tr, table, hierarchy=hier, accesses=accesses, steps_per_epoch=steps_per_epoch, rate_hz=rate)
+            support = cycles.accelerator.get("sparsity")
+        rep = price(tr, table, hierarchy=hier, accesses=accesses, steps_per_epoch=steps_per_epoch, rate_hz=rate,
+                    sparsity=support)
         if as_json:
             print_json(rep.to_dict())
             return

@@ -328,6 +328,7 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
                input_shape=list(input_shape), mode=mode, steps_per_epoch=int(steps_per_epoch))
     depth = 0
     order = [FORWARD, BACKWARD_DATA, BACKWARD_WEIGHT, UPDATE, INFERENCE]
+    stored: dict[str, dict[str, Any]] = {}     # pruned layers stored in a sparse format
     for lt in sorted(cm.layers.values(), key=lambda t: t.order):
         m = lt.module
         nparams = sum(p.numel() for p in m.parameters(recurse=False)) if m is not None else 0
@@ -341,9 +342,12 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
         tr.layers.append(LayerInfo(name=lt.name, op=_module_op(m, lt), shape=dict(lt.shape), precision=prec,
                                    params=int(nparams), depth=d,
                                    stays_float=str(getattr(m, "hwsim_stays_float", "") or "")))
+        ratio = _storage_ratio(m, lt, stored) if lt.is_weight else None
         for ph in order:
             if ph not in lt.macs and ph not in lt.elementwise and ph not in lt.traffic:
                 continue
+            if ratio is not None and lt.traffic.get(ph, {}).get("weight"):
+                lt.traffic[ph]["weight"] = int(round(lt.traffic[ph]["weight"] * ratio))
             tr.records.append(LayerRecord(
                 layer=lt.name, phase=ph,
                 macs={k: int(v) for k, v in lt.macs.get(ph, {}).items()},
@@ -365,13 +369,14 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
         w = getattr(m, "weight", None)
         for p in m.parameters(recurse=False):
             if is_weight_layer(m) and p is w:
-                size += bytes_for(p.numel(), layer_precision(m).deployed_weight)
+                sparse = _stored_bytes(m)
+                size += bytes_for(p.numel(), layer_precision(m).deployed_weight) if sparse is None else sparse
             else:
                 size += p.numel() * 4
     tr.model_size_bytes = int(size)
     tr.meta = {
         "device": dev, "optimizer": optimizer if mode == "train" else None,
-        "unsupported_ops": dict(cm.unsupported), "notes": notes,
+        "unsupported_ops": dict(cm.unsupported), "notes": notes, "weight_storage": stored,
         "stays_float": {n: str(m.hwsim_stays_float) for n, m in net.named_modules()
                         if getattr(m, "hwsim_stays_float", None)},
         "weight_input_values": int(wi_values),
@@ -411,3 +416,31 @@ def summary(tr: Trace) -> dict[str, Any]:
         "weight_input_stash_bytes": tr.meta.get("weight_input_stash_bytes"),
         "scheme_noop": tr.meta.get("scheme_noop", False),
     }
+
+
+def _stored_bytes(m: Any) -> int | None:
+    """A pruned layer's weight bytes in its storage format (hwsim.schemes.pruning), else None."""
+    if m is None or getattr(m, "hwsim_weight_storage", None) is None:
+        return None
+    from hwsim.schemes.pruning import stored_weight_bytes
+
+    return stored_weight_bytes(m)
+
+
+def _storage_ratio(m: Any, lt: LayerTally, stored: dict[str, dict[str, Any]]) -> float | None:
+    """Stored / dense weight bytes of a layer kept in a sparse format (its weight reads scale by it)."""
+    sparse = _stored_bytes(m)
+    if sparse is None:
+        return None
+    dense = bytes_for(m.weight.numel(), lt.precision.weight)
+    spec = m.hwsim_weight_storage
+    stored[lt.name] = {"storage": spec.storage, "codebook_bits": spec.codebook_bits, "huffman": spec.huffman,
+                       "bytes": int(sparse), "dense_bytes": int(dense), "density": _density(m)}
+    return sparse / dense if dense else None
+
+
+def _density(m: Any) -> float:
+    w = m.weight
+    if w.device.type == "meta":
+        return 1.0 - float(getattr(m, "hwsim_prune_target", 0.0))
+    return float((w != 0).float().mean())

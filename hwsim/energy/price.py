@@ -261,12 +261,53 @@ def _inference_from_forward(trace: Trace) -> list[LayerRecord]:
     return out
 
 
+# ---------------------------------------------------------------------------- sparsity
+_WEIGHT_PHASES = (FORWARD, INFERENCE, BACKWARD_DATA)      # the weight is a GEMM operand
+_INPUT_PHASES = (FORWARD, INFERENCE, BACKWARD_WEIGHT)     # the layer input (stashed in backward) is
+
+
+def _support(sparsity: dict[str, str] | None, hier: Hierarchy) -> tuple[bool, bool]:
+    """(zero weights cost no MAC energy, zero activations cost none): gating or skipping."""
+    sp = sparsity or {}
+    w = sp.get("weights", "none") in ("gating", "skipping") or hier.zero_skipping
+    a = sp.get("activations", "none") in ("gating", "skipping") or hier.zero_skipping
+    return w, a
+
+
+def priced_macs(trace: Trace, r: LayerRecord, mac: str, n: int, support: tuple[bool, bool]) -> int | None:
+    """MACs of ``mac`` type in record ``r`` that cost energy under ``support``, for every MAC type.
+
+    Gating weights prices the MACs with a non-zero weight (n x weight density), gating activations
+    those with a non-zero input, both: the trace's exact effectual MACs (both operands non-zero).
+    Densities are the ones measured on the step; a weight kept in a sparse format on a meta trace
+    has its pruning target's. None: support is on but nothing was measured for this layer."""
+    w_all, a_all = support
+    sp = trace.sparsity.get(r.layer)
+    st = (trace.meta.get("weight_storage") or {}).get(r.layer) if trace.meta else None
+    if w_all and a_all and st is None and mac in r.effectual_macs:
+        return int(r.effectual_macs[mac])       # both operands of this phase's GEMM, as counted
+    w_on, a_on = w_all and r.phase in _WEIGHT_PHASES, a_all and r.phase in _INPUT_PHASES
+    if not (w_on or a_on):
+        return n
+    if sp is None and st is None:
+        return None
+    if w_all and a_all and sp is not None and mac in r.effectual_macs:
+        return int(r.effectual_macs[mac])
+    wd = 1.0 - float(sp["weight"]) if sp and "weight" in sp else (float(st["density"]) if st else 1.0)
+    ad = 1.0 - float(sp["input"]) if sp and "input" in sp else 1.0
+    return int(round(n * (wd if w_on else 1.0) * (ad if a_on else 1.0)))
+
+
 # ---------------------------------------------------------------------------- price
 
 
 def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = None, accesses: Any = None,
-          steps_per_epoch: int | None = None, rate_hz: float | None = None) -> EnergyReport:
-    """Energy of ``trace`` on ``tech`` with ``hierarchy`` (or an accelerator's ``accesses``)."""
+          steps_per_epoch: int | None = None, rate_hz: float | None = None,
+          sparsity: dict[str, str] | None = None) -> EnergyReport:
+    """Energy of ``trace`` on ``tech`` with ``hierarchy`` (or an accelerator's ``accesses``).
+
+    ``sparsity``: the accelerator's support for zero operands (``{weights, activations}`` each
+    ``none | gating | skipping``, :mod:`accel_models.sparsity`); ``hierarchy.zero_skipping`` gates both."""
     tech = tech if isinstance(tech, TechTable) else load_tech(tech or "45nm")
     hier: Hierarchy = load_hierarchy(hierarchy)
     acc = _normalise_accesses(accesses)
@@ -285,6 +326,7 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
         if borrowed:
             notes.append("inference memory energy uses the accelerator's forward access counts")
 
+    support = _support(sparsity, hier)
     placement = place(trace, hier)
     sram_bit = sram_pj_per_bit(tech, hier.sram_bytes)
     dram_bit = dram_pj_per_bit(tech, hier.dram)
@@ -310,12 +352,10 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
             ops = operands_for(info, r.phase, mac)
             fi = fan_in(info, r.phase)
             e, rule = mac_energy(tech, mac, ops, fi)
-            count = n
-            if hier.zero_skipping and mac == "ternary":
-                if mac in r.effectual_macs:
-                    count = r.effectual_macs[mac]
-                else:
-                    no_effectual.add(r.layer)
+            count = priced_macs(trace, r, mac, n, support)
+            if count is None:
+                count = n
+                no_effectual.add(r.layer)
             energy[(r.layer, r.phase, f"compute.{mac}")] += count * e
             rf_operand_pj += count * operand_bits(mac, ops) * rf_bit * hier.rf_operand_reads_per_mac / 2
             d = rules_used.setdefault(rule.name, {**rule.describe(), "citation": tech.cite(rule.source),
@@ -377,8 +417,8 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
                 fetched[f"{cls}.{'train_step' if slot == 'train' else 'inference_batch'}"] += times * size
 
     if no_effectual:
-        notes.append(f"zero_skipping is on but {len(no_effectual)} layer(s) have no effectual ternary MAC count "
-                     "(a meta-device trace measures no sparsity): all their ternary MACs are priced")
+        notes.append(f"zero operands are gated or skipped but {len(no_effectual)} layer(s) have no measured "
+                     "sparsity (a meta-device trace): all their MACs are priced")
     rows = [{"layer": lay, "phase": ph, "component": comp, "energy_pj": v}
             for (lay, ph, comp), v in energy.items() if v]
     by_phase: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))

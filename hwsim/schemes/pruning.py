@@ -19,6 +19,11 @@ done, runs e): events at ``t_k = start_epoch + k * frequency`` for k = 0..K,
 ``lr_scale(epoch)`` is ``retrain_lr_scale`` from the first event on (Han: re-train with 1/10 of
 the original learning rate), 1 before; a training loop multiplies its learning rate by it.
 Precision stays fp32; zero-skipping is measured by the counter from the real (zeroed) weights.
+
+Storage (``storage: dense | bitmask | csr | relative``, default ``relative``; optional
+``codebook_bits`` k and ``huffman``): how a pruned layer's weights are stored, by
+:mod:`hwsim.quant.sparse_formats`. The model size and the weight bytes each GEMM reads follow the
+chosen format, its index and codebook overheads included (:func:`stored_weight_bytes`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import torch
 from pydantic import Field, ValidationInfo, field_validator
 from torch import nn
 
+from hwsim.quant.sparse_formats import StorageSpec, expected_size_bytes, size_bytes
 from hwsim.schemes.base import Scheme, register_scheme
 
 MASK = "hwsim_prune_mask"
@@ -70,6 +76,16 @@ class Pruning(Scheme):
     end_epoch: int = Field(10, ge=0)
     frequency: int = Field(1, ge=1)
     retrain_lr_scale: float = Field(0.1, gt=0, le=1)
+    storage: Literal["dense", "bitmask", "csr", "relative"] = "relative"
+    codebook_bits: int | None = Field(None, ge=1, le=16)
+    huffman: bool = False
+
+    @field_validator("huffman")
+    @classmethod
+    def _huffman(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and (info.data.get("storage") != "relative" or not info.data.get("codebook_bits")):
+            raise ValueError("huffman coding needs storage: relative and codebook_bits (Deep Compression's pipeline)")
+        return v
 
     @field_validator("sparsity")
     @classmethod
@@ -140,6 +156,8 @@ class Pruning(Scheme):
                 continue
             m.register_buffer(MASK, torch.ones_like(m.weight, requires_grad=False))
             m.hwsim_prune_target = target
+            m.hwsim_weight_storage = StorageSpec(self.storage, "conv" if m.weight.dim() > 2 else "fc", 32,
+                                                 self.codebook_bits, self.huffman)
             m.register_forward_pre_hook(_ensure_grad_mask)
         self.prune(model, 0)
         return model
@@ -195,3 +213,17 @@ def sparsity_of(model: nn.Module) -> dict[str, float]:
     from hwsim.quant.layers import weight_layers
 
     return {n: float((m.weight == 0).float().mean()) for n, m in weight_layers(model)}
+
+
+def stored_weight_bytes(module: nn.Module) -> int | None:
+    """Bytes of a pruned layer's weight in its storage format (None: the layer is stored dense).
+
+    From the real non-zeros when the weight holds values; on the meta device (no values) from the
+    layer's target sparsity with the non-zeros at random positions."""
+    spec = getattr(module, "hwsim_weight_storage", None)
+    w = getattr(module, "weight", None)
+    if spec is None or w is None:
+        return None
+    if w.device.type == "meta":
+        return expected_size_bytes(tuple(w.shape), 1.0 - float(module.hwsim_prune_target), spec)
+    return size_bytes(w.detach().cpu().float().numpy(), spec)
