@@ -51,8 +51,14 @@ class TrainRecipe(BaseModel):
     nesterov: bool = False                          # SGD only; needs momentum > 0
     weight_decay: float = Field(0.0, ge=0)
     optimizer: Literal["sgd", "adam"] = "sgd"
-    schedule: Literal["constant", "cosine", "step"] = "constant"
+    schedule: Literal["constant", "cosine", "step", "sgdr"] = "constant"
     milestones: list[int] = Field(default_factory=list)   # step schedule: epochs after which lr *= gamma
+    # sgdr (warm restarts): the rate restarts at these epochs (epochs done), else at
+    # restart_period x restart_mult^k (Loshchilov & Hutter's T_0 and T_mult)
+    restarts: list[int] = Field(default_factory=list)
+    restart_period: int = Field(1, ge=1)
+    restart_mult: int = Field(2, ge=1)
+    lr_min: float = Field(0.0, ge=0)
     gamma: float = Field(0.1, gt=0)
     seed: int = 0
     device: str = "auto"                            # "auto" (cuda if available), "cpu", "cuda", "cuda:N"
@@ -69,6 +75,8 @@ class TrainRecipe(BaseModel):
             raise ValueError("the step schedule needs milestones (epochs after which lr is multiplied by gamma)")
         if any(m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
             raise ValueError("milestones are increasing positive epoch numbers")
+        if any(r < 1 for r in self.restarts) or sorted(set(self.restarts)) != list(self.restarts):
+            raise ValueError("restarts are increasing positive epoch numbers")
         d = self.device
         if not (d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit())):
             raise ValueError(f"device is 'auto', 'cpu', 'cuda' or 'cuda:N', got {d!r}")
@@ -88,12 +96,33 @@ class TrainRecipe(BaseModel):
             loc = ".".join(str(x) for x in err["loc"])
             raise UserError(f"{where}.{loc}" if loc else where, err["msg"]) from None
 
-    def lr_at(self, epoch: int, step: int, total_steps: int) -> float:
+    def restart_epochs(self) -> list[int]:
+        """Epochs (done) at which SGDR restarts: ``restarts``, else T_0, T_0 + T_0 m, ... below ``epochs``."""
+        if self.restarts:
+            return [r for r in self.restarts if r < self.epochs]
+        out, t, period = [], 0, self.restart_period
+        while t + period < self.epochs:
+            t += period
+            out.append(t)
+            period *= self.restart_mult
+        return out
+
+    def lr_at(self, epoch: int, step: int, total_steps: int, steps_per_epoch: int | None = None) -> float:
         """Learning rate of the step with 0-based index ``step`` in 1-based ``epoch``.
 
         constant: lr; step: lr * gamma^(number of milestones < epoch) (torch MultiStepLR);
-        cosine: lr * (1 + cos(pi * step / total_steps)) / 2, per step, no restarts.
+        cosine: lr * (1 + cos(pi * step / total_steps)) / 2, per step, no restarts;
+        sgdr (Loshchilov & Hutter 2017, the schedule McDonnell 2018 trains with): within the cycle
+        [a, b) of restart epochs, at fractional epoch t = step / steps_per_epoch,
+        lr_min + (lr - lr_min) (1 + cos(pi (t - a) / (b - a))) / 2, back to lr at each restart.
         """
+        if self.schedule == "sgdr":
+            spe = steps_per_epoch or max(1, math.ceil(total_steps / self.epochs))
+            t = step / spe
+            bounds = [0, *self.restart_epochs(), self.epochs]
+            a, b = next((a, b) for a, b in zip(bounds, bounds[1:]) if t < b or b == self.epochs)
+            frac = min(max((t - a) / (b - a), 0.0), 1.0)
+            return self.lr_min + (self.lr - self.lr_min) * 0.5 * (1.0 + math.cos(math.pi * frac))
         if self.schedule == "step":
             return self.lr * self.gamma ** sum(1 for m in self.milestones if m < epoch)
         if self.schedule == "cosine":
@@ -244,7 +273,7 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
             # a scheme may scale the rate (Han et al. retrain pruned nets at 1/10 of it); it is told the
             # number of completed epochs, as on_epoch_end is
             lr_mult = float(scheme.lr_scale(epoch - 1)) if hasattr(scheme, "lr_scale") else 1.0
-            epoch_lr = recipe.lr_at(epoch, step, total_steps) * lr_mult
+            epoch_lr = recipe.lr_at(epoch, step, total_steps, len(starts)) * lr_mult
             result.epochs_run = epoch
             for i in starts:
                 if step >= total_steps:
@@ -253,7 +282,7 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
                 xb, yb = tr_x[idx], tr_y[idx]
                 if recipe.augment == "crop_flip":
                     xb = crop_flip(xb, recipe.augment_pad, gen)
-                lr = recipe.lr_at(epoch, step, total_steps) * lr_mult
+                lr = recipe.lr_at(epoch, step, total_steps, len(starts)) * lr_mult
                 for g in optimizer.param_groups:
                     g["lr"] = lr
                 out = model(xb)

@@ -218,3 +218,19 @@ def test_scheme_lr_scale_is_applied():
     res = train(model, scheme, data, TrainRecipe(epochs=3, batch_size=64, lr=0.05, device="cpu"))
     lrs = [row["lr"] for row in res.curves]
     assert lrs[0] == pytest.approx(0.05) and lrs[1] == pytest.approx(0.005) and lrs[2] == pytest.approx(0.005)
+
+
+def test_sgdr_warm_restarts():
+    from hwsim.train import TrainRecipe
+
+    r = TrainRecipe(epochs=6, schedule="sgdr", restarts=[2, 4], lr=0.1)
+    assert r.restart_epochs() == [2, 4]
+    lrs = [r.lr_at(1, s, 60, 10) for s in range(60)]
+    for start in (0, 20, 40):       # back to the full rate at every restart, cosine down within a cycle
+        assert lrs[start] == pytest.approx(0.1)
+        assert all(a > b for a, b in zip(lrs[start:start + 20], lrs[start + 1:start + 20]))
+    assert lrs[10] == pytest.approx(0.05)
+    geo = TrainRecipe(epochs=16, schedule="sgdr", restart_period=1, restart_mult=2)
+    assert geo.restart_epochs() == [1, 3, 7, 15]
+    with pytest.raises(ValueError):
+        TrainRecipe(schedule="sgdr", restarts=[3, 2])

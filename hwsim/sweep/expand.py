@@ -203,6 +203,10 @@ def _point(sw: SweepFile, model: dict, dataset: str, shape: tuple[list[int], int
            recipe: Recipe | None, tech: str, accel: HardwareChoice, source: str,
            literature: dict[str, Any] | None = None) -> DesignPoint:
     rec = recipe.model_dump() if recipe is not None else None
+    if rec is not None and rec["schedule"] != "sgdr":
+        # warm-restart fields only where they matter, so other points keep the configs (and ids) they had
+        for k in ("restarts", "restart_period", "restart_mult"):
+            rec.pop(k, None)
     pricing = sw.pricing.model_dump()
     if pricing["batch"] is None:
         pricing["batch"] = (literature or {}).get("batch") or (rec["batch"] if rec else 128)

@@ -326,7 +326,10 @@ class Recipe(_Strict):
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0, le=1)
-    schedule: Literal["constant", "cosine"] = "constant"
+    schedule: Literal["constant", "cosine", "sgdr"] = "constant"
+    restarts: list[Int] = Field(default_factory=list)   # sgdr: epochs at which the rate restarts
+    restart_period: Int = Field(1, ge=1)                 # sgdr without restarts: T_0, T_0 x mult, ...
+    restart_mult: Int = Field(2, ge=1)
     seed: Int = Field(0, ge=0)
     limit: Int | None = Field(None, ge=2)
     max_steps: Int | None = Field(None, ge=1)
