@@ -1,7 +1,10 @@
 """Multi-objective search over a sweep's grid with optuna's NSGA-II, instead of running all of it.
 
 Each grid axis with more than one value (models, datasets, schemes after ``vary``, recipes,
-tech, accelerators) is one categorical parameter. Trials are asked in batches of ``workers``;
+tech, accelerators) is one categorical parameter; a single accelerator entry with ``vary`` is
+split into one parameter per varied field (``hw.array.rows`` ...), and ``constraints``
+(``area_mm2 <= 2``) are feasibility for NSGA-II, not objectives. Trials are asked in batches (a
+population for NSGA-II and random search, ``workers`` for TPE);
 the distinct new points of a batch are evaluated together (by the sweep runner, so they land
 in the store and a rerun resumes), then every trial is told its objective values. A trial that
 lands on a point already evaluated is told the stored values and does not count against the
@@ -218,8 +221,11 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
         return out
 
     sec = sw.search
+    # NSGA-II works generation by generation, so a whole population is asked and evaluated together
+    # (one runner call, its points in parallel and sharing traces); TPE learns from each batch
+    batch = max(1, workers) if sec.sampler == "tpe" else max(1, workers, sec.population)
     res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
-                       seed=sec.seed, batch=max(1, workers), sampler=sec.sampler,
+                       seed=sec.seed, batch=batch, sampler=sec.sampler,
                        constraints=[parse_constraint(c) for c in sec.constraints])
     return res, ids
 
