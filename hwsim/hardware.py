@@ -69,24 +69,28 @@ def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Any]:
     return out
 
 
+def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> dict[str, Any]:
+    """An accelerator YAML (a name in configs/accelerators or a path) as a mapping, ``name`` filled in."""
+    import yaml
+
+    path = accelerator_file(str(spec), where)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(str(path), f"cannot read accelerator YAML ({type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise UserError(str(path), "expected a mapping with array, pe, sram, dram")
+    data.setdefault("name", path.stem)
+    return data
+
+
 def resolve_hardware(spec: str | Path | dict, overrides: dict[str, Any] | None = None,
                      where: str = "--accelerator", where_field: Any = None) -> dict[str, Any]:
     """The resolved accelerator (every field, as :meth:`accel_models.Accelerator.to_dict`) of a name,
     YAML path or mapping with dotted-path ``overrides`` applied. Errors name ``where`` and the field;
     ``where_field(path)`` locates an overridden field (its YAML line); default ``WHERE: path``."""
-    import yaml
-
-    if isinstance(spec, dict):
-        data, name = dict(spec), str(spec.get("name", "accelerator"))
-    else:
-        path = accelerator_file(str(spec), where)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as e:
-            raise UserError(str(path), f"cannot read accelerator YAML ({type(e).__name__})") from None
-        if not isinstance(data, dict):
-            raise UserError(str(path), "expected a mapping with array, pe, sram, dram")
-        name = str(data.get("name", path.stem))
+    data = dict(spec) if isinstance(spec, dict) else read_accelerator_yaml(spec, where)
+    name = str(data.get("name", "accelerator"))
     overrides = dict(overrides or {})
     at = where_field or (lambda k: f"{where}: {k}")
     try:

@@ -102,18 +102,19 @@ def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, 
                              base: Path | None = None) -> list[HardwareChoice]:
     """An accelerator entry -> one resolved accelerator per combination of its ``vary`` values."""
     import accel_models as am
-    from hwsim.hardware import hardware_label, resolve_hardware
+    from hwsim.hardware import hardware_label, read_accelerator_yaml, resolve_hardware
 
     if isinstance(entry, str):
         entry = AcceleratorEntry(name=entry)
     where = lm.where(loc) if lm else "accelerator"
     path = resolve_file("accelerators", entry.name, where, base)
+    data = read_accelerator_yaml(str(path), where)   # once per entry, not once per combination
     fixed = am.flatten_overrides(entry.overrides)
     keys = list(entry.vary)
     out = []
     for combo in itertools.product(*(entry.vary[k] for k in keys)):
         ov = {**fixed, **dict(zip(keys, combo))}
-        hw = resolve_hardware(str(path), ov, where=where,
+        hw = resolve_hardware(data, ov, where=where,
                               where_field=(lambda k: _entry_line(lm, loc, k, entry)) if lm else None)
         out.append(HardwareChoice(entry.name, hw, hardware_label(entry.name, ov), ov))
     return out
