@@ -255,3 +255,20 @@ def test_streaming_evaluator_writes_each_point_as_it_finishes(tmp_path):
     assert (s.done, s.lost) == (3, 1)
     with Store(db2, readonly=True) as st:
         assert sorted(st.status_of(p.id) for p in pts) == ["done", "done", "done", "queued"]
+
+
+def test_hardware_metrics_by_hand():
+    from hwsim.pipeline import hardware_metrics
+
+    # 1e9 MACs in 1e6 cycles at 1000 MHz (1 ms) for 2e9 pJ (2 mJ), batch 1, 4 mm2, 64x64 PEs
+    m = hardware_metrics(4.0, 1000.0, 64 * 64, macs=1e9, energy_pj=2e9, cycles=1e6, train_energy_pj=6e9,
+                         train_cycles=3e6)
+    assert m["latency_us"] == pytest.approx(1000.0)
+    assert m["tops"] == pytest.approx(2e9 / 1e-3 / 1e12)                 # 2 TOPS
+    assert m["tops_per_w"] == pytest.approx(2e9 / 2e-3 / 1e12)           # 1 TOPS/W
+    assert m["power_w"] == pytest.approx(2.0) and m["train_power_w"] == pytest.approx(2.0)
+    assert m["edp_pj_s"] == pytest.approx(2e9 * 1e-3)
+    assert m["tops_per_mm2"] == pytest.approx(0.5) and m["peak_tops"] == pytest.approx(2 * 4096 * 1e9 / 1e12)
+    # a batch of 4: per-sample latency and EDP
+    m4 = hardware_metrics(4.0, 1000.0, 4096, macs=4e9, energy_pj=8e9, cycles=4e6, batch=4)
+    assert m4["latency_us"] == pytest.approx(1000.0) and m4["edp_pj_s"] == pytest.approx(2e9 * 1e-3)
