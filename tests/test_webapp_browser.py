@@ -27,7 +27,10 @@ pytestmark = [pytest.mark.browser, requires_chromium]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "artifacts" / "screenshots"
-POINTS = ".js-plotly-plot .scatterlayer .trace .points path.point"
+# WebGL markers draw on a canvas: count them from the plot's data (every marker trace's ids).
+COUNT_JS = """const g = document.querySelector('#ex-pareto .js-plotly-plot');
+return g && g.data ? g.data.filter(t => t.mode === 'markers' && t.customdata)
+    .reduce((n, t) => n + t.customdata.length, 0) : -1;"""
 
 
 def shot(dash_duo, name: str) -> Path:
@@ -54,12 +57,13 @@ def severe(dash_duo) -> list:
     return [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]
 
 
-def wait_points(dash_duo, n: int, timeout: float = 10) -> list:
+def wait_points(dash_duo, n: int, timeout: float = 10) -> int:
+    """Markers on the Pareto plot once there are ``n`` of them (or whatever there is at the timeout)."""
     t0 = time.time()
     while True:
-        pts = dash_duo.find_elements(f"#ex-pareto {POINTS}")
-        if len(pts) == n or time.time() - t0 > timeout:
-            return pts
+        k = dash_duo.driver.execute_script(COUNT_JS)
+        if k == n or time.time() - t0 > timeout:
+            return k
         time.sleep(0.1)
 
 
@@ -103,9 +107,9 @@ def test_explore_click_compare_export(dash_duo, tmp_path):
     db = tmp_path / "results.db"
     ids = build_store(db)
     start(dash_duo, db)
-    dash_duo.wait_for_element("#ex-pareto .scatterlayer")
+    dash_duo.wait_for_element("#ex-pareto .gl-canvas-context")
     # Every finished point is a marker (the failed and the running one are not).
-    assert len(wait_points(dash_duo, len(ids))) == len(ids)
+    assert wait_points(dash_duo, len(ids)) == len(ids)
     dash_duo.wait_for_contains_text("#ex-count", f"{len(ids)} of {len(ids)} design points shown")
     dash_duo.wait_for_contains_text("#status-badge", "12 done")
     assert severe(dash_duo) == []
@@ -113,17 +117,26 @@ def test_explore_click_compare_export(dash_duo, tmp_path):
 
     # A filter changes the plot: only the mlp model's 6 points stay.
     dash_duo.select_dcc_dropdown("#ex-f-model", value="mlp")
-    assert len(wait_points(dash_duo, 6)) == 6
+    assert wait_points(dash_duo, 6) == 6
     dash_duo.wait_for_contains_text("#ex-count", "6 of 12 design points shown")
-    rows = wait_until(lambda: dash_duo.find_elements("#ex-grid .ag-center-cols-container .ag-row"), what="grid rows")
+    # The table is served by the server in blocks and follows the filter.
+    rows = wait_until(lambda: len(dash_duo.find_elements("#ex-grid .ag-center-cols-container .ag-row")) == 6
+                      and dash_duo.find_elements("#ex-grid .ag-center-cols-container .ag-row"), what="grid rows")
     assert len(rows) == 6
+    # The filter is in the URL, so the view can be shared.
+    wait_until(lambda: "f.model=mlp" in dash_duo.driver.current_url, what="filter in the URL")
 
-    # Clicking a marker opens its drill-down.
-    target = wait_points(dash_duo, 6)[0]
-    ActionChains(dash_duo.driver).move_to_element(target).click().perform()
+    # Clicking a point's name opens its drill-down.
+    target = wait_until(lambda: dash_duo.find_elements("#ex-grid .ag-center-cols-container .hwsim-link"),
+                        what="name cells")[0]
+    click(dash_duo, target)
     dash_duo.wait_for_style_to_equal("#page-point", "display", "block")
     title = wait_until(lambda: dash_duo.find_element("#pt-title").text, what="drill-down title")
     assert title.startswith("mlp ")
+    # Where the energy goes: one stacked bar per phase, totals in engineering units.
+    wait_until(lambda: dash_duo.find_elements("#pt-phases .barlayer .trace"), what="phase bars")
+    phases = dash_duo.find_element("#pt-phases").text
+    assert "forward" in phases and "pJ/MAC" in phases and "pJ pJ" not in phases
     wait_until(lambda: dash_duo.find_elements("#pt-energy .barlayer .trace"), what="energy bars")
     # Stacked energy bars: one trace per component, one bar per layer (mlp has 3 layers).
     bars = dash_duo.find_elements("#pt-energy .barlayer .trace")
@@ -146,7 +159,9 @@ def test_explore_click_compare_export(dash_duo, tmp_path):
     wait_until(lambda: len(dash_duo.find_elements("#cmp-metrics .ag-center-cols-container .ag-row")) > 5,
                what="compare table")
     header = dash_duo.find_element("#cmp-metrics .ag-header").text
-    assert " vs " in header  # the difference column
+    assert "Δ" in header  # the difference column, short (the full label is its tooltip)
+    cells = dash_duo.find_element("#cmp-metrics .ag-body").text
+    assert " pp" in cells and "J" in cells and "e+" not in cells  # one unit style, no 1.070e+10
     wait_until(lambda: dash_duo.find_elements("#cmp-layers .barlayer .trace"), what="per-layer bars")
     assert len(dash_duo.find_elements("#cmp-layers .barlayer .trace")) == 2
     assert severe(dash_duo) == []
@@ -214,13 +229,22 @@ def test_status_live_while_sweep_writes(dash_duo, tmp_path):
     assert severe(dash_duo) == []
     shot(dash_duo, "sweep_status")
     click(dash_duo, dash_duo.find_element("#tabs .nav-item:first-child .nav-link"))
-    assert len(wait_points(dash_duo, 12)) == 12
+    assert wait_points(dash_duo, 12) == 12
 
     # A link with ?point=<id prefix> opens that design point directly.
     last = all_points()[-1]
     dash_duo.driver.get(f"{dash_duo.server_url}/?point={last.id[:10]}")
     dash_duo.wait_for_style_to_equal("#page-point", "display", "block")
-    dash_duo.wait_for_contains_text("#pt-title", last.label)
+    dash_duo.wait_for_contains_text("#pt-title", last.label.split()[0])
+    # A bad ?point= says it was not found.
+    dash_duo.driver.get(f"{dash_duo.server_url}/?point=zzzznotapoint")
+    dash_duo.wait_for_contains_text("#pt-url-msg", "not found")
+    # Axes and filters come back from the URL.
+    dash_duo.driver.get(f"{dash_duo.server_url}/?view=inference&x=latency_cycles&y=error&f.model=mlp")
+    dash_duo.wait_for_contains_text("#ex-count", "6 of 12 design points shown")
+    title = dash_duo.driver.execute_script(
+        "return document.querySelector('#ex-pareto .js-plotly-plot').layout.title.text;")
+    assert "Error vs Inference latency" in title and "model = mlp" in title
     assert severe(dash_duo) == []
 
 
@@ -239,7 +263,7 @@ def test_box_select_ticks_the_cheapest_points(dash_duo, tmp_path):
     db = tmp_path / "results.db"
     build_store(db)
     start(dash_duo, db)
-    assert len(wait_points(dash_duo, 12)) == 12
+    assert wait_points(dash_duo, 12) == 12
     drag = dash_duo.find_element("#ex-pareto .nsewdrag")
     # The modebar shows on hover; pick its "Box Select" tool like a user.
     ActionChains(dash_duo.driver).move_to_element(drag).perform()

@@ -117,7 +117,7 @@ def test_point_figures_show_the_store_numbers(db):
     fwd = lay[(lay["phase"] == "forward") & lay["name"].str.startswith("energy_pj.")]
     e = figs["pt-energy"]
     assert {t.name for t in e.data} == {"compute (ternary)", "elementwise", "rf", "sram", "dram"}
-    assert sum(float(np.nansum(t.y)) for t in e.data) == pytest.approx(fwd["value"].sum(), rel=1e-9)
+    assert 1e12 * sum(float(np.nansum(t.y)) for t in e.data) == pytest.approx(fwd["value"].sum(), rel=1e-9)  # drawn in J
     assert list(e.data[0].x) == ["conv1", "conv2", "fc1", "fc2"]  # network order, not alphabetical
     assert {t.name for t in figs["pt-macs"].data} == {"ternary"}
     assert {t.name for t in figs["pt-traffic"].data} == {"weight", "input", "output", "stash_write"}
@@ -131,7 +131,7 @@ def test_pareto_figure_markers_and_filters(db):
     df = StoreData(db).done_points()
     fig = figures.pareto_figure(df, "train_energy_pj_per_step", "accuracy")
     markers = [t for t in fig.data if t.mode == "markers"]
-    ids = [c[0] for t in markers for c in t.customdata]
+    ids = [c[0] for t in markers if t.customdata is not None for c in t.customdata]
     assert sorted(ids) == sorted(df["id"])
     front = [t for t in fig.data if t.name == "Pareto front"][0]
     mask = figures.pareto_mask(df["train_energy_pj_per_step"], df["accuracy"], "min", "max")
@@ -146,7 +146,10 @@ def test_compare_table_differences(db):
     rows, cols = metrics_table(df)
     acc = next(r for r in rows if r["metric"] == "Accuracy")
     a, b = df["accuracy"]
-    assert acc["p1_diff"] == pytest.approx(100 * (b - a) / a)
+    assert acc["p1_diff"] == pytest.approx(b - a)  # fractions differ in percentage points
+    energy = next(r for r in rows if r["metric"] == "Training energy per step")
+    ea, eb = df["train_energy_pj_per_step"]
+    assert energy["p1_diff"] == pytest.approx(100 * (eb - ea) / ea)
     assert len(cols) == 2 + 2 + 1
 
 
@@ -209,7 +212,7 @@ def test_report_download_matches_store(db, tmp_path):
     import base64
     import json
 
-    from webapp.pages.explore import report_download
+    from webapp.pages.export import report_download
 
     data = StoreData(db)
     ids = list(data.done_points()["id"][:2])
@@ -296,7 +299,7 @@ def post_callback(client, outputs: list[tuple[str, str]], inputs: list[tuple[str
 
 def test_callbacks_answer_over_http(db):
     from webapp.app import create_app
-    from webapp.pages.explore import FILTERS
+    from webapp.pages.explore import FILTERS, VIEW
 
     app = create_app(db)
     client = app.server.test_client()
@@ -308,29 +311,40 @@ def test_callbacks_answer_over_http(db):
     assert res["st-running"]["rowData"][0]["label"] == "mlp/lq"
     assert len(res["st-recent"]["rowData"]) == 12
     # Explore: 12 markers, 6 with the model filter.
-    outputs = [("ex-pareto", "figure"), ("ex-grid", "rowData"), ("ex-grid", "columnDefs"), ("ex-count", "children")]
-    base = [("store-version", "data", "v"), ("ex-x", "value", "infer_energy_pj"), ("ex-y", "value", "error"),
-            ("ex-logx", "value", True), ("ex-logy", "value", False), ("ex-color", "value", "family"),
-            ("ex-symbol", "value", "accelerator"), ("ex-size", "value", "model_size_bytes"),
-            ("ex-grid", "selectedRows", None), ("ex-front-only", "value", False)]
+    outputs = [("ex-pareto", "figure"), ("ex-parcoords", "figure"), ("ex-count", "children"),
+               ("ex-table-key", "data")]
+    view = {"view": "inference", "x": "infer_energy_pj", "y": "error", "logx": True, "logy": False, "front": False,
+            "color": "family", "symbol": "accelerator", "size": "model_size_bytes", "cmetric": None, "cmax": None}
+
+    def inputs(filters: dict) -> list:
+        return ([("store-version", "data", "v"), ("cmp-select", "value", [])]
+                + [(cid, prop, view[key]) for cid, prop, key in VIEW]
+                + [(cid, "value", filters.get(cid, [])) for cid, _, _ in FILTERS]
+                + [({"type": "ex-cfg", "field": "ALL"}, "value", [])])
 
     def markers(filters: dict) -> int:
-        res = post_callback(client, outputs, base + [(cid, "value", filters.get(cid, [])) for cid, _, _ in FILTERS])
+        res = post_callback(client, outputs, inputs(filters), [({"type": "ex-cfg", "field": "ALL"}, "id", [])])
         fig = res["ex-pareto"]["figure"]
-        return sum(len(t["customdata"]) for t in fig["data"] if t.get("mode") == "markers" and "customdata" in t)
+        return sum(len(t["customdata"]) for t in fig["data"] if t.get("mode") == "markers" and t.get("customdata"))
 
     assert markers({}) == 12
     assert markers({"ex-f-model": ["mlp"]}) == 6
     assert markers({"ex-f-model": ["mlp"], "ex-f-accel": ["tpu_like"], "ex-f-family": ["binary"]}) == 1
-    # "Pareto front only" keeps exactly the starred rows.
-    base[-1] = ("ex-front-only", "value", True)
-    res = post_callback(client, outputs, base + [(cid, "value", []) for cid, _, _ in FILTERS])
-    rows = res["ex-grid"]["rowData"]
+    # "Pareto front only" keeps exactly the starred rows; the table's blocks come from the server.
+    view["front"] = True
     df = StoreData(db).done_points()
     want = figures.pareto_mask(df["infer_energy_pj"], df["error"], "min", "min")
-    assert sorted(r["id"] for r in rows) == sorted(df["id"][want]) and all(r["front"] for r in rows)
     assert markers({}) == int(want.sum())
-    base[-1] = ("ex-front-only", "value", False)
+    req = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
+    res = post_callback(client, [("ex-grid", "getRowsResponse")], [("ex-grid", "getRowsRequest", req)],
+                        [("ex-brush", "data", {})] + [(cid, prop, view[key]) for cid, prop, key in VIEW]
+                        + [(cid, "value", []) for cid, _, _ in FILTERS]
+                        + [({"type": "ex-cfg", "field": "ALL"}, "value", []),
+                           ({"type": "ex-cfg", "field": "ALL"}, "id", [])])
+    rows = res["ex-grid"]["getRowsResponse"]["rowData"]
+    assert res["ex-grid"]["getRowsResponse"]["rowCount"] == int(want.sum())
+    assert sorted(r["id"] for r in rows) == sorted(df["id"][want]) and all(r["front"] for r in rows)
+    view["front"] = False
     # Missing store: a message with the command, not an error.
     app2 = create_app(db.parent / "missing.db")
     res = post_callback(app2.server.test_client(), [("status-badge", "children"), ("status-badge", "color"),
@@ -353,12 +367,14 @@ def test_small_layers_grouped_as_other_keep_totals(db):
         figs = point_figures(data, pid, "train", view)
         xs = list(figs["pt-energy"].data[0].x)
         assert len(xs) == n_bars
-        assert sum(float(np.nansum(t.y)) for t in figs["pt-energy"].data) == pytest.approx(
+        assert 1e12 * sum(float(np.nansum(t.y)) for t in figs["pt-energy"].data) == pytest.approx(
             big[big["name"].str.startswith("energy_pj.") & (big["phase"] != "inference")]["value"].sum())
         cyc = [t for t in figs["pt-cycles"].data if t.type == "bar"]
         assert sum(float(np.nansum(t.y)) for t in cyc) == pytest.approx(
             big[(big["name"] == "cycles") & (big["phase"] != "inference")]["value"].sum())
-    assert xs[-1] == "bn2" and list(point_figures(data, pid, "train", "macs")["pt-energy"].data[0].x)[-1] == "other (3)"
+    # Layers without MACs are grouped by kind: the three batch norms make one "batch-norm (3)" bar.
+    assert xs[-1] == "bn2" and list(point_figures(data, pid, "train", "macs")["pt-energy"].data[0].x)[-1] == \
+        "batch-norm (3)"
 
 
 def test_box_select_on_plot_ticks_rows(db):
@@ -369,6 +385,104 @@ def test_box_select_on_plot_ticks_rows(db):
     rows = [{"id": i, "label": lab} for i, lab in zip(df["id"], df["label"])]
     picked = list(df["id"][[1, 4]])
     sel = {"points": [{"customdata": [i], "x": 1, "y": 2} for i in picked]}
+    del rows  # the table is paged from the server: the ticks go by id
     res = post_callback(client, [("ex-grid", "selectedRows")], [("ex-pareto", "selectedData", sel)],
-                        [("ex-grid", "rowData", rows)], triggered="ex-pareto.selectedData")
-    assert [r["id"] for r in res["ex-grid"]["selectedRows"]] == picked
+                        triggered="ex-pareto.selectedData")
+    assert res["ex-grid"]["selectedRows"] == {"ids": picked}
+
+
+EVIL = {"data": [], "layout": {"images": [{"source": "file:///etc/passwd", "xref": "paper", "yref": "paper",
+                                           "x": 0, "y": 1, "sizex": 1, "sizey": 1}],
+                               "title": {"text": "client-made"}}}
+
+
+def test_figure_export_renders_only_server_figures(db):
+    """A browser-supplied figure (layout.images can make the renderer fetch any URL or local file)
+    is never rendered: the export callbacks take control values and rebuild the figure from the store."""
+    import dash
+
+    from webapp.app import create_app
+    from webapp.pages.explore import FILTERS, VIEW
+    from webapp.pages.export import figure_download
+
+    app = create_app(db)
+    # No callback that produces a download reads a figure from the browser.
+    for key, cb in app.callback_map.items():
+        if "download" in key:
+            assert not [s for s in cb["state"] if s["property"] == "figure"], key
+    with pytest.raises(dash.exceptions.PreventUpdate):
+        figure_download(EVIL, "html", "x")  # a dict is what a browser sends
+    client = app.server.test_client()
+    view = {"view": "inference", "x": "infer_energy_pj", "y": "error", "logx": True, "logy": False, "front": False,
+            "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None, "cmax": None}
+    state = ([("ex-fig-fmt", "value", "html"), ("cmp-select", "value", [])]
+             + [(cid, prop, view[key]) for cid, prop, key in VIEW] + [(cid, "value", []) for cid, _, _ in FILTERS]
+             + [({"type": "ex-cfg", "field": "ALL"}, "value", []), ({"type": "ex-cfg", "field": "ALL"}, "id", [])])
+    forged = {"output": "ex-fig-download.data", "outputs": {"id": "ex-fig-download", "property": "data"},
+              "inputs": [{"id": "ex-fig-btn", "property": "n_clicks", "value": 1}],
+              "state": [{"id": i, "property": p, "value": v} for i, p, v in state]
+              + [{"id": "ex-pareto", "property": "figure", "value": EVIL}], "changedPropIds": ["ex-fig-btn.n_clicks"]}
+    r = client.post("/_dash-update-component", json=forged)  # a figure smuggled in: refused, nothing rendered
+    assert r.status_code != 200 and b"passwd" not in r.data
+    res = post_callback(client, [("ex-fig-download", "data")], [("ex-fig-btn", "n_clicks", 1)], state,
+                        triggered="ex-fig-btn.n_clicks")
+    import base64
+
+    sent = res["ex-fig-download"]["data"]
+    html = (base64.b64decode(sent["content"]) if sent.get("base64") else sent["content"].encode()).decode()
+    assert "/etc/passwd" not in html and "client-made" not in html
+    assert "Error vs Inference energy per sample (all points)" in html  # the server's title
+    # The design-point page's download rebuilds from the store as well.
+    pid = StoreData(db).done_points()["id"].iloc[0]
+    state = [("pt-fig-fmt", "value", "html"), ("pt-fig-which", "value", "pt-energy"), ("pt-select", "value", pid),
+             ("pt-phase", "value", "train"), ("pt-layer-view", "value", "all")]
+    res = post_callback(client, [("pt-fig-download", "data")], [("pt-fig-btn", "n_clicks", 1)], state,
+                        triggered="pt-fig-btn.n_clicks")
+    sent = res["pt-fig-download"]["data"]
+    html = (base64.b64decode(sent["content"]) if sent.get("base64") else sent["content"].encode()).decode()
+    assert "/etc/passwd" not in html and "Energy by component per layer" in html
+
+
+def test_units_one_style():
+    from webapp import units
+
+    assert units.fmt(1.07e10, "pJ") == "10.7 mJ"
+    assert units.fmt(3e9, "pJ") == "3 mJ"  # never "3B pJ"
+    assert units.fmt(2130, "bytes") == "2.13 kB"
+    assert units.fmt(4.2e6, "bytes") == "4.2 MB"
+    assert units.fmt(1.5e6, "cycles") == "1.5M cycles"
+    assert units.fmt(0.9123, "fraction") == "91.2 %"
+    assert units.fmt(-0.012, "pp") == "-1.2 pp"
+    assert units.fmt(12, "pJ") == "12 pJ"
+    # Metrics a newer sweep adds get a unit from their name.
+    assert units.unit_of("area_mm2") == "mm2" and units.unit_of("edp_pj_cycles") == "pJ"
+    ax = units.axis("train_energy_pj_per_step")
+    assert ax["tickformat"] == "~s" and ax["ticksuffix"] == "J"
+
+
+def test_display_names_and_varied_fields():
+    from webapp.data import scheme_display, varied_fields
+
+    assert scheme_display({"name": "graham", "quantizer": "L2"}) == "graham L2"
+    assert scheme_display({"name": "kbit", "weight_bits": 4, "act_bits": 4}) == "kbit W4A4"
+    assert scheme_display({"name": "pruning", "sparsity": 0.8, "start_epoch": 4}) == "pruning 80%"
+    assert scheme_display({"name": "mixed", "compose": ["twn", {"name": "graham", "quantizer": "L4"}]}) == \
+        "twn+graham L4"
+    cfgs = [{"accelerator": {"name": "tpu_like", "array": {"rows": r}, "dataflow": "ws"}, "tech": "45nm"}
+            for r in (8, 16, 32)]
+    v = varied_fields(cfgs)
+    assert list(v.columns) == ["cfg:accelerator.array.rows"] and list(v.iloc[:, 0]) == [8, 16, 32]
+
+
+def test_pareto_thinning_keeps_the_front():
+    rng = np.random.default_rng(0)
+    n = 20000
+    df = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "infer_energy_pj": rng.lognormal(size=n),
+                       "accuracy": rng.uniform(size=n),
+                       "family": rng.choice(["a", "b"], n), "scheme_name": rng.choice(["s", "t", "u"], n),
+                       "bits": "W1/A1", "name": "n"})
+    front = figures.pareto_mask(df["infer_energy_pj"], df["accuracy"], "min", "max")
+    fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", max_dominated=1000)
+    drawn = [c[0] for t in fig.data if t.mode == "markers" and t.customdata is not None for c in t.customdata]
+    assert set(df["id"][front]) <= set(drawn) and len(drawn) == front.sum() + 1000
+    assert all(t.type == "scattergl" for t in fig.data)

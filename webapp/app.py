@@ -70,6 +70,9 @@ def _layout(data: StoreData, refresh_ms: int):
              for key, _, page in PAGES]
     return html.Div([
         dcc.Location(id="url", refresh=False),
+        # Written by the view (axes, filters, point); a second Location so the dependency graph
+        # has no cycle (url -> controls -> url), while the browser's address follows the view.
+        dcc.Location(id="url-out", refresh=False),
         dcc.Interval(id="interval", interval=refresh_ms, n_intervals=0),
         dcc.Store(id="store-version", data=repr(data.version())),
         navbar,

@@ -9,10 +9,6 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from hwsim.store import METRICS
-
-from .data import metric_label
-
 # Numbers in grids: 4 significant digits, thousands separators for big ones (JS, runs in AG Grid).
 NUMBER_FORMAT = {"function": "params.value == null ? '' : (Math.abs(params.value) >= 1e4 || "
                              "(Math.abs(params.value) < 1e-3 && params.value != 0) ? "
@@ -26,10 +22,15 @@ def grid(grid_id: str, column_defs: list[dict], row_data: list[dict] | None = No
                                "tooltipShowDelay": 300,
                                "suppressColumnVirtualisation": True}
     if selectable:
-        options["rowSelection"] = {"mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
+        # The infinite row model cannot tick "all" (most rows are not in the browser).
+        options["rowSelection"] = {"mode": "multiRow", "checkboxes": True,
+                                   "headerCheckbox": kw.get("rowModelType") != "infinite",
                                    "enableClickSelection": False}
+    if kw.get("rowModelType") == "infinite":
+        options.update({"cacheBlockSize": 100, "maxBlocksInCache": 20, "infiniteInitialRowCount": 1})
     return dag.AgGrid(
-        id=grid_id, columnDefs=column_defs, rowData=row_data or [], columnSize=size,
+        id=grid_id, columnDefs=column_defs, columnSize=size,
+        **({} if kw.get("rowModelType") == "infinite" else {"rowData": row_data or []}),
         defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": False,
                        "minWidth": 80, "wrapHeaderText": True, "autoHeaderHeight": True},
         dashGridOptions=options, style={"height": f"{height}px", "width": "100%"},
@@ -38,9 +39,13 @@ def grid(grid_id: str, column_defs: list[dict], row_data: list[dict] | None = No
 
 
 def metric_column(name: str, header: str | None = None) -> dict:
-    return {"field": name, "headerName": header or metric_label(name), "type": "rightAligned", "minWidth": 120,
-            "filter": "agNumberColumnFilter", "valueFormatter": NUMBER_FORMAT,
-            "headerTooltip": METRICS.get(name, {}).get("label", name)}
+    """A numeric column in the one unit style (webapp/units.py): mJ, kB, M cycles, %."""
+    from . import units
+
+    unit_key = name.split(".", 1)[0] if "." in name else name  # per-layer names: energy_pj.dram
+    return {"field": name, "headerName": header or units.label_of(name), "type": "rightAligned", "minWidth": 120,
+            "filter": "agNumberColumnFilter", "valueFormatter": units.js_format(unit_key),
+            "headerTooltip": units.label_of(name)}
 
 
 def records(df, columns: list[str]) -> list[dict]:

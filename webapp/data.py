@@ -158,15 +158,36 @@ class StoreData:
                     df[m] = float("nan")
             if df.empty:
                 return df
-            df["label"] = [lab if isinstance(lab, str) and lab else _default_label(r)
-                           for lab, (_, r) in zip(df["label"], df.iterrows())]
+            missing = ~df["label"].map(lambda v: isinstance(v, str) and bool(v))
+            if missing.any():
+                df.loc[missing, "label"] = [_default_label(r) for _, r in df[missing].iterrows()]
             df["bits"] = [_bits_text(w, a) for w, a in zip(df["bits_w"], df["bits_a"])]
+            configs = [_config(c) for c in df["config"]]
+            df["scheme_name"] = [scheme_display(c.get("scheme")) or str(s) for c, s in zip(configs, df["scheme"])]
+            df["name"] = [" · ".join(str(p) for p in (model_display(c.get("model")) or m, sn, a) if p and p == p)
+                          for c, m, sn, a in zip(configs, df["model"], df["scheme_name"], df["accelerator"])]
+            df = pd.concat([df, varied_fields(configs)], axis=1)
             return df.sort_values(["status", "label"], kind="stable").reset_index(drop=True)
 
         try:
             return self._cached("points", load)
         except UserError:
             return _empty_points()
+
+    def metric_names(self) -> list[str]:
+        """Every numeric metric in the store: the canonical ones first, then any a newer sweep added."""
+        def load(store: Store | None) -> list[str]:
+            extra = sorted(r[0] for r in store.iter_rows("SELECT DISTINCT name FROM metrics")) if store else []
+            return [*METRICS, *[m for m in extra if m not in METRICS]]
+
+        try:
+            return self._cached("metric_names", load)
+        except UserError:
+            return list(METRICS)
+
+    def config_fields(self) -> list[str]:
+        """Config fields (``cfg:<path>`` columns) whose value differs between points."""
+        return [c for c in self.points().columns if c.startswith(CFG)]
 
     def done_points(self) -> pd.DataFrame:
         df = self.points()
@@ -206,6 +227,78 @@ def _empty_points() -> pd.DataFrame:
 
 def _empty_layers() -> pd.DataFrame:
     return pd.DataFrame(columns=["layer", "phase", "name", "value"])
+
+
+CFG = "cfg:"
+# Config leaves never worth a filter or an axis (bookkeeping, not design).
+_CFG_SKIP = ("literature", "input_shape", "num_classes", "accuracy_source")
+
+
+def _config(text: Any) -> dict:
+    try:
+        cfg = json.loads(text) if isinstance(text, str) else {}
+    except ValueError:
+        cfg = {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _params(d: dict, skip: tuple[str, ...] = ("name",)) -> list[str]:
+    """A scheme's or model's distinguishing hyper-parameters, short: W4A4, L2, 80%, width=0.5."""
+    out: list[str] = []
+    d = {**d.get("args", {}), **{k: v for k, v in d.items() if k != "args"}} if isinstance(d.get("args"), dict) else d
+    wb, ab = d.get("weight_bits"), d.get("act_bits")
+    if wb is not None or ab is not None:
+        out.append("".join(f"{p}{v}" for p, v in (("W", wb), ("A", ab)) if v is not None))
+    for k, v in d.items():
+        if k in skip or k in ("weight_bits", "act_bits", "compose", "start_epoch", "end_epoch", "seed", "vary"):
+            continue
+        if k == "sparsity" and isinstance(v, (int, float)):
+            out.append(f"{100 * v:.0f}%")
+        elif isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, (int, float, bool)):
+            out.append(f"{k}={v}")
+    return out
+
+
+def scheme_display(scheme: Any) -> str:
+    """``{"name": "graham", "quantizer": "L2"}`` -> ``graham L2``; ``kbit W4A4``; ``twn+graham L4``."""
+    if isinstance(scheme, str):
+        return scheme
+    if not isinstance(scheme, dict):
+        return ""
+    if isinstance(scheme.get("compose"), list):
+        return "+".join(scheme_display(s) for s in scheme["compose"])
+    return " ".join([str(scheme.get("name", "?")), *_params(scheme)])
+
+
+def model_display(model: Any) -> str:
+    if isinstance(model, str):
+        return model
+    if not isinstance(model, dict):
+        return ""
+    return " ".join([str(model.get("name", "?")), *_params(model)])
+
+
+def _leaves(d: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            if not prefix and k in _CFG_SKIP:
+                continue
+            out.update(_leaves(v, f"{prefix}{k}."))
+    elif isinstance(d, (str, int, float, bool)):
+        out[prefix[:-1]] = d
+    return out
+
+
+def varied_fields(configs: list[dict], limit: int = 24) -> pd.DataFrame:
+    """One ``cfg:<path>`` column per config leaf that differs between points (hardware fields a sweep
+    varies, recipe choices, scheme parameters): any field, found generically."""
+    flat = pd.DataFrame([_leaves(c) for c in configs])
+    keep = [c for c in flat.columns if flat[c].nunique(dropna=False) > 1 and not c.endswith((".name", "seed"))
+            and c.split(".")[0] not in ("scheme", "model")][:limit]
+    return flat[keep].add_prefix(CFG)
 
 
 def _bits_text(w: Any, a: Any) -> str:

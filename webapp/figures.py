@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from hwsim.store import METRICS
 
-from .data import metric_label
+from . import units
 
 TEMPLATE = "plotly_white"
 COLORS = px.colors.qualitative.D3
@@ -49,76 +49,172 @@ def empty_figure(message: str, height: int = 300) -> go.Figure:
 def pareto_mask(x: Sequence[float], y: Sequence[float], x_better: str = "min", y_better: str = "max") -> np.ndarray:
     """True for points no other point dominates (at least as good on both axes, better on one).
 
-    The same rule as ``hwsim pareto``: :func:`hwsim.sweep.pareto.non_dominated` after turning
-    a ``max`` axis into minimisation. Points with a missing coordinate are never on the front.
+    The rule of ``hwsim pareto`` (:func:`hwsim.sweep.pareto.non_dominated`), in O(n log n) for two
+    axes so 50,000 points take milliseconds. Points with a missing coordinate are never on the front.
     """
-    from hwsim.sweep.pareto import non_dominated
-
     xs = np.asarray(x, dtype=float) * (1 if x_better == "min" else -1)
     ys = np.asarray(y, dtype=float) * (1 if y_better == "min" else -1)
     mask = np.zeros(len(xs), dtype=bool)
-    ok = ~(np.isnan(xs) | np.isnan(ys))
-    if ok.any():
-        mask[ok] = non_dominated(np.column_stack([xs[ok], ys[ok]]))
+    ok = np.flatnonzero(~(np.isnan(xs) | np.isnan(ys)))
+    if not len(ok):
+        return mask
+    order = ok[np.lexsort((ys[ok], xs[ok]))]  # by x, then y
+    best = np.inf
+    i = 0
+    while i < len(order):  # one group of equal x at a time
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        group = order[i:j + 1]
+        gmin = ys[group[0]]
+        if gmin < best:
+            mask[group[ys[group] == gmin]] = True  # duplicates of a front point stay on it
+            best = gmin
+        i = j + 1
     return mask
 
 
-def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "scheme", symbol: str | None = "model",
-                  size: str | None = None, logx: bool = True, logy: bool = False, selected: Sequence[str] = (),
-                  height: int = 520) -> go.Figure:
-    """Quality ``y`` against cost ``x``, one marker per design point, Pareto front as a staircase.
+def _palette(values: Sequence[str]) -> dict[str, str]:
+    return {v: COLORS[i % len(COLORS)] for i, v in enumerate(values)}
 
-    ``customdata[0]`` of every marker is the point id (clicks open its drill-down).
+
+def thin(df: pd.DataFrame, front: np.ndarray, keep: Sequence[str] = (), max_dominated: int = 3000,
+         seed: int = 0) -> tuple[pd.DataFrame, int]:
+    """Every front point and every ``keep`` id, plus at most ``max_dominated`` dominated points (a
+    reproducible sample). Returns the rows and how many dominated points were left out."""
+    dominated = ~front & ~df["id"].isin(list(keep)).to_numpy()
+    n = int(dominated.sum())
+    if n <= max_dominated:
+        return df, 0
+    idx = np.flatnonzero(dominated)
+    drop = np.random.default_rng(seed).choice(idx, n - max_dominated, replace=False)
+    mask = np.ones(len(df), dtype=bool)
+    mask[drop] = False
+    return df[mask], n - max_dominated
+
+
+def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family", symbol: str | None = "scheme_name",
+                  size: str | None = None, logx: bool = True, logy: bool = False, selected: Sequence[str] = (),
+                  height: int = 520, title: str | None = None, max_dominated: int = 3000) -> go.Figure:
+    """Quality ``y`` against cost ``x``: WebGL markers, colour by ``color``, symbol by ``symbol``, the
+    front larger and outlined (a staircase through it), dominated points faded (thinned to
+    ``max_dominated`` above that many, never the front), compared points ringed.
+
+    ``customdata[0]`` of every marker is the point id (clicks open its drill-down). Values are
+    drawn in display units (pJ as J) with engineering tick labels.
     """
     d = df.dropna(subset=[x, y]) if not df.empty else df
     if d.empty:
         return empty_figure("No design points match the filters (or none has these metrics).", height)
-    d = d.copy()
-    hover = {"label": True, "model": True, "dataset": True, "scheme": True, "bits": True, "accelerator": True,
-             "tech": True, "accuracy_source": True, "id": False, x: ":.4g", y: ":.4g"}
-    kw: dict = {}
-    if color and color in d.columns:
-        d[color] = d[color].astype(str)
-        kw["color"] = color
-        kw["category_orders"] = {color: sorted(d[color].unique())}
-    if symbol and symbol in d.columns:
-        d[symbol] = d[symbol].astype(str)
-        kw["symbol"] = symbol
-        kw["symbol_sequence"] = SYMBOLS
+    xb, yb = units.better_of(x), units.better_of(y)
+    front = pareto_mask(d[x], d[y], xb, yb)
+    d, left_out = thin(d.reset_index(drop=True), front, selected, max_dominated)
+    front = pareto_mask(d[x], d[y], xb, yb)
+    sx, sy = units.scale(x), units.scale(y)
+    name_col = "name" if "name" in d.columns else "label"
+    cvals = d[color].astype(str) if color and color in d.columns else pd.Series("all", index=d.index)
+    svals = d[symbol].astype(str) if symbol and symbol in d.columns else pd.Series("all", index=d.index)
+    cmap = _palette(sorted(cvals.unique()))
+    smap = {v: SYMBOLS[i % len(SYMBOLS)] for i, v in enumerate(sorted(svals.unique()))}
     if size and size in d.columns and d[size].notna().any():
         s = d[size].astype(float)
         lo, hi = s.min(), s.max()
-        # Marker area in 6..30 px from the metric, linear between its min and max.
-        d["_size"] = 6 + 24 * ((s - lo) / (hi - lo) if hi > lo else 0.5)
-        d["_size"] = d["_size"].fillna(6)
-        kw["size"] = "_size"
-        kw["size_max"] = 30
-        hover[size] = ":.4g"
-    fig = px.scatter(d, x=x, y=y, custom_data=["id"], hover_name="label", hover_data=hover,
-                     log_x=logx, log_y=logy, color_discrete_sequence=COLORS,
-                     labels={x: metric_label(x), y: metric_label(y), **({size: metric_label(size)} if size else {})},
-                     **kw)
-    if not size:
-        fig.update_traces(marker=dict(size=11))
-    fig.update_traces(marker=dict(line=dict(width=1, color="white")), selector=dict(mode="markers"))
-    xb, yb = METRICS.get(x, {}).get("better", "min"), METRICS.get(y, {}).get("better", "max")
-    front = d[pareto_mask(d[x], d[y], xb, yb)].sort_values(x)
-    if len(front) >= 1:
-        fig.add_trace(go.Scatter(x=front[x], y=front[y], mode="lines", name="Pareto front",
-                                 line=dict(color="rgba(40,40,40,0.55)", width=2, dash="dot", shape="hv"),
-                                 hoverinfo="skip"))
+        sizes = (6 + 18 * ((s - lo) / (hi - lo) if hi > lo else s * 0 + 0.5)).fillna(6).to_numpy()
+    else:
+        sizes = np.full(len(d), 8.0)
+    extra = f"<br>{units.hover(size, 'customdata[3]')}" if size and size in d.columns else ""
+    hovertemplate = ("<b>%{customdata[1]}</b><br>%{customdata[2]}<br>" + units.hover(y, "y") + "<br>"
+                     + units.hover(x, "x") + extra + "<extra></extra>")
+    group_label = color.replace("cfg:", "") if color else ""
+    custom_cols = ["id", name_col, "bits", size] if size and size in d.columns else ["id", name_col, "bits"]
+
+    def custom(rows: pd.DataFrame):
+        return rows[[c for c in custom_cols if c in rows.columns]].to_numpy(dtype=object)
+
+    fig = go.Figure()
+    dom = ~front
+    for cv in cmap:  # faded dominated points, one trace (legend entry) per colour value
+        m = dom & (cvals == cv).to_numpy()
+        rows = d[m]
+        fig.add_trace(go.Scattergl(
+            x=rows[x] * sx, y=rows[y] * sy, mode="markers", name=cv, legendgroup=cv, customdata=custom(rows),
+            legendgrouptitle=dict(text=group_label) if cv == next(iter(cmap)) else None,
+            hovertemplate=hovertemplate,
+            marker=dict(color=cmap[cv], opacity=0.35, size=sizes[m], symbol=[smap[v] for v in svals[m]],
+                        line=dict(width=0))))
+    rows = d[front]
+    fig.add_trace(go.Scattergl(
+        x=rows[x] * sx, y=rows[y] * sy, mode="markers", name="Pareto front", customdata=custom(rows),
+        hovertemplate=hovertemplate, legendgroup="front",
+        marker=dict(color=[cmap[v] for v in cvals[front]], size=sizes[front] + 6, opacity=1.0,
+                    symbol=[smap[v] for v in svals[front]], line=dict(width=1.5, color="#222"))))
+    fr = rows.sort_values(x)
+    fig.add_trace(go.Scattergl(x=fr[x] * sx, y=fr[y] * sy, mode="lines", name="front line", showlegend=False,
+                               line=dict(color="rgba(40,40,40,0.55)", width=2, dash="dot", shape="hv"),
+                               hoverinfo="skip"))
+    if len(smap) > 1:  # a short symbol legend: one grey marker per symbol value
+        for i, (sv, sym) in enumerate(smap.items()):
+            fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=sv, legendgroup="symbol",
+                                       legendgrouptitle=dict(text=symbol.replace("cfg:", "")) if i == 0 else None,
+                                       marker=dict(symbol=sym, color="#777", size=9), hoverinfo="skip"))
     if selected:
         sel = d[d["id"].isin(list(selected))]
         if not sel.empty:
-            fig.add_trace(go.Scatter(x=sel[x], y=sel[y], mode="markers", name="selected", hoverinfo="skip",
-                                     marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(width=2, color="#222"))))
-    fig.update_layout(clickmode="event", uirevision=f"{x}|{y}|{logx}|{logy}")
+            fig.add_trace(go.Scattergl(x=sel[x] * sx, y=sel[y] * sy, mode="markers", name="compared",
+                                       hoverinfo="skip",
+                                       marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(width=2.5,
+                                                                                             color="#e31a1c"))))
+    fig.update_layout(clickmode="event", dragmode="zoom", uirevision=f"{x}|{y}|{logx}|{logy}")
+    _layout(fig, title=title, height=height)
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.01,
+                                  groupclick="toggleitem", font=dict(size=11)),
+                      margin=dict(r=10, t=40 if title else 20))
+    fig.update_xaxes(type="log" if logx else "linear", **units.axis(x))
+    fig.update_yaxes(type="log" if logy else "linear", **units.axis(y))
+    if left_out:
+        fig.add_annotation(text=f"{left_out:,} dominated points not drawn (every front point is)", x=1, y=0,
+                           xref="paper", yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
+                           font=dict(size=10, color="#777"))
+    return fig
+
+
+def parcoords_figure(df: pd.DataFrame, dims: Sequence[str], color: str | None = None, max_rows: int = 3000,
+                     height: int = 380) -> go.Figure:
+    """Parallel coordinates over metrics and varied config fields (numbers, or categories as codes).
+
+    Each dimension's ``name`` is its column, so brushing (``constraintrange``) maps back to the
+    store. Above ``max_rows`` lines, a reproducible sample keeps the view light.
+    """
+    d = df.dropna(subset=[c for c in dims if c in df.columns], how="all") if not df.empty else df
+    if len(d) > max_rows:
+        d = d.sample(max_rows, random_state=0)
+    out = []
+    for c in dims:
+        if c not in d.columns or d[c].notna().sum() == 0:
+            continue
+        s = d[c]
+        if pd.api.types.is_numeric_dtype(s):
+            if s.nunique() < 2 and c not in (color,):
+                continue
+            vals = s.astype(float) * units.scale(c)
+            dim = dict(label=units.label_of(c.removeprefix("cfg:"))[:28], values=vals, name=c,
+                       tickformat=".0%" if units.unit_of(c) == "fraction" else "~s")
+        else:
+            cats = sorted(s.dropna().astype(str).unique())
+            if len(cats) < 2:
+                continue
+            code = {v: i for i, v in enumerate(cats)}
+            dim = dict(label=c.removeprefix("cfg:")[:28], values=s.astype(str).map(code), name=c,
+                       tickvals=list(range(len(cats))), ticktext=cats)
+        out.append(dim)
+    if len(out) < 2:
+        return empty_figure("Parallel coordinates need two or more dimensions that vary.", height)
+    line = dict(color=d[color].astype(float) if color in d.columns else None, colorscale="Viridis",
+                showscale=False)
+    fig = go.Figure(go.Parcoords(dimensions=out, line=line, labelangle=-15, labelfont=dict(size=11),
+                                 tickfont=dict(size=10)))
     _layout(fig, height=height)
-    # Legend on the right: many scheme x model combinations would crowd the top edge.
-    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.01),
-                      margin=dict(r=10, t=30))
-    fig.update_xaxes(exponentformat="SI")
-    fig.update_yaxes(exponentformat="SI")
+    fig.update_layout(margin=dict(l=50, r=40, t=60, b=20))
     return fig
 
 
@@ -144,11 +240,22 @@ def stacked_layers_figure(wide: pd.DataFrame, title: str, yaxis: str, order: Seq
     for i, c in enumerate(cols):
         name = names(c) if names else c
         color = (colors or {}).get(c) or COLORS[i % len(COLORS)]
-        fig.add_trace(go.Bar(x=list(wide.index), y=wide[c], name=name, marker_color=color,
-                             hovertemplate=f"{name}<br>%{{x}}: %{{y:.4g}}<extra></extra>"))
+        k = 1e-12 if yaxis == "pJ" else 1.0
+        sym = {"pJ": "J", "bytes": "B", "MACs": " MACs"}.get(yaxis, "")
+        fig.add_trace(go.Bar(x=[_short(la) for la in wide.index], y=wide[c] * k, name=name, marker_color=color,
+                             hovertemplate=f"{name}<br>%{{x}}: %{{y:.3~s}}{sym}<extra></extra>"))
     fig.update_layout(barmode="stack")
-    fig.update_yaxes(title=yaxis, type="log" if log else "linear")
+    sym = {"pJ": "J", "bytes": "B", "MACs": " MACs"}.get(yaxis, "")
+    fig.update_yaxes(title={"pJ": "energy", "bytes": "bytes"}.get(yaxis, yaxis), type="log" if log else "linear",
+                     tickformat="~s", ticksuffix=sym)
+    fig.update_xaxes(tickangle=-40, automargin=True)
     return _layout(fig, title)
+
+
+def _short(layer: str, width: int = 22) -> str:
+    """Readable layer labels: ``layer3.1.conv2`` stays, very long dotted paths keep their tail."""
+    s = str(layer)
+    return s if len(s) <= width else "…" + s[-(width - 1):]
 
 
 def energy_figure(wide: pd.DataFrame, title: str = "Energy by component per layer") -> go.Figure:
@@ -157,6 +264,51 @@ def energy_figure(wide: pd.DataFrame, title: str = "Energy by component per laye
                                                                                          if c.startswith("compute."))}
     return stacked_layers_figure(wide, title, "pJ", order=cols, names=component_name,
                                  colors={**COMPONENT_COLORS, **compute_colors})
+
+
+def phase_energy_figure(lays: dict[str, pd.DataFrame], title: str = "Energy per phase by component") -> go.Figure:
+    """One stacked bar per phase (and per point, when several): compute by MAC type, element-wise,
+    RF, SRAM, DRAM; hover gives each part's share, the label above each bar its total and pJ per MAC."""
+    from hwsim.formats import PHASES
+
+    bars: list[tuple[str, str, dict[str, float], float]] = []
+    for label, lay in lays.items():
+        if lay is None or lay.empty:
+            continue
+        e = lay[lay["name"].str.startswith("energy_pj.")]
+        m = lay[lay["name"].str.startswith("macs.")]
+        for ph in PHASES:
+            sub = e[e["phase"] == ph]
+            if sub.empty or not sub["value"].sum():
+                continue
+            comp = sub.groupby(sub["name"].str.slice(len("energy_pj.")))["value"].sum().to_dict()
+            bars.append((label, ph, comp, float(m[m["phase"] == ph]["value"].sum())))
+    if not bars:
+        return empty_figure(f"{title}: no per-layer energy stored for this point")
+    comps = _ordered_components(sorted({c for _, _, comp, _ in bars for c in comp}))
+    compute_colors = {c: px.colors.sequential.Blues[-1 - (i % 5)] for i, c in enumerate(
+        c for c in comps if c.startswith("compute."))}
+    colors = {**COMPONENT_COLORS, **compute_colors}
+    several = len(lays) > 1
+    xs = [[lab for lab, _, _, _ in bars], [ph.replace("_", " ") for _, ph, _, _ in bars]] if several else [
+        ph.replace("_", " ") for _, ph, _, _ in bars]
+    totals = [sum(comp.values()) for _, _, comp, _ in bars]
+    fig = go.Figure()
+    for i, c in enumerate(comps):
+        vals = [comp.get(c, 0.0) * 1e-12 for _, _, comp, _ in bars]
+        share = [100 * comp.get(c, 0.0) / t if t else 0 for (_, _, comp, _), t in zip(bars, totals)]
+        fig.add_trace(go.Bar(x=xs, y=vals, name=component_name(c), marker_color=colors.get(c) or COLORS[i % 10],
+                             customdata=share, hovertemplate=f"{component_name(c)}: %{{y:.3~s}}J "
+                             "(%{customdata:.1f} %)<extra></extra>"))
+    labels = [f"{units.fmt(t, 'pJ')}" + (f"<br>{t / macs:.3g} pJ/MAC" if macs else "")
+              for t, (_, _, _, macs) in zip(totals, bars)]
+    fig.add_trace(go.Scatter(x=xs, y=[t * 1e-12 for t in totals], mode="text", text=labels,
+                             textposition="top center", showlegend=False, hoverinfo="skip",
+                             textfont=dict(size=10)))
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(**units.axis("train_energy_pj_per_step"))
+    fig.update_yaxes(title_text="energy", range=[0, max(totals) * 1e-12 * 1.25])
+    return _layout(fig, title, height=360 if not several else 420)
 
 
 def cycles_figure(cycles: pd.Series, util: pd.Series, stall: pd.Series | None = None,

@@ -47,6 +47,11 @@ def layout():
                                                      figure=figures.empty_figure("Pick two or more points")),
                                            class_name="p-1")], class_name="shadow-sm mb-3"), xs=12, xl=6),
         ]),
+        dbc.Card([dbc.CardHeader("Where the energy goes: per phase and component (DRAM vs compute)",
+                                 class_name="fw-semibold small"),
+                  dbc.CardBody(dcc.Graph(id="cmp-phases", config={"displaylogo": False},
+                                         figure=figures.empty_figure("Pick two or more points")), class_name="p-1")],
+                 class_name="shadow-sm mb-3"),
         dbc.Card([dbc.CardHeader("Layer by layer", class_name="fw-semibold small"),
                   dbc.CardBody([dcc.Graph(id="cmp-layers", config={"displaylogo": False},
                                           figure=figures.empty_figure("Pick two or more points")),
@@ -67,20 +72,32 @@ def metrics_table(df: pd.DataFrame) -> tuple[list[dict], list[dict]]:
             row[k] = None if v is None or pd.isna(v) else float(v)
         base = row[keys[0]]
         for k in keys[1:]:
-            row[f"{k}_diff"] = (100.0 * (row[k] - base) / abs(base)) if row[k] is not None and base else None
+            if meta["unit"] == "fraction":  # differences of fractions in percentage points
+                row[f"{k}_diff"] = (row[k] - base) if row[k] is not None and base is not None else None
+            else:
+                row[f"{k}_diff"] = (100.0 * (row[k] - base) / abs(base)) if row[k] is not None and base else None
         rows.append(row)
-    labels = list(df["label"])
-    pct = {"function": "params.value == null ? '' : d3.format('+.1f')(params.value) + ' %'"}
+    labels = list(df["name"] if "name" in df.columns else df["label"])
+    pct = {"function": "params.value == null ? '' : (params.data.unit == 'fraction' ? hwsimUnit(params.value, 'pp')"
+                       " : d3.format('+.1f')(params.value) + ' %')"}
     cols = [{"field": "metric", "pinned": "left", "minWidth": 200}, {"field": "unit", "maxWidth": 90}]
-    cols += [{"field": k, "headerName": lab, "valueFormatter": NUMBER_FORMAT, "type": "rightAligned"}
-             for k, lab in zip(keys, labels)]
-    cols += [{"field": f"{k}_diff", "headerName": f"{lab} vs {labels[0]}", "valueFormatter": pct,
+    unit_fmt = {"function": "hwsimUnit(params.value, params.data.unit)"}
+    cols += [{"field": k, "headerName": short(lab), "headerTooltip": lab, "valueFormatter": unit_fmt,
+              "type": "rightAligned"} for k, lab in zip(keys, labels)]
+    cols += [{"field": f"{k}_diff", "headerName": f"Δ {short(lab, 14)}", "headerTooltip": f"{lab} vs {labels[0]}",
+              "valueFormatter": pct,
               "type": "rightAligned", "cellClassRules": {"text-success": "params.value < 0 && params.data.better == 'min'"
                                                          " || params.value > 0 && params.data.better == 'max'",
                                                          "text-danger": "params.value > 0 && params.data.better == 'min'"
                                                          " || params.value < 0 && params.data.better == 'max'"}}
              for k, lab in zip(keys[1:], labels[1:])]
     return rows, cols
+
+
+def short(label: str, width: int = 18) -> str:
+    """Short column headers (the full label is the header's tooltip)."""
+    s = str(label)
+    return s if len(s) <= width else s[:width - 1] + "…"
 
 
 def layer_series(data: StoreData, pid: str, quantity: str, phase: str) -> pd.Series:
@@ -92,14 +109,17 @@ def layer_series(data: StoreData, pid: str, quantity: str, phase: str) -> pd.Ser
 
 
 def register(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("cmp-select", "options"), Input("store-version", "data"))
-    def options(_v):
-        df = data.done_points()
-        return [{"label": f"{r.label} ({r.id[:8]})", "value": r.id} for r in df.itertuples()] if not df.empty else []
+    @app.callback(Output("cmp-select", "options"), Input("store-version", "data"), Input("cmp-select", "search_value"),
+                  Input("cmp-select", "value"))
+    def options(_v, typed, current):
+        """A search, not one option per point: matches of what is typed plus the points already picked."""
+        from .point import select_options
+
+        return select_options(data, typed or "", list(current or []))
 
     @app.callback(Output("cmp-metrics", "rowData"), Output("cmp-metrics", "columnDefs"), Output("cmp-ratio", "figure"),
                   Output("cmp-layers", "figure"), Output("cmp-layer-grid", "rowData"),
-                  Output("cmp-layer-grid", "columnDefs"),
+                  Output("cmp-layer-grid", "columnDefs"), Output("cmp-phases", "figure"),
                   Input("cmp-select", "value"), Input("cmp-quantity", "value"), Input("cmp-phase", "value"),
                   Input("store-version", "data"))
     def update(ids, quantity, phase, _v):
@@ -108,7 +128,7 @@ def register(app: dash.Dash, data: StoreData) -> None:
         df = df.set_index("id").reindex([i for i in ids if i in set(df["id"])]).reset_index() if not df.empty else df
         if len(df) < 1:
             empty = figures.empty_figure("Pick two or more design points to compare")
-            return [], [], empty, empty, [], []
+            return [], [], empty, empty, [], [], empty
         rows, cols = metrics_table(df)
         ratio = figures.compare_metrics_figure(df, [m for m in METRICS if df[m].notna().all()])
         labels = [f"{lab} ({pid[:6]})" for lab, pid in zip(df["label"], df["id"])]
@@ -130,4 +150,7 @@ def register(app: dash.Dash, data: StoreData) -> None:
                       for k, lab in zip(keys, labels)]
             lcols += [{"field": f"{k}_diff", "headerName": f"{lab} minus baseline", "valueFormatter": NUMBER_FORMAT,
                        "type": "rightAligned"} for k, lab in zip(keys[1:], labels[1:])]
-        return rows, cols, ratio, lfig, lrows, lcols
+        names = [f"{n} ({pid[:6]})" for n, pid in zip(df["name"], df["id"])]
+        phases = figures.phase_energy_figure({n: data.layers(pid) for n, pid in zip(names, df["id"])},
+                                             "Energy per phase by component")
+        return rows, cols, ratio, lfig, lrows, lcols, phases

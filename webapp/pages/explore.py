@@ -1,46 +1,60 @@
 """Explore: accuracy (or error) against a cost axis, Pareto front, filters, points table, export.
 
 Clicking a marker (or a label in the table) opens that point on the Design point page;
-ticking rows in the table selects points for Compare and for the report export.
+ticking rows in the table selects points for Compare and for the report export. The table
+is served page by page (AG Grid's infinite row model), so 50,000 points never travel whole;
+the plot draws WebGL markers and thins dominated points above a few thousand.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, State, ctx, dcc, html
+from dash import ALL, Input, Output, State, dcc, html
 
 from hwsim.errors import UserError
-from hwsim.store import METRICS
 
-from .. import figures
+from .. import figures, units
 from ..components import download_bar, dropdown, grid, labelled, metric_column, records
-from ..data import INFER_AXES, QUALITY_AXES, TRAIN_AXES, StoreData, metric_label
+from ..data import CFG, INFER_AXES, QUALITY_AXES, TRAIN_AXES, StoreData
+from .export import figure_download, report_download
 
 # (control id, points column, label)
 FILTERS = (
     ("ex-f-model", "model", "Model"),
     ("ex-f-dataset", "dataset", "Dataset"),
     ("ex-f-family", "family", "Scheme family"),
+    ("ex-f-scheme", "scheme_name", "Scheme"),
     ("ex-f-bits", "bits", "Bits (weights/activations)"),
     ("ex-f-tech", "tech", "Technology"),
     ("ex-f-accel", "accelerator", "Accelerator"),
     ("ex-f-source", "accuracy_source", "Accuracy source"),
 )
-GROUPINGS = [{"label": c, "value": c} for c in ("scheme", "family", "model", "dataset", "bits", "accelerator",
-                                                 "tech", "accuracy_source")]
-ID_COLUMNS = ["label", "model", "dataset", "scheme", "family", "bits", "tech", "accelerator", "accuracy_source"]
+GROUPINGS = ("family", "scheme_name", "scheme", "model", "dataset", "bits", "accelerator", "tech", "accuracy_source")
+ID_COLUMNS = ["name", "model", "dataset", "scheme_name", "family", "bits", "tech", "accelerator", "accuracy_source"]
 REPORT_FORMATS = ("csv", "json", "xlsx", "html")
+# The controls that make a view, in URL order: (component id, property, URL key).
+VIEW = (("ex-view", "value", "view"), ("ex-x", "value", "x"), ("ex-y", "value", "y"), ("ex-logx", "value", "logx"),
+        ("ex-logy", "value", "logy"), ("ex-front-only", "value", "front"), ("ex-color", "value", "color"),
+        ("ex-symbol", "value", "symbol"), ("ex-size", "value", "size"), ("ex-c-metric", "value", "cmetric"),
+        ("ex-c-max", "value", "cmax"))
+MAX_DOMINATED = 3000
 
 
-def _axis_options(view: str) -> list[dict]:
-    names = TRAIN_AXES if view == "train" else INFER_AXES
-    return [{"label": metric_label(n), "value": n} for n in names]
+def _grouping_options(fields: list[str]) -> list[dict]:
+    return [{"label": c.replace("_name", "").replace("_", " "), "value": c} for c in GROUPINGS] + [
+        {"label": f.removeprefix(CFG), "value": f} for f in fields]
+
+
+def _axis_options(view: str, metrics: list[str] | None = None) -> list[dict]:
+    names = list(TRAIN_AXES if view == "train" else INFER_AXES)
+    # Any further numeric metric a sweep stored (area, EDP, TOPS/W, ...) is an axis in both views.
+    names += [m for m in (metrics or []) if m not in TRAIN_AXES + INFER_AXES + QUALITY_AXES
+              and m not in ("utilization",)]
+    return [{"label": units.label_of(n), "value": n} for n in names]
 
 
 def layout():
@@ -49,35 +63,50 @@ def layout():
                                                                 {"label": "Inference", "value": "inference"}],
                                         value="train", inline=True)),
         labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train"), "train_energy_pj_per_step")),
-        labelled("Quality axis (y)", dropdown("ex-y", [{"label": metric_label(n), "value": n} for n in QUALITY_AXES],
-                                              "accuracy")),
+        labelled("Quality axis (y)", dropdown("ex-y", [{"label": units.label_of(n), "value": n}
+                                                       for n in QUALITY_AXES], "accuracy")),
         dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=True)),
                  dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=False))], class_name="mb-1"),
         dbc.Switch(id="ex-front-only", label="Pareto front only", value=False, class_name="mb-2"),
-        labelled("Colour by", dropdown("ex-color", GROUPINGS, "scheme")),
-        labelled("Symbol by", dropdown("ex-symbol", GROUPINGS, "model")),
-        labelled("Size by", dropdown("ex-size", [{"label": metric_label(n), "value": n} for n in METRICS],
-                                     None, clearable=True, placeholder="(same size)")),
+        labelled("Colour by", dropdown("ex-color", _grouping_options([]), "family")),
+        labelled("Symbol by", dropdown("ex-symbol", _grouping_options([]), "scheme_name")),
+        labelled("Size by", dropdown("ex-size", [], None, clearable=True, placeholder="(same size)")),
+        html.Hr(className="my-2"),
+        html.Div("Constraint (feasible points only)", className="small text-muted mb-1"),
+        dbc.Row([dbc.Col(dropdown("ex-c-metric", [], None, clearable=True, placeholder="none"), width=7),
+                 dbc.Col(dbc.Input(id="ex-c-max", type="number", placeholder="max", size="sm", debounce=True),
+                         width=5)], class_name="g-1 mb-1"),
+        dcc.Slider(id="ex-c-slider", min=0, max=100, value=100, step=1, marks=None,
+                   tooltip={"placement": "bottom"}),
+        html.Div(id="ex-c-text", className="small text-muted mb-2"),
         html.Hr(className="my-2"),
         html.Div("Filters (empty = all)", className="small text-muted mb-1"),
         *[labelled(label, dropdown(cid, [], [], multi=True, clearable=True, placeholder="all"))
           for cid, _, label in FILTERS],
+        html.Div(id="ex-cfg-filters"),
     ]), class_name="shadow-sm")
     plot = dbc.Card([
         dbc.CardHeader(html.Div([html.Span("Pareto explorer", className="fw-semibold"),
                                  html.Span(id="ex-count", className="text-muted small ms-2")])),
-        dbc.CardBody(dcc.Loading(dcc.Graph(id="ex-pareto", config={"displaylogo": False, "responsive": True},
-                                           figure=figures.empty_figure("Loading..."),
-                                           style={"height": "520px"}), delay_show=400)),
+        dbc.CardBody(dcc.Graph(id="ex-pareto", config={"displaylogo": False, "responsive": True},
+                               figure=figures.empty_figure("Loading..."), style={"height": "520px"})),
         dbc.CardFooter(download_bar("ex-fig", "Figure")),
+    ], class_name="shadow-sm mb-3")
+    parcoords = dbc.Card([
+        dbc.CardHeader(html.Div([html.Span("Parallel coordinates", className="fw-semibold"),
+                                 html.Span(" drag along an axis to brush; the table keeps the brushed points",
+                                           className="text-muted small")])),
+        dbc.CardBody(dcc.Graph(id="ex-parcoords", config={"displaylogo": False, "responsive": True},
+                               figure=figures.empty_figure("Loading...", 380), style={"height": "380px"})),
     ], class_name="shadow-sm mb-3")
     table = dbc.Card([
         dbc.CardHeader(html.Div([
             html.Span("Design points", className="fw-semibold"),
-            html.Span(" tick rows (or box-select points on the plot) to compare or export them; click a label to "
+            html.Span(" tick rows (or box-select points on the plot) to compare or export them; click a name to "
                       "open it", className="text-muted small"),
         ])),
-        dbc.CardBody(grid("ex-grid", [], height=340, selectable=True, size="autoSize")),
+        dbc.CardBody(grid("ex-grid", [], height=340, selectable=True, size="autoSize",
+                          rowModelType="infinite")),
         dbc.CardFooter(html.Div([
             download_bar("ex-report", "Cost report of ticked points", REPORT_FORMATS),
             dbc.Button("Compare ticked points", id="ex-compare-btn", color="primary", size="sm",
@@ -86,125 +115,332 @@ def layout():
         ])),
     ], class_name="shadow-sm")
     return dbc.Row([dbc.Col(controls, xs=12, lg=3, class_name="mb-3"),
-                    dbc.Col([plot, table], xs=12, lg=9)])
+                    dbc.Col([plot, parcoords, table], xs=12, lg=9),
+                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key")])
 
 
+# -- the view: one function of the control values, used by the plot, the table and the exports ----------
 def filtered(df: pd.DataFrame, filters: dict[str, list]) -> pd.DataFrame:
     """Keep rows whose column value is in each non-empty filter list."""
     for col, values in filters.items():
-        if values:
+        if values and col in df.columns:
             df = df[df[col].astype(str).isin([str(v) for v in values])]
     return df
 
 
-def register(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Input("ex-view", "value"),
-                  State("ex-x", "value"))
-    def view_axes(view, current):
-        opts = _axis_options(view)
-        values = [o["value"] for o in opts]
-        return opts, current if current in values else values[0]
+def view_frame(data: StoreData, v: dict, filters: dict[str, list], brush: dict | None = None) -> pd.DataFrame:
+    """The done points the controls select, with a ``front`` column (★ on the x/y Pareto front)."""
+    df = filtered(data.done_points(), filters)
+    cm, cmax = v.get("cmetric"), v.get("cmax")
+    if cm and cmax not in (None, "") and cm in df.columns:
+        df = df[df[cm] <= float(cmax) / units.scale(cm)]
+    x, y = v["x"], v["y"]
+    if x not in df.columns or y not in df.columns:
+        return df.assign(front="")
+    front = figures.pareto_mask(df[x], df[y], units.better_of(x), units.better_of(y)) if len(df) else []
+    df = df.assign(front=["★" if f else "" for f in front])
+    if v.get("front"):
+        df = df[df["front"] != ""]
+    for col, rng in (brush or {}).items():
+        if col in df.columns and rng:
+            lo, hi = rng
+            df = df[(df[col] >= lo) & (df[col] <= hi)]
+    return df
 
-    @app.callback([Output(cid, "options") for cid, _, _ in FILTERS], Input("store-version", "data"))
+
+def title_of(v: dict, filters: dict[str, list]) -> str:
+    """Exported figures say what they show: the axes and every active filter."""
+    active = [f"{c.removeprefix(CFG).replace('_name', '')} = {', '.join(map(str, vals))}"
+              for c, vals in filters.items() if vals]
+    if v.get("cmetric") and v.get("cmax") not in (None, ""):
+        active.append(f"{units.label_of(v['cmetric'])} ≤ {v['cmax']}")
+    return f"{units.label_of(v['y'])} vs {units.label_of(v['x'])}" + (
+        f" ({'; '.join(active)})" if active else " (all points)")
+
+
+def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=()):
+    df = view_frame(data, v, filters)
+    fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
+                                size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
+                                selected=list(selected), title=title_of(v, filters), max_dominated=MAX_DOMINATED)
+    return df, fig
+
+
+def _values(args) -> tuple[dict, dict[str, list]]:
+    """Positional callback values (VIEW controls, FILTERS, config-field filters) -> view, filters."""
+    n = len(VIEW)
+    v = {key: a for (_, _, key), a in zip(VIEW, args[:n])}
+    fixed = args[n:n + len(FILTERS)]
+    cfg_values, cfg_ids = args[n + len(FILTERS)], args[n + len(FILTERS) + 1]
+    filters = {col: vals for (_, col, _), vals in zip(FILTERS, fixed)}
+    filters.update({i["field"]: vals for i, vals in zip(cfg_ids or [], cfg_values or [])})
+    return v, filters
+
+
+VIEW_INPUTS = [Input(cid, prop) for cid, prop, _ in VIEW] + [Input(cid, "value") for cid, _, _ in FILTERS] + [
+    Input({"type": "ex-cfg", "field": ALL}, "value"), State({"type": "ex-cfg", "field": ALL}, "id")]
+VIEW_STATES = [State(cid, prop) for cid, prop, _ in VIEW] + [State(cid, "value") for cid, _, _ in FILTERS] + [
+    State({"type": "ex-cfg", "field": ALL}, "value"), State({"type": "ex-cfg", "field": ALL}, "id")]
+
+
+def register(app: dash.Dash, data: StoreData) -> None:
+    _register_controls(app, data)
+    _register_plot(app, data)
+    _register_table(app, data)
+    _register_url(app, data)
+    _register_exports(app, data)
+
+
+def _register_controls(app: dash.Dash, data: StoreData) -> None:
+    @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Output("ex-size", "options"),
+                  Output("ex-c-metric", "options"), Input("ex-view", "value"), Input("store-version", "data"),
+                  State("ex-x", "value"), State("url", "search"))
+    def view_axes(view, _v, current, search):
+        metrics = data.metric_names()
+        opts = _axis_options(view, metrics)
+        values = [o["value"] for o in opts]
+        linked = parse_search(search)[0].get("x")  # a shared link's axis wins over the view's default
+        if linked in values:
+            current = linked
+        every = [{"label": units.label_of(m), "value": m} for m in metrics]
+        return opts, current if current in values else values[0], every, every
+
+    @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
+        Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options")],
+        Input("store-version", "data"))
     def filter_options(_v):
         df = data.done_points()
         out = []
         for _, col, _ in FILTERS:
-            vals = sorted({str(v) for v in df[col].dropna()}) if not df.empty else []
+            vals = sorted({str(v) for v in df[col].dropna()}) if not df.empty and col in df.columns else []
             out.append([{"label": v, "value": v} for v in vals])
-        return out
+        fields = [f for f in data.config_fields() if f in df.columns and df[f].nunique() > 1]
+        # Fields a sweep varies (array size, dataflow, clock, ...) become filters, like the fixed ones.
+        cfg = [labelled(f.removeprefix(CFG), dcc.Dropdown(
+            id={"type": "ex-cfg", "field": f}, multi=True, clearable=True, placeholder="all",
+            options=[{"label": str(v), "value": str(v)} for v in sorted(df[f].dropna().unique(), key=str)],
+            value=[], className="hwsim-dropdown")) for f in fields]
+        groups = _grouping_options(fields)
+        return [*out, cfg, groups, groups]
 
-    @app.callback(
-        Output("ex-pareto", "figure"), Output("ex-grid", "rowData"), Output("ex-grid", "columnDefs"),
-        Output("ex-count", "children"),
-        Input("store-version", "data"), Input("ex-x", "value"), Input("ex-y", "value"),
-        Input("ex-logx", "value"), Input("ex-logy", "value"), Input("ex-color", "value"),
-        Input("ex-symbol", "value"), Input("ex-size", "value"), Input("ex-grid", "selectedRows"),
-        Input("ex-front-only", "value"), *[Input(cid, "value") for cid, _, _ in FILTERS],
-    )
-    def update(_v, x, y, logx, logy, color, symbol, size, selected_rows, front_only, *filter_values):
+    @app.callback(Output("ex-c-slider", "min"), Output("ex-c-slider", "max"), Output("ex-c-slider", "step"),
+                  Output("ex-c-slider", "value"), Input("ex-c-metric", "value"), State("ex-c-max", "value"))
+    def slider_range(metric, cmax):
         df = data.done_points()
-        total = len(df)
+        if not metric or metric not in df.columns or df[metric].dropna().empty:
+            return 0, 1, 0.01, 1
+        s = df[metric].dropna() * units.scale(metric)
+        lo, hi = float(s.min()), float(s.max())
+        step = (hi - lo) / 200 or 1.0
+        return lo, hi, step, min(hi, float(cmax)) if cmax not in (None, "") else hi
+
+    @app.callback(Output("ex-c-max", "value"), Output("ex-c-text", "children"), Input("ex-c-slider", "value"),
+                  State("ex-c-metric", "value"), prevent_initial_call=True)
+    def slider_moved(value, metric):
+        if not metric:
+            return None, ""
+        return value, f"{units.label_of(metric)} ≤ {units.fmt(value / units.scale(metric), units.unit_of(metric))}"
+
+
+def _register_plot(app: dash.Dash, data: StoreData) -> None:
+    @app.callback(Output("ex-pareto", "figure"), Output("ex-parcoords", "figure"), Output("ex-count", "children"),
+                  Output("ex-table-key", "data"), Input("store-version", "data"), Input("cmp-select", "value"),
+                  *VIEW_INPUTS)
+    def update(version, compared, *args):
+        v, filters = _values(args)
+        total = len(data.done_points())
         if total == 0:
-            fig = figures.empty_figure("No finished design points in the store yet.")
-            return fig, [], [], ""
-        df = filtered(df, {col: vals for (_, col, _), vals in zip(FILTERS, filter_values)})
-        front = figures.pareto_mask(df[x], df[y], METRICS[x]["better"], METRICS[y]["better"]) if len(df) else []
-        df = df.assign(front=["★" if f else "" for f in front])
-        if front_only:
-            df = df[df["front"] != ""]
-        selected = [r["id"] for r in (selected_rows or [])]
-        fig = figures.pareto_figure(df, x, y, color=color, symbol=symbol, size=size, logx=bool(logx),
-                                    logy=bool(logy), selected=selected)
-        shown = int(df[[x, y]].notna().all(axis=1).sum()) if not df.empty else 0
-        on_front = int((df["front"] != "").sum())
-        cols = [{"field": "label", "headerName": "Design point", "minWidth": 200,
-                 "cellClass": "hwsim-link", "tooltipField": "id"},
-                {"field": "front", "headerName": "front", "maxWidth": 90, "headerTooltip": "on the Pareto front"},
-                *[{"field": c, "headerName": c.replace("_", " ")} for c in ID_COLUMNS[1:]],
-                metric_column(y), metric_column(x),
-                *[metric_column(m) for m in METRICS if m not in (x, y) and m in df.columns and df[m].notna().any()],
-                {"field": "id", "headerName": "id", "maxWidth": 160}]
-        rows = records(df, ["id", "front", *ID_COLUMNS, *[m for m in METRICS if m in df.columns]])
-        return fig, rows, cols, f"{shown} of {total} design points shown, {on_front} on the Pareto front"
+            empty = figures.empty_figure("No finished design points in the store yet.")
+            return empty, empty, "", version
+        df, fig = pareto_for(data, v, filters, compared or [])
+        shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
+        on_front = int((df["front"] != "").sum()) if not df.empty else 0
+        dims = [m for m in data.metric_names() if m in df.columns and df[m].notna().any()
+                and m not in ("error",)] + [f for f in data.config_fields() if f in df.columns]
+        par = figures.parcoords_figure(df, dims, color=v["y"], max_rows=MAX_DOMINATED)
+        key = repr((version, sorted(v.items(), key=str), sorted(filters.items(), key=str)))
+        return fig, par, f"{shown} of {total} design points shown, {on_front} on the Pareto front", key
 
-    # One callback owns the design-point picker (options and value): a value must never
-    # arrive before the options that hold it.
-    @app.callback(Output("pt-select", "options"), Output("pt-select", "value"), Output("tabs", "active_tab"),
-                  Input("store-version", "data"), Input("ex-pareto", "clickData"), Input("ex-grid", "cellClicked"),
-                  Input("cmp-open", "n_clicks"), Input("url", "search"), State("cmp-select", "value"),
-                  State("pt-select", "value"))
-    def open_point(_v, click, cell, _open, search, cmp_values, current):
-        from .point import select_options
+    @app.callback(Output("ex-brush", "data"), Input("ex-parcoords", "restyleData"), State("ex-brush", "data"),
+                  State("ex-parcoords", "figure"), prevent_initial_call=True)
+    def brushed(restyle, brush, fig):
+        """Parallel-coordinates brushing: keep each axis' range (in store units) for the table."""
+        if not restyle or not fig or not fig.get("data"):
+            raise dash.exceptions.PreventUpdate
+        dims = fig["data"][0].get("dimensions", [])
+        brush = dict(brush or {})
+        for key, val in (restyle[0] or {}).items():
+            if not key.startswith("dimensions[") or "constraintrange" not in key:
+                continue
+            i = int(key[len("dimensions["):key.index("]")])
+            if i >= len(dims):
+                continue
+            col = dims[i].get("name") or ""
+            rng = val[0] if isinstance(val, list) and val and isinstance(val[0], list) else val
+            if rng and isinstance(rng[0], list):
+                rng = [min(r[0] for r in rng), max(r[1] for r in rng)]
+            if rng:
+                brush[col] = [rng[0] / units.scale(col), rng[1] / units.scale(col)]
+            else:
+                brush.pop(col, None)
+        return brush
 
-        options = select_options(data)
-        pid, tab = _target(ctx.triggered_id, click, cell, search, cmp_values, current)
-        return options, pid, tab
-
-    def _target(trig, click, cell, search, cmp_values, current):
-        # The URL counts when it changes, and on the first render (no point picked yet).
-        if trig == "url" or (trig in (None, "store-version") and not current):
-            # /?point=<id or unique prefix> opens that design point (links from reports, the CLI).
-            want = parse_qs((search or "").lstrip("?")).get("point", [""])[0].strip()
-            ids = [i for i in data.points()["id"] if isinstance(i, str) and i.startswith(want)] if want else []
-            if len(ids) == 1:
-                return ids[0], "tab-point"
-            return dash.no_update, dash.no_update
-        if trig == "ex-pareto" and click and click.get("points"):
-            cd = click["points"][0].get("customdata")
-            if cd:
-                return cd[0], "tab-point"
-        if trig == "ex-grid" and cell and cell.get("colId") == "label" and cell.get("rowId"):
-            return cell["rowId"], "tab-point"
-        if trig == "cmp-open" and cmp_values:
-            return cmp_values[0], "tab-point"
-        return dash.no_update, dash.no_update
-
-    @app.callback(Output("ex-grid", "selectedRows"), Input("ex-pareto", "selectedData"), State("ex-grid", "rowData"),
-                  prevent_initial_call=True)
-    def tick_from_plot(sel, rows):
+    @app.callback(Output("ex-grid", "selectedRows"), Input("ex-pareto", "selectedData"), prevent_initial_call=True)
+    def tick_from_plot(sel):
         """Box or lasso select on the plot ticks those points in the table (for Compare and export)."""
-        ids = {p["customdata"][0] for p in (sel or {}).get("points", []) if p.get("customdata")}
+        ids = [p["customdata"][0] for p in (sel or {}).get("points", []) if p.get("customdata")]
         if not ids:
             raise dash.exceptions.PreventUpdate  # a redraw clears plotly's selection; keep the ticks
-        return [r for r in rows or [] if r.get("id") in ids]
+        return {"ids": ids}
+
+
+def _grid_columns(df: pd.DataFrame, data: StoreData, x: str, y: str) -> list[dict]:
+    return [{"field": "name", "headerName": "Design point", "minWidth": 240, "cellClass": "hwsim-link",
+             "tooltipField": "id"},
+            {"field": "front", "headerName": "front", "maxWidth": 90, "headerTooltip": "on the Pareto front"},
+            *[{"field": c, "headerName": c.replace("_name", "").replace("_", " ")} for c in ID_COLUMNS[1:]],
+            metric_column(y), metric_column(x),
+            *[metric_column(m) for m in data.metric_names() if m not in (x, y) and m in df.columns
+              and df[m].notna().any()],
+            *[{"field": f, "headerName": f.removeprefix(CFG)} for f in data.config_fields()],
+            {"field": "id", "headerName": "id", "maxWidth": 160}]
+
+
+def _sort_and_filter(df: pd.DataFrame, req: dict) -> pd.DataFrame:
+    """AG Grid's column filters and sort, applied on the server (text contains, number compare)."""
+    for col, f in (req.get("filterModel") or {}).items():
+        if col not in df.columns:
+            continue
+        kind, val = f.get("type"), f.get("filter")
+        if f.get("filterType") == "number" and val is not None:
+            s = df[col].astype(float)
+            ops = {"equals": s == val, "notEqual": s != val, "lessThan": s < val, "lessThanOrEqual": s <= val,
+                   "greaterThan": s > val, "greaterThanOrEqual": s >= val,
+                   "inRange": (s >= val) & (s <= (f.get("filterTo") if f.get("filterTo") is not None else val))}
+            df = df[ops.get(kind, s == s)]
+        elif val not in (None, ""):
+            s = df[col].astype(str).str.lower()
+            v = str(val).lower()
+            ops = {"contains": s.str.contains(v, regex=False), "notContains": ~s.str.contains(v, regex=False),
+                   "equals": s == v, "notEqual": s != v, "startsWith": s.str.startswith(v),
+                   "endsWith": s.str.endswith(v)}
+            df = df[ops.get(kind, s.str.contains(v, regex=False))]
+    sort = req.get("sortModel") or []
+    if sort:
+        cols = [s["colId"] for s in sort if s["colId"] in df.columns]
+        df = df.sort_values(cols, ascending=[s["sort"] == "asc" for s in sort if s["colId"] in df.columns],
+                            kind="stable")
+    return df
+
+
+def _register_table(app: dash.Dash, data: StoreData) -> None:
+    @app.callback(Output("ex-grid", "columnDefs"), Input("ex-x", "value"), Input("ex-y", "value"),
+                  Input("store-version", "data"))
+    def columns(x, y, _v):
+        return _grid_columns(data.done_points(), data, x, y)
+
+    @app.callback(Output("ex-grid", "getRowsResponse"), Input("ex-grid", "getRowsRequest"),
+                  State("ex-brush", "data"), *VIEW_STATES)
+    def rows(req, brush, *args):
+        """One block of rows (AG Grid's infinite row model): 50,000 points never travel whole."""
+        if not req:
+            raise dash.exceptions.PreventUpdate
+        v, filters = _values(args)
+        df = _sort_and_filter(view_frame(data, v, filters, brush), req)
+        start, end = int(req.get("startRow", 0)), int(req.get("endRow", 100))
+        cols = [c for c in ["id", "front", *ID_COLUMNS, *data.metric_names(), *data.config_fields()]
+                if c in df.columns]
+        return {"rowData": records(df.iloc[start:end], cols), "rowCount": len(df)}
+
+    # A new view (axes, filters, brush, store version) drops the grid's cached blocks.
+    app.clientside_callback(
+        """function (key, brush) {
+            if (window.dash_ag_grid && dash_ag_grid.getApiAsync) {
+                dash_ag_grid.getApiAsync("ex-grid").then(function (api) { api.purgeInfiniteCache(); });
+            }
+            return window.dash_clientside.no_update;
+        }""",
+        Output("ex-grid", "id"), Input("ex-table-key", "data"), Input("ex-brush", "data"),
+        prevent_initial_call=True)
 
     @app.callback(Output("cmp-select", "value"), Output("tabs", "active_tab", allow_duplicate=True),
                   Input("ex-compare-btn", "n_clicks"), State("ex-grid", "selectedRows"), prevent_initial_call=True)
     def to_compare(_n, rows):
-        ids = [r["id"] for r in rows or []]
+        ids = [r["id"] for r in rows or [] if isinstance(r, dict)]
         if not ids:
             return dash.no_update, dash.no_update
         return ids, "tab-compare"
 
+
+def view_search(values: dict, filters: dict[str, list], point: str | None = None) -> str:
+    """The URL query string of a view: axes, switches, filters and the open point."""
+    q: dict[str, str] = {}
+    for _, _, key in VIEW:
+        val = values.get(key)
+        if val in (None, "", [], False):
+            continue
+        q[key] = "1" if val is True else str(val)
+    for col, vals in filters.items():
+        if vals:
+            q[f"f.{col}"] = ",".join(map(str, vals))
+    if point:
+        q["point"] = point
+    return "?" + urlencode(q) if q else ""
+
+
+def parse_search(search: str | None) -> tuple[dict, dict[str, list]]:
+    qs = parse_qs((search or "").lstrip("?"))
+    values = {key: qs[key][0] for _, _, key in VIEW if key in qs}
+    for key in ("logx", "logy", "front"):
+        if key in values:
+            values[key] = values[key] in ("1", "true", "True")
+    filters = {k[2:]: v[0].split(",") for k, v in qs.items() if k.startswith("f.")}
+    return values, filters
+
+
+def _register_url(app: dash.Dash, data: StoreData) -> None:
+    """Axes, filters and the selection live in the URL: a view can be shared as a link."""
+
+    @app.callback(Output("url-out", "search"), Input("pt-select", "value"), *VIEW_INPUTS, State("url", "search"),
+                  prevent_initial_call=True)
+    def write(point, *args):
+        *args, current = args
+        v, filters = _values(args)
+        search = view_search(v, filters, point)
+        return dash.no_update if search == (current or "") else search
+
+    @app.callback([Output(cid, prop, allow_duplicate=True) for cid, prop, _ in VIEW]
+                  + [Output(cid, "value", allow_duplicate=True) for cid, _, _ in FILTERS],
+                  Input("url", "search"), Input("ex-f-model", "options"), *VIEW_STATES,
+                  prevent_initial_call="initial_duplicate")
+    def restore(search, _options, *args):
+        # Runs again once the filters' options arrive: a value must not precede its options.
+        v, filters = _values(args)
+        want_v, want_f = parse_search(search)
+        if not want_v and not want_f:
+            raise dash.exceptions.PreventUpdate
+        out = []
+        for _, _, key in VIEW:
+            out.append(want_v[key] if key in want_v and want_v[key] != v.get(key) else dash.no_update)
+        for _, col, _ in FILTERS:
+            want = want_f.get(col, [])
+            out.append(want if sorted(map(str, want)) != sorted(map(str, filters.get(col) or [])) else dash.no_update)
+        if all(o is dash.no_update for o in out):
+            raise dash.exceptions.PreventUpdate
+        return out
+
+
+def _register_exports(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-report-download", "data"), Output("ex-export-msg", "children"),
                   Input("ex-report-btn", "n_clicks"), State("ex-report-fmt", "value"),
-                  State("ex-grid", "selectedRows"), State("ex-grid", "virtualRowData"), prevent_initial_call=True)
-    def export_report(_n, fmt, rows, visible):
-        ids = [r["id"] for r in rows or []]
+                  State("ex-grid", "selectedRows"), State("ex-brush", "data"), *VIEW_STATES,
+                  prevent_initial_call=True)
+    def export_report(_n, fmt, rows, brush, *args):
+        ids = [r["id"] for r in rows or [] if isinstance(r, dict)]
         note = ""
         if not ids:
-            ids = [r["id"] for r in visible or []]
+            v, filters = _values(args)
+            ids = list(view_frame(data, v, filters, brush)["id"])
             note = f"No rows ticked: exported the {len(ids)} points shown. "
         if not ids:
             return dash.no_update, "Nothing to export: no design point matches the filters."
@@ -215,27 +451,10 @@ def register(app: dash.Dash, data: StoreData) -> None:
         return sent, note + f"Cost report of {len(ids)} point(s) as {fmt.upper()}."
 
     @app.callback(Output("ex-fig-download", "data"), Input("ex-fig-btn", "n_clicks"), State("ex-fig-fmt", "value"),
-                  State("ex-pareto", "figure"), prevent_initial_call=True)
-    def export_figure(_n, fmt, fig):
+                  State("cmp-select", "value"), *VIEW_STATES, prevent_initial_call=True)
+    def export_figure(_n, fmt, compared, *args):
+        # Rebuilt here from the store and the control values: never the figure the browser holds.
+        v, filters = _values(args)
+        _, fig = pareto_for(data, v, filters, compared or [])
+        fig.update_layout(height=700, width=1200)
         return figure_download(fig, fmt, "hwsim-pareto")
-
-
-def report_download(data: StoreData, ids: list[str], fmt: str) -> dict:
-    """Write the cost report with :func:`hwsim.reports.export` into a temporary folder; send its bytes.
-
-    Raises :class:`hwsim.errors.UserError` (unknown point, unknown format) for the caller to show."""
-    from hwsim.reports import export
-
-    with tempfile.TemporaryDirectory(prefix="hwsim-report-") as tmp:
-        path = export(data.path, ids, fmt, tmp, command="hwsim serve (dashboard export)")
-        return dcc.send_bytes(Path(path).read_bytes(), Path(path).name)
-
-
-def figure_download(fig_json: dict | None, fmt: str, stem: str) -> dict:
-    """A figure (as the browser holds it) as PNG/SVG (kaleido + system chromium) or standalone HTML."""
-    import plotly.graph_objects as go
-
-    if not fig_json:
-        raise dash.exceptions.PreventUpdate
-    fig = go.Figure(fig_json)
-    return dcc.send_bytes(figures.figure_bytes(fig, fmt), f"{stem}.{fmt}")

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs
 
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, ctx, dcc, html
 
 from hwsim.errors import UserError
 from hwsim.formats import PHASES
 from hwsim.store import METRICS, POINT_COLUMNS
 
-from .. import figures
+from .. import figures, units
 from ..components import download_bar, dropdown, grid, metric_column
 from ..data import StoreData, per_layer, per_layer_value
-from .explore import figure_download, report_download
+from .export import figure_download, report_download
 
 PHASE_OPTIONS = [{"label": "Training step (all phases)", "value": "train"}] + [
     {"label": p.replace("_", " "), "value": p} for p in PHASES]
 GRAPHS = (
-    ("pt-energy", "Energy by component"),
+    ("pt-phases", "Energy by phase and component"),
+    ("pt-energy", "Energy by component per layer"),
     ("pt-macs", "MAC-type mix"),
     ("pt-traffic", "Traffic by tensor class"),
     ("pt-cycles", "Cycles and utilization"),
@@ -55,6 +57,7 @@ def layout():
 
     return html.Div([
         head,
+        html.Div(id="pt-url-msg"),
         html.Div(id="pt-summary"),
         dbc.Row([card(g, t) for g, t in GRAPHS]),
         html.Div(download_bar("pt-fig", "Figure", ("png", "svg", "html")), className="mb-2"),
@@ -99,7 +102,8 @@ def summary(p: dict) -> dbc.Card:
               "latency_cycles", "dram_bytes_per_step"):
         if metrics.get(m) is not None:
             tiles.append(dbc.Col(html.Div([html.Div(METRICS[m]["label"], className="small text-muted"),
-                                           html.Div(fmt(metrics[m], METRICS[m]["unit"]), className="fs-5 fw-semibold")],
+                                           html.Div(units.fmt(metrics[m], METRICS[m]["unit"]),
+                                                    className="fs-5 fw-semibold")],
                                           className="hwsim-tile"), xs=6, md=3, lg=True))
     status = p.get("status")
     return dbc.Card(dbc.CardBody([
@@ -110,22 +114,6 @@ def summary(p: dict) -> dbc.Card:
         *([dbc.Alert(p["error"], color="danger", class_name="py-2")] if p.get("error") else []),
         dbc.Row(tiles, class_name="g-2"),
     ]), class_name="shadow-sm mb-3")
-
-
-def fmt(v: float, unit: str) -> str:
-    """A value with an SI prefix: 2.13 kB, 77.9 MpJ is written 77.9 µJ."""
-    if unit == "fraction":
-        return f"{100 * v:.2f} %"
-    if unit == "pJ":
-        for scale, u in ((1e12, "J"), (1e9, "mJ"), (1e6, "µJ"), (1e3, "nJ")):
-            if abs(v) >= scale:
-                return f"{v / scale:.3g} {u}"
-        return f"{v:.3g} pJ"
-    unit = {"bytes": "B"}.get(unit, unit)
-    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= scale:
-            return f"{v / scale:.3g} {prefix}{unit}"
-    return f"{v:.3g} {unit}"
 
 
 LAYER_VIEWS = [{"label": "With MACs + other", "value": "macs"},
@@ -146,7 +134,29 @@ def keep_layers(lay, phase: str, view: str) -> list[str] | None:
         return list(e.sum(axis=1).sort_values(ascending=False).index[:15])
     sub = lay[lay["name"].str.startswith("macs.") & (lay["value"] > 0)]
     keep = list(dict.fromkeys(sub["layer"]))
-    return keep if keep and len(keep) < lay["layer"].nunique() else None
+    if not keep or len(keep) >= lay["layer"].nunique():
+        return None
+    # Never hide the largest contributor in an "other" bar.
+    e = per_layer(lay, "energy_pj", phase)
+    if not e.empty:
+        top = e.sum(axis=1).idxmax()
+        if top not in keep:
+            keep.append(top)
+    return keep
+
+
+def layer_kind(name: str) -> str:
+    """A layer without MACs by what it does, from its name: batch-norm, activation, quantizer, other."""
+    n = str(name).lower()
+    if any(k in n for k in ("bn", "norm")):
+        return "batch-norm"
+    if any(k in n for k in ("quant", "binar", "sign", "ternar")):
+        return "quantizer"
+    if any(k in n for k in ("relu", "act", "tanh", "sigmoid", "gelu", "hardtanh", "silu")):
+        return "activation"
+    if "pool" in n:
+        return "pooling"
+    return "other"
 
 
 def group_other(obj, keep: list[str] | None):
@@ -157,11 +167,16 @@ def group_other(obj, keep: list[str] | None):
     kept = obj.loc[[la for la in obj.index if la in keep]]
     if not rest:
         return kept
-    other = obj.loc[rest].sum()
-    label = f"other ({len(rest)})"
-    if isinstance(obj, pd.DataFrame):
-        return pd.concat([kept, other.to_frame(label).T])
-    return pd.concat([kept, pd.Series({label: other})])
+    # "other" split by layer kind (batch-norm, activation, quantizer, ...), each with its count.
+    kinds: dict[str, list] = {}
+    for la in rest:
+        kinds.setdefault(layer_kind(la), []).append(la)
+    parts = [kept]
+    for kind, names in kinds.items():
+        label = f"{kind} ({len(names)})"
+        total = obj.loc[names].sum()
+        parts.append(total.to_frame(label).T if isinstance(obj, pd.DataFrame) else pd.Series({label: total}))
+    return pd.concat(parts)
 
 
 def point_figures(data: StoreData, pid: str, phase: str, view: str = "macs") -> dict[str, object]:
@@ -184,9 +199,9 @@ def point_figures(data: StoreData, pid: str, phase: str, view: str = "macs") -> 
     util = (u.assign(w=u["value_u"] * u["value_c"]).groupby("layer")[["w", "value_c"]].sum()
             .pipe(lambda t: t["w"] / t["value_c"].where(t["value_c"] > 0)))
     cyc, stall = group_other(cyc, keep), group_other(stall, keep)
-    util = util.rename(index={"other": next((la for la in cyc.index if str(la).startswith("other (")), "other")})
     util = util.reindex([la for la in cyc.index if la in util.index])
     return {
+        "pt-phases": figures.phase_energy_figure({"": lay}, f"Energy per phase by component ({where} view)"),
         "pt-energy": figures.energy_figure(energy, f"Energy by component per layer, {where}"),
         "pt-macs": figures.stacked_layers_figure(macs, f"MACs by MAC type per layer, {where}", "MACs"),
         "pt-traffic": figures.stacked_layers_figure(traffic, f"Traffic by tensor class per layer, {where}", "bytes"),
@@ -222,17 +237,78 @@ def layer_table(data: StoreData, pid: str, phase: str) -> tuple[list[dict], list
     return rows, cols
 
 
-def select_options(data: StoreData) -> list[dict]:
-    """The design-point picker: finished and failed points (a failed one shows its reason)."""
+def select_options(data: StoreData, search: str = "", keep=(), limit: int = 50) -> list[dict]:
+    """The design-point picker's options: points matching ``search`` (name, label or id prefix), at most
+    ``limit`` of them, plus the ``keep`` ids; finished and failed points (a failed one says so)."""
     df = data.points()
     if df.empty:
         return []
     df = df[df["status"].isin(["done", "failed"])]
-    return [{"label": f"{r.label}  ({r.id[:8]})" + ("  [failed]" if r.status == "failed" else ""), "value": r.id}
-            for r in df.itertuples()]
+    keep = [k for k in (keep if isinstance(keep, (list, tuple)) else [keep]) if k]
+    if search:
+        words = str(search).lower().split()
+        text = (df["name"].astype(str) + " " + df["label"].astype(str) + " " + df["id"]).str.lower()
+        hit = pd.Series(True, index=df.index)
+        for w in words:
+            hit &= text.str.contains(w, regex=False)
+        pick = df[hit].head(limit)
+    else:
+        pick = df.head(limit)
+    pick = pd.concat([df[df["id"].isin(keep)], pick[~pick["id"].isin(keep)]])
+    return [{"label": f"{r.name}  ({r.id[:8]})" + ("  [failed]" if r.status == "failed" else ""), "value": r.id}
+            for r in pick.itertuples()]
+
+
+def find_point(data: StoreData, want: str) -> str | None:
+    ids = [i for i in data.points()["id"] if isinstance(i, str) and i.startswith(want)] if want else []
+    return ids[0] if len(ids) == 1 else None
 
 
 def register(app: dash.Dash, data: StoreData) -> None:
+    _register_picker(app, data)
+    _register_view(app, data)
+    _register_exports(app, data)
+
+
+def _register_picker(app: dash.Dash, data: StoreData) -> None:
+    # One callback owns the picker (options and value): a value must never arrive before the
+    # options that hold it. The options are a search, never one entry per point.
+    @app.callback(Output("pt-select", "options"), Output("pt-select", "value"), Output("tabs", "active_tab"),
+                  Output("pt-url-msg", "children"),
+                  Input("store-version", "data"), Input("ex-pareto", "clickData"), Input("ex-grid", "cellClicked"),
+                  Input("cmp-open", "n_clicks"), Input("url", "search"), Input("pt-select", "search_value"),
+                  State("cmp-select", "value"), State("pt-select", "value"))
+    def open_point(_v, click, cell, _open, search, typed, cmp_values, current):
+        trig = ctx.triggered_id
+        if trig == "pt-select":
+            if not typed:
+                raise dash.exceptions.PreventUpdate
+            return select_options(data, typed, current), dash.no_update, dash.no_update, dash.no_update
+        pid, tab, msg = dash.no_update, dash.no_update, dash.no_update
+        if trig == "url" or (trig in (None, "store-version") and not current):
+            # /?point=<id or unique prefix> opens that design point (links from reports, the CLI).
+            want = parse_qs((search or "").lstrip("?")).get("point", [""])[0].strip()
+            if want and not (current and current.startswith(want)):
+                found = find_point(data, want)
+                if found:
+                    pid, tab, msg = found, "tab-point", None
+                else:
+                    msg = dbc.Alert(f"Design point {want!r} was not found in this store.", color="warning",
+                                    id="pt-notfound", class_name="py-2")
+                    tab = "tab-point"
+        elif trig == "ex-pareto" and click and click.get("points"):
+            cd = click["points"][0].get("customdata")
+            if cd:
+                pid, tab, msg = cd[0], "tab-point", None
+        elif trig == "ex-grid" and cell and cell.get("colId") == "name" and cell.get("rowId"):
+            pid, tab, msg = cell["rowId"], "tab-point", None
+        elif trig == "cmp-open" and cmp_values:
+            pid, tab, msg = cmp_values[0], "tab-point", None
+        keep = pid if isinstance(pid, str) else current
+        return select_options(data, "", keep), pid, tab, msg
+
+
+def _register_view(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("pt-summary", "children"), *[Output(g, "figure") for g, _ in GRAPHS],
                   Output("pt-assumptions", "rowData"), Output("pt-layers", "rowData"), Output("pt-layers", "columnDefs"),
                   Output("pt-config", "children"),
@@ -253,10 +329,18 @@ def register(app: dash.Dash, data: StoreData) -> None:
         return (summary(p), *[figs[g] for g, _ in GRAPHS], arows, lrows, lcols,
                 json.dumps(p.get("config"), indent=2, sort_keys=True))
 
+
+def _register_exports(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("pt-fig-download", "data"), Input("pt-fig-btn", "n_clicks"), State("pt-fig-fmt", "value"),
-                  State("pt-fig-which", "value"), *[State(g, "figure") for g, _ in GRAPHS], prevent_initial_call=True)
-    def export_figure(_n, fmt, which, *figs):
-        fig = dict(zip([g for g, _ in GRAPHS], figs)).get(which)
+                  State("pt-fig-which", "value"), State("pt-select", "value"), State("pt-phase", "value"),
+                  State("pt-layer-view", "value"), prevent_initial_call=True)
+    def export_figure(_n, fmt, which, pid, phase, view):
+        # Rebuilt from the store: the browser's copy of the figure is never rendered.
+        if not pid or not data.point(pid) or which not in dict(GRAPHS):
+            raise dash.exceptions.PreventUpdate
+        fig = point_figures(data, pid, phase or "train", view or "macs")[which]
+        p = data.point(pid)
+        fig.update_layout(title=dict(text=f"{p.get('label') or pid[:12]}: {fig.layout.title.text or ''}"))
         return figure_download(fig, fmt, f"hwsim-{which.removeprefix('pt-')}")
 
     @app.callback(Output("pt-report-download", "data"), Input("pt-report-btn", "n_clicks"),

@@ -25,6 +25,12 @@ def layout():
 
     return html.Div([
         card("Progress", html.Div(id="st-summary")),
+        card("Per sweep", grid("st-sweeps", [
+            {"field": "sweep", "minWidth": 160}, {"field": "total", "type": "rightAligned"},
+            {"field": "done", "type": "rightAligned"}, {"field": "failed", "type": "rightAligned"},
+            {"field": "running", "type": "rightAligned"}, {"field": "queued", "type": "rightAligned"},
+            {"field": "rate", "headerName": "points / min", "type": "rightAligned"},
+            {"field": "eta", "headerName": "ETA"}, {"field": "elapsed", "headerName": "elapsed"}], height=180)),
         card("Failed points", grid("st-failed", [
             {"field": "id", "maxWidth": 150}, {"field": "label", "headerName": "design point", "minWidth": 180},
             {"field": "sweep", "maxWidth": 160}, {"field": "error", "headerName": "reason", "flex": 1,
@@ -52,7 +58,40 @@ def _label(r) -> str:
     return r["label"] if isinstance(r.get("label"), str) and r.get("label") else str(r.get("id"))[:12]
 
 
+def _duration(s: float | None) -> str:
+    if s is None or s != s:
+        return ""
+    s = int(round(s))
+    return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
+
+
+def sweep_rows(df) -> list[dict]:
+    """Per sweep: total (queued included, when the store records them), done, failed, running,
+    throughput over the sweep's wall time (first start to last finish) and the ETA at that rate."""
+    if df.empty:
+        return []
+    out = []
+    for name, g in df.groupby(df["sweep"].fillna("(no sweep)"), sort=True):
+        c = g["status"].value_counts().to_dict()
+        done, failed, running = c.get("done", 0), c.get("failed", 0), c.get("running", 0)
+        queued = sum(v for k, v in c.items() if k not in ("done", "failed", "running"))
+        finished = g[g["status"].isin(["done", "failed"])]
+        start, end = g["started"].min(), finished["finished"].max() if len(finished) else None
+        elapsed = (end - start) if end is not None and start == start and end == end else None
+        rate = (done + failed) / elapsed * 60 if elapsed else None
+        left = running + queued
+        eta = _duration(left / rate * 60) if rate and left else ("finished" if not left else "")
+        out.append({"sweep": name, "total": len(g), "done": done, "failed": failed, "running": running,
+                    "queued": queued, "rate": f"{rate:.3g}" if rate else "", "eta": eta,
+                    "elapsed": _duration(elapsed)})
+    return out
+
+
 def register(app: dash.Dash, data: StoreData) -> None:
+    @app.callback(Output("st-sweeps", "rowData"), Input("store-version", "data"))
+    def sweeps(_v):
+        return sweep_rows(data.points())
+
     @app.callback(Output("st-summary", "children"), Output("st-failed", "rowData"), Output("st-running", "rowData"),
                   Output("st-recent", "rowData"), Input("store-version", "data"))
     def update(_v):

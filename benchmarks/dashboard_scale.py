@@ -1,0 +1,219 @@
+"""The dashboard at 100 / 10,000 / 50,000 design points, driven in headless chromium with Playwright.
+
+    python benchmarks/dashboard_scale.py                 # 100, 10000, 50000 points
+    python benchmarks/dashboard_scale.py --sizes 10000   # one size
+    python benchmarks/dashboard_scale.py --make-only --sizes 100 --out /tmp/stores
+
+Writes synthetic stores (realistic configs: the quickstart's models and schemes with their
+hyper-parameters, accelerators with varied array size / dataflow / clock in a hardware slice,
+metrics that move together the way priced points do), serves each with ``hwsim serve`` and
+measures, in the browser: navigation to a drawn Explore plot, an axis change (log x off),
+a filter change (one model), the bytes each change ships, and the JS heap. Targets at 50,000:
+drawn within 3 s, a change within 1 s, heap under 300 MB. Needs ``pip install playwright`` and
+the Debian chromium (/usr/bin/chromium); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hwsim.store import PointResult, Store  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+MODELS = [("lenet300", {}, 0.975, 2.7e5), ({"name": "graham_fc", "args": {"n": 7}}, {}, 0.96, 1.1e5),
+          ({"name": "resnet20", "args": {"width": 0.5}}, {}, 0.93, 1.0e7), ("resnet18", {}, 0.70, 1.8e9)]
+SCHEMES = [({"name": "fp32"}, "float", 32, 32, 1.0, 0.0), ({"name": "bnn"}, "binary", 1, 1, 0.05, 0.06),
+           ({"name": "xnor"}, "binary", 1, 1, 0.06, 0.05), ({"name": "bwn"}, "binary", 1, 32, 0.5, 0.02),
+           ({"name": "twn"}, "ternary", 2, 32, 0.45, 0.015), ({"name": "ttq"}, "ternary", 2, 32, 0.47, 0.012),
+           ({"name": "lqnets", "weight_bits": 2}, "lq", 2, 32, 0.4, 0.01),
+           ({"name": "kbit", "weight_bits": 4, "act_bits": 4}, "kbit", 4, 4, 0.12, 0.008),
+           *[({"name": "graham", "quantizer": q}, "graham", 32, 32, f, e)
+             for q, f, e in (("L2", 0.8, 0.01), ("L4", 0.85, 0.005), ("U8", 0.9, 0.003), ("O4", 0.86, 0.006))],
+           ({"name": "pruning", "sparsity": 0.8}, "pruning", 32, 32, 0.35, 0.004)]
+DATAFLOWS = ("ws", "os", "is")
+
+
+def make_store(path: Path, n: int, seed: int = 0) -> None:
+    """``n`` finished points; every 4th varies the accelerator's array, dataflow and clock."""
+    rng = np.random.default_rng(seed)
+    path.unlink(missing_ok=True)
+    with Store(path) as s:
+        s.conn.execute("PRAGMA synchronous=OFF")
+        for i in range(n):
+            model, _, acc0, macs = MODELS[i % len(MODELS)]
+            scheme, family, bw, ba, efac, aloss = SCHEMES[(i // len(MODELS)) % len(SCHEMES)]
+            rows = int(rng.choice([8, 16, 32, 64, 128]))
+            cols = int(rng.choice([8, 16, 32, 64, 128]))
+            hw = i % 4 == 0
+            accel = ({"name": "tpu_like", "array": {"rows": rows, "cols": cols},
+                      "dataflow": str(rng.choice(DATAFLOWS)), "clock_mhz": int(rng.choice([200, 500, 1000]))}
+                     if hw else str(rng.choice(["tpu_like", "eyeriss"])))
+            recipe = {"epochs": 10, "batch": 64, "lr": float(rng.choice([0.001, 0.005, 0.01])), "seed": i}
+            cfg = {"model": model if isinstance(model, dict) else {"name": model, "args": {}}, "dataset": "digits",
+                   "scheme": scheme, "accelerator": accel, "tech": "45nm", "recipe": recipe,
+                   "accuracy_source": "train"}
+            pid = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+            pes = rows * cols if hw else 256
+            e_step = macs * 64 * 3 * 4.6 * efac * rng.lognormal(0, 0.25)
+            cycles = macs / pes / max(0.2, rng.uniform(0.3, 0.95))
+            acc = float(np.clip(acc0 - aloss - abs(rng.normal(0, 0.02)), 0.05, 0.999))
+            metrics = {"accuracy": acc, "error": 1 - acc, "train_energy_pj_per_step": e_step,
+                       "train_energy_pj_per_epoch": e_step * 30, "infer_energy_pj": e_step / 64 / 3,
+                       "train_memory_bytes": macs * 0.02 * (bw + 32) * rng.lognormal(0, 0.1),
+                       "stash_bytes": macs * 0.01 * ba, "model_size_bytes": macs * 0.004 * bw,
+                       "latency_cycles": cycles, "train_step_cycles": cycles * 64 * 3,
+                       "dram_bytes_per_step": macs * 0.05 * rng.lognormal(0, 0.3),
+                       "dram_bytes_infer": macs * 0.001, "macs_train_step": macs * 64 * 3, "macs_infer": macs,
+                       "utilization": float(rng.uniform(0.3, 0.95)),
+                       # a metric the canonical list does not know: handled generically
+                       "area_mm2": 0.002 * pes * (bw + ba) / 8 + 0.5}
+            mname = cfg["model"]["name"]
+            layers = []
+            if n <= 100 or i % 50 == 0:
+                for la in ("fc1", "bn1", "relu1", "fc2"):
+                    for ph in ("forward", "backward_data", "backward_weight", "update", "inference"):
+                        for comp, share in (("compute.fp32", 0.4), ("elementwise", 0.05), ("rf", 0.1),
+                                            ("sram", 0.2), ("dram", 0.25)):
+                            layers.append((la, ph, f"energy_pj.{comp}", e_step * share / 20))
+                        layers.append((la, ph, "macs.fp32", macs * 64 / 20 if la.startswith("fc") else 0.0))
+            s.write(PointResult(
+                id=pid, config=cfg, sweep=f"scale-{n}" if i % 3 else f"scale-{n}-hw", label=None,
+                columns={"model": mname, "dataset": "digits", "scheme": scheme["name"], "family": family,
+                         "bits_w": bw, "bits_a": ba, "tech": "45nm",
+                         "accelerator": accel if isinstance(accel, str) else accel["name"],
+                         "accuracy_source": "train"},
+                metrics=metrics, layers=layers, started=1.7e9 + i, finished=1.7e9 + i + 5))
+
+
+def _free_port() -> int:
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
+def measure(db: Path, n: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    srv = subprocess.Popen([sys.executable, "-m", "hwsim.cli", "serve", str(db), "--port", str(port),
+                            "--refresh-ms", "60000"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out: dict = {"points": n}
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        count_js = """() => { const g = document.querySelector('#ex-pareto .js-plotly-plot');
+            return g && g.data ? g.data.filter(t => t.mode === 'markers' && t.customdata)
+                .reduce((k, t) => k + t.customdata.length, 0) : 0; }"""
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--enable-precise-memory-info"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            sizes: list[int] = []
+
+            def size(r) -> None:
+                if "_dash-update-component" in r.url:
+                    try:
+                        sizes.append(len(r.body()))
+                    except Exception:  # a response still in flight when the page closed
+                        pass
+
+            page.on("response", size)
+            # Warm the server's store cache once (what a running dashboard has), then time a fresh tab.
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function(f"({count_js})() > 0", timeout=180_000)
+            page.close()
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("response", size)
+            t0 = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function(f"({count_js})() > 0", timeout=120_000)
+            out["drawn_s"] = time.perf_counter() - t0
+            out["markers"] = page.evaluate(count_js)
+            page.wait_for_timeout(500)
+            # Axis change: log x off.
+            sizes.clear()
+            t0 = time.perf_counter()
+            page.click("label[for=ex-logx]")
+            page.wait_for_function("() => document.querySelector('#ex-pareto .js-plotly-plot')"
+                                   "._fullLayout.xaxis.type === 'linear'", timeout=60_000)
+            out["axis_s"] = time.perf_counter() - t0
+            page.wait_for_timeout(300)
+            out["axis_kb"] = sum(sizes) / 1e3
+            # Filter change: one model.
+            before = page.inner_text("#ex-count")
+            sizes.clear()
+            t0 = time.perf_counter()
+            page.click("#ex-f-model")
+            page.wait_for_selector("input.dash-dropdown-search")
+            page.keyboard.type("lenet300")
+            page.keyboard.press("Enter")
+            page.wait_for_function(f"() => document.querySelector('#ex-count').innerText !== {json.dumps(before)}",
+                                   timeout=60_000)
+            out["filter_s"] = time.perf_counter() - t0
+            page.wait_for_timeout(300)
+            out["filter_kb"] = sum(sizes) / 1e3
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("HeapProfiler.collectGarbage")
+            cdp.send("Performance.enable")
+            metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+            out["heap_mb"] = metrics.get("JSHeapUsedSize", 0) / 1e6
+            out["heap_total_mb"] = metrics.get("JSHeapTotalSize", 0) / 1e6
+            out["console_errors"] = len(errors)
+            if errors:
+                out["first_error"] = errors[0][:300]
+            browser.close()
+    finally:
+        srv.terminate()
+        srv.wait(10)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 10_000, 50_000])
+    ap.add_argument("--out", type=Path, default=None, help="folder for the stores (default: a temporary one)")
+    ap.add_argument("--make-only", action="store_true")
+    a = ap.parse_args()
+    folder = a.out or Path(tempfile.mkdtemp(prefix="hwsim-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print("points  write_s  drawn_s  axis_s  axis_kB  filter_s  filter_kB  heap_MB  markers  console_errors")
+    for n in a.sizes:
+        db = folder / f"scale_{n}.db"
+        t0 = time.perf_counter()
+        if not db.exists():
+            make_store(db, n)
+        write_s = time.perf_counter() - t0
+        if a.make_only:
+            print(f"{n:>6}  {write_s:7.1f}  (store at {db})")
+            continue
+        r = measure(db, n)
+        print(f"{n:>6}  {write_s:7.1f}  {r['drawn_s']:7.2f}  {r['axis_s']:6.2f}  {r['axis_kb']:7.0f}  "
+              f"{r['filter_s']:8.2f}  {r['filter_kb']:9.0f}  {r['heap_mb']:7.1f}  {r['markers']:7d}  "
+              f"{r['console_errors']:3d}", flush=True)
+        if r.get("first_error"):
+            print("   first console error:", r["first_error"])
+
+
+if __name__ == "__main__":
+    main()
