@@ -454,6 +454,7 @@ def test_units_one_style():
     assert units.fmt(0.9123, "fraction") == "91.2 %"
     assert units.fmt(-0.012, "pp") == "-1.2 pp"
     assert units.fmt(12, "pJ") == "12 pJ"
+    assert units.fmt(1.2, "us") == "1.2 µs" and units.fmt(3.2, "mm2") == "3.2 mm²"
     # Metrics a newer sweep adds get a unit from their name.
     assert units.unit_of("area_mm2") == "mm2" and units.unit_of("edp_pj_cycles") == "pJ"
     ax = units.axis("train_energy_pj_per_step")

@@ -21,9 +21,16 @@ DISPLAY: dict[str, tuple[float, str]] = {
     "cycles": (1.0, " cycles"),
     "MACs": (1.0, " MACs"),
     "mm2": (1.0, " mm²"),
+    "pJ s": (1e-12, "J·s"),
+    "us": (1e-6, "s"),
+    "flag": (1.0, ""),
+    "TOPS": (1.0, " TOPS"),
+    "TOPS/W": (1.0, " TOPS/W"),
+    "TOPS/mm2": (1.0, " TOPS/mm²"),
     "W": (1.0, "W"),
     "s": (1.0, "s"),
 }
+NO_PREFIX = ("mm2", "TOPS", "TOPS/W", "TOPS/mm2", "flag")  # already scaled units: 3.2 mm², 12.5 TOPS/W
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
              (1e-12, "p"), (1e-15, "f"))
 
@@ -64,7 +71,7 @@ def fmt(v: Any, unit: str, digits: int = 3) -> str:
     factor, sym = DISPLAY.get(unit, (1.0, f" {unit}" if unit else ""))
     x = v * factor
     num, prefix = f"{x:.{digits}g}", ""
-    if x != 0 and unit != "mm2":
+    if x != 0 and unit not in NO_PREFIX:
         for step, p in _PREFIXES:
             if abs(x) >= step * 0.9995:
                 num, prefix = f"{x / step:.{digits}g}", p
@@ -90,6 +97,8 @@ def axis(metric: str) -> dict:
     if unit == "fraction":
         return {"title": {"text": title}, "tickformat": ".0%", "hoverformat": ".1%"}
     sym = DISPLAY.get(unit, (1.0, f" {unit}" if unit else ""))[1]
+    if unit in NO_PREFIX:
+        return {"title": {"text": title}, "tickformat": "~g", "hoverformat": ".3~g", "ticksuffix": sym}
     return {"title": {"text": title}, "tickformat": "~s", "hoverformat": ".3~s", "ticksuffix": sym,
             "minor": {"showgrid": False, "ticks": ""}}
 
@@ -100,7 +109,7 @@ def hover(metric: str, ref: str) -> str:
     if unit == "fraction":
         return f"{label_of(metric)}: %{{{ref}:.1%}}"
     sym = DISPLAY.get(unit, (1.0, f" {unit}" if unit else ""))[1]
-    return f"{label_of(metric)}: %{{{ref}:.3~s}}{sym}"
+    return f"{label_of(metric)}: %{{{ref}:{'.3~g' if unit in NO_PREFIX else '.3~s'}}}{sym}"
 
 
 def js_format(metric: str) -> dict:
