@@ -72,3 +72,14 @@ def test_changed_modules_sees_replacements_but_not_identity_swaps():
     assert changed_modules(copy.deepcopy(net)) == []
     assert changed_modules(compress_saved(copy.deepcopy(net), relu=False, pools=False, bn_codec=FloatCodec())) == []
     assert changed_modules(compress_saved(copy.deepcopy(net))) == ["2", "3", "6", "7"]
+
+
+def test_count_cli_shows_both_memory_figures_and_the_noop_flag(capsys):
+    from hwsim.cli import main
+
+    assert main(["count", "lenet300", "--scheme", "graham", "--batch", "2"]) in (0, None)
+    out = capsys.readouterr().out
+    assert "stash, whole step" in out and "stash, weight-layer inputs" in out
+    assert "changes nothing on lenet300" in out
+    assert main(["count", "lenet300", "--scheme", "mcdonnell", "--batch", "2"]) in (0, None)
+    assert "changes nothing" not in capsys.readouterr().out

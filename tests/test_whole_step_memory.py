@@ -139,18 +139,20 @@ def test_exact_swaps_keep_every_gradient_bit_for_bit():
         assert torch.equal(a, b)
 
 
-def test_fused_uniform_activation_matches_the_formula():
-    x = (torch.randn(1000) * 1.5).requires_grad_()
-    x2 = x.detach().clone().requires_grad_()
-    y = uniform_activation(x, 3, 1.0)
-    n = 7
-    y2 = torch.round(x2.clamp(0, 1.0) * n) / n
-    y2 = x2.clamp(0, 1) + (torch.round(x2.clamp(0, 1) * (n / 1.0)) * (1.0 / n) - x2.clamp(0, 1)).detach()
-    assert torch.equal(y, torch.round(x.detach().clamp(0, 1.0) * (n / 1.0)) * (1.0 / n))
-    g = torch.randn(1000)
-    y.backward(g)
-    y2.backward(g)
-    assert torch.equal(x.grad, x2.grad)
+def test_fused_uniform_activation_matches_the_unfused_formula_bit_for_bit():
+    from hwsim.quant.functions import round_ste
+
+    for bits, clip in ((3, 1.0), (4, 1.0), (2, 0.7)):
+        x = (torch.randn(5000) * 1.5).requires_grad_()
+        x2 = x.detach().clone().requires_grad_()
+        n = 2**bits - 1
+        y = uniform_activation(x, bits, clip)
+        y2 = round_ste(x2.clamp(0, clip) * (n / clip)) * (clip / n)
+        assert torch.equal(y, y2)
+        g = torch.randn(5000)
+        y.backward(g)
+        y2.backward(g)
+        assert torch.equal(x.grad, x2.grad)
 
 
 def test_weight_recomputed_not_kept():

@@ -81,7 +81,7 @@ def print_trace(tr: Any) -> None:
                                                                    key=lambda kv: -kv[1])))
     console.print(tot)
     m = tr.meta
-    ratio = f" ({tr.stash_bytes_fp32 / tr.stash_bytes:.2f}x smaller kept as is)" if tr.stash_bytes else ""
+    ratio = f" ({tr.stash_bytes_fp32 / tr.stash_bytes:.2f}x)" if tr.stash_bytes else ""
     lines = [
         f"stash, whole step (all saved for backward): {tr.stash_bytes:,} B ({_bytes(tr.stash_bytes)}); "
         f"the same buffers at 32 bits: {tr.stash_bytes_fp32:,} B{ratio}",

@@ -451,17 +451,20 @@ def uniform_activation(x: Tensor, bits: int, clip: float = 1.0) -> Tensor:
 
 
 class _UniformActivation(torch.autograd.Function):
-    """The DoReFa activation as one function: the same values as ``round(clamp(x) n/c) c/n`` and
-    the same gradient as clamp's, but what it keeps for backward is the 1-bit packed mask
+    """The DoReFa activation as one function: the same values and gradients, bit for bit, as
+    ``round_ste(clamp(x, 0, c) n/c) c/n``, but what it keeps for backward is the 1-bit packed mask
     ``0 <= x <= c``, not the float input."""
 
     @staticmethod
     def forward(ctx, x: Tensor, bits: int, clip: float) -> Tensor:
         n = 2**bits - 1
         ctx.save_for_backward(pack((x >= 0) & (x <= clip), 1))
-        ctx.shape = x.shape
+        ctx.shape, ctx.bits, ctx.clip = x.shape, bits, clip
         return torch.round(x.clamp(0, clip) * (n / clip)) * (clip / n)
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        return g * _unpack_mask(ctx).to(g.dtype), None, None
+        # the chain rule of the unfused formula, rounding included: the two scalar products, then clamp's mask
+        n = 2**ctx.bits - 1
+        gq = g * (ctx.clip / n) * (n / ctx.clip)
+        return torch.where(_unpack_mask(ctx), gq, torch.zeros((), dtype=g.dtype, device=g.device)), None, None

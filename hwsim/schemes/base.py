@@ -27,7 +27,7 @@ class Scheme(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     name: ClassVar[str] = ""
-    family: ClassVar[str] = ""        # fp32 | binary | ternary | lq | stochastic | graham | pruning | mixed
+    family: ClassVar[str] = ""        # fp32 | binary | ternary | lq | int | stochastic | graham | memory | pruning | mixed
     seed: ClassVar[str] = ""          # the publication, as cited in the seed documents
     quantizes: ClassVar[str] = ""     # what is quantized in forward
     bits: ClassVar[str] = ""          # e.g. "W1 A32 stash32"
