@@ -52,6 +52,9 @@ SCHEMES: list[tuple] = [
     ("mixed: bnn + actnn 2", {"name": "mixed", "compose": ["bnn", {"name": "actnn", "bits": 2}]},
      {"optimizer": "adam", "lr": 0.005}),
     ("mixed: mcdonnell + actnn 2", {"name": "mixed", "compose": ["mcdonnell", {"name": "actnn", "bits": 2}]}),
+    ("actnn 2, batch-norm 2", {"name": "actnn", "bits": 2, "bn_bits": 2}),
+    ("mixed: mcdonnell + actnn 2, batch-norm 2",
+     {"name": "mixed", "compose": ["mcdonnell", {"name": "actnn", "bits": 2, "bn_bits": 2}]}),
 ]
 
 

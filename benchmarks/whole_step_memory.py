@@ -31,6 +31,7 @@ ROWS: list[tuple[str, object, float | None]] = [
     ("mcdonnell + actnn 2", {"name": "mixed", "compose": ["mcdonnell", {"name": "actnn", "bits": 2}]}, 8.0),
     ("graham L4", "graham", None),
     ("actnn 2", {"name": "actnn", "bits": 2}, None),
+    ("actnn 2, batch-norm 2", {"name": "actnn", "bits": 2, "bn_bits": 2}, None),
     ("actnn 4", {"name": "actnn", "bits": 4}, None),
     ("actnn 8", {"name": "actnn", "bits": 8}, None),
 ]

@@ -6,7 +6,8 @@ loss. Here, on top of whatever the model already is (alone, or last in ``mixed.c
 
 * weight layers whose input is still kept in float get a :class:`hwsim.quant.stash.GroupCodec`
   (a layer already keeping a code, e.g. BNN's 1-bit sign, keeps it);
-* batch-norms (PyTorch's) keep their input through the same codec (Graham's keep their code);
+* batch-norms (PyTorch's) keep their input through a codec of ``bn_bits`` (default max(bits, 4);
+  Graham's keep their code);
 * ReLUs keep a 1-bit mask, max-pools a packed window index, adaptive pooling nothing
   (these three are exact).
 
@@ -31,19 +32,27 @@ class ActNN(Scheme):
     seed = "ActNN, Chen et al., ICML 2021 (compressed activations for training)"
     quantizes = "nothing in forward; tensors saved for backward that are still float"
     bits = "W32 A32 stash{b} (on top of the model's own scheme)"
-    stash = "float saved tensors as b-bit per-group codes (+ lo, scale per group); masks 1 bit"
+    stash = "float saved tensors as b-bit per-group codes (+ lo, scale per group; batch-norm inputs at bn_bits); masks 1 bit"
     gradient = "weight and batch-norm gradients from the decoded (unbiased, noisy) activations"
 
     bits_: Literal[2, 4, 8] = Field(2, alias="bits")
+    # Batch-norm inputs at their own width, default max(bits, 4): their gradient is the most
+    # sensitive to the noise (backward multiplies the noisy normalized input by a batch mean); at
+    # 2 bits ResNet-20 on digits fell to 0.10-0.46 test accuracy, at 4 bits it kept fp32's
+    # (docs/schemes_memory.md).
+    bn_bits: Literal[2, 4, 8] | None = None
+
+    def batchnorm_bits(self) -> int:
+        return self.bn_bits or max(self.bits_, 4)
     group: int = Field(256, ge=8, le=65536)
     stochastic: bool = True
 
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
 
-    def codec(self) -> Any:
+    def codec(self, bits: int | None = None) -> Any:
         from hwsim.quant.stash import GroupCodec
 
-        return GroupCodec(self.bits_, self.group, self.stochastic)
+        return GroupCodec(bits or self.bits_, self.group, self.stochastic)
 
     def convert(self, model: Any) -> Any:
         from hwsim.quant.layers import LayerPlan, convert_layers
@@ -56,4 +65,4 @@ class ActNN(Scheme):
                 return None
             return LayerPlan(stash_codec=codec)
 
-        return compress_saved(convert_layers(model, plan), bn_codec=codec)
+        return compress_saved(convert_layers(model, plan), bn_codec=self.codec(self.batchnorm_bits()))
