@@ -6,6 +6,7 @@ on meta tensors (``device="meta"``: shapes only, paper-scale networks in a secon
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections import Counter
@@ -14,7 +15,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from hwsim.count.mode import LOSS, OPTIMIZER, CountingMode, LayerTally, is_weight_layer, layer_precision
+from hwsim.count.mode import (
+    LOSS,
+    OPTIMIZER,
+    CountingMode,
+    KernelAttention,
+    LayerTally,
+    is_weight_layer,
+    layer_precision,
+)
 from hwsim.count.stash import StashMeter, storage_key
 from hwsim.count.traffic import per_epoch, update_traffic
 from hwsim.errors import UserError
@@ -218,12 +227,7 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
     trace and its ``on_step_end`` runs in the update phase).
     """
     t0 = time.perf_counter()
-    if mode not in ("train", "infer"):
-        raise UserError("mode", f"expected 'train' or 'infer', got {mode!r}")
-    if optimizer not in OPTIMIZERS:
-        raise UserError("optimizer", f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
-    if not isinstance(batch, int) or batch < 1:
-        raise UserError("batch", f"batch must be a positive integer, got {batch!r}")
+    _check_args(mode, optimizer, batch)
     dev = str(device)
     if data is not None:
         batch = int(data[0].shape[0])
@@ -237,98 +241,166 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
     if mode == "infer" and sch is not None:
         net = sch.for_inference(net)
     gen = None if dev == "meta" else torch.Generator(device=dev).manual_seed(0)
-    if data is not None:
-        x = data[0].to(dev)
-        y = data[1].to(dev) if data[1] is not None else None
-    elif isinstance(input_shape, Tokens):
-        vocab = token_vocab(net, where="input_shape")
-        x = torch.randint(0, vocab, (batch, *input_shape), device=dev, generator=gen) if dev != "meta" else \
-            torch.zeros((batch, *input_shape), dtype=torch.long, device=dev)
-        y = None
-    else:
-        x = torch.randn((batch, *input_shape), device=dev, generator=gen)
-        y = None
+    x, y = _make_input(net, input_shape, batch, dev, data, gen)
     probe = dev != "meta"
     cm = CountingMode(net, probe=probe)
-    params = {storage_key(p) for p in [*net.parameters(), *net.buffers()]}
-    opt = None
-    loss_value = None
-    meter = StashMeter(cm.current, exclude=params)
+    meter = StashMeter(cm.current, exclude={storage_key(p) for p in [*net.parameters(), *net.buffers()]})
+    opt, loss_value = None, None
     cm.attach()
     try:
-        if mode == "train":
-            net.train()
-            opt = make_optimizer(optimizer, net.parameters())
-            opt.zero_grad(set_to_none=True)
-            with cm:
-                cm.phase = FORWARD
-                with meter:
-                    out = net(x)
-                    if y is None and out.dim() == 2:
-                        k = num_classes or int(out.shape[-1])
-                        y = torch.randint(0, k, (batch,), device=dev, generator=gen) if dev != "meta" else \
-                            torch.zeros(batch, dtype=torch.long, device=dev)
-                    loss = _loss(out, y)
-                if probe:
-                    loss_value = float(loss.detach())
-                cm.stash_keys = {k[0] for k in meter.saved}
-                cm.phase = "backward"
-                loss.backward()
-                del loss, out
-                cm.phase = UPDATE
-                cm.own_parameters(opt)
-                opt.step()
-                if sch is not None:
-                    try:
-                        sch.on_step_end(net, 0)
-                    except (RuntimeError, NotImplementedError) as e:
-                        if dev != "meta":
-                            raise
-                        notes.append(f"on_step_end skipped on meta ({type(e).__name__})")
-        else:
-            net.eval()
-            with torch.no_grad(), cm:
-                cm.phase = INFERENCE
-                net(x)
+        with KernelAttention() if dev == "meta" else contextlib.nullcontext():
+            if mode == "train":
+                opt, loss_value = _run_train(cm, meter, net, sch, x, y, optimizer, num_classes, gen, notes)
+            else:
+                _run_infer(cm, net, x)
     finally:
         cm.detach()
-
-    # update-phase traffic from the parameters and the optimizer state they now have
     if opt is not None:
-        for mname, m in net.named_modules():
-            own = list(m.parameters(recurse=False))
-            if not own:
-                continue
-            lt = cm.layer(mname or "model")
-            for p in own:
-                st = opt.state.get(p, {})
-                state_bytes = sum(v.numel() * v.element_size() for v in st.values() if isinstance(v, torch.Tensor))
-                is_w = lt.is_weight and p is getattr(m, "weight", None)
-                lt._c(lt.traffic, UPDATE).update(update_traffic(p.numel(), lt.precision, state_bytes, is_w))
+        _update_traffic(cm, net, opt)
+    stash_bytes, stash_fp32 = _stash_traffic(cm, meter)
+    seen = _weight_inputs(cm)
+    wi_values = sum(n for n, _ in seen.values())
 
-    # stash per layer
+    tr = Trace(model=model_name or "model", scheme=(sch.name if sch is not None else "fp32"), batch=batch,
+               input_shape=list(input_shape), mode=mode, steps_per_epoch=int(steps_per_epoch))
+    stored = _records(tr, cm)
+    tr.stash_bytes = int(stash_bytes)
+    tr.stash_bytes_fp32 = int(stash_fp32)
+    tr.param_count = int(sum(p.numel() for p in net.parameters()))
+    tr.model_size_bytes = _model_size(net)
+    tr.meta = {
+        "device": dev, "optimizer": optimizer if mode == "train" else None,
+        "unsupported_ops": dict(cm.unsupported), "notes": notes, "weight_storage": stored,
+        "stays_float": {n: str(m.hwsim_stays_float) for n, m in net.named_modules()
+                        if getattr(m, "hwsim_stays_float", None)},
+        "weight_input_values": int(wi_values),
+        "weight_input_values_per_sample": int(wi_values // batch),
+        "weight_input_bytes_fp32": int(wi_values * 4),
+        "weight_input_bytes_1bit": int(bytes_for(wi_values, _ONE_BIT)),
+        "weight_input_stash_bytes": int(sum(bytes_for(n, f) for n, f in seen.values())),
+        "sparsity_source": "measured on this step" if probe else "none (meta tensors: effectual = issued)",
+        "loss": loss_value,
+        # modules the scheme changed; none (and not fp32 itself): priced, but the same design as fp32
+        "scheme_changes": len(changed),
+        "scheme_noop": bool(sch is not None and sch.name != "fp32" and not changed),
+        "seconds": round(time.perf_counter() - t0, 4),
+        "input": str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape)),
+        "phases": [p for p in PHASES if any(r.phase == p for r in tr.records)],
+    }
+    if steps_per_epoch:
+        tr.meta["per_epoch"] = per_epoch(tr.totals(), int(steps_per_epoch))
+    return tr
+
+
+# -- the phases of trace() -----------------------------------------------------------
+
+
+def _check_args(mode: str, optimizer: str, batch: Any) -> None:
+    if mode not in ("train", "infer"):
+        raise UserError("mode", f"expected 'train' or 'infer', got {mode!r}")
+    if optimizer not in OPTIMIZERS:
+        raise UserError("optimizer", f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
+    if not isinstance(batch, int) or batch < 1:
+        raise UserError("batch", f"batch must be a positive integer, got {batch!r}")
+
+
+def _make_input(net: nn.Module, input_shape: Any, batch: int, dev: str, data: Any, gen: Any):
+    """(x, y): the given data, token ids below the first embedding's vocabulary, or random values."""
+    if data is not None:
+        return data[0].to(dev), (data[1].to(dev) if data[1] is not None else None)
+    if isinstance(input_shape, Tokens):
+        vocab = token_vocab(net, where="input_shape")
+        if dev == "meta":
+            return torch.zeros((batch, *input_shape), dtype=torch.long, device=dev), None
+        return torch.randint(0, vocab, (batch, *input_shape), device=dev, generator=gen), None
+    return torch.randn((batch, *input_shape), device=dev, generator=gen), None
+
+
+def _run_train(cm: CountingMode, meter: StashMeter, net: nn.Module, sch: Any, x: torch.Tensor, y: Any,
+               optimizer: str, num_classes: int | None, gen: Any, notes: list[str]):
+    """Forward (stash measured), backward, optimizer step and the scheme's step end, under ``cm``."""
+    dev = str(x.device)
+    batch = int(x.shape[0])
+    net.train()
+    opt = make_optimizer(optimizer, net.parameters())
+    opt.zero_grad(set_to_none=True)
+    loss_value = None
+    with cm:
+        cm.phase = FORWARD
+        with meter:
+            out = net(x)
+            if y is None and out.dim() == 2:
+                k = num_classes or int(out.shape[-1])
+                y = torch.randint(0, k, (batch,), device=dev, generator=gen) if dev != "meta" else \
+                    torch.zeros(batch, dtype=torch.long, device=dev)
+            loss = _loss(out, y)
+        if cm.probe:
+            loss_value = float(loss.detach())
+        cm.stash_keys = {k[0] for k in meter.saved}
+        cm.phase = "backward"
+        loss.backward()
+        del loss, out
+        cm.phase = UPDATE
+        cm.own_parameters(opt)
+        opt.step()
+        if sch is not None:
+            try:
+                sch.on_step_end(net, 0)
+            except (RuntimeError, NotImplementedError) as e:
+                if dev != "meta":
+                    raise
+                notes.append(f"on_step_end skipped on meta ({type(e).__name__})")
+    return opt, loss_value
+
+
+def _run_infer(cm: CountingMode, net: nn.Module, x: Any, **kwargs: Any) -> Any:
+    net.eval()
+    with torch.no_grad(), cm:
+        cm.phase = INFERENCE
+        return net(x, **kwargs)
+
+
+def _update_traffic(cm: CountingMode, net: nn.Module, opt: torch.optim.Optimizer) -> None:
+    """Update-phase traffic from the parameters and the optimizer state they now have."""
+    for mname, m in net.named_modules():
+        own = list(m.parameters(recurse=False))
+        if not own:
+            continue
+        lt = cm.layer(mname or "model")
+        for p in own:
+            st = opt.state.get(p, {})
+            state_bytes = sum(v.numel() * v.element_size() for v in st.values() if isinstance(v, torch.Tensor))
+            is_w = lt.is_weight and p is getattr(m, "weight", None)
+            lt._c(lt.traffic, UPDATE).update(update_traffic(p.numel(), lt.precision, state_bytes, is_w))
+
+
+def _stash_traffic(cm: CountingMode, meter: StashMeter) -> tuple[int, int]:
+    """Stash writes/reads per layer; -> (stash bytes, the same buffers at 32 bits)."""
     for owner, nbytes in meter.by_layer(lambda n: n in cm.layers and cm.layers[n].is_weight).items():
         lt = cm.layer(owner)
         lt._c(lt.traffic, FORWARD)["stash_write"] += nbytes
         lt._c(lt.traffic, BACKWARD_WEIGHT if lt.is_weight else BACKWARD_DATA)["stash_read"] += nbytes
-    stash_bytes = meter.total_bytes
-    stash_fp32 = meter.fp32_bytes(_stash_bits(cm))
+    total, fp32 = meter.total_bytes, meter.fp32_bytes(_stash_bits(cm))
     meter.release()
+    return total, fp32
 
-    # the inputs of the weight layers (McDonnell's figure), at the widths each layer declares for its stash
+
+def _weight_inputs(cm: CountingMode) -> dict[Any, tuple[int, Any]]:
+    """The inputs of the weight layers (McDonnell's figure), each once, with the stash width its layer declares."""
     seen: dict[Any, tuple[int, Any]] = {}
     for lt in cm.layers.values():
         if lt.is_weight and lt.input_key is not None and lt.input_key not in seen:
             seen[lt.input_key] = (lt.input_numel, lt.precision.stash)
-    wi_values = sum(n for n, _ in seen.values())
     for lt in cm.layers.values():
         lt.input_ref = None
+    return seen
 
-    tr = Trace(model=model_name or "model", scheme=(sch.name if sch is not None else "fp32"), batch=batch,
-               input_shape=list(input_shape), mode=mode, steps_per_epoch=int(steps_per_epoch))
+
+def _records(tr: Trace, cm: CountingMode) -> dict[str, dict[str, Any]]:
+    """Layers and per-phase records into ``tr``; -> the pruned layers stored in a sparse format."""
     depth = 0
     order = [FORWARD, BACKWARD_DATA, BACKWARD_WEIGHT, UPDATE, INFERENCE]
-    stored: dict[str, dict[str, Any]] = {}     # pruned layers stored in a sparse format
+    stored: dict[str, dict[str, Any]] = {}
     for lt in sorted(cm.layers.values(), key=lambda t: t.order):
         m = lt.module
         nparams = sum(p.numel() for p in m.parameters(recurse=False)) if m is not None else 0
@@ -361,9 +433,11 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
                 if key:
                     sp.setdefault(key, []).extend(vals)
             tr.sparsity[lt.name] = {k: sum(v) / len(v) for k, v in sp.items()}
-    tr.stash_bytes = int(stash_bytes)
-    tr.stash_bytes_fp32 = int(stash_fp32)
-    tr.param_count = int(sum(p.numel() for p in net.parameters()))
+    return stored
+
+
+def _model_size(net: nn.Module) -> int:
+    """Deployed bytes: weights at their deployed width (or sparse storage), other parameters at fp32."""
     size = 0
     for m in net.modules():
         w = getattr(m, "weight", None)
@@ -373,29 +447,7 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
                 size += bytes_for(p.numel(), layer_precision(m).deployed_weight) if sparse is None else sparse
             else:
                 size += p.numel() * 4
-    tr.model_size_bytes = int(size)
-    tr.meta = {
-        "device": dev, "optimizer": optimizer if mode == "train" else None,
-        "unsupported_ops": dict(cm.unsupported), "notes": notes, "weight_storage": stored,
-        "stays_float": {n: str(m.hwsim_stays_float) for n, m in net.named_modules()
-                        if getattr(m, "hwsim_stays_float", None)},
-        "weight_input_values": int(wi_values),
-        "weight_input_values_per_sample": int(wi_values // batch),
-        "weight_input_bytes_fp32": int(wi_values * 4),
-        "weight_input_bytes_1bit": int(bytes_for(wi_values, _ONE_BIT)),
-        "weight_input_stash_bytes": int(sum(bytes_for(n, f) for n, f in seen.values())),
-        "sparsity_source": "measured on this step" if probe else "none (meta tensors: effectual = issued)",
-        "loss": loss_value,
-        # modules the scheme changed; none (and not fp32 itself): priced, but the same design as fp32
-        "scheme_changes": len(changed),
-        "scheme_noop": bool(sch is not None and sch.name != "fp32" and not changed),
-        "seconds": round(time.perf_counter() - t0, 4),
-        "input": str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape)),
-        "phases": [p for p in PHASES if any(r.phase == p for r in tr.records)],
-    }
-    if steps_per_epoch:
-        tr.meta["per_epoch"] = per_epoch(tr.totals(), int(steps_per_epoch))
-    return tr
+    return int(size)
 
 
 def summary(tr: Trace) -> dict[str, Any]:

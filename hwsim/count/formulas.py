@@ -11,7 +11,14 @@ MAC formulas (one MAC = one multiply-accumulate = two flop_counter FLOPs):
   addmm(c, a, b) / bmm / baddbmm        as mm (the bias add is not a MAC, as in flop_counter)
   convolution(x[N,C,H,W], w[K,C/g,R,S]) N*K*P*Q*(C/g)*R*S   (P, Q: output size; transposed: H, W)
   convolution_backward                  grad_input (output_mask[0]) and grad_weight (output_mask[1])
-                                        each cost exactly the forward MACs
+                                        each cost exactly the forward MACs (groups included: flop_counter
+                                        counts a grouped grad_weight g times too high)
+  attention(q[B,H,L,D], k[B,H,S,D], v[B,H,S,Dv])  forward B*H*L*S*(D+Dv) (Q K^T and P V, the full L x S
+                                        matrix, causal or not, as the kernels issue it); backward
+                                        B*H*L*S*(2D+2Dv): dV, dP, dQ, dK, twice the forward, whichever
+                                        kernel runs (the math path issues exactly that; a flash kernel also
+                                        recomputes Q K^T, which flop_counter adds, and has no CPU formula)
+  embedding                             0 MACs: a gather (its rows are traffic); its backward adds rows
 Element-wise rule: one operation per element of the larger of the first tensor operand and
 the first result (a reduction costs its input, a broadcast its output). Views, copies and
 tensor creation do no arithmetic and count nothing.
@@ -53,6 +60,8 @@ class Work:
     write_bytes: int = 0
     # tensors a sparsity probe may look at: role -> tensor (real runs only)
     tensors: dict[str, Any] = field(default_factory=dict)
+    # backward element-wise work that produces a parameter's gradient (embedding rows)
+    weight_grad: bool = False
 
 
 @dataclass
@@ -62,6 +71,10 @@ class OpContext:
     phase: str
     weight_key: Any = None            # storage key of the weight operand seen in forward
     weight_shape: tuple[int, ...] | None = None
+    # storage keys and shapes of every parameter of the issuing module (nn.MultiheadAttention
+    # multiplies by its in/out projection weights itself, without calling a Linear)
+    param_keys: frozenset = frozenset()
+    param_shapes: frozenset = frozenset()
     storage_key: Callable[[Any], Any] | None = None
 
 
@@ -114,14 +127,25 @@ def _mm_work(ctx: OpContext, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor
     # yields a weight-shaped result without reading the weight is backward-weight.
     ws = tuple(ctx.weight_shape or ())
     key_a = key_b = None
-    if ctx.weight_key is not None and ctx.storage_key is not None:
+    if (ctx.weight_key is not None or ctx.param_keys) and ctx.storage_key is not None:
         key_a, key_b = ctx.storage_key(a), ctx.storage_key(b)
-    if key_a is not None and ctx.weight_key in (key_a, key_b):
+    weights = ({ctx.weight_key} if ctx.weight_key is not None else set()) | ctx.param_keys
+    shapes = {tuple(x) for x in ctx.param_shapes} | ({ws} if ws else set())
+    shapes |= {x[::-1] for x in shapes}
+    if key_a is not None and weights & {key_a, key_b}:
         is_data = True
-    elif key_a is not None:
-        is_data = False
     else:
-        is_data = not (ws and tuple(out.shape) in (ws, ws[::-1]))
+        # no operand is a parameter: a weight gradient is shaped like a parameter; anything
+        # else is an activation x activation product's gradient (backward-data)
+        is_data = tuple(out.shape) not in shapes
+    if key_a is not None and is_data:
+        if key_a in weights:     # a @ g: the weight is the first operand
+            a, b = b, a
+        return [Work(gemm=GEMM_DATA, macs=macs, operands={"grad_output": a.numel(), "weight": b.numel(),
+                                                           "grad_input": out.numel()},
+                     tensors={"grad_output": a, "weight": b})]
+    if not (ws and tuple(out.shape) in (ws, ws[::-1])):
+        ws = next((tuple(x) for x in ctx.param_shapes if tuple(out.shape) in (tuple(x), tuple(x)[::-1])), ws)
     if is_data:
         grad, weight = (b, a) if key_a is not None and key_a == ctx.weight_key else (a, b)
         return [Work(gemm=GEMM_DATA, macs=macs, operands={"grad_output": grad.numel(), "weight": weight.numel(),
@@ -200,6 +224,66 @@ def conv_backward_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -
     return work
 
 
+def attention_macs(q_shape, k_shape, v_shape, backward: bool = False) -> int:
+    """Q K^T and P V over the full L x S score matrix; backward dV, dP, dQ, dK (per query head:
+    grouped key/value heads are shared, not cheaper). A flash kernel's recomputation of the scores
+    is a memory-for-compute choice of the kernel, not of the network: it is not counted, so the
+    figures agree with the decomposed math path and with the 12 L d s per token of the literature."""
+    *bh, lq, d = q_shape
+    s, dv = k_shape[-2], v_shape[-1]
+    per = prod(bh) * lq * s
+    return per * 2 * (d + dv) if backward else per * (d + dv)
+
+
+_ATTENTION_FWD = [getattr(aten, n) for n in ("_scaled_dot_product_flash_attention_for_cpu",
+                                            "_scaled_dot_product_flash_attention",
+                                            "_scaled_dot_product_efficient_attention",
+                                            "_scaled_dot_product_cudnn_attention") if hasattr(aten, n)]
+_ATTENTION_BWD = [getattr(aten, n + "_backward") for n in ("_scaled_dot_product_flash_attention_for_cpu",
+                                                           "_scaled_dot_product_flash_attention",
+                                                           "_scaled_dot_product_efficient_attention",
+                                                           "_scaled_dot_product_cudnn_attention")
+                  if hasattr(aten, n + "_backward")]
+
+
+@register_formula(*_ATTENTION_FWD)
+def attention_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    q, k, v = args[0], args[1], args[2]
+    o = out[0] if isinstance(out, (tuple, list)) else out
+    scores = prod(q.shape[:-1]) * k.shape[-2]
+    return [Work(gemm=GEMM_FWD if ctx.phase in ("forward", "inference") else GEMM_DATA,
+                 macs=attention_macs(q.shape, k.shape, v.shape),
+                 operands={"input": q.numel() + k.numel() + v.numel(), "output": o.numel()}),
+            # the softmax over the scores, fused in the kernel: operations, no traffic of its own
+            Work(elementwise="softmax", elems=int(scores))]
+
+
+@register_formula(*_ATTENTION_BWD)
+def attention_backward_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    g, q, k, v = args[0], args[1], args[2], args[3]
+    scores = prod(q.shape[:-1]) * k.shape[-2]
+    return [Work(gemm=GEMM_DATA, macs=attention_macs(q.shape, k.shape, v.shape, backward=True),
+                 operands={"grad_output": g.numel(), "weight": 0,
+                           "grad_input": q.numel() + k.numel() + v.numel()}),
+            Work(elementwise="softmax", elems=int(scores))]
+
+
+@register_formula(aten.embedding)
+def embedding_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    idx = args[1]
+    # a gather: no arithmetic; the rows it reads and writes are traffic
+    return [Work(elementwise="embedding", elems=0, read_bytes=_nbytes(out) + _nbytes(idx),
+                 write_bytes=_nbytes(out))]
+
+
+@register_formula(aten.embedding_dense_backward)
+def embedding_backward_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    g, idx = args[0], args[1]
+    # each gradient row is added into the weight gradient's row: one add per element
+    return [Work(elementwise="embedding", elems=_numel(g), read_bytes=_nbytes(g) + _nbytes(idx),
+                 write_bytes=_nbytes(out), weight_grad=True)]
+
+
 # -- element-wise work ---------------------------------------------------------------
 
 # Ops that do no arithmetic: views, metadata, copies, creation.
@@ -222,8 +306,10 @@ _CLASSES: dict[str, tuple[str, ...]] = {
     "batchnorm": ("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_functional",
                   "_native_batch_norm_legit_no_training", "native_batch_norm_backward", "batch_norm_backward",
                   "_batch_norm_with_update", "_batch_norm_no_update", "cudnn_batch_norm",
-                  "cudnn_batch_norm_backward", "native_layer_norm", "native_layer_norm_backward",
-                  "native_group_norm", "native_group_norm_backward"),
+                  "cudnn_batch_norm_backward", "native_group_norm", "native_group_norm_backward"),
+    "norm": ("native_layer_norm", "native_layer_norm_backward", "_fused_rms_norm", "_fused_rms_norm_backward",
+             "rms_norm"),
+    "softmax": ("_softmax", "_softmax_backward_data", "_safe_softmax"),
     "activation": ("relu", "relu_", "threshold_backward", "hardtanh", "hardtanh_", "hardtanh_backward",
                    "leaky_relu", "leaky_relu_backward", "gelu", "gelu_backward", "sigmoid", "sigmoid_backward",
                    "tanh", "tanh_backward", "silu", "silu_backward", "elu", "elu_backward", "softplus",
@@ -237,7 +323,7 @@ _CLASSES: dict[str, tuple[str, ...]] = {
                  "bitwise_left_shift", "bitwise_right_shift", "__lshift__", "__rshift__", "bernoulli",
                  "bernoulli_", "logical_and", "logical_or", "logical_not", "heaviside", "remainder", "fmod"),
     "loss": ("_log_softmax", "_log_softmax_backward_data", "nll_loss_forward", "nll_loss_backward",
-             "_softmax", "_softmax_backward_data", "nll_loss2d_forward", "nll_loss2d_backward",
+             "nll_loss2d_forward", "nll_loss2d_backward",
              "mse_loss", "mse_loss_backward"),
     "add": ("add", "add_", "sub", "sub_", "rsub", "sum", "mean", "cumsum"),
     "mul": ("mul", "mul_", "div", "div_", "reciprocal", "addcmul", "addcmul_", "addcdiv", "addcdiv_",

@@ -34,7 +34,9 @@ from hwsim.formats import FULL_PRECISION, INFERENCE, LayerPrecision
 
 aten = torch.ops.aten
 
-_WEIGHT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+_WEIGHT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
+# layer/RMS norms: whatever ops they decompose into (pow, mean, rsqrt, mul) are one "norm" kernel
+_NORMS = (nn.LayerNorm, nn.RMSNorm)
 _SKIP = {
     aten.sym_is_contiguous.default if hasattr(aten, "sym_is_contiguous") else None,
     aten.is_contiguous.default, aten.is_contiguous.memory_format, aten.is_strides_like_format.default,
@@ -89,6 +91,8 @@ class LayerTally:
     shape: dict[str, int] = field(default_factory=dict)
     weight_key: Any = None
     weight_shape: tuple[int, ...] | None = None
+    param_keys: frozenset = frozenset()      # storage keys / shapes of the module's parameters
+    param_shapes: frozenset = frozenset()
     macs: dict[str, Counter] = field(default_factory=dict)          # phase -> mac_type -> MACs
     effectual: dict[str, Counter] = field(default_factory=dict)
     elementwise: dict[str, Counter] = field(default_factory=dict)
@@ -172,6 +176,10 @@ class CountingMode(TorchDispatchMode):
         if lt is None:
             m = self.modules.get(name)
             lt = self.layers[name] = LayerTally(name, m, len(self.layers))
+            if m is not None:
+                ps = list(m.parameters())
+                lt.param_keys = frozenset(storage_key(p) for p in ps)
+                lt.param_shapes = frozenset(tuple(p.shape) for p in ps if p.dim() == 2)
             if m is not None and is_quantizer(name, m):
                 lt.quantizer = True
             if m is not None and is_weight_layer(m):
@@ -288,7 +296,7 @@ class CountingMode(TorchDispatchMode):
             name = self.current()
         lt = self.layer(name)
         ctx = F.OpContext(phase=phase, weight_key=lt.weight_key, weight_shape=lt.weight_shape,
-                          storage_key=storage_key)
+                          storage_key=storage_key, param_keys=lt.param_keys, param_shapes=lt.param_shapes)
         for w in F.count_op(ctx, func, args, kwargs, out):
             if w.gemm is not None:
                 self._gemm(lt, func, w, args, out)
@@ -383,9 +391,13 @@ class CountingMode(TorchDispatchMode):
         own_act = cls == "activation" and isinstance(lt.module, nn.Hardtanh)
         if lt.quantizer and phase != "update" and not own_act:
             cls = "quantize"
+        if isinstance(lt.module, _NORMS) and phase != "update":
+            cls = "norm"
         if phase == "backward":
             phase = "backward_data"
-            if lt.is_weight and (cls == "bias_grad" or self._is_param_grad(lt, out)):
+            if w.weight_grad:
+                phase = "backward_weight"
+            elif lt.is_weight and (cls == "bias_grad" or self._is_param_grad(lt, out)):
                 phase, cls = "backward_weight", "bias_grad" if cls in ("add", "bias_grad") else cls
         if cls != "bias_grad" and phase != "update" and not own_act and (
                 lt.quantizer or _is_quantized_layer(lt.module)):
@@ -408,3 +420,31 @@ class CountingMode(TorchDispatchMode):
             return False
         b = getattr(m, "bias", None)
         return isinstance(b, torch.Tensor) and t.numel() == b.numel() and b.dim() == 1 and t.dim() <= 2
+
+
+class KernelAttention:
+    """On meta tensors, run ``F.scaled_dot_product_attention`` as the fused CPU kernel a real CPU
+    step picks (``_scaled_dot_product_flash_attention_for_cpu``), not the decomposed math path the
+    meta backend falls back to: MACs, stash (no L x S matrix kept) and traffic then match a CPU run.
+
+    The function is swapped in ``torch.nn.functional`` for the duration (a TorchFunctionMode would
+    not see the call nested inside ``multi_head_attention_forward``)."""
+
+    def __enter__(self) -> KernelAttention:
+        self._orig = torch.nn.functional.scaled_dot_product_attention
+        orig = self._orig
+
+        def sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                 enable_gqa=False):
+            if (query.device.type == "meta" and not dropout_p and not enable_gqa and query.dim() == 4
+                    and query.shape[-3] == key.shape[-3]):
+                return aten._scaled_dot_product_flash_attention_for_cpu(
+                    query, key, value, 0.0, bool(is_causal), attn_mask=attn_mask, scale=scale)[0]
+            return orig(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
+                        scale=scale, enable_gqa=enable_gqa)
+
+        torch.nn.functional.scaled_dot_product_attention = sdpa
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        torch.nn.functional.scaled_dot_product_attention = self._orig
