@@ -174,6 +174,8 @@ def _with_sparsity(g: am.GemmLayer, trace: Trace) -> am.GemmLayer:
             kw["weight_density"] = float(st["density"])
         if st and st.get("dense_bytes"):
             kw["filter_storage_ratio"] = st["bytes"] / st["dense_bytes"]
+        if st and st.get("nm") and g.phase != BACKWARD_DATA:    # the transposed weight loses the N:M groups
+            kw["weight_nm"] = tuple(st["nm"])
     if g.phase in (FORWARD, INFERENCE, BACKWARD_WEIGHT) and "input" in sp:
         kw["input_density"] = 1.0 - float(sp["input"])
     return g.with_(**kw) if kw else g

@@ -11,6 +11,7 @@ import accel_models as am
 from accel_models.sparsity import SparsitySupport, skip_factor
 from hwsim.count import trace
 from hwsim.energy import price
+from hwsim.errors import UserError
 from hwsim.hardware import simulate_trace
 from hwsim.models import build_model
 from hwsim.schemes import build_scheme
@@ -87,3 +88,30 @@ def test_bad_sparsity_fields_name_the_field():
     assert "sparsity.weights" in e.value.where
     with pytest.raises(am.ConfigError):
         am.load_accelerator(dict(ACC, sparsity={"weight": "gating"}))
+
+
+def test_nm_pattern_masks_and_skipping():
+    import torch
+
+    from hwsim.schemes.pruning import nm_mask
+
+    w = torch.randn(6, 16)
+    mask = nm_mask(w, 2, 4)
+    assert (mask.reshape(6, 4, 4).sum(-1) == 2).all()
+    a, k = w.abs().reshape(6, 4, 4), mask.reshape(6, 4, 4).bool()
+    kept = a.where(k, torch.full_like(a, float("inf"))).min(-1).values
+    dropped = a.where(~k, torch.zeros_like(a)).max(-1).values
+    assert (kept >= dropped).all()                      # the two largest of every group survive
+    sch = build_scheme({"name": "pruning", "pattern": "2:4", "schedule": "one_shot"})
+    net = sch.convert(build_model("lenet300", num_classes=10, in_shape=(1, 8, 8)))
+    assert all(float((m.weight == 0).float().mean()) == 0.5 for m in (net.fc1, net.fc2, net.fc3))
+    tr = trace(build_model("lenet300", num_classes=10, in_shape=(1, 28, 28)), sch, batch=8,
+               input_shape=(1, 28, 28), num_classes=10, mode="infer", device="meta")
+    assert tr.meta["weight_storage"]["fc1"]["nm"] == [2, 4]
+    dense = simulate_trace(tr, dict(ACC, sparsity={"weights": "none"}))
+    skip = simulate_trace(tr, dict(ACC, sparsity={"weights": "skipping"}))
+    for a, b in zip(dense.rows, skip.rows):
+        if a["unit"] == "array":
+            assert b["compute_cycles"] == math.ceil(a["compute_cycles"] / 2)
+    with pytest.raises(UserError, match="pattern"):
+        build_scheme({"name": "pruning", "pattern": "4:2"})

@@ -487,7 +487,8 @@ def _storage_ratio(m: Any, lt: LayerTally, stored: dict[str, dict[str, Any]]) ->
     dense = bytes_for(m.weight.numel(), lt.precision.weight)
     spec = m.hwsim_weight_storage
     stored[lt.name] = {"storage": spec.storage, "codebook_bits": spec.codebook_bits, "huffman": spec.huffman,
-                       "bytes": int(sparse), "dense_bytes": int(dense), "density": _density(m)}
+                       "bytes": int(sparse), "dense_bytes": int(dense), "density": _density(m),
+                       "nm": list(getattr(m, "hwsim_prune_nm", None) or []) or None}
     return sparse / dense if dense else None
 
 

@@ -20,6 +20,11 @@ done, runs e): events at ``t_k = start_epoch + k * frequency`` for k = 0..K,
 the original learning rate), 1 before; a training loop multiplies its learning rate by it.
 Precision stays fp32; zero-skipping is measured by the counter from the real (zeroed) weights.
 
+Structured sparsity (``pattern: "N:M"``, e.g. ``"2:4"``): every layer whose inputs per output
+channel split into groups of M keeps at most N of each group (its target is 1 - N/M; ``sparsity``
+is then ignored). The gradual schedule prunes unstructured up to the last event, which applies the
+N:M mask; accelerators that skip zero weights run such a layer's forward in N/M of the cycles.
+
 Storage (``storage: dense | bitmask | csr | relative``, default ``relative``; optional
 ``codebook_bits`` k and ``huffman``): how a pruned layer's weights are stored, by
 :mod:`hwsim.quant.sparse_formats`. The model size and the weight bytes each GEMM reads follow the
@@ -45,6 +50,22 @@ def _check_fraction(v: float, where: str) -> float:
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= float(v) < 1.0:
         raise ValueError(f"{where}sparsity must be a number in [0, 1), got {v!r}")
     return float(v)
+
+
+def nm_mask(weight: torch.Tensor, n: int, m: int, old: torch.Tensor | None = None) -> torch.Tensor:
+    """Mask keeping the ``n`` largest-magnitude weights of every ``m`` consecutive ones along the
+    input dimension (per output channel; already pruned ones go first, so at most ``n`` survive)."""
+    rows = weight.shape[0]
+    mag = weight.detach().abs().reshape(rows, -1).clone()
+    if old is not None:
+        mag[~old.reshape(rows, -1).bool()] = -1.0
+    groups = mag.reshape(rows, -1, m)
+    idx = torch.argsort(groups, dim=-1, stable=True)[..., : m - n]
+    mask = torch.ones_like(groups)
+    mask.scatter_(-1, idx, 0.0)
+    if old is not None:
+        mask = mask * old.reshape(rows, -1, m)
+    return mask.reshape(weight.shape).to(weight.dtype)
 
 
 def magnitude_mask(weight: torch.Tensor, sparsity: float, old: torch.Tensor | None = None) -> torch.Tensor:
@@ -76,9 +97,21 @@ class Pruning(Scheme):
     end_epoch: int = Field(10, ge=0)
     frequency: int = Field(1, ge=1)
     retrain_lr_scale: float = Field(0.1, gt=0, le=1)
+    pattern: str = "unstructured"
     storage: Literal["dense", "bitmask", "csr", "relative"] = "relative"
     codebook_bits: int | None = Field(None, ge=1, le=16)
     huffman: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        if v != "unstructured" and _nm(v) is None:
+            raise ValueError(f"pattern is 'unstructured' or 'N:M' with 0 < N < M (e.g. '2:4'), got {v!r}")
+        return v
+
+    @property
+    def nm(self) -> tuple[int, int] | None:
+        return _nm(self.pattern)
 
     @field_validator("huffman")
     @classmethod
@@ -107,7 +140,11 @@ class Pruning(Scheme):
     # -- targets -----------------------------------------------------------------------------
     def layer_target(self, name: str, module: nn.Module) -> float:
         """Final sparsity of one layer: the number, or the first matching mapping key
-        (exact name, then ``conv`` / ``fc`` groups, then globs); unmatched layers are not pruned."""
+        (exact name, then ``conv`` / ``fc`` groups, then globs); unmatched layers are not pruned.
+        With an N:M ``pattern``, 1 - N/M for every layer whose inputs per output split into groups of M."""
+        if self.nm is not None:
+            n, m = self.nm
+            return 1.0 - n / m if module.weight[0].numel() % m == 0 else 0.0
         if not isinstance(self.sparsity, dict):
             return self.sparsity
         if name in self.sparsity:
@@ -156,6 +193,7 @@ class Pruning(Scheme):
                 continue
             m.register_buffer(MASK, torch.ones_like(m.weight, requires_grad=False))
             m.hwsim_prune_target = target
+            m.hwsim_prune_nm = self.nm
             m.hwsim_weight_storage = StorageSpec(self.storage, "conv" if m.weight.dim() > 2 else "fc", 32,
                                                  self.codebook_bits, self.huffman)
             m.register_forward_pre_hook(_ensure_grad_mask)
@@ -172,7 +210,10 @@ class Pruning(Scheme):
             mask = getattr(m, MASK, None)
             if mask is None or m.weight.device.type == "meta":
                 continue
-            mask.copy_(magnitude_mask(m.weight, m.hwsim_prune_target * frac, mask))
+            if self.nm is not None and frac >= 1.0:
+                mask.copy_(nm_mask(m.weight, *self.nm, mask))
+            else:
+                mask.copy_(magnitude_mask(m.weight, m.hwsim_prune_target * frac, mask))
             m.weight.mul_(mask)
         return True
 
@@ -213,6 +254,14 @@ def sparsity_of(model: nn.Module) -> dict[str, float]:
     from hwsim.quant.layers import weight_layers
 
     return {n: float((m.weight == 0).float().mean()) for n, m in weight_layers(model)}
+
+
+def _nm(pattern: str) -> tuple[int, int] | None:
+    parts = str(pattern).split(":")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return None
+    n, m = int(parts[0]), int(parts[1])
+    return (n, m) if 0 < n < m else None
 
 
 def stored_weight_bytes(module: nn.Module) -> int | None:
