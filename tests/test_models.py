@@ -10,9 +10,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hwsim.errors import UserError
 from hwsim.models import MODELS, build_model, load_all
+from hwsim.models.transformers import TRANSFORMERS
 
 load_all()
-ALL = MODELS.names()
+# the image classifiers' conventions; the transformers have tests/test_transformers.py
+ALL = [n for n in MODELS.names() if n not in TRANSFORMERS]
 # Paper-size forward+backward of the big ImageNet/wide nets is done on meta tensors only (CPU time).
 HEAVY = {"resnet50", "wrn18_2", "wrn20_10", "wrn28_10", "densenet100", "wrn40_4", "wrn"}
 

@@ -26,11 +26,13 @@ def register(app: typer.Typer) -> None:
             args = {k: p.default for k, p in inspect.signature(spec.builder).parameters.items()
                     if k not in ("num_classes", "in_shape") and p.default is not inspect.Parameter.empty}
             rows.append({"name": name, "description": spec.description, "seed": spec.seed,
-                         "default_input": list(spec.default_input), "classes": spec.default_classes,
+                         "default_input": (str(spec.default_input) if type(spec.default_input) is not tuple
+                                           else list(spec.default_input)), "classes": spec.default_classes,
                          "params": params, "args": args})
         if as_json:
             print_json(rows)
             return
         print_table("hwsim built-in models", ["name", "description", "seed", "input CxHxW", "classes", "params", "arguments"],
-                    [[r["name"], r["description"], r["seed"], "x".join(map(str, r["default_input"])),
+                    [[r["name"], r["description"], r["seed"], (r["default_input"] if isinstance(r["default_input"], str)
+                      else "x".join(map(str, r["default_input"]))),
                       r["classes"], r["params"], ", ".join(f"{k}={v}" for k, v in r["args"].items())] for r in rows])

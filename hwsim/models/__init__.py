@@ -25,17 +25,18 @@ class ModelSpec:
     builder: Callable[..., Any]
     description: str
     seed: str
-    default_input: tuple[int, int, int]     # (C, H, W) the paper used
+    default_input: tuple[int, ...]     # (C, H, W) the paper used, or Tokens((N,)) for a language model
     default_classes: int
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
 
 
-def register_model(name: str, description: str, seed: str, default_input: tuple[int, int, int],
+def register_model(name: str, description: str, seed: str, default_input: tuple[int, ...],
                    default_classes: int = 10):
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        MODELS.add(name, ModelSpec(name, fn, description, seed, tuple(default_input), default_classes))
+        shape = default_input if isinstance(default_input, tuple) else tuple(default_input)   # keeps Tokens
+        MODELS.add(name, ModelSpec(name, fn, description, seed, shape, default_classes))
         return fn
 
     return deco
@@ -71,4 +72,4 @@ def build_builtin(name: str, num_classes: int | None = None, in_shape: tuple[int
             raise UserError(f"{where}.{k}", f"model {name!r} takes no argument {k!r}; "
                             f"it takes {', '.join(p for p in sig.parameters if p not in ('num_classes', 'in_shape'))}")
     return spec.builder(num_classes=num_classes or spec.default_classes,
-                        in_shape=tuple(in_shape or spec.default_input), **kwargs)
+                        in_shape=in_shape or spec.default_input, **kwargs)

@@ -232,7 +232,8 @@ def default_input(spec: str | Source, base: str | Path | None = None, where: str
     if src.kind == BUILTIN:
         from hwsim.models import MODELS
 
-        return tuple(MODELS.get(src.spec).default_input)
+        shape = MODELS.get(src.spec).default_input
+        return shape if isinstance(shape, Tokens) else tuple(shape)
     if src.kind == ONNX:
         return onnx_input_shape(src.path, where)
     if src.kind == PT2:

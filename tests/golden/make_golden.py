@@ -50,9 +50,12 @@ FEW_SCHEMES = ["fp32", SCHEMES[-1]]
 def models() -> list[tuple[str, str]]:
     """(model, data set): one-channel networks on MNIST, the others on CIFAR-10 (32x32 keeps it fast)."""
     from hwsim.models import MODELS, load_all
+    from hwsim.models.transformers import TRANSFORMERS
 
     load_all()
-    return [(n, "mnist" if MODELS.get(n).default_input[0] == 1 else "cifar10") for n in sorted(MODELS.names())]
+    # the transformers take token ids or 224x224 images, not these data sets (tests/test_transformers.py)
+    return [(n, "mnist" if MODELS.get(n).default_input[0] == 1 else "cifar10") for n in sorted(MODELS.names())
+            if n not in TRANSFORMERS]
 
 
 def model_points(model: str, dataset: str) -> list[Any]:

@@ -1,0 +1,121 @@
+"""Inference as prefill plus per-token decode with a KV cache.
+
+``prefill``: :func:`hwsim.count.trace` in ``mode="infer"`` on the prompt (``tokens:N``).
+``decode_trace``: one decode step, one new token per sequence attending over a KV cache of
+``kv_len`` earlier tokens (a built-in decoder: :class:`hwsim.models.transformers.Decoder`).
+The cache holds keys and values of every layer at the scheme's activation width:
+
+    KV bytes per token = 2 x layers x kv_heads x head_dim x bits / 8
+
+(Llama-2-7B at 16 bits: 2 x 32 x 32 x 128 x 2 = 524,288 bytes = 512 KiB). Each decode step reads
+the whole cache: its attention layers' inference records carry ``kv_cache_read`` (the cache at that
+width) and ``kv_cache_write`` (the new token's keys and values). The attention kernel's own operand
+traffic (``input``) still counts the keys and values at the tensors' width.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from hwsim.count import api
+from hwsim.count.mode import CountingMode, KernelAttention
+from hwsim.errors import UserError
+from hwsim.formats import INFERENCE, PHASES
+from hwsim.models.spec import Tokens
+from hwsim.trace import Trace
+
+
+def kv_bytes_per_token(layers: int, kv_heads: int, head_dim: int, bits: int) -> int:
+    """Keys and values of one token in every layer, at ``bits`` per value."""
+    return 2 * layers * kv_heads * head_dim * bits // 8
+
+
+def _cfg(net: Any, where: str) -> Any:
+    cfg = getattr(net, "cfg", None)
+    if cfg is None or not hasattr(cfg, "n_kv"):
+        raise UserError(where, "decode with a KV cache needs a built-in decoder (gpt2_small, llama2_7b, "
+                        "llama3_8b or hwsim.models.transformers.Decoder)")
+    return cfg
+
+
+def decode_trace(model: Any, scheme: Any = None, *, kv_len: int, batch: int = 1, device: str = "meta",
+                 kv_bits: int | None = None, model_name: str | None = None) -> Trace:
+    """Count one decode step: ``batch`` new tokens over a KV cache of ``kv_len`` tokens.
+
+    The cache's width is ``kv_bits``, by default the scheme's activation bits (fp32: 32)."""
+    t0 = time.perf_counter()
+    if not isinstance(kv_len, int) or kv_len < 0:
+        raise UserError("kv_len", f"the KV-cache length must be a non-negative integer, got {kv_len!r}")
+    api._check_args("infer", "sgd", batch)
+    dev = str(device)
+    net, sch, name, shape, notes = api._resolve_model(model, scheme, dev, Tokens((1,)), None, model_name)
+    cfg = _cfg(net, "model")
+    if sch is not None:
+        net = sch.for_inference(net)
+    bits = int(kv_bits or (sch.act_bits() if sch is not None else 32))
+    from hwsim.models.transformers import KVCache
+
+    cache = KVCache(cfg, batch, kv_len, device=dev)
+    x, _ = api._make_input(net, Tokens((1,)), batch, dev, None,
+                           None if dev == "meta" else torch.Generator(device=dev).manual_seed(0))
+    cm = CountingMode(net, probe=dev != "meta")
+    cm.attach()
+    try:
+        with KernelAttention():
+            api._run_infer(cm, net, x, cache=cache)
+    finally:
+        cm.detach()
+    per_layer_token = 2 * cfg.n_kv * cfg.head_dim * bits // 8
+    for lt in cm.layers.values():
+        if lt.name.endswith(".attn") and INFERENCE in lt.macs:
+            c = lt._c(lt.traffic, INFERENCE)
+            c["kv_cache_read"] += per_layer_token * kv_len * batch
+            c["kv_cache_write"] += per_layer_token * batch
+    api._weight_inputs(cm)
+    tr = Trace(model=name, scheme=(sch.name if sch is not None else "fp32"), batch=batch, input_shape=[1],
+               mode="infer")
+    api._records(tr, cm)
+    tr.param_count = int(sum(p.numel() for p in net.parameters()))
+    tr.model_size_bytes = api._model_size(net)
+    per_token = kv_bytes_per_token(cfg.layers, cfg.n_kv, cfg.head_dim, bits)
+    tr.meta = {
+        "device": dev, "notes": notes, "unsupported_ops": dict(cm.unsupported), "input": "decode",
+        "kv_cache": {"tokens": kv_len, "bits": bits, "bytes_per_token": per_token,
+                     "bytes": per_token * kv_len * batch},
+        "seconds": round(time.perf_counter() - t0, 4),
+        "phases": [p for p in PHASES if any(r.phase == p for r in tr.records)],
+    }
+    return tr
+
+
+def inference(model: Any, scheme: Any = None, *, prompt: int, new_tokens: int, batch: int = 1,
+              device: str = "meta", kv_bits: int | None = None) -> dict[str, Any]:
+    """Prefill of ``prompt`` tokens, then ``new_tokens`` decode steps: their MACs and KV-cache bytes.
+
+    Decode steps are counted at the first, middle and last cache length; MACs and reads are affine
+    in the cache length, so the total is their exact sum (trapezoid over an arithmetic series)."""
+    if new_tokens < 1 or prompt < 1:
+        raise UserError("inference", "prompt and new_tokens must be positive")
+    pre = api.trace(model, scheme, batch=batch, input_shape=f"tokens:{prompt}", mode="infer", device=device)
+    first = decode_trace(model, scheme, kv_len=prompt, batch=batch, device=device, kv_bits=kv_bits)
+    last = decode_trace(model, scheme, kv_len=prompt + new_tokens - 1, batch=batch, device=device,
+                        kv_bits=kv_bits) if new_tokens > 1 else first
+
+    def macs(tr: Trace) -> int:
+        return sum(sum(r.macs.values()) for r in tr.records)
+
+    def kv_read(tr: Trace) -> int:
+        return sum(r.traffic_bytes.get("kv_cache_read", 0) for r in tr.records)
+
+    return {
+        "prefill_macs": macs(pre),
+        "decode_macs": (macs(first) + macs(last)) * new_tokens // 2,
+        "decode_kv_read_bytes": (kv_read(first) + kv_read(last)) * new_tokens // 2,
+        "first_decode_macs": macs(first), "last_decode_macs": macs(last),
+        "kv_cache_bytes_per_token": first.meta["kv_cache"]["bytes_per_token"],
+        "kv_cache_bytes_final": last.meta["kv_cache"]["bytes_per_token"] * (prompt + new_tokens) * batch,
+        "traces": {"prefill": pre, "decode_first": first, "decode_last": last},
+    }
