@@ -70,8 +70,15 @@ def start(f: Path, db: Path, log: Path, workers: int = 2, pause: float = 0.3) ->
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def finish(p: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
-    out, err = p.communicate(timeout=timeout)
+def finish(p: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:   # never leave a stuck run (and its workers) behind
+        for c in psutil.Process(p.pid).children(recursive=True):
+            c.kill()
+        p.kill()
+        out, err = p.communicate()
+        pytest.fail(f"the sweep did not finish within {timeout} s: {(out + err)[-2000:]}")
     return p.returncode, out + err
 
 
