@@ -57,3 +57,8 @@ def test_decoder_counts_are_hand_derived(cfg, device):
     weights = fwd - 2 * cfg.layers * s * 2 * s * cfg.dim       # projections, MLP and head only
     assert _macs(tr, "backward_weight") == weights
     assert not tr.meta["unsupported_ops"]
+
+
+def test_tied_head_is_stored_once():
+    tr = trace("gpt2_small", input_shape="tokens:8", mode="infer")
+    assert tr.model_size_bytes == 4 * PUBLISHED["gpt2_small"]       # fp32, the shared matrix once

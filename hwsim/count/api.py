@@ -439,9 +439,13 @@ def _records(tr: Trace, cm: CountingMode) -> dict[str, dict[str, Any]]:
 def _model_size(net: nn.Module) -> int:
     """Deployed bytes: weights at their deployed width (or sparse storage), other parameters at fp32."""
     size = 0
+    seen: set[int] = set()      # a tied weight (GPT-2's head is its token embedding) is stored once
     for m in net.modules():
         w = getattr(m, "weight", None)
         for p in m.parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
             if is_weight_layer(m) and p is w:
                 sparse = _stored_bytes(m)
                 size += bytes_for(p.numel(), layer_precision(m).deployed_weight) if sparse is None else sparse
