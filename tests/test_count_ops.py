@@ -152,6 +152,8 @@ def test_multihead_attention_backward_weight_label(device, need_weights):
     # the in/out projections' weight gradients are backward-weight; the attention products have none
     assert _macs(tr, "backward_weight") == proj
     assert _macs(tr, "backward_data") == proj + 2 * attn
+    # and so are its biases' gradients: a sum over the 10 tokens of q, k, v (24) and out (8) rows
+    assert _ew(tr, "backward_weight", "bias_grad", "layer.att") == 10 * 24 + 10 * 8
     if device == "cpu" and not need_weights:
         fwd, bwd = _flop_counter(net, x)
         assert fwd == proj                              # flop_counter misses the attention on CPU

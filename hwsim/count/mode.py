@@ -397,7 +397,8 @@ class CountingMode(TorchDispatchMode):
             phase = "backward_data"
             if w.weight_grad:
                 phase = "backward_weight"
-            elif lt.is_weight and (cls == "bias_grad" or self._is_param_grad(lt, out)):
+            elif (lt.is_weight or isinstance(lt.module, nn.MultiheadAttention)) and (
+                    cls == "bias_grad" or self._is_param_grad(lt, out)):
                 phase, cls = "backward_weight", "bias_grad" if cls in ("add", "bias_grad") else cls
         if cls != "bias_grad" and phase != "update" and not own_act and (
                 lt.quantizer or _is_quantized_layer(lt.module)):
@@ -418,6 +419,9 @@ class CountingMode(TorchDispatchMode):
         t = out[0] if isinstance(out, (tuple, list)) else out
         if m is None or not isinstance(t, torch.Tensor):
             return False
+        if isinstance(m, nn.MultiheadAttention):     # its in/out projection biases' gradients
+            return t.dim() >= 1 and any(b is not None and t.numel() == t.shape[-1] == b.numel()
+                                        for b in (m.in_proj_bias, m.out_proj.bias))
         b = getattr(m, "bias", None)
         return isinstance(b, torch.Tensor) and t.numel() == b.numel() and b.dim() == 1 and t.dim() <= 2
 
