@@ -22,6 +22,7 @@ from hwsim.store import Store
 from tests.conftest import requires_chromium
 from tests.webapp_fixtures import all_points, build_store
 from webapp.app import create_app
+from webapp.pages import explore
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -289,4 +290,35 @@ def test_box_select_ticks_the_cheapest_points(dash_duo, tmp_path):
     energy = df["train_energy_pj_per_step"]
     assert 0 < len(ticked_ids) < 12
     assert energy[list(ticked_ids)].max() < energy.drop(list(ticked_ids)).min()
+    assert severe(dash_duo) == []
+
+
+def test_ten_thousand_points_stay_light(dash_duo, tmp_path):
+    """10,000 points: the plot draws thinned WebGL markers (every front point), an axis change ships
+    one small figure, the table holds one block. Guards the order of magnitude (a whole 10k store
+    once shipped 10.5 MB per axis change), by size, not by time."""
+    from benchmarks.dashboard_scale import make_store
+
+    db = tmp_path / "scale.db"
+    make_store(db, 10_000)
+    start(dash_duo, db)
+    drv = dash_duo.driver
+    n = wait_until(lambda: drv.execute_script(COUNT_JS) > 0 and drv.execute_script(COUNT_JS), timeout=60,
+                   what="markers at 10k points")
+    dash_duo.wait_for_contains_text("#ex-count", "of 10000 design points shown", timeout=30)
+    on_front = int(dash_duo.find_element("#ex-count").text.split(", ")[1].split()[0])
+    assert n == on_front + explore.MAX_DOMINATED  # dominated points thinned, the front whole
+    types = drv.execute_script("return document.querySelector('#ex-pareto .js-plotly-plot').data.map(t => t.type);")
+    assert set(types) == {"scattergl"}
+    size = drv.execute_script("return JSON.stringify(document.querySelector('#ex-pareto .js-plotly-plot').data)"
+                              ".length;")
+    assert size < 1_000_000, f"Pareto figure data is {size / 1e6:.1f} MB"
+    # The table holds a block of rows, not 10,000.
+    rows = wait_until(lambda: dash_duo.find_elements("#ex-grid .ag-center-cols-container .ag-row"), what="rows")
+    assert 0 < len(rows) <= 100
+    # An axis change redraws (log x off).
+    click(dash_duo, dash_duo.find_element("label[for=ex-logx]"))
+    wait_until(lambda: drv.execute_script(
+        "return document.querySelector('#ex-pareto .js-plotly-plot')._fullLayout.xaxis.type") == "linear",
+        timeout=30, what="linear x axis")
     assert severe(dash_duo) == []

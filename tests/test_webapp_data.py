@@ -311,8 +311,7 @@ def test_callbacks_answer_over_http(db):
     assert res["st-running"]["rowData"][0]["label"] == "mlp/lq"
     assert len(res["st-recent"]["rowData"]) == 12
     # Explore: 12 markers, 6 with the model filter.
-    outputs = [("ex-pareto", "figure"), ("ex-parcoords", "figure"), ("ex-count", "children"),
-               ("ex-table-key", "data")]
+    outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data")]
     view = {"view": "inference", "x": "infer_energy_pj", "y": "error", "logx": True, "logy": False, "front": False,
             "color": "family", "symbol": "accelerator", "size": "model_size_bytes", "cmetric": None, "cmax": None}
 
@@ -487,3 +486,23 @@ def test_pareto_thinning_keeps_the_front():
     drawn = [c[0] for t in fig.data if t.mode == "markers" and t.customdata is not None for c in t.customdata]
     assert set(df["id"][front]) <= set(drawn) and len(drawn) == front.sum() + 1000
     assert all(t.type == "scattergl" for t in fig.data)
+
+
+def test_parcoords_over_metrics_and_varied_hardware(tmp_path):
+    """Parallel coordinates pick up any metric (area_mm2) and any varied config field (array rows)."""
+    from benchmarks.dashboard_scale import make_store
+    from webapp.pages.explore import parcoords_dims, view_frame
+
+    db = tmp_path / "hw.db"
+    make_store(db, 120)
+    data = StoreData(db)
+    df = data.done_points()
+    dims = parcoords_dims(data, df, "accuracy")
+    assert dims[0] == "accuracy" and "area_mm2" in dims and "cfg:accelerator.array.rows" in dims
+    fig = figures.parcoords_figure(df, dims, color="accuracy")
+    assert fig.data[0].type == "parcoords" and {d.name for d in fig.data[0].dimensions} <= set(dims)
+    # A brushed range (store units) narrows the table's rows.
+    v = {"x": "train_energy_pj_per_step", "y": "accuracy"}
+    assert len(view_frame(data, v, {}, {"cfg:accelerator.array.rows": [8, 16]})) < len(view_frame(data, v, {}))
+    # Hardware fields are filters like the fixed ones.
+    assert set(view_frame(data, v, {"cfg:accelerator.dataflow": ["ws"]})["cfg:accelerator.dataflow"]) == {"ws"}

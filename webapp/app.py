@@ -65,7 +65,8 @@ def _layout(data: StoreData, refresh_ms: int):
         ], fluid=True),
         color="primary", dark=True, sticky="top", class_name="mb-3 py-1",
     )
-    pages = [html.Div(page.layout(), id=f"page-{key}",
+    # Explore's controls are filled from the store here, so its first plot waits on no other callback.
+    pages = [html.Div(page.layout(data) if page is explore else page.layout(), id=f"page-{key}",
                       style={"display": "block" if active == f"tab-{key}" else "none"})
              for key, _, page in PAGES]
     return html.Div([
@@ -84,9 +85,10 @@ def _layout(data: StoreData, refresh_ms: int):
 
 
 def _register(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("store-version", "data"), Input("interval", "n_intervals"), State("store-version", "data"))
+    # Not called on load: the layout carries the version, so the pages' first render waits on nothing.
+    @app.callback(Output("store-version", "data"), Input("interval", "n_intervals"), State("store-version", "data"),
+                  prevent_initial_call=True)
     def poll(n, current):
-        # Always answer the initial call: the pages' first render hangs on this output.
         v = repr(data.version())
         return dash.no_update if (n and v == current) else v
 

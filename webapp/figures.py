@@ -59,18 +59,15 @@ def pareto_mask(x: Sequence[float], y: Sequence[float], x_better: str = "min", y
     if not len(ok):
         return mask
     order = ok[np.lexsort((ys[ok], xs[ok]))]  # by x, then y
-    best = np.inf
-    i = 0
-    while i < len(order):  # one group of equal x at a time
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        group = order[i:j + 1]
-        gmin = ys[group[0]]
-        if gmin < best:
-            mask[group[ys[group] == gmin]] = True  # duplicates of a front point stay on it
-            best = gmin
-        i = j + 1
+    xo, yo = xs[order], ys[order]
+    # Groups of equal x: the first of each group has its least y (sorted by y within x).
+    starts = np.flatnonzero(np.r_[True, xo[1:] != xo[:-1]])
+    gmin = yo[starts]
+    # Best y among all strictly smaller x: the running minimum up to the previous group.
+    before = np.r_[np.inf, np.minimum.accumulate(gmin)[:-1]]
+    group_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(xo)]))
+    on = (yo == gmin[group_of]) & (gmin[group_of] < before[group_of])  # duplicates of a front point stay on it
+    mask[order[on]] = True
     return mask
 
 
@@ -122,11 +119,11 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
         sizes = (6 + 18 * ((s - lo) / (hi - lo) if hi > lo else s * 0 + 0.5)).fillna(6).to_numpy()
     else:
         sizes = np.full(len(d), 8.0)
-    extra = f"<br>{units.hover(size, 'customdata[3]')}" if size and size in d.columns else ""
-    hovertemplate = ("<b>%{customdata[1]}</b><br>%{customdata[2]}<br>" + units.hover(y, "y") + "<br>"
+    extra = f"<br>{units.hover(size, 'customdata[2]')}" if size and size in d.columns else ""
+    hovertemplate = ("<b>%{customdata[1]}</b><br>" + units.hover(y, "y") + "<br>"
                      + units.hover(x, "x") + extra + "<extra></extra>")
-    group_label = color.replace("cfg:", "") if color else ""
-    custom_cols = ["id", name_col, "bits", size] if size and size in d.columns else ["id", name_col, "bits"]
+    group_label = color.replace("cfg:", "").replace("_name", "") if color else ""
+    custom_cols = ["id", name_col, size] if size and size in d.columns else ["id", name_col]
 
     def custom(rows: pd.DataFrame):
         return rows[[c for c in custom_cols if c in rows.columns]].to_numpy(dtype=object)
@@ -155,7 +152,8 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
     if len(smap) > 1:  # a short symbol legend: one grey marker per symbol value
         for i, (sv, sym) in enumerate(smap.items()):
             fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=sv, legendgroup="symbol",
-                                       legendgrouptitle=dict(text=symbol.replace("cfg:", "")) if i == 0 else None,
+                                       legendgrouptitle=dict(text=symbol.replace("cfg:", "").replace("_name", ""))
+                                       if i == 0 else None,
                                        marker=dict(symbol=sym, color="#777", size=9), hoverinfo="skip"))
     if selected:
         sel = d[d["id"].isin(list(selected))]
@@ -166,16 +164,31 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
                                                                                              color="#e31a1c"))))
     fig.update_layout(clickmode="event", dragmode="zoom", uirevision=f"{x}|{y}|{logx}|{logy}")
     _layout(fig, title=title, height=height)
-    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.01,
+    # Legends below the plot: colour values, then symbol values, in rows that do not squeeze the axes.
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0,
                                   groupclick="toggleitem", font=dict(size=11)),
-                      margin=dict(r=10, t=40 if title else 20))
-    fig.update_xaxes(type="log" if logx else "linear", **units.axis(x))
-    fig.update_yaxes(type="log" if logy else "linear", **units.axis(y))
+                      margin=dict(r=10, t=40 if title else 20, b=10), height=height + 140)
+    fig.update_xaxes(type="log" if logx else "linear", **units.axis(x), **(_log_ticks(d[x] * sx, x) if logx else {}))
+    fig.update_yaxes(type="log" if logy else "linear", **units.axis(y), **(_log_ticks(d[y] * sy, y) if logy else {}))
     if left_out:
         fig.add_annotation(text=f"{left_out:,} dominated points not drawn (every front point is)", x=1, y=0,
                            xref="paper", yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
                            font=dict(size=10, color="#777"))
     return fig
+
+
+def _log_ticks(values: pd.Series, metric: str) -> dict:
+    """Ticks at 1, 2, 5 x 10^k labelled in full units (``2 mJ``, not a bare ``2``) on a log axis."""
+    v = values[values > 0]
+    if v.empty:
+        return {}
+    lo, hi = float(v.min()), float(v.max())
+    ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1)
+             for m in (1, 2, 5) if lo / 1.6 <= m * 10.0 ** e <= hi * 1.6]
+    if len(ticks) > 10:
+        ticks = [t for t in ticks if f"{t:.0e}".startswith("1")]
+    unit, k = units.unit_of(metric), units.scale(metric)
+    return {"tickvals": ticks, "ticktext": [units.fmt(t / k, unit, digits=2) for t in ticks]}
 
 
 def parcoords_figure(df: pd.DataFrame, dims: Sequence[str], color: str | None = None, max_rows: int = 3000,

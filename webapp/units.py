@@ -70,11 +70,14 @@ def fmt(v: Any, unit: str, digits: int = 3) -> str:
         return f"{100 * v:+.1f} pp"
     factor, sym = DISPLAY.get(unit, (1.0, f" {unit}" if unit else ""))
     x = v * factor
-    num, prefix = f"{x:.{digits}g}", ""
+    def g(val: float) -> str:  # never 5e+02: at least the integer digits
+        return f"{val:.{max(digits, len(str(int(abs(val)))))}g}"
+
+    num, prefix = g(x), ""
     if x != 0 and unit not in NO_PREFIX:
         for step, p in _PREFIXES:
             if abs(x) >= step * 0.9995:
-                num, prefix = f"{x / step:.{digits}g}", p
+                num, prefix = g(x / step), p
                 break
     if sym.startswith(" "):  # a counted unit: 1.5M cycles
         return f"{num}{prefix}{sym}"

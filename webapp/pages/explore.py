@@ -41,7 +41,21 @@ VIEW = (("ex-view", "value", "view"), ("ex-x", "value", "x"), ("ex-y", "value", 
         ("ex-logy", "value", "logy"), ("ex-front-only", "value", "front"), ("ex-color", "value", "color"),
         ("ex-symbol", "value", "symbol"), ("ex-size", "value", "size"), ("ex-c-metric", "value", "cmetric"),
         ("ex-c-max", "value", "cmax"))
-MAX_DOMINATED = 3000
+MAX_DOMINATED = 2000
+PARCOORDS_ROWS = 1500
+# Objectives shown in parallel coordinates, when the store has them; then any further metric
+# (area, TOPS/W, ...), then the config fields that vary.
+PARCOORDS_METRICS = ("accuracy", "train_energy_pj_per_step", "infer_energy_pj", "train_memory_bytes",
+                     "model_size_bytes", "latency_cycles", "dram_bytes_per_step", "area_mm2")
+
+
+def parcoords_dims(data: StoreData, df: pd.DataFrame, y: str, limit: int = 14) -> list[str]:
+    """The quality axis, the objectives, the config fields a sweep varies, then metrics the
+    canonical list does not know; at most ``limit`` axes that vary."""
+    extra = [m for m in data.metric_names() if m not in units.METRICS]
+    dims = [y, *[m for m in PARCOORDS_METRICS if m != y], *data.config_fields(), *extra]
+    dims = [c for c in dict.fromkeys(dims) if c in df.columns and df[c].notna().any() and df[c].nunique() > 1]
+    return dims[:limit]
 
 
 def _grouping_options(fields: list[str]) -> list[dict]:
@@ -57,23 +71,26 @@ def _axis_options(view: str, metrics: list[str] | None = None) -> list[dict]:
     return [{"label": units.label_of(n), "value": n} for n in names]
 
 
-def layout():
+def layout(data: StoreData | None = None):
+    opts = _options(data) if data is not None else None
+    metrics = data.metric_names() if data is not None else []
+    every = [{"label": units.label_of(m), "value": m} for m in metrics]
     controls = dbc.Card(dbc.CardBody([
         labelled("View", dbc.RadioItems(id="ex-view", options=[{"label": "Training", "value": "train"},
                                                                 {"label": "Inference", "value": "inference"}],
                                         value="train", inline=True)),
-        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train"), "train_energy_pj_per_step")),
+        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train", metrics), "train_energy_pj_per_step")),
         labelled("Quality axis (y)", dropdown("ex-y", [{"label": units.label_of(n), "value": n}
                                                        for n in QUALITY_AXES], "accuracy")),
         dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=True)),
                  dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=False))], class_name="mb-1"),
         dbc.Switch(id="ex-front-only", label="Pareto front only", value=False, class_name="mb-2"),
-        labelled("Colour by", dropdown("ex-color", _grouping_options([]), "family")),
-        labelled("Symbol by", dropdown("ex-symbol", _grouping_options([]), "scheme_name")),
-        labelled("Size by", dropdown("ex-size", [], None, clearable=True, placeholder="(same size)")),
+        labelled("Colour by", dropdown("ex-color", opts[-1] if opts else _grouping_options([]), "family")),
+        labelled("Symbol by", dropdown("ex-symbol", opts[-1] if opts else _grouping_options([]), "scheme_name")),
+        labelled("Size by", dropdown("ex-size", every, None, clearable=True, placeholder="(same size)")),
         html.Hr(className="my-2"),
         html.Div("Constraint (feasible points only)", className="small text-muted mb-1"),
-        dbc.Row([dbc.Col(dropdown("ex-c-metric", [], None, clearable=True, placeholder="none"), width=7),
+        dbc.Row([dbc.Col(dropdown("ex-c-metric", every, None, clearable=True, placeholder="none"), width=7),
                  dbc.Col(dbc.Input(id="ex-c-max", type="number", placeholder="max", size="sm", debounce=True),
                          width=5)], class_name="g-1 mb-1"),
         dcc.Slider(id="ex-c-slider", min=0, max=100, value=100, step=1, marks=None,
@@ -81,15 +98,15 @@ def layout():
         html.Div(id="ex-c-text", className="small text-muted mb-2"),
         html.Hr(className="my-2"),
         html.Div("Filters (empty = all)", className="small text-muted mb-1"),
-        *[labelled(label, dropdown(cid, [], [], multi=True, clearable=True, placeholder="all"))
-          for cid, _, label in FILTERS],
-        html.Div(id="ex-cfg-filters"),
+        *[labelled(label, dropdown(cid, opts[i] if opts else [], [], multi=True, clearable=True, placeholder="all"))
+          for i, (cid, _, label) in enumerate(FILTERS)],
+        html.Div(opts[len(FILTERS)] if opts else [], id="ex-cfg-filters"),
     ]), class_name="shadow-sm")
     plot = dbc.Card([
         dbc.CardHeader(html.Div([html.Span("Pareto explorer", className="fw-semibold"),
                                  html.Span(id="ex-count", className="text-muted small ms-2")])),
         dbc.CardBody(dcc.Graph(id="ex-pareto", config={"displaylogo": False, "responsive": True},
-                               figure=figures.empty_figure("Loading..."), style={"height": "520px"})),
+                               figure=figures.empty_figure("Loading..."), style={"height": "660px"})),
         dbc.CardFooter(download_bar("ex-fig", "Figure")),
     ], class_name="shadow-sm mb-3")
     parcoords = dbc.Card([
@@ -191,10 +208,27 @@ def register(app: dash.Dash, data: StoreData) -> None:
     _register_exports(app, data)
 
 
+def _options(data: StoreData) -> list:
+    """Options of every filter, the config-field filters (fields a sweep varies: array size, dataflow,
+    clock, ...) and the colour/symbol groupings, from the store."""
+    df = data.done_points()
+    out = []
+    for _, col, _ in FILTERS:
+        vals = sorted({str(v) for v in df[col].dropna()}) if not df.empty and col in df.columns else []
+        out.append([{"label": v, "value": v} for v in vals])
+    fields = [f for f in data.config_fields() if f in df.columns and df[f].nunique() > 1]
+    cfg = [labelled(f.removeprefix(CFG), dcc.Dropdown(
+        id={"type": "ex-cfg", "field": f}, multi=True, clearable=True, placeholder="all",
+        options=[{"label": str(v), "value": str(v)} for v in sorted(df[f].dropna().unique(), key=str)],
+        value=[], className="hwsim-dropdown")) for f in fields]
+    groups = _grouping_options(fields)
+    return [*out, cfg, groups, groups]
+
+
 def _register_controls(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Output("ex-size", "options"),
                   Output("ex-c-metric", "options"), Input("ex-view", "value"), Input("store-version", "data"),
-                  State("ex-x", "value"), State("url", "search"))
+                  State("ex-x", "value"), State("url", "search"), prevent_initial_call=True)
     def view_axes(view, _v, current, search):
         metrics = data.metric_names()
         opts = _axis_options(view, metrics)
@@ -207,24 +241,13 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
 
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options")],
-        Input("store-version", "data"))
+        Input("store-version", "data"), prevent_initial_call=True)
     def filter_options(_v):
-        df = data.done_points()
-        out = []
-        for _, col, _ in FILTERS:
-            vals = sorted({str(v) for v in df[col].dropna()}) if not df.empty and col in df.columns else []
-            out.append([{"label": v, "value": v} for v in vals])
-        fields = [f for f in data.config_fields() if f in df.columns and df[f].nunique() > 1]
-        # Fields a sweep varies (array size, dataflow, clock, ...) become filters, like the fixed ones.
-        cfg = [labelled(f.removeprefix(CFG), dcc.Dropdown(
-            id={"type": "ex-cfg", "field": f}, multi=True, clearable=True, placeholder="all",
-            options=[{"label": str(v), "value": str(v)} for v in sorted(df[f].dropna().unique(), key=str)],
-            value=[], className="hwsim-dropdown")) for f in fields]
-        groups = _grouping_options(fields)
-        return [*out, cfg, groups, groups]
+        return _options(data)
 
     @app.callback(Output("ex-c-slider", "min"), Output("ex-c-slider", "max"), Output("ex-c-slider", "step"),
-                  Output("ex-c-slider", "value"), Input("ex-c-metric", "value"), State("ex-c-max", "value"))
+                  Output("ex-c-slider", "value"), Input("ex-c-metric", "value"), State("ex-c-max", "value"),
+                  prevent_initial_call=True)
     def slider_range(metric, cmax):
         df = data.done_points()
         if not metric or metric not in df.columns or df[metric].dropna().empty:
@@ -243,23 +266,36 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
 
 
 def _register_plot(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("ex-pareto", "figure"), Output("ex-parcoords", "figure"), Output("ex-count", "children"),
+    @app.callback(Output("ex-pareto", "figure"), Output("ex-count", "children"),
                   Output("ex-table-key", "data"), Input("store-version", "data"), Input("cmp-select", "value"),
                   *VIEW_INPUTS)
     def update(version, compared, *args):
+        """Only the Pareto figure travels on an axis change (the table is paged, parcoords has its own)."""
         v, filters = _values(args)
         total = len(data.done_points())
         if total == 0:
-            empty = figures.empty_figure("No finished design points in the store yet.")
-            return empty, empty, "", version
+            return figures.empty_figure("No finished design points in the store yet."), "", version
         df, fig = pareto_for(data, v, filters, compared or [])
         shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
         on_front = int((df["front"] != "").sum()) if not df.empty else 0
-        dims = [m for m in data.metric_names() if m in df.columns and df[m].notna().any()
-                and m not in ("error",)] + [f for f in data.config_fields() if f in df.columns]
-        par = figures.parcoords_figure(df, dims, color=v["y"], max_rows=MAX_DOMINATED)
         key = repr((version, sorted(v.items(), key=str), sorted(filters.items(), key=str)))
-        return fig, par, f"{shown} of {total} design points shown, {on_front} on the Pareto front", key
+        return fig, f"{shown} of {total} design points shown, {on_front} on the Pareto front", key
+
+    @app.callback(Output("ex-parcoords", "figure"), Input("store-version", "data"), Input("ex-y", "value"),
+                  Input("ex-front-only", "value"), Input("ex-c-max", "value"), State("ex-c-metric", "value"),
+                  *[Input(cid, "value") for cid, _, _ in FILTERS],
+                  Input({"type": "ex-cfg", "field": ALL}, "value"), State({"type": "ex-cfg", "field": ALL}, "id"))
+    def parcoords(_version, y, front_only, cmax, cmetric, *rest):
+        """Objectives and the config fields a sweep varies, one axis each; not redrawn on x-axis changes."""
+        *fixed, cfg_values, cfg_ids = rest
+        filters = {col: vals for (_, col, _), vals in zip(FILTERS, fixed)}
+        filters.update({i["field"]: vals for i, vals in zip(cfg_ids or [], cfg_values or [])})
+        df = filtered(data.done_points(), filters)
+        if cmetric and cmax not in (None, "") and cmetric in df.columns:
+            df = df[df[cmetric] <= float(cmax) / units.scale(cmetric)]
+        if df.empty:
+            return figures.empty_figure("No design points match the filters.", 380)
+        return figures.parcoords_figure(df, parcoords_dims(data, df, y), color=y, max_rows=PARCOORDS_ROWS)
 
     @app.callback(Output("ex-brush", "data"), Input("ex-parcoords", "restyleData"), State("ex-brush", "data"),
                   State("ex-parcoords", "figure"), prevent_initial_call=True)
