@@ -18,7 +18,9 @@ NUMBER_FORMAT = {"function": "params.value == null ? '' : (Math.abs(params.value
 def grid(grid_id: str, column_defs: list[dict], row_data: list[dict] | None = None, height: int = 360,
          selectable: bool = False, size: str = "responsiveSizeToFit", **kw: Any) -> dag.AgGrid:
     """A sortable, filterable AG Grid; ``selectable`` adds row checkboxes (multi-row selection)."""
+    # Fields such as "energy_pj.dram" are names, not paths into nested objects.
     options: dict[str, Any] = {"animateRows": False, "enableCellTextSelection": True, "ensureDomOrder": True,
+                               "suppressFieldDotNotation": True,
                                "tooltipShowDelay": 300,
                                "suppressColumnVirtualisation": True}
     if selectable:
