@@ -5,25 +5,21 @@ recipe and differ only in technology table, accelerator or pricing. The network 
 once for the group (seeded, so a rerun gives the same numbers) and each point is then priced
 on its own technology and accelerator.
 
-Per point, in order (each stage is its own module, called through its public API):
+Per group: the scheme is built once (``hwsim.schemes.build_scheme``) and passed on as an object.
   1. accuracy  ``accuracy_source == "train"``: ``hwsim.train.train`` on the data set under the
                scheme, with ``hwsim.count.CountingCallback``; ``"literature"``: the cited
                table row's figure; ``"none"``: no accuracy, costs only.
-  2. trace     one training step: for trained points the real step CountingCallback traced
-               after training (measured sparsity and stash) when ``pricing.batch`` is the recipe's
-               batch, else ``hwsim.count.trace`` on meta tensors; inference (batch
-               ``pricing.infer_batch``) on meta tensors.
-  3. cycles    ``hwsim.hardware.simulate_trace`` on the accelerator YAML.
-  4. energy    ``hwsim.energy.price`` with the technology table; memory energy from the accelerator's
-               SRAM/DRAM accesses and buffer sizes (``pricing.memory: accelerator``, the default, as
-               ``hwsim cost --accelerator`` does) or from hwsim.energy's placement model
-               (``pricing.memory: hierarchy``).
+  2. trace     ``hwsim.evaluate.trace_workload``, once per (training batch, inference batch): the
+               real step CountingCallback traced after training when ``pricing.batch`` is the
+               recipe's batch, else meta tensors; inference (``pricing.infer_batch``) on meta tensors.
+Per point:
+  3. evaluate  ``hwsim.evaluate.evaluate`` on the point's accelerator, technology and memory pricing
+               (``pricing.memory: accelerator``: the accelerator's SRAM/DRAM accesses and buffer sizes;
+               ``hierarchy``: hwsim.energy's placement model), then ``hwsim.evaluate.metrics``.
 A failure (divergence, NaN loss, bad shapes, any exception) is recorded on the point with
 its reason; the sweep goes on.
 
-Training memory (``train_memory_bytes``) = master weights + weight gradients + optimizer state
-(all fp32: 4 bytes per parameter each; momentum SGD keeps 1 state tensor, Adam 2, plain SGD 0)
-+ the stash (``Trace.stash_bytes``: what the step keeps for backward, at stored width).
+Training memory (``train_memory_bytes``): see :func:`hwsim.evaluate.metrics`.
 """
 
 from __future__ import annotations
@@ -36,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hwsim.store import PointResult
+from hwsim.workload import optimizer_of
 
 # Training-set sizes for pricing an epoch of a paper-scale (literature) point.
 TRAIN_SET_SIZE = {"digits": 1347, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000,
@@ -87,7 +84,8 @@ def _failed(p: dict[str, Any], reason: str, started: float, vers: dict[str, str]
                        versions=vers, started=started, finished=time.time())
 
 
-def columns(config: dict[str, Any]) -> dict[str, Any]:
+def columns(config: dict[str, Any], scheme: Any = None) -> dict[str, Any]:
+    """The store's filter columns of a point; ``scheme``: the group's scheme object, when built."""
     from hwsim.schemes import build_scheme
     from hwsim.store import hardware_columns
 
@@ -95,7 +93,7 @@ def columns(config: dict[str, Any]) -> dict[str, Any]:
          "tech": config["tech"], "accelerator": config["accelerator"],
          "accuracy_source": config["accuracy_source"], **hardware_columns(config.get("hardware"))}
     try:
-        s = build_scheme(dict(config["scheme"]))
+        s = scheme if scheme is not None else build_scheme(dict(config["scheme"]))
         c["family"] = s.family
         c["bits_w"] = int(s.weight_bits())
         c["bits_a"] = int(s.act_bits())
@@ -154,7 +152,7 @@ def train_point(config: dict[str, Any], key: str = "", progress: Progress | None
     ds = load_dataset(config["dataset"], seed=rec["seed"], limit=rec.get("limit"))
     model, scheme = build(config)
     recipe = _train_recipe(rec)
-    counting = CountingCallback(scheme, model_name=config["model"]["name"], optimizer=optimizer_name(config))
+    counting = CountingCallback(scheme, model_name=config["model"]["name"], optimizer=optimizer_of(config["recipe"]))
     cbs: list[Any] = [_EpochProgress(key, rec["epochs"], progress), counting]
     _report(progress, key, "train", 0, rec["epochs"])
     res = train(model, scheme, ds, recipe, callbacks=tuple(cbs), progress=False)
@@ -214,116 +212,40 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progre
     return out
 
 
-def optimizer_name(config: dict[str, Any]) -> str:
-    """The optimizer the trace prices the update with (hwsim.count OPTIMIZERS)."""
-    rec = config.get("recipe") or {}
-    if rec.get("optimizer") == "adam":
-        return "adam"
-    return "sgd_momentum" if rec.get("momentum", 0.9) > 0 else "sgd"
+def _traces(workload: Any, cache: dict[Any, Any]):
+    """The group's traces, counted once per (training batch, inference batch): points differing only in
+    hardware, technology or memory pricing share them. The training step is the real step
+    CountingCallback traced after training when there is one at the priced batch."""
+    from hwsim.evaluate import trace_workload
 
-
-def _traces(scheme: Any, config: dict[str, Any], steps: int, cache: dict[Any, Any]):
-    """(training-step trace, inference trace), cached per pricing batch.
-
-    The training step is the real step CountingCallback traced after training (measured sparsity
-    and stash) when there is one at the priced batch, else a meta-tensor trace of the network as
-    built (``trace`` converts a copy with the scheme). Inference is always traced on meta tensors."""
-    from hwsim.count import trace
-
-    pr = config["pricing"]
-    shape = tuple(config["input_shape"])
-    k = (pr["batch"], pr["infer_batch"])
+    k = (workload.batch, workload.infer_batch)
     if k not in cache:
-        raw = build_raw(config)
-        name = config["model"]["name"]
-        real = cache.get("real")
-        if real is not None and real.batch == pr["batch"]:
-            tr = real
-            tr.steps_per_epoch = steps
-        else:
-            tr = trace(raw, scheme, batch=pr["batch"], input_shape=shape, num_classes=config["num_classes"],
-                       mode="train", device="meta", optimizer=optimizer_name(config), model_name=name,
-                       steps_per_epoch=steps)
-        ti = trace(raw, scheme, batch=pr["infer_batch"], input_shape=shape, num_classes=config["num_classes"],
-                   mode="infer", device="meta", model_name=name)
-        cache[k] = (tr, ti)
+        cache[k] = trace_workload(workload, real_train=cache.get("real"))
     return cache[k]
-
-
-def _total(report: Any, *names: str) -> float | None:
-    tot = getattr(report, "totals", None) or {}
-    for n in names:
-        if n in tot and tot[n] is not None:
-            return float(tot[n])
-    return None
 
 
 def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
                 curves: list[tuple[float, str, float]], steps: int, cache: dict[tuple, Any],
                 started: float, vers: dict[str, str]) -> PointResult:
-    from accel_models.area import accelerator_area
-    from hwsim.energy import hierarchy_for_accelerator, load_hierarchy, load_tech, price
-    from hwsim.hardware import load_accelerator, simulate_trace
-    from hwsim.sweep.expand import resolve_file
+    from hwsim.configs import resolve
+    from hwsim.energy import load_hierarchy, load_tech
+    from hwsim.evaluate import Pricing, evaluate, metrics
+    from hwsim.hardware import load_accelerator
+    from hwsim.workload import Workload
 
     config = p["config"]
     pr = config["pricing"]
-    tr, ti = _traces(scheme, config, steps, cache)
-    tech = load_tech(config["tech"])
-    hier = load_hierarchy(pr.get("hierarchy"))
-    hw = config.get("hardware") or str(resolve_file("accelerators", config["accelerator"], "accelerator"))
-    accel = load_accelerator(hw)
-    c_train = simulate_trace(tr, accel)
-    c_inf = simulate_trace(ti, accel)
-    area = accelerator_area(accel, node_nm=tech.node_nm)
-    support = c_train.accelerator.get("sparsity")    # what the accelerator does with zero operands
-    if pr.get("memory", "accelerator") == "accelerator":
-        # memory energy from the accelerator's own SRAM/DRAM accesses and buffer sizes
-        e_train = price(tr, tech, hierarchy=hierarchy_for_accelerator(c_train.accelerator, hier), accesses=c_train,
-                        steps_per_epoch=steps, sparsity=support)
-        e_inf = price(ti, tech, hierarchy=hierarchy_for_accelerator(c_inf.accelerator, hier), accesses=c_inf,
-                      sparsity=support)
-    else:
-        e_train = price(tr, tech, hierarchy=hier, steps_per_epoch=steps, sparsity=support)
-        e_inf = price(ti, tech, hierarchy=hier, sparsity=support)
-
-    tt, it = tr.totals(), ti.totals()
-    nb = max(1, pr["infer_batch"])
-    params = int(tr.param_count)
-    opt_states = 0
-    rec = config.get("recipe") or {}
-    if rec:
-        opt_states = 2 if rec.get("optimizer") == "adam" else (1 if rec.get("momentum", 0) > 0 else 0)
-    m: dict[str, float] = {
-        "train_energy_pj_per_step": float(e_train.train_step_pj),
-        "train_energy_pj_per_epoch": float(e_train.train_epoch_pj),
-        "infer_energy_pj": float(e_inf.infer_pj_per_sample),
-        "stash_bytes": float(tr.stash_bytes),
-        "weight_input_stash_bytes": float(tr.meta.get("weight_input_stash_bytes") or 0),
-        "scheme_noop": float(bool(tr.meta.get("scheme_noop"))),
-        "model_size_bytes": float(tr.model_size_bytes),
-        "train_memory_bytes": float(4 * params * (2 + opt_states) + tr.stash_bytes),
-        "macs_train_step": float(sum(tt["macs"].values())),
-        "macs_infer": float(sum(it["macs"].values())) / nb,
-    }
+    workload = Workload.from_config(config, scheme, steps_per_epoch=steps)
+    traces = _traces(workload, cache)
+    accel = load_accelerator(config.get("hardware") or resolve("accelerators", config["accelerator"], "accelerator"))
+    pricing = Pricing(memory=pr.get("memory", "accelerator"), hierarchy=load_hierarchy(pr.get("hierarchy")))
+    ev = evaluate(workload, accel, load_tech(config["tech"]), pricing, traces=traces)
+    m = metrics(ev)
     if acc is not None:
         m["accuracy"] = float(acc)
         m["error"] = 1.0 - float(acc)
-    lat = _total(c_inf, "total_cycles", "cycles")
-    if lat is not None:
-        m["latency_cycles"] = lat / nb
-    step = _total(c_train, "total_cycles", "cycles")
-    if step is not None:
-        m["train_step_cycles"] = step
-    util = _total(c_train, "utilization")
-    if util is not None:
-        m["utilization"] = util
-    m["dram_bytes_per_step"] = _dram(c_train)
-    m["dram_bytes_infer"] = _dram(c_inf) / nb
-    m.update(hardware_metrics(area.total_mm2, accel.clock_mhz, accel.rows * accel.cols,
-                              macs=float(sum(it["macs"].values())), energy_pj=float(e_inf.infer_pj_per_sample) * nb,
-                              cycles=lat * nb if lat is not None else None, batch=nb,
-                              train_energy_pj=float(e_train.train_step_pj), train_cycles=step))
+    tr, ti = traces.train, traces.infer
+    c_train, c_inf, e_train, e_inf, area = ev.train_cycles, ev.infer_cycles, ev.train_energy, ev.infer_energy, ev.area
 
     assumptions = {"energy": getattr(e_train, "assumptions", None),
                    "train_memory_bytes": "4 B x params x (master + grad + optimizer states) + stash",
@@ -348,8 +270,8 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
         blobs = {
             "config": config,
             "trace": {"train": _trace_blob(tr), "infer": _trace_blob(ti)},
-            "energy": {"train": _to_dict(e_train), "infer": _to_dict(e_inf)},
-            "cycles": {"train": _to_dict(c_train), "infer": _to_dict(c_inf)},
+            "energy": {"train": e_train.to_dict(), "infer": e_inf.to_dict()},
+            "cycles": {"train": c_train.to_dict(), "infer": c_inf.to_dict()},
             "hardware": accel.to_dict(),
             "area": area.to_dict(),
             "assumptions": assumptions,
@@ -357,32 +279,8 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
     if config.get("literature"):
         blobs["literature"] = config["literature"]
     return PointResult(id=p["id"], config=config, status="done", sweep=p.get("sweep"), label=p.get("label"),
-                       columns=columns(config), metrics=m, layers=layers, curves=list(curves),
+                       columns=columns(config, scheme), metrics=m, layers=layers, curves=list(curves),
                        blobs=blobs, versions=vers, started=started, finished=time.time())
-
-
-def hardware_metrics(area_mm2: float, clock_mhz: float, pes: int, *, macs: float, energy_pj: float,
-                     cycles: float | None, batch: int = 1, train_energy_pj: float | None = None,
-                     train_cycles: float | None = None) -> dict[str, float]:
-    """Area, time, power and efficiency of one inference batch of ``batch`` samples (``macs``, ``energy_pj``,
-    ``cycles`` for the batch) at the accelerator's clock and the utilization the simulation measured
-    (ops = 2 x MACs): area_mm2, latency_us (per sample), edp_pj_s (energy x latency per sample), power_w,
-    tops (achieved),
-    peak_tops (2 x PEs x clock), tops_per_w = 2 MACs / energy, tops_per_mm2; train_power_w for a
-    training step."""
-    m = {"area_mm2": area_mm2, "peak_tops": 2.0 * pes * clock_mhz * 1e6 / 1e12}
-    if energy_pj > 0:
-        m["tops_per_w"] = 2.0 * macs / energy_pj          # (2 MACs / (E pJ x 1e-12)) / 1e12
-    if cycles:
-        t_s = cycles / (clock_mhz * 1e6)
-        m["latency_us"] = t_s * 1e6 / batch
-        m["edp_pj_s"] = (energy_pj / batch) * (t_s / batch)
-        m["power_w"] = energy_pj * 1e-12 / t_s
-        m["tops"] = 2.0 * macs / t_s / 1e12
-        m["tops_per_mm2"] = m["tops"] / area_mm2 if area_mm2 > 0 else 0.0
-    if train_energy_pj and train_cycles:
-        m["train_power_w"] = train_energy_pj * 1e-12 / (train_cycles / (clock_mhz * 1e6))
-    return m
 
 
 def _trace_blob(tr: Any) -> dict[str, Any]:
@@ -391,16 +289,6 @@ def _trace_blob(tr: Any) -> dict[str, Any]:
     d = tr.to_dict()
     d["meta"] = {k: v for k, v in d.get("meta", {}).items() if k != "seconds"}
     return d
-
-
-def _to_dict(r: Any) -> Any:
-    return r.to_dict() if hasattr(r, "to_dict") else r
-
-
-def _dram(cyc: Any) -> float:
-    """DRAM bytes read + written, as the accelerator model moves them (double-buffered tiles)."""
-    tot = cyc.totals
-    return float(tot.get("dram_read_bytes", 0) + tot.get("dram_write_bytes", 0))
 
 
 def _dedupe(rows: list[tuple[str, str, str, float]]) -> list[tuple[str, str, str, float]]:
@@ -432,17 +320,6 @@ def trace_layer_rows(tr: Any) -> list[tuple[str, str, str, float]]:
     return rows
 
 
-def _rows_of(report: Any) -> list[Any]:
-    rows = getattr(report, "rows", None)
-    if rows is None and isinstance(report, dict):
-        rows = report.get("rows")
-    return list(rows or [])
-
-
-def _get(row: Any, k: str) -> Any:
-    return row.get(k) if isinstance(row, dict) else getattr(row, k, None)
-
-
 def energy_layer_rows(rep: Any, skip_phase: str | None = None) -> list[tuple[str, str, str, float]]:
     """``energy_pj.<component>`` rows (EnergyReport.store_layers), without ``skip_phase``.
 
@@ -456,7 +333,7 @@ def cycle_layer_rows(rep: Any, phase_override: str | None = None) -> list[tuple[
     array and vector-unit rows of a layer and phase), utilization and mapping_efficiency (array rows),
     and ``sram_reads.<operand>`` ... ``dram_writes.<operand>`` in operand elements, as the report counts."""
     out = []
-    for row in _rows_of(rep):
+    for row in rep.rows:
         la, ph = row.get("layer"), phase_override or row.get("phase")
         if la is None or ph is None:
             continue

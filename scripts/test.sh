@@ -13,4 +13,5 @@ bash scripts/setup_scalesim.sh
 . .venv/bin/activate
 export HWSIM_REQUIRE_BROWSER=1 HWSIM_REQUIRE_SCALESIM=1
 ruff check .
+lint-imports                       # the layer contracts in pyproject.toml [tool.importlinter]
 python -m pytest -n 2 -q --durations=15 "$@"

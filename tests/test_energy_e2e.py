@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("torch")
@@ -70,7 +73,8 @@ def test_reports_are_complete(reports):
 
 
 def test_compare_table():
-    from hwsim.energy.compare import compare_schemes, to_markdown
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from energy_compare import compare_schemes, to_markdown
 
     rows = compare_schemes("resnet20", ["fp32", "binaryconnect"], batch=1, input_shape=(3, 32, 32))
     assert rows[0]["forward_compute_ratio"] == 1
@@ -80,7 +84,8 @@ def test_compare_table():
 
 
 def test_mac_table():
-    from hwsim.energy.compare import MAC_CASES, mac_table, main
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from energy_compare import MAC_CASES, mac_table, main
 
     md = mac_table("45nm", 576)
     assert md.count("\n") == len(MAC_CASES) + 1

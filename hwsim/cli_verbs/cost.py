@@ -80,39 +80,28 @@ def register(app: typer.Typer) -> None:
                                     "weight layer, instead of leaving it float."),
     ) -> None:
         """Energy per layer, phase and component (compute by MAC type, element-wise, RF, SRAM, DRAM)."""
-        from hwsim.energy import load_hierarchy, load_tech, price
+        from hwsim.energy import load_hierarchy, load_tech
+        from hwsim.evaluate import Pricing, WorkloadTraces, price_traces
 
         from ._common import print_json, print_table
 
         table = load_tech(tech, node=node)
         hier = load_hierarchy(hierarchy)
         tr = load_trace(model, scheme, batch, input_shape, infer, strict)
-        accesses, support = None, None
         if sets and not accelerator:
             from hwsim.errors import UserError
 
             raise UserError("--set", "overrides accelerator fields: give --accelerator too")
+        acc = None
         if accelerator:
-            from hwsim.energy import hierarchy_for_accelerator
-            from hwsim.energy.tech import CONFIG_DIR
-            from hwsim.errors import UserError
-            from hwsim.hardware import simulate_trace
-
-            spec = accelerator
-            if not spec.endswith((".yaml", ".yml", ".cfg")):
-                named = CONFIG_DIR / "accelerators" / f"{spec}.yaml"
-                if not named.exists():
-                    known = ", ".join(sorted(p.stem for p in (CONFIG_DIR / "accelerators").glob("*.yaml")))
-                    raise UserError("--accelerator", f"unknown accelerator {spec!r}; known: {known}")
-                spec = str(named)
             from hwsim.hardware import load_accelerator_set
 
-            cycles = simulate_trace(tr, load_accelerator_set(spec, sets))
-            accesses = cycles
-            hier = hierarchy_for_accelerator(cycles.accelerator, hier)
-            support = cycles.accelerator.get("sparsity")
-        rep = price(tr, table, hierarchy=hier, accesses=accesses, steps_per_epoch=steps_per_epoch, rate_hz=rate,
-                    sparsity=support)
+            acc = load_accelerator_set(accelerator, sets)
+        traces = WorkloadTraces(infer=tr) if tr.mode == "infer" else WorkloadTraces(train=tr)
+        ev = price_traces(traces, acc, table, Pricing(memory="accelerator", hierarchy=hier, rate_hz=rate),
+                          steps_per_epoch=steps_per_epoch)
+        rep = ev.infer_energy if tr.mode == "infer" else ev.train_energy
+        assert rep is not None
         if as_json:
             print_json(rep.to_dict())
             return

@@ -40,8 +40,8 @@ from hwsim.formats import (
 from hwsim.formats import BINARY as _ONE_BIT
 from hwsim.models.spec import Tokens, token_vocab
 from hwsim.trace import LayerInfo, LayerRecord, Trace
+from hwsim.workload import OPTIMIZERS, parse_input_shape  # noqa: F401  (the one vocabulary and parser)
 
-OPTIMIZERS = ("sgd", "sgd_momentum", "adam")
 # zero fractions kept per layer: GEMM operand role -> sparsity key
 _SPARSITY_KEYS = {"forward:weight": "weight", "forward:input": "input", "backward_data:grad_output": "grad_output",
                   "backward_weight:grad_output": "grad_output", "backward_weight:stash": "stash"}
@@ -56,35 +56,6 @@ def make_optimizer(name: str, params: Any) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=1e-3)
     raise UserError("optimizer", f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-
-
-def parse_input_shape(text: str | tuple | list | None, where: str = "--input") -> tuple[int, ...] | None:
-    """``"3x224x224"`` or ``(3, 224, 224)`` -> (3, 224, 224), any rank, without the batch;
-    ``"tokens:2048"`` -> ``Tokens((2048,))``, integer token ids (see :class:`hwsim.models.spec.Tokens`)."""
-    from hwsim.models.spec import Tokens
-
-    if text is None or isinstance(text, Tokens):
-        return text
-    if isinstance(text, str) and text.strip().lower().startswith("tokens:"):
-        body = text.strip()[len("tokens:"):]
-        try:
-            n = tuple(int(p) for p in body.lower().split("x"))
-        except ValueError:
-            raise UserError(where, f"cannot read {text!r}; expected tokens:N, e.g. tokens:2048") from None
-        if not n or any(v <= 0 for v in n):
-            raise UserError(where, f"{text!r}: the number of tokens must be positive")
-        return Tokens(n)
-    if isinstance(text, str):
-        parts = text.lower().replace(",", "x").split("x")
-    else:
-        parts = list(text)
-    try:
-        shape = tuple(int(p) for p in parts)
-    except (TypeError, ValueError):
-        raise UserError(where, f"cannot read input shape {text!r}; expected e.g. 3x32x32") from None
-    if not shape or any(s <= 0 for s in shape):
-        raise UserError(where, f"input shape {text!r} must be positive integers, e.g. 3x32x32")
-    return shape
 
 
 def _import_quant() -> None:

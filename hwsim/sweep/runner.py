@@ -484,17 +484,14 @@ def _cost_estimate(pts: list[dict[str, Any]]) -> float:
 
 @functools.cache
 def _model_macs(name: str, args_json: str, num_classes: int | None, input_shape: tuple[int, ...]) -> int:
-    """Forward MACs of one sample, once per distinct network (many groups share one)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
+    """Forward MACs of one sample (hwsim.count on meta tensors), once per distinct network (many groups
+    share one)."""
+    from hwsim.count import trace
     from hwsim.models import build_model
 
-    with torch.device("meta"):
-        model = build_model(name, num_classes=num_classes, in_shape=input_shape, **json.loads(args_json))
-    with FlopCounterMode(display=False) as fc:
-        model.eval()(torch.empty(1, *input_shape, device="meta"))
-    return fc.get_total_flops() // 2
+    net = build_model(name, num_classes=num_classes, in_shape=input_shape, **json.loads(args_json))
+    tr = trace(net, None, batch=1, input_shape=input_shape, num_classes=num_classes, mode="infer", device="meta")
+    return int(sum(tr.totals()["macs"].values()))
 
 
 class _Worker:

@@ -1,10 +1,11 @@
 """Compare schemes on one network: compute and memory energy side by side (the table in docs/energy.md).
 
-    python -m hwsim.energy.compare resnet20 fp32 binaryconnect bnn --batch 128 --input-shape 3,32,32
-    python -m hwsim.energy.compare macs --tech 45nm --fan-in 576      # pJ per MAC of every MAC type
+    python benchmarks/energy_compare.py resnet20 fp32 binaryconnect bnn --batch 128 --input-shape 3,32,32
+    python benchmarks/energy_compare.py macs --tech 45nm --fan-in 576      # pJ per MAC of every MAC type
 
-Each scheme is counted with :func:`hwsim.count.trace` and priced with :func:`price` on the same
-tech table and hierarchy; ratios are relative to the first scheme.
+Each scheme is counted with :func:`hwsim.count.trace` and priced with :func:`hwsim.energy.price` on the
+same tech table and hierarchy (the placement model: no accelerator); ratios are relative to the first
+scheme. ``hwsim cost`` prices one scheme the same way.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import argparse
 import sys
 from typing import Any
 
-from hwsim.energy.price import price
-from hwsim.energy.tech import load_tech
+from hwsim.energy import load_tech, price
+from hwsim.workload import parse_input_shape
 
 
 def compare_schemes(model: str, schemes: list[str], batch: int = 128, input_shape: tuple[int, ...] | None = None,
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["macs"]:
-        ap = argparse.ArgumentParser(prog="python -m hwsim.energy.compare macs")
+        ap = argparse.ArgumentParser(prog="python benchmarks/energy_compare.py macs")
         ap.add_argument("--tech", default="45nm")
         ap.add_argument("--fan-in", type=int, default=576)
         a = ap.parse_args(argv[1:])
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
 
-    ap = argparse.ArgumentParser(prog="python -m hwsim.energy.compare", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/energy_compare.py", description=__doc__.splitlines()[0])
     ap.add_argument("model")
     ap.add_argument("schemes", nargs="+")
     ap.add_argument("--batch", type=int, default=128)
@@ -116,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tech", default="45nm")
     ap.add_argument("--hierarchy", default=None)
     a = ap.parse_args(argv)
-    shape = tuple(int(x) for x in a.input_shape.replace("x", ",").split(",")) if a.input_shape else None
     try:
+        shape = parse_input_shape(a.input_shape)
         rows = compare_schemes(a.model, a.schemes, a.batch, shape, a.tech, a.hierarchy)
     except UserError as e:
         print(e.one_line(), file=sys.stderr)

@@ -1,0 +1,197 @@
+"""The one evaluation route: count a workload, simulate it on an accelerator, price it on a technology.
+
+    trace_workload(workload)                          -> WorkloadTraces   (hwsim.count, torch)
+    evaluate(workload, accelerator, tech, pricing,
+             traces=None)                             -> Evaluation       (hwsim.hardware, hwsim.energy)
+    price_traces(traces, accelerator, tech, pricing)  -> Evaluation       (traces already counted: trace files)
+    metrics(evaluation)                               -> {store.METRICS name: value}
+
+Tracing is separate from pricing: points that differ only in hardware, technology or memory
+pricing pass the same :class:`WorkloadTraces` to :func:`evaluate` and are counted once. The sweep
+pipeline, ``hwsim cost`` and ``hwsim simulate`` all reach costs through :func:`evaluate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import accel_models as am
+from hwsim.energy import EnergyReport, Hierarchy, TechTable
+from hwsim.trace import Trace
+from hwsim.workload import Workload, optimizer_states
+
+
+@dataclass
+class WorkloadTraces:
+    """The counted training step and inference pass of one workload (either may be absent)."""
+
+    train: Trace | None = None
+    infer: Trace | None = None
+
+
+@dataclass
+class Pricing:
+    """Where memory energy comes from: ``accelerator`` (the accelerator model's SRAM/DRAM accesses and
+    its buffer sizes) or ``hierarchy`` (hwsim.energy's placement model on ``hierarchy``, default
+    configs/hierarchy/default.yaml)."""
+
+    memory: Literal["accelerator", "hierarchy"] = "accelerator"
+    hierarchy: Hierarchy | None = None
+    rate_hz: float | None = None
+
+
+@dataclass
+class Evaluation:
+    """Everything one point's figures come from, as the stages produced it."""
+
+    workload: Workload | None
+    traces: WorkloadTraces
+    accelerator: am.Accelerator | None
+    tech: TechTable
+    pricing: Pricing
+    train_cycles: am.CycleReport | None
+    infer_cycles: am.CycleReport | None
+    train_energy: EnergyReport | None
+    infer_energy: EnergyReport | None
+    area: Any
+
+
+def trace_workload(workload: Workload, real_train: Trace | None = None, train: bool = True,
+                   infer: bool = True) -> WorkloadTraces:
+    """Count the workload's training step and inference pass on meta tensors.
+
+    ``real_train``: a step already traced on real data (hwsim.count.CountingCallback after training:
+    measured sparsity and stash); used instead of the meta trace when its batch is the workload's."""
+    from hwsim.count import trace
+
+    raw = workload.build_network() if (train and real_train is None) or infer else None
+    tr = ti = None
+    kw = dict(input_shape=tuple(workload.input_shape), num_classes=workload.num_classes, device="meta",
+              model_name=workload.model)
+    if train:
+        if real_train is not None and real_train.batch == workload.batch:
+            tr = real_train
+            tr.steps_per_epoch = workload.steps_per_epoch
+        else:
+            tr = trace(raw, workload.scheme, batch=workload.batch, mode="train", optimizer=workload.optimizer,
+                       steps_per_epoch=workload.steps_per_epoch or 0, **kw)
+    if infer:
+        ti = trace(raw, workload.scheme, batch=workload.infer_batch, mode="infer", **kw)
+    return WorkloadTraces(train=tr, infer=ti)
+
+
+def _price(trace: Trace, tech: TechTable, pricing: Pricing, cycles: am.CycleReport | None,
+           steps_per_epoch: int | None, sparsity: Any) -> EnergyReport:
+    from hwsim.energy import hierarchy_for_accelerator, load_hierarchy, price
+
+    hier = load_hierarchy(pricing.hierarchy)
+    if pricing.memory == "accelerator" and cycles is not None:
+        # memory energy from the accelerator's own SRAM/DRAM accesses and buffer sizes
+        return price(trace, tech, hierarchy=hierarchy_for_accelerator(cycles.accelerator, hier), accesses=cycles,
+                     steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz, sparsity=sparsity)
+    return price(trace, tech, hierarchy=hier, steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz,
+                 sparsity=sparsity)
+
+
+def evaluate(workload: Workload, accelerator: am.Accelerator, tech: TechTable, pricing: Pricing | None = None,
+             traces: WorkloadTraces | None = None) -> Evaluation:
+    """Cycles, energy and area of ``workload`` on ``accelerator`` at ``tech`` (``traces``: the workload's,
+    when already counted)."""
+    traces = traces if traces is not None else trace_workload(workload)
+    ev = price_traces(traces, accelerator, tech, pricing, steps_per_epoch=workload.steps_per_epoch)
+    ev.workload = workload
+    return ev
+
+
+def price_traces(traces: WorkloadTraces, accelerator: am.Accelerator | None, tech: TechTable,
+                 pricing: Pricing | None = None, steps_per_epoch: int | None = None) -> Evaluation:
+    """Simulate and price traces already counted (a workload's, or a trace file's); without an
+    accelerator, memory energy comes from the placement model and there are no cycles or area."""
+    from accel_models.area import accelerator_area
+    from hwsim.hardware import simulate_trace
+
+    pricing = pricing or Pricing()
+
+    def cycles(tr: Trace | None) -> am.CycleReport | None:
+        return simulate_trace(tr, accelerator) if tr is not None and accelerator is not None else None
+
+    c_train, c_inf = cycles(traces.train), cycles(traces.infer)
+    # what the accelerator does with zero operands (priced as effectual MACs where it skips them)
+    support = next((c.accelerator.get("sparsity") for c in (c_train, c_inf) if c is not None), None)
+    e_train = (_price(traces.train, tech, pricing, c_train, steps_per_epoch, support)
+               if traces.train is not None else None)
+    e_inf = _price(traces.infer, tech, pricing, c_inf, None, support) if traces.infer is not None else None
+    area = accelerator_area(accelerator, node_nm=tech.node_nm) if accelerator is not None else None
+    return Evaluation(workload=None, traces=traces, accelerator=accelerator, tech=tech, pricing=pricing,
+                      train_cycles=c_train, infer_cycles=c_inf, train_energy=e_train, infer_energy=e_inf, area=area)
+
+
+def _dram(cycles: am.CycleReport) -> float:
+    """DRAM bytes read + written, as the accelerator model moves them (double-buffered tiles)."""
+    tot = cycles.totals
+    return float(tot["dram_read_bytes"] + tot["dram_write_bytes"])
+
+
+def metrics(ev: Evaluation) -> dict[str, float]:
+    """The store's figures (``hwsim.store.METRICS`` names) of a training step and inference pass.
+
+    ``train_memory_bytes`` = master weights + weight gradients + optimizer state (all fp32: 4 bytes per
+    parameter each; states from :data:`hwsim.workload.OPTIMIZERS`) + the stash at its stored width."""
+    tr, ti = ev.traces.train, ev.traces.infer
+    if (tr is None or ti is None or ev.workload is None or ev.accelerator is None or ev.train_cycles is None
+            or ev.infer_cycles is None):
+        raise ValueError("metrics() needs an evaluation of both the training step and the inference pass")
+    e_train, e_inf = ev.train_energy, ev.infer_energy
+    assert e_train is not None and e_inf is not None
+    tt, it = tr.totals(), ti.totals()
+    nb = max(1, ev.workload.infer_batch)
+    states = optimizer_states(ev.workload.optimizer)
+    macs_infer_batch = float(sum(it["macs"].values()))
+    lat = float(ev.infer_cycles.totals["total_cycles"])
+    step = float(ev.train_cycles.totals["total_cycles"])
+    m: dict[str, float] = {
+        "train_energy_pj_per_step": float(e_train.train_step_pj),
+        "train_energy_pj_per_epoch": float(e_train.train_epoch_pj),
+        "infer_energy_pj": float(e_inf.infer_pj_per_sample),
+        "stash_bytes": float(tr.stash_bytes),
+        "weight_input_stash_bytes": float(tr.meta.get("weight_input_stash_bytes") or 0),
+        "scheme_noop": float(bool(tr.meta.get("scheme_noop"))),
+        "model_size_bytes": float(tr.model_size_bytes),
+        "train_memory_bytes": float(4 * int(tr.param_count) * (2 + states) + tr.stash_bytes),
+        "macs_train_step": float(sum(tt["macs"].values())),
+        "macs_infer": macs_infer_batch / nb,
+        "latency_cycles": lat / nb,
+        "train_step_cycles": step,
+        "utilization": float(ev.train_cycles.totals["utilization"]),
+        "dram_bytes_per_step": _dram(ev.train_cycles),
+        "dram_bytes_infer": _dram(ev.infer_cycles) / nb,
+    }
+    acc = ev.accelerator
+    m.update(hardware_metrics(ev.area.total_mm2, acc.clock_mhz, acc.rows * acc.cols, macs=macs_infer_batch,
+                              energy_pj=float(e_inf.infer_pj_per_sample) * nb, cycles=lat * nb, batch=nb,
+                              train_energy_pj=float(e_train.train_step_pj), train_cycles=step))
+    return m
+
+
+def hardware_metrics(area_mm2: float, clock_mhz: float, pes: int, *, macs: float, energy_pj: float,
+                     cycles: float | None, batch: int = 1, train_energy_pj: float | None = None,
+                     train_cycles: float | None = None) -> dict[str, float]:
+    """Area, time, power and efficiency of one inference batch of ``batch`` samples (``macs``, ``energy_pj``,
+    ``cycles`` for the batch) at the accelerator's clock and the utilization the simulation measured
+    (ops = 2 x MACs): area_mm2, latency_us (per sample), edp_pj_s (energy x latency per sample), power_w,
+    tops (achieved), peak_tops (2 x PEs x clock), tops_per_w = 2 MACs / energy, tops_per_mm2; train_power_w
+    for a training step."""
+    m = {"area_mm2": area_mm2, "peak_tops": 2.0 * pes * clock_mhz * 1e6 / 1e12}
+    if energy_pj > 0:
+        m["tops_per_w"] = 2.0 * macs / energy_pj          # (2 MACs / (E pJ x 1e-12)) / 1e12
+    if cycles:
+        t_s = cycles / (clock_mhz * 1e6)
+        m["latency_us"] = t_s * 1e6 / batch
+        m["edp_pj_s"] = (energy_pj / batch) * (t_s / batch)
+        m["power_w"] = energy_pj * 1e-12 / t_s
+        m["tops"] = 2.0 * macs / t_s / 1e12
+        m["tops_per_mm2"] = m["tops"] / area_mm2 if area_mm2 > 0 else 0.0
+    if train_energy_pj and train_cycles:
+        m["train_power_w"] = train_energy_pj * 1e-12 / (train_cycles / (clock_mhz * 1e6))
+    return m
