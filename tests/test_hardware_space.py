@@ -258,7 +258,7 @@ def test_streaming_evaluator_writes_each_point_as_it_finishes(tmp_path):
 
 
 def test_hardware_metrics_by_hand():
-    from hwsim.pipeline import hardware_metrics
+    from hwsim.evaluate import hardware_metrics
 
     # 1e9 MACs in 1e6 cycles at 1000 MHz (1 ms) for 2e9 pJ (2 mJ), batch 1, 4 mm2, 64x64 PEs
     m = hardware_metrics(4.0, 1000.0, 64 * 64, macs=1e9, energy_pj=2e9, cycles=1e6, train_energy_pj=6e9,
