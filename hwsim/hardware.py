@@ -26,6 +26,7 @@ from hwsim.configs import resolve
 from hwsim.errors import UserError
 from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD, INFERENCE, UPDATE, LayerPrecision
 from hwsim.trace import LayerInfo, LayerRecord, Trace
+from hwsim.yamlsafe import safe_load
 
 GEMM_OPS = ("conv2d", "linear")
 _WRITE_CLASSES = {"output", "stash_write", "grad_input", "grad_weight", "weight_master", "optimizer_state"}
@@ -55,29 +56,24 @@ def accelerator_file(spec: str, where: str = "--accelerator") -> Path:
 def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Any]:
     """``["array.rows=64", "pe.kind=xnor"]`` -> ``{"array.rows": 64, "pe.kind": "xnor"}`` (values read as YAML
     scalars, so 64 is an int and null is None)."""
-    import yaml
 
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise UserError(where, f"expected FIELD=VALUE (e.g. array.rows=64), got {item!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            raise UserError(f"{where} {key.strip()}", f"cannot read value {raw!r}") from None
+        out[key.strip()] = safe_load(raw, f"{where} {key.strip()}") if raw.strip() else None
     return out
 
 
 def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> dict[str, Any]:
     """An accelerator YAML (a name in configs/accelerators or a path) as a mapping, ``name`` filled in."""
-    import yaml
-
     path = accelerator_file(str(spec), where)
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
         raise UserError(str(path), f"cannot read accelerator YAML ({type(e).__name__})") from None
+    data = safe_load(text, str(path))
     if not isinstance(data, dict):
         raise UserError(str(path), "expected a mapping with array, pe, sram, dram")
     data.setdefault("name", path.stem)

@@ -62,3 +62,27 @@ def test_a_missing_verb_module_fails_loudly():
             "import hwsim.cli\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "hwsim.cli_verbs.pareto" in r.stderr
+
+
+def test_schemes_shows_allowed_values_of_enumerated_hyper_parameters():
+    r = run("schemes")
+    assert r.returncode == 0, r.stderr
+    [graham] = [line for line in r.stdout.splitlines() if line.startswith("│ graham ")]
+    # piped output keeps each row on one line, so the whole enumeration is there
+    assert "quantizer=L4 (L2 | L3 | L4 | L5 | U4 | U5 | U8 | O4)" in graham
+    r = run("schemes", "--json")
+    import json
+
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert rows["graham"]["allowed"]["quantizer"] == ["L2", "L3", "L4", "L5", "U4", "U5", "U8", "O4"]
+    assert "weight_bits" not in rows["kbit"]["allowed"]   # an open integer is not an enumeration
+
+
+def test_piped_tables_are_not_cut_to_80_columns(tmp_path):
+    topo = tmp_path / "t.csv"
+    topo.write_text("Layer, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+                    "a_very_long_layer_name_that_would_be_folded_in_a_narrow_table, 16, 16, 3, 3, 8, 16, 1,\n")
+    r = run("simulate", "--topology", str(topo), "--accelerator", "tpu_like")
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if "a_very_long_layer_name_that_would_be_folded" in line]
+    assert len(rows) == 1 and len(rows[0]) > 80 and "…" not in r.stdout

@@ -244,3 +244,23 @@ def test_cli_report(store, tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and needle in err and "\n" not in err
+
+
+def test_cli_report_force_names_and_resolved_path(store, tmp_path, capsys, monkeypatch):
+    db, ids = store
+    monkeypatch.chdir(tmp_path)
+    argv = ["report", str(db), "--point", ids[0], "-f", "csv", "--out", "sub/../x.csv"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip() == str((tmp_path / "x.csv").resolve())
+    before = (tmp_path / "x.csv").read_bytes()
+    assert main(argv) == 2   # exists: refused, file untouched
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "--force" in err and "\n" not in err
+    assert (tmp_path / "x.csv").read_bytes() == before
+    assert main(argv + ["--force"]) == 0
+    capsys.readouterr()
+    for bad in ("a\x1b[2Jb.csv", "a\nb.csv", "a\rb.csv"):
+        assert main(["report", str(db), "--point", ids[0], "-f", "csv", "--out-dir", str(tmp_path), "--name", bad]) == 2
+        err = capsys.readouterr().err
+        assert "control character" in err and len(err.strip().splitlines()) == 1 and "\x1b" not in err
+    assert not any(p.name.startswith("a") for p in tmp_path.iterdir())

@@ -107,18 +107,18 @@ def print_trace(tr: Any) -> None:
         console.print(line, highlight=False)
 
 
+CPU_STEP_LIMIT = 64 * 2**30   # a real step on the CPU bigger than this is a typo, not a request
+
+
 def parse_scheme(text: str) -> Any:
     """``bnn`` -> "bnn"; ``{name: twn, delta_factor: 0.5}`` -> a mapping (yaml.safe_load)."""
     from hwsim.errors import UserError
 
     if not text.strip().startswith("{"):
         return text
-    import yaml
+    from hwsim.yamlsafe import safe_load
 
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise UserError("--scheme", f"cannot read the mapping: {str(e).splitlines()[0]}") from None
+    spec = safe_load(text, "--scheme")
     if not isinstance(spec, dict):
         raise UserError("--scheme", "expected a scheme name or a mapping with a 'name'")
     return spec
@@ -159,6 +159,13 @@ def register(app: typer.Typer) -> None:
         from ._common import check_strict, print_json
 
         shape = parse_input_shape(input_shape, where="--input")
+        if device == "cpu":  # a real step allocates: size it on meta tensors first
+            dry = trace(model, parse_scheme(scheme), batch=batch, input_shape=shape, num_classes=num_classes,
+                        mode=phase, device="meta", optimizer=optimizer)
+            need = max(dry.stash_bytes_fp32, dry.stash_bytes) + 4 * int(dry.meta.get("params", 0) or 0)
+            if need > CPU_STEP_LIMIT:
+                raise UserError("--device cpu", f"one step would hold about {need / 2**30:,.0f} GiB of tensors "
+                                f"(limit {CPU_STEP_LIMIT // 2**30} GiB); use --device meta to count it")
         tr = trace(model, parse_scheme(scheme),  batch=batch, input_shape=shape, num_classes=num_classes, mode=phase,
                    device=device, optimizer=optimizer, steps_per_epoch=steps_per_epoch)
         check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict)

@@ -18,11 +18,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hwsim.configs import CONFIG_DIR, is_path, resolve
 from hwsim.errors import UserError
+from hwsim.yamlsafe import safe_load
 
 TECH_DIR = CONFIG_DIR / "tech"
 SCALING_FILE = TECH_DIR / "node_scaling.yaml"
@@ -159,12 +159,7 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text()
     except OSError as e:
         raise UserError(str(path), f"cannot read file ({e.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise UserError(where, f"malformed YAML ({getattr(e, 'problem', None) or e})") from None
+    return safe_load(text, str(path))
 
 
 def _first_error(where: str, err: ValidationError) -> UserError:

@@ -288,6 +288,16 @@ def check_model(model: dict[str, Any], shape: tuple[list[int], int], where: str,
                         "or a smaller model or batch")
 
 
+def _check_files(sw: SweepFile, lm: LineMap, base: Path) -> None:
+    """Every referenced technology table and hierarchy is read and validated before anything runs."""
+    from hwsim.energy import load_hierarchy, load_tech
+
+    for i, t in enumerate(sw.tech):
+        load_tech(resolve_file("tech", t, lm.where(("tech", i)), base))
+    if sw.pricing.hierarchy is not None:
+        load_hierarchy(resolve_file("hierarchy", sw.pricing.hierarchy, lm.where(("pricing", "hierarchy")), base))
+
+
 def _axis_values(sw: SweepFile, lm: LineMap, base: Path) -> dict[str, list[Any]]:
     models = [resolve_model(m, lm.where(("models", i)), base) for i, m in enumerate(sw.models)]
     datasets = [(d, dataset_shape(d, lm.where(("datasets", i)))) for i, d in enumerate(sw.datasets)]
@@ -298,10 +308,7 @@ def _axis_values(sw: SweepFile, lm: LineMap, base: Path) -> dict[str, list[Any]]
     schemes: list[dict] = []
     for i, s in enumerate(sw.schemes):
         schemes += expand_scheme_entry(s, lm.where(("schemes", i)))
-    for i, t in enumerate(sw.tech):
-        resolve_file("tech", t, lm.where(("tech", i)), base)
-    if sw.pricing.hierarchy:
-        resolve_file("hierarchy", sw.pricing.hierarchy, lm.where(("pricing", "hierarchy")), base)
+    _check_files(sw, lm, base)
     accels: list[HardwareChoice] = []
     for i, a in enumerate(sw.accelerators):
         accels += expand_accelerator_entry(a, lm, ("accelerators", i), base)

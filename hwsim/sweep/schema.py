@@ -39,6 +39,7 @@ from pydantic import (
 
 from hwsim.errors import UserError
 from hwsim.store import METRICS
+from hwsim.yamlsafe import MAX_DEPTH, StrictLoader, check_graph
 
 Loc = tuple[Any, ...]
 
@@ -81,94 +82,6 @@ def dotted(loc: Loc) -> str:
         else:
             out += ("." if out else "") + str(k)
     return out
-
-
-# Limits on what a YAML file may build: far above any real sweep, far below what hurts. They are
-# checked on the composed node graph, before any value is constructed, so an alias bomb or a
-# self-referencing alias costs microseconds, not gigabytes.
-MAX_DEPTH = 64             # nesting, counted along alias expansions
-MAX_NODES = 200_000        # nodes after expanding aliases (what pydantic and the expansion will visit)
-
-
-class StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, over-long integers, nesting deeper than MAX_DEPTH
-    and documents whose aliases expand past MAX_NODES (or into themselves)."""
-
-    def __init__(self, stream: str):
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                                                  self.peek_event().start_mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        try:
-            return super().construct_yaml_int(node)
-        except ValueError:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"integer with {len(node.value)} characters is too long", node.start_mark) from None
-
-
-StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
-
-
-MAX_SCALAR = 10_000          # characters in one value
-PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge",
-                                                 "timestamp")}
-
-
-def check_graph(node: yaml.Node) -> None:
-    """Duplicate keys, depth and expanded size of a composed document; a MarkedYAMLError when over."""
-    size: dict[int, int] = {}
-    stack: list[int] = []
-
-    def expanded(n: yaml.Node) -> int:
-        key = id(n)
-        if key in size:
-            return size[key]
-        if key in stack:
-            raise yaml.composer.ComposerError(None, None, "an alias refers to the node that contains it",
-                                              n.start_mark)
-        if len(stack) >= MAX_DEPTH:
-            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels "
-                                              "(aliases expanded)", n.start_mark)
-        if n.tag not in PLAIN_TAGS:   # !!python/..., !!set, !!binary, custom tags: not data a sweep file holds
-            raise yaml.constructor.ConstructorError(None, None, f"YAML tag {n.tag!r} is not allowed in a sweep file "
-                                                    "(plain mappings, lists, strings, numbers, booleans, null)",
-                                                    n.start_mark)
-        if isinstance(n, yaml.ScalarNode) and len(n.value) > MAX_SCALAR:
-            raise yaml.constructor.ConstructorError(None, None, f"a value of {len(n.value):,} characters "
-                                                    f"(limit {MAX_SCALAR:,})", n.start_mark)
-        stack.append(key)
-        total = 1
-        if isinstance(n, yaml.MappingNode):
-            seen: dict[Any, yaml.Node] = {}
-            for k, v in n.value:
-                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
-                    if (k.tag, k.value) in seen:
-                        raise yaml.constructor.ConstructorError(
-                            None, None, f"duplicate key {k.value!r} (first at line "
-                            f"{seen[(k.tag, k.value)].start_mark.line + 1})", k.start_mark)
-                    seen[(k.tag, k.value)] = k
-                total += expanded(k) + expanded(v)
-        elif isinstance(n, yaml.SequenceNode):
-            for v in n.value:
-                total += expanded(v)
-        stack.pop()
-        if total > MAX_NODES:
-            raise yaml.composer.ComposerError(None, None, f"the document expands to more than {MAX_NODES:,} "
-                                              "nodes (aliases expanded)", n.start_mark)
-        size[key] = total
-        return total
-
-    expanded(node)
 
 
 def _walk(node: yaml.Node, loc: Loc, lm: LineMap) -> None:
@@ -227,12 +140,6 @@ def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
     finally:
         loader.dispose()
     return data, lm
-
-
-def safe_load(text: str, file: str = "<string>") -> Any:
-    """yaml.safe_load with the same limits as sweep files (duplicate keys, depth, aliases, long
-    integers), errors as one-line UserErrors: for every YAML a user hands hwsim."""
-    return parse_yaml(text, file)[0] if text.strip() else None
 
 
 # Integer fields are strict: YAML gives real types, so `epochs: true`, `epochs: 2.5` or `batch: "64"` is
@@ -393,7 +300,7 @@ class SearchSection(_Strict):
 
 
 class SweepFile(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
     store: str | None = None
     combine: Literal["grid", "zip", "list"] = "grid"
@@ -503,6 +410,8 @@ def _pydantic_error(e: ValidationError, lm: LineMap, prefix: Loc = ()) -> UserEr
 
 
 def _short(v: Any) -> str:
+    if isinstance(v, int) and v.bit_length() > 64:  # repr of a huge int is slow, or over Python's digit limit
+        return f"an integer of {v.bit_length()} bits"
     s = repr(v)
     return s if len(s) <= 40 else s[:37] + "..."
 

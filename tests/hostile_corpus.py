@@ -1,0 +1,349 @@
+"""The hostile-input corpus: command lines and sweep files a careless user or a hostile reviewer might
+give hwsim. Every case must end in one ``error:`` line with exit 2 (3 for failed points), no traceback,
+within 10 s and 500 MB. ``tests/test_hostile_corpus.py`` runs them; ``tests/hostile_worker.py`` is the
+runner (it also works against an older checkout, to count how many cases that one got right).
+
+A case is a dict: ``id``; ``argv`` (``{d}`` stands for the case's folder); ``files`` (name -> text or
+bytes, written into the folder; ``ACC`` in a text is replaced by the test accelerator's path);
+``block`` (modules made unimportable, as on an install without that extra); ``rc`` (2 unless said);
+``expect`` (a fragment the error line must contain).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Case = dict[str, Any]
+
+VALID = """\
+name: ok
+models: [lenet300]
+datasets: [digits]
+schemes:
+  - fp32
+  - {name: kbit, vary: {weight_bits: [2, 4]}}
+recipes:
+  - {epochs: 1, batch: 32, lr: 0.05}
+tech: [45nm]
+accelerators: [ACC]
+"""
+
+ACC = "name: acc\narray: {rows: 4, cols: 4}\nsram: {ifmap_kb: 8, filter_kb: 8, ofmap_kb: 8}\n"
+LIT = """\
+source: {citation: "A. Author, A paper, 2017"}
+rows:
+  - {id: r1, table: "Table 1", model: lenet300, dataset: digits, scheme: fp32, error: 0.05}
+"""
+NOT_A_DB = "this is not a results store\n"
+
+_cases: list[Case] = []
+
+
+def case(id: str, argv: list[str], files: dict[str, Any] | None = None, rc: int = 2, expect: str = "",
+         block: list[str] | None = None) -> None:
+    _cases.append({"id": id, "argv": argv, "files": files or {}, "rc": rc, "expect": expect,
+                   "block": block or []})
+
+
+def sweep_case(id: str, text: str | bytes, expect: str = "", extra: dict[str, Any] | None = None,
+               args: list[str] | None = None) -> None:
+    files = {"sweep.yaml": text, "acc.yaml": ACC, **(extra or {})}
+    case("sweep/" + id, ["sweep", "{d}/sweep.yaml", "--dry-run", *(args or [])], files, expect=expect)
+
+
+def edit(old: str, new: str, text: str = VALID) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def bomb(levels: int, width: int) -> str:
+    lines = ["name: bomb", "a0: &a0 [" + ", ".join(["x"] * width) + "]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]")
+    lines.append(f"models: *a{levels - 1}")
+    return "\n".join(lines) + "\n"
+
+
+# -- command lines ----------------------------------------------------------------------
+VERBS = ("schemes", "models", "train", "count", "cost", "simulate", "sweep", "pareto", "report", "serve")
+for v in VERBS:
+    case(f"cli/{v}_unknown_option", [v, "--no-such-option"], expect="No such option")
+for i, argv in enumerate([["bogus"], ["swep"], ["SWEEP"], ["-x"], [""], ["--verbose"], ["count2"],
+                          ["--no-such-root-option"], ["sweep\x1b[2J"], ["r\u00e9port"]]):
+    case(f"cli/unknown_verb_{i}", argv)
+for v in ("count", "cost", "sweep", "pareto", "report"):
+    case(f"cli/{v}_missing_argument", [v], expect="missing")
+case("cli/report_missing_point", ["report", "{d}/x.db"], {"x.db": NOT_A_DB}, expect="--point")
+case("cli/option_missing_value", ["count", "lenet300", "--batch"], expect="requires an argument")
+case("cli/scheme_missing_value", ["count", "lenet300", "--scheme"], expect="requires an argument")
+
+WRONG_TYPES = [
+    ("count_batch_text", ["count", "lenet300", "--batch", "x"]),
+    ("count_batch_float", ["count", "lenet300", "--batch", "1.5"]),
+    ("count_classes_text", ["count", "lenet300", "--classes", "ten"]),
+    ("count_steps_text", ["count", "lenet300", "--steps-per-epoch", "many"]),
+    ("train_epochs_text", ["train", "lenet300", "--epochs", "abc"]),
+    ("train_lr_text", ["train", "lenet300", "--lr", "fast"]),
+    ("train_seed_text", ["train", "lenet300", "--seed", "s"]),
+    ("train_limit_text", ["train", "lenet300", "--limit", "all"]),
+    ("serve_port_text", ["serve", "--port", "http"]),
+    ("serve_port_big", ["serve", "--port", "99999999"]),
+    ("serve_port_zero", ["serve", "--port", "0"]),
+    ("serve_refresh_small", ["serve", "--refresh-ms", "10"]),
+    ("sweep_workers_text", ["sweep", "x.yaml", "--workers", "four"]),
+    ("sweep_max_points_zero", ["sweep", "x.yaml", "--max-points", "0"]),
+    ("sweep_budget_text", ["sweep", "x.yaml", "--budget", "lots"]),
+    ("cost_batch_zero", ["cost", "lenet300", "--batch", "0"]),
+    ("cost_rate_negative", ["cost", "lenet300", "--rate", "-1"]),
+    ("cost_steps_zero", ["cost", "lenet300", "--steps-per-epoch", "0"]),
+    ("simulate_batch_zero", ["simulate", "lenet300", "--batch", "0"]),
+    ("simulate_batch_text", ["simulate", "lenet300", "--batch", "one"]),
+    ("int_overflow", ["count", "lenet300", "--batch", "9" * 5000]),
+]
+for name, argv in WRONG_TYPES:
+    case("cli/" + name, argv)
+
+VALUES = [
+    ("count_unknown_model", ["count", "lenet301"], "lenet301"),
+    ("cost_unknown_model", ["cost", "nosuchnet", "--scheme", "fp32"], "nosuchnet"),
+    ("train_unknown_model", ["train", "nosuchnet"], "nosuchnet"),
+    ("simulate_unknown_model", ["simulate", "nosuchnet", "-a", "tpu_like", "--scheme", "fp32"], "nosuchnet"),
+    ("count_unknown_scheme", ["count", "lenet300", "--scheme", "fp33"], "fp33"),
+    ("cost_unknown_scheme", ["cost", "lenet300", "--scheme", "fp33"], "fp33"),
+    ("train_unknown_scheme", ["train", "lenet300", "--scheme", "fp33", "--epochs", "1"], "fp33"),
+    ("count_scheme_bad_param", ["count", "lenet300", "--scheme", "{name: kbit, nope: 1}"], "nope"),
+    ("count_scheme_bad_bits", ["count", "lenet300", "--scheme", "{name: kbit, weight_bits: 0}"], "weight_bits"),
+    ("count_scheme_list", ["count", "lenet300", "--scheme", "[1, 2]"], ""),
+    ("count_scheme_unclosed", ["count", "lenet300", "--scheme", "{name: kbit"], ""),
+    ("count_scheme_bomb", ["count", "lenet300", "--scheme",
+                           "{name: &a [*a]}"], ""),
+    ("count_scheme_deep", ["count", "lenet300", "--scheme", "[" * 5000 + "]" * 5000], ""),
+    ("count_scheme_dup", ["count", "lenet300", "--scheme", "{name: kbit, name: twn}"], "duplicate"),
+    ("count_unknown_phase", ["count", "lenet300", "--phase", "sideways"], "sideways"),
+    ("count_unknown_device", ["count", "lenet300", "--device", "gpu9"], "gpu9"),
+    ("count_unknown_optimizer", ["count", "lenet300", "--optimizer", "rmsprop"], "rmsprop"),
+    ("count_input_zero", ["count", "lenet300", "--input", "0x0x0"], ""),
+    ("count_input_text", ["count", "lenet300", "--input", "abc"], ""),
+    ("count_input_negative", ["count", "resnet20", "--input", "-3x32x32"], ""),
+    ("count_input_absurd", ["count", "resnet20", "--device", "cpu", "--input", "3x999999x999999"], ""),
+    ("count_batch_absurd", ["count", "resnet20", "--device", "cpu", "--batch", "1000000000000"], ""),
+    ("count_missing_model_file", ["count", "{d}/nothere.py:make"], ""),
+    ("count_missing_onnx", ["count", "{d}/nothere.onnx"], ""),
+    ("cost_unknown_tech", ["cost", "lenet300", "--tech", "3nm_magic"], "3nm_magic"),
+    ("cost_bad_node", ["cost", "lenet300", "--node", "furlongs"], "furlongs"),
+    ("cost_missing_hierarchy", ["cost", "lenet300", "--hierarchy", "{d}/nothere.yaml"], "nothere"),
+    ("cost_unknown_accelerator", ["cost", "lenet300", "--scheme", "fp32", "--accelerator", "nosuch"], "nosuch"),
+    ("cost_set_without_equals", ["cost", "lenet300", "--accelerator", "tpu_like", "--set", "array.rows"], ""),
+    ("cost_set_bad_value", ["cost", "lenet300", "--accelerator", "tpu_like", "--set", "array.rows=abc"], ""),
+    ("cost_set_unknown_field", ["cost", "lenet300", "--accelerator", "tpu_like", "--set", "array.nope=1"], ""),
+    ("simulate_unknown_accelerator", ["simulate", "lenet300", "-a", "nosuch"], "nosuch"),
+    ("simulate_missing_topology", ["simulate", "-a", "tpu_like", "--topology", "{d}/nothere.csv"], "nothere"),
+    ("simulate_bad_topology_kind", ["simulate", "-a", "tpu_like", "--topology", "{d}/t.csv", "--topology-kind", "weird"], "weird"),
+    ("simulate_bad_format", ["simulate", "lenet300", "--format", "xml"], "xml"),
+    ("simulate_nothing", ["simulate"], ""),
+    ("train_unknown_dataset", ["train", "lenet300", "--dataset", "nosuch"], "nosuch"),
+    ("train_unknown_optimizer", ["train", "lenet300", "--optimizer", "rmsprop"], "optimizer"),
+    ("train_missing_data_root", ["train", "lenet300", "--dataset", "mnist", "--data-root", "{d}/none"], ""),
+    ("train_epochs_zero", ["train", "lenet300", "--epochs", "0"], ""),
+    ("train_batch_zero", ["train", "lenet300", "--batch", "0"], ""),
+    ("pareto_missing_db", ["pareto", "{d}/nothere.db"], "nothere"),
+    ("pareto_not_a_db", ["pareto", "{d}/x.db"], ""),
+    ("pareto_directory", ["pareto", "{d}"], ""),
+    ("report_missing_db", ["report", "{d}/nothere.db", "-p", "abc"], "nothere"),
+    ("report_not_a_db", ["report", "{d}/x.db", "-p", "abc"], ""),
+    ("report_bad_format", ["report", "{d}/x.db", "-p", "abc", "--format", "pdf"], "pdf"),
+    ("serve_missing_db", ["serve", "{d}/nothere.db"], "nothere"),
+    ("serve_not_a_db", ["serve", "{d}/x.db"], ""),
+    ("sweep_missing_file", ["sweep", "{d}/nothere.yaml"], "not found"),
+    ("sweep_directory", ["sweep", "{d}"], ""),
+    ("sweep_dev_null", ["sweep", "/dev/null"], ""),
+    ("sweep_bad_backend", ["sweep", "{d}/x.yaml", "--backend", "slurm"], "slurm"),
+    ("sweep_negative_workers", ["sweep", "{d}/x.yaml", "--workers", "-1"], "--workers"),
+    ("sweep_address_without_ray", ["sweep", "{d}/x.yaml", "--address", "1.2.3.4:6379"], "--address"),
+    ("long_argument", ["count", "x" * 100_000], ""),
+    ("control_chars_in_model", ["count", "lenet\x1b[31m300\r\n"], ""),
+    ("newline_in_path", ["sweep", "{d}/a\nb.yaml"], ""),
+]
+for name, argv, expect in VALUES:
+    case("cli/" + name, argv, {"x.db": NOT_A_DB, "x.yaml": VALID.replace("ACC", "tpu_like"),
+                               "t.csv": "Layer, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                                        "Num Filter, Strides,\nc1, 8, 8, 3, 3, 4, 8, 1,\n"}, expect=expect)
+
+# -- missing extras on a core install ----------------------------------------------------
+STORE = "store.db"   # made by the test (an empty but valid results store)
+case("extra/serve_without_dash", ["serve", "{d}/" + STORE], block=["dash", "dash_bootstrap_components",
+                                                                     "dash_ag_grid", "plotly", "webapp"],
+     expect="pip install 'hwsim[web]'")
+case("extra/report_xlsx_without_openpyxl", ["report", "{d}/" + STORE, "-p", "abc", "--format", "xlsx"],
+     block=["openpyxl"], expect="pip install 'hwsim[reports]'")
+case("extra/search_without_optuna", ["sweep", "{d}/s.yaml", "--workers", "0"],
+     {"s.yaml": VALID.replace("ACC", "tpu_like").replace(
+         "name: ok", "name: ok\nsearch: {objectives: [accuracy, train_energy_pj_per_step], budget: 2}")},
+     block=["optuna"], expect="pip install 'hwsim[search]'")
+case("extra/ray_without_ray", ["sweep", "{d}/x.yaml", "--backend", "ray", "--workers", "1"],
+     {"x.yaml": VALID.replace("ACC", "tpu_like")}, block=["ray"], expect="pip install 'hwsim[ray]'")
+
+# -- sweep files: YAML ------------------------------------------------------------------
+sweep_case("alias_bomb_9x9", bomb(9, 9), "aliases")
+sweep_case("alias_bomb_5x20", bomb(5, 20), "aliases")
+_ARGS_BOMB = "".join(f"{c}: &{c} [" + ", ".join([f"*{p}" if p else "1"] * 10) + "]\n"
+                     for p, c in zip(["", "b", "c", "d", "e", "f"], ["b", "c", "d", "e", "f", "g"]))
+sweep_case("alias_bomb_in_args", _ARGS_BOMB + edit("models: [lenet300]", "models: [{name: lenet300, args: {x: *g}}]"),
+           "aliases")
+sweep_case("self_alias_list", "name: ok\nmodels: &a [*a]\n", "alias")
+sweep_case("self_alias_map", "name: ok\nmodels: &a {x: *a}\n", "alias")
+sweep_case("self_alias_merge", "name: ok\nm: &a {<<: *a}\n", "")
+sweep_case("self_alias_nested", "name: ok\nmodels: &a [[[[*a]]]]\n", "alias")
+sweep_case("undefined_alias", "name: ok\nmodels: *nothere\n", "")
+sweep_case("deep_list", "name: ok\nmodels: " + "[" * 20000 + "]" * 20000 + "\n", "deeper")
+sweep_case("deep_map", "name: ok\nmodels: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n", "deeper")
+sweep_case("deep_block", "name: ok\nx:\n" + "".join(" " * i + "- \n" for i in range(1, 300)), "")
+sweep_case("alias_chain_depth", "name: ok\na0: &a0 [1]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 200)),
+           "deeper")
+sweep_case("bigint_epochs", edit("epochs: 1", "epochs: " + "9" * 5000), "too long")
+sweep_case("bigint_hex", edit("epochs: 1", "epochs: 0x" + "f" * 5000), "epochs")
+sweep_case("bigint_bits", edit("weight_bits: [2, 4]", "weight_bits: [" + "1" * 4500 + "]"), "too long")
+sweep_case("huge_int_in_range", edit("epochs: 1", "epochs: " + "9" * 100), "epochs")
+sweep_case("float_inf_lr", edit("lr: 0.05", "lr: .inf"), "lr")
+sweep_case("float_nan_lr", edit("lr: 0.05", "lr: .nan"), "lr")
+sweep_case("nul_byte_value", edit("name: ok", "name: o\x00k"), "NUL")
+sweep_case("nul_byte_key", edit("models:", "mod\x00els:"), "NUL")
+sweep_case("nul_only", "\x00" * 100, "NUL")
+sweep_case("binary_garbage", bytes(range(256)) * 4, "")
+sweep_case("latin1_bytes", "name: caf\u00e9\n".encode("latin-1"), "")
+sweep_case("utf16", VALID.encode("utf-16"), "")
+sweep_case("bom_then_tab", b"\xef\xbb\xbf\tname: ok\n", "")
+sweep_case("control_chars", edit("name: ok", "name: \"o\\x1b[2Jk\""), "")
+sweep_case("python_object_tag", edit("name: ok", "name: !!python/object/apply:os.system [ls]"), "")
+sweep_case("python_name_tag", edit("name: ok", "name: !!python/name:os.system"), "")
+sweep_case("custom_tag", edit("name: ok", "name: !secret ok"), "")
+sweep_case("binary_tag", edit("name: ok", "name: !!binary aGVsbG8="), "")
+sweep_case("set_tag", edit("models: [lenet300]", "models: !!set {lenet300}"), "")
+sweep_case("timestamp_name", edit("name: ok", "name: 2001-12-14"), "name")
+sweep_case("two_documents", VALID + "---\nname: two\n", "")
+sweep_case("file_too_large", "# " + "x" * (9 * 2**20) + "\n" + VALID, "larger")
+sweep_case("long_line_name", edit("name: ok", "name: " + "a" * 200_000), "")
+sweep_case("many_models", edit("models: [lenet300]", "models: [" + ", ".join(["lenet301"] * 50_000) + "]"), "")
+for where, old, new in [
+    ("top", "name: ok", "name: ok\nname: again"),
+    ("models_key", "models: [lenet300]", "models: [lenet300]\nmodels: [resnet20]"),
+    ("recipe", "epochs: 1, batch: 32", "epochs: 1, epochs: 2, batch: 32"),
+    ("scheme", "{name: kbit, vary:", "{name: kbit, name: twn, vary:"),
+    ("vary", "weight_bits: [2, 4]", "weight_bits: [2, 4], weight_bits: [8]"),
+    ("accelerator", "accelerators: [ACC]", "accelerators: [{name: ACC, clock_mhz: 100, clock_mhz: 200}]"),
+]:
+    sweep_case(f"duplicate_key_{where}", edit(old, new), "duplicate key")
+
+# -- sweep files: types and ranges (integers are strict) ---------------------------------
+INT_FIELDS = [("epochs", "recipe"), ("batch", "recipe"), ("seed", "recipe"), ("limit", "recipe"),
+              ("max_steps", "recipe"), ("batch", "pricing"), ("infer_batch", "pricing"),
+              ("budget", "search"), ("population", "search")]
+for field, where in INT_FIELDS:
+    for bad, tag in (("true", "bool"), ('"8"', "string"), ("8.5", "float")):
+        if where == "recipe":
+            text = edit("lr: 0.05", f"lr: 0.05, {field}: {bad}") if field not in ("epochs", "batch") else \
+                edit(f"{field}: {'1' if field == 'epochs' else '32'}", f"{field}: {bad}")
+        elif where == "pricing":
+            text = edit("name: ok", f"name: ok\npricing: {{{field}: {bad}}}")
+        else:
+            other = {"budget": "population: 4", "population": "budget: 4"}[field]
+            text = edit("name: ok", f"name: ok\nsearch: {{objectives: [accuracy, error], {other}, {field}: {bad}}}")
+        sweep_case(f"{where}_{field}_{tag}", text, field)
+sweep_case("epochs_huge", edit("epochs: 1", "epochs: 1000000"), "epochs")
+sweep_case("batch_huge", edit("batch: 32", "batch: 1000000000"), "batch")
+sweep_case("seed_negative", edit("lr: 0.05", "lr: 0.05, seed: -1"), "seed")
+sweep_case("weight_decay_negative", edit("lr: 0.05", "lr: 0.05, weight_decay: -0.1"), "weight_decay")
+
+# -- sweep files: everything checkable before running -------------------------------------
+sweep_case("grid_too_large",
+           edit("accelerators: [ACC]", "accelerators: [{name: ACC, vary: {array.rows: [" + ", ".join(
+               str(i) for i in range(1, 401)) + "], array.cols: [" + ", ".join(str(i) for i in range(1, 401)) + "]}}]"),
+           "points")
+sweep_case("grid_over_max_points", VALID, "--max-points", args=["--max-points", "2"])
+sweep_case("vary_huge_scheme", edit("weight_bits: [2, 4]", "weight_bits: [" + ", ".join(["2"] * 1000) + "], "
+                                    "act_bits: [" + ", ".join(["4"] * 1000) + "]"), "points")
+sweep_case("model_width_negative", edit("models: [lenet300]", "models: [{name: resnet20, args: {width: -1}}]"), "width")
+sweep_case("model_width_zero", edit("models: [lenet300]", "models: [{name: resnet20, args: {width: 0}}]"), "width")
+sweep_case("model_width_text", edit("models: [lenet300]", "models: [{name: resnet20, args: {width: wide}}]"), "args")
+sweep_case("model_width_absurd", edit("models: [lenet300]", "models: [{name: resnet20, args: {width: 100000}}]"),
+           "GiB")
+sweep_case("model_hidden_absurd", edit("models: [lenet300]",
+                                       "models: [{name: lenet300, args: {hidden1: 10000000, hidden2: 10000000}}]"),
+           "GiB")
+sweep_case("model_hidden_negative", edit("models: [lenet300]", "models: [{name: lenet300, args: {hidden1: -5}}]"),
+           "hidden1")
+sweep_case("model_args_not_map", edit("models: [lenet300]", "models: [{name: lenet300, args: [1, 2]}]"), "args")
+sweep_case("model_unknown_arg", edit("models: [lenet300]", "models: [{name: lenet300, args: {depth: 3}}]"), "depth")
+sweep_case("model_spec_missing_file", edit("models: [lenet300]", "models: [nothere.py:make]"), "nothere")
+sweep_case("model_onnx_missing", edit("models: [lenet300]", "models: [nothere.onnx]"), "nothere")
+sweep_case("tech_path_missing", edit("tech: [45nm]", "tech: [nothere.yaml]"), "nothere")
+sweep_case("tech_file_bomb", edit("tech: [45nm]", "tech: [t.yaml]"), "", {"t.yaml": bomb(9, 9)})
+sweep_case("tech_file_garbage", edit("tech: [45nm]", "tech: [t.yaml]"), "", {"t.yaml": "[unclosed\n"})
+sweep_case("tech_file_empty_map", edit("tech: [45nm]", "tech: [t.yaml]"), "", {"t.yaml": "{}\n"})
+sweep_case("accelerator_path_missing", edit("accelerators: [ACC]", "accelerators: [nothere.yaml]"), "nothere")
+sweep_case("accelerator_file_bomb", edit("accelerators: [ACC]", "accelerators: [b.yaml]"), "", {"b.yaml": bomb(9, 9)})
+sweep_case("accelerator_file_selfref", edit("accelerators: [ACC]", "accelerators: [b.yaml]"), "",
+           {"b.yaml": "name: b\narray: &a {rows: *a}\n"})
+sweep_case("accelerator_file_garbage", edit("accelerators: [ACC]", "accelerators: [b.yaml]"), "",
+           {"b.yaml": "name: [b\n"})
+sweep_case("accelerator_file_list", edit("accelerators: [ACC]", "accelerators: [b.yaml]"), "", {"b.yaml": "- 1\n"})
+sweep_case("accelerator_rows_negative", edit("accelerators: [ACC]", "accelerators: [{name: ACC, array.rows: -4}]"),
+           "rows")
+sweep_case("accelerator_rows_bool", edit("accelerators: [ACC]", "accelerators: [{name: ACC, array.rows: true}]"),
+           "rows")
+sweep_case("accelerator_unknown_field", edit("accelerators: [ACC]", "accelerators: [{name: ACC, array.nope: 4}]"),
+           "nope")
+sweep_case("hierarchy_missing", edit("name: ok", "name: ok\npricing: {memory: hierarchy, hierarchy: nothere.yaml}"),
+           "nothere")
+sweep_case("hierarchy_unknown_name", edit("name: ok", "name: ok\npricing: {memory: hierarchy, hierarchy: nosuch}"),
+           "nosuch")
+sweep_case("hierarchy_file_bomb", edit("name: ok", "name: ok\npricing: {memory: hierarchy, hierarchy: h.yaml}"), "",
+           {"h.yaml": bomb(9, 9)})
+sweep_case("literature_missing", edit("name: ok", "name: ok\nliterature: [nothere.yaml]"), "nothere")
+sweep_case("literature_bomb", edit("name: ok", "name: ok\nliterature: [l.yaml]"), "aliases", {"l.yaml": bomb(9, 9)})
+sweep_case("literature_dup_key", edit("name: ok", "name: ok\nliterature: [l.yaml]"), "duplicate",
+           {"l.yaml": LIT.replace("error: 0.05", "error: 0.05, error: 0.1")})
+sweep_case("literature_unknown_scheme", edit("name: ok", "name: ok\nliterature: [l.yaml]"), "fp33",
+           {"l.yaml": LIT.replace("scheme: fp32", "scheme: fp33")})
+sweep_case("literature_bad_batch", edit("name: ok", "name: ok\nliterature: [l.yaml]"), "batch",
+           {"l.yaml": LIT.replace("error: 0.05", "error: 0.05, batch: true")})
+sweep_case("include_bomb", edit("name: ok", "name: ok\ninclude: [i.yaml]"), "aliases", {"i.yaml": bomb(9, 9)})
+sweep_case("include_cycle_two", edit("name: ok", "name: ok\ninclude: [i.yaml]"), "cycle",
+           {"i.yaml": "name: inc\ninclude: [sweep.yaml]\n"})
+sweep_case("include_directory", edit("name: ok", "name: ok\ninclude: [sub]"), "", {"sub/x.txt": "x"})
+sweep_case("include_not_yaml", edit("name: ok", "name: ok\ninclude: [i.yaml]"), "", {"i.yaml": b"\x89PNG\r\n\x1a\n"})
+sweep_case("unknown_dataset_near", edit("datasets: [digits]", "datasets: [digit]"), "digit")
+sweep_case("scheme_vary_unknown_value", edit("{name: kbit, vary: {weight_bits: [2, 4]}}",
+                                             "{name: graham, vary: {quantizer: [L2, Q9]}}"), "quantizer")
+sweep_case("scheme_param_bool", edit("{name: kbit, vary: {weight_bits: [2, 4]}}", "{name: kbit, weight_bits: true}"),
+           "weight_bits")
+
+
+def cases() -> list[Case]:
+    ids = [c["id"] for c in _cases]
+    assert len(set(ids)) == len(ids), "duplicate case ids"
+    return list(_cases)
+
+
+def materialize(todo: list[Case], root) -> list[dict[str, Any]]:
+    """Write each case's files under ``root/<n>/`` and return the worker's view of the cases."""
+    from pathlib import Path
+
+    out = []
+    for n, c in enumerate(todo):
+        d = Path(root) / f"c{n:03d}"
+        d.mkdir(parents=True)
+        for name, content in c["files"].items():
+            f = d / name
+            f.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                f.write_bytes(content)
+            else:
+                f.write_text(content.replace("ACC", str(d / "acc.yaml")), encoding="utf-8")
+        if any(STORE in a for a in c["argv"]):
+            from hwsim.store import Store
+
+            Store(d / STORE).close()
+        out.append({"id": c["id"], "cwd": str(d), "block": c["block"],
+                    "argv": [a.replace("{d}", str(d)) for a in c["argv"]]})
+    return out

@@ -1,0 +1,105 @@
+"""The hostile-input corpus (tests/hostile_corpus.py): every case is one ``error:`` line with the
+expected exit code, no traceback, within 10 s and 500 MB.
+
+Most cases run in tests/hostile_worker.py, which imports hwsim once and forks a child per case (an
+address-space limit of +500 MB and a 10 s alarm in each); a representative subset runs as real
+``hwsim`` processes (``python -m hwsim.cli``), with the time and peak memory of each measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import hostile_corpus as corpus
+import pytest
+
+WORKER = Path(__file__).with_name("hostile_worker.py")
+SECONDS, MEMORY_MB = 10, 500
+CASES = corpus.cases()
+CHUNKS = 3   # separate worker processes, so pytest -n spreads them
+
+
+def check(case: dict, rc: int, stderr: str) -> str | None:
+    """Why a result breaks the contract, or None."""
+    lines = stderr.strip().splitlines()
+    if rc != case["rc"]:
+        return f"exit {rc}, expected {case['rc']}"
+    if "Traceback" in stderr:
+        return "traceback"
+    if len(lines) != 1 or not lines[0].startswith("error: "):
+        return f"{len(lines)} lines, expected one 'error:' line"
+    if case["expect"] not in lines[0]:
+        return f"message lacks {case['expect']!r}"
+    return None
+
+
+def test_corpus_size():
+    assert len(CASES) >= 150
+    assert sum(c["id"].startswith("sweep/") for c in CASES) >= 60
+    assert sum(c["id"].startswith("cli/") for c in CASES) >= 60
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_corpus_in_worker(chunk: int, tmp_path: Path):
+    todo = CASES[chunk::CHUNKS]
+    (tmp_path / "cases.json").write_text(json.dumps(corpus.materialize(todo, tmp_path / "cases")))
+    subprocess.run([sys.executable, str(WORKER), str(tmp_path / "cases.json"), str(tmp_path / "res.json")],
+                   check=True, timeout=600, env={**os.environ})
+    results = json.loads((tmp_path / "res.json").read_text())
+    assert [r["id"] for r in results] == [c["id"] for c in todo]
+    bad = []
+    for c, r in zip(todo, results):
+        why = check(c, r["rc"], r["stderr"])
+        if why is None and r["seconds"] > SECONDS:
+            why = f"took {r['seconds']} s"
+        if why is None and r["memory_mb"] > MEMORY_MB:
+            why = f"grew {r['memory_mb']} MB"
+        if why:
+            bad.append(f"{c['id']}: {why}: {r['stderr'].strip().splitlines()[-1:]!r}")
+    assert not bad, "\n".join(bad)
+
+
+# A real process for each kind of input: command-line parsing, YAML hostility, validation, pre-run
+# checks and a missing extra.
+SUBSET = ["cli/unknown_verb_0", "cli/count_unknown_option",
+          "cli/sweep_missing_argument", "cli/serve_port_big", "cli/int_overflow", "cli/control_chars_in_model",
+          "cli/count_scheme_bomb", "sweep/alias_bomb_9x9", "sweep/self_alias_list", "sweep/deep_list",
+          "sweep/bigint_epochs", "sweep/nul_byte_value", "sweep/duplicate_key_top", "sweep/recipe_epochs_bool",
+          "sweep/grid_too_large", "sweep/model_width_negative", "extra/report_xlsx_without_openpyxl"]
+
+# The console script's main in a fresh interpreter, the case's blocked modules made unimportable
+# first; at exit it writes its own peak resident memory (KiB) to the file named by argv[1].
+LAUNCH = ("import atexit, json, resource, sys\n"
+          "peak, block = sys.argv[1], json.loads(sys.argv[2])\n"
+          "atexit.register(lambda: open(peak, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+          "for m in block: sys.modules[m] = None\n"
+          "from hwsim.cli import main\n"
+          "sys.exit(main(sys.argv[3:]))\n")
+
+
+@pytest.mark.parametrize("case_id", SUBSET)
+def test_corpus_real_process(case_id: str, tmp_path: Path):
+    case = next(c for c in CASES if c["id"] == case_id)
+    [w] = corpus.materialize([case], tmp_path)
+    peak = tmp_path / "peak_kb"
+    cmd = [sys.executable, "-c", LAUNCH, str(peak), json.dumps(w["block"]), *w["argv"]]
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, cwd=w["cwd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ})
+    try:
+        _, err = p.communicate(timeout=SECONDS)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        pytest.fail(f"{case_id}: still running after {SECONDS} s")
+    wall = time.monotonic() - t0
+    assert check(case, p.returncode, err) is None, (check(case, p.returncode, err), err[-2000:])
+    assert wall < SECONDS
+    # peak resident memory of the whole process: interpreter, imports and the case
+    peak_mb = int(peak.read_text()) / 1024
+    assert peak_mb < MEMORY_MB, f"{case_id}: peak {peak_mb:.0f} MB"
