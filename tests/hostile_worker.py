@@ -3,8 +3,8 @@
 Usage: ``python tests/hostile_worker.py CASES.json RESULTS.json``. CASES.json is a list of
 ``{"id", "argv", "cwd", "block"}``. The parent imports hwsim (and torch) once; each child gets the
 case's folder as its working directory, its stdout/stderr in files, an address-space limit of its
-parent's size plus MEMORY_MB and an alarm after SECONDS. The parent records exit code (or signal),
-stderr, wall time and the child's peak memory growth. It imports nothing from the tests, so it also
+parent's size plus MEMORY_MB, a CPU-time limit of SECONDS and a wall-clock alarm as a hang guard. The
+parent records exit code (or signal), stderr, CPU and wall time and the child's peak memory growth. It imports nothing from the tests, so it also
 runs against an older checkout of hwsim (PYTHONPATH), to count what that one got right.
 """
 
@@ -18,7 +18,8 @@ import sys
 import tempfile
 import time
 
-SECONDS = 10
+SECONDS = 10          # CPU seconds a case may use (RLIMIT_CPU): contention on a shared machine cannot fail it
+HANG_SECONDS = 120    # wall-clock alarm: only a case that waits on something forever reaches it
 MEMORY_MB = 500
 
 
@@ -42,7 +43,8 @@ def _child(case: dict, out: str, err: str) -> None:
     os.chdir(case["cwd"])
     limit = _vm_bytes() + MEMORY_MB * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    signal.alarm(SECONDS)
+    resource.setrlimit(resource.RLIMIT_CPU, (SECONDS, SECONDS + 1))
+    signal.alarm(HANG_SECONDS)
     for m in case.get("block", []):  # as on an install without that extra
         for k in [k for k in sys.modules if k == m or k.startswith(m + ".")]:
             sys.modules[k] = None
@@ -80,7 +82,8 @@ def run_cases(cases: list[dict]) -> list[dict]:
         rc = os.waitstatus_to_exitcode(status)
         with open(err, encoding="utf-8", errors="replace") as f:
             stderr = f.read(20_000)
-        results.append({"id": case["id"], "rc": rc, "stderr": stderr, "seconds": round(wall, 3),
+        results.append({"id": case["id"], "rc": rc, "stderr": stderr, "wall_seconds": round(wall, 3),
+                        "seconds": round(ru.ru_utime + ru.ru_stime, 3),
                         "memory_mb": round(max(0, ru.ru_maxrss - base_kb) / 1024, 1)})
     return results
 

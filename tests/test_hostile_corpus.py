@@ -1,9 +1,12 @@
 """The hostile-input corpus (tests/hostile_corpus.py): every case is one ``error:`` line with the
 expected exit code, no traceback, within 10 s and 500 MB.
 
-Most cases run in tests/hostile_worker.py, which imports hwsim once and forks a child per case (an
-address-space limit of +500 MB and a 10 s alarm in each); a representative subset runs as real
-``hwsim`` processes (``python -m hwsim.cli``), with the time and peak memory of each measured.
+Time is CPU time: on a shared machine under load a case's wall time says more about its neighbours
+than about hwsim (a 0.1 s case took over 10 s of wall time at a load of 14 on 2 cores); a hang is
+caught by a wall-clock guard of HANG_SECONDS. Most cases run in tests/hostile_worker.py, which
+imports hwsim once and forks a child per case (an address-space limit of +500 MB and a CPU-time
+limit of 10 s in each); a representative subset runs as real ``hwsim`` processes, each reporting
+its own CPU time and peak resident memory.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import hostile_corpus as corpus
 import pytest
 
 WORKER = Path(__file__).with_name("hostile_worker.py")
-SECONDS, MEMORY_MB = 10, 500
+SECONDS, MEMORY_MB = 10, 500   # CPU seconds (a shared, loaded machine must not fail a case) and MB
+HANG_SECONDS = 120
 CASES = corpus.cases()
 CHUNKS = 3   # separate worker processes, so pytest -n spreads them
 
@@ -56,7 +60,7 @@ def test_corpus_in_worker(chunk: int, tmp_path: Path):
     for c, r in zip(todo, results):
         why = check(c, r["rc"], r["stderr"])
         if why is None and r["seconds"] > SECONDS:
-            why = f"took {r['seconds']} s"
+            why = f"took {r['seconds']} s of CPU"
         if why is None and r["memory_mb"] > MEMORY_MB:
             why = f"grew {r['memory_mb']} MB"
         if why:
@@ -73,10 +77,13 @@ SUBSET = ["cli/unknown_verb_0", "cli/count_unknown_option",
           "sweep/grid_too_large", "sweep/model_width_negative", "extra/report_xlsx_without_openpyxl"]
 
 # The console script's main in a fresh interpreter, the case's blocked modules made unimportable
-# first; at exit it writes its own peak resident memory (KiB) to the file named by argv[1].
+# first; at exit it writes its own peak resident memory (KiB) and CPU seconds to the file named by argv[1].
 LAUNCH = ("import atexit, json, resource, sys\n"
           "peak, block = sys.argv[1], json.loads(sys.argv[2])\n"
-          "atexit.register(lambda: open(peak, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+          "def done():\n"
+          "    r = resource.getrusage(resource.RUSAGE_SELF)\n"
+          "    open(peak, 'w').write(f'{r.ru_maxrss} {r.ru_utime + r.ru_stime}')\n"
+          "atexit.register(done)\n"
           "for m in block: sys.modules[m] = None\n"
           "from hwsim.cli import main\n"
           "sys.exit(main(sys.argv[3:]))\n")
@@ -92,14 +99,14 @@ def test_corpus_real_process(case_id: str, tmp_path: Path):
     p = subprocess.Popen(cmd, cwd=w["cwd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ})
     try:
-        _, err = p.communicate(timeout=SECONDS)
+        _, err = p.communicate(timeout=HANG_SECONDS)
     except subprocess.TimeoutExpired:
         p.kill()
         p.communicate()
-        pytest.fail(f"{case_id}: still running after {SECONDS} s")
+        pytest.fail(f"{case_id}: still running after {HANG_SECONDS} s")
     wall = time.monotonic() - t0
     assert check(case, p.returncode, err) is None, (check(case, p.returncode, err), err[-2000:])
-    assert wall < SECONDS
-    # peak resident memory of the whole process: interpreter, imports and the case
-    peak_mb = int(peak.read_text()) / 1024
-    assert peak_mb < MEMORY_MB, f"{case_id}: peak {peak_mb:.0f} MB"
+    # CPU time and peak resident memory of the whole process: interpreter, imports and the case
+    kb, cpu = peak.read_text().split()
+    assert float(cpu) < SECONDS, f"{case_id}: {cpu} s of CPU ({wall:.1f} s wall)"
+    assert int(kb) / 1024 < MEMORY_MB, f"{case_id}: peak {int(kb) / 1024:.0f} MB"
