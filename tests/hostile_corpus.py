@@ -318,6 +318,38 @@ sweep_case("scheme_vary_unknown_value", edit("{name: kbit, vary: {weight_bits: [
 sweep_case("scheme_param_bool", edit("{name: kbit, vary: {weight_bits: [2, 4]}}", "{name: kbit, weight_bits: true}"),
            "weight_bits")
 
+# inputs a model rejects, values out of range, and a run whose point fails (exit 3: the rest finishes)
+case("cli/count_input_rank_rejected", ["count", "resnet20", "--input", "3x2x2x2x2"], expect="rejects input")
+case("cli/count_classes_zero", ["count", "lenet300", "--classes", "0"], expect="--classes")
+case("cli/count_batch_huge", ["count", "lenet300", "--batch", "99999999999999999999999"], expect="--batch")
+sweep_case("huge_scalar", edit("name: ok", "name: " + "x" * 200_000), "characters")
+sweep_case("model_arg_negative", edit("models: [lenet300]", "models: [{name: lenet300, args: {hidden1: -1}}]"),
+           "hidden1")
+sweep_case("model_too_big_to_train", edit("models: [lenet300]",
+                                          "models: [{name: lenet300, args: {hidden1: 100000000}}]"), "GiB")
+NAN_MODEL = """\
+from torch import nn
+
+
+class Nan(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)) * float("nan")
+
+
+def make(num_classes=10, in_shape=(1, 8, 8)):
+    return Nan()
+"""
+case("run/sweep_point_diverges", ["sweep", "{d}/sweep.yaml", "--db", "{d}/r.db", "--workers", "0", "--no-progress"],
+     {"sweep.yaml": edit("recipes:\n  - {epochs: 1, batch: 32, lr: 0.05}",
+                         "recipes:\n  - {epochs: 1, batch: 32, lr: 0.05, limit: 64}",
+                         edit("schemes:\n  - fp32\n  - {name: kbit, vary: {weight_bits: [2, 4]}}", "schemes: [fp32]",
+                              edit("models: [lenet300]", "models: [m.py:make]"))),
+      "acc.yaml": ACC, "m.py": NAN_MODEL}, rc=3, expect="failed")
+
 
 def cases() -> list[Case]:
     ids = [c["id"] for c in _cases]

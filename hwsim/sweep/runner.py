@@ -540,9 +540,11 @@ def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
             busy = [w for w in pool if w.key is not None]
             ready = set(mp_wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=0.5))
             for w in busy:
-                if w.conn in ready or w.proc.sentinel in ready:
+                # a worker that died after the wait returned is served too (its pipe reads EOF):
+                # dropped unserved, its group would stay in flight and the run would never end
+                if w.conn in ready or w.proc.sentinel in ready or not w.proc.is_alive():
                     _serve(run, w)
-            pool = [w for w in pool if w.proc.is_alive()]
+            pool = [w for w in pool if w.proc.is_alive() or w.key is not None]
     finally:
         for w in pool:
             w.stop()
