@@ -148,7 +148,7 @@ def metrics(ev: Evaluation) -> dict[str, float]:
     nb = max(1, ev.workload.infer_batch)
     states = optimizer_states(ev.workload.optimizer)
     macs_infer_batch = float(sum(it["macs"].values()))
-    lat = float(ev.infer_cycles.totals["total_cycles"])
+    lat = float(ev.infer_cycles.totals["total_cycles"])   # the whole inference batch of nb samples
     step = float(ev.train_cycles.totals["total_cycles"])
     m: dict[str, float] = {
         "train_energy_pj_per_step": float(e_train.train_step_pj),
@@ -169,7 +169,7 @@ def metrics(ev: Evaluation) -> dict[str, float]:
     }
     acc = ev.accelerator
     m.update(hardware_metrics(ev.area.total_mm2, acc.clock_mhz, acc.rows * acc.cols, macs=macs_infer_batch,
-                              energy_pj=float(e_inf.infer_pj_per_sample) * nb, cycles=lat * nb, batch=nb,
+                              energy_pj=float(e_inf.infer_pj_per_sample) * nb, cycles=lat, batch=nb,
                               train_energy_pj=float(e_train.train_step_pj), train_cycles=step))
     return m
 

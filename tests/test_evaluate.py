@@ -66,3 +66,22 @@ def test_points_share_one_trace():
     m = by_acc["eyeriss"]
     params = traces.train.param_count
     assert m["train_memory_bytes"] == 4 * params * (2 + 1) + traces.train.stash_bytes   # sgd_momentum: 1 state
+
+
+def test_hardware_metrics_per_sample_at_any_inference_batch():
+    """latency_us is latency_cycles at the clock, and power x latency is the energy of a sample, whatever
+    the inference batch (the batch's cycles must not be multiplied by the batch again)."""
+    pytest.importorskip("torch")
+    from hwsim.energy import load_tech
+    from hwsim.evaluate import Pricing, evaluate, metrics
+    from hwsim.hardware import load_accelerator
+    from hwsim.schemes import build_scheme
+    from hwsim.workload import Workload
+
+    acc = load_accelerator("tpu_like")
+    for nb in (1, 4):
+        wl = Workload("lenet5", build_scheme("fp32"), (1, 28, 28), 10, batch=2, infer_batch=nb, steps_per_epoch=3)
+        m = metrics(evaluate(wl, acc, load_tech("45nm"), Pricing()))
+        assert m["latency_us"] == pytest.approx(m["latency_cycles"] / acc.clock_mhz)
+        assert m["power_w"] * m["latency_us"] * 1e-6 * nb == pytest.approx(m["infer_energy_pj"] * nb * 1e-12)
+        assert m["edp_pj_s"] == pytest.approx(m["infer_energy_pj"] * m["latency_us"] * 1e-6)
