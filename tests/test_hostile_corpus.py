@@ -78,11 +78,14 @@ SUBSET = ["cli/unknown_verb_0", "cli/count_unknown_option",
 
 # The console script's main in a fresh interpreter, the case's blocked modules made unimportable
 # first; at exit it writes its own peak resident memory (KiB) and CPU seconds to the file named by argv[1].
+# Peak memory is VmHWM, this process's own high-water mark: ru_maxrss would not do, since Linux carries
+# the parent's peak across fork and exec (a 1.4 GB pytest worker made every case read 1.4 GB).
 LAUNCH = ("import atexit, json, resource, sys\n"
           "peak, block = sys.argv[1], json.loads(sys.argv[2])\n"
           "def done():\n"
           "    r = resource.getrusage(resource.RUSAGE_SELF)\n"
-          "    open(peak, 'w').write(f'{r.ru_maxrss} {r.ru_utime + r.ru_stime}')\n"
+          "    kb = next(int(ln.split()[1]) for ln in open('/proc/self/status') if ln.startswith('VmHWM:'))\n"
+          "    open(peak, 'w').write(f'{kb} {r.ru_utime + r.ru_stime}')\n"
           "atexit.register(done)\n"
           "for m in block: sys.modules[m] = None\n"
           "from hwsim.cli import main\n"
