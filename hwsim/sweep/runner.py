@@ -361,18 +361,7 @@ class _Run:
         pts = self.flight.pop(key)
         streamed = self.streamed.pop(key, set())
         results = [r for r in results if r.id not in streamed]
-        done = failed = 0
-        for r in results:
-            if not self.store.write(r):   # another run finished it first
-                self.summary.skipped += 1
-                continue
-            self.summary.ran.append(r.id)
-            if r.status == "done":
-                done += 1
-            else:
-                failed += 1
-        self.summary.done += done
-        self.summary.failed += failed
+        done, failed = self._write(results)
         self.bars.finish(key, done, failed, len(pts) - len(results) - len(streamed))
 
     def failed_group(self, key: str, reason: str) -> None:

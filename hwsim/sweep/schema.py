@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -167,21 +167,22 @@ class ModelEntry(_Strict):
         return _named(v)
 
 
-class SchemeEntry(_Strict):
-    """A scheme name plus hyper-parameters; ``vary`` maps a parameter to the list of values to sweep."""
+class _VaryEntry(_Strict):
+    """A name, inline settings gathered into the field named by ``inline_field``, and ``vary``: a list of
+    values per setting, one entry per combination."""
 
+    inline_field: ClassVar[str] = "params"
     name: str
-    params: dict[str, Any] = Field(default_factory=dict)
     vary: dict[str, list[Any]] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _inline(cls, v: Any) -> Any:
-        """Hyper-parameters are written inline: {name, vary, k: v} -> {name, vary, params: {k: v}}."""
+        """Settings are written inline: {name, vary, k: v} -> {name, vary, <inline_field>: {k: v}}."""
         v = _named(v)
-        if isinstance(v, dict) and "params" not in v:
+        if isinstance(v, dict) and cls.inline_field not in v:
             v = dict(v)
-            v["params"] = {k: v.pop(k) for k in list(v) if k not in ("name", "vary")}
+            v[cls.inline_field] = {k: v.pop(k) for k in list(v) if k not in ("name", "vary")}
         return v
 
     @field_validator("vary")
@@ -193,31 +194,20 @@ class SchemeEntry(_Strict):
         return v
 
 
-class AcceleratorEntry(_Strict):
+class SchemeEntry(_VaryEntry):
+    """A scheme name plus hyper-parameters; ``vary`` maps a parameter to the list of values to sweep."""
+
+    inline_field: ClassVar[str] = "params"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class AcceleratorEntry(_VaryEntry):
     """An accelerator (a name in configs/accelerators or a YAML path) with field overrides, written
     inline as dotted paths or nested mappings (``clock_mhz: 500``, ``array.rows: 64``,
     ``array: {rows: 64}``), and ``vary: {dotted.path: [values]}``: one accelerator per combination."""
 
-    name: str
+    inline_field: ClassVar[str] = "overrides"
     overrides: dict[str, Any] = Field(default_factory=dict)
-    vary: dict[str, list[Any]] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _inline(cls, v: Any) -> Any:
-        v = _named(v)
-        if isinstance(v, dict) and "overrides" not in v:
-            v = dict(v)
-            v["overrides"] = {k: v.pop(k) for k in list(v) if k not in ("name", "vary")}
-        return v
-
-    @field_validator("vary")
-    @classmethod
-    def _nonempty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for k, vals in v.items():
-            if not vals:
-                raise ValueError(f"vary.{k} is an empty list; give at least one value")
-        return v
 
 
 class Recipe(_Strict):
