@@ -275,6 +275,20 @@ def decode_relative(data: bytes, n: int, spec: StorageSpec) -> np.ndarray:
     return out
 
 
+def _codebook_bytes(spec: StorageSpec) -> int:
+    return _b((1 << spec.codebook_bits) * _CODEBOOK_ENTRY_BITS) if spec.codebook_bits else 0
+
+
+def _index_format_bytes(spec: StorageSpec, n: int, z: int, rows: int, cols: int) -> int:
+    """Dense, bitmask or CSR bytes of an ``n``-value (``rows`` x ``cols``) weight with ``z`` non-zeros."""
+    b, book = spec.bits_per_value, _codebook_bytes(spec)
+    if spec.storage == "dense":
+        return book + _b(n * b)
+    if spec.storage == "bitmask":
+        return book + _b(n) + _b(z * b)
+    return book + _b(z * b) + _b(z * _clog2(cols)) + _b((rows + 1) * _clog2(z + 1))     # csr
+
+
 def size_bytes(w: np.ndarray, spec: StorageSpec) -> int:
     """Bytes of ``encode(w, spec)`` from the formulas in the module docstring (no encoding done)."""
     m = as_matrix(w)
@@ -282,14 +296,9 @@ def size_bytes(w: np.ndarray, spec: StorageSpec) -> int:
     nz = m.reshape(-1) != 0
     z = int(nz.sum())
     b = spec.bits_per_value
-    book = _b((1 << spec.codebook_bits) * _CODEBOOK_ENTRY_BITS) if spec.codebook_bits else 0
-    if spec.storage == "dense":
-        return book + _b(n * b)
-    if spec.storage == "bitmask":
-        return book + _b(n) + _b(z * b)
-    if spec.storage == "csr":
-        rows, cols = m.shape
-        return book + _b(z * b) + _b(z * _clog2(cols)) + _b((rows + 1) * _clog2(z + 1))
+    book = _codebook_bytes(spec)
+    if spec.storage != "relative":
+        return _index_format_bytes(spec, n, z, *m.shape)
     r = spec.index_bits
     if z == 0:
         return book
@@ -298,12 +307,11 @@ def size_bytes(w: np.ndarray, spec: StorageSpec) -> int:
     e = z + int((gaps >> r).sum())
     if not spec.huffman:
         return book + _b(e * b) + _b(e * r)
-    _, all_gaps = relative_entries(nz, r)
+    real_pos, all_gaps = relative_entries(nz, r)
     k = spec.codebook_bits or 0
     flat = m.reshape(-1)
     cents = codebook(flat[nz], k)
     idx = np.zeros(all_gaps.size, np.int64)
-    real_pos, _ = relative_entries(nz, r)
     real = nz[real_pos]
     idx[real] = np.abs(flat[real_pos[real]][:, None] - cents[None, :]).argmin(1)
     return book + _huffman_bytes(idx, 1 << k) + _huffman_bytes(all_gaps, 1 << r)
@@ -316,13 +324,9 @@ def expected_size_bytes(shape: tuple[int, ...], density: float, spec: StorageSpe
     cols = n // max(rows, 1)
     z = int(round(density * n))
     b = spec.bits_per_value
-    book = _b((1 << spec.codebook_bits) * _CODEBOOK_ENTRY_BITS) if spec.codebook_bits else 0
-    if spec.storage == "dense":
-        return book + _b(n * b)
-    if spec.storage == "bitmask":
-        return book + _b(n) + _b(z * b)
-    if spec.storage == "csr":
-        return book + _b(z * b) + _b(z * _clog2(cols)) + _b((rows + 1) * _clog2(z + 1))
+    book = _codebook_bytes(spec)
+    if spec.storage != "relative":
+        return _index_format_bytes(spec, n, z, rows, cols)
     r = spec.index_bits
     qr = (1.0 - density) ** (1 << r)
     e = int(round(z * (1.0 + (qr / (1.0 - qr) if qr < 1 else 0.0))))
