@@ -363,7 +363,7 @@ def _weight_inputs(cm: CountingMode) -> dict[Any, tuple[int, Any]]:
         if lt.is_weight and lt.input_key is not None and lt.input_key not in seen:
             seen[lt.input_key] = (lt.input_numel, lt.precision.stash)
     for lt in cm.layers.values():
-        lt.input_ref = None
+        lt.input_ref = lt.weight_ref = None
     return seen
 
 

@@ -90,6 +90,9 @@ class LayerTally:
     op: str = ""
     shape: dict[str, int] = field(default_factory=dict)
     weight_key: Any = None
+    weight_ref: Any = None       # keeps the weight operand's storage alive: a quantized weight is a temporary
+    #   that the first layer's backward does not save, and a gradient allocated at its freed address
+    #   would share its key and be taken for the weight (backward-weight counted as backward-data)
     weight_shape: tuple[int, ...] | None = None
     param_keys: frozenset = frozenset()      # storage keys / shapes of the module's parameters
     param_shapes: frozenset = frozenset()
@@ -338,7 +341,7 @@ class CountingMode(TorchDispatchMode):
     def _describe(self, lt: LayerTally, func, args, out, w: F.Work) -> None:
         weight = w.tensors.get("weight")
         if weight is not None and lt.weight_key is None:
-            lt.weight_key = storage_key(weight)
+            lt.weight_key, lt.weight_ref = storage_key(weight), weight.untyped_storage()
         if lt.shape:
             return
         packet = func._overloadpacket
