@@ -11,6 +11,7 @@ of that (and any syntax error) into a one-line :class:`hwsim.errors.UserError` n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -110,8 +111,12 @@ def check_graph(node: yaml.Node) -> None:
     expanded(node)
 
 
-def safe_load(text: str, file: str = "<string>") -> Any:
-    """``yaml.safe_load`` through :class:`StrictLoader`; every problem a one-line UserError at file:line."""
+def safe_load(text: str, file: str = "<string>", visit: Callable[[yaml.Node], None] | None = None,
+              empty: str | None = None) -> Any:
+    """``yaml.safe_load`` through :class:`StrictLoader`; every problem a one-line UserError at file:line.
+
+    ``visit`` sees the composed node graph before it is constructed (the sweep schema maps paths to
+    lines with it); ``empty``: the message for a document with no content (else it loads as None)."""
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise UserError(f"{file}:{line}", "NUL byte in the file; YAML is text")
@@ -119,16 +124,20 @@ def safe_load(text: str, file: str = "<string>") -> Any:
     try:
         node = loader.get_single_node()
         if node is None:
+            if empty is not None:
+                raise UserError(f"{file}:1", empty)
             return None
         check_graph(node)
+        if visit is not None:
+            visit(node)
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{file}{line}", f"malformed YAML: {e.problem or e.context}") from None
+        raise UserError(f"{file}{line}", f"YAML syntax error: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise UserError(file, f"YAML error: {e}") from None
-    except RecursionError:
+    except RecursionError:  # belt and braces: the limits above should stop this first
         raise UserError(file, f"YAML error: nested too deeply (limit {MAX_DEPTH})") from None
     finally:
         loader.dispose()

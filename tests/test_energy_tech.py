@@ -121,7 +121,7 @@ def test_missing_nested_and_bad_values(tmp_path):
     del d["accumulator"]["max_bits"]
     with pytest.raises(UserError, match="missing entry accumulator.max_bits"):
         load_tech(_write(tmp_path, d))
-    with pytest.raises(UserError, match="malformed YAML"):
+    with pytest.raises(UserError, match="YAML syntax error"):
         load_tech(_write(tmp_path, "name: [unclosed\n"))
     with pytest.raises(UserError, match="mapping"):
         load_tech(_write(tmp_path, "- 1\n- 2\n"))

@@ -39,7 +39,7 @@ from pydantic import (
 
 from hwsim.errors import UserError
 from hwsim.store import METRICS
-from hwsim.yamlsafe import MAX_DEPTH, StrictLoader, check_graph
+from hwsim.yamlsafe import safe_load
 
 Loc = tuple[Any, ...]
 
@@ -117,28 +117,10 @@ MAX_FILE_BYTES = 8 * 2**20
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
+    """The sweep file's data and the line of every path in it (for messages)."""
     lm = LineMap(file)
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise UserError(f"{file}:{line}", "NUL byte in the file; a sweep file is text")
-    loader = StrictLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise UserError(f"{file}:1", "empty file; expected a mapping with at least 'name' and the axes to sweep")
-        check_graph(node)
-        _walk(node, (), lm)
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{file}{line}", f"YAML syntax error: {e.problem or e.context}") from None
-    except yaml.YAMLError as e:
-        raise UserError(file, f"YAML error: {e}") from None
-    except RecursionError:  # belt and braces: the limits above should stop this first
-        raise UserError(file, f"YAML error: nested too deeply (limit {MAX_DEPTH})") from None
-    finally:
-        loader.dispose()
+    data = safe_load(text, file, visit=lambda node: _walk(node, (), lm),
+                     empty="empty file; expected a mapping with at least 'name' and the axes to sweep")
     return data, lm
 
 
