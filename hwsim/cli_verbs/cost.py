@@ -87,16 +87,16 @@ def register(app: typer.Typer) -> None:
 
         table = load_tech(tech, node=node)
         hier = load_hierarchy(hierarchy)
-        tr = load_trace(model, scheme, batch, input_shape, infer, strict)
         if sets and not accelerator:
             from hwsim.errors import UserError
 
             raise UserError("--set", "overrides accelerator fields: give --accelerator too")
         acc = None
-        if accelerator:
+        if accelerator:   # resolved (and its --set overrides checked) before the model is traced
             from hwsim.hardware import load_accelerator_set
 
             acc = load_accelerator_set(accelerator, sets)
+        tr = load_trace(model, scheme, batch, input_shape, infer, strict)
         traces = WorkloadTraces(infer=tr) if tr.mode == "infer" else WorkloadTraces(train=tr)
         ev = price_traces(traces, acc, table, Pricing(memory="accelerator", hierarchy=hier, rate_hz=rate),
                           steps_per_epoch=steps_per_epoch)
