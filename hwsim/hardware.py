@@ -17,6 +17,7 @@ quantizers, the weight update) runs on the accelerator's vector unit, one row pe
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,10 @@ from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD, INFERENCE, UP
 from hwsim.trace import LayerInfo, LayerRecord, Trace
 from hwsim.yamlsafe import safe_load
 
-GEMM_OPS = ("conv2d", "linear")
+CONV_ND_OPS = ("conv1d", "conv3d", "convtranspose1d", "convtranspose2d", "convtranspose3d")
+GEMM_OPS = ("conv2d", "linear", *CONV_ND_OPS)
+_CONV_SPATIAL = {"1d": (("W",), ("Q",), ("S",)), "2d": (("H", "W"), ("P", "Q"), ("R", "S")),
+                 "3d": (("D", "H", "W"), ("O", "P", "Q"), ("T", "R", "S"))}
 _WRITE_CLASSES = {"output", "stash_write", "grad_input", "grad_weight", "weight_master", "optimizer_state"}
 
 
@@ -140,11 +144,30 @@ def layer_to_model(li: LayerInfo) -> am.ConvLayer | am.GemmLayer:
                                 batch=int(s["N"]), ofmap_h=int(s["P"]), ofmap_w=int(s["Q"]))
         if li.op == "linear":
             return am.GemmLayer(li.name, M=int(s["N"]), N=int(s["K"]), K=int(s["C"]))
+        if li.op in CONV_ND_OPS:
+            return _conv_nd_gemm(li.name, li.op, s)
     except KeyError as e:
         raise UserError(f"trace layer {li.name}", f"{li.op} shape lacks {e.args[0]!r}") from None
     except am.ConfigError as e:
         raise UserError(e.where, e.what) from None
     raise UserError(f"trace layer {li.name}", f"op {li.op!r} is not a GEMM layer")
+
+
+def _conv_nd_gemm(name: str, op: str, s: dict[str, Any]) -> am.GemmLayer:
+    """A Conv1d/Conv3d or transposed convolution as the GEMM it lowers to, per group.
+
+    Convolution (im2col): M = N x output positions, K = C/g x kernel, N = K_out/g. Transposed
+    (each input position scatters into a kernel window): M = N x input positions, K = C/g,
+    N = K_out/g x kernel. Both give PyTorch's MACs (hwsim.count.formulas.conv_macs)."""
+    ins, outs, ks = _CONV_SPATIAL[op[-2:]]
+    g = int(s.get("groups", 1))
+    kernel = math.prod(int(s[k]) for k in ks)
+    c_g, k_g = int(s["C"]) // g, int(s["K"]) // g
+    if op.startswith("convtranspose"):
+        m = int(s["N"]) * math.prod(int(s[k]) for k in ins)
+        return am.GemmLayer(name, M=m, N=k_g * kernel, K=c_g, groups=g)
+    m = int(s["N"]) * math.prod(int(s[k]) for k in outs)
+    return am.GemmLayer(name, M=m, N=k_g, K=c_g * kernel, groups=g, kernel=kernel)
 
 
 def _precision_strings(prec: LayerPrecision, phase: str) -> dict[str, str]:

@@ -3,6 +3,8 @@ against hand-derived formulas and against torch.utils.flop_counter where it is r
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -216,3 +218,39 @@ def test_embedding_norms_activations_softmax(device):
     assert _ew(tr, "forward", "activation", "silu") == n
     assert _ew(tr, "forward", "softmax") == n
     assert _ew(tr, "backward_data", "softmax") == n
+
+
+# (layer, input shape, op in the trace, the shape the table shows: output channels K are the module's)
+CONV_SHAPES = {
+    "conv1d": (lambda: nn.Conv1d(4, 6, 5), (4, 20), "conv1d", {"C": 4, "W": 20, "K": 6, "Q": 16, "S": 5}),
+    "conv3d": (lambda: nn.Conv3d(2, 4, 3), (2, 5, 5, 5), "conv3d",
+               {"C": 2, "D": 5, "K": 4, "O": 3, "P": 3, "Q": 3, "T": 3}),
+    "convT1d": (lambda: nn.ConvTranspose1d(4, 6, 3, stride=2), (4, 7), "convtranspose1d",
+                {"C": 4, "W": 7, "K": 6, "Q": 15, "S": 3, "stride": 2}),
+    "convT2d_groups": (lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2), (4, 5, 5), "convtranspose2d",
+                       {"C": 4, "H": 5, "K": 6, "P": 11, "Q": 11, "R": 3, "groups": 2}),
+    "convT3d": (lambda: nn.ConvTranspose3d(2, 4, 2, stride=2), (2, 3, 3, 3), "convtranspose3d",
+                {"C": 2, "D": 3, "K": 4, "O": 6, "T": 2}),
+}
+
+
+@pytest.mark.parametrize("scheme", [None, "fp32"])
+@pytest.mark.parametrize("kind", list(CONV_SHAPES))
+def test_conv_nd_and_transposed_layers_keep_their_op_and_shape(kind, scheme):
+    """A transposed convolution is not a conv2d: its op is named, its K is its output channels (its
+    weight's dim 0 is the input channels), and the accelerator model runs the GEMMs of the MACs counted.
+    Unconverted (no scheme) it is still a weight layer: depth, shape, and its input in the weight-input stash."""
+    from hwsim.cli_verbs.count import _shape_text
+    from hwsim.hardware import simulate_trace
+
+    make, shape, op, want = CONV_SHAPES[kind]
+    tr = trace(_Scaled(make()), scheme, input_shape=shape, batch=2, device="meta", optimizer="sgd")
+    li = next(la for la in tr.layers if la.name == "layer")
+    assert li.op == op and li.depth == 0
+    assert tr.meta["weight_input_stash_bytes"] == 4 * 2 * math.prod(shape)
+    assert {k: li.shape[k] for k in want} == want
+    assert f"-> {want['K']}x" in _shape_text(li.op, li.shape)
+    rep = simulate_trace(tr, "tpu_like")
+    for phase in ("forward", "backward_data", "backward_weight"):
+        sim = sum(r["macs"] for r in rep.rows if r["layer"] == "layer" and r["phase"] == phase and r["unit"] == "array")
+        assert sim == _macs(tr, phase, "layer") > 0, phase

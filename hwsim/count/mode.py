@@ -49,6 +49,28 @@ LOSS = "loss"
 OPTIMIZER = "optimizer"
 
 
+# spatial dimension names of a 1-, 2- or 3-d convolution: input, output, kernel
+_CONV_DIMS = {1: (("W",), ("Q",), ("S",)), 2: (("H", "W"), ("P", "Q"), ("R", "S")),
+              3: (("D", "H", "W"), ("O", "P", "Q"), ("T", "R", "S"))}
+
+
+def conv_nd_shape(x: torch.Tensor, w: torch.Tensor, out: torch.Tensor, stride: Any, padding: Any,
+                  transposed: bool, groups: int) -> tuple[str, dict[str, int]]:
+    """(op, shape) of a Conv1d/Conv3d or a transposed convolution of any rank: ``convtranspose2d`` etc.
+
+    K is the output channels: a transposed convolution's weight is (C, K / groups, kernel), so its
+    dim 0 is the input channels."""
+    nd = x.dim() - 2
+    ins, outs, ks = _CONV_DIMS[nd]
+    k_out = int(w.shape[1]) * int(groups) if transposed else int(w.shape[0])
+    shape = {"N": int(x.shape[0]), "C": int(x.shape[1]), "K": k_out, "groups": int(groups),
+             "stride": int(stride[0]), "padding": int(padding[0])}
+    shape.update({n: int(v) for n, v in zip(ins, x.shape[2:])})
+    shape.update({n: int(v) for n, v in zip(outs, out.shape[2:])})
+    shape.update({n: int(v) for n, v in zip(ks, w.shape[2:])})
+    return ("convtranspose" if transposed else "conv") + f"{nd}d", shape
+
+
 def is_weight_layer(m: nn.Module) -> bool:
     return isinstance(m, _WEIGHT_TYPES) or hasattr(m, "hwsim_precision")
 
@@ -345,8 +367,10 @@ class CountingMode(TorchDispatchMode):
         if lt.shape:
             return
         packet = func._overloadpacket
+        transposed = bool(args[6]) if packet in (aten.convolution, aten._convolution,
+                                                   aten.convolution_overrideable) and len(args) > 6 else False
         if packet in (aten.convolution, aten._convolution, aten.convolution_overrideable,
-                      aten._slow_conv2d_forward) and args[0].dim() == 4:
+                      aten._slow_conv2d_forward) and args[0].dim() == 4 and not transposed:
             x, wt = args[0], args[1]
             o = out
             stride, padding = args[3], args[4]
@@ -355,6 +379,9 @@ class CountingMode(TorchDispatchMode):
             lt.shape = {"N": x.shape[0], "C": x.shape[1], "H": x.shape[2], "W": x.shape[3], "K": wt.shape[0],
                         "R": wt.shape[2], "S": wt.shape[3], "stride": int(stride[0]), "padding": int(padding[0]),
                         "groups": int(groups), "P": o.shape[2], "Q": o.shape[3]}
+        elif packet in (aten.convolution, aten._convolution, aten.convolution_overrideable) and 3 <= args[0].dim() <= 5:
+            lt.op, lt.shape = conv_nd_shape(args[0], args[1], out, args[3], args[4], transposed,
+                                            args[8] if len(args) > 8 else 1)
         elif packet in (aten.mm, aten.addmm):
             a, b = (args[0], args[1]) if packet is aten.mm else (args[1], args[2])
             lt.op = "linear"
