@@ -5,6 +5,8 @@
     layers = am.read_topology("resnet18.csv")            # SCALE-Sim conv or GEMM topology
     rep = am.simulate(layers, acc)                        # -> am.CycleReport
     rep.rows, rep.totals, rep.to_dict(), rep.to_csv()
+    rep.accelerator                                       # the Accelerator that ran
+    rep.accesses.of("conv1", "forward")                   # -> [am.Access(level, buffer, rw, bytes)]
 
 Systolic arrays (ws/os/is) reproduce SCALE-Sim v3's compute cycles and SRAM access counts in closed
 form (:mod:`accel_models.systolic`); PEs are precision-aware (:mod:`accel_models.pe`); SRAM/DRAM
@@ -12,6 +14,7 @@ traffic and stalls come from an analytical double-buffer model (:mod:`accel_mode
 training phases map to transposed GEMMs and a vector unit (:mod:`accel_models.training`).
 """
 
+from accel_models.accesses import Access, MemoryAccesses
 from accel_models.area import AreaReport, accelerator_area, load_area_table
 from accel_models.config import (
     Accelerator,
@@ -31,7 +34,7 @@ from accel_models.systolic import DATAFLOWS, ArrayRun, run_gemm
 from accel_models.training import operands, parse_format, phase_gemms, training_step, update_op
 
 __all__ = [
-    "Accelerator", "AreaReport", "ArrayRun", "accelerator_area", "apply_overrides", "flatten_overrides",
+    "Access", "Accelerator", "MemoryAccesses", "AreaReport", "ArrayRun", "accelerator_area", "apply_overrides", "flatten_overrides",
     "load_area_table", "overridable_fields", "COLUMNS", "ConfigError", "ConvLayer", "CycleReport", "DATAFLOWS", "GemmLayer",
     "Operands", "PE", "PE_KINDS", "VectorOp", "build_pe", "derive_mac_type", "load_accelerator", "operands",
     "parse_format", "phase_gemms", "read_scalesim_cfg", "read_topology", "register_pe", "run_gemm", "simulate",

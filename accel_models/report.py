@@ -1,4 +1,8 @@
-"""CycleReport: per (layer, phase) rows and totals, as dicts, CSV or JSON.
+"""CycleReport: the accelerator simulated, its memory accesses, and per (layer, phase) rows and totals.
+
+``accelerator`` is the :class:`~accel_models.config.Accelerator` that ran; ``accesses`` the
+:class:`~accel_models.accesses.MemoryAccesses` a cost model prices; ``rows`` / ``totals`` the display
+form (dicts, CSV or JSON).
 
 Units (also in ``CycleReport.UNITS``): cycles are integers; ``sram_*`` / ``dram_*`` access counts
 are in operand *elements* (SCALE-Sim's words) of the width in ``ifmap_bits`` / ``filter_bits`` /
@@ -14,6 +18,9 @@ import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from accel_models.accesses import MemoryAccesses
+from accel_models.config import Accelerator
 
 COLUMNS = (
     "layer", "phase", "unit", "dataflow", "M", "N", "K", "groups", "macs", "mac_type", "ifmap_bits",
@@ -33,8 +40,14 @@ _SUMMED = ("macs", "compute_cycles", "stall_cycles", "total_cycles", "sram_reads
 
 @dataclass
 class CycleReport:
-    accelerator: dict[str, Any]
+    """Cycles and accesses of work items on ``accelerator``.
+
+    ``workload``: what was simulated (model, scheme, batch, mode), shown with the accelerator."""
+
+    accelerator: Accelerator
     rows: list[dict[str, Any]] = field(default_factory=list)
+    accesses: MemoryAccesses = field(default_factory=MemoryAccesses)
+    workload: dict[str, Any] | None = None
 
     UNITS = {
         "cycles": "integer clock cycles", "sram_/dram_ counts": "operand elements (words) at *_bits",
@@ -66,7 +79,10 @@ class CycleReport:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accelerator": self.accelerator, "units": self.UNITS, "rows": self.rows,
+        acc = self.accelerator.to_dict()
+        if self.workload is not None:
+            acc["trace"] = dict(self.workload)
+        return {"accelerator": acc, "units": self.UNITS, "rows": self.rows,
                 "totals": self.totals, "by_phase": self.by_phase()}
 
     def to_json(self) -> str:

@@ -1,4 +1,8 @@
-"""simulate(layers, accelerator) -> CycleReport: the array for GEMM work, the vector unit for the rest."""
+"""simulate(layers, accelerator) -> CycleReport: the array for GEMM work, the vector unit for the rest.
+
+Each work item gives one report row and its memory accesses: the array's SRAM reads and writes
+per buffer (SCALE-Sim's demand counts) and DRAM traffic per operand (:mod:`accel_models.memory`),
+at the operands' stored widths; the vector unit streams its operands from and to DRAM."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from accel_models.accesses import MemoryAccesses
 from accel_models.config import Accelerator, load_accelerator
 from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
@@ -34,8 +39,11 @@ def _stored_filter(tr: DramTraffic, ratio: float, fb: int, bw: float, compute: i
     return replace(tr, reads_filter=fil, read_bytes=rb, stall_cycles=stall)
 
 
-def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator) -> dict[str, Any]:
-    """One row of the report (see :mod:`accel_models.report` for the columns and units)."""
+def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
+                   accesses: MemoryAccesses | None = None) -> dict[str, Any]:
+    """One row of the report (see :mod:`accel_models.report` for the columns and units); its memory
+    accesses are added to ``accesses`` when given."""
+    accesses = accesses if accesses is not None else MemoryAccesses()
     mem = acc.memory
     if isinstance(layer, VectorOp):
         compute = math.ceil(layer.ops / acc.vector_lanes)
@@ -55,6 +63,8 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator) ->
                    dram_read_bytes=layer.bytes_in, dram_write_bytes=layer.bytes_out,
                    avg_dram_bw=dram_b / total if total else 0.0, vector_ops=layer.ops,
                    time_us=total / acc.clock_mhz)
+        accesses.add(layer.name, layer.phase, "dram", "", "read", layer.bytes_in)
+        accesses.add(layer.name, layer.phase, "dram", "", "write", layer.bytes_out)
         return row
     g = layer.to_gemm()
     ops = g.operands or default_operands(acc)
@@ -73,6 +83,13 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator) ->
         tr = _stored_filter(tr, g.filter_storage_ratio, fb, mem.dram_bw_bytes_per_cycle, run.compute_cycles)
     total = run.compute_cycles + tr.stall_cycles
     macs = g.macs
+    # bytes at the stored widths, per buffer (the row's *_bytes round each transfer up to whole bytes)
+    for level, rw, buf, elems, bits in (
+            ("sram", "read", "ifmap", run.sram_reads_ifmap, ib), ("sram", "read", "filter", run.sram_reads_filter, fb),
+            ("sram", "read", "ofmap", run.sram_reads_ofmap, ob), ("sram", "write", "ofmap", run.sram_writes_ofmap, ob),
+            ("dram", "read", "ifmap", tr.reads_ifmap, ib), ("dram", "read", "filter", tr.reads_filter, fb),
+            ("dram", "read", "ofmap", tr.reads_ofmap, ob), ("dram", "write", "ofmap", tr.writes_ofmap, ob)):
+        accesses.add(g.name, g.phase, level, buf, rw, elems * bits / 8)
     pe_slots = acc.rows * acc.cols * float(rate)
     return {
         "layer": g.name, "phase": g.phase, "unit": "array", "dataflow": acc.dataflow,
@@ -100,4 +117,6 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator) ->
 def simulate(layers: Iterable[ConvLayer | GemmLayer | VectorOp], accelerator: Any) -> CycleReport:
     """Simulate each work item on the accelerator (a path, dict or Accelerator); one row per item."""
     acc = load_accelerator(accelerator)
-    return CycleReport(accelerator=acc.to_dict(), rows=[simulate_layer(layer, acc) for layer in layers])
+    accesses = MemoryAccesses()
+    rows = [simulate_layer(layer, acc, accesses) for layer in layers]
+    return CycleReport(accelerator=acc, rows=rows, accesses=accesses)

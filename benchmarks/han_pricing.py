@@ -75,8 +75,8 @@ def network_table(models: list[str], accelerator: str) -> None:
             acc = load_accelerator(accelerator).to_dict()
             acc["sparsity"] = {"weights": support}
             cyc = simulate_trace(tr, acc)
-            e = price(tr, "45nm", hierarchy=hierarchy_for_accelerator(cyc.accelerator), accesses=cyc,
-                      sparsity=cyc.accelerator["sparsity"])
+            e = price(tr, "45nm", hierarchy_for_accelerator(cyc.accelerator), cyc.accesses,
+                      sparsity=cyc.accelerator.sparsity.to_dict())
             k = total if label == "fp32" else kept
             print(f"{model if label == 'fp32' else '  pruned':9} {total:11d} {int(k):10d} {total / k:7.1f} "
                   f"{tr.model_size_bytes / 1e6:8.2f} {t_ref.model_size_bytes / tr.model_size_bytes:9.1f} "

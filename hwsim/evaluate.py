@@ -82,16 +82,16 @@ def trace_workload(workload: Workload, real_train: Trace | None = None, train: b
 
 
 def _price(trace: Trace, tech: TechTable, pricing: Pricing, cycles: am.CycleReport | None,
-           steps_per_epoch: int | None, sparsity: Any) -> EnergyReport:
+           steps_per_epoch: int | None, sparsity: dict[str, str] | None) -> EnergyReport:
     from hwsim.energy import hierarchy_for_accelerator, load_hierarchy, price
 
     hier = load_hierarchy(pricing.hierarchy)
     if pricing.memory == "accelerator" and cycles is not None:
         # memory energy from the accelerator's own SRAM/DRAM accesses and buffer sizes
-        return price(trace, tech, hierarchy=hierarchy_for_accelerator(cycles.accelerator, hier), accesses=cycles,
-                     steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz, sparsity=sparsity)
-    return price(trace, tech, hierarchy=hier, steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz,
-                 sparsity=sparsity)
+        hier = hierarchy_for_accelerator(cycles.accelerator, hier)
+        return price(trace, tech, hier, cycles.accesses, steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz,
+                     sparsity=sparsity)
+    return price(trace, tech, hier, steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz, sparsity=sparsity)
 
 
 def evaluate(workload: Workload, accelerator: am.Accelerator, tech: TechTable, pricing: Pricing | None = None,
@@ -118,7 +118,7 @@ def price_traces(traces: WorkloadTraces, accelerator: am.Accelerator | None, tec
 
     c_train, c_inf = cycles(traces.train), cycles(traces.infer)
     # what the accelerator does with zero operands (priced as effectual MACs where it skips them)
-    support = next((c.accelerator.get("sparsity") for c in (c_train, c_inf) if c is not None), None)
+    support = accelerator.sparsity.to_dict() if accelerator is not None else None
     e_train = (_price(traces.train, tech, pricing, c_train, steps_per_epoch, support)
                if traces.train is not None else None)
     e_inf = _price(traces.infer, tech, pricing, c_inf, None, support) if traces.infer is not None else None
@@ -128,9 +128,9 @@ def price_traces(traces: WorkloadTraces, accelerator: am.Accelerator | None, tec
 
 
 def _dram(cycles: am.CycleReport) -> float:
-    """DRAM bytes read + written, as the accelerator model moves them (double-buffered tiles)."""
-    tot = cycles.totals
-    return float(tot["dram_read_bytes"] + tot["dram_write_bytes"])
+    """DRAM bytes read + written, as the accelerator model moves them (double-buffered tiles), each
+    transfer in whole bytes."""
+    return cycles.accesses.total(level="dram", whole_bytes=True)
 
 
 def metrics(ev: Evaluation) -> dict[str, float]:

@@ -266,6 +266,5 @@ def simulate_trace(trace: Trace, accelerator: Any) -> am.CycleReport:
         rep = am.simulate(work, acc)
     except am.ConfigError as e:
         raise UserError(f"{acc.name}: {e.where}", e.what) from None
-    rep.accelerator["trace"] = {"model": trace.model, "scheme": trace.scheme, "batch": trace.batch,
-                                "mode": trace.mode}
+    rep.workload = {"model": trace.model, "scheme": trace.scheme, "batch": trace.batch, "mode": trace.mode}
     return rep

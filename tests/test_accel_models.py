@@ -275,6 +275,31 @@ def test_report_csv_json_totals():
         assert 0 < r["mapping_efficiency"] <= 1 and 0 < r["utilization"] <= 1
 
 
+def test_report_carries_the_accelerator_and_its_memory_accesses():
+    """The typed accesses agree with the report's columns: per buffer, elements x stored bits / 8; each
+    transfer rounded up to whole bytes, the *_bytes totals; every row's (layer, phase) is present."""
+    acc = am.load_accelerator(ACC / "bitfusion.yaml")
+    layers = [am.GemmLayer("g", M=37, N=19, K=53, operands=am.operands("binary1", "binary1")),
+              am.GemmLayer("h", M=64, N=128, K=300, operands=am.operands("int4", "int2")),
+              am.VectorOp("h", "forward", ops=640, kind="relu", bytes_in=300, bytes_out=0),
+              am.VectorOp("v", "update", ops=10, kind="update", bytes_in=0, bytes_out=0)]
+    rep = am.simulate(layers, acc)
+    assert rep.accelerator is acc and isinstance(rep.accesses, am.MemoryAccesses)
+    assert rep.accesses.pairs() == [("g", "forward"), ("h", "forward"), ("v", "update")]
+    assert rep.accesses.of("v", "update") == []
+    for level in ("sram", "dram"):
+        for rw in ("read", "write"):
+            assert rep.accesses.total(level, rw, whole_bytes=True) == rep.totals[f"{level}_{rw}_bytes"]
+    g = rep.rows[0]
+    by = {(a.level, a.buffer, a.rw): a.bytes for a in rep.accesses.of("g", "forward")}
+    assert by[("sram", "ifmap", "read")] == Fraction(g["sram_reads_ifmap"] * g["ifmap_bits"], 8)
+    assert by[("dram", "filter", "read")] == Fraction(g["dram_reads_filter"] * g["filter_bits"], 8)
+    assert by[("dram", "ofmap", "write")] == Fraction(g["dram_writes_ofmap"] * g["ofmap_bits"], 8)
+    assert ("dram", "", "read") in {(a.level, a.buffer, a.rw) for a in rep.accesses.of("h", "forward")}
+    assert rep.accesses.total("rf") == 0
+    assert {r["layer"] for r in rep.accesses.to_rows()} == {"g", "h"}
+
+
 def test_resnet18_macs_match_flop_counter_anchor():
     """The topology's conv+fc MACs equal torch flop_counter's ResNet-18 forward count (anchors.md)."""
     layers = am.read_topology(RESNET18)

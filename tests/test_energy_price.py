@@ -204,12 +204,18 @@ def test_zero_skipping_ternary(t45):
 
 
 def test_accelerator_accesses_replace_placement(t45):
+    from accel_models import ConfigError, MemoryAccesses
+
     tr = make_trace("fp32")
     hier = {"rf_bytes": 0, "sram_bytes": 1 << 20}
     base = price(tr, t45, hierarchy=hier)
-    acc = {("conv", "forward"): {"sram_read_bytes.input": 1000, "sram_read_bytes.weight": 24,
-                                 "dram_read_bytes": 64, "dram_write_bytes": 0},
-           "fc": {"backward_data": {"sram_write_bytes": 8, "rf_read_bytes": 16}}}
+    acc = MemoryAccesses()
+    acc.add("conv", "forward", "sram", "ifmap", "read", 1000)
+    acc.add("conv", "forward", "sram", "filter", "read", 24)
+    acc.add("conv", "forward", "dram", "", "read", 64)
+    acc.add("conv", "forward", "dram", "ofmap", "write", 0)
+    acc.add("fc", "backward_data", "sram", "", "write", 8)
+    acc.add("fc", "backward_data", "rf", "", "read", 16)
     rep = price(tr, t45, hierarchy=hier, accesses=acc)
     sb, db, rb = sram_pj_per_bit(t45, 1 << 20), dram_pj_per_bit(t45), rf_pj_per_bit(t45)
     assert _sum(rep.rows, layer="conv", phase="forward", component="sram") == pytest.approx(1024 * 8 * sb)
@@ -222,10 +228,21 @@ def test_accelerator_accesses_replace_placement(t45):
     assert rep.totals["compute.fp32"] == pytest.approx(base.totals["compute.fp32"])
     # the two given pairs, plus conv's inference, which borrows conv's forward counts
     assert rep.assumptions["memory_source"]["records_priced_by"]["accelerator"] == 3
-    with pytest.raises(UserError, match="unknown key 'sram_reads'"):
-        price(tr, t45, accesses={("conv", "forward"): {"sram_reads": 3}})
+    # a pair the accelerator ran without traffic still takes its memory energy from it: none
+    quiet = MemoryAccesses()
+    quiet.cover("conv", "backward_weight")
+    rep = price(tr, t45, hierarchy=hier, accesses=quiet)
+    assert _sum(rep.rows, layer="conv", phase="backward_weight", component="dram") == 0
+    assert _sum(base.rows, layer="conv", phase="backward_weight", component="sram") > 0
+    assert _sum(rep.rows, layer="conv", phase="backward_weight", component="sram") == 0
+    with pytest.raises(ConfigError, match="unknown level 'l2'"):
+        acc.add("conv", "forward", "l2", "", "read", 3)
+    with pytest.raises(ConfigError, match="non-negative byte count"):
+        acc.add("conv", "forward", "sram", "", "read", -1)
+    bad = MemoryAccesses()
+    bad.add("conv", "fwd", "sram", "", "read", 3)
     with pytest.raises(UserError, match="unknown phase"):
-        price(tr, t45, accesses={("conv", "fwd"): {"sram_read_bytes": 3}})
+        price(tr, t45, accesses=bad)
 
 
 def test_hierarchy_errors(tmp_path):
@@ -283,25 +300,21 @@ def test_cli_errors_are_one_line(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.stderr
 
 
-def test_accesses_from_cycle_report_rows(t45):
-    from hwsim.energy import accesses_from_cycles, hierarchy_for_accelerator
+def test_accesses_priced_at_their_buffer(t45):
+    from accel_models import MemoryAccesses, load_accelerator
+    from hwsim.energy import hierarchy_for_accelerator
 
-    rows = [
-        {"layer": "conv", "phase": "forward", "unit": "array", "ifmap_bits": 32, "filter_bits": 1, "ofmap_bits": 32,
-         "sram_reads_ifmap": 100, "sram_reads_filter": 80, "sram_reads_ofmap": 10, "sram_writes_ofmap": 20,
-         "dram_reads_ifmap": 4, "dram_reads_filter": 8, "dram_reads_ofmap": 0, "dram_writes_ofmap": 2,
-         "sram_read_bytes": 400 + 10 + 40, "sram_write_bytes": 80, "dram_read_bytes": 17, "dram_write_bytes": 8},
-        {"layer": "conv", "phase": "forward", "unit": "vector", "ifmap_bits": 0, "filter_bits": 0, "ofmap_bits": 0,
-         "sram_read_bytes": 0, "sram_write_bytes": 0, "dram_read_bytes": 64, "dram_write_bytes": 32},
-    ]
-    acc = accesses_from_cycles(rows)
-    assert acc[("conv", "forward")] == {
-        "sram_read_bytes.ifmap": 400, "sram_read_bytes.filter": 10, "sram_read_bytes.ofmap": 40,
-        "sram_write_bytes.ofmap": 80, "dram_read_bytes.ifmap": 16, "dram_read_bytes.filter": 1,
-        "dram_write_bytes.ofmap": 8, "dram_read_bytes": 64, "dram_write_bytes": 32}
-    hier = hierarchy_for_accelerator({"sram": {"ifmap_kb": 32, "filter_kb": 64, "ofmap_kb": 16}}, None)
+    acc = MemoryAccesses()
+    for level, buf, rw, b in (("sram", "ifmap", "read", 400), ("sram", "filter", "read", 10),
+                              ("sram", "ofmap", "read", 40), ("sram", "ofmap", "write", 80),
+                              ("dram", "ifmap", "read", 16), ("dram", "filter", "read", 1),
+                              ("dram", "ofmap", "write", 8), ("dram", "", "read", 64), ("dram", "", "write", 32)):
+        acc.add("conv", "forward", level, buf, rw, b)
+    accel = load_accelerator({"name": "t", "array": {"rows": 4, "cols": 4}, "pe": {"kind": "fp32"},
+                              "sram": {"ifmap_kb": 32, "filter_kb": 64, "ofmap_kb": 16}})
+    hier = hierarchy_for_accelerator(accel, None)
     assert hier.sram_buffers == {"ifmap": 32768, "filter": 65536, "ofmap": 16384}
-    rep = price(make_trace("bnn"), t45, hierarchy=hier, accesses=rows)
+    rep = price(make_trace("bnn"), t45, hierarchy=hier, accesses=acc)
     sram = (400 * 8 * sram_pj_per_bit(t45, 32768) + 10 * 8 * sram_pj_per_bit(t45, 65536)
             + 120 * 8 * sram_pj_per_bit(t45, 16384))
     assert _sum(rep.rows, layer="conv", phase="forward", component="sram") == pytest.approx(sram)
@@ -321,7 +334,7 @@ def test_price_with_the_accelerator_model(t45):
     tr = make_trace("fp32")
     cycles = simulate_trace(tr, str(CONFIG_DIR / "accelerators" / "fp32_training.yaml"))
     hier = hierarchy_for_accelerator(cycles.accelerator)
-    rep = price(tr, t45, hierarchy=hier, accesses=cycles)
+    rep = price(tr, t45, hierarchy=hier, accesses=cycles.accesses)
     by = rep.assumptions["memory_source"]["records_priced_by"]
     assert by["accelerator"] > 0
     dram_bytes = sum(r.get("dram_read_bytes", 0) + r.get("dram_write_bytes", 0) for r in cycles.rows)

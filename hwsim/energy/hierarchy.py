@@ -17,8 +17,8 @@ Placement model (every rule is printed in the report's assumptions):
      changes, are written back once per step.
   6. Each MAC reads its two operands from the register file at their widths
      (``rf_operand_reads_per_mac``); the accumulator stays in the adder.
-An accelerator model refines this: :func:`hwsim.energy.price` takes its per-(layer, phase)
-access counts instead (see ``accesses`` there).
+An accelerator model refines this: :func:`hwsim.energy.price` takes its
+:class:`accel_models.MemoryAccesses` (bytes per (layer, phase), level, buffer, read/write) instead.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ class Hierarchy(BaseModel):
     rf_operand_reads_per_mac: float = Field(default=2, ge=0)
     zero_skipping: bool = False
     sram_priority: list[str] = Field(default_factory=lambda: list(LONG_LIVED))
-    # Separate on-chip buffers (name -> bytes) for accelerator access counts with that operand suffix
-    # (ifmap, filter, ofmap); accesses without a matching buffer are priced at sram_bytes.
+    # Separate on-chip buffers (name -> bytes) for accelerator accesses to that buffer (ifmap, filter,
+    # ofmap); accesses without a matching buffer are priced at sram_bytes.
     sram_buffers: dict[str, int] = Field(default_factory=dict)
     path: str = ""
 

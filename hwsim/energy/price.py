@@ -5,18 +5,14 @@ Components of a row: ``compute.<mac_type>`` (MACs x the MAC type's rule), ``elem
 register file), ``sram`` and ``dram`` (tensor traffic at the level the placement model, or the
 accelerator's access counts, put it).
 
-Accelerator access counts (``accesses``), the plain form agreed with the accelerator model::
+Memory energy of a (layer, phase) comes either from the accelerator model's
+:class:`accel_models.MemoryAccesses` (bytes by level, buffer and direction: SRAM priced at the
+capacity of its buffer, DRAM per bit, RF from its counts when given, else from the per-MAC operand
+reads), or, for pairs the accelerator did not run, from the placement model on a
+:class:`~hwsim.energy.hierarchy.Hierarchy`; the report's assumptions count both.
 
-    {(layer, phase): {"sram_read_bytes": int, "sram_write_bytes": int,
-                      "dram_read_bytes": int, "dram_write_bytes": int,
-                      "rf_read_bytes": int, "rf_write_bytes": int}}       # any subset
-    # or, JSON-friendly, {layer: {phase: {...}}}; a key may carry an operand suffix
-    # ("sram_read_bytes.weight"), summed. Values are BYTES.
-
-For a (layer, phase) present there, its SRAM and DRAM energy comes only from those counts
-(the placement model and its once-per-step weight fetch are skipped for it); RF energy comes
-from its ``rf_*`` counts when given, else from the per-MAC operand reads. Pairs absent there
-are priced by the placement model; the report's assumptions count both.
+``price`` runs by phase: compute and element-wise energy per record, memory energy from accesses or
+from placement, the once-per-step fetch of persistent classes held on chip, then totals per phase.
 """
 
 from __future__ import annotations
@@ -26,6 +22,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from accel_models.accesses import Access, MemoryAccesses
+from accel_models.config import Accelerator
 from hwsim.energy.hierarchy import (
     PERSISTENT,
     TRANSIENT,
@@ -53,7 +51,6 @@ from hwsim.formats import (
 from hwsim.trace import LayerInfo, LayerRecord, Trace
 
 COMPONENTS = ("compute", "elementwise", "rf", "sram", "dram")
-_ACCESS_KEY = re.compile(r"^(rf|sram|dram)_(read|write)_bytes(\..+)?$")
 
 
 @dataclass
@@ -173,81 +170,12 @@ def operand_bits(mac: str, ops: tuple[Format, Format] | None) -> int:
     return {"fp32": 64, "fp16": 32, "xnor_popcount": 2, "sign_add": 33, "ternary": 34, "shift_add": 36}.get(mac, 64)
 
 
-def _normalise_accesses(accesses: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """-> {(layer, phase): {"rf": bytes, "dram": bytes, "sram": {operand or "": bytes}}}."""
-    if accesses is None:
-        return {}
-    if hasattr(accesses, "rows") or isinstance(accesses, list):
-        accesses = accesses_from_cycles(accesses)
-    if not isinstance(accesses, dict):
-        raise UserError("accesses", "expected {(layer, phase): counts}, {layer: {phase: counts}} or a CycleReport")
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def put(layer: str, phase: str, counts: Any) -> None:
-        where = f"accesses[{layer}, {phase}]"
-        if phase not in PHASES:
-            raise UserError(where, f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
-        if not isinstance(counts, dict):
-            raise UserError(where, "expected a mapping of access counts in bytes")
-        acc: dict[str, Any] = out.setdefault((layer, phase), {"sram": defaultdict(float)})
-        for k, v in counts.items():
-            m = _ACCESS_KEY.match(str(k))
-            if not m:
-                raise UserError(where, f"unknown key {k!r}; expected {{rf,sram,dram}}_{{read,write}}_bytes[.operand]")
-            if not isinstance(v, (int, float)) or v < 0:
-                raise UserError(where, f"{k}: expected a non-negative byte count, got {v!r}")
-            level, operand = m.group(1), (m.group(3) or ".")[1:]
-            if level == "sram":
-                acc["sram"][operand] += float(v)
-            else:
-                acc[level] = acc.get(level, 0.0) + float(v)
-
-    for key, val in accesses.items():
-        if isinstance(key, tuple) and len(key) == 2:
-            put(str(key[0]), str(key[1]), val)
-        elif isinstance(val, dict) and all(isinstance(v, dict) for v in val.values()):
-            for phase, counts in val.items():
-                put(str(key), str(phase), counts)
-        else:
-            raise UserError("accesses", f"key {key!r}: expected (layer, phase) or {{layer: {{phase: counts}}}}")
-    return out
-
-
-_BUFFERS = ("ifmap", "filter", "ofmap")
-
-
-def accesses_from_cycles(report: Any) -> dict[tuple[str, str], dict[str, float]]:
-    """The accelerator model's CycleReport (or its rows) as ``accesses``: bytes per buffer, per (layer, phase).
-
-    Per row, ``sram_reads_<buf>`` / ``sram_writes_ofmap`` / ``dram_reads_<buf>`` / ``dram_writes_ofmap``
-    (elements) x ``<buf>_bits`` / 8 give ``sram_read_bytes.<buf>`` etc.; whatever the row's
-    ``*_bytes`` totals hold beyond those (vector-unit rows) is added without a buffer suffix.
-    """
-    rows = report.rows if hasattr(report, "rows") else report
-    out: dict[tuple[str, str], dict[str, float]] = {}
-    for r in rows:
-        d = out.setdefault((str(r["layer"]), str(r["phase"])), defaultdict(float))
-        for level in ("sram", "dram"):
-            for rw, verb, bufs in (("read", "reads", _BUFFERS), ("write", "writes", ("ofmap",))):
-                split = 0.0
-                for b in bufs:
-                    n = (r.get(f"{level}_{verb}_{b}") or 0) * (r.get(f"{b}_bits") or 0) / 8
-                    if n:
-                        d[f"{level}_{rw}_bytes.{b}"] += n
-                        split += n
-                rest = (r.get(f"{level}_{rw}_bytes") or 0) - split
-                if rest > 0.5:
-                    d[f"{level}_{rw}_bytes"] += rest
-    return {k: dict(v) for k, v in out.items()}
-
-
-def hierarchy_for_accelerator(accelerator: dict[str, Any], base: Any = None) -> Hierarchy:
-    """The hierarchy with the accelerator's SRAM buffers (``CycleReport.accelerator["sram"]`` in KB)."""
+def hierarchy_for_accelerator(accelerator: Accelerator, base: Hierarchy | str | dict | None = None) -> Hierarchy:
+    """``base`` (default configs/hierarchy/default.yaml) with the accelerator's ifmap, filter and ofmap SRAMs
+    as its buffers: the capacity each buffer's accesses are priced at."""
     h = load_hierarchy(base)
-    kb = (accelerator or {}).get("sram") or {}
-    buffers = {b: int(round(float(kb[f"{b}_kb"]) * 1024)) for b in _BUFFERS if kb.get(f"{b}_kb")}
-    if not buffers:
-        return h
+    buffers = {"ifmap": accelerator.ifmap_sram_bytes, "filter": accelerator.filter_sram_bytes,
+               "ofmap": accelerator.ofmap_sram_bytes}
     return h.model_copy(update={"sram_buffers": buffers, "sram_bytes": sum(buffers.values())})
 
 
@@ -301,126 +229,170 @@ def priced_macs(trace: Trace, r: LayerRecord, mac: str, n: int, support: tuple[b
 # ---------------------------------------------------------------------------- price
 
 
-def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = None, accesses: Any = None,
-          steps_per_epoch: int | None = None, rate_hz: float | None = None,
-          sparsity: dict[str, str] | None = None) -> EnergyReport:
-    """Energy of ``trace`` on ``tech`` with ``hierarchy`` (or an accelerator's ``accesses``).
+@dataclass
+class _Ledger:
+    """What pricing accumulates: pJ per (layer, phase, component) and the rules and sources it used."""
 
-    ``sparsity``: the accelerator's support for zero operands (``{weights, activations}`` each
-    ``none | gating | skipping``, :mod:`accel_models.sparsity`); ``hierarchy.zero_skipping`` gates both."""
-    tech = tech if isinstance(tech, TechTable) else load_tech(tech or "45nm")
-    hier: Hierarchy = load_hierarchy(hierarchy)
-    acc = _normalise_accesses(accesses)
-    infos = {li.name: li for li in trace.layers}
-    notes: list[str] = []
+    energy: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))
+    rules_used: dict[str, dict[str, Any]] = field(default_factory=dict)
+    per_mac: dict[str, list[float]] = field(default_factory=dict)
+    elementwise: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mem_source: dict[str, int] = field(default_factory=lambda: {"placement": 0, "accelerator": 0})
+    level_bytes: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    fetched: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    no_effectual: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
 
+
+@dataclass(frozen=True)
+class _PerBit:
+    """pJ per bit at each level (SRAM at the hierarchy's whole capacity)."""
+
+    rf: float
+    sram: float
+    dram: float
+
+    def level(self, name: str) -> float:
+        return {"rf": self.rf, "sram": self.sram, "dram": self.dram}[name]
+
+
+def _index_accesses(accesses: MemoryAccesses | None) -> dict[tuple[str, str], list[Access]]:
+    """The accelerator's accesses per (layer, phase); a phase hwsim does not price is a user error."""
+    if accesses is None:
+        return {}
+    for layer, phase in accesses.pairs():
+        if phase not in PHASES:
+            raise UserError(f"accesses[{layer}, {phase}]",
+                            f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
+    return {pair: accesses.of(*pair) for pair in accesses.pairs()}
+
+
+def _records_to_price(trace: Trace, acc: dict[tuple[str, str], list[Access]], ledger: _Ledger) -> list[LayerRecord]:
+    """The trace's records, plus inference records made from forward ones when the trace has none
+    (their accelerator accesses borrowed from forward)."""
     records = list(trace.records)
     phases_present = {r.phase for r in records}
-    if not phases_present & {INFERENCE} and FORWARD in phases_present:
-        records += _inference_from_forward(trace)
-        notes.append("the trace has no inference records: inference is priced as the forward records "
-                     "without their stash and master-weight traffic")
-        borrowed = [k for k in acc if k[1] == FORWARD and (k[0], INFERENCE) not in acc]
-        for layer, _ in borrowed:
-            acc[(layer, INFERENCE)] = acc[(layer, FORWARD)]
-        if borrowed:
-            notes.append("inference memory energy uses the accelerator's forward access counts")
+    if INFERENCE in phases_present or FORWARD not in phases_present:
+        return records
+    records += _inference_from_forward(trace)
+    ledger.notes.append("the trace has no inference records: inference is priced as the forward records "
+                        "without their stash and master-weight traffic")
+    borrowed = [k for k in acc if k[1] == FORWARD and (k[0], INFERENCE) not in acc]
+    for layer, _ in borrowed:
+        acc[(layer, INFERENCE)] = acc[(layer, FORWARD)]
+    if borrowed:
+        ledger.notes.append("inference memory energy uses the accelerator's forward access counts")
+    return records
 
-    support = _support(sparsity, hier)
-    placement = place(trace, hier)
-    sram_bit = sram_pj_per_bit(tech, hier.sram_bytes)
-    dram_bit = dram_pj_per_bit(tech, hier.dram)
-    rf_bit = rf_pj_per_bit(tech)
-    level_bit = {"rf": rf_bit, "sram": sram_bit, "dram": dram_bit}
 
-    energy: dict[tuple[str, str, str], float] = defaultdict(float)
-    rules_used: dict[str, dict[str, Any]] = {}
-    per_mac: dict[str, list[float]] = {}
-    ew_used: dict[str, dict[str, Any]] = {}
-    mem_source = {"placement": 0, "accelerator": 0}
-    level_bytes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    no_effectual: set[str] = set()
-
-    for r in records:
-        info = infos.get(r.layer)
-        key = (r.layer, r.phase)
-        # -- compute and per-MAC operand reads from the RF
-        rf_operand_pj = 0.0
-        for mac, n in r.macs.items():
-            if not n:
-                continue
-            ops = operands_for(info, r.phase, mac)
-            fi = fan_in(info, r.phase)
-            e, rule = mac_energy(tech, mac, ops, fi)
-            count = priced_macs(trace, r, mac, n, support)
-            if count is None:
-                count = n
-                no_effectual.add(r.layer)
-            energy[(r.layer, r.phase, f"compute.{mac}")] += count * e
-            rf_operand_pj += count * operand_bits(mac, ops) * rf_bit * hier.rf_operand_reads_per_mac / 2
-            d = rules_used.setdefault(rule.name, {**rule.describe(), "citation": tech.cite(rule.source),
-                                                  "mac_types": []})
-            if mac not in d["mac_types"]:
-                d["mac_types"].append(mac)
-            lo_hi = per_mac.setdefault(mac, [e, e])
-            lo_hi[0], lo_hi[1] = min(lo_hi[0], e), max(lo_hi[1], e)
-        # -- element-wise
-        for op, n in r.elementwise.items():
-            if not n:
-                continue
-            e, prims, defaulted = elementwise_pj(tech, op)
-            energy[(r.layer, r.phase, "elementwise")] += n * e
-            ew_used[op] = {"primitives": prims, "pj_per_op": e, "default": defaulted}
-        # -- memory
-        if key in acc:
-            mem_source["accelerator"] += 1
-            a = acc[key]
-            for operand, b in a["sram"].items():
-                cap = hier.sram_buffers.get(operand, hier.sram_bytes)
-                energy[(r.layer, r.phase, "sram")] += b * 8 * sram_pj_per_bit(tech, cap)
-            energy[(r.layer, r.phase, "dram")] += a.get("dram", 0.0) * 8 * dram_bit
-            energy[(r.layer, r.phase, "rf")] += a["rf"] * 8 * rf_bit if "rf" in a else rf_operand_pj
+def _price_compute(trace: Trace, r: LayerRecord, info: LayerInfo | None, tech: TechTable, hier: Hierarchy,
+                   support: tuple[bool, bool], per_bit: _PerBit, ledger: _Ledger) -> float:
+    """Compute energy of one record: its MACs by type, each at its rule's pJ for the declared operand
+    formats and fan-in, only the effectual ones where zero operands are gated. Returns the pJ of the
+    operand reads those MACs make from the register file (priced as memory energy by the caller)."""
+    rf_operand_pj = 0.0
+    for mac, n in r.macs.items():
+        if not n:
             continue
-        mem_source["placement"] += 1
-        energy[(r.layer, r.phase, "rf")] += rf_operand_pj
-        # the record's largest activation/gradient stream must fit the SRAM left to stay on chip
-        transient = max((int(b) for c, b in r.traffic_bytes.items() if c in TRANSIENT), default=0)
-        for cls, b in r.traffic_bytes.items():
-            if not b:
-                continue
-            lvl = class_level(cls, r.layer, int(b), placement, hier, transient)
-            level_bytes[cls][lvl] += int(b)
-            energy[(r.layer, r.phase, lvl)] += int(b) * 8 * level_bit[lvl]
+        ops = operands_for(info, r.phase, mac)
+        e, rule = mac_energy(tech, mac, ops, fan_in(info, r.phase))
+        count = priced_macs(trace, r, mac, n, support)
+        if count is None:
+            count = n
+            ledger.no_effectual.add(r.layer)
+        ledger.energy[(r.layer, r.phase, f"compute.{mac}")] += count * e
+        rf_operand_pj += count * operand_bits(mac, ops) * per_bit.rf * hier.rf_operand_reads_per_mac / 2
+        d = ledger.rules_used.setdefault(rule.name, {**rule.describe(), "citation": tech.cite(rule.source),
+                                                     "mac_types": []})
+        if mac not in d["mac_types"]:
+            d["mac_types"].append(mac)
+        lo_hi = ledger.per_mac.setdefault(mac, [e, e])
+        lo_hi[0], lo_hi[1] = min(lo_hi[0], e), max(lo_hi[1], e)
+    return rf_operand_pj
 
-    # -- persistent classes held on chip: fetched from DRAM once per step (per inference batch)
-    fetched: dict[str, int] = defaultdict(int)
+
+def _price_elementwise(r: LayerRecord, tech: TechTable, ledger: _Ledger) -> None:
+    """Element-wise energy of one record: each counted element op at its fp32 primitives."""
+    for op, n in r.elementwise.items():
+        if not n:
+            continue
+        e, prims, defaulted = elementwise_pj(tech, op)
+        ledger.energy[(r.layer, r.phase, "elementwise")] += n * e
+        ledger.elementwise[op] = {"primitives": prims, "pj_per_op": e, "default": defaulted}
+
+
+def _price_accesses(r: LayerRecord, entries: list[Access], tech: TechTable, hier: Hierarchy, per_bit: _PerBit,
+                    rf_operand_pj: float, ledger: _Ledger) -> None:
+    """Memory energy of one record from the accelerator's accesses: SRAM bytes at the capacity of the buffer
+    they go to (the whole SRAM when unnamed), DRAM bytes per bit, RF bytes when counted, else the MACs'
+    operand reads."""
+    sram: dict[str, float] = defaultdict(float)
+    dram, rf = 0.0, None
+    for a in entries:
+        if a.level == "sram":
+            sram[a.buffer] += a.bytes
+        elif a.level == "dram":
+            dram += a.bytes
+        else:
+            rf = (rf or 0.0) + a.bytes
+    energy, key = ledger.energy, (r.layer, r.phase)
+    for buffer, b in sram.items():
+        energy[(*key, "sram")] += b * 8 * sram_pj_per_bit(tech, hier.sram_buffers.get(buffer, hier.sram_bytes))
+    energy[(*key, "dram")] += dram * 8 * per_bit.dram
+    energy[(*key, "rf")] += rf * 8 * per_bit.rf if rf is not None else rf_operand_pj
+    ledger.mem_source["accelerator"] += 1
+
+
+def _price_placed(r: LayerRecord, placement: dict[str, Any], hier: Hierarchy, per_bit: _PerBit,
+                  rf_operand_pj: float, ledger: _Ledger) -> None:
+    """Memory energy of one record from the placement model: each tensor class's bytes at the level it
+    is placed (a record's transients stay on chip when its largest stream fits the SRAM left)."""
+    ledger.energy[(r.layer, r.phase, "rf")] += rf_operand_pj
+    transient = max((int(b) for c, b in r.traffic_bytes.items() if c in TRANSIENT), default=0)
+    for cls, b in r.traffic_bytes.items():
+        if not b:
+            continue
+        lvl = class_level(cls, r.layer, int(b), placement, hier, transient)
+        ledger.level_bytes[cls][lvl] += int(b)
+        ledger.energy[(r.layer, r.phase, lvl)] += int(b) * 8 * per_bit.level(lvl)
+    ledger.mem_source["placement"] += 1
+
+
+def _price_fetch_once(records: list[LayerRecord], placement: dict[str, Any], hier: Hierarchy,
+                      acc: dict[tuple[str, str], list[Access]], per_bit: _PerBit, ledger: _Ledger) -> None:
+    """DRAM energy of persistent classes held on chip: fetched once per training step (weight_master and
+    optimizer_state also written back) and weights once per inference batch, charged to the first phase
+    that uses them unless the accelerator's accesses price that (layer, phase)."""
     for cls in PERSISTENT:
         for layer, size in placement["layer_footprints"].get(cls, {}).items():
-            if not size:
+            if not size or class_level(cls, layer, size, placement, hier, 0) == "dram":
                 continue
-            lvl = class_level(cls, layer, size, placement, hier, 0)
-            if lvl == "dram":
-                continue
-            first = {INFERENCE: None, "train": None}
+            first: dict[str, str | None] = {INFERENCE: None, "train": None}
             for rec in records:
                 if rec.layer == layer and rec.traffic_bytes.get(cls):
                     slot = INFERENCE if rec.phase == INFERENCE else "train"
-                    if first[slot] is None:
-                        first[slot] = rec.phase
+                    first[slot] = first[slot] or rec.phase
             for slot, phase in first.items():
-                if phase is None or (layer, phase) in acc:
-                    continue
-                if slot == INFERENCE and cls != "weight":
+                if phase is None or (layer, phase) in acc or (slot == INFERENCE and cls != "weight"):
                     continue
                 times = 2 if (cls in WRITTEN_BACK and slot == "train") else 1
-                energy[(layer, phase, "dram")] += times * size * 8 * dram_bit
-                fetched[f"{cls}.{'train_step' if slot == 'train' else 'inference_batch'}"] += times * size
+                ledger.energy[(layer, phase, "dram")] += times * size * 8 * per_bit.dram
+                ledger.fetched[f"{cls}.{'train_step' if slot == 'train' else 'inference_batch'}"] += times * size
 
-    if no_effectual:
-        notes.append(f"zero operands are gated or skipped but {len(no_effectual)} layer(s) have no measured "
-                     "sparsity (a meta-device trace): all their MACs are priced")
+
+@dataclass
+class _Totals:
+    rows: list[dict[str, Any]]
+    by_phase: dict[str, dict[str, float]]
+    train: dict[str, float]
+    infer_batch: dict[str, float]
+
+
+def _totals(ledger: _Ledger) -> _Totals:
+    """Rows per (layer, phase, component), pJ per phase and component, and the training-step and
+    inference-batch totals per component."""
     rows = [{"layer": lay, "phase": ph, "component": comp, "energy_pj": v}
-            for (lay, ph, comp), v in energy.items() if v]
+            for (lay, ph, comp), v in ledger.energy.items() if v]
     by_phase: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for row in rows:
         by_phase[row["phase"]][row["component"]] += row["energy_pj"]
@@ -433,18 +405,62 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
                 t[c] += v
         return dict(t)
 
-    train_totals = sum_phases(TRAIN_PHASES)
-    infer_batch = sum_phases((INFERENCE,))
-    batch = max(int(trace.batch or 1), 1)
-    infer_totals = {c: v / batch for c, v in infer_batch.items()}
-    train_step = sum(train_totals.values())
-    spe = steps_per_epoch if steps_per_epoch is not None else (trace.steps_per_epoch or None)
+    return _Totals(rows, by_phase_d, sum_phases(TRAIN_PHASES), sum_phases((INFERENCE,)))
 
+
+def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Hierarchy | str | dict | None = None,
+          accesses: MemoryAccesses | None = None, steps_per_epoch: int | None = None, rate_hz: float | None = None,
+          sparsity: dict[str, str] | None = None) -> EnergyReport:
+    """Energy of ``trace`` on ``tech`` with ``hierarchy`` (a Hierarchy, or a name, path or mapping
+    :func:`load_hierarchy` reads; default configs/hierarchy/default.yaml).
+
+    ``accesses``: the accelerator model's (``CycleReport.accesses``); the (layer, phase) pairs it holds
+    take their memory energy from it, the others from the placement model on ``hierarchy``.
+    ``sparsity``: the accelerator's support for zero operands (``{weights, activations}`` each
+    ``none | gating | skipping``, :mod:`accel_models.sparsity`); ``hierarchy.zero_skipping`` gates both."""
+    tech = tech if isinstance(tech, TechTable) else load_tech(tech or "45nm")
+    hier = load_hierarchy(hierarchy)
+    acc = _index_accesses(accesses)
+    ledger = _Ledger()
+    records = _records_to_price(trace, acc, ledger)
+    infos = {li.name: li for li in trace.layers}
+    support = _support(sparsity, hier)
+    placement = place(trace, hier)
+    per_bit = _PerBit(rf=rf_pj_per_bit(tech), sram=sram_pj_per_bit(tech, hier.sram_bytes),
+                      dram=dram_pj_per_bit(tech, hier.dram))
+    for r in records:
+        rf_operand_pj = _price_compute(trace, r, infos.get(r.layer), tech, hier, support, per_bit, ledger)
+        _price_elementwise(r, tech, ledger)
+        if (r.layer, r.phase) in acc:
+            _price_accesses(r, acc[(r.layer, r.phase)], tech, hier, per_bit, rf_operand_pj, ledger)
+        else:
+            _price_placed(r, placement, hier, per_bit, rf_operand_pj, ledger)
+    _price_fetch_once(records, placement, hier, acc, per_bit, ledger)
+    if ledger.no_effectual:
+        ledger.notes.append(f"zero operands are gated or skipped but {len(ledger.no_effectual)} layer(s) have no "
+                            "measured sparsity (a meta-device trace): all their MACs are priced")
+    t = _totals(ledger)
+    batch = max(int(trace.batch or 1), 1)
+    infer_totals = {c: v / batch for c, v in t.infer_batch.items()}
+    train_step = sum(t.train.values())
+    spe = steps_per_epoch if steps_per_epoch is not None else (trace.steps_per_epoch or None)
+    return EnergyReport(
+        model=trace.model, scheme=trace.scheme, mode=trace.mode, batch=batch, tech=tech.name, rows=t.rows,
+        totals=t.train if train_step else t.infer_batch, by_phase=t.by_phase, infer_totals=infer_totals,
+        train_step_pj=train_step, train_epoch_pj=(train_step * spe if spe and train_step else None),
+        infer_pj_per_sample=sum(infer_totals.values()), steps_per_epoch=spe, rate_hz=rate_hz,
+        assumptions=_assumptions(tech, hier, placement, per_bit, ledger),
+    )
+
+
+def _assumptions(tech: TechTable, hier: Hierarchy, placement: dict[str, Any], per_bit: _PerBit,
+                 ledger: _Ledger) -> dict[str, Any]:
+    """Every table value and rule the pricing used, with citations, for the report."""
     c2, c1 = mult_coefficients(tech)
-    assumptions = {
+    return {
         "tech": tech.summary(),
-        "rules": rules_used,
-        "pj_per_mac": {m: {"min": v[0], "max": v[1]} for m, v in per_mac.items()},
+        "rules": ledger.rules_used,
+        "pj_per_mac": {m: {"min": v[0], "max": v[1]} for m, v in ledger.per_mac.items()},
         "primitives": {
             "int_add_pj": {"points": tech.int_add_pj.points, "citation": tech.cite(tech.int_add_pj.source),
                            "rule": "piecewise-linear in width between points; proportional to width outside"},
@@ -458,40 +474,34 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Any = 
             "accumulator": tech.accumulator.model_dump()
             | {"rule": "product bits + ceil(log2(fan-in)), capped at max_bits; max_bits when fan-in is unknown"},
         },
-        "elementwise": {"ops": ew_used, "citation": tech.cite(tech.elementwise.source),
+        "elementwise": {"ops": ledger.elementwise, "citation": tech.cite(tech.elementwise.source),
                         "rule": "each counted element op = the listed fp32 primitives; ops not listed use 'default'"},
         "memory": {
             "sram": {"capacity_bytes": hier.sram_bytes, "pj_per_64b": sram_pj_per_64b(tech, hier.sram_bytes),
                      "buffers": {b: {"bytes": c, "pj_per_64b": sram_pj_per_64b(tech, c)}
                                  for b, c in hier.sram_buffers.items()},
-                     "pj_per_bit": sram_bit, "points": tech.sram_pj_per_64b.points,
+                     "pj_per_bit": per_bit.sram, "points": tech.sram_pj_per_64b.points,
                      "citation": tech.cite(tech.sram_pj_per_64b.source),
                      "rule": "power law in capacity between table points (linear in log E vs log2 C), end "
                              "segments extended; w-bit access = w/64 x E64; writes = reads"},
-            "dram": {"preset": hier.dram or tech.dram.default, "pj_per_bit": dram_bit,
+            "dram": {"preset": hier.dram or tech.dram.default, "pj_per_bit": per_bit.dram,
                      **tech.dram_preset(hier.dram).model_dump(),
                      "citation": tech.cite(tech.dram_preset(hier.dram).source), "rule": "priced per bit; not node-scaled"},
-            "rf": {"pj_per_bit": rf_bit, "citation": tech.cite(tech.rf_pj_per_32b.source),
+            "rf": {"pj_per_bit": per_bit.rf, "citation": tech.cite(tech.rf_pj_per_32b.source),
                    "rule": f"{hier.rf_operand_reads_per_mac:g} operand reads per MAC at the operands' widths, "
                            "plus tensors of at most rf_bytes"},
         },
         "hierarchy": hier.model_dump(),
         "placement": {"levels": placement["levels"], "footprint_bytes": placement["footprint_bytes"],
                       "sram_free_for_transients": placement["sram_free_for_transients"],
-                      "bytes_by_level": {c: dict(v) for c, v in level_bytes.items()},
-                      "dram_fetch_once_bytes": dict(fetched),
+                      "bytes_by_level": {c: dict(v) for c, v in ledger.level_bytes.items()},
+                      "dram_fetch_once_bytes": dict(ledger.fetched),
                       "rule": "long-lived classes claim SRAM in sram_priority order, else DRAM; transients of a "
                               "(layer, phase) stay on chip if their largest class fits what is left; tensors <= rf_bytes in RF; "
                               "on-chip persistent classes are fetched from DRAM once per step (weight_master and "
                               "optimizer_state also written back) and weights once per inference batch"},
-        "memory_source": {"records_priced_by": mem_source,
-                          "accelerator_form": "{(layer, phase): {rf|sram|dram}_{read|write}_bytes[.operand]: bytes}"},
-        "notes": notes,
+        "memory_source": {"records_priced_by": ledger.mem_source,
+                          "accelerator_form": "accel_models.MemoryAccesses: bytes per (layer, phase), level "
+                                              "(rf, sram, dram), buffer (ifmap, filter, ofmap) and read/write"},
+        "notes": ledger.notes,
     }
-    return EnergyReport(
-        model=trace.model, scheme=trace.scheme, mode=trace.mode, batch=batch, tech=tech.name, rows=rows,
-        totals=train_totals if train_step else infer_batch, by_phase=by_phase_d, infer_totals=infer_totals,
-        train_step_pj=train_step, train_epoch_pj=(train_step * spe if spe and train_step else None),
-        infer_pj_per_sample=sum(infer_totals.values()), steps_per_epoch=spe, rate_hz=rate_hz,
-        assumptions=assumptions,
-    )
