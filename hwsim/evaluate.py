@@ -4,11 +4,14 @@
     evaluate(workload, accelerator, tech, pricing,
              traces=None)                             -> Evaluation       (hwsim.hardware, hwsim.energy)
     price_traces(traces, accelerator, tech, pricing)  -> Evaluation       (traces already counted: trace files)
+    simulate_traces(traces, accelerator)              -> (train, infer) CycleReports (price_traces' first stage)
     metrics(evaluation)                               -> {store.METRICS name: value}
 
 Tracing is separate from pricing: points that differ only in hardware, technology or memory
 pricing pass the same :class:`WorkloadTraces` to :func:`evaluate` and are counted once. The sweep
-pipeline, ``hwsim cost`` and ``hwsim simulate`` all reach costs through :func:`evaluate`.
+pipeline and ``hwsim cost`` reach costs through :func:`evaluate` (``hwsim cost`` on a trace file through
+:func:`price_traces`); ``hwsim simulate`` counts through :func:`trace_workload` and stops after
+:func:`simulate_traces`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, Literal
 import accel_models as am
 from hwsim.energy import EnergyReport, Hierarchy, TechTable
 from hwsim.trace import Trace
-from hwsim.workload import Workload, optimizer_states
+from hwsim.workload import Workload, optimizer_states, parse_input_shape
 
 
 @dataclass
@@ -63,12 +66,21 @@ def trace_workload(workload: Workload, real_train: Trace | None = None, train: b
 
     ``real_train``: a step already traced on real data (hwsim.count.CountingCallback after training:
     measured sparsity and stash); used instead of the meta trace when its batch is the workload's."""
+    try:   # the network built on meta tensors: no memory for its weights (a 7B model is counted in seconds)
+        return _trace_workload(workload, real_train, train, infer, build_on="meta")
+    except (RuntimeError, NotImplementedError, TypeError):
+        # a scheme whose conversion needs weight values converts a network built on the CPU
+        return _trace_workload(workload, real_train, train, infer, build_on=None)
+
+
+def _trace_workload(workload: Workload, real_train: Trace | None, train: bool, infer: bool,
+                    build_on: str | None) -> WorkloadTraces:
     from hwsim.count import trace
 
-    raw = workload.build_network() if (train and real_train is None) or infer else None
+    raw = workload.build_network(build_on) if (train and real_train is None) or infer else None
     tr = ti = None
-    kw = dict(input_shape=tuple(workload.input_shape), num_classes=workload.num_classes, device="meta",
-              model_name=workload.model)
+    kw = dict(input_shape=parse_input_shape(workload.input_shape, where="input_shape"),
+              num_classes=workload.num_classes, device="meta", model_name=workload.model)
     if train:
         if real_train is not None and real_train.batch == workload.batch:
             tr = real_train
@@ -109,14 +121,9 @@ def price_traces(traces: WorkloadTraces, accelerator: am.Accelerator | None, tec
     """Simulate and price traces already counted (a workload's, or a trace file's); without an
     accelerator, memory energy comes from the placement model and there are no cycles or area."""
     from accel_models.area import accelerator_area
-    from hwsim.hardware import simulate_trace
 
     pricing = pricing or Pricing()
-
-    def cycles(tr: Trace | None) -> am.CycleReport | None:
-        return simulate_trace(tr, accelerator) if tr is not None and accelerator is not None else None
-
-    c_train, c_inf = cycles(traces.train), cycles(traces.infer)
+    c_train, c_inf = simulate_traces(traces, accelerator)
     # what the accelerator does with zero operands (priced as effectual MACs where it skips them)
     support = accelerator.sparsity.to_dict() if accelerator is not None else None
     e_train = (_price(traces.train, tech, pricing, c_train, steps_per_epoch, support)
@@ -125,6 +132,18 @@ def price_traces(traces: WorkloadTraces, accelerator: am.Accelerator | None, tec
     area = accelerator_area(accelerator, node_nm=tech.node_nm) if accelerator is not None else None
     return Evaluation(workload=None, traces=traces, accelerator=accelerator, tech=tech, pricing=pricing,
                       train_cycles=c_train, infer_cycles=c_inf, train_energy=e_train, infer_energy=e_inf, area=area)
+
+
+def simulate_traces(traces: WorkloadTraces, accelerator: am.Accelerator | None
+                    ) -> tuple[am.CycleReport | None, am.CycleReport | None]:
+    """Cycles of the training step and of the inference pass on ``accelerator`` (None where the trace
+    or the accelerator is absent): the first stage of :func:`price_traces`, alone for ``hwsim simulate``."""
+    from hwsim.hardware import simulate_trace
+
+    def cycles(tr: Trace | None) -> am.CycleReport | None:
+        return simulate_trace(tr, accelerator) if tr is not None and accelerator is not None else None
+
+    return cycles(traces.train), cycles(traces.infer)
 
 
 def _dram(cycles: am.CycleReport) -> float:

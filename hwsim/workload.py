@@ -87,19 +87,28 @@ class Workload:
     model: str
     scheme: Any
     input_shape: tuple[int, ...]
-    num_classes: int
+    num_classes: int | None
     batch: int = 1
     infer_batch: int = 1
     optimizer: str = DEFAULT_OPTIMIZER
     model_args: dict[str, Any] = field(default_factory=dict)
     steps_per_epoch: int | None = None
 
-    def build_network(self) -> Any:
-        """The network as built, before the scheme converts it."""
+    def build_network(self, device: str | None = None) -> Any:
+        """The network as built, before the scheme converts it (``device="meta"``: shapes only, no
+        memory for the weights, as a count needs)."""
         from hwsim.models import build_model
 
-        return build_model(self.model, num_classes=self.num_classes, in_shape=tuple(self.input_shape),
-                           **self.model_args)
+        def build() -> Any:
+            return build_model(self.model, num_classes=self.num_classes,
+                               in_shape=parse_input_shape(self.input_shape, where="input_shape"), **self.model_args)
+
+        if device is None:
+            return build()
+        import torch
+
+        with torch.device(device):
+            return build().to(device)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], scheme: Any, steps_per_epoch: int | None = None) -> Workload:
@@ -109,3 +118,111 @@ class Workload:
                    num_classes=int(config["num_classes"]), batch=int(pr["batch"]),
                    infer_batch=int(pr["infer_batch"]), optimizer=optimizer_of(config.get("recipe")),
                    model_args=dict(config["model"].get("args", {})), steps_per_epoch=steps_per_epoch)
+
+
+# -- the command line's workload options --------------------------------------------------
+PHASES = ("train", "infer")
+DEFAULT_BATCH = 64            # a training batch; the sweep recipe's default too
+DEFAULT_PHASE = "train"
+DEFAULT_SCHEME = "fp32"
+
+
+def parse_scheme(text: str, where: str = "--scheme") -> str | dict[str, Any]:
+    """A scheme as the command line gives it: a name (``bnn``), an inline YAML mapping
+    (``{name: kbit, weight_bits: 4}``) or a YAML file holding one (``my_scheme.yaml``). YAML is read by
+    the strict loader (:mod:`hwsim.yamlsafe`)."""
+    from pathlib import Path
+
+    from hwsim.yamlsafe import safe_load
+
+    text = text.strip()
+    if not text:
+        raise UserError(where, "expected a scheme name (see `hwsim schemes`) or a mapping with a 'name'")
+    if text.lower().endswith((".yaml", ".yml")):
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise UserError(where, f"scheme file not found: {text}")
+        try:
+            body = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(where, f"cannot read {text}: {type(e).__name__}") from None
+        spec = safe_load(body, str(path))
+    elif text[0] in "{[":
+        spec = safe_load(text, where)
+    else:
+        return text
+    if not isinstance(spec, (dict, str)):
+        raise UserError(where, "expected a scheme name or a mapping with a 'name', "
+                               f"got a {type(spec).__name__}")
+    return spec
+
+
+@dataclass
+class WorkloadOptions:
+    """The workload options every CLI verb that takes a model spells the same way, as given (None: not
+    given, so the default applies): ``--batch/-b``, ``--input``, ``--phase``, ``--scheme/-s``,
+    ``--classes``, ``--optimizer``. :meth:`workload` turns them into a :class:`Workload`."""
+
+    batch: int | None = None
+    input: str | None = None
+    phase: str | None = None
+    scheme: str | None = None
+    classes: int | None = None
+    optimizer: str | None = None
+
+    def given(self) -> list[str]:
+        """The options given on the command line, by their names there."""
+        return [f"--{k}" for k, v in vars(self).items() if v is not None]
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch if self.batch is not None else DEFAULT_BATCH
+
+    def phase_name(self) -> str:
+        phase = self.phase if self.phase is not None else DEFAULT_PHASE
+        if phase not in PHASES:
+            raise UserError("--phase", f"expected train or infer, got {phase!r}")
+        return phase
+
+    def scheme_spec(self) -> str | dict[str, Any]:
+        return parse_scheme(self.scheme if self.scheme is not None else DEFAULT_SCHEME)
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The input without the batch, or None for the model's own."""
+        return parse_input_shape(self.input, where="--input") if self.input is not None else None
+
+    def optimizer_name(self) -> str:
+        return check_optimizer(self.optimizer if self.optimizer is not None else DEFAULT_OPTIMIZER)
+
+    def check(self) -> None:
+        """Every value read, before anything is built (and before torch is imported)."""
+        if self.batch is not None and self.batch < 1:
+            raise UserError("--batch", f"must be a positive integer, got {self.batch}")
+        if self.classes is not None and self.classes < 1:
+            raise UserError("--classes", f"must be a positive integer, got {self.classes}")
+        self.phase_name()
+        self.optimizer_name()
+        self.input_shape()
+        self.scheme_spec()
+
+    def build_scheme(self) -> Any:
+        """The scheme object (built once; torch)."""
+        from hwsim.schemes import build_scheme
+
+        return build_scheme(self.scheme_spec(), where="--scheme")
+
+    def workload(self, model: str, steps_per_epoch: int | None = None) -> Workload:
+        """The :class:`Workload` of ``model`` (a model spec) under these options; an input or class
+        count not given is the model's own."""
+        from hwsim.models import spec as specs
+
+        self.check()
+        shape = self.input_shape()
+        if shape is None:
+            shape = specs.default_input(model, where="model")
+            if not shape:
+                raise UserError("--input", f"{model} declares no input shape; give one (e.g. --input 3x32x32)")
+        classes = self.classes if self.classes is not None else specs.default_classes(model, where="model")
+        return Workload(model=model, scheme=self.build_scheme(), input_shape=shape, num_classes=classes,
+                        batch=self.batch_size, infer_batch=self.batch_size, optimizer=self.optimizer_name(),
+                        steps_per_epoch=steps_per_epoch)

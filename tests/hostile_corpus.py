@@ -169,6 +169,45 @@ for name, argv, expect in VALUES:
                                "t.csv": "Layer, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
                                         "Num Filter, Strides,\nc1, 8, 8, 3, 3, 4, 8, 1,\n"}, expect=expect)
 
+# -- the workload options, the same on every verb that takes a model ---------------------------
+_VERB_ARGS = {"count": [], "cost": [], "simulate": ["-a", "tpu_like"], "train": ["--epochs", "1"]}
+WORKLOAD_BAD = [
+    ("phase_unknown", ["--phase", "sideways"], "--phase"),
+    ("phase_contradicts_infer", ["--infer", "--phase", "train"], "--phase"),
+    ("input_text", ["--input", "abc"], "--input"),
+    ("input_zero", ["--input", "0x0x0"], "--input"),
+    ("input_alias_conflict", ["--input", "1x28x28", "--input-shape", "3x32x32"], "--input"),
+    ("scheme_list", ["--scheme", "[1, 2]"], "--scheme"),
+    ("scheme_bad_bits", ["--scheme", "{name: kbit, weight_bits: 0}"], "weight_bits"),
+    ("scheme_unclosed", ["--scheme", "{name: kbit"], "--scheme"),
+    ("scheme_file_missing", ["--scheme", "{d}/nothere.yaml"], "nothere"),
+    ("optimizer_unknown", ["--optimizer", "rmsprop"], "rmsprop"),
+    ("classes_zero", ["--classes", "0"], "--classes"),
+    ("batch_negative", ["-b", "-3"], "--batch"),
+]
+for verb, extra in _VERB_ARGS.items():
+    for name, args, expect in WORKLOAD_BAD:
+        if verb == "count" and name in ("phase_unknown", "input_text", "input_zero", "scheme_list",
+                                        "scheme_bad_bits", "scheme_unclosed", "optimizer_unknown", "classes_zero"):
+            continue   # count's own cases above
+        case(f"cli/{verb}_{name}", [verb, "lenet300", *extra, *args], expect=expect)
+SCHEME_FILES = {"bomb": bomb(9, 9), "selfref": "name: &a [*a]\n", "list": "- kbit\n", "dup": "name: kbit\nname: twn\n",
+                "nul": "name: kbit\x00\n", "binary": b"\x89PNG\r\n\x1a\n", "python_tag": "name: !!python/name:os.system\n"}
+for name, text in SCHEME_FILES.items():
+    case(f"cli/cost_scheme_file_{name}", ["cost", "lenet300", "--scheme", "{d}/s.yaml"], {"s.yaml": text})
+case("cli/cost_scheme_file_directory", ["cost", "lenet300", "--scheme", "{d}/sub.yaml"], {"sub.yaml/x": "x"},
+     expect="--scheme")
+case("cli/cost_input_rank_rejected", ["cost", "resnet20", "--input", "3x2x2x2x2"], expect="--input")
+case("cli/simulate_tokens_into_a_cnn", ["simulate", "resnet20", "-a", "tpu_like", "--input", "tokens:16"],
+     expect="--input")
+case("cli/train_input_not_the_datasets", ["train", "lenet300", "--input", "3x32x32"], expect="--input")
+case("cli/train_classes_not_the_datasets", ["train", "lenet300", "--classes", "3"], expect="--classes")
+case("cli/cost_trace_file_with_batch", ["cost", "{d}/t.json", "--batch", "4"], {"t.json": "{}"}, expect="--batch")
+case("cli/simulate_topology_with_scheme", ["simulate", "-a", "tpu_like", "--topology", "{d}/t.csv", "-s", "bnn"],
+     {"t.csv": "Layer, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+               "c1, 8, 8, 3, 3, 4, 8, 1,\n"}, expect="--scheme")
+case("cli/simulate_trace_file_garbage", ["simulate", "{d}/t.json", "-a", "tpu_like"], {"t.json": "[1, 2"})
+
 # -- missing extras on a core install ----------------------------------------------------
 STORE = "store.db"   # made by the test (an empty but valid results store)
 case("extra/serve_without_dash", ["serve", "{d}/" + STORE], block=["dash", "dash_bootstrap_components",

@@ -1,9 +1,11 @@
-"""Helpers shared by verbs: JSON output and rich tables."""
+"""Shared by verbs: JSON output, rich tables, ``--strict`` and the workload options."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -38,3 +40,107 @@ def console():
     from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=100_000)
+
+
+# -- the workload options, declared once for every verb that takes a model -----------------
+# (parameter name, annotation, typer option). Old spellings are hidden aliases: they still work and
+# are not advertised. Defaults are None ("not given") so a trace file can refuse them and train can
+# tell a given --input from the data set's; the defaults themselves live in hwsim.workload.
+PANEL = "Workload (the same on count, cost, simulate and train)"
+
+
+def _workload_params() -> list[tuple[str, Any, Any]]:
+    import typer
+
+    from hwsim.workload import DEFAULT_BATCH, DEFAULT_OPTIMIZER, DEFAULT_PHASE, DEFAULT_SCHEME, OPTIMIZERS
+
+    return [
+        ("batch", int | None, typer.Option(
+            None, "--batch", "-b", min=1, max=2**31 - 1, show_default=str(DEFAULT_BATCH), rich_help_panel=PANEL,
+            help="Batch size: samples in the training step, or in the inference pass with --phase infer.")),
+        ("input", str | None, typer.Option(
+            None, "--input", show_default="the model's", rich_help_panel=PANEL,
+            help="Input without the batch, any rank: 3x224x224 or 3,224,224, 50x192; token ids as tokens:N.")),
+        ("phase", str | None, typer.Option(
+            None, "--phase", metavar="train|infer", show_default=DEFAULT_PHASE, rich_help_panel=PANEL,
+            help="train (one training step: forward, backward-data, backward-weight, update) or infer "
+                 "(one inference pass).")),
+        ("scheme", str | None, typer.Option(
+            None, "--scheme", "-s", show_default=DEFAULT_SCHEME, rich_help_panel=PANEL,
+            help="Precision scheme: a name (see `hwsim schemes`), an inline YAML mapping such as "
+                 "'{name: kbit, weight_bits: 4}', or a YAML file holding one.")),
+        ("classes", int | None, typer.Option(
+            None, "--classes", min=1, max=2**31 - 1, show_default="the model's; train: the data set's",
+            rich_help_panel=PANEL, help="Number of classes.")),
+        ("optimizer", str | None, typer.Option(
+            None, "--optimizer", metavar="|".join(OPTIMIZERS), show_default=DEFAULT_OPTIMIZER, rich_help_panel=PANEL,
+            help="sgd is plain SGD (no state), sgd_momentum SGD with momentum 0.9 (one state tensor per "
+                 "parameter), adam Adam (two).")),
+        ("input_shape_alias", str | None, typer.Option(None, "--input-shape", hidden=True)),
+        ("infer_alias", bool, typer.Option(False, "--infer", hidden=True)),
+    ]
+
+
+def workload_options(verb: Any) -> Any:
+    """Give ``verb`` the workload options (see :class:`hwsim.workload.WorkloadOptions`): they are added
+    to its command-line signature and reach it as one ``wl: WorkloadOptions`` argument."""
+    import functools
+    import inspect
+
+    params = _workload_params()
+    names = [n for n, _, _ in params]
+    sig = inspect.signature(verb)
+    own = [p for p in sig.parameters.values() if p.name != "wl"]
+    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann)
+             for n, ann, opt in params]
+
+    @functools.wraps(verb)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {n: kwargs.pop(n) for n in names}
+        return verb(*args, wl=options_from(given), **kwargs)
+
+    # typer reads this signature (inspect stops at __signature__); the verb's own annotations are
+    # resolved in the verb's module, which __wrapped__ names
+    wrapper.__signature__ = sig.replace(parameters=[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+                                        + added)
+    wrapper.__annotations__ = {k: v for k, v in verb.__annotations__.items() if k != "wl"}
+    wrapper.__annotations__.update({n: ann for n, ann, _ in params})
+    return wrapper
+
+
+def options_from(given: dict[str, Any]) -> Any:
+    """A :class:`hwsim.workload.WorkloadOptions` from the parsed options, old spellings folded in."""
+    from hwsim.errors import UserError
+    from hwsim.workload import WorkloadOptions
+
+    alias = given.pop("input_shape_alias", None)
+    if alias is not None:
+        if given.get("input") is not None and given["input"] != alias:
+            raise UserError("--input", "given twice (as --input and --input-shape) with different values")
+        given["input"] = alias
+    if given.pop("infer_alias", False):
+        if given.get("phase") not in (None, "infer"):
+            raise UserError("--phase", f"--infer contradicts --phase {given['phase']}")
+        given["phase"] = "infer"
+    return WorkloadOptions(**given)
+
+
+# where= names the library uses for what the command line calls an option
+_OPTION_OF = {"input_shape": "--input", "num_classes": "--classes", "optimizer": "--optimizer", "scheme": "--scheme"}
+
+
+@contextlib.contextmanager
+def option_names() -> Iterator[None]:
+    """Inside this block a UserError raised deep in the library (``where="input_shape"``) names the option
+    the user typed (``--input``)."""
+    from hwsim.errors import UserError
+
+    try:
+        yield
+    except UserError as e:
+        head, dot, rest = e.where.partition(".")
+        if head in _OPTION_OF:
+            e.where = _OPTION_OF[head] + dot + rest
+        elif e.where.endswith(".in_shape"):   # a built-in model's builder refusing the input
+            e.where = "--input"
+        raise

@@ -4,49 +4,46 @@ from __future__ import annotations
 
 import typer
 
-
-def _parse_shape(text: str | None) -> tuple[int, ...] | None:
-    from hwsim.count.api import parse_input_shape
-
-    return parse_input_shape(text or None, where="--input-shape")
+from hwsim.workload import WorkloadOptions
 
 
-def load_trace(model: str, scheme: str | None, batch: int, input_shape: str | None, infer: bool,
-               strict: bool = False):
-    """A Trace from a JSON file (``hwsim count --json`` output) or by counting ``model`` under ``scheme``."""
+def read_trace_file(path: str, wl: WorkloadOptions):
+    """A Trace from a JSON file (``hwsim count --json`` output); the file fixes the workload, so a
+    workload option given with it is a mistake, not something to ignore silently."""
     import json
     from pathlib import Path
 
     from hwsim.errors import UserError
     from hwsim.trace import Trace
 
-    if model.endswith(".json"):
-        p = Path(model)
-        if not p.exists():
-            raise UserError(model, "trace file not found")
-        try:
-            data = json.loads(p.read_text())
-            return Trace.from_dict(data.get("trace", data) if isinstance(data, dict) else data)
-        except (json.JSONDecodeError, TypeError, AttributeError) as e:
-            raise UserError(model, f"not a hwsim trace JSON ({e})") from None
-    if not scheme:
-        raise UserError("--scheme", "a scheme name is needed to count a model (see `hwsim schemes`)")
+    if wl.given():
+        raise UserError(wl.given()[0], f"{path} is a counted trace: its workload is fixed (give a model to count "
+                                       "instead)")
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(path, "trace file not found")
     try:
-        from hwsim.count import trace as count_trace
-    except ImportError:
-        raise UserError("hwsim cost", "counting (hwsim.count.trace) is not available in this build; "
-                                      "pass a trace JSON file instead of a model name") from None
-    kw = {"batch": batch}
-    shape = _parse_shape(input_shape)
-    if shape is not None:
-        kw["input_shape"] = shape
-    if infer:
-        kw["mode"] = "infer"
-    from ._common import check_strict
+        data = json.loads(p.read_text())
+        return Trace.from_dict(data.get("trace", data) if isinstance(data, dict) else data)
+    except (json.JSONDecodeError, TypeError, AttributeError, KeyError, ValueError, UnicodeDecodeError) as e:
+        raise UserError(path, f"not a hwsim trace JSON ({type(e).__name__}: {str(e)[:200]})") from None
 
-    tr = count_trace(model, scheme, **kw)
+
+def count_workload(model: str, wl: WorkloadOptions, strict: bool, steps_per_epoch: int | None = None):
+    """(Workload, WorkloadTraces) of ``model`` under the workload options, counted by the evaluation route
+    (``hwsim.evaluate.trace_workload``): the training step or the inference pass, as ``--phase`` says."""
+    from hwsim.evaluate import trace_workload
+
+    from ._common import check_strict, option_names
+
+    with option_names():
+        workload = wl.workload(model, steps_per_epoch=steps_per_epoch)
+        phase = wl.phase_name()
+        traces = trace_workload(workload, train=phase == "train", infer=phase == "infer")
+    tr = traces.train or traces.infer
+    assert tr is not None
     check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict)
-    return tr
+    return workload, traces
 
 
 def _fmt(pj: float) -> str:
@@ -57,11 +54,13 @@ def _fmt(pj: float) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    from ._common import workload_options
+
     @app.command("cost")
+    @workload_options
     def cost(
         model: str = typer.Argument(..., help="Built-in model name, a model spec (file.py:factory, "
                                     "package.module:factory, model.onnx, model.pt2) or a trace JSON file."),
-        scheme: str = typer.Option(None, "--scheme", help="Precision scheme (see `hwsim schemes`)."),
         tech: str = typer.Option("45nm", "--tech", help="Technology table: configs/tech/<name>.yaml or a path."),
         node: str = typer.Option(None, "--node", help="Scale the table to this node (e.g. 7nm)."),
         hierarchy: str = typer.Option(None, "--hierarchy", help="Memory hierarchy YAML (default: configs/hierarchy/default.yaml)."),
@@ -69,22 +68,22 @@ def register(app: typer.Typer) -> None:
                                         "(configs/accelerators/<name>.yaml, a path, or a SCALE-Sim .cfg)."),
         sets: list[str] = typer.Option(None, "--set", help="Override an accelerator field, e.g. --set array.rows=64 "
                                        "(repeatable; needs --accelerator)."),
-        batch: int = typer.Option(128, "--batch", min=1, help="Batch size when counting a model."),
-        input_shape: str = typer.Option(None, "--input-shape", help="Input C,H,W when counting a model."),
-        infer: bool = typer.Option(False, "--infer", help="Count inference only."),
         steps_per_epoch: int = typer.Option(None, "--steps-per-epoch", min=1, help="Training steps per epoch."),
-        rate: float = typer.Option(None, "--rate", min=0.0, help="Rate in Hz (steps, or inferences for --infer) for average power."),
+        rate: float = typer.Option(None, "--rate", min=0.0, help="Rate in Hz (training steps, or inferences with "
+                                   "--phase infer) for average power."),
         layers: bool = typer.Option(False, "--layers", help="Also print energy per layer."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
         strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
                                     "weight layer, instead of leaving it float."),
+        wl: WorkloadOptions = None,
     ) -> None:
         """Energy per layer, phase and component (compute by MAC type, element-wise, RF, SRAM, DRAM)."""
         from hwsim.energy import load_hierarchy, load_tech
-        from hwsim.evaluate import Pricing, WorkloadTraces, price_traces
+        from hwsim.evaluate import Pricing, WorkloadTraces, evaluate, price_traces
 
         from ._common import print_json, print_table
 
+        wl.check()
         table = load_tech(tech, node=node)
         hier = load_hierarchy(hierarchy)
         if sets and not accelerator:
@@ -96,10 +95,15 @@ def register(app: typer.Typer) -> None:
             from hwsim.hardware import load_accelerator_set
 
             acc = load_accelerator_set(accelerator, sets)
-        tr = load_trace(model, scheme, batch, input_shape, infer, strict)
-        traces = WorkloadTraces(infer=tr) if tr.mode == "infer" else WorkloadTraces(train=tr)
-        ev = price_traces(traces, acc, table, Pricing(memory="accelerator", hierarchy=hier, rate_hz=rate),
-                          steps_per_epoch=steps_per_epoch)
+        pricing = Pricing(memory="accelerator", hierarchy=hier, rate_hz=rate)
+        if model.endswith(".json"):
+            tr = read_trace_file(model, wl)
+            traces = WorkloadTraces(infer=tr) if tr.mode == "infer" else WorkloadTraces(train=tr)
+            ev = price_traces(traces, acc, table, pricing, steps_per_epoch=steps_per_epoch)
+        else:
+            workload, traces = count_workload(model, wl, strict, steps_per_epoch)
+            ev = evaluate(workload, acc, table, pricing, traces=traces)
+            tr = traces.train or traces.infer
         rep = ev.infer_energy if tr.mode == "infer" else ev.train_energy
         assert rep is not None
         if as_json:

@@ -6,6 +6,8 @@ from typing import Any
 
 import typer
 
+from hwsim.workload import WorkloadOptions
+
 _PHASE_SHORT = {"forward": "fwd", "backward_data": "bwd data", "backward_weight": "bwd weight",
                 "update": "update", "inference": "infer"}
 
@@ -117,64 +119,42 @@ def print_trace(tr: Any) -> None:
 CPU_STEP_LIMIT = 64 * 2**30   # a real step on the CPU bigger than this is a typo, not a request
 
 
-def parse_scheme(text: str) -> Any:
-    """``bnn`` -> "bnn"; ``{name: twn, delta_factor: 0.5}`` -> a mapping (yaml.safe_load)."""
-    from hwsim.errors import UserError
-
-    if not text.strip().startswith("{"):
-        return text
-    from hwsim.yamlsafe import safe_load
-
-    spec = safe_load(text, "--scheme")
-    if not isinstance(spec, dict):
-        raise UserError("--scheme", "expected a scheme name or a mapping with a 'name'")
-    return spec
-
-
 def register(app: typer.Typer) -> None:
+    from ._common import workload_options
+
     @app.command("count")
+    @workload_options
     def count(
         model: str = typer.Argument(..., help="Built-in model name (see `hwsim models`) or a model spec: "
                                     "file.py:factory, package.module:factory, model.onnx, model.pt2."),
-        scheme: str = typer.Option("fp32", "--scheme", "-s",
-                                   help="Precision scheme name (see `hwsim schemes`) or a YAML/JSON mapping, "
-                                        "e.g. '{name: mcdonnell, binarize_first_layer: true}'."),
-        batch: int = typer.Option(1, "--batch", "-b", min=1, max=2**31 - 1, help="Batch size."),
-        input_shape: str = typer.Option(None, "--input", help="Input without the batch, any rank (3x224x224, "
-                                        "50x192) or token ids (tokens:2048); default: the model's."),
-        phase: str = typer.Option("train", "--phase", help="train (all four phases) or infer."),
         device: str = typer.Option("meta", "--device", help="meta (shapes only) or cpu (a real step: sparsity)."),
-        num_classes: int = typer.Option(None, "--classes", min=1, help="Number of classes (default: the model's)."),
-        optimizer: str = typer.Option("sgd_momentum", "--optimizer", help="sgd, sgd_momentum or adam."),
         steps_per_epoch: int = typer.Option(0, "--steps-per-epoch", min=0, help="Also give totals per epoch."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON: per-layer records and totals."),
         strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
                                     "weight layer, instead of leaving it float."),
+        wl: WorkloadOptions = None,
     ) -> None:
         """Count one training step (or inference pass): MACs by type per phase, element-wise ops, traffic, stash."""
         from hwsim.errors import UserError
 
-        if phase not in ("train", "infer"):
-            raise UserError("--phase", f"expected train or infer, got {phase!r}")
+        wl.check()
         if device not in ("meta", "cpu"):
             raise UserError("--device", f"expected meta or cpu, got {device!r}")
-        if batch < 1:
-            raise UserError("--batch", f"must be a positive integer, got {batch}")
         from hwsim.count import trace
-        from hwsim.count.api import parse_input_shape
 
-        from ._common import check_strict, print_json
+        from ._common import check_strict, option_names, print_json
 
-        shape = parse_input_shape(input_shape, where="--input")
-        if device == "cpu":  # a real step allocates: size it on meta tensors first
-            dry = trace(model, parse_scheme(scheme), batch=batch, input_shape=shape, num_classes=num_classes,
-                        mode=phase, device="meta", optimizer=optimizer)
-            need = max(dry.stash_bytes_fp32, dry.stash_bytes) + 4 * int(dry.meta.get("params", 0) or 0)
-            if need > CPU_STEP_LIMIT:
-                raise UserError("--device cpu", f"one step would hold about {need / 2**30:,.0f} GiB of tensors "
-                                f"(limit {CPU_STEP_LIMIT // 2**30} GiB); use --device meta to count it")
-        tr = trace(model, parse_scheme(scheme),  batch=batch, input_shape=shape, num_classes=num_classes, mode=phase,
-                   device=device, optimizer=optimizer, steps_per_epoch=steps_per_epoch)
+        kw = dict(batch=wl.batch_size, input_shape=wl.input_shape(), num_classes=wl.classes, mode=wl.phase_name(),
+                  optimizer=wl.optimizer_name())
+        with option_names():
+            scheme = wl.build_scheme()
+            if device == "cpu":  # a real step allocates: size it on meta tensors first
+                dry = trace(model, scheme, device="meta", **kw)
+                need = max(dry.stash_bytes_fp32, dry.stash_bytes) + 4 * int(dry.meta.get("params", 0) or 0)
+                if need > CPU_STEP_LIMIT:
+                    raise UserError("--device cpu", f"one step would hold about {need / 2**30:,.0f} GiB of "
+                                    f"tensors (limit {CPU_STEP_LIMIT // 2**30} GiB); use --device meta to count it")
+            tr = trace(model, scheme, device=device, steps_per_epoch=steps_per_epoch, **kw)
         check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict)
         if as_json:
             print_json(trace_json(tr))

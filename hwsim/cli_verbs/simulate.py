@@ -2,14 +2,18 @@
 
     hwsim simulate --accelerator configs/accelerators/tpu_like.yaml --topology net.csv [--format csv]
     hwsim simulate --cfg scale.cfg --topology net.csv            # a SCALE-Sim run, in milliseconds
-    hwsim simulate resnet20 --scheme bnn --accelerator configs/accelerators/bitfusion.yaml
+    hwsim simulate resnet20 --scheme bnn --accelerator bitfusion --phase infer -b 1
+    hwsim simulate trace.json --accelerator tpu_like                  # a trace from `hwsim count --json`
 
-The topology path never imports torch; a model name counts it first (hwsim.count.trace, torch).
+Topology and trace files never import torch; a model is counted first through the evaluation route
+(hwsim.evaluate.trace_workload, torch), then simulated by hwsim.evaluate.simulate_traces.
 """
 
 from __future__ import annotations
 
 import typer
+
+from hwsim.workload import WorkloadOptions
 
 _TABLE_COLS = ("layer", "phase", "mac_type", "compute_cycles", "stall_cycles", "total_cycles",
                "mapping_efficiency", "utilization", "sram_bytes", "dram_bytes")
@@ -23,23 +27,25 @@ def _fmt(v) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    from ._common import workload_options
+
     @app.command("simulate")
+    @workload_options
     def simulate(
-        model: str = typer.Argument(None, help="Built-in model name or trace JSON (omit with --topology)."),
+        model: str = typer.Argument(None, help="Built-in model name, a model spec (file.py:factory, "
+                                    "package.module:factory, model.onnx, model.pt2) or a trace JSON file "
+                                    "(omit with --topology)."),
         accelerator: str = typer.Option(None, "--accelerator", "-a", help="Accelerator YAML, or a name in configs/accelerators/."),
         topology: str = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV (conv or GEMM)."),
         cfg: str = typer.Option(None, "--cfg", help="SCALE-Sim .cfg: the accelerator, unless --accelerator is given."),
         sets: list[str] = typer.Option(None, "--set", help="Override an accelerator field, e.g. --set array.rows=64 "
                                        "(repeatable; any field of the accelerator YAML, as dotted paths)."),
         topology_kind: str = typer.Option("auto", "--topology-kind", help="auto, conv or gemm."),
-        scheme: str = typer.Option(None, "--scheme", help="Precision scheme when simulating a model."),
-        batch: int = typer.Option(1, "--batch", min=1, help="Batch size when counting a model."),
-        input_shape: str = typer.Option(None, "--input-shape", help="Input C,H,W when counting a model."),
-        infer: bool = typer.Option(False, "--infer", help="Inference only (default: one training step)."),
         fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
         as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
         strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
                                     "weight layer, instead of leaving it float."),
+        wl: WorkloadOptions = None,
     ) -> None:
         """Per-layer (and per-phase) cycles, stalls, utilization and SRAM/DRAM accesses."""
         import sys
@@ -48,6 +54,7 @@ def register(app: typer.Typer) -> None:
         from hwsim.errors import UserError
         from hwsim.hardware import load_accelerator_set
 
+        wl.check()
         fmt = "json" if as_json else fmt
         if fmt not in ("table", "csv", "json"):
             raise UserError("--format", f"expected table, csv or json, got {fmt!r}")
@@ -57,6 +64,8 @@ def register(app: typer.Typer) -> None:
         if topology:
             if model:
                 raise UserError("--topology", "give either a model or a topology, not both")
+            if wl.given():
+                raise UserError(wl.given()[0], "a topology file fixes the workload (give a model to count instead)")
             if topology_kind not in ("auto", "conv", "gemm"):
                 raise UserError("--topology-kind", f"expected auto, conv or gemm, got {topology_kind!r}")
             try:
@@ -65,11 +74,18 @@ def register(app: typer.Typer) -> None:
                 raise UserError(e.where, e.what) from None
             title = f"{topology} on {acc.name}"
         elif model:
-            from hwsim.cli_verbs.cost import load_trace
-            from hwsim.hardware import simulate_trace
+            from hwsim.evaluate import WorkloadTraces, simulate_traces
 
-            tr = load_trace(model, scheme, batch, input_shape, infer, strict)
-            rep = simulate_trace(tr, acc)
+            from .cost import count_workload, read_trace_file
+
+            if model.endswith(".json"):
+                tr = read_trace_file(model, wl)
+                traces = WorkloadTraces(infer=tr) if tr.mode == "infer" else WorkloadTraces(train=tr)
+            else:
+                _, traces = count_workload(model, wl, strict)
+            c_train, c_infer = simulate_traces(traces, acc)
+            tr, rep = (traces.train, c_train) if traces.train is not None else (traces.infer, c_infer)
+            assert tr is not None and rep is not None
             title = f"{tr.model} / {tr.scheme} (batch {tr.batch}, {tr.mode}) on {acc.name}"
         else:
             raise UserError("hwsim simulate", "give a model name (with --scheme) or --topology FILE.csv")
