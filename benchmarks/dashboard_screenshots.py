@@ -60,6 +60,9 @@ def main() -> None:
             page.wait_for_timeout(2500)
             page.screenshot(path=str(a.out / "dashboard_quickstart.png"), full_page=True)
             page.screenshot(path=str(a.out / "dashboard_explore.png"), full_page=False)
+            page.click("label[for=ex-pc-show]")   # parallel coordinates are drawn once opened
+            page.wait_for_selector("#ex-parcoords .parcoords", timeout=60_000)
+            page.wait_for_timeout(1500)
             page.locator("#ex-parcoords").screenshot(path=str(a.out / "dashboard_parcoords.png"))
             page.goto(base + f"?point={cheap}")
             page.wait_for_selector("#pt-phases .barlayer .trace", timeout=60_000)

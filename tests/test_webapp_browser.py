@@ -321,4 +321,11 @@ def test_ten_thousand_points_stay_light(dash_duo, tmp_path):
     wait_until(lambda: drv.execute_script(
         "return document.querySelector('#ex-pareto .js-plotly-plot')._fullLayout.xaxis.type") == "linear",
         timeout=30, what="linear x axis")
+    # What is not on screen is not drawn: parallel coordinates until opened, the hidden pages' figures.
+    pc_js = ("const g = document.querySelector('#ex-parcoords .js-plotly-plot');"
+             "return g && g.data ? g.data.filter(t => t.type === 'parcoords').length : -1;")
+    assert drv.execute_script(pc_js) == 0
+    assert dash_duo.find_element("#pt-summary").text == ""
+    click(dash_duo, dash_duo.find_element("label[for=ex-pc-show]"))
+    wait_until(lambda: drv.execute_script(pc_js) == 1, timeout=30, what="parallel coordinates drawn once opened")
     assert severe(dash_duo) == []

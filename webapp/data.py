@@ -121,6 +121,11 @@ class StoreData:
                 self._point_cache.popitem(last=False)
             return val
 
+    def memo(self, key: str, fn):
+        """A value derived from the store (filter options, numpy columns, a front), computed once per
+        store version: page loads and callbacks between two commits reuse it."""
+        return self._cached(f"memo:{key}", lambda _store: fn())
+
     # -- store-level reads ---------------------------------------------------
     def state(self) -> StoreState:
         def load(store: Store | None) -> StoreState:

@@ -37,12 +37,13 @@ def _layout(fig: go.Figure, title: str | None = None, height: int = 360) -> go.F
 
 
 def empty_figure(message: str, height: int = 300) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font=dict(size=14, color="#666"))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, height=height)
+    """A message where a figure will be. No template: it has no axes to style, and the full
+    plotly_white template would add ~8 kB to every placeholder the page ships."""
+    return go.Figure(layout=dict(
+        template="none", height=height, margin=dict(l=60, r=20, t=20, b=20), font=dict(size=12),
+        xaxis=dict(visible=False), yaxis=dict(visible=False),
+        annotations=[dict(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                          font=dict(size=14, color="#666"))]))
 
 
 # -- Pareto ---------------------------------------------------------------------------------

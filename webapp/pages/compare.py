@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from hwsim.store import METRICS
 
@@ -56,6 +56,7 @@ def layout():
                   dbc.CardBody([dcc.Graph(id="cmp-layers", config={"displaylogo": False},
                                           figure=figures.empty_figure("Pick two or more points")),
                                 grid("cmp-layer-grid", [], height=300)])], class_name="shadow-sm mb-3"),
+        dcc.Store(id="cmp-shown"),
     ])
 
 
@@ -120,9 +121,17 @@ def register(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("cmp-metrics", "rowData"), Output("cmp-metrics", "columnDefs"), Output("cmp-ratio", "figure"),
                   Output("cmp-layers", "figure"), Output("cmp-layer-grid", "rowData"),
                   Output("cmp-layer-grid", "columnDefs"), Output("cmp-phases", "figure"),
+                  Output("cmp-shown", "data"),
                   Input("cmp-select", "value"), Input("cmp-quantity", "value"), Input("cmp-phase", "value"),
-                  Input("store-version", "data"))
-    def update(ids, quantity, phase, _v):
+                  Input("store-version", "data"), Input("tabs", "active_tab"), State("cmp-shown", "data"))
+    def update(ids, quantity, phase, version, tab, shown):
+        # Drawn when the page is shown (once per selection and store version), not into a hidden page.
+        key = repr((ids, quantity, phase, version))
+        if tab != "tab-compare" or key == shown:
+            raise dash.exceptions.PreventUpdate
+        return (*_update(ids, quantity, phase), key)
+
+    def _update(ids, quantity, phase):
         ids = list(ids or [])
         df = data.done_points()
         df = df.set_index("id").reindex([i for i in ids if i in set(df["id"])]).reset_index() if not df.empty else df

@@ -109,12 +109,18 @@ def layout(data: StoreData | None = None):
                                figure=figures.empty_figure("Loading..."), style={"height": "660px"})),
         dbc.CardFooter(download_bar("ex-fig", "Figure")),
     ], class_name="shadow-sm mb-3")
+    # Drawn only once opened: parcoords is three WebGL layers, about a second of a software renderer's
+    # time, which would otherwise hold up the Pareto plot on every load and every filter change.
     parcoords = dbc.Card([
-        dbc.CardHeader(html.Div([html.Span("Parallel coordinates", className="fw-semibold"),
-                                 html.Span(" drag along an axis to brush; the table keeps the brushed points",
-                                           className="text-muted small")])),
-        dbc.CardBody(dcc.Graph(id="ex-parcoords", config={"displaylogo": False, "responsive": True},
-                               figure=figures.empty_figure("Loading...", 380), style={"height": "380px"})),
+        dbc.CardHeader(html.Div([
+            dbc.Switch(id="ex-pc-show", value=False, label="Parallel coordinates",
+                       class_name="fw-semibold mb-0 me-2", label_class_name="fw-semibold"),
+            html.Span("drag along an axis to brush; the table keeps the brushed points",
+                      className="text-muted small")], className="d-flex align-items-center")),
+        dbc.Collapse(dbc.CardBody(dcc.Graph(id="ex-parcoords", config={"displaylogo": False, "responsive": True},
+                                            figure=figures.empty_figure("Loading...", 380),
+                                            style={"height": "380px"})),
+                     id="ex-pc-collapse", is_open=False),
     ], class_name="shadow-sm mb-3")
     table = dbc.Card([
         dbc.CardHeader(html.Div([
@@ -133,7 +139,7 @@ def layout(data: StoreData | None = None):
     ], class_name="shadow-sm")
     return dbc.Row([dbc.Col(controls, xs=12, lg=3, class_name="mb-3"),
                     dbc.Col([plot, parcoords, table], xs=12, lg=9),
-                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key")])
+                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key"), dcc.Store(id="ex-pc-drawn")])
 
 
 # -- the view: one function of the control values, used by the plot, the table and the exports ----------
@@ -210,11 +216,15 @@ def register(app: dash.Dash, data: StoreData) -> None:
 
 def _options(data: StoreData) -> list:
     """Options of every filter, the config-field filters (fields a sweep varies: array size, dataflow,
-    clock, ...) and the colour/symbol groupings, from the store."""
+    clock, ...) and the colour/symbol groupings, from the store (once per store version)."""
+    return data.memo("explore-options", lambda: _compute_options(data))
+
+
+def _compute_options(data: StoreData) -> list:
     df = data.done_points()
     out = []
     for _, col, _ in FILTERS:
-        vals = sorted({str(v) for v in df[col].dropna()}) if not df.empty and col in df.columns else []
+        vals = sorted(set(df[col].dropna().unique().astype(str))) if not df.empty and col in df.columns else []
         out.append([{"label": v, "value": v} for v in vals])
     fields = [f for f in data.config_fields() if f in df.columns and df[f].nunique() > 1]
     cfg = [labelled(f.removeprefix(CFG), dcc.Dropdown(
@@ -281,12 +291,26 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         key = repr((version, sorted(v.items(), key=str), sorted(filters.items(), key=str)))
         return fig, f"{shown} of {total} design points shown, {on_front} on the Pareto front", key
 
-    @app.callback(Output("ex-parcoords", "figure"), Input("store-version", "data"), Input("ex-y", "value"),
+    @app.callback(Output("ex-pc-collapse", "is_open"), Input("ex-pc-show", "value"))
+    def parcoords_open(show):
+        return bool(show)
+
+    @app.callback(Output("ex-parcoords", "figure"), Output("ex-pc-drawn", "data"), Input("ex-pc-show", "value"),
+                  Input("store-version", "data"), Input("ex-y", "value"),
                   Input("ex-front-only", "value"), Input("ex-c-max", "value"), State("ex-c-metric", "value"),
                   *[Input(cid, "value") for cid, _, _ in FILTERS],
-                  Input({"type": "ex-cfg", "field": ALL}, "value"), State({"type": "ex-cfg", "field": ALL}, "id"))
-    def parcoords(_version, y, front_only, cmax, cmetric, *rest):
-        """Objectives and the config fields a sweep varies, one axis each; not redrawn on x-axis changes."""
+                  Input({"type": "ex-cfg", "field": ALL}, "value"), State({"type": "ex-cfg", "field": ALL}, "id"),
+                  State("ex-pc-drawn", "data"))
+    def parcoords(show, version, y, front_only, cmax, cmetric, *rest):
+        """Objectives and the config fields a sweep varies, one axis each; drawn while the card is open
+        and only when what it shows changed (not on x-axis changes)."""
+        *rest, drawn = rest
+        key = repr((version, y, front_only, cmax, cmetric, rest))
+        if not show or key == drawn:
+            raise dash.exceptions.PreventUpdate
+        return _parcoords(y, front_only, cmax, cmetric, *rest), key
+
+    def _parcoords(y, front_only, cmax, cmetric, *rest):
         *fixed, cfg_values, cfg_ids = rest
         filters = {col: vals for (_, col, _), vals in zip(FILTERS, fixed)}
         filters.update({i["field"]: vals for i, vals in zip(cfg_ids or [], cfg_values or [])})

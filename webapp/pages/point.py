@@ -58,6 +58,7 @@ def layout():
     return html.Div([
         head,
         html.Div(id="pt-url-msg"),
+        dcc.Store(id="pt-shown"),
         html.Div(id="pt-summary"),
         dbc.Row([card(g, t) for g, t in GRAPHS]),
         html.Div(download_bar("pt-fig", "Figure", ("png", "svg", "html")), className="mb-2"),
@@ -311,10 +312,18 @@ def _register_picker(app: dash.Dash, data: StoreData) -> None:
 def _register_view(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("pt-summary", "children"), *[Output(g, "figure") for g, _ in GRAPHS],
                   Output("pt-assumptions", "rowData"), Output("pt-layers", "rowData"), Output("pt-layers", "columnDefs"),
-                  Output("pt-config", "children"),
+                  Output("pt-config", "children"), Output("pt-shown", "data"),
                   Input("pt-select", "value"), Input("pt-phase", "value"), Input("pt-layer-view", "value"),
-                  Input("store-version", "data"))
-    def show(pid, phase, view, _v):
+                  Input("store-version", "data"), Input("tabs", "active_tab"), State("pt-shown", "data"))
+    def show(pid, phase, view, version, tab, shown):
+        # Drawn when the page is shown, once per (point, phase, view, store version): seven figures
+        # plotted into a hidden page would hold up the Explore plot the page opens on.
+        key = repr((pid, phase, view, version))
+        if tab != "tab-point" or key == shown:
+            raise dash.exceptions.PreventUpdate
+        return (*_show(pid, phase, view), key)
+
+    def _show(pid, phase, view):
         p = data.point(pid) if pid else None
         if not p:
             msg = "Pick a design point: click one on Explore, or choose it above."

@@ -115,12 +115,15 @@ def register(app: dash.Dash, data: StoreData) -> None:
         ])
         if df.empty:
             return summary, [], [], []
-        rows = df.to_dict("records")
+        # Only the rows shown are turned into dicts: a 50,000-point store must not be walked row by row.
+        cols = ["id", "label", "sweep", "fail_reason", "started", "finished", "wall_s"]
         failed = [{"id": r["id"][:12], "label": _label(r), "sweep": r.get("sweep"), "error": r.get("fail_reason")}
-                  for r in rows if r["status"] == "failed"]
+                  for r in df.loc[df["status"] == "failed", cols].to_dict("records")]
         running = [{"id": r["id"][:12], "label": _label(r), "sweep": r.get("sweep"), "started": _when(r.get("started"))}
-                   for r in rows if r["status"] == "running"]
-        done = sorted((r for r in rows if r["status"] == "done"), key=lambda r: -(r.get("finished") or 0))[:20]
+                   for r in df.loc[df["status"] == "running", cols].to_dict("records")]
+        done = df.loc[df["status"] == "done", cols]
+        done = done.assign(_f=done["finished"].fillna(0)).nlargest(20, "_f", keep="first")
         recent = [{"id": r["id"][:12], "label": _label(r), "sweep": r.get("sweep"), "finished": _when(r.get("finished")),
-                   "wall_s": r.get("wall_s") if r.get("wall_s") == r.get("wall_s") else None} for r in done]
+                   "wall_s": r.get("wall_s") if r.get("wall_s") == r.get("wall_s") else None}
+                  for r in done.to_dict("records")]
         return summary, failed, running, recent
