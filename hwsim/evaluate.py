@@ -17,7 +17,7 @@ pipeline and ``hwsim cost`` reach costs through :func:`evaluate` (``hwsim cost``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import accel_models as am
 from hwsim.energy import EnergyReport, Hierarchy, TechTable
@@ -57,7 +57,7 @@ class Evaluation:
     infer_cycles: am.CycleReport | None
     train_energy: EnergyReport | None
     infer_energy: EnergyReport | None
-    area: Any
+    area: am.AreaReport | None
 
 
 def trace_workload(workload: Workload, real_train: Trace | None = None, train: bool = True,
