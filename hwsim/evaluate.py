@@ -26,11 +26,29 @@ from hwsim.workload import Workload, optimizer_states, parse_input_shape
 
 
 @dataclass
+class DecodeTraces:
+    """Inference of a decoder as prefill + decode: the prompt's pass and two decode steps.
+
+    ``first`` attends over the ``prompt`` cached tokens, ``last`` over ``prompt + new_tokens - 1``;
+    a step's MACs and KV-cache bytes are affine in the cache length, so the ``new_tokens`` steps sum
+    to ``new_tokens`` x the mean of the two (exact for MACs and bytes; for cycles and energy, to
+    within the accelerator's tiling and the memory placement, which step with the cache size)."""
+
+    prompt: int
+    new_tokens: int
+    prefill: Trace
+    first: Trace
+    last: Trace
+
+
+@dataclass
 class WorkloadTraces:
-    """The counted training step and inference pass of one workload (either may be absent)."""
+    """The counted training step and inference pass of one workload (either may be absent), and
+    for a decoder with ``new_tokens``, its prefill and decode steps."""
 
     train: Trace | None = None
     infer: Trace | None = None
+    decode: DecodeTraces | None = None
 
 
 @dataclass
@@ -58,6 +76,20 @@ class Evaluation:
     train_energy: EnergyReport | None
     infer_energy: EnergyReport | None
     area: am.AreaReport | None
+    decode: DecodeEvaluation | None = None
+
+
+@dataclass
+class DecodeEvaluation:
+    """Cycles (None without an accelerator) and energy of the prefill and the two decode steps."""
+
+    traces: DecodeTraces
+    prefill_cycles: am.CycleReport | None
+    first_cycles: am.CycleReport | None
+    last_cycles: am.CycleReport | None
+    prefill_energy: EnergyReport
+    first_energy: EnergyReport
+    last_energy: EnergyReport
 
 
 def trace_workload(workload: Workload, real_train: Trace | None = None, train: bool = True,
@@ -90,7 +122,35 @@ def _trace_workload(workload: Workload, real_train: Trace | None, train: bool, i
                        steps_per_epoch=workload.steps_per_epoch or 0, **kw)
     if infer:
         ti = trace(raw, workload.scheme, batch=workload.infer_batch, mode="infer", **kw)
-    return WorkloadTraces(train=tr, infer=ti)
+    dec = trace_decode(workload, infer=ti) if workload.decodes else None
+    return WorkloadTraces(train=tr, infer=ti, decode=dec)
+
+
+def trace_decode(workload: Workload, infer: Trace | None = None) -> DecodeTraces:
+    """Count a decoder's prefill of ``workload.prompt_tokens`` and its first and last decode steps, on
+    meta tensors at the inference batch (``infer``: the inference pass, reused as the prefill when it
+    is one). A model that is not a built-in decoder, or a prompt + new tokens past GPT-2's learned
+    positions, is a user error."""
+    from hwsim.count import trace
+    from hwsim.count.decode import check_context, decode_trace, decoder_config
+    from hwsim.models.spec import Tokens
+    from hwsim.workload import check_decode
+
+    check_decode(workload.prompt, workload.new_tokens, "new_tokens")
+    prompt, new = workload.prompt_tokens, int(workload.new_tokens or 0)
+    net = workload.build_network("meta")     # paper-scale decoders: no weights are allocated
+    cfg = decoder_config(net, "new_tokens")
+    check_context(cfg, prompt + new, "new_tokens")
+    sch, b = workload.scheme, workload.infer_batch
+    if infer is not None and isinstance(infer.meta.get("input"), str) and infer.meta["input"] == f"tokens:{prompt}" \
+            and infer.batch == b:
+        pre = infer
+    else:
+        pre = trace(net, sch, batch=b, mode="infer", input_shape=Tokens((prompt,)), device="meta",
+                    model_name=workload.model)
+    first = decode_trace(net, sch, kv_len=prompt, batch=b, model_name=workload.model)
+    last = decode_trace(net, sch, kv_len=prompt + new - 1, batch=b, model_name=workload.model) if new > 1 else first
+    return DecodeTraces(prompt=prompt, new_tokens=new, prefill=pre, first=first, last=last)
 
 
 def _price(trace: Trace, tech: TechTable, pricing: Pricing, cycles: am.CycleReport | None,
@@ -130,8 +190,20 @@ def price_traces(traces: WorkloadTraces, accelerator: am.Accelerator | None, tec
                if traces.train is not None else None)
     e_inf = _price(traces.infer, tech, pricing, c_inf, None, support) if traces.infer is not None else None
     area = accelerator_area(accelerator, node_nm=tech.node_nm) if accelerator is not None else None
+    dec = None
+    if traces.decode is not None:
+        from hwsim.hardware import simulate_trace
+
+        d = traces.decode
+        cy = {k: simulate_trace(getattr(d, k), accelerator) if accelerator is not None else None
+              for k in ("prefill", "first", "last")}
+        en = {k: _price(getattr(d, k), tech, pricing, cy[k], None, support) for k in cy}
+        dec = DecodeEvaluation(traces=d, prefill_cycles=cy["prefill"], first_cycles=cy["first"],
+                               last_cycles=cy["last"], prefill_energy=en["prefill"], first_energy=en["first"],
+                               last_energy=en["last"])
     return Evaluation(workload=None, traces=traces, accelerator=accelerator, tech=tech, pricing=pricing,
-                      train_cycles=c_train, infer_cycles=c_inf, train_energy=e_train, infer_energy=e_inf, area=area)
+                      train_cycles=c_train, infer_cycles=c_inf, train_energy=e_train, infer_energy=e_inf, area=area,
+                      decode=dec)
 
 
 def simulate_traces(traces: WorkloadTraces, accelerator: am.Accelerator | None
@@ -186,6 +258,8 @@ def metrics(ev: Evaluation) -> dict[str, float]:
         "dram_bytes_per_step": _dram(ev.train_cycles),
         "dram_bytes_infer": _dram(ev.infer_cycles) / nb,
     }
+    if ev.decode is not None:
+        m.update(decode_metrics(ev.decode, ev.accelerator.clock_mhz))
     acc = ev.accelerator
     m.update(hardware_metrics(ev.area.total_mm2, acc.clock_mhz, acc.rows * acc.cols, macs=macs_infer_batch,
                               energy_pj=float(e_inf.infer_pj_per_sample) * nb, cycles=lat, batch=nb,
@@ -213,4 +287,40 @@ def hardware_metrics(area_mm2: float, clock_mhz: float, pes: int, *, macs: float
         m["tops_per_mm2"] = m["tops"] / area_mm2 if area_mm2 > 0 else 0.0
     if train_energy_pj and train_cycles:
         m["train_power_w"] = train_energy_pj * 1e-12 / (train_cycles / (clock_mhz * 1e6))
+    return m
+
+
+def decode_metrics(dec: DecodeEvaluation, clock_mhz: float | None = None) -> dict[str, float]:
+    """Prefill + decode figures per sequence (``hwsim.store.METRICS`` names).
+
+    Energies and MACs are per sequence of the inference batch; latencies are the batch's wall time
+    on the accelerator (``clock_mhz``; none without one): the prefill is the time to the first
+    token, a decode step the time per output token, every sequence of the batch getting one."""
+    d = dec.traces
+    b = max(1, d.prefill.batch)
+    n = d.new_tokens
+
+    def macs(tr: Trace) -> float:
+        return float(sum(sum(r.macs.values()) for r in tr.records))
+
+    kv = d.last.meta["kv_cache"]
+    per_token_pj = (dec.first_energy.infer_pj_per_sample + dec.last_energy.infer_pj_per_sample) / 2
+    m = {
+        "prefill_energy_pj": float(dec.prefill_energy.infer_pj_per_sample),
+        "decode_energy_pj_per_token": float(per_token_pj),
+        "generate_energy_pj": float(dec.prefill_energy.infer_pj_per_sample + n * per_token_pj),
+        "macs_prefill": macs(d.prefill) / b,
+        "macs_decode_per_token": (macs(d.first) + macs(d.last)) / 2 / b,
+        "kv_cache_bytes_per_token": float(kv["bytes_per_token"]),
+        "kv_cache_bytes": float(kv["bytes_per_token"] * (d.prompt + n)),
+    }
+    cy = (dec.prefill_cycles, dec.first_cycles, dec.last_cycles)
+    if clock_mhz and all(c is not None for c in cy):
+        pre, first, last = (float(c.totals["total_cycles"]) for c in cy if c is not None)
+        us = 1.0 / clock_mhz          # cycles -> microseconds
+        step = (first + last) / 2 * us
+        m["prefill_latency_us"] = pre * us
+        m["decode_latency_us_per_token"] = step
+        m["generate_latency_us"] = pre * us + n * step
+        m["dram_bytes_decode_per_token"] = (_dram(dec.first_cycles) + _dram(dec.last_cycles)) / 2 / b
     return m

@@ -200,6 +200,42 @@ def _with_sparsity(g: am.GemmLayer, trace: Trace) -> am.GemmLayer:
     return g.with_(**kw) if kw else g
 
 
+def _kv_format(bits: int) -> str:
+    return f"float{bits}" if bits in (16, 32) else f"int{bits}"
+
+
+def attention_gemms(li: LayerInfo, phases: set[str], trace: Trace, acc_psum: int = 32) -> list[am.GemmLayer]:
+    """The GEMMs of a fused attention kernel (``op: attention``; shape N, heads, L queries, S keys, D, Dv).
+
+    Forward / inference: S = Q K^T (L x D by D x S) and O = P V (L x S by S x Dv), per head; the keys
+    and values are the filter operand. Backward (backward_data): dV = P^T dO, dP = dO V^T, dQ = dS K,
+    dK = dS^T Q, twice the forward MACs, as counted. In a decode step (``trace.meta["kv_cache"]``)
+    keys and values are read from the KV cache at its width, and the query heads sharing a key/value
+    head (grouped-query attention) are one GEMM over that head's cache: the cache is read once."""
+    s = li.shape
+    n, h, L, S, D, Dv = (int(s[k]) for k in ("N", "heads", "L", "S", "D", "Dv"))
+    kv = trace.meta.get("kv_cache") or {}
+    kv_heads = int(kv.get("kv_heads") or h)
+    kv_heads = kv_heads if kv_heads and h % kv_heads == 0 else h
+    rep = h // kv_heads
+    f32 = "float32"
+    kvf = _kv_format(int(kv["bits"])) if kv.get("bits") else f32
+    out: list[am.GemmLayer] = []
+    for ph in (INFERENCE, FORWARD):
+        if ph in phases:
+            ops = am.operands(f32, kvf, acc_psum, "fp32")
+            out += [am.GemmLayer(li.name, M=rep * L, N=S, K=D, groups=n * kv_heads, phase=ph, operands=ops),
+                    am.GemmLayer(li.name, M=rep * L, N=Dv, K=S, groups=n * kv_heads, phase=ph, operands=ops)]
+    if BACKWARD_DATA in phases:
+        ops = am.operands(f32, f32, acc_psum, "fp32")
+        g = n * h
+        out += [am.GemmLayer(li.name, M=S, N=Dv, K=L, groups=g, phase=BACKWARD_DATA, operands=ops),
+                am.GemmLayer(li.name, M=L, N=S, K=Dv, groups=g, phase=BACKWARD_DATA, operands=ops),
+                am.GemmLayer(li.name, M=L, N=D, K=S, groups=g, phase=BACKWARD_DATA, operands=ops),
+                am.GemmLayer(li.name, M=S, N=D, K=L, groups=g, phase=BACKWARD_DATA, operands=ops)]
+    return out
+
+
 def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.VectorOp]:
     """All work items of a trace in layer order: GEMMs per phase, then vector-unit rows."""
     recs: dict[str, list[LayerRecord]] = {}
@@ -232,6 +268,8 @@ def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.Vect
             work[start:] = [_with_sparsity(w, trace) if isinstance(w, am.GemmLayer) else w for w in work[start:]]
             if not have_records and trace.mode != "infer" and li.params:
                 work.append(am.update_op(li.name, li.params))
+        if li.op == "attention" and li.shape:
+            work += attention_gemms(li, {r.phase for r in lrecs if r.total_macs > 0}, trace, acc_psum=psum_bits)
         for r in lrecs:
             ops = sum(r.elementwise.values())
             if ops <= 0:

@@ -105,9 +105,10 @@ def columns(config: dict[str, Any], scheme: Any = None) -> dict[str, Any]:
 def build_raw(config: dict[str, Any]):
     """The point's network as built, before the scheme converts it."""
     from hwsim.models import build_model
+    from hwsim.workload import config_input_shape
 
     return build_model(config["model"]["name"], num_classes=config["num_classes"],
-                       in_shape=tuple(config["input_shape"]), **config["model"].get("args", {}))
+                       in_shape=config_input_shape(config), **config["model"].get("args", {}))
 
 
 def build(config: dict[str, Any]):
@@ -218,7 +219,7 @@ def _traces(workload: Any, cache: dict[Any, Any]):
     CountingCallback traced after training when there is one at the priced batch."""
     from hwsim.evaluate import trace_workload
 
-    k = (workload.batch, workload.infer_batch)
+    k = (workload.batch, workload.infer_batch, workload.prompt, workload.new_tokens)
     if k not in cache:
         cache[k] = trace_workload(workload, real_train=cache.get("real"))
     return cache[k]
@@ -276,11 +277,28 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
             "area": area.to_dict(),
             "assumptions": assumptions,
         }
+    if ev.decode is not None:
+        blobs["decode"] = decode_blob(ev.decode)
     if config.get("literature"):
         blobs["literature"] = config["literature"]
     return PointResult(id=p["id"], config=config, status="done", sweep=p.get("sweep"), label=p.get("label"),
                        columns=columns(config, scheme), metrics=m, layers=layers, curves=list(curves),
                        blobs=blobs, versions=vers, started=started, finished=time.time())
+
+
+def decode_blob(dec: Any) -> dict[str, Any]:
+    """Prefill and the first and last decode steps: KV cache, energy by phase and component, cycle totals."""
+    d = dec.traces
+    steps = {"prefill": (d.prefill, dec.prefill_energy, dec.prefill_cycles),
+             "decode_first": (d.first, dec.first_energy, dec.first_cycles),
+             "decode_last": (d.last, dec.last_energy, dec.last_cycles)}
+    out: dict[str, Any] = {"prompt": d.prompt, "new_tokens": d.new_tokens}
+    for k, (tr, e, c) in steps.items():
+        out[k] = {"kv_cache": tr.meta.get("kv_cache"), "batch": tr.batch,
+                  "macs": sum(sum(r.macs.values()) for r in tr.records),
+                  "energy": {"totals": e.totals, "by_phase": e.by_phase},
+                  "cycles": c.totals if c is not None else None}
+    return out
 
 
 def _trace_blob(tr: Any) -> dict[str, Any]:

@@ -75,6 +75,19 @@ METRICS: dict[str, dict[str, str]] = {
     "peak_tops": {"label": "Peak throughput", "unit": "TOPS", "better": "max"},
     "tops_per_w": {"label": "Energy efficiency", "unit": "TOPS/W", "better": "max"},
     "tops_per_mm2": {"label": "Area efficiency", "unit": "TOPS/mm2", "better": "max"},
+    # a decoder priced as prefill + decode (pricing: new_tokens): per sequence; latencies are the batch's
+    "prefill_energy_pj": {"label": "Prefill energy per sequence", "unit": "pJ", "better": "min"},
+    "prefill_latency_us": {"label": "Prefill latency (time to first token)", "unit": "us", "better": "min"},
+    "decode_energy_pj_per_token": {"label": "Decode energy per generated token", "unit": "pJ", "better": "min"},
+    "decode_latency_us_per_token": {"label": "Decode latency per generated token", "unit": "us", "better": "min"},
+    "generate_energy_pj": {"label": "Generation energy per sequence (prefill + decode)", "unit": "pJ",
+                           "better": "min"},
+    "generate_latency_us": {"label": "Generation latency (prefill + decode)", "unit": "us", "better": "min"},
+    "macs_prefill": {"label": "MACs per prefill", "unit": "MACs", "better": "min"},
+    "macs_decode_per_token": {"label": "MACs per generated token", "unit": "MACs", "better": "min"},
+    "dram_bytes_decode_per_token": {"label": "DRAM traffic per generated token", "unit": "bytes", "better": "min"},
+    "kv_cache_bytes_per_token": {"label": "KV cache per token", "unit": "bytes", "better": "min"},
+    "kv_cache_bytes": {"label": "KV cache at the end of generation", "unit": "bytes", "better": "min"},
 }
 
 # Columns of `points` copied out of the config for filtering without JSON parsing.

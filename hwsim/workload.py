@@ -93,6 +93,20 @@ class Workload:
     optimizer: str = DEFAULT_OPTIMIZER
     model_args: dict[str, Any] = field(default_factory=dict)
     steps_per_epoch: int | None = None
+    # inference of a decoder as prefill + decode (hwsim.count.decode): the prompt's tokens (default: the
+    # input's sequence length) and the tokens generated after it, one decode step each; None: no decode
+    prompt: int | None = None
+    new_tokens: int | None = None
+
+    @property
+    def decodes(self) -> bool:
+        """Whether inference is also priced as prefill + per-token decode with a KV cache."""
+        return self.new_tokens is not None
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The prompt's length: ``prompt``, else the input's sequence length (``tokens:N``)."""
+        return int(self.prompt or self.input_shape[-1])
 
     def build_network(self, device: str | None = None) -> Any:
         """The network as built, before the scheme converts it (``device="meta"``: shapes only, no
@@ -114,10 +128,28 @@ class Workload:
     def from_config(cls, config: dict[str, Any], scheme: Any, steps_per_epoch: int | None = None) -> Workload:
         """The workload of a resolved sweep point (``hwsim.sweep.expand``'s config)."""
         pr = config["pricing"]
-        return cls(model=config["model"]["name"], scheme=scheme, input_shape=tuple(config["input_shape"]),
+        return cls(model=config["model"]["name"], scheme=scheme, input_shape=config_input_shape(config),
                    num_classes=int(config["num_classes"]), batch=int(pr["batch"]),
                    infer_batch=int(pr["infer_batch"]), optimizer=optimizer_of(config.get("recipe")),
-                   model_args=dict(config["model"].get("args", {})), steps_per_epoch=steps_per_epoch)
+                   model_args=dict(config["model"].get("args", {})), steps_per_epoch=steps_per_epoch,
+                   prompt=pr.get("prompt"), new_tokens=pr.get("new_tokens"))
+
+
+def config_input_shape(config: dict[str, Any]) -> tuple[int, ...]:
+    """A resolved sweep point's input shape: a list of sizes, or ``"tokens:N"`` for token ids."""
+    shape = parse_input_shape(config["input_shape"], where="input_shape")
+    assert shape is not None
+    return shape
+
+
+def check_decode(prompt: Any, new_tokens: Any, where: str = "--new-tokens") -> None:
+    """Decode settings are positive integers; a prompt needs tokens to generate after it."""
+    for name, v in (("prompt", prompt), ("new_tokens", new_tokens)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise UserError(where, f"{name} must be a positive number of tokens, got {v!r}")
+    if prompt is not None and new_tokens is None:
+        raise UserError(where, "a prompt length prices prefill + decode: give the tokens to generate too "
+                               "(new_tokens)")
 
 
 # -- the command line's workload options --------------------------------------------------

@@ -33,12 +33,29 @@ def kv_bytes_per_token(layers: int, kv_heads: int, head_dim: int, bits: int) -> 
     return 2 * layers * kv_heads * head_dim * bits // 8
 
 
+def decoder_config(net: Any, where: str = "model") -> Any:
+    """The :class:`hwsim.models.transformers.Config` of a decoder that takes a KV cache, or a user error."""
+    return _cfg(net, where)
+
+
+def is_decoder(net: Any) -> bool:
+    cfg = getattr(net, "cfg", None)
+    return cfg is not None and hasattr(cfg, "n_kv") and hasattr(net, "lm_head")
+
+
 def _cfg(net: Any, where: str) -> Any:
     cfg = getattr(net, "cfg", None)
     if cfg is None or not hasattr(cfg, "n_kv"):
         raise UserError(where, "decode with a KV cache needs a built-in decoder (gpt2_small, llama2_7b, "
                         "llama3_8b or hwsim.models.transformers.Decoder)")
     return cfg
+
+
+def check_context(cfg: Any, tokens: int, where: str) -> None:
+    """A decoder with learned positions (GPT-2) has an embedding for ``cfg.context`` positions only."""
+    if cfg.positions == "learned" and tokens > cfg.context:
+        raise UserError(where, f"prompt + new tokens = {tokens} is more than the model's {cfg.context} "
+                               "learned positions")
 
 
 def decode_trace(model: Any, scheme: Any = None, *, kv_len: int, batch: int = 1, device: str = "meta",
@@ -53,6 +70,7 @@ def decode_trace(model: Any, scheme: Any = None, *, kv_len: int, batch: int = 1,
     dev = str(device)
     net, sch, name, shape, notes = api._resolve_model(model, scheme, dev, Tokens((1,)), None, model_name)
     cfg = _cfg(net, "model")
+    check_context(cfg, kv_len + 1, "kv_len")
     if sch is not None:
         net = sch.for_inference(net)
     bits = int(kv_bits or (sch.act_bits() if sch is not None else 32))
@@ -83,7 +101,7 @@ def decode_trace(model: Any, scheme: Any = None, *, kv_len: int, batch: int = 1,
     per_token = kv_bytes_per_token(cfg.layers, cfg.n_kv, cfg.head_dim, bits)
     tr.meta = {
         "device": dev, "notes": notes, "unsupported_ops": dict(cm.unsupported), "input": "decode",
-        "kv_cache": {"tokens": kv_len, "bits": bits, "bytes_per_token": per_token,
+        "kv_cache": {"tokens": kv_len, "bits": bits, "kv_heads": cfg.n_kv, "bytes_per_token": per_token,
                      "bytes": per_token * kv_len * batch},
         "seconds": round(time.perf_counter() - t0, 4),
         "phases": [p for p in PHASES if any(r.phase == p for r in tr.records)],

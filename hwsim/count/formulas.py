@@ -235,7 +235,7 @@ def attention_macs(q_shape, k_shape, v_shape, backward: bool = False) -> int:
     return per * 2 * (d + dv) if backward else per * (d + dv)
 
 
-_ATTENTION_FWD = [getattr(aten, n) for n in ("_scaled_dot_product_flash_attention_for_cpu",
+ATTENTION_FWD = [getattr(aten, n) for n in ("_scaled_dot_product_flash_attention_for_cpu",
                                             "_scaled_dot_product_flash_attention",
                                             "_scaled_dot_product_efficient_attention",
                                             "_scaled_dot_product_cudnn_attention") if hasattr(aten, n)]
@@ -246,7 +246,7 @@ _ATTENTION_BWD = [getattr(aten, n + "_backward") for n in ("_scaled_dot_product_
                   if hasattr(aten, n + "_backward")]
 
 
-@register_formula(*_ATTENTION_FWD)
+@register_formula(*ATTENTION_FWD)
 def attention_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
     q, k, v = args[0], args[1], args[2]
     o = out[0] if isinstance(out, (tuple, list)) else out

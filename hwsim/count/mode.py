@@ -18,6 +18,7 @@ A weight layer (Conv/Linear or anything carrying ``hwsim_precision``) prices its
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -350,6 +351,12 @@ class CountingMode(TorchDispatchMode):
         prec = lt.precision
         if w.gemm == F.GEMM_FWD and lt.is_weight:
             self._describe(lt, func, args, out, w)
+        elif not lt.is_weight and not lt.shape and func._overloadpacket in F.ATTENTION_FWD:
+            # the fused attention kernel's GEMMs (Q K^T, P V), for the accelerator model
+            q, k, v = args[0], args[1], args[2]
+            lt.op = "attention"
+            lt.shape = {"N": int(q.shape[0]), "heads": int(math.prod(q.shape[1:-2])), "L": int(q.shape[-2]),
+                        "S": int(k.shape[-2]), "D": int(q.shape[-1]), "Dv": int(v.shape[-1])}
         mt = prec.mac_type(phase) if lt.is_weight else ("fp32" if phase != INFERENCE else "fp32")
         lt._c(lt.macs, phase)[mt] += w.macs
         eff = w.macs

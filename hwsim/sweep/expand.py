@@ -20,6 +20,7 @@ labels are not part of it, so the same point in two sweeps is evaluated once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import itertools
@@ -33,6 +34,7 @@ from typing import Any
 from hwsim.configs import CONFIG_DIR, resolve
 from hwsim.errors import UserError
 from hwsim.sweep.schema import (
+    NO_DATASET,
     PAPER_DATASETS,
     AcceleratorEntry,
     LineMap,
@@ -43,6 +45,7 @@ from hwsim.sweep.schema import (
     load_literature,
     load_sweep,
 )
+from hwsim.workload import parse_input_shape
 
 REPO_ROOT = CONFIG_DIR.parent
 
@@ -131,13 +134,15 @@ def dataset_shape(name: str, where: str) -> tuple[list[int], int]:
     from hwsim.data import DATASETS, load_all
 
     load_all()
+    if name == NO_DATASET:      # costs only: the model's own input shape and classes
+        return [], 0
     if name in DATASETS:
         spec = DATASETS.get(name)
         return list(spec.in_shape), int(spec.num_classes)
     if name in PAPER_DATASETS:
         shape, n = PAPER_DATASETS[name]
         return list(shape), n
-    known = sorted(list(DATASETS.names()) + list(PAPER_DATASETS))
+    known = sorted(list(DATASETS.names()) + list(PAPER_DATASETS)) + [NO_DATASET]
     raise UserError(where, f"unknown dataset {name!r}; known: {', '.join(known)}")
 
 
@@ -152,13 +157,14 @@ def resolve_model(entry: str | ModelEntry | dict, where: str, base: Path | None 
     elif isinstance(entry, dict):
         entry = ModelEntry(**entry)
     src = specs.resolve(entry.name, base=base, where=where)
+    given = _shape_json(parse_input_shape(entry.input, where=f"{where}.input")) if entry.input else None
     if src.kind != specs.BUILTIN:
         out: dict[str, Any] = {"name": src.canonical, "args": dict(sorted(entry.args.items()))}
         if src.path is not None:
             out["sha256"] = src.digest()
-        shape = specs.default_input(src, where=where, **entry.args)
-        if shape is not None:
-            out["input_shape"] = list(shape)
+        shape = specs.default_input(src, where=where, **entry.args) if given is None else None
+        if given is not None or shape is not None:
+            out["input_shape"] = given if given is not None else _shape_json(shape)
         return out
     spec = MODELS.get(entry.name, where=where)
     params = inspect.signature(spec.builder).parameters
@@ -167,7 +173,57 @@ def resolve_model(entry: str | ModelEntry | dict, where: str, base: Path | None 
             takes = [p for p in params if p not in ("num_classes", "in_shape")]
             raise UserError(f"{where}.args.{k}", f"model {entry.name!r} takes no argument {k!r}; "
                             f"it takes {', '.join(takes) or 'none'}")
-    return {"name": entry.name, "args": dict(sorted(entry.args.items()))}
+    out = {"name": entry.name, "args": dict(sorted(entry.args.items()))}
+    if given is not None:
+        out["input_shape"] = given
+    elif isinstance(spec.default_input, specs.Tokens):   # a language model reads tokens, not the data set's images
+        out["input_shape"] = _shape_json(spec.default_input)
+    return out
+
+
+def _shape_json(shape: Any) -> Any:
+    """An input shape as the config stores it: ``"tokens:N"`` for token ids, else a list of sizes."""
+    from hwsim.models.spec import Tokens
+
+    return str(shape) if isinstance(shape, Tokens) else [int(v) for v in shape]
+
+
+def model_input(model: dict[str, Any], shape: tuple[list[int], int], where: str) -> tuple[Any, int]:
+    """(input shape as stored, classes) of a resolved model on a data set's (shape, classes); on
+    ``datasets: [none]`` the model's own (a built-in's default, a spec's declared shape)."""
+    from hwsim.models import spec as specs
+
+    in_shape = model.get("input_shape") or shape[0]
+    classes = shape[1]
+    if not in_shape or not classes:
+        src = specs.resolve(model["name"], where=where)
+        if not in_shape:
+            default = specs.default_input(src, where=where, **model.get("args", {}))
+            if default is None:
+                raise UserError(where, f"{_model_label(model['name'])} declares no input shape; give it one "
+                                       "(input: 3x32x32) or a data set")
+            in_shape = _shape_json(default)
+        classes = classes or specs.default_classes(src) or 10
+    return in_shape, int(classes)
+
+
+@functools.cache
+def _decodes(name: str, args_json: str) -> bool:
+    """Whether the model is a decoder that takes a KV cache (built on meta tensors, once per network)."""
+    import torch
+
+    from hwsim.count.decode import is_decoder
+    from hwsim.models import build_model
+
+    try:
+        with torch.device("meta"):
+            return is_decoder(build_model(name, **json.loads(args_json)))
+    except Exception:    # a model that does not build is reported where it is checked
+        return False
+
+
+def model_decodes(model: dict[str, Any]) -> bool:
+    return _decodes(model["name"], json.dumps(model.get("args", {}), sort_keys=True))
 
 
 def resolve_scheme(spec: str | dict[str, Any], where: str) -> dict[str, Any]:
@@ -211,9 +267,16 @@ def _point(sw: SweepFile, model: dict, dataset: str, shape: tuple[list[int], int
     pricing = sw.pricing.model_dump()
     if pricing["batch"] is None:
         pricing["batch"] = (literature or {}).get("batch") or (rec["batch"] if rec else 128)
+    # prefill + decode only where a decoder is priced (other points keep the configs, and ids, they had)
+    if pricing["new_tokens"] is None or not model_decodes(model):
+        pricing.pop("prompt")
+        pricing.pop("new_tokens")
+    elif pricing["prompt"] is None:
+        pricing.pop("prompt")
+    in_shape, classes = model_input(model, shape, "model")
     config = {
-        "model": model, "dataset": dataset, "input_shape": model.get("input_shape") or shape[0],
-        "num_classes": shape[1],
+        "model": model, "dataset": dataset, "input_shape": in_shape,
+        "num_classes": classes,
         "scheme": scheme, "recipe": rec if source == "train" else None,
         "tech": tech, "accelerator": accel.name, "hardware": accel.hardware, "accuracy_source": source,
         "literature": literature, "pricing": pricing,
@@ -246,11 +309,11 @@ def check_model(model: dict[str, Any], shape: tuple[list[int], int], where: str,
 
     from hwsim.models import build_model
 
-    in_shape = model.get("input_shape") or shape[0]
+    stored, classes = model_input(model, shape, where)
+    in_shape = parse_input_shape(stored, where=where)
     try:
         with torch.device("meta"):
-            net = build_model(model["name"], num_classes=shape[1], in_shape=tuple(in_shape)
-                              if isinstance(in_shape, list) else in_shape, base=base, where=where,
+            net = build_model(model["name"], num_classes=classes, in_shape=in_shape, base=base, where=where,
                               **model.get("args", {}))
     except UserError as e:
         if e.where.startswith(where):
@@ -271,7 +334,7 @@ def check_model(model: dict[str, Any], shape: tuple[list[int], int], where: str,
 
     leaves = [m.register_forward_hook(count) for m in net.modules() if not list(m.children())]
     try:
-        if isinstance(in_shape, list):
+        if not isinstance(stored, str):
             with torch.no_grad():
                 net.eval()(torch.empty((1, *in_shape), device="meta"))
     except Exception:   # the shape check proper belongs to the trace; here only the size matters
@@ -286,6 +349,29 @@ def check_model(model: dict[str, Any], shape: tuple[list[int], int], where: str,
                         f"{need / 2**30:,.1f} GiB ({params:,} parameters, {acts:,} activations a sample), "
                         f"more than this machine's {have / 2**30:,.1f} GiB; use costs only (accuracy: none) "
                         "or a smaller model or batch")
+
+
+def _check_decode(sw: SweepFile, lm: LineMap, models: list[dict[str, Any]]) -> None:
+    """``pricing: new_tokens`` prices a decoder's prefill + decode: at least one model must be one, and a
+    model with learned positions (GPT-2) must have positions for prompt + new tokens."""
+    if sw.pricing.new_tokens is None or not models:
+        return
+    where = lm.where(("pricing", "new_tokens"))
+    decoders = [m for m in models if model_decodes(m)]
+    if not decoders:
+        raise UserError(where, "prefill + decode prices a decoder (gpt2_small, llama2_7b, llama3_8b); "
+                               "no model of this sweep is one")
+    import torch
+
+    from hwsim.count.decode import check_context, decoder_config
+    from hwsim.models import build_model
+
+    for m in decoders:
+        stored, _ = model_input(m, ([], 0), where)
+        prompt = sw.pricing.prompt or parse_input_shape(stored)[-1]
+        with torch.device("meta"):
+            cfg = decoder_config(build_model(m["name"], **m.get("args", {})), where)
+        check_context(cfg, prompt + sw.pricing.new_tokens, where)
 
 
 def _check_files(sw: SweepFile, lm: LineMap, base: Path) -> None:
@@ -305,6 +391,7 @@ def _axis_values(sw: SweepFile, lm: LineMap, base: Path) -> dict[str, list[Any]]
     for i, m in enumerate(models):
         for d in datasets:
             check_model(m, d[1], lm.where(("models", i)), base, batch)
+    _check_decode(sw, lm, models)
     schemes: list[dict] = []
     for i, s in enumerate(sw.schemes):
         schemes += expand_scheme_entry(s, lm.where(("schemes", i)))

@@ -43,6 +43,9 @@ from hwsim.yamlsafe import safe_load
 
 Loc = tuple[Any, ...]
 
+# ``datasets: [none]`` (costs only): each model takes its own input shape and class count
+NO_DATASET = "none"
+
 # Paper-scale input shapes for data sets that have no loader here (literature rows only).
 PAPER_DATASETS: dict[str, tuple[tuple[int, int, int], int]] = {
     "imagenet": ((3, 224, 224), 1000),
@@ -140,8 +143,24 @@ def _named(v: Any) -> Any:
 
 
 class ModelEntry(_Strict):
+    """A model spec, its factory's ``args``, and optionally its ``input`` without the batch, spelled as on
+    the CLI (``3x32x32``, ``tokens:128``); default: the data set's, a language model's own."""
+
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
+    input: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, v: str | None) -> str | None:
+        from hwsim.workload import parse_input_shape
+
+        if v is not None:
+            try:
+                parse_input_shape(v, where="input")
+            except UserError as e:
+                raise ValueError(e.what) from None
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -226,6 +245,16 @@ class Pricing(_Strict):
     hierarchy: str | None = None
     memory: Literal["accelerator", "hierarchy"] = "accelerator"
     detail: Literal["full", "summary"] = "full"
+    # a decoder's inference as prefill + decode with a KV cache: the prompt's tokens (default: the
+    # model's input sequence) and the tokens generated after it
+    prompt: Int | None = Field(None, ge=1, le=1_000_000)
+    new_tokens: Int | None = Field(None, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _decode(self) -> Pricing:
+        if self.prompt is not None and self.new_tokens is None:
+            raise ValueError("prompt prices a decoder's prefill + decode: give new_tokens too")
+        return self
 
 
 class PointEntry(_Strict):
@@ -314,6 +343,10 @@ class SweepFile(_Strict):
             raise ValueError("the sweep names no points: give models/datasets/schemes, points, literature or include")
         if self.literature and not self.accelerators:
             raise ValueError("literature rows are priced on accelerators: give at least one")
+        if self.accuracy == "train" and (NO_DATASET in self.datasets
+                                         or any(p.dataset == NO_DATASET for p in self.points)):
+            raise ValueError(f"dataset {NO_DATASET!r} prices costs only; training needs a data set "
+                             "(or accuracy: none)")
         if self.search is not None and self.combine != "grid":
             raise ValueError("search: runs over the axes of a grid; use combine: grid")
         return self
