@@ -175,7 +175,6 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progre
     """Evaluate points ``[{id, config, sweep, label}]`` that share one training run; ``progress``
     is told each stage. With ``emit``, each priced point is handed to it as soon as it is finished
     (the runner writes it to the store then) and left out of the returned list."""
-    started = time.time()
     vers = versions()
     first = points[0]["config"]
     src = first["accuracy_source"]
@@ -194,9 +193,11 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progre
         from hwsim.train import TrainingDiverged
 
         reason = ("diverged: " if isinstance(e, TrainingDiverged) else "") + _reason(e)
-        return [_failed(p, reason, started, vers, curves) for p in points]
+        now = time.time()   # the group's time is the runner's to record (store.groups), not each point's
+        return [_failed(p, reason, now, vers, curves) for p in points]
 
     out = []
+    started = time.time()   # a point's wall time is its own pricing: training belongs to the group
     traces: dict[tuple, Any] = {"real": real}
     for i, p in enumerate(points):
         _report(progress, key, "price", i, len(points))

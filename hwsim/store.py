@@ -8,6 +8,9 @@ Tables
   blobs           (point, name, json): full documents (trace, energy, cycles, assumptions)
   claims          (point, owner, expires, lost): which run is computing a point (a lease), and how many
                   times a worker died on it
+  groups          (key, sweep, label, started, finished, wall_s, points, done, failed): one row per group
+                  of points a run computed together (trained and traced once), with its wall time; the
+                  points' own started/finished cover only their own work. Added to older stores on open.
   schema_version  one row
 
 Names in ``layers.name`` (long format, one value each; readers pivot with pandas):
@@ -153,6 +156,13 @@ CREATE TABLE IF NOT EXISTS claims (
     owner TEXT, expires REAL,
     lost INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS groups (
+    key TEXT NOT NULL, sweep TEXT, label TEXT,
+    started REAL NOT NULL, finished REAL, wall_s REAL,
+    points TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (key, started)
+);
 CREATE INDEX IF NOT EXISTS layers_point ON layers(point);
 CREATE INDEX IF NOT EXISTS curves_point ON curves(point);
 """
@@ -217,7 +227,7 @@ class Store:
         (v,) = self.conn.execute("SELECT version FROM schema_version").fetchone()
         if v != SCHEMA_VERSION:
             raise UserError(str(self.path), f"store schema version {v}, this hwsim reads {SCHEMA_VERSION}")
-        if not self.readonly and "claims" not in tables:   # a store written before claims existed
+        if not self.readonly and not {"claims", "groups"} <= tables:   # written before these tables existed
             with self.conn:
                 self.conn.executescript(_DDL)
         if not self.readonly:   # a store written before the hardware columns existed
@@ -346,7 +356,29 @@ class Store:
             )
         return True
 
+    def write_group(self, key: str, started: float, finished: float, ids: list[str], sweep: str | None = None,
+                    label: str | None = None, done: int = 0, failed: int = 0) -> None:
+        """Record one group's wall time (training, tracing and pricing of the points ``ids``)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO groups(key, sweep, label, started, finished, wall_s, points, done, failed) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                (key, sweep, label, started, finished, finished - started, json.dumps(list(ids)), done, failed))
+
     # -- reading -------------------------------------------------------------
+    def groups(self):
+        """The groups runs computed, newest last (a pandas DataFrame; ``points`` is a list of ids).
+        Empty for a store written before groups were recorded."""
+        import pandas as pd
+
+        cols = ["key", "sweep", "label", "started", "finished", "wall_s", "points", "done", "failed"]
+        try:
+            df = pd.read_sql_query(f"SELECT {', '.join(cols)} FROM groups ORDER BY started", self.conn)
+        except (sqlite3.OperationalError, pd.errors.DatabaseError):   # no such table (an older store)
+            return pd.DataFrame(columns=cols)
+        df["points"] = [json.loads(p) for p in df["points"]]
+        return df
+
     def point_ids(self, status: str | None = "done") -> list[str]:
         q = "SELECT id FROM points" + (" WHERE status=?" if status else "") + " ORDER BY id"
         return [r[0] for r in self.conn.execute(q, (status,) if status else ())]

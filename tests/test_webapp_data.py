@@ -508,3 +508,36 @@ def test_parcoords_over_metrics_and_varied_hardware(tmp_path):
     assert len(view_frame(data, v, {}, {"cfg:accelerator.array.rows": [8, 16]})) < len(view_frame(data, v, {}))
     # Hardware fields are filters like the fixed ones.
     assert set(view_frame(data, v, {"cfg:accelerator.dataflow": ["ws"]})["cfg:accelerator.dataflow"]) == {"ws"}
+
+
+def test_status_page_shows_each_groups_wall_time(db):
+    """Sweep status: groups (trained and traced once) with their wall time, per sweep; a store
+    without recorded groups shows none."""
+    from webapp.app import create_app
+
+    client = create_app(db).server.test_client()
+    res = post_callback(client, [("st-sweeps", "rowData"), ("st-groups", "rowData")], [("store-version", "data", "v")])
+    assert res["st-groups"]["rowData"] == []
+    assert {r["groups"] for r in res["st-sweeps"]["rowData"]} == {0}
+    with Store(db) as s:
+        ids = s.point_ids()
+        s.write_group("g1", 1_699_999_000.0, 1_699_999_095.0, ids[:4], sweep="synthetic", label="mlp/digits/fp32",
+                      done=4)
+        s.write_group("g2", 1_699_999_100.0, 1_699_999_104.5, ids[4:6], sweep="synthetic", label="mlp/digits/twn",
+                      done=1, failed=1)
+    client = create_app(db).server.test_client()
+    res = post_callback(client, [("st-sweeps", "rowData"), ("st-groups", "rowData")], [("store-version", "data", "v")])
+    groups = res["st-groups"]["rowData"]
+    assert [(g["label"], g["points"], g["done"], g["failed"], g["wall"]) for g in groups] == [
+        ("mlp/digits/twn", 2, 1, 1, "4.5 s"), ("mlp/digits/fp32", 4, 4, 0, "1m 35s")]
+    assert groups[0]["started"].startswith("2023-11-14") and groups[0]["sweep"] == "synthetic"
+    sweep = next(r for r in res["st-sweeps"]["rowData"] if r["sweep"] == "synthetic")
+    assert sweep["groups"] == 2 and sweep["group_wall"] == "49.8 s"
+    # The sweep's elapsed time starts with its first group, not with its first point's own start.
+    from webapp.pages.status import sweep_rows
+
+    pts = pd.DataFrame({"sweep": ["s", "s"], "status": ["done", "done"], "started": [1000.0, 1010.0],
+                        "finished": [1005.0, 1012.0]})
+    grp = pd.DataFrame({"sweep": ["s"], "started": [900.0], "finished": [1012.0], "wall_s": [112.0]})
+    assert sweep_rows(pts)[0]["elapsed"] == "0m 12s"
+    assert sweep_rows(pts, grp)[0]["elapsed"] == "1m 52s"

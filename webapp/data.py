@@ -181,6 +181,17 @@ class StoreData:
         except UserError:
             return _empty_points()
 
+    def groups(self) -> pd.DataFrame:
+        """The groups of points runs computed together, with their wall time (empty for older stores)."""
+        def load(store: Store | None) -> pd.DataFrame:
+            return store.groups() if store is not None else pd.DataFrame(
+                columns=["key", "sweep", "label", "started", "finished", "wall_s", "points", "done", "failed"])
+
+        try:
+            return self._cached("groups", load)
+        except UserError:
+            return load(None)
+
     def metric_names(self) -> list[str]:
         """Every numeric metric in the store: the canonical ones first, then any a newer sweep added."""
         def load(store: Store | None) -> list[str]:

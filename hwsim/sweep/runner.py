@@ -309,6 +309,8 @@ class _Run:
         self.by_key = dict(groups)
         self.flight: dict[str, list[dict[str, Any]]] = {}   # claimed, being computed: key -> points
         self.streamed: dict[str, set[str]] = {}             # key -> ids already written while in flight
+        self.began: dict[str, float] = {}                   # key -> when this run claimed the group
+        self.tally: dict[str, list[int]] = {}               # key -> [done, failed] written so far
         self.labels = {k: pts[0]["label"].rsplit("/", 1)[0] for k, pts in groups}
 
     def take(self) -> tuple[str, list[dict[str, Any]]] | None:
@@ -329,6 +331,7 @@ class _Run:
             for p in mine:
                 self.store.mark_running(p["id"], p["config"], sweep=p["sweep"])
             self.flight[key] = mine
+            self.began[key], self.tally[key] = time.time(), [0, 0]
             self.bars.start(key, self.labels[key], len(mine))
             self.bars.waiting = waiting
             return key, mine
@@ -355,7 +358,10 @@ class _Run:
         if key not in self.flight:
             return
         self.streamed.setdefault(key, set()).add(result.id)
-        self.bars.point(*self._write([result]))
+        done, failed = self._write([result])
+        self.tally[key][0] += done
+        self.tally[key][1] += failed
+        self.bars.point(done, failed)
 
     def finished(self, key: str, results: list[PointResult]) -> None:
         pts = self.flight.pop(key)
@@ -363,6 +369,11 @@ class _Run:
         results = [r for r in results if r.id not in streamed]
         done, failed = self._write(results)
         self.bars.finish(key, done, failed, len(pts) - len(results) - len(streamed))
+        # The group's wall time (its training and tracing are shared by its points) goes to the group.
+        d0, f0 = self.tally.pop(key, [0, 0])
+        self.store.write_group(key, self.began.pop(key, time.time()), time.time(), [p["id"] for p in pts],
+                               sweep=pts[0]["sweep"] if pts else None, label=self.labels.get(key),
+                               done=d0 + done, failed=f0 + failed)
 
     def failed_group(self, key: str, reason: str) -> None:
         pts = [p for p in self.flight[key] if p["id"] not in self.streamed.get(key, set())]
@@ -383,6 +394,8 @@ class _Run:
             return
         self.flight.pop(key)
         self.streamed.pop(key, None)
+        self.began.pop(key, None)
+        self.tally.pop(key, None)
         self.summary.lost += len(pts)
         self.bars.finish(key, 0, 0, len(pts))
 

@@ -30,7 +30,16 @@ def layout():
             {"field": "done", "type": "rightAligned"}, {"field": "failed", "type": "rightAligned"},
             {"field": "running", "type": "rightAligned"}, {"field": "queued", "type": "rightAligned"},
             {"field": "rate", "headerName": "points / min", "type": "rightAligned"},
-            {"field": "eta", "headerName": "ETA"}, {"field": "elapsed", "headerName": "elapsed"}], height=180)),
+            {"field": "eta", "headerName": "ETA"}, {"field": "elapsed", "headerName": "elapsed"},
+            {"field": "groups", "type": "rightAligned",
+             "headerTooltip": "groups of points trained and traced once, finished so far"},
+            {"field": "group_wall", "headerName": "wall per group", "headerTooltip": "mean wall time of a group"}],
+            height=180)),
+        card("Groups (points trained and traced once; wall time per group)", grid("st-groups", [
+            {"field": "sweep", "maxWidth": 160}, {"field": "label", "headerName": "group", "flex": 1, "minWidth": 180},
+            {"field": "points", "type": "rightAligned"}, {"field": "done", "type": "rightAligned"},
+            {"field": "failed", "type": "rightAligned"}, {"field": "started"}, {"field": "finished"},
+            {"field": "wall", "headerName": "wall", "type": "rightAligned"}], height=240)),
         card("Failed points", grid("st-failed", [
             {"field": "id", "maxWidth": 150}, {"field": "label", "headerName": "design point", "minWidth": 180},
             {"field": "sweep", "maxWidth": 160}, {"field": "error", "headerName": "reason", "flex": 1,
@@ -43,6 +52,7 @@ def layout():
             {"field": "id", "maxWidth": 150}, {"field": "label", "headerName": "design point", "flex": 1},
             {"field": "sweep"}, {"field": "finished"},
             {"field": "wall_s", "headerName": "wall (s)", "type": "rightAligned",
+             "headerTooltip": "the point's own time; its group's training and tracing are under Groups",
              "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3~f')(params.value)"}}],
             height=260)),
     ])
@@ -65,32 +75,59 @@ def _duration(s: float | None) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
 
 
-def sweep_rows(df) -> list[dict]:
+NO_SWEEP = "(no sweep)"
+
+
+def sweep_rows(df, groups=None) -> list[dict]:
     """Per sweep: total (queued included, when the store records them), done, failed, running,
-    throughput over the sweep's wall time (first start to last finish) and the ETA at that rate."""
+    throughput over the sweep's wall time (first start, of a group or a point, to last finish), the
+    ETA at that rate, and how many groups finished with their mean wall time."""
     if df.empty:
         return []
+    groups = groups if groups is not None and len(groups) else None
     out = []
-    for name, g in df.groupby(df["sweep"].fillna("(no sweep)"), sort=True):
+    for name, g in df.groupby(df["sweep"].fillna(NO_SWEEP), sort=True):
         c = g["status"].value_counts().to_dict()
         done, failed, running = c.get("done", 0), c.get("failed", 0), c.get("running", 0)
         queued = sum(v for k, v in c.items() if k not in ("done", "failed", "running"))
         finished = g[g["status"].isin(["done", "failed"])]
-        start, end = g["started"].min(), finished["finished"].max() if len(finished) else None
+        mine = groups[groups["sweep"].fillna(NO_SWEEP) == name] if groups is not None else None
+        start = min(g["started"].min(), mine["started"].min()) if mine is not None and len(mine) else g["started"].min()
+        end = finished["finished"].max() if len(finished) else None
         elapsed = (end - start) if end is not None and start == start and end == end else None
         rate = (done + failed) / elapsed * 60 if elapsed else None
         left = running + queued
         eta = _duration(left / rate * 60) if rate and left else ("finished" if not left else "")
         out.append({"sweep": name, "total": len(g), "done": done, "failed": failed, "running": running,
                     "queued": queued, "rate": f"{rate:.3g}" if rate else "", "eta": eta,
-                    "elapsed": _duration(elapsed)})
+                    "elapsed": _duration(elapsed), "groups": len(mine) if mine is not None else 0,
+                    "group_wall": _seconds(mine["wall_s"].mean()) if mine is not None and len(mine) else ""})
     return out
 
 
+def _seconds(s: float | None) -> str:
+    """A wall time: ``4.2 s`` below a minute, else ``3m 05s``."""
+    if s is None or s != s:
+        return ""
+    return f"{s:.3g} s" if s < 60 else _duration(s)
+
+
+def group_rows(groups, limit: int = 200) -> list[dict]:
+    """The latest finished groups, newest first: each with its points and its wall time."""
+    if groups is None or groups.empty:
+        return []
+    latest = groups.sort_values("finished", ascending=False, kind="stable").head(limit)
+    return [{"sweep": r["sweep"] or NO_SWEEP, "label": r["label"] or r["key"], "points": len(r["points"]),
+             "done": int(r["done"]), "failed": int(r["failed"]), "started": _when(r["started"]),
+             "finished": _when(r["finished"]), "wall": _seconds(r["wall_s"])}
+            for r in latest.to_dict("records")]
+
+
 def register(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("st-sweeps", "rowData"), Input("store-version", "data"))
+    @app.callback(Output("st-sweeps", "rowData"), Output("st-groups", "rowData"), Input("store-version", "data"))
     def sweeps(_v):
-        return sweep_rows(data.points())
+        groups = data.groups()
+        return sweep_rows(data.points(), groups), group_rows(groups)
 
     @app.callback(Output("st-summary", "children"), Output("st-failed", "rowData"), Output("st-running", "rowData"),
                   Output("st-recent", "rowData"), Input("store-version", "data"))
