@@ -91,20 +91,33 @@ def test_store_without_groups_table_opens_and_migrates(tmp_path: Path):
 
 
 def test_pipeline_charges_training_to_the_group_not_the_first_point(monkeypatch):
-    """evaluate_group: the first point's started is after the group's training, like every other point's."""
+    """evaluate_group: a point's started/finished leave out the group's training and its shared tracing."""
     from hwsim import pipeline
 
     def train(config, key="", progress=None):
         time.sleep(GROUP_S)
         return None, None, 0.9, [], 10, None
 
+    def trace(workload, real_train=None):
+        time.sleep(GROUP_S)
+        return "traces"
+
     def price(p, scheme, acc, curves, steps, traces, started, vers):
+        pipeline._traces(p["config"]["workload"], traces)   # the first point of each batch traces, once
         return PointResult(id=p["id"], config=p["config"], started=started, finished=time.time())
+
+    class Workload:
+        def __init__(self, batch):
+            self.batch, self.infer_batch, self.prompt, self.new_tokens = batch, 1, None, None
 
     monkeypatch.setattr(pipeline, "train_point", train)
     monkeypatch.setattr(pipeline, "price_point", price)
-    pts = [{"id": f"p{i}", "config": {"accuracy_source": "train"}, "sweep": "s", "label": "l"} for i in range(3)]
+    monkeypatch.setattr("hwsim.evaluate.trace_workload", trace)
+    pts = [{"id": f"p{i}", "config": {"accuracy_source": "train", "workload": Workload(b)}, "sweep": "s", "label": "l"}
+           for i, b in enumerate((32, 32, 64))]
     t0 = time.time()
     out = pipeline.evaluate_group(pts)
     assert [r.id for r in out] == ["p0", "p1", "p2"]
+    # Training (before any point) and tracing (inside the first point of each batch) are not theirs.
     assert all(r.started >= t0 + GROUP_S and r.finished - r.started < GROUP_S for r in out)
+    assert out[2].started >= out[1].finished + GROUP_S
