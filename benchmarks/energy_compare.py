@@ -1,6 +1,6 @@
 """Compare schemes on one network: compute and memory energy side by side (the table in docs/energy.md).
 
-    python benchmarks/energy_compare.py resnet20 fp32 binaryconnect bnn --batch 128 --input-shape 3,32,32
+    python benchmarks/energy_compare.py resnet20 fp32 binaryconnect bnn --batch 128 --input 3x32x32
     python benchmarks/energy_compare.py macs --tech 45nm --fan-in 576      # pJ per MAC of every MAC type
 
 Each scheme is counted with :func:`hwsim.count.trace` and priced with :func:`hwsim.energy.price` on the
@@ -112,13 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python benchmarks/energy_compare.py", description=__doc__.splitlines()[0])
     ap.add_argument("model")
     ap.add_argument("schemes", nargs="+")
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--input-shape", default=None)
+    ap.add_argument("--batch", "-b", type=int, default=128)
+    ap.add_argument("--input", "--input-shape", dest="input_shape", default=None)   # hwsim's spelling, and the old one
     ap.add_argument("--tech", default="45nm")
     ap.add_argument("--hierarchy", default=None)
     a = ap.parse_args(argv)
     try:
-        shape = parse_input_shape(a.input_shape)
+        shape = parse_input_shape(a.input_shape, where="--input")
         rows = compare_schemes(a.model, a.schemes, a.batch, shape, a.tech, a.hierarchy)
     except UserError as e:
         print(e.one_line(), file=sys.stderr)

@@ -74,7 +74,8 @@ SUBSET = ["cli/unknown_verb_0", "cli/count_unknown_option",
           "cli/sweep_missing_argument", "cli/serve_port_big", "cli/int_overflow", "cli/control_chars_in_model",
           "cli/count_scheme_bomb", "sweep/alias_bomb_9x9", "sweep/self_alias_list", "sweep/deep_list",
           "sweep/bigint_epochs", "sweep/nul_byte_value", "sweep/duplicate_key_top", "sweep/recipe_epochs_bool",
-          "sweep/grid_too_large", "sweep/model_width_negative", "extra/report_xlsx_without_openpyxl"]
+          "sweep/grid_too_large", "sweep/model_width_negative", "extra/report_xlsx_without_openpyxl",
+          "cli/cost_scheme_file_bomb", "cli/simulate_phase_unknown"]
 
 # The console script's main in a fresh interpreter, the case's blocked modules made unimportable
 # first; at exit it writes its own peak resident memory (KiB) and CPU seconds to the file named by argv[1].

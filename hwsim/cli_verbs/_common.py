@@ -59,7 +59,7 @@ def _workload_params() -> list[tuple[str, Any, Any]]:
             None, "--batch", "-b", min=1, max=2**31 - 1, show_default=str(DEFAULT_BATCH), rich_help_panel=PANEL,
             help="Batch size: samples in the training step, or in the inference pass with --phase infer.")),
         ("input", str | None, typer.Option(
-            None, "--input", show_default="the model's", rich_help_panel=PANEL,
+            None, "--input", show_default="the model's; train: the data set's", rich_help_panel=PANEL,
             help="Input without the batch, any rank: 3x224x224 or 3,224,224, 50x192; token ids as tokens:N.")),
         ("phase", str | None, typer.Option(
             None, "--phase", metavar="train|infer", show_default=DEFAULT_PHASE, rich_help_panel=PANEL,
