@@ -7,7 +7,11 @@ Torch-free at import, so the CLI can parse and check workload options before it 
 - :func:`parse_input_shape`: the one input-shape parser (``3x224x224``, ``3,224,224``, any rank,
   ``tokens:N``).
 - :data:`OPTIMIZERS`: the one optimizer vocabulary, with the optimizer state each keeps.
-- :class:`WorkloadOptions`: the workload options every CLI verb spells the same way.
+- :func:`parse_scheme`: a scheme as the command line gives it (a name, an inline YAML mapping or a
+  YAML file, read by the strict loader).
+- :class:`WorkloadOptions`: the workload options every CLI verb that takes a model spells the same
+  way (``--batch/-b``, ``--input``, ``--phase``, ``--scheme/-s``, ``--classes``, ``--optimizer``),
+  with their defaults; the typer declarations are in ``hwsim/cli_verbs/_common.py``.
 """
 
 from __future__ import annotations
