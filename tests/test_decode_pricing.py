@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -215,3 +216,37 @@ def test_transformer_sweep_into_the_store_and_the_dashboard(tmp_path):
     drawn = frame.dropna(subset=[v["x"], v["y"]])
     assert len(drawn) == 2 and set(drawn["model"]) == {"gpt2_small"} and len(fig.data) > 0
     assert done[done["model"] == "gpt2_small"]["generate_latency_us"].notna().all()
+
+
+def _cli(capsys, *argv):
+    from hwsim.cli import main
+
+    try:
+        rc = main(list(argv))
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_cost_shows_the_prefill_decode_split(tiny, capsys):
+    """``hwsim cost --new-tokens`` prices prefill + decode through the route and prints the split."""
+    rc, out, _ = _cli(capsys, "cost", tiny, "--phase", "infer", "-b", "2", "--new-tokens", "5", "--accelerator",
+                      "tpu_like", "--json")
+    assert rc in (0, None)
+    dec = json.loads(out)["decode"]
+    _, m = _metrics(_workload(tiny, new_tokens=5, batch=2))
+    assert {k: dec[k] for k in DECODE_METRICS} == pytest.approx({k: m[k] for k in DECODE_METRICS})
+    rc, out, _ = _cli(capsys, "cost", tiny, "--phase", "infer", "--new-tokens", "5", "--prompt", "8")
+    assert rc in (0, None) and "prefill (8 tokens)" in out and "first step (8 cached)" in out
+    assert "last step (12 cached)" in out and "at the end (13 tokens)" in out
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["lenet300", "--new-tokens", "4"], "error: --new-tokens: "),
+    (["TINY", "--prompt", "8"], "error: --prompt: "),
+    (["TINY", "--new-tokens", "60", "--prompt", "10"], "error: --new-tokens: prompt + new tokens = 70"),
+])
+def test_cost_decode_mistakes(tiny, capsys, args, msg):
+    rc, out, err = _cli(capsys, "cost", *[tiny if a == "TINY" else a for a in args])
+    assert rc == 2 and err.startswith(msg) and err.count("\n") == 1, err

@@ -29,21 +29,73 @@ def read_trace_file(path: str, wl: WorkloadOptions):
         raise UserError(path, f"not a hwsim trace JSON ({type(e).__name__}: {str(e)[:200]})") from None
 
 
-def count_workload(model: str, wl: WorkloadOptions, strict: bool, steps_per_epoch: int | None = None):
+def count_workload(model: str, wl: WorkloadOptions, strict: bool, steps_per_epoch: int | None = None,
+                   prompt: int | None = None, new_tokens: int | None = None):
     """(Workload, WorkloadTraces) of ``model`` under the workload options, counted by the evaluation route
-    (``hwsim.evaluate.trace_workload``): the training step or the inference pass, as ``--phase`` says."""
+    (``hwsim.evaluate.trace_workload``): the training step or the inference pass, as ``--phase`` says, and
+    with ``new_tokens`` a decoder's prefill + decode at the batch."""
+    import dataclasses
+
+    from hwsim.errors import UserError
     from hwsim.evaluate import trace_workload
 
     from ._common import check_strict, option_names
 
     with option_names():
-        workload = wl.workload(model, steps_per_epoch=steps_per_epoch)
+        workload = dataclasses.replace(wl.workload(model, steps_per_epoch=steps_per_epoch), prompt=prompt,
+                                       new_tokens=new_tokens)
         phase = wl.phase_name()
-        traces = trace_workload(workload, train=phase == "train", infer=phase == "infer")
+        try:
+            traces = trace_workload(workload, train=phase == "train", infer=phase == "infer")
+        except UserError as e:
+            if e.where.startswith("new_tokens"):
+                e.where = "--new-tokens"
+            raise
     tr = traces.train or traces.infer
     assert tr is not None
     check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict)
     return workload, traces
+
+
+def print_decode(dec, m: dict[str, float]) -> None:
+    """The prefill / decode split of a decoder's inference (``hwsim.evaluate.decode_metrics``)."""
+    from hwsim.evaluate import _dram
+
+    from ._common import print_table
+
+    d = dec.traces
+    b = d.prefill.batch
+    kv = d.last.meta["kv_cache"]
+
+    def us(k: str) -> str:
+        if k not in m:
+            return "-"
+        v = m[k]
+        return f"{v / 1e6:.4g} s" if v >= 1e6 else f"{v / 1e3:.4g} ms" if v >= 1e3 else f"{v:.4g} us"
+
+    def si(n: float) -> str:
+        return next((f"{n / f:.4g}{u}" for u, f in (("G", 1e9), ("M", 1e6), ("k", 1e3)) if abs(n) >= f), f"{n:.4g}")
+
+    rows = [
+        [f"prefill ({d.prompt} tokens)", si(m["macs_prefill"]), _fmt(m["prefill_energy_pj"]), us("prefill_latency_us"),
+         f"{_dram(dec.prefill_cycles) / b:,.0f} B" if dec.prefill_cycles is not None else "-"],
+        ["decode, per generated token", si(m["macs_decode_per_token"]), _fmt(m["decode_energy_pj_per_token"]),
+         us("decode_latency_us_per_token"),
+         f"{m['dram_bytes_decode_per_token']:,.0f} B" if "dram_bytes_decode_per_token" in m else "-"],
+        [f"  first step ({d.prompt} cached)", si(sum(r.total_macs for r in d.first.records) / b),
+         _fmt(dec.first_energy.infer_pj_per_sample), "", ""],
+        [f"  last step ({d.prompt + d.new_tokens - 1} cached)", si(sum(r.total_macs for r in d.last.records) / b),
+         _fmt(dec.last_energy.infer_pj_per_sample), "", ""],
+        [f"prefill + {d.new_tokens} tokens", si(m["macs_prefill"] + d.new_tokens * m["macs_decode_per_token"]),
+         _fmt(m["generate_energy_pj"]), us("generate_latency_us"), ""],
+    ]
+    print_table(f"{d.prefill.model} / {d.prefill.scheme}: prefill + decode, per sequence (batch {b}; latency: "
+                "the batch's)", ["stage", "MACs", "energy", "latency", "DRAM"], rows)
+    print_table("KV cache", ["quantity", "value"], [
+        ["width", f"{kv['bits']} bits ({kv['kv_heads']} key/value heads)"],
+        ["per token", f"{m['kv_cache_bytes_per_token']:,.0f} B"],
+        [f"at the end ({d.prompt + d.new_tokens} tokens)", f"{m['kv_cache_bytes']:,.0f} B"],
+    ])
 
 
 def _fmt(pj: float) -> str:
@@ -75,6 +127,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
         strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
                                     "weight layer, instead of leaving it float."),
+        new_tokens: int = typer.Option(None, "--new-tokens", min=1, help="A decoder's inference as prefill + "
+                                       "decode: tokens generated after the prompt, one decode step each."),
+        prompt: int = typer.Option(None, "--prompt", min=1, help="Prompt tokens (with --new-tokens; default: "
+                                   "the input's sequence length)."),
         wl: WorkloadOptions = None,
     ) -> None:
         """Energy per layer, phase and component (compute by MAC type, element-wise, RF, SRAM, DRAM)."""
@@ -84,6 +140,9 @@ def register(app: typer.Typer) -> None:
         from ._common import print_json, print_table
 
         wl.check()
+        from hwsim.workload import check_decode
+
+        check_decode(prompt, new_tokens, "--prompt" if prompt is not None and new_tokens is None else "--new-tokens")
         table = load_tech(tech, node=node)
         hier = load_hierarchy(hierarchy)
         if sets and not accelerator:
@@ -97,17 +156,26 @@ def register(app: typer.Typer) -> None:
             acc = load_accelerator_set(accelerator, sets)
         pricing = Pricing(memory="accelerator", hierarchy=hier, rate_hz=rate)
         if model.endswith(".json"):
+            if new_tokens is not None:
+                from hwsim.errors import UserError
+
+                raise UserError("--new-tokens", f"{model} is a counted trace; prefill + decode counts a model")
             tr = read_trace_file(model, wl)
             traces = WorkloadTraces(infer=tr) if tr.mode == "infer" else WorkloadTraces(train=tr)
             ev = price_traces(traces, acc, table, pricing, steps_per_epoch=steps_per_epoch)
         else:
-            workload, traces = count_workload(model, wl, strict, steps_per_epoch)
+            workload, traces = count_workload(model, wl, strict, steps_per_epoch, prompt, new_tokens)
             ev = evaluate(workload, acc, table, pricing, traces=traces)
             tr = traces.train or traces.infer
         rep = ev.infer_energy if tr.mode == "infer" else ev.train_energy
         assert rep is not None
+        decode = None
+        if ev.decode is not None:
+            from hwsim.evaluate import decode_metrics
+
+            decode = decode_metrics(ev.decode, acc.clock_mhz if acc is not None else None)
         if as_json:
-            print_json(rep.to_dict())
+            print_json({**rep.to_dict(), **({"decode": decode} if decode else {})})
             return
         train_phases = [p for p in ("forward", "backward_data", "backward_weight", "update") if p in rep.by_phase]
         cols = train_phases + (["train step"] if train_phases else []) + (
@@ -139,6 +207,8 @@ def register(app: typer.Typer) -> None:
         if rate is not None:
             summary.append([f"average power at {rate:g} Hz", f"{rep.avg_power_w():.4g} W"])
         print_table("totals", ["quantity", "energy"], summary)
+        if decode is not None and ev.decode is not None:
+            print_decode(ev.decode, decode)
         a = rep.assumptions
         print_table("compute rules", ["MAC type", "pJ/MAC", "rule", "source"],
                     [[m, f"{v['min']:.4g}" + ("" if v["max"] == v["min"] else f"..{v['max']:.4g}"),
