@@ -216,6 +216,11 @@ def test_transformer_sweep_into_the_store_and_the_dashboard(tmp_path):
     drawn = frame.dropna(subset=[v["x"], v["y"]])
     assert len(drawn) == 2 and set(drawn["model"]) == {"gpt2_small"} and len(fig.data) > 0
     assert done[done["model"] == "gpt2_small"]["generate_latency_us"].notna().all()
+    # the Design point page draws a transformer point (attention rows included)
+    from webapp.pages.point import point_figures
+
+    figs = point_figures(data, gpt.loc["bitnet", "id"], "inference")
+    assert {"pt-macs", "pt-energy", "pt-cycles"} <= set(figs)
 
 
 def _cli(capsys, *argv):
