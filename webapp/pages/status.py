@@ -10,7 +10,7 @@ import datetime as dt
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, html
+from dash import Input, Output, State, dcc, html
 
 from ..components import grid
 from ..data import StoreData
@@ -24,6 +24,7 @@ def layout():
                         class_name="shadow-sm mb-3")
 
     return html.Div([
+        dcc.Store(id="st-shown"),
         card("Progress", html.Div(id="st-summary")),
         card("Per sweep", grid("st-sweeps", [
             {"field": "sweep", "minWidth": 160}, {"field": "total", "type": "rightAligned"},
@@ -123,15 +124,22 @@ def group_rows(groups, limit: int = 200) -> list[dict]:
             for r in latest.to_dict("records")]
 
 
-def register(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("st-sweeps", "rowData"), Output("st-groups", "rowData"), Input("store-version", "data"))
-    def sweeps(_v):
-        groups = data.groups()
-        return sweep_rows(data.points(), groups), group_rows(groups)
+OUTPUTS = (("st-summary", "children"), ("st-failed", "rowData"), ("st-running", "rowData"),
+           ("st-recent", "rowData"), ("st-sweeps", "rowData"), ("st-groups", "rowData"))
 
-    @app.callback(Output("st-summary", "children"), Output("st-failed", "rowData"), Output("st-running", "rowData"),
-                  Output("st-recent", "rowData"), Input("store-version", "data"))
-    def update(_v):
+
+def register(app: dash.Dash, data: StoreData) -> None:
+    @app.callback(*[Output(i, p) for i, p in OUTPUTS], Output("st-shown", "data"), Input("store-version", "data"),
+                  Input("tabs", "active_tab"), State("st-shown", "data"))
+    def update(version, tab, shown):
+        # Read while the page is shown, once per store version (a sweep's commits), not behind the
+        # Explore page a 50,000-point store opens on.
+        if tab != "tab-status" or version == shown:
+            raise dash.exceptions.PreventUpdate
+        groups = data.groups()
+        return (*_update(), sweep_rows(data.points(), groups), group_rows(groups), version)
+
+    def _update():
         st = data.state()
         df = data.points()
         counts = st.counts
