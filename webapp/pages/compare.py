@@ -24,6 +24,13 @@ PHASE_OPTIONS = [{"label": "Training step", "value": "train"}, {"label": "Infere
                  {"label": "backward weight", "value": "backward_weight"}, {"label": "update", "value": "update"}]
 
 
+def _box(gid: str, fig=None):
+    """A figure's box; the graph is made when the page is first drawn (not mounted into a hidden page)."""
+    if fig is None:
+        return html.Div(html.Div("Pick two or more points", className="text-muted small p-3"), id=f"{gid}-box")
+    return dcc.Graph(id=gid, config={"displaylogo": False}, figure=fig)
+
+
 def layout():
     return html.Div([
         dbc.Card(dbc.CardBody(dbc.Row([
@@ -43,18 +50,15 @@ def layout():
                               dbc.CardBody(grid("cmp-metrics", [], height=430))], class_name="shadow-sm mb-3"),
                     xs=12, xl=6),
             dbc.Col(dbc.Card([dbc.CardHeader("Ratio to the baseline", class_name="fw-semibold small"),
-                              dbc.CardBody(dcc.Graph(id="cmp-ratio", config={"displaylogo": False},
-                                                     figure=figures.empty_figure("Pick two or more points")),
+                              dbc.CardBody(_box("cmp-ratio"),
                                            class_name="p-1")], class_name="shadow-sm mb-3"), xs=12, xl=6),
         ]),
         dbc.Card([dbc.CardHeader("Where the energy goes: per phase and component (DRAM vs compute)",
                                  class_name="fw-semibold small"),
-                  dbc.CardBody(dcc.Graph(id="cmp-phases", config={"displaylogo": False},
-                                         figure=figures.empty_figure("Pick two or more points")), class_name="p-1")],
+                  dbc.CardBody(_box("cmp-phases"), class_name="p-1")],
                  class_name="shadow-sm mb-3"),
         dbc.Card([dbc.CardHeader("Layer by layer", class_name="fw-semibold small"),
-                  dbc.CardBody([dcc.Graph(id="cmp-layers", config={"displaylogo": False},
-                                          figure=figures.empty_figure("Pick two or more points")),
+                  dbc.CardBody([_box("cmp-layers"),
                                 grid("cmp-layer-grid", [], height=300)])], class_name="shadow-sm mb-3"),
         dcc.Store(id="cmp-shown"),
     ])
@@ -118,9 +122,10 @@ def register(app: dash.Dash, data: StoreData) -> None:
 
         return select_options(data, typed or "", list(current or []))
 
-    @app.callback(Output("cmp-metrics", "rowData"), Output("cmp-metrics", "columnDefs"), Output("cmp-ratio", "figure"),
-                  Output("cmp-layers", "figure"), Output("cmp-layer-grid", "rowData"),
-                  Output("cmp-layer-grid", "columnDefs"), Output("cmp-phases", "figure"),
+    @app.callback(Output("cmp-metrics", "rowData"), Output("cmp-metrics", "columnDefs"),
+                  Output("cmp-ratio-box", "children"), Output("cmp-layers-box", "children"),
+                  Output("cmp-layer-grid", "rowData"), Output("cmp-layer-grid", "columnDefs"),
+                  Output("cmp-phases-box", "children"),
                   Output("cmp-shown", "data"),
                   Input("cmp-select", "value"), Input("cmp-quantity", "value"), Input("cmp-phase", "value"),
                   Input("store-version", "data"), Input("tabs", "active_tab"), State("cmp-shown", "data"))
@@ -129,7 +134,9 @@ def register(app: dash.Dash, data: StoreData) -> None:
         key = repr((ids, quantity, phase, version))
         if tab != "tab-compare" or key == shown:
             raise dash.exceptions.PreventUpdate
-        return (*_update(ids, quantity, phase), key)
+        rows, cols, ratio, layers, lrows, lcols, phases = _update(ids, quantity, phase)
+        return rows, cols, _box("cmp-ratio", ratio), _box("cmp-layers", layers), lrows, lcols, \
+            _box("cmp-phases", phases), key
 
     def _update(ids, quantity, phase):
         ids = list(ids or [])

@@ -32,9 +32,14 @@ GRAPHS = (
 )
 
 
-def _graph(gid: str) -> dcc.Graph:
+def _graph(gid: str, fig=None) -> html.Div:
+    """A figure's box. The graph itself is made when the page is first drawn: a plotly graph mounted
+    into the hidden page would cost the Explore plot the page opens on its time."""
+    if fig is None:
+        return html.Div(html.Div("Pick a design point", className="text-muted small p-3"), id=f"{gid}-box",
+                        style={"minHeight": "360px"})
     return dcc.Graph(id=gid, config={"displaylogo": False, "responsive": True}, style={"height": "360px"},
-                     figure=figures.empty_figure("Pick a design point", 360))
+                     figure=fig)
 
 
 def layout():
@@ -310,7 +315,7 @@ def _register_picker(app: dash.Dash, data: StoreData) -> None:
 
 
 def _register_view(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("pt-summary", "children"), *[Output(g, "figure") for g, _ in GRAPHS],
+    @app.callback(Output("pt-summary", "children"), *[Output(f"{g}-box", "children") for g, _ in GRAPHS],
                   Output("pt-assumptions", "rowData"), Output("pt-layers", "rowData"), Output("pt-layers", "columnDefs"),
                   Output("pt-config", "children"), Output("pt-shown", "data"),
                   Input("pt-select", "value"), Input("pt-phase", "value"), Input("pt-layer-view", "value"),
@@ -328,14 +333,15 @@ def _register_view(app: dash.Dash, data: StoreData) -> None:
         if not p:
             msg = "Pick a design point: click one on Explore, or choose it above."
             empty = figures.empty_figure(msg, 360)
-            return (dbc.Alert(msg, color="info"), *[empty] * len(GRAPHS), [], [], [{"field": "layer"}], "")
+            return (dbc.Alert(msg, color="info"), *[_graph(g, empty) for g, _ in GRAPHS], [], [], [{"field": "layer"}],
+                    "")
         figs = point_figures(data, pid, phase, view)
         assumptions = data.blob(pid, "assumptions")
         arows = [{"key": k, "value": f"{v:.6g}" if isinstance(v, float) else str(v)}
                  for k, v in flatten(assumptions).items()] if assumptions is not None else [
             {"key": "(none)", "value": "this point stored no assumptions blob"}]
         lrows, lcols = layer_table(data, pid, phase)
-        return (summary(p), *[figs[g] for g, _ in GRAPHS], arows, lrows, lcols,
+        return (summary(p), *[_graph(g, figs[g]) for g, _ in GRAPHS], arows, lrows, lcols,
                 json.dumps(p.get("config"), indent=2, sort_keys=True))
 
 
