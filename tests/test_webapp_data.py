@@ -560,3 +560,30 @@ def test_status_page_shows_each_groups_wall_time(db):
     grp = pd.DataFrame({"sweep": ["s"], "started": [900.0], "finished": [1012.0], "wall_s": [112.0]})
     assert sweep_rows(pts)[0]["elapsed"] == "0m 12s"
     assert sweep_rows(pts, grp)[0]["elapsed"] == "1m 52s"
+
+
+def test_explore_view_reads_one_store_version(tmp_path, monkeypatch):
+    """Rows and the text columns the filters compare come from one store version, even when a sweep
+    commits between two reads (once a commit there paired 4 rows with 12 rows' filter mask)."""
+    from webapp.pages import explore
+
+    path = tmp_path / "v.db"
+    build_store(path, n=4)
+    data = StoreData(path)
+    read = data.done_points
+
+    def read_then_commit():
+        df = read()
+        with Store(path) as s:   # the sweep commits right after this read
+            for p in all_points()[4:]:
+                s.write(p)
+        monkeypatch.setattr(data, "done_points", read)
+        return df
+
+    monkeypatch.setattr(data, "done_points", read_then_commit)
+    v = {"x": "train_energy_pj_per_step", "y": "accuracy"}
+    model = all_points()[0].columns["model"]
+    df = explore.view_frame(data, v, {"model": [model]})
+    assert set(df["model"]) == {model} and len(df) == sum(p.columns["model"] == model for p in all_points()[:4])
+    again = explore.view_frame(data, v, {"model": [model]})
+    assert set(again["model"]) == {model} and len(again) == sum(p.columns["model"] == model for p in all_points())

@@ -50,12 +50,16 @@ def metric_column(name: str, header: str | None = None) -> dict:
             "headerTooltip": units.label_of(name)}
 
 
-def records(df, columns: list[str]) -> list[dict]:
-    """DataFrame rows as JSON-safe dicts (NaN -> None)."""
-    out = []
-    for row in df[columns].to_dict("records"):
-        out.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
-    return out
+def records(df, columns: list[str], digits: int | None = None) -> list[dict]:
+    """DataFrame rows as JSON-safe dicts (NaN -> None); floats to ``digits`` significant digits
+    when given (what a grid shows, at a third of the bytes of full precision)."""
+    def num(v: float) -> float | None:
+        if math.isnan(v):
+            return None
+        return float(f"{v:.{digits}g}") if digits else v
+
+    return [{k: (num(v) if isinstance(v, float) else v) for k, v in row.items()}
+            for row in df[[c for c in columns if c in df.columns]].to_dict("records")]
 
 
 def labelled(label: str, control, help_text: str | None = None) -> html.Div:

@@ -152,19 +152,32 @@ def filtered(df: pd.DataFrame, filters: dict[str, list]) -> pd.DataFrame:
     return df
 
 
-def _text(data: StoreData, col: str) -> np.ndarray:
-    """A column of the done points as text, once per store version (filters compare text)."""
-    return data.memo(f"text:{col}", lambda: data.done_points()[col].astype(str).to_numpy())
+class _Snapshot:
+    """The done points of one store version and their columns as text (filled as filters ask),
+    read together: a commit between two reads must not pair one version's rows with another's."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.df = df
+        self._text: dict[str, np.ndarray] = {}
+
+    def text(self, col: str) -> np.ndarray:
+        if col not in self._text:
+            self._text[col] = self.df[col].astype(str).to_numpy()
+        return self._text[col]
 
 
-def view_rows(data: StoreData, v: dict, filters: dict[str, list]) -> np.ndarray:
-    """Positions (in ``data.done_points()``) of the points the filters and the constraint keep: numpy
-    over columns cached per store version, so a change at 50,000 points costs milliseconds."""
-    df = data.done_points()
+def _snapshot(data: StoreData) -> _Snapshot:
+    return data.memo("explore-snapshot", lambda: _Snapshot(data.done_points()))
+
+
+def view_rows(snap: _Snapshot, v: dict, filters: dict[str, list]) -> np.ndarray:
+    """Positions (in ``snap.df``) of the points the filters and the constraint keep: numpy over
+    columns cached per store version, so a change at 50,000 points costs milliseconds."""
+    df = snap.df
     keep = np.ones(len(df), dtype=bool)
     for col, values in filters.items():
         if values and col in df.columns:
-            keep &= np.isin(_text(data, col), [str(x) for x in values])
+            keep &= np.isin(snap.text(col), [str(x) for x in values])
     cm, cmax = v.get("cmetric"), v.get("cmax")
     if cm and cmax not in (None, "") and cm in df.columns:
         with np.errstate(invalid="ignore"):
@@ -176,8 +189,9 @@ def view_frame(data: StoreData, v: dict, filters: dict[str, list], brush: dict |
                columns: list[str] | None = None) -> pd.DataFrame:
     """The done points the controls select, with a ``front`` column (★ on the x/y Pareto front);
     only ``columns`` (and ``front``) when given, which spares copying every column of 50,000 rows."""
-    df = data.done_points()
-    idx = view_rows(data, v, filters)
+    snap = _snapshot(data)
+    df = snap.df
+    idx = view_rows(snap, v, filters)
     cols = [c for c in dict.fromkeys(columns) if c in df.columns] if columns is not None else list(df.columns)
     x, y = v["x"], v["y"]
     if x not in df.columns or y not in df.columns:
@@ -314,7 +328,10 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         df, fig = pareto_for(data, v, filters, compared or [])
         shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
         on_front = int((df["front"] != "").sum()) if not df.empty else 0
-        key = repr((version, sorted(v.items(), key=str), sorted(filters.items(), key=str)))
+        # The table's rows depend on the axes (the front), the filters and the constraint; not on log
+        # switches, colours or sizes, whose changes then cost no new block of rows.
+        table = {k: v.get(k) for k in ("x", "y", "front", "cmetric", "cmax")}
+        key = repr((version, sorted(table.items(), key=str), sorted(filters.items(), key=str)))
         return fig, f"{shown} of {total} design points shown, {on_front} on the Pareto front", key
 
     @app.callback(Output("ex-pc-collapse", "is_open"), Input("ex-pc-show", "value"))
@@ -419,6 +436,17 @@ def _sort_and_filter(df: pd.DataFrame, req: dict) -> pd.DataFrame:
     return df
 
 
+def _row_columns(data: StoreData) -> list[str]:
+    """The columns a row of the table carries: metrics no point has (a transformer's decode figures in
+    a store of CNNs) are left out (once per store version)."""
+    def load() -> list[str]:
+        df = data.done_points()
+        return [c for c in dict.fromkeys(["id", "front", *ID_COLUMNS, *data.metric_names(), *data.config_fields()])
+                if c == "front" or (c in df.columns and df[c].notna().any())]
+
+    return data.memo("grid-row-columns", load)
+
+
 def _register_table(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-grid", "columnDefs"), Input("ex-x", "value"), Input("ex-y", "value"),
                   Input("store-version", "data"))
@@ -434,9 +462,7 @@ def _register_table(app: dash.Dash, data: StoreData) -> None:
         v, filters = _values(args)
         df = _sort_and_filter(view_frame(data, v, filters, brush), req)
         start, end = int(req.get("startRow", 0)), int(req.get("endRow", 100))
-        cols = [c for c in ["id", "front", *ID_COLUMNS, *data.metric_names(), *data.config_fields()]
-                if c in df.columns]
-        return {"rowData": records(df.iloc[start:end], cols), "rowCount": len(df)}
+        return {"rowData": records(df.iloc[start:end], _row_columns(data), digits=6), "rowCount": len(df)}
 
     # A new view (axes, filters, brush, store version) drops the grid's cached blocks.
     app.clientside_callback(
