@@ -37,7 +37,15 @@ import torch
 
 from hwsim.formats import Format
 from hwsim.quant.pack import pack, unpack
-from hwsim.quant.stash import AFFINE_TAG, AffineTag, LevelsCodec, Packed, affine_apply, set_tag
+from hwsim.quant.stash import (
+    AFFINE_TAG,
+    AffineTag,
+    LevelsCodec,
+    Packed,
+    SharedBatchNorm,
+    affine_apply,
+    set_tag,
+)
 
 SQRT2 = math.sqrt(2.0)
 O4_ALPHA = 1.29
@@ -240,7 +248,7 @@ class _GrahamBNFn(torch.autograd.Function):
         return gx, ga, gb, None, None, None, None, None
 
 
-class GrahamBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+class GrahamBatchNorm(SharedBatchNorm):
     """Batch-norm split as A_{a,b}(Q(N(x))) (Graham Section 1.3) with Q a Table 1 quantizer.
 
     Forward: N(x) = (x - mean) / sqrt(Var(x) + eps) over all dims but the channel (dim 1; batch
@@ -264,20 +272,12 @@ class GrahamBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
         self.quantizer = quantizer
         self._levels: dict[tuple, torch.Tensor] = {}
 
-    def _check_input_dim(self, x: torch.Tensor) -> None:
-        if x.dim() < 2:
-            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
-
     @classmethod
     def from_bn(cls, bn: torch.nn.modules.batchnorm._BatchNorm, quantizer: str) -> GrahamBatchNorm:
         """A Graham BN sharing ``bn``'s parameters and running statistics."""
         g = cls(bn.num_features, quantizer, bn.eps, bn.momentum, bn.affine, bn.track_running_stats,
                 device="meta", dtype=bn.weight.dtype if bn.weight is not None else None)
-        if bn.affine:
-            g.weight, g.bias = bn.weight, bn.bias
-        for name in ("running_mean", "running_var", "num_batches_tracked"):
-            setattr(g, name, getattr(bn, name))
-        g.train(bn.training)
+        g.share_state(bn)
         return g
 
     def levels(self, like: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from torch import nn
 
 from hwsim.formats import NormPrecision
 from hwsim.quant.pack import pack, unpack
-from hwsim.quant.stash import Codec, FloatCodec, Packed, StashReLU
+from hwsim.quant.stash import Codec, FloatCodec, Packed, SharedBatchNorm, StashReLU
 
 aten = torch.ops.aten
 
@@ -68,7 +68,7 @@ class _BatchNormFn(torch.autograd.Function):
         return gx, gw, gb, None, None, None, None, None, None
 
 
-class StashBatchNorm(nn.modules.batchnorm._BatchNorm):
+class StashBatchNorm(SharedBatchNorm):
     """``nn.BatchNorm{1,2,3}d`` whose saved input goes through ``codec`` (see the module docstring).
 
     Forward values, running statistics and (with the float codec) gradients equal PyTorch's.
@@ -81,20 +81,12 @@ class StashBatchNorm(nn.modules.batchnorm._BatchNorm):
         self.codec = codec or FloatCodec()
         self.hwsim_norm_precision = NormPrecision(stash=self.codec.fmt)
 
-    def _check_input_dim(self, x: torch.Tensor) -> None:
-        if x.dim() < 2:
-            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
-
     @classmethod
     def from_bn(cls, bn: nn.modules.batchnorm._BatchNorm, codec: Codec | None = None) -> StashBatchNorm:
         """Shares ``bn``'s parameters and running statistics."""
         s = cls(bn.num_features, codec, eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
                 track_running_stats=bn.track_running_stats, device="meta")
-        if bn.affine:
-            s.weight, s.bias = bn.weight, bn.bias
-        for name in ("running_mean", "running_var", "num_batches_tracked"):
-            setattr(s, name, getattr(bn, name))
-        s.train(bn.training)
+        s.share_state(bn)
         return s
 
     def set_codec(self, codec: Codec) -> None:

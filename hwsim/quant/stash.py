@@ -638,6 +638,27 @@ class _AffineReLU(torch.autograd.Function):
         return torch.where(z > 0, g, torch.zeros((), dtype=g.dtype, device=g.device)), None, None, None, None, None
 
 
+class SharedBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """A batch-norm taking any input of rank >= 2 that can take over another one's state.
+
+    The replacements of ``nn.BatchNorm{1,2,3}d`` (:class:`hwsim.quant.saved_layers.StashBatchNorm`,
+    :class:`hwsim.quant.graham.GrahamBatchNorm`) share the original's parameters and running
+    statistics, so the optimizer and checkpoints keep seeing the same tensors.
+    """
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    def share_state(self, bn: nn.modules.batchnorm._BatchNorm) -> None:
+        """Take ``bn``'s parameters, running statistics and train/eval mode."""
+        if bn.affine:
+            self.weight, self.bias = bn.weight, bn.bias
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            setattr(self, name, getattr(bn, name))
+        self.train(bn.training)
+
+
 def stash_relu(x: torch.Tensor, pack_mask: bool = True) -> torch.Tensor:
     """ReLU for training with a small stash.
 

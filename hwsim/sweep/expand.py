@@ -27,6 +27,7 @@ import itertools
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -456,16 +457,23 @@ def expand_sweep(sw: SweepFile, lm: LineMap, base: Path, _seen: tuple[Path, ...]
     for i, lit in enumerate(sw.literature):
         path = _rel(lit, base, lm.where(("literature", i)))
         pts += literature_points(sw, path, ax["tech"], ax["accelerators"])
-    for i, inc in enumerate(sw.include):
-        path = _rel(inc, base, lm.where(("include", i)))
-        if path in _seen:
-            raise UserError(lm.where(("include", i)), f"include cycle: {path.name} includes itself")
-        sub, sub_lm = load_sweep(path)
+    for sub, sub_lm, path in _includes(sw, lm, base, _seen):
         pts += expand_sweep(sub, sub_lm, path.parent, _seen + (path,))
     out: dict[str, DesignPoint] = {}
     for p in pts:
         out.setdefault(p.id, p)
     return list(out.values())
+
+
+def _includes(sw: SweepFile, lm: LineMap, base: Path,
+              seen: tuple[Path, ...]) -> Iterator[tuple[SweepFile, LineMap, Path]]:
+    """The sweep files ``sw`` includes, loaded, each with its path; a file that includes itself is an error."""
+    for i, inc in enumerate(sw.include):
+        path = _rel(inc, base, lm.where(("include", i)))
+        if path in seen:
+            raise UserError(lm.where(("include", i)), f"include cycle: {path.name} includes itself")
+        sub, sub_lm = load_sweep(path)
+        yield sub, sub_lm, path
 
 
 def _rel(name: str, base: Path, where: str) -> Path:
@@ -514,11 +522,7 @@ def count_points(sw: SweepFile, lm: LineMap, base: Path, _seen: tuple[Path, ...]
     for i, lit in enumerate(sw.literature):
         lf, _ = load_literature(_rel(lit, base, lm.where(("literature", i))))
         n += len(lf.rows) * len(sw.tech) * accels
-    for i, inc in enumerate(sw.include):
-        path = _rel(inc, base, lm.where(("include", i)))
-        if path in _seen:
-            raise UserError(lm.where(("include", i)), f"include cycle: {path.name} includes itself")
-        sub, sub_lm = load_sweep(path)
+    for sub, sub_lm, path in _includes(sw, lm, base, _seen):
         n += count_points(sub, sub_lm, path.parent, _seen + (path,))
     return n
 
