@@ -26,13 +26,10 @@ import accel_models as am
 from hwsim.configs import resolve
 from hwsim.errors import UserError
 from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD, INFERENCE, UPDATE, LayerPrecision
-from hwsim.trace import LayerInfo, LayerRecord, Trace
+from hwsim.trace import CONV_ND_OPS, LayerInfo, LayerRecord, Trace, conv_dims
 from hwsim.yamlsafe import safe_load
 
-CONV_ND_OPS = ("conv1d", "conv3d", "convtranspose1d", "convtranspose2d", "convtranspose3d")
 GEMM_OPS = ("conv2d", "linear", *CONV_ND_OPS)
-_CONV_SPATIAL = {"1d": (("W",), ("Q",), ("S",)), "2d": (("H", "W"), ("P", "Q"), ("R", "S")),
-                 "3d": (("D", "H", "W"), ("O", "P", "Q"), ("T", "R", "S"))}
 _WRITE_CLASSES = {"output", "stash_write", "grad_input", "grad_weight", "weight_master", "optimizer_state"}
 
 
@@ -159,7 +156,7 @@ def _conv_nd_gemm(name: str, op: str, s: dict[str, Any]) -> am.GemmLayer:
     Convolution (im2col): M = N x output positions, K = C/g x kernel, N = K_out/g. Transposed
     (each input position scatters into a kernel window): M = N x input positions, K = C/g,
     N = K_out/g x kernel. Both give PyTorch's MACs (hwsim.count.formulas.conv_macs)."""
-    ins, outs, ks = _CONV_SPATIAL[op[-2:]]
+    ins, outs, ks = conv_dims(op)
     g = int(s.get("groups", 1))
     kernel = math.prod(int(s[k]) for k in ks)
     c_g, k_g = int(s["C"]) // g, int(s["K"]) // g

@@ -11,6 +11,20 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# Spatial dimension names of a 1-, 2- or 3-d convolution's shape: input, output, kernel. Conv1d, Conv3d
+# and transposed convolutions are ``conv1d``, ``conv3d``, ``convtranspose1d/2d/3d`` with these keys.
+CONV_DIMS: dict[int, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    1: (("W",), ("Q",), ("S",)),
+    2: (("H", "W"), ("P", "Q"), ("R", "S")),
+    3: (("D", "H", "W"), ("O", "P", "Q"), ("T", "R", "S")),
+}
+CONV_ND_OPS = ("conv1d", "conv3d", "convtranspose1d", "convtranspose2d", "convtranspose3d")
+
+
+def conv_dims(op: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(input, output, kernel) dimension names of a ``conv{n}d`` / ``convtranspose{n}d`` op."""
+    return CONV_DIMS[int(op[-2])]
+
 
 def _add(into: dict[str, int | float], other: dict[str, int | float]) -> None:
     for k, v in other.items():
@@ -23,7 +37,8 @@ class LayerInfo:
 
     ``op`` is ``conv2d``, ``linear``, ``batchnorm``, ``relu``, ``pool``, ``add``, ... .
     ``shape`` for conv2d: N, C, H, W, K (out channels), R, S (kernel), stride, padding,
-    groups, P, Q (output size); for linear: N (batch rows), C (in features), K (out features).
+    groups, P, Q (output size); conv1d/conv3d/convtranspose{1,2,3}d: the dimensions of :data:`CONV_DIMS`;
+    for linear: N (batch rows), C (in features), K (out features).
     ``precision`` is :meth:`hwsim.formats.LayerPrecision.to_dict` (weight layers only).
     ``stays_float``: the reason a scheme could not apply to this layer (it then runs in float32).
     """

@@ -343,3 +343,21 @@ def test_price_with_the_accelerator_model(t45):
               {(x["layer"], x["phase"]) for x in cycles.rows}]
     assert placed == []                     # every record has its accelerator rows
     assert train_dram == pytest.approx(dram_bytes * 8 * dram_pj_per_bit(t45))
+
+
+def test_fan_in_of_conv_nd_and_transposed_convolutions():
+    from hwsim.energy.price import fan_in
+    from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD
+    from hwsim.trace import LayerInfo
+
+    c1 = LayerInfo("c1", "conv1d", {"N": 2, "C": 8, "K": 16, "groups": 2, "W": 50, "Q": 48, "S": 3, "stride": 1,
+                                    "padding": 0})
+    assert (fan_in(c1, FORWARD), fan_in(c1, BACKWARD_DATA), fan_in(c1, BACKWARD_WEIGHT)) == (4 * 3, 8 * 3, 2 * 48)
+    c3 = LayerInfo("c3", "conv3d", {"N": 1, "C": 4, "K": 8, "D": 6, "H": 6, "W": 6, "O": 4, "P": 4, "Q": 4,
+                                    "T": 3, "R": 3, "S": 3, "stride": 1, "padding": 0})
+    assert (fan_in(c3, FORWARD), fan_in(c3, BACKWARD_WEIGHT)) == (4 * 27, 64)
+    # transposed: the weight gradient sums over the input's positions, not the (larger) output's
+    t2 = LayerInfo("t2", "convtranspose2d", {"N": 2, "C": 16, "K": 8, "H": 7, "W": 7, "P": 14, "Q": 14,
+                                             "R": 2, "S": 2, "stride": 2, "padding": 0})
+    assert (fan_in(t2, FORWARD), fan_in(t2, BACKWARD_DATA), fan_in(t2, BACKWARD_WEIGHT)) == (64, 32, 2 * 49)
+    assert fan_in(LayerInfo("x", "conv1d", {"N": 1}), FORWARD) is None     # shape incomplete: unknown

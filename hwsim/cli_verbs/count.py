@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from hwsim.trace import CONV_ND_OPS, conv_dims
 from hwsim.workload import WorkloadOptions
 
 _PHASE_SHORT = {"forward": "fwd", "backward_data": "bwd data", "backward_weight": "bwd weight",
@@ -30,10 +31,8 @@ def _shape_text(op: str, s: dict[str, int]) -> str:
     if op == "conv2d" and s:
         g = f" g{s['groups']}" if s.get("groups", 1) != 1 else ""
         return f"{s['C']}x{s['H']}x{s['W']} -> {s['K']}x{s['P']}x{s['Q']} k{s['R']} s{s['stride']}{g}"
-    if op[:-2] in ("conv", "convtranspose") and op[-2:] in ("1d", "2d", "3d") and s:
-        from hwsim.hardware import _CONV_SPATIAL
-
-        ins, outs, ks = _CONV_SPATIAL[op[-2:]]
+    if op in CONV_ND_OPS and s:
+        ins, outs, ks = conv_dims(op)
         g = f" g{s['groups']}" if s.get("groups", 1) != 1 else ""
         return (f"{'x'.join(str(s[k]) for k in ('C', *ins))} -> {'x'.join(str(s[k]) for k in ('K', *outs))} "
                 f"k{'x'.join(str(s[k]) for k in ks)} s{s['stride']}{g}")

@@ -32,6 +32,7 @@ from hwsim.count import formulas as F
 from hwsim.count.stash import storage_key
 from hwsim.count.traffic import elementwise_traffic, gemm_traffic
 from hwsim.formats import FULL_PRECISION, INFERENCE, LayerPrecision
+from hwsim.trace import CONV_DIMS
 
 aten = torch.ops.aten
 
@@ -50,9 +51,6 @@ LOSS = "loss"
 OPTIMIZER = "optimizer"
 
 
-# spatial dimension names of a 1-, 2- or 3-d convolution: input, output, kernel
-_CONV_DIMS = {1: (("W",), ("Q",), ("S",)), 2: (("H", "W"), ("P", "Q"), ("R", "S")),
-              3: (("D", "H", "W"), ("O", "P", "Q"), ("T", "R", "S"))}
 
 
 def conv_nd_shape(x: torch.Tensor, w: torch.Tensor, out: torch.Tensor, stride: Any, padding: Any,
@@ -62,7 +60,7 @@ def conv_nd_shape(x: torch.Tensor, w: torch.Tensor, out: torch.Tensor, stride: A
     K is the output channels: a transposed convolution's weight is (C, K / groups, kernel), so its
     dim 0 is the input channels."""
     nd = x.dim() - 2
-    ins, outs, ks = _CONV_DIMS[nd]
+    ins, outs, ks = CONV_DIMS[nd]
     k_out = int(w.shape[1]) * int(groups) if transposed else int(w.shape[0])
     shape = {"N": int(x.shape[0]), "C": int(x.shape[1]), "K": k_out, "groups": int(groups),
              "stride": int(stride[0]), "padding": int(padding[0])}

@@ -17,6 +17,7 @@ from placement, the once-per-step fetch of persistent classes held on chip, then
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -48,7 +49,7 @@ from hwsim.formats import (
     Format,
     LayerPrecision,
 )
-from hwsim.trace import LayerInfo, LayerRecord, Trace
+from hwsim.trace import CONV_ND_OPS, LayerInfo, LayerRecord, Trace, conv_dims
 
 COMPONENTS = ("compute", "elementwise", "rf", "sram", "dram")
 
@@ -127,20 +128,26 @@ def fan_in(info: LayerInfo | None, phase: str) -> int | None:
     """Length of the reduction each output accumulates, from the layer shape (None when unknown).
 
     conv2d: forward/inference C/groups x R x S; backward_data K/groups x R x S; backward_weight N x P x Q.
+    conv1d/conv3d: the same with their kernel and output dimensions. A transposed convolution is a
+    convolution's input gradient: forward/inference C/groups x kernel, backward_data K/groups x kernel,
+    backward_weight N x its input's spatial size (the positions its weight gradient sums over).
     linear: forward/inference C; backward_data K; backward_weight N.
     """
     if info is None:
         return None
     s = info.shape
     try:
-        if info.op == "conv2d":
+        if info.op == "conv2d" or info.op in CONV_ND_OPS:
+            ins, outs, ks = conv_dims(info.op)
             g = s.get("groups", 1) or 1
+            kernel = math.prod(int(s[k]) for k in ks)
             if phase in (FORWARD, INFERENCE):
-                return s["C"] // g * s["R"] * s["S"]
+                return s["C"] // g * kernel
             if phase == BACKWARD_DATA:
-                return s["K"] // g * s["R"] * s["S"]
+                return s["K"] // g * kernel
             if phase == BACKWARD_WEIGHT:
-                return s["N"] * s["P"] * s["Q"]
+                spatial = ins if info.op.startswith("convtranspose") else outs
+                return s["N"] * math.prod(int(s[k]) for k in spatial)
         if info.op == "linear":
             return {FORWARD: s["C"], INFERENCE: s["C"], BACKWARD_DATA: s["K"], BACKWARD_WEIGHT: s["N"]}.get(phase)
     except KeyError:
