@@ -332,7 +332,8 @@ def test_callbacks_answer_over_http(db):
                 + [({"type": "ex-cfg", "field": "ALL"}, "value", [])])
 
     def markers(filters: dict) -> int:
-        res = post_callback(client, outputs, inputs(filters), [({"type": "ex-cfg", "field": "ALL"}, "id", [])])
+        res = post_callback(client, outputs, inputs(filters), [({"type": "ex-cfg", "field": "ALL"}, "id", []),
+                                                               ("ex-table-key", "data", None)])
         fig = res["ex-pareto"]["figure"]
         return sum(len(t["customdata"]) for t in fig["data"] if t.get("mode") == "markers" and t.get("customdata"))
 

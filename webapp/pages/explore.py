@@ -318,9 +318,10 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
 def _register_plot(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-pareto", "figure"), Output("ex-count", "children"),
                   Output("ex-table-key", "data"), Input("store-version", "data"), Input("cmp-select", "value"),
-                  *VIEW_INPUTS)
+                  *VIEW_INPUTS, State("ex-table-key", "data"))
     def update(version, compared, *args):
         """Only the Pareto figure travels on an axis change (the table is paged, parcoords has its own)."""
+        *args, current_key = args
         v, filters = _values(args)
         total = len(data.done_points())
         if total == 0:
@@ -332,7 +333,8 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         # switches, colours or sizes, whose changes then cost no new block of rows.
         table = {k: v.get(k) for k in ("x", "y", "front", "cmetric", "cmax")}
         key = repr((version, sorted(table.items(), key=str), sorted(filters.items(), key=str)))
-        return fig, f"{shown} of {total} design points shown, {on_front} on the Pareto front", key
+        return (fig, f"{shown} of {total} design points shown, {on_front} on the Pareto front",
+                dash.no_update if key == current_key else key)   # the same key written again would refetch
 
     @app.callback(Output("ex-pc-collapse", "is_open"), Input("ex-pc-show", "value"))
     def parcoords_open(show):
