@@ -588,3 +588,25 @@ def test_explore_view_reads_one_store_version(tmp_path, monkeypatch):
     assert set(df["model"]) == {model} and len(df) == sum(p.columns["model"] == model for p in all_points()[:4])
     again = explore.view_frame(data, v, {"model": [model]})
     assert set(again["model"]) == {model} and len(again) == sum(p.columns["model"] == model for p in all_points())
+
+
+def test_pareto_figure_built_once_per_view_and_store_version(tmp_path):
+    """A view's Pareto figure is served again from memory (a second tab, a shared link) until a
+    commit changes the store; another view is another figure."""
+    from webapp.pages.explore import pareto_for
+
+    path = tmp_path / "f.db"
+    build_store(path, n=4)
+    data = StoreData(path)
+    data.points()   # the first read opens the WAL file, which moves the store's version once
+    v = {"view": "train", "x": "train_energy_pj_per_step", "y": "accuracy", "logx": True, "logy": False,
+         "front": False, "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None, "cmax": None}
+    df, fig = pareto_for(data, v, {})
+    assert pareto_for(data, v, {})[1] is fig and len(df) == 4
+    assert pareto_for(data, {**v, "logx": False}, {})[1] is not fig
+    assert pareto_for(data, v, {"model": [all_points()[0].columns["model"]]})[1] is not fig
+    with Store(path) as s:
+        for p in all_points()[4:]:
+            s.write(p)
+    df2, fig2 = pareto_for(data, v, {})
+    assert fig2 is not fig and len(df2) == 12

@@ -8,12 +8,15 @@ the plot draws WebGL markers and thins dominated points above a few thousand.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from urllib.parse import parse_qs, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, dcc, html
 
 from hwsim.errors import UserError
@@ -220,13 +223,40 @@ def title_of(v: dict, filters: dict[str, list]) -> str:
         f" ({'; '.join(active)})" if active else " (all points)")
 
 
+class _Recent:
+    """The last few Pareto figures of one store version: a shared link, a second tab or an axis
+    switched back is served without rebuilding the figure."""
+
+    def __init__(self, size: int = 8):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: str, make):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        val = make()
+        with self.lock:
+            self.items[key] = val
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return val
+
+
 def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=()):
-    df = view_frame(data, v, filters, columns=["id", "name", "label", v["x"], v["y"], v.get("color"),
-                                               v.get("symbol"), v.get("size")])
-    fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
-                                size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
-                                selected=list(selected), title=title_of(v, filters), max_dominated=MAX_DOMINATED)
-    return df, fig
+    """The view's points (with ``front``) and its Pareto figure, built once per view and store
+    version. Callers must not change either: copy the figure (``go.Figure(fig)``) to restyle it."""
+    def make():
+        df = view_frame(data, v, filters, columns=["id", "name", "label", v["x"], v["y"], v.get("color"),
+                                                   v.get("symbol"), v.get("size")])
+        fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
+                                    size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
+                                    selected=list(selected), title=title_of(v, filters),
+                                    max_dominated=MAX_DOMINATED)
+        return df, fig
+
+    key = repr((sorted(v.items(), key=str), sorted(filters.items(), key=str), sorted(selected)))
+    return data.memo("pareto-figures", _Recent).get(key, make)
 
 
 def _values(args) -> tuple[dict, dict[str, list]]:
@@ -569,6 +599,6 @@ def _register_exports(app: dash.Dash, data: StoreData) -> None:
     def export_figure(_n, fmt, compared, *args):
         # Rebuilt here from the store and the control values: never the figure the browser holds.
         v, filters = _values(args)
-        _, fig = pareto_for(data, v, filters, compared or [])
+        fig = go.Figure(pareto_for(data, v, filters, compared or [])[1])   # a copy: the view's is cached
         fig.update_layout(height=700, width=1200)
         return figure_download(fig, fmt, "hwsim-pareto")
