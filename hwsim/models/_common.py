@@ -9,6 +9,8 @@ A weight layer followed by batch-norm has no bias (the BN shift makes it redunda
 
 from __future__ import annotations
 
+import torch.nn as nn
+
 from hwsim.errors import UserError
 
 
@@ -38,3 +40,16 @@ def check_positive(model: str, **values) -> None:
 def scaled(channels: int, width: float) -> int:
     """Channels times a width multiplier, at least 1."""
     return max(1, int(round(channels * width)))
+
+
+class Chain(nn.Module):
+    """A network whose forward pass runs its child modules in the order they were registered.
+
+    The same computation as ``nn.Sequential``, kept as a plain module so the networks built on it
+    are not mistaken for a container by code that walks ``nn.Sequential`` blocks.
+    """
+
+    def forward(self, x):
+        for mod in self.children():
+            x = mod(x)
+        return x

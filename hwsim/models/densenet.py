@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from hwsim.errors import UserError
 from hwsim.models import register_model
-from hwsim.models._common import check_in_shape, check_positive
+from hwsim.models._common import Chain, check_in_shape, check_positive
 
 
 class DenseLayer(nn.Module):
@@ -41,7 +41,7 @@ class Transition(nn.Module):
         return self.pool(self.conv(self.relu(self.bn(x))))
 
 
-class DenseNet(nn.Module):
+class DenseNet(Chain):
     def __init__(self, num_classes: int, in_ch: int, layers_per_block: int, growth: int, stem: int = 16):
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, stem, 3, 1, 1, bias=False)
@@ -59,11 +59,6 @@ class DenseNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(ch, num_classes)
-
-    def forward(self, x):
-        for mod in self.children():
-            x = mod(x)
-        return x
 
 
 def build_densenet(name: str, depth: int, growth: int, num_classes: int, in_shape) -> DenseNet:

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from hwsim.errors import UserError
 from hwsim.models import register_model
-from hwsim.models._common import check_in_shape, check_positive, conv_out, scaled
+from hwsim.models._common import Chain, check_in_shape, check_positive, conv_out, scaled
 
 
 def _act(kind: str, model: str) -> nn.Module:
@@ -32,7 +32,7 @@ def _act(kind: str, model: str) -> nn.Module:
     raise UserError(f"model.{model}.act", f"act is 'hardtanh' or 'relu', got {kind!r}")
 
 
-class VGGBNN(nn.Module):
+class VGGBNN(Chain):
     def __init__(self, num_classes: int, in_shape, width: float, fc_width: int, act: str):
         super().__init__()
         c, h, w = in_shape
@@ -58,13 +58,8 @@ class VGGBNN(nn.Module):
         for name, mod in layers:
             self.add_module(name, mod)
 
-    def forward(self, x):
-        for mod in self.children():
-            x = mod(x)
-        return x
 
-
-class VGG7(nn.Module):
+class VGG7(Chain):
     def __init__(self, num_classes: int, in_shape, width: float):
         super().__init__()
         c, h, w = in_shape
@@ -85,13 +80,8 @@ class VGG7(nn.Module):
         self.relu_fc1 = nn.ReLU(inplace=False)
         self.fc2 = nn.Linear(fcw, num_classes)
 
-    def forward(self, x):
-        for mod in self.children():
-            x = mod(x)
-        return x
 
-
-class VGGGraham(nn.Module):
+class VGGGraham(Chain):
     def __init__(self, num_classes: int, in_shape, k: int):
         super().__init__()
         c, h, w = in_shape
@@ -114,11 +104,6 @@ class VGGGraham(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(8 * k, num_classes)
-
-    def forward(self, x):
-        for mod in self.children():
-            x = mod(x)
-        return x
 
 
 _BNN_SEED = "Courbariaux/Hubara et al. BNN CIFAR-10 net (seed 003); BinaryConnect / VGG-9 (seeds 000, 002)"
