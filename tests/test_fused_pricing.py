@@ -83,3 +83,11 @@ def test_count_cli_shows_both_memory_figures_and_the_noop_flag(capsys):
     assert "changes nothing on lenet300" in out
     assert main(["count", "lenet300", "--scheme", "mcdonnell", "--batch", "2"]) in (0, None)
     assert "changes nothing" not in capsys.readouterr().out
+
+
+def test_count_cli_inference_pass_reports_no_stash(capsys):
+    from hwsim.cli import main
+
+    assert main(["count", "lenet300", "--scheme", "bnn", "--batch", "2", "--phase", "infer"]) in (0, None)
+    out = capsys.readouterr().out
+    assert "stash: none" in out and "stash, weight-layer inputs" not in out and "stash, whole step" not in out

@@ -90,11 +90,15 @@ def print_trace(tr: Any) -> None:
     console.print(tot)
     m = tr.meta
     ratio = f" ({tr.stash_bytes_fp32 / tr.stash_bytes:.2f}x)" if tr.stash_bytes else ""
-    lines = [
-        f"stash, whole step (all saved for backward): {tr.stash_bytes:,} B ({_bytes(tr.stash_bytes)}); "
-        f"the same buffers at 32 bits: {tr.stash_bytes_fp32:,} B{ratio}",
-    ]
-    if m.get("weight_input_values"):
+    if tr.mode == "infer":     # nothing is kept for a backward pass that never runs
+        lines = ["stash: none (an inference pass saves nothing for backward; --phase train counts the "
+                 "training step's)"]
+    else:
+        lines = [
+            f"stash, whole step (all saved for backward): {tr.stash_bytes:,} B ({_bytes(tr.stash_bytes)}); "
+            f"the same buffers at 32 bits: {tr.stash_bytes_fp32:,} B{ratio}",
+        ]
+    if m.get("weight_input_values") and tr.mode != "infer":
         wi, wf = m["weight_input_stash_bytes"], m["weight_input_bytes_fp32"]
         lines.append(
             f"stash, weight-layer inputs: {wi:,} B ({_bytes(wi)}) at the widths this scheme keeps them; "
