@@ -14,26 +14,11 @@ from pathlib import Path
 
 import pytest
 
+# the valid sweep file, its accelerator and literature file: the same ones the hostile-input corpus edits
+from hostile_corpus import ACC, VALID
+from hostile_corpus import LIT as LIT_OK
+
 from hwsim.cli import main
-
-VALID = """\
-name: ok
-models: [lenet300]
-datasets: [digits]
-schemes:
-  - fp32
-  - {name: kbit, vary: {weight_bits: [2, 4]}}
-recipes:
-  - {epochs: 1, batch: 32, lr: 0.05}
-tech: [45nm]
-accelerators: [ACC]
-"""
-
-LIT_OK = """\
-source: {citation: "A. Author, A paper, 2017"}
-rows:
-  - {id: r1, table: "Table 1", model: lenet300, dataset: digits, scheme: fp32, error: 0.05}
-"""
 
 
 def sub(old: str, new: str):
@@ -133,7 +118,7 @@ CASES = [
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "acc.yaml").write_text("name: acc\narray: {rows: 4, cols: 4}\nsram: {ifmap_kb: 8, filter_kb: 8, ofmap_kb: 8}\n")
+    (tmp_path / "acc.yaml").write_text(ACC)
     (tmp_path / "lit_nofig.yaml").write_text(LIT_OK.replace(", error: 0.05", ""))
     (tmp_path / "lit_both.yaml").write_text(LIT_OK.replace("error: 0.05", "error: 0.05, accuracy: 0.95"))
     (tmp_path / "lit_range.yaml").write_text(LIT_OK.replace("error: 0.05", "accuracy: 95"))
