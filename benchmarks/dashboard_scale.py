@@ -19,6 +19,7 @@ the Debian chromium (/usr/bin/chromium); nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -108,21 +110,32 @@ def _free_port() -> int:
         return sk.getsockname()[1]
 
 
-def measure(db: Path, n: int) -> dict:
-    from playwright.sync_api import sync_playwright
-
+@contextlib.contextmanager
+def served(db: Path, *args: str, wait_s: float = 20.0) -> Iterator[int]:
+    """``hwsim serve db *args`` on a free port, in a subprocess running this checkout's code; yields the
+    port once it accepts connections (or after ``wait_s``) and stops the server on exit."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    srv = subprocess.Popen([sys.executable, "-m", "hwsim.cli", "serve", str(db), "--port", str(port),
-                            "--refresh-ms", "60000"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    out: dict = {"points": n}
+    srv = subprocess.Popen([sys.executable, "-m", "hwsim.cli", "serve", str(db), "--port", str(port), *args],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
+        for _ in range(int(wait_s / 0.1)):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
             except OSError:
                 time.sleep(0.1)
+        yield port
+    finally:
+        srv.terminate()
+        srv.wait(10)
+
+
+def measure(db: Path, n: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    out: dict = {"points": n}
+    with served(db, "--refresh-ms", "60000") as port:
         count_js = """() => { const g = document.querySelector('#ex-pareto .js-plotly-plot');
             return g && g.data ? g.data.filter(t => t.mode === 'markers' && t.customdata)
                 .reduce((k, t) => k + t.customdata.length, 0) : 0; }"""
@@ -207,9 +220,6 @@ def measure(db: Path, n: int) -> dict:
             if errors:
                 out["first_error"] = errors[0][:300]
             browser.close()
-    finally:
-        srv.terminate()
-        srv.wait(10)
     return out
 
 

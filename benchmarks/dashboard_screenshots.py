@@ -11,17 +11,13 @@ saves one full-page PNG of each. Uses the Debian chromium (/usr/bin/chromium); n
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.dashboard_scale import CHROMIUM, _free_port  # noqa: E402
+from benchmarks.dashboard_scale import CHROMIUM, served  # noqa: E402
 
 
 def main() -> None:
@@ -38,19 +34,9 @@ def main() -> None:
     front = df[pareto_mask(df["train_energy_pj_per_step"], df["accuracy"], "min", "max")]
     cheap = front.sort_values("train_energy_pj_per_step")["id"].iloc[0]
     best = front.sort_values("accuracy")["id"].iloc[-1]
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    srv = subprocess.Popen([sys.executable, "-m", "hwsim.cli", "serve", str(a.db), "--port", str(port)], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     a.out.mkdir(parents=True, exist_ok=True)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with served(a.db, wait_s=30.0) as port:
+        base = f"http://127.0.0.1:{port}/"
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
@@ -84,9 +70,6 @@ def main() -> None:
             page.wait_for_timeout(2500)
             page.screenshot(path=str(a.out / "dashboard_sweep_status.png"), full_page=True)
             browser.close()
-    finally:
-        srv.terminate()
-        srv.wait(10)
     print(f"screenshots of {a.db} in {a.out}")
 
 
