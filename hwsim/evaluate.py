@@ -154,16 +154,24 @@ def trace_decode(workload: Workload, infer: Trace | None = None) -> DecodeTraces
 
 
 def _price(trace: Trace, tech: TechTable, pricing: Pricing, cycles: am.CycleReport | None,
-           steps_per_epoch: int | None, sparsity: dict[str, str] | None) -> EnergyReport:
+           steps_per_epoch: int | None, sparsity: dict[str, str] | None,
+           area: am.AreaReport | None = None) -> EnergyReport:
+    """Dynamic energy of ``trace``, plus static energy (leakage x area x time) where the accelerator
+    timed it (``cycles`` and ``area``)."""
     from hwsim.energy import hierarchy_for_accelerator, load_hierarchy, price
+    from hwsim.energy.static import add_static
 
     hier = load_hierarchy(pricing.hierarchy)
     if pricing.memory == "accelerator" and cycles is not None:
         # memory energy from the accelerator's own SRAM/DRAM accesses and buffer sizes
         hier = hierarchy_for_accelerator(cycles.accelerator, hier)
-        return price(trace, tech, hier, cycles.accesses, steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz,
-                     sparsity=sparsity)
-    return price(trace, tech, hier, steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz, sparsity=sparsity)
+        rep = price(trace, tech, hier, cycles.accesses, steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz,
+                    sparsity=sparsity)
+    else:
+        rep = price(trace, tech, hier, steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz, sparsity=sparsity)
+    if cycles is not None and area is not None:
+        rep = add_static(rep, cycles, area.total_mm2, tech)
+    return rep
 
 
 def evaluate(workload: Workload, accelerator: am.Accelerator, tech: TechTable, pricing: Pricing | None = None,
@@ -186,10 +194,10 @@ def price_traces(traces: WorkloadTraces, accelerator: am.Accelerator | None, tec
     c_train, c_inf = simulate_traces(traces, accelerator)
     # what the accelerator does with zero operands (priced as effectual MACs where it skips them)
     support = accelerator.sparsity.to_dict() if accelerator is not None else None
-    e_train = (_price(traces.train, tech, pricing, c_train, steps_per_epoch, support)
-               if traces.train is not None else None)
-    e_inf = _price(traces.infer, tech, pricing, c_inf, None, support) if traces.infer is not None else None
     area = accelerator_area(accelerator, node_nm=tech.node_nm) if accelerator is not None else None
+    e_train = (_price(traces.train, tech, pricing, c_train, steps_per_epoch, support, area)
+               if traces.train is not None else None)
+    e_inf = _price(traces.infer, tech, pricing, c_inf, None, support, area) if traces.infer is not None else None
     dec = None
     if traces.decode is not None:
         from hwsim.hardware import simulate_trace
@@ -197,7 +205,7 @@ def price_traces(traces: WorkloadTraces, accelerator: am.Accelerator | None, tec
         d = traces.decode
         cy = {k: simulate_trace(getattr(d, k), accelerator) if accelerator is not None else None
               for k in ("prefill", "first", "last")}
-        en = {k: _price(getattr(d, k), tech, pricing, cy[k], None, support) for k in cy}
+        en = {k: _price(getattr(d, k), tech, pricing, cy[k], None, support, area) for k in cy}
         dec = DecodeEvaluation(traces=d, prefill_cycles=cy["prefill"], first_cycles=cy["first"],
                                last_cycles=cy["last"], prefill_energy=en["prefill"], first_energy=en["first"],
                                last_energy=en["last"])

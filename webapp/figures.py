@@ -24,8 +24,9 @@ TEMPLATE = "plotly_white"
 COLORS = px.colors.qualitative.D3
 SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star", "hexagon", "triangle-down", "pentagon"]
 # Fixed order and colours for energy components, so two points read alike.
-COMPONENT_ORDER = ("elementwise", "rf", "sram", "dram")
-COMPONENT_COLORS = {"elementwise": "#9467bd", "rf": "#2ca02c", "sram": "#ff7f0e", "dram": "#d62728"}
+COMPONENT_ORDER = ("elementwise", "rf", "sram", "dram", "static")
+COMPONENT_COLORS = {"elementwise": "#9467bd", "rf": "#2ca02c", "sram": "#ff7f0e", "dram": "#d62728",
+                    "static": "#7f7f7f"}
 
 
 def _layout(fig: go.Figure, title: str | None = None, height: int = 360) -> go.Figure:

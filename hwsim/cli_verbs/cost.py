@@ -233,6 +233,10 @@ def register(app: typer.Typer) -> None:
         for level in ("rf", "sram", "dram"):
             typer.echo(f"  {level}: {mem[level]['rule']} [{mem[level]['citation']}]")
         typer.echo(f"  placement: {a['placement']['rule']}")
+        if "static" in a:
+            st = a["static"]
+            typer.echo(f"  static: {st['mw_per_mm2']:g} mW/mm2 x {st['area_mm2']:.4g} mm2 = {st['power_mw']:.4g} mW "
+                       f"at {st['clock_mhz']:g} MHz ({st['rule']}) [{st['citation']}]")
         if a["tech"]["scaling"]:
             sc = a["tech"]["scaling"]
             typer.echo(f"  node scaling: x{sc['factor']:.4g} ({sc['rule']}) [{sc['source']}]")

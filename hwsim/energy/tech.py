@@ -134,6 +134,8 @@ class TechTable(_Strict):
     gates: Gates
     accumulator: Accumulator
     elementwise: Elementwise
+    # Leakage power density (mW per mm2) for static energy (hwsim.energy.static); none: no static energy.
+    leakage_mw_per_mm2: ValueEntry | None = None
     # Filled by load_tech: where the table came from and any node scaling applied.
     path: str = ""
     scaling: dict[str, Any] = Field(default_factory=dict)
@@ -276,6 +278,8 @@ def _check_sources(t: TechTable) -> None:
                "sram_pj_per_64b": t.sram_pj_per_64b.source, "rf_pj_per_32b": t.rf_pj_per_32b.source,
                "han_32b_pj": t.han_32b_pj.source, "gates": t.gates.source, "accumulator": t.accumulator.source,
                "elementwise": t.elementwise.source}
+    if t.leakage_mw_per_mm2 is not None:
+        entries["leakage_mw_per_mm2"] = t.leakage_mw_per_mm2.source
     entries.update({f"dram.presets.{k}": p.source for k, p in t.dram.presets.items()})
     for entry, src in entries.items():
         if src not in t.sources:
