@@ -10,7 +10,8 @@ Rules (um2 at 45 nm)
                            8b and 32b (the form QKeras uses for multiplier energy).
   fp adder/multiplier      Horowitz fp16/fp32 figures; fp32 for wider than 16 bits.
   PE registers             ifmap + filter + psum bits of flip-flops (the PE's operand and partial-sum
-                           registers: its register file), NanGate45 DFF_X1.
+                           registers), plus 8 x ``array.pe_register_bytes`` bits of register
+                           scratch-pad (Eyeriss' 24 B ifmap + 48 B psum spads), NanGate45 DFF_X1.
   PE kinds (accel_models.pe)
     fp32 / fp16            fp multiplier + fp adder of that width.
     int(bits)              int multiplier(bits) + int adder(psum_bits).
@@ -171,6 +172,7 @@ def pe_area_um2(acc: Accelerator, t: AreaTable) -> dict[str, float]:
         regs_bits = lanes * (2 * b + psum)
     else:
         raise ConfigError("pe.kind", f"no area rule for PE kind {kind!r}")
+    regs_bits += 8 * acc.pe_register_bytes
     return {"compute": compute, "registers": regs_bits * t.gate("dff")}
 
 

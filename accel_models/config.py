@@ -59,6 +59,8 @@ class Accelerator:
     description: str = ""
     source: str = ""
     sparsity: SparsitySupport = field(default_factory=SparsitySupport)
+    # register scratch-pad bytes per PE beyond its operand registers (Eyeriss: 24 B ifmap + 48 B psum); area only
+    pe_register_bytes: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -67,9 +69,12 @@ class Accelerator:
         return Memory(self.ifmap_sram_bytes, self.filter_sram_bytes, self.ofmap_sram_bytes, bw)
 
     def to_dict(self) -> dict[str, Any]:
+        array: dict[str, Any] = {"rows": self.rows, "cols": self.cols, "dataflow": self.dataflow}
+        if self.pe_register_bytes:   # only when set, so accelerators without it keep their resolved form
+            array["pe_register_bytes"] = self.pe_register_bytes
         return {
             "name": self.name, "description": self.description, "clock_mhz": self.clock_mhz,
-            "array": {"rows": self.rows, "cols": self.cols, "dataflow": self.dataflow},
+            "array": array,
             "pe": self.pe.to_dict(),
             "sram": {"ifmap_kb": self.ifmap_sram_bytes / 1024, "filter_kb": self.filter_sram_bytes / 1024,
                      "ofmap_kb": self.ofmap_sram_bytes / 1024},
@@ -138,7 +143,7 @@ class _Fields:
 
 _TOP = {"name", "description", "clock_mhz", "array", "pe", "sram", "dram", "vector_unit", "operands", "notes",
         "source", "sparsity"}
-_SUB = {"array": {"rows", "cols", "dataflow"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb"},
+_SUB = {"array": {"rows", "cols", "dataflow", "pe_register_bytes"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb"},
         "dram": {"bandwidth_bytes_per_cycle"}, "vector_unit": {"lanes"},
         "operands": {"ifmap_bits", "filter_bits", "psum_bits"},
         "sparsity": {"weights", "activations", "load_balance"}}
@@ -263,6 +268,10 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
     kb = {k: f.posnum(f"sram.{k}_kb") for k in ("ifmap", "filter", "ofmap")}
     bw = f.posnum("dram.bandwidth_bytes_per_cycle", None, allow_none=True)
     name = f.get("name", Path(source).stem if source else "accelerator")
+    regs = f.get("array.pe_register_bytes", 0)
+    if isinstance(regs, bool) or not isinstance(regs, int) or regs < 0:
+        raise ConfigError(f"{f.where('array.pe_register_bytes')}: array.pe_register_bytes",
+                          f"expected a non-negative integer, got {regs!r}")
     sp = f.mapping("sparsity", required=False) if "sparsity" in data else {}
     try:
         sparsity = SparsitySupport(**sp)
@@ -275,7 +284,7 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
         clock_mhz=float(f.posnum("clock_mhz", 1000)), vector_lanes=f.posint("vector_unit.lanes", 64),
         ifmap_bits=f.posint("operands.ifmap_bits", 8), filter_bits=f.posint("operands.filter_bits", 8),
         psum_bits=f.posint("operands.psum_bits", 32), description=str(f.get("description", "")),
-        source=source, sparsity=sparsity,
+        source=source, sparsity=sparsity, pe_register_bytes=regs,
     )
 
 

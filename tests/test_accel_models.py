@@ -197,7 +197,9 @@ GOOD = (ACC / "tpu_like.yaml").read_text()
 @pytest.mark.parametrize("old,new,marker,field,what", [
     ("  rows: 256", "  rows: 0", "  rows: 0", "array.rows", "positive integer"),
     ("  cols: 256\n", "", "  rows: 256", "array.cols", "missing field"),
-    ("  ifmap_kb: 12288", "  ifmap_kb: lots", "ifmap_kb: lots", "sram.ifmap_kb", "positive number"),
+    ("  ifmap_kb: 24576", "  ifmap_kb: lots", "ifmap_kb: lots", "sram.ifmap_kb", "positive number"),
+    ("  dataflow: ws", "  dataflow: ws\n  pe_register_bytes: -1", "pe_register_bytes: -1", "array.pe_register_bytes",
+     "non-negative integer"),
     ("  dataflow: ws", "  dataflow: rs", "dataflow: rs", "array.dataflow", "unknown dataflow"),
     ("  kind: int", "  kind: quantum", "kind: quantum", "pe.kind", "unknown PE kind"),
     ("  bits: 8\nsram", "  bits: -2\nsram", "bits: -2", "pe.bits", "positive integer"),

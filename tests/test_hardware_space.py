@@ -38,7 +38,7 @@ def test_area_grows_with_array_and_buffers_and_scales_with_node():
     small, big = am.accelerator_area(tpu(**{"array.rows": 8})), am.accelerator_area(tpu(**{"array.rows": 64}))
     assert big.breakdown["pe_compute"] == pytest.approx(8 * small.breakdown["pe_compute"])
     assert big.total_mm2 > small.total_mm2
-    more = am.accelerator_area(tpu(**{"sram.ifmap_kb": 2 * 12288}))
+    more = am.accelerator_area(tpu(**{"sram.ifmap_kb": 2 * 24576}))
     base = am.accelerator_area(tpu())
     assert more.breakdown["sram_ifmap"] == pytest.approx(2 * base.breakdown["sram_ifmap"])
     assert am.accelerator_area(tpu(), node_nm=90).total_mm2 == pytest.approx(4 * base.total_mm2)

@@ -1,0 +1,43 @@
+"""The area model beside Eyeriss (JSSC 2017) and TPU v1 (ISCA 2017), part by part, and tpu_like's whole buffer."""
+
+import pytest
+
+import accel_models as am
+from accel_models.area_published import compare_published
+from hwsim.hardware import resolve_hardware
+
+
+def _parts():
+    return {(p.design, p.part): p for p in compare_published()}
+
+
+def test_tpu_like_models_the_whole_unified_buffer():
+    acc = am.load_accelerator(resolve_hardware("tpu_like"))
+    assert acc.ifmap_sram_bytes == 24 * 2**20
+    rep = am.accelerator_area(acc, node_nm=28)
+    # docs/hardware_space.md: the unified buffer 94.7 mm2 and the whole model 136 mm2 at 28 nm
+    assert rep.breakdown["sram_ifmap"] == pytest.approx(94.70, abs=0.01)
+    assert rep.total_mm2 == pytest.approx(136.2, abs=0.1)
+
+
+@pytest.mark.parametrize("design,part", [("TPU v1", "unified buffer"), ("TPU v1", "accumulators"),
+                                         ("TPU v1", "datapath"), ("Eyeriss", "logic cells")])
+def test_parts_within_35_percent_of_published(design, part):
+    p = _parts()[(design, part)]
+    assert 0.65 <= p.ratio <= 1.35, (design, part, p.ratio)
+
+
+def test_eyeriss_register_scratchpads_count_in_pe_area():
+    acc = am.load_accelerator(resolve_hardware("eyeriss"))
+    assert acc.pe_register_bytes == 66
+    bare = am.load_accelerator(resolve_hardware("eyeriss", {"array.pe_register_bytes": 0}))
+    t = am.load_area_table()
+    diff = am.area.pe_area_um2(acc, t)["registers"] - am.area.pe_area_um2(bare, t)["registers"]
+    assert diff == pytest.approx(66 * 8 * t.gate("dff"))
+    # set only where given: accelerators without it keep their resolved form (and point ids)
+    assert "pe_register_bytes" not in resolve_hardware("tpu_like")["array"]
+
+
+def test_published_parts_carry_their_sources():
+    for p in compare_published():
+        assert p.published_mm2 > 0 and p.model_mm2 > 0 and p.source
