@@ -142,6 +142,7 @@ def test_seed_parameter_figures():
     ("lenet300", 10, (1, 28, 28), 266_610),             # Han et al.: 267K
     ("lenet5", 10, (1, 28, 28), 431_080),               # Han et al.: 431K
     ("resnet20", 10, (3, 32, 32), 272_282),             # He et al.: 0.27M (+1x1 projections)
+    ("alexnet_caffe", 1000, (3, 227, 227), 60_965_224),  # Caffe's bvlc_alexnet (two towers)
 ])
 def test_parameter_counts(name, classes, shape, params):
     with torch.device("meta"):
