@@ -133,7 +133,7 @@ def register(app: typer.Typer) -> None:
                                    "the input's sequence length)."),
         wl: WorkloadOptions = None,
     ) -> None:
-        """Energy per layer, phase and component (compute by MAC type, element-wise, RF, SRAM, DRAM)."""
+        """Energy per layer, phase and component (compute by MAC type, element-wise, RF, SRAM, DRAM; static leakage with --accelerator)."""
         from hwsim.energy import load_hierarchy, load_tech
         from hwsim.evaluate import Pricing, WorkloadTraces, evaluate, price_traces
 
