@@ -30,6 +30,7 @@ Rules (um2 at 45 nm)
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,24 @@ class AreaTable:
         return float(self.data["node_nm"])
 
 
+# Parsed tables by (path, mtime, size): a hardware sweep builds an area report for every point.
+_TABLES: dict[tuple[str, int, int], Any] = {}
+
+
+def _read_table(path: str) -> Any:
+    """The YAML at ``path``, parsed once per process while the file is unchanged (a deep copy each call)."""
+    try:
+        st = Path(path).stat()
+        key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+        if key not in _TABLES:
+            _TABLES[key] = yaml.safe_load(Path(path).read_text())
+    except OSError as e:
+        raise ConfigError(path, f"cannot read area table: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(path, f"malformed YAML: {e}".splitlines()[0]) from None
+    return copy.deepcopy(_TABLES[key])
+
+
 def load_area_table(spec: str | Path | dict | AreaTable | None = None) -> AreaTable:
     """The area table at ``spec`` (a path or a dict; None: configs/area/45nm.yaml), validated."""
     if isinstance(spec, AreaTable):
@@ -74,12 +93,7 @@ def load_area_table(spec: str | Path | dict | AreaTable | None = None) -> AreaTa
     path = ""
     if spec is None or not isinstance(spec, dict):
         path = str(spec or AREA_TABLE)
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except OSError as e:
-            raise ConfigError(path, f"cannot read area table: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(path, f"malformed YAML: {e}".splitlines()[0]) from None
+        data = _read_table(path)
     else:
         data = spec
     where = path or "area table"

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.store import Store
+from hwsim.sweep.constraints import feasible, parse_constraint
 from hwsim.sweep.expand import grid_axes, point_from_axes
 from hwsim.sweep.pareto import log_costs, normalised_hypervolume, signs
 from hwsim.sweep.runner import run_points
 from hwsim.sweep.schema import load_sweep
-from hwsim.sweep.search import factor_axes, feasible, nsga2_search, parse_constraint
+from hwsim.sweep.search import factor_axes, nsga2_search
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from hwsim.configs import resolve
 from hwsim.errors import UserError
 from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD, INFERENCE, UPDATE, LayerPrecision
 from hwsim.trace import CONV_ND_OPS, LayerInfo, LayerRecord, Trace, conv_dims
-from hwsim.yamlsafe import safe_load
+from hwsim.yamlsafe import load_file, safe_load
 
 GEMM_OPS = ("conv2d", "linear", *CONV_ND_OPS)
 _WRITE_CLASSES = {"output", "stash_write", "grad_input", "grad_weight", "weight_master", "optimizer_state"}
@@ -70,11 +70,7 @@ def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Any]:
 def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> dict[str, Any]:
     """An accelerator YAML (a name in configs/accelerators or a path) as a mapping, ``name`` filled in."""
     path = accelerator_file(str(spec), where)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(str(path), f"cannot read accelerator YAML ({type(e).__name__})") from None
-    data = safe_load(text, str(path))
+    data = load_file(path)
     if not isinstance(data, dict):
         raise UserError(str(path), "expected a mapping with array, pe, sram, dram")
     data.setdefault("name", path.stem)

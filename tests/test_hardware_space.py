@@ -164,9 +164,10 @@ def test_cli_set_overrides(capsys, tmp_path):
 
 
 def test_constraints_and_factorised_hardware_axes(tmp_path):
+    from hwsim.sweep.constraints import feasible, parse_constraint
     from hwsim.sweep.expand import grid_axes, point_from_axes
     from hwsim.sweep.schema import load_sweep
-    from hwsim.sweep.search import factor_axes, feasible, nsga2_search, parse_constraint
+    from hwsim.sweep.search import factor_axes, nsga2_search
 
     assert parse_constraint("area_mm2 <= 2") == ("area_mm2", "<=", 2.0)
     for bad in ("area <= 2", "area_mm2 < 2", "area_mm2 <= x"):

@@ -30,18 +30,6 @@ def storage_key(t: Any) -> Any:
         return ("id", id(t))
 
 
-def view_key(t: torch.Tensor) -> tuple[Any, int, int]:
-    """(storage, offset, numel): one saved buffer, however many ops save it."""
-    return storage_key(t), int(t.storage_offset()), int(t.numel())
-
-
-def storage_nbytes(t: torch.Tensor) -> int:
-    try:
-        return int(t.untyped_storage().nbytes())
-    except (RuntimeError, NotImplementedError, AttributeError):
-        return int(t.numel()) * t.element_size()
-
-
 @dataclass
 class Saved:
     nbytes: int
@@ -114,12 +102,3 @@ class StashMeter:
             total += rec.nbytes * 32 // bits if bits else rec.nbytes
         return total
 
-
-def measure_saved_bytes(fn: Callable[[], Any], exclude: set[Any] | None = None) -> int:
-    """Run ``fn`` (a forward pass) and return the bytes of the unique saved non-excluded buffers."""
-    meter = StashMeter(lambda: "", exclude)
-    with meter:
-        fn()
-    total = meter.total_bytes
-    meter.release()
-    return total

@@ -31,7 +31,7 @@ from collections import Counter
 from typing import Any
 
 from hwsim.count.formulas import GEMM_DATA, GEMM_FWD, GEMM_WEIGHT, Work
-from hwsim.formats import INFERENCE, Format, LayerPrecision, bytes_for
+from hwsim.formats import INFERENCE, LayerPrecision, bytes_for
 
 
 def gemm_traffic(w: Work, prec: LayerPrecision, phase: str, out_elem_bytes: int = 4) -> Counter:
@@ -74,10 +74,6 @@ def update_traffic(numel: int, prec: LayerPrecision, state_bytes: int, is_weight
     if is_weight and prec.weight != prec.master:
         c["weight"] += bytes_for(numel, prec.weight)
     return +c
-
-
-def declared_bytes(numel: int, fmt: Format) -> int:
-    return bytes_for(numel, fmt)
 
 
 def per_epoch(totals: dict[str, dict[str, Any]], steps_per_epoch: int) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hwsim.configs import CONFIG_DIR, is_path, resolve
 from hwsim.errors import UserError
-from hwsim.yamlsafe import safe_load
+from hwsim.yamlsafe import load_file
 
 TECH_DIR = CONFIG_DIR / "tech"
 SCALING_FILE = TECH_DIR / "node_scaling.yaml"
@@ -157,11 +157,7 @@ class TechTable(_Strict):
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise UserError(str(path), f"cannot read file ({e.strerror})") from None
-    return safe_load(text, str(path))
+    return load_file(path)
 
 
 def _first_error(where: str, err: ValidationError) -> UserError:

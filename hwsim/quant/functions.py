@@ -6,7 +6,7 @@ networks. Each autograd Function saves only what its backward needs (a 1-bit mas
 ternary code, bit-packed with :func:`hwsim.quant.pack.pack`), so the saved-tensor hooks see the
 true stash of the quantizer.
 
-Sources (seed documents under ``/work/shared/seeds``):
+Sources (the seed documents):
   002  BinaryConnect (Courbariaux et al. 2015), BNN (Hubara et al. 2016), XNOR-Net / BWN
        (Rastegari et al. 2016), TWN (Li et al. 2016), TTQ (Zhu et al. 2017), LQ-Nets (Zhang et al. 2018)
   003  BNN details: Sign, hard sigmoid, the Htanh straight-through estimator g * 1_{|x|<=1}

@@ -39,6 +39,7 @@ from pydantic import (
 
 from hwsim.errors import UserError
 from hwsim.store import METRICS
+from hwsim.sweep.constraints import parse_constraint
 from hwsim.yamlsafe import safe_load
 
 Loc = tuple[Any, ...]
@@ -281,8 +282,6 @@ class SearchSection(_Strict):
     @field_validator("constraints")
     @classmethod
     def _constraints(cls, v: list[str]) -> list[str]:
-        from hwsim.sweep.search import parse_constraint
-
         for c in v:
             parse_constraint(c)
         return v
