@@ -182,7 +182,9 @@ class VectorOp:
     stream ``bytes_in`` / ``bytes_out`` through the unit. ``fusable_in`` / ``fusable_out`` of those are
     activations (and their gradients) that the unit can take from and give back to the on-chip
     buffers, fused with their producer, when ``tensor_bytes`` (its largest tensor) fits there; the
-    rest (a stash, master weights, optimizer state) always goes to DRAM.
+    rest (a stash, master weights, optimizer state) always goes to DRAM; ``stash_in`` / ``stash_out``
+    of it are a training stash (recorded under the buffer name ``stash``, so an inference pass priced
+    from forward work can leave them out).
     """
 
     name: str
@@ -195,6 +197,8 @@ class VectorOp:
     fusable_in: int = 0
     fusable_out: int = 0
     tensor_bytes: int = 0
+    stash_in: int = 0
+    stash_out: int = 0
 
 
 Layer = ConvLayer | GemmLayer | VectorOp

@@ -75,8 +75,11 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
                    sram_write_bytes=on_out,
                    avg_dram_bw=dram_b / total if total else 0.0, vector_ops=layer.ops,
                    time_us=total / acc.clock_mhz)
-        accesses.add(layer.name, layer.phase, "dram", "", "read", dram_in)
-        accesses.add(layer.name, layer.phase, "dram", "", "write", dram_out)
+        st_in, st_out = min(layer.stash_in, dram_in), min(layer.stash_out, dram_out)
+        accesses.add(layer.name, layer.phase, "dram", "", "read", dram_in - st_in)
+        accesses.add(layer.name, layer.phase, "dram", "", "write", dram_out - st_out)
+        accesses.add(layer.name, layer.phase, "dram", "stash", "read", st_in)
+        accesses.add(layer.name, layer.phase, "dram", "stash", "write", st_out)
         accesses.add(layer.name, layer.phase, "sram", "ofmap", "read", on_in)
         accesses.add(layer.name, layer.phase, "sram", "ofmap", "write", on_out)
         return row

@@ -313,7 +313,7 @@ def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.Vect
             if ops <= 0:
                 continue
             kind = Counter(r.elementwise).most_common(1)[0][0]
-            b_in = b_out = f_in = f_out = biggest = 0
+            b_in = b_out = f_in = f_out = biggest = s_in = s_out = 0
             if r.total_macs == 0:   # the GEMM rows already carry a weight layer's operand traffic
                 for cls, b in r.traffic_bytes.items():
                     fusable = cls in _TRANSIENT
@@ -324,9 +324,12 @@ def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.Vect
                         b_in += b
                         f_in += b if fusable else 0
                     biggest = max(biggest, int(b)) if fusable else biggest
+                    s_in += b if cls == "stash_read" else 0
+                    s_out += b if cls == "stash_write" else 0
             work.append(am.VectorOp(r.layer, r.phase, ops=int(ops), kind=kind, bytes_in=int(b_in),
                                     bytes_out=int(b_out), detail=dict(r.elementwise), fusable_in=int(f_in),
-                                    fusable_out=int(f_out), tensor_bytes=biggest))
+                                    fusable_out=int(f_out), tensor_bytes=biggest, stash_in=int(s_in),
+                                    stash_out=int(s_out)))
     return work
 
 

@@ -285,8 +285,8 @@ def _records_to_price(trace: Trace, acc: dict[tuple[str, str], list[Access]], le
     ledger.notes.append("the trace has no inference records: inference is priced as the forward records "
                         "without their stash and master-weight traffic")
     borrowed = [k for k in acc if k[1] == FORWARD and (k[0], INFERENCE) not in acc]
-    for layer, _ in borrowed:
-        acc[(layer, INFERENCE)] = acc[(layer, FORWARD)]
+    for layer, _ in borrowed:     # an inference pass keeps no stash: its forward writes are left out
+        acc[(layer, INFERENCE)] = [a for a in acc[(layer, FORWARD)] if a.buffer != "stash"]
     if borrowed:
         ledger.notes.append("inference memory energy uses the accelerator's forward access counts")
     return records
