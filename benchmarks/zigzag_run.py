@@ -82,7 +82,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int) -> dict:
     from zigzag.api import get_hardware_performance_zigzag
 
     pkg = _package_dir() / "inputs"
-    acc_path = pkg / "hardware" / f"{accelerator}.yaml"
+    acc_path = Path(accelerator) if accelerator.endswith(".yaml") else pkg / "hardware" / f"{accelerator}.yaml"
     map_path = pkg / "mapping" / f"{mapping}.yaml"
     wl_path = Path(workload) if workload.endswith(".onnx") else pkg / "workload" / f"{workload}.onnx"
     t0 = time.perf_counter()
@@ -130,15 +130,15 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--accelerator", default="tpu_like", help="a hardware YAML shipped with ZigZag")
+    ap.add_argument("--accelerator", default="tpu_like", help="a hardware YAML shipped with ZigZag, or a .yaml path")
     ap.add_argument("--mapping", default=None, help="a mapping YAML shipped with ZigZag (default: the "
                                                     "accelerator's own, else default)")
     ap.add_argument("--workload", default="resnet18", help="an ONNX network shipped with ZigZag, or a .onnx path")
     ap.add_argument("--lpf-limit", type=int, default=6, help="LOMA's loop prime factor limit (ZigZag's default 6)")
     ap.add_argument("--out", required=True, type=Path)
     a = ap.parse_args()
-    mapping = a.mapping or (a.accelerator if (_package_dir() / "inputs" / "mapping" / f"{a.accelerator}.yaml").exists()
-                            else "default")
+    stem = Path(a.accelerator).stem
+    mapping = a.mapping or (stem if (_package_dir() / "inputs" / "mapping" / f"{stem}.yaml").exists() else "default")
     os.environ.setdefault("PYTHONHASHSEED", "0")
     res = run(a.accelerator, a.workload, mapping, a.lpf_limit)
     a.out.parent.mkdir(parents=True, exist_ok=True)
