@@ -29,8 +29,9 @@ class Operands:
     """Formats of the two GEMM operands and of the output, as ``kind`` + ``bits``.
 
     ``ifmap`` streams along the array rows' inputs (activations, or gradients in backward-data),
-    ``filter`` is the other operand (weights, or gradients in backward-weight), ``ofmap`` is what is
-    written back (partial sums / outputs). Kinds follow hwsim.formats: float, int, binary, ternary,
+    ``filter`` is the other operand (weights, or gradients in backward-weight), ``ofmap`` is the
+    partial-sum width of the accumulators, ``output_bits`` the width at which finished outputs leave
+    for DRAM: the consumer's input precision (None: the partial-sum width). Kinds follow hwsim.formats: float, int, binary, ternary,
     log, lq, codebook. ``mac_type`` may be given (hwsim derives it with its rule table); otherwise
     :func:`accel_models.pe.derive_mac_type` applies the same rules.
     """
@@ -41,6 +42,11 @@ class Operands:
     filter_bits: int = 8
     ofmap_bits: int = 32
     mac_type: str | None = None
+    output_bits: int | None = None
+
+    @property
+    def out_bits(self) -> int:
+        return self.output_bits if self.output_bits is not None else self.ofmap_bits
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,19 @@ class GemmLayer:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def touched(size: int, kernel: int, stride: int, padding: int, out: int) -> int:
+    """Input positions along one axis that some window reads: the union over the ``out`` windows
+    [o x stride - padding, + kernel) clipped to [0, size). All of them when kernel >= stride."""
+    n, end = 0, 0
+    for o in range(out):
+        lo = max(o * stride - padding, end, 0)
+        hi = min(o * stride - padding + kernel, size)
+        if hi > lo:
+            n += hi - lo
+            end = hi
+    return n
 
 
 @dataclass(frozen=True)
@@ -141,8 +160,10 @@ class ConvLayer:
             name=self.name, M=self.batch * self.out_h * self.out_w, N=self.num_filters // g,
             K=(self.channels // g) * self.filt_h * self.filt_w, groups=g, phase=self.phase,
             operands=self.operands,
-            # per group: the ifmap channels this group reads, at their unpadded size
-            ifmap_unique=self.batch * (self.channels // g) * self.ifmap_h * self.ifmap_w,
+            # per group: the ifmap elements this group's windows read (a strided 1x1 reads a quarter)
+            ifmap_unique=self.batch * (self.channels // g)
+            * touched(self.ifmap_h, self.filt_h, self.stride_h, self.padding, self.out_h)
+            * touched(self.ifmap_w, self.filt_w, self.stride_w, self.padding, self.out_w),
             kernel=self.filt_h * self.filt_w,
         )
 
@@ -158,7 +179,12 @@ class VectorOp:
     """Element-wise work for the vector unit (weight update, batch-norm, activation, pooling, col2im).
 
     SCALE-Sim does not model these; ``ops`` element operations take ceil(ops / lanes) cycles and
-    stream ``bytes_in`` / ``bytes_out`` through the unit.
+    stream ``bytes_in`` / ``bytes_out`` through the unit. ``fusable_in`` / ``fusable_out`` of those are
+    activations (and their gradients) that the unit can take from and give back to the on-chip
+    buffers, fused with their producer, when ``tensor_bytes`` (its largest tensor) fits there; the
+    rest (a stash, master weights, optimizer state) always goes to DRAM; ``stash_in`` / ``stash_out``
+    of it are a training stash (recorded under the buffer name ``stash``, so an inference pass priced
+    from forward work can leave them out).
     """
 
     name: str
@@ -168,6 +194,11 @@ class VectorOp:
     bytes_in: int = 0
     bytes_out: int = 0
     detail: dict = field(default_factory=dict)
+    fusable_in: int = 0
+    fusable_out: int = 0
+    tensor_bytes: int = 0
+    stash_in: int = 0
+    stash_out: int = 0
 
 
 Layer = ConvLayer | GemmLayer | VectorOp

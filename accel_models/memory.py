@@ -14,7 +14,8 @@ DRAM reads/writes per operand (elements), with cf = column folds, rf = row folds
                                ofmap SRAM or the filter is resident; otherwise the M rows are tiled
                                into t = ceil(psum bytes / half ofmap SRAM) chunks that do fit and the
                                filter is re-read per chunk: K*N*t
-        ofmap   M*N writes     (partial sums stay on chip: one write of each final output)
+        ofmap   M*N writes     (partial sums stay on chip: one write of each final output, at the
+                               consumer's input precision, not the partial-sum width)
     os  ifmap   U_in if resident, else U_in * cf
         filter  K*N if resident or one column block (K x C) is, else K*N*rf
         ofmap   M*N writes
@@ -23,7 +24,8 @@ DRAM reads/writes per operand (elements), with cf = column folds, rf = row folds
         ofmap   M*N writes
     bitfusion   as ws.
 
-U_in is the number of distinct ifmap elements (a conv's batch x C x H x W; M x K for a GEMM).
+U_in is the number of distinct ifmap elements the windows read (a conv's batch x C x the rows and
+columns some window touches: all of H x W unless the stride exceeds the kernel; M x K for a GEMM).
 
 Time: the DRAM moves ``bytes / bandwidth`` cycles of data; double buffering overlaps it with
 compute, so stall_cycles = max(0, ceil(dram_bytes / bw) - compute_cycles) (a per-layer roofline).
@@ -68,10 +70,20 @@ def _fits(elems: int, bits: int, sram_bytes: int) -> bool:
     return _bytes(elems, bits) <= sram_bytes // 2
 
 
+def psum_tile_fits(run: ArrayRun, M: int, N: int, ofmap_bits: int, mem: Memory, cols: int) -> bool:
+    """Whether one tile of partial sums (ws/bitfusion: M x cols; is: cols x N) fits half the ofmap
+    SRAM (the accumulators), so it stays there across the row folds (os keeps them in the PEs)."""
+    if run.dataflow == "os" or run.row_folds <= 1:
+        return True
+    tile = M * min(cols, N) if run.dataflow in ("ws", "bitfusion") else min(cols, M) * N
+    return _bytes(tile, ofmap_bits) <= max(1, mem.ofmap_sram_bytes // 2)
+
+
 def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique: int | None,
                  ifmap_bits: int, filter_bits: int, ofmap_bits: int, mem: Memory,
-                 cols: int) -> DramTraffic:
-    """DRAM traffic and stalls of one GEMM (all groups) under the double-buffered SRAM model."""
+                 cols: int, output_bits: int | None = None) -> DramTraffic:
+    """DRAM traffic and stalls of one GEMM (all groups) under the double-buffered SRAM model; finished
+    outputs are written at ``output_bits`` (the consumer's input precision; default ``ofmap_bits``)."""
     u_in = ifmap_unique if ifmap_unique is not None else M * K
     rf, cf = run.row_folds, run.col_folds
     df = run.dataflow
@@ -94,7 +106,7 @@ def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_uniqu
     g = groups
     ifm, fil, ofw, ofr = g * ifm, g * fil, g * ofw, g * ofr
     rb = _bytes(ifm, ifmap_bits) + _bytes(fil, filter_bits) + _bytes(ofr, ofmap_bits)
-    wb = _bytes(ofw, ofmap_bits)
+    wb = _bytes(ofw, ofmap_bits if output_bits is None else output_bits)
     dram_cycles = math.ceil((rb + wb) / mem.dram_bw_bytes_per_cycle)
     stall = max(0, dram_cycles - run.compute_cycles)
     return DramTraffic(ifm, fil, ofr, ofw, rb, wb, stall)

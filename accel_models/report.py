@@ -6,8 +6,11 @@ form (dicts, CSV or JSON).
 
 Units (also in ``CycleReport.UNITS``): cycles are integers; ``sram_*`` / ``dram_*`` access counts
 are in operand *elements* (SCALE-Sim's words) of the width in ``ifmap_bits`` / ``filter_bits`` /
-``ofmap_bits``; ``*_bytes`` are the same accesses in bytes at those widths (what the energy model
-prices); ``avg_dram_bw`` is bytes per cycle; efficiencies and utilizations are fractions in [0, 1];
+``ofmap_bits`` (the partial-sum width); ``output_bits`` is the width finished outputs leave at
+(the consumer's input precision), which DRAM writes use; ``*_bytes`` are the accesses the energy
+model prices, in bytes at those widths: they differ from the element counts where partial sums stay
+in the accumulators across row folds (the counts are SCALE-Sim's, a round trip per fold) and where
+element-wise work runs fused on the on-chip buffers (its bytes then count as SRAM, not DRAM); ``avg_dram_bw`` is bytes per cycle; efficiencies and utilizations are fractions in [0, 1];
 ``time_us`` is total_cycles / clock.
 """
 
@@ -24,7 +27,7 @@ from accel_models.config import Accelerator
 
 COLUMNS = (
     "layer", "phase", "unit", "dataflow", "M", "N", "K", "groups", "macs", "mac_type", "ifmap_bits",
-    "filter_bits", "ofmap_bits", "pe_rate", "row_folds", "col_folds", "compute_cycles", "stall_cycles",
+    "filter_bits", "ofmap_bits", "output_bits", "pe_rate", "row_folds", "col_folds", "compute_cycles", "stall_cycles",
     "total_cycles", "mapping_efficiency", "utilization", "overall_utilization",
     "sram_reads_ifmap", "sram_reads_filter", "sram_reads_ofmap", "sram_writes_ofmap",
     "scalesim_sram_writes_ofmap", "dram_reads_ifmap", "dram_reads_filter", "dram_reads_ofmap",

@@ -15,7 +15,7 @@ from accel_models.accesses import MemoryAccesses
 from accel_models.config import Accelerator, load_accelerator
 from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
-from accel_models.memory import DramTraffic, dram_traffic
+from accel_models.memory import DramTraffic, dram_traffic, psum_tile_fits
 from accel_models.pe import derive_mac_type, width
 from accel_models.report import CycleReport
 from accel_models.sparsity import skip_factor
@@ -23,7 +23,16 @@ from accel_models.systolic import run_gemm
 
 
 def default_operands(acc: Accelerator) -> Operands:
-    return Operands("int", acc.ifmap_bits, "int", acc.filter_bits, acc.psum_bits)
+    """The accelerator's own widths; outputs leave at its ifmap width (the next layer's input)."""
+    return Operands("int", acc.ifmap_bits, "int", acc.filter_bits, acc.psum_bits, output_bits=acc.ifmap_bits)
+
+
+def vector_fused(layer: VectorOp, acc: Accelerator) -> bool:
+    """Element-wise work runs fused with its producer, on the on-chip buffers, when its largest tensor
+    fits half of the ifmap and ofmap SRAMs together (double-buffered, as the array's operands)."""
+    mem = acc.memory
+    size = layer.tensor_bytes or max(layer.bytes_in, layer.bytes_out)
+    return size <= (mem.ifmap_sram_bytes + mem.ofmap_sram_bytes) // 2
 
 
 def _bytes(elems: int, bits: int) -> int:
@@ -47,24 +56,32 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
     mem = acc.memory
     if isinstance(layer, VectorOp):
         compute = math.ceil(layer.ops / acc.vector_lanes)
-        dram_b = layer.bytes_in + layer.bytes_out
+        on_in, on_out = (min(layer.fusable_in, layer.bytes_in), min(layer.fusable_out, layer.bytes_out)) \
+            if vector_fused(layer, acc) else (0, 0)
+        dram_in, dram_out = layer.bytes_in - on_in, layer.bytes_out - on_out
+        dram_b = dram_in + dram_out
         stall = max(0, math.ceil(dram_b / mem.dram_bw_bytes_per_cycle) - compute) if dram_b else 0
         total = compute + stall
-        row = {c: 0 for c in ("M", "N", "K", "groups", "macs", "ifmap_bits", "filter_bits", "ofmap_bits",
+        row = {c: 0 for c in ("M", "N", "K", "groups", "macs", "ifmap_bits", "filter_bits", "ofmap_bits", "output_bits",
                               "row_folds", "col_folds", "sram_reads_ifmap", "sram_reads_filter",
                               "sram_reads_ofmap", "sram_writes_ofmap", "scalesim_sram_writes_ofmap",
-                              "dram_reads_ifmap", "dram_reads_filter", "dram_reads_ofmap", "dram_writes_ofmap",
-                              "sram_read_bytes", "sram_write_bytes")}
+                              "dram_reads_ifmap", "dram_reads_filter", "dram_reads_ofmap", "dram_writes_ofmap")}
         row.update(layer=layer.name, phase=layer.phase, unit="vector", dataflow="vector", mac_type=layer.kind,
                    pe_rate=float(acc.vector_lanes), compute_cycles=compute, stall_cycles=stall,
                    total_cycles=total, mapping_efficiency=1.0,
                    utilization=layer.ops / (compute * acc.vector_lanes) if compute else 0.0,
                    overall_utilization=layer.ops / (total * acc.vector_lanes) if total else 0.0,
-                   dram_read_bytes=layer.bytes_in, dram_write_bytes=layer.bytes_out,
+                   dram_read_bytes=dram_in, dram_write_bytes=dram_out, sram_read_bytes=on_in,
+                   sram_write_bytes=on_out,
                    avg_dram_bw=dram_b / total if total else 0.0, vector_ops=layer.ops,
                    time_us=total / acc.clock_mhz)
-        accesses.add(layer.name, layer.phase, "dram", "", "read", layer.bytes_in)
-        accesses.add(layer.name, layer.phase, "dram", "", "write", layer.bytes_out)
+        st_in, st_out = min(layer.stash_in, dram_in), min(layer.stash_out, dram_out)
+        accesses.add(layer.name, layer.phase, "dram", "", "read", dram_in - st_in)
+        accesses.add(layer.name, layer.phase, "dram", "", "write", dram_out - st_out)
+        accesses.add(layer.name, layer.phase, "dram", "stash", "read", st_in)
+        accesses.add(layer.name, layer.phase, "dram", "stash", "write", st_out)
+        accesses.add(layer.name, layer.phase, "sram", "ofmap", "read", on_in)
+        accesses.add(layer.name, layer.phase, "sram", "ofmap", "write", on_out)
         return row
     g = layer.to_gemm()
     ops = g.operands or default_operands(acc)
@@ -78,23 +95,31 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
         run = replace(run, compute_cycles=max(1, math.ceil(run.compute_cycles * f)))
     # Storage widths: binary/ternary operands are stored packed at 1/2 bits.
     ib, fb, ob = width(ops.ifmap_kind, ops.ifmap_bits), width(ops.filter_kind, ops.filter_bits), ops.ofmap_bits
-    tr = dram_traffic(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, ob, mem, acc.cols)
+    out_b = ops.out_bits
+    tr = dram_traffic(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, ob, mem, acc.cols, out_b)
     if g.filter_storage_ratio != 1.0:
         tr = _stored_filter(tr, g.filter_storage_ratio, fb, mem.dram_bw_bytes_per_cycle, run.compute_cycles)
     total = run.compute_cycles + tr.stall_cycles
     macs = g.macs
+    # Partial sums: kept in the accumulators across row folds when a tile of them fits (one write of
+    # each finished output, at its output width), else a round trip per row fold at psum width.
+    if psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols):
+        of_r, of_w, of_rb, of_wb = 0, g.groups * g.M * g.N, 0, out_b
+    else:
+        of_r, of_w, of_rb, of_wb = run.sram_reads_ofmap, run.sram_writes_ofmap, ob, ob
     # bytes at the stored widths, per buffer (the row's *_bytes round each transfer up to whole bytes)
     for level, rw, buf, elems, bits in (
             ("sram", "read", "ifmap", run.sram_reads_ifmap, ib), ("sram", "read", "filter", run.sram_reads_filter, fb),
-            ("sram", "read", "ofmap", run.sram_reads_ofmap, ob), ("sram", "write", "ofmap", run.sram_writes_ofmap, ob),
+            ("sram", "read", "ofmap", of_r, of_rb), ("sram", "write", "ofmap", of_w, of_wb),
             ("dram", "read", "ifmap", tr.reads_ifmap, ib), ("dram", "read", "filter", tr.reads_filter, fb),
-            ("dram", "read", "ofmap", tr.reads_ofmap, ob), ("dram", "write", "ofmap", tr.writes_ofmap, ob)):
+            ("dram", "read", "ofmap", tr.reads_ofmap, ob), ("dram", "write", "ofmap", tr.writes_ofmap, out_b)):
         accesses.add(g.name, g.phase, level, buf, rw, elems * bits / 8)
     pe_slots = acc.rows * acc.cols * float(rate)
     return {
         "layer": g.name, "phase": g.phase, "unit": "array", "dataflow": acc.dataflow,
         "M": g.M, "N": g.N, "K": g.K, "groups": g.groups, "macs": macs,
         "mac_type": ops.mac_type or derive_mac_type(ops), "ifmap_bits": ib, "filter_bits": fb, "ofmap_bits": ob,
+        "output_bits": out_b,
         "pe_rate": float(rate), "row_folds": run.row_folds, "col_folds": run.col_folds,
         "compute_cycles": run.compute_cycles, "stall_cycles": tr.stall_cycles, "total_cycles": total,
         "mapping_efficiency": run.mapping_efficiency, "utilization": run.compute_utilization,
@@ -106,8 +131,8 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
         "dram_reads_ifmap": tr.reads_ifmap, "dram_reads_filter": tr.reads_filter,
         "dram_reads_ofmap": tr.reads_ofmap, "dram_writes_ofmap": tr.writes_ofmap,
         "sram_read_bytes": _bytes(run.sram_reads_ifmap, ib) + _bytes(run.sram_reads_filter, fb)
-        + _bytes(run.sram_reads_ofmap, ob),
-        "sram_write_bytes": _bytes(run.sram_writes_ofmap, ob),
+        + _bytes(of_r, of_rb),
+        "sram_write_bytes": _bytes(of_w, of_wb),
         "dram_read_bytes": tr.read_bytes, "dram_write_bytes": tr.write_bytes,
         "avg_dram_bw": (tr.read_bytes + tr.write_bytes) / total if total else 0.0,
         "vector_ops": 0, "time_us": total / acc.clock_mhz,

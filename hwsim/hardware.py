@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,13 @@ def _with_sparsity(g: am.GemmLayer, trace: Trace) -> am.GemmLayer:
     return g.with_(**kw) if kw else g
 
 
+def _with_output(g: am.GemmLayer, widths: dict[tuple[str, str], int]) -> am.GemmLayer:
+    w = widths.get((g.name, g.phase))
+    if w is None or g.operands is None:
+        return g
+    return g.with_(operands=replace(g.operands, output_bits=w))
+
+
 def _kv_format(bits: int) -> str:
     return f"float{bits}" if bits in (16, 32) else f"int{bits}"
 
@@ -229,8 +237,40 @@ def attention_gemms(li: LayerInfo, phases: set[str], trace: Trace, acc_psum: int
     return out
 
 
+_TRANSIENT = ("input", "output", "grad_output", "grad_input")
+
+
+def _width(fmt: Any) -> int:
+    """Stored bits of a format (binary and ternary packed at 1 and 2 bits)."""
+    from accel_models.pe import width
+
+    kind, bits = am.parse_format(str(fmt))
+    return width(kind, bits)
+
+
+def _output_widths(trace: Trace) -> dict[tuple[str, str], int]:
+    """(layer, phase) -> the width a GEMM's finished outputs leave at: the input precision of the layer
+    that reads them. Forward and inference outputs feed the next weight layer (the last layer's its own
+    input width); backward_data's input gradient feeds the previous layer's backward at its gradient
+    width. Backward_weight's weight gradient keeps the partial-sum width (not listed)."""
+    gemms = [li for li in trace.layers if li.op in GEMM_OPS and li.shape]
+    precs = [LayerPrecision.from_dict({k: v for k, v in (li.precision or {}).items() if k != "note" and v})
+             for li in gemms]
+    out: dict[tuple[str, str], int] = {}
+    for i, li in enumerate(gemms):
+        nxt = precs[i + 1] if i + 1 < len(gemms) else precs[i]
+        out[(li.name, FORWARD)] = _width(nxt.input)
+        out[(li.name, INFERENCE)] = _width(nxt.operands(INFERENCE)[1])
+        if i > 0:
+            out[(li.name, BACKWARD_DATA)] = _width(precs[i - 1].grad)
+    return out
+
+
 def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.VectorOp]:
-    """All work items of a trace in layer order: GEMMs per phase, then vector-unit rows."""
+    """All work items of a trace in layer order: GEMMs per phase, then vector-unit rows. A GEMM's
+    outputs leave at the input precision of the layer that reads them (:func:`_output_widths`);
+    the element-wise work on activations can run fused with its producer (``fusable_*`` bytes)."""
+    out_w = _output_widths(trace)
     recs: dict[str, list[LayerRecord]] = {}
     for r in trace.records:
         recs.setdefault(r.layer, []).append(r)
@@ -258,7 +298,8 @@ def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.Vect
                 items = am.phase_gemms(model, _precision_strings(prec, FORWARD),
                                        first_layer=BACKWARD_DATA not in phases, psum_bits=psum_bits, mac_types=mts)
                 work += [w for w in items if w.phase in phases]
-            work[start:] = [_with_sparsity(w, trace) if isinstance(w, am.GemmLayer) else w for w in work[start:]]
+            work[start:] = [_with_output(_with_sparsity(w, trace), out_w) if isinstance(w, am.GemmLayer) else w
+                            for w in work[start:]]
             if not have_records and trace.mode != "infer" and li.params:
                 work.append(am.update_op(li.name, li.params))
         if li.op == "attention" and li.shape:
@@ -268,15 +309,23 @@ def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.Vect
             if ops <= 0:
                 continue
             kind = Counter(r.elementwise).most_common(1)[0][0]
-            b_in = b_out = 0
+            b_in = b_out = f_in = f_out = biggest = s_in = s_out = 0
             if r.total_macs == 0:   # the GEMM rows already carry a weight layer's operand traffic
                 for cls, b in r.traffic_bytes.items():
+                    fusable = cls in _TRANSIENT
                     if cls in _WRITE_CLASSES:
                         b_out += b
+                        f_out += b if fusable else 0
                     else:
                         b_in += b
+                        f_in += b if fusable else 0
+                    biggest = max(biggest, int(b)) if fusable else biggest
+                    s_in += b if cls == "stash_read" else 0
+                    s_out += b if cls == "stash_write" else 0
             work.append(am.VectorOp(r.layer, r.phase, ops=int(ops), kind=kind, bytes_in=int(b_in),
-                                    bytes_out=int(b_out), detail=dict(r.elementwise)))
+                                    bytes_out=int(b_out), detail=dict(r.elementwise), fusable_in=int(f_in),
+                                    fusable_out=int(f_out), tensor_bytes=biggest, stash_in=int(s_in),
+                                    stash_out=int(s_out)))
     return work
 
 

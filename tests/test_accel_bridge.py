@@ -12,7 +12,7 @@ import pytest
 from hwsim.cli import main
 from hwsim.errors import UserError
 from hwsim.formats import FULL_PRECISION, LayerPrecision
-from hwsim.hardware import simulate_trace, trace_work
+from hwsim.hardware import load_accelerator_set, simulate_trace, trace_work
 from hwsim.trace import LayerInfo, LayerRecord, Trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +85,23 @@ def test_records_drive_phases_and_vector_work():
                     ("conv1", "update", "vector"), ("bn", "forward", "vector")}
     bn = next(r for r in rep.rows if r["layer"] == "bn")
     assert bn["vector_ops"] == 4096 and bn["compute_cycles"] == 4096 // 256
-    assert bn["dram_read_bytes"] == 16384 and bn["dram_write_bytes"] == 16384
+    # batch-norm's 16 KiB input and output fit the buffers: it runs fused with its producer, on chip
+    assert bn["dram_read_bytes"] == 0 and bn["dram_write_bytes"] == 0
+    assert bn["sram_read_bytes"] == 16384 and bn["sram_write_bytes"] == 16384
+    # buffers too small for them: the vector unit streams them through DRAM
+    small = load_accelerator_set(ACC / "fp32_training.yaml", ["sram.ifmap_kb=8", "sram.ofmap_kb=8"])
+    bn = next(r for r in simulate_trace(hand_trace(records=True), small).rows if r["layer"] == "bn")
+    assert bn["dram_read_bytes"] == 16384 and bn["dram_write_bytes"] == 16384 and bn["sram_read_bytes"] == 0
+
+
+def test_outputs_leave_at_the_consumers_precision():
+    """conv1 (float input) feeds conv2, whose input is binary: conv1's outputs are written at 1 bit;
+    conv2's feed fc at float32; partial sums stay at the accumulators' width."""
+    rep = simulate_trace(hand_trace(mode="infer"), ACC / "fp32_training.yaml")
+    rows = {r["layer"]: r for r in rep.rows if r["unit"] == "array"}
+    c1 = rows["conv1"]
+    assert c1["output_bits"] == 1 and c1["ofmap_bits"] == 32
+    assert c1["dram_write_bytes"] == (c1["M"] * c1["N"] + 7) // 8
 
 
 def test_unsupported_precision_is_user_error():

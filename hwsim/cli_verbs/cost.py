@@ -223,8 +223,10 @@ def register(app: typer.Typer) -> None:
             [f"dram ({mem['dram']['preset']})", f"{mem['dram']['pj_per_bit']:.4g}",
              f"{64 * mem['dram']['pj_per_bit']:.4g}"],
         ])
-        print_table("placement", ["tensor class", "footprint bytes", "level"],
-                    [[c, a["placement"]["footprint_bytes"].get(c, 0), lvl] for c, lvl in a["placement"]["levels"].items()])
+        pl = a["placement"]
+        print_table("placement (training step)", ["tensor class", "footprint bytes", "on chip bytes", "level"],
+                    [[c, pl["footprint_bytes"].get(c, 0), pl.get("onchip_bytes", {}).get(c, 0), lvl]
+                     for c, lvl in pl["levels"].items()])
         typer.echo("rules:")
         for name, r in a["rules"].items():
             typer.echo(f"  {name}: {r['text']} [{r['citation']}]")

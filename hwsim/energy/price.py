@@ -27,9 +27,9 @@ from accel_models.accesses import Access, MemoryAccesses
 from accel_models.config import Accelerator
 from hwsim.energy.hierarchy import (
     PERSISTENT,
-    TRANSIENT,
     WRITTEN_BACK,
     Hierarchy,
+    Placement,
     class_level,
     load_hierarchy,
     place,
@@ -285,8 +285,8 @@ def _records_to_price(trace: Trace, acc: dict[tuple[str, str], list[Access]], le
     ledger.notes.append("the trace has no inference records: inference is priced as the forward records "
                         "without their stash and master-weight traffic")
     borrowed = [k for k in acc if k[1] == FORWARD and (k[0], INFERENCE) not in acc]
-    for layer, _ in borrowed:
-        acc[(layer, INFERENCE)] = acc[(layer, FORWARD)]
+    for layer, _ in borrowed:     # an inference pass keeps no stash: its forward writes are left out
+        acc[(layer, INFERENCE)] = [a for a in acc[(layer, FORWARD)] if a.buffer != "stash"]
     if borrowed:
         ledger.notes.append("inference memory energy uses the accelerator's forward access counts")
     return records
@@ -350,41 +350,44 @@ def _price_accesses(r: LayerRecord, entries: list[Access], tech: TechTable, hier
     ledger.mem_source["accelerator"] += 1
 
 
-def _price_placed(r: LayerRecord, placement: dict[str, Any], hier: Hierarchy, per_bit: _PerBit,
-                  rf_operand_pj: float, ledger: _Ledger) -> None:
-    """Memory energy of one record from the placement model: each tensor class's bytes at the level it
-    is placed (a record's transients stay on chip when its largest stream fits the SRAM left)."""
+def _price_placed(r: LayerRecord, placement: Placement, per_bit: _PerBit, rf_operand_pj: float,
+                  ledger: _Ledger) -> None:
+    """Memory energy of one record from the placement model: each tensor class's bytes at the register
+    file, or split between SRAM and DRAM by the fraction of it the placement holds on chip."""
     ledger.energy[(r.layer, r.phase, "rf")] += rf_operand_pj
-    transient = max((int(b) for c, b in r.traffic_bytes.items() if c in TRANSIENT), default=0)
     for cls, b in r.traffic_bytes.items():
         if not b:
             continue
-        lvl = class_level(cls, r.layer, int(b), placement, hier, transient)
-        ledger.level_bytes[cls][lvl] += int(b)
-        ledger.energy[(r.layer, r.phase, lvl)] += int(b) * 8 * per_bit.level(lvl)
+        lvl, frac = class_level(cls, r.layer, r.phase, int(b), placement)
+        if lvl == "rf":
+            ledger.level_bytes[cls]["rf"] += int(b)
+            ledger.energy[(r.layer, r.phase, "rf")] += int(b) * 8 * per_bit.rf
+            continue
+        on, off = int(b) * frac, int(b) * (1.0 - frac)
+        ledger.level_bytes[cls]["sram"] += on
+        ledger.level_bytes[cls]["dram"] += off
+        ledger.energy[(r.layer, r.phase, "sram")] += on * 8 * per_bit.sram
+        ledger.energy[(r.layer, r.phase, "dram")] += off * 8 * per_bit.dram
     ledger.mem_source["placement"] += 1
 
 
-def _price_fetch_once(records: list[LayerRecord], placement: dict[str, Any], hier: Hierarchy,
+def _price_fetch_once(records: list[LayerRecord], placement: Placement, slot: str,
                       acc: dict[tuple[str, str], list[Access]], per_bit: _PerBit, ledger: _Ledger) -> None:
-    """DRAM energy of persistent classes held on chip: fetched once per training step (weight_master and
-    optimizer_state also written back) and weights once per inference batch, charged to the first phase
+    """DRAM energy of the on-chip part of persistent classes: fetched once per pass (a training step or an
+    inference batch; weight_master and optimizer_state also written back), charged to the first record
     that uses them unless the accelerator's accesses price that (layer, phase)."""
     for cls in PERSISTENT:
-        for layer, size in placement["layer_footprints"].get(cls, {}).items():
-            if not size or class_level(cls, layer, size, placement, hier, 0) == "dram":
+        for layer, size in placement.footprint.get(cls, {}).items():
+            frac = placement.onchip.get((cls, layer), 0.0)
+            if not size or not frac or placement.in_rf(cls, layer, size):
                 continue
-            first: dict[str, str | None] = {INFERENCE: None, "train": None}
-            for rec in records:
-                if rec.layer == layer and rec.traffic_bytes.get(cls):
-                    slot = INFERENCE if rec.phase == INFERENCE else "train"
-                    first[slot] = first[slot] or rec.phase
-            for slot, phase in first.items():
-                if phase is None or (layer, phase) in acc or (slot == INFERENCE and cls != "weight"):
-                    continue
-                times = 2 if (cls in WRITTEN_BACK and slot == "train") else 1
-                ledger.energy[(layer, phase, "dram")] += times * size * 8 * per_bit.dram
-                ledger.fetched[f"{cls}.{'train_step' if slot == 'train' else 'inference_batch'}"] += times * size
+            first = next((rec.phase for rec in records if rec.layer == layer and rec.traffic_bytes.get(cls)), None)
+            if first is None or (layer, first) in acc:
+                continue
+            times = 2 if cls in WRITTEN_BACK else 1
+            ledger.energy[(layer, first, "dram")] += times * size * frac * 8 * per_bit.dram
+            ledger.fetched[f"{cls}.{'inference_batch' if slot == INFERENCE else 'train_step'}"] += \
+                int(round(times * size * frac))
 
 
 @dataclass
@@ -432,7 +435,9 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Hierar
     records = _records_to_price(trace, acc, ledger)
     infos = {li.name: li for li in trace.layers}
     support = _support(sparsity, hier)
-    placement = place(trace, hier)
+    passes = {"train": [r for r in records if r.phase != INFERENCE],
+              INFERENCE: [r for r in records if r.phase == INFERENCE]}
+    placements = {k: place(v, hier) for k, v in passes.items()}
     per_bit = _PerBit(rf=rf_pj_per_bit(tech), sram=sram_pj_per_bit(tech, hier.sram_bytes),
                       dram=dram_pj_per_bit(tech, hier.dram))
     for r in records:
@@ -441,8 +446,10 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Hierar
         if (r.layer, r.phase) in acc:
             _price_accesses(r, acc[(r.layer, r.phase)], tech, hier, per_bit, rf_operand_pj, ledger)
         else:
-            _price_placed(r, placement, hier, per_bit, rf_operand_pj, ledger)
-    _price_fetch_once(records, placement, hier, acc, per_bit, ledger)
+            _price_placed(r, placements[INFERENCE if r.phase == INFERENCE else "train"], per_bit,
+                          rf_operand_pj, ledger)
+    for slot, recs in passes.items():
+        _price_fetch_once(recs, placements[slot], slot, acc, per_bit, ledger)
     if ledger.no_effectual:
         ledger.notes.append(f"zero operands are gated or skipped but {len(ledger.no_effectual)} layer(s) have no "
                             "measured sparsity (a meta-device trace): all their MACs are priced")
@@ -456,11 +463,15 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Hierar
         totals=t.train if train_step else t.infer_batch, by_phase=t.by_phase, infer_totals=infer_totals,
         train_step_pj=train_step, train_epoch_pj=(train_step * spe if spe and train_step else None),
         infer_pj_per_sample=sum(infer_totals.values()), steps_per_epoch=spe, rate_hz=rate_hz,
-        assumptions=_assumptions(tech, hier, placement, per_bit, ledger),
+        assumptions=_assumptions(tech, hier, placements, per_bit, ledger),
     )
 
 
-def _assumptions(tech: TechTable, hier: Hierarchy, placement: dict[str, Any], per_bit: _PerBit,
+def _has_records(p: Placement) -> bool:
+    return bool(p.transient_onchip)
+
+
+def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placement], per_bit: _PerBit,
                  ledger: _Ledger) -> dict[str, Any]:
     """Every table value and rule the pricing used, with citations, for the report."""
     c2, c1 = mult_coefficients(tech)
@@ -499,14 +510,16 @@ def _assumptions(tech: TechTable, hier: Hierarchy, placement: dict[str, Any], pe
                            "plus tensors of at most rf_bytes"},
         },
         "hierarchy": hier.model_dump(),
-        "placement": {"levels": placement["levels"], "footprint_bytes": placement["footprint_bytes"],
-                      "sram_free_for_transients": placement["sram_free_for_transients"],
-                      "bytes_by_level": {c: dict(v) for c, v in ledger.level_bytes.items()},
+        "placement": {**(placements["train"] if _has_records(placements["train"]) else placements[INFERENCE]).summary(),
+                      "inference": placements[INFERENCE].summary(),
+                      "bytes_by_level": {c: {k: int(round(v)) for k, v in d.items()} for c, d in ledger.level_bytes.items()},
                       "dram_fetch_once_bytes": dict(ledger.fetched),
-                      "rule": "long-lived classes claim SRAM in sram_priority order, else DRAM; transients of a "
-                              "(layer, phase) stay on chip if their largest class fits what is left; tensors <= rf_bytes in RF; "
-                              "on-chip persistent classes are fetched from DRAM once per step (weight_master and "
-                              "optimizer_state also written back) and weights once per inference batch"},
+                      "rule": "per pass, in execution order: the transients of the running (layer, phase) first "
+                              "(the part of their largest stream that fits the SRAM); long-lived tensors (weight, "
+                              "stash, grad_weight, weight_master, optimizer_state) hold SRAM only while live, in "
+                              "the split that saves the most DRAM bytes (a linear program over the records); tensors "
+                              "<= rf_bytes in RF; on-chip persistent classes are fetched from DRAM once per pass "
+                              "(weight_master and optimizer_state also written back); an inference pass has no stash"},
         "memory_source": {"records_priced_by": ledger.mem_source,
                           "accelerator_form": "accel_models.MemoryAccesses: bytes per (layer, phase), level "
                                               "(rf, sram, dram), buffer (ifmap, filter, ofmap) and read/write"},
