@@ -147,7 +147,7 @@ class DenseNetBC(Chain):
 _SEED_BC = "Huang et al. 2017 (DenseNet-BC, ImageNet); Graham 2017 Tables 5-6 (seed 004)"
 
 
-@register_model("densenet121", "DenseNet-121 (BC, ImageNet): blocks 6-12-24-16, growth 32, 7,978,856 params",
+@register_model("densenet121", "DenseNet-121 (BC, ImageNet): blocks 6-12-24-16, growth 32",
                 _SEED_BC, (3, 224, 224), 1000)
 def densenet121(num_classes: int = 1000, in_shape=(3, 224, 224), growth: int = 32):
     c, _, _ = check_in_shape("densenet121", in_shape)
@@ -155,7 +155,7 @@ def densenet121(num_classes: int = 1000, in_shape=(3, 224, 224), growth: int = 3
     return DenseNetBC(num_classes, c, (6, 12, 24, 16), int(growth))
 
 
-@register_model("densenet201", "DenseNet-201 (BC, ImageNet): blocks 6-12-48-32, growth 32, 20,013,928 params",
+@register_model("densenet201", "DenseNet-201 (BC, ImageNet): blocks 6-12-48-32, growth 32",
                 _SEED_BC, (3, 224, 224), 1000)
 def densenet201(num_classes: int = 1000, in_shape=(3, 224, 224), growth: int = 32):
     c, _, _ = check_in_shape("densenet201", in_shape)
