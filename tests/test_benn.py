@@ -53,7 +53,7 @@ def test_members_are_independent_and_averaged():
 def test_learns_digits_and_literature_rows_build():
     ds = load_dataset("digits", seed=0)
     torch.manual_seed(0)
-    s = build_scheme({"name": "benn", "members": 3, "base": "bnn"})
+    s = build_scheme({"name": "benn", "members": 3, "base": "binaryconnect"})    # sign weights, as BENN's members
     net = s.convert(_net())
     res = train(net, s, ds, TrainRecipe.parse({"epochs": 6, "batch_size": 32, "lr": 0.005, "optimizer": "adam",
                                                "device": "cpu"}))
