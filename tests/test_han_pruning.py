@@ -38,7 +38,8 @@ def kept_parameters(model: torch.nn.Module, scheme) -> float:
     return kept
 
 
-@pytest.mark.parametrize("model,published,tol", [("alexnet", 9, 0.15), ("vgg16", 13, 0.15), ("lenet300", 12, 0.05)])
+@pytest.mark.parametrize("model,published,tol", [("alexnet", 9, 0.15), ("vgg16", 13, 0.15), ("lenet300", 12, 0.05),
+                                                     ("lenet5", 12, 0.05)])
 def test_published_sparsities_give_published_reduction(model, published, tol):
     row = _rows()[f"han15-{model}-pruned"]
     imagenet = row["dataset"] == "imagenet"
@@ -48,6 +49,28 @@ def test_published_sparsities_give_published_reduction(model, published, tol):
     assert names == set(row["scheme"]["sparsity"])          # every weight layer has its published figure
     total = sum(p.numel() for p in net.parameters())
     assert abs(total / kept_parameters(net, scheme) / published - 1) < tol
+
+
+def test_lecture_lenet_rows_use_per_layer_sparsities():
+    """The lecture's LeNet rows carry Han's per-layer figures (seed 002's two tables), the same as han2015.yaml."""
+    lecture = {r["id"]: r for r in yaml.safe_load((HAN.parent / "lecture_tables.yaml").read_text())["rows"]}
+    for model in ("lenet300", "lenet5"):
+        assert lecture[f"han-{model}-pruned"]["scheme"]["sparsity"] == _rows()[f"han15-{model}-pruned"]["scheme"]["sparsity"]
+    assert _rows()["han15-lenet5-pruned"]["scheme"]["sparsity"] == {"conv1": 0.34, "conv2": 0.88, "fc1": 0.92, "fc2": 0.81}
+
+
+def test_dropout_rate_follows_pruned_connections():
+    """Han et al. 2015 eq. 2: D_r = D_o sqrt(C_ir / C_io) for the dropout feeding a pruned layer."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+                              torch.nn.Linear(32, 10), torch.nn.Dropout(0.4), torch.nn.Linear(10, 4))
+    scheme = build_scheme({"name": "pruning", "schedule": "one_shot", "sparsity": {"3": 0.75}})
+    net = scheme.convert(net)
+    assert net[2].p == pytest.approx(0.5 * 0.25 ** 0.5)       # 80 of 320 connections kept
+    assert net[4].p == pytest.approx(0.4)                      # layer 5 is not pruned
+    off = build_scheme({"name": "pruning", "schedule": "one_shot", "sparsity": {"3": 0.75}, "rescale_dropout": False})
+    net2 = off.convert(torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(32, 10)))
+    assert net2[0].p == pytest.approx(0.5)
 
 
 def test_lenet300_model_size_follows_relative_storage():

@@ -16,7 +16,7 @@ load_all()
 # the image classifiers' conventions; the transformers have tests/test_transformers.py
 ALL = [n for n in MODELS.names() if n not in TRANSFORMERS]
 # Paper-size forward+backward of the big ImageNet/wide nets is done on meta tensors only (CPU time).
-HEAVY = {"resnet50", "wrn18_2", "wrn20_10", "wrn28_10", "densenet100", "wrn40_4", "wrn"}
+HEAVY = {"resnet50", "wrn18_2", "wrn20_10", "wrn28_10", "densenet100", "wrn40_4", "wrn", "densenet121", "densenet201"}
 
 
 
@@ -36,7 +36,7 @@ def fwd_bwd(m: nn.Module, x: torch.Tensor, classes: int) -> None:
 def test_expected_models_registered():
     expected = {"lenet300", "lenet5", "graham_fc", "vgg_bnn", "vgg7", "vgg_graham", "resnet20", "resnet44",
                 "resnet56", "wrn", "wrn20_4", "wrn20_10", "wrn28_10", "wrn40_4", "resnet18", "resnet50",
-                "densenet40", "densenet100", "wrn18_2"}
+                "densenet40", "densenet100", "wrn18_2", "densenet121", "densenet201"}
     assert expected <= set(ALL), expected - set(ALL)
 
 
@@ -139,6 +139,8 @@ def test_seed_parameter_figures():
 @pytest.mark.parametrize("name,classes,shape,params", [
     ("resnet18", 1000, (3, 224, 224), 11_689_512),     # torchvision
     ("resnet50", 1000, (3, 224, 224), 25_557_032),     # torchvision
+    ("densenet121", 1000, (3, 224, 224), 7_978_856),   # Huang et al.; torchvision densenet121
+    ("densenet201", 1000, (3, 224, 224), 20_013_928),  # Huang et al.; torchvision densenet201
     ("lenet300", 10, (1, 28, 28), 266_610),             # Han et al.: 267K
     ("lenet5", 10, (1, 28, 28), 431_080),               # Han et al.: 431K
     ("resnet20", 10, (3, 32, 32), 272_282),             # He et al.: 0.27M (+1x1 projections)

@@ -53,6 +53,11 @@ def test_mcdonnell_declarations_and_codecs():
     assert at_test["fc"].mac_type(INFERENCE) == "sign_add"
     first = precisions(_resnet({"name": "mcdonnell", "binarize_first_layer": True}))
     assert first["conv1"].stash == BIN
+    # model compression alone (the literature rows): fixed-scale sign weights, float stashes
+    mc = _resnet({"name": "mcdonnell", "binary_weights": True, "binary_stash": False, "relu_mask_1bit": False})
+    pc = precisions(mc)
+    assert pc["layer1.0.conv1"].weight == BIN and pc["layer1.0.conv1"].stash == Format()
+    assert mc.layer1[0].conv1.stash_codec is None and not isinstance(mc.layer1[0].relu1, StashReLU)
 
 
 def test_mcdonnell_stash_is_one_bit_and_for_inference():

@@ -51,17 +51,23 @@ def test_relative_fillers_and_round_trip():
     p, g = relative_entries(flat != 0, 4)
     assert list(g) == [0, 15, 15, 0, 15, 15, 8]
     assert list(p) == [0, 16, 32, 33, 49, 65, 74]
+    # the same stream in the conv format (8-bit gaps): no fillers, 4 entries of 32 + 8 bits
     spec = StorageSpec("relative", "conv")
     data = encode(flat.reshape(1, -1), spec)
-    assert len(data) == (7 * 32 + 7) // 8 + (7 * 4 + 7) // 8
+    assert len(data) == (4 * 32 + 7) // 8 + (4 * 8 + 7) // 8
+    assert list(np.flatnonzero(decode_relative(data, 100, spec))) == pos
+    spec = StorageSpec("relative", "fc")
+    data = encode(flat.reshape(1, -1), spec)
+    assert len(data) == (5 * 32 + 7) // 8 + (5 * 5 + 7) // 8      # gaps 0, 15, 16, 8 + one filler (g=40 > 31)
     assert list(np.flatnonzero(decode_relative(data, 100, spec))) == pos
 
 
-def test_fc_index_is_five_bits_conv_four():
+def test_fc_index_is_five_bits_conv_eight():
+    # Deep Compression (Han, Mao, Dally, ICLR 2016), Section 3: "8 bits for conv layer and 5 bits for fc layer"
     w = _pruned((50, 200), 0.05, 3)
     fc, conv = StorageSpec("relative", "fc"), StorageSpec("relative", "conv")
     assert size_bytes(w, fc) != size_bytes(w, conv)
-    assert fc.index_bits == 5 and conv.index_bits == 4
+    assert fc.index_bits == 5 and conv.index_bits == 8
 
 
 def test_expected_size_close_to_measured_for_random_masks():

@@ -82,3 +82,82 @@ def densenet40(num_classes: int = 10, in_shape=(3, 32, 32), growth: int = 12):
                 _SEED, (3, 32, 32), 10)
 def densenet100(num_classes: int = 10, in_shape=(3, 32, 32), growth: int = 12):
     return build_densenet("densenet100", 100, int(growth), num_classes, in_shape)
+
+
+# ---------------------------------------------------------------------------------------------------
+# DenseNet-BC for ImageNet (Huang et al. 2017, Table 1): the DenseNet-121 and DenseNet-201 that
+# Graham retrofits with low-precision batch-norm (Tables 5 and 6). Layout of the reference
+# implementations (torchvision's densenet121/201): 64C7/2 - BN - ReLU - MP3/2, dense blocks of
+# BN - ReLU - 1x1 conv (4 x growth) - BN - ReLU - 3x3 conv (growth), transitions BN - ReLU - 1x1 conv
+# halving the channels - 2x2 average pool, then BN - ReLU - global average pool - FC.
+# Parameters at 1000 classes: 7,978,856 (121) and 20,013,928 (201), the published counts.
+
+
+class BottleneckLayer(nn.Module):
+    def __init__(self, in_ch: int, growth: int, bn_size: int = 4):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.relu1 = nn.ReLU(inplace=False)
+        self.conv1 = nn.Conv2d(in_ch, bn_size * growth, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(bn_size * growth)
+        self.relu2 = nn.ReLU(inplace=False)
+        self.conv2 = nn.Conv2d(bn_size * growth, growth, 3, 1, 1, bias=False)
+
+    def forward(self, x):
+        y = self.conv1(self.relu1(self.bn1(x)))
+        return torch.cat([x, self.conv2(self.relu2(self.bn2(y)))], 1)
+
+
+class CompressTransition(nn.Module):
+    def __init__(self, ch: int, out_ch: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(ch)
+        self.relu = nn.ReLU(inplace=False)
+        self.conv = nn.Conv2d(ch, out_ch, 1, bias=False)
+        self.pool = nn.AvgPool2d(2, 2, ceil_mode=True)
+
+    def forward(self, x):
+        return self.pool(self.conv(self.relu(self.bn(x))))
+
+
+class DenseNetBC(Chain):
+    def __init__(self, num_classes: int, in_ch: int, blocks: tuple[int, ...], growth: int = 32, stem: int = 64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, stem, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        self.relu1 = nn.ReLU(inplace=False)
+        self.pool1 = nn.MaxPool2d(3, 2, 1)
+        ch = stem
+        for b, n in enumerate(blocks):
+            block = nn.Sequential()
+            for i in range(n):
+                block.add_module(f"layer{i + 1}", BottleneckLayer(ch, growth))
+                ch += growth
+            self.add_module(f"block{b + 1}", block)
+            if b < len(blocks) - 1:
+                self.add_module(f"trans{b + 1}", CompressTransition(ch, ch // 2))
+                ch //= 2
+        self.bn = nn.BatchNorm2d(ch)
+        self.relu = nn.ReLU(inplace=False)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(ch, num_classes)
+
+
+_SEED_BC = "Huang et al. 2017 (DenseNet-BC, ImageNet); Graham 2017 Tables 5-6 (seed 004)"
+
+
+@register_model("densenet121", "DenseNet-121 (BC, ImageNet): blocks 6-12-24-16, growth 32",
+                _SEED_BC, (3, 224, 224), 1000)
+def densenet121(num_classes: int = 1000, in_shape=(3, 224, 224), growth: int = 32):
+    c, _, _ = check_in_shape("densenet121", in_shape)
+    check_positive("densenet121", growth=growth)
+    return DenseNetBC(num_classes, c, (6, 12, 24, 16), int(growth))
+
+
+@register_model("densenet201", "DenseNet-201 (BC, ImageNet): blocks 6-12-48-32, growth 32",
+                _SEED_BC, (3, 224, 224), 1000)
+def densenet201(num_classes: int = 1000, in_shape=(3, 224, 224), growth: int = 32):
+    c, _, _ = check_in_shape("densenet201", in_shape)
+    check_positive("densenet201", growth=growth)
+    return DenseNetBC(num_classes, c, (6, 12, 48, 32), int(growth))

@@ -9,7 +9,7 @@ codebook), ``n`` = elements, ``z`` = non-zeros, ``rows`` x ``cols`` = the weight
   bitmask   one bit per element, then the non-zeros   B(n) + B(z b)
   csr       values, column indices, row pointers      B(z b) + B(z ceil(log2 cols)) + B((rows + 1) ceil(log2(z + 1)))
   relative  Deep Compression (Han et al., ICLR 2016): each stored entry is a value and the number of
-            zeros skipped since the previous entry in ``r`` bits (4 for conv, 5 for fc); a gap longer
+            zeros skipped since the previous entry in ``r`` bits (8 for conv, 5 for fc); a gap longer
             than 2^r - 1 is bridged by filler zeros, entries every 2^r positions. With gaps g_i,
             E = z + sum floor(g_i / 2^r) entries:                  B(E b) + B(E r)
 Weight sharing (``codebook_bits`` k): values become k-bit indices into 2^k fp32 centroids found
@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 
 STORAGES = ("dense", "bitmask", "csr", "relative")
-INDEX_BITS = {"conv": 4, "fc": 5}
+INDEX_BITS = {"conv": 8, "fc": 5}   # Deep Compression, Section 3: 8 bits for conv, 5 for fc
 _LEN_BITS = 6          # bits per code length in a Huffman table
 _CODEBOOK_ENTRY_BITS = 32
 

@@ -1,7 +1,8 @@
 """``graham``: low-precision batch-normalized activations (Graham 2017, seed 004).
 
 Every ``nn.BatchNorm1d/2d`` (optionally all but the first, ``skip_first_bn``, as in Graham's
-ImageNet runs, Table 4) becomes :class:`hwsim.quant.graham.GrahamBatchNorm`:
+ImageNet runs, Table 4; or all but the first ``float_bns`` in module order, as his retrofitted
+DenseNets' "3 out of 4 dense blocks" = all but the first 14, Tables 5-6) becomes :class:`hwsim.quant.graham.GrahamBatchNorm`:
 ``BN(x) = a * Q(N(x)) + b`` with Q one row of Table 1. For backward the network keeps only:
 
 * the BN: the b-bit packed code of Q(N(x)) and 1/sqrt(Var(x) + eps) per channel, used in
@@ -32,6 +33,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from hwsim.formats import Format, NormPrecision
@@ -105,7 +107,11 @@ class Graham(Scheme):
 
     quantizer: Literal["L2", "L3", "L4", "L5", "U4", "U5", "U8", "O4"] = "L4"
     skip_first_bn: bool = True
+    float_bns: int | None = Field(None, ge=0)   # leading BNs kept float; None: 1 with skip_first_bn, else 0
     log_gradients: bool = False
+
+    def n_float(self) -> int:
+        return self.float_bns if self.float_bns is not None else int(self.skip_first_bn)
 
     def fmt(self) -> Format:
         from hwsim.quant.graham import QUANTIZERS
@@ -123,7 +129,7 @@ class Graham(Scheme):
                if isinstance(m, _BN) and not isinstance(m, GrahamBatchNorm)]
         quantized = set()
         for i, (name, bn) in enumerate(bns):
-            if i == 0 and self.skip_first_bn:
+            if i < self.n_float():
                 bn.hwsim_norm_precision = NormPrecision()
                 continue
             g = GrahamBatchNorm.from_bn(bn, self.quantizer)

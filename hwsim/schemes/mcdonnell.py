@@ -13,6 +13,10 @@ networks by stochastic binary quantization" (seeds 000, 001):
   full-precision weights for updates", "no need to normalise": sign(W) times a *fixed*
   per-layer scale, here He et al.'s init std sqrt(2 / fan_in).
 
+Model compression alone (the slides' "Model Compression for CIFAR" tables: sign weights, standard
+training) is ``{binary_weights: true, binary_stash: false, relu_mask_1bit: false}``: fixed-scale sign
+weights, float stashes.
+
 Hyper-parameters beyond the brief: ``binarize_first_layer`` (default False: the first layer's
 input is the data, not a hidden-unit activation, so it stays fp32), ``rescale`` (one fp32 scale
 per stash keeping the tensor's sum) and ``relu_mask_1bit`` (ReLU modules keep a 1-bit mask
@@ -67,6 +71,7 @@ class McDonnell(Scheme):
 
     binary_weights: bool = False
     binary_weights_at_test: bool = False
+    binary_stash: bool = True          # False: model compression alone, stashes kept at fp32
     stochastic: bool = True
     rescale: bool = False
     binarize_first_layer: bool = False
@@ -81,7 +86,7 @@ class McDonnell(Scheme):
 
         def plan(name: str, module: nn.Module, depth: int, n: int) -> LayerPlan:
             lp = LayerPlan(precision={"note": self.name})
-            if depth > 0 or self.binarize_first_layer:
+            if self.binary_stash and (depth > 0 or self.binarize_first_layer):
                 lp.stash_codec = StochasticBinaryCodec(self.stochastic, self.rescale)
                 lp.precision["stash"] = BINARY
             if self.binary_weights:

@@ -9,6 +9,10 @@ Order of application:
 2. ``bits_by_depth: [8, 6, 4, ...]``: weight layer at depth d gets the ``kbit`` scheme with
    weight and activation bits ``bits_by_depth[min(d, len - 1)]`` ("precision decreases with
    depth", seed 002, Sakr ICASSP'18).
+   ``weight_bits_by_depth`` / ``act_bits_by_depth`` (per-layer precision search, noise-gain
+   allocations): the same with separate weight and activation bits, each list *stretched over the
+   depth*: layer d of n takes entry ``floor(d * len / n)``, so ``[8, 6, 4, 4]`` gives each quarter of
+   the network its bits whatever its depth; both lists are given together.
 3. ``overrides`` in order (later ones win): ``layers`` selects weight layers by ``first``,
    ``last``, a depth ``3`` or inclusive depth range ``2-5``, or a glob on the layer name
    (``layer3.*``); those layers are taken as the override ``scheme`` makes them (e.g. ``fp32``
@@ -102,6 +106,8 @@ class Mixed(Scheme):
     base: Spec | None = None
     compose: list[Spec] = []
     bits_by_depth: list[int] | None = None
+    weight_bits_by_depth: list[int] | None = None
+    act_bits_by_depth: list[int] | None = None
     overrides: list[Override] = []
 
     _subs: list[Scheme] = PrivateAttr(default_factory=list)
@@ -123,7 +129,7 @@ class Mixed(Scheme):
                 raise ValueError(f"[{i}] {e}") from None
         return v
 
-    @field_validator("bits_by_depth")
+    @field_validator("bits_by_depth", "weight_bits_by_depth", "act_bits_by_depth")
     @classmethod
     def _bits(cls, v: list[int] | None) -> list[int] | None:
         if v is not None:
@@ -136,13 +142,26 @@ class Mixed(Scheme):
 
     @model_validator(mode="after")
     def _something(self) -> Mixed:
-        if self.base is None and not self.compose and self.bits_by_depth is None and not self.overrides:
-            raise ValueError("give at least one of base, compose, bits_by_depth, overrides")
+        split = self.weight_bits_by_depth is not None or self.act_bits_by_depth is not None
+        if self.base is None and not self.compose and self.bits_by_depth is None and not split and not self.overrides:
+            raise ValueError("give at least one of base, compose, bits_by_depth, weight_bits_by_depth, "
+                             "act_bits_by_depth, overrides")
+        if split and (self.weight_bits_by_depth is None or self.act_bits_by_depth is None):
+            raise ValueError("give weight_bits_by_depth and act_bits_by_depth together")
+        if split and self.bits_by_depth is not None:
+            raise ValueError("bits_by_depth sets both operands; give it or weight/act_bits_by_depth, not both")
         return self
 
     # ------------------------------------------------------------------------------------------
-    def _kbit(self, bits: int) -> Scheme:
-        return build_scheme({"name": "kbit", "weight_bits": bits, "act_bits": bits, "keep_first_last": False})
+    def _kbit(self, bits: int, act_bits: int | None = None) -> Scheme:
+        return build_scheme({"name": "kbit", "weight_bits": bits, "act_bits": bits if act_bits is None else act_bits,
+                             "keep_first_last": False})
+
+    def _split_bits(self, d: int, n: int) -> tuple[int, int]:
+        def pick(v: list[int]) -> int:
+            return v[min(len(v) - 1, d * len(v) // max(n, 1))]
+        assert self.weight_bits_by_depth is not None and self.act_bits_by_depth is not None
+        return pick(self.weight_bits_by_depth), pick(self.act_bits_by_depth)
 
     def convert(self, model: Any) -> Any:
         from hwsim.quant.layers import set_submodule, swap_attention, weight_layers
@@ -166,6 +185,12 @@ class Mixed(Scheme):
             for d, (name, _) in enumerate(layers):
                 by_bits.setdefault(self.bits_by_depth[min(d, len(self.bits_by_depth) - 1)], []).append(name)
             per_layer += [(self._kbit(b), names, staged) for b, names in by_bits.items()]
+        if self.weight_bits_by_depth is not None or self.act_bits_by_depth is not None:
+            staged = copy.deepcopy(model)
+            by_pair: dict[tuple[int, int], list[str]] = {}
+            for d, (name, _) in enumerate(layers):
+                by_pair.setdefault(self._split_bits(d, n), []).append(name)
+            per_layer += [(self._kbit(w, a), names, staged) for (w, a), names in by_pair.items()]
         for ov in self.overrides:
             names = [name for d, (name, _) in enumerate(layers) if ov.selects(name, d, n)]
             per_layer.append((build_scheme(ov.scheme), names, pristine))
@@ -207,6 +232,8 @@ class Mixed(Scheme):
         specs = ([self.base] if self.base is not None else []) + list(self.compose)
         subs = [build_scheme(s) for s in specs]
         subs += [self._kbit(b) for b in sorted(set(self.bits_by_depth or []))]
+        if self.weight_bits_by_depth is not None or self.act_bits_by_depth is not None:
+            subs += [self._kbit(min(self.weight_bits_by_depth or [16]), min(self.act_bits_by_depth or [16]))]
         return subs + [build_scheme(o.scheme) for o in self.overrides]
 
     def weight_bits(self) -> int:

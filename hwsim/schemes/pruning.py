@@ -20,6 +20,11 @@ done, runs e): events at ``t_k = start_epoch + k * frequency`` for k = 0..K,
 the original learning rate), 1 before; a training loop multiplies its learning rate by it.
 Precision stays fp32; zero-skipping is measured by the counter from the real (zeroed) weights.
 
+Dropout after pruning (``rescale_dropout``, default on; Han et al. 2015, Section 3.1, eq. 2):
+dropout acts on neurons while pruning removes connections, so the retraining rate of each
+``nn.Dropout`` becomes ``D_r = D_o sqrt(C_ir / C_io)``, with C_io and C_ir the connections (weights)
+of the layer whose inputs it drops (the next weight layer in module order) before pruning and now. The original rate is kept on the module (``hwsim_dropout_original``).
+
 Structured sparsity (``pattern: "N:M"``, e.g. ``"2:4"``): every layer whose inputs per output
 channel split into groups of M keeps at most N of each group (its target is 1 - N/M; ``sparsity``
 is then ignored). The gradual schedule prunes unstructured up to the last event, which applies the
@@ -101,6 +106,7 @@ class Pruning(Scheme):
     storage: Literal["dense", "bitmask", "csr", "relative"] = "relative"
     codebook_bits: int | None = Field(None, ge=1, le=16)
     huffman: bool = False
+    rescale_dropout: bool = True
 
     @field_validator("pattern")
     @classmethod
@@ -215,6 +221,8 @@ class Pruning(Scheme):
             else:
                 mask.copy_(magnitude_mask(m.weight, m.hwsim_prune_target * frac, mask))
             m.weight.mul_(mask)
+        if self.rescale_dropout:
+            rescale_dropout(model)
         return True
 
     @torch.no_grad()
@@ -227,6 +235,32 @@ class Pruning(Scheme):
     def on_epoch_end(self, model: Any, epoch: int) -> None:
         """``epoch`` = epochs done (hwsim.train's convention): the event, if any, before the next one."""
         self.prune(model, epoch)
+
+
+def dropout_rate(original: float, kept: int, total: int) -> float:
+    """Han et al. 2015, eq. 2: ``D_r = D_o sqrt(C_ir / C_io)`` (C: connections after / before pruning)."""
+    return float(original) * (kept / total) ** 0.5 if total else float(original)
+
+
+@torch.no_grad()
+def rescale_dropout(model: nn.Module) -> dict[str, float]:
+    """Set every ``nn.Dropout``'s rate from the pruned weight layer that reads its output (eq. 2);
+    returns name -> rate. A dropout not followed by a pruned weight layer keeps its rate."""
+    out: dict[str, float] = {}
+    pending: list[tuple[str, nn.Module]] = []
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            pending.append((name, m))
+        elif isinstance(m, (nn.Conv2d, nn.Linear)):
+            mask = getattr(m, MASK, None)
+            if mask is not None and mask.device.type != "meta":
+                for dname, d in pending:
+                    if not hasattr(d, "hwsim_dropout_original"):
+                        d.hwsim_dropout_original = float(d.p)
+                    d.p = dropout_rate(d.hwsim_dropout_original, int(mask.sum()), mask.numel())
+                    out[dname] = d.p
+            pending = []
+    return out
 
 
 class _MaskGrad:

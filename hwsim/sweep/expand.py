@@ -20,6 +20,7 @@ labels are not part of it, so the same point in two sweeps is evaluated once.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import inspect
@@ -27,6 +28,7 @@ import itertools
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,13 +235,30 @@ def resolve_scheme(spec: str | dict[str, Any], where: str) -> dict[str, Any]:
     return build_scheme(spec, where=where).spec()
 
 
+_ELEMENT = re.compile(r"^(\w+)\[(\d+)\]$")
+
+
+def scheme_with(entry: SchemeEntry, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """The entry's scheme with ``values`` for its varied keys; ``field[i]`` sets element i of a list
+    parameter (``weight_bits_by_depth[2]``: one layer group's bits, a per-layer precision search)."""
+    spec: dict[str, Any] = {"name": entry.name, **copy.deepcopy(entry.params)}
+    for k, v in values.items():
+        m = _ELEMENT.match(k)
+        if m is None:
+            spec[k] = v
+            continue
+        field, i = m.group(1), int(m.group(2))
+        seq = spec.get(field)
+        if not isinstance(seq, list) or i >= len(seq):
+            raise UserError(f"{where}.vary.{k}", f"{field} must be a list with more than {i} entries in the scheme")
+        seq[i] = v
+    return resolve_scheme(spec, where)
+
+
 def expand_scheme_entry(entry: SchemeEntry, where: str) -> list[dict[str, Any]]:
-    out = []
     keys = list(entry.vary)
-    for combo in itertools.product(*(entry.vary[k] for k in keys)):
-        spec = {"name": entry.name, **entry.params, **dict(zip(keys, combo))}
-        out.append(resolve_scheme(spec, where))
-    return out
+    return [scheme_with(entry, dict(zip(keys, combo)), where)
+            for combo in itertools.product(*(entry.vary[k] for k in keys))]
 
 
 def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -> str:

@@ -25,25 +25,31 @@ from hwsim.sweep.constraints import Constraint, parse_constraint, violation
 
 Index = dict[str, int]
 def factor_axes(sw: Any, ax: dict[str, list[Any]]) -> tuple[dict[str, int], Callable[[Index], Index]]:
-    """Search axes with the accelerator split into its varied fields: a single accelerator entry with
-    ``vary`` becomes one categorical axis per field (``hw.array.rows`` ...), so the sampler can learn
-    per field; returns (sizes, a map from a search index to the grid index)."""
+    """Search axes with a single varied entry split into its varied fields: a lone accelerator entry with
+    ``vary`` becomes one categorical axis per field (``hw.array.rows`` ...) and a lone scheme entry with
+    ``vary`` one per parameter (``scheme.weight_bits_by_depth[0]`` ...: a per-layer precision search), so
+    the sampler can learn per field; returns (sizes, a map from a search index to the grid index)."""
     sizes = {a: len(v) for a, v in ax.items()}
-    entries = getattr(sw, "accelerators", [])
-    if len(entries) != 1 or not entries[0].vary:
+    splits: list[tuple[str, str, list[str], list[int]]] = []      # (grid axis, prefix, keys, lengths)
+    for axis, prefix in (("accelerators", "hw."), ("schemes", "scheme.")):
+        entries = getattr(sw, axis, [])
+        if len(entries) == 1 and entries[0].vary:
+            keys = list(entries[0].vary)
+            splits.append((axis, prefix, keys, [len(entries[0].vary[k]) for k in keys]))
+    if not splits:
         return sizes, lambda idx: idx
-    keys = list(entries[0].vary)
-    lens = [len(entries[0].vary[k]) for k in keys]
-    del sizes["accelerators"]
-    for k, n in zip(keys, lens):
-        sizes[f"hw.{k}"] = n
+    for axis, prefix, keys, lens in splits:
+        del sizes[axis]
+        for k, n in zip(keys, lens):
+            sizes[f"{prefix}{k}"] = n
 
     def to_grid(idx: Index) -> Index:
-        flat = 0
-        for k, n in zip(keys, lens):      # itertools.product order: the last key varies fastest
-            flat = flat * n + idx[f"hw.{k}"]
-        out = {a: i for a, i in idx.items() if not a.startswith("hw.")}
-        out["accelerators"] = flat
+        out = {a: i for a, i in idx.items() if not any(a.startswith(pr) for _, pr, _, _ in splits)}
+        for axis, prefix, keys, lens in splits:
+            flat = 0
+            for k, n in zip(keys, lens):      # itertools.product order: the last key varies fastest
+                flat = flat * n + idx[f"{prefix}{k}"]
+            out[axis] = flat
         return out
 
     return sizes, to_grid
