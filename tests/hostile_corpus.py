@@ -6,7 +6,10 @@ runner (it also works against an older checkout, to count how many cases that on
 A case is a dict: ``id``; ``argv`` (``{d}`` stands for the case's folder); ``files`` (name -> text or
 bytes, written into the folder; ``ACC`` in a text is replaced by the test accelerator's path);
 ``block`` (modules made unimportable, as on an install without that extra); ``rc`` (2 unless said);
-``expect`` (a fragment the error line must contain).
+``expect`` (a fragment the error line must contain); ``absent`` (paths in the folder the case must not
+create: a marker written by code that must not run), ``present`` (paths it must not remove or replace),
+``json_out`` (stdout must be one JSON document). A case with ``rc`` 0 must succeed without an ``error:``
+line (a ``note:`` line is allowed).
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ _cases: list[Case] = []
 
 
 def case(id: str, argv: list[str], files: dict[str, Any] | None = None, rc: int = 2, expect: str = "",
-         block: list[str] | None = None) -> None:
+         block: list[str] | None = None, absent: list[str] | None = None, present: list[str] | None = None,
+         json_out: bool = False) -> None:
     _cases.append({"id": id, "argv": argv, "files": files or {}, "rc": rc, "expect": expect,
-                   "block": block or []})
+                   "block": block or [], "absent": absent or [], "present": present or [], "json_out": json_out})
 
 
 def sweep_case(id: str, text: str | bytes, expect: str = "", extra: dict[str, Any] | None = None,
@@ -382,12 +386,107 @@ class Nan(nn.Module):
 def make(num_classes=10, in_shape=(1, 8, 8)):
     return Nan()
 """
-case("run/sweep_point_diverges", ["sweep", "{d}/sweep.yaml", "--db", "{d}/r.db", "--workers", "0", "--no-progress"],
+case("run/sweep_point_diverges", ["sweep", "{d}/sweep.yaml", "--db", "{d}/r.db", "--workers", "0", "--no-progress",
+                                  "--trust-code"],
      {"sweep.yaml": edit("recipes:\n  - {epochs: 1, batch: 32, lr: 0.05}",
                          "recipes:\n  - {epochs: 1, batch: 32, lr: 0.05, limit: 64}",
                          edit("schemes:\n  - fp32\n  - {name: kbit, vary: {weight_bits: [2, 4]}}", "schemes: [fp32]",
                               edit("models: [lenet300]", "models: [m.py:make]"))),
       "acc.yaml": ACC, "m.py": NAN_MODEL}, rc=3, expect="failed")
+
+
+# -- code named by files runs only when trusted; a factory is a factory; user code is contained ----------
+MARKER_MODEL = """\
+import pathlib
+pathlib.Path(__file__).with_name("marker").write_text("imported")
+from torch import nn
+
+
+def make(num_classes=10, in_shape=(1, 8, 8)):
+    pathlib.Path(__file__).with_name("marker").write_text("called")
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+"""
+_OS_SYSTEM = edit("models: [lenet300]", 'models: [{name: "os:system", args: {command: "touch marker"}}]')
+sweep_case("code_os_system_dry_run", _OS_SYSTEM, "os:system")
+_cases[-1]["absent"] = ["marker"]
+case("sweep/code_os_system_trusted", ["sweep", "{d}/sweep.yaml", "--dry-run", "--trust-code"],
+     {"sweep.yaml": _OS_SYSTEM, "acc.yaml": ACC}, expect="own module", absent=["marker"])
+case("sweep/code_shutil_rmtree_trusted", ["sweep", "{d}/sweep.yaml", "--workers", "0", "--db", "{d}/r.db",
+                                          "--trust-code", "--no-progress"],
+     {"sweep.yaml": edit("models: [lenet300]", 'models: [{name: "shutil:rmtree", args: {path: victim}}]'),
+      "acc.yaml": ACC, "victim/keep.txt": "x"}, expect="own module", present=["victim/keep.txt"])
+for _name, _where in (("file", "sweep.yaml"), ("include", "i.yaml")):
+    _text = edit("models: [lenet300]", "models: [m.py:make]")
+    _files = {"m.py": MARKER_MODEL}
+    if _name == "include":
+        _files["i.yaml"] = _text.replace("name: ok", "name: inc")
+        _text = edit("name: ok", "name: ok\ninclude: [i.yaml]")
+    sweep_case(f"code_{_name}_model_untrusted", _text, "--trust-code", _files)
+    _cases[-1]["absent"] = ["marker"]
+    case(f"sweep/code_{_name}_model_trusted_dry_run", ["sweep", "{d}/sweep.yaml", "--dry-run", "--trust-code"],
+         {"sweep.yaml": _text, "acc.yaml": ACC, **_files}, rc=0, absent=["marker"])
+case("sweep/code_literature_model_untrusted", ["sweep", "{d}/sweep.yaml", "--dry-run"],
+     {"sweep.yaml": edit("name: ok", "name: ok\nliterature: [l.yaml]"), "acc.yaml": ACC, "m.py": MARKER_MODEL,
+      "l.yaml": LIT.replace("model: lenet300", "model: m.py:make")}, expect="--trust-code", absent=["marker"])
+case("sweep/code_module_untrusted", ["sweep", "{d}/sweep.yaml", "--dry-run"],
+     {"sweep.yaml": edit("models: [lenet300]", "models: [evilpkg.m:make]"), "acc.yaml": ACC,
+      "evilpkg/__init__.py": "", "evilpkg/m.py": MARKER_MODEL}, expect="--trust-code", absent=["marker"])
+
+FACTORIES = """\
+import os
+import sys
+
+from torch import nn
+from os import system  # noqa: F401
+
+
+def net(num_classes=10):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+
+
+def exit0(num_classes=10):
+    sys.exit(0)
+
+
+def exit3(num_classes=10):
+    sys.exit(3)
+
+
+def abort(num_classes=10):
+    os.abort()
+
+
+def hard_exit(num_classes=10):
+    os._exit(0)
+
+
+def printer(num_classes=10):
+    print("building the network")
+    print("\x1b]0;TITLE\x07")
+    return net(num_classes)
+
+
+NOT_CALLABLE = 3
+
+
+class NotAModule:
+    pass
+"""
+for _f, _expect in (("exit0", "sys.exit(0)"), ("exit3", "sys.exit(3)"), ("abort", "os.abort"),
+                    ("hard_exit", "os._exit"), ("system", "not a model factory"),
+                    ("NotAModule", "not a torch.nn.Module class"), ("NOT_CALLABLE", "not a model factory")):
+    case(f"cli/count_factory_{_f}", ["count", "{d}/m.py:" + _f, "--input", "1x8x8", "--json"],
+         {"m.py": FACTORIES}, expect=_expect)
+case("cli/count_factory_prints_json", ["count", "{d}/m.py:printer", "--input", "1x8x8", "--json"],
+     {"m.py": FACTORIES}, rc=0, json_out=True)
+case("cli/count_module_exits_at_import", ["count", "{d}/bye.py:make"],
+     {"bye.py": "raise SystemExit('bye')\n"}, expect="bye.py")
+case("cli/count_stdlib_factory", ["count", "os:system"], expect="own module")
+case("run/sweep_factory_exits", ["sweep", "{d}/sweep.yaml", "--db", "{d}/r.db", "--workers", "0", "--no-progress",
+                                 "--trust-code"],
+     {"sweep.yaml": edit("schemes:\n  - fp32\n  - {name: kbit, vary: {weight_bits: [2, 4]}}", "schemes: [fp32]",
+                         edit("models: [lenet300]", "models: [m.py:exit3]")),
+      "acc.yaml": ACC, "m.py": FACTORIES}, rc=3, expect="failed")
 
 
 def cases() -> list[Case]:

@@ -28,13 +28,27 @@ CASES = corpus.cases()
 CHUNKS = 3   # separate worker processes, so pytest -n spreads them
 
 
-def check(case: dict, rc: int, stderr: str) -> str | None:
+def check(case: dict, rc: int, stderr: str, stdout: str | None = None, cwd: str | None = None) -> str | None:
     """Why a result breaks the contract, or None."""
     lines = stderr.strip().splitlines()
     if rc != case["rc"]:
         return f"exit {rc}, expected {case['rc']}"
     if "Traceback" in stderr:
         return "traceback"
+    if cwd is not None:
+        for p in case.get("absent", []):
+            if os.path.lexists(os.path.join(cwd, p)):
+                return f"{p} was created (code ran that must not)"
+        for p in case.get("present", []):
+            if not os.path.lexists(os.path.join(cwd, p)):
+                return f"{p} was removed"
+    if case.get("json_out") and stdout is not None:
+        try:
+            json.loads(stdout)
+        except ValueError:
+            return f"stdout is not one JSON document: {stdout[:80]!r}"
+    if case["rc"] == 0:
+        return "an error: line on success" if any(ln.startswith("error:") for ln in lines) else None
     if len(lines) != 1 or not lines[0].startswith("error: "):
         return f"{len(lines)} lines, expected one 'error:' line"
     if case["expect"] not in lines[0]:
@@ -57,8 +71,9 @@ def test_corpus_in_worker(chunk: int, tmp_path: Path):
     results = json.loads((tmp_path / "res.json").read_text())
     assert [r["id"] for r in results] == [c["id"] for c in todo]
     bad = []
+    cwds = {w["id"]: w["cwd"] for w in json.loads((tmp_path / "cases.json").read_text())}
     for c, r in zip(todo, results):
-        why = check(c, r["rc"], r["stderr"])
+        why = check(c, r["rc"], r["stderr"], r.get("stdout"), cwds[c["id"]])
         if why is None and r["seconds"] > SECONDS:
             why = f"took {r['seconds']} s of CPU"
         if why is None and r["memory_mb"] > MEMORY_MB:
@@ -103,13 +118,14 @@ def test_corpus_real_process(case_id: str, tmp_path: Path):
     p = subprocess.Popen(cmd, cwd=w["cwd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ})
     try:
-        _, err = p.communicate(timeout=HANG_SECONDS)
+        out, err = p.communicate(timeout=HANG_SECONDS)
     except subprocess.TimeoutExpired:
         p.kill()
         p.communicate()
         pytest.fail(f"{case_id}: still running after {HANG_SECONDS} s")
     wall = time.monotonic() - t0
-    assert check(case, p.returncode, err) is None, (check(case, p.returncode, err), err[-2000:])
+    why = check(case, p.returncode, err, out, w["cwd"])
+    assert why is None, (why, err[-2000:])
     # CPU time and peak resident memory of the whole process: interpreter, imports and the case
     kb, cpu = peak.read_text().split()
     assert float(cpu) < SECONDS, f"{case_id}: {cpu} s of CPU ({wall:.1f} s wall)"

@@ -21,6 +21,8 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local | ray"),
         address: str = typer.Option(None, "--address", help="Ray cluster address (with --backend ray)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the points; run nothing."),
+        trust_code: bool = typer.Option(False, "--trust-code",
+                                        help="Let the file's Python models (file.py:make, pkg.mod:make) run."),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Evaluate failed points again."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -49,7 +51,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("--address", "only with --backend ray")
         if evaluator is not None and ":" not in evaluator:
             raise UserError("--evaluator", "expected module:function")
-        sw, points = load_points(file, max_points=max_points)
+        sw, points = load_points(file, max_points=max_points, trust_code=trust_code)
         if backend == "ray":
             require("ray", "--backend ray")
         if sw.search is not None and not dry_run:
@@ -71,7 +73,7 @@ def register(app: typer.Typer) -> None:
             from hwsim.sweep.search import run_search, store_objectives
 
             res, ids = run_search(file, path, workers=nw, backend=backend, address=address, progress=progress,
-                                  evaluator=evaluator, budget=budget)
+                                  evaluator=evaluator, budget=budget, trust_code=trust_code)
             objs = sw.search.objectives
             F = store_objectives(path, ids, objs)
             import numpy as np

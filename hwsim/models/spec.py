@@ -68,6 +68,11 @@ class Source:
     factory: str = ""         # FILE / MODULE: the callable's name
 
     @property
+    def runs_code(self) -> bool:
+        """Whether building it imports and calls Python code (a file or a module's factory)."""
+        return self.kind in (FILE, MODULE)
+
+    @property
     def canonical(self) -> str:
         """The spec with its file made absolute: the same network wherever it is named from."""
         if self.kind == FILE:
@@ -114,6 +119,9 @@ def resolve(spec: str, base: str | Path | None = None, where: str = "model") -> 
         if target.endswith(".py") or "/" in target or "\\" in target:
             return Source(FILE, spec, _existing(target, base, where), factory=factory)
         if all(part.isidentifier() for part in target.split(".")):
+            top = target.split(".")[0]
+            if top in sys.stdlib_module_names:   # os:system, shutil:rmtree
+                raise UserError(where, f"{spec}: a model factory comes from your own module, not from {top!r}")
             return Source(MODULE, spec, module=target, factory=factory)
     # not a spec: report it as an unknown built-in name (with "did you mean")
     from hwsim.models import MODELS
@@ -137,15 +145,23 @@ def _existing(path: str, base: str | Path | None, where: str) -> Path:
 
 # -- building -----------------------------------------------------------------------------
 def factory_of(src: Source, where: str = "model") -> Any:
-    """The callable a FILE / MODULE spec names (importing the file or module)."""
+    """The callable a FILE / MODULE spec names (importing the file or module, contained): a
+    ``torch.nn.Module`` class, or a Python function defined in that file or module (not a builtin,
+    not a name it imported, not from the standard library), so a spec cannot call ``os:system``."""
+    from hwsim.usercode import contained
+
     if src.kind == FILE:
-        mod = _import_file(src.path, where)
+        with contained(src.label, where):
+            mod = _import_file(src.path, where)
         origin = src.path.name
     else:
         try:
-            mod = importlib.import_module(src.module)
+            with contained(src.label, where):
+                mod = importlib.import_module(src.module)
         except ImportError as e:
             raise UserError(where, f"cannot import module {src.module!r}: {_short(e)}") from None
+        except UserError:
+            raise
         except Exception as e:   # the user's module failed while importing
             raise UserError(where, f"importing {src.module!r} failed: {type(e).__name__}: {_short(e)}") from None
         origin = src.module
@@ -154,9 +170,26 @@ def factory_of(src: Source, where: str = "model") -> Any:
         names = sorted(n for n, v in vars(mod).items() if callable(v) and not n.startswith("_")
                        and getattr(v, "__module__", None) == mod.__name__)
         raise UserError(where, f"{origin} has no factory {src.factory!r}; it defines {', '.join(names) or 'none'}")
-    if not callable(fn):
-        raise UserError(where, f"{origin}:{src.factory} is a {type(fn).__name__}, not a callable")
+    _check_factory(fn, mod, f"{origin}:{src.factory}", where)
     return fn
+
+
+def _check_factory(fn: Any, mod: Any, name: str, where: str) -> None:
+    """Only an nn.Module class or a function of the user's own file/module is a factory."""
+    from torch import nn
+
+    if inspect.isclass(fn):
+        if issubclass(fn, nn.Module):
+            return
+        raise UserError(where, f"{name} is the class {fn.__name__}, not a torch.nn.Module class")
+    if mod.__name__.split(".")[0] == "torch":   # torch's own functions (torch:save) are not factories
+        raise UserError(where, f"{name} is not a torch.nn.Module class; from torch only layer classes are models")
+    if not inspect.isfunction(fn):
+        raise UserError(where, f"{name} is a {type(fn).__name__}, not a model factory (a function or an "
+                               "nn.Module class)")
+    if getattr(fn, "__module__", None) != mod.__name__:
+        raise UserError(where, f"{name} is defined in {fn.__module__!r}, not in {mod.__name__!r}; a factory "
+                               "must be defined where the spec names it")
 
 
 def _import_file(path: Path, where: str) -> Any:
@@ -197,8 +230,11 @@ def _call_factory(src: Source, fn: Any, args: dict[str, Any], num_classes: int |
         kw["num_classes"] = num_classes
     if "in_shape" in params and in_shape is not None and "in_shape" not in kw:
         kw["in_shape"] = tuple(in_shape)
+    from hwsim.usercode import contained
+
     try:
-        net = fn(**kw)
+        with contained(src.label, where):
+            net = fn(**kw)
     except UserError:
         raise
     except Exception as e:
