@@ -264,3 +264,31 @@ def test_cli_report_force_names_and_resolved_path(store, tmp_path, capsys, monke
         err = capsys.readouterr().err
         assert "control character" in err and len(err.strip().splitlines()) == 1 and "\x1b" not in err
     assert not any(p.name.startswith("a") for p in tmp_path.iterdir())
+
+
+def test_force_never_replaces_a_fifo_a_folder_or_a_link_out(store, tmp_path, capsys):
+    """--force overwrites a regular report file only: a FIFO (as /dev/full, a device, would be) stays
+    what it was, and a link in the export folder pointing outside it is refused."""
+    import os
+    import stat
+
+    db, ids = store
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.csv").write_text("keep")
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "link.csv").symlink_to(outside / "victim.csv")
+    (tmp_path / "exp" / "dir.csv").mkdir()
+    for out in (fifo, tmp_path / "exp" / "link.csv", tmp_path / "exp" / "dir.csv"):
+        argv = ["report", str(db), "--point", ids[0], "-f", "csv", "--out", str(out), "--force"]
+        if out.name == "dir.csv":   # an --out folder: the report goes inside; a --name that is a folder is refused
+            argv = ["report", str(db), "--point", ids[0], "-f", "csv", "--out-dir", str(out.parent), "--name",
+                    "dir.csv", "--force"]
+        assert main(argv) == 2, out
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert (outside / "victim.csv").read_text() == "keep"
+    assert (tmp_path / "exp" / "dir.csv").is_dir()

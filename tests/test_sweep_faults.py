@@ -62,12 +62,14 @@ def sweep(tmp_path: Path) -> Path:
     return f
 
 
-def start(f: Path, db: Path, log: Path, workers: int = 2, pause: float = 0.3) -> subprocess.Popen:
+def start(f: Path, db: Path, log: Path, workers: int = 2, pause: float = 0.3, group: bool = False,
+          extra: tuple[str, ...] = ()) -> subprocess.Popen:
     env = {**os.environ, "HWSIM_FAULT_LOG": str(log), "HWSIM_FAULT_SLEEP": str(pause),
            "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, "-m", "hwsim.cli", "sweep", str(f), "--db", str(db), "--workers",
-                             str(workers), "--evaluator", "test_sweep_faults:slow_evaluate"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(workers), "--evaluator", "test_sweep_faults:slow_evaluate", *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=group)
 
 
 def finish(p: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
@@ -174,3 +176,24 @@ def test_two_runs_share_one_store(sweep: Path, tmp_path: Path, reference: dict):
     assert sorted(computed) == sorted(set(computed)) and len(computed) == 12      # each point once
     assert len({pid for pid, _ in logged(log, "point")}) == 2                    # by both runs' workers
     assert contents(db) == reference
+
+
+def test_ctrl_c_is_one_line_workers_quiet_store_intact(sweep: Path, tmp_path: Path):
+    """Ctrl-C (SIGINT to the whole foreground group, as a terminal sends it) while workers compute:
+    one `error: interrupted` line, exit 130, no worker traceback; the store passes SQLite's integrity
+    check, holds no point marked running, and a rerun completes it."""
+    db, log = tmp_path / "r.db", tmp_path / "log"
+    p = start(sweep, db, log, workers=2, pause=1.0, group=True)
+    wait_for(lambda: len(logged(log, "point")) >= 2)
+    os.killpg(p.pid, signal.SIGINT)
+    rc, out = finish(p, timeout=60)
+    assert rc == 130, out[-2000:]
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-2000:]
+    errors = [ln for ln in out.splitlines() if ln.startswith("error")]
+    assert errors == ["error: interrupted"], out[-2000:]
+    with Store(db, readonly=True) as s:
+        assert s.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert "running" not in statuses(db).values()
+    rc, out = finish(start(sweep, db, log, workers=2, pause=0.01))
+    assert rc == 0, out[-2000:]
+    assert set(statuses(db).values()) == {"done"}

@@ -31,6 +31,7 @@ import importlib
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import threading
 import time
@@ -140,6 +141,8 @@ class _Streamer:
 
 def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
     """A local worker: take (key, points) from the pipe, send progress and results back."""
+    # Ctrl-C reaches the whole process group: the parent alone reports it and stops the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(parent)
     _limit_threads()
     fn = _load_evaluator(evaluator)
@@ -500,7 +503,17 @@ class _Worker:
     def __init__(self, ctx: Any, evaluator: str):
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid(), evaluator), daemon=True)
-        self.proc.start()
+        # the worker starts with SIGINT ignored (inherited through exec), so a Ctrl-C while it is still
+        # importing cannot print a traceback; the parent keeps its own handler
+        try:
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:   # not the main thread: signals are not ours to change
+            old = None
+        try:
+            self.proc.start()
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
         child.close()
         self.key: str | None = None
 
