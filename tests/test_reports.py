@@ -15,7 +15,7 @@ import pytest
 from hwsim.cli import main
 from hwsim.errors import UserError
 from hwsim.reports import SCHEMA_PATH, export
-from hwsim.store import Store
+from hwsim.store import PointResult, Store
 from tests.conftest import CHROMIUM, requires_chromium
 from tests.report_fixtures import make_store
 
@@ -292,3 +292,39 @@ def test_force_never_replaces_a_fifo_a_folder_or_a_link_out(store, tmp_path, cap
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert (outside / "victim.csv").read_text() == "keep"
     assert (tmp_path / "exp" / "dir.csv").is_dir()
+
+
+HOSTILE_LABELS = ["=cmd|' calc'!A0", '=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR",
+                  "a\x1b]0;TITLE\x07b", "nul\x00x"]
+
+
+def test_csv_and_xlsx_cells_are_neutralised(tmp_path):
+    """OWASP CSV injection: no exported text cell starts a formula; control characters are escaped (an
+    XLSX with a raw ESC was an IllegalCharacterError)."""
+    with Store(tmp_path / "h.db") as s:
+        for i, lab in enumerate(HOSTILE_LABELS):
+            s.write(PointResult(id=f"{i:024x}", config={"model": lab}, label=lab,
+                                columns={"model": lab, "scheme": lab, "dataset": lab},
+                                metrics={"accuracy": 0.5, "infer_energy_pj": -1.0},
+                                layers=[(lab, "forward", "macs.fp32", 10.0), (lab, "forward", "cycles", 3.0)]))
+    ids = [f"{i:024x}" for i in range(len(HOSTILE_LABELS))]
+    csv_path = export(tmp_path / "h.db", ids, "csv", tmp_path / "out")
+    cells = [c for row in csv.reader(csv_path.open(newline="")) for c in row]
+    assert cells and not [c for c in cells if c[:1] in ("=", "@", "+", "\t", "\r")
+                          or (c[:1] == "-" and not _is_number(c))]
+    assert not [c for c in cells if any(ord(ch) < 32 for ch in c)]
+    assert "'=cmd|' calc'!A0" in cells and "a\\x1b]0;TITLE\\x07b" in cells
+    xlsx_path = export(tmp_path / "h.db", ids, "xlsx", tmp_path / "out")
+    wb = openpyxl.load_workbook(xlsx_path)
+    texts = [c.value for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert texts and not [t for t in texts if t[:1] in ("=", "@", "+", "\t", "\r")
+                          or (t[:1] == "-" and not _is_number(t))]
+    assert not [c for ws in wb for row in ws.iter_rows() for c in row if c.data_type == "f"]
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True

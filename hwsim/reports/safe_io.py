@@ -35,7 +35,7 @@ def resolve_inside(folder: str | Path, name: str) -> Path:
         raise UserError(str(target), "export path is a folder, expected a file name")
     try:
         st = os.stat(target)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):   # new, or a folder that cannot exist (told when written)
         return target
     except OSError as e:
         raise UserError(str(target), f"cannot inspect the export path ({e.strerror})") from None
