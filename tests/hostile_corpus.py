@@ -8,7 +8,8 @@ bytes, written into the folder; ``ACC`` in a text is replaced by the test accele
 ``block`` (modules made unimportable, as on an install without that extra); ``rc`` (2 unless said);
 ``expect`` (a fragment the error line must contain); ``absent`` (paths in the folder the case must not
 create: a marker written by code that must not run), ``present`` (paths it must not remove or replace),
-``json_out`` (stdout must be one JSON document). A case with ``rc`` 0 must succeed without an ``error:``
+``json_out`` (stdout must be one JSON document); ``plain`` (stdout and stderr hold no control or bidi
+character: user strings in tables are escaped). A case with ``rc`` 0 must succeed without an ``error:``
 line (a ``note:`` line is allowed).
 """
 
@@ -44,9 +45,10 @@ _cases: list[Case] = []
 
 def case(id: str, argv: list[str], files: dict[str, Any] | None = None, rc: int = 2, expect: str = "",
          block: list[str] | None = None, absent: list[str] | None = None, present: list[str] | None = None,
-         json_out: bool = False) -> None:
+         json_out: bool = False, plain: bool = False) -> None:
     _cases.append({"id": id, "argv": argv, "files": files or {}, "rc": rc, "expect": expect,
-                   "block": block or [], "absent": absent or [], "present": present or [], "json_out": json_out})
+                   "block": block or [], "absent": absent or [], "present": present or [], "json_out": json_out,
+                   "plain": plain})
 
 
 def sweep_case(id: str, text: str | bytes, expect: str = "", extra: dict[str, Any] | None = None,
@@ -487,6 +489,25 @@ case("run/sweep_factory_exits", ["sweep", "{d}/sweep.yaml", "--db", "{d}/r.db", 
      {"sweep.yaml": edit("schemes:\n  - fp32\n  - {name: kbit, vary: {weight_bits: [2, 4]}}", "schemes: [fp32]",
                          edit("models: [lenet300]", "models: [m.py:exit3]")),
       "acc.yaml": ACC, "m.py": FACTORIES}, rc=3, expect="failed")
+
+
+# -- user strings printed in tables are escaped ------------------------------------------------------
+ESC_TITLE = "\x1b]0;TITLE\x07"
+ESC_LAYER_MODEL = f"""\
+from torch import nn
+
+
+def make(num_classes=10):
+    net = nn.Sequential()
+    net.add_module("flat{ESC_TITLE}", nn.Flatten())
+    net.add_module("fc\u202egnpexe", nn.Linear(64, num_classes))
+    return net
+"""
+case("cli/count_layer_names_escaped", ["count", "{d}/m.py:make", "--input", "1x8x8", "--phase", "infer"],
+     {"m.py": ESC_LAYER_MODEL}, rc=0, plain=True)
+case("sweep/dry_run_labels_escaped", ["sweep", "{d}/sweep.yaml", "--dry-run", "--trust-code"],
+     {"sweep.yaml": edit("models: [lenet300]", 'models: ["m\\e]0;TITLE\\a\\u202e.py:make"]'), "acc.yaml": ACC,
+      f"m{ESC_TITLE}\u202e.py": MARKER_MODEL}, rc=0, plain=True, absent=["marker"])
 
 
 def cases() -> list[Case]:

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import hostile_corpus as corpus
@@ -47,6 +48,12 @@ def check(case: dict, rc: int, stderr: str, stdout: str | None = None, cwd: str 
             json.loads(stdout)
         except ValueError:
             return f"stdout is not one JSON document: {stdout[:80]!r}"
+    if case.get("plain"):
+        for name, text in (("stdout", stdout or ""), ("stderr", stderr)):
+            bad = [c for c in text if (ord(c) < 32 and c not in "\n") or 127 <= ord(c) < 160
+                   or unicodedata.category(c) == "Cf"]
+            if bad:
+                return f"{name} holds raw control characters {sorted(set(bad))!r}"
     if case["rc"] == 0:
         return "an error: line on success" if any(ln.startswith("error:") for ln in lines) else None
     if len(lines) != 1 or not lines[0].startswith("error: "):

@@ -259,10 +259,11 @@ def test_cli_report_force_names_and_resolved_path(store, tmp_path, capsys, monke
     assert (tmp_path / "x.csv").read_bytes() == before
     assert main(argv + ["--force"]) == 0
     capsys.readouterr()
-    for bad in ("a\x1b[2Jb.csv", "a\nb.csv", "a\rb.csv"):
+    for bad in ("a\x1b[2Jb.csv", "a\nb.csv", "a\rb.csv", "a\u202evsc.exe", "a\u2066b.csv"):
         assert main(["report", str(db), "--point", ids[0], "-f", "csv", "--out-dir", str(tmp_path), "--name", bad]) == 2
         err = capsys.readouterr().err
         assert "control character" in err and len(err.strip().splitlines()) == 1 and "\x1b" not in err
+        assert "\u202e" not in err and "\u2066" not in err
     assert not any(p.name.startswith("a") for p in tmp_path.iterdir())
 
 

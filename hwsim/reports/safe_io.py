@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from hwsim.errors import UserError
 def resolve_inside(folder: str | Path, name: str) -> Path:
     """``folder/name`` resolved, or a UserError when it would land outside ``folder``."""
     for text in (str(folder), name):
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        if any(ord(ch) < 32 or ord(ch) == 127 or unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+            # Cf: bidi overrides (U+202E) make a name read as another ("report\u202ecod.exe")
             raise UserError(repr(text), "control characters are not allowed in an export path")
     root = Path(folder).expanduser()
     if root.exists() and not root.is_dir():

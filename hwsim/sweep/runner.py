@@ -237,7 +237,9 @@ class _Bars:
         if self.mode == "bars" and key not in self.tasks:
             from rich.markup import escape
 
-            self.labels[key] = escape(label)
+            from hwsim.errors import printable
+
+            self.labels[key] = escape(printable(label))
             self.tasks[key] = self.progress.add_task(f"  {self.labels[key]}", total=None)
 
     def stage(self, key: str, stage: str, done: int, total: int) -> None:
