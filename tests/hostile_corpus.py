@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import hostile_files as hf
+
 Case = dict[str, Any]
 
 VALID = """\
@@ -510,6 +512,21 @@ case("sweep/dry_run_labels_escaped", ["sweep", "{d}/sweep.yaml", "--dry-run", "-
       f"m{ESC_TITLE}\u202e.py": MARKER_MODEL}, rc=0, plain=True, absent=["marker"])
 
 
+# -- model files are data: no unpickling, bounded size, one line ---------------------------------------
+for _name, _make, _expect in (("weight_pickle", hf.pt2_weight_pickle, "pickle"),
+                              ("sample_inputs_pickle", hf.pt2_sample_inputs_pickle, "unpickle"),
+                              ("zip_bomb", hf.pt2_zip_bomb, "zip bomb"),
+                              ("truncated", hf.pt2_truncated, "m.pt2"),
+                              ("no_program", hf.pt2_no_program, "no readable program")):
+    case(f"cli/count_pt2_{_name}", ["count", "{d}/m.pt2"], {"m.pt2": _make}, expect=_expect, absent=["marker"])
+    case(f"sweep/pt2_{_name}", ["sweep", "{d}/sweep.yaml", "--dry-run"],
+         {"sweep.yaml": edit("models: [lenet300]", "models: [m.pt2]"), "acc.yaml": ACC, "m.pt2": _make},
+         expect=_expect, absent=["marker"])
+case("cli/count_pt2_garbage", ["count", "{d}/m.pt2"], {"m.pt2": bytes(range(256)) * 64}, expect="m.pt2")
+case("cli/count_onnx_negative_dim", ["count", "{d}/m.onnx"], {"m.onnx": hf.onnx_negative_dim}, expect="positive")
+case("cli/count_onnx_50k_nodes", ["count", "{d}/m.onnx"], {"m.onnx": hf.onnx_many_nodes}, expect="nodes")
+
+
 def cases() -> list[Case]:
     ids = [c["id"] for c in _cases]
     assert len(set(ids)) == len(ids), "duplicate case ids"
@@ -527,6 +544,8 @@ def materialize(todo: list[Case], root) -> list[dict[str, Any]]:
         for name, content in c["files"].items():
             f = d / name
             f.parent.mkdir(parents=True, exist_ok=True)
+            if callable(content):   # a file built when written (tests/hostile_files.py)
+                content = content()
             if isinstance(content, bytes):
                 f.write_bytes(content)
             else:

@@ -334,12 +334,22 @@ def _torchvision_stand_in() -> None:
     sys.modules["torchvision"], sys.modules["torchvision.ops"] = tv, ops
 
 
+MAX_ONNX_NODES = 20_000   # far above any real network's graph; 50,000 Relus took minutes to convert
+
+
 def _load_onnx_proto(path: Path, where: str) -> Any:
+    from hwsim.models.pt2_safe import check_model_file
+
+    check_model_file(path, where)
     onnx, _ = _onnx_modules(where)
     try:
-        return onnx.load(str(path))
+        proto = onnx.load(str(path))
     except Exception as e:
         raise UserError(where, f"{path.name} is not a readable ONNX file: {_short(e)}") from None
+    n = len(proto.graph.node)
+    if n > MAX_ONNX_NODES:
+        raise UserError(where, f"{path.name} has {n:,} graph nodes, more than the {MAX_ONNX_NODES:,} hwsim reads")
+    return proto
 
 
 def onnx_input_shape(path: Path, where: str = "model") -> tuple[int, ...] | None:
@@ -351,6 +361,8 @@ def onnx_input_shape(path: Path, where: str = "model") -> tuple[int, ...] | None
         raise UserError(where, f"{path.name} declares no graph input")
     ttype = inputs[0].type.tensor_type
     shape = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
+    if any(s is not None and s < 0 for s in shape) or any(s == 0 for s in shape[1:]):
+        raise UserError(where, f"{path.name}: input {inputs[0].name!r} has shape {shape}; sizes must be positive")
     if len(shape) < 2 or any(s is None for s in shape[1:]):
         return None
     out = tuple(int(s) for s in shape[1:])
@@ -397,12 +409,9 @@ def load_pt2(path: Path, where: str = "model") -> Any:
     the program's first user input."""
     import torch
 
-    try:
-        with torch.device("cpu"):
-            ep = torch.export.load(str(path))
-    except Exception as e:
-        raise UserError(where, f"{path.name} is not a torch.export program: {type(e).__name__}: {_short(e)}") \
-            from None
+    from hwsim.models.pt2_safe import load_program
+
+    ep = load_program(path, where)   # refuses pickles and zip bombs before torch reads anything
     from hwsim.models._export import modules_from_export
 
     with torch.device("cpu"):
