@@ -9,7 +9,7 @@ bytes, written into the folder; ``ACC`` in a text is replaced by the test accele
 ``expect`` (a fragment the error line must contain); ``absent`` (paths in the folder the case must not
 create: a marker written by code that must not run), ``present`` (paths it must not remove or replace),
 ``json_out`` (stdout must be one JSON document); ``plain`` (stdout and stderr hold no control or bidi
-character: user strings in tables are escaped). A case with ``rc`` 0 must succeed without an ``error:``
+character: user strings in tables are escaped); ``unchanged`` (files whose bytes the case must not alter). A case with ``rc`` 0 must succeed without an ``error:``
 line (a ``note:`` line is allowed).
 """
 
@@ -47,10 +47,10 @@ _cases: list[Case] = []
 
 def case(id: str, argv: list[str], files: dict[str, Any] | None = None, rc: int = 2, expect: str = "",
          block: list[str] | None = None, absent: list[str] | None = None, present: list[str] | None = None,
-         json_out: bool = False, plain: bool = False) -> None:
+         json_out: bool = False, plain: bool = False, unchanged: list[str] | None = None) -> None:
     _cases.append({"id": id, "argv": argv, "files": files or {}, "rc": rc, "expect": expect,
                    "block": block or [], "absent": absent or [], "present": present or [], "json_out": json_out,
-                   "plain": plain})
+                   "plain": plain, "unchanged": unchanged or []})
 
 
 def sweep_case(id: str, text: str | bytes, expect: str = "", extra: dict[str, Any] | None = None,
@@ -527,6 +527,18 @@ case("cli/count_onnx_negative_dim", ["count", "{d}/m.onnx"], {"m.onnx": hf.onnx_
 case("cli/count_onnx_50k_nodes", ["count", "{d}/m.onnx"], {"m.onnx": hf.onnx_many_nodes}, expect="nodes")
 
 
+# -- stores: hwsim writes only its own, says so in one line before writing ------------------------------
+case("store/sweep_into_foreign_sqlite", ["sweep", "{d}/sweep.yaml", "--db", "{d}/places.db", "--workers", "0"],
+     {"sweep.yaml": VALID, "acc.yaml": ACC, "places.db": hf.foreign_sqlite}, expect="not a hwsim results store",
+     unchanged=["places.db"])
+case("store/sweep_into_text_file", ["sweep", "{d}/sweep.yaml", "--db", "{d}/notes.txt", "--workers", "0"],
+     {"sweep.yaml": VALID, "acc.yaml": ACC, "notes.txt": "my notes\n" * 100}, expect="not a SQLite file",
+     unchanged=["notes.txt"])
+case("store/sweep_into_device", ["sweep", "{d}/sweep.yaml", "--db", "/dev/null", "--workers", "0"],
+     {"sweep.yaml": VALID, "acc.yaml": ACC}, expect="not a regular file")
+case("store/pareto_dropped_table", ["pareto", "{d}/s.db"], {"s.db": hf.store_dropped_table}, expect="metrics")
+
+
 def cases() -> list[Case]:
     ids = [c["id"] for c in _cases]
     assert len(set(ids)) == len(ids), "duplicate case ids"
@@ -554,6 +566,9 @@ def materialize(todo: list[Case], root) -> list[dict[str, Any]]:
             from hwsim.store import Store
 
             Store(d / STORE).close()
-        out.append({"id": c["id"], "cwd": str(d), "block": c["block"],
+        import hashlib
+
+        sums = {n: hashlib.sha256((d / n).read_bytes()).hexdigest() for n in c.get("unchanged", [])}
+        out.append({"id": c["id"], "cwd": str(d), "block": c["block"], "sha256": sums,
                     "argv": [a.replace("{d}", str(d)) for a in c["argv"]]})
     return out

@@ -117,3 +117,43 @@ def onnx_negative_dim() -> bytes:
 
 def onnx_many_nodes() -> bytes:
     return _onnx_model(50_000, (1, 4))
+
+
+def _sqlite(script: str) -> bytes:
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "x.db"
+        con = sqlite3.connect(f)
+        con.executescript(script)
+        con.commit()
+        con.close()
+        return f.read_bytes()
+
+
+def foreign_sqlite() -> bytes:
+    """Someone else's SQLite database (a browser history, an app's settings)."""
+    return _sqlite("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT); "
+                   "INSERT INTO moz_places (url) VALUES ('https://example.org');")
+
+
+def store_dropped_table() -> bytes:
+    """A hwsim store whose metrics table was dropped by hand."""
+    import tempfile
+    from pathlib import Path
+
+    from hwsim.store import Store
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "s.db"
+        Store(f).close()
+        import sqlite3
+
+        con = sqlite3.connect(f)
+        con.execute("PRAGMA journal_mode=DELETE")
+        con.execute("DROP TABLE metrics")
+        con.commit()
+        con.close()
+        return f.read_bytes()

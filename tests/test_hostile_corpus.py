@@ -11,6 +11,7 @@ its own CPU time and peak resident memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -29,7 +30,8 @@ CASES = corpus.cases()
 CHUNKS = 3   # separate worker processes, so pytest -n spreads them
 
 
-def check(case: dict, rc: int, stderr: str, stdout: str | None = None, cwd: str | None = None) -> str | None:
+def check(case: dict, rc: int, stderr: str, stdout: str | None = None, cwd: str | None = None,
+          sums: dict[str, str] | None = None) -> str | None:
     """Why a result breaks the contract, or None."""
     lines = stderr.strip().splitlines()
     if rc != case["rc"]:
@@ -43,6 +45,9 @@ def check(case: dict, rc: int, stderr: str, stdout: str | None = None, cwd: str 
         for p in case.get("present", []):
             if not os.path.lexists(os.path.join(cwd, p)):
                 return f"{p} was removed"
+        for p, digest in (sums or {}).items():
+            if hashlib.sha256(Path(cwd, p).read_bytes()).hexdigest() != digest:
+                return f"{p} was altered"
     if case.get("json_out") and stdout is not None:
         try:
             json.loads(stdout)
@@ -78,9 +83,9 @@ def test_corpus_in_worker(chunk: int, tmp_path: Path):
     results = json.loads((tmp_path / "res.json").read_text())
     assert [r["id"] for r in results] == [c["id"] for c in todo]
     bad = []
-    cwds = {w["id"]: w["cwd"] for w in json.loads((tmp_path / "cases.json").read_text())}
+    views = {w["id"]: w for w in json.loads((tmp_path / "cases.json").read_text())}
     for c, r in zip(todo, results):
-        why = check(c, r["rc"], r["stderr"], r.get("stdout"), cwds[c["id"]])
+        why = check(c, r["rc"], r["stderr"], r.get("stdout"), views[c["id"]]["cwd"], views[c["id"]]["sha256"])
         if why is None and r["seconds"] > SECONDS:
             why = f"took {r['seconds']} s of CPU"
         if why is None and r["memory_mb"] > MEMORY_MB:
@@ -131,7 +136,7 @@ def test_corpus_real_process(case_id: str, tmp_path: Path):
         p.communicate()
         pytest.fail(f"{case_id}: still running after {HANG_SECONDS} s")
     wall = time.monotonic() - t0
-    why = check(case, p.returncode, err, out, w["cwd"])
+    why = check(case, p.returncode, err, out, w["cwd"], w["sha256"])
     assert why is None, (why, err[-2000:])
     # CPU time and peak resident memory of the whole process: interpreter, imports and the case
     kb, cpu = peak.read_text().split()
