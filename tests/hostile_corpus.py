@@ -539,6 +539,32 @@ case("store/sweep_into_device", ["sweep", "{d}/sweep.yaml", "--db", "/dev/null",
 case("store/pareto_dropped_table", ["pareto", "{d}/s.db"], {"s.db": hf.store_dropped_table}, expect="metrics")
 
 
+# -- physical quantities are finite and positive --------------------------------------------------------
+for _field, _old, _new in (("ifmap_inf", "ifmap_kb: 8", "ifmap_kb: .inf"), ("ifmap_huge", "ifmap_kb: 8", "ifmap_kb: 1.0e+308"),
+                           ("clock_inf", "name: acc", "name: acc\nclock_mhz: .inf"),
+                           ("clock_huge", "name: acc", "name: acc\nclock_mhz: 1.0e+308"),
+                           ("bandwidth_inf", "name: acc", "name: acc\ndram: {bandwidth_bytes_per_cycle: .inf}")):
+    case(f"cli/simulate_{_field}", ["simulate", "lenet300", "-a", "{d}/acc.yaml"], {"acc.yaml": ACC.replace(_old, _new)},
+         expect=_new.split(":")[-2].split("{")[-1].strip().split("\n")[-1])
+    sweep_case(f"accelerator_{_field}", VALID, _new.split(":")[-2].split("{")[-1].strip().split("\n")[-1],
+               {"acc.yaml": ACC.replace(_old, _new)})
+
+
+def _tech(old: str, new: str) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "configs" / "tech" / "45nm.yaml").read_text()
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+for _name, _old, _new in (("value_huge", "value: 1.0}", "value: 1.0e+308}"), ("value_inf", "value: 1.0}", "value: .inf}"),
+                          ("dram_huge", "dram: 640.0}", "dram: 1.0e+308}")):
+    case(f"cli/cost_tech_{_name}", ["cost", "lenet300", "--tech", "{d}/t.yaml"], {"t.yaml": _tech(_old, _new)},
+         expect="t.yaml")
+    sweep_case(f"tech_{_name}", edit("tech: [45nm]", "tech: [t.yaml]"), "t.yaml", {"t.yaml": _tech(_old, _new)})
+
+
 def cases() -> list[Case]:
     ids = [c["id"] for c in _cases]
     assert len(set(ids)) == len(ids), "duplicate case ids"
