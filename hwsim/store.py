@@ -492,10 +492,16 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+MAX_LEASE_S = 300.0   # the longest lease a claim may claim to have left; runs renew 60 s leases
+
+
 def claim_is_stale(owner: str, expires: float | None, now: float) -> bool:
-    """A claim is free once its lease ran out, or at once when its owner's process is gone from this
-    host (a killed run's points are resumed without waiting for the lease)."""
+    """A claim is free once its lease ran out, at once when its owner's process is gone from this
+    host (a killed run's points are resumed without waiting for the lease), and at once when it claims
+    a lease longer than MAX_LEASE_S (written by something other than a hwsim run)."""
     if expires is None or expires < now:
+        return True
+    if expires > now + MAX_LEASE_S:   # a lease no hwsim run grants (expires=1e12): not a live run's claim
         return True
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]

@@ -52,6 +52,11 @@ HEARTBEAT_S = 10.0        # how often a run renews its claims
 PROGRESS_EVERY_S = 10.0   # progress lines when stderr is not a terminal
 STREAM_EVERY_S = 0.5      # a worker sends the points it finished at most this often
 MAX_LOST = 3              # worker deaths on one group before its points are marked failed
+# A worker is stalled when it has sent nothing and used no CPU time for this long (a heartbeat alone
+# proves nothing: a stopped or deadlocked worker's run keeps renewing its claims); HWSIM_STALL_S sets it.
+STALL_S = float(os.environ.get("HWSIM_STALL_S", "600"))
+# The longest a run waits on groups another live run holds before it gives up; HWSIM_WAIT_S sets it.
+WAIT_S = float(os.environ.get("HWSIM_WAIT_S", "3600"))
 
 
 @dataclass
@@ -317,6 +322,7 @@ class _Run:
         self.began: dict[str, float] = {}                   # key -> when this run claimed the group
         self.tally: dict[str, list[int]] = {}               # key -> [done, failed] written so far
         self.labels = {k: pts[0]["label"].rsplit("/", 1)[0] for k, pts in groups}
+        self.waiting_since: float | None = None
 
     def take(self) -> tuple[str, list[dict[str, Any]]] | None:
         """The next group this run may compute, claimed; None when every remaining one is held by
@@ -411,6 +417,18 @@ class _Run:
         self.bars.running.discard(key)
         self.queue.insert(0, (key, self.by_key[key]))
 
+    def wait_for_others(self) -> None:
+        """Sleep a second while another run holds every remaining group; past WAIT_S, one error naming
+        the groups (a wait is never endless)."""
+        now = time.time()
+        if self.waiting_since is None:
+            self.waiting_since = now
+        elif now - self.waiting_since > WAIT_S:
+            held = ", ".join(self.labels[k] for k, _ in self.queue[:3]) + (", ..." if len(self.queue) > 3 else "")
+            raise UserError("sweep", f"waited {WAIT_S:g} s for {len(self.queue)} group(s) another run holds ({held}); "
+                                     "rerun when that run has finished (HWSIM_WAIT_S sets the wait)")
+        time.sleep(1.0)
+
     def interrupted(self) -> None:
         """The run stops early (Ctrl-C, an error): hand every group in flight back, unpenalised."""
         for key, pts in list(self.flight.items()):
@@ -468,8 +486,9 @@ def _run_inline(run: _Run, evaluator: str) -> None:
     while run.queue:
         g = run.take()
         if g is None:              # every remaining group is held by another run: wait for it
-            time.sleep(1.0)
+            run.wait_for_others()
             continue
+        run.waiting_since = None
         key, pts = g
         kw: dict[str, Any] = {"emit": lambda r, key=key: run.point(key, r)} if _takes_emit(fn) else {}
         run.finished(key, fn(pts, key=key, progress=run.bars.stage, **kw))
@@ -518,6 +537,16 @@ class _Worker:
                 signal.signal(signal.SIGINT, old)
         child.close()
         self.key: str | None = None
+        self.stage = ""                   # what the worker last said it was doing
+        self.seen = time.time()           # when it last sent something or used CPU time
+        self.cpu = -1.0
+
+    def stalled(self, now: float) -> bool:
+        """Neither a message nor CPU time for STALL_S seconds (a stopped or deadlocked worker)."""
+        cpu = _cpu_seconds(self.proc.pid)
+        if cpu is not None and cpu != self.cpu:
+            self.cpu, self.seen = cpu, now
+        return now - self.seen > STALL_S
 
     def stop(self) -> None:
         try:
@@ -547,20 +576,25 @@ def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
                     pool.append(w)
                 try:
                     w.conn.send(g)
-                    w.key = g[0]
+                    w.key, w.seen, w.stage = g[0], time.time(), "starting"
                 except OSError:   # it died idle: the group goes back, unpenalised
                     run.give_back(g[0])
                     pool.remove(w)
             if not run.flight:    # every remaining group is held by another live run: wait for it
-                time.sleep(1.0)
+                run.wait_for_others()
                 continue
+            run.waiting_since = None
             busy = [w for w in pool if w.key is not None]
             ready = set(mp_wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=0.5))
+            now = time.time()
             for w in busy:
                 # a worker that died after the wait returned is served too (its pipe reads EOF):
                 # dropped unserved, its group would stay in flight and the run would never end
                 if w.conn in ready or w.proc.sentinel in ready or not w.proc.is_alive():
+                    w.seen = now
                     _serve(run, w)
+                elif w.stalled(now):
+                    _stop_stalled(run, w)
             pool = [w for w in pool if w.proc.is_alive() or w.key is not None]
     finally:
         for w in pool:
@@ -569,6 +603,27 @@ def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
             w.proc.join(timeout=2)
             if w.proc.is_alive():
                 w.proc.kill()
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc), or None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _stop_stalled(run: _Run, w: _Worker) -> None:
+    """Kill a stalled worker; its group's points become failed-for-now with the reason (a rerun redoes
+    them), so a hang ends as an error naming the group and where it stood."""
+    w.proc.kill()
+    w.proc.join(timeout=5)
+    key = w.key
+    w.key = None
+    run.lost(key, f"lost: its worker stalled (no progress and no CPU time for {STALL_S:g} s, at "
+                  f"{w.stage or 'start'}) on {run.labels.get(key, key)}; it was stopped; rerun the sweep to redo it")
 
 
 def _serve(run: _Run, w: _Worker) -> None:
@@ -590,6 +645,7 @@ def _serve(run: _Run, w: _Worker) -> None:
             return
         kind, key = msg[0], msg[1]
         if kind == "stage":
+            w.stage = f"{msg[2]} {msg[3]}/{msg[4]}"
             run.bars.stage(key, *msg[2:])
         elif kind == "points":
             for r in msg[2]:
