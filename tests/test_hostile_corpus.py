@@ -102,7 +102,10 @@ SUBSET = ["cli/unknown_verb_0", "cli/count_unknown_option",
           "cli/count_scheme_bomb", "sweep/alias_bomb_9x9", "sweep/self_alias_list", "sweep/deep_list",
           "sweep/bigint_epochs", "sweep/nul_byte_value", "sweep/duplicate_key_top", "sweep/recipe_epochs_bool",
           "sweep/grid_too_large", "sweep/model_width_negative", "extra/report_xlsx_without_openpyxl",
-          "cli/cost_scheme_file_bomb", "cli/simulate_phase_unknown"]
+          "cli/cost_scheme_file_bomb", "cli/simulate_phase_unknown",
+          "sweep/code_os_system_dry_run", "sweep/code_file_model_untrusted", "cli/count_factory_abort",
+          "cli/count_factory_prints_json", "cli/count_pt2_weight_pickle", "cli/count_pt2_zip_bomb",
+          "store/sweep_into_foreign_sqlite", "cli/count_layer_names_escaped", "cli/simulate_clock_inf"]
 
 # The console script's main in a fresh interpreter, the case's blocked modules made unimportable
 # first; at exit it writes its own peak resident memory (KiB) and CPU seconds to the file named by argv[1].

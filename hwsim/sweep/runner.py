@@ -47,6 +47,7 @@ from hwsim.store import PointResult, Store, owner_id
 from hwsim.sweep.expand import DesignPoint
 
 DEFAULT_EVALUATOR = "hwsim.pipeline:evaluate_group"
+_hard_exit = os._exit   # bound at import: user model code runs with os._exit replaced (hwsim.usercode)
 LEASE_S = 60.0            # a claim lives this long without a heartbeat
 HEARTBEAT_S = 10.0        # how often a run renews its claims
 PROGRESS_EVERY_S = 10.0   # progress lines when stderr is not a terminal
@@ -115,12 +116,12 @@ def _exit_with_parent(parent: int) -> None:
     def watch() -> None:
         while True:
             if os.getppid() != parent:
-                os._exit(1)
+                _hard_exit(1)
             time.sleep(0.5)
 
     threading.Thread(target=watch, name="hwsim-parent-watch", daemon=True).start()
     if os.getppid() != parent:   # died before the thread started
-        os._exit(1)
+        _hard_exit(1)
 
 
 class _Streamer:
