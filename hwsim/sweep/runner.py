@@ -149,6 +149,13 @@ def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
     """A local worker: take (key, points) from the pipe, send progress and results back."""
     # Ctrl-C reaches the whole process group: the parent alone reports it and stops the workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the parent owns stdout (a --json summary); whatever a model prints while it runs goes to stderr
+    try:
+        sys.stdout.flush()
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+    except (OSError, ValueError, AttributeError):
+        pass
     _exit_with_parent(parent)
     _limit_threads()
     fn = _load_evaluator(evaluator)
