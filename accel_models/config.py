@@ -37,6 +37,8 @@ from accel_models.pe import PE, build_pe
 from accel_models.sparsity import SparsitySupport
 from accel_models.systolic import DATAFLOWS
 
+MAX_QUANTITY = 1e12   # any size, rate or clock read from a file: finite, and far from overflowing a total
+
 
 @dataclass
 class Accelerator:
@@ -130,8 +132,10 @@ class _Fields:
         v = self.get(path, default)
         if v is None and allow_none:
             return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v != v:
-            raise ConfigError(f"{self.where(path)}: {path}", f"expected a positive number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_QUANTITY:
+            # NaN fails the comparison; .inf and 1e308 are refused too: they overflow every total
+            raise ConfigError(f"{self.where(path)}: {path}",
+                              f"expected a finite positive number up to {MAX_QUANTITY:g}, got {v!r}")
         return v
 
     def mapping(self, path: str, required: bool = True) -> dict:

@@ -78,12 +78,32 @@ def _usage_line(e: BaseException) -> str:
     return UserError(f"{where} {hint}", msg).one_line()
 
 
+class _Interrupt:
+    """SIGINT as KeyboardInterrupt, remembered: typer turns a KeyboardInterrupt into a silent exit 130,
+    so ``main`` learns of it here and says ``error: interrupted`` itself."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: object) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = sys.argv[1:] if argv is None else list(argv)
     if not args:  # a bare `hwsim` is a request for help, not a mistake
         args = ["--help"]
+    _Interrupt.seen = False
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _Interrupt.handler)
     try:
         rc = app(args=args, prog_name="hwsim", standalone_mode=False)
+        if _Interrupt.seen:
+            raise KeyboardInterrupt
     except UserError as e:
         print(e.one_line(), file=sys.stderr)
         return 2
@@ -95,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as e:   # hwsim never exits this way inside a verb: a model's code did
+        print(UserError("hwsim", f"user code called sys.exit({e.code!r})").one_line(), file=sys.stderr)
+        return 2
     except _UsageError as e:
         print(_usage_line(e), file=sys.stderr)
         return 2

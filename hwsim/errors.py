@@ -20,8 +20,14 @@ class UserError(Exception):
         return f"error: {self.where}: {self.what}"
 
 
-def _printable(s: str) -> str:
-    """One line, no terminal control sequences: newlines become spaces, other control characters
-    (from a file name or a value the user typed) are shown escaped."""
+def printable(s: str) -> str:
+    """One line, no terminal control sequences: newlines become spaces, other control characters and
+    invisible format characters (bidi overrides such as U+202E, which reorder what the reader sees;
+    from a file name, a layer name or a value the user typed) are shown escaped. Every user string a
+    table or an error prints goes through here."""
     s = s.replace("\r\n", " ").replace("\n", " ")
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in s)
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] if c.isascii() or ord(c) < 256
+                   else f"\\u{ord(c):04x}" for c in s)
+
+
+_printable = printable

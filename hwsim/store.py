@@ -48,6 +48,7 @@ from typing import Any
 from hwsim.errors import UserError
 
 SCHEMA_VERSION = 1
+CORE_TABLES = frozenset({"points", "metrics", "layers", "curves", "blobs"})
 
 # Canonical metric names: unit in the name, and which way is better.
 METRICS: dict[str, dict[str, str]] = {
@@ -197,6 +198,11 @@ class Store:
         try:
             self._open(timeout)
             self._check_schema()
+        except sqlite3.OperationalError as e:
+            if "readonly" in str(e) or "read-only" in str(e):
+                raise UserError(str(self.path), "the store is read-only (a read-only file or file system); "
+                                                "copy it somewhere writable") from None
+            raise UserError(str(self.path), f"not a hwsim results store ({e})") from None
         except sqlite3.DatabaseError as e:
             raise UserError(str(self.path), f"not a hwsim results store ({e})") from None
 
@@ -208,12 +214,44 @@ class Store:
             uri = f"file:{self.path.resolve()}?mode=ro"
             self.conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
         else:
-            if self.path.parent and not self.path.parent.exists():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._check_writable()
             self.conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
+            self._check_own()   # before the first write: WAL mode alone would alter a foreign file
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
+
+    def _check_writable(self) -> None:
+        """A store hwsim will write: a regular SQLite file or a new path, in a folder it can write
+        (SQLite keeps its journal beside the file); otherwise one line before anything is written."""
+        p = self.path
+        try:
+            if p.parent and not p.parent.exists():
+                p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(str(p), f"cannot create the store's folder ({e.strerror})") from None
+        if p.exists() or p.is_symlink():
+            if not p.is_file():
+                raise UserError(str(p), "exists and is not a regular file; a results store is never written there")
+            try:
+                with p.open("rb") as f:
+                    head = f.read(16)
+            except OSError as e:
+                raise UserError(str(p), f"cannot read the store ({e.strerror})") from None
+            if head and head != b"SQLite format 3\x00":
+                raise UserError(str(p), "exists and is not a SQLite file; hwsim writes only its own results stores")
+            if not os.access(p, os.W_OK):
+                raise UserError(str(p), "the store is read-only; open it with a read-only verb (pareto, report, "
+                                        "serve) or copy it somewhere writable")
+        if not os.access(p.parent if str(p.parent) else Path("."), os.W_OK | os.X_OK):
+            raise UserError(str(p), "the store's folder is read-only (SQLite writes a journal beside the store)")
+
+    def _check_own(self) -> None:
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "schema_version" not in tables:
+            self.conn.close()
+            raise UserError(str(self.path), f"a SQLite file with tables {', '.join(sorted(tables)[:5])} but not a "
+                                            "hwsim results store; refused (hwsim alters only its own stores)")
 
     def _check_schema(self) -> None:
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -224,9 +262,15 @@ class Store:
                 self.conn.executescript(_DDL)
                 self.conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
             return
-        (v,) = self.conn.execute("SELECT version FROM schema_version").fetchone()
+        row = self.conn.execute("SELECT version FROM schema_version").fetchone()
+        if row is None:
+            raise UserError(str(self.path), "damaged results store: its schema_version table is empty")
+        (v,) = row
         if v != SCHEMA_VERSION:
             raise UserError(str(self.path), f"store schema version {v}, this hwsim reads {SCHEMA_VERSION}")
+        missing = CORE_TABLES - tables
+        if missing:   # a table dropped by hand: say so here, not as a query error deep in a verb
+            raise UserError(str(self.path), f"damaged results store: table {', '.join(sorted(missing))} is missing")
         if not self.readonly and not {"claims", "groups"} <= tables:   # written before these tables existed
             with self.conn:
                 self.conn.executescript(_DDL)
@@ -448,10 +492,16 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+MAX_LEASE_S = 300.0   # the longest lease a claim may claim to have left; runs renew 60 s leases
+
+
 def claim_is_stale(owner: str, expires: float | None, now: float) -> bool:
-    """A claim is free once its lease ran out, or at once when its owner's process is gone from this
-    host (a killed run's points are resumed without waiting for the lease)."""
+    """A claim is free once its lease ran out, at once when its owner's process is gone from this
+    host (a killed run's points are resumed without waiting for the lease), and at once when it claims
+    a lease longer than MAX_LEASE_S (written by something other than a hwsim run)."""
     if expires is None or expires < now:
+        return True
+    if expires > now + MAX_LEASE_S:   # a lease no hwsim run grants (expires=1e12): not a live run's claim
         return True
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]

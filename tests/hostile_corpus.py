@@ -6,12 +6,18 @@ runner (it also works against an older checkout, to count how many cases that on
 A case is a dict: ``id``; ``argv`` (``{d}`` stands for the case's folder); ``files`` (name -> text or
 bytes, written into the folder; ``ACC`` in a text is replaced by the test accelerator's path);
 ``block`` (modules made unimportable, as on an install without that extra); ``rc`` (2 unless said);
-``expect`` (a fragment the error line must contain).
+``expect`` (a fragment the error line must contain); ``absent`` (paths in the folder the case must not
+create: a marker written by code that must not run), ``present`` (paths it must not remove or replace),
+``json_out`` (stdout must be one JSON document); ``plain`` (stdout and stderr hold no control or bidi
+character: user strings in tables are escaped); ``unchanged`` (files whose bytes the case must not alter). A case with ``rc`` 0 must succeed without an ``error:``
+line (a ``note:`` line is allowed).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import hostile_files as hf
 
 Case = dict[str, Any]
 
@@ -40,9 +46,11 @@ _cases: list[Case] = []
 
 
 def case(id: str, argv: list[str], files: dict[str, Any] | None = None, rc: int = 2, expect: str = "",
-         block: list[str] | None = None) -> None:
+         block: list[str] | None = None, absent: list[str] | None = None, present: list[str] | None = None,
+         json_out: bool = False, plain: bool = False, unchanged: list[str] | None = None) -> None:
     _cases.append({"id": id, "argv": argv, "files": files or {}, "rc": rc, "expect": expect,
-                   "block": block or []})
+                   "block": block or [], "absent": absent or [], "present": present or [], "json_out": json_out,
+                   "plain": plain, "unchanged": unchanged or []})
 
 
 def sweep_case(id: str, text: str | bytes, expect: str = "", extra: dict[str, Any] | None = None,
@@ -382,12 +390,179 @@ class Nan(nn.Module):
 def make(num_classes=10, in_shape=(1, 8, 8)):
     return Nan()
 """
-case("run/sweep_point_diverges", ["sweep", "{d}/sweep.yaml", "--db", "{d}/r.db", "--workers", "0", "--no-progress"],
+case("run/sweep_point_diverges", ["sweep", "{d}/sweep.yaml", "--db", "{d}/r.db", "--workers", "0", "--no-progress",
+                                  "--trust-code"],
      {"sweep.yaml": edit("recipes:\n  - {epochs: 1, batch: 32, lr: 0.05}",
                          "recipes:\n  - {epochs: 1, batch: 32, lr: 0.05, limit: 64}",
                          edit("schemes:\n  - fp32\n  - {name: kbit, vary: {weight_bits: [2, 4]}}", "schemes: [fp32]",
                               edit("models: [lenet300]", "models: [m.py:make]"))),
       "acc.yaml": ACC, "m.py": NAN_MODEL}, rc=3, expect="failed")
+
+
+# -- code named by files runs only when trusted; a factory is a factory; user code is contained ----------
+MARKER_MODEL = """\
+import pathlib
+pathlib.Path(__file__).with_name("marker").write_text("imported")
+from torch import nn
+
+
+def make(num_classes=10, in_shape=(1, 8, 8)):
+    pathlib.Path(__file__).with_name("marker").write_text("called")
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+"""
+_OS_SYSTEM = edit("models: [lenet300]", 'models: [{name: "os:system", args: {command: "touch marker"}}]')
+sweep_case("code_os_system_dry_run", _OS_SYSTEM, "os:system")
+_cases[-1]["absent"] = ["marker"]
+case("sweep/code_os_system_trusted", ["sweep", "{d}/sweep.yaml", "--dry-run", "--trust-code"],
+     {"sweep.yaml": _OS_SYSTEM, "acc.yaml": ACC}, expect="own module", absent=["marker"])
+case("sweep/code_shutil_rmtree_trusted", ["sweep", "{d}/sweep.yaml", "--workers", "0", "--db", "{d}/r.db",
+                                          "--trust-code", "--no-progress"],
+     {"sweep.yaml": edit("models: [lenet300]", 'models: [{name: "shutil:rmtree", args: {path: victim}}]'),
+      "acc.yaml": ACC, "victim/keep.txt": "x"}, expect="own module", present=["victim/keep.txt"])
+for _name, _where in (("file", "sweep.yaml"), ("include", "i.yaml")):
+    _text = edit("models: [lenet300]", "models: [m.py:make]")
+    _files = {"m.py": MARKER_MODEL}
+    if _name == "include":
+        _files["i.yaml"] = _text.replace("name: ok", "name: inc")
+        _text = edit("name: ok", "name: ok\ninclude: [i.yaml]")
+    sweep_case(f"code_{_name}_model_untrusted", _text, "--trust-code", _files)
+    _cases[-1]["absent"] = ["marker"]
+    case(f"sweep/code_{_name}_model_trusted_dry_run", ["sweep", "{d}/sweep.yaml", "--dry-run", "--trust-code"],
+         {"sweep.yaml": _text, "acc.yaml": ACC, **_files}, rc=0, absent=["marker"])
+case("sweep/code_literature_model_untrusted", ["sweep", "{d}/sweep.yaml", "--dry-run"],
+     {"sweep.yaml": edit("name: ok", "name: ok\nliterature: [l.yaml]"), "acc.yaml": ACC, "m.py": MARKER_MODEL,
+      "l.yaml": LIT.replace("model: lenet300", "model: m.py:make")}, expect="--trust-code", absent=["marker"])
+case("sweep/code_module_untrusted", ["sweep", "{d}/sweep.yaml", "--dry-run"],
+     {"sweep.yaml": edit("models: [lenet300]", "models: [evilpkg.m:make]"), "acc.yaml": ACC,
+      "evilpkg/__init__.py": "", "evilpkg/m.py": MARKER_MODEL}, expect="--trust-code", absent=["marker"])
+
+FACTORIES = """\
+import os
+import sys
+
+from torch import nn
+from os import system  # noqa: F401
+
+
+def net(num_classes=10):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+
+
+def exit0(num_classes=10):
+    sys.exit(0)
+
+
+def exit3(num_classes=10):
+    sys.exit(3)
+
+
+def abort(num_classes=10):
+    os.abort()
+
+
+def hard_exit(num_classes=10):
+    os._exit(0)
+
+
+def printer(num_classes=10):
+    print("building the network")
+    print("\x1b]0;TITLE\x07")
+    return net(num_classes)
+
+
+NOT_CALLABLE = 3
+
+
+class NotAModule:
+    pass
+"""
+for _f, _expect in (("exit0", "sys.exit(0)"), ("exit3", "sys.exit(3)"), ("abort", "os.abort"),
+                    ("hard_exit", "os._exit"), ("system", "not a model factory"),
+                    ("NotAModule", "not a torch.nn.Module class"), ("NOT_CALLABLE", "not a model factory")):
+    case(f"cli/count_factory_{_f}", ["count", "{d}/m.py:" + _f, "--input", "1x8x8", "--json"],
+         {"m.py": FACTORIES}, expect=_expect)
+case("cli/count_factory_prints_json", ["count", "{d}/m.py:printer", "--input", "1x8x8", "--json"],
+     {"m.py": FACTORIES}, rc=0, json_out=True)
+case("cli/count_module_exits_at_import", ["count", "{d}/bye.py:make"],
+     {"bye.py": "raise SystemExit('bye')\n"}, expect="bye.py")
+case("cli/count_stdlib_factory", ["count", "os:system"], expect="own module")
+case("run/sweep_factory_exits", ["sweep", "{d}/sweep.yaml", "--db", "{d}/r.db", "--workers", "0", "--no-progress",
+                                 "--trust-code"],
+     {"sweep.yaml": edit("schemes:\n  - fp32\n  - {name: kbit, vary: {weight_bits: [2, 4]}}", "schemes: [fp32]",
+                         edit("models: [lenet300]", "models: [m.py:exit3]")),
+      "acc.yaml": ACC, "m.py": FACTORIES}, rc=3, expect="failed")
+
+
+# -- user strings printed in tables are escaped ------------------------------------------------------
+ESC_TITLE = "\x1b]0;TITLE\x07"
+ESC_LAYER_MODEL = f"""\
+from torch import nn
+
+
+def make(num_classes=10):
+    net = nn.Sequential()
+    net.add_module("flat{ESC_TITLE}", nn.Flatten())
+    net.add_module("fc\u202egnpexe", nn.Linear(64, num_classes))
+    return net
+"""
+case("cli/count_layer_names_escaped", ["count", "{d}/m.py:make", "--input", "1x8x8", "--phase", "infer"],
+     {"m.py": ESC_LAYER_MODEL}, rc=0, plain=True)
+case("sweep/dry_run_labels_escaped", ["sweep", "{d}/sweep.yaml", "--dry-run", "--trust-code"],
+     {"sweep.yaml": edit("models: [lenet300]", 'models: ["m\\e]0;TITLE\\a\\u202e.py:make"]'), "acc.yaml": ACC,
+      f"m{ESC_TITLE}\u202e.py": MARKER_MODEL}, rc=0, plain=True, absent=["marker"])
+
+
+# -- model files are data: no unpickling, bounded size, one line ---------------------------------------
+for _name, _make, _expect in (("weight_pickle", hf.pt2_weight_pickle, "pickle"),
+                              ("sample_inputs_pickle", hf.pt2_sample_inputs_pickle, "unpickle"),
+                              ("zip_bomb", hf.pt2_zip_bomb, "zip bomb"),
+                              ("truncated", hf.pt2_truncated, "m.pt2"),
+                              ("no_program", hf.pt2_no_program, "no readable program")):
+    case(f"cli/count_pt2_{_name}", ["count", "{d}/m.pt2"], {"m.pt2": _make}, expect=_expect, absent=["marker"])
+    case(f"sweep/pt2_{_name}", ["sweep", "{d}/sweep.yaml", "--dry-run"],
+         {"sweep.yaml": edit("models: [lenet300]", "models: [m.pt2]"), "acc.yaml": ACC, "m.pt2": _make},
+         expect=_expect, absent=["marker"])
+case("cli/count_pt2_garbage", ["count", "{d}/m.pt2"], {"m.pt2": bytes(range(256)) * 64}, expect="m.pt2")
+case("cli/count_onnx_negative_dim", ["count", "{d}/m.onnx"], {"m.onnx": hf.onnx_negative_dim}, expect="positive")
+case("cli/count_onnx_50k_nodes", ["count", "{d}/m.onnx"], {"m.onnx": hf.onnx_many_nodes}, expect="nodes")
+
+
+# -- stores: hwsim writes only its own, says so in one line before writing ------------------------------
+case("store/sweep_into_foreign_sqlite", ["sweep", "{d}/sweep.yaml", "--db", "{d}/places.db", "--workers", "0"],
+     {"sweep.yaml": VALID, "acc.yaml": ACC, "places.db": hf.foreign_sqlite}, expect="not a hwsim results store",
+     unchanged=["places.db"])
+case("store/sweep_into_text_file", ["sweep", "{d}/sweep.yaml", "--db", "{d}/notes.txt", "--workers", "0"],
+     {"sweep.yaml": VALID, "acc.yaml": ACC, "notes.txt": "my notes\n" * 100}, expect="not a SQLite file",
+     unchanged=["notes.txt"])
+case("store/sweep_into_device", ["sweep", "{d}/sweep.yaml", "--db", "/dev/null", "--workers", "0"],
+     {"sweep.yaml": VALID, "acc.yaml": ACC}, expect="not a regular file")
+case("store/pareto_dropped_table", ["pareto", "{d}/s.db"], {"s.db": hf.store_dropped_table}, expect="metrics")
+
+
+# -- physical quantities are finite and positive --------------------------------------------------------
+for _field, _old, _new in (("ifmap_inf", "ifmap_kb: 8", "ifmap_kb: .inf"), ("ifmap_huge", "ifmap_kb: 8", "ifmap_kb: 1.0e+308"),
+                           ("clock_inf", "name: acc", "name: acc\nclock_mhz: .inf"),
+                           ("clock_huge", "name: acc", "name: acc\nclock_mhz: 1.0e+308"),
+                           ("bandwidth_inf", "name: acc", "name: acc\ndram: {bandwidth_bytes_per_cycle: .inf}")):
+    case(f"cli/simulate_{_field}", ["simulate", "lenet300", "-a", "{d}/acc.yaml"], {"acc.yaml": ACC.replace(_old, _new)},
+         expect=_new.split(":")[-2].split("{")[-1].strip().split("\n")[-1])
+    sweep_case(f"accelerator_{_field}", VALID, _new.split(":")[-2].split("{")[-1].strip().split("\n")[-1],
+               {"acc.yaml": ACC.replace(_old, _new)})
+
+
+def _tech(old: str, new: str) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "configs" / "tech" / "45nm.yaml").read_text()
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+for _name, _old, _new in (("value_huge", "value: 1.0}", "value: 1.0e+308}"), ("value_inf", "value: 1.0}", "value: .inf}"),
+                          ("dram_huge", "dram: 640.0}", "dram: 1.0e+308}")):
+    case(f"cli/cost_tech_{_name}", ["cost", "lenet300", "--tech", "{d}/t.yaml"], {"t.yaml": _tech(_old, _new)},
+         expect="t.yaml")
+    sweep_case(f"tech_{_name}", edit("tech: [45nm]", "tech: [t.yaml]"), "t.yaml", {"t.yaml": _tech(_old, _new)})
 
 
 def cases() -> list[Case]:
@@ -407,6 +582,8 @@ def materialize(todo: list[Case], root) -> list[dict[str, Any]]:
         for name, content in c["files"].items():
             f = d / name
             f.parent.mkdir(parents=True, exist_ok=True)
+            if callable(content):   # a file built when written (tests/hostile_files.py)
+                content = content()
             if isinstance(content, bytes):
                 f.write_bytes(content)
             else:
@@ -415,6 +592,9 @@ def materialize(todo: list[Case], root) -> list[dict[str, Any]]:
             from hwsim.store import Store
 
             Store(d / STORE).close()
-        out.append({"id": c["id"], "cwd": str(d), "block": c["block"],
+        import hashlib
+
+        sums = {n: hashlib.sha256((d / n).read_bytes()).hexdigest() for n in c.get("unchanged", [])}
+        out.append({"id": c["id"], "cwd": str(d), "block": c["block"], "sha256": sums,
                     "argv": [a.replace("{d}", str(d)) for a in c["argv"]]})
     return out

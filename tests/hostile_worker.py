@@ -82,7 +82,9 @@ def run_cases(cases: list[dict]) -> list[dict]:
         rc = os.waitstatus_to_exitcode(status)
         with open(err, encoding="utf-8", errors="replace") as f:
             stderr = f.read(20_000)
-        results.append({"id": case["id"], "rc": rc, "stderr": stderr, "wall_seconds": round(wall, 3),
+        with open(out, encoding="utf-8", errors="replace") as f:
+            stdout = f.read(200_000)
+        results.append({"id": case["id"], "rc": rc, "stderr": stderr, "stdout": stdout, "wall_seconds": round(wall, 3),
                         "seconds": round(ru.ru_utime + ru.ru_stime, 3),
                         "memory_mb": round(max(0, ru.ru_maxrss - base_kb) / 1024, 1)})
     return results

@@ -11,11 +11,13 @@ its own CPU time and peak resident memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import hostile_corpus as corpus
@@ -28,13 +30,37 @@ CASES = corpus.cases()
 CHUNKS = 3   # separate worker processes, so pytest -n spreads them
 
 
-def check(case: dict, rc: int, stderr: str) -> str | None:
+def check(case: dict, rc: int, stderr: str, stdout: str | None = None, cwd: str | None = None,
+          sums: dict[str, str] | None = None) -> str | None:
     """Why a result breaks the contract, or None."""
     lines = stderr.strip().splitlines()
     if rc != case["rc"]:
         return f"exit {rc}, expected {case['rc']}"
     if "Traceback" in stderr:
         return "traceback"
+    if cwd is not None:
+        for p in case.get("absent", []):
+            if os.path.lexists(os.path.join(cwd, p)):
+                return f"{p} was created (code ran that must not)"
+        for p in case.get("present", []):
+            if not os.path.lexists(os.path.join(cwd, p)):
+                return f"{p} was removed"
+        for p, digest in (sums or {}).items():
+            if hashlib.sha256(Path(cwd, p).read_bytes()).hexdigest() != digest:
+                return f"{p} was altered"
+    if case.get("json_out") and stdout is not None:
+        try:
+            json.loads(stdout)
+        except ValueError:
+            return f"stdout is not one JSON document: {stdout[:80]!r}"
+    if case.get("plain"):
+        for name, text in (("stdout", stdout or ""), ("stderr", stderr)):
+            bad = [c for c in text if (ord(c) < 32 and c not in "\n") or 127 <= ord(c) < 160
+                   or unicodedata.category(c) == "Cf"]
+            if bad:
+                return f"{name} holds raw control characters {sorted(set(bad))!r}"
+    if case["rc"] == 0:
+        return "an error: line on success" if any(ln.startswith("error:") for ln in lines) else None
     if len(lines) != 1 or not lines[0].startswith("error: "):
         return f"{len(lines)} lines, expected one 'error:' line"
     if case["expect"] not in lines[0]:
@@ -57,8 +83,9 @@ def test_corpus_in_worker(chunk: int, tmp_path: Path):
     results = json.loads((tmp_path / "res.json").read_text())
     assert [r["id"] for r in results] == [c["id"] for c in todo]
     bad = []
+    views = {w["id"]: w for w in json.loads((tmp_path / "cases.json").read_text())}
     for c, r in zip(todo, results):
-        why = check(c, r["rc"], r["stderr"])
+        why = check(c, r["rc"], r["stderr"], r.get("stdout"), views[c["id"]]["cwd"], views[c["id"]]["sha256"])
         if why is None and r["seconds"] > SECONDS:
             why = f"took {r['seconds']} s of CPU"
         if why is None and r["memory_mb"] > MEMORY_MB:
@@ -75,7 +102,10 @@ SUBSET = ["cli/unknown_verb_0", "cli/count_unknown_option",
           "cli/count_scheme_bomb", "sweep/alias_bomb_9x9", "sweep/self_alias_list", "sweep/deep_list",
           "sweep/bigint_epochs", "sweep/nul_byte_value", "sweep/duplicate_key_top", "sweep/recipe_epochs_bool",
           "sweep/grid_too_large", "sweep/model_width_negative", "extra/report_xlsx_without_openpyxl",
-          "cli/cost_scheme_file_bomb", "cli/simulate_phase_unknown"]
+          "cli/cost_scheme_file_bomb", "cli/simulate_phase_unknown",
+          "sweep/code_os_system_dry_run", "sweep/code_file_model_untrusted", "cli/count_factory_abort",
+          "cli/count_factory_prints_json", "cli/count_pt2_weight_pickle", "cli/count_pt2_zip_bomb",
+          "store/sweep_into_foreign_sqlite", "cli/count_layer_names_escaped", "cli/simulate_clock_inf"]
 
 # The console script's main in a fresh interpreter, the case's blocked modules made unimportable
 # first; at exit it writes its own peak resident memory (KiB) and CPU seconds to the file named by argv[1].
@@ -103,13 +133,14 @@ def test_corpus_real_process(case_id: str, tmp_path: Path):
     p = subprocess.Popen(cmd, cwd=w["cwd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ})
     try:
-        _, err = p.communicate(timeout=HANG_SECONDS)
+        out, err = p.communicate(timeout=HANG_SECONDS)
     except subprocess.TimeoutExpired:
         p.kill()
         p.communicate()
         pytest.fail(f"{case_id}: still running after {HANG_SECONDS} s")
     wall = time.monotonic() - t0
-    assert check(case, p.returncode, err) is None, (check(case, p.returncode, err), err[-2000:])
+    why = check(case, p.returncode, err, out, w["cwd"], w["sha256"])
+    assert why is None, (why, err[-2000:])
     # CPU time and peak resident memory of the whole process: interpreter, imports and the case
     kb, cpu = peak.read_text().split()
     assert float(cpu) < SECONDS, f"{case_id}: {cpu} s of CPU ({wall:.1f} s wall)"

@@ -248,7 +248,9 @@ def test_sweep_models_take_specs_relative_to_the_sweep_file(tmp_path):
     sweep = sweep.replace("schemes: [fp32, bnn, xnor, twn, {name: kbit, weight_bits: 4, act_bits: 4}]",
                           "schemes: [fp32, bnn]")
     (d / "sweep.yaml").write_text(sweep)
-    _, pts = load_points(d / "sweep.yaml")
+    with pytest.raises(UserError, match="--trust-code"):   # code a file names runs only when trusted
+        load_points(d / "sweep.yaml")
+    _, pts = load_points(d / "sweep.yaml", trust_code=True)
     assert len(pts) == 2
     m = pts[0].config["model"]
     assert m["name"] == f"{(d / 'nets' / 'tiny_net.py').resolve()}:make"
@@ -257,7 +259,7 @@ def test_sweep_models_take_specs_relative_to_the_sweep_file(tmp_path):
     assert pts[0].label.startswith("tiny_net.py:make(hidden=32,width=8)/digits/")
     # an edited model file is a new design point
     (d / "nets" / "tiny_net.py").write_text(EXAMPLE.read_text() + "\n# edited\n")
-    assert load_points(d / "sweep.yaml")[1][0].id != pts[0].id
+    assert load_points(d / "sweep.yaml", trust_code=True)[1][0].id != pts[0].id
     (d / "nets" / "tiny_net.py").write_text(EXAMPLE.read_text())
     s = run_points(pts, d / "u.db", workers=0, sweep="user_model")
     assert (s.done, s.failed) == (2, 0)
@@ -266,7 +268,7 @@ def test_sweep_models_take_specs_relative_to_the_sweep_file(tmp_path):
     # a bad spec in a sweep file names the file and line
     (d / "bad.yaml").write_text(sweep.replace("nets/tiny_net.py:make", "nets/none.py:make"))
     with pytest.raises(UserError) as e:
-        load_points(d / "bad.yaml")
+        load_points(d / "bad.yaml", trust_code=True)
     assert "bad.yaml:" in e.value.where and "model file not found" in e.value.what
 
 

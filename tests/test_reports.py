@@ -15,7 +15,7 @@ import pytest
 from hwsim.cli import main
 from hwsim.errors import UserError
 from hwsim.reports import SCHEMA_PATH, export
-from hwsim.store import Store
+from hwsim.store import PointResult, Store
 from tests.conftest import CHROMIUM, requires_chromium
 from tests.report_fixtures import make_store
 
@@ -259,8 +259,73 @@ def test_cli_report_force_names_and_resolved_path(store, tmp_path, capsys, monke
     assert (tmp_path / "x.csv").read_bytes() == before
     assert main(argv + ["--force"]) == 0
     capsys.readouterr()
-    for bad in ("a\x1b[2Jb.csv", "a\nb.csv", "a\rb.csv"):
+    for bad in ("a\x1b[2Jb.csv", "a\nb.csv", "a\rb.csv", "a\u202evsc.exe", "a\u2066b.csv"):
         assert main(["report", str(db), "--point", ids[0], "-f", "csv", "--out-dir", str(tmp_path), "--name", bad]) == 2
         err = capsys.readouterr().err
         assert "control character" in err and len(err.strip().splitlines()) == 1 and "\x1b" not in err
+        assert "\u202e" not in err and "\u2066" not in err
     assert not any(p.name.startswith("a") for p in tmp_path.iterdir())
+
+
+def test_force_never_replaces_a_fifo_a_folder_or_a_link_out(store, tmp_path, capsys):
+    """--force overwrites a regular report file only: a FIFO (as /dev/full, a device, would be) stays
+    what it was, and a link in the export folder pointing outside it is refused."""
+    import os
+    import stat
+
+    db, ids = store
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.csv").write_text("keep")
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "link.csv").symlink_to(outside / "victim.csv")
+    (tmp_path / "exp" / "dir.csv").mkdir()
+    for out in (fifo, tmp_path / "exp" / "link.csv", tmp_path / "exp" / "dir.csv"):
+        argv = ["report", str(db), "--point", ids[0], "-f", "csv", "--out", str(out), "--force"]
+        if out.name == "dir.csv":   # an --out folder: the report goes inside; a --name that is a folder is refused
+            argv = ["report", str(db), "--point", ids[0], "-f", "csv", "--out-dir", str(out.parent), "--name",
+                    "dir.csv", "--force"]
+        assert main(argv) == 2, out
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert (outside / "victim.csv").read_text() == "keep"
+    assert (tmp_path / "exp" / "dir.csv").is_dir()
+
+
+HOSTILE_LABELS = ["=cmd|' calc'!A0", '=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR",
+                  "a\x1b]0;TITLE\x07b", "nul\x00x"]
+
+
+def test_csv_and_xlsx_cells_are_neutralised(tmp_path):
+    """OWASP CSV injection: no exported text cell starts a formula; control characters are escaped (an
+    XLSX with a raw ESC was an IllegalCharacterError)."""
+    with Store(tmp_path / "h.db") as s:
+        for i, lab in enumerate(HOSTILE_LABELS):
+            s.write(PointResult(id=f"{i:024x}", config={"model": lab}, label=lab,
+                                columns={"model": lab, "scheme": lab, "dataset": lab},
+                                metrics={"accuracy": 0.5, "infer_energy_pj": -1.0},
+                                layers=[(lab, "forward", "macs.fp32", 10.0), (lab, "forward", "cycles", 3.0)]))
+    ids = [f"{i:024x}" for i in range(len(HOSTILE_LABELS))]
+    csv_path = export(tmp_path / "h.db", ids, "csv", tmp_path / "out")
+    cells = [c for row in csv.reader(csv_path.open(newline="")) for c in row]
+    assert cells and not [c for c in cells if c[:1] in ("=", "@", "+", "\t", "\r")
+                          or (c[:1] == "-" and not _is_number(c))]
+    assert not [c for c in cells if any(ord(ch) < 32 for ch in c)]
+    assert "'=cmd|' calc'!A0" in cells and "a\\x1b]0;TITLE\\x07b" in cells
+    xlsx_path = export(tmp_path / "h.db", ids, "xlsx", tmp_path / "out")
+    wb = openpyxl.load_workbook(xlsx_path)
+    texts = [c.value for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert texts and not [t for t in texts if t[:1] in ("=", "@", "+", "\t", "\r")
+                          or (t[:1] == "-" and not _is_number(t))]
+    assert not [c for ws in wb for row in ws.iter_rows() for c in row if c.data_type == "f"]
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True

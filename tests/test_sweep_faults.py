@@ -62,12 +62,14 @@ def sweep(tmp_path: Path) -> Path:
     return f
 
 
-def start(f: Path, db: Path, log: Path, workers: int = 2, pause: float = 0.3) -> subprocess.Popen:
-    env = {**os.environ, "HWSIM_FAULT_LOG": str(log), "HWSIM_FAULT_SLEEP": str(pause),
+def start(f: Path, db: Path, log: Path, workers: int = 2, pause: float = 0.3, group: bool = False,
+          extra: tuple[str, ...] = (), env_extra: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {**os.environ, **(env_extra or {}), "HWSIM_FAULT_LOG": str(log), "HWSIM_FAULT_SLEEP": str(pause),
            "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, "-m", "hwsim.cli", "sweep", str(f), "--db", str(db), "--workers",
-                             str(workers), "--evaluator", "test_sweep_faults:slow_evaluate"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(workers), "--evaluator", "test_sweep_faults:slow_evaluate", *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=group)
 
 
 def finish(p: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
@@ -174,3 +176,60 @@ def test_two_runs_share_one_store(sweep: Path, tmp_path: Path, reference: dict):
     assert sorted(computed) == sorted(set(computed)) and len(computed) == 12      # each point once
     assert len({pid for pid, _ in logged(log, "point")}) == 2                    # by both runs' workers
     assert contents(db) == reference
+
+
+def test_ctrl_c_is_one_line_workers_quiet_store_intact(sweep: Path, tmp_path: Path):
+    """Ctrl-C (SIGINT to the whole foreground group, as a terminal sends it) while workers compute:
+    one `error: interrupted` line, exit 130, no worker traceback; the store passes SQLite's integrity
+    check, holds no point marked running, and a rerun completes it."""
+    db, log = tmp_path / "r.db", tmp_path / "log"
+    p = start(sweep, db, log, workers=2, pause=1.0, group=True)
+    wait_for(lambda: len(logged(log, "point")) >= 2)
+    os.killpg(p.pid, signal.SIGINT)
+    rc, out = finish(p, timeout=60)
+    assert rc == 130, out[-2000:]
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-2000:]
+    errors = [ln for ln in out.splitlines() if ln.startswith("error")]
+    assert errors == ["error: interrupted"], out[-2000:]
+    with Store(db, readonly=True) as s:
+        assert s.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert "running" not in statuses(db).values()
+    rc, out = finish(start(sweep, db, log, workers=2, pause=0.01))
+    assert rc == 0, out[-2000:]
+    assert set(statuses(db).values()) == {"done"}
+
+
+def test_a_stopped_worker_is_an_error_not_a_hang(sweep: Path, tmp_path: Path):
+    """SIGSTOP on a worker: its run's heartbeat keeps renewing the claims, so only the worker's own
+    progress and CPU time can tell. After HWSIM_STALL_S without either, the worker is stopped, its group
+    is handed back with a reason naming it, every other group finishes, and the run exits 3."""
+    db, log = tmp_path / "r.db", tmp_path / "log"
+    p = start(sweep, db, log, workers=2, pause=0.5, env_extra={"HWSIM_STALL_S": "4"})
+    wait_for(lambda: logged(log, "start"))
+    victim = logged(log, "start")[0][0]
+    os.kill(victim, signal.SIGSTOP)
+    t = time.time()
+    rc, out = finish(p, timeout=120)
+    assert rc == 3, out[-2000:]
+    assert time.time() - t < 90
+    assert "stalled" in out and "Traceback" not in out, out[-2000:]
+    st = statuses(db)
+    assert "running" not in st.values() and "done" in st.values()
+    assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
+
+
+def test_an_impossible_foreign_claim_is_taken_over(sweep: Path, tmp_path: Path):
+    """A claim from another host that says it lasts until the year 33658 (expires=1e12) is no live run's
+    lease: the sweep takes its points over instead of waiting forever."""
+    from hwsim.sweep.expand import load_points
+
+    db, log = tmp_path / "r.db", tmp_path / "log"
+    _, pts = load_points(sweep)
+    with Store(db) as s:
+        s.enqueue((pt.id, pt.config, pt.sweep, pt.label) for pt in pts)
+        with s.conn:
+            s.conn.executemany("INSERT INTO claims(point, owner, expires) VALUES (?, ?, ?)",
+                               [(pt.id, "elsewhere.example:1234:abcd", 1e12) for pt in pts])
+    rc, out = finish(start(sweep, db, log, workers=1, pause=0.01), timeout=180)
+    assert rc == 0, out[-2000:]
+    assert set(statuses(db).values()) == {"done"}

@@ -17,6 +17,7 @@ from dash import Input, Output, State, dcc, html
 
 from hwsim import __version__
 
+from . import guard
 from .data import StoreData
 from .pages import compare, explore, point, status
 
@@ -29,8 +30,9 @@ PAGES = (
 )
 
 
-def create_app(db_path: str | Path, refresh_ms: int = 2000) -> dash.Dash:
-    """Build the dashboard for the results store at ``db_path`` (which may not exist yet)."""
+def create_app(db_path: str | Path, refresh_ms: int = 2000, host: str = "127.0.0.1") -> dash.Dash:
+    """Build the dashboard for the results store at ``db_path`` (which may not exist yet), guarded
+    (:mod:`webapp.guard`) for a server bound to ``host``."""
     data = StoreData(db_path)
     app = dash.Dash(
         __name__,
@@ -46,6 +48,7 @@ def create_app(db_path: str | Path, refresh_ms: int = 2000) -> dash.Dash:
     for _, _, page in PAGES:
         page.register(app, data)
     app.hwsim_data = data  # for tests and the serve verb
+    guard.install(app, host)
     return app
 
 

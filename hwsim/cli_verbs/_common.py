@@ -23,14 +23,24 @@ def print_json(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
+def safe_text(v: Any) -> Any:
+    """A cell or title as rich Text: user strings (file, layer and point names, store paths) are shown
+    with control and bidi characters escaped, and never read as rich markup."""
+    from rich.text import Text
+
+    from hwsim.errors import printable
+
+    return Text(printable(f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)))
+
+
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     from rich.table import Table
 
-    t = Table(title=title, show_lines=False)
+    t = Table(title=safe_text(title), show_lines=False)
     for c in columns:
-        t.add_column(c, overflow="fold")
+        t.add_column(safe_text(c), overflow="fold")
     for r in rows:
-        t.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in r])
+        t.add_row(*[safe_text(v) for v in r])
     console().print(t)
 
 

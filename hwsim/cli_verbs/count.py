@@ -57,12 +57,13 @@ def print_trace(tr: Any) -> None:
     from rich.table import Table
 
     from ._common import console as terminal_console
+    from ._common import safe_text
 
     phases = ["inference"] if tr.mode == "infer" else ["forward", "backward_data", "backward_weight"]
     recs: dict[tuple[str, str], Any] = {(r.layer, r.phase): r for r in tr.records}
-    t = Table(title=f"{tr.model} / {tr.scheme}: batch {tr.batch}, "
-                    f"input {tr.meta.get('input') or 'x'.join(map(str, tr.input_shape))}, "
-                    f"{'one training step' if tr.mode == 'train' else 'inference'}")
+    t = Table(title=safe_text(f"{tr.model} / {tr.scheme}: batch {tr.batch}, "
+                              f"input {tr.meta.get('input') or 'x'.join(map(str, tr.input_shape))}, "
+                              f"{'one training step' if tr.mode == 'train' else 'inference'}"))
     for c in ["layer", "op", "shape", *[f"MACs {_PHASE_SHORT[p]}" for p in phases], "elementwise", "stash",
               "traffic"]:
         t.add_column(c, overflow="fold", justify="left" if c in ("layer", "op", "shape") else "right")
@@ -74,7 +75,8 @@ def print_trace(tr: Any) -> None:
         ew = sum(sum(r.elementwise.values()) for r in rs)
         stash = sum(r.traffic_bytes.get("stash_write", 0) for r in rs)
         traffic = sum(sum(r.traffic_bytes.values()) for r in rs)
-        t.add_row(li.name, f"{li.op} (stays float)" if li.stays_float else li.op, _shape_text(li.op, li.shape), *macs, _si(ew) if ew else "-",
+        t.add_row(safe_text(li.name), safe_text(f"{li.op} (stays float)" if li.stays_float else li.op),
+                  safe_text(_shape_text(li.op, li.shape)), *macs, _si(ew) if ew else "-",
                   _bytes(stash) if stash else "-", _bytes(traffic))
     console = terminal_console()
     console.print(t)
@@ -116,7 +118,7 @@ def print_trace(tr: Any) -> None:
     for n in m.get("notes", []):
         lines.append(f"note: {n}")
     for line in lines:
-        console.print(line, highlight=False)
+        console.print(safe_text(line), highlight=False)
 
 
 CPU_STEP_LIMIT = 64 * 2**30   # a real step on the CPU bigger than this is a typo, not a request

@@ -25,8 +25,6 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Print the non-dominated points for a pair or set of objectives, with the normalised hypervolume."""
-        from rich.markup import escape
-
         from hwsim.errors import UserError
         from hwsim.store import METRICS, Store
         from hwsim.sweep.pareto import ALIASES, REF, front, metric_name
@@ -62,7 +60,7 @@ def register(app: typer.Typer) -> None:
             return
         print_table(f"Pareto front of {n} points: " + ", ".join(f"{o} ({METRICS[o]['better']})" for o in objs),
                     ["id", "point"] + objs,
-                    [[r["id"][:10], escape(r["label"] or "")] + [f"{r[o]:.6g}" for o in objs] for r in rows])
+                    [[r["id"][:10], r["label"] or ""] + [f"{r[o]:.6g}" for o in objs] for r in rows])
         scale = "log10 of costs, then " if log else ""
         typer.echo(f"{len(rows)} non-dominated of {n}; normalised hypervolume {hv:.6g} "
                    f"({scale}objectives scaled to [0,1] over these points, reference {REF} each)")

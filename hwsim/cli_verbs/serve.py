@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         if debug:
             print("warning: --debug turns on Dash's dev tools (tracebacks, reload on code change) for anyone who "
                   "can reach the server; use it on a trusted machine only", file=sys.stderr)
-        dash_app = create_app(db, refresh_ms=refresh_ms)
+        dash_app = create_app(db, refresh_ms=refresh_ms, host=host)
         shown = f"[{host}]" if ":" in host else host
         print(f"hwsim dashboard for {db} on http://{shown}:{port}/  (Ctrl+C to stop)", flush=True)
         try:

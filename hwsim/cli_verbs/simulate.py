@@ -103,23 +103,26 @@ def register(app: typer.Typer) -> None:
             return
         from rich.table import Table
 
-        from ._common import console
+        from hwsim.errors import printable
 
-        t = Table(title=f"{title}: {acc.rows}x{acc.cols} {acc.dataflow}, PE {acc.pe.kind}", show_lines=False)
+        from ._common import console, safe_text
+
+        t = Table(title=safe_text(f"{title}: {acc.rows}x{acc.cols} {acc.dataflow}, PE {acc.pe.kind}"),
+                  show_lines=False)
         for c, h in zip(_TABLE_COLS, _HEADERS):
             t.add_column(h, justify="left" if c in ("layer", "phase", "mac_type") else "right")
 
         def cells(r: dict) -> list[str]:
             r = {**r, "sram_bytes": r["sram_read_bytes"] + r["sram_write_bytes"],
                  "dram_bytes": r["dram_read_bytes"] + r["dram_write_bytes"]}
-            return [_fmt(r.get(c, "")) for c in _TABLE_COLS]
+            return [safe_text(_fmt(r.get(c, ""))) for c in _TABLE_COLS]
 
         for r in rep.rows:
             t.add_row(*cells(r))
         tot = rep.totals
         t.add_row(*(["TOTAL", "", ""] + cells(tot)[3:]), style="bold")
         console().print(t)
-        print(f"total {tot['total_cycles']:,} cycles = {tot['time_us']:,.1f} us at {acc.clock_mhz:g} MHz; "
-              f"access counts in bytes at operand widths")
+        print(printable(f"total {tot['total_cycles']:,} cycles = {tot['time_us']:,.1f} us at {acc.clock_mhz:g} MHz; "
+              f"access counts in bytes at operand widths"))
         parts = ", ".join(f"{k} {v:.3g}" for k, v in area.breakdown.items())
         print(f"area {area.total_mm2:.4g} mm2 at 45 nm ({parts}); rules: hwsim simulate --format json | area")

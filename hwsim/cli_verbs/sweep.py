@@ -21,6 +21,8 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local | ray"),
         address: str = typer.Option(None, "--address", help="Ray cluster address (with --backend ray)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the points; run nothing."),
+        trust_code: bool = typer.Option(False, "--trust-code",
+                                        help="Let the file's Python models (file.py:make, pkg.mod:make) run."),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Evaluate failed points again."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -32,9 +34,7 @@ def register(app: typer.Typer) -> None:
         """Run every design point of FILE not yet in the store (a killed sweep resumes), then print a summary."""
         import sys
 
-        from rich.markup import escape
-
-        from hwsim.errors import UserError
+        from hwsim.errors import UserError, printable
         from hwsim.extras import require
         from hwsim.sweep.expand import load_points
         from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points, summary_rows
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("--address", "only with --backend ray")
         if evaluator is not None and ":" not in evaluator:
             raise UserError("--evaluator", "expected module:function")
-        sw, points = load_points(file, max_points=max_points)
+        sw, points = load_points(file, max_points=max_points, trust_code=trust_code)
         if backend == "ray":
             require("ray", "--backend ray")
         if sw.search is not None and not dry_run:
@@ -64,14 +64,14 @@ def register(app: typer.Typer) -> None:
                 print_json({"sweep": sw.name, "points": rows, "search": sw.search is not None})
             else:
                 print_table(f"sweep {sw.name}: {len(points)} points", ["id", "label"],
-                            [[r["id"], escape(r["label"])] for r in rows])
+                            [[r["id"], r["label"]] for r in rows])
             return
         if sw.search is not None:
             from hwsim.sweep.pareto import normalised_hypervolume, signs
             from hwsim.sweep.search import run_search, store_objectives
 
             res, ids = run_search(file, path, workers=nw, backend=backend, address=address, progress=progress,
-                                  evaluator=evaluator, budget=budget)
+                                  evaluator=evaluator, budget=budget, trust_code=trust_code)
             objs = sw.search.objectives
             F = store_objectives(path, ids, objs)
             import numpy as np
@@ -98,19 +98,21 @@ def register(app: typer.Typer) -> None:
         else:
             print_table(f"sweep {sw.name} -> {path}", ["id", "point", "status", "this run", "accuracy",
                                                        "train pJ/step", "infer pJ", "latency cyc", "error"],
-                        [[r["id"][:10], escape(r["label"]), r["status"], r.get("this_run", ""),
+                        [[r["id"][:10], r["label"], r["status"], r.get("this_run", ""),
                           _f(r["accuracy"], ".4f"), _f(r["train_energy_pj_per_step"], ".4g"),
                           _f(r["infer_energy_pj"], ".4g"), _f(r["latency_cycles"], ".4g"),
-                          escape((r["error"] or "")[:80])] for r in rows])
-            typer.echo(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()))
+                          (r["error"] or "")[:80]] for r in rows])
+            typer.echo(printable(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                           for k, v in info.items())))
         failed = sum(r["status"] == "failed" for r in rows)
         unfinished = sum(r["status"] not in ("done", "failed") for r in rows)
         if failed or unfinished:
             what = ", ".join(x for x in (f"{failed} failed" if failed else "",
                                          f"{unfinished} not finished (a worker died; rerun to redo them)"
                                          if unfinished else "") if x)
-            typer.echo(f"error: sweep {sw.name}: {what} of {len(rows)} points; the error column above (or "
-                       f"--json) gives each reason, `hwsim report {path} --point ID` the details", err=True)
+            typer.echo(printable(f"error: sweep {sw.name}: {what} of {len(rows)} points; the error column above "
+                                 f"(or --json) gives each reason, `hwsim report {path} --point ID` the details"),
+                       err=True)
             raise typer.Exit(3)
 
 

@@ -51,7 +51,7 @@ LONG_LIVED = ("weight", "stash", "grad_weight", "weight_master", "optimizer_stat
 class Hierarchy(BaseModel):
     """RF, SRAM, DRAM and how the placement model uses them (``configs/hierarchy/default.yaml``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = "custom"
     rf_bytes: int = Field(ge=0)

@@ -30,7 +30,11 @@ FP_PRIMITIVES = ("fp32_add", "fp32_mult", "fp16_add", "fp16_mult")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # .inf and NaN are no energy; an energy past MAX_PJ (1 J an operation) is a typo that turns totals into inf
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+MAX_PJ = 1e12
 
 
 class PointTable(_Strict):
@@ -45,27 +49,27 @@ class PointTable(_Strict):
         if not v:
             raise ValueError("needs at least one point")
         for k, e in v.items():
-            if k <= 0 or not (e > 0 and math.isfinite(e)):
+            if k <= 0 or not (0 < e <= MAX_PJ and math.isfinite(e)):
                 raise ValueError(f"point {k}: {e} must be a positive width/capacity with a positive energy")
         return dict(sorted(v.items()))
 
 
 class ValueEntry(_Strict):
     source: str
-    value: float = Field(gt=0)
+    value: float = Field(gt=0, le=MAX_PJ)
 
 
 class HanTable(_Strict):
     source: str
-    register_file: float = Field(gt=0)
-    sram: float = Field(gt=0)
-    dram: float = Field(gt=0)
+    register_file: float = Field(gt=0, le=MAX_PJ)
+    sram: float = Field(gt=0, le=MAX_PJ)
+    dram: float = Field(gt=0, le=MAX_PJ)
 
 
 class DramPreset(_Strict):
     """``pj`` per access of ``bits`` bits."""
 
-    pj: float = Field(gt=0)
+    pj: float = Field(gt=0, le=MAX_PJ)
     bits: int = Field(gt=0)
     source: str
     note: str = ""
@@ -82,8 +86,8 @@ class DramTable(_Strict):
 
 class Gates(_Strict):
     source: str
-    xnor_per_bit_add: float = Field(gt=0)
-    shifter_per_add: float = Field(gt=0)
+    xnor_per_bit_add: float = Field(gt=0, le=MAX_PJ)
+    shifter_per_add: float = Field(gt=0, le=MAX_PJ)
 
 
 class Accumulator(_Strict):
@@ -119,8 +123,8 @@ class TechTable(_Strict):
     """One technology table (see ``configs/tech/45nm.yaml`` for every field, with sources)."""
 
     name: str
-    node_nm: float = Field(gt=0)
-    vdd_v: float = Field(gt=0)
+    node_nm: float = Field(gt=0, le=1e6)
+    vdd_v: float = Field(gt=0, le=1e3)
     description: str = ""
     sources: dict[str, str]
     int_add_pj: PointTable

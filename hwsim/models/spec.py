@@ -68,6 +68,11 @@ class Source:
     factory: str = ""         # FILE / MODULE: the callable's name
 
     @property
+    def runs_code(self) -> bool:
+        """Whether building it imports and calls Python code (a file or a module's factory)."""
+        return self.kind in (FILE, MODULE)
+
+    @property
     def canonical(self) -> str:
         """The spec with its file made absolute: the same network wherever it is named from."""
         if self.kind == FILE:
@@ -114,6 +119,9 @@ def resolve(spec: str, base: str | Path | None = None, where: str = "model") -> 
         if target.endswith(".py") or "/" in target or "\\" in target:
             return Source(FILE, spec, _existing(target, base, where), factory=factory)
         if all(part.isidentifier() for part in target.split(".")):
+            top = target.split(".")[0]
+            if top in sys.stdlib_module_names:   # os:system, shutil:rmtree
+                raise UserError(where, f"{spec}: a model factory comes from your own module, not from {top!r}")
             return Source(MODULE, spec, module=target, factory=factory)
     # not a spec: report it as an unknown built-in name (with "did you mean")
     from hwsim.models import MODELS
@@ -137,15 +145,23 @@ def _existing(path: str, base: str | Path | None, where: str) -> Path:
 
 # -- building -----------------------------------------------------------------------------
 def factory_of(src: Source, where: str = "model") -> Any:
-    """The callable a FILE / MODULE spec names (importing the file or module)."""
+    """The callable a FILE / MODULE spec names (importing the file or module, contained): a
+    ``torch.nn.Module`` class, or a Python function defined in that file or module (not a builtin,
+    not a name it imported, not from the standard library), so a spec cannot call ``os:system``."""
+    from hwsim.usercode import contained
+
     if src.kind == FILE:
-        mod = _import_file(src.path, where)
+        with contained(src.label, where):
+            mod = _import_file(src.path, where)
         origin = src.path.name
     else:
         try:
-            mod = importlib.import_module(src.module)
+            with contained(src.label, where):
+                mod = importlib.import_module(src.module)
         except ImportError as e:
             raise UserError(where, f"cannot import module {src.module!r}: {_short(e)}") from None
+        except UserError:
+            raise
         except Exception as e:   # the user's module failed while importing
             raise UserError(where, f"importing {src.module!r} failed: {type(e).__name__}: {_short(e)}") from None
         origin = src.module
@@ -154,9 +170,26 @@ def factory_of(src: Source, where: str = "model") -> Any:
         names = sorted(n for n, v in vars(mod).items() if callable(v) and not n.startswith("_")
                        and getattr(v, "__module__", None) == mod.__name__)
         raise UserError(where, f"{origin} has no factory {src.factory!r}; it defines {', '.join(names) or 'none'}")
-    if not callable(fn):
-        raise UserError(where, f"{origin}:{src.factory} is a {type(fn).__name__}, not a callable")
+    _check_factory(fn, mod, f"{origin}:{src.factory}", where)
     return fn
+
+
+def _check_factory(fn: Any, mod: Any, name: str, where: str) -> None:
+    """Only an nn.Module class or a function of the user's own file/module is a factory."""
+    from torch import nn
+
+    if inspect.isclass(fn):
+        if issubclass(fn, nn.Module):
+            return
+        raise UserError(where, f"{name} is the class {fn.__name__}, not a torch.nn.Module class")
+    if mod.__name__.split(".")[0] == "torch":   # torch's own functions (torch:save) are not factories
+        raise UserError(where, f"{name} is not a torch.nn.Module class; from torch only layer classes are models")
+    if not inspect.isfunction(fn):
+        raise UserError(where, f"{name} is a {type(fn).__name__}, not a model factory (a function or an "
+                               "nn.Module class)")
+    if getattr(fn, "__module__", None) != mod.__name__:
+        raise UserError(where, f"{name} is defined in {fn.__module__!r}, not in {mod.__name__!r}; a factory "
+                               "must be defined where the spec names it")
 
 
 def _import_file(path: Path, where: str) -> Any:
@@ -197,8 +230,11 @@ def _call_factory(src: Source, fn: Any, args: dict[str, Any], num_classes: int |
         kw["num_classes"] = num_classes
     if "in_shape" in params and in_shape is not None and "in_shape" not in kw:
         kw["in_shape"] = tuple(in_shape)
+    from hwsim.usercode import contained
+
     try:
-        net = fn(**kw)
+        with contained(src.label, where):
+            net = fn(**kw)
     except UserError:
         raise
     except Exception as e:
@@ -298,12 +334,22 @@ def _torchvision_stand_in() -> None:
     sys.modules["torchvision"], sys.modules["torchvision.ops"] = tv, ops
 
 
+MAX_ONNX_NODES = 20_000   # far above any real network's graph; 50,000 Relus took minutes to convert
+
+
 def _load_onnx_proto(path: Path, where: str) -> Any:
+    from hwsim.models.pt2_safe import check_model_file
+
+    check_model_file(path, where)
     onnx, _ = _onnx_modules(where)
     try:
-        return onnx.load(str(path))
+        proto = onnx.load(str(path))
     except Exception as e:
         raise UserError(where, f"{path.name} is not a readable ONNX file: {_short(e)}") from None
+    n = len(proto.graph.node)
+    if n > MAX_ONNX_NODES:
+        raise UserError(where, f"{path.name} has {n:,} graph nodes, more than the {MAX_ONNX_NODES:,} hwsim reads")
+    return proto
 
 
 def onnx_input_shape(path: Path, where: str = "model") -> tuple[int, ...] | None:
@@ -315,6 +361,8 @@ def onnx_input_shape(path: Path, where: str = "model") -> tuple[int, ...] | None
         raise UserError(where, f"{path.name} declares no graph input")
     ttype = inputs[0].type.tensor_type
     shape = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
+    if any(s is not None and s < 0 for s in shape) or any(s == 0 for s in shape[1:]):
+        raise UserError(where, f"{path.name}: input {inputs[0].name!r} has shape {shape}; sizes must be positive")
     if len(shape) < 2 or any(s is None for s in shape[1:]):
         return None
     out = tuple(int(s) for s in shape[1:])
@@ -361,12 +409,9 @@ def load_pt2(path: Path, where: str = "model") -> Any:
     the program's first user input."""
     import torch
 
-    try:
-        with torch.device("cpu"):
-            ep = torch.export.load(str(path))
-    except Exception as e:
-        raise UserError(where, f"{path.name} is not a torch.export program: {type(e).__name__}: {_short(e)}") \
-            from None
+    from hwsim.models.pt2_safe import load_program
+
+    ep = load_program(path, where)   # refuses pickles and zip bombs before torch reads anything
     from hwsim.models._export import modules_from_export
 
     with torch.device("cpu"):

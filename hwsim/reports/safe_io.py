@@ -2,13 +2,16 @@
 
 A report is written to a temporary file in the target folder and renamed into place,
 so a failure never leaves a half-written file; a name that would resolve outside the
-target folder (``..``, an absolute path, a symlink pointing out) is refused.
+target folder (``..``, an absolute path, a symlink pointing out) is refused, and so is one that exists
+but is not a regular file (a device, a FIFO, a socket, a folder), ``--force`` or not.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +21,8 @@ from hwsim.errors import UserError
 def resolve_inside(folder: str | Path, name: str) -> Path:
     """``folder/name`` resolved, or a UserError when it would land outside ``folder``."""
     for text in (str(folder), name):
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        if any(ord(ch) < 32 or ord(ch) == 127 or unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+            # Cf: bidi overrides (U+202E) make a name read as another ("report\u202ecod.exe")
             raise UserError(repr(text), "control characters are not allowed in an export path")
     root = Path(folder).expanduser()
     if root.exists() and not root.is_dir():
@@ -31,6 +35,14 @@ def resolve_inside(folder: str | Path, name: str) -> Path:
         raise UserError(name, f"export path lies outside the export folder {root}")
     if target.is_dir():
         raise UserError(str(target), "export path is a folder, expected a file name")
+    try:
+        st = os.stat(target)
+    except (FileNotFoundError, NotADirectoryError):   # new, or a folder that cannot exist (told when written)
+        return target
+    except OSError as e:
+        raise UserError(str(target), f"cannot inspect the export path ({e.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):   # a device, FIFO or socket is never replaced, --force or not
+        raise UserError(str(target), "export path exists and is not a regular file; it is never replaced")
     return target
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.registry import Registry
+from hwsim.reports.cells import safe_frame
 from hwsim.reports.document import GROUPS, ReportDocument
 
 Writer = Callable[[ReportDocument, Path], None]
@@ -113,7 +114,7 @@ def hardware_frame(doc: ReportDocument):
 
 @WRITERS.register("csv")
 def write_csv(doc: ReportDocument, path: Path) -> None:
-    layer_frame(doc).to_csv(path, index=False)
+    safe_frame(layer_frame(doc)).to_csv(path, index=False)
 
 
 @WRITERS.register("json")
@@ -150,7 +151,7 @@ def write_xlsx(doc: ReportDocument, path: Path) -> None:
     }
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         for name, df in sheets.items():
-            df.to_excel(xw, sheet_name=name, index=False)
+            safe_frame(df).to_excel(xw, sheet_name=name, index=False)
             ws = xw.sheets[name]
             ws.freeze_panes = "A2"
             for col in ws.columns:  # readable widths when opened in a spreadsheet program

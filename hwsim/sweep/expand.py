@@ -162,10 +162,14 @@ def resolve_model(entry: str | ModelEntry | dict, where: str, base: Path | None 
     src = specs.resolve(entry.name, base=base, where=where)
     given = _shape_json(parse_input_shape(entry.input, where=f"{where}.input")) if entry.input else None
     if src.kind != specs.BUILTIN:
+        if src.runs_code:   # named by a file: never imported while validating (docs/reliability.md)
+            from hwsim.trust import check_code_allowed
+
+            check_code_allowed(src.label, src.path, src.module, where)
         out: dict[str, Any] = {"name": src.canonical, "args": dict(sorted(entry.args.items()))}
         if src.path is not None:
             out["sha256"] = src.digest()
-        shape = specs.default_input(src, where=where, **entry.args) if given is None else None
+        shape = specs.default_input(src, where=where, **entry.args) if given is None and not src.runs_code else None
         if given is not None or shape is not None:
             out["input_shape"] = given if given is not None else _shape_json(shape)
         return out
@@ -201,7 +205,7 @@ def model_input(model: dict[str, Any], shape: tuple[list[int], int], where: str)
     if not in_shape or not classes:
         src = specs.resolve(model["name"], where=where)
         if not in_shape:
-            default = specs.default_input(src, where=where, **model.get("args", {}))
+            default = None if src.runs_code else specs.default_input(src, where=where, **model.get("args", {}))
             if default is None:
                 raise UserError(where, f"{_model_label(model['name'])} declares no input shape; give it one "
                                        "(input: 3x32x32) or a data set")
@@ -217,7 +221,10 @@ def _decodes(name: str, args_json: str) -> bool:
 
     from hwsim.count.decode import is_decoder
     from hwsim.models import build_model
+    from hwsim.models import spec as specs
 
+    if specs.resolve(name).runs_code:   # a file's code model is not imported while validating
+        return False
     try:
         with torch.device("meta"):
             return is_decoder(build_model(name, **json.loads(args_json)))
@@ -328,9 +335,12 @@ def check_model(model: dict[str, Any], shape: tuple[list[int], int], where: str,
     import torch
 
     from hwsim.models import build_model
+    from hwsim.models import spec as specs
 
     stored, classes = model_input(model, shape, where)
     in_shape = parse_input_shape(stored, where=where)
+    if specs.resolve(model["name"], where=where).runs_code:   # checked when its point runs, not here
+        return
     try:
         with torch.device("meta"):
             net = build_model(model["name"], num_classes=classes, in_shape=in_shape, base=base, where=where,
@@ -546,10 +556,19 @@ def count_points(sw: SweepFile, lm: LineMap, base: Path, _seen: tuple[Path, ...]
     return n
 
 
-def load_points(path: str | Path, max_points: int = MAX_POINTS) -> tuple[SweepFile, list[DesignPoint]]:
+def load_points(path: str | Path, max_points: int = MAX_POINTS,
+                trust_code: bool = False) -> tuple[SweepFile, list[DesignPoint]]:
     """Validate a sweep file and expand it; the one entry point the CLI uses. A file that would expand
-    to more than ``max_points`` points is refused before anything is expanded."""
-    p = Path(path)
+    to more than ``max_points`` points is refused before anything is expanded. A model the file names
+    by Python code is refused unless ``trust_code`` or the user's allow-list (:mod:`hwsim.trust`); it is
+    never imported here either way."""
+    from hwsim.trust import code_trust
+
+    with code_trust(trust_code):
+        return _load_points(Path(path), max_points)
+
+
+def _load_points(p: Path, max_points: int) -> tuple[SweepFile, list[DesignPoint]]:
     sw, lm = load_sweep(p)
     n = count_points(sw, lm, p.resolve().parent, (p.resolve(),))
     if n > max_points:
@@ -561,9 +580,12 @@ def load_points(path: str | Path, max_points: int = MAX_POINTS) -> tuple[SweepFi
     return sw, pts
 
 
-def grid_axes(sw: SweepFile, lm: LineMap, base: Path) -> dict[str, list[Any]]:
+def grid_axes(sw: SweepFile, lm: LineMap, base: Path, trust_code: bool = False) -> dict[str, list[Any]]:
     """The grid's axes as lists of resolved values (search picks one index per axis)."""
-    return _axis_values(sw, lm, base)
+    from hwsim.trust import code_trust
+
+    with code_trust(trust_code):
+        return _axis_values(sw, lm, base)
 
 
 def point_from_axes(sw: SweepFile, ax: dict[str, list[Any]], idx: dict[str, int]) -> DesignPoint:

@@ -31,6 +31,7 @@ import importlib
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import threading
 import time
@@ -46,11 +47,17 @@ from hwsim.store import PointResult, Store, owner_id
 from hwsim.sweep.expand import DesignPoint
 
 DEFAULT_EVALUATOR = "hwsim.pipeline:evaluate_group"
+_hard_exit = os._exit   # bound at import: user model code runs with os._exit replaced (hwsim.usercode)
 LEASE_S = 60.0            # a claim lives this long without a heartbeat
 HEARTBEAT_S = 10.0        # how often a run renews its claims
 PROGRESS_EVERY_S = 10.0   # progress lines when stderr is not a terminal
 STREAM_EVERY_S = 0.5      # a worker sends the points it finished at most this often
 MAX_LOST = 3              # worker deaths on one group before its points are marked failed
+# A worker is stalled when it has sent nothing and used no CPU time for this long (a heartbeat alone
+# proves nothing: a stopped or deadlocked worker's run keeps renewing its claims); HWSIM_STALL_S sets it.
+STALL_S = float(os.environ.get("HWSIM_STALL_S", "600"))
+# The longest a run waits on groups another live run holds before it gives up; HWSIM_WAIT_S sets it.
+WAIT_S = float(os.environ.get("HWSIM_WAIT_S", "3600"))
 
 
 @dataclass
@@ -109,12 +116,12 @@ def _exit_with_parent(parent: int) -> None:
     def watch() -> None:
         while True:
             if os.getppid() != parent:
-                os._exit(1)
+                _hard_exit(1)
             time.sleep(0.5)
 
     threading.Thread(target=watch, name="hwsim-parent-watch", daemon=True).start()
     if os.getppid() != parent:   # died before the thread started
-        os._exit(1)
+        _hard_exit(1)
 
 
 class _Streamer:
@@ -140,6 +147,15 @@ class _Streamer:
 
 def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
     """A local worker: take (key, points) from the pipe, send progress and results back."""
+    # Ctrl-C reaches the whole process group: the parent alone reports it and stops the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the parent owns stdout (a --json summary); whatever a model prints while it runs goes to stderr
+    try:
+        sys.stdout.flush()
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+    except (OSError, ValueError, AttributeError):
+        pass
     _exit_with_parent(parent)
     _limit_threads()
     fn = _load_evaluator(evaluator)
@@ -234,7 +250,9 @@ class _Bars:
         if self.mode == "bars" and key not in self.tasks:
             from rich.markup import escape
 
-            self.labels[key] = escape(label)
+            from hwsim.errors import printable
+
+            self.labels[key] = escape(printable(label))
             self.tasks[key] = self.progress.add_task(f"  {self.labels[key]}", total=None)
 
     def stage(self, key: str, stage: str, done: int, total: int) -> None:
@@ -312,6 +330,7 @@ class _Run:
         self.began: dict[str, float] = {}                   # key -> when this run claimed the group
         self.tally: dict[str, list[int]] = {}               # key -> [done, failed] written so far
         self.labels = {k: pts[0]["label"].rsplit("/", 1)[0] for k, pts in groups}
+        self.waiting_since: float | None = None
 
     def take(self) -> tuple[str, list[dict[str, Any]]] | None:
         """The next group this run may compute, claimed; None when every remaining one is held by
@@ -406,6 +425,18 @@ class _Run:
         self.bars.running.discard(key)
         self.queue.insert(0, (key, self.by_key[key]))
 
+    def wait_for_others(self) -> None:
+        """Sleep a second while another run holds every remaining group; past WAIT_S, one error naming
+        the groups (a wait is never endless)."""
+        now = time.time()
+        if self.waiting_since is None:
+            self.waiting_since = now
+        elif now - self.waiting_since > WAIT_S:
+            held = ", ".join(self.labels[k] for k, _ in self.queue[:3]) + (", ..." if len(self.queue) > 3 else "")
+            raise UserError("sweep", f"waited {WAIT_S:g} s for {len(self.queue)} group(s) another run holds ({held}); "
+                                     "rerun when that run has finished (HWSIM_WAIT_S sets the wait)")
+        time.sleep(1.0)
+
     def interrupted(self) -> None:
         """The run stops early (Ctrl-C, an error): hand every group in flight back, unpenalised."""
         for key, pts in list(self.flight.items()):
@@ -463,8 +494,9 @@ def _run_inline(run: _Run, evaluator: str) -> None:
     while run.queue:
         g = run.take()
         if g is None:              # every remaining group is held by another run: wait for it
-            time.sleep(1.0)
+            run.wait_for_others()
             continue
+        run.waiting_since = None
         key, pts = g
         kw: dict[str, Any] = {"emit": lambda r, key=key: run.point(key, r)} if _takes_emit(fn) else {}
         run.finished(key, fn(pts, key=key, progress=run.bars.stage, **kw))
@@ -500,9 +532,29 @@ class _Worker:
     def __init__(self, ctx: Any, evaluator: str):
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid(), evaluator), daemon=True)
-        self.proc.start()
+        # the worker starts with SIGINT ignored (inherited through exec), so a Ctrl-C while it is still
+        # importing cannot print a traceback; the parent keeps its own handler
+        try:
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:   # not the main thread: signals are not ours to change
+            old = None
+        try:
+            self.proc.start()
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
         child.close()
         self.key: str | None = None
+        self.stage = ""                   # what the worker last said it was doing
+        self.seen = time.time()           # when it last sent something or used CPU time
+        self.cpu = -1.0
+
+    def stalled(self, now: float) -> bool:
+        """Neither a message nor CPU time for STALL_S seconds (a stopped or deadlocked worker)."""
+        cpu = _cpu_seconds(self.proc.pid)
+        if cpu is not None and cpu != self.cpu:
+            self.cpu, self.seen = cpu, now
+        return now - self.seen > STALL_S
 
     def stop(self) -> None:
         try:
@@ -532,20 +584,25 @@ def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
                     pool.append(w)
                 try:
                     w.conn.send(g)
-                    w.key = g[0]
+                    w.key, w.seen, w.stage = g[0], time.time(), "starting"
                 except OSError:   # it died idle: the group goes back, unpenalised
                     run.give_back(g[0])
                     pool.remove(w)
             if not run.flight:    # every remaining group is held by another live run: wait for it
-                time.sleep(1.0)
+                run.wait_for_others()
                 continue
+            run.waiting_since = None
             busy = [w for w in pool if w.key is not None]
             ready = set(mp_wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=0.5))
+            now = time.time()
             for w in busy:
                 # a worker that died after the wait returned is served too (its pipe reads EOF):
                 # dropped unserved, its group would stay in flight and the run would never end
                 if w.conn in ready or w.proc.sentinel in ready or not w.proc.is_alive():
+                    w.seen = now
                     _serve(run, w)
+                elif w.stalled(now):
+                    _stop_stalled(run, w)
             pool = [w for w in pool if w.proc.is_alive() or w.key is not None]
     finally:
         for w in pool:
@@ -554,6 +611,27 @@ def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
             w.proc.join(timeout=2)
             if w.proc.is_alive():
                 w.proc.kill()
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc), or None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _stop_stalled(run: _Run, w: _Worker) -> None:
+    """Kill a stalled worker; its group's points become failed-for-now with the reason (a rerun redoes
+    them), so a hang ends as an error naming the group and where it stood."""
+    w.proc.kill()
+    w.proc.join(timeout=5)
+    key = w.key
+    w.key = None
+    run.lost(key, f"lost: its worker stalled (no progress and no CPU time for {STALL_S:g} s, at "
+                  f"{w.stage or 'start'}) on {run.labels.get(key, key)}; it was stopped; rerun the sweep to redo it")
 
 
 def _serve(run: _Run, w: _Worker) -> None:
@@ -575,6 +653,7 @@ def _serve(run: _Run, w: _Worker) -> None:
             return
         kind, key = msg[0], msg[1]
         if kind == "stage":
+            w.stage = f"{msg[2]} {msg[3]}/{msg[4]}"
             run.bars.stage(key, *msg[2:])
         elif kind == "points":
             for r in msg[2]:

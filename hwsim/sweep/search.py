@@ -165,7 +165,7 @@ def scalar_search(sizes: dict[str, int], score: Callable[[Index, dict[str, float
 
 def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, backend: str = "local",
                address: str | None = None, progress: bool = False, evaluator: str | None = None,
-               budget: int | None = None) -> tuple[SearchResult, list[str]]:
+               budget: int | None = None, trust_code: bool = False) -> tuple[SearchResult, list[str]]:
     """Run the ``search:`` section of a sweep file. Returns the result and the ids evaluated."""
     from hwsim.sweep.expand import grid_axes, point_from_axes
     from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points
@@ -174,7 +174,7 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     p = Path(sweep_path)
     sw, lm = load_sweep(p)
     assert sw.search is not None
-    ax = grid_axes(sw, lm, p.resolve().parent)
+    ax = grid_axes(sw, lm, p.resolve().parent, trust_code)
     sizes, to_grid = factor_axes(sw, ax)
     ids: list[str] = []
 
