@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from hwsim import labels
 from hwsim.errors import UserError
 from hwsim.formats import PHASES, TRAIN_PHASES
 from hwsim.store import METRICS, POINT_COLUMNS, Store
@@ -168,11 +169,11 @@ class StoreData:
                 df.loc[missing, "label"] = [_default_label(r) for _, r in df[missing].iterrows()]
             df["bits"] = [_bits_text(w, a) for w, a in zip(df["bits_w"], df["bits_a"])]
             configs = [_config(c) for c in df["config"]]
-            vary = _varying_params([c.get("scheme") for c in configs])
-            df["scheme_name"] = [scheme_display(c.get("scheme"), vary) or str(s)
+            vary = labels.varying_scheme_params(c.get("scheme") for c in configs)
+            hw = labels.varying_hardware(configs)
+            df["scheme_name"] = [labels.scheme_name(c.get("scheme"), vary) or str(s)
                                  for c, s in zip(configs, df["scheme"])]
-            df["name"] = [" · ".join(str(p) for p in (model_display(c.get("model")) or m, sn, a) if p and p == p)
-                          for c, m, sn, a in zip(configs, df["model"], df["scheme_name"], df["accelerator"])]
+            df["name"] = [labels.design_name(c, vary, hw) or str(lab) for c, lab in zip(configs, df["label"])]
             df = pd.concat([df, varied_fields(configs)], axis=1)
             return df.sort_values(["status", "label"], kind="stable").reset_index(drop=True)
 
@@ -252,74 +253,12 @@ CFG = "cfg:"
 _CFG_SKIP = ("literature", "input_shape", "num_classes", "accuracy_source")
 
 
-def _config(text: Any) -> dict:
-    try:
-        cfg = json.loads(text) if isinstance(text, str) else {}
-    except ValueError:
-        cfg = {}
-    return cfg if isinstance(cfg, dict) else {}
+_config = labels.config_of
 
 
-def _varying_params(schemes: list) -> dict[str, set[str]]:
-    """Per scheme name, the parameters whose value differs between the store's points of that scheme."""
-    seen: dict[str, dict[str, set]] = {}
-    for sc in schemes:
-        for one in (sc.get("compose") if isinstance(sc, dict) and isinstance(sc.get("compose"), list) else [sc]):
-            if isinstance(one, dict):
-                per = seen.setdefault(str(one.get("name")), {})
-                for k, v in one.items():
-                    per.setdefault(k, set()).add(json.dumps(v, sort_keys=True, default=str))
-    return {name: {k for k, vals in per.items() if len(vals) > 1} for name, per in seen.items()}
-
-
-# Always part of a display name: bit widths and sparsity define the scheme variant.
-_ALWAYS = ("weight_bits", "act_bits", "sparsity", "quantizer")
-
-
-def _params(d: dict, skip: tuple[str, ...] = ("name",), varying: set[str] | None = None) -> list[str]:
-    """A scheme's or model's distinguishing hyper-parameters, short: W4A4, L2, 80%, width=0.5.
-    With ``varying``, other parameters appear only if they differ between points."""
-    out: list[str] = []
-    d = {**d.get("args", {}), **{k: v for k, v in d.items() if k != "args"}} if isinstance(d.get("args"), dict) else d
-    wb, ab = d.get("weight_bits"), d.get("act_bits")
-    if wb is not None or ab is not None:
-        out.append("".join(f"{p}{v}" for p, v in (("W", wb), ("A", ab)) if v is not None))
-    for k, v in d.items():
-        if k in skip or k in ("weight_bits", "act_bits", "compose", "start_epoch", "end_epoch", "seed", "vary"):
-            continue
-        if varying is not None and k not in _ALWAYS and k not in varying:
-            continue
-        if k == "sparsity" and isinstance(v, (int, float)):
-            out.append(f"{100 * v:.0f}%")
-        elif isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, (int, float, bool)):
-            out.append(f"{k}={v}")
-    return out
-
-
-def scheme_display(scheme: Any, varying: dict[str, set[str]] | None = None) -> str:
-    """``{"name": "graham", "quantizer": "L2"}`` -> ``graham L2``; ``kbit W4A4``; ``twn+graham L4``.
-
-    ``varying`` (scheme name -> parameters that differ in the store) keeps resolved defaults
-    (``clip=1.0``) out of the name unless they tell points apart."""
-    if isinstance(scheme, str):
-        return scheme
-    if not isinstance(scheme, dict):
-        return ""
-    if isinstance(scheme.get("compose"), list):
-        return "+".join(scheme_display(s, varying) for s in scheme["compose"])
-    name = str(scheme.get("name", "?"))
-    return " ".join([name, *_params(scheme, varying=(varying or {}).get(name, set()) if varying is not None
-                                    else None)])
-
-
-def model_display(model: Any) -> str:
-    if isinstance(model, str):
-        return model
-    if not isinstance(model, dict):
-        return ""
-    return " ".join([str(model.get("name", "?")), *_params(model)])
+# one naming function for every view (hwsim.labels); kept under these names for the pages
+scheme_display = labels.scheme_name
+model_display = labels.model_name
 
 
 def _leaves(d: Any, prefix: str = "") -> dict[str, Any]:

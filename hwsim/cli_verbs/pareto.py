@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         from hwsim.store import METRICS, Store
         from hwsim.sweep.pareto import ALIASES, REF, front, metric_name
 
-        from ._common import print_json, print_table
+        from ._common import metric_table, print_json
 
         names = [x, y] + [a for s in (also or []) for a in s.split(",") if a] + list(more or [])
         objs = []
@@ -60,9 +60,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(out)
             return
-        print_table(f"Pareto front of {n} points: " + ", ".join(f"{o} ({METRICS[o]['better']})" for o in objs),
-                    ["id", "point"] + objs,
-                    [[r["id"][:10], escape(r["label"] or "")] + [f"{r[o]:.6g}" for o in objs] for r in rows])
+        metric_table(f"Pareto front of {n} points: " + ", ".join(f"{o} ({METRICS[o]['better']})" for o in objs),
+                     ["id", "point"], [[r["id"][:10], escape(r["label"] or "")] for r in rows], objs,
+                     [[r[o] for o in objs] for r in rows])
         scale = "log10 of costs, then " if log else ""
-        typer.echo(f"{len(rows)} non-dominated of {n}; normalised hypervolume {hv:.6g} "
+        typer.echo(f"{len(rows)} non-dominated of {n}; normalised hypervolume {hv:.4f} "
                    f"({scale}objectives scaled to [0,1] over these points, reference {REF} each)")

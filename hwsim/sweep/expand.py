@@ -252,8 +252,10 @@ def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -
             defaults = build_scheme(name).spec()
         except UserError:
             defaults = {}
+    from hwsim.labels import value_text
+
     diff = {k: v for k, v in spec.items() if k != "name" and defaults.get(k) != v}
-    return name + ("(" + ",".join(f"{k}={v}" for k, v in sorted(diff.items())) + ")" if diff else "")
+    return name + ("(" + ",".join(f"{k}={value_text(v)}" for k, v in sorted(diff.items())) + ")" if diff else "")
 
 
 # -- expansion ------------------------------------------------------------------------
