@@ -98,7 +98,7 @@ def _hw_value(hw: dict, path: str) -> Any:
         a = hw.get("array") or {}
         return f"{a.get('rows')}x{a.get('cols')}" if a.get("rows") is not None else None
     if path == "dataflow":
-        return (hw.get("array") or {}).get("dataflow")
+        return (hw.get("array") or {}).get("dataflow") or hw.get("dataflow")
     if path == "sram":
         sram = hw.get("sram") or {}
         total = sum(float(v) for v in sram.values() if isinstance(v, (int, float)))
@@ -115,20 +115,30 @@ def _hw_value(hw: dict, path: str) -> Any:
     return cur
 
 
+def hardware_of(config: dict) -> dict:
+    """The resolved accelerator of a config (``hardware``), else the accelerator written inline."""
+    hw = config.get("hardware") if isinstance(config, dict) else None
+    if isinstance(hw, dict):
+        return hw
+    acc = config.get("accelerator") if isinstance(config, dict) else None
+    return acc if isinstance(acc, dict) else {}
+
+
 def varying_hardware(configs: Iterable[dict]) -> list[str]:
     """The accelerator fields (:data:`HARDWARE_FIELDS`) whose value differs between the configs."""
     vals: dict[str, set[str]] = {f: set() for f in HARDWARE_FIELDS}
     for c in configs:
-        hw = c.get("hardware") if isinstance(c, dict) else None
+        hw = hardware_of(c)
         for f in HARDWARE_FIELDS:
-            vals[f].add(json.dumps(_hw_value(hw, f) if isinstance(hw, dict) else None, default=str))
+            vals[f].add(json.dumps(_hw_value(hw, f), default=str))
     return [f for f in HARDWARE_FIELDS if len(vals[f]) > 1]
 
 
 def accelerator_name(config: dict, fields: Iterable[str] = ()) -> str:
     """``tpu_like 32x32 WS 700 MHz``: the accelerator's name plus the ``fields`` given (those that vary)."""
     name = config.get("accelerator")
-    hw = config.get("hardware") if isinstance(config.get("hardware"), dict) else {}
+    hw = hardware_of(config)
+    name = name.get("name") if isinstance(name, dict) else name
     parts = [str(name)] if isinstance(name, str) and name else []
     parts += [value_text(v) for f in fields if (v := _hw_value(hw, f)) not in (None, "")]
     return " ".join(parts)
@@ -146,6 +156,38 @@ def design_name(config: dict, scheme_vary: dict[str, set[str]] | None = None, hw
     lit = config.get("literature")
     head = f"[{lit['id']}] " if isinstance(lit, dict) and lit.get("id") else ""
     return head + sep.join(p for p in parts if p)
+
+
+class Variation:
+    """What varies among the configs added so far (scheme parameters per scheme name, accelerator fields);
+    added to one config at a time, so a reader that appends points keeps it without a second pass."""
+
+    def __init__(self) -> None:
+        self._scheme: dict[str, dict[str, set[str]]] = {}
+        self._hw: dict[str, set[str]] = {f: set() for f in HARDWARE_FIELDS}
+
+    def add(self, config: dict) -> None:
+        sc = config.get("scheme") if isinstance(config, dict) else None
+        for one in (sc.get("compose") if isinstance(sc, dict) and isinstance(sc.get("compose"), list) else [sc]):
+            if isinstance(one, dict):
+                per = self._scheme.setdefault(str(one.get("name")), {})
+                for k, v in one.items():
+                    per.setdefault(k, set()).add(json.dumps(v, sort_keys=True, default=str))
+        hw = hardware_of(config)
+        for f in HARDWARE_FIELDS:
+            self._hw[f].add(json.dumps(_hw_value(hw, f), default=str))
+
+    @property
+    def scheme_params(self) -> dict[str, set[str]]:
+        return {name: {k for k, vals in per.items() if len(vals) > 1} for name, per in self._scheme.items()}
+
+    @property
+    def hardware_fields(self) -> list[str]:
+        return [f for f in HARDWARE_FIELDS if len(self._hw[f]) > 1]
+
+    def key(self) -> tuple:
+        """Changes exactly when a name would change: what varies, not the values seen."""
+        return (sorted((n, sorted(v)) for n, v in self.scheme_params.items()), self.hardware_fields)
 
 
 def design_names(configs: list[dict], sep: str = " · ") -> list[str]:

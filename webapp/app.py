@@ -41,7 +41,10 @@ def create_app(db_path: str | Path, refresh_ms: int = 2000) -> dash.Dash:
         serve_locally=True,
         update_title=None,
     )
-    app.layout = lambda: _layout(data, refresh_ms)  # a function: every page load reads afresh
+    # A function (every page load gets the store's current version) that reads no point: Dash evaluates
+    # the layout when it is assigned, and neither the server's start nor a page load may wait on 50,000
+    # points. Every control is filled by its callback on the first request.
+    app.layout = lambda: _layout(data, refresh_ms)
     _register(app, data)
     for _, _, page in PAGES:
         page.register(app, data)
@@ -65,8 +68,7 @@ def _layout(data: StoreData, refresh_ms: int):
         ], fluid=True),
         color="primary", dark=True, sticky="top", class_name="mb-3 py-1",
     )
-    # Explore's controls are filled from the store here, so its first plot waits on no other callback.
-    pages = [html.Div(page.layout(data) if page is explore else page.layout(), id=f"page-{key}",
+    pages = [html.Div(page.layout(), id=f"page-{key}",
                       style={"display": "block" if active == f"tab-{key}" else "none"})
              for key, _, page in PAGES]
     return html.Div([

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hwsim import labels
@@ -69,6 +70,7 @@ class StoreData:
         self._cache: dict[str, Any] = {}
         self._point_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._max_points = max_points_cached
+        self._loaded: _Loaded | None = None    # the points read so far, kept across store versions
 
     # -- versioning ---------------------------------------------------------
     def version(self) -> tuple:
@@ -146,36 +148,18 @@ class StoreData:
         return StoreState(st.kind, st.message, st.counts, self.version(), st.hint)
 
     def points(self) -> pd.DataFrame:
-        """Every point (any status) with metric columns, plus ``label`` filled and ``bits``."""
+        """Every point (any status) with metric columns, plus ``label`` filled, ``bits``, ``scheme_name``,
+        ``name`` (:func:`hwsim.labels.design_name`) and ``cfg:`` columns for the config fields that vary.
+
+        Read incrementally: after a commit only the points written since the last read (new rows, or
+        rows whose status changed) are read and appended; a replaced store file is read whole."""
 
         def load(store: Store | None) -> pd.DataFrame:
             if store is None:
+                self._loaded = None
                 return _empty_points()
-            df = store.points()
-            # points.error (why a point failed) and the metric "error" (1 - accuracy) share a name;
-            # pandas' merge in Store.points() then makes error_x / error_y. Keep them apart.
-            reasons = dict(store.iter_rows("SELECT id, error FROM points"))
-            df = df.drop(columns=[c for c in ("error", "error_x") if c in df.columns])
-            if "error_y" in df.columns:
-                df = df.rename(columns={"error_y": "error"})
-            df["fail_reason"] = df["id"].map(reasons)
-            for m in METRICS:
-                if m not in df.columns:
-                    df[m] = float("nan")
-            if df.empty:
-                return df
-            missing = ~df["label"].map(lambda v: isinstance(v, str) and bool(v))
-            if missing.any():
-                df.loc[missing, "label"] = [_default_label(r) for _, r in df[missing].iterrows()]
-            df["bits"] = [_bits_text(w, a) for w, a in zip(df["bits_w"], df["bits_a"])]
-            configs = [_config(c) for c in df["config"]]
-            vary = labels.varying_scheme_params(c.get("scheme") for c in configs)
-            hw = labels.varying_hardware(configs)
-            df["scheme_name"] = [labels.scheme_name(c.get("scheme"), vary) or str(s)
-                                 for c, s in zip(configs, df["scheme"])]
-            df["name"] = [labels.design_name(c, vary, hw) or str(lab) for c, lab in zip(configs, df["label"])]
-            df = pd.concat([df, varied_fields(configs)], axis=1)
-            return df.sort_values(["status", "label"], kind="stable").reset_index(drop=True)
+            self._loaded = _refresh(store, self._loaded, self._store_ino)
+            return self._loaded.frame()
 
         try:
             return self._cached("points", load)
@@ -235,6 +219,183 @@ class StoreData:
 
     def blob_names(self, pid: str) -> list[str]:
         return self._point_cached(pid, "blob_names", lambda s: s.blob_names(pid) if s else [])
+
+
+# -- incremental reading of the points ----------------------------------------------------------
+class _Loaded:
+    """The points read so far from one store file: their rows (metrics pivoted, labels and names
+    derived), their config leaves, and the rowid and status of each, to find what changed.
+
+    Configs are parsed per distinct top-level value (a store of 50,000 points has a handful of models
+    and schemes and a few hundred accelerators), never point by point."""
+
+    def __init__(self, ino: int | None):
+        self.ino = ino
+        self.rows = pd.DataFrame()
+        self.flat = pd.DataFrame()
+        self.status: dict[str, str] = {}
+        self.max_rowid = 0
+        self.variation = labels.Variation()
+        self.parsed: dict[str, Any] = {}       # JSON text of a config part -> its value
+        self.leaves: dict[tuple[str, str], dict[str, Any]] = {}   # (part, JSON text) -> its leaves
+        self._frame: pd.DataFrame | None = None
+
+    def value(self, text: Any) -> Any:
+        """The value of a JSON text (cut out by SQLite), parsed once per distinct text."""
+        if not isinstance(text, str):
+            return text
+        if text not in self.parsed:
+            if len(self.parsed) > 100_000:   # unique recipes: keep the memory bounded
+                self.parsed.clear()
+            try:
+                self.parsed[text] = json.loads(text)
+            except ValueError:
+                self.parsed[text] = text
+        return self.parsed[text]
+
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            df = self.rows
+            if df.empty:
+                self._frame = _empty_points()
+                return self._frame
+            keep = [c for c in self.flat.columns if self.flat[c].nunique(dropna=False) > 1
+                    and not c.endswith((".name", "seed"))][:24]
+            cfg = self.flat[keep].add_prefix(CFG)
+            df = pd.concat([df.reset_index(drop=True), cfg.reset_index(drop=True)], axis=1)
+            self._frame = df.sort_values(["status", "label"], kind="stable").reset_index(drop=True)
+        return self._frame
+
+
+# the parts of a config a name is made of; the leaves of the others become cfg: columns
+_NAME_PARTS = ("model", "scheme", "accelerator", "hardware", "literature")
+
+
+def _fresh_rows(store: Store, ids: list[str] | None) -> pd.DataFrame:
+    """Rows of ``store.points`` (all, or ``ids``) with the failure reason apart from the metric ``error``."""
+    df = store.points(ids=ids)
+    # points.error (why a point failed) and the metric "error" (1 - accuracy) share a name; pandas'
+    # merge in Store.points() then makes error_x / error_y. Keep them apart.
+    if "error_y" in df.columns:
+        df = df.rename(columns={"error_x": "fail_reason", "error_y": "error"})
+    else:
+        df = df.rename(columns={"error": "fail_reason"})
+    for m in METRICS:
+        if m not in df.columns:
+            df[m] = float("nan")
+    return df
+
+
+def _config_parts(loaded: _Loaded, store: Store, ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per point, the JSON text of each top-level config part (to name it) and the config leaves that may
+    vary (to filter and plot by). SQLite cuts the parts out (``config -> '$.part'``); each distinct text
+    is parsed once."""
+    keys = list(dict.fromkeys(k for (k,) in store.iter_rows(
+        "SELECT DISTINCT j.key FROM (SELECT config FROM points ORDER BY rowid DESC LIMIT 20) AS p, "
+        "json_each(p.config) AS j") if isinstance(k, str) and k.replace("_", "").isalnum()))
+    # seeds are never a filter or a name (varied_fields skips them): cut out, so a part differing only in
+    # its seed (a recipe per point) is one distinct text
+    sel = ", ".join(f"json_remove(config -> '$.{k}', '$.seed')" for k in keys)
+    rows = list(store.iter_rows(f"SELECT id{', ' + sel if sel else ''} FROM points"
+                                + (" WHERE id IN (SELECT id FROM temp._want)" if ids is not None else "")))
+    texts = pd.DataFrame(rows, columns=["id", *keys]).set_index("id").reindex(
+        ids if ids is not None else [r[0] for r in rows])
+    cols: dict[str, pd.Series] = {}
+    for k in keys:
+        if k in _CFG_SKIP or k in ("model", "scheme"):
+            continue
+        per: dict[Any, dict[str, Any]] = {}
+        for t in texts[k].dropna().unique():
+            key = (k, t)
+            if key not in loaded.leaves:
+                loaded.leaves[key] = _leaves(loaded.value(t), f"{k}.")
+            per[t] = loaded.leaves[key]
+        if len(loaded.leaves) > 500_000:   # a store of unique recipes: keep the memory bounded
+            loaded.leaves.clear()
+        paths = list(dict.fromkeys(p for lv in per.values() for p in lv))
+        for path in paths:
+            cols[path] = texts[k].map({t: lv.get(path) for t, lv in per.items()})
+    return texts, pd.DataFrame(cols, index=texts.index)
+
+
+def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
+    """``old`` brought up to date: the rows written after its last read (a higher rowid, or a changed
+    status) are read, their stale copies dropped; names are recomputed only where what varies changed."""
+    st = store.statuses()
+    changed = None
+    if old is not None and old.ino == ino and not old.rows.empty:
+        known = st["id"].map(old.status)
+        changed = st[(st["rowid_"] > old.max_rowid) | (known != st["status"])]
+        if len(st) < len(old.status) or len(changed) > len(st) // 2:
+            old = None   # rows vanished (a rewritten store) or most changed: read it whole
+    if old is None or old.ino != ino or old.rows.empty or changed is None:
+        loaded, ids = _Loaded(ino), None
+    else:
+        loaded, ids = old, list(changed["id"])
+        if not ids:
+            return loaded
+    fresh = _fresh_rows(store, ids)
+    loaded.status = dict(zip(st["id"], st["status"]))
+    loaded.max_rowid = int(st["rowid_"].max()) if len(st) else 0
+    if fresh.empty and ids is None:
+        loaded.rows = fresh
+        return loaded
+    texts, flat = _config_parts(loaded, store, ids if ids is None else list(fresh["id"]))
+    texts = texts.reindex(fresh["id"])
+    flat = flat.reindex(fresh["id"])
+    fresh = fresh.drop(columns=["config"])
+    missing = ~fresh["label"].map(lambda v: isinstance(v, str) and bool(v))
+    if missing.any():
+        fresh.loc[missing, "label"] = _default_labels(fresh[missing], texts[missing.to_numpy()], loaded)
+    fresh["bits"] = [_bits_text(w, a) for w, a in zip(fresh["bits_w"], fresh["bits_a"])]
+    name_parts = [k for k in _NAME_PARTS if k in texts.columns]
+    fresh["_parts"] = list(zip(*[texts[k] for k in name_parts])) if name_parts else [()] * len(fresh)
+    before = loaded.variation.key()
+    for parts in fresh["_parts"].unique():
+        loaded.variation.add({k: loaded.value(t) for k, t in zip(name_parts, parts)})
+    flat.index = pd.Index(fresh["id"])
+    if ids is not None:
+        fresh_ids = set(fresh["id"])
+        rows = pd.concat([loaded.rows[~loaded.rows["id"].isin(fresh_ids)], fresh], ignore_index=True)
+        loaded.flat = pd.concat([loaded.flat[~loaded.flat.index.isin(fresh_ids)], flat])
+        loaded.flat = loaded.flat.reindex(rows["id"])
+    else:
+        rows, loaded.flat = fresh.reset_index(drop=True), flat
+    vary, hw = loaded.variation.scheme_params, loaded.variation.hardware_fields
+    redo = np.ones(len(rows), dtype=bool) if (ids is None or loaded.variation.key() != before
+                                               or "name" not in loaded.rows.columns) \
+        else rows["id"].isin(set(fresh["id"])).to_numpy()
+    # one name per distinct (model, scheme, accelerator, ...) combination
+    names: dict[tuple, tuple[str, str]] = {}
+    for parts in rows["_parts"][redo].unique():
+        cfg = {k: loaded.value(t) for k, t in zip(name_parts, parts)}
+        names[parts] = (labels.scheme_name(cfg.get("scheme"), vary), labels.design_name(cfg, vary, hw))
+    if "scheme_name" not in rows.columns:
+        rows["scheme_name"], rows["name"] = "", ""
+    rows = rows.astype({"scheme_name": object, "name": object})
+    sub = rows.loc[redo]
+    rows.loc[redo, "scheme_name"] = [names[p][0] or str(s) for p, s in zip(sub["_parts"], sub["scheme"])]
+    rows.loc[redo, "name"] = [names[p][1] or str(lab) for p, lab in zip(sub["_parts"], sub["label"])]
+    loaded.rows = rows
+    loaded._frame = None
+    return loaded
+
+
+def _default_labels(rows: pd.DataFrame, texts: pd.DataFrame, loaded: _Loaded) -> list[str]:
+    """model/dataset/scheme/accelerator from the points' columns, else from their configs (a point only
+    marked running has no columns yet), else the id's first 12 characters."""
+    keys = ("model", "dataset", "scheme", "accelerator")
+    cols = [rows[k].tolist() if k in rows.columns else [None] * len(rows) for k in keys]
+    conf = [texts[k].tolist() if k in texts.columns else [None] * len(rows) for k in keys]
+    out = []
+    for i, pid in enumerate(rows["id"].tolist()):
+        parts = [c[i] for c in cols]
+        if not any(isinstance(p, str) and p for p in parts):
+            parts = [loaded.value(c[i]) for c in conf]
+            parts = [p.get("name") if isinstance(p, dict) else p for p in parts]
+        parts = [str(p) for p in parts if isinstance(p, str) and p]
+        out.append("/".join(parts) if parts else str(pid)[:12])
+    return out
 
 
 # -- helpers shared by pages ---------------------------------------------------------------

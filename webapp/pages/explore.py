@@ -75,26 +75,25 @@ def _axis_options(view: str, metrics: list[str] | None = None) -> list[dict]:
     return [{"label": units.label_of(n), "value": n} for n in names]
 
 
-def layout(data: StoreData | None = None):
-    opts = _options(data) if data is not None else None
-    metrics = data.metric_names() if data is not None else []
-    every = [{"label": units.label_of(m), "value": m} for m in metrics]
+def layout():
+    """The controls without options: the store is read by the callbacks that fill them (on the first
+    request), never while the page is built."""
     controls = dbc.Card(dbc.CardBody([
         labelled("View", dbc.RadioItems(id="ex-view", options=[{"label": "Training", "value": "train"},
                                                                 {"label": "Inference", "value": "inference"}],
                                         value="train", inline=True)),
-        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train", metrics), "train_energy_pj_per_step")),
+        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train", []), "train_energy_pj_per_step")),
         labelled("Quality axis (y)", dropdown("ex-y", [{"label": units.label_of(n), "value": n}
                                                        for n in QUALITY_AXES], "accuracy")),
         dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=True)),
                  dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=False))], class_name="mb-1"),
         dbc.Switch(id="ex-front-only", label="Pareto front only", value=False, class_name="mb-2"),
-        labelled("Colour by", dropdown("ex-color", opts[-1] if opts else _grouping_options([]), "family")),
-        labelled("Symbol by", dropdown("ex-symbol", opts[-1] if opts else _grouping_options([]), "scheme_name")),
-        labelled("Size by", dropdown("ex-size", every, None, clearable=True, placeholder="(same size)")),
+        labelled("Colour by", dropdown("ex-color", _grouping_options([]), "family")),
+        labelled("Symbol by", dropdown("ex-symbol", _grouping_options([]), "scheme_name")),
+        labelled("Size by", dropdown("ex-size", [], None, clearable=True, placeholder="(same size)")),
         html.Hr(className="my-2"),
         html.Div("Constraint (feasible points only)", className="small text-muted mb-1"),
-        dbc.Row([dbc.Col(dropdown("ex-c-metric", every, None, clearable=True, placeholder="none"), width=7),
+        dbc.Row([dbc.Col(dropdown("ex-c-metric", [], None, clearable=True, placeholder="none"), width=7),
                  dbc.Col(dbc.Input(id="ex-c-max", type="number", placeholder="max", size="sm", debounce=True),
                          width=5)], class_name="g-1 mb-1"),
         dcc.Slider(id="ex-c-slider", min=0, max=100, value=100, step=1, marks=None,
@@ -102,9 +101,9 @@ def layout(data: StoreData | None = None):
         html.Div(id="ex-c-text", className="small text-muted mb-2"),
         html.Hr(className="my-2"),
         html.Div("Filters (empty = all)", className="small text-muted mb-1"),
-        *[labelled(label, dropdown(cid, opts[i] if opts else [], [], multi=True, clearable=True, placeholder="all"))
-          for i, (cid, _, label) in enumerate(FILTERS)],
-        html.Div(opts[len(FILTERS)] if opts else [], id="ex-cfg-filters"),
+        *[labelled(label, dropdown(cid, [], [], multi=True, clearable=True, placeholder="all"))
+          for cid, _, label in FILTERS],
+        html.Div([], id="ex-cfg-filters"),
     ]), class_name="shadow-sm")
     plot = dbc.Card([
         dbc.CardHeader(html.Div([html.Span("Pareto explorer", className="fw-semibold"),
@@ -308,7 +307,7 @@ def _compute_options(data: StoreData) -> list:
 def _register_controls(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Output("ex-size", "options"),
                   Output("ex-c-metric", "options"), Input("ex-view", "value"), Input("store-version", "data"),
-                  State("ex-x", "value"), State("url", "search"), prevent_initial_call=True)
+                  State("ex-x", "value"), State("url", "search"))
     def view_axes(view, _v, current, search):
         metrics = data.metric_names()
         opts = _axis_options(view, metrics)
@@ -321,7 +320,7 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
 
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options")],
-        Input("store-version", "data"), prevent_initial_call=True)
+        Input("store-version", "data"))
     def filter_options(_v):
         return _options(data)
 
