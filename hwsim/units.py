@@ -94,8 +94,19 @@ def label_of(metric: str) -> str:
     if m:
         return m["label"]
     name = metric.removeprefix("cfg:")
+    head, dot, rest = name.partition(".")
+    if dot and head in _LAYER_GROUPS:   # a per-layer figure of the store: energy_pj.dram -> energy: DRAM
+        return f"{_LAYER_GROUPS[head]}: {_PART_NAMES.get(rest, rest.replace('_', ' '))}"
     return {"hardware.clock_mhz": "clock", "clock_mhz": "clock", "sram_kb": "SRAM", "dram_bw": "DRAM bandwidth",
             "array_rows": "array rows", "array_cols": "array cols"}.get(name, name.replace("_", " "))
+
+
+# groups of per-layer figures (hwsim.store, layers.name) and their parts, as a person names them
+_LAYER_GROUPS = {"energy_pj": "energy", "macs": "MACs", "effectual_macs": "effectual MACs",
+                 "traffic_bytes": "traffic", "elementwise": "element-wise ops", "sram_reads": "SRAM reads",
+                 "sram_writes": "SRAM writes", "dram_reads": "DRAM reads", "dram_writes": "DRAM writes",
+                 "shape": "shape"}
+_PART_NAMES = {"dram": "DRAM", "sram": "SRAM", "rf": "RF", "total": "total", "elementwise": "element-wise"}
 
 
 @dataclass(frozen=True)
@@ -112,9 +123,9 @@ class Scale:
         """What follows the number: ``" mJ"``, ``"M cycles"``, ``" %"``."""
         if self.unit == "fraction":
             return " %"
-        if self.symbol.startswith(" "):
+        if self.symbol.startswith(" ") or not self.symbol:   # 1.5M cycles, 59.7k
             return f"{self.prefix}{self.symbol}"
-        return f" {self.prefix}{self.symbol}" if (self.prefix or self.symbol) else ""
+        return f" {self.prefix}{self.symbol}"
 
     @property
     def unit_text(self) -> str:

@@ -192,14 +192,44 @@ def _log_ticks(values: pd.Series, metric: str) -> dict:
     return {"tickvals": ticks, "ticktext": [units.fmt(t / k, unit, digits=2) for t in ticks]}
 
 
+def _dimension_ticks(values: pd.Series, metric: str) -> tuple[np.ndarray, list[float], list[str], str]:
+    """Values to draw on one parallel-coordinates axis, its tick positions and labels (the one unit style),
+    and the unit for its title. A metric spanning more than two decades is drawn on log10 positions."""
+    unit = units.unit_of(metric)
+    v = values.astype(float).to_numpy()
+    fin = v[np.isfinite(v)]
+    if unit == "fraction":
+        ticks = list(np.linspace(float(np.nanmin(fin)), float(np.nanmax(fin)), 5)) if len(fin) else []
+        return v, ticks, [units.fmt(t, unit) for t in ticks], "%"
+    pos = fin[fin > 0]
+    if len(pos) == len(fin) and len(pos) and pos.max() / pos.min() > 100:
+        lo, hi = float(pos.min()), float(pos.max())
+        ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+                 for m in (1, 2, 5) if lo <= m * 10.0 ** e <= hi]
+        if len(ticks) > 8:
+            ticks = [t for t in ticks if f"{t:.0e}".startswith("1")]
+        ticks = ticks or [lo, hi]
+        return (np.log10(np.where(v > 0, v, np.nan)), [float(np.log10(t)) for t in ticks],
+                [units.fmt(t, unit, 2) for t in ticks], "log")
+    k = units.scale(metric)
+    lin = units.linear_ticks(fin * k, metric, n=5) if len(fin) else {}
+    ticks = [t / k for t in lin.get("tickvals", [])]
+    keep = [i for i, t in enumerate(ticks) if len(fin) and fin.min() - 1e-12 <= t <= fin.max() + 1e-12] or \
+        list(range(len(ticks)))
+    sc = units.column_scale(fin, unit)
+    return v, [ticks[i] for i in keep], [units.fmt(ticks[i], unit, 3, scale=sc) for i in keep], sc.unit_text
+
+
 def parcoords_figure(df: pd.DataFrame, dims: Sequence[str], color: str | None = None, max_rows: int = 3000,
-                     height: int = 380) -> go.Figure:
-    """Parallel coordinates over metrics and varied config fields (numbers, or categories as codes).
+                     height: int = 420) -> go.Figure:
+    """Parallel coordinates over metrics and varied config fields (numbers, or categories as codes), every
+    axis labelled in the one unit style (its unit in its title), a colour bar for ``color``.
 
     Each dimension's ``name`` is its column, so brushing (``constraintrange``) maps back to the
-    store. Above ``max_rows`` lines, a reproducible sample keeps the view light.
-    """
+    store (log axes: see :func:`dimension_value`). Above ``max_rows`` lines, a reproducible sample keeps
+    the view light (the title says so)."""
     d = df.dropna(subset=[c for c in dims if c in df.columns], how="all") if not df.empty else df
+    total = len(d)
     if len(d) > max_rows:
         d = d.sample(max_rows, random_state=0)
     out = []
@@ -207,29 +237,61 @@ def parcoords_figure(df: pd.DataFrame, dims: Sequence[str], color: str | None = 
         if c not in d.columns or d[c].notna().sum() == 0:
             continue
         s = d[c]
+        name = units.label_of(c.removeprefix("cfg:"))
         if pd.api.types.is_numeric_dtype(s):
             if s.nunique() < 2 and c not in (color,):
                 continue
-            vals = s.astype(float) * units.scale(c)
-            dim = dict(label=units.label_of(c.removeprefix("cfg:"))[:28], values=vals, name=c,
-                       tickformat=".0%" if units.unit_of(c) == "fraction" else "~s")
+            vals, tickvals, ticktext, unit = _dimension_ticks(s, c)
+            title = f"{name} ({'log, ' if unit == 'log' else ''}{units.unit_of(c) if unit == 'log' else unit})" \
+                if unit else name
+            title = title.replace("(log, pJ)", "(log)").replace("(log, bytes)", "(log)")
+            dim = dict(label=_wrap(title), values=vals, name=c + ("|log" if unit == "log" else ""),
+                       tickvals=tickvals, ticktext=ticktext)
         else:
             cats = sorted(s.dropna().astype(str).unique())
             if len(cats) < 2:
                 continue
             code = {v: i for i, v in enumerate(cats)}
-            dim = dict(label=c.removeprefix("cfg:")[:28], values=s.astype(str).map(code), name=c,
-                       tickvals=list(range(len(cats))), ticktext=cats)
+            dim = dict(label=_wrap(name), values=s.astype(str).map(code), name=c,
+                       tickvals=list(range(len(cats))), ticktext=[_short(v, 18) for v in cats])
         out.append(dim)
     if len(out) < 2:
         return empty_figure("Parallel coordinates need two or more dimensions that vary.", height)
-    line = dict(color=d[color].astype(float) if color in d.columns else None, colorscale="Viridis",
-                showscale=False)
-    fig = go.Figure(go.Parcoords(dimensions=out, line=line, labelangle=-15, labelfont=dict(size=11),
-                                 tickfont=dict(size=10)))
+    cvals = d[color].astype(float) * units.scale(color) if color in d.columns else None
+    bar = None
+    if cvals is not None:
+        ax = units.axis(color)
+        bar = dict(title=dict(text=_wrap(units.label_of(color), 14), side="right"), thickness=12,
+                   **{k: v for k, v in ax.items() if k in ("tickformat", "ticksuffix", "exponentformat")})
+    line = dict(color=cvals, colorscale="Viridis", showscale=cvals is not None, colorbar=bar)
+    fig = go.Figure(go.Parcoords(dimensions=out, line=line, labelangle=0, labelside="top",
+                                 labelfont=dict(size=11), tickfont=dict(size=10)))
     _layout(fig, height=height)
-    fig.update_layout(margin=dict(l=50, r=40, t=60, b=20))
+    note = f"{len(d):,} of {total:,} points (a fixed sample)" if total > len(d) else f"{total:,} points"
+    fig.update_layout(margin=dict(l=70, r=90, t=80, b=30),
+                      annotations=[dict(text=note, x=1, y=-0.06, xref="paper", yref="paper", showarrow=False,
+                                        xanchor="right", font=dict(size=10, color="#777"))])
     return fig
+
+
+def dimension_value(name: str, value: float) -> tuple[str, float]:
+    """A brushed parallel-coordinates value back to its column and the store's units."""
+    if name.endswith("|log"):
+        return name[:-4], 10.0 ** value
+    return name, value
+
+
+def _wrap(text: str, width: int = 16) -> str:
+    """An axis title on lines of about ``width`` characters (parcoords titles otherwise overlap)."""
+    words, lines, cur = text.split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    lines.append(cur)
+    return "<br>".join(lines)
 
 
 # -- one design point ---------------------------------------------------------------------------

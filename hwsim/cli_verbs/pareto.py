@@ -53,7 +53,11 @@ def register(app: typer.Typer) -> None:
             raise UserError(str(db), "no finished points match" + "".join(
                 f" {k}={v!r}" for k, v in (("sweep", sweep), ("source", source), ("dataset", dataset)) if v))
         fr, hv, n = front(df, objs, log=log)
-        rows = [{"id": r["id"], "label": r["label"], **{o: r[o] for o in objs}} for _, r in fr.iterrows()]
+        from hwsim import labels
+
+        names = labels.design_names([labels.config_of(c) for c in fr["config"]]) if "config" in fr.columns else []
+        rows = [{"id": r["id"], "label": r["label"], **({"name": names[i]} if names else {}),
+                 **{o: r[o] for o in objs}} for i, (_, r) in enumerate(fr.iterrows())]
         out = {"objectives": objs, "better": {o: METRICS[o]["better"] for o in objs}, "candidates": n,
                "front": rows, "hypervolume": hv, "reference": REF, "log_costs": log,
                "aliases": {k: v for k, v in ALIASES.items() if v in objs}}
@@ -61,7 +65,7 @@ def register(app: typer.Typer) -> None:
             print_json(out)
             return
         metric_table(f"Pareto front of {n} points: " + ", ".join(f"{o} ({METRICS[o]['better']})" for o in objs),
-                     ["id", "point"], [[r["id"][:10], escape(r["label"] or "")] for r in rows], objs,
+                     ["id", "point"], [[r["id"][:10], escape(r.get("name") or r["label"] or "")] for r in rows], objs,
                      [[r[o] for o in objs] for r in rows])
         scale = "log10 of costs, then " if log else ""
         typer.echo(f"{len(rows)} non-dominated of {n}; normalised hypervolume {hv:.4f} "

@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         else:
             metrics = ["accuracy", "train_energy_pj_per_step", "infer_energy_pj", "latency_cycles"]
             metric_table(f"sweep {sw.name} -> {path}", ["id", "point", "status", "this run"],
-                         [[r["id"][:10], escape(r["label"]), r["status"], r.get("this_run", "")] for r in rows],
+                         [[r["id"][:10], escape(r["name"]), r["status"], r.get("this_run", "")] for r in rows],
                          metrics, [[r[m] for m in metrics] for r in rows],
                          after=("error", [escape((r["error"] or "")[:80]) for r in rows]))
             typer.echo(summary_line(info))

@@ -254,7 +254,7 @@ def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -
             defaults = {}
     from hwsim.labels import value_text
 
-    diff = {k: v for k, v in spec.items() if k != "name" and defaults.get(k) != v}
+    diff = {k: v for k, v in spec.items() if k != "name" and defaults.get(k) != v and v not in ([], {}, None)}
     return name + ("(" + ",".join(f"{k}={value_text(v)}" for k, v in sorted(diff.items())) + ")" if diff else "")
 
 

@@ -58,8 +58,22 @@ def parcoords_dims(data: StoreData, df: pd.DataFrame, y: str, limit: int = 14) -
     canonical list does not know; at most ``limit`` axes that vary."""
     extra = [m for m in data.metric_names() if m not in units.METRICS]
     dims = [y, *[m for m in PARCOORDS_METRICS if m != y], *data.config_fields(), *extra]
-    dims = [c for c in dict.fromkeys(dims) if c in df.columns and df[c].notna().any() and df[c].nunique() > 1]
+    dims = [c for c in dict.fromkeys(dims) if c in df.columns and df[c].notna().any() and df[c].nunique() > 1
+            and not _restates(df, c, dims)]
     return dims[:limit]
+
+
+def _restates(df: pd.DataFrame, col: str, dims: list[str]) -> bool:
+    """A text field that says nothing another axis does not (an accelerator's description beside its
+    name, a name beside the fields that make it): one axis per field that varies."""
+    if not col.startswith(CFG) or pd.api.types.is_numeric_dtype(df[col]):
+        return False
+    if col.endswith(("description", "desc", "notes", "citation", "source")):
+        return True
+    if df[col].nunique() > 12:
+        return True
+    others = [c for c in dims if c != col and c.startswith(col + ".")]   # accelerator vs accelerator.array.rows
+    return bool(others)
 
 
 def _grouping_options(fields: list[str]) -> list[dict]:
@@ -409,12 +423,13 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
             i = int(key[len("dimensions["):key.index("]")])
             if i >= len(dims):
                 continue
-            col = dims[i].get("name") or ""
+            name = dims[i].get("name") or ""
+            col = figures.dimension_value(name, 0.0)[0]
             rng = val[0] if isinstance(val, list) and val and isinstance(val[0], list) else val
             if rng and isinstance(rng[0], list):
                 rng = [min(r[0] for r in rng), max(r[1] for r in rng)]
-            if rng:
-                brush[col] = [rng[0] / units.scale(col), rng[1] / units.scale(col)]
+            if rng:   # axes carry store units (or their log10): back to store units
+                brush[col] = [figures.dimension_value(name, rng[0])[1], figures.dimension_value(name, rng[1])[1]]
             else:
                 brush.pop(col, None)
         return brush
