@@ -107,6 +107,39 @@ def _post(client, outputs, inputs, state=(), triggered=None) -> dict:
     return r.get_json()["response"] if r.status_code == 200 else {}
 
 
+def _figures(obj):
+    if isinstance(obj, dict):
+        if "data" in obj and "layout" in obj and isinstance(obj["data"], list):
+            yield obj
+        for v in obj.values():
+            yield from _figures(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _figures(v)
+
+
+def _numeric(values) -> bool:
+    if isinstance(values, dict):
+        return "bdata" in values
+    return isinstance(values, list) and any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def check_axes(res, where: str) -> None:
+    """Every axis that carries numbers is labelled by the unit style: tick labels written on the server,
+    or a d3 format (SI prefixes on the unit as suffix); never plotly's default (``4B``, ``2e+09``)."""
+    for fig in _figures(res):
+        lay = fig["layout"]
+        for tr in fig["data"]:
+            if tr.get("type") not in ("bar", "scatter", "scattergl", None) or tr.get("mode") == "text":
+                continue
+            for coord in ("x", "y"):
+                if not _numeric(tr.get(coord)) or (tr.get("hoverinfo") == "skip" and tr.get("mode") == "lines"):
+                    continue
+                ref = tr.get(f"{coord}axis", coord)
+                ax = lay.get(ref.replace("x", "xaxis", 1).replace("y", "yaxis", 1), {})
+                assert ax.get("ticktext") or ax.get("tickformat"), f"{where}: {ref} of {tr.get('name')!r}: {ax}"
+
+
 def _headers(res) -> list[str]:
     return [c.get("headerName", "") for v in res.values() for cols in [v.get("columnDefs") or []] for c in cols
             if isinstance(c, dict)]
@@ -152,6 +185,7 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
     def take(res, where):
         t = readable(res)
         check_text(t, where, _headers(res))
+        check_axes(res, where)
         _grid_numbers_have_units(res)
         texts.extend(t)
         headers.extend(_headers(res))

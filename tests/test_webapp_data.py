@@ -318,7 +318,7 @@ def test_callbacks_answer_over_http(db):
     # Status page: counts and the failure reason.
     res = status_page(client)
     assert [r["error"] for r in res["st-failed"]["rowData"]] == [FAILED_ERROR]
-    assert res["st-running"]["rowData"][0]["label"] == "mlp/lq"
+    assert res["st-running"]["rowData"][0]["label"] == "mlp · lq"   # the readable name (hwsim.labels)
     assert len(res["st-recent"]["rowData"]) == 12
     # Explore: 12 markers, 6 with the model filter.
     outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data")]

@@ -405,7 +405,9 @@ def cycles_figure(cycles: pd.Series, util: pd.Series, stall: pd.Series | None = 
                                  marker_color=COLORS[2]))
         fig.update_layout(yaxis2=dict(title="utilization", overlaying="y", side="right", range=[0, 1.05],
                                       tickformat=".0%", showgrid=False))
-    fig.update_yaxes(title_text="cycles", selector=dict(anchor="x"))
+    fig.update_yaxes(title_text="cycles", tickformat="~s", ticksuffix=" cycles", exponentformat="SI",
+                     selector=dict(anchor="x"))
+    fig.update_layout(yaxis=dict(title="cycles", tickformat="~s", ticksuffix=" cycles", exponentformat="SI"))
     return _layout(fig, title)
 
 
@@ -423,8 +425,8 @@ def curves_figure(curves: pd.DataFrame, title: str = "Training curve") -> go.Fig
                                  yaxis="y" if is_loss else "y2", marker_color=COLORS[i % len(COLORS)],
                                  line=dict(dash="dash" if is_loss else "solid"),
                                  visible=True if (is_loss or is_acc) else "legendonly"))
-    fig.update_layout(xaxis=dict(title="epoch"), yaxis=dict(title="loss"),
-                      yaxis2=dict(title="accuracy", overlaying="y", side="right", showgrid=False))
+    fig.update_layout(xaxis=dict(title="epoch", tickformat=",~r"), yaxis=dict(title="loss", tickformat=",.3~r"),
+                      yaxis2=dict(title="accuracy", overlaying="y", side="right", showgrid=False, tickformat=".0%"))
     return _layout(fig, title)
 
 
@@ -438,22 +440,27 @@ def sparsity_figure(curves: pd.DataFrame, title: str = "Sparsity over training")
         fig.add_trace(go.Scatter(x=g["epoch"], y=g["value"], name=name, mode="lines",
                                  line=dict(color=COLORS[i // 2 % len(COLORS)],
                                            dash="solid" if name.endswith(".weight") else "dot")))
-    fig.update_layout(xaxis=dict(title="epoch"), yaxis=dict(title="fraction of zeros", range=[0, 1]))
+    fig.update_layout(xaxis=dict(title="epoch", tickformat=",~r"),
+                      yaxis=dict(title="fraction of zeros", range=[0, 1], tickformat=".0%"))
     fig.update_layout(legend=dict(orientation="v", y=1, x=1.02, xanchor="left", yanchor="top"))
     return _layout(fig, title)
 
 
 # -- comparison -----------------------------------------------------------------------------
-def compare_layers_figure(series: dict[str, pd.Series], title: str, yaxis: str, log: bool = False) -> go.Figure:
-    """Grouped bars: one group per layer, one bar per design point."""
+def compare_layers_figure(series: dict[str, pd.Series], title: str, yaxis: str, log: bool = False,
+                          unit: str = "") -> go.Figure:
+    """Grouped bars: one group per layer, one bar per design point; values in the store's ``unit``."""
     if not series or all(s.empty for s in series.values()):
         return empty_figure(f"{title}: no data")
     layers = list(dict.fromkeys(la for s in series.values() for la in s.index))
     fig = go.Figure()
+    k, sym = units.DISPLAY.get(unit, (1.0, f" {unit}" if unit else ""))
     for i, (name, s) in enumerate(series.items()):
-        fig.add_trace(go.Bar(x=layers, y=s.reindex(layers), name=name, marker_color=COLORS[i % len(COLORS)]))
+        fig.add_trace(go.Bar(x=layers, y=s.reindex(layers) * k, name=name, marker_color=COLORS[i % len(COLORS)],
+                             hovertemplate=f"{name}<br>%{{x}}: %{{y:.3~s}}{sym}<extra></extra>"))
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title=yaxis, type="log" if log else "linear")
+    fig.update_yaxes(title=yaxis, type="log" if log else "linear", tickformat="~s", ticksuffix=sym,
+                     exponentformat="SI")
     return _layout(fig, title, height=400)
 
 
@@ -466,12 +473,17 @@ def compare_metrics_figure(df: pd.DataFrame, metrics: Sequence[str], title: str 
     names = [METRICS.get(m, {}).get("label", m) for m in metrics]
     for i, (_, r) in enumerate(df.iloc[1:].iterrows(), start=1):
         ratios = [(r[m] / base[m]) if pd.notna(r[m]) and pd.notna(base[m]) and base[m] else None for m in metrics]
-        fig.add_trace(go.Bar(y=names, x=ratios, name=str(r["label"]), orientation="h",
+        # bars grow from 1 (same as the baseline), left for less, right for more: on a log axis a bar
+        # from the axis' edge would say nothing
+        fig.add_trace(go.Bar(y=names, x=[(q - 1) if q is not None else None for q in ratios], base=1,
+                             customdata=ratios, name=str(r.get("name", r["label"])), orientation="h",
                              marker_color=COLORS[i % len(COLORS)],
-                             hovertemplate="%{y}: %{x:.3g}x<extra>" + str(r["label"]) + "</extra>"))
+                             hovertemplate="%{y}: %{customdata:.3~r}x<extra>" + str(r.get("name", r["label"]))
+                             + "</extra>"))
     fig.add_vline(x=1, line=dict(color="#444", width=1, dash="dot"))
     fig.update_layout(barmode="group")
-    fig.update_xaxes(title=f"x {base['label']}", type="log")
+    fig.update_xaxes(title=f"x {base.get('name', base['label'])}", type="log", tickformat=",.3~r",
+                     ticksuffix="x")
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=430)
 

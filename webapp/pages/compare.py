@@ -14,9 +14,9 @@ from ..components import NUMBER_FORMAT, dropdown, grid
 from ..data import StoreData, per_layer, per_layer_value
 
 QUANTITIES = {
-    "energy_pj": ("Energy (pJ)", "prefix"),
+    "energy_pj": ("Energy", "prefix"),
     "macs": ("MACs", "prefix"),
-    "traffic_bytes": ("Traffic (bytes)", "prefix"),
+    "traffic_bytes": ("Traffic", "prefix"),
     "cycles": ("Cycles", "value"),
 }
 PHASE_OPTIONS = [{"label": "Training step", "value": "train"}, {"label": "Inference", "value": "inference"},
@@ -151,7 +151,8 @@ def register(app: dash.Dash, data: StoreData) -> None:
         series = {lab: layer_series(data, pid, quantity, phase) for lab, pid in zip(labels, df["id"])}
         qlabel = QUANTITIES[quantity][0]
         where = "training step" if phase == "train" else phase.replace("_", " ")
-        lfig = figures.compare_layers_figure(series, f"{qlabel} per layer, {where}", qlabel)
+        qunit = {"energy_pj": "pJ", "macs": "MACs", "traffic_bytes": "bytes", "cycles": "cycles"}.get(quantity, "")
+        lfig = figures.compare_layers_figure(series, f"{qlabel} per layer, {where}", qlabel, unit=qunit)
         table = pd.DataFrame(series)
         lrows, lcols = [], [{"field": "layer", "pinned": "left"}]
         if not table.empty:
