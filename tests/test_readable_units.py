@@ -197,7 +197,7 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
                 "symbol": "scheme_name", "size": "model_size_bytes", "cmetric": None, "cmax": None}
         vals = [(cid, prop, view[key]) for cid, prop, key in VIEW] + [(cid, "value", []) for cid, _, _ in FILTERS]
         res = _post(client, [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data")],
-                    [("store-version", "data", "v"), ("cmp-select", "value", ids[:2]), *vals,
+                    [("store-version", "data", "v"), ("cmp-select", "value", ids[:2]), ("ex-zoom", "data", {}), *vals,
                      ({"type": "ex-cfg", "field": "ALL"}, "value", [])],
                     [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", None)])
         take(res, f"Explore plot {x} vs {y}")

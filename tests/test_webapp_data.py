@@ -326,7 +326,7 @@ def test_callbacks_answer_over_http(db):
             "color": "family", "symbol": "accelerator", "size": "model_size_bytes", "cmetric": None, "cmax": None}
 
     def inputs(filters: dict) -> list:
-        return ([("store-version", "data", "v"), ("cmp-select", "value", [])]
+        return ([("store-version", "data", "v"), ("cmp-select", "value", []), ("ex-zoom", "data", {})]
                 + [(cid, prop, view[key]) for cid, prop, key in VIEW]
                 + [(cid, "value", filters.get(cid, [])) for cid, _, _ in FILTERS]
                 + [({"type": "ex-cfg", "field": "ALL"}, "value", [])])
@@ -485,7 +485,7 @@ def test_display_names_and_varied_fields():
     assert list(v.columns) == ["cfg:accelerator.array.rows"] and list(v.iloc[:, 0]) == [8, 16, 32]
 
 
-def test_pareto_thinning_keeps_the_front():
+def test_pareto_represents_every_point_and_resamples_on_zoom():
     rng = np.random.default_rng(0)
     n = 20000
     df = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "infer_energy_pj": rng.lognormal(size=n),
@@ -494,9 +494,18 @@ def test_pareto_thinning_keeps_the_front():
                        "bits": "W1/A1", "name": "n"})
     front = figures.pareto_mask(df["infer_energy_pj"], df["accuracy"], "min", "max")
     fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", max_dominated=1000)
-    drawn = [c[0] for t in fig.data if t.mode == "markers" and t.customdata is not None for c in t.customdata]
-    assert set(df["id"][front]) <= set(drawn) and len(drawn) == front.sum() + 1000
-    assert all(t.type == "scattergl" for t in fig.data)
+    drawn = [c[0] for t in fig.data if t.type == "scattergl" and t.customdata is not None for c in t.customdata]
+    # every point is represented: the front as markers, every other point counted in the density layer
+    assert sorted(drawn) == sorted(df["id"][front])
+    [heat] = [t for t in fig.data if t.type == "heatmap"]
+    assert sum(v for row in heat.z for v in row if v is not None) == n - front.sum()
+    assert "density" in fig.layout.annotations[0].text
+    # zoomed into a region holding fewer than max_dominated points: they come back as markers
+    lo, hi = np.quantile(df["infer_energy_pj"], [0.5, 0.52])
+    fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", max_dominated=1000, x_range=[lo, hi])
+    drawn = {c[0] for t in fig.data if t.type == "scattergl" and t.customdata is not None for c in t.customdata}
+    inside = df["id"][(df["infer_energy_pj"] >= lo) & (df["infer_energy_pj"] <= hi)]
+    assert set(inside) <= drawn and not any(t.type == "heatmap" for t in fig.data)
 
 
 def test_parcoords_over_metrics_and_varied_hardware(tmp_path):

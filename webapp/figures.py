@@ -91,22 +91,47 @@ def thin(df: pd.DataFrame, front: np.ndarray, keep: Sequence[str] = (), max_domi
     return df[mask], n - max_dominated
 
 
+def density(xs: np.ndarray, ys: np.ndarray, logx: bool, logy: bool, bins: tuple[int, int] = (90, 60),
+            x_range: Sequence[float] | None = None, y_range: Sequence[float] | None = None):
+    """Counts of points per cell of a grid over the drawn range (log-spaced on log axes): the edges and
+    the counts (rows = y), zero cells as None so they stay transparent."""
+    def edges(v: np.ndarray, log: bool, n: int, rng) -> np.ndarray:
+        lo, hi = (float(rng[0]), float(rng[1])) if rng is not None else (float(np.nanmin(v)), float(np.nanmax(v)))
+        if log:
+            lo = lo if lo > 0 else float(np.nanmin(v[v > 0])) if (v > 0).any() else 1e-30
+            hi = max(hi, lo * 1.0001)
+            e = np.logspace(np.log10(lo), np.log10(hi), n + 1)
+            e[0], e[-1] = lo, hi   # exactly: 10**log10(v) may round past the smallest or largest point
+            return e
+        hi = hi if hi > lo else lo + (abs(lo) or 1.0) * 1e-3
+        return np.linspace(lo, hi, n + 1)
+
+    ex, ey = edges(xs, logx, bins[0], x_range), edges(ys, logy, bins[1], y_range)
+    counts, _, _ = np.histogram2d(xs, ys, bins=[ex, ey])
+    z = counts.T.astype(object)
+    z[counts.T == 0] = None
+    return ex, ey, z
+
+
 def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family", symbol: str | None = "scheme_name",
                   size: str | None = None, logx: bool = True, logy: bool = False, selected: Sequence[str] = (),
-                  height: int = 520, title: str | None = None, max_dominated: int = 3000) -> go.Figure:
-    """Quality ``y`` against cost ``x``: WebGL markers, colour by ``color``, symbol by ``symbol``, the
-    front larger and outlined (a staircase through it), dominated points faded (thinned to
-    ``max_dominated`` above that many, never the front), compared points ringed.
+                  height: int = 560, title: str | None = None, max_dominated: int = 3000,
+                  x_range: Sequence[float] | None = None, y_range: Sequence[float] | None = None,
+                  hover_extra: Sequence[tuple[str, str, str]] = ()) -> go.Figure:
+    """Quality ``y`` against cost ``x``: the front as large outlined WebGL markers (a staircase through
+    it), colour by ``color``, symbol by ``symbol``; every other point represented: as faded markers up to
+    ``max_dominated`` of them in the drawn range, else as a density layer (points per cell) that is
+    computed again for a zoomed range (``x_range``/``y_range``, store units), so zooming in turns a
+    region's points into markers. The figure says which. Compared points are ringed.
 
-    ``customdata[0]`` of every marker is the point id (clicks open its drill-down). Values are
-    drawn in display units (pJ as J) with engineering tick labels.
-    """
+    ``customdata[0]`` of every marker is the point id (clicks open its drill-down). Hover names the
+    design (``name``), its two coordinates, ``size`` and each ``hover_extra`` (column, label, unit).
+    Values are drawn in display units (pJ as J) with tick labels written by :mod:`hwsim.units`."""
     d = df.dropna(subset=[x, y]) if not df.empty else df
     if d.empty:
         return empty_figure("No design points match the filters (or none has these metrics).", height)
+    d = d.reset_index(drop=True)
     xb, yb = units.better_of(x), units.better_of(y)
-    front = pareto_mask(d[x], d[y], xb, yb)
-    d, left_out = thin(d.reset_index(drop=True), front, selected, max_dominated)
     front = pareto_mask(d[x], d[y], xb, yb)
     sx, sy = units.scale(x), units.scale(y)
     name_col = "name" if "name" in d.columns else "label"
@@ -120,26 +145,62 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
         sizes = (6 + 18 * ((s - lo) / (hi - lo) if hi > lo else s * 0 + 0.5)).fillna(6).to_numpy()
     else:
         sizes = np.full(len(d), 8.0)
-    extra = f"<br>{units.hover(size, 'customdata[2]')}" if size and size in d.columns else ""
-    hovertemplate = ("<b>%{customdata[1]}</b><br>" + units.hover(y, "y") + "<br>"
-                     + units.hover(x, "x") + extra + "<extra></extra>")
+    extras = [(c, lab, u) for c, lab, u in hover_extra if c in d.columns and d[c].notna().any()]
+    custom_cols = ["id", name_col] + ([size] if size and size in d.columns else []) + [c for c, _, _ in extras]
+    hover_lines = [units.hover(y, "y"), units.hover(x, "x")]
+    if size and size in d.columns:
+        hover_lines.append(units.hover(size, "customdata[2]"))
+    first_extra = 3 if size and size in d.columns else 2
+    for i, (_, lab, u) in enumerate(extras):
+        ref = f"customdata[{first_extra + i}]"
+        hover_lines.append(f"{lab}: %{{{ref}:,.3~r}} {u}" if u in units.NO_PREFIX or u.startswith("pJ/")
+                           else f"{lab}: %{{{ref}:.3~s}}{units.DISPLAY.get(u, (1, ''))[1]}")
+    hovertemplate = "<b>%{customdata[1]}</b><br>" + "<br>".join(hover_lines) + "<extra></extra>"
     group_label = color.replace("cfg:", "").replace("_name", "") if color else ""
-    custom_cols = ["id", name_col, size] if size and size in d.columns else ["id", name_col]
 
     def custom(rows: pd.DataFrame):
         return rows[[c for c in custom_cols if c in rows.columns]].to_numpy(dtype=object)
 
+    keep = d["id"].isin(list(selected)).to_numpy()
+    in_view = np.ones(len(d), dtype=bool)
+    if x_range is not None:
+        in_view &= (d[x].to_numpy() >= x_range[0]) & (d[x].to_numpy() <= x_range[1])
+    if y_range is not None:
+        in_view &= (d[y].to_numpy() >= y_range[0]) & (d[y].to_numpy() <= y_range[1])
+    dom = ~front & ~keep & in_view
+    n_dom = int(dom.sum())
+    as_markers = n_dom <= max_dominated
     fig = go.Figure()
-    dom = ~front
-    for cv in cmap:  # faded dominated points, one trace (legend entry) per colour value
-        m = dom & (cvals == cv).to_numpy()
-        rows = d[m]
-        fig.add_trace(go.Scattergl(
-            x=rows[x] * sx, y=rows[y] * sy, mode="markers", name=cv, legendgroup=cv, customdata=custom(rows),
-            legendgrouptitle=dict(text=group_label) if cv == next(iter(cmap)) else None,
-            hovertemplate=hovertemplate,
-            marker=dict(color=cmap[cv], opacity=0.35, size=sizes[m], symbol=[smap[v] for v in svals[m]],
-                        line=dict(width=0))))
+    if as_markers:
+        for cv in cmap:  # faded dominated points, one trace (legend entry) per colour value
+            m = (dom | (keep & ~front)) & (cvals == cv).to_numpy()
+            rows = d[m]
+            fig.add_trace(go.Scattergl(
+                x=rows[x] * sx, y=rows[y] * sy, mode="markers", name=cv, legendgroup=cv, customdata=custom(rows),
+                legendgrouptitle=dict(text=group_label) if cv == next(iter(cmap)) else None,
+                hovertemplate=hovertemplate,
+                marker=dict(color=cmap[cv], opacity=0.35, size=sizes[m], symbol=[smap[v] for v in svals[m]],
+                            line=dict(width=0))))
+    else:
+        xr = [v * sx for v in x_range] if x_range is not None else None
+        yr = [v * sy for v in y_range] if y_range is not None else None
+        ex, ey, z = density(d[x].to_numpy()[dom] * sx, d[y].to_numpy()[dom] * sy, logx, logy,
+                            x_range=xr, y_range=yr)
+        fig.add_trace(go.Heatmap(
+            x=ex, y=ey, z=z, name="other points", zsmooth=False, hoverongaps=False,
+            colorscale=[[0, "rgba(150,160,190,0.35)"], [0.3, "rgba(90,100,150,0.6)"], [1, "rgba(20,30,80,0.9)"]],
+            colorbar=dict(title=dict(text="points<br>per cell", side="top"), thickness=10, len=0.45, y=0.02,
+                          yanchor="bottom", x=1.01, tickformat=",~r"),
+            hovertemplate="%{z:,} design points in this cell<extra>zoom in to see them</extra>"))
+        for i, cv in enumerate(cmap):   # the colour legend, for the front's markers
+            fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=cv, legendgroup=cv,
+                                       legendgrouptitle=dict(text=group_label) if i == 0 else None,
+                                       marker=dict(color=cmap[cv], size=9), hoverinfo="skip"))
+        extra = d[keep & ~front]
+        if not extra.empty:
+            fig.add_trace(go.Scattergl(x=extra[x] * sx, y=extra[y] * sy, mode="markers", name="compared",
+                                       customdata=custom(extra), hovertemplate=hovertemplate, showlegend=False,
+                                       marker=dict(color=[cmap[v] for v in cvals[keep & ~front]], size=9)))
     rows = d[front]
     fig.add_trace(go.Scattergl(
         x=rows[x] * sx, y=rows[y] * sy, mode="markers", name="Pareto front", customdata=custom(rows),
@@ -157,7 +218,7 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
                                        if i == 0 else None,
                                        marker=dict(symbol=sym, color="#777", size=9), hoverinfo="skip"))
     if selected:
-        sel = d[d["id"].isin(list(selected))]
+        sel = d[keep]
         if not sel.empty:
             fig.add_trace(go.Scattergl(x=sel[x] * sx, y=sel[y] * sy, mode="markers", name="compared",
                                        hoverinfo="skip",
@@ -165,16 +226,31 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
                                                                                              color="#e31a1c"))))
     fig.update_layout(clickmode="event", dragmode="zoom", uirevision=f"{x}|{y}|{logx}|{logy}")
     _layout(fig, title=title, height=height)
-    # Legends below the plot: colour values, then symbol values, in rows that do not squeeze the axes.
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0,
-                                  groupclick="toggleitem", font=dict(size=11)),
-                      margin=dict(r=10, t=40 if title else 20, b=10), height=height + 140)
-    fig.update_xaxes(type="log" if logx else "linear", **units.axis(x), **(_log_ticks(d[x] * sx, x) if logx else {}))
-    fig.update_yaxes(type="log" if logy else "linear", **units.axis(y), **(_log_ticks(d[y] * sy, y) if logy else {}))
-    if left_out:
-        fig.add_annotation(text=f"{left_out:,} dominated points not drawn (every front point is)", x=1, y=0,
-                           xref="paper", yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
-                           font=dict(size=10, color="#777"))
+    # Legends on the right, in a narrow column, so the plot keeps its height and width.
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02,
+                                  groupclick="toggleitem", font=dict(size=10), itemsizing="constant",
+                                  tracegroupgap=6),
+                      margin=dict(l=70, r=10, t=40 if title else 20, b=50), height=height)
+    xs_view = d[x][in_view] * sx if in_view.any() else d[x] * sx
+    ys_view = d[y][in_view] * sy if in_view.any() else d[y] * sy
+    fig.update_xaxes(type="log" if logx else "linear", **units.axis(x),
+                     **(_log_ticks(xs_view, x) if logx else units.linear_ticks(xs_view, x)))
+    fig.update_yaxes(type="log" if logy else "linear", **units.axis(y),
+                     **(_log_ticks(ys_view, y) if logy else units.linear_ticks(ys_view, y)))
+    if x_range is not None:
+        fig.update_xaxes(range=[np.log10(x_range[0] * sx) if logx and x_range[0] > 0 else x_range[0] * sx,
+                                np.log10(x_range[1] * sx) if logx and x_range[1] > 0 else x_range[1] * sx])
+    if y_range is not None:
+        fig.update_yaxes(range=[np.log10(y_range[0] * sy) if logy and y_range[0] > 0 else y_range[0] * sy,
+                                np.log10(y_range[1] * sy) if logy and y_range[1] > 0 else y_range[1] * sy])
+    n_front = int(front.sum())
+    how = (f"all {len(d):,} points as markers ({n_front:,} on the Pareto front)" if as_markers and x_range is None
+           and y_range is None else
+           f"{n_front:,} front points as markers; the {n_dom:,} other points in view as markers" if as_markers else
+           f"{n_front:,} front points as markers; the {n_dom:,} other points in view as a density "
+           "(points per cell); zoom in to see them as markers")
+    fig.add_annotation(text=how, x=0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                       showarrow=False, font=dict(size=10, color="#666"), name="how-drawn")
     return fig
 
 

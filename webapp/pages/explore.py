@@ -45,7 +45,8 @@ VIEW = (("ex-view", "value", "view"), ("ex-x", "value", "x"), ("ex-y", "value", 
         ("ex-logy", "value", "logy"), ("ex-front-only", "value", "front"), ("ex-color", "value", "color"),
         ("ex-symbol", "value", "symbol"), ("ex-size", "value", "size"), ("ex-c-metric", "value", "cmetric"),
         ("ex-c-max", "value", "cmax"))
-MAX_DOMINATED = 2000
+MAX_DOMINATED = 2000    # other points drawn as markers up to this many in view, else as a density
+PLOT_HEIGHT = 640
 PARCOORDS_ROWS = 1500
 # Objectives shown in parallel coordinates, when the store has them; then any further metric
 # (area, TOPS/W, ...), then the config fields that vary.
@@ -123,7 +124,7 @@ def layout():
         dbc.CardHeader(html.Div([html.Span("Pareto explorer", className="fw-semibold"),
                                  html.Span(id="ex-count", className="text-muted small ms-2")])),
         dbc.CardBody(dcc.Graph(id="ex-pareto", config={"displaylogo": False, "responsive": True},
-                               figure=figures.empty_figure("Loading..."), style={"height": "660px"})),
+                               figure=figures.empty_figure("Loading..."), style={"height": f"{PLOT_HEIGHT}px"})),
         dbc.CardFooter(download_bar("ex-fig", "Figure")),
     ], class_name="shadow-sm mb-3")
     # Drawn only once opened: parcoords is three WebGL layers, about a second of a software renderer's
@@ -151,12 +152,15 @@ def layout():
             download_bar("ex-report", "Cost report of ticked points", REPORT_FORMATS),
             dbc.Button("Compare ticked points", id="ex-compare-btn", color="primary", size="sm",
                        class_name="mb-2 me-2"),
+            html.Span(id="ex-export-progress", className="small text-primary me-2"),
             html.Span(id="ex-export-msg", className="small text-muted"),
+            dcc.ConfirmDialog(id="ex-export-confirm"), dcc.Store(id="ex-export-go"),
         ])),
     ], class_name="shadow-sm")
     return dbc.Row([dbc.Col(controls, xs=12, lg=3, class_name="mb-3"),
                     dbc.Col([plot, parcoords, table], xs=12, lg=9),
-                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key"), dcc.Store(id="ex-pc-drawn")])
+                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key"), dcc.Store(id="ex-pc-drawn"),
+                    dcc.Store(id="ex-zoom", data={})])
 
 
 # -- the view: one function of the control values, used by the plot, the table and the exports ----------
@@ -231,9 +235,10 @@ def title_of(v: dict, filters: dict[str, list]) -> str:
     active = [f"{c.removeprefix(CFG).replace('_name', '')} = {', '.join(map(str, vals))}"
               for c, vals in filters.items() if vals]
     if v.get("cmetric") and v.get("cmax") not in (None, ""):
-        active.append(f"{units.label_of(v['cmetric'])} ≤ {v['cmax']}")
+        active.append(f"{units.label_of(v['cmetric'])} ≤ {units.fmt(float(v['cmax']) / units.scale(v['cmetric']), units.unit_of(v['cmetric']))}")
+    what = "Pareto front only" if v.get("front") else "all points"
     return f"{units.label_of(v['y'])} vs {units.label_of(v['x'])}" + (
-        f" ({'; '.join(active)})" if active else " (all points)")
+        f" ({what}; {'; '.join(active)})" if active else f" ({what})")
 
 
 class _Recent:
@@ -256,19 +261,35 @@ class _Recent:
         return val
 
 
-def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=()):
-    """The view's points (with ``front``) and its Pareto figure, built once per view and store
-    version. Callers must not change either: copy the figure (``go.Figure(fig)``) to restyle it."""
+# what hover adds to a design's name and coordinates: energy per MAC and efficiency, where stored
+HOVER_EXTRA = {"train": [("_pj_per_mac", "energy per MAC", "pJ/MAC"), ("tops_per_w", "efficiency", "TOPS/W")],
+               "inference": [("_pj_per_mac", "energy per MAC", "pJ/MAC"), ("tops_per_w", "efficiency", "TOPS/W")]}
+_PER_MAC = {"train": ("train_energy_pj_per_step", "macs_train_step"), "inference": ("infer_energy_pj", "macs_infer")}
+
+
+def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=(), zoom: dict | None = None):
+    """The view's points (with ``front``) and its Pareto figure, built once per view, zoomed range and
+    store version. Callers must not change either: copy the figure (``go.Figure(fig)``) to restyle it."""
+    view = v.get("view") or "train"
+    energy, macs = _PER_MAC.get(view, _PER_MAC["train"])
+    zoom = zoom if zoom and zoom.get("axes") == [v["x"], v["y"]] else {}
+
     def make():
         df = view_frame(data, v, filters, columns=["id", "name", "label", v["x"], v["y"], v.get("color"),
-                                                   v.get("symbol"), v.get("size")])
+                                                   v.get("symbol"), v.get("size"), energy, macs, "tops_per_w"])
+        if energy in df.columns and macs in df.columns:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                df = df.assign(_pj_per_mac=df[energy] / df[macs].where(df[macs] > 0))
         fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
                                     size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
                                     selected=list(selected), title=title_of(v, filters),
-                                    max_dominated=MAX_DOMINATED)
+                                    max_dominated=MAX_DOMINATED, height=PLOT_HEIGHT,
+                                    x_range=zoom.get("x"), y_range=zoom.get("y"),
+                                    hover_extra=HOVER_EXTRA.get(view, []))
         return df, fig
 
-    key = repr((sorted(v.items(), key=str), sorted(filters.items(), key=str), sorted(selected)))
+    key = repr((sorted(v.items(), key=str), sorted(filters.items(), key=str), sorted(selected),
+                sorted((zoom or {}).items(), key=str)))
     return data.memo("pareto-figures", _Recent).get(key, make)
 
 
@@ -361,15 +382,15 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
 def _register_plot(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-pareto", "figure"), Output("ex-count", "children"),
                   Output("ex-table-key", "data"), Input("store-version", "data"), Input("cmp-select", "value"),
-                  *VIEW_INPUTS, State("ex-table-key", "data"))
-    def update(version, compared, *args):
+                  Input("ex-zoom", "data"), *VIEW_INPUTS, State("ex-table-key", "data"))
+    def update(version, compared, zoom, *args):
         """Only the Pareto figure travels on an axis change (the table is paged, parcoords has its own)."""
         *args, current_key = args
         v, filters = _values(args)
         total = len(data.done_points())
         if total == 0:
             return figures.empty_figure("No finished design points in the store yet."), "", version
-        df, fig = pareto_for(data, v, filters, compared or [])
+        df, fig = pareto_for(data, v, filters, compared or [], zoom)
         shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
         on_front = int((df["front"] != "").sum()) if not df.empty else 0
         # The table's rows depend on the axes (the front), the filters and the constraint; not on log
@@ -378,6 +399,17 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         key = repr((version, sorted(table.items(), key=str), sorted(filters.items(), key=str)))
         return (fig, f"{shown} of {total} design points shown, {on_front} on the Pareto front",
                 dash.no_update if key == current_key else key)   # the same key written again would refetch
+
+    @app.callback(Output("ex-zoom", "data"), Input("ex-pareto", "relayoutData"), State("ex-zoom", "data"),
+                  State("ex-x", "value"), State("ex-y", "value"), State("ex-logx", "value"),
+                  State("ex-logy", "value"), prevent_initial_call=True)
+    def zoomed(relayout, current, x, y, logx, logy):
+        """A zoom or pan on the plot: the range in store units, so the figure is drawn again for it
+        (the points in a small enough range come back as markers); a reset (autorange) drops it."""
+        zoom = _zoom_of(relayout or {}, current or {}, x, y, bool(logx), bool(logy))
+        if zoom == (current or {}):
+            raise dash.exceptions.PreventUpdate
+        return zoom
 
     @app.callback(Output("ex-pc-collapse", "is_open"), Input("ex-pc-show", "value"))
     def parcoords_open(show):
@@ -441,6 +473,27 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         if not ids:
             raise dash.exceptions.PreventUpdate  # a redraw clears plotly's selection; keep the ticks
         return {"ids": ids}
+
+
+def _zoom_of(relayout: dict, current: dict, x: str, y: str, logx: bool, logy: bool) -> dict:
+    """The zoomed range of plotly's ``relayoutData`` in store units (log axes report log10 values)."""
+    zoom = dict(current) if current.get("axes") == [x, y] else {"axes": [x, y]}
+    for ax, metric, log in (("x", x, logx), ("y", y, logy)):
+        if relayout.get(f"{ax}axis.autorange"):
+            zoom.pop(ax, None)
+            continue
+        lo, hi = relayout.get(f"{ax}axis.range[0]"), relayout.get(f"{ax}axis.range[1]")
+        if lo is None and isinstance(relayout.get(f"{ax}axis.range"), list):
+            lo, hi = relayout[f"{ax}axis.range"][:2]
+        if lo is None or hi is None:
+            continue
+        try:
+            lo, hi = sorted((float(lo), float(hi)))
+        except (TypeError, ValueError):
+            continue
+        k = units.scale(metric)
+        zoom[ax] = [(10 ** lo if log else lo) / k, (10 ** hi if log else hi) / k]
+    return zoom if len(zoom) > 1 else {}
 
 
 def _grid_columns(df: pd.DataFrame, data: StoreData, x: str, y: str) -> list[dict]:
@@ -588,25 +641,56 @@ def _register_url(app: dash.Dash, data: StoreData) -> None:
         return out
 
 
+EXPORT_ASK_ABOVE = 1000   # a report of more points than this is confirmed first (it takes a while)
+
+
+def _export_ids(data: StoreData, rows, brush, args) -> tuple[list[str], str]:
+    ids = [r["id"] for r in rows or [] if isinstance(r, dict)]
+    if ids:
+        return ids, ""
+    v, filters = _values(args)
+    ids = list(view_frame(data, v, filters, brush, columns=["id"])["id"])
+    return ids, f"No rows ticked: the {units.count(len(ids))} points shown. "
+
+
 def _register_exports(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("ex-report-download", "data"), Output("ex-export-msg", "children"),
-                  Input("ex-report-btn", "n_clicks"), State("ex-report-fmt", "value"),
-                  State("ex-grid", "selectedRows"), State("ex-brush", "data"), *VIEW_STATES,
+    @app.callback(Output("ex-export-confirm", "displayed"), Output("ex-export-confirm", "message"),
+                  Output("ex-export-go", "data"), Input("ex-report-btn", "n_clicks"),
+                  State("ex-report-fmt", "value"), State("ex-grid", "selectedRows"), State("ex-brush", "data"),
+                  *VIEW_STATES, prevent_initial_call=True)
+    def ask_export(n, fmt, rows, brush, *args):
+        """Up to EXPORT_ASK_ABOVE points export at once; more are confirmed first (nothing ticked means
+        every point shown, which at 50,000 points is minutes of work)."""
+        ids, note = _export_ids(data, rows, brush, args)
+        if len(ids) > EXPORT_ASK_ABOVE:
+            return True, (f"{note}Export the cost report of {units.count(len(ids))} design points as "
+                          f"{str(fmt).upper()}? Each point's per-layer figures are written: this takes about "
+                          f"{units.duration(len(ids) * 0.005 + 1)} or more. Tick rows in the table to export fewer."), \
+                dash.no_update
+        return False, "", {"n": n}
+
+    @app.callback(Output("ex-export-go", "data", allow_duplicate=True), Input("ex-export-confirm", "submit_n_clicks"),
                   prevent_initial_call=True)
-    def export_report(_n, fmt, rows, brush, *args):
-        ids = [r["id"] for r in rows or [] if isinstance(r, dict)]
-        note = ""
-        if not ids:
-            v, filters = _values(args)
-            ids = list(view_frame(data, v, filters, brush)["id"])
-            note = f"No rows ticked: exported the {len(ids)} points shown. "
+    def confirmed(n):
+        return {"n": n, "confirmed": True}
+
+    @app.callback(Output("ex-report-download", "data"), Output("ex-export-msg", "children"),
+                  Input("ex-export-go", "data"), State("ex-report-fmt", "value"),
+                  State("ex-grid", "selectedRows"), State("ex-brush", "data"), *VIEW_STATES,
+                  running=[(Output("ex-report-btn", "disabled"), True, False),
+                           (Output("ex-export-progress", "children"), "Writing the cost report…", "")],
+                  prevent_initial_call=True)
+    def export_report(go_, fmt, rows, brush, *args):
+        if not go_:
+            raise dash.exceptions.PreventUpdate
+        ids, note = _export_ids(data, rows, brush, args)
         if not ids:
             return dash.no_update, "Nothing to export: no design point matches the filters."
         try:
             sent = report_download(data, ids, fmt)
         except UserError as e:  # e.g. a point vanished from a store that was replaced meanwhile
             return dash.no_update, f"Export failed: {e.where}: {e.what}"
-        return sent, note + f"Cost report of {len(ids)} point(s) as {fmt.upper()}."
+        return sent, note + f"Cost report of {units.count(len(ids))} point(s) as {fmt.upper()}."
 
     @app.callback(Output("ex-fig-download", "data"), Input("ex-fig-btn", "n_clicks"), State("ex-fig-fmt", "value"),
                   State("cmp-select", "value"), *VIEW_STATES, prevent_initial_call=True)
@@ -614,5 +698,24 @@ def _register_exports(app: dash.Dash, data: StoreData) -> None:
         # Rebuilt here from the store and the control values: never the figure the browser holds.
         v, filters = _values(args)
         fig = go.Figure(pareto_for(data, v, filters, compared or [])[1])   # a copy: the view's is cached
-        fig.update_layout(height=700, width=1200)
+        fig.update_layout(height=700, width=1200, margin=dict(b=90))
+        fig.add_annotation(text=provenance(data, v, filters), x=0, y=-0.13, xref="paper", yref="paper",
+                           xanchor="left", yanchor="top", showarrow=False, align="left",
+                           font=dict(size=9, color="#666"))
         return figure_download(fig, fmt, "hwsim-pareto")
+
+
+def provenance(data: StoreData, v: dict, filters: dict[str, list]) -> str:
+    """What an exported figure shows and where from: store, sweeps, filters, hwsim version, time."""
+    import datetime as dt
+
+    from hwsim import __version__
+
+    df = data.done_points()
+    sweeps = sorted({str(s) for s in df["sweep"].dropna().unique()}) if "sweep" in df.columns else []
+    active = [f"{c.removeprefix(CFG)} = {', '.join(map(str, vals))}" for c, vals in filters.items() if vals]
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sw = ", ".join(sweeps[:6]) + (f" and {len(sweeps) - 6} more" if len(sweeps) > 6 else "")
+    return (f"store {data.path.name} ({units.count(len(df))} finished points; sweeps: {sw or 'none'})<br>"
+            f"filters: {'; '.join(active) or 'none'}{'; Pareto front only' if v.get('front') else ''} · "
+            f"hwsim {__version__} · {when}")
