@@ -150,7 +150,13 @@ def test_compare_table_differences(db):
     energy = next(r for r in rows if r["metric"] == "Training energy per step")
     ea, eb = df["train_energy_pj_per_step"]
     assert energy["p1_diff"] == pytest.approx(100 * (eb - ea) / ea)
-    assert len(cols) == 2 + 2 + 1
+    assert len(cols) == 1 + 2 + 1      # the metric, one column per point, one difference
+    # the fields that tell the two points apart come first, with each point's value
+    differs = [r for r in rows if r["kind"] == "differs"]
+    assert differs and all(r["p0"] != r["p1"] for r in differs)
+    assert len({c["headerName"] for c in cols[1:3]}) == 2     # headers differ too
+    per_mac = next(r for r in rows if r["metric"] == "Training energy per MAC")
+    assert per_mac["p0"] == pytest.approx(ea / df["macs_train_step"][0]) and per_mac["unit"] == "pJ/MAC"
 
 
 def test_reads_stay_fast_while_a_sweep_writes(tmp_path):

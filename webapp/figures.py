@@ -22,7 +22,10 @@ from . import units
 
 TEMPLATE = "plotly_white"
 COLORS = px.colors.qualitative.D3
-SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star", "hexagon", "triangle-down", "pentagon"]
+# distinct shapes, filled first, then open ones: 20 values before a symbol repeats
+SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star", "hexagon", "triangle-down", "pentagon",
+           "circle-open", "diamond-open", "square-open", "triangle-up-open", "star-open", "hexagon-open",
+           "triangle-down-open", "pentagon-open", "hourglass", "bowtie"]
 # Fixed order and colours for energy components, so two points read alike.
 COMPONENT_ORDER = ("elementwise", "rf", "sram", "dram")
 COMPONENT_COLORS = {"elementwise": "#9467bd", "rf": "#2ca02c", "sram": "#ff7f0e", "dram": "#d62728"}
@@ -264,6 +267,8 @@ def _log_ticks(values: pd.Series, metric: str) -> dict:
              for m in (1, 2, 5) if lo / 1.6 <= m * 10.0 ** e <= hi * 1.6]
     if len(ticks) > 10:
         ticks = [t for t in ticks if f"{t:.0e}".startswith("1")]
+    if len([t for t in ticks if lo <= t <= hi]) < 3:   # a range under a decade (a front): evenly spaced ticks
+        return units.linear_ticks([lo, hi], metric, n=5)
     unit, k = units.unit_of(metric), units.scale(metric)
     return {"tickvals": ticks, "ticktext": [units.fmt(t / k, unit, digits=2) for t in ticks]}
 

@@ -79,15 +79,29 @@ def _restates(df: pd.DataFrame, col: str, dims: list[str]) -> bool:
 
 def _grouping_options(fields: list[str]) -> list[dict]:
     return [{"label": c.replace("_name", "").replace("_", " "), "value": c} for c in GROUPINGS] + [
-        {"label": f.removeprefix(CFG), "value": f} for f in fields]
+        {"label": _field_label(f), "value": f} for f in fields]
 
 
 def _axis_options(view: str, metrics: list[str] | None = None) -> list[dict]:
-    names = list(TRAIN_AXES if view == "train" else INFER_AXES)
-    # Any further numeric metric a sweep stored (area, EDP, TOPS/W, ...) is an axis in both views.
+    """The cost axes of a view that the store has (``metrics``: the metrics some finished point has; None
+    before the store is read), then any further metric a sweep stored (area, EDP, TOPS/W, ...)."""
+    names = [m for m in (TRAIN_AXES if view == "train" else INFER_AXES) if metrics is None or m in metrics]
     names += [m for m in (metrics or []) if m not in TRAIN_AXES + INFER_AXES + QUALITY_AXES
-              and m not in ("utilization",)]
-    return [{"label": units.label_of(n), "value": n} for n in names]
+              and m not in ("utilization", "scheme_noop")]
+    return [{"label": _metric_label(n), "value": n} for n in dict.fromkeys(names)]
+
+
+def _metric_label(m: str) -> str:
+    """A metric's name with its unit, so two metrics of one name (latency in cycles, in time) differ."""
+    unit = units.unit_of(m)
+    sym = {"fraction": "%", "us": "time", "pJ": "energy", "bytes": "bytes", "cycles": "cycles", "MACs": "MACs",
+           "mm2": "mm²"}.get(unit, unit)
+    return f"{units.label_of(m)} ({sym})" if sym else units.label_of(m)
+
+
+def _field_label(f: str) -> str:
+    """``cfg:accelerator.array.rows`` -> ``accelerator array rows``."""
+    return units.label_of(f).replace(".", " ").replace("_", " ")
 
 
 def layout():
@@ -97,7 +111,7 @@ def layout():
         labelled("View", dbc.RadioItems(id="ex-view", options=[{"label": "Training", "value": "train"},
                                                                 {"label": "Inference", "value": "inference"}],
                                         value="train", inline=True)),
-        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train", []), "train_energy_pj_per_step")),
+        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train"), "train_energy_pj_per_step")),
         labelled("Quality axis (y)", dropdown("ex-y", [{"label": units.label_of(n), "value": n}
                                                        for n in QUALITY_AXES], "accuracy")),
         dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=True)),
@@ -330,8 +344,11 @@ def _compute_options(data: StoreData) -> list:
     for _, col, _ in FILTERS:
         vals = sorted(set(df[col].dropna().unique().astype(str))) if not df.empty and col in df.columns else []
         out.append([{"label": v, "value": v} for v in vals])
-    fields = [f for f in data.config_fields() if f in df.columns and df[f].nunique() > 1]
-    cfg = [labelled(f.removeprefix(CFG), dcc.Dropdown(
+    fixed = {col for _, col, _ in FILTERS}
+    # a config field that restates a fixed filter (the accelerator's name) is not a second filter
+    fields = [f for f in data.config_fields() if f in df.columns and df[f].nunique() > 1
+              and f.removeprefix(CFG) not in fixed]
+    cfg = [labelled(_field_label(f), dcc.Dropdown(
         id={"type": "ex-cfg", "field": f}, multi=True, clearable=True, placeholder="all",
         options=[{"label": str(v), "value": str(v)} for v in sorted(df[f].dropna().unique(), key=str)],
         value=[], className="hwsim-dropdown")) for f in fields]
@@ -344,14 +361,15 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
                   Output("ex-c-metric", "options"), Input("ex-view", "value"), Input("store-version", "data"),
                   State("ex-x", "value"), State("url", "search"))
     def view_axes(view, _v, current, search):
-        metrics = data.metric_names()
+        done = data.done_points()
+        metrics = [m for m in data.metric_names() if m in done.columns and done[m].notna().any()]
         opts = _axis_options(view, metrics)
         values = [o["value"] for o in opts]
         linked = parse_search(search)[0].get("x")  # a shared link's axis wins over the view's default
         if linked in values:
             current = linked
-        every = [{"label": units.label_of(m), "value": m} for m in metrics]
-        return opts, current if current in values else values[0], every, every
+        every = [{"label": _metric_label(m), "value": m} for m in metrics]
+        return opts, current if current in values else (values[0] if values else None), every, every
 
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options")],
@@ -583,8 +601,10 @@ def _register_table(app: dash.Dash, data: StoreData) -> None:
         return ids, "tab-compare"
 
 
-def view_search(values: dict, filters: dict[str, list], point: str | None = None) -> str:
-    """The URL query string of a view: axes, switches, filters and the open point."""
+def view_search(values: dict, filters: dict[str, list], point: str | None = None, compared=(),
+                tab: str | None = None) -> str:
+    """The URL query string of a view: axes, switches, filters, the open point, the compared points and
+    the page shown (when not Explore)."""
     q: dict[str, str] = {}
     for _, _, key in VIEW:
         val = values.get(key)
@@ -596,6 +616,10 @@ def view_search(values: dict, filters: dict[str, list], point: str | None = None
             q[f"f.{col}"] = ",".join(map(str, vals))
     if point:
         q["point"] = point
+    if compared:
+        q["cmp"] = ",".join(map(str, compared))
+    if tab and tab != "tab-explore":
+        q["tab"] = tab.removeprefix("tab-")
     return "?" + urlencode(q) if q else ""
 
 
@@ -609,16 +633,36 @@ def parse_search(search: str | None) -> tuple[dict, dict[str, list]]:
     return values, filters
 
 
+def parse_compare(search: str | None) -> tuple[list[str], str | None]:
+    """The compared points and the page of a shared link."""
+    qs = parse_qs((search or "").lstrip("?"))
+    ids = [i for i in qs.get("cmp", [""])[0].split(",") if i]
+    tab = qs.get("tab", [None])[0]
+    return ids, (f"tab-{tab}" if tab in ("explore", "point", "compare", "status") else None)
+
+
 def _register_url(app: dash.Dash, data: StoreData) -> None:
     """Axes, filters and the selection live in the URL: a view can be shared as a link."""
 
-    @app.callback(Output("url-out", "search"), Input("pt-select", "value"), *VIEW_INPUTS, State("url", "search"),
-                  prevent_initial_call=True)
-    def write(point, *args):
+    @app.callback(Output("url-out", "search"), Input("pt-select", "value"), Input("cmp-select", "value"),
+                  Input("tabs", "active_tab"), *VIEW_INPUTS, State("url", "search"), prevent_initial_call=True)
+    def write(point, compared, tab, *args):
         *args, current = args
         v, filters = _values(args)
-        search = view_search(v, filters, point)
+        search = view_search(v, filters, point, compared or [], tab)
         return dash.no_update if search == (current or "") else search
+
+    @app.callback(Output("cmp-select", "value", allow_duplicate=True),
+                  Output("tabs", "active_tab", allow_duplicate=True), Input("url", "search"),
+                  State("cmp-select", "value"), State("tabs", "active_tab"), prevent_initial_call="initial_duplicate")
+    def restore_compare(search, current, tab):
+        """A shared link opens the same comparison on the same page."""
+        ids, want_tab = parse_compare(search)
+        out_ids = ids if ids and ids != (current or []) else dash.no_update
+        out_tab = want_tab if want_tab and want_tab != tab else dash.no_update
+        if out_ids is dash.no_update and out_tab is dash.no_update:
+            raise dash.exceptions.PreventUpdate
+        return out_ids, out_tab
 
     @app.callback([Output(cid, prop, allow_duplicate=True) for cid, prop, _ in VIEW]
                   + [Output(cid, "value", allow_duplicate=True) for cid, _, _ in FILTERS],
