@@ -180,7 +180,9 @@ class StoreData:
     def metric_names(self) -> list[str]:
         """Every numeric metric in the store: the canonical ones first, then any a newer sweep added."""
         def load(store: Store | None) -> list[str]:
-            extra = sorted(r[0] for r in store.iter_rows("SELECT DISTINCT name FROM metrics")) if store else []
+            # the metric columns of the points already read (no second scan of the metrics table)
+            self.points()
+            extra = sorted(self._loaded.metrics) if store is not None and self._loaded is not None else []
             return [*METRICS, *[m for m in extra if m not in METRICS]]
 
         try:
@@ -238,6 +240,7 @@ class _Loaded:
         self.variation = labels.Variation()
         self.parsed: dict[str, Any] = {}       # JSON text of a config part -> its value
         self.leaves: dict[tuple[str, str], dict[str, Any]] = {}   # (part, JSON text) -> its leaves
+        self.metrics: set[str] = set()          # names of the metrics the points read so far have
         self._frame: pd.DataFrame | None = None
 
     def value(self, text: Any) -> Any:
@@ -271,9 +274,13 @@ class _Loaded:
 _NAME_PARTS = ("model", "scheme", "accelerator", "hardware", "literature")
 
 
-def _fresh_rows(store: Store, ids: list[str] | None) -> pd.DataFrame:
-    """Rows of ``store.points`` (all, or ``ids``) with the failure reason apart from the metric ``error``."""
+def _fresh_rows(store: Store, ids: list[str] | None) -> tuple[pd.DataFrame, set[str]]:
+    """Rows of ``store.points`` (all, or ``ids``) with the failure reason apart from the metric ``error``,
+    and the names of the metrics they have."""
     df = store.points(ids=ids)
+    table = {r[1] for r in store.iter_rows("PRAGMA table_info(points)")}
+    metric_names = {c for c in df.columns if c not in table} | ({"error"} if "error_y" in df.columns else set())
+    metric_names -= {"error_x", "error_y"}
     # points.error (why a point failed) and the metric "error" (1 - accuracy) share a name; pandas'
     # merge in Store.points() then makes error_x / error_y. Keep them apart.
     if "error_y" in df.columns:
@@ -283,7 +290,7 @@ def _fresh_rows(store: Store, ids: list[str] | None) -> pd.DataFrame:
     for m in METRICS:
         if m not in df.columns:
             df[m] = float("nan")
-    return df
+    return df, metric_names
 
 
 def _config_parts(loaded: _Loaded, store: Store, ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -334,7 +341,8 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
         loaded, ids = old, list(changed["id"])
         if not ids:
             return loaded
-    fresh = _fresh_rows(store, ids)
+    fresh, names = _fresh_rows(store, ids)
+    loaded.metrics |= names
     loaded.status = dict(zip(st["id"], st["status"]))
     loaded.max_rowid = int(st["rowid_"].max()) if len(st) else 0
     if fresh.empty and ids is None:

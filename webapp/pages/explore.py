@@ -361,6 +361,7 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
                   Output("ex-c-metric", "options"), Input("ex-view", "value"), Input("store-version", "data"),
                   State("ex-x", "value"), State("url", "search"))
     def view_axes(view, _v, current, search):
+        current_value = current
         done = data.done_points()
         metrics = [m for m in data.metric_names() if m in done.columns and done[m].notna().any()]
         opts = _axis_options(view, metrics)
@@ -369,7 +370,10 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         if linked in values:
             current = linked
         every = [{"label": _metric_label(m), "value": m} for m in metrics]
-        return opts, current if current in values else (values[0] if values else None), every, every
+        # the same value is not written again: that would draw the plot a second time
+        value = dash.no_update if current in values and current == current_value else (
+            current if current in values else (values[0] if values else None))
+        return opts, value, every, every
 
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options")],
