@@ -284,8 +284,8 @@ def measure_live(db: Path, n: int, points: int = 200) -> dict:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"http://127.0.0.1:{port}/")
-        page.wait_for_function("() => /of \\d+ design points/.test(document.querySelector('#ex-count').innerText)",
-                               timeout=180_000)
+        page.wait_for_function("() => { const e = document.querySelector('#ex-count');"
+                               " return e && /of \\d+ design points/.test(e.innerText); }", timeout=180_000)
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(points), str(ROOT)],
                                   stdout=subprocess.PIPE, text=True)
         commits: list[tuple[float, int]] = []
@@ -331,6 +331,7 @@ def main() -> None:
     ap.add_argument("--wait-s", type=float, default=60.0,
                     help="how long the server may take to answer before the run fails (default 60 s)")
     ap.add_argument("--live", action="store_true", help="also measure a sweep writing into the served store")
+    ap.add_argument("--live-only", action="store_true", help="only the live-sweep measurement")
     a = ap.parse_args()
     a_wait_s = a.wait_s
     folder = a.out or Path(tempfile.mkdtemp(prefix="hwsim-scale-"))
@@ -349,18 +350,20 @@ def main() -> None:
             print(f"{n:>6}  {write_s:7.1f}  (store at {db})")
             continue
         try:
-            r = measure(db, n)
+            r = measure(db, n) if not a.live_only else None
         except ServerDidNotStart as e:
             print(f"{n:>6}  {write_s:7.1f}  FAILED: {e}", flush=True)
             continue
-        print(f"{n:>6}  {write_s:7.1f}  {r['startup_s']:9.2f}  {r['first_s']:7.2f}  {r['drawn_s']:7.2f}  "
-              f"{r['axis_s']:6.2f}  {r['axis_kb']:7.0f}  "
-              f"{r['filter_s']:8.2f}  {r['filter_kb']:9.0f}  {r['heap_mb']:7.1f}  {r['markers']:11d}  "
-              f"{r['console_errors']:6d}  | {r.get('pareto_server_s', float('nan')):12.2f}  "
-              f"{r.get('pareto_at_s', float('nan')):13.2f}  {r['script_s']:8.2f}  {r['layout_s']:8.2f}", flush=True)
-        if r.get("first_error"):
-            print("   first console error:", r["first_error"])
-        if a.live:
+        if r is not None:
+            print(f"{n:>6}  {write_s:7.1f}  {r['startup_s']:9.2f}  {r['first_s']:7.2f}  {r['drawn_s']:7.2f}  "
+                  f"{r['axis_s']:6.2f}  {r['axis_kb']:7.0f}  "
+                  f"{r['filter_s']:8.2f}  {r['filter_kb']:9.0f}  {r['heap_mb']:7.1f}  {r['markers']:11d}  "
+                  f"{r['console_errors']:6d}  | {r.get('pareto_server_s', float('nan')):12.2f}  "
+                  f"{r.get('pareto_at_s', float('nan')):13.2f}  {r['script_s']:8.2f}  {r['layout_s']:8.2f}",
+                  flush=True)
+            if r.get("first_error"):
+                print("   first console error:", r["first_error"])
+        if a.live or a.live_only:
             live_db = folder / f"live_{n}.db"
             for suffix in ("", "-wal", "-shm"):
                 Path(str(live_db) + suffix).unlink(missing_ok=True)
