@@ -194,7 +194,7 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
                                                                            False, False),
                               ("train_energy_pj_per_step", "accuracy", True, True)):
         view = {"view": "train", "x": x, "y": y, "logx": logx, "logy": False, "front": front, "color": "family",
-                "symbol": "scheme_name", "size": "model_size_bytes", "cmetric": None, "cmax": None}
+                "symbol": "scheme_name", "size": "model_size_bytes", "cmetric": None, "cmax": None, "z": None}
         vals = [(cid, prop, view[key]) for cid, prop, key in VIEW] + [(cid, "value", []) for cid, _, _ in FILTERS]
         res = _post(client, [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data")],
                     [("store-version", "data", "v"), ("cmp-select", "value", ids[:2]), ("ex-zoom", "data", {}), *vals,
@@ -212,7 +212,8 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
                      ({"type": "ex-cfg", "field": "ALL"}, "id", [])])
         rows = res["ex-grid"]["getRowsResponse"]["rowData"]
         check_text([r["name"] for r in rows], "Explore table names")
-    res = _post(client, [("ex-x", "options"), ("ex-x", "value"), ("ex-size", "options"), ("ex-c-metric", "options")],
+    res = _post(client, [("ex-x", "options"), ("ex-x", "value"), ("ex-size", "options"), ("ex-c-metric", "options"),
+                         ("ex-z", "options")],
                 [("ex-view", "value", "train"), ("store-version", "data", "v")],
                 [("ex-x", "value", None), ("url", "search", "")])
     take(res, "Explore axis lists")

@@ -329,7 +329,7 @@ def test_callbacks_answer_over_http(db):
     # Explore: 12 markers, 6 with the model filter.
     outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data")]
     view = {"view": "inference", "x": "infer_energy_pj", "y": "error", "logx": True, "logy": False, "front": False,
-            "color": "family", "symbol": "accelerator", "size": "model_size_bytes", "cmetric": None, "cmax": None}
+            "color": "family", "symbol": "accelerator", "size": "model_size_bytes", "cmetric": None, "cmax": None, "z": None}
 
     def inputs(filters: dict) -> list:
         return ([("store-version", "data", "v"), ("cmp-select", "value", []), ("ex-zoom", "data", {})]
@@ -430,7 +430,7 @@ def test_figure_export_renders_only_server_figures(db):
         figure_download(EVIL, "html", "x")  # a dict is what a browser sends
     client = app.server.test_client()
     view = {"view": "inference", "x": "infer_energy_pj", "y": "error", "logx": True, "logy": False, "front": False,
-            "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None, "cmax": None}
+            "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None, "cmax": None, "z": None}
     state = ([("ex-fig-fmt", "value", "html"), ("cmp-select", "value", [])]
              + [(cid, prop, view[key]) for cid, prop, key in VIEW] + [(cid, "value", []) for cid, _, _ in FILTERS]
              + [({"type": "ex-cfg", "field": "ALL"}, "value", []), ({"type": "ex-cfg", "field": "ALL"}, "id", [])])
@@ -512,6 +512,27 @@ def test_pareto_represents_every_point_and_resamples_on_zoom():
     drawn = {c[0] for t in fig.data if t.type == "scattergl" and t.customdata is not None for c in t.customdata}
     inside = df["id"][(df["infer_energy_pj"] >= lo) & (df["infer_energy_pj"] <= hi)]
     assert set(inside) <= drawn and not any(t.type == "heatmap" for t in fig.data)
+
+
+def test_three_objective_front_and_knee():
+    """The front over three objectives is exactly the brute-force non-dominated set (hwsim pareto's
+    rule), and the figure marks its knee."""
+    from hwsim.sweep.pareto import non_dominated
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    df = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "infer_energy_pj": rng.lognormal(size=n) * 1e9,
+                       "accuracy": rng.uniform(size=n), "area_mm2": rng.uniform(1, 5, size=n),
+                       "family": "a", "scheme_name": "s", "name": "n"})
+    mask = figures.front_mask(df, ["infer_energy_pj", "accuracy", "area_mm2"])
+    want = non_dominated(np.column_stack([df["infer_energy_pj"], -df["accuracy"], df["area_mm2"]]))
+    assert (mask == want).all() and mask.sum() > 10
+    fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", z="area_mm2", max_dominated=10_000)
+    front = [t for t in fig.data if t.name == "Pareto front"][0]
+    assert sorted(c[0] for c in front.customdata) == sorted(df["id"][want])
+    k = figures.knee(df, ["infer_energy_pj", "accuracy", "area_mm2"], mask)
+    assert mask[k] and any(t.name == "knee" for t in fig.data)
+    assert "Accelerator area" in fig.layout.annotations[0].text
 
 
 def test_parcoords_over_metrics_and_varied_hardware(tmp_path):
@@ -616,7 +637,7 @@ def test_pareto_figure_built_once_per_view_and_store_version(tmp_path):
     data = StoreData(path)
     data.points()   # the first read opens the WAL file, which moves the store's version once
     v = {"view": "train", "x": "train_energy_pj_per_step", "y": "accuracy", "logx": True, "logy": False,
-         "front": False, "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None, "cmax": None}
+         "front": False, "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None, "cmax": None, "z": None}
     df, fig = pareto_for(data, v, {})
     assert pareto_for(data, v, {})[1] is fig and len(df) == 4
     assert pareto_for(data, {**v, "logx": False}, {})[1] is not fig

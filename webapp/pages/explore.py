@@ -44,7 +44,7 @@ REPORT_FORMATS = ("csv", "json", "xlsx", "html")
 VIEW = (("ex-view", "value", "view"), ("ex-x", "value", "x"), ("ex-y", "value", "y"), ("ex-logx", "value", "logx"),
         ("ex-logy", "value", "logy"), ("ex-front-only", "value", "front"), ("ex-color", "value", "color"),
         ("ex-symbol", "value", "symbol"), ("ex-size", "value", "size"), ("ex-c-metric", "value", "cmetric"),
-        ("ex-c-max", "value", "cmax"))
+        ("ex-c-max", "value", "cmax"), ("ex-z", "value", "z"))
 MAX_DOMINATED = 2000    # other points drawn as markers up to this many in view, else as a density
 PLOT_HEIGHT = 640
 PARCOORDS_ROWS = 1500
@@ -91,6 +91,13 @@ def _axis_options(view: str, metrics: list[str] | None = None) -> list[dict]:
     return [{"label": _metric_label(n), "value": n} for n in dict.fromkeys(names)]
 
 
+def _swept_options(data: StoreData, done: pd.DataFrame) -> list[dict]:
+    """Numeric config fields a sweep varies, as x axes: one metric against one swept parameter (fix the
+    others with the filters)."""
+    return [{"label": f"swept: {_field_label(f)}", "value": f} for f in data.config_fields()
+            if f in done.columns and pd.api.types.is_numeric_dtype(done[f]) and done[f].nunique() > 1]
+
+
 def _metric_label(m: str) -> str:
     """A metric's name with its unit, so two metrics of one name (latency in cycles, in time) differ."""
     unit = units.unit_of(m)
@@ -117,6 +124,8 @@ def layout():
         dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=True)),
                  dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=False))], class_name="mb-1"),
         dbc.Switch(id="ex-front-only", label="Pareto front only", value=False, class_name="mb-2"),
+        labelled("Third objective (front over three)", dropdown("ex-z", [], None, clearable=True,
+                                                                 placeholder="none: accuracy and cost")),
         labelled("Colour by", dropdown("ex-color", _grouping_options([]), "family")),
         labelled("Symbol by", dropdown("ex-symbol", _grouping_options([]), "scheme_name")),
         labelled("Size by", dropdown("ex-size", [], None, clearable=True, placeholder="(same size)")),
@@ -230,7 +239,8 @@ def view_frame(data: StoreData, v: dict, filters: dict[str, list], brush: dict |
     x, y = v["x"], v["y"]
     if x not in df.columns or y not in df.columns:
         return df[cols].iloc[idx].assign(front="")
-    front = figures.pareto_mask(df[x].to_numpy()[idx], df[y].to_numpy()[idx], units.better_of(x), units.better_of(y))
+    z = v.get("z") if v.get("z") in df.columns and v.get("z") not in (x, y) else None
+    front = figures.front_mask(df[[c for c in (x, y, z) if c]].iloc[idx], [x, y, *([z] if z else [])])
     if v.get("front"):
         idx, front = idx[front], front[front]
     for col, rng in (brush or {}).items():
@@ -290,7 +300,8 @@ def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=(), 
 
     def make():
         df = view_frame(data, v, filters, columns=["id", "name", "label", v["x"], v["y"], v.get("color"),
-                                                   v.get("symbol"), v.get("size"), energy, macs, "tops_per_w"])
+                                                   v.get("symbol"), v.get("size"), energy, macs, "tops_per_w",
+                                                   v.get("z")])
         if energy in df.columns and macs in df.columns:
             with np.errstate(invalid="ignore", divide="ignore"):
                 df = df.assign(_pj_per_mac=df[energy] / df[macs].where(df[macs] > 0))
@@ -299,7 +310,7 @@ def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=(), 
                                     selected=list(selected), title=title_of(v, filters),
                                     max_dominated=MAX_DOMINATED, height=PLOT_HEIGHT,
                                     x_range=zoom.get("x"), y_range=zoom.get("y"),
-                                    hover_extra=HOVER_EXTRA.get(view, []))
+                                    hover_extra=HOVER_EXTRA.get(view, []), z=v.get("z"))
         return df, fig
 
     key = repr((sorted(v.items(), key=str), sorted(filters.items(), key=str), sorted(selected),
@@ -358,7 +369,7 @@ def _compute_options(data: StoreData) -> list:
 
 def _register_controls(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Output("ex-size", "options"),
-                  Output("ex-c-metric", "options"), Input("ex-view", "value"), Input("store-version", "data"),
+                  Output("ex-c-metric", "options"), Output("ex-z", "options"), Input("ex-view", "value"), Input("store-version", "data"),
                   State("ex-x", "value"), State("url", "search"))
     def view_axes(view, _v, current, search):
         current_value = current
@@ -373,7 +384,8 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         # the same value is not written again: that would draw the plot a second time
         value = dash.no_update if current in values and current == current_value else (
             current if current in values else (values[0] if values else None))
-        return opts, value, every, every
+        objectives = [o for o in every if o["value"] not in QUALITY_AXES + ("scheme_noop", "utilization")]
+        return opts + _swept_options(data, done), value, every, every, objectives
 
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options")],
