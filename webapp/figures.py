@@ -190,8 +190,12 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
     knee_at = knee(d, objectives, front)
     sx, sy = units.scale(x), units.scale(y)
     name_col = "name" if "name" in d.columns else "label"
-    cvals = d[color].astype(str) if color and color in d.columns else pd.Series("all", index=d.index)
-    svals = d[symbol].astype(str) if symbol and symbol in d.columns else pd.Series("all", index=d.index)
+    def groups(col: str | None) -> pd.Series:   # a point without the grouping's value is "(none)"
+        if not col or col not in d.columns:
+            return pd.Series("all", index=d.index)
+        return pd.Series([str(v) if v is not None and v == v else "(none)" for v in d[col]], index=d.index)
+
+    cvals, svals = groups(color), groups(symbol)
     cmap = _palette(sorted(cvals.unique()))
     smap = {v: SYMBOLS[i % len(SYMBOLS)] for i, v in enumerate(sorted(svals.unique()))}
     if size and size in d.columns and d[size].notna().any():
