@@ -398,6 +398,9 @@ class Store:
                 self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _want(id TEXT PRIMARY KEY)")
                 self.conn.execute("DELETE FROM _want")
                 self.conn.executemany("INSERT OR IGNORE INTO _want VALUES (?)", [(i,) for i in ids])
+                # end the implicit transaction those statements opened: left open, it would pin this
+                # reader to the current snapshot, and later commits of a sweep would never be seen
+                self.conn.commit()
                 where.append("id IN (SELECT id FROM _want)")
         cond = (" WHERE " + " AND ".join(where)) if where else ""
         pts = pd.read_sql_query("SELECT * FROM points" + cond, self.conn, params=params or None)

@@ -514,6 +514,39 @@ def test_pareto_represents_every_point_and_resamples_on_zoom():
     assert set(inside) <= drawn and not any(t.type == "heatmap" for t in fig.data)
 
 
+def test_reads_are_incremental_and_follow_every_commit(tmp_path, monkeypatch):
+    """After a commit only the points written since (or whose status changed) are read, and every later
+    commit is seen (a reader left inside a transaction would see one snapshot forever)."""
+    db = tmp_path / "inc.db"
+    build_store(db, n=4)
+    data = StoreData(db)
+    assert (data.points()["status"] == "done").sum() == 4
+    asked: list = []
+    real = Store.points
+
+    def spy(self, status=None, ids=None):
+        asked.append(None if ids is None else sorted(ids))
+        return real(self, status=status, ids=ids)
+
+    monkeypatch.setattr(Store, "points", spy)
+    later = all_points()[4:8]
+    with Store(db) as s:
+        for k, p in enumerate(later, start=1):
+            s.write(p)
+            df = data.points()
+            assert (df["status"] == "done").sum() == 4 + k
+            assert asked[-1] == [p.id]           # just the new point, not the store
+            row = df[df["id"] == p.id].iloc[0]
+            assert row["name"] and row["accuracy"] == pytest.approx(p.metrics["accuracy"])
+    # a point that only changes status (queued -> running) is read again too
+    with Store(db) as s:
+        s.mark_running("feedfacefeedface", {"model": "mlp", "scheme": "lq"}, sweep="synthetic")
+        s.conn.execute("UPDATE points SET status='queued' WHERE id='feedfacefeedface'")
+        s.conn.commit()
+    assert data.points().set_index("id").loc["feedfacefeedface", "status"] == "queued"
+    assert asked[-1] == ["feedfacefeedface"]
+
+
 def test_three_objective_front_and_knee():
     """The front over three objectives is exactly the brute-force non-dominated set (hwsim pareto's
     rule), and the figure marks its knee."""
