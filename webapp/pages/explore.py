@@ -382,8 +382,8 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
             current = linked
         every = [{"label": _metric_label(m), "value": m} for m in metrics]
         # the same value is not written again: that would draw the plot a second time
-        value = dash.no_update if current in values and current == current_value else (
-            current if current in values else (values[0] if values else None))
+        value = dash.no_update if (current in values and current == current_value) or not values else (
+            current if current in values else values[0])
         objectives = [o for o in every if o["value"] not in QUALITY_AXES + ("scheme_noop", "utilization")]
         return opts + _swept_options(data, done), value, every, every, objectives
 
@@ -535,7 +535,7 @@ def _grid_columns(df: pd.DataFrame, data: StoreData, x: str, y: str) -> list[dic
              "tooltipField": "id"},
             {"field": "front", "headerName": "front", "maxWidth": 90, "headerTooltip": "on the Pareto front"},
             *[{"field": c, "headerName": c.replace("_name", "").replace("_", " ")} for c in ID_COLUMNS[1:]],
-            metric_column(y), metric_column(x),
+            *[metric_column(m) for m in (y, x) if m],
             *[metric_column(m) for m in data.metric_names() if m not in (x, y) and m in df.columns
               and df[m].notna().any()],
             *[{"field": f, "headerName": f.removeprefix(CFG)} for f in data.config_fields()],
