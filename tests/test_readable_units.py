@@ -354,6 +354,8 @@ def test_reports_read_in_one_unit_style(swept, tmp_path, capsys):
     p = _Text()
     p.feed(paths["html"].read_text())
     check_text(p.text, "HTML report")
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", paths["html"].read_text())
+    check_text([], "HTML report headers", [h for h in heads if "(" in h])   # unit columns: readable names
     assert any(t.strip().endswith("(J)") or " J" in t for t in p.text)
     # charts in the HTML: SI ticks on a base unit, never the "B" of billions
     page = paths["html"].read_text()

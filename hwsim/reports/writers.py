@@ -210,7 +210,8 @@ def _table(df, table_id: str | None = None, unit_of=units.unit_of, row_units: li
         nums = [v for v in df.iloc[:, j] if isinstance(v, (int, float)) and not isinstance(v, bool) and not _isnan(v)]
         if unit and nums and unit in units.DISPLAY or unit == "fraction" and nums:
             scales[j] = units.column_scale(nums, unit)
-            heads.append(f"{c} ({scales[j].unit_text})" if scales[j].unit_text else str(c))
+            name = units.label_of(str(c))   # energy_pj.dram -> energy: DRAM (the store's name is data-k)
+            heads.append(f"{name} ({scales[j].unit_text})" if scales[j].unit_text else name)
         else:
             heads.append(str(c))
     # data-k / data-v keep the column's name and each figure's exact value for programs reading the file
