@@ -9,6 +9,7 @@ stats); pages re-read only when a writer has committed. Never trains, never impo
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import dash
@@ -21,6 +22,7 @@ from .data import StoreData
 from .pages import compare, explore, point, status
 
 ASSETS = Path(__file__).with_name("assets")
+MIN_REDRAW_S = 2.0   # the pages follow a writing sweep at most this often
 PAGES = (
     ("explore", "Explore", explore),
     ("point", "Design point", point),
@@ -88,11 +90,19 @@ def _layout(data: StoreData, refresh_ms: int):
 
 def _register(app: dash.Dash, data: StoreData) -> None:
     # Not called on load: the layout carries the version, so the pages' first render waits on nothing.
+    # A sweep committing every second would have every page redraw every second; the pages move on at
+    # most every MIN_REDRAW_S, so a user's own changes (an axis, a filter) keep their turn.
+    last = {"t": 0.0}
+
     @app.callback(Output("store-version", "data"), Input("interval", "n_intervals"), State("store-version", "data"),
                   prevent_initial_call=True)
     def poll(n, current):
         v = repr(data.version())
-        return dash.no_update if (n and v == current) else v
+        now = time.monotonic()
+        if (n and v == current) or now - last["t"] < MIN_REDRAW_S:
+            return dash.no_update
+        last["t"] = now
+        return v
 
     @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
                   Output("store-alert", "children"), Input("store-version", "data"))

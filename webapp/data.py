@@ -358,7 +358,7 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
     fresh["bits"] = [_bits_text(w, a) for w, a in zip(fresh["bits_w"], fresh["bits_a"])]
     name_parts = [k for k in _NAME_PARTS if k in texts.columns]
     fresh["_parts"] = list(zip(*[texts[k] for k in name_parts])) if name_parts else [()] * len(fresh)
-    before = loaded.variation.key()
+    before_schemes, before_hw = loaded.variation.scheme_params, loaded.variation.hardware_fields
     for parts in fresh["_parts"].unique():
         loaded.variation.add({k: loaded.value(t) for k, t in zip(name_parts, parts)})
     flat.index = pd.Index(fresh["id"])
@@ -370,9 +370,18 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
     else:
         rows, loaded.flat = fresh.reset_index(drop=True), flat
     vary, hw = loaded.variation.scheme_params, loaded.variation.hardware_fields
-    redo = np.ones(len(rows), dtype=bool) if (ids is None or loaded.variation.key() != before
-                                               or "name" not in loaded.rows.columns) \
-        else rows["id"].isin(set(fresh["id"])).to_numpy()
+    # names change only where what varies changed: every row when an accelerator field starts to vary,
+    # else the new rows and the rows of a scheme whose varying parameters changed
+    if ids is None or hw != before_hw or "name" not in loaded.rows.columns:
+        redo = np.ones(len(rows), dtype=bool)
+    else:
+        redo = rows["id"].isin(set(fresh["id"])).to_numpy().copy()
+        moved = [n for n in set(vary) | set(before_schemes) if vary.get(n) != before_schemes.get(n)]
+        if moved and "scheme" in name_parts:
+            at = name_parts.index("scheme")
+            texts_of = {p: str(p[at]) for p in rows["_parts"].unique()}
+            hit = {p for p, t in texts_of.items() if any(f'"name":"{n}"' in t or t == f'"{n}"' for n in moved)}
+            redo = redo | np.fromiter((p in hit for p in rows["_parts"]), dtype=bool, count=len(rows))
     # one name per distinct (model, scheme, accelerator, ...) combination
     names: dict[tuple, tuple[str, str]] = {}
     for parts in rows["_parts"][redo].unique():
