@@ -286,6 +286,9 @@ def measure_live(db: Path, n: int, points: int = 200) -> dict:
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_function("() => { const e = document.querySelector('#ex-count');"
                                " return e && /of \\d+ design points/.test(e.innerText); }", timeout=180_000)
+        # let the page settle (its first callbacks answered, the table filled) before the sweep starts
+        page.wait_for_selector("#ex-grid .ag-center-cols-container .ag-row", timeout=120_000)
+        page.wait_for_timeout(3000)
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(points), str(ROOT)],
                                   stdout=subprocess.PIPE, text=True)
         commits: list[tuple[float, int]] = []
@@ -294,7 +297,7 @@ def measure_live(db: Path, n: int, points: int = 200) -> dict:
         log = True
         try:
             t_end = time.time() + points / 20 + 8
-            while time.time() < t_end:
+            while time.time() < t_end or len(axis) < 8:   # axis changes while the sweep writes, and after
                 t0 = time.perf_counter()
                 page.click("label[for=ex-logx]")
                 log = not log

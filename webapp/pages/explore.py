@@ -374,7 +374,8 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
     def view_axes(view, _v, current, search):
         current_value = current
         done = data.done_points()
-        metrics = [m for m in data.metric_names() if m in done.columns and done[m].notna().any()]
+        metrics = data.memo("present-metrics", lambda: [m for m in data.metric_names() if m in done.columns
+                                                        and done[m].notna().any()])
         opts = _axis_options(view, metrics)
         values = [o["value"] for o in opts]
         linked = parse_search(search)[0].get("x")  # a shared link's axis wins over the view's default
@@ -385,7 +386,7 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         value = dash.no_update if (current in values and current == current_value) or not values else (
             current if current in values else values[0])
         objectives = [o for o in every if o["value"] not in QUALITY_AXES + ("scheme_noop", "utilization")]
-        return opts + _swept_options(data, done), value, every, every, objectives
+        return opts + data.memo("swept-options", lambda: _swept_options(data, done)), value, every, every, objectives
 
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options")],
