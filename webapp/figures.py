@@ -214,11 +214,19 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
         ref = f"customdata[{first_extra + i}]"
         hover_lines.append(f"{lab}: %{{{ref}:,.3~r}} {u}" if u in units.NO_PREFIX or u.startswith("pJ/")
                            else f"{lab}: %{{{ref}:.3~s}}{units.DISPLAY.get(u, (1, ''))[1]}")
-    hovertemplate = "<b>%{customdata[1]}</b><br>" + "<br>".join(hover_lines) + "<extra></extra>"
     group_label = color.replace("cfg:", "").replace("_name", "") if color else ""
 
+    # hover's coordinates are written by the same formatter as the tables (``474 µJ``), not by d3
+    ux, uy = units.unit_of(x), units.unit_of(y)
+    hover_lines[0] = f"{units.label_of(y)}: %{{customdata[{len(custom_cols)}]}}"
+    hover_lines[1] = f"{units.label_of(x)}: %{{customdata[{len(custom_cols) + 1}]}}"
+    hovertemplate = "<b>%{customdata[1]}</b><br>" + "<br>".join(hover_lines) + "<extra></extra>"
+
     def custom(rows: pd.DataFrame):
-        return rows[[c for c in custom_cols if c in rows.columns]].to_numpy(dtype=object)
+        base = rows[[c for c in custom_cols if c in rows.columns]].to_numpy(dtype=object)
+        text = np.array([[units.fmt(a, uy), units.fmt(b, ux)] for a, b in zip(rows[y], rows[x])],
+                        dtype=object).reshape(len(rows), 2)
+        return np.concatenate([base, text], axis=1) if len(rows) else base
 
     keep = d["id"].isin(list(selected)).to_numpy()
     in_view = np.ones(len(d), dtype=bool)
