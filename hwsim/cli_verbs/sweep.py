@@ -59,12 +59,15 @@ def register(app: typer.Typer) -> None:
         # A terminal gets live bars; a log (CI, nohup, a pipe) a progress line at least every 10 s.
         progress = False if no_progress else ("bars" if sys.stderr.isatty() and not as_json else "lines")
         if dry_run:
-            rows = [{"id": p.id, "label": p.label} for p in points]
+            from hwsim import labels
+
+            names = labels.design_names([p.config for p in points])
+            rows = [{"id": p.id, "label": p.label, "name": n} for p, n in zip(points, names)]
             if as_json:
                 print_json({"sweep": sw.name, "points": rows, "search": sw.search is not None})
             else:
-                print_table(f"sweep {sw.name}: {len(points)} points", ["id", "label"],
-                            [[r["id"], escape(r["label"])] for r in rows])
+                print_table(f"sweep {sw.name}: {len(points)} points", ["id", "point"],
+                            [[r["id"], escape(r["name"] or r["label"])] for r in rows])
             return
         if sw.search is not None:
             from hwsim.sweep.pareto import normalised_hypervolume, signs

@@ -243,7 +243,10 @@ def expand_scheme_entry(entry: SchemeEntry, where: str) -> list[dict[str, Any]]:
 
 
 def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -> str:
-    """``graham(quantizer=L4)``: the name plus the parameters that differ from the scheme's defaults."""
+    """``graham(quantizer=L4)``: the name plus the parameters that differ from the scheme's defaults.
+
+    A point's label is its stable key in a sweep (stores and golden figures are keyed by it); what a
+    person reads is :func:`hwsim.labels.design_name`."""
     name = spec["name"]
     if defaults is None:
         try:
@@ -252,10 +255,8 @@ def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -
             defaults = build_scheme(name).spec()
         except UserError:
             defaults = {}
-    from hwsim.labels import value_text
-
-    diff = {k: v for k, v in spec.items() if k != "name" and defaults.get(k) != v and v not in ([], {}, None)}
-    return name + ("(" + ",".join(f"{k}={value_text(v)}" for k, v in sorted(diff.items())) + ")" if diff else "")
+    diff = {k: v for k, v in spec.items() if k != "name" and defaults.get(k) != v}
+    return name + ("(" + ",".join(f"{k}={v}" for k, v in sorted(diff.items())) + ")" if diff else "")
 
 
 # -- expansion ------------------------------------------------------------------------
