@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,35 +111,61 @@ def _free_port() -> int:
         return sk.getsockname()[1]
 
 
+class ServerDidNotStart(RuntimeError):
+    pass
+
+
 @contextlib.contextmanager
-def served(db: Path, *args: str, wait_s: float = 20.0) -> Iterator[int]:
+def served(db: Path, *args: str, wait_s: float = 60.0) -> Iterator[int]:
     """``hwsim serve db *args`` on a free port, in a subprocess running this checkout's code; yields the
-    port once it accepts connections (or after ``wait_s``) and stops the server on exit."""
+    port once the server answers a page request, and stops the server on exit. Waits at most ``wait_s``
+    seconds, then raises :class:`ServerDidNotStart` (a server that never answers is a failure, not a
+    slow figure). ``served.startup_s`` is how long it took to answer."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    t0 = time.perf_counter()
     srv = subprocess.Popen([sys.executable, "-m", "hwsim.cli", "serve", str(db), "--port", str(port), *args],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(int(wait_s / 0.1)):
+        while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    r.read()
                 break
             except OSError:
-                time.sleep(0.1)
+                if srv.poll() is not None:
+                    raise ServerDidNotStart(f"hwsim serve exited with status {srv.returncode}") from None
+                if time.perf_counter() - t0 > wait_s:
+                    raise ServerDidNotStart(f"hwsim serve did not answer within {wait_s:g} s") from None
+                time.sleep(0.05)
+        served.startup_s = time.perf_counter() - t0
         yield port
     finally:
         srv.terminate()
         srv.wait(10)
 
 
+served.startup_s = float("nan")
+
+
+a_wait_s = 60.0   # how long a server may take to answer before the run counts as failed (--wait-s)
+
+
 def measure(db: Path, n: int) -> dict:
+    """Start-up, first draw with every point represented, axis and filter changes, heap, in chromium."""
     from playwright.sync_api import sync_playwright
 
     out: dict = {"points": n}
-    with served(db, "--refresh-ms", "60000") as port:
+    with served(db, "--refresh-ms", "60000", wait_s=a_wait_s) as port:
+        out["startup_s"] = served.startup_s
+        # points the plot represents: markers that carry a point, plus the density layer's counts
         count_js = """() => { const g = document.querySelector('#ex-pareto .js-plotly-plot');
-            return g && g.data ? g.data.filter(t => t.mode === 'markers' && t.customdata)
-                .reduce((k, t) => k + t.customdata.length, 0) : 0; }"""
+            if (!g || !g.data) return 0;
+            let k = g.data.filter(t => t.mode === 'markers' && t.customdata && t.name !== 'compared')
+                .reduce((k, t) => k + t.customdata.length, 0);
+            for (const t of g.data) if (t.type === 'heatmap' && t.z)
+                for (const row of t.z) for (const v of row) k += v || 0;
+            return k; }"""
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--enable-precise-memory-info"])
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -158,7 +185,7 @@ def measure(db: Path, n: int) -> dict:
             # First visit: the server reads the store, the browser fetches ~9 MB of JS (plotly, AG Grid).
             t0 = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function(f"({count_js})() > 0", timeout=180_000)
+            page.wait_for_function(f"({count_js})() >= {n}", timeout=180_000)
             out["first_s"] = time.perf_counter() - t0
             page.close()
             # Then time a new tab (browser cache and server cache warm: what a user opening a link sees).
@@ -176,7 +203,7 @@ def measure(db: Path, n: int) -> dict:
             cdp.send("Performance.enable")
             t0 = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function(f"({count_js})() > 0", timeout=120_000)
+            page.wait_for_function(f"({count_js})() >= {n}", timeout=120_000)
             out["drawn_s"] = time.perf_counter() - t0
             # The browser's main thread until drawn: scripts (parsing included) and layout/paint.
             perf = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
@@ -223,16 +250,99 @@ def measure(db: Path, n: int) -> dict:
     return out
 
 
+WRITER = """
+import sys, time, json, hashlib
+sys.path.insert(0, sys.argv[3])
+from hwsim.store import PointResult, Store
+n, every = int(sys.argv[2]), 1.0
+with Store(sys.argv[1]) as s:
+    for k in range(n // 20):
+        batch = []
+        for j in range(20):
+            i = k * 20 + j
+            cfg = {"model": {"name": "lenet300", "args": {}}, "scheme": {"name": "live", "step": i},
+                   "accelerator": "tpu_like", "dataset": "digits", "tech": "45nm", "accuracy_source": "train"}
+            pid = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+            batch.append(PointResult(id=pid, config=cfg, sweep="live", columns={"model": "lenet300",
+                         "scheme": "live", "family": "live", "accelerator": "tpu_like", "dataset": "digits"},
+                         metrics={"accuracy": 0.5 + 0.4 * (i % 97) / 97, "train_energy_pj_per_step": 1e9 * (1 + i),
+                                  "infer_energy_pj": 1e6 * (1 + i), "latency_cycles": 1e5}))
+        for r in batch:
+            s.write(r)
+        print(time.time(), (k + 1) * 20, flush=True)
+        time.sleep(every)
+"""
+
+
+def measure_live(db: Path, n: int, points: int = 200) -> dict:
+    """A sweep writing 20 points a second into the served store: axis changes while it writes, and how
+    long after its commit a point is counted on the page."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict = {}
+    with served(db, "--refresh-ms", "1000", wait_s=a_wait_s) as port, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("() => { const e = document.querySelector('#ex-count');"
+                               " return e && /of \\d+ design points/.test(e.innerText); }", timeout=180_000)
+        # let the page settle (its first callbacks answered, the table filled) before the sweep starts
+        page.wait_for_selector("#ex-grid .ag-center-cols-container .ag-row", timeout=120_000)
+        page.wait_for_timeout(3000)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(points), str(ROOT)],
+                                  stdout=subprocess.PIPE, text=True)
+        commits: list[tuple[float, int]] = []
+        seen: list[tuple[float, int]] = []
+        axis: list[float] = []
+        log = True
+        try:
+            t_end = time.time() + points / 20 + 8
+            while time.time() < t_end or len(axis) < 8:   # axis changes while the sweep writes, and after
+                t0 = time.perf_counter()
+                page.click("label[for=ex-logx]")
+                log = not log
+                want = "log" if log else "linear"
+                page.wait_for_function("() => document.querySelector('#ex-pareto .js-plotly-plot')"
+                                       f"._fullLayout.xaxis.type === '{want}'", timeout=60_000)
+                axis.append(time.perf_counter() - t0)
+                text = page.inner_text("#ex-count")
+                total = int(text.split(" of ")[1].split()[0].replace(",", "")) if " of " in text else 0
+                seen.append((time.time(), total))
+                page.wait_for_timeout(250)
+        finally:
+            writer.wait(60)
+            commits = [(float(t), int(k)) for t, k in (line.split() for line in writer.stdout.read().splitlines())]
+            browser.close()
+    lag = []
+    for t_commit, k in commits:
+        shown = [t for t, total in seen if total >= n + k]
+        if shown:
+            lag.append(shown[0] - t_commit)
+    out["live_axis_s_max"] = max(axis) if axis else float("nan")
+    out["live_axis_s_median"] = float(np.median(axis)) if axis else float("nan")
+    out["live_shown_after_commit_s_max"] = max(lag) if lag else float("nan")
+    out["live_commits"] = len(commits)
+    return out
+
+
 def main() -> None:
+    global a_wait_s
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 10_000, 50_000])
     ap.add_argument("--out", type=Path, default=None, help="folder for the stores (default: a temporary one)")
     ap.add_argument("--make-only", action="store_true")
+    ap.add_argument("--wait-s", type=float, default=60.0,
+                    help="how long the server may take to answer before the run fails (default 60 s)")
+    ap.add_argument("--live", action="store_true", help="also measure a sweep writing into the served store")
+    ap.add_argument("--live-only", action="store_true", help="only the live-sweep measurement")
     a = ap.parse_args()
+    a_wait_s = a.wait_s
     folder = a.out or Path(tempfile.mkdtemp(prefix="hwsim-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
-    print("points  write_s  first_s  drawn_s  axis_s  axis_kB  filter_s  filter_kB  heap_MB  markers  errors"
-          "  | fig_server_s  fig_arrived_s  script_s  layout_s")
+    print(f"load average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}; "
+          f"server start-up limit {a.wait_s:g} s", flush=True)
+    print("points  write_s  startup_s  first_s  drawn_s  axis_s  axis_kB  filter_s  filter_kB  heap_MB  represented"
+          "  errors  | fig_server_s  fig_arrived_s  script_s  layout_s")
     for n in a.sizes:
         db = folder / f"scale_{n}.db"
         t0 = time.perf_counter()
@@ -242,13 +352,32 @@ def main() -> None:
         if a.make_only:
             print(f"{n:>6}  {write_s:7.1f}  (store at {db})")
             continue
-        r = measure(db, n)
-        print(f"{n:>6}  {write_s:7.1f}  {r['first_s']:7.2f}  {r['drawn_s']:7.2f}  {r['axis_s']:6.2f}  {r['axis_kb']:7.0f}  "
-              f"{r['filter_s']:8.2f}  {r['filter_kb']:9.0f}  {r['heap_mb']:7.1f}  {r['markers']:7d}  "
-              f"{r['console_errors']:3d}  | {r.get('pareto_server_s', float('nan')):12.2f}  "
-              f"{r.get('pareto_at_s', float('nan')):13.2f}  {r['script_s']:8.2f}  {r['layout_s']:8.2f}", flush=True)
-        if r.get("first_error"):
-            print("   first console error:", r["first_error"])
+        try:
+            r = measure(db, n) if not a.live_only else None
+        except ServerDidNotStart as e:
+            print(f"{n:>6}  {write_s:7.1f}  FAILED: {e}", flush=True)
+            continue
+        if r is not None:
+            print(f"{n:>6}  {write_s:7.1f}  {r['startup_s']:9.2f}  {r['first_s']:7.2f}  {r['drawn_s']:7.2f}  "
+                  f"{r['axis_s']:6.2f}  {r['axis_kb']:7.0f}  "
+                  f"{r['filter_s']:8.2f}  {r['filter_kb']:9.0f}  {r['heap_mb']:7.1f}  {r['markers']:11d}  "
+                  f"{r['console_errors']:6d}  | {r.get('pareto_server_s', float('nan')):12.2f}  "
+                  f"{r.get('pareto_at_s', float('nan')):13.2f}  {r['script_s']:8.2f}  {r['layout_s']:8.2f}",
+                  flush=True)
+            if r.get("first_error"):
+                print("   first console error:", r["first_error"])
+        if a.live or a.live_only:
+            live_db = folder / f"live_{n}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(live_db) + suffix).unlink(missing_ok=True)
+            import shutil
+
+            shutil.copy(db, live_db)
+            lr = measure_live(live_db, n)
+            print(f"   live sweep ({lr['live_commits']} commits of 20 points, 1 s apart): axis change median "
+                  f"{lr['live_axis_s_median']:.2f} s, max {lr['live_axis_s_max']:.2f} s; points counted on the "
+                  f"page at most {lr['live_shown_after_commit_s_max']:.2f} s after their commit", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":

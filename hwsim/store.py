@@ -427,17 +427,43 @@ class Store:
         q = "SELECT id FROM points" + (" WHERE status=?" if status else "") + " ORDER BY id"
         return [r[0] for r in self.conn.execute(q, (status,) if status else ())]
 
-    def points(self, status: str | None = None):
-        """All points with their metrics pivoted to columns (a pandas DataFrame)."""
+    def points(self, status: str | None = None, ids: list[str] | None = None):
+        """All points (or the points ``ids``) with their metrics pivoted to columns (a pandas DataFrame)."""
         import pandas as pd
 
-        q = "SELECT * FROM points" + (" WHERE status=?" if status else "")
-        pts = pd.read_sql_query(q, self.conn, params=(status,) if status else None)
-        m = pd.read_sql_query("SELECT point, name, value FROM metrics", self.conn)
+        where, params = [], []
+        if status:
+            where.append("status=?")
+            params.append(status)
+        if ids is not None:
+            if not ids:
+                where.append("0")
+            else:   # a temporary table, not a parameter list: SQLite caps those (32,766)
+                self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _want(id TEXT PRIMARY KEY)")
+                self.conn.execute("DELETE FROM _want")
+                self.conn.executemany("INSERT OR IGNORE INTO _want VALUES (?)", [(i,) for i in ids])
+                # end the implicit transaction those statements opened: left open, it would pin this
+                # reader to the current snapshot, and later commits of a sweep would never be seen
+                self.conn.commit()
+                where.append("id IN (SELECT id FROM _want)")
+        cond = (" WHERE " + " AND ".join(where)) if where else ""
+        pts = pd.read_sql_query("SELECT * FROM points" + cond, self.conn, params=params or None)
+        mq = "SELECT point, name, value FROM metrics" + (
+            " WHERE point IN (SELECT id FROM points" + cond + ")" if where else "")
+        m = pd.read_sql_query(mq, self.conn, params=params or None)
         if not m.empty:
-            wide = m.pivot_table(index="point", columns="name", values="value", aggfunc="first")
+            # (point, name) is the key of metrics: a plain pivot, no aggregation to run
+            wide = m.pivot(index="point", columns="name", values="value")
+            wide.columns.name = None
             pts = pts.merge(wide, left_on="id", right_index=True, how="left")
         return pts
+
+    def statuses(self):
+        """``rowid, id, status`` of every point: what a reader compares to find what changed since it last
+        read (a finished point is written as a new row)."""
+        import pandas as pd
+
+        return pd.read_sql_query("SELECT rowid AS rowid_, id, status FROM points", self.conn)
 
     def point(self, point_id: str) -> dict[str, Any]:
         row = self.conn.execute("SELECT * FROM points WHERE id=?", (point_id,)).fetchone()

@@ -67,9 +67,18 @@ def test_a_missing_verb_module_fails_loudly():
 def test_schemes_shows_allowed_values_of_enumerated_hyper_parameters():
     r = run("schemes")
     assert r.returncode == 0, r.stderr
-    [graham] = [line for line in r.stdout.splitlines() if line.startswith("│ graham ")]
-    # piped output keeps each row on one line, so the whole enumeration is there
-    assert "quantizer=L4 (L2 | L3 | L4 | L5 | U4 | U5 | U8 | O4)" in graham
+    lines = r.stdout.splitlines()
+    # piped output wraps the prose at words to a readable width; no name is cut
+    assert max(len(line) for line in lines) <= 160
+    start = next(i for i, line in enumerate(lines) if line.startswith("│ graham "))
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("│"):
+            break
+        block.append(line.rstrip("│ ").rsplit("│", 1)[1].strip())   # the hyper-parameters cell
+    assert "quantizer=L4 (L2 | L3 | L4 | L5 | U4 | U5 | U8 | O4)" in " ".join(block)
+    names = [line.split("│")[1].strip() for line in lines if line.startswith("│ ")]
+    assert "binaryconnect_stoch" in names and all(n in ("", *names) for n in names)
     r = run("schemes", "--json")
     import json
 

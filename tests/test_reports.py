@@ -50,7 +50,10 @@ class _Tables(HTMLParser):
         elif tag == "tr" and self._cur is not None:
             self._row = []
         elif tag in ("td", "th") and self._row is not None:
-            self._cell = ""
+            # the exact figure (data-v) and the column's name (data-k) the report carries beside the
+            # unit-style text a person reads
+            self._cell = a.get("data-v") or a.get("data-k") or ""
+            self._fixed = "data-v" in a or "data-k" in a
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self._cell is not None:
@@ -63,7 +66,7 @@ class _Tables(HTMLParser):
             self._cur = None
 
     def handle_data(self, data):
-        if self._cell is not None:
+        if self._cell is not None and not self._fixed:
             self._cell += data
 
 

@@ -22,7 +22,6 @@ from hwsim.store import Store
 from tests.conftest import requires_chromium
 from tests.webapp_fixtures import all_points, build_store
 from webapp.app import create_app
-from webapp.pages import explore
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -294,7 +293,8 @@ def test_box_select_ticks_the_cheapest_points(dash_duo, tmp_path):
 
 
 def test_ten_thousand_points_stay_light(dash_duo, tmp_path):
-    """10,000 points: the plot draws thinned WebGL markers (every front point), an axis change ships
+    """10,000 points: the plot draws the front as WebGL markers and the rest as a density layer (every
+    point represented), an axis change ships
     one small figure, the table holds one block. Guards the order of magnitude (a whole 10k store
     once shipped 10.5 MB per axis change), by size, not by time."""
     from benchmarks.dashboard_scale import make_store
@@ -307,9 +307,14 @@ def test_ten_thousand_points_stay_light(dash_duo, tmp_path):
                    what="markers at 10k points")
     dash_duo.wait_for_contains_text("#ex-count", "of 10000 design points shown", timeout=30)
     on_front = int(dash_duo.find_element("#ex-count").text.split(", ")[1].split()[0])
-    assert n == on_front + explore.MAX_DOMINATED  # dominated points thinned, the front whole
+    assert n == on_front   # the front as markers ...
+    # ... and every other point counted in the density layer: all 10,000 represented
+    counted = drv.execute_script("return document.querySelector('#ex-pareto .js-plotly-plot').data"
+                                 ".filter(t => t.type === 'heatmap').reduce((k, t) => k + t.z.flat()"
+                                 ".reduce((a, v) => a + (v || 0), 0), 0);")
+    assert n + counted == 10_000
     types = drv.execute_script("return document.querySelector('#ex-pareto .js-plotly-plot').data.map(t => t.type);")
-    assert set(types) == {"scattergl"}
+    assert set(types) == {"scattergl", "heatmap"}
     size = drv.execute_script("return JSON.stringify(document.querySelector('#ex-pareto .js-plotly-plot').data)"
                               ".length;")
     assert size < 1_000_000, f"Pareto figure data is {size / 1e6:.1f} MB"

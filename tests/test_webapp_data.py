@@ -150,7 +150,13 @@ def test_compare_table_differences(db):
     energy = next(r for r in rows if r["metric"] == "Training energy per step")
     ea, eb = df["train_energy_pj_per_step"]
     assert energy["p1_diff"] == pytest.approx(100 * (eb - ea) / ea)
-    assert len(cols) == 2 + 2 + 1
+    assert len(cols) == 1 + 2 + 1      # the metric, one column per point, one difference
+    # the fields that tell the two points apart come first, with each point's value
+    differs = [r for r in rows if r["kind"] == "differs"]
+    assert differs and all(r["p0"] != r["p1"] for r in differs)
+    assert len({c["headerName"] for c in cols[1:3]}) == 2     # headers differ too
+    per_mac = next(r for r in rows if r["metric"] == "Training energy per MAC")
+    assert per_mac["p0"] == pytest.approx(ea / df["macs_train_step"][0]) and per_mac["unit"] == "pJ/MAC"
 
 
 def test_reads_stay_fast_while_a_sweep_writes(tmp_path):
@@ -318,15 +324,15 @@ def test_callbacks_answer_over_http(db):
     # Status page: counts and the failure reason.
     res = status_page(client)
     assert [r["error"] for r in res["st-failed"]["rowData"]] == [FAILED_ERROR]
-    assert res["st-running"]["rowData"][0]["label"] == "mlp/lq"
+    assert res["st-running"]["rowData"][0]["label"] == "mlp · lq"   # the readable name (hwsim.labels)
     assert len(res["st-recent"]["rowData"]) == 12
     # Explore: 12 markers, 6 with the model filter.
     outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data")]
     view = {"view": "inference", "x": "infer_energy_pj", "y": "error", "logx": True, "logy": False, "front": False,
-            "color": "family", "symbol": "accelerator", "size": "model_size_bytes", "cmetric": None, "cmax": None}
+            "color": "family", "symbol": "accelerator", "size": "model_size_bytes", "cmetric": None, "cmax": None, "z": None}
 
     def inputs(filters: dict) -> list:
-        return ([("store-version", "data", "v"), ("cmp-select", "value", [])]
+        return ([("store-version", "data", "v"), ("cmp-select", "value", []), ("ex-zoom", "data", {})]
                 + [(cid, prop, view[key]) for cid, prop, key in VIEW]
                 + [(cid, "value", filters.get(cid, [])) for cid, _, _ in FILTERS]
                 + [({"type": "ex-cfg", "field": "ALL"}, "value", [])])
@@ -424,7 +430,7 @@ def test_figure_export_renders_only_server_figures(db):
         figure_download(EVIL, "html", "x")  # a dict is what a browser sends
     client = app.server.test_client()
     view = {"view": "inference", "x": "infer_energy_pj", "y": "error", "logx": True, "logy": False, "front": False,
-            "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None, "cmax": None}
+            "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None, "cmax": None, "z": None}
     state = ([("ex-fig-fmt", "value", "html"), ("cmp-select", "value", [])]
              + [(cid, prop, view[key]) for cid, prop, key in VIEW] + [(cid, "value", []) for cid, _, _ in FILTERS]
              + [({"type": "ex-cfg", "field": "ALL"}, "value", []), ({"type": "ex-cfg", "field": "ALL"}, "id", [])])
@@ -485,7 +491,7 @@ def test_display_names_and_varied_fields():
     assert list(v.columns) == ["cfg:accelerator.array.rows"] and list(v.iloc[:, 0]) == [8, 16, 32]
 
 
-def test_pareto_thinning_keeps_the_front():
+def test_pareto_represents_every_point_and_resamples_on_zoom():
     rng = np.random.default_rng(0)
     n = 20000
     df = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "infer_energy_pj": rng.lognormal(size=n),
@@ -494,9 +500,72 @@ def test_pareto_thinning_keeps_the_front():
                        "bits": "W1/A1", "name": "n"})
     front = figures.pareto_mask(df["infer_energy_pj"], df["accuracy"], "min", "max")
     fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", max_dominated=1000)
-    drawn = [c[0] for t in fig.data if t.mode == "markers" and t.customdata is not None for c in t.customdata]
-    assert set(df["id"][front]) <= set(drawn) and len(drawn) == front.sum() + 1000
-    assert all(t.type == "scattergl" for t in fig.data)
+    drawn = [c[0] for t in fig.data if t.type == "scattergl" and t.customdata is not None for c in t.customdata]
+    # every point is represented: the front as markers, every other point counted in the density layer
+    assert sorted(drawn) == sorted(df["id"][front])
+    [heat] = [t for t in fig.data if t.type == "heatmap"]
+    assert sum(v for row in heat.z for v in row if v is not None) == n - front.sum()
+    assert "density" in fig.layout.annotations[0].text
+    # zoomed into a region holding fewer than max_dominated points: they come back as markers
+    lo, hi = np.quantile(df["infer_energy_pj"], [0.5, 0.52])
+    fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", max_dominated=1000, x_range=[lo, hi])
+    drawn = {c[0] for t in fig.data if t.type == "scattergl" and t.customdata is not None for c in t.customdata}
+    inside = df["id"][(df["infer_energy_pj"] >= lo) & (df["infer_energy_pj"] <= hi)]
+    assert set(inside) <= drawn and not any(t.type == "heatmap" for t in fig.data)
+
+
+def test_reads_are_incremental_and_follow_every_commit(tmp_path, monkeypatch):
+    """After a commit only the points written since (or whose status changed) are read, and every later
+    commit is seen (a reader left inside a transaction would see one snapshot forever)."""
+    db = tmp_path / "inc.db"
+    build_store(db, n=4)
+    data = StoreData(db)
+    assert (data.points()["status"] == "done").sum() == 4
+    asked: list = []
+    real = Store.points
+
+    def spy(self, status=None, ids=None):
+        asked.append(None if ids is None else sorted(ids))
+        return real(self, status=status, ids=ids)
+
+    monkeypatch.setattr(Store, "points", spy)
+    later = all_points()[4:8]
+    with Store(db) as s:
+        for k, p in enumerate(later, start=1):
+            s.write(p)
+            df = data.points()
+            assert (df["status"] == "done").sum() == 4 + k
+            assert asked[-1] == [p.id]           # just the new point, not the store
+            row = df[df["id"] == p.id].iloc[0]
+            assert row["name"] and row["accuracy"] == pytest.approx(p.metrics["accuracy"])
+    # a point that only changes status (queued -> running) is read again too
+    with Store(db) as s:
+        s.mark_running("feedfacefeedface", {"model": "mlp", "scheme": "lq"}, sweep="synthetic")
+        s.conn.execute("UPDATE points SET status='queued' WHERE id='feedfacefeedface'")
+        s.conn.commit()
+    assert data.points().set_index("id").loc["feedfacefeedface", "status"] == "queued"
+    assert asked[-1] == ["feedfacefeedface"]
+
+
+def test_three_objective_front_and_knee():
+    """The front over three objectives is exactly the brute-force non-dominated set (hwsim pareto's
+    rule), and the figure marks its knee."""
+    from hwsim.sweep.pareto import non_dominated
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    df = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "infer_energy_pj": rng.lognormal(size=n) * 1e9,
+                       "accuracy": rng.uniform(size=n), "area_mm2": rng.uniform(1, 5, size=n),
+                       "family": "a", "scheme_name": "s", "name": "n"})
+    mask = figures.front_mask(df, ["infer_energy_pj", "accuracy", "area_mm2"])
+    want = non_dominated(np.column_stack([df["infer_energy_pj"], -df["accuracy"], df["area_mm2"]]))
+    assert (mask == want).all() and mask.sum() > 10
+    fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", z="area_mm2", max_dominated=10_000)
+    front = [t for t in fig.data if t.name == "Pareto front"][0]
+    assert sorted(c[0] for c in front.customdata) == sorted(df["id"][want])
+    k = figures.knee(df, ["infer_energy_pj", "accuracy", "area_mm2"], mask)
+    assert mask[k] and any(t.name == "knee" for t in fig.data)
+    assert "Accelerator area" in fig.layout.annotations[0].text
 
 
 def test_parcoords_over_metrics_and_varied_hardware(tmp_path):
@@ -511,7 +580,8 @@ def test_parcoords_over_metrics_and_varied_hardware(tmp_path):
     dims = parcoords_dims(data, df, "accuracy")
     assert dims[0] == "accuracy" and "area_mm2" in dims and "cfg:accelerator.array.rows" in dims
     fig = figures.parcoords_figure(df, dims, color="accuracy")
-    assert fig.data[0].type == "parcoords" and {d.name for d in fig.data[0].dimensions} <= set(dims)
+    assert fig.data[0].type == "parcoords" and {figures.dimension_value(d.name, 0.0)[0]
+                                                for d in fig.data[0].dimensions} <= set(dims)
     # A brushed range (store units) narrows the table's rows.
     v = {"x": "train_energy_pj_per_step", "y": "accuracy"}
     assert len(view_frame(data, v, {}, {"cfg:accelerator.array.rows": [8, 16]})) < len(view_frame(data, v, {}))
@@ -600,7 +670,7 @@ def test_pareto_figure_built_once_per_view_and_store_version(tmp_path):
     data = StoreData(path)
     data.points()   # the first read opens the WAL file, which moves the store's version once
     v = {"view": "train", "x": "train_energy_pj_per_step", "y": "accuracy", "logx": True, "logy": False,
-         "front": False, "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None, "cmax": None}
+         "front": False, "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None, "cmax": None, "z": None}
     df, fig = pareto_for(data, v, {})
     assert pareto_for(data, v, {})[1] is fig and len(df) == 4
     assert pareto_for(data, {**v, "logx": False}, {})[1] is not fig

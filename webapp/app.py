@@ -9,6 +9,7 @@ stats); pages re-read only when a writer has committed. Never trains, never impo
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import dash
@@ -22,6 +23,7 @@ from .data import StoreData
 from .pages import compare, explore, point, status
 
 ASSETS = Path(__file__).with_name("assets")
+MIN_REDRAW_S = 2.0   # the pages follow a writing sweep at most this often
 PAGES = (
     ("explore", "Explore", explore),
     ("point", "Design point", point),
@@ -43,7 +45,10 @@ def create_app(db_path: str | Path, refresh_ms: int = 2000, host: str = "127.0.0
         serve_locally=True,
         update_title=None,
     )
-    app.layout = lambda: _layout(data, refresh_ms)  # a function: every page load reads afresh
+    # A function (every page load gets the store's current version) that reads no point: Dash evaluates
+    # the layout when it is assigned, and neither the server's start nor a page load may wait on 50,000
+    # points. Every control is filled by its callback on the first request.
+    app.layout = lambda: _layout(data, refresh_ms)
     _register(app, data)
     for _, _, page in PAGES:
         page.register(app, data)
@@ -68,8 +73,7 @@ def _layout(data: StoreData, refresh_ms: int):
         ], fluid=True),
         color="primary", dark=True, sticky="top", class_name="mb-3 py-1",
     )
-    # Explore's controls are filled from the store here, so its first plot waits on no other callback.
-    pages = [html.Div(page.layout(data) if page is explore else page.layout(), id=f"page-{key}",
+    pages = [html.Div(page.layout(), id=f"page-{key}",
                       style={"display": "block" if active == f"tab-{key}" else "none"})
              for key, _, page in PAGES]
     return html.Div([
@@ -89,11 +93,19 @@ def _layout(data: StoreData, refresh_ms: int):
 
 def _register(app: dash.Dash, data: StoreData) -> None:
     # Not called on load: the layout carries the version, so the pages' first render waits on nothing.
+    # A sweep committing every second would have every page redraw every second; the pages move on at
+    # most every MIN_REDRAW_S, so a user's own changes (an axis, a filter) keep their turn.
+    last = {"t": 0.0}
+
     @app.callback(Output("store-version", "data"), Input("interval", "n_intervals"), State("store-version", "data"),
                   prevent_initial_call=True)
     def poll(n, current):
         v = repr(data.version())
-        return dash.no_update if (n and v == current) else v
+        now = time.monotonic()
+        if (n and v == current) or now - last["t"] < MIN_REDRAW_S:
+            return dash.no_update
+        last["t"] = now
+        return v
 
     @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
                   Output("store-alert", "children"), Input("store-version", "data"))

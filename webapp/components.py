@@ -40,14 +40,15 @@ def grid(grid_id: str, column_defs: list[dict], row_data: list[dict] | None = No
     )
 
 
-def metric_column(name: str, header: str | None = None) -> dict:
-    """A numeric column in the one unit style (webapp/units.py): mJ, kB, M cycles, %."""
+def metric_column(name: str, header: str | None = None, values=None) -> dict:
+    """A numeric column in the one unit style (hwsim/units.py): mJ, kB, M cycles, %. With ``values``, one
+    prefix for the whole column (``4.43 mJ`` over ``0.51 mJ``)."""
     from . import units
 
-    unit_key = name.split(".", 1)[0] if "." in name else name  # per-layer names: energy_pj.dram
-    return {"field": name, "headerName": header or units.label_of(name), "type": "rightAligned", "minWidth": 120,
-            "filter": "agNumberColumnFilter", "valueFormatter": units.js_format(unit_key),
-            "headerTooltip": units.label_of(name)}
+    label = header or units.label_of(name)
+    return {"field": name, "headerName": label, "type": "rightAligned", "minWidth": 120,
+            "filter": "agNumberColumnFilter", "valueFormatter": units.js_format(name, values),
+            "headerTooltip": f"{units.label_of(name)} ({name})"}
 
 
 def records(df, columns: list[str], digits: int | None = None) -> list[dict]:

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from hwsim import labels
 from hwsim.errors import UserError
 from hwsim.formats import PHASES, TRAIN_PHASES
 from hwsim.store import METRICS, POINT_COLUMNS, Store
@@ -68,6 +70,7 @@ class StoreData:
         self._cache: dict[str, Any] = {}
         self._point_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._max_points = max_points_cached
+        self._loaded: _Loaded | None = None    # the points read so far, kept across store versions
 
     # -- versioning ---------------------------------------------------------
     def version(self) -> tuple:
@@ -145,36 +148,18 @@ class StoreData:
         return StoreState(st.kind, st.message, st.counts, self.version(), st.hint)
 
     def points(self) -> pd.DataFrame:
-        """Every point (any status) with metric columns, plus ``label`` filled and ``bits``."""
+        """Every point (any status) with metric columns, plus ``label`` filled, ``bits``, ``scheme_name``,
+        ``name`` (:func:`hwsim.labels.design_name`) and ``cfg:`` columns for the config fields that vary.
+
+        Read incrementally: after a commit only the points written since the last read (new rows, or
+        rows whose status changed) are read and appended; a replaced store file is read whole."""
 
         def load(store: Store | None) -> pd.DataFrame:
             if store is None:
+                self._loaded = None
                 return _empty_points()
-            df = store.points()
-            # points.error (why a point failed) and the metric "error" (1 - accuracy) share a name;
-            # pandas' merge in Store.points() then makes error_x / error_y. Keep them apart.
-            reasons = dict(store.iter_rows("SELECT id, error FROM points"))
-            df = df.drop(columns=[c for c in ("error", "error_x") if c in df.columns])
-            if "error_y" in df.columns:
-                df = df.rename(columns={"error_y": "error"})
-            df["fail_reason"] = df["id"].map(reasons)
-            for m in METRICS:
-                if m not in df.columns:
-                    df[m] = float("nan")
-            if df.empty:
-                return df
-            missing = ~df["label"].map(lambda v: isinstance(v, str) and bool(v))
-            if missing.any():
-                df.loc[missing, "label"] = [_default_label(r) for _, r in df[missing].iterrows()]
-            df["bits"] = [_bits_text(w, a) for w, a in zip(df["bits_w"], df["bits_a"])]
-            configs = [_config(c) for c in df["config"]]
-            vary = _varying_params([c.get("scheme") for c in configs])
-            df["scheme_name"] = [scheme_display(c.get("scheme"), vary) or str(s)
-                                 for c, s in zip(configs, df["scheme"])]
-            df["name"] = [" · ".join(str(p) for p in (model_display(c.get("model")) or m, sn, a) if p and p == p)
-                          for c, m, sn, a in zip(configs, df["model"], df["scheme_name"], df["accelerator"])]
-            df = pd.concat([df, varied_fields(configs)], axis=1)
-            return df.sort_values(["status", "label"], kind="stable").reset_index(drop=True)
+            self._loaded = _refresh(store, self._loaded, self._store_ino)
+            return self._loaded.frame()
 
         try:
             return self._cached("points", load)
@@ -195,7 +180,9 @@ class StoreData:
     def metric_names(self) -> list[str]:
         """Every numeric metric in the store: the canonical ones first, then any a newer sweep added."""
         def load(store: Store | None) -> list[str]:
-            extra = sorted(r[0] for r in store.iter_rows("SELECT DISTINCT name FROM metrics")) if store else []
+            # the metric columns of the points already read (no second scan of the metrics table)
+            self.points()
+            extra = sorted(self._loaded.metrics) if store is not None and self._loaded is not None else []
             return [*METRICS, *[m for m in extra if m not in METRICS]]
 
         try:
@@ -236,6 +223,198 @@ class StoreData:
         return self._point_cached(pid, "blob_names", lambda s: s.blob_names(pid) if s else [])
 
 
+# -- incremental reading of the points ----------------------------------------------------------
+class _Loaded:
+    """The points read so far from one store file: their rows (metrics pivoted, labels and names
+    derived), their config leaves, and the rowid and status of each, to find what changed.
+
+    Configs are parsed per distinct top-level value (a store of 50,000 points has a handful of models
+    and schemes and a few hundred accelerators), never point by point."""
+
+    def __init__(self, ino: int | None):
+        self.ino = ino
+        self.rows = pd.DataFrame()
+        self.flat = pd.DataFrame()
+        self.status: dict[str, str] = {}
+        self.max_rowid = 0
+        self.variation = labels.Variation()
+        self.parsed: dict[str, Any] = {}       # JSON text of a config part -> its value
+        self.leaves: dict[tuple[str, str], dict[str, Any]] = {}   # (part, JSON text) -> its leaves
+        self.metrics: set[str] = set()          # names of the metrics the points read so far have
+        self._frame: pd.DataFrame | None = None
+
+    def value(self, text: Any) -> Any:
+        """The value of a JSON text (cut out by SQLite), parsed once per distinct text."""
+        if not isinstance(text, str):
+            return text
+        if text not in self.parsed:
+            if len(self.parsed) > 100_000:   # unique recipes: keep the memory bounded
+                self.parsed.clear()
+            try:
+                self.parsed[text] = json.loads(text)
+            except ValueError:
+                self.parsed[text] = text
+        return self.parsed[text]
+
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            df = self.rows
+            if df.empty:
+                self._frame = _empty_points()
+                return self._frame
+            keep = [c for c in self.flat.columns if self.flat[c].nunique(dropna=False) > 1
+                    and not c.endswith((".name", "seed"))][:24]
+            cfg = self.flat[keep].add_prefix(CFG)
+            df = pd.concat([df.reset_index(drop=True), cfg.reset_index(drop=True)], axis=1)
+            self._frame = df.sort_values(["status", "label"], kind="stable").reset_index(drop=True)
+        return self._frame
+
+
+# the parts of a config a name is made of; the leaves of the others become cfg: columns
+_NAME_PARTS = ("model", "scheme", "accelerator", "hardware", "literature")
+
+
+def _fresh_rows(store: Store, ids: list[str] | None) -> tuple[pd.DataFrame, set[str]]:
+    """Rows of ``store.points`` (all, or ``ids``) with the failure reason apart from the metric ``error``,
+    and the names of the metrics they have."""
+    df = store.points(ids=ids)
+    table = {r[1] for r in store.iter_rows("PRAGMA table_info(points)")}
+    metric_names = {c for c in df.columns if c not in table} | ({"error"} if "error_y" in df.columns else set())
+    metric_names -= {"error_x", "error_y"}
+    # points.error (why a point failed) and the metric "error" (1 - accuracy) share a name; pandas'
+    # merge in Store.points() then makes error_x / error_y. Keep them apart.
+    if "error_y" in df.columns:
+        df = df.rename(columns={"error_x": "fail_reason", "error_y": "error"})
+    else:
+        df = df.rename(columns={"error": "fail_reason"})
+    for m in METRICS:
+        if m not in df.columns:
+            df[m] = float("nan")
+    return df, metric_names
+
+
+def _config_parts(loaded: _Loaded, store: Store, ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per point, the JSON text of each top-level config part (to name it) and the config leaves that may
+    vary (to filter and plot by). SQLite cuts the parts out (``config -> '$.part'``); each distinct text
+    is parsed once."""
+    keys = list(dict.fromkeys(k for (k,) in store.iter_rows(
+        "SELECT DISTINCT j.key FROM (SELECT config FROM points ORDER BY rowid DESC LIMIT 20) AS p, "
+        "json_each(p.config) AS j") if isinstance(k, str) and k.replace("_", "").isalnum()))
+    # seeds are never a filter or a name (varied_fields skips them): cut out, so a part differing only in
+    # its seed (a recipe per point) is one distinct text
+    sel = ", ".join(f"json_remove(config -> '$.{k}', '$.seed')" for k in keys)
+    rows = list(store.iter_rows(f"SELECT id{', ' + sel if sel else ''} FROM points"
+                                + (" WHERE id IN (SELECT id FROM temp._want)" if ids is not None else "")))
+    texts = pd.DataFrame(rows, columns=["id", *keys]).set_index("id").reindex(
+        ids if ids is not None else [r[0] for r in rows])
+    cols: dict[str, pd.Series] = {}
+    for k in keys:
+        if k in _CFG_SKIP or k in ("model", "scheme"):
+            continue
+        per: dict[Any, dict[str, Any]] = {}
+        for t in texts[k].dropna().unique():
+            key = (k, t)
+            if key not in loaded.leaves:
+                loaded.leaves[key] = _leaves(loaded.value(t), f"{k}.")
+            per[t] = loaded.leaves[key]
+        if len(loaded.leaves) > 500_000:   # a store of unique recipes: keep the memory bounded
+            loaded.leaves.clear()
+        paths = list(dict.fromkeys(p for lv in per.values() for p in lv))
+        for path in paths:
+            cols[path] = texts[k].map({t: lv.get(path) for t, lv in per.items()})
+    return texts, pd.DataFrame(cols, index=texts.index)
+
+
+def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
+    """``old`` brought up to date: the rows written after its last read (a higher rowid, or a changed
+    status) are read, their stale copies dropped; names are recomputed only where what varies changed."""
+    st = store.statuses()
+    changed = None
+    if old is not None and old.ino == ino and not old.rows.empty:
+        known = st["id"].map(old.status)
+        changed = st[(st["rowid_"] > old.max_rowid) | (known != st["status"])]
+        if len(st) < len(old.status) or len(changed) > len(st) // 2:
+            old = None   # rows vanished (a rewritten store) or most changed: read it whole
+    if old is None or old.ino != ino or old.rows.empty or changed is None:
+        loaded, ids = _Loaded(ino), None
+    else:
+        loaded, ids = old, list(changed["id"])
+        if not ids:
+            return loaded
+    fresh, names = _fresh_rows(store, ids)
+    loaded.metrics |= names
+    loaded.status = dict(zip(st["id"], st["status"]))
+    loaded.max_rowid = int(st["rowid_"].max()) if len(st) else 0
+    if fresh.empty and ids is None:
+        loaded.rows = fresh
+        return loaded
+    texts, flat = _config_parts(loaded, store, ids if ids is None else list(fresh["id"]))
+    texts = texts.reindex(fresh["id"])
+    flat = flat.reindex(fresh["id"])
+    fresh = fresh.drop(columns=["config"])
+    missing = ~fresh["label"].map(lambda v: isinstance(v, str) and bool(v))
+    if missing.any():
+        fresh.loc[missing, "label"] = _default_labels(fresh[missing], texts[missing.to_numpy()], loaded)
+    fresh["bits"] = [_bits_text(w, a) for w, a in zip(fresh["bits_w"], fresh["bits_a"])]
+    name_parts = [k for k in _NAME_PARTS if k in texts.columns]
+    fresh["_parts"] = list(zip(*[texts[k] for k in name_parts])) if name_parts else [()] * len(fresh)
+    before_schemes, before_hw = loaded.variation.scheme_params, loaded.variation.hardware_fields
+    for parts in fresh["_parts"].unique():
+        loaded.variation.add({k: loaded.value(t) for k, t in zip(name_parts, parts)})
+    flat.index = pd.Index(fresh["id"])
+    if ids is not None:
+        fresh_ids = set(fresh["id"])
+        rows = pd.concat([loaded.rows[~loaded.rows["id"].isin(fresh_ids)], fresh], ignore_index=True)
+        loaded.flat = pd.concat([loaded.flat[~loaded.flat.index.isin(fresh_ids)], flat])
+        loaded.flat = loaded.flat.reindex(rows["id"])
+    else:
+        rows, loaded.flat = fresh.reset_index(drop=True), flat
+    vary, hw = loaded.variation.scheme_params, loaded.variation.hardware_fields
+    # names change only where what varies changed: every row when an accelerator field starts to vary,
+    # else the new rows and the rows of a scheme whose varying parameters changed
+    if ids is None or hw != before_hw or "name" not in loaded.rows.columns:
+        redo = np.ones(len(rows), dtype=bool)
+    else:
+        redo = rows["id"].isin(set(fresh["id"])).to_numpy().copy()
+        moved = [n for n in set(vary) | set(before_schemes) if vary.get(n) != before_schemes.get(n)]
+        if moved and "scheme" in name_parts:
+            at = name_parts.index("scheme")
+            texts_of = {p: str(p[at]) for p in rows["_parts"].unique()}
+            hit = {p for p, t in texts_of.items() if any(f'"name":"{n}"' in t or t == f'"{n}"' for n in moved)}
+            redo = redo | np.fromiter((p in hit for p in rows["_parts"]), dtype=bool, count=len(rows))
+    # one name per distinct (model, scheme, accelerator, ...) combination
+    names: dict[tuple, tuple[str, str]] = {}
+    for parts in rows["_parts"][redo].unique():
+        cfg = {k: loaded.value(t) for k, t in zip(name_parts, parts)}
+        names[parts] = (labels.scheme_name(cfg.get("scheme"), vary), labels.design_name(cfg, vary, hw))
+    if "scheme_name" not in rows.columns:
+        rows["scheme_name"], rows["name"] = "", ""
+    rows = rows.astype({"scheme_name": object, "name": object})
+    sub = rows.loc[redo]
+    rows.loc[redo, "scheme_name"] = [names[p][0] or str(s) for p, s in zip(sub["_parts"], sub["scheme"])]
+    rows.loc[redo, "name"] = [names[p][1] or str(lab) for p, lab in zip(sub["_parts"], sub["label"])]
+    loaded.rows = rows
+    loaded._frame = None
+    return loaded
+
+
+def _default_labels(rows: pd.DataFrame, texts: pd.DataFrame, loaded: _Loaded) -> list[str]:
+    """model/dataset/scheme/accelerator from the points' columns, else from their configs (a point only
+    marked running has no columns yet), else the id's first 12 characters."""
+    keys = ("model", "dataset", "scheme", "accelerator")
+    cols = [rows[k].tolist() if k in rows.columns else [None] * len(rows) for k in keys]
+    conf = [texts[k].tolist() if k in texts.columns else [None] * len(rows) for k in keys]
+    out = []
+    for i, pid in enumerate(rows["id"].tolist()):
+        parts = [c[i] for c in cols]
+        if not any(isinstance(p, str) and p for p in parts):
+            parts = [loaded.value(c[i]) for c in conf]
+            parts = [p.get("name") if isinstance(p, dict) else p for p in parts]
+        parts = [str(p) for p in parts if isinstance(p, str) and p]
+        out.append("/".join(parts) if parts else str(pid)[:12])
+    return out
+
+
 # -- helpers shared by pages ---------------------------------------------------------------
 def _empty_points() -> pd.DataFrame:
     cols = ["id", "sweep", "label", "config", "status", "fail_reason", *POINT_COLUMNS, "versions", "started",
@@ -252,74 +431,12 @@ CFG = "cfg:"
 _CFG_SKIP = ("literature", "input_shape", "num_classes", "accuracy_source")
 
 
-def _config(text: Any) -> dict:
-    try:
-        cfg = json.loads(text) if isinstance(text, str) else {}
-    except ValueError:
-        cfg = {}
-    return cfg if isinstance(cfg, dict) else {}
+_config = labels.config_of
 
 
-def _varying_params(schemes: list) -> dict[str, set[str]]:
-    """Per scheme name, the parameters whose value differs between the store's points of that scheme."""
-    seen: dict[str, dict[str, set]] = {}
-    for sc in schemes:
-        for one in (sc.get("compose") if isinstance(sc, dict) and isinstance(sc.get("compose"), list) else [sc]):
-            if isinstance(one, dict):
-                per = seen.setdefault(str(one.get("name")), {})
-                for k, v in one.items():
-                    per.setdefault(k, set()).add(json.dumps(v, sort_keys=True, default=str))
-    return {name: {k for k, vals in per.items() if len(vals) > 1} for name, per in seen.items()}
-
-
-# Always part of a display name: bit widths and sparsity define the scheme variant.
-_ALWAYS = ("weight_bits", "act_bits", "sparsity", "quantizer")
-
-
-def _params(d: dict, skip: tuple[str, ...] = ("name",), varying: set[str] | None = None) -> list[str]:
-    """A scheme's or model's distinguishing hyper-parameters, short: W4A4, L2, 80%, width=0.5.
-    With ``varying``, other parameters appear only if they differ between points."""
-    out: list[str] = []
-    d = {**d.get("args", {}), **{k: v for k, v in d.items() if k != "args"}} if isinstance(d.get("args"), dict) else d
-    wb, ab = d.get("weight_bits"), d.get("act_bits")
-    if wb is not None or ab is not None:
-        out.append("".join(f"{p}{v}" for p, v in (("W", wb), ("A", ab)) if v is not None))
-    for k, v in d.items():
-        if k in skip or k in ("weight_bits", "act_bits", "compose", "start_epoch", "end_epoch", "seed", "vary"):
-            continue
-        if varying is not None and k not in _ALWAYS and k not in varying:
-            continue
-        if k == "sparsity" and isinstance(v, (int, float)):
-            out.append(f"{100 * v:.0f}%")
-        elif isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, (int, float, bool)):
-            out.append(f"{k}={v}")
-    return out
-
-
-def scheme_display(scheme: Any, varying: dict[str, set[str]] | None = None) -> str:
-    """``{"name": "graham", "quantizer": "L2"}`` -> ``graham L2``; ``kbit W4A4``; ``twn+graham L4``.
-
-    ``varying`` (scheme name -> parameters that differ in the store) keeps resolved defaults
-    (``clip=1.0``) out of the name unless they tell points apart."""
-    if isinstance(scheme, str):
-        return scheme
-    if not isinstance(scheme, dict):
-        return ""
-    if isinstance(scheme.get("compose"), list):
-        return "+".join(scheme_display(s, varying) for s in scheme["compose"])
-    name = str(scheme.get("name", "?"))
-    return " ".join([name, *_params(scheme, varying=(varying or {}).get(name, set()) if varying is not None
-                                    else None)])
-
-
-def model_display(model: Any) -> str:
-    if isinstance(model, str):
-        return model
-    if not isinstance(model, dict):
-        return ""
-    return " ".join([str(model.get("name", "?")), *_params(model)])
+# one naming function for every view (hwsim.labels); kept under these names for the pages
+scheme_display = labels.scheme_name
+model_display = labels.model_name
 
 
 def _leaves(d: Any, prefix: str = "") -> dict[str, Any]:

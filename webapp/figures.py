@@ -22,7 +22,10 @@ from . import units
 
 TEMPLATE = "plotly_white"
 COLORS = px.colors.qualitative.D3
-SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star", "hexagon", "triangle-down", "pentagon"]
+# distinct shapes, filled first, then open ones: 20 values before a symbol repeats
+SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star", "hexagon", "triangle-down", "pentagon",
+           "circle-open", "diamond-open", "square-open", "triangle-up-open", "star-open", "hexagon-open",
+           "triangle-down-open", "pentagon-open", "hourglass", "bowtie"]
 # Fixed order and colours for energy components, so two points read alike.
 COMPONENT_ORDER = ("elementwise", "rf", "sram", "dram", "static")
 COMPONENT_COLORS = {"elementwise": "#9467bd", "rf": "#2ca02c", "sram": "#ff7f0e", "dram": "#d62728",
@@ -73,6 +76,56 @@ def pareto_mask(x: Sequence[float], y: Sequence[float], x_better: str = "min", y
     return mask
 
 
+def front_mask(d: pd.DataFrame, objectives: Sequence[str]) -> np.ndarray:
+    """The Pareto front of ``d`` over two or more objectives (each in its better direction): the
+    two-objective rule of :func:`pareto_mask`, or for three and more a block-wise skyline (points sorted
+    by the first objective are checked against the front so far, a block of 1,000 at a time), so
+    50,000 points take well under a second. Points missing an objective are never on the front."""
+    objectives = [o for o in objectives if o]
+    if len(objectives) == 2:
+        return pareto_mask(d[objectives[0]], d[objectives[1]], units.better_of(objectives[0]),
+                           units.better_of(objectives[1]))
+    F = np.column_stack([d[o].to_numpy(dtype=float) * (1 if units.better_of(o) == "min" else -1)
+                         for o in objectives])
+    mask = np.zeros(len(F), dtype=bool)
+    ok = np.flatnonzero(~np.isnan(F).any(axis=1))
+    order = ok[np.lexsort(F[ok].T[::-1])]
+    front = np.empty((0, F.shape[1]))
+    for start in range(0, len(order), 1000):
+        idx = order[start:start + 1000]
+        B = F[idx]
+        if len(front):
+            le = (front[None, :, :] <= B[:, None, :]).all(axis=2)
+            lt = (front[None, :, :] < B[:, None, :]).any(axis=2)
+            alive = ~(le & lt).any(axis=1)
+            idx, B = idx[alive], B[alive]
+        le = (B[None, :, :] <= B[:, None, :]).all(axis=2)
+        lt = (B[None, :, :] < B[:, None, :]).any(axis=2)
+        alive = ~(le & lt).any(axis=1)
+        mask[idx[alive]] = True
+        front = np.vstack([front, B[alive]])
+    return mask
+
+
+def knee(d: pd.DataFrame, objectives: Sequence[str], front: np.ndarray) -> int | None:
+    """Position (in ``d``) of the front's knee: the front point nearest the ideal point once every
+    objective is scaled to [0, 1] over the front (log10 first for a cost spanning decades)."""
+    idx = np.flatnonzero(front)
+    if len(idx) < 3:
+        return None
+    cols = []
+    for o in objectives:
+        v = d[o].to_numpy(dtype=float)[idx]
+        if units.better_of(o) == "max":
+            v = -v
+        if (v > 0).all() and v.max() / v.min() > 100:
+            v = np.log10(v)
+        lo, hi = v.min(), v.max()
+        cols.append((v - lo) / (hi - lo) if hi > lo else np.zeros_like(v))
+    dist = np.sqrt(np.sum(np.column_stack(cols) ** 2, axis=1))
+    return int(idx[int(np.argmin(dist))])
+
+
 def _palette(values: Sequence[str]) -> dict[str, str]:
     return {v: COLORS[i % len(COLORS)] for i, v in enumerate(values)}
 
@@ -92,27 +145,58 @@ def thin(df: pd.DataFrame, front: np.ndarray, keep: Sequence[str] = (), max_domi
     return df[mask], n - max_dominated
 
 
+def density(xs: np.ndarray, ys: np.ndarray, logx: bool, logy: bool, bins: tuple[int, int] = (90, 60),
+            x_range: Sequence[float] | None = None, y_range: Sequence[float] | None = None):
+    """Counts of points per cell of a grid over the drawn range (log-spaced on log axes): the edges and
+    the counts (rows = y), zero cells as None so they stay transparent."""
+    def edges(v: np.ndarray, log: bool, n: int, rng) -> np.ndarray:
+        lo, hi = (float(rng[0]), float(rng[1])) if rng is not None else (float(np.nanmin(v)), float(np.nanmax(v)))
+        if log:
+            lo = lo if lo > 0 else float(np.nanmin(v[v > 0])) if (v > 0).any() else 1e-30
+            hi = max(hi, lo * 1.0001)
+            e = np.logspace(np.log10(lo), np.log10(hi), n + 1)
+            e[0], e[-1] = lo, hi   # exactly: 10**log10(v) may round past the smallest or largest point
+            return e
+        hi = hi if hi > lo else lo + (abs(lo) or 1.0) * 1e-3
+        return np.linspace(lo, hi, n + 1)
+
+    ex, ey = edges(xs, logx, bins[0], x_range), edges(ys, logy, bins[1], y_range)
+    counts, _, _ = np.histogram2d(xs, ys, bins=[ex, ey])
+    z = counts.T.astype(object)
+    z[counts.T == 0] = None
+    return ex, ey, z
+
+
 def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family", symbol: str | None = "scheme_name",
                   size: str | None = None, logx: bool = True, logy: bool = False, selected: Sequence[str] = (),
-                  height: int = 520, title: str | None = None, max_dominated: int = 3000) -> go.Figure:
-    """Quality ``y`` against cost ``x``: WebGL markers, colour by ``color``, symbol by ``symbol``, the
-    front larger and outlined (a staircase through it), dominated points faded (thinned to
-    ``max_dominated`` above that many, never the front), compared points ringed.
+                  height: int = 560, title: str | None = None, max_dominated: int = 3000,
+                  x_range: Sequence[float] | None = None, y_range: Sequence[float] | None = None,
+                  hover_extra: Sequence[tuple[str, str, str]] = (), z: str | None = None) -> go.Figure:
+    """Quality ``y`` against cost ``x``: the front as large outlined WebGL markers (a staircase through
+    it), colour by ``color``, symbol by ``symbol``; every other point represented: as faded markers up to
+    ``max_dominated`` of them in the drawn range, else as a density layer (points per cell) that is
+    computed again for a zoomed range (``x_range``/``y_range``, store units), so zooming in turns a
+    region's points into markers. The figure says which. Compared points are ringed.
 
-    ``customdata[0]`` of every marker is the point id (clicks open its drill-down). Values are
-    drawn in display units (pJ as J) with engineering tick labels.
-    """
-    d = df.dropna(subset=[x, y]) if not df.empty else df
+    ``customdata[0]`` of every marker is the point id (clicks open its drill-down). Hover names the
+    design (``name``), its two coordinates, ``size`` and each ``hover_extra`` (column, label, unit).
+    Values are drawn in display units (pJ as J) with tick labels written by :mod:`hwsim.units`."""
+    z = z if z and z in df.columns and z not in (x, y) else None
+    d = df.dropna(subset=[x, y, *([z] if z else [])]) if not df.empty else df
     if d.empty:
         return empty_figure("No design points match the filters (or none has these metrics).", height)
-    xb, yb = units.better_of(x), units.better_of(y)
-    front = pareto_mask(d[x], d[y], xb, yb)
-    d, left_out = thin(d.reset_index(drop=True), front, selected, max_dominated)
-    front = pareto_mask(d[x], d[y], xb, yb)
+    d = d.reset_index(drop=True)
+    objectives = [x, y, *([z] if z else [])]
+    front = front_mask(d, objectives)
+    knee_at = knee(d, objectives, front)
     sx, sy = units.scale(x), units.scale(y)
     name_col = "name" if "name" in d.columns else "label"
-    cvals = d[color].astype(str) if color and color in d.columns else pd.Series("all", index=d.index)
-    svals = d[symbol].astype(str) if symbol and symbol in d.columns else pd.Series("all", index=d.index)
+    def groups(col: str | None) -> pd.Series:   # a point without the grouping's value is "(none)"
+        if not col or col not in d.columns:
+            return pd.Series("all", index=d.index)
+        return pd.Series([str(v) if v is not None and v == v else "(none)" for v in d[col]], index=d.index)
+
+    cvals, svals = groups(color), groups(symbol)
     cmap = _palette(sorted(cvals.unique()))
     smap = {v: SYMBOLS[i % len(SYMBOLS)] for i, v in enumerate(sorted(svals.unique()))}
     if size and size in d.columns and d[size].notna().any():
@@ -121,36 +205,87 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
         sizes = (6 + 18 * ((s - lo) / (hi - lo) if hi > lo else s * 0 + 0.5)).fillna(6).to_numpy()
     else:
         sizes = np.full(len(d), 8.0)
-    extra = f"<br>{units.hover(size, 'customdata[2]')}" if size and size in d.columns else ""
-    hovertemplate = ("<b>%{customdata[1]}</b><br>" + units.hover(y, "y") + "<br>"
-                     + units.hover(x, "x") + extra + "<extra></extra>")
+    extras = [(c, lab, u) for c, lab, u in hover_extra if c in d.columns and d[c].notna().any()]
+    custom_cols = ["id", name_col] + ([size] if size and size in d.columns else []) + [c for c, _, _ in extras]
+    hover_lines = [units.hover(y, "y"), units.hover(x, "x")]
+    if size and size in d.columns:
+        hover_lines.append(units.hover(size, "customdata[2]"))
+    first_extra = 3 if size and size in d.columns else 2
+    for i, (_, lab, u) in enumerate(extras):
+        ref = f"customdata[{first_extra + i}]"
+        hover_lines.append(f"{lab}: %{{{ref}:,.3~r}} {u}" if u in units.NO_PREFIX or u.startswith("pJ/")
+                           else f"{lab}: %{{{ref}:.3~s}}{units.DISPLAY.get(u, (1, ''))[1]}")
     group_label = color.replace("cfg:", "").replace("_name", "") if color else ""
-    custom_cols = ["id", name_col, size] if size and size in d.columns else ["id", name_col]
+
+    # hover's coordinates are written by the same formatter as the tables (``474 µJ``), not by d3
+    ux, uy = units.unit_of(x), units.unit_of(y)
+    hover_lines[0] = f"{units.label_of(y)}: %{{customdata[{len(custom_cols)}]}}"
+    hover_lines[1] = f"{units.label_of(x)}: %{{customdata[{len(custom_cols) + 1}]}}"
+    hovertemplate = "<b>%{customdata[1]}</b><br>" + "<br>".join(hover_lines) + "<extra></extra>"
 
     def custom(rows: pd.DataFrame):
-        return rows[[c for c in custom_cols if c in rows.columns]].to_numpy(dtype=object)
+        base = rows[[c for c in custom_cols if c in rows.columns]].to_numpy(dtype=object)
+        text = np.array([[units.fmt(a, uy), units.fmt(b, ux)] for a, b in zip(rows[y], rows[x])],
+                        dtype=object).reshape(len(rows), 2)
+        return np.concatenate([base, text], axis=1) if len(rows) else base
 
+    keep = d["id"].isin(list(selected)).to_numpy()
+    in_view = np.ones(len(d), dtype=bool)
+    if x_range is not None:
+        in_view &= (d[x].to_numpy() >= x_range[0]) & (d[x].to_numpy() <= x_range[1])
+    if y_range is not None:
+        in_view &= (d[y].to_numpy() >= y_range[0]) & (d[y].to_numpy() <= y_range[1])
+    dom = ~front & ~keep & in_view
+    n_dom = int(dom.sum())
+    as_markers = n_dom <= max_dominated
     fig = go.Figure()
-    dom = ~front
-    for cv in cmap:  # faded dominated points, one trace (legend entry) per colour value
-        m = dom & (cvals == cv).to_numpy()
-        rows = d[m]
-        fig.add_trace(go.Scattergl(
-            x=rows[x] * sx, y=rows[y] * sy, mode="markers", name=cv, legendgroup=cv, customdata=custom(rows),
-            legendgrouptitle=dict(text=group_label) if cv == next(iter(cmap)) else None,
-            hovertemplate=hovertemplate,
-            marker=dict(color=cmap[cv], opacity=0.35, size=sizes[m], symbol=[smap[v] for v in svals[m]],
-                        line=dict(width=0))))
+    if as_markers:
+        for cv in cmap:  # faded dominated points, one trace (legend entry) per colour value
+            m = (dom | (keep & ~front)) & (cvals == cv).to_numpy()
+            rows = d[m]
+            fig.add_trace(go.Scattergl(
+                x=rows[x] * sx, y=rows[y] * sy, mode="markers", name=cv, legendgroup=cv, customdata=custom(rows),
+                legendgrouptitle=dict(text=group_label) if cv == next(iter(cmap)) else None,
+                hovertemplate=hovertemplate,
+                marker=dict(color=cmap[cv], opacity=0.35, size=sizes[m], symbol=[smap[v] for v in svals[m]],
+                            line=dict(width=0))))
+    else:
+        xr = [v * sx for v in x_range] if x_range is not None else None
+        yr = [v * sy for v in y_range] if y_range is not None else None
+        ex, ey, cells = density(d[x].to_numpy()[dom] * sx, d[y].to_numpy()[dom] * sy, logx, logy,
+                            x_range=xr, y_range=yr)
+        fig.add_trace(go.Heatmap(
+            x=ex, y=ey, z=cells, name="other points", zsmooth=False, hoverongaps=False,
+            colorscale=[[0, "rgba(150,160,190,0.35)"], [0.3, "rgba(90,100,150,0.6)"], [1, "rgba(20,30,80,0.9)"]],
+            colorbar=dict(title=dict(text="points<br>per cell", side="top"), thickness=10, len=0.45, y=0.02,
+                          yanchor="bottom", x=1.01, tickformat=",~r"),
+            hovertemplate="%{z:,} design points in this cell<extra>zoom in to see them</extra>"))
+        for i, cv in enumerate(cmap):   # the colour legend, for the front's markers
+            fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=cv, legendgroup=cv,
+                                       legendgrouptitle=dict(text=group_label) if i == 0 else None,
+                                       marker=dict(color=cmap[cv], size=9), hoverinfo="skip"))
+        extra = d[keep & ~front]
+        if not extra.empty:
+            fig.add_trace(go.Scattergl(x=extra[x] * sx, y=extra[y] * sy, mode="markers", name="compared",
+                                       customdata=custom(extra), hovertemplate=hovertemplate, showlegend=False,
+                                       marker=dict(color=[cmap[v] for v in cvals[keep & ~front]], size=9)))
     rows = d[front]
     fig.add_trace(go.Scattergl(
         x=rows[x] * sx, y=rows[y] * sy, mode="markers", name="Pareto front", customdata=custom(rows),
         hovertemplate=hovertemplate, legendgroup="front",
         marker=dict(color=[cmap[v] for v in cvals[front]], size=sizes[front] + 6, opacity=1.0,
                     symbol=[smap[v] for v in svals[front]], line=dict(width=1.5, color="#222"))))
-    fr = rows.sort_values(x)
-    fig.add_trace(go.Scattergl(x=fr[x] * sx, y=fr[y] * sy, mode="lines", name="front line", showlegend=False,
-                               line=dict(color="rgba(40,40,40,0.55)", width=2, dash="dot", shape="hv"),
-                               hoverinfo="skip"))
+    if not z:   # a staircase joins a two-objective front; a three-objective one has no such order
+        fr = rows.sort_values(x)
+        fig.add_trace(go.Scattergl(x=fr[x] * sx, y=fr[y] * sy, mode="lines", name="front line", showlegend=False,
+                                   line=dict(color="rgba(40,40,40,0.55)", width=2, dash="dot", shape="hv"),
+                                   hoverinfo="skip"))
+    if knee_at is not None:
+        k = d.iloc[knee_at]
+        fig.add_trace(go.Scattergl(x=[k[x] * sx], y=[k[y] * sy], mode="markers+text", name="knee",
+                                   text=["knee"], textposition="top center", hoverinfo="skip",
+                                   marker=dict(symbol="star", size=20, color="rgba(0,0,0,0)",
+                                               line=dict(width=2, color="#e6550d"))))
     if len(smap) > 1:  # a short symbol legend: one grey marker per symbol value
         for i, (sv, sym) in enumerate(smap.items()):
             fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=sv, legendgroup="symbol",
@@ -158,7 +293,7 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
                                        if i == 0 else None,
                                        marker=dict(symbol=sym, color="#777", size=9), hoverinfo="skip"))
     if selected:
-        sel = d[d["id"].isin(list(selected))]
+        sel = d[keep]
         if not sel.empty:
             fig.add_trace(go.Scattergl(x=sel[x] * sx, y=sel[y] * sy, mode="markers", name="compared",
                                        hoverinfo="skip",
@@ -166,16 +301,32 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
                                                                                              color="#e31a1c"))))
     fig.update_layout(clickmode="event", dragmode="zoom", uirevision=f"{x}|{y}|{logx}|{logy}")
     _layout(fig, title=title, height=height)
-    # Legends below the plot: colour values, then symbol values, in rows that do not squeeze the axes.
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0,
-                                  groupclick="toggleitem", font=dict(size=11)),
-                      margin=dict(r=10, t=40 if title else 20, b=10), height=height + 140)
-    fig.update_xaxes(type="log" if logx else "linear", **units.axis(x), **(_log_ticks(d[x] * sx, x) if logx else {}))
-    fig.update_yaxes(type="log" if logy else "linear", **units.axis(y), **(_log_ticks(d[y] * sy, y) if logy else {}))
-    if left_out:
-        fig.add_annotation(text=f"{left_out:,} dominated points not drawn (every front point is)", x=1, y=0,
-                           xref="paper", yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
-                           font=dict(size=10, color="#777"))
+    # Legends on the right, in a narrow column, so the plot keeps its height and width.
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02,
+                                  groupclick="toggleitem", font=dict(size=10), itemsizing="constant",
+                                  tracegroupgap=6),
+                      margin=dict(l=70, r=10, t=40 if title else 20, b=50), height=height)
+    xs_view = d[x][in_view] * sx if in_view.any() else d[x] * sx
+    ys_view = d[y][in_view] * sy if in_view.any() else d[y] * sy
+    fig.update_xaxes(type="log" if logx else "linear", **units.axis(x),
+                     **(_log_ticks(xs_view, x) if logx else units.linear_ticks(xs_view, x)))
+    fig.update_yaxes(type="log" if logy else "linear", **units.axis(y),
+                     **(_log_ticks(ys_view, y) if logy else units.linear_ticks(ys_view, y)))
+    if x_range is not None:
+        fig.update_xaxes(range=[np.log10(x_range[0] * sx) if logx and x_range[0] > 0 else x_range[0] * sx,
+                                np.log10(x_range[1] * sx) if logx and x_range[1] > 0 else x_range[1] * sx])
+    if y_range is not None:
+        fig.update_yaxes(range=[np.log10(y_range[0] * sy) if logy and y_range[0] > 0 else y_range[0] * sy,
+                                np.log10(y_range[1] * sy) if logy and y_range[1] > 0 else y_range[1] * sy])
+    n_front = int(front.sum())
+    over = f" (front over {units.label_of(x)}, {units.label_of(y)} and {units.label_of(z)})" if z else ""
+    how = (f"all {len(d):,} points as markers ({n_front:,} on the Pareto front)" if as_markers and x_range is None
+           and y_range is None else
+           f"{n_front:,} front points as markers; the {n_dom:,} other points in view as markers" if as_markers else
+           f"{n_front:,} front points as markers; the {n_dom:,} other points in view as a density "
+           "(points per cell); zoom in to see them as markers")
+    fig.add_annotation(text=how + over, x=0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                       showarrow=False, font=dict(size=10, color="#666"), name="how-drawn")
     return fig
 
 
@@ -189,18 +340,50 @@ def _log_ticks(values: pd.Series, metric: str) -> dict:
              for m in (1, 2, 5) if lo / 1.6 <= m * 10.0 ** e <= hi * 1.6]
     if len(ticks) > 10:
         ticks = [t for t in ticks if f"{t:.0e}".startswith("1")]
+    if len([t for t in ticks if lo <= t <= hi]) < 3:   # a range under a decade (a front): evenly spaced ticks
+        return units.linear_ticks([lo, hi], metric, n=5)
     unit, k = units.unit_of(metric), units.scale(metric)
     return {"tickvals": ticks, "ticktext": [units.fmt(t / k, unit, digits=2) for t in ticks]}
 
 
+def _dimension_ticks(values: pd.Series, metric: str) -> tuple[np.ndarray, list[float], list[str], str]:
+    """Values to draw on one parallel-coordinates axis, its tick positions and labels (the one unit style),
+    and the unit for its title. A metric spanning more than two decades is drawn on log10 positions."""
+    unit = units.unit_of(metric)
+    v = values.astype(float).to_numpy()
+    fin = v[np.isfinite(v)]
+    if unit == "fraction":
+        ticks = list(np.linspace(float(np.nanmin(fin)), float(np.nanmax(fin)), 5)) if len(fin) else []
+        return v, ticks, [units.fmt(t, unit) for t in ticks], "%"
+    pos = fin[fin > 0]
+    if len(pos) == len(fin) and len(pos) and pos.max() / pos.min() > 100:
+        lo, hi = float(pos.min()), float(pos.max())
+        ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+                 for m in (1, 2, 5) if lo <= m * 10.0 ** e <= hi]
+        if len(ticks) > 8:
+            ticks = [t for t in ticks if f"{t:.0e}".startswith("1")]
+        ticks = ticks or [lo, hi]
+        return (np.log10(np.where(v > 0, v, np.nan)), [float(np.log10(t)) for t in ticks],
+                [units.fmt(t, unit, 2) for t in ticks], "log")
+    k = units.scale(metric)
+    lin = units.linear_ticks(fin * k, metric, n=5) if len(fin) else {}
+    ticks = [t / k for t in lin.get("tickvals", [])]
+    keep = [i for i, t in enumerate(ticks) if len(fin) and fin.min() - 1e-12 <= t <= fin.max() + 1e-12] or \
+        list(range(len(ticks)))
+    sc = units.column_scale(fin, unit)
+    return v, [ticks[i] for i in keep], [units.fmt(ticks[i], unit, 3, scale=sc) for i in keep], sc.unit_text
+
+
 def parcoords_figure(df: pd.DataFrame, dims: Sequence[str], color: str | None = None, max_rows: int = 3000,
-                     height: int = 380) -> go.Figure:
-    """Parallel coordinates over metrics and varied config fields (numbers, or categories as codes).
+                     height: int = 420) -> go.Figure:
+    """Parallel coordinates over metrics and varied config fields (numbers, or categories as codes), every
+    axis labelled in the one unit style (its unit in its title), a colour bar for ``color``.
 
     Each dimension's ``name`` is its column, so brushing (``constraintrange``) maps back to the
-    store. Above ``max_rows`` lines, a reproducible sample keeps the view light.
-    """
+    store (log axes: see :func:`dimension_value`). Above ``max_rows`` lines, a reproducible sample keeps
+    the view light (the title says so)."""
     d = df.dropna(subset=[c for c in dims if c in df.columns], how="all") if not df.empty else df
+    total = len(d)
     if len(d) > max_rows:
         d = d.sample(max_rows, random_state=0)
     out = []
@@ -208,29 +391,61 @@ def parcoords_figure(df: pd.DataFrame, dims: Sequence[str], color: str | None = 
         if c not in d.columns or d[c].notna().sum() == 0:
             continue
         s = d[c]
+        name = units.label_of(c.removeprefix("cfg:"))
         if pd.api.types.is_numeric_dtype(s):
             if s.nunique() < 2 and c not in (color,):
                 continue
-            vals = s.astype(float) * units.scale(c)
-            dim = dict(label=units.label_of(c.removeprefix("cfg:"))[:28], values=vals, name=c,
-                       tickformat=".0%" if units.unit_of(c) == "fraction" else "~s")
+            vals, tickvals, ticktext, unit = _dimension_ticks(s, c)
+            title = f"{name} ({'log, ' if unit == 'log' else ''}{units.unit_of(c) if unit == 'log' else unit})" \
+                if unit else name
+            title = title.replace("(log, pJ)", "(log)").replace("(log, bytes)", "(log)")
+            dim = dict(label=_wrap(title), values=vals, name=c + ("|log" if unit == "log" else ""),
+                       tickvals=tickvals, ticktext=ticktext)
         else:
             cats = sorted(s.dropna().astype(str).unique())
             if len(cats) < 2:
                 continue
             code = {v: i for i, v in enumerate(cats)}
-            dim = dict(label=c.removeprefix("cfg:")[:28], values=s.astype(str).map(code), name=c,
-                       tickvals=list(range(len(cats))), ticktext=cats)
+            dim = dict(label=_wrap(name), values=s.astype(str).map(code), name=c,
+                       tickvals=list(range(len(cats))), ticktext=[_short(v, 18) for v in cats])
         out.append(dim)
     if len(out) < 2:
         return empty_figure("Parallel coordinates need two or more dimensions that vary.", height)
-    line = dict(color=d[color].astype(float) if color in d.columns else None, colorscale="Viridis",
-                showscale=False)
-    fig = go.Figure(go.Parcoords(dimensions=out, line=line, labelangle=-15, labelfont=dict(size=11),
-                                 tickfont=dict(size=10)))
+    cvals = d[color].astype(float) * units.scale(color) if color in d.columns else None
+    bar = None
+    if cvals is not None:
+        ax = units.axis(color)
+        bar = dict(title=dict(text=_wrap(units.label_of(color), 14), side="right"), thickness=12,
+                   **{k: v for k, v in ax.items() if k in ("tickformat", "ticksuffix", "exponentformat")})
+    line = dict(color=cvals, colorscale="Viridis", showscale=cvals is not None, colorbar=bar)
+    fig = go.Figure(go.Parcoords(dimensions=out, line=line, labelangle=0, labelside="top",
+                                 labelfont=dict(size=11), tickfont=dict(size=10)))
     _layout(fig, height=height)
-    fig.update_layout(margin=dict(l=50, r=40, t=60, b=20))
+    note = f"{len(d):,} of {total:,} points (a fixed sample)" if total > len(d) else f"{total:,} points"
+    fig.update_layout(margin=dict(l=70, r=90, t=80, b=30),
+                      annotations=[dict(text=note, x=1, y=-0.06, xref="paper", yref="paper", showarrow=False,
+                                        xanchor="right", font=dict(size=10, color="#777"))])
     return fig
+
+
+def dimension_value(name: str, value: float) -> tuple[str, float]:
+    """A brushed parallel-coordinates value back to its column and the store's units."""
+    if name.endswith("|log"):
+        return name[:-4], 10.0 ** value
+    return name, value
+
+
+def _wrap(text: str, width: int = 16) -> str:
+    """An axis title on lines of about ``width`` characters (parcoords titles otherwise overlap)."""
+    words, lines, cur = text.split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    lines.append(cur)
+    return "<br>".join(lines)
 
 
 # -- one design point ---------------------------------------------------------------------------
@@ -344,7 +559,9 @@ def cycles_figure(cycles: pd.Series, util: pd.Series, stall: pd.Series | None = 
                                  marker_color=COLORS[2]))
         fig.update_layout(yaxis2=dict(title="utilization", overlaying="y", side="right", range=[0, 1.05],
                                       tickformat=".0%", showgrid=False))
-    fig.update_yaxes(title_text="cycles", selector=dict(anchor="x"))
+    fig.update_yaxes(title_text="cycles", tickformat="~s", ticksuffix=" cycles", exponentformat="SI",
+                     selector=dict(anchor="x"))
+    fig.update_layout(yaxis=dict(title="cycles", tickformat="~s", ticksuffix=" cycles", exponentformat="SI"))
     return _layout(fig, title)
 
 
@@ -362,8 +579,8 @@ def curves_figure(curves: pd.DataFrame, title: str = "Training curve") -> go.Fig
                                  yaxis="y" if is_loss else "y2", marker_color=COLORS[i % len(COLORS)],
                                  line=dict(dash="dash" if is_loss else "solid"),
                                  visible=True if (is_loss or is_acc) else "legendonly"))
-    fig.update_layout(xaxis=dict(title="epoch"), yaxis=dict(title="loss"),
-                      yaxis2=dict(title="accuracy", overlaying="y", side="right", showgrid=False))
+    fig.update_layout(xaxis=dict(title="epoch", tickformat=",~r"), yaxis=dict(title="loss", tickformat=",.3~r"),
+                      yaxis2=dict(title="accuracy", overlaying="y", side="right", showgrid=False, tickformat=".0%"))
     return _layout(fig, title)
 
 
@@ -377,22 +594,27 @@ def sparsity_figure(curves: pd.DataFrame, title: str = "Sparsity over training")
         fig.add_trace(go.Scatter(x=g["epoch"], y=g["value"], name=name, mode="lines",
                                  line=dict(color=COLORS[i // 2 % len(COLORS)],
                                            dash="solid" if name.endswith(".weight") else "dot")))
-    fig.update_layout(xaxis=dict(title="epoch"), yaxis=dict(title="fraction of zeros", range=[0, 1]))
+    fig.update_layout(xaxis=dict(title="epoch", tickformat=",~r"),
+                      yaxis=dict(title="fraction of zeros", range=[0, 1], tickformat=".0%"))
     fig.update_layout(legend=dict(orientation="v", y=1, x=1.02, xanchor="left", yanchor="top"))
     return _layout(fig, title)
 
 
 # -- comparison -----------------------------------------------------------------------------
-def compare_layers_figure(series: dict[str, pd.Series], title: str, yaxis: str, log: bool = False) -> go.Figure:
-    """Grouped bars: one group per layer, one bar per design point."""
+def compare_layers_figure(series: dict[str, pd.Series], title: str, yaxis: str, log: bool = False,
+                          unit: str = "") -> go.Figure:
+    """Grouped bars: one group per layer, one bar per design point; values in the store's ``unit``."""
     if not series or all(s.empty for s in series.values()):
         return empty_figure(f"{title}: no data")
     layers = list(dict.fromkeys(la for s in series.values() for la in s.index))
     fig = go.Figure()
+    k, sym = units.DISPLAY.get(unit, (1.0, f" {unit}" if unit else ""))
     for i, (name, s) in enumerate(series.items()):
-        fig.add_trace(go.Bar(x=layers, y=s.reindex(layers), name=name, marker_color=COLORS[i % len(COLORS)]))
+        fig.add_trace(go.Bar(x=layers, y=s.reindex(layers) * k, name=name, marker_color=COLORS[i % len(COLORS)],
+                             hovertemplate=f"{name}<br>%{{x}}: %{{y:.3~s}}{sym}<extra></extra>"))
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title=yaxis, type="log" if log else "linear")
+    fig.update_yaxes(title=yaxis, type="log" if log else "linear", tickformat="~s", ticksuffix=sym,
+                     exponentformat="SI")
     return _layout(fig, title, height=400)
 
 
@@ -405,12 +627,17 @@ def compare_metrics_figure(df: pd.DataFrame, metrics: Sequence[str], title: str 
     names = [METRICS.get(m, {}).get("label", m) for m in metrics]
     for i, (_, r) in enumerate(df.iloc[1:].iterrows(), start=1):
         ratios = [(r[m] / base[m]) if pd.notna(r[m]) and pd.notna(base[m]) and base[m] else None for m in metrics]
-        fig.add_trace(go.Bar(y=names, x=ratios, name=str(r["label"]), orientation="h",
+        # bars grow from 1 (same as the baseline), left for less, right for more: on a log axis a bar
+        # from the axis' edge would say nothing
+        fig.add_trace(go.Bar(y=names, x=[(q - 1) if q is not None else None for q in ratios], base=1,
+                             customdata=ratios, name=str(r.get("name", r["label"])), orientation="h",
                              marker_color=COLORS[i % len(COLORS)],
-                             hovertemplate="%{y}: %{x:.3g}x<extra>" + str(r["label"]) + "</extra>"))
+                             hovertemplate="%{y}: %{customdata:.3~r}x<extra>" + str(r.get("name", r["label"]))
+                             + "</extra>"))
     fig.add_vline(x=1, line=dict(color="#444", width=1, dash="dot"))
     fig.update_layout(barmode="group")
-    fig.update_xaxes(title=f"x {base['label']}", type="log")
+    fig.update_xaxes(title=f"x {base.get('name', base['label'])}", type="log", tickformat=",.3~r",
+                     ticksuffix="x")
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=430)
 

@@ -33,23 +33,62 @@ def safe_text(v: Any) -> Any:
     return Text(printable(f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)))
 
 
-def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+def print_table(title: str, columns: list[str], rows: list[list[Any]], width: int | None = None,
+                lines: bool = False) -> None:
+    """A rich table, every cell escaped (:func:`safe_text`); ``width`` (for prose-heavy tables) caps a
+    piped output's width so text wraps at words, and the first column (a name) never wraps."""
     from rich.table import Table
 
-    t = Table(title=safe_text(title), show_lines=False)
-    for c in columns:
-        t.add_column(safe_text(c), overflow="fold")
+    t = Table(title=safe_text(title), show_lines=lines)
+    for i, c in enumerate(columns):
+        t.add_column(safe_text(c), overflow="fold", no_wrap=i == 0 and width is not None)
     for r in rows:
         t.add_row(*[safe_text(v) for v in r])
-    console().print(t)
+    console(width).print(t)
 
 
-def console():
+def metric_table(title: str, columns: list[str], rows: list[list[Any]], metrics: list[str],
+                 values: list[list[Any]], after: tuple[str, list[Any]] | None = None) -> None:
+    """A table of text ``columns`` followed by one column per metric, each in the one unit style with
+    one prefix per column (``Training energy per step (mJ)`` over ``12.3``, ``4.56``); ``after``: one
+    more text column (header, cells) at the end."""
+    from hwsim import units
+
+    heads, cols = [], []
+    for j, m in enumerate(metrics):
+        texts, sc = units.column([r[j] for r in values], units.unit_of(m))
+        heads.append(units.header(m, sc))
+        cols.append(texts)
+    tail = [after[0]] if after else []
+    print_table(title, columns + heads + tail,
+                [list(r) + [c[i] for c in cols] + ([after[1][i]] if after else []) for i, r in enumerate(rows)])
+
+
+def summary_line(info: dict[str, Any]) -> str:
+    """``sweep=quick, done=12, wall=25 min 20 s``: a run's summary, numbers in the one unit style."""
+    from hwsim import units
+
+    def one(k: str, v: Any) -> str:
+        if k == "wall_s" or k.endswith("_s") and isinstance(v, (int, float)):
+            return f"{k.removesuffix('_s')}={units.duration(v)}"
+        if isinstance(v, float):
+            return f"{k}={units.fmt(v, units.unit_of(k), 4)}"
+        if isinstance(v, int) and not isinstance(v, bool):
+            return f"{k}={units.count(v)}"
+        return f"{k}={v}"
+
+    return ", ".join(one(k, v) for k, v in info.items())
+
+
+def console(width: int | None = None):
     """A rich console for tables: a terminal keeps its own width; piped or redirected output is never
-    squeezed (rich would fold it to 80 columns), so logs and files get whole rows."""
+    squeezed (rich would fold it to 80 columns), so logs and files get whole rows, except tables of
+    prose, which wrap at words to ``width``."""
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=100_000)
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=width or 100_000)
 
 
 # -- the workload options, declared once for every verb that takes a model -----------------

@@ -67,21 +67,23 @@ def print_decode(dec, m: dict[str, float]) -> None:
     b = d.prefill.batch
     kv = d.last.meta["kv_cache"]
 
+    from hwsim import units
+
     def us(k: str) -> str:
-        if k not in m:
-            return "-"
-        v = m[k]
-        return f"{v / 1e6:.4g} s" if v >= 1e6 else f"{v / 1e3:.4g} ms" if v >= 1e3 else f"{v:.4g} us"
+        return units.fmt(m[k], "us", 4) if k in m else "-"
 
     def si(n: float) -> str:
-        return next((f"{n / f:.4g}{u}" for u, f in (("G", 1e9), ("M", 1e6), ("k", 1e3)) if abs(n) >= f), f"{n:.4g}")
+        return units.fmt(n, "MACs", 4)
+
+    def nbytes(n: float) -> str:
+        return units.fmt(n, "bytes", 4)
 
     rows = [
         [f"prefill ({d.prompt} tokens)", si(m["macs_prefill"]), _fmt(m["prefill_energy_pj"]), us("prefill_latency_us"),
-         f"{_dram(dec.prefill_cycles) / b:,.0f} B" if dec.prefill_cycles is not None else "-"],
+         nbytes(_dram(dec.prefill_cycles) / b) if dec.prefill_cycles is not None else "-"],
         ["decode, per generated token", si(m["macs_decode_per_token"]), _fmt(m["decode_energy_pj_per_token"]),
          us("decode_latency_us_per_token"),
-         f"{m['dram_bytes_decode_per_token']:,.0f} B" if "dram_bytes_decode_per_token" in m else "-"],
+         nbytes(m["dram_bytes_decode_per_token"]) if "dram_bytes_decode_per_token" in m else "-"],
         [f"  first step ({d.prompt} cached)", si(sum(r.total_macs for r in d.first.records) / b),
          _fmt(dec.first_energy.infer_pj_per_sample), "", ""],
         [f"  last step ({d.prompt + d.new_tokens - 1} cached)", si(sum(r.total_macs for r in d.last.records) / b),
@@ -93,16 +95,15 @@ def print_decode(dec, m: dict[str, float]) -> None:
                 "the batch's)", ["stage", "MACs", "energy", "latency", "DRAM"], rows)
     print_table("KV cache", ["quantity", "value"], [
         ["width", f"{kv['bits']} bits ({kv['kv_heads']} key/value heads)"],
-        ["per token", f"{m['kv_cache_bytes_per_token']:,.0f} B"],
-        [f"at the end ({d.prompt + d.new_tokens} tokens)", f"{m['kv_cache_bytes']:,.0f} B"],
+        ["per token", nbytes(m["kv_cache_bytes_per_token"])],
+        [f"at the end ({d.prompt + d.new_tokens} tokens)", nbytes(m["kv_cache_bytes"])],
     ])
 
 
 def _fmt(pj: float) -> str:
-    for unit, f in (("J", 1e12), ("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
-        if abs(pj) >= f:
-            return f"{pj / f:.4g} {unit}"
-    return f"{pj:.4g} pJ"
+    from hwsim import units
+
+    return units.fmt(pj, "pJ", 4)
 
 
 def register(app: typer.Typer) -> None:
@@ -134,6 +135,7 @@ def register(app: typer.Typer) -> None:
         wl: WorkloadOptions = None,
     ) -> None:
         """Energy per layer, phase and component (compute by MAC type, element-wise, RF, SRAM, DRAM; static leakage with --accelerator)."""
+        from hwsim import units
         from hwsim.energy import load_hierarchy, load_tech
         from hwsim.evaluate import Pricing, WorkloadTraces, evaluate, price_traces
 
@@ -203,9 +205,11 @@ def register(app: typer.Typer) -> None:
             summary.append(["training step", _fmt(rep.train_step_pj)])
             if rep.train_epoch_pj is not None:
                 summary.append([f"training epoch ({rep.steps_per_epoch} steps)", _fmt(rep.train_epoch_pj)])
-        summary.append(["inference per sample", _fmt(rep.infer_pj_per_sample)])
+        # with --new-tokens the inference pass priced here is the prompt's prefill; generation is below
+        summary.append([f"prefill per sequence ({ev.decode.traces.prompt} tokens)" if decode is not None
+                        and ev.decode is not None else "inference per sample", _fmt(rep.infer_pj_per_sample)])
         if rate is not None:
-            summary.append([f"average power at {rate:g} Hz", f"{rep.avg_power_w():.4g} W"])
+            summary.append([f"average power at {rate:g} Hz", units.fmt(rep.avg_power_w(), "W", 4)])
         print_table("totals", ["quantity", "energy"], summary)
         if decode is not None and ev.decode is not None:
             print_decode(ev.decode, decode)
@@ -218,14 +222,15 @@ def register(app: typer.Typer) -> None:
         mem = a["memory"]
         print_table("memory", ["level", "pJ/bit", "pJ/64 bits"], [
             ["rf", f"{mem['rf']['pj_per_bit']:.4g}", f"{64 * mem['rf']['pj_per_bit']:.4g}"],
-            [f"sram {a['hierarchy']['sram_bytes']:,} B", f"{mem['sram']['pj_per_bit']:.4g}",
+            [f"sram {units.fmt(a['hierarchy']['sram_bytes'], 'bytes', 4)}", f"{mem['sram']['pj_per_bit']:.4g}",
              f"{mem['sram']['pj_per_64b']:.4g}"],
             [f"dram ({mem['dram']['preset']})", f"{mem['dram']['pj_per_bit']:.4g}",
              f"{64 * mem['dram']['pj_per_bit']:.4g}"],
         ])
         pl = a["placement"]
-        print_table("placement (training step)", ["tensor class", "footprint bytes", "on chip bytes", "level"],
-                    [[c, pl["footprint_bytes"].get(c, 0), pl.get("onchip_bytes", {}).get(c, 0), lvl]
+        print_table("placement (training step)", ["tensor class", "footprint", "on chip", "level"],
+                    [[c, units.fmt(pl["footprint_bytes"].get(c, 0), "bytes", 4),
+                      units.fmt(pl.get("onchip_bytes", {}).get(c, 0), "bytes", 4), lvl]
                      for c, lvl in pl["levels"].items()])
         typer.echo("rules:")
         for name, r in a["rules"].items():

@@ -14,17 +14,15 @@ _PHASE_SHORT = {"forward": "fwd", "backward_data": "bwd data", "backward_weight"
 
 
 def _si(n: float) -> str:
-    for unit, f in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= f:
-            return f"{n / f:.3g}{unit}"
-    return f"{n:.3g}" if isinstance(n, float) else str(n)
+    from hwsim import units
+
+    return units.count(n) if abs(n) < 1e4 else units.fmt(n, "ops").removesuffix(" ops")
 
 
 def _bytes(n: float) -> str:
-    for unit, f in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(n) >= f:
-            return f"{n / f:.3g} {unit}"
-    return f"{int(n)} B"
+    from hwsim import units
+
+    return units.fmt(n, "bytes")
 
 
 def _shape_text(op: str, s: dict[str, int]) -> str:

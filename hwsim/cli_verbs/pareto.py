@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         from hwsim.store import METRICS, Store
         from hwsim.sweep.pareto import ALIASES, REF, front, metric_name
 
-        from ._common import print_json, print_table
+        from ._common import metric_table, print_json
 
         names = [x, y] + [a for s in (also or []) for a in s.split(",") if a] + list(more or [])
         objs = []
@@ -51,16 +51,20 @@ def register(app: typer.Typer) -> None:
             raise UserError(str(db), "no finished points match" + "".join(
                 f" {k}={v!r}" for k, v in (("sweep", sweep), ("source", source), ("dataset", dataset)) if v))
         fr, hv, n = front(df, objs, log=log)
-        rows = [{"id": r["id"], "label": r["label"], **{o: r[o] for o in objs}} for _, r in fr.iterrows()]
+        from hwsim import labels
+
+        names = labels.design_names([labels.config_of(c) for c in fr["config"]]) if "config" in fr.columns else []
+        rows = [{"id": r["id"], "label": r["label"], **({"name": names[i]} if names else {}),
+                 **{o: r[o] for o in objs}} for i, (_, r) in enumerate(fr.iterrows())]
         out = {"objectives": objs, "better": {o: METRICS[o]["better"] for o in objs}, "candidates": n,
                "front": rows, "hypervolume": hv, "reference": REF, "log_costs": log,
                "aliases": {k: v for k, v in ALIASES.items() if v in objs}}
         if as_json:
             print_json(out)
             return
-        print_table(f"Pareto front of {n} points: " + ", ".join(f"{o} ({METRICS[o]['better']})" for o in objs),
-                    ["id", "point"] + objs,
-                    [[r["id"][:10], r["label"] or ""] + [f"{r[o]:.6g}" for o in objs] for r in rows])
+        metric_table(f"Pareto front of {n} points: " + ", ".join(f"{o} ({METRICS[o]['better']})" for o in objs),
+                     ["id", "point"], [[r["id"][:10], r.get("name") or r["label"] or ""] for r in rows], objs,
+                     [[r[o] for o in objs] for r in rows])
         scale = "log10 of costs, then " if log else ""
-        typer.echo(f"{len(rows)} non-dominated of {n}; normalised hypervolume {hv:.6g} "
+        typer.echo(f"{len(rows)} non-dominated of {n}; normalised hypervolume {hv:.4f} "
                    f"({scale}objectives scaled to [0,1] over these points, reference {REF} each)")

@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
             [[r["name"], r["family"], r["seed"], r["quantizes"], r["bits"], r["stash"],
               ", ".join(f"{k}={v}" + (f" ({' | '.join(map(str, r['allowed'][k]))})" if k in r["allowed"] else "")
                         for k, v in r["params"].items())] for r in rows],
+            width=160, lines=True,
         )
 
 

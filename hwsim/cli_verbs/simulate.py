@@ -103,26 +103,38 @@ def register(app: typer.Typer) -> None:
             return
         from rich.table import Table
 
+        from hwsim import units
         from hwsim.errors import printable
 
         from ._common import console, safe_text
 
+        def both(r: dict) -> dict:
+            return {**r, "sram_bytes": r["sram_read_bytes"] + r["sram_write_bytes"],
+                    "dram_bytes": r["dram_read_bytes"] + r["dram_write_bytes"]}
+
+        # bytes in one prefix per column, named in the header (SRAM kB)
+        byte_scale = {c: units.column_scale([both(r)[c] for r in rep.rows], "bytes") for c in ("sram_bytes",
+                                                                                               "dram_bytes")}
+        heads = [f"{h.removesuffix(' B')} {byte_scale[c].unit_text}" if c in byte_scale else h
+                 for c, h in zip(_TABLE_COLS, _HEADERS)]
         t = Table(title=safe_text(f"{title}: {acc.rows}x{acc.cols} {acc.dataflow}, PE {acc.pe.kind}"),
                   show_lines=False)
-        for c, h in zip(_TABLE_COLS, _HEADERS):
+        for c, h in zip(_TABLE_COLS, heads):
             t.add_column(h, justify="left" if c in ("layer", "phase", "mac_type") else "right")
 
         def cells(r: dict) -> list[str]:
-            r = {**r, "sram_bytes": r["sram_read_bytes"] + r["sram_write_bytes"],
-                 "dram_bytes": r["dram_read_bytes"] + r["dram_write_bytes"]}
-            return [safe_text(_fmt(r.get(c, ""))) for c in _TABLE_COLS]
+            r = both(r)
+            return [units.fmt(r[c], "bytes", 4, scale=byte_scale[c], unit_text=False) if c in byte_scale
+                    else units.fmt(r[c], "fraction") if c in ("utilization", "mapping_efficiency")
+                    else safe_text(_fmt(r.get(c, ""))) for c in _TABLE_COLS]
 
         for r in rep.rows:
             t.add_row(*cells(r))
         tot = rep.totals
         t.add_row(*(["TOTAL", "", ""] + cells(tot)[3:]), style="bold")
         console().print(t)
-        print(printable(f"total {tot['total_cycles']:,} cycles = {tot['time_us']:,.1f} us at {acc.clock_mhz:g} MHz; "
-              f"access counts in bytes at operand widths"))
-        parts = ", ".join(f"{k} {v:.3g}" for k, v in area.breakdown.items())
-        print(f"area {area.total_mm2:.4g} mm2 at 45 nm ({parts}); rules: hwsim simulate --format json | area")
+        print(printable(f"total {tot['total_cycles']:,} cycles = {units.fmt(tot['time_us'], 'us', 4)} at "
+              f"{units.fmt(acc.clock_mhz, 'MHz', 4)}; access counts in bytes at operand widths"))
+        parts = ", ".join(f"{k} {units.fmt(v, 'mm2')}" for k, v in area.breakdown.items())
+        print(f"area {units.fmt(area.total_mm2, 'mm2', 4)} at 45 nm ({parts}); rules: hwsim simulate --format json "
+              "| area")

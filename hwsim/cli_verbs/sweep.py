@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         from hwsim.sweep.expand import load_points
         from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points, summary_rows
 
-        from ._common import print_json, print_table
+        from ._common import metric_table, print_json, print_table, summary_line
 
         if backend not in ("local", "ray"):
             raise UserError("--backend", f"unknown backend {backend!r}; expected local or ray")
@@ -59,12 +59,15 @@ def register(app: typer.Typer) -> None:
         # A terminal gets live bars; a log (CI, nohup, a pipe) a progress line at least every 10 s.
         progress = False if no_progress else ("bars" if sys.stderr.isatty() and not as_json else "lines")
         if dry_run:
-            rows = [{"id": p.id, "label": p.label} for p in points]
+            from hwsim import labels
+
+            names = labels.design_names([p.config for p in points])
+            rows = [{"id": p.id, "label": p.label, "name": n} for p, n in zip(points, names)]
             if as_json:
                 print_json({"sweep": sw.name, "points": rows, "search": sw.search is not None})
             else:
-                print_table(f"sweep {sw.name}: {len(points)} points", ["id", "label"],
-                            [[r["id"], r["label"]] for r in rows])
+                print_table(f"sweep {sw.name}: {len(points)} points", ["id", "point"],
+                            [[r["id"], r["name"] or r["label"]] for r in rows])
             return
         if sw.search is not None:
             from hwsim.sweep.pareto import normalised_hypervolume, signs
@@ -96,14 +99,12 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json({**info, "points": rows})
         else:
-            print_table(f"sweep {sw.name} -> {path}", ["id", "point", "status", "this run", "accuracy",
-                                                       "train pJ/step", "infer pJ", "latency cyc", "error"],
-                        [[r["id"][:10], r["label"], r["status"], r.get("this_run", ""),
-                          _f(r["accuracy"], ".4f"), _f(r["train_energy_pj_per_step"], ".4g"),
-                          _f(r["infer_energy_pj"], ".4g"), _f(r["latency_cycles"], ".4g"),
-                          (r["error"] or "")[:80]] for r in rows])
-            typer.echo(printable(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                           for k, v in info.items())))
+            metrics = ["accuracy", "train_energy_pj_per_step", "infer_energy_pj", "latency_cycles"]
+            metric_table(f"sweep {sw.name} -> {path}", ["id", "point", "status", "this run"],
+                         [[r["id"][:10], r["name"], r["status"], r.get("this_run", "")] for r in rows],
+                         metrics, [[r[m] for m in metrics] for r in rows],
+                         after=("error", [(r["error"] or "")[:80] for r in rows]))
+            typer.echo(printable(summary_line(info)))
         failed = sum(r["status"] == "failed" for r in rows)
         unfinished = sum(r["status"] not in ("done", "failed") for r in rows)
         if failed or unfinished:
@@ -115,6 +116,3 @@ def register(app: typer.Typer) -> None:
                        err=True)
             raise typer.Exit(3)
 
-
-def _f(v, spec: str) -> str:
-    return "" if v is None else format(v, spec)

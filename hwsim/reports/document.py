@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hwsim import __version__
+from hwsim import __version__, labels
 from hwsim.store import METRICS, POINT_COLUMNS, Store
 
 REPORT_SCHEMA_VERSION = "1.0"
@@ -149,6 +149,9 @@ def build_document(store_path: str | Path, point_ids: list[str], command: str | 
     with Store(store_path, readonly=True) as store:
         ids = [store.resolve(i) for i in point_ids]
         points = [point_report(store, i) for i in ids]
+    # readable names that tell these points apart (hwsim.labels), not the sweep's key=value labels
+    for p, name in zip(points, labels.design_names([p.config for p in points])):
+        p.label = name or p.label
     provenance = {
         "hwsim_version": __version__,
         "generated_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),

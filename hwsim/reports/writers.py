@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hwsim import units
 from hwsim.registry import Registry
 from hwsim.reports.cells import safe_frame
 from hwsim.reports.document import GROUPS, ReportDocument
@@ -154,9 +156,34 @@ def write_xlsx(doc: ReportDocument, path: Path) -> None:
             safe_frame(df).to_excel(xw, sheet_name=name, index=False)
             ws = xw.sheets[name]
             ws.freeze_panes = "A2"
-            for col in ws.columns:  # readable widths when opened in a spreadsheet program
+            for j, col in enumerate(ws.columns):
+                fmt = excel_format(str(df.columns[j]), df.iloc[:, j]) if j < len(df.columns) else None
+                if fmt:   # the cells keep the store's value; the display is in the unit style
+                    for c in col[1:]:
+                        c.number_format = fmt
+                # readable widths when opened in a spreadsheet program
                 width = max(len(str(c.value)) if c.value is not None else 0 for c in col[:200])
-                ws.column_dimensions[col[0].column_letter].width = min(max(10, width + 2), 60)
+                ws.column_dimensions[col[0].column_letter].width = min(max(10, width + 2), 60 if not fmt else 18)
+
+
+def excel_format(column: str, values) -> str | None:
+    """A spreadsheet display format in the one unit style for a column of store values: Excel divides by
+    1000 per trailing comma, so a pJ column shows ``12.35 mJ`` while its cell keeps the pJ figure."""
+    unit = units.unit_of(column)
+    nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not nums:
+        return None
+    if unit == "fraction":
+        return "0.0%"
+    if unit not in units.DISPLAY or unit in units.NO_PREFIX or not unit:
+        return "#,##0.####" if any(abs(v) >= 1e4 for v in nums) else None
+    sc = units.column_scale(nums, unit)
+    # store value -> shown number is a division by 1000**k (pJ -> mJ: 1e9, k = 3)
+    k = round(-math.log10(sc.factor) / 3) if sc.factor > 0 else 0
+    if k < 0 or not math.isclose(sc.factor, 1000.0 ** -k, rel_tol=1e-9):
+        return "#,##0.###"
+    suffix = sc.suffix.replace('"', "")
+    return f'#,##0.00{"," * k}" {suffix.strip()}"'
 
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -169,19 +196,42 @@ def _fmt(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        return f"{v:.10g}"
+        return units.fmt(v, "", 6)
     return str(v)
 
 
-def _table(df, table_id: str | None = None) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+def _table(df, table_id: str | None = None, unit_of=units.unit_of, row_units: list[str] | None = None,
+           row_unit_columns: int = 0) -> str:
+    """An HTML table; numeric columns in the unit style, one prefix per column (its unit in the header),
+    or with ``row_units`` one unit per row for the ``row_unit_columns`` after the first (a comparison)."""
+    scales: dict[int, units.Scale] = {}
+    heads = []
+    for j, c in enumerate(df.columns):
+        unit = unit_of(str(c)) if row_units is None else ""
+        nums = [v for v in df.iloc[:, j] if isinstance(v, (int, float)) and not isinstance(v, bool) and not _isnan(v)]
+        if unit and nums and unit in units.DISPLAY or unit == "fraction" and nums:
+            scales[j] = units.column_scale(nums, unit)
+            name = units.label_of(str(c))   # energy_pj.dram -> energy: DRAM (the store's name is data-k)
+            heads.append(f"{name} ({scales[j].unit_text})" if scales[j].unit_text else name)
+        else:
+            heads.append(str(c))
+    # data-k / data-v keep the column's name and each figure's exact value for programs reading the file
+    head = "".join(f'<th data-k="{html.escape(str(c))}">{html.escape(h)}</th>' for c, h in zip(df.columns, heads))
     body = []
-    for row in df.itertuples(index=False):
+    for i, row in enumerate(df.itertuples(index=False)):
         cells = []
-        for v in row:
+        for j, v in enumerate(row):
             v = None if _isnan(v) else (v.item() if hasattr(v, "item") else v)
-            cls = ' class="num"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-            cells.append(f"<td{cls}>{html.escape(_fmt(v))}</td>")
+            num = isinstance(v, (int, float)) and not isinstance(v, bool)
+            cls = ' class="num"' if num else ""
+            if num and j in scales:
+                text = units.fmt(v, scales[j].unit, 4, scale=scales[j], unit_text=False)
+            elif num and row_units is not None and 0 < j <= row_unit_columns and row_units[i]:
+                text = units.fmt(v, row_units[i], 4)
+            else:
+                text = _fmt(v)
+            exact = f' data-v="{v!r}"' if num else ""
+            cells.append(f"<td{cls}{exact}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     tid = f' id="{html.escape(table_id)}"' if table_id else ""
     return f'<div class="tw"><table{tid}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
@@ -213,11 +263,14 @@ def _figures(doc: ReportDocument) -> list[tuple[str, Any]]:
                         agg[k[len(prefix):]][row["layer"]] += v
             if not agg:
                 continue
-            fig = go.Figure([go.Bar(name=comp, x=layers, y=[vals.get(la, 0.0) for la in layers])
+            factor, sym = units.DISPLAY[unit]   # drawn in the base unit (J, B) with SI ticks
+            fig = go.Figure([go.Bar(name=comp, x=layers, y=[vals.get(la, 0.0) * factor for la in layers],
+                                    hovertemplate=f"{comp}<br>%{{x}}: %{{y:.3~s}}{sym}<extra></extra>")
                              for comp, vals in sorted(agg.items())])
             fig.update_layout(barmode="stack", title=f"{p.label}: {title} per layer (all phases)",
-                              yaxis_title=unit, height=420, margin=dict(l=60, r=20, t=50, b=120),
+                              height=420, margin=dict(l=60, r=20, t=50, b=120),
                               legend=dict(orientation="h", y=-0.35))
+            fig.update_yaxes(title=title.split(" by ")[0], tickformat="~s", ticksuffix=sym, exponentformat="SI")
             figs.append((f"{p.id}-{prefix.rstrip('._')}", fig))
         cyc = [(r["layer"], r["phase"], r.get("cycles")) for r in p.layers if r.get("cycles") is not None]
         if cyc:
@@ -229,6 +282,7 @@ def _figures(doc: ReportDocument) -> list[tuple[str, Any]]:
             ])
             fig.update_layout(barmode="stack", title=f"{p.label}: cycles per layer by phase", yaxis_title="cycles",
                               height=420, margin=dict(l=60, r=20, t=50, b=120), legend=dict(orientation="h", y=-0.35))
+            fig.update_yaxes(tickformat="~s", ticksuffix=" cycles", exponentformat="SI")
             figs.append((f"{p.id}-cycles", fig))
     return figs
 
@@ -257,7 +311,10 @@ def write_html(doc: ReportDocument, path: Path) -> None:
         "<h2>Summary</h2>", _table(summary_frame(doc), "summary"),
     ]
     if len(doc.points) > 1:
-        parts += ["<h2>Comparison</h2>", _table(comparison_frame(doc), "comparison")]
+        cmp = comparison_frame(doc)
+        # one metric per row: the points' values in its unit; the ratio columns (x first point) stay numbers
+        parts += ["<h2>Comparison</h2>", _table(cmp, "comparison", row_units=[units.unit_of(m) for m in cmp["metric"]],
+                                                row_unit_columns=len(doc.points))]
     first = True
     parts.append("<h2>Charts</h2>")
     for fid, fig in _figures(doc):

@@ -269,7 +269,10 @@ def expand_scheme_entry(entry: SchemeEntry, where: str) -> list[dict[str, Any]]:
 
 
 def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -> str:
-    """``graham(quantizer=L4)``: the name plus the parameters that differ from the scheme's defaults."""
+    """``graham(quantizer=L4)``: the name plus the parameters that differ from the scheme's defaults.
+
+    A point's label is its stable key in a sweep (stores and golden figures are keyed by it); what a
+    person reads is :func:`hwsim.labels.design_name`."""
     name = spec["name"]
     if defaults is None:
         try:

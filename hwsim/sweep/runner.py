@@ -706,17 +706,23 @@ def _run_ray(run: _Run, evaluator: str, workers: int, address: str | None) -> No
 
 def summary_rows(db: str | Path, ids: list[str]) -> list[dict[str, Any]]:
     """Rows for the end-of-sweep table: label, status, headline metrics, error."""
+    from hwsim import labels
+
     with Store(db, readonly=True) as s:
-        out = []
+        out, configs = [], []
         for pid in ids:
             try:
                 d = s.point(pid)
             except UserError:
                 continue
             m = d["metrics"]
+            configs.append(d["config"])
             out.append({"id": pid, "label": d.get("label") or "", "status": d["status"],
                         "accuracy": m.get("accuracy"), "train_energy_pj_per_step": m.get("train_energy_pj_per_step"),
                         "infer_energy_pj": m.get("infer_energy_pj"), "latency_cycles": m.get("latency_cycles"),
                         "train_memory_bytes": m.get("train_memory_bytes"), "wall_s": d.get("wall_s"),
                         "error": d.get("error")})
+        # the readable name of each point, with what varies among these points (hwsim.labels)
+        for row, name in zip(out, labels.design_names(configs)):
+            row["name"] = name or row["label"]
         return out

@@ -9,14 +9,14 @@ from dash import Input, Output, State, dcc, html
 
 from hwsim.store import METRICS
 
-from .. import figures
+from .. import figures, units
 from ..components import NUMBER_FORMAT, dropdown, grid
 from ..data import StoreData, per_layer, per_layer_value
 
 QUANTITIES = {
-    "energy_pj": ("Energy (pJ)", "prefix"),
+    "energy_pj": ("Energy", "prefix"),
     "macs": ("MACs", "prefix"),
-    "traffic_bytes": ("Traffic (bytes)", "prefix"),
+    "traffic_bytes": ("Traffic", "prefix"),
     "cycles": ("Cycles", "value"),
 }
 PHASE_OPTIONS = [{"label": "Training step", "value": "train"}, {"label": "Inference", "value": "inference"},
@@ -64,38 +64,84 @@ def layout():
     ])
 
 
+# energy per MAC: what a design spends on each multiply-accumulate, comparable across model sizes
+PER_MAC = (("train_energy_pj_per_step", "macs_train_step", "Training energy per MAC"),
+           ("infer_energy_pj", "macs_infer", "Inference energy per MAC"))
+
+
+def differing_fields(df: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """The design fields (scheme, model, accelerator and every config field) whose value differs between
+    the compared points, with each point's value, as text."""
+    fields = ["model", "scheme_name", "bits", "accelerator", "dataset", "tech",
+              *[c for c in df.columns if c.startswith("cfg:")]]
+    out = []
+    for f in fields:
+        if f not in df.columns:
+            continue
+        vals = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[f]]
+        if len(set(vals)) > 1:
+            out.append((units.label_of(f).replace("scheme name", "scheme").replace(".", " "), vals))
+    return out
+
+
+def column_headers(df: pd.DataFrame) -> list[str]:
+    """Column headers that tell the points apart: each point's values of the fields that differ (two
+    points of one model and scheme on two accelerators are headed by their accelerators)."""
+    diff = differing_fields(df)
+    if not diff:
+        return [f"{n} ({pid[:6]})" for n, pid in zip(df.get("name", df["label"]), df["id"])]
+    return [" · ".join(vals[i] for _, vals in diff[:3] if vals[i]) or str(df["id"].iloc[i])[:8]
+            for i in range(len(df))]
+
+
 def metrics_table(df: pd.DataFrame) -> tuple[list[dict], list[dict]]:
-    """Rows = metrics; one column per point, then the difference of each later point to the first, in %."""
+    """Rows: the fields that differ, then the metrics, then energy per MAC; one column per point (cells in
+    the unit style, each row its own unit), then each later point's difference to the first, in % (pp for
+    fractions)."""
     keys = [f"p{i}" for i in range(len(df))]
     rows = []
-    for m, meta in METRICS.items():
-        vals = [r.get(m) for _, r in df.iterrows()]
+    for name, vals in differing_fields(df):
+        rows.append({"metric": name, "unit": "text", "better": "", "kind": "differs",
+                     **dict(zip(keys, vals))})
+    per_mac = {}
+    for e, m, label in PER_MAC:
+        if e in df.columns and m in df.columns:
+            per_mac[label] = [(r[e] / r[m]) if pd.notna(r.get(e)) and pd.notna(r.get(m)) and r[m] else None
+                              for _, r in df.iterrows()]
+    metric_rows = [(meta["label"], meta["unit"], meta["better"], [r.get(m) for _, r in df.iterrows()])
+                   for m, meta in METRICS.items()]
+    metric_rows += [(label, "pJ/MAC", "min", vals) for label, vals in per_mac.items()]
+    for label, unit, better, vals in metric_rows:
         if all(v is None or pd.isna(v) for v in vals):
             continue
-        row = {"metric": meta["label"], "unit": meta["unit"], "better": meta["better"]}
+        row = {"metric": label, "unit": unit, "better": better, "kind": "metric"}
         for k, v in zip(keys, vals):
             row[k] = None if v is None or pd.isna(v) else float(v)
         base = row[keys[0]]
         for k in keys[1:]:
-            if meta["unit"] == "fraction":  # differences of fractions in percentage points
+            if unit == "fraction":  # differences of fractions in percentage points
                 row[f"{k}_diff"] = (row[k] - base) if row[k] is not None and base is not None else None
             else:
                 row[f"{k}_diff"] = (100.0 * (row[k] - base) / abs(base)) if row[k] is not None and base else None
         rows.append(row)
-    labels = list(df["name"] if "name" in df.columns else df["label"])
+    labels = column_headers(df)
+    full = list(df["name"] if "name" in df.columns else df["label"])
     pct = {"function": "params.value == null ? '' : (params.data.unit == 'fraction' ? hwsimUnit(params.value, 'pp')"
-                       " : d3.format('+.1f')(params.value) + ' %')"}
-    cols = [{"field": "metric", "pinned": "left", "minWidth": 200}, {"field": "unit", "maxWidth": 90}]
-    unit_fmt = {"function": "hwsimUnit(params.value, params.data.unit)"}
-    cols += [{"field": k, "headerName": short(lab), "headerTooltip": lab, "valueFormatter": unit_fmt,
-              "type": "rightAligned"} for k, lab in zip(keys, labels)]
-    cols += [{"field": f"{k}_diff", "headerName": f"Δ {short(lab, 14)}", "headerTooltip": f"{lab} vs {labels[0]}",
-              "valueFormatter": pct,
+                       " : (Math.abs(params.value) >= 1000 ? d3.format('+,.0f')(params.value) : "
+                       "d3.format('+.3~r')(params.value)) + ' %')"}
+    cols = [{"field": "metric", "headerName": "", "pinned": "left", "minWidth": 200,
+             "cellClassRules": {"fw-semibold": "params.data.kind == 'differs'"}}]
+    unit_fmt = {"function": "params.data.unit == 'text' ? params.value : hwsimUnit(params.value, params.data.unit)"}
+    cols += [{"field": k, "headerName": lab, "headerTooltip": f"{name} ({pid})", "valueFormatter": unit_fmt,
+              "type": "rightAligned", "minWidth": 110, "wrapText": True, "autoHeight": True}
+             for k, lab, name, pid in zip(keys, labels, full, df["id"])]
+    cols += [{"field": f"{k}_diff", "headerName": f"Δ {lab}", "headerTooltip": f"{name} vs {full[0]}",
+              "valueFormatter": pct, "minWidth": 110,
               "type": "rightAligned", "cellClassRules": {"text-success": "params.value < 0 && params.data.better == 'min'"
                                                          " || params.value > 0 && params.data.better == 'max'",
                                                          "text-danger": "params.value > 0 && params.data.better == 'min'"
                                                          " || params.value < 0 && params.data.better == 'max'"}}
-             for k, lab in zip(keys[1:], labels[1:])]
+             for k, lab, name in zip(keys[1:], labels[1:], full[1:])]
     return rows, cols
 
 
@@ -151,7 +197,8 @@ def register(app: dash.Dash, data: StoreData) -> None:
         series = {lab: layer_series(data, pid, quantity, phase) for lab, pid in zip(labels, df["id"])}
         qlabel = QUANTITIES[quantity][0]
         where = "training step" if phase == "train" else phase.replace("_", " ")
-        lfig = figures.compare_layers_figure(series, f"{qlabel} per layer, {where}", qlabel)
+        qunit = {"energy_pj": "pJ", "macs": "MACs", "traffic_bytes": "bytes", "cycles": "cycles"}.get(quantity, "")
+        lfig = figures.compare_layers_figure(series, f"{qlabel} per layer, {where}", qlabel, unit=qunit)
         table = pd.DataFrame(series)
         lrows, lcols = [], [{"field": "layer", "pinned": "left"}]
         if not table.empty:

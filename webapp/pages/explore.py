@@ -44,8 +44,9 @@ REPORT_FORMATS = ("csv", "json", "xlsx", "html")
 VIEW = (("ex-view", "value", "view"), ("ex-x", "value", "x"), ("ex-y", "value", "y"), ("ex-logx", "value", "logx"),
         ("ex-logy", "value", "logy"), ("ex-front-only", "value", "front"), ("ex-color", "value", "color"),
         ("ex-symbol", "value", "symbol"), ("ex-size", "value", "size"), ("ex-c-metric", "value", "cmetric"),
-        ("ex-c-max", "value", "cmax"))
-MAX_DOMINATED = 2000
+        ("ex-c-max", "value", "cmax"), ("ex-z", "value", "z"))
+MAX_DOMINATED = 2000    # other points drawn as markers up to this many in view, else as a density
+PLOT_HEIGHT = 640
 PARCOORDS_ROWS = 1500
 # Objectives shown in parallel coordinates, when the store has them; then any further metric
 # (area, TOPS/W, ...), then the config fields that vary.
@@ -58,43 +59,79 @@ def parcoords_dims(data: StoreData, df: pd.DataFrame, y: str, limit: int = 14) -
     canonical list does not know; at most ``limit`` axes that vary."""
     extra = [m for m in data.metric_names() if m not in units.METRICS]
     dims = [y, *[m for m in PARCOORDS_METRICS if m != y], *data.config_fields(), *extra]
-    dims = [c for c in dict.fromkeys(dims) if c in df.columns and df[c].notna().any() and df[c].nunique() > 1]
+    dims = [c for c in dict.fromkeys(dims) if c in df.columns and df[c].notna().any() and df[c].nunique() > 1
+            and not _restates(df, c, dims)]
     return dims[:limit]
+
+
+def _restates(df: pd.DataFrame, col: str, dims: list[str]) -> bool:
+    """A text field that says nothing another axis does not (an accelerator's description beside its
+    name, a name beside the fields that make it): one axis per field that varies."""
+    if not col.startswith(CFG) or pd.api.types.is_numeric_dtype(df[col]):
+        return False
+    if col.endswith(("description", "desc", "notes", "citation", "source")):
+        return True
+    if df[col].nunique() > 12:
+        return True
+    others = [c for c in dims if c != col and c.startswith(col + ".")]   # accelerator vs accelerator.array.rows
+    return bool(others)
 
 
 def _grouping_options(fields: list[str]) -> list[dict]:
     return [{"label": c.replace("_name", "").replace("_", " "), "value": c} for c in GROUPINGS] + [
-        {"label": f.removeprefix(CFG), "value": f} for f in fields]
+        {"label": _field_label(f), "value": f} for f in fields]
 
 
 def _axis_options(view: str, metrics: list[str] | None = None) -> list[dict]:
-    names = list(TRAIN_AXES if view == "train" else INFER_AXES)
-    # Any further numeric metric a sweep stored (area, EDP, TOPS/W, ...) is an axis in both views.
+    """The cost axes of a view that the store has (``metrics``: the metrics some finished point has; None
+    before the store is read), then any further metric a sweep stored (area, EDP, TOPS/W, ...)."""
+    names = [m for m in (TRAIN_AXES if view == "train" else INFER_AXES) if metrics is None or m in metrics]
     names += [m for m in (metrics or []) if m not in TRAIN_AXES + INFER_AXES + QUALITY_AXES
-              and m not in ("utilization",)]
-    return [{"label": units.label_of(n), "value": n} for n in names]
+              and m not in ("utilization", "scheme_noop")]
+    return [{"label": _metric_label(n), "value": n} for n in dict.fromkeys(names)]
 
 
-def layout(data: StoreData | None = None):
-    opts = _options(data) if data is not None else None
-    metrics = data.metric_names() if data is not None else []
-    every = [{"label": units.label_of(m), "value": m} for m in metrics]
+def _swept_options(data: StoreData, done: pd.DataFrame) -> list[dict]:
+    """Numeric config fields a sweep varies, as x axes: one metric against one swept parameter (fix the
+    others with the filters)."""
+    return [{"label": f"swept: {_field_label(f)}", "value": f} for f in data.config_fields()
+            if f in done.columns and pd.api.types.is_numeric_dtype(done[f]) and done[f].nunique() > 1]
+
+
+def _metric_label(m: str) -> str:
+    """A metric's name with its unit, so two metrics of one name (latency in cycles, in time) differ."""
+    unit = units.unit_of(m)
+    sym = {"fraction": "%", "us": "time", "pJ": "energy", "bytes": "bytes", "cycles": "cycles", "MACs": "MACs",
+           "mm2": "mm²"}.get(unit, unit)
+    return f"{units.label_of(m)} ({sym})" if sym else units.label_of(m)
+
+
+def _field_label(f: str) -> str:
+    """``cfg:accelerator.array.rows`` -> ``accelerator array rows``."""
+    return units.label_of(f).replace(".", " ").replace("_", " ")
+
+
+def layout():
+    """The controls without options: the store is read by the callbacks that fill them (on the first
+    request), never while the page is built."""
     controls = dbc.Card(dbc.CardBody([
         labelled("View", dbc.RadioItems(id="ex-view", options=[{"label": "Training", "value": "train"},
                                                                 {"label": "Inference", "value": "inference"}],
                                         value="train", inline=True)),
-        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train", metrics), "train_energy_pj_per_step")),
+        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train"), "train_energy_pj_per_step")),
         labelled("Quality axis (y)", dropdown("ex-y", [{"label": units.label_of(n), "value": n}
                                                        for n in QUALITY_AXES], "accuracy")),
         dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=True)),
                  dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=False))], class_name="mb-1"),
         dbc.Switch(id="ex-front-only", label="Pareto front only", value=False, class_name="mb-2"),
-        labelled("Colour by", dropdown("ex-color", opts[-1] if opts else _grouping_options([]), "family")),
-        labelled("Symbol by", dropdown("ex-symbol", opts[-1] if opts else _grouping_options([]), "scheme_name")),
-        labelled("Size by", dropdown("ex-size", every, None, clearable=True, placeholder="(same size)")),
+        labelled("Third objective (front over three)", dropdown("ex-z", [], None, clearable=True,
+                                                                 placeholder="none: accuracy and cost")),
+        labelled("Colour by", dropdown("ex-color", _grouping_options([]), "family")),
+        labelled("Symbol by", dropdown("ex-symbol", _grouping_options([]), "scheme_name")),
+        labelled("Size by", dropdown("ex-size", [], None, clearable=True, placeholder="(same size)")),
         html.Hr(className="my-2"),
         html.Div("Constraint (feasible points only)", className="small text-muted mb-1"),
-        dbc.Row([dbc.Col(dropdown("ex-c-metric", every, None, clearable=True, placeholder="none"), width=7),
+        dbc.Row([dbc.Col(dropdown("ex-c-metric", [], None, clearable=True, placeholder="none"), width=7),
                  dbc.Col(dbc.Input(id="ex-c-max", type="number", placeholder="max", size="sm", debounce=True),
                          width=5)], class_name="g-1 mb-1"),
         dcc.Slider(id="ex-c-slider", min=0, max=100, value=100, step=1, marks=None,
@@ -102,15 +139,15 @@ def layout(data: StoreData | None = None):
         html.Div(id="ex-c-text", className="small text-muted mb-2"),
         html.Hr(className="my-2"),
         html.Div("Filters (empty = all)", className="small text-muted mb-1"),
-        *[labelled(label, dropdown(cid, opts[i] if opts else [], [], multi=True, clearable=True, placeholder="all"))
-          for i, (cid, _, label) in enumerate(FILTERS)],
-        html.Div(opts[len(FILTERS)] if opts else [], id="ex-cfg-filters"),
+        *[labelled(label, dropdown(cid, [], [], multi=True, clearable=True, placeholder="all"))
+          for cid, _, label in FILTERS],
+        html.Div([], id="ex-cfg-filters"),
     ]), class_name="shadow-sm")
     plot = dbc.Card([
         dbc.CardHeader(html.Div([html.Span("Pareto explorer", className="fw-semibold"),
                                  html.Span(id="ex-count", className="text-muted small ms-2")])),
         dbc.CardBody(dcc.Graph(id="ex-pareto", config={"displaylogo": False, "responsive": True},
-                               figure=figures.empty_figure("Loading..."), style={"height": "660px"})),
+                               figure=figures.empty_figure("Loading..."), style={"height": f"{PLOT_HEIGHT}px"})),
         dbc.CardFooter(download_bar("ex-fig", "Figure")),
     ], class_name="shadow-sm mb-3")
     # Drawn only once opened: parcoords is three WebGL layers, about a second of a software renderer's
@@ -138,12 +175,15 @@ def layout(data: StoreData | None = None):
             download_bar("ex-report", "Cost report of ticked points", REPORT_FORMATS),
             dbc.Button("Compare ticked points", id="ex-compare-btn", color="primary", size="sm",
                        class_name="mb-2 me-2"),
+            html.Span(id="ex-export-progress", className="small text-primary me-2"),
             html.Span(id="ex-export-msg", className="small text-muted"),
+            dcc.ConfirmDialog(id="ex-export-confirm"), dcc.Store(id="ex-export-go"),
         ])),
     ], class_name="shadow-sm")
     return dbc.Row([dbc.Col(controls, xs=12, lg=3, class_name="mb-3"),
                     dbc.Col([plot, parcoords, table], xs=12, lg=9),
-                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key"), dcc.Store(id="ex-pc-drawn")])
+                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key"), dcc.Store(id="ex-pc-drawn"),
+                    dcc.Store(id="ex-zoom", data={})])
 
 
 # -- the view: one function of the control values, used by the plot, the table and the exports ----------
@@ -199,7 +239,8 @@ def view_frame(data: StoreData, v: dict, filters: dict[str, list], brush: dict |
     x, y = v["x"], v["y"]
     if x not in df.columns or y not in df.columns:
         return df[cols].iloc[idx].assign(front="")
-    front = figures.pareto_mask(df[x].to_numpy()[idx], df[y].to_numpy()[idx], units.better_of(x), units.better_of(y))
+    z = v.get("z") if v.get("z") in df.columns and v.get("z") not in (x, y) else None
+    front = figures.front_mask(df[[c for c in (x, y, z) if c]].iloc[idx], [x, y, *([z] if z else [])])
     if v.get("front"):
         idx, front = idx[front], front[front]
     for col, rng in (brush or {}).items():
@@ -218,9 +259,10 @@ def title_of(v: dict, filters: dict[str, list]) -> str:
     active = [f"{c.removeprefix(CFG).replace('_name', '')} = {', '.join(map(str, vals))}"
               for c, vals in filters.items() if vals]
     if v.get("cmetric") and v.get("cmax") not in (None, ""):
-        active.append(f"{units.label_of(v['cmetric'])} ≤ {v['cmax']}")
+        active.append(f"{units.label_of(v['cmetric'])} ≤ {units.fmt(float(v['cmax']) / units.scale(v['cmetric']), units.unit_of(v['cmetric']))}")
+    what = "Pareto front only" if v.get("front") else "all points"
     return f"{units.label_of(v['y'])} vs {units.label_of(v['x'])}" + (
-        f" ({'; '.join(active)})" if active else " (all points)")
+        f" ({what}; {'; '.join(active)})" if active else f" ({what})")
 
 
 class _Recent:
@@ -243,19 +285,36 @@ class _Recent:
         return val
 
 
-def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=()):
-    """The view's points (with ``front``) and its Pareto figure, built once per view and store
-    version. Callers must not change either: copy the figure (``go.Figure(fig)``) to restyle it."""
+# what hover adds to a design's name and coordinates: energy per MAC and efficiency, where stored
+HOVER_EXTRA = {"train": [("_pj_per_mac", "energy per MAC", "pJ/MAC"), ("tops_per_w", "efficiency", "TOPS/W")],
+               "inference": [("_pj_per_mac", "energy per MAC", "pJ/MAC"), ("tops_per_w", "efficiency", "TOPS/W")]}
+_PER_MAC = {"train": ("train_energy_pj_per_step", "macs_train_step"), "inference": ("infer_energy_pj", "macs_infer")}
+
+
+def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=(), zoom: dict | None = None):
+    """The view's points (with ``front``) and its Pareto figure, built once per view, zoomed range and
+    store version. Callers must not change either: copy the figure (``go.Figure(fig)``) to restyle it."""
+    view = v.get("view") or "train"
+    energy, macs = _PER_MAC.get(view, _PER_MAC["train"])
+    zoom = zoom if zoom and zoom.get("axes") == [v["x"], v["y"]] else {}
+
     def make():
         df = view_frame(data, v, filters, columns=["id", "name", "label", v["x"], v["y"], v.get("color"),
-                                                   v.get("symbol"), v.get("size")])
+                                                   v.get("symbol"), v.get("size"), energy, macs, "tops_per_w",
+                                                   v.get("z")])
+        if energy in df.columns and macs in df.columns:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                df = df.assign(_pj_per_mac=df[energy] / df[macs].where(df[macs] > 0))
         fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
                                     size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
                                     selected=list(selected), title=title_of(v, filters),
-                                    max_dominated=MAX_DOMINATED)
+                                    max_dominated=MAX_DOMINATED, height=PLOT_HEIGHT,
+                                    x_range=zoom.get("x"), y_range=zoom.get("y"),
+                                    hover_extra=HOVER_EXTRA.get(view, []), z=v.get("z"))
         return df, fig
 
-    key = repr((sorted(v.items(), key=str), sorted(filters.items(), key=str), sorted(selected)))
+    key = repr((sorted(v.items(), key=str), sorted(filters.items(), key=str), sorted(selected),
+                sorted((zoom or {}).items(), key=str)))
     return data.memo("pareto-figures", _Recent).get(key, make)
 
 
@@ -296,8 +355,11 @@ def _compute_options(data: StoreData) -> list:
     for _, col, _ in FILTERS:
         vals = sorted(set(df[col].dropna().unique().astype(str))) if not df.empty and col in df.columns else []
         out.append([{"label": v, "value": v} for v in vals])
-    fields = [f for f in data.config_fields() if f in df.columns and df[f].nunique() > 1]
-    cfg = [labelled(f.removeprefix(CFG), dcc.Dropdown(
+    fixed = {col for _, col, _ in FILTERS}
+    # a config field that restates a fixed filter (the accelerator's name) is not a second filter
+    fields = [f for f in data.config_fields() if f in df.columns and df[f].nunique() > 1
+              and f.removeprefix(CFG) not in fixed]
+    cfg = [labelled(_field_label(f), dcc.Dropdown(
         id={"type": "ex-cfg", "field": f}, multi=True, clearable=True, placeholder="all",
         options=[{"label": str(v), "value": str(v)} for v in sorted(df[f].dropna().unique(), key=str)],
         value=[], className="hwsim-dropdown")) for f in fields]
@@ -307,21 +369,28 @@ def _compute_options(data: StoreData) -> list:
 
 def _register_controls(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Output("ex-size", "options"),
-                  Output("ex-c-metric", "options"), Input("ex-view", "value"), Input("store-version", "data"),
-                  State("ex-x", "value"), State("url", "search"), prevent_initial_call=True)
+                  Output("ex-c-metric", "options"), Output("ex-z", "options"), Input("ex-view", "value"), Input("store-version", "data"),
+                  State("ex-x", "value"), State("url", "search"))
     def view_axes(view, _v, current, search):
-        metrics = data.metric_names()
+        current_value = current
+        done = data.done_points()
+        metrics = data.memo("present-metrics", lambda: [m for m in data.metric_names() if m in done.columns
+                                                        and done[m].notna().any()])
         opts = _axis_options(view, metrics)
         values = [o["value"] for o in opts]
         linked = parse_search(search)[0].get("x")  # a shared link's axis wins over the view's default
         if linked in values:
             current = linked
-        every = [{"label": units.label_of(m), "value": m} for m in metrics]
-        return opts, current if current in values else values[0], every, every
+        every = [{"label": _metric_label(m), "value": m} for m in metrics]
+        # the same value is not written again: that would draw the plot a second time
+        value = dash.no_update if (current in values and current == current_value) or not values else (
+            current if current in values else values[0])
+        objectives = [o for o in every if o["value"] not in QUALITY_AXES + ("scheme_noop", "utilization")]
+        return opts + data.memo("swept-options", lambda: _swept_options(data, done)), value, every, every, objectives
 
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options")],
-        Input("store-version", "data"), prevent_initial_call=True)
+        Input("store-version", "data"))
     def filter_options(_v):
         return _options(data)
 
@@ -348,15 +417,15 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
 def _register_plot(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-pareto", "figure"), Output("ex-count", "children"),
                   Output("ex-table-key", "data"), Input("store-version", "data"), Input("cmp-select", "value"),
-                  *VIEW_INPUTS, State("ex-table-key", "data"))
-    def update(version, compared, *args):
+                  Input("ex-zoom", "data"), *VIEW_INPUTS, State("ex-table-key", "data"))
+    def update(version, compared, zoom, *args):
         """Only the Pareto figure travels on an axis change (the table is paged, parcoords has its own)."""
         *args, current_key = args
         v, filters = _values(args)
         total = len(data.done_points())
         if total == 0:
             return figures.empty_figure("No finished design points in the store yet."), "", version
-        df, fig = pareto_for(data, v, filters, compared or [])
+        df, fig = pareto_for(data, v, filters, compared or [], zoom)
         shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
         on_front = int((df["front"] != "").sum()) if not df.empty else 0
         # The table's rows depend on the axes (the front), the filters and the constraint; not on log
@@ -365,6 +434,17 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         key = repr((version, sorted(table.items(), key=str), sorted(filters.items(), key=str)))
         return (fig, f"{shown} of {total} design points shown, {on_front} on the Pareto front",
                 dash.no_update if key == current_key else key)   # the same key written again would refetch
+
+    @app.callback(Output("ex-zoom", "data"), Input("ex-pareto", "relayoutData"), State("ex-zoom", "data"),
+                  State("ex-x", "value"), State("ex-y", "value"), State("ex-logx", "value"),
+                  State("ex-logy", "value"), prevent_initial_call=True)
+    def zoomed(relayout, current, x, y, logx, logy):
+        """A zoom or pan on the plot: the range in store units, so the figure is drawn again for it
+        (the points in a small enough range come back as markers); a reset (autorange) drops it."""
+        zoom = _zoom_of(relayout or {}, current or {}, x, y, bool(logx), bool(logy))
+        if zoom == (current or {}):
+            raise dash.exceptions.PreventUpdate
+        return zoom
 
     @app.callback(Output("ex-pc-collapse", "is_open"), Input("ex-pc-show", "value"))
     def parcoords_open(show):
@@ -410,12 +490,13 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
             i = int(key[len("dimensions["):key.index("]")])
             if i >= len(dims):
                 continue
-            col = dims[i].get("name") or ""
+            name = dims[i].get("name") or ""
+            col = figures.dimension_value(name, 0.0)[0]
             rng = val[0] if isinstance(val, list) and val and isinstance(val[0], list) else val
             if rng and isinstance(rng[0], list):
                 rng = [min(r[0] for r in rng), max(r[1] for r in rng)]
-            if rng:
-                brush[col] = [rng[0] / units.scale(col), rng[1] / units.scale(col)]
+            if rng:   # axes carry store units (or their log10): back to store units
+                brush[col] = [figures.dimension_value(name, rng[0])[1], figures.dimension_value(name, rng[1])[1]]
             else:
                 brush.pop(col, None)
         return brush
@@ -429,12 +510,33 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         return {"ids": ids}
 
 
+def _zoom_of(relayout: dict, current: dict, x: str, y: str, logx: bool, logy: bool) -> dict:
+    """The zoomed range of plotly's ``relayoutData`` in store units (log axes report log10 values)."""
+    zoom = dict(current) if current.get("axes") == [x, y] else {"axes": [x, y]}
+    for ax, metric, log in (("x", x, logx), ("y", y, logy)):
+        if relayout.get(f"{ax}axis.autorange"):
+            zoom.pop(ax, None)
+            continue
+        lo, hi = relayout.get(f"{ax}axis.range[0]"), relayout.get(f"{ax}axis.range[1]")
+        if lo is None and isinstance(relayout.get(f"{ax}axis.range"), list):
+            lo, hi = relayout[f"{ax}axis.range"][:2]
+        if lo is None or hi is None:
+            continue
+        try:
+            lo, hi = sorted((float(lo), float(hi)))
+        except (TypeError, ValueError):
+            continue
+        k = units.scale(metric)
+        zoom[ax] = [(10 ** lo if log else lo) / k, (10 ** hi if log else hi) / k]
+    return zoom if len(zoom) > 1 else {}
+
+
 def _grid_columns(df: pd.DataFrame, data: StoreData, x: str, y: str) -> list[dict]:
     return [{"field": "name", "headerName": "Design point", "minWidth": 240, "cellClass": "hwsim-link",
              "tooltipField": "id"},
             {"field": "front", "headerName": "front", "maxWidth": 90, "headerTooltip": "on the Pareto front"},
             *[{"field": c, "headerName": c.replace("_name", "").replace("_", " ")} for c in ID_COLUMNS[1:]],
-            metric_column(y), metric_column(x),
+            *[metric_column(m) for m in (y, x) if m],
             *[metric_column(m) for m in data.metric_names() if m not in (x, y) and m in df.columns
               and df[m].notna().any()],
             *[{"field": f, "headerName": f.removeprefix(CFG)} for f in data.config_fields()],
@@ -516,8 +618,10 @@ def _register_table(app: dash.Dash, data: StoreData) -> None:
         return ids, "tab-compare"
 
 
-def view_search(values: dict, filters: dict[str, list], point: str | None = None) -> str:
-    """The URL query string of a view: axes, switches, filters and the open point."""
+def view_search(values: dict, filters: dict[str, list], point: str | None = None, compared=(),
+                tab: str | None = None) -> str:
+    """The URL query string of a view: axes, switches, filters, the open point, the compared points and
+    the page shown (when not Explore)."""
     q: dict[str, str] = {}
     for _, _, key in VIEW:
         val = values.get(key)
@@ -529,6 +633,10 @@ def view_search(values: dict, filters: dict[str, list], point: str | None = None
             q[f"f.{col}"] = ",".join(map(str, vals))
     if point:
         q["point"] = point
+    if compared:
+        q["cmp"] = ",".join(map(str, compared))
+    if tab and tab != "tab-explore":
+        q["tab"] = tab.removeprefix("tab-")
     return "?" + urlencode(q) if q else ""
 
 
@@ -542,16 +650,36 @@ def parse_search(search: str | None) -> tuple[dict, dict[str, list]]:
     return values, filters
 
 
+def parse_compare(search: str | None) -> tuple[list[str], str | None]:
+    """The compared points and the page of a shared link."""
+    qs = parse_qs((search or "").lstrip("?"))
+    ids = [i for i in qs.get("cmp", [""])[0].split(",") if i]
+    tab = qs.get("tab", [None])[0]
+    return ids, (f"tab-{tab}" if tab in ("explore", "point", "compare", "status") else None)
+
+
 def _register_url(app: dash.Dash, data: StoreData) -> None:
     """Axes, filters and the selection live in the URL: a view can be shared as a link."""
 
-    @app.callback(Output("url-out", "search"), Input("pt-select", "value"), *VIEW_INPUTS, State("url", "search"),
-                  prevent_initial_call=True)
-    def write(point, *args):
+    @app.callback(Output("url-out", "search"), Input("pt-select", "value"), Input("cmp-select", "value"),
+                  Input("tabs", "active_tab"), *VIEW_INPUTS, State("url", "search"), prevent_initial_call=True)
+    def write(point, compared, tab, *args):
         *args, current = args
         v, filters = _values(args)
-        search = view_search(v, filters, point)
+        search = view_search(v, filters, point, compared or [], tab)
         return dash.no_update if search == (current or "") else search
+
+    @app.callback(Output("cmp-select", "value", allow_duplicate=True),
+                  Output("tabs", "active_tab", allow_duplicate=True), Input("url", "search"),
+                  State("cmp-select", "value"), State("tabs", "active_tab"), prevent_initial_call="initial_duplicate")
+    def restore_compare(search, current, tab):
+        """A shared link opens the same comparison on the same page."""
+        ids, want_tab = parse_compare(search)
+        out_ids = ids if ids and ids != (current or []) else dash.no_update
+        out_tab = want_tab if want_tab and want_tab != tab else dash.no_update
+        if out_ids is dash.no_update and out_tab is dash.no_update:
+            raise dash.exceptions.PreventUpdate
+        return out_ids, out_tab
 
     @app.callback([Output(cid, prop, allow_duplicate=True) for cid, prop, _ in VIEW]
                   + [Output(cid, "value", allow_duplicate=True) for cid, _, _ in FILTERS],
@@ -574,25 +702,56 @@ def _register_url(app: dash.Dash, data: StoreData) -> None:
         return out
 
 
+EXPORT_ASK_ABOVE = 1000   # a report of more points than this is confirmed first (it takes a while)
+
+
+def _export_ids(data: StoreData, rows, brush, args) -> tuple[list[str], str]:
+    ids = [r["id"] for r in rows or [] if isinstance(r, dict)]
+    if ids:
+        return ids, ""
+    v, filters = _values(args)
+    ids = list(view_frame(data, v, filters, brush, columns=["id"])["id"])
+    return ids, f"No rows ticked: the {units.count(len(ids))} points shown. "
+
+
 def _register_exports(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("ex-report-download", "data"), Output("ex-export-msg", "children"),
-                  Input("ex-report-btn", "n_clicks"), State("ex-report-fmt", "value"),
-                  State("ex-grid", "selectedRows"), State("ex-brush", "data"), *VIEW_STATES,
+    @app.callback(Output("ex-export-confirm", "displayed"), Output("ex-export-confirm", "message"),
+                  Output("ex-export-go", "data"), Input("ex-report-btn", "n_clicks"),
+                  State("ex-report-fmt", "value"), State("ex-grid", "selectedRows"), State("ex-brush", "data"),
+                  *VIEW_STATES, prevent_initial_call=True)
+    def ask_export(n, fmt, rows, brush, *args):
+        """Up to EXPORT_ASK_ABOVE points export at once; more are confirmed first (nothing ticked means
+        every point shown, which at 50,000 points is minutes of work)."""
+        ids, note = _export_ids(data, rows, brush, args)
+        if len(ids) > EXPORT_ASK_ABOVE:
+            return True, (f"{note}Export the cost report of {units.count(len(ids))} design points as "
+                          f"{str(fmt).upper()}? Each point's per-layer figures are written: this takes about "
+                          f"{units.duration(len(ids) * 0.005 + 1)} or more. Tick rows in the table to export fewer."), \
+                dash.no_update
+        return False, "", {"n": n}
+
+    @app.callback(Output("ex-export-go", "data", allow_duplicate=True), Input("ex-export-confirm", "submit_n_clicks"),
                   prevent_initial_call=True)
-    def export_report(_n, fmt, rows, brush, *args):
-        ids = [r["id"] for r in rows or [] if isinstance(r, dict)]
-        note = ""
-        if not ids:
-            v, filters = _values(args)
-            ids = list(view_frame(data, v, filters, brush)["id"])
-            note = f"No rows ticked: exported the {len(ids)} points shown. "
+    def confirmed(n):
+        return {"n": n, "confirmed": True}
+
+    @app.callback(Output("ex-report-download", "data"), Output("ex-export-msg", "children"),
+                  Input("ex-export-go", "data"), State("ex-report-fmt", "value"),
+                  State("ex-grid", "selectedRows"), State("ex-brush", "data"), *VIEW_STATES,
+                  running=[(Output("ex-report-btn", "disabled"), True, False),
+                           (Output("ex-export-progress", "children"), "Writing the cost report…", "")],
+                  prevent_initial_call=True)
+    def export_report(go_, fmt, rows, brush, *args):
+        if not go_:
+            raise dash.exceptions.PreventUpdate
+        ids, note = _export_ids(data, rows, brush, args)
         if not ids:
             return dash.no_update, "Nothing to export: no design point matches the filters."
         try:
             sent = report_download(data, ids, fmt)
         except UserError as e:  # e.g. a point vanished from a store that was replaced meanwhile
             return dash.no_update, f"Export failed: {e.where}: {e.what}"
-        return sent, note + f"Cost report of {len(ids)} point(s) as {fmt.upper()}."
+        return sent, note + f"Cost report of {units.count(len(ids))} point(s) as {fmt.upper()}."
 
     @app.callback(Output("ex-fig-download", "data"), Input("ex-fig-btn", "n_clicks"), State("ex-fig-fmt", "value"),
                   State("cmp-select", "value"), *VIEW_STATES, prevent_initial_call=True)
@@ -600,5 +759,24 @@ def _register_exports(app: dash.Dash, data: StoreData) -> None:
         # Rebuilt here from the store and the control values: never the figure the browser holds.
         v, filters = _values(args)
         fig = go.Figure(pareto_for(data, v, filters, compared or [])[1])   # a copy: the view's is cached
-        fig.update_layout(height=700, width=1200)
+        fig.update_layout(height=700, width=1200, margin=dict(b=90))
+        fig.add_annotation(text=provenance(data, v, filters), x=0, y=-0.13, xref="paper", yref="paper",
+                           xanchor="left", yanchor="top", showarrow=False, align="left",
+                           font=dict(size=9, color="#666"))
         return figure_download(fig, fmt, "hwsim-pareto")
+
+
+def provenance(data: StoreData, v: dict, filters: dict[str, list]) -> str:
+    """What an exported figure shows and where from: store, sweeps, filters, hwsim version, time."""
+    import datetime as dt
+
+    from hwsim import __version__
+
+    df = data.done_points()
+    sweeps = sorted({str(s) for s in df["sweep"].dropna().unique()}) if "sweep" in df.columns else []
+    active = [f"{c.removeprefix(CFG)} = {', '.join(map(str, vals))}" for c, vals in filters.items() if vals]
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sw = ", ".join(sweeps[:6]) + (f" and {len(sweeps) - 6} more" if len(sweeps) > 6 else "")
+    return (f"store {data.path.name} ({units.count(len(df))} finished points; sweeps: {sw or 'none'})<br>"
+            f"filters: {'; '.join(active) or 'none'}{'; Pareto front only' if v.get('front') else ''} · "
+            f"hwsim {__version__} · {when}")

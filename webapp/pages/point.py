@@ -237,7 +237,8 @@ def layer_table(data: StoreData, pid: str, phase: str) -> tuple[list[dict], list
     energy_cols = [c for c in wide.columns if c.startswith("energy_pj.")]
     if energy_cols:
         wide.insert(0, "energy_pj.total", wide[energy_cols].sum(axis=1))
-    cols = [{"field": "layer", "pinned": "left"}] + [metric_column(c, c) for c in wide.columns]
+    cols = [{"field": "layer", "pinned": "left"}] + [metric_column(c, values=wide[c].dropna().tolist())
+                                                     for c in wide.columns]
     rows = [{"layer": la, **{c: (None if pd.isna(v) else float(v)) for c, v in r.items()}}
             for la, r in wide.iterrows()]
     return rows, cols

@@ -12,6 +12,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
+from .. import units
 from ..components import grid
 from ..data import StoreData
 
@@ -66,7 +67,10 @@ def _when(t) -> str | None:
 
 
 def _label(r) -> str:
-    return r["label"] if isinstance(r.get("label"), str) and r.get("label") else str(r.get("id"))[:12]
+    for k in ("name", "label"):   # the readable name (hwsim.labels), else the sweep's label
+        if isinstance(r.get(k), str) and r.get(k):
+            return r[k]
+    return str(r.get("id"))[:12]
 
 
 def _duration(s: float | None) -> str:
@@ -100,7 +104,7 @@ def sweep_rows(df, groups=None) -> list[dict]:
         left = running + queued
         eta = _duration(left / rate * 60) if rate and left else ("finished" if not left else "")
         out.append({"sweep": name, "total": len(g), "done": done, "failed": failed, "running": running,
-                    "queued": queued, "rate": f"{rate:.3g}" if rate else "", "eta": eta,
+                    "queued": queued, "rate": units.rate(rate, "").strip() if rate else "", "eta": eta,
                     "elapsed": _duration(elapsed), "groups": len(mine) if mine is not None else 0,
                     "group_wall": _seconds(mine["wall_s"].mean()) if mine is not None and len(mine) else ""})
     return out
@@ -110,7 +114,7 @@ def _seconds(s: float | None) -> str:
     """A wall time: ``4.2 s`` below a minute, else ``3m 05s``."""
     if s is None or s != s:
         return ""
-    return f"{s:.3g} s" if s < 60 else _duration(s)
+    return units.duration(s) if s < 60 else _duration(s)
 
 
 def group_rows(groups, limit: int = 200) -> list[dict]:
@@ -161,7 +165,8 @@ def register(app: dash.Dash, data: StoreData) -> None:
         if df.empty:
             return summary, [], [], []
         # Only the rows shown are turned into dicts: a 50,000-point store must not be walked row by row.
-        cols = ["id", "label", "sweep", "fail_reason", "started", "finished", "wall_s"]
+        cols = [c for c in ("id", "name", "label", "sweep", "fail_reason", "started", "finished", "wall_s")
+                if c in df.columns]
         failed = [{"id": r["id"][:12], "label": _label(r), "sweep": r.get("sweep"), "error": r.get("fail_reason")}
                   for r in df.loc[df["status"] == "failed", cols].to_dict("records")]
         running = [{"id": r["id"][:12], "label": _label(r), "sweep": r.get("sweep"), "started": _when(r.get("started"))}
