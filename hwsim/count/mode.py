@@ -32,6 +32,7 @@ from hwsim.count import formulas as F
 from hwsim.count.stash import storage_key
 from hwsim.count.traffic import elementwise_traffic, gemm_traffic
 from hwsim.formats import FULL_PRECISION, INFERENCE, LayerPrecision
+from hwsim.quant.stash import WEIGHT_ROLE
 from hwsim.trace import CONV_DIMS
 
 aten = torch.ops.aten
@@ -319,8 +320,12 @@ class CountingMode(TorchDispatchMode):
         else:
             name = self.current()
         lt = self.layer(name)
+        keys = lt.param_keys
+        if phase == "backward":
+            # a quantized weight recomputed in backward is a new tensor: its flag names it the weight
+            keys = keys | {storage_key(t) for t in args if isinstance(t, torch.Tensor) and getattr(t, WEIGHT_ROLE, False)}
         ctx = F.OpContext(phase=phase, weight_key=lt.weight_key, weight_shape=lt.weight_shape,
-                          storage_key=storage_key, param_keys=lt.param_keys, param_shapes=lt.param_shapes)
+                          storage_key=storage_key, param_keys=keys, param_shapes=lt.param_shapes)
         for w in F.count_op(ctx, func, args, kwargs, out):
             if w.gemm is not None:
                 self._gemm(lt, func, w, args, out)

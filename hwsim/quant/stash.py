@@ -24,6 +24,7 @@ of a float copy (the Affine-ReLU is recomputed in backward, Graham Section 1.4).
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -427,22 +428,40 @@ def _mark_weight(w: torch.Tensor) -> None:
 
 
 def _weight_saved(ctx, weight: torch.Tensor, weight_fn: Any) -> tuple[torch.Tensor, ...]:
-    """What a weight layer keeps of its weight operand: the Parameter itself (held anyway), or
-    nothing when ``weight_fn`` recomputes a quantized weight from the Parameters in backward
-    (a deterministic quantizer: the same values, and no float copy of what is a code)."""
-    ctx.weight_fn = weight_fn if weight_fn is not None and not isinstance(weight, nn.Parameter) else None
-    if ctx.weight_fn is not None:
+    """What a weight layer keeps of its weight operand: the Parameter itself (held anyway); nothing
+    when ``weight_fn`` is a callable that recomputes a quantized weight from the Parameters in
+    backward (a deterministic quantizer: the same values, and no float copy of what is a code);
+    the code of a quantized weight that cannot be recomputed (a stochastic draw) when
+    ``weight_fn`` is a :class:`Codec`. A non-Parameter weight kept is flagged as a weight copy."""
+    param = isinstance(weight, nn.Parameter)
+    ctx.weight_fn = ctx.weight_codec = None
+    if weight_fn is not None and not param:
+        if isinstance(weight_fn, Codec):
+            enc = weight_fn.encode(weight)
+            ctx.weight_codec, ctx.weight_meta, ctx.weight_n = weight_fn, enc.meta, len(enc.tensors)
+            for t in enc.tensors:
+                _mark_weight(t)
+            return enc.tensors
+        ctx.weight_fn = weight_fn
         return ()
     _mark_weight(weight)
+    ctx.weight_n = 1
     return (weight,)
 
 
 def _weight_and_saved(ctx) -> tuple[torch.Tensor, list[torch.Tensor]]:
     saved = list(ctx.saved_tensors)
-    if ctx.weight_fn is None:
+    if ctx.weight_fn is None and ctx.weight_codec is None:
         return saved[0], saved[1:]
-    with torch.no_grad():
-        return ctx.weight_fn(), saved
+    if ctx.weight_codec is not None:
+        n = ctx.weight_n
+        w = ctx.weight_codec.decode(Packed(tuple(saved[:n]), ctx.weight_meta))
+        saved = saved[n:]
+    else:
+        with torch.no_grad():
+            w = ctx.weight_fn()
+    setattr(w, WEIGHT_ROLE, True)   # the counter reads the flag: this product is backward-data
+    return w, saved
 
 
 class _StashedConv2d(torch.autograd.Function):
@@ -489,7 +508,8 @@ class _StashedLinear(torch.autograd.Function):
         g2 = grad_out.reshape(-1, grad_out.shape[-1])
         gi = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gi = grad_out.matmul(weight)
+            # mm on the weight operand itself, so the counter sees the (flagged) weight
+            gi = g2.mm(weight).view(*grad_out.shape[:-1], -1)
         if ctx.needs_input_grad[1]:
             x_hat = ctx.codec.decode(Packed(tuple(saved), ctx.enc_meta))
             gw = g2.t().mm(x_hat.reshape(-1, x_hat.shape[-1]).to(g2.dtype))
@@ -506,7 +526,8 @@ def stashed_conv2d(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, 
                    padding: Any = 0, dilation: Any = 1, groups: int = 1, codec: Codec | None = None,
                    weight_fn: Any = None) -> torch.Tensor:
     """``F.conv2d`` whose saved input is ``codec.encode(x)``; the weight is saved as is, or, with
-    ``weight_fn`` (a no-argument callable returning ``w`` again), recomputed in backward.
+    ``weight_fn`` (a no-argument callable returning ``w`` again), recomputed in backward, or
+    (``weight_fn`` a :class:`Codec` exact for ``w``) kept as its code.
 
     Backward: grad_input from the weight; grad_weight from ``codec.decode`` of the stash
     (``aten.convolution_backward``); grad_bias = sum of grad_out.
@@ -750,14 +771,27 @@ class SavedBytes:
         return sum(self.by_module.get(n, 0) for n in names)
 
 
+class _Held:
+    """Handed to autograd in place of a saved tensor: it lives as long as the node that saved it."""
+
+    __slots__ = ("t", "__weakref__")
+
+    def __init__(self, t: torch.Tensor):
+        self.t = t
+
+
 @contextlib.contextmanager
 def measure_saved(model: nn.Module | None = None) -> Iterator[SavedBytes]:
-    """Count the bytes of every tensor saved for backward inside the ``with`` block.
+    """Count the bytes of every tensor autograd saved for backward inside the ``with`` block and
+    still holds when the block ends.
 
     The pack hook records ``numel * element_size`` of each saved tensor (the packed uint8
     buffers of a low-precision stash are what gets saved, so they are what is counted),
     de-duplicating by (storage, offset, numel) and leaving out ``model``'s parameters and
-    buffers. It returns the tensor unchanged, so training is unaffected.
+    buffers. It hands autograd a small holder of the tensor, weakly referenced: a tensor whose
+    holder died before the block ended was saved on a branch autograd already freed (one that
+    backward never reaches, such as a straight-through estimator's detached branch), and is not
+    counted. The tensors reach backward unchanged, so training is unaffected.
     """
     res = SavedBytes()
     param_keys: set[int] = set()
@@ -768,33 +802,38 @@ def measure_saved(model: nn.Module | None = None) -> Iterator[SavedBytes]:
         for name, mod in model.named_modules():
             handles.append(mod.register_forward_pre_hook(lambda m, a, n=name or "<root>": stack.append(n)))
             handles.append(mod.register_forward_hook(lambda m, a, o: stack.pop() and None))
-    seen: set[tuple[int, int, int]] = set()
-    seen_mod: set[tuple[str, int, int, int]] = set()
+    saved: list[tuple[Any, str, torch.Tensor]] = []   # (holder ref, module, tensor), in saving order
 
-    def pack_hook(t: torch.Tensor) -> torch.Tensor:
-        key = (_storage_key(t), t.storage_offset(), t.numel())
-        nbytes = t.numel() * t.element_size()
-        if key[0] in param_keys:
-            if key not in seen:
-                res.params += nbytes
-                seen.add(key)
-            return t
-        mod = stack[-1] if stack else "<none>"
-        if (mod, *key) not in seen_mod:
-            seen_mod.add((mod, *key))
-            if getattr(t, WEIGHT_ROLE, False):
-                res.weight_copies[mod] += nbytes
-            else:
-                res.by_module[mod] += nbytes
-        if key not in seen:
-            seen.add(key)
-            res.total += nbytes
-            res.tensors.append((mod, tuple(t.shape), str(t.dtype).replace("torch.", ""), nbytes))
-        return t
+    def pack_hook(t: torch.Tensor) -> _Held:
+        held = _Held(t)
+        saved.append((weakref.ref(held), stack[-1] if stack else "<none>", t))
+        return held
 
     try:
-        with torch.autograd.graph.saved_tensors_hooks(pack_hook, lambda t: t):
+        with torch.autograd.graph.saved_tensors_hooks(pack_hook, lambda h: h.t):
             yield res
     finally:
         for h in handles:
             h.remove()
+        seen: set[tuple[int, int, int]] = set()
+        seen_mod: set[tuple[str, int, int, int]] = set()
+        for ref, mod, t in saved:
+            if ref() is None:
+                continue
+            key = (_storage_key(t), t.storage_offset(), t.numel())
+            nbytes = t.numel() * t.element_size()
+            if key[0] in param_keys:
+                if key not in seen:
+                    res.params += nbytes
+                    seen.add(key)
+                continue
+            if (mod, *key) not in seen_mod:
+                seen_mod.add((mod, *key))
+                if getattr(t, WEIGHT_ROLE, False):
+                    res.weight_copies[mod] += nbytes
+                else:
+                    res.by_module[mod] += nbytes
+            if key not in seen:
+                seen.add(key)
+                res.total += nbytes
+                res.tensors.append((mod, tuple(t.shape), str(t.dtype).replace("torch.", ""), nbytes))
