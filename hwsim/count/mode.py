@@ -352,6 +352,15 @@ class CountingMode(TorchDispatchMode):
     def _gemm(self, lt: LayerTally, func, w: F.Work, args, out) -> None:
         phase = INFERENCE if self.phase == INFERENCE else w.gemm
         prec = lt.precision
+        if self.phase == "backward" and w.gemm == F.GEMM_FWD:
+            # a forward product run in backward: a layer's output recomputed from its stash
+            # (bn_stash: recompute), priced at that layer's forward MAC type, in backward
+            rp = prec if lt.is_weight else getattr(lt.module, "hwsim_recompute_precision", None) or FULL_PRECISION
+            mt = rp.mac_type(F.GEMM_FWD)
+            lt._c(lt.macs, F.GEMM_DATA)[mt] += w.macs
+            lt._c(lt.effectual, F.GEMM_DATA)[mt] += w.macs
+            lt._c(lt.traffic, F.GEMM_DATA).update(gemm_traffic(w, rp, F.GEMM_DATA, 4))
+            return
         if w.gemm == F.GEMM_FWD and lt.is_weight:
             self._describe(lt, func, args, out, w)
         elif not lt.is_weight and not lt.shape and func._overloadpacket in F.ATTENTION_FWD:

@@ -106,6 +106,8 @@ class TokenCodec(Codec):
     float ops (``codes * gamma_x / Q_b``), so backward sees the forward's values bit for bit. An
     input without the quantizer's tag (or modified since) is kept as it is."""
 
+    exact = True
+
     def __init__(self, bits: int = 8):
         if not 2 <= int(bits) <= 8:
             raise ValueError(f"TokenCodec bits must be 2..8, got {bits}")

@@ -22,6 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hwsim.quant.pack import pack, unpack
+from hwsim.quant.stash import shared_code
+
+HTANH_MASK = ("htanh_mask",)    # 1_{|x| <= 1}: one per input tensor (shared_code)
 
 # ----------------------------------------------------------------------------------------------
 # Binary
@@ -46,7 +49,7 @@ class _SignHtanhSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
         ctx.from_param = held_anyway(x)
-        ctx.save_for_backward(x if ctx.from_param else pack(x.abs() <= 1, 1))
+        ctx.save_for_backward(x if ctx.from_param else shared_code(x, HTANH_MASK, lambda: pack(x.abs() <= 1, 1)))
         ctx.shape = x.shape
         return sign(x)
 
@@ -73,7 +76,7 @@ def _unpack_mask(ctx) -> Tensor:
 class _Htanh(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        ctx.save_for_backward(pack(x.abs() <= 1, 1))
+        ctx.save_for_backward(shared_code(x, HTANH_MASK, lambda: pack(x.abs() <= 1, 1)))
         ctx.shape = x.shape
         # aten.hardtanh / threshold_backward, so the counter sees an activation's forward and backward
         # (the mask packing around them is the fused, quantize-class work)
@@ -483,7 +486,8 @@ class _UniformActivation(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, bits: int, clip: float) -> Tensor:
         n = 2**bits - 1
-        ctx.save_for_backward(pack((x >= 0) & (x <= clip), 1))
+        # one mask per input and clip, however many layers quantize that input
+        ctx.save_for_backward(shared_code(x, ("clip_mask", clip), lambda: pack((x >= 0) & (x <= clip), 1)))
         ctx.shape, ctx.bits, ctx.clip = x.shape, bits, clip
         return torch.round(x.clamp(0, clip) * (n / clip)) * (clip / n)
 

@@ -92,7 +92,12 @@ class _QMixin:
 
     def _operands(self, x: Tensor) -> tuple[Tensor, Tensor]:
         w = self.weight_quantizer(self.weight) if self.weight_quantizer is not None else self.weight
-        xq = self.input_quantizer(x) if self.input_quantizer is not None else x
+        xq = x
+        if self.input_quantizer is not None:
+            from hwsim.quant.stash import mark_quantized, quantizer_key
+
+            xq = self.input_quantizer(x)
+            mark_quantized(xq, x, quantizer_key(self.input_quantizer))
         return xq, w
 
     def _saved(self) -> tuple[Any, Any]:
@@ -156,6 +161,11 @@ class QConv2d(_QMixin, nn.Conv2d):
             from hwsim.quant.stash import stashed_conv2d
 
             out = stashed_conv2d(xq, w, bias, self.stride, padding, self.dilation, self.groups, codec, weight_fn)
+            from hwsim.quant.stash import PRODUCER_TAG, get_tag
+
+            tag = get_tag(out, PRODUCER_TAG)
+            if tag is not None:
+                tag.precision = self.hwsim_precision
         return self._finish(out, x_raw, self.bias if split_bias else None)
 
 
@@ -747,6 +757,8 @@ class LQStashCodec:
     codes (2^J floats), so decoding is exact even after the basis moves. Duck-types
     :class:`hwsim.quant.stash.Codec` (``encode -> Packed``, ``decode``).
     """
+
+    exact = True
 
     def __init__(self, quantizer: LQQuantizer):
         from hwsim.formats import Format

@@ -118,6 +118,9 @@ class Codec:
 
     bits: int = 32
     fmt: Format = FP32
+    # decode(encode(x)) == x for the tensors schemes give it (a quantizer's outputs), so what was
+    # computed from x can be recomputed from the code (``bn_stash: recompute``)
+    exact: bool = False
 
     def encode(self, x: torch.Tensor) -> Packed:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -139,6 +142,8 @@ class Codec:
 class FloatCodec(Codec):
     """No compression: saves the tensor itself (the fp32 reference)."""
 
+    exact = True
+
     def encode(self, x: torch.Tensor) -> Packed:
         return Packed((x,), self._meta(x, raw=True))
 
@@ -151,6 +156,7 @@ class SignCodec(Codec):
 
     bits = 1
     fmt = BINARY
+    exact = True
 
     def encode(self, x: torch.Tensor) -> Packed:
         return Packed((pack(x >= 0, 1),), self._meta(x))
@@ -311,6 +317,8 @@ class LevelsCodec(Codec):
     Exact for tensors whose values are levels of the table (the output of a quantizer).
     """
 
+    exact = True
+
     def __init__(self, levels: torch.Tensor, fmt: Format):
         lv = torch.as_tensor(levels).flatten()
         if lv.numel() > 256 or lv.numel() > (1 << fmt.bits):
@@ -343,6 +351,8 @@ class CodebookCodec(Codec):
     ``fallback="float"`` keeps the tensor itself (measured as fp32 bytes) while
     ``fallback="error"`` raises.
     """
+
+    exact = True     # a channel it cannot code is kept in float
 
     def __init__(self, bits: int, fmt: Format | None = None, fallback: str = "float"):
         if not 1 <= int(bits) <= 8:
@@ -395,6 +405,119 @@ class CodebookCodec(Codec):
 
     def __repr__(self) -> str:
         return f"CodebookCodec({self.bits}, fmt={self.fmt})"
+
+
+class RecomputeCodec(Codec):
+    """A batch-norm's saved input, recomputed in backward from the producing convolution's stash
+    (``bn_stash: recompute``): it keeps references to the buffers that convolution saved (its
+    input's exact code, its weight or nothing when the weight is itself recomputed), so it adds
+    no bytes; backward runs the convolution again on the decoded code (extra MACs in backward).
+    An input no exactly-coded convolution produced is kept in float."""
+
+    exact = True
+
+    def encode(self, x: torch.Tensor) -> Packed:
+        tag = get_tag(x, PRODUCER_TAG)
+        if tag is None:
+            return Packed((x,), self._meta(x, raw=True))
+        return Packed(tag.tensors, self._meta(x, recompute=tag.recompute))
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        if p.meta.get("raw"):
+            return p.tensors[0]
+        with torch.no_grad():
+            return p.meta["recompute"](p.tensors).to(p.meta["dtype"])
+
+    def __repr__(self) -> str:
+        return "RecomputeCodec()"
+
+
+# ---------------------------------------------------------------------------------------------
+# One input, one code
+# ---------------------------------------------------------------------------------------------
+
+ENCODED_TAG = "_hwsim_encoded"   # {key: Packed} of a tensor, written by shared_code / encode_once
+SOURCE_TAG = "_hwsim_source"     # on a deterministic quantizer's output: (weakref to its input, quantizer key)
+
+
+def _value_key(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        # a small table on a real device by value (two codecs built alike share a code), else by identity
+        if v.device.type != "meta" and v.numel() <= 256:
+            return (str(v.dtype), tuple(v.flatten().tolist()))
+        return ("id", id(v))
+    if isinstance(v, (int, float, str, bool, type(None), Format)):
+        return v
+    return ("id", id(v))
+
+
+def codec_key(codec: Any) -> tuple:
+    """What determines a codec's code of a given tensor: its type and its settings."""
+    return (type(codec).__qualname__, *sorted((k, _value_key(v)) for k, v in vars(codec).items()))
+
+
+def quantizer_key(q: nn.Module) -> tuple | None:
+    """What determines a quantizer module's output for a given input, or None where it is not a
+    function of the input alone (a stochastic draw, or learned state: Parameters, buffers)."""
+    if getattr(q, "stochastic", False) or any(True for _ in q.parameters()) or any(True for _ in q.buffers()):
+        return None
+    return (type(q).__qualname__, q.training, *sorted((k, _value_key(v)) for k, v in vars(q).items()
+                                                      if not k.startswith("_") and k != "training"))
+
+
+@dataclass
+class _Codes:
+    codes: dict[tuple, Any]
+    version: int
+
+
+@dataclass
+class SourceTag:
+    source: Any          # weakref to the quantizer's input
+    key: tuple
+    version: int
+
+
+def shared_code(x: torch.Tensor, key: tuple, make: Any) -> Any:
+    """``make()``, once per tensor ``x`` and ``key``: the code of ``x`` that a second reader of ``x``
+    would make again (a second mask, a second stash code) is the first one. Only plain tensors
+    without autograd history are cached, so the tag on ``x`` closes no reference cycle."""
+    tag = get_tag(x, ENCODED_TAG)
+    if tag is not None and key in tag.codes:
+        return tag.codes[key]
+    code = make()
+    if tag is None:
+        tag = _Codes({}, x._version)
+        set_tag(x, ENCODED_TAG, tag)
+    tag.codes[key] = code
+    return code
+
+
+def mark_quantized(xq: torch.Tensor, x: torch.Tensor, key: tuple | None) -> None:
+    """Record on a deterministic quantizer's output ``xq`` which input and quantizer made it, so
+    two layers quantizing one tensor alike keep one code of it (:func:`encode_once`)."""
+    if key is not None and xq is not x:
+        set_tag(xq, SOURCE_TAG, SourceTag(weakref.ref(x), key, xq._version))
+
+
+def encode_once(codec: Any, x: torch.Tensor) -> Packed:
+    """``codec.encode(x)``, once per tensor and codec settings: a tensor read by two layers (a
+    projection shortcut and its block's first convolution reading the block input) is stashed as
+    one code (one random sample for a stochastic codec), saved by both. Where ``x`` is a
+    deterministic quantizer's output the code is kept on the quantizer's input, so two layers
+    that quantize one input alike also share it. A code holding the tensor itself (no
+    compression) is not cached: saving one tensor twice is one buffer anyway."""
+    holder, key = x, codec_key(codec)
+    src = get_tag(x, SOURCE_TAG)
+    if src is not None and (raw := src.source()) is not None:
+        holder, key = raw, (src.key, key)
+    tag = get_tag(holder, ENCODED_TAG)
+    if tag is not None and key in tag.codes:
+        return tag.codes[key]
+    enc = codec.encode(x)
+    if enc.meta.get("raw") or any(t.grad_fn is not None or t.requires_grad for t in enc.tensors):
+        return enc
+    return shared_code(holder, key, lambda: enc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,16 +587,54 @@ def _weight_and_saved(ctx) -> tuple[torch.Tensor, list[torch.Tensor]]:
     return w, saved
 
 
+PRODUCER_TAG = "_hwsim_producer"   # on a weight layer's output: how to recompute it from the layer's stash
+
+
+@dataclass
+class ProducerTag:
+    """A convolution's output ``out = recompute(tensors)``, where ``tensors`` are what the layer
+    saved (its input's exact code, and its weight unless that is recomputed): a consumer that
+    needs ``out`` in backward (a batch-norm with ``bn_stash: recompute``) saves the same buffers
+    and recomputes it, instead of keeping ``out`` in float. ``precision``: the layer's
+    declaration, so the counter prices the recomputed GEMM at the layer's forward MAC type."""
+
+    tensors: tuple[torch.Tensor, ...]
+    recompute: Any
+    version: int
+    precision: Any = None
+
+
+def _conv_recompute(codec: Codec, meta: dict, n_weight: int, weight_fn: Any, weight_codec: Any, weight_meta: Any,
+                    bias: torch.Tensor | None, conf: tuple) -> Any:
+    stride, padding, dilation, groups = conf
+
+    def run(saved: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        w_saved, enc = saved[:n_weight], saved[n_weight:]
+        if weight_codec is not None:
+            w = weight_codec.decode(Packed(tuple(w_saved), weight_meta))
+        elif weight_fn is not None:
+            w = weight_fn()
+        else:
+            w = w_saved[0]
+        return F.conv2d(codec.decode(Packed(tuple(enc), meta)), w, bias, stride, padding, dilation, groups)
+    return run
+
+
 class _StashedConv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups, codec, weight_fn):
         stride, dilation = _pair(stride), _pair(dilation)
         padding = _int_padding(padding, weight, dilation)
         out = F.conv2d(x, weight, bias, stride, padding, dilation, groups)
-        enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
-        ctx.save_for_backward(*_weight_saved(ctx, weight, weight_fn), *enc.tensors)
+        enc = encode_once(codec, x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        w_saved = _weight_saved(ctx, weight, weight_fn)
+        ctx.save_for_backward(*w_saved, *enc.tensors)
         ctx.enc_meta, ctx.codec = enc.meta, codec
         ctx.conf = (stride, padding, dilation, groups, bias is not None, x.shape)
+        if getattr(codec, "exact", False) and ctx.needs_input_grad[1]:
+            run = _conv_recompute(codec, enc.meta, len(w_saved), ctx.weight_fn, ctx.weight_codec,
+                                  getattr(ctx, "weight_meta", None), bias, (stride, padding, dilation, groups))
+            set_tag(out, PRODUCER_TAG, ProducerTag((*w_saved, *enc.tensors), run, out._version))
         return out
 
     @staticmethod
@@ -497,7 +658,7 @@ class _StashedLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, codec, weight_fn):
         out = F.linear(x, weight, bias)
-        enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        enc = encode_once(codec, x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
         ctx.save_for_backward(*_weight_saved(ctx, weight, weight_fn), *enc.tensors)
         ctx.enc_meta, ctx.codec, ctx.has_bias = enc.meta, codec, bias is not None
         return out
@@ -553,7 +714,7 @@ class _StashedConvolution(torch.autograd.Function):
     def forward(ctx, x, weight, bias, stride, padding, dilation, transposed, output_padding, groups, codec):
         out = torch.ops.aten.convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding,
                                          groups)
-        enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        enc = encode_once(codec, x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
         _mark_weight(weight)
         ctx.save_for_backward(weight, *enc.tensors)
         ctx.enc_meta, ctx.codec = enc.meta, codec
