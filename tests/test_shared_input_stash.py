@@ -102,3 +102,20 @@ def test_resnet18_weight_layer_stash_equals_weight_input_stash(spec):
     assert _weight_layer_stash(tr) == tr.meta["weight_input_stash_bytes"]
     if spec == "mcdonnell":
         assert tr.meta["weight_input_stash_bytes"] == 812_288
+
+
+def test_a_tensor_fed_to_two_steps_gets_a_fresh_code_each_step():
+    """The code is shared only between readers of a tensor computed in this forward: the same
+    batch fed twice is coded (sampled) anew each time."""
+    from hwsim.quant.stash import StochasticBinaryCodec, encode_once
+
+    codec = StochasticBinaryCodec()
+    batch = torch.rand(4, 8, 6, 6)
+    assert encode_once(codec, batch) is not encode_once(codec, batch)
+    w = torch.ones((), requires_grad=True)
+    act = batch * w                       # an activation of this forward
+    assert encode_once(codec, act) is encode_once(codec, act)
+    first = encode_once(codec, act)
+    with torch.no_grad():
+        act.add_(0)                       # modified in place: its code is made again
+    assert encode_once(codec, act) is not first
