@@ -480,10 +480,11 @@ class SourceTag:
 
 def shared_code(x: torch.Tensor, key: tuple, make: Any) -> Any:
     """``make()``, once per tensor ``x`` and ``key``: the code of ``x`` that a second reader of ``x``
-    would make again (a second mask, a second stash code) is the first one. Only plain tensors
-    without autograd history are cached, so the tag on ``x`` closes no reference cycle; and only
-    on a tensor computed in this forward (one with autograd history), so a tensor fed to several
-    steps (a batch used twice) gets a fresh code, a fresh random sample, each step."""
+    would make again (a second mask, a second stash code) is the first one. ``make`` must return
+    plain tensors without autograd history, so the tag on ``x`` closes no reference cycle through
+    the graph. Codes are cached only on a tensor computed in this forward (one with autograd
+    history): a tensor fed to several steps (a batch used twice) gets a fresh code, and a fresh
+    random sample, each step."""
     if x.grad_fn is None:
         return make()
     tag = get_tag(x, ENCODED_TAG)
