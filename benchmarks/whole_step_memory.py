@@ -7,6 +7,7 @@ the bytes are those of the real saved buffers, as tests/test_whole_step_memory.p
 * weight-layer inputs: the inputs of the conv/linear layers at the widths the scheme keeps them
   (``weight_input_stash_bytes``);
 * whole step: every tensor autograd keeps for backward, parameters excluded (``stash_bytes``);
+* backward MACs: both backward phases (``bn_stash: recompute`` adds the recomputed convolutions);
 
 with the ratio to fp32 and the targets of the whole-step column.
 
@@ -24,8 +25,10 @@ ROWS: list[tuple[str, object, float | None]] = [
     ("fp32", "fp32", None),
     ("kbit W4A4", KBIT4, 1.3),
     ("kbit W4A4 bn_stash int8", {**KBIT4, "bn_stash": "int8"}, None),
+    ("kbit W4A4 bn_stash recompute", {**KBIT4, "bn_stash": "recompute"}, 8.0),
     ("kbit W4A4 + actnn 4", {"name": "mixed", "compose": [KBIT4, {"name": "actnn", "bits": 4}]}, 5.0),
     ("bnn", "bnn", None),
+    ("bnn bn_stash recompute", {"name": "bnn", "bn_stash": "recompute"}, 12.0),
     ("bnn + actnn 2", {"name": "mixed", "compose": ["bnn", {"name": "actnn", "bits": 2}]}, 8.0),
     ("mcdonnell", "mcdonnell", None),
     ("mcdonnell + actnn 2", {"name": "mixed", "compose": ["mcdonnell", {"name": "actnn", "bits": 2}]}, 8.0),
@@ -44,7 +47,8 @@ def main() -> None:
     a = ap.parse_args()
     print(f"model {a.model}, batch {a.batch}, meta tensors; bytes = stash_bytes / weight_input_stash_bytes "
           f"of `hwsim count {a.model} --batch {a.batch} --json`")
-    head = f"{'scheme':26s} {'weight-layer inputs':>20s} {'x fp32':>7s} {'whole step':>16s} {'x fp32':>7s}  target"
+    head = (f"{'scheme':29s} {'weight-layer inputs':>20s} {'x fp32':>7s} {'whole step':>16s} {'x fp32':>7s} "
+            f"{'backward MACs':>14s}  target")
     print(head)
     print("-" * len(head))
     base = None
@@ -60,7 +64,8 @@ def main() -> None:
             hit = r_st >= target
             ok &= hit
             mark = f">= {target:g}x {'yes' if hit else 'NO'}"
-        print(f"{label:26s} {wi:>20,} {r_wi:>7.2f} {st:>16,} {r_st:>7.2f}  {mark}")
+        bwd = sum(r.total_macs for r in tr.records if r.phase.startswith("backward"))
+        print(f"{label:29s} {wi:>20,} {r_wi:>7.2f} {st:>16,} {r_st:>7.2f} {bwd / 1e9:>12.1f} G  {mark}")
     print("all targets met" if ok else "some targets missed")
 
 

@@ -32,6 +32,7 @@ from hwsim.count import formulas as F
 from hwsim.count.stash import storage_key
 from hwsim.count.traffic import elementwise_traffic, gemm_traffic
 from hwsim.formats import FULL_PRECISION, INFERENCE, LayerPrecision
+from hwsim.quant.stash import WEIGHT_ROLE
 from hwsim.trace import CONV_DIMS
 
 aten = torch.ops.aten
@@ -319,8 +320,12 @@ class CountingMode(TorchDispatchMode):
         else:
             name = self.current()
         lt = self.layer(name)
+        keys = lt.param_keys
+        if phase == "backward":
+            # a quantized weight recomputed in backward is a new tensor: its flag names it the weight
+            keys = keys | {storage_key(t) for t in args if isinstance(t, torch.Tensor) and getattr(t, WEIGHT_ROLE, False)}
         ctx = F.OpContext(phase=phase, weight_key=lt.weight_key, weight_shape=lt.weight_shape,
-                          storage_key=storage_key, param_keys=lt.param_keys, param_shapes=lt.param_shapes)
+                          storage_key=storage_key, param_keys=keys, param_shapes=lt.param_shapes)
         for w in F.count_op(ctx, func, args, kwargs, out):
             if w.gemm is not None:
                 self._gemm(lt, func, w, args, out)
@@ -347,6 +352,15 @@ class CountingMode(TorchDispatchMode):
     def _gemm(self, lt: LayerTally, func, w: F.Work, args, out) -> None:
         phase = INFERENCE if self.phase == INFERENCE else w.gemm
         prec = lt.precision
+        if self.phase == "backward" and w.gemm == F.GEMM_FWD:
+            # a forward product run in backward: a layer's output recomputed from its stash
+            # (bn_stash: recompute), priced at that layer's forward MAC type, in backward
+            rp = prec if lt.is_weight else getattr(lt.module, "hwsim_recompute_precision", None) or FULL_PRECISION
+            mt = rp.mac_type(F.GEMM_FWD)
+            lt._c(lt.macs, F.GEMM_DATA)[mt] += w.macs
+            lt._c(lt.effectual, F.GEMM_DATA)[mt] += w.macs
+            lt._c(lt.traffic, F.GEMM_DATA).update(gemm_traffic(w, rp, F.GEMM_DATA, 4))
+            return
         if w.gemm == F.GEMM_FWD and lt.is_weight:
             self._describe(lt, func, args, out, w)
         elif not lt.is_weight and not lt.shape and func._overloadpacket in F.ATTENTION_FWD:

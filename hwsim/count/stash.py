@@ -1,7 +1,8 @@
 """Bytes held for backward ("the stash"), measured with ``saved_tensors_hooks``.
 
-Every tensor autograd saves in forward passes through the pack hook. We record each buffer
-once, keyed by (storage, offset, numel) (a ReLU output that the next convolution also saves
+Every tensor autograd saves in forward passes through the pack hook. What counts is what the
+graph still holds when the forward ends (a branch freed during forward, such as the detached
+branch of a straight-through estimator, keeps nothing). We record each buffer once, keyed by (storage, offset, numel) (a ReLU output that the next convolution also saves
 is one buffer), skip the parameters and buffers of the model (held anyway, not stashed), and attribute it to the layer that saved
 it, preferring a weight layer when several save the same buffer. What a scheme packs to
 uint8 is counted at its packed size: the bytes of the real buffer, on CPU or meta alike.
@@ -15,6 +16,7 @@ uint8 is counted at its packed size: the bytes of the real buffer, on CPU or met
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,12 +32,32 @@ def storage_key(t: Any) -> Any:
         return ("id", id(t))
 
 
+class Held:
+    """What the pack hook hands autograd in place of a saved tensor: it lives exactly as long as
+    the graph node that saved it, so a weak reference to it tells whether autograd still holds
+    the tensor (a node on a branch that backward never reaches, e.g. cut off by ``detach()``,
+    is freed with that branch)."""
+
+    __slots__ = ("t", "__weakref__")
+
+    def __init__(self, t: torch.Tensor):
+        self.t = t
+
+
+def unpack_held(h: Any) -> torch.Tensor:
+    return h.t
+
+
 @dataclass
 class Saved:
     nbytes: int
     dtype: torch.dtype
     owners: list[str] = field(default_factory=list)
     ref: Any = None          # keeps the storage alive so its key is not reused while we count
+    holders: list[Any] = field(default_factory=list)   # weak references to the Held objects
+
+    def alive(self) -> bool:
+        return any(h() is not None for h in self.holders)
 
 
 class StashMeter:
@@ -50,29 +72,30 @@ class StashMeter:
         self.saved: dict[Any, Saved] = {}
         self._hooks: Any = None
 
-    def _pack(self, t: torch.Tensor) -> torch.Tensor:
+    def _pack(self, t: torch.Tensor) -> Any:
         skey = storage_key(t)
         if skey in self.exclude:
-            return t
+            return Held(t)
         key = (skey, int(t.storage_offset()), int(t.numel()))
         rec = self.saved.get(key)
         if rec is None:
             rec = self.saved[key] = Saved(int(t.numel()) * t.element_size(), t.dtype, ref=t.untyped_storage())
         rec.owners.append(self.where())
-        return t
-
-    @staticmethod
-    def _unpack(t: torch.Tensor) -> torch.Tensor:
-        return t
+        held = Held(t)
+        rec.holders.append(weakref.ref(held))
+        return held
 
     def __enter__(self) -> StashMeter:
-        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, unpack_held)
         self._hooks.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._hooks.__exit__(*exc)
         self._hooks = None
+        # what autograd still holds when the forward ends: tensors saved on branches it already
+        # freed (a straight-through estimator's detached branch) are no part of the stash
+        self.saved = {k: r for k, r in self.saved.items() if r.alive()}
 
     def release(self) -> None:
         for rec in self.saved.values():

@@ -22,6 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hwsim.quant.pack import pack, unpack
+from hwsim.quant.stash import shared_code
+
+HTANH_MASK = ("htanh_mask",)    # 1_{|x| <= 1}: one per input tensor (shared_code)
 
 # ----------------------------------------------------------------------------------------------
 # Binary
@@ -45,13 +48,24 @@ class _SignHtanhSTE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        ctx.save_for_backward(pack(x.abs() <= 1, 1))
+        ctx.from_param = held_anyway(x)
+        ctx.save_for_backward(x if ctx.from_param else shared_code(x, HTANH_MASK, lambda: pack(x.abs() <= 1, 1)))
         ctx.shape = x.shape
         return sign(x)
 
     @staticmethod
     def backward(ctx, g: Tensor) -> Tensor:
+        if ctx.from_param:
+            (x,) = ctx.saved_tensors
+            return g * (x.abs() <= 1).to(g.dtype)
         return g * _unpack_mask(ctx).to(g.dtype)
+
+
+def held_anyway(x: Tensor) -> bool:
+    """A Parameter is held until the update, which runs after backward: a weight quantizer saves
+    it (no stash) and recomputes its mask or code from it in backward, rather than keeping a
+    code of it."""
+    return isinstance(x, torch.nn.Parameter)
 
 
 def _unpack_mask(ctx) -> Tensor:
@@ -62,7 +76,7 @@ def _unpack_mask(ctx) -> Tensor:
 class _Htanh(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        ctx.save_for_backward(pack(x.abs() <= 1, 1))
+        ctx.save_for_backward(shared_code(x, HTANH_MASK, lambda: pack(x.abs() <= 1, 1)))
         ctx.shape = x.shape
         # aten.hardtanh / threshold_backward, so the counter sees an activation's forward and backward
         # (the mask packing around them is the fused, quantize-class work)
@@ -147,21 +161,30 @@ def bwn_alpha(w: Tensor) -> Tensor:
 
 
 class _BWN(torch.autograd.Function):
-    """``alpha * sign(W)``; saves the packed sign bits, the packed Htanh mask and alpha (2 bits per weight)."""
+    """``alpha * sign(W)``; saves the packed sign bits, the packed Htanh mask and alpha (2 bits per
+    weight), or only the Parameter W itself, from which backward recomputes all three."""
 
     @staticmethod
     def forward(ctx, w: Tensor) -> Tensor:
         alpha = bwn_alpha(w)
-        ctx.save_for_backward(pack(w >= 0, 1), pack(w.abs() <= 1, 1), alpha)
+        ctx.from_param = held_anyway(w)
+        if ctx.from_param:
+            ctx.save_for_backward(w)
+        else:
+            ctx.save_for_backward(pack(w >= 0, 1), pack(w.abs() <= 1, 1), alpha)
         ctx.shape = w.shape
         return alpha * sign(w)
 
     @staticmethod
     def backward(ctx, g: Tensor) -> Tensor:
-        sbits, mbits, alpha = ctx.saved_tensors
         n = ctx.shape.numel()
-        s = unpack(sbits, 1, n).view(ctx.shape).to(g.dtype) * 2 - 1
-        m = unpack(mbits, 1, n).view(ctx.shape).to(g.dtype)
+        if ctx.from_param:
+            (w,) = ctx.saved_tensors
+            alpha, s, m = bwn_alpha(w), sign(w).to(g.dtype), (w.abs() <= 1).to(g.dtype)
+        else:
+            sbits, mbits, alpha = ctx.saved_tensors
+            s = unpack(sbits, 1, n).view(ctx.shape).to(g.dtype) * 2 - 1
+            m = unpack(mbits, 1, n).view(ctx.shape).to(g.dtype)
         dims = tuple(range(1, g.dim()))
         per_channel = n // ctx.shape[0] if dims else 1
         gs = (g * s).sum(dim=dims, keepdim=True) if dims else g * s
@@ -243,7 +266,9 @@ class _TTQ(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w: Tensor, wp: Tensor, wn: Tensor, threshold: float) -> Tensor:
         code = ttq_code(w, threshold)
-        ctx.save_for_backward(pack(code + 1, 2), wp, wn)      # the ternary code at 2 bits
+        ctx.from_param, ctx.threshold = held_anyway(w), threshold
+        # the ternary code at 2 bits, or the Parameter it is recomputed from
+        ctx.save_for_backward(w if ctx.from_param else pack(code + 1, 2), wp, wn)
         ctx.shape = w.shape
         pos = (code > 0).to(w.dtype)
         neg = (code < 0).to(w.dtype)
@@ -251,8 +276,11 @@ class _TTQ(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        packed, wp, wn = ctx.saved_tensors
-        code = unpack(packed, 2, ctx.shape.numel()).view(ctx.shape) - 1
+        saved, wp, wn = ctx.saved_tensors
+        if ctx.from_param:
+            code = ttq_code(saved, ctx.threshold)
+        else:
+            code = unpack(saved, 2, ctx.shape.numel()).view(ctx.shape) - 1
         pos = (code > 0).to(g.dtype)
         neg = (code < 0).to(g.dtype)
         zero = 1 - pos - neg
@@ -458,7 +486,8 @@ class _UniformActivation(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, bits: int, clip: float) -> Tensor:
         n = 2**bits - 1
-        ctx.save_for_backward(pack((x >= 0) & (x <= clip), 1))
+        # one mask per input and clip, however many layers quantize that input
+        ctx.save_for_backward(shared_code(x, ("clip_mask", clip), lambda: pack((x >= 0) & (x <= clip), 1)))
         ctx.shape, ctx.bits, ctx.clip = x.shape, bits, clip
         return torch.round(x.clamp(0, clip) * (n / clip)) * (clip / n)
 

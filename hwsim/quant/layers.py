@@ -92,20 +92,28 @@ class _QMixin:
 
     def _operands(self, x: Tensor) -> tuple[Tensor, Tensor]:
         w = self.weight_quantizer(self.weight) if self.weight_quantizer is not None else self.weight
-        xq = self.input_quantizer(x) if self.input_quantizer is not None else x
+        xq = x
+        if self.input_quantizer is not None:
+            from hwsim.quant.stash import mark_quantized, quantizer_key
+
+            xq = self.input_quantizer(x)
+            mark_quantized(xq, x, quantizer_key(self.input_quantizer))
         return xq, w
 
     def _saved(self) -> tuple[Any, Any]:
-        """(codec of the saved input, weight recompute): a convolution's deterministic weight
-        quantizer output is recomputed in backward from the Parameters rather than kept as a float
-        copy; a layer with such a quantizer and no codec keeps its input as is (FloatCodec).
-        A linear layer keeps its quantized weight: the counter tells its two backward products
-        apart by the weight operand's identity, which a recomputed weight would not have."""
+        """(codec of the saved input, weight recompute): a deterministic weight quantizer's output
+        is recomputed in backward from the Parameters rather than kept as a float copy (the
+        recomputed operand is flagged as the layer's weight, so the counter still tells a linear
+        layer's two backward products apart); a layer with such a quantizer and no codec keeps its
+        input as is (FloatCodec). A stochastic quantizer's draw cannot be recomputed: kept."""
         from hwsim.quant.stash import FloatCodec
 
         q = self.weight_quantizer
-        if q is None or getattr(q, "stochastic", False) or not isinstance(self, nn.Conv2d):
+        if q is None or not isinstance(self, (nn.Conv2d, nn.Linear)):
             return self.stash_codec, None
+        if getattr(q, "stochastic", False) and q.training:
+            # a draw: kept, at its code width where the quantizer names an exact codec
+            return self.stash_codec or FloatCodec(), getattr(q, "code_codec", lambda: None)()
         return self.stash_codec or FloatCodec(), lambda: q(self.weight)
 
     def _finish(self, out: Tensor, x_raw: Tensor, bias: Tensor | None) -> Tensor:
@@ -153,6 +161,11 @@ class QConv2d(_QMixin, nn.Conv2d):
             from hwsim.quant.stash import stashed_conv2d
 
             out = stashed_conv2d(xq, w, bias, self.stride, padding, self.dilation, self.groups, codec, weight_fn)
+            from hwsim.quant.stash import PRODUCER_TAG, get_tag
+
+            tag = get_tag(out, PRODUCER_TAG)
+            if tag is not None:
+                tag.precision = self.hwsim_precision
         return self._finish(out, x_raw, self.bias if split_bias else None)
 
 
@@ -503,6 +516,13 @@ class Binarize(nn.Module):
 
     fmt = BINARY
 
+    def code_codec(self) -> Any:
+        """An exact 1-bit codec for this quantizer's outputs, +-1 or +-H."""
+        from hwsim.quant.stash import LevelsCodec
+
+        h = 1.0 if self.scale is None else float(self.scale)
+        return LevelsCodec(torch.tensor([-h, h], device="cpu"), BINARY)
+
     def forward(self, x: Tensor) -> Tensor:
         if self.eval_real and not self.training:
             return x
@@ -737,6 +757,8 @@ class LQStashCodec:
     codes (2^J floats), so decoding is exact even after the basis moves. Duck-types
     :class:`hwsim.quant.stash.Codec` (``encode -> Packed``, ``decode``).
     """
+
+    exact = True
 
     def __init__(self, quantizer: LQQuantizer):
         from hwsim.formats import Format

@@ -72,9 +72,13 @@ class StashBatchNorm(SharedBatchNorm):
     """``nn.BatchNorm{1,2,3}d`` whose saved input goes through ``codec`` (see the module docstring).
 
     Forward values, running statistics and (with the float codec) gradients equal PyTorch's.
+    With :class:`hwsim.quant.stash.RecomputeCodec` its input is recomputed in backward by the
+    producing convolution: ``hwsim_recompute_precision`` is that layer's declaration, so the
+    counter prices the recomputed GEMM at the layer's forward MAC type, in backward.
     """
 
     hwsim_fused = True
+    hwsim_recompute_precision = None
 
     def __init__(self, num_features: int, codec: Codec | None = None, **kw: Any):
         super().__init__(num_features, **kw)
@@ -111,6 +115,11 @@ class StashBatchNorm(SharedBatchNorm):
         use_batch = self.training or self.running_mean is None
         rm = self.running_mean if not self.training or self.track_running_stats else None
         rv = self.running_var if not self.training or self.track_running_stats else None
+        from hwsim.quant.stash import PRODUCER_TAG, RecomputeCodec, get_tag
+
+        if isinstance(self.codec, RecomputeCodec):
+            tag = get_tag(x, PRODUCER_TAG)
+            self.hwsim_recompute_precision = tag.precision if tag is not None else None
         return _BatchNormFn.apply(x, self.weight, self.bias, rm, rv, use_batch, factor, self.eps, self.codec)
 
 
@@ -226,6 +235,10 @@ def compress_saved(model: nn.Module, bn_codec: Codec | None = None, relu: bool =
         _replace(model, lambda m: type(m) is nn.MaxPool2d, StashMaxPool2d.from_pool)
         _replace(model, lambda m: type(m) is nn.AdaptiveAvgPool2d, lambda m: StashAdaptiveAvgPool2d(m.output_size))
     if bn_codec is not None:
+        from hwsim.quant.stash import RecomputeCodec
+
+        if isinstance(bn_codec, RecomputeCodec):
+            recompute_producers(model)
         for m in model.modules():
             if isinstance(m, StashBatchNorm):
                 m.set_codec(bn_codec)
@@ -235,15 +248,32 @@ def compress_saved(model: nn.Module, bn_codec: Codec | None = None, relu: bool =
     return model
 
 
-BN_STASH = ("float", "int8", "int4", "int2")
+BN_STASH = ("float", "int8", "int4", "int2", "recompute")
 
 
 def bn_stash_codec(choice: str) -> Codec | None:
     """A scheme's ``bn_stash`` option: ``float`` keeps the batch-norm input exact (None: leave the
     batch-norms as they are); ``intB`` holds it at B bits per value (per group of 256, stochastic
-    rounding, as ActNN), which changes the gradient."""
+    rounding, as ActNN), which changes the gradient; ``recompute`` keeps nothing new and
+    recomputes it in backward from the producing convolution's exact stash (lossless; the
+    scheme refuses it where its stash is lossy)."""
     if choice == "float":
         return None
-    from hwsim.quant.stash import GroupCodec
+    from hwsim.quant.stash import GroupCodec, RecomputeCodec
 
-    return GroupCodec(int(choice[3:]))
+    return RecomputeCodec() if choice == "recompute" else GroupCodec(int(choice[3:]))
+
+
+def recompute_producers(model: nn.Module) -> int:
+    """For ``bn_stash: recompute``: a plain ``nn.Conv2d`` (a layer the scheme keeps in float, such
+    as the stem) becomes a ``QConv2d`` saving its input as is (``FloatCodec``: the same buffer
+    F.conv2d saves), so the batch-norm after it can recompute its input too."""
+    from hwsim.quant.layers import QConv2d
+    from hwsim.quant.stash import FloatCodec
+
+    def make(m: nn.Module) -> nn.Module:
+        q = QConv2d.from_float(m)
+        q.stash_codec = FloatCodec()
+        return q
+
+    return _replace(model, lambda m: type(m) is nn.Conv2d, make)

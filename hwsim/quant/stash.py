@@ -24,6 +24,7 @@ of a float copy (the Affine-ReLU is recomputed in backward, Graham Section 1.4).
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,6 +118,9 @@ class Codec:
 
     bits: int = 32
     fmt: Format = FP32
+    # decode(encode(x)) == x for the tensors schemes give it (a quantizer's outputs), so what was
+    # computed from x can be recomputed from the code (``bn_stash: recompute``)
+    exact: bool = False
 
     def encode(self, x: torch.Tensor) -> Packed:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -138,6 +142,8 @@ class Codec:
 class FloatCodec(Codec):
     """No compression: saves the tensor itself (the fp32 reference)."""
 
+    exact = True
+
     def encode(self, x: torch.Tensor) -> Packed:
         return Packed((x,), self._meta(x, raw=True))
 
@@ -150,6 +156,7 @@ class SignCodec(Codec):
 
     bits = 1
     fmt = BINARY
+    exact = True
 
     def encode(self, x: torch.Tensor) -> Packed:
         return Packed((pack(x >= 0, 1),), self._meta(x))
@@ -310,6 +317,8 @@ class LevelsCodec(Codec):
     Exact for tensors whose values are levels of the table (the output of a quantizer).
     """
 
+    exact = True
+
     def __init__(self, levels: torch.Tensor, fmt: Format):
         lv = torch.as_tensor(levels).flatten()
         if lv.numel() > 256 or lv.numel() > (1 << fmt.bits):
@@ -342,6 +351,8 @@ class CodebookCodec(Codec):
     ``fallback="float"`` keeps the tensor itself (measured as fp32 bytes) while
     ``fallback="error"`` raises.
     """
+
+    exact = True     # a channel it cannot code is kept in float
 
     def __init__(self, bits: int, fmt: Format | None = None, fallback: str = "float"):
         if not 1 <= int(bits) <= 8:
@@ -396,6 +407,124 @@ class CodebookCodec(Codec):
         return f"CodebookCodec({self.bits}, fmt={self.fmt})"
 
 
+class RecomputeCodec(Codec):
+    """A batch-norm's saved input, recomputed in backward from the producing convolution's stash
+    (``bn_stash: recompute``): it keeps references to the buffers that convolution saved (its
+    input's exact code, its weight or nothing when the weight is itself recomputed), so it adds
+    no bytes; backward runs the convolution again on the decoded code (extra MACs in backward).
+    An input no exactly-coded convolution produced is kept in float."""
+
+    exact = True
+
+    def encode(self, x: torch.Tensor) -> Packed:
+        tag = get_tag(x, PRODUCER_TAG)
+        if tag is None:
+            return Packed((x,), self._meta(x, raw=True))
+        return Packed(tag.tensors, self._meta(x, recompute=tag.recompute))
+
+    def decode(self, p: Packed) -> torch.Tensor:
+        if p.meta.get("raw"):
+            return p.tensors[0]
+        with torch.no_grad():
+            return p.meta["recompute"](p.tensors).to(p.meta["dtype"])
+
+    def __repr__(self) -> str:
+        return "RecomputeCodec()"
+
+
+# ---------------------------------------------------------------------------------------------
+# One input, one code
+# ---------------------------------------------------------------------------------------------
+
+ENCODED_TAG = "_hwsim_encoded"   # {key: Packed} of a tensor, written by shared_code / encode_once
+SOURCE_TAG = "_hwsim_source"     # on a deterministic quantizer's output: (weakref to its input, quantizer key)
+
+
+def _value_key(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        # a small table on a real device by value (two codecs built alike share a code), else by identity
+        if v.device.type != "meta" and v.numel() <= 256:
+            return (str(v.dtype), tuple(v.flatten().tolist()))
+        return ("id", id(v))
+    if isinstance(v, (int, float, str, bool, type(None), Format)):
+        return v
+    return ("id", id(v))
+
+
+def codec_key(codec: Any) -> tuple:
+    """What determines a codec's code of a given tensor: its type and its settings."""
+    return (type(codec).__qualname__, *sorted((k, _value_key(v)) for k, v in vars(codec).items()))
+
+
+def quantizer_key(q: nn.Module) -> tuple | None:
+    """What determines a quantizer module's output for a given input, or None where it is not a
+    function of the input alone (a stochastic draw, or learned state: Parameters, buffers)."""
+    if getattr(q, "stochastic", False) or any(True for _ in q.parameters()) or any(True for _ in q.buffers()):
+        return None
+    return (type(q).__qualname__, q.training, *sorted((k, _value_key(v)) for k, v in vars(q).items()
+                                                      if not k.startswith("_") and k != "training"))
+
+
+@dataclass
+class _Codes:
+    codes: dict[tuple, Any]
+    version: int
+
+
+@dataclass
+class SourceTag:
+    source: Any          # weakref to the quantizer's input
+    key: tuple
+    version: int
+
+
+def shared_code(x: torch.Tensor, key: tuple, make: Any) -> Any:
+    """``make()``, once per tensor ``x`` and ``key``: the code of ``x`` that a second reader of ``x``
+    would make again (a second mask, a second stash code) is the first one. ``make`` must return
+    plain tensors without autograd history, so the tag on ``x`` closes no reference cycle through
+    the graph. Codes are cached only on a tensor computed in this forward (one with autograd
+    history): a tensor fed to several steps (a batch used twice) gets a fresh code, and a fresh
+    random sample, each step."""
+    if x.grad_fn is None:
+        return make()
+    tag = get_tag(x, ENCODED_TAG)
+    if tag is not None and key in tag.codes:
+        return tag.codes[key]
+    code = make()
+    if tag is None:
+        tag = _Codes({}, x._version)
+        set_tag(x, ENCODED_TAG, tag)
+    tag.codes[key] = code
+    return code
+
+
+def mark_quantized(xq: torch.Tensor, x: torch.Tensor, key: tuple | None) -> None:
+    """Record on a deterministic quantizer's output ``xq`` which input and quantizer made it, so
+    two layers quantizing one tensor alike keep one code of it (:func:`encode_once`)."""
+    if key is not None and xq is not x:
+        set_tag(xq, SOURCE_TAG, SourceTag(weakref.ref(x), key, xq._version))
+
+
+def encode_once(codec: Any, x: torch.Tensor) -> Packed:
+    """``codec.encode(x)``, once per tensor and codec settings: a tensor read by two layers (a
+    projection shortcut and its block's first convolution reading the block input) is stashed as
+    one code (one random sample for a stochastic codec), saved by both. Where ``x`` is a
+    deterministic quantizer's output the code is kept on the quantizer's input, so two layers
+    that quantize one input alike also share it. A code holding the tensor itself (no
+    compression) is not cached: saving one tensor twice is one buffer anyway."""
+    holder, key = x, codec_key(codec)
+    src = get_tag(x, SOURCE_TAG)
+    if src is not None and (raw := src.source()) is not None:
+        holder, key = raw, (src.key, key)
+    tag = get_tag(holder, ENCODED_TAG)
+    if tag is not None and key in tag.codes:
+        return tag.codes[key]
+    enc = codec.encode(x)
+    if enc.meta.get("raw") or any(t.grad_fn is not None or t.requires_grad for t in enc.tensors):
+        return enc
+    return shared_code(holder, key, lambda: enc)
+
+
 # ---------------------------------------------------------------------------------------------
 # Weight layers that save the encoded input
 # ---------------------------------------------------------------------------------------------
@@ -427,22 +556,73 @@ def _mark_weight(w: torch.Tensor) -> None:
 
 
 def _weight_saved(ctx, weight: torch.Tensor, weight_fn: Any) -> tuple[torch.Tensor, ...]:
-    """What a weight layer keeps of its weight operand: the Parameter itself (held anyway), or
-    nothing when ``weight_fn`` recomputes a quantized weight from the Parameters in backward
-    (a deterministic quantizer: the same values, and no float copy of what is a code)."""
-    ctx.weight_fn = weight_fn if weight_fn is not None and not isinstance(weight, nn.Parameter) else None
-    if ctx.weight_fn is not None:
+    """What a weight layer keeps of its weight operand: the Parameter itself (held anyway); nothing
+    when ``weight_fn`` is a callable that recomputes a quantized weight from the Parameters in
+    backward (a deterministic quantizer: the same values, and no float copy of what is a code);
+    the code of a quantized weight that cannot be recomputed (a stochastic draw) when
+    ``weight_fn`` is a :class:`Codec`. A non-Parameter weight kept is flagged as a weight copy."""
+    param = isinstance(weight, nn.Parameter)
+    ctx.weight_fn = ctx.weight_codec = None
+    if weight_fn is not None and not param:
+        if isinstance(weight_fn, Codec):
+            enc = weight_fn.encode(weight)
+            ctx.weight_codec, ctx.weight_meta, ctx.weight_n = weight_fn, enc.meta, len(enc.tensors)
+            for t in enc.tensors:
+                _mark_weight(t)
+            return enc.tensors
+        ctx.weight_fn = weight_fn
         return ()
     _mark_weight(weight)
+    ctx.weight_n = 1
     return (weight,)
 
 
 def _weight_and_saved(ctx) -> tuple[torch.Tensor, list[torch.Tensor]]:
     saved = list(ctx.saved_tensors)
-    if ctx.weight_fn is None:
+    if ctx.weight_fn is None and ctx.weight_codec is None:
         return saved[0], saved[1:]
-    with torch.no_grad():
-        return ctx.weight_fn(), saved
+    if ctx.weight_codec is not None:
+        n = ctx.weight_n
+        w = ctx.weight_codec.decode(Packed(tuple(saved[:n]), ctx.weight_meta))
+        saved = saved[n:]
+    else:
+        with torch.no_grad():
+            w = ctx.weight_fn()
+    setattr(w, WEIGHT_ROLE, True)   # the counter reads the flag: this product is backward-data
+    return w, saved
+
+
+PRODUCER_TAG = "_hwsim_producer"   # on a weight layer's output: how to recompute it from the layer's stash
+
+
+@dataclass
+class ProducerTag:
+    """A convolution's output ``out = recompute(tensors)``, where ``tensors`` are what the layer
+    saved (its input's exact code, and its weight unless that is recomputed): a consumer that
+    needs ``out`` in backward (a batch-norm with ``bn_stash: recompute``) saves the same buffers
+    and recomputes it, instead of keeping ``out`` in float. ``precision``: the layer's
+    declaration, so the counter prices the recomputed GEMM at the layer's forward MAC type."""
+
+    tensors: tuple[torch.Tensor, ...]
+    recompute: Any
+    version: int
+    precision: Any = None
+
+
+def _conv_recompute(codec: Codec, meta: dict, n_weight: int, weight_fn: Any, weight_codec: Any, weight_meta: Any,
+                    bias: torch.Tensor | None, conf: tuple) -> Any:
+    stride, padding, dilation, groups = conf
+
+    def run(saved: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        w_saved, enc = saved[:n_weight], saved[n_weight:]
+        if weight_codec is not None:
+            w = weight_codec.decode(Packed(tuple(w_saved), weight_meta))
+        elif weight_fn is not None:
+            w = weight_fn()
+        else:
+            w = w_saved[0]
+        return F.conv2d(codec.decode(Packed(tuple(enc), meta)), w, bias, stride, padding, dilation, groups)
+    return run
 
 
 class _StashedConv2d(torch.autograd.Function):
@@ -451,10 +631,15 @@ class _StashedConv2d(torch.autograd.Function):
         stride, dilation = _pair(stride), _pair(dilation)
         padding = _int_padding(padding, weight, dilation)
         out = F.conv2d(x, weight, bias, stride, padding, dilation, groups)
-        enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
-        ctx.save_for_backward(*_weight_saved(ctx, weight, weight_fn), *enc.tensors)
+        enc = encode_once(codec, x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        w_saved = _weight_saved(ctx, weight, weight_fn)
+        ctx.save_for_backward(*w_saved, *enc.tensors)
         ctx.enc_meta, ctx.codec = enc.meta, codec
         ctx.conf = (stride, padding, dilation, groups, bias is not None, x.shape)
+        if getattr(codec, "exact", False) and ctx.needs_input_grad[1]:
+            run = _conv_recompute(codec, enc.meta, len(w_saved), ctx.weight_fn, ctx.weight_codec,
+                                  getattr(ctx, "weight_meta", None), bias, (stride, padding, dilation, groups))
+            set_tag(out, PRODUCER_TAG, ProducerTag((*w_saved, *enc.tensors), run, out._version))
         return out
 
     @staticmethod
@@ -478,7 +663,7 @@ class _StashedLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, codec, weight_fn):
         out = F.linear(x, weight, bias)
-        enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        enc = encode_once(codec, x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
         ctx.save_for_backward(*_weight_saved(ctx, weight, weight_fn), *enc.tensors)
         ctx.enc_meta, ctx.codec, ctx.has_bias = enc.meta, codec, bias is not None
         return out
@@ -489,7 +674,8 @@ class _StashedLinear(torch.autograd.Function):
         g2 = grad_out.reshape(-1, grad_out.shape[-1])
         gi = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gi = grad_out.matmul(weight)
+            # mm on the weight operand itself, so the counter sees the (flagged) weight
+            gi = g2.mm(weight).view(*grad_out.shape[:-1], -1)
         if ctx.needs_input_grad[1]:
             x_hat = ctx.codec.decode(Packed(tuple(saved), ctx.enc_meta))
             gw = g2.t().mm(x_hat.reshape(-1, x_hat.shape[-1]).to(g2.dtype))
@@ -506,7 +692,8 @@ def stashed_conv2d(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, 
                    padding: Any = 0, dilation: Any = 1, groups: int = 1, codec: Codec | None = None,
                    weight_fn: Any = None) -> torch.Tensor:
     """``F.conv2d`` whose saved input is ``codec.encode(x)``; the weight is saved as is, or, with
-    ``weight_fn`` (a no-argument callable returning ``w`` again), recomputed in backward.
+    ``weight_fn`` (a no-argument callable returning ``w`` again), recomputed in backward, or
+    (``weight_fn`` a :class:`Codec` exact for ``w``) kept as its code.
 
     Backward: grad_input from the weight; grad_weight from ``codec.decode`` of the stash
     (``aten.convolution_backward``); grad_bias = sum of grad_out.
@@ -532,7 +719,7 @@ class _StashedConvolution(torch.autograd.Function):
     def forward(ctx, x, weight, bias, stride, padding, dilation, transposed, output_padding, groups, codec):
         out = torch.ops.aten.convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding,
                                          groups)
-        enc = codec.encode(x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
+        enc = encode_once(codec, x) if ctx.needs_input_grad[1] else Packed((), {"shape": x.shape, "dtype": x.dtype})
         _mark_weight(weight)
         ctx.save_for_backward(weight, *enc.tensors)
         ctx.enc_meta, ctx.codec = enc.meta, codec
@@ -750,14 +937,27 @@ class SavedBytes:
         return sum(self.by_module.get(n, 0) for n in names)
 
 
+class _Held:
+    """Handed to autograd in place of a saved tensor: it lives as long as the node that saved it."""
+
+    __slots__ = ("t", "__weakref__")
+
+    def __init__(self, t: torch.Tensor):
+        self.t = t
+
+
 @contextlib.contextmanager
 def measure_saved(model: nn.Module | None = None) -> Iterator[SavedBytes]:
-    """Count the bytes of every tensor saved for backward inside the ``with`` block.
+    """Count the bytes of every tensor autograd saved for backward inside the ``with`` block and
+    still holds when the block ends.
 
     The pack hook records ``numel * element_size`` of each saved tensor (the packed uint8
     buffers of a low-precision stash are what gets saved, so they are what is counted),
     de-duplicating by (storage, offset, numel) and leaving out ``model``'s parameters and
-    buffers. It returns the tensor unchanged, so training is unaffected.
+    buffers. It hands autograd a small holder of the tensor, weakly referenced: a tensor whose
+    holder died before the block ended was saved on a branch autograd already freed (one that
+    backward never reaches, such as a straight-through estimator's detached branch), and is not
+    counted. The tensors reach backward unchanged, so training is unaffected.
     """
     res = SavedBytes()
     param_keys: set[int] = set()
@@ -768,33 +968,38 @@ def measure_saved(model: nn.Module | None = None) -> Iterator[SavedBytes]:
         for name, mod in model.named_modules():
             handles.append(mod.register_forward_pre_hook(lambda m, a, n=name or "<root>": stack.append(n)))
             handles.append(mod.register_forward_hook(lambda m, a, o: stack.pop() and None))
-    seen: set[tuple[int, int, int]] = set()
-    seen_mod: set[tuple[str, int, int, int]] = set()
+    saved: list[tuple[Any, str, torch.Tensor]] = []   # (holder ref, module, tensor), in saving order
 
-    def pack_hook(t: torch.Tensor) -> torch.Tensor:
-        key = (_storage_key(t), t.storage_offset(), t.numel())
-        nbytes = t.numel() * t.element_size()
-        if key[0] in param_keys:
-            if key not in seen:
-                res.params += nbytes
-                seen.add(key)
-            return t
-        mod = stack[-1] if stack else "<none>"
-        if (mod, *key) not in seen_mod:
-            seen_mod.add((mod, *key))
-            if getattr(t, WEIGHT_ROLE, False):
-                res.weight_copies[mod] += nbytes
-            else:
-                res.by_module[mod] += nbytes
-        if key not in seen:
-            seen.add(key)
-            res.total += nbytes
-            res.tensors.append((mod, tuple(t.shape), str(t.dtype).replace("torch.", ""), nbytes))
-        return t
+    def pack_hook(t: torch.Tensor) -> _Held:
+        held = _Held(t)
+        saved.append((weakref.ref(held), stack[-1] if stack else "<none>", t))
+        return held
 
     try:
-        with torch.autograd.graph.saved_tensors_hooks(pack_hook, lambda t: t):
+        with torch.autograd.graph.saved_tensors_hooks(pack_hook, lambda h: h.t):
             yield res
     finally:
         for h in handles:
             h.remove()
+        seen: set[tuple[int, int, int]] = set()
+        seen_mod: set[tuple[str, int, int, int]] = set()
+        for ref, mod, t in saved:
+            if ref() is None:
+                continue
+            key = (_storage_key(t), t.storage_offset(), t.numel())
+            nbytes = t.numel() * t.element_size()
+            if key[0] in param_keys:
+                if key not in seen:
+                    res.params += nbytes
+                    seen.add(key)
+                continue
+            if (mod, *key) not in seen_mod:
+                seen_mod.add((mod, *key))
+                if getattr(t, WEIGHT_ROLE, False):
+                    res.weight_copies[mod] += nbytes
+                else:
+                    res.by_module[mod] += nbytes
+            if key not in seen:
+                seen.add(key)
+                res.total += nbytes
+                res.tensors.append((mod, tuple(t.shape), str(t.dtype).replace("torch.", ""), nbytes))

@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from hwsim.errors import UserError
 from hwsim.registry import Registry, import_submodules
 
+# why a scheme refuses ``bn_stash: recompute`` (rebuilding a batch-norm input from a lossy stash)
+BN_STASH_LOSSY = "needs a scheme whose saved layer inputs are exact codes (kbit, bnn); "
+
 
 class Scheme(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)

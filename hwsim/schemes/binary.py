@@ -105,7 +105,7 @@ class BNN(Scheme):
 
     clip: float = Field(1.0, gt=0)
     # The batch-norm input kept for backward: exact (float), or B-bit codes (changes the gradient).
-    bn_stash: Literal["float", "int8", "int4", "int2"] = "float"
+    bn_stash: Literal["float", "int8", "int4", "int2", "recompute"] = "float"
 
     def convert(self, model: Any) -> Any:
         return _convert_binary_acts(model, self.name, xnor=False, bn_stash=self.bn_stash)

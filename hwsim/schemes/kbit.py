@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from hwsim.errors import UserError
 from hwsim.formats import FP32, Format
-from hwsim.schemes.base import Scheme, register_scheme
+from hwsim.schemes.base import BN_STASH_LOSSY, Scheme, register_scheme
 
 
 @register_scheme("kbit")
@@ -38,7 +38,7 @@ class KBit(Scheme):
     act_clip: float = Field(1.0, gt=0)
     keep_first_last: bool = True
     # The batch-norm input kept for backward: exact (float), or B-bit codes (changes the gradient).
-    bn_stash: Literal["float", "int8", "int4", "int2"] = "float"
+    bn_stash: Literal["float", "int8", "int4", "int2", "recompute"] = "float"
 
     @field_validator("stash_bits")
     @classmethod
@@ -46,6 +46,14 @@ class KBit(Scheme):
         a = info.data.get("a_bits")
         if v is not None and a is not None and v > a:
             raise ValueError(f"stash_bits ({v}) cannot exceed act_bits ({a})")
+        return v
+
+    @field_validator("bn_stash")
+    @classmethod
+    def _bn_stash(cls, v: str, info: ValidationInfo) -> str:
+        s, a = info.data.get("stash_bits"), info.data.get("a_bits")
+        if v == "recompute" and s is not None and a is not None and s < a:
+            raise ValueError(f"recompute {BN_STASH_LOSSY}stash_bits {s} < act_bits {a} rounds the inputs it keeps")
         return v
 
     def _stash_bits(self) -> int:

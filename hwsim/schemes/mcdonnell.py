@@ -30,10 +30,11 @@ import math
 from typing import Any, Literal
 
 import torch
+from pydantic import field_validator
 from torch import nn
 
 from hwsim.formats import BINARY
-from hwsim.schemes.base import Scheme, register_scheme
+from hwsim.schemes.base import BN_STASH_LOSSY, Scheme, register_scheme
 
 
 def fixed_scale(weight: torch.Tensor) -> float:
@@ -78,7 +79,15 @@ class McDonnell(Scheme):
     relu_mask_1bit: bool = True
     # The batch-norm input kept for backward: exact (float, McDonnell's method leaves batch-norm
     # alone), or B-bit codes (changes the gradient).
-    bn_stash: Literal["float", "int8", "int4", "int2"] = "float"
+    bn_stash: Literal["float", "int8", "int4", "int2", "recompute"] = "float"
+
+    @field_validator("bn_stash")
+    @classmethod
+    def _bn_stash(cls, v: str) -> str:
+        if v == "recompute":
+            # backward would rebuild the batch-norm input from A_q, not from A
+            raise ValueError(f"recompute {BN_STASH_LOSSY}mcdonnell keeps A_q = I(A + noise > 1), not A")
+        return v
 
     def convert(self, model: Any) -> Any:
         from hwsim.quant.layers import LayerPlan, convert_layers
