@@ -139,6 +139,30 @@ def _shape(shape: Any) -> tuple[int, ...]:
     return shape if isinstance(shape, Tokens) else tuple(shape)
 
 
+def model_output(out: Any) -> torch.Tensor:
+    """The tensor a training loss is taken of: the output itself; of a mapping (a dict, a Hugging Face
+    ``ModelOutput``) its ``logits``, else its ``last_hidden_state``, else its first tensor; of a tuple
+    or list its first tensor (searched depth first)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, dict) or (hasattr(out, "keys") and hasattr(out, "__getitem__")):
+        for key in ("logits", "last_hidden_state"):
+            if key in out.keys() and isinstance(out[key], torch.Tensor):
+                return out[key]
+        values = [out[k] for k in out.keys()]
+    elif isinstance(out, (tuple, list)):
+        values = list(out)
+    else:
+        values = []
+    for v in values:
+        try:
+            return model_output(v)
+        except UserError:
+            continue
+    raise UserError("model", f"the model returned a {type(out).__name__} with no tensor in it; a training step "
+                             "needs a tensor output (or a tuple, dict or ModelOutput holding one)")
+
+
 def _loss(out: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     """Cross-entropy for a classifier's (N, classes) output; the mean square of any other output."""
     if out.dim() == 2 and y is not None:
@@ -188,7 +212,8 @@ def _stash_bits(cm: CountingMode):
 def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = None,
           num_classes: int | None = None, mode: str = "train", device: str = "meta",
           data: tuple[torch.Tensor, torch.Tensor] | None = None, optimizer: str = "sgd_momentum",
-          model_name: str | None = None, steps_per_epoch: int = 0, convert: bool = True) -> Trace:
+          model_name: str | None = None, steps_per_epoch: int = 0, convert: bool = True,
+          fallback: bool = True) -> Trace:
     """Count one training step (``mode="train"``: forward, backward_data, backward_weight, update)
     or one inference pass (``mode="infer"``) of ``model`` under ``scheme``.
 
@@ -196,7 +221,30 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
     or on random data, measuring operand sparsity (effectual MACs) and the real stash buffers.
     ``convert=False``: ``model`` is already converted by ``scheme`` (the scheme still names the
     trace and its ``on_step_end`` runs in the update phase).
+    ``fallback``: a network that cannot run on meta tensors (it reads values: ``.item()``,
+    ``.tolist()``, constants baked on the CPU) is counted on a real CPU step instead, with a note;
+    the figures are the same, and sparsity is then measured.
     """
+    kw = dict(batch=batch, input_shape=input_shape, num_classes=num_classes, mode=mode, data=data,
+              optimizer=optimizer, model_name=model_name, steps_per_epoch=steps_per_epoch, convert=convert)
+    if str(device) != "meta" or not fallback:
+        return _trace(model, scheme, device=str(device), **kw)
+    try:
+        return _trace(model, scheme, device="meta", **kw)
+    except Exception as e:
+        from hwsim.models.spec import _short, needs_values
+
+        if not needs_values(e):
+            raise
+        why = _short(e, 120)
+    tr = _trace(model, scheme, device="cpu", **kw)
+    tr.meta["notes"].append(f"counted on cpu: the model does not run on meta tensors ({why})")
+    return tr
+
+
+def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes: int | None, mode: str,
+           device: str, data: Any, optimizer: str, model_name: str | None, steps_per_epoch: int,
+           convert: bool) -> Trace:
     t0 = time.perf_counter()
     _check_args(mode, optimizer, batch)
     dev = str(device)
@@ -299,7 +347,7 @@ def _run_train(cm: CountingMode, meter: StashMeter, net: nn.Module, sch: Any, x:
     with cm:
         cm.phase = FORWARD
         with meter:
-            out = net(x)
+            out = model_output(net(x))
             if y is None and out.dim() == 2:
                 k = num_classes or int(out.shape[-1])
                 y = torch.randint(0, k, (batch,), device=dev, generator=gen) if dev != "meta" else \

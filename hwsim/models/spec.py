@@ -57,6 +57,22 @@ def token_vocab(net: Any, where: str = "--input") -> int:
                            "(give a float shape such as 3x224x224)")
 
 
+class NeedsValues(RuntimeError):
+    """Building or running the network on meta tensors failed because it needs real values
+    (``.item()``, ``.tolist()``, constants on the CPU): the caller builds or counts it on the CPU."""
+
+
+def needs_values(e: BaseException) -> bool:
+    """Whether ``e`` is a failure of meta tensors (no data, or a meta/CPU device mix), not a bug or a
+    user mistake: then the same work on CPU tensors succeeds."""
+    if isinstance(e, NeedsValues):
+        return True
+    if not isinstance(e, (RuntimeError, NotImplementedError, ValueError, TypeError, AssertionError, IndexError)):
+        return False
+    text = str(e).lower()
+    return "meta" in text or "data-dependent" in text or "no data" in text
+
+
 @dataclass(frozen=True)
 class Source:
     """A resolved spec: what kind, the text as given, and (for files) the absolute path."""
@@ -202,6 +218,8 @@ def _call_factory(src: Source, fn: Any, args: dict[str, Any], num_classes: int |
     except UserError:
         raise
     except Exception as e:
+        if needs_values(e) and _default_device() == "meta":
+            raise NeedsValues(f"{src.label} needs real tensors to build: {_short(e)}") from None
         raise UserError(where, f"{src.label} failed: {type(e).__name__}: {_short(e)}") from None
     if not isinstance(net, nn.Module):
         raise UserError(where, f"{src.label} returned a {type(net).__name__}, not a torch.nn.Module")
@@ -243,8 +261,12 @@ def default_input(spec: str | Source, base: str | Path | None = None, where: str
     if shape is None:
         import torch
 
-        with torch.device("meta"):
-            shape = getattr(_call_factory(src, fn, args, None, None, where), "input_shape", None)
+        try:
+            with torch.device("meta"):
+                shape = getattr(_call_factory(src, fn, args, None, None, where), "input_shape", None)
+        except NeedsValues:
+            with torch.device("cpu"):
+                shape = getattr(_call_factory(src, fn, args, None, None, where), "input_shape", None)
     if shape is None:
         return None
     if isinstance(shape, Tokens) or (isinstance(shape, str) and shape.strip().lower().startswith("tokens:")):
@@ -417,6 +439,12 @@ def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", 
             return
         shape = str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape))
         raise UserError(where, f"the model rejects input {shape}: {_short(e)}") from None
+
+
+def _default_device() -> str:
+    import torch
+
+    return torch.get_default_device().type
 
 
 def _short(e: BaseException, limit: int = 160) -> str:
