@@ -70,7 +70,8 @@ def _import_quant() -> None:
         importlib.import_module(f"hwsim.quant.{m.name}")
 
 
-def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classes, model_name, convert=True):
+def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classes, model_name, convert=True,
+                   batch: int = 1):
     """-> (net on device, scheme instance or None, model name, input shape, notes)."""
     from hwsim.schemes import build_scheme
 
@@ -97,7 +98,7 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
                 else:
                     net = specs.build(src, num_classes=num_classes, in_shape=input_shape)
                 if given or not builtin:   # a shape the model rejects is the user's mistake, not a bug
-                    specs.check_input(net, input_shape, where="input_shape")
+                    specs.check_input(net, input_shape, where="input_shape", batch=batch)
                 return sch.convert(net) if sch is not None else net
     else:
         if not isinstance(model, nn.Module):
@@ -108,7 +109,7 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
         src = model
         from hwsim.models.spec import check_input
 
-        check_input(src, _shape(input_shape), where="input_shape")
+        check_input(src, _shape(input_shape), where="input_shape", batch=batch)
 
         def make(dev: str) -> nn.Module:
             net = copy.deepcopy(src)
@@ -122,14 +123,40 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
 
     if device == "meta":
         try:
-            net = make("meta").to("meta")
+            net = move_to(make("meta"), "meta")
         except (RuntimeError, NotImplementedError, TypeError) as e:
             # a scheme whose conversion needs values (e.g. a scale from the weights) converts on CPU
             notes.append(f"converted on cpu, then moved to meta ({type(e).__name__}: {str(e)[:120]})")
-            net = make("cpu").to("meta")
+            net = move_to(make("cpu"), "meta")
     else:
-        net = make("cpu").to(device)
+        net = move_to(make("cpu"), device)
     return net, sch, model_name, _shape(input_shape), notes
+
+
+def move_to(net: nn.Module, device: str) -> nn.Module:
+    """``net.to(device)`` keeping shared tensors shared: ``Module.to`` across devices gives each module
+    its own copy of a Parameter two modules hold (GPT-2's head tied to its token embedding, a layer
+    rebuilt from an exported graph holding its holder's weight), which would count it twice."""
+    memo: dict[int, Any] = {}
+
+    def moved(t: Any, param: bool) -> Any:
+        if t is None or t.device.type == torch.device(device).type:
+            return t
+        new = memo.get(id(t))
+        if new is None:
+            data = t.detach().to(device)
+            new = nn.Parameter(data, requires_grad=t.requires_grad) if param else data
+            if param:
+                new.__dict__.update(t.__dict__)
+            memo[id(t)] = new
+        return new
+
+    for m in net.modules():
+        for k, p in list(m._parameters.items()):
+            m._parameters[k] = moved(p, True)
+        for k, b in list(m._buffers.items()):
+            m._buffers[k] = moved(b, False)
+    return net
 
 
 def _shape(shape: Any) -> tuple[int, ...]:
@@ -253,7 +280,7 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
         input_shape = input_shape or tuple(data[0].shape[1:])
     input_shape = parse_input_shape(input_shape, where="input_shape")
     net, sch, model_name, input_shape, notes = _resolve_model(model, scheme, dev, input_shape, num_classes,
-                                                              model_name, convert)
+                                                              model_name, convert, batch)
     from hwsim.quant.layers import changed_modules
 
     changed = changed_modules(net)

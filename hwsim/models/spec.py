@@ -383,12 +383,7 @@ def load_pt2(path: Path, where: str = "model") -> Any:
     the program's first user input."""
     import torch
 
-    try:
-        with torch.device("cpu"):
-            ep = torch.export.load(str(path))
-    except Exception as e:
-        raise UserError(where, f"{path.name} is not a torch.export program: {type(e).__name__}: {_short(e)}") \
-            from None
+    ep = _load_program(path, where)
     from hwsim.models._export import modules_from_export
 
     with torch.device("cpu"):
@@ -400,6 +395,8 @@ def load_pt2(path: Path, where: str = "model") -> Any:
             val = node.meta.get("val") if node is not None else None
             if val is not None and len(val.shape) >= 2:
                 shape = tuple(int(s) for s in val.shape[1:])
+                if isinstance(val.shape[0], int):     # a batch the program was specialised to
+                    net.hwsim_export_batch = int(val.shape[0])
                 if not val.dtype.is_floating_point:
                     shape = Tokens(shape)
             break
@@ -408,10 +405,47 @@ def load_pt2(path: Path, where: str = "model") -> Any:
     return net
 
 
+# output containers whose pytree registration a saved program may need: Hugging Face's ModelOutput
+# classes register themselves when their module is imported (a library module, never the file's code)
+_PYTREE_MODULES = ("transformers.modeling_outputs",)
+
+
+def _missing_pytree_modules() -> list[str]:
+    return [m for m in _PYTREE_MODULES if m not in sys.modules
+            and importlib.util.find_spec(m.partition(".")[0]) is not None]
+
+
+def _load_program(path: Path, where: str) -> Any:
+    """``torch.export.load`` of ``path`` on the CPU: the one place a ``.pt2`` file is read."""
+    import logging
+    import warnings
+
+    import torch
+
+    for attempt in range(2):
+        try:
+            with torch.device("cpu"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                logging.getLogger("torch.export").disabled = attempt == 0 and bool(_missing_pytree_modules())
+                try:
+                    return torch.export.load(str(path))
+                finally:
+                    logging.getLogger("torch.export").disabled = False
+        except Exception as e:
+            err = e
+            todo = _missing_pytree_modules()
+            if not todo:
+                break
+            for name in todo:     # then try once more: the output spec may name one of their classes
+                importlib.import_module(name)
+    raise UserError(where, f"{path.name} is not a torch.export program: {type(err).__name__}: {_short(err)}") \
+        from None
+
+
 # -- the shape check --------------------------------------------------------------------------
 def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", dtype: Any = None,
-                high: int | None = None) -> None:
-    """Run the float network once on a meta batch of one: a shape it rejects is the user's error,
+                high: int | None = None, batch: int = 1) -> None:
+    """Run the float network once on a meta batch: a shape it rejects is the user's error,
     told with the model's own message (shortened)."""
     import copy
     import warnings
@@ -426,11 +460,11 @@ def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", 
         return
     if isinstance(input_shape, Tokens):
         token_vocab(probe, where)
-        x = torch.zeros((1, *input_shape), dtype=torch.long, device="meta")
+        x = torch.zeros((batch, *input_shape), dtype=torch.long, device="meta")
     elif dtype is not None and not dtype.is_floating_point:
-        x = torch.zeros((1, *input_shape), dtype=dtype, device="meta")
+        x = torch.zeros((batch, *input_shape), dtype=dtype, device="meta")
     else:
-        x = torch.empty((1, *input_shape), device="meta")
+        x = torch.empty((batch, *input_shape), device="meta")
     try:
         with torch.no_grad():
             probe.eval()(x)
@@ -438,7 +472,10 @@ def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", 
         if "meta" in str(e).lower():   # the network needs values (.item(), data-dependent shapes): not a shape fault
             return
         shape = str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape))
-        raise UserError(where, f"the model rejects input {shape}: {_short(e)}") from None
+        fixed = getattr(net, "hwsim_export_batch", None)
+        hint = f" (the exported program was traced at batch {fixed}; export with a dynamic batch " \
+               "dimension to price others)" if fixed is not None and fixed != batch else ""
+        raise UserError(where, f"the model rejects input {shape} at batch {batch}: {_short(e)}{hint}") from None
 
 
 def _default_device() -> str:
