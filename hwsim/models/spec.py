@@ -5,7 +5,8 @@ A spec is one of
 ``resnet20``                a built-in name (``hwsim models``)
 ``path/to/file.py:make``    a callable in a Python file, returning an ``nn.Module``
 ``package.module:make``     a callable in an importable module
-``model.onnx``              an ONNX file, converted by onnx2torch (optional extra ``onnx``)
+``model.onnx``              an ONNX file, converted by onnx2torch (optional extra ``onnx``) after
+                            the clean-up of :mod:`hwsim.models._onnx`
 ``model.pt2``               a ``torch.export`` ExportedProgram (``torch.export.save``)
 
 A factory gets the ``args`` of the sweep file's model entry as keyword arguments, plus
@@ -363,9 +364,11 @@ def load_onnx(path: Path, where: str = "model") -> Any:
         raise UserError(where, f"{path.name}: onnx2torch cannot convert op {ops} (opset {opsets.get('', '?')})")
     import torch
 
+    from hwsim.models._onnx import clean_graph, restore_layers
+
     try:
         with torch.device("cpu"):     # onnx2torch copies initializers into CPU tensors
-            net = onnx2torch.convert(proto)
+            net = restore_layers(onnx2torch.convert(clean_graph(proto)))
     except UserError:
         raise
     except Exception as e:
