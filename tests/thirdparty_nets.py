@@ -342,4 +342,27 @@ def hf_t5() -> nn.Module:
 
 VISION = ["mobilenet_v3", "efficientnet", "shufflenet", "convnext", "swin", "vit", "unet", "regnet"]
 RECURRENT = ["lstm_classifier", "gru_classifier"]
+LANGUAGE = ["tiny_lm"]
 HF = ["hf_bert", "hf_gpt2", "hf_llama", "hf_t5"]
+
+
+class TinyLM(nn.Module):
+    """A decoder-style language model written with torch.nn: token and position embeddings, one
+    pre-norm encoder layer with a causal mask, a head (exports to ONNX with its embedding a Gather)."""
+
+    input_shape = "tokens:16"
+
+    def __init__(self, vocab: int = 64, dim: int = 32, seq: int = 16):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, dim)
+        self.pos = nn.Parameter(torch.zeros(1, seq, dim))
+        self.block = nn.TransformerEncoderLayer(dim, 4, 2 * dim, dropout=0.0, batch_first=True, norm_first=True)
+        self.head = nn.Linear(dim, vocab)
+        self.register_buffer("mask", torch.triu(torch.full((seq, seq), float("-inf")), 1))
+
+    def forward(self, ids):
+        return self.head(self.block(self.tok(ids) + self.pos, src_mask=self.mask))
+
+
+def tiny_lm() -> nn.Module:
+    return TinyLM()
