@@ -254,7 +254,7 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
     """
     kw = dict(batch=batch, input_shape=input_shape, num_classes=num_classes, mode=mode, data=data,
               optimizer=optimizer, model_name=model_name, steps_per_epoch=steps_per_epoch, convert=convert)
-    if str(device) != "meta" or not fallback:
+    if str(device) != "meta" or not fallback or _is_builtin(model):    # built-ins are written for meta
         return _trace(model, scheme, device=str(device), **kw)
     try:
         return _trace(model, scheme, device="meta", **kw)
@@ -267,6 +267,14 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
     tr = _trace(model, scheme, device="cpu", **kw)
     tr.meta["notes"].append(f"counted on cpu: the model does not run on meta tensors ({why})")
     return tr
+
+
+def _is_builtin(model: Any) -> bool:
+    if not isinstance(model, str):
+        return False
+    from hwsim.models.spec import is_builtin
+
+    return is_builtin(model.strip())
 
 
 def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes: int | None, mode: str,
