@@ -9,13 +9,20 @@ from collections.abc import Iterator
 from typing import Any
 
 
-def check_strict(stays_float: dict[str, str], scheme: str, strict: bool) -> None:
-    """With ``--strict``, layers a scheme left float are an error (one line naming each)."""
-    if strict and stays_float:
-        from hwsim.errors import UserError
+def check_strict(stays_float: dict[str, str], scheme: str, strict: bool,
+                 unsupported_ops: dict[str, int] | None = None) -> None:
+    """With ``--strict``, layers a scheme left float, and ops counted without a formula of their own,
+    are an error (one line naming each)."""
+    if not strict:
+        return
+    from hwsim.errors import UserError
 
+    if stays_float:
         raise UserError("--strict", f"{len(stays_float)} layer(s) stay float under {scheme}: "
                         + "; ".join(f"{n or 'model'} ({why})" for n, why in stays_float.items()))
+    if unsupported_ops:
+        raise UserError("--strict", f"{len(unsupported_ops)} op(s) have no counting formula (counted as "
+                        f"element-wise work): " + ", ".join(f"{op} x{n}" for op, n in unsupported_ops.items()))
 
 
 def print_json(obj: Any) -> None:

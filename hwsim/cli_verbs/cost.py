@@ -53,7 +53,7 @@ def count_workload(model: str, wl: WorkloadOptions, strict: bool, steps_per_epoc
             raise
     tr = traces.train or traces.infer
     assert tr is not None
-    check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict)
+    check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict, tr.meta.get("unsupported_ops"))
     return workload, traces
 
 

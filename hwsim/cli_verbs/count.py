@@ -110,7 +110,8 @@ def print_trace(tr: Any) -> None:
     if tr.steps_per_epoch:
         lines.append(f"steps per epoch: {tr.steps_per_epoch:,}")
     if m.get("unsupported_ops"):
-        lines.append(f"ops whose formula failed (not counted): {m['unsupported_ops']}")
+        lines.append("ops without a counting formula (counted as element-wise work; --strict fails): "
+                     + ", ".join(f"{op} x{n}" for op, n in m["unsupported_ops"].items()))
     for n, why in (m.get("stays_float") or {}).items():
         lines.append(f"stays float under {tr.scheme}: {n or 'model'}: {why}")
     for n in m.get("notes", []):
@@ -120,6 +121,19 @@ def print_trace(tr: Any) -> None:
 
 
 CPU_STEP_LIMIT = 64 * 2**30   # a real step on the CPU bigger than this is a typo, not a request
+
+
+def _dry_run(trace: Any, model: str, scheme: Any, kw: dict[str, Any]) -> Any:
+    """The step on meta tensors, to size the real one; None where the network needs real values
+    (it then runs on the CPU unsized, as it would have to anyway)."""
+    from hwsim.models.spec import needs_values
+
+    try:
+        return trace(model, scheme, device="meta", fallback=False, **kw)
+    except Exception as e:
+        if needs_values(e):
+            return None
+        raise
 
 
 def register(app: typer.Typer) -> None:
@@ -152,13 +166,14 @@ def register(app: typer.Typer) -> None:
         with option_names():
             scheme = wl.build_scheme()
             if device == "cpu":  # a real step allocates: size it on meta tensors first
-                dry = trace(model, scheme, device="meta", **kw)
-                need = max(dry.stash_bytes_fp32, dry.stash_bytes) + 4 * int(dry.meta.get("params", 0) or 0)
+                dry = _dry_run(trace, model, scheme, kw)
+                need = 0 if dry is None else \
+                    max(dry.stash_bytes_fp32, dry.stash_bytes) + 4 * int(dry.param_count or 0)
                 if need > CPU_STEP_LIMIT:
                     raise UserError("--device cpu", f"one step would hold about {need / 2**30:,.0f} GiB of "
                                     f"tensors (limit {CPU_STEP_LIMIT // 2**30} GiB); use --device meta to count it")
             tr = trace(model, scheme, device=device, steps_per_epoch=steps_per_epoch, **kw)
-        check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict)
+        check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict, tr.meta.get("unsupported_ops"))
         if as_json:
             print_json(trace_json(tr))
         else:

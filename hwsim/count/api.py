@@ -70,7 +70,8 @@ def _import_quant() -> None:
         importlib.import_module(f"hwsim.quant.{m.name}")
 
 
-def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classes, model_name, convert=True):
+def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classes, model_name, convert=True,
+                   batch: int = 1):
     """-> (net on device, scheme instance or None, model name, input shape, notes)."""
     from hwsim.schemes import build_scheme
 
@@ -97,7 +98,7 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
                 else:
                     net = specs.build(src, num_classes=num_classes, in_shape=input_shape)
                 if given or not builtin:   # a shape the model rejects is the user's mistake, not a bug
-                    specs.check_input(net, input_shape, where="input_shape")
+                    specs.check_input(net, input_shape, where="input_shape", batch=batch)
                 return sch.convert(net) if sch is not None else net
     else:
         if not isinstance(model, nn.Module):
@@ -108,7 +109,7 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
         src = model
         from hwsim.models.spec import check_input
 
-        check_input(src, _shape(input_shape), where="input_shape")
+        check_input(src, _shape(input_shape), where="input_shape", batch=batch)
 
         def make(dev: str) -> nn.Module:
             net = copy.deepcopy(src)
@@ -122,14 +123,40 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
 
     if device == "meta":
         try:
-            net = make("meta").to("meta")
+            net = move_to(make("meta"), "meta")
         except (RuntimeError, NotImplementedError, TypeError) as e:
             # a scheme whose conversion needs values (e.g. a scale from the weights) converts on CPU
             notes.append(f"converted on cpu, then moved to meta ({type(e).__name__}: {str(e)[:120]})")
-            net = make("cpu").to("meta")
+            net = move_to(make("cpu"), "meta")
     else:
-        net = make("cpu").to(device)
+        net = move_to(make("cpu"), device)
     return net, sch, model_name, _shape(input_shape), notes
+
+
+def move_to(net: nn.Module, device: str) -> nn.Module:
+    """``net.to(device)`` keeping shared tensors shared: ``Module.to`` across devices gives each module
+    its own copy of a Parameter two modules hold (GPT-2's head tied to its token embedding, a layer
+    rebuilt from an exported graph holding its holder's weight), which would count it twice."""
+    memo: dict[int, Any] = {}
+
+    def moved(t: Any, param: bool) -> Any:
+        if t is None or t.device.type == torch.device(device).type:
+            return t
+        new = memo.get(id(t))
+        if new is None:
+            data = t.detach().to(device)
+            new = nn.Parameter(data, requires_grad=t.requires_grad) if param else data
+            if param:
+                new.__dict__.update(t.__dict__)
+            memo[id(t)] = new
+        return new
+
+    for m in net.modules():
+        for k, p in list(m._parameters.items()):
+            m._parameters[k] = moved(p, True)
+        for k, b in list(m._buffers.items()):
+            m._buffers[k] = moved(b, False)
+    return net
 
 
 def _shape(shape: Any) -> tuple[int, ...]:
@@ -137,6 +164,30 @@ def _shape(shape: Any) -> tuple[int, ...]:
     from hwsim.models.spec import Tokens
 
     return shape if isinstance(shape, Tokens) else tuple(shape)
+
+
+def model_output(out: Any) -> torch.Tensor:
+    """The tensor a training loss is taken of: the output itself; of a mapping (a dict, a Hugging Face
+    ``ModelOutput``) its ``logits``, else its ``last_hidden_state``, else its first tensor; of a tuple
+    or list its first tensor (searched depth first)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, dict) or (hasattr(out, "keys") and hasattr(out, "__getitem__")):
+        for key in ("logits", "last_hidden_state"):
+            if key in out.keys() and isinstance(out[key], torch.Tensor):
+                return out[key]
+        values = [out[k] for k in out.keys()]
+    elif isinstance(out, (tuple, list)):
+        values = list(out)
+    else:
+        values = []
+    for v in values:
+        try:
+            return model_output(v)
+        except UserError:
+            continue
+    raise UserError("model", f"the model returned a {type(out).__name__} with no tensor in it; a training step "
+                             "needs a tensor output (or a tuple, dict or ModelOutput holding one)")
 
 
 def _loss(out: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -188,7 +239,8 @@ def _stash_bits(cm: CountingMode):
 def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = None,
           num_classes: int | None = None, mode: str = "train", device: str = "meta",
           data: tuple[torch.Tensor, torch.Tensor] | None = None, optimizer: str = "sgd_momentum",
-          model_name: str | None = None, steps_per_epoch: int = 0, convert: bool = True) -> Trace:
+          model_name: str | None = None, steps_per_epoch: int = 0, convert: bool = True,
+          fallback: bool = True) -> Trace:
     """Count one training step (``mode="train"``: forward, backward_data, backward_weight, update)
     or one inference pass (``mode="infer"``) of ``model`` under ``scheme``.
 
@@ -196,7 +248,38 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
     or on random data, measuring operand sparsity (effectual MACs) and the real stash buffers.
     ``convert=False``: ``model`` is already converted by ``scheme`` (the scheme still names the
     trace and its ``on_step_end`` runs in the update phase).
+    ``fallback``: a network that cannot run on meta tensors (it reads values: ``.item()``,
+    ``.tolist()``, constants baked on the CPU) is counted on a real CPU step instead, with a note;
+    the figures are the same, and sparsity is then measured.
     """
+    kw = dict(batch=batch, input_shape=input_shape, num_classes=num_classes, mode=mode, data=data,
+              optimizer=optimizer, model_name=model_name, steps_per_epoch=steps_per_epoch, convert=convert)
+    if str(device) != "meta" or not fallback or _is_builtin(model):    # built-ins are written for meta
+        return _trace(model, scheme, device=str(device), **kw)
+    try:
+        return _trace(model, scheme, device="meta", **kw)
+    except Exception as e:
+        from hwsim.models.spec import _short, needs_values
+
+        if not needs_values(e):
+            raise
+        why = _short(e, 120)
+    tr = _trace(model, scheme, device="cpu", **kw)
+    tr.meta["notes"].append(f"counted on cpu: the model does not run on meta tensors ({why})")
+    return tr
+
+
+def _is_builtin(model: Any) -> bool:
+    if not isinstance(model, str):
+        return False
+    from hwsim.models.spec import is_builtin
+
+    return is_builtin(model.strip())
+
+
+def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes: int | None, mode: str,
+           device: str, data: Any, optimizer: str, model_name: str | None, steps_per_epoch: int,
+           convert: bool) -> Trace:
     t0 = time.perf_counter()
     _check_args(mode, optimizer, batch)
     dev = str(device)
@@ -205,7 +288,7 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
         input_shape = input_shape or tuple(data[0].shape[1:])
     input_shape = parse_input_shape(input_shape, where="input_shape")
     net, sch, model_name, input_shape, notes = _resolve_model(model, scheme, dev, input_shape, num_classes,
-                                                              model_name, convert)
+                                                              model_name, convert, batch)
     from hwsim.quant.layers import changed_modules
 
     changed = changed_modules(net)
@@ -299,7 +382,7 @@ def _run_train(cm: CountingMode, meter: StashMeter, net: nn.Module, sch: Any, x:
     with cm:
         cm.phase = FORWARD
         with meter:
-            out = net(x)
+            out = model_output(net(x))
             if y is None and out.dim() == 2:
                 k = num_classes or int(out.shape[-1])
                 y = torch.randint(0, k, (batch,), device=dev, generator=gen) if dev != "meta" else \

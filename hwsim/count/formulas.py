@@ -62,6 +62,8 @@ class Work:
     tensors: dict[str, Any] = field(default_factory=dict)
     # backward element-wise work that produces a parameter's gradient (embedding rows)
     weight_grad: bool = False
+    # an op with no formula and not known to be element-wise: counted as element-wise, and reported
+    unknown: bool = False
 
 
 @dataclass
@@ -284,6 +286,147 @@ def embedding_backward_formula(ctx: OpContext, args: tuple, kwargs: dict, out: A
                  write_bytes=_nbytes(out), weight_grad=True)]
 
 
+# -- recurrent layers --------------------------------------------------------------
+# G gate rows (4H LSTM, 3H GRU, H plain RNN), I input size, H hidden size, T*N steps x batch.
+#   forward        T*N*G*(I + H)                     (input and recurrent projections)
+#   backward data  T*N*G*I if the input needs a gradient, plus G*H per step whose hidden state
+#                  needs one: (T-1)*N*G*H, and N*G*H more for an initial state that needs a gradient
+#   backward weight T*N*G*(I + H)
+# The same MACs the decomposed path (meta tensors, GRU and plain RNN on CPU) issues as mm/addmm.
+
+
+def _rnn_sizes(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor) -> tuple[int, int, int, int]:
+    g, i = int(w_ih.shape[0]), int(w_ih.shape[1])
+    h = int(w_hh.shape[1])
+    return int(x.numel()) // max(i, 1), g, i, h
+
+
+@register_formula(aten.mkldnn_rnn_layer)
+def mkldnn_rnn_layer_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    x, w_ih, w_hh = args[0], args[1], args[2]
+    tn, g, i, h = _rnn_sizes(x, w_ih, w_hh)
+    y = out[0]
+    return [Work(gemm=GEMM_FWD, macs=tn * g * (i + h),
+                 operands={"input": x.numel(), "weight": w_ih.numel() + w_hh.numel(), "output": y.numel()}),
+            # per step: two bias adds and a nonlinearity per gate row, five state updates per unit
+            Work(elementwise="rnn_cell", elems=tn * (3 * g + 5 * h), read_bytes=_nbytes(x),
+                 write_bytes=sum(_nbytes(t) for t in out[:3]))]
+
+
+@register_formula(aten.mkldnn_rnn_layer_backward)
+def mkldnn_rnn_layer_backward_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    x, w_ih, w_hh, hx = args[0], args[1], args[2], args[5]
+    tn, g, i, h = _rnn_sizes(x, w_ih, w_hh)
+    n = int(hx.shape[-2]) if hx.dim() >= 2 else 1
+    data = (tn * g * i if x.requires_grad else 0) + (tn - n) * g * h + (n * g * h if hx.requires_grad else 0)
+    return [Work(gemm=GEMM_DATA, macs=data, operands={"grad_output": tn * h, "weight": w_ih.numel() + w_hh.numel(),
+                                                      "grad_input": x.numel()}),
+            Work(gemm=GEMM_WEIGHT, macs=tn * g * (i + h),
+                 operands={"grad_output": tn * g, "stash": x.numel() + tn * h,
+                           "grad_weight": w_ih.numel() + w_hh.numel()}),
+            Work(elementwise="rnn_cell", elems=tn * (3 * g + 5 * h), read_bytes=_nbytes(x),
+                 write_bytes=_nbytes(out[0]))]
+
+
+def _cell_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    """``lstm_cell``/``gru_cell``/``rnn_*_cell``(x, hx, w_ih, w_hh, ...): one step, N*G*(I + H)."""
+    x, w_ih, w_hh = args[0], args[2], args[3]
+    n, g = int(x.numel()) // int(w_ih.shape[1]), int(w_ih.shape[0])
+    return [Work(gemm=GEMM_FWD, macs=n * g * (int(w_ih.shape[1]) + int(w_hh.shape[1])),
+                 operands={"input": x.numel(), "weight": w_ih.numel() + w_hh.numel(),
+                           "output": sum(_numel(t) for t in _tensors(out))})]
+
+
+for _cell in ("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell"):
+    if hasattr(aten, _cell):
+        register_formula(getattr(aten, _cell))(_cell_formula)
+
+
+# Fused gate kernels (CUDA's LSTM/GRU cells): the projections ran before as mm/addmm; the cell itself is
+# element-wise: one operation per gate pre-activation element.
+_FUSED_CELLS = [getattr(aten, n) for n in ("_thnn_fused_lstm_cell", "_thnn_fused_gru_cell",
+                                           "_thnn_fused_lstm_cell_backward_impl", "_thnn_fused_lstm_cell_backward",
+                                           "_thnn_fused_gru_cell_backward", "_thnn_differentiable_lstm_cell_backward",
+                                           "_thnn_differentiable_gru_cell_backward") if hasattr(aten, n)]
+
+
+@register_formula(*_FUSED_CELLS)
+def fused_cell_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    ins = _tensors(args)
+    return [Work(elementwise="rnn_cell", elems=int(ins[0].numel()) if ins else 0,
+                 read_bytes=sum(_nbytes(t) for t in ins), write_bytes=sum(_nbytes(t) for t in _tensors(out)))]
+
+
+# -- bilinear / trilinear ---------------------------------------------------------
+@register_formula(aten._trilinear)
+def trilinear_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    """``_trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim)`` (``nn.Bilinear``: x1^T W_k x2) as its
+    kernel runs it: i1*i2 contracted over the summed dims i3 lacks, then that with i3 over the rest.
+    MACs: the size of the i1*i2 product space, plus the size of the second product space.
+    nn.Bilinear(I1, I2, O) on N rows: N*O*I1*I2 + N*O*I2."""
+    i1, i2, i3 = args[0], args[1], args[2]
+    e1, e2, e3, sumdim = (list(a) for a in args[3:7])
+    nd = i1.dim() + len(e1)
+
+    def full(t: torch.Tensor, expand: list[int]) -> list[int]:
+        sizes, it = [], iter(t.shape)
+        for d in range(nd):
+            sizes.append(1 if d in expand else int(next(it)))
+        return sizes
+
+    s1, s2, s3 = full(i1, e1), full(i2, e2), full(i3, e3)
+    first = [d for d in sumdim if s3[d] == 1]
+    pair = [max(a, b) for a, b in zip(s1, s2)]
+    macs1 = prod(pair)
+    rest = [1 if d in first else pair[d] for d in range(nd)]
+    macs2 = prod(max(a, b) for a, b in zip(rest, s3))
+    reads_param = bool(ctx.param_keys) and ctx.storage_key is not None and any(
+        ctx.storage_key(t) in ctx.param_keys for t in (i1, i2, i3))
+    if ctx.phase in ("forward", "inference"):
+        role = GEMM_FWD
+    else:
+        role = GEMM_DATA if reads_param else GEMM_WEIGHT
+    return [Work(gemm=role, macs=int(macs1 + macs2),
+                 operands={"input": i1.numel() + i3.numel(), "weight": i2.numel(), "output": _numel(out)})]
+
+
+# -- attention fast paths (eval, no grad) -------------------------------------------------
+def _mha_fast_macs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, e: int, heads: int) -> tuple[int, int, int]:
+    """(projection MACs, attention MACs, scores) of a batch-first multi-head attention on (B, L, E)."""
+    b, lq = int(q.shape[0]), int(q.shape[-2])
+    s = int(k.shape[-2])
+    proj = b * lq * e * e + 2 * b * s * e * e + b * lq * e * e      # q, k, v projections and the output one
+    d = e // heads
+    att = attention_macs((b, heads, lq, d), (b, heads, s, d), (b, heads, s, d))
+    return proj, att, b * heads * lq * s
+
+
+@register_formula(aten._native_multi_head_attention)
+def native_mha_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    q, k, v, e, heads = args[0], args[1], args[2], int(args[3]), int(args[4])
+    proj, att, scores = _mha_fast_macs(q, k, v, e, heads)
+    return [Work(gemm=GEMM_FWD, macs=proj + att, operands={"input": q.numel() + k.numel() + v.numel(),
+                                                           "weight": 4 * e * e, "output": _numel(out[0])}),
+            Work(elementwise="softmax", elems=int(scores))]
+
+
+@register_formula(aten._transformer_encoder_layer_fwd)
+def encoder_layer_fast_formula(ctx: OpContext, args: tuple, kwargs: dict, out: Any) -> list[Work]:
+    """nn.TransformerEncoderLayer's fused inference kernel: self-attention, then the two-layer MLP."""
+    x, e, heads = args[0], int(args[1]), int(args[2])
+    ffn_w1 = args[14]
+    f = int(ffn_w1.shape[0])
+    tokens = int(x.numel()) // e
+    proj, att, scores = _mha_fast_macs(x, x, x, e, heads)
+    mlp = 2 * tokens * e * f
+    return [Work(gemm=GEMM_FWD, macs=proj + att + mlp,
+                 operands={"input": x.numel(), "weight": 4 * e * e + 2 * e * f, "output": _numel(out)}),
+            Work(elementwise="softmax", elems=int(scores)),
+            # two norms, two residual adds, the MLP's activation
+            Work(elementwise="norm", elems=2 * tokens * e), Work(elementwise="add", elems=2 * tokens * e),
+            Work(elementwise="activation", elems=tokens * f)]
+
+
 # -- element-wise work ---------------------------------------------------------------
 
 # Ops that do no arithmetic: views, metadata, copies, creation.
@@ -296,7 +439,7 @@ NO_WORK = {
         "scalar_tensor", "lift_fresh", "lift_fresh_copy", "_to_copy", "copy_", "copy", "clone", "contiguous",
         "fill_", "fill", "zero_", "set_", "resize_", "_local_scalar_dense", "item", "arange", "lift",
         "randn", "rand", "randint", "normal_", "uniform_", "_has_compatible_shallow_copy_type", "cat", "stack",
-        "pad", "constant_pad_nd", "index_select", "gather", "unfold", "view_as", "expand_as", "flip", "roll",
+        "pad", "constant_pad_nd", "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", "index_select", "gather", "unfold", "view_as", "expand_as", "flip", "roll",
         "index", "index_put_", "index_put", "masked_fill_", "slice_backward", "select_backward", "to",
     ) if hasattr(aten, n)
 }
@@ -331,6 +474,52 @@ _CLASSES: dict[str, tuple[str, ...]] = {
             "var", "std", "var_mean", "norm", "linalg_vector_norm"),
 }
 OP_CLASS: dict[str, str] = {name: cls for cls, names in _CLASSES.items() for name in names}
+
+
+# Ops without a formula that are known to be element-wise (besides those tagged pointwise or
+# reduction, and those in _CLASSES): any other op is counted as element-wise and reported as
+# having no counting formula (``unsupported_ops``), so work hwsim cannot price is never a silent 0.
+KNOWN_ELEMENTWISE = frozenset({
+    "tril", "triu", "hardswish", "hardswish_backward", "hardsigmoid_backward", "mish", "mish_backward",
+    "log_sigmoid_forward", "log_sigmoid_backward", "glu", "glu_backward", "_prelu_kernel", "_prelu_kernel_backward",
+    "hardshrink", "softshrink", "elu_backward", "native_dropout", "native_dropout_backward", "_fused_dropout",
+    "_masked_scale", "cumsum", "cumprod", "sort", "argsort", "topk", "scatter", "scatter_add", "scatter_reduce",
+    "index_add", "index_copy", "index_fill", "_unsafe_index", "_unsafe_index_put", "masked_scatter", "masked_select",
+    "nonzero", "bincount", "multinomial", "repeat", "repeat_interleave", "tile", "linspace", "logspace",
+    "randperm", "rand_like", "randn_like", "randint_like", "normal", "exponential_", "geometric_", "bernoulli_",
+    "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d", "replication_pad2d",
+    "replication_pad3d", "reflection_pad2d_backward", "replication_pad2d_backward", "im2col", "col2im",
+    "max_pool3d_with_indices", "max_pool3d_with_indices_backward", "avg_pool3d", "avg_pool3d_backward",
+    "_adaptive_avg_pool3d", "_adaptive_avg_pool3d_backward", "adaptive_max_pool1d", "max_pool1d_with_indices",
+    "avg_pool1d", "softmax", "log_softmax", "_softmax", "logsumexp", "binary_cross_entropy",
+    "binary_cross_entropy_backward", "binary_cross_entropy_with_logits", "smooth_l1_loss", "smooth_l1_loss_backward",
+    "huber_loss", "huber_loss_backward", "l1_loss", "kl_div", "native_batch_norm_legit", "_weight_norm_interface",
+    "embedding_renorm_", "isin", "unique_dim", "_unique2", "searchsorted", "bucketize", "one_hot", "diag",
+    "diag_embed", "diagonal_backward", "narrow", "squeeze_", "unsqueeze_", "t_", "transpose_", "as_strided_",
+    "_foreach_add", "_foreach_add_", "_foreach_mul", "_foreach_mul_", "_foreach_addcmul_", "_foreach_addcdiv_",
+    "_foreach_sqrt", "_foreach_div_", "_foreach_lerp_", "_foreach_neg", "_foreach_maximum_",
+    "_cdist_forward", "_pdist_forward", "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d",
+    "upsample_linear1d", "upsample_bilinear2d", "upsample_bicubic2d", "upsample_trilinear3d",
+    "_upsample_bilinear2d_aa", "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
+    "upsample_nearest1d_backward", "upsample_nearest2d_backward", "upsample_nearest3d_backward",
+    "upsample_linear1d_backward", "upsample_bilinear2d_backward", "upsample_bicubic2d_backward",
+    "upsample_trilinear3d_backward", "_upsample_nearest_exact2d_backward", "grid_sampler_2d",
+    "grid_sampler_2d_backward", "affine_grid_generator", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+    "native_channel_shuffle", "_pack_padded_sequence", "_pad_packed_sequence", "_make_dep_token",
+    "_assert_async", "_assert_scalar", "_functional_assert_async", "sym_constrain_range_for_size",
+    "_assert_tensor_metadata", "record_stream", "resize_as_", "_copy_from_and_resize", "_copy_from",
+    "_reshape_copy", "_index_put_impl_", "put_", "masked_fill", "_conj", "_neg_view", "_efficientzerotensor",
+})
+_FREE_TAGS = (torch.Tag.pointwise, torch.Tag.reduction, torch.Tag.view_copy, torch.Tag.inplace_view,
+              torch.Tag.nondeterministic_seeded)
+
+
+def is_known_elementwise(func: Any) -> bool:
+    """Whether an op without a formula is element-wise by nature (see :data:`KNOWN_ELEMENTWISE`)."""
+    name = getattr(func._overloadpacket, "__name__", str(func)).split(".")[-1]
+    if name in OP_CLASS or name in KNOWN_ELEMENTWISE or name.startswith("_foreach_"):
+        return True
+    return any(t in _FREE_TAGS for t in getattr(func, "tags", ()))
 
 
 def op_class(func_packet: Any) -> str:
@@ -374,4 +563,9 @@ def count_op(ctx: OpContext, func: Any, args: tuple, kwargs: dict, out: Any) -> 
     if packet in NO_WORK:
         return []
     cls = "update" if ctx.phase == "update" else op_class(packet)
-    return elementwise_work(cls, args, kwargs, out)
+    work = elementwise_work(cls, args, kwargs, out)
+    if ctx.phase != "update" and not is_known_elementwise(func):
+        for w in work or [Work(elementwise=cls)]:
+            w.unknown = True
+        return work or [Work(elementwise=cls, unknown=True)]
+    return work

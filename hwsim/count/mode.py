@@ -327,6 +327,8 @@ class CountingMode(TorchDispatchMode):
         ctx = F.OpContext(phase=phase, weight_key=lt.weight_key, weight_shape=lt.weight_shape,
                           storage_key=storage_key, param_keys=keys, param_shapes=lt.param_shapes)
         for w in F.count_op(ctx, func, args, kwargs, out):
+            if w.unknown:     # no formula: counted as element-wise work, and reported
+                self.unsupported[str(func)] += 1
             if w.gemm is not None:
                 self._gemm(lt, func, w, args, out)
             else:

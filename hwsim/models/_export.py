@@ -136,6 +136,7 @@ def _act_for(node: fx.Node) -> tuple[nn.Module, list[Any]] | None:
 def modules_from_export(ep: Any) -> nn.Module:
     """``ep.module()`` with its layer calls turned back into ``torch.nn`` layers (see module doc)."""
     gm = ep.module()
+    _tie_shared(gm)
     g = gm.graph
     used: set[str] = set()
     for node in list(g.nodes):
@@ -177,6 +178,7 @@ def modules_from_export(ep: Any) -> nn.Module:
             a0 = node.args[0]
             if isinstance(a0, fx.Node) and a0.op == "get_attr" and a0.target.endswith("num_batches_tracked"):
                 g.erase_node(node)
+    _follow_input_device(gm)
     g.eliminate_dead_code()
     gm.recompile()
     # modules in the order the graph calls them (first/last-layer rules read registration order)
@@ -189,6 +191,39 @@ def modules_from_export(ep: Any) -> nn.Module:
     gm.train = types.MethodType(nn.Module.train, gm)
     gm.eval = types.MethodType(nn.Module.eval, gm)
     return gm
+
+
+def _tie_shared(gm: nn.Module) -> None:
+    """Parameters the program stores once under two names (a tied embedding) become one Parameter again,
+    as in the network that was exported, so that it is counted and trained once."""
+    first: dict[tuple, nn.Parameter] = {}
+    for m in gm.modules():
+        for k, p in list(m._parameters.items()):
+            if p is None or p.device.type == "meta":
+                continue
+            key = (p.untyped_storage().data_ptr(), p.storage_offset(), tuple(p.shape), p.stride(), p.dtype)
+            m._parameters[k] = first.setdefault(key, p)
+
+
+def _follow_input_device(gm: fx.GraphModule) -> None:
+    """Tensors the program creates on the device it was exported on (``zeros(..., device=cpu)`` for an
+    initial hidden state, ``arange`` for positions) are created on the input's device instead, and its
+    tensor constants become buffers, so that ``.to("meta")`` moves the whole program."""
+    g = gm.graph
+    first = next((n for n in g.nodes if n.op == "placeholder"), None)
+    for node in list(g.nodes):
+        if node.op == "get_attr":
+            obj = _get_attr(gm, node.target)
+            if isinstance(obj, torch.Tensor) and not isinstance(obj, nn.Parameter):
+                owner_name, _, attr = node.target.rpartition(".")
+                owner = gm.get_submodule(owner_name) if owner_name else gm
+                if attr not in owner._buffers:
+                    delattr(owner, attr)
+                    owner.register_buffer(attr, obj, persistent=False)
+        elif first is not None and node.op == "call_function" and isinstance(node.kwargs.get("device"), torch.device):
+            with g.inserting_before(node):
+                dev = g.call_function(getattr, (first, "device"))
+            node.kwargs = {**node.kwargs, "device": dev}
 
 
 def _has_parent(gm: nn.Module, name: str) -> bool:

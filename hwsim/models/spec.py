@@ -5,7 +5,8 @@ A spec is one of
 ``resnet20``                a built-in name (``hwsim models``)
 ``path/to/file.py:make``    a callable in a Python file, returning an ``nn.Module``
 ``package.module:make``     a callable in an importable module
-``model.onnx``              an ONNX file, converted by onnx2torch (optional extra ``onnx``)
+``model.onnx``              an ONNX file, converted by onnx2torch (optional extra ``onnx``) after
+                            the clean-up of :mod:`hwsim.models._onnx`
 ``model.pt2``               a ``torch.export`` ExportedProgram (``torch.export.save``)
 
 A factory gets the ``args`` of the sweep file's model entry as keyword arguments, plus
@@ -55,6 +56,22 @@ def token_vocab(net: Any, where: str = "--input") -> int:
             return int(m.num_embeddings)
     raise UserError(where, "tokens:N feeds token ids to the model's first nn.Embedding; this model has none "
                            "(give a float shape such as 3x224x224)")
+
+
+class NeedsValues(RuntimeError):
+    """Building or running the network on meta tensors failed because it needs real values
+    (``.item()``, ``.tolist()``, constants on the CPU): the caller builds or counts it on the CPU."""
+
+
+def needs_values(e: BaseException) -> bool:
+    """Whether ``e`` is a failure of meta tensors (no data, or a meta/CPU device mix), not a bug or a
+    user mistake: then the same work on CPU tensors succeeds."""
+    if isinstance(e, NeedsValues):
+        return True
+    if not isinstance(e, (RuntimeError, NotImplementedError, ValueError, TypeError, AssertionError, IndexError)):
+        return False
+    text = str(e).lower()
+    return "meta" in text or "data-dependent" in text or "no data" in text
 
 
 @dataclass(frozen=True)
@@ -238,6 +255,8 @@ def _call_factory(src: Source, fn: Any, args: dict[str, Any], num_classes: int |
     except UserError:
         raise
     except Exception as e:
+        if needs_values(e) and _default_device() == "meta":
+            raise NeedsValues(f"{src.label} needs real tensors to build: {_short(e)}") from None
         raise UserError(where, f"{src.label} failed: {type(e).__name__}: {_short(e)}") from None
     if not isinstance(net, nn.Module):
         raise UserError(where, f"{src.label} returned a {type(net).__name__}, not a torch.nn.Module")
@@ -279,8 +298,12 @@ def default_input(spec: str | Source, base: str | Path | None = None, where: str
     if shape is None:
         import torch
 
-        with torch.device("meta"):
-            shape = getattr(_call_factory(src, fn, args, None, None, where), "input_shape", None)
+        try:
+            with torch.device("meta"):
+                shape = getattr(_call_factory(src, fn, args, None, None, where), "input_shape", None)
+        except NeedsValues:
+            with torch.device("cpu"):
+                shape = getattr(_call_factory(src, fn, args, None, None, where), "input_shape", None)
     if shape is None:
         return None
     if isinstance(shape, Tokens) or (isinstance(shape, str) and shape.strip().lower().startswith("tokens:")):
@@ -389,9 +412,11 @@ def load_onnx(path: Path, where: str = "model") -> Any:
         raise UserError(where, f"{path.name}: onnx2torch cannot convert op {ops} (opset {opsets.get('', '?')})")
     import torch
 
+    from hwsim.models._onnx import clean_graph, restore_layers
+
     try:
         with torch.device("cpu"):     # onnx2torch copies initializers into CPU tensors
-            net = onnx2torch.convert(proto)
+            net = restore_layers(onnx2torch.convert(clean_graph(proto)))
     except UserError:
         raise
     except Exception as e:
@@ -409,9 +434,7 @@ def load_pt2(path: Path, where: str = "model") -> Any:
     the program's first user input."""
     import torch
 
-    from hwsim.models.pt2_safe import load_program
-
-    ep = load_program(path, where)   # refuses pickles and zip bombs before torch reads anything
+    ep = _load_program(path, where)
     from hwsim.models._export import modules_from_export
 
     with torch.device("cpu"):
@@ -423,6 +446,8 @@ def load_pt2(path: Path, where: str = "model") -> Any:
             val = node.meta.get("val") if node is not None else None
             if val is not None and len(val.shape) >= 2:
                 shape = tuple(int(s) for s in val.shape[1:])
+                if isinstance(val.shape[0], int):     # a batch the program was specialised to
+                    net.hwsim_export_batch = int(val.shape[0])
                 if not val.dtype.is_floating_point:
                     shape = Tokens(shape)
             break
@@ -431,10 +456,37 @@ def load_pt2(path: Path, where: str = "model") -> Any:
     return net
 
 
+# output containers whose pytree registration a saved program may need: Hugging Face's ModelOutput
+# classes register themselves when their module is imported (a library module, never the file's code)
+_PYTREE_MODULES = ("transformers.modeling_outputs",)
+
+
+def _missing_pytree_modules() -> list[str]:
+    return [m for m in _PYTREE_MODULES if m not in sys.modules
+            and importlib.util.find_spec(m.partition(".")[0]) is not None]
+
+
+def _load_program(path: Path, where: str) -> Any:
+    """The one place a ``.pt2`` file is read: :func:`hwsim.models.pt2_safe.load_program` (no pickles,
+    bounded archive, torch's log quietened) on the CPU, tried once more after importing the library
+    modules (e.g. ``transformers.modeling_outputs``) whose classes the output spec names."""
+    from hwsim.models.pt2_safe import load_program
+
+    try:
+        return load_program(path, where)
+    except UserError:
+        todo = _missing_pytree_modules()
+        if not todo:
+            raise
+    for name in todo:
+        importlib.import_module(name)
+    return load_program(path, where)
+
+
 # -- the shape check --------------------------------------------------------------------------
 def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", dtype: Any = None,
-                high: int | None = None) -> None:
-    """Run the float network once on a meta batch of one: a shape it rejects is the user's error,
+                high: int | None = None, batch: int = 1) -> None:
+    """Run the float network once on a meta batch: a shape it rejects is the user's error,
     told with the model's own message (shortened)."""
     import copy
     import warnings
@@ -449,11 +501,11 @@ def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", 
         return
     if isinstance(input_shape, Tokens):
         token_vocab(probe, where)
-        x = torch.zeros((1, *input_shape), dtype=torch.long, device="meta")
+        x = torch.zeros((batch, *input_shape), dtype=torch.long, device="meta")
     elif dtype is not None and not dtype.is_floating_point:
-        x = torch.zeros((1, *input_shape), dtype=dtype, device="meta")
+        x = torch.zeros((batch, *input_shape), dtype=dtype, device="meta")
     else:
-        x = torch.empty((1, *input_shape), device="meta")
+        x = torch.empty((batch, *input_shape), device="meta")
     try:
         with torch.no_grad():
             probe.eval()(x)
@@ -461,7 +513,16 @@ def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", 
         if "meta" in str(e).lower():   # the network needs values (.item(), data-dependent shapes): not a shape fault
             return
         shape = str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape))
-        raise UserError(where, f"the model rejects input {shape}: {_short(e)}") from None
+        fixed = getattr(net, "hwsim_export_batch", None)
+        hint = f" (the exported program was traced at batch {fixed}; export with a dynamic batch " \
+               "dimension to price others)" if fixed is not None and fixed != batch else ""
+        raise UserError(where, f"the model rejects input {shape} at batch {batch}: {_short(e)}{hint}") from None
+
+
+def _default_device() -> str:
+    import torch
+
+    return torch.get_default_device().type
 
 
 def _short(e: BaseException, limit: int = 160) -> str:

@@ -28,6 +28,12 @@ def _linear_on(weight: Tensor, bias: Tensor | None) -> nn.Linear:
 class LinearMultiheadAttention(nn.Module):
     """``nn.MultiheadAttention`` with its projections as four ``nn.Linear`` layers (see module doc)."""
 
+    # nn.TransformerEncoderLayer's inference fast path would multiply by these fused projections itself,
+    # bypassing the four layers a scheme converts; without them it takes its ordinary path (this forward)
+    in_proj_weight = None
+    in_proj_bias = None
+    _qkv_same_embed_dim = False
+
     def __init__(self, mha: nn.MultiheadAttention):
         super().__init__()
         e = mha.embed_dim

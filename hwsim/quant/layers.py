@@ -351,8 +351,10 @@ _NOT_WEIGHT_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm
 
 
 def _other_weight_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Modules that hold a matrix (or larger) Parameter of their own but are no layer a scheme
-    swaps: recurrent layers, ``nn.Bilinear``, custom layers calling ``F.linear`` on their own weight."""
+    """Weight layers no scheme swaps: recurrent layers and cells, ``nn.Bilinear``, and custom layers
+    owning a matrix (or larger) Parameter named ``weight*`` (by the torch.nn convention, a layer's
+    GEMM operand). Other Parameters (a class token, a position embedding, a layer scale, a relative
+    position bias table) are no weight layer a scheme would convert."""
     from hwsim.quant.attention import LinearMultiheadAttention
 
     skip = (*WEIGHT_LAYER_TYPES, *_NOT_WEIGHT_LAYERS, nn.MultiheadAttention, LinearMultiheadAttention)
@@ -360,9 +362,31 @@ def _other_weight_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, m in model.named_modules():
         if isinstance(m, skip) or type(m).__module__.startswith("hwsim.quant"):
             continue
-        if any(p.dim() >= 2 for p in m.parameters(recurse=False)):
+        if isinstance(m, (nn.RNNBase, nn.RNNCellBase, nn.Bilinear)) or any(
+                p is not None and p.dim() >= 2 and k.startswith("weight") for k, p in m._parameters.items()):
             out.append((name, m))
     return out
+
+
+def _is_hf_conv1d(m: nn.Module) -> bool:
+    """Hugging Face's ``Conv1D`` (GPT-2): a Linear whose weight is stored transposed, (in, out)."""
+    return type(m).__name__ == "Conv1D" and type(m).__module__.startswith("transformers") \
+        and isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.dim() == 2
+
+
+def conv1d_as_linear(model: nn.Module) -> int:
+    """Replace every Hugging Face ``Conv1D`` by the ``nn.Linear`` it is (weight transposed, a view of
+    the same storage; the same bias Parameter): equal outputs, and a layer schemes swap. Returns the count."""
+    names = [n for n, m in model.named_modules() if n and _is_hf_conv1d(m)]
+    for n in names:
+        m = model.get_submodule(n)
+        w, b = m.weight, m.bias
+        lin = nn.Linear(w.shape[0], w.shape[1], bias=b is not None, device="meta", dtype=w.dtype)
+        lin.weight = nn.Parameter(w.detach().t(), requires_grad=w.requires_grad)
+        if b is not None:
+            lin.bias = b
+        set_submodule(model, n, lin)
+    return len(names)
 
 
 def stays_float(model: nn.Module) -> dict[str, str]:
@@ -399,18 +423,20 @@ def _precision(old: LayerPrecision, fields: dict[str, Format | str], cfg: LayerP
     return dataclasses.replace(old, **kw)
 
 
-def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
+def convert_layers(model: nn.Module, plan: Plan, quantizes: bool = True) -> nn.Module:
     """Apply ``plan`` to every weight layer (see the module docstring); returns the (possibly new) model.
 
     Every ``nn.MultiheadAttention`` first becomes :class:`hwsim.quant.attention.LinearMultiheadAttention`
     (equal outputs; its projections are layers every scheme, and every later scheme composed
     with it, sees by the same names). A layer the plan cannot apply to stays float, with the
-    reason in its ``hwsim_stays_float`` (read by :func:`stays_float`, the trace and the CLI).
+    reason in its ``hwsim_stays_float`` (read by :func:`stays_float`, the trace and the CLI), and so
+    does every weight layer of a type no scheme swaps (recurrent layers, ``nn.Bilinear``), unless the
+    scheme ``quantizes`` nothing (fp32). Hugging Face ``Conv1D`` layers become ``nn.Linear`` first.
     """
     swap_attention(model)
+    conv1d_as_linear(model)
     layers = weight_layers(model)
     n = len(layers)
-    touched: set[str] = set()
     for depth, (name, m) in enumerate(layers):
         try:
             cfg = plan(name, m, depth, n)
@@ -424,7 +450,6 @@ def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
             if not hasattr(m, "hwsim_precision"):
                 m.hwsim_precision = FULL_PRECISION
             continue
-        touched.add(name)
         q = _to_q(m)
         for slot in SLOTS:
             value = getattr(cfg, slot)
@@ -436,7 +461,7 @@ def convert_layers(model: nn.Module, plan: Plan) -> nn.Module:
                 model = q
             else:
                 set_submodule(model, name, q)
-    if touched:
+    if quantizes:
         for _name, m in _other_weight_modules(model):
             m.hwsim_stays_float = f"{type(m).__name__} is not a layer type schemes swap (Linear, Conv1d/2d/3d, " \
                                   "ConvTranspose1d/2d/3d, MultiheadAttention)"

@@ -22,4 +22,4 @@ class FP32(Scheme):
         from hwsim.quant.layers import convert_layers
 
         # Leaves every layer as it is; plain layers get hwsim_precision = FULL_PRECISION.
-        return convert_layers(model, lambda name, module, depth, n: None)
+        return convert_layers(model, lambda name, module, depth, n: None, quantizes=False)

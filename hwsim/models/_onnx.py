@@ -1,0 +1,107 @@
+"""Make an ONNX graph convert to the network it was exported from.
+
+``torch.onnx.export`` graphs trip onnx2torch in ways that change the figures:
+  * with constant folding (the default), a weight used twice is folded into duplicate initializers
+    behind ``Identity`` nodes; onnx2torch's converters look weights up among the initializers by
+    name and fail (``KeyError``) or fall back to modules holding the weight as a fixed input
+    (a BatchNormalization then keeps its scale and shift as constants);
+  * a ``MatMul`` by a weight matrix (a Linear on 3-D activations) becomes a matmul by a buffer, and a
+    ``Gather`` on a weight table (an embedding) an indexing op: no layer a scheme can convert, and
+    weights that are no parameters (no gradient, no update, ``parameters: 0``);
+  * position embeddings, class tokens and layer scales stay buffers.
+
+:func:`clean_graph` rewrites the ONNX graph before conversion (consumers of an ``Identity`` of an
+initializer read the initializer itself; then onnx's own shape inference), and
+:func:`restore_layers` turns the converted module's weight matmuls into ``nn.Linear`` layers, weight
+gathers into ``nn.Embedding`` layers, and its remaining float initializers into Parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+
+def clean_graph(proto: Any) -> Any:
+    """``proto`` with Identity nodes of initializers bypassed, and shapes inferred (onnx.shape_inference)."""
+    import onnx
+
+    g = proto.graph
+    inits = {i.name for i in g.initializer}
+    outputs = {o.name for o in g.output}
+    alias: dict[str, str] = {}
+    keep = []
+    for node in g.node:
+        src = alias.get(node.input[0], node.input[0]) if node.op_type == "Identity" and node.input else None
+        if src is not None and src in inits and node.output[0] not in outputs:
+            alias[node.output[0]] = src
+            continue
+        keep.append(node)
+    if alias:
+        for node in keep:
+            for i, name in enumerate(node.input):
+                if name in alias:
+                    node.input[i] = alias[name]
+        del g.node[:]
+        g.node.extend(keep)
+    try:
+        return onnx.shape_inference.infer_shapes(proto)
+    except Exception:  # noqa: BLE001 - a graph shape inference cannot handle converts as it is
+        return proto
+
+
+def _get_attr(gm: nn.Module, node: Any) -> torch.Tensor | None:
+    if not isinstance(node, fx.Node) or node.op != "get_attr":
+        return None
+    obj: Any = gm
+    for part in str(node.target).split("."):
+        obj = getattr(obj, part, None)
+    return obj if isinstance(obj, torch.Tensor) else None
+
+
+def restore_layers(gm: fx.GraphModule) -> fx.GraphModule:
+    """Weight matmuls -> ``nn.Linear``, weight gathers -> ``nn.Embedding``, float initializers -> Parameters."""
+    g = gm.graph
+    made = 0
+    for node in list(g.nodes):
+        if node.op != "call_module" or len(node.args) != 2:
+            continue
+        mod = gm.get_submodule(str(node.target))
+        kind = type(mod).__name__
+        if kind == "OnnxMatMul":
+            w = _get_attr(gm, node.args[1])
+            if w is None or w.dim() != 2 or not w.is_floating_point():
+                continue
+            layer = nn.Linear(w.shape[0], w.shape[1], bias=False)
+            layer.weight = nn.Parameter(w.detach().t().contiguous())
+            x = node.args[0]
+        elif kind == "OnnxGather" and getattr(mod, "_axis", None) == 0:
+            w = _get_attr(gm, node.args[0])
+            if w is None or w.dim() != 2 or not w.is_floating_point():
+                continue
+            layer = nn.Embedding(w.shape[0], w.shape[1])
+            layer.weight = nn.Parameter(w.detach().clone())
+            x = node.args[1]
+        else:
+            continue
+        name = str(node.target)
+        parent, _, child = name.rpartition(".")
+        setattr(gm.get_submodule(parent) if parent else gm, child, layer)
+        node.args = (x,)
+        made += 1
+    g.eliminate_dead_code()
+    # initializers no node reads any more are dropped; the others that are float tensors are weights
+    used = {str(n.target) for n in g.nodes if n.op == "get_attr"}
+    holder = getattr(gm, "initializers", None)
+    if isinstance(holder, nn.Module):
+        for name, buf in list(holder._buffers.items()):
+            full = f"initializers.{name}"
+            if full not in used:
+                del holder._buffers[name]
+            elif buf is not None and buf.is_floating_point() and buf.numel() > 1:
+                del holder._buffers[name]
+                holder.register_parameter(name, nn.Parameter(buf.detach().clone()))
+    gm.recompile()
+    return gm
