@@ -12,7 +12,7 @@ hwsim's DRAM bytes of a layer are split (:class:`DramTerms`, exactly, up to whol
   ifmap_refetch     input elements fetched more than once (re-streamed per column fold when the
                     input does not fit half the ifmap SRAM)
   filter_refetch    weights fetched more than once (output rows tiled to fit the ofmap SRAM)
-  output_width      outputs written at their width above 16 bits (partial-sum width)
+  output_width      outputs written at their width above 16 bits (the consumer's input width)
   psum_spill        partial sums read back from DRAM
 so a gap to the paper reads as the sum of named quantities, and the split moves with the memory model.
 """
@@ -96,12 +96,13 @@ def dram_terms(row: dict[str, Any], info: Any) -> DramTerms:
     weights = s["K"] * (s["C"] // s.get("groups", 1)) * s["R"] * s["S"]
     outs = s["N"] * s["K"] * s["P"] * s["Q"]
     ib, fb, ob, ref = row["ifmap_bits"], row["filter_bits"], row["ofmap_bits"], REFERENCE_BITS
+    wb = row.get("output_bits") or ob          # finished outputs leave at the consumer's width
     return DramTerms(
         compulsory=(u_in + weights + outs) * ref / 8,
         input_width=u_in * (ib - ref) / 8,
         ifmap_refetch=(row["dram_reads_ifmap"] - u_in) * ib / 8,
         filter_refetch=(row["dram_reads_filter"] - weights) * fb / 8,
-        output_width=row["dram_writes_ofmap"] * (ob - ref) / 8 + (row["dram_writes_ofmap"] - outs) * ref / 8,
+        output_width=row["dram_writes_ofmap"] * (wb - ref) / 8 + (row["dram_writes_ofmap"] - outs) * ref / 8,
         psum_spill=row["dram_reads_ofmap"] * ob / 8,
     )
 
@@ -139,5 +140,5 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
             sram_bytes=int(row["sram_read_bytes"] + row["sram_write_bytes"]), latency_ms=ms,
             onchip_power_mw=onchip.get(p.layer, 0.0) * 1e-12 / (ms * 1e-3) * 1e3 if ms else 0.0,
             terms=dram_terms(row, infos[p.layer]),
-            bits=(row["ifmap_bits"], row["filter_bits"], row["ofmap_bits"])))
+            bits=(row["ifmap_bits"], row["filter_bits"], row.get("output_bits") or row["ofmap_bits"])))
     return out
