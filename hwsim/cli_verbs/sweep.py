@@ -67,19 +67,15 @@ def register(app: typer.Typer) -> None:
                             [[r["id"], escape(r["label"])] for r in rows])
             return
         if sw.search is not None:
-            from hwsim.sweep.pareto import normalised_hypervolume, signs
-            from hwsim.sweep.search import run_search, store_objectives
+            from hwsim.sweep.search import run_search, search_summary
 
             res, ids = run_search(file, path, workers=nw, backend=backend, address=address, progress=progress,
                                   evaluator=evaluator, budget=budget)
             objs = sw.search.objectives
-            F = store_objectives(path, ids, objs)
-            import numpy as np
-
-            hv = normalised_hypervolume(np.array(F) * signs(objs)) if F else 0.0
-            total = len(points)
+            # the front a person may pick from: points meeting the constraints only
+            found = search_summary(path, ids, objs, sw.search.constraints)
             info = {"sweep": sw.name, "store": str(path), "evaluated": res.n_evaluated, "trials": res.trials,
-                    "grid_points": total, "objectives": objs, "hypervolume_of_evaluated": hv}
+                    "grid_points": len(points), "objectives": objs, **found.to_dict()}
             ids = list(dict.fromkeys(ids))
         else:
             s = run_points(points, path, workers=nw, backend=backend, address=address, progress=progress,
@@ -102,7 +98,9 @@ def register(app: typer.Typer) -> None:
                           _f(r["accuracy"], ".4f"), _f(r["train_energy_pj_per_step"], ".4g"),
                           _f(r["infer_energy_pj"], ".4g"), _f(r["latency_cycles"], ".4g"),
                           escape((r["error"] or "")[:80])] for r in rows])
-            typer.echo(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()))
+            typer.echo(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else
+                                 f"{k}=[{'; '.join(map(str, v))}]" if isinstance(v, list) else f"{k}={v}"
+                                 for k, v in info.items()))
         failed = sum(r["status"] == "failed" for r in rows)
         unfinished = sum(r["status"] not in ("done", "failed") for r in rows)
         if failed or unfinished:
