@@ -175,19 +175,24 @@ def train_point(config: dict[str, Any], key: str = "", progress: Progress | None
 
 def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progress | None = None,
                    emit: Callable[[PointResult], None] | None = None,
-                   share: Callable[[str], None] | None = None, shared: str | None = None) -> list[PointResult]:
+                   share: Callable[[str], None] | None = None, shared: str | None = None,
+                   keep: bool = False) -> list[PointResult]:
     """Evaluate points ``[{id, config, sweep, label}]`` that share one training run; ``progress``
     is told each stage. With ``emit``, each priced point is handed to it as soon as it is finished
     (the runner writes it to the store then) and left out of the returned list.
 
     A group split across workers (hwsim.sweep.runner): the worker with its first share of points
     trains and traces, and hands ``share`` the group's state (accuracy, curves and traces as JSON,
-    :func:`group_state_json`) before pricing; the others get that text as ``shared`` and only price."""
+    :func:`group_state_json`) before pricing; the others get that text as ``shared`` and only price.
+    ``keep``: this process keeps the group's state for a later call with the same ``key`` (a worker
+    kept across a search's generations)."""
     vers = versions()
     if shared is not None:
         state = _state_from_json(shared, points[0]["config"])
     else:
-        state = _group_state(points, key, progress)
+        state = (_KEPT.get(key) if keep else None) or _group_state(points, key, progress)
+        if keep and key and state.failed is None:
+            _keep(key, state)
         if share is not None:
             share(group_state_json(state))
     if state.failed is not None:
@@ -226,6 +231,21 @@ class GroupState:
     steps: int = 0
     traces: dict[Any, Any] = field(default_factory=dict)
     failed: str | None = None
+
+
+# Group states this process computed, by group key (the newest few): a worker kept across a
+# search's generations (hwsim.sweep.runner.WorkerPool) trains and traces a group once, not once
+# per generation. Training is seeded and tracing deterministic, so a kept state is what a fresh
+# one would be.
+_KEPT: dict[str, GroupState] = {}
+KEEP_GROUPS = 8
+
+
+def _keep(key: str, st: GroupState) -> None:
+    _KEPT.pop(key, None)
+    _KEPT[key] = st
+    while len(_KEPT) > KEEP_GROUPS:
+        _KEPT.pop(next(iter(_KEPT)))
 
 
 def _group_state(points: list[dict[str, Any]], key: str, progress: Progress | None) -> GroupState:

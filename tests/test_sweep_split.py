@@ -35,14 +35,17 @@ accelerators:
 """
 
 
-def logged_evaluate(points, key="", progress=None, emit=None, share=None, shared=None):
+def logged_evaluate(points, key="", progress=None, emit=None, share=None, shared=None, keep=False):
     """evaluate_group, logging each call; a follower waits (up to 60 s) until a second process has
     taken a share, so the test sees the group spread over both workers whatever the spawn times.
     With $HWSIM_SPLIT_DIE set, the first follower to get a share dies before pricing it."""
+    from hwsim import pipeline
     from hwsim.pipeline import evaluate_group
 
     log = Path(os.environ["HWSIM_SPLIT_LOG"])
     role = "lead" if share is not None else ("follow" if shared is not None else "whole")
+    if keep:
+        role += "-kept" if key in pipeline._KEPT else "-keep"
     (log / f"{os.getpid()}-{time.time_ns()}").write_text(f"{role} {len(points)}")
     if role == "follow":
         die = os.environ.get("HWSIM_SPLIT_DIE")
@@ -52,7 +55,7 @@ def logged_evaluate(points, key="", progress=None, emit=None, share=None, shared
         t0 = time.time()
         while len({f.name.split("-")[0] for f in log.iterdir()}) < 2 and time.time() - t0 < 60:
             time.sleep(0.05)
-    return evaluate_group(points, key=key, progress=progress, emit=emit, share=share, shared=shared)
+    return evaluate_group(points, key=key, progress=progress, emit=emit, share=share, shared=shared, keep=keep)
 
 
 def _points(tmp_path: Path):
@@ -128,3 +131,27 @@ def test_one_worker_does_not_split(tmp_path, monkeypatch, workers):
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     s = run_points(pts, tmp_path / "r.db", workers=workers, evaluator="test_sweep_split:logged_evaluate")
     assert s.done == 32 and [c[1:] for c in _calls(log)] == [("whole", 32)]
+
+
+def test_worker_pool_keeps_workers_and_group_states_across_calls(tmp_path, monkeypatch):
+    """A search's generations: the second call reuses the worker and the group's trace."""
+    from hwsim.sweep.runner import WorkerPool
+
+    pts = _points(tmp_path)[:12]
+    log = tmp_path / "log"
+    log.mkdir()
+    monkeypatch.setenv("HWSIM_SPLIT_LOG", str(log))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    db = tmp_path / "r.db"
+    with WorkerPool(1, "test_sweep_split:logged_evaluate") as pool:
+        a = run_points(pts[:6], db, sweep="split", pool=pool)
+        b = run_points(pts[6:], db, sweep="split", pool=pool)
+        assert len(pool.idle) == 1 and pool.idle[0].proc.is_alive()
+        proc = pool.idle[0].proc
+    assert not proc.is_alive()
+    assert (a.done, b.done) == (6, 6)
+    calls = sorted(_calls(log), key=lambda c: c[1])
+    assert [c[1:] for c in calls] == [("whole-keep", 6), ("whole-kept", 6)] and calls[0][0] == calls[1][0]
+    whole = tmp_path / "whole.db"
+    run_points(pts, whole, workers=0, sweep="split")
+    assert _figures(db) == _figures(whole)

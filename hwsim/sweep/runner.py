@@ -145,12 +145,19 @@ class _Streamer:
         self.last = time.time()
 
 
-def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
-    """A local worker: take (key, points) from the pipe, send progress and results back."""
+def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> None:
+    """A local worker: take (key, points) from the pipe, send progress and results back. ``keep``: a
+    worker of a :class:`WorkerPool`, told to keep its groups' states if the evaluator can."""
     _exit_with_parent(parent)
     _limit_threads()
     fn = _load_evaluator(evaluator)
     streams = _takes_emit(fn)
+    import inspect
+
+    try:
+        keeps = keep and "keep" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        keeps = False
 
     def progress(key: str, stage: str, done: int, total: int) -> None:
         conn.send(("stage", key, stage, done, total))
@@ -166,6 +173,8 @@ def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
         out_stream = _Streamer(conn, key)
         kw: dict[str, Any] = {"emit": out_stream.emit} if streams else {}
         kw.update(_share_kwargs(conn, key, msg[2] if len(msg) > 2 else None))
+        if keeps:
+            kw["keep"] = True
         try:
             out = fn(pts, key=key, progress=progress, **kw)
             out_stream.flush()
@@ -445,8 +454,10 @@ class _Run:
 
 def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, backend: str = "local",
                address: str | None = None, progress: bool | str = False, retry_failed: bool = False,
-               evaluator: str = DEFAULT_EVALUATOR, sweep: str = "") -> RunSummary:
+               evaluator: str = DEFAULT_EVALUATOR, sweep: str = "", pool: WorkerPool | None = None) -> RunSummary:
     """Evaluate every point not yet in the store ``db``; write each as it finishes.
+
+    ``pool``: local workers kept across calls (:class:`WorkerPool`; its size and evaluator are used).
 
     ``progress``: True or "bars" (rich bars), "lines" (a line at least every 10 s, for logs), False."""
     t0 = time.time()
@@ -474,7 +485,10 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
             elif workers == 0:
                 _run_inline(run, evaluator)
             else:
-                _run_pool(run, evaluator, workers)
+                if pool is not None:
+                    pool.run(run)
+                else:
+                    _run_pool(run, evaluator, workers)
         except BaseException:
             run.interrupted()
             raise
@@ -527,9 +541,9 @@ def _model_macs(name: str, args_json: str, num_classes: int | None, input_shape:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, evaluator: str):
+    def __init__(self, ctx: Any, evaluator: str, keep: bool = False):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid(), evaluator), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid(), evaluator, keep), daemon=True)
         self.proc.start()
         child.close()
         self.key: str | None = None
@@ -627,13 +641,51 @@ def _next_job(run: _Run, splits: dict[str, _Split], workers: int, can_split: boo
     return g, None
 
 
-def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
+class WorkerPool:
+    """Local worker processes kept across :func:`run_points` calls, for a search that evaluates one
+    generation per call: no worker is started per generation, and each keeps the groups it trained
+    and traced (hwsim.pipeline caches a group's state by its key), so a generation's points that
+    fall in a group a worker has seen are only priced. ``with WorkerPool(2) as pool: run_points(...,
+    pool=pool)``."""
+
+    def __init__(self, workers: int, evaluator: str = DEFAULT_EVALUATOR):
+        if workers < 1:
+            raise UserError("--workers", "a worker pool needs at least 1 worker")
+        self.workers, self.evaluator = workers, evaluator
+        self.idle: list[_Worker] = []
+
+    def run(self, run: _Run) -> None:
+        _run_pool(run, self.evaluator, self.workers, keep=self)
+
+    def close(self) -> None:
+        _stop_workers(self.idle)
+        self.idle = []
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _stop_workers(pool: list[_Worker]) -> None:
+    for w in pool:
+        w.stop()
+    for w in pool:
+        w.proc.join(timeout=2)
+        if w.proc.is_alive():
+            w.proc.kill()
+            w.proc.join(timeout=2)
+
+
+def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None = None) -> None:
     """Groups on ``workers`` spawn processes, longest first (so no long group starts last and runs
     alone). Each worker has its own pipe, so a dead one costs only its own group; a fresh worker
-    takes its place while work remains."""
+    takes its place while work remains. With ``keep``, its idle workers are used and the live idle
+    ones go back to it at the end instead of being stopped."""
     ctx = mp.get_context("spawn")
     run.queue.sort(key=lambda g: -_cost_estimate(g[1]))
-    pool: list[_Worker] = []
+    pool: list[_Worker] = keep.idle if keep is not None else []
     splits: dict[str, _Split] = {}
     can_split = _takes_share(_load_evaluator(evaluator))
     try:
@@ -647,7 +699,7 @@ def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
                     break
                 g, share = job
                 if w is None:
-                    w = _Worker(ctx, evaluator)
+                    w = _Worker(ctx, evaluator, keep=keep is not None)
                     pool.append(w)
                 try:
                     w.conn.send(g)
@@ -670,12 +722,10 @@ def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
                     _serve(run, w, splits)
             pool = [w for w in pool if w.proc.is_alive() or w.key is not None]
     finally:
-        for w in pool:
-            w.stop()
-        for w in pool:
-            w.proc.join(timeout=2)
-            if w.proc.is_alive():
-                w.proc.kill()
+        if keep is not None:   # idle live workers stay for the next call; busy ones (interrupted) stop
+            keep.idle = [w for w in pool if w.key is None and w.proc.is_alive()]
+            pool = [w for w in pool if w not in keep.idle]
+        _stop_workers(pool)
 
 
 def _serve(run: _Run, w: _Worker, splits: dict[str, _Split] | None = None) -> None:

@@ -164,7 +164,7 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
                budget: int | None = None) -> tuple[SearchResult, list[str]]:
     """Run the ``search:`` section of a sweep file. Returns the result and the ids evaluated."""
     from hwsim.sweep.expand import grid_axes, point_from_axes
-    from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points
+    from hwsim.sweep.runner import DEFAULT_EVALUATOR, WorkerPool, run_points
     from hwsim.sweep.schema import load_sweep
 
     p = Path(sweep_path)
@@ -177,7 +177,7 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     def evaluate(batch: list[Index]) -> list[dict[str, float] | None]:
         pts = [point_from_axes(sw, ax, to_grid(i)) for i in batch]
         run_points(pts, db, workers=workers, backend=backend, address=address, progress=progress,
-                   evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name)
+                   evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name, pool=pool)
         out = []
         with Store(db, readonly=True) as s:
             for pt in pts:
@@ -190,9 +190,15 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     # NSGA-II works generation by generation, so a whole population is asked and evaluated together
     # (one runner call, its points in parallel and sharing traces); TPE learns from each batch
     batch = max(1, workers) if sec.sampler == "tpe" else max(1, workers, sec.population)
-    res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
-                       seed=sec.seed, batch=batch, sampler=sec.sampler,
-                       constraints=[parse_constraint(c) for c in sec.constraints])
+    # one set of local workers for every generation: none is started, nor a group retraced, per generation
+    pool = WorkerPool(workers, evaluator or DEFAULT_EVALUATOR) if backend == "local" and workers > 0 else None
+    try:
+        res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
+                           seed=sec.seed, batch=batch, sampler=sec.sampler,
+                           constraints=[parse_constraint(c) for c in sec.constraints])
+    finally:
+        if pool is not None:
+            pool.close()
     return res, ids
 
 
