@@ -548,6 +548,7 @@ class _Worker:
         child.close()
         self.key: str | None = None
         self.share: list[dict[str, Any]] | None = None   # its points, when its group is split
+        self.seen: set[str] = set()                       # keys of the groups it was sent
 
     def stop(self) -> None:
         try:
@@ -694,6 +695,9 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
                 w = next((w for w in pool if w.key is None), None)
                 if w is None and len(pool) >= workers:
                     break
+                if keep is not None and w is not None and w.seen:
+                    # a kept worker holds the states of the groups it saw: give it those first
+                    run.queue.sort(key=lambda g, seen=w.seen: g[0] not in seen)
                 job = _next_job(run, splits, workers, can_split)
                 if job is None:
                     break
@@ -704,6 +708,7 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
                 try:
                     w.conn.send(g)
                     w.key, w.share = g[0], share
+                    w.seen.add(g[0])
                 except OSError:   # it died idle: the group (or share) goes back, unpenalised
                     if share is not None:
                         splits[g[0]].give_back(g)
