@@ -715,6 +715,9 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
                     else:
                         run.give_back(g[0])
                     pool.remove(w)
+            if len(pool) < workers and any(sp.waiting for sp in splits.values()):
+                # a split group's shares wait for its trace: start their worker meanwhile, not after
+                pool.append(_Worker(ctx, evaluator, keep=keep is not None))
             if not run.flight:    # every remaining group is held by another live run: wait for it
                 time.sleep(1.0)
                 continue
