@@ -1,6 +1,12 @@
 """Speed-up of 2 local sweep workers over 1 on the quickstart sweep (goal: at least 1.8).
 
     python benchmarks/sweep_scaling.py [--sweep configs/sweeps/quickstart.yaml] [--workers 2]
+    python benchmarks/sweep_scaling.py --hardware resnet50
+        (a hardware sweep with one scheme: tpu_like rows x cols x dataflow x ifmap buffer x clock,
+         192 points of one group; goal: at least 1.8x and 2,000 hardware points per minute on 2 cores)
+
+With one scheme every point is in one group (one trace): 2 workers help only because the runner
+splits a group's hardware points across workers that share its trace (hwsim/sweep/runner.py).
 
 Runs the whole sweep twice into fresh temporary stores, first with 1 worker process, then with
 N, side by side in one run, and prints both wall times and their ratio. Both runs use the same
@@ -25,6 +31,23 @@ from pathlib import Path
 from hwsim.sweep.expand import load_points
 from hwsim.sweep.runner import run_points
 
+HARDWARE = """\
+name: hw_scaling
+models: [{model}]
+datasets: [imagenet]
+schemes: [fp32]
+accuracy: none
+pricing: {{detail: summary, batch: 32}}
+accelerators:
+  - name: tpu_like
+    vary:
+      array.rows: [8, 16, 32, 64]
+      array.cols: [8, 16, 32, 64]
+      array.dataflow: [ws, os, is]
+      sram.ifmap_kb: [256, 4096]
+      clock_mhz: [500, 1000]
+"""
+
 
 def metrics(db: Path) -> list[tuple]:
     con = sqlite3.connect(db)
@@ -38,8 +61,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweep", default="configs/sweeps/quickstart.yaml")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--hardware", metavar="MODEL", default=None,
+                    help="instead of --sweep: a one-scheme hardware sweep of MODEL on ImageNet shapes")
     args = ap.parse_args()
-    sw, points = load_points(args.sweep)
+    if args.hardware:
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "hw.yaml"
+            f.write_text(HARDWARE.format(model=args.hardware))
+            sw, points = load_points(f)
+    else:
+        sw, points = load_points(args.sweep)
     print(f"sweep {sw.name}: {len(points)} points, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     times = {}
     with tempfile.TemporaryDirectory() as d:
@@ -54,7 +85,8 @@ def main() -> None:
             me1 = resource.getrusage(resource.RUSAGE_SELF)
             cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
             me = (me1.ru_utime - me0.ru_utime) + (me1.ru_stime - me0.ru_stime)
-            print(f"workers={n}: {times[n]:.1f} s  (done {s.done}, failed {s.failed}; workers got "
+            print(f"workers={n}: {times[n]:.1f} s, {s.done / times[n] * 60:.0f} points/min  "
+                  f"(done {s.done}, failed {s.failed}; workers got "
                   f"{cpu / times[n]:.2f} CPUs on average, this process {me / times[n]:.2f}; "
                   f"load average now {os.getloadavg()[0]:.2f})")
         same = metrics(Path(d) / "w1.db") == metrics(Path(d) / f"w{args.workers}.db")

@@ -40,6 +40,15 @@ class DecodeTraces:
     first: Trace
     last: Trace
 
+    def to_dict(self) -> dict[str, object]:
+        return {"prompt": self.prompt, "new_tokens": self.new_tokens, "prefill": self.prefill.to_dict(),
+                "first": self.first.to_dict(), "last": self.last.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DecodeTraces:
+        return cls(prompt=d["prompt"], new_tokens=d["new_tokens"], prefill=Trace.from_dict(d["prefill"]),
+                   first=Trace.from_dict(d["first"]), last=Trace.from_dict(d["last"]))
+
 
 @dataclass
 class WorkloadTraces:
@@ -49,6 +58,18 @@ class WorkloadTraces:
     train: Trace | None = None
     infer: Trace | None = None
     decode: DecodeTraces | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (Trace.to_dict each): how a group's traces reach the other sweep workers."""
+        return {"train": self.train.to_dict() if self.train else None,
+                "infer": self.infer.to_dict() if self.infer else None,
+                "decode": self.decode.to_dict() if self.decode else None}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WorkloadTraces:
+        return cls(train=Trace.from_dict(d["train"]) if d.get("train") else None,
+                   infer=Trace.from_dict(d["infer"]) if d.get("infer") else None,
+                   decode=DecodeTraces.from_dict(d["decode"]) if d.get("decode") else None)
 
 
 @dataclass

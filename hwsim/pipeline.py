@@ -24,11 +24,14 @@ Training memory (``train_memory_bytes``): see :func:`hwsim.evaluate.metrics`.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import platform
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from hwsim.store import PointResult
@@ -171,42 +174,42 @@ def train_point(config: dict[str, Any], key: str = "", progress: Progress | None
 
 
 def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progress | None = None,
-                   emit: Callable[[PointResult], None] | None = None) -> list[PointResult]:
+                   emit: Callable[[PointResult], None] | None = None,
+                   share: Callable[[str], None] | None = None, shared: str | None = None,
+                   keep: bool = False) -> list[PointResult]:
     """Evaluate points ``[{id, config, sweep, label}]`` that share one training run; ``progress``
     is told each stage. With ``emit``, each priced point is handed to it as soon as it is finished
-    (the runner writes it to the store then) and left out of the returned list."""
+    (the runner writes it to the store then) and left out of the returned list.
+
+    A group split across workers (hwsim.sweep.runner): the worker with its first share of points
+    trains and traces, and hands ``share`` the group's state (accuracy, curves and traces as JSON,
+    :func:`group_state_json`) before pricing; the others get that text as ``shared`` and only price.
+    ``keep``: this process keeps the group's state for a later call with the same ``key`` (a worker
+    kept across a search's generations)."""
     vers = versions()
-    first = points[0]["config"]
-    src = first["accuracy_source"]
-    curves: list[tuple[float, str, float]] = []
-    real = None
-    try:
-        if src == "train":
-            _, scheme, acc, curves, steps, real = train_point(first, key, progress)
-        else:
-            from hwsim.schemes import build_scheme
-
-            scheme = build_scheme(dict(first["scheme"]))
-            acc = first["literature"]["accuracy"] if src == "literature" else None
-            steps = math.ceil(TRAIN_SET_SIZE.get(first["dataset"], 50000) / first["pricing"]["batch"])
-    except Exception as e:
-        from hwsim.train import TrainingDiverged
-
-        reason = ("diverged: " if isinstance(e, TrainingDiverged) else "") + _reason(e)
+    if shared is not None:
+        state = _state_from_json(shared, points[0]["config"])
+    else:
+        state = (_KEPT.get(key) if keep else None) or _group_state(points, key, progress)
+        if keep and key and state.failed is None:
+            _keep(key, state)
+        if share is not None:
+            share(group_state_json(state))
+    if state.failed is not None:
         now = time.time()   # the group's time is the runner's to record (store.groups), not each point's
-        return [_failed(p, reason, now, vers, curves) for p in points]
+        return [_failed(p, state.failed, now, vers, state.curves) for p in points]
 
     out = []
     started = time.time()   # a point's wall time is its own pricing: training belongs to the group
-    traces: dict[tuple, Any] = {"real": real}
+    traces = state.traces
     for i, p in enumerate(points):
         _report(progress, key, "price", i, len(points))
         traced = traces.get("traced_s", 0.0)
         try:
-            r = price_point(p, scheme, acc, curves, steps, traces, started, vers)
+            r = price_point(p, state.scheme, state.accuracy, state.curves, state.steps, traces, started, vers)
             r.started = started + traces.get("traced_s", 0.0) - traced   # tracing shared by the group
         except Exception as e:
-            r = _failed(p, _reason(e), started, vers, curves)
+            r = _failed(p, _reason(e), started, vers, state.curves)
         if emit is not None:
             emit(r)
         else:
@@ -214,6 +217,98 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progre
         started = time.time()
     _report(progress, key, "done", len(points), len(points))
     return out
+
+
+@dataclass
+class GroupState:
+    """What a group's points share: the scheme, the trained accuracy (or the paper's, or none),
+    training curves, steps per epoch and the traces counted so far (``_traces``' cache); or why the
+    group failed (training diverged, the network does not build)."""
+
+    scheme: Any = None
+    accuracy: float | None = None
+    curves: list[tuple[float, str, float]] = field(default_factory=list)
+    steps: int = 0
+    traces: dict[Any, Any] = field(default_factory=dict)
+    failed: str | None = None
+
+
+# Group states this process computed, by group key (the newest few): a worker kept across a
+# search's generations (hwsim.sweep.runner.WorkerPool) trains and traces a group once, not once
+# per generation. Training is seeded and tracing deterministic, so a kept state is what a fresh
+# one would be.
+_KEPT: dict[str, GroupState] = {}
+KEEP_GROUPS = 8
+
+
+def _keep(key: str, st: GroupState) -> None:
+    _KEPT.pop(key, None)
+    _KEPT[key] = st
+    while len(_KEPT) > KEEP_GROUPS:
+        _KEPT.pop(next(iter(_KEPT)))
+
+
+def _group_state(points: list[dict[str, Any]], key: str, progress: Progress | None) -> GroupState:
+    """Train (or look up the accuracy) once, then count the traces every point of ``points`` needs."""
+    first = points[0]["config"]
+    src = first["accuracy_source"]
+    st = GroupState()
+    real = None
+    try:
+        if src == "train":
+            _, st.scheme, st.accuracy, st.curves, st.steps, real = train_point(first, key, progress)
+        else:
+            from hwsim.schemes import build_scheme
+
+            st.scheme = build_scheme(dict(first["scheme"]))
+            st.accuracy = first["literature"]["accuracy"] if src == "literature" else None
+            st.steps = math.ceil(TRAIN_SET_SIZE.get(first["dataset"], 50000) / first["pricing"]["batch"])
+    except Exception as e:
+        from hwsim.train import TrainingDiverged
+
+        st.failed = ("diverged: " if isinstance(e, TrainingDiverged) else "") + _reason(e)
+        return st
+    st.traces = {"real": real}
+    from hwsim.workload import Workload
+
+    for p in points:   # a point whose workload does not trace fails on its own when it is priced
+        try:
+            _traces(Workload.from_config(p["config"], st.scheme, steps_per_epoch=st.steps), st.traces)
+        except Exception:
+            pass
+    return st
+
+
+def group_state_json(st: GroupState) -> str:
+    """A group's state for the other workers of a split group: everything but the scheme, which each
+    worker builds from the config (cheap, and a scheme object is not JSON)."""
+    from hwsim.evaluate import WorkloadTraces
+
+    return json.dumps({"accuracy": st.accuracy, "curves": st.curves, "steps": st.steps, "failed": st.failed,
+                       "traces": [[list(k), v.to_dict()] for k, v in st.traces.items()
+                                  if isinstance(v, WorkloadTraces)]})
+
+
+@functools.lru_cache(maxsize=2)
+def _decoded(text: str) -> dict[str, Any]:
+    """One worker gets the same group's state for each share it prices: decoded once."""
+    from hwsim.evaluate import WorkloadTraces
+
+    d = json.loads(text)
+    d["traces"] = {tuple(k): WorkloadTraces.from_dict(v) for k, v in d["traces"]}
+    return d
+
+
+def _state_from_json(text: str, config: dict[str, Any]) -> GroupState:
+    from hwsim.schemes import build_scheme
+
+    d = _decoded(text)
+    scheme = None
+    if d["failed"] is None:
+        scheme = build_scheme(dict(config["scheme"]))
+    # a copy of the cache: a workload this worker traces itself (not in the shared state) stays its own
+    return GroupState(scheme=scheme, accuracy=d["accuracy"], curves=[tuple(c) for c in d["curves"]],
+                      steps=d["steps"], traces=dict(d["traces"]), failed=d["failed"])
 
 
 def _traces(workload: Any, cache: dict[Any, Any]):

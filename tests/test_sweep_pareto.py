@@ -105,3 +105,21 @@ def test_autoqkeras_score():
     assert autoqkeras_score(0.9, 25.0, 100.0) == pytest.approx(0.9 * 1.16)      # a quarter: +16%
     assert autoqkeras_score(0.9, 200.0, 100.0, delta_n=0.1) == pytest.approx(0.9 * 0.9)
     assert autoqkeras_score(0.9, 100.0, 100.0) == pytest.approx(0.9)
+
+
+def test_search_summary_counts_feasible_points_and_their_front_only(tmp_path):
+    from hwsim.store import PointResult, Store
+    from hwsim.sweep.search import search_summary
+
+    # (energy, area): the two small-energy points break "area_mm2 <= 20"
+    pts = {"a": (1.0, 30.0), "b": (2.0, 25.0), "c": (3.0, 10.0), "d": (4.0, 5.0), "e": (5.0, 6.0)}
+    db = tmp_path / "r.db"
+    with Store(db) as s:
+        for pid, (e, a) in pts.items():
+            s.write(PointResult(id=pid, config={}, metrics={"infer_energy_pj": e, "area_mm2": a}))
+    objs = ["infer_energy_pj", "area_mm2"]
+    got = search_summary(db, list(pts) + ["c"], objs, ["area_mm2 <= 20"])
+    assert (got.evaluated, got.feasible, got.reference) == (5, 3, 1.1)
+    ok = np.array([v for v in pts.values() if v[1] <= 20])
+    assert got.hypervolume_of_feasible == pytest.approx(normalised_hypervolume(ok))
+    assert search_summary(db, list(pts), objs, []).feasible == 5

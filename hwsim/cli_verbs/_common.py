@@ -82,6 +82,8 @@ def summary_line(info: dict[str, Any]) -> str:
             return f"{k}={units.fmt(v, units.unit_of(k), 4)}"
         if isinstance(v, int) and not isinstance(v, bool):
             return f"{k}={units.count(v)}"
+        if isinstance(v, (list, tuple)):
+            return f"{k}=[{'; '.join(map(str, v))}]"
         return f"{k}={v}"
 
     return ", ".join(one(k, v) for k, v in info.items())

@@ -70,19 +70,15 @@ def register(app: typer.Typer) -> None:
                             [[r["id"], r["name"] or r["label"]] for r in rows])
             return
         if sw.search is not None:
-            from hwsim.sweep.pareto import normalised_hypervolume, signs
-            from hwsim.sweep.search import run_search, store_objectives
+            from hwsim.sweep.search import run_search, search_summary
 
             res, ids = run_search(file, path, workers=nw, backend=backend, address=address, progress=progress,
                                   evaluator=evaluator, budget=budget, trust_code=trust_code)
             objs = sw.search.objectives
-            F = store_objectives(path, ids, objs)
-            import numpy as np
-
-            hv = normalised_hypervolume(np.array(F) * signs(objs)) if F else 0.0
-            total = len(points)
+            # the front a person may pick from: points meeting the constraints only
+            found = search_summary(path, ids, objs, sw.search.constraints)
             info = {"sweep": sw.name, "store": str(path), "evaluated": res.n_evaluated, "trials": res.trials,
-                    "grid_points": total, "objectives": objs, "hypervolume_of_evaluated": hv}
+                    "grid_points": len(points), "objectives": objs, **found.to_dict()}
             ids = list(dict.fromkeys(ids))
         else:
             s = run_points(points, path, workers=nw, backend=backend, address=address, progress=progress,

@@ -5,8 +5,13 @@ Resume rule: a point whose id is in the store with status ``done`` (or ``failed`
 left by a killed run) is. Each finished point is written by this (parent) process in one
 SQLite transaction (:meth:`hwsim.store.Store.write`), so ``kill -9`` loses only points in flight.
 
-Work unit: the points sharing one training run (:attr:`DesignPoint.train_key`) go to one
-worker, which trains once and prices each point (see :mod:`hwsim.pipeline`).
+Work unit: the points sharing one training run (:attr:`DesignPoint.train_key`) are claimed
+together as a group. With more than one local worker a group of at least ``2 x MIN_SHARE`` points
+is split into shares: the worker with the first share trains and traces once and sends the group's
+state (accuracy, curves, traces in their JSON form) back through its pipe; the other shares go with
+that state to any idle worker, which only prices its hardware points. So a sweep with one scheme
+uses every worker, and nothing is traced twice (see :mod:`hwsim.pipeline`). The Ray backend sends
+whole groups.
 
 Faults (docs/reliability.md)
   * A group is claimed in the store before it is computed (a lease renewed by a heartbeat), so
@@ -58,6 +63,8 @@ MAX_LOST = 3              # worker deaths on one group before its points are mar
 STALL_S = float(os.environ.get("HWSIM_STALL_S", "600"))
 # The longest a run waits on groups another live run holds before it gives up; HWSIM_WAIT_S sets it.
 WAIT_S = float(os.environ.get("HWSIM_WAIT_S", "3600"))
+MIN_SHARE = 8             # a group is split across workers in shares of at least this many points
+SHARES_PER_WORKER = 4     # ... and of about 1/(4 x workers) of the group, so the shares even out
 
 
 @dataclass
@@ -145,8 +152,9 @@ class _Streamer:
         self.last = time.time()
 
 
-def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
-    """A local worker: take (key, points) from the pipe, send progress and results back."""
+def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> None:
+    """A local worker: take (key, points) from the pipe, send progress and results back. ``keep``: a
+    worker of a :class:`WorkerPool`, told to keep its groups' states if the evaluator can."""
     # Ctrl-C reaches the whole process group: the parent alone reports it and stops the workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the parent owns stdout (a --json summary); whatever a model prints while it runs goes to stderr
@@ -160,6 +168,12 @@ def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
     _limit_threads()
     fn = _load_evaluator(evaluator)
     streams = _takes_emit(fn)
+    import inspect
+
+    try:
+        keeps = keep and "keep" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        keeps = False
 
     def progress(key: str, stage: str, done: int, total: int) -> None:
         conn.send(("stage", key, stage, done, total))
@@ -171,9 +185,12 @@ def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
             return
         if msg is None:
             return
-        key, pts = msg
+        key, pts = msg[0], msg[1]
         out_stream = _Streamer(conn, key)
         kw: dict[str, Any] = {"emit": out_stream.emit} if streams else {}
+        kw.update(_share_kwargs(conn, key, msg[2] if len(msg) > 2 else None))
+        if keeps:
+            kw["keep"] = True
         try:
             out = fn(pts, key=key, progress=progress, **kw)
             out_stream.flush()
@@ -183,6 +200,28 @@ def _worker_main(conn: Any, parent: int, evaluator: str) -> None:
             tb = traceback.extract_tb(e.__traceback__)
             at = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
             conn.send(("error", key, f"{type(e).__name__}: {e}{at}"[:500]))
+
+
+def _takes_share(fn: Callable[..., Any]) -> bool:
+    """Whether an evaluator can split a group: it accepts ``share(state)`` (called once the group is
+    trained and traced, with that state as text) and ``shared=state`` (price only)."""
+    import inspect
+
+    try:
+        ps = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+    return "share" in ps and "shared" in ps
+
+
+def _share_kwargs(conn: Any, key: str, role: tuple[str, str | None] | None) -> dict[str, Any]:
+    """A share of a split group: the lead sends the group's state to the parent (which hands it to the
+    workers pricing the other shares); a follower prices against the state it was sent."""
+    if role is None:
+        return {}
+    if role[0] == "lead":
+        return {"share": lambda state: conn.send(("shared", key, state))}
+    return {"shared": role[1]} if role[1] is not None else {}
 
 
 def _run_group_ray(evaluator: str, key: str, pts: list[dict[str, Any]]) -> list[PointResult]:
@@ -446,8 +485,10 @@ class _Run:
 
 def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, backend: str = "local",
                address: str | None = None, progress: bool | str = False, retry_failed: bool = False,
-               evaluator: str = DEFAULT_EVALUATOR, sweep: str = "") -> RunSummary:
+               evaluator: str = DEFAULT_EVALUATOR, sweep: str = "", pool: WorkerPool | None = None) -> RunSummary:
     """Evaluate every point not yet in the store ``db``; write each as it finishes.
+
+    ``pool``: local workers kept across calls (:class:`WorkerPool`; its size and evaluator are used).
 
     ``progress``: True or "bars" (rich bars), "lines" (a line at least every 10 s, for logs), False."""
     t0 = time.time()
@@ -475,7 +516,10 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
             elif workers == 0:
                 _run_inline(run, evaluator)
             else:
-                _run_pool(run, evaluator, workers)
+                if pool is not None:
+                    pool.run(run)
+                else:
+                    _run_pool(run, evaluator, workers)
         except BaseException:
             run.interrupted()
             raise
@@ -529,9 +573,9 @@ def _model_macs(name: str, args_json: str, num_classes: int | None, input_shape:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, evaluator: str):
+    def __init__(self, ctx: Any, evaluator: str, keep: bool = False):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid(), evaluator), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid(), evaluator, keep), daemon=True)
         # the worker starts with SIGINT ignored (inherited through exec), so a Ctrl-C while it is still
         # importing cannot print a traceback; the parent keeps its own handler
         try:
@@ -548,6 +592,8 @@ class _Worker:
         self.stage = ""                   # what the worker last said it was doing
         self.seen = time.time()           # when it last sent something or used CPU time
         self.cpu = -1.0
+        self.share: list[dict[str, Any]] | None = None   # its points, when its group is split
+        self.held: set[str] = set()                       # keys of the groups it was sent
 
     def stalled(self, now: float) -> bool:
         """Neither a message nor CPU time for STALL_S seconds (a stopped or deadlocked worker)."""
@@ -563,31 +609,167 @@ class _Worker:
             pass
 
 
-def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
+class _Split:
+    """One claimed group priced by several workers ("send the trace, not the work of tracing"): its
+    first share (the lead) trains and traces and sends the group's state back before pricing; the
+    other shares then go to idle workers with that state and are only priced. Each share's results
+    are written as they come; the group ends (``run.finished``, or ``run.lost`` when a worker died
+    with a share) when no share is left. Points stay claimed per group, as unsplit."""
+
+    def __init__(self, run: _Run, key: str, pts: list[dict[str, Any]], workers: int):
+        size = max(MIN_SHARE, -(-len(pts) // (SHARES_PER_WORKER * workers)))
+        self.run, self.key = run, key
+        self.waiting: list[tuple[bool, list[dict[str, Any]]]] = [
+            (i == 0, pts[i:i + size]) for i in range(0, len(pts), size)]   # (is the lead, points)
+        self.state: str | None = None
+        self.ready = False      # the state came, or the lead ended without one (followers work alone)
+        self.out = 0            # shares at workers
+        self.lost_reason: str | None = None
+
+    def next(self) -> tuple[tuple[Any, ...], list[dict[str, Any]]] | None:
+        """The next share to send (message, points), or None while it waits for the lead's state."""
+        if not self.waiting or (not self.waiting[0][0] and not self.ready):
+            return None
+        lead, pts = self.waiting.pop(0)
+        self.out += 1
+        return (self.key, pts, ("lead", None) if lead else ("follow", self.state)), pts
+
+    def give_back(self, msg: tuple[Any, ...]) -> None:
+        """The worker it went to had died idle: the share waits for the next one."""
+        self.out -= 1
+        self.waiting.insert(0, (msg[2][0] == "lead", msg[1]))
+
+    def shared(self, state: str) -> None:
+        self.state, self.ready = state, True
+
+    def done(self, results: list[PointResult]) -> bool:
+        for r in results:
+            self.run.point(self.key, r)
+        self.ready = True
+        return self._end()
+
+    def failed(self, pts: list[dict[str, Any]], reason: str) -> bool:
+        """The evaluator raised on a share; before the state came, the group's unsent shares fail with it."""
+        if not self.ready:
+            pts = pts + [p for _, sh in self.waiting for p in sh]
+            self.waiting = []
+        written = self.run.streamed.get(self.key, set())
+        return self.done([PointResult(id=p["id"], config=p["config"], status="failed", error=reason,
+                                      sweep=p["sweep"], label=p["label"]) for p in pts if p["id"] not in written])
+
+    def lost(self, reason: str) -> bool:
+        """A worker died with a share: its unwritten points are handed back when the group ends (and,
+        if no state had come, the unsent shares with them)."""
+        self.lost_reason = reason
+        if not self.ready:
+            self.waiting = []
+        self.ready = True
+        return self.done([])
+
+    def _end(self) -> bool:
+        self.out -= 1
+        if self.out or self.waiting:
+            return False
+        if self.lost_reason is not None:
+            self.run.lost(self.key, self.lost_reason)
+        else:
+            self.run.finished(self.key, [])
+        return True
+
+
+def _next_job(run: _Run, splits: dict[str, _Split], workers: int, can_split: bool,
+              ) -> tuple[tuple[Any, ...], list[dict[str, Any]] | None] | None:
+    """What an idle worker does next: a share of a split group whose state has come, else the next
+    group (split when it is large enough to keep more than one worker busy)."""
+    for sp in splits.values():
+        job = sp.next()
+        if job is not None:
+            return job
+    g = run.take() if run.queue else None
+    if g is None:
+        return None
+    if can_split and workers > 1 and len(g[1]) >= 2 * MIN_SHARE:
+        splits[g[0]] = _Split(run, g[0], g[1], workers)
+        return splits[g[0]].next()
+    return g, None
+
+
+class WorkerPool:
+    """Local worker processes kept across :func:`run_points` calls, for a search that evaluates one
+    generation per call: no worker is started per generation, and each keeps the groups it trained
+    and traced (hwsim.pipeline caches a group's state by its key), so a generation's points that
+    fall in a group a worker has seen are only priced. ``with WorkerPool(2) as pool: run_points(...,
+    pool=pool)``."""
+
+    def __init__(self, workers: int, evaluator: str = DEFAULT_EVALUATOR):
+        if workers < 1:
+            raise UserError("--workers", "a worker pool needs at least 1 worker")
+        self.workers, self.evaluator = workers, evaluator
+        self.idle: list[_Worker] = []
+
+    def run(self, run: _Run) -> None:
+        _run_pool(run, self.evaluator, self.workers, keep=self)
+
+    def close(self) -> None:
+        _stop_workers(self.idle)
+        self.idle = []
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _stop_workers(pool: list[_Worker]) -> None:
+    for w in pool:
+        w.stop()
+    for w in pool:
+        w.proc.join(timeout=2)
+        if w.proc.is_alive():
+            w.proc.kill()
+            w.proc.join(timeout=2)
+
+
+def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None = None) -> None:
     """Groups on ``workers`` spawn processes, longest first (so no long group starts last and runs
     alone). Each worker has its own pipe, so a dead one costs only its own group; a fresh worker
-    takes its place while work remains."""
+    takes its place while work remains. With ``keep``, its idle workers are used and the live idle
+    ones go back to it at the end instead of being stopped."""
     ctx = mp.get_context("spawn")
     run.queue.sort(key=lambda g: -_cost_estimate(g[1]))
-    pool: list[_Worker] = []
+    pool: list[_Worker] = keep.idle if keep is not None else []
+    splits: dict[str, _Split] = {}
+    can_split = _takes_share(_load_evaluator(evaluator))
     try:
         while run.queue or run.flight:
-            while run.queue:      # hand work to idle workers, starting new ones up to `workers`
+            while run.queue or splits:   # hand work to idle workers, starting new ones up to `workers`
                 w = next((w for w in pool if w.key is None), None)
                 if w is None and len(pool) >= workers:
                     break
-                g = run.take()
-                if g is None:
+                if keep is not None and w is not None and w.held:
+                    # a kept worker holds the states of the groups it saw: give it those first
+                    run.queue.sort(key=lambda g, held=w.held: g[0] not in held)
+                job = _next_job(run, splits, workers, can_split)
+                if job is None:
                     break
+                g, share = job
                 if w is None:
-                    w = _Worker(ctx, evaluator)
+                    w = _Worker(ctx, evaluator, keep=keep is not None)
                     pool.append(w)
                 try:
                     w.conn.send(g)
-                    w.key, w.seen, w.stage = g[0], time.time(), "starting"
-                except OSError:   # it died idle: the group goes back, unpenalised
-                    run.give_back(g[0])
+                    w.key, w.share, w.seen, w.stage = g[0], share, time.time(), "starting"
+                    w.held.add(g[0])
+                except OSError:   # it died idle: the group (or share) goes back, unpenalised
+                    if share is not None:
+                        splits[g[0]].give_back(g)
+                    else:
+                        run.give_back(g[0])
                     pool.remove(w)
+            if len(pool) < workers and any(sp.waiting for sp in splits.values()):
+                # a split group's shares wait for its trace: start their worker meanwhile, not after
+                pool.append(_Worker(ctx, evaluator, keep=keep is not None))
             if not run.flight:    # every remaining group is held by another live run: wait for it
                 run.wait_for_others()
                 continue
@@ -600,17 +782,15 @@ def _run_pool(run: _Run, evaluator: str, workers: int) -> None:
                 # dropped unserved, its group would stay in flight and the run would never end
                 if w.conn in ready or w.proc.sentinel in ready or not w.proc.is_alive():
                     w.seen = now
-                    _serve(run, w)
+                    _serve(run, w, splits)
                 elif w.stalled(now):
-                    _stop_stalled(run, w)
+                    _stop_stalled(run, w, splits)
             pool = [w for w in pool if w.proc.is_alive() or w.key is not None]
     finally:
-        for w in pool:
-            w.stop()
-        for w in pool:
-            w.proc.join(timeout=2)
-            if w.proc.is_alive():
-                w.proc.kill()
+        if keep is not None:   # idle live workers stay for the next call; busy ones (interrupted) stop
+            keep.idle = [w for w in pool if w.key is None and w.proc.is_alive()]
+            pool = [w for w in pool if w not in keep.idle]
+        _stop_workers(pool)
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -623,19 +803,28 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def _stop_stalled(run: _Run, w: _Worker) -> None:
+def _stop_stalled(run: _Run, w: _Worker, splits: dict[str, _Split] | None = None) -> None:
     """Kill a stalled worker; its group's points become failed-for-now with the reason (a rerun redoes
     them), so a hang ends as an error naming the group and where it stood."""
     w.proc.kill()
     w.proc.join(timeout=5)
     key = w.key
+    reason = (f"lost: its worker stalled (no progress and no CPU time for {STALL_S:g} s, at {w.stage or 'start'}) "
+              f"on {run.labels.get(key, key)}; it was stopped; rerun the sweep to redo it")
+    if w.share is not None and splits is not None:   # a share of a split group: only that share goes back
+        if splits[key].lost(reason):
+            splits.pop(key)
+        w.key = w.share = None
+        return
     w.key = None
-    run.lost(key, f"lost: its worker stalled (no progress and no CPU time for {STALL_S:g} s, at "
-                  f"{w.stage or 'start'}) on {run.labels.get(key, key)}; it was stopped; rerun the sweep to redo it")
+    run.lost(key, reason)
 
 
-def _serve(run: _Run, w: _Worker) -> None:
+def _serve(run: _Run, w: _Worker, splits: dict[str, _Split] | None = None) -> None:
     """Read what a worker sent; if it died, hand its group back."""
+    if w.share is not None and splits is not None:
+        _serve_share(run, w, splits)
+        return
     while w.key is not None:
         try:
             if not w.conn.poll():
@@ -664,6 +853,40 @@ def _serve(run: _Run, w: _Worker) -> None:
         elif kind == "error":
             run.failed_group(key, msg[2])
             w.key = None
+
+
+def _serve_share(run: _Run, w: _Worker, splits: dict[str, _Split]) -> None:
+    """:func:`_serve` for a worker holding a share of a split group."""
+    while w.key is not None:
+        sp = splits[w.key]
+        try:
+            if not w.conn.poll():
+                if w.proc.is_alive():
+                    return
+                raise EOFError
+            msg = w.conn.recv()
+        except (EOFError, OSError):
+            w.proc.join(timeout=1)
+            code = w.proc.exitcode
+            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+            ended = sp.lost(f"lost: its worker process died ({how}; killed, out of memory or a crash); "
+                            "rerun the sweep to redo it")
+        else:
+            kind = msg[0]
+            if kind == "stage":
+                run.bars.stage(w.key, *msg[2:])
+                continue
+            if kind == "points":
+                for r in msg[2]:
+                    run.point(w.key, r)
+                continue
+            if kind == "shared":
+                sp.shared(msg[2])
+                continue
+            ended = sp.done(msg[2]) if kind == "result" else sp.failed(w.share or [], msg[2])
+        if ended:
+            splits.pop(w.key)
+        w.key = w.share = None
 
 
 def _run_ray(run: _Run, evaluator: str, workers: int, address: str | None) -> None:

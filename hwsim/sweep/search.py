@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hwsim.store import METRICS, Store
-from hwsim.sweep.constraints import Constraint, parse_constraint, violation
+from hwsim.sweep.constraints import Constraint, feasible, parse_constraint, violation
 
 Index = dict[str, int]
 def factor_axes(sw: Any, ax: dict[str, list[Any]]) -> tuple[dict[str, int], Callable[[Index], Index]]:
@@ -168,7 +170,7 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
                budget: int | None = None, trust_code: bool = False) -> tuple[SearchResult, list[str]]:
     """Run the ``search:`` section of a sweep file. Returns the result and the ids evaluated."""
     from hwsim.sweep.expand import grid_axes, point_from_axes
-    from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points
+    from hwsim.sweep.runner import DEFAULT_EVALUATOR, WorkerPool, run_points
     from hwsim.sweep.schema import load_sweep
 
     p = Path(sweep_path)
@@ -181,7 +183,7 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     def evaluate(batch: list[Index]) -> list[dict[str, float] | None]:
         pts = [point_from_axes(sw, ax, to_grid(i)) for i in batch]
         run_points(pts, db, workers=workers, backend=backend, address=address, progress=progress,
-                   evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name)
+                   evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name, pool=pool)
         out = []
         with Store(db, readonly=True) as s:
             for pt in pts:
@@ -194,20 +196,53 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     # NSGA-II works generation by generation, so a whole population is asked and evaluated together
     # (one runner call, its points in parallel and sharing traces); TPE learns from each batch
     batch = max(1, workers) if sec.sampler == "tpe" else max(1, workers, sec.population)
-    res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
-                       seed=sec.seed, batch=batch, sampler=sec.sampler,
-                       constraints=[parse_constraint(c) for c in sec.constraints])
+    # one set of local workers for every generation: none is started, nor a group retraced, per generation
+    pool = WorkerPool(workers, evaluator or DEFAULT_EVALUATOR) if backend == "local" and workers > 0 else None
+    try:
+        res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
+                           seed=sec.seed, batch=batch, sampler=sec.sampler,
+                           constraints=[parse_constraint(c) for c in sec.constraints])
+    finally:
+        if pool is not None:
+            pool.close()
     return res, ids
 
 
-def store_objectives(db: str | Path, ids: list[str], objectives: list[str]) -> list[list[float]]:
+def store_objectives(db: str | Path, ids: list[str], objectives: list[str],
+                     constraints: list[Constraint] | None = None) -> list[list[float]]:
+    """The objectives of the points ``ids`` that have them all and meet every constraint."""
     with Store(db, readonly=True) as s:
         rows = []
-        for pid in ids:
+        for pid in dict.fromkeys(ids):
             m = s.point(pid)["metrics"]
-            if all(m.get(o) is not None for o in objectives):
+            if all(m.get(o) is not None for o in objectives) and feasible(m, constraints or []):
                 rows.append([m[o] for o in objectives])
         return rows
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """What a search found: points evaluated, those meeting the constraints, and the hypervolume of
+    the feasible front (each objective mapped to [0, 1] over the feasible points, reference
+    ``reference`` in every axis, hwsim.sweep.pareto)."""
+
+    evaluated: int
+    feasible: int
+    constraints: list[str]
+    hypervolume_of_feasible: float
+    reference: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def search_summary(db: str | Path, ids: list[str], objectives: list[str], constraints: list[str]) -> SearchSummary:
+    from hwsim.sweep.pareto import REF, normalised_hypervolume, signs
+
+    F = store_objectives(db, ids, objectives, [parse_constraint(c) for c in constraints])
+    hv = normalised_hypervolume(np.array(F) * signs(objectives)) if F else 0.0
+    return SearchSummary(evaluated=len(set(ids)), feasible=len(F), constraints=list(constraints),
+                         hypervolume_of_feasible=float(hv), reference=REF)
 
 
 def describe(ax: dict[str, list[Any]], idx: Index) -> dict[str, Any]:

@@ -1,0 +1,157 @@
+"""A group split across local workers: one worker traces, the others price against its trace.
+
+The evaluator here is hwsim.pipeline.evaluate_group with a log of each call (process, lead or
+follower, how many points), written to the folder in $HWSIM_SPLIT_LOG so the test sees what the
+spawn workers did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hwsim.store import Store
+from hwsim.sweep.expand import load_points
+from hwsim.sweep.runner import MIN_SHARE, run_points
+
+SWEEP = """\
+name: split
+models: [lenet300]
+datasets: [digits]
+schemes: [fp32]
+accuracy: none
+pricing: {detail: summary, batch: 32}
+accelerators:
+  - name: tpu_like
+    clock_mhz: 500
+    vary:
+      array.rows: [4, 8, 16, 32]
+      array.cols: [4, 8, 16, 32]
+      array.dataflow: [ws, os]
+"""
+
+
+def logged_evaluate(points, key="", progress=None, emit=None, share=None, shared=None, keep=False):
+    """evaluate_group, logging each call; a follower waits (up to 60 s) until a second process has
+    taken a share, so the test sees the group spread over both workers whatever the spawn times.
+    With $HWSIM_SPLIT_DIE set, the first follower to get a share dies before pricing it."""
+    from hwsim import pipeline
+    from hwsim.pipeline import evaluate_group
+
+    log = Path(os.environ["HWSIM_SPLIT_LOG"])
+    role = "lead" if share is not None else ("follow" if shared is not None else "whole")
+    if keep:
+        role += "-kept" if key in pipeline._KEPT else "-keep"
+    (log / f"{os.getpid()}-{time.time_ns()}").write_text(f"{role} {len(points)}")
+    if role == "follow":
+        die = os.environ.get("HWSIM_SPLIT_DIE")
+        if die and not Path(die).exists():
+            Path(die).write_text("died")
+            os._exit(3)
+        t0 = time.time()
+        while len({f.name.split("-")[0] for f in log.iterdir()}) < 2 and time.time() - t0 < 60:
+            time.sleep(0.05)
+    return evaluate_group(points, key=key, progress=progress, emit=emit, share=share, shared=shared, keep=keep)
+
+
+def _points(tmp_path: Path):
+    f = tmp_path / "s.yaml"
+    f.write_text(SWEEP)
+    return load_points(f)[1]
+
+
+def _figures(db: Path) -> dict:
+    with Store(db, readonly=True) as s:
+        c = s.conn
+        return {"points": sorted(c.execute("SELECT id, status, error FROM points").fetchall()),
+                "metrics": sorted(c.execute("SELECT * FROM metrics").fetchall()),
+                "blobs": sorted(c.execute("SELECT * FROM blobs").fetchall())}
+
+
+def _calls(log: Path) -> list[tuple[str, str, int]]:
+    out = []
+    for f in log.iterdir():
+        role, n = f.read_text().split()
+        out.append((f.name.split("-")[0], role, int(n)))
+    return out
+
+
+def test_split_group_traces_once_and_prices_on_both_workers(tmp_path, monkeypatch):
+    pts = _points(tmp_path)
+    assert len(pts) == 32 >= 2 * MIN_SHARE and len({p.train_key for p in pts}) == 1
+    log = tmp_path / "log"
+    log.mkdir()
+    monkeypatch.setenv("HWSIM_SPLIT_LOG", str(log))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    whole = tmp_path / "whole.db"
+    s0 = run_points(pts, whole, workers=0, sweep="split")
+    split = tmp_path / "split.db"
+    s = run_points(pts, split, workers=2, evaluator="test_sweep_split:logged_evaluate", sweep="split")
+    assert (s.done, s.failed, s.lost) == (s0.done, 0, 0) == (32, 0, 0)
+    calls = _calls(log)
+    assert [c[1] for c in calls].count("lead") == 1 and "whole" not in [c[1] for c in calls]
+    assert sum(c[2] for c in calls) == 32            # every point priced once, in shares
+    assert len({c[0] for c in calls}) == 2           # by both workers
+    # the followers priced against the lead's trace sent as JSON: the same figures as one process
+    assert _figures(split) == _figures(whole)
+    with Store(split, readonly=True) as st:
+        rows = st.conn.execute("SELECT points, done, failed FROM groups").fetchall()
+    assert [(sorted(json.loads(r[0])), r[1], r[2]) for r in rows] == [(sorted(p.id for p in pts), 32, 0)]
+
+
+def test_a_worker_dying_with_a_share_hands_back_only_that_share(tmp_path, monkeypatch):
+    pts = _points(tmp_path)
+    log = tmp_path / "log"
+    log.mkdir()
+    monkeypatch.setenv("HWSIM_SPLIT_LOG", str(log))
+    monkeypatch.setenv("HWSIM_SPLIT_DIE", str(tmp_path / "died"))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    db = tmp_path / "r.db"
+    s = run_points(pts, db, workers=2, evaluator="test_sweep_split:logged_evaluate", sweep="split")
+    died = [n for _, role, n in _calls(log) if role == "follow"][0]   # the first follower share's size
+    assert (s.done, s.failed, s.lost) == (32 - s.lost, 0, s.lost)
+    assert 0 < s.lost <= died < 32
+    with Store(db, readonly=True) as st:
+        assert sorted({st.status_of(p.id) for p in pts}) == ["done", "queued"]
+    # a plain rerun redoes only what was handed back
+    s2 = run_points(pts, db, workers=2, evaluator="test_sweep_split:logged_evaluate", sweep="split")
+    assert (s2.done, s2.skipped, s2.lost) == (s.lost, 32 - s.lost, 0)
+
+
+@pytest.mark.parametrize("workers", [1])
+def test_one_worker_does_not_split(tmp_path, monkeypatch, workers):
+    pts = _points(tmp_path)
+    log = tmp_path / "log"
+    log.mkdir()
+    monkeypatch.setenv("HWSIM_SPLIT_LOG", str(log))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    s = run_points(pts, tmp_path / "r.db", workers=workers, evaluator="test_sweep_split:logged_evaluate")
+    assert s.done == 32 and [c[1:] for c in _calls(log)] == [("whole", 32)]
+
+
+def test_worker_pool_keeps_workers_and_group_states_across_calls(tmp_path, monkeypatch):
+    """A search's generations: the second call reuses the worker and the group's trace."""
+    from hwsim.sweep.runner import WorkerPool
+
+    pts = _points(tmp_path)[:12]
+    log = tmp_path / "log"
+    log.mkdir()
+    monkeypatch.setenv("HWSIM_SPLIT_LOG", str(log))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    db = tmp_path / "r.db"
+    with WorkerPool(1, "test_sweep_split:logged_evaluate") as pool:
+        a = run_points(pts[:6], db, sweep="split", pool=pool)
+        b = run_points(pts[6:], db, sweep="split", pool=pool)
+        assert len(pool.idle) == 1 and pool.idle[0].proc.is_alive()
+        proc = pool.idle[0].proc
+    assert not proc.is_alive()
+    assert (a.done, b.done) == (6, 6)
+    calls = sorted(_calls(log), key=lambda c: c[1])
+    assert [c[1:] for c in calls] == [("whole-keep", 6), ("whole-kept", 6)] and calls[0][0] == calls[1][0]
+    whole = tmp_path / "whole.db"
+    run_points(pts, whole, workers=0, sweep="split")
+    assert _figures(db) == _figures(whole)
