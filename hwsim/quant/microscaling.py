@@ -80,7 +80,7 @@ def encode_element(v: Tensor, el: ElementFormat) -> Tensor:
     if el.is_int:
         return torch.round(v * 2.0 ** el.man).to(torch.int64) & 0xFF
     table = magnitudes(el).to(v.device)
-    idx = torch.searchsorted(table, v.abs().to(torch.float64))
+    idx = torch.searchsorted(table, v.abs().to(torch.float64).contiguous())
     sign = torch.signbit(v).to(torch.int64) << (el.bits - 1)
     return idx.clamp(max=table.numel() - 1) | sign
 

@@ -147,7 +147,12 @@ class LowPrecisionFormats(Scheme):
 
 def _preset(name: str, weight: str, activation: str, grad: str, keep: bool, seed: str, doc: str) -> type:
     fields = {"weight": weight, "activation": activation, "grad": grad, "keep_first_last": keep}
-    bits = f"W {weight} A {activation} G {grad} stash {activation}"
+    def b(name: str) -> str:
+        f = Format.parse(name)
+        return f"{f} ({f.bits_per_element:g} bits/element)"
+
+    # bits per element include the block scale's share (MXFP8 8.25, MXFP6 6.25, MXFP4 4.25, NVFP4 4.5)
+    bits = f"W {b(weight)}, A {b(activation)}, G {b(grad)}, stash = A"
     ns = {
         "__doc__": doc, "__module__": __name__, "seed": seed, "bits": bits,
         "__annotations__": {"weight": str, "activation": str, "grad": str, "keep_first_last": bool},
