@@ -393,3 +393,24 @@ def test_scheme_rejects_an_unknown_format():
         build_scheme({"name": "formats", "weight": "int4"})
     with pytest.raises(UserError):
         build_scheme({"name": "mxfp4", "activation": "mxfp5"})
+
+
+def test_counted_conversion_work_is_the_same_on_meta_and_real_tensors():
+    from hwsim.count import trace
+
+    def net():
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 32, 3),
+                                   torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(32 * 4 * 4, 10))
+
+    scheme = {"name": "mxfp8", "keep_first_last": False}
+    counts = {}
+    for dev in ("meta", "cpu"):
+        torch.manual_seed(0)
+        tr = trace(net(), scheme, batch=2, input_shape=(3, 8, 8), num_classes=10, device=dev)
+        counts[dev] = {(r.layer, r.phase): r.elementwise.get("quantize", 0) for r in tr.records}
+    assert counts["meta"] == counts["cpu"]
+    # per conversion, four element ops per value (magnitude, max, scale, round): the second conv's
+    # weight (9216 values), its input (2 x 32 x 6 x 6) and its output gradient (2 x 32 x 4 x 4)
+    assert counts["cpu"][("2.weight_quantizer", "forward")] == 4 * 32 * 32 * 9
+    assert counts["cpu"][("2.input_quantizer", "forward")] == 4 * 2 * 32 * 6 * 6
+    assert counts["cpu"][("2.grad_quantizer", "backward_data")] == 4 * 2 * 32 * 4 * 4

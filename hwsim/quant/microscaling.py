@@ -28,6 +28,7 @@ from functools import cache
 
 import torch
 from torch import Tensor, nn
+from torch.utils._python_dispatch import _disable_current_modes
 
 from hwsim.formats import Format
 from hwsim.minifloat import ELEMENTS, ElementFormat, element, scaling
@@ -184,6 +185,15 @@ def block_axis(x: Tensor, role: str) -> int:
     return 1 if role != "weight" and x.dim() >= 3 and role.startswith("conv") else -1
 
 
+def conversion_work(x: Tensor) -> Tensor:
+    """The element work a hardware conversion to a scaled narrow format does, as the ops a counter sees:
+    per element one magnitude, one max (the block's or tensor's amax), one scaling multiply and one
+    round-and-saturate. The exact emulation (:func:`cast`) runs with dispatch modes disabled, so the
+    counted work is this and not the emulation's arithmetic (which differs between real and meta
+    tensors and is no hardware's)."""
+    return torch.round(x * x.abs().amax())
+
+
 class ScaledCast(nn.Module):
     """Quantise-dequantise to ``fmt`` with a straight-through gradient.
 
@@ -219,17 +229,35 @@ class ScaledCast(nn.Module):
 
     def quantize(self, x: Tensor) -> Tensor:
         with torch.no_grad():
-            s = self.last_scale = self._tensor_scale(x)
-            if self.role == "weight" and x.dim() > 2:
-                return cast(x.reshape(x.shape[0], -1), self.fmt, -1, s).view_as(x)
-            axis = 1 if (self.role == "conv" and x.dim() >= 3) else -1
-            return cast(x, self.fmt, axis, s)
+            work = conversion_work(x)
+            if x.is_meta:      # shapes only: the conversion's work is all there is to count
+                return work
+            with _disable_current_modes():
+                s = self.last_scale = self._tensor_scale(x)
+                if self.role == "weight" and x.dim() > 2:
+                    return cast(x.reshape(x.shape[0], -1), self.fmt, -1, s).view_as(x)
+                axis = 1 if (self.role == "conv" and x.dim() >= 3) else -1
+                return cast(x, self.fmt, axis, s)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + (self.quantize(x) - x).detach()
+        if not (torch.is_grad_enabled() and x.requires_grad):
+            return self.quantize(x)
+        return _StraightThrough.apply(x, self)
 
     def extra_repr(self) -> str:
         return f"{self.fmt}, role={self.role}, scaling={self.scaling}"
+
+
+class _StraightThrough(torch.autograd.Function):
+    """The quantised tensor forward, the gradient passed through unchanged (no element ops of its own)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, q: ScaledCast) -> Tensor:
+        return q.quantize(x)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        return g, None
 
 
 class _GradCast(torch.autograd.Function):
@@ -286,6 +314,12 @@ class FormatCodec:
         return 1 if self.conv and x.dim() >= 3 else -1
 
     def encode(self, x: Tensor):
+        # the codes are what the input's conversion produced (counted there): storing them is no
+        # element work of its own, on real tensors as on meta ones
+        with _disable_current_modes():
+            return self._encode(x)
+
+    def _encode(self, x: Tensor):
         from hwsim.quant.stash import Packed
 
         meta = {"shape": x.shape, "dtype": x.dtype}
@@ -326,6 +360,12 @@ class FormatCodec:
                        s_enc.reshape(1).to(torch.float32)), meta)
 
     def decode(self, p) -> Tensor:
+        if p.tensors[0].is_meta:
+            return torch.empty(p.meta["shape"], dtype=p.meta["dtype"], device="meta")
+        with _disable_current_modes():
+            return self._decode(p)
+
+    def _decode(self, p) -> Tensor:
         shape, dtype = p.meta["shape"], p.meta["dtype"]
         if self.el.name == "bf16":
             return p.tensors[0].to(dtype)
