@@ -414,3 +414,13 @@ def test_counted_conversion_work_is_the_same_on_meta_and_real_tensors():
     assert counts["cpu"][("2.weight_quantizer", "forward")] == 4 * 32 * 32 * 9
     assert counts["cpu"][("2.input_quantizer", "forward")] == 4 * 2 * 32 * 6 * 6
     assert counts["cpu"][("2.grad_quantizer", "backward_data")] == 4 * 2 * 32 * 4 * 4
+
+
+def test_accelerator_reads_the_same_format_names():
+    from accel_models.training import NARROW_FORMATS, parse_format
+    from hwsim.minifloat import NAMES, element
+
+    assert {n: (k, element(k).bits) for n, k in NAMES.items()} == NARROW_FORMATS
+    for name in NAMES:
+        f = Format.parse(name)
+        assert parse_format(str(f)) == (f.kind, f.bits)
