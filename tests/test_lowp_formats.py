@@ -334,8 +334,9 @@ def test_resnet18_batch256_bytes_at_the_stated_widths(resnet18_step, scheme, bit
     assert bw["stash_read"] == b(n_in)
     up = _rec(tr, "layer1.0.conv1", "update").traffic_bytes
     assert up["weight_master"] == 2 * n_w * 4 and up["weight"] == b(n_w)
-    # the first and last layers stay fp32 (keep_first_last)
-    assert _rec(tr, "conv1", "forward").traffic_bytes["weight"] == 64 * 3 * 7 * 7 * 4
+    # the first and last layers are held at bf16 (keep_first_last, first_last: bf16)
+    assert _rec(tr, "conv1", "forward").traffic_bytes["weight"] == 64 * 3 * 7 * 7 * 2
+    assert _rec(tr, "fc", "forward").traffic_bytes["input"] == 256 * 512 * 2
 
 
 def test_training_step_energy_follows_the_per_mac_figures():

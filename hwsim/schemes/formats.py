@@ -23,8 +23,9 @@ Any field can be overridden (``{name: mxfp4, activation: mxfp8, master: bf16}``:
 MXFP8 activations, BF16 master weights), and the scheme composes with the others through
 ``mixed``'s ``compose`` (it sets only the weight and input quantizers, the stash codec, the
 output-gradient quantizer and the precision fields weight, input, stash, grad, master).
-The first and last weight layers stay at full precision when ``keep_first_last`` (the presets
-below 16 bits), as FP8 and MX training recipes keep them.
+The first and last weight layers are held at ``first_last`` (default bf16; fp32 leaves them as
+they are) when ``keep_first_last`` (the presets below 16 bits), as FP8 and MX training recipes keep
+them in higher precision.
 """
 
 from __future__ import annotations
@@ -71,9 +72,11 @@ class LowPrecisionFormats(Scheme):
                                                    "operands: from this tensor's amax, or the last amax_history")
     amax_history: int = Field(16, ge=1, le=1024)
     keep_first_last: bool = False
+    first_last: str = Field("bf16", description="format of the first and last weight layers under "
+                            "keep_first_last (fp32: left as they are)")
     compress_saved: bool = True
 
-    @field_validator("weight", "activation", "grad")
+    @field_validator("weight", "activation", "grad", "first_last")
     @classmethod
     def _fmt(cls, v: str, info) -> str:
         return _narrow(v, info.field_name)
@@ -90,9 +93,17 @@ class LowPrecisionFormats(Scheme):
         f = self.formats()
         conv_types = (nn.modules.conv._ConvNd,)
 
+        edge = Format.parse(self.first_last)
+
         def plan(name, module, depth, n):
+            fmt = f
             if self.keep_first_last and depth in (0, n - 1):
-                return None
+                if edge.is_full:
+                    return None
+                fmt = {"weight": edge, "activation": edge, "grad": edge, "master": f["master"]}
+            return layer_plan(module, fmt)
+
+        def layer_plan(module, f):
             conv = isinstance(module, conv_types)
             prec: dict[str, Any] = {"weight": f["weight"], "grad": f["grad"], "master": f["master"],
                                     "note": self.name}
@@ -117,9 +128,9 @@ class LowPrecisionFormats(Scheme):
         if not f["grad"].is_full:
             for m in model.modules():
                 p = getattr(m, "hwsim_precision", None)
-                if p is None or p.note != self.name:
+                if p is None or p.note != self.name or p.grad.is_full:
                     continue
-                m.grad_quantizer = GradQuantizer(f["grad"], isinstance(m, conv_types), self.scaling,
+                m.grad_quantizer = GradQuantizer(p.grad, isinstance(m, conv_types), self.scaling,
                                                  self.amax_history)
                 if not getattr(m, "_hwsim_grad_hook", False):
                     m.register_forward_hook(quantize_output_gradient)
