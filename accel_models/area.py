@@ -21,6 +21,10 @@ Rules (um2 at 45 nm)
                            adder(psum_bits); registers hold width-bit operands.
     sign_add(bits, lanes)  per lane: bits XNOR2 (conditional negate) + an int adder(psum_bits).
     shift_add(bits, lanes) per lane: a barrel shifter of bits x log2(bits) MUX2 + an int adder(psum_bits).
+    fp8(lanes)             per lane: fp16 multiplier x multiplier(4) / multiplier(11) (E4M3's 4-bit
+                           significands against fp16's 11; no published FP8 figure) + an fp32 adder.
+    mx(bits, block)        a multiplier(bits) + an int adder(psum_bits), plus per block an fp32 adder
+                           and a psum_bits x log2(psum_bits) MUX2 shifter shared by block products.
   SRAM(bytes)              8 x bytes x (lambda2_per_bit x (45 nm)^2): effective area per bit with
                            periphery (CACTI rule of thumb), for each of ifmap, filter, ofmap buffers.
   vector unit              lanes x (fp32 adder + fp32 multiplier) (element ops are priced as fp32).
@@ -184,6 +188,16 @@ def pe_area_um2(acc: Accelerator, t: AreaTable) -> dict[str, float]:
         lanes, b = p["lanes"], p["bits"]
         compute = lanes * (b * max(1, math.ceil(math.log2(b))) * t.gate("mux2") + int_add_um2(t, psum))
         regs_bits = lanes * (2 * b + psum)
+    elif kind == "fp8":
+        # no published 45 nm FP8 multiplier: fp16's multiplier scaled by its significand multiplier
+        # (4 x 4 bits for E4M3 against 11 x 11), plus an fp32 accumulating adder
+        mult = fp_um2(t, "mult", 16) * int_mult_um2(t, 4) / int_mult_um2(t, 11)
+        compute = p["lanes"] * (mult + fp_um2(t, "add", 32))
+    elif kind == "mx":
+        # a bits-bit multiplier (MXINT8's; float elements use its significand part) and a fixed-point
+        # adder per product; per block of products one fp32 adder and a psum-bit barrel shifter
+        shifter = psum * max(1, math.ceil(math.log2(psum))) * t.gate("mux2")
+        compute = int_mult_um2(t, p["bits"]) + int_add_um2(t, psum) + (fp_um2(t, "add", 32) + shifter) / p["block"]
     else:
         raise ConfigError("pe.kind", f"no area rule for PE kind {kind!r}")
     regs_bits += 8 * acc.pe_register_bytes

@@ -24,11 +24,14 @@ Kinds
              non-log integer operands are multiplied by shift-add over the narrower operand's bits.
   sign_add   for binary (or ternary) weights: add or subtract the other operand, ``lanes`` per cycle,
              other operand at most ``bits`` wide; non-binary weights run bit-serially over the weight.
+  fp8        an FP8 MAC array: one narrow-float product (up to 8 bits) per cycle, wider ones split.
+  mx         an MX dot-product unit with block-scale alignment (fp4 elements at twice the fp8 rate).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -58,6 +61,10 @@ def mac_type_of(a: tuple[str, int], b: tuple[str, int]) -> str:
     (it lives in accel_models because accel_models must not import hwsim).
       binary x binary -> xnor_popcount; ternary x any -> ternary; binary x any -> sign_add;
       log x any -> shift_add; lqK x lqJ -> lq{lo}x{hi}; lqK x other -> lq{K}x{bits};
+      two block-scaled operands of one scaling (mx, nv) -> {scaling}{elem}x{elem}, narrower first
+      (mxfp8xfp8, mxfp4xfp8, mxint8xint8, nvfp4xfp4); a block-scaled operand beside any other is
+      dequantised to its element; narrow floats both at most 8 bits -> fp8; narrow floats and bf16
+      at most 16 bits -> bf16;
       intA x intB -> int{lo}x{hi}; else fp16 when both are at most 16-bit floats/ints, fp32 otherwise
       (codebook formats are decoded to float).
     """
@@ -76,11 +83,45 @@ def mac_type_of(a: tuple[str, int], b: tuple[str, int]) -> str:
             lo, hi = sorted((a[1], b[1]))
             return f"lq{lo}x{hi}"
         return f"lq{lq[1]}x{other[1]}"
+    narrow = _narrow_mac(a, b)
+    if narrow is not None:
+        return narrow
     if kinds == {"int"}:
         lo, hi = sorted((a[1], b[1]))
         return f"int{lo}x{hi}"
     widths = [x[1] if x[0] in ("float", "int") else 32 for x in (a, b)]
     return "fp16" if max(widths) <= 16 else "fp32"
+
+
+# Narrow float kinds of hwsim.minifloat: bf (BF16), e{E}m{M} (per-tensor scaled), mx.../nv... (block-scaled).
+_NARROW = re.compile(r"^(mx|nv)?(?:e(\d)m(\d)|(int))$")
+
+
+def narrow_kind(kind: str, bits: int) -> tuple[str, str] | None:
+    """``(scaling, element)`` of a narrow float kind (``("mx", "fp8")``, ``("", "bf16")``), else None."""
+    if kind == "bf":
+        return "", "bf16"
+    m = _NARROW.match(kind)
+    if m is None or (m.group(4) and not m.group(1)):
+        return None
+    return m.group(1) or "", f"int{bits}" if m.group(4) else f"fp{bits}"
+
+
+def _narrow_mac(a: tuple[str, int], b: tuple[str, int]) -> str | None:
+    na, nb = narrow_kind(*a), narrow_kind(*b)
+    if na is None and nb is None:
+        return None
+    if na and nb and na[0] and na[0] == nb[0]:
+        lo, hi = sorted((na[1], nb[1]), key=lambda e: (int(e.lstrip("fpint")), e))
+        return f"{na[0]}{lo}x{hi}"
+    if na and nb:
+        if a[1] <= 8 and b[1] <= 8 and "int8" not in (na[1], nb[1]):
+            return "fp8"
+        return "bf16" if max(a[1], b[1]) <= 16 else "fp32"
+    other = b if na else a
+    if other[0] in ("float", "int") and other[1] <= 16:
+        return "fp16"
+    return "fp32"
 
 
 def derive_mac_type(op: Operands) -> str:
@@ -208,6 +249,53 @@ class SignAddPE(PE):
         if width(*other) > self.params["bits"]:
             raise self.unsupported(op)
         return Fraction(lanes)
+
+
+@register_pe("fp8")
+class FP8PE(PE):
+    """An FP8 MAC (E4M3/E5M2 products, FP32 accumulation; Micikevicius et al. 2022): one product per
+    cycle for narrow floats up to 8 bits (FP6/FP4 run on it unpacked); wider operands split into 8-bit
+    pieces, 1 / (ceil(a/8) x ceil(w/8)) (a BF16 x BF16 product takes 4 cycles)."""
+
+    fields = {"lanes": 1}
+
+    def rate(self, op: Operands) -> Fraction:
+        a, w = width(op.ifmap_kind, op.ifmap_bits), width(op.filter_kind, op.filter_bits)
+        return Fraction(self.params["lanes"], math.ceil(a / 8) * math.ceil(w / 8))
+
+
+@register_pe("mx")
+class MXPE(PE):
+    """An MX dot-product unit (Rouhani et al. 2023; OCP MX v1.0 section 6.2): the products of one block
+    of ``block`` elements are summed in fixed point, then the block's partial sum is aligned by the
+    two shared scales and added into the FP32 accumulator. ``bits``-bit element multipliers: elements
+    of at most bits/2 bits pack two products per multiplier (MXFP4 runs at twice MXFP8's rate), wider
+    operands split, 1 / (ceil(a/bits) x ceil(w/bits)). The scale alignment takes ``align_cycles`` per
+    block of products (pipelined units hide it: default 0), so a block costs block / rate + align_cycles."""
+
+    fields = {"bits": 8, "block": 32}         # and align_cycles (default 0, which the base class refuses)
+
+    def __init__(self, **params: int):
+        # align_cycles may be 0 (the base class asks for positive integers)
+        align = params.pop("align_cycles", 0)
+        if not isinstance(align, int) or isinstance(align, bool) or align < 0:
+            raise ConfigError("pe.align_cycles", f"must be a non-negative integer, got {align!r}")
+        super().__init__(**params)
+        self.params["align_cycles"] = align
+
+    def rate(self, op: Operands) -> Fraction:
+        b, block, align = self.params["bits"], self.params["block"], self.params["align_cycles"]
+        a, w = width(op.ifmap_kind, op.ifmap_bits), width(op.filter_kind, op.filter_bits)
+        if a <= b and w <= b:
+            per = Fraction(2) if max(a, w) <= b // 2 else Fraction(1)
+        else:
+            per = Fraction(1, math.ceil(a / b) * math.ceil(w / b))
+        blocked = narrow_kind(op.ifmap_kind, op.ifmap_bits) and narrow_kind(op.filter_kind, op.filter_bits) \
+            and op.ifmap_kind[:2] in ("mx", "nv") and op.filter_kind[:2] in ("mx", "nv")
+        if not blocked or not align:
+            return per
+        # block products take block / per cycles plus the alignment
+        return Fraction(block) / (Fraction(block) / per + align)
 
 
 def build_pe(spec: dict | PE | None) -> PE:

@@ -29,8 +29,25 @@ from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
 _FMT = re.compile(r"^\s*(float|fp|int|uint|binary|ternary|log|lq|codebook)\s*[_-]?(\d+)?\s*$", re.I)
 
 
+# Narrow floats as hwsim prints them (hwsim.minifloat.NAMES; a test keeps the two equal): name -> kind, bits
+NARROW_FORMATS: dict[str, tuple[str, int]] = {
+    "bf16": ("bf", 16), "bfloat16": ("bf", 16),
+    "fp8_e4m3": ("e4m3", 8), "e4m3": ("e4m3", 8), "fp8_e5m2": ("e5m2", 8), "e5m2": ("e5m2", 8),
+    "fp6_e3m2": ("e3m2", 6), "e3m2": ("e3m2", 6), "fp6_e2m3": ("e2m3", 6), "e2m3": ("e2m3", 6),
+    "fp4_e2m1": ("e2m1", 4), "e2m1": ("e2m1", 4),
+    "mxfp8_e4m3": ("mxe4m3", 8), "mxfp8": ("mxe4m3", 8), "mxfp8_e5m2": ("mxe5m2", 8),
+    "mxfp6_e3m2": ("mxe3m2", 6), "mxfp6_e2m3": ("mxe2m3", 6), "mxfp6": ("mxe2m3", 6),
+    "mxfp4_e2m1": ("mxe2m1", 4), "mxfp4": ("mxe2m1", 4), "mxint8": ("mxint", 8),
+    "nvfp4": ("nve2m1", 4),
+}
+
+
 def parse_format(text: str) -> tuple[str, int]:
-    """``"int4"`` -> ("int", 4); ``"binary"`` -> ("binary", 1); ``"fp16"`` -> ("float", 16)."""
+    """``"int4"`` -> ("int", 4); ``"binary"`` -> ("binary", 1); ``"fp16"`` -> ("float", 16);
+    ``"mxfp8_e4m3"`` -> ("mxe4m3", 8)."""
+    named = NARROW_FORMATS.get(str(text).strip().lower())
+    if named is not None:
+        return named
     m = _FMT.match(str(text))
     if not m:
         raise ConfigError("precision", f"cannot read format {text!r}; expected e.g. float32, int4, binary")

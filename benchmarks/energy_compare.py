@@ -74,22 +74,27 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
 
 MAC_CASES = (("float32", "float32"), ("float16", "float16"), ("int8", "int8"), ("int4", "int4"), ("int2", "int2"),
              ("binary", "float32"), ("binary", "int8"), ("ternary", "float32"), ("ternary", "int8"),
-             ("binary", "binary"), ("log4", "float32"), ("log4", "int8"), ("lq2", "lq2"), ("lq2", "float32"))
+             ("binary", "binary"), ("log4", "float32"), ("log4", "int8"), ("lq2", "lq2"), ("lq2", "float32"),
+             ("bf16", "bf16"), ("fp8_e4m3", "fp8_e4m3"), ("fp8_e5m2", "fp8_e4m3"), ("mxfp8", "mxfp8"),
+             ("mxfp8_e5m2", "mxfp8"), ("mxfp6", "mxfp6"), ("mxfp6_e3m2", "mxfp6"), ("mxfp4", "mxfp8"),
+             ("mxfp4", "mxfp4"), ("mxint8", "mxint8"), ("nvfp4", "nvfp4"))
 
 
 def mac_table(tech: str = "45nm", fan_in: int = 576) -> str:
     """pJ per MAC of every MAC type for typical operand pairs, as a markdown table (ratios to fp32)."""
-    from hwsim.energy.ops import mac_energy
+    from hwsim.energy.ops import mac_energy, scale_share_pj
     from hwsim.formats import Format, mac_type
 
     table = load_tech(tech)
     fp32 = mac_energy(table, "fp32")[0]
-    lines = [f"| MAC type | operands | pJ per MAC (fan-in {fan_in}) | fp32 / this | rule |", "|---|---|---:|---:|---|"]
+    lines = [f"| MAC type | operands | pJ per MAC (fan-in {fan_in}) | fp32 / this | rule | of which block scale |",
+             "|---|---|---:|---:|---|---:|"]
     for a, b in MAC_CASES:
         fa, fb = Format.parse(a), Format.parse(b)
         m = mac_type(fa, fb)
         e, rule = mac_energy(table, m, (fa, fb), fan_in)
-        lines.append(f"| {m} | {a} x {b} | {e:.4g} | {fp32 / e:.3g}x | {rule.name} |")
+        s = scale_share_pj(table, m, (fa, fb), fan_in)
+        lines.append(f"| {m} | {a} x {b} | {e:.4g} | {fp32 / e:.3g}x | {rule.name} | {f'{s:.4g}' if s else '-'} |")
     return "\n".join(lines)
 
 

@@ -13,6 +13,10 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from hwsim.errors import UserError
+from hwsim.minifloat import KINDS as MINIFLOAT_KINDS
+from hwsim.minifloat import NAMES as MINIFLOAT_NAMES
+from hwsim.minifloat import bits_per_element as _minifloat_bits
+from hwsim.minifloat import display_name, element, storage_bits
 
 # Kinds of number format.
 #   float    IEEE float (32, 16 bits)
@@ -22,7 +26,10 @@ from hwsim.errors import UserError
 #   log      sign + exponent, value +-2^k (Graham's L2..L5, log gradients)
 #   lq       LQ-Nets: K-bit code over a learned basis, sum_k v_k b_k with b_k in {-1,+1}
 #   codebook K-bit index into a non-uniform table (Graham's O4); decoded to float to multiply
-KINDS = ("float", "int", "binary", "ternary", "log", "lq", "codebook")
+#   bf, e4m3, e5m2, e3m2, e2m3, e2m1          narrow floats with one scale per tensor (BF16, FP8, FP6, FP4)
+#   mxe4m3, mxe5m2, mxe3m2, mxe2m3, mxe2m1, mxint, nve2m1
+#                                              block-scaled (OCP MX, NVFP4); see hwsim.minifloat
+KINDS = ("float", "int", "binary", "ternary", "log", "lq", "codebook", *MINIFLOAT_KINDS)
 
 FORWARD = "forward"
 BACKWARD_DATA = "backward_data"
@@ -68,9 +75,18 @@ class Format:
             raise UserError("format", "binary format has exactly 1 bit")
         if self.kind == "ternary" and self.bits != 2:
             raise UserError("format", "ternary format has exactly 2 bits")
+        if self.kind in MINIFLOAT_KINDS and self.bits != element(self.kind).bits:
+            raise UserError("format", f"{display_name(self.kind)} has exactly {element(self.kind).bits} bits")
 
     def __str__(self) -> str:
+        if self.kind in MINIFLOAT_KINDS:
+            return display_name(self.kind)
         return f"{self.kind}{self.bits}"
+
+    @property
+    def bits_per_element(self) -> float:
+        """Stored bits per value, a block scale's share included (MXFP8 8.25, NVFP4 4.5)."""
+        return _minifloat_bits(self.kind) if self.kind in MINIFLOAT_KINDS else float(self.bits)
 
     @property
     def is_full(self) -> bool:
@@ -81,9 +97,13 @@ class Format:
         """``"int4"``, ``"binary"``, ``"log 8"``, ``"fp16"`` -> Format."""
         if isinstance(text, Format):
             return text
+        named = MINIFLOAT_NAMES.get(str(text).strip().lower())
+        if named is not None:
+            return cls(named, element(named).bits)
         m = _FMT_RE.match(str(text))
         if not m:
-            raise UserError(where, f"cannot read format {text!r}; expected e.g. float32, int4, binary, ternary, log4")
+            raise UserError(where, f"cannot read format {text!r}; expected e.g. float32, int4, binary, ternary, log4, "
+                                   "bf16, fp8_e4m3, mxfp8, mxfp4, nvfp4")
         kind = m.group(1).lower()
         kind = {"fp": "float", "uint": "int"}.get(kind, kind)
         default_bits = {"float": 32, "binary": 1, "ternary": 2}.get(kind)
@@ -189,5 +209,8 @@ class NormPrecision:
 
 
 def bytes_for(numel: int, fmt: Format) -> int:
-    """Bytes to hold ``numel`` values packed at ``fmt.bits`` (rounded up to whole bytes)."""
+    """Bytes to hold ``numel`` values packed at ``fmt.bits`` (rounded up to whole bytes); a block-scaled
+    format adds its scales (:func:`hwsim.minifloat.storage_bits`)."""
+    if fmt.kind in MINIFLOAT_KINDS:
+        return (storage_bits(fmt.kind, fmt.bits, numel) + 7) // 8
     return (numel * fmt.bits + 7) // 8

@@ -123,8 +123,8 @@ def test_every_mac_type_the_rule_table_emits_has_a_rule(t):
 
 
 def test_unknown_mac_type_and_float_width(t):
-    with pytest.raises(UserError, match="no energy rule for MAC type 'fp8'"):
-        mac_energy(t, "fp8")
+    with pytest.raises(UserError, match="no energy rule for MAC type 'fp12'"):
+        mac_energy(t, "fp12")
     with pytest.raises(UserError, match="no fp_add_pj entry for 8-bit"):
         from hwsim.energy.ops import fp_add_pj
         fp_add_pj(t, 8)

@@ -273,10 +273,13 @@ def rule_for(mac_type: str) -> Rule:
         return RULES.get("intAxB")
     if re.fullmatch(r"lq\d+x\d+", mac_type):
         return RULES.get("lqKxJ")
+    if _BLOCK_MAC.fullmatch(mac_type):
+        return RULES.get("block_scaled")
     if mac_type in RULES:
         return RULES.get(mac_type)
     raise UserError("mac_type", f"no energy rule for MAC type {mac_type!r}; known: fp32, fp16, int{{A}}x{{B}}, "
-                                "xnor_popcount, sign_add, ternary, shift_add, lq{K}x{J}")
+                                "xnor_popcount, sign_add, ternary, shift_add, lq{K}x{J}, bf16, fp8, "
+                                "{mx|nv}{A}x{B}")
 
 
 def mac_energy(tech: TechTable, mac_type: str, operands: tuple[Format, Format] | None = None,
@@ -292,3 +295,103 @@ def elementwise_pj(tech: TechTable, op: str) -> tuple[float, list[str], bool]:
     default = prims is None
     prims = tech.elementwise.default if default else prims
     return sum(primitive_pj(tech, p) for p in prims), list(prims), default
+
+
+# ---------------------------------------------------------------------------- narrow floats and block scaling
+# No 45 nm figure is published for BF16, FP8, FP6, FP4 or MX multipliers (the MX papers give
+# normalised area only, at other nodes). The rule: a float multiply costs what Horowitz's fp16
+# multiply costs, scaled by the energy of its mantissa multiplier (the quadratic integer-multiplier
+# fit of the table, at the significand widths m + 1) relative to fp16's 11 x 11 bits; products are
+# accumulated in fp32 (Micikevicius et al. 2022: FP8 GEMMs accumulate in higher precision).
+
+
+def _element_of(fmt: Format | None, default: str):
+    from hwsim.minifloat import ELEMENTS, KINDS
+
+    if fmt is not None and fmt.kind in KINDS:
+        return ELEMENTS[KINDS[fmt.kind][0]]
+    return ELEMENTS[default]
+
+
+def float_mult_pj(tech: TechTable, sig_a: int, sig_b: int) -> float:
+    """A float multiply of significands ``sig_a`` x ``sig_b`` bits (mantissa + hidden bit): fp16's
+    multiply x int_mult(sig_a, sig_b) / int_mult(11, 11)."""
+    return fp_mult_pj(tech, 16) * int_mult_pj(tech, sig_a, sig_b) / int_mult_pj(tech, 11, 11)
+
+
+def _narrow_operands(ctx: MacContext, default: str):
+    ops = ctx.operands or (None, None)
+    return _element_of(ops[0], default), _element_of(ops[1], default)
+
+
+@rule("bf16", "bf16 MAC = a float multiply of 8 x 8-bit significands (fp16 multiply x int_mult(8, 8) / "
+      "int_mult(11, 11)) + an fp32 add (BF16 GEMMs accumulate in fp32)", "horowitz2014")
+def _bf16(ctx: MacContext) -> float:
+    a, b = _narrow_operands(ctx, "bf16")
+    return float_mult_pj(ctx.tech, a.man + 1, b.man + 1) + fp_add_pj(ctx.tech, 32)
+
+
+@rule("fp8", "fp8 MAC (E4M3/E5M2, FP6, FP4 with one scale per tensor) = a float multiply of the two "
+      "significands (fp16 multiply x int_mult(ma+1, mb+1) / int_mult(11, 11)) + an fp32 add", "horowitz2014")
+def _fp8(ctx: MacContext) -> float:
+    a, b = _narrow_operands(ctx, "e4m3")
+    return float_mult_pj(ctx.tech, a.man + 1, b.man + 1) + fp_add_pj(ctx.tech, 32)
+
+
+_BLOCK_MAC = re.compile(r"(mx|nv)(fp|int)(\d+)x(fp|int)(\d+)")
+_DEFAULT_ELEMENT = {"fp8": "e4m3", "fp6": "e2m3", "fp4": "e2m1", "int8": "int8"}
+
+
+def _block_parts(ctx: MacContext) -> tuple[float, float]:
+    """(element work, scale work) per MAC of an MX / NVFP4 dot product (see the rule's text)."""
+    from hwsim.minifloat import ELEMENTS, SCALINGS
+
+    t = ctx.tech
+    m = _BLOCK_MAC.fullmatch(ctx.mac_type)
+    if m is None:
+        raise UserError("mac_type", f"cannot read block-scaled MAC type {ctx.mac_type!r}")
+    sc = SCALINGS[m.group(1)]
+    defaults = (_DEFAULT_ELEMENT[m.group(2) + m.group(3)], _DEFAULT_ELEMENT[m.group(4) + m.group(5)])
+    ops = ctx.operands or (None, None)
+    els = [_element_of(f, d) for f, d in zip(ops, defaults)]
+    if all(e.is_int for e in els):
+        mult = int_mult_pj(t, els[0].bits, els[1].bits)
+        product = els[0].bits + els[1].bits
+    else:
+        mult = float_mult_pj(t, els[0].man + 1, els[1].man + 1)
+        # the products of one block are aligned to their largest exponent and summed in fixed point:
+        # significand bits plus each element's exponent range
+        product = sum(e.bits if e.is_int else e.man + 1 + e.emax - e.emin for e in els)
+    tree = int_add_pj(t, accumulator_bits(t, product, sc.block))
+    per_block = fp_add_pj(t, 32) / sc.block          # the block's sum added into the fp32 accumulator
+    if sc.scale == "e8m0":
+        # two E8M0 exponents added, the block sum shifted by them
+        scale = int_add_pj(t, sc.scale_bits) + t.gates.shifter_per_add * int_add_pj(t, t.accumulator.max_bits)
+    else:
+        # two E4M3 block scales multiplied (an 8-bit significand), the block sum (fp32, 24 bits)
+        # multiplied by it (NVFP4); the per-tensor FP32 scales once per output
+        e4m3 = ELEMENTS[sc.scale]
+        sig = 2 * (e4m3.man + 1)
+        scale = float_mult_pj(t, e4m3.man + 1, e4m3.man + 1) + float_mult_pj(t, 24, sig)
+        scale += fp_mult_pj(t, 32) * sc.block / ctx.fan_in if ctx.fan_in else 0.0
+    return mult + tree + per_block, scale / sc.block
+
+
+@rule("block_scaled", "MX / NVFP4 dot product ({mx|nv}{A}x{B}: mxfp8xfp8, mxfp4xfp4, nvfp4xfp4, ...): per MAC an "
+      "element multiply (integer for MXINT8, else fp16 multiply x int_mult(ma+1, mb+1) / int_mult(11, 11)) and "
+      "a fixed-point add at the block's aligned width (significands + element exponent ranges + log2(block), "
+      "capped at accumulator.max_bits); per block of 32 (MX) or 16 (NVFP4) one fp32 add into the accumulator "
+      "and the scale work, priced as its own component 'scale': MX an 8-bit exponent add + a shift of the block "
+      "sum (shifter_per_add x an add at accumulator.max_bits); NVFP4 an E4M3 x E4M3 multiply + a 24 x 8-bit "
+      "significand float multiply of the block sum (and the per-tensor fp32 scale once per output)", "horowitz2014")
+def _block_scaled(ctx: MacContext) -> float:
+    elem, scale = _block_parts(ctx)
+    return elem + scale
+
+
+def scale_share_pj(tech: TechTable, mac_type: str, operands: tuple[Format, Format] | None = None,
+                   fan_in: int | None = None) -> float:
+    """The part of one MAC's energy that is block-scale work (0 for MAC types without block scales)."""
+    if not _BLOCK_MAC.fullmatch(mac_type):
+        return 0.0
+    return _block_parts(MacContext(tech, mac_type, operands, fan_in))[1]

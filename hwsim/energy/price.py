@@ -1,7 +1,7 @@
 """Price a Trace: counts become picojoules per layer, phase and component.
 
-Components of a row: ``compute.<mac_type>`` (MACs x the MAC type's rule), ``elementwise``
-(element ops x their fp32 primitives), ``rf`` (operand reads per MAC + tensors that fit the
+Components of a row: ``compute.<mac_type>`` (MACs x the MAC type's rule), ``scale`` (the
+block-scale share of block-scaled MACs: MX, NVFP4), ``elementwise`` (element ops x their fp32 primitives), ``rf`` (operand reads per MAC + tensors that fit the
 register file), ``sram`` and ``dram`` (tensor traffic at the level the placement model, or the
 accelerator's access counts, put it).
 
@@ -35,7 +35,7 @@ from hwsim.energy.hierarchy import (
     place,
 )
 from hwsim.energy.memory import dram_pj_per_bit, rf_pj_per_bit, sram_pj_per_64b, sram_pj_per_bit
-from hwsim.energy.ops import bit_add_pj, elementwise_pj, mac_energy, mult_coefficients
+from hwsim.energy.ops import bit_add_pj, elementwise_pj, mac_energy, mult_coefficients, scale_share_pj
 from hwsim.energy.tech import TechTable, load_tech
 from hwsim.errors import UserError
 from hwsim.formats import (
@@ -51,7 +51,7 @@ from hwsim.formats import (
 )
 from hwsim.trace import CONV_ND_OPS, LayerInfo, LayerRecord, Trace, conv_dims
 
-COMPONENTS = ("compute", "elementwise", "rf", "sram", "dram")
+COMPONENTS = ("compute", "elementwise", "scale", "rf", "sram", "dram")
 
 
 @dataclass
@@ -307,7 +307,11 @@ def _price_compute(trace: Trace, r: LayerRecord, info: LayerInfo | None, tech: T
         if count is None:
             count = n
             ledger.no_effectual.add(r.layer)
-        ledger.energy[(r.layer, r.phase, f"compute.{mac}")] += count * e
+        # block-scale work (MX, NVFP4) is its own component
+        s = scale_share_pj(tech, mac, ops, fan_in(info, r.phase))
+        ledger.energy[(r.layer, r.phase, f"compute.{mac}")] += count * (e - s)
+        if s:
+            ledger.energy[(r.layer, r.phase, "scale")] += count * s
         rf_operand_pj += count * operand_bits(mac, ops) * per_bit.rf * hier.rf_operand_reads_per_mac / 2
         d = ledger.rules_used.setdefault(rule.name, {**rule.describe(), "citation": tech.cite(rule.source),
                                                      "mac_types": []})
