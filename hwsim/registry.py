@@ -58,7 +58,8 @@ class Registry(Generic[T]):
 
 def import_submodules(package: str, skip: tuple[str, ...] = ()) -> None:
     """Import every module of ``package`` (but ``skip`` and ``_private`` ones) so that the
-    ``@register...`` lines in them run; how schemes, models and data sets fill their registries."""
+    ``@register...`` lines in them run; how schemes and data sets fill their registries (the models'
+    registry is a declared catalogue, :mod:`hwsim.models.catalog`)."""
     pkg = importlib.import_module(package)
     for m in pkgutil.iter_modules(pkg.__path__):
         if not m.name.startswith("_") and m.name not in skip:

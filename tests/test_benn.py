@@ -13,8 +13,8 @@ from hwsim.count import trace
 from hwsim.data import load_dataset
 from hwsim.errors import UserError
 from hwsim.models import build_model
+from hwsim.quant.ensemble import Ensemble
 from hwsim.schemes import build_scheme
-from hwsim.schemes.ensemble import Ensemble
 from hwsim.train import TrainRecipe, train
 
 KW = {"batch": 6, "input_shape": (1, 8, 8), "num_classes": 10, "device": "meta"}

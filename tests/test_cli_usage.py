@@ -95,3 +95,14 @@ def test_piped_tables_are_not_cut_to_80_columns(tmp_path):
     assert r.returncode == 0, r.stderr
     rows = [line for line in r.stdout.splitlines() if "a_very_long_layer_name_that_would_be_folded" in line]
     assert len(rows) == 1 and len(rows[0]) > 80 and "…" not in r.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["models"], ["models", "--json"], ["schemes"], ["schemes", "--json"]])
+def test_listing_verbs_do_not_import_torch(args):
+    """The listings read declared data: importing torch (seconds) would make them slow to start."""
+    code = ("import sys; from hwsim.cli import main\n"
+            f"assert main({args!r}) == 0\n"
+            "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+            "assert not bad, f'torch imported: {bad[:5]}'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ})
+    assert r.returncode == 0, r.stderr[-2000:]

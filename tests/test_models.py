@@ -3,6 +3,8 @@ MAC counts against torch.utils.flop_counter and exact parameter counts of well-k
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 import torch.nn as nn
@@ -39,6 +41,23 @@ def test_expected_models_registered():
                 "densenet40", "densenet100", "wrn18_2", "densenet121", "densenet201"}
     assert expected <= set(ALL), expected - set(ALL)
 
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_declared_catalogue_matches_the_built_network(name):
+    """``hwsim models`` prints the catalogue without building anything: the declared parameter count
+    must be the built network's (meta tensors, default input and classes) and the declared arguments
+    the builder's keyword defaults."""
+    spec = MODELS.get(name)
+    with torch.device("meta"):
+        m = build_model(name)
+    assert spec.params == n_params(m), f"{name}: declared {spec.params:,}, built {n_params(m):,}"
+    sig = inspect.signature(spec.builder).parameters
+    assert sig["num_classes"].default == spec.default_classes
+    assert tuple(sig["in_shape"].default) == tuple(spec.default_input)
+    defaults = {k: p.default for k, p in sig.items()
+                if k not in ("num_classes", "in_shape") and p.default is not inspect.Parameter.empty}
+    assert spec.args == defaults
 
 @pytest.mark.parametrize("name", ALL)
 def test_digits_input_forward_backward(name):

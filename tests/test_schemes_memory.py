@@ -152,7 +152,7 @@ def test_graham_log_gradients_reach_the_weight_layer_quantized():
 
 
 def test_graham_fc_net_and_traced_feeds():
-    from hwsim.schemes.graham import layers_fed_by_bn
+    from hwsim.quant.graham import layers_fed_by_bn
 
     m = build_model("graham_fc", in_shape=(1, 8, 8), n=5)
     assert layers_fed_by_bn(m) == {"fc1": None, "fc2": "bn1", "fc3": "bn2"}
@@ -183,7 +183,7 @@ def test_pruning_schedule_and_targets():
 
 
 def test_pruning_mask_holds_through_training_updates():
-    from hwsim.schemes.pruning import sparsity_of
+    from hwsim.quant.prune import sparsity_of
 
     torch.manual_seed(0)
     s = build_scheme({"name": "pruning", "sparsity": 0.75, "schedule": "one_shot", "start_epoch": 0})
@@ -318,7 +318,7 @@ class _Untraceable(nn.Module):
 
 
 def test_graham_through_maxpool_and_untraceable_fallback():
-    from hwsim.schemes.graham import layers_fed_by_bn
+    from hwsim.quant.graham import layers_fed_by_bn
 
     m = _Untraceable()
     assert layers_fed_by_bn(m) is None

@@ -93,7 +93,7 @@ def test_bad_sparsity_fields_name_the_field():
 def test_nm_pattern_masks_and_skipping():
     import torch
 
-    from hwsim.schemes.pruning import nm_mask
+    from hwsim.quant.prune import nm_mask
 
     w = torch.randn(6, 16)
     mask = nm_mask(w, 2, 4)

@@ -59,6 +59,9 @@ def print_trace(tr: Any) -> None:
 
     phases = ["inference"] if tr.mode == "infer" else ["forward", "backward_data", "backward_weight"]
     recs: dict[tuple[str, str], Any] = {(r.layer, r.phase): r for r in tr.records}
+    by_layer: dict[str, list[Any]] = {}     # grouped once: a 7B model has hundreds of layers
+    for r in recs.values():
+        by_layer.setdefault(r.layer, []).append(r)
     t = Table(title=safe_text(f"{tr.model} / {tr.scheme}: batch {tr.batch}, "
                               f"input {tr.meta.get('input') or 'x'.join(map(str, tr.input_shape))}, "
                               f"{'one training step' if tr.mode == 'train' else 'inference'}"))
@@ -66,7 +69,7 @@ def print_trace(tr: Any) -> None:
               "traffic"]:
         t.add_column(c, overflow="fold", justify="left" if c in ("layer", "op", "shape") else "right")
     for li in tr.layers:
-        rs = [r for (n, _), r in recs.items() if n == li.name]
+        rs = by_layer.get(li.name, [])
         if not rs:
             continue
         macs = [_macs_text(recs[(li.name, p)].macs) if (li.name, p) in recs else "-" for p in phases]

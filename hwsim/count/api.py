@@ -532,7 +532,7 @@ def _stored_bytes(m: Any) -> int | None:
     """A pruned layer's weight bytes in its storage format (hwsim.schemes.pruning), else None."""
     if m is None or getattr(m, "hwsim_weight_storage", None) is None:
         return None
-    from hwsim.schemes.pruning import stored_weight_bytes
+    from hwsim.quant.prune import stored_weight_bytes
 
     return stored_weight_bytes(m)
 

@@ -4,51 +4,52 @@
 ``spec`` is a built-in name or a model spec (``file.py:factory``, ``package.module:factory``,
 ``model.onnx``, ``model.pt2``; resolved by :mod:`hwsim.models.spec`). Each built-in entry
 carries the seed it comes from and its default input shape.
-Network modules are imported lazily by :func:`load_all` so that importing this
-package does not import torch.
+The registry is declared data (:mod:`hwsim.models.catalog`); a network's module, which imports
+torch, is imported only when that network is built.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hwsim.errors import UserError
-from hwsim.registry import Registry, import_submodules
+from hwsim.registry import Registry
 
 
 @dataclass
 class ModelSpec:
     name: str
-    builder: Callable[..., Any]
+    builder_path: str                  # "package.module:function", imported when the network is built
     description: str
     seed: str
     default_input: tuple[int, ...]     # (C, H, W) the paper used, or Tokens((N,)) for a language model
     default_classes: int
+    params: int                        # parameters at the default input and classes
+    args: dict[str, Any]               # the builder's other keyword arguments and their defaults
+
+    @property
+    def builder(self) -> Callable[..., Any]:
+        module, _, fn = self.builder_path.partition(":")
+        return getattr(importlib.import_module(module), fn)
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
-
-
-def register_model(name: str, description: str, seed: str, default_input: tuple[int, ...],
-                   default_classes: int = 10):
-    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        shape = default_input if isinstance(default_input, tuple) else tuple(default_input)   # keeps Tokens
-        MODELS.add(name, ModelSpec(name, fn, description, seed, shape, default_classes))
-        return fn
-
-    return deco
-
 
 _loaded = False
 
 
 def load_all() -> None:
+    """Fill :data:`MODELS` from :mod:`hwsim.models.catalog` (declared data: no network is imported)."""
     global _loaded
     if not _loaded:
-        import_submodules("hwsim.models", skip=("spec",))
+        from hwsim.models.catalog import CATALOG
+
+        for spec in CATALOG:
+            MODELS.add(spec.name, spec)
         _loaded = True
 
 

@@ -14,7 +14,6 @@ import torch
 import torch.nn as nn
 
 from hwsim.errors import UserError
-from hwsim.models import register_model
 from hwsim.models._common import Chain, check_in_shape, check_positive
 
 
@@ -69,17 +68,12 @@ def build_densenet(name: str, depth: int, growth: int, num_classes: int, in_shap
     return DenseNet(num_classes, c, (depth - 4) // 3, growth)
 
 
-_SEED = "Huang et al. 2017; Graham 2017 DenseNet-(40,12), DenseNet-(100,12) (seed 004)"
 
 
-@register_model("densenet40", "DenseNet-(40,12): 3 dense blocks x 12 BN-ReLU-conv3x3 layers, growth 12",
-                _SEED, (3, 32, 32), 10)
 def densenet40(num_classes: int = 10, in_shape=(3, 32, 32), growth: int = 12):
     return build_densenet("densenet40", 40, int(growth), num_classes, in_shape)
 
 
-@register_model("densenet100", "DenseNet-(100,12): 3 dense blocks x 32 BN-ReLU-conv3x3 layers, growth 12",
-                _SEED, (3, 32, 32), 10)
 def densenet100(num_classes: int = 10, in_shape=(3, 32, 32), growth: int = 12):
     return build_densenet("densenet100", 100, int(growth), num_classes, in_shape)
 
@@ -144,19 +138,14 @@ class DenseNetBC(Chain):
         self.fc = nn.Linear(ch, num_classes)
 
 
-_SEED_BC = "Huang et al. 2017 (DenseNet-BC, ImageNet); Graham 2017 Tables 5-6 (seed 004)"
 
 
-@register_model("densenet121", "DenseNet-121 (BC, ImageNet): blocks 6-12-24-16, growth 32",
-                _SEED_BC, (3, 224, 224), 1000)
 def densenet121(num_classes: int = 1000, in_shape=(3, 224, 224), growth: int = 32):
     c, _, _ = check_in_shape("densenet121", in_shape)
     check_positive("densenet121", growth=growth)
     return DenseNetBC(num_classes, c, (6, 12, 24, 16), int(growth))
 
 
-@register_model("densenet201", "DenseNet-201 (BC, ImageNet): blocks 6-12-48-32, growth 32",
-                _SEED_BC, (3, 224, 224), 1000)
 def densenet201(num_classes: int = 1000, in_shape=(3, 224, 224), growth: int = 32):
     c, _, _ = check_in_shape("densenet201", in_shape)
     check_positive("densenet201", growth=growth)

@@ -12,7 +12,6 @@ import math
 import torch.nn as nn
 
 from hwsim.errors import UserError
-from hwsim.models import register_model
 from hwsim.models._common import check_in_shape
 
 
@@ -34,8 +33,6 @@ class GrahamFC(nn.Module):
         return self.fc3(x)
 
 
-@register_model("graham_fc", "Graham's FC(2^n)-BN-ReLU-FC(2^n)-BN-ReLU-FC(10) (permutation-invariant)",
-                "Graham 2017, low-precision batch-normalized activations, sec. 2.1 (seed 004)", (3, 32, 32), 10)
 def graham_fc(num_classes: int = 10, in_shape=(3, 32, 32), n: int = 10):
     check_in_shape("graham_fc", in_shape)
     if not isinstance(n, int) or not 0 <= n <= 16:

@@ -23,10 +23,7 @@ from collections import OrderedDict
 
 import torch.nn as nn
 
-from hwsim.models import register_model
 from hwsim.models._common import check_in_shape, conv_out
-
-_HAN = "Han et al. 2015 (seed 002), pruned AlexNet and VGG-16; torchvision layouts"
 
 
 def _features(c: int, hw: int, plan: list[tuple]) -> tuple[nn.Sequential, int]:
@@ -71,8 +68,6 @@ class ClassicNet(nn.Module):
         return self.classifier(self.flatten(self.avgpool(self.features(x))))
 
 
-@register_model("alexnet", "AlexNet (torchvision): 5 conv + 3 FC, 61.1M parameters at 1000 classes", _HAN,
-                (3, 224, 224), 1000)
 def alexnet(num_classes: int = 1000, in_shape=(3, 224, 224)):
     c, h, w = check_in_shape("alexnet", in_shape, min_hw=7)
     plan = [("conv", "conv1", 64, 11, 4, 2), ("pool", "pool1", 3, 2), ("conv", "conv2", 192, 5, 1, 2),
@@ -82,9 +77,6 @@ def alexnet(num_classes: int = 1000, in_shape=(3, 224, 224)):
     return ClassicNet(feats, ch, 6, num_classes, dropout_first=True)
 
 
-@register_model("alexnet_caffe", "AlexNet as published (two towers: grouped conv2/4/5, LRN, 227x227): 5 conv + 3 FC, "
-                "61.0M parameters", "Krizhevsky et al. 2012; Caffe bvlc_alexnet; Eyeriss (Chen et al., JSSC 2017) runs it",
-                (3, 227, 227), 1000)
 def alexnet_caffe(num_classes: int = 1000, in_shape=(3, 227, 227)):
     c, h, w = check_in_shape("alexnet_caffe", in_shape, min_hw=1)
     pad1 = max(0, -(-(11 - min(h, w)) // 2))      # unpadded as published; padded only below 11x11 (digits)
@@ -96,8 +88,6 @@ def alexnet_caffe(num_classes: int = 1000, in_shape=(3, 227, 227)):
     return ClassicNet(feats, ch, 6, num_classes, dropout_first=True)
 
 
-@register_model("vgg16", "VGG-16 (configuration D, torchvision): 13 conv + 3 FC, 138.4M parameters at 1000 classes",
-                _HAN, (3, 224, 224), 1000)
 def vgg16(num_classes: int = 1000, in_shape=(3, 224, 224)):
     c, h, w = check_in_shape("vgg16", in_shape, min_hw=1)
     plan: list[tuple] = []

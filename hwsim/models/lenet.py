@@ -14,7 +14,6 @@ import math
 
 import torch.nn as nn
 
-from hwsim.models import register_model
 from hwsim.models._common import check_in_shape, check_positive, conv_out
 
 
@@ -57,15 +56,11 @@ class LeNet5(nn.Module):
         return self.fc2(x)
 
 
-@register_model("lenet300", "LeNet-300-100: 784-300-100-10 MLP (flattens any input)",
-                "Han et al. 2015, deep compression (seed 002)", (1, 28, 28), 10)
 def lenet300(num_classes: int = 10, in_shape=(1, 28, 28), hidden1: int = 300, hidden2: int = 100):
     check_in_shape("lenet300", in_shape)
     check_positive("lenet300", hidden1=hidden1, hidden2=hidden2)
     return LeNet300(num_classes, math.prod(int(v) for v in in_shape), (int(hidden1), int(hidden2)))
 
 
-@register_model("lenet5", "Caffe LeNet-5: 20C5-MP2-50C5-MP2-500FC-10 (same padding below 16x16)",
-                "Han et al. 2015 (seed 002); TWN's LeNet-5 row", (1, 28, 28), 10)
 def lenet5(num_classes: int = 10, in_shape=(1, 28, 28)):
     return LeNet5(num_classes, check_in_shape("lenet5", in_shape, min_hw=4))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from hwsim.models import register_model
 from hwsim.models._common import check_in_shape, check_positive, scaled
 
 
@@ -74,20 +73,15 @@ def preact_resnet(name: str, depth: int, num_classes: int, in_shape, width: floa
     return PreActResNet(num_classes, c, n, widths, widths[0])
 
 
-_SEED = "He et al. 2016 identity mappings; Graham 2017 Table 3 (seed 004); TTQ/TWN ResNet rows (seed 002)"
 
 
-@register_model("resnet20", "pre-activation ResNet-20 for CIFAR (3 stages x 3 blocks, 16/32/64 x width)",
-                _SEED, (3, 32, 32), 10)
 def resnet20(num_classes: int = 10, in_shape=(3, 32, 32), width: float = 1.0):
     return preact_resnet("resnet20", 20, num_classes, in_shape, width)
 
 
-@register_model("resnet44", "pre-activation ResNet-44 for CIFAR (3 stages x 7 blocks)", _SEED, (3, 32, 32), 10)
 def resnet44(num_classes: int = 10, in_shape=(3, 32, 32), width: float = 1.0):
     return preact_resnet("resnet44", 44, num_classes, in_shape, width)
 
 
-@register_model("resnet56", "pre-activation ResNet-56 for CIFAR (3 stages x 9 blocks)", _SEED, (3, 32, 32), 10)
 def resnet56(num_classes: int = 10, in_shape=(3, 32, 32), width: float = 1.0):
     return preact_resnet("resnet56", 56, num_classes, in_shape, width)

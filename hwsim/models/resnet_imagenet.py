@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from hwsim.models import register_model
 from hwsim.models._common import check_in_shape, check_positive, scaled
 
 
@@ -106,7 +105,6 @@ class ResNet(nn.Module):
         return self.fc(self.flatten(self.avgpool(x)))
 
 
-_SEED = "He et al. 2016 (torchvision layout); Graham 2017 Table 4 (seed 004); McDonnell (seed 000); TWN/TTQ (seed 002)"
 
 
 def _build(name, block, layers, num_classes, in_shape, width):
@@ -115,19 +113,13 @@ def _build(name, block, layers, num_classes, in_shape, width):
     return ResNet(block, layers, num_classes, c, width)
 
 
-@register_model("resnet18", "ResNet-18 for 224x224 (torchvision layout, BasicBlock x [2,2,2,2]); width widens all but the stem",
-                _SEED, (3, 224, 224), 1000)
 def resnet18(num_classes: int = 1000, in_shape=(3, 224, 224), width: float = 1.0):
     return _build("resnet18", BasicBlock, [2, 2, 2, 2], num_classes, in_shape, width)
 
 
-@register_model("wrn18_2", "Graham's WideResNet-(2,18): ResNet-18 with every layer after the stem twice as wide",
-                "Graham 2017, Table 4 (seed 004)", (3, 224, 224), 1000)
 def wrn18_2(num_classes: int = 1000, in_shape=(3, 224, 224)):
     return _build("wrn18_2", BasicBlock, [2, 2, 2, 2], num_classes, in_shape, 2.0)
 
 
-@register_model("resnet50", "ResNet-50 v1.5 for 224x224 (torchvision layout, Bottleneck x [3,4,6,3])",
-                _SEED, (3, 224, 224), 1000)
 def resnet50(num_classes: int = 1000, in_shape=(3, 224, 224), width: float = 1.0):
     return _build("resnet50", Bottleneck, [3, 4, 6, 3], num_classes, in_shape, width)

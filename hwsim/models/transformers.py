@@ -15,7 +15,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hwsim.models import register_model
 from hwsim.models.spec import Tokens
 
 
@@ -224,31 +223,21 @@ class ViT(nn.Module):
         return self.head(self.norm(h)[:, 0])
 
 
-@register_model("vit_b16", "ViT-B/16: 12 layers, width 768, 12 heads, 16x16 patches (86.6M parameters)",
-                "Dosovitskiy et al. 2021, An Image is Worth 16x16 Words", (3, 224, 224), 1000)
 def vit_b16(num_classes: int = 1000, in_shape=(3, 224, 224)):
     return ViT(num_classes=num_classes, image=int(in_shape[-1]))
 
 
-@register_model("bert_base", "BERT-base encoder: 12 layers, width 768, 12 heads, vocabulary 30,522 (109.5M)",
-                "Devlin et al. 2019, BERT", Tokens((512,)), 0)
 def bert_base(num_classes: int = 0, in_shape=Tokens((512,))):
     return Bert(num_classes=num_classes)
 
 
-@register_model("gpt2_small", "GPT-2 small: 12 layers, width 768, 12 heads, vocabulary 50,257, tied head (124M)",
-                "Radford et al. 2019, GPT-2", Tokens((1024,)), 50257)
 def gpt2_small(num_classes: int = 50257, in_shape=Tokens((1024,))):
     return Decoder(GPT2_SMALL, tied=True)
 
 
-@register_model("llama2_7b", "Llama-2-7B shapes: 32 layers, width 4096, 32 heads, SwiGLU 11,008, RoPE (6.74B)",
-                "Touvron et al. 2023, Llama 2", Tokens((4096,)), 32000)
 def llama2_7b(num_classes: int = 32000, in_shape=Tokens((4096,)), layers: int = 32):
     return Decoder(Config(**{**LLAMA2_7B.__dict__, "layers": layers}))
 
 
-@register_model("llama3_8b", "Llama-3-8B shapes: 32 layers, width 4096, 32 query / 8 key-value heads (GQA), "
-                "SwiGLU 14,336, vocabulary 128,256 (8.03B)", "Llama 3 (Meta 2024)", Tokens((8192,)), 128256)
 def llama3_8b(num_classes: int = 128256, in_shape=Tokens((8192,)), layers: int = 32):
     return Decoder(Config(**{**LLAMA3_8B.__dict__, "layers": layers}))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import torch.nn as nn
 
 from hwsim.errors import UserError
-from hwsim.models import register_model
 from hwsim.models._common import Chain, check_in_shape, check_positive, conv_out, scaled
 
 
@@ -106,25 +105,18 @@ class VGGGraham(Chain):
         self.fc = nn.Linear(8 * k, num_classes)
 
 
-_BNN_SEED = "Courbariaux/Hubara et al. BNN CIFAR-10 net (seed 003); BinaryConnect / VGG-9 (seeds 000, 002)"
 
 
-@register_model("vgg_bnn", "BNN's CIFAR VGG-9: 2x128C3-MP2-2x256C3-MP2-2x512C3-MP2-1024FC-1024FC-10, BN, HardTanh",
-                _BNN_SEED, (3, 32, 32), 10)
 def vgg_bnn(num_classes: int = 10, in_shape=(3, 32, 32), width: float = 1.0, act: str = "hardtanh"):
     check_positive("vgg_bnn", width=width)
     return VGGBNN(num_classes, check_in_shape("vgg_bnn", in_shape, min_hw=8), width, 1024, act)
 
 
-@register_model("vgg7", "TWN's VGG-7: 2x128C3-MP2-2x256C3-MP2-2x512C3-MP2-1024FC-10, BN-ReLU",
-                "Li & Liu 2016, ternary weight networks (seed 002)", (3, 32, 32), 10)
 def vgg7(num_classes: int = 10, in_shape=(3, 32, 32), width: float = 1.0):
     check_positive("vgg7", width=width)
     return VGG7(num_classes, check_in_shape("vgg7", in_shape, min_hw=8), width)
 
 
-@register_model("vgg_graham", "Graham's VGG(k): M(k)-M(2k)-M(4k)-(8k)C4, M(k)=kC3-BN-ReLU+kC3-MP3/2-BN-ReLU",
-                "Graham 2017, sec. 2.2, VGG(32)/VGG(64) (seed 004)", (3, 32, 32), 10)
 def vgg_graham(num_classes: int = 10, in_shape=(3, 32, 32), k: int = 32):
     check_positive("vgg_graham", k=k)
     return VGGGraham(num_classes, check_in_shape("vgg_graham", in_shape), int(k))

@@ -21,7 +21,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hwsim.errors import UserError
-from hwsim.models import register_model
 from hwsim.models._common import check_in_shape, check_positive
 from hwsim.models.resnet_cifar import PreActResNet
 
@@ -71,31 +70,23 @@ def build_wrn(name: str, depth: int, k: int, num_classes: int, in_shape) -> PreA
                     f"6n+2 (McDonnell: 8, 14, 20, ...), got {depth}")
 
 
-_SEED_Z = "Zagoruyko & Komodakis 2016; McDonnell et al. (seed 000); Graham 2017 WideResNet-(4,40) (seed 004)"
-_SEED_M = "McDonnell, Wang & van Schaik, stochastic binary quantization (seeds 000, 001)"
 
 
-@register_model("wrn", "wide ResNet WRN-depth-k (depth 6n+4: Zagoruyko; 6n+2: McDonnell's 20-weight-layer form)",
-                _SEED_Z, (3, 32, 32), 10)
 def wrn(num_classes: int = 10, in_shape=(3, 32, 32), depth: int = 28, k: int = 10):
     return build_wrn("wrn", int(depth), int(k), num_classes, in_shape)
 
 
-@register_model("wrn20_4", "McDonnell's WRN-20-4 (20 weight layers, 4.3M params)", _SEED_M, (3, 32, 32), 10)
 def wrn20_4(num_classes: int = 10, in_shape=(3, 32, 32)):
     return build_wrn("wrn20_4", 20, 4, num_classes, in_shape)
 
 
-@register_model("wrn20_10", "McDonnell's WRN-20-10 (20 weight layers, 26.8M params)", _SEED_M, (3, 32, 32), 10)
 def wrn20_10(num_classes: int = 10, in_shape=(3, 32, 32)):
     return build_wrn("wrn20_10", 20, 10, num_classes, in_shape)
 
 
-@register_model("wrn28_10", "Zagoruyko's WRN-28-10 (36.5M params)", _SEED_Z, (3, 32, 32), 10)
 def wrn28_10(num_classes: int = 10, in_shape=(3, 32, 32)):
     return build_wrn("wrn28_10", 28, 10, num_classes, in_shape)
 
 
-@register_model("wrn40_4", "Zagoruyko's WRN-40-4 (Graham's WideResNet-(4,40))", _SEED_Z, (3, 32, 32), 10)
 def wrn40_4(num_classes: int = 10, in_shape=(3, 32, 32)):
     return build_wrn("wrn40_4", 40, 4, num_classes, in_shape)

@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from hwsim.formats import Format
 from hwsim.quant.pack import pack, unpack
@@ -344,3 +346,54 @@ def quantize_grad_log8(x: torch.Tensor) -> torch.Tensor:
     if not (torch.is_grad_enabled() and x.requires_grad):
         return x
     return _LogGradFn.apply(x)
+
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+_PASS_MODULES = (nn.ReLU, nn.MaxPool1d, nn.MaxPool2d, nn.Identity)
+_PASS_FUNCTIONS = (F.relu, torch.relu, F.max_pool1d, F.max_pool2d, torch.max_pool1d, torch.max_pool2d)
+
+
+class _LeafTracer(torch.fx.Tracer):
+    """Keeps weight layers, norms and activations as leaves (quantized subclasses included)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if isinstance(m, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm) + _PASS_MODULES):
+            return True
+        return super().is_leaf_module(m, qualname)
+
+
+def layers_fed_by_bn(model: nn.Module) -> dict[str, str | None] | None:
+    """weight-layer name -> the BN whose (ReLU'd, max-pooled) output it reads, or None.
+
+    Traced with torch.fx; returns None when the model cannot be traced.
+    """
+    try:
+        graph = _LeafTracer().trace(model)
+    except Exception:  # noqa: BLE001 - any tracing failure means "unknown"
+        return None
+    out: dict[str, str | None] = {}
+    for node in graph.nodes:
+        if node.op != "call_module":
+            continue
+        mod = model.get_submodule(node.target)
+        if not isinstance(mod, (nn.Conv2d, nn.Linear)):
+            continue
+        src, found = node.args[0] if node.args else None, None
+        while isinstance(src, torch.fx.Node):
+            if src.op == "call_module":
+                sm = model.get_submodule(src.target)
+                if isinstance(sm, nn.modules.batchnorm._BatchNorm):
+                    found = src.target
+                    break
+                if isinstance(sm, _PASS_MODULES):
+                    src = src.args[0]
+                    continue
+            elif src.op == "call_function" and src.target in _PASS_FUNCTIONS:
+                src = src.args[0]
+                continue
+            elif src.op == "call_method" and src.target in ("relu", "relu_"):
+                src = src.args[0]
+                continue
+            break
+        out[node.target] = found
+    return out

@@ -18,37 +18,14 @@ ensemble, whose inference cost is the same.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import Field, PrivateAttr, field_validator
-from torch import nn
 
 from hwsim.schemes.base import Scheme, build_scheme, register_scheme
 
-
-class Ensemble(nn.Module):
-    """``members`` networks; eval: mean of their logits; train: example i through member i mod K."""
-
-    def __init__(self, members: list[nn.Module]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k = len(self.members)
-        if not self.training:
-            return torch.stack([m(x) for m in self.members]).mean(0)
-        n = x.shape[0]
-        parts = [torch.arange(i, n, k, device=x.device) for i in range(min(k, n))]
-        outs = [self.members[i](x[idx]) for i, idx in enumerate(parts)]
-        order = torch.cat(parts)
-        return torch.cat(outs)[torch.argsort(order)]
-
-
-def _reinit(model: nn.Module) -> None:
-    for m in model.modules():
-        if m is not model and hasattr(m, "reset_parameters"):
-            m.reset_parameters()
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @register_scheme("benn")
@@ -78,12 +55,16 @@ class Benn(Scheme):
         return build_scheme(self.base)
 
     def convert(self, model: Any) -> Any:
+        import torch
+
+        from hwsim.quant.ensemble import Ensemble, reinit
+
         nets = []
         self._subs = []
         for i in range(self.members):
             net = copy.deepcopy(model)
             if i and next(iter(net.parameters()), torch.empty(0)).device.type != "meta":
-                _reinit(net)         # independent members: member 0 keeps the given initialisation
+                reinit(net)         # independent members: member 0 keeps the given initialisation
             sub = self._base_scheme()
             nets.append(sub.convert(net))
             self._subs.append(sub)
@@ -102,6 +83,8 @@ class Benn(Scheme):
             sub.on_epoch_end(m, epoch)
 
     def for_inference(self, model: Any) -> Any:
+        from torch import nn
+
         model.members = nn.ModuleList([sub.for_inference(m) for sub, m in self._pairs(model)])
         return model
 

@@ -29,66 +29,18 @@ With ``log_gradients`` the gradient reaching every weight layer's output is roun
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-import torch.nn.functional as F
 from pydantic import Field
-from torch import nn
 
 from hwsim.formats import Format, NormPrecision
 from hwsim.schemes.base import Scheme, register_scheme
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 LOG8 = Format("log", 8)
-_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
-_PASS_MODULES = (nn.ReLU, nn.MaxPool1d, nn.MaxPool2d, nn.Identity)
-_PASS_FUNCTIONS = (F.relu, torch.relu, F.max_pool1d, F.max_pool2d, torch.max_pool1d, torch.max_pool2d)
-
-
-class _LeafTracer(torch.fx.Tracer):
-    """Keeps weight layers, norms and activations as leaves (quantized subclasses included)."""
-
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm) + _PASS_MODULES):
-            return True
-        return super().is_leaf_module(m, qualname)
-
-
-def layers_fed_by_bn(model: nn.Module) -> dict[str, str | None] | None:
-    """weight-layer name -> the BN whose (ReLU'd, max-pooled) output it reads, or None.
-
-    Traced with torch.fx; returns None when the model cannot be traced.
-    """
-    try:
-        graph = _LeafTracer().trace(model)
-    except Exception:  # noqa: BLE001 - any tracing failure means "unknown"
-        return None
-    out: dict[str, str | None] = {}
-    for node in graph.nodes:
-        if node.op != "call_module":
-            continue
-        mod = model.get_submodule(node.target)
-        if not isinstance(mod, (nn.Conv2d, nn.Linear)):
-            continue
-        src, found = node.args[0] if node.args else None, None
-        while isinstance(src, torch.fx.Node):
-            if src.op == "call_module":
-                sm = model.get_submodule(src.target)
-                if isinstance(sm, nn.modules.batchnorm._BatchNorm):
-                    found = src.target
-                    break
-                if isinstance(sm, _PASS_MODULES):
-                    src = src.args[0]
-                    continue
-            elif src.op == "call_function" and src.target in _PASS_FUNCTIONS:
-                src = src.args[0]
-                continue
-            elif src.op == "call_method" and src.target in ("relu", "relu_"):
-                src = src.args[0]
-                continue
-            break
-        out[node.target] = found
-    return out
 
 
 def _set(model: nn.Module, name: str, new: nn.Module) -> None:
@@ -119,14 +71,14 @@ class Graham(Scheme):
         return QUANTIZERS[self.quantizer].fmt
 
     def convert(self, model: Any) -> Any:
-        from hwsim.quant.graham import GrahamBatchNorm
+        from hwsim.quant.graham import BATCH_NORMS, GrahamBatchNorm, layers_fed_by_bn
         from hwsim.quant.layers import LayerPlan, convert_layers
         from hwsim.quant.stash import CodebookCodec, replace_relus
 
         fmt = self.fmt()
         feeds = layers_fed_by_bn(model)
         bns = [(n, m) for n, m in model.named_modules()
-               if isinstance(m, _BN) and not isinstance(m, GrahamBatchNorm)]
+               if isinstance(m, BATCH_NORMS) and not isinstance(m, GrahamBatchNorm)]
         quantized = set()
         for i, (name, bn) in enumerate(bns):
             if i < self.n_float():

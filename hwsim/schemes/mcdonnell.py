@@ -26,39 +26,15 @@ instead of their float output; exact, a pure memory saving).
 from __future__ import annotations
 
 import copy
-import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import field_validator
-from torch import nn
 
 from hwsim.formats import BINARY
 from hwsim.schemes.base import BN_STASH_LOSSY, Scheme, register_scheme
 
-
-def fixed_scale(weight: torch.Tensor) -> float:
-    """He et al. init std ``sqrt(2 / fan_in)`` of a conv/linear weight: the fixed per-layer scale."""
-    fan_in = math.prod(weight.shape[1:])
-    return math.sqrt(2.0 / max(fan_in, 1))
-
-
-class FixedScaleSign(nn.Module):
-    """``w_b = scale * sign(W)`` (sign(0) = +1), identity straight-through gradient to the float W."""
-
-    fmt = BINARY
-
-    def __init__(self, scale: float):
-        super().__init__()
-        self.scale = float(scale)
-
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        from hwsim.quant import functions as qf
-
-        return qf.binarize_identity(w) * self.scale
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale:.4g}"
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @register_scheme("mcdonnell")
@@ -90,6 +66,7 @@ class McDonnell(Scheme):
         return v
 
     def convert(self, model: Any) -> Any:
+        from hwsim.quant.fixed_scale import FixedScaleSign, fixed_scale
         from hwsim.quant.layers import LayerPlan, convert_layers
         from hwsim.quant.stash import StochasticBinaryCodec, replace_relus
 
@@ -119,7 +96,10 @@ class McDonnell(Scheme):
         """With ``binary_weights_at_test``: a copy whose weights are sign(W) times the fixed scale."""
         if not self.binary_weights_at_test:
             return model
+        import torch
+
         from hwsim.quant import functions as qf
+        from hwsim.quant.fixed_scale import FixedScaleSign, fixed_scale
         from hwsim.quant.layers import weight_layers
 
         out = copy.deepcopy(model)

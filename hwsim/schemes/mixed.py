@@ -32,13 +32,15 @@ from __future__ import annotations
 import copy
 import fnmatch
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
-from torch import nn
 
 from hwsim.errors import UserError
 from hwsim.schemes.base import Scheme, build_scheme, register_scheme
+
+if TYPE_CHECKING:
+    from torch import nn
 
 Spec = str | dict[str, Any]
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
