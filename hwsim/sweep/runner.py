@@ -833,11 +833,7 @@ def _serve(run: _Run, w: _Worker, splits: dict[str, _Split] | None = None) -> No
                 raise EOFError
             msg = w.conn.recv()
         except (EOFError, OSError):
-            w.proc.join(timeout=1)
-            code = w.proc.exitcode
-            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-            run.lost(w.key, f"lost: its worker process died ({how}; killed, out of memory or a crash); "
-                            "rerun the sweep to redo it")
+            run.lost(w.key, _death(w))
             w.key = None
             return
         kind, key = msg[0], msg[1]
@@ -855,6 +851,14 @@ def _serve(run: _Run, w: _Worker, splits: dict[str, _Split] | None = None) -> No
             w.key = None
 
 
+def _death(w: _Worker) -> str:
+    """Why a worker's group (or share) is handed back: how its process ended."""
+    w.proc.join(timeout=1)
+    code = w.proc.exitcode
+    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+    return f"lost: its worker process died ({how}; killed, out of memory or a crash); rerun the sweep to redo it"
+
+
 def _serve_share(run: _Run, w: _Worker, splits: dict[str, _Split]) -> None:
     """:func:`_serve` for a worker holding a share of a split group."""
     while w.key is not None:
@@ -866,14 +870,11 @@ def _serve_share(run: _Run, w: _Worker, splits: dict[str, _Split]) -> None:
                 raise EOFError
             msg = w.conn.recv()
         except (EOFError, OSError):
-            w.proc.join(timeout=1)
-            code = w.proc.exitcode
-            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-            ended = sp.lost(f"lost: its worker process died ({how}; killed, out of memory or a crash); "
-                            "rerun the sweep to redo it")
+            ended = sp.lost(_death(w))
         else:
             kind = msg[0]
             if kind == "stage":
+                w.stage = f"{msg[2]} {msg[3]}/{msg[4]}"
                 run.bars.stage(w.key, *msg[2:])
                 continue
             if kind == "points":
