@@ -826,13 +826,10 @@ def _serve(run: _Run, w: _Worker, splits: dict[str, _Split] | None = None) -> No
         _serve_share(run, w, splits)
         return
     while w.key is not None:
-        try:
-            if not w.conn.poll():
-                if w.proc.is_alive():
-                    return
-                raise EOFError
-            msg = w.conn.recv()
-        except (EOFError, OSError):
+        msg = _receive(w)
+        if msg is None:
+            return
+        if msg is _DIED:
             run.lost(w.key, _death(w))
             w.key = None
             return
@@ -851,6 +848,20 @@ def _serve(run: _Run, w: _Worker, splits: dict[str, _Split] | None = None) -> No
             w.key = None
 
 
+_DIED = object()   # what _receive gives for a worker whose process ended
+
+
+def _receive(w: _Worker) -> Any:
+    """A worker's next message; None while it is alive and has sent nothing; _DIED once its pipe is
+    closed or its process ended with nothing left to read."""
+    try:
+        if not w.conn.poll():
+            return None if w.proc.is_alive() else _DIED
+        return w.conn.recv()
+    except (EOFError, OSError):
+        return _DIED
+
+
 def _death(w: _Worker) -> str:
     """Why a worker's group (or share) is handed back: how its process ended."""
     w.proc.join(timeout=1)
@@ -863,13 +874,10 @@ def _serve_share(run: _Run, w: _Worker, splits: dict[str, _Split]) -> None:
     """:func:`_serve` for a worker holding a share of a split group."""
     while w.key is not None:
         sp = splits[w.key]
-        try:
-            if not w.conn.poll():
-                if w.proc.is_alive():
-                    return
-                raise EOFError
-            msg = w.conn.recv()
-        except (EOFError, OSError):
+        msg = _receive(w)
+        if msg is None:
+            return
+        if msg is _DIED:
             ended = sp.lost(_death(w))
         else:
             kind = msg[0]
