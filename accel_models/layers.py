@@ -43,6 +43,7 @@ class Operands:
     ofmap_bits: int = 32
     mac_type: str | None = None
     output_bits: int | None = None
+    output_kind: str | None = None     # the consumer's input kind: a block-scaled one writes its scales too
 
     @property
     def out_bits(self) -> int:

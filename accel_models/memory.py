@@ -27,6 +27,11 @@ DRAM reads/writes per operand (elements), with cf = column folds, rf = row folds
 U_in is the number of distinct ifmap elements the windows read (a conv's batch x C x the rows and
 columns some window touches: all of H x W unless the stride exceeds the kernel; M x K for a GEMM).
 
+Block-scaled operands (kinds ``mx...`` and ``nv...``) carry their scales wherever their elements
+go: one E8M0 byte per started block of 32 elements for OCP MX, one E4M3 byte per block of 16 plus a
+4-byte FP32 scale per tensor transfer for NVFP4 (:func:`stored_bytes`; hwsim.formats.bytes_for counts
+the same), in the SRAM fit test as in the DRAM bytes.
+
 Time: the DRAM moves ``bytes / bandwidth`` cycles of data; double buffering overlaps it with
 compute, so stall_cycles = max(0, ceil(dram_bytes / bw) - compute_cycles) (a per-layer roofline).
 SCALE-Sim instead replays every address through its buffers; its stalls depend on its prefetch
@@ -62,12 +67,30 @@ class DramTraffic:
     stall_cycles: int
 
 
+# scaling prefix of a block-scaled kind -> (elements per block, scale bytes per block, bytes per tensor)
+BLOCK_SCALES: dict[str, tuple[int, int, int]] = {"mx": (32, 1, 0), "nv": (16, 1, 4)}
+
+
 def _bytes(elems: int, bits: int) -> int:
     return (elems * bits + 7) // 8
 
 
-def _fits(elems: int, bits: int, sram_bytes: int) -> bool:
-    return _bytes(elems, bits) <= sram_bytes // 2
+def scale_bytes(elems: int, kind: str | None) -> int:
+    """Bytes of the scales that travel with ``elems`` elements of ``kind`` (0 unless block-scaled)."""
+    s = BLOCK_SCALES.get((kind or "")[:2])
+    if s is None or elems <= 0:
+        return 0
+    block, per_block, per_tensor = s
+    return -(-elems // block) * per_block + per_tensor
+
+
+def stored_bytes(elems: int, bits: int, kind: str | None = None) -> int:
+    """Bytes of ``elems`` elements stored at ``bits`` each, plus their block scales."""
+    return _bytes(elems, bits) + scale_bytes(elems, kind)
+
+
+def _fits(elems: int, bits: int, sram_bytes: int, kind: str | None = None) -> bool:
+    return stored_bytes(elems, bits, kind) <= sram_bytes // 2
 
 
 def psum_tile_fits(run: ArrayRun, M: int, N: int, ofmap_bits: int, mem: Memory, cols: int) -> bool:
@@ -81,14 +104,16 @@ def psum_tile_fits(run: ArrayRun, M: int, N: int, ofmap_bits: int, mem: Memory, 
 
 def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique: int | None,
                  ifmap_bits: int, filter_bits: int, ofmap_bits: int, mem: Memory,
-                 cols: int, output_bits: int | None = None) -> DramTraffic:
+                 cols: int, output_bits: int | None = None, *, ifmap_kind: str | None = None,
+                 filter_kind: str | None = None, output_kind: str | None = None) -> DramTraffic:
     """DRAM traffic and stalls of one GEMM (all groups) under the double-buffered SRAM model; finished
-    outputs are written at ``output_bits`` (the consumer's input precision; default ``ofmap_bits``)."""
+    outputs are written at ``output_bits`` (the consumer's input precision; default ``ofmap_bits``).
+    The ``*_kind`` of a block-scaled operand adds its scales to its bytes (partial sums have none)."""
     u_in = ifmap_unique if ifmap_unique is not None else M * K
     rf, cf = run.row_folds, run.col_folds
     df = run.dataflow
-    in_res = _fits(groups * u_in, ifmap_bits, mem.ifmap_sram_bytes)
-    w_res = _fits(groups * K * N, filter_bits, mem.filter_sram_bytes)
+    in_res = _fits(groups * u_in, ifmap_bits, mem.ifmap_sram_bytes, ifmap_kind)
+    w_res = _fits(groups * K * N, filter_bits, mem.filter_sram_bytes, filter_kind)
     ifm = u_in if (in_res or df == "is") else u_in * cf
     chunks = 1
     if df != "os" and rf > 1:
@@ -96,7 +121,7 @@ def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_uniqu
         chunks = max(1, math.ceil(_bytes(tile, ofmap_bits) / max(1, mem.ofmap_sram_bytes // 2)))
     if df == "os":
         # columns outer, rows inner: a column block K x C is reused by every row fold if it fits
-        blk_res = w_res or _fits(groups * K * min(cols, N), filter_bits, mem.filter_sram_bytes)
+        blk_res = w_res or _fits(groups * K * min(cols, N), filter_bits, mem.filter_sram_bytes, filter_kind)
         fil = K * N if blk_res else K * N * rf
     elif df == "is":
         fil = K * N if w_res else K * N * cf * chunks
@@ -105,8 +130,9 @@ def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_uniqu
     ofw, ofr = M * N, 0
     g = groups
     ifm, fil, ofw, ofr = g * ifm, g * fil, g * ofw, g * ofr
-    rb = _bytes(ifm, ifmap_bits) + _bytes(fil, filter_bits) + _bytes(ofr, ofmap_bits)
-    wb = _bytes(ofw, ofmap_bits if output_bits is None else output_bits)
+    rb = stored_bytes(ifm, ifmap_bits, ifmap_kind) + stored_bytes(fil, filter_bits, filter_kind) \
+        + _bytes(ofr, ofmap_bits)
+    wb = _bytes(ofw, ofmap_bits) if output_bits is None else stored_bytes(ofw, output_bits, output_kind)
     dram_cycles = math.ceil((rb + wb) / mem.dram_bw_bytes_per_cycle)
     stall = max(0, dram_cycles - run.compute_cycles)
     return DramTraffic(ifm, fil, ofr, ofw, rb, wb, stall)

@@ -15,7 +15,7 @@ from accel_models.accesses import MemoryAccesses
 from accel_models.config import Accelerator, load_accelerator
 from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
-from accel_models.memory import DramTraffic, dram_traffic, psum_tile_fits
+from accel_models.memory import DramTraffic, dram_traffic, psum_tile_fits, scale_bytes, stored_bytes
 from accel_models.pe import derive_mac_type, width
 from accel_models.report import CycleReport
 from accel_models.sparsity import skip_factor
@@ -39,11 +39,12 @@ def _bytes(elems: int, bits: int) -> int:
     return (elems * bits + 7) // 8
 
 
-def _stored_filter(tr: DramTraffic, ratio: float, fb: int, bw: float, compute: int) -> DramTraffic:
+def _stored_filter(tr: DramTraffic, ratio: float, fb: int, bw: float, compute: int,
+                   kind: str | None = None) -> DramTraffic:
     """Filter DRAM reads of a weight stored in a sparse format: ``ratio`` x the dense bytes (the
     element count becomes dense-element equivalents, so elements x filter bits stay its bytes)."""
     fil = int(round(tr.reads_filter * ratio))
-    rb = tr.read_bytes - _bytes(tr.reads_filter, fb) + _bytes(fil, fb)
+    rb = tr.read_bytes - stored_bytes(tr.reads_filter, fb, kind) + stored_bytes(fil, fb, kind)
     stall = max(0, math.ceil((rb + tr.write_bytes) / bw) - compute)
     return replace(tr, reads_filter=fil, read_bytes=rb, stall_cycles=stall)
 
@@ -96,24 +97,31 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
     # Storage widths: binary/ternary operands are stored packed at 1/2 bits.
     ib, fb, ob = width(ops.ifmap_kind, ops.ifmap_bits), width(ops.filter_kind, ops.filter_bits), ops.ofmap_bits
     out_b = ops.out_bits
-    tr = dram_traffic(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, ob, mem, acc.cols, out_b)
+    # block scales travel with their elements (MX: E8M0 per 32; NVFP4: E4M3 per 16 + FP32 per tensor)
+    ik, fk = ops.ifmap_kind, ops.filter_kind
+    ok = ops.output_kind if ops.output_bits is not None else None
+    tr = dram_traffic(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, ob, mem, acc.cols, out_b,
+                      ifmap_kind=ik, filter_kind=fk, output_kind=ok)
     if g.filter_storage_ratio != 1.0:
-        tr = _stored_filter(tr, g.filter_storage_ratio, fb, mem.dram_bw_bytes_per_cycle, run.compute_cycles)
+        tr = _stored_filter(tr, g.filter_storage_ratio, fb, mem.dram_bw_bytes_per_cycle, run.compute_cycles, fk)
     total = run.compute_cycles + tr.stall_cycles
     macs = g.macs
     # Partial sums: kept in the accumulators across row folds when a tile of them fits (one write of
     # each finished output, at its output width), else a round trip per row fold at psum width.
     if psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols):
-        of_r, of_w, of_rb, of_wb = 0, g.groups * g.M * g.N, 0, out_b
+        of_r, of_w, of_rb, of_wb, of_wk = 0, g.groups * g.M * g.N, 0, out_b, ok
     else:
-        of_r, of_w, of_rb, of_wb = run.sram_reads_ofmap, run.sram_writes_ofmap, ob, ob
-    # bytes at the stored widths, per buffer (the row's *_bytes round each transfer up to whole bytes)
-    for level, rw, buf, elems, bits in (
-            ("sram", "read", "ifmap", run.sram_reads_ifmap, ib), ("sram", "read", "filter", run.sram_reads_filter, fb),
-            ("sram", "read", "ofmap", of_r, of_rb), ("sram", "write", "ofmap", of_w, of_wb),
-            ("dram", "read", "ifmap", tr.reads_ifmap, ib), ("dram", "read", "filter", tr.reads_filter, fb),
-            ("dram", "read", "ofmap", tr.reads_ofmap, ob), ("dram", "write", "ofmap", tr.writes_ofmap, out_b)):
-        accesses.add(g.name, g.phase, level, buf, rw, elems * bits / 8)
+        of_r, of_w, of_rb, of_wb, of_wk = run.sram_reads_ofmap, run.sram_writes_ofmap, ob, ob, None
+    # bytes at the stored widths plus block scales, per buffer (the row's *_bytes round each transfer
+    # up to whole bytes); partial sums carry no scales
+    for level, rw, buf, elems, bits, kind in (
+            ("sram", "read", "ifmap", run.sram_reads_ifmap, ib, ik),
+            ("sram", "read", "filter", run.sram_reads_filter, fb, fk),
+            ("sram", "read", "ofmap", of_r, of_rb, None), ("sram", "write", "ofmap", of_w, of_wb, of_wk),
+            ("dram", "read", "ifmap", tr.reads_ifmap, ib, ik), ("dram", "read", "filter", tr.reads_filter, fb, fk),
+            ("dram", "read", "ofmap", tr.reads_ofmap, ob, None),
+            ("dram", "write", "ofmap", tr.writes_ofmap, out_b, ok)):
+        accesses.add(g.name, g.phase, level, buf, rw, elems * bits / 8 + scale_bytes(elems, kind))
     pe_slots = acc.rows * acc.cols * float(rate)
     return {
         "layer": g.name, "phase": g.phase, "unit": "array", "dataflow": acc.dataflow,
@@ -130,9 +138,9 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
         "scalesim_sram_writes_ofmap": run.scalesim_sram_writes_ofmap,
         "dram_reads_ifmap": tr.reads_ifmap, "dram_reads_filter": tr.reads_filter,
         "dram_reads_ofmap": tr.reads_ofmap, "dram_writes_ofmap": tr.writes_ofmap,
-        "sram_read_bytes": _bytes(run.sram_reads_ifmap, ib) + _bytes(run.sram_reads_filter, fb)
+        "sram_read_bytes": stored_bytes(run.sram_reads_ifmap, ib, ik) + stored_bytes(run.sram_reads_filter, fb, fk)
         + _bytes(of_r, of_rb),
-        "sram_write_bytes": _bytes(of_w, of_wb),
+        "sram_write_bytes": stored_bytes(of_w, of_wb, of_wk),
         "dram_read_bytes": tr.read_bytes, "dram_write_bytes": tr.write_bytes,
         "avg_dram_bw": (tr.read_bytes + tr.write_bytes) / total if total else 0.0,
         "vector_ops": 0, "time_us": total / acc.clock_mhz,

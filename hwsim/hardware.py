@@ -194,11 +194,12 @@ def _with_sparsity(g: am.GemmLayer, trace: Trace) -> am.GemmLayer:
     return g.with_(**kw) if kw else g
 
 
-def _with_output(g: am.GemmLayer, widths: dict[tuple[str, str], int]) -> am.GemmLayer:
-    w = widths.get((g.name, g.phase))
-    if w is None or g.operands is None:
+def _with_output(g: am.GemmLayer, widths: dict[tuple[str, str], tuple[str, int]]) -> am.GemmLayer:
+    kw = widths.get((g.name, g.phase))
+    if kw is None or g.operands is None:
         return g
-    return g.with_(operands=replace(g.operands, output_bits=w))
+    kind, w = kw
+    return g.with_(operands=replace(g.operands, output_bits=w, output_kind=kind))
 
 
 def _kv_format(bits: int) -> str:
@@ -240,23 +241,24 @@ def attention_gemms(li: LayerInfo, phases: set[str], trace: Trace, acc_psum: int
 _TRANSIENT = ("input", "output", "grad_output", "grad_input")
 
 
-def _width(fmt: Any) -> int:
-    """Stored bits of a format (binary and ternary packed at 1 and 2 bits)."""
+def _width(fmt: Any) -> tuple[str, int]:
+    """(kind, stored bits per element) of a format (binary and ternary packed at 1 and 2 bits); the
+    kind tells the accelerator model whether block scales travel with the elements."""
     from accel_models.pe import width
 
     kind, bits = am.parse_format(str(fmt))
-    return width(kind, bits)
+    return kind, width(kind, bits)
 
 
-def _output_widths(trace: Trace) -> dict[tuple[str, str], int]:
-    """(layer, phase) -> the width a GEMM's finished outputs leave at: the input precision of the layer
+def _output_widths(trace: Trace) -> dict[tuple[str, str], tuple[str, int]]:
+    """(layer, phase) -> the (kind, width) a GEMM's finished outputs leave at: the input precision of the layer
     that reads them. Forward and inference outputs feed the next weight layer (the last layer's its own
     input width); backward_data's input gradient feeds the previous layer's backward at its gradient
     width. Backward_weight's weight gradient keeps the partial-sum width (not listed)."""
     gemms = [li for li in trace.layers if li.op in GEMM_OPS and li.shape]
     precs = [LayerPrecision.from_dict({k: v for k, v in (li.precision or {}).items() if k != "note" and v})
              for li in gemms]
-    out: dict[tuple[str, str], int] = {}
+    out: dict[tuple[str, str], tuple[str, int]] = {}
     for i, li in enumerate(gemms):
         nxt = precs[i + 1] if i + 1 < len(gemms) else precs[i]
         out[(li.name, FORWARD)] = _width(nxt.input)

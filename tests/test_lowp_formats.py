@@ -457,3 +457,74 @@ def test_formats_train_on_digits(scheme):
     with torch.no_grad():
         acc = (model(ds.test_x).argmax(1) == ds.test_y).float().mean().item()
     assert acc > 0.6, (scheme, acc)
+
+
+# ------------------------------------------------------------------ the accelerator's own counts
+
+
+@pytest.fixture(scope="module")
+def layer1_conv1_work():
+    """layer1.0.conv1 of ResNet-18 at batch 2 and 56 x 56 inputs (14 x 14 at layer1), per scheme: its
+    accelerator work items as hwsim's bridge builds them."""
+    from hwsim.count import trace
+    from hwsim.hardware import trace_work
+
+    out = {}
+    for s in ("mxfp8", "nvfp4", "fp8"):
+        tr = trace("resnet18", s, batch=2, input_shape=(3, 56, 56), device="meta")
+        out[s] = {w.phase: w for w in trace_work(tr) if w.name == "layer1.0.conv1" and hasattr(w, "M")}
+    return out
+
+
+@pytest.mark.parametrize("scheme,elem_bytes,scale_bytes", [
+    # hand-computed: 2 x 64 x 14 x 14 = 25,088 input (and output) values, 64 x 64 x 3 x 3 = 36,864 weights;
+    # MXFP8: 1 byte per element + one E8M0 byte per 32 (784 and 1,152 scale bytes)
+    ("mxfp8", {"in": 25_088, "w": 36_864}, {"in": 784, "w": 1_152}),
+    # NVFP4: half a byte per element + one E4M3 byte per 16 + 4 bytes of FP32 tensor scale per transfer
+    ("nvfp4", {"in": 12_544, "w": 18_432}, {"in": 1_568 + 4, "w": 2_304 + 4}),
+    # per-tensor FP8: no block scales
+    ("fp8", {"in": 25_088, "w": 36_864}, {"in": 0, "w": 0}),
+])
+def test_accelerator_counts_block_scales_on_one_layer(layer1_conv1_work, scheme, elem_bytes, scale_bytes):
+    import accel_models as am
+
+    acc = am.load_accelerator("configs/accelerators/mx_array.yaml")
+    fwd = layer1_conv1_work[scheme]["forward"]
+    assert (fwd.M, fwd.N, fwd.K, fwd.ifmap_unique) == (392, 64, 576, 25_088)
+    rep = am.simulate([fwd], acc)
+    row = rep.rows[0]
+    # both operands fit the buffers: each is read from DRAM once, its scales with it
+    assert (row["dram_reads_ifmap"], row["dram_reads_filter"]) == (25_088, 36_864)
+    dram = {a.buffer + "_" + a.rw: a.bytes for a in rep.accesses.of(fwd.name, "forward") if a.level == "dram"}
+    assert dram["ifmap_read"] == elem_bytes["in"] + scale_bytes["in"]
+    assert dram["filter_read"] == elem_bytes["w"] + scale_bytes["w"]
+    # the output leaves in the next layer's input format (layer1.0.conv2: the same scheme), scales too
+    assert dram["ofmap_write"] == elem_bytes["in"] + scale_bytes["in"]
+    assert row["dram_read_bytes"] == dram["ifmap_read"] + dram["filter_read"]
+    assert row["dram_write_bytes"] == dram["ofmap_write"]
+    # the same bytes as hwsim's own count of a tensor in that format (hwsim.formats.bytes_for)
+    fmt = Format.parse(scheme if scheme != "fp8" else "fp8_e4m3")
+    assert dram["ifmap_read"] == bytes_for(25_088, fmt) and dram["filter_read"] == bytes_for(36_864, fmt)
+    # on chip: every SRAM read of an element brings its share of the scales
+    sram = {a.buffer + "_" + a.rw: a.bytes for a in rep.accesses.of(fwd.name, "forward") if a.level == "sram"}
+    n = row["sram_reads_ifmap"]
+    blk = {"mxfp8": 32, "nvfp4": 16}.get(scheme)
+    per_elem = elem_bytes["in"] / 25_088
+    want = n * per_elem + ((-(-n // blk)) + (4 if scheme == "nvfp4" else 0) if blk else 0)
+    assert sram["ifmap_read"] == want
+    assert row["sram_read_bytes"] == math.ceil(sram["ifmap_read"]) + math.ceil(sram["filter_read"])
+
+
+def test_accelerator_scales_move_the_mx_step_only_by_their_share(layer1_conv1_work):
+    """Backward-data's gradient operands carry scales too; the E8M0 share is 1/32 of MXFP8's bytes."""
+    import accel_models as am
+
+    acc = am.load_accelerator("configs/accelerators/mx_array.yaml")
+    bd = layer1_conv1_work["mxfp8"]["backward_data"]
+    rep = am.simulate([bd], acc)
+    dram = {a.buffer + "_" + a.rw: a.bytes for a in rep.accesses.of(bd.name, "backward_data") if a.level == "dram"}
+    assert dram["ifmap_read"] == 25_088 + 784 and dram["filter_read"] == 36_864 + 1_152
+    # its input gradient (dCol, 392 x 576, before col2im) goes back towards conv1, held at bf16
+    # (keep_first_last): 2 bytes each, no scales
+    assert dram["ofmap_write"] == 2 * 392 * 576
+
