@@ -256,8 +256,10 @@ def _dram(cycles: am.CycleReport) -> float:
 def metrics(ev: Evaluation) -> dict[str, float]:
     """The store's figures (``hwsim.store.METRICS`` names) of a training step and inference pass.
 
-    ``train_memory_bytes`` = master weights + weight gradients + optimizer state (all fp32: 4 bytes per
-    parameter each; states from :data:`hwsim.workload.OPTIMIZERS`) + the stash at its stored width."""
+    ``train_memory_bytes`` = master weights + weight gradients + optimizer state, at the widths the
+    trace counted them (``train_state_bytes``: fp32 unless the scheme keeps its master weights or
+    optimizer moments narrower; a trace without it: 4 bytes per parameter each, states from
+    :data:`hwsim.workload.OPTIMIZERS`) + the stash at its stored width."""
     tr, ti = ev.traces.train, ev.traces.infer
     if (tr is None or ti is None or ev.workload is None or ev.accelerator is None or ev.train_cycles is None
             or ev.infer_cycles is None):
@@ -278,7 +280,7 @@ def metrics(ev: Evaluation) -> dict[str, float]:
         "weight_input_stash_bytes": float(tr.meta.get("weight_input_stash_bytes") or 0),
         "scheme_noop": float(bool(tr.meta.get("scheme_noop"))),
         "model_size_bytes": float(tr.model_size_bytes),
-        "train_memory_bytes": float(4 * int(tr.param_count) * (2 + states) + tr.stash_bytes),
+        "train_memory_bytes": float(_train_state_bytes(tr, states) + tr.stash_bytes),
         "macs_train_step": float(sum(tt["macs"].values())),
         "macs_infer": macs_infer_batch / nb,
         "latency_cycles": lat / nb,
@@ -294,6 +296,14 @@ def metrics(ev: Evaluation) -> dict[str, float]:
                               energy_pj=float(e_inf.infer_pj_per_sample) * nb, cycles=lat, batch=nb,
                               train_energy_pj=float(e_train.train_step_pj), train_cycles=step))
     return m
+
+
+def _train_state_bytes(tr: Trace, states: int) -> int:
+    """Master weights + weight gradients + optimizer state of a training trace, in bytes."""
+    mem = tr.meta.get("train_state_bytes")
+    if mem:
+        return int(sum(mem.values()))
+    return 4 * int(tr.param_count) * (2 + states)
 
 
 def hardware_metrics(area_mm2: float, clock_mhz: float, pes: int, *, macs: float, energy_pj: float,

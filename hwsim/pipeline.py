@@ -349,7 +349,8 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
     c_train, c_inf, e_train, e_inf, area = ev.train_cycles, ev.infer_cycles, ev.train_energy, ev.infer_energy, ev.area
 
     assumptions = {"energy": getattr(e_train, "assumptions", None),
-                   "train_memory_bytes": "4 B x params x (master + grad + optimizer states) + stash",
+                   "train_memory_bytes": "master weights + weight gradients + optimizer states (fp32 unless the "
+                                         "scheme keeps them narrower) + stash",
                    "trace_device": {"train": tr.meta.get("device"), "infer": ti.meta.get("device")},
                    "sparsity_source": tr.meta.get("sparsity_source"), "pricing": pr}
     if pr.get("detail", "full") == "summary":

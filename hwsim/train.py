@@ -3,7 +3,8 @@
 ``train(model, scheme, dataset, recipe, callbacks=(), progress=False) -> TrainResult``.
 
 The caller converts the model first (``model = scheme.convert(model)``); ``train`` converts
-nothing. Per optimizer step it calls ``scheme.on_step_end(model, step)``, per epoch
+nothing. Per optimizer step it calls ``scheme.on_optimizer_step(optimizer)`` (optimizer state
+rounded to the scheme's formats) and ``scheme.on_step_end(model, step)``, per epoch
 ``scheme.on_epoch_end(model, epoch)``, and it measures test accuracy on
 ``scheme.for_inference(model)`` (the model as deployed, e.g. McDonnell's 1-bit test
 weights) in eval mode. Counting conventions: ``step`` is the number of optimizer steps
@@ -299,6 +300,7 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
                 optimizer.step()
                 step += 1
                 if scheme is not None:
+                    scheme.on_optimizer_step(optimizer)
                     scheme.on_step_end(model, step)
                 _call(callbacks, "on_step", model, step, epoch, loss_v)
                 k = len(yb)

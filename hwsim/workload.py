@@ -28,6 +28,9 @@ from hwsim.errors import UserError
 # alike; plain ``sgd`` is momentum 0.
 OPTIMIZERS: dict[str, int] = {"sgd": 0, "sgd_momentum": 1, "adam": 2}
 DEFAULT_OPTIMIZER = "sgd_momentum"
+# torch's names of the per-element optimizer state -> the role a scheme gives a format
+# (``moment1``: SGD's momentum buffer, Adam's first moment; ``moment2``: Adam's second moment)
+STATE_ROLES: dict[str, str] = {"momentum_buffer": "moment1", "exp_avg": "moment1", "exp_avg_sq": "moment2"}
 
 
 def optimizer_states(name: str) -> int:

@@ -528,3 +528,95 @@ def test_accelerator_scales_move_the_mx_step_only_by_their_share(layer1_conv1_wo
     # (keep_first_last): 2 bytes each, no scales
     assert dram["ofmap_write"] == 2 * 392 * 576
 
+
+# ------------------------------------------------------------------ master weights and optimizer state
+
+
+@pytest.fixture(scope="module")
+def resnet18_adam():
+    from hwsim.count import trace
+
+    specs = {"fp32": "fp32", "bf16": "bf16",
+             "bf16_moments": {"name": "bf16", "moment1": "bf16", "moment2": "bf16"},
+             "fp8lm": {"name": "fp8", "master": "fp16", "moment1": "fp8_e4m3", "moment2": "fp16"}}
+    return {k: trace("resnet18", s, batch=2, input_shape=(3, 56, 56), optimizer="adam", device="meta")
+            for k, s in specs.items()}
+
+
+# ResNet-18 (torchvision): 11,689,512 parameters in 62 tensors; its 20 convolutions and the classifier's
+# weight hold 11,678,912 of them, the batch-norms' 9,600 (4,800 channels x 2) and the classifier's bias
+# 1,000 the other 10,600. Adam keeps two per-element moments and a one-value fp32 step count per tensor.
+P, P_W, P_REST, TENSORS = 11_689_512, 11_678_912, 10_600, 62
+
+
+@pytest.mark.parametrize("name,master_w,m1,m2", [
+    ("fp32", 4, 4, 4),
+    ("bf16", 4, 4, 4),                 # BF16 GEMMs, FP32 master and moments (the default)
+    ("bf16_moments", 4, 2, 2),
+    ("fp8lm", 2, 1, 2),                # FP8-LM: FP16 master, FP8 first moment, FP16 second moment
+])
+def test_resnet18_adam_state_bytes_by_hand(resnet18_adam, name, master_w, m1, m2):
+    from hwsim.evaluate import _train_state_bytes
+
+    tr = resnet18_adam[name]
+    assert tr.param_count == P_W + P_REST == P
+    mem = tr.meta["train_state_bytes"]
+    # the master weights of the layers' weights at the master width, the rest (BN, bias) fp32;
+    # weight gradients as backward_weight writes them (the same widths)
+    assert mem["weight_master"] == P_W * master_w + P_REST * 4
+    assert mem["grad_weight"] == P_W * master_w + P_REST * 4
+    assert mem["optimizer_state"] == P * (m1 + m2) + TENSORS * 4
+    assert _train_state_bytes(tr, 2) == sum(mem.values())
+    # update traffic: master and state read and written once, gradient read once
+    up = {}
+    for r in tr.records:
+        if r.phase == "update":
+            for k, v in r.traffic_bytes.items():
+                up[k] = up.get(k, 0) + v
+    assert up["optimizer_state"] == 2 * mem["optimizer_state"]
+    assert up["weight_master"] == 2 * mem["weight_master"]
+    # one layer by hand: layer1.0.conv1's 36,864 weights
+    conv = _rec(tr, "layer1.0.conv1", "update").traffic_bytes
+    assert conv["optimizer_state"] == 2 * (36_864 * (m1 + m2) + 4)
+    assert conv["weight_master"] == 2 * 36_864 * master_w and conv["grad_weight"] == 36_864 * master_w
+
+
+def test_fp32_state_bytes_keep_the_old_rule(resnet18_adam):
+    """Without narrower state the figure is 4 bytes x params x (master + gradient + 2 moments), plus
+    Adam's 62 step counts."""
+    mem = resnet18_adam["fp32"].meta["train_state_bytes"]
+    assert sum(mem.values()) == 4 * P * (2 + 2) + TENSORS * 4
+
+
+def test_narrow_optimizer_state_is_priced():
+    from hwsim.count import trace
+    from hwsim.energy import load_tech, price
+
+    t = load_tech("45nm")
+    e = {}
+    for k, s in {"bf16": "bf16", "bf16_moments": {"name": "bf16", "moment1": "bf16", "moment2": "bf16"}}.items():
+        tr = trace("resnet18", s, batch=2, input_shape=(3, 56, 56), optimizer="adam", device="meta")
+        e[k] = price(tr, t).train_step_pj
+    assert e["bf16_moments"] < e["bf16"]
+
+
+def test_optimizer_state_is_rounded_to_its_formats_after_each_step():
+    from hwsim.schemes import build_scheme
+
+    torch.manual_seed(0)
+    s = build_scheme({"name": "bf16", "moment1": "bf16", "moment2": "fp8_e4m3"})
+    net = s.convert(torch.nn.Sequential(torch.nn.Linear(64, 32)))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for _ in range(3):
+        net(torch.randn(16, 64)).square().mean().backward()
+        opt.step()
+        s.on_optimizer_step(opt)
+        opt.zero_grad()
+    st = opt.state[net[0].weight]
+    m, v = st["exp_avg"], st["exp_avg_sq"]
+    assert torch.equal(m, m.to(torch.bfloat16).float())              # BF16 first moment
+    assert not torch.equal(v, v.to(torch.bfloat16).float())          # an FP8 grid, not BF16's
+    # per-tensor scaled E4M3: the amax maps to 448 and every value sits on the E4M3 grid there
+    scaled = v * (448 / v.abs().amax())
+    assert torch.allclose(scaled, scaled.to(torch.float8_e4m3fn).float(), rtol=1e-6, atol=0)
+    assert scaled.unique().numel() <= 127

@@ -25,7 +25,7 @@ from hwsim.count.mode import (
     layer_precision,
 )
 from hwsim.count.stash import StashMeter, storage_key
-from hwsim.count.traffic import per_epoch, update_traffic
+from hwsim.count.traffic import per_epoch, state_bytes, update_traffic
 from hwsim.errors import UserError
 from hwsim.formats import (
     BACKWARD_DATA,
@@ -309,8 +309,9 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
                 _run_infer(cm, net, x)
     finally:
         cm.detach()
+    memory = None
     if opt is not None:
-        _update_traffic(cm, net, opt)
+        memory = _update_traffic(cm, net, opt, sch.optimizer_state_formats() if sch is not None else {})
     stash_bytes, stash_fp32 = _stash_traffic(cm, meter)
     seen = _weight_inputs(cm)
     wi_values = sum(n for n, _ in seen.values())
@@ -328,6 +329,8 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
         "stays_float": {n: str(m.hwsim_stays_float) for n, m in net.named_modules()
                         if getattr(m, "hwsim_stays_float", None)},
         "weight_input_values": int(wi_values),
+        # bytes a training step keeps between steps: master weights, weight gradients, optimizer state
+        "train_state_bytes": memory,
         "weight_input_values_per_sample": int(wi_values // batch),
         "weight_input_bytes_fp32": int(wi_values * 4),
         "weight_input_bytes_1bit": int(bytes_for(wi_values, _ONE_BIT)),
@@ -399,6 +402,7 @@ def _run_train(cm: CountingMode, meter: StashMeter, net: nn.Module, sch: Any, x:
         opt.step()
         if sch is not None:
             try:
+                sch.on_optimizer_step(opt)
                 sch.on_step_end(net, 0)
             except (RuntimeError, NotImplementedError) as e:
                 if dev != "meta":
@@ -414,8 +418,14 @@ def _run_infer(cm: CountingMode, net: nn.Module, x: Any, **kwargs: Any) -> Any:
         return net(x, **kwargs)
 
 
-def _update_traffic(cm: CountingMode, net: nn.Module, opt: torch.optim.Optimizer) -> None:
-    """Update-phase traffic from the parameters and the optimizer state they now have."""
+def _update_traffic(cm: CountingMode, net: nn.Module, opt: torch.optim.Optimizer,
+                    state_formats: dict[str, Any]) -> dict[str, int]:
+    """Update-phase traffic from the parameters and the optimizer state they now have (its
+    per-element states at the scheme's formats); -> the bytes kept between steps, each parameter
+    once: master weights, weight gradients (both at the layer's master width for its weight, fp32
+    otherwise) and optimizer state."""
+    memory = {"weight_master": 0, "grad_weight": 0, "optimizer_state": 0}
+    seen: set[int] = set()
     for mname, m in net.named_modules():
         own = list(m.parameters(recurse=False))
         if not own:
@@ -423,9 +433,17 @@ def _update_traffic(cm: CountingMode, net: nn.Module, opt: torch.optim.Optimizer
         lt = cm.layer(mname or "model")
         for p in own:
             st = opt.state.get(p, {})
-            state_bytes = sum(v.numel() * v.element_size() for v in st.values() if isinstance(v, torch.Tensor))
+            states = {k: (v.numel(), v.element_size()) for k, v in st.items() if isinstance(v, torch.Tensor)}
+            sb = state_bytes(states, p.numel(), state_formats)
             is_w = lt.is_weight and p is getattr(m, "weight", None)
-            lt._c(lt.traffic, UPDATE).update(update_traffic(p.numel(), lt.precision, state_bytes, is_w))
+            tr = update_traffic(p.numel(), lt.precision, sb, is_w)
+            lt._c(lt.traffic, UPDATE).update(tr)
+            if id(p) not in seen:
+                seen.add(id(p))
+                memory["weight_master"] += tr["weight_master"] // 2
+                memory["grad_weight"] += tr["grad_weight"]
+                memory["optimizer_state"] += sb
+    return memory
 
 
 def _stash_traffic(cm: CountingMode, meter: StashMeter) -> tuple[int, int]:

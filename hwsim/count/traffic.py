@@ -18,9 +18,12 @@ Element-wise ops at their tensors' dtype widths: forward reads ``input``, writes
 backward reads ``grad_output`` (a stashed buffer it reads is already ``stash_read``), writes
 ``grad_input``.
 Update, per parameter of n values (an SGD-style optimizer):
-  grad_weight      read n x 4 bytes
-  weight_master    read and written at ``master`` bits (2 x)
-  optimizer_state  every state tensor of the parameter read and written (2 x its bytes)
+  grad_weight      read at ``master`` bits for a layer's weight (as backward_weight wrote it),
+                   4 bytes for its other parameters
+  weight_master    read and written at ``master`` bits for a layer's weight, 4 bytes otherwise (2 x)
+  optimizer_state  every state tensor of the parameter read and written (2 x its bytes), each
+                   per-element state at its role's format (the scheme's ``moment1`` / ``moment2``,
+                   :data:`hwsim.workload.STATE_ROLES`; fp32 unless the scheme says otherwise)
   weight           the quantized copy the GEMMs read, written at ``weight`` bits, when that
                    is not the master itself
 """
@@ -31,7 +34,8 @@ from collections import Counter
 from typing import Any
 
 from hwsim.count.formulas import GEMM_DATA, GEMM_FWD, GEMM_WEIGHT, Work
-from hwsim.formats import INFERENCE, LayerPrecision, bytes_for
+from hwsim.formats import FP32, INFERENCE, Format, LayerPrecision, bytes_for
+from hwsim.workload import STATE_ROLES
 
 
 def gemm_traffic(w: Work, prec: LayerPrecision, phase: str, out_elem_bytes: int = 4) -> Counter:
@@ -65,11 +69,23 @@ def elementwise_traffic(w: Work, phase: str) -> Counter:
     return +c
 
 
+def state_bytes(states: dict[str, tuple[int, int]], numel: int, formats: dict[str, Format]) -> int:
+    """Bytes of one parameter's optimizer state: ``states`` maps torch's state name to (values,
+    element bytes); a per-element state (``numel`` values) of a role in ``formats`` is stored at that
+    format, any other state (Adam's step count) as torch keeps it."""
+    total = 0
+    for key, (n, elem) in states.items():
+        f = formats.get(STATE_ROLES.get(key, ""))
+        total += bytes_for(n, f) if f is not None and n == numel else n * elem
+    return total
+
+
 def update_traffic(numel: int, prec: LayerPrecision, state_bytes: int, is_weight: bool) -> Counter:
     """Traffic of one parameter's update (see the module docstring)."""
     c: Counter = Counter()
-    c["grad_weight"] += numel * 4
-    c["weight_master"] += 2 * bytes_for(numel, prec.master)
+    master = prec.master if is_weight else FP32
+    c["grad_weight"] += bytes_for(numel, master)
+    c["weight_master"] += 2 * bytes_for(numel, master)
     c["optimizer_state"] += 2 * state_bytes
     if is_weight and prec.weight != prec.master:
         c["weight"] += bytes_for(numel, prec.weight)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -171,6 +172,29 @@ def cast(x: Tensor, fmt: Format, axis: int = -1, scale: Tensor | float | None = 
     if scale is None:
         return round_to_element(x, el)
     return round_to_element(x * scale, el) / scale
+
+
+def round_state(optimizer: Any, formats: dict[str, Format]) -> None:
+    """Round the optimizer's per-element states to their role's format, in place, after a step:
+    BF16 and FP16 by a cast (round to nearest even), FP8 with a per-tensor scale from the state's own
+    amax (FP8-LM's scaled FP8 first moment). Meta tensors (shapes only) are left alone."""
+    from hwsim.workload import STATE_ROLES
+
+    with torch.no_grad(), _disable_current_modes():
+        for st in optimizer.state.values():
+            for key, t in st.items():
+                f = formats.get(STATE_ROLES.get(key, ""))
+                if f is None or f.is_full or not isinstance(t, Tensor) or t.is_meta:
+                    continue
+                if f.kind == "float" and f.bits == 16:
+                    t.copy_(t.to(torch.float16).to(t.dtype))
+                elif f.kind == "bf":
+                    t.copy_(t.to(torch.bfloat16).to(t.dtype))
+                else:
+                    el = element(f.kind)
+                    amax = t.abs().amax().to(torch.float32)
+                    scale = torch.where(amax > 0, el.max_normal / amax, torch.ones_like(amax)).to(t.dtype)
+                    t.copy_(cast(t, f, -1, scale))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,10 @@ Contract (every scheme keeps it):
   * ``on_step_end(model, step)`` / ``on_epoch_end(model, epoch)``: training-time hooks
     (weight clipping, pruning schedules, basis updates).
   * ``for_inference(model)``: the model as deployed (e.g. McDonnell's 1-bit test weights).
+  * ``optimizer_state_formats()``: the format of each optimizer-state role (``moment1``,
+    ``moment2``; see :data:`hwsim.workload.STATE_ROLES`) the scheme keeps below fp32; after every
+    optimizer step ``on_optimizer_step(optimizer)`` rounds those states to their formats, and
+    hwsim.count prices their bytes at those widths.
 """
 
 from __future__ import annotations
@@ -45,6 +49,19 @@ class Scheme(BaseModel):
 
     def on_epoch_end(self, model: Any, epoch: int) -> None:
         return None
+
+    def optimizer_state_formats(self) -> dict[str, Any]:
+        """role (``moment1``, ``moment2``) -> :class:`hwsim.formats.Format` of the states kept below
+        fp32; roles not named stay fp32."""
+        return {}
+
+    def on_optimizer_step(self, optimizer: Any) -> None:
+        """Round every optimizer state whose role has a format to that format (in place)."""
+        fmts = self.optimizer_state_formats()
+        if fmts:
+            from hwsim.quant.microscaling import round_state
+
+            round_state(optimizer, fmts)
 
     def for_inference(self, model: Any) -> Any:
         return model

@@ -3,7 +3,7 @@
 One scheme, :class:`LowPrecisionFormats` (``formats``), takes a format per GEMM operand:
 ``weight``, ``activation`` (the layer input, also its stash) and ``grad`` (the layer's output
 gradient, read by both backward GEMMs), plus ``master`` (the weights the optimizer updates: fp32,
-or bf16, whose rounding is applied after every step). The named schemes are its presets:
+bf16 or fp16, whose rounding is applied after every step). The named schemes are its presets:
 
 =========  ===============  ===============  ===============  ==============================================
 scheme     weight           activation       gradient         source
@@ -23,6 +23,10 @@ Any field can be overridden (``{name: mxfp4, activation: mxfp8, master: bf16}``:
 MXFP8 activations, BF16 master weights), and the scheme composes with the others through
 ``mixed``'s ``compose`` (it sets only the weight and input quantizers, the stash codec, the
 output-gradient quantizer and the precision fields weight, input, stash, grad, master).
+The optimizer's state has its own formats: ``moment1`` (SGD's momentum, Adam's first moment) and
+``moment2`` (Adam's second moment), fp32 by default; FP8-LM (Peng et al. 2023) keeps an FP8 first
+moment and an FP16 second moment beside FP16 master weights (``{master: fp16, moment1: fp8_e4m3,
+moment2: fp16}``). They are rounded after every optimizer step and priced at their widths.
 The first and last weight layers are held at ``first_last`` (default bf16; fp32 leaves them as
 they are) when ``keep_first_last`` (the presets below 16 bits), as FP8 and MX training recipes keep
 them in higher precision.
@@ -67,7 +71,11 @@ class LowPrecisionFormats(Scheme):
     weight: str = "fp32"
     activation: str = "fp32"
     grad: str = "fp32"
-    master: Literal["fp32", "bf16"] = "fp32"
+    master: Literal["fp32", "bf16", "fp16"] = "fp32"
+    moment1: Literal["fp32", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2"] = Field(
+        "fp32", description="optimizer state: SGD's momentum buffer, Adam's first moment")
+    moment2: Literal["fp32", "bf16", "fp16", "fp8_e4m3", "fp8_e5m2"] = Field(
+        "fp32", description="optimizer state: Adam's second moment")
     scaling: Literal["current", "delayed"] = Field("current", description="per-tensor scale of FP8/FP6/FP4 "
                                                    "operands: from this tensor's amax, or the last amax_history")
     amax_history: int = Field(16, ge=1, le=1024)
@@ -83,6 +91,9 @@ class LowPrecisionFormats(Scheme):
 
     def formats(self) -> dict[str, Format]:
         return {k: Format.parse(getattr(self, k)) for k in ("weight", "activation", "grad", "master")}
+
+    def optimizer_state_formats(self) -> dict[str, Format]:
+        return {k: f for k in ("moment1", "moment2") if not (f := Format.parse(getattr(self, k))).is_full}
 
     def convert(self, model: Any) -> Any:
         from torch import nn
@@ -138,16 +149,17 @@ class LowPrecisionFormats(Scheme):
         return model
 
     def on_step_end(self, model: Any, step: int) -> None:
-        if self.master != "bf16":
+        if self.master == "fp32":
             return
         import torch
 
-        # BF16 master weights: what the optimizer wrote is rounded to BF16 (round to nearest even)
+        # BF16/FP16 master weights: what the optimizer wrote is rounded (round to nearest even)
+        dt = torch.bfloat16 if self.master == "bf16" else torch.float16
         with torch.no_grad():
             for m in model.modules():
                 p = getattr(m, "hwsim_precision", None)
                 if p is not None and p.note == self.name:
-                    m.weight.copy_(m.weight.to(torch.bfloat16).to(m.weight.dtype))
+                    m.weight.copy_(m.weight.to(dt).to(m.weight.dtype))
 
     def weight_bits(self) -> int:
         return Format.parse(self.weight).bits

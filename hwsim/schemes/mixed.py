@@ -217,6 +217,14 @@ class Mixed(Scheme):
         for s in self._subs:
             s.on_epoch_end(model, epoch)
 
+    def optimizer_state_formats(self) -> dict[str, Any]:
+        # one optimizer for the whole model: the first scheme that names a role's format sets it
+        out: dict[str, Any] = {}
+        for s in self._all():
+            for role, f in s.optimizer_state_formats().items():
+                out.setdefault(role, f)
+        return out
+
     def for_inference(self, model: Any) -> Any:
         for s in self._subs:
             model = s.for_inference(model)
