@@ -620,3 +620,51 @@ def test_optimizer_state_is_rounded_to_its_formats_after_each_step():
     scaled = v * (448 / v.abs().amax())
     assert torch.allclose(scaled, scaled.to(torch.float8_e4m3fn).float(), rtol=1e-6, atol=0)
     assert scaled.unique().numel() <= 127
+
+
+def test_training_step_energy_order_on_the_mx_array_with_scale_bytes():
+    """The order of the per-MAC figures survives the accelerator's own memory counts, block scales
+    included (memory energy from mx_array's SRAM/DRAM accesses)."""
+    import accel_models as am
+    from hwsim.count import trace
+    from hwsim.energy import load_tech
+    from hwsim.evaluate import Pricing, WorkloadTraces, price_traces
+
+    t = load_tech("45nm")
+    acc = am.load_accelerator("configs/accelerators/mx_array.yaml")
+    step, dram = {}, {}
+    for s in ("fp32", "bf16", "fp8", "mxfp8", "mxfp4"):
+        tr = trace("resnet18", s, batch=8, input_shape=(3, 224, 224), device="meta")
+        ev = price_traces(WorkloadTraces(train=tr), acc, t, Pricing(memory="accelerator"))
+        step[s] = ev.train_energy.train_step_pj
+        acs = ev.train_cycles.accesses.by_layer_phase.values()
+        dram[s] = sum(a.bytes for es in acs for a in es if a.level == "dram" and a.buffer in ("ifmap", "filter", "ofmap"))
+    assert step["fp32"] > step["bf16"] > step["fp8"] >= step["mxfp8"] > step["mxfp4"]
+    # the array's GEMM operands: MXFP8 moves FP8's elements (the same widths, the same bf16 first and
+    # last layers) plus its scales, so more DRAM bytes, by less than 1/32 of them
+    assert dram["fp8"] < dram["mxfp8"] < dram["fp8"] * (1 + 1 / 32)
+
+
+@pytest.mark.parametrize("name", ["fp8", "mxfp8", "mxfp6", "mxfp4", "mxint8", "nvfp4"])
+def test_first_and_last_layers_are_held_at_bf16_not_fp32(name):
+    """The stated rule (docs/formats.md): the formats below 16 bits keep their first and last weight
+    layers in the 16-bit mixed-precision format the recipes train against (bf16, FP32 master), not
+    in fp32 as the seed schemes do; ``first_last: fp32`` gives the seeds' convention."""
+    from hwsim.schemes import build_scheme
+
+    def net():
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 32, 3),
+                                   torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(32, 10))
+
+    s = build_scheme(name)
+    assert s.keep_first_last and s.first_last == "bf16"
+    m = s.convert(net())
+    for i in (0, 5):
+        p = m[i].hwsim_precision
+        assert (str(p.weight), str(p.input), str(p.grad), str(p.master)) == ("bf16", "bf16", "bf16", "float32")
+    assert str(m[2].hwsim_precision.weight) != "bf16"
+    float_edges = build_scheme({"name": name, "first_last": "fp32"}).convert(net())
+    for i in (0, 5):
+        p = float_edges[i].hwsim_precision
+        assert (str(p.weight), str(p.input), str(p.grad), p.note) == ("float32", "float32", "float32", "")
+    assert not build_scheme("bf16").keep_first_last
