@@ -668,3 +668,12 @@ def test_first_and_last_layers_are_held_at_bf16_not_fp32(name):
         p = float_edges[i].hwsim_precision
         assert (str(p.weight), str(p.input), str(p.grad), p.note) == ("float32", "float32", "float32", "")
     assert not build_scheme("bf16").keep_first_last
+
+
+def test_mixed_passes_on_the_optimizer_state_formats():
+    from hwsim.schemes import build_scheme
+
+    m = build_scheme({"name": "mixed", "compose": ["twn", {"name": "bf16", "moment1": "bf16", "moment2": "fp16"}]})
+    got = {k: str(v) for k, v in m.optimizer_state_formats().items()}
+    assert got == {"moment1": "bf16", "moment2": "float16"}
+    assert build_scheme("twn").optimizer_state_formats() == {}
