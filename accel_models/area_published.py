@@ -10,7 +10,8 @@ Eyeriss (Chen et al., JSSC 2017, 65 nm)
 TPU v1 (Jouppi et al., ISCA 2017, 28 nm; shares of a die of less than 331 mm2)
   unified buffer 29%  against the ifmap SRAM (24 MiB)
   accumulators    6%  against the ofmap SRAM (4 MiB)
-  matrix unit    24%  against the PEs' arithmetic and registers / utilization
+  matrix unit    24%  against the PEs' arithmetic and registers (tpu_like's second, double-buffered
+                      weight register included) / utilization
   datapath       59%  (the three above) against the same parts of the model together
   die           100%  against the model's whole area; control (2%) and the rest of the floor plan
                       (activation pipeline, DRAM, PCIe and host interfaces, I/O, pads) are not modelled.

@@ -34,6 +34,7 @@ from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer
 from accel_models.memory import Memory
 from accel_models.pe import PE, build_pe
+from accel_models.registers import Register, parse_registers
 from accel_models.sparsity import SparsitySupport
 from accel_models.systolic import DATAFLOWS
 
@@ -63,6 +64,8 @@ class Accelerator:
     sparsity: SparsitySupport = field(default_factory=SparsitySupport)
     # register scratch-pad bytes per PE beyond its operand registers (Eyeriss: 24 B ifmap + 48 B psum); area only
     pe_register_bytes: int = 0
+    # per-operand PE registers with their access energies (accel_models.registers); none: the default rule
+    registers: dict[str, Register] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -85,6 +88,8 @@ class Accelerator:
             "operands": {"ifmap_bits": self.ifmap_bits, "filter_bits": self.filter_bits,
                          "psum_bits": self.psum_bits},
             "sparsity": self.sparsity.to_dict(),
+            # only when declared, so accelerators without registers keep their resolved form
+            **({"registers": {k: r.to_dict() for k, r in self.registers.items()}} if self.registers else {}),
         }
 
 
@@ -146,7 +151,7 @@ class _Fields:
 
 
 _TOP = {"name", "description", "clock_mhz", "array", "pe", "sram", "dram", "vector_unit", "operands", "notes",
-        "source", "sparsity"}
+        "source", "sparsity", "registers"}
 _SUB = {"array": {"rows", "cols", "dataflow", "pe_register_bytes"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb"},
         "dram": {"bandwidth_bytes_per_cycle"}, "vector_unit": {"lanes"},
         "operands": {"ifmap_bits", "filter_bits", "psum_bits"},
@@ -276,6 +281,10 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
     if isinstance(regs, bool) or not isinstance(regs, int) or regs < 0:
         raise ConfigError(f"{f.where('array.pe_register_bytes')}: array.pe_register_bytes",
                           f"expected a non-negative integer, got {regs!r}")
+    try:
+        registers = parse_registers(data.get("registers"))
+    except ConfigError as e:
+        raise ConfigError(f"{f.where(e.where)}: {e.where}", e.what) from None
     sp = f.mapping("sparsity", required=False) if "sparsity" in data else {}
     try:
         sparsity = SparsitySupport(**sp)
@@ -288,7 +297,7 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
         clock_mhz=float(f.posnum("clock_mhz", 1000)), vector_lanes=f.posint("vector_unit.lanes", 64),
         ifmap_bits=f.posint("operands.ifmap_bits", 8), filter_bits=f.posint("operands.filter_bits", 8),
         psum_bits=f.posint("operands.psum_bits", 32), description=str(f.get("description", "")),
-        source=source, sparsity=sparsity, pe_register_bytes=regs,
+        source=source, sparsity=sparsity, pe_register_bytes=regs, registers=registers,
     )
 
 

@@ -17,6 +17,7 @@ from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
 from accel_models.memory import DramTraffic, dram_traffic, psum_tile_fits, scale_bytes, stored_bytes
 from accel_models.pe import derive_mac_type, width
+from accel_models.registers import register_words
 from accel_models.report import CycleReport
 from accel_models.sparsity import skip_factor
 from accel_models.systolic import run_gemm
@@ -122,6 +123,13 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
             ("dram", "read", "ofmap", tr.reads_ofmap, ob, None),
             ("dram", "write", "ofmap", tr.writes_ofmap, out_b, ok)):
         accesses.add(g.name, g.phase, level, buf, rw, elems * bits / 8 + scale_bytes(elems, kind))
+    # declared PE registers: words read and written by the dataflow's rule, at the register's word width
+    fills = {"filter": run.sram_reads_filter, "ifmap": run.sram_reads_ifmap, "psum": macs}
+    op_bits = {"ifmap": ib, "filter": fb, "psum": ob}
+    for op, reg in acc.registers.items():
+        n = register_words(acc.dataflow, op, macs, fills[op])
+        accesses.add(g.name, g.phase, "rf", op, "read", reg.words(n.reads, op_bits[op]) * reg.bits / 8)
+        accesses.add(g.name, g.phase, "rf", op, "write", reg.words(n.writes, op_bits[op]) * reg.bits / 8)
     pe_slots = acc.rows * acc.cols * float(rate)
     return {
         "layer": g.name, "phase": g.phase, "unit": "array", "dataflow": acc.dataflow,

@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 FIX = ROOT / "tests" / "fixtures" / "zigzag"
+
 SCHEME = {"name": "kbit", "weight_bits": 8, "act_bits": 8, "keep_first_last": False}
 
 
@@ -41,7 +42,6 @@ class Design:
     sram_pj_per_bit: dict[str, tuple[float, float]]       # hwsim buffer -> ZigZag memory's (read, write) pJ/bit
     dram_pj_per_bit: tuple[float, float]
     mac_pj: float
-    reg_pj_per_bit: float                                  # ZigZag's innermost weight register, read
     unmatched: list[str] = field(default_factory=list)
 
 
@@ -64,19 +64,22 @@ TPU_LIKE = Design(
         "dram": {"bandwidth_bytes_per_cycle": 8},
         "vector_unit": {"lanes": 32},
         "operands": {"ifmap_bits": 8, "filter_bits": 8, "psum_bits": 16},
+        # ZigZag's rf_128B (weights, 8 b port) and rf_2B (outputs, 16 b port) per PE; no input register
+        "registers": {"filter": {"bytes": 128, "bits": 8, "read_pj": 0.095, "write_pj": 0.095},
+                      "psum": {"bytes": 2, "bits": 16, "read_pj": 0.021, "write_pj": 0.021}},
     },
     sram_pj_per_bit={"ifmap": (_per_bit(416.16, 2048), _per_bit(378.4, 2048)),
                      "ofmap": (_per_bit(416.16, 2048), _per_bit(378.4, 2048)),
-                     "filter": (_per_bit(0.095, 8), _per_bit(0.095, 8))},
+                     "filter": (0.0, 0.0)},
     dram_pj_per_bit=(_per_bit(700, 64), _per_bit(750, 64)),
     mac_pj=0.04,
-    reg_pj_per_bit=_per_bit(0.095, 8),
     unmatched=[
         "one shared 2 MiB input/output SRAM: hwsim has separate ifmap and ofmap buffers (1 MiB each here)",
         "weights go from DRAM straight to 128 B registers in each PE: hwsim's filter SRAM (128 KiB = 1024 x "
-        "128 B) stands for them and is priced at the register's cost",
-        "the 2 B output register per PE: hwsim keeps partial sums in the accumulators (the ofmap buffer) and "
-        "prices a MAC's accumulation in the adder, so it has no output-register accesses",
+        "128 B) stands for that path and costs nothing here; the registers' fills (writes) carry the cost",
+        "the PE's loop order: ZigZag's mapping cycles each PE through several weights (C, FX, FY inside the "
+        "PE), hwsim's weight-stationary PE holds one weight per fold; both read the weight register per MAC "
+        "(hwsim's rule), ZigZag because no loop irrelevant to the weight is innermost",
         "the spatial unrolling: ZigZag unrolls C (not FX, FY) over the 32 rows, hwsim's im2col unrolls "
         "C x FX x FY; conv1 (C = 3) therefore maps differently (3/32 rows busy in ZigZag)",
         "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim runs SCALE-Sim's "
@@ -99,19 +102,24 @@ EYERISS_LIKE = Design(
         "dram": {"bandwidth_bytes_per_cycle": 8},
         "vector_unit": {"lanes": 12},
         "operands": {"ifmap_bits": 8, "filter_bits": 8, "psum_bits": 16},
+        # ZigZag's rf_64B_A (inputs), rf_64B_W (weights), 8 b ports, and rf_16B (outputs, 24 b port) per PE
+        "registers": {"ifmap": {"bytes": 64, "bits": 8, "read_pj": 1.0, "write_pj": 1.5},
+                      "filter": {"bytes": 64, "bits": 8, "read_pj": 1.0, "write_pj": 1.5},
+                      "psum": {"bytes": 16, "bits": 24, "read_pj": 1.5, "write_pj": 2.0}},
     },
     sram_pj_per_bit={"ifmap": (_per_bit(100, 384), _per_bit(130, 384)),
                      "ofmap": (_per_bit(100, 384), _per_bit(130, 384)),
                      "filter": (_per_bit(20, 128), _per_bit(25, 128))},
     dram_pj_per_bit=(_per_bit(1000, 64), _per_bit(1000, 64)),
     mac_pj=0.5,
-    reg_pj_per_bit=_per_bit(1.0, 8),
     unmatched=[
         "the dataflow: ZigZag searches spatial and temporal mappings for the 14 x 12 array (Eyeriss's row "
         "stationary among them); hwsim runs it as a weight-stationary systolic array, so cycles are not "
         "compared (the spatial mapping differs)",
-        "the per-PE input, weight and output register files and the 8 KiB output SRAM: hwsim has one level of "
-        "buffers (ifmap, filter, ofmap) and prices register traffic per MAC",
+        "the 8 KiB output SRAM between the output registers and the 1 MiB SRAM: hwsim has one level of "
+        "buffers (ifmap, filter, ofmap) above its registers",
+        "the weight register's reads: ZigZag skips a read while its loop order keeps a weight at the "
+        "multiplier (0.77 reads per MAC over the network); hwsim reads it per MAC",
         "the 1 MiB shared input/output SRAM: split into two 512 KiB buffers",
     ],
 )
@@ -136,6 +144,7 @@ def zigzag_layer(layer: dict) -> dict[str, float]:
             e = sum(lv["energy_pj"].values())
             kind = "dram" if lv["memory"] == "dram" else "sram" if lv["memory"].startswith("sram") else "rf"
             energy[kind] += e
+    energy["rf_held"] = energy["rf"]
     return {"macs": layer["macs"], "dram_read": read, "dram_write": write,
             "cycles": layer["cycles"]["total"], "ideal_cycles": layer["cycles"]["ideal"],
             **{f"energy_{k}": v for k, v in energy.items()}}
@@ -159,25 +168,33 @@ def hwsim_inference(design: Design):
 def hwsim_layer(rep, layer: str, design: Design) -> dict[str, float]:
     """The same figures from hwsim's rows and accesses of one GEMM layer, repriced with ZigZag's constants.
 
-    Register energy is hwsim's rule (each MAC reads its two operands from the PE's registers at their
-    widths, the accumulator stays in the adder) at the cost per bit of ZigZag's weight register; the
-    filter buffer is priced as the memory it stands for (TPU-like: the weight registers)."""
+    Register energy is hwsim's count of the registers the design declares (ZigZag's, field by field:
+    :mod:`accel_models.registers`) at their per-access energies; ``rf_held`` is the same count under
+    ZigZag's rule for a stationary operand (read once per fill while it stays at the multiplier). The
+    filter buffer is priced as the memory it stands for (TPU-like: the path from DRAM to the registers)."""
+    from accel_models.registers import STATIONARY
+
     row = next(r for r in rep.rows if r["layer"] == layer and r["unit"] == "array")
-    reg_bit = design.reg_pj_per_bit
-    energy = {"mac": row["macs"] * design.mac_pj, "dram": 0.0, "sram": 0.0,
-              "rf": row["macs"] * (row["ifmap_bits"] + row["filter_bits"]) * reg_bit}
+    regs = design.accelerator.get("registers", {})
+    energy = {"mac": row["macs"] * design.mac_pj, "dram": 0.0, "sram": 0.0, "rf": 0.0, "rf_held": 0.0}
     read = write = 0.0
+    held = STATIONARY.get(design.accelerator["array"]["dataflow"])
+    fills = {a.buffer: a.bytes for a in rep.accesses.of(layer, row["phase"]) if a.level == "rf" and a.rw == "write"}
     for a in rep.accesses.of(layer, row["phase"]):
         bits = a.bytes * 8
-        if a.level == "dram":
+        if a.level == "rf":
+            reg = regs[a.buffer]
+            pj = reg["read_pj" if a.rw == "read" else "write_pj"] / reg["bits"]
+            energy["rf"] += bits * pj
+            energy["rf_held"] += (fills[a.buffer] * 8 if a.rw == "read" and a.buffer == held else bits) * pj
+        elif a.level == "dram":
             r_pj, w_pj = design.dram_pj_per_bit
             energy["dram"] += bits * (r_pj if a.rw == "read" else w_pj)
             read += a.bytes if a.rw == "read" else 0.0
             write += a.bytes if a.rw == "write" else 0.0
         elif a.level == "sram":
             r_pj, w_pj = design.sram_pj_per_bit[a.buffer]
-            kind = "rf" if a.buffer == "filter" else "sram"
-            energy[kind] += bits * (r_pj if a.rw == "read" else w_pj)
+            energy["sram"] += bits * (r_pj if a.rw == "read" else w_pj)
     return {"macs": row["macs"], "dram_read": read, "dram_write": write, "cycles": row["total_cycles"],
             "ideal_cycles": row["macs"] / (design.accelerator["array"]["rows"] * design.accelerator["array"]["cols"]),
             "same_spatial_mapping": row["K"] % design.accelerator["array"]["rows"] == 0
@@ -230,7 +247,7 @@ def summary(design_name: str, rows: list[dict]) -> dict[str, float]:
         "cycles_gap_same_mapping": _rel(totals(same, "cycles", "hwsim"), totals(same, "cycles", "zigzag")),
         "layers_same_mapping": float(len(same)),
     }
-    for comp in ("mac", "dram", "sram", "rf"):
+    for comp in ("mac", "dram", "sram", "rf", "rf_held"):
         out[f"energy_{comp}_gap"] = _rel(totals(rows, f"energy_{comp}", "hwsim"), totals(rows, f"energy_{comp}", "zigzag"))
     return out
 
@@ -265,7 +282,8 @@ def main() -> None:
         for key, label in (("macs", "MACs"), ("dram_read", "DRAM read bytes"), ("dram_write", "DRAM write bytes"),
                            ("cycles", "cycles (all layers)"), ("energy_mac", "MAC energy pJ"),
                            ("energy_dram", "DRAM energy pJ"), ("energy_sram", "SRAM energy pJ"),
-                           ("energy_rf", "register energy pJ")):
+                           ("energy_rf", "register energy pJ"),
+                           ("energy_rf_held", "register energy pJ, stationary operand read once per fill")):
             z, h = totals(rows, key, "zigzag"), totals(rows, key, "hwsim")
             print(f"| {label} | {z:,.0f} | {h:,.0f} | {_rel(h, z):+.1%} |")
         s = res["summary"]

@@ -191,7 +191,7 @@ def _price(trace: Trace, tech: TechTable, pricing: Pricing, cycles: am.CycleRepo
     else:
         rep = price(trace, tech, hier, steps_per_epoch=steps_per_epoch, rate_hz=pricing.rate_hz, sparsity=sparsity)
     if cycles is not None and area is not None:
-        rep = add_static(rep, cycles, area.total_mm2, tech)
+        rep = add_static(rep, cycles, area, tech)
     return rep
 
 

@@ -18,7 +18,7 @@ Names in ``layers.name`` (long format, one value each; readers pivot with pandas
   macs.<mac_type>            MACs issued, effectual_macs.<mac_type> after zero-skipping
   elementwise.<op>           element operations
   traffic_bytes.<class>      bytes by tensor class (hwsim.formats.TENSOR_CLASSES)
-  energy_pj.<component>      compute.<mac_type> | elementwise | scale | rf | sram | dram | static
+  energy_pj.<component>      compute.<mac_type> | elementwise | scale | rf | sram | dram | static.logic | static.sram
   cycles, compute_cycles, stall_cycles, utilization, mapping_efficiency
   sram_reads.<operand>, sram_writes.<operand>, dram_reads.<operand>, dram_writes.<operand>
 ``phase`` is one of hwsim.formats.PHASES.

@@ -15,9 +15,19 @@ def test_tpu_like_models_the_whole_unified_buffer():
     acc = am.load_accelerator(resolve_hardware("tpu_like"))
     assert acc.ifmap_sram_bytes == 24 * 2**20
     rep = am.accelerator_area(acc, node_nm=28)
-    # docs/hardware_space.md: the unified buffer 94.7 mm2 and the whole model 136 mm2 at 28 nm
+    # docs/hardware_space.md: the unified buffer 94.7 mm2 and the whole model 137.5 mm2 at 28 nm
     assert rep.breakdown["sram_ifmap"] == pytest.approx(94.70, abs=0.01)
-    assert rep.total_mm2 == pytest.approx(136.2, abs=0.1)
+    assert rep.total_mm2 == pytest.approx(137.5, abs=0.1)
+
+
+def test_tpu_matrix_unit_counts_the_double_buffered_weight():
+    """Jouppi et al.: the matrix unit holds a second 64 KiB weight tile: one more 8-bit register per MAC,
+    beside the input, weight and 32-bit partial-sum registers (56 bits of DFF_X1 per MAC)."""
+    acc = am.load_accelerator(resolve_hardware("tpu_like"))
+    t = am.load_area_table()
+    assert am.area.pe_area_um2(acc, t)["registers"] == pytest.approx(56 * t.gate("dff"))
+    p = _parts()[("TPU v1", "matrix unit")]
+    assert p.model_mm2 == pytest.approx(65536 * (282 + 137 + 56 * 4.522) / 0.7 * (28 / 45) ** 2 / 1e6, rel=1e-6)
 
 
 @pytest.mark.parametrize("design,part", [("TPU v1", "unified buffer"), ("TPU v1", "accumulators"),
@@ -35,7 +45,7 @@ def test_eyeriss_register_scratchpads_count_in_pe_area():
     diff = am.area.pe_area_um2(acc, t)["registers"] - am.area.pe_area_um2(bare, t)["registers"]
     assert diff == pytest.approx(66 * 8 * t.gate("dff"))
     # set only where given: accelerators without it keep their resolved form (and point ids)
-    assert "pe_register_bytes" not in resolve_hardware("tpu_like")["array"]
+    assert "pe_register_bytes" not in resolve_hardware("bitfusion")["array"]
 
 
 def test_published_parts_carry_their_sources():

@@ -27,9 +27,9 @@ SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star", "
            "circle-open", "diamond-open", "square-open", "triangle-up-open", "star-open", "hexagon-open",
            "triangle-down-open", "pentagon-open", "hourglass", "bowtie"]
 # Fixed order and colours for energy components, so two points read alike.
-COMPONENT_ORDER = ("elementwise", "rf", "sram", "dram", "static")
+COMPONENT_ORDER = ("elementwise", "rf", "sram", "dram", "static.logic", "static.sram")
 COMPONENT_COLORS = {"elementwise": "#9467bd", "rf": "#2ca02c", "sram": "#ff7f0e", "dram": "#d62728",
-                    "static": "#7f7f7f"}
+                    "static.logic": "#7f7f7f", "static.sram": "#bcbd22"}
 
 
 def _layout(fig: go.Figure, title: str | None = None, height: int = 360) -> go.Figure:
@@ -450,7 +450,10 @@ def _wrap(text: str, width: int = 16) -> str:
 
 # -- one design point ---------------------------------------------------------------------------
 def component_name(key: str) -> str:
-    return f"compute ({key.split('.', 1)[1]})" if key.startswith("compute.") else key
+    if key.startswith(("compute.", "static.")):
+        head, tail = key.split(".", 1)
+        return f"{head} ({'SRAM' if tail == 'sram' else tail})"
+    return key
 
 
 def _ordered_components(cols: Sequence[str]) -> list[str]:

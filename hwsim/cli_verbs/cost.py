@@ -242,8 +242,12 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"  placement: {a['placement']['rule']}")
         if "static" in a:
             st = a["static"]
-            typer.echo(f"  static: {st['mw_per_mm2']:g} mW/mm2 x {st['area_mm2']:.4g} mm2 = {st['power_mw']:.4g} mW "
-                       f"at {st['clock_mhz']:g} MHz ({st['rule']}) [{st['citation']}]")
+            typer.echo(f"  static: logic {st['mw_per_mm2']:g} mW/mm2 x {st['logic_mm2']:.4g} mm2 = "
+                       f"{st['logic_mw']:.4g} mW [{st['citation']}]; SRAM "
+                       + (f"{st['sram_nw_per_bit']:g} nW/bit x {st['sram_bits']:,} bits"
+                          if st["sram_nw_per_bit"] is not None else f"{st['mw_per_mm2']:g} mW/mm2 x {st['sram_mm2']:.4g} mm2")
+                       + f" = {st['sram_mw']:.4g} mW [{st['sram_citation'] or st['citation']}]; at {st['clock_mhz']:g} MHz "
+                       f"({st['rule']})")
         if a["tech"]["scaling"]:
             sc = a["tech"]["scaling"]
             typer.echo(f"  node scaling: x{sc['factor']:.4g} ({sc['rule']}) [{sc['source']}]")

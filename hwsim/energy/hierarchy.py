@@ -63,6 +63,9 @@ class Hierarchy(BaseModel):
     # Separate on-chip buffers (name -> bytes) for accelerator accesses to that buffer (ifmap, filter,
     # ofmap); accesses without a matching buffer are priced at sram_bytes.
     sram_buffers: dict[str, int] = Field(default_factory=dict)
+    # An accelerator's declared PE registers (operand -> {read, write} pJ per bit) for its ``rf``
+    # accesses to that register; a direction not given is priced at the technology's register file.
+    rf_registers: dict[str, dict[str, float]] = Field(default_factory=dict)
     path: str = ""
 
     @field_validator("sram_priority")

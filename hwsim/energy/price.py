@@ -183,7 +183,9 @@ def hierarchy_for_accelerator(accelerator: Accelerator, base: Hierarchy | str | 
     h = load_hierarchy(base)
     buffers = {"ifmap": accelerator.ifmap_sram_bytes, "filter": accelerator.filter_sram_bytes,
                "ofmap": accelerator.ofmap_sram_bytes}
-    return h.model_copy(update={"sram_buffers": buffers, "sram_bytes": sum(buffers.values())})
+    regs = {op: {rw: pj / r.bits for rw, pj in (("read", r.read_pj), ("write", r.write_pj)) if pj is not None}
+            for op, r in accelerator.registers.items()}
+    return h.model_copy(update={"sram_buffers": buffers, "sram_bytes": sum(buffers.values()), "rf_registers": regs})
 
 
 def _inference_from_forward(trace: Trace) -> list[LayerRecord]:
@@ -344,13 +346,14 @@ def _price_accesses(r: LayerRecord, entries: list[Access], tech: TechTable, hier
             sram[a.buffer] += a.bytes
         elif a.level == "dram":
             dram += a.bytes
-        else:
-            rf = (rf or 0.0) + a.bytes
+        else:   # a declared register at its own energy per bit, else the technology's register file
+            rate = hier.rf_registers.get(a.buffer, {}).get(a.rw, per_bit.rf)
+            rf = (rf or 0.0) + a.bytes * 8 * rate
     energy, key = ledger.energy, (r.layer, r.phase)
     for buffer, b in sram.items():
         energy[(*key, "sram")] += b * 8 * sram_pj_per_bit(tech, hier.sram_buffers.get(buffer, hier.sram_bytes))
     energy[(*key, "dram")] += dram * 8 * per_bit.dram
-    energy[(*key, "rf")] += rf * 8 * per_bit.rf if rf is not None else rf_operand_pj
+    energy[(*key, "rf")] += rf if rf is not None else rf_operand_pj
     ledger.mem_source["accelerator"] += 1
 
 
@@ -511,7 +514,9 @@ def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placeme
                      "citation": tech.cite(tech.dram_preset(hier.dram).source), "rule": "priced per bit; not node-scaled"},
             "rf": {"pj_per_bit": per_bit.rf, "citation": tech.cite(tech.rf_pj_per_32b.source),
                    "rule": f"{hier.rf_operand_reads_per_mac:g} operand reads per MAC at the operands' widths, "
-                           "plus tensors of at most rf_bytes"},
+                           "plus tensors of at most rf_bytes; an accelerator's declared PE registers instead: "
+                           "their words read and written by its dataflow (accel_models.registers)",
+                   "registers_pj_per_bit": hier.rf_registers},
         },
         "hierarchy": hier.model_dump(),
         "placement": {**(placements["train"] if _has_records(placements["train"]) else placements[INFERENCE]).summary(),

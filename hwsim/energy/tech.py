@@ -140,6 +140,8 @@ class TechTable(_Strict):
     elementwise: Elementwise
     # Leakage power density (mW per mm2) for static energy (hwsim.energy.static); none: no static energy.
     leakage_mw_per_mm2: ValueEntry | None = None
+    # SRAM leakage per stored bit (nW); none: SRAM leaks at leakage_mw_per_mm2 over its area like logic.
+    sram_leakage_nw_per_bit: ValueEntry | None = None
     # Filled by load_tech: where the table came from and any node scaling applied.
     path: str = ""
     scaling: dict[str, Any] = Field(default_factory=dict)
@@ -280,6 +282,8 @@ def _check_sources(t: TechTable) -> None:
                "elementwise": t.elementwise.source}
     if t.leakage_mw_per_mm2 is not None:
         entries["leakage_mw_per_mm2"] = t.leakage_mw_per_mm2.source
+    if t.sram_leakage_nw_per_bit is not None:
+        entries["sram_leakage_nw_per_bit"] = t.sram_leakage_nw_per_bit.source
     entries.update({f"dram.presets.{k}": p.source for k, p in t.dram.presets.items()})
     for entry, src in entries.items():
         if src not in t.sources:
