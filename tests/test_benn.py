@@ -1,4 +1,4 @@
-"""BENN (seed 003) as a composable ensemble scheme: K times the base network's inference cost, one base
+"""BENN (Xu 2019) as a composable ensemble scheme: K times the base network's inference cost, one base
 network's training step, independent members, any base scheme, and it learns digits."""
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def test_published_sparsities_give_published_reduction(model, published, tol):
 
 
 def test_lecture_lenet_rows_use_per_layer_sparsities():
-    """The lecture's LeNet rows carry Han's per-layer figures (seed 002's two tables), the same as han2015.yaml."""
+    """The lecture's LeNet rows carry Han's per-layer figures (Shanbhag 2020's two tables), the same as han2015.yaml."""
     lecture = {r["id"]: r for r in yaml.safe_load((HAN.parent / "lecture_tables.yaml").read_text())["rows"]}
     for model in ("lenet300", "lenet5"):
         assert lecture[f"han-{model}-pruned"]["scheme"]["sparsity"] == _rows()[f"han15-{model}-pruned"]["scheme"]["sparsity"]

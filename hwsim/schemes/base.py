@@ -15,6 +15,7 @@ Contract (every scheme keeps it):
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -31,11 +32,21 @@ class Scheme(BaseModel):
 
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""        # fp32 | binary | ternary | lq | int | stochastic | graham | memory | pruning | mixed
-    seed: ClassVar[str] = ""          # the publication, as cited in the seed documents
+    citation: ClassVar[str] = ""      # the publication: authors, year, venue
+    seed: ClassVar[str] = ""          # deprecated name of ``citation`` (read once, at class creation)
     quantizes: ClassVar[str] = ""     # what is quantized in forward
     bits: ClassVar[str] = ""          # e.g. "W1 A32 stash32"
     stash: ClassVar[str] = ""         # what is stored for backward and at how many bits
     gradient: ClassVar[str] = ""      # how gradients pass (STE, clipping)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # ``seed`` used to hold the citation; a scheme written against that name keeps working
+        old = cls.__dict__.get("seed")
+        if isinstance(old, str) and old and "citation" not in cls.__dict__:
+            warnings.warn(f"scheme class {cls.__name__}: 'seed' is deprecated, name the publication "
+                          "in 'citation'", DeprecationWarning, stacklevel=2)
+            cls.citation = old
 
     def convert(self, model: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

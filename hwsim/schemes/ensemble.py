@@ -1,4 +1,4 @@
-"""``benn``: an ensemble of binary (or any) networks, BENN (Zhu, Dong, Su, CVPR 2019; seed 003, Xu's talk:
+"""``benn``: an ensemble of binary (or any) networks, BENN (Zhu, Dong, Su, CVPR 2019; Xu 2019, Xu's talk:
 "More bits per network or more networks per bit?", Table 4 with BENN-Bag/Boost-5/8 on AlexNet).
 
 ``members`` copies of the model, each converted by the ``base`` scheme (``bnn`` by default; any scheme
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 @register_scheme("benn")
 class Benn(Scheme):
     family = "ensemble"
-    seed = "Zhu, Dong, Su 2019, Binary Ensemble Neural Network (seed 003, Xu's talk, Table 4)"
+    citation = "Zhu, Dong, Su 2019, Binary Ensemble Neural Network (Xu 2019, a talk, Table 4)"
     quantizes = "as the base scheme, in each of K members"
     bits = "as the base scheme; K networks"
     stash = "as the base scheme, each member on its share of the batch"

@@ -1,4 +1,4 @@
-"""``kbit``: uniform k-bit weights and activations (DoReFa-Net style; Zhou et al. 2016, in seed 002's table).
+"""``kbit``: uniform k-bit weights and activations (DoReFa-Net style; Zhou et al. 2016, in Shanbhag 2020's table).
 
 Weights: symmetric per output channel, ``s = max|W_c| / (2^(k-1) - 1)``, ``w_q = s round(W / s)``.
 Activations: clipped to ``[0, act_clip]`` and rounded to ``2^k - 1`` steps. Straight-through
@@ -26,7 +26,7 @@ class KBit(Scheme):
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
 
     family = "int"
-    seed = "DoReFa-Net, Zhou et al. 2016 (cited in seed 002's LQ-Nets table)"
+    citation = "DoReFa-Net, Zhou et al. 2016 (cited in Shanbhag 2020's LQ-Nets table)"
     quantizes = "weights (symmetric per channel, k bits), inputs (clip [0, act_clip], j bits); first/last float"
     bits = "Wk Aj stash=j"
     stash = "layer inputs as j-bit integers (or stash_bits)"

@@ -8,7 +8,7 @@ Order of application:
    Graham's L4 inputs and stash.
 2. ``bits_by_depth: [8, 6, 4, ...]``: weight layer at depth d gets the ``kbit`` scheme with
    weight and activation bits ``bits_by_depth[min(d, len - 1)]`` ("precision decreases with
-   depth", seed 002, Sakr ICASSP'18).
+   depth", Shanbhag 2020, Sakr ICASSP'18).
    ``weight_bits_by_depth`` / ``act_bits_by_depth`` (per-layer precision search, noise-gain
    allocations): the same with separate weight and activation bits, each list *stretched over the
    depth*: layer d of n takes entry ``floor(d * len / n)``, so ``[8, 6, 4, 4]`` gives each quarter of
@@ -99,7 +99,7 @@ class Override(BaseModel):
 @register_scheme("mixed")
 class Mixed(Scheme):
     family = "mixed"
-    seed = "composition of the other schemes; bits by depth: seed 002 'precision decreases with depth'"
+    citation = "composition of the other schemes; bits by depth: Shanbhag 2020 'precision decreases with depth'"
     quantizes = "per layer, as the sub-schemes say"
     bits = "per layer"
     stash = "per layer, as the sub-schemes say"
