@@ -497,3 +497,40 @@ class _UniformActivation(torch.autograd.Function):
         n = 2**ctx.bits - 1
         gq = g * (ctx.clip / n) * (n / ctx.clip)
         return torch.where(_unpack_mask(ctx), gq, torch.zeros((), dtype=g.dtype, device=g.device)), None, None
+
+
+def dorefa_gradient(g: Tensor, bits: int, noise: Tensor | None = None) -> Tensor:
+    """DoReFa-Net's k-bit gradient (Zhou et al. 2016, eq. 12), applied to a layer's output gradient:
+    ``2 m [quantize_k(g / 2m + 1/2 + N(k)) - 1/2]`` with ``m = max|g|`` over all but the batch axis and
+    ``N(k) = sigma / (2^k - 1)``, ``sigma ~ U(-1/2, 1/2)`` (stochastic rounding); codes in ``[0, 2^k - 1]``."""
+    n = 2**bits - 1
+    dims = tuple(range(1, g.dim()))
+    m = (g.abs().amax(dim=dims, keepdim=True) if dims else g.abs()).clamp_min(torch.finfo(g.dtype).tiny)
+    sigma = torch.rand_like(g) - 0.5 if noise is None else noise
+    code = torch.round((g / (2 * m) + 0.5) * n + sigma).clamp_(0, n)
+    return 2 * m * (code / n - 0.5)
+
+
+class _DoReFaGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, y: Tensor, bits: int) -> Tensor:
+        ctx.bits = bits
+        return y.view_as(y)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        return dorefa_gradient(g, ctx.bits), None
+
+
+class DoReFaGradQuantizer(torch.nn.Module):
+    """Identity in forward; in backward the layer's output gradient becomes DoReFa's k-bit gradient
+    before both backward GEMMs read it (installed with :func:`hwsim.quant.microscaling.quantize_output_gradient`)."""
+
+    def __init__(self, bits: int):
+        super().__init__()
+        self.bits = int(bits)
+
+    def forward(self, y: Tensor) -> Tensor:
+        if not (torch.is_grad_enabled() and y.requires_grad):
+            return y
+        return _DoReFaGrad.apply(y, self.bits)

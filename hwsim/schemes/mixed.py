@@ -34,7 +34,7 @@ import fnmatch
 import re
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from hwsim.errors import UserError
 from hwsim.schemes.base import Scheme, build_scheme, register_scheme
@@ -110,6 +110,8 @@ class Mixed(Scheme):
     bits_by_depth: list[int] | None = None
     weight_bits_by_depth: list[int] | None = None
     act_bits_by_depth: list[int] | None = None
+    # the per-layer kbit's output-gradient bits (DoReFa's G; 32: float gradients, backward GEMMs in fp32)
+    grad_bits: int = Field(32, ge=2, le=32)
     overrides: list[Override] = []
 
     _subs: list[Scheme] = PrivateAttr(default_factory=list)
@@ -157,7 +159,7 @@ class Mixed(Scheme):
     # ------------------------------------------------------------------------------------------
     def _kbit(self, bits: int, act_bits: int | None = None) -> Scheme:
         return build_scheme({"name": "kbit", "weight_bits": bits, "act_bits": bits if act_bits is None else act_bits,
-                             "keep_first_last": False})
+                             "keep_first_last": False, "grad_bits": self.grad_bits})
 
     def _split_bits(self, d: int, n: int) -> tuple[int, int]:
         def pick(v: list[int]) -> int:
