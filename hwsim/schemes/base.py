@@ -51,6 +51,15 @@ class Scheme(BaseModel):
     def convert(self, model: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def on_train_begin(self, model: Any, train_x: Any, train_y: Any, epochs: int) -> None:
+        """Called once by :func:`hwsim.train.train` before the first step, with the training set."""
+        return None
+
+    def training_loss(self, model: Any, x: Any, y: Any, idx: Any) -> tuple[Any, Any] | None:
+        """A step's ``(loss, output)`` for the batch ``x, y`` of training examples ``idx``; None: the
+        cross-entropy of ``model(x)`` (schemes whose members weigh examples differently say otherwise)."""
+        return None
+
     def on_step_end(self, model: Any, step: int) -> None:
         return None
 
