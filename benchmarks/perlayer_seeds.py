@@ -73,6 +73,10 @@ def report(seed: int, pts: list[dict]) -> tuple[int, int]:
         best = f"{len(doms)}: {doms[0]['bits']} ({100 * doms[0]['acc']:.2f}%, {doms[0]['energy'] / 1e9:.3f})" if doms \
             else "none"
         print(f"| {u['bits']} | {100 * u['acc']:.2f}% | {u['energy'] / 1e9:.3f} | {best} |")
+    front = sorted((p for p in pts if not any(dominates(q, p) for q in pts)), key=lambda p: p["energy"])
+    print("front over all points: " + "; ".join(
+        f"{'searched' if p['sweep'] == 'perlayer_search' else 'uniform'} {p['bits']} ({100 * p['acc']:.2f}%, "
+        f"{p['energy'] / 1e9:.3f} mJ)" for p in front))
     return beaten, len(uniform)
 
 

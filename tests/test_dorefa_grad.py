@@ -3,7 +3,6 @@ feeds, and their price."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from hwsim.count import trace
@@ -63,7 +62,9 @@ def test_backward_gemms_priced_as_integer_and_follow_the_bits():
         assert {k for layer, k in bw if layer != "conv1"} == {want} and ("conv1", "fp32") in bw
 
 
-@pytest.mark.parametrize("field", ["grad_bits"])
-def test_defaults_keep_float_gradients(field):
-    assert build_scheme("kbit").spec()[field] == 32 and build_scheme(
-        {"name": "mixed", "bits_by_depth": [4]}).spec()[field] == 32
+def test_defaults_keep_float_gradients_and_labels():
+    assert build_scheme("kbit").grad_bits == 32 and build_scheme("kbit").spec()["grad_bits"] == 32
+    mixed = build_scheme({"name": "mixed", "bits_by_depth": [4]})
+    # mixed's labels list every field: the default is left out so existing points keep their keys
+    assert mixed.grad_bits == 32 and "grad_bits" not in mixed.spec()
+    assert build_scheme({"name": "mixed", "bits_by_depth": [4], "grad_bits": 8}).spec()["grad_bits"] == 8

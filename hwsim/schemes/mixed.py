@@ -240,6 +240,14 @@ class Mixed(Scheme):
             subs += [self._kbit(min(self.weight_bits_by_depth or [16]), min(self.act_bits_by_depth or [16]))]
         return subs + [build_scheme(o.scheme) for o in self.overrides]
 
+    def spec(self) -> dict[str, Any]:
+        # mixed has no default spec for labels to be compared against, so every field is in a point's
+        # label; float gradients (the default) are left out, so points without grad_bits keep their keys
+        d = super().spec()
+        if self.grad_bits == 32:
+            d.pop("grad_bits")
+        return d
+
     def weight_bits(self) -> int:
         return min([s.weight_bits() for s in self._all()] or [32])
 
