@@ -1,4 +1,4 @@
-"""Graham's Table 2 (seed 004) against 20 samples of 10,000 points: docs/seeds.md.
+"""Graham 2017, Table 2 against 20 samples of 10,000 points: docs/seeds.md.
 
     python benchmarks/graham_table2.py
 """

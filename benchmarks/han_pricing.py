@@ -48,20 +48,20 @@ def network_table(models: list[str], accelerator: str) -> None:
     from hwsim.count import trace
     from hwsim.energy import hierarchy_for_accelerator, price
     from hwsim.hardware import simulate_trace
-    from hwsim.models import build_model
+    from hwsim.models import MODELS, build_model, load_all
     from hwsim.quant.layers import weight_layers
     from hwsim.schemes import build_scheme
 
+    load_all()
     rows = {r["id"]: r for r in yaml.safe_load(HAN.read_text())["rows"]}
     print(f"\nHan et al. per-layer sparsities priced on {accelerator} (45 nm, inference batch 1)")
     print(f"{'network':9} {'params':>11} {'kept':>10} {'x fewer':>7} {'size MB':>8} {'x smaller':>9} "
           f"{'support':>8} {'energy uJ':>10} {'cycles':>10}")
     for model in models:
-        ref, pr = rows[f"han15-{model}-ref"], rows[f"han15-{model}-pruned"]
-        imagenet = ref["dataset"] == "imagenet"
-        shape = (3, 224, 224) if imagenet else (1, 28, 28)
-        classes = 1000 if imagenet else 10
-        net = build_model(model, num_classes=classes, in_shape=shape)
+        pr = rows[f"han15-{model}-pruned"]
+        spec = MODELS.get(pr["model"])          # AlexNet is Caffe's (alexnet_caffe, 3x227x227), as Han's
+        shape, classes = tuple(spec.default_input), spec.default_classes
+        net = build_model(pr["model"], num_classes=classes, in_shape=shape)
         total = sum(p.numel() for p in net.parameters())
         sch = build_scheme(pr["scheme"])
         kept = sum(m.weight.numel() * (1 - sch.layer_target(n, m)) + (m.bias.numel() if m.bias is not None else 0)

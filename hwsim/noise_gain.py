@@ -1,4 +1,4 @@
-"""Per-layer precision from noise gains (Sakr & Shanbhag, ICASSP 2018; seed 002's "precision decreases
+"""Per-layer precision from noise gains (Sakr & Shanbhag, ICASSP 2018; Shanbhag 2020's "precision decreases
 with depth" slide, which plots their E_A,l, E_W,l and B_A,l, B_W,l for VGG-9 on CIFAR-10).
 
 Fixed-point quantization of layer l's input activations A_l and weights W_l with steps

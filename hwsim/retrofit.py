@@ -1,4 +1,4 @@
-"""Retrofitting a trained fp32 network with Graham's low-precision batch-norm (seed 004, Section 2.4).
+"""Retrofitting a trained fp32 network with Graham's low-precision batch-norm (Graham 2017, Section 2.4).
 
 Graham takes pretrained DenseNet-121/201 and ResNet-18 ImageNet networks, replaces regular
 batch-norm by L4-BN or L5-BN, and reports the error with no retraining ("raw") and after brief

@@ -3,8 +3,11 @@
 ``train(model, scheme, dataset, recipe, callbacks=(), progress=False) -> TrainResult``.
 
 The caller converts the model first (``model = scheme.convert(model)``); ``train`` converts
-nothing. Per optimizer step it calls ``scheme.on_optimizer_step(optimizer)`` (optimizer state
-rounded to the scheme's formats) and ``scheme.on_step_end(model, step)``, per epoch
+nothing. Before the first step it calls ``scheme.on_train_begin(model, train_x, train_y, epochs)``;
+a step's loss is ``scheme.training_loss(model, x, y, idx)`` when the scheme gives one (an ensemble
+weighing examples per member), the cross-entropy of ``model(x)`` otherwise. Per optimizer step it
+calls ``scheme.on_optimizer_step(optimizer)`` (optimizer state rounded to the scheme's formats) and
+``scheme.on_step_end(model, step)``, per epoch
 ``scheme.on_epoch_end(model, epoch)``, and it measures test accuracy on
 ``scheme.for_inference(model)`` (the model as deployed, e.g. McDonnell's 1-bit test
 weights) in eval mode. Counting conventions: ``step`` is the number of optimizer steps
@@ -254,6 +257,8 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
         total_steps = min(total_steps, recipe.max_steps)
     eval_bs = max(recipe.batch_size, 512)
 
+    if scheme is not None:
+        scheme.on_train_begin(model, tr_x, tr_y, recipe.epochs)
     optimizer = _make_optimizer(model, recipe)
     result = TrainResult(final_test_acc=None, final_train_acc=None, best_test_acc=None)
     t0 = time.perf_counter()
@@ -286,8 +291,12 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
                 lr = recipe.lr_at(epoch, step, total_steps, len(starts)) * lr_mult
                 for g in optimizer.param_groups:
                     g["lr"] = lr
-                out = model(xb)
-                loss = F.cross_entropy(out, yb)
+                custom = scheme.training_loss(model, xb, yb, idx) if scheme is not None else None
+                if custom is None:
+                    out = model(xb)
+                    loss = F.cross_entropy(out, yb)
+                else:
+                    loss, out = custom
                 loss_v = float(loss.detach())
                 if not math.isfinite(loss_v):
                     result.diverged = True

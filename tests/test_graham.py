@@ -1,4 +1,4 @@
-"""Graham's Table 1 quantizers, Table 2, log gradients and the low-precision batch-norm (seed 004)."""
+"""Graham's Table 1 quantizers, Table 2, log gradients and the low-precision batch-norm (Graham 2017)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Graham's Table 2 (seed 004): five rows reproduce within the spread of 10k-point samples; the
+"""Graham 2017, Table 2: five rows reproduce within the spread of 10k-point samples; the
 Student-t L3 row does not, and the test pins down by how much (hwsim/quant/graham_stats.py)."""
 
 from __future__ import annotations

@@ -38,12 +38,19 @@ def kept_parameters(model: torch.nn.Module, scheme) -> float:
     return kept
 
 
-@pytest.mark.parametrize("model,published,tol", [("alexnet", 9, 0.15), ("vgg16", 13, 0.15), ("lenet300", 12, 0.05),
+def _net(row: dict) -> torch.nn.Module:
+    from hwsim.models import MODELS, load_all
+
+    load_all()
+    spec = MODELS.get(row["model"])
+    return build_model(row["model"], num_classes=spec.default_classes, in_shape=spec.default_input)
+
+
+@pytest.mark.parametrize("model,published,tol", [("alexnet", 9, 0.05), ("vgg16", 13, 0.05), ("lenet300", 12, 0.05),
                                                      ("lenet5", 12, 0.05)])
 def test_published_sparsities_give_published_reduction(model, published, tol):
     row = _rows()[f"han15-{model}-pruned"]
-    imagenet = row["dataset"] == "imagenet"
-    net = build_model(model, num_classes=1000 if imagenet else 10, in_shape=(3, 224, 224) if imagenet else (1, 28, 28))
+    net = _net(row)
     scheme = build_scheme(row["scheme"])
     names = {n for n, _ in weight_layers(net)}
     assert names == set(row["scheme"]["sparsity"])          # every weight layer has its published figure
@@ -51,8 +58,41 @@ def test_published_sparsities_give_published_reduction(model, published, tol):
     assert abs(total / kept_parameters(net, scheme) / published - 1) < tol
 
 
+# Han et al. 2015 (arXiv:1506.02626v3), Table 4 (AlexNet) and Table 5 (VGG-16), columns "Weights" and
+# "Weights%" as printed, row by row (Deep Compression's Tables 4-5 repeat the same Weights%).
+TABLE4 = {"conv1": ("35K", 84), "conv2": ("307K", 38), "conv3": ("885K", 35), "conv4": ("663K", 37),
+          "conv5": ("442K", 37), "fc6": ("38M", 9), "fc7": ("17M", 9), "fc8": ("4M", 25)}
+TABLE5 = {"conv1_1": ("2K", 58), "conv1_2": ("37K", 22), "conv2_1": ("74K", 34), "conv2_2": ("148K", 36),
+          "conv3_1": ("295K", 53), "conv3_2": ("590K", 24), "conv3_3": ("590K", 42), "conv4_1": ("1M", 32),
+          "conv4_2": ("2M", 27), "conv4_3": ("2M", 34), "conv5_1": ("2M", 35), "conv5_2": ("2M", 29),
+          "conv5_3": ("2M", 36), "fc6": ("103M", 4), "fc7": ("17M", 4), "fc8": ("4M", 23)}
+
+
+def _printed(m: torch.nn.Module) -> set[str]:
+    """A layer's weight count as the tables print it, K or M. The paper rounds some rows (884,736 ->
+    885K), truncates others (663,552 -> 663K) and may count the biases (VGG conv2_2: 147,456 + 128 ->
+    148K), so each of those readings is accepted."""
+    out = set()
+    for n in (m.weight.numel(), m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)):
+        unit, div = ("M", 1e6) if n >= 999_500 else ("K", 1e3)
+        out |= {f"{int(n // div)}{unit}", f"{round(n / div)}{unit}"}
+    return out
+
+
+@pytest.mark.parametrize("model,table", [("alexnet", TABLE4), ("vgg16", TABLE5)])
+def test_imagenet_rows_are_han_tables_4_and_5(model, table):
+    """Each layer's kept fraction in han2015.yaml is the table's Weights% and each network layer holds
+    the table's Weights count (so the percentages land on the layers the paper pruned)."""
+    row = _rows()[f"han15-{model}-pruned"]
+    sparsity = {k.rpartition(".")[2]: v for k, v in row["scheme"]["sparsity"].items()}
+    assert {k: round(100 * (1 - v)) for k, v in sparsity.items()} == {k: pct for k, (_, pct) in table.items()}
+    sizes = {n.rpartition(".")[2]: _printed(m) for n, m in weight_layers(_net(row))}
+    assert sizes.keys() == table.keys()
+    assert all(table[k][0] in sizes[k] for k in table), {k: (sizes[k], table[k][0]) for k in table}
+
+
 def test_lecture_lenet_rows_use_per_layer_sparsities():
-    """The lecture's LeNet rows carry Han's per-layer figures (seed 002's two tables), the same as han2015.yaml."""
+    """The lecture's LeNet rows carry Han's per-layer figures (Shanbhag 2020's two tables), the same as han2015.yaml."""
     lecture = {r["id"]: r for r in yaml.safe_load((HAN.parent / "lecture_tables.yaml").read_text())["rows"]}
     for model in ("lenet300", "lenet5"):
         assert lecture[f"han-{model}-pruned"]["scheme"]["sparsity"] == _rows()[f"han15-{model}-pruned"]["scheme"]["sparsity"]

@@ -1,4 +1,4 @@
-"""``hwsim schemes``: every registered precision scheme with its seed, what it quantizes and its bits."""
+"""``hwsim schemes``: every registered precision scheme with its citation, what it quantizes and its bits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("schemes")
     def schemes(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """List precision schemes: name, seed, what is quantized, bits, stash, hyper-parameters."""
+        """List precision schemes: name, citation, what is quantized, bits, stash, hyper-parameters."""
         from hwsim.schemes import SCHEMES, load_all
 
         from ._common import print_json, print_table
@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
             allowed = {(f.alias or k): choices for k, f in cls.model_fields.items()
                        if (choices := _choices(f.annotation))}
             rows.append({
-                "name": name, "family": cls.family, "seed": cls.seed, "quantizes": cls.quantizes,
+                "name": name, "family": cls.family, "citation": cls.citation, "quantizes": cls.quantizes,
                 "bits": cls.bits, "stash": cls.stash, "gradient": cls.gradient, "params": params,
                 "allowed": allowed,
             })
@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
             return
         print_table(
             "hwsim precision schemes",
-            ["name", "family", "seed", "quantizes", "bits", "stash", "hyper-parameters"],
-            [[r["name"], r["family"], r["seed"], r["quantizes"], r["bits"], r["stash"],
+            ["name", "family", "citation", "quantizes", "bits", "stash", "hyper-parameters"],
+            [[r["name"], r["family"], r["citation"], r["quantizes"], r["bits"], r["stash"],
               ", ".join(f"{k}={v}" + (f" ({' | '.join(map(str, r['allowed'][k]))})" if k in r["allowed"] else "")
                         for k, v in r["params"].items())] for r in rows],
             width=160, lines=True,

@@ -3,7 +3,7 @@
 ``build_model(spec, num_classes=..., in_shape=(C, H, W), **kwargs)`` returns an ``nn.Module``:
 ``spec`` is a built-in name or a model spec (``file.py:factory``, ``package.module:factory``,
 ``model.onnx``, ``model.pt2``; resolved by :mod:`hwsim.models.spec`). Each built-in entry
-carries the seed it comes from and its default input shape.
+carries the publication it comes from and its default input shape.
 The registry is declared data (:mod:`hwsim.models.catalog`); a network's module, which imports
 torch, is imported only when that network is built.
 """
@@ -25,7 +25,7 @@ class ModelSpec:
     name: str
     builder_path: str                  # "package.module:function", imported when the network is built
     description: str
-    seed: str
+    citation: str                      # the publication(s) the network comes from: authors, year
     default_input: tuple[int, ...]     # (C, H, W) the paper used, or Tokens((N,)) for a language model
     default_classes: int
     params: int                        # parameters at the default input and classes

@@ -1,4 +1,4 @@
-"""DenseNets (Huang et al. 2017) as Graham trained them: DenseNet-(40, 12) and DenseNet-(100, 12) (seed 004).
+"""DenseNets (Huang et al. 2017) as Graham trained them: DenseNet-(40, 12) and DenseNet-(100, 12) (Graham 2017).
 
 The standard (non-BC) variant, which is what Graham's "DenseNet-(3N+4, 12)" describes: a
 3x3 conv to 16 channels, three dense blocks of N = (depth - 4) / 3 layers (N = 12 and 32),

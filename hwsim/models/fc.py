@@ -1,4 +1,4 @@
-"""Graham's permutation-invariant fully connected network (seed 004, section 2.1).
+"""Graham's permutation-invariant fully connected network (Graham 2017, section 2.1).
 
 FC(2^n) - BN - ReLU - FC(2^n) - BN - ReLU - FC(classes), on the flattened input
 (CIFAR-10: 3,072 features), for n = 0..10 in the paper. The two hidden linear layers

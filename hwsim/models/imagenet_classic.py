@@ -1,4 +1,4 @@
-"""AlexNet and VGG-16 as Han et al. pruned them (seed 002: "AlexNet 61M -> 6.7M, 9x; VGG-16 138M -> 10.3M, 13x").
+"""AlexNet and VGG-16 as Han et al. pruned them (Shanbhag 2020: "AlexNet 61M -> 6.7M, 9x; VGG-16 138M -> 10.3M, 13x").
 
 * ``alexnet``: torchvision's single-tower AlexNet: 64C11/4-MP3/2-192C5-MP3/2-384C3-256C3-256C3-
   MP3/2-AvgPool(6x6)-4096FC-4096FC-classes, ReLU after every layer but the last, dropout before the

@@ -1,4 +1,4 @@
-"""LeNet-300-100 and Caffe's LeNet-5, the MNIST networks of Han et al. (seed 002: deep compression table).
+"""LeNet-300-100 and Caffe's LeNet-5, the MNIST networks of Han et al. (Shanbhag 2020: deep compression table).
 
 * ``lenet300``: 784-300-100-10 fully connected with ReLU (LeCun et al. 1998); the input is
   flattened, so any (C, H, W) works (the first layer has C*H*W inputs). 266,610 parameters on MNIST.

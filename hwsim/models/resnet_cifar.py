@@ -5,7 +5,7 @@ blocks with 16w, 32w, 64w channels (stride 2 at the start of stages 2 and 3), th
 BN - ReLU - global average pooling - FC. A block is
 ``BN - ReLU - conv3x3 - BN - ReLU - conv3x3`` plus the shortcut; where the shape changes the
 shortcut is a 1x1 convolution with stride on the pre-activated input (option B, as in
-fb.resnet.torch's preresnet, which Graham used; seed 004 Table 3: ResNet-20, ResNet-44).
+fb.resnet.torch's preresnet, which Graham used; Graham 2017 Table 3: ResNet-20, ResNet-44).
 ResNet-20/44/56 have n = 3/7/9. Global pooling makes any input size >= 1x1 work.
 """
 

@@ -8,12 +8,12 @@ Differences from torchvision: each ReLU is its own module (relu1, relu2, ...) be
 shared module would be called several times per forward pass.
 
 ``width`` multiplies the channels of every layer after the 64-channel stem convolution:
-``resnet18`` with ``width=2`` (preset ``wrn18_2``) is Graham's WideResNet-(2,18) (seed 004,
+``resnet18`` with ``width=2`` (preset ``wrn18_2``) is Graham's WideResNet-(2,18) (Graham 2017,
 Table 4: "all layers after the initial convolution have double the width of a regular ResNet-18").
 
 Checks (tests/test_models.py, torch.utils.flop_counter at 1x3x224x224): ResNet-18
 1,814,073,344 forward MACs and 11,689,512 parameters; ResNet-50 4,089,184,256 MACs and
-25,557,032 parameters. Graham (seed 004, Table 4) and McDonnell (seed 000) use these nets.
+25,557,032 parameters. Graham 2017 (Table 4) and McDonnell 2017 use these nets.
 """
 
 from __future__ import annotations

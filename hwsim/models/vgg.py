@@ -1,14 +1,14 @@
 """VGG-like CIFAR networks of the seeds.
 
-* ``vgg_bnn``: the BNN CIFAR-10 network as drawn in seed 003 (Courbariaux/Hubara et al.'s
-  BinaryNet, also BinaryConnect's "VGG" and seed 002's "VGG-9": 6 conv + 3 FC layers):
+* ``vgg_bnn``: the BNN CIFAR-10 network as drawn in Xu 2019 (Courbariaux/Hubara et al.'s
+  BinaryNet, also BinaryConnect's "VGG" and Shanbhag 2020's "VGG-9": 6 conv + 3 FC layers):
   2x128C3 - MP2 - 2x256C3 - MP2 - 2x512C3 - MP2 - 1024FC - 1024FC - 10FC. Every weight layer
   is followed by BN (the last one too, as in the seed), a max-pool sits between the
   convolution and its BN, and the activation is HardTanh (the seed's; ``act="relu"``
   for a ReLU baseline). Channel counts scale with ``width``.
-* ``vgg7``: TWN's VGG-7 (Li & Liu 2016, seed 002): 2x128C3 - MP2 - 2x256C3 - MP2 - 2x512C3 -
+* ``vgg7``: TWN's VGG-7 (Li & Liu 2016, Shanbhag 2020): 2x128C3 - MP2 - 2x256C3 - MP2 - 2x512C3 -
   MP2 - 1024FC - 10FC with conv-BN-ReLU and FC-BN-ReLU.
-* ``vgg_graham``: Graham's VGG(k) (seed 004, sec. 2.2): M(k) - M(2k) - M(4k) - (8k)C4 with
+* ``vgg_graham``: Graham's VGG(k) (Graham 2017, sec. 2.2): M(k) - M(2k) - M(4k) - (8k)C4 with
   M(k) = kC3-BN-ReLU + kC3-MP3/2-BN-ReLU; the (8k)C4 layer is followed by BN-ReLU and a
   linear classifier (the paper does not spell the head out). MP3/2 has padding 1 so
   32 -> 16 -> 8 -> 4 and C4 reduces 4x4 to 1x1; on inputs smaller than 4x4 at that point

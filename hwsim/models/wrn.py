@@ -1,12 +1,12 @@
-"""Wide residual networks (Zagoruyko & Komodakis 2016) and McDonnell's WRN-20-k (seed 000).
+"""Wide residual networks (Zagoruyko & Komodakis 2016) and McDonnell's WRN-20-k (McDonnell 2017).
 
 ``wrn(depth, k)`` picks the layout from the depth:
 
 * depth = 6n + 4 (28, 40, ...): Zagoruyko's WRN-d-k. 3x3 conv to 16 channels, three stages of
   n pre-activation basic blocks (16k, 32k, 64k channels, stride 2 at stages 2 and 3), 1x1
   convolution shortcuts where the shape changes, BN-ReLU-global average pool-FC.
-  WRN-28-10 has 36.5M parameters (seed 000's table), WRN-40-4 8.9M (Graham's
-  WideResNet-(4,40), seed 004 Table 3).
+  WRN-28-10 has 36.5M parameters (McDonnell 2017's table), WRN-40-4 8.9M (Graham's
+  WideResNet-(4,40), Graham 2017 Table 3).
 * depth = 6n + 2 (20, ...): McDonnell's "wide residual networks with 20 weight layers":
   the first 3x3 conv already has 16k channels, three stages of n = 3 blocks, and the
   shortcuts have no weights (2x2 average pooling with stride 2, then zero-padding of the

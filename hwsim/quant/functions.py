@@ -10,7 +10,7 @@ Sources (the seed documents):
   002  BinaryConnect (Courbariaux et al. 2015), BNN (Hubara et al. 2016), XNOR-Net / BWN
        (Rastegari et al. 2016), TWN (Li et al. 2016), TTQ (Zhu et al. 2017), LQ-Nets (Zhang et al. 2018)
   003  BNN details: Sign, hard sigmoid, the Htanh straight-through estimator g * 1_{|x|<=1}
-The k-bit uniform quantizers follow DoReFa-Net (Zhou et al. 2016), cited in seed 002's LQ-Nets table.
+The k-bit uniform quantizers follow DoReFa-Net (Zhou et al. 2016), cited in Shanbhag 2020's LQ-Nets table.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ HTANH_MASK = ("htanh_mask",)    # 1_{|x| <= 1}: one per input tensor (shared_cod
 
 
 def sign(x: Tensor) -> Tensor:
-    """Deterministic binarization (seed 002/003): ``+1 if x >= 0 else -1``.
+    """Deterministic binarization (Shanbhag 2020, Xu 2019): ``+1 if x >= 0 else -1``.
 
     Unlike ``torch.sign`` this maps 0 to +1, so the result is always one of two values (1 bit).
     """
@@ -88,7 +88,7 @@ class _Htanh(torch.autograd.Function):
 
 
 def htanh(x: Tensor) -> Tensor:
-    """BNN's activation ``Htanh(x) = clip(x, -1, 1)`` (seed 003), gradient ``g * 1_{|x|<=1}``.
+    """BNN's activation ``Htanh(x) = clip(x, -1, 1)`` (Xu 2019), gradient ``g * 1_{|x|<=1}``.
 
     Same values as ``F.hardtanh``, but what it keeps for backward is the 1-bit packed mask, not
     the float32 input (which is all the hardware needs).
@@ -119,7 +119,7 @@ def binarize_identity(x: Tensor) -> Tensor:
 
 
 def hard_sigmoid(x: Tensor) -> Tensor:
-    """``sigma(x) = clip((x + 1) / 2, 0, 1)`` (seed 002, BinaryConnect's "hard sigmoid")."""
+    """``sigma(x) = clip((x + 1) / 2, 0, 1)`` (Shanbhag 2020, BinaryConnect's "hard sigmoid")."""
     return ((x + 1) / 2).clamp(0, 1)
 
 
@@ -152,7 +152,7 @@ def binarize_stochastic(x: Tensor, generator: torch.Generator | None = None) -> 
 
 
 def bwn_alpha(w: Tensor) -> Tensor:
-    """BWN scale per output channel: ``alpha* = ||W||_1 / n`` = mean |W| over all but dim 0 (seed 002).
+    """BWN scale per output channel: ``alpha* = ||W||_1 / n`` = mean |W| over all but dim 0 (Shanbhag 2020).
 
     Returned with shape ``(C_out, 1, ..., 1)`` so that ``alpha * sign(W)`` broadcasts.
     """
@@ -202,7 +202,7 @@ def bwn_quantize(w: Tensor) -> Tensor:
 
 
 def xnor_input_scale(x: Tensor, kernel_size, stride=1, padding=0, dilation=1) -> Tensor:
-    """XNOR-Net activation scale K (seed 002, beta per spatial position).
+    """XNOR-Net activation scale K (Shanbhag 2020, beta per spatial position).
 
     ``A = sum_c |I_c| / c`` (mean over input channels), ``K = A * k`` with ``k`` a kernel_size
     averaging filter (all elements ``1/(w*h)``), at the convolution's stride/padding/dilation, so K
@@ -253,7 +253,7 @@ class _TWN(torch.autograd.Function):
 
 
 def twn_quantize(w: Tensor, delta_factor: float = 0.7) -> Tensor:
-    """TWN (seed 002): ``w_t = +alpha if W > Delta; 0 if |W| <= Delta; -alpha if W < -Delta``.
+    """TWN (Shanbhag 2020): ``w_t = +alpha if W > Delta; 0 if |W| <= Delta; -alpha if W < -Delta``.
 
     ``Delta = delta_factor * mean|W|``, ``alpha = mean_{|W_i| > Delta} |W_i|`` (minimiser of
     ``||W - alpha w_t||^2`` for that support). A tie ``|W| == Delta`` goes to 0. Gradient: STE
@@ -302,7 +302,7 @@ def ttq_code(w: Tensor, threshold: float = 0.05) -> Tensor:
 
 
 def ttq_quantize(w: Tensor, wp: Tensor, wn: Tensor, threshold: float = 0.05) -> Tensor:
-    """TTQ (Zhu et al., seed 002): ``w_t = W^p if W~ > Delta; 0 if |W~| <= Delta; -W^n if W~ < -Delta``.
+    """TTQ (Zhu et al., Shanbhag 2020): ``w_t = W^p if W~ > Delta; 0 if |W~| <= Delta; -W^n if W~ < -Delta``.
 
     ``W^p, W^n > 0`` are learned per layer. Gradients (Zhu et al. eq. 7-8):
     ``dL/dW^p = sum_{i in I_p} g_i``, ``dL/dW^n = sum_{i in I_n} -g_i`` (the level is ``-W^n``),
@@ -354,7 +354,7 @@ class _LQ(torch.autograd.Function):
 
 
 def lq_quantize(x: Tensor, v: Tensor, codes: Tensor, channel_dim: int | None) -> Tensor:
-    """LQ-Nets quantizer (seed 002): ``Q(x, v) = v^T e_l`` for the level nearest to x; STE (identity).
+    """LQ-Nets quantizer (Shanbhag 2020): ``Q(x, v) = v^T e_l`` for the level nearest to x; STE (identity).
 
     ``v``: ``(C, K)`` with ``channel_dim`` the dimension of x it indexes (weights: 0, per output
     channel) or ``(1, K)`` and ``channel_dim=None`` (per layer, activations).
@@ -497,3 +497,40 @@ class _UniformActivation(torch.autograd.Function):
         n = 2**ctx.bits - 1
         gq = g * (ctx.clip / n) * (n / ctx.clip)
         return torch.where(_unpack_mask(ctx), gq, torch.zeros((), dtype=g.dtype, device=g.device)), None, None
+
+
+def dorefa_gradient(g: Tensor, bits: int, noise: Tensor | None = None) -> Tensor:
+    """DoReFa-Net's k-bit gradient (Zhou et al. 2016, eq. 12), applied to a layer's output gradient:
+    ``2 m [quantize_k(g / 2m + 1/2 + N(k)) - 1/2]`` with ``m = max|g|`` over all but the batch axis and
+    ``N(k) = sigma / (2^k - 1)``, ``sigma ~ U(-1/2, 1/2)`` (stochastic rounding); codes in ``[0, 2^k - 1]``."""
+    n = 2**bits - 1
+    dims = tuple(range(1, g.dim()))
+    m = (g.abs().amax(dim=dims, keepdim=True) if dims else g.abs()).clamp_min(torch.finfo(g.dtype).tiny)
+    sigma = torch.rand_like(g) - 0.5 if noise is None else noise
+    code = torch.round((g / (2 * m) + 0.5) * n + sigma).clamp_(0, n)
+    return 2 * m * (code / n - 0.5)
+
+
+class _DoReFaGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, y: Tensor, bits: int) -> Tensor:
+        ctx.bits = bits
+        return y.view_as(y)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        return dorefa_gradient(g, ctx.bits), None
+
+
+class DoReFaGradQuantizer(torch.nn.Module):
+    """Identity in forward; in backward the layer's output gradient becomes DoReFa's k-bit gradient
+    before both backward GEMMs read it (installed with :func:`hwsim.quant.microscaling.quantize_output_gradient`)."""
+
+    def __init__(self, bits: int):
+        super().__init__()
+        self.bits = int(bits)
+
+    def forward(self, y: Tensor) -> Tensor:
+        if not (torch.is_grad_enabled() and y.requires_grad):
+            return y
+        return _DoReFaGrad.apply(y, self.bits)

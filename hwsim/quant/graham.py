@@ -1,6 +1,6 @@
 """Graham's low-precision approximations of batch-normalized activations (Table 1), and log gradients.
 
-Source: B. Graham, "Low-Precision Batch-Normalized Activations", 2017 (seed 004), Table 1:
+Source: B. Graham, "Low-Precision Batch-Normalized Activations", 2017, Table 1:
 
     L2(x) = sign(x) * pow(2, 1/2 + clamp[-1,0] floor(log2 1.034x))
     L3(x) = sign(x) * pow(2,       clamp[-1,2] floor(log2 1.316x))

@@ -1,4 +1,4 @@
-"""Graham's Table 2: how much of a batch-normalized signal survives L2, L3 and L4 (seed 004).
+"""Graham's Table 2: how much of a batch-normalized signal survives L2, L3 and L4 (Graham 2017).
 
 For X drawn from N(0, 1) or Student's t with 3 degrees of freedom (10,000 points, as Figure 1),
 ``Correlation(X, L_b(N(X)))`` and ``sd(L_b(N(X)))`` with N(x) = (x - mean) / sd over the sample.

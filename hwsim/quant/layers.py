@@ -567,7 +567,7 @@ class Binarize(nn.Module):
 class Htanh(nn.Hardtanh):
     """``nn.Hardtanh(-1, 1)`` that keeps a 1-bit packed mask for backward instead of its float input.
 
-    BNN's activation (seed 003: "we use Htanh(x) as our activation function").
+    BNN's activation (Xu 2019: "we use Htanh(x) as our activation function").
     """
 
     def __init__(self):

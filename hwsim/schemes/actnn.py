@@ -29,7 +29,7 @@ class ActNN(Scheme):
     """Compressed saved activations: b-bit per-group codes with stochastic rounding."""
 
     family = "memory"
-    seed = "ActNN, Chen et al., ICML 2021 (compressed activations for training)"
+    citation = "ActNN, Chen et al., ICML 2021 (compressed activations for training)"
     quantizes = "nothing in forward; tensors saved for backward that are still float"
     bits = "W32 A32 stash{b} (on top of the model's own scheme)"
     stash = "float saved tensors as b-bit per-group codes (+ lo, scale per group; batch-norm inputs at bn_bits); masks 1 bit"

@@ -19,6 +19,7 @@ Contract (every scheme keeps it):
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -35,14 +36,33 @@ class Scheme(BaseModel):
 
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""        # fp32 | binary | ternary | lq | int | stochastic | graham | memory | pruning | mixed
-    seed: ClassVar[str] = ""          # the publication, as cited in the seed documents
+    citation: ClassVar[str] = ""      # the publication: authors, year, venue
+    seed: ClassVar[str] = ""          # deprecated name of ``citation`` (read once, at class creation)
     quantizes: ClassVar[str] = ""     # what is quantized in forward
     bits: ClassVar[str] = ""          # e.g. "W1 A32 stash32"
     stash: ClassVar[str] = ""         # what is stored for backward and at how many bits
     gradient: ClassVar[str] = ""      # how gradients pass (STE, clipping)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # ``seed`` used to hold the citation; a scheme written against that name keeps working
+        old = cls.__dict__.get("seed")
+        if isinstance(old, str) and old and "citation" not in cls.__dict__:
+            warnings.warn(f"scheme class {cls.__name__}: 'seed' is deprecated, name the publication "
+                          "in 'citation'", DeprecationWarning, stacklevel=2)
+            cls.citation = old
+
     def convert(self, model: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def on_train_begin(self, model: Any, train_x: Any, train_y: Any, epochs: int) -> None:
+        """Called once by :func:`hwsim.train.train` before the first step, with the training set."""
+        return None
+
+    def training_loss(self, model: Any, x: Any, y: Any, idx: Any) -> tuple[Any, Any] | None:
+        """A step's ``(loss, output)`` for the batch ``x, y`` of training examples ``idx``; None: the
+        cross-entropy of ``model(x)`` (schemes whose members weigh examples differently say otherwise)."""
+        return None
 
     def on_step_end(self, model: Any, step: int) -> None:
         return None

@@ -1,4 +1,4 @@
-"""Binary schemes (seed 002, 003): BinaryConnect (det./stoch.), BNN, BWN and XNOR-Net.
+"""Binary schemes (Shanbhag 2020; Xu 2019): BinaryConnect (det./stoch.), BNN, BWN and XNOR-Net.
 
 =================  =====================  ==================  ===================  ======================
 scheme             weights (fwd, bwd)     layer inputs        stash (saved input)  gradient
@@ -32,7 +32,7 @@ class BinaryConnect(Scheme):
     """Courbariaux et al. 2015: binary weights in forward and backward-data, full-precision updates."""
 
     family = "binary"
-    seed = "BinaryConnect, Courbariaux, Bengio, David, NIPS 2015 (seed 002)"
+    citation = "BinaryConnect, Courbariaux, Bengio, David, NIPS 2015 (Shanbhag 2020)"
     quantizes = "weights of every layer: w_b = sign(w) (stochastic: +1 w.p. hard_sigmoid(w))"
     bits = "W1 A32 stash32"
     stash = "layer inputs at float32 (the binary weights are recomputed from the float32 master)"
@@ -96,7 +96,7 @@ class BNN(Scheme):
     """Hubara et al. 2016: binary weights and activations, Htanh straight-through estimator."""
 
     family = "binary"
-    seed = "Binarized Neural Networks, Hubara, Courbariaux, Soudry, El-Yaniv, Bengio, NIPS 2016 (seeds 002, 003)"
+    citation = "Binarized Neural Networks, Hubara, Courbariaux, Soudry, El-Yaniv, Bengio, NIPS 2016 (Shanbhag 2020; Xu 2019)"
     quantizes = ("weights of every layer (sign), inputs of every layer but the first (sign); "
                  "ReLU modules replaced by Htanh")
     bits = "W1 A1 stash1 (first layer A32)"
@@ -127,7 +127,7 @@ class BWN(Scheme):
     """Rastegari et al. 2016, Binary-Weight-Network: W ~ alpha B, alpha = ||W_c||_1 / n per output channel."""
 
     family = "binary"
-    seed = "XNOR-Net (BWN), Rastegari, Ordonez, Redmon, Farhadi, ECCV 2016 (seed 002)"
+    citation = "XNOR-Net (BWN), Rastegari, Ordonez, Redmon, Farhadi, ECCV 2016 (Shanbhag 2020)"
     quantizes = "weights of every layer: alpha_c * sign(W), alpha_c = mean|W_c|"
     bits = "W1 A32 stash32"
     stash = "layer inputs at float32"
@@ -150,7 +150,7 @@ class XNOR(Scheme):
     """Rastegari et al. 2016, XNOR-Net: binary weights (alpha) and binary inputs scaled by K (beta)."""
 
     family = "binary"
-    seed = "XNOR-Net, Rastegari, Ordonez, Redmon, Farhadi, ECCV 2016 (seed 002)"
+    citation = "XNOR-Net, Rastegari, Ordonez, Redmon, Farhadi, ECCV 2016 (Shanbhag 2020)"
     quantizes = ("weights of every layer (alpha_c sign W), inputs of every layer but the first "
                  "(sign I, output scaled by K = mean_c|I| * k); ReLU modules replaced by Htanh")
     bits = "W1 A1 stash1 (first layer A32)"

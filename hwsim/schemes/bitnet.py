@@ -22,7 +22,7 @@ class BitNet(Scheme):
     """W1.58 A8: W~ = RoundClip(W / mean|W|, -1, 1); x~ = Clip(round(x 128 / max|x|)) per token."""
 
     family = "ternary"
-    seed = "Ma et al. 2024, The Era of 1-bit LLMs: All Large Language Models are in 1.58 Bits (BitNet b1.58)"
+    citation = "Ma et al. 2024, The Era of 1-bit LLMs: All Large Language Models are in 1.58 Bits (BitNet b1.58)"
     quantizes = "weights ternary by absmean; layer inputs 8-bit absmax per token"
     bits = "W1.58 A8 stash8"
     stash = "layer inputs as their 8-bit codes and a scale per token"

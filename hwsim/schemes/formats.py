@@ -61,7 +61,7 @@ class LowPrecisionFormats(Scheme):
     master weights; quantise-dequantise emulation bit for bit to the formats' specifications."""
 
     family = "float"
-    seed = "Micikevicius et al. 2022 (FP8); OCP MX v1.0 and Rouhani et al. 2023 (MX); NVIDIA 2025 (NVFP4)"
+    citation = "Micikevicius et al. 2022 (FP8); OCP MX v1.0 and Rouhani et al. 2023 (MX); NVIDIA 2025 (NVFP4)"
     quantizes = "weights, layer inputs and output gradients of every weight layer (first/last optional)"
     bits = "per field"
     stash = "layer inputs at the activation format (element codes + block scales)"
@@ -168,7 +168,7 @@ class LowPrecisionFormats(Scheme):
         return Format.parse(self.activation).bits
 
 
-def _preset(name: str, weight: str, activation: str, grad: str, keep: bool, seed: str, doc: str) -> type:
+def _preset(name: str, weight: str, activation: str, grad: str, keep: bool, citation: str, doc: str) -> type:
     fields = {"weight": weight, "activation": activation, "grad": grad, "keep_first_last": keep}
     def b(name: str) -> str:
         f = Format.parse(name)
@@ -177,7 +177,7 @@ def _preset(name: str, weight: str, activation: str, grad: str, keep: bool, seed
     # bits per element include the block scale's share (MXFP8 8.25, MXFP6 6.25, MXFP4 4.25, NVFP4 4.5)
     bits = f"W {b(weight)}, A {b(activation)}, G {b(grad)}, stash = A"
     ns = {
-        "__doc__": doc, "__module__": __name__, "seed": seed, "bits": bits,
+        "__doc__": doc, "__module__": __name__, "citation": citation, "bits": bits,
         "__annotations__": {"weight": str, "activation": str, "grad": str, "keep_first_last": bool},
         **fields,
     }
@@ -185,7 +185,8 @@ def _preset(name: str, weight: str, activation: str, grad: str, keep: bool, seed
     return register_scheme(name)(cls)
 
 
-BF16 = _preset("bf16", "bf16", "bf16", "bf16", False, "mixed-precision training (BF16 GEMMs, FP32 master)",
+BF16 = _preset("bf16", "bf16", "bf16", "bf16", False,
+               "Kalamkar et al. 2019, A Study of BFLOAT16 for Deep Learning Training (BF16 GEMMs, FP32 master)",
                "BF16 weights, activations and gradients; FP32 master weights.")
 FP8 = _preset("fp8", "fp8_e4m3", "fp8_e4m3", "fp8_e5m2", True, "Micikevicius et al., FP8 Formats for Deep "
               "Learning, 2022", "FP8: E4M3 forward, E5M2 gradients, per-tensor scaling (current or delayed).")

@@ -12,7 +12,7 @@ class FP32(Scheme):
     """No quantization: weights, inputs, stash and gradients at float32."""
 
     family = "fp32"
-    seed = "baseline (seed 002 'Full-precision' rows)"
+    citation = "baseline (Shanbhag 2020 'Full-precision' rows)"
     quantizes = "nothing"
     bits = "W32 A32 stash32"
     stash = "layer inputs at float32"

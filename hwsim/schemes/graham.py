@@ -1,4 +1,4 @@
-"""``graham``: low-precision batch-normalized activations (Graham 2017, seed 004).
+"""``graham``: low-precision batch-normalized activations (Graham 2017).
 
 Every ``nn.BatchNorm1d/2d`` (optionally all but the first, ``skip_first_bn``, as in Graham's
 ImageNet runs, Table 4; or all but the first ``float_bns`` in module order, as his retrofitted
@@ -51,7 +51,7 @@ def _set(model: nn.Module, name: str, new: nn.Module) -> None:
 @register_scheme("graham")
 class Graham(Scheme):
     family = "graham"
-    seed = "Graham 2017, Low-precision batch-normalized activations (seed 004)"
+    citation = "Graham 2017, Low-precision batch-normalized activations"
     quantizes = "batch-normalized activations Q(N(x)) (Table 1), inside every BN but optionally the first"
     bits = "W32 A{b} (log/uniform/other) stash{b}"
     stash = "Q(N(x)) packed at b bits + 1/sqrt(var+eps) per channel; ReLU and next layer share it"

@@ -1,4 +1,4 @@
-"""LQ-Nets (Zhang, Yang, Ye, Hua, ECCV 2018; seed 002): quantizers with a learned basis.
+"""LQ-Nets (Zhang, Yang, Ye, Hua, ECCV 2018; Shanbhag 2020): quantizers with a learned basis.
 
 A K-bit value is ``v^T b`` with ``b`` in {-1,+1}^K (weights; {0,1}^K for the non-negative
 activations, as in the LQ-Nets code); values go to the nearest level (thresholds = midpoints of
@@ -28,7 +28,7 @@ class LQNets(Scheme):
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
 
     family = "lq"
-    seed = "LQ-Nets, Zhang, Yang, Ye, Hua, ECCV 2018 (seed 002)"
+    citation = "LQ-Nets, Zhang, Yang, Ye, Hua, ECCV 2018 (Shanbhag 2020)"
     quantizes = "weights (K bits, basis per output channel) and inputs (J bits, basis per layer); first/last float"
     bits = "W1-4 A1-4 or 32, stash = A"
     stash = "layer inputs as J-bit codes (float32 with A32)"

@@ -1,7 +1,7 @@
 """``mcdonnell``: stochastic binary quantization of the activations stored for backward.
 
 McDonnell, Wang & van Schaik, "Reduced-memory training and deployment of deep residual
-networks by stochastic binary quantization" (seeds 000, 001):
+networks by stochastic binary quantization" (McDonnell 2017):
 
 * "Forward propagation remains unchanged"; "we keep ReLU activations, A, for forward pass";
   "we convert to a single bit, A_q, only for use in the backward pass":
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 @register_scheme("mcdonnell")
 class McDonnell(Scheme):
     family = "stochastic"
-    seed = "McDonnell, Wang & van Schaik 2017, stochastic binary quantization (seeds 000, 001)"
+    citation = "McDonnell, Wang & van Schaik 2017, stochastic binary quantization"
     quantizes = "nothing in forward (optionally weights: fixed-scale sign)"
     bits = "W32 (W1 with binary_weights) A32 stash1"
     stash = "weight-layer inputs as A_q = I(A + noise > 1), 1 bit packed"

@@ -8,7 +8,7 @@ Order of application:
    Graham's L4 inputs and stash.
 2. ``bits_by_depth: [8, 6, 4, ...]``: weight layer at depth d gets the ``kbit`` scheme with
    weight and activation bits ``bits_by_depth[min(d, len - 1)]`` ("precision decreases with
-   depth", seed 002, Sakr ICASSP'18).
+   depth", Shanbhag 2020, Sakr ICASSP'18).
    ``weight_bits_by_depth`` / ``act_bits_by_depth`` (per-layer precision search, noise-gain
    allocations): the same with separate weight and activation bits, each list *stretched over the
    depth*: layer d of n takes entry ``floor(d * len / n)``, so ``[8, 6, 4, 4]`` gives each quarter of
@@ -34,7 +34,7 @@ import fnmatch
 import re
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from hwsim.errors import UserError
 from hwsim.schemes.base import Scheme, build_scheme, register_scheme
@@ -99,7 +99,7 @@ class Override(BaseModel):
 @register_scheme("mixed")
 class Mixed(Scheme):
     family = "mixed"
-    seed = "composition of the other schemes; bits by depth: seed 002 'precision decreases with depth'"
+    citation = "composition of the other schemes; bits by depth: Shanbhag 2020 'precision decreases with depth'"
     quantizes = "per layer, as the sub-schemes say"
     bits = "per layer"
     stash = "per layer, as the sub-schemes say"
@@ -110,6 +110,8 @@ class Mixed(Scheme):
     bits_by_depth: list[int] | None = None
     weight_bits_by_depth: list[int] | None = None
     act_bits_by_depth: list[int] | None = None
+    # the per-layer kbit's output-gradient bits (DoReFa's G; 32: float gradients, backward GEMMs in fp32)
+    grad_bits: int = Field(32, ge=2, le=32)
     overrides: list[Override] = []
 
     _subs: list[Scheme] = PrivateAttr(default_factory=list)
@@ -157,7 +159,7 @@ class Mixed(Scheme):
     # ------------------------------------------------------------------------------------------
     def _kbit(self, bits: int, act_bits: int | None = None) -> Scheme:
         return build_scheme({"name": "kbit", "weight_bits": bits, "act_bits": bits if act_bits is None else act_bits,
-                             "keep_first_last": False})
+                             "keep_first_last": False, "grad_bits": self.grad_bits})
 
     def _split_bits(self, d: int, n: int) -> tuple[int, int]:
         def pick(v: list[int]) -> int:
@@ -245,6 +247,14 @@ class Mixed(Scheme):
         if self.weight_bits_by_depth is not None or self.act_bits_by_depth is not None:
             subs += [self._kbit(min(self.weight_bits_by_depth or [16]), min(self.act_bits_by_depth or [16]))]
         return subs + [build_scheme(o.scheme) for o in self.overrides]
+
+    def spec(self) -> dict[str, Any]:
+        # mixed has no default spec for labels to be compared against, so every field is in a point's
+        # label; float gradients (the default) are left out, so points without grad_bits keep their keys
+        d = super().spec()
+        if self.grad_bits == 32:
+            d.pop("grad_bits")
+        return d
 
     def weight_bits(self) -> int:
         return min([s.weight_bits() for s in self._all()] or [32])

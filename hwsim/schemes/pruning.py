@@ -1,4 +1,4 @@
-"""``pruning``: magnitude pruning with a kept mask (Han et al., seed 002: "prune low-weight
+"""``pruning``: magnitude pruning with a kept mask (Han et al., Shanbhag 2020: "prune low-weight
 connections", then "re-train sparse network"; the schedule is Zhu & Gupta's gradual one).
 
 Each weight layer gets a buffer ``hwsim_prune_mask`` (1 = kept). At each pruning event the
@@ -58,7 +58,7 @@ def _check_fraction(v: float, where: str) -> float:
 @register_scheme("pruning")
 class Pruning(Scheme):
     family = "pruning"
-    seed = "Han et al. 2015/2016 (seed 002: prune low-weight connections, re-train); Zhu & Gupta 2017"
+    citation = "Han et al. 2015/2016 (Shanbhag 2020: prune low-weight connections, re-train); Zhu & Gupta 2017"
     quantizes = "nothing: a fraction of weights is set to zero and kept at zero"
     bits = "W32 A32 stash32 (sparse weights)"
     stash = "layer inputs at float32"

@@ -1,4 +1,4 @@
-"""Ternary-weight schemes (seed 002): TWN (Li, Zhang, Liu 2016) and TTQ (Zhu, Han, Mao, Dally 2017).
+"""Ternary-weight schemes (Shanbhag 2020): TWN (Li, Zhang, Liu 2016) and TTQ (Zhu, Han, Mao, Dally 2017).
 
 Both quantize weights only; layer inputs, the stash and all gradients stay float32. A ternary
 weight times a float input is an add, a subtract or a skip (MAC type ``ternary``).
@@ -19,7 +19,7 @@ class TWN(Scheme):
     """w_t in {-alpha, 0, +alpha}: Delta = delta_factor * mean|W|, alpha = mean |W_i| over |W_i| > Delta."""
 
     family = "ternary"
-    seed = "Ternary Weight Networks, Li, Zhang, Liu, arXiv 2016 (seed 002)"
+    citation = "Ternary Weight Networks, Li, Zhang, Liu, arXiv 2016 (Shanbhag 2020)"
     quantizes = "weights: {-alpha, 0, +alpha} per layer, Delta = 0.7 mean|W|"
     bits = "W2 A32 stash32"
     stash = "layer inputs at float32"
@@ -48,7 +48,7 @@ class TTQ(Scheme):
     """w_t in {-W^n, 0, +W^p} with learned per-layer scales; threshold t * max|W~| on normalised weights."""
 
     family = "ternary"
-    seed = "Trained Ternary Quantization, Zhu, Han, Mao, Dally, ICLR 2017 (seed 002)"
+    citation = "Trained Ternary Quantization, Zhu, Han, Mao, Dally, ICLR 2017 (Shanbhag 2020)"
     quantizes = "weights: {-W^n, 0, +W^p} per layer (first conv and last FC kept float, as in the paper)"
     bits = "W2 A32 stash32"
     stash = "layer inputs at float32; the 2-bit ternary code of the weights for the scale gradients"

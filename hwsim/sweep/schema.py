@@ -23,6 +23,7 @@ read both the values and the line of every key and item).
 from __future__ import annotations
 
 import difflib
+import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -354,7 +355,6 @@ class SweepFile(_Strict):
 # -- literature tables ----------------------------------------------------------------
 class LiteratureSource(_Strict):
     citation: str = Field(min_length=1)
-    seed: str = ""
     url: str = ""
 
 
@@ -456,6 +456,12 @@ def load_literature(path: str | Path) -> tuple[LiteratureFile, LineMap]:
     data, lm = load_yaml(path)
     if not isinstance(data, dict):
         raise UserError(lm.where(()), "a literature file is a mapping with 'source' and 'rows'")
+    src = data.get("source")
+    if isinstance(src, dict) and "seed" in src:
+        # 'seed' once numbered the source document; the citation names it (authors, year)
+        print(f"note: {lm.where(('source', 'seed'))}: 'seed' is deprecated and ignored; "
+              "name the source in 'citation' (authors, year)", file=sys.stderr)
+        data = {**data, "source": {k: v for k, v in src.items() if k != "seed"}}
     try:
         return LiteratureFile.model_validate(data), lm
     except ValidationError as e:
