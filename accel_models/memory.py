@@ -146,14 +146,25 @@ def _input_tiling(M: int, u_in: int, window: ConvWindow | None, in_bits: int, in
     return _Tiling(math.ceil(w.batch / max(1, b)), w.batch * image)
 
 
-def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique: int | None,
-                 ifmap_bits: int, filter_bits: int, ofmap_bits: int, mem: Memory,
-                 cols: int, output_bits: int | None = None, window: ConvWindow | None = None,
-                 filter_ratio: float = 1.0) -> DramTraffic:
-    """DRAM traffic and stalls of one GEMM (all groups) under the double-buffered SRAM model, in the
-    loop order with the fewest DRAM bytes (the module docstring lists them); finished outputs are
-    written at ``output_bits`` (the consumer's input precision; default ``ofmap_bits``).
-    ``filter_ratio``: stored / dense bytes of the filter, so a sparse-stored weight is cheap to re-read."""
+@dataclass(frozen=True)
+class OrderCost:
+    """One loop order's DRAM reads of a GEMM (all groups), in elements."""
+
+    order: LoopOrder
+    reads_ifmap: int
+    reads_filter: int
+    tiles: int               # input tiles (output-row chunks) per group
+    blocks: int              # weight blocks per group (each streams the input past it)
+
+    def read_bytes(self, ifmap_bits: int, filter_bits: int, filter_ratio: float = 1.0) -> float:
+        return _bytes(self.reads_ifmap, ifmap_bits) + filter_ratio * _bytes(self.reads_filter, filter_bits)
+
+
+def loop_orders(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique: int | None,
+                ifmap_bits: int, filter_bits: int, ofmap_bits: int, mem: Memory, cols: int,
+                window: ConvWindow | None = None) -> list[OrderCost]:
+    """Every loop order the dataflow can run on these buffers, with its DRAM reads (the module
+    docstring gives the rules); the first is the dataflow's own fold order."""
     u_in = ifmap_unique if ifmap_unique is not None else M * K
     rf, cf = run.row_folds, run.col_folds
     df = run.dataflow
@@ -163,7 +174,7 @@ def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_uniqu
     if df != "os" and rf > 1:
         tile = M * min(cols, N) if df in ("ws", "bitfusion") else min(cols, M) * N
         chunks = max(1, math.ceil(_bytes(tile, ofmap_bits) / max(1, mem.ofmap_sram_bytes // 2)))
-    # (order, ifmap reads, filter reads, tiles, blocks), per group
+    # per group: (order, ifmap reads, filter reads, tiles, blocks)
     cands: list[tuple[LoopOrder, int, int, int, int]] = []
     if df == "os":
         # columns outer, rows inner: a column block K x C is reused by every row fold if it fits
@@ -176,7 +187,7 @@ def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_uniqu
         blk_res = _fits(K * min(cols, N), filter_bits, mem.filter_sram_bytes)
         cands.append((LoopOrder.WEIGHTS_OUTER, u_in if in_res else u_in * cf,
                       K * N if (w_res or blk_res) else K * N * chunks, chunks, cf))
-    if df in ("ws", "bitfusion", "os") and not in_res:
+    if df in ("ws", "bitfusion", "os"):
         half_in, half_out = mem.ifmap_sram_bytes // 2, mem.ofmap_sram_bytes // 2
         # partial sums of a tile's rows for one column fold stay in the accumulators across the row folds
         psum_row = _bytes(min(cols, N), ofmap_bits) if (df != "os" and rf > 1) else 0
@@ -191,13 +202,22 @@ def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_uniqu
             if 1 < per_block < cf:
                 blocks = math.ceil(cf / per_block)
                 cands.append((LoopOrder.WEIGHT_BLOCK_OUTER, til.reads * blocks, K * N, til.tiles, blocks))
-    g = groups
-    best = min(cands, key=lambda c: _bytes(c[1], ifmap_bits) + filter_ratio * _bytes(c[2], filter_bits))
-    order, ifm, fil, tiles, blocks = best
-    ofw, ofr = M * N, 0
-    ifm, fil, ofw, ofr = g * ifm, g * fil, g * ofw, g * ofr
+    return [OrderCost(o, groups * i, groups * f, t, b) for o, i, f, t, b in cands]
+
+
+def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique: int | None,
+                 ifmap_bits: int, filter_bits: int, ofmap_bits: int, mem: Memory,
+                 cols: int, output_bits: int | None = None, window: ConvWindow | None = None,
+                 filter_ratio: float = 1.0) -> DramTraffic:
+    """DRAM traffic and stalls of one GEMM (all groups) under the double-buffered SRAM model, in the
+    loop order with the fewest DRAM bytes (:func:`loop_orders`; ties: the first); finished outputs are
+    written at ``output_bits`` (the consumer's input precision; default ``ofmap_bits``).
+    ``filter_ratio``: stored / dense bytes of the filter, so a sparse-stored weight is cheap to re-read."""
+    cands = loop_orders(run, M, N, K, groups, ifmap_unique, ifmap_bits, filter_bits, ofmap_bits, mem, cols, window)
+    best = min(cands, key=lambda c: c.read_bytes(ifmap_bits, filter_bits, filter_ratio))
+    ifm, fil, ofw, ofr = best.reads_ifmap, best.reads_filter, groups * M * N, 0
     rb = _bytes(ifm, ifmap_bits) + _bytes(fil, filter_bits) + _bytes(ofr, ofmap_bits)
     wb = _bytes(ofw, ofmap_bits if output_bits is None else output_bits)
     dram_cycles = math.ceil((rb + wb) / mem.dram_bw_bytes_per_cycle)
     stall = max(0, dram_cycles - run.compute_cycles)
-    return DramTraffic(ifm, fil, ofr, ofw, rb, wb, stall, order, tiles, blocks)
+    return DramTraffic(ifm, fil, ofr, ofw, rb, wb, stall, best.order, best.tiles, best.blocks)
