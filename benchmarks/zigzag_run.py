@@ -173,8 +173,8 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
         (f" --sram-kib {sram_kib}" if sram_kib else "")
     return {
         "tool": f"zigzag-dse {getattr(zigzag, '__version__', '3.9.1')}",
-        "command": f"python benchmarks/zigzag_run.py --accelerator {accelerator} --workload {workload} "
-                   f"--mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
+        "command": f"python benchmarks/zigzag_run.py --accelerator {accelerator}"
+                   f"{'' if convs else f' --workload {workload}'} --mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
         "accelerator": accelerator, "workload": "convs" if convs else workload, "mapping": mapping,
         "opt": opt, "search": "loma", "lpf_limit": lpf_limit,
         "convs": [list(c) for c in convs or []], "sram_kib": sram_kib,
