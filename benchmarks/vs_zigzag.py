@@ -98,8 +98,9 @@ TPU_LIKE = Design(
         "prices a MAC's accumulation in the adder, so it has no output-register accesses",
         "the spatial unrolling: ZigZag unrolls C (not FX, FY) over the 32 rows, hwsim's im2col unrolls "
         "C x FX x FY; conv1 (C = 3) therefore maps differently (3/32 rows busy in ZigZag)",
-        "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim runs SCALE-Sim's "
-        "fixed fold order (columns outer, rows inner) and a double-buffered per-layer roofline for stalls",
+        "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim runs, per layer, "
+        "the loop order with the fewest DRAM bytes (accel_models.memory.LoopOrder) and a double-buffered "
+        "per-layer roofline for stalls",
         "clock: ZigZag counts cycles only; the 1 GHz here does not enter any compared figure",
     ],
 )
