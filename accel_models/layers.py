@@ -51,6 +51,34 @@ class Operands:
 
 
 @dataclass(frozen=True)
+class ConvWindow:
+    """The input geometry of one group of a convolution, for tiling its output rows: which input rows
+    a tile of output rows reads (its windows' halo included). Widths are the input columns some window
+    reads; M = batch x out_h x out_w of the GEMM."""
+
+    batch: int
+    channels: int          # input channels per group
+    in_h: int
+    in_w: int              # input columns some window reads
+    out_h: int
+    out_w: int
+    filt_h: int
+    stride_h: int
+    padding: int
+
+    def rows_read(self, lo: int, hi: int) -> int:
+        """Input rows the windows of output rows [lo, hi) read, clipped to the (unpadded) input."""
+        s, r, p = self.stride_h, self.filt_h, self.padding
+        if s <= r:      # overlapping or adjacent windows: one contiguous run of rows
+            return max(0, min(self.in_h, (hi - 1) * s - p + r) - max(0, lo * s - p))
+        return sum(max(0, min(self.in_h, o * s - p + r) - max(0, o * s - p)) for o in range(lo, hi))
+
+    def tile_rows_bound(self, t: int) -> int:
+        """Input rows of the largest tile of ``t`` output rows."""
+        return min(self.in_h, (t - 1) * self.stride_h + self.filt_h)
+
+
+@dataclass(frozen=True)
 class GemmLayer:
     """C[M x N] = A[M x K] x B[K x N], ``groups`` times (SCALE-Sim's M, N, K; A = ifmap, B = filter)."""
 
@@ -69,6 +97,7 @@ class GemmLayer:
     input_density: float = 1.0
     weight_nm: tuple[int, int] | None = None
     filter_storage_ratio: float = 1.0
+    window: ConvWindow | None = None  # a conv's input geometry (tiles of output rows read a halo)
 
     def __post_init__(self) -> None:
         for f in ("M", "N", "K", "groups"):
@@ -166,6 +195,9 @@ class ConvLayer:
             * touched(self.ifmap_h, self.filt_h, self.stride_h, self.padding, self.out_h)
             * touched(self.ifmap_w, self.filt_w, self.stride_w, self.padding, self.out_w),
             kernel=self.filt_h * self.filt_w,
+            window=ConvWindow(self.batch, self.channels // g, self.ifmap_h,
+                              touched(self.ifmap_w, self.filt_w, self.stride_w, self.padding, self.out_w),
+                              self.out_h, self.out_w, self.filt_h, self.stride_h, self.padding),
         )
 
     def with_(self, **kw) -> ConvLayer:

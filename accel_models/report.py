@@ -26,7 +26,7 @@ from accel_models.accesses import MemoryAccesses
 from accel_models.config import Accelerator
 
 COLUMNS = (
-    "layer", "phase", "unit", "dataflow", "M", "N", "K", "groups", "macs", "mac_type", "ifmap_bits",
+    "layer", "phase", "unit", "dataflow", "loop_order", "M", "N", "K", "groups", "macs", "mac_type", "ifmap_bits",
     "filter_bits", "ofmap_bits", "output_bits", "pe_rate", "row_folds", "col_folds", "compute_cycles", "stall_cycles",
     "total_cycles", "mapping_efficiency", "utilization", "overall_utilization",
     "sram_reads_ifmap", "sram_reads_filter", "sram_reads_ofmap", "sram_writes_ofmap",

@@ -69,6 +69,7 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
                               "sram_reads_ofmap", "sram_writes_ofmap", "scalesim_sram_writes_ofmap",
                               "dram_reads_ifmap", "dram_reads_filter", "dram_reads_ofmap", "dram_writes_ofmap")}
         row.update(layer=layer.name, phase=layer.phase, unit="vector", dataflow="vector", mac_type=layer.kind,
+                   loop_order="",
                    pe_rate=float(acc.vector_lanes), compute_cycles=compute, stall_cycles=stall,
                    total_cycles=total, mapping_efficiency=1.0,
                    utilization=layer.ops / (compute * acc.vector_lanes) if compute else 0.0,
@@ -101,8 +102,8 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
     # block scales travel with their elements (MX: E8M0 per 32; NVFP4: E4M3 per 16 + FP32 per tensor)
     ik, fk = ops.ifmap_kind, ops.filter_kind
     ok = ops.output_kind if ops.output_bits is not None else None
-    tr = dram_traffic(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, ob, mem, acc.cols, out_b,
-                      ifmap_kind=ik, filter_kind=fk, output_kind=ok)
+    tr = dram_traffic(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, ob, mem, acc.cols, out_b, g.window,
+                      g.filter_storage_ratio, ifmap_kind=ik, filter_kind=fk, output_kind=ok)
     if g.filter_storage_ratio != 1.0:
         tr = _stored_filter(tr, g.filter_storage_ratio, fb, mem.dram_bw_bytes_per_cycle, run.compute_cycles, fk)
     total = run.compute_cycles + tr.stall_cycles
@@ -135,7 +136,7 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
         "layer": g.name, "phase": g.phase, "unit": "array", "dataflow": acc.dataflow,
         "M": g.M, "N": g.N, "K": g.K, "groups": g.groups, "macs": macs,
         "mac_type": ops.mac_type or derive_mac_type(ops), "ifmap_bits": ib, "filter_bits": fb, "ofmap_bits": ob,
-        "output_bits": out_b,
+        "output_bits": out_b, "loop_order": tr.order.value,
         "pe_rate": float(rate), "row_folds": run.row_folds, "col_folds": run.col_folds,
         "compute_cycles": run.compute_cycles, "stall_cycles": tr.stall_cycles, "total_cycles": total,
         "mapping_efficiency": run.mapping_efficiency, "utilization": run.compute_utilization,

@@ -3,6 +3,7 @@
     python benchmarks/vs_zigzag.py                       # both designs, from the cached ZigZag runs
     python benchmarks/vs_zigzag.py --design tpu_like --layers
     python benchmarks/vs_zigzag.py --markdown            # the tables of docs/validation.md
+    python benchmarks/vs_zigzag.py --small               # buffers smaller than a layer (convs_*.json)
 
 The image is declared int8 for the first layer (kbit keeps it float; ZigZag reads every input at 8 bits).
 ZigZag's figures come from tests/fixtures/zigzag/resnet18_<design>.json, written by
@@ -14,11 +15,18 @@ and simulates the inference pass on an accelerator matched to ZigZag's design fi
 per component after repricing hwsim's access counts with ZigZag's own constants (its MAC energy and
 each memory's read/write cost per bit of its widest port), so the comparison is of the counts, not
 of the technology tables. Layers are paired in order (both list the 21 conv/fc layers the same way).
+
+Buffers smaller than a layer: tests/fixtures/zigzag/convs_<design>_sram<S>k.json hold ZigZag's runs of single
+convolutions on the design with its input/output SRAM cut to S KiB (``zigzag_run.py --conv ... --sram-kib S``);
+:func:`compare_small` runs the same convolutions through accel_models on the design's hwsim accelerator with
+its buffers resized by the same rule as the matched designs (:func:`hwsim_buffers`), and reports each layer's
+DRAM bytes and the loop order hwsim chose.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from dataclasses import dataclass, field
@@ -47,6 +55,17 @@ class Design:
 
 def _per_bit(cost: float, port_bits: int) -> float:
     return cost / port_bits
+
+
+def hwsim_buffers(sram_kib: float, weight_kib: float) -> dict[str, float]:
+    """hwsim's SRAMs for a small-buffer ZigZag design (a shared input/output SRAM of ``sram_kib``, weight storage
+    of ``weight_kib``). hwsim double-buffers every buffer (an operand tile uses half of it) and keeps inputs and
+    outputs apart; ZigZag fills its memories whole. Where tiles decide the traffic, the working capacity is
+    what must match: the ifmap and the ofmap buffer each get the shared SRAM's size (their working halves add
+    up to it) and the filter buffer twice the weight storage. (The matched ResNet-18 designs keep the plain
+    split, :data:`TPU_LIKE`: there every tile fits either way, and the ofmap size also decides which partial
+    sums stay in the accumulators, which ZigZag's 2 B output registers do instead.)"""
+    return {"ifmap_kb": sram_kib, "ofmap_kb": sram_kib, "filter_kb": 2 * weight_kib}
 
 
 # ZigZag tpu_like.yaml: 32x32 MACs (D1 = K output channels, D2 = C input channels), a 128 B weight
@@ -82,8 +101,9 @@ TPU_LIKE = Design(
         "(hwsim's rule), ZigZag because no loop irrelevant to the weight is innermost",
         "the spatial unrolling: ZigZag unrolls C (not FX, FY) over the 32 rows, hwsim's im2col unrolls "
         "C x FX x FY; conv1 (C = 3) therefore maps differently (3/32 rows busy in ZigZag)",
-        "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim runs SCALE-Sim's "
-        "fixed fold order (columns outer, rows inner) and a double-buffered per-layer roofline for stalls",
+        "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim runs, per layer, "
+        "the loop order with the fewest DRAM bytes (accel_models.memory.LoopOrder) and a double-buffered "
+        "per-layer roofline for stalls",
         "clock: ZigZag counts cycles only; the 1 GHz here does not enter any compared figure",
     ],
 )
@@ -125,6 +145,60 @@ EYERISS_LIKE = Design(
 )
 
 DESIGNS = {d.name: d for d in (TPU_LIKE, EYERISS_LIKE)}
+
+
+# ZigZag's weight storage per design (KiB): TPU-like's 1024 x 128 B registers, Eyeriss-like's 64 KiB SRAM
+WEIGHT_KIB = {"tpu_like": 128, "eyeriss_like": 64}
+
+
+def small_fixtures() -> list[Path]:
+    def size(p: Path) -> tuple[str, int]:
+        design, _, kib = p.stem.removeprefix("convs_").rpartition("_sram")
+        return design, int(kib.rstrip("k") or 0)
+    return sorted(FIX.glob("convs_*.json"), key=size)
+
+
+def temporal_loops(layer: dict) -> dict[str, list[list[tuple[str, int]]]]:
+    """ZigZag's temporal mapping of a fixture layer: per operand (O, W, I), per memory level from the
+    PE outwards, the loops (dimension, size) held at that level; the last level is DRAM."""
+    import ast
+    import re
+
+    text = re.sub(r"\b([A-Z]+)\b", r"'\1'", layer["temporal_mapping"])
+    return {k: [[(d, int(n)) for d, n in lv] for lv in v] for k, v in ast.literal_eval(text).items()}
+
+
+def compare_small(path: Path) -> list[dict]:
+    """One row per convolution of a small-buffer fixture: ZigZag's and hwsim's MACs and DRAM bytes,
+    and hwsim's loop order."""
+    from accel_models.config import load_accelerator
+    from accel_models.layers import ConvLayer, Operands
+    from accel_models.sim import simulate_layer
+
+    fx = json.loads(path.read_text())
+    design = DESIGNS[fx["accelerator"]]
+    acc = copy.deepcopy(design.accelerator)
+    acc["sram"] = hwsim_buffers(fx["sram_kib"], WEIGHT_KIB[design.name])
+    acc["name"] = f"{acc['name']}_sram{fx['sram_kib']}k"
+    hw = load_accelerator(acc)
+    ops = Operands("int", 8, "int", 8, 16, output_bits=8)
+    out = []
+    for zl, (c, k, h, r, st) in zip(fx["layers"], fx["convs"], strict=True):
+        pad = r // 2
+        o = (h + 2 * pad - r) // st + 1
+        layer = ConvLayer(zl["name"], h, h, r, r, c, k, st, st, padding=pad, ofmap_h=o, ofmap_w=o,
+                          phase="inference", operands=ops)
+        row = simulate_layer(layer, hw)
+        z = zigzag_layer(zl)
+        tops = {op: lv[-1]["elements"] for op, lv in zl["operands"].items()}
+        out.append({"layer": zl["name"], "shape": (c, k, h, r, st), "sram_kib": fx["sram_kib"],
+                    "loop_order": row["loop_order"], "loops": temporal_loops(zl),
+                    "input_elems": c * h * h, "hwsim_input_half_bytes": hw.memory.ifmap_sram_bytes // 2,
+                    "zigzag_input_reads": tops["I"]["rd_out_to_low"], "hwsim_input_reads": row["dram_reads_ifmap"],
+                    "zigzag": {"macs": z["macs"], "dram_read": z["dram_read"], "dram_write": z["dram_write"]},
+                    "hwsim": {"macs": row["macs"], "dram_read": row["dram_read_bytes"],
+                              "dram_write": row["dram_write_bytes"]}})
+    return out
 
 
 def load_fixture(design: str) -> dict:
@@ -258,7 +332,11 @@ def main() -> None:
     ap.add_argument("--layers", action="store_true", help="print every layer")
     ap.add_argument("--markdown", action="store_true", help="print markdown tables (docs/validation.md)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--small", action="store_true", help="the small-buffer fixtures (convs_*.json) instead")
     a = ap.parse_args()
+    if a.small:
+        print_small(a.json)
+        return
     result = {}
     for d in a.design or sorted(DESIGNS):
         rows = compare(d)
@@ -290,6 +368,22 @@ def main() -> None:
         print(f"\nworst per-layer DRAM read gap {s['max_layer_dram_read_gap']:.1%}; total DRAM write gap "
               f"{s['total_dram_write_gap']:+.1%}; cycles gap over the {int(s['layers_same_mapping'])} layers with "
               f"the same spatial mapping {s['cycles_gap_same_mapping']:+.1%}")
+
+
+def print_small(as_json: bool) -> None:
+    res = {p.name: compare_small(p) for p in small_fixtures()}
+    if as_json:
+        print(json.dumps(res, indent=1))
+        return
+    print("| SRAM | conv C,K,H,kernel,stride | hwsim loop order | DRAM read ZZ | DRAM read hwsim | gap | "
+          "DRAM write ZZ | DRAM write hwsim | gap |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    for rows in res.values():
+        for r in rows:
+            z, h = r["zigzag"], r["hwsim"]
+            print(f"| {r['sram_kib']} KiB | {','.join(map(str, r['shape']))} | {r['loop_order']} | "
+                  f"{z['dram_read']:,.0f} | {h['dram_read']:,.0f} | {_rel(h['dram_read'], z['dram_read']):+.1%} | "
+                  f"{z['dram_write']:,.0f} | {h['dram_write']:,.0f} | {_rel(h['dram_write'], z['dram_write']):+.1%} |")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,18 @@
 ZigZag (KU Leuven, ``pip install zigzag-dse six``) ships the ONNX ResNet-18, the TPU-like and
 Eyeriss-like accelerators and their mapping files used here; its ONNX parser turns Conv, Gemm and
 MatMul into layers (8-bit inputs and weights, 16-bit partial sums, 8-bit final outputs by default).
-Its LOMA temporal-mapping search takes about a minute per network and accelerator on two cores, so
+Its LOMA temporal-mapping search takes about ten minutes per ResNet-18 and accelerator on two cores, so
 the comparison (benchmarks/vs_zigzag.py, tests/test_vs_zigzag.py) reads the cached output instead.
+
+Small designs (buffers smaller than a layer) run a few layers instead of a whole network:
+
+    python benchmarks/zigzag_run.py --accelerator tpu_like --sram-kib 64 \
+        --conv 64,128,56,3,1 --conv 128,128,28,3,1 --out tests/fixtures/zigzag/convs_tpu_like_sram64k.json
+
+``--conv C,K,H,kernel,stride`` adds one square convolution (padding kernel // 2, batch 1) to an ONNX graph
+written with the ``onnx`` package (each layer reads a fresh input, so the layers are independent), and
+``--sram-kib`` sets the size of the accelerator's on-chip input SRAM (the memory above the registers that holds
+operand I1) in a copy of its YAML; the file records both.
 
 Per layer the file holds: the loop sizes, MACs, the spatial and temporal mapping ZigZag chose, the
 cycles (ideal, computation, with on/offloading), the MAC energy, and per operand and memory level the
@@ -78,7 +88,43 @@ def _attr(name: str):
     return getattr(DataMoveAttr, name)
 
 
-def run(accelerator: str, workload: str, mapping: str, lpf_limit: int) -> dict:
+def conv_onnx(convs: list[tuple[int, int, int, int, int]], path: Path) -> None:
+    """An ONNX graph of independent square convolutions (C, K, H, kernel, stride), padding kernel // 2, batch 1."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inputs, outputs, inits = [], [], [], []
+    for i, (c, k, h, r, st) in enumerate(convs):
+        p = r // 2
+        o = (h + 2 * p - r) // st + 1
+        inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [1, c, h, h]))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, k, o, o]))
+        inits.append(numpy_helper.from_array(np.zeros((k, c, r, r), dtype=np.float32), f"w{i}"))
+        nodes.append(helper.make_node("Conv", [f"x{i}", f"w{i}"], [f"y{i}"], name=f"conv{i}", kernel_shape=[r, r],
+                                      strides=[st, st], pads=[p, p, p, p]))
+    graph = helper.make_graph(nodes, "convs", inputs, outputs, initializer=inits)
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    onnx.save(model, str(path))
+
+
+def sized_yaml(acc_path: Path, sram_kib: int, out: Path) -> None:
+    """A copy of an accelerator YAML whose on-chip memory of the inputs (operand I1, not DRAM) holds
+    ``sram_kib`` KiB (ZigZag sizes are in bits)."""
+    import yaml
+
+    acc = yaml.safe_load(acc_path.read_text())
+    hit = [m for name, m in acc["memories"].items() if name != "dram" and "I1" in m["operands"]
+           and m["size"] > 8 * 1024]
+    if not hit:
+        raise SystemExit(f"{acc_path}: no on-chip input memory to resize")
+    for m in hit:
+        m["size"] = sram_kib * 8192
+    out.write_text(yaml.safe_dump(acc, sort_keys=False))
+
+
+def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str = "latency",
+        convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None) -> dict:
     from zigzag.api import get_hardware_performance_zigzag
 
     pkg = _package_dir() / "inputs"
@@ -88,8 +134,16 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int) -> dict:
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     with tempfile.TemporaryDirectory() as dump:
+        if convs:
+            wl_path = Path(dump) / "convs.onnx"
+            conv_onnx(convs, wl_path)
+        if sram_kib:
+            sized = Path(dump) / f"{acc_path.stem}.yaml"
+            sized_yaml(acc_path, sram_kib, sized)
+            acc_path = sized
+        acc_text = acc_path.read_text()
         energy, latency, cmes = get_hardware_performance_zigzag(
-            str(wl_path), str(acc_path), str(map_path), opt="latency", dump_folder=dump,
+            str(wl_path), str(acc_path), str(map_path), opt=opt, dump_folder=f"{dump}/out",
             lpf_limit=lpf_limit, loma_show_progress_bar=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     layers = []
@@ -115,13 +169,16 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int) -> dict:
         })
     import zigzag
 
+    extra = "".join(f" --conv {','.join(map(str, c))}" for c in convs or []) + \
+        (f" --sram-kib {sram_kib}" if sram_kib else "")
     return {
         "tool": f"zigzag-dse {getattr(zigzag, '__version__', '3.9.1')}",
-        "command": f"python benchmarks/zigzag_run.py --accelerator {accelerator} --workload {workload} "
-                   f"--mapping {mapping} --lpf-limit {lpf_limit}",
-        "accelerator": accelerator, "workload": workload, "mapping": mapping, "opt": "latency",
-        "search": "loma", "lpf_limit": lpf_limit,
-        "accelerator_yaml": acc_path.read_text(),
+        "command": f"python benchmarks/zigzag_run.py --accelerator {accelerator}"
+                   f"{'' if convs else f' --workload {workload}'} --mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
+        "accelerator": accelerator, "workload": "convs" if convs else workload, "mapping": mapping,
+        "opt": opt, "search": "loma", "lpf_limit": lpf_limit,
+        "convs": [list(c) for c in convs or []], "sram_kib": sram_kib,
+        "accelerator_yaml": acc_text,
         "energy_total_pj": float(energy), "latency_total_cycles": float(latency),
         "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "python": platform.python_version(),
         "layers": layers,
@@ -135,12 +192,20 @@ def main() -> None:
                                                     "accelerator's own, else default)")
     ap.add_argument("--workload", default="resnet18", help="an ONNX network shipped with ZigZag, or a .onnx path")
     ap.add_argument("--lpf-limit", type=int, default=6, help="LOMA's loop prime factor limit (ZigZag's default 6)")
+    ap.add_argument("--opt", choices=("latency", "energy"), default="latency",
+                    help="what ZigZag's mapping search minimises (energy: DRAM-dominated, the fewest DRAM bytes)")
+    ap.add_argument("--conv", action="append", default=[], metavar="C,K,H,KERNEL,STRIDE",
+                    help="run these square convolutions (batch 1, padding kernel // 2) instead of --workload")
+    ap.add_argument("--sram-kib", type=int, default=None, help="resize the accelerator's sram_* memories (KiB)")
     ap.add_argument("--out", required=True, type=Path)
     a = ap.parse_args()
+    convs = [tuple(int(v) for v in c.split(",")) for c in a.conv]
+    if any(len(c) != 5 for c in convs):
+        ap.error("--conv takes C,K,H,KERNEL,STRIDE")
     stem = Path(a.accelerator).stem
     mapping = a.mapping or (stem if (_package_dir() / "inputs" / "mapping" / f"{stem}.yaml").exists() else "default")
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    res = run(a.accelerator, a.workload, mapping, a.lpf_limit)
+    res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"{a.accelerator}: {len(res['layers'])} layers, {res['latency_total_cycles']:.0f} cycles, "

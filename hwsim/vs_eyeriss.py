@@ -8,13 +8,16 @@ layer (Eyeriss' arithmetic), simulates it on the accelerator and prices it; each
 
 hwsim's DRAM bytes of a layer are split (:class:`DramTerms`, exactly, up to whole-byte rounding) into
   compulsory        every input, weight and output element moved once at 16 bits
-  input_width       the input read at its stored width above 16 bits (CONV1's image stays fp32)
+  input_width       the input read at its stored width above 16 bits (0: the image is read as 16-bit fixed
+                    point, as the chip does)
   ifmap_refetch     input elements fetched more than once (re-streamed per column fold when the
                     input does not fit half the ifmap SRAM)
   filter_refetch    weights fetched more than once (output rows tiled to fit the ofmap SRAM)
   output_width      outputs written at their width above 16 bits (the consumer's input width)
   psum_spill        partial sums read back from DRAM
 so a gap to the paper reads as the sum of named quantities, and the split moves with the memory model.
+:func:`order_bytes` gives the DRAM bytes each loop order of the memory model would move on the layer
+(the model runs the one with the fewest, ``loop_order``), so the doc can say what each order leaves.
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ class LayerComparison:
     onchip_power_mw: float
     terms: DramTerms
     bits: tuple[int, int, int]            # stored ifmap, filter, ofmap bits in hwsim's row
+    loop_order: str = ""
+    orders: dict[str, int] | None = None  # DRAM bytes (read + write) under each loop order the layer allows
 
     @property
     def dram_ratio(self) -> float:
@@ -107,6 +112,22 @@ def dram_terms(row: dict[str, Any], info: Any) -> DramTerms:
     )
 
 
+def order_bytes(row: dict[str, Any], info: Any, acc: Any) -> dict[str, int]:
+    """DRAM bytes (reads + writes) of one array row under every loop order the memory model allows."""
+    from fractions import Fraction
+
+    from accel_models.memory import loop_orders
+    from accel_models.systolic import run_gemm
+    from hwsim.hardware import layer_to_model
+
+    g = layer_to_model(info).to_gemm()
+    run = run_gemm(g.M, g.N, g.K, acc.rows, acc.cols, acc.dataflow, g.groups, Fraction(row["pe_rate"]), g.kernel)
+    ib, fb = row["ifmap_bits"], row["filter_bits"]
+    cands = loop_orders(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, row["ofmap_bits"], acc.memory,
+                        acc.cols, g.window)
+    return {c.order.value: int(c.read_bytes(ib, fb)) + int(row["dram_write_bytes"]) for c in cands}
+
+
 def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerComparison]:
     """hwsim's CONV1-5 figures on ``accelerator`` (a name, path, dict or Accelerator) beside the paper's."""
     from hwsim.energy import load_tech
@@ -122,6 +143,10 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
     wl = Workload(model=head["model"], scheme=build_scheme(SCHEME), input_shape=spec.default_input,
                   num_classes=spec.default_classes, batch=head["batch"], infer_batch=head["batch"])
     tr = trace_workload(wl, train=False).infer
+    assert tr is not None
+    # kbit keeps the image in float (DoReFa's convention); the chip reads it as 16-bit fixed point like every input
+    first = next(li for li in tr.layers if li.op == "conv2d")
+    first.precision = {**first.precision, "input": "int16", "stash": "int16"}
     acc = load_accelerator(accelerator)
     ev = price_traces(WorkloadTraces(infer=tr), acc, load_tech(tech))
     assert tr is not None and ev.infer_cycles is not None and ev.infer_energy is not None
@@ -140,5 +165,6 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
             sram_bytes=int(row["sram_read_bytes"] + row["sram_write_bytes"]), latency_ms=ms,
             onchip_power_mw=onchip.get(p.layer, 0.0) * 1e-12 / (ms * 1e-3) * 1e3 if ms else 0.0,
             terms=dram_terms(row, infos[p.layer]),
-            bits=(row["ifmap_bits"], row["filter_bits"], row.get("output_bits") or row["ofmap_bits"])))
+            bits=(row["ifmap_bits"], row["filter_bits"], row.get("output_bits") or row["ofmap_bits"]),
+            loop_order=row["loop_order"], orders=order_bytes(row, infos[p.layer], acc)))
     return out

@@ -55,3 +55,59 @@ def test_energy_components_repriced(design):
     s = summary(design, rows_of(design))
     for comp in ("mac", "dram", "sram", "rf"):
         assert abs(s[f"energy_{comp}_gap"]) <= 0.20, comp
+
+
+# Buffers smaller than a layer: ZigZag's runs of single convolutions on TPU-like with its input/output SRAM cut
+# to 32, 64 and 128 KiB (tests/fixtures/zigzag/convs_*.json). hwsim's loop order agrees with ZigZag's mapping
+# within 2% where both keep the same data on chip; every other layer must be one of the two departures
+# docs/validation.md explains in numbers, read off ZigZag's own temporal mapping in the fixture.
+_REDUCTION = {"C", "FX", "FY"}
+
+
+@pytest.fixture(scope="module")
+def small_rows():
+    from benchmarks.vs_zigzag import compare_small, small_fixtures
+
+    paths = small_fixtures()
+    assert len(paths) >= 3, "tests/fixtures/zigzag/convs_*.json are missing (benchmarks/zigzag_run.py --conv makes them)"
+    return [r for p in paths for r in compare_small(p)]
+
+
+def _spills(r: dict) -> bool:
+    """ZigZag keeps a reduction loop above its SRAM for the outputs: partial sums go to DRAM and back."""
+    return any(d in _REDUCTION for d, _ in r["loops"]["O"][-1])
+
+
+def test_small_buffers_macs_identical(small_rows):
+    assert len(small_rows) >= 27
+    assert all(r["zigzag"]["macs"] == r["hwsim"]["macs"] for r in small_rows)
+
+
+def test_small_buffers_dram_reads_per_layer(small_rows):
+    agree = 0
+    for r in small_rows:
+        z, h = r["zigzag"], r["hwsim"]
+        where = (r["sram_kib"], r["shape"], r["loop_order"])
+        if h["dram_read"] == pytest.approx(z["dram_read"], rel=0.02):
+            agree += 1
+        elif _spills(r):
+            # ZigZag moves partial sums through DRAM: hwsim's order moves fewer bytes in all
+            assert h["dram_read"] + h["dram_write"] < z["dram_read"] + z["dram_write"], where
+        elif h["dram_read"] < z["dram_read"]:
+            # ZigZag's tiles are whole output rows or columns (its loops keep their large prime factors):
+            # it re-reads the input more often than hwsim's tiles, with their halos, do
+            assert r["hwsim_input_reads"] < r["zigzag_input_reads"], where
+        else:
+            # ZigZag holds the whole input in its SRAM beside an output tile; hwsim's working half does not
+            assert r["zigzag_input_reads"] == r["input_elems"], where
+            assert r["input_elems"] > r["hwsim_input_half_bytes"], where
+    assert agree >= 8
+
+
+def test_small_buffers_dram_writes(small_rows):
+    for r in small_rows:
+        z, h = r["zigzag"]["dram_write"], r["hwsim"]["dram_write"]
+        if _spills(r):
+            assert h < z
+        else:
+            assert h == pytest.approx(z, rel=0.05), (r["sram_kib"], r["shape"])

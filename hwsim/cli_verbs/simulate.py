@@ -16,8 +16,8 @@ import typer
 from hwsim.workload import WorkloadOptions
 
 _TABLE_COLS = ("layer", "phase", "mac_type", "compute_cycles", "stall_cycles", "total_cycles",
-               "mapping_efficiency", "utilization", "sram_bytes", "dram_bytes")
-_HEADERS = ("layer", "phase", "MAC", "compute", "stall", "total", "map.eff", "util", "SRAM B", "DRAM B")
+               "mapping_efficiency", "utilization", "sram_bytes", "dram_bytes", "loop_order")
+_HEADERS = ("layer", "phase", "MAC", "compute", "stall", "total", "map.eff", "util", "SRAM B", "DRAM B", "loop order")
 
 
 def _fmt(v) -> str:
@@ -120,12 +120,14 @@ def register(app: typer.Typer) -> None:
         t = Table(title=safe_text(f"{title}: {acc.rows}x{acc.cols} {acc.dataflow}, PE {acc.pe.kind}"),
                   show_lines=False)
         for c, h in zip(_TABLE_COLS, heads):
-            t.add_column(h, justify="left" if c in ("layer", "phase", "mac_type") else "right")
+            t.add_column(h, justify="left" if c in ("layer", "phase", "mac_type", "loop_order") else "right")
 
         def cells(r: dict) -> list[str]:
             r = both(r)
             return [units.fmt(r[c], "bytes", 4, scale=byte_scale[c], unit_text=False) if c in byte_scale
                     else units.fmt(r[c], "fraction") if c in ("utilization", "mapping_efficiency")
+                    # the memory model's loop order (accel_models.memory.LoopOrder), in words
+                    else safe_text(str(r.get(c) or "").replace("_", " ")) if c == "loop_order"
                     else safe_text(_fmt(r.get(c, ""))) for c in _TABLE_COLS]
 
         for r in rep.rows:
