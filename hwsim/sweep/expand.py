@@ -239,14 +239,18 @@ def scheme_label(scheme: Scheme, defaults: dict[str, Any] | None = None) -> str:
     spec = scheme.spec()
     name = spec["name"]
     if defaults is None:
-        try:
-            from hwsim.schemes import build_scheme
-
-            defaults = build_scheme(name).spec()
-        except UserError:
-            defaults = {}
+        defaults = _scheme_defaults(type(scheme))
     diff = {k: v for k, v in spec.items() if k != "name" and defaults.get(k) != v}
     return name + ("(" + ",".join(f"{k}={v}" for k, v in sorted(diff.items())) + ")" if diff else "")
+
+
+@functools.cache
+def _scheme_defaults(cls: type[Scheme]) -> dict[str, Any]:
+    """A scheme class's spec with every parameter at its default (once per class)."""
+    try:
+        return cls().spec()
+    except Exception:   # a scheme without defaults for every parameter: every parameter is shown
+        return {}
 
 
 # -- expansion ------------------------------------------------------------------------
