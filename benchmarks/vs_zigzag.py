@@ -162,12 +162,12 @@ def hwsim_layer(rep, layer: str, design: Design) -> dict[str, float]:
     Register energy is hwsim's rule (each MAC reads its two operands from the PE's registers at their
     widths, the accumulator stays in the adder) at the cost per bit of ZigZag's weight register; the
     filter buffer is priced as the memory it stands for (TPU-like: the weight registers)."""
-    row = next(r for r in rep.rows if r["layer"] == layer and r["unit"] == "array")
+    row = next(r for r in rep.rows if r.layer == layer and r.unit == "array")
     reg_bit = design.reg_pj_per_bit
-    energy = {"mac": row["macs"] * design.mac_pj, "dram": 0.0, "sram": 0.0,
-              "rf": row["macs"] * (row["ifmap_bits"] + row["filter_bits"]) * reg_bit}
+    energy = {"mac": row.macs * design.mac_pj, "dram": 0.0, "sram": 0.0,
+              "rf": row.macs * (row.ifmap_bits + row.filter_bits) * reg_bit}
     read = write = 0.0
-    for a in rep.accesses.of(layer, row["phase"]):
+    for a in rep.accesses.of(layer, row.phase):
         bits = a.bytes * 8
         if a.level == "dram":
             r_pj, w_pj = design.dram_pj_per_bit
@@ -178,10 +178,10 @@ def hwsim_layer(rep, layer: str, design: Design) -> dict[str, float]:
             r_pj, w_pj = design.sram_pj_per_bit[a.buffer]
             kind = "rf" if a.buffer == "filter" else "sram"
             energy[kind] += bits * (r_pj if a.rw == "read" else w_pj)
-    return {"macs": row["macs"], "dram_read": read, "dram_write": write, "cycles": row["total_cycles"],
-            "ideal_cycles": row["macs"] / (design.accelerator["array"]["rows"] * design.accelerator["array"]["cols"]),
-            "same_spatial_mapping": row["K"] % design.accelerator["array"]["rows"] == 0
-            and row["K"] // design.accelerator["array"]["rows"] >= 1 and row["N"] >= design.accelerator["array"]["cols"],
+    return {"macs": row.macs, "dram_read": read, "dram_write": write, "cycles": row.total_cycles,
+            "ideal_cycles": row.macs / (design.accelerator["array"]["rows"] * design.accelerator["array"]["cols"]),
+            "same_spatial_mapping": row.K % design.accelerator["array"]["rows"] == 0
+            and row.K // design.accelerator["array"]["rows"] >= 1 and row.N >= design.accelerator["array"]["cols"],
             **{f"energy_{k}": v for k, v in energy.items()}}
 
 
@@ -190,14 +190,14 @@ def compare(design_name: str) -> list[dict]:
     design = DESIGNS[design_name]
     fx = load_fixture(design_name)
     rep, tr = hwsim_inference(design)
-    rows = [r for r in rep.rows if r["unit"] == "array"]
+    rows = [r for r in rep.rows if r.unit == "array"]
     if len(rows) != len(fx["layers"]):
         raise SystemExit(f"{design_name}: hwsim has {len(rows)} GEMM layers, ZigZag {len(fx['layers'])}")
     # pair layers by shape (output channels, reduction, output pixels), in order among equal shapes:
     # the two list a block's shortcut and its second convolution in different orders
     pending: dict[tuple[int, int, int], list[str]] = {}
     for r in rows:
-        pending.setdefault((r["N"], r["K"], r["M"]), []).append(r["layer"])
+        pending.setdefault((r.N, r.K, r.M), []).append(r.layer)
     out = []
     for zl in fx["layers"]:
         ls = zl["loop_sizes"]

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from accel_models import COLUMNS, CycleReport
 from hwsim.design import DesignPoint
 from hwsim.store import PointResult
 
@@ -425,23 +426,25 @@ def energy_layer_rows(rep: Any, skip_phase: str | None = None) -> list[tuple[str
     return [r for r in rep.store_layers() if r[1] != skip_phase]
 
 
-def cycle_layer_rows(rep: Any, phase_override: str | None = None) -> list[tuple[str, str, str, float]]:
+def cycle_layer_rows(rep: CycleReport, phase_override: str | None = None) -> list[tuple[str, str, str, float]]:
     """Rows from a CycleReport (accel_models): cycles, compute_cycles, stall_cycles (summed over the
     array and vector-unit rows of a layer and phase), utilization and mapping_efficiency (array rows),
     and ``sram_reads.<operand>`` ... ``dram_writes.<operand>`` in operand elements, as the report counts."""
     out = []
     for row in rep.rows:
-        la, ph = row.get("layer"), phase_override or row.get("phase")
-        if la is None or ph is None:
-            continue
-        out.append((la, ph, "cycles", row.get("total_cycles", 0)))
-        out.append((la, ph, "compute_cycles", row.get("compute_cycles", 0)))
-        out.append((la, ph, "stall_cycles", row.get("stall_cycles", 0)))
-        if row.get("unit") == "array":
-            out.append((la, ph, "utilization", row.get("utilization")))
-            out.append((la, ph, "mapping_efficiency", row.get("mapping_efficiency")))
-        for k, v in row.items():
-            for pre in ("sram_reads_", "sram_writes_", "dram_reads_", "dram_writes_"):
-                if k.startswith(pre) and isinstance(v, (int, float)):
-                    out.append((la, ph, f"{pre[:-1]}.{k[len(pre):]}", v))
+        la, ph = row.layer, phase_override or row.phase
+        out.append((la, ph, "cycles", row.total_cycles))
+        out.append((la, ph, "compute_cycles", row.compute_cycles))
+        out.append((la, ph, "stall_cycles", row.stall_cycles))
+        if row.unit == "array":
+            out.append((la, ph, "utilization", row.utilization))
+            out.append((la, ph, "mapping_efficiency", row.mapping_efficiency))
+        for name, k in _ACCESS_COUNTS:
+            out.append((la, ph, name, getattr(row, k)))
     return out
+
+
+# the CycleRow access counts as layers rows: sram_reads_ifmap -> sram_reads.ifmap, ...
+_ACCESS_COUNTS = tuple((f"{pre}.{k[len(pre) + 1:]}", k) for k in COLUMNS
+                       for pre in ("sram_reads", "sram_writes", "dram_reads", "dram_writes")
+                       if k.startswith(pre + "_"))

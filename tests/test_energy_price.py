@@ -362,10 +362,10 @@ def test_price_with_the_accelerator_model(t45):
     rep = price(tr, t45, hierarchy=hier, accesses=cycles.accesses)
     by = rep.assumptions["memory_source"]["records_priced_by"]
     assert by["accelerator"] > 0
-    dram_bytes = sum(r.get("dram_read_bytes", 0) + r.get("dram_write_bytes", 0) for r in cycles.rows)
+    dram_bytes = sum(r.dram_read_bytes + r.dram_write_bytes for r in cycles.rows)
     train_dram = sum(v.get("dram", 0.0) for p, v in rep.by_phase.items() if p != "inference")
     placed = [(r.layer, r.phase) for r in tr.records if (r.layer, r.phase) not in
-              {(x["layer"], x["phase"]) for x in cycles.rows}]
+              {(x.layer, x.phase) for x in cycles.rows}]
     assert placed == []                     # every record has its accelerator rows
     assert train_dram == pytest.approx(dram_bytes * 8 * dram_pj_per_bit(t45))
 

@@ -42,7 +42,7 @@ def _times(cycles: CycleReport, phases: set[str]) -> dict[tuple[str, str], float
     """Cycles per (layer, phase); inference borrows forward's when the report timed no inference."""
     t: dict[tuple[str, str], float] = defaultdict(float)
     for r in cycles.rows:
-        t[(r["layer"], r["phase"])] += float(r["total_cycles"])
+        t[(r.layer, r.phase)] += float(r.total_cycles)
     timed = {ph for _, ph in t}
     if INFERENCE in phases and INFERENCE not in timed:
         for (layer, ph), c in list(t.items()):
