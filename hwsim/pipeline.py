@@ -327,7 +327,7 @@ def price_point(p: DesignPoint, acc: float | None, curves: list[tuple[float, str
     tr, ti = traces.train, traces.infer
     c_train, c_inf, e_train, e_inf, area = ev.train_cycles, ev.infer_cycles, ev.train_energy, ev.infer_energy, ev.area
 
-    assumptions = {"energy": getattr(e_train, "assumptions", None),
+    assumptions = {"energy": e_train.assumptions.to_dict() if e_train.assumptions is not None else None,
                    "train_memory_bytes": "4 B x params x (master + grad + optimizer states) + stash",
                    "trace_device": {"train": tr.meta.get("device"), "infer": ti.meta.get("device")},
                    "sparsity_source": tr.meta.get("sparsity_source"), "pricing": pr.to_json()}

@@ -81,13 +81,13 @@ def add_static(report: EnergyReport, cycles: CycleReport, area_mm2: float, tech:
     train_step = sum(train.values()) if report.train_step_pj else 0.0
     spe = report.steps_per_epoch
     entry = tech.leakage_mw_per_mm2
-    assumptions = dict(report.assumptions)
-    assumptions["static"] = {
+    static = {
         "mw_per_mm2": float(entry.value) if entry is not None else 0.0,
         "citation": tech.cite(entry.source) if entry is not None else "",
         "area_mm2": float(area_mm2), "power_mw": power, "clock_mhz": clock,
         "rule": "leakage_mw_per_mm2 x area_mm2 x total_cycles / clock per (layer, phase) the accelerator "
                 "ran; inference rows derived from forward records take forward's cycles; not node-scaled"}
+    assumptions = dataclasses.replace(report.assumptions, static=static) if report.assumptions is not None else None
     return dataclasses.replace(
         report, rows=rows, by_phase={p: dict(v) for p, v in by_phase.items()},
         totals=train if train_step else infer_batch, infer_totals=infer_totals, train_step_pj=train_step,
