@@ -4,7 +4,7 @@
     acc = am.load_accelerator("configs/accelerators/tpu_like.yaml")
     layers = am.read_topology("resnet18.csv")            # SCALE-Sim conv or GEMM topology
     rep = am.simulate(layers, acc)                        # -> am.CycleReport
-    rep.rows, rep.totals, rep.to_dict(), rep.to_csv()
+    rep.rows, rep.totals, rep.to_dict(), rep.to_csv()    # rows: am.CycleRow, one per work item
     rep.accelerator                                       # the Accelerator that ran
     rep.accesses.of("conv1", "forward")                   # -> [am.Access(level, buffer, rw, bytes)]
 
