@@ -48,14 +48,23 @@ def test_json_round_trip_keeps_the_id(sweep_file):
     assert wired[0].scheme is wired[1].scheme      # a group's scheme is built once on the worker's side
 
 
-def test_quickstart_ids_are_the_stored_ones():
-    """The store keys of an existing quickstart store: the id of the first point, as hashed before the
-    point was typed (the config's canonical JSON)."""
-    from hwsim.design import config_hash
+# ids the sweep gave these points before they were typed (stores written then are keyed by them)
+STORED_IDS = {
+    "configs/sweeps/quickstart.yaml": {
+        "lenet300/digits/fp32/tpu_like": "b658670eaa78d769",
+        "resnet20(width=0.5)/digits/mixed(compose=['twn', {'name': 'graham', 'quantizer': 'L4'}],overrides=[])/eyeriss":
+            "ac33935b16f76229"},
+    "configs/sweeps/llm_decode.yaml": {      # prompt and new_tokens in the pricing of decoders
+        "gpt2_small/none/fp32/tpu_like": "9a57be246b254774", "llama3_8b/none/kbit/tpu_like": "cd9204bb789d8d14"},
+}
 
-    _, pts = load_points(Path(__file__).parent.parent / "configs/sweeps/quickstart.yaml")
-    assert all(config_hash(p.to_json()) == p.id for p in pts)
-    assert len({p.id for p in pts}) == len(pts)
+
+@pytest.mark.parametrize("sweep", sorted(STORED_IDS))
+def test_ids_are_the_stored_ones(sweep):
+    _, pts = load_points(Path(__file__).parent.parent / sweep)
+    ids = {p.label: p.id for p in pts}
+    assert {k: ids.get(k) for k in STORED_IDS[sweep]} == STORED_IDS[sweep]
+    assert len(set(ids.values())) == len(pts)
 
 
 def _record(monkeypatch, target: str, seen: list) -> None:
