@@ -39,7 +39,8 @@ from hwsim.design import DesignPoint
 from hwsim.store import PointResult
 
 if TYPE_CHECKING:
-    from hwsim.evaluate import WorkloadTraces
+    from hwsim.energy import EnergyReport
+    from hwsim.evaluate import DecodeEvaluation, WorkloadTraces
     from hwsim.trace import Trace
     from hwsim.workload import Workload
 
@@ -366,7 +367,7 @@ def price_point(p: DesignPoint, acc: float | None, curves: list[tuple[float, str
                        blobs=blobs, versions=vers, started=started, finished=time.time())
 
 
-def decode_blob(dec: Any) -> dict[str, Any]:
+def decode_blob(dec: DecodeEvaluation) -> dict[str, Any]:
     """Prefill and the first and last decode steps: KV cache, energy by phase and component, cycle totals."""
     d = dec.traces
     steps = {"prefill": (d.prefill, dec.prefill_energy, dec.prefill_cycles),
@@ -381,7 +382,7 @@ def decode_blob(dec: Any) -> dict[str, Any]:
     return out
 
 
-def _trace_blob(tr: Any) -> dict[str, Any]:
+def _trace_blob(tr: Trace) -> dict[str, Any]:
     """The trace as stored: without its wall-clock time, so a rerun stores identical blobs
     (timings live in the points table: started, finished, wall_s)."""
     d = tr.to_dict()
@@ -400,7 +401,7 @@ def _dedupe(rows: list[tuple[str, str, str, float]]) -> list[tuple[str, str, str
     return [(la, ph, n, v) for (la, ph, n), v in acc.items()]
 
 
-def trace_layer_rows(tr: Any) -> list[tuple[str, str, str, float]]:
+def trace_layer_rows(tr: Trace) -> list[tuple[str, str, str, float]]:
     """layers rows from a Trace: shape.<k> (under forward / inference), stays_float (1 where the
     scheme left the layer float; the reason is in the stored trace), macs.*, effectual_macs.*, ..."""
     rows: list[tuple[str, str, str, float]] = []
@@ -418,7 +419,7 @@ def trace_layer_rows(tr: Any) -> list[tuple[str, str, str, float]]:
     return rows
 
 
-def energy_layer_rows(rep: Any, skip_phase: str | None = None) -> list[tuple[str, str, str, float]]:
+def energy_layer_rows(rep: EnergyReport, skip_phase: str | None = None) -> list[tuple[str, str, str, float]]:
     """``energy_pj.<component>`` rows (EnergyReport.store_layers), without ``skip_phase``.
 
     The training-step report also prices inference from its forward records; the point's
