@@ -4,7 +4,7 @@
     acc = am.load_accelerator("configs/accelerators/tpu_like.yaml")
     layers = am.read_topology("resnet18.csv")            # SCALE-Sim conv or GEMM topology
     rep = am.simulate(layers, acc)                        # -> am.CycleReport
-    rep.rows, rep.totals, rep.to_dict(), rep.to_csv()
+    rep.rows, rep.totals, rep.to_dict(), rep.to_csv()    # rows: am.CycleRow, one per work item
     rep.accelerator                                       # the Accelerator that ran
     rep.accesses.of("conv1", "forward")                   # -> [am.Access(level, buffer, rw, bytes)]
 
@@ -28,14 +28,14 @@ from accel_models.config import (
 from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp, touched
 from accel_models.pe import PE, PE_KINDS, build_pe, derive_mac_type, register_pe
-from accel_models.report import COLUMNS, CycleReport
+from accel_models.report import COLUMNS, CycleReport, CycleRow
 from accel_models.sim import simulate, simulate_layer
 from accel_models.systolic import DATAFLOWS, ArrayRun, run_gemm
 from accel_models.training import operands, parse_format, phase_gemms, training_step, update_op
 
 __all__ = [
     "Access", "Accelerator", "MemoryAccesses", "AreaReport", "ArrayRun", "accelerator_area", "apply_overrides", "flatten_overrides",
-    "load_area_table", "overridable_fields", "touched", "COLUMNS", "ConfigError", "ConvLayer", "CycleReport", "DATAFLOWS", "GemmLayer",
+    "load_area_table", "overridable_fields", "touched", "COLUMNS", "ConfigError", "ConvLayer", "CycleReport", "CycleRow", "DATAFLOWS", "GemmLayer",
     "Operands", "PE", "PE_KINDS", "VectorOp", "build_pe", "derive_mac_type", "load_accelerator", "operands",
     "parse_format", "phase_gemms", "read_scalesim_cfg", "read_topology", "register_pe", "run_gemm", "simulate",
     "simulate_layer", "training_step", "update_op",

@@ -1,8 +1,9 @@
 """CycleReport: the accelerator simulated, its memory accesses, and per (layer, phase) rows and totals.
 
 ``accelerator`` is the :class:`~accel_models.config.Accelerator` that ran; ``accesses`` the
-:class:`~accel_models.accesses.MemoryAccesses` a cost model prices; ``rows`` / ``totals`` the display
-form (dicts, CSV or JSON).
+:class:`~accel_models.accesses.MemoryAccesses` a cost model prices; ``rows`` one typed
+:class:`CycleRow` per work item; ``totals`` and :meth:`CycleReport.to_dict` / ``to_csv`` / ``to_json``
+the display form.
 
 Units (also in ``CycleReport.UNITS``): cycles are integers; ``sram_*`` / ``dram_*`` access counts
 are in operand *elements* (SCALE-Sim's words) of the width in ``ifmap_bits`` / ``filter_bits`` /
@@ -19,21 +20,64 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 from accel_models.accesses import MemoryAccesses
 from accel_models.config import Accelerator
 
-COLUMNS = (
-    "layer", "phase", "unit", "dataflow", "loop_order", "M", "N", "K", "groups", "macs", "mac_type", "ifmap_bits",
-    "filter_bits", "ofmap_bits", "output_bits", "pe_rate", "row_folds", "col_folds", "compute_cycles", "stall_cycles",
-    "total_cycles", "mapping_efficiency", "utilization", "overall_utilization",
-    "sram_reads_ifmap", "sram_reads_filter", "sram_reads_ofmap", "sram_writes_ofmap",
-    "scalesim_sram_writes_ofmap", "dram_reads_ifmap", "dram_reads_filter", "dram_reads_ofmap",
-    "dram_writes_ofmap", "sram_read_bytes", "sram_write_bytes", "dram_read_bytes", "dram_write_bytes",
-    "avg_dram_bw", "vector_ops", "time_us",
-)
+
+@dataclass(slots=True)
+class CycleRow:
+    """One work item on the accelerator: a GEMM on the array (``unit="array"``) or element-wise work on
+    the vector unit (``unit="vector"``, its GEMM fields 0). Units as in the module docstring."""
+
+    layer: str
+    phase: str
+    unit: Literal["array", "vector"]
+    dataflow: str
+    loop_order: str = ""        # the memory model's loop order (array rows; '' on the vector unit)
+    M: int = 0
+    N: int = 0
+    K: int = 0
+    groups: int = 0
+    macs: int = 0
+    mac_type: str = ""
+    ifmap_bits: int = 0
+    filter_bits: int = 0
+    ofmap_bits: int = 0
+    output_bits: int = 0
+    pe_rate: float = 0.0
+    row_folds: int = 0
+    col_folds: int = 0
+    compute_cycles: int = 0
+    stall_cycles: int = 0
+    total_cycles: int = 0
+    mapping_efficiency: float = 0.0
+    utilization: float = 0.0
+    overall_utilization: float = 0.0
+    sram_reads_ifmap: int = 0
+    sram_reads_filter: int = 0
+    sram_reads_ofmap: int = 0
+    sram_writes_ofmap: int = 0
+    scalesim_sram_writes_ofmap: int = 0
+    dram_reads_ifmap: int = 0
+    dram_reads_filter: int = 0
+    dram_reads_ofmap: int = 0
+    dram_writes_ofmap: int = 0
+    sram_read_bytes: float = 0
+    sram_write_bytes: float = 0
+    dram_read_bytes: float = 0
+    dram_write_bytes: float = 0
+    avg_dram_bw: float = 0.0
+    vector_ops: int = 0
+    time_us: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+COLUMNS = tuple(f.name for f in fields(CycleRow))
 
 _SUMMED = ("macs", "compute_cycles", "stall_cycles", "total_cycles", "sram_reads_ifmap", "sram_reads_filter",
            "sram_reads_ofmap", "sram_writes_ofmap", "scalesim_sram_writes_ofmap", "dram_reads_ifmap",
@@ -48,7 +92,7 @@ class CycleReport:
     ``workload``: what was simulated (model, scheme, batch, mode), shown with the accelerator."""
 
     accelerator: Accelerator
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[CycleRow] = field(default_factory=list)
     accesses: MemoryAccesses = field(default_factory=MemoryAccesses)
     workload: dict[str, Any] | None = None
 
@@ -63,29 +107,29 @@ class CycleReport:
         t: dict[str, Any] = {k: 0 for k in _SUMMED}
         for r in self.rows:
             for k in _SUMMED:
-                t[k] += r.get(k, 0) or 0
+                t[k] += getattr(r, k) or 0
         t["time_us"] = round(t["time_us"], 6)
         cyc = t["total_cycles"]
         t["avg_dram_bw"] = (t["dram_read_bytes"] + t["dram_write_bytes"]) / cyc if cyc else 0.0
-        arr = [r for r in self.rows if r["unit"] == "array"]
-        cc = sum(r["compute_cycles"] for r in arr)
-        t["mapping_efficiency"] = sum(r["mapping_efficiency"] * r["compute_cycles"] for r in arr) / cc if cc else 0.0
-        t["utilization"] = sum(r["utilization"] * r["compute_cycles"] for r in arr) / cc if cc else 0.0
+        arr = [r for r in self.rows if r.unit == "array"]
+        cc = sum(r.compute_cycles for r in arr)
+        t["mapping_efficiency"] = sum(r.mapping_efficiency * r.compute_cycles for r in arr) / cc if cc else 0.0
+        t["utilization"] = sum(r.utilization * r.compute_cycles for r in arr) / cc if cc else 0.0
         return t
 
     def by_phase(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for r in self.rows:
-            d = out.setdefault(r["phase"], {"compute_cycles": 0, "stall_cycles": 0, "total_cycles": 0})
+            d = out.setdefault(r.phase, {"compute_cycles": 0, "stall_cycles": 0, "total_cycles": 0})
             for k in d:
-                d[k] += r[k]
+                d[k] += getattr(r, k)
         return out
 
     def to_dict(self) -> dict[str, Any]:
         acc = self.accelerator.to_dict()
         if self.workload is not None:
             acc["trace"] = dict(self.workload)
-        return {"accelerator": acc, "units": self.UNITS, "rows": self.rows,
+        return {"accelerator": acc, "units": self.UNITS, "rows": [r.to_dict() for r in self.rows],
                 "totals": self.totals, "by_phase": self.by_phase()}
 
     def to_json(self) -> str:
@@ -96,7 +140,7 @@ class CycleReport:
         w = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for r in self.rows:
-            w.writerow(r)
+            w.writerow(r.to_dict())
         if totals:
             w.writerow({"layer": "TOTAL", **{k: v for k, v in self.totals.items() if k in COLUMNS}})
         return buf.getvalue()

@@ -18,7 +18,7 @@ from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
 from accel_models.memory import DramTraffic, dram_traffic, psum_tile_fits, scale_bytes, stored_bytes
 from accel_models.pe import derive_mac_type, width
 from accel_models.registers import register_words
-from accel_models.report import CycleReport
+from accel_models.report import CycleReport, CycleRow
 from accel_models.sparsity import skip_factor
 from accel_models.systolic import run_gemm
 
@@ -51,7 +51,7 @@ def _stored_filter(tr: DramTraffic, ratio: float, fb: int, bw: float, compute: i
 
 
 def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
-                   accesses: MemoryAccesses | None = None) -> dict[str, Any]:
+                   accesses: MemoryAccesses | None = None) -> CycleRow:
     """One row of the report (see :mod:`accel_models.report` for the columns and units); its memory
     accesses are added to ``accesses`` when given."""
     accesses = accesses if accesses is not None else MemoryAccesses()
@@ -64,12 +64,7 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
         dram_b = dram_in + dram_out
         stall = max(0, math.ceil(dram_b / mem.dram_bw_bytes_per_cycle) - compute) if dram_b else 0
         total = compute + stall
-        row = {c: 0 for c in ("M", "N", "K", "groups", "macs", "ifmap_bits", "filter_bits", "ofmap_bits", "output_bits",
-                              "row_folds", "col_folds", "sram_reads_ifmap", "sram_reads_filter",
-                              "sram_reads_ofmap", "sram_writes_ofmap", "scalesim_sram_writes_ofmap",
-                              "dram_reads_ifmap", "dram_reads_filter", "dram_reads_ofmap", "dram_writes_ofmap")}
-        row.update(layer=layer.name, phase=layer.phase, unit="vector", dataflow="vector", mac_type=layer.kind,
-                   loop_order="",
+        row = CycleRow(layer=layer.name, phase=layer.phase, unit="vector", dataflow="vector", mac_type=layer.kind,
                    pe_rate=float(acc.vector_lanes), compute_cycles=compute, stall_cycles=stall,
                    total_cycles=total, mapping_efficiency=1.0,
                    utilization=layer.ops / (compute * acc.vector_lanes) if compute else 0.0,
@@ -132,28 +127,28 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
         accesses.add(g.name, g.phase, "rf", op, "read", reg.words(n.reads, op_bits[op]) * reg.bits / 8)
         accesses.add(g.name, g.phase, "rf", op, "write", reg.words(n.writes, op_bits[op]) * reg.bits / 8)
     pe_slots = acc.rows * acc.cols * float(rate)
-    return {
-        "layer": g.name, "phase": g.phase, "unit": "array", "dataflow": acc.dataflow,
-        "M": g.M, "N": g.N, "K": g.K, "groups": g.groups, "macs": macs,
-        "mac_type": ops.mac_type or derive_mac_type(ops), "ifmap_bits": ib, "filter_bits": fb, "ofmap_bits": ob,
-        "output_bits": out_b, "loop_order": tr.order.value,
-        "pe_rate": float(rate), "row_folds": run.row_folds, "col_folds": run.col_folds,
-        "compute_cycles": run.compute_cycles, "stall_cycles": tr.stall_cycles, "total_cycles": total,
-        "mapping_efficiency": run.mapping_efficiency, "utilization": run.compute_utilization,
+    return CycleRow(
+        layer=g.name, phase=g.phase, unit="array", dataflow=acc.dataflow,
+        M=g.M, N=g.N, K=g.K, groups=g.groups, macs=macs,
+        mac_type=ops.mac_type or derive_mac_type(ops), ifmap_bits=ib, filter_bits=fb, ofmap_bits=ob,
+        output_bits=out_b, loop_order=tr.order.value,
+        pe_rate=float(rate), row_folds=run.row_folds, col_folds=run.col_folds,
+        compute_cycles=run.compute_cycles, stall_cycles=tr.stall_cycles, total_cycles=total,
+        mapping_efficiency=run.mapping_efficiency, utilization=run.compute_utilization,
         # SCALE-Sim's "Overall Util": MACs / (total cycles x PEs), PEs counted at their product rate
-        "overall_utilization": macs / (total * pe_slots) if total else 0.0,
-        "sram_reads_ifmap": run.sram_reads_ifmap, "sram_reads_filter": run.sram_reads_filter,
-        "sram_reads_ofmap": run.sram_reads_ofmap, "sram_writes_ofmap": run.sram_writes_ofmap,
-        "scalesim_sram_writes_ofmap": run.scalesim_sram_writes_ofmap,
-        "dram_reads_ifmap": tr.reads_ifmap, "dram_reads_filter": tr.reads_filter,
-        "dram_reads_ofmap": tr.reads_ofmap, "dram_writes_ofmap": tr.writes_ofmap,
-        "sram_read_bytes": stored_bytes(run.sram_reads_ifmap, ib, ik) + stored_bytes(run.sram_reads_filter, fb, fk)
+        overall_utilization=macs / (total * pe_slots) if total else 0.0,
+        sram_reads_ifmap=run.sram_reads_ifmap, sram_reads_filter=run.sram_reads_filter,
+        sram_reads_ofmap=run.sram_reads_ofmap, sram_writes_ofmap=run.sram_writes_ofmap,
+        scalesim_sram_writes_ofmap=run.scalesim_sram_writes_ofmap,
+        dram_reads_ifmap=tr.reads_ifmap, dram_reads_filter=tr.reads_filter,
+        dram_reads_ofmap=tr.reads_ofmap, dram_writes_ofmap=tr.writes_ofmap,
+        sram_read_bytes=stored_bytes(run.sram_reads_ifmap, ib, ik) + stored_bytes(run.sram_reads_filter, fb, fk)
         + _bytes(of_r, of_rb),
-        "sram_write_bytes": stored_bytes(of_w, of_wb, of_wk),
-        "dram_read_bytes": tr.read_bytes, "dram_write_bytes": tr.write_bytes,
-        "avg_dram_bw": (tr.read_bytes + tr.write_bytes) / total if total else 0.0,
-        "vector_ops": 0, "time_us": total / acc.clock_mhz,
-    }
+        sram_write_bytes=stored_bytes(of_w, of_wb, of_wk),
+        dram_read_bytes=tr.read_bytes, dram_write_bytes=tr.write_bytes,
+        avg_dram_bw=(tr.read_bytes + tr.write_bytes) / total if total else 0.0,
+        vector_ops=0, time_us=total / acc.clock_mhz,
+    )
 
 
 def simulate(layers: Iterable[ConvLayer | GemmLayer | VectorOp], accelerator: Any) -> CycleReport:

@@ -33,14 +33,14 @@ def main() -> None:
         acc = am.read_scalesim_cfg(run / "scale.cfg")
         rep = am.simulate(am.read_topology(FIX / "topologies" / info["topology"], kind=info["input_type"]), acc)
         comp, det = _rows(run / "COMPUTE_REPORT.csv"), _rows(run / "DETAILED_ACCESS_REPORT.csv")
-        cc = sum(r["compute_cycles"] == int(c[2]) - int(c[3]) for r, c in zip(rep.rows, comp))
-        sram = sum((r["sram_reads_ifmap"], r["sram_reads_filter"], r["scalesim_sram_writes_ofmap"])
+        cc = sum(r.compute_cycles == int(c[2]) - int(c[3]) for r, c in zip(rep.rows, comp))
+        sram = sum((r.sram_reads_ifmap, r.sram_reads_filter, r.scalesim_sram_writes_ofmap)
                    == (int(float(d[3])), int(float(d[6])), int(float(d[9]))) for r, d in zip(rep.rows, det))
-        eff = sum(abs(100 * r["mapping_efficiency"] - float(c[5])) < 1e-6 and abs(100 * r["utilization"] - float(c[6])) < 1e-6
+        eff = sum(abs(100 * r.mapping_efficiency - float(c[5])) < 1e-6 and abs(100 * r.utilization - float(c[6])) < 1e-6
                   for r, c in zip(rep.rows, comp))
         ss_stall = sum(int(c[3]) for c in comp)
         ss_dram = sum(int(float(d[12])) + int(float(d[15])) + int(float(d[18])) for d in det)
-        hw_dram = sum(r["dram_reads_ifmap"] + r["dram_reads_filter"] + r["dram_reads_ofmap"] + r["dram_writes_ofmap"]
+        hw_dram = sum(r.dram_reads_ifmap + r.dram_reads_filter + r.dram_reads_ofmap + r.dram_writes_ofmap
                       for r in rep.rows)
         n = len(rep.rows)
         print(f"| {run.name} | {n} | {cc}/{n} | {sram}/{n} | {eff}/{n} | {ss_stall:,} | {rep.totals['stall_cycles']:,} "
@@ -56,10 +56,10 @@ def main() -> None:
         rep = am.simulate(am.read_topology(FIX / "topologies" / info["topology"], kind=info["input_type"]), acc)
         ref = _rows(run / "COMPUTE_ONLY.csv")
         n = len(rep.rows)
-        cc = sum(r["compute_cycles"] == int(c[1]) for r, c in zip(rep.rows, ref))
-        sram = sum((r["sram_reads_ifmap"], r["sram_reads_filter"], r["scalesim_sram_writes_ofmap"])
+        cc = sum(r.compute_cycles == int(c[1]) for r, c in zip(rep.rows, ref))
+        sram = sum((r.sram_reads_ifmap, r.sram_reads_filter, r.scalesim_sram_writes_ofmap)
                    == tuple(int(float(x)) for x in c[2:5]) for r, c in zip(rep.rows, ref))
-        eff = sum(abs(100 * r["mapping_efficiency"] - float(c[5])) < 1e-6 and abs(100 * r["utilization"] - float(c[6])) < 1e-6
+        eff = sum(abs(100 * r.mapping_efficiency - float(c[5])) < 1e-6 and abs(100 * r.utilization - float(c[6])) < 1e-6
                   for r, c in zip(rep.rows, ref))
         print(f"| {run.name} | {n} | {cc}/{n} | {sram}/{n} | {eff}/{n} | {info.get('wall_s', '?')} |")
 

@@ -88,11 +88,11 @@ def main() -> None:
     cost = next(o for o in objs if o != "accuracy")
     fp32 = {}
     for i, p in zip(grid_idx, pts):
-        if p.config["scheme"]["name"] == "fp32" and by_key[tuple(sorted(i.items()))]:
-            fp32[(p.config["model"]["name"], p.config["accelerator"])] = by_key[tuple(sorted(i.items()))][cost]
+        if p.to_json()["scheme"]["name"] == "fp32" and by_key[tuple(sorted(i.items()))]:
+            fp32[(p.to_json()["model"]["name"], p.to_json()["accelerator"])] = by_key[tuple(sorted(i.items()))][cost]
 
     def aq_score(idx, m):
-        c = point_from_axes(sw, ax, idx).config
+        c = point_from_axes(sw, ax, idx).to_json()
         return autoqkeras_score(m["accuracy"], m[cost], fp32[(c["model"]["name"], c["accelerator"])])
 
     pop = args.population or sw.search.population

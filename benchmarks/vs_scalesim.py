@@ -85,7 +85,7 @@ def main() -> None:
             (tmp / "out").mkdir()
             t_ss, ss_cycles = run_scalesim(cfg, topo, tmp / "out")
             how = "live"
-    ours = [r["compute_cycles"] for r in rep.rows]
+    ours = [r.compute_cycles for r in rep.rows]
     same = ours == ss_cycles
     print(f"workload      : ResNet-18, {len(layers)} layers, {acc.rows}x{acc.cols} {acc.dataflow} ({run.name})")
     print(f"SCALE-Sim v3  : {t_ss:10.3f} s  [{how}]")

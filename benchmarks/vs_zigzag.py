@@ -192,12 +192,12 @@ def compare_small(path: Path) -> list[dict]:
         z = zigzag_layer(zl)
         tops = {op: lv[-1]["elements"] for op, lv in zl["operands"].items()}
         out.append({"layer": zl["name"], "shape": (c, k, h, r, st), "sram_kib": fx["sram_kib"],
-                    "loop_order": row["loop_order"], "loops": temporal_loops(zl),
+                    "loop_order": row.loop_order, "loops": temporal_loops(zl),
                     "input_elems": c * h * h, "hwsim_input_half_bytes": hw.memory.ifmap_sram_bytes // 2,
-                    "zigzag_input_reads": tops["I"]["rd_out_to_low"], "hwsim_input_reads": row["dram_reads_ifmap"],
+                    "zigzag_input_reads": tops["I"]["rd_out_to_low"], "hwsim_input_reads": row.dram_reads_ifmap,
                     "zigzag": {"macs": z["macs"], "dram_read": z["dram_read"], "dram_write": z["dram_write"]},
-                    "hwsim": {"macs": row["macs"], "dram_read": row["dram_read_bytes"],
-                              "dram_write": row["dram_write_bytes"]}})
+                    "hwsim": {"macs": row.macs, "dram_read": row.dram_read_bytes,
+                              "dram_write": row.dram_write_bytes}})
     return out
 
 
@@ -248,13 +248,13 @@ def hwsim_layer(rep, layer: str, design: Design) -> dict[str, float]:
     filter buffer is priced as the memory it stands for (TPU-like: the path from DRAM to the registers)."""
     from accel_models.registers import STATIONARY
 
-    row = next(r for r in rep.rows if r["layer"] == layer and r["unit"] == "array")
+    row = next(r for r in rep.rows if r.layer == layer and r.unit == "array")
     regs = design.accelerator.get("registers", {})
-    energy = {"mac": row["macs"] * design.mac_pj, "dram": 0.0, "sram": 0.0, "rf": 0.0, "rf_held": 0.0}
+    energy = {"mac": row.macs * design.mac_pj, "dram": 0.0, "sram": 0.0, "rf": 0.0, "rf_held": 0.0}
     read = write = 0.0
     held = STATIONARY.get(design.accelerator["array"]["dataflow"])
-    fills = {a.buffer: a.bytes for a in rep.accesses.of(layer, row["phase"]) if a.level == "rf" and a.rw == "write"}
-    for a in rep.accesses.of(layer, row["phase"]):
+    fills = {a.buffer: a.bytes for a in rep.accesses.of(layer, row.phase) if a.level == "rf" and a.rw == "write"}
+    for a in rep.accesses.of(layer, row.phase):
         bits = a.bytes * 8
         if a.level == "rf":
             reg = regs[a.buffer]
@@ -269,10 +269,10 @@ def hwsim_layer(rep, layer: str, design: Design) -> dict[str, float]:
         elif a.level == "sram":
             r_pj, w_pj = design.sram_pj_per_bit[a.buffer]
             energy["sram"] += bits * (r_pj if a.rw == "read" else w_pj)
-    return {"macs": row["macs"], "dram_read": read, "dram_write": write, "cycles": row["total_cycles"],
-            "ideal_cycles": row["macs"] / (design.accelerator["array"]["rows"] * design.accelerator["array"]["cols"]),
-            "same_spatial_mapping": row["K"] % design.accelerator["array"]["rows"] == 0
-            and row["K"] // design.accelerator["array"]["rows"] >= 1 and row["N"] >= design.accelerator["array"]["cols"],
+    return {"macs": row.macs, "dram_read": read, "dram_write": write, "cycles": row.total_cycles,
+            "ideal_cycles": row.macs / (design.accelerator["array"]["rows"] * design.accelerator["array"]["cols"]),
+            "same_spatial_mapping": row.K % design.accelerator["array"]["rows"] == 0
+            and row.K // design.accelerator["array"]["rows"] >= 1 and row.N >= design.accelerator["array"]["cols"],
             **{f"energy_{k}": v for k, v in energy.items()}}
 
 
@@ -281,14 +281,14 @@ def compare(design_name: str) -> list[dict]:
     design = DESIGNS[design_name]
     fx = load_fixture(design_name)
     rep, tr = hwsim_inference(design)
-    rows = [r for r in rep.rows if r["unit"] == "array"]
+    rows = [r for r in rep.rows if r.unit == "array"]
     if len(rows) != len(fx["layers"]):
         raise SystemExit(f"{design_name}: hwsim has {len(rows)} GEMM layers, ZigZag {len(fx['layers'])}")
     # pair layers by shape (output channels, reduction, output pixels), in order among equal shapes:
     # the two list a block's shortcut and its second convolution in different orders
     pending: dict[tuple[int, int, int], list[str]] = {}
     for r in rows:
-        pending.setdefault((r["N"], r["K"], r["M"]), []).append(r["layer"])
+        pending.setdefault((r.N, r.K, r.M), []).append(r.layer)
     out = []
     for zl in fx["layers"]:
         ls = zl["loop_sizes"]

@@ -80,9 +80,15 @@ def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> dic
 
 def resolve_hardware(spec: str | Path | dict, overrides: dict[str, Any] | None = None,
                      where: str = "--accelerator", where_field: Any = None) -> dict[str, Any]:
-    """The resolved accelerator (every field, as :meth:`accel_models.Accelerator.to_dict`) of a name,
-    YAML path or mapping with dotted-path ``overrides`` applied. Errors name ``where`` and the field;
-    ``where_field(path)`` locates an overridden field (its YAML line); default ``WHERE: path``."""
+    """:func:`resolve_accelerator` in its JSON form (every field, as :meth:`accel_models.Accelerator.to_dict`)."""
+    return resolve_accelerator(spec, overrides, where, where_field).to_dict()
+
+
+def resolve_accelerator(spec: str | Path | dict, overrides: dict[str, Any] | None = None,
+                        where: str = "--accelerator", where_field: Any = None) -> am.Accelerator:
+    """The accelerator of a name, YAML path or mapping with dotted-path ``overrides`` applied. Errors
+    name ``where`` and the field; ``where_field(path)`` locates an overridden field (its YAML line);
+    default ``WHERE: path``."""
     data = dict(spec) if isinstance(spec, dict) else read_accelerator_yaml(spec, where)
     name = str(data.get("name", "accelerator"))
     overrides = dict(overrides or {})
@@ -101,7 +107,7 @@ def resolve_hardware(spec: str | Path | dict, overrides: dict[str, Any] | None =
         if over is not None:
             raise UserError(at(over), f"{e.what} (field {field_path} of {name})") from None
         raise UserError(f"{where}: {name}: {field_path}", e.what) from None
-    return acc.to_dict()
+    return acc
 
 
 def hardware_label(name: str, overrides: dict[str, Any]) -> str:
@@ -117,8 +123,7 @@ def load_accelerator_set(spec: Any, sets: list[str] | None = None) -> am.Acceler
     acc = load_accelerator(spec)
     if not sets:
         return acc
-    hw = resolve_hardware(acc.to_dict(), parse_set(sets), where="--set", where_field=lambda k: f"--set {k}")
-    return am.load_accelerator(hw)
+    return resolve_accelerator(acc.to_dict(), parse_set(sets), where="--set", where_field=lambda k: f"--set {k}")
 
 
 def _int(v: Any) -> int:

@@ -32,10 +32,17 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from accel_models import COLUMNS, CycleReport
+from hwsim.design import DesignPoint
 from hwsim.store import PointResult
-from hwsim.workload import optimizer_of
+
+if TYPE_CHECKING:
+    from hwsim.energy import EnergyReport
+    from hwsim.evaluate import DecodeEvaluation, WorkloadTraces
+    from hwsim.trace import Trace
+    from hwsim.workload import Workload
 
 # Training-set sizes for pricing an epoch of a paper-scale (literature) point.
 TRAIN_SET_SIZE = {"digits": 1347, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000,
@@ -80,54 +87,29 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg}{at}"[:500]
 
 
-def _failed(p: dict[str, Any], reason: str, started: float, vers: dict[str, str],
+def _failed(p: DesignPoint, reason: str, started: float, vers: dict[str, str],
             curves: list | None = None) -> PointResult:
-    return PointResult(id=p["id"], config=p["config"], status="failed", error=reason, sweep=p.get("sweep"),
-                       label=p.get("label"), columns=columns(p["config"]), curves=list(curves or []),
+    return PointResult(id=p.id, config=p.to_json(), status="failed", error=reason, sweep=p.sweep,
+                       label=p.label, columns=columns(p), curves=list(curves or []),
                        versions=vers, started=started, finished=time.time())
 
 
-def columns(config: dict[str, Any], scheme: Any = None) -> dict[str, Any]:
-    """The store's filter columns of a point; ``scheme``: the group's scheme object, when built."""
-    from hwsim.schemes import build_scheme
+def columns(p: DesignPoint) -> dict[str, str | int | None]:
+    """The store's filter columns of a point."""
     from hwsim.store import hardware_columns
 
-    c = {"model": config["model"]["name"], "dataset": config["dataset"], "scheme": config["scheme"]["name"],
-         "tech": config["tech"], "accelerator": config["accelerator"],
-         "accuracy_source": config["accuracy_source"], **hardware_columns(config.get("hardware"))}
+    s = p.scheme
+    c: dict[str, str | int | None] = {
+        "model": p.model.name, "dataset": p.dataset, "scheme": s.name, "tech": p.tech,
+        "accelerator": p.accelerator_name, "accuracy_source": p.accuracy_source,
+        **hardware_columns(p.accelerator.to_dict())}
     try:
-        s = scheme if scheme is not None else build_scheme(dict(config["scheme"]))
         c["family"] = s.family
         c["bits_w"] = int(s.weight_bits())
         c["bits_a"] = int(s.act_bits())
     except Exception:  # columns are for filtering only
         pass
     return c
-
-
-def build_raw(config: dict[str, Any]):
-    """The point's network as built, before the scheme converts it."""
-    from hwsim.models import build_model
-    from hwsim.workload import config_input_shape
-
-    return build_model(config["model"]["name"], num_classes=config["num_classes"],
-                       in_shape=config_input_shape(config), **config["model"].get("args", {}))
-
-
-def build(config: dict[str, Any]):
-    """(model converted by the scheme, scheme) for a resolved config."""
-    from hwsim.schemes import build_scheme
-
-    scheme = build_scheme(dict(config["scheme"]))
-    return scheme.convert(build_raw(config)), scheme
-
-
-def _train_recipe(rec: dict[str, Any]):
-    """hwsim.train.TrainRecipe from the sweep's recipe: ``batch`` -> ``batch_size``, CPU, no data-set cap."""
-    from hwsim.train import TrainRecipe
-
-    kw = {k: v for k, v in rec.items() if k not in ("batch", "limit")}
-    return TrainRecipe(batch_size=rec["batch"], device="cpu", **kw)
 
 
 class _EpochProgress:
@@ -140,44 +122,47 @@ class _EpochProgress:
         _report(self.progress, self.key, "train", epoch, self.epochs)
 
 
-def train_point(config: dict[str, Any], key: str = "", progress: Progress | None = None) -> tuple[Any, Any, float, list[tuple[float, str, float]], int, Any]:
-    """Train the group's network with ``hwsim.count.CountingCallback`` attached.
+def train_point(p: DesignPoint, key: str = "", progress: Progress | None = None
+                ) -> tuple[Any, float, list[tuple[float, str, float]], int, Trace | None]:
+    """Train the group's network (its point ``p``) with ``hwsim.count.CountingCallback`` attached.
 
-    Returns (model, scheme, final test accuracy, curves, steps per epoch, the callback's trace of a
-    real training step after training: measured stash and operand sparsity)."""
+    Returns (model, final test accuracy, curves, steps per epoch, the callback's trace of a real
+    training step after training: measured stash and operand sparsity)."""
     import torch
 
     from hwsim.count import CountingCallback
     from hwsim.data import load_dataset
     from hwsim.train import train
 
-    rec = config["recipe"]
-    torch.manual_seed(rec["seed"])
-    ds = load_dataset(config["dataset"], seed=rec["seed"], limit=rec.get("limit"))
-    model, scheme = build(config)
-    recipe = _train_recipe(rec)
-    counting = CountingCallback(scheme, model_name=config["model"]["name"], optimizer=optimizer_of(config["recipe"]))
-    cbs: list[Any] = [_EpochProgress(key, rec["epochs"], progress), counting]
-    _report(progress, key, "train", 0, rec["epochs"])
-    res = train(model, scheme, ds, recipe, callbacks=tuple(cbs), progress=False)
+    rec = p.recipe
+    if rec is None:
+        raise ValueError("a point trained for its accuracy needs a recipe")
+    torch.manual_seed(rec.seed)
+    ds = load_dataset(p.dataset, seed=rec.seed, limit=rec.limit)
+    scheme = p.scheme
+    model = scheme.convert(p.workload().build_network())
+    counting = CountingCallback(scheme, model_name=p.model.name, optimizer=p.optimizer)
+    cbs: list[Any] = [_EpochProgress(key, rec.epochs, progress), counting]
+    _report(progress, key, "train", 0, rec.epochs)
+    res = train(model, scheme, ds, rec.train_recipe(), callbacks=tuple(cbs), progress=False)
     curves = []
     for row in getattr(res, "curves", []) or []:
         ep = float(row.get("epoch", 0))
         for k, v in row.items():
             if k != "epoch" and isinstance(v, (int, float)) and v is not None:
                 curves.append((ep, k, float(v)))
-    steps = math.ceil(ds.n_train / rec["batch"])
+    steps = math.ceil(ds.n_train / rec.batch)
     acc = float(res.final_test_acc)
     if not math.isfinite(acc):
         raise FloatingPointError(f"final test accuracy is {acc}")
-    return model, scheme, acc, curves, steps, counting.trace
+    return model, acc, curves, steps, counting.trace
 
 
-def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progress | None = None,
+def evaluate_group(points: list[DesignPoint], key: str = "", progress: Progress | None = None,
                    emit: Callable[[PointResult], None] | None = None,
                    share: Callable[[str], None] | None = None, shared: str | None = None,
                    keep: bool = False) -> list[PointResult]:
-    """Evaluate points ``[{id, config, sweep, label}]`` that share one training run; ``progress``
+    """Evaluate design points that share one training run; ``progress``
     is told each stage. With ``emit``, each priced point is handed to it as soon as it is finished
     (the runner writes it to the store then) and left out of the returned list.
 
@@ -188,7 +173,7 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progre
     kept across a search's generations)."""
     vers = versions()
     if shared is not None:
-        state = _state_from_json(shared, points[0]["config"])
+        state = _state_from_json(shared)
     else:
         state = (_KEPT.get(key) if keep else None) or _group_state(points, key, progress)
         if keep and key and state.failed is None:
@@ -204,10 +189,10 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progre
     traces = state.traces
     for i, p in enumerate(points):
         _report(progress, key, "price", i, len(points))
-        traced = traces.get("traced_s", 0.0)
+        traced = traces.traced_s
         try:
-            r = price_point(p, state.scheme, state.accuracy, state.curves, state.steps, traces, started, vers)
-            r.started = started + traces.get("traced_s", 0.0) - traced   # tracing shared by the group
+            r = price_point(p, state.accuracy, state.curves, state.steps, traces, started, vers)
+            r.started = started + traces.traced_s - traced   # tracing shared by the group
         except Exception as e:
             r = _failed(p, _reason(e), started, vers, state.curves)
         if emit is not None:
@@ -219,17 +204,41 @@ def evaluate_group(points: list[dict[str, Any]], key: str = "", progress: Progre
     return out
 
 
+TraceKey = tuple[int, int, int | None, int | None]   # (training batch, inference batch, prompt, new tokens)
+
+
+@dataclass
+class TraceCache:
+    """A group's traces, counted once per :data:`TraceKey`: points differing only in hardware,
+    technology or memory pricing share them. ``real``: the step CountingCallback traced after
+    training (used for the training step at the recipe's batch); ``traced_s``: the group's time spent
+    tracing, so far (the group's, not any one point's)."""
+
+    real: Trace | None = None
+    by_key: dict[TraceKey, WorkloadTraces] = field(default_factory=dict)
+    traced_s: float = 0.0
+
+    def get(self, workload: Workload) -> WorkloadTraces:
+        from hwsim.evaluate import trace_workload
+
+        k = (workload.batch, workload.infer_batch, workload.prompt, workload.new_tokens)
+        if k not in self.by_key:
+            t0 = time.time()
+            self.by_key[k] = trace_workload(workload, real_train=self.real)
+            self.traced_s += time.time() - t0
+        return self.by_key[k]
+
+
 @dataclass
 class GroupState:
-    """What a group's points share: the scheme, the trained accuracy (or the paper's, or none),
-    training curves, steps per epoch and the traces counted so far (``_traces``' cache); or why the
-    group failed (training diverged, the network does not build)."""
+    """What a group's points share: the trained accuracy (or the paper's, or none), training curves,
+    steps per epoch and the traces counted so far; or why the group failed (training diverged, the
+    network does not build). The scheme is the points' own (one object per group)."""
 
-    scheme: Any = None
     accuracy: float | None = None
     curves: list[tuple[float, str, float]] = field(default_factory=list)
     steps: int = 0
-    traces: dict[Any, Any] = field(default_factory=dict)
+    traces: TraceCache = field(default_factory=TraceCache)
     failed: str | None = None
 
 
@@ -248,99 +257,70 @@ def _keep(key: str, st: GroupState) -> None:
         _KEPT.pop(next(iter(_KEPT)))
 
 
-def _group_state(points: list[dict[str, Any]], key: str, progress: Progress | None) -> GroupState:
+def _group_state(points: list[DesignPoint], key: str, progress: Progress | None) -> GroupState:
     """Train (or look up the accuracy) once, then count the traces every point of ``points`` needs."""
-    first = points[0]["config"]
-    src = first["accuracy_source"]
+    first = points[0]
+    src = first.accuracy_source
     st = GroupState()
     real = None
     try:
         if src == "train":
-            _, st.scheme, st.accuracy, st.curves, st.steps, real = train_point(first, key, progress)
+            _, st.accuracy, st.curves, st.steps, real = train_point(first, key, progress)
         else:
-            from hwsim.schemes import build_scheme
-
-            st.scheme = build_scheme(dict(first["scheme"]))
-            st.accuracy = first["literature"]["accuracy"] if src == "literature" else None
-            st.steps = math.ceil(TRAIN_SET_SIZE.get(first["dataset"], 50000) / first["pricing"]["batch"])
+            st.accuracy = first.literature.accuracy if src == "literature" and first.literature else None
+            st.steps = math.ceil(TRAIN_SET_SIZE.get(first.dataset, 50000) / first.pricing.batch)
     except Exception as e:
         from hwsim.train import TrainingDiverged
 
         st.failed = ("diverged: " if isinstance(e, TrainingDiverged) else "") + _reason(e)
         return st
-    st.traces = {"real": real}
-    from hwsim.workload import Workload
-
+    st.traces = TraceCache(real=real)
     for p in points:   # a point whose workload does not trace fails on its own when it is priced
         try:
-            _traces(Workload.from_config(p["config"], st.scheme, steps_per_epoch=st.steps), st.traces)
+            st.traces.get(p.workload(steps_per_epoch=st.steps))
         except Exception:
             pass
     return st
 
 
 def group_state_json(st: GroupState) -> str:
-    """A group's state for the other workers of a split group: everything but the scheme, which each
-    worker builds from the config (cheap, and a scheme object is not JSON)."""
-    from hwsim.evaluate import WorkloadTraces
-
+    """A group's state for the other workers of a split group (each has the group's points, and so
+    its scheme, already)."""
     return json.dumps({"accuracy": st.accuracy, "curves": st.curves, "steps": st.steps, "failed": st.failed,
-                       "traces": [[list(k), v.to_dict()] for k, v in st.traces.items()
-                                  if isinstance(v, WorkloadTraces)]})
+                       "traces": [[list(k), v.to_dict()] for k, v in st.traces.by_key.items()]})
 
 
 @functools.lru_cache(maxsize=2)
-def _decoded(text: str) -> dict[str, Any]:
+def _decoded(text: str) -> tuple[GroupState, dict[TraceKey, WorkloadTraces]]:
     """One worker gets the same group's state for each share it prices: decoded once."""
     from hwsim.evaluate import WorkloadTraces
 
     d = json.loads(text)
-    d["traces"] = {tuple(k): WorkloadTraces.from_dict(v) for k, v in d["traces"]}
-    return d
+    traces = {tuple(k): WorkloadTraces.from_dict(v) for k, v in d["traces"]}
+    return GroupState(accuracy=d["accuracy"], curves=[tuple(c) for c in d["curves"]], steps=d["steps"],
+                      failed=d["failed"]), traces
 
 
-def _state_from_json(text: str, config: dict[str, Any]) -> GroupState:
-    from hwsim.schemes import build_scheme
-
-    d = _decoded(text)
-    scheme = None
-    if d["failed"] is None:
-        scheme = build_scheme(dict(config["scheme"]))
+def _state_from_json(text: str) -> GroupState:
+    st, traces = _decoded(text)
     # a copy of the cache: a workload this worker traces itself (not in the shared state) stays its own
-    return GroupState(scheme=scheme, accuracy=d["accuracy"], curves=[tuple(c) for c in d["curves"]],
-                      steps=d["steps"], traces=dict(d["traces"]), failed=d["failed"])
+    return GroupState(accuracy=st.accuracy, curves=list(st.curves), steps=st.steps,
+                      traces=TraceCache(by_key=dict(traces)), failed=st.failed)
 
 
-def _traces(workload: Any, cache: dict[Any, Any]):
-    """The group's traces, counted once per (training batch, inference batch): points differing only in
-    hardware, technology or memory pricing share them. The training step is the real step
-    CountingCallback traced after training when there is one at the priced batch."""
-    from hwsim.evaluate import trace_workload
-
-    k = (workload.batch, workload.infer_batch, workload.prompt, workload.new_tokens)
-    if k not in cache:
-        t0 = time.time()
-        cache[k] = trace_workload(workload, real_train=cache.get("real"))
-        cache["traced_s"] = cache.get("traced_s", 0.0) + time.time() - t0   # the group's, not the point's
-    return cache[k]
-
-
-def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
-                curves: list[tuple[float, str, float]], steps: int, cache: dict[tuple, Any],
-                started: float, vers: dict[str, str]) -> PointResult:
-    from hwsim.configs import resolve
+def price_point(p: DesignPoint, acc: float | None, curves: list[tuple[float, str, float]], steps: int,
+                cache: TraceCache, started: float, vers: dict[str, str]) -> PointResult:
+    """One point of a group: its workload's traces (from the group's ``cache``), evaluated on its
+    accelerator, technology and memory pricing; the figures and documents the store keeps."""
     from hwsim.energy import load_hierarchy, load_tech
     from hwsim.evaluate import Pricing, evaluate, metrics
-    from hwsim.hardware import load_accelerator
-    from hwsim.workload import Workload
 
-    config = p["config"]
-    pr = config["pricing"]
-    workload = Workload.from_config(config, scheme, steps_per_epoch=steps)
-    traces = _traces(workload, cache)
-    accel = load_accelerator(config.get("hardware") or resolve("accelerators", config["accelerator"], "accelerator"))
-    pricing = Pricing(memory=pr.get("memory", "accelerator"), hierarchy=load_hierarchy(pr.get("hierarchy")))
-    ev = evaluate(workload, accel, load_tech(config["tech"]), pricing, traces=traces)
+    pr = p.pricing
+    workload = p.workload(steps_per_epoch=steps)
+    traces = cache.get(workload)
+    accel = p.accelerator
+    pricing = Pricing(memory=pr.memory, hierarchy=load_hierarchy(pr.hierarchy))
+    ev = evaluate(workload, accel, load_tech(p.tech), pricing, traces=traces)
     m = metrics(ev)
     if acc is not None:
         m["accuracy"] = float(acc)
@@ -348,12 +328,13 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
     tr, ti = traces.train, traces.infer
     c_train, c_inf, e_train, e_inf, area = ev.train_cycles, ev.infer_cycles, ev.train_energy, ev.infer_energy, ev.area
 
-    assumptions = {"energy": getattr(e_train, "assumptions", None),
+    assumptions = {"energy": e_train.assumptions.to_dict() if e_train.assumptions is not None else None,
                    "train_memory_bytes": "master weights + weight gradients + optimizer states (fp32 unless the "
                                          "scheme keeps them narrower) + stash",
                    "trace_device": {"train": tr.meta.get("device"), "infer": ti.meta.get("device")},
-                   "sparsity_source": tr.meta.get("sparsity_source"), "pricing": pr}
-    if pr.get("detail", "full") == "summary":
+                   "sparsity_source": tr.meta.get("sparsity_source"), "pricing": pr.to_json()}
+    config = p.to_json()   # the store's copy of the point (and the id it hashes to)
+    if pr.detail == "summary":
         # a hardware point of a large sweep: totals only (the trace is the group's, the same for all)
         layers: list[tuple[str, str, str, float]] = []
         blobs: dict[str, Any] = {
@@ -380,14 +361,14 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
         }
     if ev.decode is not None:
         blobs["decode"] = decode_blob(ev.decode)
-    if config.get("literature"):
-        blobs["literature"] = config["literature"]
-    return PointResult(id=p["id"], config=config, status="done", sweep=p.get("sweep"), label=p.get("label"),
-                       columns=columns(config, scheme), metrics=m, layers=layers, curves=list(curves),
+    if p.literature is not None:
+        blobs["literature"] = p.literature.to_json()
+    return PointResult(id=p.id, config=config, status="done", sweep=p.sweep, label=p.label,
+                       columns=columns(p), metrics=m, layers=layers, curves=list(curves),
                        blobs=blobs, versions=vers, started=started, finished=time.time())
 
 
-def decode_blob(dec: Any) -> dict[str, Any]:
+def decode_blob(dec: DecodeEvaluation) -> dict[str, Any]:
     """Prefill and the first and last decode steps: KV cache, energy by phase and component, cycle totals."""
     d = dec.traces
     steps = {"prefill": (d.prefill, dec.prefill_energy, dec.prefill_cycles),
@@ -402,7 +383,7 @@ def decode_blob(dec: Any) -> dict[str, Any]:
     return out
 
 
-def _trace_blob(tr: Any) -> dict[str, Any]:
+def _trace_blob(tr: Trace) -> dict[str, Any]:
     """The trace as stored: without its wall-clock time, so a rerun stores identical blobs
     (timings live in the points table: started, finished, wall_s)."""
     d = tr.to_dict()
@@ -421,7 +402,7 @@ def _dedupe(rows: list[tuple[str, str, str, float]]) -> list[tuple[str, str, str
     return [(la, ph, n, v) for (la, ph, n), v in acc.items()]
 
 
-def trace_layer_rows(tr: Any) -> list[tuple[str, str, str, float]]:
+def trace_layer_rows(tr: Trace) -> list[tuple[str, str, str, float]]:
     """layers rows from a Trace: shape.<k> (under forward / inference), stays_float (1 where the
     scheme left the layer float; the reason is in the stored trace), macs.*, effectual_macs.*, ..."""
     rows: list[tuple[str, str, str, float]] = []
@@ -439,7 +420,7 @@ def trace_layer_rows(tr: Any) -> list[tuple[str, str, str, float]]:
     return rows
 
 
-def energy_layer_rows(rep: Any, skip_phase: str | None = None) -> list[tuple[str, str, str, float]]:
+def energy_layer_rows(rep: EnergyReport, skip_phase: str | None = None) -> list[tuple[str, str, str, float]]:
     """``energy_pj.<component>`` rows (EnergyReport.store_layers), without ``skip_phase``.
 
     The training-step report also prices inference from its forward records; the point's
@@ -447,23 +428,25 @@ def energy_layer_rows(rep: Any, skip_phase: str | None = None) -> list[tuple[str
     return [r for r in rep.store_layers() if r[1] != skip_phase]
 
 
-def cycle_layer_rows(rep: Any, phase_override: str | None = None) -> list[tuple[str, str, str, float]]:
+def cycle_layer_rows(rep: CycleReport, phase_override: str | None = None) -> list[tuple[str, str, str, float]]:
     """Rows from a CycleReport (accel_models): cycles, compute_cycles, stall_cycles (summed over the
     array and vector-unit rows of a layer and phase), utilization and mapping_efficiency (array rows),
     and ``sram_reads.<operand>`` ... ``dram_writes.<operand>`` in operand elements, as the report counts."""
     out = []
     for row in rep.rows:
-        la, ph = row.get("layer"), phase_override or row.get("phase")
-        if la is None or ph is None:
-            continue
-        out.append((la, ph, "cycles", row.get("total_cycles", 0)))
-        out.append((la, ph, "compute_cycles", row.get("compute_cycles", 0)))
-        out.append((la, ph, "stall_cycles", row.get("stall_cycles", 0)))
-        if row.get("unit") == "array":
-            out.append((la, ph, "utilization", row.get("utilization")))
-            out.append((la, ph, "mapping_efficiency", row.get("mapping_efficiency")))
-        for k, v in row.items():
-            for pre in ("sram_reads_", "sram_writes_", "dram_reads_", "dram_writes_"):
-                if k.startswith(pre) and isinstance(v, (int, float)):
-                    out.append((la, ph, f"{pre[:-1]}.{k[len(pre):]}", v))
+        la, ph = row.layer, phase_override or row.phase
+        out.append((la, ph, "cycles", row.total_cycles))
+        out.append((la, ph, "compute_cycles", row.compute_cycles))
+        out.append((la, ph, "stall_cycles", row.stall_cycles))
+        if row.unit == "array":
+            out.append((la, ph, "utilization", row.utilization))
+            out.append((la, ph, "mapping_efficiency", row.mapping_efficiency))
+        for name, k in _ACCESS_COUNTS:
+            out.append((la, ph, name, getattr(row, k)))
     return out
+
+
+# the CycleRow access counts as layers rows: sram_reads_ifmap -> sram_reads.ifmap, ...
+_ACCESS_COUNTS = tuple((f"{pre}.{k[len(pre) + 1:]}", k) for k in COLUMNS
+                       for pre in ("sram_reads", "sram_writes", "dram_reads", "dram_writes")
+                       if k.startswith(pre + "_"))

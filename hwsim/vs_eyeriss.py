@@ -23,10 +23,13 @@ so a gap to the paper reads as the sum of named quantities, and the split moves 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim.configs import CONFIG_DIR
 from hwsim.yamlsafe import safe_load
+
+if TYPE_CHECKING:
+    import accel_models as am
 
 PAPER = CONFIG_DIR / "validation" / "eyeriss_jssc2017.yaml"
 # Eyeriss computes in 16-bit fixed point: 16-bit weights and inputs in every layer, first and last included.
@@ -94,21 +97,21 @@ def load_paper() -> tuple[dict[str, Any], list[PaperLayer]]:
     return data, [PaperLayer(**row) for row in data["layers"]]
 
 
-def dram_terms(row: dict[str, Any], info: Any) -> DramTerms:
+def dram_terms(row: am.CycleRow, info: Any) -> DramTerms:
     """Split a report row's DRAM traffic of a conv layer (``info``: its trace LayerInfo)."""
     s = info.shape
     u_in = s["N"] * s["C"] * s["H"] * s["W"]
     weights = s["K"] * (s["C"] // s.get("groups", 1)) * s["R"] * s["S"]
     outs = s["N"] * s["K"] * s["P"] * s["Q"]
-    ib, fb, ob, ref = row["ifmap_bits"], row["filter_bits"], row["ofmap_bits"], REFERENCE_BITS
-    wb = row.get("output_bits") or ob          # finished outputs leave at the consumer's width
+    ib, fb, ob, ref = row.ifmap_bits, row.filter_bits, row.ofmap_bits, REFERENCE_BITS
+    wb = row.output_bits or ob          # finished outputs leave at the consumer's width
     return DramTerms(
         compulsory=(u_in + weights + outs) * ref / 8,
         input_width=u_in * (ib - ref) / 8,
-        ifmap_refetch=(row["dram_reads_ifmap"] - u_in) * ib / 8,
-        filter_refetch=(row["dram_reads_filter"] - weights) * fb / 8,
-        output_width=row["dram_writes_ofmap"] * (wb - ref) / 8 + (row["dram_writes_ofmap"] - outs) * ref / 8,
-        psum_spill=row["dram_reads_ofmap"] * ob / 8,
+        ifmap_refetch=(row.dram_reads_ifmap - u_in) * ib / 8,
+        filter_refetch=(row.dram_reads_filter - weights) * fb / 8,
+        output_width=row.dram_writes_ofmap * (wb - ref) / 8 + (row.dram_writes_ofmap - outs) * ref / 8,
+        psum_spill=row.dram_reads_ofmap * ob / 8,
     )
 
 
@@ -121,11 +124,11 @@ def order_bytes(row: dict[str, Any], info: Any, acc: Any) -> dict[str, int]:
     from hwsim.hardware import layer_to_model
 
     g = layer_to_model(info).to_gemm()
-    run = run_gemm(g.M, g.N, g.K, acc.rows, acc.cols, acc.dataflow, g.groups, Fraction(row["pe_rate"]), g.kernel)
-    ib, fb = row["ifmap_bits"], row["filter_bits"]
-    cands = loop_orders(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, row["ofmap_bits"], acc.memory,
+    run = run_gemm(g.M, g.N, g.K, acc.rows, acc.cols, acc.dataflow, g.groups, Fraction(row.pe_rate), g.kernel)
+    ib, fb = row.ifmap_bits, row.filter_bits
+    cands = loop_orders(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, row.ofmap_bits, acc.memory,
                         acc.cols, g.window)
-    return {c.order.value: int(c.read_bytes(ib, fb)) + int(row["dram_write_bytes"]) for c in cands}
+    return {c.order.value: int(c.read_bytes(ib, fb)) + int(row.dram_write_bytes) for c in cands}
 
 
 def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerComparison]:
@@ -151,7 +154,7 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
     ev = price_traces(WorkloadTraces(infer=tr), acc, load_tech(tech))
     assert tr is not None and ev.infer_cycles is not None and ev.infer_energy is not None
     infos = {li.name: li for li in tr.layers}
-    rows = {r["layer"]: r for r in ev.infer_cycles.rows if r["unit"] == "array"}
+    rows = {r.layer: r for r in ev.infer_cycles.rows if r.unit == "array"}
     onchip: dict[str, float] = {}
     for r in ev.infer_energy.rows:
         if r["component"] != "dram":
@@ -159,12 +162,12 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
     out = []
     for p in paper:
         row = rows[p.layer]
-        ms = row["total_cycles"] / acc.clock_mhz / 1e3
+        ms = row.total_cycles / acc.clock_mhz / 1e3
         out.append(LayerComparison(
-            paper=p, macs=int(row["macs"]), dram_bytes=int(row["dram_read_bytes"] + row["dram_write_bytes"]),
-            sram_bytes=int(row["sram_read_bytes"] + row["sram_write_bytes"]), latency_ms=ms,
+            paper=p, macs=int(row.macs), dram_bytes=int(row.dram_read_bytes + row.dram_write_bytes),
+            sram_bytes=int(row.sram_read_bytes + row.sram_write_bytes), latency_ms=ms,
             onchip_power_mw=onchip.get(p.layer, 0.0) * 1e-12 / (ms * 1e-3) * 1e3 if ms else 0.0,
             terms=dram_terms(row, infos[p.layer]),
-            bits=(row["ifmap_bits"], row["filter_bits"], row.get("output_bits") or row["ofmap_bits"]),
-            loop_order=row["loop_order"], orders=order_bytes(row, infos[p.layer], acc)))
+            bits=(row.ifmap_bits, row.filter_bits, row.output_bits or row.ofmap_bits),
+            loop_order=row.loop_order, orders=order_bytes(row, infos[p.layer], acc)))
     return out

@@ -131,23 +131,6 @@ class Workload:
         with torch.device(device):
             return build().to(device)
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any], scheme: Any, steps_per_epoch: int | None = None) -> Workload:
-        """The workload of a resolved sweep point (``hwsim.sweep.expand``'s config)."""
-        pr = config["pricing"]
-        return cls(model=config["model"]["name"], scheme=scheme, input_shape=config_input_shape(config),
-                   num_classes=int(config["num_classes"]), batch=int(pr["batch"]),
-                   infer_batch=int(pr["infer_batch"]), optimizer=optimizer_of(config.get("recipe")),
-                   model_args=dict(config["model"].get("args", {})), steps_per_epoch=steps_per_epoch,
-                   prompt=pr.get("prompt"), new_tokens=pr.get("new_tokens"))
-
-
-def config_input_shape(config: dict[str, Any]) -> tuple[int, ...]:
-    """A resolved sweep point's input shape: a list of sizes, or ``"tokens:N"`` for token ids."""
-    shape = parse_input_shape(config["input_shape"], where="input_shape")
-    assert shape is not None
-    return shape
-
 
 def check_decode(prompt: Any, new_tokens: Any, where: str = "--new-tokens") -> None:
     """Decode settings are positive integers; a prompt needs tokens to generate after it."""

@@ -46,23 +46,23 @@ def hand_trace(mode: str = "train", records: bool = False) -> Trace:
 
 def test_phases_shapes_and_mac_types():
     rep = simulate_trace(hand_trace(), ACC / "fp32_training.yaml")
-    rows = {(r["layer"], r["phase"], r["unit"]): r for r in rep.rows}
+    rows = {(r.layer, r.phase, r.unit): r for r in rep.rows}
     # the first layer computes no input gradient
     assert ("conv1", "backward_data", "array") not in rows
     assert {ph for (n, ph, u) in rows if n == "conv2"} == {"forward", "backward_data", "backward_weight", "update"}
     f = rows[("conv2", "forward", "array")]
-    assert (f["M"], f["N"], f["K"]) == (4 * 16 * 16, 32, 16 * 9)
+    assert (f.M, f.N, f.K) == (4 * 16 * 16, 32, 16 * 9)
     bd, bw = rows[("conv2", "backward_data", "array")], rows[("conv2", "backward_weight", "array")]
-    assert (bd["M"], bd["N"], bd["K"]) == (f["M"], f["K"], f["N"])
-    assert (bw["M"], bw["N"], bw["K"]) == (f["K"], f["N"], f["M"])
+    assert (bd.M, bd.N, bd.K) == (f.M, f.K, f.N)
+    assert (bw.M, bw.N, bw.K) == (f.K, f.N, f.M)
     # MAC types come from hwsim.formats' rule table
-    assert f["mac_type"] == "xnor_popcount" and bd["mac_type"] == "sign_add" and bw["mac_type"] == "sign_add"
-    assert rows[("conv1", "forward", "array")]["mac_type"] == "sign_add"
-    assert rows[("fc", "forward", "array")]["mac_type"] == "fp32"
+    assert f.mac_type == "xnor_popcount" and bd.mac_type == "sign_add" and bw.mac_type == "sign_add"
+    assert rows[("conv1", "forward", "array")].mac_type == "sign_add"
+    assert rows[("fc", "forward", "array")].mac_type == "fp32"
     # binary operands are stored and moved at 1 bit
-    assert f["ifmap_bits"] == 1 and f["filter_bits"] == 1 and bw["ifmap_bits"] == 1 and bw["filter_bits"] == 32
+    assert f.ifmap_bits == 1 and f.filter_bits == 1 and bw.ifmap_bits == 1 and bw.filter_bits == 32
     # rows come phase by phase
-    order = [r["phase"] for r in rep.rows]
+    order = [r.phase for r in rep.rows]
     assert order == sorted(order, key=["forward", "backward_data", "backward_weight", "update"].index)
     assert rep.workload["scheme"] == "bnn" and rep.accelerator.name == "fp32_training"
 
@@ -80,28 +80,28 @@ def test_precision_changes_cycles_on_bitfusion():
 
 def test_records_drive_phases_and_vector_work():
     rep = simulate_trace(hand_trace(records=True), ACC / "fp32_training.yaml")
-    keys = {(r["layer"], r["phase"], r["unit"]) for r in rep.rows}
+    keys = {(r.layer, r.phase, r.unit) for r in rep.rows}
     assert keys == {("conv1", "forward", "array"), ("conv1", "backward_weight", "array"),
                     ("conv1", "update", "vector"), ("bn", "forward", "vector")}
-    bn = next(r for r in rep.rows if r["layer"] == "bn")
-    assert bn["vector_ops"] == 4096 and bn["compute_cycles"] == 4096 // 256
+    bn = next(r for r in rep.rows if r.layer == "bn")
+    assert bn.vector_ops == 4096 and bn.compute_cycles == 4096 // 256
     # batch-norm's 16 KiB input and output fit the buffers: it runs fused with its producer, on chip
-    assert bn["dram_read_bytes"] == 0 and bn["dram_write_bytes"] == 0
-    assert bn["sram_read_bytes"] == 16384 and bn["sram_write_bytes"] == 16384
+    assert bn.dram_read_bytes == 0 and bn.dram_write_bytes == 0
+    assert bn.sram_read_bytes == 16384 and bn.sram_write_bytes == 16384
     # buffers too small for them: the vector unit streams them through DRAM
     small = load_accelerator_set(ACC / "fp32_training.yaml", ["sram.ifmap_kb=8", "sram.ofmap_kb=8"])
-    bn = next(r for r in simulate_trace(hand_trace(records=True), small).rows if r["layer"] == "bn")
-    assert bn["dram_read_bytes"] == 16384 and bn["dram_write_bytes"] == 16384 and bn["sram_read_bytes"] == 0
+    bn = next(r for r in simulate_trace(hand_trace(records=True), small).rows if r.layer == "bn")
+    assert bn.dram_read_bytes == 16384 and bn.dram_write_bytes == 16384 and bn.sram_read_bytes == 0
 
 
 def test_outputs_leave_at_the_consumers_precision():
     """conv1 (float input) feeds conv2, whose input is binary: conv1's outputs are written at 1 bit;
     conv2's feed fc at float32; partial sums stay at the accumulators' width."""
     rep = simulate_trace(hand_trace(mode="infer"), ACC / "fp32_training.yaml")
-    rows = {r["layer"]: r for r in rep.rows if r["unit"] == "array"}
+    rows = {r.layer: r for r in rep.rows if r.unit == "array"}
     c1 = rows["conv1"]
-    assert c1["output_bits"] == 1 and c1["ofmap_bits"] == 32
-    assert c1["dram_write_bytes"] == (c1["M"] * c1["N"] + 7) // 8
+    assert c1.output_bits == 1 and c1.ofmap_bits == 32
+    assert c1.dram_write_bytes == (c1.M * c1.N + 7) // 8
 
 
 def test_unsupported_precision_is_user_error():
@@ -121,14 +121,14 @@ def test_real_trace_from_counter():
 
     tr = trace("lenet5", "bnn", batch=2)
     rep = simulate_trace(tr, ACC / "bitfusion.yaml")
-    gemm = [r for r in rep.rows if r["unit"] == "array"]
-    assert {r["phase"] for r in gemm} >= {"forward", "backward_weight"}
+    gemm = [r for r in rep.rows if r.unit == "array"]
+    assert {r.phase for r in gemm} >= {"forward", "backward_weight"}
     # the accelerator's MAC count equals what the counter recorded for the same phases
     counted = {}
     for r in tr.records:
         if r.total_macs:
             counted[(r.layer, r.phase)] = counted.get((r.layer, r.phase), 0) + r.total_macs
-    simulated = {(r["layer"], r["phase"]): r["macs"] for r in gemm}
+    simulated = {(r.layer, r.phase): r.macs for r in gemm}
     assert simulated == counted
 
 

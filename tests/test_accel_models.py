@@ -54,7 +54,7 @@ def test_conv_lowering_and_scalesim_output_size():
     assert (g.M, g.N, g.K, g.groups, g.macs) == (128, 1, 9, 32, 2 * 8 * 8 * 32 * 9)
     # groups run as independent GEMMs: cycles add up
     one = run_gemm(128, 1, 9, 8, 8, "ws")
-    assert am.simulate([dw], am.load_accelerator(ACC / "fp32_training.yaml")).rows[0]["macs"] == g.macs
+    assert am.simulate([dw], am.load_accelerator(ACC / "fp32_training.yaml")).rows[0].macs == g.macs
     assert run_gemm(128, 1, 9, 8, 8, "ws", groups=32).compute_cycles == 32 * one.compute_cycles
 
 
@@ -66,14 +66,14 @@ def _conv(bits_in: int, bits_w: int, kind: str = "int") -> am.ConvLayer:
 
 def test_bitfusion_8bit_is_4x_faster_than_16bit_and_2bit_16x():
     acc = am.load_accelerator(ACC / "bitfusion.yaml")
-    c8, c16, c2 = (am.simulate([_conv(b, b)], acc).rows[0]["compute_cycles"] for b in (8, 16, 2))
+    c8, c16, c2 = (am.simulate([_conv(b, b)], acc).rows[0].compute_cycles for b in (8, 16, 2))
     assert c16 == 4 * c8
     assert c8 == 8 * c2          # 16 products per fused PE, but ic=128 fills only half of 16 rows x 16
     # Bit Fusion's loop count, by hand: batch x ceil(oc/M) x oh x ow x kh x kw x ceil(ic/(N x pf))
     assert c8 == 2 * math.ceil(128 / 32) * 28 * 28 * 3 * 3 * math.ceil(128 / (16 * 1))
     assert c2 == 2 * math.ceil(128 / 32) * 28 * 28 * 3 * 3 * math.ceil(128 / (16 * 16))
     # mixed: 4-bit inputs x 8-bit weights -> perf factor 2
-    assert am.simulate([_conv(4, 8)], acc).rows[0]["compute_cycles"] * 2 == c8
+    assert am.simulate([_conv(4, 8)], acc).rows[0].compute_cycles * 2 == c8
 
 
 def test_bitfusion_pe_formula():
@@ -85,7 +85,7 @@ def test_bitfusion_pe_formula():
 
 def test_bitfusion_pe_on_systolic_ws_is_about_4x():
     acc = am.load_accelerator({**_acc_dict(), "pe": {"kind": "bitfusion", "pmax": 8, "pmin": 2}})
-    c8, c16 = (am.simulate([_conv(b, b)], acc).rows[0]["compute_cycles"] for b in (8, 16))
+    c8, c16 = (am.simulate([_conv(b, b)], acc).rows[0].compute_cycles for b in (8, 16))
     assert 3.5 < c16 / c8 < 4.01     # fill/drain per fold keeps it just off 4
 
 
@@ -95,11 +95,11 @@ def test_binary_layer_on_xnor_array_far_fewer_cycles():
                                 "pe": {"kind": "int", "bits": 8}})
     binary = am.simulate([_conv(1, 1, "binary")], xnor).rows[0]
     eight = am.simulate([_conv(8, 8)], int8).rows[0]
-    assert binary["mac_type"] == "xnor_popcount" and eight["mac_type"] == "int8x8"
-    assert eight["compute_cycles"] / binary["compute_cycles"] > 30
+    assert binary.mac_type == "xnor_popcount" and eight.mac_type == "int8x8"
+    assert eight.compute_cycles / binary.compute_cycles > 30
     # binary weights x 4-bit inputs run bit-serially: 64/4 = 16 products per cycle
     sa = am.simulate([am.ConvLayer("l", 30, 30, 3, 3, 128, 128, operands=am.Operands("int", 4, "binary", 1))], xnor)
-    assert sa.rows[0]["pe_rate"] == 16 and sa.rows[0]["mac_type"] == "sign_add"
+    assert sa.rows[0].pe_rate == 16 and sa.rows[0].mac_type == "sign_add"
     with pytest.raises(am.ConfigError, match="cannot run fp32"):
         am.simulate([_conv(32, 32, "float")], xnor)
 
@@ -119,10 +119,10 @@ def test_precision_shrinks_footprint_and_dram_traffic():
     layer = am.ConvLayer("l", 58, 58, 3, 3, 64, 64, operands=am.Operands("float", 32, "float", 32))
     fp = am.simulate([layer], acc).rows[0]
     b = am.simulate([layer.with_(operands=am.Operands("binary", 1, "binary", 1, 32))], acc).rows[0]
-    assert fp["dram_reads_ifmap"] > b["dram_reads_ifmap"]       # fp32 ifmap re-streamed per column fold
-    assert b["dram_reads_ifmap"] == 64 * 58 * 58                  # 27 KB of bits: resident
-    assert fp["dram_reads_ifmap"] == 64 * 58 * 58 * 4              # 861 KB of floats: once per column fold
-    assert fp["dram_read_bytes"] > 32 * b["dram_read_bytes"]
+    assert fp.dram_reads_ifmap > b.dram_reads_ifmap       # fp32 ifmap re-streamed per column fold
+    assert b.dram_reads_ifmap == 64 * 58 * 58                  # 27 KB of bits: resident
+    assert fp.dram_reads_ifmap == 64 * 58 * 58 * 4              # 861 KB of floats: once per column fold
+    assert fp.dram_read_bytes > 32 * b.dram_read_bytes
 
 
 # --------------------------------------------------------------------------- memory / stalls
@@ -138,12 +138,12 @@ def test_stalls_follow_bandwidth():
     slow = am.simulate([layer], _acc_dict(dram={"bandwidth_bytes_per_cycle": 1})).rows[0]
     fast = am.simulate([layer], _acc_dict(dram={"bandwidth_bytes_per_cycle": 1000})).rows[0]
     unl = am.simulate([layer], _acc_dict(dram={"bandwidth_bytes_per_cycle": None})).rows[0]
-    assert slow["compute_cycles"] == fast["compute_cycles"] == unl["compute_cycles"]
-    assert slow["stall_cycles"] > 0 and fast["stall_cycles"] == 0 == unl["stall_cycles"]
-    total_bytes = slow["dram_read_bytes"] + slow["dram_write_bytes"]
-    assert slow["total_cycles"] == max(slow["compute_cycles"], total_bytes)
-    assert slow["avg_dram_bw"] == pytest.approx(total_bytes / slow["total_cycles"])
-    assert slow["dram_reads_filter"] == 512 * 512
+    assert slow.compute_cycles == fast.compute_cycles == unl.compute_cycles
+    assert slow.stall_cycles > 0 and fast.stall_cycles == 0 == unl.stall_cycles
+    total_bytes = slow.dram_read_bytes + slow.dram_write_bytes
+    assert slow.total_cycles == max(slow.compute_cycles, total_bytes)
+    assert slow.avg_dram_bw == pytest.approx(total_bytes / slow.total_cycles)
+    assert slow.dram_reads_filter == 512 * 512
 
 
 # --------------------------------------------------------------------------- training
@@ -170,10 +170,10 @@ def test_training_step_on_accelerator():
     rep = am.simulate(work, ACC / "fp32_training.yaml")
     phases = rep.by_phase()
     assert set(phases) == {"forward", "backward_data", "backward_weight", "update"}
-    upd = [r for r in rep.rows if r["phase"] == "update"]
-    assert all(r["unit"] == "vector" for r in upd)
-    assert upd[0]["vector_ops"] == 4 * 16 * 27 and upd[0]["compute_cycles"] == math.ceil(4 * 16 * 27 / 256)
-    assert not any(r["layer"] == "c1" and r["phase"] == "backward_data" for r in rep.rows)
+    upd = [r for r in rep.rows if r.phase == "update"]
+    assert all(r.unit == "vector" for r in upd)
+    assert upd[0].vector_ops == 4 * 16 * 27 and upd[0].compute_cycles == math.ceil(4 * 16 * 27 / 256)
+    assert not any(r.layer == "c1" and r.phase == "backward_data" for r in rep.rows)
 
 
 # --------------------------------------------------------------------------- configs and errors
@@ -274,11 +274,11 @@ def test_report_csv_json_totals():
     assert len(d["rows"]) == 21 and d["accelerator"]["name"] == "tpu_like"
     rows = list(csv.DictReader(io.StringIO(rep.to_csv())))
     assert rows[-1]["layer"] == "TOTAL"
-    assert int(rows[-1]["total_cycles"]) == sum(r["total_cycles"] for r in rep.rows)
+    assert int(rows[-1]["total_cycles"]) == sum(r.total_cycles for r in rep.rows)
     assert rep.totals["macs"] == 1_814_073_344
     for r in rep.rows:
-        assert r["total_cycles"] == r["compute_cycles"] + r["stall_cycles"]
-        assert 0 < r["mapping_efficiency"] <= 1 and 0 < r["utilization"] <= 1
+        assert r.total_cycles == r.compute_cycles + r.stall_cycles
+        assert 0 < r.mapping_efficiency <= 1 and 0 < r.utilization <= 1
 
 
 def test_report_carries_the_accelerator_and_its_memory_accesses():
@@ -298,9 +298,9 @@ def test_report_carries_the_accelerator_and_its_memory_accesses():
             assert rep.accesses.total(level, rw, whole_bytes=True) == rep.totals[f"{level}_{rw}_bytes"]
     g = rep.rows[0]
     by = {(a.level, a.buffer, a.rw): a.bytes for a in rep.accesses.of("g", "forward")}
-    assert by[("sram", "ifmap", "read")] == Fraction(g["sram_reads_ifmap"] * g["ifmap_bits"], 8)
-    assert by[("dram", "filter", "read")] == Fraction(g["dram_reads_filter"] * g["filter_bits"], 8)
-    assert by[("dram", "ofmap", "write")] == Fraction(g["dram_writes_ofmap"] * g["ofmap_bits"], 8)
+    assert by[("sram", "ifmap", "read")] == Fraction(g.sram_reads_ifmap * g.ifmap_bits, 8)
+    assert by[("dram", "filter", "read")] == Fraction(g.dram_reads_filter * g.filter_bits, 8)
+    assert by[("dram", "ofmap", "write")] == Fraction(g.dram_writes_ofmap * g.ofmap_bits, 8)
     assert ("dram", "", "read") in {(a.level, a.buffer, a.rw) for a in rep.accesses.of("h", "forward")}
     assert rep.accesses.total("rf") == 0
     assert {r["layer"] for r in rep.accesses.to_rows()} == {"g", "h"}
@@ -337,11 +337,11 @@ def test_more_sram_or_bandwidth_never_costs_more(M, N, K, R, C, df, kb, bw):
                         dram={"bandwidth_bytes_per_cycle": bw_})
         return am.simulate([am.GemmLayer("g", M=M, N=N, K=K)], acc).rows[0]
     base, big, fast = row(kb, bw), row(2 * kb, bw), row(kb, 2 * bw)
-    assert big["dram_read_bytes"] + big["dram_write_bytes"] <= base["dram_read_bytes"] + base["dram_write_bytes"]
-    assert fast["stall_cycles"] <= base["stall_cycles"] and big["stall_cycles"] <= base["stall_cycles"]
-    assert base["compute_cycles"] == big["compute_cycles"] == fast["compute_cycles"]
+    assert big.dram_read_bytes + big.dram_write_bytes <= base.dram_read_bytes + base.dram_write_bytes
+    assert fast.stall_cycles <= base.stall_cycles and big.stall_cycles <= base.stall_cycles
+    assert base.compute_cycles == big.compute_cycles == fast.compute_cycles
     # every operand element reaches the array at least once, and DRAM sees each distinct element once at least
-    assert base["sram_reads_ifmap"] >= M * K and base["sram_reads_filter"] >= K * N
-    assert base["dram_reads_ifmap"] >= M * K and base["dram_reads_filter"] >= K * N
-    assert base["dram_writes_ofmap"] == M * N
-    assert 0 < base["mapping_efficiency"] <= 1 and 0 < base["utilization"] <= 1
+    assert base.sram_reads_ifmap >= M * K and base.sram_reads_filter >= K * N
+    assert base.dram_reads_ifmap >= M * K and base.dram_reads_filter >= K * N
+    assert base.dram_writes_ofmap == M * N
+    assert 0 < base.mapping_efficiency <= 1 and 0 < base.utilization <= 1

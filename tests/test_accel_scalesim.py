@@ -42,13 +42,13 @@ def compare(run_dir: Path, layers: list, acc: am.Accelerator) -> int:
     det = _report(run_dir / "DETAILED_ACCESS_REPORT.csv")
     assert len(comp) == len(rep.rows) == len(det)
     for r, c, d in zip(rep.rows, comp, det):
-        where = f"{run_dir.name} layer {r['layer']}"
-        assert r["compute_cycles"] == int(c[2]) - int(c[3]), where
-        assert r["sram_reads_ifmap"] == int(float(d[3])), where
-        assert r["sram_reads_filter"] == int(float(d[6])), where
-        assert r["scalesim_sram_writes_ofmap"] == int(float(d[9])), where
-        assert 100 * r["mapping_efficiency"] == pytest.approx(float(c[5]), rel=1e-9, abs=1e-9), where
-        assert 100 * r["utilization"] == pytest.approx(float(c[6]), rel=1e-9, abs=1e-9), where
+        where = f"{run_dir.name} layer {r.layer}"
+        assert r.compute_cycles == int(c[2]) - int(c[3]), where
+        assert r.sram_reads_ifmap == int(float(d[3])), where
+        assert r.sram_reads_filter == int(float(d[6])), where
+        assert r.scalesim_sram_writes_ofmap == int(float(d[9])), where
+        assert 100 * r.mapping_efficiency == pytest.approx(float(c[5]), rel=1e-9, abs=1e-9), where
+        assert 100 * r.utilization == pytest.approx(float(c[6]), rel=1e-9, abs=1e-9), where
     return len(rep.rows)
 
 
@@ -78,11 +78,11 @@ def test_matches_scalesim_compute_model(run_dir: Path):
     ref = _report(run_dir / "COMPUTE_ONLY.csv")
     assert len(ref) == len(rep.rows) == len(layers)
     for r, c in zip(rep.rows, ref):
-        where = f"{run_dir.name} layer {r['layer']}"
-        assert (r["compute_cycles"], r["sram_reads_ifmap"], r["sram_reads_filter"], r["scalesim_sram_writes_ofmap"]) \
+        where = f"{run_dir.name} layer {r.layer}"
+        assert (r.compute_cycles, r.sram_reads_ifmap, r.sram_reads_filter, r.scalesim_sram_writes_ofmap) \
             == tuple(int(float(x)) for x in c[1:5]), where
-        assert 100 * r["mapping_efficiency"] == pytest.approx(float(c[5]), rel=1e-9, abs=1e-9), where
-        assert 100 * r["utilization"] == pytest.approx(float(c[6]), rel=1e-9, abs=1e-9), where
+        assert 100 * r.mapping_efficiency == pytest.approx(float(c[5]), rel=1e-9, abs=1e-9), where
+        assert 100 * r.utilization == pytest.approx(float(c[6]), rel=1e-9, abs=1e-9), where
 
 
 def test_scalesim_stalls_are_recorded_for_user_bandwidth():

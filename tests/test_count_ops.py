@@ -252,5 +252,5 @@ def test_conv_nd_and_transposed_layers_keep_their_op_and_shape(kind, scheme):
     assert f"-> {want['K']}x" in _shape_text(li.op, li.shape)
     rep = simulate_trace(tr, "tpu_like")
     for phase in ("forward", "backward_data", "backward_weight"):
-        sim = sum(r["macs"] for r in rep.rows if r["layer"] == "layer" and r["phase"] == phase and r["unit"] == "array")
+        sim = sum(r.macs for r in rep.rows if r.layer == "layer" and r.phase == phase and r.unit == "array")
         assert sim == _macs(tr, phase, "layer") > 0, phase

@@ -101,7 +101,7 @@ def test_grouped_query_heads_read_their_cache_once(tiny):
     for kvh in (2, 4):
         tr = decode_trace(build_model(tiny, kv_heads=kvh), kv_len=40, model_name="tiny")
         rep = simulate_trace(tr, "tpu_like")
-        dram[kvh] = sum(r["dram_reads_filter"] for r in rep.rows if r["layer"].endswith(".attn"))
+        dram[kvh] = sum(r.dram_reads_filter for r in rep.rows if r.layer.endswith(".attn"))
     assert dram[2] > 0 and dram[4] == pytest.approx(2 * dram[2], rel=0.05)
 
 
@@ -120,7 +120,7 @@ def test_every_counted_mac_is_simulated(tiny, mode):
     rep = simulate_trace(tr, "tpu_like")
     phases = {r.phase for r in tr.records if r.total_macs}
     for ph in phases:
-        sim = sum(r["macs"] for r in rep.rows if r["phase"] == ph and r["unit"] == "array")
+        sim = sum(r.macs for r in rep.rows if r.phase == ph and r.unit == "array")
         assert sim == sum(r.total_macs for r in tr.records if r.phase == ph) > 0, ph
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def test_vary_expands_and_errors_name_the_yaml_line(tmp_path):
     _, pts = load_points(f)
     assert len(pts) == 4 * 4 * 3 * 2 and len({p.id for p in pts}) == 96
     assert len({p.train_key for p in pts}) == 2          # hardware points share one trace per scheme
-    hw = pts[0].config["hardware"]
+    hw = pts[0].to_json()["hardware"]
     assert hw["clock_mhz"] == 500 and set(hw) >= {"array", "pe", "sram", "dram", "vector_unit", "operands"}
     assert "array.rows=" in pts[0].label
     f.write_text(SWEEP.replace("ROWS", "[8, -1]").replace("COLS", "[8]"))
@@ -183,7 +184,7 @@ def test_constraints_and_factorised_hardware_axes(tmp_path):
     sizes, to_grid = factor_axes(sw, ax)
     assert sizes["hw.array.rows"] == 2 and sizes["hw.array.cols"] == 3 and "accelerators" not in sizes
     idx = {a: 0 for a in sizes} | {"hw.array.rows": 1, "hw.array.cols": 2, "hw.array.dataflow": 1}
-    hw = point_from_axes(sw, ax, to_grid(idx)).config["hardware"]
+    hw = point_from_axes(sw, ax, to_grid(idx)).to_json()["hardware"]
     assert (hw["array"]["rows"], hw["array"]["cols"], hw["array"]["dataflow"]) == (16, 32, "os")
     # constraints steer nothing away from the budget rules: infeasible trials are still evaluated and told
     seen = []
@@ -216,14 +217,14 @@ def streaming_evaluate(points, key="", progress=None, emit=None):
     from hwsim.sweep.runner import STREAM_EVERY_S
 
     for i, p in enumerate(points):
-        emit(PointResult(id=p["id"], config=p["config"], sweep=p["sweep"], label=p["label"],
+        emit(PointResult(id=p.id, config=p.to_json(), sweep=p.sweep, label=p.label,
                          metrics={"area_mm2": float(i)}))
         if i == 0 and STREAM_DB:
             with Store(STREAM_DB[0], readonly=True) as s:
-                assert s.status_of(p["id"]) == "done", "an emitted point is written before its group ends"
-        if i == 1 and p["sweep"] == "die":
+                assert s.status_of(p.id) == "done", "an emitted point is written before its group ends"
+        if i == 1 and p.sweep == "die":
             time.sleep(STREAM_EVERY_S + 0.1)
-        if i == 2 and p["sweep"] == "die":
+        if i == 2 and p.sweep == "die":
             os._exit(3)
     return []
 
@@ -251,7 +252,7 @@ def test_streaming_evaluator_writes_each_point_as_it_finishes(tmp_path):
     assert (s.done, s.failed, s.lost) == (4, 0, 0)
     # a worker process that dies mid-group keeps what it emitted; the rest is handed back
     db2 = tmp_path / "r2.db"
-    pts = [type(p)(config=p.config, sweep="die", label=p.label) for p in pts]
+    pts = [dataclasses.replace(p, sweep="die") for p in pts]
     s = run_points(pts, db2, workers=1, evaluator="test_hardware_space:streaming_evaluate", sweep="die")
     assert (s.done, s.lost) == (3, 1)
     with Store(db2, readonly=True) as st:

@@ -69,8 +69,8 @@ def test_outputs_and_partial_sums():
     g = am.GemmLayer("l", M=196, N=64, K=576)          # 18 row folds
     rep = am.simulate([g], acc)
     row = rep.rows[0]
-    assert row["row_folds"] == 18 and row["output_bits"] == 8
-    assert row["dram_write_bytes"] == 196 * 64           # at the 8-bit input width of the next layer
+    assert row.row_folds == 18 and row.output_bits == 8
+    assert row.dram_write_bytes == 196 * 64           # at the 8-bit input width of the next layer
     # a 196 x 32 tile of 32-bit partial sums (25 KB) fits half the 64 KB accumulators: one write per output
     sram = {(a.buffer, a.rw): a.bytes for a in rep.accesses.of("l", "forward") if a.level == "sram"}
     assert sram[("ofmap", "write")] == 196 * 64 and ("ofmap", "read") not in sram

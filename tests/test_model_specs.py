@@ -252,10 +252,10 @@ def test_sweep_models_take_specs_relative_to_the_sweep_file(tmp_path):
         load_points(d / "sweep.yaml")
     _, pts = load_points(d / "sweep.yaml", trust_code=True)
     assert len(pts) == 2
-    m = pts[0].config["model"]
+    m = pts[0].to_json()["model"]
     assert m["name"] == f"{(d / 'nets' / 'tiny_net.py').resolve()}:make"
     assert m["args"] == {"hidden": 32, "width": 8} and len(m["sha256"]) == 16
-    assert pts[0].config["input_shape"] == [1, 8, 8]
+    assert pts[0].to_json()["input_shape"] == [1, 8, 8]
     assert pts[0].label.startswith("tiny_net.py:make(hidden=32,width=8)/digits/")
     # an edited model file is a new design point
     (d / "nets" / "tiny_net.py").write_text(EXAMPLE.read_text() + "\n# edited\n")

@@ -39,7 +39,7 @@ def test_search_axes_are_per_layer_bits():
     assert "schemes" not in sizes and sizes["scheme.weight_bits_by_depth[2]"] == 3
     assert sum(k.startswith("scheme.") for k in sizes) == 8
     idx = {a: 0 for a in sizes} | {"scheme.weight_bits_by_depth[2]": 2, "scheme.act_bits_by_depth[0]": 1}
-    scheme = point_from_axes(sw, ax, to_grid(idx)).config["scheme"]
+    scheme = point_from_axes(sw, ax, to_grid(idx)).to_json()["scheme"]
     assert scheme["weight_bits_by_depth"] == [2, 2, 8, 2] and scheme["act_bits_by_depth"] == [4, 2, 2, 2]
 
 

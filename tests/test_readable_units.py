@@ -262,10 +262,10 @@ def big_evaluate(points, key="", progress=None):
     """A stand-in for the pipeline with a large network's figures (tens of joules per step)."""
     out = []
     for i, p in enumerate(points):
-        c = p["config"]
+        c = p.to_json()
         e = 3.714419111e13 * (1 + i)
         out.append(PointResult(
-            id=p["id"], config=c, sweep=p["sweep"], label=p["label"],
+            id=p.id, config=c, sweep=p.sweep, label=p.label,
             columns={"model": c["model"]["name"], "scheme": c["scheme"]["name"]},
             metrics={"accuracy": 0.9 - 0.01 * i, "train_energy_pj_per_step": e, "infer_energy_pj": e / 3e3,
                      "latency_cycles": 6.822e8 / (1 + i), "train_memory_bytes": 4.2e9, "latency_us": 67889.5},

@@ -44,8 +44,8 @@ def test_weight_traffic_and_accelerator_dram_follow_storage():
     assert st["storage"] == "relative" and math.isclose(st["density"], 0.08)
     assert wr < wd / 8
     cd, cr = simulate_trace(d, ACC), simulate_trace(r, ACC)
-    fd = sum(row["dram_reads_filter"] for row in cd.rows)
-    fr = sum(row["dram_reads_filter"] for row in cr.rows)
+    fd = sum(row.dram_reads_filter for row in cd.rows)
+    fr = sum(row.dram_reads_filter for row in cr.rows)
     assert fr < fd / 8
 
 
@@ -78,8 +78,8 @@ def test_skip_factor_models():
 def test_nm_skipping_halves_compute_cycles():
     acc = am.load_accelerator(dict(ACC, sparsity={"weights": "skipping"}))
     g = am.GemmLayer("x", M=64, N=64, K=256)
-    dense = am.simulate_layer(g, acc)["compute_cycles"]
-    assert am.simulate_layer(g.with_(weight_nm=(2, 4)), acc)["compute_cycles"] == math.ceil(dense / 2)
+    dense = am.simulate_layer(g, acc).compute_cycles
+    assert am.simulate_layer(g.with_(weight_nm=(2, 4)), acc).compute_cycles == math.ceil(dense / 2)
 
 
 def test_bad_sparsity_fields_name_the_field():
@@ -111,7 +111,7 @@ def test_nm_pattern_masks_and_skipping():
     dense = simulate_trace(tr, dict(ACC, sparsity={"weights": "none"}))
     skip = simulate_trace(tr, dict(ACC, sparsity={"weights": "skipping"}))
     for a, b in zip(dense.rows, skip.rows):
-        if a["unit"] == "array":
-            assert b["compute_cycles"] == math.ceil(a["compute_cycles"] / 2)
+        if a.unit == "array":
+            assert b.compute_cycles == math.ceil(a.compute_cycles / 2)
     with pytest.raises(UserError, match="pattern"):
         build_scheme({"name": "pruning", "pattern": "4:2"})

@@ -22,8 +22,8 @@ def slow_evaluate(points, key="", progress=None):
     out = []
     for p in points:
         t0 = time.time()
-        fail = p["config"]["scheme"]["name"] == "ttq"
-        out.append(PointResult(id=p["id"], config=p["config"], sweep=p["sweep"], label=p["label"],
+        fail = p.to_json()["scheme"]["name"] == "ttq"
+        out.append(PointResult(id=p.id, config=p.to_json(), sweep=p.sweep, label=p.label,
                                status="failed" if fail else "done", error="diverged" if fail else None,
                                metrics={"accuracy": 0.9}, started=t0, finished=time.time()))
     return out
@@ -49,7 +49,7 @@ accelerators: [{tmp_path}/acc_a.yaml, {tmp_path}/acc_b.yaml]
 @pytest.mark.parametrize("workers", [0, 2])
 def test_runner_records_each_group_with_its_wall_time(sweep_file: Path, tmp_path: Path, workers: int):
     _, pts = load_points(sweep_file)
-    expected = {key: sorted(p["id"] for p in g) for key, g in groups_of(pts)}
+    expected = {key: sorted(p.id for p in g) for key, g in groups_of(pts)}
     assert len(expected) < len(pts)   # some groups hold several points
     db = tmp_path / "g.db"
     run_points(pts, db, workers=workers, evaluator="test_store_groups:slow_evaluate", sweep="groups")
@@ -94,27 +94,38 @@ def test_pipeline_charges_training_to_the_group_not_the_first_point(monkeypatch)
     """evaluate_group: a point's started/finished leave out the group's training and its shared tracing."""
     from hwsim import pipeline
 
-    def train(config, key="", progress=None):
+    def train(p, key="", progress=None):
         time.sleep(GROUP_S)
-        return None, None, 0.9, [], 10, None
+        return None, 0.9, [], 10, None
 
     def trace(workload, real_train=None):
         time.sleep(GROUP_S)
         return "traces"
 
-    def price(p, scheme, acc, curves, steps, traces, started, vers):
-        pipeline._traces(p["config"]["workload"], traces)   # the first point of each batch traces, once
-        return PointResult(id=p["id"], config=p["config"], started=started, finished=time.time())
+    def price(p, acc, curves, steps, cache, started, vers):
+        p.priced = True
+        cache.get(p.workload(steps))   # the first point of each batch traces, once
+        return PointResult(id=p.id, config={}, started=started, finished=time.time())
 
     class Workload:
         def __init__(self, batch):
             self.batch, self.infer_batch, self.prompt, self.new_tokens = batch, 1, None, None
 
+    class Point:   # what evaluate_group reads of a hwsim.design.DesignPoint
+        accuracy_source = "train"
+
+        def __init__(self, i, batch):
+            self.id, self.batch, self.priced = f"p{i}", batch, False
+
+        def workload(self, steps_per_epoch=None):
+            if not self.priced:   # not traced with the group: traced when it is priced
+                raise RuntimeError("not yet")
+            return Workload(self.batch)
+
     monkeypatch.setattr(pipeline, "train_point", train)
     monkeypatch.setattr(pipeline, "price_point", price)
     monkeypatch.setattr("hwsim.evaluate.trace_workload", trace)
-    pts = [{"id": f"p{i}", "config": {"accuracy_source": "train", "workload": Workload(b)}, "sweep": "s", "label": "l"}
-           for i, b in enumerate((32, 32, 64))]
+    pts = [Point(i, b) for i, b in enumerate((32, 32, 64))]
     t0 = time.time()
     out = pipeline.evaluate_group(pts)
     assert [r.id for r in out] == ["p0", "p1", "p2"]

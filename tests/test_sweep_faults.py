@@ -42,11 +42,11 @@ def slow_evaluate(points, key="", progress=None):
     out = []
     for p in points:
         with log.open("a") as f:
-            f.write(f"point {os.getpid()} {p['id']}\n")
+            f.write(f"point {os.getpid()} {p.id}\n")
         time.sleep(pause)
-        c = p["config"]
+        c = p.to_json()
         bits = c["scheme"].get("weight_bits", 32 if c["scheme"]["name"] == "fp32" else 2)
-        out.append(PointResult(id=p["id"], config=c, sweep=p["sweep"], label=p["label"],
+        out.append(PointResult(id=p.id, config=c, sweep=p.sweep, label=p.label,
                                columns={"model": c["model"]["name"], "scheme": c["scheme"]["name"]},
                                metrics={"accuracy": 0.9 - 0.1 / bits, "train_energy_pj_per_step": 10.0 * bits},
                                layers=[("fc1", "forward", "macs.fp32", float(bits))], versions={"hwsim": "test"}))
@@ -226,7 +226,7 @@ def test_an_impossible_foreign_claim_is_taken_over(sweep: Path, tmp_path: Path):
     db, log = tmp_path / "r.db", tmp_path / "log"
     _, pts = load_points(sweep)
     with Store(db) as s:
-        s.enqueue((pt.id, pt.config, pt.sweep, pt.label) for pt in pts)
+        s.enqueue((pt.id, pt.to_json(), pt.sweep, pt.label) for pt in pts)
         with s.conn:
             s.conn.executemany("INSERT INTO claims(point, owner, expires) VALUES (?, ?, ?)",
                                [(pt.id, "elsewhere.example:1234:abcd", 1e12) for pt in pts])

@@ -23,18 +23,18 @@ def fake_evaluate(points, key="", progress=None):
     """Deterministic stand-in for hwsim.pipeline.evaluate_group; 'ttq' points fail like a divergence."""
     out = []
     for p in points:
-        c = p["config"]
-        CALLS.append(p["id"])
+        c = p.to_json()
+        CALLS.append(p.id)
         if c["scheme"]["name"] == "ttq":
-            out.append(PointResult(id=p["id"], config=c, status="failed", error="diverged: loss is nan at epoch 1",
-                                   sweep=p["sweep"], label=p["label"]))
+            out.append(PointResult(id=p.id, config=c, status="failed", error="diverged: loss is nan at epoch 1",
+                                   sweep=p.sweep, label=p.label))
             continue
         bits = c["scheme"].get("weight_bits", 32) if c["scheme"]["name"] == "kbit" else \
             {"fp32": 32, "bnn": 1, "xnor": 1, "twn": 2, "bwn": 1}.get(c["scheme"]["name"], 16)
         acc = 0.9 - 0.2 / bits - (0.01 if c["accelerator"].endswith("b.yaml") else 0)
         energy = 100.0 * bits + (7 if c["accelerator"].endswith("b.yaml") else 0)
         out.append(PointResult(
-            id=p["id"], config=c, sweep=p["sweep"], label=p["label"],
+            id=p.id, config=c, sweep=p.sweep, label=p.label,
             columns={"model": c["model"]["name"], "scheme": c["scheme"]["name"]},
             metrics={"accuracy": acc, "train_energy_pj_per_step": energy, "train_memory_bytes": 50.0 * bits + 3,
                      "latency_cycles": 1000.0 / bits},
@@ -85,9 +85,9 @@ def test_expand_groups_and_hash(sweep_file: Path):
     # the hash is of the resolved config: defaults filled in, order-free, stable across loads
     _, again = load_points(sweep_file)
     assert [p.id for p in pts] == [p.id for p in again]
-    kb = [p for p in pts if p.config["scheme"]["name"] == "kbit"]
-    assert {p.config["scheme"]["weight_bits"] for p in kb} == {2, 4, 8}
-    assert "act_bits" in kb[0].config["scheme"]
+    kb = [p for p in pts if p.to_json()["scheme"]["name"] == "kbit"]
+    assert {p.to_json()["scheme"]["weight_bits"] for p in kb} == {2, 4, 8}
+    assert "act_bits" in kb[0].to_json()["scheme"]
 
 
 def test_inline_run_resume_and_failures(sweep_file: Path, tmp_path: Path):
@@ -114,7 +114,7 @@ def test_running_points_are_rerun(sweep_file: Path, tmp_path: Path):
     _, pts = load_points(sweep_file)
     db = tmp_path / "r.db"
     with Store(db) as st:      # a run killed while this point was in flight
-        st.mark_running(pts[0].id, pts[0].config, sweep="fake")
+        st.mark_running(pts[0].id, pts[0].to_json(), sweep="fake")
     CALLS.clear()
     run_points(pts[:2], db, workers=0, evaluator="test_sweep_runner:fake_evaluate")
     assert pts[0].id in CALLS
@@ -186,10 +186,10 @@ points:
 include: [zip.yaml]
 """)
     _, z = load_points(tmp_path / "zip.yaml")
-    assert [(p.config["model"]["name"], p.config["scheme"]["name"]) for p in z] == [("lenet300", "fp32"),
+    assert [(p.to_json()["model"]["name"], p.to_json()["scheme"]["name"]) for p in z] == [("lenet300", "fp32"),
                                                                                      ("lenet5", "twn")]
     _, pts = load_points(tmp_path / "list.yaml")
-    got = [(p.config["model"]["name"], p.config["scheme"]["name"]) for p in pts]
+    got = [(p.to_json()["model"]["name"], p.to_json()["scheme"]["name"]) for p in pts]
     assert got == [("lenet300", "bnn"), ("lenet5", "kbit"), ("lenet300", "fp32"), ("lenet5", "twn")]
     # included points keep their identity (same hash as when run on their own)
     assert {p.id for p in z} <= {p.id for p in pts}
@@ -199,15 +199,15 @@ def test_literature_files_validate_and_cite():
     from hwsim.sweep.expand import CONFIG_DIR
 
     _, pts = load_points(CONFIG_DIR / "sweeps" / "paper_scale.yaml")
-    rows = {p.config["literature"]["id"]: p.config["literature"] for p in pts}
+    rows = {p.to_json()["literature"]["id"]: p.to_json()["literature"] for p in pts}
     assert len(rows) >= 100
     assert all(r["citation"] and r["table"] and 0 < r["accuracy"] <= 1 for r in rows.values())
     # spot checks against the seeds: Graham Table 3 ResNet-20 L4 9.52% error; LQ-Nets 2/32 68.0% top-1
     assert rows["graham-t3-resnet-20-L4"]["accuracy"] == pytest.approx(1 - 0.0952)
     assert rows["lq-r18-w2a32"]["accuracy"] == pytest.approx(0.68)
-    assert all(p.config["accuracy_source"] == "literature" and p.config["recipe"] is None for p in pts)
-    r18 = next(p for p in pts if p.config["literature"]["id"] == "lq-r18-w2a32")
-    assert r18.config["input_shape"] == [3, 224, 224] and r18.config["pricing"]["batch"] == 256
+    assert all(p.to_json()["accuracy_source"] == "literature" and p.to_json()["recipe"] is None for p in pts)
+    r18 = next(p for p in pts if p.to_json()["literature"]["id"] == "lq-r18-w2a32")
+    assert r18.to_json()["input_shape"] == [3, 224, 224] and r18.to_json()["pricing"]["batch"] == 256
 
 
 def test_search_section_via_cli(sweep_file: Path, tmp_path: Path, capsys):
@@ -237,7 +237,7 @@ def crashing_evaluate(points, key="", progress=None):
     """Like fake_evaluate, but the worker process dies outright on 'twn' (as on a segfault or OOM kill)."""
     import os
 
-    if points[0]["config"]["scheme"]["name"] == "twn":
+    if points[0].to_json()["scheme"]["name"] == "twn":
         os._exit(3)
     return fake_evaluate(points, key)
 
@@ -249,7 +249,7 @@ def test_dead_worker_hands_back_only_its_group(sweep_file: Path, tmp_path: Path)
 
     _, pts = load_points(sweep_file)
     db = tmp_path / "crash.db"
-    twn = {p.id for p in pts if p.config["scheme"]["name"] == "twn"}
+    twn = {p.id for p in pts if p.to_json()["scheme"]["name"] == "twn"}
     for attempt in range(1, MAX_LOST + 1):
         s = run_points(pts, db, workers=2, evaluator="test_sweep_runner:crashing_evaluate")
         with Store(db, readonly=True) as st:
@@ -258,7 +258,7 @@ def test_dead_worker_hands_back_only_its_group(sweep_file: Path, tmp_path: Path)
                 if p.id in twn:
                     want = "failed" if attempt == MAX_LOST else "queued"
                     assert d["status"] == want and "worker process died" in d["error"], d
-                elif p.config["scheme"]["name"] != "ttq":
+                elif p.to_json()["scheme"]["name"] != "ttq":
                     assert d["status"] == "done"
         if attempt == 1:
             assert s.done == 8 and s.failed == 2 and s.lost == 2

@@ -213,7 +213,8 @@ def register(app: typer.Typer) -> None:
         print_table("totals", ["quantity", "energy"], summary)
         if decode is not None and ev.decode is not None:
             print_decode(ev.decode, decode)
-        a = rep.assumptions
+        assert rep.assumptions is not None
+        a = rep.assumptions.to_dict()   # the report's form, as --json prints it
         print_table("compute rules", ["MAC type", "pJ/MAC", "rule", "source"],
                     [[m, f"{v['min']:.4g}" + ("" if v["max"] == v["min"] else f"..{v['max']:.4g}"),
                       next(n for n, r in a["rules"].items() if m in r["mac_types"]),

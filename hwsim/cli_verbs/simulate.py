@@ -108,12 +108,14 @@ def register(app: typer.Typer) -> None:
 
         from ._common import console, safe_text
 
-        def both(r: dict) -> dict:
+        def both(r: dict) -> dict:   # a row's display form (CycleRow.to_dict, or the totals)
             return {**r, "sram_bytes": r["sram_read_bytes"] + r["sram_write_bytes"],
                     "dram_bytes": r["dram_read_bytes"] + r["dram_write_bytes"]}
 
+        shown = [r.to_dict() for r in rep.rows]
+
         # bytes in one prefix per column, named in the header (SRAM kB)
-        byte_scale = {c: units.column_scale([both(r)[c] for r in rep.rows], "bytes") for c in ("sram_bytes",
+        byte_scale = {c: units.column_scale([both(r)[c] for r in shown], "bytes") for c in ("sram_bytes",
                                                                                                "dram_bytes")}
         heads = [f"{h.removesuffix(' B')} {byte_scale[c].unit_text}" if c in byte_scale else h
                  for c, h in zip(_TABLE_COLS, _HEADERS)]
@@ -130,7 +132,7 @@ def register(app: typer.Typer) -> None:
                     else safe_text(str(r.get(c) or "").replace("_", " ")) if c == "loop_order"
                     else safe_text(_fmt(r.get(c, ""))) for c in _TABLE_COLS]
 
-        for r in rep.rows:
+        for r in shown:
             t.add_row(*cells(r))
         tot = rep.totals
         t.add_row(*(["TOTAL", "", ""] + cells(tot)[3:]), style="bold")

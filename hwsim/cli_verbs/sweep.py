@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             from hwsim import labels
 
-            names = labels.design_names([p.config for p in points])
+            names = labels.design_names([p.to_json() for p in points])
             rows = [{"id": p.id, "label": p.label, "name": n} for p, n in zip(points, names)]
             if as_json:
                 print_json({"sweep": sw.name, "points": rows, "search": sw.search is not None})

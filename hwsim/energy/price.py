@@ -54,6 +54,35 @@ from hwsim.trace import CONV_ND_OPS, LayerInfo, LayerRecord, Trace, conv_dims
 COMPONENTS = ("compute", "elementwise", "scale", "rf", "sram", "dram")
 
 
+@dataclass(frozen=True)
+class EnergyAssumptions:
+    """Every table value and rule a pricing used, with citations: what the report documents (its
+    :meth:`to_dict` form is what reports and the store show). ``records_priced_by``: how many records
+    had their memory priced from the accelerator's accesses and how many by the placement model;
+    ``static``: the leakage rule, when static energy was added (:mod:`hwsim.energy.static`)."""
+
+    tech: dict[str, object]                  # TechTable.summary(): name, node, scaling
+    rules: dict[str, dict[str, object]]      # MAC rule name -> mac_types, source, ...
+    pj_per_mac: dict[str, dict[str, float]]  # MAC type -> {min, max}
+    primitives: dict[str, dict[str, object]]
+    elementwise: dict[str, object]
+    memory: dict[str, dict[str, object]]     # sram, dram, rf: per-bit costs and their rules
+    hierarchy: dict[str, object]
+    placement: dict[str, object]             # Placement.summary() of the step, plus the inference pass
+    records_priced_by: dict[str, int]
+    notes: list[str]
+    static: dict[str, object] | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        d = {k: v for k, v in asdict(self).items() if k != "records_priced_by"}
+        d["memory_source"] = {"records_priced_by": dict(self.records_priced_by),
+                              "accelerator_form": "accel_models.MemoryAccesses: bytes per (layer, phase), level "
+                                                  "(rf, sram, dram), buffer (ifmap, filter, ofmap) and read/write"}
+        if self.static is None:
+            d.pop("static")
+        return d
+
+
 @dataclass
 class EnergyReport:
     """Energy of one model under one scheme. pJ everywhere; see ``assumptions`` for every rule used.
@@ -79,7 +108,7 @@ class EnergyReport:
     infer_pj_per_sample: float = 0.0
     steps_per_epoch: int | None = None
     rate_hz: float | None = None
-    assumptions: dict[str, Any] = field(default_factory=dict)
+    assumptions: EnergyAssumptions | None = None
 
     def avg_power_w(self, rate_hz: float | None = None, per: str | None = None) -> float:
         """Average power at ``rate_hz`` training steps (``per="step"``) or inferences (``"inference"``) a second.
@@ -117,6 +146,7 @@ class EnergyReport:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["assumptions"] = self.assumptions.to_dict() if self.assumptions is not None else {}
         d["avg_power_w"] = self.avg_power_w() if self.rate_hz is not None else None
         return d
 
@@ -479,14 +509,14 @@ def _has_records(p: Placement) -> bool:
 
 
 def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placement], per_bit: _PerBit,
-                 ledger: _Ledger) -> dict[str, Any]:
+                 ledger: _Ledger) -> EnergyAssumptions:
     """Every table value and rule the pricing used, with citations, for the report."""
     c2, c1 = mult_coefficients(tech)
-    return {
-        "tech": tech.summary(),
-        "rules": ledger.rules_used,
-        "pj_per_mac": {m: {"min": v[0], "max": v[1]} for m, v in ledger.per_mac.items()},
-        "primitives": {
+    return EnergyAssumptions(
+        tech=tech.summary(),
+        rules=ledger.rules_used,
+        pj_per_mac={m: {"min": v[0], "max": v[1]} for m, v in ledger.per_mac.items()},
+        primitives={
             "int_add_pj": {"points": tech.int_add_pj.points, "citation": tech.cite(tech.int_add_pj.source),
                            "rule": "piecewise-linear in width between points; proportional to width outside"},
             "int_mult_pj": {"points": tech.int_mult_pj.points, "citation": tech.cite(tech.int_mult_pj.source),
@@ -499,9 +529,9 @@ def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placeme
             "accumulator": tech.accumulator.model_dump()
             | {"rule": "product bits + ceil(log2(fan-in)), capped at max_bits; max_bits when fan-in is unknown"},
         },
-        "elementwise": {"ops": ledger.elementwise, "citation": tech.cite(tech.elementwise.source),
-                        "rule": "each counted element op = the listed fp32 primitives; ops not listed use 'default'"},
-        "memory": {
+        elementwise={"ops": ledger.elementwise, "citation": tech.cite(tech.elementwise.source),
+                     "rule": "each counted element op = the listed fp32 primitives; ops not listed use 'default'"},
+        memory={
             "sram": {"capacity_bytes": hier.sram_bytes, "pj_per_64b": sram_pj_per_64b(tech, hier.sram_bytes),
                      "buffers": {b: {"bytes": c, "pj_per_64b": sram_pj_per_64b(tech, c)}
                                  for b, c in hier.sram_buffers.items()},
@@ -518,8 +548,8 @@ def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placeme
                            "their words read and written by its dataflow (accel_models.registers)",
                    "registers_pj_per_bit": hier.rf_registers},
         },
-        "hierarchy": hier.model_dump(),
-        "placement": {**(placements["train"] if _has_records(placements["train"]) else placements[INFERENCE]).summary(),
+        hierarchy=hier.model_dump(),
+        placement={**(placements["train"] if _has_records(placements["train"]) else placements[INFERENCE]).summary(),
                       "inference": placements[INFERENCE].summary(),
                       "bytes_by_level": {c: {k: int(round(v)) for k, v in d.items()} for c, d in ledger.level_bytes.items()},
                       "dram_fetch_once_bytes": dict(ledger.fetched),
@@ -529,8 +559,6 @@ def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placeme
                               "the split that saves the most DRAM bytes (a linear program over the records); tensors "
                               "<= rf_bytes in RF; on-chip persistent classes are fetched from DRAM once per pass "
                               "(weight_master and optimizer_state also written back); an inference pass has no stash"},
-        "memory_source": {"records_priced_by": ledger.mem_source,
-                          "accelerator_form": "accel_models.MemoryAccesses: bytes per (layer, phase), level "
-                                              "(rf, sram, dram), buffer (ifmap, filter, ofmap) and read/write"},
-        "notes": ledger.notes,
-    }
+        records_priced_by=ledger.mem_source,
+        notes=ledger.notes,
+    )

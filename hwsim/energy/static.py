@@ -72,7 +72,7 @@ def _times(cycles: CycleReport, phases: set[str]) -> dict[tuple[str, str], float
     """Cycles per (layer, phase); inference borrows forward's when the report timed no inference."""
     t: dict[tuple[str, str], float] = defaultdict(float)
     for r in cycles.rows:
-        t[(r["layer"], r["phase"])] += float(r["total_cycles"])
+        t[(r.layer, r.phase)] += float(r.total_cycles)
     timed = {ph for _, ph in t}
     if INFERENCE in phases and INFERENCE not in timed:
         for (layer, ph), c in list(t.items()):
@@ -114,8 +114,7 @@ def add_static(report: EnergyReport, cycles: CycleReport, area: AreaReport, tech
     train_step = sum(train.values()) if report.train_step_pj else 0.0
     spe = report.steps_per_epoch
     density, per_bit = tech.leakage_mw_per_mm2, tech.sram_leakage_nw_per_bit
-    assumptions = dict(report.assumptions)
-    assumptions["static"] = {
+    static = {
         "mw_per_mm2": float(density.value) if density is not None else 0.0,
         "citation": tech.cite(density.source) if density is not None else "",
         "sram_nw_per_bit": float(per_bit.value) if per_bit is not None else None,
@@ -127,6 +126,7 @@ def add_static(report: EnergyReport, cycles: CycleReport, area: AreaReport, tech
                 "leakage_mw_per_mm2 x the area that is not SRAM; static.sram = sram_leakage_nw_per_bit x SRAM "
                 "bits (else the logic density over the SRAM area); inference rows derived from forward records "
                 "take forward's cycles; not node-scaled"}
+    assumptions = dataclasses.replace(report.assumptions, static=static) if report.assumptions is not None else None
     return dataclasses.replace(
         report, rows=rows, by_phase={p: dict(v) for p, v in by_phase.items()},
         totals=train if train_step else infer_batch, infer_totals=infer_totals, train_step_pj=train_step,

@@ -13,16 +13,16 @@ A scheme entry's ``vary: {param: [v1, v2]}`` expands to one scheme per combinati
 accelerator entry's ``vary: {array.rows: [8, 16]}`` likewise, to one resolved accelerator (every field
 of the accelerator schema, in ``config["hardware"]``) per combination, its overrides applied.
 
-The point id is ``sha256(canonical JSON of the resolved config)[:16]``: names resolved,
-defaults filled in (scheme hyper-parameters included), keys sorted. The sweep's name and
-labels are not part of it, so the same point in two sweeps is evaluated once.
+Each point is a typed :class:`hwsim.design.DesignPoint` (a model reference, the scheme object, the
+resolved accelerator, ...), built here once. Its id is ``sha256(canonical JSON of the resolved
+config)[:16]``: names resolved, defaults filled in (scheme hyper-parameters included), keys sorted.
+The sweep's name and labels are not part of it, so the same point in two sweeps is evaluated once.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import inspect
 import itertools
 import json
@@ -32,9 +32,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import accel_models as am
 from hwsim.configs import CONFIG_DIR, resolve
+from hwsim.design import DesignPoint, Literature, ModelRef, PointPricing, PointRecipe, config_hash, shape_json
 from hwsim.errors import UserError
 from hwsim.sweep.schema import (
     NO_DATASET,
@@ -50,46 +52,20 @@ from hwsim.sweep.schema import (
 )
 from hwsim.workload import parse_input_shape
 
+if TYPE_CHECKING:
+    from hwsim.schemes.base import Scheme
+
+__all__ = ["DesignPoint", "config_hash", "load_points", "expand_sweep", "grid_axes", "point_from_axes"]
+
 REPO_ROOT = CONFIG_DIR.parent
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class DesignPoint:
-    """One resolved point: everything needed to evaluate it, as plain JSON-able values."""
-
-    config: dict[str, Any]
-    sweep: str = ""
-    label: str = ""
-    id: str = field(default="")
-
-    def __post_init__(self) -> None:
-        if not self.id:
-            object.__setattr__(self, "id", config_hash(self.config))
-
-    @property
-    def train_key(self) -> str:
-        """Points that differ only in pricing (tech, accelerator and its fields) share one training run."""
-        c = {k: v for k, v in self.config.items() if k not in ("tech", "accelerator", "hardware", "pricing")}
-        return config_hash(c)
-
-    @property
-    def columns(self) -> dict[str, Any]:
-        c = self.config
-        return {"model": c["model"]["name"], "dataset": c["dataset"], "scheme": c["scheme"]["name"],
-                "tech": c["tech"], "accelerator": c["accelerator"], "accuracy_source": c["accuracy_source"]}
 
 
 @dataclass(frozen=True)
 class HardwareChoice:
-    """One resolved accelerator of a sweep: the name as written, its fields, and a label."""
+    """One resolved accelerator of a sweep: the name as written, the accelerator, and a label."""
 
     name: str
-    hardware: dict[str, Any]
+    accelerator: am.Accelerator
     label: str
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -107,8 +83,7 @@ def _entry_line(lm: LineMap, loc: tuple, path: str, entry: AcceleratorEntry) -> 
 def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, loc: tuple,
                              base: Path | None = None) -> list[HardwareChoice]:
     """An accelerator entry -> one resolved accelerator per combination of its ``vary`` values."""
-    import accel_models as am
-    from hwsim.hardware import hardware_label, read_accelerator_yaml, resolve_hardware
+    from hwsim.hardware import hardware_label, read_accelerator_yaml, resolve_accelerator
 
     if isinstance(entry, str):
         entry = AcceleratorEntry(name=entry)
@@ -120,7 +95,7 @@ def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, 
     out = []
     for combo in itertools.product(*(entry.vary[k] for k in keys)):
         ov = {**fixed, **dict(zip(keys, combo))}
-        hw = resolve_hardware(data, ov, where=where,
+        hw = resolve_accelerator(data, ov, where=where,
                               where_field=(lambda k: _entry_line(lm, loc, k, entry)) if lm else None)
         out.append(HardwareChoice(entry.name, hw, hardware_label(entry.name, ov), ov))
     return out
@@ -149,9 +124,9 @@ def dataset_shape(name: str, where: str) -> tuple[list[int], int]:
     raise UserError(where, f"unknown dataset {name!r}; known: {', '.join(known)}")
 
 
-def resolve_model(entry: str | ModelEntry | dict, where: str, base: Path | None = None) -> dict[str, Any]:
-    """A model entry -> ``{"name", "args"}``; a model spec's file path is made absolute (relative to
-    ``base``, the sweep file's folder) and its content hash and declared input shape are added."""
+def resolve_model(entry: str | ModelEntry | dict, where: str, base: Path | None = None) -> ModelRef:
+    """A model entry -> its :class:`~hwsim.design.ModelRef`; a model spec's file path is made absolute
+    (relative to ``base``, the sweep file's folder) and its content hash and declared input shape are added."""
     from hwsim.models import MODELS
     from hwsim.models import spec as specs
 
@@ -160,19 +135,16 @@ def resolve_model(entry: str | ModelEntry | dict, where: str, base: Path | None 
     elif isinstance(entry, dict):
         entry = ModelEntry(**entry)
     src = specs.resolve(entry.name, base=base, where=where)
-    given = _shape_json(parse_input_shape(entry.input, where=f"{where}.input")) if entry.input else None
+    given = shape_json(parse_input_shape(entry.input, where=f"{where}.input")) if entry.input else None
     if src.kind != specs.BUILTIN:
         if src.runs_code:   # named by a file: never imported while validating (docs/reliability.md)
             from hwsim.trust import check_code_allowed
 
             check_code_allowed(src.label, src.path, src.module, where)
-        out: dict[str, Any] = {"name": src.canonical, "args": dict(sorted(entry.args.items()))}
-        if src.path is not None:
-            out["sha256"] = src.digest()
         shape = specs.default_input(src, where=where, **entry.args) if given is None and not src.runs_code else None
-        if given is not None or shape is not None:
-            out["input_shape"] = given if given is not None else _shape_json(shape)
-        return out
+        return ModelRef(name=src.canonical, args=dict(sorted(entry.args.items())),
+                        sha256=src.digest() if src.path is not None else None,
+                        input_shape=given if given is not None else shape_json(shape) if shape is not None else None)
     spec = MODELS.get(entry.name, where=where)
     params = inspect.signature(spec.builder).parameters
     for k in entry.args:
@@ -180,36 +152,26 @@ def resolve_model(entry: str | ModelEntry | dict, where: str, base: Path | None 
             takes = [p for p in params if p not in ("num_classes", "in_shape")]
             raise UserError(f"{where}.args.{k}", f"model {entry.name!r} takes no argument {k!r}; "
                             f"it takes {', '.join(takes) or 'none'}")
-    out = {"name": entry.name, "args": dict(sorted(entry.args.items()))}
-    if given is not None:
-        out["input_shape"] = given
-    elif isinstance(spec.default_input, specs.Tokens):   # a language model reads tokens, not the data set's images
-        out["input_shape"] = _shape_json(spec.default_input)
-    return out
+    if given is None and isinstance(spec.default_input, specs.Tokens):
+        given = shape_json(spec.default_input)   # a language model reads tokens, not the data set's images
+    return ModelRef(name=entry.name, args=dict(sorted(entry.args.items())), input_shape=given)
 
 
-def _shape_json(shape: Any) -> Any:
-    """An input shape as the config stores it: ``"tokens:N"`` for token ids, else a list of sizes."""
-    from hwsim.models.spec import Tokens
-
-    return str(shape) if isinstance(shape, Tokens) else [int(v) for v in shape]
-
-
-def model_input(model: dict[str, Any], shape: tuple[list[int], int], where: str) -> tuple[Any, int]:
+def model_input(model: ModelRef, shape: tuple[list[int], int], where: str) -> tuple[Any, int]:
     """(input shape as stored, classes) of a resolved model on a data set's (shape, classes); on
     ``datasets: [none]`` the model's own (a built-in's default, a spec's declared shape)."""
     from hwsim.models import spec as specs
 
-    in_shape = model.get("input_shape") or shape[0]
+    in_shape = model.input_shape or shape[0]
     classes = shape[1]
     if not in_shape or not classes:
-        src = specs.resolve(model["name"], where=where)
+        src = specs.resolve(model.name, where=where)
         if not in_shape:
-            default = None if src.runs_code else specs.default_input(src, where=where, **model.get("args", {}))
+            default = None if src.runs_code else specs.default_input(src, where=where, **model.args)
             if default is None:
-                raise UserError(where, f"{_model_label(model['name'])} declares no input shape; give it one "
+                raise UserError(where, f"{_model_label(model.name)} declares no input shape; give it one "
                                        "(input: 3x32x32) or a data set")
-            in_shape = _shape_json(default)
+            in_shape = shape_json(default)
         classes = classes or specs.default_classes(src) or 10
     return in_shape, int(classes)
 
@@ -232,20 +194,21 @@ def _decodes(name: str, args_json: str) -> bool:
         return False
 
 
-def model_decodes(model: dict[str, Any]) -> bool:
-    return _decodes(model["name"], json.dumps(model.get("args", {}), sort_keys=True))
+def model_decodes(model: ModelRef) -> bool:
+    return _decodes(model.name, json.dumps(model.args, sort_keys=True))
 
 
-def resolve_scheme(spec: str | dict[str, Any], where: str) -> dict[str, Any]:
+def resolve_scheme(spec: str | dict[str, Any], where: str) -> Scheme:
+    """A sweep file's scheme entry -> the scheme object (built once; every point of it shares it)."""
     from hwsim.schemes import build_scheme
 
-    return build_scheme(spec, where=where).spec()
+    return build_scheme(spec, where=where)
 
 
 _ELEMENT = re.compile(r"^(\w+)\[(\d+)\]$")
 
 
-def scheme_with(entry: SchemeEntry, values: dict[str, Any], where: str) -> dict[str, Any]:
+def scheme_with(entry: SchemeEntry, values: dict[str, Any], where: str) -> Scheme:
     """The entry's scheme with ``values`` for its varied keys; ``field[i]`` sets element i of a list
     parameter (``weight_bits_by_depth[2]``: one layer group's bits, a per-layer precision search)."""
     spec: dict[str, Any] = {"name": entry.name, **copy.deepcopy(entry.params)}
@@ -262,60 +225,58 @@ def scheme_with(entry: SchemeEntry, values: dict[str, Any], where: str) -> dict[
     return resolve_scheme(spec, where)
 
 
-def expand_scheme_entry(entry: SchemeEntry, where: str) -> list[dict[str, Any]]:
+def expand_scheme_entry(entry: SchemeEntry, where: str) -> list[Scheme]:
     keys = list(entry.vary)
     return [scheme_with(entry, dict(zip(keys, combo)), where)
             for combo in itertools.product(*(entry.vary[k] for k in keys))]
 
 
-def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -> str:
+def scheme_label(scheme: Scheme, defaults: dict[str, Any] | None = None) -> str:
     """``graham(quantizer=L4)``: the name plus the parameters that differ from the scheme's defaults.
 
     A point's label is its stable key in a sweep (stores and golden figures are keyed by it); what a
     person reads is :func:`hwsim.labels.design_name`."""
+    spec = scheme.spec()
     name = spec["name"]
     if defaults is None:
-        try:
-            from hwsim.schemes import build_scheme
-
-            defaults = build_scheme(name).spec()
-        except UserError:
-            defaults = {}
+        defaults = _scheme_defaults(type(scheme))
     diff = {k: v for k, v in spec.items() if k != "name" and defaults.get(k) != v}
     return name + ("(" + ",".join(f"{k}={v}" for k, v in sorted(diff.items())) + ")" if diff else "")
 
 
+@functools.cache
+def _scheme_defaults(cls: type[Scheme]) -> dict[str, Any]:
+    """A scheme class's spec with every parameter at its default (once per class)."""
+    try:
+        return cls().spec()
+    except Exception:   # a scheme without defaults for every parameter: every parameter is shown
+        return {}
+
+
 # -- expansion ------------------------------------------------------------------------
-def _point(sw: SweepFile, model: dict, dataset: str, shape: tuple[list[int], int], scheme: dict,
+def _point(sw: SweepFile, model: ModelRef, dataset: str, shape: tuple[list[int], int], scheme: Scheme,
            recipe: Recipe | None, tech: str, accel: HardwareChoice, source: str,
-           literature: dict[str, Any] | None = None) -> DesignPoint:
-    rec = recipe.model_dump() if recipe is not None else None
-    if rec is not None and rec["schedule"] != "sgdr":
-        # warm-restart fields only where they matter, so other points keep the configs (and ids) they had
-        for k in ("restarts", "restart_period", "restart_mult"):
-            rec.pop(k, None)
-    pricing = sw.pricing.model_dump()
-    if pricing["batch"] is None:
-        pricing["batch"] = (literature or {}).get("batch") or (rec["batch"] if rec else 128)
+           literature: Literature | None = None) -> DesignPoint:
+    batch = sw.pricing.batch
+    if batch is None:
+        batch = (literature.batch if literature is not None else None) or (recipe.batch if recipe else 128)
     # prefill + decode only where a decoder is priced (other points keep the configs, and ids, they had)
-    if pricing["new_tokens"] is None or not model_decodes(model):
-        pricing.pop("prompt")
-        pricing.pop("new_tokens")
-    elif pricing["prompt"] is None:
-        pricing.pop("prompt")
+    decodes = sw.pricing.new_tokens is not None and model_decodes(model)
+    pricing = PointPricing(batch=batch, infer_batch=sw.pricing.infer_batch, hierarchy=sw.pricing.hierarchy,
+                           memory=sw.pricing.memory, detail=sw.pricing.detail,
+                           prompt=sw.pricing.prompt if decodes else None,
+                           new_tokens=sw.pricing.new_tokens if decodes else None)
     in_shape, classes = model_input(model, shape, "model")
-    config = {
-        "model": model, "dataset": dataset, "input_shape": in_shape,
-        "num_classes": classes,
-        "scheme": scheme, "recipe": rec if source == "train" else None,
-        "tech": tech, "accelerator": accel.name, "hardware": accel.hardware, "accuracy_source": source,
-        "literature": literature, "pricing": pricing,
-    }
-    margs = ",".join(f"{k}={v}" for k, v in model["args"].items())
-    label = f"{_model_label(model['name'])}{f'({margs})' if margs else ''}/{dataset}/{scheme_label(scheme)}/{accel.label}"
-    if literature:
-        label = f"[{literature['id']}] " + label
-    return DesignPoint(config=config, sweep=sw.name, label=label)
+    margs = ",".join(f"{k}={v}" for k, v in model.args.items())
+    label = f"{_model_label(model.name)}{f'({margs})' if margs else ''}/{dataset}/{scheme_label(scheme)}/{accel.label}"
+    if literature is not None:
+        label = f"[{literature.id}] " + label
+    return DesignPoint(model=model, dataset=dataset, input_shape=parse_input_shape(in_shape, where="model"),
+                       num_classes=classes, scheme=scheme,
+                       recipe=PointRecipe.from_json(recipe.model_dump()) if recipe is not None and source == "train"
+                       else None,
+                       tech=tech, accelerator_name=accel.name, accelerator=accel.accelerator,
+                       accuracy_source=source, pricing=pricing, literature=literature, sweep=sw.name, label=label)
 
 
 def _model_label(name: str) -> str:
@@ -330,7 +291,7 @@ def machine_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_model(model: dict[str, Any], shape: tuple[list[int], int], where: str, base: Path | None,
+def check_model(model: ModelRef, shape: tuple[list[int], int], where: str, base: Path | None,
                 train_batch: int | None) -> None:
     """Build the network on meta tensors before anything runs: a bad argument (``width: -1``) is the
     user's error, told with the model's message; a point that trains must fit in this machine's memory
@@ -342,19 +303,19 @@ def check_model(model: dict[str, Any], shape: tuple[list[int], int], where: str,
 
     stored, classes = model_input(model, shape, where)
     in_shape = parse_input_shape(stored, where=where)
-    if specs.resolve(model["name"], where=where).runs_code:   # checked when its point runs, not here
+    if specs.resolve(model.name, where=where).runs_code:   # checked when its point runs, not here
         return
     try:
         with torch.device("meta"):
-            net = build_model(model["name"], num_classes=classes, in_shape=in_shape, base=base, where=where,
-                              **model.get("args", {}))
+            net = build_model(model.name, num_classes=classes, in_shape=in_shape, base=base, where=where,
+                              **model.args)
     except UserError as e:
         if e.where.startswith(where):
             raise
         raise UserError(f"{where}.args", f"{e.where}: {e.what}") from None
     except Exception as e:   # the builder's own complaint about its arguments
         msg = " ".join(str(e).split())[:200] or type(e).__name__
-        raise UserError(f"{where}.args", f"model {model['name']!r} cannot be built with these arguments: {msg}") from None
+        raise UserError(f"{where}.args", f"model {model.name!r} cannot be built with these arguments: {msg}") from None
     if not train_batch:
         return
     params = sum(p.numel() for p in net.parameters())
@@ -378,13 +339,13 @@ def check_model(model: dict[str, Any], shape: tuple[list[int], int], where: str,
     need = 16 * params + 2 * 4 * acts * train_batch
     have = machine_memory_bytes()
     if need > have:
-        raise UserError(f"{where}", f"training {model['name']!r} at batch {train_batch} needs about "
+        raise UserError(f"{where}", f"training {model.name!r} at batch {train_batch} needs about "
                         f"{need / 2**30:,.1f} GiB ({params:,} parameters, {acts:,} activations a sample), "
                         f"more than this machine's {have / 2**30:,.1f} GiB; use costs only (accuracy: none) "
                         "or a smaller model or batch")
 
 
-def _check_decode(sw: SweepFile, lm: LineMap, models: list[dict[str, Any]]) -> None:
+def _check_decode(sw: SweepFile, lm: LineMap, models: list[ModelRef]) -> None:
     """``pricing: new_tokens`` prices a decoder's prefill + decode: at least one model must be one, and a
     model with learned positions (GPT-2) must have positions for prompt + new tokens."""
     if sw.pricing.new_tokens is None or not models:
@@ -403,7 +364,7 @@ def _check_decode(sw: SweepFile, lm: LineMap, models: list[dict[str, Any]]) -> N
         stored, _ = model_input(m, ([], 0), where)
         prompt = sw.pricing.prompt or parse_input_shape(stored)[-1]
         with torch.device("meta"):
-            cfg = decoder_config(build_model(m["name"], **m.get("args", {})), where)
+            cfg = decoder_config(build_model(m.name, **m.args), where)
         check_context(cfg, prompt + sw.pricing.new_tokens, where)
 
 
@@ -425,7 +386,7 @@ def _axis_values(sw: SweepFile, lm: LineMap, base: Path) -> dict[str, list[Any]]
         for d in datasets:
             check_model(m, d[1], lm.where(("models", i)), base, batch)
     _check_decode(sw, lm, models)
-    schemes: list[dict] = []
+    schemes: list[Scheme] = []
     for i, s in enumerate(sw.schemes):
         schemes += expand_scheme_entry(s, lm.where(("schemes", i)))
     _check_files(sw, lm, base)
@@ -523,9 +484,8 @@ def literature_points(sw: SweepFile, path: Path, techs: list[str], accels: list[
         model = resolve_model(row.model, lm.where(w + ("model",)), path.parent)
         shape = dataset_shape(row.dataset, lm.where(w + ("dataset",)))
         sch = resolve_scheme(row.scheme, lm.where(w + ("scheme",)))
-        lit = {"id": row.id, "table": row.table, "citation": lf.source.citation, "accuracy": row.acc,
-               "metric": row.metric, "batch": row.batch, "epochs": row.epochs, "note": row.note,
-               "file": path.name}
+        lit = Literature(id=row.id, table=row.table, citation=lf.source.citation, accuracy=row.acc,
+                         metric=row.metric, batch=row.batch, epochs=row.epochs, note=row.note, file=path.name)
         for t, a in itertools.product(techs, accels):
             pts.append(_point(sw, model, row.dataset, shape, sch, None, t, a, "literature", lit))
     return pts

@@ -47,9 +47,9 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 from typing import Any
 
+from hwsim.design import DesignPoint, Wire, from_wire
 from hwsim.errors import UserError
 from hwsim.store import PointResult, Store, owner_id
-from hwsim.sweep.expand import DesignPoint
 
 DEFAULT_EVALUATOR = "hwsim.pipeline:evaluate_group"
 _hard_exit = os._exit   # bound at import: user model code runs with os._exit replaced (hwsim.usercode)
@@ -185,7 +185,7 @@ def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> 
             return
         if msg is None:
             return
-        key, pts = msg[0], msg[1]
+        key, pts = msg[0], from_wire(msg[1])   # the points, typed again (hwsim.design)
         out_stream = _Streamer(conn, key)
         kw: dict[str, Any] = {"emit": out_stream.emit} if streams else {}
         kw.update(_share_kwargs(conn, key, msg[2] if len(msg) > 2 else None))
@@ -224,9 +224,9 @@ def _share_kwargs(conn: Any, key: str, role: tuple[str, str | None] | None) -> d
     return {"shared": role[1]} if role[1] is not None else {}
 
 
-def _run_group_ray(evaluator: str, key: str, pts: list[dict[str, Any]]) -> list[PointResult]:
+def _run_group_ray(evaluator: str, key: str, pts: list[Wire]) -> list[PointResult]:
     _limit_threads()
-    return _load_evaluator(evaluator)(pts, key=key, progress=None)
+    return _load_evaluator(evaluator)(from_wire(pts), key=key, progress=None)
 
 
 # -- parent side ----------------------------------------------------------------------------
@@ -235,10 +235,10 @@ def pending(points: list[DesignPoint], store: Store, retry_failed: bool = False)
     return [p for p in points if store.status_of(p.id) not in skip]
 
 
-def groups_of(points: list[DesignPoint]) -> list[tuple[str, list[dict[str, Any]]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+def groups_of(points: list[DesignPoint]) -> list[tuple[str, list[DesignPoint]]]:
+    out: dict[str, list[DesignPoint]] = {}
     for p in points:
-        out.setdefault(p.train_key, []).append({"id": p.id, "config": p.config, "sweep": p.sweep, "label": p.label})
+        out.setdefault(p.train_key, []).append(p)
     return list(out.items())
 
 
@@ -358,36 +358,36 @@ class _Heartbeat:
 class _Run:
     """The parent's bookkeeping for one call of :func:`run_points`: claims, writes, the summary."""
 
-    def __init__(self, store: Store, groups: list[tuple[str, list[dict[str, Any]]]], retry_failed: bool,
+    def __init__(self, store: Store, groups: list[tuple[str, list[DesignPoint]]], retry_failed: bool,
                  summary: RunSummary, bars: _Bars, owner: str):
         self.store, self.summary, self.bars, self.owner = store, summary, bars, owner
         self.skip = ("done",) if retry_failed else ("done", "failed")
         self.queue = list(groups)           # not yet claimed by this run
         self.by_key = dict(groups)
-        self.flight: dict[str, list[dict[str, Any]]] = {}   # claimed, being computed: key -> points
+        self.flight: dict[str, list[DesignPoint]] = {}   # claimed, being computed: key -> points
         self.streamed: dict[str, set[str]] = {}             # key -> ids already written while in flight
         self.began: dict[str, float] = {}                   # key -> when this run claimed the group
         self.tally: dict[str, list[int]] = {}               # key -> [done, failed] written so far
-        self.labels = {k: pts[0]["label"].rsplit("/", 1)[0] for k, pts in groups}
+        self.labels = {k: pts[0].label.rsplit("/", 1)[0] for k, pts in groups}
         self.waiting_since: float | None = None
 
-    def take(self) -> tuple[str, list[dict[str, Any]]] | None:
+    def take(self) -> tuple[str, list[DesignPoint]] | None:
         """The next group this run may compute, claimed; None when every remaining one is held by
         another live run (or none remain)."""
         waiting = 0
         for i, (key, pts) in enumerate(self.queue):
-            ids = self.store.claim([p["id"] for p in pts], self.owner, LEASE_S, self.skip)
+            ids = self.store.claim([p.id for p in pts], self.owner, LEASE_S, self.skip)
             if ids is None:
                 waiting += len(pts)
                 continue
             del self.queue[i]
-            mine = [p for p in pts if p["id"] in set(ids)]
+            mine = [p for p in pts if p.id in set(ids)]
             self.summary.skipped += len(pts) - len(mine)
             self.bars.finish(key, len(pts) - len(mine), 0, 0)
             if not mine:
                 return self.take()
             for p in mine:
-                self.store.mark_running(p["id"], p["config"], sweep=p["sweep"])
+                self.store.mark_running(p.id, p.to_json(), sweep=p.sweep)
             self.flight[key] = mine
             self.began[key], self.tally[key] = time.time(), [0, 0]
             self.bars.start(key, self.labels[key], len(mine))
@@ -429,20 +429,20 @@ class _Run:
         self.bars.finish(key, done, failed, len(pts) - len(results) - len(streamed))
         # The group's wall time (its training and tracing are shared by its points) goes to the group.
         d0, f0 = self.tally.pop(key, [0, 0])
-        self.store.write_group(key, self.began.pop(key, time.time()), time.time(), [p["id"] for p in pts],
-                               sweep=pts[0]["sweep"] if pts else None, label=self.labels.get(key),
+        self.store.write_group(key, self.began.pop(key, time.time()), time.time(), [p.id for p in pts],
+                               sweep=pts[0].sweep if pts else None, label=self.labels.get(key),
                                done=d0 + done, failed=f0 + failed)
 
     def failed_group(self, key: str, reason: str) -> None:
-        pts = [p for p in self.flight[key] if p["id"] not in self.streamed.get(key, set())]
-        self.finished(key, [PointResult(id=p["id"], config=p["config"], status="failed", error=reason,
-                                        sweep=p["sweep"], label=p["label"]) for p in pts])
+        pts = [p for p in self.flight[key] if p.id not in self.streamed.get(key, set())]
+        self.finished(key, [PointResult(id=p.id, config=p.to_json(), status="failed", error=reason,
+                                        sweep=p.sweep, label=p.label) for p in pts])
 
     def lost(self, key: str, reason: str) -> None:
         """A worker died with this group: hand its points back (redone by a rerun), or fail them
         after MAX_LOST deaths (a group that always kills its worker must not loop forever)."""
-        pts = [p for p in self.flight[key] if p["id"] not in self.streamed.get(key, set())]
-        ids = [p["id"] for p in pts]
+        pts = [p for p in self.flight[key] if p.id not in self.streamed.get(key, set())]
+        ids = [p.id for p in pts]
         if not ids:   # every point was written before the worker died
             self.finished(key, [])
             return
@@ -460,7 +460,7 @@ class _Run:
     def give_back(self, key: str) -> None:
         """Return a claimed group to this run's queue, unpenalised (its worker died before starting it)."""
         pts = self.flight.pop(key)
-        self.store.release([p["id"] for p in pts], self.owner)
+        self.store.release([p.id for p in pts], self.owner)
         self.bars.running.discard(key)
         self.queue.insert(0, (key, self.by_key[key]))
 
@@ -479,7 +479,7 @@ class _Run:
     def interrupted(self) -> None:
         """The run stops early (Ctrl-C, an error): hand every group in flight back, unpenalised."""
         for key, pts in list(self.flight.items()):
-            self.store.release([p["id"] for p in pts], self.owner)
+            self.store.release([p.id for p in pts], self.owner)
             self.flight.pop(key)
 
 
@@ -502,7 +502,7 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
     try:
         todo = pending(points, store, retry_failed)
         summary = RunSummary(total=len(points), skipped=len(points) - len(todo))
-        store.enqueue((p.id, p.config, p.sweep, p.label) for p in todo)
+        store.enqueue((p.id, p.to_json(), p.sweep, p.label) for p in todo)
         groups = groups_of(todo)
         mode = ("bars" if progress in (True, "bars") else "lines" if progress == "lines" else "off") if todo else "off"
         bars = _Bars(mode, len(todo), sweep)
@@ -546,16 +546,16 @@ def _run_inline(run: _Run, evaluator: str) -> None:
         run.finished(key, fn(pts, key=key, progress=run.bars.stage, **kw))
 
 
-def _cost_estimate(pts: list[dict[str, Any]]) -> float:
+def _cost_estimate(pts: list[DesignPoint]) -> float:
     """A group's relative cost, for longest-first scheduling: forward MACs per sample (meta
     tensors, no data) x epochs for trained points; literature points are cheap and equal."""
-    cfg = pts[0]["config"]
-    if cfg.get("accuracy_source") != "train":
+    p = pts[0]
+    if p.accuracy_source != "train" or p.recipe is None:
         return 0.0
     try:
-        macs = _model_macs(cfg["model"]["name"], json.dumps(cfg["model"].get("args", {}), sort_keys=True),
-                           cfg.get("num_classes"), tuple(cfg["input_shape"]))
-        return float(macs) * float(cfg["recipe"].get("epochs", 1))
+        macs = _model_macs(p.model.name, json.dumps(p.model.args, sort_keys=True), p.num_classes,
+                           tuple(p.input_shape))
+        return float(macs) * float(p.recipe.epochs)
     except Exception:  # an estimate only: never let it stop a sweep
         return 0.0
 
@@ -592,7 +592,7 @@ class _Worker:
         self.stage = ""                   # what the worker last said it was doing
         self.seen = time.time()           # when it last sent something or used CPU time
         self.cpu = -1.0
-        self.share: list[dict[str, Any]] | None = None   # its points, when its group is split
+        self.share: list[DesignPoint] | None = None   # its points, when its group is split
         self.held: set[str] = set()                       # keys of the groups it was sent
 
     def stalled(self, now: float) -> bool:
@@ -616,17 +616,17 @@ class _Split:
     are written as they come; the group ends (``run.finished``, or ``run.lost`` when a worker died
     with a share) when no share is left. Points stay claimed per group, as unsplit."""
 
-    def __init__(self, run: _Run, key: str, pts: list[dict[str, Any]], workers: int):
+    def __init__(self, run: _Run, key: str, pts: list[DesignPoint], workers: int):
         size = max(MIN_SHARE, -(-len(pts) // (SHARES_PER_WORKER * workers)))
         self.run, self.key = run, key
-        self.waiting: list[tuple[bool, list[dict[str, Any]]]] = [
+        self.waiting: list[tuple[bool, list[DesignPoint]]] = [
             (i == 0, pts[i:i + size]) for i in range(0, len(pts), size)]   # (is the lead, points)
         self.state: str | None = None
         self.ready = False      # the state came, or the lead ended without one (followers work alone)
         self.out = 0            # shares at workers
         self.lost_reason: str | None = None
 
-    def next(self) -> tuple[tuple[Any, ...], list[dict[str, Any]]] | None:
+    def next(self) -> tuple[tuple[Any, ...], list[DesignPoint]] | None:
         """The next share to send (message, points), or None while it waits for the lead's state."""
         if not self.waiting or (not self.waiting[0][0] and not self.ready):
             return None
@@ -648,14 +648,14 @@ class _Split:
         self.ready = True
         return self._end()
 
-    def failed(self, pts: list[dict[str, Any]], reason: str) -> bool:
+    def failed(self, pts: list[DesignPoint], reason: str) -> bool:
         """The evaluator raised on a share; before the state came, the group's unsent shares fail with it."""
         if not self.ready:
             pts = pts + [p for _, sh in self.waiting for p in sh]
             self.waiting = []
         written = self.run.streamed.get(self.key, set())
-        return self.done([PointResult(id=p["id"], config=p["config"], status="failed", error=reason,
-                                      sweep=p["sweep"], label=p["label"]) for p in pts if p["id"] not in written])
+        return self.done([PointResult(id=p.id, config=p.to_json(), status="failed", error=reason,
+                                      sweep=p.sweep, label=p.label) for p in pts if p.id not in written])
 
     def lost(self, reason: str) -> bool:
         """A worker died with a share: its unwritten points are handed back when the group ends (and,
@@ -678,7 +678,7 @@ class _Split:
 
 
 def _next_job(run: _Run, splits: dict[str, _Split], workers: int, can_split: bool,
-              ) -> tuple[tuple[Any, ...], list[dict[str, Any]] | None] | None:
+              ) -> tuple[tuple[Any, ...], list[DesignPoint] | None] | None:
     """What an idle worker does next: a share of a split group whose state has come, else the next
     group (split when it is large enough to keep more than one worker busy)."""
     for sp in splits.values():
@@ -758,7 +758,7 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
                     w = _Worker(ctx, evaluator, keep=keep is not None)
                     pool.append(w)
                 try:
-                    w.conn.send(g)
+                    w.conn.send((g[0], [p.wire() for p in g[1]], *g[2:]))
                     w.key, w.share, w.seen, w.stage = g[0], share, time.time(), "starting"
                     w.held.add(g[0])
                 except OSError:   # it died idle: the group (or share) goes back, unpenalised
@@ -918,7 +918,7 @@ def _run_ray(run: _Run, evaluator: str, workers: int, address: str | None) -> No
                 g = run.take()
                 if g is None:
                     break
-                refs[remote.remote(evaluator, *g)] = g[0]
+                refs[remote.remote(evaluator, g[0], [p.wire() for p in g[1]])] = g[0]
             if not refs:
                 time.sleep(1.0)   # held by another run
                 continue
@@ -936,7 +936,7 @@ def _run_ray(run: _Run, evaluator: str, workers: int, address: str | None) -> No
             ray.shutdown()
 
 
-def summary_rows(db: str | Path, ids: list[str]) -> list[dict[str, Any]]:
+def summary_rows(db: str | Path, ids: list[str]) -> list[DesignPoint]:
     """Rows for the end-of-sweep table: label, status, headline metrics, error."""
     from hwsim import labels
 

@@ -76,12 +76,11 @@ def model_points(model: str, dataset: str) -> list[Any]:
 
 
 
-def groups(pts: list[Any]) -> list[list[dict[str, Any]]]:
+def groups(pts: list[Any]) -> list[list[Any]]:
     """Points sharing model, data set and scheme go to the pipeline together, as the runner sends them."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[Any]] = {}
     for p in pts:
-        out.setdefault(p.train_key, []).append({"id": p.id, "config": p.config, "sweep": p.sweep,
-                                                "label": p.label})
+        out.setdefault(p.train_key, []).append(p)
     return list(out.values())
 
 
@@ -97,8 +96,8 @@ def compute(model: str, dataset: str) -> dict[str, dict[str, Any]]:
     res: dict[str, dict[str, Any]] = {}
     for grp in groups(model_points(model, dataset)):
         for p, r in zip(grp, evaluate_group(grp)):
-            pr = p["config"]["pricing"]
-            key = f"{p['label']} | memory={pr['memory']} hierarchy={pr.get('hierarchy')}"
+            pr = p.pricing
+            key = f"{p.label} | memory={pr.memory} hierarchy={pr.hierarchy}"
             res[key] = {"status": r.status, "error": r.error,
                         "metrics": {k: _number(v) for k, v in sorted(r.metrics.items())}}
     return res
