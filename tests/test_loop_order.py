@@ -57,15 +57,15 @@ def test_input_tile_outer_beats_restreaming_on_a_small_buffer():
     for all four column folds reads it once plus halos instead of four times."""
     layer, acc = _conv(64, 128, 56, 3, 1), _acc(64, 256, 64)
     row = simulate_layer(layer, acc)
-    assert row["loop_order"] == LoopOrder.INPUT_TILE_OUTER.value
+    assert row.loop_order == LoopOrder.INPUT_TILE_OUTER.value
     u_in, weights = 64 * 56 * 56, 128 * 64 * 9
-    assert u_in < row["dram_reads_ifmap"] < 1.7 * u_in            # halos, not a re-stream per fold
-    assert row["dram_reads_filter"] == weights                     # the weights fit the filter buffer
+    assert u_in < row.dram_reads_ifmap < 1.7 * u_in            # halos, not a re-stream per fold
+    assert row.dram_reads_filter == weights                     # the weights fit the filter buffer
     g = layer.to_gemm()
     cands = {c.order: c for c in loop_orders(run_gemm(g.M, g.N, g.K, 32, 32, "ws"), g.M, g.N, g.K, 1,
                                              g.ifmap_unique, 8, 8, 16, acc.memory, 32, g.window)}
     assert cands[LoopOrder.WEIGHTS_OUTER].reads_ifmap == 4 * u_in
-    assert row["dram_read_bytes"] == min(c.read_bytes(8, 8) for c in cands.values())
+    assert row.dram_read_bytes == min(c.read_bytes(8, 8) for c in cands.values())
 
 
 def test_weights_re_read_per_input_tile_when_they_do_not_fit():
@@ -80,9 +80,9 @@ def test_weights_re_read_per_input_tile_when_they_do_not_fit():
 def test_order_changes_neither_macs_nor_compute_cycles():
     layer = _conv(64, 128, 56, 3, 1)
     big, small = simulate_layer(layer, _acc(4096, 4096, 4096)), simulate_layer(layer, _acc(64, 256, 64))
-    assert big["loop_order"] == LoopOrder.WEIGHTS_OUTER.value and small["loop_order"] != big["loop_order"]
+    assert big.loop_order == LoopOrder.WEIGHTS_OUTER.value and small.loop_order != big.loop_order
     for k in ("macs", "compute_cycles", "row_folds", "col_folds", "sram_reads_ifmap", "sram_reads_filter"):
-        assert big[k] == small[k], k
+        assert getattr(big, k) == getattr(small, k), k
 
 
 @pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
@@ -98,6 +98,6 @@ def test_dram_bytes_never_grow_with_any_sram(dataflow, shape):
             kbs = [128.0, 128.0, 128.0]
             kbs[which] = kb
             r = simulate_layer(layer, _acc(*kbs, dataflow=dataflow))
-            b = r["dram_read_bytes"] + r["dram_write_bytes"]
+            b = r.dram_read_bytes + r.dram_write_bytes
             assert prev is None or b <= prev, (which, kb)
             prev = b

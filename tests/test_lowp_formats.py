@@ -494,25 +494,25 @@ def test_accelerator_counts_block_scales_on_one_layer(layer1_conv1_work, scheme,
     rep = am.simulate([fwd], acc)
     row = rep.rows[0]
     # both operands fit the buffers: each is read from DRAM once, its scales with it
-    assert (row["dram_reads_ifmap"], row["dram_reads_filter"]) == (25_088, 36_864)
+    assert (row.dram_reads_ifmap, row.dram_reads_filter) == (25_088, 36_864)
     dram = {a.buffer + "_" + a.rw: a.bytes for a in rep.accesses.of(fwd.name, "forward") if a.level == "dram"}
     assert dram["ifmap_read"] == elem_bytes["in"] + scale_bytes["in"]
     assert dram["filter_read"] == elem_bytes["w"] + scale_bytes["w"]
     # the output leaves in the next layer's input format (layer1.0.conv2: the same scheme), scales too
     assert dram["ofmap_write"] == elem_bytes["in"] + scale_bytes["in"]
-    assert row["dram_read_bytes"] == dram["ifmap_read"] + dram["filter_read"]
-    assert row["dram_write_bytes"] == dram["ofmap_write"]
+    assert row.dram_read_bytes == dram["ifmap_read"] + dram["filter_read"]
+    assert row.dram_write_bytes == dram["ofmap_write"]
     # the same bytes as hwsim's own count of a tensor in that format (hwsim.formats.bytes_for)
     fmt = Format.parse(scheme if scheme != "fp8" else "fp8_e4m3")
     assert dram["ifmap_read"] == bytes_for(25_088, fmt) and dram["filter_read"] == bytes_for(36_864, fmt)
     # on chip: every SRAM read of an element brings its share of the scales
     sram = {a.buffer + "_" + a.rw: a.bytes for a in rep.accesses.of(fwd.name, "forward") if a.level == "sram"}
-    n = row["sram_reads_ifmap"]
+    n = row.sram_reads_ifmap
     blk = {"mxfp8": 32, "nvfp4": 16}.get(scheme)
     per_elem = elem_bytes["in"] / 25_088
     want = n * per_elem + ((-(-n // blk)) + (4 if scheme == "nvfp4" else 0) if blk else 0)
     assert sram["ifmap_read"] == want
-    assert row["sram_read_bytes"] == math.ceil(sram["ifmap_read"]) + math.ceil(sram["filter_read"])
+    assert row.sram_read_bytes == math.ceil(sram["ifmap_read"]) + math.ceil(sram["filter_read"])
 
 
 def test_accelerator_scales_move_the_mx_step_only_by_their_share(layer1_conv1_work):

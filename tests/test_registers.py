@@ -38,14 +38,14 @@ def test_weight_stationary_counts():
     rf, rep = _rf("ws")
     # every MAC reads each operand and reads + writes the running sum; the weight is filled once per fold
     assert rf[("filter", "read")] == MACS
-    assert rf[("filter", "write")] == K * N == rep.rows[0]["sram_reads_filter"]
+    assert rf[("filter", "write")] == K * N == rep.rows[0].sram_reads_filter
     assert rf[("ifmap", "write")] == rf[("ifmap", "read")] == MACS
     assert rf[("psum", "read")] == rf[("psum", "write")] == MACS * 2        # 16-bit words, in bytes
 
 
 def test_input_and_output_stationary_counts():
     rf, rep = _rf("is")
-    assert rf[("ifmap", "write")] == M * K == rep.rows[0]["sram_reads_ifmap"]
+    assert rf[("ifmap", "write")] == M * K == rep.rows[0].sram_reads_ifmap
     assert rf[("filter", "write")] == MACS
     rf, _ = _rf("os")
     assert rf[("ifmap", "write")] == rf[("filter", "write")] == MACS
