@@ -500,7 +500,7 @@ def test_pareto_represents_every_point_and_resamples_on_zoom():
                        "bits": "W1/A1", "name": "n"})
     front = figures.pareto_mask(df["infer_energy_pj"], df["accuracy"], "min", "max")
     fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", max_dominated=1000)
-    drawn = [c[0] for t in fig.data if t.type == "scattergl" and t.customdata is not None for c in t.customdata]
+    drawn = [c[0] for t in fig.data if t.type == "scatter" and t.customdata is not None for c in t.customdata]
     # every point is represented: the front as markers, every other point counted in the density layer
     assert sorted(drawn) == sorted(df["id"][front])
     [heat] = [t for t in fig.data if t.type == "heatmap"]
@@ -509,7 +509,7 @@ def test_pareto_represents_every_point_and_resamples_on_zoom():
     # zoomed into a region holding fewer than max_dominated points: they come back as markers
     lo, hi = np.quantile(df["infer_energy_pj"], [0.5, 0.52])
     fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", max_dominated=1000, x_range=[lo, hi])
-    drawn = {c[0] for t in fig.data if t.type == "scattergl" and t.customdata is not None for c in t.customdata}
+    drawn = {c[0] for t in fig.data if t.type == "scatter" and t.customdata is not None for c in t.customdata}
     inside = df["id"][(df["infer_energy_pj"] >= lo) & (df["infer_energy_pj"] <= hi)]
     assert set(inside) <= drawn and not any(t.type == "heatmap" for t in fig.data)
 
@@ -524,9 +524,9 @@ def test_reads_are_incremental_and_follow_every_commit(tmp_path, monkeypatch):
     asked: list = []
     real = Store.points
 
-    def spy(self, status=None, ids=None):
+    def spy(self, status=None, ids=None, **kw):
         asked.append(None if ids is None else sorted(ids))
-        return real(self, status=status, ids=ids)
+        return real(self, status=status, ids=ids, **kw)
 
     monkeypatch.setattr(Store, "points", spy)
     later = all_points()[4:8]

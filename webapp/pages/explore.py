@@ -3,11 +3,14 @@
 Clicking a marker (or a label in the table) opens that point on the Design point page;
 ticking rows in the table selects points for Compare and for the report export. The table
 is served page by page (AG Grid's infinite row model), so 50,000 points never travel whole;
-the plot draws WebGL markers and thins dominated points above a few thousand.
+the plot draws the front as markers and the other points as markers or, above a few thousand
+in view, as a density layer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections import OrderedDict
 from urllib.parse import parse_qs, urlencode
@@ -183,7 +186,9 @@ def layout():
     return dbc.Row([dbc.Col(controls, xs=12, lg=3, class_name="mb-3"),
                     dbc.Col([plot, parcoords, table], xs=12, lg=9),
                     dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key"), dcc.Store(id="ex-pc-drawn"),
-                    dcc.Store(id="ex-zoom", data={})])
+                    dcc.Store(id="ex-zoom", data={}),
+                    # what the page was last sent (a digest): a commit that changes no option sends nothing
+                    dcc.Store(id="ex-options-key"), dcc.Store(id="ex-axes-key"), dcc.Store(id="ex-columns-key")])
 
 
 # -- the view: one function of the control values, used by the plot, the table and the exports ----------
@@ -343,35 +348,41 @@ def register(app: dash.Dash, data: StoreData) -> None:
     _register_exports(app, data)
 
 
-def _options(data: StoreData) -> list:
+def digest(*parts) -> str:
+    """A short digest of what a callback would send: equal digests, nothing new to send."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _options(data: StoreData) -> tuple[list, str]:
     """Options of every filter, the config-field filters (fields a sweep varies: array size, dataflow,
-    clock, ...) and the colour/symbol groupings, from the store (once per store version)."""
+    clock, ...) and the colour/symbol groupings, from the store (once per store version), and their
+    digest."""
     return data.memo("explore-options", lambda: _compute_options(data))
 
 
-def _compute_options(data: StoreData) -> list:
-    df = data.done_points()
-    out = []
-    for _, col, _ in FILTERS:
-        vals = sorted(set(df[col].dropna().unique().astype(str))) if not df.empty and col in df.columns else []
-        out.append([{"label": v, "value": v} for v in vals])
+def _compute_options(data: StoreData) -> tuple[list, str]:
+    # distinct values kept up to date per commit (StoreData.distinct), never a scan of every point
+    out = [[{"label": v, "value": v} for v in data.distinct(col)] for _, col, _ in FILTERS]
     fixed = {col for _, col, _ in FILTERS}
     # a config field that restates a fixed filter (the accelerator's name) is not a second filter
-    fields = [f for f in data.config_fields() if f in df.columns and df[f].nunique() > 1
-              and f.removeprefix(CFG) not in fixed]
+    values = {f: data.distinct(f) for f in data.config_fields() if f.removeprefix(CFG) not in fixed}
+    values = {f: vals for f, vals in values.items() if len(vals) > 1}
     cfg = [labelled(_field_label(f), dcc.Dropdown(
         id={"type": "ex-cfg", "field": f}, multi=True, clearable=True, placeholder="all",
-        options=[{"label": str(v), "value": str(v)} for v in sorted(df[f].dropna().unique(), key=str)],
-        value=[], className="hwsim-dropdown")) for f in fields]
-    groups = _grouping_options(fields)
-    return [*out, cfg, groups, groups]
+        options=[{"label": v, "value": v} for v in vals], value=[], className="hwsim-dropdown"))
+        for f, vals in values.items()]
+    groups = _grouping_options(list(values))
+    return [*out, cfg, groups, groups], digest(out, values)
 
 
 def _register_controls(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Output("ex-size", "options"),
-                  Output("ex-c-metric", "options"), Output("ex-z", "options"), Input("ex-view", "value"), Input("store-version", "data"),
-                  State("ex-x", "value"), State("url", "search"))
-    def view_axes(view, _v, current, search):
+                  Output("ex-c-metric", "options"), Output("ex-z", "options"), Output("ex-axes-key", "data"),
+                  Input("ex-view", "value"), Input("store-version", "data"),
+                  State("ex-x", "value"), State("url", "search"), State("ex-axes-key", "data"))
+    def view_axes(view, _v, current, search, sent):
+        """The axis lists, sent only when they differ from what the page has (most commits add points,
+        not metrics)."""
         current_value = current
         done = data.done_points()
         metrics = data.memo("present-metrics", lambda: [m for m in data.metric_names() if m in done.columns
@@ -386,13 +397,22 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         value = dash.no_update if (current in values and current == current_value) or not values else (
             current if current in values else values[0])
         objectives = [o for o in every if o["value"] not in QUALITY_AXES + ("scheme_noop", "utilization")]
-        return opts + data.memo("swept-options", lambda: _swept_options(data, done)), value, every, every, objectives
+        opts = opts + data.memo("swept-options", lambda: _swept_options(data, done))
+        key = digest(opts, every)
+        if key == sent and value is dash.no_update:
+            raise dash.exceptions.PreventUpdate
+        return opts, value, every, every, objectives, key
 
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
-        Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options")],
-        Input("store-version", "data"))
-    def filter_options(_v):
-        return _options(data)
+        Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options"),
+        Output("ex-options-key", "data")], Input("store-version", "data"), State("ex-options-key", "data"))
+    def filter_options(_v, sent):
+        """Sent only when an option changed: new config-field dropdowns would fire every callback that
+        reads them (the plot, the table) a second time."""
+        opts, key = _options(data)
+        if key == sent:
+            raise dash.exceptions.PreventUpdate
+        return [*opts, key]
 
     @app.callback(Output("ex-c-slider", "min"), Output("ex-c-slider", "max"), Output("ex-c-slider", "step"),
                   Output("ex-c-slider", "value"), Input("ex-c-metric", "value"), State("ex-c-max", "value"),
@@ -582,10 +602,14 @@ def _row_columns(data: StoreData) -> list[str]:
 
 
 def _register_table(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("ex-grid", "columnDefs"), Input("ex-x", "value"), Input("ex-y", "value"),
-                  Input("store-version", "data"))
-    def columns(x, y, _v):
-        return _grid_columns(data.done_points(), data, x, y)
+    @app.callback(Output("ex-grid", "columnDefs"), Output("ex-columns-key", "data"), Input("ex-x", "value"),
+                  Input("ex-y", "value"), Input("store-version", "data"), State("ex-columns-key", "data"))
+    def columns(x, y, _v, sent):
+        cols = data.memo(f"grid-columns:{x}:{y}", lambda: _grid_columns(data.done_points(), data, x, y))
+        key = digest(cols)
+        if key == sent:
+            raise dash.exceptions.PreventUpdate
+        return cols, key
 
     @app.callback(Output("ex-grid", "getRowsResponse"), Input("ex-grid", "getRowsRequest"),
                   State("ex-brush", "data"), *VIEW_STATES)
