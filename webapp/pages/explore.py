@@ -48,6 +48,10 @@ VIEW = (("ex-view", "value", "view"), ("ex-x", "value", "x"), ("ex-y", "value", 
         ("ex-logy", "value", "logy"), ("ex-front-only", "value", "front"), ("ex-color", "value", "color"),
         ("ex-symbol", "value", "symbol"), ("ex-size", "value", "size"), ("ex-c-metric", "value", "cmetric"),
         ("ex-c-max", "value", "cmax"), ("ex-z", "value", "z"))
+# The view a page opens with (the controls' initial values), keyed as in VIEW.
+DEFAULT_VIEW = {"view": "train", "x": "train_energy_pj_per_step", "y": "accuracy", "logx": True, "logy": False,
+                "front": False, "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None,
+                "cmax": None, "z": None}
 MAX_DOMINATED = 2000    # other points drawn as markers up to this many in view, else as a density
 PLOT_HEIGHT = 640
 PARCOORDS_ROWS = 1500
@@ -120,17 +124,17 @@ def layout():
     controls = dbc.Card(dbc.CardBody([
         labelled("View", dbc.RadioItems(id="ex-view", options=[{"label": "Training", "value": "train"},
                                                                 {"label": "Inference", "value": "inference"}],
-                                        value="train", inline=True)),
-        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train"), "train_energy_pj_per_step")),
+                                        value=DEFAULT_VIEW["view"], inline=True)),
+        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train"), DEFAULT_VIEW["x"])),
         labelled("Quality axis (y)", dropdown("ex-y", [{"label": units.label_of(n), "value": n}
                                                        for n in QUALITY_AXES], "accuracy")),
-        dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=True)),
-                 dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=False))], class_name="mb-1"),
-        dbc.Switch(id="ex-front-only", label="Pareto front only", value=False, class_name="mb-2"),
+        dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=DEFAULT_VIEW["logx"])),
+                 dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=DEFAULT_VIEW["logy"]))], class_name="mb-1"),
+        dbc.Switch(id="ex-front-only", label="Pareto front only", value=DEFAULT_VIEW["front"], class_name="mb-2"),
         labelled("Third objective (front over three)", dropdown("ex-z", [], None, clearable=True,
                                                                  placeholder="none: accuracy and cost")),
-        labelled("Colour by", dropdown("ex-color", _grouping_options([]), "family")),
-        labelled("Symbol by", dropdown("ex-symbol", _grouping_options([]), "scheme_name")),
+        labelled("Colour by", dropdown("ex-color", _grouping_options([]), DEFAULT_VIEW["color"])),
+        labelled("Symbol by", dropdown("ex-symbol", _grouping_options([]), DEFAULT_VIEW["symbol"])),
         labelled("Size by", dropdown("ex-size", [], None, clearable=True, placeholder="(same size)")),
         html.Hr(className="my-2"),
         html.Div("Constraint (feasible points only)", className="small text-muted mb-1"),
@@ -338,6 +342,20 @@ VIEW_INPUTS = [Input(cid, prop) for cid, prop, _ in VIEW] + [Input(cid, "value")
     Input({"type": "ex-cfg", "field": ALL}, "value"), State({"type": "ex-cfg", "field": ALL}, "id")]
 VIEW_STATES = [State(cid, prop) for cid, prop, _ in VIEW] + [State(cid, "value") for cid, _, _ in FILTERS] + [
     State({"type": "ex-cfg", "field": ALL}, "value"), State({"type": "ex-cfg", "field": ALL}, "id")]
+
+
+def warm(data: StoreData) -> None:
+    """What a first page asks for, computed before it asks (the server calls this in the background as
+    it starts): the points, the options, and the opening view's figure, before and after the
+    config-field filters join its inputs."""
+    if data.done_points().empty:
+        return
+    _options(data)
+    filters: dict[str, list] = {col: [] for _, col, _ in FILTERS}
+    pareto_for(data, DEFAULT_VIEW, filters)
+    pareto_for(data, DEFAULT_VIEW, {**filters, **{f: [] for f in data.config_fields()
+                                                 if len(data.distinct(f)) > 1 and f.removeprefix(CFG) not in filters}})
+    _row_columns(data)
 
 
 def register(app: dash.Dash, data: StoreData) -> None:
