@@ -107,7 +107,7 @@ def test_explore_click_compare_export(dash_duo, tmp_path):
     db = tmp_path / "results.db"
     ids = build_store(db)
     start(dash_duo, db)
-    dash_duo.wait_for_element("#ex-pareto .gl-canvas-context")
+    dash_duo.wait_for_element("#ex-pareto .scatterlayer .point")   # SVG markers (no WebGL context)
     # Every finished point is a marker (the failed and the running one are not).
     assert wait_points(dash_duo, len(ids)) == len(ids)
     dash_duo.wait_for_contains_text("#ex-count", f"{len(ids)} of {len(ids)} design points shown")
