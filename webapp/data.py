@@ -199,7 +199,7 @@ class StoreData:
             if loaded is None or loaded.rows.empty:
                 return []
             vals = loaded.distinct(col.removeprefix(CFG), done_only=not col.startswith(CFG))
-            return sorted({str(v) for v in vals if v is not None})
+            return sorted({text_of(v) for v in vals if v is not None})
 
         try:
             return self.memo(f"distinct:{col}", load)
@@ -270,7 +270,12 @@ class _Loaded:
             self._distinct[key] = _distinct_of(self.rows, self.flat, col, done_only)
         return self._distinct[key]
 
-    def _add_distinct(self, rows: pd.DataFrame, flat: pd.DataFrame) -> None:
+    def _add_distinct(self, rows: pd.DataFrame, flat: pd.DataFrame, renamed: bool) -> None:
+        """Bring the distinct values up to date with the new ``rows`` (and their config leaves ``flat``);
+        when older rows were renamed (a scheme parameter started to vary), their names are counted anew."""
+        if renamed:
+            for key in [k for k in self._distinct if k[1] in ("scheme_name", "name")]:
+                del self._distinct[key]
         for (where, col), seen in self._distinct.items():
             seen |= _distinct_of(rows, flat, col, where == "done")
 
@@ -414,7 +419,6 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
         loaded.variation.add({k: loaded.value(t) for k, t in zip(name_parts, parts)})
     flat.index = pd.Index(fresh["id"])
     if ids is not None:
-        loaded._add_distinct(fresh, flat)
         fresh_ids = set(fresh["id"])
         rows = pd.concat([loaded.rows[~loaded.rows["id"].isin(fresh_ids)], fresh], ignore_index=True)
         loaded.flat = pd.concat([loaded.flat[~loaded.flat.index.isin(fresh_ids)], flat])
@@ -447,9 +451,23 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
                                                                              _objects(sub["scheme"]))]
     rows.loc[redo, "name"] = [names[p][1] or str(lab) for p, lab in zip(_objects(sub["_parts"]),
                                                                          _objects(sub["label"]))]
+    if ids is not None:
+        new = rows["id"].isin(fresh_ids).to_numpy()
+        loaded._add_distinct(rows[new], flat, renamed=bool((redo & ~new).any()))
     loaded.rows = rows
     loaded._frame = None
     return loaded
+
+
+def text_of(v: Any) -> str:
+    """A value as its filter option reads: an integral float without ``.0`` (a config field that some
+    points lack is read as floats, where the points that have it hold integers)."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def texts_of(s: pd.Series) -> np.ndarray:
+    """:func:`text_of` of every value of a column: what a filter's chosen options are compared with."""
+    return np.array([text_of(v) for v in s.to_numpy(dtype=object)], dtype=object)
 
 
 def _objects(s: pd.Series) -> list:

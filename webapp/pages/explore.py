@@ -26,7 +26,7 @@ from hwsim.errors import UserError
 
 from .. import figures, units
 from ..components import download_bar, dropdown, grid, labelled, metric_column, records
-from ..data import CFG, INFER_AXES, QUALITY_AXES, TRAIN_AXES, StoreData
+from ..data import CFG, INFER_AXES, QUALITY_AXES, TRAIN_AXES, StoreData, texts_of
 from .export import figure_download, report_download
 
 # (control id, points column, label)
@@ -200,7 +200,7 @@ def filtered(df: pd.DataFrame, filters: dict[str, list]) -> pd.DataFrame:
     """Keep rows whose column value is in each non-empty filter list."""
     for col, values in filters.items():
         if values and col in df.columns:
-            df = df[df[col].astype(str).isin([str(v) for v in values])]
+            df = df[np.isin(texts_of(df[col]), [str(v) for v in values])]
     return df
 
 
@@ -214,7 +214,7 @@ class _Snapshot:
 
     def text(self, col: str) -> np.ndarray:
         if col not in self._text:
-            self._text[col] = self.df[col].astype(str).to_numpy()
+            self._text[col] = texts_of(self.df[col])
         return self._text[col]
 
 
