@@ -427,8 +427,10 @@ class Store:
         q = "SELECT id FROM points" + (" WHERE status=?" if status else "") + " ORDER BY id"
         return [r[0] for r in self.conn.execute(q, (status,) if status else ())]
 
-    def points(self, status: str | None = None, ids: list[str] | None = None):
-        """All points (or the points ``ids``) with their metrics pivoted to columns (a pandas DataFrame)."""
+    def points(self, status: str | None = None, ids: list[str] | None = None, with_config: bool = True):
+        """All points (or the points ``ids``) with their metrics pivoted to columns (a pandas DataFrame);
+        without the ``config`` and ``versions`` texts when not ``with_config`` (a reader that cuts the
+        config into parts in SQL spares reading 50,000 whole configs)."""
         import pandas as pd
 
         where, params = [], []
@@ -447,7 +449,11 @@ class Store:
                 self.conn.commit()
                 where.append("id IN (SELECT id FROM _want)")
         cond = (" WHERE " + " AND ".join(where)) if where else ""
-        pts = pd.read_sql_query("SELECT * FROM points" + cond, self.conn, params=params or None)
+        cols = "*"
+        if not with_config:
+            names = [r[1] for r in self.conn.execute("PRAGMA table_info(points)")]
+            cols = ", ".join(n for n in names if n not in ("config", "versions"))
+        pts = pd.read_sql_query(f"SELECT {cols} FROM points" + cond, self.conn, params=params or None)
         mq = "SELECT point, name, value FROM metrics" + (
             " WHERE point IN (SELECT id FROM points" + cond + ")" if where else "")
         m = pd.read_sql_query(mq, self.conn, params=params or None)

@@ -200,8 +200,9 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
         take(res, f"Explore plot {x} vs {y}")
         fig = res["ex-pareto"]["figure"]
         assert fig["layout"]["xaxis"].get("ticktext") or fig["layout"]["xaxis"].get("ticksuffix")
-        res = _post(client, [("ex-grid", "columnDefs")], [("ex-x", "value", x), ("ex-y", "value", y),
-                                                           ("store-version", "data", "v")])
+        res = _post(client, [("ex-grid", "columnDefs"), ("ex-columns-key", "data")],
+                    [("ex-x", "value", x), ("ex-y", "value", y), ("store-version", "data", "v")],
+                    [("ex-columns-key", "data", None)])
         take(res, "Explore table columns")
         req = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
         res = _post(client, [("ex-grid", "getRowsResponse")], [("ex-grid", "getRowsRequest", req)],
@@ -210,9 +211,9 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
         rows = res["ex-grid"]["getRowsResponse"]["rowData"]
         check_text([r["name"] for r in rows], "Explore table names")
     res = _post(client, [("ex-x", "options"), ("ex-x", "value"), ("ex-size", "options"), ("ex-c-metric", "options"),
-                         ("ex-z", "options")],
+                         ("ex-z", "options"), ("ex-axes-key", "data")],
                 [("ex-view", "value", "train"), ("store-version", "data", "v")],
-                [("ex-x", "value", None), ("url", "search", "")])
+                [("ex-x", "value", None), ("url", "search", ""), ("ex-axes-key", "data", None)])
     take(res, "Explore axis lists")
     # Parallel coordinates: ticks in units, titles with units
     res = _post(client, [("ex-parcoords", "figure"), ("ex-pc-drawn", "data")],

@@ -107,7 +107,7 @@ def test_explore_click_compare_export(dash_duo, tmp_path):
     db = tmp_path / "results.db"
     ids = build_store(db)
     start(dash_duo, db)
-    dash_duo.wait_for_element("#ex-pareto .gl-canvas-context")
+    dash_duo.wait_for_element("#ex-pareto .scatterlayer .point")   # SVG markers (no WebGL context)
     # Every finished point is a marker (the failed and the running one are not).
     assert wait_points(dash_duo, len(ids)) == len(ids)
     dash_duo.wait_for_contains_text("#ex-count", f"{len(ids)} of {len(ids)} design points shown")
@@ -293,7 +293,7 @@ def test_box_select_ticks_the_cheapest_points(dash_duo, tmp_path):
 
 
 def test_ten_thousand_points_stay_light(dash_duo, tmp_path):
-    """10,000 points: the plot draws the front as WebGL markers and the rest as a density layer (every
+    """10,000 points: the plot draws the front as SVG markers and the rest as a density layer (every
     point represented), an axis change ships
     one small figure, the table holds one block. Guards the order of magnitude (a whole 10k store
     once shipped 10.5 MB per axis change), by size, not by time."""
@@ -314,7 +314,7 @@ def test_ten_thousand_points_stay_light(dash_duo, tmp_path):
                                  ".reduce((a, v) => a + (v || 0), 0), 0);")
     assert n + counted == 10_000
     types = drv.execute_script("return document.querySelector('#ex-pareto .js-plotly-plot').data.map(t => t.type);")
-    assert set(types) == {"scattergl", "heatmap"}
+    assert set(types) == {"scatter", "heatmap"}   # SVG markers: no WebGL context to start
     size = drv.execute_script("return JSON.stringify(document.querySelector('#ex-pareto .js-plotly-plot').data)"
                               ".length;")
     assert size < 1_000_000, f"Pareto figure data is {size / 1e6:.1f} MB"

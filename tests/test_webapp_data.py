@@ -500,7 +500,7 @@ def test_pareto_represents_every_point_and_resamples_on_zoom():
                        "bits": "W1/A1", "name": "n"})
     front = figures.pareto_mask(df["infer_energy_pj"], df["accuracy"], "min", "max")
     fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", max_dominated=1000)
-    drawn = [c[0] for t in fig.data if t.type == "scattergl" and t.customdata is not None for c in t.customdata]
+    drawn = [c[0] for t in fig.data if t.type == "scatter" and t.customdata is not None for c in t.customdata]
     # every point is represented: the front as markers, every other point counted in the density layer
     assert sorted(drawn) == sorted(df["id"][front])
     [heat] = [t for t in fig.data if t.type == "heatmap"]
@@ -509,7 +509,7 @@ def test_pareto_represents_every_point_and_resamples_on_zoom():
     # zoomed into a region holding fewer than max_dominated points: they come back as markers
     lo, hi = np.quantile(df["infer_energy_pj"], [0.5, 0.52])
     fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", max_dominated=1000, x_range=[lo, hi])
-    drawn = {c[0] for t in fig.data if t.type == "scattergl" and t.customdata is not None for c in t.customdata}
+    drawn = {c[0] for t in fig.data if t.type == "scatter" and t.customdata is not None for c in t.customdata}
     inside = df["id"][(df["infer_energy_pj"] >= lo) & (df["infer_energy_pj"] <= hi)]
     assert set(inside) <= drawn and not any(t.type == "heatmap" for t in fig.data)
 
@@ -524,9 +524,9 @@ def test_reads_are_incremental_and_follow_every_commit(tmp_path, monkeypatch):
     asked: list = []
     real = Store.points
 
-    def spy(self, status=None, ids=None):
+    def spy(self, status=None, ids=None, **kw):
         asked.append(None if ids is None else sorted(ids))
-        return real(self, status=status, ids=ids)
+        return real(self, status=status, ids=ids, **kw)
 
     monkeypatch.setattr(Store, "points", spy)
     later = all_points()[4:8]
@@ -680,3 +680,53 @@ def test_pareto_figure_built_once_per_view_and_store_version(tmp_path):
             s.write(p)
     df2, fig2 = pareto_for(data, v, {})
     assert fig2 is not fig and len(df2) == 12
+
+
+def test_options_follow_commits_without_rereading(tmp_path):
+    """The filter options are kept up to date from each commit's new rows (never a scan of every point),
+    and always equal what a fresh read of the store gives: new values appear, and names that change
+    because a scheme parameter starts to vary are counted anew. An unchanged option list keeps its digest
+    (the page is sent nothing)."""
+    import hashlib
+    import json
+
+    from benchmarks.dashboard_scale import make_store
+    from hwsim.store import PointResult
+    from webapp.pages.explore import FILTERS, _options
+
+    db = tmp_path / "live.db"
+    make_store(db, 60)
+    data = StoreData(db)
+
+    def live(i: int, scheme: str = "live") -> PointResult:
+        cfg = {"model": {"name": "lenet300", "args": {}}, "scheme": {"name": scheme, "step": i},
+               "accelerator": {"name": "tpu_like", "array": {"rows": 8 + i, "cols": 8}},
+               "dataset": "digits", "tech": "45nm"}
+        pid = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+        return PointResult(id=pid, config=cfg, sweep="live", columns={
+            "model": "lenet300", "scheme": scheme, "family": scheme, "accelerator": "tpu_like", "dataset": "digits"},
+            metrics={"accuracy": 0.5 + 0.01 * i, "train_energy_pj_per_step": 1e9 * (1 + i)})
+
+    def agree() -> str:
+        fresh = StoreData(db)
+        for col in [c for _, c, _ in FILTERS] + data.config_fields():
+            assert data.distinct(col) == fresh.distinct(col), col
+        opts, key = _options(data)
+        assert key == _options(fresh)[1]
+        return key
+
+    first = agree()
+    with Store(db) as s:
+        s.write(live(0))                      # a new scheme and family: new options
+    second = agree()
+    assert second != first and "live" in data.distinct("scheme_name")
+    with Store(db) as s:
+        s.write(live(1))                      # "step" now varies: both live points are renamed
+    third = agree()
+    assert "live" not in data.distinct("scheme_name") and len(
+        [v for v in data.distinct("scheme_name") if v.startswith("live")]) == 2
+    again = live(1)
+    again.metrics["accuracy"] = 0.9
+    with Store(db) as s:
+        s.write(again)                        # a point written again: nothing new to offer
+    assert agree() == third

@@ -57,6 +57,15 @@ def create_app(db_path: str | Path, refresh_ms: int = 2000, host: str = "127.0.0
     return app
 
 
+def warm(app: dash.Dash) -> None:
+    """Read the store and compute what a first page asks for (run in the background as the server
+    starts). Only a head start: a store it cannot read is reported by the pages, not here."""
+    try:
+        explore.warm(app.hwsim_data)
+    except Exception:   # noqa: BLE001 - the callbacks compute the same on demand and show any error
+        pass
+
+
 def _layout(data: StoreData, refresh_ms: int):
     active = "tab-explore"
     navbar = dbc.Navbar(

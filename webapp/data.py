@@ -190,6 +190,22 @@ class StoreData:
         except UserError:
             return list(METRICS)
 
+    def distinct(self, col: str) -> list[str]:
+        """The distinct values of a points column among the done points (of a config field, ``cfg:...``,
+        among every point), as text, sorted; kept up to date from the new rows of each commit."""
+        def load() -> list[str]:
+            self.points()
+            loaded = self._loaded
+            if loaded is None or loaded.rows.empty:
+                return []
+            vals = loaded.distinct(col.removeprefix(CFG), done_only=not col.startswith(CFG))
+            return sorted({text_of(v) for v in vals if v is not None})
+
+        try:
+            return self.memo(f"distinct:{col}", load)
+        except UserError:
+            return []
+
     def config_fields(self) -> list[str]:
         """Config fields (``cfg:<path>`` columns) whose value differs between points."""
         return [c for c in self.points().columns if c.startswith(CFG)]
@@ -242,6 +258,26 @@ class _Loaded:
         self.leaves: dict[tuple[str, str], dict[str, Any]] = {}   # (part, JSON text) -> its leaves
         self.metrics: set[str] = set()          # names of the metrics the points read so far have
         self._frame: pd.DataFrame | None = None
+        # distinct values of a column (of the done rows, or of every row's config leaves), kept up to date
+        # by each incremental read from its new rows: a commit of 20 points must not re-hash 50,000
+        self._distinct: dict[tuple[str, str], set] = {}
+
+    def distinct(self, col: str, done_only: bool = True) -> set:
+        """The distinct values (missing as None) of a row column among the done rows, or, with not
+        ``done_only``, of a config leaf (``flat``) among every row."""
+        key = ("done" if done_only else "flat", col)
+        if key not in self._distinct:
+            self._distinct[key] = _distinct_of(self.rows, self.flat, col, done_only)
+        return self._distinct[key]
+
+    def _add_distinct(self, rows: pd.DataFrame, flat: pd.DataFrame, renamed: bool) -> None:
+        """Bring the distinct values up to date with the new ``rows`` (and their config leaves ``flat``);
+        when older rows were renamed (a scheme parameter started to vary), their names are counted anew."""
+        if renamed:
+            for key in [k for k in self._distinct if k[1] in ("scheme_name", "name")]:
+                del self._distinct[key]
+        for (where, col), seen in self._distinct.items():
+            seen |= _distinct_of(rows, flat, col, where == "done")
 
     def value(self, text: Any) -> Any:
         """The value of a JSON text (cut out by SQLite), parsed once per distinct text."""
@@ -262,12 +298,25 @@ class _Loaded:
             if df.empty:
                 self._frame = _empty_points()
                 return self._frame
-            keep = [c for c in self.flat.columns if self.flat[c].nunique(dropna=False) > 1
-                    and not c.endswith((".name", "seed"))][:24]
+            keep = [c for c in self.flat.columns if not c.endswith((".name", "seed"))
+                    and len(self.distinct(c, done_only=False)) > 1][:24]
             cfg = self.flat[keep].add_prefix(CFG)
             df = pd.concat([df.reset_index(drop=True), cfg.reset_index(drop=True)], axis=1)
             self._frame = df.sort_values(["status", "label"], kind="stable").reset_index(drop=True)
         return self._frame
+
+
+def _distinct_of(rows: pd.DataFrame, flat: pd.DataFrame, col: str, done_only: bool) -> set:
+    if done_only:
+        if col not in rows.columns or "status" not in rows.columns:
+            return set()
+        s = rows[col][rows["status"].to_numpy() == "done"]
+    else:
+        if col not in flat.columns:
+            return set()
+        s = flat[col]
+    vals = pd.unique(s.to_numpy(dtype=object))
+    return {None if v is None or (isinstance(v, float) and v != v) else v for v in vals}
 
 
 # the parts of a config a name is made of; the leaves of the others become cfg: columns
@@ -277,7 +326,7 @@ _NAME_PARTS = ("model", "scheme", "accelerator", "hardware", "literature")
 def _fresh_rows(store: Store, ids: list[str] | None) -> tuple[pd.DataFrame, set[str]]:
     """Rows of ``store.points`` (all, or ``ids``) with the failure reason apart from the metric ``error``,
     and the names of the metrics they have."""
-    df = store.points(ids=ids)
+    df = store.points(ids=ids, with_config=False)   # configs are cut into parts by _config_parts
     table = {r[1] for r in store.iter_rows("PRAGMA table_info(points)")}
     metric_names = {c for c in df.columns if c not in table} | ({"error"} if "error_y" in df.columns else set())
     metric_names -= {"error_x", "error_y"}
@@ -290,6 +339,9 @@ def _fresh_rows(store: Store, ids: list[str] | None) -> tuple[pd.DataFrame, set[
     for m in METRICS:
         if m not in df.columns:
             df[m] = float("nan")
+    # text columns as Python objects: pandas' own string dtype (without pyarrow) reads, tests and hashes
+    # element by element, which at 50,000 rows costs every filter, option list and name
+    df = df.astype({c: object for c in df.columns if isinstance(df[c].dtype, pd.StringDtype)})
     return df, metric_names
 
 
@@ -303,9 +355,10 @@ def _config_parts(loaded: _Loaded, store: Store, ids: list[str]) -> tuple[pd.Dat
     # seeds are never a filter or a name (varied_fields skips them): cut out, so a part differing only in
     # its seed (a recipe per point) is one distinct text
     sel = ", ".join(f"json_remove(config -> '$.{k}', '$.seed')" for k in keys)
-    rows = list(store.iter_rows(f"SELECT id{', ' + sel if sel else ''} FROM points"
-                                + (" WHERE id IN (SELECT id FROM temp._want)" if ids is not None else "")))
-    texts = pd.DataFrame(rows, columns=["id", *keys]).set_index("id").reindex(
+    rows = store.conn.execute(f"SELECT id{', ' + sel if sel else ''} FROM points"
+                              + (" WHERE id IN (SELECT id FROM temp._want)" if ids is not None else "")).fetchall()
+    # object columns: the pandas string dtype reads element by element, 50,000 times per column
+    texts = pd.DataFrame(rows, columns=["id", *keys], dtype=object).set_index("id").reindex(
         ids if ids is not None else [r[0] for r in rows])
     cols: dict[str, pd.Series] = {}
     for k in keys:
@@ -343,7 +396,7 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
             return loaded
     fresh, names = _fresh_rows(store, ids)
     loaded.metrics |= names
-    loaded.status = dict(zip(st["id"], st["status"]))
+    loaded.status = dict(zip(_objects(st["id"]), _objects(st["status"])))
     loaded.max_rowid = int(st["rowid_"].max()) if len(st) else 0
     if fresh.empty and ids is None:
         loaded.rows = fresh
@@ -351,13 +404,16 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
     texts, flat = _config_parts(loaded, store, ids if ids is None else list(fresh["id"]))
     texts = texts.reindex(fresh["id"])
     flat = flat.reindex(fresh["id"])
-    fresh = fresh.drop(columns=["config"])
-    missing = ~fresh["label"].map(lambda v: isinstance(v, str) and bool(v))
+    fresh = fresh.drop(columns=["config", "versions"], errors="ignore")
+    missing = ~np.fromiter((isinstance(v, str) and bool(v) for v in _objects(fresh["label"])), dtype=bool,
+                           count=len(fresh))
     if missing.any():
-        fresh.loc[missing, "label"] = _default_labels(fresh[missing], texts[missing.to_numpy()], loaded)
-    fresh["bits"] = [_bits_text(w, a) for w, a in zip(fresh["bits_w"], fresh["bits_a"])]
+        fresh["label"] = fresh["label"].astype(object)
+        fresh.loc[missing, "label"] = _default_labels(fresh[missing], texts[missing], loaded)
+    fresh["bits"] = _per_distinct(list(zip(_objects(fresh["bits_w"]), _objects(fresh["bits_a"]))),
+                                  lambda p: _bits_text(*p))
     name_parts = [k for k in _NAME_PARTS if k in texts.columns]
-    fresh["_parts"] = list(zip(*[texts[k] for k in name_parts])) if name_parts else [()] * len(fresh)
+    fresh["_parts"] = list(zip(*[_objects(texts[k]) for k in name_parts])) if name_parts else [()] * len(fresh)
     before_schemes, before_hw = loaded.variation.scheme_params, loaded.variation.hardware_fields
     for parts in fresh["_parts"].unique():
         loaded.variation.add({k: loaded.value(t) for k, t in zip(name_parts, parts)})
@@ -391,28 +447,56 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
         rows["scheme_name"], rows["name"] = "", ""
     rows = rows.astype({"scheme_name": object, "name": object})
     sub = rows.loc[redo]
-    rows.loc[redo, "scheme_name"] = [names[p][0] or str(s) for p, s in zip(sub["_parts"], sub["scheme"])]
-    rows.loc[redo, "name"] = [names[p][1] or str(lab) for p, lab in zip(sub["_parts"], sub["label"])]
+    rows.loc[redo, "scheme_name"] = [names[p][0] or str(s) for p, s in zip(_objects(sub["_parts"]),
+                                                                             _objects(sub["scheme"]))]
+    rows.loc[redo, "name"] = [names[p][1] or str(lab) for p, lab in zip(_objects(sub["_parts"]),
+                                                                         _objects(sub["label"]))]
+    if ids is not None:
+        new = rows["id"].isin(fresh_ids).to_numpy()
+        loaded._add_distinct(rows[new], flat, renamed=bool((redo & ~new).any()))
     loaded.rows = rows
     loaded._frame = None
     return loaded
+
+
+def text_of(v: Any) -> str:
+    """A value as its filter option reads: an integral float without ``.0`` (a config field that some
+    points lack is read as floats, where the points that have it hold integers)."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def texts_of(s: pd.Series) -> np.ndarray:
+    """:func:`text_of` of every value of a column: what a filter's chosen options are compared with."""
+    return np.array([text_of(v) for v in s.to_numpy(dtype=object)], dtype=object)
+
+
+def _objects(s: pd.Series) -> list:
+    """A column's values as a list of Python objects (the pandas string dtype iterates element by element)."""
+    return s.to_numpy(dtype=object).tolist()
+
+
+def _per_distinct(keys: list, fn) -> list:
+    """``fn`` of each key, computed once per distinct key (50,000 points have a few hundred)."""
+    done: dict = {}
+    return [done[k] if k in done else done.setdefault(k, fn(k)) for k in keys]
 
 
 def _default_labels(rows: pd.DataFrame, texts: pd.DataFrame, loaded: _Loaded) -> list[str]:
     """model/dataset/scheme/accelerator from the points' columns, else from their configs (a point only
     marked running has no columns yet), else the id's first 12 characters."""
     keys = ("model", "dataset", "scheme", "accelerator")
-    cols = [rows[k].tolist() if k in rows.columns else [None] * len(rows) for k in keys]
-    conf = [texts[k].tolist() if k in texts.columns else [None] * len(rows) for k in keys]
-    out = []
-    for i, pid in enumerate(rows["id"].tolist()):
-        parts = [c[i] for c in cols]
+    cols = [_objects(rows[k]) if k in rows.columns else [None] * len(rows) for k in keys]
+    conf = [_objects(texts[k]) if k in texts.columns else [None] * len(rows) for k in keys]
+
+    def one(key: tuple) -> str:
+        parts, conf_parts = key[:4], key[4:]
         if not any(isinstance(p, str) and p for p in parts):
-            parts = [loaded.value(c[i]) for c in conf]
+            parts = [loaded.value(c) for c in conf_parts]
             parts = [p.get("name") if isinstance(p, dict) else p for p in parts]
-        parts = [str(p) for p in parts if isinstance(p, str) and p]
-        out.append("/".join(parts) if parts else str(pid)[:12])
-    return out
+        return "/".join(str(p) for p in parts if isinstance(p, str) and p)
+
+    labs = _per_distinct(list(zip(*cols, *conf)), one)   # once per distinct combination
+    return [lab or str(pid)[:12] for lab, pid in zip(labs, _objects(rows["id"]))]
 
 
 # -- helpers shared by pages ---------------------------------------------------------------

@@ -172,7 +172,7 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
                   height: int = 560, title: str | None = None, max_dominated: int = 3000,
                   x_range: Sequence[float] | None = None, y_range: Sequence[float] | None = None,
                   hover_extra: Sequence[tuple[str, str, str]] = (), z: str | None = None) -> go.Figure:
-    """Quality ``y`` against cost ``x``: the front as large outlined WebGL markers (a staircase through
+    """Quality ``y`` against cost ``x``: the front as large outlined SVG markers (a staircase through
     it), colour by ``color``, symbol by ``symbol``; every other point represented: as faded markers up to
     ``max_dominated`` of them in the drawn range, else as a density layer (points per cell) that is
     computed again for a zoomed range (``x_range``/``y_range``, store units), so zooming in turns a
@@ -180,7 +180,11 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
 
     ``customdata[0]`` of every marker is the point id (clicks open its drill-down). Hover names the
     design (``name``), its two coordinates, ``size`` and each ``hover_extra`` (column, label, unit).
-    Values are drawn in display units (pJ as J) with tick labels written by :mod:`hwsim.units`."""
+    Values are drawn in display units (pJ as J) with tick labels written by :mod:`hwsim.units`.
+
+    SVG ``scatter``, not WebGL ``scattergl``: at most ``max_dominated`` plus the front are ever drawn as
+    markers, and at that size SVG draws in a third of WebGL's time (a WebGL context costs about a second
+    of a software renderer's time, as in a headless or remote browser)."""
     z = z if z and z in df.columns and z not in (x, y) else None
     d = df.dropna(subset=[x, y, *([z] if z else [])]) if not df.empty else df
     if d.empty:
@@ -194,7 +198,8 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
     def groups(col: str | None) -> pd.Series:   # a point without the grouping's value is "(none)"
         if not col or col not in d.columns:
             return pd.Series("all", index=d.index)
-        return pd.Series([str(v) if v is not None and v == v else "(none)" for v in d[col]], index=d.index)
+        col_values = d[col]
+        return col_values.astype(object).where(col_values.notna(), "(none)").astype(str)
 
     cvals, svals = groups(color), groups(symbol)
     cmap = _palette(sorted(cvals.unique()))
@@ -243,7 +248,7 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
         for cv in cmap:  # faded dominated points, one trace (legend entry) per colour value
             m = (dom | (keep & ~front)) & (cvals == cv).to_numpy()
             rows = d[m]
-            fig.add_trace(go.Scattergl(
+            fig.add_trace(go.Scatter(
                 x=rows[x] * sx, y=rows[y] * sy, mode="markers", name=cv, legendgroup=cv, customdata=custom(rows),
                 legendgrouptitle=dict(text=group_label) if cv == next(iter(cmap)) else None,
                 hovertemplate=hovertemplate,
@@ -261,41 +266,41 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
                           yanchor="bottom", x=1.01, tickformat=",~r"),
             hovertemplate="%{z:,} design points in this cell<extra>zoom in to see them</extra>"))
         for i, cv in enumerate(cmap):   # the colour legend, for the front's markers
-            fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=cv, legendgroup=cv,
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=cv, legendgroup=cv,
                                        legendgrouptitle=dict(text=group_label) if i == 0 else None,
                                        marker=dict(color=cmap[cv], size=9), hoverinfo="skip"))
         extra = d[keep & ~front]
         if not extra.empty:
-            fig.add_trace(go.Scattergl(x=extra[x] * sx, y=extra[y] * sy, mode="markers", name="compared",
+            fig.add_trace(go.Scatter(x=extra[x] * sx, y=extra[y] * sy, mode="markers", name="compared",
                                        customdata=custom(extra), hovertemplate=hovertemplate, showlegend=False,
                                        marker=dict(color=[cmap[v] for v in cvals[keep & ~front]], size=9)))
     rows = d[front]
-    fig.add_trace(go.Scattergl(
+    fig.add_trace(go.Scatter(
         x=rows[x] * sx, y=rows[y] * sy, mode="markers", name="Pareto front", customdata=custom(rows),
         hovertemplate=hovertemplate, legendgroup="front",
         marker=dict(color=[cmap[v] for v in cvals[front]], size=sizes[front] + 6, opacity=1.0,
                     symbol=[smap[v] for v in svals[front]], line=dict(width=1.5, color="#222"))))
     if not z:   # a staircase joins a two-objective front; a three-objective one has no such order
         fr = rows.sort_values(x)
-        fig.add_trace(go.Scattergl(x=fr[x] * sx, y=fr[y] * sy, mode="lines", name="front line", showlegend=False,
+        fig.add_trace(go.Scatter(x=fr[x] * sx, y=fr[y] * sy, mode="lines", name="front line", showlegend=False,
                                    line=dict(color="rgba(40,40,40,0.55)", width=2, dash="dot", shape="hv"),
                                    hoverinfo="skip"))
     if knee_at is not None:
         k = d.iloc[knee_at]
-        fig.add_trace(go.Scattergl(x=[k[x] * sx], y=[k[y] * sy], mode="markers+text", name="knee",
+        fig.add_trace(go.Scatter(x=[k[x] * sx], y=[k[y] * sy], mode="markers+text", name="knee",
                                    text=["knee"], textposition="top center", hoverinfo="skip",
                                    marker=dict(symbol="star", size=20, color="rgba(0,0,0,0)",
                                                line=dict(width=2, color="#e6550d"))))
     if len(smap) > 1:  # a short symbol legend: one grey marker per symbol value
         for i, (sv, sym) in enumerate(smap.items()):
-            fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=sv, legendgroup="symbol",
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=sv, legendgroup="symbol",
                                        legendgrouptitle=dict(text=symbol.replace("cfg:", "").replace("_name", ""))
                                        if i == 0 else None,
                                        marker=dict(symbol=sym, color="#777", size=9), hoverinfo="skip"))
     if selected:
         sel = d[keep]
         if not sel.empty:
-            fig.add_trace(go.Scattergl(x=sel[x] * sx, y=sel[y] * sy, mode="markers", name="compared",
+            fig.add_trace(go.Scatter(x=sel[x] * sx, y=sel[y] * sy, mode="markers", name="compared",
                                        hoverinfo="skip",
                                        marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(width=2.5,
                                                                                              color="#e31a1c"))))

@@ -38,11 +38,13 @@ def register(app: typer.Typer) -> None:
             print("warning: --debug turns on Dash's dev tools (tracebacks, reload on code change) for anyone who "
                   "can reach the server; use it on a trusted machine only", file=sys.stderr)
         dash_app = create_app(db, refresh_ms=refresh_ms, host=host)
-        # The app was built without reading a point; the points are read in the background while the
-        # server already answers, so the first page's plot waits only on what is left of that read.
+        # The app was built without reading a point; the points are read (and the opening view drawn) in
+        # the background while the server already answers, so a first page waits only on what is left.
         import threading
 
-        threading.Thread(target=dash_app.hwsim_data.points, name="hwsim-warm", daemon=True).start()
+        from webapp.app import warm
+
+        threading.Thread(target=warm, args=(dash_app,), name="hwsim-warm", daemon=True).start()
         shown = f"[{host}]" if ":" in host else host
         print(f"hwsim dashboard for {db} on http://{shown}:{port}/  (Ctrl+C to stop)", flush=True)
         try:

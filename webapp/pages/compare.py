@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, ctx, dcc, html
 
 from hwsim.store import METRICS
 
@@ -166,6 +166,8 @@ def register(app: dash.Dash, data: StoreData) -> None:
         """A search, not one option per point: matches of what is typed plus the points already picked."""
         from .point import select_options
 
+        if ctx.triggered_id == "store-version" and ctx.triggered and len(ctx.triggered) == 1:
+            raise dash.exceptions.PreventUpdate   # a commit: the list is a search, asked again by typing
         return select_options(data, typed or "", list(current or []))
 
     @app.callback(Output("cmp-metrics", "rowData"), Output("cmp-metrics", "columnDefs"),

@@ -3,11 +3,14 @@
 Clicking a marker (or a label in the table) opens that point on the Design point page;
 ticking rows in the table selects points for Compare and for the report export. The table
 is served page by page (AG Grid's infinite row model), so 50,000 points never travel whole;
-the plot draws WebGL markers and thins dominated points above a few thousand.
+the plot draws the front as markers and the other points as markers or, above a few thousand
+in view, as a density layer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections import OrderedDict
 from urllib.parse import parse_qs, urlencode
@@ -23,7 +26,7 @@ from hwsim.errors import UserError
 
 from .. import figures, units
 from ..components import download_bar, dropdown, grid, labelled, metric_column, records
-from ..data import CFG, INFER_AXES, QUALITY_AXES, TRAIN_AXES, StoreData
+from ..data import CFG, INFER_AXES, QUALITY_AXES, TRAIN_AXES, StoreData, texts_of
 from .export import figure_download, report_download
 
 # (control id, points column, label)
@@ -45,6 +48,10 @@ VIEW = (("ex-view", "value", "view"), ("ex-x", "value", "x"), ("ex-y", "value", 
         ("ex-logy", "value", "logy"), ("ex-front-only", "value", "front"), ("ex-color", "value", "color"),
         ("ex-symbol", "value", "symbol"), ("ex-size", "value", "size"), ("ex-c-metric", "value", "cmetric"),
         ("ex-c-max", "value", "cmax"), ("ex-z", "value", "z"))
+# The view a page opens with (the controls' initial values), keyed as in VIEW.
+DEFAULT_VIEW = {"view": "train", "x": "train_energy_pj_per_step", "y": "accuracy", "logx": True, "logy": False,
+                "front": False, "color": "family", "symbol": "scheme_name", "size": None, "cmetric": None,
+                "cmax": None, "z": None}
 MAX_DOMINATED = 2000    # other points drawn as markers up to this many in view, else as a density
 PLOT_HEIGHT = 640
 PARCOORDS_ROWS = 1500
@@ -117,17 +124,17 @@ def layout():
     controls = dbc.Card(dbc.CardBody([
         labelled("View", dbc.RadioItems(id="ex-view", options=[{"label": "Training", "value": "train"},
                                                                 {"label": "Inference", "value": "inference"}],
-                                        value="train", inline=True)),
-        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train"), "train_energy_pj_per_step")),
+                                        value=DEFAULT_VIEW["view"], inline=True)),
+        labelled("Cost axis (x)", dropdown("ex-x", _axis_options("train"), DEFAULT_VIEW["x"])),
         labelled("Quality axis (y)", dropdown("ex-y", [{"label": units.label_of(n), "value": n}
                                                        for n in QUALITY_AXES], "accuracy")),
-        dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=True)),
-                 dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=False))], class_name="mb-1"),
-        dbc.Switch(id="ex-front-only", label="Pareto front only", value=False, class_name="mb-2"),
+        dbc.Row([dbc.Col(dbc.Switch(id="ex-logx", label="log x", value=DEFAULT_VIEW["logx"])),
+                 dbc.Col(dbc.Switch(id="ex-logy", label="log y", value=DEFAULT_VIEW["logy"]))], class_name="mb-1"),
+        dbc.Switch(id="ex-front-only", label="Pareto front only", value=DEFAULT_VIEW["front"], class_name="mb-2"),
         labelled("Third objective (front over three)", dropdown("ex-z", [], None, clearable=True,
                                                                  placeholder="none: accuracy and cost")),
-        labelled("Colour by", dropdown("ex-color", _grouping_options([]), "family")),
-        labelled("Symbol by", dropdown("ex-symbol", _grouping_options([]), "scheme_name")),
+        labelled("Colour by", dropdown("ex-color", _grouping_options([]), DEFAULT_VIEW["color"])),
+        labelled("Symbol by", dropdown("ex-symbol", _grouping_options([]), DEFAULT_VIEW["symbol"])),
         labelled("Size by", dropdown("ex-size", [], None, clearable=True, placeholder="(same size)")),
         html.Hr(className="my-2"),
         html.Div("Constraint (feasible points only)", className="small text-muted mb-1"),
@@ -183,7 +190,9 @@ def layout():
     return dbc.Row([dbc.Col(controls, xs=12, lg=3, class_name="mb-3"),
                     dbc.Col([plot, parcoords, table], xs=12, lg=9),
                     dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key"), dcc.Store(id="ex-pc-drawn"),
-                    dcc.Store(id="ex-zoom", data={})])
+                    dcc.Store(id="ex-zoom", data={}),
+                    # what the page was last sent (a digest): a commit that changes no option sends nothing
+                    dcc.Store(id="ex-options-key"), dcc.Store(id="ex-axes-key"), dcc.Store(id="ex-columns-key")])
 
 
 # -- the view: one function of the control values, used by the plot, the table and the exports ----------
@@ -191,7 +200,7 @@ def filtered(df: pd.DataFrame, filters: dict[str, list]) -> pd.DataFrame:
     """Keep rows whose column value is in each non-empty filter list."""
     for col, values in filters.items():
         if values and col in df.columns:
-            df = df[df[col].astype(str).isin([str(v) for v in values])]
+            df = df[np.isin(texts_of(df[col]), [str(v) for v in values])]
     return df
 
 
@@ -205,7 +214,7 @@ class _Snapshot:
 
     def text(self, col: str) -> np.ndarray:
         if col not in self._text:
-            self._text[col] = self.df[col].astype(str).to_numpy()
+            self._text[col] = texts_of(self.df[col])
         return self._text[col]
 
 
@@ -335,6 +344,20 @@ VIEW_STATES = [State(cid, prop) for cid, prop, _ in VIEW] + [State(cid, "value")
     State({"type": "ex-cfg", "field": ALL}, "value"), State({"type": "ex-cfg", "field": ALL}, "id")]
 
 
+def warm(data: StoreData) -> None:
+    """What a first page asks for, computed before it asks (the server calls this in the background as
+    it starts): the points, the options, and the opening view's figure, before and after the
+    config-field filters join its inputs."""
+    if data.done_points().empty:
+        return
+    _options(data)
+    filters: dict[str, list] = {col: [] for _, col, _ in FILTERS}
+    pareto_for(data, DEFAULT_VIEW, filters)
+    pareto_for(data, DEFAULT_VIEW, {**filters, **{f: [] for f in data.config_fields()
+                                                 if len(data.distinct(f)) > 1 and f.removeprefix(CFG) not in filters}})
+    _row_columns(data)
+
+
 def register(app: dash.Dash, data: StoreData) -> None:
     _register_controls(app, data)
     _register_plot(app, data)
@@ -343,35 +366,41 @@ def register(app: dash.Dash, data: StoreData) -> None:
     _register_exports(app, data)
 
 
-def _options(data: StoreData) -> list:
+def digest(*parts) -> str:
+    """A short digest of what a callback would send: equal digests, nothing new to send."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _options(data: StoreData) -> tuple[list, str]:
     """Options of every filter, the config-field filters (fields a sweep varies: array size, dataflow,
-    clock, ...) and the colour/symbol groupings, from the store (once per store version)."""
+    clock, ...) and the colour/symbol groupings, from the store (once per store version), and their
+    digest."""
     return data.memo("explore-options", lambda: _compute_options(data))
 
 
-def _compute_options(data: StoreData) -> list:
-    df = data.done_points()
-    out = []
-    for _, col, _ in FILTERS:
-        vals = sorted(set(df[col].dropna().unique().astype(str))) if not df.empty and col in df.columns else []
-        out.append([{"label": v, "value": v} for v in vals])
+def _compute_options(data: StoreData) -> tuple[list, str]:
+    # distinct values kept up to date per commit (StoreData.distinct), never a scan of every point
+    out = [[{"label": v, "value": v} for v in data.distinct(col)] for _, col, _ in FILTERS]
     fixed = {col for _, col, _ in FILTERS}
     # a config field that restates a fixed filter (the accelerator's name) is not a second filter
-    fields = [f for f in data.config_fields() if f in df.columns and df[f].nunique() > 1
-              and f.removeprefix(CFG) not in fixed]
+    values = {f: data.distinct(f) for f in data.config_fields() if f.removeprefix(CFG) not in fixed}
+    values = {f: vals for f, vals in values.items() if len(vals) > 1}
     cfg = [labelled(_field_label(f), dcc.Dropdown(
         id={"type": "ex-cfg", "field": f}, multi=True, clearable=True, placeholder="all",
-        options=[{"label": str(v), "value": str(v)} for v in sorted(df[f].dropna().unique(), key=str)],
-        value=[], className="hwsim-dropdown")) for f in fields]
-    groups = _grouping_options(fields)
-    return [*out, cfg, groups, groups]
+        options=[{"label": v, "value": v} for v in vals], value=[], className="hwsim-dropdown"))
+        for f, vals in values.items()]
+    groups = _grouping_options(list(values))
+    return [*out, cfg, groups, groups], digest(out, values)
 
 
 def _register_controls(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Output("ex-size", "options"),
-                  Output("ex-c-metric", "options"), Output("ex-z", "options"), Input("ex-view", "value"), Input("store-version", "data"),
-                  State("ex-x", "value"), State("url", "search"))
-    def view_axes(view, _v, current, search):
+                  Output("ex-c-metric", "options"), Output("ex-z", "options"), Output("ex-axes-key", "data"),
+                  Input("ex-view", "value"), Input("store-version", "data"),
+                  State("ex-x", "value"), State("url", "search"), State("ex-axes-key", "data"))
+    def view_axes(view, _v, current, search, sent):
+        """The axis lists, sent only when they differ from what the page has (most commits add points,
+        not metrics)."""
         current_value = current
         done = data.done_points()
         metrics = data.memo("present-metrics", lambda: [m for m in data.metric_names() if m in done.columns
@@ -386,13 +415,22 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         value = dash.no_update if (current in values and current == current_value) or not values else (
             current if current in values else values[0])
         objectives = [o for o in every if o["value"] not in QUALITY_AXES + ("scheme_noop", "utilization")]
-        return opts + data.memo("swept-options", lambda: _swept_options(data, done)), value, every, every, objectives
+        opts = opts + data.memo("swept-options", lambda: _swept_options(data, done))
+        key = digest(opts, every)
+        if key == sent and value is dash.no_update:
+            raise dash.exceptions.PreventUpdate
+        return opts, value, every, every, objectives, key
 
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
-        Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options")],
-        Input("store-version", "data"))
-    def filter_options(_v):
-        return _options(data)
+        Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options"),
+        Output("ex-options-key", "data")], Input("store-version", "data"), State("ex-options-key", "data"))
+    def filter_options(_v, sent):
+        """Sent only when an option changed: new config-field dropdowns would fire every callback that
+        reads them (the plot, the table) a second time."""
+        opts, key = _options(data)
+        if key == sent:
+            raise dash.exceptions.PreventUpdate
+        return [*opts, key]
 
     @app.callback(Output("ex-c-slider", "min"), Output("ex-c-slider", "max"), Output("ex-c-slider", "step"),
                   Output("ex-c-slider", "value"), Input("ex-c-metric", "value"), State("ex-c-max", "value"),
@@ -582,10 +620,14 @@ def _row_columns(data: StoreData) -> list[str]:
 
 
 def _register_table(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("ex-grid", "columnDefs"), Input("ex-x", "value"), Input("ex-y", "value"),
-                  Input("store-version", "data"))
-    def columns(x, y, _v):
-        return _grid_columns(data.done_points(), data, x, y)
+    @app.callback(Output("ex-grid", "columnDefs"), Output("ex-columns-key", "data"), Input("ex-x", "value"),
+                  Input("ex-y", "value"), Input("store-version", "data"), State("ex-columns-key", "data"))
+    def columns(x, y, _v, sent):
+        cols = data.memo(f"grid-columns:{x}:{y}", lambda: _grid_columns(data.done_points(), data, x, y))
+        key = digest(cols)
+        if key == sent:
+            raise dash.exceptions.PreventUpdate
+        return cols, key
 
     @app.callback(Output("ex-grid", "getRowsResponse"), Input("ex-grid", "getRowsRequest"),
                   State("ex-brush", "data"), *VIEW_STATES)

@@ -311,6 +311,9 @@ def _register_picker(app: dash.Dash, data: StoreData) -> None:
             pid, tab, msg = cell["rowId"], "tab-point", None
         elif trig == "cmp-open" and cmp_values:
             pid, tab, msg = cmp_values[0], "tab-point", None
+        if trig == "store-version" and pid is dash.no_update and msg is dash.no_update:
+            # a commit: the picker is a search (typing asks again); its list is not sent anew per commit
+            raise dash.exceptions.PreventUpdate
         keep = pid if isinstance(pid, str) else current
         return select_options(data, "", keep), pid, tab, msg
 
