@@ -228,6 +228,40 @@ def _deployed(model: Any, scheme: Any) -> Any:
     return scheme.for_inference(copy.deepcopy(model))
 
 
+def _batches(n: int, recipe: TrainRecipe) -> tuple[int, list[int], int]:
+    """(batch size, first example of each batch, steps in all) for ``n`` training examples."""
+    if n < 2:
+        raise UserError("train", f"the training set has {n} example(s); need at least 2")
+    bs = min(recipe.batch_size, n)
+    starts = [i for i in range(0, n, bs) if n - i >= 2]   # drop a last batch of one example
+    total_steps = recipe.epochs * len(starts)
+    if recipe.max_steps is not None:
+        total_steps = min(total_steps, recipe.max_steps)
+    return bs, starts, total_steps
+
+
+def _test(model: Any, scheme: Any, te_x: Any, te_y: Any, eval_bs: int, row: dict[str, Any],
+          result: TrainResult) -> None:
+    """Test accuracy of the trained and of the deployed network into the epoch's ``row`` and ``result``."""
+    row["test_acc_trained"] = evaluate(model, te_x, te_y, eval_bs)
+    deployed = _deployed(model, scheme)
+    row["test_acc"] = (row["test_acc_trained"] if deployed is model
+                       else evaluate(deployed, te_x, te_y, eval_bs))
+    result.final_test_acc = row["test_acc"]
+    result.final_test_acc_trained = row["test_acc_trained"]
+    if result.best_test_acc is None or row["test_acc"] > result.best_test_acc:
+        result.best_test_acc = row["test_acc"]
+
+
+def _show(bar: Any, row: dict[str, Any]) -> None:
+    """One epoch more on the progress bar, with its loss and test accuracy."""
+    if bar is None:
+        return
+    bar.update(1)
+    bar.set_postfix(loss=f"{row['train_loss']:.3f}",
+                    test_acc="-" if row["test_acc"] is None else f"{row['test_acc']:.3f}")
+
+
 def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str, Any] | None = None,
           callbacks: Iterable[Any] = (), progress: bool = False) -> TrainResult:
     """Train ``model`` (already converted by ``scheme.convert``) on ``dataset`` following ``recipe``."""
@@ -244,13 +278,7 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
     tr_x, tr_y = dataset.train_x.to(device), dataset.train_y.to(device)
     te_x, te_y = dataset.test_x.to(device), dataset.test_y.to(device)
     n = len(tr_x)
-    if n < 2:
-        raise UserError("train", f"the training set has {n} example(s); need at least 2")
-    bs = min(recipe.batch_size, n)
-    starts = [i for i in range(0, n, bs) if n - i >= 2]   # drop a last batch of one example
-    total_steps = recipe.epochs * len(starts)
-    if recipe.max_steps is not None:
-        total_steps = min(total_steps, recipe.max_steps)
+    bs, starts, total_steps = _batches(n, recipe)
     eval_bs = max(recipe.batch_size, 512)
 
     optimizer = _make_optimizer(model, recipe)
@@ -317,22 +345,12 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
                 "lr": epoch_lr,
             }
             if last or epoch % recipe.eval_every == 0:
-                row["test_acc_trained"] = evaluate(model, te_x, te_y, eval_bs)
-                deployed = _deployed(model, scheme)
-                row["test_acc"] = (row["test_acc_trained"] if deployed is model
-                                   else evaluate(deployed, te_x, te_y, eval_bs))
-                result.final_test_acc = row["test_acc"]
-                result.final_test_acc_trained = row["test_acc_trained"]
-                if result.best_test_acc is None or row["test_acc"] > result.best_test_acc:
-                    result.best_test_acc = row["test_acc"]
+                _test(model, scheme, te_x, te_y, eval_bs, row, result)
             result.final_train_acc = row["train_acc"]
             result.curves.append(row)
             result.steps = step
             _call(callbacks, "on_epoch_end", model, epoch, row)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{row['train_loss']:.3f}",
-                                test_acc="-" if row["test_acc"] is None else f"{row['test_acc']:.3f}")
+            _show(bar, row)
             if step >= total_steps:
                 break
     except TrainingDiverged as e:

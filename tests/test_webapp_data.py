@@ -680,3 +680,18 @@ def test_pareto_figure_built_once_per_view_and_store_version(tmp_path):
             s.write(p)
     df2, fig2 = pareto_for(data, v, {})
     assert fig2 is not fig and len(df2) == 12
+
+
+def test_parcoords_brush_in_store_units():
+    """A parallel-coordinates restyle sets an axis's range in store units (log axes carry log10), joins
+    several ranges on one axis into their span, and clears the axis when the range is removed."""
+    from webapp.pages.explore import _brush_of
+
+    dims = [{"name": "energy_pj|log"}, {"name": "test_acc"}]
+    b = _brush_of({"dimensions[0].constraintrange": [[2.0, 4.0]]}, {}, dims)
+    assert b == {"energy_pj": [100.0, 10000.0]}
+    b = _brush_of({"dimensions[1].constraintrange": [[[0.2, 0.3], [0.6, 0.7]]]}, b, dims)
+    assert b == {"energy_pj": [100.0, 10000.0], "test_acc": [0.2, 0.7]}
+    b = _brush_of({"dimensions[0].constraintrange": None, "dimensions[5].constraintrange": [[1, 2]],
+                   "line.color": "red"}, b, dims)
+    assert b == {"test_acc": [0.2, 0.7]}
