@@ -145,6 +145,25 @@ def test_cli_topology_formats(capsys):
     assert "total 1,415 cycles" in capsys.readouterr().out
 
 
+def test_cli_topology_area_at_the_tech_node(capsys):
+    """The printed area is at the technology table's node, the same area `accelerator_area` gives there."""
+    import accel_models as am
+    from hwsim.hardware import load_accelerator_set
+
+    acc = load_accelerator_set("tpu_like", None)
+    lines = {}
+    for node, nm in ((None, 45.0), ("7nm", 7.0)):
+        assert main(["simulate", "-a", "tpu_like", "-t", str(TOPO / "tiny.csv")] + (["--node", node] if node else [])) == 0
+        lines[nm] = capsys.readouterr().out.splitlines()[-1]
+        assert lines[nm].startswith("area ") and f" at {nm:g} nm (" in lines[nm]
+        assert main(["simulate", "-a", "tpu_like", "-t", str(TOPO / "tiny.csv"), "--json"]
+                    + (["--node", node] if node else [])) == 0
+        area = json.loads(capsys.readouterr().out)["area"]
+        assert area["node_nm"] == nm
+        assert area["total_mm2"] == pytest.approx(am.accelerator_area(acc, node_nm=nm).total_mm2)
+    assert lines[7.0] != lines[45.0]
+
+
 @pytest.mark.parametrize("args,where", [
     (["simulate", "-a", "missing.yaml", "-t", "x.csv"], "missing.yaml"),
     (["simulate", "-t", "x.csv"], "--accelerator"),
