@@ -331,14 +331,14 @@ def price_point(p: dict[str, Any], scheme: Any, acc: float | None,
     from hwsim.configs import resolve
     from hwsim.energy import load_hierarchy, load_tech
     from hwsim.evaluate import Pricing, evaluate, metrics
-    from hwsim.hardware import load_accelerator
+    from hwsim.hardware import resolve_accelerator
     from hwsim.workload import Workload
 
     config = p["config"]
     pr = config["pricing"]
     workload = Workload.from_config(config, scheme, steps_per_epoch=steps)
     traces = _traces(workload, cache)
-    accel = load_accelerator(config.get("hardware") or resolve("accelerators", config["accelerator"], "accelerator"))
+    accel = resolve_accelerator(config.get("hardware") or resolve("accelerators", config["accelerator"], "accelerator"))
     pricing = Pricing(memory=pr.get("memory", "accelerator"), hierarchy=load_hierarchy(pr.get("hierarchy")))
     ev = evaluate(workload, accel, load_tech(config["tech"]), pricing, traces=traces)
     m = metrics(ev)

@@ -111,7 +111,7 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
     """hwsim's CONV1-5 figures on ``accelerator`` (a name, path, dict or Accelerator) beside the paper's."""
     from hwsim.energy import load_tech
     from hwsim.evaluate import WorkloadTraces, price_traces, trace_workload
-    from hwsim.hardware import load_accelerator
+    from hwsim.hardware import resolve_accelerator
     from hwsim.models import MODELS, load_all
     from hwsim.schemes.base import build_scheme
     from hwsim.workload import Workload
@@ -122,7 +122,7 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
     wl = Workload(model=head["model"], scheme=build_scheme(SCHEME), input_shape=spec.default_input,
                   num_classes=spec.default_classes, batch=head["batch"], infer_batch=head["batch"])
     tr = trace_workload(wl, train=False).infer
-    acc = load_accelerator(accelerator)
+    acc = resolve_accelerator(accelerator)
     ev = price_traces(WorkloadTraces(infer=tr), acc, load_tech(tech))
     assert tr is not None and ev.infer_cycles is not None and ev.infer_energy is not None
     infos = {li.name: li for li in tr.layers}

@@ -5,7 +5,7 @@ import pytest
 import accel_models as am
 from hwsim.energy import load_tech, price
 from hwsim.energy.static import add_static, static_pj
-from hwsim.hardware import resolve_hardware, simulate_trace
+from hwsim.hardware import resolve_accelerator, simulate_trace
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def trace():
 
 
 def _static(tr, over=None, tech=None):
-    acc = am.load_accelerator(resolve_hardware("eyeriss", over or {}))
+    acc = resolve_accelerator("eyeriss", over or {})
     cycles = simulate_trace(tr, acc)
     tech = tech or load_tech("45nm")
     area = am.accelerator_area(acc, node_nm=tech.node_nm).total_mm2

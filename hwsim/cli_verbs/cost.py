@@ -241,9 +241,9 @@ def register(app: typer.Typer) -> None:
             raise UserError("--set", "overrides accelerator fields: give --accelerator too")
         acc = None
         if accelerator:   # resolved (and its --set overrides checked) before the model is traced
-            from hwsim.hardware import load_accelerator_set
+            from hwsim.hardware import cli_accelerator
 
-            acc = load_accelerator_set(accelerator, sets)
+            acc = cli_accelerator(accelerator, sets)
         pricing = Pricing(memory="accelerator", hierarchy=hier, rate_hz=rate)
         if model.endswith(".json"):
             if new_tokens is not None:

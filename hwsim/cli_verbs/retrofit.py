@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         fp32.check()
 
         from hwsim.energy import load_tech
-        from hwsim.hardware import load_accelerator
+        from hwsim.hardware import resolve_accelerator
         from hwsim.retrofit import (
             RetrofitResult,
             RetrofitRow,
@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         from ._common import print_json, print_table
         from .cost import _fmt
 
-        acc = load_accelerator(accelerator)
+        acc = resolve_accelerator(accelerator)
         table = load_tech(tech)
         recipe = fp32.recipe()
         ds = fp32.load_dataset(limit)

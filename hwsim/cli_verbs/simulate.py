@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
         import accel_models as am
         from hwsim.energy import load_tech
         from hwsim.errors import UserError
-        from hwsim.hardware import load_accelerator_set
+        from hwsim.hardware import cli_accelerator
 
         wl.check()
         fmt = "json" if as_json else fmt
@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
         if not accelerator and not cfg:
             raise UserError("--accelerator", "give an accelerator YAML (or a SCALE-Sim --cfg)")
         table = load_tech(tech, node=node)
-        acc = load_accelerator_set(accelerator or cfg, sets)
+        acc = cli_accelerator(accelerator or cfg, sets)
         if topology:
             rep, title = _simulate_topology(topology, topology_kind, model, wl, acc)
         elif model:

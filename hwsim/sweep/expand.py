@@ -108,7 +108,7 @@ def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, 
                              base: Path | None = None) -> list[HardwareChoice]:
     """An accelerator entry -> one resolved accelerator per combination of its ``vary`` values."""
     import accel_models as am
-    from hwsim.hardware import hardware_label, read_accelerator_yaml, resolve_hardware
+    from hwsim.hardware import hardware_label, read_accelerator_yaml, resolve_accelerator
 
     if isinstance(entry, str):
         entry = AcceleratorEntry(name=entry)
@@ -120,8 +120,8 @@ def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, 
     out = []
     for combo in itertools.product(*(entry.vary[k] for k in keys)):
         ov = {**fixed, **dict(zip(keys, combo))}
-        hw = resolve_hardware(data, ov, where=where,
-                              where_field=(lambda k: _entry_line(lm, loc, k, entry)) if lm else None)
+        hw = resolve_accelerator(data, ov, where=where,
+                                 where_field=(lambda k: _entry_line(lm, loc, k, entry)) if lm else None).to_dict()
         out.append(HardwareChoice(entry.name, hw, hardware_label(entry.name, ov), ov))
     return out
 
