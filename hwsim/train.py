@@ -208,13 +208,12 @@ def _call(callbacks: Sequence[Any], method: str, *args: Any) -> None:
 
 
 def _make_optimizer(model: Any, recipe: TrainRecipe) -> Any:
-    import torch
+    """The recipe's optimizer (:data:`hwsim.workload.OPTIMIZERS`) at the recipe's rate, momentum and decay."""
+    from hwsim.workload import OPTIMIZERS, optimizer_of
 
     params = [p for p in model.parameters() if p.requires_grad]
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
-                           weight_decay=recipe.weight_decay)
+    return OPTIMIZERS[optimizer_of(recipe)].build(params, lr=recipe.lr, momentum=recipe.momentum,
+                                                  weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
 
 
 def _deployed(model: Any, scheme: Any) -> Any:
