@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from hwsim.configs import CONFIG_DIR, resolve
@@ -268,6 +269,18 @@ def expand_scheme_entry(entry: SchemeEntry, where: str) -> list[dict[str, Any]]:
             for combo in itertools.product(*(entry.vary[k] for k in keys))]
 
 
+@functools.cache
+def _scheme_defaults(name: str) -> MappingProxyType:
+    """The parameters of scheme ``name`` at its defaults (none for a name that builds no scheme): built
+    once per name, not once per point labelled."""
+    from hwsim.schemes import build_scheme
+
+    try:
+        return MappingProxyType(build_scheme(name).spec())
+    except UserError:
+        return MappingProxyType({})
+
+
 def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -> str:
     """``graham(quantizer=L4)``: the name plus the parameters that differ from the scheme's defaults.
 
@@ -275,12 +288,7 @@ def scheme_label(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -
     person reads is :func:`hwsim.labels.design_name`."""
     name = spec["name"]
     if defaults is None:
-        try:
-            from hwsim.schemes import build_scheme
-
-            defaults = build_scheme(name).spec()
-        except UserError:
-            defaults = {}
+        defaults = _scheme_defaults(name)
     diff = {k: v for k, v in spec.items() if k != "name" and defaults.get(k) != v}
     return name + ("(" + ",".join(f"{k}={v}" for k, v in sorted(diff.items())) + ")" if diff else "")
 
