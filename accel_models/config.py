@@ -224,35 +224,35 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return out
 
 
-def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerator:
-    """An accelerator from a YAML path, a YAML string, a dict or an Accelerator (returned as is)."""
-    if isinstance(spec, Accelerator):
-        return spec
+def _read_spec(spec: str | os.PathLike | dict) -> tuple[Any, dict[str, int], str]:
+    """(data, YAML line of each dotted field, source file or "") of an accelerator spec: a dict as it
+    is, else a YAML file path or a YAML string."""
     lines: dict[str, int] = {}
-    source = ""
     if isinstance(spec, dict):
-        data = spec
-    else:
-        text = str(spec)
-        if isinstance(spec, os.PathLike) or (("\n" not in text) and (text.endswith((".yaml", ".yml"))
-                                                                     or os.path.exists(text))):
-            source = str(spec)
-            try:
-                text = Path(spec).read_text()
-            except OSError as e:
-                raise ConfigError(source, f"cannot read accelerator file: {e.strerror}") from None
+        return spec, lines, ""
+    text = str(spec)
+    source = ""
+    if isinstance(spec, os.PathLike) or (("\n" not in text) and (text.endswith((".yaml", ".yml"))
+                                                                 or os.path.exists(text))):
+        source = str(spec)
         try:
-            node = yaml.compose(text)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{source or 'yaml'}:{mark.line + 1}" if mark else (source or "yaml")
-            raise ConfigError(where, f"malformed YAML: {getattr(e, 'problem', e)}") from None
-        if node is not None:
-            _lines(node, "", lines)
-    if not isinstance(data, dict):
-        raise ConfigError(source or "accelerator", "expected a mapping with array, pe, sram, dram")
-    f = _Fields(data, lines, source)
+            text = Path(spec).read_text()
+        except OSError as e:
+            raise ConfigError(source, f"cannot read accelerator file: {e.strerror}") from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source or 'yaml'}:{mark.line + 1}" if mark else (source or "yaml")
+        raise ConfigError(where, f"malformed YAML: {getattr(e, 'problem', e)}") from None
+    if node is not None:
+        _lines(node, "", lines)
+    return data, lines, source
+
+
+def _check_field_names(f: _Fields, data: dict) -> None:
+    """Every top-level field and every field of a section is one the accelerator has."""
     for k in data:
         if k not in _TOP:
             raise ConfigError(f"{f.where(str(k))}: {k}", f"unknown field; expected one of {', '.join(sorted(_TOP))}")
@@ -262,6 +262,17 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
                 if k not in keys:
                     raise ConfigError(f"{f.where(f'{sec}.{k}')}: {sec}.{k}",
                                       f"unknown field; expected one of {', '.join(sorted(keys))}")
+
+
+def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerator:
+    """An accelerator from a YAML path, a YAML string, a dict or an Accelerator (returned as is)."""
+    if isinstance(spec, Accelerator):
+        return spec
+    data, lines, source = _read_spec(spec)
+    if not isinstance(data, dict):
+        raise ConfigError(source or "accelerator", "expected a mapping with array, pe, sram, dram")
+    f = _Fields(data, lines, source)
+    _check_field_names(f, data)
     f.mapping("array")
     dataflow = f.get("array.dataflow", "ws")
     if dataflow not in DATAFLOWS:
@@ -364,9 +375,8 @@ _CONV_COLS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "C
 _GEMM_COLS = ("M", "N", "K")
 
 
-def read_topology(path: str | os.PathLike, kind: str = "auto", text: str | None = None) -> list[ConvLayer | GemmLayer]:
-    """A SCALE-Sim topology CSV (conv or GEMM, ``kind`` auto-detected from the header) -> layers."""
-    path = str(path)
+def _topology_rows(path: str, text: str | None) -> list[tuple[int, list[str]]]:
+    """The non-empty rows of a topology CSV, each with its line number and a trailing empty cell dropped."""
     if text is None:
         try:
             text = Path(path).read_text()
@@ -376,12 +386,50 @@ def read_topology(path: str | os.PathLike, kind: str = "auto", text: str | None 
     rows = [(i, r[:-1] if r and r[-1] == "" else r) for i, r in rows if any(c for c in r)]
     if not rows:
         raise ConfigError(path, "empty topology file")
-    (hline, header), body = rows[0], rows[1:]
+    return rows
+
+
+def _topology_kind(path: str, header: list[str], kind: str) -> str:
+    """conv or gemm: as given, or from the header (a GEMM header names M, N, K after the layer)."""
     if kind == "auto":
         hdr = [h.lower() for h in header]
         kind = "gemm" if len(header) <= 5 and hdr[1:4] == ["m", "n", "k"] else "conv"
     if kind not in ("conv", "gemm"):
         raise ConfigError(path, f"unknown topology kind {kind!r}; expected conv or gemm")
+    return kind
+
+
+def _row_sizes(where: str, cols: tuple[str, ...], r: list[str]) -> list[int]:
+    """The positive integer sizes of one topology row, by column."""
+    vals = []
+    for col, v in zip(cols, r[1:1 + len(cols)]):
+        try:
+            n = int(v)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ConfigError(f"{where}: {col}", f"expected a positive integer, got {v!r}")
+        vals.append(n)
+    return vals
+
+
+def _topology_layer(where: str, kind: str, name: str, vals: list[int]) -> ConvLayer | GemmLayer:
+    if kind == "gemm":
+        M, N, K = vals
+        return GemmLayer(name=name, M=M, N=N, K=K)
+    h, w, fh, fw, ch, nf, s = vals
+    if fh > h or fw > w:
+        raise ConfigError(f"{where}: Filter Height", "filter larger than the ifmap")
+    if "DP" in name:   # SCALE-Sim: one layer per channel, each with nf filters
+        return ConvLayer(name, h, w, fh, fw, ch, ch * nf, s, s, groups=ch)
+    return ConvLayer(name, h, w, fh, fw, ch, nf, s, s)
+
+
+def read_topology(path: str | os.PathLike, kind: str = "auto", text: str | None = None) -> list[ConvLayer | GemmLayer]:
+    """A SCALE-Sim topology CSV (conv or GEMM, ``kind`` auto-detected from the header) -> layers."""
+    path = str(path)
+    (hline, header), *body = _topology_rows(path, text)
+    kind = _topology_kind(path, header, kind)
     cols = _CONV_COLS if kind == "conv" else _GEMM_COLS
     if not body:
         raise ConfigError(f"{path}:{hline}", "no layers after the header")
@@ -392,27 +440,9 @@ def read_topology(path: str | os.PathLike, kind: str = "auto", text: str | None 
             raise ConfigError(f"{path}:{ln}: {missing}", f"missing column; a {kind} row has "
                                                          f"{1 + len(cols)} fields (name, {', '.join(cols)})")
         name = r[0] or f"layer{len(layers)}"
-        vals = []
-        for col, v in zip(cols, r[1:1 + len(cols)]):
-            try:
-                n = int(v)
-            except ValueError:
-                n = 0
-            if n < 1:
-                raise ConfigError(f"{path}:{ln}: {col}", f"expected a positive integer, got {v!r}")
-            vals.append(n)
+        vals = _row_sizes(f"{path}:{ln}", cols, r)
         try:
-            if kind == "gemm":
-                M, N, K = vals
-                layers.append(GemmLayer(name=name, M=M, N=N, K=K))
-            else:
-                h, w, fh, fw, ch, nf, s = vals
-                if fh > h or fw > w:
-                    raise ConfigError(f"{path}:{ln}: Filter Height", "filter larger than the ifmap")
-                if "DP" in name:   # SCALE-Sim: one layer per channel, each with nf filters
-                    layers.append(ConvLayer(name, h, w, fh, fw, ch, ch * nf, s, s, groups=ch))
-                else:
-                    layers.append(ConvLayer(name, h, w, fh, fw, ch, nf, s, s))
+            layers.append(_topology_layer(f"{path}:{ln}", kind, name, vals))
         except ConfigError as e:
             if e.where.startswith(path):
                 raise

@@ -34,9 +34,9 @@ def hierarchy_dram(trace, sram_bytes: int) -> float:
 
 
 def accelerator_dram(trace, buffer: str, kb: int) -> float:
-    from hwsim.hardware import load_accelerator_set, simulate_trace
+    from hwsim.hardware import cli_accelerator, simulate_trace
 
-    acc = load_accelerator_set("tpu_like", [f"sram.{buffer}_kb={kb}"])
+    acc = cli_accelerator("tpu_like", [f"sram.{buffer}_kb={kb}"])
     return simulate_trace(trace, acc).accesses.total(level="dram", whole_bytes=True)
 
 

@@ -70,9 +70,9 @@ def network_table(models: list[str], accelerator: str) -> None:
         t_ref, t_pr = trace(net, build_scheme("fp32"), **kw), trace(net, sch, **kw)
         for label, tr, support in (("fp32", t_ref, "none"), ("pruned", t_pr, "none"), ("pruned", t_pr, "gating"),
                                    ("pruned", t_pr, "skipping")):
-            from hwsim.hardware import load_accelerator
+            from hwsim.hardware import resolve_accelerator
 
-            acc = load_accelerator(accelerator).to_dict()
+            acc = resolve_accelerator(accelerator).to_dict()
             acc["sparsity"] = {"weights": support}
             cyc = simulate_trace(tr, acc)
             e = price(tr, "45nm", hierarchy_for_accelerator(cyc.accelerator), cyc.accesses,

@@ -2,7 +2,7 @@
 
 A bare name means ``configs/<kind>/<name>.yaml``; anything that looks like a path (it ends in
 ``.yaml``/``.yml``/``.cfg`` or names a folder) is a file, tried as given and then relative to
-``base`` (a sweep file's folder). The CLI, the sweep and :func:`hwsim.hardware.load_accelerator`
+``base`` (a sweep file's folder). The CLI, the sweep and :func:`hwsim.hardware.resolve_accelerator`
 all go through here, so a name means the same file everywhere.
 """
 

@@ -182,11 +182,11 @@ class _Built:
         return self.schemes[k]
 
     def accelerator(self, hw: Json) -> am.Accelerator:
-        from hwsim.hardware import load_accelerator
+        from hwsim.hardware import resolve_accelerator
 
         k = json.dumps(hw, sort_keys=True)
         if k not in self.accels:
-            self.accels[k] = load_accelerator(hw)
+            self.accels[k] = resolve_accelerator(hw)
         return self.accels[k]
 
 

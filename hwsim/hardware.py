@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,18 +35,51 @@ GEMM_OPS = ("conv2d", "linear", *CONV_ND_OPS)
 _WRITE_CLASSES = {"output", "stash_write", "grad_input", "grad_weight", "weight_master", "optimizer_state"}
 
 
-def load_accelerator(spec: Any) -> am.Accelerator:
-    """accel_models.load_accelerator with errors as :class:`UserError`.
+def resolve_accelerator(spec: Any, overrides: dict[str, Any] | None = None, *, where: str = "--accelerator",
+                        where_field: Callable[[str], str] | None = None) -> am.Accelerator:
+    """The accelerator of ``spec`` with dotted-path ``overrides`` applied; errors as :class:`UserError`.
 
     ``spec``: a bare name from configs/accelerators (``tpu_like``), a YAML or SCALE-Sim ``.cfg`` path
-    (both resolved by :func:`hwsim.configs.resolve`), a dict or an Accelerator.
+    (both resolved by :func:`hwsim.configs.resolve`), a mapping or an Accelerator. Overrides apply to
+    the YAML mapping as written (a parameter the file leaves to its PE kind's default takes the new
+    kind's default), else to the accelerator's fields. Errors name ``where`` and the field;
+    ``where_field(path)`` locates an overridden field (its YAML line); default ``WHERE: path``.
     """
     if isinstance(spec, (str, Path)):
-        spec = accelerator_file(str(spec))
+        path = accelerator_file(str(spec), where)
+        if path.suffix == ".cfg":
+            spec = _checked(am.read_scalesim_cfg, path)
+        else:
+            acc = _checked(am.load_accelerator, str(path))   # the file's own mistakes at their line
+            if not overrides:
+                return acc
+            spec = read_accelerator_yaml(path, where)
+    if not overrides and not isinstance(spec, dict):
+        return _checked(am.load_accelerator, spec)
+    # a mapping goes through apply_overrides even with none, as a sweep's accelerator entries do
+    data = spec.to_dict() if isinstance(spec, am.Accelerator) else dict(spec)
+    name = str(data.get("name", "accelerator"))
+    at = where_field or (lambda k: f"{where}: {k}")
+    overrides = dict(overrides or {})
     try:
-        if isinstance(spec, Path) and spec.suffix == ".cfg":
-            return am.read_scalesim_cfg(spec)
-        return am.load_accelerator(str(spec) if isinstance(spec, Path) else spec)
+        merged = am.apply_overrides(data, overrides)
+    except am.ConfigError as e:
+        raise UserError(at(e.where), e.what) from None
+    merged["name"] = name
+    try:
+        return am.load_accelerator(merged)
+    except am.ConfigError as e:
+        field_path = e.where.split(": ", 1)[-1]
+        over = next((k for k in overrides if field_path == k or field_path.startswith(k + ".")
+                     or k.startswith(field_path + ".")), None)
+        if over is not None:
+            raise UserError(at(over), f"{e.what} (field {field_path} of {name})") from None
+        raise UserError(f"{where}: {name}: {field_path}", e.what) from None
+
+
+def _checked(load: Callable[[Any], am.Accelerator], spec: Any) -> am.Accelerator:
+    try:
+        return load(spec)
     except am.ConfigError as e:
         raise UserError(e.where, e.what) from None
 
@@ -69,45 +103,14 @@ def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Any]:
 
 
 def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> dict[str, Any]:
-    """An accelerator YAML (a name in configs/accelerators or a path) as a mapping, ``name`` filled in."""
+    """An accelerator YAML (a name in configs/accelerators or a path) as a mapping, ``name`` filled in:
+    read once where many overrides apply to one file."""
     path = accelerator_file(str(spec), where)
     data = load_file(path)
     if not isinstance(data, dict):
         raise UserError(str(path), "expected a mapping with array, pe, sram, dram")
     data.setdefault("name", path.stem)
     return data
-
-
-def resolve_hardware(spec: str | Path | dict, overrides: dict[str, Any] | None = None,
-                     where: str = "--accelerator", where_field: Any = None) -> dict[str, Any]:
-    """:func:`resolve_accelerator` in its JSON form (every field, as :meth:`accel_models.Accelerator.to_dict`)."""
-    return resolve_accelerator(spec, overrides, where, where_field).to_dict()
-
-
-def resolve_accelerator(spec: str | Path | dict, overrides: dict[str, Any] | None = None,
-                        where: str = "--accelerator", where_field: Any = None) -> am.Accelerator:
-    """The accelerator of a name, YAML path or mapping with dotted-path ``overrides`` applied. Errors
-    name ``where`` and the field; ``where_field(path)`` locates an overridden field (its YAML line);
-    default ``WHERE: path``."""
-    data = dict(spec) if isinstance(spec, dict) else read_accelerator_yaml(spec, where)
-    name = str(data.get("name", "accelerator"))
-    overrides = dict(overrides or {})
-    at = where_field or (lambda k: f"{where}: {k}")
-    try:
-        merged = am.apply_overrides(data, overrides)
-    except am.ConfigError as e:
-        raise UserError(at(e.where), e.what) from None
-    merged["name"] = name
-    try:
-        acc = am.load_accelerator(merged)
-    except am.ConfigError as e:
-        field_path = e.where.split(": ", 1)[-1]
-        over = next((k for k in overrides if field_path == k or field_path.startswith(k + ".")
-                     or k.startswith(field_path + ".")), None)
-        if over is not None:
-            raise UserError(at(over), f"{e.what} (field {field_path} of {name})") from None
-        raise UserError(f"{where}: {name}: {field_path}", e.what) from None
-    return acc
 
 
 def hardware_label(name: str, overrides: dict[str, Any]) -> str:
@@ -117,13 +120,10 @@ def hardware_label(name: str, overrides: dict[str, Any]) -> str:
     return name + "(" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) + ")"
 
 
-def load_accelerator_set(spec: Any, sets: list[str] | None = None) -> am.Accelerator:
-    """:func:`load_accelerator` with the CLI's ``--set FIELD=VALUE`` overrides applied (same paths and
-    checks as a sweep file's accelerator overrides)."""
-    acc = load_accelerator(spec)
-    if not sets:
-        return acc
-    return resolve_accelerator(acc.to_dict(), parse_set(sets), where="--set", where_field=lambda k: f"--set {k}")
+def cli_accelerator(spec: Any, sets: list[str] | None = None) -> am.Accelerator:
+    """The accelerator of ``--accelerator`` (or ``--cfg``) with the ``--set FIELD=VALUE`` overrides (the
+    same paths and checks as a sweep file's accelerator overrides)."""
+    return resolve_accelerator(spec, parse_set(sets), where_field=lambda k: f"--set {k}")
 
 
 def _int(v: Any) -> int:
@@ -346,7 +346,7 @@ def simulate_trace(trace: Trace, accelerator: Any) -> am.CycleReport:
     or an :class:`accel_models.Accelerator`. Rows come in phase order (forward, backward_data,
     backward_weight, update), layers in trace order within a phase.
     """
-    acc = load_accelerator(accelerator)
+    acc = resolve_accelerator(accelerator)
     work = trace_work(trace, psum_bits=acc.psum_bits)
     work.sort(key=lambda w: _PHASE_ORDER.get(w.phase, 9))   # stable: keeps layer order inside a phase
     try:

@@ -212,13 +212,12 @@ def _call(callbacks: Sequence[Any], method: str, *args: Any) -> None:
 
 
 def _make_optimizer(model: Any, recipe: TrainRecipe) -> Any:
-    import torch
+    """The recipe's optimizer (:data:`hwsim.workload.OPTIMIZERS`) at the recipe's rate, momentum and decay."""
+    from hwsim.workload import OPTIMIZERS, optimizer_of
 
     params = [p for p in model.parameters() if p.requires_grad]
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
-                           weight_decay=recipe.weight_decay)
+    return OPTIMIZERS[optimizer_of(recipe)].build(params, lr=recipe.lr, momentum=recipe.momentum,
+                                                  weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
 
 
 def _deployed(model: Any, scheme: Any) -> Any:
@@ -232,11 +231,56 @@ def _deployed(model: Any, scheme: Any) -> Any:
     return scheme.for_inference(copy.deepcopy(model))
 
 
+def _batches(n: int, recipe: TrainRecipe) -> tuple[int, list[int], int]:
+    """(batch size, first example of each batch, steps in all) for ``n`` training examples."""
+    if n < 2:
+        raise UserError("train", f"the training set has {n} example(s); need at least 2")
+    bs = min(recipe.batch_size, n)
+    starts = [i for i in range(0, n, bs) if n - i >= 2]   # drop a last batch of one example
+    total_steps = recipe.epochs * len(starts)
+    if recipe.max_steps is not None:
+        total_steps = min(total_steps, recipe.max_steps)
+    return bs, starts, total_steps
+
+
+def _test(model: Any, scheme: Any, te_x: Any, te_y: Any, eval_bs: int, row: dict[str, Any],
+          result: TrainResult) -> None:
+    """Test accuracy of the trained and of the deployed network into the epoch's ``row`` and ``result``."""
+    row["test_acc_trained"] = evaluate(model, te_x, te_y, eval_bs)
+    deployed = _deployed(model, scheme)
+    row["test_acc"] = (row["test_acc_trained"] if deployed is model
+                       else evaluate(deployed, te_x, te_y, eval_bs))
+    result.final_test_acc = row["test_acc"]
+    result.final_test_acc_trained = row["test_acc_trained"]
+    if result.best_test_acc is None or row["test_acc"] > result.best_test_acc:
+        result.best_test_acc = row["test_acc"]
+
+
+def _show(bar: Any, row: dict[str, Any]) -> None:
+    """One epoch more on the progress bar, with its loss and test accuracy."""
+    if bar is None:
+        return
+    bar.update(1)
+    bar.set_postfix(loss=f"{row['train_loss']:.3f}",
+                    test_acc="-" if row["test_acc"] is None else f"{row['test_acc']:.3f}")
+
+
+def _step_loss(model: Any, scheme: Any, xb: Any, yb: Any, idx: Any) -> tuple[Any, Any]:
+    """(loss, outputs) of one batch: the scheme's own loss when it gives one (an ensemble weighing
+    examples per member), else the cross-entropy of ``model(xb)``."""
+    import torch.nn.functional as F
+
+    custom = scheme.training_loss(model, xb, yb, idx) if scheme is not None else None
+    if custom is not None:
+        return custom
+    out = model(xb)
+    return F.cross_entropy(out, yb), out
+
+
 def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str, Any] | None = None,
           callbacks: Iterable[Any] = (), progress: bool = False) -> TrainResult:
     """Train ``model`` (already converted by ``scheme.convert``) on ``dataset`` following ``recipe``."""
     import torch
-    import torch.nn.functional as F
 
     recipe = TrainRecipe.parse(recipe)
     callbacks = list(callbacks)
@@ -248,13 +292,7 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
     tr_x, tr_y = dataset.train_x.to(device), dataset.train_y.to(device)
     te_x, te_y = dataset.test_x.to(device), dataset.test_y.to(device)
     n = len(tr_x)
-    if n < 2:
-        raise UserError("train", f"the training set has {n} example(s); need at least 2")
-    bs = min(recipe.batch_size, n)
-    starts = [i for i in range(0, n, bs) if n - i >= 2]   # drop a last batch of one example
-    total_steps = recipe.epochs * len(starts)
-    if recipe.max_steps is not None:
-        total_steps = min(total_steps, recipe.max_steps)
+    bs, starts, total_steps = _batches(n, recipe)
     eval_bs = max(recipe.batch_size, 512)
 
     if scheme is not None:
@@ -291,12 +329,7 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
                 lr = recipe.lr_at(epoch, step, total_steps, len(starts)) * lr_mult
                 for g in optimizer.param_groups:
                     g["lr"] = lr
-                custom = scheme.training_loss(model, xb, yb, idx) if scheme is not None else None
-                if custom is None:
-                    out = model(xb)
-                    loss = F.cross_entropy(out, yb)
-                else:
-                    loss, out = custom
+                loss, out = _step_loss(model, scheme, xb, yb, idx)
                 loss_v = float(loss.detach())
                 if not math.isfinite(loss_v):
                     result.diverged = True
@@ -328,22 +361,12 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
                 "lr": epoch_lr,
             }
             if last or epoch % recipe.eval_every == 0:
-                row["test_acc_trained"] = evaluate(model, te_x, te_y, eval_bs)
-                deployed = _deployed(model, scheme)
-                row["test_acc"] = (row["test_acc_trained"] if deployed is model
-                                   else evaluate(deployed, te_x, te_y, eval_bs))
-                result.final_test_acc = row["test_acc"]
-                result.final_test_acc_trained = row["test_acc_trained"]
-                if result.best_test_acc is None or row["test_acc"] > result.best_test_acc:
-                    result.best_test_acc = row["test_acc"]
+                _test(model, scheme, te_x, te_y, eval_bs, row, result)
             result.final_train_acc = row["train_acc"]
             result.curves.append(row)
             result.steps = step
             _call(callbacks, "on_epoch_end", model, epoch, row)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{row['train_loss']:.3f}",
-                                test_acc="-" if row["test_acc"] is None else f"{row['test_acc']:.3f}")
+            _show(bar, row)
             if step >= total_steps:
                 break
     except TrainingDiverged as e:

@@ -135,7 +135,7 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
     """hwsim's CONV1-5 figures on ``accelerator`` (a name, path, dict or Accelerator) beside the paper's."""
     from hwsim.energy import load_tech
     from hwsim.evaluate import WorkloadTraces, price_traces, trace_workload
-    from hwsim.hardware import load_accelerator
+    from hwsim.hardware import resolve_accelerator
     from hwsim.models import MODELS, load_all
     from hwsim.schemes.base import build_scheme
     from hwsim.workload import Workload
@@ -150,7 +150,7 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
     # kbit keeps the image in float (DoReFa's convention); the chip reads it as 16-bit fixed point like every input
     first = next(li for li in tr.layers if li.op == "conv2d")
     first.precision = {**first.precision, "input": "int16", "stash": "int16"}
-    acc = load_accelerator(accelerator)
+    acc = resolve_accelerator(accelerator)
     ev = price_traces(WorkloadTraces(infer=tr), acc, load_tech(tech))
     assert tr is not None and ev.infer_cycles is not None and ev.infer_energy is not None
     infos = {li.name: li for li in tr.layers}

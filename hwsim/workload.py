@@ -6,7 +6,8 @@ Torch-free at import, so the CLI can parse and check workload options before it 
   input shape, batches, classes, optimizer.
 - :func:`parse_input_shape`: the one input-shape parser (``3x224x224``, ``3,224,224``, any rank,
   ``tokens:N``).
-- :data:`OPTIMIZERS`: the one optimizer vocabulary, with the optimizer state each keeps.
+- :class:`Optimizer`, :data:`OPTIMIZERS`: the one optimizer vocabulary: each optimizer's momentum,
+  learning rate, the state it keeps, how a training recipe spells it, and the torch optimizer it builds.
 - :func:`parse_scheme`: a scheme as the command line gives it (a name, an inline YAML mapping or a
   YAML file, read by the strict loader).
 - :class:`WorkloadOptions`: the workload options every CLI verb that takes a model spells the same
@@ -21,12 +22,45 @@ from typing import Any
 
 from hwsim.errors import UserError
 
-# name -> fp32 state tensors per parameter the optimizer keeps (hwsim.count prices their traffic,
-# train_memory_bytes their storage). ``sgd_momentum`` is SGD with momentum 0.9: the sweep recipe's
-# default (``momentum: 0.9``), hwsim.count's default and the seed papers' SGD. A point priced without
-# a recipe (``accuracy: none`` or a literature row) is priced with it, for its trace and its memory
-# alike; plain ``sgd`` is momentum 0.
-OPTIMIZERS: dict[str, int] = {"sgd": 0, "sgd_momentum": 1, "adam": 2}
+
+@dataclass(frozen=True)
+class Optimizer:
+    """One optimizer of the vocabulary. ``states``: fp32 state tensors per parameter it keeps
+    (hwsim.count prices their traffic, train_memory_bytes their storage). ``lr``, ``momentum`` and
+    ``weight_decay`` are those of a counted step; a training recipe gives its own to :meth:`build`."""
+
+    name: str
+    family: str            # the torch optimizer and a training recipe's ``optimizer:`` (sgd | adam)
+    states: int
+    lr: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+    def recipe_fields(self) -> dict[str, Any]:
+        """How a training recipe spells this optimizer (:func:`optimizer_of` reads it back)."""
+        return {"optimizer": self.family} | ({"momentum": self.momentum} if self.family == "sgd" else {})
+
+    def build(self, params: Any, *, lr: float | None = None, momentum: float | None = None,
+              weight_decay: float | None = None, nesterov: bool = False) -> Any:
+        """The torch optimizer over ``params``; a value given here replaces this optimizer's own."""
+        import torch
+
+        lr = self.lr if lr is None else lr
+        wd = self.weight_decay if weight_decay is None else weight_decay
+        if self.family == "adam":
+            return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=self.momentum if momentum is None else momentum,
+                               nesterov=nesterov, weight_decay=wd)
+
+
+# ``sgd_momentum`` is SGD with momentum 0.9: the sweep recipe's default (``momentum: 0.9``),
+# hwsim.count's default and the seed papers' SGD. A point priced without a recipe (``accuracy: none``
+# or a literature row) is priced with it, for its trace and its memory alike; plain ``sgd`` is momentum 0.
+OPTIMIZERS: dict[str, Optimizer] = {o.name: o for o in (
+    Optimizer("sgd", "sgd", states=0, lr=0.01),
+    Optimizer("sgd_momentum", "sgd", states=1, lr=0.1, momentum=0.9, weight_decay=5e-4),
+    Optimizer("adam", "adam", states=2, lr=1e-3),
+)}
 DEFAULT_OPTIMIZER = "sgd_momentum"
 # torch's names of the per-element optimizer state -> the role a scheme gives a format
 # (``moment1``: SGD's momentum buffer, Adam's first moment; ``moment2``: Adam's second moment)
@@ -35,7 +69,7 @@ STATE_ROLES: dict[str, str] = {"momentum_buffer": "moment1", "exp_avg": "moment1
 
 def optimizer_states(name: str) -> int:
     """fp32 state tensors per parameter ``name`` keeps (momentum SGD 1, Adam 2, plain SGD 0)."""
-    return OPTIMIZERS[check_optimizer(name)]
+    return OPTIMIZERS[check_optimizer(name)].states
 
 
 def check_optimizer(name: str, where: str = "--optimizer") -> str:
@@ -44,10 +78,13 @@ def check_optimizer(name: str, where: str = "--optimizer") -> str:
     return name
 
 
-def optimizer_of(recipe: dict[str, Any] | None) -> str:
-    """The optimizer of a sweep recipe (``optimizer: sgd|adam``, ``momentum``); no recipe: the default."""
+def optimizer_of(recipe: Any) -> str:
+    """The optimizer of a training recipe (``optimizer: sgd|adam``, ``momentum``), as a mapping or a
+    :class:`hwsim.train.TrainRecipe`; no recipe: the default."""
     if not recipe:
         return DEFAULT_OPTIMIZER
+    if not isinstance(recipe, dict):
+        recipe = recipe.model_dump()
     if recipe.get("optimizer") == "adam":
         return "adam"
     return "sgd_momentum" if recipe.get("momentum", 0.9) > 0 else "sgd"

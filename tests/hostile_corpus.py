@@ -366,7 +366,7 @@ sweep_case("scheme_param_bool", edit("{name: kbit, vary: {weight_bits: [2, 4]}}"
            "weight_bits")
 
 # inputs a model rejects, values out of range, and a run whose point fails (exit 3: the rest finishes)
-case("cli/count_input_rank_rejected", ["count", "resnet20", "--input", "3x2x2x2x2"], expect="rejects input")
+case("cli/count_input_rank_rejected", ["count", "resnet20", "--input", "3x2x2x2x2"], expect="expected (C, H, W)")
 case("cli/count_classes_zero", ["count", "lenet300", "--classes", "0"], expect="--classes")
 case("cli/count_batch_huge", ["count", "lenet300", "--batch", "99999999999999999999999"], expect="--batch")
 sweep_case("huge_scalar", edit("name: ok", "name: " + "x" * 200_000), "characters")

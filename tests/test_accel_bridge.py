@@ -12,7 +12,7 @@ import pytest
 from hwsim.cli import main
 from hwsim.errors import UserError
 from hwsim.formats import FULL_PRECISION, LayerPrecision
-from hwsim.hardware import load_accelerator_set, simulate_trace, trace_work
+from hwsim.hardware import cli_accelerator, simulate_trace, trace_work
 from hwsim.trace import LayerInfo, LayerRecord, Trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def test_records_drive_phases_and_vector_work():
     assert bn.dram_read_bytes == 0 and bn.dram_write_bytes == 0
     assert bn.sram_read_bytes == 16384 and bn.sram_write_bytes == 16384
     # buffers too small for them: the vector unit streams them through DRAM
-    small = load_accelerator_set(ACC / "fp32_training.yaml", ["sram.ifmap_kb=8", "sram.ofmap_kb=8"])
+    small = cli_accelerator(ACC / "fp32_training.yaml", ["sram.ifmap_kb=8", "sram.ofmap_kb=8"])
     bn = next(r for r in simulate_trace(hand_trace(records=True), small).rows if r.layer == "bn")
     assert bn.dram_read_bytes == 16384 and bn.dram_write_bytes == 16384 and bn.sram_read_bytes == 0
 
@@ -143,6 +143,25 @@ def test_cli_topology_formats(capsys):
     assert out[0].startswith("layer,phase") and out[-1].startswith("TOTAL") and len(out) == 7
     assert main(["simulate", "-a", "bitfusion", "-t", str(TOPO / "tiny.csv")]) == 0
     assert "total 1,415 cycles" in capsys.readouterr().out
+
+
+def test_cli_topology_area_at_the_tech_node(capsys):
+    """The printed area is at the technology table's node, the same area `accelerator_area` gives there."""
+    import accel_models as am
+    from hwsim.hardware import cli_accelerator
+
+    acc = cli_accelerator("tpu_like", None)
+    lines = {}
+    for node, nm in ((None, 45.0), ("7nm", 7.0)):
+        assert main(["simulate", "-a", "tpu_like", "-t", str(TOPO / "tiny.csv")] + (["--node", node] if node else [])) == 0
+        lines[nm] = capsys.readouterr().out.splitlines()[-1]
+        assert lines[nm].startswith("area ") and f" at {nm:g} nm (" in lines[nm]
+        assert main(["simulate", "-a", "tpu_like", "-t", str(TOPO / "tiny.csv"), "--json"]
+                    + (["--node", node] if node else [])) == 0
+        area = json.loads(capsys.readouterr().out)["area"]
+        assert area["node_nm"] == nm
+        assert area["total_mm2"] == pytest.approx(am.accelerator_area(acc, node_nm=nm).total_mm2)
+    assert lines[7.0] != lines[45.0]
 
 
 @pytest.mark.parametrize("args,where", [

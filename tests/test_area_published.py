@@ -4,7 +4,7 @@ import pytest
 
 import accel_models as am
 from accel_models.area_published import compare_published
-from hwsim.hardware import resolve_hardware
+from hwsim.hardware import resolve_accelerator
 
 
 def _parts():
@@ -12,7 +12,7 @@ def _parts():
 
 
 def test_tpu_like_models_the_whole_unified_buffer():
-    acc = am.load_accelerator(resolve_hardware("tpu_like"))
+    acc = resolve_accelerator("tpu_like")
     assert acc.ifmap_sram_bytes == 24 * 2**20
     rep = am.accelerator_area(acc, node_nm=28)
     # docs/hardware_space.md: the unified buffer 94.7 mm2 and the whole model 137.5 mm2 at 28 nm
@@ -23,7 +23,7 @@ def test_tpu_like_models_the_whole_unified_buffer():
 def test_tpu_matrix_unit_counts_the_double_buffered_weight():
     """Jouppi et al.: the matrix unit holds a second 64 KiB weight tile: one more 8-bit register per MAC,
     beside the input, weight and 32-bit partial-sum registers (56 bits of DFF_X1 per MAC)."""
-    acc = am.load_accelerator(resolve_hardware("tpu_like"))
+    acc = resolve_accelerator("tpu_like")
     t = am.load_area_table()
     assert am.area.pe_area_um2(acc, t)["registers"] == pytest.approx(56 * t.gate("dff"))
     p = _parts()[("TPU v1", "matrix unit")]
@@ -38,14 +38,15 @@ def test_parts_within_35_percent_of_published(design, part):
 
 
 def test_eyeriss_register_scratchpads_count_in_pe_area():
-    acc = am.load_accelerator(resolve_hardware("eyeriss"))
+    acc = resolve_accelerator("eyeriss")
     assert acc.pe_register_bytes == 66
-    bare = am.load_accelerator(resolve_hardware("eyeriss", {"array.pe_register_bytes": 0}))
+    bare = resolve_accelerator("eyeriss", {"array.pe_register_bytes": 0})
     t = am.load_area_table()
     diff = am.area.pe_area_um2(acc, t)["registers"] - am.area.pe_area_um2(bare, t)["registers"]
     assert diff == pytest.approx(66 * 8 * t.gate("dff"))
     # set only where given: accelerators without it keep their resolved form (and point ids)
-    assert "pe_register_bytes" not in resolve_hardware("bitfusion")["array"]
+    assert "pe_register_bytes" not in resolve_accelerator("bitfusion").to_dict()["array"]
+    assert "pe_register_bytes" not in resolve_accelerator("tpu_like").to_dict()["array"]
 
 
 def test_published_parts_carry_their_sources():

@@ -206,14 +206,12 @@ def test_train_takes_the_same_options(capsys):
 
 
 def test_train_maps_the_optimizer_vocabulary_onto_its_recipe():
-    from hwsim.cli_verbs.train import _RECIPE_OPTIMIZER
     from hwsim.train import TrainRecipe
     from hwsim.workload import OPTIMIZERS, optimizer_of
 
-    assert set(_RECIPE_OPTIMIZER) == set(OPTIMIZERS)
-    for name, fields in _RECIPE_OPTIMIZER.items():
-        recipe = TrainRecipe.parse(fields)
-        assert optimizer_of(recipe.model_dump()) == name   # the recipe means what the name says
+    for name, opt in OPTIMIZERS.items():
+        recipe = TrainRecipe.parse(opt.recipe_fields())
+        assert optimizer_of(recipe.model_dump()) == optimizer_of(recipe) == name   # the recipe means what the name says
 
 
 def test_trace_file_and_topology_verbs_start_without_torch(tmp_path, capsys):
@@ -229,3 +227,30 @@ def test_trace_file_and_topology_verbs_start_without_torch(tmp_path, capsys):
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ})
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_count_goes_through_the_workload_and_trace_workload(capsys, monkeypatch):
+    """`hwsim count` counts the Workload with trace_workload, as cost and simulate do: hwsim.count.trace is
+    handed the built network, never a model name to resolve on its own."""
+    import hwsim.count.api as api
+    import hwsim.evaluate as ev
+
+    calls, handed = [], []
+    real_tw, real_resolve = ev.trace_workload, api._resolve_model
+
+    def tw(workload, *a, **k):
+        calls.append((workload.model, k.get("train"), k.get("infer")))
+        return real_tw(workload, *a, **k)
+
+    def resolve(model, *a, **k):
+        handed.append(type(model).__name__)
+        return real_resolve(model, *a, **k)
+
+    monkeypatch.setattr(ev, "trace_workload", tw)
+    monkeypatch.setattr(api, "_resolve_model", resolve)
+    for phase in ("train", "infer"):
+        rc, out, err = run(capsys, "count", "lenet5", "-b", "2", "--phase", phase, "--json")
+        assert rc == 0, err
+        assert json.loads(out)["trace"]["mode"] == phase and json.loads(out)["trace"]["model"] == "lenet5"
+    assert calls == [("lenet5", True, False), ("lenet5", False, True)]
+    assert handed and "str" not in handed

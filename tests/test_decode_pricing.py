@@ -12,7 +12,7 @@ from hwsim.count.decode import decode_trace
 from hwsim.energy import load_tech
 from hwsim.errors import UserError
 from hwsim.evaluate import Pricing, evaluate, metrics, trace_workload
-from hwsim.hardware import load_accelerator, simulate_trace
+from hwsim.hardware import resolve_accelerator, simulate_trace
 from hwsim.models.spec import Tokens
 from hwsim.schemes import build_scheme
 from hwsim.store import METRICS
@@ -51,7 +51,7 @@ def _workload(spec, scheme="fp32", prompt=None, new_tokens=4, batch=1, seq=12, *
 
 
 def _metrics(w, acc="tpu_like"):
-    ev = evaluate(w, load_accelerator(acc), load_tech("45nm"), Pricing())
+    ev = evaluate(w, resolve_accelerator(acc), load_tech("45nm"), Pricing())
     return ev, metrics(ev)
 
 

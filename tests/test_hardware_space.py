@@ -12,13 +12,13 @@ import accel_models as am
 from accel_models.area import int_add_um2, int_mult_um2, load_area_table, pe_area_um2
 from hwsim.cli import main
 from hwsim.errors import UserError
-from hwsim.hardware import resolve_hardware
+from hwsim.hardware import resolve_accelerator
 
 ACC = Path(__file__).resolve().parents[1] / "configs" / "accelerators"
 
 
 def tpu(**over) -> am.Accelerator:
-    return am.load_accelerator(resolve_hardware("tpu_like", over))
+    return resolve_accelerator("tpu_like", over)
 
 
 # -- area model ---------------------------------------------------------------------------
@@ -51,8 +51,8 @@ def test_area_grows_with_array_and_buffers_and_scales_with_node():
 
 def test_binary_pes_are_smaller_than_int8():
     t = load_area_table()
-    xnor = am.load_accelerator(resolve_hardware("tpu_like", {"pe.kind": "xnor", "pe.width": 1}))
-    sign = am.load_accelerator(resolve_hardware("tpu_like", {"pe.kind": "sign_add", "pe.bits": 8}))
+    xnor = resolve_accelerator("tpu_like", {"pe.kind": "xnor", "pe.width": 1})
+    sign = resolve_accelerator("tpu_like", {"pe.kind": "sign_add", "pe.bits": 8})
     int8 = pe_area_um2(tpu(), t)["compute"]
     assert pe_area_um2(xnor, t)["compute"] < int8 and pe_area_um2(sign, t)["compute"] < int8
 
@@ -70,18 +70,18 @@ def test_area_table_errors_name_the_entry(tmp_path):
 
 # -- overrides ------------------------------------------------------------------------------
 def test_overrides_reach_every_field_and_pe_kind_change_drops_old_params():
-    hw = resolve_hardware("tpu_like", {"array.rows": 8, "array.dataflow": "os", "clock_mhz": 500,
+    hw = resolve_accelerator("tpu_like", {"array.rows": 8, "array.dataflow": "os", "clock_mhz": 500,
                                        "sram.ifmap_kb": 64, "dram.bandwidth_bytes_per_cycle": 16,
                                        "vector_unit.lanes": 32, "operands.psum_bits": 24,
-                                       "pe.kind": "bitfusion", "pe.pmax": 8})
+                                       "pe.kind": "bitfusion", "pe.pmax": 8}).to_dict()
     assert hw["array"] == {"rows": 8, "cols": 256, "dataflow": "os", "pe_register_bytes": 1} and hw["clock_mhz"] == 500
     assert hw["sram"]["ifmap_kb"] == 64 and hw["dram"]["bandwidth_bytes_per_cycle"] == 16
     assert hw["vector_unit"]["lanes"] == 32 and hw["operands"]["psum_bits"] == 24
     assert hw["pe"] == {"kind": "bitfusion", "pmax": 8, "pmin": 2}
     with pytest.raises(UserError, match="array.rowz"):
-        resolve_hardware("tpu_like", {"array.rowz": 8})
+        resolve_accelerator("tpu_like", {"array.rowz": 8})
     with pytest.raises(UserError, match="array.rows.*positive integer"):
-        resolve_hardware("tpu_like", {"array.rows": 0})
+        resolve_accelerator("tpu_like", {"array.rows": 0})
 
 
 SWEEP = """\
@@ -274,3 +274,31 @@ def test_hardware_metrics_by_hand():
     # a batch of 4: per-sample latency and EDP
     m4 = hardware_metrics(4.0, 1000.0, 4096, macs=4e9, energy_pj=8e9, cycles=4e6, batch=4)
     assert m4["latency_us"] == pytest.approx(1000.0) and m4["edp_pj_s"] == pytest.approx(2e9 * 1e-3)
+
+
+def test_one_accelerator_loader_for_every_spec(tmp_path):
+    """A name, a path, the YAML mapping and an Accelerator give the same accelerator; a SCALE-Sim .cfg
+    takes overrides too; the CLI's --set and a sweep entry's overrides follow one rule: they apply to the
+    YAML as written, so a PE parameter the file leaves to its kind's default takes the new kind's."""
+    from hwsim.hardware import cli_accelerator, read_accelerator_yaml
+    from hwsim.sweep.expand import expand_accelerator_entry
+    from hwsim.sweep.schema import AcceleratorEntry
+
+    base = resolve_accelerator("tpu_like")
+    for spec in (ACC / "tpu_like.yaml", str(ACC / "tpu_like.yaml"), read_accelerator_yaml("tpu_like"), base):
+        assert resolve_accelerator(spec).to_dict() == base.to_dict()
+    cfg = Path(__file__).parent / "fixtures/scalesim/gemm_8x8_os_user/scale.cfg"
+    assert resolve_accelerator(cfg, {"array.rows": 16}).rows == 16
+    assert resolve_accelerator(cfg).rows == am.read_scalesim_cfg(cfg).rows
+
+    data = {k: v for k, v in base.to_dict().items() if k != "name"}
+    data["pe"] = {"kind": "int"}     # bits left to the int PE's default (8)
+    f = tmp_path / "mine.yaml"
+    import yaml
+
+    f.write_text(yaml.safe_dump(data))
+    cli = cli_accelerator(str(f), ["pe.kind=shift_add"])
+    (sweep,) = expand_accelerator_entry(AcceleratorEntry(name=str(f), overrides={"pe": {"kind": "shift_add"}}),
+                                        None, ("accelerators", 0))
+    assert cli.to_dict() == sweep.hardware
+    assert cli.pe.params["bits"] == am.PE_KINDS["shift_add"].fields["bits"] == 16

@@ -30,24 +30,22 @@ CASES = corpus.cases()
 CHUNKS = 3   # separate worker processes, so pytest -n spreads them
 
 
-def check(case: dict, rc: int, stderr: str, stdout: str | None = None, cwd: str | None = None,
-          sums: dict[str, str] | None = None) -> str | None:
-    """Why a result breaks the contract, or None."""
-    lines = stderr.strip().splitlines()
-    if rc != case["rc"]:
-        return f"exit {rc}, expected {case['rc']}"
-    if "Traceback" in stderr:
-        return "traceback"
-    if cwd is not None:
-        for p in case.get("absent", []):
-            if os.path.lexists(os.path.join(cwd, p)):
-                return f"{p} was created (code ran that must not)"
-        for p in case.get("present", []):
-            if not os.path.lexists(os.path.join(cwd, p)):
-                return f"{p} was removed"
-        for p, digest in (sums or {}).items():
-            if hashlib.sha256(Path(cwd, p).read_bytes()).hexdigest() != digest:
-                return f"{p} was altered"
+def _files_broken(case: dict, cwd: str, sums: dict[str, str] | None) -> str | None:
+    """Why the case's working folder shows harm (a marker created, a file removed or altered), or None."""
+    for p in case.get("absent", []):
+        if os.path.lexists(os.path.join(cwd, p)):
+            return f"{p} was created (code ran that must not)"
+    for p in case.get("present", []):
+        if not os.path.lexists(os.path.join(cwd, p)):
+            return f"{p} was removed"
+    for p, digest in (sums or {}).items():
+        if hashlib.sha256(Path(cwd, p).read_bytes()).hexdigest() != digest:
+            return f"{p} was altered"
+    return None
+
+
+def _output_broken(case: dict, stderr: str, stdout: str | None) -> str | None:
+    """Why stdout is not the one JSON document asked for, or either stream holds raw control characters."""
     if case.get("json_out") and stdout is not None:
         try:
             json.loads(stdout)
@@ -59,6 +57,20 @@ def check(case: dict, rc: int, stderr: str, stdout: str | None = None, cwd: str 
                    or unicodedata.category(c) == "Cf"]
             if bad:
                 return f"{name} holds raw control characters {sorted(set(bad))!r}"
+    return None
+
+
+def check(case: dict, rc: int, stderr: str, stdout: str | None = None, cwd: str | None = None,
+          sums: dict[str, str] | None = None) -> str | None:
+    """Why a result breaks the contract, or None."""
+    lines = stderr.strip().splitlines()
+    if rc != case["rc"]:
+        return f"exit {rc}, expected {case['rc']}"
+    if "Traceback" in stderr:
+        return "traceback"
+    why = (_files_broken(case, cwd, sums) if cwd is not None else None) or _output_broken(case, stderr, stdout)
+    if why:
+        return why
     if case["rc"] == 0:
         return "an error: line on success" if any(ln.startswith("error:") for ln in lines) else None
     if len(lines) != 1 or not lines[0].startswith("error: "):

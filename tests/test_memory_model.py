@@ -42,9 +42,9 @@ def test_inference_energy_does_not_depend_on_the_stash():
     assert price(stripped, "45nm").infer_pj_per_sample == pytest.approx(full.infer_pj_per_sample, rel=1e-9)
     # and with the accelerator's accesses (inference priced from the forward work, its stash writes left out)
     from hwsim.energy import hierarchy_for_accelerator
-    from hwsim.hardware import load_accelerator, simulate_trace
+    from hwsim.hardware import resolve_accelerator, simulate_trace
 
-    acc = load_accelerator("tpu_like")
+    acc = resolve_accelerator("tpu_like")
     hier = hierarchy_for_accelerator(acc)
     on_acc = [price(t, "45nm", hier, simulate_trace(t, acc).accesses).infer_pj_per_sample for t in (tr, stripped)]
     assert on_acc[0] == pytest.approx(on_acc[1], rel=1e-9)

@@ -316,6 +316,20 @@ def test_token_inputs(tmp_path):
         trace(f"{EXAMPLE}:make", input_shape="tokens:8")
 
 
+def test_declared_input_shape_read_by_the_one_parser(tmp_path):
+    """A factory's declared ``input_shape`` is read as --input is: sizes or tokens:N, and a size that is not
+    a positive integer is one error naming the model's input_shape, not a traceback or a zero-sized input."""
+    f = tmp_path / "lm.py"
+    for declared, want in (('"tokens:8"', (8,)), ('"3x8x8"', (3, 8, 8)), ("(3, 8, 8)", (3, 8, 8))):
+        f.write_text(LM.replace('make.input_shape = "tokens:8"', f"make.input_shape = {declared}"))
+        assert specs.default_input(f"{f}:make") == want
+    for declared in ('"tokens:0"', "(3, 0, 8)", '"3xax8"'):
+        f.write_text(LM.replace('make.input_shape = "tokens:8"', f"make.input_shape = {declared}"))
+        with pytest.raises(UserError) as e:
+            specs.default_input(f"{f}:make")
+        assert e.value.where.endswith("input_shape")
+
+
 def test_pt2_with_integer_input_is_a_token_input(tmp_path):
     ns: dict = {}
     exec(LM, ns)

@@ -84,3 +84,27 @@ def test_user_mistakes_are_one_line(argv, where):
     r = subprocess.run([sys.executable, "-m", "hwsim.cli", "retrofit", *argv], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and r.stderr.strip().startswith(f"error: {where}") and "Traceback" not in r.stderr
+
+
+def test_fp32_training_options_declared_once():
+    """retrofit and precision take the same fp32-training options, from one declaration, and those options
+    reach the verb: a missing checkpoint, a zero batch or epoch count is one line naming the option."""
+    import typer
+
+    from hwsim.cli import app
+    from hwsim.cli_verbs._common import TRAIN_PANEL
+
+    cmd = typer.main.get_command(app)
+    panels = {}
+    for verb in ("retrofit", "precision"):
+        opts = [p for p in cmd.commands[verb].params if getattr(p, "rich_help_panel", None) == TRAIN_PANEL]
+        panels[verb] = [(tuple(p.opts), p.default, p.help) for p in opts]
+    assert panels["retrofit"] == panels["precision"]
+    assert {o[0][0] for o in panels["retrofit"]} == {"--dataset", "--data-root", "--epochs", "--lr", "--batch",
+                                                     "--seed", "--db", "--checkpoint"}
+    for verb in ("retrofit", "precision"):
+        for argv, where in ((["--checkpoint", "missing.pt"], "--checkpoint"), (["--batch", "0"], "--batch"),
+                            (["-e", "0"], "--epochs")):
+            r = subprocess.run([sys.executable, "-m", "hwsim.cli", verb, "resnet20", *argv], capture_output=True,
+                               text=True, timeout=120)
+            assert r.returncode == 2 and r.stderr.strip().startswith(f"error: {where}"), (verb, argv, r.stderr)

@@ -6,7 +6,7 @@ import pytest
 import accel_models as am
 from hwsim.energy import load_tech, price
 from hwsim.energy.static import LOGIC, SRAM, add_static, leakage, static_pj
-from hwsim.hardware import resolve_hardware, simulate_trace
+from hwsim.hardware import resolve_accelerator, simulate_trace
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def trace():
 
 
 def _static(tr, over=None, tech=None, hw="eyeriss"):
-    acc = am.load_accelerator(resolve_hardware(hw, over or {}))
+    acc = resolve_accelerator(hw, over or {})
     cycles = simulate_trace(tr, acc)
     tech = tech or load_tech("45nm")
     area = am.accelerator_area(acc, node_nm=tech.node_nm)
@@ -47,7 +47,7 @@ def test_logic_and_sram_leak_by_their_own_rules(trace):
 def test_sram_leaks_less_per_bit_than_the_logic_density_over_its_area(trace):
     """The cited per-bit figure (CACTI, 45 nm) is below 26.98 mW/mm2 x 1.215 um2 per bit = 32.8 nW."""
     tech = load_tech("45nm")
-    acc = am.load_accelerator(resolve_hardware("tpu_like", {}))
+    acc = resolve_accelerator("tpu_like")
     area = am.accelerator_area(acc, node_nm=45)
     bits = 8 * (acc.ifmap_sram_bytes + acc.filter_sram_bytes + acc.ofmap_sram_bytes)
     leak = leakage(tech, area, bits)

@@ -8,6 +8,7 @@ no traceback is printed.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +183,24 @@ def test_malformed_subprocess(name, folder: Path):
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: ")
     assert case[3] in r.stderr
+
+
+def test_expansion_builds_each_scheme_once_not_once_per_point(monkeypatch):
+    """Expanding a sweep builds a scheme once per scheme entry (its resolved parameters) and once per
+    scheme name (its defaults, for the label), however many models, data sets and accelerators it meets."""
+    import hwsim.schemes
+    from hwsim.sweep import expand
+
+    real, built = hwsim.schemes.build_scheme, []
+
+    def counting(spec, *a, **k):
+        built.append(spec)
+        return real(spec, *a, **k)
+
+    monkeypatch.setattr(hwsim.schemes, "build_scheme", counting)
+    expand._scheme_defaults.cache_clear()
+    sw, pts = expand.load_points(Path(__file__).resolve().parents[1] / "configs/sweeps/quickstart.yaml")
+    names = {p.config["scheme"]["name"] for p in pts}
+    entries = {json.dumps(p.config["scheme"], sort_keys=True) for p in pts}
+    assert len(pts) > 2 * len(entries)        # the grid meets each scheme several times
+    assert len(built) <= len(entries) + len(names)

@@ -155,3 +155,27 @@ def test_worker_pool_keeps_workers_and_group_states_across_calls(tmp_path, monke
     whole = tmp_path / "whole.db"
     run_points(pts, whole, workers=0, sweep="split")
     assert _figures(db) == _figures(whole)
+
+
+def test_kept_workers_keep_their_groups():
+    """A search's kept workers: an idle worker takes a group it already traced, else one nobody holds;
+    a group another live worker holds waits for that worker instead of being traced a second time."""
+    from types import SimpleNamespace
+
+    from hwsim.sweep.runner import _idle_worker, _queue_for
+
+    def worker(held, busy=False, alive=True):
+        return SimpleNamespace(held=set(held), key="x" if busy else None,
+                               proc=SimpleNamespace(is_alive=lambda: alive))
+
+    a, b = worker({"g1", "g3"}), worker({"g2", "g4"}, busy=True)
+    queue = [("g4", []), ("g2", []), ("g3", []), ("g5", [])]
+    assert _idle_worker([a, b], queue) is a
+    assert _queue_for(a, [a, b], queue) and [k for k, _ in queue] == ["g3", "g5", "g4", "g2"]
+    queue = [("g4", []), ("g2", [])]
+    assert not _queue_for(a, [a, b], queue)                # b's groups wait for b
+    assert not _queue_for(None, [a, b], queue)             # nor does a new worker start to trace them again
+    assert _queue_for(a, [a, worker({"g2", "g4"}, busy=True, alive=False)], queue)   # b is gone: a takes them
+    c = worker({"g2"})
+    assert _idle_worker([a, c], [("g2", [])]) is c          # the idle worker that holds the group
+    assert _idle_worker([worker(set(), busy=True)], [("g1", [])]) is None

@@ -730,3 +730,18 @@ def test_options_follow_commits_without_rereading(tmp_path):
     with Store(db) as s:
         s.write(again)                        # a point written again: nothing new to offer
     assert agree() == third
+
+
+def test_parcoords_brush_in_store_units():
+    """A parallel-coordinates restyle sets an axis's range in store units (log axes carry log10), joins
+    several ranges on one axis into their span, and clears the axis when the range is removed."""
+    from webapp.pages.explore import _brush_of
+
+    dims = [{"name": "energy_pj|log"}, {"name": "test_acc"}]
+    b = _brush_of({"dimensions[0].constraintrange": [[2.0, 4.0]]}, {}, dims)
+    assert b == {"energy_pj": [100.0, 10000.0]}
+    b = _brush_of({"dimensions[1].constraintrange": [[[0.2, 0.3], [0.6, 0.7]]]}, b, dims)
+    assert b == {"energy_pj": [100.0, 10000.0], "test_acc": [0.2, 0.7]}
+    b = _brush_of({"dimensions[0].constraintrange": None, "dimensions[5].constraintrange": [[1, 2]],
+                   "line.color": "red"}, b, dims)
+    assert b == {"test_acc": [0.2, 0.7]}

@@ -167,6 +167,67 @@ def density(xs: np.ndarray, ys: np.ndarray, logx: bool, logy: bool, bins: tuple[
     return ex, ey, z
 
 
+def _marker_sizes(d: pd.DataFrame, size: str | None) -> np.ndarray:
+    """Marker sizes 6-24 px by the ``size`` column (8 px each without one)."""
+    if size and size in d.columns and d[size].notna().any():
+        s = d[size].astype(float)
+        lo, hi = s.min(), s.max()
+        return (6 + 18 * ((s - lo) / (hi - lo) if hi > lo else s * 0 + 0.5)).fillna(6).to_numpy()
+    return np.full(len(d), 8.0)
+
+
+def _hover(d: pd.DataFrame, x: str, y: str, size: str | None, hover_extra: Sequence[tuple[str, str, str]],
+           name_col: str) -> tuple[list[str], str]:
+    """(customdata columns, hover template): id, name, ``size``, each present ``hover_extra``; the two
+    coordinates follow the columns as text written by :mod:`hwsim.units`."""
+    extras = [(c, lab, u) for c, lab, u in hover_extra if c in d.columns and d[c].notna().any()]
+    custom_cols = ["id", name_col] + ([size] if size and size in d.columns else []) + [c for c, _, _ in extras]
+    # hover's coordinates are written by the same formatter as the tables (``474 µJ``), not by d3
+    hover_lines = [f"{units.label_of(y)}: %{{customdata[{len(custom_cols)}]}}",
+                   f"{units.label_of(x)}: %{{customdata[{len(custom_cols) + 1}]}}"]
+    if size and size in d.columns:
+        hover_lines.append(units.hover(size, "customdata[2]"))
+    first_extra = 3 if size and size in d.columns else 2
+    for i, (_, lab, u) in enumerate(extras):
+        ref = f"customdata[{first_extra + i}]"
+        hover_lines.append(f"{lab}: %{{{ref}:,.3~r}} {u}" if u in units.NO_PREFIX or u.startswith("pJ/")
+                           else f"{lab}: %{{{ref}:.3~s}}{units.DISPLAY.get(u, (1, ''))[1]}")
+    return custom_cols, "<b>%{customdata[1]}</b><br>" + "<br>".join(hover_lines) + "<extra></extra>"
+
+
+def _in_view(d: pd.DataFrame, x: str, y: str, x_range: Sequence[float] | None,
+             y_range: Sequence[float] | None) -> np.ndarray:
+    """Which points lie in the drawn ranges (store units); all without a range."""
+    in_view = np.ones(len(d), dtype=bool)
+    if x_range is not None:
+        in_view &= (d[x].to_numpy() >= x_range[0]) & (d[x].to_numpy() <= x_range[1])
+    if y_range is not None:
+        in_view &= (d[y].to_numpy() >= y_range[0]) & (d[y].to_numpy() <= y_range[1])
+    return in_view
+
+
+def _density_layer(xs: np.ndarray, ys: np.ndarray, logx: bool, logy: bool, x_range: list[float] | None,
+                   y_range: list[float] | None) -> go.Heatmap:
+    """The points off the front as points per cell (display units)."""
+    ex, ey, cells = density(xs, ys, logx, logy, x_range=x_range, y_range=y_range)
+    return go.Heatmap(
+        x=ex, y=ey, z=cells, name="other points", zsmooth=False, hoverongaps=False,
+        colorscale=[[0, "rgba(150,160,190,0.35)"], [0.3, "rgba(90,100,150,0.6)"], [1, "rgba(20,30,80,0.9)"]],
+        colorbar=dict(title=dict(text="points<br>per cell", side="top"), thickness=10, len=0.45, y=0.02,
+                      yanchor="bottom", x=1.01, tickformat=",~r"),
+        hovertemplate="%{z:,} design points in this cell<extra>zoom in to see them</extra>")
+
+
+def _axis(values: pd.Series, metric: str, scale: float, log: bool, rng: Sequence[float] | None) -> dict:
+    """One axis's type, title and ticks for the ``values`` in view, and its range when zoomed (store units)."""
+    shown = values * scale
+    out = dict(type="log" if log else "linear", **units.axis(metric),
+               **(_log_ticks(shown, metric) if log else units.linear_ticks(shown, metric)))
+    if rng is not None:
+        out["range"] = [np.log10(v * scale) if log and v > 0 else v * scale for v in rng[:2]]
+    return out
+
+
 def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family", symbol: str | None = "scheme_name",
                   size: str | None = None, logx: bool = True, logy: bool = False, selected: Sequence[str] = (),
                   height: int = 560, title: str | None = None, max_dominated: int = 3000,
@@ -204,29 +265,10 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
     cvals, svals = groups(color), groups(symbol)
     cmap = _palette(sorted(cvals.unique()))
     smap = {v: SYMBOLS[i % len(SYMBOLS)] for i, v in enumerate(sorted(svals.unique()))}
-    if size and size in d.columns and d[size].notna().any():
-        s = d[size].astype(float)
-        lo, hi = s.min(), s.max()
-        sizes = (6 + 18 * ((s - lo) / (hi - lo) if hi > lo else s * 0 + 0.5)).fillna(6).to_numpy()
-    else:
-        sizes = np.full(len(d), 8.0)
-    extras = [(c, lab, u) for c, lab, u in hover_extra if c in d.columns and d[c].notna().any()]
-    custom_cols = ["id", name_col] + ([size] if size and size in d.columns else []) + [c for c, _, _ in extras]
-    hover_lines = [units.hover(y, "y"), units.hover(x, "x")]
-    if size and size in d.columns:
-        hover_lines.append(units.hover(size, "customdata[2]"))
-    first_extra = 3 if size and size in d.columns else 2
-    for i, (_, lab, u) in enumerate(extras):
-        ref = f"customdata[{first_extra + i}]"
-        hover_lines.append(f"{lab}: %{{{ref}:,.3~r}} {u}" if u in units.NO_PREFIX or u.startswith("pJ/")
-                           else f"{lab}: %{{{ref}:.3~s}}{units.DISPLAY.get(u, (1, ''))[1]}")
+    sizes = _marker_sizes(d, size)
+    custom_cols, hovertemplate = _hover(d, x, y, size, hover_extra, name_col)
     group_label = color.replace("cfg:", "").replace("_name", "") if color else ""
-
-    # hover's coordinates are written by the same formatter as the tables (``474 µJ``), not by d3
     ux, uy = units.unit_of(x), units.unit_of(y)
-    hover_lines[0] = f"{units.label_of(y)}: %{{customdata[{len(custom_cols)}]}}"
-    hover_lines[1] = f"{units.label_of(x)}: %{{customdata[{len(custom_cols) + 1}]}}"
-    hovertemplate = "<b>%{customdata[1]}</b><br>" + "<br>".join(hover_lines) + "<extra></extra>"
 
     def custom(rows: pd.DataFrame):
         base = rows[[c for c in custom_cols if c in rows.columns]].to_numpy(dtype=object)
@@ -235,11 +277,7 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
         return np.concatenate([base, text], axis=1) if len(rows) else base
 
     keep = d["id"].isin(list(selected)).to_numpy()
-    in_view = np.ones(len(d), dtype=bool)
-    if x_range is not None:
-        in_view &= (d[x].to_numpy() >= x_range[0]) & (d[x].to_numpy() <= x_range[1])
-    if y_range is not None:
-        in_view &= (d[y].to_numpy() >= y_range[0]) & (d[y].to_numpy() <= y_range[1])
+    in_view = _in_view(d, x, y, x_range, y_range)
     dom = ~front & ~keep & in_view
     n_dom = int(dom.sum())
     as_markers = n_dom <= max_dominated
@@ -255,16 +293,9 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
                 marker=dict(color=cmap[cv], opacity=0.35, size=sizes[m], symbol=[smap[v] for v in svals[m]],
                             line=dict(width=0))))
     else:
-        xr = [v * sx for v in x_range] if x_range is not None else None
-        yr = [v * sy for v in y_range] if y_range is not None else None
-        ex, ey, cells = density(d[x].to_numpy()[dom] * sx, d[y].to_numpy()[dom] * sy, logx, logy,
-                            x_range=xr, y_range=yr)
-        fig.add_trace(go.Heatmap(
-            x=ex, y=ey, z=cells, name="other points", zsmooth=False, hoverongaps=False,
-            colorscale=[[0, "rgba(150,160,190,0.35)"], [0.3, "rgba(90,100,150,0.6)"], [1, "rgba(20,30,80,0.9)"]],
-            colorbar=dict(title=dict(text="points<br>per cell", side="top"), thickness=10, len=0.45, y=0.02,
-                          yanchor="bottom", x=1.01, tickformat=",~r"),
-            hovertemplate="%{z:,} design points in this cell<extra>zoom in to see them</extra>"))
+        fig.add_trace(_density_layer(d[x].to_numpy()[dom] * sx, d[y].to_numpy()[dom] * sy, logx, logy,
+                                     [v * sx for v in x_range] if x_range is not None else None,
+                                     [v * sy for v in y_range] if y_range is not None else None))
         for i, cv in enumerate(cmap):   # the colour legend, for the front's markers
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=cv, legendgroup=cv,
                                        legendgrouptitle=dict(text=group_label) if i == 0 else None,
@@ -311,18 +342,8 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
                                   groupclick="toggleitem", font=dict(size=10), itemsizing="constant",
                                   tracegroupgap=6),
                       margin=dict(l=70, r=10, t=40 if title else 20, b=50), height=height)
-    xs_view = d[x][in_view] * sx if in_view.any() else d[x] * sx
-    ys_view = d[y][in_view] * sy if in_view.any() else d[y] * sy
-    fig.update_xaxes(type="log" if logx else "linear", **units.axis(x),
-                     **(_log_ticks(xs_view, x) if logx else units.linear_ticks(xs_view, x)))
-    fig.update_yaxes(type="log" if logy else "linear", **units.axis(y),
-                     **(_log_ticks(ys_view, y) if logy else units.linear_ticks(ys_view, y)))
-    if x_range is not None:
-        fig.update_xaxes(range=[np.log10(x_range[0] * sx) if logx and x_range[0] > 0 else x_range[0] * sx,
-                                np.log10(x_range[1] * sx) if logx and x_range[1] > 0 else x_range[1] * sx])
-    if y_range is not None:
-        fig.update_yaxes(range=[np.log10(y_range[0] * sy) if logy and y_range[0] > 0 else y_range[0] * sy,
-                                np.log10(y_range[1] * sy) if logy and y_range[1] > 0 else y_range[1] * sy])
+    fig.update_xaxes(**_axis(d[x][in_view] if in_view.any() else d[x], x, sx, logx, x_range))
+    fig.update_yaxes(**_axis(d[y][in_view] if in_view.any() else d[y], y, sy, logy, y_range))
     n_front = int(front.sum())
     over = f" (front over {units.label_of(x)}, {units.label_of(y)} and {units.label_of(z)})" if z else ""
     how = (f"all {len(d):,} points as markers ({n_front:,} on the Pareto front)" if as_markers and x_range is None

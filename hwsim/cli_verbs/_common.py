@@ -1,11 +1,13 @@
-"""Shared by verbs: JSON output, rich tables, ``--strict`` and the workload options."""
+"""Shared by verbs: JSON output, rich tables, ``--strict``, the workload options and the fp32-training options."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -142,28 +144,109 @@ def _workload_params() -> list[tuple[str, Any, Any]]:
 def workload_options(verb: Any) -> Any:
     """Give ``verb`` the workload options (see :class:`hwsim.workload.WorkloadOptions`): they are added
     to its command-line signature and reach it as one ``wl: WorkloadOptions`` argument."""
+    return _option_group(verb, "wl", _workload_params(), options_from)
+
+
+def _option_group(verb: Any, arg: str, params: list[tuple[str, Any, Any]],
+                  build: Callable[[dict[str, Any]], Any]) -> Any:
+    """``verb`` with ``params`` added to its command-line signature; their parsed values reach it as the
+    one argument ``arg``, built by ``build`` from a dict of them by name."""
     import functools
     import inspect
 
-    params = _workload_params()
     names = [n for n, _, _ in params]
     sig = inspect.signature(verb)
-    own = [p for p in sig.parameters.values() if p.name != "wl"]
+    own = [p for p in sig.parameters.values() if p.name != arg]
     added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann)
              for n, ann, opt in params]
 
     @functools.wraps(verb)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = {n: kwargs.pop(n) for n in names}
-        return verb(*args, wl=options_from(given), **kwargs)
+        return verb(*args, **{arg: build(given)}, **kwargs)
 
     # typer reads this signature (inspect stops at __signature__); the verb's own annotations are
     # resolved in the verb's module, which __wrapped__ names
     wrapper.__signature__ = sig.replace(parameters=[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
                                         + added)
-    wrapper.__annotations__ = {k: v for k, v in verb.__annotations__.items() if k != "wl"}
+    wrapper.__annotations__ = {k: v for k, v in verb.__annotations__.items() if k != arg}
     wrapper.__annotations__.update({n: ann for n, ann, _ in params})
     return wrapper
+
+
+# -- the fp32-training options of the verbs that start from a trained fp32 network ----------
+TRAIN_PANEL = "fp32 training (the same on retrofit and precision)"
+
+
+@dataclass(frozen=True)
+class Fp32Training:
+    """How the fp32 network a verb starts from is trained, or where it is kept: the data set, the
+    recipe's epochs, rate, batch and seed, the store whose artefacts keep the network, or a checkpoint."""
+
+    dataset: str = "digits"
+    data_root: str | None = None
+    epochs: int = 10
+    lr: float = 0.05
+    batch: int = 64
+    seed: int = 0
+    db: Path = Path("results/retrofit.db")
+    checkpoint: Path | None = None
+
+    def check(self) -> None:
+        from hwsim.errors import UserError
+
+        if self.batch < 1 or self.epochs < 1:
+            raise UserError("--batch" if self.batch < 1 else "--epochs", "must be a positive integer")
+
+    def recipe(self) -> Any:
+        """The fp32 training recipe (CPU, weight decay 1e-4)."""
+        from hwsim.train import TrainRecipe
+
+        return TrainRecipe.parse({"epochs": self.epochs, "batch_size": self.batch, "lr": self.lr, "seed": self.seed,
+                                  "device": "cpu", "weight_decay": 1e-4}, where="train")
+
+    def load_dataset(self, limit: int | None = None) -> Any:
+        from hwsim.data import load_dataset
+
+        return load_dataset(self.dataset, root=self.data_root, seed=self.seed, limit=limit, where="--dataset")
+
+    def network(self, model: str, ds: Any, recipe: Any, limit: int | None = None) -> tuple[Any, str, bool]:
+        """(fp32 network, its checkpoint, whether it was trained now): from ``--checkpoint``, else from the
+        store's artefacts, else trained by ``recipe`` and kept there."""
+        from hwsim.retrofit import artefact_dir, pretrained
+
+        return pretrained(model, ds, recipe, artefacts=None if self.checkpoint else artefact_dir(self.db),
+                          checkpoint=self.checkpoint, limit=limit)
+
+
+def _training_params() -> list[tuple[str, Any, Any]]:
+    import typer
+
+    d = Fp32Training()
+    return [
+        ("dataset", str, typer.Option(d.dataset, "--dataset", "-d", rich_help_panel=TRAIN_PANEL,
+                                      help="Data set (digits needs no download).")),
+        ("data_root", str | None, typer.Option(d.data_root, "--data-root", rich_help_panel=TRAIN_PANEL,
+                                               help="Folder holding IDX/CIFAR files.")),
+        ("epochs", int, typer.Option(d.epochs, "--epochs", "-e", rich_help_panel=TRAIN_PANEL,
+                                     help="Epochs of fp32 training (when not stored).")),
+        ("lr", float, typer.Option(d.lr, "--lr", rich_help_panel=TRAIN_PANEL,
+                                   help="Learning rate of fp32 training (retrofit fine-tunes at 1/10 of it).")),
+        ("batch", int, typer.Option(d.batch, "--batch", "-b", rich_help_panel=TRAIN_PANEL,
+                                    help="Batch size of fp32 training (and of retrofit's fine-tuning).")),
+        ("seed", int, typer.Option(d.seed, "--seed", rich_help_panel=TRAIN_PANEL, help="Random seed.")),
+        ("db", Path, typer.Option(d.db, "--db", rich_help_panel=TRAIN_PANEL,
+                                  help="Results store whose artefacts keep the trained fp32 network.")),
+        ("checkpoint", Path | None, typer.Option(d.checkpoint, "--checkpoint", rich_help_panel=TRAIN_PANEL,
+                                                 help="Load the fp32 network from this state_dict (torch.save; "
+                                                      "read weights-only) instead of the store's artefacts.")),
+    ]
+
+
+def fp32_training_options(verb: Any) -> Any:
+    """Give ``verb`` the fp32-training options: they are added to its command-line signature and reach it
+    as one ``fp32: Fp32Training`` argument."""
+    return _option_group(verb, "fp32", _training_params(), lambda given: Fp32Training(**given))
 
 
 def options_from(given: dict[str, Any]) -> Any:

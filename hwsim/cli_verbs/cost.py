@@ -106,6 +106,99 @@ def _fmt(pj: float) -> str:
     return units.fmt(pj, "pJ", 4)
 
 
+def _print_energy(rep, layers: bool) -> None:
+    """Energy by component and phase (and, with ``--layers``, by layer)."""
+    from ._common import print_table
+
+    train_phases = [p for p in ("forward", "backward_data", "backward_weight", "update") if p in rep.by_phase]
+    cols = train_phases + (["train step"] if train_phases else []) + (
+        ["inference batch"] if "inference" in rep.by_phase else [])
+    comps = sorted({c for v in rep.by_phase.values() for c in v})
+
+    def cell(col: str, comp: str | None) -> str:
+        if col == "train step":
+            src = rep.totals if rep.train_step_pj else {}
+        else:
+            src = rep.by_phase.get("inference" if col == "inference batch" else col, {})
+        return _fmt(src.get(comp, 0.0) if comp else sum(src.values()))
+
+    print_table(f"{rep.model} / {rep.scheme} on {rep.tech} (batch {rep.batch}): energy by component and phase",
+                ["component"] + cols, [[c] + [cell(col, c) for col in cols] for c in comps]
+                + [["total"] + [cell(col, None) for col in cols]])
+    if layers:
+        bl = rep.by_layer()
+        lc = sorted({c for v in bl.values() for c in v})
+        print_table("energy per layer (" + ("training step" if rep.train_step_pj else "inference batch") + ")",
+                    ["layer"] + lc + ["total"],
+                    [[name] + [_fmt(v.get(c, 0.0)) for c in lc] + [_fmt(sum(v.values()))] for name, v in bl.items()])
+
+
+def _print_totals(rep, ev, decode: dict | None, rate: float | None) -> None:
+    """Training step and epoch, inference (or prefill) per sample, and average power at ``--rate``."""
+    from hwsim import units
+
+    from ._common import print_table
+
+    summary = []
+    if rep.train_step_pj:
+        summary.append(["training step", _fmt(rep.train_step_pj)])
+        if rep.train_epoch_pj is not None:
+            summary.append([f"training epoch ({rep.steps_per_epoch} steps)", _fmt(rep.train_epoch_pj)])
+    # with --new-tokens the inference pass priced here is the prompt's prefill; generation is printed apart
+    summary.append([f"prefill per sequence ({ev.decode.traces.prompt} tokens)" if decode is not None
+                    and ev.decode is not None else "inference per sample", _fmt(rep.infer_pj_per_sample)])
+    if rate is not None:
+        summary.append([f"average power at {rate:g} Hz", units.fmt(rep.avg_power_w(), "W", 4)])
+    print_table("totals", ["quantity", "energy"], summary)
+
+
+def _print_rules(a: dict) -> None:
+    """The pricing's assumptions: compute rules, memory levels, placement, and each rule's citation."""
+    from hwsim import units
+
+    from ._common import print_table
+
+    print_table("compute rules", ["MAC type", "pJ/MAC", "rule", "source"],
+                [[m, f"{v['min']:.4g}" + ("" if v["max"] == v["min"] else f"..{v['max']:.4g}"),
+                  next(n for n, r in a["rules"].items() if m in r["mac_types"]),
+                  next(r["source"] for r in a["rules"].values() if m in r["mac_types"])]
+                 for m, v in a["pj_per_mac"].items()])
+    mem = a["memory"]
+    print_table("memory", ["level", "pJ/bit", "pJ/64 bits"], [
+        ["rf", f"{mem['rf']['pj_per_bit']:.4g}", f"{64 * mem['rf']['pj_per_bit']:.4g}"],
+        [f"sram {units.fmt(a['hierarchy']['sram_bytes'], 'bytes', 4)}", f"{mem['sram']['pj_per_bit']:.4g}",
+         f"{mem['sram']['pj_per_64b']:.4g}"],
+        [f"dram ({mem['dram']['preset']})", f"{mem['dram']['pj_per_bit']:.4g}",
+         f"{64 * mem['dram']['pj_per_bit']:.4g}"],
+    ])
+    pl = a["placement"]
+    print_table("placement (training step)", ["tensor class", "footprint", "on chip", "level"],
+                [[c, units.fmt(pl["footprint_bytes"].get(c, 0), "bytes", 4),
+                  units.fmt(pl.get("onchip_bytes", {}).get(c, 0), "bytes", 4), lvl]
+                 for c, lvl in pl["levels"].items()])
+    typer.echo("rules:")
+    for name, r in a["rules"].items():
+        typer.echo(f"  {name}: {r['text']} [{r['citation']}]")
+    typer.echo(f"  element-wise: {a['elementwise']['rule']}; defaulted: "
+               + (", ".join(op for op, v in a["elementwise"]["ops"].items() if v["default"]) or "none"))
+    for level in ("rf", "sram", "dram"):
+        typer.echo(f"  {level}: {mem[level]['rule']} [{mem[level]['citation']}]")
+    typer.echo(f"  placement: {a['placement']['rule']}")
+    if "static" in a:
+        st = a["static"]
+        typer.echo(f"  static: logic {st['mw_per_mm2']:g} mW/mm2 x {st['logic_mm2']:.4g} mm2 = "
+                   f"{st['logic_mw']:.4g} mW [{st['citation']}]; SRAM "
+                   + (f"{st['sram_nw_per_bit']:g} nW/bit x {st['sram_bits']:,} bits"
+                      if st["sram_nw_per_bit"] is not None else f"{st['mw_per_mm2']:g} mW/mm2 x {st['sram_mm2']:.4g} mm2")
+                   + f" = {st['sram_mw']:.4g} mW [{st['sram_citation'] or st['citation']}]; at {st['clock_mhz']:g} MHz "
+                   f"({st['rule']})")
+    if a["tech"]["scaling"]:
+        sc = a["tech"]["scaling"]
+        typer.echo(f"  node scaling: x{sc['factor']:.4g} ({sc['rule']}) [{sc['source']}]")
+    for n in a["notes"]:
+        typer.echo(f"note: {n}")
+
+
 def register(app: typer.Typer) -> None:
     from ._common import workload_options
 
@@ -135,11 +228,10 @@ def register(app: typer.Typer) -> None:
         wl: WorkloadOptions = None,
     ) -> None:
         """Energy per layer, phase and component (compute by MAC type, element-wise, RF, SRAM, DRAM; static leakage with --accelerator)."""
-        from hwsim import units
         from hwsim.energy import load_hierarchy, load_tech
         from hwsim.evaluate import Pricing, WorkloadTraces, evaluate, price_traces
 
-        from ._common import print_json, print_table
+        from ._common import print_json
 
         wl.check()
         from hwsim.workload import check_decode
@@ -153,9 +245,9 @@ def register(app: typer.Typer) -> None:
             raise UserError("--set", "overrides accelerator fields: give --accelerator too")
         acc = None
         if accelerator:   # resolved (and its --set overrides checked) before the model is traced
-            from hwsim.hardware import load_accelerator_set
+            from hwsim.hardware import cli_accelerator
 
-            acc = load_accelerator_set(accelerator, sets)
+            acc = cli_accelerator(accelerator, sets)
         pricing = Pricing(memory="accelerator", hierarchy=hier, rate_hz=rate)
         if model.endswith(".json"):
             if new_tokens is not None:
@@ -179,78 +271,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json({**rep.to_dict(), **({"decode": decode} if decode else {})})
             return
-        train_phases = [p for p in ("forward", "backward_data", "backward_weight", "update") if p in rep.by_phase]
-        cols = train_phases + (["train step"] if train_phases else []) + (
-            ["inference batch"] if "inference" in rep.by_phase else [])
-        comps = sorted({c for v in rep.by_phase.values() for c in v})
-
-        def cell(col: str, comp: str | None) -> str:
-            if col == "train step":
-                src = rep.totals if rep.train_step_pj else {}
-            else:
-                src = rep.by_phase.get("inference" if col == "inference batch" else col, {})
-            return _fmt(src.get(comp, 0.0) if comp else sum(src.values()))
-
-        print_table(f"{rep.model} / {rep.scheme} on {rep.tech} (batch {rep.batch}): energy by component and phase",
-                    ["component"] + cols, [[c] + [cell(col, c) for col in cols] for c in comps]
-                    + [["total"] + [cell(col, None) for col in cols]])
-        if layers:
-            bl = rep.by_layer()
-            lc = sorted({c for v in bl.values() for c in v})
-            print_table("energy per layer (" + ("training step" if rep.train_step_pj else "inference batch") + ")",
-                        ["layer"] + lc + ["total"],
-                        [[name] + [_fmt(v.get(c, 0.0)) for c in lc] + [_fmt(sum(v.values()))] for name, v in bl.items()])
-        summary = []
-        if rep.train_step_pj:
-            summary.append(["training step", _fmt(rep.train_step_pj)])
-            if rep.train_epoch_pj is not None:
-                summary.append([f"training epoch ({rep.steps_per_epoch} steps)", _fmt(rep.train_epoch_pj)])
-        # with --new-tokens the inference pass priced here is the prompt's prefill; generation is below
-        summary.append([f"prefill per sequence ({ev.decode.traces.prompt} tokens)" if decode is not None
-                        and ev.decode is not None else "inference per sample", _fmt(rep.infer_pj_per_sample)])
-        if rate is not None:
-            summary.append([f"average power at {rate:g} Hz", units.fmt(rep.avg_power_w(), "W", 4)])
-        print_table("totals", ["quantity", "energy"], summary)
+        _print_energy(rep, layers)
+        _print_totals(rep, ev, decode, rate)
         if decode is not None and ev.decode is not None:
             print_decode(ev.decode, decode)
         assert rep.assumptions is not None
-        a = rep.assumptions.to_dict()   # the report's form, as --json prints it
-        print_table("compute rules", ["MAC type", "pJ/MAC", "rule", "source"],
-                    [[m, f"{v['min']:.4g}" + ("" if v["max"] == v["min"] else f"..{v['max']:.4g}"),
-                      next(n for n, r in a["rules"].items() if m in r["mac_types"]),
-                      next(r["source"] for r in a["rules"].values() if m in r["mac_types"])]
-                     for m, v in a["pj_per_mac"].items()])
-        mem = a["memory"]
-        print_table("memory", ["level", "pJ/bit", "pJ/64 bits"], [
-            ["rf", f"{mem['rf']['pj_per_bit']:.4g}", f"{64 * mem['rf']['pj_per_bit']:.4g}"],
-            [f"sram {units.fmt(a['hierarchy']['sram_bytes'], 'bytes', 4)}", f"{mem['sram']['pj_per_bit']:.4g}",
-             f"{mem['sram']['pj_per_64b']:.4g}"],
-            [f"dram ({mem['dram']['preset']})", f"{mem['dram']['pj_per_bit']:.4g}",
-             f"{64 * mem['dram']['pj_per_bit']:.4g}"],
-        ])
-        pl = a["placement"]
-        print_table("placement (training step)", ["tensor class", "footprint", "on chip", "level"],
-                    [[c, units.fmt(pl["footprint_bytes"].get(c, 0), "bytes", 4),
-                      units.fmt(pl.get("onchip_bytes", {}).get(c, 0), "bytes", 4), lvl]
-                     for c, lvl in pl["levels"].items()])
-        typer.echo("rules:")
-        for name, r in a["rules"].items():
-            typer.echo(f"  {name}: {r['text']} [{r['citation']}]")
-        typer.echo(f"  element-wise: {a['elementwise']['rule']}; defaulted: "
-                   + (", ".join(op for op, v in a["elementwise"]["ops"].items() if v["default"]) or "none"))
-        for level in ("rf", "sram", "dram"):
-            typer.echo(f"  {level}: {mem[level]['rule']} [{mem[level]['citation']}]")
-        typer.echo(f"  placement: {a['placement']['rule']}")
-        if "static" in a:
-            st = a["static"]
-            typer.echo(f"  static: logic {st['mw_per_mm2']:g} mW/mm2 x {st['logic_mm2']:.4g} mm2 = "
-                       f"{st['logic_mw']:.4g} mW [{st['citation']}]; SRAM "
-                       + (f"{st['sram_nw_per_bit']:g} nW/bit x {st['sram_bits']:,} bits"
-                          if st["sram_nw_per_bit"] is not None else f"{st['mw_per_mm2']:g} mW/mm2 x {st['sram_mm2']:.4g} mm2")
-                       + f" = {st['sram_mw']:.4g} mW [{st['sram_citation'] or st['citation']}]; at {st['clock_mhz']:g} MHz "
-                       f"({st['rule']})")
-        if a["tech"]["scaling"]:
-            sc = a["tech"]["scaling"]
-            typer.echo(f"  node scaling: x{sc['factor']:.4g} ({sc['rule']}) [{sc['source']}]")
-        for n in a["notes"]:
-            typer.echo(f"note: {n}")
+        _print_rules(rep.assumptions.to_dict())   # the report's form, as --json prints it

@@ -126,17 +126,31 @@ def print_trace(tr: Any) -> None:
 CPU_STEP_LIMIT = 64 * 2**30   # a real step on the CPU bigger than this is a typo, not a request
 
 
-def _dry_run(trace: Any, model: str, scheme: Any, kw: dict[str, Any]) -> Any:
-    """The step on meta tensors, to size the real one; None where the network needs real values
-    (it then runs on the CPU unsized, as it would have to anyway)."""
-    from hwsim.models.spec import needs_values
+def _cpu_step(workload: Any, phase: str) -> Any:
+    """A real step (or inference pass) of the workload on the CPU, measuring sparsity and the real stash;
+    sized first by its count on meta tensors, so a typo does not allocate the machine away."""
+    from hwsim.count import trace
+    from hwsim.errors import UserError
+    from hwsim.evaluate import trace_workload
 
-    try:
-        return trace(model, scheme, device="meta", fallback=False, **kw)
-    except Exception as e:
-        if needs_values(e):
-            return None
-        raise
+    sized = trace_workload(workload, train=phase == "train", infer=phase == "infer")
+    dry = sized.train or sized.infer
+    assert dry is not None
+    need = max(dry.stash_bytes_fp32, dry.stash_bytes) + 4 * int(dry.param_count or 0)
+    if need > CPU_STEP_LIMIT:
+        raise UserError("--device cpu", f"one step would hold about {need / 2**30:,.0f} GiB of "
+                        f"tensors (limit {CPU_STEP_LIMIT // 2**30} GiB); use --device meta to count it")
+    return trace(workload.build_network(), workload.scheme, batch=workload.batch, mode=phase, device="cpu",
+                 input_shape=workload.input_shape, num_classes=workload.num_classes, optimizer=workload.optimizer,
+                 model_name=workload.model, steps_per_epoch=workload.steps_per_epoch or 0)
+
+
+def _label(model: str) -> str:
+    """A built-in's name, else the spec's label (``net.py:make``, not the path it was given by)."""
+    from hwsim.models import spec as specs
+
+    src = specs.resolve(model, where="model")
+    return model if src.kind == specs.BUILTIN else src.label
 
 
 def register(app: typer.Typer) -> None:
@@ -160,23 +174,18 @@ def register(app: typer.Typer) -> None:
         wl.check()
         if device not in ("meta", "cpu"):
             raise UserError("--device", f"expected meta or cpu, got {device!r}")
-        from hwsim.count import trace
-
         from ._common import check_strict, option_names, print_json
 
-        kw = dict(batch=wl.batch_size, input_shape=wl.input_shape(), num_classes=wl.classes, mode=wl.phase_name(),
-                  optimizer=wl.optimizer_name())
-        with option_names():
-            scheme = wl.build_scheme()
-            if device == "cpu":  # a real step allocates: size it on meta tensors first
-                dry = _dry_run(trace, model, scheme, kw)
-                need = 0 if dry is None else \
-                    max(dry.stash_bytes_fp32, dry.stash_bytes) + 4 * int(dry.param_count or 0)
-                if need > CPU_STEP_LIMIT:
-                    raise UserError("--device cpu", f"one step would hold about {need / 2**30:,.0f} GiB of "
-                                    f"tensors (limit {CPU_STEP_LIMIT // 2**30} GiB); use --device meta to count it")
-            tr = trace(model, scheme, device=device, steps_per_epoch=steps_per_epoch, **kw)
-        check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict, tr.meta.get("unsupported_ops"))
+        if device == "meta":   # the evaluation route's count, as cost and simulate use it
+            from .cost import count_workload
+
+            _, traces = count_workload(model, wl, strict, steps_per_epoch or None)
+            tr = traces.train or traces.infer
+        else:
+            with option_names():
+                tr = _cpu_step(wl.workload(model, steps_per_epoch=steps_per_epoch or None), wl.phase_name())
+            check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict, tr.meta.get("unsupported_ops"))
+        tr.model = _label(model)
         if as_json:
             print_json(trace_json(tr))
         else:

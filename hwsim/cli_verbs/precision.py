@@ -6,27 +6,24 @@ from pathlib import Path
 
 import typer
 
+from ._common import Fp32Training
+
 
 def register(app: typer.Typer) -> None:
+    from ._common import fp32_training_options
+
     @app.command("precision")
+    @fp32_training_options
     def precision_cmd(
         model: str = typer.Argument(..., help="Built-in model name (see `hwsim models`) or a model spec."),
         target: float = typer.Option(0.01, "--target", help="Bound on the mismatch probability p_m (the accuracy "
                                      "loss against the float network) the allocation must meet."),
         uniform_bits: int = typer.Option(8, "--uniform", help="The uniform precision compared with."),
         samples: int = typer.Option(128, "--samples", help="Training inputs the noise gains are averaged over."),
-        dataset: str = typer.Option("digits", "--dataset", "-d", help="Data set (digits needs no download)."),
-        data_root: str = typer.Option(None, "--data-root", help="Folder holding IDX/CIFAR files."),
-        epochs: int = typer.Option(10, "--epochs", "-e", help="Epochs of fp32 training (when not stored)."),
-        lr: float = typer.Option(0.05, "--lr", help="Learning rate of fp32 training."),
-        batch: int = typer.Option(64, "--batch", "-b", help="Batch size of fp32 training."),
-        seed: int = typer.Option(0, "--seed", help="Random seed."),
-        db: Path = typer.Option(Path("results/retrofit.db"), "--db",
-                                help="Results store whose artefacts keep the trained fp32 network."),
-        checkpoint: Path = typer.Option(None, "--checkpoint", help="Load the fp32 network from this state_dict."),
         scheme_out: Path = typer.Option(None, "--scheme-out", help="Write the allocation as a `mixed` scheme "
                                         "(per-layer kbit overrides) to this YAML file."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        fp32: Fp32Training = None,
     ) -> None:
         """Noise gains of a trained fp32 network per layer (activations and weights), the per-layer bits that
         keep Sakr's bound on the accuracy loss under --target, and test accuracy and total bits of that
@@ -37,23 +34,19 @@ def register(app: typer.Typer) -> None:
             raise UserError("--target", f"a probability in (0, 1), got {target}")
         if not 2 <= uniform_bits <= 16:
             raise UserError("--uniform", f"bits in 2..16, got {uniform_bits}")
-        if samples < 1 or epochs < 1 or batch < 1:
-            raise UserError("--samples" if samples < 1 else "--epochs" if epochs < 1 else "--batch",
-                            "must be a positive integer")
+        if samples < 1:
+            raise UserError("--samples", "must be a positive integer")
+        fp32.check()
         import yaml
 
         from hwsim import noise_gain as ng
-        from hwsim.data import load_dataset
-        from hwsim.retrofit import artefact_dir, pretrained
-        from hwsim.train import TrainRecipe, evaluate
+        from hwsim.train import evaluate
 
         from ._common import print_json, print_table
 
-        recipe = TrainRecipe.parse({"epochs": epochs, "batch_size": batch, "lr": lr, "seed": seed, "device": "cpu",
-                                    "weight_decay": 1e-4}, where="train")
-        ds = load_dataset(dataset, root=data_root, seed=seed, where="--dataset")
-        net, ckpt, _ = pretrained(model, ds, recipe, artefacts=None if checkpoint else artefact_dir(db),
-                                  checkpoint=checkpoint)
+        ds = fp32.load_dataset()
+        net, ckpt, _ = fp32.network(model, ds, fp32.recipe())
+        dataset, seed = fp32.dataset, fp32.seed
         gains = ng.noise_gains(net, ds.train_x[:samples], seed=seed)
         alloc = ng.allocate(gains, target)
         uni = ng.uniform(gains, uniform_bits)

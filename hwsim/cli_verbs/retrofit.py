@@ -3,13 +3,16 @@ raw and after fine-tuning, as Graham's Tables 5-6 (docs/retrofit.md)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
+
+from ._common import Fp32Training
 
 
 def register(app: typer.Typer) -> None:
+    from ._common import fp32_training_options
+
     @app.command("retrofit")
+    @fp32_training_options
     def retrofit_cmd(
         model: str = typer.Argument(..., help="Built-in model name (see `hwsim models`) or a model spec."),
         scheme: str = typer.Option("graham", "--scheme", "-s", help="The retrofitted scheme (graham)."),
@@ -20,20 +23,11 @@ def register(app: typer.Typer) -> None:
                                             help="Leading batch-norms kept float: 0 = quantize all, 1 = all but "
                                                  "the first, ...; repeatable. Default: 0 and 1."),
         steps: int = typer.Option(100, "--steps", help="Fine-tuning optimizer steps after the swap (0: raw only)."),
-        dataset: str = typer.Option("digits", "--dataset", "-d", help="Data set (digits needs no download)."),
-        data_root: str = typer.Option(None, "--data-root", help="Folder holding IDX/CIFAR files."),
-        epochs: int = typer.Option(10, "--epochs", "-e", help="Epochs of fp32 training (when not stored)."),
-        lr: float = typer.Option(0.05, "--lr", help="Learning rate of fp32 training; fine-tuning uses 1/10."),
-        batch: int = typer.Option(64, "--batch", "-b", help="Batch size of training and fine-tuning."),
-        seed: int = typer.Option(0, "--seed", help="Random seed."),
         limit: int = typer.Option(None, "--limit", help="Use at most this many training examples."),
-        db: Path = typer.Option(Path("results/retrofit.db"), "--db",
-                                help="Results store whose artefacts keep the trained fp32 network."),
-        checkpoint: Path = typer.Option(None, "--checkpoint", help="Load the fp32 network from this state_dict "
-                                        "(torch.save; read weights-only) instead of the store's artefacts."),
         accelerator: str = typer.Option("eyeriss", "--accelerator", help="Accelerator the rows are priced on."),
         tech: str = typer.Option("45nm", "--tech", help="Technology table."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        fp32: Fp32Training = None,
     ) -> None:
         """Swap batch-norm for Graham's quantized batch-norm in a trained fp32 network: accuracy with no
         retraining and after --steps of fine-tuning, per quantizer and per number of float batch-norms."""
@@ -52,33 +46,27 @@ def register(app: typer.Typer) -> None:
             raise UserError("--float-bns", "must be >= 0")
         if steps < 0:
             raise UserError("--steps", f"must be >= 0, got {steps}")
-        if batch < 1 or epochs < 1:
-            raise UserError("--batch" if batch < 1 else "--epochs", "must be a positive integer")
+        fp32.check()
 
-        from hwsim.data import load_dataset
         from hwsim.energy import load_tech
-        from hwsim.hardware import load_accelerator
+        from hwsim.hardware import resolve_accelerator
         from hwsim.retrofit import (
             RetrofitResult,
             RetrofitRow,
-            artefact_dir,
             count_bns,
-            pretrained,
             price,
             retrofit_one,
         )
-        from hwsim.train import TrainRecipe
 
         from ._common import print_json, print_table
         from .cost import _fmt
 
-        acc = load_accelerator(accelerator)
+        acc = resolve_accelerator(accelerator)
         table = load_tech(tech)
-        recipe = TrainRecipe.parse({"epochs": epochs, "batch_size": batch, "lr": lr, "seed": seed, "device": "cpu",
-                                    "weight_decay": 1e-4}, where="train")
-        ds = load_dataset(dataset, root=data_root, seed=seed, limit=limit, where="--dataset")
-        net, ckpt, trained_here = pretrained(model, ds, recipe, artefacts=None if checkpoint else artefact_dir(db),
-                                             checkpoint=checkpoint, limit=limit)
+        recipe = fp32.recipe()
+        ds = fp32.load_dataset(limit)
+        net, ckpt, trained_here = fp32.network(model, ds, recipe, limit)
+        dataset, batch = fp32.dataset, fp32.batch
         n_bn = count_bns(net)
         if n_bn == 0:
             raise UserError(model, "has no batch-norm to retrofit")

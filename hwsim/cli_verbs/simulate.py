@@ -26,6 +26,85 @@ def _fmt(v) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
+def _simulate_topology(topology: str, kind: str, model: str | None, wl: WorkloadOptions, acc):
+    """(report, title) of a SCALE-Sim topology file on ``acc``; the file fixes the workload."""
+    import accel_models as am
+    from hwsim.errors import UserError
+
+    if model:
+        raise UserError("--topology", "give either a model or a topology, not both")
+    if wl.given():
+        raise UserError(wl.given()[0], "a topology file fixes the workload (give a model to count instead)")
+    if kind not in ("auto", "conv", "gemm"):
+        raise UserError("--topology-kind", f"expected auto, conv or gemm, got {kind!r}")
+    try:
+        rep = am.simulate(am.read_topology(topology, kind=kind), acc)
+    except am.ConfigError as e:
+        raise UserError(e.where, e.what) from None
+    return rep, f"{topology} on {acc.name}"
+
+
+def _simulate_model(model: str, wl: WorkloadOptions, strict: bool, acc):
+    """(report, title) of a model counted through the evaluation route, or of a counted trace file."""
+    from hwsim.evaluate import WorkloadTraces, simulate_traces
+
+    from .cost import count_workload, read_trace_file
+
+    if model.endswith(".json"):
+        tr = read_trace_file(model, wl)
+        traces = WorkloadTraces(infer=tr) if tr.mode == "infer" else WorkloadTraces(train=tr)
+    else:
+        _, traces = count_workload(model, wl, strict)
+    c_train, c_infer = simulate_traces(traces, acc)
+    tr, rep = (traces.train, c_train) if traces.train is not None else (traces.infer, c_infer)
+    assert tr is not None and rep is not None
+    return rep, f"{tr.model} / {tr.scheme} (batch {tr.batch}, {tr.mode}) on {acc.name}"
+
+
+def _print_table(rep, acc, title: str, area) -> None:
+    """The per-layer table, the total cycles and time, and the area at the technology's node."""
+    from rich.table import Table
+
+    from hwsim import units
+    from hwsim.errors import printable
+
+    from ._common import console, safe_text
+
+    def both(r: dict) -> dict:   # a row's display form (CycleRow.to_dict, or the totals)
+        return {**r, "sram_bytes": r["sram_read_bytes"] + r["sram_write_bytes"],
+                "dram_bytes": r["dram_read_bytes"] + r["dram_write_bytes"]}
+
+    # bytes in one prefix per column, named in the header (SRAM kB)
+    shown = [r.to_dict() for r in rep.rows]
+    byte_scale = {c: units.column_scale([both(r)[c] for r in shown], "bytes") for c in ("sram_bytes",
+                                                                                           "dram_bytes")}
+    heads = [f"{h.removesuffix(' B')} {byte_scale[c].unit_text}" if c in byte_scale else h
+             for c, h in zip(_TABLE_COLS, _HEADERS)]
+    t = Table(title=safe_text(f"{title}: {acc.rows}x{acc.cols} {acc.dataflow}, PE {acc.pe.kind}"),
+              show_lines=False)
+    for c, h in zip(_TABLE_COLS, heads):
+        t.add_column(h, justify="left" if c in ("layer", "phase", "mac_type", "loop_order") else "right")
+
+    def cells(r: dict) -> list[str]:
+        r = both(r)
+        return [units.fmt(r[c], "bytes", 4, scale=byte_scale[c], unit_text=False) if c in byte_scale
+                else units.fmt(r[c], "fraction") if c in ("utilization", "mapping_efficiency")
+                # the memory model's loop order (accel_models.memory.LoopOrder), in words
+                else safe_text(str(r.get(c) or "").replace("_", " ")) if c == "loop_order"
+                else safe_text(_fmt(r.get(c, ""))) for c in _TABLE_COLS]
+
+    for r in shown:
+        t.add_row(*cells(r))
+    tot = rep.totals
+    t.add_row(*(["TOTAL", "", ""] + cells(tot)[3:]), style="bold")
+    console().print(t)
+    print(printable(f"total {tot['total_cycles']:,} cycles = {units.fmt(tot['time_us'], 'us', 4)} at "
+          f"{units.fmt(acc.clock_mhz, 'MHz', 4)}; access counts in bytes at operand widths"))
+    parts = ", ".join(f"{k} {units.fmt(v, 'mm2')}" for k, v in area.breakdown.items())
+    print(f"area {units.fmt(area.total_mm2, 'mm2', 4)} at {area.node_nm:g} nm ({parts}); rules: hwsim simulate "
+          "--format json | area")
+
+
 def register(app: typer.Typer) -> None:
     from ._common import workload_options
 
@@ -41,6 +120,9 @@ def register(app: typer.Typer) -> None:
         sets: list[str] = typer.Option(None, "--set", help="Override an accelerator field, e.g. --set array.rows=64 "
                                        "(repeatable; any field of the accelerator YAML, as dotted paths)."),
         topology_kind: str = typer.Option("auto", "--topology-kind", help="auto, conv or gemm."),
+        tech: str = typer.Option("45nm", "--tech", help="Technology table whose node the area is given at: "
+                                 "configs/tech/<name>.yaml or a path."),
+        node: str = typer.Option(None, "--node", help="Scale the technology table to this node (e.g. 7nm)."),
         fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
         as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
         strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
@@ -51,8 +133,9 @@ def register(app: typer.Typer) -> None:
         import sys
 
         import accel_models as am
+        from hwsim.energy import load_tech
         from hwsim.errors import UserError
-        from hwsim.hardware import load_accelerator_set
+        from hwsim.hardware import cli_accelerator
 
         wl.check()
         fmt = "json" if as_json else fmt
@@ -60,37 +143,16 @@ def register(app: typer.Typer) -> None:
             raise UserError("--format", f"expected table, csv or json, got {fmt!r}")
         if not accelerator and not cfg:
             raise UserError("--accelerator", "give an accelerator YAML (or a SCALE-Sim --cfg)")
-        acc = load_accelerator_set(accelerator or cfg, sets)
+        table = load_tech(tech, node=node)
+        acc = cli_accelerator(accelerator or cfg, sets)
         if topology:
-            if model:
-                raise UserError("--topology", "give either a model or a topology, not both")
-            if wl.given():
-                raise UserError(wl.given()[0], "a topology file fixes the workload (give a model to count instead)")
-            if topology_kind not in ("auto", "conv", "gemm"):
-                raise UserError("--topology-kind", f"expected auto, conv or gemm, got {topology_kind!r}")
-            try:
-                rep = am.simulate(am.read_topology(topology, kind=topology_kind), acc)
-            except am.ConfigError as e:
-                raise UserError(e.where, e.what) from None
-            title = f"{topology} on {acc.name}"
+            rep, title = _simulate_topology(topology, topology_kind, model, wl, acc)
         elif model:
-            from hwsim.evaluate import WorkloadTraces, simulate_traces
-
-            from .cost import count_workload, read_trace_file
-
-            if model.endswith(".json"):
-                tr = read_trace_file(model, wl)
-                traces = WorkloadTraces(infer=tr) if tr.mode == "infer" else WorkloadTraces(train=tr)
-            else:
-                _, traces = count_workload(model, wl, strict)
-            c_train, c_infer = simulate_traces(traces, acc)
-            tr, rep = (traces.train, c_train) if traces.train is not None else (traces.infer, c_infer)
-            assert tr is not None and rep is not None
-            title = f"{tr.model} / {tr.scheme} (batch {tr.batch}, {tr.mode}) on {acc.name}"
+            rep, title = _simulate_model(model, wl, strict, acc)
         else:
             raise UserError("hwsim simulate", "give a model name (with --scheme) or --topology FILE.csv")
 
-        area = am.accelerator_area(acc)
+        area = am.accelerator_area(acc, node_nm=table.node_nm)
         if fmt == "json":
             d = rep.to_dict()
             d["area"] = area.to_dict()
@@ -101,44 +163,4 @@ def register(app: typer.Typer) -> None:
         if fmt == "csv":
             sys.stdout.write(rep.to_csv())
             return
-        from rich.table import Table
-
-        from hwsim import units
-        from hwsim.errors import printable
-
-        from ._common import console, safe_text
-
-        def both(r: dict) -> dict:   # a row's display form (CycleRow.to_dict, or the totals)
-            return {**r, "sram_bytes": r["sram_read_bytes"] + r["sram_write_bytes"],
-                    "dram_bytes": r["dram_read_bytes"] + r["dram_write_bytes"]}
-
-        shown = [r.to_dict() for r in rep.rows]
-
-        # bytes in one prefix per column, named in the header (SRAM kB)
-        byte_scale = {c: units.column_scale([both(r)[c] for r in shown], "bytes") for c in ("sram_bytes",
-                                                                                               "dram_bytes")}
-        heads = [f"{h.removesuffix(' B')} {byte_scale[c].unit_text}" if c in byte_scale else h
-                 for c, h in zip(_TABLE_COLS, _HEADERS)]
-        t = Table(title=safe_text(f"{title}: {acc.rows}x{acc.cols} {acc.dataflow}, PE {acc.pe.kind}"),
-                  show_lines=False)
-        for c, h in zip(_TABLE_COLS, heads):
-            t.add_column(h, justify="left" if c in ("layer", "phase", "mac_type", "loop_order") else "right")
-
-        def cells(r: dict) -> list[str]:
-            r = both(r)
-            return [units.fmt(r[c], "bytes", 4, scale=byte_scale[c], unit_text=False) if c in byte_scale
-                    else units.fmt(r[c], "fraction") if c in ("utilization", "mapping_efficiency")
-                    # the memory model's loop order (accel_models.memory.LoopOrder), in words
-                    else safe_text(str(r.get(c) or "").replace("_", " ")) if c == "loop_order"
-                    else safe_text(_fmt(r.get(c, ""))) for c in _TABLE_COLS]
-
-        for r in shown:
-            t.add_row(*cells(r))
-        tot = rep.totals
-        t.add_row(*(["TOTAL", "", ""] + cells(tot)[3:]), style="bold")
-        console().print(t)
-        print(printable(f"total {tot['total_cycles']:,} cycles = {units.fmt(tot['time_us'], 'us', 4)} at "
-              f"{units.fmt(acc.clock_mhz, 'MHz', 4)}; access counts in bytes at operand widths"))
-        parts = ", ".join(f"{k} {units.fmt(v, 'mm2')}" for k, v in area.breakdown.items())
-        print(f"area {units.fmt(area.total_mm2, 'mm2', 4)} at 45 nm ({parts}); rules: hwsim simulate --format json "
-              "| area")
+        _print_table(rep, acc, title, area)

@@ -8,10 +8,6 @@ import typer
 
 from hwsim.workload import WorkloadOptions
 
-# the optimizer vocabulary (hwsim.workload.OPTIMIZERS) as a training recipe spells it
-_RECIPE_OPTIMIZER = {"sgd": {"optimizer": "sgd", "momentum": 0.0}, "sgd_momentum": {"optimizer": "sgd", "momentum": 0.9},
-                     "adam": {"optimizer": "adam"}}
-
 
 def register(app: typer.Typer) -> None:
     from ._common import workload_options
@@ -47,6 +43,7 @@ def register(app: typer.Typer) -> None:
         from hwsim.errors import UserError
         from hwsim.models import build_model
         from hwsim.train import TrainRecipe, train
+        from hwsim.workload import OPTIMIZERS
 
         from ._common import option_names, print_json
         from .count import print_trace
@@ -58,7 +55,7 @@ def register(app: typer.Typer) -> None:
         with option_names():
             sch = wl.build_scheme()
         recipe = TrainRecipe.parse({"epochs": epochs, "batch_size": wl.batch_size, "lr": lr,
-                                    **_RECIPE_OPTIMIZER[optimizer], "weight_decay": weight_decay, "seed": seed,
+                                    **OPTIMIZERS[optimizer].recipe_fields(), "weight_decay": weight_decay, "seed": seed,
                                     "device": "cpu"}, where="train")
         ds = load_dataset(dataset, root=data_root, seed=seed, limit=limit, where="--dataset")
         # the data set fixes the input and the classes: a different one given is a mistake, not a request

@@ -47,17 +47,6 @@ _SPARSITY_KEYS = {"forward:weight": "weight", "forward:input": "input", "backwar
                   "backward_weight:grad_output": "grad_output", "backward_weight:stash": "stash"}
 
 
-def make_optimizer(name: str, params: Any) -> torch.optim.Optimizer:
-    """``sgd`` (lr 0.01), ``sgd_momentum`` (lr 0.1, momentum 0.9, weight decay 5e-4), ``adam`` (lr 1e-3)."""
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=0.01)
-    if name == "sgd_momentum":
-        return torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=1e-3)
-    raise UserError("optimizer", f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-
-
 def _import_quant() -> None:
     """Import the quantizer modules before any ``torch.device("meta")`` block: module-level
     tensors (level tables) created inside one would land on meta."""
@@ -379,7 +368,7 @@ def _run_train(cm: CountingMode, meter: StashMeter, net: nn.Module, sch: Any, x:
     dev = str(x.device)
     batch = int(x.shape[0])
     net.train()
-    opt = make_optimizer(optimizer, net.parameters())
+    opt = OPTIMIZERS[optimizer].build(net.parameters())
     opt.zero_grad(set_to_none=True)
     loss_value = None
     with cm:

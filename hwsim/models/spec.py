@@ -306,9 +306,9 @@ def default_input(spec: str | Source, base: str | Path | None = None, where: str
                 shape = getattr(_call_factory(src, fn, args, None, None, where), "input_shape", None)
     if shape is None:
         return None
-    if isinstance(shape, Tokens) or (isinstance(shape, str) and shape.strip().lower().startswith("tokens:")):
-        return Tokens(int(s) for s in str(shape).split(":", 1)[1].split("x"))
-    return tuple(int(s) for s in shape)
+    from hwsim.workload import parse_input_shape  # the one shape parser (sizes, or tokens:N)
+
+    return parse_input_shape(shape, where=f"{where}: input_shape")
 
 
 def default_classes(spec: str | Source, base: str | Path | None = None, where: str = "model") -> int | None:

@@ -404,49 +404,67 @@ def _single(sw_axis: list[Any], axis: str, lm: LineMap, where_point: tuple) -> A
     return sw_axis[0]
 
 
+def _grid_points(sw: SweepFile, ax: dict[str, list], source: str) -> list[DesignPoint]:
+    """combine: grid, every combination of the axes."""
+    return [_point(sw, m, d, shp, s, r, t, a, source)
+            for m, (d, shp), s, r, t, a in itertools.product(ax["models"], ax["datasets"], ax["schemes"],
+                                                             ax["recipes"], ax["tech"], ax["accelerators"])]
+
+
+def _zip_points(sw: SweepFile, ax: dict[str, list], lm: LineMap, source: str) -> list[DesignPoint]:
+    """combine: zip, the i-th entries together, an axis of one entry repeated."""
+    lens = {k: len(v) for k, v in ax.items()}
+    n = max(lens.values())
+    for k, ln in lens.items():
+        if ln not in (1, n):
+            raise UserError(lm.where((k,)), f"combine: zip needs every axis to have 1 or {n} entries "
+                            f"(after expanding 'vary'); {k} has {ln}")
+    pick = {k: (v * n if len(v) == 1 else v) for k, v in ax.items()}
+    pts = []
+    for i in range(n):
+        d, shp = pick["datasets"][i]
+        pts.append(_point(sw, pick["models"][i], d, shp, pick["schemes"][i], pick["recipes"][i],
+                          pick["tech"][i], pick["accelerators"][i], source))
+    return pts
+
+
+def _list_points(sw: SweepFile, ax: dict[str, list], lm: LineMap, base: Path, source: str) -> list[DesignPoint]:
+    """combine: list, each point naming its own fields, the rest taken from axes of one value."""
+    pts = []
+    for i, p in enumerate(sw.points):
+        w = ("points", i)
+        model = resolve_model(p.model, lm.where(w + ("model",)), base) if p.model else _single(ax["models"], "model", lm, w)
+        if p.dataset:
+            ds = (p.dataset, dataset_shape(p.dataset, lm.where(w + ("dataset",))))
+        else:
+            ds = _single(ax["datasets"], "dataset", lm, w)
+        if p.scheme is not None:
+            sch = resolve_scheme(p.scheme, lm.where(w + ("scheme",)))
+        else:
+            sch = _single(ax["schemes"], "scheme", lm, w)
+        rec = p.recipe or _single(ax["recipes"], "recipe", lm, w)
+        tech = p.tech or _single(ax["tech"], "tech", lm, w)
+        if p.tech:
+            resolve_file("tech", p.tech, lm.where(w + ("tech",)), base)
+        if p.accelerator:
+            accs = expand_accelerator_entry(p.accelerator, lm, w + ("accelerator",), base)
+        else:
+            accs = [_single(ax["accelerators"], "accelerator", lm, w)]
+        pts += [_point(sw, model, ds[0], ds[1], sch, rec, tech, acc, source) for acc in accs]
+    return pts
+
+
 def expand_sweep(sw: SweepFile, lm: LineMap, base: Path, _seen: tuple[Path, ...] = ()) -> list[DesignPoint]:
     """All design points of a validated sweep file (names resolved; errors carry file:line)."""
     ax = _axis_values(sw, lm, base)
     source = sw.accuracy
     pts: list[DesignPoint] = []
     if sw.combine == "grid" and ax["models"]:
-        for m, (d, shp), s, r, t, a in itertools.product(ax["models"], ax["datasets"], ax["schemes"],
-                                                         ax["recipes"], ax["tech"], ax["accelerators"]):
-            pts.append(_point(sw, m, d, shp, s, r, t, a, source))
+        pts = _grid_points(sw, ax, source)
     elif sw.combine == "zip" and ax["models"]:
-        lens = {k: len(v) for k, v in ax.items()}
-        n = max(lens.values())
-        for k, ln in lens.items():
-            if ln not in (1, n):
-                raise UserError(lm.where((k,)), f"combine: zip needs every axis to have 1 or {n} entries "
-                                f"(after expanding 'vary'); {k} has {ln}")
-        pick = {k: (v * n if len(v) == 1 else v) for k, v in ax.items()}
-        for i in range(n):
-            d, shp = pick["datasets"][i]
-            pts.append(_point(sw, pick["models"][i], d, shp, pick["schemes"][i], pick["recipes"][i],
-                              pick["tech"][i], pick["accelerators"][i], source))
+        pts = _zip_points(sw, ax, lm, source)
     elif sw.combine == "list":
-        for i, p in enumerate(sw.points):
-            w = ("points", i)
-            model = resolve_model(p.model, lm.where(w + ("model",)), base) if p.model else _single(ax["models"], "model", lm, w)
-            if p.dataset:
-                ds = (p.dataset, dataset_shape(p.dataset, lm.where(w + ("dataset",))))
-            else:
-                ds = _single(ax["datasets"], "dataset", lm, w)
-            if p.scheme is not None:
-                sch = resolve_scheme(p.scheme, lm.where(w + ("scheme",)))
-            else:
-                sch = _single(ax["schemes"], "scheme", lm, w)
-            rec = p.recipe or _single(ax["recipes"], "recipe", lm, w)
-            tech = p.tech or _single(ax["tech"], "tech", lm, w)
-            if p.tech:
-                resolve_file("tech", p.tech, lm.where(w + ("tech",)), base)
-            if p.accelerator:
-                for acc in expand_accelerator_entry(p.accelerator, lm, w + ("accelerator",), base):
-                    pts.append(_point(sw, model, ds[0], ds[1], sch, rec, tech, acc, source))
-            else:
-                acc = _single(ax["accelerators"], "accelerator", lm, w)
-                pts.append(_point(sw, model, ds[0], ds[1], sch, rec, tech, acc, source))
+        pts = _list_points(sw, ax, lm, base, source)
     for i, lit in enumerate(sw.literature):
         path = _rel(lit, base, lm.where(("literature", i)))
         pts += literature_points(sw, path, ax["tech"], ax["accelerators"])

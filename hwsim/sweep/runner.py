@@ -731,6 +731,23 @@ def _stop_workers(pool: list[_Worker]) -> None:
             w.proc.join(timeout=2)
 
 
+def _idle_worker(pool: list[_Worker], queue: list[tuple[str, Any]]) -> _Worker | None:
+    """An idle kept worker: first one that holds (has trained and traced) a queued group."""
+    idle = [w for w in pool if w.key is None]
+    keys = {g[0] for g in queue}
+    return next((w for w in idle if w.held & keys), idle[0] if idle else None)
+
+
+def _queue_for(w: _Worker | None, pool: list[_Worker], queue: list[tuple[str, Any]]) -> bool:
+    """Order the queue for kept worker ``w`` (None: one about to start): the groups it holds first, then
+    those no worker holds. False when every queued group is held by another live worker, whose kept
+    state prices it without tracing it again."""
+    mine = w.held if w is not None else set()
+    others = set().union(*(o.held for o in pool if o is not w and o.proc.is_alive()))
+    queue.sort(key=lambda g: (g[0] not in mine, g[0] in others))
+    return bool(queue) and (queue[0][0] in mine or queue[0][0] not in others)
+
+
 def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None = None) -> None:
     """Groups on ``workers`` spawn processes, longest first (so no long group starts last and runs
     alone). Each worker has its own pipe, so a dead one costs only its own group; a fresh worker
@@ -744,12 +761,12 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
     try:
         while run.queue or run.flight:
             while run.queue or splits:   # hand work to idle workers, starting new ones up to `workers`
-                w = next((w for w in pool if w.key is None), None)
+                w = _idle_worker(pool, run.queue) if keep is not None else next(
+                    (w for w in pool if w.key is None), None)
                 if w is None and len(pool) >= workers:
                     break
-                if keep is not None and w is not None and w.held:
-                    # a kept worker holds the states of the groups it saw: give it those first
-                    run.queue.sort(key=lambda g, held=w.held: g[0] not in held)
+                if keep is not None and not splits and not _queue_for(w, pool, run.queue):
+                    break   # what is left is held by a busy worker: it waits for that one, not a second trace
                 job = _next_job(run, splits, workers, can_split)
                 if job is None:
                     break

@@ -520,24 +520,7 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         """Parallel-coordinates brushing: keep each axis' range (in store units) for the table."""
         if not restyle or not fig or not fig.get("data"):
             raise dash.exceptions.PreventUpdate
-        dims = fig["data"][0].get("dimensions", [])
-        brush = dict(brush or {})
-        for key, val in (restyle[0] or {}).items():
-            if not key.startswith("dimensions[") or "constraintrange" not in key:
-                continue
-            i = int(key[len("dimensions["):key.index("]")])
-            if i >= len(dims):
-                continue
-            name = dims[i].get("name") or ""
-            col = figures.dimension_value(name, 0.0)[0]
-            rng = val[0] if isinstance(val, list) and val and isinstance(val[0], list) else val
-            if rng and isinstance(rng[0], list):
-                rng = [min(r[0] for r in rng), max(r[1] for r in rng)]
-            if rng:   # axes carry store units (or their log10): back to store units
-                brush[col] = [figures.dimension_value(name, rng[0])[1], figures.dimension_value(name, rng[1])[1]]
-            else:
-                brush.pop(col, None)
-        return brush
+        return _brush_of(restyle[0] or {}, dict(brush or {}), fig["data"][0].get("dimensions", []))
 
     @app.callback(Output("ex-grid", "selectedRows"), Input("ex-pareto", "selectedData"), prevent_initial_call=True)
     def tick_from_plot(sel):
@@ -546,6 +529,27 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         if not ids:
             raise dash.exceptions.PreventUpdate  # a redraw clears plotly's selection; keep the ticks
         return {"ids": ids}
+
+
+def _brush_of(change: dict, brush: dict, dims: list) -> dict:
+    """``brush`` with each axis range that a parallel-coordinates restyle ``change`` sets or clears,
+    in store units."""
+    for key, val in change.items():
+        if not key.startswith("dimensions[") or "constraintrange" not in key:
+            continue
+        i = int(key[len("dimensions["):key.index("]")])
+        if i >= len(dims):
+            continue
+        name = dims[i].get("name") or ""
+        col = figures.dimension_value(name, 0.0)[0]
+        rng = val[0] if isinstance(val, list) and val and isinstance(val[0], list) else val
+        if rng and isinstance(rng[0], list):
+            rng = [min(r[0] for r in rng), max(r[1] for r in rng)]
+        if rng:   # axes carry store units (or their log10): back to store units
+            brush[col] = [figures.dimension_value(name, rng[0])[1], figures.dimension_value(name, rng[1])[1]]
+        else:
+            brush.pop(col, None)
+    return brush
 
 
 def _zoom_of(relayout: dict, current: dict, x: str, y: str, logx: bool, logy: bool) -> dict:
