@@ -46,7 +46,6 @@ def test_eyeriss_register_scratchpads_count_in_pe_area():
     assert diff == pytest.approx(66 * 8 * t.gate("dff"))
     # set only where given: accelerators without it keep their resolved form (and point ids)
     assert "pe_register_bytes" not in resolve_accelerator("bitfusion").to_dict()["array"]
-    assert "pe_register_bytes" not in resolve_accelerator("tpu_like").to_dict()["array"]
 
 
 def test_published_parts_carry_their_sources():

@@ -97,7 +97,6 @@ def test_scheme_and_accelerator_field_reach_the_store_typed(sweep_file, tmp_path
     builds: list = []
     _record(monkeypatch, "hwsim.schemes:build_scheme", builds)
     _record(monkeypatch, "hwsim.hardware:resolve_accelerator", builds)
-    _record(monkeypatch, "hwsim.hardware:load_accelerator", builds)
 
     _, pts = load_points(sweep_file)
     # expand resolves the scheme entry once and each accelerator combination once

@@ -300,5 +300,5 @@ def test_one_accelerator_loader_for_every_spec(tmp_path):
     cli = cli_accelerator(str(f), ["pe.kind=shift_add"])
     (sweep,) = expand_accelerator_entry(AcceleratorEntry(name=str(f), overrides={"pe": {"kind": "shift_add"}}),
                                         None, ("accelerators", 0))
-    assert cli.to_dict() == sweep.hardware
+    assert cli.to_dict() == sweep.accelerator.to_dict()
     assert cli.pe.params["bits"] == am.PE_KINDS["shift_add"].fields["bits"] == 16

@@ -200,7 +200,7 @@ def test_expansion_builds_each_scheme_once_not_once_per_point(monkeypatch):
     monkeypatch.setattr(hwsim.schemes, "build_scheme", counting)
     expand._scheme_defaults.cache_clear()
     sw, pts = expand.load_points(Path(__file__).resolve().parents[1] / "configs/sweeps/quickstart.yaml")
-    names = {p.config["scheme"]["name"] for p in pts}
-    entries = {json.dumps(p.config["scheme"], sort_keys=True) for p in pts}
+    names = {p.scheme.name for p in pts}
+    entries = {json.dumps(p.scheme.spec(), sort_keys=True) for p in pts}
     assert len(pts) > 2 * len(entries)        # the grid meets each scheme several times
     assert len(built) <= len(entries) + len(names)
