@@ -82,7 +82,7 @@ def on_path(monkeypatch):
 
 
 # -- every route, the same figures -------------------------------------------------------------
-ONNX_OK = [*T.VISION, *T.LANGUAGE]      # onnx2torch converts no LSTM/GRU ops (named in one error line)
+ONNX_OK = [*T.VISION, *T.RECURRENT, *T.LANGUAGE]
 
 
 @pytest.mark.parametrize("name", [*T.VISION, *T.RECURRENT, *T.LANGUAGE, "bilinear"])
@@ -326,7 +326,7 @@ def test_onnx_weights_are_parameters_and_layers(files):
 
 @need_onnx
 def test_onnx_conversion_keeps_the_numerics(files):
-    for name in ("mobilenet_v3", "unet", "vit"):
+    for name in ("mobilenet_v3", "unet", "vit", *T.RECURRENT):
         net, x = _example(name)
         conv = specs.load_onnx(Path(files(name, "onnx"))).eval()
         with torch.no_grad():

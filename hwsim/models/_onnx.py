@@ -46,10 +46,76 @@ def clean_graph(proto: Any) -> Any:
                     node.input[i] = alias[name]
         del g.node[:]
         g.node.extend(keep)
+    _fold_recurrent_weights(proto)
     try:
         return onnx.shape_inference.infer_shapes(proto)
     except Exception:  # noqa: BLE001 - a graph shape inference cannot handle converts as it is
         return proto
+
+
+# the weight inputs of the recurrent ops: W, R, B (and LSTM's peepholes P)
+_RECURRENT_WEIGHTS = {"LSTM": (1, 2, 3, 7), "GRU": (1, 2, 3), "RNN": (1, 2, 3)}
+
+
+def _fold_recurrent_weights(proto: Any) -> None:
+    """Evaluate the recurrent ops' weights into initializers when they are computed from constants.
+
+    Without constant folding, torch's exporter builds W/R/B from the parameters by Slice, Concat and
+    Unsqueeze nodes; the recurrent layers need them as tensors. The constant cone of each weight is
+    run by onnx's reference evaluator, and nodes left without a consumer are dropped.
+    """
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    g = proto.graph
+    inits = {i.name for i in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    inputs = {i.name for i in g.input} - inits
+    todo = [(n, i) for n in g.node if n.domain in ("", "ai.onnx")
+            for i in _RECURRENT_WEIGHTS.get(n.op_type, ()) if i < len(n.input) and n.input[i]
+            and n.input[i] not in inits]
+    if not todo:
+        return
+    folded: dict[str, str] = {}
+    for node, i in todo:
+        name = node.input[i]
+        if name not in folded:
+            cone, stack, ok = [], [name], True
+            while stack and ok:
+                v = stack.pop()
+                if v in inits or not v:
+                    continue
+                src = producer.get(v)
+                if src is None or v in inputs or src.op_type in _RECURRENT_WEIGHTS:
+                    ok = False
+                elif src not in cone:
+                    cone.append(src)
+                    stack.extend(src.input)
+            if not ok:
+                continue
+            order = [n for n in g.node if n in cone]
+            sub = helper.make_model(
+                helper.make_graph(order, "weights", [], [helper.make_tensor_value_info(name, 0, None)],
+                                  [t for t in g.initializer if any(t.name in n.input for n in order)]),
+                opset_imports=proto.opset_import, ir_version=proto.ir_version)
+            value = ReferenceEvaluator(sub).run(None, {})[0]
+            new = f"{name}::folded"
+            g.initializer.append(numpy_helper.from_array(value, new))
+            inits.add(new)
+            folded[name] = new
+        node.input[i] = folded[name]
+    _drop_unused(g)
+
+
+def _drop_unused(g: Any) -> None:
+    """Remove nodes none of whose outputs is read (by a node or as a graph output)."""
+    while True:
+        read = {o.name for o in g.output} | {v for n in g.node for v in n.input}
+        keep = [n for n in g.node if any(o in read for o in n.output if o)]
+        if len(keep) == len(g.node):
+            return
+        del g.node[:]
+        g.node.extend(keep)
 
 
 def _get_attr(gm: nn.Module, node: Any) -> torch.Tensor | None:

@@ -400,6 +400,10 @@ def load_onnx(path: Path, where: str = "model") -> Any:
     _, onnx2torch = _onnx_modules(where)
     from onnx2torch.node_converters.registry import get_converter
 
+    from hwsim.models._onnx_rnn import register
+
+    register()      # LSTM / GRU / RNN, which onnx2torch does not convert
+
     opsets = {o.domain: o.version for o in proto.opset_import}
     missing = []
     for node in proto.graph.node:
