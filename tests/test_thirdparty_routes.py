@@ -64,6 +64,9 @@ def _exported(name: str, kind: str, folder: str) -> Path:
         warnings.simplefilter("ignore")
         if kind == "pt2":
             torch.export.save(torch.export.export(net, (x,)), str(path))
+        elif name in T.HF:
+            torch.onnx.export(T.LogitsOnly(net), (x,), str(path), dynamo=False, opset_version=17,
+                              input_names=["input_ids"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}})
         else:   # the exporter's defaults: constant folding on
             torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=17, input_names=["x"],
                               dynamic_axes={"x": {0: "batch"}})
@@ -117,6 +120,26 @@ def test_hugging_face_models_from_configs(name, files):
     pt2 = count(files(name, "pt2"))
     assert macs(pt2) == macs(ref) and pt2.param_count == ref.param_count
     assert macs(count(f"{NETS}:{name}", device="cpu")) == macs(ref)
+
+
+@need_hf
+@need_onnx
+@pytest.mark.parametrize("name", ["hf_bert", "hf_gpt2"])
+def test_hugging_face_onnx_counts_as_the_factory(name, files):
+    """An ONNX file of a Hugging Face model (exported through T.LogitsOnly, its sequence length symbolic)
+    counts the factory's MACs and parameters in both modes; GPT-2's head is tied to its token table."""
+    tokens = specs.Tokens((16,))
+    for mode in ("train", "infer"):
+        ref = count(f"{NETS}:{name}", mode=mode)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tr = trace(files(name, "onnx"), None, batch=2, mode=mode, input_shape=tokens)
+        assert macs(tr) == macs(ref), mode
+        assert tr.param_count == ref.param_count and tr.meta["unsupported_ops"] == {}
+    net = specs.load_onnx(Path(files(name, "onnx"))).eval()
+    orig, x = _example(name)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), T.LogitsOnly(orig)(x), rtol=1e-4, atol=1e-4)
 
 
 @need_hf

@@ -345,6 +345,21 @@ def _hf(kind: str):
     return net
 
 
+class LogitsOnly(nn.Module):
+    """How a Hugging Face model is exported to ONNX with ``torch.onnx.export(dynamo=False)``: called
+    with keywords and an all-ones attention mask (the exporter's positional call clashes with the
+    models' keyword handling, and a missing mask makes them trace ``torch.diff``, which has no ONNX
+    form), returning one tensor: the logits, else the last hidden state."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids):
+        out = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+        return out.logits if hasattr(out, "logits") else out.last_hidden_state
+
+
 def hf_bert() -> nn.Module:
     return _hf("bert")
 

@@ -118,6 +118,55 @@ def _drop_unused(g: Any) -> None:
         g.node.extend(keep)
 
 
+def _default_input(x: Any, kind: str, dims: tuple[Any, ...], dtype: Any) -> Any:
+    """The value a model's extra input takes when only the first is given (see :func:`fill_inputs`)."""
+    shape = [x.shape[d[1]] if isinstance(d, tuple) else d for d in dims]
+    if kind == "ones":
+        return torch.ones(shape, dtype=dtype, device=x.device)
+    if kind == "positions":
+        return torch.arange(shape[-1], device=x.device, dtype=dtype).expand(shape)
+    return torch.zeros(shape, dtype=dtype, device=x.device)
+
+
+def fill_inputs(gm: fx.GraphModule, proto: Any, where: str = "model") -> fx.GraphModule:
+    """Give every graph input after the first the value a tokenizer or caller gives by default, so the
+    module is called with the first input only: ``*mask*`` -> ones (nothing masked), ``position_ids``
+    -> 0..L-1, others (``token_type_ids``, ``logits_to_keep``, ...) -> zeros. Each size is the first
+    input's size of the same symbolic name (``batch``, ``sequence``), else the declared size."""
+    import numpy as np
+    import onnx
+
+    from hwsim.errors import UserError
+
+    inits = {i.name for i in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in inits]
+    holders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    if len(inputs) < 2 or len(holders) != len(inputs):
+        return gm
+    first = [d.dim_param or d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+    for info, node in zip(inputs[1:], holders[1:]):
+        tt = info.type.tensor_type
+        dims: list[Any] = []
+        for k, d in enumerate(tt.shape.dim):
+            if d.dim_param and d.dim_param in first:
+                dims.append(("x", first.index(d.dim_param)))
+            elif d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(int(d.dim_value))
+            elif k < len(first):
+                dims.append(("x", k))
+            else:
+                raise UserError(where, f"ONNX input {info.name!r} has a size hwsim cannot derive from the first input")
+        low = info.name.lower()
+        kind = "ones" if "mask" in low else "positions" if "position" in low else "zeros"
+        dtype = torch.from_numpy(np.zeros(0, onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type))).dtype
+        with gm.graph.inserting_after(holders[-1]):
+            value = gm.graph.call_function(_default_input, (holders[0], kind, tuple(dims), dtype))
+        node.replace_all_uses_with(value)
+        gm.graph.erase_node(node)
+    gm.recompile()
+    return gm
+
+
 def _get_attr(gm: nn.Module, node: Any) -> torch.Tensor | None:
     if not isinstance(node, fx.Node) or node.op != "get_attr":
         return None
@@ -125,6 +174,17 @@ def _get_attr(gm: nn.Module, node: Any) -> torch.Tensor | None:
     for part in str(node.target).split("."):
         obj = getattr(obj, part, None)
     return obj if isinstance(obj, torch.Tensor) else None
+
+
+def _tie(gm: nn.Module) -> None:
+    """A Linear whose weight equals an Embedding's table shares it: a head tied to the token embedding
+    (GPT-2, T5, ...) is exported as a second, transposed copy of the table, but it is one parameter."""
+    tables = [m for m in gm.modules() if isinstance(m, nn.Embedding)]
+    for lin in (m for m in gm.modules() if isinstance(m, nn.Linear)):
+        for emb in tables:
+            if emb.weight.shape == lin.weight.shape and torch.equal(emb.weight, lin.weight):
+                lin.weight = emb.weight
+                break
 
 
 def restore_layers(gm: fx.GraphModule) -> fx.GraphModule:
@@ -157,6 +217,7 @@ def restore_layers(gm: fx.GraphModule) -> fx.GraphModule:
         setattr(gm.get_submodule(parent) if parent else gm, child, layer)
         node.args = (x,)
         made += 1
+    _tie(gm)
     g.eliminate_dead_code()
     # initializers no node reads any more are dropped; the others that are float tensors are weights
     used = {str(n.target) for n in g.nodes if n.op == "get_attr"}

@@ -176,13 +176,3 @@ def convert_recurrent(node: Any, graph: Any) -> Any:
     module = OnnxRecurrent(rnn, kind, layout, direction == "reverse", n_out)
     return OperationConverterResult(module, mapping)
 
-
-def register() -> None:
-    """Add the converters to onnx2torch's registry (once per process)."""
-    from onnx2torch.node_converters import registry
-
-    for kind in _GATES:
-        for version in (7, 14):
-            key = registry.OperationDescription(domain="", operation_type=kind, version=version)
-            if key not in registry._CONVERTER_REGISTRY:
-                registry.add_converter(operation_type=kind, version=version)(convert_recurrent)

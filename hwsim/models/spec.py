@@ -400,9 +400,9 @@ def load_onnx(path: Path, where: str = "model") -> Any:
     _, onnx2torch = _onnx_modules(where)
     from onnx2torch.node_converters.registry import get_converter
 
-    from hwsim.models._onnx_rnn import register
+    from hwsim.models._onnx_ops import register
 
-    register()      # LSTM / GRU / RNN, which onnx2torch does not convert
+    register()      # ops onnx2torch does not convert (recurrent layers, opset-18 forms, ...)
 
     opsets = {o.domain: o.version for o in proto.opset_import}
     missing = []
@@ -416,11 +416,11 @@ def load_onnx(path: Path, where: str = "model") -> Any:
         raise UserError(where, f"{path.name}: onnx2torch cannot convert op {ops} (opset {opsets.get('', '?')})")
     import torch
 
-    from hwsim.models._onnx import clean_graph, restore_layers
+    from hwsim.models._onnx import clean_graph, fill_inputs, restore_layers
 
     try:
         with torch.device("cpu"):     # onnx2torch copies initializers into CPU tensors
-            net = restore_layers(onnx2torch.convert(clean_graph(proto)))
+            net = fill_inputs(restore_layers(onnx2torch.convert(clean_graph(proto))), proto, where)
     except UserError:
         raise
     except Exception as e:
