@@ -72,7 +72,9 @@ def _import_quant() -> None:
 
 def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classes, model_name, convert=True,
                    batch: int = 1):
-    """-> (net on device, scheme instance or None, model name, input shape, notes)."""
+    """-> (net on device, scheme instance or None, model name, input shape, notes, check): ``check(dev)``
+    runs the float model alone on ``dev`` once the count's own pass has failed, turning an input the
+    model rejects into the user's one-line error (None where no such check applies)."""
     from hwsim.schemes import build_scheme
 
     sch = build_scheme(scheme) if scheme is not None else None
@@ -90,16 +92,25 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
         if not input_shape:
             raise UserError("input_shape", f"{src.label} declares no input shape; give one (--input)")
 
-        def make(dev: str) -> nn.Module:
+        def build(dev: str) -> nn.Module:
             with torch.device(dev):
                 if builtin:
-                    net = build_model(model, num_classes=num_classes,
-                                      in_shape=input_shape[-3:] if len(input_shape) >= 3 else input_shape)
-                else:
-                    net = specs.build(src, num_classes=num_classes, in_shape=input_shape)
-                if given or not builtin:   # a shape the model rejects is the user's mistake, not a bug
-                    specs.check_input(net, input_shape, where="input_shape", batch=batch)
-                return sch.convert(net) if sch is not None else net
+                    return build_model(model, num_classes=num_classes,
+                                       in_shape=input_shape[-3:] if len(input_shape) >= 3 else input_shape)
+                return specs.build(src, num_classes=num_classes, in_shape=input_shape)
+
+        def make(dev: str) -> nn.Module:
+            net = build(dev)
+            if sch is None:
+                return net
+            with torch.device(dev):
+                return sch.convert(net)
+
+        def check(dev: str) -> None:
+            specs.check_input(build(dev), input_shape, where="input_shape", batch=batch, device=dev)
+
+        if builtin and not given:       # a built-in at its own shape: a failure is a bug, not the user's
+            check = None
     else:
         if not isinstance(model, nn.Module):
             raise UserError("model", f"expected a model name or an nn.Module, got {type(model).__name__}")
@@ -109,7 +120,9 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
         src = model
         from hwsim.models.spec import check_input
 
-        check_input(src, _shape(input_shape), where="input_shape", batch=batch)
+        def check(dev: str) -> None:
+            check_input(src if dev == "meta" else copy.deepcopy(src), _shape(input_shape), where="input_shape",
+                        batch=batch, device=dev)
 
         def make(dev: str) -> nn.Module:
             net = copy.deepcopy(src)
@@ -130,7 +143,7 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
             net = move_to(make("cpu"), "meta")
     else:
         net = move_to(make("cpu"), device)
-    return net, sch, model_name, _shape(input_shape), notes
+    return net, sch, model_name, _shape(input_shape), notes, check
 
 
 def move_to(net: nn.Module, device: str) -> nn.Module:
@@ -287,8 +300,8 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
         batch = int(data[0].shape[0])
         input_shape = input_shape or tuple(data[0].shape[1:])
     input_shape = parse_input_shape(input_shape, where="input_shape")
-    net, sch, model_name, input_shape, notes = _resolve_model(model, scheme, dev, input_shape, num_classes,
-                                                              model_name, convert, batch)
+    net, sch, model_name, input_shape, notes, check = _resolve_model(model, scheme, dev, input_shape, num_classes,
+                                                                     model_name, convert, batch)
     from hwsim.quant.layers import changed_modules
 
     changed = changed_modules(net)
@@ -299,7 +312,7 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
     probe = dev != "meta"
     cm = CountingMode(net, probe=probe)
     meter = StashMeter(cm.current, exclude={storage_key(p) for p in [*net.parameters(), *net.buffers()]})
-    opt, loss_value = None, None
+    opt, loss_value, failure = None, None, None
     cm.attach()
     try:
         with KernelAttention() if dev == "meta" else contextlib.nullcontext():
@@ -307,8 +320,18 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
                 opt, loss_value = _run_train(cm, meter, net, sch, x, y, optimizer, num_classes, gen, notes)
             else:
                 _run_infer(cm, net, x)
+    except Exception as e:  # noqa: BLE001 - told apart below, then raised again
+        failure = e
     finally:
         cm.detach()
+    if failure is not None:
+        from hwsim.models.spec import needs_values
+
+        # no separate forward runs before the count: only when it fails is the float model run alone,
+        # so that an input the model itself rejects is one line naming it
+        if check is not None and not isinstance(failure, UserError) and not needs_values(failure):
+            check(dev)
+        raise failure
     if opt is not None:
         _update_traffic(cm, net, opt)
     stash_bytes, stash_fp32 = _stash_traffic(cm, meter)

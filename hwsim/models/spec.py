@@ -489,32 +489,34 @@ def _load_program(path: Path, where: str) -> Any:
 
 # -- the shape check --------------------------------------------------------------------------
 def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", dtype: Any = None,
-                high: int | None = None, batch: int = 1) -> None:
-    """Run the float network once on a meta batch: a shape it rejects is the user's error,
-    told with the model's own message (shortened)."""
+                high: int | None = None, batch: int = 1, device: str = "meta") -> None:
+    """Run the float network once on a batch on ``device`` (a copy moved to meta for "meta"): a
+    shape it rejects is the user's error, told with the model's own message (shortened)."""
     import copy
     import warnings
 
     import torch
 
-    try:
-        with warnings.catch_warnings():   # deep-copying an exported graph warns about pytree internals
-            warnings.simplefilter("ignore", FutureWarning)
-            probe = copy.deepcopy(net).to("meta")
-    except Exception:   # a module that cannot move to meta is checked by the real step instead
-        return
+    probe = net
+    if device == "meta":
+        try:
+            with warnings.catch_warnings():   # deep-copying an exported graph warns about pytree internals
+                warnings.simplefilter("ignore", FutureWarning)
+                probe = copy.deepcopy(net).to("meta")
+        except Exception:   # a module that cannot move to meta is checked by the real step instead
+            return
     if isinstance(input_shape, Tokens):
         token_vocab(probe, where)
-        x = torch.zeros((batch, *input_shape), dtype=torch.long, device="meta")
+        x = torch.zeros((batch, *input_shape), dtype=torch.long, device=device)
     elif dtype is not None and not dtype.is_floating_point:
-        x = torch.zeros((batch, *input_shape), dtype=dtype, device="meta")
+        x = torch.zeros((batch, *input_shape), dtype=dtype, device=device)
     else:
-        x = torch.empty((batch, *input_shape), device="meta")
+        x = torch.zeros((batch, *input_shape), device=device)
     try:
         with torch.no_grad():
             probe.eval()(x)
     except (RuntimeError, ValueError, TypeError, IndexError, AssertionError, NotImplementedError) as e:
-        if "meta" in str(e).lower():   # the network needs values (.item(), data-dependent shapes): not a shape fault
+        if device == "meta" and needs_values(e):   # it needs values (.item(), data-dependent shapes): not a shape fault
             return
         shape = str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape))
         fixed = getattr(net, "hwsim_export_batch", None)
