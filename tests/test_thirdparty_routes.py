@@ -354,3 +354,61 @@ def test_onnx_conversion_keeps_the_numerics(files):
         conv = specs.load_onnx(Path(files(name, "onnx"))).eval()
         with torch.no_grad():
             torch.testing.assert_close(conv(x), net(x), rtol=1e-4, atol=1e-4)
+
+
+# -- files as users make them: opsets, external data, dynamic batch; values-dependent and unused parts --
+@need_onnx
+@pytest.mark.parametrize("opset", [13, 18])
+def test_onnx_opsets(opset, tmp_path):
+    """Opset 18 moved the reductions' axes, Split's sizes and Pad's axes into inputs and extended
+    Resize; each converts (UNet: Resize and ConvTranspose; ConvNeXt: LayerNorm, ReduceMean)."""
+    for name in ("unet", "convnext"):
+        net, x = _example(name)
+        path = tmp_path / f"{name}.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=opset, input_names=["x"],
+                              dynamic_axes={"x": {0: "batch"}})
+        assert macs(count(str(path))) == macs(count(f"{NETS}:{name}")), name
+        with torch.no_grad():
+            torch.testing.assert_close(specs.load_onnx(path).eval()(x), net(x), rtol=1e-4, atol=1e-4)
+
+
+@need_onnx
+def test_onnx_with_external_data(files, tmp_path):
+    import onnx
+
+    folder = tmp_path / "ext"
+    folder.mkdir()
+    onnx.save(onnx.load(files("unet", "onnx")), str(folder / "unet.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="unet.data", size_threshold=0)
+    assert (folder / "unet.data").stat().st_size > 10_000
+    assert macs(count(str(folder / "unet.onnx"))) == macs(count(f"{NETS}:unet"))
+
+
+def test_pt2_with_a_dynamic_batch(tmp_path):
+    net, x = _example("vit")
+    path = tmp_path / "vit.pt2"
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    torch.export.save(torch.export.export(net, (x,), dynamic_shapes={"x": {0: batch}}), str(path))
+    assert macs(count(str(path), batch=8)) == macs(count(f"{NETS}:vit", batch=8))
+
+
+def test_packed_sequences_count_the_real_steps():
+    tr = count(f"{NETS}:packed_lstm")
+    assert tr.meta["unsupported_ops"] == {}
+    # on the CPU with the drawn ids: each non-padding step costs 4H(I+H) (+ the head on both rows)
+    torch.manual_seed(0)
+    steps = macs(tr)["forward"] - 2 * 16 * 3
+    assert steps > 0 and steps % (4 * 16 * (8 + 16)) == 0 and steps // (4 * 16 * (8 + 16)) <= 2 * 10
+    assert macs(count(f"{NETS}:packed_lstm", device="cpu")) == macs(tr)
+
+
+def test_unused_parameters_are_held_but_cost_no_work():
+    tr = count(f"{NETS}:unused_head")
+    assert macs(tr) == {"forward": 2 * (8 * 16 + 16 * 4), "backward_weight": 2 * (8 * 16 + 16 * 4),
+                        "backward_data": 2 * 16 * 4}
+    assert tr.param_count == 8 * 16 + 16 + 16 * 4 + 4 + 16 * 100 + 100
+    for scheme in ("bnn", "kbit"):
+        r = _cli("count", f"{NETS}:unused_head", "-b", "2", "-s", scheme, "--strict")
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-400:]

@@ -376,6 +376,49 @@ def hf_t5() -> nn.Module:
     return _hf("t5")
 
 
+class PackedLSTM(nn.Module):
+    """Padded token sequences (id 0 is padding) packed by their lengths before the LSTM, as text
+    classifiers do: the lengths are values, so the count runs on the CPU and counts the real steps."""
+
+    input_shape = "tokens:10"
+
+    def __init__(self, vocab: int = 20, dim: int = 8, hidden: int = 16, num_classes: int = 3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        self.rnn = nn.LSTM(dim, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, ids):
+        lengths = (ids != 0).sum(1).clamp(min=1)
+        packed = nn.utils.rnn.pack_padded_sequence(self.embed(ids), lengths.cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        _, (h, _) = self.rnn(packed)
+        return self.fc(h[-1])
+
+
+def packed_lstm() -> nn.Module:
+    return PackedLSTM()
+
+
+class UnusedHead(nn.Module):
+    """A network holding a parameter its forward never uses (a second head, as multi-task checkpoints do)."""
+
+    input_shape = (8,)
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(8, 16)
+        self.head = nn.Linear(16, 4)
+        self.aux_head = nn.Linear(16, 100)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.body(x)))
+
+
+def unused_head() -> nn.Module:
+    return UnusedHead()
+
+
 VISION = ["mobilenet_v3", "efficientnet", "shufflenet", "convnext", "swin", "vit", "unet", "regnet"]
 RECURRENT = ["lstm_classifier", "gru_classifier", "bilstm_classifier", "bigru_classifier", "relu_rnn_classifier"]
 LANGUAGE = ["tiny_lm"]
