@@ -227,7 +227,8 @@ def restore_layers(gm: fx.GraphModule) -> fx.GraphModule:
             full = f"initializers.{name}"
             if full not in used:
                 del holder._buffers[name]
-            elif buf is not None and buf.is_floating_point() and buf.numel() > 1:
+            # a tensor holding infinities is a mask (an attention mask's -inf), not a weight
+            elif buf is not None and buf.is_floating_point() and buf.numel() > 1 and bool(buf.isfinite().all()):
                 del holder._buffers[name]
                 holder.register_parameter(name, nn.Parameter(buf.detach().clone()))
     gm.recompile()
