@@ -425,3 +425,18 @@ def test_unused_parameters_are_held_but_cost_no_work():
     for scheme in ("bnn", "kbit"):
         r = _cli("count", f"{NETS}:unused_head", "-b", "2", "-s", scheme, "--strict")
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-400:]
+
+
+@need_onnx
+def test_onnx_input_mistakes_are_one_line(files, tmp_path):
+    net, x = _example("vit")
+    fixed = tmp_path / "vit_fixed.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), str(fixed), dynamo=False, opset_version=17)   # batch 2, not dynamic
+    r = _cli("count", str(fixed), "-b", "4")
+    assert r.returncode == 2 and "traced at batch 2" in r.stderr and "Traceback" not in r.stderr, r.stderr[-400:]
+    assert _cli("count", str(fixed), "-b", "2").returncode == 0
+    if HAS_HF:        # a symbolic sequence length: the line suggests token ids
+        r = _cli("count", files("hf_bert", "onnx"), "-b", "2")
+        assert r.returncode == 2 and "--input tokens:" in r.stderr and "Traceback" not in r.stderr, r.stderr[-400:]

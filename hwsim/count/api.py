@@ -90,7 +90,8 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
         given = bool(input_shape)
         input_shape = _shape(input_shape or specs.default_input(src) or ())
         if not input_shape:
-            raise UserError("input_shape", f"{src.label} declares no input shape; give one (--input)")
+            raise UserError("input_shape", f"{src.label} declares no input shape; give one "
+                                           f"(e.g. --input {specs.input_example(model)})")
 
         def build(dev: str) -> nn.Module:
             with torch.device(dev):

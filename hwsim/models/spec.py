@@ -394,6 +394,20 @@ def onnx_input_shape(path: Path, where: str = "model") -> tuple[int, ...] | None
     return Tokens(out) if integer else out
 
 
+def input_example(spec: str, where: str = "model") -> str:
+    """An ``--input`` example for a model that declares none: token ids for an ONNX file whose first
+    input is integer (its sequence length symbolic), an image shape otherwise."""
+    src = resolve(spec, where=where)
+    if src.kind == ONNX and src.path is not None:
+        proto = _load_onnx_proto(src.path, where)
+        onnx, _ = _onnx_modules(where)
+        inits = {i.name for i in proto.graph.initializer}
+        first = next((i for i in proto.graph.input if i.name not in inits), None)
+        if first is not None and first.type.tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+            return "tokens:128"
+    return "3x32x32"
+
+
 def load_onnx(path: Path, where: str = "model") -> Any:
     """onnx2torch's GraphModule of ``path``; ops it cannot convert are named in one error."""
     proto = _load_onnx_proto(path, where)
@@ -428,6 +442,11 @@ def load_onnx(path: Path, where: str = "model") -> Any:
     shape = onnx_input_shape(path, where)
     if shape is not None:
         net.input_shape = shape
+    inits = {i.name for i in proto.graph.initializer}
+    first = next((i for i in proto.graph.input if i.name not in inits), None)
+    dims = first.type.tensor_type.shape.dim if first is not None else []
+    if len(dims) >= 2 and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
+        net.hwsim_export_batch = int(dims[0].dim_value)     # a batch the graph was exported at
     return net
 
 
@@ -520,7 +539,7 @@ def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", 
             return
         shape = str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape))
         fixed = getattr(net, "hwsim_export_batch", None)
-        hint = f" (the exported program was traced at batch {fixed}; export with a dynamic batch " \
+        hint = f" (the exported model was traced at batch {fixed}; export with a dynamic batch " \
                "dimension to price others)" if fixed is not None and fixed != batch else ""
         raise UserError(where, f"the model rejects input {shape} at batch {batch}: {_short(e)}{hint}") from None
 
