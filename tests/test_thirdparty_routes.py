@@ -440,3 +440,13 @@ def test_onnx_input_mistakes_are_one_line(files, tmp_path):
     if HAS_HF:        # a symbolic sequence length: the line suggests token ids
         r = _cli("count", files("hf_bert", "onnx"), "-b", "2")
         assert r.returncode == 2 and "--input tokens:" in r.stderr and "Traceback" not in r.stderr, r.stderr[-400:]
+
+
+@need_hf
+def test_ensemble_of_hugging_face_members():
+    """benn's ensemble takes each member's logits from its ModelOutput, in training and inference."""
+    for phase in ("train", "infer"):
+        tr = count(f"{NETS}:hf_gpt2", scheme="benn", mode=phase)
+        ref = count(f"{NETS}:hf_gpt2", scheme="bnn", mode=phase)
+        assert tr.param_count == 5 * ref.param_count and tr.meta["unsupported_ops"] == {}
+        assert macs(tr)["forward" if phase == "train" else "inference"] > 0

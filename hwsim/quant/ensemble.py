@@ -14,12 +14,16 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(members)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # a member may return a tuple, dict or ModelOutput (a Hugging Face model): its logits are
+        # taken by the rule the training step uses for any model
+        from hwsim.count.api import model_output
+
         k = len(self.members)
         if not self.training:
-            return torch.stack([m(x) for m in self.members]).mean(0)
+            return torch.stack([model_output(m(x)) for m in self.members]).mean(0)
         n = x.shape[0]
         parts = [torch.arange(i, n, k, device=x.device) for i in range(min(k, n))]
-        outs = [self.members[i](x[idx]) for i, idx in enumerate(parts)]
+        outs = [model_output(self.members[i](x[idx])) for i, idx in enumerate(parts)]
         order = torch.cat(parts)
         return torch.cat(outs)[torch.argsort(order)]
 
