@@ -118,8 +118,10 @@ def _drop_unused(g: Any) -> None:
         g.node.extend(keep)
 
 
-def _default_input(x: Any, kind: str, dims: tuple[Any, ...], dtype: Any) -> Any:
+def _default_input(given: Any, x: Any, kind: str, dims: tuple[Any, ...], dtype: Any) -> Any:
     """The value a model's extra input takes when only the first is given (see :func:`fill_inputs`)."""
+    if given is not None:
+        return given
     shape = [x.shape[d[1]] if isinstance(d, tuple) else d for d in dims]
     if kind == "ones":
         return torch.ones(shape, dtype=dtype, device=x.device)
@@ -130,7 +132,7 @@ def _default_input(x: Any, kind: str, dims: tuple[Any, ...], dtype: Any) -> Any:
 
 def fill_inputs(gm: fx.GraphModule, proto: Any, where: str = "model") -> fx.GraphModule:
     """Give every graph input after the first the value a tokenizer or caller gives by default, so the
-    module is called with the first input only: ``*mask*`` -> ones (nothing masked), ``position_ids``
+    module can be called with the first input only (the others stay optional arguments): ``*mask*`` -> ones (nothing masked), ``position_ids``
     -> 0..L-1, others (``token_type_ids``, ``logits_to_keep``, ...) -> zeros. Each size is the first
     input's size of the same symbolic name (``batch``, ``sequence``), else the declared size."""
     import numpy as np
@@ -159,10 +161,10 @@ def fill_inputs(gm: fx.GraphModule, proto: Any, where: str = "model") -> fx.Grap
         low = info.name.lower()
         kind = "ones" if "mask" in low else "positions" if "position" in low else "zeros"
         dtype = torch.from_numpy(np.zeros(0, onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type))).dtype
+        node.args = (None,)         # an optional argument, None by default
         with gm.graph.inserting_after(holders[-1]):
-            value = gm.graph.call_function(_default_input, (holders[0], kind, tuple(dims), dtype))
-        node.replace_all_uses_with(value)
-        gm.graph.erase_node(node)
+            value = gm.graph.call_function(_default_input, (node, holders[0], kind, tuple(dims), dtype))
+        node.replace_all_uses_with(value, delete_user_cb=lambda user, v=value: user is not v)
     gm.recompile()
     return gm
 
