@@ -450,3 +450,19 @@ def test_ensemble_of_hugging_face_members():
         ref = count(f"{NETS}:hf_gpt2", scheme="bnn", mode=phase)
         assert tr.param_count == 5 * ref.param_count and tr.meta["unsupported_ops"] == {}
         assert macs(tr)["forward" if phase == "train" else "inference"] > 0
+
+
+@need_hf
+def test_exported_gpt2_conv1d_is_a_linear_schemes_convert(files):
+    """In a .pt2, Hugging Face's Conv1D is an addmm on its (in, out) weight: it comes back as the Linear
+    it is (a transposed view of the same weight), so --strict passes as on the factory route."""
+    pt2 = files("hf_gpt2", "pt2")
+    net = specs.load_pt2(Path(pt2))
+    assert sum(isinstance(m, nn.Linear) for m in net.modules()) == 9     # 8 Conv1D + the head
+    tr = count(pt2, scheme="bitnet")
+    assert macs(tr) == macs(count(f"{NETS}:hf_gpt2", scheme="bitnet")) and tr.param_count == 30720
+    r = _cli("count", pt2, "-b", "2", "-s", "bitnet", "--strict")
+    assert r.returncode == 0, r.stderr[-400:]
+    # an ensemble runs members at a share of the batch, which a program traced at batch 2 cannot take
+    r = _cli("count", pt2, "-b", "2", "-s", "benn")
+    assert r.returncode == 2 and "traced at batch 2" in r.stderr and "Traceback" not in r.stderr, r.stderr[-400:]

@@ -74,7 +74,8 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
                    batch: int = 1):
     """-> (net on device, scheme instance or None, model name, input shape, notes, check): ``check(dev)``
     runs the float model alone on ``dev`` once the count's own pass has failed, turning an input the
-    model rejects into the user's one-line error (None where no such check applies)."""
+    model rejects into the user's one-line error, and returns the batch an exported model was traced
+    at (None if free; ``check`` is None where no such check applies)."""
     from hwsim.schemes import build_scheme
 
     sch = build_scheme(scheme) if scheme is not None else None
@@ -107,8 +108,10 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
             with torch.device(dev):
                 return sch.convert(net)
 
-        def check(dev: str) -> None:
-            specs.check_input(build(dev), input_shape, where="input_shape", batch=batch, device=dev)
+        def check(dev: str) -> int | None:
+            net = build(dev)
+            specs.check_input(net, input_shape, where="input_shape", batch=batch, device=dev)
+            return getattr(net, "hwsim_export_batch", None)
 
         if builtin and not given:       # a built-in at its own shape: a failure is a bug, not the user's
             check = None
@@ -121,9 +124,10 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
         src = model
         from hwsim.models.spec import check_input
 
-        def check(dev: str) -> None:
+        def check(dev: str) -> int | None:
             check_input(src if dev == "meta" else copy.deepcopy(src), _shape(input_shape), where="input_shape",
                         batch=batch, device=dev)
+            return getattr(src, "hwsim_export_batch", None)
 
         def make(dev: str) -> nn.Module:
             net = copy.deepcopy(src)
@@ -331,7 +335,12 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
         # no separate forward runs before the count: only when it fails is the float model run alone,
         # so that an input the model itself rejects is one line naming it
         if check is not None and not isinstance(failure, UserError) and not needs_values(failure):
-            check(dev)
+            fixed = check(dev)
+            if fixed is not None:       # the float model runs; the scheme runs it at another batch (an ensemble)
+                from hwsim.models.spec import _short
+
+                raise UserError("model", f"the exported model was traced at batch {fixed} and the scheme runs it "
+                                         f"at another ({_short(failure)}); export with a dynamic batch dimension")
         raise failure
     if opt is not None:
         _update_traffic(cm, net, opt)
