@@ -137,7 +137,7 @@ def test_hugging_face_models_from_configs(name, files):
 
 @need_hf
 @need_onnx
-@pytest.mark.parametrize("name", ["hf_bert", "hf_gpt2"])
+@pytest.mark.parametrize("name", T.HF)
 def test_hugging_face_onnx_counts_as_the_factory(name, files):
     """An ONNX file of a Hugging Face model (exported through T.LogitsOnly, its sequence length symbolic)
     counts the factory's MACs and parameters in both modes; GPT-2's head is tied to its token table."""
