@@ -280,7 +280,8 @@ class WorkloadOptions:
         if shape is None:
             shape = specs.default_input(model, where="model")
             if not shape:
-                raise UserError("--input", f"{model} declares no input shape; give one (e.g. --input 3x32x32)")
+                raise UserError("--input", f"{model} declares no input shape; give one "
+                                           f"(e.g. --input {specs.input_example(model)})")
         classes = self.classes if self.classes is not None else specs.default_classes(model, where="model")
         return Workload(model=model, scheme=self.build_scheme(), input_shape=shape, num_classes=classes,
                         batch=self.batch_size, infer_batch=self.batch_size, optimizer=self.optimizer_name(),

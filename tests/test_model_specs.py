@@ -200,6 +200,29 @@ def test_shape_the_model_rejects_is_one_line(tmp_path):
     assert trace(f"{p}:make", input_shape=(1, 8, 8)).input_shape == [1, 8, 8]
 
 
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+@pytest.mark.parametrize("scheme", [None, "bnn"])
+def test_no_extra_forward_before_the_count(tmp_path, monkeypatch, device, scheme):
+    """The count's own pass reports a shape the model rejects (one line, on either device, under a
+    scheme too); the float model is run alone only after that pass failed, never before a count."""
+    from hwsim.models import spec as specs
+
+    p = _user_file(tmp_path, """
+        def make():
+            return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        """)
+    calls = []
+    real = specs.check_input
+    monkeypatch.setattr(specs, "check_input", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    trace(f"{p}:make", scheme, input_shape=(1, 8, 8), device=device)
+    trace(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), scheme, input_shape=(64,), device=device)
+    assert calls == []
+    with pytest.raises(UserError) as e:
+        trace(f"{p}:make", scheme, input_shape=(3, 8, 8), device=device)
+    assert "the model rejects input 3x8x8" in e.value.what and "\n" not in e.value.what
+    assert calls == [1]
+
+
 def test_onnx_op_onnx2torch_cannot_convert_is_named(tmp_path):
     onnx, _ = _need_onnx()
     from onnx import TensorProto, helper

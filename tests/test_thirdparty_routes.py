@@ -64,6 +64,9 @@ def _exported(name: str, kind: str, folder: str) -> Path:
         warnings.simplefilter("ignore")
         if kind == "pt2":
             torch.export.save(torch.export.export(net, (x,)), str(path))
+        elif name in T.HF:
+            torch.onnx.export(T.LogitsOnly(net), (x,), str(path), dynamo=False, opset_version=17,
+                              input_names=["input_ids"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}})
         else:   # the exporter's defaults: constant folding on
             torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=17, input_names=["x"],
                               dynamic_axes={"x": {0: "batch"}})
@@ -82,7 +85,7 @@ def on_path(monkeypatch):
 
 
 # -- every route, the same figures -------------------------------------------------------------
-ONNX_OK = [*T.VISION, *T.LANGUAGE]      # onnx2torch converts no LSTM/GRU ops (named in one error line)
+ONNX_OK = [*T.VISION, *T.RECURRENT, *T.LANGUAGE]
 
 
 @pytest.mark.parametrize("name", [*T.VISION, *T.RECURRENT, *T.LANGUAGE, "bilinear"])
@@ -97,8 +100,21 @@ def test_every_route_counts_the_same_training_step(name, files, on_path):
         tr = count(spec)
         assert macs(tr) == macs(ref), spec
         assert tr.meta["unsupported_ops"] == {}, spec
-        if not spec.endswith(".onnx"):    # an ONNX export folds BatchNorm into the convolution before it
-            assert tr.param_count == ref.param_count, spec
+        want = _onnx_params(getattr(T, name)()) if spec.endswith(".onnx") else ref.param_count
+        assert tr.param_count == want, spec
+
+
+def _onnx_params(net: nn.Module) -> int:
+    """The parameters an ONNX export keeps (constant folding in eval mode): each BatchNorm after a
+    bias-free convolution is folded into it (its C scales and C shifts become the convolution's C
+    biases), and a table gathered by a constant index (Swin's relative-position bias) is stored
+    gathered, (N*N, heads) instead of the table."""
+    n = sum(p.numel() for p in net.parameters())
+    n -= sum(m.num_features for m in net.modules() if isinstance(m, nn.BatchNorm2d))
+    for m in net.modules():
+        if isinstance(m, T.WindowAttention):
+            n += m.relative_position_index.numel() * m.heads - m.relative_position_bias_table.numel()
+    return n
 
 
 @pytest.mark.parametrize("name", ["vit", "lstm_classifier", "tiny_lm", "unet"])
@@ -117,6 +133,26 @@ def test_hugging_face_models_from_configs(name, files):
     pt2 = count(files(name, "pt2"))
     assert macs(pt2) == macs(ref) and pt2.param_count == ref.param_count
     assert macs(count(f"{NETS}:{name}", device="cpu")) == macs(ref)
+
+
+@need_hf
+@need_onnx
+@pytest.mark.parametrize("name", T.HF)
+def test_hugging_face_onnx_counts_as_the_factory(name, files):
+    """An ONNX file of a Hugging Face model (exported through T.LogitsOnly, its sequence length symbolic)
+    counts the factory's MACs and parameters in both modes; GPT-2's head is tied to its token table."""
+    tokens = specs.Tokens((16,))
+    for mode in ("train", "infer"):
+        ref = count(f"{NETS}:{name}", mode=mode)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tr = trace(files(name, "onnx"), None, batch=2, mode=mode, input_shape=tokens)
+        assert macs(tr) == macs(ref), mode
+        assert tr.param_count == ref.param_count and tr.meta["unsupported_ops"] == {}
+    net = specs.load_onnx(Path(files(name, "onnx"))).eval()
+    orig, x = _example(name)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), T.LogitsOnly(orig)(x), rtol=1e-4, atol=1e-4)
 
 
 @need_hf
@@ -326,8 +362,107 @@ def test_onnx_weights_are_parameters_and_layers(files):
 
 @need_onnx
 def test_onnx_conversion_keeps_the_numerics(files):
-    for name in ("mobilenet_v3", "unet", "vit"):
+    for name in ("mobilenet_v3", "unet", "vit", *T.RECURRENT):
         net, x = _example(name)
         conv = specs.load_onnx(Path(files(name, "onnx"))).eval()
         with torch.no_grad():
             torch.testing.assert_close(conv(x), net(x), rtol=1e-4, atol=1e-4)
+
+
+# -- files as users make them: opsets, external data, dynamic batch; values-dependent and unused parts --
+@need_onnx
+@pytest.mark.parametrize("opset", [13, 18])
+def test_onnx_opsets(opset, tmp_path):
+    """Opset 18 moved the reductions' axes, Split's sizes and Pad's axes into inputs and extended
+    Resize; each converts (UNet: Resize and ConvTranspose; ConvNeXt: LayerNorm, ReduceMean)."""
+    for name in ("unet", "convnext"):
+        net, x = _example(name)
+        path = tmp_path / f"{name}.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=opset, input_names=["x"],
+                              dynamic_axes={"x": {0: "batch"}})
+        assert macs(count(str(path))) == macs(count(f"{NETS}:{name}")), name
+        with torch.no_grad():
+            torch.testing.assert_close(specs.load_onnx(path).eval()(x), net(x), rtol=1e-4, atol=1e-4)
+
+
+@need_onnx
+def test_onnx_with_external_data(files, tmp_path):
+    import onnx
+
+    folder = tmp_path / "ext"
+    folder.mkdir()
+    onnx.save(onnx.load(files("unet", "onnx")), str(folder / "unet.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="unet.data", size_threshold=0)
+    assert (folder / "unet.data").stat().st_size > 10_000
+    assert macs(count(str(folder / "unet.onnx"))) == macs(count(f"{NETS}:unet"))
+
+
+def test_pt2_with_a_dynamic_batch(tmp_path):
+    net, x = _example("vit")
+    path = tmp_path / "vit.pt2"
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    torch.export.save(torch.export.export(net, (x,), dynamic_shapes={"x": {0: batch}}), str(path))
+    assert macs(count(str(path), batch=8)) == macs(count(f"{NETS}:vit", batch=8))
+
+
+def test_packed_sequences_count_the_real_steps():
+    tr = count(f"{NETS}:packed_lstm")
+    assert tr.meta["unsupported_ops"] == {}
+    # on the CPU with the drawn ids: each non-padding step costs 4H(I+H) (+ the head on both rows)
+    torch.manual_seed(0)
+    steps = macs(tr)["forward"] - 2 * 16 * 3
+    assert steps > 0 and steps % (4 * 16 * (8 + 16)) == 0 and steps // (4 * 16 * (8 + 16)) <= 2 * 10
+    assert macs(count(f"{NETS}:packed_lstm", device="cpu")) == macs(tr)
+
+
+def test_unused_parameters_are_held_but_cost_no_work():
+    tr = count(f"{NETS}:unused_head")
+    assert macs(tr) == {"forward": 2 * (8 * 16 + 16 * 4), "backward_weight": 2 * (8 * 16 + 16 * 4),
+                        "backward_data": 2 * 16 * 4}
+    assert tr.param_count == 8 * 16 + 16 + 16 * 4 + 4 + 16 * 100 + 100
+    for scheme in ("bnn", "kbit"):
+        r = _cli("count", f"{NETS}:unused_head", "-b", "2", "-s", scheme, "--strict")
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-400:]
+
+
+@need_onnx
+def test_onnx_input_mistakes_are_one_line(files, tmp_path):
+    net, x = _example("vit")
+    fixed = tmp_path / "vit_fixed.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), str(fixed), dynamo=False, opset_version=17)   # batch 2, not dynamic
+    r = _cli("count", str(fixed), "-b", "4")
+    assert r.returncode == 2 and "traced at batch 2" in r.stderr and "Traceback" not in r.stderr, r.stderr[-400:]
+    assert _cli("count", str(fixed), "-b", "2").returncode == 0
+    if HAS_HF:        # a symbolic sequence length: the line suggests token ids
+        r = _cli("count", files("hf_bert", "onnx"), "-b", "2")
+        assert r.returncode == 2 and "--input tokens:" in r.stderr and "Traceback" not in r.stderr, r.stderr[-400:]
+
+
+@need_hf
+def test_ensemble_of_hugging_face_members():
+    """benn's ensemble takes each member's logits from its ModelOutput, in training and inference."""
+    for phase in ("train", "infer"):
+        tr = count(f"{NETS}:hf_gpt2", scheme="benn", mode=phase)
+        ref = count(f"{NETS}:hf_gpt2", scheme="bnn", mode=phase)
+        assert tr.param_count == 5 * ref.param_count and tr.meta["unsupported_ops"] == {}
+        assert macs(tr)["forward" if phase == "train" else "inference"] > 0
+
+
+@need_hf
+def test_exported_gpt2_conv1d_is_a_linear_schemes_convert(files):
+    """In a .pt2, Hugging Face's Conv1D is an addmm on its (in, out) weight: it comes back as the Linear
+    it is (a transposed view of the same weight), so --strict passes as on the factory route."""
+    pt2 = files("hf_gpt2", "pt2")
+    net = specs.load_pt2(Path(pt2))
+    assert sum(isinstance(m, nn.Linear) for m in net.modules()) == 9     # 8 Conv1D + the head
+    tr = count(pt2, scheme="bitnet")
+    assert macs(tr) == macs(count(f"{NETS}:hf_gpt2", scheme="bitnet")) and tr.param_count == 30720
+    r = _cli("count", pt2, "-b", "2", "-s", "bitnet", "--strict")
+    assert r.returncode == 0, r.stderr[-400:]
+    # an ensemble runs members at a share of the batch, which a program traced at batch 2 cannot take
+    r = _cli("count", pt2, "-b", "2", "-s", "benn")
+    assert r.returncode == 2 and "traced at batch 2" in r.stderr and "Traceback" not in r.stderr, r.stderr[-400:]

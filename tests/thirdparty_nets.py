@@ -242,14 +242,20 @@ def unet() -> nn.Module:
 class RNNClassifier(nn.Module):
     input_shape = "tokens:12"
 
-    def __init__(self, cell: str = "lstm", vocab: int = 50, dim: int = 16, hidden: int = 24, num_classes: int = 5):
+    def __init__(self, cell: str = "lstm", vocab: int = 50, dim: int = 16, hidden: int = 24, num_classes: int = 5,
+                 layers: int = 2, bidirectional: bool = False, from_state: bool = False, **kw):
         super().__init__()
         self.embed = nn.Embedding(vocab, dim)
-        self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(dim, hidden, num_layers=2, batch_first=True)
-        self.fc = nn.Linear(hidden, num_classes)
+        self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](
+            dim, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional, **kw)
+        self.from_state = from_state
+        self.fc = nn.Linear(hidden * (2 if bidirectional else 1), num_classes)
 
     def forward(self, ids):
-        out, _ = self.rnn(self.embed(ids))
+        out, state = self.rnn(self.embed(ids))
+        if self.from_state:         # classify from the last layer's final state (both directions)
+            h = state[0] if isinstance(state, tuple) else state
+            return self.fc(h[-2:].transpose(0, 1).flatten(1) if self.rnn.bidirectional else h[-1])
         return self.fc(out[:, -1])
 
 
@@ -259,6 +265,21 @@ def lstm_classifier(num_classes: int = 5) -> nn.Module:
 
 def gru_classifier(num_classes: int = 5) -> nn.Module:
     return RNNClassifier("gru", num_classes=num_classes)
+
+
+def bilstm_classifier(num_classes: int = 5) -> nn.Module:
+    """A 2-layer bidirectional LSTM read from its final states."""
+    return RNNClassifier("lstm", num_classes=num_classes, bidirectional=True, from_state=True)
+
+
+def bigru_classifier(num_classes: int = 5) -> nn.Module:
+    """A 1-layer bidirectional GRU read from its last output step."""
+    return RNNClassifier("gru", num_classes=num_classes, layers=1, bidirectional=True)
+
+
+def relu_rnn_classifier(num_classes: int = 5) -> nn.Module:
+    """An Elman RNN with ReLU, read from its final state."""
+    return RNNClassifier("rnn", num_classes=num_classes, from_state=True, nonlinearity="relu")
 
 
 class BilinearHead(nn.Module):
@@ -324,6 +345,21 @@ def _hf(kind: str):
     return net
 
 
+class LogitsOnly(nn.Module):
+    """How a Hugging Face model is exported to ONNX with ``torch.onnx.export(dynamo=False)``: called
+    with keywords and an all-ones attention mask (the exporter's positional call clashes with the
+    models' keyword handling, and a missing mask makes them trace ``torch.diff``, which has no ONNX
+    form), returning one tensor: the logits, else the last hidden state."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids):
+        out = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+        return out.logits if hasattr(out, "logits") else out.last_hidden_state
+
+
 def hf_bert() -> nn.Module:
     return _hf("bert")
 
@@ -340,8 +376,51 @@ def hf_t5() -> nn.Module:
     return _hf("t5")
 
 
+class PackedLSTM(nn.Module):
+    """Padded token sequences (id 0 is padding) packed by their lengths before the LSTM, as text
+    classifiers do: the lengths are values, so the count runs on the CPU and counts the real steps."""
+
+    input_shape = "tokens:10"
+
+    def __init__(self, vocab: int = 20, dim: int = 8, hidden: int = 16, num_classes: int = 3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        self.rnn = nn.LSTM(dim, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, ids):
+        lengths = (ids != 0).sum(1).clamp(min=1)
+        packed = nn.utils.rnn.pack_padded_sequence(self.embed(ids), lengths.cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        _, (h, _) = self.rnn(packed)
+        return self.fc(h[-1])
+
+
+def packed_lstm() -> nn.Module:
+    return PackedLSTM()
+
+
+class UnusedHead(nn.Module):
+    """A network holding a parameter its forward never uses (a second head, as multi-task checkpoints do)."""
+
+    input_shape = (8,)
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(8, 16)
+        self.head = nn.Linear(16, 4)
+        self.aux_head = nn.Linear(16, 100)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.body(x)))
+
+
+def unused_head() -> nn.Module:
+    return UnusedHead()
+
+
 VISION = ["mobilenet_v3", "efficientnet", "shufflenet", "convnext", "swin", "vit", "unet", "regnet"]
-RECURRENT = ["lstm_classifier", "gru_classifier"]
+RECURRENT = ["lstm_classifier", "gru_classifier", "bilstm_classifier", "bigru_classifier", "relu_rnn_classifier"]
 LANGUAGE = ["tiny_lm"]
 HF = ["hf_bert", "hf_gpt2", "hf_llama", "hf_t5"]
 

@@ -59,56 +59,85 @@ def _import_quant() -> None:
         importlib.import_module(f"hwsim.quant.{m.name}")
 
 
+def _named_model(model: str, sch: Any, input_shape: Any, num_classes: int, batch: int):
+    """-> (make, check, model name, input shape) of a model given by name or spec (built-in,
+    ``file.py:factory``, ``pkg.mod:factory``, ``.onnx``, ``.pt2``)."""
+    from hwsim.models import build_model
+    from hwsim.models import spec as specs
+
+    src = specs.resolve(model, where="model")
+    builtin = src.kind == specs.BUILTIN
+    model_name = model if builtin else src.label
+    given = bool(input_shape)
+    input_shape = _shape(input_shape or specs.default_input(src) or ())
+    if not input_shape:
+        raise UserError("input_shape", f"{src.label} declares no input shape; give one "
+                                       f"(e.g. --input {specs.input_example(model)})")
+
+    def build(dev: str) -> nn.Module:
+        with torch.device(dev):
+            if builtin:
+                return build_model(model, num_classes=num_classes,
+                                   in_shape=input_shape[-3:] if len(input_shape) >= 3 else input_shape)
+            return specs.build(src, num_classes=num_classes, in_shape=input_shape)
+
+    def make(dev: str) -> nn.Module:
+        net = build(dev)
+        if sch is None:
+            return net
+        with torch.device(dev):
+            return sch.convert(net)
+
+    def check(dev: str) -> int | None:
+        net = build(dev)
+        specs.check_input(net, input_shape, where="input_shape", batch=batch, device=dev)
+        return getattr(net, "hwsim_export_batch", None)
+
+    # a built-in at its own shape: a failure is a bug, not the user's
+    return make, (None if builtin and not given else check), model_name, input_shape
+
+
+def _module_model(model: Any, sch: Any, input_shape: Any, model_name: str | None, convert: bool, batch: int):
+    """-> (make, check, model name, input shape) of an ``nn.Module`` given in-process."""
+    if not isinstance(model, nn.Module):
+        raise UserError("model", f"expected a model name or an nn.Module, got {type(model).__name__}")
+    if input_shape is None:
+        raise UserError("input_shape", "give the input shape (C, H, W) when tracing a module")
+    from hwsim.models.spec import check_input
+
+    def check(dev: str) -> int | None:
+        check_input(model if dev == "meta" else copy.deepcopy(model), _shape(input_shape), where="input_shape",
+                    batch=batch, device=dev)
+        return getattr(model, "hwsim_export_batch", None)
+
+    def make(dev: str) -> nn.Module:
+        net = copy.deepcopy(model)
+        if sch is not None and convert:
+            if dev == "meta":
+                with torch.device("meta"):
+                    net = sch.convert(net.to("meta"))
+            else:
+                net = sch.convert(net)
+        return net
+
+    return make, check, model_name or type(model).__name__, input_shape
+
+
 def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classes, model_name, convert=True,
                    batch: int = 1):
-    """-> (net on device, scheme instance or None, model name, input shape, notes)."""
+    """-> (net on device, scheme instance or None, model name, input shape, notes, check): ``check(dev)``
+    runs the float model alone on ``dev`` once the count's own pass has failed, turning an input the
+    model rejects into the user's one-line error, and returns the batch an exported model was traced
+    at (None if free; ``check`` is None where no such check applies)."""
     from hwsim.schemes import build_scheme
 
     sch = build_scheme(scheme) if scheme is not None else None
     _import_quant()
     notes: list[str] = []
     if isinstance(model, str):
-        from hwsim.models import build_model
-        from hwsim.models import spec as specs
-
-        src = specs.resolve(model, where="model")
-        builtin = src.kind == specs.BUILTIN
-        model_name = model if builtin else src.label
-        given = bool(input_shape)
-        input_shape = _shape(input_shape or specs.default_input(src) or ())
-        if not input_shape:
-            raise UserError("input_shape", f"{src.label} declares no input shape; give one (--input)")
-
-        def make(dev: str) -> nn.Module:
-            with torch.device(dev):
-                if builtin:
-                    net = build_model(model, num_classes=num_classes,
-                                      in_shape=input_shape[-3:] if len(input_shape) >= 3 else input_shape)
-                else:
-                    net = specs.build(src, num_classes=num_classes, in_shape=input_shape)
-                if given or not builtin:   # a shape the model rejects is the user's mistake, not a bug
-                    specs.check_input(net, input_shape, where="input_shape", batch=batch)
-                return sch.convert(net) if sch is not None else net
+        make, check, model_name, input_shape = _named_model(model, sch, input_shape, num_classes, batch)
     else:
-        if not isinstance(model, nn.Module):
-            raise UserError("model", f"expected a model name or an nn.Module, got {type(model).__name__}")
-        if input_shape is None:
-            raise UserError("input_shape", "give the input shape (C, H, W) when tracing a module")
-        model_name = model_name or type(model).__name__
-        src = model
-        from hwsim.models.spec import check_input
-
-        check_input(src, _shape(input_shape), where="input_shape", batch=batch)
-
-        def make(dev: str) -> nn.Module:
-            net = copy.deepcopy(src)
-            if sch is not None and convert:
-                if dev == "meta":
-                    with torch.device("meta"):
-                        net = sch.convert(net.to("meta"))
-                else:
-                    net = sch.convert(net)
-            return net
+        make, check, model_name, input_shape = _module_model(model, sch, input_shape, model_name, convert, batch)
 
     if device == "meta":
         try:
@@ -119,7 +148,7 @@ def _resolve_model(model: Any, scheme: Any, device: str, input_shape, num_classe
             net = move_to(make("cpu"), "meta")
     else:
         net = move_to(make("cpu"), device)
-    return net, sch, model_name, _shape(input_shape), notes
+    return net, sch, model_name, _shape(input_shape), notes, check
 
 
 def move_to(net: nn.Module, device: str) -> nn.Module:
@@ -276,8 +305,8 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
         batch = int(data[0].shape[0])
         input_shape = input_shape or tuple(data[0].shape[1:])
     input_shape = parse_input_shape(input_shape, where="input_shape")
-    net, sch, model_name, input_shape, notes = _resolve_model(model, scheme, dev, input_shape, num_classes,
-                                                              model_name, convert, batch)
+    net, sch, model_name, input_shape, notes, check = _resolve_model(model, scheme, dev, input_shape, num_classes,
+                                                                     model_name, convert, batch)
     from hwsim.quant.layers import changed_modules
 
     changed = changed_modules(net)
@@ -288,7 +317,7 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
     probe = dev != "meta"
     cm = CountingMode(net, probe=probe)
     meter = StashMeter(cm.current, exclude={storage_key(p) for p in [*net.parameters(), *net.buffers()]})
-    opt, loss_value = None, None
+    opt, loss_value, failure = None, None, None
     cm.attach()
     try:
         with KernelAttention() if dev == "meta" else contextlib.nullcontext():
@@ -296,8 +325,23 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
                 opt, loss_value = _run_train(cm, meter, net, sch, x, y, optimizer, num_classes, gen, notes)
             else:
                 _run_infer(cm, net, x)
+    except Exception as e:  # noqa: BLE001 - told apart below, then raised again
+        failure = e
     finally:
         cm.detach()
+    if failure is not None:
+        from hwsim.models.spec import needs_values
+
+        # no separate forward runs before the count: only when it fails is the float model run alone,
+        # so that an input the model itself rejects is one line naming it
+        if check is not None and not isinstance(failure, UserError) and not needs_values(failure):
+            fixed = check(dev)
+            if fixed is not None:       # the float model runs; the scheme runs it at another batch (an ensemble)
+                from hwsim.models.spec import _short
+
+                raise UserError("model", f"the exported model was traced at batch {fixed} and the scheme runs it "
+                                         f"at another ({_short(failure)}); export with a dynamic batch dimension")
+        raise failure
     memory = None
     if opt is not None:
         memory = _update_traffic(cm, net, opt, sch.optimizer_state_formats() if sch is not None else {})

@@ -509,6 +509,9 @@ KNOWN_ELEMENTWISE = frozenset({
     "_assert_async", "_assert_scalar", "_functional_assert_async", "sym_constrain_range_for_size",
     "_assert_tensor_metadata", "record_stream", "resize_as_", "_copy_from_and_resize", "_copy_from",
     "_reshape_copy", "_index_put_impl_", "put_", "masked_fill", "_conj", "_neg_view", "_efficientzerotensor",
+    # in-place forms (a packed sequence's backward scatters its gradient rows back in place)
+    "scatter_", "scatter_add_", "scatter_reduce_", "index_add_", "index_copy_", "index_fill_", "index_reduce",
+    "index_reduce_", "masked_scatter_", "cumsum_", "cumprod_",
 })
 _FREE_TAGS = (torch.Tag.pointwise, torch.Tag.reduction, torch.Tag.view_copy, torch.Tag.inplace_view,
               torch.Tag.nondeterministic_seeded)

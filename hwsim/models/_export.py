@@ -48,6 +48,8 @@ def _get_attr(gm: nn.Module, target: str) -> Any:
 def _layer_for(gm: nn.Module, node: fx.Node) -> tuple[nn.Module, list[Any]] | None:
     """(a torch.nn layer holding the node's Parameters, the node's activation args) or None."""
     t = node.target
+    if t is aten.addmm.default:
+        return _addmm_for(gm, node)
     w = _param(gm, _arg(node, 1, "weight", None))
     if w is None:
         return None
@@ -75,6 +77,20 @@ def _layer_for(gm: nn.Module, node: fx.Node) -> tuple[nn.Module, list[Any]] | No
     if b is not None:
         m.bias = b
     return m, [x]
+
+
+def _addmm_for(gm: nn.Module, node: fx.Node) -> tuple[nn.Module, list[Any]] | None:
+    """``aten.addmm(bias, x, weight)`` on Parameters, a Hugging Face ``Conv1D`` (weight stored (in, out)):
+    the ``nn.Linear`` it is, holding a transposed view of the same storage and the same bias."""
+    if len(node.args) != 3 or node.kwargs.get("beta", 1) != 1 or node.kwargs.get("alpha", 1) != 1:
+        return None
+    b, w = _param(gm, node.args[0]), _param(gm, node.args[2])
+    if w is None or b is None or w.dim() != 2 or b.shape != (w.shape[1],):
+        return None
+    m = nn.Linear(w.shape[0], w.shape[1], device="meta", dtype=w.dtype)
+    m.weight = nn.Parameter(w.detach().t(), requires_grad=w.requires_grad)
+    m.bias = b
+    return m, [node.args[1]]
 
 
 def _embedding_for(gm: nn.Module, node: fx.Node) -> tuple[nn.Module, list[Any]] | None:
@@ -149,7 +165,9 @@ def modules_from_export(ep: Any) -> nn.Module:
         stack = node.meta.get("nn_module_stack") or {}
         path, kind = list(stack.values())[-1] if stack else ("", "")
         name = path.replace("L['self'].", "").strip(".")
-        if not str(kind).endswith("." + type(layer).__name__):
+        # a Conv1D rebuilt as a Linear replaces its holder (the Linear holds a view of its weight)
+        conv1d = node.target is aten.addmm.default and str(kind).endswith(".Conv1D")
+        if not conv1d and not str(kind).endswith("." + type(layer).__name__):
             name = f"{name}.{node.name}" if name else node.name   # an op called inside another module's forward
         if not _has_parent(gm, name):
             name = node.name

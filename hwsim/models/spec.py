@@ -394,11 +394,29 @@ def onnx_input_shape(path: Path, where: str = "model") -> tuple[int, ...] | None
     return Tokens(out) if integer else out
 
 
+def input_example(spec: str, where: str = "model") -> str:
+    """An ``--input`` example for a model that declares none: token ids for an ONNX file whose first
+    input is integer (its sequence length symbolic), an image shape otherwise."""
+    src = resolve(spec, where=where)
+    if src.kind == ONNX and src.path is not None:
+        proto = _load_onnx_proto(src.path, where)
+        onnx, _ = _onnx_modules(where)
+        inits = {i.name for i in proto.graph.initializer}
+        first = next((i for i in proto.graph.input if i.name not in inits), None)
+        if first is not None and first.type.tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+            return "tokens:128"
+    return "3x32x32"
+
+
 def load_onnx(path: Path, where: str = "model") -> Any:
     """onnx2torch's GraphModule of ``path``; ops it cannot convert are named in one error."""
     proto = _load_onnx_proto(path, where)
     _, onnx2torch = _onnx_modules(where)
     from onnx2torch.node_converters.registry import get_converter
+
+    from hwsim.models._onnx_ops import register
+
+    register()      # ops onnx2torch does not convert (recurrent layers, opset-18 forms, ...)
 
     opsets = {o.domain: o.version for o in proto.opset_import}
     missing = []
@@ -412,11 +430,11 @@ def load_onnx(path: Path, where: str = "model") -> Any:
         raise UserError(where, f"{path.name}: onnx2torch cannot convert op {ops} (opset {opsets.get('', '?')})")
     import torch
 
-    from hwsim.models._onnx import clean_graph, restore_layers
+    from hwsim.models._onnx import clean_graph, fill_inputs, restore_layers
 
     try:
         with torch.device("cpu"):     # onnx2torch copies initializers into CPU tensors
-            net = restore_layers(onnx2torch.convert(clean_graph(proto)))
+            net = fill_inputs(restore_layers(onnx2torch.convert(clean_graph(proto))), proto, where)
     except UserError:
         raise
     except Exception as e:
@@ -424,6 +442,11 @@ def load_onnx(path: Path, where: str = "model") -> Any:
     shape = onnx_input_shape(path, where)
     if shape is not None:
         net.input_shape = shape
+    inits = {i.name for i in proto.graph.initializer}
+    first = next((i for i in proto.graph.input if i.name not in inits), None)
+    dims = first.type.tensor_type.shape.dim if first is not None else []
+    if len(dims) >= 2 and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
+        net.hwsim_export_batch = int(dims[0].dim_value)     # a batch the graph was exported at
     return net
 
 
@@ -485,36 +508,38 @@ def _load_program(path: Path, where: str) -> Any:
 
 # -- the shape check --------------------------------------------------------------------------
 def check_input(net: Any, input_shape: tuple[int, ...], where: str = "--input", dtype: Any = None,
-                high: int | None = None, batch: int = 1) -> None:
-    """Run the float network once on a meta batch: a shape it rejects is the user's error,
-    told with the model's own message (shortened)."""
+                high: int | None = None, batch: int = 1, device: str = "meta") -> None:
+    """Run the float network once on a batch on ``device`` (a copy moved to meta for "meta"): a
+    shape it rejects is the user's error, told with the model's own message (shortened)."""
     import copy
     import warnings
 
     import torch
 
-    try:
-        with warnings.catch_warnings():   # deep-copying an exported graph warns about pytree internals
-            warnings.simplefilter("ignore", FutureWarning)
-            probe = copy.deepcopy(net).to("meta")
-    except Exception:   # a module that cannot move to meta is checked by the real step instead
-        return
+    probe = net
+    if device == "meta":
+        try:
+            with warnings.catch_warnings():   # deep-copying an exported graph warns about pytree internals
+                warnings.simplefilter("ignore", FutureWarning)
+                probe = copy.deepcopy(net).to("meta")
+        except Exception:   # a module that cannot move to meta is checked by the real step instead
+            return
     if isinstance(input_shape, Tokens):
         token_vocab(probe, where)
-        x = torch.zeros((batch, *input_shape), dtype=torch.long, device="meta")
+        x = torch.zeros((batch, *input_shape), dtype=torch.long, device=device)
     elif dtype is not None and not dtype.is_floating_point:
-        x = torch.zeros((batch, *input_shape), dtype=dtype, device="meta")
+        x = torch.zeros((batch, *input_shape), dtype=dtype, device=device)
     else:
-        x = torch.empty((batch, *input_shape), device="meta")
+        x = torch.zeros((batch, *input_shape), device=device)
     try:
         with torch.no_grad():
             probe.eval()(x)
     except (RuntimeError, ValueError, TypeError, IndexError, AssertionError, NotImplementedError) as e:
-        if "meta" in str(e).lower():   # the network needs values (.item(), data-dependent shapes): not a shape fault
+        if device == "meta" and needs_values(e):   # it needs values (.item(), data-dependent shapes): not a shape fault
             return
         shape = str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape))
         fixed = getattr(net, "hwsim_export_batch", None)
-        hint = f" (the exported program was traced at batch {fixed}; export with a dynamic batch " \
+        hint = f" (the exported model was traced at batch {fixed}; export with a dynamic batch " \
                "dimension to price others)" if fixed is not None and fixed != batch else ""
         raise UserError(where, f"the model rejects input {shape} at batch {batch}: {_short(e)}{hint}") from None
 

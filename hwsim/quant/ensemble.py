@@ -30,6 +30,14 @@ from torch import nn
 METHODS = ("bagging", "boosting", "subagging")
 
 
+def _logits(out: object) -> torch.Tensor:
+    """A member's logits: a member may return a tuple, dict or ModelOutput (a Hugging Face model), read
+    by the rule the training step uses for any model."""
+    from hwsim.count.api import model_output
+
+    return model_output(out)
+
+
 class Ensemble(nn.Module):
     """``members`` networks trained and combined by ``method`` (see the module docstring)."""
 
@@ -51,16 +59,16 @@ class Ensemble(nn.Module):
         if not self.training:
             return self.vote(x)
         if self.method == "bagging":
-            return torch.stack([m(x) for m in self.members]).mean(0)
+            return torch.stack([_logits(m(x)) for m in self.members]).mean(0)
         if self.method == "boosting":
-            return self.members[self.active](x)
+            return _logits(self.members[self.active](x))
         k, n = len(self.members), x.shape[0]
         parts = [torch.arange(i, n, k, device=x.device) for i in range(min(k, n))]
-        outs = [self.members[i](x[idx]) for i, idx in enumerate(parts)]
+        outs = [_logits(self.members[i](x[idx])) for i, idx in enumerate(parts)]
         return torch.cat(outs)[torch.argsort(torch.cat(parts))]
 
     def vote(self, x: torch.Tensor) -> torch.Tensor:
-        logits = torch.stack([m(x) for m in self.members])        # (K, batch, classes)
+        logits = torch.stack([_logits(m(x)) for m in self.members])   # (K, batch, classes)
         if self.method != "boosting":
             return logits.mean(0)
         trained = self.alpha > 0
@@ -87,12 +95,12 @@ class Ensemble(nn.Module):
         """The step's loss for the batch ``x, y`` holding training examples ``idx``, and the output
         the step's accuracy is read from."""
         if self.method == "bagging" and self.counts is not None:
-            outs = [m(x) for m in self.members]
+            outs = [_logits(m(x)) for m in self.members]
             w = self.counts[:, idx].to(x.dtype if x.is_floating_point() else torch.float32)
             loss = sum((wk * F.cross_entropy(o, y, reduction="none")).sum() for wk, o in zip(w, outs)) / len(y)
             return loss, torch.stack(outs).mean(0)
         if self.method == "boosting" and self.sample_weight is not None:
-            out = self.members[self.active](x)
+            out = _logits(self.members[self.active](x))
             w = self.sample_weight[idx]
             return (w * F.cross_entropy(out, y, reduction="none")).sum() / w.sum(), out
         out = self(x)
@@ -108,7 +116,7 @@ class Ensemble(nn.Module):
         m = self.members[self.active]
         was = m.training
         m.eval()
-        logits = [m(x[i:i + batch]) for i in range(0, len(x), batch)]
+        logits = [_logits(m(x[i:i + batch])) for i in range(0, len(x), batch)]
         m.train(was)
         classes = logits[0].shape[-1]
         wrong = torch.cat([o.argmax(1) for o in logits]) != y
