@@ -463,6 +463,8 @@ def test_exported_gpt2_conv1d_is_a_linear_schemes_convert(files):
     assert macs(tr) == macs(count(f"{NETS}:hf_gpt2", scheme="bitnet")) and tr.param_count == 30720
     r = _cli("count", pt2, "-b", "2", "-s", "bitnet", "--strict")
     assert r.returncode == 0, r.stderr[-400:]
-    # an ensemble runs members at a share of the batch, which a program traced at batch 2 cannot take
-    r = _cli("count", pt2, "-b", "2", "-s", "benn")
+    # bagging runs every member on the whole batch; subagging runs each at a share of it, which a
+    # program traced at batch 2 cannot take
+    assert _cli("count", pt2, "-b", "2", "-s", "benn").returncode == 0
+    r = _cli("count", pt2, "-b", "2", "-s", "{name: benn, method: subagging}")
     assert r.returncode == 2 and "traced at batch 2" in r.stderr and "Traceback" not in r.stderr, r.stderr[-400:]

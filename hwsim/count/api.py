@@ -105,10 +105,14 @@ def _module_model(model: Any, sch: Any, input_shape: Any, model_name: str | None
         raise UserError("input_shape", "give the input shape (C, H, W) when tracing a module")
     from hwsim.models.spec import check_input
 
+    fixed = getattr(model, "hwsim_export_batch", None)
+
     def check(dev: str) -> int | None:
-        check_input(model if dev == "meta" else copy.deepcopy(model), _shape(input_shape), where="input_shape",
-                    batch=batch, device=dev)
-        return getattr(model, "hwsim_export_batch", None)
+        probe = model if dev == "meta" else copy.deepcopy(model)
+        if fixed is not None:       # a GraphModule's deepcopy drops the attributes set on it
+            probe.hwsim_export_batch = fixed
+        check_input(probe, _shape(input_shape), where="input_shape", batch=batch, device=dev)
+        return fixed
 
     def make(dev: str) -> nn.Module:
         net = copy.deepcopy(model)
