@@ -68,7 +68,7 @@ def decode_trace(model: Any, scheme: Any = None, *, kv_len: int, batch: int = 1,
         raise UserError("kv_len", f"the KV-cache length must be a non-negative integer, got {kv_len!r}")
     api._check_args("infer", "sgd", batch)
     dev = str(device)
-    net, sch, name, shape, notes = api._resolve_model(model, scheme, dev, Tokens((1,)), None, model_name)
+    net, sch, name, shape, notes, _ = api._resolve_model(model, scheme, dev, Tokens((1,)), None, model_name)
     cfg = _cfg(net, "model")
     check_context(cfg, kv_len + 1, "kv_len")
     if sch is not None:
