@@ -45,6 +45,13 @@ def test_kbit_grad_bits_quantize_the_output_gradient():
     net(x).backward(torch.randn(3, 5))
     # the weight gradient is (quantized grad)^T x (quantized input); the grad holds 2-bit codes per example
     assert "gw" in seen and torch.isfinite(seen["gw"]).all()
+    # one example: the bias gradient is the quantized output gradient itself, on the 2-bit grid of
+    # 2m (code/3 - 1/2) with m = max |g|
+    net.zero_grad()
+    g = torch.tensor([[0.9, -0.2, 0.4, -1.5, 0.05]])
+    net(torch.rand(1, 6)).backward(g)
+    code = (net[0].bias.grad / (2 * g.abs().max()) + 0.5) * 3
+    assert torch.allclose(code, code.round(), atol=1e-5) and not torch.allclose(net[0].bias.grad, g)
 
 
 def test_backward_gemms_priced_as_integer_and_follow_the_bits():

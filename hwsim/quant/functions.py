@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hwsim.quant.microscaling import OutputGradientQuantizer
 from hwsim.quant.pack import pack, unpack
 from hwsim.quant.stash import shared_code
 
@@ -511,26 +512,12 @@ def dorefa_gradient(g: Tensor, bits: int, noise: Tensor | None = None) -> Tensor
     return 2 * m * (code / n - 0.5)
 
 
-class _DoReFaGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, y: Tensor, bits: int) -> Tensor:
-        ctx.bits = bits
-        return y.view_as(y)
-
-    @staticmethod
-    def backward(ctx, g: Tensor):
-        return dorefa_gradient(g, ctx.bits), None
-
-
-class DoReFaGradQuantizer(torch.nn.Module):
-    """Identity in forward; in backward the layer's output gradient becomes DoReFa's k-bit gradient
-    before both backward GEMMs read it (installed with :func:`hwsim.quant.microscaling.quantize_output_gradient`)."""
+class DoReFaGradQuantizer(OutputGradientQuantizer):
+    """The layer's output gradient becomes DoReFa's k-bit gradient (:func:`dorefa_gradient`)."""
 
     def __init__(self, bits: int):
         super().__init__()
         self.bits = int(bits)
 
-    def forward(self, y: Tensor) -> Tensor:
-        if not (torch.is_grad_enabled() and y.requires_grad):
-            return y
-        return _DoReFaGrad.apply(y, self.bits)
+    def quantize_gradient(self, g: Tensor) -> Tensor:
+        return dorefa_gradient(g, self.bits)

@@ -284,29 +284,42 @@ class _StraightThrough(torch.autograd.Function):
         return g, None
 
 
-class _GradCast(torch.autograd.Function):
+class _OnGradient(torch.autograd.Function):
+    """Identity forward; backward passes the output gradient through ``fn``."""
+
     @staticmethod
-    def forward(ctx, x: Tensor, q: ScaledCast) -> Tensor:
-        ctx.q = q
+    def forward(ctx, x: Tensor, fn) -> Tensor:
+        ctx.fn = fn
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        return ctx.q.quantize(g), None
+        return ctx.fn(g), None
 
 
-class GradQuantizer(nn.Module):
-    """Identity in forward; in backward the layer's output gradient goes through ``fmt`` (E5M2 for
-    FP8 training, Micikevicius et al. 2022) before both backward GEMMs read it."""
+class OutputGradientQuantizer(nn.Module):
+    """Identity in forward; in backward the layer's output gradient goes through
+    :meth:`quantize_gradient` before both backward GEMMs read it (installed on a weight layer as
+    ``grad_quantizer`` and applied by :func:`quantize_output_gradient`)."""
+
+    def quantize_gradient(self, g: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, y: Tensor) -> Tensor:
+        if not (torch.is_grad_enabled() and y.requires_grad):
+            return y
+        return _OnGradient.apply(y, self.quantize_gradient)
+
+
+class GradQuantizer(OutputGradientQuantizer):
+    """The output gradient through ``fmt`` (E5M2 for FP8 training, Micikevicius et al. 2022)."""
 
     def __init__(self, fmt: Format, conv: bool, scaling: str = "current", history: int = 16):
         super().__init__()
         self.cast = ScaledCast(fmt, "conv" if conv else "linear", scaling, history)
 
-    def forward(self, y: Tensor) -> Tensor:
-        if not (torch.is_grad_enabled() and y.requires_grad):
-            return y
-        return _GradCast.apply(y, self.cast)
+    def quantize_gradient(self, g: Tensor) -> Tensor:
+        return self.cast.quantize(g)
 
 
 def quantize_output_gradient(module: nn.Module, inputs, output: Tensor) -> Tensor:
