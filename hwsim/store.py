@@ -40,7 +40,6 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -563,12 +562,3 @@ def _num(v: Any) -> float | None:
         return float(v)
     except (TypeError, ValueError):
         return None
-
-
-@contextmanager
-def open_store(path: str | Path, readonly: bool = False) -> Iterator[Store]:
-    s = Store(path, readonly=readonly)
-    try:
-        yield s
-    finally:
-        s.close()

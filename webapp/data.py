@@ -551,22 +551,6 @@ def _bits_text(w: Any, a: Any) -> str:
     return f"W{one(w)}/A{one(a)}"
 
 
-def _default_label(r: pd.Series) -> str:
-    """model/dataset/scheme/accelerator from the point's columns, else from its config (a point
-    only marked running has no columns yet), else the id's first 12 characters."""
-    parts = [r.get(k) for k in ("model", "dataset", "scheme", "accelerator")]
-    if not any(isinstance(p, str) and p for p in parts):
-        try:
-            cfg = json.loads(r.get("config") or "{}")
-        except (TypeError, ValueError):
-            cfg = {}
-        cfg = cfg if isinstance(cfg, dict) else {}
-        parts = [cfg.get(k) for k in ("model", "dataset", "scheme", "accelerator")]
-        parts = [p.get("name") if isinstance(p, dict) else p for p in parts]
-    parts = [str(p) for p in parts if isinstance(p, str) and p]
-    return "/".join(parts) if parts else str(r.get("id", ""))[:12]
-
-
 def phase_filter(df: pd.DataFrame, phase: str) -> pd.DataFrame:
     """Rows of one phase; ``train`` means the four training phases summed later by the caller."""
     if phase == "train":
@@ -598,11 +582,3 @@ def per_layer_value(df: pd.DataFrame, name: str, phase: str, how: str = "sum") -
     order = list(dict.fromkeys(df["layer"]))
     s = sub.groupby("layer")["value"].agg(how)
     return s.reindex([o for o in order if o in s.index])
-
-
-def metric_label(name: str) -> str:
-    m = METRICS.get(name)
-    if not m:
-        return name
-    unit = m["unit"]
-    return f"{m['label']} ({unit})" if unit not in ("fraction",) else m["label"]

@@ -202,13 +202,6 @@ def round_state(optimizer: Any, formats: dict[str, Format]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def block_axis(x: Tensor, role: str) -> int:
-    """The axis blocks run along, the GEMM's reduction: a weight's input features (its flattened
-    trailing dims, handled by the caller), a convolution input's or gradient's channels (dim 1),
-    a linear layer's last dim."""
-    return 1 if role != "weight" and x.dim() >= 3 and role.startswith("conv") else -1
-
-
 def conversion_work(x: Tensor) -> Tensor:
     """The element work a hardware conversion to a scaled narrow format does, as the ops a counter sees:
     per element one magnitude, one max (the block's or tensor's amax), one scaling multiply and one
