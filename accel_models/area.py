@@ -9,9 +9,11 @@ Rules (um2 at 45 nm)
                            8/16/32 bits, proportional to b outside. Multipliers: a b^2 + c b through
                            8b and 32b (the form QKeras uses for multiplier energy).
   fp adder/multiplier      Horowitz fp16/fp32 figures; fp32 for wider than 16 bits.
-  PE registers             ifmap + filter + psum bits of flip-flops (the PE's operand and partial-sum
-                           registers), plus 8 x ``array.pe_register_bytes`` bits of register
-                           scratch-pad (Eyeriss' 24 B ifmap + 48 B psum spads), NanGate45 DFF_X1.
+  PE registers             ifmap + filter + psum bits of load-enabled registers (DFF_X1 + MUX2_X1 each:
+                           the PE's operand and partial-sum registers, held under an enable as in
+                           OpenROAD's TPU-style PE), plus 8 x ``array.pe_register_bytes`` bits of
+                           register-file scratch-pad (Eyeriss' 24 B ifmap + 48 B psum spads; DFF_X1 +
+                           write MUX2_X1 + one MUX2_X1 of read tree per bit), NanGate45 cells.
   PE kinds (accel_models.pe)
     fp32 / fp16            fp multiplier + fp adder of that width.
     int(bits)              int multiplier(bits) + int adder(psum_bits).
@@ -28,8 +30,11 @@ Rules (um2 at 45 nm)
   SRAM(bytes)              8 x bytes x (lambda2_per_bit x (45 nm)^2): effective area per bit with
                            periphery (CACTI rule of thumb), for each of ifmap, filter, ofmap buffers.
   vector unit              lanes x (fp32 adder + fp32 multiplier) (element ops are priced as fp32).
-  overhead                 logic (PE array + vector unit) / logic_utilization - logic.
-  node                     every area x (node_nm / 45)^2.
+  overhead                 logic (PE array + vector unit) / logic_utilization - logic (placement
+                           whitespace, clock tree, power grid: OpenROAD's NanGate45 core utilization).
+  node                     every area x the table's area factor at node_nm (Stillmaker & Baas 2017,
+                           linear between tabulated nodes, proportional to the node outside them), or
+                           x (node_nm / 45)^exponent where the table says ``rule: ideal``.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from accel_models.errors import ConfigError
 
 AREA_TABLE = Path(__file__).resolve().parents[1] / "configs" / "area" / "45nm.yaml"
 _REQUIRED = ("node_nm", "sources", "int_add_um2", "int_mult_um2", "fp_add_um2", "fp_mult_um2", "gates_um2",
-             "sram", "overhead", "scaling")
+             "registers", "sram", "overhead", "scaling")
 
 
 @dataclass
@@ -119,6 +124,12 @@ def load_area_table(spec: str | Path | dict | AreaTable | None = None) -> AreaTa
         v = data["gates_um2"].get(g)
         if not isinstance(v, (int, float)) or v <= 0:
             raise ConfigError(f"{where}: gates_um2.{g}", f"expected a positive area in um2, got {v!r}")
+    for k in ("operand_bit", "scratchpad_bit"):
+        cells = data["registers"].get(k) if isinstance(data["registers"], dict) else None
+        if not isinstance(cells, list) or not cells or not all(
+                isinstance(data["gates_um2"].get(c), (int, float)) for c in cells):
+            raise ConfigError(f"{where}: registers.{k}", f"expected a list of gates_um2 cells, got {cells!r}")
+    _check_scaling(data["scaling"], f"{where}: scaling")
     u = data["overhead"].get("logic_utilization")
     if not isinstance(u, (int, float)) or not 0 < u <= 1:
         raise ConfigError(f"{where}: overhead.logic_utilization", f"expected a fraction in (0, 1], got {u!r}")
@@ -126,6 +137,39 @@ def load_area_table(spec: str | Path | dict | AreaTable | None = None) -> AreaTa
     if not isinstance(lp, (int, float)) or lp <= 0:
         raise ConfigError(f"{where}: sram.lambda2_per_bit", f"expected a positive number, got {lp!r}")
     return AreaTable(data=data, path=path)
+
+
+def _check_scaling(sc: Any, where: str) -> None:
+    if not isinstance(sc, dict) or sc.get("rule", "ideal") not in ("ideal", "table"):
+        raise ConfigError(f"{where}.rule", "expected 'ideal' or 'table'")
+    if sc.get("rule", "ideal") == "table":
+        f = sc.get("area_factor")
+        if not isinstance(f, dict) or len(f) < 2 or not all(
+                isinstance(v, (int, float)) and v > 0 and float(n) > 0 for n, v in f.items()):
+            raise ConfigError(f"{where}.area_factor", "expected {node_nm: positive factor, ...} (two nodes or more)")
+    elif not isinstance(sc.get("exponent", 2), (int, float)):
+        raise ConfigError(f"{where}.exponent", f"expected a number, got {sc.get('exponent')!r}")
+
+
+def node_scale(t: AreaTable, node_nm: float) -> tuple[float, str]:
+    """The factor that takes an area at the table's node to ``node_nm``, and how it was made."""
+    sc = t.data["scaling"]
+    if sc.get("rule", "ideal") == "ideal":
+        e = float(sc.get("exponent", 2))
+        f = (node_nm / t.node_nm) ** e
+        return f, f"x ({node_nm:g}/{t.node_nm:g})^{e:g} = {f:.4g} ({t.cite('scaling')})"
+    pts = sorted((float(n), float(v)) for n, v in sc["area_factor"].items())
+    (n0, f0), (n1, f1) = pts[0], pts[-1]
+    if node_nm <= n0:
+        f, how = f0 * node_nm / n0, f"{f0:g} at {n0:g} nm x {node_nm:g}/{n0:g}"
+    elif node_nm >= n1:
+        f, how = f1 * node_nm / n1, f"{f1:g} at {n1:g} nm x {node_nm:g}/{n1:g}"
+    else:
+        (lo, flo), (hi, fhi) = next((a, b) for a, b in zip(pts, pts[1:]) if a[0] <= node_nm <= b[0])
+        f = flo + (fhi - flo) * (node_nm - lo) / (hi - lo)
+        how = (f"{f:.4g} at {node_nm:g} nm" if node_nm in (lo, hi) else
+               f"linear between {flo:g} at {lo:g} nm and {fhi:g} at {hi:g} nm")
+    return f, f"x {f:.4g} ({how}; area factors from {t.node_nm:g} nm, {t.cite('scaling')})"
 
 
 # --------------------------------------------------------------------------- primitives
@@ -200,8 +244,14 @@ def pe_area_um2(acc: Accelerator, t: AreaTable) -> dict[str, float]:
         compute = int_mult_um2(t, p["bits"]) + int_add_um2(t, psum) + (fp_um2(t, "add", 32) + shifter) / p["block"]
     else:
         raise ConfigError("pe.kind", f"no area rule for PE kind {kind!r}")
-    regs_bits += 8 * acc.pe_register_bytes
-    return {"compute": compute, "registers": regs_bits * t.gate("dff")}
+    registers = regs_bits * register_bit_um2(t, "operand_bit") + 8 * acc.pe_register_bytes * register_bit_um2(
+        t, "scratchpad_bit")
+    return {"compute": compute, "registers": registers}
+
+
+def register_bit_um2(t: AreaTable, kind: str) -> float:
+    """One register bit of ``kind`` (``operand_bit`` or ``scratchpad_bit``): the sum of its cells."""
+    return sum(t.gate(c) for c in t.data["registers"][kind])
 
 
 def sram_um2_per_bit(t: AreaTable) -> float:
@@ -236,7 +286,7 @@ def accelerator_area(acc: Accelerator, node_nm: float = 45.0, table: Any = None)
     if not (isinstance(node_nm, (int, float)) and node_nm > 0):
         raise ConfigError("node_nm", f"expected a positive feature size in nm, got {node_nm!r}")
     t = load_area_table(table)
-    scale = (float(node_nm) / t.node_nm) ** float(t.data["scaling"].get("exponent", 2))
+    scale, scale_rule = node_scale(t, float(node_nm))
     pe = pe_area_um2(acc, t)
     n_pe = acc.rows * acc.cols
     per_bit = sram_um2_per_bit(t)
@@ -253,13 +303,17 @@ def accelerator_area(acc: Accelerator, node_nm: float = 45.0, table: Any = None)
     rules = {
         "pe_compute": f"{n_pe} PEs x {pe['compute']:.1f} um2 ({acc.pe.kind} {acc.pe.params or ''}: "
                       f"arithmetic from {t.cite('int_add_um2')} and {t.cite('gates_um2')})",
-        "pe_registers": f"{n_pe} PEs x {pe['registers']:.1f} um2 of DFF_X1 ({t.cite('gates_um2')})",
+        "pe_registers": f"{n_pe} PEs x {pe['registers']:.1f} um2: operand registers "
+                        f"{'+'.join(t.data['registers']['operand_bit'])} "
+                        f"({register_bit_um2(t, 'operand_bit'):.3f} um2/bit), {acc.pe_register_bytes} B of "
+                        f"scratch-pad {'+'.join(t.data['registers']['scratchpad_bit'])} "
+                        f"({register_bit_um2(t, 'scratchpad_bit'):.3f} um2/bit), NanGate45 cells "
+                        f"({t.cite('gates_um2')}; {t.cite('registers')})",
         "sram": f"{per_bit:.3f} um2 per bit ({t.data['sram']['lambda2_per_bit']} lambda^2, {t.cite('sram')})",
         "vector_unit": f"{acc.vector_lanes} lanes x (fp32 adder + fp32 multiplier) ({t.cite('fp_add_um2')})",
         "overhead": f"logic / {t.data['overhead']['logic_utilization']} placement utilization - logic "
                     f"({t.cite('overhead')})",
-        "node": f"x ({node_nm:g}/{t.node_nm:g})^{t.data['scaling'].get('exponent', 2)} = {scale:.4g} "
-                f"({t.cite('scaling')})",
+        "node": scale_rule,
     }
     return AreaReport(accelerator=acc.name, node_nm=float(node_nm),
                       breakdown={k: v * scale / 1e6 for k, v in um2.items()}, rules=rules,

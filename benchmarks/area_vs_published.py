@@ -1,10 +1,13 @@
-"""The area model (accel_models/area.py) beside Eyeriss (JSSC 2017) and TPU v1 (ISCA 2017), part by part.
+"""The area model (accel_models/area.py) beside Eyeriss (JSSC 2017), TPU v1 (ISCA 2017) and OpenROAD's
+NanGate45 TPU tile, part by part.
 
     python benchmarks/area_vs_published.py
 
-Published figures and their sources: configs/area/published.yaml. The model runs at each chip's node
-(areas x (node / 45)^2); each row prints the published area, the model's, their ratio and the model
-parts compared. Also prints both chips at 45 nm. Docs: docs/validation.md, "Area".
+Published figures and their sources: configs/area/published.yaml; the model's rules and sources:
+configs/area/45nm.yaml. The model runs at each chip's node; each row prints the published area, the
+model's, their ratio, the ratio under (node / 45)^2 scaling instead, whether it is within the band
+(0.65-1.35), the model parts compared, and then the rules that made the model's figures.
+Docs: docs/validation.md, "Area".
 """
 
 from __future__ import annotations
@@ -15,18 +18,55 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from accel_models.area_published import compare_published  # noqa: E402
+from accel_models.area import accelerator_area, load_area_table, node_scale  # noqa: E402
+from accel_models.area_published import BAND, compare_published  # noqa: E402
+from accel_models.config import load_accelerator  # noqa: E402
+
+
+def _gaps(parts: dict[tuple[str, str], object]) -> None:
+    """What closing the band's lower edge would take, for the parts outside it."""
+    t = load_area_table()
+    util = float(t.data["overhead"]["logic_utilization"])
+    mxu = parts[("TPU v1", "matrix unit")]
+    if not mxu.in_band:
+        f, _ = node_scale(t, mxu.node_nm)
+        per_mac = mxu.published_mm2 / f / 65536 * 1e6
+        model = mxu.model_mm2 / f / 65536 * 1e6
+        print(f"TPU v1 matrix unit: published {per_mac:.0f} um2 of core per MAC at 45 nm; the model {model:.0f} "
+              f"({model * util:.0f} of cells / {util:g}); {BAND[0]} needs {BAND[0] * per_mac * util:.0f} um2 of cells "
+              f"per MAC at {util:g} utilization, or a utilization of {model * util / (BAND[0] * per_mac):.2f} "
+              f"with the model's cells")
+    core = parts[("Eyeriss", "core")]
+    if not core.in_band:
+        f, _ = node_scale(t, core.node_nm)
+        gates = parts[("Eyeriss", "logic cells")].published_mm2 / f
+        acc = load_accelerator(ROOT / "configs" / "accelerators" / "eyeriss.yaml")
+        bits = 8 * (acc.ifmap_sram_bytes + acc.filter_sram_bytes + acc.ofmap_sram_bytes)
+        rest = BAND[0] * core.published_mm2 / f - gates / util
+        sram = sum(v for k, v in accelerator_area(acc).breakdown.items() if k.startswith("sram"))
+        print(f"Eyeriss core: {core.published_mm2 / f:.2f} mm2 at 45 nm; with the published logic cells "
+              f"({gates:.3f} mm2) / {util:g}, {BAND[0]} leaves {rest:.2f} mm2 for {bits / 8 / 1024:.1f} KiB of SRAM: "
+              f"{rest / bits * 1e6:.2f} um2 per bit against the model's {sram / bits * 1e6:.3f}")
 
 
 def main() -> None:
-    print(f"{'design':8} {'part':15} {'node':>5} {'published mm2':>14} {'model mm2':>10} {'ratio':>6}  model parts")
-    for p in compare_published():
-        print(f"{p.design:8} {p.part:15} {p.node_nm:5g} {p.published_mm2:14.3f} {p.model_mm2:10.3f} "
-              f"{p.ratio:6.2f}  {p.model_parts}")
+    parts = compare_published()
+    print(f"{'design':9} {'part':15} {'node':>5} {'published mm2':>14} {'model mm2':>10} {'ratio':>6} "
+          f"{'ideal':>6}  {'band':4}  model parts")
+    for p in parts:
+        print(f"{p.design:9} {p.part:15} {p.node_nm:5g} {p.published_mm2:14.3f} {p.model_mm2:10.3f} "
+              f"{p.ratio:6.2f} {p.ratio_ideal:6.2f}  {'in' if p.in_band else 'OUT':4}  {p.model_parts}")
     print()
-    for p in compare_published():
-        f = (45.0 / p.node_nm) ** 2
-        print(f"at 45 nm: {p.design:8} {p.part:15} published {p.published_mm2 * f:9.3f} model {p.model_mm2 * f:9.3f}")
+    for node in sorted({p.node_nm for p in parts}):
+        print(f"node {node:g} nm: {node_scale(load_area_table(), node)[1]}")
+    for name in ("eyeriss", "tpu_like"):
+        rep = accelerator_area(load_accelerator(ROOT / "configs" / "accelerators" / f"{name}.yaml"))
+        print(f"\n{name} at 45 nm: {rep.total_mm2:.3f} mm2; "
+              + ", ".join(f"{k} {v:.3f}" for k, v in rep.breakdown.items()))
+        for k, v in rep.rules.items():
+            print(f"  {k}: {v}")
+    print()
+    _gaps({(p.design, p.part): p for p in parts})
 
 
 if __name__ == "__main__":
