@@ -124,11 +124,7 @@ def load_area_table(spec: str | Path | dict | AreaTable | None = None) -> AreaTa
         v = data["gates_um2"].get(g)
         if not isinstance(v, (int, float)) or v <= 0:
             raise ConfigError(f"{where}: gates_um2.{g}", f"expected a positive area in um2, got {v!r}")
-    for k in ("operand_bit", "scratchpad_bit"):
-        cells = data["registers"].get(k) if isinstance(data["registers"], dict) else None
-        if not isinstance(cells, list) or not cells or not all(
-                isinstance(data["gates_um2"].get(c), (int, float)) for c in cells):
-            raise ConfigError(f"{where}: registers.{k}", f"expected a list of gates_um2 cells, got {cells!r}")
+    _check_registers(data, f"{where}: registers")
     _check_scaling(data["scaling"], f"{where}: scaling")
     u = data["overhead"].get("logic_utilization")
     if not isinstance(u, (int, float)) or not 0 < u <= 1:
@@ -137,6 +133,14 @@ def load_area_table(spec: str | Path | dict | AreaTable | None = None) -> AreaTa
     if not isinstance(lp, (int, float)) or lp <= 0:
         raise ConfigError(f"{where}: sram.lambda2_per_bit", f"expected a positive number, got {lp!r}")
     return AreaTable(data=data, path=path)
+
+
+def _check_registers(data: dict[str, Any], where: str) -> None:
+    for k in ("operand_bit", "scratchpad_bit"):
+        cells = data["registers"].get(k) if isinstance(data["registers"], dict) else None
+        if not isinstance(cells, list) or not cells or not all(
+                isinstance(data["gates_um2"].get(c), (int, float)) for c in cells):
+            raise ConfigError(f"{where}.{k}", f"expected a list of gates_um2 cells, got {cells!r}")
 
 
 def _check_scaling(sc: Any, where: str) -> None:
