@@ -57,15 +57,30 @@ from dataclasses import dataclass
 from enum import Enum
 
 from accel_models.layers import ConvWindow
+from accel_models.loopnest import Capacity, NestShape, Widths, search
 from accel_models.systolic import ArrayRun
 
 
 @dataclass(frozen=True)
 class Memory:
+    """The on-chip buffers. ``double_buffered``: a tile may use half of a buffer while the other half is
+    refilled (DRAM time overlaps compute); otherwise all of it, and DRAM time adds to compute time.
+    ``shared_io``: the ifmap and ofmap buffers are one SRAM whose input and output tiles share it."""
+
     ifmap_sram_bytes: int
     filter_sram_bytes: int
     ofmap_sram_bytes: int
     dram_bw_bytes_per_cycle: float
+    double_buffered: bool = True
+    shared_io: bool = False
+
+    def working(self, sram_bytes: int) -> int:
+        """Bytes of a buffer one tile may hold."""
+        return sram_bytes // 2 if self.double_buffered else sram_bytes
+
+    def capacity(self) -> Capacity:
+        return Capacity(self.working(self.ifmap_sram_bytes), self.working(self.filter_sram_bytes),
+                        self.working(self.ofmap_sram_bytes), self.shared_io)
 
 
 class LoopOrder(str, Enum):
@@ -74,6 +89,10 @@ class LoopOrder(str, Enum):
     WEIGHTS_OUTER = "weights_outer"                  # one column fold's weights; the input re-streamed per fold
     WEIGHT_BLOCK_OUTER = "weight_block_outer"        # several folds' weights; input tiles re-read per block
     INPUT_TILE_OUTER = "input_tile_outer"            # an input tile (with halo) for every fold; weights per tile
+    # the searched mapping space (accel_models.loopnest): k-tiles x spatial tiles in three orders
+    TILED_WEIGHTS_OUTER = "tiled_weights_outer"
+    TILED_INPUT_OUTER = "tiled_input_outer"
+    TILED_OUTPUT_STATIONARY = "tiled_output_stationary"
 
 
 @dataclass(frozen=True)
@@ -115,17 +134,17 @@ def stored_bytes(elems: int, bits: int, kind: str | None = None) -> int:
     return _bytes(elems, bits) + scale_bytes(elems, kind)
 
 
-def _fits(elems: int, bits: int, sram_bytes: int, kind: str | None = None) -> bool:
-    return stored_bytes(elems, bits, kind) <= sram_bytes // 2
+def _fits(elems: int, bits: int, working_bytes: int, kind: str | None = None) -> bool:
+    return stored_bytes(elems, bits, kind) <= working_bytes
 
 
 def psum_tile_fits(run: ArrayRun, M: int, N: int, ofmap_bits: int, mem: Memory, cols: int) -> bool:
-    """Whether one tile of partial sums (ws/bitfusion: M x cols; is: cols x N) fits half the ofmap
-    SRAM (the accumulators), so it stays there across the row folds (os keeps them in the PEs)."""
+    """Whether one tile of partial sums (ws/bitfusion: M x cols; is: cols x N) fits the working part
+    of the ofmap SRAM (the accumulators), so it stays there across the row folds (os keeps them in the PEs)."""
     if run.dataflow == "os" or run.row_folds <= 1:
         return True
     tile = M * min(cols, N) if run.dataflow in ("ws", "bitfusion") else min(cols, M) * N
-    return _bytes(tile, ofmap_bits) <= max(1, mem.ofmap_sram_bytes // 2)
+    return _bytes(tile, ofmap_bits) <= max(1, mem.working(mem.ofmap_sram_bytes))
 
 
 @dataclass(frozen=True)
@@ -137,15 +156,22 @@ class _Tiling:
 
 
 def _input_tiling(M: int, u_in: int, window: ConvWindow | None, in_bits: int, in_bytes: int,
-                  psum_row: int, psum_bytes: int) -> _Tiling | None:
+                  psum_row: int, psum_bytes: int, in_kind: str | None = None) -> _Tiling | None:
     """The fewest tiles of output rows (GEMM rows; a conv's output rows of one image, or whole images)
-    whose input fits ``in_bytes`` and whose ``psum_row`` partial sums per GEMM row fit ``psum_bytes``
-    (0: no limit); None when one output row does not fit."""
+    whose input, block scales included, fits ``in_bytes`` and whose ``psum_row`` partial sums per GEMM
+    row fit ``psum_bytes`` (0: no limit); None when one output row does not fit."""
     def psum_ok(rows: int) -> bool:
         return psum_bytes <= 0 or rows * psum_row <= psum_bytes
+
+    def most(unit: int, limit: int) -> int:
+        """The most units of ``unit`` elements (at most ``limit``) whose stored bytes fit ``in_bytes``."""
+        n = min(limit, in_bytes * 8 // max(1, unit * in_bits))
+        while n > 0 and stored_bytes(n * unit, in_bits, in_kind) > in_bytes:
+            n -= 1
+        return n
     if window is None:              # GEMM rows are independent: no halo
         per_row = max(1, u_in // max(1, M))
-        m = in_bytes * 8 // (per_row * in_bits)
+        m = most(per_row, M)
         if psum_bytes > 0:
             m = min(m, psum_bytes // max(1, psum_row))
         if m < 1:
@@ -153,7 +179,7 @@ def _input_tiling(M: int, u_in: int, window: ConvWindow | None, in_bits: int, in
         return _Tiling(math.ceil(M / m), u_in)
     w = window
     row_elems = w.channels * w.in_w
-    rows_cap = in_bytes * 8 // (row_elems * in_bits)
+    rows_cap = most(row_elems, (w.out_h - 1) * w.stride_h + w.filt_h)
     t = min(w.out_h, (rows_cap - w.filt_h) // w.stride_h + 1) if rows_cap >= w.filt_h else 0
     while t >= 1 and not psum_ok(t * w.out_w):
         t -= 1
@@ -163,7 +189,7 @@ def _input_tiling(M: int, u_in: int, window: ConvWindow | None, in_bits: int, in
         reads = sum(w.rows_read(lo, min(lo + t, w.out_h)) for lo in range(0, w.out_h, t))
         return _Tiling(w.batch * math.ceil(w.out_h / t), w.batch * row_elems * reads)
     image = row_elems * w.rows_read(0, w.out_h)
-    b = min(w.batch, in_bytes * 8 // max(1, image * in_bits))
+    b = max(1, most(image, w.batch))
     while b > 1 and not psum_ok(b * w.out_h * w.out_w):
         b -= 1
     return _Tiling(math.ceil(w.batch / max(1, b)), w.batch * image)
@@ -194,41 +220,53 @@ def loop_orders(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique
     u_in = ifmap_unique if ifmap_unique is not None else M * K
     rf, cf = run.row_folds, run.col_folds
     df = run.dataflow
-    in_res = _fits(groups * u_in, ifmap_bits, mem.ifmap_sram_bytes, ifmap_kind)
-    w_res = _fits(groups * K * N, filter_bits, mem.filter_sram_bytes, filter_kind)
+    half_in, half_w, half_out = (mem.working(b) for b in (mem.ifmap_sram_bytes, mem.filter_sram_bytes,
+                                                           mem.ofmap_sram_bytes))
+    in_res = _fits(groups * u_in, ifmap_bits, half_in, ifmap_kind)
+    w_res = _fits(groups * K * N, filter_bits, half_w, filter_kind)
     chunks = 1
     if df != "os" and rf > 1:
         tile = M * min(cols, N) if df in ("ws", "bitfusion") else min(cols, M) * N
-        chunks = max(1, math.ceil(_bytes(tile, ofmap_bits) / max(1, mem.ofmap_sram_bytes // 2)))
+        chunks = max(1, math.ceil(_bytes(tile, ofmap_bits) / max(1, half_out)))
     # per group: (order, ifmap reads, filter reads, tiles, blocks)
     cands: list[tuple[LoopOrder, int, int, int, int]] = []
     if df == "os":
         # columns outer, rows inner: a column block K x C is reused by every row fold if it fits
-        blk_res = w_res or _fits(groups * K * min(cols, N), filter_bits, mem.filter_sram_bytes, filter_kind)
+        blk_res = w_res or _fits(groups * K * min(cols, N), filter_bits, half_w, filter_kind)
         cands.append((LoopOrder.WEIGHTS_OUTER, u_in if in_res else u_in * cf, K * N if blk_res else K * N * rf, rf, cf))
     elif df == "is":
         # inputs stationary: each input tile (a column fold of M) once, the weights re-read per tile
         cands.append((LoopOrder.INPUT_TILE_OUTER, u_in, K * N if w_res else K * N * cf * chunks, cf * chunks, 1))
     else:
-        blk_res = _fits(K * min(cols, N), filter_bits, mem.filter_sram_bytes, filter_kind)
+        blk_res = _fits(K * min(cols, N), filter_bits, half_w, filter_kind)
         cands.append((LoopOrder.WEIGHTS_OUTER, u_in if in_res else u_in * cf,
                       K * N if (w_res or blk_res) else K * N * chunks, chunks, cf))
     if df in ("ws", "bitfusion", "os"):
-        half_in, half_out = mem.ifmap_sram_bytes // 2, mem.ofmap_sram_bytes // 2
         # partial sums of a tile's rows for one column fold stay in the accumulators across the row folds
         psum_row = _bytes(min(cols, N), ofmap_bits) if (df != "os" and rf > 1) else 0
-        til = _input_tiling(M, u_in, window, ifmap_bits, half_in, psum_row, half_out if psum_row else 0)
+        til = _input_tiling(M, u_in, window, ifmap_bits, half_in, psum_row, half_out if psum_row else 0, ifmap_kind)
         if til is not None:
             # input tile outer: every column fold uses the tile; the weights come back per tile
-            grp_res = _fits(K * N, filter_bits, mem.filter_sram_bytes, filter_kind)
+            grp_res = _fits(K * N, filter_bits, half_w, filter_kind)
             cands.append((LoopOrder.INPUT_TILE_OUTER, til.reads, K * N if grp_res else K * N * til.tiles, til.tiles, 1))
             # weight blocks outer: as many column folds' weights as fit, the input tiles re-read per block
             fold_w = K * min(cols, N) * filter_bits
-            per_block = min(cf, (mem.filter_sram_bytes // 2) * 8 // max(1, fold_w))
+            per_block = min(cf, half_w * 8 // max(1, fold_w))
             if 1 < per_block < cf:
                 blocks = math.ceil(cf / per_block)
                 cands.append((LoopOrder.WEIGHT_BLOCK_OUTER, til.reads * blocks, K * N, til.tiles, blocks))
-    return [OrderCost(o, groups * i, groups * f, t, b) for o, i, f, t, b in cands]
+    out = [OrderCost(o, groups * i, groups * f, t, b) for o, i, f, t, b in cands]
+    # the searched mapping space, unless a fixed order already reads every operand once (nothing to gain)
+    least = min(stored_bytes(c.reads_ifmap, ifmap_bits, ifmap_kind) + stored_bytes(c.reads_filter, filter_bits, filter_kind)
+                for c in out)
+    once = stored_bytes(groups * u_in, ifmap_bits, ifmap_kind) + stored_bytes(groups * K * N, filter_bits, filter_kind)
+    if least > once:
+        shape = (NestShape.window(window, N, K, groups) if window is not None
+                 else NestShape.gemm(M, N, K, groups))
+        for c in search(shape, Widths(ifmap_bits, filter_bits, ofmap_bits, ifmap_kind, filter_kind),
+                        mem.capacity(), cols):
+            out.append(OrderCost(LoopOrder(c.order), c.reads_ifmap, c.reads_filter, c.spatial_tiles, c.k_tiles))
+    return out
 
 
 def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique: int | None,
@@ -248,5 +286,6 @@ def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_uniqu
     rb = stored_bytes(ifm, ifmap_bits, ifmap_kind) + stored_bytes(fil, filter_bits, filter_kind) + _bytes(ofr, ofmap_bits)
     wb = _bytes(ofw, ofmap_bits) if output_bits is None else stored_bytes(ofw, output_bits, output_kind)
     dram_cycles = math.ceil((rb + wb) / mem.dram_bw_bytes_per_cycle)
-    stall = max(0, dram_cycles - run.compute_cycles)
+    # double buffering overlaps DRAM with compute; a single buffer waits for its fills and drains
+    stall = max(0, dram_cycles - run.compute_cycles) if mem.double_buffered else dram_cycles
     return DramTraffic(ifm, fil, ofr, ofw, rb, wb, stall, best.order, best.tiles, best.blocks)
