@@ -33,7 +33,11 @@ output rows (whole images once an image fits) into spatial tiles, and three orde
 
 Each tile must fit the working part of its buffer (all of it when the accelerator declares no double
 buffering, half otherwise), block scales included; with a shared input/output SRAM the input tile and
-the output tile (at partial-sum width) share one pool. The cost of a candidate is exactly
+the output tile share one pool. The output tile is the spatial tile's outputs at the partial-sum width
+in tiled_output_stationary (its reduction spans DRAM loops); in the other two orders C is whole on chip,
+a tile's reduction completes in the accumulators, and finished outputs leave one output row (of the
+k-tile's channels, at the output width) at a time, as ZigZag's output registers and its output loops
+inside the input tile allow. The cost of a candidate is exactly
 :func:`nest_traffic` of its loops (``tests/test_loopnest.py`` checks it).
 """
 
@@ -49,6 +53,28 @@ RELEVANT = {"I": frozenset({"B", "C", "OY", "OX", "FY", "FX"}), "W": frozenset({
 REDUCTION = frozenset({"C", "FY", "FX"})
 
 Loop = tuple[str, int]          # (dimension, iterations)
+
+# scaling prefix of a block-scaled kind -> (elements per block, scale bytes per block, bytes per tensor)
+BLOCK_SCALES: dict[str, tuple[int, int, int]] = {"mx": (32, 1, 0), "nv": (16, 1, 4)}
+
+
+def scale_bytes(elems: int, kind: str | None) -> int:
+    """Bytes of the scales that travel with ``elems`` elements of ``kind`` (0 unless block-scaled)."""
+    s = BLOCK_SCALES.get((kind or "")[:2])
+    if s is None or elems <= 0:
+        return 0
+    block, per_block, per_tensor = s
+    return -(-elems // block) * per_block + per_tensor
+
+
+def stored_bytes(elems: int, bits: int, kind: str | None = None) -> int:
+    """Bytes of ``elems`` elements stored at ``bits`` each, plus their block scales."""
+    if not kind:
+        return (elems * bits + 7) // 8
+    return (elems * bits + 7) // 8 + scale_bytes(elems, kind)
+
+
+_bytes = stored_bytes
 
 
 @dataclass(frozen=True)
@@ -119,20 +145,52 @@ class NestShape:
         return self.B * self.C * self.axis_reads(True, self.OY, self.FY) * self.axis_reads(False, self.OX, self.FX)
 
 
-@lru_cache(maxsize=4096)
+def _clip(lo: int, hi: int, ext: int) -> int:
+    """Elements of [lo, hi) inside [0, ext)."""
+    return max(0, min(ext, hi) - max(0, lo))
+
+
+@lru_cache(maxsize=8192)
 def _axis_reads(n: int, f: int, s: int, p: int, ext: int, ot: int, ft: int, padded_edges: bool = False) -> int:
+    total = 0
+    n_t = -(-n // ot)
+    for f0 in range(0, f, ft):
+        f1 = min(f, f0 + ft)
+        fw = f1 - f0
+        if padded_edges:
+            for i in range(n_t):
+                o0, o1 = i * ot, min(n, i * ot + ot)
+                total += min(ext, (o1 - 1 - o0) * s + fw if fw >= s else (o1 - o0) * fw)
+        elif fw >= s or ot == 1:
+            # windows of a tile overlap or abut: one run per tile; tiles away from the edges are full
+            # runs of (ot - 1) * s + fw, only the edge tiles are counted one by one
+            i_lo = max(0, -(-(p - f0) // (ot * s)))
+            i_hi = min(n // ot - 1, (ext + p + s - f1) // (ot * s) - 1)
+            mid = range(i_lo, i_hi + 1) if i_hi >= i_lo else range(0)
+            total += len(mid) * ((ot - 1) * s + fw)
+            for i in ((*range(i_lo), *range(i_hi + 1, n_t)) if mid else range(n_t)):
+                o0, o1 = i * ot, min(n, i * ot + ot)
+                total += _clip(o0 * s + f0 - p, (o1 - 1) * s + f1 - p, ext)
+        else:
+            # gaps between windows: a run of fw per output, whatever the tiles
+            o_lo = min(n, max(0, -(-(p - f0) // s)))
+            o_hi = max(o_lo, min(n, (ext + p - f1) // s + 1))
+            total += (o_hi - o_lo) * fw
+            total += sum(_clip(o * s + f0 - p, o * s + f1 - p, ext) for o in (*range(o_lo), *range(o_hi, n)))
+    return total
+
+
+def _axis_reads_slow(n: int, f: int, s: int, p: int, ext: int, ot: int, ft: int) -> int:
+    """The same count, tile by tile and output by output (the definition; tests compare the two)."""
     total = 0
     for o0 in range(0, n, ot):
         o1 = min(n, o0 + ot)
         for f0 in range(0, f, ft):
             f1 = min(f, f0 + ft)
-            if padded_edges:
-                run = (o1 - 1 - o0) * s + f1 - f0 if f1 - f0 >= s else (o1 - o0) * (f1 - f0)
-                total += min(ext, run)
-            elif f1 - f0 >= s or o1 - o0 == 1:     # windows of the tile overlap or abut: one run
-                total += max(0, min(ext, (o1 - 1) * s + f1 - p) - max(0, o0 * s + f0 - p))
-            else:                                # gaps between windows: a run per output
-                total += sum(max(0, min(ext, o * s + f1 - p) - max(0, o * s + f0 - p)) for o in range(o0, o1))
+            if f1 - f0 >= s or o1 - o0 == 1:
+                total += _clip(o0 * s + f0 - p, (o1 - 1) * s + f1 - p, ext)
+            else:
+                total += sum(_clip(o * s + f0 - p, o * s + f1 - p, ext) for o in range(o0, o1))
     return total
 
 
@@ -218,6 +276,7 @@ class Widths:
     psum_bits: int
     ifmap_kind: str | None = None
     filter_kind: str | None = None
+    output_bits: int = 0         # finished outputs (0: the partial-sum width)
 
 
 @dataclass(frozen=True)
@@ -239,40 +298,48 @@ class _Spatial:
     pixels: int
     in_rows: int
     loops: tuple[Loop, ...]
+    reads: int                   # input elements read over all tiles, halos included (per group)
 
 
-def _spatial_cuts(s: NestShape) -> list[_Spatial]:
+def _splits(n: int) -> list[int]:
+    """Tile counts tried for a loop of ``n``: 1 to 8, and every power-of-two tile size (a fixed set per
+    shape, so a bigger buffer can only admit more of them)."""
+    out = set(range(1, min(n, 8) + 1))
+    t = 1
+    while t < n:
+        out.add(-(-n // t))
+        t *= 2
+    return sorted(out)
+
+
+@lru_cache(maxsize=4096)
+def _spatial_cuts(s: NestShape) -> tuple[_Spatial, ...]:
     """Tiles of whole images (several per tile), then of output rows of one image, fewest tiles first."""
     img_rows = s.axis_reads(True, s.OY, s.FY)
+    per_row = s.B * s.C * s.axis_reads(False, s.OX, s.FX)
     cuts = []
-    for n_img in sorted({-(-s.B // b) for b in range(1, s.B + 1)}):
+    for n_img in _splits(s.B):
         b = -(-s.B // n_img)
-        cuts.append(_Spatial(n_img, b * s.OY * s.OX, b * img_rows, (("B", n_img),) if n_img > 1 else ()))
-    for n_rows in sorted({-(-s.OY // t) for t in range(1, s.OY)}):
+        cuts.append(_Spatial(n_img, b * s.OY * s.OX, b * img_rows, (("B", n_img),) if n_img > 1 else (),
+                             per_row * img_rows))
+    for n_rows in _splits(s.OY)[1:]:
         t = -(-s.OY // n_rows)
-        if n_rows == 1:
-            continue
         tile_rows = min(img_rows, (t - 1) * s.stride_y + s.FY)
         loops = (("OY", n_rows),) + ((("B", s.B),) if s.B > 1 else ())
-        cuts.append(_Spatial(s.B * n_rows, t * s.OX, tile_rows, loops))
-    return cuts
+        cuts.append(_Spatial(s.B * n_rows, t * s.OX, tile_rows, loops, per_row * s.axis_reads(True, t, s.FY)))
+    return tuple(cuts)
 
 
-def _k_cuts(K: int, cols: int) -> list[int]:
-    """Numbers of k-tiles tried: every power-of-two split and every split into array-column folds."""
+@lru_cache(maxsize=1024)
+def _k_cuts(K: int, cols: int) -> tuple[int, ...]:
+    """Numbers of k-tiles tried: k-tiles of 1, 2, 4, ... array-column folds (a k-tile feeds every column of
+    the array), and K whole."""
     ts = {K}
-    t = 1
+    t = max(1, cols)
     while t < K:
         ts.add(t)
         t *= 2
-    ts.update(range(cols, K, cols))
-    return sorted({-(-K // t) for t in ts})
-
-
-def _bytes(elems: int, bits: int, kind: str | None) -> int:
-    from accel_models.memory import stored_bytes
-
-    return stored_bytes(elems, bits, kind)
+    return tuple(sorted({-(-K // t) for t in ts}))
 
 
 @lru_cache(maxsize=8192)
@@ -281,38 +348,64 @@ def search(s: NestShape, w: Widths, cap: Capacity, cols: int = 1) -> tuple[Candi
     k-tile count the fewest spatial tiles that fit (fewer tiles never read more)."""
     cuts = _spatial_cuts(s)
     cols_in = s.axis_reads(False, s.OX, s.FX)
-    best: dict[str, Candidate] = {}
-
-    def keep(c: Candidate) -> None:
-        cost = _bytes(c.reads_ifmap, w.ifmap_bits, w.ifmap_kind) + _bytes(c.reads_filter, w.filter_bits, w.filter_kind)
-        old = best.get(c.order)
-        if old is None or cost < _bytes(old.reads_ifmap, w.ifmap_bits, w.ifmap_kind) \
-                + _bytes(old.reads_filter, w.filter_bits, w.filter_kind):
-            best[c.order] = c
-
-    w_all = _bytes(s.weights, w.filter_bits, w.filter_kind) <= cap.filter
+    # per order: (bytes, k-tiles, cut) of the best; its element counts then come from nest_traffic
+    best: dict[str, tuple[int, int, _Spatial]] = {}
+    n_w = s.weights
+    w_all = _bytes(n_w, w.filter_bits, w.filter_kind) <= cap.filter
     for nk in _k_cuts(s.K, cols):
         kt = -(-s.K // nk)
-        kl: tuple[Loop, ...] = (("K", nk),) if nk > 1 else ()
         w_tile_ok = _bytes(kt * s.C * s.FY * s.FX, w.filter_bits, w.filter_kind) <= cap.filter
         w_chan_ok = _bytes(kt * s.FY * s.FX, w.filter_bits, w.filter_kind) <= cap.filter
-        for order in ("tiled_weights_outer", "tiled_input_outer", "tiled_output_stationary"):
+        for order in ORDERS:
             channels = 1 if order == "tiled_output_stationary" else s.C
             if not (w_chan_ok if channels == 1 else w_tile_ok):
                 continue
-            for cut in cuts:
-                in_b = _bytes(channels * cut.in_rows * cols_in, w.ifmap_bits, w.ifmap_kind)
-                out_b = (kt * cut.pixels * w.psum_bits + 7) // 8
-                if not cap.io_fits(in_b, out_b):
-                    continue
-                if order == "tiled_weights_outer":
-                    loops = DramLoops.shared(cut.loops + kl)
-                elif order == "tiled_input_outer":
-                    loops = DramLoops(kl + cut.loops, () if w_all else kl + cut.loops, kl + cut.loops)
+
+            in_unit = channels * cols_in
+            if channels == 1:      # C split across DRAM loops: the output tile holds the partial sums
+                out_unit, row_out = kt * w.psum_bits, 0
+            else:                  # finished outputs leave a row at a time (its k-tile's channels)
+                out_unit, row_out = 0, (kt * s.OX * (w.output_bits or w.psum_bits) + 7) // 8
+            lo, hi = 0, len(cuts)          # tiles shrink as their count grows: the first that fits
+            while lo < hi:
+                mid = (lo + hi) // 2
+                c = cuts[mid]
+                if cap.io_fits(_bytes(in_unit * c.in_rows, w.ifmap_bits, w.ifmap_kind),
+                               (out_unit * c.pixels + 7) // 8 + row_out):
+                    hi = mid
                 else:
-                    cl: tuple[Loop, ...] = (("C", s.C),) if s.C > 1 else ()
-                    loops = DramLoops.shared(cl + cut.loops + kl)
-                t = nest_traffic(s, loops)
-                keep(Candidate(order, loops, t.inputs, t.weights, nk, cut.n))
-                break
-    return tuple(best.values())
+                    lo = mid + 1
+            if lo == len(cuts):
+                continue
+            cut = cuts[lo]
+            # the closed forms of nest_traffic for the three nests (test_loopnest checks them)
+            if order == "tiled_weights_outer":
+                ins, wts = cut.reads * (nk if cut.n > 1 else 1), n_w
+            elif order == "tiled_input_outer":
+                ins, wts = cut.reads, n_w * (1 if (w_all or nk == 1) else cut.n)
+            else:
+                ins, wts = cut.reads * nk, n_w * cut.n
+            cost = _bytes(ins, w.ifmap_bits, w.ifmap_kind) + _bytes(wts, w.filter_bits, w.filter_kind)
+            if order not in best or cost < best[order][0]:
+                best[order] = (cost, nk, cut)
+    out = []
+    for order, (_, nk, cut) in best.items():
+        loops = nest_loops(order, s, nk, cut.loops, w_all)
+        t = nest_traffic(s, loops)
+        out.append(Candidate(order, loops, t.inputs, t.weights, nk, cut.n))
+    return tuple(out)
+
+
+ORDERS = ("tiled_weights_outer", "tiled_input_outer", "tiled_output_stationary")
+
+
+def nest_loops(order: str, s: NestShape, nk: int, spatial: tuple[Loop, ...], weights_resident: bool) -> DramLoops:
+    """The DRAM loops of one of the searched orders, with ``nk`` k-tiles and the ``spatial`` tile loops."""
+    kl: tuple[Loop, ...] = (("K", nk),) if nk > 1 else ()
+    if order == "tiled_weights_outer":
+        return DramLoops.shared(spatial + kl)
+    if order == "tiled_input_outer":
+        return DramLoops(kl + spatial, () if weights_resident else kl + spatial, kl + spatial)
+    cl: tuple[Loop, ...] = (("C", s.C),) if s.C > 1 else ()
+    return DramLoops.shared(cl + spatial + kl)
+

@@ -55,9 +55,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from accel_models.layers import ConvWindow
-from accel_models.loopnest import Capacity, NestShape, Widths, search
+from accel_models.loopnest import Capacity, NestShape, Widths, search, stored_bytes
+from accel_models.loopnest import (
+    scale_bytes as scale_bytes,  # re-exported: the scale rule is one, in loopnest
+)
 from accel_models.systolic import ArrayRun
 
 
@@ -112,26 +116,8 @@ class DramTraffic:
     blocks: int = 1
 
 
-# scaling prefix of a block-scaled kind -> (elements per block, scale bytes per block, bytes per tensor)
-BLOCK_SCALES: dict[str, tuple[int, int, int]] = {"mx": (32, 1, 0), "nv": (16, 1, 4)}
-
-
 def _bytes(elems: int, bits: int) -> int:
     return (elems * bits + 7) // 8
-
-
-def scale_bytes(elems: int, kind: str | None) -> int:
-    """Bytes of the scales that travel with ``elems`` elements of ``kind`` (0 unless block-scaled)."""
-    s = BLOCK_SCALES.get((kind or "")[:2])
-    if s is None or elems <= 0:
-        return 0
-    block, per_block, per_tensor = s
-    return -(-elems // block) * per_block + per_tensor
-
-
-def stored_bytes(elems: int, bits: int, kind: str | None = None) -> int:
-    """Bytes of ``elems`` elements stored at ``bits`` each, plus their block scales."""
-    return _bytes(elems, bits) + scale_bytes(elems, kind)
 
 
 def _fits(elems: int, bits: int, working_bytes: int, kind: str | None = None) -> bool:
@@ -211,10 +197,11 @@ class OrderCost:
             + filter_ratio * stored_bytes(self.reads_filter, filter_bits, filter_kind)
 
 
+@lru_cache(maxsize=4096)      # a network repeats its layer shapes; a sweep repeats its networks
 def loop_orders(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique: int | None,
                 ifmap_bits: int, filter_bits: int, ofmap_bits: int, mem: Memory, cols: int,
                 window: ConvWindow | None = None, *, ifmap_kind: str | None = None,
-                filter_kind: str | None = None) -> list[OrderCost]:
+                filter_kind: str | None = None, output_bits: int | None = None) -> tuple[OrderCost, ...]:
     """Every loop order the dataflow can run on these buffers, with its DRAM reads (the module
     docstring gives the rules); the first is the dataflow's own fold order."""
     u_in = ifmap_unique if ifmap_unique is not None else M * K
@@ -263,10 +250,10 @@ def loop_orders(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique
     if least > once:
         shape = (NestShape.window(window, N, K, groups) if window is not None
                  else NestShape.gemm(M, N, K, groups))
-        for c in search(shape, Widths(ifmap_bits, filter_bits, ofmap_bits, ifmap_kind, filter_kind),
+        for c in search(shape, Widths(ifmap_bits, filter_bits, ofmap_bits, ifmap_kind, filter_kind, output_bits or 0),
                         mem.capacity(), cols):
             out.append(OrderCost(LoopOrder(c.order), c.reads_ifmap, c.reads_filter, c.spatial_tiles, c.k_tiles))
-    return out
+    return tuple(out)
 
 
 def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_unique: int | None,
@@ -280,7 +267,7 @@ def dram_traffic(run: ArrayRun, M: int, N: int, K: int, groups: int, ifmap_uniqu
     ``filter_ratio``: stored / dense bytes of the filter, so a sparse-stored weight is cheap to re-read.
     The ``*_kind`` of a block-scaled operand adds its scales to its bytes (partial sums have none)."""
     cands = loop_orders(run, M, N, K, groups, ifmap_unique, ifmap_bits, filter_bits, ofmap_bits, mem, cols, window,
-                        ifmap_kind=ifmap_kind, filter_kind=filter_kind)
+                        ifmap_kind=ifmap_kind, filter_kind=filter_kind, output_bits=output_bits)
     best = min(cands, key=lambda c: c.read_bytes(ifmap_bits, filter_bits, filter_ratio, ifmap_kind, filter_kind))
     ifm, fil, ofw, ofr = best.reads_ifmap, best.reads_filter, groups * M * N, 0
     rb = stored_bytes(ifm, ifmap_bits, ifmap_kind) + stored_bytes(fil, filter_bits, filter_kind) + _bytes(ofr, ofmap_bits)
