@@ -100,7 +100,11 @@ def test_traffic_model_on_zigzags_own_mapping(small_rows):
         z, m = r["zigzag"], r["hwsim_on_zigzag_mapping"]
         where = (r["fixture"], r["shape"])
         assert m["dram_read_padded_edges"] == pytest.approx(z["dram_read"], rel=1e-9), where
-        assert m["dram_write"] == pytest.approx(z["dram_write"], rel=1e-9), where
+        if _spills(r):
+            # ZigZag writes every round at the partial-sum width; hwsim's last round leaves at the output width
+            assert m["dram_write"] < z["dram_write"], where
+        else:
+            assert m["dram_write"] == pytest.approx(z["dram_write"], rel=1e-9), where
         assert 0.97 * z["dram_read"] <= m["dram_read"] <= z["dram_read"], where
     within = sum(abs(r["hwsim_on_zigzag_mapping"]["dram_read"] / r["zigzag"]["dram_read"] - 1) <= 0.02
                  for r in small_rows)
