@@ -1,15 +1,20 @@
-"""Double-buffered SRAMs in front of DRAM: DRAM traffic per operand and bandwidth stalls.
+"""SRAMs in front of DRAM: DRAM traffic per operand, the mapping that gives it, and bandwidth stalls.
 
 An analytical model, not SCALE-Sim's trace replay (see docs/accelerators.md for the comparison).
-Each of the ifmap, filter and ofmap SRAMs is split in two halves (double buffering): one half feeds
-the array while the other is refilled, so an operand is *resident* when its distinct elements, at
-their bit width, fit in half its SRAM. Narrower operands therefore fit more often: precision changes
-the footprint as well as the PE rate.
+By default each of the ifmap, filter and ofmap SRAMs is split in two halves (double buffering): one half
+feeds the array while the other is refilled, so an operand is *resident* when its distinct elements, at
+their bit width and with their block scales, fit in half its SRAM (:meth:`Memory.working`). Narrower
+operands therefore fit more often: precision changes the footprint as well as the PE rate. An accelerator
+may declare its buffers single-buffered (a tile uses all of a buffer; DRAM time is not overlapped) and its
+ifmap and ofmap buffers one shared SRAM (``Memory.shared_io``: input and output tiles share it).
 
-DRAM traffic depends on the loop order a controller runs around the array's folds (cf = column folds,
-rf = row folds). Per layer, the order with the fewest DRAM bytes is chosen (ties go to the first listed:
-the on-chip accesses, SCALE-Sim's demand counts, are the same in every order, so equal bytes are equal
-energy) and reported as ``DramTraffic.order`` (the report's ``loop_order`` column):
+DRAM traffic depends on the mapping a controller runs around the array's folds (cf = column folds,
+rf = row folds). Per layer, the candidate with the fewest DRAM bytes is chosen (ties go to the first listed:
+the on-chip accesses, SCALE-Sim's demand counts, are the same in every mapping, so equal bytes are equal
+energy) and reported as ``DramTraffic.order`` (the report's ``loop_order`` column). The candidates are
+three fixed orders and, when none of them reads every operand once, the best mapping of each of three
+searched loop nests (:func:`accel_models.loopnest.search`: k-tiles x spatial tiles, priced by
+:func:`accel_models.loopnest.nest_traffic`). The fixed orders:
 
     weights_outer        (ws, bitfusion: SCALE-Sim's fold order, columns outer, rows inner)
         ifmap   U_in if resident, else U_in * cf (re-streamed for every column fold)
@@ -17,13 +22,13 @@ energy) and reported as ``DramTraffic.order`` (the report's ``loop_order`` colum
                 M rows are tiled into t = ceil(psum bytes / half ofmap SRAM) chunks so one column of
                 partial sums (M x C at psum width) fits, and the weights are re-read per chunk: K*N*t
     input_tile_outer     (ws, bitfusion, os; when the input is not resident)
-        the output rows are cut into the fewest tiles whose input, with its windows' halo, fits half the
-        ifmap SRAM and whose partial sums for one column fold fit half the ofmap SRAM; each tile stays
+        the output rows are cut into the fewest tiles whose input, with its windows' halo, fits the ifmap
+        SRAM's working part and whose partial sums for one column fold fit the ofmap SRAM's; each tile stays
         on chip while every column fold uses it, and the weights come back per tile
         ifmap   sum over tiles of the rows each tile's windows read (U_in plus the halos)
         filter  K*N if resident, else K*N * tiles
     weight_block_outer   (ws, bitfusion, os; when several but not all column folds' weights fit)
-        as many column folds' weights as fit half the filter SRAM stay on chip while the input tiles
+        as many column folds' weights as fit the filter SRAM's working part stay on chip while the input tiles
         (as input_tile_outer) stream past them
         ifmap   the tiles' reads * blocks       filter  K*N
     os  weights_outer: ifmap U_in if resident, else U_in * cf; filter K*N if resident or one column
@@ -45,7 +50,8 @@ go: one E8M0 byte per started block of 32 elements for OCP MX, one E4M3 byte per
 the same), in the SRAM fit test as in the DRAM bytes.
 
 Time: the DRAM moves ``bytes / bandwidth`` cycles of data; double buffering overlaps it with
-compute, so stall_cycles = max(0, ceil(dram_bytes / bw) - compute_cycles) (a per-layer roofline).
+compute, so stall_cycles = max(0, ceil(dram_bytes / bw) - compute_cycles) (a per-layer roofline);
+single-buffered memories stall for all of it.
 SCALE-Sim instead replays every address through its buffers; its stalls depend on its prefetch
 heuristics and differ by design.
 """
