@@ -16,11 +16,12 @@ per component after repricing hwsim's access counts with ZigZag's own constants 
 each memory's read/write cost per bit of its widest port), so the comparison is of the counts, not
 of the technology tables. Layers are paired in order (both list the 21 conv/fc layers the same way).
 
-Buffers smaller than a layer: tests/fixtures/zigzag/convs_<design>_sram<S>k.json hold ZigZag's runs of single
-convolutions on the design with its input/output SRAM cut to S KiB (``zigzag_run.py --conv ... --sram-kib S``);
-:func:`compare_small` runs the same convolutions through accel_models on the design's hwsim accelerator with
-its buffers resized by the same rule as the matched designs (:func:`hwsim_buffers`), and reports each layer's
-DRAM bytes and the loop order hwsim chose.
+Buffers smaller than a layer: tests/fixtures/zigzag/convs_<design>[_a<n>|_energy]_sram<S>k.json hold ZigZag's
+runs of single convolutions on the design with its input/output SRAM cut to S KiB (``zigzag_run.py --conv ...
+--sram-kib S``, ``--array n`` for an n x n array, ``--opt energy``); :func:`compare_small` runs the same
+convolutions through accel_models on the design's hwsim accelerator with ZigZag's array and buffers
+(:func:`hwsim_buffers`), and reports each layer's DRAM bytes, the mapping hwsim chose, and hwsim's traffic
+model run on ZigZag's own temporal mapping (:func:`zigzag_mapping_traffic`).
 """
 
 from __future__ import annotations
@@ -101,9 +102,9 @@ TPU_LIKE = Design(
         "(hwsim's rule), ZigZag because no loop irrelevant to the weight is innermost",
         "the spatial unrolling: ZigZag unrolls C (not FX, FY) over the 32 rows, hwsim's im2col unrolls "
         "C x FX x FY; conv1 (C = 3) therefore maps differently (3/32 rows busy in ZigZag)",
-        "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim runs, per layer, "
-        "the loop order with the fewest DRAM bytes (accel_models.memory.LoopOrder) and a double-buffered "
-        "per-layer roofline for stalls",
+        "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim searches its "
+        "mapping space per layer for the fewest DRAM bytes (accel_models.memory.LoopOrder, "
+        "accel_models.loopnest) and uses a double-buffered per-layer roofline for stalls",
         "clock: ZigZag counts cycles only; the 1 GHz here does not enter any compared figure",
     ],
 )

@@ -182,3 +182,30 @@ def test_input_tiles_fit_with_their_block_scales(kind, bits):
     # without the scales the same budget admits a larger tile
     plain = _input_tiling(56 * 56, 64 * 56 * 56, w, bits, budget, 0, 0, None)
     assert plain.tiles <= til.tiles
+
+
+_LAYERS = [  # (C, K, H, kernel, stride, groups, batch)
+    (64, 64, 56, 3, 1, 1, 1), (32, 32, 56, 3, 1, 32, 2), (128, 256, 28, 1, 2, 1, 1), (3, 64, 224, 7, 2, 1, 1),
+    (512, 1000, 1, 1, 1, 1, 4), (96, 256, 27, 5, 1, 2, 4), (256, 512, 14, 3, 2, 1, 8),
+]
+
+
+@pytest.mark.parametrize("layer", _LAYERS, ids=lambda t: "-".join(map(str, t)))
+@pytest.mark.parametrize("kind,bits", [("int", 8), ("mxfp4", 4)])
+def test_dram_reads_never_grow_with_any_buffer(layer, kind, bits):
+    """Depthwise, grouped, strided, 1x1, fully connected and batched layers, plain and block-scaled: DRAM
+    reads never grow when any one buffer grows, in the split and the shared, single-buffered forms."""
+    c, k, h, r, st, g, b = layer
+    conv = ConvLayer("c", h, h, r, r, c, k, st, st, padding=r // 2, groups=g, batch=b, phase="inference",
+                     operands=Operands(kind, bits, kind, bits, 16, output_bits=bits, output_kind=kind))
+    sizes = (4, 16, 64, 256, 1024)
+    for flags in ({}, {"double_buffered": False, "shared_io": True}):
+        for grow in ("ifmap_kb", "filter_kb", "ofmap_kb"):
+            prev = None
+            for kb in sizes:
+                sram = {"ifmap_kb": 32, "filter_kb": 32, "ofmap_kb": 32, grow: kb, **flags}
+                row = simulate_layer(conv, _acc(**sram))
+                assert row.dram_read_bytes >= 0 and row.macs > 0
+                if prev is not None:
+                    assert row.dram_read_bytes <= prev, (flags, grow, kb)
+                prev = row.dram_read_bytes
