@@ -67,11 +67,16 @@ class Accelerator:
     # per-operand PE registers with their access energies (accel_models.registers); none: the default rule
     registers: dict[str, Register] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # a tile uses half a buffer while the other half refills (False: all of it, DRAM time not overlapped)
+    double_buffered: bool = True
+    # the ifmap and ofmap buffers are one SRAM that the input and output tiles share
+    shared_io: bool = False
 
     @property
     def memory(self) -> Memory:
         bw = self.dram_bw_bytes_per_cycle if self.dram_bw_bytes_per_cycle else math.inf
-        return Memory(self.ifmap_sram_bytes, self.filter_sram_bytes, self.ofmap_sram_bytes, bw)
+        return Memory(self.ifmap_sram_bytes, self.filter_sram_bytes, self.ofmap_sram_bytes, bw,
+                      self.double_buffered, self.shared_io)
 
     def to_dict(self) -> dict[str, Any]:
         array: dict[str, Any] = {"rows": self.rows, "cols": self.cols, "dataflow": self.dataflow}
@@ -82,7 +87,10 @@ class Accelerator:
             "array": array,
             "pe": self.pe.to_dict(),
             "sram": {"ifmap_kb": self.ifmap_sram_bytes / 1024, "filter_kb": self.filter_sram_bytes / 1024,
-                     "ofmap_kb": self.ofmap_sram_bytes / 1024},
+                     "ofmap_kb": self.ofmap_sram_bytes / 1024,
+                     # only when not the default, so other accelerators keep their resolved form
+                     **({} if self.double_buffered else {"double_buffered": False}),
+                     **({"shared_io": True} if self.shared_io else {})},
             "dram": {"bandwidth_bytes_per_cycle": self.dram_bw_bytes_per_cycle},
             "vector_unit": {"lanes": self.vector_lanes},
             "operands": {"ifmap_bits": self.ifmap_bits, "filter_bits": self.filter_bits,
@@ -152,7 +160,7 @@ class _Fields:
 
 _TOP = {"name", "description", "clock_mhz", "array", "pe", "sram", "dram", "vector_unit", "operands", "notes",
         "source", "sparsity", "registers"}
-_SUB = {"array": {"rows", "cols", "dataflow", "pe_register_bytes"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb"},
+_SUB = {"array": {"rows", "cols", "dataflow", "pe_register_bytes"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb", "double_buffered", "shared_io"},
         "dram": {"bandwidth_bytes_per_cycle"}, "vector_unit": {"lanes"},
         "operands": {"ifmap_bits", "filter_bits", "psum_bits"},
         "sparsity": {"weights", "activations", "load_balance"}}
@@ -286,6 +294,12 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
         raise ConfigError(f"{f.where(key)}: {key}", e.what) from None
     f.mapping("sram")
     kb = {k: f.posnum(f"sram.{k}_kb") for k in ("ifmap", "filter", "ofmap")}
+    flags = {}
+    for k, default in (("double_buffered", True), ("shared_io", False)):
+        v = f.get(f"sram.{k}", default)
+        if not isinstance(v, bool):
+            raise ConfigError(f"{f.where(f'sram.{k}')}: sram.{k}", f"expected true or false, got {v!r}")
+        flags[k] = v
     bw = f.posnum("dram.bandwidth_bytes_per_cycle", None, allow_none=True)
     name = f.get("name", Path(source).stem if source else "accelerator")
     regs = f.get("array.pe_register_bytes", 0)
@@ -304,7 +318,7 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
     return Accelerator(
         name=str(name), rows=f.posint("array.rows"), cols=f.posint("array.cols"), dataflow=dataflow, pe=pe,
         ifmap_sram_bytes=int(kb["ifmap"] * 1024), filter_sram_bytes=int(kb["filter"] * 1024),
-        ofmap_sram_bytes=int(kb["ofmap"] * 1024), dram_bw_bytes_per_cycle=bw,
+        ofmap_sram_bytes=int(kb["ofmap"] * 1024), dram_bw_bytes_per_cycle=bw, **flags,
         clock_mhz=float(f.posnum("clock_mhz", 1000)), vector_lanes=f.posint("vector_unit.lanes", 64),
         ifmap_bits=f.posint("operands.ifmap_bits", 8), filter_bits=f.posint("operands.filter_bits", 8),
         psum_bits=f.posint("operands.psum_bits", 32), description=str(f.get("description", "")),

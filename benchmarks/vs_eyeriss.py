@@ -65,14 +65,16 @@ def main() -> None:
     print(f"{'total':6} {'':>10} " + " ".join(f"{sums[n] / 1e6:14.3f}" for n in names)
           + f" {tot['dram'] / 1e6:8.2f} {t['dram_mb']:6.1f} {t['dram_mb'] * 1e6 / sums['compulsory']:17.2f}")
     print()
-    orders = ("weights_outer", "input_tile_outer", "weight_block_outer")
+    from accel_models.memory import LoopOrder
+
+    orders = tuple(o.value for o in LoopOrder)
     print("hwsim's DRAM MB under each loop order of the memory model (- : the buffers allow no such order); "
           "hwsim runs the fewest")
-    print(f"{'layer':6} {'chosen':>18} " + " ".join(f"{o:>18}" for o in orders) + f" {'paper':>6}")
+    print(f"{'layer':6} {'chosen':>23} " + " ".join(f"{o:>23}" for o in orders) + f" {'paper':>6}")
     for c in rows:
         got = c.orders or {}
         print(f"{c.paper.name:6} {c.loop_order:>18} "
-              + " ".join(f"{got[o] / 1e6:18.2f}" if o in got else f"{'-':>18}" for o in orders)
+              + " ".join(f"{got[o] / 1e6:23.2f}" if o in got else f"{'-':>23}" for o in orders)
               + f" {c.paper.dram_mb:6.1f}")
 
 

@@ -16,11 +16,12 @@ per component after repricing hwsim's access counts with ZigZag's own constants 
 each memory's read/write cost per bit of its widest port), so the comparison is of the counts, not
 of the technology tables. Layers are paired in order (both list the 21 conv/fc layers the same way).
 
-Buffers smaller than a layer: tests/fixtures/zigzag/convs_<design>_sram<S>k.json hold ZigZag's runs of single
-convolutions on the design with its input/output SRAM cut to S KiB (``zigzag_run.py --conv ... --sram-kib S``);
-:func:`compare_small` runs the same convolutions through accel_models on the design's hwsim accelerator with
-its buffers resized by the same rule as the matched designs (:func:`hwsim_buffers`), and reports each layer's
-DRAM bytes and the loop order hwsim chose.
+Buffers smaller than a layer: tests/fixtures/zigzag/convs_<design>[_a<n>|_energy]_sram<S>k.json hold ZigZag's
+runs of single convolutions on the design with its input/output SRAM cut to S KiB (``zigzag_run.py --conv ...
+--sram-kib S``, ``--array n`` for an n x n array, ``--opt energy``); :func:`compare_small` runs the same
+convolutions through accel_models on the design's hwsim accelerator with ZigZag's array and buffers
+(:func:`hwsim_buffers`), and reports each layer's DRAM bytes, the mapping hwsim chose, and hwsim's traffic
+model run on ZigZag's own temporal mapping (:func:`zigzag_mapping_traffic`).
 """
 
 from __future__ import annotations
@@ -57,15 +58,15 @@ def _per_bit(cost: float, port_bits: int) -> float:
     return cost / port_bits
 
 
-def hwsim_buffers(sram_kib: float, weight_kib: float) -> dict[str, float]:
-    """hwsim's SRAMs for a small-buffer ZigZag design (a shared input/output SRAM of ``sram_kib``, weight storage
-    of ``weight_kib``). hwsim double-buffers every buffer (an operand tile uses half of it) and keeps inputs and
-    outputs apart; ZigZag fills its memories whole. Where tiles decide the traffic, the working capacity is
-    what must match: the ifmap and the ofmap buffer each get the shared SRAM's size (their working halves add
-    up to it) and the filter buffer twice the weight storage. (The matched ResNet-18 designs keep the plain
-    split, :data:`TPU_LIKE`: there every tile fits either way, and the ofmap size also decides which partial
-    sums stay in the accumulators, which ZigZag's 2 B output registers do instead.)"""
-    return {"ifmap_kb": sram_kib, "ofmap_kb": sram_kib, "filter_kb": 2 * weight_kib}
+def hwsim_buffers(sram_kib: float, weight_kib: float) -> dict:
+    """hwsim's SRAMs for a small-buffer ZigZag design (one input/output SRAM of ``sram_kib``, weight storage
+    of ``weight_kib``), declared as ZigZag's are: the ifmap and ofmap buffers are one shared SRAM
+    (``shared_io``: half of it each by name, the input and output tiles share the whole), and no buffer is
+    double-buffered (a ZigZag memory holds a tile whole). (The matched ResNet-18 designs keep the plain
+    double-buffered split, :data:`TPU_LIKE`: there every tile fits either way, and the ofmap size also
+    decides which partial sums stay in the accumulators, which ZigZag's 2 B output registers do instead.)"""
+    return {"ifmap_kb": sram_kib / 2, "ofmap_kb": sram_kib / 2, "filter_kb": weight_kib,
+            "double_buffered": False, "shared_io": True}
 
 
 # ZigZag tpu_like.yaml: 32x32 MACs (D1 = K output channels, D2 = C input channels), a 128 B weight
@@ -101,9 +102,9 @@ TPU_LIKE = Design(
         "(hwsim's rule), ZigZag because no loop irrelevant to the weight is innermost",
         "the spatial unrolling: ZigZag unrolls C (not FX, FY) over the 32 rows, hwsim's im2col unrolls "
         "C x FX x FY; conv1 (C = 3) therefore maps differently (3/32 rows busy in ZigZag)",
-        "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim runs, per layer, "
-        "the loop order with the fewest DRAM bytes (accel_models.memory.LoopOrder) and a double-buffered "
-        "per-layer roofline for stalls",
+        "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim searches its "
+        "mapping space per layer for the fewest DRAM bytes (accel_models.memory.LoopOrder, "
+        "accel_models.loopnest) and uses a double-buffered per-layer roofline for stalls",
         "clock: ZigZag counts cycles only; the 1 GHz here does not enter any compared figure",
     ],
 )
@@ -147,14 +148,16 @@ EYERISS_LIKE = Design(
 DESIGNS = {d.name: d for d in (TPU_LIKE, EYERISS_LIKE)}
 
 
-# ZigZag's weight storage per design (KiB): TPU-like's 1024 x 128 B registers, Eyeriss-like's 64 KiB SRAM
-WEIGHT_KIB = {"tpu_like": 128, "eyeriss_like": 64}
+def weight_kib(design: str, rows: int, cols: int) -> float:
+    """ZigZag's weight storage (KiB): TPU-like's 128 B register per PE, Eyeriss-like's 64 KiB SRAM."""
+    return rows * cols * 128 / 1024 if design == "tpu_like" else 64
 
 
 def small_fixtures() -> list[Path]:
     def size(p: Path) -> tuple[str, int]:
         design, _, kib = p.stem.removeprefix("convs_").rpartition("_sram")
         return design, int(kib.rstrip("k") or 0)
+    # every convs_<design>[_a<n>|_energy]_sram<S>k.json
     return sorted(FIX.glob("convs_*.json"), key=size)
 
 
@@ -168,19 +171,44 @@ def temporal_loops(layer: dict) -> dict[str, list[list[tuple[str, int]]]]:
     return {k: [[(d, int(n)) for d, n in lv] for lv in v] for k, v in ast.literal_eval(text).items()}
 
 
+def zigzag_mapping_traffic(layer: dict, conv: tuple[int, ...], padded_edges: bool = False):
+    """hwsim's traffic model (:func:`accel_models.loopnest.nest_traffic`) run on ZigZag's own temporal
+    mapping of a fixture layer: per operand, the loops ZigZag keeps at DRAM."""
+    from accel_models.loopnest import DramLoops, NestShape, nest_traffic
+
+    c, k, h, r, st = conv
+    tl = temporal_loops(layer)
+    loops = DramLoops(tuple(tl["I"][-1]), tuple(tl["W"][-1]), tuple(tl["O"][-1]))
+    return nest_traffic(NestShape.conv(c, k, h, h, r, r, st, r // 2), loops, padded_edges)
+
+
+def _read_bytes(t, psum_bits: int = 16) -> float:
+    return t.inputs + t.weights + t.psum_reads * psum_bits / 8
+
+
+def small_accelerator(fx: dict):
+    """hwsim's accelerator for a small-buffer fixture: the design's, with ZigZag's array and buffers."""
+    from accel_models.config import load_accelerator
+
+    design = DESIGNS[fx["accelerator"]]
+    acc = copy.deepcopy(design.accelerator)
+    if fx.get("array"):
+        acc["array"] = {**acc["array"], "rows": fx["array"], "cols": fx["array"]}
+    a = acc["array"]
+    acc["sram"] = hwsim_buffers(fx["sram_kib"], weight_kib(design.name, a["rows"], a["cols"]))
+    acc["name"] = f"{acc['name']}_{a['rows']}x{a['cols']}_sram{fx['sram_kib']}k"
+    return load_accelerator(acc)
+
+
 def compare_small(path: Path) -> list[dict]:
     """One row per convolution of a small-buffer fixture: ZigZag's and hwsim's MACs and DRAM bytes,
-    and hwsim's loop order."""
-    from accel_models.config import load_accelerator
+    hwsim's loop order, and hwsim's traffic model run on ZigZag's own mapping (exactly, and with
+    ZigZag's count of an edge tile's padding)."""
     from accel_models.layers import ConvLayer, Operands
     from accel_models.sim import simulate_layer
 
     fx = json.loads(path.read_text())
-    design = DESIGNS[fx["accelerator"]]
-    acc = copy.deepcopy(design.accelerator)
-    acc["sram"] = hwsim_buffers(fx["sram_kib"], WEIGHT_KIB[design.name])
-    acc["name"] = f"{acc['name']}_sram{fx['sram_kib']}k"
-    hw = load_accelerator(acc)
+    hw = small_accelerator(fx)
     ops = Operands("int", 8, "int", 8, 16, output_bits=8)
     out = []
     for zl, (c, k, h, r, st) in zip(fx["layers"], fx["convs"], strict=True):
@@ -191,14 +219,43 @@ def compare_small(path: Path) -> list[dict]:
         row = simulate_layer(layer, hw)
         z = zigzag_layer(zl)
         tops = {op: lv[-1]["elements"] for op, lv in zl["operands"].items()}
-        out.append({"layer": zl["name"], "shape": (c, k, h, r, st), "sram_kib": fx["sram_kib"],
+        exact = zigzag_mapping_traffic(zl, (c, k, h, r, st))
+        edges = zigzag_mapping_traffic(zl, (c, k, h, r, st), padded_edges=True)
+        out.append({"fixture": path.name, "layer": zl["name"], "shape": (c, k, h, r, st), "sram_kib": fx["sram_kib"],
+                    "array": f"{hw.rows}x{hw.cols}", "design": fx["accelerator"], "opt": fx.get("opt", "latency"),
                     "loop_order": row.loop_order, "loops": temporal_loops(zl),
-                    "input_elems": c * h * h, "hwsim_input_half_bytes": hw.memory.ifmap_sram_bytes // 2,
+                    "input_elems": c * h * h, "weight_elems": k * c * r * r,
                     "zigzag_input_reads": tops["I"]["rd_out_to_low"], "hwsim_input_reads": row.dram_reads_ifmap,
+                    "zigzag_weight_reads": tops["W"]["rd_out_to_low"], "hwsim_weight_reads": row.dram_reads_filter,
+                    "zigzag_psum_reads": tops["O"]["rd_out_to_low"],
                     "zigzag": {"macs": z["macs"], "dram_read": z["dram_read"], "dram_write": z["dram_write"]},
                     "hwsim": {"macs": row.macs, "dram_read": row.dram_read_bytes,
-                              "dram_write": row.dram_write_bytes}})
+                              "dram_write": row.dram_write_bytes},
+                    "hwsim_on_zigzag_mapping": {"dram_read": _read_bytes(exact),
+                                                "dram_write": exact.final_writes + exact.psum_writes * 2,
+                                                "dram_read_padded_edges": _read_bytes(edges)}})
     return out
+
+
+def small_cause(r: dict) -> str:
+    """Why hwsim's chosen mapping and ZigZag's differ on one layer, read off ZigZag's mapping."""
+    z, h = r["zigzag"]["dram_read"], r["hwsim"]["dram_read"]
+    if abs(h - z) <= 0.02 * z:
+        return "same traffic"
+    top = {op: lv[-1] for op, lv in r["loops"].items()}
+    fmt = ", ".join(f"{d}{n}" for d, n in top["I"]) or "none"
+    i_x = r["zigzag_input_reads"] / r["input_elems"]
+    w_x = r["zigzag_weight_reads"] / r["weight_elems"]
+    if r["zigzag_psum_reads"]:
+        red = "".join(f"{d}{n}" for d, n in top["O"] if d in ("C", "FX", "FY"))
+        return (f"ZigZag spills partial sums ({red} above its output SRAM: "
+                f"{r['zigzag_psum_reads']:,} psums read back at 16 b)")
+    if h < z:
+        return (f"ZigZag re-reads the input {i_x:.2f}x (DRAM loops on I: {fmt}) and the weights {w_x:.2f}x; "
+                f"hwsim's {r['loop_order']} reads {r['hwsim_input_reads'] / r['input_elems']:.2f}x and "
+                f"{r['hwsim_weight_reads'] / r['weight_elems']:.2f}x")
+    return (f"hwsim reads more: input {r['hwsim_input_reads'] / r['input_elems']:.2f}x vs ZigZag's {i_x:.2f}x, "
+            f"weights {r['hwsim_weight_reads'] / r['weight_elems']:.2f}x vs {w_x:.2f}x (ZigZag DRAM loops on I: {fmt})")
 
 
 def load_fixture(design: str) -> dict:
@@ -375,15 +432,17 @@ def print_small(as_json: bool) -> None:
     if as_json:
         print(json.dumps(res, indent=1))
         return
-    print("| SRAM | conv C,K,H,kernel,stride | hwsim loop order | DRAM read ZZ | DRAM read hwsim | gap | "
-          "DRAM write ZZ | DRAM write hwsim | gap |")
-    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| design | SRAM | conv C,K,H,kernel,stride | hwsim loop order | DRAM read ZZ | hwsim | gap | "
+          "hwsim on ZZ's mapping | gap | DRAM write ZZ | hwsim | why |")
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for rows in res.values():
         for r in rows:
-            z, h = r["zigzag"], r["hwsim"]
-            print(f"| {r['sram_kib']} KiB | {','.join(map(str, r['shape']))} | {r['loop_order']} | "
+            z, h, m = r["zigzag"], r["hwsim"], r["hwsim_on_zigzag_mapping"]
+            tag = f"{r['design']} {r['array']}" + (" (ZZ opt energy)" if r["opt"] == "energy" else "")
+            print(f"| {tag} | {r['sram_kib']} KiB | {','.join(map(str, r['shape']))} | {r['loop_order']} | "
                   f"{z['dram_read']:,.0f} | {h['dram_read']:,.0f} | {_rel(h['dram_read'], z['dram_read']):+.1%} | "
-                  f"{z['dram_write']:,.0f} | {h['dram_write']:,.0f} | {_rel(h['dram_write'], z['dram_write']):+.1%} |")
+                  f"{m['dram_read']:,.0f} | {_rel(m['dram_read'], z['dram_read']):+.1%} | "
+                  f"{z['dram_write']:,.0f} | {h['dram_write']:,.0f} | {small_cause(r)} |")
 
 
 if __name__ == "__main__":

@@ -123,8 +123,29 @@ def sized_yaml(acc_path: Path, sram_kib: int, out: Path) -> None:
     out.write_text(yaml.safe_dump(acc, sort_keys=False))
 
 
+def resized_array(acc_path: Path, map_path: Path, n: int, acc_out: Path, map_out: Path) -> None:
+    """Copies of an accelerator YAML and its mapping YAML with an n x n array: the operational array's
+    first two dimensions are n each, and every spatial unrolling of size D (the array's old size) on D1/D2
+    becomes n."""
+    import yaml
+
+    acc = yaml.safe_load(acc_path.read_text())
+    old = list(acc["operational_array"]["sizes"])
+    acc["operational_array"]["sizes"] = [n, n] + old[2:]
+    acc_out.write_text(yaml.safe_dump(acc, sort_keys=False))
+    maps = yaml.safe_load(map_path.read_text())
+    for m in maps:
+        for dim, i in (("D1", 0), ("D2", 1)):
+            for entry in (m.get("spatial_mapping") or {}).get(dim, []):
+                loop, size = (x.strip() for x in str(entry).split(","))
+                if int(size) == old[i]:
+                    m["spatial_mapping"][dim] = [f"{loop}, {n}"]
+    map_out.write_text(yaml.safe_dump(maps, sort_keys=False))
+
+
 def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str = "latency",
-        convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None) -> dict:
+        convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None,
+        array: int | None = None) -> dict:
     from zigzag.api import get_hardware_performance_zigzag
 
     pkg = _package_dir() / "inputs"
@@ -141,6 +162,10 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
             sized = Path(dump) / f"{acc_path.stem}.yaml"
             sized_yaml(acc_path, sram_kib, sized)
             acc_path = sized
+        if array:
+            arr_acc, arr_map = Path(dump) / f"{acc_path.stem}_{array}.yaml", Path(dump) / f"map_{array}.yaml"
+            resized_array(acc_path, map_path, array, arr_acc, arr_map)
+            acc_path, map_path = arr_acc, arr_map
         acc_text = acc_path.read_text()
         energy, latency, cmes = get_hardware_performance_zigzag(
             str(wl_path), str(acc_path), str(map_path), opt=opt, dump_folder=f"{dump}/out",
@@ -170,14 +195,14 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
     import zigzag
 
     extra = "".join(f" --conv {','.join(map(str, c))}" for c in convs or []) + \
-        (f" --sram-kib {sram_kib}" if sram_kib else "")
+        (f" --sram-kib {sram_kib}" if sram_kib else "") + (f" --array {array}" if array else "")
     return {
         "tool": f"zigzag-dse {getattr(zigzag, '__version__', '3.9.1')}",
         "command": f"python benchmarks/zigzag_run.py --accelerator {accelerator}"
                    f"{'' if convs else f' --workload {workload}'} --mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
         "accelerator": accelerator, "workload": "convs" if convs else workload, "mapping": mapping,
         "opt": opt, "search": "loma", "lpf_limit": lpf_limit,
-        "convs": [list(c) for c in convs or []], "sram_kib": sram_kib,
+        "convs": [list(c) for c in convs or []], "sram_kib": sram_kib, "array": array,
         "accelerator_yaml": acc_text,
         "energy_total_pj": float(energy), "latency_total_cycles": float(latency),
         "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "python": platform.python_version(),
@@ -197,6 +222,8 @@ def main() -> None:
     ap.add_argument("--conv", action="append", default=[], metavar="C,K,H,KERNEL,STRIDE",
                     help="run these square convolutions (batch 1, padding kernel // 2) instead of --workload")
     ap.add_argument("--sram-kib", type=int, default=None, help="resize the accelerator's sram_* memories (KiB)")
+    ap.add_argument("--array", type=int, default=None, help="an n x n array (the YAML's D1 x D2, its mapping's "
+                                                            "spatial unrolling resized to match)")
     ap.add_argument("--out", required=True, type=Path)
     a = ap.parse_args()
     convs = [tuple(int(v) for v in c.split(",")) for c in a.conv]
@@ -205,7 +232,7 @@ def main() -> None:
     stem = Path(a.accelerator).stem
     mapping = a.mapping or (stem if (_package_dir() / "inputs" / "mapping" / f"{stem}.yaml").exists() else "default")
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib)
+    res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib, a.array)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"{a.accelerator}: {len(res['layers'])} layers, {res['latency_total_cycles']:.0f} cycles, "

@@ -127,7 +127,7 @@ def order_bytes(row: dict[str, Any], info: Any, acc: Any) -> dict[str, int]:
     run = run_gemm(g.M, g.N, g.K, acc.rows, acc.cols, acc.dataflow, g.groups, Fraction(row.pe_rate), g.kernel)
     ib, fb = row.ifmap_bits, row.filter_bits
     cands = loop_orders(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, row.ofmap_bits, acc.memory,
-                        acc.cols, g.window)
+                        acc.cols, g.window, output_bits=row.output_bits or None)
     return {c.order.value: int(c.read_bytes(ib, fb)) + int(row.dram_write_bytes) for c in cands}
 
 

@@ -58,5 +58,6 @@ def test_each_layer_runs_the_loop_order_with_the_fewest_dram_bytes(rows):
         assert c.orders and c.loop_order in c.orders
         assert c.orders[c.loop_order] == min(c.orders.values())
         assert c.orders[c.loop_order] == pytest.approx(c.dram_bytes, abs=8)
-    # on the chip's buffers CONV1 keeps blocks of column folds' weights; CONV2-5 re-stream their input per fold
-    assert [c.loop_order for c in rows] == ["weight_block_outer"] + ["weights_outer"] * 4
+    # on the chip's buffers CONV1 keeps k-tiles of weights while its input streams past, CONV2 re-streams its
+    # input per column fold, CONV3-5 keep output tiles while one input channel at a time streams in
+    assert [c.loop_order for c in rows] == ["tiled_weights_outer", "weights_outer"] + ["tiled_output_stationary"] * 3

@@ -57,10 +57,11 @@ def test_energy_components_repriced(design):
         assert abs(s[f"energy_{comp}_gap"]) <= 0.20, comp
 
 
-# Buffers smaller than a layer: ZigZag's runs of single convolutions on TPU-like with its input/output SRAM cut
-# to 32, 64 and 128 KiB (tests/fixtures/zigzag/convs_*.json). hwsim's loop order agrees with ZigZag's mapping
-# within 2% where both keep the same data on chip; every other layer must be one of the two departures
-# docs/validation.md explains in numbers, read off ZigZag's own temporal mapping in the fixture.
+# Buffers smaller than a layer: ZigZag's runs of single convolutions with its input/output SRAM cut to 32-256 KiB
+# (tests/fixtures/zigzag/convs_*.json): TPU-like 32x32 at four sizes, 16x16 and 64x64, Eyeriss-like, and one run
+# whose mapping search minimised energy. Two checks: hwsim's traffic model run on ZigZag's own temporal mapping
+# gives ZigZag's bytes (the model is validated whatever mapping is chosen), and the mapping hwsim's search picks
+# never reads more than ZigZag's, except where ZigZag spills partial sums and moves more bytes in all.
 _REDUCTION = {"C", "FX", "FY"}
 
 
@@ -69,7 +70,7 @@ def small_rows():
     from benchmarks.vs_zigzag import compare_small, small_fixtures
 
     paths = small_fixtures()
-    assert len(paths) >= 3, "tests/fixtures/zigzag/convs_*.json are missing (benchmarks/zigzag_run.py --conv makes them)"
+    assert len(paths) >= 8, "tests/fixtures/zigzag/convs_*.json are missing (benchmarks/zigzag_run.py --conv makes them)"
     return [r for p in paths for r in compare_small(p)]
 
 
@@ -78,30 +79,52 @@ def _spills(r: dict) -> bool:
     return any(d in _REDUCTION for d, _ in r["loops"]["O"][-1])
 
 
+def test_small_buffers_cover_the_configurations(small_rows):
+    assert len(small_rows) >= 60
+    assert {r["array"] for r in small_rows} >= {"16x16", "32x32", "64x64", "14x12"}
+    assert {r["shape"][3] for r in small_rows} >= {1, 3, 7}          # 1x1, 3x3, 7x7
+    assert {r["shape"][4] for r in small_rows} == {1, 2}             # strided layers
+    assert any(r["shape"][2] == 1 for r in small_rows)              # a fully connected layer
+    assert any(r["opt"] == "energy" for r in small_rows)
+
+
 def test_small_buffers_macs_identical(small_rows):
-    assert len(small_rows) >= 27
     assert all(r["zigzag"]["macs"] == r["hwsim"]["macs"] for r in small_rows)
 
 
-def test_small_buffers_dram_reads_per_layer(small_rows):
+def test_traffic_model_on_zigzags_own_mapping(small_rows):
+    """hwsim's loop-nest model on ZigZag's temporal mapping: equal to ZigZag's DRAM reads and writes when it
+    counts an edge tile's padding as ZigZag does, and at most 3% below with its own exact count (the
+    padding an edge tile covers is not in DRAM)."""
+    for r in small_rows:
+        z, m = r["zigzag"], r["hwsim_on_zigzag_mapping"]
+        where = (r["fixture"], r["shape"])
+        assert m["dram_read_padded_edges"] == pytest.approx(z["dram_read"], rel=1e-9), where
+        if _spills(r):
+            # ZigZag writes every round at the partial-sum width; hwsim's last round leaves at the output width
+            assert m["dram_write"] < z["dram_write"], where
+        else:
+            assert m["dram_write"] == pytest.approx(z["dram_write"], rel=1e-9), where
+        assert 0.97 * z["dram_read"] <= m["dram_read"] <= z["dram_read"], where
+    within = sum(abs(r["hwsim_on_zigzag_mapping"]["dram_read"] / r["zigzag"]["dram_read"] - 1) <= 0.02
+                 for r in small_rows)
+    assert within >= len(small_rows) - 4
+
+
+def test_small_buffers_hwsim_mapping_never_reads_more(small_rows):
     agree = 0
     for r in small_rows:
         z, h = r["zigzag"], r["hwsim"]
-        where = (r["sram_kib"], r["shape"], r["loop_order"])
+        where = (r["fixture"], r["shape"], r["loop_order"])
         if h["dram_read"] == pytest.approx(z["dram_read"], rel=0.02):
             agree += 1
         elif _spills(r):
-            # ZigZag moves partial sums through DRAM: hwsim's order moves fewer bytes in all
+            # ZigZag moves partial sums through DRAM: hwsim's mapping moves fewer bytes in all
             assert h["dram_read"] + h["dram_write"] < z["dram_read"] + z["dram_write"], where
-        elif h["dram_read"] < z["dram_read"]:
-            # ZigZag's tiles are whole output rows or columns (its loops keep their large prime factors):
-            # it re-reads the input more often than hwsim's tiles, with their halos, do
-            assert r["hwsim_input_reads"] < r["zigzag_input_reads"], where
         else:
-            # ZigZag holds the whole input in its SRAM beside an output tile; hwsim's working half does not
-            assert r["zigzag_input_reads"] == r["input_elems"], where
-            assert r["input_elems"] > r["hwsim_input_half_bytes"], where
-    assert agree >= 8
+            # a legal mapping on the same memory that ZigZag's search did not pick (it keeps large loops whole)
+            assert h["dram_read"] < z["dram_read"], where
+    assert agree >= 30
 
 
 def test_small_buffers_dram_writes(small_rows):
@@ -110,4 +133,4 @@ def test_small_buffers_dram_writes(small_rows):
         if _spills(r):
             assert h < z
         else:
-            assert h == pytest.approx(z, rel=0.05), (r["sram_kib"], r["shape"])
+            assert h == pytest.approx(z, rel=0.05), (r["fixture"], r["shape"])
