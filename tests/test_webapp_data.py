@@ -745,3 +745,26 @@ def test_parcoords_brush_in_store_units():
     b = _brush_of({"dimensions[0].constraintrange": None, "dimensions[5].constraintrange": [[1, 2]],
                    "line.color": "red"}, b, dims)
     assert b == {"test_acc": [0.2, 0.7]}
+
+
+def test_plotly_bundle_served_has_every_trace_the_pages_draw(db):
+    """dcc.Graph gets the dashboard's partial plotly.js bundle, and that bundle registers every trace type
+    the webapp's figures build (a new ``go.Box`` without rebuilding webapp/plotly would draw nothing)."""
+    import re
+    from pathlib import Path
+
+    from webapp.app import create_app
+
+    client = create_app(db).server.test_client()
+    res = client.get("/_dash-component-suites/plotly/package_data/plotly.min.js", headers={"Host": "127.0.0.1"})
+    assert res.status_code == 200 and res.headers["Content-Type"].startswith("application/javascript")
+    js = res.get_data(as_text=True)
+    assert len(js) < 2_000_000, "the full plotly.js bundle is served, not the partial one"
+    registered = set(re.findall(r'moduleType:"trace",name:"([a-z0-9]+)"', js))
+    src = "\n".join(p.read_text() for p in Path("webapp").rglob("*.py"))
+    used = {t.lower() for t in re.findall(r"\bgo\.([A-Z][A-Za-z]+)\(", src)} - {"figure"}
+    assert used and used <= registered, f"traces drawn but not in the bundle: {sorted(used - registered)}"
+    etag = res.headers["ETag"]
+    again = client.get("/_dash-component-suites/plotly/package_data/plotly.min.js",
+                       headers={"Host": "127.0.0.1", "If-None-Match": etag})
+    assert again.status_code == 304
