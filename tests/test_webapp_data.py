@@ -768,3 +768,33 @@ def test_plotly_bundle_served_has_every_trace_the_pages_draw(db):
     again = client.get("/_dash-component-suites/plotly/package_data/plotly.min.js",
                        headers={"Host": "127.0.0.1", "If-None-Match": etag})
     assert again.status_code == 304
+
+
+def test_a_page_is_answered_from_the_version_it_shows(tmp_path, monkeypatch):
+    """A change on a page carries the store version the page shows: it is answered from that version's
+    points, without reading a newer commit (the page moves on with its next version); a version no
+    longer kept reads the current one."""
+    import webapp.data as wd
+    from webapp.pages.explore import DEFAULT_VIEW, FILTERS, pareto_for
+
+    path = tmp_path / "live.db"
+    build_store(path, n=1)
+    data = StoreData(path)
+    n0 = len(data.done_points())
+    shown = repr(data.version())
+    filters = {col: [] for _, col, _ in FILTERS}
+    pareto_for(data, DEFAULT_VIEW, filters)
+    p = all_points()[0]
+    p.id = "f" * 16
+    with Store(path) as s:
+        s.write(p)
+    reads = []
+    real = wd._refresh
+    monkeypatch.setattr(wd, "_refresh", lambda *a: reads.append(1) or real(*a))
+    with data.at_version(shown):
+        assert len(data.done_points()) == n0
+        df, _ = pareto_for(data, {**DEFAULT_VIEW, "logx": False}, filters)   # a view that version never drew
+        assert len(df) == n0 and not reads
+    assert len(data.done_points()) == n0 + 1 and reads == [1]
+    with data.at_version("not a version"):
+        assert len(data.done_points()) == n0 + 1
