@@ -121,7 +121,7 @@ def _sram_buffers(hw: dict) -> list[str]:
     return [f"sram.{k}" for k in (hw.get("sram") or {}) if isinstance(k, str)]
 
 
-def _named_fields(vals: dict[str, set[str]]) -> list[str]:
+def _named_fields(vals: dict[str, set[object]]) -> list[str]:
     """The fields a name carries, given each field's values over the points: those that vary, in
     :data:`HARDWARE_FIELDS` order; where the SRAM varies, the buffers that vary (two designs with
     128 + 512 kB and 512 + 128 kB of filter and output buffer have one total)."""
@@ -182,7 +182,7 @@ class Variation:
 
     def __init__(self) -> None:
         self._scheme: dict[str, dict[str, set[str]]] = {}
-        self._hw: dict[str, set[str]] = {f: set() for f in HARDWARE_FIELDS}   # and each SRAM buffer
+        self._hw: dict[str, set[object]] = {f: set() for f in HARDWARE_FIELDS}   # and each SRAM buffer
         self._n_hw = 0
 
     def add(self, config: dict) -> None:
@@ -197,9 +197,11 @@ class Variation:
     def add_hardware(self, hw: dict) -> None:
         # a buffer one accelerator lacks counts as a value (None) of that buffer
         for b in _sram_buffers(hw):
-            self._hw.setdefault(b, {json.dumps(None)} if self._n_hw else set())
-        for f in self._hw:
-            self._hw[f].add(json.dumps(_hw_value(hw, f), default=str))
+            self._hw.setdefault(b, {None} if self._n_hw else set())
+        for f, seen in self._hw.items():
+            v = _hw_value(hw, f)
+            # scalars as they are (a hardware sweep adds thousands of accelerators), anything else as JSON
+            seen.add(v if v is None or isinstance(v, (str, int, float)) else json.dumps(v, sort_keys=True, default=str))
         self._n_hw += 1
 
     @property
