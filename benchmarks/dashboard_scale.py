@@ -3,6 +3,7 @@
     python benchmarks/dashboard_scale.py                 # 100, 10000, 50000 points
     python benchmarks/dashboard_scale.py --sizes 10000   # one size
     python benchmarks/dashboard_scale.py --make-only --sizes 100 --out /tmp/stores
+    python benchmarks/dashboard_scale.py --sizes 0 --hardware 10000   # a 10,000-point hardware sweep
 
 Writes synthetic stores (realistic configs: the quickstart's models and schemes with their
 hyper-parameters, accelerators with varied array size / dataflow / clock in a hardware slice,
@@ -105,6 +106,78 @@ def make_store(path: Path, n: int, seed: int = 0) -> None:
                 metrics=metrics, layers=layers, started=1.7e9 + i, finished=1.7e9 + i + 5))
 
 
+HW_SWEEP = ROOT / "configs" / "sweeps" / "hardware_search.yaml"
+# accuracy per scheme (the hardware sweep prices without training): hardware moves cost, not accuracy
+HW_ACCURACY = {"fp32": 0.697, "bnn": 0.42, "twn": 0.61, "kbit": 0.66}
+HW_ENERGY = {"fp32": 4.6, "bnn": 0.2, "twn": 0.5, "kbit": 0.7}   # pJ per MAC at the PE, by scheme
+# the jitter a replica of a swept design gets: (clock factor, filter kB, ofmap kB)
+# (the second and third keep the SRAM total: only the buffers tell them apart)
+HW_JITTER = ((1.0, None, None), (1.0, 128.0, 384.0), (1.0, 384.0, 128.0), (1.2, 512.0, 512.0))
+
+
+def make_hardware_store(path: Path, n: int, seed: int = 0) -> None:
+    """``n`` finished points of a hardware sweep: the real configs of configs/sweeps/hardware_search.yaml
+    (resnet18 on 648 tpu_like variants of array, dataflow, input buffer and clock, for 4 schemes: 2,592
+    points), replicated with jitter of the clock and the filter and output buffers until ``n``, with
+    metrics that follow the hardware (cycles from the array and dataflow, energy from the scheme and the
+    buffers, area from the array and SRAM). Many points share model and scheme; only the accelerator's
+    fields tell them apart."""
+    from hwsim.sweep.expand import expand_sweep
+    from hwsim.sweep.schema import load_sweep
+
+    sw, lm = load_sweep(HW_SWEEP)
+    base = [p.to_json() for p in expand_sweep(sw, lm, HW_SWEEP.parent)]
+    rng = np.random.default_rng(seed)
+    macs = 1.814e9
+    path.unlink(missing_ok=True)
+    with Store(path) as s:
+        s.conn.execute("PRAGMA synchronous=OFF")
+        for i in range(n):
+            clock_f, filt, ofm = HW_JITTER[(i // len(base)) % len(HW_JITTER)]
+            cfg = json.loads(json.dumps(base[i % len(base)]))
+            hw = cfg["hardware"]
+            hw["clock_mhz"] = round(hw["clock_mhz"] * clock_f)
+            hw["sram"]["filter_kb"] = filt or hw["sram"]["filter_kb"]
+            hw["sram"]["ofmap_kb"] = ofm or hw["sram"]["ofmap_kb"]
+            pid = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+            scheme = cfg["scheme"]["name"]
+            rows, cols, df = hw["array"]["rows"], hw["array"]["cols"], hw["array"]["dataflow"]
+            sram_kb = sum(hw["sram"].values())
+            util = {"ws": 0.85, "os": 0.75, "is": 0.65}[df] * min(1.0, 16 / min(rows, cols) + 0.3)
+            cycles = macs / (rows * cols * util) * rng.lognormal(0, 0.05)
+            dram = macs * 0.04 * (64 / hw["sram"]["ifmap_kb"]) ** 0.3 * rng.lognormal(0, 0.1)
+            e_inf = macs * HW_ENERGY[scheme] * (1 + 0.05 * np.log2(sram_kb / 576)) + dram * 160
+            area = 0.0025 * rows * cols * (8 if scheme == "fp32" else 2) + 0.0046 * sram_kb + 0.5
+            acc = HW_ACCURACY[scheme]
+            metrics = {"accuracy": acc, "error": 1 - acc, "infer_energy_pj": e_inf,
+                       "train_energy_pj_per_step": e_inf * 3 * 32, "latency_cycles": cycles,
+                       "latency_us": cycles / hw["clock_mhz"], "train_step_cycles": cycles * 3 * 32,
+                       "dram_bytes_infer": dram, "dram_bytes_per_step": dram * 3 * 32, "macs_infer": macs,
+                       "macs_train_step": macs * 3 * 32, "area_mm2": area, "utilization": util,
+                       "tops_per_w": 2 * macs / e_inf}
+            s.write(PointResult(
+                id=pid, config=cfg, sweep=sw.name, label=None,
+                columns={"model": "resnet18", "dataset": "imagenet", "scheme": scheme,
+                         "family": {"fp32": "float", "bnn": "binary", "twn": "ternary", "kbit": "kbit"}[scheme],
+                         "bits_w": {"fp32": 32, "bnn": 1, "twn": 2, "kbit": 4}[scheme],
+                         "bits_a": {"fp32": 32, "bnn": 1, "twn": 32, "kbit": 4}[scheme], "tech": "45nm",
+                         "accelerator": "tpu_like", "accuracy_source": "none"},
+                metrics=metrics, layers=[], started=1.7e9 + i, finished=1.7e9 + i + 5))
+
+
+def names_tell_apart(db: Path) -> dict:
+    """Whether every design in the store has its own name (what hover and the table show first): the
+    dashboard's names of the done points against their distinct configs, and the fields the names show."""
+    from webapp.data import StoreData
+
+    data = StoreData(db)
+    df = data.done_points()
+    dup = df[df["name"].duplicated(keep=False)].sort_values("name")
+    return {"points": len(df), "names": int(df["name"].nunique()), "shared": len(dup),
+            "example": df["name"].iloc[0] if len(df) else "",
+            "first_shared": dup["name"].iloc[0] if len(dup) else ""}
+
+
 def _free_port() -> int:
     with socket.socket() as sk:
         sk.bind(("127.0.0.1", 0))
@@ -151,8 +224,10 @@ served.startup_s = float("nan")
 a_wait_s = 60.0   # how long a server may take to answer before the run counts as failed (--wait-s)
 
 
-def measure(db: Path, n: int) -> dict:
-    """Start-up, first draw with every point represented, axis and filter changes, heap, in chromium."""
+def measure(db: Path, n: int, filter_on: tuple[str, str] = ("ex-f-model", "lenet300")) -> dict:
+    """Start-up, first draw with every point represented, axis and filter changes (``filter_on``: the
+    filter's control and the value typed into it), heap, and whether hover names tell the drawn markers
+    apart, in chromium."""
     from playwright.sync_api import sync_playwright
 
     out: dict = {"points": n}
@@ -182,22 +257,28 @@ def measure(db: Path, n: int) -> dict:
                         pass
 
             page.on("response", size)
-            # First visit: the server reads the store, the browser fetches ~9 MB of JS (plotly, AG Grid).
-            t0 = time.perf_counter()
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function(f"({count_js})() >= {n}", timeout=180_000)
-            out["first_s"] = time.perf_counter() - t0
-            page.close()
-            # Then time a new tab (browser cache and server cache warm: what a user opening a link sees).
-            page = ctx.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("response", size)
             pareto: list[dict] = []   # where the time of the Pareto callback goes: server, transfer
 
             def timing(r) -> None:
                 if "_dash-update-component" in r.url and "ex-pareto.figure" in (r.post_data or ""):
                     pareto.append(r.timing)
 
+            page.on("requestfinished", timing)
+            # First visit: the server reads the store, the browser fetches ~5 MB of JS (plotly, AG Grid).
+            t0 = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function(f"({count_js})() >= {n}", timeout=180_000)
+            out["first_s"] = time.perf_counter() - t0
+            if pareto:   # when the first visit's figure had arrived (the store read, on a first visit)
+                t = pareto[-1]
+                out["first_fig_at_s"] = (t["startTime"] + t["responseEnd"]
+                                         - page.evaluate("performance.timeOrigin")) / 1e3
+            pareto.clear()
+            page.close()
+            # Then time a new tab (browser cache and server cache warm: what a user opening a link sees).
+            page = ctx.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("response", size)
             page.on("requestfinished", timing)
             cdp = page.context.new_cdp_session(page)
             cdp.send("Performance.enable")
@@ -214,6 +295,13 @@ def measure(db: Path, n: int) -> dict:
                 # when the figure had arrived, from navigation start (the rest of "drawn" is the browser's)
                 out["pareto_at_s"] = (t["startTime"] + t["responseEnd"] - page.evaluate("performance.timeOrigin")) / 1e3
             out["markers"] = page.evaluate(count_js)
+            # hover's first line is customdata[1], the design's name: one name per drawn marker
+            names = page.evaluate("""() => { const g = document.querySelector('#ex-pareto .js-plotly-plot');
+                const ids = new Set(), names = new Set();
+                for (const t of g.data) if (t.mode === 'markers' && t.customdata)
+                    for (const c of t.customdata) { ids.add(c[0]); names.add(c[1]); }
+                return [ids.size, names.size]; }""")
+            out["hover_markers"], out["hover_names"] = names
             page.wait_for_timeout(500)
             # Axis change: log x off.
             sizes.clear()
@@ -228,9 +316,9 @@ def measure(db: Path, n: int) -> dict:
             before = page.inner_text("#ex-count")
             sizes.clear()
             t0 = time.perf_counter()
-            page.click("#ex-f-model")
+            page.click(f"#{filter_on[0]}")
             page.wait_for_selector("input.dash-dropdown-search")
-            page.keyboard.type("lenet300")
+            page.keyboard.type(filter_on[1])
             page.keyboard.press("Enter")
             page.wait_for_function(f"() => document.querySelector('#ex-count').innerText !== {json.dumps(before)}",
                                    timeout=60_000)
@@ -335,6 +423,9 @@ def main() -> None:
                     help="how long the server may take to answer before the run fails (default 60 s)")
     ap.add_argument("--live", action="store_true", help="also measure a sweep writing into the served store")
     ap.add_argument("--live-only", action="store_true", help="only the live-sweep measurement")
+    ap.add_argument("--hardware", type=int, nargs="*", default=[], metavar="N",
+                    help="also a hardware-sweep store of N points (configs/sweeps/hardware_search.yaml's designs "
+                         "replicated with jitter; --sizes 0 for this case alone)")
     a = ap.parse_args()
     a_wait_s = a.wait_s
     folder = a.out or Path(tempfile.mkdtemp(prefix="hwsim-scale-"))
@@ -343,17 +434,24 @@ def main() -> None:
           f"server start-up limit {a.wait_s:g} s", flush=True)
     print("points  write_s  startup_s  first_s  drawn_s  axis_s  axis_kB  filter_s  filter_kB  heap_MB  represented"
           "  errors  | fig_server_s  fig_arrived_s  script_s  layout_s")
-    for n in a.sizes:
-        db = folder / f"scale_{n}.db"
+    cases = [(n, False) for n in a.sizes if n] + [(n, True) for n in a.hardware]
+    for n, hardware in cases:
+        db = folder / (f"hw_{n}.db" if hardware else f"scale_{n}.db")
         t0 = time.perf_counter()
         if not db.exists():
-            make_store(db, n)
+            (make_hardware_store if hardware else make_store)(db, n)
         write_s = time.perf_counter() - t0
         if a.make_only:
             print(f"{n:>6}  {write_s:7.1f}  (store at {db})")
             continue
+        if hardware:
+            nt = names_tell_apart(db)
+            print(f"hardware sweep, {n} points: {nt['names']} distinct names for {nt['points']} designs "
+                  f"({nt['shared']} share a name{': ' + nt['first_shared'] if nt['shared'] else ''}); "
+                  f"e.g. {nt['example']}", flush=True)
         try:
-            r = measure(db, n) if not a.live_only else None
+            filter_on = ("ex-f-scheme", "bnn") if hardware else ("ex-f-model", "lenet300")
+            r = measure(db, n, filter_on) if not a.live_only else None
         except ServerDidNotStart as e:
             print(f"{n:>6}  {write_s:7.1f}  FAILED: {e}", flush=True)
             continue
@@ -364,10 +462,12 @@ def main() -> None:
                   f"{r['console_errors']:6d}  | {r.get('pareto_server_s', float('nan')):12.2f}  "
                   f"{r.get('pareto_at_s', float('nan')):13.2f}  {r['script_s']:8.2f}  {r['layout_s']:8.2f}",
                   flush=True)
+            print(f"   first visit's figure arrived at {r.get('first_fig_at_s', float('nan')):.2f} s; hover: "
+                  f"{r['hover_names']} distinct names on {r['hover_markers']} drawn markers")
             if r.get("first_error"):
                 print("   first console error:", r["first_error"])
         if a.live or a.live_only:
-            live_db = folder / f"live_{n}.db"
+            live_db = folder / f"live_{db.name}"
             for suffix in ("", "-wal", "-shm"):
                 Path(str(live_db) + suffix).unlink(missing_ok=True)
             import shutil

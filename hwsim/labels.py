@@ -112,7 +112,27 @@ def _hw_value(hw: dict, path: str) -> Any:
         return f"{cur} PE"
     if path == "dram.bandwidth_bytes_per_cycle" and cur is not None:
         return f"DRAM {value_text(cur)} B/cycle"
+    if path.startswith("sram.") and cur is not None:
+        return f"{path.removeprefix('sram.').removesuffix('_kb')} {value_text(cur)} kB"
     return cur
+
+
+def _sram_buffers(hw: dict) -> list[str]:
+    return [f"sram.{k}" for k in (hw.get("sram") or {}) if isinstance(k, str)]
+
+
+def _named_fields(vals: dict[str, set[object]]) -> list[str]:
+    """The fields a name carries, given each field's values over the points: those that vary, in
+    :data:`HARDWARE_FIELDS` order; where the SRAM varies, the buffers that vary (two designs with
+    128 + 512 kB and 512 + 128 kB of filter and output buffer have one total)."""
+    def varies(f: str) -> bool:
+        return len(vals.get(f, ())) > 1
+
+    out: list[str] = []
+    for f in HARDWARE_FIELDS:
+        buffers = [b for b in vals if b.startswith("sram.") and varies(b)] if f == "sram" else []
+        out += buffers or ([f] if varies(f) else [])
+    return out
 
 
 def hardware_of(config: dict) -> dict:
@@ -126,12 +146,10 @@ def hardware_of(config: dict) -> dict:
 
 def varying_hardware(configs: Iterable[dict]) -> list[str]:
     """The accelerator fields (:data:`HARDWARE_FIELDS`) whose value differs between the configs."""
-    vals: dict[str, set[str]] = {f: set() for f in HARDWARE_FIELDS}
+    v = Variation()
     for c in configs:
-        hw = hardware_of(c)
-        for f in HARDWARE_FIELDS:
-            vals[f].add(json.dumps(_hw_value(hw, f), default=str))
-    return [f for f in HARDWARE_FIELDS if len(vals[f]) > 1]
+        v.add_hardware(hardware_of(c))
+    return v.hardware_fields
 
 
 def accelerator_name(config: dict, fields: Iterable[str] = ()) -> str:
@@ -164,7 +182,8 @@ class Variation:
 
     def __init__(self) -> None:
         self._scheme: dict[str, dict[str, set[str]]] = {}
-        self._hw: dict[str, set[str]] = {f: set() for f in HARDWARE_FIELDS}
+        self._hw: dict[str, set[object]] = {f: set() for f in HARDWARE_FIELDS}   # and each SRAM buffer
+        self._n_hw = 0
 
     def add(self, config: dict) -> None:
         sc = config.get("scheme") if isinstance(config, dict) else None
@@ -173,9 +192,17 @@ class Variation:
                 per = self._scheme.setdefault(str(one.get("name")), {})
                 for k, v in one.items():
                     per.setdefault(k, set()).add(json.dumps(v, sort_keys=True, default=str))
-        hw = hardware_of(config)
-        for f in HARDWARE_FIELDS:
-            self._hw[f].add(json.dumps(_hw_value(hw, f), default=str))
+        self.add_hardware(hardware_of(config))
+
+    def add_hardware(self, hw: dict) -> None:
+        # a buffer one accelerator lacks counts as a value (None) of that buffer
+        for b in _sram_buffers(hw):
+            self._hw.setdefault(b, {None} if self._n_hw else set())
+        for f, seen in self._hw.items():
+            v = _hw_value(hw, f)
+            # scalars as they are (a hardware sweep adds thousands of accelerators), anything else as JSON
+            seen.add(v if v is None or isinstance(v, (str, int, float)) else json.dumps(v, sort_keys=True, default=str))
+        self._n_hw += 1
 
     @property
     def scheme_params(self) -> dict[str, set[str]]:
@@ -183,7 +210,7 @@ class Variation:
 
     @property
     def hardware_fields(self) -> list[str]:
-        return [f for f in HARDWARE_FIELDS if len(self._hw[f]) > 1]
+        return _named_fields(self._hw)
 
     def key(self) -> tuple:
         """Changes exactly when a name would change: what varies, not the values seen."""

@@ -90,6 +90,26 @@ def test_names_are_readable_and_tell_hardware_apart():
     assert names[0] == "lenet300 · bnn · tpu_like 8x16 ws"      # only what varies: not the clock or PE
 
 
+def test_names_tell_apart_sram_buffers_with_one_total():
+    """A sweep that trades filter against output buffer keeps the SRAM total: the names show the buffers
+    that vary (as the benchmark's 10,000-point hardware store does), whether read at once or point by point."""
+    def cfg(filt, ofm, ifm=64.0):
+        return {"model": {"name": "resnet18", "args": {}}, "scheme": {"name": "bnn"}, "accelerator": "tpu_like",
+                "hardware": {"array": {"rows": 8, "cols": 8, "dataflow": "ws"}, "clock_mhz": 500,
+                             "sram": {"ifmap_kb": ifm, "filter_kb": filt, "ofmap_kb": ofm}}}
+
+    cfgs = [cfg(256.0, 256.0), cfg(128.0, 384.0), cfg(384.0, 128.0)]
+    names = labels.design_names(cfgs)
+    assert len(set(names)) == 3, names
+    assert names[1] == "resnet18 · bnn · tpu_like filter 128 kB ofmap 384 kB"
+    v = labels.Variation()
+    for c in cfgs:
+        v.add(c)
+    assert v.hardware_fields == ["sram.filter_kb", "sram.ofmap_kb"]
+    # one buffer varying with the total: that buffer, not the total
+    assert labels.design_names([cfg(256.0, 256.0), cfg(256.0, 256.0, ifm=512.0)])[1].endswith("tpu_like ifmap 512 kB")
+
+
 # -- the dashboard ---------------------------------------------------------------------------------------
 def _post(client, outputs, inputs, state=(), triggered=None) -> dict:
     out_key = "...".join(f"{i}.{p}" for i, p in outputs)

@@ -131,7 +131,8 @@ def test_explore_click_compare_export(dash_duo, tmp_path):
                         what="name cells")[0]
     click(dash_duo, target)
     dash_duo.wait_for_style_to_equal("#page-point", "display", "block")
-    title = wait_until(lambda: dash_duo.find_element("#pt-title").text, what="drill-down title")
+    # the title is drawn by the page's own callback, which may answer after the page is shown
+    title = wait_until(lambda: [e.text for e in dash_duo.find_elements("#pt-title") if e.text], what="drill-down title")[0]
     assert title.startswith("mlp ")
     # Where the energy goes: one stacked bar per phase, totals in engineering units.
     wait_until(lambda: dash_duo.find_elements("#pt-phases .barlayer .trace"), what="phase bars")

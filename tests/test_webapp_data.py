@@ -745,3 +745,56 @@ def test_parcoords_brush_in_store_units():
     b = _brush_of({"dimensions[0].constraintrange": None, "dimensions[5].constraintrange": [[1, 2]],
                    "line.color": "red"}, b, dims)
     assert b == {"test_acc": [0.2, 0.7]}
+
+
+def test_plotly_bundle_served_has_every_trace_the_pages_draw(db):
+    """dcc.Graph gets the dashboard's partial plotly.js bundle, and that bundle registers every trace type
+    the webapp's figures build (a new ``go.Box`` without rebuilding webapp/plotly would draw nothing)."""
+    import re
+    from pathlib import Path
+
+    from webapp.app import create_app
+
+    client = create_app(db).server.test_client()
+    res = client.get("/_dash-component-suites/plotly/package_data/plotly.min.js", headers={"Host": "127.0.0.1"})
+    assert res.status_code == 200 and res.headers["Content-Type"].startswith("application/javascript")
+    js = res.get_data(as_text=True)
+    assert len(js) < 2_000_000, "the full plotly.js bundle is served, not the partial one"
+    registered = set(re.findall(r'moduleType:"trace",name:"([a-z0-9]+)"', js))
+    src = "\n".join(p.read_text() for p in Path("webapp").rglob("*.py"))
+    used = {t.lower() for t in re.findall(r"\bgo\.([A-Z][A-Za-z]+)\(", src)} - {"figure"}
+    assert used and used <= registered, f"traces drawn but not in the bundle: {sorted(used - registered)}"
+    etag = res.headers["ETag"]
+    again = client.get("/_dash-component-suites/plotly/package_data/plotly.min.js",
+                       headers={"Host": "127.0.0.1", "If-None-Match": etag})
+    assert again.status_code == 304
+
+
+def test_a_page_is_answered_from_the_version_it_shows(tmp_path, monkeypatch):
+    """A change on a page carries the store version the page shows: it is answered from that version's
+    points, without reading a newer commit (the page moves on with its next version); a version no
+    longer kept reads the current one."""
+    import webapp.data as wd
+    from webapp.pages.explore import DEFAULT_VIEW, FILTERS, pareto_for
+
+    path = tmp_path / "live.db"
+    build_store(path, n=1)
+    data = StoreData(path)
+    n0 = len(data.done_points())
+    shown = repr(data.version())
+    filters = {col: [] for _, col, _ in FILTERS}
+    pareto_for(data, DEFAULT_VIEW, filters)
+    p = all_points()[0]
+    p.id = "f" * 16
+    with Store(path) as s:
+        s.write(p)
+    reads = []
+    real = wd._refresh
+    monkeypatch.setattr(wd, "_refresh", lambda *a: reads.append(1) or real(*a))
+    with data.at_version(shown):
+        assert len(data.done_points()) == n0
+        df, _ = pareto_for(data, {**DEFAULT_VIEW, "logx": False}, filters)   # a view that version never drew
+        assert len(df) == n0 and not reads
+    assert len(data.done_points()) == n0 + 1 and reads == [1]
+    with data.at_version("not a version"):
+        assert len(data.done_points()) == n0 + 1

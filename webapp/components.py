@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypedDict
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
@@ -15,21 +15,34 @@ NUMBER_FORMAT = {"function": "params.value == null ? '' : (Math.abs(params.value
                              "d3.format('.4~s')(params.value) : d3.format(',.4~g')(params.value))"}
 
 
+class GridOptions(TypedDict, total=False):
+    """The AG Grid options (``dashGridOptions``) the dashboard's tables set."""
+
+    animateRows: bool
+    enableCellTextSelection: bool
+    ensureDomOrder: bool
+    suppressFieldDotNotation: bool
+    tooltipShowDelay: int
+    suppressColumnVirtualisation: bool
+    rowSelection: dict[str, str | bool]
+    cacheBlockSize: int
+    maxBlocksInCache: int
+    infiniteInitialRowCount: int
+
+
 def grid(grid_id: str, column_defs: list[dict], row_data: list[dict] | None = None, height: int = 360,
          selectable: bool = False, size: str = "responsiveSizeToFit", **kw: Any) -> dag.AgGrid:
     """A sortable, filterable AG Grid; ``selectable`` adds row checkboxes (multi-row selection)."""
     # Fields such as "energy_pj.dram" are names, not paths into nested objects.
-    options: dict[str, Any] = {"animateRows": False, "enableCellTextSelection": True, "ensureDomOrder": True,
-                               "suppressFieldDotNotation": True,
-                               "tooltipShowDelay": 300,
-                               "suppressColumnVirtualisation": True}
+    options = GridOptions(animateRows=False, enableCellTextSelection=True, ensureDomOrder=True,
+                          suppressFieldDotNotation=True, tooltipShowDelay=300, suppressColumnVirtualisation=True)
     if selectable:
         # The infinite row model cannot tick "all" (most rows are not in the browser).
         options["rowSelection"] = {"mode": "multiRow", "checkboxes": True,
                                    "headerCheckbox": kw.get("rowModelType") != "infinite",
                                    "enableClickSelection": False}
     if kw.get("rowModelType") == "infinite":
-        options.update({"cacheBlockSize": 100, "maxBlocksInCache": 20, "infiniteInitialRowCount": 1})
+        options.update(cacheBlockSize=100, maxBlocksInCache=20, infiniteInitialRowCount=1)
     return dag.AgGrid(
         id=grid_id, columnDefs=column_defs, columnSize=size,
         **({} if kw.get("rowModelType") == "infinite" else {"rowData": row_data or []}),

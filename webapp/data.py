@@ -11,6 +11,7 @@ the pages show how to create one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import OrderedDict
@@ -26,6 +27,7 @@ from hwsim.errors import UserError
 from hwsim.formats import PHASES, TRAIN_PHASES
 from hwsim.store import METRICS, POINT_COLUMNS, Store
 
+KEEP_VERSIONS = 2   # store versions whose caches are kept (the one a page shows while a newer one is read)
 CREATE_HINT = "hwsim sweep configs/sweeps/quickstart.yaml --db {path}"
 
 # Cost axes offered per view; "train" shows training costs, "inference" deployment costs.
@@ -33,6 +35,37 @@ TRAIN_AXES = ("train_energy_pj_per_step", "train_energy_pj_per_epoch", "train_me
               "train_step_cycles", "dram_bytes_per_step", "macs_train_step")
 INFER_AXES = ("infer_energy_pj", "model_size_bytes", "latency_cycles", "dram_bytes_infer", "macs_infer")
 QUALITY_AXES = ("accuracy", "error")
+
+Leaf = str | int | float | bool
+Leaves = dict[str, Leaf]     # a config's scalar leaves by dotted path (``hardware.array.rows``)
+# a parsed JSON value (a config part); hwsim.design.Json's shape, without importing the design module
+Json = None | bool | int | float | str | list["Json"] | dict[str, "Json"]
+
+
+@dataclass(frozen=True)
+class PointRecord:
+    """One point as the Design point page shows it: its store columns (:data:`POINT_COLUMNS`, the
+    values it has), its resolved config, and its metrics."""
+
+    id: str
+    status: str
+    label: str | None
+    error: str | None
+    columns: dict[str, str | int | float]
+    config: dict[str, Json]
+    metrics: dict[str, float]
+
+    @classmethod
+    def of(cls, row: dict) -> PointRecord:
+        """From :meth:`hwsim.store.Store.point`'s row."""
+        return cls(id=str(row["id"]), status=str(row.get("status") or ""), label=row.get("label") or None,
+                   error=row.get("error") or None,
+                   columns={c: row[c] for c in POINT_COLUMNS if row.get(c) is not None},
+                   config=row.get("config") or {}, metrics=dict(row.get("metrics") or {}))
+
+
+class _VersionCache(dict[str, object]):
+    """What one store version's reads and derivations computed, by key (points, state, ``memo:*``)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +100,10 @@ class StoreData:
         self._store: Store | None = None
         self._store_ino: int | None = None
         self._version: tuple | None = None
-        self._cache: dict[str, Any] = {}
+        self._cache = _VersionCache()
+        # the caches of the last KEEP_VERSIONS store versions (by ``repr`` of the version, as pages hold it)
+        self._versions: OrderedDict[str, _VersionCache] = OrderedDict()
+        self._pinned = threading.local()
         self._point_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._max_points = max_points_cached
         self._loaded: _Loaded | None = None    # the points read so far, kept across store versions
@@ -81,7 +117,10 @@ class StoreData:
         """Open (or reopen) the store and drop caches if its version moved. Caller holds the lock."""
         v = self.version()
         if v != self._version:
-            self._cache.clear()
+            self._cache = _VersionCache()
+            self._versions[repr(v)] = self._cache
+            while len(self._versions) > KEEP_VERSIONS:
+                self._versions.popitem(last=False)
             self._point_cache.clear()
             self._version = v
         if not self.path.exists():
@@ -104,7 +143,28 @@ class StoreData:
         with self._lock:
             self._close()
 
+    @contextlib.contextmanager
+    def at_version(self, version: str | None):
+        """Serve the reads inside from the cache of ``version`` (the store version a page shows, as the
+        page holds it) while that is kept: a user's change (an axis, a colour) is answered from the points
+        the page shows, without waiting on the read of a commit the page has not been sent yet; the page
+        moves to that commit with its next version. Values that version never computed are derived from
+        its points; a version no longer kept reads the current one."""
+        previous = getattr(self._pinned, "cache", None)
+        cache = self._versions.get(version) if isinstance(version, str) else None
+        self._pinned.cache = cache if cache is not None and "points" in cache else None
+        try:
+            yield
+        finally:
+            self._pinned.cache = previous
+
     def _cached(self, key: str, fn):
+        pinned = getattr(self._pinned, "cache", None)
+        if pinned is not None:
+            if key in pinned:
+                return pinned[key]
+            if key.startswith("memo:"):   # derived from the pinned points only (memo functions take no store)
+                return pinned.setdefault(key, fn(None))
         with self._lock:
             store = self._sync()
             if key not in self._cache:
@@ -214,12 +274,12 @@ class StoreData:
         df = self.points()
         return df[df["status"] == "done"].reset_index(drop=True) if not df.empty else df
 
-    def point(self, pid: str) -> dict[str, Any] | None:
-        def load(store: Store | None):
+    def point(self, pid: str) -> PointRecord | None:
+        def load(store: Store | None) -> PointRecord | None:
             if store is None:
                 return None
             try:
-                return store.point(pid)
+                return PointRecord.of(store.point(pid))
             except UserError:
                 return None
 
@@ -254,8 +314,8 @@ class _Loaded:
         self.status: dict[str, str] = {}
         self.max_rowid = 0
         self.variation = labels.Variation()
-        self.parsed: dict[str, Any] = {}       # JSON text of a config part -> its value
-        self.leaves: dict[tuple[str, str], dict[str, Any]] = {}   # (part, JSON text) -> its leaves
+        self.parsed: dict[str, Json] = {}       # JSON text of a config part -> its value
+        self.leaves: dict[tuple[str, str], Leaves] = {}   # (part, JSON text) -> its leaves
         self.metrics: set[str] = set()          # names of the metrics the points read so far have
         self._frame: pd.DataFrame | None = None
         # distinct values of a column (of the done rows, or of every row's config leaves), kept up to date
@@ -364,7 +424,7 @@ def _config_parts(loaded: _Loaded, store: Store, ids: list[str]) -> tuple[pd.Dat
     for k in keys:
         if k in _CFG_SKIP or k in ("model", "scheme"):
             continue
-        per: dict[Any, dict[str, Any]] = {}
+        per: dict[str, Leaves] = {}
         for t in texts[k].dropna().unique():
             key = (k, t)
             if key not in loaded.leaves:
@@ -523,8 +583,8 @@ scheme_display = labels.scheme_name
 model_display = labels.model_name
 
 
-def _leaves(d: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _leaves(d: Json, prefix: str = "") -> Leaves:
+    out: Leaves = {}
     if isinstance(d, dict):
         for k, v in d.items():
             if not prefix and k in _CFG_SKIP:

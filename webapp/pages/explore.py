@@ -460,10 +460,11 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         """Only the Pareto figure travels on an axis change (the table is paged, parcoords has its own)."""
         *args, current_key = args
         v, filters = _values(args)
-        total = len(data.done_points())
-        if total == 0:
-            return figures.empty_figure("No finished design points in the store yet."), "", version
-        df, fig = pareto_for(data, v, filters, compared or [], zoom)
+        with data.at_version(version):   # the points the page shows, even while a newer commit is read
+            total = len(data.done_points())
+            if total == 0:
+                return figures.empty_figure("No finished design points in the store yet."), "", version
+            df, fig = pareto_for(data, v, filters, compared or [], zoom)
         shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
         on_front = int((df["front"] != "").sum()) if not df.empty else 0
         # The table's rows depend on the axes (the front), the filters and the constraint; not on log

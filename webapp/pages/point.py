@@ -12,11 +12,11 @@ from dash import Input, Output, State, ctx, dcc, html
 
 from hwsim.errors import UserError
 from hwsim.formats import PHASES
-from hwsim.store import METRICS, POINT_COLUMNS
+from hwsim.store import METRICS
 
 from .. import figures, units
 from ..components import download_bar, dropdown, grid, metric_column
-from ..data import StoreData, per_layer, per_layer_value
+from ..data import PointRecord, StoreData, per_layer, per_layer_value
 from .export import figure_download, report_download
 
 PHASE_OPTIONS = [{"label": "Training step (all phases)", "value": "train"}] + [
@@ -99,25 +99,23 @@ def flatten(d, prefix: str = "") -> dict:
     return out
 
 
-def summary(p: dict) -> dbc.Card:
-    cols = [html.Span([html.Span(f"{c.replace('_', ' ')}: ", className="text-muted"), html.B(str(p.get(c)))],
-                      className="me-3") for c in POINT_COLUMNS if p.get(c) is not None]
-    metrics = p.get("metrics", {})
+def summary(p: PointRecord) -> dbc.Card:
+    cols = [html.Span([html.Span(f"{c.replace('_', ' ')}: ", className="text-muted"), html.B(str(v))],
+                      className="me-3") for c, v in p.columns.items()]
     tiles = []
     for m in ("accuracy", "train_energy_pj_per_step", "infer_energy_pj", "train_memory_bytes", "model_size_bytes",
               "latency_cycles", "dram_bytes_per_step"):
-        if metrics.get(m) is not None:
+        if p.metrics.get(m) is not None:
             tiles.append(dbc.Col(html.Div([html.Div(METRICS[m]["label"], className="small text-muted"),
-                                           html.Div(units.fmt(metrics[m], METRICS[m]["unit"]),
+                                           html.Div(units.fmt(p.metrics[m], METRICS[m]["unit"]),
                                                     className="fs-5 fw-semibold")],
                                           className="hwsim-tile"), xs=6, md=3, lg=True))
-    status = p.get("status")
     return dbc.Card(dbc.CardBody([
-        html.H5([p.get("label") or p["id"][:12], dbc.Badge(status, color="success" if status == "done" else "danger",
-                                                           class_name="ms-2 align-middle")], id="pt-title"),
-        html.Div([html.Span("id ", className="text-muted"), html.Code(p["id"])], className="small mb-1"),
+        html.H5([p.label or p.id[:12], dbc.Badge(p.status, color="success" if p.status == "done" else "danger",
+                                                 class_name="ms-2 align-middle")], id="pt-title"),
+        html.Div([html.Span("id ", className="text-muted"), html.Code(p.id)], className="small mb-1"),
         html.Div(cols, className="small mb-2"),
-        *([dbc.Alert(p["error"], color="danger", class_name="py-2")] if p.get("error") else []),
+        *([dbc.Alert(p.error, color="danger", class_name="py-2")] if p.error else []),
         dbc.Row(tiles, class_name="g-2"),
     ]), class_name="shadow-sm mb-3")
 
@@ -346,7 +344,7 @@ def _register_view(app: dash.Dash, data: StoreData) -> None:
             {"key": "(none)", "value": "this point stored no assumptions blob"}]
         lrows, lcols = layer_table(data, pid, phase)
         return (summary(p), *[_graph(g, figs[g]) for g, _ in GRAPHS], arows, lrows, lcols,
-                json.dumps(p.get("config"), indent=2, sort_keys=True))
+                json.dumps(p.config, indent=2, sort_keys=True))
 
 
 def _register_exports(app: dash.Dash, data: StoreData) -> None:
@@ -359,7 +357,7 @@ def _register_exports(app: dash.Dash, data: StoreData) -> None:
             raise dash.exceptions.PreventUpdate
         fig = point_figures(data, pid, phase or "train", view or "macs")[which]
         p = data.point(pid)
-        fig.update_layout(title=dict(text=f"{p.get('label') or pid[:12]}: {fig.layout.title.text or ''}"))
+        fig.update_layout(title=dict(text=f"{p.label or pid[:12]}: {fig.layout.title.text or ''}"))
         return figure_download(fig, fmt, f"hwsim-{which.removeprefix('pt-')}")
 
     @app.callback(Output("pt-report-download", "data"), Input("pt-report-btn", "n_clicks"),
