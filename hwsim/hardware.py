@@ -183,17 +183,17 @@ def _with_sparsity(g: am.GemmLayer, trace: Trace) -> am.GemmLayer:
     on the step, else the pruning target of a sparse-stored layer); the layer input is the ifmap of
     forward and inference and, stashed, of backward_weight (measured density only)."""
     sp = trace.sparsity.get(g.name, {})
-    st = (trace.meta.get("weight_storage") or {}).get(g.name)
-    kw: dict[str, Any] = {}
+    st = trace.meta.weight_storage.get(g.name)
+    kw: dict[str, float | tuple[int, ...]] = {}     # GemmLayer fields, replaced at once
     if g.phase in (FORWARD, INFERENCE, BACKWARD_DATA):
         if "weight" in sp:
             kw["weight_density"] = 1.0 - float(sp["weight"])
-        elif st and "density" in st:
-            kw["weight_density"] = float(st["density"])
-        if st and st.get("dense_bytes"):
-            kw["filter_storage_ratio"] = st["bytes"] / st["dense_bytes"]
-        if st and st.get("nm") and g.phase != BACKWARD_DATA:    # the transposed weight loses the N:M groups
-            kw["weight_nm"] = tuple(st["nm"])
+        elif st is not None:
+            kw["weight_density"] = st.density
+        if st is not None and st.dense_bytes:
+            kw["filter_storage_ratio"] = st.bytes / st.dense_bytes
+        if st is not None and st.nm and g.phase != BACKWARD_DATA:    # the transposed weight loses the N:M groups
+            kw["weight_nm"] = tuple(st.nm)
     if g.phase in (FORWARD, INFERENCE, BACKWARD_WEIGHT) and "input" in sp:
         kw["input_density"] = 1.0 - float(sp["input"])
     return g.with_(**kw) if kw else g
@@ -216,17 +216,17 @@ def attention_gemms(li: LayerInfo, phases: set[str], trace: Trace, acc_psum: int
 
     Forward / inference: S = Q K^T (L x D by D x S) and O = P V (L x S by S x Dv), per head; the keys
     and values are the filter operand. Backward (backward_data): dV = P^T dO, dP = dO V^T, dQ = dS K,
-    dK = dS^T Q, twice the forward MACs, as counted. In a decode step (``trace.meta["kv_cache"]``)
+    dK = dS^T Q, twice the forward MACs, as counted. In a decode step (``trace.meta.kv_cache``)
     keys and values are read from the KV cache at its width, and the query heads sharing a key/value
     head (grouped-query attention) are one GEMM over that head's cache: the cache is read once."""
     s = li.shape
     n, h, L, S, D, Dv = (int(s[k]) for k in ("N", "heads", "L", "S", "D", "Dv"))
-    kv = trace.meta.get("kv_cache") or {}
-    kv_heads = int(kv.get("kv_heads") or h)
+    kv = trace.meta.kv_cache
+    kv_heads = int(kv.kv_heads or h) if kv is not None else h
     kv_heads = kv_heads if kv_heads and h % kv_heads == 0 else h
     rep = h // kv_heads
     f32 = "float32"
-    kvf = _kv_format(int(kv["bits"])) if kv.get("bits") else f32
+    kvf = _kv_format(kv.bits) if kv is not None and kv.bits else f32
     out: list[am.GemmLayer] = []
     for ph in (INFERENCE, FORWARD):
         if ph in phases:

@@ -250,7 +250,7 @@ def priced_macs(trace: Trace, r: LayerRecord, mac: str, n: int, support: tuple[b
     has its pruning target's. None: support is on but nothing was measured for this layer."""
     w_all, a_all = support
     sp = trace.sparsity.get(r.layer)
-    st = (trace.meta.get("weight_storage") or {}).get(r.layer) if trace.meta else None
+    st = trace.meta.weight_storage.get(r.layer)
     if w_all and a_all and st is None and mac in r.effectual_macs:
         return int(r.effectual_macs[mac])       # both operands of this phase's GEMM, as counted
     w_on, a_on = w_all and r.phase in _WEIGHT_PHASES, a_all and r.phase in _INPUT_PHASES
@@ -260,7 +260,7 @@ def priced_macs(trace: Trace, r: LayerRecord, mac: str, n: int, support: tuple[b
         return None
     if w_all and a_all and sp is not None and mac in r.effectual_macs:
         return int(r.effectual_macs[mac])
-    wd = 1.0 - float(sp["weight"]) if sp and "weight" in sp else (float(st["density"]) if st else 1.0)
+    wd = 1.0 - float(sp["weight"]) if sp and "weight" in sp else (st.density if st else 1.0)
     ad = 1.0 - float(sp["input"]) if sp and "input" in sp else 1.0
     return int(round(n * (wd if w_on else 1.0) * (ad if a_on else 1.0)))
 
