@@ -353,5 +353,5 @@ def simulate_trace(trace: Trace, accelerator: Any) -> am.CycleReport:
         rep = am.simulate(work, acc)
     except am.ConfigError as e:
         raise UserError(f"{acc.name}: {e.where}", e.what) from None
-    rep.workload = {"model": trace.model, "scheme": trace.scheme, "batch": trace.batch, "mode": trace.mode}
+    rep.workload = am.SimulatedWorkload(model=trace.model, scheme=trace.scheme, batch=trace.batch, mode=trace.mode)
     return rep
