@@ -25,6 +25,21 @@ from typing import Any
 
 from accel_models.accesses import Access, MemoryAccesses
 from accel_models.config import Accelerator
+from hwsim.energy.assumptions import (
+    BufferCost,
+    DramCost,
+    ElementOpCost,
+    ElementwiseCosts,
+    EnergyAssumptions,
+    MacRuleUse,
+    MemoryCosts,
+    PjRange,
+    PlacementUse,
+    Primitives,
+    RfCost,
+    SramCost,
+    TableCost,
+)
 from hwsim.energy.hierarchy import (
     PERSISTENT,
     WRITTEN_BACK,
@@ -52,35 +67,6 @@ from hwsim.formats import (
 from hwsim.trace import CONV_ND_OPS, LayerInfo, LayerRecord, Trace, conv_dims
 
 COMPONENTS = ("compute", "elementwise", "scale", "rf", "sram", "dram")
-
-
-@dataclass(frozen=True)
-class EnergyAssumptions:
-    """Every table value and rule a pricing used, with citations: what the report documents (its
-    :meth:`to_dict` form is what reports and the store show). ``records_priced_by``: how many records
-    had their memory priced from the accelerator's accesses and how many by the placement model;
-    ``static``: the leakage rule, when static energy was added (:mod:`hwsim.energy.static`)."""
-
-    tech: dict[str, object]                  # TechTable.summary(): name, node, scaling
-    rules: dict[str, dict[str, object]]      # MAC rule name -> mac_types, source, ...
-    pj_per_mac: dict[str, dict[str, float]]  # MAC type -> {min, max}
-    primitives: dict[str, dict[str, object]]
-    elementwise: dict[str, object]
-    memory: dict[str, dict[str, object]]     # sram, dram, rf: per-bit costs and their rules
-    hierarchy: dict[str, object]
-    placement: dict[str, object]             # Placement.summary() of the step, plus the inference pass
-    records_priced_by: dict[str, int]
-    notes: list[str]
-    static: dict[str, object] | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        d = {k: v for k, v in asdict(self).items() if k != "records_priced_by"}
-        d["memory_source"] = {"records_priced_by": dict(self.records_priced_by),
-                              "accelerator_form": "accel_models.MemoryAccesses: bytes per (layer, phase), level "
-                                                  "(rf, sram, dram), buffer (ifmap, filter, ofmap) and read/write"}
-        if self.static is None:
-            d.pop("static")
-        return d
 
 
 @dataclass
@@ -512,53 +498,55 @@ def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placeme
                  ledger: _Ledger) -> EnergyAssumptions:
     """Every table value and rule the pricing used, with citations, for the report."""
     c2, c1 = mult_coefficients(tech)
+    dram = tech.dram_preset(hier.dram)
+    step = placements["train"] if _has_records(placements["train"]) else placements[INFERENCE]
     return EnergyAssumptions(
         tech=tech.summary(),
-        rules=ledger.rules_used,
-        pj_per_mac={m: {"min": v[0], "max": v[1]} for m, v in ledger.per_mac.items()},
-        primitives={
-            "int_add_pj": {"points": tech.int_add_pj.points, "citation": tech.cite(tech.int_add_pj.source),
-                           "rule": "piecewise-linear in width between points; proportional to width outside"},
-            "int_mult_pj": {"points": tech.int_mult_pj.points, "citation": tech.cite(tech.int_mult_pj.source),
-                            "rule": f"table value at a tabulated width, else {c2:.10g} w^2 + {c1:.10g} w, "
-                                    "w = sqrt(a b) (least-squares quadratic through the origin)"},
-            "fp_add_pj": {"points": tech.fp_add_pj.points, "citation": tech.cite(tech.fp_add_pj.source)},
-            "fp_mult_pj": {"points": tech.fp_mult_pj.points, "citation": tech.cite(tech.fp_mult_pj.source)},
-            "bit_add_pj": {"value": bit_add_pj(tech), "rule": "int add of the widest tabulated width / its bits"},
-            "gates": tech.gates.model_dump() | {"citation": tech.cite(tech.gates.source)},
-            "accumulator": tech.accumulator.model_dump()
-            | {"rule": "product bits + ceil(log2(fan-in)), capped at max_bits; max_bits when fan-in is unknown"},
-        },
-        elementwise={"ops": ledger.elementwise, "citation": tech.cite(tech.elementwise.source),
-                     "rule": "each counted element op = the listed fp32 primitives; ops not listed use 'default'"},
-        memory={
-            "sram": {"capacity_bytes": hier.sram_bytes, "pj_per_64b": sram_pj_per_64b(tech, hier.sram_bytes),
-                     "buffers": {b: {"bytes": c, "pj_per_64b": sram_pj_per_64b(tech, c)}
-                                 for b, c in hier.sram_buffers.items()},
-                     "pj_per_bit": per_bit.sram, "points": tech.sram_pj_per_64b.points,
-                     "citation": tech.cite(tech.sram_pj_per_64b.source),
-                     "rule": "power law in capacity between table points (linear in log E vs log2 C), end "
-                             "segments extended; w-bit access = w/64 x E64; writes = reads"},
-            "dram": {"preset": hier.dram or tech.dram.default, "pj_per_bit": per_bit.dram,
-                     **tech.dram_preset(hier.dram).model_dump(),
-                     "citation": tech.cite(tech.dram_preset(hier.dram).source), "rule": "priced per bit; not node-scaled"},
-            "rf": {"pj_per_bit": per_bit.rf, "citation": tech.cite(tech.rf_pj_per_32b.source),
-                   "rule": f"{hier.rf_operand_reads_per_mac:g} operand reads per MAC at the operands' widths, "
+        rules={k: MacRuleUse(**v) for k, v in ledger.rules_used.items()},
+        pj_per_mac={m: PjRange(min=v[0], max=v[1]) for m, v in ledger.per_mac.items()},
+        primitives=Primitives(
+            int_add_pj=TableCost(tech.int_add_pj.points, tech.cite(tech.int_add_pj.source),
+                                 "piecewise-linear in width between points; proportional to width outside"),
+            int_mult_pj=TableCost(tech.int_mult_pj.points, tech.cite(tech.int_mult_pj.source),
+                                  f"table value at a tabulated width, else {c2:.10g} w^2 + {c1:.10g} w, "
+                                  "w = sqrt(a b) (least-squares quadratic through the origin)"),
+            fp_add_pj=TableCost(tech.fp_add_pj.points, tech.cite(tech.fp_add_pj.source)),
+            fp_mult_pj=TableCost(tech.fp_mult_pj.points, tech.cite(tech.fp_mult_pj.source)),
+            bit_add_pj=bit_add_pj(tech), bit_add_rule="int add of the widest tabulated width / its bits",
+            gates=tech.gates, gates_citation=tech.cite(tech.gates.source),
+            accumulator=tech.accumulator,
+            accumulator_rule="product bits + ceil(log2(fan-in)), capped at max_bits; max_bits when fan-in is "
+                             "unknown"),
+        elementwise=ElementwiseCosts(
+            ops={op: ElementOpCost(list(v["primitives"]), v["pj_per_op"], v["default"])
+                 for op, v in ledger.elementwise.items()},
+            citation=tech.cite(tech.elementwise.source),
+            rule="each counted element op = the listed fp32 primitives; ops not listed use 'default'"),
+        memory=MemoryCosts(
+            sram=SramCost(capacity_bytes=hier.sram_bytes, pj_per_64b=sram_pj_per_64b(tech, hier.sram_bytes),
+                          buffers={b: BufferCost(c, sram_pj_per_64b(tech, c)) for b, c in hier.sram_buffers.items()},
+                          pj_per_bit=per_bit.sram, points=tech.sram_pj_per_64b.points,
+                          citation=tech.cite(tech.sram_pj_per_64b.source),
+                          rule="power law in capacity between table points (linear in log E vs log2 C), end "
+                               "segments extended; w-bit access = w/64 x E64; writes = reads"),
+            dram=DramCost(preset=hier.dram or tech.dram.default, pj_per_bit=per_bit.dram, table=dram,
+                          citation=tech.cite(dram.source), rule="priced per bit; not node-scaled"),
+            rf=RfCost(pj_per_bit=per_bit.rf, citation=tech.cite(tech.rf_pj_per_32b.source),
+                      rule=f"{hier.rf_operand_reads_per_mac:g} operand reads per MAC at the operands' widths, "
                            "plus tensors of at most rf_bytes; an accelerator's declared PE registers instead: "
                            "their words read and written by its dataflow (accel_models.registers)",
-                   "registers_pj_per_bit": hier.rf_registers},
-        },
-        hierarchy=hier.model_dump(),
-        placement={**(placements["train"] if _has_records(placements["train"]) else placements[INFERENCE]).summary(),
-                      "inference": placements[INFERENCE].summary(),
-                      "bytes_by_level": {c: {k: int(round(v)) for k, v in d.items()} for c, d in ledger.level_bytes.items()},
-                      "dram_fetch_once_bytes": dict(ledger.fetched),
-                      "rule": "per pass, in execution order: the transients of the running (layer, phase) first "
-                              "(the part of their largest stream that fits the SRAM); long-lived tensors (weight, "
-                              "stash, grad_weight, weight_master, optimizer_state) hold SRAM only while live, in "
-                              "the split that saves the most DRAM bytes (a linear program over the records); tensors "
-                              "<= rf_bytes in RF; on-chip persistent classes are fetched from DRAM once per pass "
-                              "(weight_master and optimizer_state also written back); an inference pass has no stash"},
+                      registers_pj_per_bit=hier.rf_registers)),
+        hierarchy=hier,
+        placement=PlacementUse(
+            step=step.summary(), inference=placements[INFERENCE].summary(),
+            bytes_by_level={c: {k: int(round(v)) for k, v in d.items()} for c, d in ledger.level_bytes.items()},
+            dram_fetch_once_bytes=dict(ledger.fetched),
+            rule="per pass, in execution order: the transients of the running (layer, phase) first "
+                 "(the part of their largest stream that fits the SRAM); long-lived tensors (weight, "
+                 "stash, grad_weight, weight_master, optimizer_state) hold SRAM only while live, in "
+                 "the split that saves the most DRAM bytes (a linear program over the records); tensors "
+                 "<= rf_bytes in RF; on-chip persistent classes are fetched from DRAM once per pass "
+                 "(weight_master and optimizer_state also written back); an inference pass has no stash"),
         records_priced_by=ledger.mem_source,
         notes=ledger.notes,
     )
