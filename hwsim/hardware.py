@@ -28,6 +28,7 @@ import accel_models as am
 from hwsim.configs import resolve
 from hwsim.errors import UserError
 from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD, INFERENCE, UPDATE, LayerPrecision
+from hwsim.jsondoc import Json, JsonDocument
 from hwsim.trace import CONV_ND_OPS, LayerInfo, LayerRecord, Trace, conv_dims
 from hwsim.yamlsafe import load_file, safe_load
 
@@ -35,7 +36,7 @@ GEMM_OPS = ("conv2d", "linear", *CONV_ND_OPS)
 _WRITE_CLASSES = {"output", "stash_write", "grad_input", "grad_weight", "weight_master", "optimizer_state"}
 
 
-def resolve_accelerator(spec: Any, overrides: dict[str, Any] | None = None, *, where: str = "--accelerator",
+def resolve_accelerator(spec: Any, overrides: dict[str, Json] | None = None, *, where: str = "--accelerator",
                         where_field: Callable[[str], str] | None = None) -> am.Accelerator:
     """The accelerator of ``spec`` with dotted-path ``overrides`` applied; errors as :class:`UserError`.
 
@@ -89,11 +90,11 @@ def accelerator_file(spec: str, where: str = "--accelerator") -> Path:
     return resolve("accelerators", spec, where)
 
 
-def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Any]:
+def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Json]:
     """``["array.rows=64", "pe.kind=xnor"]`` -> ``{"array.rows": 64, "pe.kind": "xnor"}`` (values read as YAML
     scalars, so 64 is an int and null is None)."""
 
-    out: dict[str, Any] = {}
+    out: dict[str, Json] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -102,7 +103,7 @@ def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Any]:
     return out
 
 
-def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> dict[str, Any]:
+def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> JsonDocument:
     """An accelerator YAML (a name in configs/accelerators or a path) as a mapping, ``name`` filled in:
     read once where many overrides apply to one file."""
     path = accelerator_file(str(spec), where)
@@ -113,7 +114,7 @@ def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> dic
     return data
 
 
-def hardware_label(name: str, overrides: dict[str, Any]) -> str:
+def hardware_label(name: str, overrides: dict[str, Json]) -> str:
     """``tpu_like(array.cols=16,array.rows=8)``: the base name plus the fields set on it."""
     if not overrides:
         return name
@@ -152,7 +153,7 @@ def layer_to_model(li: LayerInfo) -> am.ConvLayer | am.GemmLayer:
     raise UserError(f"trace layer {li.name}", f"op {li.op!r} is not a GEMM layer")
 
 
-def _conv_nd_gemm(name: str, op: str, s: dict[str, Any]) -> am.GemmLayer:
+def _conv_nd_gemm(name: str, op: str, s: dict[str, int]) -> am.GemmLayer:
     """A Conv1d/Conv3d or transposed convolution as the GEMM it lowers to, per group.
 
     Convolution (im2col): M = N x output positions, K = C/g x kernel, N = K_out/g. Transposed
