@@ -183,8 +183,8 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
     rows = {r.layer: r for r in ev.infer_cycles.rows if r.unit == "array"}
     onchip: dict[str, float] = {}
     for r in ev.infer_energy.rows:
-        if r["component"] != "dram":
-            onchip[r["layer"]] = onchip.get(r["layer"], 0.0) + r["energy_pj"]
+        if r.component != "dram":
+            onchip[r.layer] = onchip.get(r.layer, 0.0) + r.energy_pj
     out = []
     for p in paper:
         row = rows[p.layer]

@@ -73,14 +73,14 @@ def t45():
 
 
 def _sum(rows, **kw):
-    return sum(r["energy_pj"] for r in rows if all(r[k] == v for k, v in kw.items()))
+    return sum(r.energy_pj for r in rows if all(getattr(r, k) == v for k, v in kw.items()))
 
 
 def test_report_shape_and_consistency(t45):
     tr = make_trace("fp32")
     rep = price(tr, t45, steps_per_epoch=100, rate_hz=10)
-    assert {r["phase"] for r in rep.rows} == set(TRAIN_PHASES) | {"inference"}
-    comps = {r["component"] for r in rep.rows}
+    assert {r.phase for r in rep.rows} == set(TRAIN_PHASES) | {"inference"}
+    comps = {r.component for r in rep.rows}
     assert comps == {"compute.fp32", "elementwise", "rf", "sram", "dram"}
     assert rep.train_step_pj == pytest.approx(sum(rep.totals.values()))
     assert rep.train_step_pj == pytest.approx(sum(_sum(rep.rows, phase=p) for p in TRAIN_PHASES))

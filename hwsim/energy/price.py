@@ -64,9 +64,20 @@ from hwsim.formats import (
     Format,
     LayerPrecision,
 )
+from hwsim.jsondoc import JsonDocument
 from hwsim.trace import CONV_ND_OPS, LayerInfo, LayerRecord, Trace, conv_dims
 
 COMPONENTS = ("compute", "elementwise", "scale", "rf", "sram", "dram")
+
+
+@dataclass(frozen=True)
+class EnergyRow:
+    """pJ of one energy component of one layer in one phase."""
+
+    layer: str
+    phase: str
+    component: str
+    energy_pj: float
 
 
 @dataclass
@@ -85,7 +96,7 @@ class EnergyReport:
     mode: str
     batch: int
     tech: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[EnergyRow] = field(default_factory=list)
     totals: dict[str, float] = field(default_factory=dict)
     by_phase: dict[str, dict[str, float]] = field(default_factory=dict)
     infer_totals: dict[str, float] = field(default_factory=dict)
@@ -113,8 +124,8 @@ class EnergyReport:
     def by_layer(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for r in self.rows:
-            if r["phase"] in TRAIN_PHASES or not self.train_step_pj:
-                out[r["layer"]][r["component"]] += r["energy_pj"]
+            if r.phase in TRAIN_PHASES or not self.train_step_pj:
+                out[r.layer][r.component] += r.energy_pj
         return {k: dict(v) for k, v in out.items()}
 
     def metrics(self) -> dict[str, float]:
@@ -128,9 +139,10 @@ class EnergyReport:
 
     def store_layers(self) -> list[tuple[str, str, str, float]]:
         """(layer, phase, ``energy_pj.<component>``, value) rows for the results store's ``layers`` table."""
-        return [(r["layer"], r["phase"], f"energy_pj.{r['component']}", r["energy_pj"]) for r in self.rows]
+        return [(r.layer, r.phase, f"energy_pj.{r.component}", r.energy_pj) for r in self.rows]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDocument:
+        """The report as the store, reports and ``--json`` hold it."""
         d = asdict(self)
         d["assumptions"] = self.assumptions.to_dict() if self.assumptions is not None else {}
         d["avg_power_w"] = self.avg_power_w() if self.rate_hz is not None else None
@@ -415,7 +427,7 @@ def _price_fetch_once(records: list[LayerRecord], placement: Placement, slot: st
 
 @dataclass
 class _Totals:
-    rows: list[dict[str, Any]]
+    rows: list[EnergyRow]
     by_phase: dict[str, dict[str, float]]
     train: dict[str, float]
     infer_batch: dict[str, float]
@@ -424,11 +436,10 @@ class _Totals:
 def _totals(ledger: _Ledger) -> _Totals:
     """Rows per (layer, phase, component), pJ per phase and component, and the training-step and
     inference-batch totals per component."""
-    rows = [{"layer": lay, "phase": ph, "component": comp, "energy_pj": v}
-            for (lay, ph, comp), v in ledger.energy.items() if v]
+    rows = [EnergyRow(lay, ph, comp, v) for (lay, ph, comp), v in ledger.energy.items() if v]
     by_phase: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for row in rows:
-        by_phase[row["phase"]][row["component"]] += row["energy_pj"]
+        by_phase[row.phase][row.component] += row.energy_pj
     by_phase_d = {p: dict(v) for p, v in by_phase.items()}
 
     def sum_phases(phases: tuple[str, ...]) -> dict[str, float]:

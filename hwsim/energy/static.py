@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from accel_models.area import AreaReport
 from accel_models.report import CycleReport
 from hwsim.energy.assumptions import StaticUse
-from hwsim.energy.price import EnergyReport
+from hwsim.energy.price import EnergyReport, EnergyRow
 from hwsim.energy.tech import TechTable
 from hwsim.formats import FORWARD, INFERENCE, PHASES, TRAIN_PHASES
 
@@ -90,17 +90,16 @@ def add_static(report: EnergyReport, cycles: CycleReport, area: AreaReport, tech
     if leak.total_mw <= 0:
         return report
     clock = float(acc.clock_mhz)
-    phases = {r["phase"] for r in report.rows} | set(report.by_phase)
+    phases = {r.phase for r in report.rows} | set(report.by_phase)
     rows = list(report.rows)
     for (layer, phase), c in _times(cycles, phases).items():
         if c > 0 and phase in PHASES:
             for comp, mw in ((LOGIC, leak.logic_mw), (SRAM, leak.sram_mw)):
                 if mw > 0:
-                    rows.append({"layer": layer, "phase": phase, "component": comp,
-                                 "energy_pj": static_pj(mw, c, clock)})
+                    rows.append(EnergyRow(layer, phase, comp, static_pj(mw, c, clock)))
     by_phase: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in rows:
-        by_phase[r["phase"]][r["component"]] += r["energy_pj"]
+        by_phase[r.phase][r.component] += r.energy_pj
 
     def summed(phs: tuple[str, ...]) -> dict[str, float]:
         out: dict[str, float] = defaultdict(float)
