@@ -49,6 +49,7 @@ import yaml
 
 from accel_models.config import Accelerator
 from accel_models.errors import ConfigError
+from accel_models.jsondoc import JsonDocument
 
 AREA_TABLE = Path(__file__).resolve().parents[1] / "configs" / "area" / "45nm.yaml"
 _REQUIRED = ("node_nm", "sources", "int_add_um2", "int_mult_um2", "fp_add_um2", "fp_mult_um2", "gates_um2",
@@ -279,7 +280,7 @@ class AreaReport:
     def total_mm2(self) -> float:
         return sum(self.breakdown.values())
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDocument:
         return {"accelerator": self.accelerator, "node_nm": self.node_nm, "total_mm2": self.total_mm2,
                 "breakdown_mm2": dict(self.breakdown), "per_pe_um2_45nm": self.per_pe_um2,
                 "rules": dict(self.rules), "sources": dict(self.sources)}

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from accel_models.errors import ConfigError
+from accel_models.jsondoc import Json, JsonDocument
 from accel_models.layers import ConvLayer, GemmLayer
 from accel_models.memory import Memory
 from accel_models.pe import PE, build_pe
@@ -66,7 +67,6 @@ class Accelerator:
     pe_register_bytes: int = 0
     # per-operand PE registers with their access energies (accel_models.registers); none: the default rule
     registers: dict[str, Register] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
     # a tile uses half a buffer while the other half refills (False: all of it, DRAM time not overlapped)
     double_buffered: bool = True
     # the ifmap and ofmap buffers are one SRAM that the input and output tiles share
@@ -78,8 +78,9 @@ class Accelerator:
         return Memory(self.ifmap_sram_bytes, self.filter_sram_bytes, self.ofmap_sram_bytes, bw,
                       self.double_buffered, self.shared_io)
 
-    def to_dict(self) -> dict[str, Any]:
-        array: dict[str, Any] = {"rows": self.rows, "cols": self.cols, "dataflow": self.dataflow}
+    def to_dict(self) -> JsonDocument:
+        """The resolved accelerator as the store, reports and point ids hold it (YAML's layout)."""
+        array: JsonDocument = {"rows": self.rows, "cols": self.cols, "dataflow": self.dataflow}
         if self.pe_register_bytes:   # only when set, so accelerators without it keep their resolved form
             array["pe_register_bytes"] = self.pe_register_bytes
         return {
@@ -175,9 +176,10 @@ def overridable_fields() -> list[str]:
     return out
 
 
-def flatten_overrides(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{array: {rows: 8}, clock_mhz: 500}`` -> ``{"array.rows": 8, "clock_mhz": 500}``."""
-    out: dict[str, Any] = {}
+def flatten_overrides(d: JsonDocument, prefix: str = "") -> dict[str, Json]:
+    """``{array: {rows: 8}, clock_mhz: 500}`` (as a sweep file writes them) -> ``{"array.rows": 8,
+    "clock_mhz": 500}``."""
+    out: dict[str, Json] = {}
     for k, v in d.items():
         key = f"{prefix}.{k}" if prefix else str(k)
         if isinstance(v, dict):
@@ -187,7 +189,7 @@ def flatten_overrides(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def apply_overrides(data: JsonDocument, overrides: dict[str, Json]) -> JsonDocument:
     """A copy of accelerator ``data`` (a YAML mapping) with dotted-path ``overrides`` applied.
 
     An unknown path is a :class:`ConfigError` naming it. Changing ``pe.kind`` drops the old kind's

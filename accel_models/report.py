@@ -21,10 +21,11 @@ import csv
 import io
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Literal
 
 from accel_models.accesses import MemoryAccesses
 from accel_models.config import Accelerator
+from accel_models.jsondoc import JsonDocument
 
 
 @dataclass(slots=True)
@@ -85,6 +86,16 @@ _SUMMED = ("macs", "compute_cycles", "stall_cycles", "total_cycles", "sram_reads
            "dram_read_bytes", "dram_write_bytes", "vector_ops", "time_us")
 
 
+@dataclass(frozen=True)
+class SimulatedWorkload:
+    """What a report's rows simulate: the counted model, scheme, batch and mode (shown with the accelerator)."""
+
+    model: str
+    scheme: str
+    batch: int
+    mode: str
+
+
 @dataclass
 class CycleReport:
     """Cycles and accesses of work items on ``accelerator``.
@@ -94,7 +105,7 @@ class CycleReport:
     accelerator: Accelerator
     rows: list[CycleRow] = field(default_factory=list)
     accesses: MemoryAccesses = field(default_factory=MemoryAccesses)
-    workload: dict[str, Any] | None = None
+    workload: SimulatedWorkload | None = None
 
     UNITS = {
         "cycles": "integer clock cycles", "sram_/dram_ counts": "operand elements (words) at *_bits",
@@ -103,8 +114,10 @@ class CycleReport:
     }
 
     @property
-    def totals(self) -> dict[str, Any]:
-        t: dict[str, Any] = {k: 0 for k in _SUMMED}
+    def totals(self) -> dict[str, float]:
+        """The summed columns, average DRAM bandwidth and the array's cycle-weighted efficiencies
+        (counts stay integers)."""
+        t: dict[str, float] = {k: 0 for k in _SUMMED}
         for r in self.rows:
             for k in _SUMMED:
                 t[k] += getattr(r, k) or 0
@@ -125,10 +138,11 @@ class CycleReport:
                 d[k] += getattr(r, k)
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDocument:
+        """The report as the store, ``--json`` and report files hold it."""
         acc = self.accelerator.to_dict()
         if self.workload is not None:
-            acc["trace"] = dict(self.workload)
+            acc["trace"] = asdict(self.workload)
         return {"accelerator": acc, "units": self.UNITS, "rows": [r.to_dict() for r in self.rows],
                 "totals": self.totals, "by_phase": self.by_phase()}
 

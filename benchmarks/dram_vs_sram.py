@@ -30,7 +30,7 @@ def hierarchy_dram(trace, sram_bytes: int) -> float:
 
     rep = price(trace, "45nm", hierarchy={"name": "sweep", "rf_bytes": 512, "sram_bytes": sram_bytes, "dram": "han"})
     pl = rep.assumptions.placement
-    return sum(v.get("dram", 0) for v in pl["bytes_by_level"].values()) + sum(pl["dram_fetch_once_bytes"].values())
+    return sum(v.get("dram", 0) for v in pl.bytes_by_level.values()) + sum(pl.dram_fetch_once_bytes.values())
 
 
 def accelerator_dram(trace, buffer: str, kb: int) -> float:

@@ -36,7 +36,7 @@ def compare_schemes(model: str, schemes: list[str], batch: int = 128, input_shap
 
         row = {
             "scheme": s,
-            "pj_per_mac": {m: v["max"] if v["min"] == v["max"] else (v["min"], v["max"])
+            "pj_per_mac": {m: v.max if v.min == v.max else (v.min, v.max)
                            for m, v in rep.assumptions.pj_per_mac.items()},
             "forward_compute_pj": compute(rep.by_phase.get("forward", {})),
             "step_compute_pj": compute(rep.totals),

@@ -29,7 +29,7 @@ def main() -> None:
     args = ap.parse_args()
     head, _ = load_paper()
     rows = compare(args.accelerator, args.tech)
-    print(f"AlexNet CONV1-5, batch {head['batch']}: paper = Eyeriss (65 nm, measured), hwsim = {args.accelerator} "
+    print(f"AlexNet CONV1-5, batch {head.batch}: paper = Eyeriss (65 nm, measured), hwsim = {args.accelerator} "
           f"({args.tech}); ratio = hwsim / paper; MB = 1e6 B")
     print(f"{'layer':6} {'GMACs':>11} {'DRAM MB':>20} {'GB/SRAM MB':>22} {'latency ms':>21} {'power mW':>19}")
     print(f"{'':6} {'paper hwsim':>11} {'paper  hwsim  ratio':>20} {'paper   hwsim  ratio':>22} "
@@ -44,11 +44,11 @@ def main() -> None:
               f"{c.dram_ratio:6.2f} {p.gb_mb:6.1f} {c.sram_bytes / 1e6:7.1f} {c.sram_bytes / (p.gb_mb * 1e6):6.1f} "
               f"{p.latency_ms:6.1f} {c.latency_ms:6.2f} {c.latency_ms / p.latency_ms:5.2f} "
               f"{p.power_mw:5.0f} {c.onchip_power_mw:5.0f} {c.onchip_power_mw / p.power_mw:5.2f}")
-    t = head["total"]
-    print(f"{'total':6} {t['gmacs']:5.2f} {sum(c.macs for c in rows) / 1e9:5.3f} {t['dram_mb']:6.1f} "
-          f"{tot['dram'] / 1e6:6.2f} {tot['dram'] / (t['dram_mb'] * 1e6):6.2f} {t['gb_mb']:6.1f} "
-          f"{tot['sram'] / 1e6:7.1f} {tot['sram'] / (t['gb_mb'] * 1e6):6.1f} {t['latency_ms']:6.1f} "
-          f"{tot['ms']:6.2f} {tot['ms'] / t['latency_ms']:5.2f}")
+    t = head.total
+    print(f"{'total':6} {t.gmacs:5.2f} {sum(c.macs for c in rows) / 1e9:5.3f} {t.dram_mb:6.1f} "
+          f"{tot['dram'] / 1e6:6.2f} {tot['dram'] / (t.dram_mb * 1e6):6.2f} {t.gb_mb:6.1f} "
+          f"{tot['sram'] / 1e6:7.1f} {tot['sram'] / (t.gb_mb * 1e6):6.1f} {t.latency_ms:6.1f} "
+          f"{tot['ms']:6.2f} {tot['ms'] / t.latency_ms:5.2f}")
     print()
     names = ("compulsory", "input_width", "ifmap_refetch", "filter_refetch", "output_width", "psum_spill")
     print("hwsim's DRAM MB split (compulsory: every input, weight and output once at 16 bits); "

@@ -55,7 +55,7 @@ def main() -> None:
     ok = True
     for label, spec, target in ROWS:
         tr = trace(a.model, spec, batch=a.batch, device="meta")
-        wi, st = tr.meta["weight_input_stash_bytes"], tr.stash_bytes
+        wi, st = tr.meta.step.weight_input_stash_bytes, tr.stash_bytes
         if base is None:
             base = (wi, st)
         r_wi, r_st = base[0] / wi, base[1] / st

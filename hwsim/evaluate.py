@@ -163,7 +163,7 @@ def trace_decode(workload: Workload, infer: Trace | None = None) -> DecodeTraces
     cfg = decoder_config(net, "new_tokens")
     check_context(cfg, prompt + new, "new_tokens")
     sch, b = workload.scheme, workload.infer_batch
-    if infer is not None and isinstance(infer.meta.get("input"), str) and infer.meta["input"] == f"tokens:{prompt}" \
+    if infer is not None and infer.meta.input == f"tokens:{prompt}" \
             and infer.batch == b:
         pre = infer
     else:
@@ -277,8 +277,8 @@ def metrics(ev: Evaluation) -> dict[str, float]:
         "train_energy_pj_per_epoch": float(e_train.train_epoch_pj),
         "infer_energy_pj": float(e_inf.infer_pj_per_sample),
         "stash_bytes": float(tr.stash_bytes),
-        "weight_input_stash_bytes": float(tr.meta.get("weight_input_stash_bytes") or 0),
-        "scheme_noop": float(bool(tr.meta.get("scheme_noop"))),
+        "weight_input_stash_bytes": float(tr.meta.step.weight_input_stash_bytes if tr.meta.step else 0),
+        "scheme_noop": float(tr.meta.scheme_noop),
         "model_size_bytes": float(tr.model_size_bytes),
         "train_memory_bytes": float(_train_state_bytes(tr, states) + tr.stash_bytes),
         "macs_train_step": float(sum(tt["macs"].values())),
@@ -300,7 +300,7 @@ def metrics(ev: Evaluation) -> dict[str, float]:
 
 def _train_state_bytes(tr: Trace, states: int) -> int:
     """Master weights + weight gradients + optimizer state of a training trace, in bytes."""
-    mem = tr.meta.get("train_state_bytes")
+    mem = tr.meta.step.train_state_bytes if tr.meta.step else None
     if mem:
         return int(sum(mem.values()))
     return 4 * int(tr.param_count) * (2 + states)
@@ -342,7 +342,8 @@ def decode_metrics(dec: DecodeEvaluation, clock_mhz: float | None = None) -> dic
     def macs(tr: Trace) -> float:
         return float(sum(sum(r.macs.values()) for r in tr.records))
 
-    kv = d.last.meta["kv_cache"]
+    kv = d.last.meta.kv_cache
+    assert kv is not None, "a decode step's trace holds its KV cache"
     per_token_pj = (dec.first_energy.infer_pj_per_sample + dec.last_energy.infer_pj_per_sample) / 2
     m = {
         "prefill_energy_pj": float(dec.prefill_energy.infer_pj_per_sample),
@@ -350,8 +351,8 @@ def decode_metrics(dec: DecodeEvaluation, clock_mhz: float | None = None) -> dic
         "generate_energy_pj": float(dec.prefill_energy.infer_pj_per_sample + n * per_token_pj),
         "macs_prefill": macs(d.prefill) / b,
         "macs_decode_per_token": (macs(d.first) + macs(d.last)) / 2 / b,
-        "kv_cache_bytes_per_token": float(kv["bytes_per_token"]),
-        "kv_cache_bytes": float(kv["bytes_per_token"] * (d.prompt + n)),
+        "kv_cache_bytes_per_token": float(kv.bytes_per_token),
+        "kv_cache_bytes": float(kv.bytes_per_token * (d.prompt + n)),
     }
     cy = (dec.prefill_cycles, dec.first_cycles, dec.last_cycles)
     if clock_mhz and all(c is not None for c in cy):

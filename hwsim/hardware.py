@@ -28,6 +28,7 @@ import accel_models as am
 from hwsim.configs import resolve
 from hwsim.errors import UserError
 from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD, INFERENCE, UPDATE, LayerPrecision
+from hwsim.jsondoc import Json, JsonDocument
 from hwsim.trace import CONV_ND_OPS, LayerInfo, LayerRecord, Trace, conv_dims
 from hwsim.yamlsafe import load_file, safe_load
 
@@ -35,7 +36,7 @@ GEMM_OPS = ("conv2d", "linear", *CONV_ND_OPS)
 _WRITE_CLASSES = {"output", "stash_write", "grad_input", "grad_weight", "weight_master", "optimizer_state"}
 
 
-def resolve_accelerator(spec: Any, overrides: dict[str, Any] | None = None, *, where: str = "--accelerator",
+def resolve_accelerator(spec: Any, overrides: dict[str, Json] | None = None, *, where: str = "--accelerator",
                         where_field: Callable[[str], str] | None = None) -> am.Accelerator:
     """The accelerator of ``spec`` with dotted-path ``overrides`` applied; errors as :class:`UserError`.
 
@@ -89,11 +90,11 @@ def accelerator_file(spec: str, where: str = "--accelerator") -> Path:
     return resolve("accelerators", spec, where)
 
 
-def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Any]:
+def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Json]:
     """``["array.rows=64", "pe.kind=xnor"]`` -> ``{"array.rows": 64, "pe.kind": "xnor"}`` (values read as YAML
     scalars, so 64 is an int and null is None)."""
 
-    out: dict[str, Any] = {}
+    out: dict[str, Json] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -102,7 +103,7 @@ def parse_set(items: list[str] | None, where: str = "--set") -> dict[str, Any]:
     return out
 
 
-def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> dict[str, Any]:
+def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> JsonDocument:
     """An accelerator YAML (a name in configs/accelerators or a path) as a mapping, ``name`` filled in:
     read once where many overrides apply to one file."""
     path = accelerator_file(str(spec), where)
@@ -113,7 +114,7 @@ def read_accelerator_yaml(spec: str | Path, where: str = "--accelerator") -> dic
     return data
 
 
-def hardware_label(name: str, overrides: dict[str, Any]) -> str:
+def hardware_label(name: str, overrides: dict[str, Json]) -> str:
     """``tpu_like(array.cols=16,array.rows=8)``: the base name plus the fields set on it."""
     if not overrides:
         return name
@@ -152,7 +153,7 @@ def layer_to_model(li: LayerInfo) -> am.ConvLayer | am.GemmLayer:
     raise UserError(f"trace layer {li.name}", f"op {li.op!r} is not a GEMM layer")
 
 
-def _conv_nd_gemm(name: str, op: str, s: dict[str, Any]) -> am.GemmLayer:
+def _conv_nd_gemm(name: str, op: str, s: dict[str, int]) -> am.GemmLayer:
     """A Conv1d/Conv3d or transposed convolution as the GEMM it lowers to, per group.
 
     Convolution (im2col): M = N x output positions, K = C/g x kernel, N = K_out/g. Transposed
@@ -183,17 +184,17 @@ def _with_sparsity(g: am.GemmLayer, trace: Trace) -> am.GemmLayer:
     on the step, else the pruning target of a sparse-stored layer); the layer input is the ifmap of
     forward and inference and, stashed, of backward_weight (measured density only)."""
     sp = trace.sparsity.get(g.name, {})
-    st = (trace.meta.get("weight_storage") or {}).get(g.name)
-    kw: dict[str, Any] = {}
+    st = trace.meta.weight_storage.get(g.name)
+    kw: dict[str, float | tuple[int, ...]] = {}     # GemmLayer fields, replaced at once
     if g.phase in (FORWARD, INFERENCE, BACKWARD_DATA):
         if "weight" in sp:
             kw["weight_density"] = 1.0 - float(sp["weight"])
-        elif st and "density" in st:
-            kw["weight_density"] = float(st["density"])
-        if st and st.get("dense_bytes"):
-            kw["filter_storage_ratio"] = st["bytes"] / st["dense_bytes"]
-        if st and st.get("nm") and g.phase != BACKWARD_DATA:    # the transposed weight loses the N:M groups
-            kw["weight_nm"] = tuple(st["nm"])
+        elif st is not None:
+            kw["weight_density"] = st.density
+        if st is not None and st.dense_bytes:
+            kw["filter_storage_ratio"] = st.bytes / st.dense_bytes
+        if st is not None and st.nm and g.phase != BACKWARD_DATA:    # the transposed weight loses the N:M groups
+            kw["weight_nm"] = tuple(st.nm)
     if g.phase in (FORWARD, INFERENCE, BACKWARD_WEIGHT) and "input" in sp:
         kw["input_density"] = 1.0 - float(sp["input"])
     return g.with_(**kw) if kw else g
@@ -216,17 +217,17 @@ def attention_gemms(li: LayerInfo, phases: set[str], trace: Trace, acc_psum: int
 
     Forward / inference: S = Q K^T (L x D by D x S) and O = P V (L x S by S x Dv), per head; the keys
     and values are the filter operand. Backward (backward_data): dV = P^T dO, dP = dO V^T, dQ = dS K,
-    dK = dS^T Q, twice the forward MACs, as counted. In a decode step (``trace.meta["kv_cache"]``)
+    dK = dS^T Q, twice the forward MACs, as counted. In a decode step (``trace.meta.kv_cache``)
     keys and values are read from the KV cache at its width, and the query heads sharing a key/value
     head (grouped-query attention) are one GEMM over that head's cache: the cache is read once."""
     s = li.shape
     n, h, L, S, D, Dv = (int(s[k]) for k in ("N", "heads", "L", "S", "D", "Dv"))
-    kv = trace.meta.get("kv_cache") or {}
-    kv_heads = int(kv.get("kv_heads") or h)
+    kv = trace.meta.kv_cache
+    kv_heads = int(kv.kv_heads or h) if kv is not None else h
     kv_heads = kv_heads if kv_heads and h % kv_heads == 0 else h
     rep = h // kv_heads
     f32 = "float32"
-    kvf = _kv_format(int(kv["bits"])) if kv.get("bits") else f32
+    kvf = _kv_format(kv.bits) if kv is not None and kv.bits else f32
     out: list[am.GemmLayer] = []
     for ph in (INFERENCE, FORWARD):
         if ph in phases:
@@ -353,5 +354,5 @@ def simulate_trace(trace: Trace, accelerator: Any) -> am.CycleReport:
         rep = am.simulate(work, acc)
     except am.ConfigError as e:
         raise UserError(f"{acc.name}: {e.where}", e.what) from None
-    rep.workload = {"model": trace.model, "scheme": trace.scheme, "batch": trace.batch, "mode": trace.mode}
+    rep.workload = am.SimulatedWorkload(model=trace.model, scheme=trace.scheme, batch=trace.batch, mode=trace.mode)
     return rep

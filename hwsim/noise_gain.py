@@ -32,6 +32,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from hwsim.jsondoc import JsonDocument
+
 
 @dataclass(frozen=True)
 class LayerGain:
@@ -60,8 +62,8 @@ class Allocation:
         """Bits held per sample: weights plus one sample's layer inputs."""
         return sum(b * g.weight_count + a * g.act_count for g, a, b in zip(gains, self.act_bits, self.weight_bits))
 
-    def mixed_spec(self) -> dict[str, Any]:
-        """The allocation as a ``mixed`` scheme: one ``kbit`` override per layer (train with it in a sweep)."""
+    def mixed_spec(self) -> JsonDocument:
+        """The allocation as a ``mixed`` scheme, as a sweep file writes it: one ``kbit`` override per layer."""
         return {"name": "mixed", "overrides": [
             {"layers": n, "scheme": {"name": "kbit", "weight_bits": w, "act_bits": a, "keep_first_last": False}}
             for n, a, w in zip(self.names, self.act_bits, self.weight_bits)]}

@@ -31,17 +31,18 @@ import platform
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from accel_models import COLUMNS, CycleReport
 from hwsim.design import DesignPoint
+from hwsim.jsondoc import JsonDocument
 from hwsim.store import PointResult
 
 if TYPE_CHECKING:
     from hwsim.energy import EnergyReport
     from hwsim.evaluate import DecodeEvaluation, WorkloadTraces
-    from hwsim.trace import Trace
+    from hwsim.trace import EpochRow, Trace
     from hwsim.workload import Workload
 
 # Training-set sizes for pricing an epoch of a paper-scale (literature) point.
@@ -118,7 +119,7 @@ class _EpochProgress:
     def __init__(self, key: str, epochs: int, progress: Progress | None):
         self.key, self.epochs, self.progress = key, epochs, progress
 
-    def on_epoch_end(self, model: Any, epoch: int, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, model: Any, epoch: int, row: EpochRow) -> None:
         _report(self.progress, self.key, "train", epoch, self.epochs)
 
 
@@ -146,11 +147,8 @@ def train_point(p: DesignPoint, key: str = "", progress: Progress | None = None
     _report(progress, key, "train", 0, rec.epochs)
     res = train(model, scheme, ds, rec.train_recipe(), callbacks=tuple(cbs), progress=False)
     curves = []
-    for row in getattr(res, "curves", []) or []:
-        ep = float(row.get("epoch", 0))
-        for k, v in row.items():
-            if k != "epoch" and isinstance(v, (int, float)) and v is not None:
-                curves.append((ep, k, float(v)))
+    for row in res.curves:
+        curves += [(float(row.epoch), k, v) for k, v in row.values()]
     steps = math.ceil(ds.n_train / rec.batch)
     acc = float(res.final_test_acc)
     if not math.isfinite(acc):
@@ -331,13 +329,14 @@ def price_point(p: DesignPoint, acc: float | None, curves: list[tuple[float, str
     assumptions = {"energy": e_train.assumptions.to_dict() if e_train.assumptions is not None else None,
                    "train_memory_bytes": "master weights + weight gradients + optimizer states (fp32 unless the "
                                          "scheme keeps them narrower) + stash",
-                   "trace_device": {"train": tr.meta.get("device"), "infer": ti.meta.get("device")},
-                   "sparsity_source": tr.meta.get("sparsity_source"), "pricing": pr.to_json()}
+                   "trace_device": {"train": tr.meta.device, "infer": ti.meta.device},
+                   "sparsity_source": tr.meta.step.sparsity_source if tr.meta.step else None,
+                   "pricing": pr.to_json()}
     config = p.to_json()   # the store's copy of the point (and the id it hashes to)
     if pr.detail == "summary":
         # a hardware point of a large sweep: totals only (the trace is the group's, the same for all)
         layers: list[tuple[str, str, str, float]] = []
-        blobs: dict[str, Any] = {
+        blobs: JsonDocument = {
             "config": config,
             "energy": {"train": {"totals": e_train.totals, "by_phase": e_train.by_phase},
                        "infer": {"totals": e_inf.totals, "by_phase": e_inf.by_phase}},
@@ -368,26 +367,26 @@ def price_point(p: DesignPoint, acc: float | None, curves: list[tuple[float, str
                        blobs=blobs, versions=vers, started=started, finished=time.time())
 
 
-def decode_blob(dec: DecodeEvaluation) -> dict[str, Any]:
+def decode_blob(dec: DecodeEvaluation) -> JsonDocument:
     """Prefill and the first and last decode steps: KV cache, energy by phase and component, cycle totals."""
     d = dec.traces
     steps = {"prefill": (d.prefill, dec.prefill_energy, dec.prefill_cycles),
              "decode_first": (d.first, dec.first_energy, dec.first_cycles),
              "decode_last": (d.last, dec.last_energy, dec.last_cycles)}
-    out: dict[str, Any] = {"prompt": d.prompt, "new_tokens": d.new_tokens}
+    out: JsonDocument = {"prompt": d.prompt, "new_tokens": d.new_tokens}
     for k, (tr, e, c) in steps.items():
-        out[k] = {"kv_cache": tr.meta.get("kv_cache"), "batch": tr.batch,
+        out[k] = {"kv_cache": asdict(tr.meta.kv_cache) if tr.meta.kv_cache else None, "batch": tr.batch,
                   "macs": sum(sum(r.macs.values()) for r in tr.records),
                   "energy": {"totals": e.totals, "by_phase": e.by_phase},
                   "cycles": c.totals if c is not None else None}
     return out
 
 
-def _trace_blob(tr: Trace) -> dict[str, Any]:
+def _trace_blob(tr: Trace) -> JsonDocument:
     """The trace as stored: without its wall-clock time, so a rerun stores identical blobs
     (timings live in the points table: started, finished, wall_s)."""
     d = tr.to_dict()
-    d["meta"] = {k: v for k, v in d.get("meta", {}).items() if k != "seconds"}
+    d["meta"] = {k: v for k, v in tr.meta.to_json().items() if k != "seconds"}
     return d
 
 

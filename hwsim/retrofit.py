@@ -29,9 +29,13 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim.errors import UserError
+from hwsim.jsondoc import JsonDocument
+
+if TYPE_CHECKING:
+    from hwsim.train import TrainRecipe
 
 TABLE5_WEIGHT_DECAY = 1e-5
 
@@ -60,13 +64,15 @@ class RetrofitResult:
     batch_norms: int
     rows: list[RetrofitRow] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDocument:
+        """The result as ``hwsim retrofit --json`` prints it."""
         return asdict(self)
 
 
-def checkpoint_key(model: str, dataset: str, recipe: dict[str, Any], limit: int | None) -> str:
+def checkpoint_key(model: str, dataset: str, recipe: TrainRecipe, limit: int | None) -> str:
     """A stable name for the fp32 network trained by ``recipe`` (same inputs, same file)."""
-    blob = json.dumps({"model": model, "dataset": dataset, "recipe": recipe, "limit": limit}, sort_keys=True)
+    blob = json.dumps({"model": model, "dataset": dataset, "recipe": recipe.model_dump(mode="json"), "limit": limit},
+                      sort_keys=True)
     return f"{model}-{dataset}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
@@ -111,7 +117,7 @@ def pretrained(model: str, ds: Any, recipe: Any, *, artefacts: Path | None = Non
         return net, str(checkpoint), False
     path = None
     if artefacts is not None:
-        path = artefacts / f"{checkpoint_key(model, ds.name, recipe.model_dump(mode='json'), limit)}.pt"
+        path = artefacts / f"{checkpoint_key(model, ds.name, recipe, limit)}.pt"
         if path.is_file():
             load_state(net, path, where=str(path))
             return net, str(path), False

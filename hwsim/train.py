@@ -35,12 +35,14 @@ import copy
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hwsim.errors import UserError
+from hwsim.jsondoc import JsonDocument
+from hwsim.trace import EpochRow
 
 
 class TrainRecipe(BaseModel):
@@ -87,7 +89,7 @@ class TrainRecipe(BaseModel):
         return self
 
     @classmethod
-    def parse(cls, spec: dict[str, Any] | TrainRecipe | None, where: str = "train") -> TrainRecipe:
+    def parse(cls, spec: JsonDocument | TrainRecipe | None, where: str = "train") -> TrainRecipe:
         """A mapping from YAML -> a validated recipe; invalid values are one-line user errors."""
         if isinstance(spec, TrainRecipe):
             return spec
@@ -139,7 +141,7 @@ class TrainResult:
     final_test_acc: float | None
     final_train_acc: float | None
     best_test_acc: float | None
-    curves: list[dict[str, Any]] = field(default_factory=list)
+    curves: list[EpochRow] = field(default_factory=list)
     epochs_run: int = 0
     steps: int = 0
     wall_s: float = 0.0
@@ -147,7 +149,8 @@ class TrainResult:
     reason: str = ""
     final_test_acc_trained: float | None = None   # the model as trained, without for_inference
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDocument:
+        """The result as ``hwsim train --json`` prints it."""
         return asdict(self)
 
 
@@ -243,26 +246,27 @@ def _batches(n: int, recipe: TrainRecipe) -> tuple[int, list[int], int]:
     return bs, starts, total_steps
 
 
-def _test(model: Any, scheme: Any, te_x: Any, te_y: Any, eval_bs: int, row: dict[str, Any],
-          result: TrainResult) -> None:
-    """Test accuracy of the trained and of the deployed network into the epoch's ``row`` and ``result``."""
-    row["test_acc_trained"] = evaluate(model, te_x, te_y, eval_bs)
+def _test(model: Any, scheme: Any, te_x: Any, te_y: Any, eval_bs: int, row: EpochRow,
+          result: TrainResult) -> EpochRow:
+    """The epoch's ``row`` with the test accuracy of the trained and of the deployed network (also
+    into ``result``)."""
+    trained = evaluate(model, te_x, te_y, eval_bs)
     deployed = _deployed(model, scheme)
-    row["test_acc"] = (row["test_acc_trained"] if deployed is model
-                       else evaluate(deployed, te_x, te_y, eval_bs))
-    result.final_test_acc = row["test_acc"]
-    result.final_test_acc_trained = row["test_acc_trained"]
-    if result.best_test_acc is None or row["test_acc"] > result.best_test_acc:
-        result.best_test_acc = row["test_acc"]
+    acc = trained if deployed is model else evaluate(deployed, te_x, te_y, eval_bs)
+    result.final_test_acc = acc
+    result.final_test_acc_trained = trained
+    if result.best_test_acc is None or acc > result.best_test_acc:
+        result.best_test_acc = acc
+    return replace(row, test_acc=acc, test_acc_trained=trained)
 
 
-def _show(bar: Any, row: dict[str, Any]) -> None:
+def _show(bar: Any, row: EpochRow) -> None:
     """One epoch more on the progress bar, with its loss and test accuracy."""
     if bar is None:
         return
     bar.update(1)
-    bar.set_postfix(loss=f"{row['train_loss']:.3f}",
-                    test_acc="-" if row["test_acc"] is None else f"{row['test_acc']:.3f}")
+    bar.set_postfix(loss=f"{row.train_loss:.3f}",
+                    test_acc="-" if row.test_acc is None else f"{row.test_acc:.3f}")
 
 
 def _step_loss(model: Any, scheme: Any, xb: Any, yb: Any, idx: Any) -> tuple[Any, Any]:
@@ -277,7 +281,7 @@ def _step_loss(model: Any, scheme: Any, xb: Any, yb: Any, idx: Any) -> tuple[Any
     return F.cross_entropy(out, yb), out
 
 
-def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str, Any] | None = None,
+def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | JsonDocument | None = None,
           callbacks: Iterable[Any] = (), progress: bool = False) -> TrainResult:
     """Train ``model`` (already converted by ``scheme.convert``) on ``dataset`` following ``recipe``."""
     import torch
@@ -352,17 +356,11 @@ def train(model: Any, scheme: Any, dataset: Any, recipe: TrainRecipe | dict[str,
             if scheme is not None:
                 scheme.on_epoch_end(model, epoch)
             last = epoch == recipe.epochs or step >= total_steps
-            row: dict[str, Any] = {
-                "epoch": epoch,
-                "train_loss": loss_sum / max(seen, 1),
-                "train_acc": correct / max(seen, 1),
-                "test_acc": None,
-                "test_acc_trained": None,
-                "lr": epoch_lr,
-            }
+            row = EpochRow(epoch=epoch, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1),
+                           lr=epoch_lr)
             if last or epoch % recipe.eval_every == 0:
-                _test(model, scheme, te_x, te_y, eval_bs, row, result)
-            result.final_train_acc = row["train_acc"]
+                row = _test(model, scheme, te_x, te_y, eval_bs, row, result)
+            result.final_train_acc = row.train_acc
             result.curves.append(row)
             result.steps = step
             _call(callbacks, "on_epoch_end", model, epoch, row)

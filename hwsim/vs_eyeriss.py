@@ -54,6 +54,30 @@ class PaperLayer:
 
 
 @dataclass(frozen=True)
+class PaperTotal:
+    """The paper's printed totals over CONV1-5."""
+
+    power_mw: float
+    latency_ms: float
+    processing_ms: float
+    gmacs: float
+    gb_mb: float
+    dram_mb: float
+
+
+@dataclass(frozen=True)
+class PaperRun:
+    """The paper's run: its citation, the network, batch, node and clock, and the printed totals."""
+
+    source: str
+    model: str
+    batch: int
+    node_nm: float
+    clock_mhz: float
+    total: PaperTotal
+
+
+@dataclass(frozen=True)
 class DramTerms:
     """hwsim's DRAM bytes of one layer, split into named quantities (see the module docstring)."""
 
@@ -91,10 +115,12 @@ class LayerComparison:
         return self.dram_bytes / (self.paper.dram_mb * 1e6)
 
 
-def load_paper() -> tuple[dict[str, Any], list[PaperLayer]]:
-    """The paper's table: (header fields, CONV1-5 rows)."""
+def load_paper() -> tuple[PaperRun, list[PaperLayer]]:
+    """The paper's table: (its run and totals, CONV1-5 rows)."""
     data = safe_load(PAPER.read_text(), str(PAPER))
-    return data, [PaperLayer(**row) for row in data["layers"]]
+    run = PaperRun(source=data["source"], model=data["model"], batch=data["batch"], node_nm=data["node_nm"],
+                   clock_mhz=data["clock_mhz"], total=PaperTotal(**data["total"]))
+    return run, [PaperLayer(**row) for row in data["layers"]]
 
 
 def dram_terms(row: am.CycleRow, info: Any) -> DramTerms:
@@ -115,7 +141,7 @@ def dram_terms(row: am.CycleRow, info: Any) -> DramTerms:
     )
 
 
-def order_bytes(row: dict[str, Any], info: Any, acc: Any) -> dict[str, int]:
+def order_bytes(row: am.CycleRow, info: Any, acc: Any) -> dict[str, int]:
     """DRAM bytes (reads + writes) of one array row under every loop order the memory model allows."""
     from fractions import Fraction
 
@@ -142,9 +168,9 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
 
     head, paper = load_paper()
     load_all()
-    spec = MODELS.get(head["model"])
-    wl = Workload(model=head["model"], scheme=build_scheme(SCHEME), input_shape=spec.default_input,
-                  num_classes=spec.default_classes, batch=head["batch"], infer_batch=head["batch"])
+    spec = MODELS.get(head.model)
+    wl = Workload(model=head.model, scheme=build_scheme(SCHEME), input_shape=spec.default_input,
+                  num_classes=spec.default_classes, batch=head.batch, infer_batch=head.batch)
     tr = trace_workload(wl, train=False).infer
     assert tr is not None
     # kbit keeps the image in float (DoReFa's convention); the chip reads it as 16-bit fixed point like every input
@@ -157,8 +183,8 @@ def compare(accelerator: Any = "eyeriss", tech: str = "45nm") -> list[LayerCompa
     rows = {r.layer: r for r in ev.infer_cycles.rows if r.unit == "array"}
     onchip: dict[str, float] = {}
     for r in ev.infer_energy.rows:
-        if r["component"] != "dram":
-            onchip[r["layer"]] = onchip.get(r["layer"], 0.0) + r["energy_pj"]
+        if r.component != "dram":
+            onchip[r.layer] = onchip.get(r.layer, 0.0) + r.energy_pj
     out = []
     for p in paper:
         row = rows[p.layer]

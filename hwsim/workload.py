@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwsim.errors import UserError
+from hwsim.jsondoc import Json, JsonDocument
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Optimizer:
     momentum: float = 0.0
     weight_decay: float = 0.0
 
-    def recipe_fields(self) -> dict[str, Any]:
+    def recipe_fields(self) -> dict[str, str | float]:
         """How a training recipe spells this optimizer (:func:`optimizer_of` reads it back)."""
         return {"optimizer": self.family} | ({"momentum": self.momentum} if self.family == "sgd" else {})
 
@@ -135,7 +136,7 @@ class Workload:
     batch: int = 1
     infer_batch: int = 1
     optimizer: str = DEFAULT_OPTIMIZER
-    model_args: dict[str, Any] = field(default_factory=dict)
+    model_args: dict[str, Json] = field(default_factory=dict)   # the builder's arguments, as a file gives them
     steps_per_epoch: int | None = None
     # inference of a decoder as prefill + decode (hwsim.count.decode): the prompt's tokens (default: the
     # input's sequence length) and the tokens generated after it, one decode step each; None: no decode
@@ -186,7 +187,7 @@ DEFAULT_PHASE = "train"
 DEFAULT_SCHEME = "fp32"
 
 
-def parse_scheme(text: str, where: str = "--scheme") -> str | dict[str, Any]:
+def parse_scheme(text: str, where: str = "--scheme") -> str | JsonDocument:
     """A scheme as the command line gives it: a name (``bnn``), an inline YAML mapping
     (``{name: kbit, weight_bits: 4}``) or a YAML file holding one (``my_scheme.yaml``). YAML is read by
     the strict loader (:mod:`hwsim.yamlsafe`)."""
@@ -243,7 +244,7 @@ class WorkloadOptions:
             raise UserError("--phase", f"expected train or infer, got {phase!r}")
         return phase
 
-    def scheme_spec(self) -> str | dict[str, Any]:
+    def scheme_spec(self) -> str | JsonDocument:
         return parse_scheme(self.scheme if self.scheme is not None else DEFAULT_SCHEME)
 
     def input_shape(self) -> tuple[int, ...] | None:

@@ -64,7 +64,7 @@ def test_phases_shapes_and_mac_types():
     # rows come phase by phase
     order = [r.phase for r in rep.rows]
     assert order == sorted(order, key=["forward", "backward_data", "backward_weight", "update"].index)
-    assert rep.workload["scheme"] == "bnn" and rep.accelerator.name == "fp32_training"
+    assert rep.workload.scheme == "bnn" and rep.accelerator.name == "fp32_training"
 
 
 def test_precision_changes_cycles_on_bitfusion():

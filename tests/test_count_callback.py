@@ -38,17 +38,17 @@ def test_callback_records_trace_timelines_and_signatures():
     assert cb.signatures == {(8, 1, 8, 8): 12, (3, 1, 8, 8): 2}
     assert set(cb.shape_traces) == {(8, 1, 8, 8), (3, 1, 8, 8)}
     tr = cb.trace
-    assert tr is not None and tr.meta["device"] == "cpu" and tr.steps_per_epoch == 7
+    assert tr is not None and tr.meta.device == "cpu" and tr.steps_per_epoch == 7
     # per-epoch work = 6 steps at batch 8 + 1 step at batch 3
     per8 = cb.shape_traces[(8, 1, 8, 8)].totals()["macs"]["fp32"]
     per3 = cb.shape_traces[(3, 1, 8, 8)].totals()["macs"]["fp32"]
     assert cb.epoch_totals["macs"]["fp32"] == 6 * per8 + per3
     # sparsity timeline: step 0 plus every 3rd step, for both weight layers; ReLU zeros reach layer "3"
     samples = cb.timeline["3"]
-    assert [s["step"] for s in samples] == [0, 3, 6, 9, 12]
-    assert all(0.2 < s["input"] < 0.8 for s in samples)
-    assert all(abs(s["effectual_fraction"] - (1 - s["input"]) * (1 - s["weight"])) < 0.05 for s in samples)
-    assert tr.meta["sparsity_timeline"] is cb.timeline
+    assert [s.step for s in samples] == [0, 3, 6, 9, 12]
+    assert all(0.2 < s.input < 0.8 for s in samples)
+    assert all(abs(s.effectual_fraction - (1 - s.input) * (1 - s.weight)) < 0.05 for s in samples)
+    assert tr.meta.training.sparsity_timeline is cb.timeline
     # the training model keeps no hook of ours
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 

@@ -50,7 +50,7 @@ def test_builtin_models_match_flop_counter(name):
     fwd = _flop_counter(m, torch.randn(2, *tr.input_shape, device="meta"), backward=False)
     assert 2 * _macs(tr, ("forward",)) == fwd.get_total_flops()
     assert 2 * _macs(tr) == both.get_total_flops() - _grouped_backward_excess(both, m)
-    assert tr.meta["unsupported_ops"] == {}
+    assert tr.meta.unsupported_ops == {}
     # attribution: each weight layer's forward MACs are what flop_counter's module tracker saw.
     # (Its backward attribution keeps a module "open" until its input's gradient is complete, so a
     # projection shortcut is charged with its block's convolutions; ours is checked per layer below.)

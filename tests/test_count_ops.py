@@ -119,7 +119,7 @@ def test_scaled_dot_product_attention(device, causal):
     assert _macs(tr, "forward") == fwd
     assert _macs(tr, "backward_data") == 2 * fwd      # dV, dP, dQ, dK
     assert _ew(tr, "forward", "softmax") == b * h * length * length
-    assert not tr.meta["unsupported_ops"]
+    assert not tr.meta.unsupported_ops
 
 
 def test_flop_counter_misses_cpu_attention():
@@ -247,7 +247,7 @@ def test_conv_nd_and_transposed_layers_keep_their_op_and_shape(kind, scheme):
     tr = trace(_Scaled(make()), scheme, input_shape=shape, batch=2, device="meta", optimizer="sgd")
     li = next(la for la in tr.layers if la.name == "layer")
     assert li.op == op and li.depth == 0
-    assert tr.meta["weight_input_stash_bytes"] == 4 * 2 * math.prod(shape)
+    assert tr.meta.step.weight_input_stash_bytes == 4 * 2 * math.prod(shape)
     assert {k: li.shape[k] for k in want} == want
     assert f"-> {want['K']}x" in _shape_text(li.op, li.shape)
     rep = simulate_trace(tr, "tpu_like")

@@ -62,13 +62,13 @@ def test_mcdonnell_resnet18_imagenet_claim():
     and ~56 MB at 1 bit (anchors: 1,831,936 values per image, 1.876e9 B, 5.86e7 B)."""
     tr = trace("resnet18", {"name": "mcdonnell", "binarize_first_layer": True}, batch=256,
                input_shape=(3, 224, 224), device="meta")
-    m = tr.meta
-    assert m["weight_input_values_per_sample"] == 1_831_936
-    assert m["weight_input_bytes_fp32"] == 1_831_936 * 256 * 4 == 1_875_902_464
-    assert m["weight_input_bytes_1bit"] == 58_621_952
-    assert m["weight_input_stash_bytes"] == 58_621_952      # what the scheme declares it stashes
+    m = tr.meta.step
+    assert m.weight_input_values_per_sample == 1_831_936
+    assert m.weight_input_bytes_fp32 == 1_831_936 * 256 * 4 == 1_875_902_464
+    assert m.weight_input_bytes_1bit == 58_621_952
+    assert m.weight_input_stash_bytes == 58_621_952      # what the scheme declares it stashes
     # the stash really held by the scheme's weight layers (measured) is the packed 1-bit input
     weight_layers = {li.name for li in tr.layers if li.depth >= 0}
     assert all(li.precision["stash"] == "binary1" for li in tr.layers if li.depth >= 0)
     packed = sum(r.traffic_bytes.get("stash_write", 0) for r in tr.records if r.layer in weight_layers)
-    assert packed < 0.05 * m["weight_input_bytes_fp32"]
+    assert packed < 0.05 * m.weight_input_bytes_fp32

@@ -29,24 +29,24 @@ def test_decode_step_macs_and_cache(device):
     # one new token per sequence attends over kv_len + 1 keys: QK^T and PV, dim MACs each
     attn = 2 * (kv_len + 1) * CFG.dim
     assert sum(sum(r.macs.values()) for r in tr.records) == 2 * (CFG.layers * (per_token + attn) + CFG.dim * CFG.vocab)
-    assert tr.meta["kv_cache"]["bytes_per_token"] == 2 * CFG.layers * kv * 4          # fp32
+    assert tr.meta.kv_cache.bytes_per_token == 2 * CFG.layers * kv * 4          # fp32
     reads = sum(r.traffic_bytes.get("kv_cache_read", 0) for r in tr.records)
-    assert reads == tr.meta["kv_cache"]["bytes"] == 2 * kv_len * 2 * CFG.layers * kv * 4
+    assert reads == tr.meta.kv_cache.bytes == 2 * kv_len * 2 * CFG.layers * kv * 4
 
 
 def test_kv_cache_follows_the_scheme_activation_width():
     tr = decode_trace(Decoder(CFG), "bitnet", kv_len=4, model_name="tiny")
-    assert tr.meta["kv_cache"]["bits"] == 8
-    assert tr.meta["kv_cache"]["bytes_per_token"] == 2 * CFG.layers * CFG.n_kv * CFG.head_dim
+    assert tr.meta.kv_cache.bits == 8
+    assert tr.meta.kv_cache.bytes_per_token == 2 * CFG.layers * CFG.n_kv * CFG.head_dim
 
 
 def test_prefill_plus_decode_sums_the_steps():
     net = Decoder(CFG)
     res = inference(net, prompt=6, new_tokens=3)
     steps = [decode_trace(net, kv_len=k, model_name="tiny") for k in (6, 7, 8)]
-    assert res["decode_macs"] == sum(sum(sum(r.macs.values()) for r in t.records) for t in steps)
+    assert res.decode_macs == sum(sum(sum(r.macs.values()) for r in t.records) for t in steps)
     pre = trace(net, input_shape="tokens:6", mode="infer")
-    assert res["prefill_macs"] == sum(sum(r.macs.values()) for r in pre.records)
+    assert res.prefill_macs == sum(sum(r.macs.values()) for r in pre.records)
 
 
 def test_decode_needs_a_decoder():

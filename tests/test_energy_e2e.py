@@ -69,7 +69,7 @@ def test_reports_are_complete(reports):
         assert rep.train_epoch_pj == pytest.approx(25000 * rep.train_step_pj)
         assert {"dram", "sram", "rf", "elementwise"} <= set(rep.totals)
         layers = {li.name for li in tr.layers}
-        assert {r["layer"] for r in rep.rows} <= layers | {r.layer for r in tr.records}
+        assert {r.layer for r in rep.rows} <= layers | {r.layer for r in tr.records}
 
 
 def test_compare_table():

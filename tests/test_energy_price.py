@@ -73,14 +73,14 @@ def t45():
 
 
 def _sum(rows, **kw):
-    return sum(r["energy_pj"] for r in rows if all(r[k] == v for k, v in kw.items()))
+    return sum(r.energy_pj for r in rows if all(getattr(r, k) == v for k, v in kw.items()))
 
 
 def test_report_shape_and_consistency(t45):
     tr = make_trace("fp32")
     rep = price(tr, t45, steps_per_epoch=100, rate_hz=10)
-    assert {r["phase"] for r in rep.rows} == set(TRAIN_PHASES) | {"inference"}
-    comps = {r["component"] for r in rep.rows}
+    assert {r.phase for r in rep.rows} == set(TRAIN_PHASES) | {"inference"}
+    comps = {r.component for r in rep.rows}
     assert comps == {"compute.fp32", "elementwise", "rf", "sram", "dram"}
     assert rep.train_step_pj == pytest.approx(sum(rep.totals.values()))
     assert rep.train_step_pj == pytest.approx(sum(_sum(rep.rows, phase=p) for p in TRAIN_PHASES))
@@ -96,8 +96,8 @@ def test_report_shape_and_consistency(t45):
     assert rep.metrics()["train_energy_pj_per_step"] == rep.train_step_pj
     assert all(name.startswith("energy_pj.") for _, _, name, _ in rep.store_layers())
     a = rep.assumptions
-    assert a.rules["fp32"]["citation"].startswith("M. Horowitz")
-    assert a.tech["name"] == "45nm" and a.memory["dram"]["preset"] == "han"
+    assert a.rules["fp32"].citation.startswith("M. Horowitz")
+    assert a.tech.name == "45nm" and a.memory.dram.preset == "han"
     assert any("no inference records" in n for n in a.notes)
     assert d["assumptions"]["memory_source"]["records_priced_by"] == a.records_priced_by   # the report's form
 
@@ -132,7 +132,7 @@ def test_placement_weights_fit_sram_fetched_once(t45):
     tr = make_trace("fp32")
     hier = load_hierarchy({"rf_bytes": 0, "sram_bytes": 1 << 20, "rf_operand_reads_per_mac": 0})
     rep = price(tr, t45, hierarchy=hier)
-    lv = rep.assumptions.placement["levels"]
+    lv = rep.assumptions.placement.step.levels
     assert lv["weight"] == "sram" and lv["stash"] == "sram"
     sram_bit, dram_bit = sram_pj_per_bit(t45, 1 << 20), dram_pj_per_bit(t45)
     w = 4 * tr.layer("fc").params
@@ -150,8 +150,8 @@ def test_placement_weights_fit_sram_fetched_once(t45):
 
 
 def _dram_bytes(rep) -> float:
-    return sum(v.get("dram", 0) for v in rep.assumptions.placement["bytes_by_level"].values()) \
-        + sum(rep.assumptions.placement["dram_fetch_once_bytes"].values())
+    return sum(v.get("dram", 0) for v in rep.assumptions.placement.bytes_by_level.values()) \
+        + sum(rep.assumptions.placement.dram_fetch_once_bytes.values())
 
 
 def test_placement_stash_never_evicts_tensors_in_use(t45):
@@ -162,15 +162,15 @@ def test_placement_stash_never_evicts_tensors_in_use(t45):
     bnn_tr = make_trace("bnn")
     hier = {"rf_bytes": 0, "sram_bytes": biggest + bnn_tr.stash_bytes, "rf_operand_reads_per_mac": 0}
     rep = price(tr, t45, hierarchy=hier)
-    by = rep.assumptions.placement["bytes_by_level"]
+    by = rep.assumptions.placement.bytes_by_level
     for cls in ("input", "output", "grad_output", "grad_input"):
         assert by[cls].get("dram", 0) == 0, cls          # tensors in use stay on chip
-    assert rep.assumptions.placement["levels"]["stash"] in ("dram", "split")
+    assert rep.assumptions.placement.step.levels["stash"] in ("dram", "split")
     # the stash is live from forward to backward_weight only: an inference pass has none and its
     # energy does not depend on it
-    assert rep.assumptions.placement["inference"]["footprint_bytes"]["stash"] == 0
+    assert rep.assumptions.placement.inference.footprint_bytes["stash"] == 0
     bnn = price(bnn_tr, t45, hierarchy=hier)
-    frac = {k: r.assumptions.placement["onchip_bytes"]["stash"] / r.assumptions.placement["footprint_bytes"]["stash"]
+    frac = {k: r.assumptions.placement.step.onchip_bytes["stash"] / r.assumptions.placement.step.footprint_bytes["stash"]
             for k, r in (("fp32", rep), ("bnn", bnn))}
     assert frac["bnn"] > frac["fp32"]
     assert _dram_bytes(bnn) < _dram_bytes(rep)
@@ -205,7 +205,7 @@ def test_han_example_12_8_watts(t45):
     rec = LayerRecord("fc", "inference", {}, {}, {}, {"weight": 4 * 10 ** 9})
     tr = Trace("han", "fp32", 1, [1], mode="infer", layers=[layer], records=[rec])
     rep = price(tr, t45, hierarchy={"rf_bytes": 0, "sram_bytes": 1 << 20, "dram": "han"})
-    assert rep.assumptions.placement["levels"]["weight"] == "dram"
+    assert rep.assumptions.placement.step.levels["weight"] == "dram"
     assert rep.avg_power_w(20) == pytest.approx(12.8, rel=1e-12)
     assert rep.totals == {"dram": pytest.approx(640e9)}
 
@@ -289,7 +289,7 @@ def test_node_scaling_lowers_on_chip_not_dram():
     tr = make_trace("fp32")
     hier = {"rf_bytes": 0, "sram_bytes": 1 << 20}
     r45, r7 = price(tr, "45nm", hierarchy=hier), price(tr, load_tech("45nm", node="7nm"), hierarchy=hier)
-    f = r7.assumptions.tech["scaling"]["factor"]
+    f = r7.assumptions.tech.scaling.factor
     assert r7.totals["compute.fp32"] == pytest.approx(f * r45.totals["compute.fp32"])
     assert r7.totals["dram"] == pytest.approx(r45.totals["dram"])
 

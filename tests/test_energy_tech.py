@@ -161,13 +161,13 @@ def test_node_scaling_follows_yaml(t45):
         f = e(node, sc["nodes"][node]["vdd_v"]) / e("45nm", sc["base_vdd_v"])
         assert node_factor(node) == pytest.approx(f, rel=1e-12)
         t = load_tech("45nm", node=node)
-        assert t.scaling["factor"] == pytest.approx(f, rel=1e-12)
+        assert t.scaling.factor == pytest.approx(f, rel=1e-12)
         assert fp_mult_pj(t, 32) == pytest.approx(3.7 * f)
         assert int_add_pj(t, 8) == pytest.approx(0.03 * f)
         assert sram_pj_per_64b(t, 8192) == pytest.approx(10 * f)
         assert rf_pj_per_bit(t) == pytest.approx(rf_pj_per_bit(t45) * f)
         assert dram_pj_per_bit(t) == dram_pj_per_bit(t45)          # DRAM is off-chip: not scaled
-        assert "Stillmaker" in t.scaling["source"]
+        assert "Stillmaker" in t.scaling.source
     factors = [node_factor(n) for n in ("32nm", "20nm", "16nm", "14nm", "10nm", "7nm")]
     assert all(0 < b < a < 1 for a, b in zip(factors, factors[1:]))
     # a bare node name means 45nm scaled to it

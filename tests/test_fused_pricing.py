@@ -61,10 +61,10 @@ def test_graham_batch_norm_work_is_still_counted():
 
 
 def test_a_scheme_that_changes_nothing_is_flagged():
-    assert trace("lenet300", "graham", batch=2, device="meta").meta["scheme_noop"] is True
-    assert trace("lenet300", "fp32", batch=2, device="meta").meta["scheme_noop"] is False
-    assert trace("resnet20", "graham", batch=2, device="meta").meta["scheme_noop"] is False
-    assert trace("lenet300", "mcdonnell", batch=2, device="meta").meta["scheme_noop"] is False
+    assert trace("lenet300", "graham", batch=2, device="meta").meta.scheme_noop is True
+    assert trace("lenet300", "fp32", batch=2, device="meta").meta.scheme_noop is False
+    assert trace("resnet20", "graham", batch=2, device="meta").meta.scheme_noop is False
+    assert trace("lenet300", "mcdonnell", batch=2, device="meta").meta.scheme_noop is False
 
 
 def test_changed_modules_sees_replacements_but_not_identity_swaps():

@@ -248,7 +248,7 @@ def test_layers_a_scheme_cannot_apply_to_stay_float_and_say_so():
     tr = trace(_Odd(), "xnor", input_shape=(3, 6), batch=2)
     info = {li.name: li for li in tr.layers}
     assert "transposed" in info["up"].stays_float and info["fc"].stays_float == ""
-    assert set(tr.meta["stays_float"]) == {"up", "rnn"}
+    assert set(tr.meta.stays_float) == {"up", "rnn"}
     assert {r.layer: r.macs for r in tr.records if r.phase == "forward"}["up"] == {"fp32": 2 * 6 * 4 * 4 * 2}
     # the same network under BNN: the transposed convolution is taken over, the GRU is not
     assert set(stays_float(build_scheme("bnn").convert(_Odd()))) == {"rnn"}

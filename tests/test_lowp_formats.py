@@ -560,7 +560,7 @@ def test_resnet18_adam_state_bytes_by_hand(resnet18_adam, name, master_w, m1, m2
 
     tr = resnet18_adam[name]
     assert tr.param_count == P_W + P_REST == P
-    mem = tr.meta["train_state_bytes"]
+    mem = tr.meta.step.train_state_bytes
     # the master weights of the layers' weights at the master width, the rest (BN, bias) fp32;
     # weight gradients as backward_weight writes them (the same widths)
     assert mem["weight_master"] == P_W * master_w + P_REST * 4
@@ -584,7 +584,7 @@ def test_resnet18_adam_state_bytes_by_hand(resnet18_adam, name, master_w, m1, m2
 def test_fp32_state_bytes_keep_the_old_rule(resnet18_adam):
     """Without narrower state the figure is 4 bytes x params x (master + gradient + 2 moments), plus
     Adam's 62 step counts."""
-    mem = resnet18_adam["fp32"].meta["train_state_bytes"]
+    mem = resnet18_adam["fp32"].meta.step.train_state_bytes
     assert sum(mem.values()) == 4 * P * (2 + 2) + TENSORS * 4
 
 

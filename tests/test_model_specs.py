@@ -330,7 +330,7 @@ def test_token_inputs(tmp_path):
     f.write_text(LM)
     for device in ("meta", "cpu"):
         tr = trace(f"{f}:make", batch=2, device=device)            # tokens:8 declared by the factory
-        assert tr.meta["input"] == "tokens:8" and tr.input_shape == [8]
+        assert tr.meta.input == "tokens:8" and tr.input_shape == [8]
         fwd = summary(tr)["macs_by_phase"]["forward"]
         assert fwd == {"fp32": 2 * 8 * (16 * 16 + 16 * 100)}        # the embedding is a lookup: no MACs
     tr = trace(f"{f}:make", input_shape="tokens:32", mode="infer")
@@ -360,5 +360,5 @@ def test_pt2_with_integer_input_is_a_token_input(tmp_path):
                              dynamic_shapes=({0: torch.export.Dim("batch")},))
     torch.export.save(ep, str(tmp_path / "lm.pt2"))
     tr = trace(str(tmp_path / "lm.pt2"), batch=2)
-    assert tr.meta["input"] == "tokens:8"
+    assert tr.meta.input == "tokens:8"
     assert summary(tr)["macs_by_phase"]["forward"] == {"fp32": 2 * 8 * (16 * 16 + 16 * 100)}

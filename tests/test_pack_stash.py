@@ -99,11 +99,11 @@ def test_codebook_codec_exact_per_channel_and_fallback():
     y = torch.relu(L4(n) * a.view(1, -1, 1, 1) + b.view(1, -1, 1, 1))
     c = CodebookCodec(4)
     p = c.encode(y)
-    assert not p.meta.get("raw") and p.tensors[0].numel() == packed_nbytes(y.numel(), 4)
+    assert not p.meta.raw and p.tensors[0].numel() == packed_nbytes(y.numel(), 4)
     assert torch.equal(c.decode(p), y)
     z = torch.randn(8, 5, 4, 4)                        # 128 distinct values per channel > 16
     p = c.encode(z)
-    assert p.meta.get("raw") and torch.equal(c.decode(p), z)
+    assert p.meta.raw and torch.equal(c.decode(p), z)
     with pytest.raises(ValueError):
         CodebookCodec(4, fallback="error").encode(z)
 
@@ -276,4 +276,4 @@ def test_stash_relu_mask_and_affine_paths():
     gz = torch.autograd.grad(r, z, g, retain_graph=True)[0]
     assert torch.equal(gz, g * (z > 0))
     p = CodebookCodec(3).encode(r)
-    assert p.meta.get("shared") and torch.equal(CodebookCodec(3).decode(p), r)
+    assert p.meta.shared and torch.equal(CodebookCodec(3).decode(p), r)

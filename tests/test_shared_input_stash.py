@@ -64,12 +64,12 @@ def test_one_input_one_code_all_memory_figures_agree(spec):
     # the block input is stashed by conv1 and read by the shortcut too: counted once by every figure
     for tr in (cpu, meta):
         held = _weight_layer_stash(tr)
-        values = tr.meta["weight_input_stash_bytes"]
+        values = tr.meta.step.weight_input_stash_bytes
         name = spec if isinstance(spec, str) else spec["name"]
         if name in ("mcdonnell", "kbit", "bnn", "fp32"):
             assert held == values
         else:   # side tensors beside the codes: per-group ranges (actnn), xnor's K per position
-            assert values < held < values + tr.meta["weight_input_values"] * 4 // 8
+            assert values < held < values + tr.meta.step.weight_input_values * 4 // 8
     saved_by = {}
     for mod, shape, dtype, nbytes in sb.tensors:
         saved_by.setdefault(mod, []).append((shape, dtype, nbytes))
@@ -99,9 +99,9 @@ def test_resnet18_weight_layer_stash_equals_weight_input_stash(spec):
     shortcuts' inputs were coded a second time: mcdonnell 856,192 B against 812,288 B, kbit W4A4
     +175,616 B)."""
     tr = trace("resnet18", spec, batch=1, device="meta")
-    assert _weight_layer_stash(tr) == tr.meta["weight_input_stash_bytes"]
+    assert _weight_layer_stash(tr) == tr.meta.step.weight_input_stash_bytes
     if spec == "mcdonnell":
-        assert tr.meta["weight_input_stash_bytes"] == 812_288
+        assert tr.meta.step.weight_input_stash_bytes == 812_288
 
 
 def test_a_tensor_fed_to_two_steps_gets_a_fresh_code_each_step():

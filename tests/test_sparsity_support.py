@@ -40,8 +40,8 @@ def test_model_size_follows_storage_format():
 def test_weight_traffic_and_accelerator_dram_follow_storage():
     d, r = _trace("dense"), _trace("relative")
     wd, wr = d.totals()["traffic_bytes"]["weight"], r.totals()["traffic_bytes"]["weight"]
-    st = r.meta["weight_storage"]["fc1"]
-    assert st["storage"] == "relative" and math.isclose(st["density"], 0.08)
+    st = r.meta.weight_storage["fc1"]
+    assert st.storage == "relative" and math.isclose(st.density, 0.08)
     assert wr < wd / 8
     cd, cr = simulate_trace(d, ACC), simulate_trace(r, ACC)
     fd = sum(row.dram_reads_filter for row in cd.rows)
@@ -107,7 +107,7 @@ def test_nm_pattern_masks_and_skipping():
     assert all(float((m.weight == 0).float().mean()) == 0.5 for m in (net.fc1, net.fc2, net.fc3))
     tr = trace(build_model("lenet300", num_classes=10, in_shape=(1, 28, 28)), sch, batch=8,
                input_shape=(1, 28, 28), num_classes=10, mode="infer", device="meta")
-    assert tr.meta["weight_storage"]["fc1"]["nm"] == [2, 4]
+    assert tr.meta.weight_storage["fc1"].nm == [2, 4]
     dense = simulate_trace(tr, dict(ACC, sparsity={"weights": "none"}))
     skip = simulate_trace(tr, dict(ACC, sparsity={"weights": "skipping"}))
     for a, b in zip(dense.rows, skip.rows):

@@ -39,9 +39,9 @@ def test_logic_and_sram_leak_by_their_own_rules(trace):
     assert inf[SRAM] == pytest.approx(23.495e-6 * bits * t)
     assert rep.infer_totals[SRAM] == pytest.approx(inf[SRAM] / 2)
     assert rep.infer_pj_per_sample == pytest.approx(sum(rep.infer_totals.values()))
-    assert {r["layer"] for r in rep.rows if r["component"] == SRAM}
+    assert {r.layer for r in rep.rows if r.component == SRAM}
     st = rep.assumptions.static
-    assert st["power_mw"] == pytest.approx(st["logic_mw"] + st["sram_mw"]) and "fakeram45" in st["sram_citation"]
+    assert st.power_mw == pytest.approx(st.logic_mw + st.sram_mw) and "fakeram45" in st.sram_citation
 
 
 def test_sram_leaks_less_per_bit_than_the_logic_density_over_its_area(trace):

@@ -91,7 +91,7 @@ ONNX_OK = [*T.VISION, *T.RECURRENT, *T.LANGUAGE]
 @pytest.mark.parametrize("name", [*T.VISION, *T.RECURRENT, *T.LANGUAGE, "bilinear"])
 def test_every_route_counts_the_same_training_step(name, files, on_path):
     ref = count(f"{NETS}:{name}")
-    assert ref.meta["unsupported_ops"] == {}
+    assert ref.meta.unsupported_ops == {}
     assert all(v > 0 for v in macs(ref).values()), macs(ref)
     routes = [f"thirdparty_nets:{name}", files(name, "pt2")]
     if name in ONNX_OK and _has_onnx():
@@ -99,7 +99,7 @@ def test_every_route_counts_the_same_training_step(name, files, on_path):
     for spec in routes:
         tr = count(spec)
         assert macs(tr) == macs(ref), spec
-        assert tr.meta["unsupported_ops"] == {}, spec
+        assert tr.meta.unsupported_ops == {}, spec
         want = _onnx_params(getattr(T, name)()) if spec.endswith(".onnx") else ref.param_count
         assert tr.param_count == want, spec
 
@@ -129,7 +129,7 @@ def test_inference_same_on_every_route_and_device(name, files):
 @pytest.mark.parametrize("name", T.HF)
 def test_hugging_face_models_from_configs(name, files):
     ref = count(f"{NETS}:{name}")
-    assert ref.meta["unsupported_ops"] == {}
+    assert ref.meta.unsupported_ops == {}
     pt2 = count(files(name, "pt2"))
     assert macs(pt2) == macs(ref) and pt2.param_count == ref.param_count
     assert macs(count(f"{NETS}:{name}", device="cpu")) == macs(ref)
@@ -148,7 +148,7 @@ def test_hugging_face_onnx_counts_as_the_factory(name, files):
             warnings.simplefilter("ignore")
             tr = trace(files(name, "onnx"), None, batch=2, mode=mode, input_shape=tokens)
         assert macs(tr) == macs(ref), mode
-        assert tr.param_count == ref.param_count and tr.meta["unsupported_ops"] == {}
+        assert tr.param_count == ref.param_count and tr.meta.unsupported_ops == {}
     net = specs.load_onnx(Path(files(name, "onnx"))).eval()
     orig, x = _example(name)
     with torch.no_grad():
@@ -177,7 +177,7 @@ def test_lstm_on_cpu_counts_what_meta_counts_and_the_hand_formula():
     meta, cpu = count(f"{NETS}:lstm_classifier"), count(f"{NETS}:lstm_classifier", device="cpu")
     assert macs(cpu) == macs(meta) == {"forward": fwd, "backward_weight": fwd,
                                        "backward_data": fwd - 2 * (2 * g * 24)}   # no gradient for h0
-    assert cpu.meta["unsupported_ops"] == {}
+    assert cpu.meta.unsupported_ops == {}
     assert macs(count(f"{NETS}:lstm_classifier", mode="infer", device="cpu")) == {"inference": fwd}
 
 
@@ -215,7 +215,7 @@ def test_attention_fast_paths_count_in_full(scheme):
         for dev in ("meta", "cpu"):
             tr = trace(net, scheme, batch=2, input_shape=(10, 32), mode="infer", device=dev)
             assert macs(tr) == {"inference": want}, (type(net).__name__, dev)
-            assert tr.meta["unsupported_ops"] == {}
+            assert tr.meta.unsupported_ops == {}
 
 
 def test_fast_path_formulas_are_the_kernels_own():
@@ -242,7 +242,7 @@ class _Spectral(nn.Module):
 
 def test_an_op_without_a_formula_is_listed():
     tr = trace(_Spectral(), None, batch=2, input_shape=(16,))
-    assert any("fft" in op for op in tr.meta["unsupported_ops"]), tr.meta["unsupported_ops"]
+    assert any("fft" in op for op in tr.meta.unsupported_ops), tr.meta.unsupported_ops
 
 
 def _cli(*args: str, cwd: Path = HERE) -> subprocess.CompletedProcess:
@@ -274,8 +274,8 @@ def test_factory_that_needs_values_on_both_devices():
 
 def test_exported_recurrent_program_runs_on_meta(files):
     tr = count(files("gru_classifier", "pt2"))
-    assert not tr.meta["notes"], tr.meta["notes"]       # created tensors follow the input onto meta
-    assert tr.meta["device"] == "meta"
+    assert not tr.meta.notes, tr.meta.notes       # created tensors follow the input onto meta
+    assert tr.meta.device == "meta"
 
 
 # -- outputs of any common shape give a loss ------------------------------------------------------
@@ -301,7 +301,7 @@ def test_any_common_output_gives_a_training_loss(kind):
     tr = trace(_Wrapped(kind), None, batch=4, input_shape=(8,), device="cpu")
     m = macs(tr)
     assert m["forward"] == m["backward_weight"] == 4 * 8 * 3 and not m.get("backward_data")
-    assert tr.meta["loss"] is not None
+    assert tr.meta.step.loss is not None
 
 
 def test_model_output_from_api():
@@ -409,7 +409,7 @@ def test_pt2_with_a_dynamic_batch(tmp_path):
 
 def test_packed_sequences_count_the_real_steps():
     tr = count(f"{NETS}:packed_lstm")
-    assert tr.meta["unsupported_ops"] == {}
+    assert tr.meta.unsupported_ops == {}
     # on the CPU with the drawn ids: each non-padding step costs 4H(I+H) (+ the head on both rows)
     torch.manual_seed(0)
     steps = macs(tr)["forward"] - 2 * 16 * 3
@@ -448,7 +448,7 @@ def test_ensemble_of_hugging_face_members():
     for phase in ("train", "infer"):
         tr = count(f"{NETS}:hf_gpt2", scheme="benn", mode=phase)
         ref = count(f"{NETS}:hf_gpt2", scheme="bnn", mode=phase)
-        assert tr.param_count == 5 * ref.param_count and tr.meta["unsupported_ops"] == {}
+        assert tr.param_count == 5 * ref.param_count and tr.meta.unsupported_ops == {}
         assert macs(tr)["forward" if phase == "train" else "inference"] > 0
 
 

@@ -47,8 +47,8 @@ def test_lenet300_learns_digits(digits):
     r = lenet_run(digits)
     assert r.final_test_acc > LENET_FLOOR and r.best_test_acc >= r.final_test_acc
     assert r.epochs_run == 5 and r.steps == 5 * math.ceil(digits.n_train / 32) and not r.diverged
-    assert [c["epoch"] for c in r.curves] == [1, 2, 3, 4, 5]
-    assert r.curves[-1]["train_loss"] < r.curves[0]["train_loss"]
+    assert [c.epoch for c in r.curves] == [1, 2, 3, 4, 5]
+    assert r.curves[-1].train_loss < r.curves[0].train_loss
 
 
 def test_small_resnet_learns_digits_and_is_deterministic(digits):
@@ -58,7 +58,7 @@ def test_small_resnet_learns_digits_and_is_deterministic(digits):
     _, r2 = resnet_run(digits)          # determinism: the same machine, the same seed, the same run
     assert r1.curves == r2.curves
     # cosine schedule: lr at the start of each epoch falls
-    lrs = [c["lr"] for c in r1.curves]
+    lrs = [c.lr for c in r1.curves]
     assert lrs[0] == 0.1 and lrs[0] > lrs[1] > lrs[2] > 0
 
 
@@ -66,7 +66,7 @@ def test_different_seed_changes_order(digits):
     base = {"epochs": 1, "batch_size": 64, "lr": 0.05, "device": "cpu"}
     a = train(fresh("lenet300", digits), None, digits, {**base, "seed": 0})
     b = train(fresh("lenet300", digits), None, digits, {**base, "seed": 1})
-    assert a.curves[0]["train_loss"] != b.curves[0]["train_loss"]
+    assert a.curves[0].train_loss != b.curves[0].train_loss
 
 
 def test_huge_lr_diverges(digits):
@@ -113,8 +113,8 @@ class Recorder:
     def on_step(self, model, step, epoch, loss):
         self.events.append(("step", step, epoch, isinstance(loss, float)))
 
-    def on_epoch_end(self, model, epoch, metrics):
-        self.events.append(("epoch", epoch, sorted(metrics)))
+    def on_epoch_end(self, model, epoch, row):
+        self.events.append(("epoch", epoch, sorted(k for k, _ in row.values())))
 
     def on_train_end(self, model, result):
         self.events.append(("end", result.steps))
@@ -140,7 +140,7 @@ def test_scheme_hooks_callbacks_and_inference_copy(digits):
     assert scheme.steps == list(range(1, 2 * steps_per_epoch + 1)) and scheme.epochs == [1, 2]
     assert rec.events[0] == ("begin", "Adam") and rec.events[-1] == ("end", r.steps)
     assert [e for e in rec.events if e[0] == "step"][:2] == [("step", 1, 1, True), ("step", 2, 1, True)]
-    assert ("epoch", 2, ["epoch", "lr", "test_acc", "test_acc_trained", "train_acc", "train_loss"]) in rec.events
+    assert ("epoch", 2, ["lr", "test_acc", "test_acc_trained", "train_acc", "train_loss"]) in rec.events
     assert only.n == 2
     # the deployed model (last layer zeroed -> constant logits -> class 0) is scored, on a copy
     share0 = float((digits.test_y == 0).float().mean())
@@ -153,9 +153,9 @@ def test_max_steps_eval_every_and_step_schedule(digits):
               {"epochs": 4, "batch_size": 100, "lr": 0.1, "device": "cpu", "schedule": "step",
                "milestones": [1, 2], "gamma": 0.5, "eval_every": 2, "max_steps": 30})
     assert r.steps == 30 and r.epochs_run == 3      # 14 steps per epoch
-    assert [c["lr"] for c in r.curves] == [0.1, 0.05, 0.025]
-    assert r.curves[0]["test_acc"] is None and r.curves[1]["test_acc"] is not None
-    assert r.curves[2]["test_acc"] == r.final_test_acc
+    assert [c.lr for c in r.curves] == [0.1, 0.05, 0.025]
+    assert r.curves[0].test_acc is None and r.curves[1].test_acc is not None
+    assert r.curves[2].test_acc == r.final_test_acc
 
 
 def test_recipe_validation_is_user_error():
@@ -204,7 +204,7 @@ def test_augmented_training_is_deterministic(digits):
     a = train(fresh("lenet5", digits), None, digits, rec)
     b = train(fresh("lenet5", digits), None, digits, rec)
     plain = train(fresh("lenet5", digits), None, digits, {**rec, "augment": "none"})
-    assert a.curves == b.curves and a.curves[0]["train_loss"] != plain.curves[0]["train_loss"]
+    assert a.curves == b.curves and a.curves[0].train_loss != plain.curves[0].train_loss
 
 
 def test_scheme_lr_scale_is_applied():
@@ -216,7 +216,7 @@ def test_scheme_lr_scale_is_applied():
                            "retrain_lr_scale": 0.1})
     model = scheme.convert(build_model("lenet300", num_classes=10, in_shape=data.in_shape))
     res = train(model, scheme, data, TrainRecipe(epochs=3, batch_size=64, lr=0.05, device="cpu"))
-    lrs = [row["lr"] for row in res.curves]
+    lrs = [row.lr for row in res.curves]
     assert lrs[0] == pytest.approx(0.05) and lrs[1] == pytest.approx(0.005) and lrs[2] == pytest.approx(0.005)
 
 

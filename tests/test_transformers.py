@@ -56,7 +56,7 @@ def test_decoder_counts_are_hand_derived(cfg, device):
     assert _macs(tr, "backward_data") + _macs(tr, "backward_weight") == 2 * fwd
     weights = fwd - 2 * cfg.layers * s * 2 * s * cfg.dim       # projections, MLP and head only
     assert _macs(tr, "backward_weight") == weights
-    assert not tr.meta["unsupported_ops"]
+    assert not tr.meta.unsupported_ops
 
 
 def test_tied_head_is_stored_once():

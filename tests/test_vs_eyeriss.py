@@ -42,15 +42,15 @@ def test_dram_split_is_complete_and_compulsory_is_every_element_once(rows):
 def test_compulsory_traffic_within_25_percent_of_the_papers_dram_accesses(rows):
     head, _ = load_paper()
     compulsory = sum(c.terms.compulsory for c in rows)
-    assert compulsory / (head["total"]["dram_mb"] * 1e6) == pytest.approx(1.0, abs=0.25)
+    assert compulsory / (head.total.dram_mb * 1e6) == pytest.approx(1.0, abs=0.25)
 
 
 def test_paper_figures_are_the_tables():
     head, paper = load_paper()
-    assert head["batch"] == 4 and "JSSC" in head["source"]
+    assert head.batch == 4 and "JSSC" in head.source
     assert [p.dram_mb for p in paper] == [5.0, 4.0, 3.0, 2.1, 1.3]
     for key in ("dram_mb", "gb_mb", "latency_ms", "processing_ms"):     # rows add up to the printed total,
-        assert sum(getattr(p, key) for p in paper) == pytest.approx(head["total"][key], rel=0.006)  # rounding
+        assert sum(getattr(p, key) for p in paper) == pytest.approx(getattr(head.total, key), rel=0.006)  # rounding
 
 
 def test_each_layer_runs_the_loop_order_with_the_fewest_dram_bytes(rows):

@@ -53,7 +53,7 @@ def count_workload(model: str, wl: WorkloadOptions, strict: bool, steps_per_epoc
             raise
     tr = traces.train or traces.infer
     assert tr is not None
-    check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict, tr.meta.get("unsupported_ops"))
+    check_strict(tr.meta.stays_float, tr.scheme, strict, tr.meta.unsupported_ops)
     return workload, traces
 
 
@@ -65,7 +65,8 @@ def print_decode(dec, m: dict[str, float]) -> None:
 
     d = dec.traces
     b = d.prefill.batch
-    kv = d.last.meta["kv_cache"]
+    kv = d.last.meta.kv_cache
+    assert kv is not None, "a decode step's trace holds its KV cache"
 
     from hwsim import units
 
@@ -94,7 +95,7 @@ def print_decode(dec, m: dict[str, float]) -> None:
     print_table(f"{d.prefill.model} / {d.prefill.scheme}: prefill + decode, per sequence (batch {b}; latency: "
                 "the batch's)", ["stage", "MACs", "energy", "latency", "DRAM"], rows)
     print_table("KV cache", ["quantity", "value"], [
-        ["width", f"{kv['bits']} bits ({kv['kv_heads']} key/value heads)"],
+        ["width", f"{kv.bits} bits ({kv.kv_heads} key/value heads)"],
         ["per token", nbytes(m["kv_cache_bytes_per_token"])],
         [f"at the end ({d.prompt + d.new_tokens} tokens)", nbytes(m["kv_cache_bytes"])],
     ])

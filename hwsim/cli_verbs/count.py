@@ -63,7 +63,7 @@ def print_trace(tr: Any) -> None:
     for r in recs.values():
         by_layer.setdefault(r.layer, []).append(r)
     t = Table(title=safe_text(f"{tr.model} / {tr.scheme}: batch {tr.batch}, "
-                              f"input {tr.meta.get('input') or 'x'.join(map(str, tr.input_shape))}, "
+                              f"input {tr.meta.input or 'x'.join(map(str, tr.input_shape))}, "
                               f"{'one training step' if tr.mode == 'train' else 'inference'}"))
     for c in ["layer", "op", "shape", *[f"MACs {_PHASE_SHORT[p]}" for p in phases], "elementwise", "stash",
               "traffic"]:
@@ -91,7 +91,7 @@ def print_trace(tr: Any) -> None:
                     ", ".join(f"{k} {_bytes(v)}" for k, v in sorted(d["traffic_bytes"].items(),
                                                                    key=lambda kv: -kv[1])))
     console.print(tot)
-    m = tr.meta
+    m, st = tr.meta, tr.meta.step
     ratio = f" ({tr.stash_bytes_fp32 / tr.stash_bytes:.2f}x)" if tr.stash_bytes else ""
     if tr.mode == "infer":     # nothing is kept for a backward pass that never runs
         lines = ["stash: none (an inference pass saves nothing for backward; --phase train counts the "
@@ -101,23 +101,23 @@ def print_trace(tr: Any) -> None:
             f"stash, whole step (all saved for backward): {tr.stash_bytes:,} B ({_bytes(tr.stash_bytes)}); "
             f"the same buffers at 32 bits: {tr.stash_bytes_fp32:,} B{ratio}",
         ]
-    if m.get("weight_input_values") and tr.mode != "infer":
-        wi, wf = m["weight_input_stash_bytes"], m["weight_input_bytes_fp32"]
+    if st is not None and st.weight_input_values and tr.mode != "infer":
+        wi, wf = st.weight_input_stash_bytes, st.weight_input_bytes_fp32
         lines.append(
             f"stash, weight-layer inputs: {wi:,} B ({_bytes(wi)}) at the widths this scheme keeps them; "
-            f"{wf:,} B at 32 bits ({wf / max(wi, 1):.2f}x), {m['weight_input_bytes_1bit']:,} B at 1 bit; "
-            f"{m['weight_input_values_per_sample']:,} values per sample")
+            f"{wf:,} B at 32 bits ({wf / max(wi, 1):.2f}x), {st.weight_input_bytes_1bit:,} B at 1 bit; "
+            f"{st.weight_input_values_per_sample:,} values per sample")
     lines.append(f"parameters: {tr.param_count:,}; deployed model size: {tr.model_size_bytes:,} B")
-    if m.get("scheme_noop"):
+    if m.scheme_noop:
         lines.append(f"note: scheme {tr.scheme} changes nothing on {tr.model}: this is the fp32 design")
     if tr.steps_per_epoch:
         lines.append(f"steps per epoch: {tr.steps_per_epoch:,}")
-    if m.get("unsupported_ops"):
+    if m.unsupported_ops:
         lines.append("ops without a counting formula (counted as element-wise work; --strict fails): "
-                     + ", ".join(f"{op} x{n}" for op, n in m["unsupported_ops"].items()))
-    for n, why in (m.get("stays_float") or {}).items():
+                     + ", ".join(f"{op} x{n}" for op, n in m.unsupported_ops.items()))
+    for n, why in m.stays_float.items():
         lines.append(f"stays float under {tr.scheme}: {n or 'model'}: {why}")
-    for n in m.get("notes", []):
+    for n in m.notes:
         lines.append(f"note: {n}")
     for line in lines:
         console.print(safe_text(line), highlight=False)
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
         else:
             with option_names():
                 tr = _cpu_step(wl.workload(model, steps_per_epoch=steps_per_epoch or None), wl.phase_name())
-            check_strict(tr.meta.get("stays_float") or {}, tr.scheme, strict, tr.meta.get("unsupported_ops"))
+            check_strict(tr.meta.stays_float, tr.scheme, strict, tr.meta.unsupported_ops)
         tr.model = _label(model)
         if as_json:
             print_json(trace_json(tr))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -88,7 +89,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json({"model": model, "scheme": sch.name, "dataset": dataset, "result": result.to_dict(),
                         "summary": summary(tr), "sparsity": tr.sparsity,
-                        "sparsity_timeline": cb.timeline, "epoch_totals": cb.epoch_totals})
+                        "sparsity_timeline": {k: [asdict(x) for x in v] for k, v in cb.timeline.items()},
+                        "epoch_totals": cb.epoch_totals})
             return
         acc = result.final_test_acc
         typer.echo(f"{model} / {sch.name} on {dataset}: test accuracy {acc:.4f} after {result.epochs_run} epochs "

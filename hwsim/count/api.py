@@ -34,12 +34,14 @@ from hwsim.formats import (
     INFERENCE,
     PHASES,
     UPDATE,
+    Format,
     NormPrecision,
     bytes_for,
 )
 from hwsim.formats import BINARY as _ONE_BIT
+from hwsim.jsondoc import JsonDocument
 from hwsim.models.spec import Tokens, token_vocab
-from hwsim.trace import LayerInfo, LayerRecord, Trace
+from hwsim.trace import LayerInfo, LayerRecord, StepCounts, Trace, TraceMeta, WeightStorage
 from hwsim.workload import OPTIMIZERS, parse_input_shape  # noqa: F401  (the one vocabulary and parser)
 
 # zero fractions kept per layer: GEMM operand role -> sparsity key
@@ -287,7 +289,7 @@ def trace(model: Any, scheme: Any = None, *, batch: int = 1, input_shape: Any = 
             raise
         why = _short(e, 120)
     tr = _trace(model, scheme, device="cpu", **kw)
-    tr.meta["notes"].append(f"counted on cpu: the model does not run on meta tensors ({why})")
+    tr.meta = tr.meta.with_note(f"counted on cpu: the model does not run on meta tensors ({why})")
     return tr
 
 
@@ -360,29 +362,24 @@ def _trace(model: Any, scheme: Any, *, batch: int, input_shape: Any, num_classes
     tr.stash_bytes_fp32 = int(stash_fp32)
     tr.param_count = int(sum(p.numel() for p in net.parameters()))
     tr.model_size_bytes = _model_size(net)
-    tr.meta = {
-        "device": dev, "optimizer": optimizer if mode == "train" else None,
-        "unsupported_ops": dict(cm.unsupported), "notes": notes, "weight_storage": stored,
-        "stays_float": {n: str(m.hwsim_stays_float) for n, m in net.named_modules()
-                        if getattr(m, "hwsim_stays_float", None)},
-        "weight_input_values": int(wi_values),
-        # bytes a training step keeps between steps: master weights, weight gradients, optimizer state
-        "train_state_bytes": memory,
-        "weight_input_values_per_sample": int(wi_values // batch),
-        "weight_input_bytes_fp32": int(wi_values * 4),
-        "weight_input_bytes_1bit": int(bytes_for(wi_values, _ONE_BIT)),
-        "weight_input_stash_bytes": int(sum(bytes_for(n, f) for n, f in seen.values())),
-        "sparsity_source": "measured on this step" if probe else "none (meta tensors: effectual = issued)",
-        "loss": loss_value,
-        # modules the scheme changed; none (and not fp32 itself): priced, but the same design as fp32
-        "scheme_changes": len(changed),
-        "scheme_noop": bool(sch is not None and sch.name != "fp32" and not changed),
-        "seconds": round(time.perf_counter() - t0, 4),
-        "input": str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape)),
-        "phases": [p for p in PHASES if any(r.phase == p for r in tr.records)],
-    }
-    if steps_per_epoch:
-        tr.meta["per_epoch"] = per_epoch(tr.totals(), int(steps_per_epoch))
+    tr.meta = TraceMeta(
+        device=dev, notes=tuple(notes), unsupported_ops=dict(cm.unsupported),
+        input=str(input_shape) if isinstance(input_shape, Tokens) else "x".join(map(str, input_shape)),
+        seconds=round(time.perf_counter() - t0, 4),
+        phases=tuple(p for p in PHASES if any(r.phase == p for r in tr.records)),
+        step=StepCounts(
+            optimizer=optimizer if mode == "train" else None, weight_storage=stored,
+            stays_float={n: str(m.hwsim_stays_float) for n, m in net.named_modules()
+                         if getattr(m, "hwsim_stays_float", None)},
+            weight_input_values=int(wi_values), train_state_bytes=memory,
+            weight_input_values_per_sample=int(wi_values // batch),
+            weight_input_bytes_fp32=int(wi_values * 4),
+            weight_input_bytes_1bit=int(bytes_for(wi_values, _ONE_BIT)),
+            weight_input_stash_bytes=int(sum(bytes_for(n, f) for n, f in seen.values())),
+            sparsity_source="measured on this step" if probe else "none (meta tensors: effectual = issued)",
+            loss=loss_value, scheme_changes=len(changed),
+            scheme_noop=bool(sch is not None and sch.name != "fp32" and not changed)),
+        per_epoch=per_epoch(tr.totals(), int(steps_per_epoch)) if steps_per_epoch else None)
     return tr
 
 
@@ -456,7 +453,7 @@ def _run_infer(cm: CountingMode, net: nn.Module, x: Any, **kwargs: Any) -> Any:
 
 
 def _update_traffic(cm: CountingMode, net: nn.Module, opt: torch.optim.Optimizer,
-                    state_formats: dict[str, Any]) -> dict[str, int]:
+                    state_formats: dict[str, Format]) -> dict[str, int]:
     """Update-phase traffic from the parameters and the optimizer state they now have (its
     per-element states at the scheme's formats); -> the bytes kept between steps, each parameter
     once: master weights, weight gradients (both at the layer's master width for its weight, fp32
@@ -505,11 +502,11 @@ def _weight_inputs(cm: CountingMode) -> dict[Any, tuple[int, Any]]:
     return seen
 
 
-def _records(tr: Trace, cm: CountingMode) -> dict[str, dict[str, Any]]:
+def _records(tr: Trace, cm: CountingMode) -> dict[str, WeightStorage]:
     """Layers and per-phase records into ``tr``; -> the pruned layers stored in a sparse format."""
     depth = 0
     order = [FORWARD, BACKWARD_DATA, BACKWARD_WEIGHT, UPDATE, INFERENCE]
-    stored: dict[str, dict[str, Any]] = {}
+    stored: dict[str, WeightStorage] = {}
     for lt in sorted(cm.layers.values(), key=lambda t: t.order):
         m = lt.module
         nparams = sum(p.numel() for p in m.parameters(recurse=False)) if m is not None else 0
@@ -563,9 +560,10 @@ def _model_size(net: nn.Module) -> int:
     return int(size)
 
 
-def summary(tr: Trace) -> dict[str, Any]:
-    """Plain totals for printing: MACs by phase and type, element-wise ops, traffic, stash."""
-    bp = tr.by_phase()
+def summary(tr: Trace) -> JsonDocument:
+    """Plain totals for printing (``hwsim count --json``): MACs by phase and type, element-wise ops,
+    traffic, stash."""
+    bp, st = tr.by_phase(), tr.meta.step
     return {
         "model": tr.model, "scheme": tr.scheme, "batch": tr.batch, "input_shape": tr.input_shape, "mode": tr.mode,
         "macs_by_phase": {p: dict(d["macs"]) for p, d in bp.items()},
@@ -575,11 +573,11 @@ def summary(tr: Trace) -> dict[str, Any]:
         "totals": tr.totals(),
         "stash_bytes": tr.stash_bytes, "stash_bytes_fp32": tr.stash_bytes_fp32,
         "param_count": tr.param_count, "model_size_bytes": tr.model_size_bytes,
-        "weight_input_values_per_sample": tr.meta.get("weight_input_values_per_sample"),
-        "weight_input_bytes_fp32": tr.meta.get("weight_input_bytes_fp32"),
-        "weight_input_bytes_1bit": tr.meta.get("weight_input_bytes_1bit"),
-        "weight_input_stash_bytes": tr.meta.get("weight_input_stash_bytes"),
-        "scheme_noop": tr.meta.get("scheme_noop", False),
+        "weight_input_values_per_sample": st.weight_input_values_per_sample if st else None,
+        "weight_input_bytes_fp32": st.weight_input_bytes_fp32 if st else None,
+        "weight_input_bytes_1bit": st.weight_input_bytes_1bit if st else None,
+        "weight_input_stash_bytes": st.weight_input_stash_bytes if st else None,
+        "scheme_noop": tr.meta.scheme_noop,
     }
 
 
@@ -592,16 +590,16 @@ def _stored_bytes(m: Any) -> int | None:
     return stored_weight_bytes(m)
 
 
-def _storage_ratio(m: Any, lt: LayerTally, stored: dict[str, dict[str, Any]]) -> float | None:
+def _storage_ratio(m: Any, lt: LayerTally, stored: dict[str, WeightStorage]) -> float | None:
     """Stored / dense weight bytes of a layer kept in a sparse format (its weight reads scale by it)."""
     sparse = _stored_bytes(m)
     if sparse is None:
         return None
     dense = bytes_for(m.weight.numel(), lt.precision.weight)
     spec = m.hwsim_weight_storage
-    stored[lt.name] = {"storage": spec.storage, "codebook_bits": spec.codebook_bits, "huffman": spec.huffman,
-                       "bytes": int(sparse), "dense_bytes": int(dense), "density": _density(m),
-                       "nm": list(getattr(m, "hwsim_prune_nm", None) or []) or None}
+    stored[lt.name] = WeightStorage(storage=spec.storage, codebook_bits=spec.codebook_bits, huffman=spec.huffman,
+                                    bytes=int(sparse), dense_bytes=int(dense), density=_density(m),
+                                    nm=list(getattr(m, "hwsim_prune_nm", None) or []) or None)
     return sparse / dense if dense else None
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
 from hwsim.count.sparsity import SparsitySampler
-from hwsim.trace import Trace
+from hwsim.trace import EpochRow, SparsitySample, Trace, TrainingRun
 
 
 def _scale(totals: dict[str, dict[str, int]], k: int, into: dict[str, dict[str, int]]) -> None:
@@ -34,8 +35,8 @@ class CountingCallback:
     """Records the trace of a real training step and per-layer sparsity timelines.
 
     After training: ``trace`` (the real step's :class:`~hwsim.trace.Trace`, with
-    ``steps_per_epoch`` and ``meta["sparsity_timeline"]``), ``timeline`` (layer -> samples
-    ``{step, epoch, weight, input, effectual_fraction}``), ``epochs`` (the loop's epoch metrics),
+    ``steps_per_epoch`` and ``meta.training``), ``timeline`` (layer -> :class:`~hwsim.trace.SparsitySample`
+    per sampled step), ``epochs`` (the loop's epoch metrics),
     ``signatures`` (input shape -> steps) and ``epoch_totals`` (work of the last epoch).
     """
 
@@ -53,8 +54,8 @@ class CountingCallback:
         self.signatures: Counter = Counter()
         self._epoch_sigs: Counter = Counter()
         self.epoch_totals: dict[str, dict[str, int]] = {}
-        self.epochs: list[dict[str, Any]] = []
-        self.timeline: dict[str, list[dict[str, Any]]] = {}
+        self.epochs: list[EpochRow] = []
+        self.timeline: dict[str, list[SparsitySample]] = {}
         self._sampler: SparsitySampler | None = None
         self._batch: torch.Tensor | None = None
         self._handle: Any = None
@@ -85,8 +86,8 @@ class CountingCallback:
         if step % self.sample_every == 0 and self._sampler is not None:
             self._sampler.arm(step=step, epoch=epoch)
 
-    def on_epoch_end(self, model: nn.Module, epoch: int, metrics: dict[str, Any]) -> None:
-        self.epochs.append(dict(metrics))
+    def on_epoch_end(self, model: nn.Module, epoch: int, row: EpochRow) -> None:
+        self.epochs.append(row)
         totals: dict[str, dict[str, int]] = {}
         for sig, n in self._epoch_sigs.items():
             tr = self._shape_trace(model, sig)
@@ -111,10 +112,9 @@ class CountingCallback:
             steps = max(self.signatures.values(), default=0)
             epochs = max(len(self.epochs), 1)
             self.trace.steps_per_epoch = int(round(sum(self.signatures.values()) / epochs)) if steps else 0
-            self.trace.meta["sparsity_timeline"] = self.timeline
-            self.trace.meta["epochs"] = self.epochs
-            self.trace.meta["epoch_totals"] = self.epoch_totals
-            self.trace.meta["step_signatures"] = {"x".join(map(str, k)): v for k, v in self.signatures.items()}
+            self.trace.meta = replace(self.trace.meta, training=TrainingRun(
+                sparsity_timeline=self.timeline, epochs=self.epochs, epoch_totals=self.epoch_totals,
+                step_signatures={"x".join(map(str, k)): v for k, v in self.signatures.items()}))
 
     # -- tracing ----------------------------------------------------------------------------
     def _copy(self, model: nn.Module) -> nn.Module:

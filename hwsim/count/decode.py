@@ -16,6 +16,7 @@ traffic (``input``) still counts the keys and values at the tensors' width.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ from hwsim.count.mode import CountingMode, KernelAttention
 from hwsim.errors import UserError
 from hwsim.formats import INFERENCE, PHASES
 from hwsim.models.spec import Tokens
-from hwsim.trace import Trace
+from hwsim.trace import KVCacheUse, Trace, TraceMeta
 
 
 def kv_bytes_per_token(layers: int, kv_heads: int, head_dim: int, bits: int) -> int:
@@ -99,18 +100,17 @@ def decode_trace(model: Any, scheme: Any = None, *, kv_len: int, batch: int = 1,
     tr.param_count = int(sum(p.numel() for p in net.parameters()))
     tr.model_size_bytes = api._model_size(net)
     per_token = kv_bytes_per_token(cfg.layers, cfg.n_kv, cfg.head_dim, bits)
-    tr.meta = {
-        "device": dev, "notes": notes, "unsupported_ops": dict(cm.unsupported), "input": "decode",
-        "kv_cache": {"tokens": kv_len, "bits": bits, "kv_heads": cfg.n_kv, "bytes_per_token": per_token,
-                     "bytes": per_token * kv_len * batch},
-        "seconds": round(time.perf_counter() - t0, 4),
-        "phases": [p for p in PHASES if any(r.phase == p for r in tr.records)],
-    }
+    tr.meta = TraceMeta(
+        device=dev, notes=tuple(notes), unsupported_ops=dict(cm.unsupported), input="decode",
+        kv_cache=KVCacheUse(tokens=kv_len, bits=bits, kv_heads=cfg.n_kv, bytes_per_token=per_token,
+                            bytes=per_token * kv_len * batch),
+        seconds=round(time.perf_counter() - t0, 4),
+        phases=tuple(p for p in PHASES if any(r.phase == p for r in tr.records)))
     return tr
 
 
 def inference(model: Any, scheme: Any = None, *, prompt: int, new_tokens: int, batch: int = 1,
-              device: str = "meta", kv_bits: int | None = None) -> dict[str, Any]:
+              device: str = "meta", kv_bits: int | None = None) -> GenerationCounts:
     """Prefill of ``prompt`` tokens, then ``new_tokens`` decode steps: their MACs and KV-cache bytes.
 
     Decode steps are counted at the first, middle and last cache length; MACs and reads are affine
@@ -128,12 +128,29 @@ def inference(model: Any, scheme: Any = None, *, prompt: int, new_tokens: int, b
     def kv_read(tr: Trace) -> int:
         return sum(r.traffic_bytes.get("kv_cache_read", 0) for r in tr.records)
 
-    return {
-        "prefill_macs": macs(pre),
-        "decode_macs": (macs(first) + macs(last)) * new_tokens // 2,
-        "decode_kv_read_bytes": (kv_read(first) + kv_read(last)) * new_tokens // 2,
-        "first_decode_macs": macs(first), "last_decode_macs": macs(last),
-        "kv_cache_bytes_per_token": first.meta["kv_cache"]["bytes_per_token"],
-        "kv_cache_bytes_final": last.meta["kv_cache"]["bytes_per_token"] * (prompt + new_tokens) * batch,
-        "traces": {"prefill": pre, "decode_first": first, "decode_last": last},
-    }
+    assert first.meta.kv_cache is not None and last.meta.kv_cache is not None
+    return GenerationCounts(
+        prefill_macs=macs(pre),
+        decode_macs=(macs(first) + macs(last)) * new_tokens // 2,
+        decode_kv_read_bytes=(kv_read(first) + kv_read(last)) * new_tokens // 2,
+        first_decode_macs=macs(first), last_decode_macs=macs(last),
+        kv_cache_bytes_per_token=first.meta.kv_cache.bytes_per_token,
+        kv_cache_bytes_final=last.meta.kv_cache.bytes_per_token * (prompt + new_tokens) * batch,
+        prefill=pre, decode_first=first, decode_last=last)
+
+
+@dataclass(frozen=True)
+class GenerationCounts:
+    """Prefill and ``new_tokens`` decode steps (:func:`inference`): MACs, KV-cache bytes, and the
+    prefill and first and last decode steps' traces."""
+
+    prefill_macs: int
+    decode_macs: int
+    decode_kv_read_bytes: int
+    first_decode_macs: int
+    last_decode_macs: int
+    kv_cache_bytes_per_token: int
+    kv_cache_bytes_final: int
+    prefill: Trace
+    decode_first: Trace
+    decode_last: Trace

@@ -59,7 +59,7 @@ class Work:
     read_bytes: int = 0
     write_bytes: int = 0
     # tensors a sparsity probe may look at: role -> tensor (real runs only)
-    tensors: dict[str, Any] = field(default_factory=dict)
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     # backward element-wise work that produces a parameter's gradient (embedding rows)
     weight_grad: bool = False
     # an op with no formula and not known to be element-wise: counted as element-wise, and reported

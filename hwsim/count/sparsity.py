@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsim.count.mode import is_weight_layer
+from hwsim.trace import SparsitySample
 
 
 def zero_fraction(t: torch.Tensor) -> float:
@@ -87,13 +88,13 @@ class SparsitySampler:
         self.layers = [(n, m) for n, m in model.named_modules() if is_weight_layer(m) and hasattr(m, "weight")]
         self._handles: list[Any] = []
         self._pending: dict[str, dict[str, float]] = {}
-        self.timeline: dict[str, list[dict[str, Any]]] = {n: [] for n, _ in self.layers}
-        self._tag: dict[str, Any] = {}
+        self.timeline: dict[str, list[SparsitySample]] = {n: [] for n, _ in self.layers}
+        self._step, self._epoch = 0, 0
 
-    def arm(self, **tag: Any) -> None:
+    def arm(self, *, step: int, epoch: int) -> None:
         if self._handles:
             return
-        self._tag = tag
+        self._step, self._epoch = step, epoch
         self._pending = {}
         for name, m in self.layers:
             self._handles.append(m.register_forward_hook(self._hook(name)))
@@ -125,5 +126,5 @@ class SparsitySampler:
             h.remove()
         self._handles.clear()
         for name, s in self._pending.items():
-            self.timeline[name].append({**self._tag, **s})
+            self.timeline[name].append(SparsitySample(step=self._step, epoch=self._epoch, **s))
         self._pending = {}

@@ -31,7 +31,6 @@ Update, per parameter of n values (an SGD-style optimizer):
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from hwsim.count.formulas import GEMM_DATA, GEMM_FWD, GEMM_WEIGHT, Work
 from hwsim.formats import FP32, INFERENCE, Format, LayerPrecision, bytes_for
@@ -92,6 +91,6 @@ def update_traffic(numel: int, prec: LayerPrecision, state_bytes: int, is_weight
     return +c
 
 
-def per_epoch(totals: dict[str, dict[str, Any]], steps_per_epoch: int) -> dict[str, dict[str, Any]]:
+def per_epoch(totals: dict[str, dict[str, int]], steps_per_epoch: int) -> dict[str, dict[str, int]]:
     """Per-step totals times the number of steps of an epoch."""
     return {k: {kk: vv * steps_per_epoch for kk, vv in v.items()} for k, v in totals.items()}

@@ -163,7 +163,7 @@ class Placement:
             return self.transient_onchip.get((layer, phase), 0.0)
         return self.onchip.get((_key(cls), layer), 0.0)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> PlacementSummary:
         """Per long-lived class: bytes of one copy summed over layers, bytes held on chip, and a level
         (``sram``, ``dram``, ``split`` between them, or ``none``)."""
         levels, sizes, held = {}, {}, {}
@@ -176,8 +176,20 @@ class Placement:
             sizes[c], held[c] = size, int(round(on))
             levels[c] = ("none" if size == 0 else "sram" if on >= size - 0.5 else "dram" if on < 0.5 else "split")
         t = list(self.transient_onchip.values())
-        return {"levels": levels, "footprint_bytes": sizes, "onchip_bytes": held,
-                "transients_onchip_fraction": (sum(t) / len(t)) if t else 1.0}
+        return PlacementSummary(levels=levels, footprint_bytes=sizes, onchip_bytes=held,
+                                transients_onchip_fraction=(sum(t) / len(t)) if t else 1.0)
+
+
+@dataclass(frozen=True)
+class PlacementSummary:
+    """Per long-lived tensor class of one pass: bytes of one copy summed over layers, bytes held on chip,
+    and a level (``sram``, ``dram``, ``split`` between them, or ``none``); the mean on-chip fraction of
+    the transients."""
+
+    levels: dict[str, str]
+    footprint_bytes: dict[str, int]
+    onchip_bytes: dict[str, int]
+    transients_onchip_fraction: float
 
 
 def place(records: list[LayerRecord], hier: Hierarchy) -> Placement:

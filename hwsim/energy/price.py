@@ -25,6 +25,21 @@ from typing import Any
 
 from accel_models.accesses import Access, MemoryAccesses
 from accel_models.config import Accelerator
+from hwsim.energy.assumptions import (
+    BufferCost,
+    DramCost,
+    ElementOpCost,
+    ElementwiseCosts,
+    EnergyAssumptions,
+    MacRuleUse,
+    MemoryCosts,
+    PjRange,
+    PlacementUse,
+    Primitives,
+    RfCost,
+    SramCost,
+    TableCost,
+)
 from hwsim.energy.hierarchy import (
     PERSISTENT,
     WRITTEN_BACK,
@@ -49,38 +64,20 @@ from hwsim.formats import (
     Format,
     LayerPrecision,
 )
+from hwsim.jsondoc import JsonDocument
 from hwsim.trace import CONV_ND_OPS, LayerInfo, LayerRecord, Trace, conv_dims
 
 COMPONENTS = ("compute", "elementwise", "scale", "rf", "sram", "dram")
 
 
 @dataclass(frozen=True)
-class EnergyAssumptions:
-    """Every table value and rule a pricing used, with citations: what the report documents (its
-    :meth:`to_dict` form is what reports and the store show). ``records_priced_by``: how many records
-    had their memory priced from the accelerator's accesses and how many by the placement model;
-    ``static``: the leakage rule, when static energy was added (:mod:`hwsim.energy.static`)."""
+class EnergyRow:
+    """pJ of one energy component of one layer in one phase."""
 
-    tech: dict[str, object]                  # TechTable.summary(): name, node, scaling
-    rules: dict[str, dict[str, object]]      # MAC rule name -> mac_types, source, ...
-    pj_per_mac: dict[str, dict[str, float]]  # MAC type -> {min, max}
-    primitives: dict[str, dict[str, object]]
-    elementwise: dict[str, object]
-    memory: dict[str, dict[str, object]]     # sram, dram, rf: per-bit costs and their rules
-    hierarchy: dict[str, object]
-    placement: dict[str, object]             # Placement.summary() of the step, plus the inference pass
-    records_priced_by: dict[str, int]
-    notes: list[str]
-    static: dict[str, object] | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        d = {k: v for k, v in asdict(self).items() if k != "records_priced_by"}
-        d["memory_source"] = {"records_priced_by": dict(self.records_priced_by),
-                              "accelerator_form": "accel_models.MemoryAccesses: bytes per (layer, phase), level "
-                                                  "(rf, sram, dram), buffer (ifmap, filter, ofmap) and read/write"}
-        if self.static is None:
-            d.pop("static")
-        return d
+    layer: str
+    phase: str
+    component: str
+    energy_pj: float
 
 
 @dataclass
@@ -99,7 +96,7 @@ class EnergyReport:
     mode: str
     batch: int
     tech: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[EnergyRow] = field(default_factory=list)
     totals: dict[str, float] = field(default_factory=dict)
     by_phase: dict[str, dict[str, float]] = field(default_factory=dict)
     infer_totals: dict[str, float] = field(default_factory=dict)
@@ -127,8 +124,8 @@ class EnergyReport:
     def by_layer(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for r in self.rows:
-            if r["phase"] in TRAIN_PHASES or not self.train_step_pj:
-                out[r["layer"]][r["component"]] += r["energy_pj"]
+            if r.phase in TRAIN_PHASES or not self.train_step_pj:
+                out[r.layer][r.component] += r.energy_pj
         return {k: dict(v) for k, v in out.items()}
 
     def metrics(self) -> dict[str, float]:
@@ -142,9 +139,10 @@ class EnergyReport:
 
     def store_layers(self) -> list[tuple[str, str, str, float]]:
         """(layer, phase, ``energy_pj.<component>``, value) rows for the results store's ``layers`` table."""
-        return [(r["layer"], r["phase"], f"energy_pj.{r['component']}", r["energy_pj"]) for r in self.rows]
+        return [(r.layer, r.phase, f"energy_pj.{r.component}", r.energy_pj) for r in self.rows]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDocument:
+        """The report as the store, reports and ``--json`` hold it."""
         d = asdict(self)
         d["assumptions"] = self.assumptions.to_dict() if self.assumptions is not None else {}
         d["avg_power_w"] = self.avg_power_w() if self.rate_hz is not None else None
@@ -250,7 +248,7 @@ def priced_macs(trace: Trace, r: LayerRecord, mac: str, n: int, support: tuple[b
     has its pruning target's. None: support is on but nothing was measured for this layer."""
     w_all, a_all = support
     sp = trace.sparsity.get(r.layer)
-    st = (trace.meta.get("weight_storage") or {}).get(r.layer) if trace.meta else None
+    st = trace.meta.weight_storage.get(r.layer)
     if w_all and a_all and st is None and mac in r.effectual_macs:
         return int(r.effectual_macs[mac])       # both operands of this phase's GEMM, as counted
     w_on, a_on = w_all and r.phase in _WEIGHT_PHASES, a_all and r.phase in _INPUT_PHASES
@@ -260,7 +258,7 @@ def priced_macs(trace: Trace, r: LayerRecord, mac: str, n: int, support: tuple[b
         return None
     if w_all and a_all and sp is not None and mac in r.effectual_macs:
         return int(r.effectual_macs[mac])
-    wd = 1.0 - float(sp["weight"]) if sp and "weight" in sp else (float(st["density"]) if st else 1.0)
+    wd = 1.0 - float(sp["weight"]) if sp and "weight" in sp else (st.density if st else 1.0)
     ad = 1.0 - float(sp["input"]) if sp and "input" in sp else 1.0
     return int(round(n * (wd if w_on else 1.0) * (ad if a_on else 1.0)))
 
@@ -429,7 +427,7 @@ def _price_fetch_once(records: list[LayerRecord], placement: Placement, slot: st
 
 @dataclass
 class _Totals:
-    rows: list[dict[str, Any]]
+    rows: list[EnergyRow]
     by_phase: dict[str, dict[str, float]]
     train: dict[str, float]
     infer_batch: dict[str, float]
@@ -438,11 +436,10 @@ class _Totals:
 def _totals(ledger: _Ledger) -> _Totals:
     """Rows per (layer, phase, component), pJ per phase and component, and the training-step and
     inference-batch totals per component."""
-    rows = [{"layer": lay, "phase": ph, "component": comp, "energy_pj": v}
-            for (lay, ph, comp), v in ledger.energy.items() if v]
+    rows = [EnergyRow(lay, ph, comp, v) for (lay, ph, comp), v in ledger.energy.items() if v]
     by_phase: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for row in rows:
-        by_phase[row["phase"]][row["component"]] += row["energy_pj"]
+        by_phase[row.phase][row.component] += row.energy_pj
     by_phase_d = {p: dict(v) for p, v in by_phase.items()}
 
     def sum_phases(phases: tuple[str, ...]) -> dict[str, float]:
@@ -512,53 +509,55 @@ def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placeme
                  ledger: _Ledger) -> EnergyAssumptions:
     """Every table value and rule the pricing used, with citations, for the report."""
     c2, c1 = mult_coefficients(tech)
+    dram = tech.dram_preset(hier.dram)
+    step = placements["train"] if _has_records(placements["train"]) else placements[INFERENCE]
     return EnergyAssumptions(
         tech=tech.summary(),
-        rules=ledger.rules_used,
-        pj_per_mac={m: {"min": v[0], "max": v[1]} for m, v in ledger.per_mac.items()},
-        primitives={
-            "int_add_pj": {"points": tech.int_add_pj.points, "citation": tech.cite(tech.int_add_pj.source),
-                           "rule": "piecewise-linear in width between points; proportional to width outside"},
-            "int_mult_pj": {"points": tech.int_mult_pj.points, "citation": tech.cite(tech.int_mult_pj.source),
-                            "rule": f"table value at a tabulated width, else {c2:.10g} w^2 + {c1:.10g} w, "
-                                    "w = sqrt(a b) (least-squares quadratic through the origin)"},
-            "fp_add_pj": {"points": tech.fp_add_pj.points, "citation": tech.cite(tech.fp_add_pj.source)},
-            "fp_mult_pj": {"points": tech.fp_mult_pj.points, "citation": tech.cite(tech.fp_mult_pj.source)},
-            "bit_add_pj": {"value": bit_add_pj(tech), "rule": "int add of the widest tabulated width / its bits"},
-            "gates": tech.gates.model_dump() | {"citation": tech.cite(tech.gates.source)},
-            "accumulator": tech.accumulator.model_dump()
-            | {"rule": "product bits + ceil(log2(fan-in)), capped at max_bits; max_bits when fan-in is unknown"},
-        },
-        elementwise={"ops": ledger.elementwise, "citation": tech.cite(tech.elementwise.source),
-                     "rule": "each counted element op = the listed fp32 primitives; ops not listed use 'default'"},
-        memory={
-            "sram": {"capacity_bytes": hier.sram_bytes, "pj_per_64b": sram_pj_per_64b(tech, hier.sram_bytes),
-                     "buffers": {b: {"bytes": c, "pj_per_64b": sram_pj_per_64b(tech, c)}
-                                 for b, c in hier.sram_buffers.items()},
-                     "pj_per_bit": per_bit.sram, "points": tech.sram_pj_per_64b.points,
-                     "citation": tech.cite(tech.sram_pj_per_64b.source),
-                     "rule": "power law in capacity between table points (linear in log E vs log2 C), end "
-                             "segments extended; w-bit access = w/64 x E64; writes = reads"},
-            "dram": {"preset": hier.dram or tech.dram.default, "pj_per_bit": per_bit.dram,
-                     **tech.dram_preset(hier.dram).model_dump(),
-                     "citation": tech.cite(tech.dram_preset(hier.dram).source), "rule": "priced per bit; not node-scaled"},
-            "rf": {"pj_per_bit": per_bit.rf, "citation": tech.cite(tech.rf_pj_per_32b.source),
-                   "rule": f"{hier.rf_operand_reads_per_mac:g} operand reads per MAC at the operands' widths, "
+        rules={k: MacRuleUse(**v) for k, v in ledger.rules_used.items()},
+        pj_per_mac={m: PjRange(min=v[0], max=v[1]) for m, v in ledger.per_mac.items()},
+        primitives=Primitives(
+            int_add_pj=TableCost(tech.int_add_pj.points, tech.cite(tech.int_add_pj.source),
+                                 "piecewise-linear in width between points; proportional to width outside"),
+            int_mult_pj=TableCost(tech.int_mult_pj.points, tech.cite(tech.int_mult_pj.source),
+                                  f"table value at a tabulated width, else {c2:.10g} w^2 + {c1:.10g} w, "
+                                  "w = sqrt(a b) (least-squares quadratic through the origin)"),
+            fp_add_pj=TableCost(tech.fp_add_pj.points, tech.cite(tech.fp_add_pj.source)),
+            fp_mult_pj=TableCost(tech.fp_mult_pj.points, tech.cite(tech.fp_mult_pj.source)),
+            bit_add_pj=bit_add_pj(tech), bit_add_rule="int add of the widest tabulated width / its bits",
+            gates=tech.gates, gates_citation=tech.cite(tech.gates.source),
+            accumulator=tech.accumulator,
+            accumulator_rule="product bits + ceil(log2(fan-in)), capped at max_bits; max_bits when fan-in is "
+                             "unknown"),
+        elementwise=ElementwiseCosts(
+            ops={op: ElementOpCost(list(v["primitives"]), v["pj_per_op"], v["default"])
+                 for op, v in ledger.elementwise.items()},
+            citation=tech.cite(tech.elementwise.source),
+            rule="each counted element op = the listed fp32 primitives; ops not listed use 'default'"),
+        memory=MemoryCosts(
+            sram=SramCost(capacity_bytes=hier.sram_bytes, pj_per_64b=sram_pj_per_64b(tech, hier.sram_bytes),
+                          buffers={b: BufferCost(c, sram_pj_per_64b(tech, c)) for b, c in hier.sram_buffers.items()},
+                          pj_per_bit=per_bit.sram, points=tech.sram_pj_per_64b.points,
+                          citation=tech.cite(tech.sram_pj_per_64b.source),
+                          rule="power law in capacity between table points (linear in log E vs log2 C), end "
+                               "segments extended; w-bit access = w/64 x E64; writes = reads"),
+            dram=DramCost(preset=hier.dram or tech.dram.default, pj_per_bit=per_bit.dram, table=dram,
+                          citation=tech.cite(dram.source), rule="priced per bit; not node-scaled"),
+            rf=RfCost(pj_per_bit=per_bit.rf, citation=tech.cite(tech.rf_pj_per_32b.source),
+                      rule=f"{hier.rf_operand_reads_per_mac:g} operand reads per MAC at the operands' widths, "
                            "plus tensors of at most rf_bytes; an accelerator's declared PE registers instead: "
                            "their words read and written by its dataflow (accel_models.registers)",
-                   "registers_pj_per_bit": hier.rf_registers},
-        },
-        hierarchy=hier.model_dump(),
-        placement={**(placements["train"] if _has_records(placements["train"]) else placements[INFERENCE]).summary(),
-                      "inference": placements[INFERENCE].summary(),
-                      "bytes_by_level": {c: {k: int(round(v)) for k, v in d.items()} for c, d in ledger.level_bytes.items()},
-                      "dram_fetch_once_bytes": dict(ledger.fetched),
-                      "rule": "per pass, in execution order: the transients of the running (layer, phase) first "
-                              "(the part of their largest stream that fits the SRAM); long-lived tensors (weight, "
-                              "stash, grad_weight, weight_master, optimizer_state) hold SRAM only while live, in "
-                              "the split that saves the most DRAM bytes (a linear program over the records); tensors "
-                              "<= rf_bytes in RF; on-chip persistent classes are fetched from DRAM once per pass "
-                              "(weight_master and optimizer_state also written back); an inference pass has no stash"},
+                      registers_pj_per_bit=hier.rf_registers)),
+        hierarchy=hier,
+        placement=PlacementUse(
+            step=step.summary(), inference=placements[INFERENCE].summary(),
+            bytes_by_level={c: {k: int(round(v)) for k, v in d.items()} for c, d in ledger.level_bytes.items()},
+            dram_fetch_once_bytes=dict(ledger.fetched),
+            rule="per pass, in execution order: the transients of the running (layer, phase) first "
+                 "(the part of their largest stream that fits the SRAM); long-lived tensors (weight, "
+                 "stash, grad_weight, weight_master, optimizer_state) hold SRAM only while live, in "
+                 "the split that saves the most DRAM bytes (a linear program over the records); tensors "
+                 "<= rf_bytes in RF; on-chip persistent classes are fetched from DRAM once per pass "
+                 "(weight_master and optimizer_state also written back); an inference pass has no stash"),
         records_priced_by=ledger.mem_source,
         notes=ledger.notes,
     )

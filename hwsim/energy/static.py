@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from accel_models.area import AreaReport
 from accel_models.report import CycleReport
-from hwsim.energy.price import EnergyReport
+from hwsim.energy.assumptions import StaticUse
+from hwsim.energy.price import EnergyReport, EnergyRow
 from hwsim.energy.tech import TechTable
 from hwsim.formats import FORWARD, INFERENCE, PHASES, TRAIN_PHASES
 
@@ -89,17 +90,16 @@ def add_static(report: EnergyReport, cycles: CycleReport, area: AreaReport, tech
     if leak.total_mw <= 0:
         return report
     clock = float(acc.clock_mhz)
-    phases = {r["phase"] for r in report.rows} | set(report.by_phase)
+    phases = {r.phase for r in report.rows} | set(report.by_phase)
     rows = list(report.rows)
     for (layer, phase), c in _times(cycles, phases).items():
         if c > 0 and phase in PHASES:
             for comp, mw in ((LOGIC, leak.logic_mw), (SRAM, leak.sram_mw)):
                 if mw > 0:
-                    rows.append({"layer": layer, "phase": phase, "component": comp,
-                                 "energy_pj": static_pj(mw, c, clock)})
+                    rows.append(EnergyRow(layer, phase, comp, static_pj(mw, c, clock)))
     by_phase: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in rows:
-        by_phase[r["phase"]][r["component"]] += r["energy_pj"]
+        by_phase[r.phase][r.component] += r.energy_pj
 
     def summed(phs: tuple[str, ...]) -> dict[str, float]:
         out: dict[str, float] = defaultdict(float)
@@ -114,18 +114,18 @@ def add_static(report: EnergyReport, cycles: CycleReport, area: AreaReport, tech
     train_step = sum(train.values()) if report.train_step_pj else 0.0
     spe = report.steps_per_epoch
     density, per_bit = tech.leakage_mw_per_mm2, tech.sram_leakage_nw_per_bit
-    static = {
-        "mw_per_mm2": float(density.value) if density is not None else 0.0,
-        "citation": tech.cite(density.source) if density is not None else "",
-        "sram_nw_per_bit": float(per_bit.value) if per_bit is not None else None,
-        "sram_citation": tech.cite(per_bit.source) if per_bit is not None else "",
-        "logic_mm2": leak.logic_mm2, "sram_mm2": leak.sram_mm2, "sram_bits": leak.sram_bits,
-        "area_mm2": float(area.total_mm2), "logic_mw": leak.logic_mw, "sram_mw": leak.sram_mw,
-        "power_mw": leak.total_mw, "clock_mhz": clock,
-        "rule": "per (layer, phase) the accelerator ran, x total_cycles / clock: static.logic = "
-                "leakage_mw_per_mm2 x the area that is not SRAM; static.sram = sram_leakage_nw_per_bit x SRAM "
-                "bits (else the logic density over the SRAM area); inference rows derived from forward records "
-                "take forward's cycles; not node-scaled"}
+    static = StaticUse(
+        mw_per_mm2=float(density.value) if density is not None else 0.0,
+        citation=tech.cite(density.source) if density is not None else "",
+        sram_nw_per_bit=float(per_bit.value) if per_bit is not None else None,
+        sram_citation=tech.cite(per_bit.source) if per_bit is not None else "",
+        logic_mm2=leak.logic_mm2, sram_mm2=leak.sram_mm2, sram_bits=leak.sram_bits,
+        area_mm2=float(area.total_mm2), logic_mw=leak.logic_mw, sram_mw=leak.sram_mw,
+        power_mw=leak.total_mw, clock_mhz=clock,
+        rule="per (layer, phase) the accelerator ran, x total_cycles / clock: static.logic = "
+             "leakage_mw_per_mm2 x the area that is not SRAM; static.sram = sram_leakage_nw_per_bit x SRAM "
+             "bits (else the logic density over the SRAM area); inference rows derived from forward records "
+             "take forward's cycles; not node-scaled")
     assumptions = dataclasses.replace(report.assumptions, static=static) if report.assumptions is not None else None
     return dataclasses.replace(
         report, rows=rows, by_phase={p: dict(v) for p, v in by_phase.items()},

@@ -15,6 +15,7 @@ the coefficients and voltages in ``configs/tech/node_scaling.yaml``. DRAM is not
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hwsim.configs import CONFIG_DIR, is_path, resolve
 from hwsim.errors import UserError
+from hwsim.jsondoc import JsonDocument
 from hwsim.yamlsafe import load_file
 
 TECH_DIR = CONFIG_DIR / "tech"
@@ -119,6 +121,18 @@ class Elementwise(_Strict):
         return v
 
 
+class NodeScaling(_Strict):
+    """How ``load_tech`` scaled a table to another node: from which table, to which node, by what factor."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_table: str = Field(alias="from")
+    to: str
+    factor: float
+    source: str
+    rule: str
+
+
 class TechTable(_Strict):
     """One technology table (see ``configs/tech/45nm.yaml`` for every field, with sources)."""
 
@@ -144,7 +158,7 @@ class TechTable(_Strict):
     sram_leakage_nw_per_bit: ValueEntry | None = None
     # Filled by load_tech: where the table came from and any node scaling applied.
     path: str = ""
-    scaling: dict[str, Any] = Field(default_factory=dict)
+    scaling: NodeScaling | None = None
 
     def cite(self, key: str) -> str:
         """Full citation for a source key (``horowitz2014``), or the key itself."""
@@ -157,9 +171,28 @@ class TechTable(_Strict):
                                    f"known: {', '.join(sorted(self.dram.presets))}")
         return self.dram.presets[name]
 
-    def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "node_nm": self.node_nm, "vdd_v": self.vdd_v, "path": self.path,
-                "description": self.description, "sources": dict(self.sources), "scaling": dict(self.scaling)}
+    def summary(self) -> TechSummary:
+        return TechSummary(name=self.name, node_nm=self.node_nm, vdd_v=self.vdd_v, path=self.path,
+                           description=self.description, sources=dict(self.sources), scaling=self.scaling)
+
+
+@dataclass(frozen=True)
+class TechSummary:
+    """The technology table a pricing used: its name, node, supply, file, sources and any node scaling."""
+
+    name: str
+    node_nm: float
+    vdd_v: float
+    path: str
+    description: str
+    sources: dict[str, str]
+    scaling: NodeScaling | None = None
+
+    def to_dict(self) -> JsonDocument:
+        d = {k: getattr(self, k) for k in ("name", "node_nm", "vdd_v", "path", "description")}
+        d["sources"] = dict(self.sources)
+        d["scaling"] = self.scaling.model_dump(by_alias=True) if self.scaling is not None else {}
+        return d
 
 
 def _read_yaml(path: Path) -> Any:
@@ -180,7 +213,30 @@ def known_tables() -> list[str]:
     return sorted(p.stem for p in TECH_DIR.glob("*.yaml") if p.stem != "node_scaling")
 
 
-def _load_scaling() -> dict[str, Any]:
+@dataclass(frozen=True)
+class NodeFit:
+    """Energy per operation at a node, E(V) = a V^2 + b V + c, and the supply assumed there."""
+
+    a: float
+    b: float
+    c: float
+    vdd_v: float
+
+    def energy(self, v: float) -> float:
+        return self.a * v * v + self.b * v + self.c
+
+
+@dataclass(frozen=True)
+class NodeScalingTable:
+    """``configs/tech/node_scaling.yaml``: the fits per node, the base node and its supply."""
+
+    source: str
+    base: str
+    base_vdd_v: float
+    nodes: dict[str, NodeFit]
+
+
+def _load_scaling() -> NodeScalingTable:
     data = _read_yaml(SCALING_FILE)
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict):
         raise UserError(str(SCALING_FILE), "missing entry nodes")
@@ -191,28 +247,26 @@ def _load_scaling() -> dict[str, Any]:
         for k in ("a", "b", "c", "vdd_v"):
             if not isinstance(c, dict) or not isinstance(c.get(k), (int, float)):
                 raise UserError(str(SCALING_FILE), f"missing entry nodes.{node}.{k}")
-    return data
+    return NodeScalingTable(source=str(data["source"]), base=str(data["base"]), base_vdd_v=float(data["base_vdd_v"]),
+                            nodes={str(n): NodeFit(**{k: float(c[k]) for k in ("a", "b", "c", "vdd_v")})
+                                   for n, c in data["nodes"].items()})
 
 
 def scalable_nodes() -> list[str]:
-    return sorted(_load_scaling()["nodes"], key=lambda n: -float(n.rstrip("nm")))
+    return sorted(_load_scaling().nodes, key=lambda n: -float(n.rstrip("nm")))
 
 
 def node_factor(node: str, base: str = "45nm") -> float:
     """Energy factor from ``base`` to ``node``: E(node, V_node) / E(base, V_base) (Stillmaker & Baas 2017)."""
     data = _load_scaling()
-    nodes = data["nodes"]
+    nodes = data.nodes
     for n in (node, base):
         if n not in nodes:
             raise UserError("tech.node", f"unknown node {n!r}; Stillmaker & Baas scaling covers "
                                          f"{', '.join(scalable_nodes())} (22 nm is not in their table: use 20nm)")
 
-    def e(n: str, v: float) -> float:
-        c = nodes[n]
-        return c["a"] * v * v + c["b"] * v + c["c"]
-
-    v_base = data["base_vdd_v"] if base == data["base"] else nodes[base]["vdd_v"]
-    return e(node, nodes[node]["vdd_v"]) / e(base, v_base)
+    v_base = data.base_vdd_v if base == data.base else nodes[base].vdd_v
+    return nodes[node].energy(nodes[node].vdd_v) / nodes[base].energy(v_base)
 
 
 def _scale(table: TechTable, node: str) -> TechTable:
@@ -225,9 +279,9 @@ def _scale(table: TechTable, node: str) -> TechTable:
     d["han_32b_pj"]["register_file"] *= f
     d["han_32b_pj"]["sram"] *= f
     data = _load_scaling()
-    d.update(name=f"{table.name}->{node}", node_nm=float(node.rstrip("nm")), vdd_v=data["nodes"][node]["vdd_v"])
-    d["sources"] = dict(d["sources"], stillmaker2017=data["source"])
-    d["scaling"] = {"from": table.name, "to": node, "factor": f, "source": data["source"],
+    d.update(name=f"{table.name}->{node}", node_nm=float(node.rstrip("nm")), vdd_v=data.nodes[node].vdd_v)
+    d["sources"] = dict(d["sources"], stillmaker2017=data.source)
+    d["scaling"] = {"from": table.name, "to": node, "factor": f, "source": data.source,
                     "rule": "on-chip energies x E(node,V)/E(45nm,0.9V), E = a V^2 + b V + c; DRAM unscaled"}
     return TechTable.model_validate(d)
 
@@ -254,8 +308,8 @@ def load_tech(name: str | Path | dict = "45nm", node: str | None = None) -> Tech
             path = TECH_DIR / f"{text}.yaml"
             if not path.exists() or text == SCALING_FILE.stem:
                 data = _load_scaling()
-                if text in data["nodes"] and node is None:
-                    return load_tech(data["base"], node=text)
+                if text in data.nodes and node is None:
+                    return load_tech(data.base, node=text)
                 raise UserError("--tech", f"unknown technology {text!r}; tables: {', '.join(known_tables())}; "
                                           f"scalable nodes: {', '.join(scalable_nodes())}")
         raw = _read_yaml(path)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hwsim.errors import UserError
+from hwsim.jsondoc import Json
 from hwsim.registry import Registry
 
 
@@ -29,7 +30,7 @@ class ModelSpec:
     default_input: tuple[int, ...]     # (C, H, W) the paper used, or Tokens((N,)) for a language model
     default_classes: int
     params: int                        # parameters at the default input and classes
-    args: dict[str, Any]               # the builder's other keyword arguments and their defaults
+    args: dict[str, Json]              # the builder's other keyword arguments and their defaults
 
     @property
     def builder(self) -> Callable[..., Any]:

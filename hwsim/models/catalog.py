@@ -8,12 +8,13 @@ declared parameter count and arguments against the built network and the builder
 
 from __future__ import annotations
 
+from hwsim.jsondoc import Json
 from hwsim.models import ModelSpec
 from hwsim.models.spec import Tokens
 
 
 def _model(name: str, builder: str, params: int, description: str, citation: str, default_input: tuple[int, ...],
-           default_classes: int, args: dict[str, object] | None = None) -> ModelSpec:
+           default_classes: int, args: dict[str, Json] | None = None) -> ModelSpec:
     return ModelSpec(name, f"hwsim.models.{builder}", description, citation, default_input, default_classes,
                      params, args or {})
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.errors import UserError
+from hwsim.jsondoc import Json
 
 BUILTIN, FILE, MODULE, ONNX, PT2 = "builtin", "file", "module", "onnx", "pt2"
 
@@ -229,7 +230,7 @@ def _import_file(path: Path, where: str) -> Any:
     return mod
 
 
-def _call_factory(src: Source, fn: Any, args: dict[str, Any], num_classes: int | None,
+def _call_factory(src: Source, fn: Any, args: dict[str, Json], num_classes: int | None,
                   in_shape: tuple[int, ...] | None, where: str) -> Any:
     from torch import nn
 
@@ -264,7 +265,7 @@ def _call_factory(src: Source, fn: Any, args: dict[str, Any], num_classes: int |
 
 
 def build(spec: str | Source, *, num_classes: int | None = None, in_shape: tuple[int, ...] | None = None,
-          base: str | Path | None = None, where: str = "model", **args: Any) -> Any:
+          base: str | Path | None = None, where: str = "model", **args: Json) -> Any:
     """The ``nn.Module`` a spec names (a built-in goes through its registry entry)."""
     src = spec if isinstance(spec, Source) else resolve(spec, base, where)
     if src.kind == BUILTIN:

@@ -123,9 +123,9 @@ class TokenCodec(Codec):
         return Packed((pack(codes.to(torch.int32), self.bits), tag.gamma), self._meta(x))
 
     def decode(self, p: Packed) -> Tensor:
-        if p.meta.get("raw"):
+        if p.meta.raw:
             return p.tensors[0]
-        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        shape, dtype = p.meta.shape, p.meta.dtype
         qb = 2 ** (self.bits - 1)
         codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape).to(dtype) - (qb - 1)
         return codes * p.tensors[1] / qb

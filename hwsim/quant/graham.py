@@ -194,7 +194,7 @@ class GrahamCodec(LevelsCodec):
 
     def decode(self, p: Packed) -> torch.Tensor:
         # Levels are exact per dtype only when computed in that dtype (float32 vs float64).
-        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        shape, dtype = p.meta.shape, p.meta.dtype
         codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape)
         return QUANTIZERS[self.quantizer].levels(dtype, codes.device)[codes]
 

@@ -794,18 +794,18 @@ class LQStashCodec:
 
     def encode(self, x: Tensor):
         from hwsim.quant.pack import pack
-        from hwsim.quant.stash import Packed
+        from hwsim.quant.stash import Packed, PackedMeta
 
         levels, _ = qf.lq_levels(self.quantizer.basis.detach(), self.quantizer.codes)   # (1, L)
         idx = qf.lq_assign(x.detach().reshape(1, -1), levels)
-        return Packed((pack(idx, self.bits), levels.reshape(-1).to(x.dtype)), {"shape": x.shape, "dtype": x.dtype})
+        return Packed((pack(idx, self.bits), levels.reshape(-1).to(x.dtype)), PackedMeta(x.shape, x.dtype))
 
     def decode(self, p) -> Tensor:
         from hwsim.quant.pack import unpack
 
-        shape = p.meta["shape"]
+        shape = p.meta.shape
         codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape)
-        return p.tensors[1][codes.long()].to(p.meta["dtype"])
+        return p.tensors[1][codes.long()].to(p.meta.dtype)
 
     def roundtrip(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))

@@ -350,9 +350,9 @@ class FormatCodec:
             return self._encode(x)
 
     def _encode(self, x: Tensor):
-        from hwsim.quant.stash import Packed
+        from hwsim.quant.stash import Packed, PackedMeta
 
-        meta = {"shape": x.shape, "dtype": x.dtype}
+        meta = PackedMeta(x.shape, x.dtype)
         x = x.detach()
         if self.el.name == "bf16":
             return Packed((x.to(torch.bfloat16),), meta)
@@ -391,12 +391,12 @@ class FormatCodec:
 
     def decode(self, p) -> Tensor:
         if p.tensors[0].is_meta:
-            return torch.empty(p.meta["shape"], dtype=p.meta["dtype"], device="meta")
+            return torch.empty(p.meta.shape, dtype=p.meta.dtype, device="meta")
         with _disable_current_modes():
             return self._decode(p)
 
     def _decode(self, p) -> Tensor:
-        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        shape, dtype = p.meta.shape, p.meta.dtype
         if self.el.name == "bf16":
             return p.tensors[0].to(dtype)
         if self.sc is None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,13 +42,24 @@ from hwsim.quant.pack import pack, packed_nbytes, unpack
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PackedMeta:
+    """What decoding needs besides the saved tensors: the original shape and dtype, and how it was kept."""
+
+    shape: torch.Size
+    dtype: torch.dtype
+    raw: bool = False        # saved as it is, not encoded
+    shared: bool = False     # the codes a tagged producer already holds (one buffer for both)
+    recompute: Callable[[tuple[torch.Tensor, ...]], torch.Tensor] | None = None   # rebuilt from its inputs
+
+
 @dataclass
 class Packed:
     """An encoded tensor: ``tensors`` are what autograd saves (packed codes first, then side
     tensors); ``meta`` is plain data (shape, dtype, flags)."""
 
     tensors: tuple[torch.Tensor, ...]
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: PackedMeta
 
     @property
     def nbytes(self) -> int:
@@ -132,8 +143,9 @@ class Codec:
         """What backward will see in place of ``x``."""
         return self.decode(self.encode(x))
 
-    def _meta(self, x: torch.Tensor, **kw: Any) -> dict[str, Any]:
-        return {"shape": x.shape, "dtype": x.dtype, **kw}
+    def _meta(self, x: torch.Tensor, *, raw: bool = False, shared: bool = False,
+              recompute: Callable[[tuple[torch.Tensor, ...]], torch.Tensor] | None = None) -> PackedMeta:
+        return PackedMeta(x.shape, x.dtype, raw=raw, shared=shared, recompute=recompute)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.fmt})"
@@ -162,7 +174,7 @@ class SignCodec(Codec):
         return Packed((pack(x >= 0, 1),), self._meta(x))
 
     def decode(self, p: Packed) -> torch.Tensor:
-        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        shape, dtype = p.meta.shape, p.meta.dtype
         codes = unpack(p.tensors[0], 1, shape.numel()).view(shape)
         return (2 * codes - 1).to(dtype)
 
@@ -202,7 +214,7 @@ class StochasticBinaryCodec(Codec):
         return Packed((pack(q, 1), *side), self._meta(x))
 
     def decode(self, p: Packed) -> torch.Tensor:
-        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        shape, dtype = p.meta.shape, p.meta.dtype
         out = unpack(p.tensors[0], 1, shape.numel()).view(shape).to(dtype)
         if self.rescale:
             out = out * p.tensors[1].to(dtype)
@@ -249,7 +261,7 @@ class KBitCodec(Codec):
         return Packed((pack(codes, self.bits), lo, s), self._meta(x))
 
     def decode(self, p: Packed) -> torch.Tensor:
-        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        shape, dtype = p.meta.shape, p.meta.dtype
         codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape)
         lo, s = p.tensors[1], p.tensors[2]
         return (lo + codes.to(torch.float32) * s).to(dtype)
@@ -298,7 +310,7 @@ class GroupCodec(Codec):
                       self._meta(x))
 
     def decode(self, p: Packed) -> torch.Tensor:
-        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        shape, dtype = p.meta.shape, p.meta.dtype
         n = shape.numel()
         codes = unpack(p.tensors[0], self.bits, n).to(torch.float32)
         pad = (-n) % self.group
@@ -336,7 +348,7 @@ class LevelsCodec(Codec):
         return Packed((pack(self._codes(x), self.bits),), self._meta(x))
 
     def decode(self, p: Packed) -> torch.Tensor:
-        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        shape, dtype = p.meta.shape, p.meta.dtype
         codes = unpack(p.tensors[0], self.bits, shape.numel()).view(shape)
         return self.levels.to(device=codes.device, dtype=dtype)[codes]
 
@@ -398,9 +410,9 @@ class CodebookCodec(Codec):
         return Packed((x,), self._meta(x, raw=True))
 
     def decode(self, p: Packed) -> torch.Tensor:
-        if p.meta.get("raw"):
+        if p.meta.raw:
             return p.tensors[0]
-        shape, dtype = p.meta["shape"], p.meta["dtype"]
+        shape, dtype = p.meta.shape, p.meta.dtype
         return decode_table(p.tensors[0], p.tensors[1], self.bits, shape).to(dtype)
 
     def __repr__(self) -> str:
@@ -423,10 +435,10 @@ class RecomputeCodec(Codec):
         return Packed(tag.tensors, self._meta(x, recompute=tag.recompute))
 
     def decode(self, p: Packed) -> torch.Tensor:
-        if p.meta.get("raw"):
+        if p.meta.raw:
             return p.tensors[0]
         with torch.no_grad():
-            return p.meta["recompute"](p.tensors).to(p.meta["dtype"])
+            return p.meta.recompute(p.tensors).to(p.meta.dtype)
 
     def __repr__(self) -> str:
         return "RecomputeCodec()"
@@ -520,7 +532,7 @@ def encode_once(codec: Any, x: torch.Tensor) -> Packed:
     if tag is not None and key in tag.codes:
         return tag.codes[key]
     enc = codec.encode(x)
-    if enc.meta.get("raw") or any(t.grad_fn is not None or t.requires_grad for t in enc.tensors):
+    if enc.meta.raw or any(t.grad_fn is not None or t.requires_grad for t in enc.tensors):
         return enc
     return shared_code(holder, key, lambda: enc)
 
@@ -609,7 +621,7 @@ class ProducerTag:
     precision: Any = None
 
 
-def _conv_recompute(codec: Codec, meta: dict, n_weight: int, weight_fn: Any, weight_codec: Any, weight_meta: Any,
+def _conv_recompute(codec: Codec, meta: PackedMeta, n_weight: int, weight_fn: Any, weight_codec: Any, weight_meta: Any,
                     bias: torch.Tensor | None, conf: tuple) -> Any:
     stride, padding, dilation, groups = conf
 
