@@ -90,20 +90,50 @@ def _attr(name: str):
 
 def conv_onnx(convs: list[tuple[int, int, int, int, int]], path: Path) -> None:
     """An ONNX graph of independent square convolutions (C, K, H, kernel, stride), padding kernel // 2, batch 1."""
+    layers_onnx([("conv", c) for c in convs], path)
+
+
+def parse_layer(spec: str) -> tuple[str, tuple[int, ...]]:
+    """``conv:C,K,H,KERNEL,STRIDE[,GROUPS]`` or ``gemm:ROWS,C,K`` (ROWS x C input times C x K weights)."""
+    kind, _, nums = spec.partition(":")
+    vals = tuple(int(v) for v in nums.split(","))
+    if kind == "conv" and len(vals) == 5:
+        vals = (*vals, 1)
+    if (kind, len(vals)) not in (("conv", 6), ("gemm", 3)):
+        raise ValueError(f"{spec!r}: expected conv:C,K,H,KERNEL,STRIDE[,GROUPS] or gemm:ROWS,C,K")
+    return kind, vals
+
+
+def layers_onnx(layers: list[tuple[str, tuple[int, ...]]], path: Path, weight_bits: int | None = None,
+                act_bits: int | None = None) -> None:
+    """An ONNX graph of independent layers (each reads a fresh input): square convolutions (C, K, H, kernel,
+    stride[, groups]) with padding kernel // 2 at batch 1, and GEMMs (rows, C, K) as ONNX Gemm with constant
+    weights. ``weight_bits`` / ``act_bits`` set ZigZag's operand precisions (its ``weight_size`` and
+    ``act_size`` node attributes; partial sums default to twice the activation width)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    prec = {k: v for k, v in (("weight_size", weight_bits), ("act_size", act_bits)) if v}
     nodes, inputs, outputs, inits = [], [], [], []
-    for i, (c, k, h, r, st) in enumerate(convs):
+    for i, (kind, vals) in enumerate(layers):
+        if kind == "gemm":
+            d, c, k = vals
+            inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [d, c]))
+            outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [d, k]))
+            inits.append(numpy_helper.from_array(np.zeros((c, k), dtype=np.float32), f"w{i}"))
+            nodes.append(helper.make_node("Gemm", [f"x{i}", f"w{i}"], [f"y{i}"], name=f"gemm{i}", **prec))
+            continue
+        c, k, h, r, st, g = (*vals, 1)[:6]
         p = r // 2
         o = (h + 2 * p - r) // st + 1
         inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [1, c, h, h]))
         outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, k, o, o]))
-        inits.append(numpy_helper.from_array(np.zeros((k, c, r, r), dtype=np.float32), f"w{i}"))
-        nodes.append(helper.make_node("Conv", [f"x{i}", f"w{i}"], [f"y{i}"], name=f"conv{i}", kernel_shape=[r, r],
-                                      strides=[st, st], pads=[p, p, p, p]))
-    graph = helper.make_graph(nodes, "convs", inputs, outputs, initializer=inits)
+        inits.append(numpy_helper.from_array(np.zeros((k, c // g, r, r), dtype=np.float32), f"w{i}"))
+        nodes.append(helper.make_node("Conv", [f"x{i}", f"w{i}"], [f"y{i}"], name=f"{'dw' if g == c > 1 else ''}conv{i}",
+                                      kernel_shape=[r, r],
+                                      strides=[st, st], pads=[p, p, p, p], group=g, **prec))
+    graph = helper.make_graph(nodes, "layers", inputs, outputs, initializer=inits)
     model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
     onnx.save(model, str(path))
 
@@ -123,8 +153,43 @@ def sized_yaml(acc_path: Path, sram_kib: int, out: Path) -> None:
     out.write_text(yaml.safe_dump(acc, sort_keys=False))
 
 
+def arrayed_yaml(acc_path: Path, map_path: Path, side: int, acc_out: Path, map_out: Path) -> None:
+    """Copies of an accelerator and its mapping with a ``side`` x ``side`` MAC array: the operational array's
+    sizes and every spatial unrolling's factor (K over D1, C over D2 in TPU-like's mapping) set to ``side``;
+    the per-PE registers, SRAM and DRAM stay as declared."""
+    import yaml
+
+    acc = yaml.safe_load(acc_path.read_text())
+    acc["operational_array"]["sizes"] = [side] * len(acc["operational_array"]["sizes"])
+    acc_out.write_text(yaml.safe_dump(acc, sort_keys=False))
+    maps = yaml.safe_load(map_path.read_text())
+    for m in maps:
+        for dim, loops in m.get("spatial_mapping", {}).items():
+            m["spatial_mapping"][dim] = [f"{loop.split(',')[0].strip()}, {side}" if int(loop.split(",")[1]) > 1
+                                         else loop for loop in loops]
+    map_out.write_text(yaml.safe_dump(maps, sort_keys=False))
+
+
+def depthwise_mapping(map_path: Path, layers: list[tuple[str, tuple[int, ...]]], out: Path) -> None:
+    """A copy of a mapping file with an entry per depthwise convolution (``dwconv<i>``) that unrolls the filter
+    window over D2 and nothing over D1, as an im2col array runs one group at a time (hwsim's mapping): the
+    design's default unrolls K and C, both 1 in a depthwise layer, and would leave one PE busy."""
+    import yaml
+
+    maps = yaml.safe_load(map_path.read_text())
+    base = next(m for m in maps if m["name"] == "default")
+    for i, (kind, vals) in enumerate(layers):
+        if kind == "conv" and vals[5] == vals[0] > 1:
+            r = vals[3]
+            maps.append({"name": f"dwconv{i}", "spatial_mapping": {"D1": ["K, 1"], "D2": [f"FX, {r}", f"FY, {r}"]},
+                         "memory_operand_links": dict(base["memory_operand_links"])})
+    out.write_text(yaml.safe_dump(maps, sort_keys=False))
+
+
 def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str = "latency",
-        convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None) -> dict:
+        convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None,
+        layers: list[str] | None = None, array: int | None = None, weight_bits: int | None = None,
+        act_bits: int | None = None, name: str | None = None) -> dict:
     from zigzag.api import get_hardware_performance_zigzag
 
     pkg = _package_dir() / "inputs"
@@ -137,16 +202,28 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
         if convs:
             wl_path = Path(dump) / "convs.onnx"
             conv_onnx(convs, wl_path)
+        if layers:
+            wl_path = Path(dump) / "layers.onnx"
+            layers_onnx([parse_layer(x) for x in layers], wl_path, weight_bits, act_bits)
+        if array:
+            acc_out, map_out = Path(dump) / f"{acc_path.stem}_{array}.yaml", Path(dump) / f"map_{array}.yaml"
+            arrayed_yaml(acc_path, map_path, array, acc_out, map_out)
+            acc_path, map_path = acc_out, map_out
+        if layers and any(parse_layer(x)[1][5] == parse_layer(x)[1][0] > 1 for x in layers if x.startswith("conv")):
+            dw_map = Path(dump) / "map_depthwise.yaml"
+            depthwise_mapping(map_path, [parse_layer(x) for x in layers], dw_map)
+            map_path = dw_map
         if sram_kib:
             sized = Path(dump) / f"{acc_path.stem}.yaml"
             sized_yaml(acc_path, sram_kib, sized)
             acc_path = sized
         acc_text = acc_path.read_text()
+        map_text = map_path.read_text()
         energy, latency, cmes = get_hardware_performance_zigzag(
             str(wl_path), str(acc_path), str(map_path), opt=opt, dump_folder=f"{dump}/out",
             lpf_limit=lpf_limit, loma_show_progress_bar=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    layers = []
+    specs, layers = list(layers or []), []
     for cme, _ in cmes[0][1]:
         lay = cme.layer
         layers.append({
@@ -170,12 +247,16 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
     import zigzag
 
     extra = "".join(f" --conv {','.join(map(str, c))}" for c in convs or []) + \
-        (f" --sram-kib {sram_kib}" if sram_kib else "")
+        "".join(f" --layer {x}" for x in specs) + \
+        "".join(f" --{k} {v}" for k, v in (("sram-kib", sram_kib), ("array", array), ("weight-bits", weight_bits),
+                                           ("act-bits", act_bits), ("name", name)) if v)
     return {
         "tool": f"zigzag-dse {getattr(zigzag, '__version__', '3.9.1')}",
         "command": f"python benchmarks/zigzag_run.py --accelerator {accelerator}"
-                   f"{'' if convs else f' --workload {workload}'} --mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
-        "accelerator": accelerator, "workload": "convs" if convs else workload, "mapping": mapping,
+                   f"{'' if convs or specs else f' --workload {workload}'} --mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
+        "accelerator": accelerator, "workload": "convs" if convs else "layers" if specs else workload,
+        "mapping": mapping, "name": name, "layer_specs": specs, "array": array,
+        "weight_bits": weight_bits, "act_bits": act_bits, "mapping_yaml": map_text,
         "opt": opt, "search": "loma", "lpf_limit": lpf_limit,
         "convs": [list(c) for c in convs or []], "sram_kib": sram_kib,
         "accelerator_yaml": acc_text,
@@ -197,15 +278,42 @@ def main() -> None:
     ap.add_argument("--conv", action="append", default=[], metavar="C,K,H,KERNEL,STRIDE",
                     help="run these square convolutions (batch 1, padding kernel // 2) instead of --workload")
     ap.add_argument("--sram-kib", type=int, default=None, help="resize the accelerator's sram_* memories (KiB)")
-    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--layer", action="append", default=[], metavar="SPEC",
+                    help="run these layers instead of --workload: conv:C,K,H,KERNEL,STRIDE[,GROUPS] (square, batch 1, "
+                         "padding kernel // 2) or gemm:ROWS,C,K (a linear layer on ROWS tokens)")
+    ap.add_argument("--array", type=int, default=None, help="a square MAC array of this side (and its mapping)")
+    ap.add_argument("--weight-bits", type=int, default=None, help="ZigZag's weight precision (default 8)")
+    ap.add_argument("--act-bits", type=int, default=None, help="ZigZag's activation precision (default 8)")
+    ap.add_argument("--name", default=None, help="the fixture set's name (recorded in the file)")
+    ap.add_argument("--set", default=None, help="a layer set of benchmarks/zigzag_sets.py (its layers, design, "
+                                                  "array and precisions; --out defaults to its fixture)")
+    ap.add_argument("--out", type=Path)
     a = ap.parse_args()
+    if a.set:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from zigzag_sets import SETS
+
+        if a.set not in SETS:
+            ap.error(f"--set: unknown set {a.set!r}; expected one of {', '.join(SETS)}")
+        ls = SETS[a.set]
+        a.accelerator, a.layer, a.array, a.name = ls.accelerator, list(ls.layers), ls.array, ls.name
+        a.weight_bits, a.act_bits = ls.weight_bits, ls.act_bits
+        a.out = a.out or Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "zigzag" / f"set_{ls.name}.json"
+    if a.out is None:
+        ap.error("--out is required without --set")
     convs = [tuple(int(v) for v in c.split(",")) for c in a.conv]
     if any(len(c) != 5 for c in convs):
         ap.error("--conv takes C,K,H,KERNEL,STRIDE")
     stem = Path(a.accelerator).stem
     mapping = a.mapping or (stem if (_package_dir() / "inputs" / "mapping" / f"{stem}.yaml").exists() else "default")
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib)
+    for x in a.layer:
+        try:
+            parse_layer(x)
+        except ValueError as e:
+            ap.error(str(e))
+    res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib, a.layer, a.array,
+              a.weight_bits, a.act_bits, a.name)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"{a.accelerator}: {len(res['layers'])} layers, {res['latency_total_cycles']:.0f} cycles, "
