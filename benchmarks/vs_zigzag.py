@@ -309,6 +309,12 @@ def set_design(fx: dict) -> tuple[Design, dict]:
         if design.name == "tpu_like":
             acc["sram"] = {**acc["sram"], "filter_kb": n * n * 128 // 1024}
         acc["name"] = f"{acc['name']}_{n}x{n}"
+    from benchmarks.zigzag_sets import SETS
+
+    dataflow = SETS[fx["name"]].dataflow if fx.get("name") in SETS else None
+    if dataflow:
+        acc["array"] = {**acc["array"], "dataflow": dataflow}
+        acc["name"] = f"{acc['name']}_{dataflow}"
     w, a = fx.get("weight_bits") or 8, fx.get("act_bits") or 8
     acc["operands"] = {"ifmap_bits": a, "filter_bits": w, "psum_bits": 2 * a}
     return design, acc
@@ -391,7 +397,12 @@ def compare_set(name: str) -> list[dict]:
         z["energy_sram_bits_no_psum"] = z["energy_sram_bits"] - z["energy_sram_psum_bits"]
         z_eff = zl["cycles"]["ideal"] / zl["cycles"]["ideal_temporal"]
         h["same_spatial_mapping"] = abs(h["mapping_efficiency"] - z_eff) <= 0.01 * z_eff
-        out.append({"layer": zl["name"], "spec": spec, "zigzag": {**z, "mapping_efficiency": z_eff}, "hwsim": h})
+        layer = spec_layer(zl["name"], spec, ops).to_gemm()
+        out.append({"layer": zl["name"], "spec": spec, "zigzag": {**z, "mapping_efficiency": z_eff}, "hwsim": h,
+                    "input_elems": layer.groups * (layer.ifmap_unique or layer.M * layer.K),
+                    "hwsim_input_half_bytes": hw.memory.ifmap_sram_bytes // 2,
+                    "zigzag_input_reads": zl["operands"]["I"][-1]["elements"]["rd_out_to_low"],
+                    "hwsim_input_reads": row.dram_reads_ifmap})
     return out
 
 
@@ -399,6 +410,7 @@ def compare(design_name: str) -> list[dict]:
     """One row per layer: (zigzag, hwsim) figures side by side."""
     design = DESIGNS[design_name]
     fx = load_fixture(design_name)
+    ports = port_bits(fx["accelerator_yaml"])
     rep, tr = hwsim_inference(design)
     rows = [r for r in rep.rows if r.unit == "array"]
     if len(rows) != len(fx["layers"]):
@@ -416,7 +428,9 @@ def compare(design_name: str) -> list[dict]:
         if not pending.get(key):
             raise SystemExit(f"{design_name}: no hwsim layer of shape {key} for ZigZag's {zl['name']}")
         name = pending[key].pop(0)
-        out.append({"layer": name, "zigzag_layer": zl["name"], "zigzag": zigzag_layer(zl),
+        z = {**zigzag_layer(zl), **zigzag_sram_bits(zl, ports)}
+        z["energy_sram_bits_no_psum"] = z["energy_sram_bits"] - z["energy_sram_psum_bits"]
+        out.append({"layer": name, "zigzag_layer": zl["name"], "zigzag": z,
                     "hwsim": hwsim_layer(rep, name, design)})
     return out
 
@@ -491,9 +505,12 @@ def main() -> None:
         for key, label in (("macs", "MACs"), ("dram_read", "DRAM read bytes"), ("dram_write", "DRAM write bytes"),
                            ("cycles", "cycles (all layers)"), ("energy_mac", "MAC energy pJ"),
                            ("energy_dram", "DRAM energy pJ"), ("energy_sram", "SRAM energy pJ"),
+                           ("energy_sram_bits", "SRAM energy pJ, ZigZag's moves priced per bit"),
+                           ("energy_sram_bits_no_psum", "the same, without ZigZag's partial-sum round trips"),
                            ("energy_rf", "register energy pJ"),
                            ("energy_rf_held", "register energy pJ, stationary operand read once per fill")):
-            z, h = totals(rows, key, "zigzag"), totals(rows, key, "hwsim")
+            # ZigZag's SRAM moves priced per bit are set against hwsim's SRAM energy (priced per bit)
+            z, h = totals(rows, key, "zigzag"), totals(rows, key if key in rows[0]["hwsim"] else "energy_sram", "hwsim")
             print(f"| {label} | {z:,.0f} | {h:,.0f} | {_rel(h, z):+.1%} |")
         s = res["summary"]
         print(f"\nworst per-layer DRAM read gap {s['max_layer_dram_read_gap']:.1%}; total DRAM write gap "

@@ -170,6 +170,22 @@ def arrayed_yaml(acc_path: Path, map_path: Path, side: int, acc_out: Path, map_o
     map_out.write_text(yaml.safe_dump(maps, sort_keys=False))
 
 
+def spatial_mapping(map_path: Path, spatial: list[str], out: Path) -> None:
+    """A copy of a mapping file whose default entry unrolls ``DIM=LOOP,SIZE`` (one or more per array
+    dimension) instead of its own, e.g. ``D1=K,32 D2=D,32``: output features by tokens, output-stationary."""
+    import yaml
+
+    maps = yaml.safe_load(map_path.read_text())
+    base = next(m for m in maps if m["name"] == "default")
+    new: dict[str, list[str]] = {}
+    for sp in spatial:
+        dim, _, loop = sp.partition("=")
+        d, n = loop.split(",")
+        new.setdefault(dim, []).append(f"{d}, {int(n)}")
+    base["spatial_mapping"] = new
+    out.write_text(yaml.safe_dump(maps, sort_keys=False))
+
+
 def depthwise_mapping(map_path: Path, layers: list[tuple[str, tuple[int, ...]]], out: Path) -> None:
     """A copy of a mapping file with an entry per depthwise convolution (``dwconv<i>``) that unrolls the filter
     window over D2 and nothing over D1, as an im2col array runs one group at a time (hwsim's mapping): the
@@ -189,7 +205,7 @@ def depthwise_mapping(map_path: Path, layers: list[tuple[str, tuple[int, ...]]],
 def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str = "latency",
         convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None,
         layers: list[str] | None = None, array: int | None = None, weight_bits: int | None = None,
-        act_bits: int | None = None, name: str | None = None) -> dict:
+        act_bits: int | None = None, name: str | None = None, spatial: list[str] | None = None) -> dict:
     from zigzag.api import get_hardware_performance_zigzag
 
     pkg = _package_dir() / "inputs"
@@ -209,6 +225,10 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
             acc_out, map_out = Path(dump) / f"{acc_path.stem}_{array}.yaml", Path(dump) / f"map_{array}.yaml"
             arrayed_yaml(acc_path, map_path, array, acc_out, map_out)
             acc_path, map_path = acc_out, map_out
+        if spatial:
+            sp_map = Path(dump) / "map_spatial.yaml"
+            spatial_mapping(map_path, spatial, sp_map)
+            map_path = sp_map
         if layers and any(parse_layer(x)[1][5] == parse_layer(x)[1][0] > 1 for x in layers if x.startswith("conv")):
             dw_map = Path(dump) / "map_depthwise.yaml"
             depthwise_mapping(map_path, [parse_layer(x) for x in layers], dw_map)
@@ -247,7 +267,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
     import zigzag
 
     extra = "".join(f" --conv {','.join(map(str, c))}" for c in convs or []) + \
-        "".join(f" --layer {x}" for x in specs) + \
+        "".join(f" --layer {x}" for x in specs) + "".join(f" --spatial {x}" for x in spatial or []) + \
         "".join(f" --{k} {v}" for k, v in (("sram-kib", sram_kib), ("array", array), ("weight-bits", weight_bits),
                                            ("act-bits", act_bits), ("name", name)) if v)
     return {
@@ -256,7 +276,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
                    f"{'' if convs or specs else f' --workload {workload}'} --mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
         "accelerator": accelerator, "workload": "convs" if convs else "layers" if specs else workload,
         "mapping": mapping, "name": name, "layer_specs": specs, "array": array,
-        "weight_bits": weight_bits, "act_bits": act_bits, "mapping_yaml": map_text,
+        "weight_bits": weight_bits, "act_bits": act_bits, "spatial": list(spatial or []), "mapping_yaml": map_text,
         "opt": opt, "search": "loma", "lpf_limit": lpf_limit,
         "convs": [list(c) for c in convs or []], "sram_kib": sram_kib,
         "accelerator_yaml": acc_text,
@@ -285,6 +305,8 @@ def main() -> None:
     ap.add_argument("--weight-bits", type=int, default=None, help="ZigZag's weight precision (default 8)")
     ap.add_argument("--act-bits", type=int, default=None, help="ZigZag's activation precision (default 8)")
     ap.add_argument("--name", default=None, help="the fixture set's name (recorded in the file)")
+    ap.add_argument("--spatial", action="append", default=[], metavar="DIM=LOOP,SIZE",
+                    help="unroll these loops over the array instead of the mapping's default (e.g. D1=K,32)")
     ap.add_argument("--set", default=None, help="a layer set of benchmarks/zigzag_sets.py (its layers, design, "
                                                   "array and precisions; --out defaults to its fixture)")
     ap.add_argument("--out", type=Path)
@@ -297,7 +319,7 @@ def main() -> None:
             ap.error(f"--set: unknown set {a.set!r}; expected one of {', '.join(SETS)}")
         ls = SETS[a.set]
         a.accelerator, a.layer, a.array, a.name = ls.accelerator, list(ls.layers), ls.array, ls.name
-        a.weight_bits, a.act_bits = ls.weight_bits, ls.act_bits
+        a.weight_bits, a.act_bits, a.spatial = ls.weight_bits, ls.act_bits, list(ls.spatial)
         a.out = a.out or Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "zigzag" / f"set_{ls.name}.json"
     if a.out is None:
         ap.error("--out is required without --set")
@@ -313,7 +335,7 @@ def main() -> None:
         except ValueError as e:
             ap.error(str(e))
     res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib, a.layer, a.array,
-              a.weight_bits, a.act_bits, a.name)
+              a.weight_bits, a.act_bits, a.name, a.spatial)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"{a.accelerator}: {len(res['layers'])} layers, {res['latency_total_cycles']:.0f} cycles, "

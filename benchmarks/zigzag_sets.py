@@ -21,6 +21,8 @@ class LayerSet:
     weight_bits: int | None = None   # None: 8
     act_bits: int | None = None      # None: 8
     about: str = ""
+    spatial: tuple[str, ...] = ()    # ZigZag's spatial unrolling instead of the design's ("D1=K,32", ...)
+    dataflow: str | None = None      # hwsim's dataflow instead of the matched design's
 
 
 # MobileNet-V2 (Sandler et al. 2018) at 224: the stem, depthwise 3x3 (stride 1 and 2), 1x1 expansions and
@@ -59,6 +61,9 @@ SETS = {s.name: s for s in (
     LayerSet("mixed_tpu_like_64", "tpu_like", MIXED, array=64, about="TPU-like, 64x64 array"),
     LayerSet("mixed_tpu_like_128", "tpu_like", MIXED, array=128, about="TPU-like, 128x128 array"),
     LayerSet("mixed_tpu_like_w4", "tpu_like", MIXED, weight_bits=4, about="TPU-like 32x32, 4-bit weights"),
+    LayerSet("transformer_tpu_like_os", "tpu_like", TRANSFORMER, spatial=("D1=K,32", "D2=D,32"), dataflow="os",
+             about="transformer linear layers, TPU-like 32x32 output-stationary (tokens x output features "
+                   "unrolled, the reduction in each PE)"),
     LayerSet("mobilenet_v2_eyeriss_like", "eyeriss_like", MOBILENET_V2, about="MobileNet-V2, Eyeriss-like"),
     LayerSet("transformer_eyeriss_like", "eyeriss_like", TRANSFORMER, about="transformer linear layers, "
                                                                            "Eyeriss-like"),
