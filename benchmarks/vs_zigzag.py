@@ -4,6 +4,7 @@
     python benchmarks/vs_zigzag.py --design tpu_like --layers
     python benchmarks/vs_zigzag.py --markdown            # the tables of docs/validation.md
     python benchmarks/vs_zigzag.py --small               # buffers smaller than a layer (convs_*.json)
+    python benchmarks/vs_zigzag.py --set all --layers    # the layer sets of benchmarks/zigzag_sets.py (set_*.json)
 
 The image is declared int8 for the first layer (kbit keeps it float; ZigZag reads every input at 8 bits).
 ZigZag's figures come from tests/fixtures/zigzag/resnet18_<design>.json, written by
@@ -21,6 +22,11 @@ convolutions on the design with its input/output SRAM cut to S KiB (``zigzag_run
 :func:`compare_small` runs the same convolutions through accel_models on the design's hwsim accelerator with
 its buffers resized by the same rule as the matched designs (:func:`hwsim_buffers`), and reports each layer's
 DRAM bytes and the loop order hwsim chose.
+
+Layer sets (other networks, arrays, precisions and dataflows): tests/fixtures/zigzag/set_<name>.json hold ZigZag's
+runs of benchmarks/zigzag_sets.py's sets (``zigzag_run.py --set NAME``); :func:`compare_set` runs each layer
+through accel_models on the matched design resized to the set's array, widths and dataflow (:func:`set_design`)
+and reprices it as above.
 """
 
 from __future__ import annotations
