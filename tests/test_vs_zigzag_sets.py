@@ -40,7 +40,8 @@ def test_dram_bytes(name):
     """DRAM reads per layer within 2%, writes (outputs at the consumer's width) within 5% in total. A layer
     outside 2% must be one of the two loop-order departures docs/validation.md explains, read off the
     fixture: ZigZag re-reads an input that hwsim's tiles read once, or ZigZag holds the whole input in its
-    shared SRAM where hwsim's double-buffered working half cannot."""
+    shared SRAM where hwsim's double-buffered working half cannot (hwsim then re-reads the input per column
+    fold or the weights per input tile)."""
     rows = rows_of(name)
     agree = 0
     for r in rows:
@@ -49,8 +50,8 @@ def test_dram_bytes(name):
             agree += 1
         elif h < z:
             assert r["hwsim_input_reads"] < r["zigzag_input_reads"], r["spec"]
-        else:
-            assert r["zigzag_input_reads"] == r["input_elems"] < r["hwsim_input_reads"], r["spec"]
+        else:   # hwsim re-reads the input per column fold, or the weights per input tile
+            assert r["zigzag_input_reads"] == r["input_elems"] <= r["hwsim_input_reads"], r["spec"]
             assert r["input_elems"] > r["hwsim_input_half_bytes"], r["spec"]
     assert agree >= len(rows) - 2
     assert abs(summary(name, rows)["total_dram_write_gap"]) <= 0.05
@@ -73,8 +74,8 @@ def test_cycles_where_the_spatial_mapping_is_the_same(name):
     assert abs(s["cycles_folds_pipelined_gap_same_mapping"]) <= 0.15
     if name in CYCLES_WITHIN_10:
         assert abs(s["cycles_gap_same_mapping"]) <= 0.10
-    else:
-        assert s["cycles_gap_same_mapping"] > 0.10
+    else:   # docs/validation.md gives these gaps: a set that comes within 10% belongs in CYCLES_WITHIN_10
+        assert abs(s["cycles_gap_same_mapping"]) > 0.10
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -89,7 +90,11 @@ def test_energy_components_repriced(name):
         assert abs(s[f"energy_{comp}_gap"]) <= 0.20, comp
     # registers: hwsim reads an operand's register per MAC; where ZigZag's loop order keeps a weight at the
     # multiplier it reads it once per run (rf_held: hwsim's count under that rule), so ZigZag lies between
-    if abs(s["energy_rf_gap"]) > 0.20:
+    if SETS[name].dataflow == "os":
+        # output-stationary: hwsim latches the moving weight in each PE per MAC, ZigZag's mapping keeps it in
+        # the PE's 128 B register over the tokens a PE runs (a quarter of the writes on these layers)
+        assert 0 < s["energy_rf_gap"] <= 0.40
+    elif abs(s["energy_rf_gap"]) > 0.20:
         assert s["energy_rf_held_gap"] < 0 < s["energy_rf_gap"]
     if abs(s["energy_sram_bits_gap"]) > 0.20:
         assert s["energy_sram_bits_gap"] < 0 < s["energy_sram_bits_no_psum_gap"] + 0.05
