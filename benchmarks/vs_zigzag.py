@@ -408,7 +408,9 @@ def compare_set(name: str) -> list[dict]:
                     "input_elems": layer.groups * (layer.ifmap_unique or layer.M * layer.K),
                     "hwsim_input_half_bytes": hw.memory.ifmap_sram_bytes // 2,
                     "zigzag_input_reads": zl["operands"]["I"][-1]["elements"]["rd_out_to_low"],
-                    "hwsim_input_reads": row.dram_reads_ifmap})
+                    "hwsim_input_reads": row.dram_reads_ifmap,
+                    "zigzag_weight_reads": zl["operands"]["W"][-1]["elements"]["rd_out_to_low"],
+                    "hwsim_weight_reads": row.dram_reads_filter})
     return out
 
 
