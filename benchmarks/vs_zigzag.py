@@ -541,8 +541,12 @@ def set_names() -> list[str]:
 def print_sets(names: list[str], as_json: bool, per_layer: bool) -> None:
     if "all" in names:
         names = set_names()
+    from benchmarks.zigzag_sets import SETS
+
     res = {}
     for n in names:
+        if n not in SETS:
+            raise SystemExit(f"error: --set: unknown set {n!r}; expected all or one of {', '.join(SETS)}")
         if not set_fixture(n).exists():
             raise SystemExit(f"error: --set: {set_fixture(n).relative_to(ROOT)} is missing "
                              f"(python benchmarks/zigzag_run.py --set {n} makes it)")
