@@ -19,6 +19,15 @@ written with the ``onnx`` package (each layer reads a fresh input, so the layers
 ``--sram-kib`` sets the size of the accelerator's on-chip input SRAM (the memory above the registers that holds
 operand I1) in a copy of its YAML; the file records both.
 
+Layer sets (benchmarks/zigzag_sets.py: other networks, array sizes, precisions, dataflows) run with ``--set``:
+
+    python benchmarks/zigzag_run.py --set mobilenet_v2_tpu_like    # -> tests/fixtures/zigzag/set_<name>.json
+
+``--layer conv:C,K,H,KERNEL,STRIDE[,GROUPS]`` / ``gemm:ROWS,C,K`` add layers (ONNX Conv / Gemm nodes, precisions
+through ZigZag's ``weight_size`` / ``act_size`` node attributes), ``--array N`` makes the array N x N (and
+scales the mapping's unrollings), ``--spatial D1=K,32`` replaces the default spatial unrolling; a depthwise
+layer gets a mapping entry that unrolls its filter window.
+
 Per layer the file holds: the loop sizes, MACs, the spatial and temporal mapping ZigZag chose, the
 cycles (ideal, computation, with on/offloading), the MAC energy, and per operand and memory level the
 element moves (with their precision), word accesses and energy. DRAM bytes = elements x precision / 8
