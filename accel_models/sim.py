@@ -1,7 +1,8 @@
 """simulate(layers, accelerator) -> CycleReport: the array for GEMM work, the vector unit for the rest.
 
 Each work item gives one report row and its memory accesses: the array's SRAM reads and writes
-per buffer (SCALE-Sim's demand counts) and DRAM traffic per operand (:mod:`accel_models.memory`),
+per buffer (SCALE-Sim's demand counts, plus each DRAM transfer's pass through its buffer) and DRAM
+traffic per operand (:mod:`accel_models.memory`),
 at the operands' stored widths; the vector unit streams its operands from and to DRAM."""
 
 from __future__ import annotations
@@ -104,23 +105,34 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
     total = run.compute_cycles + tr.stall_cycles
     macs = g.macs
     # Partial sums: kept in the accumulators across row folds when a tile of them fits (one write of
-    # each finished output, at its output width), else a round trip per row fold at psum width.
-    if psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols):
+    # each finished output, at its output width), else a round trip per row fold at psum width. A
+    # weight-stationary array runs the DRAM model's chunks of output rows (tr.tiles, each chunk's partial
+    # sums fit the accumulators: accel_models.memory), so its partial sums stay there too and the weights
+    # are loaded into the PEs once per chunk.
+    fil_r = run.sram_reads_filter
+    if psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols) or acc.dataflow in ("ws", "bitfusion"):
         of_r, of_w, of_rb, of_wb, of_wk = 0, g.groups * g.M * g.N, 0, out_b, ok
+        if not psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols):
+            fil_r = run.sram_reads_filter * tr.tiles
     else:
         of_r, of_w, of_rb, of_wb, of_wk = run.sram_reads_ofmap, run.sram_writes_ofmap, ob, ob, None
     # bytes at the stored widths plus block scales, per buffer (the row's *_bytes round each transfer
     # up to whole bytes); partial sums carry no scales
     for level, rw, buf, elems, bits, kind in (
             ("sram", "read", "ifmap", run.sram_reads_ifmap, ib, ik),
-            ("sram", "read", "filter", run.sram_reads_filter, fb, fk),
+            ("sram", "read", "filter", fil_r, fb, fk),
             ("sram", "read", "ofmap", of_r, of_rb, None), ("sram", "write", "ofmap", of_w, of_wb, of_wk),
             ("dram", "read", "ifmap", tr.reads_ifmap, ib, ik), ("dram", "read", "filter", tr.reads_filter, fb, fk),
             ("dram", "read", "ofmap", tr.reads_ofmap, ob, None),
-            ("dram", "write", "ofmap", tr.writes_ofmap, out_b, ok)):
+            ("dram", "write", "ofmap", tr.writes_ofmap, out_b, ok),
+            # every DRAM transfer passes through its buffer: what is read from DRAM is written into the
+            # buffer once (partial sums spilled to DRAM come back into the ofmap buffer), and each output
+            # written to DRAM is read out of the ofmap buffer once
+            ("sram", "write", "ifmap", tr.reads_ifmap, ib, ik), ("sram", "write", "filter", tr.reads_filter, fb, fk),
+            ("sram", "write", "ofmap", tr.reads_ofmap, ob, None), ("sram", "read", "ofmap", tr.writes_ofmap, out_b, ok)):
         accesses.add(g.name, g.phase, level, buf, rw, elems * bits / 8 + scale_bytes(elems, kind))
     # declared PE registers: words read and written by the dataflow's rule, at the register's word width
-    fills = {"filter": run.sram_reads_filter, "ifmap": run.sram_reads_ifmap, "psum": macs}
+    fills = {"filter": fil_r, "ifmap": run.sram_reads_ifmap, "psum": macs}
     op_bits = {"ifmap": ib, "filter": fb, "psum": ob}
     for op, reg in acc.registers.items():
         n = register_words(acc.dataflow, op, macs, fills[op])
@@ -142,9 +154,10 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
         scalesim_sram_writes_ofmap=run.scalesim_sram_writes_ofmap,
         dram_reads_ifmap=tr.reads_ifmap, dram_reads_filter=tr.reads_filter,
         dram_reads_ofmap=tr.reads_ofmap, dram_writes_ofmap=tr.writes_ofmap,
-        sram_read_bytes=stored_bytes(run.sram_reads_ifmap, ib, ik) + stored_bytes(run.sram_reads_filter, fb, fk)
-        + _bytes(of_r, of_rb),
-        sram_write_bytes=stored_bytes(of_w, of_wb, of_wk),
+        sram_read_bytes=stored_bytes(run.sram_reads_ifmap, ib, ik) + stored_bytes(fil_r, fb, fk)
+        + _bytes(of_r, of_rb) + stored_bytes(tr.writes_ofmap, out_b, ok),
+        sram_write_bytes=stored_bytes(of_w, of_wb, of_wk) + stored_bytes(tr.reads_ifmap, ib, ik)
+        + stored_bytes(tr.reads_filter, fb, fk) + _bytes(tr.reads_ofmap, ob),
         dram_read_bytes=tr.read_bytes, dram_write_bytes=tr.write_bytes,
         avg_dram_bw=(tr.read_bytes + tr.write_bytes) / total if total else 0.0,
         vector_ops=0, time_us=total / acc.clock_mhz,

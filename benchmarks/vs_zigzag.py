@@ -4,6 +4,7 @@
     python benchmarks/vs_zigzag.py --design tpu_like --layers
     python benchmarks/vs_zigzag.py --markdown            # the tables of docs/validation.md
     python benchmarks/vs_zigzag.py --small               # buffers smaller than a layer (convs_*.json)
+    python benchmarks/vs_zigzag.py --set all --layers    # the layer sets of benchmarks/zigzag_sets.py (set_*.json)
 
 The image is declared int8 for the first layer (kbit keeps it float; ZigZag reads every input at 8 bits).
 ZigZag's figures come from tests/fixtures/zigzag/resnet18_<design>.json, written by
@@ -22,6 +23,11 @@ runs of single convolutions on the design with its input/output SRAM cut to S Ki
 convolutions through accel_models on the design's hwsim accelerator with ZigZag's array and buffers
 (:func:`hwsim_buffers`), and reports each layer's DRAM bytes, the mapping hwsim chose, and hwsim's traffic
 model run on ZigZag's own temporal mapping (:func:`zigzag_mapping_traffic`).
+
+Layer sets (other networks, arrays, precisions and dataflows): tests/fixtures/zigzag/set_<name>.json hold ZigZag's
+runs of benchmarks/zigzag_sets.py's sets (``zigzag_run.py --set NAME``); :func:`compare_set` runs each layer
+through accel_models on the matched design resized to the set's array, widths and dataflow (:func:`set_design`)
+and reprices it as above.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,21 +304,28 @@ def hwsim_inference(design: Design):
 
 
 def hwsim_layer(rep, layer: str, design: Design) -> dict[str, float]:
-    """The same figures from hwsim's rows and accesses of one GEMM layer, repriced with ZigZag's constants.
+    """The same figures from hwsim's rows and accesses of one GEMM layer, repriced with ZigZag's constants."""
+    row = next(r for r in rep.rows if r.layer == layer and r.unit == "array")
+    return priced_row(row, list(rep.accesses.of(layer, row.phase)), design.accelerator, design)
+
+
+def priced_row(row, accesses: list, accelerator: dict, design: Design) -> dict[str, float]:
+    """One array row of hwsim and its memory accesses, repriced with ZigZag's constants.
 
     Register energy is hwsim's count of the registers the design declares (ZigZag's, field by field:
     :mod:`accel_models.registers`) at their per-access energies; ``rf_held`` is the same count under
     ZigZag's rule for a stationary operand (read once per fill while it stays at the multiplier). The
-    filter buffer is priced as the memory it stands for (TPU-like: the path from DRAM to the registers)."""
+    filter buffer is priced as the memory it stands for (TPU-like: the path from DRAM to the registers).
+    ``mapping_efficiency`` is the share of the array's PEs a fold keeps busy (hwsim's spatial mapping)."""
     from accel_models.registers import STATIONARY
 
-    row = next(r for r in rep.rows if r.layer == layer and r.unit == "array")
-    regs = design.accelerator.get("registers", {})
+    regs = accelerator.get("registers", {})
+    rows, cols = accelerator["array"]["rows"], accelerator["array"]["cols"]
     energy = {"mac": row.macs * design.mac_pj, "dram": 0.0, "sram": 0.0, "rf": 0.0, "rf_held": 0.0}
     read = write = 0.0
-    held = STATIONARY.get(design.accelerator["array"]["dataflow"])
-    fills = {a.buffer: a.bytes for a in rep.accesses.of(layer, row.phase) if a.level == "rf" and a.rw == "write"}
-    for a in rep.accesses.of(layer, row.phase):
+    held = STATIONARY.get(accelerator["array"]["dataflow"])
+    fills = {a.buffer: a.bytes for a in accesses if a.level == "rf" and a.rw == "write"}
+    for a in accesses:
         bits = a.bytes * 8
         if a.level == "rf":
             reg = regs[a.buffer]
@@ -326,17 +340,142 @@ def hwsim_layer(rep, layer: str, design: Design) -> dict[str, float]:
         elif a.level == "sram":
             r_pj, w_pj = design.sram_pj_per_bit[a.buffer]
             energy["sram"] += bits * (r_pj if a.rw == "read" else w_pj)
+    # SCALE-Sim's fold model (hwsim's compute cycles) pays each fold's weight load and skew, 2R + C - 2
+    # cycles (ws), in full; with the folds pipelined (the next fold's weights loaded during this one's
+    # stream, as a double-buffered weight register allows) one fold pays it: ZigZag counts no skew
+    folds = row.groups * row.row_folds * row.col_folds
+    overhead = (2 * rows + cols - 2) if row.dataflow in ("ws", "is") else (rows + cols - 2)
+    bw = accelerator["dram"]["bandwidth_bytes_per_cycle"]
+    pipelined = max(row.compute_cycles - (folds - 1) * overhead, math.ceil((read + write) / bw))
     return {"macs": row.macs, "dram_read": read, "dram_write": write, "cycles": row.total_cycles,
-            "ideal_cycles": row.macs / (design.accelerator["array"]["rows"] * design.accelerator["array"]["cols"]),
-            "same_spatial_mapping": row.K % design.accelerator["array"]["rows"] == 0
-            and row.K // design.accelerator["array"]["rows"] >= 1 and row.N >= design.accelerator["array"]["cols"],
+            "compute_cycles": row.compute_cycles, "cycles_folds_pipelined": pipelined,
+            "fold_overhead_cycles": (folds - 1) * overhead, "ideal_cycles": row.macs / (rows * cols),
+            "mapping_efficiency": row.mapping_efficiency, "loop_order": row.loop_order,
+            "same_spatial_mapping": row.K % rows == 0 and row.K // rows >= 1 and row.N >= cols,
             **{f"energy_{k}": v for k, v in energy.items()}}
+
+
+def set_fixture(name: str) -> Path:
+    return FIX / f"set_{name}.json"
+
+
+def set_design(fx: dict) -> tuple[Design, dict]:
+    """The matched design of a layer-set fixture and hwsim's accelerator for it: the design's own, with the
+    fixture's array side (TPU-like: one 128 B weight register per PE, so the filter buffer that stands for
+    them grows with the array) and operand widths (partial sums twice the activations, as ZigZag's parser)."""
+    design = DESIGNS[fx["accelerator"]]
+    acc = copy.deepcopy(design.accelerator)
+    if fx.get("array"):
+        n = fx["array"]
+        acc["array"] = {**acc["array"], "rows": n, "cols": n}
+        acc["vector_unit"] = {"lanes": n}
+        if design.name == "tpu_like":
+            acc["sram"] = {**acc["sram"], "filter_kb": n * n * 128 // 1024}
+        acc["name"] = f"{acc['name']}_{n}x{n}"
+    from benchmarks.zigzag_sets import SETS
+
+    dataflow = SETS[fx["name"]].dataflow if fx.get("name") in SETS else None
+    if dataflow:
+        acc["array"] = {**acc["array"], "dataflow": dataflow}
+        acc["name"] = f"{acc['name']}_{dataflow}"
+    w, a = fx.get("weight_bits") or 8, fx.get("act_bits") or 8
+    acc["operands"] = {"ifmap_bits": a, "filter_bits": w, "psum_bits": 2 * a}
+    return design, acc
+
+
+def spec_layer(name: str, spec: str, ops):
+    """accel_models' work item for one layer spec of benchmarks/zigzag_sets.py."""
+    from accel_models.layers import ConvLayer, GemmLayer
+
+    kind, _, nums = spec.partition(":")
+    v = [int(x) for x in nums.split(",")]
+    if kind == "gemm":
+        d, c, k = v
+        return GemmLayer(name, M=d, N=k, K=c, phase="inference", operands=ops)
+    c, k, h, r, st, g = (*v, 1)[:6]
+    o = (h + 2 * (r // 2) - r) // st + 1
+    return ConvLayer(name, h, h, r, r, c, k, st, st, padding=r // 2, groups=g, ofmap_h=o, ofmap_w=o,
+                     phase="inference", operands=ops)
+
+
+def port_bits(accelerator_yaml: str) -> dict[str, tuple[int, int]]:
+    """Per ZigZag memory: the widest read and write port (bits), from the design's YAML."""
+    import yaml
+
+    out = {}
+    for name, m in yaml.safe_load(accelerator_yaml)["memories"].items():
+        widths = {"read": 0, "write": 0}
+        for p in m.get("ports", []):
+            for rw in ("read", "write"):
+                if p["type"] in (rw, "read_write"):
+                    widths[rw] = max(widths[rw], int(p["bandwidth_max"]))
+        out[name] = (widths["read"], widths["write"])
+    return out
+
+
+def zigzag_sram_bits(layer: dict, ports: dict[str, tuple[int, int]]) -> dict[str, float]:
+    """ZigZag's SRAM element moves priced per bit at its widest port's cost per bit (hwsim's rule: ZigZag
+    charges each word access the whole port's energy, however few bits it moves), and the part of it that
+    is partial sums going to the SRAM and back (the outputs' writes beyond the finished outputs, and their
+    reads back to the accumulators)."""
+    total = psum = 0.0
+    for op, levels in layer["operands"].items():
+        for lv in levels:
+            if not lv["memory"].startswith("sram"):
+                continue
+            rd_w, wr_w = ports[lv["memory"]]
+            el, pr = lv["elements"], lv["precision_bits"]
+            cost = {k: (lv["r_cost_pj"] / rd_w if k.startswith("rd") else lv["w_cost_pj"] / wr_w) for k in el}
+            e = {k: el[k] * pr[k] * cost[k] for k in el}
+            total += sum(e.values())
+            if op == "O":
+                final = el.get("rd_out_to_high", 0)
+                spilled = max(0, el.get("wr_in_by_low", 0) - final)
+                psum += e.get("rd_out_to_low", 0.0) + spilled * pr.get("wr_in_by_low", 0) * cost.get("wr_in_by_low", 0)
+    return {"energy_sram_bits": total, "energy_sram_psum_bits": psum}
+
+
+def compare_set(name: str) -> list[dict]:
+    """One row per layer of a layer-set fixture (tests/fixtures/zigzag/set_<name>.json): ZigZag's and hwsim's
+    MACs, cycles, DRAM bytes and energy per component repriced with ZigZag's constants. ``same_spatial_mapping``:
+    both keep the same share of the array busy in every fold (ZigZag's ideal over its ideal-temporal cycles,
+    hwsim's mapping efficiency), the condition under which their cycles are compared."""
+    from accel_models.accesses import MemoryAccesses
+    from accel_models.config import load_accelerator
+    from accel_models.layers import Operands
+    from accel_models.sim import simulate_layer
+
+    fx = json.loads(set_fixture(name).read_text())
+    ports = port_bits(fx["accelerator_yaml"])
+    design, acc = set_design(fx)
+    hw = load_accelerator(acc)
+    w, a = acc["operands"]["filter_bits"], acc["operands"]["ifmap_bits"]
+    ops = Operands("int", a, "int", w, 2 * a, output_bits=a)
+    out = []
+    for zl, spec in zip(fx["layers"], fx["layer_specs"], strict=True):
+        accesses = MemoryAccesses()
+        row = simulate_layer(spec_layer(zl["name"], spec, ops), hw, accesses)
+        h = priced_row(row, list(accesses.of(zl["name"], row.phase)), acc, design)
+        z = {**zigzag_layer(zl), **zigzag_sram_bits(zl, ports)}
+        z["energy_sram_bits_no_psum"] = z["energy_sram_bits"] - z["energy_sram_psum_bits"]
+        z_eff = zl["cycles"]["ideal"] / zl["cycles"]["ideal_temporal"]
+        h["same_spatial_mapping"] = abs(h["mapping_efficiency"] - z_eff) <= 0.01 * z_eff
+        layer = spec_layer(zl["name"], spec, ops).to_gemm()
+        out.append({"layer": zl["name"], "spec": spec, "zigzag": {**z, "mapping_efficiency": z_eff}, "hwsim": h,
+                    "input_elems": layer.groups * (layer.ifmap_unique or layer.M * layer.K),
+                    "hwsim_input_half_bytes": hw.memory.ifmap_sram_bytes // 2,
+                    "zigzag_input_reads": zl["operands"]["I"][-1]["elements"]["rd_out_to_low"],
+                    "hwsim_input_reads": row.dram_reads_ifmap,
+                    "zigzag_weight_reads": zl["operands"]["W"][-1]["elements"]["rd_out_to_low"],
+                    "hwsim_weight_reads": row.dram_reads_filter})
+    return out
 
 
 def compare(design_name: str) -> list[dict]:
     """One row per layer: (zigzag, hwsim) figures side by side."""
     design = DESIGNS[design_name]
     fx = load_fixture(design_name)
+    ports = port_bits(fx["accelerator_yaml"])
     rep, tr = hwsim_inference(design)
     rows = [r for r in rep.rows if r.unit == "array"]
     if len(rows) != len(fx["layers"]):
@@ -354,7 +493,9 @@ def compare(design_name: str) -> list[dict]:
         if not pending.get(key):
             raise SystemExit(f"{design_name}: no hwsim layer of shape {key} for ZigZag's {zl['name']}")
         name = pending[key].pop(0)
-        out.append({"layer": name, "zigzag_layer": zl["name"], "zigzag": zigzag_layer(zl),
+        z = {**zigzag_layer(zl), **zigzag_sram_bits(zl, ports)}
+        z["energy_sram_bits_no_psum"] = z["energy_sram_bits"] - z["energy_sram_psum_bits"]
+        out.append({"layer": name, "zigzag_layer": zl["name"], "zigzag": z,
                     "hwsim": hwsim_layer(rep, name, design)})
     return out
 
@@ -374,12 +515,19 @@ def summary(design_name: str, rows: list[dict]) -> dict[str, float]:
     out = {
         "macs_equal": float(all(r["zigzag"]["macs"] == r["hwsim"]["macs"] for r in rows)),
         "max_layer_dram_read_gap": max(abs(_rel(r["hwsim"]["dram_read"], r["zigzag"]["dram_read"])) for r in rows),
+        "total_dram_read_gap": _rel(totals(rows, "dram_read", "hwsim"), totals(rows, "dram_read", "zigzag")),
         "total_dram_write_gap": _rel(totals(rows, "dram_write", "hwsim"), totals(rows, "dram_write", "zigzag")),
         "cycles_gap_same_mapping": _rel(totals(same, "cycles", "hwsim"), totals(same, "cycles", "zigzag")),
+        "cycles_folds_pipelined_gap_same_mapping": _rel(totals(same, "cycles_folds_pipelined", "hwsim"),
+                                                        totals(same, "cycles", "zigzag")),
         "layers_same_mapping": float(len(same)),
     }
     for comp in ("mac", "dram", "sram", "rf", "rf_held"):
         out[f"energy_{comp}_gap"] = _rel(totals(rows, f"energy_{comp}", "hwsim"), totals(rows, f"energy_{comp}", "zigzag"))
+    if "energy_sram_bits" in rows[0]["zigzag"]:
+        h = totals(rows, "energy_sram", "hwsim")
+        out["energy_sram_bits_gap"] = _rel(h, totals(rows, "energy_sram_bits", "zigzag"))
+        out["energy_sram_bits_no_psum_gap"] = _rel(h, totals(rows, "energy_sram_bits_no_psum", "zigzag"))
     return out
 
 
@@ -390,9 +538,14 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true", help="print markdown tables (docs/validation.md)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--small", action="store_true", help="the small-buffer fixtures (convs_*.json) instead")
+    ap.add_argument("--set", action="append", metavar="NAME",
+                    help="a layer set of benchmarks/zigzag_sets.py (set_<NAME>.json) instead; 'all' for every one")
     a = ap.parse_args()
     if a.small:
         print_small(a.json)
+        return
+    if a.set:
+        print_sets(a.set, a.json, a.layers or a.markdown)
         return
     result = {}
     for d in a.design or sorted(DESIGNS):
@@ -417,14 +570,72 @@ def main() -> None:
         for key, label in (("macs", "MACs"), ("dram_read", "DRAM read bytes"), ("dram_write", "DRAM write bytes"),
                            ("cycles", "cycles (all layers)"), ("energy_mac", "MAC energy pJ"),
                            ("energy_dram", "DRAM energy pJ"), ("energy_sram", "SRAM energy pJ"),
+                           ("energy_sram_bits", "SRAM energy pJ, ZigZag's moves priced per bit"),
+                           ("energy_sram_bits_no_psum", "the same, without ZigZag's partial-sum round trips"),
                            ("energy_rf", "register energy pJ"),
                            ("energy_rf_held", "register energy pJ, stationary operand read once per fill")):
-            z, h = totals(rows, key, "zigzag"), totals(rows, key, "hwsim")
+            # ZigZag's SRAM moves priced per bit are set against hwsim's SRAM energy (priced per bit)
+            z, h = totals(rows, key, "zigzag"), totals(rows, key if key in rows[0]["hwsim"] else "energy_sram", "hwsim")
             print(f"| {label} | {z:,.0f} | {h:,.0f} | {_rel(h, z):+.1%} |")
         s = res["summary"]
         print(f"\nworst per-layer DRAM read gap {s['max_layer_dram_read_gap']:.1%}; total DRAM write gap "
               f"{s['total_dram_write_gap']:+.1%}; cycles gap over the {int(s['layers_same_mapping'])} layers with "
               f"the same spatial mapping {s['cycles_gap_same_mapping']:+.1%}")
+
+
+SET_FIGURES = (("macs", "MACs"), ("dram_read", "DRAM read bytes"), ("dram_write", "DRAM write bytes"),
+               ("cycles", "cycles (all layers)"), ("energy_mac", "MAC energy pJ"), ("energy_dram", "DRAM energy pJ"),
+               ("energy_sram", "SRAM energy pJ"), ("energy_rf", "register energy pJ"))
+
+
+def set_names() -> list[str]:
+    """The layer sets with a fixture, in benchmarks/zigzag_sets.py's order."""
+    from benchmarks.zigzag_sets import SETS
+
+    return [n for n in SETS if set_fixture(n).exists()]
+
+
+def print_sets(names: list[str], as_json: bool, per_layer: bool) -> None:
+    if "all" in names:
+        names = set_names()
+    from benchmarks.zigzag_sets import SETS
+
+    res = {}
+    for n in names:
+        if n not in SETS:
+            raise SystemExit(f"error: --set: unknown set {n!r}; expected all or one of {', '.join(SETS)}")
+        if not set_fixture(n).exists():
+            raise SystemExit(f"error: --set: {set_fixture(n).relative_to(ROOT)} is missing "
+                             f"(python benchmarks/zigzag_run.py --set {n} makes it)")
+        rows = compare_set(n)
+        res[n] = {"summary": summary(n, rows), "rows": rows}
+    if as_json:
+        print(json.dumps(res, indent=1))
+        return
+    print("| set | layers | MACs | DRAM read | DRAM write | cycles, same mapping (layers) | the same, folds pipelined "
+          "| MAC E | DRAM E | SRAM E | SRAM E per bit | the same, no psum spill | register E |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, r in res.items():
+        s = r["summary"]
+        print(f"| {n} | {len(r['rows'])} | {'equal' if s['macs_equal'] else 'DIFFER'} | "
+              f"{s['total_dram_read_gap']:+.1%} | {s['total_dram_write_gap']:+.1%} | "
+              f"{s['cycles_gap_same_mapping']:+.1%} ({int(s['layers_same_mapping'])}) | "
+              f"{s['cycles_folds_pipelined_gap_same_mapping']:+.1%} | "
+              + " | ".join(f"{s[f'energy_{c}_gap']:+.1%}" for c in ("mac", "dram", "sram", "sram_bits", "sram_bits_no_psum",
+                                                                    "rf")) + " |")
+    if not per_layer:
+        return
+    for n, r in res.items():
+        print(f"\n## {n}\n")
+        print("| layer | MACs | DRAM read ZZ / hwsim | DRAM write ZZ / hwsim | cycles ZZ / hwsim | "
+              "SRAM pJ ZZ / hwsim | register pJ ZZ / hwsim |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for x in r["rows"]:
+            z, h = x["zigzag"], x["hwsim"]
+            print(f"| {x['spec']} | {z['macs']:,} | {z['dram_read']:,.0f} / {h['dram_read']:,.0f} | "
+                  f"{z['dram_write']:,.0f} / {h['dram_write']:,.0f} | {z['cycles']:,.0f} / {h['cycles']:,.0f}"
+                  f"{'' if h['same_spatial_mapping'] else ' (mapping differs)'} | "
+                  f"{z['energy_sram']:,.0f} / {h['energy_sram']:,.0f} | {z['energy_rf']:,.0f} / {h['energy_rf']:,.0f} |")
 
 
 def print_small(as_json: bool) -> None:

@@ -19,6 +19,15 @@ written with the ``onnx`` package (each layer reads a fresh input, so the layers
 ``--sram-kib`` sets the size of the accelerator's on-chip input SRAM (the memory above the registers that holds
 operand I1) in a copy of its YAML; the file records both.
 
+Layer sets (benchmarks/zigzag_sets.py: other networks, array sizes, precisions, dataflows) run with ``--set``:
+
+    python benchmarks/zigzag_run.py --set mobilenet_v2_tpu_like    # -> tests/fixtures/zigzag/set_<name>.json
+
+``--layer conv:C,K,H,KERNEL,STRIDE[,GROUPS]`` / ``gemm:ROWS,C,K`` add layers (ONNX Conv / Gemm nodes, precisions
+through ZigZag's ``weight_size`` / ``act_size`` node attributes), ``--array N`` makes the array N x N (and
+scales the mapping's unrollings), ``--spatial D1=K,32`` replaces the default spatial unrolling; a depthwise
+layer gets a mapping entry that unrolls its filter window.
+
 Per layer the file holds: the loop sizes, MACs, the spatial and temporal mapping ZigZag chose, the
 cycles (ideal, computation, with on/offloading), the MAC energy, and per operand and memory level the
 element moves (with their precision), word accesses and energy. DRAM bytes = elements x precision / 8
@@ -90,20 +99,50 @@ def _attr(name: str):
 
 def conv_onnx(convs: list[tuple[int, int, int, int, int]], path: Path) -> None:
     """An ONNX graph of independent square convolutions (C, K, H, kernel, stride), padding kernel // 2, batch 1."""
+    layers_onnx([("conv", c) for c in convs], path)
+
+
+def parse_layer(spec: str) -> tuple[str, tuple[int, ...]]:
+    """``conv:C,K,H,KERNEL,STRIDE[,GROUPS]`` or ``gemm:ROWS,C,K`` (ROWS x C input times C x K weights)."""
+    kind, _, nums = spec.partition(":")
+    vals = tuple(int(v) for v in nums.split(","))
+    if kind == "conv" and len(vals) == 5:
+        vals = (*vals, 1)
+    if (kind, len(vals)) not in (("conv", 6), ("gemm", 3)):
+        raise ValueError(f"{spec!r}: expected conv:C,K,H,KERNEL,STRIDE[,GROUPS] or gemm:ROWS,C,K")
+    return kind, vals
+
+
+def layers_onnx(layers: list[tuple[str, tuple[int, ...]]], path: Path, weight_bits: int | None = None,
+                act_bits: int | None = None) -> None:
+    """An ONNX graph of independent layers (each reads a fresh input): square convolutions (C, K, H, kernel,
+    stride[, groups]) with padding kernel // 2 at batch 1, and GEMMs (rows, C, K) as ONNX Gemm with constant
+    weights. ``weight_bits`` / ``act_bits`` set ZigZag's operand precisions (its ``weight_size`` and
+    ``act_size`` node attributes; partial sums default to twice the activation width)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    prec = {k: v for k, v in (("weight_size", weight_bits), ("act_size", act_bits)) if v}
     nodes, inputs, outputs, inits = [], [], [], []
-    for i, (c, k, h, r, st) in enumerate(convs):
+    for i, (kind, vals) in enumerate(layers):
+        if kind == "gemm":
+            d, c, k = vals
+            inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [d, c]))
+            outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [d, k]))
+            inits.append(numpy_helper.from_array(np.zeros((c, k), dtype=np.float32), f"w{i}"))
+            nodes.append(helper.make_node("Gemm", [f"x{i}", f"w{i}"], [f"y{i}"], name=f"gemm{i}", **prec))
+            continue
+        c, k, h, r, st, g = (*vals, 1)[:6]
         p = r // 2
         o = (h + 2 * p - r) // st + 1
         inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [1, c, h, h]))
         outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, k, o, o]))
-        inits.append(numpy_helper.from_array(np.zeros((k, c, r, r), dtype=np.float32), f"w{i}"))
-        nodes.append(helper.make_node("Conv", [f"x{i}", f"w{i}"], [f"y{i}"], name=f"conv{i}", kernel_shape=[r, r],
-                                      strides=[st, st], pads=[p, p, p, p]))
-    graph = helper.make_graph(nodes, "convs", inputs, outputs, initializer=inits)
+        inits.append(numpy_helper.from_array(np.zeros((k, c // g, r, r), dtype=np.float32), f"w{i}"))
+        nodes.append(helper.make_node("Conv", [f"x{i}", f"w{i}"], [f"y{i}"], name=f"{'dw' if g == c > 1 else ''}conv{i}",
+                                      kernel_shape=[r, r],
+                                      strides=[st, st], pads=[p, p, p, p], group=g, **prec))
+    graph = helper.make_graph(nodes, "layers", inputs, outputs, initializer=inits)
     model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
     onnx.save(model, str(path))
 
@@ -123,29 +162,59 @@ def sized_yaml(acc_path: Path, sram_kib: int, out: Path) -> None:
     out.write_text(yaml.safe_dump(acc, sort_keys=False))
 
 
-def resized_array(acc_path: Path, map_path: Path, n: int, acc_out: Path, map_out: Path) -> None:
-    """Copies of an accelerator YAML and its mapping YAML with an n x n array: the operational array's
-    first two dimensions are n each, and every spatial unrolling of size D (the array's old size) on D1/D2
-    becomes n."""
+def arrayed_yaml(acc_path: Path, map_path: Path, side: int, acc_out: Path, map_out: Path) -> None:
+    """Copies of an accelerator and its mapping with a ``side`` x ``side`` MAC array: the operational array's
+    sizes and every spatial unrolling's factor (K over D1, C over D2 in TPU-like's mapping) set to ``side``;
+    the per-PE registers, SRAM and DRAM stay as declared."""
     import yaml
 
     acc = yaml.safe_load(acc_path.read_text())
-    old = list(acc["operational_array"]["sizes"])
-    acc["operational_array"]["sizes"] = [n, n] + old[2:]
+    acc["operational_array"]["sizes"] = [side] * len(acc["operational_array"]["sizes"])
     acc_out.write_text(yaml.safe_dump(acc, sort_keys=False))
     maps = yaml.safe_load(map_path.read_text())
     for m in maps:
-        for dim, i in (("D1", 0), ("D2", 1)):
-            for entry in (m.get("spatial_mapping") or {}).get(dim, []):
-                loop, size = (x.strip() for x in str(entry).split(","))
-                if int(size) == old[i]:
-                    m["spatial_mapping"][dim] = [f"{loop}, {n}"]
+        for dim, loops in m.get("spatial_mapping", {}).items():
+            m["spatial_mapping"][dim] = [f"{loop.split(',')[0].strip()}, {side}" if int(loop.split(",")[1]) > 1
+                                         else loop for loop in loops]
     map_out.write_text(yaml.safe_dump(maps, sort_keys=False))
+
+
+def spatial_mapping(map_path: Path, spatial: list[str], out: Path) -> None:
+    """A copy of a mapping file whose default entry unrolls ``DIM=LOOP,SIZE`` (one or more per array
+    dimension) instead of its own, e.g. ``D1=K,32 D2=D,32``: output features by tokens, output-stationary."""
+    import yaml
+
+    maps = yaml.safe_load(map_path.read_text())
+    base = next(m for m in maps if m["name"] == "default")
+    new: dict[str, list[str]] = {}
+    for sp in spatial:
+        dim, _, loop = sp.partition("=")
+        d, n = loop.split(",")
+        new.setdefault(dim, []).append(f"{d}, {int(n)}")
+    base["spatial_mapping"] = new
+    out.write_text(yaml.safe_dump(maps, sort_keys=False))
+
+
+def depthwise_mapping(map_path: Path, layers: list[tuple[str, tuple[int, ...]]], out: Path) -> None:
+    """A copy of a mapping file with an entry per depthwise convolution (``dwconv<i>``) that unrolls the filter
+    window over D2 and nothing over D1, as an im2col array runs one group at a time (hwsim's mapping): the
+    design's default unrolls K and C, both 1 in a depthwise layer, and would leave one PE busy."""
+    import yaml
+
+    maps = yaml.safe_load(map_path.read_text())
+    base = next(m for m in maps if m["name"] == "default")
+    for i, (kind, vals) in enumerate(layers):
+        if kind == "conv" and vals[5] == vals[0] > 1:
+            r = vals[3]
+            maps.append({"name": f"dwconv{i}", "spatial_mapping": {"D1": ["K, 1"], "D2": [f"FX, {r}", f"FY, {r}"]},
+                         "memory_operand_links": dict(base["memory_operand_links"])})
+    out.write_text(yaml.safe_dump(maps, sort_keys=False))
 
 
 def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str = "latency",
         convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None,
-        array: int | None = None) -> dict:
+        layers: list[str] | None = None, array: int | None = None, weight_bits: int | None = None,
+        act_bits: int | None = None, name: str | None = None, spatial: list[str] | None = None) -> dict:
     from zigzag.api import get_hardware_performance_zigzag
 
     pkg = _package_dir() / "inputs"
@@ -158,20 +227,32 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
         if convs:
             wl_path = Path(dump) / "convs.onnx"
             conv_onnx(convs, wl_path)
+        if layers:
+            wl_path = Path(dump) / "layers.onnx"
+            layers_onnx([parse_layer(x) for x in layers], wl_path, weight_bits, act_bits)
+        if array:
+            acc_out, map_out = Path(dump) / f"{acc_path.stem}_{array}.yaml", Path(dump) / f"map_{array}.yaml"
+            arrayed_yaml(acc_path, map_path, array, acc_out, map_out)
+            acc_path, map_path = acc_out, map_out
+        if spatial:
+            sp_map = Path(dump) / "map_spatial.yaml"
+            spatial_mapping(map_path, spatial, sp_map)
+            map_path = sp_map
+        if layers and any(parse_layer(x)[1][5] == parse_layer(x)[1][0] > 1 for x in layers if x.startswith("conv")):
+            dw_map = Path(dump) / "map_depthwise.yaml"
+            depthwise_mapping(map_path, [parse_layer(x) for x in layers], dw_map)
+            map_path = dw_map
         if sram_kib:
             sized = Path(dump) / f"{acc_path.stem}.yaml"
             sized_yaml(acc_path, sram_kib, sized)
             acc_path = sized
-        if array:
-            arr_acc, arr_map = Path(dump) / f"{acc_path.stem}_{array}.yaml", Path(dump) / f"map_{array}.yaml"
-            resized_array(acc_path, map_path, array, arr_acc, arr_map)
-            acc_path, map_path = arr_acc, arr_map
         acc_text = acc_path.read_text()
+        map_text = map_path.read_text()
         energy, latency, cmes = get_hardware_performance_zigzag(
             str(wl_path), str(acc_path), str(map_path), opt=opt, dump_folder=f"{dump}/out",
             lpf_limit=lpf_limit, loma_show_progress_bar=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    layers = []
+    specs, layers = list(layers or []), []
     for cme, _ in cmes[0][1]:
         lay = cme.layer
         layers.append({
@@ -195,14 +276,18 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
     import zigzag
 
     extra = "".join(f" --conv {','.join(map(str, c))}" for c in convs or []) + \
-        (f" --sram-kib {sram_kib}" if sram_kib else "") + (f" --array {array}" if array else "")
+        "".join(f" --layer {x}" for x in specs) + "".join(f" --spatial {x}" for x in spatial or []) + \
+        "".join(f" --{k} {v}" for k, v in (("sram-kib", sram_kib), ("array", array), ("weight-bits", weight_bits),
+                                           ("act-bits", act_bits), ("name", name)) if v)
     return {
         "tool": f"zigzag-dse {getattr(zigzag, '__version__', '3.9.1')}",
         "command": f"python benchmarks/zigzag_run.py --accelerator {accelerator}"
-                   f"{'' if convs else f' --workload {workload}'} --mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
-        "accelerator": accelerator, "workload": "convs" if convs else workload, "mapping": mapping,
+                   f"{'' if convs or specs else f' --workload {workload}'} --mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
+        "accelerator": accelerator, "workload": "convs" if convs else "layers" if specs else workload,
+        "mapping": mapping, "name": name, "layer_specs": specs, "array": array,
+        "weight_bits": weight_bits, "act_bits": act_bits, "spatial": list(spatial or []), "mapping_yaml": map_text,
         "opt": opt, "search": "loma", "lpf_limit": lpf_limit,
-        "convs": [list(c) for c in convs or []], "sram_kib": sram_kib, "array": array,
+        "convs": [list(c) for c in convs or []], "sram_kib": sram_kib,
         "accelerator_yaml": acc_text,
         "energy_total_pj": float(energy), "latency_total_cycles": float(latency),
         "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "python": platform.python_version(),
@@ -222,17 +307,44 @@ def main() -> None:
     ap.add_argument("--conv", action="append", default=[], metavar="C,K,H,KERNEL,STRIDE",
                     help="run these square convolutions (batch 1, padding kernel // 2) instead of --workload")
     ap.add_argument("--sram-kib", type=int, default=None, help="resize the accelerator's sram_* memories (KiB)")
-    ap.add_argument("--array", type=int, default=None, help="an n x n array (the YAML's D1 x D2, its mapping's "
-                                                            "spatial unrolling resized to match)")
-    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--layer", action="append", default=[], metavar="SPEC",
+                    help="run these layers instead of --workload: conv:C,K,H,KERNEL,STRIDE[,GROUPS] (square, batch 1, "
+                         "padding kernel // 2) or gemm:ROWS,C,K (a linear layer on ROWS tokens)")
+    ap.add_argument("--array", type=int, default=None, help="a square MAC array of this side (and its mapping)")
+    ap.add_argument("--weight-bits", type=int, default=None, help="ZigZag's weight precision (default 8)")
+    ap.add_argument("--act-bits", type=int, default=None, help="ZigZag's activation precision (default 8)")
+    ap.add_argument("--name", default=None, help="the fixture set's name (recorded in the file)")
+    ap.add_argument("--spatial", action="append", default=[], metavar="DIM=LOOP,SIZE",
+                    help="unroll these loops over the array instead of the mapping's default (e.g. D1=K,32)")
+    ap.add_argument("--set", default=None, help="a layer set of benchmarks/zigzag_sets.py (its layers, design, "
+                                                  "array and precisions; --out defaults to its fixture)")
+    ap.add_argument("--out", type=Path)
     a = ap.parse_args()
+    if a.set:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from zigzag_sets import SETS
+
+        if a.set not in SETS:
+            ap.error(f"--set: unknown set {a.set!r}; expected one of {', '.join(SETS)}")
+        ls = SETS[a.set]
+        a.accelerator, a.layer, a.array, a.name = ls.accelerator, list(ls.layers), ls.array, ls.name
+        a.weight_bits, a.act_bits, a.spatial = ls.weight_bits, ls.act_bits, list(ls.spatial)
+        a.out = a.out or Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "zigzag" / f"set_{ls.name}.json"
+    if a.out is None:
+        ap.error("--out is required without --set")
     convs = [tuple(int(v) for v in c.split(",")) for c in a.conv]
     if any(len(c) != 5 for c in convs):
         ap.error("--conv takes C,K,H,KERNEL,STRIDE")
     stem = Path(a.accelerator).stem
     mapping = a.mapping or (stem if (_package_dir() / "inputs" / "mapping" / f"{stem}.yaml").exists() else "default")
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib, a.array)
+    for x in a.layer:
+        try:
+            parse_layer(x)
+        except ValueError as e:
+            ap.error(str(e))
+    res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib, a.layer, a.array,
+              a.weight_bits, a.act_bits, a.name, a.spatial)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"{a.accelerator}: {len(res['layers'])} layers, {res['latency_total_cycles']:.0f} cycles, "

@@ -1,0 +1,71 @@
+"""The layer sets hwsim is checked against ZigZag on, beyond ResNet-18: networks, array sizes and precisions.
+
+Each set is a list of independent layers run by ZigZag (``python benchmarks/zigzag_run.py --set NAME``
+writes ``tests/fixtures/zigzag/set_<NAME>.json``) and by accel_models on the matched design
+(``python benchmarks/vs_zigzag.py --set NAME``). Layer specs: ``conv:C,K,H,KERNEL,STRIDE[,GROUPS]`` (square,
+batch 1, padding kernel // 2) and ``gemm:ROWS,C,K`` (ROWS tokens or images times a C x K weight).
+Nothing here imports hwsim or ZigZag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LayerSet:
+    name: str
+    accelerator: str                 # ZigZag's design (and the matched hwsim design of benchmarks/vs_zigzag.py)
+    layers: tuple[str, ...]
+    array: int | None = None         # a square array of this side instead of the design's own
+    weight_bits: int | None = None   # None: 8
+    act_bits: int | None = None      # None: 8
+    about: str = ""
+    spatial: tuple[str, ...] = ()    # ZigZag's spatial unrolling instead of the design's ("D1=K,32", ...)
+    dataflow: str | None = None      # hwsim's dataflow instead of the matched design's
+
+
+# MobileNet-V2 (Sandler et al. 2018) at 224: the stem, depthwise 3x3 (stride 1 and 2), 1x1 expansions and
+# projections from each stage, the last 1x1 and the classifier
+MOBILENET_V2 = (
+    "conv:3,32,224,3,2", "conv:32,32,112,3,1,32", "conv:32,16,112,1,1", "conv:16,96,112,1,1",
+    "conv:96,96,112,3,2,96", "conv:96,24,56,1,1", "conv:144,144,56,3,2,144", "conv:144,32,28,1,1",
+    "conv:384,384,14,3,1,384", "conv:384,96,14,1,1", "conv:960,960,7,3,1,960", "conv:960,320,7,1,1",
+    "conv:320,1280,7,1,1", "gemm:1,1280,1000",
+)
+# VGG-16 (Simonyan and Zisserman 2015) convolutions from each stage and its three fully connected layers at
+# batch 1, and AlexNet's 11x11 stride-4 first layer
+VGG16_FC = (
+    "conv:3,64,224,3,1", "conv:64,64,224,3,1", "conv:128,256,56,3,1", "conv:256,256,56,3,1",
+    "conv:512,512,28,3,1", "conv:512,512,14,3,1", "gemm:1,25088,4096", "gemm:1,4096,4096", "gemm:1,4096,1000",
+    "conv:3,96,224,11,4",
+)
+# the linear layers of BERT-base at 128 tokens (Q/K/V/output projections, the two MLP layers) and GPT-2
+# small at 64 tokens (its fused QKV projection, output projection and MLP)
+TRANSFORMER = (
+    "gemm:128,768,768", "gemm:128,768,3072", "gemm:128,3072,768",
+    "gemm:64,768,2304", "gemm:64,768,768", "gemm:64,768,3072", "gemm:64,3072,768",
+)
+# one of each kind for the array-size and precision sweeps
+MIXED = (
+    "conv:3,64,224,7,2", "conv:64,64,56,3,1", "conv:64,128,56,1,2", "conv:128,256,28,3,2", "conv:256,256,14,3,1",
+    "conv:512,512,7,3,1", "conv:96,96,112,3,2,96", "gemm:128,768,768", "gemm:128,768,3072", "gemm:1,4096,1000",
+)
+
+SETS = {s.name: s for s in (
+    LayerSet("mobilenet_v2_tpu_like", "tpu_like", MOBILENET_V2, about="MobileNet-V2, TPU-like 32x32"),
+    LayerSet("vgg16_fc_tpu_like", "tpu_like", VGG16_FC, about="VGG-16 convs and FC layers, AlexNet conv1"),
+    LayerSet("transformer_tpu_like", "tpu_like", TRANSFORMER, about="BERT-base (128 tokens) and GPT-2 small "
+                                                                     "(64 tokens) linear layers"),
+    LayerSet("mixed_tpu_like_16", "tpu_like", MIXED, array=16, about="TPU-like, 16x16 array"),
+    LayerSet("mixed_tpu_like_64", "tpu_like", MIXED, array=64, about="TPU-like, 64x64 array"),
+    LayerSet("mixed_tpu_like_128", "tpu_like", MIXED, array=128, about="TPU-like, 128x128 array"),
+    LayerSet("mixed_tpu_like_w4", "tpu_like", MIXED, weight_bits=4, about="TPU-like 32x32, 4-bit weights"),
+    LayerSet("transformer_tpu_like_os", "tpu_like", TRANSFORMER, spatial=("D1=K,32", "D2=D,32"), dataflow="os",
+             about="transformer linear layers, TPU-like 32x32 output-stationary (tokens x output features "
+                   "unrolled, the reduction in each PE)"),
+    LayerSet("mobilenet_v2_eyeriss_like", "eyeriss_like", MOBILENET_V2, about="MobileNet-V2, Eyeriss-like"),
+    LayerSet("transformer_eyeriss_like", "eyeriss_like", TRANSFORMER, about="transformer linear layers, "
+                                                                           "Eyeriss-like"),
+    LayerSet("vgg16_fc_eyeriss_like", "eyeriss_like", VGG16_FC, about="VGG-16 and AlexNet conv1, Eyeriss-like"),
+)}
