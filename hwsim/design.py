@@ -19,15 +19,15 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import accel_models as am
+from hwsim.jsondoc import Json, JsonDocument
 from hwsim.workload import DEFAULT_OPTIMIZER, Workload, parse_input_shape
 
 if TYPE_CHECKING:
     from hwsim.schemes.base import Scheme
     from hwsim.train import TrainRecipe
 
-# a JSON value as the config holds it (the store and the point id read this form)
-Json = None | bool | int | float | str | list["Json"] | dict[str, "Json"]
-JsonObject = dict[str, Json]
+# the config's JSON form (the store and the point id read it); hwsim.jsondoc names it
+JsonObject = JsonDocument
 
 
 def config_hash(config: JsonObject) -> str:
