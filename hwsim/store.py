@@ -42,9 +42,12 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from hwsim.errors import UserError
+
+if TYPE_CHECKING:
+    from hwsim.jsondoc import Json, JsonDocument
 
 SCHEMA_VERSION = 1
 CORE_TABLES = frozenset({"points", "metrics", "layers", "curves", "blobs"})
@@ -104,8 +107,13 @@ HARDWARE_COLUMNS = {"array_rows": "INTEGER", "array_cols": "INTEGER", "dataflow"
                     "clock_mhz": "REAL", "sram_kb": "REAL", "dram_bw": "REAL"}
 
 
-def hardware_columns(hw: dict[str, Any] | None) -> dict[str, Any]:
-    """POINT_COLUMNS values of a resolved accelerator (``Accelerator.to_dict()``)."""
+# a value of one SQL column of ``points``
+Cell = str | int | float | None
+
+
+def hardware_columns(hw: JsonDocument | None) -> dict[str, Cell]:
+    """POINT_COLUMNS values of a resolved accelerator in the form the store keeps (``config["hardware"]``,
+    ``Accelerator.to_dict()``)."""
     if not hw:
         return {}
     sram = hw.get("sram") or {}
@@ -168,21 +176,53 @@ CREATE INDEX IF NOT EXISTS curves_point ON curves(point);
 """
 
 
+class StoredPoint(TypedDict):
+    """One point as :meth:`Store.point` reads it back: the ``points`` row, config and versions parsed."""
+
+    id: str
+    sweep: str | None
+    label: str | None
+    config: JsonDocument
+    status: str
+    error: str | None
+    model: str | None
+    dataset: str | None
+    scheme: str | None
+    family: str | None
+    bits_w: int | None
+    bits_a: int | None
+    tech: str | None
+    accelerator: str | None
+    accuracy_source: str | None
+    array_rows: int | None
+    array_cols: int | None
+    dataflow: str | None
+    pe_kind: str | None
+    clock_mhz: float | None
+    sram_kb: float | None
+    dram_bw: float | None
+    versions: dict[str, str]
+    started: float | None
+    finished: float | None
+    wall_s: float | None
+    metrics: dict[str, float]
+
+
 @dataclass
 class PointResult:
     """Everything one finished (or failed) design point writes, in one transaction."""
 
     id: str
-    config: dict[str, Any]
+    config: JsonDocument                       # DesignPoint.to_json(): the document the store keeps
     status: str = "done"                       # done | failed
     error: str | None = None
     sweep: str | None = None
     label: str | None = None
-    columns: dict[str, Any] = field(default_factory=dict)       # POINT_COLUMNS values
+    columns: dict[str, Cell] = field(default_factory=dict)      # POINT_COLUMNS values
     metrics: dict[str, float] = field(default_factory=dict)
     layers: list[tuple[str, str, str, float]] = field(default_factory=list)   # (layer, phase, name, value)
     curves: list[tuple[float, str, float]] = field(default_factory=list)      # (epoch, metric, value)
-    blobs: dict[str, Any] = field(default_factory=dict)
+    blobs: dict[str, Json] = field(default_factory=dict)       # name -> document, kept as JSON
     versions: dict[str, str] = field(default_factory=dict)
     started: float | None = None
     finished: float | None = None
@@ -298,7 +338,7 @@ class Store:
         row = self.conn.execute("SELECT status FROM points WHERE id=?", (point_id,)).fetchone()
         return row[0] if row else None
 
-    def enqueue(self, points: Iterable[tuple[str, dict[str, Any], str | None, str | None]]) -> None:
+    def enqueue(self, points: Iterable[tuple[str, JsonDocument, str | None, str | None]]) -> None:
         """Record planned points ``(id, config, sweep, label)`` as ``queued`` (known ones are left alone),
         so readers see a sweep's whole size before it finishes."""
         with self.conn:
@@ -355,7 +395,7 @@ class Store:
         row = self.conn.execute("SELECT lost FROM claims WHERE point=?", (point_id,)).fetchone()
         return int(row[0]) if row else 0
 
-    def mark_running(self, point_id: str, config: dict[str, Any], sweep: str | None = None) -> None:
+    def mark_running(self, point_id: str, config: JsonDocument, sweep: str | None = None) -> None:
         """Record that a point started (so the dashboard shows progress); replaced when it ends."""
         with self.conn:
             self.conn.execute(
@@ -475,12 +515,13 @@ class Store:
 
         return pd.read_sql_query("SELECT rowid AS rowid_, id, status FROM points", self.conn)
 
-    def point(self, point_id: str) -> dict[str, Any]:
+    def point(self, point_id: str) -> StoredPoint:
+        """The point's row, its config and versions parsed, with its metrics."""
         row = self.conn.execute("SELECT * FROM points WHERE id=?", (point_id,)).fetchone()
         if row is None:
             raise UserError(f"point {point_id}", f"no such point in {self.path}")
         names = [d[0] for d in self.conn.execute("SELECT * FROM points LIMIT 0").description]
-        d = dict(zip(names, row))
+        d: StoredPoint = dict(zip(names, row))   # type: ignore[assignment]  # the columns StoredPoint names
         d["config"] = json.loads(d["config"])
         d["versions"] = json.loads(d["versions"]) if d.get("versions") else {}
         d["metrics"] = dict(self.conn.execute("SELECT name, value FROM metrics WHERE point=?", (point_id,)).fetchall())
@@ -509,7 +550,7 @@ class Store:
             "SELECT epoch, metric, value FROM curves WHERE point=? ORDER BY epoch", self.conn, params=(point_id,)
         )
 
-    def blob(self, point_id: str, name: str) -> Any:
+    def blob(self, point_id: str, name: str) -> Json:
         row = self.conn.execute("SELECT json FROM blobs WHERE point=? AND name=?", (point_id, name)).fetchone()
         return json.loads(row[0]) if row else None
 

@@ -8,7 +8,11 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hwsim.jsondoc import JsonDocument
+    from hwsim.workload import WorkloadOptions
 
 
 def check_strict(stays_float: dict[str, str], scheme: str, strict: bool,
@@ -73,8 +77,9 @@ def metric_table(title: str, columns: list[str], rows: list[list[Any]], metrics:
                 [list(r) + [c[i] for c in cols] + ([after[1][i]] if after else []) for i, r in enumerate(rows)])
 
 
-def summary_line(info: dict[str, Any]) -> str:
-    """``sweep=quick, done=12, wall=25 min 20 s``: a run's summary, numbers in the one unit style."""
+def summary_line(info: JsonDocument) -> str:
+    """``sweep=quick, done=12, wall=25 min 20 s``: a run's summary (the document ``--json`` prints), numbers
+    in the one unit style."""
     from hwsim import units
 
     def one(k: str, v: Any) -> str:
@@ -148,9 +153,9 @@ def workload_options(verb: Any) -> Any:
 
 
 def _option_group(verb: Any, arg: str, params: list[tuple[str, Any, Any]],
-                  build: Callable[[dict[str, Any]], Any]) -> Any:
+                  build: Callable[..., Any]) -> Any:
     """``verb`` with ``params`` added to its command-line signature; their parsed values reach it as the
-    one argument ``arg``, built by ``build`` from a dict of them by name."""
+    one argument ``arg``, built by ``build`` from them as keyword arguments."""
     import functools
     import inspect
 
@@ -163,7 +168,7 @@ def _option_group(verb: Any, arg: str, params: list[tuple[str, Any, Any]],
     @functools.wraps(verb)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = {n: kwargs.pop(n) for n in names}
-        return verb(*args, **{arg: build(given)}, **kwargs)
+        return verb(*args, **{arg: build(**given)}, **kwargs)
 
     # typer reads this signature (inspect stops at __signature__); the verb's own annotations are
     # resolved in the verb's module, which __wrapped__ names
@@ -246,24 +251,24 @@ def _training_params() -> list[tuple[str, Any, Any]]:
 def fp32_training_options(verb: Any) -> Any:
     """Give ``verb`` the fp32-training options: they are added to its command-line signature and reach it
     as one ``fp32: Fp32Training`` argument."""
-    return _option_group(verb, "fp32", _training_params(), lambda given: Fp32Training(**given))
+    return _option_group(verb, "fp32", _training_params(), Fp32Training)
 
 
-def options_from(given: dict[str, Any]) -> Any:
+def options_from(*, input: str | None = None, input_shape_alias: str | None = None, phase: str | None = None,
+                 infer_alias: bool = False, **given: Any) -> WorkloadOptions:
     """A :class:`hwsim.workload.WorkloadOptions` from the parsed options, old spellings folded in."""
     from hwsim.errors import UserError
     from hwsim.workload import WorkloadOptions
 
-    alias = given.pop("input_shape_alias", None)
-    if alias is not None:
-        if given.get("input") is not None and given["input"] != alias:
+    if input_shape_alias is not None:
+        if input is not None and input != input_shape_alias:
             raise UserError("--input", "given twice (as --input and --input-shape) with different values")
-        given["input"] = alias
-    if given.pop("infer_alias", False):
-        if given.get("phase") not in (None, "infer"):
-            raise UserError("--phase", f"--infer contradicts --phase {given['phase']}")
-        given["phase"] = "infer"
-    return WorkloadOptions(**given)
+        input = input_shape_alias
+    if infer_alias:
+        if phase not in (None, "infer"):
+            raise UserError("--phase", f"--infer contradicts --phase {phase}")
+        phase = "infer"
+    return WorkloadOptions(input=input, phase=phase, **given)
 
 
 # where= names the library uses for what the command line calls an option

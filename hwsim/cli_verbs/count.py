@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from hwsim.trace import CONV_ND_OPS, conv_dims
 from hwsim.workload import WorkloadOptions
+
+if TYPE_CHECKING:
+    from hwsim.jsondoc import JsonDocument
 
 _PHASE_SHORT = {"forward": "fwd", "backward_data": "bwd data", "backward_weight": "bwd weight",
                 "update": "update", "inference": "infer"}
@@ -43,8 +46,8 @@ def _macs_text(d: dict[str, int]) -> str:
     return " + ".join(f"{_si(v)} {k}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if v) or "-"
 
 
-def trace_json(tr: Any) -> dict[str, Any]:
-    """The trace with its totals, for ``--json``."""
+def trace_json(tr: Any) -> JsonDocument:
+    """The trace with its totals: the document ``--json`` prints."""
     from hwsim.count import summary
 
     return {"trace": tr.to_dict(), "summary": summary(tr)}

@@ -10,10 +10,14 @@ import datetime as _dt
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple
 
 from hwsim import __version__, labels
 from hwsim.store import METRICS, POINT_COLUMNS, Store
+
+if TYPE_CHECKING:
+    from hwsim.jsondoc import Json, JsonDocument
+    from hwsim.store import Cell
 
 REPORT_SCHEMA_VERSION = "1.0"
 
@@ -31,24 +35,51 @@ GROUPS = {
 CYCLE_COLUMNS = ("cycles", "compute_cycles", "stall_cycles", "utilization", "mapping_efficiency")
 
 
+@dataclass(frozen=True)
+class LayerRow:
+    """One (layer, phase) of a point: its figures by store name (``macs.<type>``, ``energy_pj.<component>``,
+    ``cycles``, ...; see :mod:`hwsim.store`)."""
+
+    layer: str
+    phase: str
+    figures: dict[str, float | None]
+
+    def to_json(self) -> JsonDocument:
+        return {"layer": self.layer, "phase": self.phase, **self.figures}
+
+
+class CurvePoint(NamedTuple):
+    """One value of a training curve or a sparsity timeline."""
+
+    epoch: float
+    metric: str
+    value: float | None
+
+    def to_json(self) -> JsonDocument:
+        return {"epoch": self.epoch, "metric": self.metric, "value": self.value}
+
+
 @dataclass
 class PointReport:
+    """One point of a report. ``config`` and ``assumptions`` are the documents the store keeps, passed on
+    to the writers as they were read."""
+
     id: str
     label: str
     status: str
-    columns: dict[str, Any]              # model, dataset, scheme, ... (hwsim.store.POINT_COLUMNS)
-    config: dict[str, Any]
+    columns: dict[str, Cell]             # model, dataset, scheme, ... (hwsim.store.POINT_COLUMNS)
+    config: JsonDocument
     metrics: dict[str, float]
-    layers: list[dict[str, Any]]         # one row per (layer, phase): layer, phase, then figures
-    curves: list[dict[str, Any]]
-    assumptions: dict[str, Any]
+    layers: list[LayerRow]
+    curves: list[CurvePoint]
+    assumptions: JsonDocument
     versions: dict[str, str]
 
 
 @dataclass
 class ReportDocument:
     points: list[PointReport]
-    provenance: dict[str, Any] = field(default_factory=dict)
+    provenance: JsonDocument = field(default_factory=dict)   # written as the report's provenance section
 
     @property
     def layer_columns(self) -> list[str]:
@@ -56,7 +87,7 @@ class ReportDocument:
         names: set[str] = set()
         for p in self.points:
             for row in p.layers:
-                names.update(k for k in row if k not in ("layer", "phase"))
+                names.update(row.figures)
         return sorted(names, key=_column_order)
 
     @property
@@ -67,7 +98,7 @@ class ReportDocument:
         known = [m for m in METRICS if m in names]
         return known + sorted(names - set(known))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDocument:
         """The JSON form (validated against report.schema.json)."""
         return {
             "schema": "hwsim-cost-report",
@@ -77,8 +108,8 @@ class ReportDocument:
             "points": [
                 {
                     "id": p.id, "label": p.label, "status": p.status, "columns": p.columns,
-                    "config": p.config, "metrics": p.metrics, "layers": p.layers,
-                    "curves": p.curves, "assumptions": p.assumptions, "versions": p.versions,
+                    "config": p.config, "metrics": p.metrics, "layers": [r.to_json() for r in p.layers],
+                    "curves": [c.to_json() for c in p.curves], "assumptions": p.assumptions, "versions": p.versions,
                 }
                 for p in self.points
             ],
@@ -94,7 +125,7 @@ def _column_order(name: str) -> tuple[int, str]:
     return (len(GROUPS) + 1, name)
 
 
-def _clean(v: Any) -> Any:
+def _clean(v: Json) -> Json:
     """Store values are REAL; give integers back as int so counts read as counts."""
     if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
         return int(v)
@@ -104,18 +135,10 @@ def _clean(v: Any) -> Any:
 def point_report(store: Store, point_id: str) -> PointReport:
     p = store.point(point_id)
     layers_long = store.layers(point_id)
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    order: list[tuple[str, str]] = []
+    figures: dict[tuple[str, str], dict[str, float | None]] = {}   # (layer, phase) -> figures, in store order
     for la, ph, name, value in layers_long.itertuples(index=False):
-        key = (la, ph)
-        if key not in rows:
-            rows[key] = {"layer": la, "phase": ph}
-            order.append(key)
-        rows[key][name] = _clean(value)
-    curves = [
-        {"epoch": _clean(e), "metric": m, "value": v}
-        for e, m, v in store.curves(point_id).itertuples(index=False)
-    ]
+        figures.setdefault((la, ph), {})[name] = _clean(value)
+    curves = [CurvePoint(_clean(e), m, v) for e, m, v in store.curves(point_id).itertuples(index=False)]
     assumptions = dict(store.blob(point_id, "assumptions") or {})
     # the accelerator as simulated (array, dataflow, PEs, buffers, DRAM bandwidth) travels with the cycles
     # the resolved accelerator (every field) and its area with the rules used, when the point has them
@@ -137,7 +160,7 @@ def point_report(store: Store, point_id: str) -> PointReport:
         columns={c: p.get(c) for c in POINT_COLUMNS},
         config=cfg,
         metrics={k: _clean(v) for k, v in p["metrics"].items()},
-        layers=[rows[k] for k in order],
+        layers=[LayerRow(la, ph, f) for (la, ph), f in figures.items()],
         curves=curves,
         assumptions=assumptions,
         versions=p.get("versions") or {},

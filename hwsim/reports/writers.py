@@ -13,12 +13,15 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim import units
 from hwsim.registry import Registry
 from hwsim.reports.cells import safe_frame
 from hwsim.reports.document import GROUPS, ReportDocument
+
+if TYPE_CHECKING:
+    from hwsim.jsondoc import Json
 
 Writer = Callable[[ReportDocument, Path], None]
 WRITERS: Registry[Writer] = Registry("report format")
@@ -27,9 +30,10 @@ EXTENSIONS = {"csv": ".csv", "json": ".json", "xlsx": ".xlsx", "html": ".html"}
 POINT_ID_COLUMNS = ("point", "label", "model", "dataset", "scheme", "tech", "accelerator")
 
 
-def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts/lists -> {"a.b.0.c": value}; used for the Assumptions sheet and table."""
-    out: dict[str, Any] = {}
+def flatten(d: Json, prefix: str = "") -> dict[str, Json]:
+    """A document's nested dicts/lists -> {"a.b.0.c": value} (lists of scalars as JSON text); used for the
+    Assumptions sheet and table."""
+    out: dict[str, Json] = {}
     if isinstance(d, dict):
         for k, v in d.items():
             out.update(flatten(v, f"{prefix}{k}."))
@@ -50,7 +54,7 @@ def layer_frame(doc: ReportDocument):
     for p in doc.points:
         ident = {"point": p.id, "label": p.label, **{k: p.columns.get(k) for k in POINT_ID_COLUMNS[2:]}}
         for row in p.layers:
-            recs.append({**ident, "layer": row["layer"], "phase": row["phase"], **{c: row.get(c) for c in cols}})
+            recs.append({**ident, "layer": row.layer, "phase": row.phase, **{c: row.figures.get(c) for c in cols}})
     return pd.DataFrame(recs, columns=[*POINT_ID_COLUMNS, "layer", "phase", *cols])
 
 
@@ -71,7 +75,7 @@ def comparison_frame(doc: ReportDocument):
     base = doc.points[0]
     recs = []
     for m in doc.metric_names:
-        row: dict[str, Any] = {"metric": m}
+        row: dict[str, str | float | None] = {"metric": m}
         for p in doc.points:
             row[p.label if p.label not in row else p.id[:12]] = p.metrics.get(m)
         b = base.metrics.get(m)
@@ -255,12 +259,12 @@ def _figures(doc: ReportDocument) -> list[tuple[str, Any]]:
             agg: dict[str, dict[str, float]] = {}
             layers: list[str] = []
             for row in p.layers:
-                if row["layer"] not in layers:
-                    layers.append(row["layer"])
-                for k, v in row.items():
-                    if isinstance(k, str) and k.startswith(prefix) and isinstance(v, (int, float)):
-                        agg.setdefault(k[len(prefix):], {}).setdefault(row["layer"], 0.0)
-                        agg[k[len(prefix):]][row["layer"]] += v
+                if row.layer not in layers:
+                    layers.append(row.layer)
+                for k, v in row.figures.items():
+                    if k.startswith(prefix) and isinstance(v, (int, float)):
+                        agg.setdefault(k[len(prefix):], {}).setdefault(row.layer, 0.0)
+                        agg[k[len(prefix):]][row.layer] += v
             if not agg:
                 continue
             factor, sym = units.DISPLAY[unit]   # drawn in the base unit (J, B) with SI ticks
@@ -272,7 +276,7 @@ def _figures(doc: ReportDocument) -> list[tuple[str, Any]]:
                               legend=dict(orientation="h", y=-0.35))
             fig.update_yaxes(title=title.split(" by ")[0], tickformat="~s", ticksuffix=sym, exponentformat="SI")
             figs.append((f"{p.id}-{prefix.rstrip('._')}", fig))
-        cyc = [(r["layer"], r["phase"], r.get("cycles")) for r in p.layers if r.get("cycles") is not None]
+        cyc = [(r.layer, r.phase, r.figures["cycles"]) for r in p.layers if r.figures.get("cycles") is not None]
         if cyc:
             phases = sorted({c[1] for c in cyc})
             layers = list(dict.fromkeys(c[0] for c in cyc))

@@ -20,15 +20,24 @@ Contract (every scheme keeps it):
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hwsim.errors import UserError
+from hwsim.jsondoc import Json, JsonDocument
 from hwsim.registry import Registry, import_submodules
+
+if TYPE_CHECKING:
+    from hwsim.formats import Format
 
 # why a scheme refuses ``bn_stash: recompute`` (rebuilding a batch-norm input from a lossy stash)
 BN_STASH_LOSSY = "needs a scheme whose saved layer inputs are exact codes (kbit, bnn); "
+
+# a scheme as a sweep file or the command line writes it: a name, or a mapping of its name and parameters.
+# :func:`build_scheme` resolves it into the typed scheme; a scheme that names sub-schemes (mixed, benn)
+# keeps their specs verbatim, as they are part of the point's stored config and id.
+SchemeSpec = str | dict[str, Json]
 
 
 class Scheme(BaseModel):
@@ -70,7 +79,7 @@ class Scheme(BaseModel):
     def on_epoch_end(self, model: Any, epoch: int) -> None:
         return None
 
-    def optimizer_state_formats(self) -> dict[str, Any]:
+    def optimizer_state_formats(self) -> dict[str, Format]:
         """role (``moment1``, ``moment2``) -> :class:`hwsim.formats.Format` of the states kept below
         fp32; roles not named stay fp32."""
         return {}
@@ -86,8 +95,8 @@ class Scheme(BaseModel):
     def for_inference(self, model: Any) -> Any:
         return model
 
-    def spec(self) -> dict[str, Any]:
-        """The resolved spec, as YAML would write it."""
+    def spec(self) -> JsonDocument:
+        """The resolved spec, as YAML would write it (the point's config keeps it; its id hashes it)."""
         return {"name": self.name, **self.model_dump(mode="json")}
 
     def weight_bits(self) -> int:
@@ -121,7 +130,7 @@ def load_all() -> None:
         _loaded = True
 
 
-def build_scheme(spec: str | dict[str, Any] | Scheme, where: str = "scheme") -> Scheme:
+def build_scheme(spec: SchemeSpec | Scheme, where: str = "scheme") -> Scheme:
     """``"twn"`` or ``{"name": "twn", "delta_factor": 0.7}`` -> a validated scheme instance."""
     if isinstance(spec, Scheme):
         return spec

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from hwsim.schemes.base import Scheme, build_scheme, register_scheme
+from hwsim.schemes.base import Scheme, SchemeSpec, build_scheme, register_scheme
 
 if TYPE_CHECKING:
     from torch import nn
@@ -41,7 +41,7 @@ class Benn(Scheme):
     gradient = "as the base scheme; bagging: bootstrap-weighted losses; boosting: SAMME-weighted examples"
 
     members: int = Field(5, ge=1, le=64)
-    base: str | dict[str, Any] = "bnn"
+    base: SchemeSpec = "bnn"
     method: Literal["bagging", "boosting", "subagging"] = "bagging"
 
     # one converted base scheme per member: schemes with state (mixed's sub-schemes, pruning's masks) keep it

@@ -34,7 +34,7 @@ them in higher precision.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -66,7 +66,6 @@ class LowPrecisionFormats(Scheme):
     bits = "per field"
     stash = "layer inputs at the activation format (element codes + block scales)"
     gradient = "straight-through quantisers; output gradients rounded to the grad format"
-    preset: ClassVar[dict[str, Any]] = {}
 
     weight: str = "fp32"
     activation: str = "fp32"
@@ -116,9 +115,9 @@ class LowPrecisionFormats(Scheme):
 
         def layer_plan(module, f):
             conv = isinstance(module, conv_types)
-            prec: dict[str, Any] = {"weight": f["weight"], "grad": f["grad"], "master": f["master"],
-                                    "note": self.name}
-            slots: dict[str, Any] = {}
+            prec: dict[str, Format | str] = {"weight": f["weight"], "grad": f["grad"], "master": f["master"],
+                                             "note": self.name}
+            slots: dict[str, nn.Module] = {}
             if not f["weight"].is_full:
                 slots["weight_quantizer"] = ScaledCast(f["weight"], "weight", "current", self.amax_history)
             if not f["activation"].is_full:

@@ -95,7 +95,7 @@ class Graham(Scheme):
                 fed = depth > 0
             else:
                 fed = feeds.get(name) in quantized
-            prec: dict[str, Any] = {}
+            prec: dict[str, Format | str] = {}
             lp = LayerPlan(precision=prec)
             if fed:
                 lp.stash_codec = CodebookCodec(fmt.bits, fmt)

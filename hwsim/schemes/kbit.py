@@ -89,7 +89,7 @@ class KBit(Scheme):
             if self.keep_first_last and depth in (0, n - 1):
                 return None
             wq = UniformWeight(self.w_bits)
-            prec: dict[str, Any] = {"weight": Format("int", self.w_bits), "note": self.name}
+            prec: dict[str, Format | str] = {"weight": Format("int", self.w_bits), "note": self.name}
             if self.grad_bits < 32:
                 prec["grad"] = Format("int", self.grad_bits)
             if self.a_bits == 32 or depth == 0:   # the first layer's input (the image) stays float

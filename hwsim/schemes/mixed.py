@@ -37,12 +37,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from hwsim.errors import UserError
-from hwsim.schemes.base import Scheme, build_scheme, register_scheme
+from hwsim.schemes.base import Scheme, SchemeSpec, build_scheme, register_scheme
 
 if TYPE_CHECKING:
     from torch import nn
 
-Spec = str | dict[str, Any]
+    from hwsim.formats import Format, LayerPrecision
+    from hwsim.jsondoc import JsonDocument
+
+Spec = SchemeSpec
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
 
 
@@ -219,9 +222,9 @@ class Mixed(Scheme):
         for s in self._subs:
             s.on_epoch_end(model, epoch)
 
-    def optimizer_state_formats(self) -> dict[str, Any]:
+    def optimizer_state_formats(self) -> dict[str, Format]:
         # one optimizer for the whole model: the first scheme that names a role's format sets it
-        out: dict[str, Any] = {}
+        out: dict[str, Format] = {}
         for s in self._all():
             for role, f in s.optimizer_state_formats().items():
                 out.setdefault(role, f)
@@ -248,7 +251,7 @@ class Mixed(Scheme):
             subs += [self._kbit(min(self.weight_bits_by_depth or [16]), min(self.act_bits_by_depth or [16]))]
         return subs + [build_scheme(o.scheme) for o in self.overrides]
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> JsonDocument:
         # mixed has no default spec for labels to be compared against, so every field is in a point's
         # label; float gradients (the default) are left out, so points without grad_bits keep their keys
         d = super().spec()
@@ -263,7 +266,7 @@ class Mixed(Scheme):
         return min([s.act_bits() for s in self._all()] or [32])
 
 
-def precisions(model: nn.Module) -> dict[str, Any]:
+def precisions(model: nn.Module) -> dict[str, LayerPrecision | None]:
     """layer name -> its ``hwsim_precision`` (for checks and reports)."""
     from hwsim.quant.layers import weight_layers
 

@@ -30,7 +30,7 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,8 @@ from hwsim.sweep.schema import (
 from hwsim.workload import parse_input_shape
 
 if TYPE_CHECKING:
-    from hwsim.schemes.base import Scheme
+    from hwsim.jsondoc import Json, JsonDocument
+    from hwsim.schemes.base import Scheme, SchemeSpec
 
 __all__ = ["DesignPoint", "config_hash", "load_points", "expand_sweep", "grid_axes", "point_from_axes"]
 
@@ -67,7 +68,6 @@ class HardwareChoice:
     name: str
     accelerator: am.Accelerator
     label: str
-    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def _entry_line(lm: LineMap, loc: tuple, path: str, entry: AcceleratorEntry) -> str:
@@ -97,7 +97,7 @@ def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, 
         ov = {**fixed, **dict(zip(keys, combo))}
         hw = resolve_accelerator(data, ov, where=where,
                               where_field=(lambda k: _entry_line(lm, loc, k, entry)) if lm else None)
-        out.append(HardwareChoice(entry.name, hw, hardware_label(entry.name, ov), ov))
+        out.append(HardwareChoice(entry.name, hw, hardware_label(entry.name, ov)))
     return out
 
 
@@ -124,7 +124,7 @@ def dataset_shape(name: str, where: str) -> tuple[list[int], int]:
     raise UserError(where, f"unknown dataset {name!r}; known: {', '.join(known)}")
 
 
-def resolve_model(entry: str | ModelEntry | dict, where: str, base: Path | None = None) -> ModelRef:
+def resolve_model(entry: str | ModelEntry, where: str, base: Path | None = None) -> ModelRef:
     """A model entry -> its :class:`~hwsim.design.ModelRef`; a model spec's file path is made absolute
     (relative to ``base``, the sweep file's folder) and its content hash and declared input shape are added."""
     from hwsim.models import MODELS
@@ -132,8 +132,6 @@ def resolve_model(entry: str | ModelEntry | dict, where: str, base: Path | None 
 
     if isinstance(entry, str):
         entry = ModelEntry(name=entry)
-    elif isinstance(entry, dict):
-        entry = ModelEntry(**entry)
     src = specs.resolve(entry.name, base=base, where=where)
     given = shape_json(parse_input_shape(entry.input, where=f"{where}.input")) if entry.input else None
     if src.kind != specs.BUILTIN:
@@ -198,8 +196,8 @@ def model_decodes(model: ModelRef) -> bool:
     return _decodes(model.name, json.dumps(model.args, sort_keys=True))
 
 
-def resolve_scheme(spec: str | dict[str, Any], where: str) -> Scheme:
-    """A sweep file's scheme entry -> the scheme object (built once; every point of it shares it)."""
+def resolve_scheme(spec: SchemeSpec, where: str) -> Scheme:
+    """A sweep file's scheme, as written -> the typed scheme (built once; every point of it shares it)."""
     from hwsim.schemes import build_scheme
 
     return build_scheme(spec, where=where)
@@ -208,10 +206,10 @@ def resolve_scheme(spec: str | dict[str, Any], where: str) -> Scheme:
 _ELEMENT = re.compile(r"^(\w+)\[(\d+)\]$")
 
 
-def scheme_with(entry: SchemeEntry, values: dict[str, Any], where: str) -> Scheme:
+def scheme_with(entry: SchemeEntry, values: dict[str, Json], where: str) -> Scheme:
     """The entry's scheme with ``values`` for its varied keys; ``field[i]`` sets element i of a list
     parameter (``weight_bits_by_depth[2]``: one layer group's bits, a per-layer precision search)."""
-    spec: dict[str, Any] = {"name": entry.name, **copy.deepcopy(entry.params)}
+    spec: dict[str, Json] = {"name": entry.name, **copy.deepcopy(entry.params)}   # the file's, until resolved
     for k, v in values.items():
         m = _ELEMENT.match(k)
         if m is None:
@@ -231,21 +229,20 @@ def expand_scheme_entry(entry: SchemeEntry, where: str) -> list[Scheme]:
             for combo in itertools.product(*(entry.vary[k] for k in keys))]
 
 
-def scheme_label(scheme: Scheme, defaults: dict[str, Any] | None = None) -> str:
+def scheme_label(scheme: Scheme) -> str:
     """``graham(quantizer=L4)``: the name plus the parameters that differ from the scheme's defaults.
 
     A point's label is its stable key in a sweep (stores and golden figures are keyed by it); what a
     person reads is :func:`hwsim.labels.design_name`."""
     spec = scheme.spec()
     name = spec["name"]
-    if defaults is None:
-        defaults = _scheme_defaults(type(scheme))
+    defaults = _scheme_defaults(type(scheme))
     diff = {k: v for k, v in spec.items() if k != "name" and defaults.get(k) != v}
     return name + ("(" + ",".join(f"{k}={v}" for k, v in sorted(diff.items())) + ")" if diff else "")
 
 
 @functools.cache
-def _scheme_defaults(cls: type[Scheme]) -> dict[str, Any]:
+def _scheme_defaults(cls: type[Scheme]) -> JsonDocument:
     """A scheme class's spec with every parameter at its default (once per class)."""
     try:
         return cls().spec()

@@ -39,6 +39,8 @@ from pydantic import (
 )
 
 from hwsim.errors import UserError
+from hwsim.jsondoc import Json
+from hwsim.schemes.base import SchemeSpec
 from hwsim.store import METRICS
 from hwsim.sweep.constraints import parse_constraint
 from hwsim.yamlsafe import safe_load
@@ -149,7 +151,7 @@ class ModelEntry(_Strict):
     the CLI (``3x32x32``, ``tokens:128``); default: the data set's, a language model's own."""
 
     name: str
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: dict[str, Json] = Field(default_factory=dict)    # as the file writes them; checked against the builder
     input: str | None = None
 
     @field_validator("input")
@@ -176,7 +178,7 @@ class _VaryEntry(_Strict):
 
     inline_field: ClassVar[str] = "params"
     name: str
-    vary: dict[str, list[Any]] = Field(default_factory=dict)
+    vary: dict[str, list[Json]] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -190,7 +192,7 @@ class _VaryEntry(_Strict):
 
     @field_validator("vary")
     @classmethod
-    def _nonempty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    def _nonempty(cls, v: dict[str, list[Json]]) -> dict[str, list[Json]]:
         for k, vals in v.items():
             if not vals:
                 raise ValueError(f"vary.{k} is an empty list; give at least one value")
@@ -201,7 +203,8 @@ class SchemeEntry(_VaryEntry):
     """A scheme name plus hyper-parameters; ``vary`` maps a parameter to the list of values to sweep."""
 
     inline_field: ClassVar[str] = "params"
-    params: dict[str, Any] = Field(default_factory=dict)
+    # as the file writes them: hwsim.sweep.expand resolves each combination into the typed scheme once
+    params: dict[str, Json] = Field(default_factory=dict)
 
 
 class AcceleratorEntry(_VaryEntry):
@@ -210,7 +213,8 @@ class AcceleratorEntry(_VaryEntry):
     ``array: {rows: 64}``), and ``vary: {dotted.path: [values]}``: one accelerator per combination."""
 
     inline_field: ClassVar[str] = "overrides"
-    overrides: dict[str, Any] = Field(default_factory=dict)
+    # as the file writes them: hwsim.sweep.expand resolves each combination into an Accelerator once
+    overrides: dict[str, Json] = Field(default_factory=dict)
 
 
 class Recipe(_Strict):
@@ -264,7 +268,7 @@ class PointEntry(_Strict):
 
     model: ModelEntry | None = None
     dataset: str | None = None
-    scheme: str | dict[str, Any] | None = None
+    scheme: SchemeSpec | None = None
     recipe: Recipe | None = None
     tech: str | None = None
     accelerator: AcceleratorEntry | None = None
@@ -363,7 +367,7 @@ class LiteratureRow(_Strict):
     table: str = Field(min_length=1)
     model: ModelEntry
     dataset: str
-    scheme: str | dict[str, Any]
+    scheme: SchemeSpec
     accuracy: float | None = Field(None, ge=0, le=1)
     error: float | None = Field(None, ge=0, le=1)
     metric: str = "top1"
@@ -393,7 +397,7 @@ def _pydantic_error(e: ValidationError, lm: LineMap, prefix: Loc = ()) -> UserEr
     loc: list[Any] = list(prefix)
     for part in err["loc"]:
         # str | Model unions add the member's name to the path; it is not a YAML key
-        if isinstance(part, str) and (part in ("str", "int", "float", "list[any]", "dict[str,any]")
+        if isinstance(part, str) and (part in ("str", "int", "float", "bool", "list[any]", "dict[str,any]")
                                       or part[:1].isupper() or "[" in part or part.startswith("function-")):
             continue
         loc.append(part)
