@@ -63,7 +63,7 @@ def main() -> None:
         print(f"{c.paper.name:6} {'/'.join(map(str, c.bits)):>10} " + " ".join(f"{vals[n] / 1e6:14.3f}" for n in names)
               + f" {c.dram_bytes / 1e6:8.2f} {c.paper.dram_mb:6.1f} {c.paper.dram_mb * 1e6 / vals['compulsory']:17.2f}")
     print(f"{'total':6} {'':>10} " + " ".join(f"{sums[n] / 1e6:14.3f}" for n in names)
-          + f" {tot['dram'] / 1e6:8.2f} {t['dram_mb']:6.1f} {t['dram_mb'] * 1e6 / sums['compulsory']:17.2f}")
+          + f" {tot['dram'] / 1e6:8.2f} {t.dram_mb:6.1f} {t.dram_mb * 1e6 / sums['compulsory']:17.2f}")
     print()
     from accel_models.memory import LoopOrder
 
