@@ -6,12 +6,13 @@ at the operands' stored widths; the vector unit streams its operands from and to
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
-from accel_models.accesses import MemoryAccesses
+from accel_models.accesses import Access, MemoryAccesses
 from accel_models.config import Accelerator, load_accelerator
 from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
@@ -155,5 +156,50 @@ def simulate(layers: Iterable[ConvLayer | GemmLayer | VectorOp], accelerator: An
     """Simulate each work item on the accelerator (a path, dict or Accelerator); one row per item."""
     acc = load_accelerator(accelerator)
     accesses = MemoryAccesses()
-    rows = [simulate_layer(layer, acc, accesses) for layer in layers]
+    keys = _accelerator_keys(acc)
+    rows = [_simulate_known(layer, acc, keys, accesses) for layer in layers]
     return CycleReport(accelerator=acc, rows=rows, accesses=accesses)
+
+
+# Rows already simulated, by work item (without its name and phase, which only label the row) and the
+# accelerator fields they depend on: a network repeats layer shapes, and a hardware sweep runs the same
+# element-wise work on every array shape. Each entry: the row and its accesses, copied out on each use.
+_KNOWN: dict[tuple[Any, ...], tuple[CycleRow, tuple[Access, ...]]] = {}
+KNOWN_ROWS = 50_000   # entries kept; past that the memo starts afresh (about 2 kB an entry)
+_ITEM_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _accelerator_keys(acc: Accelerator) -> tuple[Any, Any]:
+    """(what an array row depends on: every field of the accelerator, what a vector row depends on:
+    its lanes, buffers, DRAM bandwidth and clock)."""
+    whole = (json.dumps(acc.to_dict(), sort_keys=True, default=str), repr(sorted(acc.extra.items())))
+    vector = (acc.vector_lanes, acc.ifmap_sram_bytes, acc.filter_sram_bytes, acc.ofmap_sram_bytes,
+              acc.dram_bw_bytes_per_cycle, acc.clock_mhz)
+    return whole, vector
+
+
+def _item_key(layer: ConvLayer | GemmLayer | VectorOp) -> tuple[Any, ...]:
+    names = _ITEM_FIELDS.get(type(layer))
+    if names is None:
+        names = _ITEM_FIELDS[type(layer)] = tuple(f.name for f in fields(layer) if f.name not in ("name", "phase"))
+    return (type(layer), *(tuple(sorted(v.items())) if isinstance(v, dict) else v
+                           for v in (getattr(layer, n) for n in names)))
+
+
+def _simulate_known(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator, keys: tuple[Any, Any],
+                    accesses: MemoryAccesses) -> CycleRow:
+    """:func:`simulate_layer`, or the row an identical work item got on an identical accelerator."""
+    key = (_item_key(layer), keys[1] if isinstance(layer, VectorOp) else keys[0])
+    known = _KNOWN.get(key)
+    if known is None:
+        own = MemoryAccesses()
+        row = simulate_layer(layer, acc, own)
+        if list(own.by_layer_phase) != [(layer.name, layer.phase)]:   # not one item's own pair: not kept
+            accesses.extend(own)
+            return row
+        if len(_KNOWN) >= KNOWN_ROWS:
+            _KNOWN.clear()
+        known = _KNOWN[key] = (row, tuple(own.by_layer_phase[(layer.name, layer.phase)]))
+    row, entries = known
+    accesses.cover(layer.name, layer.phase).extend(entries)
+    return replace(row, layer=layer.name, phase=layer.phase)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import accel_models as am
+from hwsim import memo
 from hwsim.configs import resolve
 from hwsim.errors import UserError
 from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD, INFERENCE, UPDATE, LayerPrecision
@@ -339,6 +340,11 @@ def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.Vect
 _PHASE_ORDER = {FORWARD: 0, INFERENCE: 0, BACKWARD_DATA: 1, BACKWARD_WEIGHT: 2, UPDATE: 3}
 
 
+def _phase_ordered(work: list[am.GemmLayer | am.VectorOp]) -> list[am.GemmLayer | am.VectorOp]:
+    work.sort(key=lambda w: _PHASE_ORDER.get(w.phase, 9))   # stable: keeps layer order inside a phase
+    return work
+
+
 def simulate_trace(trace: Trace, accelerator: Any) -> am.CycleReport:
     """Cycles, utilization and SRAM/DRAM accesses of every (layer, phase) of ``trace`` on ``accelerator``.
 
@@ -347,8 +353,7 @@ def simulate_trace(trace: Trace, accelerator: Any) -> am.CycleReport:
     backward_weight, update), layers in trace order within a phase.
     """
     acc = resolve_accelerator(accelerator)
-    work = trace_work(trace, psum_bits=acc.psum_bits)
-    work.sort(key=lambda w: _PHASE_ORDER.get(w.phase, 9))   # stable: keeps layer order inside a phase
+    work = memo.derived(trace, ("work", acc.psum_bits), lambda: _phase_ordered(trace_work(trace, acc.psum_bits)))
     try:
         rep = am.simulate(work, acc)
     except am.ConfigError as e:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from accel_models import COLUMNS, CycleReport
+from hwsim import memo
 from hwsim.design import DesignPoint
 from hwsim.store import PointResult
 
@@ -184,6 +185,13 @@ def evaluate_group(points: list[DesignPoint], key: str = "", progress: Progress 
         now = time.time()   # the group's time is the runner's to record (store.groups), not each point's
         return [_failed(p, state.failed, now, vers, state.curves) for p in points]
 
+    with memo.fixed():   # the group's traces stay as they are while its points are priced
+        return _price_group(points, key, progress, emit, state, vers)
+
+
+def _price_group(points: list[DesignPoint], key: str, progress: Progress | None,
+                 emit: Callable[[PointResult], None] | None, state: GroupState,
+                 vers: dict[str, str]) -> list[PointResult]:
     out = []
     started = time.time()   # a point's wall time is its own pricing: training belongs to the group
     traces = state.traces
@@ -319,8 +327,11 @@ def price_point(p: DesignPoint, acc: float | None, curves: list[tuple[float, str
     workload = p.workload(steps_per_epoch=steps)
     traces = cache.get(workload)
     accel = p.accelerator
-    pricing = Pricing(memory=pr.memory, hierarchy=load_hierarchy(pr.hierarchy))
-    ev = evaluate(workload, accel, load_tech(p.tech), pricing, traces=traces)
+    # one table object per name while the group is priced, so what is derived from it is too (hwsim.memo)
+    pricing = Pricing(memory=pr.memory, hierarchy=memo.derived((), ("hierarchy", pr.hierarchy),
+                                                               lambda: load_hierarchy(pr.hierarchy)))
+    tech = memo.derived((), ("tech", p.tech), lambda: load_tech(p.tech))
+    ev = evaluate(workload, accel, tech, pricing, traces=traces)
     m = metrics(ev)
     if acc is not None:
         m["accuracy"] = float(acc)
