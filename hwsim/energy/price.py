@@ -389,9 +389,9 @@ def _price_elementwise(r: LayerRecord, tech: TechTable, ledger: _Ledger) -> None
     for op, n in r.elementwise.items():
         if not n:
             continue
-        e, prims, defaulted = elementwise_pj(tech, op)
+        e, prims, defaulted = memo.derived(tech, ("elementwise_pj", op), lambda op=op: elementwise_pj(tech, op))
         ledger.energy[(r.layer, r.phase, "elementwise")] += n * e
-        ledger.elementwise[op] = {"primitives": prims, "pj_per_op": e, "default": defaulted}
+        ledger.elementwise[op] = {"primitives": list(prims), "pj_per_op": e, "default": defaulted}
 
 
 def _price_accesses(r: LayerRecord, entries: list[Access], tech: TechTable, hier: Hierarchy, per_bit: _PerBit,
@@ -411,7 +411,9 @@ def _price_accesses(r: LayerRecord, entries: list[Access], tech: TechTable, hier
             rf = (rf or 0.0) + a.bytes * 8 * rate
     energy, key = ledger.energy, (r.layer, r.phase)
     for buffer, b in sram.items():
-        energy[(*key, "sram")] += b * 8 * sram_pj_per_bit(tech, hier.sram_buffers.get(buffer, hier.sram_bytes))
+        cap = hier.sram_buffers.get(buffer, hier.sram_bytes)
+        energy[(*key, "sram")] += b * 8 * memo.derived(tech, ("sram_pj_per_bit", cap),
+                                                       lambda cap=cap: sram_pj_per_bit(tech, cap))
     energy[(*key, "dram")] += dram * 8 * per_bit.dram
     energy[(*key, "rf")] += rf if rf is not None else rf_operand_pj
     ledger.mem_source["accelerator"] += 1
