@@ -30,6 +30,7 @@ import gc
 import json
 import math
 import platform
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -69,13 +70,34 @@ def versions() -> dict[str, str]:
     import hwsim
 
     v = {"hwsim": hwsim.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
-    try:
-        import torch
-
-        v["torch"] = torch.__version__
-    except ImportError:  # pragma: no cover
-        pass
+    t = _torch_version()
+    if t is not None:
+        v["torch"] = t
     return v
+
+
+@functools.cache
+def _torch_version() -> str | None:
+    """torch's version, read from its installed metadata unless torch is loaded already: a worker that
+    only prices hardware points never imports torch (about 2 CPU-s)."""
+    if "torch" in sys.modules:
+        return str(sys.modules["torch"].__version__)
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return None
+
+
+def prepare() -> None:
+    """Import what pricing a point needs (the runner calls it in a new worker while it waits for work, so
+    a worker that prices a split group's share is ready when the group's traces come)."""
+    import scipy.optimize  # noqa: F401  (hwsim.energy.hierarchy's placement, imported on first use)
+
+    import hwsim.energy  # noqa: F401
+    import hwsim.evaluate  # noqa: F401
+    import hwsim.hardware  # noqa: F401
 
 
 def _reason(e: BaseException) -> str:
