@@ -64,7 +64,7 @@ STALL_S = float(os.environ.get("HWSIM_STALL_S", "600"))
 # The longest a run waits on groups another live run holds before it gives up; HWSIM_WAIT_S sets it.
 WAIT_S = float(os.environ.get("HWSIM_WAIT_S", "3600"))
 MIN_SHARE = 8             # a group is split across workers in shares of at least this many points
-SHARES_PER_WORKER = 4     # ... and of about 1/(4 x workers) of the group, so the shares even out
+SHARES_PER_WORKER = 8     # ... and of about 1/(8 x workers) of the group, so the shares even out at the end
 
 
 @dataclass
