@@ -24,7 +24,9 @@ Faults (docs/reliability.md)
 
 Backends
   local  ``workers`` ``spawn`` processes, torch limited to 1 thread each (so N workers use N
-         cores); ``workers=0`` evaluates in this process (debugging).
+         cores), started before the groups are claimed; a new worker with no work yet calls the
+         evaluator module's ``prepare()`` if it has one; ``workers=0`` evaluates in this process
+         (debugging).
   ray    ``ray.init(address)`` when an address is given, else a local instance with
          ``num_cpus=workers``; one task (1 CPU) per group.
 """
