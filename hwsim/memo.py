@@ -6,8 +6,9 @@ are the same for every point that shares them. Inside :func:`fixed` (the sweep p
 group's points in one) :func:`derived` computes such a result once per object and key; outside, it
 computes afresh on every call, so code that edits a trace between calls never sees a stale result.
 
-Objects are kept by identity (a trace is not hashable) and held until the outermost :func:`fixed`
-ends, so an id is never reused while its entry lives.
+Objects are kept by identity (a trace is not hashable) and held with their results (until the
+outermost :func:`fixed` ends, or as long as the caller keeps its ``held`` dict), so an id is never
+reused while its entry lives.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ _scope: dict[tuple[tuple[int, ...], Hashable], tuple[tuple[object, ...], object]
 
 
 @contextmanager
-def fixed() -> Iterator[None]:
-    """While open, the objects handed to :func:`derived` are not changed (nested scopes share the outer one)."""
+def fixed(held: dict | None = None) -> Iterator[None]:
+    """While open, the objects handed to :func:`derived` are not changed (nested scopes share the outer one).
+    ``held``: where the results are kept, for a caller that opens a scope again on the same objects
+    (the shares of a group one worker prices); a new dict by default, dropped when the scope ends."""
     global _scope
     outer = _scope
     if outer is None:
-        _scope = {}
+        _scope = held if held is not None else {}
     try:
         yield
     finally:

@@ -209,7 +209,8 @@ def evaluate_group(points: list[DesignPoint], key: str = "", progress: Progress 
         now = time.time()   # the group's time is the runner's to record (store.groups), not each point's
         return [_failed(p, state.failed, now, vers, state.curves) for p in points]
 
-    with memo.fixed(), _collector_skips_what_lives():   # the group's traces stay as they are while it is priced
+    # the group's traces stay as they are while it is priced; what is derived from them is kept with them
+    with memo.fixed(state.derived), _collector_skips_what_lives():
         return _price_group(points, key, progress, emit, state, vers)
 
 
@@ -287,6 +288,7 @@ class GroupState:
     steps: int = 0
     traces: TraceCache = field(default_factory=TraceCache)
     failed: str | None = None
+    derived: dict = field(default_factory=dict)   # hwsim.memo's results from these traces, for every share
 
 
 # Group states this process computed, by group key (the newest few): a worker kept across a
@@ -352,7 +354,7 @@ def _state_from_json(text: str) -> GroupState:
     st, traces = _decoded(text)
     # a copy of the cache: a workload this worker traces itself (not in the shared state) stays its own
     return GroupState(accuracy=st.accuracy, curves=list(st.curves), steps=st.steps,
-                      traces=TraceCache(by_key=dict(traces)), failed=st.failed)
+                      traces=TraceCache(by_key=dict(traces)), failed=st.failed, derived=st.derived)
 
 
 def price_point(p: DesignPoint, acc: float | None, curves: list[tuple[float, str, float]], steps: int,
