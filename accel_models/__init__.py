@@ -29,7 +29,7 @@ from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp, touched
 from accel_models.pe import PE, PE_KINDS, build_pe, derive_mac_type, register_pe
 from accel_models.report import COLUMNS, CycleReport, CycleRow, SimulatedWorkload
-from accel_models.sim import simulate, simulate_layer
+from accel_models.sim import WorkKey, simulate, simulate_layer, work_keys
 from accel_models.systolic import DATAFLOWS, ArrayRun, run_gemm
 from accel_models.training import operands, parse_format, phase_gemms, training_step, update_op
 
@@ -38,5 +38,5 @@ __all__ = [
     "load_area_table", "overridable_fields", "touched", "COLUMNS", "ConfigError", "ConvLayer", "CycleReport", "CycleRow", "DATAFLOWS", "GemmLayer",
     "Operands", "PE", "PE_KINDS", "VectorOp", "build_pe", "derive_mac_type", "load_accelerator", "operands",
     "parse_format", "phase_gemms", "read_scalesim_cfg", "read_topology", "register_pe", "run_gemm", "simulate",
-    "SimulatedWorkload", "simulate_layer", "training_step", "update_op",
+    "SimulatedWorkload", "simulate_layer", "training_step", "update_op", "WorkKey", "work_keys",
 ]

@@ -7,19 +7,21 @@ at the operands' stored widths; the vector unit streams its operands from and to
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields, replace
+from operator import attrgetter
 from typing import Any
 
-from accel_models.accesses import MemoryAccesses
+from accel_models.accesses import Access, MemoryAccesses
 from accel_models.config import Accelerator, load_accelerator
 from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
 from accel_models.memory import DramTraffic, dram_traffic, psum_tile_fits, scale_bytes, stored_bytes
 from accel_models.pe import derive_mac_type, width
 from accel_models.registers import register_words
-from accel_models.report import CycleReport, CycleRow
+from accel_models.report import COLUMNS, CycleReport, CycleRow
 from accel_models.sparsity import skip_factor
 from accel_models.systolic import run_gemm
 
@@ -164,9 +166,85 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
     )
 
 
-def simulate(layers: Iterable[ConvLayer | GemmLayer | VectorOp], accelerator: Any) -> CycleReport:
-    """Simulate each work item on the accelerator (a path, dict or Accelerator); one row per item."""
+def simulate(layers: Iterable[ConvLayer | GemmLayer | VectorOp], accelerator: Any,
+             keys: Sequence[WorkKey] | None = None) -> CycleReport:
+    """Simulate each work item on the accelerator (a path, dict or Accelerator); one row per item.
+    ``keys``: the items' :func:`work_keys`, when the caller keeps them (the same items on many accelerators)."""
     acc = load_accelerator(accelerator)
+    layers = list(layers)
     accesses = MemoryAccesses()
-    rows = [simulate_layer(layer, acc, accesses) for layer in layers]
+    whole, vector = _accelerator_keys(acc)
+    rows = [_simulate_known(layer, acc, (k, vector if k.vector else whole), accesses)
+            for layer, k in zip(layers, keys if keys is not None else work_keys(layers))]
     return CycleReport(accelerator=acc, rows=rows, accesses=accesses)
+
+
+class WorkKey:
+    """A work item's fields other than its name and phase (which only label its row), hashed once."""
+
+    __slots__ = ("fields", "hash", "vector")
+
+    def __init__(self, fields: tuple[Any, ...], vector: bool):
+        self.fields, self.hash, self.vector = fields, hash(fields), vector
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, WorkKey) and self.fields == other.fields)
+
+
+def work_keys(layers: Sequence[ConvLayer | GemmLayer | VectorOp]) -> list[WorkKey]:
+    """Each item's :class:`WorkKey` (mappings as sorted pairs)."""
+    out = []
+    for layer in layers:
+        known = _ITEM_FIELDS.get(type(layer))
+        if known is None:
+            own = [f for f in fields(layer) if f.name not in ("name", "phase")]
+            maps = tuple(i for i, f in enumerate(own) if "dict" in str(f.type))
+            known = _ITEM_FIELDS[type(layer)] = (attrgetter(*(f.name for f in own)), maps)
+        get, maps = known
+        vals = get(layer)
+        if maps:
+            vals = tuple(tuple(sorted(v.items())) if i in maps and isinstance(v, dict) else v
+                         for i, v in enumerate(vals))
+        out.append(WorkKey((type(layer).__name__, *vals), isinstance(layer, VectorOp)))
+    return out
+
+
+# Rows already simulated, by work item and the accelerator fields they depend on: a network repeats
+# layer shapes, and a hardware sweep runs the same element-wise work on every array shape. Each entry:
+# the row's columns after its name and phase, and its accesses.
+_KNOWN: dict[tuple[WorkKey, Any], tuple[tuple[Any, ...], tuple[Access, ...]]] = {}
+KNOWN_ROWS = 50_000   # entries kept; past that the memo starts afresh (about 2 kB an entry)
+_ITEM_FIELDS: dict[type, tuple[Callable[[Any], tuple[Any, ...]], tuple[int, ...]]] = {}
+_LABELS = ("layer", "phase")
+assert COLUMNS[:2] == _LABELS   # a known row is rebuilt as CycleRow(name, phase, *the other columns)
+_OTHER_COLUMNS = attrgetter(*COLUMNS[2:])
+
+
+def _accelerator_keys(acc: Accelerator) -> tuple[Any, Any]:
+    """(what an array row depends on: every field of the accelerator, what a vector row depends on:
+    its lanes, buffers, DRAM bandwidth and clock)."""
+    whole = json.dumps(acc.to_dict(), sort_keys=True, default=str)
+    vector = (acc.vector_lanes, acc.ifmap_sram_bytes, acc.filter_sram_bytes, acc.ofmap_sram_bytes,
+              acc.dram_bw_bytes_per_cycle, acc.clock_mhz)
+    return whole, vector
+
+
+def _simulate_known(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator, key: tuple[WorkKey, Any],
+                    accesses: MemoryAccesses) -> CycleRow:
+    """:func:`simulate_layer`, or the row an identical work item got on an identical accelerator."""
+    known = _KNOWN.get(key)
+    if known is None:
+        own = MemoryAccesses()
+        row = simulate_layer(layer, acc, own)
+        if list(own.by_layer_phase) != [(layer.name, layer.phase)]:   # not one item's own pair: not kept
+            accesses.extend(own)
+            return row
+        if len(_KNOWN) >= KNOWN_ROWS:
+            _KNOWN.clear()
+        known = _KNOWN[key] = (_OTHER_COLUMNS(row), tuple(own.by_layer_phase[(layer.name, layer.phase)]))
+    columns, entries = known
+    accesses.cover(layer.name, layer.phase).extend(entries)
+    return CycleRow(layer.name, layer.phase, *columns)

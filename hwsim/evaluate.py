@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import accel_models as am
+from hwsim import memo
 from hwsim.energy import EnergyReport, Hierarchy, TechTable
 from hwsim.trace import Trace
 from hwsim.workload import Workload, optimizer_states, parse_input_shape
@@ -266,12 +267,13 @@ def metrics(ev: Evaluation) -> dict[str, float]:
         raise ValueError("metrics() needs an evaluation of both the training step and the inference pass")
     e_train, e_inf = ev.train_energy, ev.infer_energy
     assert e_train is not None and e_inf is not None
-    tt, it = tr.totals(), ti.totals()
+    tt, it = memo.derived(tr, "totals", tr.totals), memo.derived(ti, "totals", ti.totals)
     nb = max(1, ev.workload.infer_batch)
     states = optimizer_states(ev.workload.optimizer)
     macs_infer_batch = float(sum(it["macs"].values()))
+    c_train = ev.train_cycles.totals
     lat = float(ev.infer_cycles.totals["total_cycles"])   # the whole inference batch of nb samples
-    step = float(ev.train_cycles.totals["total_cycles"])
+    step = float(c_train["total_cycles"])
     m: dict[str, float] = {
         "train_energy_pj_per_step": float(e_train.train_step_pj),
         "train_energy_pj_per_epoch": float(e_train.train_epoch_pj),
@@ -285,7 +287,7 @@ def metrics(ev: Evaluation) -> dict[str, float]:
         "macs_infer": macs_infer_batch / nb,
         "latency_cycles": lat / nb,
         "train_step_cycles": step,
-        "utilization": float(ev.train_cycles.totals["utilization"]),
+        "utilization": float(c_train["utilization"]),
         "dram_bytes_per_step": _dram(ev.train_cycles),
         "dram_bytes_infer": _dram(ev.infer_cycles) / nb,
     }

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import accel_models as am
+from hwsim import memo
 from hwsim.configs import resolve
 from hwsim.errors import UserError
 from hwsim.formats import BACKWARD_DATA, BACKWARD_WEIGHT, FORWARD, INFERENCE, UPDATE, LayerPrecision
@@ -340,6 +341,12 @@ def trace_work(trace: Trace, psum_bits: int = 32) -> list[am.GemmLayer | am.Vect
 _PHASE_ORDER = {FORWARD: 0, INFERENCE: 0, BACKWARD_DATA: 1, BACKWARD_WEIGHT: 2, UPDATE: 3}
 
 
+def _keyed(work: list[am.GemmLayer | am.VectorOp]) -> tuple[list[am.GemmLayer | am.VectorOp], list[am.WorkKey]]:
+    """The work items in phase order, with their keys (the same for every accelerator they run on)."""
+    work.sort(key=lambda w: _PHASE_ORDER.get(w.phase, 9))   # stable: keeps layer order inside a phase
+    return work, am.work_keys(work)
+
+
 def simulate_trace(trace: Trace, accelerator: Any) -> am.CycleReport:
     """Cycles, utilization and SRAM/DRAM accesses of every (layer, phase) of ``trace`` on ``accelerator``.
 
@@ -348,10 +355,9 @@ def simulate_trace(trace: Trace, accelerator: Any) -> am.CycleReport:
     backward_weight, update), layers in trace order within a phase.
     """
     acc = resolve_accelerator(accelerator)
-    work = trace_work(trace, psum_bits=acc.psum_bits)
-    work.sort(key=lambda w: _PHASE_ORDER.get(w.phase, 9))   # stable: keeps layer order inside a phase
+    work, keys = memo.derived(trace, ("work", acc.psum_bits), lambda: _keyed(trace_work(trace, acc.psum_bits)))
     try:
-        rep = am.simulate(work, acc)
+        rep = am.simulate(work, acc, keys=keys)
     except am.ConfigError as e:
         raise UserError(f"{acc.name}: {e.where}", e.what) from None
     rep.workload = am.SimulatedWorkload(model=trace.model, scheme=trace.scheme, batch=trace.batch, mode=trace.mode)

@@ -24,17 +24,21 @@ Training memory (``train_memory_bytes``): see :func:`hwsim.evaluate.metrics`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import json
 import math
 import platform
+import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from accel_models import COLUMNS, CycleReport
+from hwsim import memo
 from hwsim.design import DesignPoint
 from hwsim.jsondoc import JsonDocument
 from hwsim.store import PointResult
@@ -67,13 +71,34 @@ def versions() -> dict[str, str]:
     import hwsim
 
     v = {"hwsim": hwsim.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
-    try:
-        import torch
-
-        v["torch"] = torch.__version__
-    except ImportError:  # pragma: no cover
-        pass
+    t = _torch_version()
+    if t is not None:
+        v["torch"] = t
     return v
+
+
+@functools.cache
+def _torch_version() -> str | None:
+    """torch's version, read from its installed metadata unless torch is loaded already: a worker that
+    only prices hardware points never imports torch (about 2 CPU-s)."""
+    if "torch" in sys.modules:
+        return str(sys.modules["torch"].__version__)
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return None
+
+
+def prepare() -> None:
+    """Import what pricing a point needs (the runner calls it in a new worker while it waits for work, so
+    a worker that prices a split group's share is ready when the group's traces come)."""
+    import scipy.optimize  # noqa: F401  (hwsim.energy.hierarchy's placement, imported on first use)
+
+    import hwsim.energy  # noqa: F401
+    import hwsim.evaluate  # noqa: F401
+    import hwsim.hardware  # noqa: F401
 
 
 def _reason(e: BaseException) -> str:
@@ -182,6 +207,29 @@ def evaluate_group(points: list[DesignPoint], key: str = "", progress: Progress 
         now = time.time()   # the group's time is the runner's to record (store.groups), not each point's
         return [_failed(p, state.failed, now, vers, state.curves) for p in points]
 
+    # the group's traces stay as they are while it is priced; what is derived from them is kept with them
+    with memo.fixed(state.derived), _collector_skips_what_lives():
+        return _price_group(points, key, progress, emit, state, vers)
+
+
+@contextlib.contextmanager
+def _collector_skips_what_lives() -> Iterator[None]:
+    """The cyclic garbage collector leaves alone the objects alive now (the group's traces, the modules)
+    while a group is priced: each full collection would walk them again, about a fifth of the CPU time
+    of a hardware point. Objects made while pricing are collected as usual."""
+    if gc.get_freeze_count():   # someone else froze the heap: theirs to thaw
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _price_group(points: list[DesignPoint], key: str, progress: Progress | None,
+                 emit: Callable[[PointResult], None] | None, state: GroupState,
+                 vers: dict[str, str]) -> list[PointResult]:
     out = []
     started = time.time()   # a point's wall time is its own pricing: training belongs to the group
     traces = state.traces
@@ -238,6 +286,7 @@ class GroupState:
     steps: int = 0
     traces: TraceCache = field(default_factory=TraceCache)
     failed: str | None = None
+    derived: dict = field(default_factory=dict)   # hwsim.memo's results from these traces, for every share
 
 
 # Group states this process computed, by group key (the newest few): a worker kept across a
@@ -303,7 +352,7 @@ def _state_from_json(text: str) -> GroupState:
     st, traces = _decoded(text)
     # a copy of the cache: a workload this worker traces itself (not in the shared state) stays its own
     return GroupState(accuracy=st.accuracy, curves=list(st.curves), steps=st.steps,
-                      traces=TraceCache(by_key=dict(traces)), failed=st.failed)
+                      traces=TraceCache(by_key=dict(traces)), failed=st.failed, derived=st.derived)
 
 
 def price_point(p: DesignPoint, acc: float | None, curves: list[tuple[float, str, float]], steps: int,
@@ -317,8 +366,11 @@ def price_point(p: DesignPoint, acc: float | None, curves: list[tuple[float, str
     workload = p.workload(steps_per_epoch=steps)
     traces = cache.get(workload)
     accel = p.accelerator
-    pricing = Pricing(memory=pr.memory, hierarchy=load_hierarchy(pr.hierarchy))
-    ev = evaluate(workload, accel, load_tech(p.tech), pricing, traces=traces)
+    # one table object per name while the group is priced, so what is derived from it is too (hwsim.memo)
+    pricing = Pricing(memory=pr.memory, hierarchy=memo.derived((), ("hierarchy", pr.hierarchy),
+                                                               lambda: load_hierarchy(pr.hierarchy)))
+    tech = memo.derived((), ("tech", p.tech), lambda: load_tech(p.tech))
+    ev = evaluate(workload, accel, tech, pricing, traces=traces)
     m = metrics(ev)
     if acc is not None:
         m["accuracy"] = float(acc)

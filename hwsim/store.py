@@ -405,6 +405,17 @@ class Store:
                 (point_id, sweep, json.dumps(config, sort_keys=True), "running", time.time()),
             )
 
+    def mark_running_many(self, points: Iterable[tuple[str, dict[str, Any], str | None]]) -> None:
+        """:meth:`mark_running` for (id, config, sweep) of many points, in one transaction."""
+        now = time.time()
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO points(id, sweep, config, status, started) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET status='running', started=excluded.started "
+                "WHERE points.status != 'done'",
+                [(pid, sweep, json.dumps(config, sort_keys=True), "running", now) for pid, config, sweep in points],
+            )
+
     def write(self, r: PointResult) -> bool:
         """Write a finished or failed point atomically (one transaction) and drop its claim. A point
         already ``done`` is never overwritten (another run finished it first): returns False then."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from accel_models.accesses import Access, MemoryAccesses
 from accel_models.config import Accelerator
+from hwsim import memo
 from hwsim.energy.assumptions import (
     BufferCost,
     DramCost,
@@ -322,29 +323,58 @@ def _records_to_price(trace: Trace, acc: dict[tuple[str, str], list[Access]], le
     return records
 
 
-def _price_compute(trace: Trace, r: LayerRecord, info: LayerInfo | None, tech: TechTable, hier: Hierarchy,
-                   support: tuple[bool, bool], per_bit: _PerBit, ledger: _Ledger) -> float:
-    """Compute energy of one record: its MACs by type, each at its rule's pJ for the declared operand
-    formats and fan-in, only the effectual ones where zero operands are gated. Returns the pJ of the
-    operand reads those MACs make from the register file (priced as memory energy by the caller)."""
-    rf_operand_pj = 0.0
+@dataclass(frozen=True)
+class _MacTerm:
+    """One MAC type of one record, as its pricing rule gives it: ``count`` MACs cost energy (None: support
+    for zero operands is on but nothing was measured, so all ``n`` do), each at ``pj`` of which ``scale_pj`` is
+    block-scale work, reading ``operand_bits`` from the register file."""
+
+    mac: str
+    n: int
+    count: int | None
+    pj: float
+    scale_pj: float
+    rule: Any
+    operand_bits: int
+
+
+def _mac_terms(trace: Trace, r: LayerRecord, info: LayerInfo | None, tech: TechTable,
+               support: tuple[bool, bool]) -> tuple[_MacTerm, ...]:
+    """The MAC types of one record with their rule's pJ for the declared operand formats and fan-in, and
+    how many of them cost energy: what a record's compute energy is made of, whatever the memory is."""
+    out = []
     for mac, n in r.macs.items():
         if not n:
             continue
         ops = operands_for(info, r.phase, mac)
-        e, rule = mac_energy(tech, mac, ops, fan_in(info, r.phase))
-        count = priced_macs(trace, r, mac, n, support)
+        fi = fan_in(info, r.phase)
+        e, rule = mac_energy(tech, mac, ops, fi)
+        out.append(_MacTerm(mac, n, priced_macs(trace, r, mac, n, support), e, scale_share_pj(tech, mac, ops, fi),
+                            rule, operand_bits(mac, ops)))
+    return tuple(out)
+
+
+def _price_compute(r: LayerRecord, terms: tuple[_MacTerm, ...], tech: TechTable, hier: Hierarchy,
+                   per_bit: _PerBit, ledger: _Ledger) -> float:
+    """Compute energy of one record: its MACs by type (``terms``, :func:`_mac_terms`), only the effectual
+    ones where zero operands are gated. Returns the pJ of the operand reads those MACs make from the
+    register file (priced as memory energy by the caller)."""
+    rf_operand_pj = 0.0
+    for t in terms:
+        mac, e, s, rule = t.mac, t.pj, t.scale_pj, t.rule
+        count = t.count
         if count is None:
-            count = n
+            count = t.n
             ledger.no_effectual.add(r.layer)
         # block-scale work (MX, NVFP4) is its own component
-        s = scale_share_pj(tech, mac, ops, fan_in(info, r.phase))
         ledger.energy[(r.layer, r.phase, f"compute.{mac}")] += count * (e - s)
         if s:
             ledger.energy[(r.layer, r.phase, "scale")] += count * s
-        rf_operand_pj += count * operand_bits(mac, ops) * per_bit.rf * hier.rf_operand_reads_per_mac / 2
-        d = ledger.rules_used.setdefault(rule.name, {**rule.describe(), "citation": tech.cite(rule.source),
-                                                     "mac_types": []})
+        rf_operand_pj += count * t.operand_bits * per_bit.rf * hier.rf_operand_reads_per_mac / 2
+        d = ledger.rules_used.get(rule.name)
+        if d is None:
+            d = ledger.rules_used[rule.name] = {**rule.describe(), "citation": tech.cite(rule.source),
+                                                "mac_types": []}
         if mac not in d["mac_types"]:
             d["mac_types"].append(mac)
         lo_hi = ledger.per_mac.setdefault(mac, [e, e])
@@ -357,9 +387,9 @@ def _price_elementwise(r: LayerRecord, tech: TechTable, ledger: _Ledger) -> None
     for op, n in r.elementwise.items():
         if not n:
             continue
-        e, prims, defaulted = elementwise_pj(tech, op)
+        e, prims, defaulted = memo.derived(tech, ("elementwise_pj", op), lambda op=op: elementwise_pj(tech, op))
         ledger.energy[(r.layer, r.phase, "elementwise")] += n * e
-        ledger.elementwise[op] = {"primitives": prims, "pj_per_op": e, "default": defaulted}
+        ledger.elementwise[op] = {"primitives": list(prims), "pj_per_op": e, "default": defaulted}
 
 
 def _price_accesses(r: LayerRecord, entries: list[Access], tech: TechTable, hier: Hierarchy, per_bit: _PerBit,
@@ -379,7 +409,9 @@ def _price_accesses(r: LayerRecord, entries: list[Access], tech: TechTable, hier
             rf = (rf or 0.0) + a.bytes * 8 * rate
     energy, key = ledger.energy, (r.layer, r.phase)
     for buffer, b in sram.items():
-        energy[(*key, "sram")] += b * 8 * sram_pj_per_bit(tech, hier.sram_buffers.get(buffer, hier.sram_bytes))
+        cap = hier.sram_buffers.get(buffer, hier.sram_bytes)
+        energy[(*key, "sram")] += b * 8 * memo.derived(tech, ("sram_pj_per_bit", cap),
+                                                       lambda cap=cap: sram_pj_per_bit(tech, cap))
     energy[(*key, "dram")] += dram * 8 * per_bit.dram
     energy[(*key, "rf")] += rf if rf is not None else rf_operand_pj
     ledger.mem_source["accelerator"] += 1
@@ -471,11 +503,16 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Hierar
     support = _support(sparsity, hier)
     passes = {"train": [r for r in records if r.phase != INFERENCE],
               INFERENCE: [r for r in records if r.phase == INFERENCE]}
-    placements = {k: place(v, hier) for k, v in passes.items()}
+    # what depends on the trace and not on the memory: the same for every accelerator a sweep prices it on
+    placements = memo.derived(trace, ("placements", len(records), hier.sram_bytes, hier.rf_bytes,
+                                      tuple(hier.sram_priority)),
+                              lambda: {k: place(v, hier) for k, v in passes.items()})
+    terms = memo.derived((trace, tech), ("mac_terms", len(records), support),
+                         lambda: [_mac_terms(trace, r, infos.get(r.layer), tech, support) for r in records])
     per_bit = _PerBit(rf=rf_pj_per_bit(tech), sram=sram_pj_per_bit(tech, hier.sram_bytes),
                       dram=dram_pj_per_bit(tech, hier.dram))
-    for r in records:
-        rf_operand_pj = _price_compute(trace, r, infos.get(r.layer), tech, hier, support, per_bit, ledger)
+    for r, rterms in zip(records, terms):
+        rf_operand_pj = _price_compute(r, rterms, tech, hier, per_bit, ledger)
         _price_elementwise(r, tech, ledger)
         if (r.layer, r.phase) in acc:
             _price_accesses(r, acc[(r.layer, r.phase)], tech, hier, per_bit, rf_operand_pj, ledger)

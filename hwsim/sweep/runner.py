@@ -24,7 +24,9 @@ Faults (docs/reliability.md)
 
 Backends
   local  ``workers`` ``spawn`` processes, torch limited to 1 thread each (so N workers use N
-         cores); ``workers=0`` evaluates in this process (debugging).
+         cores), started before the groups are claimed; a new worker with no work yet calls the
+         evaluator module's ``prepare()`` if it has one; ``workers=0`` evaluates in this process
+         (debugging).
   ray    ``ray.init(address)`` when an address is given, else a local instance with
          ``num_cpus=workers``; one task (1 CPU) per group.
 """
@@ -64,7 +66,7 @@ STALL_S = float(os.environ.get("HWSIM_STALL_S", "600"))
 # The longest a run waits on groups another live run holds before it gives up; HWSIM_WAIT_S sets it.
 WAIT_S = float(os.environ.get("HWSIM_WAIT_S", "3600"))
 MIN_SHARE = 8             # a group is split across workers in shares of at least this many points
-SHARES_PER_WORKER = 4     # ... and of about 1/(4 x workers) of the group, so the shares even out
+SHARES_PER_WORKER = 8     # ... and of about 1/(8 x workers) of the group, so the shares even out at the end
 
 
 @dataclass
@@ -99,13 +101,20 @@ def _takes_emit(fn: Callable[..., Any]) -> bool:
 
 # -- worker side --------------------------------------------------------------------------
 def _limit_threads() -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        import torch
-
+    """One core per worker. torch takes its thread count from OMP_NUM_THREADS when it is first imported,
+    so a worker that only prices points need not import it (about 2 CPU-s) to limit it."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
+
+
+def _prepare(evaluator: str) -> None:
+    """Run the evaluator module's ``prepare()``, if it has one: imports a worker makes while it has no work
+    yet (one pricing a split group's share waits for the group's traces), not once the work has come."""
+    prep = getattr(importlib.import_module(evaluator.partition(":")[0]), "prepare", None)
+    if callable(prep):
+        prep()
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -178,6 +187,8 @@ def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> 
     def progress(key: str, stage: str, done: int, total: int) -> None:
         conn.send(("stage", key, stage, done, total))
 
+    if not conn.poll():   # nothing to do yet
+        _prepare(evaluator)
     while True:
         try:
             msg = conn.recv()
@@ -386,8 +397,7 @@ class _Run:
             self.bars.finish(key, len(pts) - len(mine), 0, 0)
             if not mine:
                 return self.take()
-            for p in mine:
-                self.store.mark_running(p.id, p.to_json(), sweep=p.sweep)
+            self.store.mark_running_many((p.id, p.to_json(), p.sweep) for p in mine)
             self.flight[key] = mine
             self.began[key], self.tally[key] = time.time(), [0, 0]
             self.bars.start(key, self.labels[key], len(mine))
@@ -758,6 +768,10 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
     pool: list[_Worker] = keep.idle if keep is not None else []
     splits: dict[str, _Split] = {}
     can_split = _takes_share(_load_evaluator(evaluator))
+    # the workers the queue keeps busy start now, before its groups are claimed and sent: their start-up
+    # (a new interpreter and its imports) overlaps the parent's claims and each other's
+    pool += [_Worker(ctx, evaluator, keep=keep is not None)
+             for _ in range(min(workers, _jobs(run.queue, workers, can_split)) - len(pool))]
     try:
         while run.queue or run.flight:
             while run.queue or splits:   # hand work to idle workers, starting new ones up to `workers`
@@ -808,6 +822,12 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
             keep.idle = [w for w in pool if w.key is None and w.proc.is_alive()]
             pool = [w for w in pool if w not in keep.idle]
         _stop_workers(pool)
+
+
+def _jobs(queue: list[tuple[str, list[DesignPoint]]], workers: int, can_split: bool) -> int:
+    """How many workers the queued groups can keep busy at once: one per group, ``workers`` for a group
+    that is split."""
+    return sum(workers if can_split and workers > 1 and len(pts) >= 2 * MIN_SHARE else 1 for _, pts in queue)
 
 
 def _cpu_seconds(pid: int) -> float | None:
