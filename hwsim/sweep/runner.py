@@ -699,13 +699,36 @@ class WorkerPool:
     generation per call: no worker is started per generation, and each keeps the groups it trained
     and traced (hwsim.pipeline caches a group's state by its key), so a generation's points that
     fall in a group a worker has seen are only priced. ``with WorkerPool(2) as pool: run_points(...,
-    pool=pool)``."""
+    pool=pool)``.
+
+    :meth:`start` forks the workers from this process once it has loaded and warmed what they need
+    (:func:`hwsim.sweep.warm.warm`), so no worker imports torch or pays torch's first trace itself;
+    without it (or where forking is not safe), workers are spawned as in a plain run."""
 
     def __init__(self, workers: int, evaluator: str = DEFAULT_EVALUATOR):
         if workers < 1:
             raise UserError("--workers", "a worker pool needs at least 1 worker")
         self.workers, self.evaluator = workers, evaluator
         self.idle: list[_Worker] = []
+
+    def start(self) -> bool:
+        """Fork every worker now, from this process warmed (:mod:`hwsim.sweep.warm`). Only while this
+        process runs one thread (a fork copies no other thread, and a lock one of them held would stay
+        held in the child) and where ``fork`` exists; otherwise False, and workers are spawned when
+        needed. A worker that dies later is replaced by a spawned one."""
+        if threading.active_count() > 1 or "fork" not in mp.get_all_start_methods():
+            return False
+        _load_evaluator(self.evaluator)
+        try:
+            from hwsim.sweep.warm import warm
+
+            warm()
+        except Exception:   # a warm-up only: a worker loads what it lacks itself
+            pass
+        ctx = mp.get_context("fork")
+        while len(self.idle) < self.workers:
+            self.idle.append(_Worker(ctx, self.evaluator, keep=True))
+        return True
 
     def run(self, run: _Run) -> None:
         _run_pool(run, self.evaluator, self.workers, keep=self)
