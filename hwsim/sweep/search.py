@@ -196,9 +196,12 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     # NSGA-II works generation by generation, so a whole population is asked and evaluated together
     # (one runner call, its points in parallel and sharing traces); TPE learns from each batch
     batch = max(1, workers) if sec.sampler == "tpe" else max(1, workers, sec.population)
-    # one set of local workers for every generation: none is started, nor a group retraced, per generation
+    # one set of local workers for every generation: none is started, nor a group retraced, per generation;
+    # forked from this process once it has loaded what they need (before any thread of a run starts)
     pool = WorkerPool(workers, evaluator or DEFAULT_EVALUATOR) if backend == "local" and workers > 0 else None
     try:
+        if pool is not None:
+            pool.start()
         res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
                            seed=sec.seed, batch=batch, sampler=sec.sampler,
                            constraints=[parse_constraint(c) for c in sec.constraints])
