@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
@@ -711,13 +711,17 @@ class WorkerPool:
         self.workers, self.evaluator = workers, evaluator
         self.idle: list[_Worker] = []
 
-    def start(self) -> bool:
+    def start(self, prepare: Callable[[], Collection[str]] | None = None) -> bool:
         """Fork every worker now, from this process warmed (:mod:`hwsim.sweep.warm`). Only while this
         process runs one thread (a fork copies no other thread, and a lock one of them held would stay
         held in the child) and where ``fork`` exists; otherwise False, and workers are spawned when
-        needed. A worker that dies later is replaced by a spawned one."""
+        needed. A worker that dies later is replaced by a spawned one. ``prepare``: called first, when
+        the workers will be forked; it returns the keys of the groups whose states this process now
+        keeps (:func:`hwsim.pipeline.prepare_groups`): every forked worker holds them, so any idle one
+        prices them without tracing."""
         if threading.active_count() > 1 or "fork" not in mp.get_all_start_methods():
             return False
+        held = set(prepare()) if prepare is not None else set()
         _load_evaluator(self.evaluator)
         try:
             from hwsim.sweep.warm import warm
@@ -728,6 +732,7 @@ class WorkerPool:
         ctx = mp.get_context("fork")
         while len(self.idle) < self.workers:
             self.idle.append(_Worker(ctx, self.evaluator, keep=True))
+            self.idle[-1].held |= held
         return True
 
     def run(self, run: _Run) -> None:
