@@ -240,7 +240,27 @@ def test_worker_pool_forks_only_while_one_thread_runs():
     t.start()
     try:
         pool = WorkerPool(1)
-        assert pool.start() is False and pool.idle == []
+        assert pool.start(lambda: pytest.fail("groups traced for workers that are not forked")) is False
+        assert pool.idle == []
     finally:
         stop.set()
         t.join()
+
+
+def test_prepared_groups_are_priced_without_tracing_again(tmp_path, monkeypatch):
+    """A search traces its few untrained groups once in its own process before forking its workers:
+    a kept state prices the group's points as a fresh trace does, and a group that trains is left
+    to its worker (the search process trains nothing)."""
+    from hwsim import pipeline
+
+    pts = _points(tmp_path)[:6]
+    plain = pipeline.evaluate_group(pts)
+    monkeypatch.setattr(pipeline, "_KEPT", {})
+    assert pipeline.prepare_groups(pts) == [pts[0].train_key]
+    monkeypatch.setattr(pipeline, "_group_state", lambda *a, **k: pytest.fail("a prepared group traced again"))
+    kept = pipeline.evaluate_group(pts, key=pts[0].train_key, keep=True)
+    assert [(r.id, r.status, r.metrics) for r in kept] == [(r.id, r.status, r.metrics) for r in plain]
+    f = tmp_path / "t.yaml"
+    f.write_text(SWEEP.replace("accuracy: none", "recipes: [{epochs: 1, batch: 32}]"))
+    trained = load_points(f)[1][:2]
+    assert trained[0].accuracy_source == "train" and pipeline.prepare_groups(trained) == []
