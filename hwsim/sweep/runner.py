@@ -24,7 +24,8 @@ Faults (docs/reliability.md)
 
 Backends
   local  ``workers`` ``spawn`` processes, torch limited to 1 thread each (so N workers use N
-         cores); ``workers=0`` evaluates in this process (debugging).
+         cores); a search's :class:`WorkerPool` forks them instead from its process, once that has
+         loaded what they need; ``workers=0`` evaluates in this process (debugging).
   ray    ``ray.init(address)`` when an address is given, else a local instance with
          ``num_cpus=workers``; one task (1 CPU) per group.
 """
