@@ -722,13 +722,14 @@ class WorkerPool:
         prices them without tracing."""
         if threading.active_count() > 1 or "fork" not in mp.get_all_start_methods():
             return False
-        held = set(prepare()) if prepare is not None else set()
-        _load_evaluator(self.evaluator)
-        try:
+        held: set[str] = set()
+        try:   # preparing and warming save work only: a worker traces and loads what it lacks itself
+            held = set(prepare()) if prepare is not None else held
+            _load_evaluator(self.evaluator)
             from hwsim.sweep.warm import warm
 
             warm()
-        except Exception:   # a warm-up only: a worker loads what it lacks itself
+        except Exception:
             pass
         ctx = mp.get_context("fork")
         while len(self.idle) < self.workers:
