@@ -2,37 +2,71 @@
 
     python benchmarks/search_cpu.py [--sweep configs/sweeps/hardware_search.yaml] [--workers 2]
 
-Runs the ``search:`` section into a fresh store (``hwsim.sweep.search.run_search``), then every
-point of the grid into another (``run_points``), and prints for each the points evaluated, the CPU
-seconds of this process and its workers, CPU per point, and the ratio of the two (goal: the
-search at most 1.5x the grid). CPU time, not wall time, so the figure holds on a busy machine
-better than a wall time would; the load average is printed beside it.
+Each side runs in a fresh Python process of its own, from the sweep file to a fresh store, with the
+same number of workers:
+  search  ``hwsim.sweep.search.run_search`` (reads and checks the file, runs the ``search:`` section)
+          and ``search_summary``;
+  grid    ``hwsim.sweep.expand.load_points`` (reads and checks the file, expands every point) and
+          ``hwsim.sweep.runner.run_points``.
+A side's CPU is that process's user + system time from interpreter start to exit plus that of every
+process it started and waited for (its workers), as ``getrusage(RUSAGE_CHILDREN)`` of this process
+counts it once the side has exited. So both sides pay their start-up (imports, reading the file,
+starting and warming workers, tracing each model x scheme group): the grid spreads it over every
+point of the space, the search over the points it evaluates. CPU per point = that CPU / points
+evaluated; the figure printed last is the search's over the grid's (goal: at most 1.5).
+CPU time, not wall time, so the figure holds on a busy machine better than a wall time would; the
+load average is printed beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from hwsim.sweep.expand import load_points
-from hwsim.sweep.runner import run_points
-from hwsim.sweep.search import run_search, search_summary
+
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
 
 
-def cpu_s() -> tuple[float, float]:
-    """(this process, its finished workers) CPU seconds so far."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+def side(kind: str, sweep: str, workers: int, db: Path) -> dict:
+    """One side, in this (fresh) process: what it evaluated and how its CPU divides."""
+    if kind == "search":
+        from hwsim.sweep.schema import load_sweep
+        from hwsim.sweep.search import run_search, search_summary
+
+        res, ids = run_search(sweep, db, workers=workers)
+        sec = load_sweep(Path(sweep))[0].search
+        found = search_summary(db, ids, sec.objectives, sec.constraints)
+        out = {"points": res.n_evaluated, "feasible": found.feasible, "constraints": found.constraints,
+               "hypervolume_of_feasible": found.hypervolume_of_feasible, "reference": found.reference}
+    else:
+        from hwsim.sweep.expand import load_points
+        from hwsim.sweep.runner import run_points
+
+        sw, points = load_points(sweep)
+        s = run_points(points, db, workers=workers, sweep=sw.name)
+        out = {"points": s.done + s.failed}
+    return out | {"self_s": _cpu(resource.RUSAGE_SELF), "workers_s": _cpu(resource.RUSAGE_CHILDREN)}
 
 
-def spent(c0: tuple[float, float]) -> tuple[float, str]:
-    c1 = cpu_s()
-    me, kids = c1[0] - c0[0], c1[1] - c0[1]
-    return me + kids, f"{me + kids:.1f} CPU-s ({me:.1f} this process, {kids:.1f} workers)"
+def run_side(kind: str, args: argparse.Namespace, d: str) -> dict:
+    c0, t0 = _cpu(resource.RUSAGE_CHILDREN), time.time()
+    p = subprocess.run([sys.executable, __file__, "--side", kind, "--sweep", args.sweep, "--workers",
+                        str(args.workers), "--db", str(Path(d) / f"{kind}.db")],
+                       capture_output=True, text=True, check=False)
+    if p.returncode:
+        sys.exit(f"{kind} side failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out["cpu_s"], out["wall_s"] = _cpu(resource.RUSAGE_CHILDREN) - c0, time.time() - t0
+    return out
 
 
 def main() -> None:
@@ -41,29 +75,33 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--grid-cpu-per-point", type=float, default=None,
                     help="skip the grid run and compare with this figure (from an earlier run)")
+    ap.add_argument("--side", choices=["search", "grid"], help=argparse.SUPPRESS)
+    ap.add_argument("--db", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    sw, points = load_points(args.sweep)
-    print(f"sweep {sw.name}: grid {len(points)} points, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    if args.side:
+        print(json.dumps(side(args.side, args.sweep, args.workers, Path(args.db))))
+        return
+    print(f"sweep {args.sweep}, {args.workers} workers, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
+          "CPU per point = CPU of a fresh process running the side from the sweep file, with its workers, "
+          "from start to exit / points evaluated")
     per = {}
     with tempfile.TemporaryDirectory() as d:
-        c0, t0 = cpu_s(), time.time()
-        res, ids = run_search(args.sweep, Path(d) / "search.db", workers=args.workers)
-        (cpu, text), n = spent(c0), res.n_evaluated
-        per["search"] = cpu / n
-        found = search_summary(Path(d) / "search.db", ids, sw.search.objectives, sw.search.constraints)
-        print(f"search: {n} points, {text}, {per['search']:.4f} CPU-s/point, wall {time.time() - t0:.1f} s; "
-              f"{found.feasible} feasible, hypervolume of the feasible front {found.hypervolume_of_feasible:.3f} "
-              f"(reference {found.reference}); load average now {os.getloadavg()[0]:.2f}")
+        s = run_side("search", args, d)
+        per["search"] = s["cpu_s"] / s["points"]
+        print(f"search: {s['points']} points, {s['cpu_s']:.1f} CPU-s ({s['self_s']:.1f} its process, "
+              f"{s['workers_s']:.1f} workers), {per['search']:.4f} CPU-s/point, wall {s['wall_s']:.1f} s; "
+              f"{s['feasible']} feasible ({'; '.join(s['constraints']) or 'no constraints'}), hypervolume of "
+              f"the feasible front {s['hypervolume_of_feasible']:.3f} (reference {s['reference']}); "
+              f"load average now {os.getloadavg()[0]:.2f}")
         if args.grid_cpu_per_point is not None:
             per["grid"] = args.grid_cpu_per_point
             print(f"grid: not run; {per['grid']:.4f} CPU-s/point as given")
         else:
-            c0, t0 = cpu_s(), time.time()
-            s = run_points(points, Path(d) / "grid.db", workers=args.workers, sweep=sw.name)
-            cpu, text = spent(c0)
-            per["grid"] = cpu / max(1, s.done + s.failed)
-            print(f"grid: {s.done + s.failed} points, {text}, {per['grid']:.4f} CPU-s/point, "
-                  f"wall {time.time() - t0:.1f} s; load average now {os.getloadavg()[0]:.2f}")
+            g = run_side("grid", args, d)
+            per["grid"] = g["cpu_s"] / max(1, g["points"])
+            print(f"grid: {g['points']} points, {g['cpu_s']:.1f} CPU-s ({g['self_s']:.1f} its process, "
+                  f"{g['workers_s']:.1f} workers), {per['grid']:.4f} CPU-s/point, wall {g['wall_s']:.1f} s; "
+                  f"load average now {os.getloadavg()[0]:.2f}")
     print(f"search CPU per point / grid CPU per point: {per['search'] / per['grid']:.2f}")
 
 

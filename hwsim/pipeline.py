@@ -304,6 +304,24 @@ def _keep(key: str, st: GroupState) -> None:
         _KEPT.pop(next(iter(_KEPT)))
 
 
+def prepare_groups(points: list[DesignPoint]) -> list[str]:
+    """Count here, once, the traces of the groups of ``points`` that train nothing (accuracy from the
+    literature or none), and keep their states as a kept worker would (at most KEEP_GROUPS): worker
+    processes forked from this one afterwards price those groups without tracing them. Returns the
+    keys kept; a group that fails is left to its worker, which reports it."""
+    groups: dict[str, list[DesignPoint]] = {}
+    for p in points:
+        if p.accuracy_source != "train":
+            groups.setdefault(p.train_key, []).append(p)
+    kept = []
+    for key, pts in list(groups.items())[:KEEP_GROUPS]:
+        st = _group_state(pts, key, None)
+        if st.failed is None:
+            _keep(key, st)
+            kept.append(key)
+    return kept
+
+
 def _group_state(points: list[DesignPoint], key: str, progress: Progress | None) -> GroupState:
     """Train (or look up the accuracy) once, then count the traces every point of ``points`` needs."""
     first = points[0]

@@ -233,6 +233,37 @@ def test_search_section_via_cli(sweep_file: Path, tmp_path: Path, capsys):
     assert CALLS == []
 
 
+def test_search_summary_names_constraints_feasible_points_and_their_front(sweep_file: Path, tmp_path: Path, capsys):
+    """The search's summary, as the CLI prints it: points meeting the constraints, the hypervolume of
+    their front only, its reference point and the constraints themselves."""
+    from hwsim.cli import main
+    from hwsim.sweep.pareto import REF, normalised_hypervolume, signs
+
+    f = tmp_path / "search.yaml"
+    f.write_text(sweep_file.read_text().replace("name: fake", "name: fake_search") +
+                 "search: {objectives: [accuracy, train_energy_pj_per_step], budget: 12, population: 4,\n"
+                 "         constraints: ['train_memory_bytes <= 1000']}\n")
+    args = ["sweep", str(f), "--db", str(tmp_path / "s.db"), "--workers", "0",
+            "--evaluator", "test_sweep_runner:fake_evaluate"]
+    assert main([*args, "--json"]) == 3   # ttq's two points fail like a divergence
+    out = json.loads(capsys.readouterr().out)
+    # fake_evaluate: train_memory_bytes = 50 x weight bits + 3, so fp32 (1603) is infeasible, ttq failed
+    done = [r for r in out["points"] if r["status"] == "done"]
+    ok = [r for r in done if r["train_memory_bytes"] <= 1000]
+    assert (out["evaluated"], len(done), out["feasible"], len(ok)) == (12, 10, 8, 8)
+    assert out["constraints"] == ["train_memory_bytes <= 1000"] and out["reference"] == REF
+    objs = ["accuracy", "train_energy_pj_per_step"]
+    front = np.array([[r[o] for o in objs] for r in ok]) * signs(objs)
+    assert out["hypervolume_of_feasible"] == pytest.approx(normalised_hypervolume(front))
+    everything = np.array([[r[o] for o in objs] for r in done]) * signs(objs)
+    assert out["hypervolume_of_feasible"] != pytest.approx(normalised_hypervolume(everything))
+    assert main(args) == 3
+    line = capsys.readouterr().out
+    for part in ("feasible=8", "constraints=[train_memory_bytes <= 1000]", "hypervolume_of_feasible=",
+                 f"reference={REF}"):
+        assert part in line, part
+
+
 def crashing_evaluate(points, key="", progress=None):
     """Like fake_evaluate, but the worker process dies outright on 'twn' (as on a segfault or OOM kill)."""
     import os

@@ -179,3 +179,88 @@ def test_kept_workers_keep_their_groups():
     c = worker({"g2"})
     assert _idle_worker([a, c], [("g2", [])]) is c          # the idle worker that holds the group
     assert _idle_worker([worker(set(), busy=True)], [("g1", [])]) is None
+
+
+def warm_logged_evaluate(points, key="", progress=None, emit=None, share=None, shared=None, keep=False):
+    """evaluate_group, logging each call's process and whether it was forked from a warmed search
+    process (hwsim.sweep.warm is imported only there: a spawned worker never loads it)."""
+    import sys
+
+    from hwsim.pipeline import evaluate_group
+
+    warm = "hwsim.sweep.warm" in sys.modules and "torch" in sys.modules
+    (Path(os.environ["HWSIM_SPLIT_LOG"]) / f"{os.getpid()}-{time.time_ns()}").write_text(f"{warm} {len(points)}")
+    return evaluate_group(points, key=key, progress=progress, emit=emit, share=share, shared=shared, keep=keep)
+
+
+def test_search_workers_are_forked_warm_and_price_as_a_plain_run(tmp_path):
+    """`hwsim sweep` on a file with a search: its two workers are forked once from the search process
+    after it loaded torch and the pricing modules (no worker imports them itself), every generation
+    runs in them, and their figures are those of the same points evaluated in one process."""
+    import subprocess
+    import sys
+
+    f = tmp_path / "s.yaml"
+    f.write_text(SWEEP.replace("name: split", "name: split_search")
+                 + "search: {objectives: [infer_energy_pj, latency_us], budget: 12, population: 4}\n")
+    log = tmp_path / "log"
+    log.mkdir()
+    tests, root = Path(__file__).resolve().parent, Path(__file__).resolve().parents[1]
+    env = dict(os.environ, HWSIM_SPLIT_LOG=str(log),
+               PYTHONPATH=os.pathsep.join([str(tests), str(root), os.environ.get("PYTHONPATH", "")]))
+    db = tmp_path / "s.db"
+    # a fresh process, as a user runs it (a test runner's own threads would rule the fork out)
+    p = subprocess.run([sys.executable, "-c", "import sys; from hwsim.cli import main; sys.exit(main(sys.argv[1:]))",
+                        "sweep", str(f), "--db", str(db), "--workers", "2", "--json",
+                        "--evaluator", "test_sweep_split:warm_logged_evaluate"],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads(p.stdout)["evaluated"] == 12
+    calls = [(c.name.split("-")[0], *c.read_text().split()) for c in log.iterdir()]
+    assert sum(int(n) for _, _, n in calls) == 12
+    assert all(warm == "True" for _, warm, _ in calls), calls
+    assert 1 <= len({pid for pid, _, _ in calls}) <= 2
+    with Store(db, readonly=True) as s:
+        ids = {r[0] for r in s.conn.execute("SELECT id FROM points")}
+    pts = [pt for pt in load_points(f)[1] if pt.id in ids]
+    inline = tmp_path / "inline.db"
+    run_points(pts, inline, workers=0, sweep="split_search")
+    assert len(pts) == 12 and _figures(db) == _figures(inline)
+
+
+def test_worker_pool_forks_only_while_one_thread_runs():
+    """A fork copies only the calling thread; a lock another thread held would stay held in the child,
+    so with a second thread running the pool forks nothing (its workers are spawned when needed)."""
+    import threading
+
+    from hwsim.sweep.runner import WorkerPool
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        pool = WorkerPool(1)
+        assert pool.start(lambda: pytest.fail("groups traced for workers that are not forked")) is False
+        assert pool.idle == []
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_prepared_groups_are_priced_without_tracing_again(tmp_path, monkeypatch):
+    """A search traces its few untrained groups once in its own process before forking its workers:
+    a kept state prices the group's points as a fresh trace does, and a group that trains is left
+    to its worker (the search process trains nothing)."""
+    from hwsim import pipeline
+
+    pts = _points(tmp_path)[:6]
+    plain = pipeline.evaluate_group(pts)
+    monkeypatch.setattr(pipeline, "_KEPT", {})
+    assert pipeline.prepare_groups(pts) == [pts[0].train_key]
+    monkeypatch.setattr(pipeline, "_group_state", lambda *a, **k: pytest.fail("a prepared group traced again"))
+    kept = pipeline.evaluate_group(pts, key=pts[0].train_key, keep=True)
+    assert [(r.id, r.status, r.metrics) for r in kept] == [(r.id, r.status, r.metrics) for r in plain]
+    f = tmp_path / "t.yaml"
+    f.write_text(SWEEP.replace("accuracy: none", "recipes: [{epochs: 1, batch: 32}]"))
+    trained = load_points(f)[1][:2]
+    assert trained[0].accuracy_source == "train" and pipeline.prepare_groups(trained) == []

@@ -25,8 +25,9 @@ Faults (docs/reliability.md)
 Backends
   local  ``workers`` ``spawn`` processes, torch limited to 1 thread each (so N workers use N
          cores), started before the groups are claimed; a new worker with no work yet calls the
-         evaluator module's ``prepare()`` if it has one; ``workers=0`` evaluates in this process
-         (debugging).
+         evaluator module's ``prepare()`` if it has one; a search's :class:`WorkerPool` forks them
+         instead from its process, once that has loaded what they need; ``workers=0`` evaluates in
+         this process (debugging).
   ray    ``ray.init(address)`` when an address is given, else a local instance with
          ``num_cpus=workers``; one task (1 CPU) per group.
 """
@@ -43,7 +44,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
@@ -709,13 +710,42 @@ class WorkerPool:
     generation per call: no worker is started per generation, and each keeps the groups it trained
     and traced (hwsim.pipeline caches a group's state by its key), so a generation's points that
     fall in a group a worker has seen are only priced. ``with WorkerPool(2) as pool: run_points(...,
-    pool=pool)``."""
+    pool=pool)``.
+
+    :meth:`start` forks the workers from this process once it has loaded and warmed what they need
+    (:func:`hwsim.sweep.warm.warm`), so no worker imports torch or pays torch's first trace itself;
+    without it (or where forking is not safe), workers are spawned as in a plain run."""
 
     def __init__(self, workers: int, evaluator: str = DEFAULT_EVALUATOR):
         if workers < 1:
             raise UserError("--workers", "a worker pool needs at least 1 worker")
         self.workers, self.evaluator = workers, evaluator
         self.idle: list[_Worker] = []
+
+    def start(self, prepare: Callable[[], Collection[str]] | None = None) -> bool:
+        """Fork every worker now, from this process warmed (:mod:`hwsim.sweep.warm`). Only while this
+        process runs one thread (a fork copies no other thread, and a lock one of them held would stay
+        held in the child) and where ``fork`` exists; otherwise False, and workers are spawned when
+        needed. A worker that dies later is replaced by a spawned one. ``prepare``: called first, when
+        the workers will be forked; it returns the keys of the groups whose states this process now
+        keeps (:func:`hwsim.pipeline.prepare_groups`): every forked worker holds them, so any idle one
+        prices them without tracing."""
+        if threading.active_count() > 1 or "fork" not in mp.get_all_start_methods():
+            return False
+        held: set[str] = set()
+        try:   # preparing and warming save work only: a worker traces and loads what it lacks itself
+            held = set(prepare()) if prepare is not None else held
+            _load_evaluator(self.evaluator)
+            from hwsim.sweep.warm import warm
+
+            warm()
+        except Exception:
+            pass
+        ctx = mp.get_context("fork")
+        while len(self.idle) < self.workers:
+            self.idle.append(_Worker(ctx, self.evaluator, keep=True))
+            self.idle[-1].held |= held
+        return True
 
     def run(self, run: _Run) -> None:
         _run_pool(run, self.evaluator, self.workers, keep=self)

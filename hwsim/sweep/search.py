@@ -14,6 +14,8 @@ failed trials. ``sampler: random`` is there as a baseline.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -196,9 +198,13 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     # NSGA-II works generation by generation, so a whole population is asked and evaluated together
     # (one runner call, its points in parallel and sharing traces); TPE learns from each batch
     batch = max(1, workers) if sec.sampler == "tpe" else max(1, workers, sec.population)
-    # one set of local workers for every generation: none is started, nor a group retraced, per generation
+    # one set of local workers for every generation: none is started, nor a group retraced, per generation;
+    # forked from this process once it has loaded what they need and traced the groups (before any
+    # thread of a run starts)
     pool = WorkerPool(workers, evaluator or DEFAULT_EVALUATOR) if backend == "local" and workers > 0 else None
     try:
+        if pool is not None:
+            pool.start(functools.partial(_prepare_groups, sw, ax) if pool.evaluator == DEFAULT_EVALUATOR else None)
         res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
                            seed=sec.seed, batch=batch, sampler=sec.sampler,
                            constraints=[parse_constraint(c) for c in sec.constraints])
@@ -206,6 +212,22 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
         if pool is not None:
             pool.close()
     return res, ids
+
+
+def _prepare_groups(sw: Any, ax: dict[str, list[Any]]) -> list[str]:
+    """Trace, in this process, every group of the space when there are few (each model x data set x
+    scheme x recipe, none trained), so the workers forked from it trace none
+    (:func:`hwsim.pipeline.prepare_groups`); nothing when the sweep trains or has more groups than a
+    worker keeps."""
+    from hwsim.pipeline import KEEP_GROUPS, prepare_groups
+    from hwsim.sweep.expand import point_from_axes
+
+    axes = ("models", "datasets", "schemes", "recipes")
+    if sw.accuracy == "train" or math.prod(len(ax[a]) for a in axes) > KEEP_GROUPS:
+        return []
+    reps = [point_from_axes(sw, ax, dict(zip(axes, i)) | {"tech": 0, "accelerators": 0})
+            for i in itertools.product(*(range(len(ax[a])) for a in axes))]
+    return prepare_groups(reps)
 
 
 def store_objectives(db: str | Path, ids: list[str], objectives: list[str],
