@@ -297,9 +297,17 @@ class Store:
         if "schema_version" not in tables:
             if self.readonly:
                 raise UserError(str(self.path), "not a hwsim results store (no schema_version table)")
-            with self.conn:
-                self.conn.executescript(_DDL)
-                self.conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            # one transaction, so a second process opening the same new store waits on the lock and then
+            # sees every table with its version row, never an empty schema_version (executescript would
+            # otherwise commit each statement on its own)
+            try:
+                self.conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{_DDL}\nINSERT INTO schema_version SELECT {SCHEMA_VERSION} "
+                    "WHERE NOT EXISTS (SELECT 1 FROM schema_version);\nCOMMIT;")
+            except sqlite3.Error:
+                if self.conn.in_transaction:
+                    self.conn.rollback()
+                raise
             return
         row = self.conn.execute("SELECT version FROM schema_version").fetchone()
         if row is None:

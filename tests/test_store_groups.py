@@ -132,3 +132,27 @@ def test_pipeline_charges_training_to_the_group_not_the_first_point(monkeypatch)
     # Training (before any point) and tracing (inside the first point of each batch) are not theirs.
     assert all(r.started >= t0 + GROUP_S and r.finished - r.started < GROUP_S for r in out)
     assert out[2].started >= out[1].finished + GROUP_S
+
+
+def _open_at(args: tuple[str, float]) -> str:
+    path, start = args
+    while time.time() < start:   # every process opens the new store at the same moment
+        pass
+    try:
+        with Store(path) as s:
+            return str(s.conn.execute("SELECT version FROM schema_version").fetchone()[0])
+    except Exception as e:   # noqa: BLE001 - the test reports what each process saw
+        return f"{type(e).__name__}: {e}"
+
+
+def test_processes_creating_one_new_store_at_once_all_open_it(tmp_path: Path):
+    """The schema and its version row are created in one transaction: a second run creating the same new
+    store meanwhile waits for it instead of finding an empty schema_version table."""
+    import multiprocessing as mp
+
+    for i in range(4):
+        path = str(tmp_path / f"new{i}.db")
+        with mp.get_context("spawn").Pool(4) as pool:
+            start = time.time() + 1.5
+            seen = pool.map(_open_at, [(path, start)] * 4)
+        assert seen == ["1"] * 4, seen
