@@ -235,8 +235,7 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         try:
-            self._open(timeout)
-            self._check_schema()
+            self._open_checked(timeout)
         except sqlite3.OperationalError as e:
             if "readonly" in str(e) or "read-only" in str(e):
                 raise UserError(str(self.path), "the store is read-only (a read-only file or file system); "
@@ -244,6 +243,24 @@ class Store:
             raise UserError(str(self.path), f"not a hwsim results store ({e})") from None
         except sqlite3.DatabaseError as e:
             raise UserError(str(self.path), f"not a hwsim results store ({e})") from None
+
+    def _open_checked(self, timeout: float) -> None:
+        """Open and check the schema, trying again while another process holds the file in a way
+        SQLite reports at once rather than through its busy timeout (switching a new file to WAL,
+        or upgrading a read to a write while another connection writes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._open(timeout)
+                self._check_schema()
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                conn = getattr(self, "conn", None)
+                if conn is not None:
+                    conn.close()
+                time.sleep(0.05)
 
     def _open(self, timeout: float) -> None:
         readonly = self.readonly
