@@ -422,15 +422,9 @@ class Store:
 
     def mark_running(self, point_id: str, config: JsonDocument, sweep: str | None = None) -> None:
         """Record that a point started (so the dashboard shows progress); replaced when it ends."""
-        with self.conn:
-            self.conn.execute(
-                "INSERT INTO points(id, sweep, config, status, started) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(id) DO UPDATE SET status='running', started=excluded.started "
-                "WHERE points.status != 'done'",
-                (point_id, sweep, json.dumps(config, sort_keys=True), "running", time.time()),
-            )
+        self.mark_running_many([(point_id, config, sweep)])
 
-    def mark_running_many(self, points: Iterable[tuple[str, dict[str, Any], str | None]]) -> None:
+    def mark_running_many(self, points: Iterable[tuple[str, JsonDocument, str | None]]) -> None:
         """:meth:`mark_running` for (id, config, sweep) of many points, in one transaction."""
         now = time.time()
         with self.conn:

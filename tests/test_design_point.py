@@ -120,8 +120,8 @@ WALK = [
 EDGES = {"load_sweep", "build_scheme", "resolve_accelerator"}    # where file data becomes typed
 # where typed points become the JSON the store keeps: the run's bookkeeping (planned, started; how often is
 # the runner's business) and the finished point
-BOOKKEEPING = ["hwsim.store:Store.enqueue", "hwsim.store:Store.mark_running"]
-STORE_EDGE = {"Store.enqueue", "Store.mark_running", "Store.write"}
+BOOKKEEPING = ["hwsim.store:Store.enqueue", "hwsim.store:Store.mark_running_many"]
+STORE_EDGE = {"Store.enqueue", "Store.mark_running_many", "Store.write"}
 
 
 def _untyped(value, path: str = "") -> list[str]:
@@ -161,7 +161,7 @@ def _check_stage(name: str, args: tuple, points: list[DesignPoint]) -> None:
     if name in STORE_EDGE:
         # the one document that crosses: a point's JSON form, made where the store is called
         docs = ([c for _, c, _, _ in args[0]] if name == "Store.enqueue"
-                else [args[1]] if name == "Store.mark_running" else [args[0].config])
+                else [c for _, c, _ in args[0]] if name == "Store.mark_running_many" else [args[0].config])
         forms = [json.dumps(p.to_json(), sort_keys=True) for p in points]
         assert all(json.dumps(d, sort_keys=True) in forms for d in docs), f"{name} was given a foreign document"
         assert name != "Store.write" or isinstance(args[0], PointResult)
@@ -211,8 +211,8 @@ def test_scheme_and_accelerator_field_reach_the_store_typed(sweep_file, tmp_path
     passed = [c for c in calls if c[0] in EDGES and isinstance(c[1][0], typed)]
     assert {c[0] for c in passed} <= {"build_scheme", "resolve_accelerator"}
     calls = [c for c in calls if not (c[0] in EDGES and isinstance(c[1][0], typed))]
-    assert {"Store.enqueue", "Store.mark_running"} <= {c[0] for c in calls}
-    names = [c[0] for c in calls if c[0] not in ("Store.enqueue", "Store.mark_running")]
+    assert {"Store.enqueue", "Store.mark_running_many"} <= {c[0] for c in calls}
+    names = [c[0] for c in calls if c[0] not in ("Store.enqueue", "Store.mark_running_many")]
     stage = [t.split(":")[1] for t, _ in WALK]
     assert {n: names.count(n) for n in stage} == {t.split(":")[1]: k for t, k in WALK}
     assert list(dict.fromkeys(names)) == stage

@@ -398,7 +398,7 @@ class _Run:
             self.bars.finish(key, len(pts) - len(mine), 0, 0)
             if not mine:
                 return self.take()
-            self.store.mark_running_many((p.id, p.to_json(), p.sweep) for p in mine)
+            self.store.mark_running_many([(p.id, p.to_json(), p.sweep) for p in mine])
             self.flight[key] = mine
             self.began[key], self.tally[key] = time.time(), [0, 0]
             self.bars.start(key, self.labels[key], len(mine))
