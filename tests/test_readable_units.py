@@ -400,3 +400,14 @@ def test_decoder_cost_labels_the_prefill(capsys):
     assert rc in (0, None), out[-500:]
     assert "prefill per sequence (8 tokens)" in out and "inference per sample" not in out
     check_text(out.splitlines(), "hwsim cost --new-tokens")
+
+
+def test_sweep_progress_line_reads_without_scientific_notation(capsys):
+    """`hwsim sweep`'s progress lines (logs, no terminal): the rate goes through the unit formatter."""
+    from hwsim.sweep.runner import _Bars
+
+    bars = _Bars("off", total=3000, title="big")
+    bars.done, bars.t0 = 2600, bars.t0 - 60.0   # about 2,600 points in a minute
+    bars.line()
+    err = capsys.readouterr().err
+    assert "points/min" in err and "e+" not in err, err

@@ -50,6 +50,7 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 from typing import Any
 
+from hwsim import units
 from hwsim.design import DesignPoint, Wire, from_wire
 from hwsim.errors import UserError
 from hwsim.store import PointResult, Store, owner_id
@@ -293,7 +294,7 @@ class _Bars:
         eta = f"{_hms(left / rate)}" if rate > 0 and left > 0 else ("0s" if left <= 0 else "?")
         extra = f", {self.waiting} held by another run" if self.waiting else ""
         print(f"sweep {self.title}: {n}/{self.total} points ({self.failed} failed, {self.lost} lost, "
-              f"{len(self.running)} groups running{extra}); {rate * 60:.3g} points/min; "
+              f"{len(self.running)} groups running{extra}); {units.rate(rate * 60, 'points/min')}; "
               f"elapsed {_hms(dt)}, ETA {eta}", file=sys.stderr, flush=True)
 
     def start(self, key: str, label: str, n: int) -> None:
