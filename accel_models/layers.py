@@ -73,10 +73,6 @@ class ConvWindow:
             return max(0, min(self.in_h, (hi - 1) * s - p + r) - max(0, lo * s - p))
         return sum(max(0, min(self.in_h, o * s - p + r) - max(0, o * s - p)) for o in range(lo, hi))
 
-    def tile_rows_bound(self, t: int) -> int:
-        """Input rows of the largest tile of ``t`` output rows."""
-        return min(self.in_h, (t - 1) * self.stride_h + self.filt_h)
-
 
 @dataclass(frozen=True)
 class GemmLayer:
