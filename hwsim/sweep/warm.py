@@ -17,12 +17,13 @@ def warm() -> None:
     from torch import nn
 
     import accel_models
-    import hwsim.pipeline  # noqa: F401  (the evaluator the workers run)
+    from hwsim import pipeline
     from hwsim.count import trace
     from hwsim.energy import load_hierarchy, load_tech
     from hwsim.evaluate import WorkloadTraces, price_traces
     from hwsim.hardware import resolve_accelerator
 
+    pipeline.prepare()   # the evaluator the workers run, and the imports pricing needs (scipy's placement)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
