@@ -18,8 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import accel_models.area as am_area  # noqa: E402
 from accel_models.area import accelerator_area, load_area_table, node_scale  # noqa: E402
-from accel_models.area_published import BAND, compare_published  # noqa: E402
+from accel_models.area_published import BAND, compare_published, sram_macros  # noqa: E402
 from accel_models.config import load_accelerator  # noqa: E402
 
 
@@ -62,6 +63,22 @@ def _left_out() -> None:
           f"its NoC, run-length codec and control sit inside the logic-cell count")
 
 
+def _macros() -> None:
+    """Every published SRAM macro against the rule, and the rule's per-bit area at the sizes the designs use."""
+    t = load_area_table()
+    periphery, per_bit = am_area.sram_macro_rule(t)
+    print(f"SRAM macro rule: {periphery:.0f} um2 of periphery + {per_bit:.4f} um2 per bit "
+          f"(fitted to the OpenRAM macros, {t.cite('sram')})")
+    print(f"{'family':10} {'words x bits':>13} {'published um2':>14} {'rule um2':>9} {'rule/published':>15} "
+          f"{'um2/bit':>8}  fitted")
+    for m in sram_macros():
+        print(f"{m.family:10} {m.words:>6} x {m.bits:<4} {m.published_um2:14.1f} {m.model_um2:9.1f} "
+              f"{m.ratio:15.2f} {m.published_um2 / (m.words * m.bits):8.3f}  {'yes' if m.fitted else 'no'}")
+    for what, bits in (("Eyeriss filter scratch-pad, 224 x 16", 3584), ("Eyeriss global-buffer bank, 4 KB", 32768),
+                       ("TPU v1 unified buffer, 24 MiB", 24 * 2**23)):
+        print(f"  {what}: {(periphery + per_bit * bits) / bits:.3f} um2 per bit")
+
+
 def main() -> None:
     parts = compare_published()
     print(f"{'design':9} {'part':15} {'node':>5} {'published mm2':>14} {'model mm2':>10} {'ratio':>6} "
@@ -81,6 +98,8 @@ def main() -> None:
     print()
     _gaps({(p.design, p.part): p for p in parts})
     _left_out()
+    print()
+    _macros()
 
 
 if __name__ == "__main__":
