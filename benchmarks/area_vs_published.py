@@ -50,6 +50,25 @@ def _gaps(parts: dict[tuple[str, str], object]) -> None:
               f"{rest / bits * 1e6:.2f} um2 per bit against the model's {sram / bits * 1e6:.3f}")
 
 
+def _tpu_pe() -> None:
+    """What the model's tpu_like PE holds, item by item, against Jouppi et al.'s description."""
+    t = load_area_table()
+    acc = load_accelerator(ROOT / "configs" / "accelerators" / "tpu_like.yaml")
+    m8, m9 = am_area.int_mult_um2(t, 8), am_area.int_mult_um2(t, 9)
+    reg, spad = am_area.register_bit_um2(t, "operand_bit"), am_area.register_bit_um2(t, "scratchpad_bit")
+    print("TPU v1 PE (Jouppi et al. Section 2) against tpu_like's, um2 of cells at 45 nm:")
+    print(f"  8-bit multiply, 16-bit operands at half/quarter speed (so no 16-bit multiplier): "
+          f"int multiplier({acc.pe.params['bits']}) {m8:.0f}")
+    print(f"  32-bit accumulation: adder({acc.psum_bits}) {am_area.int_add_um2(t, acc.psum_bits):.0f}, "
+          f"psum register {acc.psum_bits} bits x {reg:.3f} = {acc.psum_bits * reg:.0f}")
+    print(f"  input and weight registers: {acc.ifmap_bits} + {acc.filter_bits} bits x {reg:.3f} = "
+          f"{(acc.ifmap_bits + acc.filter_bits) * reg:.0f}")
+    print(f"  second (double-buffered) weight tile: {acc.pe_register_bytes} B x 8 x {spad:.3f} = "
+          f"{8 * acc.pe_register_bytes * spad:.0f}")
+    print(f"  signed or unsigned operands: not modelled; a 9-bit multiplier by the same fit is {m9:.0f} "
+          f"(+{m9 - m8:.0f} per MAC)")
+
+
 def _left_out() -> None:
     """The published shares of what the model has no part for."""
     import yaml
@@ -98,6 +117,8 @@ def main() -> None:
     print()
     _gaps({(p.design, p.part): p for p in parts})
     _left_out()
+    print()
+    _tpu_pe()
     print()
     _macros()
 
