@@ -16,6 +16,10 @@ TPU v1 (Jouppi et al., ISCA 2017, 28 nm; shares of a die of less than 331 mm2)
   matrix unit    24%  against the PEs' arithmetic and registers (tpu_like's second, double-buffered
                       weight register included) / utilization
   datapath       59%  (the three above) against the same parts of the model together
+  data buffers   37%  (Figure 2's caption: unified buffer, accumulators, weight FIFO) against all three SRAMs
+  compute        30%  (the caption: matrix unit, activation pipeline) against the PEs and the vector unit
+                      / utilization
+  die less I/O, control 88%  (the caption's I/O 10% and control 2% taken off) against the whole model
   die           100%  against the model's whole area; control (2%) and the rest of the floor plan
                       (activation pipeline, DRAM, PCIe and host interfaces, I/O, pads) are not modelled.
 SRAM macros (45 nm, :func:`sram_macros`)
@@ -117,11 +121,17 @@ def compare_published(path: str | Path | None = None) -> list[AreaPart]:
 
     def tpu_parts(b: dict[str, float]) -> list[tuple[str, float, float, str]]:
         mxu = (b["pe_compute"] + b["pe_registers"]) / util
+        sram = b["sram_ifmap"] + b["sram_filter"] + b["sram_ofmap"]
+        logic = (b["pe_compute"] + b["pe_registers"] + b["vector_unit"]) / util
         return [("unified buffer", sh["unified_buffer"], b["sram_ifmap"], "ifmap SRAM"),
                 ("accumulators", sh["accumulators"], b["sram_ofmap"], "ofmap SRAM"),
                 ("matrix unit", sh["matrix_unit"], mxu, f"(PE arithmetic + PE registers) / {util:g} utilization"),
                 ("datapath", sh["unified_buffer"] + sh["accumulators"] + sh["matrix_unit"],
                  b["sram_ifmap"] + b["sram_ofmap"] + mxu, "the three above"),
+                ("data buffers", sh["data_buffers"], sram, "ifmap + filter + ofmap SRAM"),
+                ("compute", sh["compute"], logic,
+                 f"(PE arithmetic + PE registers + vector unit) / {util:g} utilization"),
+                ("die less I/O, control", 1.0 - sh["io"] - sh["control"], sum(b.values()), "whole model"),
                 ("die", 1.0, sum(b.values()), "whole model")]
 
     for (name, share, model, parts), (*_, model_ideal, _p) in zip(tpu_parts(rep.breakdown),

@@ -76,8 +76,11 @@ def _left_out() -> None:
     d = yaml.safe_load((ROOT / "configs" / "area" / "published.yaml").read_text())
     sh, e = d["tpu_v1"]["shares"], d["eyeriss"]
     datapath = sh["unified_buffer"] + sh["accumulators"] + sh["matrix_unit"]
-    print(f"left out: TPU v1 control {sh['control']:.0%} of the die; activation pipeline, DDR3/PCIe/host "
-          f"interfaces, I/O and pads {1 - datapath - sh['control']:.0%} (the rest of the floor plan); "
+    print(f"left out: TPU v1 control {sh['control']:.0%} of the die, I/O {sh['io']:.0%} (DDR3, PCIe and host "
+          f"interfaces, pads), the rest of compute beyond the matrix unit {sh['compute'] - sh['matrix_unit']:.0%} "
+          f"(the activation pipeline; the model's vector unit stands for it), floor plan left unshaded "
+          f"{1 - sh['data_buffers'] - sh['compute'] - sh['io'] - sh['control']:.0%}; outside the datapath "
+          f"{1 - datapath:.0%} in all; "
           f"Eyeriss pad ring and I/O {1 - e['core_mm2'] / e['die_mm2']:.0%} of its die (outside the core); "
           f"its NoC, run-length codec and control sit inside the logic-cell count")
 
@@ -100,10 +103,10 @@ def _macros() -> None:
 
 def main() -> None:
     parts = compare_published()
-    print(f"{'design':9} {'part':15} {'node':>5} {'published mm2':>14} {'model mm2':>10} {'ratio':>6} "
+    print(f"{'design':9} {'part':22} {'node':>5} {'published mm2':>14} {'model mm2':>10} {'ratio':>6} "
           f"{'ideal':>6}  {'band':4}  model parts")
     for p in parts:
-        print(f"{p.design:9} {p.part:15} {p.node_nm:5g} {p.published_mm2:14.3f} {p.model_mm2:10.3f} "
+        print(f"{p.design:9} {p.part:22} {p.node_nm:5g} {p.published_mm2:14.3f} {p.model_mm2:10.3f} "
               f"{p.ratio:6.2f} {p.ratio_ideal:6.2f}  {'in' if p.in_band else 'OUT':4}  {p.model_parts}")
     print()
     for node in sorted({p.node_nm for p in parts}):
