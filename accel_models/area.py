@@ -27,8 +27,12 @@ Rules (um2 at 45 nm)
                            significands against fp16's 11; no published FP8 figure) + an fp32 adder.
     mx(bits, block)        a multiplier(bits) + an int adder(psum_bits), plus per block an fp32 adder
                            and a psum_bits x log2(psum_bits) MUX2 shifter shared by block products.
-  SRAM(bytes)              8 x bytes x (lambda2_per_bit x (45 nm)^2): effective area per bit with
-                           periphery (CACTI rule of thumb), for each of ifmap, filter, ofmap buffers.
+  SRAM(bytes, n macros)    n x periphery + per_bit x 8 x bytes, for each of the ifmap, filter and ofmap
+                           buffers (n: the accelerator's sram.<buffer>_macros). periphery and per_bit are
+                           the least-squares fit, in relative error, of the table's published macros
+                           (OpenRAM's FreePDK45 layouts): decoders, sense amplifiers and control do not
+                           shrink with a macro, so small macros cost more per bit. A table with
+                           lambda2_per_bit instead prices every bit at lambda2_per_bit x (45 nm)^2.
   vector unit              lanes x (fp32 adder + fp32 multiplier) (element ops are priced as fp32).
   overhead                 logic (PE array + vector unit) / logic_utilization - logic (placement
                            whitespace, clock tree, power grid: OpenROAD's NanGate45 core utilization).
@@ -130,10 +134,38 @@ def load_area_table(spec: str | Path | dict | AreaTable | None = None) -> AreaTa
     u = data["overhead"].get("logic_utilization")
     if not isinstance(u, (int, float)) or not 0 < u <= 1:
         raise ConfigError(f"{where}: overhead.logic_utilization", f"expected a fraction in (0, 1], got {u!r}")
-    lp = data["sram"].get("lambda2_per_bit")
-    if not isinstance(lp, (int, float)) or lp <= 0:
-        raise ConfigError(f"{where}: sram.lambda2_per_bit", f"expected a positive number, got {lp!r}")
+    _check_sram(data["sram"], f"{where}: sram")
     return AreaTable(data=data, path=path)
+
+
+def _check_sram(sram: Any, where: str) -> None:
+    macros = sram.get("macros") if isinstance(sram, dict) else None
+    if macros is None:
+        lp = sram.get("lambda2_per_bit") if isinstance(sram, dict) else None
+        if not isinstance(lp, (int, float)) or lp <= 0:
+            raise ConfigError(f"{where}.lambda2_per_bit", f"expected a positive number (or macros), got {lp!r}")
+        return
+    if not isinstance(macros, list) or len(macros) < 2 or not all(
+            isinstance(m, list) and len(m) == 3 and all(isinstance(v, (int, float)) and v > 0 for v in m)
+            for m in macros):
+        raise ConfigError(f"{where}.macros", "expected two or more [words, bits per word, um2] entries")
+    if len({m[0] * m[1] for m in macros}) < 2:
+        raise ConfigError(f"{where}.macros", "needs two macro sizes or more (the periphery + per-bit fit)")
+    periphery, per_bit = _fit_macros(macros)
+    if periphery < 0 or per_bit <= 0:
+        raise ConfigError(f"{where}.macros", f"the fit gives periphery {periphery:.4g} um2 and {per_bit:.4g} um2 "
+                          "per bit; expected both positive")
+
+
+def _fit_macros(macros: list[list[float]]) -> tuple[float, float]:
+    """(periphery, per_bit) minimising sum(((periphery + per_bit x bits) / area - 1)^2) over the macros."""
+    # weighted least squares with weight 1/area: the 2 x 2 normal equations of x = 1/area, y = bits/area
+    xs = [1.0 / m[2] for m in macros]
+    ys = [m[0] * m[1] / m[2] for m in macros]
+    sxx, syy, sxy = sum(x * x for x in xs), sum(y * y for y in ys), sum(x * y for x, y in zip(xs, ys))
+    sx, sy = sum(xs), sum(ys)
+    det = sxx * syy - sxy * sxy
+    return (sx * syy - sy * sxy) / det, (sy * sxx - sx * sxy) / det
 
 
 def _check_registers(data: dict[str, Any], where: str) -> None:
@@ -259,9 +291,20 @@ def register_bit_um2(t: AreaTable, kind: str) -> float:
     return sum(t.gate(c) for c in t.data["registers"][kind])
 
 
-def sram_um2_per_bit(t: AreaTable) -> float:
+def sram_macro_rule(t: AreaTable) -> tuple[float, float]:
+    """(periphery um2 per macro, um2 per bit) at the table's node: fitted to its published macros, or
+    (0, lambda2_per_bit x (45 nm)^2) for a table with one flat per-bit figure."""
+    sram = t.data["sram"]
+    if "macros" in sram:
+        return _fit_macros(sram["macros"])
     lam_um = 45e-3   # the table's feature size (45 nm) in um
-    return float(t.data["sram"]["lambda2_per_bit"]) * lam_um * lam_um
+    return 0.0, float(sram["lambda2_per_bit"]) * lam_um * lam_um
+
+
+def sram_um2(t: AreaTable, nbytes: float, macros: int = 1) -> float:
+    """A buffer of ``nbytes`` built of ``macros`` equal macros, um2 at the table's node."""
+    periphery, per_bit = sram_macro_rule(t)
+    return macros * periphery + per_bit * 8 * nbytes
 
 
 # --------------------------------------------------------------------------- accelerator
@@ -286,6 +329,14 @@ class AreaReport:
                 "rules": dict(self.rules), "sources": dict(self.sources)}
 
 
+def _sram_rule(t: AreaTable, n_mac: dict[str, int], periphery: float, per_bit: float) -> str:
+    if "macros" not in t.data["sram"]:
+        return f"{per_bit:.3f} um2 per bit ({t.data['sram']['lambda2_per_bit']} lambda^2, {t.cite('sram')})"
+    counts = ", ".join(f"{k} {n}" for k, n in n_mac.items())
+    return (f"macros x {periphery:.0f} um2 of periphery + {per_bit:.3f} um2 per bit (macros: {counts}; the fit "
+            f"of {len(t.data['sram']['macros'])} published macros, {t.cite('sram')})")
+
+
 def accelerator_area(acc: Accelerator, node_nm: float = 45.0, table: Any = None) -> AreaReport:
     """The area of ``acc`` at ``node_nm`` (mm2), by component, with the rules and sources used."""
     if not (isinstance(node_nm, (int, float)) and node_nm > 0):
@@ -294,13 +345,14 @@ def accelerator_area(acc: Accelerator, node_nm: float = 45.0, table: Any = None)
     scale, scale_rule = node_scale(t, float(node_nm))
     pe = pe_area_um2(acc, t)
     n_pe = acc.rows * acc.cols
-    per_bit = sram_um2_per_bit(t)
+    periphery, per_bit = sram_macro_rule(t)
+    n_mac = acc.sram_macros
     um2 = {
         "pe_compute": n_pe * pe["compute"],
         "pe_registers": n_pe * pe["registers"],
-        "sram_ifmap": 8 * acc.ifmap_sram_bytes * per_bit,
-        "sram_filter": 8 * acc.filter_sram_bytes * per_bit,
-        "sram_ofmap": 8 * acc.ofmap_sram_bytes * per_bit,
+        "sram_ifmap": sram_um2(t, acc.ifmap_sram_bytes, n_mac["ifmap"]),
+        "sram_filter": sram_um2(t, acc.filter_sram_bytes, n_mac["filter"]),
+        "sram_ofmap": sram_um2(t, acc.ofmap_sram_bytes, n_mac["ofmap"]),
         "vector_unit": acc.vector_lanes * (fp_um2(t, "add", 32) + fp_um2(t, "mult", 32)),
     }
     logic = um2["pe_compute"] + um2["pe_registers"] + um2["vector_unit"]
@@ -314,7 +366,7 @@ def accelerator_area(acc: Accelerator, node_nm: float = 45.0, table: Any = None)
                         f"scratch-pad {'+'.join(t.data['registers']['scratchpad_bit'])} "
                         f"({register_bit_um2(t, 'scratchpad_bit'):.3f} um2/bit), NanGate45 cells "
                         f"({t.cite('gates_um2')}; {t.cite('registers')})",
-        "sram": f"{per_bit:.3f} um2 per bit ({t.data['sram']['lambda2_per_bit']} lambda^2, {t.cite('sram')})",
+        "sram": _sram_rule(t, n_mac, periphery, per_bit),
         "vector_unit": f"{acc.vector_lanes} lanes x (fp32 adder + fp32 multiplier) ({t.cite('fp_add_um2')})",
         "overhead": f"logic / {t.data['overhead']['logic_utilization']} placement utilization - logic "
                     f"({t.cite('overhead')})",

@@ -16,8 +16,15 @@ TPU v1 (Jouppi et al., ISCA 2017, 28 nm; shares of a die of less than 331 mm2)
   matrix unit    24%  against the PEs' arithmetic and registers (tpu_like's second, double-buffered
                       weight register included) / utilization
   datapath       59%  (the three above) against the same parts of the model together
+  data buffers   37%  (Figure 2's caption: unified buffer, accumulators, weight FIFO) against all three SRAMs
+  compute        30%  (the caption: matrix unit, activation pipeline) against the PEs and the vector unit
+                      / utilization
+  die less I/O, control 88%  (the caption's I/O 10% and control 2% taken off) against the whole model
   die           100%  against the model's whole area; control (2%) and the rest of the floor plan
                       (activation pipeline, DRAM, PCIe and host interfaces, I/O, pads) are not modelled.
+SRAM macros (45 nm, :func:`sram_macros`)
+  each published macro against the area table's macro rule (periphery + per-bit x bits): OpenRAM's
+  FreePDK45 layouts, which the rule is fitted to, and fakeram45's CACTI outlines, which it is not.
 OpenROAD's NanGate45 TPU tile (45 nm, no scaling)
   PE cells      the synthesized standard-cell area bound of an 8 x 8 int8 weight-stationary tile against
                 the model's 8 x 8 tpu_like PE cells (arithmetic + registers, before utilization).
@@ -32,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from accel_models.area import AreaReport, accelerator_area, load_area_table, node_scale
+from accel_models.area import AreaReport, accelerator_area, load_area_table, node_scale, sram_macro_rule
 from accel_models.config import Accelerator, apply_overrides, load_accelerator
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "configs" / "area" / "published.yaml"
@@ -114,11 +121,17 @@ def compare_published(path: str | Path | None = None) -> list[AreaPart]:
 
     def tpu_parts(b: dict[str, float]) -> list[tuple[str, float, float, str]]:
         mxu = (b["pe_compute"] + b["pe_registers"]) / util
+        sram = b["sram_ifmap"] + b["sram_filter"] + b["sram_ofmap"]
+        logic = (b["pe_compute"] + b["pe_registers"] + b["vector_unit"]) / util
         return [("unified buffer", sh["unified_buffer"], b["sram_ifmap"], "ifmap SRAM"),
                 ("accumulators", sh["accumulators"], b["sram_ofmap"], "ofmap SRAM"),
                 ("matrix unit", sh["matrix_unit"], mxu, f"(PE arithmetic + PE registers) / {util:g} utilization"),
                 ("datapath", sh["unified_buffer"] + sh["accumulators"] + sh["matrix_unit"],
                  b["sram_ifmap"] + b["sram_ofmap"] + mxu, "the three above"),
+                ("data buffers", sh["data_buffers"], sram, "ifmap + filter + ofmap SRAM"),
+                ("compute", sh["compute"], logic,
+                 f"(PE arithmetic + PE registers + vector unit) / {util:g} utilization"),
+                ("die less I/O, control", 1.0 - sh["io"] - sh["control"], sum(b.values()), "whole model"),
                 ("die", 1.0, sum(b.values()), "whole model")]
 
     for (name, share, model, parts), (*_, model_ideal, _p) in zip(tpu_parts(rep.breakdown),
@@ -135,4 +148,32 @@ def compare_published(path: str | Path | None = None) -> list[AreaPart]:
     out.append(AreaPart("ORFS tpu", "PE cells 8x8", node, bound, pe_cells,
                         "8 x 8 x (PE arithmetic + PE registers), cells", src[o["source"]], how,
                         pe_cells / bound))
+    return out
+
+
+@dataclass(frozen=True)
+class MacroPoint:
+    """One published SRAM macro beside the area table's macro rule, um2 at 45 nm."""
+
+    family: str
+    words: int
+    bits: int
+    published_um2: float
+    model_um2: float
+    fitted: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.model_um2 / self.published_um2
+
+
+def sram_macros(path: str | Path | None = None) -> list[MacroPoint]:
+    """OpenRAM's macros (the rule's own fit, ``configs/area/45nm.yaml``) and fakeram45's (``published.yaml``)."""
+    table = load_area_table()
+    periphery, per_bit = sram_macro_rule(table)
+    data: dict[str, Any] = yaml.safe_load(Path(path or PUBLISHED).read_text())
+    out = [MacroPoint("OpenRAM", int(w), int(b), float(a), periphery + per_bit * w * b, True)
+           for w, b, a in table.data["sram"].get("macros", [])]
+    out += [MacroPoint("fakeram45", int(w), int(b), float(x * y), periphery + per_bit * w * b, False)
+            for w, b, x, y in data["fakeram45"]["macros"]]
     return out

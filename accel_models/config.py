@@ -71,12 +71,21 @@ class Accelerator:
     double_buffered: bool = True
     # the ifmap and ofmap buffers are one SRAM that the input and output tiles share
     shared_io: bool = False
+    # how many equal SRAM macros each buffer is built of (Eyeriss: 168 filter scratch-pads); area only
+    ifmap_macros: int = 1
+    filter_macros: int = 1
+    ofmap_macros: int = 1
 
     @property
     def memory(self) -> Memory:
         bw = self.dram_bw_bytes_per_cycle if self.dram_bw_bytes_per_cycle else math.inf
         return Memory(self.ifmap_sram_bytes, self.filter_sram_bytes, self.ofmap_sram_bytes, bw,
                       self.double_buffered, self.shared_io)
+
+    @property
+    def sram_macros(self) -> dict[str, int]:
+        """The number of SRAM macros of each buffer (``ifmap``, ``filter``, ``ofmap``)."""
+        return {"ifmap": self.ifmap_macros, "filter": self.filter_macros, "ofmap": self.ofmap_macros}
 
     def to_dict(self) -> JsonDocument:
         """The resolved accelerator as the store, reports and point ids hold it (YAML's layout)."""
@@ -91,7 +100,8 @@ class Accelerator:
                      "ofmap_kb": self.ofmap_sram_bytes / 1024,
                      # only when not the default, so other accelerators keep their resolved form
                      **({} if self.double_buffered else {"double_buffered": False}),
-                     **({"shared_io": True} if self.shared_io else {})},
+                     **({"shared_io": True} if self.shared_io else {}),
+                     **{f"{k}_macros": n for k, n in self.sram_macros.items() if n != 1}},
             "dram": {"bandwidth_bytes_per_cycle": self.dram_bw_bytes_per_cycle},
             "vector_unit": {"lanes": self.vector_lanes},
             "operands": {"ifmap_bits": self.ifmap_bits, "filter_bits": self.filter_bits,
@@ -161,7 +171,8 @@ class _Fields:
 
 _TOP = {"name", "description", "clock_mhz", "array", "pe", "sram", "dram", "vector_unit", "operands", "notes",
         "source", "sparsity", "registers"}
-_SUB = {"array": {"rows", "cols", "dataflow", "pe_register_bytes"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb", "double_buffered", "shared_io"},
+_SUB = {"array": {"rows", "cols", "dataflow", "pe_register_bytes"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb", "double_buffered", "shared_io",
+                                                                         "ifmap_macros", "filter_macros", "ofmap_macros"},
         "dram": {"bandwidth_bytes_per_cycle"}, "vector_unit": {"lanes"},
         "operands": {"ifmap_bits", "filter_bits", "psum_bits"},
         "sparsity": {"weights", "activations", "load_balance"}}
@@ -302,6 +313,8 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
         if not isinstance(v, bool):
             raise ConfigError(f"{f.where(f'sram.{k}')}: sram.{k}", f"expected true or false, got {v!r}")
         flags[k] = v
+    for k in ("ifmap", "filter", "ofmap"):
+        flags[f"{k}_macros"] = f.posint(f"sram.{k}_macros", 1)
     bw = f.posnum("dram.bandwidth_bytes_per_cycle", None, allow_none=True)
     name = f.get("name", Path(source).stem if source else "accelerator")
     regs = f.get("array.pe_register_bytes", 0)
