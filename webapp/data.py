@@ -480,7 +480,7 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
                                   lambda p: _bits_text(*p))
     v = loaded.variation
     before_schemes, before_hw, before_fields = v.scheme_params, v.hardware_fields, v.fields
-    name_parts = _add_variation(loaded, fresh, texts)
+    _add_variation(loaded, fresh, texts)
     flat.index = pd.Index(fresh["id"])
     if ids is not None:
         fresh_ids = set(fresh["id"])
@@ -497,12 +497,11 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
     else:
         redo = rows["id"].isin(set(fresh["id"])).to_numpy().copy()
         moved = [n for n in set(vary) | set(before_schemes) if vary.get(n) != before_schemes.get(n)]
-        if moved and "scheme" in name_parts:
-            at = name_parts.index("scheme")
-            texts_of = {p: str(p[at]) for p in rows["_parts"].unique()}
+        if moved:
+            texts_of = {p: str(dict(p).get("scheme")) for p in rows["_parts"].unique()}
             hit = {p for p, t in texts_of.items() if any(f'"name":"{n}"' in t or t == f'"{n}"' for n in moved)}
             redo = redo | np.fromiter((p in hit for p in rows["_parts"]), dtype=bool, count=len(rows))
-    rows = _write_names(loaded, rows, redo, name_parts)
+    rows = _write_names(loaded, rows, redo)
     if ids is not None:
         new = rows["id"].isin(fresh_ids).to_numpy()
         loaded._add_distinct(rows[new], flat, renamed=bool((redo & ~new).any()))
@@ -511,30 +510,31 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
     return loaded
 
 
-def _add_variation(loaded: _Loaded, fresh: pd.DataFrame, texts: pd.DataFrame) -> list[str]:
-    """Add the new rows' configs to what varies; set their ``_parts`` (one JSON text per config part) and
-    ``_seed:<part>.seed`` columns; return the parts' names. A name is made of every part of the config
+def _add_variation(loaded: _Loaded, fresh: pd.DataFrame, texts: pd.DataFrame) -> None:
+    """Add the new rows' configs to what varies; set their ``_parts`` ((part, JSON text) pairs) and
+    ``_seed:<part>.seed`` columns. A name is made of every part of the config
     (labels.design_name writes those that vary), the seeds apart: one name per distinct combination of
     parts, then each point's seeds where they vary."""
     seeds = [c for c in texts.columns if c.endswith(_SEED) and texts[c].notna().any()]
-    name_parts = [k for k in texts.columns if not k.endswith(_SEED)]
-    fresh["_parts"] = list(zip(*[_objects(texts[k]) for k in name_parts])) if name_parts else [()] * len(fresh)
+    # (part, JSON text) pairs of the parts a point has, in one order: a later read may find other parts
+    name_parts = sorted(k for k in texts.columns if not k.endswith(_SEED))
+    fresh["_parts"] = [tuple((k, t) for k, t in zip(name_parts, row) if t is not None)
+                       for row in zip(*[_objects(texts[k]) for k in name_parts])] if name_parts else [()] * len(fresh)
     for c in seeds:
         fresh[f"_seed:{c}"] = _objects(texts[c])
     for parts in fresh["_parts"].unique():
-        loaded.variation.add({k: loaded.value(t) for k, t in zip(name_parts, parts)})
+        loaded.variation.add({k: loaded.value(t) for k, t in parts})
     for c in seeds:
         loaded.variation.add_values(c, pd.unique(texts[c].to_numpy(dtype=object)))
-    return name_parts
 
 
-def _write_names(loaded: _Loaded, rows: pd.DataFrame, redo: np.ndarray, name_parts: list[str]) -> pd.DataFrame:
+def _write_names(loaded: _Loaded, rows: pd.DataFrame, redo: np.ndarray) -> pd.DataFrame:
     """``scheme_name`` and ``name`` of the ``redo`` rows: one name per distinct combination of parts."""
     namer = labels.Namer(loaded.variation)   # each distinct part's text once
     vary, fields = namer.vary, namer.fields
     names: dict[tuple, tuple[str, str]] = {}
     for parts in rows["_parts"][redo].unique():
-        cfg = {k: loaded.value(t) for k, t in zip(name_parts, parts)}
+        cfg = {k: loaded.value(t) for k, t in parts}
         names[parts] = (labels.scheme_name(cfg.get("scheme"), vary), namer.name(cfg))
     if "scheme_name" not in rows.columns:
         rows["scheme_name"], rows["name"] = "", ""
