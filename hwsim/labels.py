@@ -363,6 +363,10 @@ class Namer:
     def name(self, config: dict) -> str:
         return _name(config, self.vary, self.hw, self.sep, self.fields, self._part)
 
+    def scheme(self, scheme: Any) -> str:
+        """:func:`scheme_name` with what varies (the text :meth:`name` writes for the scheme)."""
+        return self._part("scheme", scheme, lambda: scheme_name(scheme, self.vary))
+
 
 class Variation:
     """What varies among the configs added so far (scheme parameters per scheme name, accelerator fields);

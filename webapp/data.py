@@ -314,6 +314,7 @@ class _Loaded:
         self.status: dict[str, str] = {}
         self.max_rowid = 0
         self.variation = labels.Variation()
+        self.part_keys: list[str] = []          # the config parts a row's ``_parts`` holds, in order
         self.parsed: dict[str, Json] = {}       # JSON text of a config part -> its value
         self.leaves: dict[tuple[str, str], Leaves] = {}   # (part, JSON text) -> its leaves
         self.metrics: set[str] = set()          # names of the metrics the points read so far have
@@ -338,6 +339,10 @@ class _Loaded:
                 del self._distinct[key]
         for (where, col), seen in self._distinct.items():
             seen |= _distinct_of(rows, flat, col, where == "done")
+
+    def config(self, parts: tuple) -> Json:
+        """The config of a row's ``_parts`` (its parts' JSON texts, in :attr:`part_keys` order)."""
+        return {k: self.value(t) for k, t in zip(self.part_keys, parts) if t is not None}
 
     def value(self, text: Any) -> Any:
         """The value of a JSON text (cut out by SQLite), parsed once per distinct text."""
@@ -497,8 +502,9 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
     else:
         redo = rows["id"].isin(set(fresh["id"])).to_numpy().copy()
         moved = [n for n in set(vary) | set(before_schemes) if vary.get(n) != before_schemes.get(n)]
-        if moved:
-            texts_of = {p: str(dict(p).get("scheme")) for p in rows["_parts"].unique()}
+        if moved and "scheme" in loaded.part_keys:
+            at = loaded.part_keys.index("scheme")
+            texts_of = {p: str(p[at]) if len(p) > at else "" for p in rows["_parts"].unique()}
             hit = {p for p, t in texts_of.items() if any(f'"name":"{n}"' in t or t == f'"{n}"' for n in moved)}
             redo = redo | np.fromiter((p in hit for p in rows["_parts"]), dtype=bool, count=len(rows))
     rows = _write_names(loaded, rows, redo)
@@ -516,14 +522,15 @@ def _add_variation(loaded: _Loaded, fresh: pd.DataFrame, texts: pd.DataFrame) ->
     (labels.design_name writes those that vary), the seeds apart: one name per distinct combination of
     parts, then each point's seeds where they vary."""
     seeds = [c for c in texts.columns if c.endswith(_SEED) and texts[c].notna().any()]
-    # (part, JSON text) pairs of the parts a point has, in one order: a later read may find other parts
-    name_parts = sorted(k for k in texts.columns if not k.endswith(_SEED))
-    fresh["_parts"] = [tuple((k, t) for k, t in zip(name_parts, row) if t is not None)
-                       for row in zip(*[_objects(texts[k]) for k in name_parts])] if name_parts else [()] * len(fresh)
+    # one JSON text per part, in the order of loaded.part_keys: a later read may find more parts, which
+    # come after (an older row's shorter tuple lacks them)
+    loaded.part_keys += [k for k in texts.columns if not k.endswith(_SEED) and k not in loaded.part_keys]
+    cols = [_objects(texts[k]) if k in texts.columns else [None] * len(fresh) for k in loaded.part_keys]
+    fresh["_parts"] = list(zip(*cols)) if cols else [()] * len(fresh)
     for c in seeds:
         fresh[f"_seed:{c}"] = _objects(texts[c])
     for parts in fresh["_parts"].unique():
-        loaded.variation.add({k: loaded.value(t) for k, t in parts})
+        loaded.variation.add(loaded.config(parts))
     for c in seeds:
         loaded.variation.add_values(c, pd.unique(texts[c].to_numpy(dtype=object)))
 
@@ -531,11 +538,11 @@ def _add_variation(loaded: _Loaded, fresh: pd.DataFrame, texts: pd.DataFrame) ->
 def _write_names(loaded: _Loaded, rows: pd.DataFrame, redo: np.ndarray) -> pd.DataFrame:
     """``scheme_name`` and ``name`` of the ``redo`` rows: one name per distinct combination of parts."""
     namer = labels.Namer(loaded.variation)   # each distinct part's text once
-    vary, fields = namer.vary, namer.fields
+    fields = namer.fields
     names: dict[tuple, tuple[str, str]] = {}
     for parts in rows["_parts"][redo].unique():
-        cfg = {k: loaded.value(t) for k, t in parts}
-        names[parts] = (labels.scheme_name(cfg.get("scheme"), vary), namer.name(cfg))
+        cfg = loaded.config(parts)
+        names[parts] = (namer.scheme(cfg.get("scheme")), namer.name(cfg))
     if "scheme_name" not in rows.columns:
         rows["scheme_name"], rows["name"] = "", ""
     rows = rows.astype({"scheme_name": object, "name": object})
