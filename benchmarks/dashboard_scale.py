@@ -444,11 +444,10 @@ def main() -> None:
         if a.make_only:
             print(f"{n:>6}  {write_s:7.1f}  (store at {db})")
             continue
-        if hardware:
-            nt = names_tell_apart(db)
-            print(f"hardware sweep, {n} points: {nt['names']} distinct names for {nt['points']} designs "
-                  f"({nt['shared']} share a name{': ' + nt['first_shared'] if nt['shared'] else ''}); "
-                  f"e.g. {nt['example']}", flush=True)
+        nt = names_tell_apart(db)
+        print(f"{'hardware sweep' if hardware else 'replicated sweep'}, {n} points: {nt['names']} distinct names "
+              f"for {nt['points']} designs ({nt['shared']} share a name"
+              f"{': ' + nt['first_shared'] if nt['shared'] else ''}); e.g. {nt['example']}", flush=True)
         try:
             filter_on = ("ex-f-scheme", "bnn") if hardware else ("ex-f-model", "lenet300")
             r = measure(db, n, filter_on) if not a.live_only else None
@@ -462,8 +461,9 @@ def main() -> None:
                   f"{r['console_errors']:6d}  | {r.get('pareto_server_s', float('nan')):12.2f}  "
                   f"{r.get('pareto_at_s', float('nan')):13.2f}  {r['script_s']:8.2f}  {r['layout_s']:8.2f}",
                   flush=True)
-            print(f"   first visit's figure arrived at {r.get('first_fig_at_s', float('nan')):.2f} s; hover: "
-                  f"{r['hover_names']} distinct names on {r['hover_markers']} drawn markers")
+            # a point's id is its config's hash: markers of distinct points have distinct configs
+            print(f"   first visit's figure arrived at {r.get('first_fig_at_s', float('nan')):.2f} s; "
+                  f"distinct names on drawn markers: {r['hover_names']} of {r['hover_markers']}")
             if r.get("first_error"):
                 print("   first console error:", r["first_error"])
         if a.live or a.live_only:

@@ -250,3 +250,15 @@ def column(values: Iterable[Any], unit: str, digits: int = 3) -> tuple[list[str]
     vals = list(values)
     s = column_scale(vals, unit)
     return [fmt(v, unit, digits, scale=s, unit_text=False) for v in vals], s
+
+
+def number(v: Any) -> str:
+    """A parameter's value as a person reads it and no two values read alike: integers in full
+    (``3``, ``12,345``), others with up to 6 significant digits (``0.001``, ``0.0000001``, ``700``);
+    never an exponent, never an SI prefix (a learning rate is not ``1m``)."""
+    if isinstance(v, bool) or not _finite(v):
+        return str(v)
+    if isinstance(v, int) or float(v).is_integer() and abs(float(v)) < 1e15:
+        n = int(v)
+        return f"{n:,}" if abs(n) >= 1e4 else str(n)
+    return _num(float(v), 6)

@@ -314,6 +314,7 @@ class _Loaded:
         self.status: dict[str, str] = {}
         self.max_rowid = 0
         self.variation = labels.Variation()
+        self.part_keys: list[str] = []          # the config parts a row's ``_parts`` holds, in order
         self.parsed: dict[str, Json] = {}       # JSON text of a config part -> its value
         self.leaves: dict[tuple[str, str], Leaves] = {}   # (part, JSON text) -> its leaves
         self.metrics: set[str] = set()          # names of the metrics the points read so far have
@@ -338,6 +339,10 @@ class _Loaded:
                 del self._distinct[key]
         for (where, col), seen in self._distinct.items():
             seen |= _distinct_of(rows, flat, col, where == "done")
+
+    def config(self, parts: tuple) -> Json:
+        """The config of a row's ``_parts`` (its parts' JSON texts, in :attr:`part_keys` order)."""
+        return {k: self.value(t) for k, t in zip(self.part_keys, parts) if t is not None}
 
     def value(self, text: Any) -> Any:
         """The value of a JSON text (cut out by SQLite), parsed once per distinct text."""
@@ -379,8 +384,8 @@ def _distinct_of(rows: pd.DataFrame, flat: pd.DataFrame, col: str, done_only: bo
     return {None if v is None or (isinstance(v, float) and v != v) else v for v in vals}
 
 
-# the parts of a config a name is made of; the leaves of the others become cfg: columns
-_NAME_PARTS = ("model", "scheme", "accelerator", "hardware", "literature")
+# a config part's seed, read apart from the part (``recipe.seed``)
+_SEED = ".seed"
 
 
 def _fresh_rows(store: Store, ids: list[str] | None) -> tuple[pd.DataFrame, set[str]]:
@@ -412,14 +417,20 @@ def _config_parts(loaded: _Loaded, store: Store, ids: list[str]) -> tuple[pd.Dat
     keys = list(dict.fromkeys(k for (k,) in store.iter_rows(
         "SELECT DISTINCT j.key FROM (SELECT config FROM points ORDER BY rowid DESC LIMIT 20) AS p, "
         "json_each(p.config) AS j") if isinstance(k, str) and k.replace("_", "").isalnum()))
-    # seeds are never a filter or a name (varied_fields skips them): cut out, so a part differing only in
-    # its seed (a recipe per point) is one distinct text
-    sel = ", ".join(f"json_remove(config -> '$.{k}', '$.seed')" for k in keys)
+    seeded = [k for (k,) in store.iter_rows(
+        "SELECT DISTINCT j.key FROM (SELECT config FROM points ORDER BY rowid DESC LIMIT 20) AS p, "
+        "json_each(p.config) AS j WHERE j.type = 'object' AND json_type(j.value, '$.seed') IS NOT NULL")
+        if k in keys]
+    # seeds are never a filter (varied_fields skips them): cut out, so a part differing only in its seed
+    # (a recipe per point) is one distinct text; each such seed comes apart, as a ``<part>.seed`` column,
+    # for the names
+    sel = ", ".join([*(f"json_remove(config -> '$.{k}', '$.seed')" if k in seeded else f"config -> '$.{k}'"
+                       for k in keys), *(f"json_extract(config, '$.{k}.seed')" for k in seeded)])
     rows = store.conn.execute(f"SELECT id{', ' + sel if sel else ''} FROM points"
                               + (" WHERE id IN (SELECT id FROM temp._want)" if ids is not None else "")).fetchall()
     # object columns: the pandas string dtype reads element by element, 50,000 times per column
-    texts = pd.DataFrame(rows, columns=["id", *keys], dtype=object).set_index("id").reindex(
-        ids if ids is not None else [r[0] for r in rows])
+    texts = pd.DataFrame(rows, columns=["id", *keys, *(f"{k}{_SEED}" for k in seeded)], dtype=object).set_index(
+        "id").reindex(ids if ids is not None else [r[0] for r in rows])
     cols: dict[str, pd.Series] = {}
     for k in keys:
         if k in _CFG_SKIP or k in ("model", "scheme"):
@@ -472,11 +483,9 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
         fresh.loc[missing, "label"] = _default_labels(fresh[missing], texts[missing], loaded)
     fresh["bits"] = _per_distinct(list(zip(_objects(fresh["bits_w"]), _objects(fresh["bits_a"]))),
                                   lambda p: _bits_text(*p))
-    name_parts = [k for k in _NAME_PARTS if k in texts.columns]
-    fresh["_parts"] = list(zip(*[_objects(texts[k]) for k in name_parts])) if name_parts else [()] * len(fresh)
-    before_schemes, before_hw = loaded.variation.scheme_params, loaded.variation.hardware_fields
-    for parts in fresh["_parts"].unique():
-        loaded.variation.add({k: loaded.value(t) for k, t in zip(name_parts, parts)})
+    v = loaded.variation
+    before_schemes, before_hw, before_fields = v.scheme_params, v.hardware_fields, v.fields
+    _add_variation(loaded, fresh, texts)
     flat.index = pd.Index(fresh["id"])
     if ids is not None:
         fresh_ids = set(fresh["id"])
@@ -485,38 +494,76 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
         loaded.flat = loaded.flat.reindex(rows["id"])
     else:
         rows, loaded.flat = fresh.reset_index(drop=True), flat
-    vary, hw = loaded.variation.scheme_params, loaded.variation.hardware_fields
-    # names change only where what varies changed: every row when an accelerator field starts to vary,
-    # else the new rows and the rows of a scheme whose varying parameters changed
-    if ids is None or hw != before_hw or "name" not in loaded.rows.columns:
+    vary, hw, fields = v.scheme_params, v.hardware_fields, v.fields
+    # names change only where what varies changed: every row when an accelerator field or another field
+    # starts to vary, else the new rows and the rows of a scheme whose varying parameters changed
+    if ids is None or hw != before_hw or fields != before_fields or "name" not in loaded.rows.columns:
         redo = np.ones(len(rows), dtype=bool)
     else:
         redo = rows["id"].isin(set(fresh["id"])).to_numpy().copy()
         moved = [n for n in set(vary) | set(before_schemes) if vary.get(n) != before_schemes.get(n)]
-        if moved and "scheme" in name_parts:
-            at = name_parts.index("scheme")
-            texts_of = {p: str(p[at]) for p in rows["_parts"].unique()}
+        if moved and "scheme" in loaded.part_keys:
+            at = loaded.part_keys.index("scheme")
+            texts_of = {p: str(p[at]) if len(p) > at else "" for p in rows["_parts"].unique()}
             hit = {p for p, t in texts_of.items() if any(f'"name":"{n}"' in t or t == f'"{n}"' for n in moved)}
             redo = redo | np.fromiter((p in hit for p in rows["_parts"]), dtype=bool, count=len(rows))
-    # one name per distinct (model, scheme, accelerator, ...) combination
-    names: dict[tuple, tuple[str, str]] = {}
-    for parts in rows["_parts"][redo].unique():
-        cfg = {k: loaded.value(t) for k, t in zip(name_parts, parts)}
-        names[parts] = (labels.scheme_name(cfg.get("scheme"), vary), labels.design_name(cfg, vary, hw))
-    if "scheme_name" not in rows.columns:
-        rows["scheme_name"], rows["name"] = "", ""
-    rows = rows.astype({"scheme_name": object, "name": object})
-    sub = rows.loc[redo]
-    rows.loc[redo, "scheme_name"] = [names[p][0] or str(s) for p, s in zip(_objects(sub["_parts"]),
-                                                                             _objects(sub["scheme"]))]
-    rows.loc[redo, "name"] = [names[p][1] or str(lab) for p, lab in zip(_objects(sub["_parts"]),
-                                                                         _objects(sub["label"]))]
+    rows = _write_names(loaded, rows, redo)
     if ids is not None:
         new = rows["id"].isin(fresh_ids).to_numpy()
         loaded._add_distinct(rows[new], flat, renamed=bool((redo & ~new).any()))
     loaded.rows = rows
     loaded._frame = None
     return loaded
+
+
+def _add_variation(loaded: _Loaded, fresh: pd.DataFrame, texts: pd.DataFrame) -> None:
+    """Add the new rows' configs to what varies; set their ``_parts`` ((part, JSON text) pairs) and
+    ``_seed:<part>.seed`` columns. A name is made of every part of the config
+    (labels.design_name writes those that vary), the seeds apart: one name per distinct combination of
+    parts, then each point's seeds where they vary."""
+    seeds = [c for c in texts.columns if c.endswith(_SEED) and texts[c].notna().any()]
+    # one JSON text per part, in the order of loaded.part_keys: a later read may find more parts, which
+    # come after (an older row's shorter tuple lacks them)
+    loaded.part_keys += [k for k in texts.columns if not k.endswith(_SEED) and k not in loaded.part_keys]
+    cols = [_objects(texts[k]) if k in texts.columns else [None] * len(fresh) for k in loaded.part_keys]
+    fresh["_parts"] = list(zip(*cols)) if cols else [()] * len(fresh)
+    for c in seeds:
+        fresh[f"_seed:{c}"] = _objects(texts[c])
+    for parts in fresh["_parts"].unique():
+        loaded.variation.add(loaded.config(parts))
+    for c in seeds:
+        loaded.variation.add_values(c, pd.unique(texts[c].to_numpy(dtype=object)))
+
+
+def _write_names(loaded: _Loaded, rows: pd.DataFrame, redo: np.ndarray) -> pd.DataFrame:
+    """``scheme_name`` and ``name`` of the ``redo`` rows: one name per distinct combination of parts."""
+    namer = labels.Namer(loaded.variation)   # each distinct part's text once
+    fields = namer.fields
+    names: dict[tuple, tuple[str, str]] = {}
+    for parts in rows["_parts"][redo].unique():
+        cfg = loaded.config(parts)
+        names[parts] = (namer.scheme(cfg.get("scheme")), namer.name(cfg))
+    if "scheme_name" not in rows.columns:
+        rows["scheme_name"], rows["name"] = "", ""
+    rows = rows.astype({"scheme_name": object, "name": object})
+    sub = rows.loc[redo]
+    rows.loc[redo, "scheme_name"] = [names[p][0] or str(s) for p, s in zip(_objects(sub["_parts"]),
+                                                                             _objects(sub["scheme"]))]
+    named = [names[p][1] or str(lab) for p, lab in zip(_objects(sub["_parts"]), _objects(sub["label"]))]
+    rows.loc[redo, "name"] = _with_seeds(named, sub, fields)
+    return rows
+
+
+def _with_seeds(names: list[str], rows: pd.DataFrame, fields: list[str]) -> list[str]:
+    """``names`` with each row's seeds written after them (``... · seed 3``) where the seeds vary: the seeds
+    come last in a name (labels.order_fields), so this is the name labels.design_name gives the whole config."""
+    words = labels.field_words(fields)
+    for f in fields:
+        col = f"_seed:{f}"
+        if f.endswith(_SEED) and col in rows.columns:
+            texts = labels.field_texts(f, _objects(rows[col]), words[f])
+            names = [f"{n} · {t}" if t else n for n, t in zip(names, texts)]
+    return names
 
 
 def text_of(v: Any) -> str:

@@ -177,22 +177,19 @@ def _marker_sizes(d: pd.DataFrame, size: str | None) -> np.ndarray:
 
 
 def _hover(d: pd.DataFrame, x: str, y: str, size: str | None, hover_extra: Sequence[tuple[str, str, str]],
-           name_col: str) -> tuple[list[str], str]:
-    """(customdata columns, hover template): id, name, ``size``, each present ``hover_extra``; the two
-    coordinates follow the columns as text written by :mod:`hwsim.units`."""
+           name_col: str) -> tuple[list[str], str, list[tuple[str, str]]]:
+    """(customdata columns, hover template, text columns): id, name and ``size`` as they are, then as text
+    written by :mod:`hwsim.units` (``474 µJ``, ``0.46 pJ/MAC``, ``4.3 TOPS/W``, not d3's) the two coordinates
+    and each present ``hover_extra`` (column, label, unit)."""
     extras = [(c, lab, u) for c, lab, u in hover_extra if c in d.columns and d[c].notna().any()]
-    custom_cols = ["id", name_col] + ([size] if size and size in d.columns else []) + [c for c, _, _ in extras]
-    # hover's coordinates are written by the same formatter as the tables (``474 µJ``), not by d3
-    hover_lines = [f"{units.label_of(y)}: %{{customdata[{len(custom_cols)}]}}",
-                   f"{units.label_of(x)}: %{{customdata[{len(custom_cols) + 1}]}}"]
+    custom_cols = ["id", name_col] + ([size] if size and size in d.columns else [])
+    text_cols = [(y, units.unit_of(y)), (x, units.unit_of(x)), *((c, u) for c, _, u in extras)]
+    n = len(custom_cols)
+    hover_lines = [f"{units.label_of(y)}: %{{customdata[{n}]}}", f"{units.label_of(x)}: %{{customdata[{n + 1}]}}"]
     if size and size in d.columns:
         hover_lines.append(units.hover(size, "customdata[2]"))
-    first_extra = 3 if size and size in d.columns else 2
-    for i, (_, lab, u) in enumerate(extras):
-        ref = f"customdata[{first_extra + i}]"
-        hover_lines.append(f"{lab}: %{{{ref}:,.3~r}} {u}" if u in units.NO_PREFIX or u.startswith("pJ/")
-                           else f"{lab}: %{{{ref}:.3~s}}{units.DISPLAY.get(u, (1, ''))[1]}")
-    return custom_cols, "<b>%{customdata[1]}</b><br>" + "<br>".join(hover_lines) + "<extra></extra>"
+    hover_lines += [f"{lab}: %{{customdata[{n + 2 + i}]}}" for i, (_, lab, _) in enumerate(extras)]
+    return custom_cols, "<b>%{customdata[1]}</b><br>" + "<br>".join(hover_lines) + "<extra></extra>", text_cols
 
 
 def _in_view(d: pd.DataFrame, x: str, y: str, x_range: Sequence[float] | None,
@@ -266,14 +263,13 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
     cmap = _palette(sorted(cvals.unique()))
     smap = {v: SYMBOLS[i % len(SYMBOLS)] for i, v in enumerate(sorted(svals.unique()))}
     sizes = _marker_sizes(d, size)
-    custom_cols, hovertemplate = _hover(d, x, y, size, hover_extra, name_col)
+    custom_cols, hovertemplate, text_cols = _hover(d, x, y, size, hover_extra, name_col)
     group_label = color.replace("cfg:", "").replace("_name", "") if color else ""
-    ux, uy = units.unit_of(x), units.unit_of(y)
 
     def custom(rows: pd.DataFrame):
         base = rows[[c for c in custom_cols if c in rows.columns]].to_numpy(dtype=object)
-        text = np.array([[units.fmt(a, uy), units.fmt(b, ux)] for a, b in zip(rows[y], rows[x])],
-                        dtype=object).reshape(len(rows), 2)
+        text = np.array([[units.fmt(v, u) for v in rows[c]] for c, u in text_cols], dtype=object).T.reshape(
+            len(rows), len(text_cols))
         return np.concatenate([base, text], axis=1) if len(rows) else base
 
     keep = d["id"].isin(list(selected)).to_numpy()

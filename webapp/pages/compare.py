@@ -195,7 +195,7 @@ def register(app: dash.Dash, data: StoreData) -> None:
             return [], [], empty, empty, [], [], empty
         rows, cols = metrics_table(df)
         ratio = figures.compare_metrics_figure(df, [m for m in METRICS if df[m].notna().all()])
-        labels = [f"{lab} ({pid[:6]})" for lab, pid in zip(df["label"], df["id"])]
+        labels = [f"{n} ({pid[:6]})" for n, pid in zip(df.get("name", df["label"]), df["id"])]
         series = {lab: layer_series(data, pid, quantity, phase) for lab, pid in zip(labels, df["id"])}
         qlabel = QUANTITIES[quantity][0]
         where = "training step" if phase == "train" else phase.replace("_", " ")

@@ -295,8 +295,8 @@ class _Recent:
 
 
 # what hover adds to a design's name and coordinates: energy per MAC and efficiency, where stored
-HOVER_EXTRA = {"train": [("_pj_per_mac", "energy per MAC", "pJ/MAC"), ("tops_per_w", "efficiency", "TOPS/W")],
-               "inference": [("_pj_per_mac", "energy per MAC", "pJ/MAC"), ("tops_per_w", "efficiency", "TOPS/W")]}
+HOVER_EXTRA = {"train": [("_pj_per_mac", "energy per MAC", "pJ/MAC"), ("_tops_per_w", "efficiency", "TOPS/W")],
+               "inference": [("_pj_per_mac", "energy per MAC", "pJ/MAC"), ("_tops_per_w", "efficiency", "TOPS/W")]}
 _PER_MAC = {"train": ("train_energy_pj_per_step", "macs_train_step"), "inference": ("infer_energy_pj", "macs_infer")}
 
 
@@ -314,6 +314,10 @@ def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=(), 
         if energy in df.columns and macs in df.columns:
             with np.errstate(invalid="ignore", divide="ignore"):
                 df = df.assign(_pj_per_mac=df[energy] / df[macs].where(df[macs] > 0))
+                # the stored efficiency, else the view's: 2 operations per MAC, so TOPS/W = 2 / (pJ per MAC)
+                derived = 2.0 / df["_pj_per_mac"].where(df["_pj_per_mac"] > 0)
+                df = df.assign(_tops_per_w=df["tops_per_w"].fillna(derived) if "tops_per_w" in df.columns
+                               else derived)
         fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
                                     size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
                                     selected=list(selected), title=title_of(v, filters),

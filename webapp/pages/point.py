@@ -99,7 +99,15 @@ def flatten(d, prefix: str = "") -> dict:
     return out
 
 
-def summary(p: PointRecord) -> dbc.Card:
+def design_name(data: StoreData, p: PointRecord) -> str:
+    """The point's name as Explore's hover and Compare write it (:func:`hwsim.labels.design_name`, with
+    what varies among the store's points), else its label."""
+    df = data.points()
+    hit = df["name"][df["id"].to_numpy() == p.id] if "name" in df.columns else pd.Series(dtype=object)
+    return str(hit.iloc[0]) if len(hit) and isinstance(hit.iloc[0], str) and hit.iloc[0] else (p.label or p.id[:12])
+
+
+def summary(p: PointRecord, name: str = "") -> dbc.Card:
     cols = [html.Span([html.Span(f"{c.replace('_', ' ')}: ", className="text-muted"), html.B(str(v))],
                       className="me-3") for c, v in p.columns.items()]
     tiles = []
@@ -111,7 +119,7 @@ def summary(p: PointRecord) -> dbc.Card:
                                                     className="fs-5 fw-semibold")],
                                           className="hwsim-tile"), xs=6, md=3, lg=True))
     return dbc.Card(dbc.CardBody([
-        html.H5([p.label or p.id[:12], dbc.Badge(p.status, color="success" if p.status == "done" else "danger",
+        html.H5([name or p.label or p.id[:12], dbc.Badge(p.status, color="success" if p.status == "done" else "danger",
                                                  class_name="ms-2 align-middle")], id="pt-title"),
         html.Div([html.Span("id ", className="text-muted"), html.Code(p.id)], className="small mb-1"),
         html.Div(cols, className="small mb-2"),
@@ -343,7 +351,7 @@ def _register_view(app: dash.Dash, data: StoreData) -> None:
                  for k, v in flatten(assumptions).items()] if assumptions is not None else [
             {"key": "(none)", "value": "this point stored no assumptions blob"}]
         lrows, lcols = layer_table(data, pid, phase)
-        return (summary(p), *[_graph(g, figs[g]) for g, _ in GRAPHS], arows, lrows, lcols,
+        return (summary(p, design_name(data, p)), *[_graph(g, figs[g]) for g, _ in GRAPHS], arows, lrows, lcols,
                 json.dumps(p.config, indent=2, sort_keys=True))
 
 
@@ -357,7 +365,7 @@ def _register_exports(app: dash.Dash, data: StoreData) -> None:
             raise dash.exceptions.PreventUpdate
         fig = point_figures(data, pid, phase or "train", view or "macs")[which]
         p = data.point(pid)
-        fig.update_layout(title=dict(text=f"{p.label or pid[:12]}: {fig.layout.title.text or ''}"))
+        fig.update_layout(title=dict(text=f"{design_name(data, p)}: {fig.layout.title.text or ''}"))
         return figure_download(fig, fmt, f"hwsim-{which.removeprefix('pt-')}")
 
     @app.callback(Output("pt-report-download", "data"), Input("pt-report-btn", "n_clicks"),
