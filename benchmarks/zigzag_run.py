@@ -190,9 +190,9 @@ def arrayed_yaml(acc_path: Path, map_path: Path, side: int, acc_out: Path, map_o
     acc["operational_array"]["sizes"] = [new[d] for d in acc["operational_array"]["dimensions"]]
     # a memory that serves the whole array through fixed-width ports (the matched designs' input SRAM and
     # accumulators: one word per array row or column per cycle) widens with the array, at the same cost per bit
-    for m in acc["memories"].values():
+    for name, m in acc["memories"].items():
         ports = m.get("ports", [])
-        if m.get("served_dimensions") and ports and "dram" not in m["operands"] and \
+        if m.get("served_dimensions") and ports and name != "dram" and \
                 all(p["bandwidth_min"] == p["bandwidth_max"] for p in ports):
             # inputs enter along the array's rows (D2), partial sums leave along its columns (D1)
             n = new["D1"] if m["operands"] == ["O"] else new["D2"]

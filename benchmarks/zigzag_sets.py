@@ -25,11 +25,12 @@ class LayerSet:
     dataflow: str | None = None      # hwsim's dataflow instead of the matched design's
     cols: int | None = None          # with ``array``: an array x cols array (array rows reduce)
     sram_kib: int | None = None      # the input SRAM's size instead of the design's (KiB)
+    shipped: bool = False            # ZigZag's own design even where a matched copy exists
 
     def zigzag_hardware(self) -> str:
         """ZigZag's hardware file for the set: the matched copy (MATCHED_HARDWARE) where there is one, else
         the design shipped with ZigZag."""
-        return MATCHED_HARDWARE.get(self.accelerator, self.accelerator)
+        return self.accelerator if self.shipped else MATCHED_HARDWARE.get(self.accelerator, self.accelerator)
 
 
 # ZigZag designs made like hwsim's matched design field by field (the file says which fields and why),
@@ -79,9 +80,11 @@ SETS = {s.name: s for s in (
     LayerSet("mixed_tpu_like_64", "tpu_like", MIXED, array=64, about="TPU-like, 64x64 array"),
     LayerSet("mixed_tpu_like_128", "tpu_like", MIXED, array=128, about="TPU-like, 128x128 array"),
     LayerSet("mixed_tpu_like_w4", "tpu_like", MIXED, weight_bits=4, about="TPU-like 32x32, 4-bit weights"),
+    # ZigZag's own TPU-like design: its 128 B weight registers are the weight store an output-stationary array
+    # streams from (the matched design, weight-stationary, holds one weight per PE and no weight buffer)
     LayerSet("transformer_tpu_like_os", "tpu_like", TRANSFORMER, spatial=("D1=K,32", "D2=D,32"), dataflow="os",
              about="transformer linear layers, TPU-like 32x32 output-stationary (tokens x output features "
-                   "unrolled, the reduction in each PE)"),
+                   "unrolled, the reduction in each PE)", shipped=True),
     LayerSet("mixed_tpu_like_32x8", "tpu_like", MIXED, array=32, cols=8, about="TPU-like, a 32 x 8 array "
              "(32 rows reduce, 8 output channels)"),
     LayerSet("late_tpu_like_sram256k", "tpu_like", LATE, sram_kib=256, about="late-stage stride-2 and 1x1 "

@@ -78,7 +78,8 @@ EYERISS = [n for n in ALL if SETS[n].accelerator == "eyeriss_like"]
 @pytest.mark.parametrize("name", ALL)
 def test_spatial_mapping_is_stated(name):
     """The benchmark says per set whether the criterion applies: TPU-like sets unroll alike on every layer but
-    the narrow first convolutions (C = 3 over 32 rows in ZigZag, C x FX x FY in hwsim's im2col); Eyeriss-like
+    k x k convolutions with fewer input channels than rows (ZigZag unrolls C alone over the rows, hwsim's
+    im2col C x FX x FY: the first convolutions, and C = 64 on 128 rows); Eyeriss-like
     is no systolic array, so no layer is mapped alike and cycles are not compared."""
     from benchmarks.vs_zigzag import spatial_statement
 
@@ -88,7 +89,11 @@ def test_spatial_mapping_is_stated(name):
         assert not same and "criterion n/a" in spatial_statement(name, rows)
     else:
         assert len(same) >= len(rows) - 2
-        assert all(r["spec"].startswith("conv:3,") for r in rows if r not in same)
+        rows_side = SETS[name].array or 32
+        for r in rows:   # a k x k convolution with fewer input channels than the array has rows
+            if r not in same:
+                c, _, _, k, *_ = (int(v) for v in r["spec"].split(":")[1].split(","))
+                assert r["spec"].startswith("conv:") and c < rows_side and k > 1, r["spec"]
         assert spatial_statement(name, rows) == f"same on {len(same)} of {len(rows)} layers"
 
 
@@ -98,6 +103,13 @@ def test_cycles_where_the_spatial_mapping_is_the_same(name):
     roofline's stalls) within 10% of ZigZag's over the layers both map alike."""
     s = summary(name, rows_of(name))
     assert s["layers_same_mapping"] >= 5
+    if SETS[name].shipped:
+        # output-stationary on ZigZag's own design: every layer DRAM-bound in hwsim's roofline, while ZigZag
+        # also loads each memory's first tile before computing (onloading): within 10% of ZigZag's cycles
+        # without it, -10.4% with it (docs/validation.md)
+        assert abs(s["cycles_vs_overlapped_gap_same_mapping"]) <= CYCLES_TOL
+        assert -0.15 <= s["cycles_gap_same_mapping"] < -CYCLES_TOL
+        return
     assert abs(s["cycles_gap_same_mapping"]) <= CYCLES_TOL
 
 
@@ -139,6 +151,14 @@ def test_energy_components_repriced(name):
         # energy agrees within 25%, and register energy within 20%
         assert abs(s["energy_sram_no_psum_gap"]) <= 0.25
         assert abs(s["energy_rf_chain_gap"]) <= ENERGY_TOL
+        return
+    if SETS[name].shipped:
+        # ZigZag's own design has no accumulators: its order sends partial sums to the 2 MiB SRAM and back 16
+        # times on 768-wide layers; without that traffic the SRAM energy agrees. Its mapping keeps a weight in
+        # the PE's 128 B register over the four token steps a PE runs, where hwsim's output-stationary PE
+        # latches the moving weight per MAC: hwsim's register energy is higher, by at most 40%
+        assert s["energy_sram_bits_gap"] < -0.5 and abs(s["energy_sram_no_psum_gap"]) <= ENERGY_TOL
+        assert 0 < s["energy_rf_chain_gap"] <= 0.40
         return
     for comp in ("sram_ports", "sram_bits", "rf_chain"):
         assert abs(s[f"energy_{comp}_gap_same"]) <= ENERGY_TOL, comp
