@@ -625,6 +625,13 @@ def main() -> None:
         print(f"\nworst per-layer DRAM read gap {s['max_layer_dram_read_gap']:.1%}; total DRAM write gap "
               f"{s['total_dram_write_gap']:+.1%}; cycles gap over the {int(s['layers_same_mapping'])} layers with "
               f"the same spatial mapping {s['cycles_gap_same_mapping']:+.1%}")
+        if s["layers_same_mapping"]:
+            print(f"energy over those layers: DRAM {s['energy_dram_gap_same']:+.1%}, SRAM per access of ZigZag's "
+                  f"port width {s['energy_sram_ports_gap_same']:+.1%}, per bit {s['energy_sram_bits_gap_same']:+.1%}, "
+                  f"registers {s['energy_rf_chain_gap_same']:+.1%}")
+        else:
+            print(f"no layer mapped alike; SRAM energy without each side's partial sums' accumulator traffic "
+                  f"{s['energy_sram_no_psum_gap']:+.1%}")
 
 
 SET_FIGURES = (("macs", "MACs"), ("dram_read", "DRAM read bytes"), ("dram_write", "DRAM write bytes"),
