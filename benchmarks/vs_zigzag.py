@@ -12,10 +12,14 @@ benchmarks/zigzag_run.py (the command is stored in each file; about a minute of 
 hwsim counts its own ResNet-18 (``resnet18``, 3x224x224, 1000 classes) under
 ``{name: kbit, weight_bits: 8, act_bits: 8, keep_first_last: false}`` at batch 1 on meta tensors,
 and simulates the inference pass on an accelerator matched to ZigZag's design field by field
-(:data:`DESIGNS`; the fields that cannot be matched are listed with each design). Energy is compared
-per component after repricing hwsim's access counts with ZigZag's own constants (its MAC energy and
-each memory's read/write cost per bit of its widest port), so the comparison is of the counts, not
-of the technology tables. Layers are paired in order (both list the 21 conv/fc layers the same way).
+(:data:`DESIGNS`; the fields that cannot be matched are listed with each design). The TPU-like ZigZag
+design is benchmarks/zigzag_hardware/tpu_like_matched.yaml, ZigZag's own made like hwsim's (a
+double-buffered one-weight register per PE, accumulators under the array, ports as wide as the array
+moves). Energy is compared per component after repricing hwsim's access counts with ZigZag's own constants
+(its MAC energy, each memory's read/write cost per access of its port width, as ZigZag's constant means,
+and per bit), so the comparison is of the counts, not of the technology tables. Cycles and energy are
+also given over the layers both map alike (the same spatial unrolling); the benchmark says per layer set
+whether any are. Layers are paired by shape.
 
 Buffers smaller than a layer: tests/fixtures/zigzag/convs_<design>[_a<n>|_energy]_sram<S>k.json hold ZigZag's
 runs of single convolutions on the design with its input/output SRAM cut to S KiB (``zigzag_run.py --conv ...
@@ -154,8 +158,11 @@ EYERISS_LIKE = Design(
         "compared (the spatial mapping differs)",
         "the 8 KiB output SRAM between the output registers and the 1 MiB SRAM: hwsim has one level of "
         "buffers (ifmap, filter, ofmap) above its registers",
-        "the weight register's reads: ZigZag skips a read while its loop order keeps a weight at the "
-        "multiplier (0.77 reads per MAC over the network); hwsim reads it per MAC",
+        "the weight register's reads: ZigZag reads it once per run of MACs that keep a weight at the "
+        "multiplier (0.77 reads per MAC over the network, its mappings cycling weights through the 64 B "
+        "register); hwsim's weight-stationary PE holds one weight per fold and reads it once per fill",
+        "where partial sums accumulate: ZigZag's mappings reduce in each PE's 16 B register first, hwsim's "
+        "systolic array adds them into its buffer once per 14-row fold",
         "the 1 MiB shared input/output SRAM: split into two 512 KiB buffers",
     ],
 )
