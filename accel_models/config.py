@@ -75,6 +75,10 @@ class Accelerator:
     ifmap_macros: int = 1
     filter_macros: int = 1
     ofmap_macros: int = 1
+    # each PE holds a second weight register, so a weight-stationary fold's weights shift in while the
+    # previous fold computes (TPU v1: "one 64 KiB tile of weights plus one for double-buffering (to hide
+    # the 256 cycles it takes to shift a tile in)", Jouppi et al., ISCA 2017); False: SCALE-Sim's folds
+    weight_double_buffered: bool = False
 
     @property
     def memory(self) -> Memory:
@@ -92,6 +96,8 @@ class Accelerator:
         array: JsonDocument = {"rows": self.rows, "cols": self.cols, "dataflow": self.dataflow}
         if self.pe_register_bytes:   # only when set, so accelerators without it keep their resolved form
             array["pe_register_bytes"] = self.pe_register_bytes
+        if self.weight_double_buffered:   # the same
+            array["weight_double_buffered"] = True
         return {
             "name": self.name, "description": self.description, "clock_mhz": self.clock_mhz,
             "array": array,
@@ -171,7 +177,7 @@ class _Fields:
 
 _TOP = {"name", "description", "clock_mhz", "array", "pe", "sram", "dram", "vector_unit", "operands", "notes",
         "source", "sparsity", "registers"}
-_SUB = {"array": {"rows", "cols", "dataflow", "pe_register_bytes"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb", "double_buffered", "shared_io",
+_SUB = {"array": {"rows", "cols", "dataflow", "pe_register_bytes", "weight_double_buffered"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb", "double_buffered", "shared_io",
                                                                          "ifmap_macros", "filter_macros", "ofmap_macros"},
         "dram": {"bandwidth_bytes_per_cycle"}, "vector_unit": {"lanes"},
         "operands": {"ifmap_bits", "filter_bits", "psum_bits"},
@@ -315,6 +321,10 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
         flags[k] = v
     for k in ("ifmap", "filter", "ofmap"):
         flags[f"{k}_macros"] = f.posint(f"sram.{k}_macros", 1)
+    wdb = f.get("array.weight_double_buffered", False)
+    if not isinstance(wdb, bool):
+        raise ConfigError(f"{f.where('array.weight_double_buffered')}: array.weight_double_buffered",
+                          f"expected true or false, got {wdb!r}")
     bw = f.posnum("dram.bandwidth_bytes_per_cycle", None, allow_none=True)
     name = f.get("name", Path(source).stem if source else "accelerator")
     regs = f.get("array.pe_register_bytes", 0)
@@ -338,6 +348,7 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
         ifmap_bits=f.posint("operands.ifmap_bits", 8), filter_bits=f.posint("operands.filter_bits", 8),
         psum_bits=f.posint("operands.psum_bits", 32), description=str(f.get("description", "")),
         source=source, sparsity=sparsity, pe_register_bytes=regs, registers=registers,
+        weight_double_buffered=wdb,
     )
 
 

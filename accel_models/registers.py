@@ -15,21 +15,26 @@ default rule of :mod:`hwsim.energy.price` (two operand reads per MAC from a regi
 Counts, in words per GEMM (all groups), for the systolic dataflows of :mod:`accel_models.systolic`
 (C[MxN] = A[MxK] B[KxN]; A = ifmap, B = filter; MACs = M x N x K):
 
-    every MAC reads each operand it uses from that operand's register (the rule of Chen et al.,
-    ISCA 2016, Eyeriss's dataflow taxonomy, and of Timeloop: the innermost level that holds an
-    operand serves every MAC), and reads and writes the running partial sum:
+    a moving operand is latched by each PE it passes and read by its MAC; the running partial sum is
+    read and written per MAC; a stationary operand is written once per fill and read once per fill:
 
     operand    stationary in     written (filled)                       read
-    filter     ws, bitfusion     once per element per fold (K x N)      MACs
-    ifmap      is                once per element per fold (M x K)      MACs
+    filter     ws, bitfusion     once per element per fold (K x N)      once per fill (K x N)
+    ifmap      is                once per element per fold (M x K)      once per fill (M x K)
     moving     otherwise         MACs (each PE latches what it passes)  MACs
     psum       -                 MACs (one running sum per MAC)          MACs (K - 1 accumulations per
                                                                          output chain + 1 drain)
 
-ZigZag reads the innermost register once per *run* of MACs that keep the same operand at the
-multiplier (``mac_level_data_stationary_cycle``, ``access_same_data_considered_as_no_access``); its
-mapping decides those runs. :func:`register_words` gives that count too (``held_at_mac``): a
-stationary operand is then read once per fill.
+Why a stationary operand is not read per MAC: in a systolic PE it sits in a flip-flop whose output is
+wired to the multiplier for the whole fold, with no address, decoder or read port to exercise; what
+changes per MAC is the moving operand and the sum. TPU v1's matrix unit holds "one 64 KiB tile of
+weights plus one for double-buffering" (Jouppi et al., ISCA 2017), and Gemmini's PE (ucb-bar/gemmini,
+``PE.scala``: registers ``c1``/``c2``, ``propagate`` chooses which one feeds the multiplier) is built
+the same way. ZigZag counts the same: it reads the innermost register once per run of MACs that keep
+the same operand at the multiplier (``mac_level_data_stationary_cycle``,
+``access_same_data_considered_as_no_access``). A per-MAC read (Chen et al., ISCA 2016's register-file
+model, Timeloop's innermost level) describes a scratch-pad that cycles through several operands, such
+as Eyeriss's 224-entry filter scratch-pad, not a held operand.
 
 A word is one operand element, rounded up to whole register words (a 4-bit operand in an 8-bit
 register moves one 8-bit word; a 32-bit partial sum in a 16-bit register two).
@@ -85,16 +90,15 @@ class RegisterCounts:
     writes: int
 
 
-def register_words(dataflow: str, operand: str, macs: int, fills: int,
-                   held_at_mac: bool = False) -> RegisterCounts:
+def register_words(dataflow: str, operand: str, macs: int, fills: int) -> RegisterCounts:
     """Elements read and written in ``operand``'s register over a GEMM of ``macs`` MACs.
 
     ``fills``: how often the stationary operand is loaded (its SRAM reads: one per element per
-    fold). ``held_at_mac``: ZigZag's rule, a stationary operand read once per fill instead of per MAC."""
+    fold); it is read once per fill (held at the multiplier)."""
     if operand == "psum":
         return RegisterCounts(macs, macs)
     if STATIONARY.get(dataflow) == operand:
-        return RegisterCounts(fills if held_at_mac else macs, fills)
+        return RegisterCounts(fills, fills)
     return RegisterCounts(macs, macs)
 
 

@@ -90,7 +90,8 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
         rate = acc.pe.rate(ops)
     except ConfigError as e:
         raise ConfigError(f"layer {g.name} ({g.phase})", e.what) from None
-    run = run_gemm(g.M, g.N, g.K, acc.rows, acc.cols, acc.dataflow, g.groups, rate, g.kernel)
+    run = run_gemm(g.M, g.N, g.K, acc.rows, acc.cols, acc.dataflow, g.groups, rate, g.kernel,
+                   acc.weight_double_buffered)
     f = skip_factor(acc.sparsity, acc.rows, acc.cols, g.weight_density, g.input_density, g.weight_nm)
     if f < 1.0:
         run = replace(run, compute_cycles=max(1, math.ceil(run.compute_cycles * f)))
@@ -110,9 +111,16 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
     # each finished output, at its output width), else a round trip per row fold at psum width. A
     # weight-stationary array runs the DRAM model's chunks of output rows (tr.tiles, each chunk's partial
     # sums fit the accumulators: accel_models.memory), so its partial sums stay there too and the weights
-    # are loaded into the PEs once per chunk.
+    # are loaded into the PEs once per chunk. Its accumulators are the ofmap buffer, an SRAM (TPU v1's
+    # 4 MiB of accumulators, Jouppi et al. 2017): each row fold's partial sums are added into it, a write
+    # per output per row fold and a read before each write after the first, at psum width (SCALE-Sim's
+    # counts; ZigZag's accumulator level counts the same).
     fil_r = run.sram_reads_filter
-    if psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols) or acc.dataflow in ("ws", "bitfusion"):
+    if acc.dataflow == "ws":
+        of_r, of_w, of_rb, of_wb, of_wk = run.sram_reads_ofmap, run.sram_writes_ofmap, ob, ob, None
+        if not psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols):
+            fil_r = run.sram_reads_filter * tr.tiles
+    elif psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols) or acc.dataflow == "bitfusion":
         of_r, of_w, of_rb, of_wb, of_wk = 0, g.groups * g.M * g.N, 0, out_b, ok
         if not psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols):
             fil_r = run.sram_reads_filter * tr.tiles

@@ -28,6 +28,15 @@ SCALE-Sim's OS ofmap count adds ``rows + cols`` of the padded fold once per fold
 Partial sums written once per row fold (ws, is) are read back ``ceil(K/R) - 1`` times to accumulate;
 SCALE-Sim does not count those reads, ``sram_reads_ofmap`` does.
 
+With double-buffered weights (``weight_double_buffered``, ws only: a second weight register per PE, as
+TPU v1's matrix unit) the next fold's weights shift in while this fold streams, and the folds follow one
+another as one wavefront: a fold lasts max(T, R) cycles (it cannot start before its R-cycle weight load
+ends), and only the first load and the last skew drain are paid, once per GEMM:
+
+    ws, weights double-buffered:  R + groups x folds x max(T, R) + R + C - 2   (minus 1, as above)
+
+which equals SCALE-Sim's count when there is one fold and T >= R.
+
 Mapping efficiency = mean over folds of used PEs / (R*C) = Sr*Sc / (folds*R*C).
 Compute utilization = mean over folds of used*T / (R*C*cycles_fold) with SCALE-Sim's
 cycles_fold = 2R + 2C + T - 3 (ws, is) or R + C + T - 2 (os).
@@ -79,8 +88,9 @@ def effective_k(K: int, rate: Fraction) -> int:
 
 
 def run_gemm(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, groups: int = 1,
-             rate: Fraction = Fraction(1), kernel: int = 1) -> ArrayRun:
-    """Closed-form SCALE-Sim timing and SRAM counts for C[MxN] = A[MxK] B[KxN] on a rows x cols array."""
+             rate: Fraction = Fraction(1), kernel: int = 1, weight_double_buffered: bool = False) -> ArrayRun:
+    """Closed-form SCALE-Sim timing and SRAM counts for C[MxN] = A[MxK] B[KxN] on a rows x cols array;
+    ``weight_double_buffered``: weight loads hidden behind the previous fold (ws; see the module text)."""
     R, C = rows, cols
     if dataflow == "bitfusion":
         return _run_bitfusion(M, N, K, R, C, groups, rate, kernel)
@@ -102,6 +112,9 @@ def run_gemm(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, groups
     compute = groups * (folds * per_fold - 1)
     mapping = Sr * Sc / (folds * R * C)
     util = Sr * Sc * T / (folds * R * C * util_cycles)
+    if weight_double_buffered and dataflow == "ws":
+        compute = R + groups * folds * max(T, R) + R + C - 2 - 1
+        util = groups * Sr * Sc * T / (R * C * compute)
     # Access counts in elements of the true reduction K (Sr/T hold K_eff when rate != 1).
     if dataflow == "ws":
         ifm, fil, ofw = M * K * cf, K * N, M * N * rf

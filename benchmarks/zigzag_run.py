@@ -162,19 +162,48 @@ def sized_yaml(acc_path: Path, sram_kib: int, out: Path) -> None:
     out.write_text(yaml.safe_dump(acc, sort_keys=False))
 
 
-def arrayed_yaml(acc_path: Path, map_path: Path, side: int, acc_out: Path, map_out: Path) -> None:
-    """Copies of an accelerator and its mapping with a ``side`` x ``side`` MAC array: the operational array's
-    sizes and every spatial unrolling's factor (K over D1, C over D2 in TPU-like's mapping) set to ``side``;
-    the per-PE registers, SRAM and DRAM stay as declared."""
+def held_weight_register(acc_path: Path, weight_bits: int, out: Path) -> None:
+    """A copy of a matched design (``*_matched.yaml``) whose per-PE weight register holds one weight of
+    ``weight_bits`` and its double-buffer shadow, as the TPU's: ZigZag would otherwise cycle several narrow
+    weights through a register sized for two 8-bit ones."""
     import yaml
 
     acc = yaml.safe_load(acc_path.read_text())
-    acc["operational_array"]["sizes"] = [side] * len(acc["operational_array"]["sizes"])
+    for m in acc["memories"].values():
+        if m["operands"] == ["I2"] and not m["served_dimensions"]:
+            m["size"] = 2 * weight_bits
+    out.write_text(yaml.safe_dump(acc, sort_keys=False))
+
+
+def arrayed_yaml(acc_path: Path, map_path: Path, side: int, acc_out: Path, map_out: Path,
+                 cols: int | None = None) -> None:
+    """Copies of an accelerator and its mapping with a ``side`` x ``side`` MAC array: the operational array's
+    sizes and every spatial unrolling's factor (K over D1, C over D2 in TPU-like's mapping) set to ``side``;
+    the per-PE registers, SRAM sizes and DRAM stay as declared, and fixed-width array ports scale with the side.
+    ``cols``: a ``side`` x ``cols`` array instead (D2, the reduction, of ``side``; D1, the output channels, of
+    ``cols``)."""
+    import yaml
+
+    acc = yaml.safe_load(acc_path.read_text())
+    base = acc["operational_array"]["sizes"][0]
+    new = {"D1": cols or side, "D2": side}
+    acc["operational_array"]["sizes"] = [new[d] for d in acc["operational_array"]["dimensions"]]
+    # a memory that serves the whole array through fixed-width ports (the matched designs' input SRAM and
+    # accumulators: one word per array row or column per cycle) widens with the array, at the same cost per bit
+    for name, m in acc["memories"].items():
+        ports = m.get("ports", [])
+        if m.get("served_dimensions") and ports and name != "dram" and \
+                all(p["bandwidth_min"] == p["bandwidth_max"] for p in ports):
+            # inputs enter along the array's rows (D2), partial sums leave along its columns (D1)
+            n = new["D1"] if m["operands"] == ["O"] else new["D2"]
+            for p in ports:
+                p["bandwidth_min"] = p["bandwidth_max"] = p["bandwidth_max"] * n // base
+            m["r_cost"], m["w_cost"] = m["r_cost"] * n / base, m["w_cost"] * n / base
     acc_out.write_text(yaml.safe_dump(acc, sort_keys=False))
     maps = yaml.safe_load(map_path.read_text())
     for m in maps:
         for dim, loops in m.get("spatial_mapping", {}).items():
-            m["spatial_mapping"][dim] = [f"{loop.split(',')[0].strip()}, {side}" if int(loop.split(",")[1]) > 1
+            m["spatial_mapping"][dim] = [f"{loop.split(',')[0].strip()}, {new[dim]}" if int(loop.split(",")[1]) > 1
                                          else loop for loop in loops]
     map_out.write_text(yaml.safe_dump(maps, sort_keys=False))
 
@@ -214,11 +243,14 @@ def depthwise_mapping(map_path: Path, layers: list[tuple[str, tuple[int, ...]]],
 def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str = "latency",
         convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None,
         layers: list[str] | None = None, array: int | None = None, weight_bits: int | None = None,
-        act_bits: int | None = None, name: str | None = None, spatial: list[str] | None = None) -> dict:
+        act_bits: int | None = None, name: str | None = None, spatial: list[str] | None = None,
+        cols: int | None = None) -> dict:
     from zigzag.api import get_hardware_performance_zigzag
 
     pkg = _package_dir() / "inputs"
     acc_path = Path(accelerator) if accelerator.endswith(".yaml") else pkg / "hardware" / f"{accelerator}.yaml"
+    if not acc_path.is_absolute() and not acc_path.exists():   # a file of this repository
+        acc_path = Path(__file__).resolve().parents[1] / acc_path
     map_path = pkg / "mapping" / f"{mapping}.yaml"
     wl_path = Path(workload) if workload.endswith(".onnx") else pkg / "workload" / f"{workload}.onnx"
     t0 = time.perf_counter()
@@ -232,7 +264,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
             layers_onnx([parse_layer(x) for x in layers], wl_path, weight_bits, act_bits)
         if array:
             acc_out, map_out = Path(dump) / f"{acc_path.stem}_{array}.yaml", Path(dump) / f"map_{array}.yaml"
-            arrayed_yaml(acc_path, map_path, array, acc_out, map_out)
+            arrayed_yaml(acc_path, map_path, array, acc_out, map_out, cols)
             acc_path, map_path = acc_out, map_out
         if spatial:
             sp_map = Path(dump) / "map_spatial.yaml"
@@ -242,6 +274,10 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
             dw_map = Path(dump) / "map_depthwise.yaml"
             depthwise_mapping(map_path, [parse_layer(x) for x in layers], dw_map)
             map_path = dw_map
+        if weight_bits and acc_path.stem.endswith("_matched"):
+            held = Path(dump) / f"{acc_path.stem}_w{weight_bits}.yaml"
+            held_weight_register(acc_path, weight_bits, held)
+            acc_path = held
         if sram_kib:
             sized = Path(dump) / f"{acc_path.stem}.yaml"
             sized_yaml(acc_path, sram_kib, sized)
@@ -278,13 +314,13 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
     extra = "".join(f" --conv {','.join(map(str, c))}" for c in convs or []) + \
         "".join(f" --layer {x}" for x in specs) + "".join(f" --spatial {x}" for x in spatial or []) + \
         "".join(f" --{k} {v}" for k, v in (("sram-kib", sram_kib), ("array", array), ("weight-bits", weight_bits),
-                                           ("act-bits", act_bits), ("name", name)) if v)
+                                           ("act-bits", act_bits), ("name", name), ("array-cols", cols)) if v)
     return {
         "tool": f"zigzag-dse {getattr(zigzag, '__version__', '3.9.1')}",
         "command": f"python benchmarks/zigzag_run.py --accelerator {accelerator}"
                    f"{'' if convs or specs else f' --workload {workload}'} --mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
         "accelerator": accelerator, "workload": "convs" if convs else "layers" if specs else workload,
-        "mapping": mapping, "name": name, "layer_specs": specs, "array": array,
+        "mapping": mapping, "name": name, "layer_specs": specs, "array": array, "array_cols": cols,
         "weight_bits": weight_bits, "act_bits": act_bits, "spatial": list(spatial or []), "mapping_yaml": map_text,
         "opt": opt, "search": "loma", "lpf_limit": lpf_limit,
         "convs": [list(c) for c in convs or []], "sram_kib": sram_kib,
@@ -311,6 +347,8 @@ def main() -> None:
                     help="run these layers instead of --workload: conv:C,K,H,KERNEL,STRIDE[,GROUPS] (square, batch 1, "
                          "padding kernel // 2) or gemm:ROWS,C,K (a linear layer on ROWS tokens)")
     ap.add_argument("--array", type=int, default=None, help="a square MAC array of this side (and its mapping)")
+    ap.add_argument("--array-cols", type=int, default=None,
+                    help="with --array N: an N x COLS array (N rows reduce, COLS output channels)")
     ap.add_argument("--weight-bits", type=int, default=None, help="ZigZag's weight precision (default 8)")
     ap.add_argument("--act-bits", type=int, default=None, help="ZigZag's activation precision (default 8)")
     ap.add_argument("--name", default=None, help="the fixture set's name (recorded in the file)")
@@ -327,7 +365,9 @@ def main() -> None:
         if a.set not in SETS:
             ap.error(f"--set: unknown set {a.set!r}; expected one of {', '.join(SETS)}")
         ls = SETS[a.set]
-        a.accelerator, a.layer, a.array, a.name = ls.accelerator, list(ls.layers), ls.array, ls.name
+        a.accelerator, a.layer, a.array, a.name = ls.zigzag_hardware(), list(ls.layers), ls.array, ls.name
+        a.mapping = a.mapping or ls.accelerator
+        a.array_cols, a.sram_kib = ls.cols, ls.sram_kib
         a.weight_bits, a.act_bits, a.spatial = ls.weight_bits, ls.act_bits, list(ls.spatial)
         a.out = a.out or Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "zigzag" / f"set_{ls.name}.json"
     if a.out is None:
@@ -344,7 +384,10 @@ def main() -> None:
         except ValueError as e:
             ap.error(str(e))
     res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib, a.layer, a.array,
-              a.weight_bits, a.act_bits, a.name, a.spatial)
+              a.weight_bits, a.act_bits, a.name, a.spatial, a.array_cols)
+    if a.set:   # the design hwsim is matched to, and the ZigZag hardware file relative to the repository
+        res["accelerator"], res["hardware"] = ls.accelerator, a.accelerator
+        res["command"] = f"python benchmarks/zigzag_run.py --set {a.set}"
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"{a.accelerator}: {len(res['layers'])} layers, {res['latency_total_cycles']:.0f} cycles, "

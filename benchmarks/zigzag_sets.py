@@ -23,6 +23,19 @@ class LayerSet:
     about: str = ""
     spatial: tuple[str, ...] = ()    # ZigZag's spatial unrolling instead of the design's ("D1=K,32", ...)
     dataflow: str | None = None      # hwsim's dataflow instead of the matched design's
+    cols: int | None = None          # with ``array``: an array x cols array (array rows reduce)
+    sram_kib: int | None = None      # the input SRAM's size instead of the design's (KiB)
+    shipped: bool = False            # ZigZag's own design even where a matched copy exists
+
+    def zigzag_hardware(self) -> str:
+        """ZigZag's hardware file for the set: the matched copy (MATCHED_HARDWARE) where there is one, else
+        the design shipped with ZigZag."""
+        return self.accelerator if self.shipped else MATCHED_HARDWARE.get(self.accelerator, self.accelerator)
+
+
+# ZigZag designs made like hwsim's matched design field by field (the file says which fields and why),
+# relative to the repository root
+MATCHED_HARDWARE = {"tpu_like": "benchmarks/zigzag_hardware/tpu_like_matched.yaml"}
 
 
 # MobileNet-V2 (Sandler et al. 2018) at 224: the stem, depthwise 3x3 (stride 1 and 2), 1x1 expansions and
@@ -52,6 +65,12 @@ MIXED = (
     "conv:512,512,7,3,1", "conv:96,96,112,3,2,96", "gemm:128,768,768", "gemm:128,768,3072", "gemm:1,4096,1000",
 )
 
+# late stages at 14x14 and 7x7: stride-2 3x3 and 1x1 downsampling convolutions and 1x1 expansions
+LATE = (
+    "conv:256,512,14,3,2", "conv:256,512,14,1,2", "conv:512,512,7,3,1", "conv:512,2048,7,1,1",
+    "conv:2048,512,7,1,1", "conv:128,256,28,3,2", "conv:1024,256,14,1,1", "gemm:1,2048,1000",
+)
+
 SETS = {s.name: s for s in (
     LayerSet("mobilenet_v2_tpu_like", "tpu_like", MOBILENET_V2, about="MobileNet-V2, TPU-like 32x32"),
     LayerSet("vgg16_fc_tpu_like", "tpu_like", VGG16_FC, about="VGG-16 convs and FC layers, AlexNet conv1"),
@@ -61,9 +80,17 @@ SETS = {s.name: s for s in (
     LayerSet("mixed_tpu_like_64", "tpu_like", MIXED, array=64, about="TPU-like, 64x64 array"),
     LayerSet("mixed_tpu_like_128", "tpu_like", MIXED, array=128, about="TPU-like, 128x128 array"),
     LayerSet("mixed_tpu_like_w4", "tpu_like", MIXED, weight_bits=4, about="TPU-like 32x32, 4-bit weights"),
+    # ZigZag's own TPU-like design: its 128 B weight registers are the weight store an output-stationary array
+    # streams from (the matched design, weight-stationary, holds one weight per PE and no weight buffer)
     LayerSet("transformer_tpu_like_os", "tpu_like", TRANSFORMER, spatial=("D1=K,32", "D2=D,32"), dataflow="os",
              about="transformer linear layers, TPU-like 32x32 output-stationary (tokens x output features "
-                   "unrolled, the reduction in each PE)"),
+                   "unrolled, the reduction in each PE)", shipped=True),
+    LayerSet("mixed_tpu_like_32x8", "tpu_like", MIXED, array=32, cols=8, about="TPU-like, a 32 x 8 array "
+             "(32 rows reduce, 8 output channels)"),
+    LayerSet("late_tpu_like_sram256k", "tpu_like", LATE, sram_kib=256, about="late-stage stride-2 and 1x1 "
+             "convolutions, TPU-like 32x32 with a 256 KiB input SRAM"),
+    LayerSet("late_tpu_like_64_sram2m", "tpu_like", LATE, array=64, sram_kib=2048, about="the same layers, "
+             "TPU-like 64x64 with a 2 MiB input SRAM"),
     LayerSet("mobilenet_v2_eyeriss_like", "eyeriss_like", MOBILENET_V2, about="MobileNet-V2, Eyeriss-like"),
     LayerSet("transformer_eyeriss_like", "eyeriss_like", TRANSFORMER, about="transformer linear layers, "
                                                                            "Eyeriss-like"),

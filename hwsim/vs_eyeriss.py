@@ -150,7 +150,8 @@ def order_bytes(row: am.CycleRow, info: Any, acc: Any) -> dict[str, int]:
     from hwsim.hardware import layer_to_model
 
     g = layer_to_model(info).to_gemm()
-    run = run_gemm(g.M, g.N, g.K, acc.rows, acc.cols, acc.dataflow, g.groups, Fraction(row.pe_rate), g.kernel)
+    run = run_gemm(g.M, g.N, g.K, acc.rows, acc.cols, acc.dataflow, g.groups, Fraction(row.pe_rate), g.kernel,
+                   acc.weight_double_buffered)
     ib, fb = row.ifmap_bits, row.filter_bits
     cands = loop_orders(run, g.M, g.N, g.K, g.groups, g.ifmap_unique, ib, fb, row.ofmap_bits, acc.memory,
                         acc.cols, g.window, output_bits=row.output_bits or None)

@@ -345,3 +345,38 @@ def test_more_sram_or_bandwidth_never_costs_more(M, N, K, R, C, df, kb, bw):
     assert base.dram_reads_ifmap >= M * K and base.dram_reads_filter >= K * N
     assert base.dram_writes_ofmap == M * N
     assert 0 < base.mapping_efficiency <= 1 and 0 < base.utilization <= 1
+
+
+@pytest.mark.parametrize("M,N,K,R,C,groups", [(196, 64, 576, 32, 32, 1), (49, 512, 4608, 32, 32, 1),
+                                              (12544, 1, 9, 32, 32, 96), (128, 3072, 768, 32, 8, 1)])
+def test_double_buffered_weights_hide_each_fold_load_but_the_first(M, N, K, R, C, groups):
+    """With a second weight register per PE (TPU v1) a fold lasts max(T, R): its weights shift in during the
+    previous fold; only the first load (R) and the last skew drain (R + C - 2) are paid, once per GEMM."""
+    plain = run_gemm(M, N, K, R, C, "ws", groups=groups)
+    db = run_gemm(M, N, K, R, C, "ws", groups=groups, weight_double_buffered=True)
+    n = groups * plain.folds
+    assert db.compute_cycles == R + n * max(M, R) + R + C - 2 - 1
+    assert db.compute_cycles < plain.compute_cycles          # every case here has more than one fold
+    assert (db.sram_reads_ifmap, db.sram_reads_filter, db.sram_writes_ofmap) == \
+        (plain.sram_reads_ifmap, plain.sram_reads_filter, plain.sram_writes_ofmap)
+    # one fold with a stream as long as the load: nothing to hide, SCALE-Sim's count
+    assert run_gemm(64, C, R, R, C, "ws", weight_double_buffered=True).compute_cycles == \
+        run_gemm(64, C, R, R, C, "ws").compute_cycles
+    # output- and input-stationary arrays hold no weights: unchanged
+    for df in ("os", "is"):
+        assert run_gemm(M, N, K, R, C, df, weight_double_buffered=True) == run_gemm(M, N, K, R, C, df)
+
+
+def test_weight_double_buffered_is_an_array_setting():
+    base = {"name": "t", "array": {"rows": 8, "cols": 8, "dataflow": "ws"}, "pe": {"kind": "int", "bits": 8},
+            "sram": {"ifmap_kb": 64, "filter_kb": 64, "ofmap_kb": 64}}
+    plain = am.load_accelerator(base)
+    assert not plain.weight_double_buffered and "weight_double_buffered" not in plain.to_dict()["array"]
+    db = am.load_accelerator({**base, "array": {**base["array"], "weight_double_buffered": True}})
+    assert db.to_dict()["array"]["weight_double_buffered"] is True
+    g = am.GemmLayer("g", 64, 32, 128)
+    assert am.simulate([g], db).rows[0].compute_cycles < am.simulate([g], plain).rows[0].compute_cycles
+    with pytest.raises(am.ConfigError, match="weight_double_buffered"):
+        am.load_accelerator({**base, "array": {**base["array"], "weight_double_buffered": "yes"}})
+    tpu = am.load_accelerator(ACC / "tpu_like.yaml")
+    assert tpu.weight_double_buffered

@@ -71,19 +71,22 @@ def test_outputs_and_partial_sums():
     row = rep.rows[0]
     assert row.row_folds == 18 and row.output_bits == 8
     assert row.dram_write_bytes == 196 * 64           # at the 8-bit input width of the next layer
-    # a 196 x 32 tile of 32-bit partial sums (25 KB) fits half the 64 KB accumulators: one write per output
+    # a 196 x 32 tile of 32-bit partial sums (25 KB) fits half the 64 KB accumulators: each row fold adds
+    # its partial sums into them (a 32-bit write per output per fold, a read before each write after the
+    # first), and nothing goes to DRAM before the outputs are finished
     sram = [(a.buffer, a.rw, a.bytes) for a in rep.accesses.of("l", "forward") if a.level == "sram"]
     # the outputs are read out of the ofmap buffer once, on their way to DRAM; DRAM reads are written in
-    assert [b for buf, rw, b in sram if buf == "ofmap"] == [196 * 64, 196 * 64]
+    assert [(rw, b) for buf, rw, b in sram if buf == "ofmap"] == [
+        ("read", 196 * 64 * 17 * 4), ("write", 196 * 64 * 18 * 4), ("read", 196 * 64)]
     dram = {(a.buffer, a.rw): a.bytes for a in rep.accesses.of("l", "forward") if a.level == "dram"}
     assert ("ifmap", "write", dram[("ifmap", "read")]) in sram and ("filter", "write", dram[("filter", "read")]) in sram
     assert dram[("ofmap", "write")] == 196 * 64
     # accumulators smaller than a 196 x 32 tile: the weight-stationary array runs the DRAM model's chunks of
-    # rows (each chunk's partial sums fit) and loads the weights once per chunk; still one write per output
+    # rows (each chunk's partial sums fit) and loads the weights once per chunk; the same accumulator traffic
     small = am.load_accelerator({**acc.to_dict(), "sram": {"ifmap_kb": 64, "filter_kb": 64, "ofmap_kb": 16}})
     rep = am.simulate([g], small)
     sram = {(a.buffer, a.rw): a.bytes for a in rep.accesses.of("l", "forward") if a.level == "sram"}
-    assert sram[("ofmap", "write")] == 196 * 64
+    assert sram[("ofmap", "write")] == 196 * 64 * 18 * 4
     assert sram[("filter", "read")] == 576 * 64 * 4          # ceil(25,088 B / 8 KB) = 4 chunks
     assert rep.rows[0].sram_reads_filter == 576 * 64         # SCALE-Sim's demand count is kept as such
     # an input-stationary array with accumulators too small: a round trip per row fold at 32 bits

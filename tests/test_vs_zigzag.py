@@ -1,6 +1,7 @@
 """hwsim against ZigZag's cached per-layer outputs (tests/fixtures/zigzag; benchmarks/zigzag_run.py made
-them, ZigZag itself does not run here): ResNet-18 int8 at batch 1 on ZigZag's TPU-like and Eyeriss-like
-designs. Cycles are compared on TPU-like only, where both unroll the same loops over the array."""
+them, ZigZag itself does not run here): ResNet-18 int8 at batch 1 on the TPU-like design matched to hwsim's
+(benchmarks/zigzag_hardware/tpu_like_matched.yaml) and ZigZag's Eyeriss-like. Cycles are compared on TPU-like
+only, where both unroll the same loops over the array (20 of 21 layers)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,15 @@ def test_macs_identical(design):
 
 @pytest.mark.parametrize("design", ["tpu_like", "eyeriss_like"])
 def test_dram_bytes(design):
+    """DRAM reads per layer within 2%, strided layers included; writes within 5% in total. On the matched
+    TPU-like design (one weight per PE) ZigZag maps conv1 differently (C = 3 over 32 rows) and its order
+    re-reads the image (1,204,224 B against hwsim's 159,936 B): the one layer allowed below ZigZag."""
     rows = rows_of(design)
-    for r in rows:          # per layer, strided layers included
+    for r in rows:
         z, h = r["zigzag"]["dram_read"], r["hwsim"]["dram_read"]
+        if design == "tpu_like" and not r["hwsim"]["same_spatial_mapping"]:
+            assert r["layer"] == "conv1" and h < z
+            continue
         assert h == pytest.approx(z, rel=0.02), r["layer"]
     s = summary(design, rows)
     assert abs(s["total_dram_write_gap"]) <= 0.05
@@ -51,10 +58,23 @@ def test_cycles_where_the_spatial_mapping_is_the_same(tpu_rows):
 @pytest.mark.parametrize("design", ["tpu_like", "eyeriss_like"])
 def test_energy_components_repriced(design):
     """MAC, DRAM, SRAM and register energy within 20% with ZigZag's constants (the registers are declared
-    as ZigZag's, and counted by hwsim's dataflow: accel_models.registers)."""
+    as ZigZag's, and counted by hwsim's dataflow: accel_models.registers; the running sum's register once
+    written and once read per MAC on both sides)."""
     s = summary(design, rows_of(design))
-    for comp in ("mac", "dram", "sram", "rf"):
+    assert abs(s["energy_mac_gap"]) <= 0.20
+    for comp in ("dram", "rf_chain"):
         assert abs(s[f"energy_{comp}_gap"]) <= 0.20, comp
+    if design == "tpu_like":
+        # ZigZag's matched design (accumulators under the array, ports as wide as the array moves), over the 20
+        # layers mapped alike (conv1 reads 3 of 32 rows per word in ZigZag)
+        for comp in ("dram", "sram_ports", "sram_bits", "rf_chain"):
+            assert abs(s[f"energy_{comp}_gap_same"]) <= 0.20, comp
+    else:
+        # no layer mapped alike: hwsim's systolic array adds partial sums into its buffer once per 14-row fold,
+        # ZigZag's Eyeriss-like mappings reduce in each PE's 16 B register first (docs/validation.md); the rest
+        # of the SRAM traffic agrees
+        assert s["energy_sram_bits_gap"] > 1.0
+        assert abs(s["energy_sram_no_psum_gap"]) <= 0.20
 
 
 # Buffers smaller than a layer: ZigZag's runs of single convolutions with its input/output SRAM cut to 32-256 KiB
