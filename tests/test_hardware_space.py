@@ -78,7 +78,8 @@ def test_overrides_reach_every_field_and_pe_kind_change_drops_old_params():
                                        "sram.ifmap_kb": 64, "dram.bandwidth_bytes_per_cycle": 16,
                                        "vector_unit.lanes": 32, "operands.psum_bits": 24,
                                        "pe.kind": "bitfusion", "pe.pmax": 8}).to_dict()
-    assert hw["array"] == {"rows": 8, "cols": 256, "dataflow": "os", "pe_register_bytes": 1} and hw["clock_mhz"] == 500
+    assert hw["array"] == {"rows": 8, "cols": 256, "dataflow": "os", "pe_register_bytes": 1,
+                           "weight_double_buffered": True} and hw["clock_mhz"] == 500
     assert hw["sram"]["ifmap_kb"] == 64 and hw["dram"]["bandwidth_bytes_per_cycle"] == 16
     assert hw["vector_unit"]["lanes"] == 32 and hw["operands"]["psum_bits"] == 24
     assert hw["pe"] == {"kind": "bitfusion", "pmax": 8, "pmin": 2}
