@@ -128,7 +128,9 @@ def trace_workload(workload: Workload, real_train: Trace | None = None, train: b
     measured = train and real_train is not None and real_train.batch == workload.batch
     key, cached = trace_cache.lookup(workload, train, infer) if not measured else (None, None)
     if cached is not None:
+        trace_cache.counts.hits += 1
         return cached
+    trace_cache.counts.counted += 1
     try:   # the network built on meta tensors: no memory for its weights (a 7B model is counted in seconds)
         traces = _trace_workload(workload, real_train, train, infer, build_on="meta")
     except (RuntimeError, NotImplementedError, TypeError):

@@ -61,6 +61,18 @@ _OFF = ("0", "false", "no", "off")
 _STALE_TMP_S = 3600.0   # a temporary file this old was left by a writer that died
 
 
+@dataclass
+class Counts:
+    """What :func:`hwsim.evaluate.trace_workload` did in this process: traces read from the cache, and
+    traces counted (a miss, the cache off, or a workload not cached)."""
+
+    hits: int = 0
+    counted: int = 0
+
+
+counts = Counts()
+
+
 def enabled() -> bool:
     """Whether traces are read from and written to the cache (``HWSIM_TRACE_CACHE``, default on)."""
     return os.environ.get("HWSIM_TRACE_CACHE", "1").strip().lower() not in _OFF
@@ -312,3 +324,20 @@ def lookup(workload: Workload, train: bool, infer: bool) -> tuple[JsonDocument |
     key = workload_key(workload, train, infer)
     return (key, get(key)) if key is not None else (None, None)
 
+
+
+@contextlib.contextmanager
+def turned_off(off: bool = True) -> Iterator[None]:
+    """The cache off (``HWSIM_TRACE_CACHE=0``, which worker processes inherit) while the block runs."""
+    if not off:
+        yield
+        return
+    before = os.environ.get("HWSIM_TRACE_CACHE")
+    os.environ["HWSIM_TRACE_CACHE"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HWSIM_TRACE_CACHE", None)
+        else:
+            os.environ["HWSIM_TRACE_CACHE"] = before
