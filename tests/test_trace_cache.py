@@ -319,3 +319,24 @@ def test_the_command_line_shows_clears_and_turns_off_the_cache(cache, tmp_path, 
     assert (info["entries"], info["enabled"], info["folder"]) == (1, True, str(cache.traces_dir()))
     assert main(["cache", "clear"]) == 0 and "removed 1 cached traces" in capsys.readouterr().out
     assert cache.entries() == []
+
+
+def test_a_search_pool_whose_groups_came_from_the_cache_does_not_warm_torch(cache, tmp_path, monkeypatch):
+    from hwsim import pipeline
+    from hwsim.sweep import warm
+    from hwsim.sweep.expand import load_points
+    from hwsim.sweep.runner import WorkerPool
+
+    f = tmp_path / "s.yaml"
+    f.write_text(SWEEP)
+    pts = load_points(f)[1]
+    asked: list[bool] = []
+    monkeypatch.setattr(warm, "warm", lambda count=True: asked.append(count))
+    for _ in ("cold", "warm"):
+        pipeline._KEPT.clear()
+        monkeypatch.setattr(cache, "counts", cache.Counts())
+        with WorkerPool(1) as pool:
+            if not pool.start(prepare=lambda: pipeline.prepare_groups(pts)):
+                pytest.skip("the pool cannot fork here")
+    # first the groups were counted (torch warmed for the workers), then read from the cache (not)
+    assert asked == [True, False]
