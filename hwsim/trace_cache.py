@@ -152,6 +152,7 @@ def workload_key(workload: Workload, train: bool = True, infer: bool = True) -> 
     something not in it (a model or scheme from user code, whose source is not hashed)."""
     from hwsim.models import spec as specs
     from hwsim.models.spec import Tokens
+    from hwsim.workload import parse_input_shape
 
     scheme = workload.scheme
     if scheme is not None and not type(scheme).__module__.startswith("hwsim."):
@@ -159,19 +160,21 @@ def workload_key(workload: Workload, train: bool = True, infer: bool = True) -> 
     try:
         if specs.resolve(workload.model, where="model").kind != specs.BUILTIN:
             return None
-        spec = scheme.spec() if scheme is not None else None
-    except Exception:   # a workload that does not resolve is traced (and fails) as usual
+        shape = parse_input_shape(workload.input_shape, where="input_shape")
+        key: JsonDocument = {
+            "format": FORMAT, "code": code_hash(), "model": workload.model,
+            "model_args": dict(sorted(workload.model_args.items())),
+            "scheme": scheme.spec() if scheme is not None else None,
+            "input_shape": str(shape) if isinstance(shape, Tokens) else None if shape is None
+            else [int(v) for v in shape],
+            "num_classes": workload.num_classes, "batch": workload.batch, "infer_batch": workload.infer_batch,
+            "optimizer": workload.optimizer, "steps_per_epoch": workload.steps_per_epoch,
+            "prompt": workload.prompt, "new_tokens": workload.new_tokens, "train": train, "infer": infer,
+        }
+        key_digest(key)   # JSON all through
+    except Exception:   # a workload that does not resolve is traced (and fails) as usual, uncached
         return None
-    shape = workload.input_shape
-    return {
-        "format": FORMAT, "code": code_hash(), "model": workload.model,
-        "model_args": dict(sorted(workload.model_args.items())), "scheme": spec,
-        "input_shape": str(shape) if isinstance(shape, Tokens) else shape if isinstance(shape, str)
-        else [int(v) for v in shape],
-        "num_classes": workload.num_classes, "batch": workload.batch, "infer_batch": workload.infer_batch,
-        "optimizer": workload.optimizer, "steps_per_epoch": workload.steps_per_epoch,
-        "prompt": workload.prompt, "new_tokens": workload.new_tokens, "train": train, "infer": infer,
-    }
+    return key
 
 
 def key_digest(key: JsonDocument) -> str:
