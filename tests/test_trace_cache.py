@@ -340,3 +340,8 @@ def test_a_search_pool_whose_groups_came_from_the_cache_does_not_warm_torch(cach
                 pytest.skip("the pool cannot fork here")
     # first the groups were counted (torch warmed for the workers), then read from the cache (not)
     assert asked == [True, False]
+
+
+def test_one_workload_spelled_two_ways_has_one_key_and_a_key_is_json(cache):
+    assert cache.workload_key(_workload(input_shape="1x8x8")) == cache.workload_key(_workload(input_shape=(1, 8, 8)))
+    assert cache.workload_key(_workload(model_args={"hidden1": object()})) is None   # not cached, not an error
