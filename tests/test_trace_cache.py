@@ -345,3 +345,25 @@ def test_a_search_pool_whose_groups_came_from_the_cache_does_not_warm_torch(cach
 def test_one_workload_spelled_two_ways_has_one_key_and_a_key_is_json(cache):
     assert cache.workload_key(_workload(input_shape="1x8x8")) == cache.workload_key(_workload(input_shape=(1, 8, 8)))
     assert cache.workload_key(_workload(model_args={"hidden1": object()})) is None   # not cached, not an error
+
+
+def _without_seconds(doc):
+    if isinstance(doc, dict):
+        return {k: _without_seconds(v) for k, v in doc.items() if k != "seconds"}
+    return [_without_seconds(v) for v in doc] if isinstance(doc, list) else doc
+
+
+@pytest.mark.parametrize("verb", ["cost", "simulate"])
+def test_cost_and_simulate_count_through_the_cache_unless_told_not_to(cache, verb, capsys):
+    from hwsim.cli import main
+
+    args = [verb, "lenet300", "--input", "1x8x8", "-b", "4", "--accelerator", "tpu_like", "--json"]
+    capsys.readouterr()
+    assert main([*args, "--no-trace-cache"]) == 0, capsys.readouterr().err
+    assert cache.entries() == []
+    fresh = json.loads(capsys.readouterr().out)
+    assert main(args) == 0 and len(cache.entries()) == 1
+    capsys.readouterr()
+    hits = cache.counts.hits
+    assert main(args) == 0 and cache.counts.hits == hits + 1
+    assert _without_seconds(json.loads(capsys.readouterr().out)) == _without_seconds(fresh)

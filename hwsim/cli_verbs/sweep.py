@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from ._common import NO_TRACE_CACHE_HELP
+
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
@@ -30,9 +32,7 @@ def register(app: typer.Typer) -> None:
         max_points: int = typer.Option(100_000, "--max-points", min=1,
                                        help="Refuse a sweep that expands to more points than this."),
         evaluator: str = typer.Option(None, "--evaluator", hidden=True, help="module:function (tests)."),
-        no_trace_cache: bool = typer.Option(False, "--no-trace-cache",
-                                            help="Count every trace afresh: neither read nor write the trace "
-                                                 "cache (`hwsim cache info`; HWSIM_TRACE_CACHE=0 does the same)."),
+        no_trace_cache: bool = typer.Option(False, "--no-trace-cache", help=NO_TRACE_CACHE_HELP),
     ) -> None:
         """Run every design point of FILE not yet in the store (a killed sweep resumes), then print a summary."""
         import sys
