@@ -18,9 +18,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The trace cache (hwsim.trace_cache) lives in a folder of this test process, never the user's, and is
 # off unless a test turns it on (tests/test_trace_cache.py): a test that patches the counting code
 # must count with the patch, which the cache's code hash does not see.
-_CACHE_DIR = tempfile.mkdtemp(prefix="hwsim-test-cache-")
-atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
-os.environ.setdefault("HWSIM_CACHE_DIR", _CACHE_DIR)
+if "HWSIM_CACHE_DIR" not in os.environ:
+    os.environ["HWSIM_CACHE_DIR"] = tempfile.mkdtemp(prefix="hwsim-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["HWSIM_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("HWSIM_TRACE_CACHE", "0")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
