@@ -1,6 +1,7 @@
 """CPU seconds per evaluated point: a sweep's search (NSGA-II) against its full grid, side by side.
 
     python benchmarks/search_cpu.py [--sweep configs/sweeps/hardware_search.yaml] [--workers 2]
+                                    [--trace-cache cold|warm|both]   (default both)
 
 Each side runs in a fresh Python process of its own, from the sweep file to a fresh store, with the
 same number of workers:
@@ -16,6 +17,12 @@ point of the space, the search over the points it evaluates. CPU per point = tha
 evaluated; the figure printed last is the search's over the grid's (goal: at most 1.5).
 CPU time, not wall time, so the figure holds on a busy machine better than a wall time would; the
 load average is printed beside it.
+
+The trace cache (hwsim.trace_cache) keeps counted traces between runs. ``cold``: each side starts from
+an empty cache of its own and counts every group's traces, as on a first run; ``warm``: the cache is
+filled first (the file's groups traced in a separate process, not counted), then both sides read their
+traces from it, as on any later run of the same workloads under the same code. ``both`` measures cold,
+then warm, and prints the ratios side by side.
 """
 
 from __future__ import annotations
@@ -57,16 +64,56 @@ def side(kind: str, sweep: str, workers: int, db: Path) -> dict:
     return out | {"self_s": _cpu(resource.RUSAGE_SELF), "workers_s": _cpu(resource.RUSAGE_CHILDREN)}
 
 
-def run_side(kind: str, args: argparse.Namespace, d: str) -> dict:
+# fills the trace cache with the traces of a sweep file's groups (those that train nothing)
+FILL = ("import sys; from hwsim.pipeline import prepare_groups; from hwsim.sweep.expand import load_points; "
+        "print(len(prepare_groups(load_points(sys.argv[1])[1])))")
+
+
+def cache_env(folder: Path) -> dict[str, str]:
+    return dict(os.environ, HWSIM_CACHE_DIR=str(folder), HWSIM_TRACE_CACHE="1")
+
+
+def run_side(kind: str, args: argparse.Namespace, d: str, cache: Path) -> dict:
     c0, t0 = _cpu(resource.RUSAGE_CHILDREN), time.time()
     p = subprocess.run([sys.executable, __file__, "--side", kind, "--sweep", args.sweep, "--workers",
                         str(args.workers), "--db", str(Path(d) / f"{kind}.db")],
-                       capture_output=True, text=True, check=False)
+                       capture_output=True, text=True, check=False, env=cache_env(cache))
     if p.returncode:
         sys.exit(f"{kind} side failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
     out = json.loads(p.stdout.strip().splitlines()[-1])
     out["cpu_s"], out["wall_s"] = _cpu(resource.RUSAGE_CHILDREN) - c0, time.time() - t0
     return out
+
+
+def compare(args: argparse.Namespace, mode: str) -> float:
+    """Both sides with a cold or a warm trace cache; the search's CPU per point over the grid's."""
+    per = {}
+    with tempfile.TemporaryDirectory() as d:
+        warm = Path(d) / "cache-warm"
+        if mode == "warm":
+            c0, t0 = _cpu(resource.RUSAGE_CHILDREN), time.time()
+            out = subprocess.run([sys.executable, "-c", FILL, args.sweep], capture_output=True, text=True,
+                                 check=True, env=cache_env(warm)).stdout.split()[-1]
+            print(f"[warm] trace cache filled with {out} groups' traces: {_cpu(resource.RUSAGE_CHILDREN) - c0:.1f} "
+                  f"CPU-s, wall {time.time() - t0:.1f} s (not counted below)")
+        s = run_side("search", args, d, warm if mode == "warm" else Path(d) / "cache-search")
+        per["search"] = s["cpu_s"] / s["points"]
+        print(f"[{mode} trace cache] search: {s['points']} points, {s['cpu_s']:.1f} CPU-s ({s['self_s']:.1f} its "
+              f"process, {s['workers_s']:.1f} workers), {per['search']:.4f} CPU-s/point, wall {s['wall_s']:.1f} s; "
+              f"{s['feasible']} feasible ({'; '.join(s['constraints']) or 'no constraints'}), hypervolume of "
+              f"the feasible front {s['hypervolume_of_feasible']:.3f} (reference {s['reference']}); "
+              f"load average now {os.getloadavg()[0]:.2f}")
+        if args.grid_cpu_per_point is not None:
+            per["grid"] = args.grid_cpu_per_point
+            print(f"[{mode} trace cache] grid: not run; {per['grid']:.4f} CPU-s/point as given")
+        else:
+            g = run_side("grid", args, d, warm if mode == "warm" else Path(d) / "cache-grid")
+            per["grid"] = g["cpu_s"] / max(1, g["points"])
+            print(f"[{mode} trace cache] grid: {g['points']} points, {g['cpu_s']:.1f} CPU-s ({g['self_s']:.1f} its "
+                  f"process, {g['workers_s']:.1f} workers), {per['grid']:.4f} CPU-s/point, wall {g['wall_s']:.1f} s; "
+                  f"load average now {os.getloadavg()[0]:.2f}")
+    print(f"[{mode} trace cache] search CPU per point / grid CPU per point: {per['search'] / per['grid']:.2f}")
+    return per["search"] / per["grid"]
 
 
 def main() -> None:
@@ -75,35 +122,22 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--grid-cpu-per-point", type=float, default=None,
                     help="skip the grid run and compare with this figure (from an earlier run)")
+    ap.add_argument("--trace-cache", choices=["cold", "warm", "both"], default="both",
+                    help="cold: each side from an empty trace cache; warm: the cache filled first, both sides "
+                         "read it; both: cold, then warm, side by side")
     ap.add_argument("--side", choices=["search", "grid"], help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.side:
         print(json.dumps(side(args.side, args.sweep, args.workers, Path(args.db))))
         return
+    modes = ["cold", "warm"] if args.trace_cache == "both" else [args.trace_cache]
     print(f"sweep {args.sweep}, {args.workers} workers, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
           "CPU per point = CPU of a fresh process running the side from the sweep file, with its workers, "
-          "from start to exit / points evaluated")
-    per = {}
-    with tempfile.TemporaryDirectory() as d:
-        s = run_side("search", args, d)
-        per["search"] = s["cpu_s"] / s["points"]
-        print(f"search: {s['points']} points, {s['cpu_s']:.1f} CPU-s ({s['self_s']:.1f} its process, "
-              f"{s['workers_s']:.1f} workers), {per['search']:.4f} CPU-s/point, wall {s['wall_s']:.1f} s; "
-              f"{s['feasible']} feasible ({'; '.join(s['constraints']) or 'no constraints'}), hypervolume of "
-              f"the feasible front {s['hypervolume_of_feasible']:.3f} (reference {s['reference']}); "
-              f"load average now {os.getloadavg()[0]:.2f}")
-        if args.grid_cpu_per_point is not None:
-            per["grid"] = args.grid_cpu_per_point
-            print(f"grid: not run; {per['grid']:.4f} CPU-s/point as given")
-        else:
-            g = run_side("grid", args, d)
-            per["grid"] = g["cpu_s"] / max(1, g["points"])
-            print(f"grid: {g['points']} points, {g['cpu_s']:.1f} CPU-s ({g['self_s']:.1f} its process, "
-                  f"{g['workers_s']:.1f} workers), {per['grid']:.4f} CPU-s/point, wall {g['wall_s']:.1f} s; "
-                  f"load average now {os.getloadavg()[0]:.2f}")
-    print(f"search CPU per point / grid CPU per point: {per['search'] / per['grid']:.2f}")
-
+          f"from start to exit / points evaluated; trace cache: {' then '.join(modes)}")
+    ratio = {m: compare(args, m) for m in modes}
+    print("search CPU per point / grid CPU per point: "
+          + ", ".join(f"{r:.2f} with a {m} trace cache" for m, r in ratio.items()))
 
 if __name__ == "__main__":
     main()

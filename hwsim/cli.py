@@ -23,7 +23,8 @@ import typer
 from hwsim import __version__
 from hwsim.errors import UserError
 
-VERBS = ("schemes", "models", "train", "retrofit", "precision", "count", "cost", "simulate", "sweep", "pareto", "report", "serve")
+VERBS = ("schemes", "models", "train", "retrofit", "precision", "count", "cost", "simulate", "sweep", "pareto", "report", "serve",
+         "cache")
 
 app = typer.Typer(
     name="hwsim",

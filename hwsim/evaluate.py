@@ -119,12 +119,26 @@ def trace_workload(workload: Workload, real_train: Trace | None = None, train: b
     """Count the workload's training step and inference pass on meta tensors.
 
     ``real_train``: a step already traced on real data (hwsim.count.CountingCallback after training:
-    measured sparsity and stash); used instead of the meta trace when its batch is the workload's."""
+    measured sparsity and stash); used instead of the meta trace when its batch is the workload's.
+
+    Traces counted on meta tensors are kept in :mod:`hwsim.trace_cache` and read back from it (without
+    importing torch) by any later process asking for the same workload under the same code."""
+    from hwsim import trace_cache
+
+    measured = train and real_train is not None and real_train.batch == workload.batch
+    key, cached = trace_cache.lookup(workload, train, infer) if not measured else (None, None)
+    if cached is not None:
+        trace_cache.counts.hits += 1
+        return cached
+    trace_cache.counts.counted += 1
     try:   # the network built on meta tensors: no memory for its weights (a 7B model is counted in seconds)
-        return _trace_workload(workload, real_train, train, infer, build_on="meta")
+        traces = _trace_workload(workload, real_train, train, infer, build_on="meta")
     except (RuntimeError, NotImplementedError, TypeError):
         # a scheme whose conversion needs weight values converts a network built on the CPU
-        return _trace_workload(workload, real_train, train, infer, build_on=None)
+        traces = _trace_workload(workload, real_train, train, infer, build_on=None)
+    if key is not None:
+        trace_cache.put(key, traces)
+    return traces
 
 
 def _trace_workload(workload: Workload, real_train: Trace | None, train: bool, infer: bool,

@@ -6,13 +6,22 @@ pytest-xdist each worker gets its own port range so servers never collide.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 
 import pytest
 
 # One OpenMP thread per test process (pytest -n 2 already fills both cores); set before torch loads.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The trace cache (hwsim.trace_cache) lives in a folder of this test process, never the user's, and is
+# off unless a test turns it on (tests/test_trace_cache.py): a test that patches the counting code
+# must count with the patch, which the cache's code hash does not see.
+if "HWSIM_CACHE_DIR" not in os.environ:
+    os.environ["HWSIM_CACHE_DIR"] = tempfile.mkdtemp(prefix="hwsim-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["HWSIM_CACHE_DIR"], ignore_errors=True)
+os.environ.setdefault("HWSIM_TRACE_CACHE", "0")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

@@ -31,6 +31,11 @@ def check_strict(stays_float: dict[str, str], scheme: str, strict: bool,
                         f"element-wise work): " + ", ".join(f"{op} x{n}" for op, n in unsupported_ops.items()))
 
 
+# --no-trace-cache, on the verbs that count through hwsim.evaluate.trace_workload
+NO_TRACE_CACHE_HELP = ("Count every trace afresh: neither read nor write the trace cache (`hwsim cache info`; "
+                       "HWSIM_TRACE_CACHE=0 does the same).")
+
+
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")

@@ -6,6 +6,8 @@ import typer
 
 from hwsim.workload import WorkloadOptions
 
+from ._common import NO_TRACE_CACHE_HELP
+
 
 def read_trace_file(path: str, wl: WorkloadOptions):
     """A Trace from a JSON file (``hwsim count --json`` output); the file fixes the workload, so a
@@ -30,12 +32,14 @@ def read_trace_file(path: str, wl: WorkloadOptions):
 
 
 def count_workload(model: str, wl: WorkloadOptions, strict: bool, steps_per_epoch: int | None = None,
-                   prompt: int | None = None, new_tokens: int | None = None):
+                   prompt: int | None = None, new_tokens: int | None = None, trace_cache: bool = True):
     """(Workload, WorkloadTraces) of ``model`` under the workload options, counted by the evaluation route
     (``hwsim.evaluate.trace_workload``): the training step or the inference pass, as ``--phase`` says, and
-    with ``new_tokens`` a decoder's prefill + decode at the batch."""
+    with ``new_tokens`` a decoder's prefill + decode at the batch. ``trace_cache``: False counts afresh,
+    without the trace cache."""
     import dataclasses
 
+    from hwsim import trace_cache as cache
     from hwsim.errors import UserError
     from hwsim.evaluate import trace_workload
 
@@ -46,7 +50,8 @@ def count_workload(model: str, wl: WorkloadOptions, strict: bool, steps_per_epoc
                                        new_tokens=new_tokens)
         phase = wl.phase_name()
         try:
-            traces = trace_workload(workload, train=phase == "train", infer=phase == "infer")
+            with cache.turned_off(not trace_cache):
+                traces = trace_workload(workload, train=phase == "train", infer=phase == "infer")
         except UserError as e:
             if e.where.startswith("new_tokens"):
                 e.where = "--new-tokens"
@@ -226,6 +231,7 @@ def register(app: typer.Typer) -> None:
                                        "decode: tokens generated after the prompt, one decode step each."),
         prompt: int = typer.Option(None, "--prompt", min=1, help="Prompt tokens (with --new-tokens; default: "
                                    "the input's sequence length)."),
+        no_trace_cache: bool = typer.Option(False, "--no-trace-cache", help=NO_TRACE_CACHE_HELP),
         wl: WorkloadOptions = None,
     ) -> None:
         """Energy per layer, phase and component (compute by MAC type, element-wise, RF, SRAM, DRAM; static leakage with --accelerator)."""
@@ -259,7 +265,8 @@ def register(app: typer.Typer) -> None:
             traces = WorkloadTraces(infer=tr) if tr.mode == "infer" else WorkloadTraces(train=tr)
             ev = price_traces(traces, acc, table, pricing, steps_per_epoch=steps_per_epoch)
         else:
-            workload, traces = count_workload(model, wl, strict, steps_per_epoch, prompt, new_tokens)
+            workload, traces = count_workload(model, wl, strict, steps_per_epoch, prompt, new_tokens,
+                                              trace_cache=not no_trace_cache)
             ev = evaluate(workload, acc, table, pricing, traces=traces)
             tr = traces.train or traces.infer
         rep = ev.infer_energy if tr.mode == "infer" else ev.train_energy

@@ -15,6 +15,8 @@ import typer
 
 from hwsim.workload import WorkloadOptions
 
+from ._common import NO_TRACE_CACHE_HELP
+
 _TABLE_COLS = ("layer", "phase", "mac_type", "compute_cycles", "stall_cycles", "total_cycles",
                "mapping_efficiency", "utilization", "sram_bytes", "dram_bytes", "loop_order")
 _HEADERS = ("layer", "phase", "MAC", "compute", "stall", "total", "map.eff", "util", "SRAM B", "DRAM B", "loop order")
@@ -44,7 +46,7 @@ def _simulate_topology(topology: str, kind: str, model: str | None, wl: Workload
     return rep, f"{topology} on {acc.name}"
 
 
-def _simulate_model(model: str, wl: WorkloadOptions, strict: bool, acc):
+def _simulate_model(model: str, wl: WorkloadOptions, strict: bool, acc, trace_cache: bool = True):
     """(report, title) of a model counted through the evaluation route, or of a counted trace file."""
     from hwsim.evaluate import WorkloadTraces, simulate_traces
 
@@ -54,7 +56,7 @@ def _simulate_model(model: str, wl: WorkloadOptions, strict: bool, acc):
         tr = read_trace_file(model, wl)
         traces = WorkloadTraces(infer=tr) if tr.mode == "infer" else WorkloadTraces(train=tr)
     else:
-        _, traces = count_workload(model, wl, strict)
+        _, traces = count_workload(model, wl, strict, trace_cache=trace_cache)
     c_train, c_infer = simulate_traces(traces, acc)
     tr, rep = (traces.train, c_train) if traces.train is not None else (traces.infer, c_infer)
     assert tr is not None and rep is not None
@@ -127,6 +129,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
         strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if the scheme cannot apply to some "
                                     "weight layer, instead of leaving it float."),
+        no_trace_cache: bool = typer.Option(False, "--no-trace-cache", help=NO_TRACE_CACHE_HELP),
         wl: WorkloadOptions = None,
     ) -> None:
         """Per-layer (and per-phase) cycles, stalls, utilization and SRAM/DRAM accesses."""
@@ -148,7 +151,7 @@ def register(app: typer.Typer) -> None:
         if topology:
             rep, title = _simulate_topology(topology, topology_kind, model, wl, acc)
         elif model:
-            rep, title = _simulate_model(model, wl, strict, acc)
+            rep, title = _simulate_model(model, wl, strict, acc, trace_cache=not no_trace_cache)
         else:
             raise UserError("hwsim simulate", "give a model name (with --scheme) or --topology FILE.csv")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from ._common import NO_TRACE_CACHE_HELP
+
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
@@ -30,10 +32,12 @@ def register(app: typer.Typer) -> None:
         max_points: int = typer.Option(100_000, "--max-points", min=1,
                                        help="Refuse a sweep that expands to more points than this."),
         evaluator: str = typer.Option(None, "--evaluator", hidden=True, help="module:function (tests)."),
+        no_trace_cache: bool = typer.Option(False, "--no-trace-cache", help=NO_TRACE_CACHE_HELP),
     ) -> None:
         """Run every design point of FILE not yet in the store (a killed sweep resumes), then print a summary."""
         import sys
 
+        from hwsim import trace_cache
         from hwsim.errors import UserError, printable
         from hwsim.extras import require
         from hwsim.sweep.expand import load_points
@@ -72,8 +76,9 @@ def register(app: typer.Typer) -> None:
         if sw.search is not None:
             from hwsim.sweep.search import run_search, search_summary
 
-            res, ids = run_search(file, path, workers=nw, backend=backend, address=address, progress=progress,
-                                  evaluator=evaluator, budget=budget, trust_code=trust_code)
+            with trace_cache.turned_off(no_trace_cache):
+                res, ids = run_search(file, path, workers=nw, backend=backend, address=address, progress=progress,
+                                      evaluator=evaluator, budget=budget, trust_code=trust_code)
             objs = sw.search.objectives
             # the front a person may pick from: points meeting the constraints only
             found = search_summary(path, ids, objs, sw.search.constraints)
@@ -81,8 +86,9 @@ def register(app: typer.Typer) -> None:
                     "grid_points": len(points), "objectives": objs, **found.to_dict()}
             ids = list(dict.fromkeys(ids))
         else:
-            s = run_points(points, path, workers=nw, backend=backend, address=address, progress=progress,
-                           retry_failed=retry_failed, evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name)
+            with trace_cache.turned_off(no_trace_cache):
+                s = run_points(points, path, workers=nw, backend=backend, address=address, progress=progress,
+                               retry_failed=retry_failed, evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name)
             ran = set(s.ran)
             info = {"sweep": sw.name, "store": str(path), **s.to_dict()}
             info.pop("ran")

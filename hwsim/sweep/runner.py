@@ -737,9 +737,11 @@ class WorkerPool:
         try:   # preparing and warming save work only: a worker traces and loads what it lacks itself
             held = set(prepare()) if prepare is not None else held
             _load_evaluator(self.evaluator)
+            from hwsim import trace_cache
             from hwsim.sweep.warm import warm
 
-            warm()
+            # the kept groups' traces all came from the trace cache: the workers need not count
+            warm(count=not held or trace_cache.counts.counted > 0)
         except Exception:
             pass
         ctx = mp.get_context("fork")

@@ -12,18 +12,26 @@ Nothing here starts a thread: torch runs on meta tensors only, so no intra-op po
 from __future__ import annotations
 
 
-def warm() -> None:
-    """Count one small training step and inference pass on meta tensors and price them on tpu_like."""
-    from torch import nn
-
+def warm(count: bool = True) -> None:
+    """Count one small training step and inference pass on meta tensors and price them on tpu_like;
+    without ``count`` (the workers' traces came from the trace cache), load the pricing tables only."""
     import accel_models
     from hwsim import pipeline
-    from hwsim.count import trace
     from hwsim.energy import load_hierarchy, load_tech
-    from hwsim.evaluate import WorkloadTraces, price_traces
     from hwsim.hardware import resolve_accelerator
 
     pipeline.prepare()   # the evaluator the workers run, and the imports pricing needs (scipy's placement)
+    if not count:
+        resolve_accelerator("tpu_like")
+        load_tech()
+        load_hierarchy()
+        accel_models.load_area_table()
+        return
+    from torch import nn
+
+    from hwsim.count import trace
+    from hwsim.evaluate import WorkloadTraces, price_traces
+
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
