@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         from hwsim.extras import require
         from hwsim.sweep.expand import load_points
         from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points, summary_rows
+        from hwsim.sweep.schema import load_sweep
 
         from ._common import metric_table, print_json, print_table, summary_line
 
@@ -49,10 +50,14 @@ def register(app: typer.Typer) -> None:
             raise UserError("--address", "only with --backend ray")
         if evaluator is not None and ":" not in evaluator:
             raise UserError("--evaluator", "expected module:function")
-        sw, points = load_points(file, max_points=max_points, trust_code=trust_code)
+        sw, _ = load_sweep(file)
+        searching = sw.search is not None and not dry_run
+        # a search builds only the points its sampler asks for (hwsim.sweep.search.run_search): the grid
+        # is counted, never expanded, and is not limited by --max-points
+        sw, points = (sw, []) if searching else load_points(file, max_points=max_points, trust_code=trust_code)
         if backend == "ray":
             require("ray", "--backend ray")
-        if sw.search is not None and not dry_run:
+        if searching:
             require("search", f"{file}: search")
         path = db or Path(sw.store or f"results/{sw.name}.db")
         nw = default_workers() if workers is None else workers
@@ -69,7 +74,7 @@ def register(app: typer.Typer) -> None:
                 print_table(f"sweep {sw.name}: {len(points)} points", ["id", "point"],
                             [[r["id"], r["name"] or r["label"]] for r in rows])
             return
-        if sw.search is not None:
+        if searching:
             from hwsim.sweep.search import run_search, search_summary
 
             res, ids = run_search(file, path, workers=nw, backend=backend, address=address, progress=progress,
@@ -78,7 +83,7 @@ def register(app: typer.Typer) -> None:
             # the front a person may pick from: points meeting the constraints only
             found = search_summary(path, ids, objs, sw.search.constraints)
             info = {"sweep": sw.name, "store": str(path), "evaluated": res.n_evaluated, "trials": res.trials,
-                    "grid_points": len(points), "objectives": objs, **found.to_dict()}
+                    "grid_points": res.space, "objectives": objs, **found.to_dict()}
             ids = list(dict.fromkeys(ids))
         else:
             s = run_points(points, path, workers=nw, backend=backend, address=address, progress=progress,
