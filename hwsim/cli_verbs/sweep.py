@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
                 print_table(f"sweep {sw.name}: {len(points)} points", ["id", "point"],
                             [[r["id"], r["name"] or r["label"]] for r in rows])
             return
-        if searching:
+        if sw.search is not None:
             from hwsim.sweep.search import run_search, search_summary
 
             res, ids = run_search(file, path, workers=nw, backend=backend, address=address, progress=progress,

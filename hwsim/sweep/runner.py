@@ -723,15 +723,14 @@ class WorkerPool:
         self.workers, self.evaluator = workers, evaluator
         self.idle: list[_Worker] = []
 
-    def start(self, prepare: Callable[[], Collection[str]] | None = None, groups: int | None = None) -> bool:
+    def start(self, prepare: Callable[[], Collection[str]] | None = None) -> bool:
         """Fork every worker now, from this process warmed (:mod:`hwsim.sweep.warm`). Only while this
         process runs one thread (a fork copies no other thread, and a lock one of them held would stay
         held in the child) and where ``fork`` exists; otherwise False, and workers are spawned when
         needed. A worker that dies later is replaced by a spawned one. ``prepare``: called first, when
         the workers will be forked; it returns the keys of the groups whose states this process now
         keeps (:func:`hwsim.pipeline.prepare_groups`): every forked worker holds them, so any idle one
-        prices them without tracing. ``groups``: how many groups the work has at most; when ``prepare``
-        kept that many, no worker traces, so the warming loads no torch (:func:`hwsim.sweep.warm.warm`)."""
+        prices them without tracing."""
         if threading.active_count() > 1 or "fork" not in mp.get_all_start_methods():
             return False
         held: set[str] = set()
@@ -740,7 +739,7 @@ class WorkerPool:
             _load_evaluator(self.evaluator)
             from hwsim.sweep.warm import warm
 
-            warm(trace=groups is None or len(held) < groups)
+            warm()
         except Exception:
             pass
         ctx = mp.get_context("fork")

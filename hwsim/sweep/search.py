@@ -208,9 +208,7 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     pool = WorkerPool(workers, evaluator or DEFAULT_EVALUATOR) if backend == "local" and workers > 0 else None
     try:
         if pool is not None:
-            groups = math.prod(len(ax[a]) for a in _GROUP_AXES)
-            pool.start(functools.partial(_prepare_groups, sw, ax) if pool.evaluator == DEFAULT_EVALUATOR else None,
-                       groups=groups)
+            pool.start(functools.partial(_prepare_groups, sw, ax) if pool.evaluator == DEFAULT_EVALUATOR else None)
         res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
                            seed=sec.seed, batch=batch, sampler=sec.sampler,
                            constraints=[parse_constraint(c) for c in sec.constraints])
@@ -218,9 +216,6 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
         if pool is not None:
             pool.close()
     return res, ids
-
-
-_GROUP_AXES = ("models", "datasets", "schemes", "recipes")   # the axes a group (one training run) spans
 
 
 def _prepare_groups(sw: Any, ax: dict[str, list[Any]]) -> list[str]:
@@ -231,7 +226,7 @@ def _prepare_groups(sw: Any, ax: dict[str, list[Any]]) -> list[str]:
     from hwsim.pipeline import KEEP_GROUPS, prepare_groups
     from hwsim.sweep.expand import point_from_axes
 
-    axes = _GROUP_AXES
+    axes = ("models", "datasets", "schemes", "recipes")
     if sw.accuracy == "train" or math.prod(len(ax[a]) for a in axes) > KEEP_GROUPS:
         return []
     reps = [point_from_axes(sw, ax, dict(zip(axes, i)) | {"tech": 0, "accelerators": 0})

@@ -12,29 +12,23 @@ Nothing here starts a thread: torch runs on meta tensors only, so no intra-op po
 from __future__ import annotations
 
 
-def warm(trace: bool = True) -> None:
-    """Count one small training step and inference pass on meta tensors and price them on tpu_like.
-    ``trace=False`` (no worker will trace: this process holds every group's traces): only the imports
-    and tables pricing needs, and torch is not imported for it."""
-    import accel_models
-    from hwsim import pipeline
-    from hwsim.energy import load_hierarchy, load_tech
-
-    pipeline.prepare()   # the evaluator the workers run, and the imports pricing needs (scipy's placement)
-    load_hierarchy()
-    accel_models.load_area_table()
-    if not trace:
-        load_tech()
-        return
+def warm() -> None:
+    """Count one small training step and inference pass on meta tensors and price them on tpu_like."""
     from torch import nn
 
-    from hwsim.count import trace as count
+    import accel_models
+    from hwsim import pipeline
+    from hwsim.count import trace
+    from hwsim.energy import load_hierarchy, load_tech
     from hwsim.evaluate import WorkloadTraces, price_traces
     from hwsim.hardware import resolve_accelerator
 
+    pipeline.prepare()   # the evaluator the workers run, and the imports pricing needs (scipy's placement)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
-    tr, ti = (count(net, None, batch=2, input_shape=(3, 8, 8), num_classes=10, mode=mode, device="meta",
+    tr, ti = (trace(net, None, batch=2, input_shape=(3, 8, 8), num_classes=10, mode=mode, device="meta",
                     fallback=False) for mode in ("train", "infer"))
     price_traces(WorkloadTraces(train=tr, infer=ti), resolve_accelerator("tpu_like"), load_tech())
+    load_hierarchy()
+    accel_models.load_area_table()
