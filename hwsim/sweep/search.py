@@ -15,6 +15,7 @@ failed trials. ``sampler: random`` is there as a baseline.
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import math
 from collections.abc import Callable
@@ -206,13 +207,20 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     # forked from this process once it has loaded what they need and traced the groups (before any
     # thread of a run starts)
     pool = WorkerPool(workers, evaluator or DEFAULT_EVALUATOR) if backend == "local" and workers > 0 else None
+    # what lives now (modules, the axes, traces kept for the workers) stays alive for the whole search:
+    # the cyclic collector need not walk it again at each collection of a generation's trials and points
+    frozen = not gc.get_freeze_count()
     try:
         if pool is not None:
             pool.start(functools.partial(_prepare_groups, sw, ax) if pool.evaluator == DEFAULT_EVALUATOR else None)
+        if frozen:
+            gc.freeze()
         res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
                            seed=sec.seed, batch=batch, sampler=sec.sampler,
                            constraints=[parse_constraint(c) for c in sec.constraints])
     finally:
+        if frozen:
+            gc.unfreeze()
         if pool is not None:
             pool.close()
     return res, ids
