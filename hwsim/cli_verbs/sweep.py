@@ -12,6 +12,17 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def _freeze_at_exit() -> None:
+    """When the process ends, stop the cyclic collector from walking once more what a run leaves alive
+    (modules, kept traces; about 0.2 CPU-s of a search's own, more with torch loaded): its memory goes
+    back with the process. Everything a run writes is committed or flushed before then."""
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("sweep")
     def sweep(
@@ -61,6 +72,7 @@ def register(app: typer.Typer) -> None:
             require("search", f"{file}: search")
         path = db or Path(sw.store or f"results/{sw.name}.db")
         nw = default_workers() if workers is None else workers
+        _freeze_at_exit()
         # A terminal gets live bars; a log (CI, nohup, a pipe) a progress line at least every 10 s.
         progress = False if no_progress else ("bars" if sys.stderr.isatty() and not as_json else "lines")
         if dry_run:
