@@ -330,7 +330,8 @@ def test_search_counts_its_grid_and_builds_only_the_points_it_asks_for(sweep_fil
                                                                          capsys, monkeypatch):
     """``hwsim sweep`` with ``search:`` never expands the grid: it reports the space's size as the product
     of the axes' lengths, builds a design point for each index the sampler asks for only, and a space
-    larger than --max-points is searched (the limit guards expansion, which a search does not do)."""
+    larger than --max-points is searched (for a search the limit bounds the schemes and accelerators
+    its axes resolve)."""
     from hwsim.cli import main
     from hwsim.sweep import expand
 
@@ -350,9 +351,13 @@ def test_search_counts_its_grid_and_builds_only_the_points_it_asks_for(sweep_fil
     f.write_text(sweep_file.read_text().replace("name: fake", "name: fake_search") +
                  "search: {objectives: [accuracy, train_energy_pj_per_step], budget: 5, population: 4}\n")
     CALLS.clear()
-    rc = main(["sweep", str(f), "--db", str(tmp_path / "s.db"), "--workers", "0", "--json", "--max-points", "6",
+    rc = main(["sweep", str(f), "--db", str(tmp_path / "s.db"), "--workers", "0", "--json", "--max-points", "9",
                "--evaluator", "test_sweep_runner:fake_evaluate"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["evaluated"] == 5 and out["grid_points"] == 12 and len(set(CALLS)) == 5
     assert 5 <= len(built) <= out["trials"]   # one per trial at most (none for the 12-point grid)
+    # what --max-points bounds for a search: the 6 schemes and 2 accelerators its axes resolve
+    assert main(["sweep", str(f), "--db", str(tmp_path / "t.db"), "--workers", "0", "--max-points", "7",
+                 "--evaluator", "test_sweep_runner:fake_evaluate"]) == 2
+    assert "8 schemes and accelerators, more than the limit of 7" in capsys.readouterr().err

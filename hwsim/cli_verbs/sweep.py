@@ -4,12 +4,34 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from hwsim.design import DesignPoint
+    from hwsim.sweep.schema import SweepFile
 
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+def _read(file: Path, dry_run: bool, max_points: int, trust_code: bool) -> tuple[SweepFile, list[DesignPoint]]:
+    """The checked sweep file and its points; none for a search, which builds only the points its sampler
+    asks for (:func:`hwsim.sweep.search.run_search`): its grid is counted, never expanded, and
+    ``max_points`` bounds the schemes and accelerators its axes resolve."""
+    from hwsim.errors import UserError
+    from hwsim.sweep.expand import count_axis_values, load_points
+    from hwsim.sweep.schema import load_sweep
+
+    sw, _ = load_sweep(file)
+    if sw.search is None or dry_run:
+        return load_points(file, max_points=max_points, trust_code=trust_code)
+    if (n := count_axis_values(sw)) > max_points:
+        raise UserError(str(file), f"the search's axes hold {n:,} schemes and accelerators, more than the "
+                                   f"limit of {max_points:,}; narrow them or raise the limit with --max-points")
+    return sw, []
 
 
 def _freeze_at_exit() -> None:
@@ -39,7 +61,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
         budget: int = typer.Option(None, "--budget", help="Override search.budget."),
         max_points: int = typer.Option(100_000, "--max-points", min=1,
-                                       help="Refuse a sweep that expands to more points than this."),
+                                       help="Refuse a sweep that expands to more points than this (a search: more schemes "
+                                            "and accelerators on its axes)."),
         evaluator: str = typer.Option(None, "--evaluator", hidden=True, help="module:function (tests)."),
     ) -> None:
         """Run every design point of FILE not yet in the store (a killed sweep resumes), then print a summary."""
@@ -47,9 +70,7 @@ def register(app: typer.Typer) -> None:
 
         from hwsim.errors import UserError, printable
         from hwsim.extras import require
-        from hwsim.sweep.expand import load_points
         from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points, summary_rows
-        from hwsim.sweep.schema import load_sweep
 
         from ._common import metric_table, print_json, print_table, summary_line
 
@@ -61,11 +82,8 @@ def register(app: typer.Typer) -> None:
             raise UserError("--address", "only with --backend ray")
         if evaluator is not None and ":" not in evaluator:
             raise UserError("--evaluator", "expected module:function")
-        sw, _ = load_sweep(file)
+        sw, points = _read(file, dry_run, max_points, trust_code)
         searching = sw.search is not None and not dry_run
-        # a search builds only the points its sampler asks for (hwsim.sweep.search.run_search): the grid
-        # is counted, never expanded, and is not limited by --max-points
-        sw, points = (sw, []) if searching else load_points(file, max_points=max_points, trust_code=trust_code)
         if backend == "ray":
             require("ray", "--backend ray")
         if searching:

@@ -55,7 +55,8 @@ if TYPE_CHECKING:
     from hwsim.jsondoc import Json, JsonDocument
     from hwsim.schemes.base import Scheme, SchemeSpec
 
-__all__ = ["DesignPoint", "config_hash", "load_points", "expand_sweep", "grid_axes", "point_from_axes"]
+__all__ = ["DesignPoint", "config_hash", "load_points", "expand_sweep", "grid_axes", "point_from_axes",
+           "count_axis_values"]
 
 REPO_ROOT = CONFIG_DIR.parent
 
@@ -539,6 +540,12 @@ def count_points(sw: SweepFile, lm: LineMap, base: Path, _seen: tuple[Path, ...]
     for sub, sub_lm, path in _includes(sw, lm, base, _seen):
         n += count_points(sub, sub_lm, path.parent, _seen + (path,))
     return n
+
+
+def count_axis_values(sw: SweepFile) -> int:
+    """How many schemes and accelerators a search resolves (its axes after ``vary``), from the validated
+    file alone: a search builds no grid, but each value of its axes once."""
+    return sum(_vary_count(s.vary) for s in sw.schemes) + sum(_vary_count(a.vary) for a in sw.accelerators)
 
 
 def load_points(path: str | Path, max_points: int = MAX_POINTS,
