@@ -5,10 +5,13 @@
 
 Each side runs in a fresh Python process of its own, from the sweep file to a fresh store, with the
 same number of workers:
-  search  ``hwsim.sweep.search.run_search`` (reads and checks the file, runs the ``search:`` section)
-          and ``search_summary``;
+  search  ``hwsim sweep FILE --workers N --json``, the command a person runs (reads and checks the
+          file, runs its ``search:`` section, prints its summary with every point it evaluated);
   grid    ``hwsim.sweep.expand.load_points`` (reads and checks the file, expands every point) and
-          ``hwsim.sweep.runner.run_points``.
+          ``hwsim.sweep.runner.run_points``: what ``hwsim sweep`` runs for a file without ``search:``,
+          less its summary table (so the grid's figure, the divisor, is if anything low).
+Both cover the same space: the search's ``grid_points`` (the product of its axes' lengths) is the
+number of points the grid expands to.
 A side's CPU is that process's user + system time from interpreter start to exit plus that of every
 process it started and waited for (its workers), as ``getrusage(RUSAGE_CHILDREN)`` of this process
 counts it once the side has exited. So both sides pay their start-up (imports, reading the file,
@@ -28,6 +31,8 @@ then warm, and prints the ratios side by side.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import resource
@@ -46,21 +51,24 @@ def _cpu(who: int) -> float:
 def side(kind: str, sweep: str, workers: int, db: Path) -> dict:
     """One side, in this (fresh) process: what it evaluated and how its CPU divides."""
     if kind == "search":
-        from hwsim.sweep.schema import load_sweep
-        from hwsim.sweep.search import run_search, search_summary
+        from hwsim.cli import main
 
-        res, ids = run_search(sweep, db, workers=workers)
-        sec = load_sweep(Path(sweep))[0].search
-        found = search_summary(db, ids, sec.objectives, sec.constraints)
-        out = {"points": res.n_evaluated, "feasible": found.feasible, "constraints": found.constraints,
-               "hypervolume_of_feasible": found.hypervolume_of_feasible, "reference": found.reference}
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rc = main(["sweep", sweep, "--db", str(db), "--workers", str(workers), "--json", "--no-progress"])
+        if rc:
+            sys.exit(f"hwsim sweep {sweep} exited {rc}")
+        found = json.loads(buf.getvalue())
+        out = {"points": found["evaluated"], "space": found["grid_points"], "feasible": found["feasible"],
+               "constraints": found["constraints"], "hypervolume_of_feasible": found["hypervolume_of_feasible"],
+               "reference": found["reference"]}
     else:
         from hwsim.sweep.expand import load_points
         from hwsim.sweep.runner import run_points
 
         sw, points = load_points(sweep)
         s = run_points(points, db, workers=workers, sweep=sw.name)
-        out = {"points": s.done + s.failed}
+        out = {"points": s.done + s.failed, "space": len(points)}
     return out | {"self_s": _cpu(resource.RUSAGE_SELF), "workers_s": _cpu(resource.RUSAGE_CHILDREN)}
 
 

@@ -324,3 +324,40 @@ def test_store_claims_and_never_overwrites_done(tmp_path: Path):
         assert s.point("a")["metrics"] == {"accuracy": 0.5}
         assert s.claim(["a", "b"], me, 60) is None                    # b is other's; a is done
         assert s.claim(["a"], me, 60) == []                           # nothing left to compute
+
+
+def test_search_counts_its_grid_and_builds_only_the_points_it_asks_for(sweep_file: Path, tmp_path: Path,
+                                                                         capsys, monkeypatch):
+    """``hwsim sweep`` with ``search:`` never expands the grid: it reports the space's size as the product
+    of the axes' lengths, builds a design point for each index the sampler asks for only, and a space
+    larger than --max-points is searched (for a search the limit bounds the schemes and accelerators
+    its axes resolve)."""
+    from hwsim.cli import main
+    from hwsim.sweep import expand
+
+    def no_expansion(*a, **k):
+        raise AssertionError("a search expanded the whole grid")
+
+    built = []
+    real_point = expand.point_from_axes
+
+    def counting(*a, **k):
+        built.append(1)
+        return real_point(*a, **k)
+
+    monkeypatch.setattr(expand, "expand_sweep", no_expansion)
+    monkeypatch.setattr(expand, "point_from_axes", counting)
+    f = tmp_path / "search.yaml"
+    f.write_text(sweep_file.read_text().replace("name: fake", "name: fake_search") +
+                 "search: {objectives: [accuracy, train_energy_pj_per_step], budget: 5, population: 4}\n")
+    CALLS.clear()
+    rc = main(["sweep", str(f), "--db", str(tmp_path / "s.db"), "--workers", "0", "--json", "--max-points", "9",
+               "--evaluator", "test_sweep_runner:fake_evaluate"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["evaluated"] == 5 and out["grid_points"] == 12 and len(set(CALLS)) == 5
+    assert 5 <= len(built) <= out["trials"]   # one per trial at most (none for the 12-point grid)
+    # what --max-points bounds for a search: the 6 schemes and 2 accelerators its axes resolve
+    assert main(["sweep", str(f), "--db", str(tmp_path / "t.db"), "--workers", "0", "--max-points", "7",
+                 "--evaluator", "test_sweep_runner:fake_evaluate"]) == 2
+    assert "8 schemes and accelerators, more than the limit of 7" in capsys.readouterr().err

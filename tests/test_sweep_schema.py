@@ -204,3 +204,25 @@ def test_expansion_builds_each_scheme_once_not_once_per_point(monkeypatch):
     entries = {json.dumps(p.scheme.spec(), sort_keys=True) for p in pts}
     assert len(pts) > 2 * len(entries)        # the grid meets each scheme several times
     assert len(built) <= len(entries) + len(names)
+
+
+def test_checking_a_priced_sweep_of_built_in_networks_imports_no_torch():
+    """A sweep of built-in networks at their defaults that trains nothing is read, checked and its axes
+    resolved without torch (a search whose traces come from the trace cache never needs it); a network
+    given arguments is still built on meta tensors, so a bad argument is still the user's error."""
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; from pathlib import Path; from hwsim.sweep.schema import load_sweep; "
+            "from hwsim.sweep.expand import grid_axes; p = Path(sys.argv[1]); sw, lm = load_sweep(p); "
+            "ax = grid_axes(sw, lm, p.resolve().parent); "
+            "print(len(ax['accelerators']), 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, str(root / "configs/sweeps/hardware_search.yaml")],
+                       capture_output=True, text=True, timeout=300, check=True)
+    assert r.stdout.split() == ["648", "False"], r.stdout + r.stderr
+
+
+def test_a_network_given_arguments_is_still_built_before_the_run(folder: Path, capsys):
+    f = write(folder, VALID.replace("models: [lenet300]", "models: [{name: lenet300, args: {hidden1: -1}}]")
+              + "accuracy: none\n")
+    assert main(["sweep", str(f), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "models[0].args" in err and "hidden1" in err and err.count("\n") == 1

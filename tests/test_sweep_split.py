@@ -264,3 +264,30 @@ def test_prepared_groups_are_priced_without_tracing_again(tmp_path, monkeypatch)
     f.write_text(SWEEP.replace("accuracy: none", "recipes: [{epochs: 1, batch: 32}]"))
     trained = load_points(f)[1][:2]
     assert trained[0].accuracy_source == "train" and pipeline.prepare_groups(trained) == []
+
+
+def test_a_group_every_kept_worker_holds_is_split_without_sending_its_trace(tmp_path, monkeypatch):
+    """A search's generation large enough to split one group across its forked workers, which all hold
+    the group's state: no share leads (none sends the trace through the pipes, none waits for it), each
+    prices its share against its own kept state, and the figures are a plain run's."""
+    from hwsim import pipeline
+    from hwsim.sweep.runner import WorkerPool
+
+    pts = _points(tmp_path)[:2 * MIN_SHARE]
+    log = tmp_path / "log"
+    log.mkdir()
+    monkeypatch.setenv("HWSIM_SPLIT_LOG", str(log))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    monkeypatch.setattr(pipeline, "_KEPT", {})
+    db = tmp_path / "r.db"
+    with WorkerPool(2, "test_sweep_split:logged_evaluate") as pool:
+        if not pool.start(lambda: pipeline.prepare_groups(pts)):
+            pytest.skip("workers are forked only where fork exists and one thread runs")
+        s = run_points(pts, db, sweep="split", pool=pool)
+    assert (s.done, s.failed, s.lost) == (len(pts), 0, 0)
+    calls = _calls(log)
+    assert len(calls) >= 2 and sum(c[2] for c in calls) == len(pts)   # in shares
+    assert {c[1] for c in calls} == {"whole-kept"}                   # no lead, no state sent
+    whole = tmp_path / "whole.db"
+    run_points(pts, whole, workers=0, sweep="split")
+    assert _figures(db) == _figures(whole)

@@ -4,14 +4,47 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ._common import NO_TRACE_CACHE_HELP
 
+if TYPE_CHECKING:
+    from hwsim.design import DesignPoint
+    from hwsim.sweep.schema import SweepFile
+
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+def _read(file: Path, dry_run: bool, max_points: int, trust_code: bool) -> tuple[SweepFile, list[DesignPoint]]:
+    """The checked sweep file and its points; none for a search, which builds only the points its sampler
+    asks for (:func:`hwsim.sweep.search.run_search`): its grid is counted, never expanded, and
+    ``max_points`` bounds the schemes and accelerators its axes resolve."""
+    from hwsim.errors import UserError
+    from hwsim.sweep.expand import count_axis_values, load_points
+    from hwsim.sweep.schema import load_sweep
+
+    sw, _ = load_sweep(file)
+    if sw.search is None or dry_run:
+        return load_points(file, max_points=max_points, trust_code=trust_code)
+    if (n := count_axis_values(sw)) > max_points:
+        raise UserError(str(file), f"the search's axes hold {n:,} schemes and accelerators, more than the "
+                                   f"limit of {max_points:,}; narrow them or raise the limit with --max-points")
+    return sw, []
+
+
+def _freeze_at_exit() -> None:
+    """When the process ends, stop the cyclic collector from walking once more what a run leaves alive
+    (modules, kept traces; about 0.2 CPU-s of a search's own, more with torch loaded): its memory goes
+    back with the process. Everything a run writes is committed or flushed before then."""
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +63,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
         budget: int = typer.Option(None, "--budget", help="Override search.budget."),
         max_points: int = typer.Option(100_000, "--max-points", min=1,
-                                       help="Refuse a sweep that expands to more points than this."),
+                                       help="Refuse a sweep that expands to more points than this (a search: more schemes "
+                                            "and accelerators on its axes)."),
         evaluator: str = typer.Option(None, "--evaluator", hidden=True, help="module:function (tests)."),
         no_trace_cache: bool = typer.Option(False, "--no-trace-cache", help=NO_TRACE_CACHE_HELP),
     ) -> None:
@@ -40,7 +74,6 @@ def register(app: typer.Typer) -> None:
         from hwsim import trace_cache
         from hwsim.errors import UserError, printable
         from hwsim.extras import require
-        from hwsim.sweep.expand import load_points
         from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points, summary_rows
 
         from ._common import metric_table, print_json, print_table, summary_line
@@ -53,13 +86,15 @@ def register(app: typer.Typer) -> None:
             raise UserError("--address", "only with --backend ray")
         if evaluator is not None and ":" not in evaluator:
             raise UserError("--evaluator", "expected module:function")
-        sw, points = load_points(file, max_points=max_points, trust_code=trust_code)
+        sw, points = _read(file, dry_run, max_points, trust_code)
+        searching = sw.search is not None and not dry_run
         if backend == "ray":
             require("ray", "--backend ray")
-        if sw.search is not None and not dry_run:
+        if searching:
             require("search", f"{file}: search")
         path = db or Path(sw.store or f"results/{sw.name}.db")
         nw = default_workers() if workers is None else workers
+        _freeze_at_exit()
         # A terminal gets live bars; a log (CI, nohup, a pipe) a progress line at least every 10 s.
         progress = False if no_progress else ("bars" if sys.stderr.isatty() and not as_json else "lines")
         if dry_run:
@@ -83,7 +118,7 @@ def register(app: typer.Typer) -> None:
             # the front a person may pick from: points meeting the constraints only
             found = search_summary(path, ids, objs, sw.search.constraints)
             info = {"sweep": sw.name, "store": str(path), "evaluated": res.n_evaluated, "trials": res.trials,
-                    "grid_points": len(points), "objectives": objs, **found.to_dict()}
+                    "grid_points": res.space, "objectives": objs, **found.to_dict()}
             ids = list(dict.fromkeys(ids))
         else:
             with trace_cache.turned_off(no_trace_cache):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import inspect
 import itertools
 import json
 import math
@@ -56,7 +55,8 @@ if TYPE_CHECKING:
     from hwsim.jsondoc import Json, JsonDocument
     from hwsim.schemes.base import Scheme, SchemeSpec
 
-__all__ = ["DesignPoint", "config_hash", "load_points", "expand_sweep", "grid_axes", "point_from_axes"]
+__all__ = ["DesignPoint", "config_hash", "load_points", "expand_sweep", "grid_axes", "point_from_axes",
+           "count_axis_values"]
 
 REPO_ROOT = CONFIG_DIR.parent
 
@@ -144,12 +144,12 @@ def resolve_model(entry: str | ModelEntry, where: str, base: Path | None = None)
                         sha256=src.digest() if src.path is not None else None,
                         input_shape=given if given is not None else shape_json(shape) if shape is not None else None)
     spec = MODELS.get(entry.name, where=where)
-    params = inspect.signature(spec.builder).parameters
+    # the catalogue's declared arguments (tests/test_models.py holds them to the builder's), so naming a
+    # network imports neither it nor torch
     for k in entry.args:
-        if k not in params or k in ("num_classes", "in_shape"):
-            takes = [p for p in params if p not in ("num_classes", "in_shape")]
+        if k not in spec.args:
             raise UserError(f"{where}.args.{k}", f"model {entry.name!r} takes no argument {k!r}; "
-                            f"it takes {', '.join(takes) or 'none'}")
+                            f"it takes {', '.join(spec.args) or 'none'}")
     if given is None and isinstance(spec.default_input, specs.Tokens):
         given = shape_json(spec.default_input)   # a language model reads tokens, not the data set's images
     return ModelRef(name=entry.name, args=dict(sorted(entry.args.items())), input_shape=given)
@@ -293,15 +293,23 @@ def check_model(model: ModelRef, shape: tuple[list[int], int], where: str, base:
     """Build the network on meta tensors before anything runs: a bad argument (``width: -1``) is the
     user's error, told with the model's message; a point that trains must fit in this machine's memory
     (weights, gradients and Adam state at 4 bytes each, plus the activations of a batch, held twice)."""
-    import torch
-
-    from hwsim.models import build_model
+    from hwsim.models import MODELS
     from hwsim.models import spec as specs
 
     stored, classes = model_input(model, shape, where)
     in_shape = parse_input_shape(stored, where=where)
-    if specs.resolve(model.name, where=where).runs_code:   # checked when its point runs, not here
+    src = specs.resolve(model.name, where=where)
+    if src.runs_code:   # checked when its point runs, not here
         return
+    if src.kind == specs.BUILTIN and not train_batch and not model.args and model.input_shape in (
+            None, shape_json(MODELS.get(model.name).default_input)):
+        # nothing the file says about this network to check: a built-in at its catalogue defaults builds
+        # (tests/test_models.py), and building it would cost torch's import and first meta operations
+        # (about 2 CPU-s) in a process that may price traces read back from the trace cache only
+        return
+    import torch
+
+    from hwsim.models import build_model
     try:
         with torch.device("meta"):
             net = build_model(model.name, num_classes=classes, in_shape=in_shape, base=base, where=where,
@@ -532,6 +540,12 @@ def count_points(sw: SweepFile, lm: LineMap, base: Path, _seen: tuple[Path, ...]
     for sub, sub_lm, path in _includes(sw, lm, base, _seen):
         n += count_points(sub, sub_lm, path.parent, _seen + (path,))
     return n
+
+
+def count_axis_values(sw: SweepFile) -> int:
+    """How many schemes and accelerators a search resolves (its axes after ``vary``), from the validated
+    file alone: a search builds no grid, but each value of its axes once."""
+    return sum(_vary_count(s.vary) for s in sw.schemes) + sum(_vary_count(a.vary) for a in sw.accelerators)
 
 
 def load_points(path: str | Path, max_points: int = MAX_POINTS,

@@ -628,13 +628,15 @@ class _Split:
     are written as they come; the group ends (``run.finished``, or ``run.lost`` when a worker died
     with a share) when no share is left. Points stay claimed per group, as unsplit."""
 
-    def __init__(self, run: _Run, key: str, pts: list[DesignPoint], workers: int):
+    def __init__(self, run: _Run, key: str, pts: list[DesignPoint], workers: int, held: bool = False):
         size = max(MIN_SHARE, -(-len(pts) // (SHARES_PER_WORKER * workers)))
         self.run, self.key = run, key
+        # held: every worker keeps the group's state already (a search's kept pool), so no share leads and
+        # none waits for a state sent through the pipes
         self.waiting: list[tuple[bool, list[DesignPoint]]] = [
-            (i == 0, pts[i:i + size]) for i in range(0, len(pts), size)]   # (is the lead, points)
+            (i == 0 and not held, pts[i:i + size]) for i in range(0, len(pts), size)]   # (is the lead, points)
         self.state: str | None = None
-        self.ready = False      # the state came, or the lead ended without one (followers work alone)
+        self.ready = held       # the state came, or the lead ended without one (followers work alone)
         self.out = 0            # shares at workers
         self.lost_reason: str | None = None
 
@@ -689,10 +691,11 @@ class _Split:
         return True
 
 
-def _next_job(run: _Run, splits: dict[str, _Split], workers: int, can_split: bool,
+def _next_job(run: _Run, splits: dict[str, _Split], workers: int, can_split: bool, held: Collection[str] = (),
               ) -> tuple[tuple[Any, ...], list[DesignPoint] | None] | None:
     """What an idle worker does next: a share of a split group whose state has come, else the next
-    group (split when it is large enough to keep more than one worker busy)."""
+    group (split when it is large enough to keep more than one worker busy). ``held``: the groups every
+    worker keeps the state of (split without a lead)."""
     for sp in splits.values():
         job = sp.next()
         if job is not None:
@@ -701,7 +704,7 @@ def _next_job(run: _Run, splits: dict[str, _Split], workers: int, can_split: boo
     if g is None:
         return None
     if can_split and workers > 1 and len(g[1]) >= 2 * MIN_SHARE:
-        splits[g[0]] = _Split(run, g[0], g[1], workers)
+        splits[g[0]] = _Split(run, g[0], g[1], workers, held=g[0] in held)
         return splits[g[0]].next()
     return g, None
 
@@ -814,7 +817,7 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
                     break
                 if keep is not None and not splits and not _queue_for(w, pool, run.queue):
                     break   # what is left is held by a busy worker: it waits for that one, not a second trace
-                job = _next_job(run, splits, workers, can_split)
+                job = _next_job(run, splits, workers, can_split, _held_by_all(pool) if keep is not None else ())
                 if job is None:
                     break
                 g, share = job
@@ -855,6 +858,12 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
             keep.idle = [w for w in pool if w.key is None and w.proc.is_alive()]
             pool = [w for w in pool if w not in keep.idle]
         _stop_workers(pool)
+
+
+def _held_by_all(pool: list[_Worker]) -> set[str]:
+    """The groups whose states every live kept worker holds."""
+    live = [w.held for w in pool if w.proc.is_alive()]
+    return set.intersection(*live) if live else set()
 
 
 def _jobs(queue: list[tuple[str, list[DesignPoint]]], workers: int, can_split: bool) -> int:

@@ -15,6 +15,7 @@ failed trials. ``sampler: random`` is there as a baseline.
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import math
 from collections.abc import Callable
@@ -63,6 +64,7 @@ def factor_axes(sw: Any, ax: dict[str, list[Any]]) -> tuple[dict[str, int], Call
 class SearchResult:
     evaluated: list[tuple[Index, dict[str, float] | None]] = field(default_factory=list)
     trials: int = 0
+    space: int = 0    # points in the space searched: the product of its axes' lengths (none is expanded)
 
     @property
     def n_evaluated(self) -> int:
@@ -98,7 +100,7 @@ def nsga2_search(sizes: dict[str, int], objectives: list[str], budget: int,
     study = optuna.create_study(directions=directions, sampler=smp)
     budget = min(budget, math.prod(sizes.values()))
     cache: dict[tuple, dict[str, float] | None] = {}
-    res = SearchResult()
+    res = SearchResult(space=math.prod(sizes.values()))
     while len(cache) < budget and res.trials < max_trials_factor * budget:
         asked = []
         new: list[Index] = []
@@ -150,7 +152,7 @@ def scalar_search(sizes: dict[str, int], score: Callable[[Index, dict[str, float
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     budget = min(budget, math.prod(sizes.values()))
     cache: dict[tuple, dict[str, float] | None] = {}
-    res = SearchResult()
+    res = SearchResult(space=math.prod(sizes.values()))
     while len(cache) < budget and res.trials < max_trials_factor * budget:
         t = study.ask()
         idx = {a: (t.suggest_categorical(a, list(range(n))) if n > 1 else 0) for a, n in sizes.items()}
@@ -170,7 +172,10 @@ def scalar_search(sizes: dict[str, int], score: Callable[[Index, dict[str, float
 def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, backend: str = "local",
                address: str | None = None, progress: bool = False, evaluator: str | None = None,
                budget: int | None = None, trust_code: bool = False) -> tuple[SearchResult, list[str]]:
-    """Run the ``search:`` section of a sweep file. Returns the result and the ids evaluated."""
+    """Run the ``search:`` section of a sweep file. Returns the result and the ids evaluated.
+
+    Only the axes are resolved (each model, scheme, accelerator once); a design point is built for
+    each index the sampler asks for, never for the whole grid."""
     from hwsim.sweep.expand import grid_axes, point_from_axes
     from hwsim.sweep.runner import DEFAULT_EVALUATOR, WorkerPool, run_points
     from hwsim.sweep.schema import load_sweep
@@ -202,13 +207,20 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     # forked from this process once it has loaded what they need and traced the groups (before any
     # thread of a run starts)
     pool = WorkerPool(workers, evaluator or DEFAULT_EVALUATOR) if backend == "local" and workers > 0 else None
+    # what lives now (modules, the axes, traces kept for the workers) stays alive for the whole search:
+    # the cyclic collector need not walk it again at each collection of a generation's trials and points
+    frozen = not gc.get_freeze_count()
     try:
         if pool is not None:
             pool.start(functools.partial(_prepare_groups, sw, ax) if pool.evaluator == DEFAULT_EVALUATOR else None)
+        if frozen:
+            gc.freeze()
         res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
                            seed=sec.seed, batch=batch, sampler=sec.sampler,
                            constraints=[parse_constraint(c) for c in sec.constraints])
     finally:
+        if frozen:
+            gc.unfreeze()
         if pool is not None:
             pool.close()
     return res, ids
