@@ -620,12 +620,24 @@ class Store:
             pts = pts.merge(wide, left_on="id", right_index=True, how="left")
         return pts
 
-    def statuses(self):
+    def statuses(self, since_rowid: int | None = None):
         """``rowid, id, status`` of every point: what a reader compares to find what changed since it last
-        read (a finished point is written as a new row)."""
+        read (a finished point is written as a new row). With ``since_rowid``, only of the rows written
+        after it and of the points not done: a done row is never changed in place, so a reader of a
+        50,000-point store that follows a sweep reads the sweep's rows, not every row at each commit."""
         import pandas as pd
 
-        return pd.read_sql_query("SELECT rowid AS rowid_, id, status FROM points", self.conn)
+        if since_rowid is None:
+            return pd.read_sql_query("SELECT rowid AS rowid_, id, status FROM points", self.conn)
+        return pd.read_sql_query("SELECT rowid AS rowid_, id, status FROM points WHERE rowid > ? OR status != 'done'",
+                                 self.conn, params=(since_rowid,))
+
+    def max_rowid(self) -> int:
+        """The newest row's rowid (0 for no rows): a reader's mark before it reads every point."""
+        return int(self.conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM points").fetchone()[0])
+
+    def point_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
 
     def point(self, point_id: str) -> StoredPoint:
         """The point's row, its config and versions parsed, with its metrics."""

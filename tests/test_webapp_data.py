@@ -798,3 +798,34 @@ def test_a_page_is_answered_from_the_version_it_shows(tmp_path, monkeypatch):
     assert len(data.done_points()) == n0 + 1 and reads == [1]
     with data.at_version("not a version"):
         assert len(data.done_points()) == n0 + 1
+
+
+def test_the_version_a_page_shows_outlives_commits_seen_but_not_read(tmp_path, monkeypatch):
+    """A sweep commits faster than pages move on: versions the server only saw (a status badge read
+    between commits) never push out the read version a page shows, and the poll hands a page a version
+    only once it is read, so the page's own changes never wait on a commit's read."""
+    import webapp.data as wd
+    from webapp.pages.explore import DEFAULT_VIEW, pareto_for
+
+    path = tmp_path / "live.db"
+    build_store(path, n=1)
+    data = StoreData(path)
+    n0 = len(data.done_points())
+    shown = data.refresh()
+    pareto_for(data, DEFAULT_VIEW, {})
+    for k in range(wd.KEEP_VERSIONS + 2):   # commits the server notices (state) without reading points
+        p = all_points()[0]
+        p.id = f"{k:016x}"
+        with Store(path) as s:
+            s.write(p)
+        assert data.state().counts["done"] == n0 + k + 1
+    reads = []
+    real = wd._refresh
+    monkeypatch.setattr(wd, "_refresh", lambda *a: reads.append(1) or real(*a))
+    with data.at_version(shown):
+        df, _ = pareto_for(data, {**DEFAULT_VIEW, "logx": False}, {})
+        assert len(df) == n0 and not reads
+    newest = data.refresh()   # what the poll sends the page: read before it is sent
+    assert reads == [1] and newest != shown
+    with data.at_version(newest):
+        assert len(data.done_points()) == n0 + wd.KEEP_VERSIONS + 2 and reads == [1]

@@ -119,7 +119,9 @@ def _layout(data: StoreData, refresh_ms: int):
 def _register(app: dash.Dash, data: StoreData) -> None:
     # Not called on load: the layout carries the version, so the pages' first render waits on nothing.
     # A sweep committing every second would have every page redraw every second; the pages move on at
-    # most every MIN_REDRAW_S, so a user's own changes (an axis, a filter) keep their turn.
+    # most every MIN_REDRAW_S, so a user's own changes (an axis, a filter) keep their turn. The poll reads
+    # the new commit before it hands the page the new version: the page's callbacks then find its points
+    # read, and a change the user makes meanwhile is answered from the version the page still shows.
     last = {"t": 0.0}
 
     @app.callback(Output("store-version", "data"), Input("interval", "n_intervals"), State("store-version", "data"),
@@ -130,7 +132,8 @@ def _register(app: dash.Dash, data: StoreData) -> None:
         if (n and v == current) or now - last["t"] < MIN_REDRAW_S:
             return dash.no_update
         last["t"] = now
-        return v
+        read = data.refresh()
+        return dash.no_update if read == current else read
 
     @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
                   Output("store-alert", "children"), Input("store-version", "data"))
