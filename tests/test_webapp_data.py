@@ -829,3 +829,19 @@ def test_the_version_a_page_shows_outlives_commits_seen_but_not_read(tmp_path, m
     assert reads == [1] and newest != shown
     with data.at_version(newest):
         assert len(data.done_points()) == n0 + wd.KEEP_VERSIONS + 2 and reads == [1]
+
+
+def test_opening_a_closed_store_is_not_a_new_version(tmp_path, monkeypatch):
+    """A writer that closes a store removes its -wal file, and the dashboard's read-only open creates it
+    again: that is no commit, so what the first read computed (the start-up warm) serves the next request."""
+    import webapp.data as wd
+
+    path = tmp_path / "r.db"
+    build_store(path, n=1)
+    assert not path.with_name("r.db-wal").exists()
+    data = StoreData(path)
+    first = data.points()
+    reads = []
+    real = wd._refresh
+    monkeypatch.setattr(wd, "_refresh", lambda *a: reads.append(1) or real(*a))
+    assert data.points() is first and not reads

@@ -115,6 +115,15 @@ class StoreData:
 
     def _sync(self) -> Store | None:
         """Open (or reopen) the store and drop caches if its version moved. Caller holds the lock."""
+        ino = _stat(self.path)[0]
+        if not ino:
+            self._close()
+        elif self._store is None or ino != self._store_ino:
+            self._close()
+            self._store = Store(self.path, readonly=True)
+            self._store_ino = ino
+        # stated after opening: opening a store whose writer has closed creates its -wal file, which is not a
+        # commit (stated before, the first read would be filed under a version gone at the next request)
         v = self.version()
         if v != self._version:
             self._cache = _VersionCache()
@@ -122,14 +131,6 @@ class StoreData:
             self._evict()
             self._point_cache.clear()
             self._version = v
-        if not self.path.exists():
-            self._close()
-            return None
-        ino = v[0]
-        if self._store is None or ino != self._store_ino:
-            self._close()
-            self._store = Store(self.path, readonly=True)
-            self._store_ino = ino
         return self._store
 
     def _evict(self) -> None:
