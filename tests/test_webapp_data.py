@@ -845,3 +845,12 @@ def test_opening_a_closed_store_is_not_a_new_version(tmp_path, monkeypatch):
     real = wd._refresh
     monkeypatch.setattr(wd, "_refresh", lambda *a: reads.append(1) or real(*a))
     assert data.points() is first and not reads
+
+
+def test_refresh_of_an_unreadable_store_sends_its_version(tmp_path):
+    """The poll sends a page the version it read; a file that is no store is sent as the file's version,
+    so the page moves on and says the store cannot be read."""
+    path = tmp_path / "r.db"
+    path.write_bytes(b"not a results store" * 100)
+    data = StoreData(path)
+    assert data.refresh() == repr(data.version()) and data.state().kind == "invalid"

@@ -152,6 +152,10 @@ class StoreData:
         pages hold it. The dashboard moves a page to a version only once it is read, so the page's own
         changes (an axis, a filter) are answered from its points and never wait on a commit's read."""
         with self._lock:
+            try:
+                self._sync()
+            except UserError:   # unreadable: the page is sent the file's version, and says so (state)
+                return repr(self.version())
             self.points()
             return repr(self._version)
 
