@@ -854,3 +854,31 @@ def test_refresh_of_an_unreadable_store_sends_its_version(tmp_path):
     path.write_bytes(b"not a results store" * 100)
     data = StoreData(path)
     assert data.refresh() == repr(data.version()) and data.state().kind == "invalid"
+
+
+def test_the_poll_never_waits_on_a_read(tmp_path, monkeypatch):
+    """The browser holds the Pareto callback while the poll is in flight, so the poll answers at once:
+    a commit is read in the background, and only the version read is handed to the page."""
+    import webapp.data as wd
+
+    path = tmp_path / "live.db"
+    build_store(path, n=1)
+    data = StoreData(path)
+    shown = data.refresh()
+    assert data.read_ahead() == shown
+    p = all_points()[0]
+    p.id = "f" * 16
+    with Store(path) as s:
+        s.write(p)
+    go = threading.Event()
+    real = wd._refresh
+    monkeypatch.setattr(wd, "_refresh", lambda *a: go.wait(30) and real(*a))
+    t0 = time.perf_counter()
+    assert data.read_ahead() == shown   # the commit is being read: the page stays where it is
+    assert data.read_ahead() == shown and time.perf_counter() - t0 < 1.0
+    go.set()
+    data._reader.join(30)
+    newest = data.read_ahead()
+    assert newest != shown and newest == repr(data.version())
+    with data.at_version(newest):
+        assert "f" * 16 in set(data.done_points()["id"])

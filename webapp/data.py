@@ -97,6 +97,7 @@ class StoreData:
     def __init__(self, path: str | Path, max_points_cached: int = 64):
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._lock_ahead = threading.Lock()
         self._store: Store | None = None
         self._store_ino: int | None = None
         self._version: tuple | None = None
@@ -107,6 +108,8 @@ class StoreData:
         self._point_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._max_points = max_points_cached
         self._loaded: _Loaded | None = None    # the points read so far, kept across store versions
+        self._read: str | None = None           # the newest version whose points were read, as pages hold it
+        self._reader: threading.Thread | None = None   # a read ahead of the pages (read_ahead)
 
     # -- versioning ---------------------------------------------------------
     def version(self) -> tuple:
@@ -155,9 +158,22 @@ class StoreData:
             try:
                 self._sync()
             except UserError:   # unreadable: the page is sent the file's version, and says so (state)
-                return repr(self.version())
+                self._read = repr(self.version())
+                return self._read
             self.points()
             return repr(self._version)
+
+    def read_ahead(self) -> str | None:
+        """The newest version whose points were read (None before the first read), starting a read of the
+        current version in a background thread when it is newer. The poll calls this: it answers at once,
+        because the browser holds every callback that takes the store version (the Pareto plot's among
+        them, so an axis change) while the poll that may change it is in flight."""
+        with self._lock_ahead:
+            busy = self._reader is not None and self._reader.is_alive()
+            if not busy and self._read != repr(self.version()):
+                self._reader = threading.Thread(target=self.refresh, name="hwsim-read-ahead", daemon=True)
+                self._reader.start()
+            return self._read
 
     def _close(self) -> None:
         if self._store is not None:
@@ -242,10 +258,12 @@ class StoreData:
 
         def load(store: Store | None) -> pd.DataFrame:
             if store is None:
-                self._loaded = None
-                return _empty_points()
-            self._loaded = _refresh(store, self._loaded, self._store_ino)
-            return self._loaded.frame()
+                self._loaded, frame = None, _empty_points()
+            else:
+                self._loaded = _refresh(store, self._loaded, self._store_ino)
+                frame = self._loaded.frame()
+            self._read = repr(self._version)   # under the lock: the version these points are filed under
+            return frame
 
         try:
             return self._cached("points", load)
