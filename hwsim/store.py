@@ -3,6 +3,12 @@
 Tables
   points          one row per design point, keyed by the hash of its resolved config
   metrics         (point, name, value): the totals Pareto fronts and the dashboard use
+  point_metrics   (point, m0, m1, ...): the same metrics one row per point, one REAL column per name, kept
+                  by triggers on ``metrics`` (so every writer, raw SQL included, keeps it in step, in the
+                  transaction that writes the metric); ``metric_columns`` (name, col) says which column
+                  ``m<col>`` holds a name. Reading 50,000 points' metrics from it costs a fraction of
+                  pivoting the long rows. Added (and filled) on a writable open of an older store; a
+                  read-only open of one reads the long rows instead.
   layers          (point, layer, phase, name, value): per-layer figures, long format
   curves          (point, epoch, metric, value): training curves, sparsity timelines
   blobs           (point, name, json): full documents (trace, energy, cycles, assumptions)
@@ -171,6 +177,13 @@ CREATE TABLE IF NOT EXISTS groups (
     done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (key, started)
 );
+CREATE TABLE IF NOT EXISTS point_metrics (
+    point TEXT PRIMARY KEY REFERENCES points(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS metric_columns (
+    name TEXT PRIMARY KEY,
+    col INTEGER NOT NULL UNIQUE
+);
 CREATE INDEX IF NOT EXISTS layers_point ON layers(point);
 CREATE INDEX IF NOT EXISTS curves_point ON curves(point);
 """
@@ -335,6 +348,9 @@ class Store:
         missing = CORE_TABLES - tables
         if missing:   # a table dropped by hand: say so here, not as a query error deep in a verb
             raise UserError(str(self.path), f"damaged results store: table {', '.join(sorted(missing))} is missing")
+        # before the other tables are added: _DDL would create this one empty, leaving it unfilled
+        if not self.readonly and not {"point_metrics", "metric_columns"} <= tables:
+            self._add_point_metrics()
         if not self.readonly and not {"claims", "groups"} <= tables:   # written before these tables existed
             with self.conn:
                 self.conn.executescript(_DDL)
@@ -344,6 +360,47 @@ class Store:
                 for col, typ in HARDWARE_COLUMNS.items():
                     if col not in have:
                         self.conn.execute(f"ALTER TABLE points ADD COLUMN {col} {typ}")
+
+    def _add_point_metrics(self) -> None:
+        """Give a store written before ``point_metrics`` existed the table, a column and triggers for each
+        metric it has, and its points' rows, in one transaction (another process opening it at the same
+        time waits, then finds it done)."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"point_metrics", "metric_columns"} <= tables:
+                for stmt in _DDL.split(";"):
+                    if "point_metrics" in stmt or "metric_columns" in stmt:
+                        c.execute(stmt)
+                names = [r[0] for r in c.execute("SELECT DISTINCT name FROM metrics")]
+                cols = self._metric_columns(names)
+                if names:
+                    sel = ", ".join("MAX(CASE WHEN name=? THEN value END)" for _ in names)
+                    c.execute(f"INSERT INTO point_metrics(point, {', '.join(f'm{cols[n]}' for n in names)}) "
+                              f"SELECT point, {sel} FROM metrics GROUP BY point", names)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def _metric_columns(self, names: Iterable[str]) -> dict[str, int]:
+        """The ``point_metrics`` column of each of ``names``, adding a column and its triggers for a name
+        not seen before. Inside a write transaction (columns are only ever added, so a name this
+        connection has seen keeps its column)."""
+        known = getattr(self, "_columns", None)
+        if known is None or any(n not in known for n in names):
+            known = self._columns = dict(self.conn.execute("SELECT name, col FROM metric_columns"))
+        for n in names:
+            if n in known:
+                continue
+            col = max(known.values(), default=-1) + 1
+            self.conn.execute(f"ALTER TABLE point_metrics ADD COLUMN m{col} REAL")
+            self.conn.execute("INSERT INTO metric_columns(name, col) VALUES (?, ?)", (n, col))
+            for stmt in _metric_triggers(n, col):
+                self.conn.execute(stmt)
+            known[n] = col
+        return known
 
     def close(self) -> None:
         self.conn.close()
@@ -447,6 +504,7 @@ class Store:
                 return False
             self.conn.execute("DELETE FROM claims WHERE point=?", (r.id,))
             self.conn.execute("DELETE FROM points WHERE id=?", (r.id,))
+            self._metric_columns(r.metrics)   # the metrics' triggers fill the point's point_metrics row
             self.conn.execute(
                 f"INSERT INTO points(id, sweep, label, config, status, error, {', '.join(POINT_COLUMNS)}, "
                 f"versions, started, finished, wall_s) VALUES ({', '.join('?' * (10 + len(POINT_COLUMNS)))})",
@@ -518,19 +576,43 @@ class Store:
                 self.conn.commit()
                 where.append("id IN (SELECT id FROM _want)")
         cond = (" WHERE " + " AND ".join(where)) if where else ""
-        cols = "*"
+        cols_sql = "*"
         if not with_config:
             names = [r[1] for r in self.conn.execute("PRAGMA table_info(points)")]
-            cols = ", ".join(n for n in names if n not in ("config", "versions"))
-        names = [r[0] for r in self.conn.execute("SELECT DISTINCT name FROM metrics" + (
-            " WHERE point IN (SELECT id FROM points" + cond + ")" if where else ""), params)]
-        # One query, so the points and their metrics are one snapshot of a store a sweep is writing. Each
-        # metric is a column looked up by the metrics key (point, name): SQLite pivots, which costs a
-        # fifth less than reading (point, name, value) rows and pivoting them in pandas.
-        lookups = "".join(f", (SELECT value FROM metrics m WHERE m.point = p.id AND m.name = ?) AS _m{i}"
-                          for i in range(len(names)))
-        df = pd.read_sql_query(f"SELECT p.*{lookups} FROM (SELECT {cols} FROM points{cond}) AS p", self.conn,
-                               params=[*names, *params] or None)
+            cols_sql = ", ".join(n for n in names if n not in ("config", "versions"))
+        # One read transaction, so the names, their columns, the points and their metrics are one snapshot
+        # of a store a sweep is writing.
+        in_txn = self.conn.in_transaction
+        if not in_txn:
+            self.conn.execute("BEGIN")
+        try:
+            names = [r[0] for r in self.conn.execute("SELECT DISTINCT name FROM metrics" + (
+                " WHERE point IN (SELECT id FROM points" + cond + ")" if where else ""), params)]
+            try:
+                cols = dict(self.conn.execute("SELECT name, col FROM metric_columns"))
+            except sqlite3.OperationalError:   # an older store, opened read-only: no point_metrics
+                cols = {}
+            # A metric is its point_metrics column, read in a second scan and joined in pandas (cheaper than
+            # SQLite's join, a lookup per point); a name without one (an older store read-only, or a name an
+            # older hwsim wrote) is looked up by the metrics key (point, name).
+            lookups, lparams = [], []
+            for i, n in enumerate(names):
+                if n not in cols:
+                    lookups.append(f", (SELECT value FROM metrics m WHERE m.point = p.id AND m.name = ?) AS _m{i}")
+                    lparams.append(n)
+            df = pd.read_sql_query(f"SELECT p.*{''.join(lookups)} FROM (SELECT {cols_sql} FROM points{cond}) AS p",
+                                   self.conn, params=[*lparams, *params] or None)
+            wide_sel = [(i, n) for i, n in enumerate(names) if n in cols]
+            if wide_sel:
+                wide = pd.read_sql_query(
+                    f"SELECT point, {', '.join(f'm{cols[n]} AS _m{i}' for i, n in wide_sel)} FROM point_metrics"
+                    + (f" WHERE point IN (SELECT id FROM points{cond})" if where else ""), self.conn,
+                    params=params or None)
+                df = df.merge(wide, left_on="id", right_on="point", how="left").drop(columns="point")
+                df = df[[*df.columns[:len(df.columns) - len(names)], *(f"_m{i}" for i in range(len(names)))]]
+        finally:
+            if not in_txn:
+                self.conn.commit()
         pts = df.iloc[:, :len(df.columns) - len(names)]
         if names:
             wide = df[[f"_m{i}" for i in range(len(names))]].astype(float).set_axis(names, axis=1)
@@ -538,12 +620,24 @@ class Store:
             pts = pts.merge(wide, left_on="id", right_index=True, how="left")
         return pts
 
-    def statuses(self):
+    def statuses(self, since_rowid: int | None = None):
         """``rowid, id, status`` of every point: what a reader compares to find what changed since it last
-        read (a finished point is written as a new row)."""
+        read (a finished point is written as a new row). With ``since_rowid``, only of the rows written
+        after it and of the points not done: a done row is never changed in place, so a reader of a
+        50,000-point store that follows a sweep reads the sweep's rows, not every row at each commit."""
         import pandas as pd
 
-        return pd.read_sql_query("SELECT rowid AS rowid_, id, status FROM points", self.conn)
+        if since_rowid is None:
+            return pd.read_sql_query("SELECT rowid AS rowid_, id, status FROM points", self.conn)
+        return pd.read_sql_query("SELECT rowid AS rowid_, id, status FROM points WHERE rowid > ? OR status != 'done'",
+                                 self.conn, params=(since_rowid,))
+
+    def max_rowid(self) -> int:
+        """The newest row's rowid (0 for no rows): a reader's mark before it reads every point."""
+        return int(self.conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM points").fetchone()[0])
+
+    def point_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
 
     def point(self, point_id: str) -> StoredPoint:
         """The point's row, its config and versions parsed, with its metrics."""
@@ -592,6 +686,24 @@ class Store:
 
     def iter_rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple]:
         yield from self.conn.execute(sql, tuple(params))
+
+
+def _metric_triggers(name: str, col: int) -> list[str]:
+    """Triggers that keep ``point_metrics.m<col>`` equal to the metric ``name`` of each point, whatever
+    writes ``metrics`` (this module, an older hwsim, a hand-written UPDATE)."""
+    q = "'" + name.replace("'", "''") + "'"
+    m, t = f"m{col}", f"point_metrics_m{col}"
+    upsert = (f"INSERT INTO point_metrics(point, {m}) VALUES (NEW.point, NEW.value) "
+              f"ON CONFLICT(point) DO UPDATE SET {m} = excluded.{m}")
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {t}_ins AFTER INSERT ON metrics WHEN NEW.name = {q} BEGIN {upsert}; END",
+        f"CREATE TRIGGER IF NOT EXISTS {t}_upd AFTER UPDATE ON metrics WHEN OLD.name = {q} OR NEW.name = {q} BEGIN "
+        f"UPDATE point_metrics SET {m} = NULL WHERE OLD.name = {q} AND point = OLD.point; "
+        f"INSERT INTO point_metrics(point, {m}) SELECT NEW.point, NEW.value WHERE NEW.name = {q} "
+        f"ON CONFLICT(point) DO UPDATE SET {m} = excluded.{m}; END",
+        f"CREATE TRIGGER IF NOT EXISTS {t}_del AFTER DELETE ON metrics WHEN OLD.name = {q} BEGIN "
+        f"UPDATE point_metrics SET {m} = NULL WHERE point = OLD.point; END",
+    ]
 
 
 def owner_id() -> str:

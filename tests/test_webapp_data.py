@@ -798,3 +798,87 @@ def test_a_page_is_answered_from_the_version_it_shows(tmp_path, monkeypatch):
     assert len(data.done_points()) == n0 + 1 and reads == [1]
     with data.at_version("not a version"):
         assert len(data.done_points()) == n0 + 1
+
+
+def test_the_version_a_page_shows_outlives_commits_seen_but_not_read(tmp_path, monkeypatch):
+    """A sweep commits faster than pages move on: versions the server only saw (a status badge read
+    between commits) never push out the read version a page shows, and the poll hands a page a version
+    only once it is read, so the page's own changes never wait on a commit's read."""
+    import webapp.data as wd
+    from webapp.pages.explore import DEFAULT_VIEW, pareto_for
+
+    path = tmp_path / "live.db"
+    build_store(path, n=1)
+    data = StoreData(path)
+    n0 = len(data.done_points())
+    shown = data.refresh()
+    pareto_for(data, DEFAULT_VIEW, {})
+    for k in range(wd.KEEP_VERSIONS + 2):   # commits the server notices (state) without reading points
+        p = all_points()[0]
+        p.id = f"{k:016x}"
+        with Store(path) as s:
+            s.write(p)
+        assert data.state().counts["done"] == n0 + k + 1
+    reads = []
+    real = wd._refresh
+    monkeypatch.setattr(wd, "_refresh", lambda *a: reads.append(1) or real(*a))
+    with data.at_version(shown):
+        df, _ = pareto_for(data, {**DEFAULT_VIEW, "logx": False}, {})
+        assert len(df) == n0 and not reads
+    newest = data.refresh()   # what the poll sends the page: read before it is sent
+    assert reads == [1] and newest != shown
+    with data.at_version(newest):
+        assert len(data.done_points()) == n0 + wd.KEEP_VERSIONS + 2 and reads == [1]
+
+
+def test_opening_a_closed_store_is_not_a_new_version(tmp_path, monkeypatch):
+    """A writer that closes a store removes its -wal file, and the dashboard's read-only open creates it
+    again: that is no commit, so what the first read computed (the start-up warm) serves the next request."""
+    import webapp.data as wd
+
+    path = tmp_path / "r.db"
+    build_store(path, n=1)
+    assert not path.with_name("r.db-wal").exists()
+    data = StoreData(path)
+    first = data.points()
+    reads = []
+    real = wd._refresh
+    monkeypatch.setattr(wd, "_refresh", lambda *a: reads.append(1) or real(*a))
+    assert data.points() is first and not reads
+
+
+def test_refresh_of_an_unreadable_store_sends_its_version(tmp_path):
+    """The poll sends a page the version it read; a file that is no store is sent as the file's version,
+    so the page moves on and says the store cannot be read."""
+    path = tmp_path / "r.db"
+    path.write_bytes(b"not a results store" * 100)
+    data = StoreData(path)
+    assert data.refresh() == repr(data.version()) and data.state().kind == "invalid"
+
+
+def test_the_poll_never_waits_on_a_read(tmp_path, monkeypatch):
+    """The browser holds the Pareto callback while the poll is in flight, so the poll answers at once:
+    a commit is read in the background, and only the version read is handed to the page."""
+    import webapp.data as wd
+
+    path = tmp_path / "live.db"
+    build_store(path, n=1)
+    data = StoreData(path)
+    shown = data.refresh()
+    assert data.read_ahead() == shown
+    p = all_points()[0]
+    p.id = "f" * 16
+    with Store(path) as s:
+        s.write(p)
+    go = threading.Event()
+    real = wd._refresh
+    monkeypatch.setattr(wd, "_refresh", lambda *a: go.wait(30) and real(*a))
+    t0 = time.perf_counter()
+    assert data.read_ahead() == shown   # the commit is being read: the page stays where it is
+    assert data.read_ahead() == shown and time.perf_counter() - t0 < 1.0
+    go.set()
+    data._reader.join(30)
+    newest = data.read_ahead()
+    assert newest != shown and newest == repr(data.version())
+    with data.at_version(newest):
+        assert "f" * 16 in set(data.done_points()["id"])

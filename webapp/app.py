@@ -119,18 +119,23 @@ def _layout(data: StoreData, refresh_ms: int):
 def _register(app: dash.Dash, data: StoreData) -> None:
     # Not called on load: the layout carries the version, so the pages' first render waits on nothing.
     # A sweep committing every second would have every page redraw every second; the pages move on at
-    # most every MIN_REDRAW_S, so a user's own changes (an axis, a filter) keep their turn.
+    # most every MIN_REDRAW_S, so a user's own changes (an axis, a filter) keep their turn. A page is
+    # sent only a version whose points are read (read ahead in the background, so the poll answers at
+    # once): the page's callbacks then find its points read, and a change the user makes meanwhile is
+    # answered from the version the page still shows.
     last = {"t": 0.0}
 
     @app.callback(Output("store-version", "data"), Input("interval", "n_intervals"), State("store-version", "data"),
                   prevent_initial_call=True)
     def poll(n, current):
-        v = repr(data.version())
+        if n and repr(data.version()) == current:
+            return dash.no_update
+        read = data.read_ahead()
         now = time.monotonic()
-        if (n and v == current) or now - last["t"] < MIN_REDRAW_S:
+        if read is None or read == current or now - last["t"] < MIN_REDRAW_S:
             return dash.no_update
         last["t"] = now
-        return v
+        return read
 
     @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
                   Output("store-alert", "children"), Input("store-version", "data"))

@@ -27,7 +27,7 @@ from hwsim.errors import UserError
 from hwsim.formats import PHASES, TRAIN_PHASES
 from hwsim.store import METRICS, POINT_COLUMNS, Store
 
-KEEP_VERSIONS = 2   # store versions whose caches are kept (the one a page shows while a newer one is read)
+KEEP_VERSIONS = 2   # read store versions kept besides the current one (those pages show while a newer one is read)
 CREATE_HINT = "hwsim sweep configs/sweeps/quickstart.yaml --db {path}"
 
 # Cost axes offered per view; "train" shows training costs, "inference" deployment costs.
@@ -97,6 +97,7 @@ class StoreData:
     def __init__(self, path: str | Path, max_points_cached: int = 64):
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._lock_ahead = threading.Lock()
         self._store: Store | None = None
         self._store_ino: int | None = None
         self._version: tuple | None = None
@@ -107,6 +108,8 @@ class StoreData:
         self._point_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._max_points = max_points_cached
         self._loaded: _Loaded | None = None    # the points read so far, kept across store versions
+        self._read: str | None = None           # the newest version whose points were read, as pages hold it
+        self._reader: threading.Thread | None = None   # a read ahead of the pages (read_ahead)
 
     # -- versioning ---------------------------------------------------------
     def version(self) -> tuple:
@@ -115,23 +118,62 @@ class StoreData:
 
     def _sync(self) -> Store | None:
         """Open (or reopen) the store and drop caches if its version moved. Caller holds the lock."""
+        ino = _stat(self.path)[0]
+        if not ino:
+            self._close()
+        elif self._store is None or ino != self._store_ino:
+            self._close()
+            self._store = Store(self.path, readonly=True)
+            self._store_ino = ino
+        # stated after opening: opening a store whose writer has closed creates its -wal file, which is not a
+        # commit (stated before, the first read would be filed under a version gone at the next request)
         v = self.version()
         if v != self._version:
             self._cache = _VersionCache()
             self._versions[repr(v)] = self._cache
-            while len(self._versions) > KEEP_VERSIONS:
-                self._versions.popitem(last=False)
+            self._evict()
             self._point_cache.clear()
             self._version = v
-        if not self.path.exists():
-            self._close()
-            return None
-        ino = v[0]
-        if self._store is None or ino != self._store_ino:
-            self._close()
-            self._store = Store(self.path, readonly=True)
-            self._store_ino = ino
         return self._store
+
+    def _evict(self) -> None:
+        """Keep the current version's cache and the KEEP_VERSIONS newest others whose points were read
+        (the ones a page can show): a version seen between two reads, never read, does not push out the
+        one a page shows."""
+        kept = 0
+        for key in reversed(list(self._versions)):
+            cache = self._versions[key]
+            if cache is self._cache:
+                continue
+            if "points" in cache and kept < KEEP_VERSIONS:
+                kept += 1
+                continue
+            del self._versions[key]
+
+    def refresh(self) -> str:
+        """Read the store's current version (only what changed since the last read) and return it, as
+        pages hold it. The dashboard moves a page to a version only once it is read, so the page's own
+        changes (an axis, a filter) are answered from its points and never wait on a commit's read."""
+        with self._lock:
+            try:
+                self._sync()
+            except UserError:   # unreadable: the page is sent the file's version, and says so (state)
+                self._read = repr(self.version())
+                return self._read
+            self.points()
+            return repr(self._version)
+
+    def read_ahead(self) -> str | None:
+        """The newest version whose points were read (None before the first read), starting a read of the
+        current version in a background thread when it is newer. The poll calls this: it answers at once,
+        because the browser holds every callback that takes the store version (the Pareto plot's among
+        them, so an axis change) while the poll that may change it is in flight."""
+        with self._lock_ahead:
+            busy = self._reader is not None and self._reader.is_alive()
+            if not busy and self._read != repr(self.version()):
+                self._reader = threading.Thread(target=self.refresh, name="hwsim-read-ahead", daemon=True)
+                self._reader.start()
+            return self._read
 
     def _close(self) -> None:
         if self._store is not None:
@@ -216,10 +258,12 @@ class StoreData:
 
         def load(store: Store | None) -> pd.DataFrame:
             if store is None:
-                self._loaded = None
-                return _empty_points()
-            self._loaded = _refresh(store, self._loaded, self._store_ino)
-            return self._loaded.frame()
+                self._loaded, frame = None, _empty_points()
+            else:
+                self._loaded = _refresh(store, self._loaded, self._store_ino)
+                frame = self._loaded.frame()
+            self._read = repr(self._version)   # under the lock: the version these points are filed under
+            return frame
 
         try:
             return self._cached("points", load)
@@ -452,23 +496,30 @@ def _config_parts(loaded: _Loaded, store: Store, ids: list[str]) -> tuple[pd.Dat
 def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
     """``old`` brought up to date: the rows written after its last read (a higher rowid, or a changed
     status) are read, their stale copies dropped; names are recomputed only where what varies changed."""
-    st = store.statuses()
     changed = None
     if old is not None and old.ino == ino and not old.rows.empty:
+        # the rows written since, and those not done (only they change in place): not all 50,000
+        st = store.statuses(since_rowid=old.max_rowid)
+        total = store.point_count()
         known = st["id"].map(old.status)
         changed = st[(st["rowid_"] > old.max_rowid) | (known != st["status"])]
-        if len(st) < len(old.status) or len(changed) > len(st) // 2:
+        if total < len(old.status) or len(changed) > total // 2:
             old = None   # rows vanished (a rewritten store) or most changed: read it whole
     if old is None or old.ino != ino or old.rows.empty or changed is None:
         loaded, ids = _Loaded(ino), None
+        mark = store.max_rowid()   # before the read: a row written during it is read again next time
     else:
         loaded, ids = old, list(changed["id"])
         if not ids:
             return loaded
     fresh, names = _fresh_rows(store, ids)
     loaded.metrics |= names
-    loaded.status = dict(zip(_objects(st["id"]), _objects(st["status"])))
-    loaded.max_rowid = int(st["rowid_"].max()) if len(st) else 0
+    if ids is None:
+        loaded.status = dict(zip(_objects(fresh["id"]), _objects(fresh["status"])))
+        loaded.max_rowid = mark
+    else:
+        loaded.status.update(zip(_objects(st["id"]), _objects(st["status"])))
+        loaded.max_rowid = max(loaded.max_rowid, int(st["rowid_"].max()) if len(st) else 0)
     if fresh.empty and ids is None:
         loaded.rows = fresh
         return loaded

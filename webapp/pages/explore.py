@@ -276,22 +276,35 @@ def title_of(v: dict, filters: dict[str, list]) -> str:
 
 class _Recent:
     """The last few Pareto figures of one store version: a shared link, a second tab or an axis
-    switched back is served without rebuilding the figure."""
+    switched back is served without rebuilding the figure. A figure being built is built once: a second
+    request for it (the first page's callback while the server's start-up warm builds it) waits for it."""
 
     def __init__(self, size: int = 8):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+        self.building: dict[str, threading.Event] = {}
 
     def get(self, key: str, make):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        val = make()
-        with self.lock:
-            self.items[key] = val
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return val
+        while True:
+            with self.lock:
+                if key in self.items:
+                    self.items.move_to_end(key)
+                    return self.items[key]
+                done = self.building.get(key)
+                if done is None:
+                    done = self.building[key] = threading.Event()
+                    break
+            done.wait()   # built by another request; if it failed, build it here
+        try:
+            val = make()
+            with self.lock:
+                self.items[key] = val
+                while len(self.items) > self.size:
+                    self.items.popitem(last=False)
+            return val
+        finally:
+            with self.lock:
+                del self.building[key]
+            done.set()
 
 
 # what hover adds to a design's name and coordinates: energy per MAC and efficiency, where stored
@@ -305,6 +318,9 @@ def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=(), 
     store version. Callers must not change either: copy the figure (``go.Figure(fig)``) to restyle it."""
     view = v.get("view") or "train"
     energy, macs = _PER_MAC.get(view, _PER_MAC["train"])
+    # a filter with nothing chosen keeps every point: one figure whether the page lists it or not yet
+    # (the config-field filters join the inputs after the first render)
+    filters = {col: vals for col, vals in filters.items() if vals}
     zoom = zoom if zoom and zoom.get("axes") == [v["x"], v["y"]] else {}
 
     def make():
@@ -350,15 +366,12 @@ VIEW_STATES = [State(cid, prop) for cid, prop, _ in VIEW] + [State(cid, "value")
 
 def warm(data: StoreData) -> None:
     """What a first page asks for, computed before it asks (the server calls this in the background as
-    it starts): the points, the options, and the opening view's figure, before and after the
-    config-field filters join its inputs."""
+    it starts): the points, the options, the opening view's figure (one figure before and after the
+    config-field filters join its inputs: empty filters do not count) and the table's columns."""
     if data.done_points().empty:
         return
     _options(data)
-    filters: dict[str, list] = {col: [] for _, col, _ in FILTERS}
-    pareto_for(data, DEFAULT_VIEW, filters)
-    pareto_for(data, DEFAULT_VIEW, {**filters, **{f: [] for f in data.config_fields()
-                                                 if len(data.distinct(f)) > 1 and f.removeprefix(CFG) not in filters}})
+    pareto_for(data, DEFAULT_VIEW, {})
     _row_columns(data)
 
 
