@@ -50,7 +50,7 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 from typing import Any
 
-from hwsim import units
+from hwsim import timeline, units
 from hwsim.design import DesignPoint, Wire, from_wire
 from hwsim.errors import UserError
 from hwsim.store import PointResult, Store, owner_id
@@ -158,6 +158,7 @@ class _Streamer:
 
     def flush(self) -> None:
         if self.buf:
+            timeline.mark("worker", f"sends {len(self.buf)} points")
             self.conn.send(("points", self.key, self.buf))
             self.buf = []
         self.last = time.time()
@@ -165,7 +166,33 @@ class _Streamer:
 
 def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> None:
     """A local worker: take (key, points) from the pipe, send progress and results back. ``keep``: a
-    worker of a :class:`WorkerPool`, told to keep its groups' states if the evaluator can."""
+    worker of a :class:`WorkerPool`, told to keep its groups' states if the evaluator can. Under
+    ``HWSIM_PROFILE`` (:mod:`hwsim.timeline`) it runs under cProfile and writes its profile there."""
+    timeline.mark("worker", "started")
+    folder = os.environ.get(timeline.PROFILE_ENV)
+    if not folder:
+        _serve_pipe(conn, parent, evaluator, keep)
+    else:
+        import cProfile
+
+        prof = cProfile.Profile()
+        try:
+            prof.runcall(_serve_pipe, conn, parent, evaluator, keep)
+        finally:
+            prof.dump_stats(os.path.join(folder, f"worker-{os.getpid()}.prof"))
+    # Told to stop (or the parent is gone): everything it owes the parent has been sent. Tearing down an
+    # interpreter that holds torch and a group's traces takes seconds, and the parent waits for its workers
+    # to end, so skip the teardown: nothing in a worker is left to flush but the standard streams.
+    timeline.mark("worker", "exits")
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    _hard_exit(0)
+
+
+def _serve_pipe(conn: Any, parent: int, evaluator: str, keep: bool) -> None:
     # Ctrl-C reaches the whole process group: the parent alone reports it and stops the workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the parent owns stdout (a --json summary); whatever a model prints while it runs goes to stderr
@@ -178,6 +205,7 @@ def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> 
     _exit_with_parent(parent)
     _limit_threads()
     fn = _load_evaluator(evaluator)
+    timeline.mark("worker", "evaluator imported")
     streams = _takes_emit(fn)
     import inspect
 
@@ -191,6 +219,7 @@ def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> 
 
     if not conn.poll():   # nothing to do yet
         _prepare(evaluator)
+        timeline.mark("worker", "prepared")
     while True:
         try:
             msg = conn.recv()
@@ -199,6 +228,8 @@ def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> 
         if msg is None:
             return
         key, pts = msg[0], from_wire(msg[1])   # the points, typed again (hwsim.design)
+        role = msg[2][0] if len(msg) > 2 and msg[2] else "group"
+        timeline.mark("worker", f"got {role} of {len(pts)} points")
         out_stream = _Streamer(conn, key)
         kw: dict[str, Any] = {"emit": out_stream.emit} if streams else {}
         kw.update(_share_kwargs(conn, key, msg[2] if len(msg) > 2 else None))
@@ -208,6 +239,7 @@ def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> 
             out = fn(pts, key=key, progress=progress, **kw)
             out_stream.flush()
             conn.send(("result", key, out))
+            timeline.mark("worker", f"sent {role} result")
         except Exception as e:   # a bug in the evaluator: its group fails with the reason
             out_stream.flush()   # the points it finished before that are kept
             tb = traceback.extract_tb(e.__traceback__)
@@ -400,6 +432,7 @@ class _Run:
             if not mine:
                 return self.take()
             self.store.mark_running_many([(p.id, p.to_json(), p.sweep) for p in mine])
+            timeline.mark("parent", f"claimed a group of {len(mine)} points")
             self.flight[key] = mine
             self.began[key], self.tally[key] = time.time(), [0, 0]
             self.bars.start(key, self.labels[key], len(mine))
@@ -504,6 +537,7 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
 
     ``progress``: True or "bars" (rich bars), "lines" (a line at least every 10 s, for logs), False."""
     t0 = time.time()
+    timeline.mark("parent", "run_points")
     if backend not in ("local", "ray"):
         raise UserError("--backend", f"unknown backend {backend!r}; expected local or ray")
     if workers < 0:
@@ -538,6 +572,7 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
         finally:
             bars.close()
         summary.wall_s = time.time() - t0
+        timeline.mark("parent", "done")
         return summary
     finally:
         if beat is not None:
@@ -596,6 +631,7 @@ class _Worker:
             old = None
         try:
             self.proc.start()
+            timeline.mark("parent", f"started worker {self.proc.pid}")
         finally:
             if old is not None:
                 signal.signal(signal.SIGINT, old)
@@ -821,6 +857,7 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
                     pool.append(w)
                 try:
                     w.conn.send((g[0], [p.wire() for p in g[1]], *g[2:]))
+                    timeline.mark("parent", f"sent {len(g[1])} points to worker {w.proc.pid}")
                     w.key, w.share, w.seen, w.stage = g[0], share, time.time(), "starting"
                     w.held.add(g[0])
                 except OSError:   # it died idle: the group (or share) goes back, unpenalised
@@ -908,6 +945,7 @@ def _serve(run: _Run, w: _Worker, splits: dict[str, _Split] | None = None) -> No
         elif kind == "points":
             for r in msg[2]:
                 run.point(key, r)
+            timeline.mark("parent", f"wrote {len(msg[2])} points")
         elif kind == "result":
             run.finished(key, msg[2])
             w.key = None
@@ -956,8 +994,10 @@ def _serve_share(run: _Run, w: _Worker, splits: dict[str, _Split]) -> None:
             if kind == "points":
                 for r in msg[2]:
                     run.point(w.key, r)
+                timeline.mark("parent", f"wrote {len(msg[2])} points")
                 continue
             if kind == "shared":
+                timeline.mark("parent", f"got the group's state ({len(msg[2]) / 1e6:.1f} MB)")
                 sp.shared(msg[2])
                 continue
             ended = sp.done(msg[2]) if kind == "result" else sp.failed(w.share or [], msg[2])
