@@ -67,8 +67,10 @@ MAX_LOST = 3              # worker deaths on one group before its points are mar
 STALL_S = float(os.environ.get("HWSIM_STALL_S", "600"))
 # The longest a run waits on groups another live run holds before it gives up; HWSIM_WAIT_S sets it.
 WAIT_S = float(os.environ.get("HWSIM_WAIT_S", "3600"))
-MIN_SHARE = 8             # a group is split across workers in shares of at least this many points
-SHARES_PER_WORKER = 8     # ... and of about 1/(8 x workers) of the group, so the shares even out at the end
+MIN_SHARE = 8             # a group is split across workers when it has at least twice this many points;
+SHARES_PER_WORKER = 8     # its lead share is about 1/(8 x workers) of the group (MIN_SHARE at least), and
+TAIL_SHARE = 2            # each later share a half of what is left per worker, down to this many points, so
+                          # the workers end within about one point of each other
 
 
 @dataclass
@@ -666,9 +668,10 @@ class _Split:
 
     def __init__(self, run: _Run, key: str, pts: list[DesignPoint], workers: int):
         size = max(MIN_SHARE, -(-len(pts) // (SHARES_PER_WORKER * workers)))
-        self.run, self.key = run, key
-        self.waiting: list[tuple[bool, list[DesignPoint]]] = [
-            (i == 0, pts[i:i + size]) for i in range(0, len(pts), size)]   # (is the lead, points)
+        self.run, self.key, self.workers, self.size = run, key, workers, size
+        # (is the lead, points); the points after the lead's are cut into shares as they are handed out
+        self.waiting: list[tuple[bool, list[DesignPoint]]] = [(True, pts[:size])] + (
+            [(False, pts[size:])] if pts[size:] else [])
         self.state: str | None = None
         self.ready = False      # the state came, or the lead ended without one (followers work alone)
         self.out = 0            # shares at workers
@@ -679,6 +682,12 @@ class _Split:
         if not self.waiting or (not self.waiting[0][0] and not self.ready):
             return None
         lead, pts = self.waiting.pop(0)
+        if not lead:   # guided: large shares while much is left, small ones at the end (no worker idles long)
+            left = len(pts) + sum(len(sh) for _, sh in self.waiting)
+            n = min(self.size, max(TAIL_SHARE, -(-left // (2 * self.workers))))
+            if len(pts) > n:
+                self.waiting.insert(0, (False, pts[n:]))
+                pts = pts[:n]
         self.out += 1
         return (self.key, pts, ("lead", None) if lead else ("follow", self.state)), pts
 
