@@ -22,9 +22,10 @@ after. It also checks that both stores hold the same metrics. CPU per point is w
 busy machine; the ratios need idle cores (on a machine other processes keep busy, Linux's autogroup
 scheduler gives this command's session one share however many workers it starts).
 
-``--trace-cache``: cold (the default) points ``HWSIM_CACHE_DIR`` at a new empty folder for every run,
-so each run traces; warm fills one folder with an untimed run first and runs both sides against it.
-Both only matter where hwsim has a trace cache (``hwsim.trace_cache``); the header says whether it has.
+``--trace-cache``: cold points ``HWSIM_CACHE_DIR`` at a new empty folder for every run, so each run
+traces; warm fills one folder first (the sweep's groups traced in a process of their own, untimed) and
+runs both sides against it; both (the default where hwsim has a trace cache, ``hwsim.trace_cache``;
+else cold) runs cold, then warm. Each table says which.
 
 ``--timeline``: also records every process's stages (:mod:`hwsim.timeline`) and prints, per run, the
 merged timeline; ``--profile`` adds cProfile of the parent and of each worker (their top functions;
@@ -42,6 +43,8 @@ import os
 import pstats
 import resource
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -70,6 +73,9 @@ accelerators:
       sram.ifmap_kb: [256, 4096]
       clock_mhz: [{clocks}]
 """
+# fills the trace cache with the traces of a sweep file's groups (those that train nothing)
+FILL = ("import sys; from hwsim.pipeline import prepare_groups; from hwsim.sweep.expand import load_points; "
+        "print(len(prepare_groups(load_points(sys.argv[1])[1])))")
 SEARCH_FILE = Path(__file__).resolve().parent.parent / "configs" / "sweeps" / "hardware_search.yaml"
 
 
@@ -188,23 +194,27 @@ def show_timeline(trace_dir: Path, t0: float) -> None:
                 print("      " + line)
 
 
-def measure(sweep_path: Path | str, workers: int, cache: str, show: bool, profile: bool) -> None:
+def measure(sweep_path: Path, workers: int, cache: str, show: bool, profile: bool) -> list[tuple]:
+    """Both runs (1 worker, then ``workers``) with a cold or a warm trace cache; prints their table and
+    returns the 1-worker store's metrics."""
     sw, points = load_points(sweep_path)
-    print(f"\nsweep {sw.name}: {len(points)} points; load average before: "
+    print(f"\nsweep {sw.name}: {len(points)} points, trace cache {cache}; load average before: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     runs: dict[int, Measured] = {}
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         warm_dir = d / "trace-cache-warm"
         if cache == "warm":
-            with env(HWSIM_CACHE_DIR=str(warm_dir)):
-                run_points(points, d / "fill.db", workers=1, sweep=sw.name)
+            t0 = time.perf_counter()
+            with env(HWSIM_CACHE_DIR=str(warm_dir), HWSIM_TRACE_CACHE="1"):
+                subprocess.run([sys.executable, "-c", FILL, str(sweep_path)], capture_output=True, check=True)
+            print(f"  trace cache filled in {time.perf_counter() - t0:.1f} s (not counted below)")
         for n in (1, workers):
             cache_dir = warm_dir if cache == "warm" else d / f"trace-cache-cold-{n}"
             trace_dir = d / f"trace-{n}" if show else None
             if trace_dir is not None:
                 trace_dir.mkdir()
-            with env(HWSIM_CACHE_DIR=str(cache_dir),
+            with env(HWSIM_CACHE_DIR=str(cache_dir), HWSIM_TRACE_CACHE="1",
                      HWSIM_TIMELINE=str(trace_dir / "timeline.txt") if trace_dir else None,
                      HWSIM_PROFILE=str(trace_dir) if trace_dir and profile else None):
                 t0 = time.time()
@@ -212,7 +222,8 @@ def measure(sweep_path: Path | str, workers: int, cache: str, show: bool, profil
             if trace_dir is not None:
                 print(f"  workers={n}:")
                 show_timeline(trace_dir, t0)
-        same = metrics(d / "w1.db") == metrics(d / f"w{workers}.db")
+        figures = metrics(d / "w1.db")
+        same = figures == metrics(d / f"w{workers}.db")
     one, many = runs[1], runs[workers]
     print(f"  {'workers':>7} {'wall s':>7} {'points/min':>10} {'S s':>6} {'after S /min':>12} "
           f"{'CPU/pt workers':>14} {'CPU/pt parent':>13} {'failed':>6} {'load after':>10}")
@@ -222,6 +233,13 @@ def measure(sweep_path: Path | str, workers: int, cache: str, show: bool, profil
     print(f"  speed-up of {workers} workers over 1: {one.wall_s / many.wall_s:.2f} (whole run), "
           f"{many.after_per_min / one.after_per_min:.2f} (after the first point); "
           f"identical metrics in both stores: {same}; trace cache: {cache}")
+    return figures
+
+
+def measure_modes(sweep_path: Path, args: argparse.Namespace, modes: list[str]) -> None:
+    figures = [measure(sweep_path, args.workers, m, args.timeline or args.profile, args.profile) for m in modes]
+    if len(figures) == 2:
+        print(f"  identical metrics with a cold and a warm trace cache: {figures[0] == figures[1]}")
 
 
 def main() -> None:
@@ -235,27 +253,30 @@ def main() -> None:
                          "648 accelerators), or both")
     ap.add_argument("--clocks", type=int, default=2,
                     help="with --hardware --space scaling: clock frequencies from 500 to 1000 MHz (96 points each)")
-    ap.add_argument("--trace-cache", choices=("cold", "warm"), default="cold",
-                    help="cold: an empty trace cache for every run; warm: one filled first, for both runs")
+    ap.add_argument("--trace-cache", choices=("cold", "warm", "both"), default=None,
+                    help="cold: an empty trace cache for every run; warm: one filled first, for both runs; "
+                         "both (the default where hwsim has a trace cache, else cold): cold, then warm")
     ap.add_argument("--timeline", action="store_true", help="print each run's timeline")
     ap.add_argument("--profile", action="store_true",
                     help="with --timeline: also each process's profile (slower runs)")
     args = ap.parse_args()
     has_cache = importlib.util.find_spec("hwsim.trace_cache") is not None
-    print(f"{os.cpu_count()} CPUs; trace cache {args.trace_cache}"
+    mode = args.trace_cache or ("both" if has_cache else "cold")
+    modes = ["cold", "warm"] if mode == "both" else [mode]
+    print(f"{os.cpu_count()} CPUs; trace cache {mode}"
           f"{'' if has_cache else ' (this hwsim has no trace cache: cold and warm are the same)'}")
     with tempfile.TemporaryDirectory() as d:
         if not args.hardware:
-            measure(args.sweep, args.workers, args.trace_cache, args.timeline or args.profile, args.profile)
+            measure_modes(Path(args.sweep), args, modes)
             return
         if args.space in ("scaling", "both"):
             n = max(1, args.clocks)
             clocks = ", ".join(f"{500 + 500 * i / max(1, n - 1):g}" for i in range(n))
             f = Path(d) / "hw.yaml"
             f.write_text(HARDWARE.format(model=args.hardware, clocks=clocks))
-            measure(f, args.workers, args.trace_cache, args.timeline or args.profile, args.profile)
+            measure_modes(f, args, modes)
         if args.space in ("search", "both"):
-            measure(search_space(args.hardware, Path(d)), args.workers, args.trace_cache, args.timeline or args.profile, args.profile)
+            measure_modes(search_space(args.hardware, Path(d)), args, modes)
 
 
 if __name__ == "__main__":
