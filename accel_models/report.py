@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import operator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
 
@@ -85,7 +84,6 @@ _SUMMED = ("macs", "compute_cycles", "stall_cycles", "total_cycles", "sram_reads
            "sram_reads_ofmap", "sram_writes_ofmap", "scalesim_sram_writes_ofmap", "dram_reads_ifmap",
            "dram_reads_filter", "dram_reads_ofmap", "dram_writes_ofmap", "sram_read_bytes", "sram_write_bytes",
            "dram_read_bytes", "dram_write_bytes", "vector_ops", "time_us")
-_read_summed = operator.attrgetter(*_SUMMED)
 
 
 @dataclass(frozen=True)
@@ -120,9 +118,9 @@ class CycleReport:
         """The summed columns, average DRAM bandwidth and the array's cycle-weighted efficiencies
         (counts stay integers)."""
         t: dict[str, float] = {k: 0 for k in _SUMMED}
-        for r in self.rows:   # one C call reads a row's columns (a hardware point sums thousands of rows)
-            for k, v in zip(_SUMMED, _read_summed(r)):
-                t[k] += v or 0
+        for r in self.rows:
+            for k in _SUMMED:
+                t[k] += getattr(r, k) or 0
         t["time_us"] = round(t["time_us"], 6)
         cyc = t["total_cycles"]
         t["avg_dram_bw"] = (t["dram_read_bytes"] + t["dram_write_bytes"]) / cyc if cyc else 0.0
