@@ -1,55 +1,61 @@
-"""Speed-up of 2 local sweep workers over 1 on the quickstart sweep (goal: at least 1.8).
+"""Speed-up of 2 local sweep workers over 1, on the quickstart or on a one-scheme hardware sweep.
 
     python benchmarks/sweep_scaling.py [--sweep configs/sweeps/quickstart.yaml] [--workers 2]
-    python benchmarks/sweep_scaling.py --hardware resnet50 [--clocks 2]
-        (a hardware sweep with one scheme: tpu_like rows x cols x dataflow x ifmap buffer x clock,
-         96 x clocks points of one group (192 by default); goal: at least 1.8x and 2,000 hardware points
-         per minute on 2 cores)
-    ... [--trace-cache cold|warm|both]   (default both)
+    python benchmarks/sweep_scaling.py --hardware resnet50 [--space scaling|search|both] [--clocks 2]
+        [--trace-cache cold|warm] [--timeline]
 
-The trace cache (hwsim.trace_cache) keeps counted traces between runs. ``cold``: every run (1 worker,
-then N) starts from its own empty cache, so its workers import torch and count each group's traces,
-as on a first run; ``warm``: the cache is filled first (the sweep's groups traced in a separate
-process), then both runs read their traces from it and their workers never import torch, as on any
-later run of the same workloads under the same code. ``both`` runs cold, then warm, and prints the
-figures side by side. Groups that train are counted on their real step after training and are not
-cached, so a warm cache changes little for the quickstart (it trains).
+Hardware spaces (one scheme, fp32, so every point is in one group; accuracy none):
+  scaling  tpu_like rows x cols x dataflow x ifmap buffer x clock: 96 x ``--clocks`` points (192 by default)
+  search   configs/sweeps/hardware_search.yaml's 648 accelerators (6 rows x 6 cols x 3 dataflows x 3 ifmap
+           buffers x 2 clocks) with one scheme, on MODEL instead of ResNet-18
+  both     the two, one after the other (the default with --hardware)
+Goal for a hardware sweep: at least 1.8x and 2,000 hardware points per minute on 2 cores.
 
 With one scheme every point is in one group (one trace): 2 workers help only because the runner
 splits a group's hardware points across workers that share its trace (hwsim/sweep/runner.py).
 
-Runs the whole sweep twice into fresh temporary stores, first with 1 worker process, then with
-N, side by side in one run, and prints both wall times and their ratio. Both runs use the same
-runner (spawn process pool, torch limited to 1 thread per worker), so the ratio measures the
-parallel runner, not thread settings. It also checks that both stores hold the same metrics.
-Per run it prints the CPU per point (worker processes' CPU seconds over the points, and this process's,
-which writes the store), how long the run took to write its first point (start-up: worker
-processes, imports, training or tracing) and the throughput after that. CPU per point is what to
-compare on a busy machine. The machine's load average and the CPU the workers got (CPU seconds of
-the worker processes per wall second) are printed: on a machine other processes keep busy, Linux's autogroup scheduler
-gives this command's session one share however many workers it starts, and the ratio says
-nothing about the runner; it needs idle cores.
+Each sweep runs twice into fresh temporary stores, first with 1 worker process, then with N, and
+the figures are printed side by side: wall time, points per minute, the speed-up over the whole run
+and after the first point, S (the time from the call to the first point written: worker start-up,
+imports, tracing), the workers' and this process's CPU per point, and the load average before and
+after. It also checks that both stores hold the same metrics. CPU per point is what to compare on a
+busy machine; the ratios need idle cores (on a machine other processes keep busy, Linux's autogroup
+scheduler gives this command's session one share however many workers it starts).
+
+``--trace-cache``: cold points ``HWSIM_CACHE_DIR`` at a new empty folder for every run, so each run
+traces; warm fills one folder first (the sweep's groups traced in a process of their own, untimed) and
+runs both sides against it; both (the default where hwsim has a trace cache, ``hwsim.trace_cache``;
+else cold) runs cold, then warm. Each table says which.
+
+``--timeline``: also records every process's stages (:mod:`hwsim.timeline`) and prints, per run, the
+merged timeline; ``--profile`` adds cProfile of the parent and of each worker (their top functions;
+the profiler slows the workers, so its runs' times are not the figures).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
+import importlib.util
+import io
 import os
+import pstats
 import resource
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
+from hwsim import timeline
 from hwsim.sweep.expand import load_points
 from hwsim.sweep.runner import run_points
-
-# fills the trace cache with the traces of a sweep file's groups (those that train nothing)
-FILL = ("import sys; from hwsim.pipeline import prepare_groups; from hwsim.sweep.expand import load_points; "
-        "print(len(prepare_groups(load_points(sys.argv[1])[1])))")
 
 HARDWARE = """\
 name: hw_scaling
@@ -67,6 +73,27 @@ accelerators:
       sram.ifmap_kb: [256, 4096]
       clock_mhz: [{clocks}]
 """
+# fills the trace cache with the traces of a sweep file's groups (those that train nothing)
+FILL = ("import sys; from hwsim.pipeline import prepare_groups; from hwsim.sweep.expand import load_points; "
+        "print(len(prepare_groups(load_points(sys.argv[1])[1])))")
+SEARCH_FILE = Path(__file__).resolve().parent.parent / "configs" / "sweeps" / "hardware_search.yaml"
+
+
+@dataclass
+class Measured:
+    workers: int
+    wall_s: float
+    done: int
+    failed: int
+    first_s: float        # S: from the call to the first point written
+    after_per_min: float  # points per minute after the first point
+    cpu_workers: float    # worker CPU seconds per point
+    cpu_parent: float     # this process's CPU seconds per point
+    load_after: float
+
+    @property
+    def per_min(self) -> float:
+        return self.done / self.wall_s * 60
 
 
 def metrics(db: Path) -> list[tuple]:
@@ -86,80 +113,133 @@ def first_written(db: Path) -> tuple[float, float]:
         con.close()
 
 
-@contextmanager
-def trace_cache_at(folder: Path):
-    """The trace cache on, in ``folder``, for this process and the workers it starts."""
-    before = {k: os.environ.get(k) for k in ("HWSIM_CACHE_DIR", "HWSIM_TRACE_CACHE")}
-    os.environ.update(HWSIM_CACHE_DIR=str(folder), HWSIM_TRACE_CACHE="1")
+def search_space(model: str, d: Path) -> Path:
+    """hardware_search.yaml's accelerators with one scheme on ``model``, as a grid (no search)."""
+    doc = yaml.safe_load(SEARCH_FILE.read_text())
+    doc.update(name=f"hw_search_{model}", models=[model], schemes=[doc["schemes"][0]])
+    doc.pop("search", None)
+    f = d / "search.yaml"
+    f.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return f
+
+
+@contextlib.contextmanager
+def env(**kv: str | None) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in kv}
+    for k, v in kv.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         yield
     finally:
-        for k, v in before.items():
+        for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
 
 
-def fill_trace_cache(sweep_file: Path, folder: Path) -> int:
-    """Trace the sweep's groups into the cache at ``folder``, in a process of their own."""
-    with trace_cache_at(folder):
-        p = subprocess.run([sys.executable, "-c", FILL, str(sweep_file)], capture_output=True, text=True, check=True)
-    return int(p.stdout.split()[-1])
+def run_once(points: list, db: Path, n: int, name: str, trace_dir: Path | None, profile: bool) -> Measured:
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    me0 = resource.getrusage(resource.RUSAGE_SELF)
+    prof = cProfile.Profile() if trace_dir is not None and profile else None
+    t0, wall0 = time.perf_counter(), time.time()
+    if prof is not None:
+        s = prof.runcall(run_points, points, db, workers=n, sweep=name)
+        prof.dump_stats(str(trace_dir / f"parent-{os.getpid()}.prof"))
+    else:
+        s = run_points(points, db, workers=n, sweep=name)
+    wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    me1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    me = (me1.ru_utime - me0.ru_utime) + (me1.ru_stime - me0.ru_stime)
+    first, last = first_written(db)
+    after = (s.done - 1) / (last - first) * 60 if s.done > 1 and last > first else float("nan")
+    return Measured(n, wall, s.done, s.failed, first - wall0, after, cpu / max(1, s.done), me / max(1, s.done),
+                    os.getloadavg()[0])
 
 
-def measure(points: list, sweep: str, workers: int, mode: str, sweep_file: Path, d: Path) -> dict:
-    """Both runs (1 worker, then ``workers``) with a cold or a warm trace cache; their figures."""
-    times, cpus, after, first_s = {}, {}, {}, {}
-    if mode == "warm":
-        t0 = time.perf_counter()
-        n = fill_trace_cache(sweep_file, d / "cache-warm")
-        print(f"[warm] trace cache filled with {n} groups' traces in {time.perf_counter() - t0:.1f} s "
-              "(not counted below)")
-    for n in (1, workers):
-        db = d / f"{mode}-w{n}.db"
-        with trace_cache_at(d / ("cache-warm" if mode == "warm" else f"cache-cold-w{n}")):
-            cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            me0 = resource.getrusage(resource.RUSAGE_SELF)
-            t0, wall0 = time.perf_counter(), time.time()
-            s = run_points(points, db, workers=n, sweep=sweep)
-            times[n] = time.perf_counter() - t0
-            cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            me1 = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-        me = (me1.ru_utime - me0.ru_utime) + (me1.ru_stime - me0.ru_stime)
-        first, last = first_written(db)
-        first_s[n] = first - wall0
-        cpus[n] = cpu / max(1, s.done)
-        after[n] = (s.done - 1) / (last - first) * 60 if s.done > 1 and last > first else float("nan")
-        print(f"[{mode} trace cache] workers={n}: {times[n]:.1f} s, {s.done / times[n] * 60:.0f} points/min  "
-              f"(done {s.done}, failed {s.failed}); CPU per point: workers {cpus[n] * 1e3:.1f} ms, "
-              f"this process {me / max(1, s.done) * 1e3:.1f} ms; first point written after "
-              f"{first_s[n]:.1f} s, then {after[n]:.0f} points/min; workers got "
-              f"{cpu / times[n]:.2f} CPUs on average, this process {me / times[n]:.2f}; "
-              f"load average now {os.getloadavg()[0]:.2f}")
-    same = metrics(d / f"{mode}-w1.db") == metrics(d / f"{mode}-w{workers}.db")
-    print(f"[{mode} trace cache] identical metrics in both stores: {same}")
-    return {"times": times, "cpus": cpus, "after": after, "first": first_s, "done": s.done, "same": same}
+def show_timeline(trace_dir: Path, t0: float) -> None:
+    rows = timeline.read(str(trace_dir / "timeline.txt"))
+    names: dict[int, str] = {}
+    for _, pid, role, _ in rows:
+        names.setdefault(pid, role if role == "parent" else f"worker{sum(r != 'parent' for r in names.values()) + 1}")
+    print("    timeline (s from the call; events of the same kind in a row folded):")
+    last: tuple[int, str] | None = None
+    count = 0
+    for t, pid, _, event in rows:
+        kind = (pid, event.split(" ")[0])
+        if kind == last and kind[1] in ("wrote", "sends"):
+            count += 1
+            continue
+        if count:
+            print(f"      {'':>7}  {'':<8} ... and {count} more like it")
+        count, last = 0, kind
+        print(f"      {t - t0:7.3f}  {names[pid]:<8} {event}")
+    if count:
+        print(f"      {'':>7}  {'':<8} ... and {count} more like it")
+    for f in sorted(trace_dir.glob("*.prof")):
+        pid = int(f.stem.split("-")[1])
+        out = io.StringIO()
+        st = pstats.Stats(str(f), stream=out)
+        print(f"    {names.get(pid, f.stem)} ({f.stem}): {st.total_tt:.2f} CPU-s profiled; top by own time:")
+        st.sort_stats("tottime").print_stats(10)
+        body = out.getvalue().splitlines()
+        start = next((i for i, line in enumerate(body) if line.lstrip().startswith("ncalls")), len(body))
+        for line in body[start:start + 11]:
+            if line.strip():
+                print("      " + line)
 
 
-def side_by_side(res: dict[str, dict], w: int) -> None:
-    """The cold and warm figures in two columns."""
-    modes = list(res)
-    rows = [("wall, 1 worker (s)", lambda r: f"{r['times'][1]:.1f}"),
-            (f"wall, {w} workers (s)", lambda r: f"{r['times'][w]:.1f}"),
-            (f"points/min, {w} workers", lambda r: f"{r['done'] / r['times'][w] * 60:.0f}"),
-            (f"first point after, 1 / {w} workers (s)", lambda r: f"{r['first'][1]:.1f} / {r['first'][w]:.1f}"),
-            (f"speed-up {w} over 1, whole run", lambda r: f"{r['times'][1] / r['times'][w]:.2f}"),
-            (f"speed-up {w} over 1, after the first point", lambda r: f"{r['after'][w] / r['after'][1]:.2f}"),
-            ("worker CPU per point, 1 worker (ms)", lambda r: f"{r['cpus'][1] * 1e3:.1f}"),
-            ("identical metrics in both stores", lambda r: str(r["same"]))]
-    print(f"{'':44s}" + "".join(f"{m + ' trace cache':>20s}" for m in modes))
-    for name, f in rows:
-        print(f"{name:44s}" + "".join(f"{f(res[m]):>20s}" for m in modes))
-    if "cold" in res and "warm" in res:
-        c, wm = res["cold"], res["warm"]
-        print(f"identical metrics, cold against warm trace cache: {c['metrics'] == wm['metrics']}")
+def measure(sweep_path: Path, workers: int, cache: str, show: bool, profile: bool) -> list[tuple]:
+    """Both runs (1 worker, then ``workers``) with a cold or a warm trace cache; prints their table and
+    returns the 1-worker store's metrics."""
+    sw, points = load_points(sweep_path)
+    print(f"\nsweep {sw.name}: {len(points)} points, trace cache {cache}; load average before: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    runs: dict[int, Measured] = {}
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        warm_dir = d / "trace-cache-warm"
+        if cache == "warm":
+            t0 = time.perf_counter()
+            with env(HWSIM_CACHE_DIR=str(warm_dir), HWSIM_TRACE_CACHE="1"):
+                subprocess.run([sys.executable, "-c", FILL, str(sweep_path)], capture_output=True, check=True)
+            print(f"  trace cache filled in {time.perf_counter() - t0:.1f} s (not counted below)")
+        for n in (1, workers):
+            cache_dir = warm_dir if cache == "warm" else d / f"trace-cache-cold-{n}"
+            trace_dir = d / f"trace-{n}" if show else None
+            if trace_dir is not None:
+                trace_dir.mkdir()
+            with env(HWSIM_CACHE_DIR=str(cache_dir), HWSIM_TRACE_CACHE="1",
+                     HWSIM_TIMELINE=str(trace_dir / "timeline.txt") if trace_dir else None,
+                     HWSIM_PROFILE=str(trace_dir) if trace_dir and profile else None):
+                t0 = time.time()
+                runs[n] = run_once(points, d / f"w{n}.db", n, sw.name, trace_dir, profile)
+            if trace_dir is not None:
+                print(f"  workers={n}:")
+                show_timeline(trace_dir, t0)
+        figures = metrics(d / "w1.db")
+        same = figures == metrics(d / f"w{workers}.db")
+    one, many = runs[1], runs[workers]
+    print(f"  {'workers':>7} {'wall s':>7} {'points/min':>10} {'S s':>6} {'after S /min':>12} "
+          f"{'CPU/pt workers':>14} {'CPU/pt parent':>13} {'failed':>6} {'load after':>10}")
+    for m in (one, many):
+        print(f"  {m.workers:>7} {m.wall_s:>7.1f} {m.per_min:>10,.0f} {m.first_s:>6.2f} {m.after_per_min:>12,.0f} "
+              f"{m.cpu_workers * 1e3:>11.1f} ms {m.cpu_parent * 1e3:>10.1f} ms {m.failed:>6} {m.load_after:>10.2f}")
+    print(f"  speed-up of {workers} workers over 1: {one.wall_s / many.wall_s:.2f} (whole run), "
+          f"{many.after_per_min / one.after_per_min:.2f} (after the first point); "
+          f"identical metrics in both stores: {same}; trace cache: {cache}")
+    return figures
+
+
+def measure_modes(sweep_path: Path, args: argparse.Namespace, modes: list[str]) -> None:
+    figures = [measure(sweep_path, args.workers, m, args.timeline or args.profile, args.profile) for m in modes]
+    if len(figures) == 2:
+        print(f"  identical metrics with a cold and a warm trace cache: {figures[0] == figures[1]}")
 
 
 def main() -> None:
@@ -168,35 +248,36 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--hardware", metavar="MODEL", default=None,
                     help="instead of --sweep: a one-scheme hardware sweep of MODEL on ImageNet shapes")
+    ap.add_argument("--space", choices=("scaling", "search", "both"), default="both",
+                    help="with --hardware: scaling (96 x --clocks points), search (hardware_search.yaml's "
+                         "648 accelerators), or both")
     ap.add_argument("--clocks", type=int, default=2,
-                    help="with --hardware: clock frequencies from 500 to 1000 MHz (96 points each)")
-    ap.add_argument("--trace-cache", choices=["cold", "warm", "both"], default="both",
-                    help="cold: every run from an empty trace cache; warm: the cache filled first, both runs "
-                         "read it; both: cold, then warm, side by side")
+                    help="with --hardware --space scaling: clock frequencies from 500 to 1000 MHz (96 points each)")
+    ap.add_argument("--trace-cache", choices=("cold", "warm", "both"), default=None,
+                    help="cold: an empty trace cache for every run; warm: one filled first, for both runs; "
+                         "both (the default where hwsim has a trace cache, else cold): cold, then warm")
+    ap.add_argument("--timeline", action="store_true", help="print each run's timeline")
+    ap.add_argument("--profile", action="store_true",
+                    help="with --timeline: also each process's profile (slower runs)")
     args = ap.parse_args()
-    modes = ["cold", "warm"] if args.trace_cache == "both" else [args.trace_cache]
+    has_cache = importlib.util.find_spec("hwsim.trace_cache") is not None
+    mode = args.trace_cache or ("both" if has_cache else "cold")
+    modes = ["cold", "warm"] if mode == "both" else [mode]
+    print(f"{os.cpu_count()} CPUs; trace cache {mode}"
+          f"{'' if has_cache else ' (this hwsim has no trace cache: cold and warm are the same)'}")
     with tempfile.TemporaryDirectory() as d:
-        d = Path(d)
-        if args.hardware:
+        if not args.hardware:
+            measure_modes(Path(args.sweep), args, modes)
+            return
+        if args.space in ("scaling", "both"):
             n = max(1, args.clocks)
             clocks = ", ".join(f"{500 + 500 * i / max(1, n - 1):g}" for i in range(n))
-            f = d / "hw.yaml"
+            f = Path(d) / "hw.yaml"
             f.write_text(HARDWARE.format(model=args.hardware, clocks=clocks))
-        else:
-            f = Path(args.sweep)
-        sw, points = load_points(f)
-        print(f"sweep {sw.name}: {len(points)} points, {os.cpu_count()} CPUs, load average "
-              f"{os.getloadavg()[0]:.2f}; trace cache: {' then '.join(modes)}")
-        res = {m: measure(points, sw.name, args.workers, m, f, d) for m in modes}
-        if len(modes) == 2:
-            res["cold"]["metrics"] = metrics(d / "cold-w1.db")
-            res["warm"]["metrics"] = metrics(d / "warm-w1.db")
-    w = args.workers
-    for m, r in res.items():
-        print(f"[{m} trace cache] speed-up of {w} workers over 1: {r['times'][1] / r['times'][w]:.2f} (whole run), "
-              f"{r['after'][w] / r['after'][1]:.2f} (after the first point); worker CPU per point "
-              f"{r['cpus'][1] * 1e3:.1f} ms (1 worker) vs {r['cpus'][w] * 1e3:.1f} ms ({w} workers)")
-    side_by_side(res, w)
+            measure_modes(f, args, modes)
+        if args.space in ("search", "both"):
+            measure_modes(search_space(args.hardware, Path(d)), args, modes)
+
 
 if __name__ == "__main__":
     main()

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from accel_models import COLUMNS, CycleReport
-from hwsim import memo
+from hwsim import memo, timeline
 from hwsim.design import DesignPoint
 from hwsim.jsondoc import JsonDocument
 from hwsim.store import PointResult
@@ -197,12 +197,14 @@ def evaluate_group(points: list[DesignPoint], key: str = "", progress: Progress 
     vers = versions()
     if shared is not None:
         state = _state_from_json(shared)
+        timeline.mark("worker", "decoded the group's state")
     else:
         state = (_KEPT.get(key) if keep else None) or _group_state(points, key, progress)
         if keep and key and state.failed is None:
             _keep(key, state)
         if share is not None:
             share(group_state_json(state))
+            timeline.mark("worker", "sent the group's state")
     if state.failed is not None:
         now = time.time()   # the group's time is the runner's to record (store.groups), not each point's
         return [_failed(p, state.failed, now, vers, state.curves) for p in points]
@@ -245,6 +247,8 @@ def _price_group(points: list[DesignPoint], key: str, progress: Progress | None,
             emit(r)
         else:
             out.append(r)
+        if i == 0:
+            timeline.mark("worker", "first point priced")
         started = time.time()
     _report(progress, key, "done", len(points), len(points))
     return out
@@ -270,8 +274,10 @@ class TraceCache:
         k = (workload.batch, workload.infer_batch, workload.prompt, workload.new_tokens)
         if k not in self.by_key:
             t0 = time.time()
+            timeline.mark("worker", "trace starts")
             self.by_key[k] = trace_workload(workload, real_train=self.real)
             self.traced_s += time.time() - t0
+            timeline.mark("worker", "trace ends")
         return self.by_key[k]
 
 

@@ -361,3 +361,33 @@ def test_search_counts_its_grid_and_builds_only_the_points_it_asks_for(sweep_fil
     assert main(["sweep", str(f), "--db", str(tmp_path / "t.db"), "--workers", "0", "--max-points", "7",
                  "--evaluator", "test_sweep_runner:fake_evaluate"]) == 2
     assert "8 schemes and accelerators, more than the limit of 7" in capsys.readouterr().err
+
+
+def slow_teardown_evaluate(points, key="", progress=None):
+    """fake_evaluate in a worker whose interpreter would take seconds to tear down (as one holding torch
+    and a group's traces does): an exit handler leaves a mark and sleeps."""
+    import atexit
+    import os
+    import time
+
+    def teardown() -> None:
+        Path(os.environ["HWSIM_TEST_TEARDOWN"]).write_text("torn down")
+        time.sleep(5)
+
+    atexit.register(teardown)
+    return fake_evaluate(points, key)
+
+
+def test_workers_told_to_stop_end_without_tearing_down(sweep_file: Path, tmp_path: Path, monkeypatch):
+    """A run ends when its last point is written, not after its workers' interpreter teardown (the
+    parent waits for its workers to end)."""
+    import time
+
+    marker = tmp_path / "teardown"
+    monkeypatch.setenv("HWSIM_TEST_TEARDOWN", str(marker))
+    _, pts = load_points(sweep_file)
+    t0 = time.time()
+    s = run_points(pts, tmp_path / "t.db", workers=2, evaluator="test_sweep_runner:slow_teardown_evaluate")
+    assert s.done == 10 and s.failed == 2
+    assert not marker.exists()
+    assert time.time() - t0 < 60

@@ -112,7 +112,8 @@ def test_a_worker_dying_with_a_share_hands_back_only_that_share(tmp_path, monkey
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     db = tmp_path / "r.db"
     s = run_points(pts, db, workers=2, evaluator="test_sweep_split:logged_evaluate", sweep="split")
-    died = [n for _, role, n in _calls(log) if role == "follow"][0]   # the first follower share's size
+    first = sorted((int(f.name.split("-")[1]), f.read_text().split()) for f in log.iterdir())
+    died = [int(n) for _, (role, n) in first if role == "follow"][0]   # the first follower share's size
     assert (s.done, s.failed, s.lost) == (32 - s.lost, 0, s.lost)
     assert 0 < s.lost <= died < 32
     with Store(db, readonly=True) as st:
@@ -291,3 +292,20 @@ def test_a_group_every_kept_worker_holds_is_split_without_sending_its_trace(tmp_
     whole = tmp_path / "whole.db"
     run_points(pts, whole, workers=0, sweep="split")
     assert _figures(db) == _figures(whole)
+
+
+@pytest.mark.parametrize("n", [16, 32, 192, 648])
+def test_split_shares_shrink_towards_the_end(n):
+    """Guided shares: the lead's is about an eighth of the group per worker, the later ones half of what is
+    left per worker, so the last shares are TAIL_SHARE points and no worker is left with a long one."""
+    from hwsim.sweep.runner import TAIL_SHARE, _Split
+
+    sp = _Split(None, "k", list(range(n)), 2)
+    sp.shared("state")
+    sizes = []
+    while (job := sp.next()) is not None:
+        sizes.append(len(job[1]))
+    assert sum(sizes) == n and sizes[0] == max(MIN_SHARE, -(-n // 16))
+    assert sizes[1:] == sorted(sizes[1:], reverse=True) and max(sizes[1:]) <= sizes[0]
+    assert sizes[-1] <= TAIL_SHARE
+    assert sizes[-2] <= TAIL_SHARE or n < 64

@@ -50,7 +50,7 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 from typing import Any
 
-from hwsim import units
+from hwsim import timeline, units
 from hwsim.design import DesignPoint, Wire, from_wire
 from hwsim.errors import UserError
 from hwsim.store import PointResult, Store, owner_id
@@ -67,8 +67,10 @@ MAX_LOST = 3              # worker deaths on one group before its points are mar
 STALL_S = float(os.environ.get("HWSIM_STALL_S", "600"))
 # The longest a run waits on groups another live run holds before it gives up; HWSIM_WAIT_S sets it.
 WAIT_S = float(os.environ.get("HWSIM_WAIT_S", "3600"))
-MIN_SHARE = 8             # a group is split across workers in shares of at least this many points
-SHARES_PER_WORKER = 8     # ... and of about 1/(8 x workers) of the group, so the shares even out at the end
+MIN_SHARE = 8             # a group is split across workers when it has at least twice this many points;
+SHARES_PER_WORKER = 8     # its lead share is about 1/(8 x workers) of the group (MIN_SHARE at least), and
+TAIL_SHARE = 2            # each later share a half of what is left per worker, down to this many points, so
+                          # the workers end within about one point of each other
 
 
 @dataclass
@@ -158,6 +160,7 @@ class _Streamer:
 
     def flush(self) -> None:
         if self.buf:
+            timeline.mark("worker", f"sends {len(self.buf)} points")
             self.conn.send(("points", self.key, self.buf))
             self.buf = []
         self.last = time.time()
@@ -165,7 +168,33 @@ class _Streamer:
 
 def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> None:
     """A local worker: take (key, points) from the pipe, send progress and results back. ``keep``: a
-    worker of a :class:`WorkerPool`, told to keep its groups' states if the evaluator can."""
+    worker of a :class:`WorkerPool`, told to keep its groups' states if the evaluator can. Under
+    ``HWSIM_PROFILE`` (:mod:`hwsim.timeline`) it runs under cProfile and writes its profile there."""
+    timeline.mark("worker", "started")
+    folder = os.environ.get(timeline.PROFILE_ENV)
+    if not folder:
+        _serve_pipe(conn, parent, evaluator, keep)
+    else:
+        import cProfile
+
+        prof = cProfile.Profile()
+        try:
+            prof.runcall(_serve_pipe, conn, parent, evaluator, keep)
+        finally:
+            prof.dump_stats(os.path.join(folder, f"worker-{os.getpid()}.prof"))
+    # Told to stop (or the parent is gone): everything it owes the parent has been sent. Tearing down an
+    # interpreter that holds torch and a group's traces takes seconds, and the parent waits for its workers
+    # to end, so skip the teardown: nothing in a worker is left to flush but the standard streams.
+    timeline.mark("worker", "exits")
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    _hard_exit(0)
+
+
+def _serve_pipe(conn: Any, parent: int, evaluator: str, keep: bool) -> None:
     # Ctrl-C reaches the whole process group: the parent alone reports it and stops the workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the parent owns stdout (a --json summary); whatever a model prints while it runs goes to stderr
@@ -178,6 +207,7 @@ def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> 
     _exit_with_parent(parent)
     _limit_threads()
     fn = _load_evaluator(evaluator)
+    timeline.mark("worker", "evaluator imported")
     streams = _takes_emit(fn)
     import inspect
 
@@ -191,6 +221,7 @@ def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> 
 
     if not conn.poll():   # nothing to do yet
         _prepare(evaluator)
+        timeline.mark("worker", "prepared")
     while True:
         try:
             msg = conn.recv()
@@ -199,6 +230,8 @@ def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> 
         if msg is None:
             return
         key, pts = msg[0], from_wire(msg[1])   # the points, typed again (hwsim.design)
+        role = msg[2][0] if len(msg) > 2 and msg[2] else "group"
+        timeline.mark("worker", f"got {role} of {len(pts)} points")
         out_stream = _Streamer(conn, key)
         kw: dict[str, Any] = {"emit": out_stream.emit} if streams else {}
         kw.update(_share_kwargs(conn, key, msg[2] if len(msg) > 2 else None))
@@ -208,6 +241,7 @@ def _worker_main(conn: Any, parent: int, evaluator: str, keep: bool = False) -> 
             out = fn(pts, key=key, progress=progress, **kw)
             out_stream.flush()
             conn.send(("result", key, out))
+            timeline.mark("worker", f"sent {role} result")
         except Exception as e:   # a bug in the evaluator: its group fails with the reason
             out_stream.flush()   # the points it finished before that are kept
             tb = traceback.extract_tb(e.__traceback__)
@@ -400,6 +434,7 @@ class _Run:
             if not mine:
                 return self.take()
             self.store.mark_running_many([(p.id, p.to_json(), p.sweep) for p in mine])
+            timeline.mark("parent", f"claimed a group of {len(mine)} points")
             self.flight[key] = mine
             self.began[key], self.tally[key] = time.time(), [0, 0]
             self.bars.start(key, self.labels[key], len(mine))
@@ -504,6 +539,7 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
 
     ``progress``: True or "bars" (rich bars), "lines" (a line at least every 10 s, for logs), False."""
     t0 = time.time()
+    timeline.mark("parent", "run_points")
     if backend not in ("local", "ray"):
         raise UserError("--backend", f"unknown backend {backend!r}; expected local or ray")
     if workers < 0:
@@ -538,6 +574,7 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
         finally:
             bars.close()
         summary.wall_s = time.time() - t0
+        timeline.mark("parent", "done")
         return summary
     finally:
         if beat is not None:
@@ -596,6 +633,7 @@ class _Worker:
             old = None
         try:
             self.proc.start()
+            timeline.mark("parent", f"started worker {self.proc.pid}")
         finally:
             if old is not None:
                 signal.signal(signal.SIGINT, old)
@@ -630,11 +668,12 @@ class _Split:
 
     def __init__(self, run: _Run, key: str, pts: list[DesignPoint], workers: int, held: bool = False):
         size = max(MIN_SHARE, -(-len(pts) // (SHARES_PER_WORKER * workers)))
-        self.run, self.key = run, key
-        # held: every worker keeps the group's state already (a search's kept pool), so no share leads and
-        # none waits for a state sent through the pipes
-        self.waiting: list[tuple[bool, list[DesignPoint]]] = [
-            (i == 0 and not held, pts[i:i + size]) for i in range(0, len(pts), size)]   # (is the lead, points)
+        self.run, self.key, self.workers, self.size = run, key, workers, size
+        # (is the lead, points); the points after the first share are cut into shares as they are handed
+        # out. held: every worker keeps the group's state already (a search's kept pool), so no share leads
+        # and none waits for a state sent through the pipes
+        self.waiting: list[tuple[bool, list[DesignPoint]]] = [(not held, pts[:size])] + (
+            [(False, pts[size:])] if pts[size:] else [])
         self.state: str | None = None
         self.ready = held       # the state came, or the lead ended without one (followers work alone)
         self.out = 0            # shares at workers
@@ -645,6 +684,12 @@ class _Split:
         if not self.waiting or (not self.waiting[0][0] and not self.ready):
             return None
         lead, pts = self.waiting.pop(0)
+        if not lead:   # guided: large shares while much is left, small ones at the end (no worker idles long)
+            left = len(pts) + sum(len(sh) for _, sh in self.waiting)
+            n = min(self.size, max(TAIL_SHARE, -(-left // (2 * self.workers))))
+            if len(pts) > n:
+                self.waiting.insert(0, (False, pts[n:]))
+                pts = pts[:n]
         self.out += 1
         return (self.key, pts, ("lead", None) if lead else ("follow", self.state)), pts
 
@@ -826,6 +871,7 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
                     pool.append(w)
                 try:
                     w.conn.send((g[0], [p.wire() for p in g[1]], *g[2:]))
+                    timeline.mark("parent", f"sent {len(g[1])} points to worker {w.proc.pid}")
                     w.key, w.share, w.seen, w.stage = g[0], share, time.time(), "starting"
                     w.held.add(g[0])
                 except OSError:   # it died idle: the group (or share) goes back, unpenalised
@@ -919,6 +965,7 @@ def _serve(run: _Run, w: _Worker, splits: dict[str, _Split] | None = None) -> No
         elif kind == "points":
             for r in msg[2]:
                 run.point(key, r)
+            timeline.mark("parent", f"wrote {len(msg[2])} points")
         elif kind == "result":
             run.finished(key, msg[2])
             w.key = None
@@ -967,8 +1014,10 @@ def _serve_share(run: _Run, w: _Worker, splits: dict[str, _Split]) -> None:
             if kind == "points":
                 for r in msg[2]:
                     run.point(w.key, r)
+                timeline.mark("parent", f"wrote {len(msg[2])} points")
                 continue
             if kind == "shared":
+                timeline.mark("parent", f"got the group's state ({len(msg[2]) / 1e6:.1f} MB)")
                 sp.shared(msg[2])
                 continue
             ended = sp.done(msg[2]) if kind == "result" else sp.failed(w.share or [], msg[2])
