@@ -133,7 +133,8 @@ EYERISS_LIKE = Design(
     name="eyeriss_like",
     accelerator={
         "name": "zigzag_eyeriss_like", "clock_mhz": 200,
-        "array": {"rows": 14, "cols": 12, "dataflow": "ws"},
+        # partial sums reduced in the PEs' 16 B output registers, as ZigZag's Eyeriss-like mappings do
+        "array": {"rows": 14, "cols": 12, "dataflow": "ws", "psum_accumulation": "pe"},
         "pe": {"kind": "int", "bits": 8},
         "sram": {"ifmap_kb": 512, "filter_kb": 64, "ofmap_kb": 512},
         "dram": {"bandwidth_bytes_per_cycle": 8},
@@ -161,8 +162,9 @@ EYERISS_LIKE = Design(
         "the weight register's reads: ZigZag reads it once per run of MACs that keep a weight at the "
         "multiplier (0.77 reads per MAC over the network, its mappings cycling weights through the 64 B "
         "register); hwsim's weight-stationary PE holds one weight per fold and reads it once per fill",
-        "where partial sums accumulate: ZigZag's mappings reduce in each PE's 16 B register first, hwsim's "
-        "systolic array adds them into its buffer once per 14-row fold",
+        "where partial sums accumulate: both reduce in the PEs (ZigZag's mappings in each PE's 16 B register, "
+        "hwsim's array by its declared array.psum_accumulation: pe, one write of each finished output); "
+        "ZigZag's mappings still send some partial sums through its 8 KiB output SRAM",
         "the 1 MiB shared input/output SRAM: split into two 512 KiB buffers",
     ],
 )
@@ -370,10 +372,12 @@ def priced_row(row, accesses: list, accelerator: dict, design: Design,
     energy["sram_ports"] = energy["sram"]
     # the partial sums' share: accumulator reads, and writes beyond one per output (per bit)
     r_of, w_of = design.sram_pj_per_bit["ofmap"]
-    psum_w = max(0, row.sram_writes_ofmap - row.groups * row.M * row.N) if row.dataflow == "ws" else 0
-    psum_r = row.sram_reads_ofmap if row.dataflow == "ws" else 0
+    # (none where the array declares its partial sums added in the PEs: array.psum_accumulation)
+    in_sram = row.dataflow == "ws" and accelerator["array"].get("psum_accumulation", "sram") == "sram"
+    psum_w = max(0, row.sram_writes_ofmap - row.groups * row.M * row.N) if in_sram else 0
+    psum_r = row.sram_reads_ofmap if in_sram else 0
     energy["sram_psum"] = (psum_r * r_of + psum_w * w_of) * row.ofmap_bits
-    if ports and row.dataflow == "ws":
+    if ports and in_sram:
         words = row.groups * row.M * row.row_folds * row.col_folds   # streamed rows over all folds
         for buf, rw, elems, bits, n in (
                 ("ifmap", 0, row.sram_reads_ifmap, row.ifmap_bits, words),
