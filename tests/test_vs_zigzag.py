@@ -70,11 +70,10 @@ def test_energy_components_repriced(design):
         for comp in ("dram", "sram_ports", "sram_bits", "rf_chain"):
             assert abs(s[f"energy_{comp}_gap_same"]) <= 0.20, comp
     else:
-        # no layer mapped alike: hwsim's systolic array adds partial sums into its buffer once per 14-row fold,
-        # ZigZag's Eyeriss-like mappings reduce in each PE's 16 B register first (docs/validation.md); the rest
-        # of the SRAM traffic agrees
-        assert s["energy_sram_bits_gap"] > 1.0
-        assert abs(s["energy_sram_no_psum_gap"]) <= 0.20
+        # no layer mapped alike, but both reduce partial sums in the PEs (hwsim's array declares
+        # array.psum_accumulation: pe): SRAM energy within 20% per access and per bit
+        for comp in ("sram", "sram_bits"):
+            assert abs(s[f"energy_{comp}_gap"]) <= 0.20, comp
 
 
 # Buffers smaller than a layer: ZigZag's runs of single convolutions with its input/output SRAM cut to 32-256 KiB
