@@ -338,7 +338,7 @@ def main() -> None:
                                                     "accelerator's own, else default)")
     ap.add_argument("--workload", default="resnet18", help="an ONNX network shipped with ZigZag, or a .onnx path")
     ap.add_argument("--lpf-limit", type=int, default=6, help="LOMA's loop prime factor limit (ZigZag's default 6)")
-    ap.add_argument("--opt", choices=("latency", "energy"), default="latency",
+    ap.add_argument("--opt", choices=("latency", "energy", "EDP"), default="latency",
                     help="what ZigZag's mapping search minimises (energy: DRAM-dominated, the fewest DRAM bytes)")
     ap.add_argument("--conv", action="append", default=[], metavar="C,K,H,KERNEL,STRIDE",
                     help="run these square convolutions (batch 1, padding kernel // 2) instead of --workload")
