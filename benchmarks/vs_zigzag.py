@@ -113,8 +113,10 @@ TPU_LIKE = Design(
     unmatched=[
         "weights go from DRAM straight to the PEs' registers: hwsim's filter SRAM (128 KiB) stands for that "
         "path and costs nothing here; the registers' fills (writes) carry the cost",
-        "the spatial unrolling: ZigZag unrolls C (not FX, FY) over the 32 rows, hwsim's im2col unrolls "
-        "C x FX x FY; conv1 (C = 3) therefore maps differently (3/32 rows busy in ZigZag)",
+        "the spatial unrolling: ZigZag unrolls C over the 32 rows, and where C is smaller than the rows C x FX "
+        "(x FY) as far as they fit (zigzag_run.py --im2col: conv1 C 3 x FX 7, 21 of 32 rows busy, FY in time); "
+        "hwsim's im2col unrolls C x FX x FY over the rows in folds (conv1: 147 rows in 5 folds), so conv1 "
+        "maps differently",
         "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim searches its "
         "mapping space per layer for the fewest DRAM bytes (accel_models.memory.LoopOrder, "
         "accel_models.loopnest) and uses a double-buffered per-layer roofline for stalls",
