@@ -79,6 +79,17 @@ class Accelerator:
     # previous fold computes (TPU v1: "one 64 KiB tile of weights plus one for double-buffering (to hide
     # the 256 cycles it takes to shift a tile in)", Jouppi et al., ISCA 2017); False: SCALE-Sim's folds
     weight_double_buffered: bool = False
+    # where partial sums are added between row folds: "sram", the ofmap buffer (TPU v1's accumulator SRAM,
+    # Jouppi et al. 2017: a read and a write per output per fold at psum width, SCALE-Sim's counts); "pe", the
+    # PEs' own psum registers and the adder chain down each column (Eyeriss's 24 x 16 b psum scratch-pads,
+    # Chen et al., JSSC 2017: one write of each finished output). None: "sram". Weight-stationary arrays
+    # only: the other dataflows keep a tile's sums in the PEs when it fits (accel_models.sim)
+    psum_accumulation: str | None = None
+
+    @property
+    def psum_in_sram(self) -> bool:
+        """Whether a weight-stationary array adds each row fold's partial sums into its ofmap buffer."""
+        return self.dataflow == "ws" and (self.psum_accumulation or "sram") == "sram"
 
     @property
     def memory(self) -> Memory:
@@ -98,6 +109,8 @@ class Accelerator:
             array["pe_register_bytes"] = self.pe_register_bytes
         if self.weight_double_buffered:   # the same
             array["weight_double_buffered"] = True
+        if self.psum_accumulation is not None:   # the same
+            array["psum_accumulation"] = self.psum_accumulation
         return {
             "name": self.name, "description": self.description, "clock_mhz": self.clock_mhz,
             "array": array,
@@ -175,9 +188,12 @@ class _Fields:
         return v
 
 
+# array.psum_accumulation's values: where a weight-stationary array adds partial sums between row folds
+PSUM_ACCUMULATION = ("sram", "pe")
+
 _TOP = {"name", "description", "clock_mhz", "array", "pe", "sram", "dram", "vector_unit", "operands", "notes",
         "source", "sparsity", "registers"}
-_SUB = {"array": {"rows", "cols", "dataflow", "pe_register_bytes", "weight_double_buffered"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb", "double_buffered", "shared_io",
+_SUB = {"array": {"rows", "cols", "dataflow", "pe_register_bytes", "weight_double_buffered", "psum_accumulation"}, "sram": {"ifmap_kb", "filter_kb", "ofmap_kb", "double_buffered", "shared_io",
                                                                          "ifmap_macros", "filter_macros", "ofmap_macros"},
         "dram": {"bandwidth_bytes_per_cycle"}, "vector_unit": {"lanes"},
         "operands": {"ifmap_bits", "filter_bits", "psum_bits"},
@@ -325,6 +341,10 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
     if not isinstance(wdb, bool):
         raise ConfigError(f"{f.where('array.weight_double_buffered')}: array.weight_double_buffered",
                           f"expected true or false, got {wdb!r}")
+    psum_acc = f.get("array.psum_accumulation", None)
+    if psum_acc is not None and psum_acc not in PSUM_ACCUMULATION:
+        raise ConfigError(f"{f.where('array.psum_accumulation')}: array.psum_accumulation",
+                          f"expected one of {', '.join(PSUM_ACCUMULATION)}, got {psum_acc!r}")
     bw = f.posnum("dram.bandwidth_bytes_per_cycle", None, allow_none=True)
     name = f.get("name", Path(source).stem if source else "accelerator")
     regs = f.get("array.pe_register_bytes", 0)
@@ -348,7 +368,7 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
         ifmap_bits=f.posint("operands.ifmap_bits", 8), filter_bits=f.posint("operands.filter_bits", 8),
         psum_bits=f.posint("operands.psum_bits", 32), description=str(f.get("description", "")),
         source=source, sparsity=sparsity, pe_register_bytes=regs, registers=registers,
-        weight_double_buffered=wdb,
+        weight_double_buffered=wdb, psum_accumulation=psum_acc,
     )
 
 

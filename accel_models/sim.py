@@ -111,16 +111,17 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
     # each finished output, at its output width), else a round trip per row fold at psum width. A
     # weight-stationary array runs the DRAM model's chunks of output rows (tr.tiles, each chunk's partial
     # sums fit the accumulators: accel_models.memory), so its partial sums stay there too and the weights
-    # are loaded into the PEs once per chunk. Its accumulators are the ofmap buffer, an SRAM (TPU v1's
-    # 4 MiB of accumulators, Jouppi et al. 2017): each row fold's partial sums are added into it, a write
-    # per output per row fold and a read before each write after the first, at psum width (SCALE-Sim's
-    # counts; ZigZag's accumulator level counts the same).
+    # are loaded into the PEs once per chunk. Where its partial sums are added between row folds is declared
+    # (array.psum_accumulation): in the ofmap buffer, an SRAM (TPU v1's 4 MiB of accumulators, Jouppi et al.
+    # 2017; the default), a write per output per row fold and a read before each write after the first, at
+    # psum width (SCALE-Sim's counts; ZigZag's accumulator level counts the same); or in the PEs' psum
+    # registers (Eyeriss's psum scratch-pads, Chen et al. 2017), one write of each finished output.
     fil_r = run.sram_reads_filter
-    if acc.dataflow == "ws":
+    if acc.psum_in_sram:
         of_r, of_w, of_rb, of_wb, of_wk = run.sram_reads_ofmap, run.sram_writes_ofmap, ob, ob, None
         if not psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols):
             fil_r = run.sram_reads_filter * tr.tiles
-    elif psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols) or acc.dataflow == "bitfusion":
+    elif psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols) or acc.dataflow in ("ws", "bitfusion"):
         of_r, of_w, of_rb, of_wb, of_wk = 0, g.groups * g.M * g.N, 0, out_b, ok
         if not psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols):
             fil_r = run.sram_reads_filter * tr.tiles

@@ -37,6 +37,7 @@ at the top level. Nothing here imports hwsim.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -224,6 +225,37 @@ def spatial_mapping(map_path: Path, spatial: list[str], out: Path) -> None:
     out.write_text(yaml.safe_dump(maps, sort_keys=False))
 
 
+def im2col_mapping(map_path: Path, wl_path: Path, out: Path) -> None:
+    """A copy of a mapping file with an entry per convolution (by its ONNX node name) whose input channels
+    fill fewer of the array's reduction rows (D2) than there are: it unrolls C, then FX, then FY over D2 while
+    the product fits, the nearest ZigZag's whole-loop spatial factors come to hwsim's im2col array, which
+    unrolls C x FY x FX over the rows in folds (ResNet-18's conv1: C 3 x FX 7 on 21 of 32 rows, where the
+    default C alone keeps 3 busy). Other layers keep the default entry."""
+    import onnx
+    import yaml
+
+    maps = yaml.safe_load(map_path.read_text())
+    base = next(m for m in maps if m["name"] == "default")
+    rows = next(int(loop.split(",")[1]) for loop in base["spatial_mapping"]["D2"])
+    model = onnx.load(str(wl_path), load_external_data=False)   # shapes only
+    shapes = {t.name: list(t.dims) for t in model.graph.initializer}
+    for node in model.graph.node:
+        w = shapes.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
+        if not w or len(w) != 4:
+            continue
+        _, c, fy, fx = w
+        if c >= rows or fx * fy == 1:
+            continue
+        loops, n = [f"C, {c}"], c
+        for dim, size in (("FX", fx), ("FY", fy)):
+            if n * size <= rows:
+                loops.append(f"{dim}, {size}")
+                n *= size
+        maps.insert(0, {**copy.deepcopy(base), "name": node.name,
+                        "spatial_mapping": {**copy.deepcopy(base["spatial_mapping"]), "D2": loops}})
+    out.write_text(yaml.safe_dump(maps, sort_keys=False))
+
+
 def depthwise_mapping(map_path: Path, layers: list[tuple[str, tuple[int, ...]]], out: Path) -> None:
     """A copy of a mapping file with an entry per depthwise convolution (``dwconv<i>``) that unrolls the filter
     window over D2 and nothing over D1, as an im2col array runs one group at a time (hwsim's mapping): the
@@ -244,7 +276,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
         convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None,
         layers: list[str] | None = None, array: int | None = None, weight_bits: int | None = None,
         act_bits: int | None = None, name: str | None = None, spatial: list[str] | None = None,
-        cols: int | None = None) -> dict:
+        cols: int | None = None, im2col: bool = False) -> dict:
     from zigzag.api import get_hardware_performance_zigzag
 
     pkg = _package_dir() / "inputs"
@@ -274,6 +306,10 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
             dw_map = Path(dump) / "map_depthwise.yaml"
             depthwise_mapping(map_path, [parse_layer(x) for x in layers], dw_map)
             map_path = dw_map
+        if im2col:
+            i2c = Path(dump) / "map_im2col.yaml"
+            im2col_mapping(map_path, wl_path, i2c)
+            map_path = i2c
         if weight_bits and acc_path.stem.endswith("_matched"):
             held = Path(dump) / f"{acc_path.stem}_w{weight_bits}.yaml"
             held_weight_register(acc_path, weight_bits, held)
@@ -314,14 +350,16 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
     extra = "".join(f" --conv {','.join(map(str, c))}" for c in convs or []) + \
         "".join(f" --layer {x}" for x in specs) + "".join(f" --spatial {x}" for x in spatial or []) + \
         "".join(f" --{k} {v}" for k, v in (("sram-kib", sram_kib), ("array", array), ("weight-bits", weight_bits),
-                                           ("act-bits", act_bits), ("name", name), ("array-cols", cols)) if v)
+                                           ("act-bits", act_bits), ("name", name), ("array-cols", cols)) if v) + \
+        (" --im2col" if im2col else "")
     return {
         "tool": f"zigzag-dse {getattr(zigzag, '__version__', '3.9.1')}",
         "command": f"python benchmarks/zigzag_run.py --accelerator {accelerator}"
                    f"{'' if convs or specs else f' --workload {workload}'} --mapping {mapping} --lpf-limit {lpf_limit} --opt {opt}{extra}",
         "accelerator": accelerator, "workload": "convs" if convs else "layers" if specs else workload,
         "mapping": mapping, "name": name, "layer_specs": specs, "array": array, "array_cols": cols,
-        "weight_bits": weight_bits, "act_bits": act_bits, "spatial": list(spatial or []), "mapping_yaml": map_text,
+        "weight_bits": weight_bits, "act_bits": act_bits, "spatial": list(spatial or []), "im2col": im2col,
+        "mapping_yaml": map_text,
         "opt": opt, "search": "loma", "lpf_limit": lpf_limit,
         "convs": [list(c) for c in convs or []], "sram_kib": sram_kib,
         "accelerator_yaml": acc_text,
@@ -338,7 +376,7 @@ def main() -> None:
                                                     "accelerator's own, else default)")
     ap.add_argument("--workload", default="resnet18", help="an ONNX network shipped with ZigZag, or a .onnx path")
     ap.add_argument("--lpf-limit", type=int, default=6, help="LOMA's loop prime factor limit (ZigZag's default 6)")
-    ap.add_argument("--opt", choices=("latency", "energy"), default="latency",
+    ap.add_argument("--opt", choices=("latency", "energy", "EDP"), default="latency",
                     help="what ZigZag's mapping search minimises (energy: DRAM-dominated, the fewest DRAM bytes)")
     ap.add_argument("--conv", action="append", default=[], metavar="C,K,H,KERNEL,STRIDE",
                     help="run these square convolutions (batch 1, padding kernel // 2) instead of --workload")
@@ -354,6 +392,9 @@ def main() -> None:
     ap.add_argument("--name", default=None, help="the fixture set's name (recorded in the file)")
     ap.add_argument("--spatial", action="append", default=[], metavar="DIM=LOOP,SIZE",
                     help="unroll these loops over the array instead of the mapping's default (e.g. D1=K,32)")
+    ap.add_argument("--im2col", action="store_true",
+                    help="convolutions with fewer input channels than the array's reduction rows also unroll FX "
+                         "(and FY) over them, as far as they fit (the nearest to hwsim's im2col array)")
     ap.add_argument("--set", default=None, help="a layer set of benchmarks/zigzag_sets.py (its layers, design, "
                                                   "array and precisions; --out defaults to its fixture)")
     ap.add_argument("--out", type=Path)
@@ -384,7 +425,7 @@ def main() -> None:
         except ValueError as e:
             ap.error(str(e))
     res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib, a.layer, a.array,
-              a.weight_bits, a.act_bits, a.name, a.spatial, a.array_cols)
+              a.weight_bits, a.act_bits, a.name, a.spatial, a.array_cols, a.im2col)
     if a.set:   # the design hwsim is matched to, and the ZigZag hardware file relative to the repository
         res["accelerator"], res["hardware"] = ls.accelerator, a.accelerator
         res["command"] = f"python benchmarks/zigzag_run.py --set {a.set}"

@@ -52,12 +52,13 @@ def test_json_round_trip_keeps_the_id(sweep_file):
 
 # ids the sweep gave these points before they were typed (stores written then are keyed by them); tpu_like's
 # ids moved twice since, when its resolved array gained pe_register_bytes and then weight_double_buffered, and
-# eyeriss' once, when its resolved SRAM gained its macro counts (cost inputs, so new points)
+# eyeriss' twice, when its resolved SRAM gained its macro counts and then its array psum_accumulation (cost
+# inputs, so new points)
 STORED_IDS = {
     "configs/sweeps/quickstart.yaml": {
         "lenet300/digits/fp32/tpu_like": "89aa32c61d72d1f9",
         "resnet20(width=0.5)/digits/mixed(compose=['twn', {'name': 'graham', 'quantizer': 'L4'}],overrides=[])/eyeriss":
-            "e66cc542fc6d3865"},
+            "33fded4f27667695"},
     "configs/sweeps/llm_decode.yaml": {      # prompt and new_tokens in the pricing of decoders
         "gpt2_small/none/fp32/tpu_like": "c34d21d50f8f7a81", "llama3_8b/none/kbit/tpu_like": "2fff96f54ec83806"},
 }

@@ -4,10 +4,14 @@ accumulators when they fit."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import accel_models as am
 from benchmarks.dram_vs_sram import SIZES_KB, monotone, series
+
+ACC_DIR = Path(__file__).resolve().parents[1] / "configs" / "accelerators"
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +99,39 @@ def test_outputs_and_partial_sums():
     rep = am.simulate([g], is_small)
     of = [(a.rw, a.bytes) for a in rep.accesses.of("l", "forward") if a.level == "sram" and a.buffer == "ofmap"]
     assert ("write", 196 * 64 * 18 * 4) in of and ("read", 196 * 64 * 17 * 4) in of
+
+
+def test_psum_accumulation_in_the_pes():
+    """array.psum_accumulation: pe (Eyeriss's psum scratch-pads): a weight-stationary array's row folds are
+    added in the PEs, so the ofmap buffer sees one write of each finished output at its output width and
+    the read out to DRAM; the default (sram, TPU v1's accumulators) adds every fold into the buffer. DRAM
+    traffic and cycles do not depend on it; the written form carries the field only when set."""
+    base = {"name": "t", "array": {"rows": 32, "cols": 32, "dataflow": "ws"}, "pe": {"kind": "int", "bits": 8},
+            "sram": {"ifmap_kb": 64, "filter_kb": 64, "ofmap_kb": 64}, "dram": {"bandwidth_bytes_per_cycle": 8},
+            "operands": {"ifmap_bits": 8, "filter_bits": 8, "psum_bits": 32}}
+    g = am.GemmLayer("l", M=196, N=64, K=576)          # 18 row folds
+    sram_acc = am.load_accelerator(base)
+    pe_acc = am.load_accelerator({**base, "array": {**base["array"], "psum_accumulation": "pe"}})
+    assert "psum_accumulation" not in sram_acc.to_dict()["array"] and sram_acc.psum_in_sram
+    assert pe_acc.to_dict()["array"]["psum_accumulation"] == "pe" and not pe_acc.psum_in_sram
+    assert am.load_accelerator(pe_acc.to_dict()).to_dict() == pe_acc.to_dict()
+    explicit = am.load_accelerator({**base, "array": {**base["array"], "psum_accumulation": "sram"}})
+    assert explicit.psum_in_sram and explicit.to_dict()["array"]["psum_accumulation"] == "sram"
+
+    def ofmap(acc):
+        rep = am.simulate([g], acc)
+        return rep.rows[0], [(a.rw, a.bytes) for a in rep.accesses.of("l", "forward")
+                             if a.level == "sram" and a.buffer == "ofmap"]
+    row_s, of_s = ofmap(sram_acc)
+    row_p, of_p = ofmap(pe_acc)
+    assert of_s == [("read", 196 * 64 * 17 * 4), ("write", 196 * 64 * 18 * 4), ("read", 196 * 64)]
+    assert sorted(of_p) == [("read", 196 * 64), ("write", 196 * 64)]
+    assert (row_p.total_cycles, row_p.dram_read_bytes, row_p.dram_write_bytes) == \
+        (row_s.total_cycles, row_s.dram_read_bytes, row_s.dram_write_bytes)
+    # only weight-stationary arrays add folds into a buffer by declaration; the others keep their rule
+    os_acc = am.load_accelerator({**base, "array": {**base["array"], "dataflow": "os", "psum_accumulation": "sram"}})
+    assert not os_acc.psum_in_sram
+    with pytest.raises(am.ConfigError, match="psum_accumulation"):
+        am.load_accelerator({**base, "array": {**base["array"], "psum_accumulation": "register"}})
+    assert not am.load_accelerator(ACC_DIR / "eyeriss.yaml").psum_in_sram
+    assert am.load_accelerator(ACC_DIR / "tpu_like.yaml").psum_in_sram
