@@ -506,14 +506,21 @@ def test_accelerator_counts_block_scales_on_one_layer(layer1_conv1_work, scheme,
     fmt = Format.parse(scheme if scheme != "fp8" else "fp8_e4m3")
     assert dram["ifmap_read"] == bytes_for(25_088, fmt) and dram["filter_read"] == bytes_for(36_864, fmt)
     # on chip: every SRAM read of an element brings its share of the scales
-    sram = {a.buffer + "_" + a.rw: a.bytes for a in rep.accesses.of(fwd.name, "forward") if a.level == "sram"}
+    sram: dict[str, float] = {}
+    for a in rep.accesses.of(fwd.name, "forward"):
+        if a.level == "sram":
+            sram[a.buffer + "_" + a.rw] = sram.get(a.buffer + "_" + a.rw, 0) + a.bytes
     n = row.sram_reads_ifmap
     blk = {"mxfp8": 32, "nvfp4": 16}.get(scheme)
     per_elem = elem_bytes["in"] / 25_088
     want = n * per_elem + ((-(-n // blk)) + (4 if scheme == "nvfp4" else 0) if blk else 0)
     assert sram["ifmap_read"] == want
-    # the finished outputs leave through the ofmap buffer: read out of it once, scales with them
-    assert sram["ofmap_read"] == dram["ofmap_write"]
+    # the ofmap buffer is the array's accumulators (psum_accumulation: sram): after the first row fold each
+    # of the 25,088 outputs' 32-bit partial sums is read back once per fold (K = 576 on 256 rows: 3 folds at
+    # one element per PE and cycle, 2 where the PE takes two FP4 products); the finished outputs then leave
+    # through it, read out once, scales with them
+    assert row.row_folds == (2 if scheme == "nvfp4" else 3)
+    assert sram["ofmap_read"] == (row.row_folds - 1) * 25_088 * acc.psum_bits / 8 + dram["ofmap_write"]
     assert row.sram_read_bytes == math.ceil(sram["ifmap_read"]) + math.ceil(sram["filter_read"]) \
         + math.ceil(sram["ofmap_read"])
 
