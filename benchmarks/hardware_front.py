@@ -19,6 +19,7 @@ def main() -> None:
 
     from hwsim.store import Store
     from hwsim.sweep.pareto import non_dominated
+    from hwsim.units import fmt
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default="results/hardware_search.db")
@@ -33,9 +34,9 @@ def main() -> None:
         g = df[df.scheme == sch]
         front = non_dominated(g[objs].to_numpy(float))
         f = g[front]
-        print(f"{sch}: {len(g)} points, front {len(f)}; energy {f.infer_energy_pj.min():.3g}.."
-              f"{f.infer_energy_pj.max():.3g} pJ, latency {f.latency_us.min():.3g}..{f.latency_us.max():.3g} us, "
-              f"area {f.area_mm2.min():.3g}..{f.area_mm2.max():.3g} mm2")
+        print(f"{sch}: {len(g)} points, front {len(f)}; energy {fmt(f.infer_energy_pj.min(), 'pJ')}.."
+              f"{fmt(f.infer_energy_pj.max(), 'pJ')}, latency {fmt(f.latency_us.min(), 'us')}.."
+              f"{fmt(f.latency_us.max(), 'us')}, area {fmt(f.area_mm2.min(), 'mm2')}..{fmt(f.area_mm2.max(), 'mm2')}")
         fig.add_trace(go.Scatter(x=g.latency_us, y=g.infer_energy_pj / 1e6, mode="markers", name=f"{sch} (all)",
                                  marker={"symbol": sym, "size": 4, "color": "lightgray"}))
         fig.add_trace(go.Scatter(x=f.latency_us, y=f.infer_energy_pj / 1e6, mode="markers",
