@@ -181,6 +181,12 @@ class _Fields:
                               f"expected a finite positive number up to {MAX_QUANTITY:g}, got {v!r}")
         return v
 
+    def flag(self, path: str, default: bool) -> bool:
+        v = self.get(path, default)
+        if not isinstance(v, bool):
+            raise ConfigError(f"{self.where(path)}: {path}", f"expected true or false, got {v!r}")
+        return v
+
     def mapping(self, path: str, required: bool = True) -> dict:
         v = self.get(path, KeyError if required else {})
         if not isinstance(v, dict):
@@ -329,18 +335,10 @@ def load_accelerator(spec: str | os.PathLike | dict | Accelerator) -> Accelerato
         raise ConfigError(f"{f.where(key)}: {key}", e.what) from None
     f.mapping("sram")
     kb = {k: f.posnum(f"sram.{k}_kb") for k in ("ifmap", "filter", "ofmap")}
-    flags = {}
-    for k, default in (("double_buffered", True), ("shared_io", False)):
-        v = f.get(f"sram.{k}", default)
-        if not isinstance(v, bool):
-            raise ConfigError(f"{f.where(f'sram.{k}')}: sram.{k}", f"expected true or false, got {v!r}")
-        flags[k] = v
+    flags = {k: f.flag(f"sram.{k}", default) for k, default in (("double_buffered", True), ("shared_io", False))}
     for k in ("ifmap", "filter", "ofmap"):
         flags[f"{k}_macros"] = f.posint(f"sram.{k}_macros", 1)
-    wdb = f.get("array.weight_double_buffered", False)
-    if not isinstance(wdb, bool):
-        raise ConfigError(f"{f.where('array.weight_double_buffered')}: array.weight_double_buffered",
-                          f"expected true or false, got {wdb!r}")
+    wdb = f.flag("array.weight_double_buffered", False)
     psum_acc = f.get("array.psum_accumulation", None)
     if psum_acc is not None and psum_acc not in PSUM_ACCUMULATION:
         raise ConfigError(f"{f.where('array.psum_accumulation')}: array.psum_accumulation",
