@@ -116,15 +116,11 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
     # 2017; the default), a write per output per row fold and a read before each write after the first, at
     # psum width (SCALE-Sim's counts; ZigZag's accumulator level counts the same); or in the PEs' psum
     # registers (Eyeriss's psum scratch-pads, Chen et al. 2017), one write of each finished output.
-    fil_r = run.sram_reads_filter
-    if acc.psum_in_sram:
-        of_r, of_w, of_rb, of_wb, of_wk = run.sram_reads_ofmap, run.sram_writes_ofmap, ob, ob, None
-        if not psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols):
-            fil_r = run.sram_reads_filter * tr.tiles
-    elif psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols) or acc.dataflow in ("ws", "bitfusion"):
+    fits = psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols)
+    chunked = not fits and acc.dataflow in ("ws", "bitfusion")
+    fil_r = run.sram_reads_filter * (tr.tiles if chunked else 1)
+    if not acc.psum_in_sram and (fits or chunked):
         of_r, of_w, of_rb, of_wb, of_wk = 0, g.groups * g.M * g.N, 0, out_b, ok
-        if not psum_tile_fits(run, g.M, g.N, ob, mem, acc.cols):
-            fil_r = run.sram_reads_filter * tr.tiles
     else:
         of_r, of_w, of_rb, of_wb, of_wk = run.sram_reads_ofmap, run.sram_writes_ofmap, ob, ob, None
     # bytes at the stored widths plus block scales, per buffer (the row's *_bytes round each transfer
