@@ -328,7 +328,6 @@ def lookup(workload: Workload, train: bool, infer: bool) -> tuple[JsonDocument |
     return (key, get(key)) if key is not None else (None, None)
 
 
-
 @contextlib.contextmanager
 def turned_off(off: bool = True) -> Iterator[None]:
     """The cache off (``HWSIM_TRACE_CACHE=0``, which worker processes inherit) while the block runs."""

@@ -146,6 +146,8 @@ def _num(x: float, digits: int, grouped: bool = False) -> str:
     else:   # 0.00123: as many decimals as its significant digits need
         decimals = digits - int(math.floor(math.log10(ax))) - 1
     decimals = min(decimals, 12)
+    if isinstance(x, int) and decimals == 0:   # every digit of an integer (a float keeps 53 bits)
+        return f"{x:,}" if grouped or int_digits > 4 else str(x)
     text = f"{x:,.{decimals}f}" if grouped or int_digits > 4 else f"{x:.{decimals}f}"
     if "." in text:   # trailing zeros of the rounding say nothing
         text = text.rstrip("0").rstrip(".")
@@ -259,6 +261,5 @@ def number(v: Any) -> str:
     if isinstance(v, bool) or not _finite(v):
         return str(v)
     if isinstance(v, int) or float(v).is_integer() and abs(float(v)) < 1e15:
-        n = int(v)
-        return f"{n:,}" if abs(n) >= 1e4 else str(n)
+        return _num(int(v), 6)
     return _num(float(v), 6)
