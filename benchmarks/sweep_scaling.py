@@ -2,7 +2,7 @@
 
     python benchmarks/sweep_scaling.py [--sweep configs/sweeps/quickstart.yaml] [--workers 2]
     python benchmarks/sweep_scaling.py --hardware resnet50 [--space scaling|search|both] [--clocks 2]
-        [--trace-cache cold|warm] [--timeline]
+        [--trace-cache cold|warm|both] [--timeline]
 
 Hardware spaces (one scheme, fp32, so every point is in one group; accuracy none):
   scaling  tpu_like rows x cols x dataflow x ifmap buffer x clock: 96 x ``--clocks`` points (192 by default)
@@ -22,10 +22,10 @@ after. It also checks that both stores hold the same metrics. CPU per point is w
 busy machine; the ratios need idle cores (on a machine other processes keep busy, Linux's autogroup
 scheduler gives this command's session one share however many workers it starts).
 
-``--trace-cache``: cold points ``HWSIM_CACHE_DIR`` at a new empty folder for every run, so each run
-traces; warm fills one folder first (the sweep's groups traced in a process of their own, untimed) and
-runs both sides against it; both (the default where hwsim has a trace cache, ``hwsim.trace_cache``;
-else cold) runs cold, then warm. Each table says which.
+``--trace-cache``: cold (the default: what a fresh user's first sweep gets) points ``HWSIM_CACHE_DIR``
+at a new empty folder for every run, so each run traces; warm fills one folder first (the sweep's groups
+traced in a process of their own, untimed) and runs both sides against it; both runs cold, then warm
+(twice the time). Each table says which.
 
 ``--timeline``: also records every process's stages (:mod:`hwsim.timeline`) and prints, per run, the
 merged timeline; ``--profile`` adds cProfile of the parent and of each worker (their top functions;
@@ -253,15 +253,15 @@ def main() -> None:
                          "648 accelerators), or both")
     ap.add_argument("--clocks", type=int, default=2,
                     help="with --hardware --space scaling: clock frequencies from 500 to 1000 MHz (96 points each)")
-    ap.add_argument("--trace-cache", choices=("cold", "warm", "both"), default=None,
-                    help="cold: an empty trace cache for every run; warm: one filled first, for both runs; "
-                         "both (the default where hwsim has a trace cache, else cold): cold, then warm")
+    ap.add_argument("--trace-cache", choices=("cold", "warm", "both"), default="cold",
+                    help="cold (the default): an empty trace cache for every run; warm: one filled first, "
+                         "for both runs; both: cold, then warm")
     ap.add_argument("--timeline", action="store_true", help="print each run's timeline")
     ap.add_argument("--profile", action="store_true",
                     help="with --timeline: also each process's profile (slower runs)")
     args = ap.parse_args()
     has_cache = importlib.util.find_spec("hwsim.trace_cache") is not None
-    mode = args.trace_cache or ("both" if has_cache else "cold")
+    mode = args.trace_cache
     modes = ["cold", "warm"] if mode == "both" else [mode]
     print(f"{os.cpu_count()} CPUs; trace cache {mode}"
           f"{'' if has_cache else ' (this hwsim has no trace cache: cold and warm are the same)'}")
