@@ -40,14 +40,16 @@ DISPLAY: dict[str, tuple[float, str]] = {
     "pJ/MAC": (1.0, " pJ/MAC"),
     "pJ/bit": (1.0, " pJ/bit"),
     "W": (1.0, "W"),
+    "mW": (1e-3, "W"),
     "s": (1.0, "s"),
     "Hz": (1.0, "Hz"),
     "MHz": (1e6, "Hz"),
     "kB": (1e3, "B"),
+    "ratio": (1.0, "×"),
     "": (1.0, ""),
 }
 # already-scaled units: 3.2 mm², 12.5 TOPS/W, 0.46 pJ/MAC keep their number as it is
-NO_PREFIX = ("mm2", "TOPS", "TOPS/W", "TOPS/mm2", "flag", "pJ/MAC", "pJ/bit")
+NO_PREFIX = ("mm2", "TOPS", "TOPS/W", "TOPS/mm2", "flag", "pJ/MAC", "pJ/bit", "ratio")
 PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
             (1e-12, "p"), (1e-15, "f"))
 # units with no fractional part worth showing (a count): 1,234 cycles, not 1.23k cycles below 10^4

@@ -332,3 +332,16 @@ def _is_number(s: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_comparison_ratios_read_as_ratios_not_si_prefixes():
+    """A point's ratio to the first point is a plain number with a times sign (0.761 ×), never 761m."""
+    import pandas as pd
+
+    from hwsim.reports.writers import _table
+
+    df = pd.DataFrame([{"metric": "energy_pj.total", "a": 4.689e13, "b": 3.568e13, "b / a": 0.76096}])
+    html_text = _table(df, "comparison", row_units=["pJ"], row_unit_columns=2)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", html_text)
+    assert cells[1:3] == ["46.89 J", "35.68 J"]
+    assert cells[3] == "0.761 ×"

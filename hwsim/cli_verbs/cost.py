@@ -192,12 +192,13 @@ def _print_rules(a: dict) -> None:
     typer.echo(f"  placement: {a['placement']['rule']}")
     if "static" in a:
         st = a["static"]
-        typer.echo(f"  static: logic {st['mw_per_mm2']:g} mW/mm2 x {st['logic_mm2']:.4g} mm2 = "
-                   f"{st['logic_mw']:.4g} mW [{st['citation']}]; SRAM "
-                   + (f"{st['sram_nw_per_bit']:g} nW/bit x {st['sram_bits']:,} bits"
-                      if st["sram_nw_per_bit"] is not None else f"{st['mw_per_mm2']:g} mW/mm2 x {st['sram_mm2']:.4g} mm2")
-                   + f" = {st['sram_mw']:.4g} mW [{st['sram_citation'] or st['citation']}]; at {st['clock_mhz']:g} MHz "
-                   f"({st['rule']})")
+        sram_rule = (f"{st['sram_nw_per_bit']:g} nW/bit x {units.count(st['sram_bits'])} bits"
+                     if st["sram_nw_per_bit"] is not None
+                     else f"{st['mw_per_mm2']:g} mW/mm2 x {units.fmt(st['sram_mm2'], 'mm2', 4)}")
+        typer.echo(f"  static: logic {st['mw_per_mm2']:g} mW/mm2 x {units.fmt(st['logic_mm2'], 'mm2', 4)} = "
+                   f"{units.fmt(st['logic_mw'], 'mW', 4)} [{st['citation']}]; SRAM {sram_rule} = "
+                   f"{units.fmt(st['sram_mw'], 'mW', 4)} [{st['sram_citation'] or st['citation']}]; "
+                   f"at {units.fmt(st['clock_mhz'], 'MHz')} ({st['rule']})")
     if a["tech"]["scaling"]:
         sc = a["tech"]["scaling"]
         typer.echo(f"  node scaling: x{sc['factor']:.4g} ({sc['rule']}) [{sc['source']}]")

@@ -232,6 +232,8 @@ def _table(df, table_id: str | None = None, unit_of=units.unit_of, row_units: li
                 text = units.fmt(v, scales[j].unit, 4, scale=scales[j], unit_text=False)
             elif num and row_units is not None and 0 < j <= row_unit_columns and row_units[i]:
                 text = units.fmt(v, row_units[i], 4)
+            elif num and row_units is not None and j > row_unit_columns:   # x first point: 0.761×, not 761m
+                text = units.fmt(v, "ratio", 4)
             else:
                 text = _fmt(v)
             exact = f' data-v="{v!r}"' if num else ""
