@@ -127,6 +127,41 @@ TPU_LIKE = Design(
     ],
 )
 
+# ZigZag's design for the output-stationary comparisons: benchmarks/zigzag_hardware/tpu_like_os_matched.yaml,
+# ZigZag's tpu_like.yaml made like an output-stationary array (SCALE-Sim's os dataflow, which
+# accel_models.systolic counts exactly): each PE keeps its running sum in a 2 B register for the whole
+# reduction and latches the weight (1 B) and input passing it; a 128 KiB weight SRAM streams one weight per
+# column per cycle, a 1 MiB input SRAM one input per row per cycle, and finished outputs go once to a 1 MiB
+# output SRAM. Spatial unrolling D1 = K output features, D2 = D rows (tokens). Costs: as TPU_LIKE, the weight
+# SRAM at sram_2MB's cost per bit too.
+TPU_LIKE_OS = Design(
+    name="tpu_like_os",
+    accelerator={
+        "name": "zigzag_tpu_like_os", "clock_mhz": 1000,
+        "array": {"rows": 32, "cols": 32, "dataflow": "os"},
+        "pe": {"kind": "int", "bits": 8},
+        "sram": {"ifmap_kb": 1024, "filter_kb": 128, "ofmap_kb": 1024},
+        "dram": {"bandwidth_bytes_per_cycle": 8},
+        "vector_unit": {"lanes": 32},
+        "operands": {"ifmap_bits": 8, "filter_bits": 8, "psum_bits": 16},
+        # ZigZag's rf_1B_W (the passing weight, 8 b port) and rf_2B (the running sum, 16 b port) per PE
+        "registers": {"filter": {"bytes": 1, "bits": 8, "read_pj": 0.095, "write_pj": 0.095},
+                      "psum": {"bytes": 2, "bits": 16, "read_pj": 0.021, "write_pj": 0.021}},
+    },
+    sram_pj_per_bit={buf: (_per_bit(416.16, 2048), _per_bit(378.4, 2048)) for buf in ("ifmap", "filter", "ofmap")},
+    dram_pj_per_bit=(_per_bit(700, 64), _per_bit(750, 64)),
+    mac_pj=0.04,
+    port_memories={"ifmap": "sram_in", "ofmap": "sram_out"},
+    unmatched=[
+        "the layer's first and last transfers: ZigZag loads each memory's first tile before computing and "
+        "writes the last outputs after (onloading, offloading); hwsim's roofline overlaps all DRAM time "
+        "with compute",
+        "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim searches its "
+        "mapping space per layer for the fewest DRAM bytes",
+        "clock: ZigZag counts cycles only; the 1 GHz here does not enter any compared figure",
+    ],
+)
+
 # ZigZag eyeriss_like.yaml: 14 x 12 MACs, per-PE 64 B input and weight RFs and a 16 B output RF,
 # an 8 KiB output SRAM, a 64 KiB weight SRAM, a 1 MiB input/output SRAM (384 b port), DRAM 64 b.
 # Costs: sram_64KB 20 / 25 pJ per 128 b, sram_1M 100 / 130 pJ per 384 b, DRAM 1000 / 1000 pJ per 64 b,
@@ -171,7 +206,7 @@ EYERISS_LIKE = Design(
     ],
 )
 
-DESIGNS = {d.name: d for d in (TPU_LIKE, EYERISS_LIKE)}
+DESIGNS = {d.name: d for d in (TPU_LIKE, TPU_LIKE_OS, EYERISS_LIKE)}
 
 
 def weight_kib(design: str, rows: int, cols: int) -> float:
@@ -379,6 +414,11 @@ def priced_row(row, accesses: list, accelerator: dict, design: Design,
     psum_w = max(0, row.sram_writes_ofmap - row.groups * row.M * row.N) if in_sram else 0
     psum_r = row.sram_reads_ofmap if in_sram else 0
     energy["sram_psum"] = (psum_r * r_of + psum_w * w_of) * row.ofmap_bits
+    if row.dataflow == "os":   # running sums sent out of the PEs between reduction chunks and read back
+        of_bits = {rw: 8 * sum(a.bytes for a in accesses if a.level == "sram" and a.buffer == "ofmap" and a.rw == rw)
+                   for rw in ("read", "write")}
+        drained = 8 * row.dram_write_bytes
+        energy["sram_psum"] = (of_bits["read"] - drained) * r_of + (of_bits["write"] - drained) * w_of
     if ports and in_sram:
         words = row.groups * row.M * row.row_folds * row.col_folds   # streamed rows over all folds
         for buf, rw, elems, bits, n in (
@@ -415,12 +455,6 @@ def set_design(fx: dict) -> tuple[Design, dict]:
     if fx.get("sram_kib"):   # ZigZag's input SRAM resized (zigzag_run.py sized_yaml): hwsim's ifmap buffer
         acc["sram"] = {**acc["sram"], "ifmap_kb": fx["sram_kib"]}
         acc["name"] = f"{acc['name']}_sram{fx['sram_kib']}k"
-    from benchmarks.zigzag_sets import SETS
-
-    dataflow = SETS[fx["name"]].dataflow if fx.get("name") in SETS else None
-    if dataflow:
-        acc["array"] = {**acc["array"], "dataflow": dataflow}
-        acc["name"] = f"{acc['name']}_{dataflow}"
     w, a = fx.get("weight_bits") or 8, fx.get("act_bits") or 8
     acc["operands"] = {"ifmap_bits": a, "filter_bits": w, "psum_bits": 2 * a}
     return design, acc

@@ -244,7 +244,8 @@ def im2col_mapping(map_path: Path, wl_path: Path, out: Path) -> None:
         if not w or len(w) != 4:
             continue
         _, c, fy, fx = w
-        if c >= rows or fx * fy == 1:
+        groups = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if c >= rows or fx * fy == 1 or groups > 1:   # depthwise layers: depthwise_mapping's entry
             continue
         loops, n = [f"C, {c}"], c
         for dim, size in (("FX", fx), ("FY", fy)):
@@ -401,15 +402,16 @@ def main() -> None:
     a = ap.parse_args()
     if a.set:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from zigzag_sets import SETS
+        from zigzag_sets import SETS, ZIGZAG_MAPPING
 
         if a.set not in SETS:
             ap.error(f"--set: unknown set {a.set!r}; expected one of {', '.join(SETS)}")
         ls = SETS[a.set]
         a.accelerator, a.layer, a.array, a.name = ls.zigzag_hardware(), list(ls.layers), ls.array, ls.name
-        a.mapping = a.mapping or ls.accelerator
+        a.mapping = a.mapping or ZIGZAG_MAPPING.get(ls.accelerator, ls.accelerator)
         a.array_cols, a.sram_kib = ls.cols, ls.sram_kib
         a.weight_bits, a.act_bits, a.spatial = ls.weight_bits, ls.act_bits, list(ls.spatial)
+        a.im2col = a.im2col or ls.im2col
         a.out = a.out or Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "zigzag" / f"set_{ls.name}.json"
     if a.out is None:
         ap.error("--out is required without --set")
