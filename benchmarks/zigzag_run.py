@@ -115,9 +115,9 @@ def parse_layer(spec: str) -> tuple[str, tuple[int, ...]]:
 
 
 def layers_onnx(layers: list[tuple[str, tuple[int, ...]]], path: Path, weight_bits: int | None = None,
-                act_bits: int | None = None) -> None:
+                act_bits: int | None = None, batch: int = 1) -> None:
     """An ONNX graph of independent layers (each reads a fresh input): square convolutions (C, K, H, kernel,
-    stride[, groups]) with padding kernel // 2 at batch 1, and GEMMs (rows, C, K) as ONNX Gemm with constant
+    stride[, groups]) with padding kernel // 2 at ``batch``, and GEMMs (rows, C, K) as ONNX Gemm with constant
     weights. ``weight_bits`` / ``act_bits`` set ZigZag's operand precisions (its ``weight_size`` and
     ``act_size`` node attributes; partial sums default to twice the activation width)."""
     import numpy as np
@@ -137,8 +137,8 @@ def layers_onnx(layers: list[tuple[str, tuple[int, ...]]], path: Path, weight_bi
         c, k, h, r, st, g = (*vals, 1)[:6]
         p = r // 2
         o = (h + 2 * p - r) // st + 1
-        inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [1, c, h, h]))
-        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, k, o, o]))
+        inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [batch, c, h, h]))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [batch, k, o, o]))
         inits.append(numpy_helper.from_array(np.zeros((k, c // g, r, r), dtype=np.float32), f"w{i}"))
         nodes.append(helper.make_node("Conv", [f"x{i}", f"w{i}"], [f"y{i}"], name=f"{'dw' if g == c > 1 else ''}conv{i}",
                                       kernel_shape=[r, r],
@@ -277,7 +277,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
         convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None,
         layers: list[str] | None = None, array: int | None = None, weight_bits: int | None = None,
         act_bits: int | None = None, name: str | None = None, spatial: list[str] | None = None,
-        cols: int | None = None, im2col: bool = False) -> dict:
+        cols: int | None = None, im2col: bool = False, batch: int = 1) -> dict:
     from zigzag.api import get_hardware_performance_zigzag
 
     pkg = _package_dir() / "inputs"
@@ -294,7 +294,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
             conv_onnx(convs, wl_path)
         if layers:
             wl_path = Path(dump) / "layers.onnx"
-            layers_onnx([parse_layer(x) for x in layers], wl_path, weight_bits, act_bits)
+            layers_onnx([parse_layer(x) for x in layers], wl_path, weight_bits, act_bits, batch)
         if array:
             acc_out, map_out = Path(dump) / f"{acc_path.stem}_{array}.yaml", Path(dump) / f"map_{array}.yaml"
             arrayed_yaml(acc_path, map_path, array, acc_out, map_out, cols)
@@ -351,7 +351,8 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
     extra = "".join(f" --conv {','.join(map(str, c))}" for c in convs or []) + \
         "".join(f" --layer {x}" for x in specs) + "".join(f" --spatial {x}" for x in spatial or []) + \
         "".join(f" --{k} {v}" for k, v in (("sram-kib", sram_kib), ("array", array), ("weight-bits", weight_bits),
-                                           ("act-bits", act_bits), ("name", name), ("array-cols", cols)) if v) + \
+                                           ("act-bits", act_bits), ("name", name), ("array-cols", cols),
+                                           ("batch", batch if batch > 1 else None)) if v) + \
         (" --im2col" if im2col else "")
     return {
         "tool": f"zigzag-dse {getattr(zigzag, '__version__', '3.9.1')}",
@@ -360,6 +361,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
         "accelerator": accelerator, "workload": "convs" if convs else "layers" if specs else workload,
         "mapping": mapping, "name": name, "layer_specs": specs, "array": array, "array_cols": cols,
         "weight_bits": weight_bits, "act_bits": act_bits, "spatial": list(spatial or []), "im2col": im2col,
+        "batch": batch,
         "mapping_yaml": map_text,
         "opt": opt, "search": "loma", "lpf_limit": lpf_limit,
         "convs": [list(c) for c in convs or []], "sram_kib": sram_kib,
@@ -396,6 +398,7 @@ def main() -> None:
     ap.add_argument("--im2col", action="store_true",
                     help="convolutions with fewer input channels than the array's reduction rows also unroll FX "
                          "(and FY) over them, as far as they fit (the nearest to hwsim's im2col array)")
+    ap.add_argument("--batch", type=int, default=1, help="with --layer: the convolutions' batch (default 1)")
     ap.add_argument("--set", default=None, help="a layer set of benchmarks/zigzag_sets.py (its layers, design, "
                                                   "array and precisions; --out defaults to its fixture)")
     ap.add_argument("--out", type=Path)
@@ -411,7 +414,7 @@ def main() -> None:
         a.mapping = a.mapping or ZIGZAG_MAPPING.get(ls.accelerator, ls.accelerator)
         a.array_cols, a.sram_kib = ls.cols, ls.sram_kib
         a.weight_bits, a.act_bits, a.spatial = ls.weight_bits, ls.act_bits, list(ls.spatial)
-        a.im2col = a.im2col or ls.im2col
+        a.im2col, a.batch = a.im2col or ls.im2col, ls.batch
         a.out = a.out or Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "zigzag" / f"set_{ls.name}.json"
     if a.out is None:
         ap.error("--out is required without --set")
@@ -427,7 +430,7 @@ def main() -> None:
         except ValueError as e:
             ap.error(str(e))
     res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib, a.layer, a.array,
-              a.weight_bits, a.act_bits, a.name, a.spatial, a.array_cols, a.im2col)
+              a.weight_bits, a.act_bits, a.name, a.spatial, a.array_cols, a.im2col, a.batch)
     if a.set:   # the design hwsim is matched to, and the ZigZag hardware file relative to the repository
         res["accelerator"], res["hardware"] = ls.accelerator, a.accelerator
         res["command"] = f"python benchmarks/zigzag_run.py --set {a.set}"

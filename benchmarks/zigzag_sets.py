@@ -3,7 +3,7 @@
 Each set is a list of independent layers run by ZigZag (``python benchmarks/zigzag_run.py --set NAME``
 writes ``tests/fixtures/zigzag/set_<NAME>.json``) and by accel_models on the matched design
 (``python benchmarks/vs_zigzag.py --set NAME``). Layer specs: ``conv:C,K,H,KERNEL,STRIDE[,GROUPS]`` (square,
-batch 1, padding kernel // 2) and ``gemm:ROWS,C,K`` (ROWS tokens or images times a C x K weight).
+the set's batch, padding kernel // 2) and ``gemm:ROWS,C,K`` (ROWS tokens or images times a C x K weight).
 Nothing here imports hwsim or ZigZag.
 """
 
@@ -25,6 +25,7 @@ class LayerSet:
     cols: int | None = None          # with ``array``: an array x cols array (array rows reduce)
     sram_kib: int | None = None      # the input SRAM's size instead of the design's (KiB)
     im2col: bool = False             # ZigZag also unrolls FX (FY) over the rows where C is smaller (--im2col)
+    batch: int = 1                   # images per convolution (a gemm's ROWS already count its tokens)
 
     def zigzag_hardware(self) -> str:
         """ZigZag's hardware file for the set: the matched copy (MATCHED_HARDWARE) where there is one, else
@@ -73,6 +74,14 @@ LATE = (
     "conv:2048,512,7,1,1", "conv:128,256,28,3,2", "conv:1024,256,14,1,1", "gemm:1,2048,1000",
 )
 
+# shapes no other set has: 5x5 convolutions (padding 2) at stride 1 and 2, 3x3 stride-2 convolutions on odd
+# sides (27, 13), a 1x1 at 7x7, and linear layers of sizes that divide no array side (50 tokens x 500 -> 300,
+# ViT-S/16's 196 patches x 384 -> 1,152)
+ODD = (
+    "conv:48,64,27,5,1", "conv:64,128,27,3,2", "conv:96,192,13,5,1", "conv:192,160,13,3,2", "conv:16,32,56,5,2",
+    "conv:160,320,7,1,1", "gemm:50,500,300", "gemm:196,384,1152",
+)
+
 SETS = {s.name: s for s in (
     LayerSet("mobilenet_v2_tpu_like", "tpu_like", MOBILENET_V2, im2col=True, about="MobileNet-V2, TPU-like 32x32"),
     LayerSet("vgg16_fc_tpu_like", "tpu_like", VGG16_FC, im2col=True, about="VGG-16 convs and FC layers, AlexNet conv1"),
@@ -94,6 +103,14 @@ SETS = {s.name: s for s in (
              "convolutions, TPU-like 32x32 with a 256 KiB input SRAM"),
     LayerSet("late_tpu_like_64_sram2m", "tpu_like", LATE, array=64, sram_kib=2048, about="the same layers, "
              "TPU-like 64x64 with a 2 MiB input SRAM"),
+    LayerSet("odd_tpu_like_16x32", "tpu_like", ODD, array=16, cols=32, im2col=True, about="5x5 and odd-sided "
+             "stride-2 convolutions, unaligned linear layers, TPU-like 16 x 32 (16 rows reduce, 32 output channels)"),
+    LayerSet("odd_tpu_like_a4", "tpu_like", ODD, act_bits=4, im2col=True, about="the same layers with 4-bit "
+             "activations (8-bit partial sums), TPU-like 32x32"),
+    LayerSet("odd_tpu_like_b4", "tpu_like", ODD, batch=4, im2col=True, about="the same layers, the convolutions "
+             "at batch 4, TPU-like 32x32"),
+    LayerSet("odd_tpu_like_8x64", "tpu_like", ODD, array=8, cols=64, about="the same layers, TPU-like 8 x 64 (8 "
+             "rows reduce, 64 output channels)"),
     LayerSet("mobilenet_v2_eyeriss_like", "eyeriss_like", MOBILENET_V2, about="MobileNet-V2, Eyeriss-like"),
     LayerSet("transformer_eyeriss_like", "eyeriss_like", TRANSFORMER, about="transformer linear layers, "
                                                                            "Eyeriss-like"),
