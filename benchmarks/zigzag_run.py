@@ -24,7 +24,7 @@ Layer sets (benchmarks/zigzag_sets.py: other networks, array sizes, precisions, 
     python benchmarks/zigzag_run.py --set mobilenet_v2_tpu_like    # -> tests/fixtures/zigzag/set_<name>.json
 
 ``--layer conv:C,K,H,KERNEL,STRIDE[,GROUPS]`` / ``gemm:ROWS,C,K`` add layers (ONNX Conv / Gemm nodes, precisions
-through ZigZag's ``weight_size`` / ``act_size`` node attributes), ``--array N`` makes the array N x N (and
+through ZigZag's ``weight_size`` / ``act_size`` node attributes; ``--batch B`` runs the convolutions at batch B), ``--array N`` makes the array N x N (and
 scales the mapping's unrollings), ``--spatial D1=K,32`` replaces the default spatial unrolling; a depthwise
 layer gets a mapping entry that unrolls its filter window.
 
