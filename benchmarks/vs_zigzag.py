@@ -30,8 +30,10 @@ model run on ZigZag's own temporal mapping (:func:`zigzag_mapping_traffic`).
 
 Layer sets (other networks, arrays, precisions and dataflows): tests/fixtures/zigzag/set_<name>.json hold ZigZag's
 runs of benchmarks/zigzag_sets.py's sets (``zigzag_run.py --set NAME``); :func:`compare_set` runs each layer
-through accel_models on the matched design resized to the set's array, widths and dataflow (:func:`set_design`)
-and reprices it as above.
+through accel_models on the matched design resized to the set's array and widths (:func:`set_design`) and
+reprices it as above. The output-stationary set's design is :data:`TPU_LIKE_OS`, ZigZag's side
+benchmarks/zigzag_hardware/tpu_like_os_matched.yaml. Where a set's SRAM energy is off by more than 20%,
+:func:`set_gap_notes` says why in numbers.
 """
 
 from __future__ import annotations
