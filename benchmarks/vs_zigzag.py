@@ -523,6 +523,20 @@ def zigzag_sram_reads(layer: dict, op: str) -> int | None:
     return sum(x["elements"].get("rd_out_to_low", 0) for x in lv) if lv else None
 
 
+def zigzag_unrolling(layer: dict) -> dict[str, int]:
+    """ZigZag's spatial unrolling of a fixture layer over the array: loop dimension -> factor (the product
+    of its factors over both array dimensions)."""
+    import re
+
+    text = layer["spatial_mapping"]
+    outputs = text[text.index("O:"):]
+    level = re.search(r"\[\[[^\]]*\], \[([^\]]*)\]", outputs)
+    out: dict[str, int] = {}
+    for dim, n in re.findall(r"\((\w+), (\d+)\)", level.group(1) if level else ""):
+        out[dim] = out.get(dim, 1) * int(n)
+    return out
+
+
 def buffer_ports(design: Design, ports: dict[str, tuple[int, int]]) -> dict[str, int] | None:
     """hwsim buffer -> the read port width (bits) of the ZigZag memory it stands for, where the fixture's
     design has those memories (the matched designs)."""
@@ -569,7 +583,10 @@ def compare_set(name: str) -> list[dict]:
                     # operand in no SRAM), and the partial sums ZigZag reads back from one
                     "zigzag_sram_reads": {op: zigzag_sram_reads(zl, op) for op in ("I", "W")},
                     "hwsim_sram_reads": {"I": row.sram_reads_ifmap, "W": row.sram_reads_filter},
-                    "zigzag_psum_sram_reads": zigzag_sram_reads(zl, "O") or 0})
+                    "zigzag_psum_sram_reads": zigzag_sram_reads(zl, "O") or 0,
+                    # ZigZag unrolls factors as large as the array's sides (its rows and columns all used by
+                    # a full fold, as hwsim's folds)
+                    "zigzag_fills_array": sorted(zigzag_unrolling(zl).values()) == sorted((hw.rows, hw.cols))})
     return out
 
 

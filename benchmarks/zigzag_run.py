@@ -195,8 +195,9 @@ def arrayed_yaml(acc_path: Path, map_path: Path, side: int, acc_out: Path, map_o
         ports = m.get("ports", [])
         if m.get("served_dimensions") and ports and name != "dram" and \
                 all(p["bandwidth_min"] == p["bandwidth_max"] for p in ports):
-            # inputs enter along the array's rows (D2), partial sums leave along its columns (D1)
-            n = new["D1"] if m["operands"] == ["O"] else new["D2"]
+            # inputs enter along the array's rows (D2); partial sums leave along its columns (D1), and an
+            # output-stationary array's weights enter along them (the os design's weight SRAM)
+            n = new["D1"] if m["operands"] in (["O"], ["I2"]) else new["D2"]
             for p in ports:
                 p["bandwidth_min"] = p["bandwidth_max"] = p["bandwidth_max"] * n // base
             m["r_cost"], m["w_cost"] = m["r_cost"] * n / base, m["w_cost"] * n / base

@@ -82,6 +82,9 @@ ODD = (
     "conv:160,320,7,1,1", "gemm:50,500,300", "gemm:196,384,1152",
 )
 
+# linear layers for the output-stationary arrays: unaligned sizes, a 3,072-wide reduction and a one-row classifier
+OS_GEMM = ("gemm:50,500,300", "gemm:196,384,1152", "gemm:128,768,768", "gemm:64,3072,768", "gemm:1,4096,1000")
+
 SETS = {s.name: s for s in (
     LayerSet("mobilenet_v2_tpu_like", "tpu_like", MOBILENET_V2, im2col=True, about="MobileNet-V2, TPU-like 32x32"),
     LayerSet("vgg16_fc_tpu_like", "tpu_like", VGG16_FC, im2col=True, about="VGG-16 convs and FC layers, AlexNet conv1"),
@@ -97,6 +100,8 @@ SETS = {s.name: s for s in (
     LayerSet("transformer_tpu_like_os", "tpu_like_os", TRANSFORMER, spatial=("D1=K,32", "D2=D,32"),
              about="transformer linear layers, TPU-like 32x32 output-stationary (tokens x output features "
                    "unrolled, the reduction in each PE)"),
+    LayerSet("gemm_tpu_like_os_16", "tpu_like_os", OS_GEMM, array=16, spatial=("D1=K,16", "D2=D,16"),
+             about="unaligned and wide-reduction linear layers, TPU-like 16x16 output-stationary"),
     LayerSet("mixed_tpu_like_32x8", "tpu_like", MIXED, im2col=True, array=32, cols=8, about="TPU-like, a 32 x 8 array "
              "(32 rows reduce, 8 output channels)"),
     LayerSet("late_tpu_like_sram256k", "tpu_like", LATE, sram_kib=256, about="late-stage stride-2 and 1x1 "

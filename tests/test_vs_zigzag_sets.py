@@ -178,7 +178,8 @@ def test_energy_components_repriced(name):
         assert abs(s["energy_sram_no_psum_gap"]) <= ENERGY_TOL
         for r in rows:
             if not r["zigzag_psum_sram_reads"]:
-                assert r["hwsim"]["energy_sram"] == pytest.approx(r["zigzag"]["energy_sram_bits"], rel=0.02), r["spec"]
+                tol = 0.02 if r["zigzag_fills_array"] else ENERGY_TOL
+                assert r["hwsim"]["energy_sram"] == pytest.approx(r["zigzag"]["energy_sram_bits"], rel=tol), r["spec"]
         return
     for comp in ("sram_ports", "sram_bits", "rf_chain"):
         assert abs(s[f"energy_{comp}_gap_same"]) <= ENERGY_TOL, comp
@@ -194,20 +195,27 @@ def test_energy_components_repriced(name):
 @pytest.mark.parametrize("name", OS)
 def test_output_stationary_array_reads_what_zigzag_reads(name):
     """On ZigZag's TPU-like made output-stationary (benchmarks/zigzag_hardware/tpu_like_os_matched.yaml), each
-    side's array reads the same inputs and weights out of its SRAMs on every layer (SCALE-Sim's os counts:
-    inputs once per column fold, weights once per row fold), the outputs leave once, and where ZigZag sends
-    partial sums back to its output SRAM its loop nest splits the reduction above the PEs."""
+    side's array reads the same inputs and weights out of its SRAMs on every layer whose rows and output
+    features ZigZag unrolls over the whole array (SCALE-Sim's os counts: inputs once per column fold,
+    weights once per row fold), within 20% where it unrolls by other factors (gemm 50 x 500 -> 300
+    on 16x16: K 15 x D 12 against hwsim's 16-wide folds), the outputs leave once, and
+    where ZigZag sends partial sums back to its output SRAM its loop nest splits the reduction above the
+    PEs."""
     import json
     import math
 
     from benchmarks.vs_zigzag import set_fixture, temporal_loops
 
     fx = json.loads(set_fixture(name).read_text())
-    assert fx["hardware"].endswith("tpu_like_os_matched.yaml") and fx["spatial"] == ["D1=K,32", "D2=D,32"]
+    assert fx["hardware"].endswith("tpu_like_os_matched.yaml") and fx["spatial"] == list(SETS[name].spatial)
     rows = rows_of(name)
     for r, zl in zip(rows, fx["layers"], strict=True):
-        assert r["hwsim_sram_reads"] == r["zigzag_sram_reads"], r["spec"]
+        if r["zigzag_fills_array"]:
+            assert r["hwsim_sram_reads"] == r["zigzag_sram_reads"], r["spec"]
+        else:
+            for op in ("I", "W"):
+                assert r["hwsim_sram_reads"][op] == pytest.approx(r["zigzag_sram_reads"][op], rel=0.2), r["spec"]
         assert r["zigzag"]["dram_write"] == r["hwsim"]["dram_write"], r["spec"]
         in_pe = math.prod(n for d, n in temporal_loops(zl)["O"][0] if d == "C")   # the reduction under the PE
         assert (in_pe == zl["loop_sizes"]["C"]) == (r["zigzag_psum_sram_reads"] == 0), r["spec"]
-    assert sum(r["zigzag_psum_sram_reads"] == 0 for r in rows) >= 3
+    assert sum(r["zigzag_psum_sram_reads"] == 0 for r in rows) >= 2 and sum(r["zigzag_fills_array"] for r in rows) >= 2
