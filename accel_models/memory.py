@@ -139,6 +139,19 @@ def psum_tile_fits(run: ArrayRun, M: int, N: int, ofmap_bits: int, mem: Memory, 
     return _bytes(tile, ofmap_bits) <= max(1, mem.working(mem.ofmap_sram_bytes))
 
 
+def os_reduction_chunks(run: ArrayRun, K: int, N: int, groups: int, reads_filter: int, filter_bits: int,
+                        mem: Memory, cols: int, filter_kind: str | None = None) -> int:
+    """Chunks an output-stationary array splits each reduction into (1: none). Each PE keeps its output's
+    running sum for the whole reduction, and the row folds of one column fold all stream that fold's
+    K x cols weights; where DRAM delivers the weights fewer times than once per row fold, that block is held
+    in the filter buffer, and where it does not fit the buffer's working part the reduction runs in chunks
+    that do (the running sums leave the PEs between chunks: :func:`accel_models.sim.simulate_layer`)."""
+    if run.dataflow != "os" or run.row_folds <= 1 or reads_filter >= groups * K * N * run.row_folds:
+        return 1
+    block = stored_bytes(K * min(cols, N), filter_bits, filter_kind)
+    return max(1, math.ceil(block / max(1, mem.working(mem.filter_sram_bytes))))
+
+
 @dataclass(frozen=True)
 class _Tiling:
     """Output rows cut into tiles whose input (with its halo) fits: how many, and the input they read."""

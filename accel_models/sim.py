@@ -18,7 +18,14 @@ from accel_models.accesses import Access, MemoryAccesses
 from accel_models.config import Accelerator, load_accelerator
 from accel_models.errors import ConfigError
 from accel_models.layers import ConvLayer, GemmLayer, Operands, VectorOp
-from accel_models.memory import DramTraffic, dram_traffic, psum_tile_fits, scale_bytes, stored_bytes
+from accel_models.memory import (
+    DramTraffic,
+    dram_traffic,
+    os_reduction_chunks,
+    psum_tile_fits,
+    scale_bytes,
+    stored_bytes,
+)
 from accel_models.pe import derive_mac_type, width
 from accel_models.registers import register_words
 from accel_models.report import COLUMNS, CycleReport, CycleRow
@@ -123,9 +130,16 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
         of_r, of_w, of_rb, of_wb, of_wk = 0, g.groups * g.M * g.N, 0, out_b, ok
     else:
         of_r, of_w, of_rb, of_wb, of_wk = run.sram_reads_ofmap, run.sram_writes_ofmap, ob, ob, None
+    # An output-stationary array whose reduction runs in chunks (its column fold's weights do not fit the
+    # filter buffer's working part) sends each running sum to the ofmap buffer after every chunk but the
+    # last and reads it back before the next, at psum width (ZigZag's matched os design, splitting C above
+    # its output register, counts the same moves).
+    os_spill = g.groups * g.M * g.N * (os_reduction_chunks(run, g.K, g.N, g.groups, tr.reads_filter, fb, mem,
+                                                           acc.cols, fk) - 1)
     # bytes at the stored widths plus block scales, per buffer (the row's *_bytes round each transfer
     # up to whole bytes); partial sums carry no scales
     for level, rw, buf, elems, bits, kind in (
+            ("sram", "read", "ofmap", os_spill, ob, None), ("sram", "write", "ofmap", os_spill, ob, None),
             ("sram", "read", "ifmap", run.sram_reads_ifmap, ib, ik),
             ("sram", "read", "filter", fil_r, fb, fk),
             ("sram", "read", "ofmap", of_r, of_rb, None), ("sram", "write", "ofmap", of_w, of_wb, of_wk),
@@ -162,8 +176,8 @@ def simulate_layer(layer: ConvLayer | GemmLayer | VectorOp, acc: Accelerator,
         dram_reads_ifmap=tr.reads_ifmap, dram_reads_filter=tr.reads_filter,
         dram_reads_ofmap=tr.reads_ofmap, dram_writes_ofmap=tr.writes_ofmap,
         sram_read_bytes=stored_bytes(run.sram_reads_ifmap, ib, ik) + stored_bytes(fil_r, fb, fk)
-        + _bytes(of_r, of_rb) + stored_bytes(tr.writes_ofmap, out_b, ok),
-        sram_write_bytes=stored_bytes(of_w, of_wb, of_wk) + stored_bytes(tr.reads_ifmap, ib, ik)
+        + _bytes(of_r, of_rb) + stored_bytes(tr.writes_ofmap, out_b, ok) + _bytes(os_spill, ob),
+        sram_write_bytes=stored_bytes(of_w, of_wb, of_wk) + _bytes(os_spill, ob) + stored_bytes(tr.reads_ifmap, ib, ik)
         + stored_bytes(tr.reads_filter, fb, fk) + _bytes(tr.reads_ofmap, ob),
         dram_read_bytes=tr.read_bytes, dram_write_bytes=tr.write_bytes,
         avg_dram_bw=(tr.read_bytes + tr.write_bytes) / total if total else 0.0,

@@ -24,7 +24,7 @@ Layer sets (benchmarks/zigzag_sets.py: other networks, array sizes, precisions, 
     python benchmarks/zigzag_run.py --set mobilenet_v2_tpu_like    # -> tests/fixtures/zigzag/set_<name>.json
 
 ``--layer conv:C,K,H,KERNEL,STRIDE[,GROUPS]`` / ``gemm:ROWS,C,K`` add layers (ONNX Conv / Gemm nodes, precisions
-through ZigZag's ``weight_size`` / ``act_size`` node attributes), ``--array N`` makes the array N x N (and
+through ZigZag's ``weight_size`` / ``act_size`` node attributes; ``--batch B`` runs the convolutions at batch B), ``--array N`` makes the array N x N (and
 scales the mapping's unrollings), ``--spatial D1=K,32`` replaces the default spatial unrolling; a depthwise
 layer gets a mapping entry that unrolls its filter window.
 
@@ -115,9 +115,9 @@ def parse_layer(spec: str) -> tuple[str, tuple[int, ...]]:
 
 
 def layers_onnx(layers: list[tuple[str, tuple[int, ...]]], path: Path, weight_bits: int | None = None,
-                act_bits: int | None = None) -> None:
+                act_bits: int | None = None, batch: int = 1) -> None:
     """An ONNX graph of independent layers (each reads a fresh input): square convolutions (C, K, H, kernel,
-    stride[, groups]) with padding kernel // 2 at batch 1, and GEMMs (rows, C, K) as ONNX Gemm with constant
+    stride[, groups]) with padding kernel // 2 at ``batch``, and GEMMs (rows, C, K) as ONNX Gemm with constant
     weights. ``weight_bits`` / ``act_bits`` set ZigZag's operand precisions (its ``weight_size`` and
     ``act_size`` node attributes; partial sums default to twice the activation width)."""
     import numpy as np
@@ -137,8 +137,8 @@ def layers_onnx(layers: list[tuple[str, tuple[int, ...]]], path: Path, weight_bi
         c, k, h, r, st, g = (*vals, 1)[:6]
         p = r // 2
         o = (h + 2 * p - r) // st + 1
-        inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [1, c, h, h]))
-        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, k, o, o]))
+        inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [batch, c, h, h]))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [batch, k, o, o]))
         inits.append(numpy_helper.from_array(np.zeros((k, c // g, r, r), dtype=np.float32), f"w{i}"))
         nodes.append(helper.make_node("Conv", [f"x{i}", f"w{i}"], [f"y{i}"], name=f"{'dw' if g == c > 1 else ''}conv{i}",
                                       kernel_shape=[r, r],
@@ -195,8 +195,9 @@ def arrayed_yaml(acc_path: Path, map_path: Path, side: int, acc_out: Path, map_o
         ports = m.get("ports", [])
         if m.get("served_dimensions") and ports and name != "dram" and \
                 all(p["bandwidth_min"] == p["bandwidth_max"] for p in ports):
-            # inputs enter along the array's rows (D2), partial sums leave along its columns (D1)
-            n = new["D1"] if m["operands"] == ["O"] else new["D2"]
+            # inputs enter along the array's rows (D2); partial sums leave along its columns (D1), and an
+            # output-stationary array's weights enter along them (the os design's weight SRAM)
+            n = new["D1"] if m["operands"] in (["O"], ["I2"]) else new["D2"]
             for p in ports:
                 p["bandwidth_min"] = p["bandwidth_max"] = p["bandwidth_max"] * n // base
             m["r_cost"], m["w_cost"] = m["r_cost"] * n / base, m["w_cost"] * n / base
@@ -244,7 +245,8 @@ def im2col_mapping(map_path: Path, wl_path: Path, out: Path) -> None:
         if not w or len(w) != 4:
             continue
         _, c, fy, fx = w
-        if c >= rows or fx * fy == 1:
+        groups = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if c >= rows or fx * fy == 1 or groups > 1:   # depthwise layers: depthwise_mapping's entry
             continue
         loops, n = [f"C, {c}"], c
         for dim, size in (("FX", fx), ("FY", fy)):
@@ -276,7 +278,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
         convs: list[tuple[int, int, int, int, int]] | None = None, sram_kib: int | None = None,
         layers: list[str] | None = None, array: int | None = None, weight_bits: int | None = None,
         act_bits: int | None = None, name: str | None = None, spatial: list[str] | None = None,
-        cols: int | None = None, im2col: bool = False) -> dict:
+        cols: int | None = None, im2col: bool = False, batch: int = 1) -> dict:
     from zigzag.api import get_hardware_performance_zigzag
 
     pkg = _package_dir() / "inputs"
@@ -293,7 +295,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
             conv_onnx(convs, wl_path)
         if layers:
             wl_path = Path(dump) / "layers.onnx"
-            layers_onnx([parse_layer(x) for x in layers], wl_path, weight_bits, act_bits)
+            layers_onnx([parse_layer(x) for x in layers], wl_path, weight_bits, act_bits, batch)
         if array:
             acc_out, map_out = Path(dump) / f"{acc_path.stem}_{array}.yaml", Path(dump) / f"map_{array}.yaml"
             arrayed_yaml(acc_path, map_path, array, acc_out, map_out, cols)
@@ -350,7 +352,8 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
     extra = "".join(f" --conv {','.join(map(str, c))}" for c in convs or []) + \
         "".join(f" --layer {x}" for x in specs) + "".join(f" --spatial {x}" for x in spatial or []) + \
         "".join(f" --{k} {v}" for k, v in (("sram-kib", sram_kib), ("array", array), ("weight-bits", weight_bits),
-                                           ("act-bits", act_bits), ("name", name), ("array-cols", cols)) if v) + \
+                                           ("act-bits", act_bits), ("name", name), ("array-cols", cols),
+                                           ("batch", batch if batch > 1 else None)) if v) + \
         (" --im2col" if im2col else "")
     return {
         "tool": f"zigzag-dse {getattr(zigzag, '__version__', '3.9.1')}",
@@ -359,6 +362,7 @@ def run(accelerator: str, workload: str, mapping: str, lpf_limit: int, opt: str 
         "accelerator": accelerator, "workload": "convs" if convs else "layers" if specs else workload,
         "mapping": mapping, "name": name, "layer_specs": specs, "array": array, "array_cols": cols,
         "weight_bits": weight_bits, "act_bits": act_bits, "spatial": list(spatial or []), "im2col": im2col,
+        "batch": batch,
         "mapping_yaml": map_text,
         "opt": opt, "search": "loma", "lpf_limit": lpf_limit,
         "convs": [list(c) for c in convs or []], "sram_kib": sram_kib,
@@ -395,21 +399,23 @@ def main() -> None:
     ap.add_argument("--im2col", action="store_true",
                     help="convolutions with fewer input channels than the array's reduction rows also unroll FX "
                          "(and FY) over them, as far as they fit (the nearest to hwsim's im2col array)")
+    ap.add_argument("--batch", type=int, default=1, help="with --layer: the convolutions' batch (default 1)")
     ap.add_argument("--set", default=None, help="a layer set of benchmarks/zigzag_sets.py (its layers, design, "
                                                   "array and precisions; --out defaults to its fixture)")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     if a.set:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from zigzag_sets import SETS
+        from zigzag_sets import SETS, ZIGZAG_MAPPING
 
         if a.set not in SETS:
             ap.error(f"--set: unknown set {a.set!r}; expected one of {', '.join(SETS)}")
         ls = SETS[a.set]
         a.accelerator, a.layer, a.array, a.name = ls.zigzag_hardware(), list(ls.layers), ls.array, ls.name
-        a.mapping = a.mapping or ls.accelerator
+        a.mapping = a.mapping or ZIGZAG_MAPPING.get(ls.accelerator, ls.accelerator)
         a.array_cols, a.sram_kib = ls.cols, ls.sram_kib
         a.weight_bits, a.act_bits, a.spatial = ls.weight_bits, ls.act_bits, list(ls.spatial)
+        a.im2col, a.batch = a.im2col or ls.im2col, ls.batch
         a.out = a.out or Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "zigzag" / f"set_{ls.name}.json"
     if a.out is None:
         ap.error("--out is required without --set")
@@ -425,7 +431,7 @@ def main() -> None:
         except ValueError as e:
             ap.error(str(e))
     res = run(a.accelerator, a.workload, mapping, a.lpf_limit, a.opt, convs, a.sram_kib, a.layer, a.array,
-              a.weight_bits, a.act_bits, a.name, a.spatial, a.array_cols, a.im2col)
+              a.weight_bits, a.act_bits, a.name, a.spatial, a.array_cols, a.im2col, a.batch)
     if a.set:   # the design hwsim is matched to, and the ZigZag hardware file relative to the repository
         res["accelerator"], res["hardware"] = ls.accelerator, a.accelerator
         res["command"] = f"python benchmarks/zigzag_run.py --set {a.set}"

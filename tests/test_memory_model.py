@@ -135,3 +135,38 @@ def test_psum_accumulation_in_the_pes():
         am.load_accelerator({**base, "array": {**base["array"], "psum_accumulation": "register"}})
     assert not am.load_accelerator(ACC_DIR / "eyeriss.yaml").psum_in_sram
     assert am.load_accelerator(ACC_DIR / "tpu_like.yaml").psum_in_sram
+
+
+def test_output_stationary_reduction_in_chunks():
+    """An output-stationary array keeps each running sum in its PE while the row folds of a column fold
+    reuse that fold's K x cols weights. Where the block fits the filter buffer's working half the outputs
+    leave once; where it does not (and the weights are not re-read from DRAM per row fold) the reduction
+    runs in chunks, each running sum going to the ofmap buffer and back at psum width once per chunk after
+    the first. DRAM traffic and cycles do not depend on it."""
+    base = {"name": "t", "array": {"rows": 32, "cols": 32, "dataflow": "os"}, "pe": {"kind": "int", "bits": 8},
+            "sram": {"ifmap_kb": 1024, "filter_kb": 256, "ofmap_kb": 1024}, "dram": {"bandwidth_bytes_per_cycle": 8},
+            "operands": {"ifmap_bits": 8, "filter_bits": 8, "psum_bits": 16}}
+    g = am.GemmLayer("l", M=128, N=768, K=3072, operands=am.Operands("int", 8, "int", 8, 16, output_bits=8))
+
+    def run(filter_kb):
+        acc = am.load_accelerator({**base, "sram": {**base["sram"], "filter_kb": filter_kb}})
+        rep = am.simulate([g], acc)
+        of = sorted((a.rw, a.bytes) for a in rep.accesses.of("l", "forward")
+                    if a.level == "sram" and a.buffer == "ofmap")
+        return rep.rows[0], of
+
+    # the column block is 3,072 x 32 B = 96 KiB: it fits half of 256 KiB, not half of 128 KiB or 64 KiB
+    row_fit, of_fit = run(256)
+    assert row_fit.row_folds == 4 and row_fit.dram_read_bytes == 128 * 3072 + 3072 * 768
+    assert of_fit == [("read", 128 * 768), ("write", 128 * 768)]   # each output written once, read out once
+    for kb, chunks in ((128, 2), (64, 3)):
+        row, of = run(kb)
+        spill = 128 * 768 * (chunks - 1) * 2
+        assert of == sorted([("read", spill), ("write", spill), ("read", 128 * 768), ("write", 128 * 768)]), kb
+        assert row.sram_read_bytes - row_fit.sram_read_bytes == spill
+        assert (row.dram_read_bytes, row.total_cycles) == (row_fit.dram_read_bytes, row_fit.total_cycles)
+    # a single row fold reuses no block: nothing to hold, no chunks
+    one = am.GemmLayer("l", M=32, N=768, K=3072, operands=g.operands)
+    rep = am.simulate([one], am.load_accelerator({**base, "sram": {**base["sram"], "filter_kb": 64}}))
+    assert sorted(a.bytes for a in rep.accesses.of("l", "forward") if a.level == "sram" and a.buffer == "ofmap") \
+        == [32 * 768, 32 * 768]
