@@ -17,8 +17,9 @@ splits a group's hardware points across workers that share its trace (hwsim/swee
 Each sweep runs twice into fresh temporary stores, first with 1 worker process, then with N, and
 the figures are printed side by side: wall time, points per minute, the speed-up over the whole run
 and after the first point, S (the time from the call to the first point written: worker start-up,
-imports, tracing), the workers' and this process's CPU per point, and the load average before and
-after. It also checks that both stores hold the same metrics. CPU per point is what to compare on a
+imports, tracing), when the first group's traces were done (from the call) and the CPU seconds the
+process that traced them had used by then (the serial start's CPU, less noisy than wall time on a busy
+machine), the workers' and this process's CPU per point, and the load average before and after. It also checks that both stores hold the same metrics. CPU per point is what to compare on a
 busy machine; the ratios need idle cores (on a machine other processes keep busy, Linux's autogroup
 scheduler gives this command's session one share however many workers it starts).
 
@@ -90,6 +91,8 @@ class Measured:
     cpu_workers: float    # worker CPU seconds per point
     cpu_parent: float     # this process's CPU seconds per point
     load_after: float
+    traced_s: float = float("nan")    # from the call to the group's traces done (counted or read back)
+    traced_cpu: float = float("nan")  # the CPU seconds the process that traced had used by then
 
     @property
     def per_min(self) -> float:
@@ -162,25 +165,32 @@ def run_once(points: list, db: Path, n: int, name: str, trace_dir: Path | None, 
                     os.getloadavg()[0])
 
 
+def traced(path: Path, t0: float) -> tuple[float, float]:
+    """(s from the call, CPU-s of its process) when the first group's traces were done: the serial start
+    of a one-group sweep, before any point can be priced."""
+    ends = [(t, cpu) for t, _, _, cpu, event in timeline.read(str(path)) if event == "trace ends"]
+    return (ends[0][0] - t0, ends[0][1]) if ends else (float("nan"), float("nan"))
+
+
 def show_timeline(trace_dir: Path, t0: float) -> None:
     rows = timeline.read(str(trace_dir / "timeline.txt"))
     names: dict[int, str] = {}
-    for _, pid, role, _ in rows:
+    for _, pid, role, _, _ in rows:
         names.setdefault(pid, role if role == "parent" else f"worker{sum(r != 'parent' for r in names.values()) + 1}")
-    print("    timeline (s from the call; events of the same kind in a row folded):")
+    print("    timeline (s from the call, the process's CPU-s; events of the same kind in a row folded):")
     last: tuple[int, str] | None = None
     count = 0
-    for t, pid, _, event in rows:
+    for t, pid, _, cpu, event in rows:
         kind = (pid, event.split(" ")[0])
         if kind == last and kind[1] in ("wrote", "sends"):
             count += 1
             continue
         if count:
-            print(f"      {'':>7}  {'':<8} ... and {count} more like it")
+            print(f"      {'':>7} {'':>6}  {'':<8} ... and {count} more like it")
         count, last = 0, kind
-        print(f"      {t - t0:7.3f}  {names[pid]:<8} {event}")
+        print(f"      {t - t0:7.3f} {cpu:6.2f}  {names[pid]:<8} {event}")
     if count:
-        print(f"      {'':>7}  {'':<8} ... and {count} more like it")
+        print(f"      {'':>7} {'':>6}  {'':<8} ... and {count} more like it")
     for f in sorted(trace_dir.glob("*.prof")):
         pid = int(f.stem.split("-")[1])
         out = io.StringIO()
@@ -214,22 +224,25 @@ def measure(sweep_path: Path, workers: int, cache: str, show: bool, profile: boo
             trace_dir = d / f"trace-{n}" if show else None
             if trace_dir is not None:
                 trace_dir.mkdir()
-            with env(HWSIM_CACHE_DIR=str(cache_dir), HWSIM_TRACE_CACHE="1",
-                     HWSIM_TIMELINE=str(trace_dir / "timeline.txt") if trace_dir else None,
+            # every run keeps a timeline (a line per stage and per batch of points): it gives the serial start
+            line_file = trace_dir / "timeline.txt" if trace_dir else d / f"timeline-{cache}-{n}.txt"
+            with env(HWSIM_CACHE_DIR=str(cache_dir), HWSIM_TRACE_CACHE="1", HWSIM_TIMELINE=str(line_file),
                      HWSIM_PROFILE=str(trace_dir) if trace_dir and profile else None):
                 t0 = time.time()
                 runs[n] = run_once(points, d / f"w{n}.db", n, sw.name, trace_dir, profile)
+            runs[n].traced_s, runs[n].traced_cpu = traced(line_file, t0)
             if trace_dir is not None:
                 print(f"  workers={n}:")
                 show_timeline(trace_dir, t0)
         figures = metrics(d / "w1.db")
         same = figures == metrics(d / f"w{workers}.db")
     one, many = runs[1], runs[workers]
-    print(f"  {'workers':>7} {'wall s':>7} {'points/min':>10} {'S s':>6} {'after S /min':>12} "
-          f"{'CPU/pt workers':>14} {'CPU/pt parent':>13} {'failed':>6} {'load after':>10}")
+    print(f"  {'workers':>7} {'wall s':>7} {'points/min':>10} {'S s':>6} {'traced s':>8} {'its CPU-s':>9} "
+          f"{'after S /min':>12} {'CPU/pt workers':>14} {'CPU/pt parent':>13} {'failed':>6} {'load after':>10}")
     for m in (one, many):
-        print(f"  {m.workers:>7} {m.wall_s:>7.1f} {m.per_min:>10,.0f} {m.first_s:>6.2f} {m.after_per_min:>12,.0f} "
-              f"{m.cpu_workers * 1e3:>11.1f} ms {m.cpu_parent * 1e3:>10.1f} ms {m.failed:>6} {m.load_after:>10.2f}")
+        print(f"  {m.workers:>7} {m.wall_s:>7.1f} {m.per_min:>10,.0f} {m.first_s:>6.2f} {m.traced_s:>8.2f} "
+              f"{m.traced_cpu:>9.2f} {m.after_per_min:>12,.0f} {m.cpu_workers * 1e3:>11.1f} ms "
+              f"{m.cpu_parent * 1e3:>10.1f} ms {m.failed:>6} {m.load_after:>10.2f}")
     print(f"  speed-up of {workers} workers over 1: {one.wall_s / many.wall_s:.2f} (whole run), "
           f"{many.after_per_min / one.after_per_min:.2f} (after the first point); "
           f"identical metrics in both stores: {same}; trace cache: {cache}")

@@ -289,3 +289,24 @@ class Trace:
         d["records"] = [LayerRecord(**x) for x in d.get("records", [])]
         d["meta"] = TraceMeta.from_json(d.get("meta") or {})
         return cls(**d)
+
+
+def summary(tr: Trace) -> JsonDocument:
+    """Plain totals for printing (``hwsim count --json``): MACs by phase and type, element-wise ops,
+    traffic, stash."""
+    bp, st = tr.by_phase(), tr.meta.step
+    return {
+        "model": tr.model, "scheme": tr.scheme, "batch": tr.batch, "input_shape": tr.input_shape, "mode": tr.mode,
+        "macs_by_phase": {p: dict(d["macs"]) for p, d in bp.items()},
+        "effectual_macs_by_phase": {p: dict(d["effectual_macs"]) for p, d in bp.items()},
+        "elementwise_by_phase": {p: dict(d["elementwise"]) for p, d in bp.items()},
+        "traffic_bytes_by_phase": {p: dict(d["traffic_bytes"]) for p, d in bp.items()},
+        "totals": tr.totals(),
+        "stash_bytes": tr.stash_bytes, "stash_bytes_fp32": tr.stash_bytes_fp32,
+        "param_count": tr.param_count, "model_size_bytes": tr.model_size_bytes,
+        "weight_input_values_per_sample": st.weight_input_values_per_sample if st else None,
+        "weight_input_bytes_fp32": st.weight_input_bytes_fp32 if st else None,
+        "weight_input_bytes_1bit": st.weight_input_bytes_1bit if st else None,
+        "weight_input_stash_bytes": st.weight_input_stash_bytes if st else None,
+        "scheme_noop": tr.meta.scheme_noop,
+    }

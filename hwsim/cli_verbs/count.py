@@ -48,7 +48,7 @@ def _macs_text(d: dict[str, int]) -> str:
 
 def trace_json(tr: Any) -> JsonDocument:
     """The trace with its totals: the document ``--json`` prints."""
-    from hwsim.count import summary
+    from hwsim.trace import summary  # no torch: a trace read from the trace cache is printed without it
 
     return {"trace": tr.to_dict(), "summary": summary(tr)}
 

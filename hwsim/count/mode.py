@@ -29,6 +29,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from hwsim.count import formulas as F
+from hwsim.count import meta_outputs
 from hwsim.count.stash import storage_key
 from hwsim.count.traffic import elementwise_traffic, gemm_traffic
 from hwsim.formats import FULL_PRECISION, INFERENCE, LayerPrecision
@@ -300,7 +301,7 @@ class CountingMode(TorchDispatchMode):
     # -- counting --------------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        out = meta_outputs.run(func, args, kwargs)   # on meta tensors, a call seen before is not run again
         if func in _SKIP:
             return out
         try:

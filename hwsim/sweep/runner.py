@@ -602,23 +602,30 @@ def _cost_estimate(pts: list[DesignPoint]) -> float:
     if p.accuracy_source != "train" or p.recipe is None:
         return 0.0
     try:
+        shape = p.input_shape
         macs = _model_macs(p.model.name, json.dumps(p.model.args, sort_keys=True), p.num_classes,
-                           tuple(p.input_shape))
+                           type(shape).__name__, shape)
         return float(macs) * float(p.recipe.epochs)
     except Exception:  # an estimate only: never let it stop a sweep
         return 0.0
 
 
 @functools.cache
-def _model_macs(name: str, args_json: str, num_classes: int | None, input_shape: tuple[int, ...]) -> int:
-    """Forward MACs of one sample (hwsim.count on meta tensors), once per distinct network (many groups
-    share one)."""
-    from hwsim.count import trace
-    from hwsim.models import build_model
+def _model_macs(name: str, args_json: str, num_classes: int | None, shape_kind: str,
+                input_shape: tuple[int, ...]) -> int:
+    """Forward MACs of one sample of the float network: its inference pass at batch 1, counted by the
+    evaluation route (:func:`hwsim.evaluate.trace_workload`), so a later run reads it from the trace cache
+    without importing torch; once per distinct network (many groups share one). ``shape_kind`` keeps a
+    token input apart from a tensor input of the same sizes."""
+    from hwsim.evaluate import trace_workload
+    from hwsim.schemes import build_scheme
+    from hwsim.workload import Workload
 
-    net = build_model(name, num_classes=num_classes, in_shape=input_shape, **json.loads(args_json))
-    tr = trace(net, None, batch=1, input_shape=input_shape, num_classes=num_classes, mode="infer", device="meta")
-    return int(sum(tr.totals()["macs"].values()))
+    w = Workload(model=name, scheme=build_scheme("fp32"), input_shape=input_shape, num_classes=num_classes,
+                 batch=1, infer_batch=1, model_args=json.loads(args_json))
+    infer = trace_workload(w, train=False, infer=True).infer
+    assert infer is not None
+    return int(sum(infer.totals()["macs"].values()))
 
 
 class _Worker:
@@ -845,15 +852,17 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
     takes its place while work remains. With ``keep``, its idle workers are used and the live idle
     ones go back to it at the end instead of being stopped."""
     ctx = mp.get_context("spawn")
-    run.queue.sort(key=lambda g: -_cost_estimate(g[1]))
     pool: list[_Worker] = keep.idle if keep is not None else []
     splits: dict[str, _Split] = {}
     can_split = _takes_share(_load_evaluator(evaluator))
-    # the workers the queue keeps busy start now, before its groups are claimed and sent: their start-up
-    # (a new interpreter and its imports) overlaps the parent's claims and each other's
+    # the workers the queue keeps busy start now, before its groups are ordered, claimed and sent: their
+    # start-up (a new interpreter and its imports) overlaps the parent's cost estimates (a count of each
+    # trained network), its claims and each other's
     pool += [_Worker(ctx, evaluator, keep=keep is not None)
              for _ in range(min(workers, _jobs(run.queue, workers, can_split)) - len(pool))]
     try:
+        run.queue.sort(key=lambda g: -_cost_estimate(g[1]))
+        timeline.mark("parent", "ordered the groups")
         while run.queue or run.flight:
             while run.queue or splits:   # hand work to idle workers, starting new ones up to `workers`
                 w = _idle_worker(pool, run.queue) if keep is not None else next(
