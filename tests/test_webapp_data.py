@@ -327,7 +327,7 @@ def test_callbacks_answer_over_http(db):
     assert res["st-running"]["rowData"][0]["label"] == "mlp · lq"   # the readable name (hwsim.labels)
     assert len(res["st-recent"]["rowData"]) == 12
     # Explore: 12 markers, 6 with the model filter.
-    outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data")]
+    outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data"), ("ex-fig-key", "data")]
     view = {"view": "inference", "x": "infer_energy_pj", "y": "error", "logx": True, "logy": False, "front": False,
             "color": "family", "symbol": "accelerator", "size": "model_size_bytes", "cmetric": None, "cmax": None, "z": None}
 
@@ -339,7 +339,8 @@ def test_callbacks_answer_over_http(db):
 
     def markers(filters: dict) -> int:
         res = post_callback(client, outputs, inputs(filters), [({"type": "ex-cfg", "field": "ALL"}, "id", []),
-                                                               ("ex-table-key", "data", None)])
+                                                               ("ex-table-key", "data", None),
+                                                               ("ex-fig-key", "data", None)])
         fig = res["ex-pareto"]["figure"]
         return sum(len(t["customdata"]) for t in fig["data"] if t.get("mode") == "markers" and t.get("customdata"))
 
@@ -882,3 +883,61 @@ def test_the_poll_never_waits_on_a_read(tmp_path, monkeypatch):
     assert newest != shown and newest == repr(data.version())
     with data.at_version(newest):
         assert "f" * 16 in set(data.done_points()["id"])
+
+
+def _component(node, cid):
+    """The component of id ``cid`` in a layout as the server sends it (JSON)."""
+    if isinstance(node, dict):
+        if node.get("props", {}).get("id") == cid:
+            return node
+        node = list(node.values())
+    if isinstance(node, list):
+        for child in node:
+            found = _component(child, cid)
+            if found is not None:
+                return found
+    return None
+
+
+def test_a_page_opens_with_the_figure_the_server_drew(db):
+    """Once the server has drawn the opening view (webapp.app.warm, as it starts), a page's layout
+    carries that figure, the version it shows and its key: the plot is drawn as the page arrives. The
+    plot's callback then sends no figure for that view (the plot holds it) and a figure for another."""
+    from webapp.app import create_app, warm
+    from webapp.pages.explore import DEFAULT_VIEW, FILTERS, VIEW
+
+    app = create_app(db)
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    # without the server drawing ahead, a page load waits on nothing and the callbacks draw the plot
+    t0 = time.perf_counter()
+    lay = client.get("/_dash-layout").get_json()
+    assert time.perf_counter() - t0 < 2
+    assert _component(lay, "ex-fig-key")["props"]["data"] is None
+    assert "customdata" not in str(_component(lay, "ex-pareto")["props"]["figure"])
+    warm(app)
+    lay = client.get("/_dash-layout").get_json()
+    version = _component(lay, "store-version")["props"]["data"]
+    key = _component(lay, "ex-fig-key")["props"]["data"]
+    fig = _component(lay, "ex-pareto")["props"]["figure"]
+    done = app.hwsim_data.done_points()
+    drawn = done[["train_energy_pj_per_step", "accuracy"]].notna().all(axis=1).sum()
+    assert version == app.hwsim_data.read_version() and key and version in key
+    assert sum(len(t["customdata"]) for t in fig["data"] if t.get("mode") == "markers" and t.get("customdata")) \
+        == drawn > 0
+    assert _component(lay, "ex-count")["props"]["children"].startswith(f"{drawn} of {len(done)} design points")
+    outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data"), ("ex-fig-key", "data")]
+
+    def update(view: dict) -> dict:
+        return post_callback(client, outputs,
+                             [("store-version", "data", version), ("cmp-select", "value", None),
+                              ("ex-zoom", "data", {})] + [(cid, prop, view[k]) for cid, prop, k in VIEW]
+                             + [(cid, "value", []) for cid, _, _ in FILTERS]
+                             + [({"type": "ex-cfg", "field": "ALL"}, "value", [])],
+                             [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", None),
+                              ("ex-fig-key", "data", key)])
+
+    res = update(DEFAULT_VIEW)
+    assert "ex-pareto" not in res and "ex-fig-key" not in res and res["ex-count"]["children"]
+    res = update({**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]})
+    assert res["ex-pareto"]["figure"]["layout"]["xaxis"]["type"] == "linear" and res["ex-fig-key"]["data"] != key

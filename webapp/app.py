@@ -98,7 +98,11 @@ def _layout(data: StoreData, refresh_ms: int):
         ], fluid=True),
         color="primary", dark=True, sticky="top", class_name="mb-3 py-1",
     )
-    pages = [html.Div(page.layout(), id=f"page-{key}",
+    # the opening view, when the server has drawn it (or does so within explore.OPENING_WAIT_S): the page
+    # then arrives with its plot and the version that plot shows; never for Dash's own check of the
+    # layout on the server's first request
+    opening = explore.opening(data) if _page_load() else None
+    pages = [html.Div(page.layout(opening) if page is explore else page.layout(), id=f"page-{key}",
                       style={"display": "block" if active == f"tab-{key}" else "none"})
              for key, _, page in PAGES]
     return html.Div([
@@ -107,13 +111,20 @@ def _layout(data: StoreData, refresh_ms: int):
         # has no cycle (url -> controls -> url), while the browser's address follows the view.
         dcc.Location(id="url-out", refresh=False),
         dcc.Interval(id="interval", interval=refresh_ms, n_intervals=0),
-        dcc.Store(id="store-version", data=repr(data.version())),
+        dcc.Store(id="store-version", data=opening.version if opening else repr(data.version())),
         navbar,
         dbc.Container([html.Div(id="store-alert"), *pages,
                        html.Footer(f"hwsim {__version__}: results store {data.path}",
                                    className="text-muted small mt-4 mb-2")],
                       fluid=True, class_name="px-4"),
     ])
+
+
+def _page_load() -> bool:
+    """Whether the layout is asked for by a page (``_dash-layout``), not by Dash's first-request check."""
+    from flask import has_request_context, request
+
+    return has_request_context() and request.path.endswith("_dash-layout")
 
 
 def _register(app: dash.Dash, data: StoreData) -> None:

@@ -175,6 +175,10 @@ class StoreData:
                 self._reader.start()
             return self._read
 
+    def read_version(self) -> str | None:
+        """The newest version whose points were read, as pages hold it (None before the first read)."""
+        return self._read
+
     def _close(self) -> None:
         if self._store is not None:
             self._store.close()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import weakref
 from collections import OrderedDict
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
 import dash
@@ -118,9 +120,11 @@ def _field_label(f: str) -> str:
     return units.label_of(f).replace(".", " ").replace("_", " ")
 
 
-def layout():
+def layout(opening: OpeningView | None = None):
     """The controls without options: the store is read by the callbacks that fill them (on the first
-    request), never while the page is built."""
+    request), never while the page is built. ``opening`` (:func:`opening`), when the server has drawn
+    the opening view already, is the plot the page opens with: drawn as the page arrives, not after the
+    callbacks that fill the controls."""
     controls = dbc.Card(dbc.CardBody([
         labelled("View", dbc.RadioItems(id="ex-view", options=[{"label": "Training", "value": "train"},
                                                                 {"label": "Inference", "value": "inference"}],
@@ -152,9 +156,11 @@ def layout():
     ]), class_name="shadow-sm")
     plot = dbc.Card([
         dbc.CardHeader(html.Div([html.Span("Pareto explorer", className="fw-semibold"),
-                                 html.Span(id="ex-count", className="text-muted small ms-2")])),
+                                 html.Span(opening.count if opening else "", id="ex-count",
+                                           className="text-muted small ms-2")])),
         dbc.CardBody(dcc.Graph(id="ex-pareto", config={"displaylogo": False, "responsive": True},
-                               figure=figures.empty_figure("Loading..."), style={"height": f"{PLOT_HEIGHT}px"})),
+                               figure=opening.figure if opening else figures.empty_figure("Loading..."),
+                               style={"height": f"{PLOT_HEIGHT}px"})),
         dbc.CardFooter(download_bar("ex-fig", "Figure")),
     ], class_name="shadow-sm mb-3")
     # Drawn only once opened: parcoords is three WebGL layers, about a second of a software renderer's
@@ -191,6 +197,8 @@ def layout():
                     dbc.Col([plot, parcoords, table], xs=12, lg=9),
                     dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key"), dcc.Store(id="ex-pc-drawn"),
                     dcc.Store(id="ex-zoom", data={}),
+                    # which figure the plot holds (version and view): the same figure is never sent twice
+                    dcc.Store(id="ex-fig-key", data=opening.key if opening else None),
                     # what the page was last sent (a digest): a commit that changes no option sends nothing
                     dcc.Store(id="ex-options-key"), dcc.Store(id="ex-axes-key"), dcc.Store(id="ex-columns-key")])
 
@@ -318,10 +326,7 @@ def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=(), 
     store version. Callers must not change either: copy the figure (``go.Figure(fig)``) to restyle it."""
     view = v.get("view") or "train"
     energy, macs = _PER_MAC.get(view, _PER_MAC["train"])
-    # a filter with nothing chosen keeps every point: one figure whether the page lists it or not yet
-    # (the config-field filters join the inputs after the first render)
-    filters = {col: vals for col, vals in filters.items() if vals}
-    zoom = zoom if zoom and zoom.get("axes") == [v["x"], v["y"]] else {}
+    key, filters, zoom = figure_key(v, filters, selected, zoom)
 
     def make():
         df = view_frame(data, v, filters, columns=["id", "name", "label", v["x"], v["y"], v.get("color"),
@@ -342,9 +347,72 @@ def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=(), 
                                     hover_extra=HOVER_EXTRA.get(view, []), z=v.get("z"))
         return df, fig
 
-    key = repr((sorted(v.items(), key=str), sorted(filters.items(), key=str), sorted(selected),
-                sorted((zoom or {}).items(), key=str)))
     return data.memo("pareto-figures", _Recent).get(key, make)
+
+
+def figure_key(v: dict, filters: dict[str, list], selected=(), zoom: dict | None = None) -> tuple[str, dict, dict]:
+    """What a Pareto figure depends on besides the store version, as text, with the filters and zoom
+    that count: a filter with nothing chosen keeps every point (one figure whether the page lists it or
+    not yet: the config-field filters join the inputs after the first render); a zoom of other axes is
+    none."""
+    filters = {col: vals for col, vals in filters.items() if vals}
+    zoom = zoom if zoom and zoom.get("axes") == [v["x"], v["y"]] else {}
+    key = repr((sorted(v.items(), key=str), sorted(filters.items(), key=str), sorted(selected or ()),
+                sorted(zoom.items(), key=str)))
+    return key, filters, zoom
+
+
+def count_text(df: pd.DataFrame, v: dict, total: int) -> str:
+    """``shown of total design points shown, n on the Pareto front``: what the plot's header says."""
+    shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
+    on_front = int((df["front"] != "").sum()) if not df.empty else 0
+    return f"{shown} of {total} design points shown, {on_front} on the Pareto front"
+
+
+OPENING_WAIT_S = 3.0   # how long a page load waits for the opening view the server is drawing as it starts
+
+
+@dataclass(frozen=True)
+class OpeningView:
+    """The opening view's figure, drawn by the server as it starts (:func:`warm`), for the page's layout:
+    the store version it shows, the figure, the plot's header and the figure's key (version and view)."""
+
+    version: str
+    figure: go.Figure
+    count: str
+    key: str
+
+
+class _Warming:
+    """Whether the server's start-up drawing of the opening view was started, and when it is done."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.done = threading.Event()
+
+
+_WARMING: weakref.WeakKeyDictionary[StoreData, _Warming] = weakref.WeakKeyDictionary()
+
+
+def opening(data: StoreData, wait_s: float = OPENING_WAIT_S) -> OpeningView | None:
+    """The opening view (the controls' initial values, no filter) of the newest store version read, once
+    :func:`warm` has drawn it, waiting at most ``wait_s`` for it; None when the server does not draw it
+    ahead, when it is not drawn in time (the page's callbacks then draw it), or without finished points.
+    Sent with the page, it is drawn without the round trips of the callbacks that fill the controls and
+    on which the plot's callback waits."""
+    warming = _WARMING.get(data)
+    if warming is None or not warming.started or not warming.done.wait(wait_s):
+        return None
+    version = data.read_version()
+    if version is None:
+        return None
+    with data.at_version(version):
+        total = len(data.done_points())
+        if not total:
+            return None
+        df, fig = pareto_for(data, DEFAULT_VIEW, {})
+    key = repr((version, figure_key(DEFAULT_VIEW, {})[0]))
+    return OpeningView(version, fig, count_text(df, DEFAULT_VIEW, total), key)
 
 
 def _values(args) -> tuple[dict, dict[str, list]]:
@@ -366,12 +434,18 @@ VIEW_STATES = [State(cid, prop) for cid, prop, _ in VIEW] + [State(cid, "value")
 
 def warm(data: StoreData) -> None:
     """What a first page asks for, computed before it asks (the server calls this in the background as
-    it starts): the points, the options, the opening view's figure (one figure before and after the
-    config-field filters join its inputs: empty filters do not count) and the table's columns."""
-    if data.done_points().empty:
-        return
+    it starts): the points, the opening view's figure (one figure before and after the config-field
+    filters join its inputs: empty filters do not count; sent with the page, :func:`opening`), the
+    options and the table's columns."""
+    warming = _WARMING.setdefault(data, _Warming())
+    warming.started = True
+    try:
+        if data.done_points().empty:
+            return
+        pareto_for(data, DEFAULT_VIEW, {})   # first: a page load waits for it (opening)
+    finally:
+        warming.done.set()
     _options(data)
-    pareto_for(data, DEFAULT_VIEW, {})
     _row_columns(data)
 
 
@@ -471,25 +545,28 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
 
 def _register_plot(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-pareto", "figure"), Output("ex-count", "children"),
-                  Output("ex-table-key", "data"), Input("store-version", "data"), Input("cmp-select", "value"),
-                  Input("ex-zoom", "data"), *VIEW_INPUTS, State("ex-table-key", "data"))
+                  Output("ex-table-key", "data"), Output("ex-fig-key", "data"), Input("store-version", "data"),
+                  Input("cmp-select", "value"), Input("ex-zoom", "data"), *VIEW_INPUTS, State("ex-table-key", "data"),
+                  State("ex-fig-key", "data"))
     def update(version, compared, zoom, *args):
-        """Only the Pareto figure travels on an axis change (the table is paged, parcoords has its own)."""
-        *args, current_key = args
+        """Only the Pareto figure travels on an axis change (the table is paged, parcoords has its own),
+        and only when the plot does not hold it already (the page's opening figure)."""
+        *args, current_key, held = args
         v, filters = _values(args)
+        fig_key = repr((version, figure_key(v, filters, compared or [], zoom)[0]))
         with data.at_version(version):   # the points the page shows, even while a newer commit is read
             total = len(data.done_points())
             if total == 0:
-                return figures.empty_figure("No finished design points in the store yet."), "", version
+                return (figures.empty_figure("No finished design points in the store yet."), "", version,
+                        None)
             df, fig = pareto_for(data, v, filters, compared or [], zoom)
-        shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
-        on_front = int((df["front"] != "").sum()) if not df.empty else 0
         # The table's rows depend on the axes (the front), the filters and the constraint; not on log
         # switches, colours or sizes, whose changes then cost no new block of rows.
         table = {k: v.get(k) for k in ("x", "y", "front", "cmetric", "cmax")}
         key = repr((version, sorted(table.items(), key=str), sorted(filters.items(), key=str)))
-        return (fig, f"{shown} of {total} design points shown, {on_front} on the Pareto front",
-                dash.no_update if key == current_key else key)   # the same key written again would refetch
+        return (dash.no_update if fig_key == held else fig, count_text(df, v, total),
+                dash.no_update if key == current_key else key,   # the same key written again would refetch
+                dash.no_update if fig_key == held else fig_key)
 
     @app.callback(Output("ex-zoom", "data"), Input("ex-pareto", "relayoutData"), State("ex-zoom", "data"),
                   State("ex-x", "value"), State("ex-y", "value"), State("ex-logx", "value"),
