@@ -941,3 +941,18 @@ def test_a_page_opens_with_the_figure_the_server_drew(db):
     assert "ex-pareto" not in res and "ex-fig-key" not in res and res["ex-count"]["children"]
     res = update({**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]})
     assert res["ex-pareto"]["figure"]["layout"]["xaxis"]["type"] == "linear" and res["ex-fig-key"]["data"] != key
+
+
+def test_the_table_follows_commits_at_most_every_table_follow_s():
+    """A new view refreshes the table's rows at once; a sweep's commits only TABLE_FOLLOW_S after the table
+    last refreshed, so a sweep committing every second does not have the page fetch and lay out rows beside
+    every redraw of the plot; after that the table catches up with the version the page shows."""
+    from webapp.pages.explore import TABLE_FOLLOW_S, table_key
+
+    first = table_key(None, "v1", "view a", 100.0)
+    assert first == {"view": "view a", "version": "v1", "at": 100.0}
+    assert table_key(first, "v1", "view a", 500.0) is None                    # nothing changed
+    assert table_key(first, "v2", "view a", 100.0 + TABLE_FOLLOW_S / 2) is None   # a commit, too soon
+    assert table_key(first, "v2", "view a", 100.0 + TABLE_FOLLOW_S)["version"] == "v2"
+    assert table_key(first, "v1", "view b", 100.5)["view"] == "view b"       # a new view: at once
+    assert table_key({"junk": 1}, "v1", "view a", 0.0)["version"] == "v1"

@@ -69,6 +69,10 @@ def _serve_plotly(app: dash.Dash) -> None:
     from flask import send_file
 
     url = f"{app.config.routes_pathname_prefix}_dash-component-suites/plotly/package_data/plotly.min.js"
+    # Also named by the page itself, deferred: fetched with the other scripts and compiled while the page
+    # waits for its layout (the opening figure, explore.opening), not after it; dcc.Graph then finds
+    # window.Plotly and loads nothing.
+    app.config.external_scripts.append({"src": url, "defer": "defer"})
     app.server.add_url_rule(url, "hwsim_plotly_js", lambda: send_file(
         PLOTLY_JS, mimetype="application/javascript", max_age=0, conditional=True, etag=True))
 
@@ -136,17 +140,23 @@ def _register(app: dash.Dash, data: StoreData) -> None:
     # answered from the version the page still shows.
     last = {"t": 0.0}
 
-    @app.callback(Output("store-version", "data"), Input("interval", "n_intervals"), State("store-version", "data"),
+    @app.callback(Output("store-version", "data"), Output("ex-table-key", "data", allow_duplicate=True),
+                  Input("interval", "n_intervals"), State("store-version", "data"), State("ex-table-key", "data"),
                   prevent_initial_call=True)
-    def poll(n, current):
+    def poll(n, current, table):
+        # the table follows the version the page shows, once explore.TABLE_FOLLOW_S has passed since it last
+        # did (commits in between left it as it was)
+        caught = explore.table_key(table, current, table.get("view"), time.time()) if isinstance(table, dict) \
+            else None
+        caught = dash.no_update if caught is None else caught
         if n and repr(data.version()) == current:
-            return dash.no_update
+            return dash.no_update, caught
         read = data.read_ahead()
         now = time.monotonic()
         if read is None or read == current or now - last["t"] < MIN_REDRAW_S:
-            return dash.no_update
+            return dash.no_update, caught
         last["t"] = now
-        return read
+        return read, caught
 
     @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
                   Output("store-alert", "children"), Input("store-version", "data"))

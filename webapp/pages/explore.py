@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -369,6 +370,22 @@ def count_text(df: pd.DataFrame, v: dict, total: int) -> str:
     return f"{shown} of {total} design points shown, {on_front} on the Pareto front"
 
 
+TABLE_FOLLOW_S = 10.0   # a sweep's commits refresh the table at most this often (a new view at once)
+
+
+def table_key(held: dict | None, version: str, view: str, now: float) -> dict | None:
+    """The table's new key, or None to keep ``held``: the view its rows follow (axes, filters,
+    constraint), the store version they were read at and when (server time). A new view refreshes the
+    table at once; a commit only TABLE_FOLLOW_S after the table last refreshed (the poll catches up
+    once a sweep stops committing): a sweep committing every second would otherwise have the page fetch
+    and lay out a block of rows beside every redraw of the plot, on the cores a user's change needs, and
+    move the rows under the reader's eyes."""
+    if isinstance(held, dict) and held.get("view") == view and (
+            held.get("version") == version or now - float(held.get("at") or 0.0) < TABLE_FOLLOW_S):
+        return None
+    return {"view": view, "version": version, "at": now}
+
+
 OPENING_WAIT_S = 3.0   # how long a page load waits for the opening view the server is drawing as it starts
 
 
@@ -563,9 +580,10 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         # The table's rows depend on the axes (the front), the filters and the constraint; not on log
         # switches, colours or sizes, whose changes then cost no new block of rows.
         table = {k: v.get(k) for k in ("x", "y", "front", "cmetric", "cmax")}
-        key = repr((version, sorted(table.items(), key=str), sorted(filters.items(), key=str)))
+        key = table_key(current_key, version, repr((sorted(table.items(), key=str), sorted(filters.items(), key=str))),
+                        time.time())
         return (dash.no_update if fig_key == held else fig, count_text(df, v, total),
-                dash.no_update if key == current_key else key,   # the same key written again would refetch
+                dash.no_update if key is None else key,   # the same key written again would refetch
                 dash.no_update if fig_key == held else fig_key)
 
     @app.callback(Output("ex-zoom", "data"), Input("ex-pareto", "relayoutData"), State("ex-zoom", "data"),
