@@ -904,7 +904,7 @@ def test_a_page_opens_with_the_figure_the_server_drew(db):
     carries that figure, the version it shows and its key: the plot is drawn as the page arrives. The
     plot's callback then sends no figure for that view (the plot holds it) and a figure for another."""
     from webapp.app import create_app, warm
-    from webapp.pages.explore import DEFAULT_VIEW, FILTERS, VIEW
+    from webapp.pages.explore import _WARMING, DEFAULT_VIEW, FILTERS, VIEW
 
     app = create_app(db)
     client = app.server.test_client()
@@ -939,8 +939,21 @@ def test_a_page_opens_with_the_figure_the_server_drew(db):
 
     res = update(DEFAULT_VIEW)
     assert "ex-pareto" not in res and "ex-fig-key" not in res and res["ex-count"]["children"]
-    res = update({**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]})
-    assert res["ex-pareto"]["figure"]["layout"]["xaxis"]["type"] == "linear" and res["ex-fig-key"]["data"] != key
+    logx = update({**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]})
+    assert logx["ex-pareto"]["figure"]["layout"]["xaxis"]["type"] == "linear" and logx["ex-fig-key"]["data"] != key
+    # a page that came before the whole read opened with the quick figure; it is the same figure, so the
+    # plot's first callback sends none
+    warming = _WARMING[app.hwsim_data]
+    assert warming.quick is not None and warming.same == (warming.quick.key, key)
+    key = warming.quick.key
+    res = update(DEFAULT_VIEW)
+    assert "ex-pareto" not in res and "ex-fig-key" not in res
+    warming.same = None   # had they differed, the whole read's figure is sent
+    assert update(DEFAULT_VIEW)["ex-pareto"]["figure"]["data"]
+    warming.done.clear()   # the whole read not done yet: a page opens with the quick figure
+    lay = client.get("/_dash-layout").get_json()
+    assert _component(lay, "ex-fig-key")["props"]["data"] == warming.quick.key
+    assert _component(lay, "ex-pareto")["props"]["figure"]["data"] == fig["data"]
 
 
 def test_the_table_follows_commits_at_most_every_table_follow_s():
@@ -956,3 +969,31 @@ def test_the_table_follows_commits_at_most_every_table_follow_s():
     assert table_key(first, "v2", "view a", 100.0 + TABLE_FOLLOW_S)["version"] == "v2"
     assert table_key(first, "v1", "view b", 100.5)["view"] == "view b"       # a new view: at once
     assert table_key({"junk": 1}, "v1", "view a", 0.0)["version"] == "v1"
+
+
+@pytest.mark.parametrize("n", [300, 2600])
+def test_the_quick_opening_figure_is_the_whole_reads(tmp_path, n):
+    """The opening figure drawn from the few columns it needs, before the whole read (a first visit that
+    comes before the store is read opens with it), is the figure the whole read gives: the same markers
+    in the same order, the same names (scheme parameters, accelerator fields, learning rates and seeds
+    that vary), the same density layer and legend. 300 points are all drawn as markers (every name made);
+    2,600 are the front as markers and a density layer."""
+    import plotly.io as pio
+
+    from benchmarks.dashboard_scale import make_store
+    from webapp.pages.explore import DEFAULT_VIEW, pareto_for, quick_opening
+
+    path = tmp_path / "q.db"
+    make_store(path, n)
+    with Store(path) as s:   # a point not done counts in what varies but is not drawn
+        s.conn.execute("UPDATE points SET status = 'running' WHERE rowid = 7")
+        s.conn.commit()
+    quick = quick_opening(StoreData(path))
+    data = StoreData(path)
+    df, fig = pareto_for(data, DEFAULT_VIEW, {})
+    assert quick is not None and pio.to_json(quick.figure) == pio.to_json(fig)
+    assert quick.count == f"{n - 1} of {n - 1} design points shown, {int((df['front'] != '').sum())} on the Pareto front"
+    names = [c[1] for t in fig.data if getattr(t, "mode", None) == "markers" and t.customdata is not None
+             for c in t.customdata]
+    assert len(names) == (n - 1 if n < 2000 else int((df["front"] != "").sum())) and len(set(names)) == len(names)
+    assert any("seed" in nm for nm in names) and any(" lr " in f" {nm} " for nm in names)

@@ -23,6 +23,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from dash import ALL, Input, Output, State, dcc, html
 
 from hwsim.errors import UserError
@@ -325,30 +326,39 @@ _PER_MAC = {"train": ("train_energy_pj_per_step", "macs_train_step"), "inference
 def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=(), zoom: dict | None = None):
     """The view's points (with ``front``) and its Pareto figure, built once per view, zoomed range and
     store version. Callers must not change either: copy the figure (``go.Figure(fig)``) to restyle it."""
-    view = v.get("view") or "train"
-    energy, macs = _PER_MAC.get(view, _PER_MAC["train"])
     key, filters, zoom = figure_key(v, filters, selected, zoom)
 
     def make():
-        df = view_frame(data, v, filters, columns=["id", "name", "label", v["x"], v["y"], v.get("color"),
-                                                   v.get("symbol"), v.get("size"), energy, macs, "tops_per_w",
-                                                   v.get("z")])
-        if energy in df.columns and macs in df.columns:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                df = df.assign(_pj_per_mac=df[energy] / df[macs].where(df[macs] > 0))
-                # the stored efficiency, else the view's: 2 operations per MAC, so TOPS/W = 2 / (pJ per MAC)
-                derived = 2.0 / df["_pj_per_mac"].where(df["_pj_per_mac"] > 0)
-                df = df.assign(_tops_per_w=df["tops_per_w"].fillna(derived) if "tops_per_w" in df.columns
-                               else derived)
-        fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
-                                    size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
-                                    selected=list(selected), title=title_of(v, filters),
-                                    max_dominated=MAX_DOMINATED, height=PLOT_HEIGHT,
-                                    x_range=zoom.get("x"), y_range=zoom.get("y"),
-                                    hover_extra=HOVER_EXTRA.get(view, []), z=v.get("z"))
-        return df, fig
+        return _figure_of(view_frame(data, v, filters, columns=_figure_columns(v)), v, filters, selected, zoom)
 
     return data.memo("pareto-figures", _Recent).get(key, make)
+
+
+def _figure_columns(v: dict) -> list[str]:
+    """The columns a view's Pareto figure reads."""
+    energy, macs = _PER_MAC.get(v.get("view") or "train", _PER_MAC["train"])
+    return [c for c in dict.fromkeys(["id", "name", "label", v["x"], v["y"], v.get("color"), v.get("symbol"),
+                                      v.get("size"), energy, macs, "tops_per_w", v.get("z")]) if c]
+
+
+def _figure_of(df: pd.DataFrame, v: dict, filters: dict[str, list], selected, zoom: dict):
+    """A view's points (with ``front``) and its Pareto figure, from the view's rows."""
+    view = v.get("view") or "train"
+    energy, macs = _PER_MAC.get(view, _PER_MAC["train"])
+    if energy in df.columns and macs in df.columns:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df = df.assign(_pj_per_mac=df[energy] / df[macs].where(df[macs] > 0))
+            # the stored efficiency, else the view's: 2 operations per MAC, so TOPS/W = 2 / (pJ per MAC)
+            derived = 2.0 / df["_pj_per_mac"].where(df["_pj_per_mac"] > 0)
+            df = df.assign(_tops_per_w=df["tops_per_w"].fillna(derived) if "tops_per_w" in df.columns
+                           else derived)
+    fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
+                                size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
+                                selected=list(selected), title=title_of(v, filters),
+                                max_dominated=MAX_DOMINATED, height=PLOT_HEIGHT,
+                                x_range=zoom.get("x"), y_range=zoom.get("y"),
+                                hover_extra=HOVER_EXTRA.get(view, []), z=v.get("z"))
+    return df, fig
 
 
 def figure_key(v: dict, filters: dict[str, list], selected=(), zoom: dict | None = None) -> tuple[str, dict, dict]:
@@ -401,10 +411,15 @@ class OpeningView:
 
 
 class _Warming:
-    """Whether the server's start-up drawing of the opening view was started, and when it is done."""
+    """The server's start-up drawing of the opening view: whether it was started, the quick figure drawn
+    before the whole read (:func:`quick_opening`), and events for "a figure is ready" and "the whole read
+    and its figure are done"."""
 
     def __init__(self) -> None:
         self.started = False
+        self.quick: OpeningView | None = None
+        self.same: tuple[str, str] | None = None   # (quick key, whole read's key) of one and the same figure
+        self.ready = threading.Event()
         self.done = threading.Event()
 
 
@@ -413,13 +428,16 @@ _WARMING: weakref.WeakKeyDictionary[StoreData, _Warming] = weakref.WeakKeyDictio
 
 def opening(data: StoreData, wait_s: float = OPENING_WAIT_S) -> OpeningView | None:
     """The opening view (the controls' initial values, no filter) of the newest store version read, once
-    :func:`warm` has drawn it, waiting at most ``wait_s`` for it; None when the server does not draw it
-    ahead, when it is not drawn in time (the page's callbacks then draw it), or without finished points.
-    Sent with the page, it is drawn without the round trips of the callbacks that fill the controls and
-    on which the plot's callback waits."""
+    :func:`warm` has drawn it, waiting at most ``wait_s`` for it; until the whole read is done, the quick
+    figure drawn before it (:func:`quick_opening`); None when the server does not draw it ahead, when it
+    is not drawn in time (the page's callbacks then draw it), or without finished points. Sent with the
+    page, it is drawn without the round trips of the callbacks that fill the controls and on which the
+    plot's callback waits."""
     warming = _WARMING.get(data)
-    if warming is None or not warming.started or not warming.done.wait(wait_s):
+    if warming is None or not warming.started or not warming.ready.wait(wait_s):
         return None
+    if not warming.done.is_set():
+        return warming.quick
     version = data.read_version()
     if version is None:
         return None
@@ -457,13 +475,55 @@ def warm(data: StoreData) -> None:
     warming = _WARMING.setdefault(data, _Warming())
     warming.started = True
     try:
+        warming.quick = quick_opening(data)
+        if warming.quick is not None:
+            warming.ready.set()
         if data.done_points().empty:
             return
-        pareto_for(data, DEFAULT_VIEW, {})   # first: a page load waits for it (opening)
+        fig = pareto_for(data, DEFAULT_VIEW, {})[1]   # first: a page load waits for it (opening)
+        quick, version = warming.quick, data.read_version()
+        if quick is not None and quick.version == version and pio.to_json(quick.figure) == pio.to_json(fig):
+            # a page that opened with the quick figure holds this one: its first callback sends nothing
+            warming.same = (quick.key, repr((version, figure_key(DEFAULT_VIEW, {})[0])))
     finally:
         warming.done.set()
+        warming.ready.set()
     _options(data)
     _row_columns(data)
+
+
+def quick_opening(data: StoreData) -> OpeningView | None:
+    """The opening view's figure from the few columns it draws (:meth:`StoreData.quick_points`: the two
+    axes, energy per MAC's, the colour and symbol, names for the points drawn as markers), ahead of the
+    whole read: what a first visit's page opens with when it comes before the whole read is done. Its key
+    is its own: the plot's first callback sends the whole read's figure of the view (the same points,
+    names and counts)."""
+    v = DEFAULT_VIEW
+    x, y = v["x"], v["y"]
+    # the figure's columns the quick read takes off point_metrics (those it has); the others it derives
+    metrics = [c for c in _figure_columns(v) if c not in ("id", "name", "label", "family", "scheme_name")]
+
+    def named(df: pd.DataFrame) -> np.ndarray:
+        """The points drawn as markers: the front, and every point when the others are few enough."""
+        if x not in df.columns or y not in df.columns:
+            return np.zeros(len(df), dtype=bool)
+        ok = df[[x, y]].notna().all(axis=1).to_numpy()
+        front = np.zeros(len(df), dtype=bool)
+        front[ok] = figures.front_mask(df[ok], [x, y])
+        return ok if int(ok.sum() - front.sum()) <= MAX_DOMINATED else front
+
+    read = data.quick_points(metrics, named)
+    if read is None:
+        return None
+    version, df = read
+    if df.empty or x not in df.columns or y not in df.columns:
+        return None
+    ok = df[[x, y]].notna().all(axis=1).to_numpy()
+    front = np.zeros(len(df), dtype=bool)
+    front[ok] = figures.front_mask(df[ok], [x, y])
+    df = df.assign(front=np.where(front, "★", ""))
+    view_df, fig = _figure_of(df, v, {}, [], {})
+    return OpeningView(version, fig, count_text(view_df, v, len(df)), repr(("quick", version)))
 
 
 def register(app: dash.Dash, data: StoreData) -> None:
@@ -582,9 +642,11 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         table = {k: v.get(k) for k in ("x", "y", "front", "cmetric", "cmax")}
         key = table_key(current_key, version, repr((sorted(table.items(), key=str), sorted(filters.items(), key=str))),
                         time.time())
-        return (dash.no_update if fig_key == held else fig, count_text(df, v, total),
+        warming = _WARMING.get(data)
+        holds = fig_key == held or (warming is not None and warming.same == (held, fig_key))
+        return (dash.no_update if holds else fig, count_text(df, v, total),
                 dash.no_update if key is None else key,   # the same key written again would refetch
-                dash.no_update if fig_key == held else fig_key)
+                dash.no_update if holds else fig_key)
 
     @app.callback(Output("ex-zoom", "data"), Input("ex-pareto", "relayoutData"), State("ex-zoom", "data"),
                   State("ex-x", "value"), State("ex-y", "value"), State("ex-logx", "value"),
