@@ -475,7 +475,10 @@ def warm(data: StoreData) -> None:
     warming = _WARMING.setdefault(data, _Warming())
     warming.started = True
     try:
-        warming.quick = quick_opening(data)
+        try:
+            warming.quick = quick_opening(data)
+        except Exception:   # noqa: BLE001 - only a head start: the whole read below draws the same
+            warming.quick = None
         if warming.quick is not None:
             warming.ready.set()
         if data.done_points().empty:
