@@ -934,13 +934,18 @@ def test_a_page_opens_with_the_figure_the_server_drew(db):
                               ("ex-zoom", "data", {})] + [(cid, prop, view[k]) for cid, prop, k in VIEW]
                              + [(cid, "value", []) for cid, _, _ in FILTERS]
                              + [({"type": "ex-cfg", "field": "ALL"}, "value", [])],
-                             [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", None),
+                             [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", table),
                               ("ex-fig-key", "data", key)])
 
+    # the table's first block of rows is the opening view's: the plot's callbacks do not refetch it
+    table = _component(lay, "ex-table-key")["props"]["data"]
     res = update(DEFAULT_VIEW)
     assert "ex-pareto" not in res and "ex-fig-key" not in res and res["ex-count"]["children"]
+    assert "ex-table-key" not in res
     logx = update({**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]})
     assert logx["ex-pareto"]["figure"]["layout"]["xaxis"]["type"] == "linear" and logx["ex-fig-key"]["data"] != key
+    assert "ex-table-key" not in logx
+    assert update({**DEFAULT_VIEW, "front": True})["ex-table-key"]["data"]["view"] != table["view"]
     # a page that came before the whole read opened with the quick figure; it is the same figure, so the
     # plot's first callback sends none
     warming = _WARMING[app.hwsim_data]

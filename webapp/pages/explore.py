@@ -197,7 +197,7 @@ def layout(opening: OpeningView | None = None):
     ], class_name="shadow-sm")
     return dbc.Row([dbc.Col(controls, xs=12, lg=3, class_name="mb-3"),
                     dbc.Col([plot, parcoords, table], xs=12, lg=9),
-                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key"), dcc.Store(id="ex-pc-drawn"),
+                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key", data=opening.table if opening else None), dcc.Store(id="ex-pc-drawn"),
                     dcc.Store(id="ex-zoom", data={}),
                     # which figure the plot holds (version and view): the same figure is never sent twice
                     dcc.Store(id="ex-fig-key", data=opening.key if opening else None),
@@ -383,6 +383,14 @@ def count_text(df: pd.DataFrame, v: dict, total: int) -> str:
 TABLE_FOLLOW_S = 10.0   # a sweep's commits refresh the table at most this often (a new view at once)
 
 
+def table_view(v: dict, filters: dict[str, list]) -> str:
+    """What the table's rows depend on: the axes (the front), the filters with something chosen (a config
+    field's dropdown joining the page is no new view) and the constraint; not log switches, colours or
+    sizes, whose changes then cost no new block of rows."""
+    table = {k: v.get(k) for k in ("x", "y", "front", "cmetric", "cmax")}
+    return repr((sorted(table.items(), key=str), sorted(((c, f) for c, f in filters.items() if f), key=str)))
+
+
 def table_key(held: dict | None, version: str, view: str, now: float) -> dict | None:
     """The table's new key, or None to keep ``held``: the view its rows follow (axes, filters,
     constraint), the store version they were read at and when (server time). A new view refreshes the
@@ -408,6 +416,12 @@ class OpeningView:
     figure: go.Figure
     count: str
     key: str
+
+    @property
+    def table(self) -> dict:
+        """The table's key for the opening view at this version: the page's first block of rows is its
+        rows, and the plot's first callback does not have the table fetch them again."""
+        return {"view": table_view(DEFAULT_VIEW, {}), "version": self.version, "at": time.time()}
 
 
 class _Warming:
@@ -640,11 +654,7 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
                 return (figures.empty_figure("No finished design points in the store yet."), "", version,
                         None)
             df, fig = pareto_for(data, v, filters, compared or [], zoom)
-        # The table's rows depend on the axes (the front), the filters and the constraint; not on log
-        # switches, colours or sizes, whose changes then cost no new block of rows.
-        table = {k: v.get(k) for k in ("x", "y", "front", "cmetric", "cmax")}
-        key = table_key(current_key, version, repr((sorted(table.items(), key=str), sorted(filters.items(), key=str))),
-                        time.time())
+        key = table_key(current_key, version, table_view(v, filters), time.time())
         warming = _WARMING.get(data)
         holds = fig_key == held or (warming is not None and warming.same == (held, fig_key))
         return (dash.no_update if holds else fig, count_text(df, v, total),
