@@ -4,6 +4,7 @@
     python benchmarks/dashboard_scale.py --sizes 10000   # one size
     python benchmarks/dashboard_scale.py --make-only --sizes 100 --out /tmp/stores
     python benchmarks/dashboard_scale.py --sizes 0 --hardware 10000   # a 10,000-point hardware sweep
+    python benchmarks/dashboard_scale.py --sizes 50000 --live-only --follow-cost --out DIR   # a sweep's cost
 
 Writes synthetic stores (realistic configs: the quickstart's models and schemes with their
 hyper-parameters, accelerators with varied array size / dataflow / clock in a hardware slice,
@@ -214,6 +215,7 @@ def served(db: Path, *args: str, wait_s: float = 60.0) -> Iterator[int]:
                     raise ServerDidNotStart(f"hwsim serve did not answer within {wait_s:g} s") from None
                 time.sleep(0.05)
         served.startup_s = time.perf_counter() - t0
+        served.pid = srv.pid
         yield port
     finally:
         srv.terminate()
@@ -436,6 +438,42 @@ def measure_live(db: Path, n: int, points: int = 200) -> dict:
     return out
 
 
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_follow(db: Path, points: int = 200) -> dict:
+    """What following a sweep costs with nobody at the page: the server's CPU seconds and the browser's
+    main-thread time (Chromium's TaskDuration, and its script, layout and style parts) while a writer
+    commits 20 points a second into the served store, until 4 s after its last commit. CPU time, not
+    wall time, so it compares across loads better than the timings."""
+    from playwright.sync_api import sync_playwright
+
+    with served(db, "--refresh-ms", "1000", wait_s=a_wait_s) as port, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector(ROW, timeout=180_000)
+        page.wait_for_timeout(4000)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+
+        def browser_s() -> tuple[float, float]:
+            m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
+            return m["TaskDuration"], m["ScriptDuration"] + m["LayoutDuration"] + m["RecalcStyleDuration"]
+
+        c0, (t0, b0) = _cpu_s(served.pid), browser_s()
+        subprocess.run([sys.executable, "-c", WRITER, str(db), str(points), str(ROOT)], stdout=subprocess.DEVNULL,
+                       check=True)
+        page.wait_for_timeout(4000)
+        c1, (t1, b1) = _cpu_s(served.pid), browser_s()
+        browser.close()
+    return {"follow_server_cpu_s": c1 - c0, "follow_browser_task_s": t1 - t0, "follow_browser_script_layout_s": b1 - b0,
+            "follow_commits": points // 20}
+
+
 def main() -> None:
     global a_wait_s
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -446,6 +484,8 @@ def main() -> None:
                     help="how long the server may take to answer before the run fails (default 60 s)")
     ap.add_argument("--live", action="store_true", help="also measure a sweep writing into the served store")
     ap.add_argument("--live-only", action="store_true", help="only the live-sweep measurement")
+    ap.add_argument("--follow-cost", action="store_true",
+                    help="with --live/--live-only: also the server's and browser's CPU time to follow a sweep")
     ap.add_argument("--hardware", type=int, nargs="*", default=[], metavar="N",
                     help="also a hardware-sweep store of N points (configs/sweeps/hardware_search.yaml's designs "
                          "replicated with jitter; --sizes 0 for this case alone)")
@@ -499,6 +539,15 @@ def main() -> None:
             import shutil
 
             shutil.copy(db, live_db)
+            if a.follow_cost:
+                fc = measure_follow(live_db)
+                print(f"   following a sweep ({fc['follow_commits']} commits of 20 points, 1 s apart, nobody at the "
+                      f"page): server {fc['follow_server_cpu_s']:.2f} CPU-s, browser main thread "
+                      f"{fc['follow_browser_task_s']:.2f} s (script, layout and style "
+                      f"{fc['follow_browser_script_layout_s']:.2f} s)", flush=True)
+                for suffix in ("", "-wal", "-shm"):   # the live measurement starts from the same store
+                    Path(str(live_db) + suffix).unlink(missing_ok=True)
+                shutil.copy(db, live_db)
             lr = measure_live(live_db, n)
             print(f"   live sweep ({lr['live_commits']} commits of 20 points, 1 s apart): axis change median "
                   f"{lr['live_axis_s_median']:.2f} s, max {lr['live_axis_s_max']:.2f} s; points counted on the "
