@@ -73,6 +73,13 @@ def _serve_plotly(app: dash.Dash) -> None:
     # waits for its layout (the opening figure, explore.opening), not after it; dcc.Graph then finds
     # window.Plotly and loads nothing.
     app.config.external_scripts.append({"src": url, "defer": "defer"})
+    # dcc.Graph's own code is a webpack chunk loaded on first use: named in the page too, it registers
+    # itself as loaded, and a plot sent with the layout is drawn without a request that would queue
+    # behind the page's first callbacks (a browser opens 6 connections to a host; those callbacks hold
+    # them while the server reads the store)
+    app.config.external_scripts.append(
+        {"src": f"{app.config.routes_pathname_prefix}_dash-component-suites/dash/dcc/async-graph.js",
+         "defer": "defer"})
     app.server.add_url_rule(url, "hwsim_plotly_js", lambda: send_file(
         PLOTLY_JS, mimetype="application/javascript", max_age=0, conditional=True, etag=True))
 
