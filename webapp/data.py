@@ -618,9 +618,10 @@ def _quick_points(store: Store, ino: int | None, metrics: list[str], named) -> p
     point_cols = ["id", "label", "model", "dataset", "scheme", "accelerator", "family", "bits_w", "bits_a"]
     have = {r[1] for r in store.iter_rows("PRAGMA table_info(points)")}
     point_cols = [c for c in point_cols if c in have]
-    sql = (f"SELECT {', '.join(f'p.{c}' for c in point_cols)}, {', '.join(f'm.m{cols[m]}' for m in metrics)}"
-           + (f", {parts[at].replace('config', 'p.config')}" if at is not None else "")
-           + " FROM points AS p LEFT JOIN point_metrics AS m ON m.point = p.id WHERE p.status = 'done'")
+    # (point_metrics has no config column: the part's SQL reads the points row's)
+    sql = (f"SELECT {', '.join([*(f'points.{c}' for c in point_cols), *(f'm.m{cols[m]}' for m in metrics)])}"
+           + (f", {parts[at]}" if at is not None else "")
+           + " FROM points LEFT JOIN point_metrics AS m ON m.point = points.id WHERE points.status = 'done'")
     df = pd.DataFrame(store.conn.execute(sql).fetchall(),
                       columns=[*point_cols, *metrics, *(["_scheme"] if at is not None else [])], dtype=object)
     for m in metrics:
