@@ -4,13 +4,16 @@
     python benchmarks/dashboard_scale.py --sizes 10000   # one size
     python benchmarks/dashboard_scale.py --make-only --sizes 100 --out /tmp/stores
     python benchmarks/dashboard_scale.py --sizes 0 --hardware 10000   # a 10,000-point hardware sweep
+    python benchmarks/dashboard_scale.py --sizes 50000 --live-only --follow-cost --out DIR   # a sweep's cost
 
 Writes synthetic stores (realistic configs: the quickstart's models and schemes with their
 hyper-parameters, accelerators with varied array size / dataflow / clock in a hardware slice,
 metrics that move together the way priced points do), serves each with ``hwsim serve`` and
-measures, in the browser: navigation to a drawn Explore plot, an axis change (log x off),
-a filter change (one model), the bytes each change ships, and the JS heap; and where the
-drawn time goes: the Pareto callback's server time (request to first byte), when its figure
+measures, in the browser: navigation to a drawn Explore plot, and to the page loaded whole (its
+table filled), an axis change (log x off, once the page has loaded), a filter change (one model),
+the bytes each change ships, and the JS heap; and where the
+drawn time goes: the server time (request to first byte) of what carried the figure (the page's
+layout, when the server had drawn the opening view, else the Pareto callback), when the figure
 had arrived, and the main thread's script and layout time (Chromium's Performance metrics,
 until drawn). Targets at 50,000:
 drawn within 3 s, a change within 1 s, heap under 300 MB. Needs ``pip install playwright`` and
@@ -212,6 +215,7 @@ def served(db: Path, *args: str, wait_s: float = 60.0) -> Iterator[int]:
                     raise ServerDidNotStart(f"hwsim serve did not answer within {wait_s:g} s") from None
                 time.sleep(0.05)
         served.startup_s = time.perf_counter() - t0
+        served.pid = srv.pid
         yield port
     finally:
         srv.terminate()
@@ -222,6 +226,7 @@ served.startup_s = float("nan")
 
 
 a_wait_s = 60.0   # how long a server may take to answer before the run counts as failed (--wait-s)
+ROW = "#ex-grid .ag-center-cols-container .ag-row"   # a row of the Explore table: the page has loaded whole
 
 
 def measure(db: Path, n: int, filter_on: tuple[str, str] = ("ex-f-model", "lenet300")) -> dict:
@@ -258,10 +263,21 @@ def measure(db: Path, n: int, filter_on: tuple[str, str] = ("ex-f-model", "lenet
 
             page.on("response", size)
             pareto: list[dict] = []   # where the time of the Pareto callback goes: server, transfer
+            layout: list[dict] = []   # the page's layout, when it carried the opening figure
 
             def timing(r) -> None:
                 if "_dash-update-component" in r.url and "ex-pareto.figure" in (r.post_data or ""):
-                    pareto.append(r.timing)
+                    try:   # a callback that sends no figure (the page holds it) does not count
+                        if b'"ex-pareto"' in r.response().body():
+                            pareto.append(r.timing)
+                    except Exception:  # a response still in flight when the page closed
+                        pass
+                elif r.url.endswith("_dash-layout"):
+                    try:
+                        if b"customdata" in r.response().body():
+                            layout.append(r.timing)
+                    except Exception:
+                        pass
 
             page.on("requestfinished", timing)
             # First visit: the server reads the store, the browser fetches ~5 MB of JS (plotly, AG Grid).
@@ -269,11 +285,18 @@ def measure(db: Path, n: int, filter_on: tuple[str, str] = ("ex-f-model", "lenet
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function(f"({count_js})() >= {n}", timeout=180_000)
             out["first_s"] = time.perf_counter() - t0
-            if pareto:   # when the first visit's figure had arrived (the store read, on a first visit)
-                t = pareto[-1]
-                out["first_fig_at_s"] = (t["startTime"] + t["responseEnd"]
+            # the page loaded whole: its table filled (the plot may come first, drawn by the server ahead)
+            page.wait_for_selector(ROW, timeout=180_000)
+            out["first_ready_s"] = time.perf_counter() - t0
+            # when the first visit's figure had arrived: with the page's layout (drawn by the server as it
+            # starts), else by the Pareto callback (after the store's read and the callbacks it waits on)
+            first = layout[0] if layout else pareto[0] if pareto else None
+            if first is not None:
+                out["first_fig_at_s"] = (first["startTime"] + first["responseEnd"]
                                          - page.evaluate("performance.timeOrigin")) / 1e3
+                out["first_fig_with"] = "the page" if layout else "its callback"
             pareto.clear()
+            layout.clear()
             page.close()
             # Then time a new tab (browser cache and server cache warm: what a user opening a link sees).
             page = ctx.new_page()
@@ -286,11 +309,13 @@ def measure(db: Path, n: int, filter_on: tuple[str, str] = ("ex-f-model", "lenet
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function(f"({count_js})() >= {n}", timeout=120_000)
             out["drawn_s"] = time.perf_counter() - t0
+            page.wait_for_selector(ROW, timeout=120_000)
+            out["ready_s"] = time.perf_counter() - t0
             # The browser's main thread until drawn: scripts (parsing included) and layout/paint.
             perf = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
             out["script_s"], out["layout_s"] = perf.get("ScriptDuration", 0.0), perf.get("LayoutDuration", 0.0)
-            if pareto:
-                t = pareto[0]
+            t = layout[0] if layout else pareto[0] if pareto else None
+            if t is not None:
                 out["pareto_server_s"] = (t["responseStart"] - t["requestStart"]) / 1e3
                 # when the figure had arrived, from navigation start (the rest of "drawn" is the browser's)
                 out["pareto_at_s"] = (t["startTime"] + t["responseEnd"] - page.evaluate("performance.timeOrigin")) / 1e3
@@ -303,7 +328,7 @@ def measure(db: Path, n: int, filter_on: tuple[str, str] = ("ex-f-model", "lenet
                 return [ids.size, names.size]; }""")
             out["hover_markers"], out["hover_names"] = names
             page.wait_for_timeout(500)
-            # Axis change: log x off.
+            # Axis change (log x off), once the page has loaded whole (timed above: ready_s).
             sizes.clear()
             t0 = time.perf_counter()
             page.click("label[for=ex-logx]")
@@ -375,7 +400,7 @@ def measure_live(db: Path, n: int, points: int = 200) -> dict:
         page.wait_for_function("() => { const e = document.querySelector('#ex-count');"
                                " return e && /of \\d+ design points/.test(e.innerText); }", timeout=180_000)
         # let the page settle (its first callbacks answered, the table filled) before the sweep starts
-        page.wait_for_selector("#ex-grid .ag-center-cols-container .ag-row", timeout=120_000)
+        page.wait_for_selector(ROW, timeout=120_000)
         page.wait_for_timeout(3000)
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(points), str(ROOT)],
                                   stdout=subprocess.PIPE, text=True)
@@ -413,6 +438,42 @@ def measure_live(db: Path, n: int, points: int = 200) -> dict:
     return out
 
 
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_follow(db: Path, points: int = 200) -> dict:
+    """What following a sweep costs with nobody at the page: the server's CPU seconds and the browser's
+    main-thread time (Chromium's TaskDuration, and its script, layout and style parts) while a writer
+    commits 20 points a second into the served store, until 4 s after its last commit. CPU time, not
+    wall time, so it compares across loads better than the timings."""
+    from playwright.sync_api import sync_playwright
+
+    with served(db, "--refresh-ms", "1000", wait_s=a_wait_s) as port, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector(ROW, timeout=180_000)
+        page.wait_for_timeout(4000)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+
+        def browser_s() -> tuple[float, float]:
+            m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
+            return m["TaskDuration"], m["ScriptDuration"] + m["LayoutDuration"] + m["RecalcStyleDuration"]
+
+        c0, (t0, b0) = _cpu_s(served.pid), browser_s()
+        subprocess.run([sys.executable, "-c", WRITER, str(db), str(points), str(ROOT)], stdout=subprocess.DEVNULL,
+                       check=True)
+        page.wait_for_timeout(4000)
+        c1, (t1, b1) = _cpu_s(served.pid), browser_s()
+        browser.close()
+    return {"follow_server_cpu_s": c1 - c0, "follow_browser_task_s": t1 - t0, "follow_browser_script_layout_s": b1 - b0,
+            "follow_commits": points // 20}
+
+
 def main() -> None:
     global a_wait_s
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -423,6 +484,8 @@ def main() -> None:
                     help="how long the server may take to answer before the run fails (default 60 s)")
     ap.add_argument("--live", action="store_true", help="also measure a sweep writing into the served store")
     ap.add_argument("--live-only", action="store_true", help="only the live-sweep measurement")
+    ap.add_argument("--follow-cost", action="store_true",
+                    help="with --live/--live-only: also the server's and browser's CPU time to follow a sweep")
     ap.add_argument("--hardware", type=int, nargs="*", default=[], metavar="N",
                     help="also a hardware-sweep store of N points (configs/sweeps/hardware_search.yaml's designs "
                          "replicated with jitter; --sizes 0 for this case alone)")
@@ -462,8 +525,11 @@ def main() -> None:
                   f"{r.get('pareto_at_s', float('nan')):13.2f}  {r['script_s']:8.2f}  {r['layout_s']:8.2f}",
                   flush=True)
             # a point's id is its config's hash: markers of distinct points have distinct configs
-            print(f"   first visit's figure arrived at {r.get('first_fig_at_s', float('nan')):.2f} s; "
-                  f"distinct names on drawn markers: {r['hover_names']} of {r['hover_markers']}")
+            print(f"   page loaded whole (table filled): first visit {r['first_ready_s']:.2f} s, new tab "
+                  f"{r['ready_s']:.2f} s")
+            print(f"   first visit's figure arrived at {r.get('first_fig_at_s', float('nan')):.2f} s with "
+                  f"{r.get('first_fig_with', '?')}; distinct names on drawn markers: {r['hover_names']} of "
+                  f"{r['hover_markers']}")
             if r.get("first_error"):
                 print("   first console error:", r["first_error"])
         if a.live or a.live_only:
@@ -473,6 +539,15 @@ def main() -> None:
             import shutil
 
             shutil.copy(db, live_db)
+            if a.follow_cost:
+                fc = measure_follow(live_db)
+                print(f"   following a sweep ({fc['follow_commits']} commits of 20 points, 1 s apart, nobody at the "
+                      f"page): server {fc['follow_server_cpu_s']:.2f} CPU-s, browser main thread "
+                      f"{fc['follow_browser_task_s']:.2f} s (script, layout and style "
+                      f"{fc['follow_browser_script_layout_s']:.2f} s)", flush=True)
+                for suffix in ("", "-wal", "-shm"):   # the live measurement starts from the same store
+                    Path(str(live_db) + suffix).unlink(missing_ok=True)
+                shutil.copy(db, live_db)
             lr = measure_live(live_db, n)
             print(f"   live sweep ({lr['live_commits']} commits of 20 points, 1 s apart): axis change median "
                   f"{lr['live_axis_s_median']:.2f} s, max {lr['live_axis_s_max']:.2f} s; points counted on the "

@@ -213,10 +213,12 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
         view = {"view": "train", "x": x, "y": y, "logx": logx, "logy": False, "front": front, "color": "family",
                 "symbol": "scheme_name", "size": "model_size_bytes", "cmetric": None, "cmax": None, "z": None}
         vals = [(cid, prop, view[key]) for cid, prop, key in VIEW] + [(cid, "value", []) for cid, _, _ in FILTERS]
-        res = _post(client, [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data")],
+        res = _post(client, [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data"),
+                             ("ex-fig-key", "data")],
                     [("store-version", "data", "v"), ("cmp-select", "value", ids[:2]), ("ex-zoom", "data", {}), *vals,
                      ({"type": "ex-cfg", "field": "ALL"}, "value", [])],
-                    [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", None)])
+                    [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", None),
+                     ("ex-fig-key", "data", None)])
         take(res, f"Explore plot {x} vs {y}")
         fig = res["ex-pareto"]["figure"]
         assert fig["layout"]["xaxis"].get("ticktext") or fig["layout"]["xaxis"].get("ticksuffix")

@@ -111,3 +111,19 @@ def test_a_subset_reads_only_its_points(tmp_path, status):
         df = s.points(status=status, ids=[f"{2:016x}", "q" * 16])
     assert set(df["id"]) == ({f"{2:016x}"} if status else {f"{2:016x}", "q" * 16})
     assert df.set_index("id").loc[f"{2:016x}", "odd 'name\""] == 3.0
+
+
+def test_a_whole_read_takes_the_names_from_the_columns(tmp_path):
+    """Reading every point takes the metric names off point_metrics (the columns holding a value) while
+    its columns hold every metric row, not off the distinct names of every metric row (0.4 s at 50,000
+    points); the same frame either way."""
+    db = _store(tmp_path)
+    with Store(db, readonly=True) as s:
+        seen: list[str] = []
+        s.conn.set_trace_callback(seen.append)
+        fast = s.points()
+        s.conn.set_trace_callback(None)
+        assert not [q for q in seen if "DISTINCT name FROM metrics" in q]
+        slow = s.points(ids=list(fast["id"]))   # a subset reads the names of its points' rows
+    pd.testing.assert_frame_equal(fast.sort_values("id").reset_index(drop=True),
+                                  slow.sort_values("id").reset_index(drop=True))

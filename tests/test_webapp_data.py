@@ -327,7 +327,7 @@ def test_callbacks_answer_over_http(db):
     assert res["st-running"]["rowData"][0]["label"] == "mlp · lq"   # the readable name (hwsim.labels)
     assert len(res["st-recent"]["rowData"]) == 12
     # Explore: 12 markers, 6 with the model filter.
-    outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data")]
+    outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data"), ("ex-fig-key", "data")]
     view = {"view": "inference", "x": "infer_energy_pj", "y": "error", "logx": True, "logy": False, "front": False,
             "color": "family", "symbol": "accelerator", "size": "model_size_bytes", "cmetric": None, "cmax": None, "z": None}
 
@@ -339,7 +339,8 @@ def test_callbacks_answer_over_http(db):
 
     def markers(filters: dict) -> int:
         res = post_callback(client, outputs, inputs(filters), [({"type": "ex-cfg", "field": "ALL"}, "id", []),
-                                                               ("ex-table-key", "data", None)])
+                                                               ("ex-table-key", "data", None),
+                                                               ("ex-fig-key", "data", None)])
         fig = res["ex-pareto"]["figure"]
         return sum(len(t["customdata"]) for t in fig["data"] if t.get("mode") == "markers" and t.get("customdata"))
 
@@ -882,3 +883,122 @@ def test_the_poll_never_waits_on_a_read(tmp_path, monkeypatch):
     assert newest != shown and newest == repr(data.version())
     with data.at_version(newest):
         assert "f" * 16 in set(data.done_points()["id"])
+
+
+def _component(node, cid):
+    """The component of id ``cid`` in a layout as the server sends it (JSON)."""
+    if isinstance(node, dict):
+        if node.get("props", {}).get("id") == cid:
+            return node
+        node = list(node.values())
+    if isinstance(node, list):
+        for child in node:
+            found = _component(child, cid)
+            if found is not None:
+                return found
+    return None
+
+
+def test_a_page_opens_with_the_figure_the_server_drew(db):
+    """Once the server has drawn the opening view (webapp.app.warm, as it starts), a page's layout
+    carries that figure, the version it shows and its key: the plot is drawn as the page arrives. The
+    plot's callback then sends no figure for that view (the plot holds it) and a figure for another."""
+    from webapp.app import create_app, warm
+    from webapp.pages.explore import _WARMING, DEFAULT_VIEW, FILTERS, VIEW
+
+    app = create_app(db)
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    # without the server drawing ahead, a page load waits on nothing and the callbacks draw the plot
+    t0 = time.perf_counter()
+    lay = client.get("/_dash-layout").get_json()
+    assert time.perf_counter() - t0 < 2
+    assert _component(lay, "ex-fig-key")["props"]["data"] is None
+    assert "customdata" not in str(_component(lay, "ex-pareto")["props"]["figure"])
+    warm(app)
+    lay = client.get("/_dash-layout").get_json()
+    version = _component(lay, "store-version")["props"]["data"]
+    key = _component(lay, "ex-fig-key")["props"]["data"]
+    fig = _component(lay, "ex-pareto")["props"]["figure"]
+    done = app.hwsim_data.done_points()
+    drawn = done[["train_energy_pj_per_step", "accuracy"]].notna().all(axis=1).sum()
+    assert version == app.hwsim_data.read_version() and key and version in key
+    assert sum(len(t["customdata"]) for t in fig["data"] if t.get("mode") == "markers" and t.get("customdata")) \
+        == drawn > 0
+    assert _component(lay, "ex-count")["props"]["children"].startswith(f"{drawn} of {len(done)} design points")
+    outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data"), ("ex-fig-key", "data")]
+
+    def update(view: dict) -> dict:
+        return post_callback(client, outputs,
+                             [("store-version", "data", version), ("cmp-select", "value", None),
+                              ("ex-zoom", "data", {})] + [(cid, prop, view[k]) for cid, prop, k in VIEW]
+                             + [(cid, "value", []) for cid, _, _ in FILTERS]
+                             + [({"type": "ex-cfg", "field": "ALL"}, "value", [])],
+                             [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", table),
+                              ("ex-fig-key", "data", key)])
+
+    # the table's first block of rows is the opening view's: the plot's callbacks do not refetch it
+    table = _component(lay, "ex-table-key")["props"]["data"]
+    res = update(DEFAULT_VIEW)
+    assert "ex-pareto" not in res and "ex-fig-key" not in res and res["ex-count"]["children"]
+    assert "ex-table-key" not in res
+    logx = update({**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]})
+    assert logx["ex-pareto"]["figure"]["layout"]["xaxis"]["type"] == "linear" and logx["ex-fig-key"]["data"] != key
+    assert "ex-table-key" not in logx
+    assert update({**DEFAULT_VIEW, "front": True})["ex-table-key"]["data"]["view"] != table["view"]
+    # a page that came before the whole read opened with the quick figure; it is the same figure, so the
+    # plot's first callback sends none
+    warming = _WARMING[app.hwsim_data]
+    assert warming.quick is not None and warming.same == (warming.quick.key, key)
+    key = warming.quick.key
+    res = update(DEFAULT_VIEW)
+    assert "ex-pareto" not in res and "ex-fig-key" not in res
+    warming.same = None   # had they differed, the whole read's figure is sent
+    assert update(DEFAULT_VIEW)["ex-pareto"]["figure"]["data"]
+    warming.done.clear()   # the whole read not done yet: a page opens with the quick figure
+    lay = client.get("/_dash-layout").get_json()
+    assert _component(lay, "ex-fig-key")["props"]["data"] == warming.quick.key
+    assert _component(lay, "ex-pareto")["props"]["figure"]["data"] == fig["data"]
+
+
+def test_the_table_follows_commits_at_most_every_table_follow_s():
+    """A new view refreshes the table's rows at once; a sweep's commits only TABLE_FOLLOW_S after the table
+    last refreshed, so a sweep committing every second does not have the page fetch and lay out rows beside
+    every redraw of the plot; after that the table catches up with the version the page shows."""
+    from webapp.pages.explore import TABLE_FOLLOW_S, table_key
+
+    first = table_key(None, "v1", "view a", 100.0)
+    assert first == {"view": "view a", "version": "v1", "at": 100.0}
+    assert table_key(first, "v1", "view a", 500.0) is None                    # nothing changed
+    assert table_key(first, "v2", "view a", 100.0 + TABLE_FOLLOW_S / 2) is None   # a commit, too soon
+    assert table_key(first, "v2", "view a", 100.0 + TABLE_FOLLOW_S)["version"] == "v2"
+    assert table_key(first, "v1", "view b", 100.5)["view"] == "view b"       # a new view: at once
+    assert table_key({"junk": 1}, "v1", "view a", 0.0)["version"] == "v1"
+
+
+@pytest.mark.parametrize("n", [300, 2600])
+def test_the_quick_opening_figure_is_the_whole_reads(tmp_path, n):
+    """The opening figure drawn from the few columns it needs, before the whole read (a first visit that
+    comes before the store is read opens with it), is the figure the whole read gives: the same markers
+    in the same order, the same names (scheme parameters, accelerator fields, learning rates and seeds
+    that vary), the same density layer and legend. 300 points are all drawn as markers (every name made);
+    2,600 are the front as markers and a density layer."""
+    import plotly.io as pio
+
+    from benchmarks.dashboard_scale import make_store
+    from webapp.pages.explore import DEFAULT_VIEW, pareto_for, quick_opening
+
+    path = tmp_path / "q.db"
+    make_store(path, n)
+    with Store(path) as s:   # a point not done counts in what varies but is not drawn
+        s.conn.execute("UPDATE points SET status = 'running' WHERE rowid = 7")
+        s.conn.commit()
+    quick = quick_opening(StoreData(path))
+    data = StoreData(path)
+    df, fig = pareto_for(data, DEFAULT_VIEW, {})
+    assert quick is not None and pio.to_json(quick.figure) == pio.to_json(fig)
+    assert quick.count == f"{n - 1} of {n - 1} design points shown, {int((df['front'] != '').sum())} on the Pareto front"
+    names = [c[1] for t in fig.data if getattr(t, "mode", None) == "markers" and t.customdata is not None
+             for c in t.customdata]
+    assert len(names) == (n - 1 if n < 2000 else int((df["front"] != "").sum())) and len(set(names)) == len(names)
+    assert any("seed" in nm for nm in names) and any(" lr " in f" {nm} " for nm in names)

@@ -69,6 +69,17 @@ def _serve_plotly(app: dash.Dash) -> None:
     from flask import send_file
 
     url = f"{app.config.routes_pathname_prefix}_dash-component-suites/plotly/package_data/plotly.min.js"
+    # Also named by the page itself, deferred: fetched with the other scripts and compiled while the page
+    # waits for its layout (the opening figure, explore.opening), not after it; dcc.Graph then finds
+    # window.Plotly and loads nothing.
+    app.config.external_scripts.append({"src": url, "defer": "defer"})
+    # dcc.Graph's own code is a webpack chunk loaded on first use: named in the page too, it registers
+    # itself as loaded, and a plot sent with the layout is drawn without a request that would queue
+    # behind the page's first callbacks (a browser opens 6 connections to a host; those callbacks hold
+    # them while the server reads the store)
+    app.config.external_scripts.append(
+        {"src": f"{app.config.routes_pathname_prefix}_dash-component-suites/dash/dcc/async-graph.js",
+         "defer": "defer"})
     app.server.add_url_rule(url, "hwsim_plotly_js", lambda: send_file(
         PLOTLY_JS, mimetype="application/javascript", max_age=0, conditional=True, etag=True))
 
@@ -98,7 +109,11 @@ def _layout(data: StoreData, refresh_ms: int):
         ], fluid=True),
         color="primary", dark=True, sticky="top", class_name="mb-3 py-1",
     )
-    pages = [html.Div(page.layout(), id=f"page-{key}",
+    # the opening view, when the server has drawn it (or does so within explore.OPENING_WAIT_S): the page
+    # then arrives with its plot and the version that plot shows; never for Dash's own check of the
+    # layout on the server's first request
+    opening = explore.opening(data) if _page_load() else None
+    pages = [html.Div(page.layout(opening) if page is explore else page.layout(), id=f"page-{key}",
                       style={"display": "block" if active == f"tab-{key}" else "none"})
              for key, _, page in PAGES]
     return html.Div([
@@ -107,13 +122,20 @@ def _layout(data: StoreData, refresh_ms: int):
         # has no cycle (url -> controls -> url), while the browser's address follows the view.
         dcc.Location(id="url-out", refresh=False),
         dcc.Interval(id="interval", interval=refresh_ms, n_intervals=0),
-        dcc.Store(id="store-version", data=repr(data.version())),
+        dcc.Store(id="store-version", data=opening.version if opening else repr(data.version())),
         navbar,
         dbc.Container([html.Div(id="store-alert"), *pages,
                        html.Footer(f"hwsim {__version__}: results store {data.path}",
                                    className="text-muted small mt-4 mb-2")],
                       fluid=True, class_name="px-4"),
     ])
+
+
+def _page_load() -> bool:
+    """Whether the layout is asked for by a page (``_dash-layout``), not by Dash's first-request check."""
+    from flask import has_request_context, request
+
+    return has_request_context() and request.path.endswith("_dash-layout")
 
 
 def _register(app: dash.Dash, data: StoreData) -> None:
@@ -125,17 +147,23 @@ def _register(app: dash.Dash, data: StoreData) -> None:
     # answered from the version the page still shows.
     last = {"t": 0.0}
 
-    @app.callback(Output("store-version", "data"), Input("interval", "n_intervals"), State("store-version", "data"),
+    @app.callback(Output("store-version", "data"), Output("ex-table-key", "data", allow_duplicate=True),
+                  Input("interval", "n_intervals"), State("store-version", "data"), State("ex-table-key", "data"),
                   prevent_initial_call=True)
-    def poll(n, current):
+    def poll(n, current, table):
+        # the table follows the version the page shows, once explore.TABLE_FOLLOW_S has passed since it last
+        # did (commits in between left it as it was)
+        caught = explore.table_key(table, current, table.get("view"), time.time()) if isinstance(table, dict) \
+            else None
+        caught = dash.no_update if caught is None else caught
         if n and repr(data.version()) == current:
-            return dash.no_update
+            return dash.no_update, caught
         read = data.read_ahead()
         now = time.monotonic()
         if read is None or read == current or now - last["t"] < MIN_REDRAW_S:
-            return dash.no_update
+            return dash.no_update, caught
         last["t"] = now
-        return read
+        return read, caught
 
     @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
                   Output("store-alert", "children"), Input("store-version", "data"))

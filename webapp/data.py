@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -174,6 +175,26 @@ class StoreData:
                 self._reader = threading.Thread(target=self.refresh, name="hwsim-read-ahead", daemon=True)
                 self._reader.start()
             return self._read
+
+    def quick_points(self, metrics: list[str], named) -> tuple[str, pd.DataFrame] | None:
+        """The done points' ``metrics`` and columns, read straight from the store ahead of (and apart from)
+        the whole read: with ``scheme_name`` for every point and ``name`` for the points ``named(frame)``
+        picks (a boolean mask; the others' are None), which a first page's figure needs. The names are the
+        whole read's (:meth:`points`): the same :class:`hwsim.labels.Variation`, fed the same distinct
+        combinations of config parts, which SQLite lists (6,923 for 50,000 points) without a row per point
+        reaching Python; half the whole read's time at 50,000 points. With the store version read, as pages
+        hold it. None for a store without ``point_metrics`` (older, read-only)."""
+        with self._lock:
+            try:
+                store = self._sync()
+                df = None if store is None else _quick_points(store, self._store_ino, metrics, named)
+            except UserError:
+                return None
+            return None if df is None else (repr(self._version), df)
+
+    def read_version(self) -> str | None:
+        """The newest version whose points were read, as pages hold it (None before the first read)."""
+        return self._read
 
     def _close(self) -> None:
         if self._store is not None:
@@ -454,10 +475,8 @@ def _fresh_rows(store: Store, ids: list[str] | None) -> tuple[pd.DataFrame, set[
     return df, metric_names
 
 
-def _config_parts(loaded: _Loaded, store: Store, ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per point, the JSON text of each top-level config part (to name it) and the config leaves that may
-    vary (to filter and plot by). SQLite cuts the parts out (``config -> '$.part'``); each distinct text
-    is parsed once."""
+def _part_keys(store: Store) -> tuple[list[str], list[str]]:
+    """The top-level parts of the configs (of the 20 newest points), and those holding a ``seed``."""
     keys = list(dict.fromkeys(k for (k,) in store.iter_rows(
         "SELECT DISTINCT j.key FROM (SELECT config FROM points ORDER BY rowid DESC LIMIT 20) AS p, "
         "json_each(p.config) AS j") if isinstance(k, str) and k.replace("_", "").isalnum()))
@@ -465,11 +484,22 @@ def _config_parts(loaded: _Loaded, store: Store, ids: list[str]) -> tuple[pd.Dat
         "SELECT DISTINCT j.key FROM (SELECT config FROM points ORDER BY rowid DESC LIMIT 20) AS p, "
         "json_each(p.config) AS j WHERE j.type = 'object' AND json_type(j.value, '$.seed') IS NOT NULL")
         if k in keys]
-    # seeds are never a filter (varied_fields skips them): cut out, so a part differing only in its seed
-    # (a recipe per point) is one distinct text; each such seed comes apart, as a ``<part>.seed`` column,
-    # for the names
-    sel = ", ".join([*(f"json_remove(config -> '$.{k}', '$.seed')" if k in seeded else f"config -> '$.{k}'"
-                       for k in keys), *(f"json_extract(config, '$.{k}.seed')" for k in seeded)])
+    return keys, seeded
+
+
+def _part_sql(keys: list[str], seeded: list[str]) -> list[str]:
+    """SQL cutting each part's JSON text out of a config. Seeds are never a filter (varied_fields skips
+    them): cut out, so a part differing only in its seed (a recipe per point) is one distinct text; each
+    such seed comes apart, as a ``<part>.seed`` column, for the names."""
+    return [f"json_remove(config -> '$.{k}', '$.seed')" if k in seeded else f"config -> '$.{k}'" for k in keys]
+
+
+def _config_parts(loaded: _Loaded, store: Store, ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per point, the JSON text of each top-level config part (to name it) and the config leaves that may
+    vary (to filter and plot by). SQLite cuts the parts out (``config -> '$.part'``); each distinct text
+    is parsed once."""
+    keys, seeded = _part_keys(store)
+    sel = ", ".join([*_part_sql(keys, seeded), *(f"json_extract(config, '$.{k}.seed')" for k in seeded)])
     rows = store.conn.execute(f"SELECT id{', ' + sel if sel else ''} FROM points"
                               + (" WHERE id IN (SELECT id FROM temp._want)" if ids is not None else "")).fetchall()
     # object columns: the pandas string dtype reads element by element, 50,000 times per column
@@ -565,6 +595,71 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
     loaded.rows = rows
     loaded._frame = None
     return loaded
+
+
+def _quick_points(store: Store, ino: int | None, metrics: list[str], named) -> pd.DataFrame | None:
+    """:meth:`StoreData.quick_points`."""
+    try:
+        cols = dict(store.iter_rows("SELECT name, col FROM metric_columns"))
+    except sqlite3.OperationalError:   # an older store, read-only: no point_metrics
+        return None
+    metrics = [m for m in metrics if m in cols]   # a metric no point has is a column of None in points()
+    loaded = _Loaded(ino)
+    keys, seeded = _part_keys(store)
+    parts = _part_sql(keys, seeded)
+    loaded.part_keys = list(keys)
+    for combo in store.iter_rows(f"SELECT DISTINCT {', '.join(parts)} FROM points"):
+        loaded.variation.add(loaded.config(tuple(combo)))
+    for k in seeded:
+        seeds = [v for (v,) in store.iter_rows(f"SELECT DISTINCT json_extract(config, '$.{k}.seed') FROM points")]
+        if any(v is not None for v in seeds):
+            loaded.variation.add_values(f"{k}{_SEED}", seeds)
+    at = keys.index("scheme") if "scheme" in keys else None
+    point_cols = ["id", "label", "model", "dataset", "scheme", "accelerator", "family", "bits_w", "bits_a"]
+    have = {r[1] for r in store.iter_rows("PRAGMA table_info(points)")}
+    point_cols = [c for c in point_cols if c in have]
+    # (point_metrics has no config column: the part's SQL reads the points row's)
+    sql = (f"SELECT {', '.join([*(f'points.{c}' for c in point_cols), *(f'm.m{cols[m]}' for m in metrics)])}"
+           + (f", {parts[at]}" if at is not None else "")
+           + " FROM points LEFT JOIN point_metrics AS m ON m.point = points.id WHERE points.status = 'done'")
+    df = pd.DataFrame(store.conn.execute(sql).fetchall(),
+                      columns=[*point_cols, *metrics, *(["_scheme"] if at is not None else [])], dtype=object)
+    for m in metrics:
+        df[m] = pd.to_numeric(df[m], errors="coerce").astype(float)
+    namer = labels.Namer(loaded.variation)
+    scheme_texts = _objects(df["_scheme"]) if at is not None else [None] * len(df)
+    plain = _objects(df["scheme"]) if "scheme" in df.columns else [None] * len(df)
+    df["scheme_name"] = _per_distinct(list(zip(scheme_texts, plain)), lambda k: (
+        namer.scheme(loaded.value(k[0])) if k[0] is not None else "") or str(k[1]))
+    df["status"] = "done"
+    df["name"] = None
+    pick = np.asarray(named(df), dtype=bool)
+    if pick.any():
+        ids = list(df["id"][pick])
+        store.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _want(id TEXT PRIMARY KEY)")
+        store.conn.execute("DELETE FROM _want")
+        store.conn.executemany("INSERT OR IGNORE INTO _want VALUES (?)", [(i,) for i in ids])
+        store.conn.commit()   # no transaction left open: it would pin this reader to the current snapshot
+        texts, _ = _config_parts(loaded, store, ids)
+        texts = texts.reindex(ids)
+        rows = df[pick].reset_index(drop=True)
+        missing = ~np.fromiter((isinstance(v, str) and bool(v) for v in _objects(rows["label"])), dtype=bool,
+                               count=len(rows))
+        if missing.any():
+            rows["label"] = rows["label"].astype(object)
+            rows.loc[missing, "label"] = _default_labels(rows[missing], texts[missing.tolist()], loaded)
+        combos = list(zip(*[_objects(texts[k]) for k in loaded.part_keys])) if loaded.part_keys else [()] * len(rows)
+        for c in [c for c in texts.columns if c.endswith(_SEED)]:
+            rows[f"_seed:{c}"] = _objects(texts[c])
+        named_rows = [namer.name(loaded.config(p)) or str(lab) for p, lab in zip(combos, _objects(rows["label"]))]
+        df.loc[pick, "name"] = _with_seeds(named_rows, rows, namer.fields)
+        df.loc[pick, "label"] = _objects(rows["label"])
+        # the named points in the whole read's order (points() sorts by label, stably), in their own slots
+        at_pick = np.flatnonzero(pick)
+        order = np.arange(len(df))
+        order[at_pick] = at_pick[np.argsort(np.array(_objects(rows["label"]), dtype=object), kind="stable")]
+        df = df.iloc[order].reset_index(drop=True)
+    return df.drop(columns=["_scheme"], errors="ignore")
 
 
 def _add_variation(loaded: _Loaded, fresh: pd.DataFrame, texts: pd.DataFrame) -> None:

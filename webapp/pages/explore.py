@@ -12,7 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
+import weakref
 from collections import OrderedDict
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
 import dash
@@ -20,6 +23,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from dash import ALL, Input, Output, State, dcc, html
 
 from hwsim.errors import UserError
@@ -118,9 +122,11 @@ def _field_label(f: str) -> str:
     return units.label_of(f).replace(".", " ").replace("_", " ")
 
 
-def layout():
+def layout(opening: OpeningView | None = None):
     """The controls without options: the store is read by the callbacks that fill them (on the first
-    request), never while the page is built."""
+    request), never while the page is built. ``opening`` (:func:`opening`), when the server has drawn
+    the opening view already, is the plot the page opens with: drawn as the page arrives, not after the
+    callbacks that fill the controls."""
     controls = dbc.Card(dbc.CardBody([
         labelled("View", dbc.RadioItems(id="ex-view", options=[{"label": "Training", "value": "train"},
                                                                 {"label": "Inference", "value": "inference"}],
@@ -152,9 +158,11 @@ def layout():
     ]), class_name="shadow-sm")
     plot = dbc.Card([
         dbc.CardHeader(html.Div([html.Span("Pareto explorer", className="fw-semibold"),
-                                 html.Span(id="ex-count", className="text-muted small ms-2")])),
+                                 html.Span(opening.count if opening else "", id="ex-count",
+                                           className="text-muted small ms-2")])),
         dbc.CardBody(dcc.Graph(id="ex-pareto", config={"displaylogo": False, "responsive": True},
-                               figure=figures.empty_figure("Loading..."), style={"height": f"{PLOT_HEIGHT}px"})),
+                               figure=opening.figure if opening else figures.empty_figure("Loading..."),
+                               style={"height": f"{PLOT_HEIGHT}px"})),
         dbc.CardFooter(download_bar("ex-fig", "Figure")),
     ], class_name="shadow-sm mb-3")
     # Drawn only once opened: parcoords is three WebGL layers, about a second of a software renderer's
@@ -189,8 +197,10 @@ def layout():
     ], class_name="shadow-sm")
     return dbc.Row([dbc.Col(controls, xs=12, lg=3, class_name="mb-3"),
                     dbc.Col([plot, parcoords, table], xs=12, lg=9),
-                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key"), dcc.Store(id="ex-pc-drawn"),
+                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key", data=opening.table if opening else None), dcc.Store(id="ex-pc-drawn"),
                     dcc.Store(id="ex-zoom", data={}),
+                    # which figure the plot holds (version and view): the same figure is never sent twice
+                    dcc.Store(id="ex-fig-key", data=opening.key if opening else None),
                     # what the page was last sent (a digest): a commit that changes no option sends nothing
                     dcc.Store(id="ex-options-key"), dcc.Store(id="ex-axes-key"), dcc.Store(id="ex-columns-key")])
 
@@ -316,35 +326,142 @@ _PER_MAC = {"train": ("train_energy_pj_per_step", "macs_train_step"), "inference
 def pareto_for(data: StoreData, v: dict, filters: dict[str, list], selected=(), zoom: dict | None = None):
     """The view's points (with ``front``) and its Pareto figure, built once per view, zoomed range and
     store version. Callers must not change either: copy the figure (``go.Figure(fig)``) to restyle it."""
-    view = v.get("view") or "train"
-    energy, macs = _PER_MAC.get(view, _PER_MAC["train"])
-    # a filter with nothing chosen keeps every point: one figure whether the page lists it or not yet
-    # (the config-field filters join the inputs after the first render)
-    filters = {col: vals for col, vals in filters.items() if vals}
-    zoom = zoom if zoom and zoom.get("axes") == [v["x"], v["y"]] else {}
+    key, filters, zoom = figure_key(v, filters, selected, zoom)
 
     def make():
-        df = view_frame(data, v, filters, columns=["id", "name", "label", v["x"], v["y"], v.get("color"),
-                                                   v.get("symbol"), v.get("size"), energy, macs, "tops_per_w",
-                                                   v.get("z")])
-        if energy in df.columns and macs in df.columns:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                df = df.assign(_pj_per_mac=df[energy] / df[macs].where(df[macs] > 0))
-                # the stored efficiency, else the view's: 2 operations per MAC, so TOPS/W = 2 / (pJ per MAC)
-                derived = 2.0 / df["_pj_per_mac"].where(df["_pj_per_mac"] > 0)
-                df = df.assign(_tops_per_w=df["tops_per_w"].fillna(derived) if "tops_per_w" in df.columns
-                               else derived)
-        fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
-                                    size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
-                                    selected=list(selected), title=title_of(v, filters),
-                                    max_dominated=MAX_DOMINATED, height=PLOT_HEIGHT,
-                                    x_range=zoom.get("x"), y_range=zoom.get("y"),
-                                    hover_extra=HOVER_EXTRA.get(view, []), z=v.get("z"))
-        return df, fig
+        return _figure_of(view_frame(data, v, filters, columns=_figure_columns(v)), v, filters, selected, zoom)
 
-    key = repr((sorted(v.items(), key=str), sorted(filters.items(), key=str), sorted(selected),
-                sorted((zoom or {}).items(), key=str)))
     return data.memo("pareto-figures", _Recent).get(key, make)
+
+
+def _figure_columns(v: dict) -> list[str]:
+    """The columns a view's Pareto figure reads."""
+    energy, macs = _PER_MAC.get(v.get("view") or "train", _PER_MAC["train"])
+    return [c for c in dict.fromkeys(["id", "name", "label", v["x"], v["y"], v.get("color"), v.get("symbol"),
+                                      v.get("size"), energy, macs, "tops_per_w", v.get("z")]) if c]
+
+
+def _figure_of(df: pd.DataFrame, v: dict, filters: dict[str, list], selected, zoom: dict):
+    """A view's points (with ``front``) and its Pareto figure, from the view's rows."""
+    view = v.get("view") or "train"
+    energy, macs = _PER_MAC.get(view, _PER_MAC["train"])
+    if energy in df.columns and macs in df.columns:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df = df.assign(_pj_per_mac=df[energy] / df[macs].where(df[macs] > 0))
+            # the stored efficiency, else the view's: 2 operations per MAC, so TOPS/W = 2 / (pJ per MAC)
+            derived = 2.0 / df["_pj_per_mac"].where(df["_pj_per_mac"] > 0)
+            df = df.assign(_tops_per_w=df["tops_per_w"].fillna(derived) if "tops_per_w" in df.columns
+                           else derived)
+    fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
+                                size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
+                                selected=list(selected), title=title_of(v, filters),
+                                max_dominated=MAX_DOMINATED, height=PLOT_HEIGHT,
+                                x_range=zoom.get("x"), y_range=zoom.get("y"),
+                                hover_extra=HOVER_EXTRA.get(view, []), z=v.get("z"))
+    return df, fig
+
+
+def figure_key(v: dict, filters: dict[str, list], selected=(), zoom: dict | None = None) -> tuple[str, dict, dict]:
+    """What a Pareto figure depends on besides the store version, as text, with the filters and zoom
+    that count: a filter with nothing chosen keeps every point (one figure whether the page lists it or
+    not yet: the config-field filters join the inputs after the first render); a zoom of other axes is
+    none."""
+    filters = {col: vals for col, vals in filters.items() if vals}
+    zoom = zoom if zoom and zoom.get("axes") == [v["x"], v["y"]] else {}
+    key = repr((sorted(v.items(), key=str), sorted(filters.items(), key=str), sorted(selected or ()),
+                sorted(zoom.items(), key=str)))
+    return key, filters, zoom
+
+
+def count_text(df: pd.DataFrame, v: dict, total: int) -> str:
+    """``shown of total design points shown, n on the Pareto front``: what the plot's header says."""
+    shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
+    on_front = int((df["front"] != "").sum()) if not df.empty else 0
+    return f"{shown} of {total} design points shown, {on_front} on the Pareto front"
+
+
+TABLE_FOLLOW_S = 10.0   # a sweep's commits refresh the table at most this often (a new view at once)
+
+
+def table_view(v: dict, filters: dict[str, list]) -> str:
+    """What the table's rows depend on: the axes (the front), the filters with something chosen (a config
+    field's dropdown joining the page is no new view) and the constraint; not log switches, colours or
+    sizes, whose changes then cost no new block of rows."""
+    table = {k: v.get(k) for k in ("x", "y", "front", "cmetric", "cmax")}
+    return repr((sorted(table.items(), key=str), sorted(((c, f) for c, f in filters.items() if f), key=str)))
+
+
+def table_key(held: dict | None, version: str, view: str, now: float) -> dict | None:
+    """The table's new key, or None to keep ``held``: the view its rows follow (axes, filters,
+    constraint), the store version they were read at and when (server time). A new view refreshes the
+    table at once; a commit only TABLE_FOLLOW_S after the table last refreshed (the poll catches up
+    once a sweep stops committing): a sweep committing every second would otherwise have the page fetch
+    and lay out a block of rows beside every redraw of the plot, on the cores a user's change needs, and
+    move the rows under the reader's eyes."""
+    if isinstance(held, dict) and held.get("view") == view and (
+            held.get("version") == version or now - float(held.get("at") or 0.0) < TABLE_FOLLOW_S):
+        return None
+    return {"view": view, "version": version, "at": now}
+
+
+OPENING_WAIT_S = 3.0   # how long a page load waits for the opening view the server is drawing as it starts
+
+
+@dataclass(frozen=True)
+class OpeningView:
+    """The opening view's figure, drawn by the server as it starts (:func:`warm`), for the page's layout:
+    the store version it shows, the figure, the plot's header and the figure's key (version and view)."""
+
+    version: str
+    figure: go.Figure
+    count: str
+    key: str
+
+    @property
+    def table(self) -> dict:
+        """The table's key for the opening view at this version: the page's first block of rows is its
+        rows, and the plot's first callback does not have the table fetch them again."""
+        return {"view": table_view(DEFAULT_VIEW, {}), "version": self.version, "at": time.time()}
+
+
+class _Warming:
+    """The server's start-up drawing of the opening view: whether it was started, the quick figure drawn
+    before the whole read (:func:`quick_opening`), and events for "a figure is ready" and "the whole read
+    and its figure are done"."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.quick: OpeningView | None = None
+        self.same: tuple[str, str] | None = None   # (quick key, whole read's key) of one and the same figure
+        self.ready = threading.Event()
+        self.done = threading.Event()
+
+
+_WARMING: weakref.WeakKeyDictionary[StoreData, _Warming] = weakref.WeakKeyDictionary()
+
+
+def opening(data: StoreData, wait_s: float = OPENING_WAIT_S) -> OpeningView | None:
+    """The opening view (the controls' initial values, no filter) of the newest store version read, once
+    :func:`warm` has drawn it, waiting at most ``wait_s`` for it; until the whole read is done, the quick
+    figure drawn before it (:func:`quick_opening`); None when the server does not draw it ahead, when it
+    is not drawn in time (the page's callbacks then draw it), or without finished points. Sent with the
+    page, it is drawn without the round trips of the callbacks that fill the controls and on which the
+    plot's callback waits."""
+    warming = _WARMING.get(data)
+    if warming is None or not warming.started or not warming.ready.wait(wait_s):
+        return None
+    if not warming.done.is_set():
+        return warming.quick
+    version = data.read_version()
+    if version is None:
+        return None
+    with data.at_version(version):
+        total = len(data.done_points())
+        if not total:
+            return None
+        df, fig = pareto_for(data, DEFAULT_VIEW, {})
+    key = repr((version, figure_key(DEFAULT_VIEW, {})[0]))
+    return OpeningView(version, fig, count_text(df, DEFAULT_VIEW, total), key)
 
 
 def _values(args) -> tuple[dict, dict[str, list]]:
@@ -366,13 +483,64 @@ VIEW_STATES = [State(cid, prop) for cid, prop, _ in VIEW] + [State(cid, "value")
 
 def warm(data: StoreData) -> None:
     """What a first page asks for, computed before it asks (the server calls this in the background as
-    it starts): the points, the options, the opening view's figure (one figure before and after the
-    config-field filters join its inputs: empty filters do not count) and the table's columns."""
-    if data.done_points().empty:
-        return
+    it starts): the points, the opening view's figure (one figure before and after the config-field
+    filters join its inputs: empty filters do not count; sent with the page, :func:`opening`), the
+    options and the table's columns."""
+    warming = _WARMING.setdefault(data, _Warming())
+    warming.started = True
+    try:
+        try:
+            warming.quick = quick_opening(data)
+        except Exception:   # noqa: BLE001 - only a head start: the whole read below draws the same
+            warming.quick = None
+        if warming.quick is not None:
+            warming.ready.set()
+        if data.done_points().empty:
+            return
+        fig = pareto_for(data, DEFAULT_VIEW, {})[1]   # first: a page load waits for it (opening)
+        quick, version = warming.quick, data.read_version()
+        if quick is not None and quick.version == version and pio.to_json(quick.figure) == pio.to_json(fig):
+            # a page that opened with the quick figure holds this one: its first callback sends nothing
+            warming.same = (quick.key, repr((version, figure_key(DEFAULT_VIEW, {})[0])))
+    finally:
+        warming.done.set()
+        warming.ready.set()
     _options(data)
-    pareto_for(data, DEFAULT_VIEW, {})
     _row_columns(data)
+
+
+def quick_opening(data: StoreData) -> OpeningView | None:
+    """The opening view's figure from the few columns it draws (:meth:`StoreData.quick_points`: the two
+    axes, energy per MAC's, the colour and symbol, names for the points drawn as markers), ahead of the
+    whole read: what a first visit's page opens with when it comes before the whole read is done. Its key
+    is its own: the plot's first callback sends the whole read's figure of the view (the same points,
+    names and counts)."""
+    v = DEFAULT_VIEW
+    x, y = v["x"], v["y"]
+    # the figure's columns the quick read takes off point_metrics (those it has); the others it derives
+    metrics = [c for c in _figure_columns(v) if c not in ("id", "name", "label", "family", "scheme_name")]
+
+    def named(df: pd.DataFrame) -> np.ndarray:
+        """The points drawn as markers: the front, and every point when the others are few enough."""
+        if x not in df.columns or y not in df.columns:
+            return np.zeros(len(df), dtype=bool)
+        ok = df[[x, y]].notna().all(axis=1).to_numpy()
+        front = np.zeros(len(df), dtype=bool)
+        front[ok] = figures.front_mask(df[ok], [x, y])
+        return ok if int(ok.sum() - front.sum()) <= MAX_DOMINATED else front
+
+    read = data.quick_points(metrics, named)
+    if read is None:
+        return None
+    version, df = read
+    if df.empty or x not in df.columns or y not in df.columns:
+        return None
+    ok = df[[x, y]].notna().all(axis=1).to_numpy()
+    front = np.zeros(len(df), dtype=bool)
+    front[ok] = figures.front_mask(df[ok], [x, y])
+    df = df.assign(front=np.where(front, "★", ""))
+    view_df, fig = _figure_of(df, v, {}, [], {})
+    return OpeningView(version, fig, count_text(view_df, v, len(df)), repr(("quick", version)))
 
 
 def register(app: dash.Dash, data: StoreData) -> None:
@@ -471,25 +639,27 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
 
 def _register_plot(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-pareto", "figure"), Output("ex-count", "children"),
-                  Output("ex-table-key", "data"), Input("store-version", "data"), Input("cmp-select", "value"),
-                  Input("ex-zoom", "data"), *VIEW_INPUTS, State("ex-table-key", "data"))
+                  Output("ex-table-key", "data"), Output("ex-fig-key", "data"), Input("store-version", "data"),
+                  Input("cmp-select", "value"), Input("ex-zoom", "data"), *VIEW_INPUTS, State("ex-table-key", "data"),
+                  State("ex-fig-key", "data"))
     def update(version, compared, zoom, *args):
-        """Only the Pareto figure travels on an axis change (the table is paged, parcoords has its own)."""
-        *args, current_key = args
+        """Only the Pareto figure travels on an axis change (the table is paged, parcoords has its own),
+        and only when the plot does not hold it already (the page's opening figure)."""
+        *args, current_key, held = args
         v, filters = _values(args)
+        fig_key = repr((version, figure_key(v, filters, compared or [], zoom)[0]))
         with data.at_version(version):   # the points the page shows, even while a newer commit is read
             total = len(data.done_points())
             if total == 0:
-                return figures.empty_figure("No finished design points in the store yet."), "", version
+                return (figures.empty_figure("No finished design points in the store yet."), "", version,
+                        None)
             df, fig = pareto_for(data, v, filters, compared or [], zoom)
-        shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
-        on_front = int((df["front"] != "").sum()) if not df.empty else 0
-        # The table's rows depend on the axes (the front), the filters and the constraint; not on log
-        # switches, colours or sizes, whose changes then cost no new block of rows.
-        table = {k: v.get(k) for k in ("x", "y", "front", "cmetric", "cmax")}
-        key = repr((version, sorted(table.items(), key=str), sorted(filters.items(), key=str)))
-        return (fig, f"{shown} of {total} design points shown, {on_front} on the Pareto front",
-                dash.no_update if key == current_key else key)   # the same key written again would refetch
+        key = table_key(current_key, version, table_view(v, filters), time.time())
+        warming = _WARMING.get(data)
+        holds = fig_key == held or (warming is not None and warming.same == (held, fig_key))
+        return (dash.no_update if holds else fig, count_text(df, v, total),
+                dash.no_update if key is None else key,   # the same key written again would refetch
+                dash.no_update if holds else fig_key)
 
     @app.callback(Output("ex-zoom", "data"), Input("ex-pareto", "relayoutData"), State("ex-zoom", "data"),
                   State("ex-x", "value"), State("ex-y", "value"), State("ex-logx", "value"),
