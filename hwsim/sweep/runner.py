@@ -387,15 +387,19 @@ class _Heartbeat:
         self._thread.start()
 
     def _run(self) -> None:
-        store = Store(self.db)
+        # its connection is opened at the first beat: a run shorter than HEARTBEAT_S (a search's
+        # generation) never opens one
+        store: Store | None = None
         try:
             while not self._stop.wait(HEARTBEAT_S):
                 try:
+                    store = store or Store(self.db)
                     store.renew(self.owner, LEASE_S)
                 except Exception:  # a busy store: the next beat retries well within the lease
                     pass
         finally:
-            store.close()
+            if store is not None:
+                store.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -532,10 +536,13 @@ class _Run:
 
 def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, backend: str = "local",
                address: str | None = None, progress: bool | str = False, retry_failed: bool = False,
-               evaluator: str = DEFAULT_EVALUATOR, sweep: str = "", pool: WorkerPool | None = None) -> RunSummary:
+               evaluator: str = DEFAULT_EVALUATOR, sweep: str = "", pool: WorkerPool | None = None,
+               store: Store | None = None) -> RunSummary:
     """Evaluate every point not yet in the store ``db``; write each as it finishes.
 
     ``pool``: local workers kept across calls (:class:`WorkerPool`; its size and evaluator are used).
+    ``store``: ``db`` opened already, by a caller that runs it many times (a search, once per generation);
+    left open.
 
     ``progress``: True or "bars" (rich bars), "lines" (a line at least every 10 s, for logs), False."""
     t0 = time.time()
@@ -544,7 +551,8 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
         raise UserError("--backend", f"unknown backend {backend!r}; expected local or ray")
     if workers < 0:
         raise UserError("--workers", "must be >= 0")
-    store = Store(db)
+    own = store is None
+    store = Store(db) if store is None else store
     owner = owner_id()
     beat = None
     try:
@@ -579,7 +587,8 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
     finally:
         if beat is not None:
             beat.stop()
-        store.close()
+        if own:
+            store.close()
 
 
 def _run_inline(run: _Run, evaluator: str) -> None:
