@@ -511,10 +511,11 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Hierar
     passes = {"train": [r for r in records if r.phase != INFERENCE],
               INFERENCE: [r for r in records if r.phase == INFERENCE]}
     # what depends on the trace and not on the memory: the same for every accelerator a sweep prices it on
-    placements = memo.derived(trace, ("placements", len(records), hier.sram_bytes, hier.rf_bytes,
-                                      tuple(hier.sram_priority)),
-                              lambda: {k: place(v, hier) for k, v in passes.items()}) \
-        if _placement_prices(records, acc) else None
+    placements = None
+    if _placement_prices(records, acc):
+        placements = memo.derived(trace, ("placements", len(records), hier.sram_bytes, hier.rf_bytes,
+                                          tuple(hier.sram_priority)),
+                                  lambda: {k: place(v, hier) for k, v in passes.items()})
     terms = memo.derived((trace, tech), ("mac_terms", len(records), support),
                          lambda: [_mac_terms(trace, r, infos.get(r.layer), tech, support) for r in records])
     per_bit = _PerBit(rf=rf_pj_per_bit(tech), sram=sram_pj_per_bit(tech, hier.sram_bytes),

@@ -189,10 +189,10 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
 
     def evaluate(batch: list[Index]) -> list[dict[str, float] | None]:
         pts = [point_from_axes(sw, ax, to_grid(i)) for i in batch]
+        assert store is not None   # opened before the first generation
         run_points(pts, db, workers=workers, backend=backend, address=address, progress=progress,
                    evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name, pool=pool, store=store)
         out = []
-        assert store is not None
         for pt in pts:
             ids.append(pt.id)
             d = store.point(pt.id)
