@@ -94,8 +94,6 @@ def _torch_version() -> str | None:
 def prepare() -> None:
     """Import what pricing a point needs (the runner calls it in a new worker while it waits for work, so
     a worker that prices a split group's share is ready when the group's traces come)."""
-    import scipy.optimize  # noqa: F401  (hwsim.energy.hierarchy's placement, imported on first use)
-
     import hwsim.energy  # noqa: F401
     import hwsim.evaluate  # noqa: F401
     import hwsim.hardware  # noqa: F401

@@ -165,8 +165,8 @@ def test_kept_workers_keep_their_groups():
 
     from hwsim.sweep.runner import _idle_worker, _queue_for
 
-    def worker(held, busy=False, alive=True):
-        return SimpleNamespace(held=set(held), key="x" if busy else None,
+    def worker(held, busy=False, alive=True, priced=()):
+        return SimpleNamespace(held=set(held), priced=set(priced), key="x" if busy else None,
                                proc=SimpleNamespace(is_alive=lambda: alive))
 
     a, b = worker({"g1", "g3"}), worker({"g2", "g4"}, busy=True)
@@ -180,6 +180,15 @@ def test_kept_workers_keep_their_groups():
     c = worker({"g2"})
     assert _idle_worker([a, c], [("g2", [])]) is c          # the idle worker that holds the group
     assert _idle_worker([worker(set(), busy=True)], [("g1", [])]) is None
+    # forked holding every group: a group goes back to the worker that priced it before, the others wait
+    # for theirs only while another is free to take them (each takes any group rather than idle)
+    every = {"g1", "g2", "g3", "g4"}
+    d, e = worker(every, priced={"g3"}), worker(every, priced={"g1", "g4"})
+    queue = [("g1", []), ("g2", []), ("g3", []), ("g4", [])]
+    assert _idle_worker([d, e], [("g4", [])]) is e and _idle_worker([d, e], [("g2", [])]) is d
+    assert _queue_for(d, [d, e], queue) and [k for k, _ in queue] == ["g3", "g2", "g1", "g4"]
+    assert _queue_for(e, [d, e], queue) and [k for k, _ in queue] == ["g1", "g4", "g2", "g3"]
+    assert _queue_for(d, [d, e], [("g4", [])])             # e's group, but d holds it and is idle
 
 
 def warm_logged_evaluate(points, key="", progress=None, emit=None, share=None, shared=None, keep=False):

@@ -178,10 +178,11 @@ def _print_rules(a: dict) -> None:
          f"{64 * mem['dram']['pj_per_bit']:.4g}"],
     ])
     pl = a["placement"]
-    print_table("placement (training step)", ["tensor class", "footprint", "on chip", "level"],
-                [[c, units.fmt(pl["footprint_bytes"].get(c, 0), "bytes", 4),
-                  units.fmt(pl.get("onchip_bytes", {}).get(c, 0), "bytes", 4), lvl]
-                 for c, lvl in pl["levels"].items()])
+    if pl is not None:   # None: the accelerator's accesses priced every record's memory
+        print_table("placement (training step)", ["tensor class", "footprint", "on chip", "level"],
+                    [[c, units.fmt(pl["footprint_bytes"].get(c, 0), "bytes", 4),
+                      units.fmt(pl.get("onchip_bytes", {}).get(c, 0), "bytes", 4), lvl]
+                     for c, lvl in pl["levels"].items()])
     typer.echo("rules:")
     for name, r in a["rules"].items():
         typer.echo(f"  {name}: {r['text']} [{r['citation']}]")
@@ -189,7 +190,8 @@ def _print_rules(a: dict) -> None:
                + (", ".join(op for op, v in a["elementwise"]["ops"].items() if v["default"]) or "none"))
     for level in ("rf", "sram", "dram"):
         typer.echo(f"  {level}: {mem[level]['rule']} [{mem[level]['citation']}]")
-    typer.echo(f"  placement: {a['placement']['rule']}")
+    typer.echo(f"  placement: {pl['rule']}" if pl is not None else
+               "  placement: not run (the accelerator's accesses priced every record's memory)")
     if "static" in a:
         st = a["static"]
         sram_rule = (f"{st['sram_nw_per_bit']:g} nW/bit x {units.count(st['sram_bits'])} bits"

@@ -184,7 +184,8 @@ class StaticUse:
 class EnergyAssumptions:
     """Every table value and rule a pricing used, with citations: what the report documents (its
     :meth:`to_dict` form is what reports and the store show). ``records_priced_by``: how many records
-    had their memory priced from the accelerator's accesses and how many by the placement model;
+    had their memory priced from the accelerator's accesses and how many by the placement model
+    (``placement`` is None when that is none: the model was not run);
     ``static``: the leakage rule, when static energy was added (:mod:`hwsim.energy.static`)."""
 
     tech: TechSummary
@@ -194,7 +195,7 @@ class EnergyAssumptions:
     elementwise: ElementwiseCosts
     memory: MemoryCosts                      # sram, dram, rf: per-bit costs and their rules
     hierarchy: Hierarchy
-    placement: PlacementUse
+    placement: PlacementUse | None
     records_priced_by: dict[str, int]
     notes: list[str]
     static: StaticUse | None = None
@@ -206,7 +207,7 @@ class EnergyAssumptions:
             "pj_per_mac": {k: asdict(v) for k, v in self.pj_per_mac.items()},
             "primitives": self.primitives.to_dict(), "elementwise": asdict(self.elementwise),
             "memory": self.memory.to_dict(), "hierarchy": self.hierarchy.model_dump(),
-            "placement": self.placement.to_dict(), "notes": list(self.notes),
+            "placement": self.placement.to_dict() if self.placement is not None else None, "notes": list(self.notes),
         }
         if self.static is not None:
             d["static"] = asdict(self.static)

@@ -484,6 +484,13 @@ def _totals(ledger: _Ledger) -> _Totals:
     return _Totals(rows, by_phase_d, sum_phases(TRAIN_PHASES), sum_phases((INFERENCE,)))
 
 
+def _placement_prices(records: list[LayerRecord], acc: dict[tuple[str, str], list[Access]]) -> bool:
+    """Whether the placement model prices anything: the (layer, phase) pairs the accelerator's accesses
+    leave out, and the once-per-pass fetches charged to them. When the accesses cover every record it
+    would price nothing, so it is not run (its linear program, nor scipy's import)."""
+    return any((r.layer, r.phase) not in acc for r in records)
+
+
 def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Hierarchy | str | dict | None = None,
           accesses: MemoryAccesses | None = None, steps_per_epoch: int | None = None, rate_hz: float | None = None,
           sparsity: dict[str, str] | None = None) -> EnergyReport:
@@ -504,9 +511,11 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Hierar
     passes = {"train": [r for r in records if r.phase != INFERENCE],
               INFERENCE: [r for r in records if r.phase == INFERENCE]}
     # what depends on the trace and not on the memory: the same for every accelerator a sweep prices it on
-    placements = memo.derived(trace, ("placements", len(records), hier.sram_bytes, hier.rf_bytes,
-                                      tuple(hier.sram_priority)),
-                              lambda: {k: place(v, hier) for k, v in passes.items()})
+    placements = None
+    if _placement_prices(records, acc):
+        placements = memo.derived(trace, ("placements", len(records), hier.sram_bytes, hier.rf_bytes,
+                                          tuple(hier.sram_priority)),
+                                  lambda: {k: place(v, hier) for k, v in passes.items()})
     terms = memo.derived((trace, tech), ("mac_terms", len(records), support),
                          lambda: [_mac_terms(trace, r, infos.get(r.layer), tech, support) for r in records])
     per_bit = _PerBit(rf=rf_pj_per_bit(tech), sram=sram_pj_per_bit(tech, hier.sram_bytes),
@@ -517,10 +526,12 @@ def price(trace: Trace, tech: TechTable | str | None = "45nm", hierarchy: Hierar
         if (r.layer, r.phase) in acc:
             _price_accesses(r, acc[(r.layer, r.phase)], tech, hier, per_bit, rf_operand_pj, ledger)
         else:
+            assert placements is not None   # run whenever a pair is left out
             _price_placed(r, placements[INFERENCE if r.phase == INFERENCE else "train"], per_bit,
                           rf_operand_pj, ledger)
-    for slot, recs in passes.items():
-        _price_fetch_once(recs, placements[slot], slot, acc, per_bit, ledger)
+    if placements is not None:
+        for slot, recs in passes.items():
+            _price_fetch_once(recs, placements[slot], slot, acc, per_bit, ledger)
     if ledger.no_effectual:
         ledger.notes.append(f"zero operands are gated or skipped but {len(ledger.no_effectual)} layer(s) have no "
                             "measured sparsity (a meta-device trace): all their MACs are priced")
@@ -542,12 +553,29 @@ def _has_records(p: Placement) -> bool:
     return bool(p.transient_onchip)
 
 
-def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placement], per_bit: _PerBit,
+def _placement_use(placements: dict[str, Placement] | None, ledger: _Ledger) -> PlacementUse | None:
+    """What the placement model held where; None when it priced nothing (the accelerator's accesses
+    priced every record)."""
+    if placements is None:
+        return None
+    step = placements["train"] if _has_records(placements["train"]) else placements[INFERENCE]
+    return PlacementUse(
+        step=step.summary(), inference=placements[INFERENCE].summary(),
+        bytes_by_level={c: {k: int(round(v)) for k, v in d.items()} for c, d in ledger.level_bytes.items()},
+        dram_fetch_once_bytes=dict(ledger.fetched),
+        rule="per pass, in execution order: the transients of the running (layer, phase) first "
+             "(the part of their largest stream that fits the SRAM); long-lived tensors (weight, "
+             "stash, grad_weight, weight_master, optimizer_state) hold SRAM only while live, in "
+             "the split that saves the most DRAM bytes (a linear program over the records); tensors "
+             "<= rf_bytes in RF; on-chip persistent classes are fetched from DRAM once per pass "
+             "(weight_master and optimizer_state also written back); an inference pass has no stash")
+
+
+def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placement] | None, per_bit: _PerBit,
                  ledger: _Ledger) -> EnergyAssumptions:
     """Every table value and rule the pricing used, with citations, for the report."""
     c2, c1 = mult_coefficients(tech)
     dram = tech.dram_preset(hier.dram)
-    step = placements["train"] if _has_records(placements["train"]) else placements[INFERENCE]
     return EnergyAssumptions(
         tech=tech.summary(),
         rules={k: MacRuleUse(**v) for k, v in ledger.rules_used.items()},
@@ -585,16 +613,7 @@ def _assumptions(tech: TechTable, hier: Hierarchy, placements: dict[str, Placeme
                            "their words read and written by its dataflow (accel_models.registers)",
                       registers_pj_per_bit=hier.rf_registers)),
         hierarchy=hier,
-        placement=PlacementUse(
-            step=step.summary(), inference=placements[INFERENCE].summary(),
-            bytes_by_level={c: {k: int(round(v)) for k, v in d.items()} for c, d in ledger.level_bytes.items()},
-            dram_fetch_once_bytes=dict(ledger.fetched),
-            rule="per pass, in execution order: the transients of the running (layer, phase) first "
-                 "(the part of their largest stream that fits the SRAM); long-lived tensors (weight, "
-                 "stash, grad_weight, weight_master, optimizer_state) hold SRAM only while live, in "
-                 "the split that saves the most DRAM bytes (a linear program over the records); tensors "
-                 "<= rf_bytes in RF; on-chip persistent classes are fetched from DRAM once per pass "
-                 "(weight_master and optimizer_state also written back); an inference pass has no stash"),
+        placement=_placement_use(placements, ledger),
         records_priced_by=ledger.mem_source,
         notes=ledger.notes,
     )

@@ -387,15 +387,19 @@ class _Heartbeat:
         self._thread.start()
 
     def _run(self) -> None:
-        store = Store(self.db)
+        # its connection is opened at the first beat: a run shorter than HEARTBEAT_S (a search's
+        # generation) never opens one
+        store: Store | None = None
         try:
             while not self._stop.wait(HEARTBEAT_S):
                 try:
+                    store = store or Store(self.db)
                     store.renew(self.owner, LEASE_S)
                 except Exception:  # a busy store: the next beat retries well within the lease
                     pass
         finally:
-            store.close()
+            if store is not None:
+                store.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -532,10 +536,13 @@ class _Run:
 
 def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, backend: str = "local",
                address: str | None = None, progress: bool | str = False, retry_failed: bool = False,
-               evaluator: str = DEFAULT_EVALUATOR, sweep: str = "", pool: WorkerPool | None = None) -> RunSummary:
+               evaluator: str = DEFAULT_EVALUATOR, sweep: str = "", pool: WorkerPool | None = None,
+               store: Store | None = None) -> RunSummary:
     """Evaluate every point not yet in the store ``db``; write each as it finishes.
 
     ``pool``: local workers kept across calls (:class:`WorkerPool`; its size and evaluator are used).
+    ``store``: ``db`` opened already, by a caller that runs it many times (a search, once per generation);
+    left open.
 
     ``progress``: True or "bars" (rich bars), "lines" (a line at least every 10 s, for logs), False."""
     t0 = time.time()
@@ -544,7 +551,8 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
         raise UserError("--backend", f"unknown backend {backend!r}; expected local or ray")
     if workers < 0:
         raise UserError("--workers", "must be >= 0")
-    store = Store(db)
+    own = store is None
+    store = Store(db) if store is None else store
     owner = owner_id()
     beat = None
     try:
@@ -579,7 +587,8 @@ def run_points(points: list[DesignPoint], db: str | Path, *, workers: int = 2, b
     finally:
         if beat is not None:
             beat.stop()
-        store.close()
+        if own:
+            store.close()
 
 
 def _run_inline(run: _Run, evaluator: str) -> None:
@@ -650,7 +659,8 @@ class _Worker:
         self.seen = time.time()           # when it last sent something or used CPU time
         self.cpu = -1.0
         self.share: list[DesignPoint] | None = None   # its points, when its group is split
-        self.held: set[str] = set()                       # keys of the groups it was sent
+        self.held: set[str] = set()                       # keys of the groups it was sent (or holds from its fork)
+        self.priced: set[str] = set()                     # keys of the groups it was sent
 
     def stalled(self, now: float) -> bool:
         """Neither a message nor CPU time for STALL_S seconds (a stopped or deadlocked worker)."""
@@ -830,19 +840,24 @@ def _stop_workers(pool: list[_Worker]) -> None:
 
 
 def _idle_worker(pool: list[_Worker], queue: list[tuple[str, Any]]) -> _Worker | None:
-    """An idle kept worker: first one that holds (has trained and traced) a queued group."""
+    """An idle kept worker: first one that priced a queued group before, else one that holds (has
+    trained and traced, or was forked holding) a queued group."""
     idle = [w for w in pool if w.key is None]
     keys = {g[0] for g in queue}
-    return next((w for w in idle if w.held & keys), idle[0] if idle else None)
+    return next((w for w in idle if w.priced & keys), next((w for w in idle if w.held & keys), idle[0] if idle else None))
 
 
 def _queue_for(w: _Worker | None, pool: list[_Worker], queue: list[tuple[str, Any]]) -> bool:
     """Order the queue for kept worker ``w`` (None: one about to start): the groups it holds first, then
     those no worker holds. False when every queued group is held by another live worker, whose kept
-    state prices it without tracing it again."""
-    mine = w.held if w is not None else set()
-    others = set().union(*(o.held for o in pool if o is not w and o.proc.is_alive()))
-    queue.sort(key=lambda g: (g[0] not in mine, g[0] in others))
+    state prices it without tracing it again. Among groups it holds, those it priced before come first
+    and those another worker priced last: when every worker holds every group (forked holding them), a
+    group keeps going to the worker that has derived its work items and simulated its layers."""
+    mine, priced = (w.held, w.priced) if w is not None else (set(), set())
+    live = [o for o in pool if o is not w and o.proc.is_alive()]
+    others = set().union(*(o.held for o in live))
+    others_priced = set().union(*(o.priced for o in live))
+    queue.sort(key=lambda g: (g[0] not in mine, g[0] in others, g[0] not in priced, g[0] in others_priced))
     return bool(queue) and (queue[0][0] in mine or queue[0][0] not in others)
 
 
@@ -883,6 +898,7 @@ def _run_pool(run: _Run, evaluator: str, workers: int, keep: WorkerPool | None =
                     timeline.mark("parent", f"sent {len(g[1])} points to worker {w.proc.pid}")
                     w.key, w.share, w.seen, w.stage = g[0], share, time.time(), "starting"
                     w.held.add(g[0])
+                    w.priced.add(g[0])
                 except OSError:   # it died idle: the group (or share) goes back, unpenalised
                     if share is not None:
                         splits[g[0]].give_back(g)

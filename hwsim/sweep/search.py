@@ -189,14 +189,14 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
 
     def evaluate(batch: list[Index]) -> list[dict[str, float] | None]:
         pts = [point_from_axes(sw, ax, to_grid(i)) for i in batch]
+        assert store is not None   # opened before the first generation
         run_points(pts, db, workers=workers, backend=backend, address=address, progress=progress,
-                   evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name, pool=pool)
+                   evaluator=evaluator or DEFAULT_EVALUATOR, sweep=sw.name, pool=pool, store=store)
         out = []
-        with Store(db, readonly=True) as s:
-            for pt in pts:
-                ids.append(pt.id)
-                d = s.point(pt.id)
-                out.append(d["metrics"] if d["status"] == "done" else None)
+        for pt in pts:
+            ids.append(pt.id)
+            d = store.point(pt.id)
+            out.append(d["metrics"] if d["status"] == "done" else None)
         return out
 
     sec = sw.search
@@ -210,9 +210,14 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
     # what lives now (modules, the axes, traces kept for the workers) stays alive for the whole search:
     # the cyclic collector need not walk it again at each collection of a generation's trials and points
     frozen = not gc.get_freeze_count()
+    store: Store | None = None
     try:
         if pool is not None:
             pool.start(functools.partial(_prepare_groups, sw, ax) if pool.evaluator == DEFAULT_EVALUATOR else None)
+        # one connection for the whole search, opened once the workers are forked (none inherits it): each
+        # generation's run writes through it and it reads the generation back (not one opened, checked and
+        # closed, with a checkpoint of the write-ahead log, per generation)
+        store = Store(db)
         if frozen:
             gc.freeze()
         res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
@@ -223,6 +228,8 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
             gc.unfreeze()
         if pool is not None:
             pool.close()
+        if store is not None:
+            store.close()
     return res, ids
 
 

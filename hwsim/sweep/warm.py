@@ -1,8 +1,7 @@
 """Load once what a worker needs to trace and price, so the processes forked afterwards start with it.
 
 A fresh worker would otherwise pay, each: importing torch and the pricing modules, parsing the
-default technology, hierarchy and area tables, scipy's solver for memory placement, and torch's
-first meta-tensor operations (it registers its meta kernels and decompositions lazily, on first
+default technology, hierarchy and area tables, and torch's first meta-tensor operations (it registers its meta kernels and decompositions lazily, on first
 use; about as much CPU as tracing a ResNet). A search forks its workers from a process that ran
 :func:`warm` (:meth:`hwsim.sweep.runner.WorkerPool.start`), so that cost is paid once.
 
@@ -20,7 +19,7 @@ def warm(count: bool = True) -> None:
     from hwsim.energy import load_hierarchy, load_tech
     from hwsim.hardware import resolve_accelerator
 
-    pipeline.prepare()   # the evaluator the workers run, and the imports pricing needs (scipy's placement)
+    pipeline.prepare()   # the evaluator the workers run, and the imports pricing needs
     if not count:
         resolve_accelerator("tpu_like")
         load_tech()
