@@ -557,11 +557,7 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
     texts = texts.reindex(fresh["id"])
     flat = flat.reindex(fresh["id"])
     fresh = fresh.drop(columns=["config", "versions"], errors="ignore")
-    missing = ~np.fromiter((isinstance(v, str) and bool(v) for v in _objects(fresh["label"])), dtype=bool,
-                           count=len(fresh))
-    if missing.any():
-        fresh["label"] = fresh["label"].astype(object)
-        fresh.loc[missing, "label"] = _default_labels(fresh[missing], texts[missing], loaded)
+    _fill_labels(fresh, texts, loaded)
     fresh["bits"] = _per_distinct(list(zip(_objects(fresh["bits_w"]), _objects(fresh["bits_a"]))),
                                   lambda p: _bits_text(*p))
     v = loaded.variation
@@ -643,16 +639,13 @@ def _quick_points(store: Store, ino: int | None, metrics: list[str], named) -> p
         texts, _ = _config_parts(loaded, store, ids)
         texts = texts.reindex(ids)
         rows = df[pick].reset_index(drop=True)
-        missing = ~np.fromiter((isinstance(v, str) and bool(v) for v in _objects(rows["label"])), dtype=bool,
-                               count=len(rows))
-        if missing.any():
-            rows["label"] = rows["label"].astype(object)
-            rows.loc[missing, "label"] = _default_labels(rows[missing], texts[missing.tolist()], loaded)
-        combos = list(zip(*[_objects(texts[k]) for k in loaded.part_keys])) if loaded.part_keys else [()] * len(rows)
+        _fill_labels(rows, texts, loaded)
+        rows["_parts"] = (list(zip(*[_objects(texts[k]) for k in loaded.part_keys])) if loaded.part_keys
+                          else [()] * len(rows))
         for c in [c for c in texts.columns if c.endswith(_SEED)]:
             rows[f"_seed:{c}"] = _objects(texts[c])
-        named_rows = [namer.name(loaded.config(p)) or str(lab) for p, lab in zip(combos, _objects(rows["label"]))]
-        df.loc[pick, "name"] = _with_seeds(named_rows, rows, namer.fields)
+        rows = _write_names(loaded, rows, np.ones(len(rows), dtype=bool))
+        df.loc[pick, "name"] = _objects(rows["name"])
         df.loc[pick, "label"] = _objects(rows["label"])
         # the named points in the whole read's order (points() sorts by label, stably), in their own slots
         at_pick = np.flatnonzero(pick)
@@ -660,6 +653,15 @@ def _quick_points(store: Store, ino: int | None, metrics: list[str], named) -> p
         order[at_pick] = at_pick[np.argsort(np.array(_objects(rows["label"]), dtype=object), kind="stable")]
         df = df.iloc[order].reset_index(drop=True)
     return df.drop(columns=["_scheme"], errors="ignore")
+
+
+def _fill_labels(rows: pd.DataFrame, texts: pd.DataFrame, loaded: _Loaded) -> None:
+    """The rows stored without a label get their config's default label (``texts``: their config parts)."""
+    missing = ~np.fromiter((isinstance(v, str) and bool(v) for v in _objects(rows["label"])), dtype=bool,
+                           count=len(rows))
+    if missing.any():
+        rows["label"] = rows["label"].astype(object)
+        rows.loc[missing, "label"] = _default_labels(rows[missing], texts[missing], loaded)
 
 
 def _add_variation(loaded: _Loaded, fresh: pd.DataFrame, texts: pd.DataFrame) -> None:
