@@ -48,6 +48,15 @@ def worker_index() -> int:
 
 
 @pytest.fixture
+def cached_env(tmp_path) -> dict[str, str]:
+    """The environment for a subprocess of a test: the trace cache on, in a folder of this test, and this
+    project importable."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return dict(os.environ, HWSIM_CACHE_DIR=str(tmp_path / "cache"), HWSIM_TRACE_CACHE="1",
+                PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+
+
+@pytest.fixture
 def free_port() -> int:
     """A free TCP port on 127.0.0.1, from a range of this xdist worker's own."""
     import socket

@@ -4,16 +4,12 @@ the evaluation route, so the trace cache answers it on a later run without torch
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from hwsim.models.spec import Tokens
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -47,10 +43,8 @@ ESTIMATE = ("import sys; from hwsim.sweep.runner import _model_macs; from hwsim 
             "print(m, 'torch' in sys.modules, trace_cache.counts.hits, trace_cache.counts.counted)")
 
 
-def test_a_later_run_reads_the_estimate_from_the_trace_cache_without_torch(tmp_path):
-    env = dict(os.environ, HWSIM_CACHE_DIR=str(tmp_path / "cache"), HWSIM_TRACE_CACHE="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    runs = [subprocess.run([sys.executable, "-c", ESTIMATE], env=env, capture_output=True, text=True, check=True,
+def test_a_later_run_reads_the_estimate_from_the_trace_cache_without_torch(cached_env):
+    runs = [subprocess.run([sys.executable, "-c", ESTIMATE], env=cached_env, capture_output=True, text=True, check=True,
                            timeout=300).stdout.split() for _ in range(2)]
     (m1, torch1, hits1, counted1), (m2, torch2, hits2, counted2) = runs
     assert m1 == m2 and int(m1) > 0

@@ -222,16 +222,14 @@ print(bad, "torch" in sys.modules)
 """
 
 
-def test_concurrent_writers_leave_whole_entries(cache):
+def test_concurrent_writers_leave_whole_entries(cache, cached_env):
     from hwsim.evaluate import trace_workload
 
     w = _workload()
     tr = trace_workload(w)
     key = cache.workload_key(w)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
-                                                       os.environ.get("PYTHONPATH", "")]))
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, repr(key), json.dumps(tr.to_dict()), "40"],
-                              stdout=subprocess.PIPE, text=True, env=env) for _ in range(3)]
+                              stdout=subprocess.PIPE, text=True, env=cached_env) for _ in range(3)]
     outs = [p.communicate(timeout=300)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert outs == [["0", "False"]] * 3          # every read whole; and reading and writing needs no torch
