@@ -74,6 +74,16 @@ def _per_bit(cost: float, port_bits: int) -> float:
     return cost / port_bits
 
 
+# ZigZag's shipped costs shared by the TPU-like designs: sram_2MB's read / write energy per 2048 b word,
+# DRAM's per 64 b word, per bit
+_SRAM_2MB_PJ_PER_BIT = (_per_bit(416.16, 2048), _per_bit(378.4, 2048))
+_DRAM_PJ_PER_BIT = (_per_bit(700, 64), _per_bit(750, 64))
+_ONOFFLOADING = ("the layer's first and last transfers: ZigZag loads each memory's first tile before computing "
+                 "and writes the last outputs after (onloading, offloading); hwsim's roofline overlaps all DRAM "
+                 "time with compute")
+_CLOCK = "clock: ZigZag counts cycles only; the 1 GHz here does not enter any compared figure"
+
+
 def hwsim_buffers(sram_kib: float, weight_kib: float) -> dict:
     """hwsim's SRAMs for a small-buffer ZigZag design (one input/output SRAM of ``sram_kib``, weight storage
     of ``weight_kib``), declared as ZigZag's are: the ifmap and ofmap buffers are one shared SRAM
@@ -106,10 +116,8 @@ TPU_LIKE = Design(
         "registers": {"filter": {"bytes": 2, "bits": 8, "read_pj": 0.095, "write_pj": 0.095},
                       "psum": {"bytes": 2, "bits": 16, "read_pj": 0.021, "write_pj": 0.021}},
     },
-    sram_pj_per_bit={"ifmap": (_per_bit(416.16, 2048), _per_bit(378.4, 2048)),
-                     "ofmap": (_per_bit(416.16, 2048), _per_bit(378.4, 2048)),
-                     "filter": (0.0, 0.0)},
-    dram_pj_per_bit=(_per_bit(700, 64), _per_bit(750, 64)),
+    sram_pj_per_bit={"ifmap": _SRAM_2MB_PJ_PER_BIT, "ofmap": _SRAM_2MB_PJ_PER_BIT, "filter": (0.0, 0.0)},
+    dram_pj_per_bit=_DRAM_PJ_PER_BIT,
     mac_pj=0.04,
     port_memories={"ifmap": "sram_in", "ofmap": "sram_acc"},
     unmatched=[
@@ -122,10 +130,8 @@ TPU_LIKE = Design(
         "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim searches its "
         "mapping space per layer for the fewest DRAM bytes (accel_models.memory.LoopOrder, "
         "accel_models.loopnest) and uses a double-buffered per-layer roofline for stalls",
-        "the layer's first and last transfers: ZigZag loads each memory's first tile before computing and "
-        "writes the last outputs after (onloading, offloading); hwsim's roofline overlaps all DRAM time "
-        "with compute (the 'ZigZag without on/offloading' column sets the two side by side)",
-        "clock: ZigZag counts cycles only; the 1 GHz here does not enter any compared figure",
+        _ONOFFLOADING + " (the 'ZigZag without on/offloading' column sets the two side by side)",
+        _CLOCK,
     ],
 )
 
@@ -150,17 +156,15 @@ TPU_LIKE_OS = Design(
         "registers": {"filter": {"bytes": 1, "bits": 8, "read_pj": 0.095, "write_pj": 0.095},
                       "psum": {"bytes": 2, "bits": 16, "read_pj": 0.021, "write_pj": 0.021}},
     },
-    sram_pj_per_bit={buf: (_per_bit(416.16, 2048), _per_bit(378.4, 2048)) for buf in ("ifmap", "filter", "ofmap")},
-    dram_pj_per_bit=(_per_bit(700, 64), _per_bit(750, 64)),
+    sram_pj_per_bit={buf: _SRAM_2MB_PJ_PER_BIT for buf in ("ifmap", "filter", "ofmap")},
+    dram_pj_per_bit=_DRAM_PJ_PER_BIT,
     mac_pj=0.04,
     port_memories={"ifmap": "sram_in", "ofmap": "sram_out"},
     unmatched=[
-        "the layer's first and last transfers: ZigZag loads each memory's first tile before computing and "
-        "writes the last outputs after (onloading, offloading); hwsim's roofline overlaps all DRAM time "
-        "with compute",
+        _ONOFFLOADING,
         "the temporal mapping: ZigZag searches loop orders (LOMA) per layer for latency; hwsim searches its "
         "mapping space per layer for the fewest DRAM bytes",
-        "clock: ZigZag counts cycles only; the 1 GHz here does not enter any compared figure",
+        _CLOCK,
     ],
 )
 
