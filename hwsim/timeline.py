@@ -1,8 +1,8 @@
 """Timestamps of a sweep's stages, from every process of a run, for finding where its wall time goes.
 
 Off unless ``HWSIM_TIMELINE`` names a file: then each call of :func:`mark` appends one line
-``<time.time()> <pid> <role> <CPU seconds of the process so far> <event>`` to it (one short ``write`` of an append-mode file, so lines from
-the parent and its workers do not interleave). ``HWSIM_PROFILE`` naming a folder also runs each sweep
+``<time.time()> <pid> <role> <CPU seconds of the process so far> <event>`` to it (one short ``write``
+of an append-mode file, so lines from the parent and its workers do not interleave). ``HWSIM_PROFILE`` naming a folder also runs each sweep
 worker under cProfile and writes ``worker-<pid>.prof`` there when it exits
 (:func:`hwsim.sweep.runner._worker_main`). ``benchmarks/sweep_scaling.py --timeline`` sets both and
 prints the merged timeline.

@@ -844,7 +844,8 @@ def _idle_worker(pool: list[_Worker], queue: list[tuple[str, Any]]) -> _Worker |
     trained and traced, or was forked holding) a queued group."""
     idle = [w for w in pool if w.key is None]
     keys = {g[0] for g in queue}
-    return next((w for w in idle if w.priced & keys), next((w for w in idle if w.held & keys), idle[0] if idle else None))
+    return (next((w for w in idle if w.priced & keys), None) or next((w for w in idle if w.held & keys), None)
+            or (idle[0] if idle else None))
 
 
 def _queue_for(w: _Worker | None, pool: list[_Worker], queue: list[tuple[str, Any]]) -> bool:

@@ -1,8 +1,8 @@
 """Load once what a worker needs to trace and price, so the processes forked afterwards start with it.
 
 A fresh worker would otherwise pay, each: importing torch and the pricing modules, parsing the
-default technology, hierarchy and area tables, and torch's first meta-tensor operations (it registers its meta kernels and decompositions lazily, on first
-use; about as much CPU as tracing a ResNet). A search forks its workers from a process that ran
+default technology, hierarchy and area tables, and torch's first meta-tensor operations (it registers
+its meta kernels and decompositions lazily, on first use; about as much CPU as tracing a ResNet). A search forks its workers from a process that ran
 :func:`warm` (:meth:`hwsim.sweep.runner.WorkerPool.start`), so that cost is paid once.
 
 Nothing here starts a thread: torch runs on meta tensors only, so no intra-op pool is created.
