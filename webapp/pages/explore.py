@@ -197,7 +197,9 @@ def layout(opening: OpeningView | None = None):
     ], class_name="shadow-sm")
     return dbc.Row([dbc.Col(controls, xs=12, lg=3, class_name="mb-3"),
                     dbc.Col([plot, parcoords, table], xs=12, lg=9),
-                    dcc.Store(id="ex-brush", data={}), dcc.Store(id="ex-table-key", data=opening.table if opening else None), dcc.Store(id="ex-pc-drawn"),
+                    dcc.Store(id="ex-brush", data={}),
+                    dcc.Store(id="ex-table-key", data=opening.table if opening else None),
+                    dcc.Store(id="ex-pc-drawn"),
                     dcc.Store(id="ex-zoom", data={}),
                     # which figure the plot holds (version and view): the same figure is never sent twice
                     dcc.Store(id="ex-fig-key", data=opening.key if opening else None),
@@ -373,6 +375,11 @@ def figure_key(v: dict, filters: dict[str, list], selected=(), zoom: dict | None
     return key, filters, zoom
 
 
+def held_key(version: str, v: dict, filters: dict[str, list], selected=(), zoom: dict | None = None) -> str:
+    """The key of the figure a plot holds (``ex-fig-key``): the store version and the view it draws."""
+    return repr((version, figure_key(v, filters, selected, zoom)[0]))
+
+
 def count_text(df: pd.DataFrame, v: dict, total: int) -> str:
     """``shown of total design points shown, n on the Pareto front``: what the plot's header says."""
     shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
@@ -460,8 +467,7 @@ def opening(data: StoreData, wait_s: float = OPENING_WAIT_S) -> OpeningView | No
         if not total:
             return None
         df, fig = pareto_for(data, DEFAULT_VIEW, {})
-    key = repr((version, figure_key(DEFAULT_VIEW, {})[0]))
-    return OpeningView(version, fig, count_text(df, DEFAULT_VIEW, total), key)
+    return OpeningView(version, fig, count_text(df, DEFAULT_VIEW, total), held_key(version, DEFAULT_VIEW, {}))
 
 
 def _values(args) -> tuple[dict, dict[str, list]]:
@@ -501,7 +507,7 @@ def warm(data: StoreData) -> None:
         quick, version = warming.quick, data.read_version()
         if quick is not None and quick.version == version and pio.to_json(quick.figure) == pio.to_json(fig):
             # a page that opened with the quick figure holds this one: its first callback sends nothing
-            warming.same = (quick.key, repr((version, figure_key(DEFAULT_VIEW, {})[0])))
+            warming.same = (quick.key, held_key(version, DEFAULT_VIEW, {}))
     finally:
         warming.done.set()
         warming.ready.set()
@@ -520,13 +526,18 @@ def quick_opening(data: StoreData) -> OpeningView | None:
     # the figure's columns the quick read takes off point_metrics (those it has); the others it derives
     metrics = [c for c in _figure_columns(v) if c not in ("id", "name", "label", "family", "scheme_name")]
 
+    def on_axes(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The points with both coordinates, and those of them on the Pareto front."""
+        ok = df[[x, y]].notna().all(axis=1).to_numpy()
+        front = np.zeros(len(df), dtype=bool)
+        front[ok] = figures.front_mask(df[ok], [x, y])
+        return ok, front
+
     def named(df: pd.DataFrame) -> np.ndarray:
         """The points drawn as markers: the front, and every point when the others are few enough."""
         if x not in df.columns or y not in df.columns:
             return np.zeros(len(df), dtype=bool)
-        ok = df[[x, y]].notna().all(axis=1).to_numpy()
-        front = np.zeros(len(df), dtype=bool)
-        front[ok] = figures.front_mask(df[ok], [x, y])
+        ok, front = on_axes(df)
         return ok if int(ok.sum() - front.sum()) <= MAX_DOMINATED else front
 
     read = data.quick_points(metrics, named)
@@ -535,10 +546,7 @@ def quick_opening(data: StoreData) -> OpeningView | None:
     version, df = read
     if df.empty or x not in df.columns or y not in df.columns:
         return None
-    ok = df[[x, y]].notna().all(axis=1).to_numpy()
-    front = np.zeros(len(df), dtype=bool)
-    front[ok] = figures.front_mask(df[ok], [x, y])
-    df = df.assign(front=np.where(front, "★", ""))
+    df = df.assign(front=np.where(on_axes(df)[1], "★", ""))
     view_df, fig = _figure_of(df, v, {}, [], {})
     return OpeningView(version, fig, count_text(view_df, v, len(df)), repr(("quick", version)))
 
@@ -647,7 +655,7 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         and only when the plot does not hold it already (the page's opening figure)."""
         *args, current_key, held = args
         v, filters = _values(args)
-        fig_key = repr((version, figure_key(v, filters, compared or [], zoom)[0]))
+        fig_key = held_key(version, v, filters, compared or [], zoom)
         with data.at_version(version):   # the points the page shows, even while a newer commit is read
             total = len(data.done_points())
             if total == 0:
