@@ -19,8 +19,8 @@ the figures are printed side by side: wall time, points per minute, the speed-up
 and after the first point, S (the time from the call to the first point written: worker start-up,
 imports, tracing), when the first group's traces were done (from the call) and the CPU seconds the
 process that traced them had used by then (the serial start's CPU, less noisy than wall time on a busy
-machine), the workers' and this process's CPU per point, and the load average before and after. It also checks that both stores hold the same metrics. CPU per point is what to compare on a
-busy machine; the ratios need idle cores (on a machine other processes keep busy, Linux's autogroup
+machine), the workers' and this process's CPU per point, and the load average before and after. It
+also checks that both stores hold the same metrics. CPU per point is what to compare on a busy machine; the ratios need idle cores (on a machine other processes keep busy, Linux's autogroup
 scheduler gives this command's session one share however many workers it starts).
 
 ``--trace-cache``: cold (the default: what a fresh user's first sweep gets) points ``HWSIM_CACHE_DIR``
