@@ -8,7 +8,8 @@ once on meta tensors; then, for every size in 16 KB x 4^k up to 16 MB, the DRAM 
 both memory pricings: the accelerator model on configs/accelerators/tpu_like.yaml with one of its
 ifmap, filter or ofmap SRAMs set to the size (the others as configured), and the placement model on
 configs/hierarchy/default.yaml with ``sram_bytes`` set to it. The script exits non-zero if any series
-grows with its SRAM.
+grows with its SRAM. Each row's bytes are written by hwsim.units in one prefix (``2,530 MB``), so a
+row's figures line up and compare by eye.
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ def series(model: str, input_shape: tuple[int, ...], classes: int, batch: int) -
     return out
 
 
+def row_cells(v: list[float]) -> list[str]:
+    """One series' DRAM bytes in the row's own prefix, four significant digits (``2,530 MB``, ``2.59 MB``)."""
+    from hwsim import units
+
+    texts, scale = units.column(v, "bytes", digits=4)
+    return [f"{t} {scale.unit_text}" for t in texts]
+
+
 def monotone(v: list[float]) -> bool:
     return all(b <= a * (1 + 1e-9) + 1e-6 for a, b in zip(v, v[1:]))
 
@@ -69,7 +78,7 @@ def main() -> None:
     a = ap.parse_args()
     shape = tuple(int(x) for x in a.input.split("x"))
     res = series(a.model, shape, a.classes, a.batch)
-    print(f"DRAM MB ({a.model}, training step at batch {a.batch}, inference at batch 1)\n")
+    print(f"DRAM bytes ({a.model}, training step at batch {a.batch}, inference at batch 1)\n")
     print("| scheme | pass | SRAM varied | " + " | ".join(f"{kb} KB" if kb < 1024 else f"{kb // 1024} MB"
                                                       for kb in SIZES_KB) + " | monotone |")
     print("|---|---|---|" + "---:|" * len(SIZES_KB) + "---|")
@@ -77,7 +86,7 @@ def main() -> None:
     for (scheme, pas, what), v in res.items():
         ok = monotone(v)
         bad += not ok
-        print(f"| {scheme} | {pas} | {what} | " + " | ".join(f"{x / 1e6:,.2f}" for x in v) + f" | {'yes' if ok else 'NO'} |")
+        print(f"| {scheme} | {pas} | {what} | " + " | ".join(row_cells(v)) + f" | {'yes' if ok else 'NO'} |")
     sys.exit(1 if bad else 0)
 
 

@@ -5,7 +5,8 @@
 
 Each scheme is counted with :func:`hwsim.count.trace` and priced with :func:`hwsim.energy.price` on the
 same tech table and hierarchy (the placement model: no accelerator); ratios are relative to the first
-scheme. ``hwsim cost`` prices one scheme the same way.
+scheme. ``hwsim cost`` prices one scheme the same way. Energies are written by hwsim.units with an SI
+prefix on J (``24.03 mJ``, ``88.9 µJ``), ratios as ``5.11 ×``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import sys
 from typing import Any
 
+from hwsim import units
 from hwsim.energy import load_tech, price
 from hwsim.workload import parse_input_shape
 
@@ -54,21 +56,28 @@ def compare_schemes(model: str, schemes: list[str], batch: int = 128, input_shap
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
-    def uj(x: float) -> str:
-        return f"{x / 1e6:,.1f}"
+    def energy(x: float) -> str:
+        return units.fmt(x, "pJ", 4)
+
+    def ratio(x: float) -> str:
+        return units.fmt(x, "ratio")
+
+    def pj(v: float) -> str:
+        return units.fmt(v, "pJ/MAC", unit_text=False)
 
     def macs(d: dict[str, Any]) -> str:
-        return ", ".join(f"{m} {v:.3g}" if not isinstance(v, tuple) else f"{m} {v[0]:.3g}-{v[1]:.3g}"
+        return ", ".join(f"{m} {pj(v)}" if not isinstance(v, tuple) else f"{m} {pj(v[0])}-{pj(v[1])}"
                          for m, v in d.items())
 
-    lines = ["| scheme | pJ per MAC | forward compute (uJ) | vs first | step compute (uJ) | vs first "
-             "| step RF+SRAM+DRAM (uJ) | step element-wise (uJ) | training step (uJ) | inference / sample (uJ) |",
+    lines = ["| scheme | pJ per MAC | forward compute | vs first | step compute | vs first "
+             "| step RF+SRAM+DRAM | step element-wise | training step | inference / sample |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['scheme']} | {macs(r['pj_per_mac'])} | {uj(r['forward_compute_pj'])} | "
-                     f"{r['forward_compute_ratio']:.3g}x | {uj(r['step_compute_pj'])} | {r['step_compute_ratio']:.3g}x | "
-                     f"{uj(r['step_memory_pj'])} | {uj(r['step_elementwise_pj'])} | {uj(r['train_step_pj'])} | "
-                     f"{uj(r['infer_pj_per_sample'])} |")
+        lines.append(f"| {r['scheme']} | {macs(r['pj_per_mac'])} | {energy(r['forward_compute_pj'])} | "
+                     f"{ratio(r['forward_compute_ratio'])} | {energy(r['step_compute_pj'])} | "
+                     f"{ratio(r['step_compute_ratio'])} | {energy(r['step_memory_pj'])} | "
+                     f"{energy(r['step_elementwise_pj'])} | {energy(r['train_step_pj'])} | "
+                     f"{energy(r['infer_pj_per_sample'])} |")
     return "\n".join(lines)
 
 
@@ -94,7 +103,9 @@ def mac_table(tech: str = "45nm", fan_in: int = 576) -> str:
         m = mac_type(fa, fb)
         e, rule = mac_energy(table, m, (fa, fb), fan_in)
         s = scale_share_pj(table, m, (fa, fb), fan_in)
-        lines.append(f"| {m} | {a} x {b} | {e:.4g} | {fp32 / e:.3g}x | {rule.name} | {f'{s:.4g}' if s else '-'} |")
+        lines.append(f"| {m} | {a} x {b} | {units.fmt(e, 'pJ/MAC', 4, unit_text=False)} | "
+                     f"{units.fmt(fp32 / e, 'ratio')} | {rule.name} | "
+                     f"{units.fmt(s, 'pJ/MAC', 4, unit_text=False) if s else '-'} |")
     return "\n".join(lines)
 
 

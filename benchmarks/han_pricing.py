@@ -9,6 +9,8 @@
 2. Per network (the rows of configs/literature/han2015.yaml, meta-device traces at batch 1): parameters
    kept (Han's 12x / 9x / 13x), model size in the relative format, and inference energy and cycles on
    the accelerator with zero weights not exploited, gated and skipped.
+
+Figures go through hwsim.units (bytes in kB/MB, energy in µJ/mJ, ratios as ``12 ×``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
+from hwsim import units
 
 HAN = Path(__file__).resolve().parents[1] / "configs" / "literature" / "han2015.yaml"
 
@@ -38,10 +42,24 @@ def storage_table() -> None:
              ("relative + 5-bit codebook + Huffman", StorageSpec("relative", "fc", 32, 5, True))]
     dense = sum(len(encode(w, specs[0][1])) for w in ws.values())
     print("LeNet-300-100 weights (fc1 92%, fc2 91%, fc3 74% pruned), bytes as encoded")
-    print(f"{'format':38} {'bytes':>9} {'x smaller':>9}")
+    print(f"{'format':38} {'size':>9} {'x smaller':>9}")
     for label, spec in specs:
         b = sum(len(encode(w, spec)) for w in ws.values())
-        print(f"{label:38} {b:9d} {dense / b:9.1f}")
+        print(storage_row(label, b, dense))
+
+
+def storage_row(label: str, nbytes: int, dense: int) -> str:
+    """One format's line: its encoded size and how many times smaller than dense it is."""
+    return f"{label:38} {units.fmt(nbytes, 'bytes'):>9} {units.fmt(dense / nbytes, 'ratio'):>9}"
+
+
+def network_row(name: str, params: int, kept: float, size_bytes: float, smaller: float, support: str,
+                energy_pj: float, cycles: float) -> str:
+    """One pricing line: parameters in full, size, energy and cycles with SI prefixes, ratios as ``12 ×``."""
+    return (f"{name:9} {units.number(params):>12} {units.number(int(kept)):>11} "
+            f"{units.fmt(params / kept, 'ratio'):>7} {units.fmt(size_bytes, 'bytes'):>9} "
+            f"{units.fmt(smaller, 'ratio'):>9} {support:>8} {units.fmt(energy_pj, 'pJ', 4):>9} "
+            f"{units.fmt(cycles, 'cycles', 4):>14}")
 
 
 def network_table(models: list[str], accelerator: str) -> None:
@@ -55,8 +73,8 @@ def network_table(models: list[str], accelerator: str) -> None:
     load_all()
     rows = {r["id"]: r for r in yaml.safe_load(HAN.read_text())["rows"]}
     print(f"\nHan et al. per-layer sparsities priced on {accelerator} (45 nm, inference batch 1)")
-    print(f"{'network':9} {'params':>11} {'kept':>10} {'x fewer':>7} {'size MB':>8} {'x smaller':>9} "
-          f"{'support':>8} {'energy uJ':>10} {'cycles':>10}")
+    print(f"{'network':9} {'params':>12} {'kept':>11} {'x fewer':>7} {'size':>9} {'x smaller':>9} "
+          f"{'support':>8} {'energy':>9} {'cycles':>14}")
     for model in models:
         pr = rows[f"han15-{model}-pruned"]
         spec = MODELS.get(pr["model"])          # AlexNet is Caffe's (alexnet_caffe, 3x227x227), as Han's
@@ -78,9 +96,9 @@ def network_table(models: list[str], accelerator: str) -> None:
             e = price(tr, "45nm", hierarchy_for_accelerator(cyc.accelerator), cyc.accesses,
                       sparsity=cyc.accelerator.sparsity.to_dict())
             k = total if label == "fp32" else kept
-            print(f"{model if label == 'fp32' else '  pruned':9} {total:11d} {int(k):10d} {total / k:7.1f} "
-                  f"{tr.model_size_bytes / 1e6:8.2f} {t_ref.model_size_bytes / tr.model_size_bytes:9.1f} "
-                  f"{support:>8} {e.infer_pj_per_sample / 1e6:10.2f} {cyc.totals['total_cycles']:10.0f}")
+            print(network_row(model if label == "fp32" else "  pruned", total, k, tr.model_size_bytes,
+                              t_ref.model_size_bytes / tr.model_size_bytes, support, e.infer_pj_per_sample,
+                              cyc.totals["total_cycles"]))
 
 
 def main() -> None:

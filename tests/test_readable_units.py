@@ -413,3 +413,70 @@ def test_sweep_progress_line_reads_without_scientific_notation(capsys):
     bars.line()
     err = capsys.readouterr().err
     assert "points/min" in err and "e+" not in err, err
+
+
+# -- the benchmarks whose tables docs/ quote ------------------------------------------------------------
+def _bench(name: str):
+    """A benchmark script as a module (benchmarks/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+RATIO = re.compile(r"(?<![\w.])\d+(?:\.\d+)?x\b")   # 5.11x: a ratio the formatter writes as 5.11 × (not int8x8)
+
+
+@pytest.mark.parametrize("energy_pj", [3.3e14, 5.4539e10, 2.463e7, 181.27])
+def test_han_pricing_rows_read_in_one_unit_style(energy_pj):
+    han = _bench("han_pricing")
+    rows = [han.storage_row("csr", 114_620, 1_064_800),
+            han.network_row("alexnet", 60_965_224, 6_806_759.0, 32.97e6, 7.4, "skipping", energy_pj, 74_859_575)]
+    check_text(rows, "benchmarks/han_pricing.py")
+    assert "115 kB" in rows[0] and "9.29 ×" in rows[0]
+    assert "60,965,224" in rows[1] and "8.96 ×" in rows[1] and "33 MB" in rows[1] and "74.86M cycles" in rows[1]
+    assert re.search(r" \d[\d.]* [kMGTmµnp]?J ", rows[1]), rows[1]     # energy with its SI prefix on J
+    assert not RATIO.search(" ".join(rows))
+
+
+def test_energy_compare_tables_read_in_one_unit_style():
+    ec = _bench("energy_compare")
+    rows = [{"scheme": s, "pj_per_mac": {"fp32": 4.6, "xnor_popcount": (0.00709, 0.00738)},
+             "forward_compute_pj": f, "step_compute_pj": 3 * f, "step_memory_pj": 3.06e11,
+             "step_elementwise_pj": 5.133e8, "train_step_pj": 3.785e11 * k, "infer_pj_per_sample": 1.03e9}
+            for s, f, k in (("fp32", 2.403e10, 1), ("bnn", 8.888e7, 1e4))]
+    for r in rows:
+        for key in ("forward_compute_pj", "step_compute_pj", "train_step_pj"):
+            r[key.replace("_pj", "_ratio")] = rows[0][key] / r[key]
+    text = ec.to_markdown(rows)
+    check_text(text.splitlines(), "benchmarks/energy_compare.py")
+    assert "| 24.03 mJ | 1 × |" in text and "| 88.88 µJ | 270.4 × |" not in text and "| 270 × |" in text
+    assert "3.785 kJ" in text and "xnor_popcount 0.00709-0.00738" in text
+    macs = ec.mac_table()
+    check_text(macs.splitlines(), "benchmarks/energy_compare.py macs")
+    assert "| 4.6 | 1 × |" in macs and not RATIO.search(text + macs)
+
+
+def test_dram_vs_sram_rows_read_in_one_unit_style():
+    rows = _bench("dram_vs_sram").row_cells([14_407.84e6, 5_116.6e6, 2_036.82e6, 921.63e6])
+    assert rows == ["14.41 GB", "5.117 GB", "2.037 GB", "0.9216 GB"]   # one prefix for the row, four digits
+
+
+def test_vs_eyeriss_prints_in_one_unit_style(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["vs_eyeriss.py"])
+    _bench("vs_eyeriss").main()
+    out = capsys.readouterr().out
+    check_text(out.splitlines(), "benchmarks/vs_eyeriss.py")
+    assert not RATIO.search(out)
+    body = [ln for ln in out.splitlines() if ln.startswith(("CONV", "total"))]
+    assert len(body) == 17      # 6 + 6 lines with totals, 5 of loop orders
+    for ln in body:   # every figure of a layer's line carries its unit (MB, ms, mW, MACs, ×): none bare
+        cells = [c for c in re.split(r"\s{2,}|(?<=[B×s]) ", ln.split(None, 1)[1]) if c.strip()]
+        bare = [c for c in cells if re.fullmatch(r"[\d.,]+", c.strip())]
+        assert not bare, (ln, bare)
