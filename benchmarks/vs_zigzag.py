@@ -726,14 +726,14 @@ def main() -> None:
         print("| figure | ZigZag | hwsim | gap |")
         print("|---|---:|---:|---:|")
         for key, label in (("macs", "MACs"), ("dram_read", "DRAM read bytes"), ("dram_write", "DRAM write bytes"),
-                           ("cycles", "cycles (all layers)"), ("energy_mac", "MAC energy pJ"),
-                           ("energy_dram", "DRAM energy pJ"), ("energy_sram", "SRAM energy pJ"),
-                           ("energy_sram_bits", "SRAM energy pJ, ZigZag's moves priced per bit"),
-                           ("energy_rf_chain", "register energy pJ, the running sum's register read once per MAC"),
-                           ("energy_rf", "register energy pJ, as ZigZag counts it")):
+                           ("cycles", "cycles (all layers)"), ("energy_mac", "MAC energy"),
+                           ("energy_dram", "DRAM energy"), ("energy_sram", "SRAM energy"),
+                           ("energy_sram_bits", "SRAM energy, ZigZag's moves priced per bit"),
+                           ("energy_rf_chain", "register energy, the running sum's register read once per MAC"),
+                           ("energy_rf", "register energy, as ZigZag counts it")):
             # ZigZag's SRAM moves priced per bit are set against hwsim's SRAM energy (priced per bit)
             z, h = totals(rows, key, "zigzag"), totals(rows, key if key in rows[0]["hwsim"] else "energy_sram", "hwsim")
-            print(f"| {label} | {z:,.0f} | {h:,.0f} | {_rel(h, z):+.1%} |")
+            print(f"| {label} | {_figure(key, z)} | {_figure(key, h)} | {_rel(h, z):+.1%} |")
         s = res["summary"]
         differ = [r for r in res["rows"] if r.get("hwsim_on_zigzag_mapping") and not r["hwsim"]["same_spatial_mapping"]
                   and abs(_rel(r["hwsim"]["dram_read"], r["zigzag"]["dram_read"])) > 0.02]
@@ -757,9 +757,22 @@ def main() -> None:
                   f"{s['energy_sram_no_psum_gap']:+.1%}")
 
 
+def _pj(x: float) -> str:
+    """An energy as a person reads it (hwsim.units: ``465.97 µJ``), never a bare picojoule count."""
+    from hwsim import units
+
+    return units.fmt(x, "pJ", 5)
+
+
+def _figure(key: str, x: float) -> str:
+    """A summary figure: energies through :func:`_pj`; MACs, bytes and cycles as exact counts (``1,814,073,344``),
+    since the comparison asks some of them to be identical."""
+    return _pj(x) if key.startswith("energy") else f"{x:,.0f}"
+
+
 SET_FIGURES = (("macs", "MACs"), ("dram_read", "DRAM read bytes"), ("dram_write", "DRAM write bytes"),
-               ("cycles", "cycles (all layers)"), ("energy_mac", "MAC energy pJ"), ("energy_dram", "DRAM energy pJ"),
-               ("energy_sram", "SRAM energy pJ"), ("energy_rf", "register energy pJ"))
+               ("cycles", "cycles (all layers)"), ("energy_mac", "MAC energy"), ("energy_dram", "DRAM energy"),
+               ("energy_sram", "SRAM energy"), ("energy_rf", "register energy"))
 
 
 def set_names() -> list[str]:
@@ -794,8 +807,8 @@ def set_gap_notes(name: str, rows: list[dict], s: dict[str, float]) -> list[str]
             dz = sum(r["zigzag"]["energy_sram_ports"] for r in differ)
             dh = sum(r["hwsim"]["energy_sram_ports"] for r in differ)
             each = "; ".join(f"{r['spec']} PEs busy ZigZag {r['zigzag']['mapping_efficiency']:.1%} / hwsim "
-                             f"{r['hwsim']['mapping_efficiency']:.1%}, SRAM {r['zigzag']['energy_sram_ports']:,.0f} / "
-                             f"{r['hwsim']['energy_sram_ports']:,.0f} pJ" for r in differ)
+                             f"{r['hwsim']['mapping_efficiency']:.1%}, SRAM {_pj(r['zigzag']['energy_sram_ports'])} / "
+                             f"{_pj(r['hwsim']['energy_sram_ports'])}" for r in differ)
             notes.append(f"SRAM energy over all layers {_rel(h, z):+.1%}; the layers mapped differently ({each}) are "
                          f"{dz / z:.1%} of ZigZag's; without them {_rel(h - dh, z - dz):+.1%}")
     from benchmarks.zigzag_sets import SETS
@@ -804,8 +817,8 @@ def set_gap_notes(name: str, rows: list[dict], s: dict[str, float]) -> list[str]
     if os_array and abs(s["energy_sram_bits_gap"]) > 0.2 and abs(s["energy_sram_no_psum_gap"]) <= 0.2:
         spill = [r for r in rows if r["zigzag"]["energy_sram_psum_bits"] > 1.05 * r["hwsim"]["energy_sram_psum"]]
         each = "; ".join(f"{r['spec']} {r['zigzag_psum_sram_reads']:,} partial sums read back, "
-                         f"{r['zigzag']['energy_sram_psum_bits']:,.0f} pJ against hwsim's "
-                         f"{r['hwsim']['energy_sram_psum']:,.0f}" for r in spill)
+                         f"{_pj(r['zigzag']['energy_sram_psum_bits'])} against hwsim's "
+                         f"{_pj(r['hwsim']['energy_sram_psum'])}" for r in spill)
         notes.append(f"SRAM energy per bit {s['energy_sram_bits_gap']:+.1%}: ZigZag's latency-first mapping sends "
                      f"partial sums out of the PEs into its output SRAM and back on {len(spill)} of {len(rows)} "
                      f"layers ({each}); without each side's partial-sum SRAM traffic "
@@ -858,14 +871,14 @@ def print_sets(names: list[str], as_json: bool, per_layer: bool) -> None:
     for n, r in res.items():
         print(f"\n## {n}\n")
         print("| layer | MACs | DRAM read ZZ / hwsim | DRAM write ZZ / hwsim | cycles ZZ / hwsim | "
-              "SRAM pJ ZZ / hwsim | register pJ ZZ / hwsim |")
+              "SRAM energy ZZ / hwsim | register energy ZZ / hwsim |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for x in r["rows"]:
             z, h = x["zigzag"], x["hwsim"]
             print(f"| {x['spec']} | {z['macs']:,} | {z['dram_read']:,.0f} / {h['dram_read']:,.0f} | "
                   f"{z['dram_write']:,.0f} / {h['dram_write']:,.0f} | {z['cycles']:,.0f} / {h['cycles']:,.0f}"
                   f"{'' if h['same_spatial_mapping'] else ' (mapping differs)'} | "
-                  f"{z['energy_sram']:,.0f} / {h['energy_sram']:,.0f} | {z['energy_rf']:,.0f} / {h['energy_rf']:,.0f} |")
+                  f"{_pj(z['energy_sram'])} / {_pj(h['energy_sram'])} | {_pj(z['energy_rf'])} / {_pj(h['energy_rf'])} |")
 
 
 def print_small(as_json: bool) -> None:

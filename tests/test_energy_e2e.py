@@ -89,7 +89,7 @@ def test_mac_table():
 
     md = mac_table("45nm", 576)
     assert md.count("\n") == len(MAC_CASES) + 1
-    assert "| fp32 | float32 x float32 | 4.6 | 1x | fp32 | - |" in md
-    assert "| sign_add | binary x float32 | 0.9 | 5.11x | sign_add | - |" in md
+    assert "| fp32 | float32 x float32 | 4.6 | 1 × | fp32 | - |" in md
+    assert "| sign_add | binary x float32 | 0.9 | 5.11 × | sign_add | - |" in md
     assert "| mxfp4xfp4 | mxfp4 x mxfp4 |" in md
     assert main(["macs", "--tech", "nope"]) == 2

@@ -417,15 +417,10 @@ def test_sweep_progress_line_reads_without_scientific_notation(capsys):
 
 # -- the benchmarks whose tables docs/ quote ------------------------------------------------------------
 def _bench(name: str):
-    """A benchmark script as a module (benchmarks/ is not a package)."""
-    import importlib.util
-    from pathlib import Path
+    """A benchmark script as a module (``benchmarks.NAME``, as tests/test_vs_zigzag.py imports it)."""
+    import importlib
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 RATIO = re.compile(r"(?<![\w.])\d+(?:\.\d+)?x\b")   # 5.11x: a ratio the formatter writes as 5.11 × (not int8x8)
@@ -480,3 +475,15 @@ def test_vs_eyeriss_prints_in_one_unit_style(capsys, monkeypatch):
         cells = [c for c in re.split(r"\s{2,}|(?<=[B×s]) ", ln.split(None, 1)[1]) if c.strip()]
         bare = [c for c in cells if re.fullmatch(r"[\d.,]+", c.strip())]
         assert not bare, (ln, bare)
+
+
+def test_vs_zigzag_prints_energies_in_one_unit_style(capsys):
+    """The layer sets' table, gap notes and per-layer tables (docs/validation.md quotes them): energies with
+    an SI prefix on J, never a bare picojoule count; the ResNet-18 summary's energy figures alike."""
+    vz = _bench("vs_zigzag")
+    vz.print_sets(["all"], as_json=False, per_layer=True)
+    out = capsys.readouterr().out
+    check_text(out.splitlines(), "benchmarks/vs_zigzag.py --set all --layers")
+    assert "µJ" in out and "partial sums read back" in out
+    assert vz._figure("energy_sram", 465_971_272) == "465.97 µJ"
+    assert vz._figure("dram_read", 13_739_776) == "13,739,776"     # counts the comparison needs exact
