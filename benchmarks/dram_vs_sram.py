@@ -8,8 +8,8 @@ once on meta tensors; then, for every size in 16 KB x 4^k up to 16 MB, the DRAM 
 both memory pricings: the accelerator model on configs/accelerators/tpu_like.yaml with one of its
 ifmap, filter or ofmap SRAMs set to the size (the others as configured), and the placement model on
 configs/hierarchy/default.yaml with ``sram_bytes`` set to it. The script exits non-zero if any series
-grows with its SRAM. Each row's bytes are written by hwsim.units in one prefix (``2,530 MB``), so a
-row's figures line up and compare by eye.
+grows with its SRAM. Each row's bytes are written by hwsim.units in one prefix (``2.53 GB``,
+``0.9216 GB``), so a row's figures line up and compare by eye.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def series(model: str, input_shape: tuple[int, ...], classes: int, batch: int) -
 
 
 def row_cells(v: list[float]) -> list[str]:
-    """One series' DRAM bytes in the row's own prefix, four significant digits (``2,530 MB``, ``2.59 MB``)."""
+    """One series' DRAM bytes in the prefix of its median, four significant digits (``14.41 GB``, ``0.9216 GB``)."""
     from hwsim import units
 
     texts, scale = units.column(v, "bytes", digits=4)
