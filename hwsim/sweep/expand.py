@@ -113,25 +113,24 @@ def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, 
     free = [k for k in keys if k.partition(".")[0] in INDEPENDENT_SECTIONS]
     tied = [k for k in keys if k not in free]
     first = {k: entry.vary[k][0] for k in free}
-    # the fields each value of an independent key sets, as the full resolution of a combination would
+    # each combination of the tied fields' values (by index), resolved with the first value of every free one
+    by_tied = {idx: resolve({**fixed, **first, **{k: entry.vary[k][i] for k, i in zip(tied, idx)}})
+               for idx in itertools.product(*(range(len(entry.vary[k])) for k in tied))}
+    ref = _fields(next(iter(by_tied.values())))
+    t0 = {k: entry.vary[k][0] for k in tied}
+    # the fields each other value of a free key sets, as the full resolution of a combination would: these
+    # sections set plain values (sizes, counts, names); the PE and the other nested objects are the tied
+    # fields' and compare by identity
     changes: dict[tuple[str, int], dict[str, Any]] = {}
-    by_tied: dict[tuple, am.Accelerator] = {}
-    for t_combo in itertools.product(*(entry.vary[k] for k in tied)):
-        by_tied[t_combo] = resolve({**fixed, **first, **dict(zip(tied, t_combo))})
-    ref = next(iter(by_tied.values()))
-    ref_fields = _fields(ref)
-    t0 = dict(zip(tied, next(iter(by_tied))))
     for k in free:
         for i, v in enumerate(entry.vary[k][1:], 1):
             got = _fields(resolve({**fixed, **first, **t0, k: v}))
-            # these sections set plain values (sizes, counts, names); the PE and the other nested objects
-            # are the tied fields' and compare by identity
             changes[(k, i)] = {f: x for f, x in got.items()
-                               if isinstance(x, (int, float, str, type(None))) and x != ref_fields[f]}
+                               if isinstance(x, (int, float, str, type(None))) and x != ref[f]}
     out = []
     for combo in itertools.product(*(list(enumerate(entry.vary[k])) for k in keys)):
         pick = dict(zip(keys, combo))
-        hw = by_tied[tuple(pick[k][1] for k in tied)]
+        hw = by_tied[tuple(pick[k][0] for k in tied)]
         upd: dict[str, Any] = {}
         for k in free:
             if pick[k][0]:
