@@ -31,8 +31,9 @@ filled first (the file's groups traced in a separate process, not counted), then
 traces from it, as on any later run of the same workloads under the same code. ``both`` measures cold,
 then warm, and prints the ratios side by side, and each side's cold CPU less its warm CPU: what tracing
 cost it (importing torch in each process that traces, and counting each group's traces once), a fixed
-cost both sides pay, which the search spreads over far fewer points (so the cold ratio is bounded
-below by it: about 5 CPU-s over 129 points against 0.02 CPU-s per point in the grid).
+cost both sides pay, which the search spreads over far fewer points: the cold ratio is bounded below
+by it, and the benchmark prints that bound (1 + the search's tracing CPU per point evaluated / the
+grid's cold CPU per point).
 """
 
 from __future__ import annotations
