@@ -31,8 +31,9 @@ filled first (the file's groups traced in a separate process, not counted), then
 traces from it, as on any later run of the same workloads under the same code. ``both`` measures cold,
 then warm, and prints the ratios side by side, and each side's cold CPU less its warm CPU: what tracing
 cost it (importing torch in each process that traces, and counting each group's traces once), a fixed
-cost both sides pay, which the search spreads over far fewer points (so the cold ratio is bounded
-below by it: about 5 CPU-s over 129 points against 0.02 CPU-s per point in the grid).
+cost both sides pay, which the search spreads over far fewer points: the cold ratio is bounded below
+by it, and the benchmark prints that bound (1 + the search's tracing CPU per point evaluated / the
+grid's cold CPU per point).
 """
 
 from __future__ import annotations
@@ -95,6 +96,16 @@ FILL = ("import sys; from hwsim.pipeline import prepare_groups; from hwsim.sweep
         "print(len(prepare_groups(load_points(sys.argv[1])[1])))")
 
 
+def uncompiled() -> bool:
+    """Whether each side's process compiles the project's modules from source: no cached bytecode next
+    to them, and a Python told to write none (``PYTHONDONTWRITEBYTECODE``, as an editable install under
+    such a setting runs). A fixed cost of each process, which the search spreads over far fewer points."""
+    import hwsim
+
+    cache = Path(hwsim.__file__).parent / "__pycache__"
+    return sys.dont_write_bytecode and not any(cache.glob("cli.*.pyc"))
+
+
 def cache_env(folder: Path) -> dict[str, str]:
     return dict(os.environ, HWSIM_CACHE_DIR=str(folder), HWSIM_TRACE_CACHE="1")
 
@@ -111,9 +122,11 @@ def run_side(kind: str, args: argparse.Namespace, d: str, cache: Path, run: int 
     return out
 
 
-def compare(args: argparse.Namespace, mode: str, cpu: dict[tuple[str, str], float]) -> float:
+def compare(args: argparse.Namespace, mode: str, cpu: dict[tuple[str, str], float],
+            per_point: dict[tuple[str, str], float]) -> float:
     """Both sides with a cold or a warm trace cache; the search's CPU per point over the grid's. Each
-    side's CPU goes into ``cpu`` by (mode, side)."""
+    side's CPU goes into ``cpu`` and its CPU per point into ``per_point``, by (mode, side); the search's
+    points evaluated into ``per_point[(mode, "points")]``."""
     per = {}
     with tempfile.TemporaryDirectory() as d:
         warm = Path(d) / "cache-warm"
@@ -150,6 +163,7 @@ def compare(args: argparse.Namespace, mode: str, cpu: dict[tuple[str, str], floa
         s = sorted(runs, key=lambda r: r["cpu_s"])[(len(runs) - 1) // 2]
         per["search"] = s["cpu_s"] / s["points"]
         cpu[(mode, "search")] = s["cpu_s"]
+        per_point.update({(mode, k): v for k, v in per.items()} | {(mode, "points"): s["points"]})
         print(f"[{mode} trace cache] search, median of {len(runs)} runs: {s['cpu_s']:.2f} CPU-s, "
               f"{per['search']:.4f} CPU-s/point")
     print(f"[{mode} trace cache] search CPU per point / grid CPU per point: {per['search'] / per['grid']:.2f}")
@@ -179,13 +193,26 @@ def main() -> None:
           "CPU per point = that process's CPU with its workers', from start to exit, / points evaluated; "
           "with a cold trace cache each side's CPU includes importing torch and tracing the file's groups, "
           f"once per side, spread over the points it evaluates; trace cache: {' then '.join(modes)}")
+    if uncompiled():
+        print("note: the project's modules have no cached bytecode and this Python writes none "
+              "(PYTHONDONTWRITEBYTECODE): each side's process compiles them from source; "
+              "`python -m compileall -q hwsim accel_models` first measures them as an installed package runs")
     cpu: dict[tuple[str, str], float] = {}
-    ratio = {m: compare(args, m, cpu) for m in modes}
+    per_point: dict[tuple[str, str], float] = {}
+    ratio = {m: compare(args, m, cpu, per_point) for m in modes}
     if len(modes) == 2:
         print("what tracing cost each side (its cold CPU - its warm CPU: importing torch, in each process that "
               "traces, and counting the file's groups' traces once): "
               + ", ".join(f"{k} {cpu[('cold', k)] - cpu[('warm', k)]:.1f} CPU-s"
                           for k in ("search", "grid") if ("cold", k) in cpu and ("warm", k) in cpu))
+        if ("cold", "grid") in cpu:
+            traced, n, g = cpu[("cold", "search")] - cpu[("warm", "search")], per_point[("cold", "points")], \
+                per_point[("cold", "grid")]
+            print(f"what bounds the cold ratio: the search's tracing ({traced:.1f} CPU-s, paid once, by its own "
+                  f"process) spread over its {n:.0f} points adds {traced / n:.4f} CPU-s per point, "
+                  f"{traced / n / g:.2f} times the grid's cold CPU per point ({g:.4f}): even a search whose every "
+                  f"other CPU-s cost what the grid's do per point would have a cold ratio of "
+                  f"{1 + traced / n / g:.2f}")
     print("search CPU per point / grid CPU per point: "
           + ", ".join(f"{r:.2f} with a {m} trace cache" for m, r in ratio.items()))
 

@@ -318,3 +318,30 @@ def test_split_shares_shrink_towards_the_end(n):
     assert sizes[1:] == sorted(sizes[1:], reverse=True) and max(sizes[1:]) <= sizes[0]
     assert sizes[-1] <= TAIL_SHARE
     assert sizes[-2] <= TAIL_SHARE or n < 64
+
+
+def test_a_cold_search_traces_each_group_once_in_its_own_process(tmp_path, cached_env):
+    """With an empty trace cache, `hwsim sweep` on a search file counts each model x scheme group's traces
+    once, in the search process, before it forks its workers: no worker traces (the timeline's "trace
+    starts" marks, by process)."""
+    import subprocess
+    import sys
+
+    from hwsim.timeline import read
+
+    f = tmp_path / "s.yaml"
+    f.write_text(SWEEP.replace("name: split", "name: cold_search").replace("schemes: [fp32]", "schemes: [fp32, bnn]")
+                 + "search: {objectives: [infer_energy_pj, latency_us], budget: 12, population: 4}\n")
+
+    tl = tmp_path / "timeline"
+    p = subprocess.run([sys.executable, "-c", "import sys; from hwsim.cli import main; sys.exit(main(sys.argv[1:]))",
+                        "sweep", str(f), "--db", str(tmp_path / "s.db"), "--workers", "2", "--json"],
+                       env=dict(cached_env, HWSIM_TIMELINE=str(tl)), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads(p.stdout)["evaluated"] == 12
+    rows = read(str(tl))
+    roles = {pid: role for _, pid, role, _, _ in rows}
+    traced = [pid for _, pid, _, _, ev in rows if ev == "trace starts"]
+    if "worker" not in roles.values() or not any("started worker" in ev for *_, ev in rows):
+        pytest.skip("workers are forked only where fork exists")
+    assert len(traced) == 2 and {roles[p] for p in traced} == {"parent"}, rows   # fp32 and bnn, once each

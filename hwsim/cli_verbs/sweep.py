@@ -12,14 +12,15 @@ from ._common import NO_TRACE_CACHE_HELP
 
 if TYPE_CHECKING:
     from hwsim.design import DesignPoint
-    from hwsim.sweep.schema import SweepFile
+    from hwsim.sweep.schema import LineMap, SweepFile
 
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _read(file: Path, dry_run: bool, max_points: int, trust_code: bool) -> tuple[SweepFile, list[DesignPoint]]:
+def _read(file: Path, dry_run: bool, max_points: int,
+          trust_code: bool) -> tuple[SweepFile, LineMap, list[DesignPoint]]:
     """The checked sweep file and its points; none for a search, which builds only the points its sampler
     asks for (:func:`hwsim.sweep.search.run_search`): its grid is counted, never expanded, and
     ``max_points`` bounds the schemes and accelerators its axes resolve."""
@@ -27,13 +28,14 @@ def _read(file: Path, dry_run: bool, max_points: int, trust_code: bool) -> tuple
     from hwsim.sweep.expand import count_axis_values, load_points
     from hwsim.sweep.schema import load_sweep
 
-    sw, _ = load_sweep(file)
+    sw, lm = load_sweep(file)
     if sw.search is None or dry_run:
-        return load_points(file, max_points=max_points, trust_code=trust_code)
+        sw, points = load_points(file, max_points=max_points, trust_code=trust_code)
+        return sw, lm, points
     if (n := count_axis_values(sw)) > max_points:
         raise UserError(str(file), f"the search's axes hold {n:,} schemes and accelerators, more than the "
                                    f"limit of {max_points:,}; narrow them or raise the limit with --max-points")
-    return sw, []
+    return sw, lm, []
 
 
 def _freeze_at_exit() -> None:
@@ -71,13 +73,14 @@ def register(app: typer.Typer) -> None:
         """Run every design point of FILE not yet in the store (a killed sweep resumes), then print a summary."""
         import sys
 
-        from hwsim import trace_cache
+        from hwsim import timeline, trace_cache
         from hwsim.errors import UserError, printable
         from hwsim.extras import require
         from hwsim.sweep.runner import DEFAULT_EVALUATOR, run_points, summary_rows
 
         from ._common import metric_table, print_json, print_table, summary_line
 
+        timeline.mark("parent", "sweep: verb started")
         if backend not in ("local", "ray"):
             raise UserError("--backend", f"unknown backend {backend!r}; expected local or ray")
         if workers is not None and workers < 0:
@@ -86,7 +89,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("--address", "only with --backend ray")
         if evaluator is not None and ":" not in evaluator:
             raise UserError("--evaluator", "expected module:function")
-        sw, points = _read(file, dry_run, max_points, trust_code)
+        sw, lm, points = _read(file, dry_run, max_points, trust_code)
         searching = sw.search is not None and not dry_run
         if backend == "ray":
             require("ray", "--backend ray")
@@ -113,7 +116,7 @@ def register(app: typer.Typer) -> None:
 
             with trace_cache.turned_off(no_trace_cache):
                 res, ids = run_search(file, path, workers=nw, backend=backend, address=address, progress=progress,
-                                      evaluator=evaluator, budget=budget, trust_code=trust_code)
+                                      evaluator=evaluator, budget=budget, trust_code=trust_code, checked=(sw, lm))
             objs = sw.search.objectives
             # the front a person may pick from: points meeting the constraints only
             found = search_summary(path, ids, objs, sw.search.constraints)
@@ -133,6 +136,7 @@ def register(app: typer.Typer) -> None:
             for r in rows:   # a resumed sweep: say which rows this run computed
                 r["this_run"] = "computed" if r["id"] in ran else ("skipped" if r["status"] in ("done", "failed")
                                                                    else "not computed")
+        timeline.mark("parent", "sweep: summary read")
         if as_json:
             print_json({**info, "points": rows})
         else:

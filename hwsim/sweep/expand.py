@@ -22,6 +22,7 @@ The sweep's name and labels are not part of it, so the same point in two sweeps 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import itertools
 import json
@@ -80,9 +81,21 @@ def _entry_line(lm: LineMap, loc: tuple, path: str, entry: AcceleratorEntry) -> 
     return lm.where(loc + parts)
 
 
+# Accelerator fields that load_accelerator checks each on its own value (no rule ties two of them): a
+# combination of valid values of these is valid, so each value is resolved once and a combination is the
+# resolved accelerator with those fields replaced. Any other field (pe.*, sparsity.*) is resolved in every
+# combination, where its rules can depend on another (a PE parameter on the PE kind).
+INDEPENDENT_SECTIONS = frozenset({"clock_mhz", "description", "array", "sram", "dram", "vector_unit", "operands"})
+
+
 def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, loc: tuple,
                              base: Path | None = None) -> list[HardwareChoice]:
-    """An accelerator entry -> one resolved accelerator per combination of its ``vary`` values."""
+    """An accelerator entry -> one resolved accelerator per combination of its ``vary`` values.
+
+    Every combination is checked before anything runs, at the cost of resolving only each value of an
+    independent field once (:data:`INDEPENDENT_SECTIONS`) and each combination of the other varied
+    fields: 1 + 5 + 5 + 2 + 2 + 1 = 16 resolutions for 6 x 6 x 3 x 3 x 2 = 648 accelerators. The
+    accelerators are those a full resolution of each combination gives (tests/test_sweep_expand_hw.py)."""
     from hwsim.hardware import hardware_label, read_accelerator_yaml, resolve_accelerator
 
     if isinstance(entry, str):
@@ -92,13 +105,46 @@ def expand_accelerator_entry(entry: AcceleratorEntry | str, lm: LineMap | None, 
     data = read_accelerator_yaml(str(path), where)   # once per entry, not once per combination
     fixed = am.flatten_overrides(entry.overrides)
     keys = list(entry.vary)
+    where_field = (lambda k: _entry_line(lm, loc, k, entry)) if lm else None
+
+    def resolve(ov: dict[str, Json]) -> am.Accelerator:
+        return resolve_accelerator(data, ov, where=where, where_field=where_field)
+
+    free = [k for k in keys if k.partition(".")[0] in INDEPENDENT_SECTIONS]
+    tied = [k for k in keys if k not in free]
+    first = {k: entry.vary[k][0] for k in free}
+    # each combination of the tied fields' values (by index), resolved with the first value of every free one
+    by_tied = {idx: resolve({**fixed, **first, **{k: entry.vary[k][i] for k, i in zip(tied, idx)}})
+               for idx in itertools.product(*(range(len(entry.vary[k])) for k in tied))}
+    ref = _fields(next(iter(by_tied.values())))
+    t0 = {k: entry.vary[k][0] for k in tied}
+    # the fields each other value of a free key sets, as the full resolution of a combination would: these
+    # sections set plain values (sizes, counts, names); the PE and the other nested objects are the tied
+    # fields' and compare by identity
+    changes: dict[tuple[str, int], dict[str, Any]] = {}
+    for k in free:
+        for i, v in enumerate(entry.vary[k][1:], 1):
+            got = _fields(resolve({**fixed, **first, **t0, k: v}))
+            changes[(k, i)] = {f: x for f, x in got.items()
+                               if isinstance(x, (int, float, str, type(None))) and x != ref[f]}
     out = []
-    for combo in itertools.product(*(entry.vary[k] for k in keys)):
-        ov = {**fixed, **dict(zip(keys, combo))}
-        hw = resolve_accelerator(data, ov, where=where,
-                              where_field=(lambda k: _entry_line(lm, loc, k, entry)) if lm else None)
+    for combo in itertools.product(*(list(enumerate(entry.vary[k])) for k in keys)):
+        pick = dict(zip(keys, combo))
+        hw = by_tied[tuple(pick[k][0] for k in tied)]
+        upd: dict[str, Any] = {}
+        for k in free:
+            if pick[k][0]:
+                upd.update(changes[(k, pick[k][0])])
+        if upd:
+            hw = dataclasses.replace(hw, **upd)
+        ov = {**fixed, **{k: v for k, (_, v) in pick.items()}}
         out.append(HardwareChoice(entry.name, hw, hardware_label(entry.name, ov)))
     return out
+
+
+def _fields(acc: am.Accelerator) -> dict[str, Any]:
+    """An accelerator's fields, by name (shallow: nested values are the accelerator's own)."""
+    return {f.name: getattr(acc, f.name) for f in dataclasses.fields(acc)}
 
 
 # -- name resolution ------------------------------------------------------------------

@@ -21,14 +21,19 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hwsim.store import METRICS, Store
 from hwsim.sweep.constraints import Constraint, feasible, parse_constraint, violation
 
+if TYPE_CHECKING:
+    from hwsim.sweep.schema import LineMap, SweepFile
+
 Index = dict[str, int]
+
+
 def factor_axes(sw: Any, ax: dict[str, list[Any]]) -> tuple[dict[str, int], Callable[[Index], Index]]:
     """Search axes with a single varied entry split into its varied fields: a lone accelerator entry with
     ``vary`` becomes one categorical axis per field (``hw.array.rows`` ...) and a lone scheme entry with
@@ -171,20 +176,25 @@ def scalar_search(sizes: dict[str, int], score: Callable[[Index, dict[str, float
 
 def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, backend: str = "local",
                address: str | None = None, progress: bool = False, evaluator: str | None = None,
-               budget: int | None = None, trust_code: bool = False) -> tuple[SearchResult, list[str]]:
+               budget: int | None = None, trust_code: bool = False,
+               checked: tuple[SweepFile, LineMap] | None = None) -> tuple[SearchResult, list[str]]:
     """Run the ``search:`` section of a sweep file. Returns the result and the ids evaluated.
 
     Only the axes are resolved (each model, scheme, accelerator once); a design point is built for
-    each index the sampler asks for, never for the whole grid."""
+    each index the sampler asks for, never for the whole grid. ``checked``: the file as
+    :func:`~hwsim.sweep.schema.load_sweep` gave it already (not read again)."""
+    from hwsim import timeline
     from hwsim.sweep.expand import grid_axes, point_from_axes
     from hwsim.sweep.runner import DEFAULT_EVALUATOR, WorkerPool, run_points
     from hwsim.sweep.schema import load_sweep
 
+    timeline.mark("parent", "search: imported")
     p = Path(sweep_path)
-    sw, lm = load_sweep(p)
+    sw, lm = checked or load_sweep(p)
     assert sw.search is not None
     ax = grid_axes(sw, lm, p.resolve().parent, trust_code)
     sizes, to_grid = factor_axes(sw, ax)
+    timeline.mark("parent", "search: axes resolved")
     ids: list[str] = []
 
     def evaluate(batch: list[Index]) -> list[dict[str, float] | None]:
@@ -218,11 +228,13 @@ def run_search(sweep_path: str | Path, db: str | Path, *, workers: int = 2, back
         # generation's run writes through it and it reads the generation back (not one opened, checked and
         # closed, with a checkpoint of the write-ahead log, per generation)
         store = Store(db)
+        timeline.mark("parent", "search: workers forked")
         if frozen:
             gc.freeze()
         res = nsga2_search(sizes, sec.objectives, budget or sec.budget, evaluate, population=sec.population,
                            seed=sec.seed, batch=batch, sampler=sec.sampler,
                            constraints=[parse_constraint(c) for c in sec.constraints])
+        timeline.mark("parent", "search: sampled")
     finally:
         if frozen:
             gc.unfreeze()
