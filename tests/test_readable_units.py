@@ -215,7 +215,8 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
         vals = [(cid, prop, view[key]) for cid, prop, key in VIEW] + [(cid, "value", []) for cid, _, _ in FILTERS]
         res = _post(client, [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data"),
                              ("ex-fig-key", "data")],
-                    [("store-version", "data", "v"), ("cmp-select", "value", ids[:2]), ("ex-zoom", "data", {}), *vals,
+                    [("store-version", "data", "v"), ("store-settled", "data", "v"), ("cmp-select", "value", ids[:2]),
+                     ("ex-zoom", "data", {}), *vals,
                      ({"type": "ex-cfg", "field": "ALL"}, "value", [])],
                     [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", None),
                      ("ex-fig-key", "data", None)])

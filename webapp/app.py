@@ -27,6 +27,7 @@ ASSETS = Path(__file__).with_name("assets")
 # bundle's 4.8 MB, which a first visit would otherwise parse. Built by webapp/plotly/build.js.
 PLOTLY_JS = Path(__file__).with_name("plotly") / "plotly-hwsim.min.js"
 MIN_REDRAW_S = 2.0   # the pages follow a writing sweep at most this often
+SETTLE_S = 3.0       # a store that has not moved for this long has settled: appended figures are drawn whole
 PAGES = (
     ("explore", "Explore", explore),
     ("point", "Design point", point),
@@ -123,6 +124,9 @@ def _layout(data: StoreData, refresh_ms: int):
         dcc.Location(id="url-out", refresh=False),
         dcc.Interval(id="interval", interval=refresh_ms, n_intervals=0),
         dcc.Store(id="store-version", data=opening.version if opening else repr(data.version())),
+        # the version once the store has not moved for SETTLE_S: a figure a sweep's commits appended to is
+        # then drawn whole (its front and density brought up to date) once, not on every commit
+        dcc.Store(id="store-settled", data=opening.version if opening else repr(data.version())),
         navbar,
         dbc.Container([html.Div(id="store-alert"), *pages,
                        html.Footer(f"hwsim {__version__}: results store {data.path}",
@@ -145,25 +149,29 @@ def _register(app: dash.Dash, data: StoreData) -> None:
     # sent only a version whose points are read (read ahead in the background, so the poll answers at
     # once): the page's callbacks then find its points read, and a change the user makes meanwhile is
     # answered from the version the page still shows.
-    last = {"t": 0.0}
+    last = {"t": 0.0, "seen": None, "moved": 0.0}
 
     @app.callback(Output("store-version", "data"), Output("ex-table-key", "data", allow_duplicate=True),
-                  Input("interval", "n_intervals"), State("store-version", "data"), State("ex-table-key", "data"),
-                  prevent_initial_call=True)
-    def poll(n, current, table):
+                  Output("store-settled", "data"), Input("interval", "n_intervals"), State("store-version", "data"),
+                  State("ex-table-key", "data"), State("store-settled", "data"), prevent_initial_call=True)
+    def poll(n, current, table, settled):
         # the table follows the version the page shows, once explore.TABLE_FOLLOW_S has passed since it last
         # did (commits in between left it as it was)
         caught = explore.table_key(table, current, table.get("view"), time.time()) if isinstance(table, dict) \
             else None
         caught = dash.no_update if caught is None else caught
-        if n and repr(data.version()) == current:
-            return dash.no_update, caught
-        read = data.read_ahead()
         now = time.monotonic()
+        version = repr(data.version())
+        if version != last["seen"]:
+            last["seen"], last["moved"] = version, now
+        if n and version == current:
+            quiet = now - last["moved"] >= SETTLE_S and settled != current
+            return dash.no_update, caught, current if quiet else dash.no_update
+        read = data.read_ahead()
         if read is None or read == current or now - last["t"] < MIN_REDRAW_S:
-            return dash.no_update, caught
+            return dash.no_update, caught, dash.no_update
         last["t"] = now
-        return read, caught
+        return read, caught, dash.no_update
 
     @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
                   Output("store-alert", "children"), Input("store-version", "data"))
