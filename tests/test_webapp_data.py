@@ -1094,8 +1094,16 @@ def test_a_commit_sends_only_its_points_and_a_view_change_draws_them_whole(tmp_p
     fig = logx["ex-pareto"]["figure"]
     assert "data" in fig and " of 3007 design points" in logx["ex-count"]["children"]
     held = logx["ex-fig-key"]["data"]
+    # a commit that comes while the person changes the view: that view at the plot's version (the figure
+    # the change itself builds), with the committed points in its trace of new points
+    sixth = commit(live(6))
+    res = plot(sixth, held, DEFAULT_VIEW)
+    fig = res["ex-pareto"]["figure"]
+    assert [c[0] for c in fig["data"][0]["customdata"]] == [live(6).id] and res["ex-fig-key"]["data"]["added"] == 1
+    assert fig["layout"]["xaxis"]["type"] == "log" and " of 3008 design points" in res["ex-count"]["children"]
+    held = res["ex-fig-key"]["data"]
     # a commit whose point makes a field vary that names every point (the points drawn are renamed):
     # drawn whole, not appended
-    fifth = commit(live(5, recipe={"momentum": 0.9}))
+    fifth = commit(live(5, recipe={"momentum": 0.9}))   # the plot holds the first view: this one is another
     res = plot(fifth, held, {**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]})
     assert "data" in res["ex-pareto"]["figure"] and res["ex-fig-key"]["data"]["added"] == 0

@@ -175,8 +175,9 @@ def _register(app: dash.Dash, data: StoreData) -> None:
 
     @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
                   Output("store-alert", "children"), Input("store-version", "data"))
-    def store_state(_v):
-        st = data.state()
+    def store_state(version):
+        with data.at_version(version):   # filed under the version as it was read (StoreData.refresh)
+            st = data.state()
         if not st.ok:
             alert = dbc.Alert([
                 html.H5("No results to show yet" if st.kind != "invalid" else "Cannot read the results store",

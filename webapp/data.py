@@ -112,6 +112,8 @@ class StoreData:
         self._loaded: _Loaded | None = None    # the points read so far, kept across store versions
         self._read: str | None = None           # the newest version whose points were read, as pages hold it
         self._reader: threading.Thread | None = None   # a read ahead of the pages (read_ahead)
+        self._ready: str | None = None          # the newest version refresh read, with what pages ask of it
+        self._after_read: list = []             # computed by each refresh (after_read)
         # per read, oldest first: (version as pages hold it, ids read again, whether a point already done
         # changed or was renamed); a whole read starts it anew (:meth:`appended`)
         self._reads: list[tuple[str, list[str], bool]] = []
@@ -163,22 +165,36 @@ class StoreData:
             try:
                 self._sync()
             except UserError:   # unreadable: the page is sent the file's version, and says so (state)
-                self._read = repr(self.version())
+                self._read = self._ready = repr(self.version())
                 return self._read
             self.points()
-            return repr(self._version)
+            # what every page asks for on a new version, filed under it now: a page moved to this version
+            # is answered from its cache (StoreData.at_version), never waiting on the lock while the next
+            # commit is read
+            self.state()
+            self.metric_names()
+            for fn in self._after_read:
+                fn()
+            self._ready = repr(self._version)
+            return self._ready
+
+    def after_read(self, fn) -> None:
+        """Compute ``fn()`` (values derived from the points, through :meth:`memo`) as part of each read of
+        :meth:`refresh`, before pages are sent its version."""
+        self._after_read.append(fn)
 
     def read_ahead(self) -> str | None:
-        """The newest version whose points were read (None before the first read), starting a read of the
-        current version in a background thread when it is newer. The poll calls this: it answers at once,
-        because the browser holds every callback that takes the store version (the Pareto plot's among
-        them, so an axis change) while the poll that may change it is in flight."""
+        """The newest version read by :meth:`refresh` (else whose points were read; None before the first
+        read), starting a read of the current version in a background thread when it is newer. The poll
+        calls this: it answers at once, because the browser holds every callback that takes the store
+        version (the Pareto plot's among them, so an axis change) while the poll that may change it is in
+        flight."""
         with self._lock_ahead:
             busy = self._reader is not None and self._reader.is_alive()
-            if not busy and self._read != repr(self.version()):
+            if not busy and self._ready != repr(self.version()):
                 self._reader = threading.Thread(target=self.refresh, name="hwsim-read-ahead", daemon=True)
                 self._reader.start()
-            return self._read
+            return self._ready if self._ready is not None else self._read
 
     def quick_points(self, metrics: list[str], named) -> tuple[str, pd.DataFrame] | None:
         """The done points' ``metrics`` and columns, read straight from the store ahead of (and apart from)
@@ -334,11 +350,12 @@ class StoreData:
         among every point), as text, sorted; kept up to date from the new rows of each commit."""
         def load() -> list[str]:
             self.points()
-            loaded = self._loaded
-            if loaded is None or loaded.rows.empty:
-                return []
-            vals = loaded.distinct(col.removeprefix(CFG), done_only=not col.startswith(CFG))
-            return sorted({text_of(v) for v in vals if v is not None})
+            with self._lock:   # the sets the next commit's read brings up to date
+                loaded = self._loaded
+                if loaded is None or loaded.rows.empty:
+                    return []
+                vals = loaded.distinct(col.removeprefix(CFG), done_only=not col.startswith(CFG))
+                return sorted({text_of(v) for v in vals if v is not None})
 
         try:
             return self.memo(f"distinct:{col}", load)

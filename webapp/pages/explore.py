@@ -435,47 +435,57 @@ class Held:
 
 
 def appended_update(data: StoreData, held: Held, version: str, v: dict, filters: dict[str, list], selected,
-                    zoom: dict | None) -> tuple[dash.Patch, str, Held] | None:
-    """A commit's update of a plot that holds this view at an older store version: only the points
-    committed since, appended to the figure's trace of new points (:data:`figures.APPENDED`), the plot's
-    header and the new key; the front and the density stay as drawn. None when the figure must be drawn
-    whole: another view, a front-only view (a new point may join the front), a version whose appended
-    points are not known (:meth:`StoreData.appended`), a point drawn that changed, or more than
-    APPEND_MAX points appended since it was drawn."""
+                    zoom: dict | None) -> tuple[dash.Patch | dict, str, Held] | None:
+    """A commit's update of a plot drawn at an older store version: the points committed since, in the
+    figure's trace of new points (:data:`figures.APPENDED`), the plot's header and the new key; the
+    front and the density stay as drawn at that version. For the view the plot holds, a patch that
+    appends only those points; for another view (the person changed it while the commit came), that
+    view's figure at the plot's version (the one the change itself builds, built once) with those
+    points in it. None when the figure must be drawn whole: a front-only view (a new point may join
+    the front), a version whose appended points are not known (:meth:`StoreData.appended`: a point
+    drawn changed or was renamed), or more than APPEND_MAX points appended since it was drawn."""
     at = held.version_and_view()
     view_key, filters, zoom = figure_key(v, filters, selected, zoom)
-    if at is None or at[1] != view_key or at[0] == version or v.get("front"):
+    if at is None or at[0] == version or v.get("front"):
         return None
     new = data.appended(at[0], version)
     if new is None:
         return None
-    shown, front = held.shown, held.front
-    if shown is None or front is None:   # the opening figure: its counts, from its own version's cache
+    same = at[1] == view_key
+    shown, front, before, fig = held.shown, held.front, held.added if same else 0, None
+    if not same or shown is None or front is None:   # the figure (or counts) of the view at the plot's version
         if not data.holds(at[0]):
             return None
         with data.at_version(at[0]):
-            shown, front = shown_counts(pareto_for(data, v, filters, selected, zoom)[0], v)
+            df, fig = pareto_for(data, v, filters, selected, zoom)
+        shown, front = shown_counts(df, v)
     new = filtered(new, filters)
     cm, cmax = v.get("cmetric"), v.get("cmax")
     if cm and cmax not in (None, "") and cm in new.columns:
         new = new[new[cm].to_numpy(dtype=float) <= float(cmax) / units.scale(cm)]
     view = v.get("view") or "train"
     points = figures.appended_points(_per_mac(new, view), v["x"], v["y"], HOVER_EXTRA.get(view, []))
-    added = held.added + len(points["x"])
+    added = before + len(points["x"])
     if added > APPEND_MAX:
         return None
-    patch = dash.Patch()
-    trace = patch["data"][figures.APPENDED]
-    if points["x"]:
-        for col in ("x", "y", "customdata"):
-            trace[col].extend(points[col])
-        trace["name"] = figures.appended_name(added)
-        trace["showlegend"] = True
+    name = {"name": figures.appended_name(added), "showlegend": True} if added else {}
+    if same:
+        update = dash.Patch()
+        trace = update["data"][figures.APPENDED]
+        if points["x"]:
+            for col in ("x", "y", "customdata"):
+                trace[col].extend(points[col])
+            for k, val in name.items():
+                trace[k] = val
+    else:   # the cached figure is shared: a new top-level dict and trace, nothing of it changed
+        whole = fig.to_plotly_json()
+        update = {"data": [{**whole["data"][figures.APPENDED], **points, **name},
+                           *whole["data"][figures.APPENDED + 1:]], "layout": whole["layout"]}
     with data.at_version(version):
         total = len(data.done_points())
     count = (f"{shown + added} of {total} design points shown, {front} on the Pareto front as drawn"
              + (f" ({added} new since)" if added else ""))
-    return patch, count, Held(held_key(version, v, filters, selected, zoom), shown, front, added)
+    return update, count, Held(held_key(version, v, filters, selected, zoom), shown, front, added)
 
 
 TABLE_FOLLOW_S = 10.0   # a sweep's commits refresh the table at most this often (a new view at once)
@@ -643,6 +653,7 @@ def quick_opening(data: StoreData) -> OpeningView | None:
 
 
 def register(app: dash.Dash, data: StoreData) -> None:
+    data.after_read(lambda: _per_version(data))
     _register_controls(app, data)
     _register_plot(app, data)
     _register_table(app, data)
@@ -677,18 +688,39 @@ def _compute_options(data: StoreData) -> tuple[list, str]:
     return [*out, cfg, groups, groups], digest(out, values)
 
 
+def _present_metrics(data: StoreData) -> list[str]:
+    """The metrics some finished point has (once per store version)."""
+    def load() -> list[str]:
+        done = data.done_points()
+        return [m for m in data.metric_names() if m in done.columns and done[m].notna().any()]
+
+    return data.memo("present-metrics", load)
+
+
+def _swept(data: StoreData) -> list[dict]:
+    """The swept-parameter x axes (once per store version)."""
+    return data.memo("swept-options", lambda: _swept_options(data, data.done_points()))
+
+
+def _per_version(data: StoreData) -> None:
+    """What a commit's new version fires on the Explore page, computed as the version is read
+    (:meth:`StoreData.after_read`): the page's callbacks at that version then find it computed."""
+    _options(data)
+    _present_metrics(data)
+    _swept(data)
+
+
 def _register_controls(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Output("ex-size", "options"),
                   Output("ex-c-metric", "options"), Output("ex-z", "options"), Output("ex-axes-key", "data"),
                   Input("ex-view", "value"), Input("store-version", "data"),
                   State("ex-x", "value"), State("url", "search"), State("ex-axes-key", "data"))
-    def view_axes(view, _v, current, search, sent):
+    def view_axes(view, version, current, search, sent):
         """The axis lists, sent only when they differ from what the page has (most commits add points,
         not metrics)."""
+        with data.at_version(version):   # computed as the version was read (_per_version)
+            metrics, swept = _present_metrics(data), _swept(data)
         current_value = current
-        done = data.done_points()
-        metrics = data.memo("present-metrics", lambda: [m for m in data.metric_names() if m in done.columns
-                                                        and done[m].notna().any()])
         opts = _axis_options(view, metrics)
         values = [o["value"] for o in opts]
         linked = parse_search(search)[0].get("x")  # a shared link's axis wins over the view's default
@@ -699,7 +731,7 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         value = dash.no_update if (current in values and current == current_value) or not values else (
             current if current in values else values[0])
         objectives = [o for o in every if o["value"] not in QUALITY_AXES + ("scheme_noop", "utilization")]
-        opts = opts + data.memo("swept-options", lambda: _swept_options(data, done))
+        opts = opts + swept
         key = digest(opts, every)
         if key == sent and value is dash.no_update:
             raise dash.exceptions.PreventUpdate
@@ -708,10 +740,11 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options"),
         Output("ex-options-key", "data")], Input("store-version", "data"), State("ex-options-key", "data"))
-    def filter_options(_v, sent):
+    def filter_options(version, sent):
         """Sent only when an option changed: new config-field dropdowns would fire every callback that
         reads them (the plot, the table) a second time."""
-        opts, key = _options(data)
+        with data.at_version(version):
+            opts, key = _options(data)
         if key == sent:
             raise dash.exceptions.PreventUpdate
         return [*opts, key]
@@ -746,7 +779,7 @@ def plot_update(data: StoreData, triggered: set[str], version: str, settled: str
         raise dash.exceptions.PreventUpdate   # drawn whole already (or the page moved on)
     key = table_key(current_key, version, table_view(v, filters), time.time())
     key = dash.no_update if key is None else key   # the same key written again would refetch
-    if triggered == {"store-version.data"} and held is not None:
+    if "store-version.data" in triggered and held is not None:
         appended = appended_update(data, held, version, v, filters, compared or [], zoom)
         if appended is not None:
             patch, count, now = appended
@@ -931,8 +964,9 @@ def _row_columns(data: StoreData) -> list[str]:
 def _register_table(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-grid", "columnDefs"), Output("ex-columns-key", "data"), Input("ex-x", "value"),
                   Input("ex-y", "value"), Input("store-version", "data"), State("ex-columns-key", "data"))
-    def columns(x, y, _v, sent):
-        cols = data.memo(f"grid-columns:{x}:{y}", lambda: _grid_columns(data.done_points(), data, x, y))
+    def columns(x, y, version, sent):
+        with data.at_version(version):
+            cols = data.memo(f"grid-columns:{x}:{y}", lambda: _grid_columns(data.done_points(), data, x, y))
         key = digest(cols)
         if key == sent:
             raise dash.exceptions.PreventUpdate
