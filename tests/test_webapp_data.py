@@ -312,7 +312,7 @@ def status_page(client) -> dict:
     from webapp.pages.status import OUTPUTS
 
     return post_callback(client, [*OUTPUTS, ("st-shown", "data")],
-                         [("store-version", "data", "v"), ("tabs", "active_tab", "tab-status")],
+                         [("st-version", "data", "v"), ("tabs", "active_tab", "tab-status")],
                          [("st-shown", "data", None)])
 
 
@@ -606,7 +606,7 @@ def test_status_page_shows_each_groups_wall_time(db):
     r = client.post("/_dash-update-component", json={
         "output": ".." + "...".join(f"{i}.{p}" for i, p in outs) + "..",
         "outputs": [{"id": i, "property": p} for i, p in outs],
-        "inputs": [{"id": "store-version", "property": "data", "value": "v"},
+        "inputs": [{"id": "st-version", "property": "data", "value": "v"},
                    {"id": "tabs", "property": "active_tab", "value": "tab-explore"}],
         "state": [{"id": "st-shown", "property": "data", "value": None}], "changedPropIds": []})
     assert r.status_code == 204

@@ -9,6 +9,7 @@ stats); pages re-read only when a writer has committed. Never trains, never impo
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -28,6 +29,9 @@ ASSETS = Path(__file__).with_name("assets")
 PLOTLY_JS = Path(__file__).with_name("plotly") / "plotly-hwsim.min.js"
 MIN_REDRAW_S = 2.0   # the pages follow a writing sweep at most this often
 SETTLE_S = 3.0       # a store that has not moved for this long has settled: appended figures are drawn whole
+# the store version of each part that draws only while shown: (store id, the tab it shows on)
+PAGE_VERSIONS = {"pt-version": "tab-point", "cmp-version": "tab-compare", "st-version": "tab-status",
+                 "ex-pc-version": "tab-explore"}
 PAGES = (
     ("explore", "Explore", explore),
     ("point", "Design point", point),
@@ -127,6 +131,9 @@ def _layout(data: StoreData, refresh_ms: int):
         # the version once the store has not moved for SETTLE_S: a figure a sweep's commits appended to is
         # then drawn whole (its front and density brought up to date) once, not on every commit
         dcc.Store(id="store-settled", data=opening.version if opening else repr(data.version())),
+        # the version as each hidden-until-opened part sees it: moved on only while that part shows
+        # (_register's fan-out), so a commit fires no request for a page nobody looks at
+        *[dcc.Store(id=store, data=opening.version if opening else repr(data.version())) for store in PAGE_VERSIONS],
         navbar,
         dbc.Container([html.Div(id="store-alert"), *pages,
                        html.Footer(f"hwsim {__version__}: results store {data.path}",
@@ -172,6 +179,17 @@ def _register(app: dash.Dash, data: StoreData) -> None:
             return dash.no_update, caught, dash.no_update
         last["t"] = now
         return read, caught, dash.no_update
+
+    # In the browser, no request: a new version reaches a page's callbacks only while it shows (and the
+    # parallel coordinates only while open); opening one brings it the version it missed.
+    app.clientside_callback(
+        """function (version, tab, pcOpen) {
+            const keep = window.dash_clientside.no_update;
+            return TABS.map(function (t, i) { return t === tab && (i !== PC || pcOpen) ? version : keep; });
+        }""".replace("TABS", json.dumps(list(PAGE_VERSIONS.values())))
+        .replace("PC", str(list(PAGE_VERSIONS).index("ex-pc-version"))),
+        [Output(store, "data") for store in PAGE_VERSIONS], Input("store-version", "data"),
+        Input("tabs", "active_tab"), Input("ex-pc-show", "value"))
 
     @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
                   Output("store-alert", "children"), Input("store-version", "data"))

@@ -827,7 +827,7 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         return bool(show)
 
     @app.callback(Output("ex-parcoords", "figure"), Output("ex-pc-drawn", "data"), Input("ex-pc-show", "value"),
-                  Input("store-version", "data"), Input("ex-y", "value"),
+                  Input("ex-pc-version", "data"), Input("ex-y", "value"),
                   Input("ex-front-only", "value"), Input("ex-c-max", "value"), State("ex-c-metric", "value"),
                   *[Input(cid, "value") for cid, _, _ in FILTERS],
                   Input({"type": "ex-cfg", "field": ALL}, "value"), State({"type": "ex-cfg", "field": ALL}, "id"),
