@@ -303,8 +303,9 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
     as_markers = n_dom <= max_dominated
     fig = go.Figure()
     # first (APPENDED), empty: the points a sweep commits after this figure is drawn, sent alone (appended
-    # to this trace) until the figure is drawn again; in the legend once it has some
-    fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name=appended_name(0), showlegend=False, legendrank=2000,
+    # to this trace) until the figure is drawn again; shown once it has some (an empty trace shown breaks
+    # plotly's box select)
+    fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name=appended_name(0), visible=False, legendrank=2000,
                              customdata=[], marker=APPENDED_MARKER,
                              hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}<extra>new since drawn</extra>"))
     if as_markers:

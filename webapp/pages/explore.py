@@ -468,7 +468,7 @@ def appended_update(data: StoreData, held: Held, version: str, v: dict, filters:
     added = before + len(points["x"])
     if added > APPEND_MAX:
         return None
-    name = {"name": figures.appended_name(added), "showlegend": True} if added else {}
+    name = {"name": figures.appended_name(added), "visible": True} if added else {}
     if same:
         update = dash.Patch()
         trace = update["data"][figures.APPENDED]
