@@ -1107,3 +1107,22 @@ def test_a_commit_sends_only_its_points_and_a_view_change_draws_them_whole(tmp_p
     fifth = commit(live(5, recipe={"momentum": 0.9}))   # the plot holds the first view: this one is another
     res = plot(fifth, held, {**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]})
     assert "data" in res["ex-pareto"]["figure"] and res["ex-fig-key"]["data"]["added"] == 0
+
+
+def test_a_commit_reaches_only_the_parts_that_show(db):
+    """A commit (a new ``store-version``) fires server callbacks only for the navbar's badge and the
+    Explore page a person looks at; the Design point, Compare and Sweep status pages and the parallel
+    coordinates take versions of their own, which the browser moves on (no request) only while that
+    part shows."""
+    from webapp.app import create_app
+
+    app = create_app(db)
+    on_commit = {out for out, cb in app.callback_map.items()
+                 if any(i["id"] == "store-version" for i in cb["inputs"]) and cb.get("callback") is not None}
+    outputs = {part.split(".")[0] for out in on_commit for part in out.strip(".").split("...")}
+    assert outputs and all(o.startswith(("ex-", "status-badge", "store-alert")) for o in outputs), outputs
+    assert not {o for o in outputs if o.startswith(("ex-parcoords", "pt-", "cmp-", "st-"))}
+    from webapp.app import PAGE_VERSIONS
+
+    for store in PAGE_VERSIONS:   # each part's version is an input of that part's callbacks
+        assert any(any(i["id"] == store for i in cb["inputs"]) for cb in app.callback_map.values()), store

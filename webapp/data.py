@@ -174,7 +174,10 @@ class StoreData:
             self.state()
             self.metric_names()
             for fn in self._after_read:
-                fn()
+                try:
+                    fn()
+                except Exception:   # noqa: BLE001 - a head start only: the callbacks compute it and show any error
+                    pass
             self._ready = repr(self._version)
             return self._ready
 
