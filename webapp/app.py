@@ -27,7 +27,9 @@ ASSETS = Path(__file__).with_name("assets")
 # plotly.js with only the traces the pages draw (scatter, bar, heatmap, parcoords): 1.4 MB against the full
 # bundle's 4.8 MB, which a first visit would otherwise parse. Built by webapp/plotly/build.js.
 PLOTLY_JS = Path(__file__).with_name("plotly") / "plotly-hwsim.min.js"
-MIN_REDRAW_S = 2.0   # the pages follow a writing sweep at most this often
+# the pages follow a writing sweep at most this often: every other poll at a 1 s refresh, a little under
+# 2 s so that a poll that comes a few ms early does not put the commit off by a whole further poll
+MIN_REDRAW_S = 1.8
 SETTLE_S = 3.0       # a store that has not moved for this long has settled: appended figures are drawn whole
 # the store version of each part that draws only while shown: (store id, the tab it shows on)
 PAGE_VERSIONS = {"pt-version": "tab-point", "cmp-version": "tab-compare", "st-version": "tab-status",
