@@ -1086,6 +1086,11 @@ def test_a_commit_sends_only_its_points_and_a_view_change_draws_them_whole(tmp_p
     assert {p.id for p in new} <= drawn_ids(fig) or "density" in json.dumps(fig["layout"]["annotations"])
     held = res["ex-fig-key"]["data"]
     assert "ex-pareto" not in plot(third, held, trigger="store-settled.data", settled=third)
+    # a settling that replaces a view change in flight (the browser drops the change's answer) draws the
+    # view it carries
+    other = plot(third, held, {**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]}, trigger="store-settled.data",
+                 settled=third)["ex-pareto"]["figure"]
+    assert other["layout"]["xaxis"]["type"] == "linear"
     # a view change after appended commits draws the newest version whole
     fourth = commit(live(4))
     held = plot(fourth, held)["ex-fig-key"]["data"]

@@ -775,8 +775,12 @@ def plot_update(data: StoreData, triggered: set[str], version: str, settled: str
     *args, current_key, held = args
     v, filters = _values(args)
     held = Held.of(held)
-    if triggered == {"store-settled.data"} and (held is None or not held.added or settled != version):
-        raise dash.exceptions.PreventUpdate   # drawn whole already (or the page moved on)
+    fig_key = held_key(version, v, filters, compared or [], zoom)
+    # the store settled and the plot holds this view drawn whole: nothing to send. Only then: this request
+    # may replace one for a view change still in flight (the browser drops that one's answer), and must
+    # answer for the view it carries
+    if triggered == {"store-settled.data"} and held is not None and not held.added and held.key == fig_key:
+        raise dash.exceptions.PreventUpdate
     key = table_key(current_key, version, table_view(v, filters), time.time())
     key = dash.no_update if key is None else key   # the same key written again would refetch
     if "store-version.data" in triggered and held is not None:
@@ -784,7 +788,6 @@ def plot_update(data: StoreData, triggered: set[str], version: str, settled: str
         if appended is not None:
             patch, count, now = appended
             return patch, count, key, now.data()
-    fig_key = held_key(version, v, filters, compared or [], zoom)
     with data.at_version(version):   # the points the page shows, even while a newer commit is read
         total = len(data.done_points())
         if total == 0:
