@@ -388,11 +388,24 @@ with Store(sys.argv[1]) as s:
 
 
 def measure_live(db: Path, n: int, points: int = 200) -> dict:
-    """A sweep writing 20 points a second into the served store: axis changes while it writes, and how
-    long after its commit a point is counted on the page."""
+    """A sweep writing 20 points a second into the served store: axis changes while it writes, how
+    long after its commit a point is counted on the page, and what the Pareto plot's answers shipped
+    (patches appending a commit's points, whole figures)."""
     from playwright.sync_api import sync_playwright
 
     out: dict = {}
+    shipped: dict[str, list[int]] = {"patch": [], "whole": []}
+
+    def plot_answer(r) -> None:
+        if "_dash-update-component" not in r.url or "ex-pareto.figure" not in (r.request.post_data or ""):
+            return
+        try:
+            body = r.body()
+        except Exception:  # noqa: BLE001 - a response the page dropped (a newer request replaced it)
+            return
+        if b'"ex-pareto"' in body:
+            shipped["patch" if b"__dash_patch_update" in body else "whole"].append(len(body))
+
     with served(db, "--refresh-ms", "1000", wait_s=a_wait_s) as port, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -402,6 +415,7 @@ def measure_live(db: Path, n: int, points: int = 200) -> dict:
         # let the page settle (its first callbacks answered, the table filled) before the sweep starts
         page.wait_for_selector(ROW, timeout=120_000)
         page.wait_for_timeout(3000)
+        page.on("response", plot_answer)
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(points), str(ROOT)],
                                   stdout=subprocess.PIPE, text=True)
         commits: list[tuple[float, int]] = []
@@ -435,6 +449,7 @@ def measure_live(db: Path, n: int, points: int = 200) -> dict:
     out["live_axis_s_median"] = float(np.median(axis)) if axis else float("nan")
     out["live_shown_after_commit_s_max"] = max(lag) if lag else float("nan")
     out["live_commits"] = len(commits)
+    out["live_patches"], out["live_wholes"] = shipped["patch"], shipped["whole"]
     return out
 
 
@@ -552,6 +567,11 @@ def main() -> None:
             print(f"   live sweep ({lr['live_commits']} commits of 20 points, 1 s apart): axis change median "
                   f"{lr['live_axis_s_median']:.2f} s, max {lr['live_axis_s_max']:.2f} s; points counted on the "
                   f"page at most {lr['live_shown_after_commit_s_max']:.2f} s after their commit", flush=True)
+            patches, wholes = lr["live_patches"], lr["live_wholes"]
+            print(f"   the plot's answers while it ran: {len(patches)} patches appending a commit's points"
+                  + (f" (median {np.median(patches) / 1000:.1f} kB)" if patches else "")
+                  + f", {len(wholes)} whole figures (the axis changes among them)" + (f" (median {np.median(wholes) / 1000:.1f} kB)" if wholes else ""),
+                  flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}", flush=True)
 
 

@@ -215,7 +215,8 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
         vals = [(cid, prop, view[key]) for cid, prop, key in VIEW] + [(cid, "value", []) for cid, _, _ in FILTERS]
         res = _post(client, [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data"),
                              ("ex-fig-key", "data")],
-                    [("store-version", "data", "v"), ("cmp-select", "value", ids[:2]), ("ex-zoom", "data", {}), *vals,
+                    [("store-version", "data", "v"), ("store-settled", "data", "v"), ("cmp-select", "value", ids[:2]),
+                     ("ex-zoom", "data", {}), *vals,
                      ({"type": "ex-cfg", "field": "ALL"}, "value", [])],
                     [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", None),
                      ("ex-fig-key", "data", None)])
@@ -239,7 +240,7 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
     take(res, "Explore axis lists")
     # Parallel coordinates: ticks in units, titles with units
     res = _post(client, [("ex-parcoords", "figure"), ("ex-pc-drawn", "data")],
-                [("ex-pc-show", "value", True), ("store-version", "data", "v"), ("ex-y", "value", "accuracy"),
+                [("ex-pc-show", "value", True), ("ex-pc-version", "data", "v"), ("ex-y", "value", "accuracy"),
                  ("ex-front-only", "value", False), ("ex-c-max", "value", None),
                  *[(cid, "value", []) for cid, _, _ in FILTERS], ({"type": "ex-cfg", "field": "ALL"}, "value", [])],
                 [("ex-c-metric", "value", None), ({"type": "ex-cfg", "field": "ALL"}, "id", []),
@@ -254,7 +255,7 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
                              ("pt-assumptions", "rowData"), ("pt-layers", "rowData"), ("pt-layers", "columnDefs"),
                              ("pt-config", "children"), ("pt-shown", "data")],
                     [("pt-select", "value", ids[0]), ("pt-phase", "value", phase), ("pt-layer-view", "value", "all"),
-                     ("store-version", "data", "v"), ("tabs", "active_tab", "tab-point")], [("pt-shown", "data", None)])
+                     ("pt-version", "data", "v"), ("tabs", "active_tab", "tab-point")], [("pt-shown", "data", None)])
         res.pop("pt-config", None)   # the config as JSON, for copying: not a figure
         res.pop("pt-assumptions", None)
         take(res, f"Design point ({phase})")
@@ -264,12 +265,12 @@ def test_every_dashboard_page_reads_in_one_unit_style(big_store):
                              ("cmp-layers-box", "children"), ("cmp-layer-grid", "rowData"),
                              ("cmp-layer-grid", "columnDefs"), ("cmp-phases-box", "children"), ("cmp-shown", "data")],
                     [("cmp-select", "value", ids[:3]), ("cmp-quantity", "value", quantity),
-                     ("cmp-phase", "value", "train"), ("store-version", "data", "v"),
+                     ("cmp-phase", "value", "train"), ("cmp-version", "data", "v"),
                      ("tabs", "active_tab", "tab-compare")], [("cmp-shown", "data", None)])
         take(res, f"Compare ({quantity})")
     # Sweep status
     res = _post(client, [*OUTPUTS, ("st-shown", "data")],
-                [("store-version", "data", "v"), ("tabs", "active_tab", "tab-status")], [("st-shown", "data", None)])
+                [("st-version", "data", "v"), ("tabs", "active_tab", "tab-status")], [("st-shown", "data", None)])
     take(res, "Sweep status")
     assert any("J" in t for t in texts)     # the pages did show energies
 

@@ -301,6 +301,8 @@ def post_callback(client, outputs: list[tuple[str, str]], inputs: list[tuple[str
         "changedPropIds": [triggered] if triggered else [],
     }
     r = client.post("/_dash-update-component", json=payload)
+    if r.status_code == 204:   # PreventUpdate: nothing sent
+        return {}
     assert r.status_code == 200, r.data[:500]
     return r.get_json()["response"]
 
@@ -310,7 +312,7 @@ def status_page(client) -> dict:
     from webapp.pages.status import OUTPUTS
 
     return post_callback(client, [*OUTPUTS, ("st-shown", "data")],
-                         [("store-version", "data", "v"), ("tabs", "active_tab", "tab-status")],
+                         [("st-version", "data", "v"), ("tabs", "active_tab", "tab-status")],
                          [("st-shown", "data", None)])
 
 
@@ -332,7 +334,8 @@ def test_callbacks_answer_over_http(db):
             "color": "family", "symbol": "accelerator", "size": "model_size_bytes", "cmetric": None, "cmax": None, "z": None}
 
     def inputs(filters: dict) -> list:
-        return ([("store-version", "data", "v"), ("cmp-select", "value", []), ("ex-zoom", "data", {})]
+        return ([("store-version", "data", "v"), ("store-settled", "data", "v"), ("cmp-select", "value", []),
+                 ("ex-zoom", "data", {})]
                 + [(cid, prop, view[key]) for cid, prop, key in VIEW]
                 + [(cid, "value", filters.get(cid, [])) for cid, _, _ in FILTERS]
                 + [({"type": "ex-cfg", "field": "ALL"}, "value", [])])
@@ -603,7 +606,7 @@ def test_status_page_shows_each_groups_wall_time(db):
     r = client.post("/_dash-update-component", json={
         "output": ".." + "...".join(f"{i}.{p}" for i, p in outs) + "..",
         "outputs": [{"id": i, "property": p} for i, p in outs],
-        "inputs": [{"id": "store-version", "property": "data", "value": "v"},
+        "inputs": [{"id": "st-version", "property": "data", "value": "v"},
                    {"id": "tabs", "property": "active_tab", "value": "tab-explore"}],
         "state": [{"id": "st-shown", "property": "data", "value": None}], "changedPropIds": []})
     assert r.status_code == 204
@@ -930,8 +933,8 @@ def test_a_page_opens_with_the_figure_the_server_drew(db):
 
     def update(view: dict) -> dict:
         return post_callback(client, outputs,
-                             [("store-version", "data", version), ("cmp-select", "value", None),
-                              ("ex-zoom", "data", {})] + [(cid, prop, view[k]) for cid, prop, k in VIEW]
+                             [("store-version", "data", version), ("store-settled", "data", version),
+                              ("cmp-select", "value", None), ("ex-zoom", "data", {})] + [(cid, prop, view[k]) for cid, prop, k in VIEW]
                              + [(cid, "value", []) for cid, _, _ in FILTERS]
                              + [({"type": "ex-cfg", "field": "ALL"}, "value", [])],
                              [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", table),
@@ -1002,3 +1005,129 @@ def test_the_quick_opening_figure_is_the_whole_reads(tmp_path, n):
              for c in t.customdata]
     assert len(names) == (n - 1 if n < 2000 else int((df["front"] != "").sum())) and len(set(names)) == len(names)
     assert any("seed" in nm for nm in names) and any(" lr " in f" {nm} " for nm in names)
+
+
+def test_a_commit_sends_only_its_points_and_a_view_change_draws_them_whole(tmp_path):
+    """A sweep's commit sends a page that holds the plot's view only the committed points, appended to
+    the figure's trace of new points (a patch: no front, no density, no other point travels); a view
+    change, the store settling, and a point drawn that changed each draw the newest version whole."""
+    import hashlib
+    import json
+
+    from benchmarks.dashboard_scale import make_store
+    from hwsim.store import PointResult
+    from webapp.app import create_app
+    from webapp.pages.explore import DEFAULT_VIEW, FILTERS, VIEW
+
+    db = tmp_path / "live.db"
+    make_store(db, 3000)   # more points off the front than markers: the others are a density
+    app = create_app(db)
+    data = app.hwsim_data
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    outputs = [("ex-pareto", "figure"), ("ex-count", "children"), ("ex-table-key", "data"), ("ex-fig-key", "data")]
+
+    def live(i: int, **more) -> PointResult:
+        cfg = {"model": {"name": "lenet300", "args": {}}, "scheme": {"name": "live", "step": i},
+               "accelerator": "tpu_like", "dataset": "digits", "tech": "45nm", "accuracy_source": "train", **more}
+        pid = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+        return PointResult(id=pid, config=cfg, sweep="live", columns={
+            "model": "lenet300", "scheme": "live", "family": "live", "accelerator": "tpu_like", "dataset": "digits"},
+            metrics={"accuracy": 0.5, "train_energy_pj_per_step": 1e9 * (1 + i)})
+
+    def commit(*points: PointResult) -> str:
+        with Store(db) as s:
+            for p in points:
+                s.write(p)
+        return data.refresh()
+
+    def plot(version: str, held, view: dict = DEFAULT_VIEW, trigger: str = "store-version.data",
+             settled: str | None = None) -> dict:
+        return post_callback(
+            client, outputs, [("store-version", "data", version), ("store-settled", "data", settled),
+                              ("cmp-select", "value", None), ("ex-zoom", "data", {})]
+            + [(cid, prop, view[k]) for cid, prop, k in VIEW] + [(cid, "value", []) for cid, _, _ in FILTERS]
+            + [({"type": "ex-cfg", "field": "ALL"}, "value", [])],
+            [({"type": "ex-cfg", "field": "ALL"}, "id", []), ("ex-table-key", "data", None),
+             ("ex-fig-key", "data", held)], triggered=trigger)
+
+    def drawn_ids(fig: dict) -> set:
+        return {c[0] for t in fig["data"] if t.get("mode") == "markers" for c in t.get("customdata") or []}
+
+    # the sweep's first point: a new scheme whose step varies (names of its kind change once)
+    first = commit(live(100), live(101))
+    whole = plot(first, None, trigger="ex-logx.value")
+    assert whole["ex-pareto"]["figure"]["data"][0]["name"].startswith("0 new")
+    held = whole["ex-fig-key"]["data"]
+    new = [live(i) for i in range(3)]
+    second = commit(*new)
+    res = plot(second, held)
+    ops = res["ex-pareto"]["figure"]["operations"]
+    # only the appended trace is touched, and it carries exactly the committed points
+    assert {tuple(o["location"][:2]) for o in ops} == {("data", 0)}
+    custom = [c for o in ops if o["location"] == ["data", 0, "customdata"] for c in o["params"]["value"]]
+    assert sorted(c[0] for c in custom) == sorted(p.id for p in new) and "mJ" in custom[0][2]
+    assert len(json.dumps(res["ex-pareto"])) < 3000
+    shown = int(whole["ex-count"]["children"].split()[0])
+    assert res["ex-count"]["children"].startswith(f"{shown + 3} of 3005 design points")
+    held = res["ex-fig-key"]["data"]
+    assert held["added"] == 3 and second in held["key"]
+    # a second commit appends to the first's
+    third = commit(live(3))
+    res = plot(third, held)
+    held = res["ex-fig-key"]["data"]
+    assert held["added"] == 4 and [o for o in res["ex-pareto"]["figure"]["operations"]
+                                   if o["operation"] == "Assign" and o["location"][-1] == "name"][0][
+        "params"]["value"].startswith("4 new")
+    # the store settles: the figure is drawn whole at the version the page shows, once
+    res = plot(third, held, trigger="store-settled.data", settled=third)
+    fig = res["ex-pareto"]["figure"]
+    assert "data" in fig and not fig["data"][0]["x"] and res["ex-fig-key"]["data"]["added"] == 0
+    assert {p.id for p in new} <= drawn_ids(fig) or "density" in json.dumps(fig["layout"]["annotations"])
+    held = res["ex-fig-key"]["data"]
+    assert "ex-pareto" not in plot(third, held, trigger="store-settled.data", settled=third)
+    # a settling that replaces a view change in flight (the browser drops the change's answer) draws the
+    # view it carries
+    other = plot(third, held, {**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]}, trigger="store-settled.data",
+                 settled=third)["ex-pareto"]["figure"]
+    assert other["layout"]["xaxis"]["type"] == "linear"
+    # a view change after appended commits draws the newest version whole
+    fourth = commit(live(4))
+    held = plot(fourth, held)["ex-fig-key"]["data"]
+    assert held["added"] == 1
+    logx = plot(fourth, held, {**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]}, trigger="ex-logx.value")
+    fig = logx["ex-pareto"]["figure"]
+    assert "data" in fig and " of 3007 design points" in logx["ex-count"]["children"]
+    held = logx["ex-fig-key"]["data"]
+    # a commit that comes while the person changes the view: that view at the plot's version (the figure
+    # the change itself builds), with the committed points in its trace of new points
+    sixth = commit(live(6))
+    res = plot(sixth, held, DEFAULT_VIEW)
+    fig = res["ex-pareto"]["figure"]
+    assert [c[0] for c in fig["data"][0]["customdata"]] == [live(6).id] and res["ex-fig-key"]["data"]["added"] == 1
+    assert fig["layout"]["xaxis"]["type"] == "log" and " of 3008 design points" in res["ex-count"]["children"]
+    held = res["ex-fig-key"]["data"]
+    # a commit whose point makes a field vary that names every point (the points drawn are renamed):
+    # drawn whole, not appended
+    fifth = commit(live(5, recipe={"momentum": 0.9}))   # the plot holds the first view: this one is another
+    res = plot(fifth, held, {**DEFAULT_VIEW, "logx": not DEFAULT_VIEW["logx"]})
+    assert "data" in res["ex-pareto"]["figure"] and res["ex-fig-key"]["data"]["added"] == 0
+
+
+def test_a_commit_reaches_only_the_parts_that_show(db):
+    """A commit (a new ``store-version``) fires server callbacks only for the navbar's badge and the
+    Explore page a person looks at; the Design point, Compare and Sweep status pages and the parallel
+    coordinates take versions of their own, which the browser moves on (no request) only while that
+    part shows."""
+    from webapp.app import create_app
+
+    app = create_app(db)
+    on_commit = {out for out, cb in app.callback_map.items()
+                 if any(i["id"] == "store-version" for i in cb["inputs"]) and cb.get("callback") is not None}
+    outputs = {part.split(".")[0] for out in on_commit for part in out.strip(".").split("...")}
+    assert outputs and all(o.startswith(("ex-", "status-badge", "store-alert")) for o in outputs), outputs
+    assert not {o for o in outputs if o.startswith(("ex-parcoords", "pt-", "cmp-", "st-"))}
+    from webapp.app import PAGE_VERSIONS
+
+    for store in PAGE_VERSIONS:   # each part's version is an input of that part's callbacks
+        assert any(any(i["id"] == store for i in cb["inputs"]) for cb in app.callback_map.values()), store

@@ -9,6 +9,7 @@ stats); pages re-read only when a writer has committed. Never trains, never impo
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -26,7 +27,13 @@ ASSETS = Path(__file__).with_name("assets")
 # plotly.js with only the traces the pages draw (scatter, bar, heatmap, parcoords): 1.4 MB against the full
 # bundle's 4.8 MB, which a first visit would otherwise parse. Built by webapp/plotly/build.js.
 PLOTLY_JS = Path(__file__).with_name("plotly") / "plotly-hwsim.min.js"
-MIN_REDRAW_S = 2.0   # the pages follow a writing sweep at most this often
+# the pages follow a writing sweep at most this often: every other poll at a 1 s refresh, a little under
+# 2 s so that a poll that comes a few ms early does not put the commit off by a whole further poll
+MIN_REDRAW_S = 1.8
+SETTLE_S = 3.0       # a store that has not moved for this long has settled: appended figures are drawn whole
+# the store version of each part that draws only while shown: (store id, the tab it shows on)
+PAGE_VERSIONS = {"pt-version": "tab-point", "cmp-version": "tab-compare", "st-version": "tab-status",
+                 "ex-pc-version": "tab-explore"}
 PAGES = (
     ("explore", "Explore", explore),
     ("point", "Design point", point),
@@ -123,6 +130,12 @@ def _layout(data: StoreData, refresh_ms: int):
         dcc.Location(id="url-out", refresh=False),
         dcc.Interval(id="interval", interval=refresh_ms, n_intervals=0),
         dcc.Store(id="store-version", data=opening.version if opening else repr(data.version())),
+        # the version once the store has not moved for SETTLE_S: a figure a sweep's commits appended to is
+        # then drawn whole (its front and density brought up to date) once, not on every commit
+        dcc.Store(id="store-settled", data=opening.version if opening else repr(data.version())),
+        # the version as each hidden-until-opened part sees it: moved on only while that part shows
+        # (_register's fan-out), so a commit fires no request for a page nobody looks at
+        *[dcc.Store(id=store, data=opening.version if opening else repr(data.version())) for store in PAGE_VERSIONS],
         navbar,
         dbc.Container([html.Div(id="store-alert"), *pages,
                        html.Footer(f"hwsim {__version__}: results store {data.path}",
@@ -145,30 +158,46 @@ def _register(app: dash.Dash, data: StoreData) -> None:
     # sent only a version whose points are read (read ahead in the background, so the poll answers at
     # once): the page's callbacks then find its points read, and a change the user makes meanwhile is
     # answered from the version the page still shows.
-    last = {"t": 0.0}
+    last = {"t": 0.0, "seen": None, "moved": 0.0}
 
     @app.callback(Output("store-version", "data"), Output("ex-table-key", "data", allow_duplicate=True),
-                  Input("interval", "n_intervals"), State("store-version", "data"), State("ex-table-key", "data"),
-                  prevent_initial_call=True)
-    def poll(n, current, table):
+                  Output("store-settled", "data"), Input("interval", "n_intervals"), State("store-version", "data"),
+                  State("ex-table-key", "data"), State("store-settled", "data"), prevent_initial_call=True)
+    def poll(n, current, table, settled):
         # the table follows the version the page shows, once explore.TABLE_FOLLOW_S has passed since it last
         # did (commits in between left it as it was)
         caught = explore.table_key(table, current, table.get("view"), time.time()) if isinstance(table, dict) \
             else None
         caught = dash.no_update if caught is None else caught
-        if n and repr(data.version()) == current:
-            return dash.no_update, caught
-        read = data.read_ahead()
         now = time.monotonic()
+        version = repr(data.version())
+        if version != last["seen"]:
+            last["seen"], last["moved"] = version, now
+        if n and version == current:
+            quiet = now - last["moved"] >= SETTLE_S and settled != current
+            return dash.no_update, caught, current if quiet else dash.no_update
+        read = data.read_ahead()
         if read is None or read == current or now - last["t"] < MIN_REDRAW_S:
-            return dash.no_update, caught
+            return dash.no_update, caught, dash.no_update
         last["t"] = now
-        return read, caught
+        return read, caught, dash.no_update
+
+    # In the browser, no request: a new version reaches a page's callbacks only while it shows (and the
+    # parallel coordinates only while open); opening one brings it the version it missed.
+    app.clientside_callback(
+        """function (version, tab, pcOpen) {
+            const keep = window.dash_clientside.no_update;
+            return TABS.map(function (t, i) { return t === tab && (i !== PC || pcOpen) ? version : keep; });
+        }""".replace("TABS", json.dumps(list(PAGE_VERSIONS.values())))
+        .replace("PC", str(list(PAGE_VERSIONS).index("ex-pc-version"))),
+        [Output(store, "data") for store in PAGE_VERSIONS], Input("store-version", "data"),
+        Input("tabs", "active_tab"), Input("ex-pc-show", "value"))
 
     @app.callback(Output("status-badge", "children"), Output("status-badge", "color"),
                   Output("store-alert", "children"), Input("store-version", "data"))
-    def store_state(_v):
-        st = data.state()
+    def store_state(version):
+        with data.at_version(version):   # filed under the version as it was read (StoreData.refresh)
+            st = data.state()
         if not st.ok:
             alert = dbc.Alert([
                 html.H5("No results to show yet" if st.kind != "invalid" else "Cannot read the results store",

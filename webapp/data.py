@@ -29,6 +29,7 @@ from hwsim.formats import PHASES, TRAIN_PHASES
 from hwsim.store import METRICS, POINT_COLUMNS, Store
 
 KEEP_VERSIONS = 2   # read store versions kept besides the current one (those pages show while a newer one is read)
+KEEP_READS = 64     # reads whose changed points are kept, so a page can be sent what was appended since it drew
 CREATE_HINT = "hwsim sweep configs/sweeps/quickstart.yaml --db {path}"
 
 # Cost axes offered per view; "train" shows training costs, "inference" deployment costs.
@@ -111,6 +112,11 @@ class StoreData:
         self._loaded: _Loaded | None = None    # the points read so far, kept across store versions
         self._read: str | None = None           # the newest version whose points were read, as pages hold it
         self._reader: threading.Thread | None = None   # a read ahead of the pages (read_ahead)
+        self._ready: str | None = None          # the newest version refresh read, with what pages ask of it
+        self._after_read: list = []             # computed by each refresh (after_read)
+        # per read, oldest first: (version as pages hold it, ids read again, whether a point already done
+        # changed or was renamed); a whole read starts it anew (:meth:`appended`)
+        self._reads: list[tuple[str, list[str], bool]] = []
 
     # -- versioning ---------------------------------------------------------
     def version(self) -> tuple:
@@ -159,22 +165,39 @@ class StoreData:
             try:
                 self._sync()
             except UserError:   # unreadable: the page is sent the file's version, and says so (state)
-                self._read = repr(self.version())
+                self._read = self._ready = repr(self.version())
                 return self._read
             self.points()
-            return repr(self._version)
+            # what every page asks for on a new version, filed under it now: a page moved to this version
+            # is answered from its cache (StoreData.at_version), never waiting on the lock while the next
+            # commit is read
+            self.state()
+            self.metric_names()
+            for fn in self._after_read:
+                try:
+                    fn()
+                except Exception:   # noqa: BLE001 - a head start only: the callbacks compute it and show any error
+                    pass
+            self._ready = repr(self._version)
+            return self._ready
+
+    def after_read(self, fn) -> None:
+        """Compute ``fn()`` (values derived from the points, through :meth:`memo`) as part of each read of
+        :meth:`refresh`, before pages are sent its version."""
+        self._after_read.append(fn)
 
     def read_ahead(self) -> str | None:
-        """The newest version whose points were read (None before the first read), starting a read of the
-        current version in a background thread when it is newer. The poll calls this: it answers at once,
-        because the browser holds every callback that takes the store version (the Pareto plot's among
-        them, so an axis change) while the poll that may change it is in flight."""
+        """The newest version read by :meth:`refresh` (else whose points were read; None before the first
+        read), starting a read of the current version in a background thread when it is newer. The poll
+        calls this: it answers at once, because the browser holds every callback that takes the store
+        version (the Pareto plot's among them, so an axis change) while the poll that may change it is in
+        flight."""
         with self._lock_ahead:
             busy = self._reader is not None and self._reader.is_alive()
-            if not busy and self._read != repr(self.version()):
+            if not busy and self._ready != repr(self.version()):
                 self._reader = threading.Thread(target=self.refresh, name="hwsim-read-ahead", daemon=True)
                 self._reader.start()
-            return self._read
+            return self._ready if self._ready is not None else self._read
 
     def quick_points(self, metrics: list[str], named) -> tuple[str, pd.DataFrame] | None:
         """The done points' ``metrics`` and columns, read straight from the store ahead of (and apart from)
@@ -220,6 +243,11 @@ class StoreData:
             yield
         finally:
             self._pinned.cache = previous
+
+    def holds(self, version: str) -> bool:
+        """Whether the points of ``version`` (as pages hold it) are kept, so :meth:`at_version` serves it."""
+        cache = self._versions.get(version)
+        return cache is not None and "points" in cache
 
     def _cached(self, key: str, fn):
         pinned = getattr(self._pinned, "cache", None)
@@ -284,6 +312,11 @@ class StoreData:
                 self._loaded = _refresh(store, self._loaded, self._store_ino)
                 frame = self._loaded.frame()
             self._read = repr(self._version)   # under the lock: the version these points are filed under
+            read = self._loaded.last_read if self._loaded is not None else None
+            if read is None:
+                self._reads = [(self._read, [], False)]
+            else:
+                self._reads = [*self._reads[-(KEEP_READS - 1):], (self._read, *read)]
             return frame
 
         try:
@@ -320,11 +353,12 @@ class StoreData:
         among every point), as text, sorted; kept up to date from the new rows of each commit."""
         def load() -> list[str]:
             self.points()
-            loaded = self._loaded
-            if loaded is None or loaded.rows.empty:
-                return []
-            vals = loaded.distinct(col.removeprefix(CFG), done_only=not col.startswith(CFG))
-            return sorted({text_of(v) for v in vals if v is not None})
+            with self._lock:   # the sets the next commit's read brings up to date
+                loaded = self._loaded
+                if loaded is None or loaded.rows.empty:
+                    return []
+                vals = loaded.distinct(col.removeprefix(CFG), done_only=not col.startswith(CFG))
+                return sorted({text_of(v) for v in vals if v is not None})
 
         try:
             return self.memo(f"distinct:{col}", load)
@@ -338,6 +372,27 @@ class StoreData:
     def done_points(self) -> pd.DataFrame:
         df = self.points()
         return df[df["status"] == "done"].reset_index(drop=True) if not df.empty else df
+
+    def appended(self, since: str, version: str) -> pd.DataFrame | None:
+        """The done points of ``version`` that were not done at ``since`` (two versions as pages hold
+        them, ``since`` read before ``version``), when every point done at ``since`` is unchanged at
+        ``version``: what a page drawn at ``since`` lacks. Found from the ids each read between them
+        read again (a commit's few rows), not by comparing every point. None when the reads between them
+        are not known (a whole read, or more than KEEP_READS reads ago) or a done point changed or was
+        renamed: the page must then be drawn whole."""
+        reads = list(self._reads)
+        at = {v: i for i, (v, _, _) in enumerate(reads)}
+        if since not in at or version not in at or at[since] > at[version]:
+            return None
+        between = reads[at[since] + 1:at[version] + 1]
+        if any(rewrote for _, _, rewrote in between):
+            return None
+        ids = {i for _, changed, _ in between for i in changed}
+        with self.at_version(version):
+            done = self.done_points()
+        if not ids or done.empty:
+            return done.iloc[:0]
+        return done[done["id"].isin(ids)]
 
     def point(self, pid: str) -> PointRecord | None:
         def load(store: Store | None) -> PointRecord | None:
@@ -384,6 +439,9 @@ class _Loaded:
         self.leaves: dict[tuple[str, str], Leaves] = {}   # (part, JSON text) -> its leaves
         self.metrics: set[str] = set()          # names of the metrics the points read so far have
         self._frame: pd.DataFrame | None = None
+        # what the last read read again: (ids, whether a point done before changed or was renamed); None
+        # for a whole read
+        self.last_read: tuple[list[str], bool] | None = None
         # distinct values of a column (of the done rows, or of every row's config leaves), kept up to date
         # by each incremental read from its new rows: a commit of 20 points must not re-hash 50,000
         self._distinct: dict[tuple[str, str], set] = {}
@@ -540,6 +598,8 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
         mark = store.max_rowid()   # before the read: a row written during it is read again next time
     else:
         loaded, ids = old, list(changed["id"])
+        # a done point read again (rewritten in place) changes what a page drew of it
+        loaded.last_read = (ids, bool((known[changed.index] == "done").any()))
         if not ids:
             return loaded
     fresh, names = _fresh_rows(store, ids)
@@ -587,6 +647,8 @@ def _refresh(store: Store, old: _Loaded | None, ino: int | None) -> _Loaded:
     rows = _write_names(loaded, rows, redo)
     if ids is not None:
         new = rows["id"].isin(fresh_ids).to_numpy()
+        if (redo & ~new).any():   # older points renamed: a page's drawn names are stale
+            loaded.last_read = (ids, True)
         loaded._add_distinct(rows[new], flat, renamed=bool((redo & ~new).any()))
     loaded.rows = rows
     loaded._frame = None

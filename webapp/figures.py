@@ -192,6 +192,30 @@ def _hover(d: pd.DataFrame, x: str, y: str, size: str | None, hover_extra: Seque
     return custom_cols, "<b>%{customdata[1]}</b><br>" + "<br>".join(hover_lines) + "<extra></extra>", text_cols
 
 
+APPENDED = 0   # the index of a Pareto figure's trace of points committed since it was drawn
+APPENDED_MARKER = dict(color="rgba(0,0,0,0)", size=9, symbol="circle-open", line=dict(width=1.5, color="#e6550d"))
+
+
+def appended_name(n: int) -> str:
+    """The legend entry of the points committed since a Pareto figure was drawn: how it shows them."""
+    return f"{n:,} new since drawn (front and density as drawn)"
+
+
+def appended_points(df: pd.DataFrame, x: str, y: str, hover_extra: Sequence[tuple[str, str, str]] = ()) -> dict:
+    """What a Pareto figure's appended trace (:data:`APPENDED`) gets for the points ``df`` a sweep
+    committed after the figure was drawn: their coordinates (display units) and ``customdata`` of id,
+    name and hover lines, each point's own (the drawn traces' hover columns depend on the points they
+    hold), so a page is sent only these points and the drawn front and density stay as they are."""
+    d = df.dropna(subset=[x, y]) if not df.empty else df
+    name_col = "name" if "name" in d.columns else "label"
+    extras = [(c, lab, u) for c, lab, u in hover_extra if c in d.columns]
+    lines = [(y, units.label_of(y), units.unit_of(y)), (x, units.label_of(x), units.unit_of(x)), *extras]
+    custom = [[pid, name, "<br>".join(f"{lab}: {units.fmt(v, u)}" for (_, lab, u), v in zip(lines, vals)
+                                      if units.fmt(v, u))]
+              for pid, name, *vals in zip(d["id"], d[name_col], *(d[c] for c, _, _ in lines))]
+    return {"x": list(d[x] * units.scale(x)), "y": list(d[y] * units.scale(y)), "customdata": custom}
+
+
 def _in_view(d: pd.DataFrame, x: str, y: str, x_range: Sequence[float] | None,
              y_range: Sequence[float] | None) -> np.ndarray:
     """Which points lie in the drawn ranges (store units); all without a range."""
@@ -278,6 +302,12 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
     n_dom = int(dom.sum())
     as_markers = n_dom <= max_dominated
     fig = go.Figure()
+    # first (APPENDED), empty: the points a sweep commits after this figure is drawn, sent alone (appended
+    # to this trace) until the figure is drawn again; shown once it has some (an empty trace shown breaks
+    # plotly's box select)
+    fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name=appended_name(0), visible=False, legendrank=2000,
+                             customdata=[], marker=APPENDED_MARKER,
+                             hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}<extra>new since drawn</extra>"))
     if as_markers:
         for cv in cmap:  # faded dominated points, one trace (legend entry) per colour value
             m = (dom | (keep & ~front)) & (cvals == cv).to_numpy()

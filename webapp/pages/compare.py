@@ -160,13 +160,13 @@ def layer_series(data: StoreData, pid: str, quantity: str, phase: str) -> pd.Ser
 
 
 def register(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(Output("cmp-select", "options"), Input("store-version", "data"), Input("cmp-select", "search_value"),
+    @app.callback(Output("cmp-select", "options"), Input("cmp-version", "data"), Input("cmp-select", "search_value"),
                   Input("cmp-select", "value"))
     def options(_v, typed, current):
         """A search, not one option per point: matches of what is typed plus the points already picked."""
         from .point import select_options
 
-        if ctx.triggered_id == "store-version" and ctx.triggered and len(ctx.triggered) == 1:
+        if ctx.triggered_id == "cmp-version" and ctx.triggered and len(ctx.triggered) == 1:
             raise dash.exceptions.PreventUpdate   # a commit: the list is a search, asked again by typing
         return select_options(data, typed or "", list(current or []))
 
@@ -176,7 +176,7 @@ def register(app: dash.Dash, data: StoreData) -> None:
                   Output("cmp-phases-box", "children"),
                   Output("cmp-shown", "data"),
                   Input("cmp-select", "value"), Input("cmp-quantity", "value"), Input("cmp-phase", "value"),
-                  Input("store-version", "data"), Input("tabs", "active_tab"), State("cmp-shown", "data"))
+                  Input("cmp-version", "data"), Input("tabs", "active_tab"), State("cmp-shown", "data"))
     def update(ids, quantity, phase, version, tab, shown):
         # Drawn when the page is shown (once per selection and store version), not into a hidden page.
         key = repr((ids, quantity, phase, version))

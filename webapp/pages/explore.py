@@ -9,6 +9,7 @@ in view, as a density layer.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import threading
@@ -346,6 +347,18 @@ def _figure_columns(v: dict) -> list[str]:
 def _figure_of(df: pd.DataFrame, v: dict, filters: dict[str, list], selected, zoom: dict):
     """A view's points (with ``front``) and its Pareto figure, from the view's rows."""
     view = v.get("view") or "train"
+    df = _per_mac(df, view)
+    fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
+                                size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
+                                selected=list(selected), title=title_of(v, filters),
+                                max_dominated=MAX_DOMINATED, height=PLOT_HEIGHT,
+                                x_range=zoom.get("x"), y_range=zoom.get("y"),
+                                hover_extra=HOVER_EXTRA.get(view, []), z=v.get("z"))
+    return df, fig
+
+
+def _per_mac(df: pd.DataFrame, view: str) -> pd.DataFrame:
+    """``df`` with hover's energy per MAC and efficiency (``_pj_per_mac``, ``_tops_per_w``) of the view."""
     energy, macs = _PER_MAC.get(view, _PER_MAC["train"])
     if energy in df.columns and macs in df.columns:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -354,13 +367,7 @@ def _figure_of(df: pd.DataFrame, v: dict, filters: dict[str, list], selected, zo
             derived = 2.0 / df["_pj_per_mac"].where(df["_pj_per_mac"] > 0)
             df = df.assign(_tops_per_w=df["tops_per_w"].fillna(derived) if "tops_per_w" in df.columns
                            else derived)
-    fig = figures.pareto_figure(df, v["x"], v["y"], color=v.get("color"), symbol=v.get("symbol"),
-                                size=v.get("size"), logx=bool(v.get("logx")), logy=bool(v.get("logy")),
-                                selected=list(selected), title=title_of(v, filters),
-                                max_dominated=MAX_DOMINATED, height=PLOT_HEIGHT,
-                                x_range=zoom.get("x"), y_range=zoom.get("y"),
-                                hover_extra=HOVER_EXTRA.get(view, []), z=v.get("z"))
-    return df, fig
+    return df
 
 
 def figure_key(v: dict, filters: dict[str, list], selected=(), zoom: dict | None = None) -> tuple[str, dict, dict]:
@@ -380,11 +387,105 @@ def held_key(version: str, v: dict, filters: dict[str, list], selected=(), zoom:
     return repr((version, figure_key(v, filters, selected, zoom)[0]))
 
 
+def shown_counts(df: pd.DataFrame, v: dict) -> tuple[int, int]:
+    """How many of a view's points (with ``front``) the plot draws, and how many are on the front."""
+    if df.empty:
+        return 0, 0
+    return int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()), int((df["front"] != "").sum())
+
+
 def count_text(df: pd.DataFrame, v: dict, total: int) -> str:
     """``shown of total design points shown, n on the Pareto front``: what the plot's header says."""
-    shown = int(df[[v["x"], v["y"]]].notna().all(axis=1).sum()) if not df.empty else 0
-    on_front = int((df["front"] != "").sum()) if not df.empty else 0
+    shown, on_front = shown_counts(df, v)
     return f"{shown} of {total} design points shown, {on_front} on the Pareto front"
+
+
+APPEND_MAX = 1000   # points a sweep's commits append to a drawn Pareto figure before it is drawn whole again
+
+
+@dataclass(frozen=True)
+class Held:
+    """The figure a plot holds (``ex-fig-key``): its key (:func:`held_key`), and, once it was drawn by
+    the plot's callback, how many points it draws and has on its front and how many commits appended to
+    it since (:func:`appended_update`). The opening view's key is the key alone."""
+
+    key: str
+    shown: int | None = None
+    front: int | None = None
+    added: int = 0
+
+    @classmethod
+    def of(cls, held) -> Held | None:
+        if isinstance(held, str):
+            return cls(held)
+        if isinstance(held, dict) and isinstance(held.get("key"), str):
+            return cls(held["key"], held.get("shown"), held.get("front"), int(held.get("added") or 0))
+        return None
+
+    def data(self) -> dict:
+        return {"key": self.key, "shown": self.shown, "front": self.front, "added": self.added}
+
+    def version_and_view(self) -> tuple[str, str] | None:
+        """The store version and the view (:func:`figure_key`) of a key :func:`held_key` wrote."""
+        try:
+            version, view = ast.literal_eval(self.key)
+        except (ValueError, SyntaxError, TypeError):
+            return None
+        return (version, view) if isinstance(version, str) and isinstance(view, str) else None
+
+
+def appended_update(data: StoreData, held: Held, version: str, v: dict, filters: dict[str, list], selected,
+                    zoom: dict | None) -> tuple[dash.Patch | dict, str, Held] | None:
+    """A commit's update of a plot drawn at an older store version: the points committed since, in the
+    figure's trace of new points (:data:`figures.APPENDED`), the plot's header and the new key; the
+    front and the density stay as drawn at that version. For the view the plot holds, a patch that
+    appends only those points; for another view (the person changed it while the commit came), that
+    view's figure at the plot's version (the one the change itself builds, built once) with those
+    points in it. None when the figure must be drawn whole: a front-only view (a new point may join
+    the front), a version whose appended points are not known (:meth:`StoreData.appended`: a point
+    drawn changed or was renamed), or more than APPEND_MAX points appended since it was drawn."""
+    at = held.version_and_view()
+    view_key, filters, zoom = figure_key(v, filters, selected, zoom)
+    if at is None or at[0] == version or v.get("front"):
+        return None
+    new = data.appended(at[0], version)
+    if new is None:
+        return None
+    same = at[1] == view_key
+    shown, front, before, fig = held.shown, held.front, held.added if same else 0, None
+    if not same or shown is None or front is None:   # the figure (or counts) of the view at the plot's version
+        if not data.holds(at[0]):
+            return None
+        with data.at_version(at[0]):
+            df, fig = pareto_for(data, v, filters, selected, zoom)
+        shown, front = shown_counts(df, v)
+    new = filtered(new, filters)
+    cm, cmax = v.get("cmetric"), v.get("cmax")
+    if cm and cmax not in (None, "") and cm in new.columns:
+        new = new[new[cm].to_numpy(dtype=float) <= float(cmax) / units.scale(cm)]
+    view = v.get("view") or "train"
+    points = figures.appended_points(_per_mac(new, view), v["x"], v["y"], HOVER_EXTRA.get(view, []))
+    added = before + len(points["x"])
+    if added > APPEND_MAX:
+        return None
+    name = {"name": figures.appended_name(added), "visible": True} if added else {}
+    if same:
+        update = dash.Patch()
+        trace = update["data"][figures.APPENDED]
+        if points["x"]:
+            for col in ("x", "y", "customdata"):
+                trace[col].extend(points[col])
+            for k, val in name.items():
+                trace[k] = val
+    else:   # the cached figure is shared: a new top-level dict and trace, nothing of it changed
+        whole = fig.to_plotly_json()
+        update = {"data": [{**whole["data"][figures.APPENDED], **points, **name},
+                           *whole["data"][figures.APPENDED + 1:]], "layout": whole["layout"]}
+    with data.at_version(version):
+        total = len(data.done_points())
+    count = (f"{shown + added} of {total} design points shown, {front} on the Pareto front as drawn"
+             + (f" ({added} new since)" if added else ""))
+    return update, count, Held(held_key(version, v, filters, selected, zoom), shown, front, added)
 
 
 TABLE_FOLLOW_S = 10.0   # a sweep's commits refresh the table at most this often (a new view at once)
@@ -552,6 +653,7 @@ def quick_opening(data: StoreData) -> OpeningView | None:
 
 
 def register(app: dash.Dash, data: StoreData) -> None:
+    data.after_read(lambda: _per_version(data))
     _register_controls(app, data)
     _register_plot(app, data)
     _register_table(app, data)
@@ -586,18 +688,39 @@ def _compute_options(data: StoreData) -> tuple[list, str]:
     return [*out, cfg, groups, groups], digest(out, values)
 
 
+def _present_metrics(data: StoreData) -> list[str]:
+    """The metrics some finished point has (once per store version)."""
+    def load() -> list[str]:
+        done = data.done_points()
+        return [m for m in data.metric_names() if m in done.columns and done[m].notna().any()]
+
+    return data.memo("present-metrics", load)
+
+
+def _swept(data: StoreData) -> list[dict]:
+    """The swept-parameter x axes (once per store version)."""
+    return data.memo("swept-options", lambda: _swept_options(data, data.done_points()))
+
+
+def _per_version(data: StoreData) -> None:
+    """What a commit's new version fires on the Explore page, computed as the version is read
+    (:meth:`StoreData.after_read`): the page's callbacks at that version then find it computed."""
+    _options(data)
+    _present_metrics(data)
+    _swept(data)
+
+
 def _register_controls(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-x", "options"), Output("ex-x", "value"), Output("ex-size", "options"),
                   Output("ex-c-metric", "options"), Output("ex-z", "options"), Output("ex-axes-key", "data"),
                   Input("ex-view", "value"), Input("store-version", "data"),
                   State("ex-x", "value"), State("url", "search"), State("ex-axes-key", "data"))
-    def view_axes(view, _v, current, search, sent):
+    def view_axes(view, version, current, search, sent):
         """The axis lists, sent only when they differ from what the page has (most commits add points,
         not metrics)."""
+        with data.at_version(version):   # computed as the version was read (_per_version)
+            metrics, swept = _present_metrics(data), _swept(data)
         current_value = current
-        done = data.done_points()
-        metrics = data.memo("present-metrics", lambda: [m for m in data.metric_names() if m in done.columns
-                                                        and done[m].notna().any()])
         opts = _axis_options(view, metrics)
         values = [o["value"] for o in opts]
         linked = parse_search(search)[0].get("x")  # a shared link's axis wins over the view's default
@@ -608,7 +731,7 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         value = dash.no_update if (current in values and current == current_value) or not values else (
             current if current in values else values[0])
         objectives = [o for o in every if o["value"] not in QUALITY_AXES + ("scheme_noop", "utilization")]
-        opts = opts + data.memo("swept-options", lambda: _swept_options(data, done))
+        opts = opts + swept
         key = digest(opts, every)
         if key == sent and value is dash.no_update:
             raise dash.exceptions.PreventUpdate
@@ -617,10 +740,11 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options"),
         Output("ex-options-key", "data")], Input("store-version", "data"), State("ex-options-key", "data"))
-    def filter_options(_v, sent):
+    def filter_options(version, sent):
         """Sent only when an option changed: new config-field dropdowns would fire every callback that
         reads them (the plot, the table) a second time."""
-        opts, key = _options(data)
+        with data.at_version(version):
+            opts, key = _options(data)
         if key == sent:
             raise dash.exceptions.PreventUpdate
         return [*opts, key]
@@ -645,29 +769,50 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         return value, f"{units.label_of(metric)} ≤ {units.fmt(value / units.scale(metric), units.unit_of(metric))}"
 
 
+def plot_update(data: StoreData, triggered: set[str], version: str, settled: str | None, compared, zoom, *args):
+    """The Pareto plot callback's outputs (figure or patch, header, table key, held figure) for the inputs
+    that ``triggered`` it."""
+    *args, current_key, held = args
+    v, filters = _values(args)
+    held = Held.of(held)
+    fig_key = held_key(version, v, filters, compared or [], zoom)
+    # the store settled and the plot holds this view drawn whole: nothing to send. Only then: this request
+    # may replace one for a view change still in flight (the browser drops that one's answer), and must
+    # answer for the view it carries
+    if triggered == {"store-settled.data"} and held is not None and not held.added and held.key == fig_key:
+        raise dash.exceptions.PreventUpdate
+    key = table_key(current_key, version, table_view(v, filters), time.time())
+    key = dash.no_update if key is None else key   # the same key written again would refetch
+    if "store-version.data" in triggered and held is not None:
+        appended = appended_update(data, held, version, v, filters, compared or [], zoom)
+        if appended is not None:
+            patch, count, now = appended
+            return patch, count, key, now.data()
+    with data.at_version(version):   # the points the page shows, even while a newer commit is read
+        total = len(data.done_points())
+        if total == 0:
+            return (figures.empty_figure("No finished design points in the store yet."), "", version, None)
+        df, fig = pareto_for(data, v, filters, compared or [], zoom)
+    warming = _WARMING.get(data)
+    holds = held is not None and not held.added and (
+        fig_key == held.key or (warming is not None and warming.same == (held.key, fig_key)))
+    shown, front = shown_counts(df, v)
+    return (dash.no_update if holds else fig, count_text(df, v, total), key,
+            dash.no_update if holds else Held(fig_key, shown, front).data())
+
+
 def _register_plot(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-pareto", "figure"), Output("ex-count", "children"),
                   Output("ex-table-key", "data"), Output("ex-fig-key", "data"), Input("store-version", "data"),
-                  Input("cmp-select", "value"), Input("ex-zoom", "data"), *VIEW_INPUTS, State("ex-table-key", "data"),
-                  State("ex-fig-key", "data"))
-    def update(version, compared, zoom, *args):
+                  Input("store-settled", "data"), Input("cmp-select", "value"), Input("ex-zoom", "data"),
+                  *VIEW_INPUTS, State("ex-table-key", "data"), State("ex-fig-key", "data"))
+    def update(version, settled, compared, zoom, *args):
         """Only the Pareto figure travels on an axis change (the table is paged, parcoords has its own),
-        and only when the plot does not hold it already (the page's opening figure)."""
-        *args, current_key, held = args
-        v, filters = _values(args)
-        fig_key = held_key(version, v, filters, compared or [], zoom)
-        with data.at_version(version):   # the points the page shows, even while a newer commit is read
-            total = len(data.done_points())
-            if total == 0:
-                return (figures.empty_figure("No finished design points in the store yet."), "", version,
-                        None)
-            df, fig = pareto_for(data, v, filters, compared or [], zoom)
-        key = table_key(current_key, version, table_view(v, filters), time.time())
-        warming = _WARMING.get(data)
-        holds = fig_key == held or (warming is not None and warming.same == (held, fig_key))
-        return (dash.no_update if holds else fig, count_text(df, v, total),
-                dash.no_update if key is None else key,   # the same key written again would refetch
-                dash.no_update if holds else fig_key)
+        and only when the plot does not hold it already (the page's opening figure). A sweep's commit
+        sends only its points, appended to the figure drawn (:func:`appended_update`); the figure is drawn
+        whole on a view change, past APPEND_MAX appended points, and once the store settles."""
+        return plot_update(data, set(dash.callback_context.triggered_prop_ids), version, settled, compared, zoom,
+                           *args)
 
     @app.callback(Output("ex-zoom", "data"), Input("ex-pareto", "relayoutData"), State("ex-zoom", "data"),
                   State("ex-x", "value"), State("ex-y", "value"), State("ex-logx", "value"),
@@ -685,7 +830,7 @@ def _register_plot(app: dash.Dash, data: StoreData) -> None:
         return bool(show)
 
     @app.callback(Output("ex-parcoords", "figure"), Output("ex-pc-drawn", "data"), Input("ex-pc-show", "value"),
-                  Input("store-version", "data"), Input("ex-y", "value"),
+                  Input("ex-pc-version", "data"), Input("ex-y", "value"),
                   Input("ex-front-only", "value"), Input("ex-c-max", "value"), State("ex-c-metric", "value"),
                   *[Input(cid, "value") for cid, _, _ in FILTERS],
                   Input({"type": "ex-cfg", "field": ALL}, "value"), State({"type": "ex-cfg", "field": ALL}, "id"),
@@ -822,8 +967,9 @@ def _row_columns(data: StoreData) -> list[str]:
 def _register_table(app: dash.Dash, data: StoreData) -> None:
     @app.callback(Output("ex-grid", "columnDefs"), Output("ex-columns-key", "data"), Input("ex-x", "value"),
                   Input("ex-y", "value"), Input("store-version", "data"), State("ex-columns-key", "data"))
-    def columns(x, y, _v, sent):
-        cols = data.memo(f"grid-columns:{x}:{y}", lambda: _grid_columns(data.done_points(), data, x, y))
+    def columns(x, y, version, sent):
+        with data.at_version(version):
+            cols = data.memo(f"grid-columns:{x}:{y}", lambda: _grid_columns(data.done_points(), data, x, y))
         key = digest(cols)
         if key == sent:
             raise dash.exceptions.PreventUpdate

@@ -288,7 +288,7 @@ def _register_picker(app: dash.Dash, data: StoreData) -> None:
     # options that hold it. The options are a search, never one entry per point.
     @app.callback(Output("pt-select", "options"), Output("pt-select", "value"), Output("tabs", "active_tab"),
                   Output("pt-url-msg", "children"),
-                  Input("store-version", "data"), Input("ex-pareto", "clickData"), Input("ex-grid", "cellClicked"),
+                  Input("pt-version", "data"), Input("ex-pareto", "clickData"), Input("ex-grid", "cellClicked"),
                   Input("cmp-open", "n_clicks"), Input("url", "search"), Input("pt-select", "search_value"),
                   State("cmp-select", "value"), State("pt-select", "value"))
     def open_point(_v, click, cell, _open, search, typed, cmp_values, current):
@@ -298,7 +298,7 @@ def _register_picker(app: dash.Dash, data: StoreData) -> None:
                 raise dash.exceptions.PreventUpdate
             return select_options(data, typed, current), dash.no_update, dash.no_update, dash.no_update
         pid, tab, msg = dash.no_update, dash.no_update, dash.no_update
-        if trig == "url" or (trig in (None, "store-version") and not current):
+        if trig == "url" or (trig in (None, "pt-version") and not current):
             # /?point=<id or unique prefix> opens that design point (links from reports, the CLI).
             want = parse_qs((search or "").lstrip("?")).get("point", [""])[0].strip()
             if want and not (current and current.startswith(want)):
@@ -317,7 +317,7 @@ def _register_picker(app: dash.Dash, data: StoreData) -> None:
             pid, tab, msg = cell["rowId"], "tab-point", None
         elif trig == "cmp-open" and cmp_values:
             pid, tab, msg = cmp_values[0], "tab-point", None
-        if trig == "store-version" and pid is dash.no_update and msg is dash.no_update:
+        if trig == "pt-version" and pid is dash.no_update and msg is dash.no_update:
             # a commit: the picker is a search (typing asks again); its list is not sent anew per commit
             raise dash.exceptions.PreventUpdate
         keep = pid if isinstance(pid, str) else current
@@ -329,7 +329,7 @@ def _register_view(app: dash.Dash, data: StoreData) -> None:
                   Output("pt-assumptions", "rowData"), Output("pt-layers", "rowData"), Output("pt-layers", "columnDefs"),
                   Output("pt-config", "children"), Output("pt-shown", "data"),
                   Input("pt-select", "value"), Input("pt-phase", "value"), Input("pt-layer-view", "value"),
-                  Input("store-version", "data"), Input("tabs", "active_tab"), State("pt-shown", "data"))
+                  Input("pt-version", "data"), Input("tabs", "active_tab"), State("pt-shown", "data"))
     def show(pid, phase, view, version, tab, shown):
         # Drawn when the page is shown, once per (point, phase, view, store version): seven figures
         # plotted into a hidden page would hold up the Explore plot the page opens on.

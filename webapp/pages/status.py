@@ -133,7 +133,7 @@ OUTPUTS = (("st-summary", "children"), ("st-failed", "rowData"), ("st-running", 
 
 
 def register(app: dash.Dash, data: StoreData) -> None:
-    @app.callback(*[Output(i, p) for i, p in OUTPUTS], Output("st-shown", "data"), Input("store-version", "data"),
+    @app.callback(*[Output(i, p) for i, p in OUTPUTS], Output("st-shown", "data"), Input("st-version", "data"),
                   Input("tabs", "active_tab"), State("st-shown", "data"))
     def update(version, tab, shown):
         # Read while the page is shown, once per store version (a sweep's commits), not behind the
