@@ -85,6 +85,23 @@ def test_points_keep_failure_reason_and_error_metric_apart(db):
     assert set(done["bits"]) == {"W32/A32", "W2/A32", "W1/A1"}
 
 
+def test_a_first_read_is_not_a_commit(tmp_path):
+    """Reading a store whose writer has closed creates its empty -wal file: the version a page opened
+    with must stay the version its first poll sees (else the plot is drawn again for nothing)."""
+    path = tmp_path / "closed.db"
+    build_store(path, n=2)
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists()
+    data = StoreData(path)
+    v0 = data.version()
+    assert len(data.done_points()) == 2
+    assert wal.exists() and wal.stat().st_size == 0
+    assert data.version() == v0
+    with Store(path) as s:   # a commit while the reader holds the store open lands in the WAL
+        s.write(all_points()[5])
+        assert data.version() != v0
+
+
 def test_cache_follows_writes(tmp_path):
     path = tmp_path / "grow.db"
     build_store(path, n=2)

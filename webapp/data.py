@@ -120,8 +120,12 @@ class StoreData:
 
     # -- versioning ---------------------------------------------------------
     def version(self) -> tuple:
-        """Changes whenever a writer commits (WAL file) or the database file changes."""
-        return _stat(self.path) + _stat(self.path.with_name(self.path.name + "-wal"))
+        """Changes whenever a writer commits (WAL file) or the database file changes. An empty WAL file
+        is no WAL file: a reader's first query creates one for a store whose writer has closed, and that
+        is not a commit (else a page's first poll would draw its figure again, undoing what the person
+        did meanwhile, such as choosing box select)."""
+        wal = _stat(self.path.with_name(self.path.name + "-wal"))
+        return _stat(self.path) + (wal if wal[2] else (0, 0, 0))
 
     def _sync(self) -> Store | None:
         """Open (or reopen) the store and drop caches if its version moved. Caller holds the lock."""
