@@ -438,7 +438,7 @@ def main() -> None:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"{a.accelerator}: {len(res['layers'])} layers, {res['latency_total_cycles']:.0f} cycles, "
-          f"{res['energy_total_pj']:.4g} pJ, {res['wall_s']} s", file=sys.stderr)
+          f"{res['energy_total_pj'] / 1e6:,.2f} µJ, {res['wall_s']} s", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from hwsim.workload import WorkloadOptions
 
 from ._common import NO_TRACE_CACHE_HELP
+
+if TYPE_CHECKING:
+    from hwsim.energy.assumptions import EnergyAssumptions
 
 
 def read_trace_file(path: str, wl: WorkloadOptions):
@@ -158,53 +163,55 @@ def _print_totals(rep, ev, decode: dict | None, rate: float | None) -> None:
     print_table("totals", ["quantity", "energy"], summary)
 
 
-def _print_rules(a: dict) -> None:
+def _print_rules(a: EnergyAssumptions) -> None:
     """The pricing's assumptions: compute rules, memory levels, placement, and each rule's citation."""
     from hwsim import units
 
     from ._common import print_table
 
+    def rule_of(mac_type: str) -> tuple[str, str]:
+        """The name and source of the rule that priced ``mac_type``."""
+        return next((n, r.source) for n, r in a.rules.items() if mac_type in r.mac_types)
+
     print_table("compute rules", ["MAC type", "pJ/MAC", "rule", "source"],
-                [[m, f"{v['min']:.4g}" + ("" if v["max"] == v["min"] else f"..{v['max']:.4g}"),
-                  next(n for n, r in a["rules"].items() if m in r["mac_types"]),
-                  next(r["source"] for r in a["rules"].values() if m in r["mac_types"])]
-                 for m, v in a["pj_per_mac"].items()])
-    mem = a["memory"]
+                [[m, f"{v.min:.4g}" + ("" if v.max == v.min else f"..{v.max:.4g}"), *rule_of(m)]
+                 for m, v in a.pj_per_mac.items()])
+    mem = a.memory
     print_table("memory", ["level", "pJ/bit", "pJ/64 bits"], [
-        ["rf", f"{mem['rf']['pj_per_bit']:.4g}", f"{64 * mem['rf']['pj_per_bit']:.4g}"],
-        [f"sram {units.fmt(a['hierarchy']['sram_bytes'], 'bytes', 4)}", f"{mem['sram']['pj_per_bit']:.4g}",
-         f"{mem['sram']['pj_per_64b']:.4g}"],
-        [f"dram ({mem['dram']['preset']})", f"{mem['dram']['pj_per_bit']:.4g}",
-         f"{64 * mem['dram']['pj_per_bit']:.4g}"],
+        ["rf", f"{mem.rf.pj_per_bit:.4g}", f"{64 * mem.rf.pj_per_bit:.4g}"],
+        [f"sram {units.fmt(a.hierarchy.sram_bytes, 'bytes', 4)}", f"{mem.sram.pj_per_bit:.4g}",
+         f"{mem.sram.pj_per_64b:.4g}"],
+        [f"dram ({mem.dram.preset})", f"{mem.dram.pj_per_bit:.4g}", f"{64 * mem.dram.pj_per_bit:.4g}"],
     ])
-    pl = a["placement"]
+    pl = a.placement
     if pl is not None:   # None: the accelerator's accesses priced every record's memory
+        step = pl.step
         print_table("placement (training step)", ["tensor class", "footprint", "on chip", "level"],
-                    [[c, units.fmt(pl["footprint_bytes"].get(c, 0), "bytes", 4),
-                      units.fmt(pl.get("onchip_bytes", {}).get(c, 0), "bytes", 4), lvl]
-                     for c, lvl in pl["levels"].items()])
+                    [[c, units.fmt(step.footprint_bytes.get(c, 0), "bytes", 4),
+                      units.fmt(step.onchip_bytes.get(c, 0), "bytes", 4), lvl]
+                     for c, lvl in step.levels.items()])
     typer.echo("rules:")
-    for name, r in a["rules"].items():
-        typer.echo(f"  {name}: {r['text']} [{r['citation']}]")
-    typer.echo(f"  element-wise: {a['elementwise']['rule']}; defaulted: "
-               + (", ".join(op for op, v in a["elementwise"]["ops"].items() if v["default"]) or "none"))
-    for level in ("rf", "sram", "dram"):
-        typer.echo(f"  {level}: {mem[level]['rule']} [{mem[level]['citation']}]")
-    typer.echo(f"  placement: {pl['rule']}" if pl is not None else
+    for name, r in a.rules.items():
+        typer.echo(f"  {name}: {r.text} [{r.citation}]")
+    typer.echo(f"  element-wise: {a.elementwise.rule}; defaulted: "
+               + (", ".join(op for op, v in a.elementwise.ops.items() if v.default) or "none"))
+    for level, cost in (("rf", mem.rf), ("sram", mem.sram), ("dram", mem.dram)):
+        typer.echo(f"  {level}: {cost.rule} [{cost.citation}]")
+    typer.echo(f"  placement: {pl.rule}" if pl is not None else
                "  placement: not run (the accelerator's accesses priced every record's memory)")
-    if "static" in a:
-        st = a["static"]
-        sram_rule = (f"{st['sram_nw_per_bit']:g} nW/bit x {units.count(st['sram_bits'])} bits"
-                     if st["sram_nw_per_bit"] is not None
-                     else f"{st['mw_per_mm2']:g} mW/mm2 x {units.fmt(st['sram_mm2'], 'mm2', 4)}")
-        typer.echo(f"  static: logic {st['mw_per_mm2']:g} mW/mm2 x {units.fmt(st['logic_mm2'], 'mm2', 4)} = "
-                   f"{units.fmt(st['logic_mw'], 'mW', 4)} [{st['citation']}]; SRAM {sram_rule} = "
-                   f"{units.fmt(st['sram_mw'], 'mW', 4)} [{st['sram_citation'] or st['citation']}]; "
-                   f"at {units.fmt(st['clock_mhz'], 'MHz')} ({st['rule']})")
-    if a["tech"]["scaling"]:
-        sc = a["tech"]["scaling"]
-        typer.echo(f"  node scaling: x{sc['factor']:.4g} ({sc['rule']}) [{sc['source']}]")
-    for n in a["notes"]:
+    if a.static is not None:
+        st = a.static
+        sram_rule = (f"{st.sram_nw_per_bit:g} nW/bit x {units.count(st.sram_bits)} bits"
+                     if st.sram_nw_per_bit is not None
+                     else f"{st.mw_per_mm2:g} mW/mm2 x {units.fmt(st.sram_mm2, 'mm2', 4)}")
+        typer.echo(f"  static: logic {st.mw_per_mm2:g} mW/mm2 x {units.fmt(st.logic_mm2, 'mm2', 4)} = "
+                   f"{units.fmt(st.logic_mw, 'mW', 4)} [{st.citation}]; SRAM {sram_rule} = "
+                   f"{units.fmt(st.sram_mw, 'mW', 4)} [{st.sram_citation or st.citation}]; "
+                   f"at {units.fmt(st.clock_mhz, 'MHz')} ({st.rule})")
+    sc = a.tech.scaling
+    if sc is not None:
+        typer.echo(f"  node scaling: x{sc.factor:.4g} ({sc.rule}) [{sc.source}]")
+    for n in a.notes:
         typer.echo(f"note: {n}")
 
 
@@ -287,4 +294,4 @@ def register(app: typer.Typer) -> None:
         if decode is not None and ev.decode is not None:
             print_decode(ev.decode, decode)
         assert rep.assumptions is not None
-        _print_rules(rep.assumptions.to_dict())   # the report's form, as --json prints it
+        _print_rules(rep.assumptions)
