@@ -335,3 +335,47 @@ def test_ten_thousand_points_stay_light(dash_duo, tmp_path):
     click(dash_duo, dash_duo.find_element("label[for=ex-pc-show]"))
     wait_until(lambda: drv.execute_script(pc_js) == 1, timeout=30, what="parallel coordinates drawn once opened")
     assert severe(dash_duo) == []
+
+
+def _hw_point(rows: int):
+    """A finished design point on a tpu_like array of ``rows`` rows (the field a hardware sweep varies)."""
+    import hashlib
+    import json
+
+    from hwsim.store import PointResult
+
+    cfg = {"model": {"name": "lenet300", "args": {}}, "scheme": {"name": "bnn"}, "dataset": "digits",
+           "accelerator": {"name": "tpu_like", "array": {"rows": rows, "cols": 8}}, "tech": "45nm"}
+    pid = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+    return PointResult(id=pid, config=cfg, sweep="hw", columns={
+        "model": "lenet300", "scheme": "bnn", "family": "bnn", "accelerator": "tpu_like", "dataset": "digits"},
+        metrics={"accuracy": 0.5 + rows / 1000, "train_energy_pj_per_step": 1e9 * rows})
+
+
+def test_a_commit_keeps_the_config_filter_chosen(dash_duo, tmp_path):
+    """A person filters on a config field a sweep varies (array rows); a commit that brings that field a
+    new value adds it to the dropdown's options and keeps the choice (the filter still applies)."""
+    db = tmp_path / "hw.db"
+    with Store(db) as s:
+        for rows in (8, 16):
+            s.write(_hw_point(rows))
+    start(dash_duo, db, refresh_ms=400)
+    assert wait_points(dash_duo, 2) == 2
+    dropdown = wait_until(lambda: dash_duo.find_elements("#ex-cfg-filters .dash-dropdown"), what="config filter")[0]
+    click(dash_duo, dropdown)
+    option = wait_until(lambda: [o for o in dash_duo.find_elements(".dash-dropdown-options .dash-dropdown-option")
+                                 if o.text == "8"], what="option 8")[0]
+    click(dash_duo, option)
+    dash_duo.wait_for_contains_text("#ex-count", "1 of 2 design points shown")
+    with Store(db) as s:
+        s.write(_hw_point(32))
+    dash_duo.wait_for_contains_text("#status-badge", "3 done")
+    dash_duo.wait_for_contains_text("#ex-count", "1 of 3 design points shown")
+    time.sleep(1.0)   # a few more polls: the choice stays
+    assert "1 of 3 design points shown" in dash_duo.find_element("#ex-count").text
+    # the new value is offered (a multi-select's menu stays open after a choice: opened only if closed)
+    if not dash_duo.find_elements(".dash-dropdown-options .dash-dropdown-option"):
+        click(dash_duo, dash_duo.find_elements("#ex-cfg-filters .dash-dropdown")[0])
+    wait_until(lambda: [o for o in dash_duo.find_elements(".dash-dropdown-options .dash-dropdown-option")
+                        if o.text == "32"], what="option 32")
+    assert severe(dash_duo) == []

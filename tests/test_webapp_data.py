@@ -732,8 +732,8 @@ def test_options_follow_commits_without_rereading(tmp_path):
         fresh = StoreData(db)
         for col in [c for _, c, _ in FILTERS] + data.config_fields():
             assert data.distinct(col) == fresh.distinct(col), col
-        opts, key = _options(data)
-        assert key == _options(fresh)[1]
+        key = _options(data).key
+        assert key == _options(fresh).key
         return key
 
     first = agree()
@@ -1148,3 +1148,55 @@ def test_a_commit_reaches_only_the_parts_that_show(db):
 
     for store in PAGE_VERSIONS:   # each part's version is an input of that part's callbacks
         assert any(any(i["id"] == store for i in cb["inputs"]) for cb in app.callback_map.values()), store
+
+
+def test_a_commit_with_new_values_keeps_the_config_dropdowns(tmp_path):
+    """A commit that brings new values to the config fields that already vary updates their dropdowns'
+    options without making the dropdowns anew (a new dropdown clears the person's choice and fires the
+    plot a second time); a commit that makes another field vary makes them anew."""
+    import hashlib
+    import json
+
+    from hwsim.store import PointResult
+    from webapp.app import create_app
+    from webapp.pages.explore import FILTERS, _options
+
+    def point(rows: int, clock: int = 500) -> PointResult:
+        cfg = {"model": {"name": "lenet300", "args": {}}, "scheme": {"name": "bnn"}, "dataset": "digits",
+               "accelerator": {"name": "tpu_like", "array": {"rows": rows, "cols": 8}, "clock_mhz": clock},
+               "tech": "45nm"}
+        pid = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+        return PointResult(id=pid, config=cfg, sweep="s", columns={
+            "model": "lenet300", "scheme": "bnn", "family": "bnn", "accelerator": "tpu_like", "dataset": "digits"},
+            metrics={"accuracy": 0.5, "train_energy_pj_per_step": 1e9 * rows})
+
+    db = tmp_path / "cfg.db"
+    with Store(db) as s:
+        for rows in (8, 16):
+            s.write(point(rows))
+    app = create_app(db)
+    data = app.hwsim_data
+    client = app.server.test_client()
+    outputs = [(cid, "options") for cid, _, _ in FILTERS] + [
+        ("ex-cfg-filters", "children"), ("ex-color", "options"), ("ex-symbol", "options"), ("ex-options-key", "data")]
+
+    def options(version: str, sent) -> dict:
+        return post_callback(client, outputs, [("store-version", "data", version)], [("ex-options-key", "data", sent)])
+
+    def commit(p: PointResult) -> str:
+        with Store(db) as s:
+            s.write(p)
+        return data.refresh()
+
+    first = options(data.refresh(), None)
+    assert "children" in first["ex-cfg-filters"]
+    sent = first["ex-options-key"]["data"]
+    version = commit(point(32))   # rows gains a value: the same fields vary
+    res = options(version, sent)
+    assert "ex-cfg-filters" not in res and res["ex-options-key"]["data"]["options"] != sent["options"]
+    with data.at_version(version):
+        assert any("32" in vals for f, vals in _options(data).cfg_values.items() if f.endswith("array.rows"))
+    assert options(version, res["ex-options-key"]["data"]) == {}   # nothing new: nothing sent
+    version = commit(point(32, clock=1000))   # the clock starts to vary: a dropdown more
+    res = options(version, res["ex-options-key"]["data"])
+    assert "children" in res["ex-cfg-filters"]

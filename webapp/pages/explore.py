@@ -666,14 +666,25 @@ def digest(*parts) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _options(data: StoreData) -> tuple[list, str]:
+@dataclass(frozen=True)
+class FilterOptions:
+    """The Explore filters' options at one store version: ``options`` in the order filter_options sends
+    them (each fixed filter's, the config-field dropdowns, the colour and symbol groupings), their digest
+    ``key``, the digest ``fields`` of which config fields have a dropdown, and each such field's values."""
+
+    options: list
+    key: str
+    fields: str
+    cfg_values: dict[str, list[str]]
+
+
+def _options(data: StoreData) -> FilterOptions:
     """Options of every filter, the config-field filters (fields a sweep varies: array size, dataflow,
-    clock, ...) and the colour/symbol groupings, from the store (once per store version), and their
-    digest."""
+    clock, ...) and the colour/symbol groupings, from the store (once per store version)."""
     return data.memo("explore-options", lambda: _compute_options(data))
 
 
-def _compute_options(data: StoreData) -> tuple[list, str]:
+def _compute_options(data: StoreData) -> FilterOptions:
     # distinct values kept up to date per commit (StoreData.distinct), never a scan of every point
     out = [[{"label": v, "value": v} for v in data.distinct(col)] for _, col, _ in FILTERS]
     fixed = {col for _, col, _ in FILTERS}
@@ -682,10 +693,14 @@ def _compute_options(data: StoreData) -> tuple[list, str]:
     values = {f: vals for f, vals in values.items() if len(vals) > 1}
     cfg = [labelled(_field_label(f), dcc.Dropdown(
         id={"type": "ex-cfg", "field": f}, multi=True, clearable=True, placeholder="all",
-        options=[{"label": v, "value": v} for v in vals], value=[], className="hwsim-dropdown"))
+        options=_choices(vals), value=[], className="hwsim-dropdown"))
         for f, vals in values.items()]
     groups = _grouping_options(list(values))
-    return [*out, cfg, groups, groups], digest(out, values)
+    return FilterOptions([*out, cfg, groups, groups], digest(out, values), digest(list(values)), values)
+
+
+def _choices(values: list[str]) -> list[dict]:
+    return [{"label": v, "value": v} for v in values]
 
 
 def _present_metrics(data: StoreData) -> list[str]:
@@ -741,13 +756,29 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options"),
         Output("ex-options-key", "data")], Input("store-version", "data"), State("ex-options-key", "data"))
     def filter_options(version, sent):
-        """Sent only when an option changed: new config-field dropdowns would fire every callback that
-        reads them (the plot, the table) a second time."""
+        """Sent only when an option changed. The config-field dropdowns are made anew only when the fields
+        that vary change: a new dropdown clears its choice and fires every callback that reads it (the
+        plot, the table) a second time. A commit that only brings new values to the same fields updates
+        their options (cfg_options)."""
         with data.at_version(version):
-            opts, key = _options(data)
-        if key == sent:
+            opts = _options(data)
+        sent = sent if isinstance(sent, dict) else {}
+        if opts.key == sent.get("options"):
             raise dash.exceptions.PreventUpdate
-        return [*opts, key]
+        *fixed, cfg, color, symbol = opts.options
+        same_fields = opts.fields == sent.get("fields")
+        return [*fixed, dash.no_update if same_fields else cfg, color, symbol,
+                {"options": opts.key, "fields": opts.fields, "version": version}]
+
+    @app.callback(Output({"type": "ex-cfg", "field": ALL}, "options"), Input("ex-options-key", "data"),
+                  State({"type": "ex-cfg", "field": ALL}, "id"), prevent_initial_call=True)
+    def cfg_options(sent, ids):
+        """The config-field dropdowns' options at the version filter_options last sent, their choices kept."""
+        if not ids or not isinstance(sent, dict):
+            raise dash.exceptions.PreventUpdate
+        with data.at_version(sent.get("version")):
+            values = _options(data).cfg_values
+        return [_choices(values.get(i["field"], [])) for i in ids]
 
     @app.callback(Output("ex-c-slider", "min"), Output("ex-c-slider", "max"), Output("ex-c-slider", "step"),
                   Output("ex-c-slider", "value"), Input("ex-c-metric", "value"), State("ex-c-max", "value"),
