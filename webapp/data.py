@@ -136,8 +136,8 @@ class StoreData:
             self._close()
             self._store = Store(self.path, readonly=True)
             self._store_ino = ino
-        # stated after opening: opening a store whose writer has closed creates its -wal file, which is not a
-        # commit (stated before, the first read would be filed under a version gone at the next request)
+        # the -wal file that opening (or a first read of) a store whose writer has closed creates is empty:
+        # version() reads it as no WAL, so this version is the one the next request sees
         v = self.version()
         if v != self._version:
             self._cache = _VersionCache()

@@ -670,12 +670,16 @@ def digest(*parts) -> str:
 class FilterOptions:
     """The Explore filters' options at one store version: ``options`` in the order filter_options sends
     them (each fixed filter's, the config-field dropdowns, the colour and symbol groupings), their digest
-    ``key``, the digest ``fields`` of which config fields have a dropdown, and each such field's values."""
+    ``key``, and each config field with a dropdown and its values."""
 
     options: list
     key: str
-    fields: str
     cfg_values: dict[str, list[str]]
+
+    @property
+    def fields(self) -> str:
+        """A digest of which config fields have a dropdown."""
+        return digest(list(self.cfg_values))
 
 
 def _options(data: StoreData) -> FilterOptions:
@@ -686,7 +690,7 @@ def _options(data: StoreData) -> FilterOptions:
 
 def _compute_options(data: StoreData) -> FilterOptions:
     # distinct values kept up to date per commit (StoreData.distinct), never a scan of every point
-    out = [[{"label": v, "value": v} for v in data.distinct(col)] for _, col, _ in FILTERS]
+    out = [_choices(data.distinct(col)) for _, col, _ in FILTERS]
     fixed = {col for _, col, _ in FILTERS}
     # a config field that restates a fixed filter (the accelerator's name) is not a second filter
     values = {f: data.distinct(f) for f in data.config_fields() if f.removeprefix(CFG) not in fixed}
@@ -696,7 +700,7 @@ def _compute_options(data: StoreData) -> FilterOptions:
         options=_choices(vals), value=[], className="hwsim-dropdown"))
         for f, vals in values.items()]
     groups = _grouping_options(list(values))
-    return FilterOptions([*out, cfg, groups, groups], digest(out, values), digest(list(values)), values)
+    return FilterOptions([*out, cfg, groups, groups], digest(out, values), values)
 
 
 def _choices(values: list[str]) -> list[dict]:
