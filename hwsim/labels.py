@@ -247,8 +247,11 @@ def field_texts(path: str, values: Iterable[Any], words: str | None = None) -> l
     w = words or _words(path.rsplit(".", 1)[-1])
     done: dict[Any, str] = {}
     out = []
+    bare = path in _BARE
     for v in values:
-        if type(v) is int:   # a seed: the common case, written as units.number writes an integer
+        if type(v) is float and v.is_integer():   # an integer read as a float (the column has a gap: NaN)
+            v = int(v)
+        if type(v) is int and not bare:   # a seed: the common case, written as units.number writes an integer
             out.append(f"{w} {v:,}" if abs(v) >= 10_000 else f"{w} {v}")
         else:
             key = v if isinstance(v, (str, float, type(None))) else repr(v)

@@ -174,3 +174,12 @@ def test_benchmark_store_every_drawn_marker_has_its_own_name(tmp_path):
     assert "energy per MAC" in tmpl and "efficiency" in tmpl
     row = marked[0].customdata[0]
     assert any(str(x).endswith(" pJ/MAC") for x in row) and any(str(x).endswith(" TOPS/W") for x in row), row
+
+
+def test_field_texts_writes_each_value_as_field_text_does():
+    """The many-points form writes what the one-value form writes, for integers read as floats (a seed
+    column with a gap is read as floats) and for the fields written bare."""
+    values = [1, 2.0, 3.5, None, float("nan"), "x", 10_000, 12_345.0, 0.001, 49_999.0]
+    for path in ("recipe.seed", "recipe.lr", "recipe.batch", "dataset", "tech"):
+        assert labels.field_texts(path, values) == [labels.field_text(path, v) for v in values], path
+    assert labels.field_texts("recipe.seed", [5.0, 12_345.0]) == ["seed 5", "seed 12,345"]

@@ -535,6 +535,38 @@ def test_pareto_represents_every_point_and_resamples_on_zoom():
     assert set(inside) <= drawn and not any(t.type == "heatmap" for t in fig.data)
 
 
+@pytest.mark.parametrize("as_markers", [True, False])
+def test_a_grouping_past_the_palette_shares_one_legend_entry(as_markers):
+    """A sweep over a scheme's parameter gives hundreds of scheme names: past the palette's size, the values
+    with most points on the front keep a colour (symbol) and legend entry of their own and the rest share
+    one grey "N other values" entry; every point is still drawn and named in its hover."""
+    rng = np.random.default_rng(1)
+    n = 600 if as_markers else 6000
+    names = [f"kbit step={i}" for i in range(200)]
+    df = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "infer_energy_pj": rng.lognormal(size=n),
+                       "accuracy": rng.uniform(size=n), "family": rng.choice([f"f{i}" for i in range(30)], n),
+                       "scheme_name": rng.choice(names, n), "bits": "W4/A4"})
+    df["name"] = df["scheme_name"] + " · " + df["id"]
+    front = figures.pareto_mask(df["infer_energy_pj"], df["accuracy"], "min", "max")
+    fig = figures.pareto_figure(df, "infer_energy_pj", "accuracy", max_dominated=1000)
+    symbols = [t for t in fig.data if t.legendgroup == "symbol"]
+    assert len(symbols) == len(figures.SYMBOLS)
+    assert symbols[-1].name == f"{df['scheme_name'].nunique() - len(figures.SYMBOLS) + 1} other values"
+    assert symbols[-1].marker.symbol == figures.OTHER_SYMBOL
+    assert figures.OTHER_SYMBOL not in [t.marker.symbol for t in symbols[:-1]]
+    colours = [t for t in fig.data if t.legendgroup not in (None, "symbol", "front")]
+    assert len(colours) == len(figures.COLORS)
+    assert colours[-1].name == f"{df['family'].nunique() - len(figures.COLORS) + 1} other values"
+    # the front's own values come first: every scheme on the front (fewer than 20) has its own symbol
+    on_front = set(df["scheme_name"][front])
+    assert len(on_front) < len(figures.SYMBOLS) and on_front <= {t.name for t in symbols}
+    [front_trace] = [t for t in fig.data if t.name == "Pareto front"]
+    assert figures.OTHER_SYMBOL not in list(front_trace.marker.symbol)
+    drawn = [c[0] for t in fig.data if t.type == "scatter" and t.customdata is not None for c in t.customdata]
+    assert sorted(drawn) == sorted(df["id"] if as_markers else df["id"][front])
+    assert len(fig.data) < 60   # not one trace per value
+
+
 def test_reads_are_incremental_and_follow_every_commit(tmp_path, monkeypatch):
     """After a commit only the points written since (or whose status changed) are read, and every later
     commit is seen (a reader left inside a transaction would see one snapshot forever)."""

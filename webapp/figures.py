@@ -126,8 +126,30 @@ def knee(d: pd.DataFrame, objectives: Sequence[str], front: np.ndarray) -> int |
     return int(idx[int(np.argmin(dist))])
 
 
-def _palette(values: Sequence[str]) -> dict[str, str]:
-    return {v: COLORS[i % len(COLORS)] for i, v in enumerate(values)}
+# what the values of a grouping past the palette's size share: one grey colour, one symbol, one legend entry
+OTHER_COLOR, OTHER_SYMBOL = "#9e9e9e", "asterisk-open"
+
+
+def capped(values: pd.Series, front: np.ndarray, limit: int) -> tuple[pd.Series, str | None]:
+    """``values`` (a grouping's, one per point) with at most ``limit`` distinct: past that, the ``limit - 1``
+    values with most points on the front (then most points, then by name) keep theirs and the rest become
+    one ``"N other values"``, returned second (None when nothing was merged). More values than colours or
+    symbols would repeat them, and a legend of hundreds of entries (a sweep over a scheme's parameter) is
+    read by no one while it costs the browser a trace to draw on every redraw; hover still names each point."""
+    distinct = values.unique()
+    if len(distinct) <= limit:
+        return values, None
+    on_front, overall = values[front].value_counts(), values.value_counts()
+    ranked = sorted(distinct, key=lambda v: (-on_front.get(v, 0), -overall[v], v))
+    kept = ranked[:limit - 1]
+    other = f"{len(distinct) - len(kept):,} other values"
+    return values.where(values.isin(kept), other), other
+
+
+def _legend_map(values: pd.Series, other: str | None, styles: Sequence[str], other_style: str) -> dict[str, str]:
+    """Each value's colour or symbol, in legend order (sorted; the merged ``other`` last, in its own style)."""
+    order = sorted(v for v in values.unique() if v != other)
+    return {**{v: styles[i % len(styles)] for i, v in enumerate(order)}, **({other: other_style} if other else {})}
 
 
 def thin(df: pd.DataFrame, front: np.ndarray, keep: Sequence[str] = (), max_dominated: int = 3000,
@@ -283,9 +305,10 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
         col_values = d[col]
         return col_values.astype(object).where(col_values.notna(), "(none)").astype(str)
 
-    cvals, svals = groups(color), groups(symbol)
-    cmap = _palette(sorted(cvals.unique()))
-    smap = {v: SYMBOLS[i % len(SYMBOLS)] for i, v in enumerate(sorted(svals.unique()))}
+    (cvals, cother), (svals, sother) = capped(groups(color), front, len(COLORS)), capped(groups(symbol), front,
+                                                                                        len(SYMBOLS))
+    cmap = _legend_map(cvals, cother, COLORS, OTHER_COLOR)
+    smap = _legend_map(svals, sother, SYMBOLS, OTHER_SYMBOL)
     sizes = _marker_sizes(d, size)
     custom_cols, hovertemplate, text_cols = _hover(d, x, y, size, hover_extra, name_col)
     group_label = color.replace("cfg:", "").replace("_name", "") if color else ""

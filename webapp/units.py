@@ -12,6 +12,9 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from hwsim.store import METRICS
 from hwsim.units import (
     DISPLAY,
@@ -66,10 +69,12 @@ def hover(metric: str, ref: str) -> str:
 def linear_ticks(values: Iterable[Any], metric: str, n: int = 6) -> dict:
     """Tick values and labels of a linear axis (values in display units), written by :func:`fmt` with one
     prefix for the axis: ``0``, ``0.5 mJ``, ``1 mJ`` (d3's ``~s`` would print ``0J``, ``500µJ``, ``1mJ``)."""
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not vals:
+    vals = np.asarray([np.nan if v is None else v for v in values] if not isinstance(values, np.ndarray | pd.Series)
+                      else values, dtype=float)   # a column of 50,000 points: its bounds, not a Python loop
+    vals = vals[np.isfinite(vals)]
+    if not vals.size:
         return {}
-    lo, hi = min(vals), max(vals)
+    lo, hi = float(vals.min()), float(vals.max())
     if hi == lo:
         hi = lo + (abs(lo) or 1.0)
     raw = (hi - lo) / max(n - 1, 1)
