@@ -1193,13 +1193,13 @@ def test_a_commit_with_new_values_keeps_the_config_dropdowns(tmp_path):
     from webapp.app import create_app
     from webapp.pages.explore import FILTERS, _options
 
-    def point(rows: int, clock: int = 500) -> PointResult:
-        cfg = {"model": {"name": "lenet300", "args": {}}, "scheme": {"name": "bnn"}, "dataset": "digits",
+    def point(rows: int, clock: int = 500, scheme: str = "bnn") -> PointResult:
+        cfg = {"model": {"name": "lenet300", "args": {}}, "scheme": {"name": scheme}, "dataset": "digits",
                "accelerator": {"name": "tpu_like", "array": {"rows": rows, "cols": 8}, "clock_mhz": clock},
                "tech": "45nm"}
         pid = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
         return PointResult(id=pid, config=cfg, sweep="s", columns={
-            "model": "lenet300", "scheme": "bnn", "family": "bnn", "accelerator": "tpu_like", "dataset": "digits"},
+            "model": "lenet300", "scheme": scheme, "family": scheme, "accelerator": "tpu_like", "dataset": "digits"},
             metrics={"accuracy": 0.5, "train_energy_pj_per_step": 1e9 * rows})
 
     db = tmp_path / "cfg.db"
@@ -1210,7 +1210,8 @@ def test_a_commit_with_new_values_keeps_the_config_dropdowns(tmp_path):
     data = app.hwsim_data
     client = app.server.test_client()
     outputs = [(cid, "options") for cid, _, _ in FILTERS] + [
-        ("ex-cfg-filters", "children"), ("ex-color", "options"), ("ex-symbol", "options"), ("ex-options-key", "data")]
+        ("ex-cfg-filters", "children"), ("ex-color", "options"), ("ex-symbol", "options"), ("ex-options-key", "data"),
+        ("ex-cfg-key", "data")]
 
     def options(version: str, sent) -> dict:
         return post_callback(client, outputs, [("store-version", "data", version)], [("ex-options-key", "data", sent)])
@@ -1226,6 +1227,14 @@ def test_a_commit_with_new_values_keeps_the_config_dropdowns(tmp_path):
     version = commit(point(32))   # rows gains a value: the same fields vary
     res = options(version, sent)
     assert "ex-cfg-filters" not in res and res["ex-options-key"]["data"]["options"] != sent["options"]
+    # the fixed filters' options did not change: not written again (the URL's restore reads the model's)
+    assert not {cid for cid, _, _ in FILTERS} & set(res), res.keys()
+    assert res["ex-cfg-key"]["data"]["version"] == version   # the rows dropdown's options: 32 joins them
+    cfg_sent = res["ex-cfg-key"]["data"]
+    version = commit(point(16, scheme="twn"))   # a new scheme, no new config value
+    res = options(version, res["ex-options-key"]["data"])
+    assert "ex-f-scheme" in res and "ex-cfg-key" not in res and "ex-f-model" not in res, res.keys()
+    assert cfg_sent["version"] != version
     with data.at_version(version):
         assert any("32" in vals for f, vals in _options(data).cfg_values.items() if f.endswith("array.rows"))
     assert options(version, res["ex-options-key"]["data"]) == {}   # nothing new: nothing sent

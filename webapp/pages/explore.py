@@ -10,6 +10,7 @@ in view, as a density layer.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import threading
@@ -205,7 +206,7 @@ def layout(opening: OpeningView | None = None):
                     # which figure the plot holds (version and view): the same figure is never sent twice
                     dcc.Store(id="ex-fig-key", data=opening.key if opening else None),
                     # what the page was last sent (a digest): a commit that changes no option sends nothing
-                    dcc.Store(id="ex-options-key"), dcc.Store(id="ex-axes-key"), dcc.Store(id="ex-columns-key")])
+                    dcc.Store(id="ex-options-key"), dcc.Store(id="ex-cfg-key"), dcc.Store(id="ex-axes-key"), dcc.Store(id="ex-columns-key")])
 
 
 # -- the view: one function of the control values, used by the plot, the table and the exports ----------
@@ -681,6 +682,13 @@ class FilterOptions:
         """A digest of which config fields have a dropdown."""
         return digest(list(self.cfg_values))
 
+    @functools.cached_property
+    def parts(self) -> list[str]:
+        """A digest of each output filter_options sends, in its order (for the config-field dropdowns,
+        which fields have one)."""
+        *fixed, _cfg, color, symbol = self.options
+        return [*(digest(o) for o in fixed), self.fields, digest(color), digest(symbol)]
+
 
 def _options(data: StoreData) -> FilterOptions:
     """Options of every filter, the config-field filters (fields a sweep varies: array size, dataflow,
@@ -758,7 +766,8 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
 
     @app.callback([Output(cid, "options") for cid, _, _ in FILTERS] + [
         Output("ex-cfg-filters", "children"), Output("ex-color", "options"), Output("ex-symbol", "options"),
-        Output("ex-options-key", "data")], Input("store-version", "data"), State("ex-options-key", "data"))
+        Output("ex-options-key", "data"), Output("ex-cfg-key", "data")], Input("store-version", "data"),
+        State("ex-options-key", "data"))
     def filter_options(version, sent):
         """Sent only when an option changed. The config-field dropdowns are made anew only when the fields
         that vary change: a new dropdown clears its choice and fires every callback that reads it (the
@@ -769,15 +778,20 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         sent = sent if isinstance(sent, dict) else {}
         if opts.key == sent.get("options"):
             raise dash.exceptions.PreventUpdate
-        *fixed, cfg, color, symbol = opts.options
-        same_fields = opts.fields == sent.get("fields")
-        return [*fixed, dash.no_update if same_fields else cfg, color, symbol,
-                {"options": opts.key, "fields": opts.fields, "version": version}]
+        # only the outputs that changed: an options prop written again, even unchanged, fires what reads
+        # it (the URL's restore reads the model filter's), and the plot waits on those before an axis change
+        before = sent.get("parts") or []
+        values = digest(opts.cfg_values)
+        return [dash.no_update if i < len(before) and before[i] == part else out
+                for i, (out, part) in enumerate(zip(opts.options, opts.parts))] + [
+                {"options": opts.key, "parts": opts.parts, "cfg": values},
+                dash.no_update if values == sent.get("cfg") else {"values": values, "version": version}]
 
-    @app.callback(Output({"type": "ex-cfg", "field": ALL}, "options"), Input("ex-options-key", "data"),
+    @app.callback(Output({"type": "ex-cfg", "field": ALL}, "options"), Input("ex-cfg-key", "data"),
                   State({"type": "ex-cfg", "field": ALL}, "id"), prevent_initial_call=True)
     def cfg_options(sent, ids):
-        """The config-field dropdowns' options at the version filter_options last sent, their choices kept."""
+        """The config-field dropdowns' options at the version whose config values filter_options last sent
+        (only when they changed), their choices kept."""
         if not ids or not isinstance(sent, dict):
             raise dash.exceptions.PreventUpdate
         with data.at_version(sent.get("version")):
