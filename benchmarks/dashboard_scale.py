@@ -5,6 +5,7 @@
     python benchmarks/dashboard_scale.py --make-only --sizes 100 --out /tmp/stores
     python benchmarks/dashboard_scale.py --sizes 0 --hardware 10000   # a 10,000-point hardware sweep
     python benchmarks/dashboard_scale.py --sizes 50000 --live-only --follow-cost --out DIR   # a sweep's cost
+    python benchmarks/dashboard_scale.py --sizes 50000 --live-only --live-timeline --out DIR   # its slowest change
 
 Writes synthetic stores (realistic configs: the quickstart's models and schemes with their
 hyper-parameters, accelerators with varied array size / dataflow / clock in a hardware slice,
@@ -387,21 +388,41 @@ with Store(sys.argv[1]) as s:
 """
 
 
-def measure_live(db: Path, n: int, points: int = 200) -> dict:
+LONG_TASKS = """() => { window.__longTasks = []; new PerformanceObserver(function (list) {
+    for (const e of list.getEntries()) window.__longTasks.push([e.startTime, e.duration]); })
+    .observe({type: 'longtask'}); }"""
+
+
+def measure_live(db: Path, n: int, points: int = 200, timeline: bool = False) -> dict:
     """A sweep writing 20 points a second into the served store: axis changes while it writes, how
     long after its commit a point is counted on the page, and what the Pareto plot's answers shipped
-    (patches appending a commit's points, whole figures)."""
+    (patches appending a commit's points, whole figures). With ``timeline``, also ``live_timeline``:
+    the commits, the browser's callback requests (when sent, the server's time to first byte, what
+    they answer) and its main thread's long tasks (over 50 ms) around the slowest axis change."""
     from playwright.sync_api import sync_playwright
 
     out: dict = {}
     shipped: dict[str, list[int]] = {"patch": [], "whole": []}
+    requests: list[tuple[float, str]] = []
 
     def plot_answer(r) -> None:
-        if "_dash-update-component" not in r.url or "ex-pareto.figure" not in (r.request.post_data or ""):
+        if "_dash-update-component" not in r.url:
             return
+        posted = r.request.post_data or ""
         try:
-            body = r.body()
+            body = r.body()   # read first: the request's timing is complete once its body is in
         except Exception:  # noqa: BLE001 - a response the page dropped (a newer request replaced it)
+            body = None
+        if timeline:
+            t = r.request.timing
+            try:
+                what = str(json.loads(posted).get("output", ""))[:70]
+            except ValueError:
+                what = "?"
+            requests.append((t["startTime"] / 1000, f"request, server {t['responseStart'] - t['requestStart']:.0f} "
+                                                    f"ms, in by +{max(t['responseEnd'], 0) / 1000:.2f} s"
+                                                    f"{'' if body is None else f', {len(body):,} B'}: {what}"))
+        if body is None or "ex-pareto.figure" not in posted:
             return
         if b'"ex-pareto"' in body:
             shipped["patch" if b"__dash_patch_update" in body else "whole"].append(len(body))
@@ -416,16 +437,21 @@ def measure_live(db: Path, n: int, points: int = 200) -> dict:
         page.wait_for_selector(ROW, timeout=120_000)
         page.wait_for_timeout(3000)
         page.on("response", plot_answer)
+        if timeline:
+            page.evaluate(LONG_TASKS)
+        origin = page.evaluate("() => performance.timeOrigin") / 1000   # the page's clock, as epoch seconds
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(points), str(ROOT)],
                                   stdout=subprocess.PIPE, text=True)
         commits: list[tuple[float, int]] = []
         seen: list[tuple[float, int]] = []
         axis: list[float] = []
+        clicks: list[float] = []
         log = True
         try:
             t_end = time.time() + points / 20 + 8
             while time.time() < t_end or len(axis) < 8:   # axis changes while the sweep writes, and after
                 t0 = time.perf_counter()
+                clicks.append(time.time() - origin)
                 page.click("label[for=ex-logx]")
                 log = not log
                 want = "log" if log else "linear"
@@ -439,7 +465,16 @@ def measure_live(db: Path, n: int, points: int = 200) -> dict:
         finally:
             writer.wait(60)
             commits = [(float(t), int(k)) for t, k in (line.split() for line in writer.stdout.read().splitlines())]
+            tasks = page.evaluate("() => window.__longTasks || []") if timeline else []
             browser.close()
+    if timeline and axis:
+        worst = int(np.argmax(axis))
+        lo, hi = clicks[worst] - 1.0, clicks[worst] + axis[worst] + 0.3
+        events = [(t - origin, f"commit of {k} points") for t, k in commits] + [
+            (clicks[worst], f"AXIS CHANGE asked (took {axis[worst]:.2f} s)"),
+            *((s_ / 1000, f"main thread long task {d:.0f} ms") for s_, d in tasks),
+            *((t - origin, what) for t, what in requests)]
+        out["live_timeline"] = [f"{t:7.2f} s  {what}" for t, what in sorted(events) if lo <= t <= hi]
     lag = []
     for t_commit, k in commits:
         shown = [t for t, total in seen if total >= n + k]
@@ -499,6 +534,10 @@ def main() -> None:
                     help="how long the server may take to answer before the run fails (default 60 s)")
     ap.add_argument("--live", action="store_true", help="also measure a sweep writing into the served store")
     ap.add_argument("--live-only", action="store_true", help="only the live-sweep measurement")
+    ap.add_argument("--live-timeline", action="store_true",
+                    help="with --live/--live-only: print what happened around the slowest axis change (commits, "
+                         "the browser's callback requests and the server's time for each, the main thread's long "
+                         "tasks), on the page's clock")
     ap.add_argument("--follow-cost", action="store_true",
                     help="with --live/--live-only: also the server's and browser's CPU time to follow a sweep")
     ap.add_argument("--hardware", type=int, nargs="*", default=[], metavar="N",
@@ -563,7 +602,7 @@ def main() -> None:
                 for suffix in ("", "-wal", "-shm"):   # the live measurement starts from the same store
                     Path(str(live_db) + suffix).unlink(missing_ok=True)
                 shutil.copy(db, live_db)
-            lr = measure_live(live_db, n)
+            lr = measure_live(live_db, n, timeline=a.live_timeline)
             print(f"   live sweep ({lr['live_commits']} commits of 20 points, 1 s apart): axis change median "
                   f"{lr['live_axis_s_median']:.2f} s, max {lr['live_axis_s_max']:.2f} s; points counted on the "
                   f"page at most {lr['live_shown_after_commit_s_max']:.2f} s after their commit", flush=True)
@@ -572,6 +611,8 @@ def main() -> None:
                   + (f" (median {np.median(patches) / 1000:.1f} kB)" if patches else "")
                   + f", {len(wholes)} whole figures (the axis changes among them)" + (f" (median {np.median(wholes) / 1000:.1f} kB)" if wholes else ""),
                   flush=True)
+            if lr.get("live_timeline"):
+                print("   around the slowest axis change:", *lr["live_timeline"], sep="\n     ", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}", flush=True)
 
 
