@@ -130,7 +130,7 @@ def knee(d: pd.DataFrame, objectives: Sequence[str], front: np.ndarray) -> int |
 OTHER_COLOR, OTHER_SYMBOL = "#9e9e9e", "asterisk-open"
 
 
-def capped(values: pd.Series, front: np.ndarray, limit: int) -> tuple[pd.Series, str | None]:
+def _capped(values: pd.Series, front: np.ndarray, limit: int) -> tuple[pd.Series, str | None]:
     """``values`` (a grouping's, one per point) with at most ``limit`` distinct: past that, the ``limit - 1``
     values with most points on the front (then most points, then by name) keep theirs and the rest become
     one ``"N other values"``, returned second (None when nothing was merged). More values than colours or
@@ -305,8 +305,8 @@ def pareto_figure(df: pd.DataFrame, x: str, y: str, color: str | None = "family"
         col_values = d[col]
         return col_values.astype(object).where(col_values.notna(), "(none)").astype(str)
 
-    (cvals, cother), (svals, sother) = capped(groups(color), front, len(COLORS)), capped(groups(symbol), front,
-                                                                                        len(SYMBOLS))
+    cvals, cother = _capped(groups(color), front, len(COLORS))
+    svals, sother = _capped(groups(symbol), front, len(SYMBOLS))
     cmap = _legend_map(cvals, cother, COLORS, OTHER_COLOR)
     smap = _legend_map(svals, sother, SYMBOLS, OTHER_SYMBOL)
     sizes = _marker_sizes(d, size)

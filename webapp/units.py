@@ -69,8 +69,8 @@ def hover(metric: str, ref: str) -> str:
 def linear_ticks(values: Iterable[Any], metric: str, n: int = 6) -> dict:
     """Tick values and labels of a linear axis (values in display units), written by :func:`fmt` with one
     prefix for the axis: ``0``, ``0.5 mJ``, ``1 mJ`` (d3's ``~s`` would print ``0J``, ``500µJ``, ``1mJ``)."""
-    vals = np.asarray([np.nan if v is None else v for v in values] if not isinstance(values, np.ndarray | pd.Series)
-                      else values, dtype=float)   # a column of 50,000 points: its bounds, not a Python loop
+    # a column of 50,000 points: its bounds in numpy, not a Python loop (None reads as NaN)
+    vals = np.asarray(values if isinstance(values, np.ndarray | pd.Series) else list(values), dtype=float)
     vals = vals[np.isfinite(vals)]
     if not vals.size:
         return {}

@@ -206,7 +206,8 @@ def layout(opening: OpeningView | None = None):
                     # which figure the plot holds (version and view): the same figure is never sent twice
                     dcc.Store(id="ex-fig-key", data=opening.key if opening else None),
                     # what the page was last sent (a digest): a commit that changes no option sends nothing
-                    dcc.Store(id="ex-options-key"), dcc.Store(id="ex-cfg-key"), dcc.Store(id="ex-axes-key"), dcc.Store(id="ex-columns-key")])
+                    dcc.Store(id="ex-options-key"), dcc.Store(id="ex-cfg-key"), dcc.Store(id="ex-axes-key"),
+                    dcc.Store(id="ex-columns-key")])
 
 
 # -- the view: one function of the control values, used by the plot, the table and the exports ----------
@@ -683,6 +684,11 @@ class FilterOptions:
         return digest(list(self.cfg_values))
 
     @functools.cached_property
+    def values(self) -> str:
+        """A digest of the config fields' values: their dropdowns' options change only with it."""
+        return digest(self.cfg_values)
+
+    @functools.cached_property
     def parts(self) -> list[str]:
         """A digest of each output filter_options sends, in its order (for the config-field dropdowns,
         which fields have one)."""
@@ -781,11 +787,10 @@ def _register_controls(app: dash.Dash, data: StoreData) -> None:
         # only the outputs that changed: an options prop written again, even unchanged, fires what reads
         # it (the URL's restore reads the model filter's), and the plot waits on those before an axis change
         before = sent.get("parts") or []
-        values = digest(opts.cfg_values)
         return [dash.no_update if i < len(before) and before[i] == part else out
                 for i, (out, part) in enumerate(zip(opts.options, opts.parts))] + [
-                {"options": opts.key, "parts": opts.parts, "cfg": values},
-                dash.no_update if values == sent.get("cfg") else {"values": values, "version": version}]
+                {"options": opts.key, "parts": opts.parts, "cfg": opts.values},
+                dash.no_update if opts.values == sent.get("cfg") else {"values": opts.values, "version": version}]
 
     @app.callback(Output({"type": "ex-cfg", "field": ALL}, "options"), Input("ex-cfg-key", "data"),
                   State({"type": "ex-cfg", "field": ALL}, "id"), prevent_initial_call=True)
